@@ -1,0 +1,211 @@
+"""lmux-plug: one API for every LLM provider, each provider a pluggy plugin.
+
+>>> import lmux_plug
+>>> lmux_plug.chat("echo/echo-1", "hello").content
+'hello'
+
+The module-level functions use :func:`default_registry`, built on first use from the
+installed plugins (entry-point group ``lmux_plug``). Applications that want isolation build
+their own :class:`Registry`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from lmux_plug._context import ProviderContext
+from lmux_plug._pricing import Cost, ModelPricing, PricingTier, calculate_cost, per_million_tokens
+from lmux_plug._types import (
+    ApiKeyAuth,
+    AssistantMessage,
+    AudioContent,
+    Capability,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Credentials,
+    DeveloperMessage,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FileContent,
+    FinishReason,
+    FunctionDefinition,
+    ImageContent,
+    JsonObjectResponseFormat,
+    JsonSchemaResponseFormat,
+    Message,
+    ModelSpec,
+    NoAuth,
+    ProviderSpec,
+    Secret,
+    SystemMessage,
+    TextContent,
+    TextResponseFormat,
+    ThinkingBlock,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    ToolMessage,
+    Usage,
+    UserMessage,
+)
+from lmux_plug.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ContentFilterError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    PluginError,
+    ProviderError,
+    RateLimitError,
+    TimeoutError,  # noqa: A004 - lmux's public name; also a builtin TimeoutError subclass
+    UnsupportedFeatureError,
+)
+from lmux_plug.hookspecs import hookimpl
+from lmux_plug.registry import Registry
+
+__all__ = [
+    "ApiKeyAuth",
+    "AssistantMessage",
+    "AudioContent",
+    "AuthenticationError",
+    "Capability",
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextLengthExceededError",
+    "Cost",
+    "Credentials",
+    "DeveloperMessage",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "FileContent",
+    "FinishReason",
+    "FunctionDefinition",
+    "ImageContent",
+    "InvalidRequestError",
+    "JsonObjectResponseFormat",
+    "JsonSchemaResponseFormat",
+    "LmuxError",
+    "Message",
+    "ModelPricing",
+    "ModelSpec",
+    "NoAuth",
+    "NotFoundError",
+    "PluginError",
+    "PricingTier",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderSpec",
+    "RateLimitError",
+    "Registry",
+    "Secret",
+    "SystemMessage",
+    "TextContent",
+    "TextResponseFormat",
+    "ThinkingBlock",
+    "TimeoutError",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolMessage",
+    "UnsupportedFeatureError",
+    "Usage",
+    "UserMessage",
+    "__version__",
+    "achat",
+    "achat_stream",
+    "aclose",
+    "aembed",
+    "calculate_cost",
+    "chat",
+    "chat_stream",
+    "close",
+    "default_registry",
+    "embed",
+    "hookimpl",
+    "per_million_tokens",
+]
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry behind the module-level functions (discovered lazily)."""
+    global _default  # noqa: PLW0603 - the one deliberate global, for the module-level API
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry.from_entry_points()
+    return _default
+
+
+def chat(
+    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+) -> ChatResponse:
+    """Sync chat through the default registry (see :meth:`Registry.achat`)."""
+    return default_registry().chat(model, messages, **params)
+
+
+async def achat(
+    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+) -> ChatResponse:
+    """Async chat through the default registry."""
+    return await default_registry().achat(model, messages, **params)
+
+
+def chat_stream(
+    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+) -> Iterator[ChatChunk]:
+    """Sync streaming chat through the default registry."""
+    return default_registry().chat_stream(model, messages, **params)
+
+
+def achat_stream(
+    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+) -> AsyncIterator[ChatChunk]:
+    """Async streaming chat through the default registry."""
+    return default_registry().achat_stream(model, messages, **params)
+
+
+def embed(model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+    """Sync embeddings through the default registry."""
+    return default_registry().embed(model, inputs, **params)
+
+
+async def aembed(model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+    """Async embeddings through the default registry."""
+    return await default_registry().aembed(model, inputs, **params)
+
+
+def close() -> None:
+    """Release the default registry's connections."""
+    if _default is not None:
+        _default.close()
+
+
+async def aclose() -> None:
+    """Release the default registry's connections opened on the running loop."""
+    if _default is not None:
+        await _default.aclose()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            return version("lmux-plug")
+        except PackageNotFoundError:  # running from a source tree without install
+            return "0.0.0"
+    msg = f"module 'lmux_plug' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,120 @@
+"""Prices and cost arithmetic, in :class:`~decimal.Decimal` US dollars.
+
+Rates are stored per token. ``per_million_tokens("3")`` turns a price list figure into a
+rate. ``calculate_cost`` never raises on odd usage: it returns ``None`` only when no price
+is known, which the caller decides before calling it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from lmux_plug._types import Usage
+
+__all__ = ["Cost", "ModelPricing", "PricingTier", "calculate_cost", "per_million_tokens"]
+
+_MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+
+def per_million_tokens(price: str | int | Decimal) -> Decimal:
+    """Convert a price per million tokens (as printed on price lists) to a per-token rate.
+
+    Pass strings, not floats: ``per_million_tokens("0.15")``.
+    """
+    if isinstance(price, float):  # type: ignore[unreachable]
+        msg = "pass prices as str or Decimal, not float (binary floats are inexact)"
+        raise TypeError(msg)
+    rate = Decimal(price) / _MILLION
+    if rate < 0:
+        msg = f"price must be >= 0, got {price}"
+        raise ValueError(msg)
+    return rate
+
+
+def _rate(value: str | int | Decimal | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+@attrs.frozen
+class PricingTier:
+    """Rates that apply to a whole call once its input exceeds ``above_input_tokens``."""
+
+    above_input_tokens: int
+    input: Decimal = attrs.field(converter=Decimal)
+    output: Decimal = attrs.field(converter=Decimal)
+    cache_read: Decimal | None = attrs.field(default=None, converter=_rate)
+    cache_write: Decimal | None = attrs.field(default=None, converter=_rate)
+
+
+@attrs.frozen
+class ModelPricing:
+    """Per-token rates of one model; ``tiers`` replace the base rates for long prompts.
+
+    Cache reads and writes cost ``cache_read`` / ``cache_write`` when declared, else the
+    input rate.
+    """
+
+    input: Decimal = attrs.field(converter=Decimal)
+    output: Decimal = attrs.field(converter=Decimal)
+    cache_read: Decimal | None = attrs.field(default=None, converter=_rate)
+    cache_write: Decimal | None = attrs.field(default=None, converter=_rate)
+    tiers: tuple[PricingTier, ...] = attrs.field(
+        default=(), converter=lambda ts: tuple(sorted(ts, key=lambda t: t.above_input_tokens))
+    )
+
+    def rates_for(self, input_tokens: int) -> ModelPricing | PricingTier:
+        """The rates that apply to a call with ``input_tokens`` prompt tokens."""
+        chosen: ModelPricing | PricingTier = self
+        for tier in self.tiers:
+            if input_tokens > tier.above_input_tokens:
+                chosen = tier
+        return chosen
+
+
+@attrs.frozen
+class Cost:
+    """The price of one call, split by kind of token. ``total`` is their sum."""
+
+    input: Decimal = ZERO
+    output: Decimal = ZERO
+    cache_read: Decimal = ZERO
+    cache_write: Decimal = ZERO
+    currency: str = "USD"
+
+    @property
+    def total(self) -> Decimal:
+        """The whole price of the call."""
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.input + other.input,
+            self.output + other.output,
+            self.cache_read + other.cache_read,
+            self.cache_write + other.cache_write,
+            self.currency,
+        )
+
+
+def calculate_cost(usage: Usage, pricing: ModelPricing) -> Cost:
+    """Price ``usage`` with ``pricing``.
+
+    Cached tokens are part of ``usage.input_tokens``; they are billed at the cache rates and
+    the rest at the input rate. Inconsistent usage (more cached than input tokens) is billed
+    as reported rather than raising: cost accounting must never break a call.
+    """
+    rates = pricing.rates_for(usage.input_tokens)
+    cache_read_rate = rates.cache_read if rates.cache_read is not None else rates.input
+    cache_write_rate = rates.cache_write if rates.cache_write is not None else rates.input
+    uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_creation_tokens, 0)
+    return Cost(
+        input=uncached * rates.input,
+        output=usage.output_tokens * rates.output,
+        cache_read=usage.cache_read_tokens * cache_read_rate,
+        cache_write=usage.cache_creation_tokens * cache_write_rate,
+    )

@@ -1,0 +1,122 @@
+"""Run the async core from sync code: plain scripts, threads and notebooks alike.
+
+* In a thread with no running event loop (a script, a worker thread) the coroutine runs on
+  a private loop owned by that thread, reused across calls so connection pools survive.
+* In a thread whose loop is already running (Jupyter, an async framework calling sync
+  code) it runs on one background loop thread and the caller blocks on the result.
+
+No ``asyncio.run``: that would close the loop, and with it the pooled connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TypeVar
+
+__all__ = ["LoopRunner"]
+
+T = TypeVar("T")
+
+
+class LoopRunner:
+    """Owns the event loops that the sync API of one registry runs on."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._background: asyncio.AbstractEventLoop | None = None
+        self._background_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- loops ---------------------------------------------------------------------------
+
+    def _thread_loop(self) -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = asyncio.new_event_loop()
+            self._local.loop = loop
+            self._loops.add(loop)
+        return loop
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._background is None or self._background.is_closed():
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="lmux-plug-sync", daemon=True)
+                thread.start()
+                ready.wait()
+                self._background, self._background_thread = loop, thread
+                self._loops.add(loop)
+            return self._background
+
+    @staticmethod
+    def _in_running_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run the awaitable that ``make()`` builds and return its result."""
+        if not self._in_running_loop():
+            return self._thread_loop().run_until_complete(_as_coroutine(make))
+        future = asyncio.run_coroutine_threadsafe(_as_coroutine(make), self._background_loop())
+        return future.result()
+
+    def iterate(self, make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+        """Drive the async iterator that ``make()`` builds, yielding its items.
+
+        Leaving the loop early (``break``, an exception, garbage collection) closes the
+        async iterator on its loop, which releases its connection.
+        """
+        iterator = make()
+        try:
+            while True:
+                try:
+                    yield self.run(lambda: _anext(iterator))
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                self.run(aclose)
+
+    def close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Run ``cleanup`` on every loop this runner made, then close those loops."""
+        for loop in list(self._loops):
+            if loop.is_closed():
+                continue
+            if loop is self._background:
+                asyncio.run_coroutine_threadsafe(_as_coroutine(cleanup), loop).result()
+                loop.call_soon_threadsafe(loop.stop)
+                if self._background_thread is not None:
+                    self._background_thread.join()
+                loop.close()
+            elif not loop.is_running():
+                loop.run_until_complete(_as_coroutine(cleanup))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+        self._loops = weakref.WeakSet()
+        self._background = None
+        self._local = threading.local()
+
+
+async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()

@@ -1,0 +1,619 @@
+"""The registry: ``"provider/model"`` strings to the plugin that serves them.
+
+A request travels: ``Registry.achat`` → :meth:`Registry.resolve` (prefix → route) →
+capability check (before any I/O) → credentials (``lmux_plug_auth``) → the owning plugin's
+``lmux_plug_chat`` plus wrapper implementations → cost (``lmux_plug_pricing``).
+
+A registry is an instance with its own plugin manager: tests and embedding apps build
+their own (``Registry(plugins=[...])``); :meth:`Registry.from_entry_points` discovers the
+installed plugins; :func:`lmux_plug.default_registry` backs the module-level functions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
+
+import attrs
+
+from lmux_plug._context import ProviderContext
+from lmux_plug._defaults import CoreDefaults
+from lmux_plug._plugins import (
+    BrokenPlugin,
+    LoadedPlugin,
+    PluginLoadWarning,
+    disabled_names,
+    entry_point_plugins,
+    make_plugin_manager,
+    validate_specs,
+)
+from lmux_plug._pricing import ModelPricing, calculate_cost
+from lmux_plug._sync import LoopRunner
+from lmux_plug._types import (
+    AudioContent,
+    Capability,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Credentials,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FileContent,
+    ImageContent,
+    JsonObjectResponseFormat,
+    JsonSchemaResponseFormat,
+    Message,
+    ProviderSpec,
+    Secret,
+    UserMessage,
+)
+from lmux_plug.convert import to_messages, to_response_format, to_tool, to_tool_choice
+from lmux_plug.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    PluginError,
+    UnsupportedFeatureError,
+)
+from lmux_plug.http import Transport
+
+__all__ = ["Registry", "Route", "split_model"]
+
+_CALL_HOOKS = ("lmux_plug_chat", "lmux_plug_stream", "lmux_plug_embed")
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """Split ``"prefix/model"`` at the first ``/``; the model id may contain more ``/``.
+
+    Raises :class:`InvalidRequestError` for anything that is not a non-empty prefix and a
+    non-empty model id.
+    """
+    if not isinstance(model, str):
+        msg = f"model must be a 'provider/model' string, got {type(model).__name__}"
+        raise InvalidRequestError(msg)
+    prefix, sep, model_id = model.partition("/")
+    if not sep or not prefix or not model_id or prefix != prefix.strip():
+        msg = f"model {model!r} is not of the form 'provider/model' (e.g. 'openai/gpt-4o')"
+        raise InvalidRequestError(msg, model=model)
+    return prefix, model_id
+
+
+@attrs.define(eq=False)
+class Route:
+    """How calls for one prefix are served: the spec, its owning plugin and overrides."""
+
+    spec: ProviderSpec
+    owner: object
+    api_key: Secret | None = None
+    base_url: str | None = None
+    # Hook implementations to run for each call hook: the owner's plus every wrapper.
+    impls: dict[str, list[Any]] = attrs.field(factory=dict)
+    pricing: dict[str, ModelPricing | None] = attrs.field(factory=dict)
+
+
+class Registry:
+    """Routes ``"prefix/model"`` calls to provider plugins; sync and async API.
+
+    ``plugins`` are registered in order. ``builtins=False`` leaves out the offline
+    ``echo`` provider. Use as a context manager (``with`` or ``async with``) or call
+    :meth:`close` / :meth:`aclose` to release connections.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[object] = (),
+        *,
+        builtins: bool = True,
+        transport: Transport | None = None,
+    ) -> None:
+        self._pm = make_plugin_manager()
+        self._pm.register(CoreDefaults(), name="lmux_plug.core")
+        self._routes: dict[str, Route] = {}
+        self._aliases: dict[str, str] = {}
+        self._wire_owners: dict[str, object] = {}
+        self._loaded: dict[str, LoadedPlugin] = {}
+        self.broken: list[BrokenPlugin] = []
+        self.transport = transport or Transport()
+        self._runner = LoopRunner()
+        if builtins:
+            from lmux_plug import echo  # noqa: PLC0415 - tiny module, only when wanted
+
+            self.add_plugin(echo, name="echo")
+        for plugin in plugins:
+            self.add_plugin(plugin)
+
+    @classmethod
+    def from_entry_points(
+        cls,
+        *,
+        disable: Iterable[str] = (),
+        builtins: bool = True,
+        transport: Transport | None = None,
+    ) -> Registry:
+        """A registry with every installed plugin of the ``lmux_plug`` entry-point group.
+
+        Plugins named in ``disable`` or in ``LMUX_PLUG_DISABLE=a,b`` are not loaded.
+        Broken plugins are listed in :attr:`broken` and do not stop the others.
+        """
+        registry = cls(builtins=builtins, transport=transport)
+        found, broken = entry_point_plugins(disabled_names(disable))
+        registry.broken.extend(broken)
+        for name, plugin, source, version in found:
+            registry.add_plugin(plugin, name=name, source=source, version=version)
+        return registry
+
+    def __repr__(self) -> str:
+        return f"Registry(providers={sorted(self._routes)})"
+
+    # -- plugins and providers ----------------------------------------------------------
+
+    def add_plugin(
+        self,
+        plugin: object,
+        *,
+        name: str | None = None,
+        source: str = "",
+        version: str | None = None,
+    ) -> LoadedPlugin | None:
+        """Register a plugin and the providers it declares.
+
+        Returns ``None`` (and records a :class:`BrokenPlugin`, with a warning) if it
+        cannot be registered or declares nonsense; the registry stays usable.
+        """
+        plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            self._pm.register(plugin, name=plugin_name)
+        except Exception as exc:  # noqa: BLE001 - a bad plugin must not break the others
+            return self._broken(plugin_name, f"cannot register: {exc}", source)
+        try:
+            declared: list[ProviderSpec] = []
+            for impl in self._pm.hook.lmux_plug_providers.get_hookimpls():
+                if impl.plugin is plugin:
+                    declared.extend(validate_specs(impl.function()))
+        except Exception as exc:  # noqa: BLE001
+            self._pm.unregister(plugin)
+            return self._broken(plugin_name, f"bad declaration: {type(exc).__name__}: {exc}", source)
+        for spec in declared:
+            self._wire_owners.setdefault(spec.wire, plugin)
+            if spec.name in self._routes:
+                warnings.warn(
+                    f"plugin {plugin_name!r} declares provider {spec.name!r} again; "
+                    "the first declaration is kept",
+                    PluginLoadWarning,
+                    stacklevel=2,
+                )
+                continue
+            self._routes[spec.name] = Route(spec, plugin)
+        self._invalidate()
+        loaded = LoadedPlugin(plugin_name, tuple(s.name for s in declared), source, version)
+        self._loaded[plugin_name] = loaded
+        return loaded
+
+    def _broken(self, name: str, reason: str, source: str) -> None:
+        self.broken.append(BrokenPlugin(name, reason, source))
+        warnings.warn(f"lmux_plug plugin {name!r} skipped: {reason}", PluginLoadWarning, stacklevel=3)
+
+    def register(
+        self,
+        prefix: str,
+        provider: ProviderSpec | object,
+        *,
+        replace: bool = False,
+        api_key: str | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        """Serve ``prefix/...`` with ``provider``.
+
+        ``provider`` is a :class:`ProviderSpec` (data; served by the plugin that speaks its
+        ``wire``) or a plugin object that declares one provider (such as
+        :class:`lmux_plug.testing.MockProvider`). Registering a taken prefix raises
+        :class:`ConfigurationError` unless ``replace=True``.
+        """
+        if not prefix or "/" in prefix:
+            msg = f"prefix {prefix!r} must be non-empty and contain no '/'"
+            raise ConfigurationError(msg)
+        if prefix in self._routes and not replace:
+            msg = f"prefix {prefix!r} is already registered; pass replace=True to replace it"
+            raise ConfigurationError(msg, provider=prefix)
+        if isinstance(provider, ProviderSpec):
+            spec, owner = validate_specs(provider)[0], self._wire_owners.get(provider.wire)
+            if owner is None:
+                msg = (
+                    f"no installed plugin speaks wire {provider.wire!r}; "
+                    f"known wires: {sorted(self._wire_owners)}"
+                )
+                raise ConfigurationError(msg, provider=prefix)
+        else:
+            spec, owner = self._spec_of_plugin(provider)
+        self._routes[prefix] = Route(
+            attrs.evolve(spec, name=prefix),
+            owner,
+            api_key=Secret(api_key) if api_key else None,
+            base_url=base_url,
+        )
+        self._invalidate()
+
+    def _spec_of_plugin(self, plugin: object) -> tuple[ProviderSpec, object]:
+        if not self._pm.is_registered(plugin):
+            self._pm.register(plugin)
+        impls = [
+            i for i in self._pm.hook.lmux_plug_providers.get_hookimpls() if i.plugin is plugin
+        ]
+        specs = [s for impl in impls for s in validate_specs(impl.function())]
+        if len(specs) != 1:
+            msg = f"{plugin!r} must declare exactly one provider to be registered under a prefix"
+            raise ConfigurationError(msg)
+        for spec in specs:
+            self._wire_owners.setdefault(spec.wire, plugin)
+        return specs[0], plugin
+
+    def configure(
+        self, prefix: str, *, api_key: str | None = None, base_url: str | None = None
+    ) -> None:
+        """Set the key and/or base URL used for every call to ``prefix``."""
+        route = self._route(prefix, prefix)
+        if api_key is not None:
+            route.api_key = Secret(api_key)
+        if base_url is not None:
+            route.base_url = base_url
+
+    def alias(self, name: str, model: str) -> None:
+        """Let ``name`` (without ``/``) stand for ``"prefix/model"``."""
+        split_model(model)
+        self._aliases[name] = model
+
+    def providers(self) -> list[ProviderSpec]:
+        """Every registered provider spec, sorted by prefix."""
+        return [self._routes[name].spec for name in sorted(self._routes)]
+
+    def plugins(self) -> list[LoadedPlugin]:
+        """The plugins that loaded, in load order."""
+        return list(self._loaded.values())
+
+    def provider(self, prefix: str) -> ProviderSpec:
+        """The spec registered under ``prefix`` (``NotFoundError`` if none)."""
+        return self._route(prefix, prefix).spec
+
+    @property
+    def plugin_manager(self) -> Any:
+        """The underlying ``pluggy.PluginManager`` (for wrapper plugins and tracing)."""
+        return self._pm
+
+    def _invalidate(self) -> None:
+        for route in self._routes.values():
+            route.impls.clear()
+            route.pricing.clear()
+
+    # -- resolution ---------------------------------------------------------------------
+
+    def _route(self, prefix: str, model: str) -> Route:
+        route = self._routes.get(prefix)
+        if route is None:
+            known = sorted(self._routes)
+            close = difflib.get_close_matches(prefix, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            msg = f"unknown provider prefix {prefix!r} in {model!r}{hint} (known: {', '.join(known)})"
+            raise NotFoundError(msg, provider=prefix, model=model)
+        return route
+
+    def resolve(self, model: str) -> tuple[Route, str]:
+        """Return the route and the provider's model id for ``model`` (or an alias)."""
+        if "/" not in model and isinstance(model, str) and model in self._aliases:
+            model = self._aliases[model]
+        prefix, model_id = split_model(model)
+        return self._route(prefix, model), model_id
+
+    def _impls(self, route: Route, hook_name: str) -> list[Any]:
+        impls = route.impls.get(hook_name)
+        if impls is None:
+            caller = getattr(self._pm.hook, hook_name)
+            impls = [
+                impl
+                for impl in caller.get_hookimpls()
+                if impl.plugin is route.owner or impl.wrapper or impl.hookwrapper
+            ]
+            route.impls[hook_name] = impls
+        return impls
+
+    def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None:
+        capabilities = route.spec.capabilities_of(model_id)
+        missing = [c.value for c in needed if c not in capabilities]
+        if missing:
+            msg = (
+                f"{route.spec.name}/{model_id} does not support {', '.join(missing)} "
+                f"(declared: {', '.join(sorted(c.value for c in capabilities))})"
+            )
+            raise UnsupportedFeatureError(msg, provider=route.spec.name, model=model_id)
+
+    def _credentials(self, route: Route, api_key: str | None) -> Credentials:
+        if api_key is not None:
+            return Credentials(api_key=Secret(api_key))
+        if route.api_key is not None:
+            return Credentials(api_key=route.api_key)
+        credentials = self._pm.hook.lmux_plug_auth(provider=route.spec)
+        if credentials is not None:
+            return cast("Credentials", credentials)
+        auth = route.spec.auth
+        if auth.optional or not auth.env:
+            return Credentials()
+        names = " or ".join(auth.env)
+        msg = f"no API key for {route.spec.name!r}: set {names}, or pass api_key="
+        raise AuthenticationError(msg, provider=route.spec.name)
+
+    def _context(
+        self, route: Route, api_key: str | None, base_url: str | None
+    ) -> ProviderContext:
+        spec = route.spec
+        if base_url is None:
+            base_url = route.base_url
+        if base_url is None and spec.base_url_env:
+            import os  # noqa: PLC0415
+
+            base_url = os.environ.get(spec.base_url_env) or None
+        return ProviderContext(
+            spec, base_url or spec.base_url, self.transport, self._credentials(route, api_key)
+        )
+
+    def _pricing(self, route: Route, model_id: str) -> ModelPricing | None:
+        try:
+            return route.pricing[model_id]
+        except KeyError:
+            pricing = self._pm.hook.lmux_plug_pricing(provider=route.spec, model=model_id)
+            route.pricing[model_id] = pricing
+            return cast("ModelPricing | None", pricing)
+
+    def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        impls = self._impls(route, hook_name)
+        if not impls or all(i.wrapper or i.hookwrapper for i in impls):
+            msg = f"plugin serving {route.spec.name!r} does not implement {hook_name}"
+            raise UnsupportedFeatureError(msg, provider=route.spec.name)
+        # pluggy's executor with a precomputed implementation list: no per-call scan.
+        return self._pm._hookexec(hook_name, impls, kwargs, True)  # noqa: SLF001
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _chat_request(
+        self,
+        model_id: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        params: dict[str, Any],
+    ) -> tuple[ChatRequest, list[Capability]]:
+        typed = to_messages(messages)
+        needed = []
+        tools = params.pop("tools", None)
+        if tools:
+            tools = tuple(to_tool(t) for t in tools)
+            needed.append(Capability.TOOLS)
+        response_format = to_response_format(params.pop("response_format", None))
+        if isinstance(response_format, JsonObjectResponseFormat):
+            needed.append(Capability.JSON_OBJECT)
+        elif isinstance(response_format, JsonSchemaResponseFormat):
+            needed.append(Capability.JSON_SCHEMA)
+        if params.get("reasoning_effort") is not None:
+            needed.append(Capability.REASONING)
+        for message in typed:
+            if isinstance(message, UserMessage) and not isinstance(message.content, str):
+                for part in message.content:
+                    if isinstance(part, ImageContent):
+                        needed.append(Capability.VISION)
+                    elif isinstance(part, AudioContent):
+                        needed.append(Capability.AUDIO)
+                    elif isinstance(part, FileContent):
+                        needed.append(Capability.FILES)
+        stop = params.pop("stop", None)
+        if isinstance(stop, str):
+            stop = (stop,)
+        elif stop is not None:
+            stop = tuple(stop)
+        extra = dict(params.pop("extra_body", None) or {})
+        extra.update(params.pop("extra", None) or {})
+        known = {k: params.pop(k) for k in _CHAT_PARAMS if k in params}
+        extra.update(params)  # anything else is a provider-specific body field
+        try:
+            request = ChatRequest(
+                model=model_id,
+                messages=typed,
+                stop=stop,
+                tools=tools or None,
+                tool_choice=to_tool_choice(known.pop("tool_choice", None)),
+                response_format=response_format,
+                extra=extra,
+                **known,
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(str(exc), model=model_id) from exc
+        return request, needed
+
+    async def achat(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> ChatResponse:
+        """Send a chat request and return the answer.
+
+        ``params``: ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``,
+        ``tools``, ``tool_choice``, ``response_format``, ``reasoning_effort``, ``user``,
+        ``timeout``, ``extra_headers``, ``extra_body``; other keywords are sent to the
+        provider as body fields.
+        """
+        route, model_id = self.resolve(model)
+        request, needed = self._chat_request(model_id, messages, params)
+        needed.append(Capability.CHAT)
+        self._check(route, model_id, needed)
+        context = self._context(route, api_key, base_url)
+        try:
+            response: ChatResponse = await self._call(
+                route, "lmux_plug_chat", {"request": request, "provider": context}
+            )
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            raise _plugin_bug(exc, route, model_id) from exc
+        if response.cost is None:
+            pricing = self._pricing(route, model_id)
+            if pricing is not None:
+                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        return response
+
+    async def achat_stream(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream a chat answer as :class:`ChatChunk` items.
+
+        Errors before the first chunk (bad input, capability, credentials) are raised when
+        the iteration starts. Cost is added to the chunk that carries usage.
+        """
+        route, model_id = self.resolve(model)
+        request, needed = self._chat_request(model_id, messages, params)
+        needed.append(Capability.STREAM)
+        self._check(route, model_id, needed)
+        context = self._context(route, api_key, base_url)
+        pricing = self._pricing(route, model_id)
+        try:
+            iterator: AsyncIterator[ChatChunk] = self._call(
+                route, "lmux_plug_stream", {"request": request, "provider": context}
+            )
+            try:
+                async for chunk in iterator:
+                    if chunk.usage is not None and chunk.cost is None and pricing is not None:
+                        chunk = attrs.evolve(chunk, cost=calculate_cost(chunk.usage, pricing))  # noqa: PLW2901
+                    yield chunk
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            if isinstance(exc, GeneratorExit):  # pragma: no cover - not an Exception
+                raise
+            raise _plugin_bug(exc, route, model_id) from exc
+
+    async def aembed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> EmbeddingResponse:
+        """Embed one text or a list of texts; one vector per input, in order."""
+        route, model_id = self.resolve(model)
+        texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            msg = "inputs must be a string or a non-empty list of strings"
+            raise InvalidRequestError(msg, provider=route.spec.name, model=model_id)
+        self._check(route, model_id, (Capability.EMBED,))
+        request = EmbeddingRequest(
+            model=model_id,
+            inputs=texts,
+            dimensions=dimensions,
+            encoding_format=encoding_format,  # type: ignore[arg-type]
+            timeout=timeout,
+            extra=extra_body or {},
+            extra_headers=extra_headers or {},
+        )
+        context = self._context(route, api_key, base_url)
+        try:
+            response: EmbeddingResponse = await self._call(
+                route, "lmux_plug_embed", {"request": request, "provider": context}
+            )
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            raise _plugin_bug(exc, route, model_id) from exc
+        if response.cost is None:
+            pricing = self._pricing(route, model_id)
+            if pricing is not None:
+                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        return response
+
+    # -- sync twins ---------------------------------------------------------------------
+
+    def chat(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> ChatResponse:
+        """Sync :meth:`achat`; works in scripts, threads and under a running loop."""
+        return self._runner.run(lambda: self.achat(model, messages, **params))
+
+    def chat_stream(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> Iterator[ChatChunk]:
+        """Sync :meth:`achat_stream`; leaving the loop early releases the connection."""
+        return self._runner.iterate(lambda: self.achat_stream(model, messages, **params))
+
+    def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+        """Sync :meth:`aembed`."""
+        return self._runner.run(lambda: self.aembed(model, inputs, **params))
+
+    def run_sync(self, make: Any) -> Any:
+        """Run ``make()`` (a coroutine factory) on this registry's sync loops."""
+        return self._runner.run(make)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release the connections opened on the running loop."""
+        await self.transport.aclose()
+
+    def close(self) -> None:
+        """Release every connection the sync API opened (and close its loops)."""
+        self._runner.close(self.transport.aclose)
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Registry:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+_CHAT_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "tool_choice",
+    "reasoning_effort",
+    "user",
+    "timeout",
+    "extra_headers",
+)
+
+
+def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:
+    if exc.provider is None:
+        exc.provider = provider
+    if exc.model is None:
+        exc.model = model
+    return exc
+
+
+def _plugin_bug(exc: Exception, route: Route, model_id: str) -> PluginError:
+    msg = f"plugin for {route.spec.name!r} raised {type(exc).__name__}: {exc}"
+    return PluginError(msg, provider=route.spec.name, model=model_id)
+

@@ -1,0 +1,263 @@
+"""``MockProvider``: a scriptable provider plugin that records every call.
+
+Script it with a queue (:meth:`MockProvider.enqueue`) or a handler function (sync or async,
+like ``httpx.MockTransport``); with neither, it answers ``"mock response"``. Each call is
+recorded in :attr:`MockProvider.calls` with the typed request and all its parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from lmux_plug._context import ProviderContext
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._types import (
+    ApiKeyAuth,
+    Capability,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    ModelSpec,
+    NoAuth,
+    ProviderSpec,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.hookspecs import hookimpl
+
+__all__ = ["ALL_CAPABILITIES", "MockCall", "MockProvider"]
+
+ALL_CAPABILITIES = frozenset(Capability)
+DEFAULT_TEXT = "mock response"
+
+CallKind = Literal["chat", "stream", "embed"]
+Scripted = Any  # ChatResponse | str | list[ChatChunk] | EmbeddingResponse | list[list[float]] | BaseException
+
+
+@attrs.frozen
+class MockCall:
+    """One recorded call: which hook, the typed request and the bound provider."""
+
+    kind: CallKind
+    request: ChatRequest | EmbeddingRequest
+    provider: ProviderContext = attrs.field(repr=False)
+
+    @property
+    def model(self) -> str:
+        """The model id the call asked for (prefix removed)."""
+        return self.request.model
+
+    @property
+    def messages(self) -> tuple[Any, ...]:
+        """The request's messages (empty for embeddings)."""
+        return self.request.messages if isinstance(self.request, ChatRequest) else ()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every request field except model and messages/inputs, as a dict."""
+        fields = attrs.asdict(self.request, recurse=False)
+        for name in ("model", "messages", "inputs"):
+            fields.pop(name, None)
+        return fields
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+class MockProvider:
+    """A provider plugin for tests; register it with ``registry.register("mock", mock)``.
+
+    :param name: the prefix it declares (``register`` may put it under another one).
+    :param handler: ``handler(call) -> result`` (or an awaitable of it), used when the
+        queue is empty; results are what :meth:`enqueue` takes.
+    :param capabilities: what it declares (default: everything).
+    :param pricing: declared for every model (default: none, so ``cost`` is ``None``).
+    :param api_key_env: declare key auth read from this env var (default: no auth).
+    """
+
+    def __init__(
+        self,
+        name: str = "mock",
+        *,
+        handler: Callable[[MockCall], Any] | None = None,
+        capabilities: Iterable[Capability] = ALL_CAPABILITIES,
+        models: Sequence[str] = ("mock-model",),
+        pricing: ModelPricing | None = None,
+        api_key_env: str | None = None,
+    ) -> None:
+        caps = frozenset(capabilities)
+        self.spec = ProviderSpec(
+            name=name,
+            wire="mock",
+            base_url=f"mock://{name}",
+            auth=ApiKeyAuth(env=(api_key_env,)) if api_key_env else NoAuth(),
+            capabilities=caps,
+            models=tuple(ModelSpec(m, pricing=pricing) for m in models),
+            description="lmux_plug.testing.MockProvider",
+        )
+        self.handler = handler
+        self.calls: list[MockCall] = []
+        self._queue: deque[Scripted] = deque()
+
+    def __repr__(self) -> str:
+        return f"MockProvider(name={self.spec.name!r}, queued={len(self._queue)}, calls={len(self.calls)})"
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def enqueue(self, *results: Scripted) -> MockProvider:
+        """Queue answers for the next calls, in order.
+
+        A ``str`` or ``ChatResponse`` answers a chat (a ``str`` is also streamed word by
+        word); a list of ``ChatChunk`` answers a stream; an ``EmbeddingResponse`` or a list
+        of vectors answers an embed; an exception instance is raised.
+        """
+        self._queue.extend(results)
+        return self
+
+    def enqueue_error(self, error: BaseException) -> MockProvider:
+        """Queue an exception to raise on the next call."""
+        return self.enqueue(error)
+
+    def reset(self) -> None:
+        """Forget recorded calls and queued answers."""
+        self.calls.clear()
+        self._queue.clear()
+
+    @property
+    def last_call(self) -> MockCall:
+        """The most recent call (``IndexError`` if none)."""
+        return self.calls[-1]
+
+    async def _next(self, call: MockCall) -> Scripted:
+        self.calls.append(call)
+        if self._queue:
+            result = self._queue.popleft()
+        elif self.handler is not None:
+            result = self.handler(call)
+            if inspect.isawaitable(result):
+                result = await result
+        else:
+            result = None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    @hookimpl
+    def lmux_plug_providers(self) -> list[ProviderSpec]:
+        """Declare this mock's provider."""
+        return [self.spec]
+
+    @hookimpl
+    def lmux_plug_chat(self, request: ChatRequest, provider: ProviderContext) -> Any:
+        """Answer from the queue / handler / default (an awaitable)."""
+        return self._chat(MockCall("chat", request, provider))
+
+    async def _chat(self, call: MockCall) -> ChatResponse:
+        result = await self._next(call)
+        return self._as_response(result, call)
+
+    def _as_response(self, result: Scripted, call: MockCall) -> ChatResponse:
+        if isinstance(result, ChatResponse):
+            return result
+        text = DEFAULT_TEXT if result is None else result
+        if isinstance(text, ToolCall) or (
+            isinstance(text, (list, tuple)) and text and isinstance(text[0], ToolCall)
+        ):
+            calls = (text,) if isinstance(text, ToolCall) else tuple(text)
+            return ChatResponse(
+                content=None,
+                tool_calls=calls,
+                model=call.model,
+                provider=call.provider.name,
+                finish_reason=FinishReason.TOOL_CALLS,
+                usage=self._usage(call, ""),
+            )
+        if not isinstance(text, str):
+            msg = f"MockProvider cannot answer a chat with {type(text).__name__}"
+            raise InvalidRequestError(msg, provider=call.provider.name)
+        return ChatResponse(
+            content=text,
+            model=call.model,
+            provider=call.provider.name,
+            finish_reason=FinishReason.STOP,
+            usage=self._usage(call, text),
+        )
+
+    @staticmethod
+    def _usage(call: MockCall, text: str) -> Usage:
+        prompt = sum(
+            _tokens(m.content) if isinstance(getattr(m, "content", None), str) else 1
+            for m in call.messages
+        )
+        return Usage(input_tokens=prompt, output_tokens=_tokens(text))
+
+    @hookimpl
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream from the queue / handler / default."""
+        return self._stream(MockCall("stream", request, provider))
+
+    async def _stream(self, call: MockCall) -> AsyncIterator[ChatChunk]:
+        result = await self._next(call)
+        if isinstance(result, (list, tuple)) and all(isinstance(c, ChatChunk) for c in result):
+            for chunk in result:
+                if isinstance(chunk, BaseException):  # pragma: no cover - typed above
+                    raise chunk
+                yield chunk
+            return
+        response = self._as_response(result, call)
+        text = response.content or ""
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            piece = word if i == len(words) - 1 else word + " "
+            if piece:
+                yield ChatChunk(delta=piece, model=call.model, provider=call.provider.name)
+        deltas = tuple(
+            ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
+            for i, c in enumerate(response.tool_calls)
+        )
+        yield ChatChunk(
+            tool_call_deltas=deltas,
+            finish_reason=response.finish_reason,
+            usage=response.usage,
+            model=call.model,
+            provider=call.provider.name,
+        )
+
+    @hookimpl
+    def lmux_plug_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> Any:
+        """Embed from the queue / handler / default (vectors derived from text length)."""
+        return self._embed(MockCall("embed", request, provider))
+
+    async def _embed(self, call: MockCall) -> EmbeddingResponse:
+        result = await self._next(call)
+        if isinstance(result, EmbeddingResponse):
+            return result
+        assert isinstance(call.request, EmbeddingRequest)  # noqa: S101 - kind says so
+        inputs = call.request.inputs
+        vectors = (
+            result
+            if result is not None
+            else [[float(len(text)), float(i), 1.0] for i, text in enumerate(inputs)]
+        )
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=call.model,
+            provider=call.provider.name,
+            usage=Usage(input_tokens=sum(_tokens(t) for t in inputs)),
+        )
