@@ -167,12 +167,16 @@ def error_from_response(
             text = text.replace(secret, "[redacted]")
     lower = {k.lower(): v for k, v in headers.items()}
     request_id = request_id or lower.get("x-request-id") or lower.get("request-id")
+    if request_id is None and isinstance(body, Mapping) and isinstance(body.get("request_id"), str):
+        # Anthropic repeats the id in its error bodies; some proxies strip the header.
+        request_id = body["request_id"]
     context: dict[str, Any] = {
         "provider": provider,
         "model": model,
         "status_code": status,
         "request_id": request_id,
         "body": text[:MAX_BODY_IN_ERROR],
+        "headers": lower,
     }
     should_retry = lower.get("x-should-retry")
     if should_retry in ("true", "false"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -26,10 +25,19 @@ class LoopRunner:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._loops: list[asyncio.AbstractEventLoop] = []
         self._background: asyncio.AbstractEventLoop | None = None
         self._background_thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    def __del__(self) -> None:
+        # A registry dropped without close(): close its idle private loops so they do not
+        # leak file descriptors. Pools on them are already unreachable garbage by now.
+        for loop in list(self._loops):
+            if not loop.is_running() and not loop.is_closed() and loop is not self._background:
+                loop.close()
+        if self._background is not None and not self._background.is_closed():
+            self._background.call_soon_threadsafe(self._background.stop)
 
     # -- loops ---------------------------------------------------------------------------
 
@@ -38,7 +46,7 @@ class LoopRunner:
         if loop is None or loop.is_closed():
             loop = asyncio.new_event_loop()
             self._local.loop = loop
-            self._loops.add(loop)
+            self._loops.append(loop)
         return loop
 
     def _background_loop(self) -> asyncio.AbstractEventLoop:
@@ -56,7 +64,7 @@ class LoopRunner:
                 thread.start()
                 ready.wait()
                 self._background, self._background_thread = loop, thread
-                self._loops.add(loop)
+                self._loops.append(loop)
             return self._background
 
     @staticmethod
@@ -109,7 +117,7 @@ class LoopRunner:
                 loop.run_until_complete(_as_coroutine(cleanup))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.close()
-        self._loops = weakref.WeakSet()
+        self._loops = []
         self._background = None
         self._local = threading.local()
 

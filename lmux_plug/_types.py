@@ -470,6 +470,9 @@ class ChatChunk:
     model: str | None = None
     provider: str | None = None
     request_id: str | None = None
+    # Completed reasoning blocks (with their signatures, or redacted data), on the chunk
+    # that closes them: what a caller sends back in ``AssistantMessage.thinking``.
+    thinking: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=_tuple)
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ sees a raw transport, ``json`` or ``KeyError`` exception.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 
 __all__ = [
     "AuthenticationError",
@@ -55,6 +56,7 @@ class LmuxError(Exception):
         retryable: bool | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -68,6 +70,9 @@ class LmuxError(Exception):
         self.body = body
         # Seconds the provider asked us to wait (Retry-After); any retryable error may carry it.
         self.retry_after = retry_after
+        # The error response's headers (lower-case names), so a router can re-sync its
+        # rate-limit buckets from ``x-ratelimit-*`` even when the call failed.
+        self.headers: Mapping[str, str] = dict(headers or {})
 
     def __str__(self) -> str:
         context = [

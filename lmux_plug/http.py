@@ -136,6 +136,8 @@ class Transport:
         self.limit_per_host = limit_per_host
         self.trust_env = trust_env
         self._sessions: dict[tuple[int, str], aiohttp.ClientSession] = {}
+        # The loop each pool belongs to (aiohttp deprecated ``ClientSession.loop``).
+        self._session_loops: dict[tuple[int, str], asyncio.AbstractEventLoop] = {}
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._ssl: ssl.SSLContext | bool | None = None
 
@@ -160,7 +162,7 @@ class Transport:
         parts = urlsplit(url)
         key = (id(loop), f"{parts.scheme}://{parts.netloc}")
         session = self._sessions.get(key)
-        if session is None or session.closed or session.loop is not loop:
+        if session is None or session.closed or self._session_loops.get(key) is not loop:
             import aiohttp  # noqa: PLC0415
 
             if self._ssl is None:
@@ -176,6 +178,7 @@ class Transport:
                 skip_auto_headers=("User-Agent",),
             )
             self._sessions[key] = session
+            self._session_loops[key] = loop
         return session
 
     async def request(
@@ -281,11 +284,14 @@ class Transport:
         except RuntimeError:  # pragma: no cover - defensive, aclose is always awaited
             loop_id = None
         for key, session in list(self._sessions.items()):
+            owner = self._session_loops.get(key)
             if key[0] == loop_id:
                 await session.close()
                 del self._sessions[key]
-            elif session.loop.is_closed():
+                self._session_loops.pop(key, None)
+            elif owner is None or owner.is_closed():
                 del self._sessions[key]
+                self._session_loops.pop(key, None)
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

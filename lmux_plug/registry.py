@@ -122,7 +122,7 @@ class Registry:
         if builtins:
             from lmux_plug import echo  # noqa: PLC0415 - tiny module, only when wanted
 
-            self.add_plugin(echo, name="echo")
+            self.add_plugin(echo, name="echo", source="lmux_plug.echo (built in)")
         for plugin in plugins:
             self.add_plugin(plugin)
 

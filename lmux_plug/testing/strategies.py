@@ -256,6 +256,5 @@ def _hypothesis_setup_hook() -> None:
     st.register_type_strategy(ModelPricing, model_pricings())
     st.register_type_strategy(Cost, costs())
     st.register_type_strategy(EmbeddingResponse, embedding_responses())
-    st.register_type_strategy(Message, messages(max_size=1).map(lambda ms: ms[0]))  # type: ignore[arg-type]
 
 

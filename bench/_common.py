@@ -1,0 +1,147 @@
+"""Shared helpers for the benchmarks: statistics, tables, interpreters and the fake server.
+
+Every benchmark runs its peers in the same run, interleaved, and reports medians of
+repeats next to ratios; the machine is shared and noisy, so single figures mean little.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PEERS_VENV = BENCH / ".venv-peers"
+
+
+def peers_python() -> str | None:
+    """The bench-only peers interpreter made by ``setup_peers.sh``, if it exists."""
+    exe = PEERS_VENV / "bin" / "python"
+    return str(exe) if exe.exists() else None
+
+
+def python_version(exe: str) -> str:
+    """``3.11.7`` for an interpreter path."""
+    out = subprocess.run(
+        [exe, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def machine_note() -> str:
+    """One line describing where the figures came from."""
+    return (
+        f"{time.strftime('%Y-%m-%d')}, Python {platform.python_version()} ({sys.executable}), "
+        f"{platform.machine()}, {os.cpu_count()} CPUs (shared)"
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of non-empty ``values``."""
+    return statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> str:
+    """``min..max`` of ``values``, for the reader to judge noise."""
+    return f"{min(values):.3g}..{max(values):.3g}"
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    """``value / reference`` formatted, or ``-``."""
+    if value is None or reference is None or reference == 0:
+        return "-"
+    return f"{value / reference:.2f}x"
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table under a bold title."""
+    text_rows = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    out = [f"**{title}**", "", line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out.extend(line(r) for r in text_rows)
+    return "\n".join(out)
+
+
+@contextlib.contextmanager
+def fake_server(chunks: int = 8, reply: str | None = None) -> Iterator[str]:
+    """Start ``lmux_plug.testing.fake_openai`` on 127.0.0.1 in its own process; yield its URL.
+
+    The server runs in a separate interpreter so that it does not share a core's GIL with
+    the client being measured; it is terminated (then killed if need be) on exit.
+    """
+    cmd = [sys.executable, "-m", "lmux_plug.testing.fake_openai", "--port", "0", "--chunks", str(chunks)]
+    if reply is not None:
+        cmd += ["--reply", reply]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("PORT "):
+            msg = f"fake server did not start: {line!r}"
+            raise RuntimeError(msg)
+        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for client processes: no phoning home, whatever the library."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # LiteLLM would fetch its price map
+            "LITELLM_TELEMETRY": "False",
+            "HF_HUB_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+    )
+    env.pop("OPENAI_API_KEY", None)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def interpreters() -> list[str]:
+    """The peers venv first (if set up), then this interpreter."""
+    found = [sys.executable]
+    peers = peers_python()
+    if peers and Path(peers).resolve() != Path(sys.executable).resolve():
+        found.insert(0, peers)
+    return found
+
+
+def run_worker(exe: str, client: str, url: str, mode: str, timeout: float = 180, **options: object) -> dict[str, object]:
+    """Run ``_http_worker.py`` for one client and mode; return its JSON result."""
+    import json
+
+    cmd = [exe, str(BENCH / "_http_worker.py"), "--client", client, "--url", url, "--mode", mode]
+    for key, value in options.items():
+        cmd += [f"--{key}", str(value)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=worker_env(), cwd=str(BENCH))
+    except subprocess.TimeoutExpired:
+        return {"failed": f"timed out after {timeout:.0f} s"}
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        return {"failed": (out.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return json.loads(lines[-1])

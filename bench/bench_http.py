@@ -1,0 +1,127 @@
+"""A real chat call over HTTP against a local OpenAI-format server, vs a bare aiohttp loop and peers.
+
+Targets (same run, same interpreter): throughput at 64 concurrent requests >= 0.9x a bare
+aiohttp loop; a sequential call's latency <= 1.15x the bare loop's.
+
+The server (``python -m lmux_plug.testing.fake_openai --port 0``) runs in its own process
+on 127.0.0.1 and is stopped at the end. Each client runs in a fresh process per repeat,
+interleaved with the others; clients are measured in ``bench/.venv-peers`` (when
+``setup_peers.sh`` made it) and in this interpreter, and a client that is not installed
+in an interpreter is reported as such. "lmux_plug Registry" needs the openai plugin
+(``lmux_plug_openai``); "lmux_plug Transport" is the core transport alone.
+
+    python bench/bench_http.py [--repeats 3] [--seconds 1.5] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+
+import _common
+
+THROUGHPUT_TARGET = 0.9
+LATENCY_TARGET = 1.15
+CLIENTS = [
+    "bare aiohttp",
+    "lmux_plug Registry",
+    "lmux_plug Transport",
+    "openai SDK",
+    "litellm",
+    "lmux",
+    "infermesh",
+]
+OURS = "lmux_plug Registry"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.5, help="measuring time per concurrent run")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--calls", type=int, default=300, help="sequential calls per run (at most)")
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
+    parser.add_argument("--python", action="append", help="interpreter(s) to measure in (default: peers venv + this)")
+    args = parser.parse_args(argv)
+
+    exes = args.python or _common.interpreters()
+    versions = {exe: _common.python_version(exe) for exe in exes}
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    conc: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    seq: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    missing: dict[tuple[str, str], str] = {}
+
+    with _common.fake_server() as url:
+        for _ in range(args.repeats):
+            for exe in exes:
+                for client in clients:
+                    key = (exe, client)
+                    if key in missing:
+                        continue
+                    result = _common.run_worker(
+                        exe, client, url, "concurrent", concurrency=args.concurrency, seconds=args.seconds
+                    )
+                    if "unavailable" in result or "failed" in result:
+                        missing[key] = str(result.get("unavailable") or result.get("failed"))
+                        continue
+                    conc[key].append(result)
+                    seq[key].append(_common.run_worker(exe, client, url, "sequential", calls=args.calls, seconds=2.0))
+
+    rows = []
+    verdicts = []
+    for exe in exes:
+        bare_key = (exe, "bare aiohttp")
+        bare_rps = _common.median([r["rps"] for r in conc[bare_key]]) if conc.get(bare_key) else None  # type: ignore[misc]
+        bare_lat = _common.median([r["latency"] for r in seq[bare_key]]) if seq.get(bare_key) else None  # type: ignore[misc]
+        for client in clients:
+            key = (exe, client)
+            if key in missing:
+                rows.append([client, versions[exe], "", missing[key], "", "", "", "", ""])
+                continue
+            rps_values = [float(r["rps"]) for r in conc[key]]  # type: ignore[arg-type]
+            lat_values = [float(r["latency"]) * 1000 for r in seq[key] if "latency" in r]  # type: ignore[arg-type]
+            errors = sum(int(r["errors"]) for r in conc[key]) + sum(int(r.get("errors", 0)) for r in seq[key])  # type: ignore[call-overload]
+            rps = _common.median(rps_values)
+            lat = _common.median(lat_values) if lat_values else None
+            thr_ratio = rps / bare_rps if bare_rps else None
+            lat_ratio = (lat / (bare_lat * 1000)) if (lat and bare_lat) else None
+            rows.append(
+                [
+                    client,
+                    versions[exe],
+                    str(conc[key][0].get("version", "")),
+                    f"{rps:,.0f}",
+                    _common.spread(rps_values),
+                    f"{thr_ratio:.2f}x" if thr_ratio else "-",
+                    f"{lat:.3f}" if lat else "-",
+                    f"{lat_ratio:.2f}x" if lat_ratio else "-",
+                    str(errors),
+                ]
+            )
+            if client == OURS or (client == "lmux_plug Transport" and (exe, OURS) in missing):
+                if thr_ratio is not None:
+                    verdicts.append(
+                        f"{client} ({versions[exe]}): throughput {thr_ratio:.2f}x bare "
+                        f"({'met' if thr_ratio >= THROUGHPUT_TARGET else 'MISSED'}, target >= {THROUGHPUT_TARGET}x); "
+                        f"latency {lat_ratio:.2f}x bare "
+                        f"({'met' if lat_ratio is not None and lat_ratio <= LATENCY_TARGET else 'MISSED'}, target <= {LATENCY_TARGET}x)"
+                    )
+    print(
+        _common.table(
+            f"Chat over HTTP to a local OpenAI-format server: {args.concurrency} concurrent (req/s, median of "
+            f"{args.repeats} x {args.seconds:g} s) and sequential latency (median of up to {args.calls} calls per run)",
+            ["client", "python", "version", "req/s", "spread", "vs bare", "seq ms/call", "vs bare", "errors"],
+            rows,
+        )
+    )
+    print()
+    for line in verdicts:
+        print(line)
+    if any(k[1] == OURS for k in missing):
+        print(f"note: {OURS} unavailable where listed (needs plugins/openai installed: pip install -e plugins/openai)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Cold start: ``import lmux_plug`` plus plugin discovery, in fresh processes, vs peers.
+
+Target: import + ``Registry.from_entry_points()`` under 100 ms (median of fresh processes).
+Peers (litellm, openai, simonw/llm, onellm, lmux) are measured in the same run, interleaved
+with ours, in whichever interpreter has them: ``bench/.venv-peers`` (``setup_peers.sh``)
+first, then this one. Ours is measured in every interpreter used, so each ratio compares
+two libraries on the same Python.
+
+    python bench/bench_import.py [--repeats 10] [--importtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import _common
+
+TARGET_MS = 100.0
+
+# Each snippet runs in a fresh interpreter between two clocks: the first part is the
+# import, the second the discovery of providers / models where the library has one.
+TARGETS: dict[str, tuple[str, str, str]] = {
+    # name: (import module probe, import code, discovery code)
+    "lmux_plug": (
+        "lmux_plug",
+        "import lmux_plug",
+        "r = lmux_plug.Registry.from_entry_points(); "
+        "info = {'plugins': [p.name for p in r.plugins()], 'broken': [b.name for b in r.broken]}",
+    ),
+    "openai": ("openai", "from openai import AsyncOpenAI", ""),
+    "litellm": ("litellm", "import litellm", ""),
+    "llm (simonw)": ("llm", "import llm", "llm.get_models()"),
+    "onellm": ("onellm", "import onellm", ""),
+    "lmux": ("lmux", "import lmux", ""),
+}
+
+CHILD = """
+import json, time
+t0 = time.perf_counter()
+{imp}
+t1 = time.perf_counter()
+info = {{}}
+{disc}
+t2 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "discover": t2 - t1, "info": info}}))
+"""
+
+
+def has_module(exe: str, module: str) -> bool:
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    return subprocess.run([exe, "-c", probe], capture_output=True, timeout=60).returncode == 0
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # simonw/llm keeps its config in a user directory: point it at a scratch one.
+    env["LLM_USER_PATH"] = tempfile.mkdtemp(prefix="bench-llm-")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
+    _, imp, disc = TARGETS[name]
+    code = CHILD.format(imp=imp, disc=disc or "pass")
+    start = time.perf_counter()
+    out = subprocess.run(
+        [exe, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tempfile.gettempdir()
+    )
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        msg = f"{name} failed under {exe}: {out.stderr.strip()[-500:]}"
+        raise RuntimeError(msg)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
+    return result
+
+
+def interpreter_startup(exe: str, env: dict[str, str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([exe, "-c", "pass"], check=True, env=env, timeout=60)
+        times.append(time.perf_counter() - start)
+    return _common.median(times)
+
+
+def importtime_profile(exe: str, env: dict[str, str], top: int = 12) -> str:
+    """Top modules by self and cumulative import time (``-X importtime``), one run."""
+    _, imp, disc = TARGETS["lmux_plug"]
+    out = subprocess.run(
+        [exe, "-X", "importtime", "-c", f"{imp}\ninfo = {{}}\n{disc}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    rows: list[tuple[int, int, str]] = []
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:") :].split("|")
+        rows.append((int(self_us), int(cumulative_us), name.rstrip()))
+    by_package: dict[str, int] = defaultdict(int)
+    for self_us, _, name in rows:
+        by_package[name.strip().split(".")[0]] += self_us
+    total = sum(r[0] for r in rows)
+    packages = sorted(by_package.items(), key=lambda kv: -kv[1])[:top]
+    selfs = sorted(rows, key=lambda r: -r[0])[:top]
+    lines = [
+        f"-X importtime, {exe}: {total / 1000:.1f} ms in {len(rows)} modules",
+        "",
+        "| top-level package | self time summed (ms) |",
+        "|---|---|",
+    ]
+    lines += [f"| {pkg} | {us / 1000:.1f} |" for pkg, us in packages]
+    lines += ["", "| module | self (ms) | cumulative (ms) |", "|---|---|---|"]
+    lines += [f"| {name.strip()} | {s / 1000:.1f} | {c / 1000:.1f} |" for s, c, name in selfs]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10, help="fresh processes per target")
+    parser.add_argument("--importtime", action="store_true", help="also print -X importtime top offenders")
+    args = parser.parse_args(argv)
+
+    env = child_env()
+    interpreters = [sys.executable]
+    peers = _common.peers_python()
+    if peers:
+        interpreters.insert(0, peers)
+    versions = {exe: _common.python_version(exe) for exe in interpreters}
+
+    # (name, exe) pairs to measure; ours in every interpreter, each peer where it is found.
+    plan: list[tuple[str, str]] = []
+    missing: list[str] = []
+    for exe in interpreters:
+        plan.append(("lmux_plug", exe))
+    for name, (module, _, _) in TARGETS.items():
+        if name == "lmux_plug":
+            continue
+        exe = next((e for e in interpreters if has_module(e, module)), None)
+        if exe is None:
+            missing.append(name)
+        else:
+            plan.append((name, exe))
+
+    samples: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    failed: dict[tuple[str, str], str] = {}
+    for key in plan:  # warm the OS file cache once; "cold" means a fresh interpreter
+        try:
+            run_once(key[1], key[0], env)
+        except RuntimeError as exc:
+            failed[key] = str(exc)
+    for _ in range(args.repeats):  # interleaved, so noise hits every target alike
+        for key in plan:
+            if key not in failed:
+                samples[key].append(run_once(key[1], key[0], env))
+
+    startup = {exe: interpreter_startup(exe, env, max(3, args.repeats // 2)) for exe in interpreters}
+    ours = {
+        exe: _common.median([s["import"] + s["discover"] for s in samples[("lmux_plug", exe)]])  # type: ignore[operator]
+        for exe in interpreters
+        if ("lmux_plug", exe) in samples
+    }
+    rows = []
+    for key in plan:
+        name, exe = key
+        if key in failed:
+            rows.append([name, versions[exe], "failed to import", "", "", "", ""])
+            continue
+        s = samples[key]
+        totals = [x["import"] + x["discover"] for x in s]  # type: ignore[operator]
+        imports = [x["import"] for x in s]
+        discovers = [x["discover"] for x in s]
+        walls = [x["wall"] for x in s]
+        med = _common.median(totals) * 1000
+        rows.append(
+            [
+                name,
+                versions[exe],
+                f"{med:.1f}",
+                f"{_common.median(imports) * 1000:.1f} + {_common.median(discovers) * 1000:.1f}",
+                f"{_common.median(walls) * 1000:.0f}",
+                _common.ratio(med, ours.get(exe, 0) * 1000),
+                (f"{'met' if med < TARGET_MS else 'MISSED'} (<{TARGET_MS:.0f} ms)" if name == "lmux_plug" else ""),
+            ]
+        )
+    for name in missing:
+        rows.append([name, "-", "not installed", "", "", "", ""])
+    print(
+        _common.table(
+            f"Cold import + discovery, median of {args.repeats} fresh processes",
+            ["library", "python", "import+discovery ms", "import + discovery ms", "process wall ms", "vs lmux_plug (same python)", "target"],
+            rows,
+        )
+    )
+    print()
+    print("interpreter startup (`python -c pass`, wall ms): " + ", ".join(f"{versions[e]} {t * 1000:.0f}" for e, t in startup.items()))
+    info = samples[plan[0]][-1]["info"] if samples.get(plan[0]) else {}
+    print(f"lmux_plug discovery found plugins {info.get('plugins')} broken {info.get('broken')}")  # type: ignore[union-attr]
+    for key, reason in failed.items():
+        print(f"failed: {key[0]} ({versions[key[1]]}): {reason}")
+    if args.importtime:
+        print()
+        print(importtime_profile(sys.executable, env))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

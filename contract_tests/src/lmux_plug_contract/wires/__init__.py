@@ -1,0 +1,41 @@
+"""Wire formats the suite can speak: render canonical answers, errors and faults.
+
+A :class:`WireFormat` renders, in one provider's real wire format, what the local wire
+server sends: a chat answer, a streamed answer (as separate event frames, so the suite can
+split and truncate them), a streamed tool call, embeddings, an HTTP error body and an
+error event inside a stream. The suite knows ``openai``, ``anthropic``, ``gemini`` and
+``ollama``; a plugin with another wire supplies its own in ``ContractFixtures(wire=...)``.
+"""
+
+from __future__ import annotations
+
+from lmux_plug_contract.wires._base import CapturedRequest, Reply, StreamRendering, WireFormat
+from lmux_plug_contract.wires.anthropic import AnthropicWire
+from lmux_plug_contract.wires.gemini import GeminiWire
+from lmux_plug_contract.wires.ollama import OllamaWire
+from lmux_plug_contract.wires.openai import OpenAIWire
+
+__all__ = [
+    "WIRES",
+    "AnthropicWire",
+    "CapturedRequest",
+    "GeminiWire",
+    "OllamaWire",
+    "OpenAIWire",
+    "Reply",
+    "StreamRendering",
+    "WireFormat",
+    "wire_for",
+]
+
+WIRES: dict[str, WireFormat] = {
+    "openai": OpenAIWire(),
+    "anthropic": AnthropicWire(),
+    "gemini": GeminiWire(),
+    "ollama": OllamaWire(),
+}
+
+
+def wire_for(name: str) -> WireFormat | None:
+    """The built-in wire format called ``name``, if the suite knows it."""
+    return WIRES.get(name)

@@ -1,0 +1,128 @@
+"""Anthropic Messages wire: ``POST /v1/messages``, named SSE events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lmux_plug import ToolCall, Usage
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    WireFormat,
+    json_bytes,
+)
+
+__all__ = ["AnthropicWire"]
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def _event(name: str, payload: Mapping[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
+
+
+class AnthropicWire(WireFormat):
+    """Messages API; streams are ``message_start`` ... ``message_stop``; no embeddings."""
+
+    name = "anthropic"
+    embeddings = False
+    embed_usage = False
+
+    def _start(self, model: str, usage: Usage) -> bytes:
+        message = {
+            "id": "msg_contract",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": 1},
+        }
+        return _event("message_start", {"type": "message_start", "message": message})
+
+    def _ending(self, stop_reason: str, usage: Usage) -> tuple[bytes, ...]:
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": usage.output_tokens},
+        }
+        return (_event("message_delta", delta), _event("message_stop", {"type": "message_stop"}))
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A ``message`` object with one text block."""
+        body = {
+            "id": "msg_contract",
+            "type": "message",
+            "role": "assistant",
+            "model": request.model_hint,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        }
+        return Reply(200, {"content-type": "application/json", "request-id": "req_contract"}, (json_bytes(body),))
+
+    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+        """Text deltas in one content block, usage in ``message_delta``."""
+        frames = [
+            self._start(request.model_hint, usage),
+            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            _event("ping", {"type": "ping"}),
+        ]
+        frames.extend(
+            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+            for piece in pieces
+        )
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        ending = self._ending("end_turn", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+        """A ``tool_use`` block whose input arrives as ``input_json_delta`` fragments."""
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        frames = [
+            self._start(request.model_hint, usage),
+            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+        ]
+        frames.extend(
+            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})
+            for part in fragments
+        )
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        ending = self._ending("tool_use", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """Anthropic has no embeddings endpoint."""
+        return []
+
+    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+        """Anthropic has no embeddings endpoint: answer as its API does for unknown paths."""
+        return self.error(404, "Not Found")
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"type": "error", "error": {"type", "message"}}`` with a ``request-id``."""
+        kind = _ERROR_TYPES.get(status, "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_contract_error"}
+        all_headers = {"content-type": "application/json", "request-id": "req_contract_error", **(headers or {})}
+        return Reply(status, all_headers, (json_bytes(body),))
+
+    def stream_error(self, message: str) -> bytes:
+        """``event: error`` with an ``overloaded_error``."""
+        return _event("error", {"type": "error", "error": {"type": "overloaded_error", "message": message}})
+
+

@@ -1,0 +1,115 @@
+"""Google Gemini API wire: ``models/<id>:generateContent`` and ``:streamGenerateContent``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lmux_plug import ToolCall, Usage
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    WireFormat,
+    json_bytes,
+)
+
+__all__ = ["GeminiWire"]
+
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    return {
+        "promptTokenCount": usage.input_tokens,
+        "candidatesTokenCount": usage.output_tokens,
+        "totalTokenCount": usage.total_tokens,
+    }
+
+
+def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish is not None:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+class GeminiWire(WireFormat):
+    """``generateContent``; streams with ``alt=sse``; ``batchEmbedContents`` (no usage)."""
+
+    name = "gemini"
+    embed_usage = False
+
+    def _response(self, request: CapturedRequest, parts: list[dict[str, Any]], finish: str | None, usage: Usage | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "candidates": [_candidate(parts, finish)],
+            "modelVersion": request.model_hint,
+            "responseId": "contract-response",
+        }
+        if usage is not None:
+            body["usageMetadata"] = _usage(usage)
+        return body
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """One candidate with one text part."""
+        body = self._response(request, [{"text": text}], "STOP", usage)
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
+    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+        """One SSE frame per piece; the last carries ``finishReason`` and the usage."""
+        frames = [
+            b"data: " + json_bytes(self._response(request, [{"text": piece}], None, None)) + b"\r\n\r\n"
+            for piece in pieces[:-1]
+        ]
+        last = self._response(request, [{"text": pieces[-1]}], "STOP", usage)
+        frames.append(b"data: " + json_bytes(last) + b"\r\n\r\n")
+        return StreamRendering("text/event-stream", tuple(frames), 1)
+
+    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+        """Gemini sends a whole ``functionCall`` (no argument fragments) in the last frame."""
+        part = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
+        body = self._response(request, [part], "STOP", usage)
+        return StreamRendering("text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1)
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """``requests[].content.parts[].text`` (batch) or ``content.parts[].text``."""
+        body = request.json() or {}
+        items = body.get("requests") or [body]
+        texts = []
+        for item in items:
+            parts = (item.get("content") or {}).get("parts") or []
+            texts.append("".join(str(p.get("text", "")) for p in parts))
+        return texts
+
+    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+        """``{"embeddings": [{"values"}]}``, or ``{"embedding": ...}`` for ``embedContent``."""
+        if request.path.endswith(":embedContent"):
+            body: dict[str, Any] = {"embedding": {"values": list(vectors[0])}}
+        else:
+            body = {"embeddings": [{"values": list(v)} for v in vectors]}
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"error": {"code", "message", "status"}}``; a 429 carries ``RetryInfo`` only if asked."""
+        body = {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
+        all_headers = {"content-type": "application/json; charset=UTF-8", **(headers or {})}
+        return Reply(status, all_headers, (json_bytes(body),))
+
+    def stream_error(self, message: str) -> bytes:
+        """An ``error`` object in a ``data:`` frame."""
+        return b"data: " + json_bytes({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}) + b"\r\n\r\n"

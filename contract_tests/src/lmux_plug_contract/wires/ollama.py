@@ -1,0 +1,95 @@
+"""Ollama native wire: ``/api/chat`` (NDJSON streams) and ``/api/embed``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lmux_plug import ToolCall, Usage
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    WireFormat,
+    json_bytes,
+)
+
+__all__ = ["OllamaWire"]
+
+_CREATED_AT = "2026-01-01T00:00:00.000000Z"
+
+
+class OllamaWire(WireFormat):
+    """Ollama's own API; errors are ``{"error": "text"}``."""
+
+    name = "ollama"
+
+    def _line(self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None) -> bytes:
+        body: dict[str, Any] = {
+            "model": request.model_hint,
+            "created_at": _CREATED_AT,
+            "message": dict(message),
+            "done": done,
+        }
+        if done:
+            body["done_reason"] = "stop"
+            body["total_duration"] = 1000
+            if usage is not None:
+                body["prompt_eval_count"] = usage.input_tokens
+                body["eval_count"] = usage.output_tokens
+        return json_bytes(body) + b"\n"
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """One complete object with ``done: true``."""
+        body = self._line(request, {"role": "assistant", "content": text}, True, usage)
+        return Reply(200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),))
+
+    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+        """One NDJSON line per piece, then the ``done`` line with the counts."""
+        frames = [self._line(request, {"role": "assistant", "content": p}, False, None) for p in pieces]
+        frames.append(self._line(request, {"role": "assistant", "content": ""}, True, usage))
+        return StreamRendering("application/x-ndjson", tuple(frames), 1)
+
+    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+        """Ollama sends whole tool calls with object arguments."""
+        message = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": call.name, "arguments": json.loads(call.arguments)}}],
+        }
+        frames = (
+            self._line(request, message, False, None),
+            self._line(request, {"role": "assistant", "content": ""}, True, usage),
+        )
+        return StreamRendering("application/x-ndjson", frames, 1)
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """``input`` (``/api/embed``) or ``prompt`` (legacy ``/api/embeddings``)."""
+        body = request.json() or {}
+        if "prompt" in body:
+            return [str(body["prompt"])]
+        inputs = body.get("input", [])
+        return [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+
+    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+        """``{"embeddings": [...], "prompt_eval_count"}`` or legacy ``{"embedding": [...]}``."""
+        if request.path.endswith("/api/embeddings"):
+            body: dict[str, Any] = {"embedding": list(vectors[0])}
+        else:
+            body = {
+                "model": request.model_hint,
+                "embeddings": [list(v) for v in vectors],
+                "total_duration": 1000,
+                "prompt_eval_count": usage.input_tokens,
+            }
+        return Reply(200, {"content-type": "application/json; charset=utf-8"}, (json_bytes(body),))
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"error": "message"}``."""
+        all_headers = {"content-type": "application/json; charset=utf-8", **(headers or {})}
+        return Reply(status, all_headers, (json_bytes({"error": message}),))
+
+    def stream_error(self, message: str) -> bytes:
+        """An ``error`` line inside the NDJSON stream."""
+        return json_bytes({"error": message}) + b"\n"

@@ -1,0 +1,46 @@
+"""Batch generation and embeddings with a bounded in-flight window, and the batch CLI.
+
+>>> from lmux_plug.batch import generate_batch
+>>> batch = generate_batch("echo/echo-1", ["a", "b"])
+>>> [r.output_text for r in batch.results]
+['a', 'b']
+
+Not imported by ``import lmux_plug`` (import time matters); import it explicitly. See
+``docs/batch.md``.
+"""
+
+from __future__ import annotations
+
+from lmux_plug.batch.engine import (
+    BatchInterrupted,
+    ChatClient,
+    EmbedClient,
+    aembed_batch,
+    agenerate_batch,
+    aiter_embed,
+    aiter_generate,
+    amap,
+    embed_batch,
+    generate_batch,
+)
+from lmux_plug.batch.results import BatchResult, EmbeddingResult, GenerationResult, Outcome
+from lmux_plug.batch.structured import OutputParseError, StructuredOutput
+
+__all__ = [
+    "BatchInterrupted",
+    "BatchResult",
+    "ChatClient",
+    "EmbedClient",
+    "EmbeddingResult",
+    "GenerationResult",
+    "Outcome",
+    "OutputParseError",
+    "StructuredOutput",
+    "aembed_batch",
+    "agenerate_batch",
+    "aiter_embed",
+    "aiter_generate",
+    "amap",
+    "embed_batch",
+    "generate_batch",
+]

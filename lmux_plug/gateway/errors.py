@@ -1,0 +1,172 @@
+"""OpenAI-format error bodies and the LmuxError -> HTTP status mapping of the gateway.
+
+Every error leaves the gateway as ``{"error": {"message", "type", "param", "code"}}`` with
+the status the ``openai`` SDK maps to its own exception classes:
+
+============================  ======  ==========================  ============================
+lmux-plug error               status  type                        openai SDK raises
+============================  ======  ==========================  ============================
+InvalidRequestError (+subs)   400     invalid_request_error       BadRequestError
+UnsupportedFeatureError       400     invalid_request_error       BadRequestError
+AuthenticationError           401     authentication_error        AuthenticationError
+  (provider said 403)         403     permission_error            PermissionDeniedError
+NotFoundError                 404     not_found_error             NotFoundError
+TimeoutError                  408     timeout_error               APIStatusError
+RateLimitError                429     rate_limit_error            RateLimitError
+PluginError, other errors     500     server_error                InternalServerError
+ProviderError                 502     upstream_error              InternalServerError
+ProviderError 503/529         503     service_unavailable         InternalServerError
+============================  ======  ==========================  ============================
+
+Messages are scrubbed of secrets (the gateway's provider keys, anything shaped like an API
+key) and an upstream authentication failure is reported without the provider's text, which
+may quote part of the key. No traceback is ever put in a body.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lmux_plug.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    PluginError,
+    ProviderError,
+    RateLimitError,
+    TimeoutError,  # noqa: A004 - lmux's public name
+    UnsupportedFeatureError,
+)
+
+__all__ = ["GatewayError", "Scrubber", "error_json", "error_status", "from_lmux"]
+
+# Shapes of API keys and bearer tokens; replaced even when the gateway does not know them.
+_KEY_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_\-*.]{6,}|(?i:bearer)\s+[A-Za-z0-9_\-.=]{8,}|AIza[0-9A-Za-z_\-]{20,}"
+    r"|gsk_[A-Za-z0-9]{10,}|xai-[A-Za-z0-9]{10,})"
+)
+_MAX_MESSAGE = 1000
+
+
+class Scrubber:
+    """Removes known secrets and key-shaped strings from text sent to a client."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a key that contains another is removed whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        """Also remove ``secret`` from now on."""
+        if secret and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        text = _KEY_SHAPES.sub("***", text)
+        return text[:_MAX_MESSAGE]
+
+
+class GatewayError(Exception):
+    """An error the gateway itself raises (bad input, keys, limits), already HTTP-shaped."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's field name
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+
+def error_json(
+    message: str, *, type: str, code: str | None = None, param: str | None = None  # noqa: A002
+) -> bytes:
+    """The OpenAI error body as JSON bytes."""
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return json.dumps(body).encode()
+
+
+def error_status(exc: LmuxError) -> tuple[int, str, str | None]:
+    """``(status, type, code)`` for a lmux-plug error."""
+    if isinstance(exc, ContextLengthExceededError):
+        return 400, "invalid_request_error", "context_length_exceeded"
+    if isinstance(exc, ContentFilterError):
+        return 400, "invalid_request_error", "content_filter"
+    if isinstance(exc, InvalidRequestError):
+        return 400, "invalid_request_error", None
+    if isinstance(exc, UnsupportedFeatureError):
+        return 400, "invalid_request_error", "unsupported_feature"
+    if isinstance(exc, AuthenticationError):
+        if exc.status_code == 403:
+            return 403, "permission_error", "upstream_permission_denied"
+        return 401, "authentication_error", "upstream_authentication_failed"
+    if isinstance(exc, NotFoundError):
+        return 404, "not_found_error", "model_not_found"
+    if isinstance(exc, TimeoutError):
+        return 408, "timeout_error", "upstream_timeout"
+    if isinstance(exc, RateLimitError):
+        return 429, "rate_limit_error", "rate_limit_exceeded"
+    if isinstance(exc, PluginError):
+        return 500, "server_error", "plugin_error"
+    if isinstance(exc, ProviderError):
+        if exc.status_code in (503, 529):
+            return 503, "service_unavailable", "upstream_overloaded"
+        return 502, "upstream_error", "upstream_error"
+    return 500, "server_error", None
+
+
+def _message(exc: LmuxError, status: int) -> str:
+    if isinstance(exc, AuthenticationError) and exc.status_code is not None:
+        # The provider's words may quote a masked key: say what happened without them.
+        return (
+            f"the upstream provider {exc.provider!r} rejected the gateway's credentials "
+            f"(status {exc.status_code})"
+        )
+    if isinstance(exc, AuthenticationError):
+        return f"the gateway has no usable credentials for provider {exc.provider!r}"
+    if status >= 500 and isinstance(exc, PluginError):
+        return f"internal error in the plugin serving {exc.provider!r}"
+    return str(exc)
+
+
+def from_lmux(exc: LmuxError, scrub: Scrubber) -> GatewayError:
+    """The gateway error (status, scrubbed body, ``retry-after``) for a lmux-plug error."""
+    status, kind, code = error_status(exc)
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None and status in (429, 503):
+        headers["retry-after"] = str(max(math.ceil(exc.retry_after), 0))
+        headers["retry-after-ms"] = str(max(int(exc.retry_after * 1000), 0))
+    return GatewayError(
+        status, scrub(_message(exc, status)), type=kind, code=code, headers=headers
+    )
+
+
+def as_dict(error: GatewayError) -> dict[str, Any]:
+    """The error object (for an error sent inside an SSE stream)."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.type,
+            "param": error.param,
+            "code": error.code,
+        }
+    }

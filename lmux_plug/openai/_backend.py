@@ -1,0 +1,260 @@
+"""What the drop-in client calls: a router if there is one, else a registry.
+
+The backend normalises model names (a bare ``"gpt-4o"`` is ``"openai/gpt-4o"``, a logical
+name the router or registry knows stays as it is), passes ``fallback_models`` / ``retries``
+to a router that takes them, and otherwise implements them minimally here: each model is
+tried ``retries + 1`` times on retryable errors, then the next model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from lmux_plug.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    UnsupportedFeatureError,
+)
+from lmux_plug.openai._wire import normalize_model
+
+__all__ = ["Backend", "PrimedStream"]
+
+T = TypeVar("T")
+
+# Errors that say "this model/provider cannot serve the call", so a fallback may.
+_FALL_THROUGH = (NotFoundError, UnsupportedFeatureError, AuthenticationError)
+_MAX_SLEEP = 30.0
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # builtins or C callables: assume not
+        return False
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _delay(error: LmuxError, attempt: int) -> float:
+    if error.retry_after is not None:
+        return float(min(max(error.retry_after, 0.0), _MAX_SLEEP))
+    # Full jitter keeps many clients retrying together from hitting a provider in lockstep.
+    return random.uniform(0, min(0.2 * 2**attempt, 4.0))  # noqa: S311 - jitter, not crypto
+
+
+class PrimedStream:
+    """An async chunk iterator whose first item is already fetched (errors surfaced early)."""
+
+    def __init__(self, first: Any, rest: AsyncIterator[Any], model: str) -> None:
+        self._first: list[Any] = [first]
+        self._rest = rest
+        self.model = model
+
+    def __aiter__(self) -> PrimedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._first:
+            return self._first.pop()
+        return await self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        """Close the underlying stream (releases its connection)."""
+        self._first.clear()
+        aclose = getattr(self._rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+_EMPTY = object()
+
+
+class Backend:
+    """Routes calls of the drop-in client and the gateway to a router or registry."""
+
+    def __init__(
+        self, *, router: Any = None, registry: Any = None, default_provider: str = "openai"
+    ) -> None:
+        if registry is None and router is None:
+            import lmux_plug  # noqa: PLC0415 - the default registry is built lazily
+
+            registry = lmux_plug.default_registry()
+        self.router = router
+        self.registry = registry if registry is not None else getattr(router, "registry", None)
+        self.target: Any = router if router is not None else registry
+        self.default_provider = default_provider
+        self._router_fallbacks = router is not None and _accepts(router.achat, "fallback_models")
+
+    def __repr__(self) -> str:
+        return f"Backend(target={self.target!r})"
+
+    # -- names ---------------------------------------------------------------------------
+
+    def _knows(self, name: str) -> bool:
+        """Whether a name without ``/`` is a logical name of the router or registry."""
+        knows = getattr(self.router, "knows", None)
+        if knows is not None and knows(name):
+            return True
+        names = getattr(self.router, "names", None)
+        if names is not None:
+            known = names() if callable(names) else names
+            if name in known:
+                return True
+        resolve = getattr(self.registry, "resolve", None)
+        if resolve is None:
+            return False
+        try:
+            resolve(name)
+        except LmuxError:
+            return False
+        return True
+
+    def model_name(self, model: object) -> str:
+        """The name to call: ``"gpt-4o"`` -> ``"openai/gpt-4o"``; logical names unchanged."""
+        if isinstance(model, str) and "/" not in model and model and self._knows(model):
+            return model
+        return normalize_model(model, self.default_provider)
+
+    def names(self, models: Sequence[object]) -> list[str]:
+        """Normalise a fallback list."""
+        if isinstance(models, str) or not isinstance(models, (list, tuple)):
+            msg = f"fallback_models must be a list of model names, got {models!r}"
+            raise InvalidRequestError(msg)
+        return [self.model_name(m) for m in models]
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def _attempts(
+        self, models: list[str], retries: int, call: Callable[[str], Awaitable[T]]
+    ) -> tuple[T, str]:
+        last: LmuxError | None = None
+        for model in models:
+            for attempt in range(retries + 1):
+                try:
+                    return await call(model), model
+                except _FALL_THROUGH as exc:
+                    last = exc
+                    break
+                except LmuxError as exc:
+                    if not exc.retryable:
+                        raise
+                    last = exc
+                    if attempt < retries:
+                        await asyncio.sleep(_delay(exc, attempt))
+        assert last is not None  # noqa: S101 - models is never empty
+        raise last
+
+    def _plan(
+        self, model: str, fallback_models: Sequence[object] | None, retries: int | None
+    ) -> tuple[list[str], int, dict[str, Any]]:
+        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+            msg = f"retries must be a non-negative integer, got {retries!r}"
+            raise InvalidRequestError(msg)
+        if retries is not None and retries < 0:
+            msg = f"retries must be >= 0, got {retries}"
+            raise InvalidRequestError(msg)
+        fallbacks = self.names(fallback_models) if fallback_models is not None else []
+        if self._router_fallbacks:
+            # The router owns retries and fallbacks: one attempt here, options passed on.
+            options: dict[str, Any] = {}
+            if fallbacks:
+                options["fallback_models"] = fallbacks
+            if retries is not None:
+                options["retries"] = retries
+            return [model], 0, options
+        return [model, *fallbacks], retries or 0, {}
+
+    async def achat(
+        self,
+        model: str,
+        messages: Any,
+        *,
+        fallback_models: Sequence[object] | None = None,
+        retries: int | None = None,
+        **params: Any,
+    ) -> tuple[Any, str]:
+        """One chat through the target; returns the response and the model that answered."""
+        models, tries, options = self._plan(model, fallback_models, retries)
+        return await self._attempts(
+            models, tries, lambda m: self.target.achat(m, messages, **params, **options)
+        )
+
+    async def achat_stream(
+        self,
+        model: str,
+        messages: Any,
+        *,
+        fallback_models: Sequence[object] | None = None,
+        retries: int | None = None,
+        **params: Any,
+    ) -> PrimedStream:
+        """Start a stream; retries and fallbacks apply until the first chunk arrives."""
+        models, tries, options = self._plan(model, fallback_models, retries)
+
+        async def start(name: str) -> PrimedStream:
+            iterator = self.target.achat_stream(name, messages, **params, **options)
+            if inspect.isawaitable(iterator):  # a router may return an awaitable iterator
+                iterator = await iterator
+            try:
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                first = _EMPTY
+            except BaseException:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                raise
+            return PrimedStream(first, iterator, name)
+
+        stream, _ = await self._attempts(models, tries, start)
+        return stream
+
+    async def aembed(
+        self,
+        model: str,
+        inputs: Any,
+        *,
+        fallback_models: Sequence[object] | None = None,
+        retries: int | None = None,
+        **params: Any,
+    ) -> tuple[Any, str]:
+        """Embeddings through the target; returns the response and the model used."""
+        models, tries, options = self._plan(model, fallback_models, retries)
+        if options and not _accepts(self.target.aembed, "fallback_models"):
+            models, tries, options = [model, *options.get("fallback_models", [])], 0, {}
+        return await self._attempts(
+            models, tries, lambda m: self.target.aembed(m, inputs, **params, **options)
+        )
+
+    # -- sync ----------------------------------------------------------------------------
+
+    def run(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine factory on the target's managed loops (``run_sync``)."""
+        for owner in (self.target, self.registry):
+            run_sync = getattr(owner, "run_sync", None)
+            if run_sync is not None:
+                return run_sync(make)  # type: ignore[no-any-return]
+        msg = "the router/registry has no run_sync(); use AsyncOpenAI"
+        raise InvalidRequestError(msg)
+
+    def models(self) -> list[tuple[str, str]]:
+        """Every callable model as ``(id, owned_by)``: declared models, then logical names."""
+        out: list[tuple[str, str]] = []
+        providers = getattr(self.registry, "providers", None)
+        for spec in providers() if providers is not None else ():
+            out.extend((f"{spec.name}/{m.id}", spec.name) for m in spec.models)
+        names = getattr(self.router, "names", None)
+        if names is not None:
+            known = names() if callable(names) else names
+            out.extend((str(name), "lmux-plug") for name in known)
+        return out
+
+
+def is_empty(item: object) -> bool:
+    """Whether a primed stream's first item means "no chunks at all"."""
+    return item is _EMPTY

@@ -1,0 +1,391 @@
+"""``OpenAI`` / ``AsyncOpenAI``: the ``openai`` package's call shapes over lmux-plug.
+
+``client.chat.completions.create(...)``, ``client.embeddings.create(...)`` and
+``client.models.list()`` take OpenAI's arguments and return objects shaped like the
+``openai`` package's (:mod:`lmux_plug.openai.types`), while the call goes through the
+lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
+from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
+from lmux_plug.openai.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    CreateEmbeddingResponse,
+    Model,
+    ModelList,
+)
+
+__all__ = ["AsyncOpenAI", "AsyncStream", "OpenAI", "Stream"]
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class AsyncStream:
+    """Async iterator of :class:`ChatCompletionChunk` (``async for chunk in stream``)."""
+
+    def __init__(self, primed: PrimedStream, writer: ChunkWriter) -> None:
+        self._primed = primed
+        self._writer = writer
+        self._chunks = self._generate()
+
+    async def _generate(self) -> AsyncIterator[ChatCompletionChunk]:
+        writer = self._writer
+        async for chunk in self._primed:
+            if is_empty(chunk):
+                continue
+            data = writer.feed(chunk)
+            if data is not None:
+                yield ChatCompletionChunk.from_dict(data, lmux_chunk=chunk)
+        final = writer.finish()
+        if final is not None:
+            yield ChatCompletionChunk.from_dict(final)
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        return await self._chunks.__anext__()
+
+    async def close(self) -> None:
+        """Stop early and release the connection."""
+        await self._chunks.aclose()
+        await self._primed.aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class Stream:
+    """Sync iterator of :class:`ChatCompletionChunk`; runs on the registry's managed loop."""
+
+    def __init__(self, backend: Backend, stream: AsyncStream) -> None:
+        self._backend = backend
+        self._stream = stream
+        self._done = False
+
+    def __iter__(self) -> Stream:
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        if self._done:
+            raise StopIteration
+        try:
+            return self._backend.run(self._stream.__anext__)
+        except StopAsyncIteration:
+            self._done = True
+            raise StopIteration from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop early and release the connection."""
+        if not self._done:
+            self._done = True
+            self._backend.run(self._stream.close)
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An abandoned stream still holds a pooled connection; give it back.
+        if not getattr(self, "_done", True):
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001, S110 - never raise from a finaliser
+                pass
+
+
+# --------------------------------------------------------------------------- async resources
+
+
+def _check_messages(messages: object) -> None:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        msg = "messages must be a list of message dicts"
+        raise InvalidRequestError(msg)
+
+
+class AsyncCompletions:
+    """``client.chat.completions``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        stream: bool = False,
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Create a chat completion (``stream=True``: an :class:`AsyncStream` of chunks).
+
+        Takes OpenAI's fields (``tools``, ``tool_choice``, ``response_format``,
+        ``temperature``, ``max_tokens`` ...) plus muxi-llm's ``fallback_models`` and
+        ``retries``. Raises :mod:`lmux_plug.errors` exceptions.
+        """
+        client = self._client
+        backend = client.backend
+        _check_messages(messages)
+        name = backend.model_name(model)
+        params = chat_params(fields)
+        if extra_body:
+            params["extra_body"] = {**params.get("extra_body", {}), **extra_body}
+        params.update(client.call_options(timeout, extra_headers))
+        list_messages = list(messages)
+        if retries is None:
+            retries = client.max_retries
+        if not stream:
+            response, used = await backend.achat(
+                name, list_messages, fallback_models=fallback_models, retries=retries, **params
+            )
+            return ChatCompletion.from_dict(
+                completion_dict(response, model=used), lmux_response=response
+            )
+        primed = await backend.achat_stream(
+            name, list_messages, fallback_models=fallback_models, retries=retries, **params
+        )
+        include_usage = bool((stream_options or {}).get("include_usage"))
+        return AsyncStream(primed, ChunkWriter(primed.model, include_usage=include_usage))
+
+
+class AsyncChat:
+    """``client.chat``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self.completions = AsyncCompletions(client)
+
+
+class AsyncEmbeddings:
+    """``client.embeddings``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        user: str | None = None,  # noqa: ARG002 - accepted for compatibility, not sent
+    ) -> CreateEmbeddingResponse:
+        """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here)."""
+        client = self._client
+        backend = client.backend
+        name = backend.model_name(model)
+        if not isinstance(input, str) and not (
+            isinstance(input, Sequence) and all(isinstance(t, str) for t in input)
+        ):
+            msg = "input must be a string or a list of strings (token arrays are not supported)"
+            raise InvalidRequestError(msg, model=name)
+        params: dict[str, Any] = {}
+        if dimensions is not None:
+            params["dimensions"] = dimensions
+        if extra_body:
+            params["extra_body"] = dict(extra_body)
+        params.update(client.call_options(timeout, extra_headers))
+        inputs = input if isinstance(input, str) else list(input)
+        if retries is None:
+            retries = client.max_retries
+        response, used = await backend.aembed(
+            name, inputs, fallback_models=fallback_models, retries=retries, **params
+        )
+        # Vectors are returned as floats whatever the format asked: the SDK decodes base64
+        # into floats too, so callers see the same thing.
+        del encoding_format
+        return CreateEmbeddingResponse.from_dict(
+            embedding_dict(response, model=used), lmux_response=response
+        )
+
+
+class AsyncModels:
+    """``client.models``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def list(self) -> ModelList:
+        """Every model the registry declares (``"prefix/model"``) and the router's names."""
+        return _model_list(self._client.backend)
+
+
+def _model_list(backend: Backend) -> ModelList:
+    return ModelList(data=[Model(id=i, owned_by=o) for i, o in backend.models()])
+
+
+class _Base:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        registry: Any = None,
+        router: Any = None,
+        default_provider: str = "openai",
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        **_ignored: Any,
+    ) -> None:
+        self.backend = Backend(router=router, registry=registry, default_provider=default_provider)
+        # Kept private and out of repr: the key goes to the provider only as a call option.
+        self._api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.default_headers = dict(default_headers or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={self.backend!r})"
+
+    def call_options(
+        self, timeout: float | None, extra_headers: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        """Per-call keywords: timeout, headers, and the explicit key / base URL if set."""
+        options: dict[str, Any] = {}
+        if timeout is not None or self.timeout is not None:
+            options["timeout"] = timeout if timeout is not None else self.timeout
+        headers = {**self.default_headers, **(extra_headers or {})}
+        if headers:
+            options["extra_headers"] = headers
+        if self._api_key is not None:
+            options["api_key"] = self._api_key
+        if self.base_url is not None:
+            options["base_url"] = self.base_url
+        return options
+
+
+class AsyncOpenAI(_Base):
+    """Async drop-in for ``openai.AsyncOpenAI`` that calls any provider through lmux-plug.
+
+    :param registry: the :class:`~lmux_plug.Registry` to use (default: the process-wide one).
+    :param router: a router (anything with ``achat`` / ``achat_stream`` / ``aembed``);
+        when given, calls go through it and it owns retries and fallbacks.
+    :param default_provider: the prefix of bare model names (``"gpt-4o"``).
+    :param api_key: / :param base_url: sent with every call (for one-provider use).
+    :param max_retries: default ``retries`` when a call gives none (default 0; a router
+        has its own policy).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.chat = AsyncChat(self)
+        self.embeddings = AsyncEmbeddings(self)
+        self.models = AsyncModels(self)
+
+    async def close(self) -> None:
+        """Release connections opened on the running loop."""
+        aclose = getattr(self.backend.target, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncOpenAI:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+# --------------------------------------------------------------------------- sync
+
+
+class Completions:
+    """``client.chat.completions`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        self._client = client
+
+    def create(self, **arguments: Any) -> Any:
+        """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
+        client = self._client
+        result = client.backend.run(lambda: client.async_client.chat.completions.create(**arguments))
+        if isinstance(result, AsyncStream):
+            return Stream(client.backend, result)
+        return result
+
+
+class Chat:
+    """``client.chat`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        self.completions = Completions(client)
+
+
+class Embeddings:
+    """``client.embeddings`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        self._client = client
+
+    def create(self, **arguments: Any) -> CreateEmbeddingResponse:
+        """Sync :meth:`AsyncEmbeddings.create`."""
+        client = self._client
+        return client.backend.run(lambda: client.async_client.embeddings.create(**arguments))
+
+
+class Models:
+    """``client.models`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        self._client = client
+
+    def list(self) -> ModelList:
+        """Every model the registry declares and the router's names."""
+        return _model_list(self._client.backend)
+
+
+class OpenAI(_Base):
+    """Sync drop-in for ``openai.OpenAI``; same options as :class:`AsyncOpenAI`.
+
+    Works in scripts, threads and notebooks (the registry's managed loops).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.async_client = AsyncOpenAI(**options)
+        self.async_client.backend = self.backend
+        self.chat = Chat(self)
+        self.embeddings = Embeddings(self)
+        self.models = Models(self)
+
+    def close(self) -> None:
+        """Release every connection the sync API opened."""
+        close = getattr(self.backend.target, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> OpenAI:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,138 @@
+"""Circuit breaker per deployment (provider + base URL), stored in the state backend.
+
+States: **closed** (calls flow; consecutive retryable failures are counted) → **open**
+after ``threshold`` of them (calls are refused until the cooldown ends) → **half-open**
+(up to ``probes`` trial calls; one success closes it, one failure re-opens it with a
+doubled cooldown, capped). Errors that say nothing about the endpoint's health (400,
+401, 403, 404: :attr:`LmuxError.retryable` is false) never trip it.
+
+Records are small JSON strings updated by compare-and-set, so many processes sharing a
+:class:`~lmux_plug.router.state.RedisBackend` share one breaker. Times are wall-clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from lmux_plug.router.state import StateBackend
+
+__all__ = ["Breaker", "BreakerState"]
+
+BreakerState = Literal["closed", "open", "half-open"]
+_CAS_TRIES = 8
+
+
+@attrs.define
+class _Record:
+    state: BreakerState = "closed"
+    failures: int = 0
+    until: float = 0.0
+    openings: int = 0
+    probes: int = 0
+
+    def dump(self) -> str:
+        return json.dumps([self.state, self.failures, self.until, self.openings, self.probes])
+
+    @classmethod
+    def load(cls, text: str | None) -> _Record:
+        if not text:
+            return cls()
+        state, failures, until, openings, probes = json.loads(text)
+        return cls(state, failures, until, openings, probes)
+
+
+class Breaker:
+    """The breaker policy; the state of each breaker lives in a backend under ``key``."""
+
+    def __init__(
+        self,
+        backend: StateBackend,
+        *,
+        threshold: int = 5,
+        cooldown: float = 5.0,
+        max_cooldown: float = 300.0,
+        probes: int = 1,
+    ) -> None:
+        self.backend = backend
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.probes = probes
+        # Records outlive the longest cooldown, so re-opening keeps growing.
+        self._ttl = max(max_cooldown * 4, 3600.0)
+
+    def _key(self, name: str) -> str:
+        return "breaker:" + name
+
+    async def state(self, name: str) -> BreakerState:
+        """The breaker's state as callers see it now (open turns half-open after cooldown)."""
+        record = _Record.load(await self.backend.get(self._key(name)))
+        if record.state == "open" and time.time() >= record.until:
+            return "half-open"
+        return record.state
+
+    async def retry_in(self, name: str) -> float:
+        """Seconds until an open breaker lets a probe through (0 if not open)."""
+        record = _Record.load(await self.backend.get(self._key(name)))
+        if record.state != "open":
+            return 0.0
+        return max(record.until - time.time(), 0.0)
+
+    async def allow(self, name: str) -> bool:
+        """Whether a call may go to ``name`` now; in half-open, take a probe slot."""
+        key = self._key(name)
+        for _ in range(_CAS_TRIES):
+            raw = await self.backend.get(key)
+            if raw is None:
+                return True  # never failed: the fast path
+            record = _Record.load(raw)
+            if record.state == "closed":
+                return True
+            if record.state == "open":
+                if time.time() < record.until:
+                    return False
+                record.state, record.probes = "half-open", 0
+            if record.probes >= self.probes:
+                return False
+            record.probes += 1
+            if await self.backend.cas(key, raw, record.dump(), self._ttl):
+                return True
+        return False
+
+    async def record(self, name: str, *, failed: bool) -> BreakerState:
+        """Record the outcome of a call (``failed``: a retryable failure); return the state."""
+        key = self._key(name)
+        for _ in range(_CAS_TRIES):
+            raw = await self.backend.get(key)
+            if raw is None and not failed:
+                return "closed"
+            record = _Record.load(raw)
+            if not failed:
+                if record.state == "closed" and record.failures == 0:
+                    return "closed"
+                new = _Record()  # success closes and forgets (openings restart from 1)
+            elif record.state == "half-open" or (
+                record.state == "closed" and record.failures + 1 >= self.threshold
+            ):
+                cooldown = min(self.cooldown * 2.0**record.openings, self.max_cooldown)
+                new = _Record("open", 0, time.time() + cooldown, record.openings + 1, 0)
+            elif record.state == "open":
+                return "open"  # a straggler from before the breaker opened
+            else:
+                new = attrs.evolve(record, failures=record.failures + 1)
+            if await self.backend.cas(key, raw, new.dump(), self._ttl):
+                return new.state
+        return "closed"
+
+    async def snapshot(self, name: str) -> dict[str, object]:
+        """State, consecutive failures and times opened, for stats."""
+        record = _Record.load(await self.backend.get(self._key(name)))
+        state: BreakerState = record.state
+        if state == "open" and time.time() >= record.until:
+            state = "half-open"
+        return {"state": state, "failures": record.failures, "openings": record.openings}

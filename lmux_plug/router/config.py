@@ -1,0 +1,398 @@
+"""Router configuration: deployments, logical models, and TOML loading with reload.
+
+A *logical model* (``"fast"``) names one or more *deployments*; each deployment is a
+``provider/model`` with its own base URL, key pool, weight, tier and limits. Build them
+in code, or load them from ``lmux.toml`` / ``[tool.lmux_plug]`` in ``pyproject.toml``::
+
+    [router]
+    retries = 2
+    deadline = 60
+
+    [models.fast]
+    strategy = "weighted"          # weighted | sticky | least-busy | lowest-latency
+    fallbacks = ["smart"]
+    context_fallbacks = ["long"]
+
+    [[models.fast.deployments]]
+    model = "openai/gpt-4o-mini"
+    base_url = "https://api.openai.com/v1"
+    api_key_env = ["OPENAI_KEY_1", "OPENAI_KEY_2"]   # names only: keys stay out of files
+    limits = { rpm = 500, tpm = 200000 }
+
+A config is an immutable snapshot: :class:`ConfigSource` re-reads the file when it changes
+and the router swaps snapshots, so calls in flight finish on the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from lmux_plug._types import Secret
+from lmux_plug.errors import ConfigurationError
+
+__all__ = [
+    "ConfigSource",
+    "Deployment",
+    "Limits",
+    "LogicalModel",
+    "RouterConfig",
+    "find_config_file",
+    "load_config",
+    "parse_config",
+]
+
+Strategy = Literal["weighted", "sticky", "least-busy", "lowest-latency"]
+Tier = Literal["primary", "fallback"]
+STRATEGIES: tuple[str, ...] = ("weighted", "sticky", "least-busy", "lowest-latency")
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value <= 0:
+        msg = f"{attribute.name} must be positive, got {value!r}"
+        raise ConfigurationError(msg)
+
+
+@attrs.frozen
+class Limits:
+    """Client-side limits of one deployment or key; ``None`` means no limit.
+
+    ``minute`` is the length of a "minute" in seconds (tests shrink it; a day is 1440
+    minutes). Request limits are sliding windows (never more than ``rpm`` in any minute,
+    a burst up to the whole limit allowed); token limits are buckets holding ``burst``
+    minutes of tokens (default one) that refill continuously.
+    """
+
+    rpm: int | None = attrs.field(default=None, validator=_positive_or_none)
+    tpm: int | None = attrs.field(default=None, validator=_positive_or_none)
+    rpd: int | None = attrs.field(default=None, validator=_positive_or_none)
+    tpd: int | None = attrs.field(default=None, validator=_positive_or_none)
+    burst: float = attrs.field(default=1.0, validator=_positive_or_none)
+    minute: float = attrs.field(default=60.0, validator=_positive_or_none)
+
+    @property
+    def any(self) -> bool:
+        """Whether any limit is set."""
+        return any(v is not None for v in (self.rpm, self.tpm, self.rpd, self.tpd))
+
+
+def _secrets(value: Sequence[str | Secret] | str | Secret | None) -> tuple[Secret, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, Secret)):
+        value = [value]
+    return tuple(v if isinstance(v, Secret) else Secret(v) for v in value if v)
+
+
+@attrs.frozen
+class Deployment:
+    """One ``provider/model`` endpoint a logical model may be served by.
+
+    ``weight`` defaults to the declared ``rpm`` (quota pooling), else 1. ``api_keys`` is
+    a key pool (round robin; see :mod:`lmux_plug.router.keys`); empty means the
+    registry's usual credentials.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_keys: tuple[Secret, ...] = attrs.field(default=(), converter=_secrets, repr=False)
+    weight: float | None = attrs.field(default=None, validator=_positive_or_none)
+    tier: Tier = "primary"
+    limits: Limits = attrs.field(factory=Limits)
+    key_limits: Limits = attrs.field(factory=Limits)
+    context_window: int | None = None
+    name: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if "/" not in self.model or self.model.startswith("/") or self.model.endswith("/"):
+            msg = f"deployment model {self.model!r} is not of the form 'provider/model'"
+            raise ConfigurationError(msg)
+        if self.tier not in ("primary", "fallback"):
+            msg = f"deployment tier must be 'primary' or 'fallback', got {self.tier!r}"
+            raise ConfigurationError(msg)
+
+    @property
+    def id(self) -> str:
+        """A stable name for stats, breakers and buckets (``name`` or model@base_url)."""
+        if self.name:
+            return self.name
+        return f"{self.model}@{self.base_url}" if self.base_url else self.model
+
+    @property
+    def effective_weight(self) -> float:
+        """The selection weight: explicit, else the declared rpm, else 1."""
+        if self.weight is not None:
+            return self.weight
+        return float(self.limits.rpm) if self.limits.rpm else 1.0
+
+
+def _deployments(value: Sequence[Deployment | str]) -> tuple[Deployment, ...]:
+    return tuple(Deployment(v) if isinstance(v, str) else v for v in value)
+
+
+@attrs.frozen
+class LogicalModel:
+    """A name callers use, served by ``deployments``, with default fallback chains."""
+
+    name: str
+    deployments: tuple[Deployment, ...] = attrs.field(converter=_deployments)
+    strategy: Strategy = "weighted"
+    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    context_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    content_filter_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.deployments:
+            msg = f"logical model {self.name!r} has no deployments"
+            raise ConfigurationError(msg)
+        if self.strategy not in STRATEGIES:
+            msg = f"unknown strategy {self.strategy!r} for {self.name!r}; use one of {STRATEGIES}"
+            raise ConfigurationError(msg)
+        ids = [d.id for d in self.deployments]
+        if len(set(ids)) != len(ids):
+            msg = f"logical model {self.name!r} has two deployments with the same id; set name="
+            raise ConfigurationError(msg)
+
+
+def _models(value: Mapping[str, LogicalModel | Sequence[Deployment | str]]) -> dict[str, Any]:
+    out: dict[str, LogicalModel] = {}
+    for name, model in value.items():
+        out[name] = model if isinstance(model, LogicalModel) else LogicalModel(name, model)
+    return out
+
+
+@attrs.frozen
+class RouterConfig:
+    """One immutable snapshot of the router's settings.
+
+    ``retries``: extra attempts per model of a chain; ``deadline``: seconds for a whole
+    call (retries, waits and fallbacks included); ``retry_after_cap``: the longest
+    ``Retry-After`` honoured; breaker: ``breaker_threshold`` consecutive retryable
+    failures open it for ``breaker_cooldown`` seconds (doubling on each re-opening up to
+    ``breaker_max_cooldown``), then ``breaker_probes`` trial calls decide.
+    """
+
+    models: Mapping[str, LogicalModel] = attrs.field(factory=dict, converter=_models)
+    retries: int = 2
+    deadline: float = 120.0
+    backoff_base: float = 0.05
+    backoff_max: float = 8.0
+    retry_after_cap: float = 60.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 5.0
+    breaker_max_cooldown: float = 300.0
+    breaker_probes: int = 1
+    cache_ttl: float | None = None
+    cache_size: int = 1024
+    singleflight: bool = False
+    content_filter_fallback: bool = False
+    learn_limits: bool = True
+
+
+# -- TOML --------------------------------------------------------------------------------
+
+
+def _toml_loads(text: str, source: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415 - only when a file is read
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # noqa: PLC0415
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{source}: invalid TOML: {exc}"
+        raise ConfigurationError(msg) from exc
+
+
+def _limits(raw: Any, where: str) -> Limits:
+    if raw is None:
+        return Limits()
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: limits must be a table"
+        raise ConfigurationError(msg)
+    unknown = set(raw) - {"rpm", "tpm", "rpd", "tpd", "burst", "minute"}
+    if unknown:
+        msg = f"{where}: unknown limit(s) {sorted(unknown)}"
+        raise ConfigurationError(msg)
+    try:
+        return Limits(**raw)
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def _keys(raw: Mapping[str, Any], where: str) -> tuple[Secret, ...]:
+    names = raw.get("api_key_env", ())
+    if isinstance(names, str):
+        names = [names]
+    keys: list[Secret] = []
+    for name in names:
+        value = os.environ.get(name)
+        if not value:
+            msg = f"{where}: environment variable {name} (api_key_env) is not set"
+            raise ConfigurationError(msg)
+        keys.append(Secret(value))
+    keys.extend(_secrets(raw.get("api_keys")))
+    return tuple(keys)
+
+
+_DEPLOYMENT_FIELDS = {
+    "model",
+    "base_url",
+    "api_keys",
+    "api_key_env",
+    "weight",
+    "tier",
+    "limits",
+    "key_limits",
+    "context_window",
+    "name",
+}
+_MODEL_FIELDS = {"deployments", "strategy", "fallbacks", "context_fallbacks", "content_filter_fallbacks"}
+
+
+def _deployment(raw: Any, where: str) -> Deployment:
+    if isinstance(raw, str):
+        return Deployment(raw)
+    if not isinstance(raw, Mapping) or "model" not in raw:
+        msg = f"{where}: a deployment is a 'provider/model' string or a table with model="
+        raise ConfigurationError(msg)
+    unknown = set(raw) - _DEPLOYMENT_FIELDS
+    if unknown:
+        msg = f"{where}: unknown deployment field(s) {sorted(unknown)}"
+        raise ConfigurationError(msg)
+    try:
+        return Deployment(
+            model=raw["model"],
+            base_url=raw.get("base_url"),
+            api_keys=_keys(raw, where),
+            weight=raw.get("weight"),
+            tier=raw.get("tier", "primary"),
+            limits=_limits(raw.get("limits"), where),
+            key_limits=_limits(raw.get("key_limits"), where),
+            context_window=raw.get("context_window"),
+            name=raw.get("name"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> RouterConfig:
+    """Build a :class:`RouterConfig` from a decoded TOML table (``router`` + ``models``)."""
+    router = data.get("router", {})
+    models_raw = data.get("models", {})
+    if not isinstance(router, Mapping) or not isinstance(models_raw, Mapping):
+        msg = f"{source}: [router] and [models] must be tables"
+        raise ConfigurationError(msg)
+    models: dict[str, LogicalModel] = {}
+    for name, raw in models_raw.items():
+        where = f"{source}: models.{name}"
+        if not isinstance(raw, Mapping):
+            msg = f"{where} must be a table"
+            raise ConfigurationError(msg)
+        unknown = set(raw) - _MODEL_FIELDS
+        if unknown:
+            msg = f"{where}: unknown field(s) {sorted(unknown)}"
+            raise ConfigurationError(msg)
+        deployments = [
+            _deployment(d, f"{where}.deployments[{i}]")
+            for i, d in enumerate(raw.get("deployments", ()))
+        ]
+        models[name] = LogicalModel(
+            name,
+            deployments,
+            strategy=raw.get("strategy", "weighted"),
+            fallbacks=raw.get("fallbacks", ()),
+            context_fallbacks=raw.get("context_fallbacks", ()),
+            content_filter_fallbacks=raw.get("content_filter_fallbacks", ()),
+        )
+    known = {f.name for f in attrs.fields(RouterConfig)} - {"models"}
+    unknown = set(router) - known
+    if unknown:
+        msg = f"{source}: unknown [router] setting(s) {sorted(unknown)}"
+        raise ConfigurationError(msg)
+    try:
+        return RouterConfig(models=models, **router)
+    except TypeError as exc:
+        raise ConfigurationError(f"{source}: {exc}") from exc
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """``lmux.toml``, else a ``pyproject.toml`` with ``[tool.lmux_plug]``, from ``start`` up."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "lmux.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "[tool.lmux_plug" in pyproject.read_text("utf-8"):
+            return pyproject
+    return None
+
+
+def load_config(path: str | os.PathLike[str]) -> RouterConfig:
+    """Read a config file (``lmux.toml`` or a ``pyproject.toml`` with ``[tool.lmux_plug]``)."""
+    file = Path(path)
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        msg = f"cannot read router config {file}: {exc.strerror}"
+        raise ConfigurationError(msg) from exc
+    data = _toml_loads(text, str(file))
+    if file.name == "pyproject.toml":
+        data = data.get("tool", {}).get("lmux_plug", {})
+    return parse_config(data, str(file))
+
+
+class ConfigSource:
+    """A config file watched for changes: :meth:`current` re-reads it when it changed.
+
+    The modification time is checked at most every ``check_interval`` seconds, so the
+    check costs nothing on the hot path. A file that became invalid keeps the last good
+    snapshot and records the error in :attr:`last_error`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, check_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.check_interval = check_interval
+        self.last_error: ConfigurationError | None = None
+        self._mtime = self._stat()
+        self._config = load_config(self.path)
+        self._next_check = time.monotonic() + check_interval
+
+    def _stat(self) -> float:
+        try:
+            return self.path.stat().st_mtime_ns / 1e9
+        except OSError:
+            return -1.0
+
+    def current(self) -> RouterConfig:
+        """The newest valid snapshot (re-read if the file changed since the last check)."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_interval
+            self.reload_if_changed()
+        return self._config
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file now if its mtime changed; return whether a new snapshot loaded."""
+        mtime = self._stat()
+        if mtime == self._mtime:
+            return False
+        self._mtime = mtime
+        return self.reload()
+
+    def reload(self) -> bool:
+        """Re-read the file now; keep the old snapshot if the new one is invalid."""
+        try:
+            self._config = load_config(self.path)
+        except ConfigurationError as exc:
+            self.last_error = exc
+            return False
+        self.last_error = None
+        return True

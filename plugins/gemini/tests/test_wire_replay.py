@@ -1,0 +1,269 @@
+"""Replay every recorded Gemini exchange in ``../shared/wire/gemini`` through the codec.
+
+Expected values are read from the raw recorded bodies by this file's own small readers
+(not by the codec), then compared with what the codec decodes. The recordings are read at
+run time and never copied into the repository; without the folder the tests skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lmux_plug import (
+    AuthenticationError,
+    FinishReason,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    RateLimitError,
+)
+from lmux_plug._http_errors import error_from_response, parse_duration
+from lmux_plug_gemini._codec import (
+    GeminiStreamDecoder,
+    decode_chat,
+    decode_embeddings,
+    refine_error,
+)
+
+WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "gemini"
+
+# Recordings the plugin deliberately does not replay, with the reason (see README).
+EXCLUDED = {
+    "open-telemetry-opentelemetry-python-contrib__test_generate_content.yaml": "Vertex AI endpoint",
+    "open-telemetry-opentelemetry-python-contrib__test_streaming[logcontent-gemini-2.5-flash-vertexaiapi-sync-default].yaml": "Vertex AI endpoint",
+    "open-telemetry-opentelemetry-python-contrib__test_generate_content_invalid_temperature.yaml": "Vertex AI endpoint",
+    "open-telemetry-opentelemetry-python-contrib__test_generate_content_missing_model.yaml": "Vertex AI endpoint",
+    "simonw-llm-gemini__test_cli_gemini_models.yaml": "GET /v1beta/models (model listing is not a plugin hook)",
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads unknown tags (aiohttp ``istr`` header keys) as plain values."""
+
+
+def _unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        items = loader.construct_sequence(node, deep=True)
+        return items[0] if len(items) == 1 else tuple(items)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+_Loader.add_multi_constructor("!", _unknown)
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (raw or {}).items():
+        values = value if isinstance(value, list) else [value]
+        out[str(key).lower()] = str(values[0]) if values else ""
+    return out
+
+
+def _body(part: dict[str, Any]) -> bytes:
+    if "parsed_body" in part:
+        return json.dumps(part["parsed_body"]).encode()
+    body = part.get("body")
+    if isinstance(body, dict):
+        if "base64_string" in body:
+            body = base64.b64decode(body["base64_string"])
+        else:
+            body = body.get("string")
+    if body is None:
+        return b""
+    raw = body if isinstance(body, bytes) else str(body).encode()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def _interactions(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.name.endswith(".chunks.txt"):  # body-only SSE fixture
+        body = "".join(f"data: {line}\n\n" for line in text.splitlines() if line.strip())
+        return [{"uri": "stream", "status": 200, "headers": {}, "body": body.encode()}]
+    if path.suffix == ".json":  # body-only JSON fixture
+        return [{"uri": "", "status": 200, "headers": {}, "body": text.encode()}]
+    doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    out = []
+    for item in doc["interactions"]:
+        response = item["response"]
+        status = response.get("status")
+        out.append(
+            {
+                "uri": item["request"]["uri"],
+                "status": status["code"] if isinstance(status, dict) else status,
+                "headers": _headers(response.get("headers")),
+                "body": _body(response),
+            }
+        )
+    return out
+
+
+def _files() -> list[Path]:
+    if not WIRE.is_dir():
+        return []
+    return sorted(p for p in WIRE.rglob("*") if p.is_file() and p.name not in EXCLUDED)
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+_FINISH = {
+    "STOP": FinishReason.STOP,
+    "MAX_TOKENS": FinishReason.LENGTH,
+    "SAFETY": FinishReason.CONTENT_FILTER,
+    "RECITATION": FinishReason.CONTENT_FILTER,
+}
+
+
+def _events(body: bytes, stream: bool) -> list[dict[str, Any]]:
+    text = body.decode()
+    if not stream:
+        return [json.loads(text)]
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return list(json.loads(stripped))
+    if stripped.startswith("{"):
+        return [json.loads(stripped)]
+    return [
+        json.loads(line[len("data:") :])
+        for line in text.splitlines()
+        if line.startswith("data:") and line[len("data:") :].strip()
+    ]
+
+
+def _expected(events: list[dict[str, Any]]) -> dict[str, Any]:
+    text, thoughts, calls, finish, usage, response_id = [], [], [], None, {}, None
+    for event in events:
+        usage = event.get("usageMetadata", usage)
+        response_id = event.get("responseId", response_id)
+        for candidate in event.get("candidates", [])[:1]:
+            finish = candidate.get("finishReason", finish)
+            for part in candidate.get("content", {}).get("parts", []):
+                if "functionCall" in part:
+                    call = part["functionCall"]
+                    calls.append((call["name"], call.get("args", {}), part.get("thoughtSignature")))
+                elif "text" in part:
+                    (thoughts if part.get("thought") else text).append(part["text"])
+    reason = _FINISH[finish]
+    if calls and reason is FinishReason.STOP:
+        reason = FinishReason.TOOL_CALLS
+    return {
+        "text": "".join(text),
+        "thoughts": "".join(thoughts),
+        "calls": calls,
+        "finish": reason,
+        "input": usage.get("promptTokenCount", 0),
+        "output": usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0),
+        "reasoning": usage.get("thoughtsTokenCount", 0),
+        "cached": usage.get("cachedContentTokenCount", 0),
+        "request_id": response_id,
+    }
+
+
+def _expected_error(status: int, body: bytes) -> tuple[type[LmuxError], float | None]:
+    error = json.loads(body)["error"]
+    reasons = [d.get("reason") for d in error.get("details", [])]
+    delays = [d["retryDelay"] for d in error.get("details", []) if "retryDelay" in d]
+    delay = parse_duration(delays[0]) if delays else None
+    if "API_KEY_INVALID" in reasons:
+        return AuthenticationError, None
+    cls = {400: InvalidRequestError, 404: NotFoundError, 429: RateLimitError}[status]
+    return cls, delay if cls is RateLimitError else None
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_exclusions_name_real_recordings() -> None:
+    if not WIRE.is_dir():
+        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    names = {p.name for p in WIRE.rglob("*") if p.is_file()}
+    assert set(EXCLUDED) <= names
+
+
+def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
+    expected = _expected(_events(interaction["body"], stream))
+    if stream:
+        decoder = GeminiStreamDecoder(model=model)
+        chunks = [*decoder.feed(interaction["body"]), decoder.finish()]
+        terminal = [c for c in chunks if c.finish_reason is not None]
+        assert len(terminal) == 1
+        assert chunks[-1] is terminal[0]
+        text = "".join(c.delta for c in chunks)
+        thoughts = "".join(c.thinking_delta for c in chunks)
+        deltas = [d for c in chunks for d in c.tool_call_deltas]
+        calls = [(d.name, json.loads(d.arguments), d.signature) for d in deltas]
+        usage, finish, request_id = terminal[0].usage, terminal[0].finish_reason, terminal[0].request_id
+        assert usage is not None
+        assert [d.index for d in deltas] == list(range(len(deltas)))
+        assert all(d.id for d in deltas)
+    else:
+        response = decode_chat(json.loads(interaction["body"]), model=model)
+        text = response.content or ""
+        thoughts = "".join(b.text for b in response.thinking)
+        calls = [(c.name, json.loads(c.arguments), c.signature) for c in response.tool_calls]
+        usage, finish, request_id = response.usage, response.finish_reason, response.request_id
+        assert len({c.id for c in response.tool_calls}) == len(response.tool_calls)
+    assert text == expected["text"]
+    assert thoughts == expected["thoughts"]
+    assert calls == expected["calls"]
+    assert finish is expected["finish"]
+    assert usage.input_tokens == expected["input"]
+    assert usage.output_tokens == expected["output"]
+    assert usage.reasoning_tokens == expected["reasoning"]
+    assert usage.cache_read_tokens == expected["cached"]
+    assert request_id == expected["request_id"]
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recording_decodes(path: Path) -> None:
+    interactions = _interactions(path)
+    assert interactions
+    for interaction in interactions:
+        uri, status, body = interaction["uri"], interaction["status"], interaction["body"]
+        model = uri.rsplit("/models/", 1)[-1].split(":", 1)[0] if "/models/" in uri else "m"
+        stream = ":streamGenerateContent" in uri or uri == "stream"
+        if status is not None and status >= 400:
+            cls, delay = _expected_error(status, body)
+            error = refine_error(
+                error_from_response(status, interaction["headers"], body, provider="gemini")
+            )
+            assert type(error) is cls
+            assert error.status_code == status
+            assert error.retry_after == delay
+            assert error.message == json.loads(body)["error"]["message"]
+            if stream:
+                # The same error body met inside a stream (event-stream content type,
+                # plain JSON body) raises the same class.
+                decoder = GeminiStreamDecoder(model=model)
+                with pytest.raises(cls):
+                    decoder.feed(body)
+                    decoder.finish()
+        elif ":batchEmbedContents" in uri:
+            raw = json.loads(body)
+            response = decode_embeddings(raw, model=model, expected=len(raw["embeddings"]))
+            assert [list(v) for v in response.embeddings] == [
+                [float(x) for x in e["values"]] for e in raw["embeddings"]
+            ]
+        else:
+            _check_chat(interaction, stream, model)
+
+
+def test_wire_folder_present_or_skip() -> None:
+    if not WIRE.is_dir():
+        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    assert _files(), "the gemini wire folder holds no replayable recording"

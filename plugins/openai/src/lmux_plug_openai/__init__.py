@@ -1,0 +1,70 @@
+"""lmux-plug provider plugin for OpenAI, Azure OpenAI and every OpenAI-compatible endpoint.
+
+Installed, it is discovered through the ``lmux_plug`` entry point and serves the prefixes
+``openai``, ``azure``, ``groq``, ``together``, ``deepseek``, ``mistral``, ``openrouter``,
+``fireworks``, ``deepinfra``, ``perplexity``, ``cerebras``, ``xai``, ``vllm``, ``llamacpp``,
+``lmstudio`` and ``ollama_openai`` - all declared as data in :mod:`._providers`. It also
+serves any spec a user registers with ``wire="openai"``::
+
+    registry.register("mygw", ProviderSpec(name="mygw", wire="openai",
+        base_url="http://127.0.0.1:8000/v1", auth=ApiKeyAuth(env=("MYGW_KEY",))))
+
+Importing this module is cheap: the codec and the HTTP client load on the first call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Sequence
+
+from lmux_plug._context import ProviderContext
+from lmux_plug._types import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderSpec,
+)
+from lmux_plug.hookspecs import hookimpl
+from lmux_plug_openai._providers import PROVIDERS, WIRE
+
+__all__ = [
+    "PROVIDERS",
+    "WIRE",
+    "lmux_plug_chat",
+    "lmux_plug_embed",
+    "lmux_plug_providers",
+    "lmux_plug_stream",
+]
+
+
+@hookimpl
+def lmux_plug_providers() -> Sequence[ProviderSpec]:
+    """Declare every provider of this plugin (all on the ``openai`` wire)."""
+    return list(PROVIDERS)
+
+
+@hookimpl
+def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
+    """Chat Completions, not streamed."""
+    from lmux_plug_openai import _client  # noqa: PLC0415 - lazy: keeps discovery cheap
+
+    return _client.chat(request, provider)
+
+
+@hookimpl
+def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    """Chat Completions over SSE; usage rides on the terminal chunk."""
+    from lmux_plug_openai import _client  # noqa: PLC0415
+
+    return _client.stream(request, provider)
+
+
+@hookimpl
+def lmux_plug_embed(
+    request: EmbeddingRequest, provider: ProviderContext
+) -> Awaitable[EmbeddingResponse]:
+    """Embeddings, one vector per input in input order."""
+    from lmux_plug_openai import _client  # noqa: PLC0415
+
+    return _client.embed(request, provider)

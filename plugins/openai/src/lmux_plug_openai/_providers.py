@@ -1,0 +1,355 @@
+"""Every provider this plugin serves, declared as data (no code per provider).
+
+All of them speak the ``openai`` wire (Chat Completions + embeddings). Where a provider's
+dialect differs, a switch in ``ProviderSpec.options`` says so (see :data:`OPTIONS`):
+
+========================  =====================================================================
+option                    meaning (default)
+========================  =====================================================================
+``max_tokens_field``      ``"max_tokens"`` (default), ``"max_completion_tokens"`` or ``"auto"``
+                          (``max_completion_tokens`` for OpenAI reasoning models o1/o3/o4/gpt-5)
+``stream_usage``          send ``stream_options.include_usage`` when streaming (``True``)
+``developer_role``        send developer messages with role ``developer`` (``False``: as
+                          ``system``, which every compatible server understands)
+``seed_field``            body field for ``seed`` (``"seed"``; Mistral: ``"random_seed"``)
+``reasoning_style``       ``"reasoning_effort"`` (default) or ``"openrouter"``
+                          (``reasoning: {"effort": ...}``)
+``usage_cost``            read the USD ``cost`` the provider reports in ``usage`` (``False``)
+``default_body``          body fields sent on every chat call, under the request's own
+``url_style``             ``"plain"`` (``{base}/chat/completions``) or ``"azure"``
+                          (``{base}/openai/deployments/{model}/chat/completions?api-version=``)
+``api_version``           Azure ``api-version`` when ``api_version_env`` is unset
+``api_version_env``       env var holding the Azure ``api-version`` (``OPENAI_API_VERSION``)
+========================  =====================================================================
+
+Prices are the providers' public list prices on each spec's ``pricing_date``, in USD per
+million tokens; a pricing plugin overrides them without touching this file.
+"""
+
+from __future__ import annotations
+
+from lmux_plug._pricing import ModelPricing, per_million_tokens
+from lmux_plug._types import ApiKeyAuth, Capability, ModelSpec, ProviderSpec
+
+__all__ = ["OPTIONS", "PROVIDERS", "WIRE"]
+
+WIRE = "openai"
+OPTIONS = (
+    "max_tokens_field",
+    "stream_usage",
+    "developer_role",
+    "seed_field",
+    "reasoning_style",
+    "usage_cost",
+    "default_body",
+    "url_style",
+    "api_version",
+    "api_version_env",
+)
+
+_C = Capability
+_CHAT = frozenset({_C.CHAT, _C.STREAM})
+_TOOLS_JSON = _CHAT | {_C.TOOLS, _C.JSON_OBJECT}
+_STRUCTURED = _TOOLS_JSON | {_C.JSON_SCHEMA}
+_VISION = _STRUCTURED | {_C.VISION}
+_REASONING = _VISION | {_C.REASONING}
+_EMBED = frozenset({_C.EMBED})
+# Local servers run whatever model the user loaded, so they declare everything the wire
+# can carry and let the server answer for the model.
+_LOCAL = _VISION | {_C.EMBED, _C.REASONING}
+
+
+def _price(input_: str, output: str, cached: str | None = None) -> ModelPricing:
+    """A price-list entry: dollars per million input, output and cached-input tokens."""
+    return ModelPricing(
+        input=per_million_tokens(input_),
+        output=per_million_tokens(output),
+        cache_read=None if cached is None else per_million_tokens(cached),
+    )
+
+
+def _model(
+    model_id: str,
+    capabilities: frozenset[Capability],
+    pricing: ModelPricing | None,
+    context_window: int | None = None,
+    max_output_tokens: int | None = None,
+) -> ModelSpec:
+    return ModelSpec(
+        model_id,
+        capabilities=capabilities,
+        pricing=pricing,
+        context_window=context_window,
+        max_output_tokens=max_output_tokens,
+    )
+
+
+OPENAI = ProviderSpec(
+    name="openai",
+    wire=WIRE,
+    base_url="https://api.openai.com/v1",
+    base_url_env="OPENAI_BASE_URL",
+    auth=ApiKeyAuth(env=("OPENAI_API_KEY",)),
+    capabilities=_REASONING | {_C.EMBED, _C.AUDIO, _C.FILES},
+    models=(
+        _model("gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
+        _model("gpt-4o-mini", _VISION, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
+        _model("gpt-4.1", _VISION, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
+        _model("gpt-4.1-mini", _VISION, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
+        _model("gpt-4.1-nano", _VISION, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
+        _model("o3", _REASONING, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
+        _model("o4-mini", _REASONING, _price("1.10", "4.40", "0.275"), 200_000, 100_000),
+        _model("gpt-5", _REASONING, _price("1.25", "10.00", "0.125"), 400_000, 128_000),
+        _model("gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000, 128_000),
+        _model("gpt-5-nano", _REASONING, _price("0.05", "0.40", "0.005"), 400_000, 128_000),
+        _model("text-embedding-3-small", _EMBED, _price("0.02", "0")),
+        _model("text-embedding-3-large", _EMBED, _price("0.13", "0")),
+        _model("text-embedding-ada-002", _EMBED, _price("0.10", "0")),
+    ),
+    options={"max_tokens_field": "auto", "developer_role": True},
+    description="OpenAI Chat Completions and embeddings",
+    pricing_date="2025-08-07",
+)
+
+AZURE = ProviderSpec(
+    name="azure",
+    wire=WIRE,
+    # A placeholder: the real endpoint comes from AZURE_OPENAI_ENDPOINT or base_url=;
+    # calling with the placeholder raises ConfigurationError before any I/O.
+    base_url="https://{resource}.openai.azure.com",
+    base_url_env="AZURE_OPENAI_ENDPOINT",
+    auth=ApiKeyAuth(env=("AZURE_OPENAI_API_KEY",), header="api-key", scheme=None),
+    capabilities=_REASONING | {_C.EMBED, _C.AUDIO, _C.FILES},
+    options={
+        "url_style": "azure",
+        "api_version": "2024-10-21",
+        "api_version_env": "OPENAI_API_VERSION",
+        "max_tokens_field": "auto",
+        "developer_role": True,
+    },
+    description="Azure OpenAI: the model id is the deployment name",
+)
+
+GROQ = ProviderSpec(
+    name="groq",
+    wire=WIRE,
+    base_url="https://api.groq.com/openai/v1",
+    auth=ApiKeyAuth(env=("GROQ_API_KEY",)),
+    capabilities=_REASONING,
+    models=(
+        _model("llama-3.3-70b-versatile", _TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
+        _model("llama-3.1-8b-instant", _TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
+        _model(
+            "openai/gpt-oss-120b",
+            _STRUCTURED | {_C.REASONING},
+            _price("0.15", "0.75"),
+            131_072,
+            65_536,
+        ),
+        _model(
+            "openai/gpt-oss-20b", _STRUCTURED | {_C.REASONING}, _price("0.10", "0.50"), 131_072
+        ),
+    ),
+    description="Groq (usage also arrives as x_groq.usage; errors as SSE 'event: error')",
+    pricing_date="2025-08-15",
+)
+
+TOGETHER = ProviderSpec(
+    name="together",
+    wire=WIRE,
+    base_url="https://api.together.xyz/v1",
+    auth=ApiKeyAuth(env=("TOGETHER_API_KEY",)),
+    capabilities=_VISION | {_C.EMBED},
+    models=(
+        _model(
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo", _STRUCTURED, _price("0.88", "0.88"), 131_072
+        ),
+        _model("deepseek-ai/DeepSeek-V3", _STRUCTURED, _price("1.25", "1.25"), 131_072),
+        _model("openai/gpt-oss-120b", _STRUCTURED, _price("0.15", "0.60"), 131_072),
+    ),
+    description="Together AI",
+    pricing_date="2025-08-15",
+)
+
+DEEPSEEK = ProviderSpec(
+    name="deepseek",
+    wire=WIRE,
+    base_url="https://api.deepseek.com",
+    auth=ApiKeyAuth(env=("DEEPSEEK_API_KEY",)),
+    capabilities=_TOOLS_JSON,
+    models=(
+        _model("deepseek-chat", _TOOLS_JSON, _price("0.28", "0.42", "0.028"), 128_000, 8_192),
+        # The reasoner always thinks (reasoning_content); it takes no reasoning_effort.
+        _model("deepseek-reasoner", _TOOLS_JSON, _price("0.28", "0.42", "0.028"), 128_000, 65_536),
+    ),
+    description="DeepSeek (reasoning_content becomes thinking)",
+    pricing_date="2025-09-29",
+)
+
+MISTRAL = ProviderSpec(
+    name="mistral",
+    wire=WIRE,
+    base_url="https://api.mistral.ai/v1",
+    auth=ApiKeyAuth(env=("MISTRAL_API_KEY",)),
+    capabilities=_VISION | {_C.EMBED},
+    models=(
+        _model("mistral-large-latest", _VISION, _price("2", "6"), 131_072),
+        _model("mistral-medium-latest", _VISION, _price("0.4", "2"), 131_072),
+        _model("mistral-small-latest", _VISION, _price("0.1", "0.3"), 131_072),
+        _model("magistral-medium-latest", _STRUCTURED, _price("2", "5"), 40_960),
+        _model("mistral-embed", _EMBED, _price("0.1", "0")),
+    ),
+    # Mistral names the seed ``random_seed``, always sends usage in the last chunk and
+    # validates request bodies strictly, so no stream_options.
+    options={"seed_field": "random_seed", "stream_usage": False},
+    description="Mistral AI (La Plateforme)",
+    pricing_date="2025-08-15",
+)
+
+OPENROUTER = ProviderSpec(
+    name="openrouter",
+    wire=WIRE,
+    base_url="https://openrouter.ai/api/v1",
+    auth=ApiKeyAuth(env=("OPENROUTER_API_KEY",)),
+    capabilities=_REASONING,
+    models=(
+        _model("openai/gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000),
+        _model("openai/gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000),
+        _model(
+            "anthropic/claude-sonnet-4", _REASONING, _price("3.00", "15.00", "0.30"), 200_000
+        ),
+    ),
+    # OpenRouter reports the exact USD cost of each call when asked with usage.include.
+    options={
+        "usage_cost": True,
+        "default_body": {"usage": {"include": True}},
+        "reasoning_style": "openrouter",
+    },
+    description="OpenRouter (cost reported in usage; ': OPENROUTER PROCESSING' keep-alives)",
+    pricing_date="2025-08-15",
+)
+
+FIREWORKS = ProviderSpec(
+    name="fireworks",
+    wire=WIRE,
+    base_url="https://api.fireworks.ai/inference/v1",
+    auth=ApiKeyAuth(env=("FIREWORKS_API_KEY",)),
+    capabilities=_VISION | {_C.EMBED},
+    models=(
+        _model(
+            "accounts/fireworks/models/llama-v3p3-70b-instruct",
+            _STRUCTURED,
+            _price("0.90", "0.90"),
+            131_072,
+        ),
+        _model(
+            "accounts/fireworks/models/gpt-oss-120b",
+            _STRUCTURED | {_C.REASONING},
+            _price("0.15", "0.60"),
+            131_072,
+        ),
+    ),
+    description="Fireworks AI",
+    pricing_date="2025-08-15",
+)
+
+DEEPINFRA = ProviderSpec(
+    name="deepinfra",
+    wire=WIRE,
+    base_url="https://api.deepinfra.com/v1/openai",
+    auth=ApiKeyAuth(env=("DEEPINFRA_API_KEY",)),
+    capabilities=_VISION | {_C.EMBED},
+    models=(
+        _model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),
+    ),
+    description="DeepInfra",
+    pricing_date="2025-08-15",
+)
+
+PERPLEXITY = ProviderSpec(
+    name="perplexity",
+    wire=WIRE,
+    base_url="https://api.perplexity.ai",
+    auth=ApiKeyAuth(env=("PERPLEXITY_API_KEY",)),
+    capabilities=_CHAT | {_C.JSON_SCHEMA},
+    models=(
+        # Token prices only: Perplexity also bills a per-request search fee.
+        _model("sonar", _CHAT | {_C.JSON_SCHEMA}, _price("1", "1"), 127_072),
+        _model("sonar-pro", _CHAT | {_C.JSON_SCHEMA}, _price("3", "15"), 200_000),
+    ),
+    options={"stream_usage": False},
+    description="Perplexity Sonar (token prices exclude per-request search fees)",
+    pricing_date="2025-08-15",
+)
+
+CEREBRAS = ProviderSpec(
+    name="cerebras",
+    wire=WIRE,
+    base_url="https://api.cerebras.ai/v1",
+    auth=ApiKeyAuth(env=("CEREBRAS_API_KEY",)),
+    capabilities=_STRUCTURED | {_C.REASONING},
+    models=(
+        _model("llama-3.3-70b", _STRUCTURED, _price("0.85", "1.20"), 65_536),
+        _model("llama3.1-8b", _STRUCTURED, _price("0.10", "0.10"), 8_192),
+        _model("gpt-oss-120b", _STRUCTURED | {_C.REASONING}, _price("0.25", "0.69"), 65_536),
+    ),
+    description="Cerebras Inference",
+    pricing_date="2025-08-15",
+)
+
+XAI = ProviderSpec(
+    name="xai",
+    wire=WIRE,
+    base_url="https://api.x.ai/v1",
+    auth=ApiKeyAuth(env=("XAI_API_KEY",)),
+    capabilities=_REASONING,
+    models=(
+        # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
+        _model("grok-4", _VISION, _price("3.00", "15.00", "0.75"), 256_000),
+        _model("grok-3", _STRUCTURED, _price("3.00", "15.00", "0.75"), 131_072),
+        _model("grok-3-mini", _STRUCTURED | {_C.REASONING}, _price("0.30", "0.50", "0.075")),
+    ),
+    description="xAI Grok",
+    pricing_date="2025-08-15",
+)
+
+
+def _local(name: str, port: int, key_env: str, description: str) -> ProviderSpec:
+    """A server on this machine: no key needed (sent when the env var is set)."""
+    return ProviderSpec(
+        name=name,
+        wire=WIRE,
+        base_url=f"http://127.0.0.1:{port}/v1",
+        base_url_env=f"{name.upper()}_BASE_URL",
+        auth=ApiKeyAuth(env=(key_env,), optional=True),
+        capabilities=_LOCAL,
+        description=description,
+    )
+
+
+VLLM = _local("vllm", 8000, "VLLM_API_KEY", "vLLM OpenAI-compatible server")
+LLAMACPP = _local("llamacpp", 8080, "LLAMACPP_API_KEY", "llama.cpp server (llama-server)")
+LMSTUDIO = _local("lmstudio", 1234, "LMSTUDIO_API_KEY", "LM Studio local server")
+OLLAMA_OPENAI = _local(
+    "ollama_openai", 11434, "OLLAMA_API_KEY", "Ollama's OpenAI-compatible /v1 endpoint"
+)
+
+PROVIDERS: tuple[ProviderSpec, ...] = (
+    OPENAI,
+    AZURE,
+    GROQ,
+    TOGETHER,
+    DEEPSEEK,
+    MISTRAL,
+    OPENROUTER,
+    FIREWORKS,
+    DEEPINFRA,
+    PERPLEXITY,
+    CEREBRAS,
+    XAI,
+    VLLM,
+    LLAMACPP,
+    LMSTUDIO,
+    OLLAMA_OPENAI,
+)
+

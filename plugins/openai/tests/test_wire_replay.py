@@ -1,0 +1,478 @@
+"""Replay real recorded provider traffic (``../shared/wire``) through the codec.
+
+Every recording of a Chat Completions or embeddings exchange under the OpenAI-compatible
+folders is one test id. Each response body is decoded by the plugin's codec and compared
+with what the raw JSON / SSE says: text, tool calls, usage, finish reason, request id,
+rate-limit headers; error answers must map to the right ``LmuxError`` class and status.
+Recordings of APIs the plugin does not speak are excluded, and every exclusion must be
+listed (with its reason) in ``plugins/openai/README.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import struct
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+from lmux_plug import (  # noqa: E402
+    AuthenticationError,
+    ChatChunk,
+    FinishReason,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+)
+from lmux_plug._http_errors import error_from_response  # noqa: E402
+from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed  # noqa: E402
+from lmux_plug_openai._providers import PROVIDERS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+WIRE = REPO / ".." / "shared" / "wire"
+README = Path(__file__).resolve().parents[1] / "README.md"
+FOLDERS = ("openai", "groq", "openrouter", "deepseek", "together", "mistral", "other")
+SPECS = {spec.name: spec for spec in PROVIDERS}
+HOSTS = {
+    "api.openai.com": "openai",
+    "api.groq.com": "groq",
+    "openrouter.ai": "openrouter",
+    "api.deepseek.com": "deepseek",
+    "api.together.xyz": "together",
+    "api.mistral.ai": "mistral",
+    "api.cerebras.ai": "cerebras",
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """SafeLoader that turns python/* tags (aiohttp ``istr`` header names) into plain values."""
+
+
+def _unknown(loader: Any, _suffix: str, node: Any) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        items = loader.construct_sequence(node, deep=True)
+        return items[0] if len(items) == 1 else tuple(items)
+    return loader.construct_mapping(node, deep=True)
+
+
+_TolerantLoader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
+_TolerantLoader.add_multi_constructor("!", _unknown)
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    """vcrpy ``{name: [values]}``, plain ``{name: value}`` or HAR ``[{name, value}]``."""
+    out: dict[str, str] = {}
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, Mapping) and "name" in item:
+                out[str(item["name"]).lower()] = str(item.get("value", ""))
+        return out
+    for name, value in (raw or {}).items():
+        values = value if isinstance(value, list) else [value]
+        if values:
+            out[str(name).lower()] = "" if values[-1] is None else str(values[-1])
+    return out
+
+
+def _body(part: Mapping[str, Any]) -> bytes | None:
+    if "parsed_body" in part:  # pydantic-ai's serializer: JSON kept as YAML
+        return json.dumps(part["parsed_body"]).encode()
+    body = part.get("body", part.get("content"))
+    if isinstance(body, Mapping):
+        if "string" in body:
+            body = body["string"]
+        elif "base64_string" in body:
+            body = base64.b64decode(body["base64_string"])
+        elif "text" in body:
+            body = body["text"]
+        else:
+            body = json.dumps(body)
+    if body is None:
+        return None
+    raw = bytes(body) if isinstance(body, (bytes, bytearray)) else str(body).encode()
+    if raw[:2] == b"\x1f\x8b":  # gzip (stored as !!binary by most recorders)
+        raw = gzip.decompress(raw)
+    return raw
+
+
+def _interactions(path: Path) -> list[dict[str, Any]]:
+    """Normalised interactions: method, uri, status, headers, request JSON, response bytes."""
+    data = path.read_bytes()
+    if path.name.endswith(".chunks.txt"):
+        lines = [line for line in data.decode().splitlines() if line.strip()]
+        sse = "".join(f"data: {line}\n\n" for line in lines).encode()
+        return [_fixture(sse, "text/event-stream")]
+    if path.suffix == ".json":
+        return [_fixture(data, "application/json")]
+    if path.suffix == ".har":
+        doc = json.loads(data)
+        entries = doc["log"]["entries"]
+        return [
+            {
+                "uri": e["request"]["url"],
+                "status": e["response"]["status"],
+                "headers": _headers(e["response"].get("headers")),
+                "request": _json((e["request"].get("postData") or {}).get("text")),
+                "body": (e["response"].get("content") or {}).get("text", "").encode(),
+            }
+            for e in entries
+        ]
+    doc = yaml.load(data.decode(), Loader=_TolerantLoader)  # noqa: S506 - SafeLoader subclass
+    out = []
+    for item in doc.get("interactions") or []:
+        request, response = item.get("request") or {}, item.get("response") or {}
+        status = response.get("status") or {}
+        out.append(
+            {
+                "uri": request.get("uri", ""),
+                "status": status.get("code") if isinstance(status, Mapping) else status,
+                "headers": _headers(response.get("headers")),
+                "request": _json(_body(request)),
+                "body": _body(response) or b"",
+            }
+        )
+    return out
+
+
+def _fixture(body: bytes, content_type: str) -> dict[str, Any]:
+    """vercel/ai body-only fixtures: no envelope, no status, no headers."""
+    return {
+        "uri": None,
+        "status": None,
+        "headers": {"content-type": content_type},
+        "request": None,
+        "body": body,
+    }
+
+
+def _json(raw: bytes | str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def _kind(interaction: Mapping[str, Any]) -> str:
+    """``chat``, ``stream``, ``embed`` or a reason the plugin does not handle it."""
+    body: bytes = interaction["body"]
+    is_sse = body.lstrip().startswith((b"data:", b"event:", b":"))
+    if interaction["uri"] is None:
+        first = _sse_payloads(body)[0] if is_sse else _json(body)
+        kind = first.get("object") if isinstance(first, Mapping) else None
+        if kind == "chat.completion.chunk":
+            return "stream"
+        if kind == "chat.completion":
+            return "chat"
+        return "excluded: Responses API (stream events 'response.*')"
+    path = urlsplit(interaction["uri"]).path
+    if path.endswith("/chat/completions"):
+        return "stream" if is_sse else "chat"
+    if path.endswith("/embeddings"):
+        return "embed"
+    if path.endswith("/responses"):
+        return "excluded: Responses API (/responses)"
+    if path.endswith("/completions"):
+        return "excluded: legacy Completions API (/completions)"
+    return f"excluded: unsupported endpoint {path}"
+
+
+def _recordings() -> list[Path]:
+    if not WIRE.is_dir():
+        return []
+    found = []
+    for folder in FOLDERS:
+        base = WIRE / folder
+        if base.is_dir():
+            found.extend(
+                p
+                for p in sorted(base.rglob("*"))
+                if p.is_file() and p.name.endswith((".yaml", ".yml", ".json", ".har", ".chunks.txt"))
+            )
+    return found
+
+
+def _split() -> tuple[list[Path], dict[Path, str]]:
+    supported, excluded = [], {}
+    for path in _recordings():
+        kinds = [_kind(i) for i in _interactions(path)]
+        reasons = sorted({k for k in kinds if k.startswith("excluded")})
+        if reasons:
+            excluded[path] = "; ".join(r.removeprefix("excluded: ") for r in reasons)
+        else:
+            supported.append(path)
+    return supported, excluded
+
+
+SUPPORTED, EXCLUDED = _split()
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(WIRE.resolve() if WIRE.resolve() in path.parents else WIRE))
+
+
+pytestmark = pytest.mark.skipif(
+    not WIRE.is_dir(), reason=f"recorded wire traffic not found at {WIRE}"
+)
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+def _provider_of(path: Path, interaction: Mapping[str, Any]) -> str:
+    if interaction["uri"]:
+        host = urlsplit(interaction["uri"]).hostname or ""
+        if host.endswith(".openai.azure.com"):
+            return "azure"
+        if host in HOSTS:
+            return HOSTS[host]
+        return "openai"  # another OpenAI-compatible host (e.g. a router): plain dialect
+    folder = path.relative_to(WIRE).parts[0]
+    return folder if folder in SPECS else "openai"
+
+
+def _expected_finish(raw: Any, has_calls: bool) -> FinishReason:
+    if raw is None:
+        return FinishReason.TOOL_CALLS if has_calls else FinishReason.STOP
+    values = {r.value for r in FinishReason}
+    if raw in values:
+        return FinishReason(raw)
+    return {"model_length": FinishReason.LENGTH}.get(raw, FinishReason.OTHER)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if p.get("type") == "text")
+    return ""
+
+
+def _check_usage(usage: Any, raw: Mapping[str, Any]) -> None:
+    assert usage is not None
+    assert usage.input_tokens == raw.get("prompt_tokens", 0)
+    assert usage.output_tokens == raw.get("completion_tokens", 0)
+    details = raw.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens", raw.get("prompt_cache_hit_tokens", raw.get("cached_tokens")))
+    assert usage.cache_read_tokens == (cached or 0)
+    reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    assert usage.reasoning_tokens == reasoning
+
+
+def _expected_error_class(status: int) -> type[LmuxError]:
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitError
+    if 400 <= status < 500:
+        return InvalidRequestError
+    return ProviderError
+
+
+def _sse_events(body: bytes) -> list[tuple[str, str]]:
+    """``(event, data)`` pairs, straight from the text (the test's own reading of SSE)."""
+    events = []
+    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        if data:
+            events.append((name, "\n".join(data)))
+    return events
+
+
+def _sse_payloads(body: bytes) -> list[Any]:
+    return [json.loads(d) for _, d in _sse_events(body) if d != "[DONE]"]
+
+
+def _check_headers(headers: Mapping[str, str], request_id: str | None, response_headers: Mapping[str, str]) -> None:
+    assert request_id == headers.get("x-request-id", headers.get("request-id"))
+    expected_limits = {k: v for k, v in headers.items() if "ratelimit" in k}
+    assert {k: v for k, v in response_headers.items() if "ratelimit" in k} == expected_limits
+
+
+def _replay_chat(provider: str, interaction: Mapping[str, Any]) -> None:
+    spec = SPECS[provider]
+    headers = interaction["headers"]
+    raw = json.loads(interaction["body"])
+    response = decode_chat(interaction["body"], headers, provider=provider, options=spec.options)
+    choice = raw["choices"][0]
+    message = choice.get("message") or {}
+    content = message.get("content")
+    assert response.content == (None if content is None else _text_of(content))
+    calls = [
+        (c["id"], c["function"]["name"], c["function"]["arguments"])
+        for c in message.get("tool_calls") or []
+    ]
+    assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == calls
+    assert response.finish_reason == _expected_finish(choice.get("finish_reason"), bool(calls))
+    assert response.refusal == (message.get("refusal") or None)
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    assert "".join(t.text for t in response.thinking) == (reasoning or "")
+    _check_usage(response.usage, raw.get("usage") or {})
+    if spec.options.get("usage_cost") and "cost" in (raw.get("usage") or {}):
+        assert response.cost is not None
+        assert response.cost.total == Decimal(str(raw["usage"]["cost"]))
+    assert response.model == raw.get("model")
+    _check_headers(headers, response.request_id, response.headers)
+    # The rate-limit view the router reads comes straight from the headers.
+    assert dict(response.rate_limits) == {k: v for k, v in headers.items() if "ratelimit" in k}
+
+
+def _stream_chunks(provider: str, interaction: Mapping[str, Any], piece: int) -> list[ChatChunk]:
+    spec = SPECS[provider]
+    decoder = ChatStreamDecoder(provider=provider, headers=interaction["headers"], options=spec.options)
+    body: bytes = interaction["body"]
+    chunks: list[ChatChunk] = []
+    for start in range(0, len(body), piece):
+        chunks.extend(decoder.feed(body[start : start + piece]))
+    chunks.extend(decoder.close())
+    return chunks
+
+
+def _replay_stream(provider: str, interaction: Mapping[str, Any]) -> None:
+    events = _sse_events(interaction["body"])
+    payloads = [(name, json.loads(d)) for name, d in events if d != "[DONE]"]
+    errors = [p for name, p in payloads if name == "error" or p.get("error")]
+    if errors:
+        error = errors[0]["error"]
+        status = error.get("status_code") or error.get("code")
+        with pytest.raises(LmuxError) as caught:
+            _stream_chunks(provider, interaction, 4096)
+        assert type(caught.value) is _expected_error_class(int(status))
+        assert caught.value.status_code == int(status)
+        assert caught.value.provider == provider
+        return
+    text, thinking, finish, usage = "", "", None, None
+    calls: dict[int, dict[str, str]] = {}
+    for _, payload in payloads:
+        usage = payload.get("usage") or (payload.get("x_groq") or {}).get("usage") or usage
+        for choice in payload.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text += _text_of(delta.get("content"))
+            if isinstance(delta.get("content"), list):
+                for part in delta["content"]:
+                    if part.get("type") == "thinking":
+                        thinking += "".join(t["text"] for t in part["thinking"])
+            thinking += delta.get("reasoning_content") or delta.get("reasoning") or ""
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                slot = calls.setdefault(call.get("index", position), {"id": "", "name": "", "arguments": ""})
+                slot["id"] = call.get("id") or slot["id"]
+                slot["name"] = call.get("function", {}).get("name") or slot["name"]
+                slot["arguments"] += call.get("function", {}).get("arguments") or ""
+            finish = choice.get("finish_reason") or finish
+    # Arbitrary (small) splits must not change anything.
+    chunks = _stream_chunks(provider, interaction, 4096)
+    assert _stream_chunks(provider, interaction, 7) == chunks
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert len(terminal) == 1
+    assert terminal[0] is chunks[-1]
+    assert "".join(c.delta for c in chunks) == text
+    assert "".join(c.thinking_delta for c in chunks) == thinking
+    assembled: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        for d in chunk.tool_call_deltas:
+            slot = assembled.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] = d.id or slot["id"]
+            slot["name"] = d.name or slot["name"]
+            slot["arguments"] += d.arguments
+    assert assembled == calls
+    assert terminal[0].finish_reason == _expected_finish(finish, bool(calls))
+    if usage is not None:
+        _check_usage(terminal[0].usage, usage)
+        if SPECS[provider].options.get("usage_cost") and "cost" in usage:
+            assert terminal[0].cost is not None
+            assert terminal[0].cost.total == Decimal(str(usage["cost"]))
+    else:
+        assert terminal[0].usage is None
+    assert all(c.request_id == interaction["headers"].get("x-request-id") for c in chunks)
+
+
+def _replay_embed(provider: str, interaction: Mapping[str, Any]) -> None:
+    raw = json.loads(interaction["body"])
+    response = decode_embed(interaction["body"], interaction["headers"], provider=provider)
+    data = sorted(raw["data"], key=lambda d: d["index"])
+    assert len(response.embeddings) == len(data)
+    request = interaction["request"] or {}
+    for item, vector in zip(data, response.embeddings):
+        embedding = item["embedding"]
+        if isinstance(embedding, str):
+            packed = base64.b64decode(embedding)
+            assert len(vector) * 4 == len(packed)
+            assert vector == struct.unpack(f"<{len(packed) // 4}f", packed)
+        else:
+            assert list(vector) == [float(v) for v in embedding]
+        if "dimensions" in request:
+            assert len(vector) == request["dimensions"]
+    assert response.usage.input_tokens == raw["usage"]["prompt_tokens"]
+    assert response.request_id == interaction["headers"].get("x-request-id")
+
+
+def _replay_error(provider: str, interaction: Mapping[str, Any]) -> None:
+    status = interaction["status"]
+    error = error_from_response(status, interaction["headers"], interaction["body"], provider=provider)
+    assert type(error) is _expected_error_class(status) or isinstance(error, _expected_error_class(status))
+    assert error.status_code == status
+    assert error.request_id == interaction["headers"].get("x-request-id")
+    body = json.loads(interaction["body"])
+    message = body["error"]["message"] if isinstance(body.get("error"), Mapping) else body["error"]
+    assert error.message == message
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("path", SUPPORTED, ids=[_id(p) for p in SUPPORTED])
+def test_recording_decodes_like_the_raw_body(path: Path) -> None:
+    replayed = 0
+    for interaction in _interactions(path):
+        provider = _provider_of(path, interaction)
+        kind = _kind(interaction)
+        status = interaction["status"]
+        if status is not None and status >= 400:
+            _replay_error(provider, interaction)
+        elif kind == "chat":
+            _replay_chat(provider, interaction)
+        elif kind == "stream":
+            _replay_stream(provider, interaction)
+        else:
+            assert kind == "embed"
+            _replay_embed(provider, interaction)
+        replayed += 1
+    assert replayed > 0
+
+
+def test_every_exclusion_is_documented() -> None:
+    readme = README.read_text()
+    missing = [f"{_id(p)} ({why})" for p, why in EXCLUDED.items() if _id(p) not in readme]
+    assert not missing, f"exclusions not listed in {README.name}: {missing}"
+
+
+def test_the_wire_folder_has_recordings_for_this_plugin() -> None:
+    # Guards against a loader bug silently turning every recording into an exclusion.
+    assert len(SUPPORTED) >= 50
+    assert len(EXCLUDED) <= 20

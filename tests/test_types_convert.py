@@ -1,0 +1,180 @@
+"""Converter round trips for every core type, and OpenAI-style dict acceptance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmux_plug import (
+    AssistantMessage,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Cost,
+    EmbeddingResponse,
+    ImageContent,
+    InvalidRequestError,
+    Message,
+    ModelPricing,
+    Secret,
+    SystemMessage,
+    TextContent,
+    ToolCall,
+    ToolMessage,
+    Usage,
+    UserMessage,
+)
+from lmux_plug.convert import (
+    converter,
+    message_to_openai,
+    to_message,
+    to_messages,
+    to_response_format,
+    to_tool,
+    to_tool_choice,
+)
+from lmux_plug.testing import strategies as lst
+
+
+def round_trip(value: Any, cls: Any) -> Any:
+    conv = converter()
+    return conv.structure(conv.unstructure(value), cls)
+
+
+@given(lst.chat_requests())
+def test_chat_request_round_trips(request: ChatRequest) -> None:
+    assert round_trip(request, ChatRequest) == request
+
+
+@given(lst.chat_responses())
+def test_chat_response_round_trips(response: ChatResponse) -> None:
+    assert round_trip(response, ChatResponse) == response
+
+
+@given(lst.chat_chunks())
+def test_chat_chunk_round_trips(chunk: ChatChunk) -> None:
+    assert round_trip(chunk, ChatChunk) == chunk
+
+
+@given(lst.embedding_responses())
+def test_embedding_response_round_trips(response: EmbeddingResponse) -> None:
+    assert round_trip(response, EmbeddingResponse) == response
+
+
+@given(lst.usages())
+def test_usage_round_trips(usage: Usage) -> None:
+    assert round_trip(usage, Usage) == usage
+
+
+@given(lst.model_pricings())
+def test_pricing_round_trips(pricing: ModelPricing) -> None:
+    assert round_trip(pricing, ModelPricing) == pricing
+
+
+@given(lst.costs())
+def test_cost_round_trips(cost: Cost) -> None:
+    assert round_trip(cost, Cost) == cost
+
+
+@given(lst.messages())
+def test_every_message_round_trips_through_the_union(messages: list[Message]) -> None:
+    for message in messages:
+        assert round_trip(message, Message) == message
+
+
+@given(lst.messages())
+def test_openai_dicts_convert_back_to_the_same_messages(messages: list[Message]) -> None:
+    for message in messages:
+        assert to_message(message_to_openai(message)) == _without_local_fields(message)
+
+
+def _without_local_fields(message: Message) -> Message:
+    """Fields OpenAI's shape has no place for (cache markers, ToolMessage.name)."""
+    import attrs
+
+    if isinstance(message, ToolMessage):
+        return attrs.evolve(message, name=None)
+    return message
+
+
+def test_plain_dicts_are_accepted() -> None:
+    messages = to_messages(
+        [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ]
+    )
+    assert messages[0] == SystemMessage("be brief")
+    assert messages[1] == UserMessage("hi")
+    assert messages[2] == UserMessage(
+        (TextContent("what is this?"), ImageContent("https://x.test/a.png", detail="low"))
+    )
+    assert messages[3] == AssistantMessage(tool_calls=(ToolCall("c1", "f", '{"a": 1}'),))
+    assert messages[4] == ToolMessage("42", "c1")
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [
+        ({"role": "wizard", "content": "x"}, "unknown role"),
+        ({"role": "user", "content": 3}, "user content"),
+        ({"role": "tool", "content": "x"}, "tool_call_id"),
+        ({"role": "user", "content": [{"type": "video"}]}, "unsupported content part"),
+        ("not a dict", "must be a dict"),
+    ],
+)
+def test_bad_messages_raise_invalid_request_naming_the_problem(bad: Any, needle: str) -> None:
+    with pytest.raises(InvalidRequestError, match=needle) as info:
+        to_messages([{"role": "user", "content": "ok"}, bad])
+    assert "messages[1]" in str(info.value)
+
+
+def test_empty_message_list_is_rejected() -> None:
+    with pytest.raises(InvalidRequestError, match="empty"):
+        to_messages([])
+
+
+def test_tools_tool_choice_and_response_formats_from_dicts() -> None:
+    tool = to_tool({"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}})
+    assert tool.function.name == "f"
+    assert to_tool_choice("required").mode == "required"
+    assert to_tool_choice({"type": "function", "function": {"name": "f"}}).function_name == "f"
+    fmt = to_response_format(
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    )
+    assert fmt is not None
+    assert fmt.type == "json_schema"
+    for bad_call, arg in ((to_tool, {"x": 1}), (to_tool_choice, "sometimes"), (to_response_format, {"type": "yaml"})):
+        with pytest.raises(InvalidRequestError):
+            bad_call(arg)
+
+
+@given(st.text(min_size=1))
+def test_secret_never_shows_its_value(value: str) -> None:
+    secret = Secret(value)
+    assert secret.reveal() == value
+    for shown in (repr(secret), str(secret), f"{secret}", repr([secret])):
+        assert value not in shown or value in "Secret('**********')"
+
+
+def test_usage_rejects_negative_counts() -> None:
+    with pytest.raises(ValueError, match="input_tokens"):
+        Usage(input_tokens=-1)
