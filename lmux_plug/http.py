@@ -140,6 +140,7 @@ class Transport:
         self._session_loops: dict[tuple[int, str], asyncio.AbstractEventLoop] = {}
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._ssl: ssl.SSLContext | bool | None = None
+        self._proxies: dict[str, tuple[Any, Any]] = {}
 
     def __repr__(self) -> str:
         return f"Transport(pools={len(self._sessions)}, limit_per_host={self.limit_per_host})"
@@ -172,7 +173,10 @@ class Transport:
             )
             session = aiohttp.ClientSession(
                 connector=connector,
-                trust_env=self.trust_env,
+                # Proxies from the environment are looked up once per origin (_proxy);
+                # aiohttp's trust_env would do it, and a netrc read, in a worker thread on
+                # every request, which doubled a loopback call's latency (bench/bench_http.py).
+                trust_env=False,
                 timeout=self._client_timeout(None),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
@@ -180,6 +184,24 @@ class Transport:
             self._sessions[key] = session
             self._session_loops[key] = loop
         return session
+
+    def _proxy(self, url: str) -> tuple[Any, Any]:
+        """``(proxy, proxy_auth)`` for ``url`` from ``HTTP(S)_PROXY``/``NO_PROXY``, per origin."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        found = self._proxies.get(origin)
+        if found is None:
+            found = (None, None)
+            if self.trust_env:
+                from aiohttp.helpers import get_env_proxy_for_url  # noqa: PLC0415
+                from yarl import URL  # noqa: PLC0415
+
+                try:
+                    found = get_env_proxy_for_url(URL(origin))
+                except LookupError:  # no proxy configured, or NO_PROXY matches
+                    pass
+            self._proxies[origin] = found
+        return found
 
     async def request(
         self,
@@ -201,6 +223,7 @@ class Transport:
         import aiohttp  # noqa: PLC0415
 
         session = self._session(url)
+        proxy, proxy_auth = self._proxy(url)
         data = None if json_body is None else json.dumps(json_body).encode()
         all_headers = {"content-type": "application/json", **(headers or {})}
         try:
@@ -211,6 +234,8 @@ class Transport:
                 headers=all_headers,
                 params=params,
                 timeout=self._client_timeout(timeout),
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -244,6 +269,7 @@ class Transport:
         import aiohttp  # noqa: PLC0415
 
         session = self._session(url)
+        proxy, proxy_auth = self._proxy(url)
         data = None if json_body is None else json.dumps(json_body).encode()
         all_headers = {"content-type": "application/json", **(headers or {})}
         try:
@@ -254,6 +280,8 @@ class Transport:
                 headers=all_headers,
                 params=params,
                 timeout=self._client_timeout(timeout),
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             raise _map_transport_error(exc, provider, model) from exc

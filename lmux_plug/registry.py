@@ -177,8 +177,10 @@ class Registry:
         except Exception as exc:  # noqa: BLE001
             self._pm.unregister(plugin)
             return self._broken(plugin_name, f"bad declaration: {type(exc).__name__}: {exc}", source)
+        serves = self._implements_calls(plugin)
         for spec in declared:
-            self._wire_owners.setdefault(spec.wire, plugin)
+            if serves:
+                self._wire_owners.setdefault(spec.wire, plugin)
             if spec.name in self._routes:
                 warnings.warn(
                     f"plugin {plugin_name!r} declares provider {spec.name!r} again; "
@@ -192,6 +194,14 @@ class Registry:
         loaded = LoadedPlugin(plugin_name, tuple(s.name for s in declared), source, version)
         self._loaded[plugin_name] = loaded
         return loaded
+
+    def _implements_calls(self, plugin: object) -> bool:
+        """Whether ``plugin`` answers calls itself (else it only declares data)."""
+        return any(
+            impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper)
+            for hook_name in _CALL_HOOKS
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
+        )
 
     def _broken(self, name: str, reason: str, source: str) -> None:
         self.broken.append(BrokenPlugin(name, reason, source))
@@ -247,8 +257,8 @@ class Registry:
         if len(specs) != 1:
             msg = f"{plugin!r} must declare exactly one provider to be registered under a prefix"
             raise ConfigurationError(msg)
-        for spec in specs:
-            self._wire_owners.setdefault(spec.wire, plugin)
+        if self._implements_calls(plugin):
+            self._wire_owners.setdefault(specs[0].wire, plugin)
         return specs[0], plugin
 
     def configure(
@@ -310,11 +320,15 @@ class Registry:
     def _impls(self, route: Route, hook_name: str) -> list[Any]:
         impls = route.impls.get(hook_name)
         if impls is None:
-            caller = getattr(self._pm.hook, hook_name)
+            available = getattr(self._pm.hook, hook_name).get_hookimpls()
+            owner = route.owner
+            if not self._implements_calls(owner):
+                # A data-only declaration: the plugin that speaks its wire serves it.
+                owner = self._wire_owners.get(route.spec.wire, owner)
             impls = [
                 impl
-                for impl in caller.get_hookimpls()
-                if impl.plugin is route.owner or impl.wrapper or impl.hookwrapper
+                for impl in available
+                if impl.plugin is owner or impl.wrapper or impl.hookwrapper
             ]
             route.impls[hook_name] = impls
         return impls

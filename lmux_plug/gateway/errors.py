@@ -69,6 +69,7 @@ class Scrubber:
             self._secrets.sort(key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        """Return ``text`` with secrets replaced by ``***``, cut to a sane length."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _KEY_SHAPES.sub("***", text)
@@ -98,7 +99,11 @@ class GatewayError(Exception):
 
 
 def error_json(
-    message: str, *, type: str, code: str | None = None, param: str | None = None  # noqa: A002
+    message: str,
+    *,
+    type: str,  # noqa: A002 - OpenAI's field name
+    code: str | None = None,
+    param: str | None = None,
 ) -> bytes:
     """The OpenAI error body as JSON bytes."""
     body = {"error": {"message": message, "type": type, "param": param, "code": code}}
@@ -155,9 +160,7 @@ def from_lmux(exc: LmuxError, scrub: Scrubber) -> GatewayError:
     if exc.retry_after is not None and status in (429, 503):
         headers["retry-after"] = str(max(math.ceil(exc.retry_after), 0))
         headers["retry-after-ms"] = str(max(int(exc.retry_after * 1000), 0))
-    return GatewayError(
-        status, scrub(_message(exc, status)), type=kind, code=code, headers=headers
-    )
+    return GatewayError(status, scrub(_message(exc, status)), type=kind, code=code, headers=headers)
 
 
 def as_dict(error: GatewayError) -> dict[str, Any]:

@@ -187,9 +187,7 @@ class KeyStore:
         return store
 
 
-def _key_from_entry(
-    entry: Mapping[str, Any], index: int, env: Mapping[str, str], window: float
-) -> VirtualKey:
+def _key_from_entry(entry: object, index: int, env: Mapping[str, str], window: float) -> VirtualKey:
     if not isinstance(entry, Mapping):
         msg = f"gateway.keys[{index}] must be a table"
         raise ConfigurationError(msg)

@@ -19,7 +19,23 @@ from decimal import Decimal
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
 
 
 def _label(value: str) -> str:
@@ -94,7 +110,9 @@ class Metrics:
             lines.append(
                 f'lmux_gateway_request_duration_seconds_bucket{{route="{label}",le="+Inf"}} {histogram.total}'
             )
-            lines.append(f'lmux_gateway_request_duration_seconds_sum{{route="{label}"}} {histogram.sum}')
+            lines.append(
+                f'lmux_gateway_request_duration_seconds_sum{{route="{label}"}} {histogram.sum}'
+            )
             lines.append(
                 f'lmux_gateway_request_duration_seconds_count{{route="{label}"}} {histogram.total}'
             )
@@ -114,7 +132,8 @@ class Metrics:
             "# TYPE lmux_gateway_cost_usd_total counter",
         ]
         lines.extend(
-            f'lmux_gateway_cost_usd_total{{key="{_label(k)}"}} {v}' for k, v in sorted(self.cost.items())
+            f'lmux_gateway_cost_usd_total{{key="{_label(k)}"}} {v}'
+            for k, v in sorted(self.cost.items())
         )
         lines += [
             "# HELP lmux_gateway_key_requests_total Model calls by virtual key.",

@@ -8,7 +8,8 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any
 
 from lmux_plug.errors import InvalidRequestError
@@ -36,7 +37,7 @@ class AsyncStream:
         self._writer = writer
         self._chunks = self._generate()
 
-    async def _generate(self) -> AsyncIterator[ChatCompletionChunk]:
+    async def _generate(self) -> AsyncGenerator[ChatCompletionChunk, None]:
         writer = self._writer
         async for chunk in self._primed:
             if is_empty(chunk):
@@ -106,13 +107,17 @@ class Stream:
     def __del__(self) -> None:
         # An abandoned stream still holds a pooled connection; give it back.
         if not getattr(self, "_done", True):
-            try:
+            with contextlib.suppress(Exception):  # never raise from a finaliser
                 self.close()
-            except Exception:  # noqa: BLE001, S110 - never raise from a finaliser
-                pass
 
 
 # --------------------------------------------------------------------------- async resources
+
+
+def _is_texts(value: object) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
 
 
 def _check_messages(messages: object) -> None:
@@ -203,9 +208,7 @@ class AsyncEmbeddings:
         client = self._client
         backend = client.backend
         name = backend.model_name(model)
-        if not isinstance(input, str) and not (
-            isinstance(input, Sequence) and all(isinstance(t, str) for t in input)
-        ):
+        if not _is_texts(input):
             msg = "input must be a string or a list of strings (token arrays are not supported)"
             raise InvalidRequestError(msg, model=name)
         params: dict[str, Any] = {}
@@ -328,7 +331,9 @@ class Completions:
     def create(self, **arguments: Any) -> Any:
         """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
         client = self._client
-        result = client.backend.run(lambda: client.async_client.chat.completions.create(**arguments))
+        result = client.backend.run(
+            lambda: client.async_client.chat.completions.create(**arguments)
+        )
         if isinstance(result, AsyncStream):
             return Stream(client.backend, result)
         return result

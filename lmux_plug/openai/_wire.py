@@ -123,7 +123,9 @@ def chat_params(body: Mapping[str, Any]) -> dict[str, Any]:
         msg = "tools must be a list"
         raise InvalidRequestError(msg)
     extra = {
-        k: v for k, v in body.items() if k not in CHAT_FIELDS and k not in _CONSUMED and v is not None
+        k: v
+        for k, v in body.items()
+        if k not in CHAT_FIELDS and k not in _CONSUMED and v is not None
     }
     if extra:
         params["extra_body"] = extra
@@ -150,7 +152,11 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
 
 
 def completion_dict(
-    response: ChatResponse, *, model: str, completion_id: str | None = None, created: int | None = None
+    response: ChatResponse,
+    *,
+    model: str,
+    completion_id: str | None = None,
+    created: int | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object for ``response``; ``model`` is the name the caller used."""
     message: dict[str, Any] = {
@@ -223,7 +229,9 @@ def chunk_dict(
     }
 
 
-def usage_chunk_dict(usage: Usage, *, model: str, completion_id: str, created: int) -> dict[str, Any]:
+def usage_chunk_dict(
+    usage: Usage, *, model: str, completion_id: str, created: int
+) -> dict[str, Any]:
     """The extra last chunk of ``stream_options={"include_usage": True}``: no choices."""
     return {
         "id": completion_id,

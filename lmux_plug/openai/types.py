@@ -413,7 +413,7 @@ class ModelList(_Model):
     data: list[Model]
     object: str = "list"
 
-    def __iter__(self) -> Iterator[Model]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Model]:
         return iter(self.data)
 
     def __len__(self) -> int:

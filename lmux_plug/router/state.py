@@ -65,8 +65,13 @@ class StateBackend(Protocol):
         """
         ...
 
-    async def release(self, buckets: Sequence[Bucket], member: str, token_delta: int) -> None:
-        """The call ended: re-stamp its slots now; charge ``token_delta`` more tokens."""
+    async def release(
+        self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
+    ) -> None:
+        """The call ended: re-stamp its slots now; charge ``token_delta`` more tokens.
+
+        ``used=False`` gives the slots back unused (the call was never sent).
+        """
         ...
 
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
@@ -174,13 +179,15 @@ class MemoryBackend:
                 self._tokens[bucket.key].level -= tokens
         return 0.0
 
-    async def release(self, buckets: Sequence[Bucket], member: str, token_delta: int) -> None:
+    async def release(
+        self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
+    ) -> None:
         """See :meth:`StateBackend.release`."""
         now = time.monotonic()
         for bucket in buckets:
             if bucket.kind == "requests":
                 window = self._windows.get(bucket.key)
-                if window is not None and window.inflight.pop(member, None) is not None:
+                if window is not None and window.inflight.pop(member, None) is not None and used:
                     heapq.heappush(window.done, now)
             elif token_delta:
                 state = self._bucket_tokens(bucket, now)
@@ -303,20 +310,21 @@ return '0'
 """
 )
 
-# KEYS per bucket two keys; ARGV: member, delta, lease, then per bucket kind, limit,
-# period, size.
+# KEYS per bucket two keys; ARGV: member, delta, used, lease, then per bucket kind,
+# limit, period, size.
 _RELEASE = (
     _NOW
     + """
-local member, delta, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local n = (#ARGV - 3) / 4
+local member, delta, used = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local lease = tonumber(ARGV[4])
+local n = (#ARGV - 4) / 4
 for i = 0, n - 1 do
-  local kind, limit = ARGV[4 + i * 4], tonumber(ARGV[5 + i * 4])
-  local period, size = tonumber(ARGV[6 + i * 4]), tonumber(ARGV[7 + i * 4])
+  local kind, limit = ARGV[5 + i * 4], tonumber(ARGV[6 + i * 4])
+  local period, size = tonumber(ARGV[7 + i * 4]), tonumber(ARGV[8 + i * 4])
   local k1, k2 = KEYS[1 + i * 2], KEYS[2 + i * 2]
   local expire = math.ceil((period + lease) * 1000)
   if kind == 'requests' then
-    if redis.call('ZREM', k1, member) == 1 then
+    if redis.call('ZREM', k1, member) == 1 and used then
       redis.call('ZADD', k2, now, member)
       redis.call('PEXPIRE', k2, expire)
     end
@@ -425,10 +433,12 @@ class RedisBackend:
         )
         return float(result)
 
-    async def release(self, buckets: Sequence[Bucket], member: str, token_delta: int) -> None:
+    async def release(
+        self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
+    ) -> None:
         """See :meth:`StateBackend.release`."""
         keys, args = self._args(buckets)
-        await self._release(keys=keys, args=[member, token_delta, self.lease, *args])
+        await self._release(keys=keys, args=[member, token_delta, 1 if used else 0, self.lease, *args])
 
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
         """See :meth:`StateBackend.sync`."""

@@ -140,8 +140,11 @@ class FakeAnthropic:
         self.replies.extend(replies)
 
 
+SERVER = web.AppKey("server", FakeAnthropic)
+
+
 async def _handle(request: web.Request) -> web.StreamResponse:
-    server: FakeAnthropic = request.app["server"]
+    server = request.app[SERVER]
     body = await request.json()
     server.requests.append({"headers": dict(request.headers), "body": body, "path": request.path})
     reply = server.replies.pop(0) if server.replies else Reply(json_body=message_body(text="hi"))
@@ -171,15 +174,15 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 @pytest.fixture
 async def anthropic_server() -> AsyncIterator[FakeAnthropic]:
     """Start the fake server on an ephemeral 127.0.0.1 port; stop it after the test."""
+    server = FakeAnthropic(url="")
     app = web.Application()
+    app[SERVER] = server
     app.router.add_post("/v1/messages", _handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    server = FakeAnthropic(url=f"http://127.0.0.1:{port}")
-    app["server"] = server
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         yield server
     finally:
@@ -195,3 +198,13 @@ async def registry(anthropic_server: FakeAnthropic) -> AsyncIterator[Registry]:
         yield reg
     finally:
         await reg.aclose()
+
+
+@pytest.fixture
+def wire() -> Any:
+    """The reply builders, for test modules (importlib mode cannot import conftest)."""
+    import types  # noqa: PLC0415
+
+    return types.SimpleNamespace(
+        Reply=Reply, message_body=message_body, message_events=message_events, sse=sse
+    )

@@ -698,15 +698,29 @@ class StreamDecoder:
         self._held: list[str] = []
         self._json_seen = False
         self._real_tool_calls = False
+        self._pending: LmuxError | None = None
 
     # -- public -----------------------------------------------------------------------
 
     def feed_bytes(self, data: bytes) -> list[ChatChunk]:
         """Add raw body bytes (any split); return the chunks they complete."""
+        self._raise_pending()
         chunks: list[ChatChunk] = []
         for event in self._sse.feed(data):
-            chunks.extend(self.feed(event))
+            try:
+                chunks.extend(self.feed(event))
+            except LmuxError as exc:
+                if not chunks:
+                    raise
+                # Hand out what came before the error first; the next call raises it.
+                self._pending = exc
+                break
         return chunks
+
+    def _raise_pending(self) -> None:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
 
     def feed(self, event: ServerSentEvent) -> list[ChatChunk]:
         """Decode one event; return the chunks it yields (often one, sometimes none)."""
@@ -728,6 +742,7 @@ class StreamDecoder:
 
     def close(self) -> list[ChatChunk]:
         """End of body: flush buffered bytes; a stream without ``message_stop`` raises."""
+        self._raise_pending()
         chunks: list[ChatChunk] = []
         for event in self._sse.flush():
             chunks.extend(self.feed(event))

@@ -1,0 +1,556 @@
+"""``lmux-plug batch IN.jsonl -o OUT.jsonl -m MODEL``: a resumable batch run from the shell.
+
+Each input line becomes one output line (see :mod:`lmux_plug.batch.jsonl` for both
+formats). Output is in completion order by default, each line carrying the input's
+``line`` number and ``id``; ``--ordered`` writes in input order instead (a reorder buffer
+bounded by ``--concurrency``). Either way a run killed at any moment, even with
+``kill -9``, is resumed by running the same command again: lines already in the output are
+skipped, a torn last line is cut, and the output ends with exactly one line per input.
+
+Also ``python -m lmux_plug.batch.cli ...``. Exit codes: 0 every item succeeded (or
+``--allow-failures``), 1 some items failed, 2 bad usage or configuration, 130 / 143
+interrupted by SIGINT / SIGTERM (the output stays resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from array import array
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from lmux_plug.errors import LmuxError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+
+    from lmux_plug.batch.jsonl import OutputFile
+    from lmux_plug.batch.progress import Progress
+    from lmux_plug.batch.structured import StructuredOutput
+    from lmux_plug.registry import Registry
+
+__all__ = ["batch_main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``batch`` argument parser (documented in ``docs/batch.md``)."""
+    parser = argparse.ArgumentParser(
+        prog="lmux-plug batch",
+        description="Run every line of a JSONL file through a model; resumable.",
+    )
+    parser.add_argument("input", type=Path, help="input JSONL file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output JSONL file")
+    parser.add_argument("-m", "--model", required=True, help="'provider/model' or an alias")
+    parser.add_argument(
+        "-c", "--concurrency", type=int, default=64, help="calls in flight at most (64)"
+    )
+    parser.add_argument("--rpm", type=float, help="requests per minute at most (client side)")
+    parser.add_argument("--tpm", type=float, help="tokens per minute at most (client side)")
+    parser.add_argument("--system", help="system message put before every item's messages")
+    parser.add_argument(
+        "--response-format",
+        type=Path,
+        metavar="SCHEMA.json",
+        help="JSON schema file; parsed answers go to 'output_parsed'",
+    )
+    parser.add_argument("--embed", action="store_true", help="embed texts instead of chatting")
+    parser.add_argument(
+        "--micro-batch-size", type=int, default=64, help="texts per embedding call (64)"
+    )
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--ordered", action="store_true", help="write output in input order (default: completion)"
+    )
+    parser.add_argument(
+        "--allow-failures", action="store_true", help="exit 0 even when items failed"
+    )
+    parser.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="declare an OpenAI-compatible endpoint as prefix NAME (repeatable)",
+    )
+    parser.add_argument(
+        "--api-key-env", metavar="VAR", help="env var holding the key for --provider endpoints"
+    )
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        help="seconds between plain progress lines when stderr is not a terminal (10)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--fsync-interval", type=float, default=1.0, help="seconds between fsyncs of the output (1)"
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: reported in one line, exit code 2."""
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    from lmux_plug._types import ApiKeyAuth, Capability, NoAuth, ProviderSpec  # noqa: PLC0415
+    from lmux_plug.registry import Registry  # noqa: PLC0415
+
+    registry = Registry.from_entry_points()
+    for declaration in args.provider:
+        name, sep, url = declaration.partition("=")
+        if not sep or not name or not url:
+            msg = f"--provider wants NAME=URL, got {declaration!r}"
+            raise UsageError(msg)
+        auth = ApiKeyAuth(env=(args.api_key_env,)) if args.api_key_env else NoAuth()
+        spec = ProviderSpec(
+            name=name,
+            wire="openai",
+            base_url=url,
+            auth=auth,
+            capabilities=frozenset(
+                c for c in Capability if c not in (Capability.AUDIO, Capability.FILES)
+            ),
+            description="declared on the batch command line",
+        )
+        try:
+            registry.register(name, spec, replace=True)
+        except LmuxError as exc:
+            msg = f"--provider {name}: {exc}"
+            raise UsageError(msg) from None
+    return registry
+
+
+def _structured(path: Path | None) -> StructuredOutput | None:
+    if path is None:
+        return None
+    from lmux_plug.batch.structured import StructuredOutput  # noqa: PLC0415
+
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        msg = f"--response-format {str(path)!r}: {exc}"
+        raise UsageError(msg) from None
+    try:
+        return StructuredOutput.from_spec(schema)
+    except LmuxError as exc:
+        msg = f"--response-format {str(path)!r}: {exc}"
+        raise UsageError(msg) from None
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    values = {
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "top_p": args.top_p,
+        "seed": args.seed,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+class _Done:
+    """One finished input line, encoded and ready to append."""
+
+    __slots__ = ("cost", "data", "key", "latency", "ok", "tokens")
+
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        ok: bool,
+        key: str,
+        latency: float,
+        tokens: int = 0,
+        cost: Decimal | None = None,
+    ) -> None:
+        self.data = data
+        self.ok = ok
+        self.key = key
+        self.latency = latency
+        self.tokens = tokens
+        self.cost = cost
+
+
+class _Stats:
+    """Counts, cost, latencies and the per-provider split of this run."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.tokens = 0
+        self.cost = Decimal(0)
+        self.latencies = array("d")  # 8 bytes per item: 8 MB for a million
+        self.split: dict[str, list[Any]] = defaultdict(lambda: [0, 0, Decimal(0)])
+
+    def add(self, done: _Done) -> None:
+        entry = self.split[done.key]
+        if done.ok:
+            self.ok += 1
+            entry[0] += 1
+        else:
+            self.failed += 1
+            entry[1] += 1
+        self.tokens += done.tokens
+        if done.cost is not None:
+            self.cost += done.cost
+            entry[2] += done.cost
+        self.latencies.append(done.latency)
+
+    def percentile(self, fraction: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
+
+
+def _error_key(exc: BaseException, fallback: str) -> str:
+    provider = getattr(exc, "provider", None)
+    model = getattr(exc, "model", None)
+    return f"{provider}/{model}" if provider and model else fallback
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _chat_worker(
+    client: Any,
+    args: argparse.Namespace,
+    structured: StructuredOutput | None,
+) -> Callable[[int, tuple[int, bytes]], Any]:
+    from lmux_plug.batch.engine import _as_messages  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import encode_record, error_record, parse_chat_input  # noqa: PLC0415
+
+    params = _params(args)
+    if structured is not None:
+        params["response_format"] = structured.response_format
+    model, system, achat, clock = args.model, args.system, client.achat, time.perf_counter
+
+    async def one(_index: int, entry: tuple[int, bytes]) -> _Done:
+        line, raw = entry
+        item_id: Any = line
+        start = clock()
+        try:
+            item_id, prompt = parse_chat_input(raw, line)
+            response = await achat(model, _as_messages(prompt, system), **params)
+            latency = clock() - start
+            fields: dict[str, Any] = {"id": item_id, "output": response.content}
+            if structured is not None:
+                fields["output_parsed"] = structured.parse(
+                    response.content,
+                    provider=response.provider,
+                    model=response.model,
+                    request_id=response.request_id,
+                )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes that line's error
+            latency = clock() - start
+            data = encode_record(line, error_record(exc), {"id": item_id, "output": None})
+            return _Done(data, ok=False, key=_error_key(exc, model), latency=latency)
+        usage = response.usage
+        cost = response.cost.total if response.cost is not None else None
+        fields["finish_reason"] = response.finish_reason.value
+        fields["provider"] = response.provider
+        fields["model"] = response.model
+        fields["usage"] = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        fields["cost"] = float(cost) if cost is not None else None
+        fields["latency_ms"] = round(latency * 1000, 3)
+        return _Done(
+            encode_record(line, None, fields),
+            ok=True,
+            key=f"{response.provider}/{response.model}",
+            latency=latency,
+            tokens=usage.total_tokens,
+            cost=cost,
+        )
+
+    return one
+
+
+def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[Any]], Any]:
+    from lmux_plug.batch.jsonl import encode_record, error_record, parse_embed_input  # noqa: PLC0415
+
+    model, aembed, clock = args.model, client.aembed, time.perf_counter
+
+    async def chunk(_index: int, entries: list[tuple[int, bytes]]) -> list[_Done]:
+        out: list[_Done] = []
+        good: list[tuple[int, Any, str]] = []
+        for line, raw in entries:
+            try:
+                item_id, text = parse_embed_input(raw, line)
+            except LmuxError as exc:  # noqa: PERF203 - a bad line is rare and must not stop the chunk
+                data = encode_record(line, error_record(exc), {"id": line, "embedding": None})
+                out.append(_Done(data, ok=False, key=model, latency=0.0))
+            else:
+                good.append((line, item_id, text))
+        if not good:
+            return out
+        start = clock()
+        try:
+            response = await aembed(model, [text for _, _, text in good])
+            if len(response.embeddings) != len(good):
+                msg = f"{len(good)} texts sent but {len(response.embeddings)} vectors returned"
+                raise LmuxError(msg, provider=response.provider, model=response.model)  # noqa: TRY301
+        except Exception as exc:  # noqa: BLE001 - the whole micro-batch failed
+            latency = clock() - start
+            for line, item_id, _ in good:
+                data = encode_record(line, error_record(exc), {"id": item_id, "embedding": None})
+                out.append(_Done(data, ok=False, key=_error_key(exc, model), latency=latency))
+            return out
+        latency = clock() - start
+        cost = response.cost.total if response.cost is not None else None
+        key = f"{response.provider}/{response.model}"
+        for position, ((line, item_id, _), vector) in enumerate(
+            zip(good, response.embeddings, strict=True)
+        ):
+            fields: dict[str, Any] = {
+                "id": item_id,
+                "embedding": list(vector),
+                "provider": response.provider,
+                "model": response.model,
+                "latency_ms": round(latency * 1000, 3),
+            }
+            first = position == 0  # the call's usage and cost go on its first line
+            if first:
+                fields["usage"] = {"input_tokens": response.usage.input_tokens}
+                fields["cost"] = float(cost) if cost is not None else None
+            out.append(
+                _Done(
+                    encode_record(line, None, fields),
+                    ok=True,
+                    key=key,
+                    latency=latency,
+                    tokens=response.usage.total_tokens if first else 0,
+                    cost=cost if first else None,
+                )
+            )
+        return out
+
+    return chunk
+
+
+def _chunked(entries: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _process(
+    *,
+    args: argparse.Namespace,
+    client: Any,
+    structured: StructuredOutput | None,
+    entries: Iterator[tuple[int, bytes]],
+    output: OutputFile,
+    stats: _Stats,
+    progress: Progress,
+) -> None:
+    from lmux_plug.batch.engine import amap  # noqa: PLC0415
+
+    stream: AsyncIterator[Any]
+    if args.embed:
+        stream = amap(
+            _embed_worker(client, args),
+            _chunked(entries, args.micro_batch_size),
+            max_parallel_requests=args.concurrency,
+            ordered=args.ordered,
+        )
+    else:
+        stream = amap(
+            _chat_worker(client, args, structured),
+            entries,
+            max_parallel_requests=args.concurrency,
+            ordered=args.ordered,
+        )
+    next_sync = time.monotonic() + args.fsync_interval
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for outcome in stream:
+            finished = outcome.result if args.embed else [outcome.result]
+            for done in finished:
+                output.write(done.data)
+                stats.add(done)
+                progress.update(ok=done.ok, tokens=done.tokens, cost=done.cost)
+            if time.monotonic() >= next_sync:
+                output.sync()
+                next_sync = time.monotonic() + args.fsync_interval
+
+
+async def _drive(work: Callable[[], Any]) -> str | None:
+    """Run ``work()``; SIGINT / SIGTERM cancel it cleanly. Return the signal's name, if any."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work())
+    received: list[str] = []
+
+    def on_signal(name: str) -> None:
+        received.append(name)
+        task.cancel()
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # noqa: PERF203 - not main thread
+            continue
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not received:
+            raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return received[0] if received else None
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _summary(
+    out: TextIO,
+    stats: _Stats,
+    output: OutputFile,
+    *,
+    skipped: int,
+    elapsed: float,
+    interrupted: str | None,
+) -> None:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:.1f} ms"
+
+    head = f"interrupted by {interrupted}" if interrupted else "done"
+    lines = [
+        f"batch {head}: {stats.ok + stats.failed} items this run "
+        f"({stats.ok} ok, {stats.failed} failed) in {elapsed:.1f} s",
+        f"  already done before this run: {skipped} ({output.failed} of them failed)",
+        f"  tokens {stats.tokens:,}  cost ${stats.cost:.6f}",
+        f"  latency p50 {ms(stats.percentile(0.5))}  p95 {ms(stats.percentile(0.95))}",
+    ]
+    if output.truncated_bytes:
+        lines.append(f"  cut a torn last line of {output.truncated_bytes} bytes from the output")
+    if output.duplicates:
+        lines.append(f"  warning: {output.duplicates} duplicate lines found in the output")
+    if stats.split:
+        lines.append("  by provider/model:")
+        lines.extend(
+            f"    {key:<40} ok {ok:<8} failed {failed:<8} ${cost:.6f}"
+            for key, (ok, failed, cost) in sorted(stats.split.items())
+        )
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def batch_main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lmux-plug batch``; return the exit code."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    err = sys.stderr
+    try:
+        return _run(args, err)
+    except UsageError as exc:
+        err.write(f"lmux-plug batch: {exc}\n")
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace, err: TextIO) -> int:
+    from lmux_plug.batch.jsonl import OutputFile, count_input_lines, iter_input_lines  # noqa: PLC0415
+    from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
+    from lmux_plug.batch.progress import Progress  # noqa: PLC0415
+
+    if args.concurrency < 1 or args.micro_batch_size < 1:
+        msg = "--concurrency and --micro-batch-size must be at least 1"
+        raise UsageError(msg)
+    if args.embed and (args.response_format or args.system):
+        msg = "--embed cannot be combined with --response-format or --system"
+        raise UsageError(msg)
+    if not args.input.is_file():
+        msg = f"input {str(args.input)!r} is not a file"
+        raise UsageError(msg)
+    if args.output.resolve() == args.input.resolve():
+        msg = "the output must not be the input file"
+        raise UsageError(msg)
+    structured = _structured(args.response_format)
+    registry = _registry(args)
+    try:
+        registry.resolve(args.model)
+    except LmuxError as exc:
+        msg = f"model {args.model!r}: {exc}"
+        raise UsageError(msg) from None
+
+    try:
+        output = OutputFile(args.output).open()
+    except LmuxError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        done = output.scan()
+        total = count_input_lines(args.input)
+        pending = max(total - done.count, 0)
+        client: Any = registry
+        if args.rpm or args.tpm:
+            client = RateLimitedClient(registry, rpm=args.rpm, tpm=args.tpm)
+        progress = Progress(
+            pending, stream=err, interval=args.progress_interval, enabled=not args.no_progress
+        )
+        stats = _Stats()
+        started = time.monotonic()
+        entries = iter_input_lines(args.input, done)
+        try:
+            interrupted = registry.run_sync(
+                lambda: _drive(
+                    lambda: _process(
+                        args=args,
+                        client=client,
+                        structured=structured,
+                        entries=entries,
+                        output=output,
+                        stats=stats,
+                        progress=progress,
+                    )
+                )
+            )
+        except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+            interrupted = "SIGINT"
+        progress.close()
+    finally:
+        output.close()
+        registry.close()
+    _summary(
+        err,
+        stats,
+        output,
+        skipped=done.count,
+        elapsed=time.monotonic() - started,
+        interrupted=interrupted,
+    )
+    if interrupted:
+        return _EXIT_SIGNAL.get(interrupted, EXIT_FAILED)
+    failed = stats.failed + output.failed
+    return EXIT_FAILED if failed and not args.allow_failures else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(batch_main())

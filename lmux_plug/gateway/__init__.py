@@ -1,0 +1,27 @@
+"""The lmux-plug gateway: OpenAI's HTTP API in front of the registry or router.
+
+Chat (JSON and streaming), embeddings and models, with virtual keys, per-key limits and
+budgets, ``/health`` and Prometheus ``/metrics``.
+
+Needs the ``gateway`` extra (Starlette and uvicorn): ``pip install 'lmux-plug[gateway]'``.
+Run it with ``lmux-plug serve`` (:func:`lmux_plug.gateway.serve.serve_main`) or build the
+ASGI app with :func:`lmux_plug.gateway.app.create_app`. Not imported by ``import lmux_plug``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["create_app", "serve_main"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy, so importing the package (e.g. for the CLI's --help) does not need starlette.
+    if name == "create_app":
+        from lmux_plug.gateway.app import create_app  # noqa: PLC0415
+
+        return create_app
+    if name == "serve_main":
+        from lmux_plug.gateway.serve import serve_main  # noqa: PLC0415
+
+        return serve_main
+    msg = f"module 'lmux_plug.gateway' has no attribute {name!r}"
+    raise AttributeError(msg)

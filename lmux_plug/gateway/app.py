@@ -1,0 +1,414 @@
+"""The gateway's ASGI app (Starlette): OpenAI's HTTP API in front of lmux-plug.
+
+Routes: ``POST /v1/chat/completions`` (JSON, or SSE chunks ending in ``data: [DONE]``),
+``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /health``,
+``GET /metrics`` (Prometheus text). Calls go to a router when one is configured, else to a
+registry. Clients authenticate with virtual keys (:mod:`lmux_plug.gateway.keys`); every
+error is an OpenAI-format body (:mod:`lmux_plug.gateway.errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
+from lmux_plug.gateway.keys import KeyStore, VirtualKey
+from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics
+from lmux_plug.openai._backend import Backend, is_empty
+from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
+
+__all__ = ["Gateway", "create_app"]
+
+log = logging.getLogger("lmux_plug.gateway")
+
+_JSON = "application/json"
+_MAX_RETRIES = 5
+_INTERNAL = "internal error in the gateway"
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _error_response(error: GatewayError) -> Response:
+    return Response(
+        error_json(error.message, type=error.type, code=error.code, param=error.param),
+        status_code=error.status,
+        media_type=_JSON,
+        headers=error.headers,
+    )
+
+
+def _bad(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+class Gateway:
+    """State shared by the routes: backend, keys, limits, metrics, scrubber."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        keys: KeyStore | None = None,
+        max_body_bytes: int = 1 << 20,
+        body_timeout: float = 30.0,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.backend = backend
+        self.keys = keys or KeyStore()
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.metrics = Metrics()
+        self.scrub = Scrubber([*secrets, *_provider_secrets(backend)])
+
+    # -- request plumbing ----------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> VirtualKey | None:
+        """The caller's virtual key (``None`` when the gateway runs without keys)."""
+        if not self.keys.enabled:
+            return None
+        return self.keys.authenticate(request.headers.get("authorization"))
+
+    async def read_json(self, request: Request) -> dict[str, Any]:
+        """The request body as a JSON object, bounded in size and time."""
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise _bad("invalid Content-Length header")
+            if int(declared) > self.max_body_bytes:
+                raise self._too_large()
+        try:
+            raw = await asyncio.wait_for(self._read(request), self.body_timeout)
+        except asyncio.TimeoutError:
+            msg = f"request body not received within {self.body_timeout:g} s"
+            raise GatewayError(408, msg, code="body_timeout") from None
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise _bad("request body is not valid JSON", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise _bad("request body must be a JSON object", code="invalid_json")
+        return body
+
+    def _too_large(self) -> GatewayError:
+        msg = f"request body is larger than {self.max_body_bytes} bytes"
+        return GatewayError(413, msg, code="request_too_large")
+
+    async def _read(self, request: Request) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            parts.append(part)
+        return b"".join(parts)
+
+    def model_of(self, body: Mapping[str, Any]) -> str:
+        """The normalised model name (``"gpt-4o"`` -> ``"openai/gpt-4o"``)."""
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise _bad("'model' is required and must be a non-empty string", param="model")
+        return self.backend.model_name(model)
+
+    def routing(self, body: dict[str, Any], key: VirtualKey | None) -> dict[str, Any]:
+        """``fallback_models`` / ``retries`` from the body (each fallback checked per key)."""
+        options: dict[str, Any] = {}
+        fallbacks = body.pop("fallback_models", None)
+        retries = body.pop("retries", None)
+        if fallbacks is not None:
+            if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
+                raise _bad("fallback_models must be a list of model names", param="fallback_models")
+            names = self.backend.names(fallbacks)
+            if key is not None:
+                for name in names:
+                    if not key.allows_model(name):
+                        msg = f"key {key.name!r} may not call model {name!r}"
+                        raise GatewayError(
+                            403, msg, type="permission_error", code="model_not_allowed"
+                        )
+            options["fallback_models"] = names
+        if retries is not None:
+            if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+                raise _bad("retries must be a non-negative integer", param="retries")
+            options["retries"] = min(retries, _MAX_RETRIES)
+        return options
+
+    def account(self, key: VirtualKey | None, model: str, usage: Any, cost: Any) -> None:
+        """Record tokens and cost of a finished call (against the key's budget)."""
+        total = getattr(cost, "total", None)
+        if usage is not None:
+            self.metrics.usage(model, usage.input_tokens, usage.output_tokens)
+        self.metrics.spend(key.name if key is not None else "anonymous", total)
+        if key is not None:
+            key.charge(total)
+
+    def lmux_error(self, exc: LmuxError) -> GatewayError:
+        """The client-facing error for a lmux-plug error (scrubbed)."""
+        return from_lmux(exc, self.scrub)
+
+    # -- routes --------------------------------------------------------------------------
+
+    async def chat_completions(self, request: Request) -> Response:
+        """``POST /v1/chat/completions``."""
+        return await self._handle(request, "/v1/chat/completions", self._chat)
+
+    async def embeddings(self, request: Request) -> Response:
+        """``POST /v1/embeddings``."""
+        return await self._handle(request, "/v1/embeddings", self._embed)
+
+    async def models(self, request: Request) -> Response:
+        """``GET /v1/models`` and ``GET /v1/models/{model}``."""
+        return await self._handle(request, "/v1/models", self._models)
+
+    async def health(self, request: Request) -> Response:  # noqa: ARG002 - route signature
+        """``GET /health``: the process is up and serving."""
+        return Response(b'{"status":"ok"}', media_type=_JSON)
+
+    async def metrics_route(self, request: Request) -> Response:  # noqa: ARG002
+        """``GET /metrics`` in Prometheus text format."""
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def _handle(self, request: Request, route: str, work: Any) -> Response:
+        started = time.perf_counter()
+        metrics = self.metrics
+        metrics.in_flight += 1
+        status = 500
+        streaming = False
+        try:
+            response: Response = await work(request, started, route)
+            status = response.status_code
+            streaming = isinstance(response, StreamingResponse)
+        except GatewayError as exc:
+            status = exc.status
+            return _error_response(exc)
+        except LmuxError as exc:
+            error = self.lmux_error(exc)
+            status = error.status
+            return _error_response(error)
+        except Exception:
+            # The traceback goes to the server log only; the client gets a generic body.
+            log.exception("unexpected error serving %s", route)
+            return _error_response(GatewayError(500, _INTERNAL, type="server_error"))
+        else:
+            return response
+        finally:
+            if not streaming:  # a stream accounts for itself when it ends
+                metrics.in_flight -= 1
+                metrics.observe(route, status, time.perf_counter() - started)
+
+    async def _chat(self, request: Request, started: float, route: str) -> Response:
+        key = self.authenticate(request)
+        body = await self.read_json(request)
+        model = self.model_of(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _bad("'messages' must be a non-empty list", param="messages")
+        options = self.routing(body, key)
+        params = chat_params(body)
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise _bad("'stream' must be a boolean", param="stream")
+        stream_options = body.get("stream_options")
+        if stream_options is not None and not isinstance(stream_options, dict):
+            raise _bad("'stream_options' must be an object", param="stream_options")
+        if key is not None:
+            key.admit(model)
+        if stream:
+            include_usage = bool((stream_options or {}).get("include_usage"))
+            return await self._stream(
+                key, model, messages, params, options, include_usage, started, route
+            )
+        response, used = await self.backend.achat(model, messages, **params, **options)
+        self.account(key, used, response.usage, response.cost)
+        return Response(_dumps(completion_dict(response, model=used)), media_type=_JSON)
+
+    async def _stream(
+        self,
+        key: VirtualKey | None,
+        model: str,
+        messages: list[Any],
+        params: dict[str, Any],
+        options: dict[str, Any],
+        include_usage: bool,
+        started: float,
+        route: str,
+    ) -> Response:
+        # The first chunk is fetched before the response starts, so a failure up to there
+        # still gets its proper status code instead of a 200 with an error event.
+        primed = await self.backend.achat_stream(model, messages, **params, **options)
+        writer = ChunkWriter(primed.model, include_usage=include_usage)
+
+        async def events() -> AsyncIterator[bytes]:
+            status = 200
+            try:
+                async for chunk in primed:
+                    if is_empty(chunk):
+                        continue
+                    data = writer.feed(chunk)
+                    if data is not None:
+                        yield b"data: " + _dumps(data) + b"\n\n"
+                final = writer.finish()
+                if final is not None:
+                    yield b"data: " + _dumps(final) + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            except LmuxError as exc:
+                # Headers are gone: the error travels as an event, as OpenAI does.
+                error = self.lmux_error(exc)
+                status = error.status
+                yield b"data: " + _dumps(as_dict(error)) + b"\n\n"
+            except Exception:
+                log.exception("unexpected error while streaming")
+                status = 500
+                error = GatewayError(500, _INTERNAL, type="server_error")
+                yield b"data: " + _dumps(as_dict(error)) + b"\n\n"
+            finally:
+                with contextlib.suppress(Exception):
+                    await primed.aclose()
+                self.account(key, primed.model, writer.usage, writer.cost)
+                self.metrics.in_flight -= 1
+                self.metrics.observe(route, status, time.perf_counter() - started)
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    async def _embed(self, request: Request, started: float, route: str) -> Response:  # noqa: ARG002
+        key = self.authenticate(request)
+        body = await self.read_json(request)
+        model = self.model_of(body)
+        inputs = body.get("input")
+        if isinstance(inputs, list) and inputs and all(isinstance(t, int) for t in inputs):
+            raise _bad("token-array input is not supported; send text", param="input")
+        if not (
+            isinstance(inputs, str)
+            or (isinstance(inputs, list) and inputs and all(isinstance(t, str) for t in inputs))
+        ):
+            raise _bad("'input' must be a string or a non-empty list of strings", param="input")
+        encoding_format = body.get("encoding_format")
+        if encoding_format not in (None, "float", "base64"):
+            raise _bad("encoding_format must be 'float' or 'base64'", param="encoding_format")
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (
+            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions <= 0
+        ):
+            raise _bad("dimensions must be a positive integer", param="dimensions")
+        options = self.routing(body, key)
+        if key is not None:
+            key.admit(model)
+        params: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
+        response, used = await self.backend.aembed(model, inputs, **params, **options)
+        self.account(key, used, response.usage, response.cost)
+        data = embedding_dict(response, model=used, encoding_format=encoding_format)
+        return Response(_dumps(data), media_type=_JSON)
+
+    async def _models(self, request: Request, started: float, route: str) -> Response:  # noqa: ARG002
+        key = self.authenticate(request)
+        models = [
+            {"id": name, "object": "model", "created": 0, "owned_by": owner}
+            for name, owner in self.backend.models()
+            if key is None or key.allows_model(name)
+        ]
+        wanted = request.path_params.get("model")
+        if wanted is None:
+            return Response(_dumps({"object": "list", "data": models}), media_type=_JSON)
+        for model in models:
+            if model["id"] == wanted:
+                return Response(_dumps(model), media_type=_JSON)
+        msg = f"model {wanted!r} does not exist"
+        raise GatewayError(404, msg, type="not_found_error", code="model_not_found", param="model")
+
+
+def _provider_secrets(backend: Backend) -> list[str]:
+    """Provider keys this process can see (declared env vars), to scrub from any message."""
+    secrets: list[str] = []
+    providers = getattr(backend.registry, "providers", None)
+    for spec in providers() if providers is not None else ():
+        for name in getattr(spec.auth, "env", ()):
+            value = os.environ.get(name)
+            if value:
+                secrets.append(value)
+    return secrets
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:  # noqa: ARG001
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    message = "unknown path" if exc.status_code == 404 else str(exc.detail)
+    return _error_response(GatewayError(exc.status_code, message, type=kind, headers=exc.headers))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:  # noqa: ARG001
+    return _error_response(GatewayError(500, _INTERNAL, type="server_error"))
+
+
+def create_app(
+    *,
+    registry: Any = None,
+    router: Any = None,
+    keys: KeyStore | None = None,
+    default_provider: str = "openai",
+    max_body_bytes: int = 1 << 20,
+    body_timeout: float = 30.0,
+    secrets: Iterable[str] = (),
+) -> Starlette:
+    """The gateway app over ``router`` (preferred) or ``registry``.
+
+    ``keys`` holds the virtual keys; without any, the gateway is open (serve it on
+    loopback only). ``secrets`` are extra strings never to echo to a client (provider
+    keys given in config). ``app.state.gateway`` is the :class:`Gateway`.
+    """
+    if registry is None and router is None:
+        from lmux_plug.registry import Registry  # noqa: PLC0415
+
+        registry = Registry.from_entry_points()
+    backend = Backend(router=router, registry=registry, default_provider=default_provider)
+    gateway = Gateway(
+        backend,
+        keys=keys,
+        max_body_bytes=max_body_bytes,
+        body_timeout=body_timeout,
+        secrets=secrets,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Pools opened on the server's loop are closed on it.
+        aclose = getattr(backend.target, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+    routes = [
+        Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", gateway.embeddings, methods=["POST"]),
+        Route("/v1/models", gateway.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", gateway.models, methods=["GET"]),
+        Route("/health", gateway.health, methods=["GET"]),
+        Route("/metrics", gateway.metrics_route, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

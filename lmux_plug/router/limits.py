@@ -1,0 +1,142 @@
+"""Client-side rate limits: rpm, tpm, rpd and tpd buckets per deployment and per key.
+
+Limits come from the configuration (:class:`~lmux_plug.router.config.Limits`) or are
+learnt from the provider's rate-limit headers when not declared, and the buckets are
+re-synced from those headers after every answer (OpenAI/Groq ``x-ratelimit-*`` with
+``1m30s``-style resets; Anthropic ``anthropic-ratelimit-*`` with RFC 3339 resets). Token
+use is estimated before a call (prompt size + ``max_tokens``) and reconciled with the
+real usage afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from lmux_plug._http_errors import parse_duration
+from lmux_plug.router.config import Limits
+from lmux_plug.router.state import Bucket
+
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "LimitTracker", "estimate_tokens", "rate_limit_headers"]
+
+DEFAULT_OUTPUT_TOKENS = 256
+_DAY_MINUTES = 1440.0
+
+
+def estimate_tokens(messages: Any, max_tokens: int | None) -> int:
+    """A cheap upper-ish estimate: characters / 4 of the prompt, plus ``max_tokens``."""
+    return _chars(messages) // 4 + 1 + (max_tokens if max_tokens is not None else DEFAULT_OUTPUT_TOKENS)
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(_chars(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_chars(v) for v in value)
+    content = getattr(value, "content", None)
+    return _chars(content) if content is not None else 0
+
+
+def _reset_seconds(value: str) -> float | None:
+    seconds = parse_duration(value)
+    if seconds is not None:
+        return seconds
+    try:  # Anthropic: an RFC 3339 timestamp
+        when = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
+    """``{"requests"|"tokens": (limit, remaining, reset_seconds)}`` from response headers."""
+    found: dict[str, tuple[float | None, float, float]] = {}
+    for kind in ("requests", "tokens"):
+        for limit_h, remaining_h, reset_h in (
+            (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}"),
+            (
+                f"anthropic-ratelimit-{kind}-limit",
+                f"anthropic-ratelimit-{kind}-remaining",
+                f"anthropic-ratelimit-{kind}-reset",
+            ),
+        ):
+            remaining = headers.get(remaining_h)
+            if remaining is None:
+                continue
+            try:
+                left = float(remaining)
+                limit = float(headers[limit_h]) if limit_h in headers else None
+            except ValueError:
+                continue
+            reset = _reset_seconds(headers.get(reset_h, "")) if reset_h in headers else None
+            found[kind] = (limit, left, 0.0 if reset is None else reset)
+            break
+    return found
+
+
+class LimitTracker:
+    """The buckets of one deployment: declared limits plus limits learnt from headers."""
+
+    def __init__(self, deployment: str, limits: Limits, key_limits: Limits, *, learn: bool = True) -> None:
+        self.deployment = deployment
+        self.limits = limits
+        self.key_limits = key_limits
+        self.learn = learn
+        self.learned: dict[str, float] = {}
+        self._cache: dict[str | None, tuple[Bucket, ...]] = {}
+
+    def _make(self, scope: str, limits: Limits, learned: Mapping[str, float]) -> list[Bucket]:
+        minute = limits.minute
+        out: list[Bucket] = []
+        rpm = limits.rpm or learned.get("requests")
+        if rpm:
+            out.append(Bucket(f"{scope}:rpm", "requests", rpm, minute))
+        tpm = limits.tpm or learned.get("tokens")
+        if tpm:
+            out.append(Bucket(f"{scope}:tpm", "tokens", tpm, minute, tpm * limits.burst))
+        if limits.rpd:
+            out.append(Bucket(f"{scope}:rpd", "requests", limits.rpd, minute * _DAY_MINUTES))
+        if limits.tpd:
+            out.append(Bucket(f"{scope}:tpd", "tokens", limits.tpd, minute * _DAY_MINUTES))
+        return out
+
+    def buckets(self, key: str | None) -> tuple[Bucket, ...]:
+        """Every bucket a call with key fingerprint ``key`` must be admitted against."""
+        cached = self._cache.get(key)
+        if cached is None:
+            found = self._make(self.deployment, self.limits, self.learned)
+            if key is not None and self.key_limits.any:
+                found += self._make(f"{self.deployment}#{key}", self.key_limits, {})
+            cached = self._cache[key] = tuple(found)
+        return cached
+
+    def observe(self, headers: Mapping[str, str], key: str | None) -> list[tuple[Bucket, float, float]]:
+        """Learn limits from ``headers``; return ``(bucket, remaining, reset)`` to re-sync."""
+        seen = rate_limit_headers(headers)
+        if not seen:
+            return []
+        if self.learn:
+            for kind, (limit, _, _) in seen.items():
+                if limit and self.learned.get(kind) != limit:
+                    self.learned[kind] = limit
+                    self._cache.clear()
+        syncs = []
+        by_suffix = {"requests": ":rpm", "tokens": ":tpm"}
+        for bucket in self.buckets(key):
+            for kind, (_, remaining, reset) in seen.items():
+                if bucket.key == self.deployment + by_suffix[kind]:
+                    syncs.append((bucket, remaining, reset))
+        return syncs
+
+    def describe(self) -> dict[str, float]:
+        """The limits in force (declared or learnt), for stats."""
+        out: dict[str, float] = {}
+        for bucket in self.buckets(None):
+            out[bucket.key.rsplit(":", 1)[1]] = bucket.limit
+        return out
+
