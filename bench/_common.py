@@ -54,7 +54,10 @@ def median(values: Sequence[float]) -> float:
 
 def spread(values: Sequence[float]) -> str:
     """``min..max`` of ``values``, for the reader to judge noise."""
-    return f"{min(values):.3g}..{max(values):.3g}"
+    low, high = min(values), max(values)
+    if high >= 100:
+        return f"{low:,.0f}..{high:,.0f}"
+    return f"{low:.3g}..{high:.3g}"
 
 
 def ratio(value: float | None, reference: float | None) -> str:

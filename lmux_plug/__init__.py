@@ -63,7 +63,7 @@ from lmux_plug.errors import (
     PluginError,
     ProviderError,
     RateLimitError,
-    TimeoutError,  # noqa: A004 - lmux's public name; also a builtin TimeoutError subclass
+    TimeoutError,
     UnsupportedFeatureError,
 )
 from lmux_plug.hookspecs import hookimpl

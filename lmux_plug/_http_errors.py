@@ -8,7 +8,6 @@ and the ``Retry-After`` family of headers.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
 import time
@@ -65,11 +64,11 @@ def parse_duration(text: str) -> float | None:
 
 
 def _http_date_delay(text: str, now: float | None = None) -> float | None:
+    import email.utils  # noqa: PLC0415 - rare path; keeps `import lmux_plug` fast
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:  # pragma: no cover - older Pythons returned None
         return None
     current = time.time() if now is None else now
     return max(when.timestamp() - current, 0.0)

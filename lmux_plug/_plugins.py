@@ -111,7 +111,9 @@ def validate_specs(declared: Any) -> tuple[ProviderSpec, ...]:
     if isinstance(declared, ProviderSpec):
         declared = [declared]
     if not isinstance(declared, Sequence) or isinstance(declared, (str, bytes)):
-        msg = f"lmux_plug_providers must return a list of ProviderSpec, got {type(declared).__name__}"
+        msg = (
+            f"lmux_plug_providers must return a list of ProviderSpec, got {type(declared).__name__}"
+        )
         raise ValueError(msg)  # noqa: TRY004 - reported as a broken plugin, not raised to users
     specs: list[ProviderSpec] = []
     for spec in declared:

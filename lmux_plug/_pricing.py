@@ -7,6 +7,7 @@ is known, which the caller decides before calling it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,8 @@ def per_million_tokens(price: str | int | Decimal) -> Decimal:
 
     Pass strings, not floats: ``per_million_tokens("0.15")``.
     """
-    if isinstance(price, float):  # type: ignore[unreachable]
+    value: object = price  # callers without type checking may still pass a float
+    if isinstance(value, float):
         msg = "pass prices as str or Decimal, not float (binary floats are inexact)"
         raise TypeError(msg)
     rate = Decimal(price) / _MILLION
@@ -34,6 +36,10 @@ def per_million_tokens(price: str | int | Decimal) -> Decimal:
         msg = f"price must be >= 0, got {price}"
         raise ValueError(msg)
     return rate
+
+
+def _sorted_tiers(tiers: Iterable[PricingTier]) -> tuple[PricingTier, ...]:
+    return tuple(sorted(tiers, key=lambda tier: tier.above_input_tokens))
 
 
 def _rate(value: str | int | Decimal | None) -> Decimal | None:
@@ -63,9 +69,7 @@ class ModelPricing:
     output: Decimal = attrs.field(converter=Decimal)
     cache_read: Decimal | None = attrs.field(default=None, converter=_rate)
     cache_write: Decimal | None = attrs.field(default=None, converter=_rate)
-    tiers: tuple[PricingTier, ...] = attrs.field(
-        default=(), converter=lambda ts: tuple(sorted(ts, key=lambda t: t.above_input_tokens))
-    )
+    tiers: tuple[PricingTier, ...] = attrs.field(default=(), converter=_sorted_tiers)
 
     def rates_for(self, input_tokens: int) -> ModelPricing | PricingTier:
         """The rates that apply to a call with ``input_tokens`` prompt tokens."""

@@ -78,8 +78,7 @@ class SSEDecoder:
             return
         line = raw.decode("utf-8", "replace")
         name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
+        value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
         elif name == "event":

@@ -10,10 +10,12 @@ No ``asyncio.run``: that would close the loop, and with it the pooled connection
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["LoopRunner"]
 
@@ -42,6 +44,8 @@ class LoopRunner:
     # -- loops ---------------------------------------------------------------------------
 
     def _thread_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
         if loop is None or loop.is_closed():
             loop = asyncio.new_event_loop()
@@ -50,6 +54,8 @@ class LoopRunner:
         return loop
 
     def _background_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         with self._lock:
             if self._background is None or self._background.is_closed():
                 loop = asyncio.new_event_loop()
@@ -69,6 +75,8 @@ class LoopRunner:
 
     @staticmethod
     def _in_running_loop() -> bool:
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -79,6 +87,8 @@ class LoopRunner:
 
     def run(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run the awaitable that ``make()`` builds and return its result."""
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         if not self._in_running_loop():
             return self._thread_loop().run_until_complete(_as_coroutine(make))
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(make), self._background_loop())
@@ -104,6 +114,8 @@ class LoopRunner:
 
     def close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run ``cleanup`` on every loop this runner made, then close those loops."""
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         for loop in list(self._loops):
             if loop.is_closed():
                 continue

@@ -7,8 +7,8 @@ share between tasks. Conversion to and from wire dicts lives in :mod:`lmux_plug.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any, Literal, Union
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 import attrs
 
@@ -57,6 +57,14 @@ __all__ = [
 def _tuple(value: Any) -> tuple[Any, ...]:
     """Accept any iterable where a tuple is stored, so callers may pass lists."""
     return value if isinstance(value, tuple) else tuple(value)
+
+
+def _text_or_parts(value: str | Iterable[ContentPart]) -> str | tuple[ContentPart, ...]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+def _vectors(values: Iterable[Iterable[float]]) -> tuple[tuple[float, ...], ...]:
+    return tuple(v if isinstance(v, tuple) else tuple(v) for v in values)
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -159,7 +167,7 @@ class FileContent:
     type: Literal["file"] = "file"
 
 
-ContentPart = Union[TextContent, ImageContent, AudioContent, FileContent]
+ContentPart = TextContent | ImageContent | AudioContent | FileContent
 
 
 # --------------------------------------------------------------------------- tools
@@ -245,9 +253,7 @@ class DeveloperMessage:
 class UserMessage:
     """A user turn: plain text or a tuple of content parts."""
 
-    content: str | tuple[ContentPart, ...] = attrs.field(
-        converter=lambda v: v if isinstance(v, str) else _tuple(v)
-    )
+    content: str | tuple[ContentPart, ...] = attrs.field(converter=_text_or_parts)
     role: Literal["user"] = "user"
     name: str | None = None
     cache_control: bool = False
@@ -285,7 +291,7 @@ class ToolMessage:
     is_error: bool = False
 
 
-Message = Union[SystemMessage, DeveloperMessage, UserMessage, AssistantMessage, ToolMessage]
+Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
 
 
 # --------------------------------------------------------------------------- response formats
@@ -316,7 +322,7 @@ class JsonSchemaResponseFormat:
     type: Literal["json_schema"] = "json_schema"
 
 
-ResponseFormat = Union[TextResponseFormat, JsonObjectResponseFormat, JsonSchemaResponseFormat]
+ResponseFormat = TextResponseFormat | JsonObjectResponseFormat | JsonSchemaResponseFormat
 
 
 # --------------------------------------------------------------------------- usage
@@ -439,7 +445,7 @@ class ChatResponse:
 
     @property
     def message(self) -> AssistantMessage:
-        """This answer as an :class:`AssistantMessage`, to continue the conversation."""
+        """The answer as an :class:`AssistantMessage`, to continue the conversation."""
         return AssistantMessage(
             content=self.content,
             tool_calls=self.tool_calls,
@@ -479,9 +485,7 @@ class ChatChunk:
 class EmbeddingResponse:
     """Embedding vectors, one per input, in input order."""
 
-    embeddings: tuple[tuple[float, ...], ...] = attrs.field(
-        converter=lambda vs: tuple(v if isinstance(v, tuple) else tuple(v) for v in vs)
-    )
+    embeddings: tuple[tuple[float, ...], ...] = attrs.field(converter=_vectors)
     model: str
     provider: str
     usage: Usage = attrs.field(factory=Usage)
@@ -508,6 +512,11 @@ class Capability(str, enum.Enum):
     AUDIO = "audio"
     FILES = "files"
     REASONING = "reasoning"
+
+
+def _capability_set(value: Iterable[Capability]) -> frozenset[Capability]:
+    """Store capabilities as a frozenset (callers may pass any iterable)."""
+    return value if isinstance(value, frozenset) else frozenset(value)
 
 
 @attrs.frozen
@@ -572,7 +581,8 @@ class ProviderSpec:
     base_url: str
     auth: ApiKeyAuth | NoAuth = attrs.field(factory=NoAuth)
     capabilities: frozenset[Capability] = attrs.field(
-        factory=lambda: frozenset({Capability.CHAT, Capability.STREAM}), converter=frozenset
+        factory=lambda: frozenset({Capability.CHAT, Capability.STREAM}),
+        converter=_capability_set,  # typed, so mypy infers the __init__ parameter
     )
     models: tuple[ModelSpec, ...] = attrs.field(default=(), converter=_tuple)
     base_url_env: str | None = None

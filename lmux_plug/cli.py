@@ -51,8 +51,7 @@ def _cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
                 continue
             caps = ",".join(sorted(c.value for c in spec.capabilities))
             out.write(f"  {name:<16} wire={spec.wire:<10} {caps}\n")
-    for broken in registry.broken:
-        out.write(f"{broken.name}  BROKEN  {broken.reason}\n")
+    out.writelines(f"{broken.name}  BROKEN  {broken.reason}\n" for broken in registry.broken)
     return 1 if args.strict and registry.broken else 0
 
 
@@ -102,8 +101,9 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
             else:
                 response = registry.chat(args.model, messages, **params)
                 out.write((response.content or "") + "\n")
-                for call in response.tool_calls:
-                    out.write(f"[tool call] {call.name}({call.arguments})\n")
+                out.writelines(
+                    f"[tool call] {call.name}({call.arguments})\n" for call in response.tool_calls
+                )
                 usage, cost = response.usage, response.cost
         except LmuxError as exc:
             sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")

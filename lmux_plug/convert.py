@@ -177,7 +177,7 @@ def to_message(value: Message | Mapping[str, Any], index: int | None = None) -> 
     content = value.get("content")
     if role in ("system", "developer"):
         cls = SystemMessage if role == "system" else DeveloperMessage
-        return cls(_text_of(content, index))  # type: ignore[no-any-return]
+        return cls(_text_of(content, index))
     if role == "user":
         if isinstance(content, str):
             return UserMessage(content, name=value.get("name"))
@@ -338,8 +338,8 @@ def configure_converter(conv: cattrs.Converter) -> None:
         conv.register_unstructure_hook(union, unstructure_union)
     # UserMessage.content is ``str | tuple[ContentPart, ...]``.
     conv.register_structure_hook(
-        str | tuple[ContentPart, ...],  # type: ignore[arg-type]
-        lambda v, _: v if isinstance(v, str) else tuple(conv.structure(p, ContentPart) for p in v),  # type: ignore[arg-type]
+        str | tuple[ContentPart, ...],
+        lambda v, _: v if isinstance(v, str) else tuple(conv.structure(p, ContentPart) for p in v),
     )
     conv.register_structure_hook(Any, lambda v, _: v)
 

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hook specification: what a plugin may implement.
 
 A plugin declares providers as data (:func:`lmux_plug_providers`) and implements the five

@@ -10,11 +10,11 @@ aiohttp is imported on first use, so ``import lmux_plug`` stays fast.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,8 @@ from lmux_plug._http_errors import error_from_response
 from lmux_plug.errors import LmuxError, ProviderError, TimeoutError
 
 if TYPE_CHECKING:
+    import asyncio
+
     import aiohttp
 
 __all__ = ["HttpResponse", "StreamingResponse", "Timeout", "Transport"]
@@ -69,6 +71,8 @@ class StreamingResponse:
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Yield body bytes as they arrive; transport failures raise ``LmuxError``."""
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         import aiohttp  # noqa: PLC0415 - already imported by the transport
 
         content = self._response.content
@@ -94,7 +98,7 @@ class StreamingResponse:
 def _ssl_context() -> ssl.SSLContext | bool:
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         path = os.environ.get(var)
-        if path and os.path.exists(path):
+        if path and Path(path).exists():
             return ssl.create_default_context(cafile=path)
     return True
 
@@ -104,6 +108,8 @@ def _timeout_error(provider: str | None, model: str | None) -> TimeoutError:
 
 
 def _map_transport_error(exc: BaseException, provider: str | None, model: str | None) -> LmuxError:
+    import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
     import aiohttp  # noqa: PLC0415
 
     if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
@@ -159,6 +165,8 @@ class Transport:
         return cached
 
     def _session(self, url: str) -> aiohttp.ClientSession:
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         loop = asyncio.get_running_loop()
         parts = urlsplit(url)
         key = (id(loop), f"{parts.scheme}://{parts.netloc}")
@@ -199,7 +207,7 @@ class Transport:
                 try:
                     found = get_env_proxy_for_url(URL(origin))
                 except LookupError:  # no proxy configured, or NO_PROXY matches
-                    pass
+                    found = (None, None)
             self._proxies[origin] = found
         return found
 
@@ -220,6 +228,8 @@ class Transport:
 
         Non-2xx answers raise the matching :class:`LmuxError`; so do transport failures.
         """
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         import aiohttp  # noqa: PLC0415
 
         session = self._session(url)
@@ -242,7 +252,7 @@ class Transport:
                 response_headers = _lower(response.headers)
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             raise _map_transport_error(exc, provider, model) from exc
-        if status >= 400:  # noqa: PLR2004
+        if status >= 400:
             raise error_from_response(
                 status, response_headers, body, provider=provider, model=model, secrets=secrets
             )
@@ -266,6 +276,8 @@ class Transport:
         The caller must exhaust :meth:`StreamingResponse.iter_bytes` or call
         :meth:`StreamingResponse.close`; :func:`open_stream` does both for you.
         """
+        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
         import aiohttp  # noqa: PLC0415
 
         session = self._session(url)
@@ -286,7 +298,7 @@ class Transport:
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             raise _map_transport_error(exc, provider, model) from exc
         response_headers = _lower(response.headers)
-        if response.status >= 400:  # noqa: PLR2004
+        if response.status >= 400:
             try:
                 body = await response.read()
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
@@ -307,6 +319,8 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close every pool that belongs to the running loop (and forget closed loops')."""
+        import asyncio  # noqa: PLC0415
+
         try:
             loop_id = id(asyncio.get_running_loop())
         except RuntimeError:  # pragma: no cover - defensive, aclose is always awaited

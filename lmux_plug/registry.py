@@ -72,8 +72,9 @@ def split_model(model: str) -> tuple[str, str]:
     Raises :class:`InvalidRequestError` for anything that is not a non-empty prefix and a
     non-empty model id.
     """
-    if not isinstance(model, str):
-        msg = f"model must be a 'provider/model' string, got {type(model).__name__}"
+    value: object = model  # untyped callers may pass anything
+    if not isinstance(value, str):
+        msg = f"model must be a 'provider/model' string, got {type(value).__name__}"
         raise InvalidRequestError(msg)
     prefix, sep, model_id = model.partition("/")
     if not sep or not prefix or not model_id or prefix != prefix.strip():
@@ -168,7 +169,8 @@ class Registry:
         try:
             self._pm.register(plugin, name=plugin_name)
         except Exception as exc:  # noqa: BLE001 - a bad plugin must not break the others
-            return self._broken(plugin_name, f"cannot register: {exc}", source)
+            self._broken(plugin_name, f"cannot register: {exc}", source)
+            return None
         try:
             declared: list[ProviderSpec] = []
             for impl in self._pm.hook.lmux_plug_providers.get_hookimpls():
@@ -176,7 +178,8 @@ class Registry:
                     declared.extend(validate_specs(impl.function()))
         except Exception as exc:  # noqa: BLE001
             self._pm.unregister(plugin)
-            return self._broken(plugin_name, f"bad declaration: {type(exc).__name__}: {exc}", source)
+            self._broken(plugin_name, f"bad declaration: {type(exc).__name__}: {exc}", source)
+            return None
         serves = self._implements_calls(plugin)
         for spec in declared:
             if serves:
@@ -205,7 +208,9 @@ class Registry:
 
     def _broken(self, name: str, reason: str, source: str) -> None:
         self.broken.append(BrokenPlugin(name, reason, source))
-        warnings.warn(f"lmux_plug plugin {name!r} skipped: {reason}", PluginLoadWarning, stacklevel=3)
+        warnings.warn(
+            f"lmux_plug plugin {name!r} skipped: {reason}", PluginLoadWarning, stacklevel=3
+        )
 
     def register(
         self,
@@ -250,9 +255,7 @@ class Registry:
     def _spec_of_plugin(self, plugin: object) -> tuple[ProviderSpec, object]:
         if not self._pm.is_registered(plugin):
             self._pm.register(plugin)
-        impls = [
-            i for i in self._pm.hook.lmux_plug_providers.get_hookimpls() if i.plugin is plugin
-        ]
+        impls = [i for i in self._pm.hook.lmux_plug_providers.get_hookimpls() if i.plugin is plugin]
         specs = [s for impl in impls for s in validate_specs(impl.function())]
         if len(specs) != 1:
             msg = f"{plugin!r} must declare exactly one provider to be registered under a prefix"
@@ -306,13 +309,15 @@ class Registry:
             known = sorted(self._routes)
             close = difflib.get_close_matches(prefix, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            msg = f"unknown provider prefix {prefix!r} in {model!r}{hint} (known: {', '.join(known)})"
+            msg = (
+                f"unknown provider prefix {prefix!r} in {model!r}{hint} (known: {', '.join(known)})"
+            )
             raise NotFoundError(msg, provider=prefix, model=model)
         return route
 
     def resolve(self, model: str) -> tuple[Route, str]:
         """Return the route and the provider's model id for ``model`` (or an alias)."""
-        if "/" not in model and isinstance(model, str) and model in self._aliases:
+        if "/" not in model and model in self._aliases:
             model = self._aliases[model]
         prefix, model_id = split_model(model)
         return self._route(prefix, model), model_id
@@ -358,9 +363,7 @@ class Registry:
         msg = f"no API key for {route.spec.name!r}: set {names}, or pass api_key="
         raise AuthenticationError(msg, provider=route.spec.name)
 
-    def _context(
-        self, route: Route, api_key: str | None, base_url: str | None
-    ) -> ProviderContext:
+    def _context(self, route: Route, api_key: str | None, base_url: str | None) -> ProviderContext:
         spec = route.spec
         if base_url is None:
             base_url = route.base_url
@@ -386,7 +389,7 @@ class Registry:
             msg = f"plugin serving {route.spec.name!r} does not implement {hook_name}"
             raise UnsupportedFeatureError(msg, provider=route.spec.name)
         # pluggy's executor with a precomputed implementation list: no per-call scan.
-        return self._pm._hookexec(hook_name, impls, kwargs, True)  # noqa: SLF001
+        return self._pm._hookexec(hook_name, impls, kwargs, True)  # noqa: SLF001, FBT003
 
     # -- requests -----------------------------------------------------------------------
 
@@ -630,4 +633,3 @@ def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:
 def _plugin_bug(exc: Exception, route: Route, model_id: str) -> PluginError:
     msg = f"plugin for {route.spec.name!r} raised {type(exc).__name__}: {exc}"
     return PluginError(msg, provider=route.spec.name, model=model_id)
-

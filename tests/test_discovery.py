@@ -10,21 +10,21 @@ from pathlib import Path
 
 import pytest
 
-GOOD = '''
+GOOD = """
 from lmux_plug import ProviderSpec, hookimpl
 
 @hookimpl
 def lmux_plug_providers():
     return [ProviderSpec(name="throwaway", wire="echo", base_url="https://throwaway.test")]
-'''
+"""
 IMPORT_FAILS = "raise ImportError('this plugin is broken on purpose')\n"
-DECLARES_NONSENSE = '''
+DECLARES_NONSENSE = """
 from lmux_plug import hookimpl
 
 @hookimpl
 def lmux_plug_providers():
     return ["not a spec"]
-'''
+"""
 
 
 def make_distribution(site: Path, name: str, module_source: str) -> None:
@@ -86,12 +86,19 @@ def test_broken_plugins_warn(site: Path) -> None:
 
 
 def test_cli_lists_plugins_and_shows_broken_ones(site: Path) -> None:
-    result = run_python(site, "import sys; from lmux_plug.cli import main; sys.exit(main(['plugins']))")
+    result = run_python(
+        site, "import sys; from lmux_plug.cli import main; sys.exit(main(['plugins']))"
+    )
     assert result.returncode == 0, result.stderr
     assert "throwaway" in result.stdout
-    assert "broken  BROKEN  import failed: ImportError: this plugin is broken on purpose" in result.stdout
+    assert (
+        "broken  BROKEN  import failed: ImportError: this plugin is broken on purpose"
+        in result.stdout
+    )
     assert "nonsense  BROKEN  bad declaration" in result.stdout
-    strict = run_python(site, "import sys; from lmux_plug.cli import main; sys.exit(main(['plugins', '--strict']))")
+    strict = run_python(
+        site, "import sys; from lmux_plug.cli import main; sys.exit(main(['plugins', '--strict']))"
+    )
     assert strict.returncode == 1
 
 
@@ -112,6 +119,6 @@ def test_explicit_registration_needs_no_entry_points() -> None:
     import lmux_plug
 
     module = type(sys)("inline_plugin")
-    exec(GOOD, module.__dict__)  # noqa: S102 - a plugin defined in the test itself
+    exec(GOOD, module.__dict__)
     with lmux_plug.Registry(plugins=[module]) as registry:
         assert registry.chat("throwaway/x", "explicit").content == "explicit"

@@ -57,6 +57,8 @@ def test_public_all_is_sorted_and_complete() -> None:
     exported_types = {
         name
         for name, value in vars(lmux_plug).items()
-        if inspect.isclass(value) and value.__module__.startswith("lmux_plug") and not name.startswith("_")
+        if inspect.isclass(value)
+        and value.__module__.startswith("lmux_plug")
+        and not name.startswith("_")
     }
     assert exported_types <= set(public), exported_types - set(public)

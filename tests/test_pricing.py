@@ -25,10 +25,15 @@ def test_cost_is_additive_over_usage_parts(usage: Usage, pricing: ModelPricing) 
     rates = pricing.rates_for(usage.input_tokens)
     flat = ModelPricing(rates.input, rates.output, rates.cache_read, rates.cache_write)
     parts = [
-        Usage(input_tokens=usage.input_tokens - usage.cache_read_tokens - usage.cache_creation_tokens),
+        Usage(
+            input_tokens=usage.input_tokens - usage.cache_read_tokens - usage.cache_creation_tokens
+        ),
         Usage(output_tokens=usage.output_tokens),
         Usage(input_tokens=usage.cache_read_tokens, cache_read_tokens=usage.cache_read_tokens),
-        Usage(input_tokens=usage.cache_creation_tokens, cache_creation_tokens=usage.cache_creation_tokens),
+        Usage(
+            input_tokens=usage.cache_creation_tokens,
+            cache_creation_tokens=usage.cache_creation_tokens,
+        ),
     ]
     total = sum((calculate_cost(p, flat).total for p in parts), Decimal(0))
     assert total == calculate_cost(usage, pricing).total
@@ -43,9 +48,9 @@ def test_tier_applies_strictly_above_its_boundary() -> None:
     at = calculate_cost(Usage(input_tokens=200_000, output_tokens=1_000_000), pricing)
     above = calculate_cost(Usage(input_tokens=200_001, output_tokens=1_000_000), pricing)
     assert at.input == Decimal("0.25")
-    assert at.output == Decimal("10")
-    assert above.input == Decimal("200001") * Decimal("2.50") / Decimal(1_000_000)
-    assert above.output == Decimal("15")
+    assert at.output == Decimal(10)
+    assert above.input == Decimal(200001) * Decimal("2.50") / Decimal(1_000_000)
+    assert above.output == Decimal(15)
 
 
 def test_cache_rates_default_to_the_input_rate() -> None:
@@ -66,7 +71,11 @@ def test_cached_rates_are_used_when_declared() -> None:
         Usage(input_tokens=3_000_000, cache_read_tokens=1_000_000, cache_creation_tokens=1_000_000),
         pricing,
     )
-    assert (cost.input, cost.cache_read, cost.cache_write) == (Decimal(3), Decimal("0.3"), Decimal("3.75"))
+    assert (cost.input, cost.cache_read, cost.cache_write) == (
+        Decimal(3),
+        Decimal("0.3"),
+        Decimal("3.75"),
+    )
 
 
 def test_prices_refuse_floats_and_negatives() -> None:

@@ -229,7 +229,9 @@ def test_hook_chat_reaches_only_the_owner_and_wrappers_run_around_it() -> None:
 
 
 def test_hook_stream_passes_chunks_and_adds_cost() -> None:
-    mock = MockProvider(pricing=ModelPricing(input=per_million_tokens("1"), output=per_million_tokens("2")))
+    mock = MockProvider(
+        pricing=ModelPricing(input=per_million_tokens("1"), output=per_million_tokens("2"))
+    )
     registry = Registry()
     registry.register("m", mock)
     chunks = list(registry.chat_stream("m/mock-model", "hi"))
@@ -248,7 +250,9 @@ def test_hook_embed_keeps_order() -> None:
 
 
 def test_hook_pricing_plugin_overrides_the_declared_table() -> None:
-    mock = MockProvider(pricing=ModelPricing(input=per_million_tokens("1"), output=per_million_tokens("1")))
+    mock = MockProvider(
+        pricing=ModelPricing(input=per_million_tokens("1"), output=per_million_tokens("1"))
+    )
 
     class Prices:
         @hookimpl(tryfirst=True)
@@ -319,10 +323,14 @@ def test_errors_get_provider_and_model_context() -> None:
 
 def test_user_declared_spec_is_served_by_the_wire_owner() -> None:
     registry = Registry()
-    registry.register("mine", ProviderSpec(name="ignored", wire="echo", base_url="https://mine.test"))
+    registry.register(
+        "mine", ProviderSpec(name="ignored", wire="echo", base_url="https://mine.test")
+    )
     assert registry.chat("mine/echo-1", "hello").provider == "mine"
     with pytest.raises(ConfigurationError, match="no installed plugin speaks wire"):
-        registry.register("x", ProviderSpec(name="x", wire="smoke-signals", base_url="https://x.test"))
+        registry.register(
+            "x", ProviderSpec(name="x", wire="smoke-signals", base_url="https://x.test")
+        )
 
 
 def test_declared_auth_env_and_base_url_override(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -334,7 +342,10 @@ def test_declared_auth_env_and_base_url_override(monkeypatch: pytest.MonkeyPatch
     registry.chat("m/x", "hi", base_url="https://per-call.test")
     assert mock.last_call.provider.base_url == "https://per-call.test"
     spec = ProviderSpec(
-        name="k", wire="mock", base_url="https://k.test", auth=ApiKeyAuth(env=("K_KEY",), header="x-api-key", scheme=None)
+        name="k",
+        wire="mock",
+        base_url="https://k.test",
+        auth=ApiKeyAuth(env=("K_KEY",), header="x-api-key", scheme=None),
     )
     monkeypatch.setenv("K_KEY", "abc")
     registry.register("k", spec)

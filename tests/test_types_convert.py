@@ -109,14 +109,21 @@ def test_plain_dicts_are_accepted() -> None:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": "what is this?"},
-                    {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://x.test/a.png", "detail": "low"},
+                    },
                 ],
             },
             {
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": '{"a": 1}'},
+                    }
                 ],
             },
             {"role": "tool", "tool_call_id": "c1", "content": "42"},
@@ -153,7 +160,9 @@ def test_empty_message_list_is_rejected() -> None:
 
 
 def test_tools_tool_choice_and_response_formats_from_dicts() -> None:
-    tool = to_tool({"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}})
+    tool = to_tool(
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    )
     assert tool.function.name == "f"
     assert to_tool_choice("required").mode == "required"
     assert to_tool_choice({"type": "function", "function": {"name": "f"}}).function_name == "f"
@@ -162,7 +171,11 @@ def test_tools_tool_choice_and_response_formats_from_dicts() -> None:
     )
     assert fmt is not None
     assert fmt.type == "json_schema"
-    for bad_call, arg in ((to_tool, {"x": 1}), (to_tool_choice, "sometimes"), (to_response_format, {"type": "yaml"})):
+    for bad_call, arg in (
+        (to_tool, {"x": 1}),
+        (to_tool_choice, "sometimes"),
+        (to_response_format, {"type": "yaml"}),
+    ):
         with pytest.raises(InvalidRequestError):
             bad_call(arg)
 

@@ -113,6 +113,19 @@ def _registry(args: argparse.Namespace) -> Registry:
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
     registry = Registry.from_entry_points()
+    # A local endpoint serves whatever model it loaded: declare what the wire can carry.
+    capabilities = frozenset(
+        {
+            Capability.CHAT,
+            Capability.STREAM,
+            Capability.EMBED,
+            Capability.TOOLS,
+            Capability.JSON_OBJECT,
+            Capability.JSON_SCHEMA,
+            Capability.VISION,
+            Capability.REASONING,
+        }
+    )
     for declaration in args.provider:
         name, sep, url = declaration.partition("=")
         if not sep or not name or not url:
@@ -124,9 +137,7 @@ def _registry(args: argparse.Namespace) -> Registry:
             wire="openai",
             base_url=url,
             auth=auth,
-            capabilities=frozenset(
-                c for c in Capability if c not in (Capability.AUDIO, Capability.FILES)
-            ),
+            capabilities=capabilities,
             description="declared on the batch command line",
         )
         try:
@@ -295,7 +306,7 @@ def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[
         for line, raw in entries:
             try:
                 item_id, text = parse_embed_input(raw, line)
-            except LmuxError as exc:  # noqa: PERF203 - a bad line is rare and must not stop the chunk
+            except LmuxError as exc:
                 data = encode_record(line, error_record(exc), {"id": line, "embedding": None})
                 out.append(_Done(data, ok=False, key=model, latency=0.0))
             else:
@@ -412,7 +423,7 @@ async def _drive(work: Callable[[], Any]) -> str | None:
         try:
             loop.add_signal_handler(sig, on_signal, sig.name)
             installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # noqa: PERF203 - not main thread
+        except (NotImplementedError, RuntimeError, ValueError):
             continue
     try:
         await task
@@ -442,8 +453,10 @@ def _summary(
 
     head = f"interrupted by {interrupted}" if interrupted else "done"
     lines = [
-        f"batch {head}: {stats.ok + stats.failed} items this run "
-        f"({stats.ok} ok, {stats.failed} failed) in {elapsed:.1f} s",
+        (
+            f"batch {head}: {stats.ok + stats.failed} items this run "
+            f"({stats.ok} ok, {stats.failed} failed) in {elapsed:.1f} s"
+        ),
         f"  already done before this run: {skipped} ({output.failed} of them failed)",
         f"  tokens {stats.tokens:,}  cost ${stats.cost:.6f}",
         f"  latency p50 {ms(stats.percentile(0.5))}  p95 {ms(stats.percentile(0.95))}",

@@ -104,7 +104,7 @@ def _schema(tp: Any, seen: frozenset[type]) -> dict[str, Any]:
         return {"anyOf": [_schema(a, seen) for a in args]}
     if origin is typing.Literal:
         return {"enum": list(args)}
-    if origin in (list, set, frozenset) or (origin is tuple and len(args) == 2 and args[1] is ...):  # noqa: PLR2004
+    if origin in (list, set, frozenset) or (origin is tuple and len(args) == 2 and args[1] is ...):
         return {"type": "array", "items": _schema(args[0], seen) if args else {}}
     if origin is tuple:
         return {
@@ -116,7 +116,7 @@ def _schema(tp: Any, seen: frozenset[type]) -> dict[str, Any]:
     if origin in (dict, Mapping) or tp in (dict, list):
         if tp is list:
             return {"type": "array"}
-        value = args[1] if len(args) == 2 else Any  # noqa: PLR2004
+        value = args[1] if len(args) == 2 else Any
         return {"type": "object", "additionalProperties": _schema(value, seen)}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return {"enum": [member.value for member in tp]}

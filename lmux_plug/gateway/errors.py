@@ -41,7 +41,7 @@ from lmux_plug.errors import (
     PluginError,
     ProviderError,
     RateLimitError,
-    TimeoutError,  # noqa: A004 - lmux's public name
+    TimeoutError,
     UnsupportedFeatureError,
 )
 

@@ -80,18 +80,27 @@ class Backend:
     def __init__(
         self, *, router: Any = None, registry: Any = None, default_provider: str = "openai"
     ) -> None:
-        if registry is None and router is None:
-            import lmux_plug  # noqa: PLC0415 - the default registry is built lazily
-
-            registry = lmux_plug.default_registry()
         self.router = router
-        self.registry = registry if registry is not None else getattr(router, "registry", None)
-        self.target: Any = router if router is not None else registry
+        self._registry = registry if registry is not None else getattr(router, "registry", None)
         self.default_provider = default_provider
         self._router_fallbacks = router is not None and _accepts(router.achat, "fallback_models")
 
     def __repr__(self) -> str:
         return f"Backend(target={self.target!r})"
+
+    @property
+    def registry(self) -> Any:
+        """The registry: the one given, the router's, else the process-wide default."""
+        if self._registry is not None:
+            return self._registry
+        import lmux_plug  # noqa: PLC0415 - looked up per call: tests swap the default
+
+        return lmux_plug.default_registry()
+
+    @property
+    def target(self) -> Any:
+        """What calls go to: the router if there is one, else the registry."""
+        return self.router if self.router is not None else self.registry
 
     # -- names ---------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class KeyPool:
     async def refresh(self, backend: StateBackend) -> None:
         """Learn keys evicted by other processes (at most every ``refresh_interval``)."""
         now = time.monotonic()
-        if len(self.keys) < 2 and not self.dead and now - self._refreshed < 60:  # noqa: PLR2004
+        if len(self.keys) < 2 and not self.dead and now - self._refreshed < 60:
             return
         if now - self._refreshed < self._refresh_interval:
             return

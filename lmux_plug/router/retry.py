@@ -29,7 +29,7 @@ class Attempt:
 def backoff(retry: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Full-jitter exponential backoff: uniform in ``[0, min(cap, base * 2**retry)]``."""
     ceiling = min(cap, base * (2.0 ** min(retry, 30)))
-    return (rng or random).uniform(0.0, ceiling)  # noqa: S311 - jitter, not crypto
+    return (rng or random).uniform(0.0, ceiling)
 
 
 def retry_wait(error: LmuxError, retry: int, *, base: float, cap: float, retry_after_cap: float) -> float:

@@ -271,7 +271,12 @@ class _Connection(asyncio.Protocol):
                 return
 
     def _write(
-        self, status: int, body: bytes, headers: Mapping[str, str] | None = None, *, close: bool = False
+        self,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        close: bool = False,
     ) -> None:
         assert self.transport is not None  # noqa: S101 - set in connection_made
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
@@ -290,7 +295,9 @@ class _Connection(asyncio.Protocol):
 
     def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         error_type = _ERROR_TYPES.get(status, "server_error")
-        body = {"error": {"message": message, "type": error_type, "param": None, "code": error_type}}
+        body = {
+            "error": {"message": message, "type": error_type, "param": None, "code": error_type}
+        }
         self._write(status, json.dumps(body).encode(), headers)
 
     async def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> None:
@@ -304,7 +311,9 @@ class _Connection(asyncio.Protocol):
             self._error(400, "request body is not valid JSON")
             return
         if server.record_requests:
-            server.requests.append({"method": method, "path": path, "headers": headers, "body": body})
+            server.requests.append(
+                {"method": method, "path": path, "headers": headers, "body": body}
+            )
         if plan.latency:
             await asyncio.sleep(plan.latency)
         if plan.require_key and headers.get("authorization") != f"Bearer {plan.require_key}":
@@ -315,7 +324,9 @@ class _Connection(asyncio.Protocol):
             wait = plan.quota.admit(time.monotonic())
             if wait is not None:
                 server.stats["status_429"] += 1
-                self._error(429, "Rate limit reached for requests", server.retry_after_headers(wait))
+                self._error(
+                    429, "Rate limit reached for requests", server.retry_after_headers(wait)
+                )
                 return
         fault = server.choose_fault(headers)
         if fault is not None and await self._fault(fault):
@@ -323,13 +334,20 @@ class _Connection(asyncio.Protocol):
         rate_headers = self._rate_headers()
         if path.startswith("/v1/chat/completions") and method == "POST":
             if body.get("stream"):
-                await self._stream(body, rate_headers, truncate=fault == "truncate", error=fault == "stream-error")
+                await self._stream(
+                    body, rate_headers, truncate=fault == "truncate", error=fault == "stream-error"
+                )
             else:
                 self._chat(body, rate_headers)
         elif path.startswith("/v1/embeddings") and method == "POST":
             self._embeddings(body, rate_headers)
         elif path.startswith("/v1/models"):
-            self._write(200, json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).encode())
+            self._write(
+                200,
+                json.dumps(
+                    {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                ).encode(),
+            )
         else:
             server.stats["status_404"] += 1
             self._error(404, f"unknown path {path}")
@@ -363,7 +381,11 @@ class _Connection(asyncio.Protocol):
             return True
         if fault.isdigit():
             status = int(fault)
-            headers = server.retry_after_headers(server.plan.retry_after) if status in (429, 503, 529) else {}
+            headers = (
+                server.retry_after_headers(server.plan.retry_after)
+                if status in (429, 503, 529)
+                else {}
+            )
             server.stats[f"status_{status}"] += 1
             self._error(status, f"injected {status}", headers)
             return True
@@ -413,21 +435,38 @@ class _Connection(asyncio.Protocol):
             **headers,
         }
         self.transport.write(
-            ("HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode()
+            (
+                "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n"
+            ).encode()
         )
-        base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+        base = {
+            "id": "chatcmpl-s",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": model,
+        }
         events = []
         for i, piece in enumerate(pieces):
             delta: dict[str, Any] = {"content": piece}
             if i == 0:
                 delta["role"] = "assistant"
-            events.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            events.append(
+                {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            )
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         include_usage = (body.get("stream_options") or {}).get("include_usage")
         if include_usage:
             prompt = sum(_tokens(json.dumps(m)) for m in body.get("messages") or [])
             events.append(
-                {**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": _tokens(text), "total_tokens": prompt + _tokens(text)}}
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": _tokens(text),
+                        "total_tokens": prompt + _tokens(text),
+                    },
+                }
             )
         cut = len(events) // 2 if truncate else None
         for i, event in enumerate(events):
@@ -436,8 +475,14 @@ class _Connection(asyncio.Protocol):
                 self.transport.close()
                 return
             if error and i == len(events) // 2:
-                event = {"error": {"message": "injected stream error", "type": "server_error", "code": "server_error"}}  # noqa: PLW2901
-                self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+                failure = {
+                    "error": {
+                        "message": "injected stream error",
+                        "type": "server_error",
+                        "code": "server_error",
+                    }
+                }
+                self._chunk(f"data: {json.dumps(failure)}\n\n".encode())
                 self.transport.write(b"0\r\n\r\n")
                 return
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())

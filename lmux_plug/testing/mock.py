@@ -42,7 +42,9 @@ ALL_CAPABILITIES = frozenset(Capability)
 DEFAULT_TEXT = "mock response"
 
 CallKind = Literal["chat", "stream", "embed"]
-Scripted = Any  # ChatResponse | str | list[ChatChunk] | EmbeddingResponse | list[list[float]] | BaseException
+# A scripted answer: ChatResponse | str | ToolCall(s) | list[ChatChunk] | EmbeddingResponse |
+# list of vectors | an exception instance to raise.
+Scripted = Any
 
 
 @attrs.frozen
@@ -112,7 +114,8 @@ class MockProvider:
         self._queue: deque[Scripted] = deque()
 
     def __repr__(self) -> str:
-        return f"MockProvider(name={self.spec.name!r}, queued={len(self._queue)}, calls={len(self.calls)})"
+        queued, calls = len(self._queue), len(self.calls)
+        return f"MockProvider(name={self.spec.name!r}, queued={queued}, calls={calls})"
 
     # -- scripting ------------------------------------------------------------------------
 

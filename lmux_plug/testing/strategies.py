@@ -68,8 +68,9 @@ def json_values(max_leaves: int = 10) -> st.SearchStrategy[Any]:
     leaves = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _texts
     return st.recursive(
         leaves,
-        lambda children: st.lists(children, max_size=3)
-        | st.dictionaries(_ids, children, max_size=3),
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(_ids, children, max_size=3)
+        ),
         max_leaves=max_leaves,
     )
 
@@ -93,7 +94,10 @@ def content_parts() -> st.SearchStrategy[Any]:
     """Text, image, audio and file parts."""
     return st.one_of(
         st.builds(TextContent, _texts),
-        st.builds(ImageContent, st.sampled_from(["https://example.com/a.png", "data:image/png;base64,AAAA"])),
+        st.builds(
+            ImageContent,
+            st.sampled_from(["https://example.com/a.png", "data:image/png;base64,AAAA"]),
+        ),
         st.builds(AudioContent, st.just("AAAA"), st.sampled_from(["wav", "mp3"])),
         st.builds(FileContent, st.just("JVBERi0="), filename=st.none() | st.just("a.pdf")),
     )
@@ -114,7 +118,9 @@ def messages(*, min_size: int = 1, max_size: int = 6) -> st.SearchStrategy[list[
     one = st.one_of(
         st.builds(SystemMessage, _texts),
         st.builds(DeveloperMessage, _texts),
-        st.builds(UserMessage, _texts | st.lists(content_parts(), min_size=1, max_size=3).map(tuple)),
+        st.builds(
+            UserMessage, _texts | st.lists(content_parts(), min_size=1, max_size=3).map(tuple)
+        ),
         st.builds(
             AssistantMessage,
             content=st.none() | _texts,
@@ -162,7 +168,8 @@ def chat_requests() -> st.SearchStrategy[ChatRequest]:
         stop=st.none() | st.lists(_ids, min_size=1, max_size=2).map(tuple),
         seed=st.none() | st.integers(0, 2**31),
         tools=st.none() | st.lists(tools(), min_size=1, max_size=2).map(tuple),
-        tool_choice=st.none() | st.sampled_from([ToolChoice(), ToolChoice("required"), ToolChoice.function("f")]),
+        tool_choice=st.none()
+        | st.sampled_from([ToolChoice(), ToolChoice("required"), ToolChoice.function("f")]),
         response_format=st.none() | response_formats(),
     )
 
@@ -213,7 +220,13 @@ def chat_chunks() -> st.SearchStrategy[ChatChunk]:
         ChatChunk,
         delta=_texts,
         tool_call_deltas=st.lists(
-            st.builds(ToolCallDelta, index=st.integers(0, 3), id=st.none() | _ids, name=st.none() | _ids, arguments=_texts),
+            st.builds(
+                ToolCallDelta,
+                index=st.integers(0, 3),
+                id=st.none() | _ids,
+                name=st.none() | _ids,
+                arguments=_texts,
+            ),
             max_size=2,
         ).map(tuple),
         finish_reason=st.none() | st.sampled_from(FinishReason),
@@ -243,7 +256,9 @@ def model_strings() -> st.SearchStrategy[str]:
     return st.one_of(
         st.text(max_size=30),
         st.builds(lambda a, b: f"{a}/{b}", st.text(max_size=10), st.text(max_size=20)),
-        st.sampled_from(["", "/", "a/", "/b", "echo/echo-1", "openrouter/anthropic/claude-3", " echo/x"]),
+        st.sampled_from(
+            ["", "/", "a/", "/b", "echo/echo-1", "openrouter/anthropic/claude-3", " echo/x"]
+        ),
     )
 
 
@@ -256,5 +271,3 @@ def _hypothesis_setup_hook() -> None:
     st.register_type_strategy(ModelPricing, model_pricings())
     st.register_type_strategy(Cost, costs())
     st.register_type_strategy(EmbeddingResponse, embedding_responses())
-
-

@@ -8,18 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
+import lmux_plug_anthropic
 import pytest
 from aiohttp import web
 
-import lmux_plug_anthropic
 from lmux_plug import Registry
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
     """Frame events as Anthropic does: ``event: <type>`` then ``data: <json>``."""
-    return b"".join(
-        f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events
-    )
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
 
 
 def message_events(
@@ -50,16 +48,20 @@ def message_events(
     index = 0
     if text:
         events.append(
-            {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "text", "text": ""},
+            }
         )
-        for start in range(0, len(text), 5):
-            events.append(
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": text[start : start + 5]},
-                }
-            )
+        events.extend(
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": text[start : start + 5]},
+            }
+            for start in range(0, len(text), 5)
+        )
         events.append({"type": "content_block_stop", "index": index})
         index += 1
     for call_id, name, arguments in tools:
@@ -70,14 +72,14 @@ def message_events(
                 "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}},
             }
         )
-        for start in range(0, len(arguments), 4):
-            events.append(
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": arguments[start : start + 4]},
-                }
-            )
+        events.extend(
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": arguments[start : start + 4]},
+            }
+            for start in range(0, len(arguments), 4)
+        )
         events.append({"type": "content_block_stop", "index": index})
         index += 1
     events.append(
@@ -203,7 +205,7 @@ async def registry(anthropic_server: FakeAnthropic) -> AsyncIterator[Registry]:
 @pytest.fixture
 def wire() -> Any:
     """The reply builders, for test modules (importlib mode cannot import conftest)."""
-    import types  # noqa: PLC0415
+    import types
 
     return types.SimpleNamespace(
         Reply=Reply, message_body=message_body, message_events=message_events, sse=sse

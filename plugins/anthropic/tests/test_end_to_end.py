@@ -20,6 +20,12 @@ from lmux_plug.errors import (
 MODEL = "anthropic/claude-sonnet-4-5"
 
 
+async def collect(stream, into: list) -> None:
+    """Append chunks as they come, so the ones before an error are kept."""
+    async for chunk in stream:
+        into.append(chunk)  # noqa: PERF401 - a comprehension would lose them on error
+
+
 async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropic_server, wire):
     anthropic_server.enqueue(
         wire.Reply(
@@ -50,7 +56,9 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
     assert response.rate_limits == {"anthropic-ratelimit-requests-remaining": "41"}
     # Cost from the spec's prices: 10 uncached at $3/M, 100 reads at $0.30/M, 20 writes at $3.75/M.
     assert response.cost is not None
-    assert response.cost.total == Decimal("0.00003") + Decimal("0.00003") + Decimal("0.000075") + Decimal("0.000075")
+    assert response.cost.total == Decimal("0.00003") + Decimal("0.00003") + Decimal(
+        "0.000075"
+    ) + Decimal("0.000075")
 
     sent = anthropic_server.requests[0]
     assert sent["path"] == "/v1/messages"
@@ -68,12 +76,16 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
 
 
 async def test_stream_yields_text_and_one_terminal_chunk(registry, anthropic_server, wire):
-    anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(wire.message_events(text="Hello there, world"))))
+    anthropic_server.enqueue(
+        wire.Reply(sse_body=wire.sse(wire.message_events(text="Hello there, world")))
+    )
     chunks = [c async for c in registry.achat_stream(MODEL, "Hi")]
     assert "".join(c.delta for c in chunks) == "Hello there, world"
     terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1 and terminal[0] is chunks[-1]
-    assert terminal[0].usage is not None and terminal[0].usage.output_tokens == 7
+    assert len(terminal) == 1
+    assert terminal[0] is chunks[-1]
+    assert terminal[0].usage is not None
+    assert terminal[0].usage.output_tokens == 7
     assert terminal[0].cost is not None
     assert anthropic_server.requests[0]["body"]["stream"] is True
     assert all(c.request_id == "req_1" for c in chunks)
@@ -141,7 +153,9 @@ async def test_streamed_tool_call_deltas(registry, anthropic_server, wire):
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
     chunks = [c async for c in registry.achat_stream(MODEL, "pelicans", tools=[tool])]
     deltas = [d for c in chunks for d in c.tool_call_deltas]
-    assert deltas[0].id == "toolu_9" and deltas[0].name == "lookup" and deltas[0].index == 0
+    assert deltas[0].id == "toolu_9"
+    assert deltas[0].name == "lookup"
+    assert deltas[0].index == 0
     assert json.loads("".join(d.arguments for d in deltas)) == {"q": "pelican facts"}
     assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
 
@@ -173,7 +187,9 @@ async def test_json_schema_mode_uses_forced_tool(registry, anthropic_server, wir
 
 
 async def test_json_object_mode_streams_json_as_text(registry, anthropic_server, wire):
-    events = wire.message_events(tools=[("toolu_j", "json_response", '{"ok": true, "n": 3}')], stop_reason="tool_use")
+    events = wire.message_events(
+        tools=[("toolu_j", "json_response", '{"ok": true, "n": 3}')], stop_reason="tool_use"
+    )
     anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events)))
     chunks = [
         c
@@ -189,9 +205,17 @@ async def test_json_object_mode_streams_json_as_text(registry, anthropic_server,
 
 
 async def test_429_with_retry_after(registry, anthropic_server, wire):
-    error = {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}
+    error = {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": "Number of request tokens has exceeded your per-minute rate limit",
+        },
+    }
     anthropic_server.enqueue(
-        wire.Reply(status=429, json_body=error, headers={"retry-after": "17", "x-should-retry": "true"})
+        wire.Reply(
+            status=429, json_body=error, headers={"retry-after": "17", "x-should-retry": "true"}
+        )
     )
     with pytest.raises(RateLimitError) as info:
         await registry.achat(MODEL, "Hi")
@@ -200,12 +224,15 @@ async def test_429_with_retry_after(registry, anthropic_server, wire):
     assert info.value.retryable is True
     assert info.value.request_id == "req_1"
     assert info.value.provider == "anthropic"
-    assert "test-key" not in str(info.value) and "test-key" not in (info.value.body or "")
+    assert "test-key" not in str(info.value)
+    assert "test-key" not in (info.value.body or "")
 
 
 async def test_529_overloaded_is_retryable_provider_error(registry, anthropic_server, wire):
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    anthropic_server.enqueue(wire.Reply(status=529, json_body=error, headers={"x-should-retry": "true"}))
+    anthropic_server.enqueue(
+        wire.Reply(status=529, json_body=error, headers={"x-should-retry": "true"})
+    )
     with pytest.raises(ProviderError) as info:
         await registry.achat(MODEL, "Hi")
     assert not isinstance(info.value, RateLimitError)
@@ -214,10 +241,16 @@ async def test_529_overloaded_is_retryable_provider_error(registry, anthropic_se
 
 
 async def test_401_and_400_map_before_stream_starts(registry, anthropic_server, wire):
-    auth = {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
+    auth = {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+    }
     too_long = {
         "type": "error",
-        "error": {"type": "invalid_request_error", "message": "prompt is too long: 208310 tokens > 200000 maximum"},
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 208310 tokens > 200000 maximum",
+        },
     }
     anthropic_server.enqueue(
         wire.Reply(status=401, json_body=auth, headers={"x-should-retry": "false"}),
@@ -233,10 +266,9 @@ async def test_mid_stream_error_event(registry, anthropic_server, wire):
     events = wire.message_events(text="partial answer")[:4]
     events.append({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
     anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events)))
-    received = []
+    received: list = []
     with pytest.raises(ProviderError) as info:
-        async for chunk in registry.achat_stream(MODEL, "Hi"):
-            received.append(chunk)
+        await collect(registry.achat_stream(MODEL, "Hi"), received)
     assert info.value.status_code == 529
     assert info.value.retryable is True
     assert "".join(c.delta for c in received) == "parti"  # text before the error arrived
@@ -244,8 +276,15 @@ async def test_mid_stream_error_event(registry, anthropic_server, wire):
 
 
 async def test_mid_stream_rate_limit_and_invalid_request_events(registry, anthropic_server, wire):
-    for kind, cls in (("rate_limit_error", RateLimitError), ("invalid_request_error", InvalidRequestError), ("api_error", ProviderError)):
-        events = [*wire.message_events()[:2], {"type": "error", "error": {"type": kind, "message": "boom"}}]
+    for kind, cls in (
+        ("rate_limit_error", RateLimitError),
+        ("invalid_request_error", InvalidRequestError),
+        ("api_error", ProviderError),
+    ):
+        events = [
+            *wire.message_events()[:2],
+            {"type": "error", "error": {"type": kind, "message": "boom"}},
+        ]
         anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events)))
         with pytest.raises(cls):
             _ = [c async for c in registry.achat_stream(MODEL, "Hi")]
@@ -253,11 +292,12 @@ async def test_mid_stream_rate_limit_and_invalid_request_events(registry, anthro
 
 async def test_truncated_stream_raises_provider_error(registry, anthropic_server, wire):
     events = wire.message_events(text="cut short")
-    anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events[:-2])))  # no message_delta / message_stop
-    received = []
+    anthropic_server.enqueue(
+        wire.Reply(sse_body=wire.sse(events[:-2]))
+    )  # no message_delta / message_stop
+    received: list = []
     with pytest.raises(ProviderError, match="truncated"):
-        async for chunk in registry.achat_stream(MODEL, "Hi"):
-            received.append(chunk)
+        await collect(registry.achat_stream(MODEL, "Hi"), received)
     assert not any(c.finish_reason for c in received)
 
 
@@ -281,15 +321,27 @@ async def test_bad_input_fails_before_any_request(registry, anthropic_server, wi
     with pytest.raises(InvalidRequestError, match="reasoning_effort"):
         await registry.achat(MODEL, "Hi", reasoning_effort="extreme")
     with pytest.raises(InvalidRequestError, match="tool result"):
-        await registry.achat(MODEL, [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "t1", "content": "r"}])
+        await registry.achat(
+            MODEL,
+            [
+                {"role": "user", "content": "x"},
+                {"role": "tool", "tool_call_id": "t1", "content": "r"},
+            ],
+        )
     assert anthropic_server.requests == []
 
 
-async def test_reasoning_effort_sends_thinking_and_returns_signed_blocks(registry, anthropic_server, wire):
+async def test_reasoning_effort_sends_thinking_and_returns_signed_blocks(
+    registry, anthropic_server, wire
+):
     body = wire.message_body(text="42")
-    body["content"].insert(0, {"type": "thinking", "thinking": "Let me think", "signature": "sig=="})
+    body["content"].insert(
+        0, {"type": "thinking", "thinking": "Let me think", "signature": "sig=="}
+    )
     body["content"].insert(1, {"type": "redacted_thinking", "data": "opaque"})
-    anthropic_server.enqueue(wire.Reply(json_body=body), wire.Reply(json_body=wire.message_body(text="ok")))
+    anthropic_server.enqueue(
+        wire.Reply(json_body=body), wire.Reply(json_body=wire.message_body(text="ok"))
+    )
     response = await registry.achat(MODEL, "Q?", reasoning_effort="medium", max_tokens=20_000)
     sent = anthropic_server.requests[0]["body"]
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 8192}
@@ -299,7 +351,12 @@ async def test_reasoning_effort_sends_thinking_and_returns_signed_blocks(registr
         ("Let me think", "sig==", False),
         ("opaque", None, True),
     ]
-    await registry.achat(MODEL, [{"role": "user", "content": "Q?"}, response.message, {"role": "user", "content": "And?"}], reasoning_effort="medium", max_tokens=20_000)
+    await registry.achat(
+        MODEL,
+        [{"role": "user", "content": "Q?"}, response.message, {"role": "user", "content": "And?"}],
+        reasoning_effort="medium",
+        max_tokens=20_000,
+    )
     assistant = anthropic_server.requests[1]["body"]["messages"][1]["content"]
     assert assistant[:2] == [
         {"type": "thinking", "thinking": "Let me think", "signature": "sig=="},

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lmux_plug_anthropic import _codec
 
 from lmux_plug import FinishReason
 from lmux_plug._http_errors import error_from_response
@@ -27,7 +28,6 @@ from lmux_plug.errors import (
     ProviderError,
     RateLimitError,
 )
-from lmux_plug_anthropic import _codec
 
 WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "anthropic"
 SUFFIXES = (".yaml", ".yml", ".json", ".har", ".chunks.txt")
@@ -98,7 +98,7 @@ def load(path: Path) -> list[tuple[int | None, dict[str, str], bytes]]:
         sse = "".join(f"data: {ln}\n\n" for ln in lines).encode()
         return [(200, {"content-type": "text/event-stream"}, sse)]
     if path.suffix in (".yaml", ".yml"):
-        doc = yaml.load(text.decode(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        doc = yaml.load(text.decode(), Loader=_Loader)
     else:
         doc = json.loads(text)
     if isinstance(doc, dict) and "interactions" in doc:
@@ -219,7 +219,12 @@ def _check_message(headers: dict[str, str], body: bytes) -> None:
     thinking = [(b["thinking"], b["signature"]) for b in data["content"] if b["type"] == "thinking"]
     assert [(t.text, t.signature) for t in response.thinking if not t.redacted] == thinking
     usage = response.usage
-    got = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_creation_tokens)
+    got = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_creation_tokens,
+    )
     assert got == _expected_usage(data["usage"])
     assert response.finish_reason is _FINISH[data["stop_reason"]]
     assert response.model == data.get("model")
@@ -255,7 +260,12 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
     assert "".join(c.thinking_delta for c in chunks) == "".join(t for t, _ in expected["thinking"])
     usage = terminal[0].usage
     assert usage is not None
-    got = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_creation_tokens)
+    got = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_creation_tokens,
+    )
     assert got == expected["usage"]
     assert terminal[0].finish_reason is expected["finish"]
     assert all(c.request_id == headers.get("request-id") for c in chunks)

@@ -206,7 +206,8 @@ def _recordings() -> list[Path]:
             found.extend(
                 p
                 for p in sorted(base.rglob("*"))
-                if p.is_file() and p.name.endswith((".yaml", ".yml", ".json", ".har", ".chunks.txt"))
+                if p.is_file()
+                and p.name.endswith((".yaml", ".yml", ".json", ".har", ".chunks.txt"))
             )
     return found
 
@@ -221,7 +222,6 @@ def _split() -> tuple[list[Path], dict[Path, str]]:
         else:
             supported.append(path)
     return supported, excluded
-
 
 
 def _id(path: Path) -> str:
@@ -272,7 +272,9 @@ def _check_usage(usage: Any, raw: Mapping[str, Any]) -> None:
     assert usage.input_tokens == raw.get("prompt_tokens", 0)
     assert usage.output_tokens == raw.get("completion_tokens", 0)
     details = raw.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens", raw.get("prompt_cache_hit_tokens", raw.get("cached_tokens")))
+    cached = details.get(
+        "cached_tokens", raw.get("prompt_cache_hit_tokens", raw.get("cached_tokens"))
+    )
     assert usage.cache_read_tokens == (cached or 0)
     reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     assert usage.reasoning_tokens == reasoning
@@ -309,7 +311,9 @@ def _sse_payloads(body: bytes) -> list[Any]:
     return [json.loads(d) for _, d in _sse_events(body) if d != "[DONE]"]
 
 
-def _check_headers(headers: Mapping[str, str], request_id: str | None, response_headers: Mapping[str, str]) -> None:
+def _check_headers(
+    headers: Mapping[str, str], request_id: str | None, response_headers: Mapping[str, str]
+) -> None:
     assert request_id == headers.get("x-request-id", headers.get("request-id"))
     expected_limits = {k: v for k, v in headers.items() if "ratelimit" in k}
     assert {k: v for k, v in response_headers.items() if "ratelimit" in k} == expected_limits
@@ -345,7 +349,9 @@ def _replay_chat(provider: str, interaction: Mapping[str, Any]) -> None:
 
 def _stream_chunks(provider: str, interaction: Mapping[str, Any], piece: int) -> list[ChatChunk]:
     spec = SPECS[provider]
-    decoder = ChatStreamDecoder(provider=provider, headers=interaction["headers"], options=spec.options)
+    decoder = ChatStreamDecoder(
+        provider=provider, headers=interaction["headers"], options=spec.options
+    )
     body: bytes = interaction["body"]
     chunks: list[ChatChunk] = []
     for start in range(0, len(body), piece):
@@ -380,7 +386,9 @@ def _replay_stream(provider: str, interaction: Mapping[str, Any]) -> None:
                         thinking += "".join(t["text"] for t in part["thinking"])
             thinking += delta.get("reasoning_content") or delta.get("reasoning") or ""
             for position, call in enumerate(delta.get("tool_calls") or []):
-                slot = calls.setdefault(call.get("index", position), {"id": "", "name": "", "arguments": ""})
+                slot = calls.setdefault(
+                    call.get("index", position), {"id": "", "name": "", "arguments": ""}
+                )
                 slot["id"] = call.get("id") or slot["id"]
                 slot["name"] = call.get("function", {}).get("name") or slot["name"]
                 slot["arguments"] += call.get("function", {}).get("arguments") or ""
@@ -434,8 +442,12 @@ def _replay_embed(provider: str, interaction: Mapping[str, Any]) -> None:
 
 def _replay_error(provider: str, interaction: Mapping[str, Any]) -> None:
     status = interaction["status"]
-    error = error_from_response(status, interaction["headers"], interaction["body"], provider=provider)
-    assert type(error) is _expected_error_class(status) or isinstance(error, _expected_error_class(status))
+    error = error_from_response(
+        status, interaction["headers"], interaction["body"], provider=provider
+    )
+    assert type(error) is _expected_error_class(status) or isinstance(
+        error, _expected_error_class(status)
+    )
     assert error.status_code == status
     assert error.request_id == interaction["headers"].get("x-request-id")
     body = json.loads(interaction["body"])
@@ -446,7 +458,6 @@ def _replay_error(provider: str, interaction: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- tests
 
 SUPPORTED, EXCLUDED = _split()
-
 
 
 @pytest.mark.parametrize("path", SUPPORTED, ids=[_id(p) for p in SUPPORTED])

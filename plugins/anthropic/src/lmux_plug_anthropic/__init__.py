@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lmux_plug import hookimpl
-
 from lmux_plug_anthropic._spec import PRICING_DATE, SPEC
 
 if TYPE_CHECKING:

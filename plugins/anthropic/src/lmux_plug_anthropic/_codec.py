@@ -57,7 +57,6 @@ from lmux_plug import (
 from lmux_plug._http_errors import error_from_response
 from lmux_plug._sse import ServerSentEvent, SSEDecoder
 from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
-
 from lmux_plug_anthropic._spec import default_max_tokens
 
 __all__ = [
@@ -133,9 +132,11 @@ def json_tool_name(request: ChatRequest) -> str | None:
 def required_betas(request: ChatRequest) -> tuple[str, ...]:
     """``anthropic-beta`` flags the request needs (file ids need the Files API beta)."""
     for message in request.messages:
-        if isinstance(message, UserMessage) and not isinstance(message.content, str):
-            if any(isinstance(p, FileContent) and p.file_id for p in message.content):
-                return ("files-api-2025-04-14",)
+        parts = () if not isinstance(message, UserMessage) else message.content
+        if not isinstance(parts, str) and any(
+            isinstance(p, FileContent) and p.file_id for p in parts
+        ):
+            return ("files-api-2025-04-14",)
     return ()
 
 
@@ -159,8 +160,9 @@ def encode_chat(request: ChatRequest, spec: ProviderSpec) -> dict[str, Any]:
         max_tokens = default_max_tokens(spec, model)
         if thinking_budget is not None and max_tokens <= thinking_budget:
             max_tokens = thinking_budget + _ANSWER_ROOM
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise _invalid(f"max_tokens must be a positive integer, got {max_tokens!r}", model)
+    if not _positive_int(max_tokens):
+        msg = f"max_tokens must be a positive integer, got {max_tokens!r}"
+        raise _invalid(msg, model)
     if thinking_budget is not None:
         if max_tokens <= thinking_budget:
             # Shrink the budget to fit: Anthropic requires budget_tokens < max_tokens.
@@ -184,11 +186,12 @@ def encode_chat(request: ChatRequest, spec: ProviderSpec) -> dict[str, Any]:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         if not 0.0 <= request.top_p <= 1.0:
-            raise _invalid(f"top_p must be between 0 and 1, got {request.top_p}", model)
+            msg = f"top_p must be between 0 and 1, got {request.top_p}"
+            raise _invalid(msg, model)
         body["top_p"] = request.top_p
     if request.stop:
         stops = list(request.stop)
-        if any(not isinstance(s, str) or not s.strip() for s in stops):
+        if not all(_has_text(s) for s in stops):
             raise _invalid("stop sequences must contain non-whitespace text", model)
         body["stop_sequences"] = stops
     if request.user:
@@ -198,6 +201,19 @@ def encode_chat(request: ChatRequest, spec: ProviderSpec) -> dict[str, Any]:
     # Provider-specific fields last: the caller's explicit choice wins.
     body.update(request.extra)
     return body
+
+
+# attrs does not check types at run time, so values from untyped callers are checked here.
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _has_text(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _thinking_budget(request: ChatRequest) -> int | None:
@@ -226,8 +242,9 @@ def _encode_messages(
     turns: list[dict[str, Any]] = []
     for position, message in enumerate(messages):
         if isinstance(message, (SystemMessage, DeveloperMessage)):
-            if not isinstance(message.content, str):
-                raise _invalid(f"message {position}: system content must be text", model)
+            if not _is_str(message.content):
+                msg = f"message {position}: system content must be text"
+                raise _invalid(msg, model)
             if message.content.strip():
                 cache = isinstance(message, SystemMessage) and message.cache_control
                 system.append(_text_block(message.content, cache=cache))
@@ -297,7 +314,8 @@ def _part_block(part: Any, position: int, model: str) -> dict[str, Any] | None:
     if isinstance(part, FileContent):
         return _document_block(part, position, model)
     if isinstance(part, AudioContent):
-        raise _invalid(f"message {position}: Anthropic's Messages API takes no audio", model)
+        msg = f"message {position}: Anthropic's Messages API takes no audio"
+        raise _invalid(msg, model)
     msg = f"message {position}: unsupported content part {type(part).__name__}"
     raise _invalid(msg, model)
 
@@ -307,7 +325,8 @@ def _image_source(part: ImageContent, position: int, model: str) -> dict[str, An
     if url.startswith("data:"):
         media_type, data = part.media_type, part.base64_data
         if data is None or media_type is None:
-            raise _invalid(f"message {position}: image data URL must be base64", model)
+            msg = f"message {position}: image data URL must be base64"
+            raise _invalid(msg, model)
         if media_type not in _IMAGE_TYPES:
             msg = (
                 f"message {position}: image type {media_type!r} is not supported "
@@ -317,14 +336,16 @@ def _image_source(part: ImageContent, position: int, model: str) -> dict[str, An
         return {"type": "base64", "media_type": media_type, "data": data}
     if url.startswith(("https://", "http://")):
         return {"type": "url", "url": url}
-    raise _invalid(f"message {position}: image URL must be https:// or a data: URL", model)
+    msg = f"message {position}: image URL must be https:// or a data: URL"
+    raise _invalid(msg, model)
 
 
 def _document_block(part: FileContent, position: int, model: str) -> dict[str, Any]:
     if part.file_id:
         source: dict[str, Any] = {"type": "file", "file_id": part.file_id}
     elif part.data is None:
-        raise _invalid(f"message {position}: a file part needs data or a file_id", model)
+        msg = f"message {position}: a file part needs data or a file_id"
+        raise _invalid(msg, model)
     elif part.media_type == "application/pdf":
         source = {"type": "base64", "media_type": "application/pdf", "data": part.data}
     elif part.media_type == "text/plain":
@@ -350,13 +371,12 @@ def _tool_id(raw: str, position: int, model: str) -> str:
     # Anthropic ids match ^[a-zA-Z0-9_-]+$; ids from other providers are made to fit, the
     # same way on both sides (tool_use and tool_result), so pairs still match.
     if not raw:
-        raise _invalid(f"message {position}: tool call id must not be empty", model)
+        msg = f"message {position}: tool call id must not be empty"
+        raise _invalid(msg, model)
     return _ID_BAD_CHARS.sub("_", raw)
 
 
-def _assistant_blocks(
-    message: AssistantMessage, position: int, model: str
-) -> list[dict[str, Any]]:
+def _assistant_blocks(message: AssistantMessage, position: int, model: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for block in message.thinking:
         if block.redacted:
@@ -368,15 +388,15 @@ def _assistant_blocks(
         # Unsigned reasoning (from another provider) cannot be verified by Anthropic: drop it.
     if message.content and message.content.strip():
         blocks.append(_text_block(message.content))
-    for call in message.tool_calls:
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": _tool_id(call.id, position, model),
-                "name": _checked_name(call.name, f"message {position}: tool call", model),
-                "input": _arguments(call, position, model),
-            }
-        )
+    blocks.extend(
+        {
+            "type": "tool_use",
+            "id": _tool_id(call.id, position, model),
+            "name": _checked_name(call.name, f"message {position}: tool call", model),
+            "input": _arguments(call, position, model),
+        }
+        for call in message.tool_calls
+    )
     return blocks
 
 
@@ -413,7 +433,8 @@ def _check_tool_pairs(turns: list[dict[str, Any]], model: str) -> None:
             ids = [b["id"] for b in turn["content"] if b["type"] == "tool_use"]
             for call_id in ids:
                 if call_id in seen:
-                    raise _invalid(f"tool call id {call_id!r} is used twice", model)
+                    msg = f"tool call id {call_id!r} is used twice"
+                    raise _invalid(msg, model)
                 seen.add(call_id)
             answered = set()
             if index + 1 < len(turns):
@@ -448,7 +469,9 @@ def _count_cache_breakpoints(
     count = sum("cache_control" in b for b in system)
     count += sum("cache_control" in b for turn in turns for b in turn["content"])
     if count > _MAX_CACHE_BREAKPOINTS:
-        msg = f"Anthropic allows at most {_MAX_CACHE_BREAKPOINTS} cache_control markers, got {count}"
+        msg = (
+            f"Anthropic allows at most {_MAX_CACHE_BREAKPOINTS} cache_control markers, got {count}"
+        )
         raise _invalid(msg, model)
 
 
@@ -463,7 +486,8 @@ def _tool_definition(tool: Tool, model: str) -> dict[str, Any]:
     function = tool.function
     name = _checked_name(function.name, "tool", model)
     if name == JSON_TOOL_NAME:
-        raise _invalid(f"tool name {JSON_TOOL_NAME!r} is reserved for JSON mode", model)
+        msg = f"tool name {JSON_TOOL_NAME!r} is reserved for JSON mode"
+        raise _invalid(msg, model)
     schema = dict(function.parameters)
     schema_type = schema.setdefault("type", "object")
     if schema_type != "object":
@@ -510,7 +534,8 @@ def _encode_tools(request: ChatRequest, body: dict[str, Any], *, thinking: bool)
         raise _invalid(msg, model)
     if not tools:
         if choice is not None and choice.mode in ("required", "function"):
-            raise _invalid(f"tool_choice={choice.mode!r} needs tools", model)
+            msg = f"tool_choice={choice.mode!r} needs tools"
+            raise _invalid(msg, model)
         return
     body["tools"] = tools
     if choice is not None:
@@ -732,7 +757,8 @@ class StreamDecoder:
             msg = f"malformed JSON in stream event {event.event!r}: {event.data[:200]!r}"
             raise _malformed(msg, self.model) from exc
         if not isinstance(data, Mapping):
-            raise _malformed(f"stream event {event.event!r} is not an object", self.model)
+            msg = f"stream event {event.event!r} is not an object"
+            raise _malformed(msg, self.model)
         kind = data.get("type") if isinstance(data.get("type"), str) else event.event
         handler = getattr(self, f"_on_{kind}", None)
         if handler is None:  # ping and event types added after this code was written
@@ -827,7 +853,8 @@ class StreamDecoder:
             raise _malformed("content_block_delta without index or delta", self.model)
         state = self._blocks.get(index)
         if state is None:
-            raise _malformed(f"delta for unknown content block {index}", self.model)
+            msg = f"delta for unknown content block {index}"
+            raise _malformed(msg, self.model)
         kind = delta.get("type")
         if kind == "text_delta":
             return self._text(str(delta.get("text", "")))
@@ -894,4 +921,3 @@ class StreamDecoder:
         raise error_from_event(
             data, provider=self.provider, model=self.model, request_id=self.request_id
         )
-

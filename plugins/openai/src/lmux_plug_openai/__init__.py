@@ -14,19 +14,23 @@ Importing this module is cheap: the codec and the HTTP client load on the first 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import TYPE_CHECKING
 
-from lmux_plug._context import ProviderContext
-from lmux_plug._types import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    ProviderSpec,
-)
 from lmux_plug.hookspecs import hookimpl
 from lmux_plug_openai._providers import PROVIDERS, WIRE
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Sequence
+
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._types import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ProviderSpec,
+    )
 
 __all__ = [
     "PROVIDERS",

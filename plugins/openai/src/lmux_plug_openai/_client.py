@@ -7,11 +7,9 @@ discovery) never loads the codec or the HTTP client.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from lmux_plug._context import ProviderContext
-from lmux_plug._types import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from lmux_plug.errors import ConfigurationError
 from lmux_plug_openai._codec import (
     ChatStreamDecoder,
@@ -21,6 +19,18 @@ from lmux_plug_openai._codec import (
     encode_embed,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._types import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+    )
+
 __all__ = ["chat", "embed", "endpoint", "stream"]
 
 _PATHS = {"chat": "chat/completions", "embed": "embeddings"}
@@ -28,7 +38,7 @@ _DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 def endpoint(provider: ProviderContext, model: str, kind: str) -> tuple[str, dict[str, str]]:
-    """The URL and query parameters of a ``chat`` or ``embed`` call to ``provider``.
+    """Return the URL and query parameters of a ``chat`` or ``embed`` call to ``provider``.
 
     Plain endpoints append ``chat/completions`` / ``embeddings`` to the base URL. Azure
     (``options["url_style"] == "azure"``) puts the model id (the deployment name) in the path

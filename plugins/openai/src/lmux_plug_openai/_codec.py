@@ -19,8 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import math
+import re
 import struct
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -43,7 +43,6 @@ from lmux_plug._types import (
     ImageContent,
     JsonObjectResponseFormat,
     JsonSchemaResponseFormat,
-    Message,
     ProviderSpec,
     SystemMessage,
     TextContent,
@@ -125,7 +124,7 @@ def is_reasoning_model(model: str) -> bool:
 
 
 def _int(value: Any) -> int:
-    """A token count from the wire: missing, null or odd values count as 0."""
+    """Read a token count from the wire: missing, null or odd values count as 0."""
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -169,7 +168,7 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def cost_of(raw: Any) -> Cost | None:
-    """The USD cost a provider reports in ``usage.cost`` (OpenRouter), split when it can be.
+    """Read the USD cost a provider reports in ``usage.cost`` (OpenRouter).
 
     ``cost_details.upstream_inference_prompt_cost`` becomes the input part and the rest of
     ``cost`` the output part, so ``Cost.total`` equals the reported figure exactly.
@@ -192,7 +191,7 @@ def finish_reason_of(raw: Any, *, has_tool_calls: bool = False) -> FinishReason:
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
-    """The provider's request id from the response headers."""
+    """Return the provider's request id from the response headers."""
     return headers.get("x-request-id") or headers.get("request-id") or None
 
 
@@ -206,8 +205,7 @@ def _loads(body: bytes | str | Mapping[str, Any], provider: str, model: str | No
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        shown = body[:200] if isinstance(body, (bytes, str)) else type(body).__name__
-        msg = f"malformed JSON from {provider}: {shown!r}"
+        msg = f"malformed JSON from {provider}: {body[:200]!r}"
         raise ProviderError(msg, provider=provider, model=model) from exc
 
 
@@ -270,7 +268,8 @@ def _check_part(part: Any, index: int) -> None:
         return
     if isinstance(part, ImageContent):
         if not part.url.startswith(_IMAGE_SCHEMES):
-            raise _bad(f"image url must be https:, http: or data:, got {part.url[:40]!r}", index)
+            msg = f"image url must be https:, http: or data:, got {part.url[:40]!r}"
+            raise _bad(msg, index)
         return
     if isinstance(part, AudioContent):
         if not part.data:
@@ -280,7 +279,8 @@ def _check_part(part: Any, index: int) -> None:
         if not part.data and not part.file_id:
             raise _bad("file part needs data or file_id", index)
         return
-    raise _bad(f"unsupported content part {type(part).__name__}", index)
+    msg = f"unsupported content part {type(part).__name__}"
+    raise _bad(msg, index)
 
 
 def _message(message: Any, index: int, *, developer_role: bool) -> dict[str, Any]:
@@ -293,7 +293,8 @@ def _message(message: Any, index: int, *, developer_role: bool) -> dict[str, Any
     elif isinstance(message, AssistantMessage):
         for call in message.tool_calls:
             if not _NAME.match(call.name):
-                raise _bad(f"tool call name {call.name!r} must match {_NAME.pattern}", index)
+                msg = f"tool call name {call.name!r} must match {_NAME.pattern}"
+                raise _bad(msg, index)
     elif isinstance(message, ToolMessage):
         if not message.tool_call_id:
             raise _bad("a tool message needs tool_call_id", index)
@@ -302,12 +303,13 @@ def _message(message: Any, index: int, *, developer_role: bool) -> dict[str, Any
             # Most compatible servers know only "system"; OpenAI treats both alike.
             return {"role": "system", "content": message.content}
     elif not isinstance(message, SystemMessage):
-        raise _bad(f"a message must be a Message, got {type(message).__name__}", index)
+        msg = f"a message must be a Message, got {type(message).__name__}"
+        raise _bad(msg, index)
     out = message_to_openai(message)
-    if isinstance(message, AssistantMessage) and out["content"] is None and not message.refusal:
-        if not message.tool_calls:
-            # An assistant turn needs content or tool calls; an empty one is still a turn.
-            out["content"] = ""
+    empty = out["content"] is None and not out.get("tool_calls") and not out.get("refusal")
+    if isinstance(message, AssistantMessage) and empty:
+        # An assistant turn needs content or tool calls; an empty one is still a turn.
+        out["content"] = ""
     return out
 
 
@@ -352,7 +354,7 @@ def _max_tokens_field(model: str, options: Mapping[str, Any]) -> str:
     return field
 
 
-def _check_number(name: str, value: float | None, low: float, high: float) -> None:
+def _check_number(name: str, value: object, low: float, high: float) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -370,8 +372,10 @@ def _json_safe(extra: Mapping[str, Any], what: str) -> None:
         raise InvalidRequestError(msg) from exc
 
 
-def encode_chat(request: ChatRequest, spec: ProviderSpec, *, stream: bool = False) -> dict[str, Any]:
-    """The Chat Completions body for ``request`` at the provider ``spec`` describes.
+def encode_chat(
+    request: ChatRequest, spec: ProviderSpec, *, stream: bool = False
+) -> dict[str, Any]:
+    """Build the Chat Completions body for ``request`` at the provider ``spec`` describes.
 
     Raises :class:`InvalidRequestError` naming the problem for input no OpenAI-compatible
     server would accept (before any I/O). ``request.extra`` is merged last, so a caller can
@@ -436,7 +440,7 @@ def encode_chat(request: ChatRequest, spec: ProviderSpec, *, stream: bool = Fals
 
 
 def encode_embed(request: EmbeddingRequest, spec: ProviderSpec) -> dict[str, Any]:  # noqa: ARG001 - same shape as encode_chat
-    """The embeddings body for ``request``; inputs are always sent as a list."""
+    """Build the embeddings body for ``request``; inputs are always sent as a list."""
     if not request.model:
         msg = "model id must not be empty"
         raise InvalidRequestError(msg)
@@ -541,7 +545,9 @@ def decode_chat(
     text, thinking = _content_parts(message.get("content"))
     thinking = _reasoning_text(message) or thinking
     raw_calls = message.get("tool_calls") or []
-    calls = tuple(_tool_call(c, i) for i, c in enumerate(raw_calls if isinstance(raw_calls, list) else []))
+    calls = tuple(
+        _tool_call(c, i) for i, c in enumerate(raw_calls if isinstance(raw_calls, list) else [])
+    )
     refusal = message.get("refusal")
     usage = usage_of(data.get("usage")) or Usage()
     cost = cost_of(data.get("usage")) if (options or {}).get("usage_cost") else None
@@ -677,15 +683,17 @@ class ChatStreamDecoder:
         if self.done:
             return []
         chunks = self._handle(self._sse.flush())
-        if self.done:
-            return chunks
+        if chunks and chunks[-1].finish_reason is not None:
+            return chunks  # [DONE] was in the unterminated tail
         if self._finish_seen:
             # finish_reason arrived but [DONE] did not (body-only fixtures, lax servers).
             return [*chunks, self._terminal()]
         if not self._events:
             return self._non_sse()
         msg = f"stream from {self._provider} ended before [DONE] (truncated)"
-        raise ProviderError(msg, provider=self._provider, model=self._model, request_id=self._request_id)
+        raise ProviderError(
+            msg, provider=self._provider, model=self._model, request_id=self._request_id
+        )
 
     # -- events ------------------------------------------------------------------------
 
@@ -807,7 +815,7 @@ class ChatStreamDecoder:
         )
 
     def _non_sse(self) -> list[ChatChunk]:
-        """A body with no SSE event at all: an error object or a whole (unstreamed) answer."""
+        """Handle a body with no SSE event: an error object or a whole (unstreamed) answer."""
         raw = bytes(self._prefix)
         if not raw.strip():
             msg = f"stream from {self._provider} ended before any data (truncated)"
@@ -858,4 +866,3 @@ class ChatStreamDecoder:
             )
         )
         return chunks
-

@@ -60,7 +60,7 @@ _LOCAL = _VISION | {_C.EMBED, _C.REASONING}
 
 
 def _price(input_: str, output: str, cached: str | None = None) -> ModelPricing:
-    """A price-list entry: dollars per million input, output and cached-input tokens."""
+    """Build a price-list entry: dollars per million input, output and cached-input tokens."""
     return ModelPricing(
         input=per_million_tokens(input_),
         output=per_million_tokens(output),
@@ -146,9 +146,7 @@ GROQ = ProviderSpec(
             131_072,
             65_536,
         ),
-        _model(
-            "openai/gpt-oss-20b", _STRUCTURED | {_C.REASONING}, _price("0.10", "0.50"), 131_072
-        ),
+        _model("openai/gpt-oss-20b", _STRUCTURED | {_C.REASONING}, _price("0.10", "0.50"), 131_072),
     ),
     description="Groq (usage also arrives as x_groq.usage; errors as SSE 'event: error')",
     pricing_date="2025-08-15",
@@ -215,9 +213,7 @@ OPENROUTER = ProviderSpec(
     models=(
         _model("openai/gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000),
         _model("openai/gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000),
-        _model(
-            "anthropic/claude-sonnet-4", _REASONING, _price("3.00", "15.00", "0.30"), 200_000
-        ),
+        _model("anthropic/claude-sonnet-4", _REASONING, _price("3.00", "15.00", "0.30"), 200_000),
     ),
     # OpenRouter reports the exact USD cost of each call when asked with usage.include.
     options={
@@ -259,9 +255,7 @@ DEEPINFRA = ProviderSpec(
     base_url="https://api.deepinfra.com/v1/openai",
     auth=ApiKeyAuth(env=("DEEPINFRA_API_KEY",)),
     capabilities=_VISION | {_C.EMBED},
-    models=(
-        _model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),
-    ),
+    models=(_model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),),
     description="DeepInfra",
     pricing_date="2025-08-15",
 )
@@ -315,7 +309,7 @@ XAI = ProviderSpec(
 
 
 def _local(name: str, port: int, key_env: str, description: str) -> ProviderSpec:
-    """A server on this machine: no key needed (sent when the env var is set)."""
+    """Declare a server on this machine: no key needed (sent when the env var is set)."""
     return ProviderSpec(
         name=name,
         wire=WIRE,
@@ -352,4 +346,3 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     LMSTUDIO,
     OLLAMA_OPENAI,
 )
-

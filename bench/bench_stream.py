@@ -1,0 +1,135 @@
+"""Streaming throughput: chunks/s through ``Registry.achat_stream`` vs the openai SDK and a bare loop.
+
+Target: ``Registry.achat_stream`` >= 1.5x the official openai SDK's streaming, same server,
+same run, same interpreter. The ceiling is a bare aiohttp loop over the same SSE lines
+(with ``json.loads`` of each event, and without any decoding at all).
+
+The local server (``fake_openai --chunks 200``) streams ``--streams`` responses of 200
+content chunks each; every client's joined deltas are checked against the reply text, and
+chunks/s counts content chunks of correct streams only.
+
+    python bench/bench_stream.py [--streams 500] [--repeats 3] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+
+import _common
+
+TARGET = 1.5
+CHUNKS = 200
+CLIENTS = [
+    "bare aiohttp lines",
+    "bare aiohttp",
+    "lmux_plug Registry",
+    "lmux_plug Transport",
+    "openai SDK",
+    "lmux",
+    "litellm",
+]
+OURS = "lmux_plug Registry"
+SDK = "openai SDK"
+
+
+def reply_text() -> str:
+    """1,600 characters, so each of the 200 chunks carries 8 characters of text."""
+    words = "the quick brown fox jumps over the lazy dog while streaming tokens arrive "
+    return (words * (CHUNKS * 8 // len(words) + 1))[: CHUNKS * 8]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
+    parser.add_argument("--python", action="append", help="interpreter(s) to measure in (default: peers venv + this)")
+    args = parser.parse_args(argv)
+
+    exes = args.python or _common.interpreters()
+    versions = {exe: _common.python_version(exe) for exe in exes}
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    text = reply_text()
+    results: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    missing: dict[tuple[str, str], str] = {}
+
+    with _common.fake_server(chunks=CHUNKS, reply=text) as url:
+        for _ in range(args.repeats):
+            for exe in exes:
+                for client in clients:
+                    key = (exe, client)
+                    if key in missing:
+                        continue
+                    result = _common.run_worker(
+                        exe,
+                        client,
+                        url,
+                        "stream",
+                        timeout=600,
+                        calls=args.streams,
+                        concurrency=args.concurrency,
+                        expected=text,
+                    )
+                    if "unavailable" in result or "failed" in result:
+                        missing[key] = str(result.get("unavailable") or result.get("failed"))
+                        continue
+                    results[key].append(result)
+
+    rows = []
+    verdicts = []
+    for exe in exes:
+        medians = {
+            client: _common.median([float(r["chunks_per_s"]) for r in results[(exe, client)]])  # type: ignore[arg-type]
+            for client in clients
+            if results.get((exe, client))
+        }
+        sdk = medians.get(SDK)
+        ceiling = medians.get("bare aiohttp lines")
+        for client in clients:
+            key = (exe, client)
+            if key in missing:
+                rows.append([client, versions[exe], "", missing[key], "", "", "", ""])
+                continue
+            values = [float(r["chunks_per_s"]) for r in results[key]]  # type: ignore[arg-type]
+            errors = sum(int(r["errors"]) for r in results[key])  # type: ignore[call-overload]
+            rows.append(
+                [
+                    client,
+                    versions[exe],
+                    str(results[key][0].get("version", "")),
+                    f"{medians[client]:,.0f}",
+                    _common.spread(values),
+                    _common.ratio(medians[client], sdk),
+                    _common.ratio(medians[client], ceiling),
+                    str(errors),
+                ]
+            )
+        if OURS in medians and sdk:
+            r = medians[OURS] / sdk
+            verdicts.append(
+                f"{OURS} ({versions[exe]}): {r:.2f}x the openai SDK "
+                f"({'met' if r >= TARGET else 'MISSED'}, target >= {TARGET}x); "
+                f"{medians[OURS] / ceiling:.2f}x the bare line loop" if ceiling else ""
+            )
+    print(
+        _common.table(
+            f"Streaming: {args.streams} streams x {CHUNKS} chunks, {args.concurrency} at a time, "
+            f"content chunks/s (median of {args.repeats})",
+            ["client", "python", "version", "chunks/s", "spread", "vs openai SDK", "vs bare lines", "errors"],
+            rows,
+        )
+    )
+    print()
+    for line in verdicts:
+        print(line)
+    for (exe, client), reason in missing.items():
+        if client == OURS:
+            print(f"note: {OURS} unavailable under {versions[exe]}: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

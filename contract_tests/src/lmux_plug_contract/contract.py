@@ -1,0 +1,850 @@
+"""``ProviderContract``: the clauses, as one pytest class to subclass (or run via the CLI).
+
+Each test method is one named clause (``@clause("types.usage")``), documented by its
+docstring. Clauses run per provider and skip, saying so, when the provider does not
+declare what they need ("not declared: capability 'embed'"). A plugin author certifies a
+plugin with::
+
+    from lmux_plug_contract import ProviderContract
+
+    class TestAcme(ProviderContract):
+        provider = "acme"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lmux_plug import (
+    AuthenticationError,
+    Capability,
+    ChatChunk,
+    ChatResponse,
+    EmbeddingResponse,
+    FinishReason,
+    InvalidRequestError,
+    LmuxError,
+    NotFoundError,
+    PluginError,
+    ProviderError,
+    RateLimitError,
+    TimeoutError,
+    ToolCall,
+    UnsupportedFeatureError,
+    Usage,
+    calculate_cost,
+)
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._session import ContractSession, embed_usage
+from lmux_plug_contract.server import WireServer
+from lmux_plug_contract.strategies import error_responses, split_points
+from lmux_plug_contract.wires import CapturedRequest, Reply
+
+__all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Every clause id with its one-line description (the first line of its docstring).
+CLAUSES: dict[str, str] = {}
+
+#: HTTP status -> (the LmuxError subclass it must map to, whether it is retryable).
+ERROR_EXPECTATIONS: dict[int, tuple[type[LmuxError], bool]] = {
+    400: (InvalidRequestError, False),
+    401: (AuthenticationError, False),
+    403: (AuthenticationError, False),
+    404: (NotFoundError, False),
+    408: (TimeoutError, True),
+    409: (InvalidRequestError, True),
+    413: (InvalidRequestError, False),
+    422: (InvalidRequestError, False),
+    429: (RateLimitError, True),
+    500: (ProviderError, True),
+    502: (ProviderError, True),
+    503: (ProviderError, True),
+    504: (ProviderError, True),
+    529: (ProviderError, True),
+}
+_UNDECLARED_PROBES = (
+    Capability.CHAT,
+    Capability.STREAM,
+    Capability.EMBED,
+    Capability.TOOLS,
+    Capability.JSON_OBJECT,
+    Capability.JSON_SCHEMA,
+    Capability.VISION,
+    Capability.REASONING,
+)
+
+
+def clause(name: str) -> Callable[[F], F]:
+    """Mark a test method as the clause ``name`` (``family.check``) and register its doc."""
+
+    def mark(function: F) -> F:
+        CLAUSES[name] = (function.__doc__ or "").strip().splitlines()[0]
+        return pytest.mark.lmux_clause(name)(function)  # type: ignore[no-any-return]
+
+    return mark
+
+
+def _prompt() -> list[dict[str, str]]:
+    return [{"role": "user", "content": canon.CHAT_PROMPT}]
+
+
+def _fail_foreign(exc: BaseException, what: str) -> None:
+    if isinstance(exc, PluginError):
+        pytest.fail(
+            f"{what}: the plugin let a foreign exception escape "
+            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
+        )
+    if not isinstance(exc, LmuxError):
+        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
+
+
+def _reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
+    parts: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        for delta in chunk.tool_call_deltas:
+            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] = delta.name or entry["name"]
+            entry["arguments"] += delta.arguments
+    return [ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"]) for _, p in sorted(parts.items())]
+
+
+def _check_usage(usage: object, where: str) -> None:
+    assert isinstance(usage, Usage), f"{where}: usage is {type(usage).__name__}, not Usage"
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens"):
+        value = getattr(usage, name)
+        assert type(value) is int, f"{where}: usage.{name} is {type(value).__name__}, not int"
+        assert value >= 0, f"{where}: usage.{name} = {value} < 0"
+
+
+def _texts_of(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts_of(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts_of(item)
+
+
+class ProviderContract:
+    """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
+
+    Class attributes:
+
+    ``provider``
+        the provider name (model prefix) to certify, or a list of them. Without it the
+        ``--lmux-certify NAME`` option names them.
+    ``plugin``
+        optional plugin object (module or instance) to register instead of loading the
+        installed entry points.
+    ``contract_fixtures``
+        optional :class:`~lmux_plug_contract.ContractFixtures`; default: the plugin
+        module's ``CONTRACT``, else the suite's defaults for the provider's wire.
+    """
+
+    provider: ClassVar[str | Sequence[str] | None] = None
+    plugin: ClassVar[object | None] = None
+    contract_fixtures: ClassVar[object | None] = None
+
+    @pytest.fixture
+    def contract(
+        self, request: pytest.FixtureRequest, lmux_contract_provider: str, lmux_wire_server: WireServer
+    ) -> Iterator[ContractSession]:
+        """A :class:`ContractSession` for the provider under test."""
+        config = request.config
+        session = ContractSession(
+            lmux_contract_provider,
+            plugin=type(self).plugin,
+            declared_fixtures=type(self).contract_fixtures,
+            server=lmux_wire_server,
+            record_mode=config.getoption("lmux_record") or "none",
+            cassette_dir=config.stash[_stash_key("cassette_dir")],
+            examples=int(config.getoption("lmux_examples")),
+            reset_cassettes=config.stash[_stash_key("reset")],
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+
+    # ================================================================== types
+
+    def _chat(self, contract: ContractSession) -> tuple[ChatResponse, bool, str]:
+        model = contract.model(Capability.CHAT)
+        with contract.traffic("types", "chat") as source:
+            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+        return response, source.synthesised, model
+
+    @clause("types.chat_response")
+    def test_types_chat_response(self, contract: ContractSession) -> None:
+        """chat returns a ChatResponse with content or tool calls, a normalised finish_reason, provider and model."""
+        response, synthesised, _ = self._chat(contract)
+        assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+        assert response.content or response.tool_calls, "neither content nor tool calls"
+        assert isinstance(response.finish_reason, FinishReason), f"finish_reason {response.finish_reason!r} is not a FinishReason"
+        assert response.provider == contract.provider, f"provider is {response.provider!r}, expected {contract.provider!r}"
+        assert isinstance(response.model, str) and response.model, "model is not set"
+        if synthesised:
+            assert response.content == canon.TEXT, f"content {response.content!r} != {canon.TEXT!r}"
+            assert response.finish_reason is FinishReason.STOP
+
+    @clause("types.usage")
+    def test_types_usage(self, contract: ContractSession) -> None:
+        """usage holds non-negative integers, equal to what the provider reported."""
+        response, synthesised, _ = self._chat(contract)
+        _check_usage(response.usage, "chat")
+        if synthesised:
+            assert response.usage == canon.USAGE, f"usage {response.usage} != reported {canon.USAGE}"
+
+    @clause("types.cost")
+    def test_types_cost(self, contract: ContractSession) -> None:
+        """cost is consistent with the declared pricing, or None when no price is declared."""
+        response, _, model = self._chat(contract)
+        pricing = contract.registry.plugin_manager.hook.lmux_plug_pricing(provider=contract.spec, model=model)
+        if pricing is None:
+            assert response.cost is None, f"cost {response.cost} without a declared price"
+        else:
+            expected = calculate_cost(response.usage, pricing)
+            assert response.cost == expected, f"cost {response.cost} != {expected} from the declared pricing"
+
+    # ================================================================== streaming
+
+    def _stream(self, contract: ContractSession, kind: str = "stream") -> tuple[list[Any], bool]:
+        if kind == "tools":
+            model = contract.model(Capability.STREAM, Capability.TOOLS)
+            params = contract.params(tools=[canon.WEATHER_TOOL], tool_choice="required")
+            prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
+        else:
+            model = contract.model(Capability.STREAM)
+            params, prompt = contract.params(), _prompt()
+        with contract.traffic("streaming", kind) as source:  # type: ignore[arg-type]
+            chunks = contract.collect(contract.registry.achat_stream(contract.ref(model), prompt, **params))
+        return chunks, source.synthesised
+
+    @clause("streaming.chunks")
+    def test_streaming_chunks(self, contract: ContractSession) -> None:
+        """every streamed item is a ChatChunk."""
+        chunks, _ = self._stream(contract)
+        assert chunks, "the stream yielded nothing"
+        wrong = [type(c).__name__ for c in chunks if not isinstance(c, ChatChunk)]
+        assert not wrong, f"items that are not ChatChunk: {wrong}"
+
+    @clause("streaming.terminal_chunk")
+    def test_streaming_terminal_chunk(self, contract: ContractSession) -> None:
+        """exactly one chunk carries a finish_reason, and nothing but usage follows it."""
+        chunks, synthesised = self._stream(contract)
+        terminal = [i for i, c in enumerate(chunks) if c.finish_reason is not None]
+        assert len(terminal) == 1, f"{len(terminal)} chunks carry a finish_reason (expected exactly 1)"
+        after = chunks[terminal[0] + 1 :]
+        assert all(not c.delta and not c.tool_call_deltas for c in after), "content after the terminal chunk"
+        assert isinstance(chunks[terminal[0]].finish_reason, FinishReason)
+        if synthesised:
+            assert chunks[terminal[0]].finish_reason is FinishReason.STOP
+
+    @clause("streaming.usage")
+    def test_streaming_usage(self, contract: ContractSession) -> None:
+        """usage arrives on the terminal chunk (or the one after it) where the provider reports it."""
+        chunks, synthesised = self._stream(contract)
+        with_usage = [i for i, c in enumerate(chunks) if c.usage is not None]
+        reports = contract.wire.stream_usage if contract.wire is not None else True
+        if not with_usage:
+            assert not (synthesised and reports), "the provider reported usage but no chunk carries it"
+            pytest.skip("not declared: the provider reports no usage in streams")
+        terminal = next((i for i, c in enumerate(chunks) if c.finish_reason is not None), None)
+        assert terminal is not None, "no terminal chunk"
+        assert with_usage[-1] >= terminal, "usage only arrives before the terminal chunk"
+        final = chunks[with_usage[-1]].usage
+        _check_usage(final, "stream")
+        if synthesised:
+            assert final == canon.USAGE, f"stream usage {final} != reported {canon.USAGE}"
+
+    @clause("streaming.text_matches_chat")
+    def test_streaming_text_matches_chat(self, contract: ContractSession) -> None:
+        """the concatenated deltas equal the text of the same exchange when not streamed."""
+        contract.model(Capability.CHAT, Capability.STREAM)
+        chunks, stream_synth = self._stream(contract)
+        response, chat_synth, _ = self._chat(contract)
+        if contract.http and not (stream_synth and chat_synth):
+            pytest.skip("not declared: recorded from a live model, the two answers may differ")
+        text = "".join(c.delta for c in chunks)
+        assert text == (response.content or ""), f"streamed {text!r} != chat {response.content!r}"
+
+    @clause("streaming.tool_calls")
+    def test_streaming_tool_calls(self, contract: ContractSession) -> None:
+        """tool-call deltas reassemble into valid ToolCalls with JSON-parseable arguments."""
+        chunks, synthesised = self._stream(contract, "tools")
+        calls = _reassemble(chunks)
+        assert calls, "no tool-call deltas in the stream"
+        for call in calls:
+            assert call.name, f"tool call without a name: {call}"
+            try:
+                arguments = json.loads(call.arguments)
+            except ValueError:
+                pytest.fail(f"tool-call arguments are not JSON: {call.arguments!r}")
+            assert isinstance(arguments, dict), f"tool-call arguments are not an object: {arguments!r}"
+        finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
+        assert len(finishes) == 1, f"{len(finishes)} terminal chunks"
+        if synthesised:
+            assert [c.name for c in calls] == [canon.TOOL_CALL.name]
+            assert json.loads(calls[0].arguments) == canon.TOOL_ARGUMENTS
+            assert finishes[0] in (FinishReason.TOOL_CALLS, FinishReason.STOP)
+
+    @clause("streaming.early_close")
+    @pytest.mark.parametrize("how", ["aclose", "cancel", "sync_close"])
+    def test_streaming_early_close(self, contract: ContractSession, how: str) -> None:
+        """closing or cancelling a stream early releases its connection."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.STREAM)
+
+        def scenario(request: CapturedRequest) -> Reply:
+            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+            frames = rendering.frames[: -rendering.terminal]
+            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True, after="hang")
+
+        contract.use_server(scenario)
+        ref, registry = contract.ref(model), contract.registry
+        if how == "sync_close":
+            iterator = registry.chat_stream(ref, _prompt(), **contract.params())
+            next(iterator)
+            iterator.close()  # type: ignore[attr-defined]
+        else:
+            contract.run(_close_early(registry.achat_stream(ref, _prompt(), **contract.params()), cancel=how == "cancel"))
+        assert contract.server.wait_disconnects(1, 5.0), (
+            f"the connection stayed open 5 s after the stream was closed early ({how})"
+        )
+
+    @clause("streaming.arbitrary_splits")
+    def test_streaming_arbitrary_splits(self, contract: ContractSession) -> None:
+        """stream decoding gives the same chunks however the byte stream is split."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.STREAM)
+        ref = contract.ref(model)
+
+        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(data=st.data())
+        def property_(data: st.DataObject) -> None:
+            holder: dict[str, list[bytes]] = {}
+
+            def scenario(request: CapturedRequest) -> Reply:
+                rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+                raw = b"".join(rendering.frames)
+                cuts = holder.setdefault("cuts", data.draw(split_points(len(raw)), label="split at"))
+                pieces = [raw[a:b] for a, b in zip((0, *cuts), (*cuts, len(raw)))]
+                return Reply(200, {"content-type": rendering.content_type}, pieces, stream=True, pause=0.002)
+
+            contract.use_server(scenario)
+            chunks = contract.collect(contract.registry.achat_stream(ref, _prompt(), **contract.params()))
+            assert "".join(c.delta for c in chunks) == canon.TEXT
+            assert sum(c.finish_reason is not None for c in chunks) == 1
+            if wire.stream_usage:
+                assert [c.usage for c in chunks if c.usage is not None][-1:] == [canon.USAGE]
+
+        property_()
+
+    # ================================================================== embeddings
+
+    @clause("embeddings.vectors")
+    def test_embeddings_vectors(self, contract: ContractSession) -> None:
+        """one vector per input, in input order, of one dimension, with usage set."""
+        model = contract.model(Capability.EMBED)
+        with contract.traffic("embeddings", "embed") as source:
+            response = contract.run(contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS)))
+        assert isinstance(response, EmbeddingResponse), f"embed returned {type(response).__name__}"
+        assert len(response.embeddings) == len(canon.EMBED_INPUTS), (
+            f"{len(response.embeddings)} vectors for {len(canon.EMBED_INPUTS)} inputs"
+        )
+        dimensions = {len(v) for v in response.embeddings}
+        assert len(dimensions) == 1 and 0 not in dimensions, f"inconsistent dimensions {sorted(dimensions)}"
+        assert all(isinstance(x, float) for v in response.embeddings for x in v), "vector items are not floats"
+        _check_usage(response.usage, "embed")
+        assert response.provider == contract.provider
+        if source.synthesised:
+            expected = tuple(canon.expected_vector(t, i) for i, t in enumerate(canon.EMBED_INPUTS))
+            assert response.embeddings == expected, "vectors are not in input order (or not the ones sent)"
+            if contract.wire is not None and contract.wire.embed_usage:
+                usage = embed_usage(list(canon.EMBED_INPUTS))
+                assert response.usage.input_tokens == usage.input_tokens, f"usage {response.usage} != reported {usage}"
+
+    # ================================================================== errors
+
+    def _error_of(self, contract: ContractSession, scenario: Callable[[CapturedRequest], Reply], *, stream: bool = False, timeout: float | None = None) -> LmuxError:
+        model = contract.model(Capability.STREAM if stream else Capability.CHAT)
+        contract.use_server(scenario)
+        params = contract.params() if timeout is None else contract.params(timeout=timeout)
+        ref = contract.ref(model)
+
+        async def call() -> object:
+            if stream:
+                return [c async for c in contract.registry.achat_stream(ref, _prompt(), **params)]
+            return await contract.registry.achat(ref, _prompt(), **params)
+
+        try:
+            contract.run(call(), limit=10.0)
+        except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
+            _fail_foreign(exc, "error mapping")
+            assert isinstance(exc, LmuxError)
+            assert exc.provider == contract.provider, f"provider is {exc.provider!r}"
+            return exc
+        pytest.fail("the call succeeded; it should have raised")
+
+    @clause("errors.http_status")
+    @pytest.mark.parametrize("status", sorted(ERROR_EXPECTATIONS))
+    def test_errors_http_status(self, contract: ContractSession, status: int) -> None:
+        """each HTTP error status maps to its LmuxError subclass with status_code, provider and retryable."""
+        wire = contract.require_wire()
+        expected, retryable = ERROR_EXPECTATIONS[status]
+        headers = {"retry-after": "7"} if status == 429 else {}
+        error = self._error_of(contract, lambda _r: wire.error(status, f"contract-suite error {status}", headers))
+        assert isinstance(error, expected), f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        assert error.status_code == status, f"status_code is {error.status_code}"
+        assert error.retryable is retryable, f"retryable is {error.retryable}, expected {retryable}"
+
+    @clause("errors.stream_http_status")
+    @pytest.mark.parametrize("status", [401, 429, 503])
+    def test_errors_stream_http_status(self, contract: ContractSession, status: int) -> None:
+        """HTTP errors on a streamed call map like non-streamed ones."""
+        wire = contract.require_wire()
+        expected, retryable = ERROR_EXPECTATIONS[status]
+        error = self._error_of(contract, lambda _r: wire.error(status, f"contract-suite error {status}"), stream=True)
+        assert isinstance(error, expected), f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        assert error.status_code == status and error.retryable is retryable
+
+    @clause("errors.retry_after")
+    @pytest.mark.parametrize("form", ["seconds", "http_date", "on_503"])
+    def test_errors_retry_after(self, contract: ContractSession, form: str) -> None:
+        """Retry-After is parsed from seconds and from an HTTP-date into retry_after."""
+        wire = contract.require_wire()
+        status = 503 if form == "on_503" else 429
+        if form == "http_date":
+            value, low, high = email.utils.formatdate(time.time() + 30, usegmt=True), 27.0, 31.0
+        else:
+            value, low, high = "7", 7.0, 7.0
+        error = self._error_of(contract, lambda _r: wire.error(status, "slow down", {"retry-after": value}))
+        assert error.retry_after is not None, f"retry_after ignored (Retry-After: {value})"
+        assert low <= error.retry_after <= high, f"retry_after {error.retry_after} for Retry-After: {value}"
+
+    @clause("errors.timeout")
+    def test_errors_timeout(self, contract: ContractSession) -> None:
+        """a call that outlives its timeout raises lmux_plug.TimeoutError (retryable)."""
+        contract.require_wire()
+        started = time.monotonic()
+        error = self._error_of(contract, lambda _r: Reply(before="hang"), timeout=0.5)
+        assert isinstance(error, TimeoutError), f"got {type(error).__name__}, expected TimeoutError"
+        assert error.retryable is True
+        assert time.monotonic() - started < 8, "timeout= was not honoured"
+
+    @clause("errors.connection_reset")
+    @pytest.mark.parametrize("when", ["before_answer", "mid_stream"])
+    def test_errors_connection_reset(self, contract: ContractSession, when: str) -> None:
+        """a connection reset raises ProviderError (retryable), never a transport exception."""
+        wire = contract.require_wire()
+        if when == "before_answer":
+            error = self._error_of(contract, lambda _r: Reply(before="reset"))
+        else:
+
+            def scenario(request: CapturedRequest) -> Reply:
+                rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+                return Reply(200, {"content-type": rendering.content_type}, rendering.frames[:2], stream=True, after="reset")
+
+            error = self._error_of(contract, scenario, stream=True)
+        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+        assert error.retryable is True
+
+    @clause("errors.malformed_json")
+    @pytest.mark.parametrize("where", ["body", "stream"])
+    def test_errors_malformed_json(self, contract: ContractSession, where: str) -> None:
+        """malformed JSON in a body or a stream event raises ProviderError, never a json error."""
+        wire = contract.require_wire()
+        if where == "body":
+            error = self._error_of(contract, lambda _r: Reply(200, {"content-type": "application/json"}, (b'{"id": "x", "choices": [',)))
+        else:
+
+            def scenario(request: CapturedRequest) -> Reply:
+                rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+                frame = rendering.frames[1]
+                broken = frame[: len(frame) // 2] + frame[-2:]  # a frame whose JSON stops halfway
+                frames = (*rendering.frames[:1], broken, *rendering.frames[2:])
+                return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
+
+            error = self._error_of(contract, scenario, stream=True)
+        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+
+    @clause("errors.unexpected_json")
+    @pytest.mark.parametrize("body", ["{}", "[]", "null", '"text"', '{"error": null, "choices": [{}]}'])
+    def test_errors_unexpected_json(self, contract: ContractSession, body: str) -> None:
+        """valid JSON of the wrong shape gives an LmuxError or a valid answer, never KeyError/TypeError."""
+        contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        contract.use_server(lambda _r: Reply(200, {"content-type": "application/json"}, (body.encode(),)))
+        try:
+            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+        except Exception as exc:  # noqa: BLE001
+            _fail_foreign(exc, f"body {body}")
+        else:
+            assert isinstance(response, ChatResponse)
+
+    @clause("errors.truncated_stream")
+    @pytest.mark.parametrize("how", ["cut_mid_frame", "clean_eof_without_end"])
+    def test_errors_truncated_stream(self, contract: ContractSession, how: str) -> None:
+        """a stream cut short raises ProviderError rather than ending as if complete."""
+        wire = contract.require_wire()
+
+        def scenario(request: CapturedRequest) -> Reply:
+            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+            if how == "clean_eof_without_end":
+                return wire.reply_stream(rendering, drop_terminal=True)
+            frames = (*rendering.frames[:2], rendering.frames[2][:7])
+            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True, after="cut")
+
+        error = self._error_of(contract, scenario, stream=True)
+        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+
+    @clause("errors.stream_error_event")
+    def test_errors_stream_error_event(self, contract: ContractSession) -> None:
+        """an error event inside a stream raises ProviderError with the provider set."""
+        wire = contract.require_wire()
+
+        def scenario(request: CapturedRequest) -> Reply:
+            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+            frames = (*rendering.frames[:2], wire.stream_error("Overloaded"))
+            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
+
+        error = self._error_of(contract, scenario, stream=True)
+        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+
+    @clause("errors.arbitrary_responses")
+    def test_errors_arbitrary_responses(self, contract: ContractSession) -> None:
+        """any error status with any body maps to an LmuxError carrying that status."""
+        wire = contract.require_wire()
+
+        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=error_responses(wire))
+        def property_(case: Reply) -> None:
+            error = self._error_of(contract, lambda _r: case)
+            assert error.status_code == case.status, f"status_code {error.status_code} != {case.status}"
+            if case.status in (401, 403):
+                assert isinstance(error, AuthenticationError)
+            elif case.status == 429:
+                assert isinstance(error, (RateLimitError, ProviderError))
+            elif case.status == 404:
+                assert isinstance(error, NotFoundError)
+            elif case.status >= 500:
+                assert isinstance(error, ProviderError), f"{case.status} gave {type(error).__name__}"
+            elif case.status != 408:
+                assert isinstance(error, InvalidRequestError), f"{case.status} gave {type(error).__name__}"
+
+        property_()
+
+    # ================================================================== auth
+
+    @clause("auth.missing_key")
+    def test_auth_missing_key(self, contract: ContractSession, monkeypatch: pytest.MonkeyPatch) -> None:
+        """a missing key gives AuthenticationError naming the env vars, before any I/O."""
+        auth = contract.spec.auth
+        if not auth.env or auth.optional:
+            pytest.skip("not declared: the provider needs no key")
+        for name in auth.env:
+            monkeypatch.delenv(name, raising=False)
+        model = contract.model(Capability.CHAT)
+        registry = contract.new_registry()
+        contract.use_server(contract.canonical("chat") if contract.http and contract.wire else (lambda _r: Reply()), registry)
+        try:
+            contract.run(registry.achat(contract.ref(model), _prompt(), **contract.params()))
+        except Exception as exc:  # noqa: BLE001
+            _fail_foreign(exc, "missing key")
+            assert isinstance(exc, AuthenticationError), f"got {type(exc).__name__}, expected AuthenticationError"
+            missing = [name for name in auth.env if name not in str(exc)]
+            assert not missing, f"the error does not name {missing}: {exc}"
+        else:
+            pytest.fail("a call without a key succeeded")
+        assert not contract.server.requests, "a request was sent without a key"
+
+    @clause("auth.key_not_leaked")
+    def test_auth_key_not_leaked(self, contract: ContractSession) -> None:
+        """the key never appears in a repr, str(), exception or log record (even when the server echoes it)."""
+        wire = contract.require_wire()
+        if contract.key_in_use is None:
+            pytest.skip("not declared: the provider sends no key")
+        key = contract.key_in_use
+        model = contract.model(Capability.CHAT)
+        records: list[logging.LogRecord] = []
+        handler = _ListHandler(records)
+        root = logging.getLogger()
+        previous = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        seen: list[str] = []
+        try:
+            contract.use_server(contract.canonical("chat"))
+            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            seen += [repr(response), str(response), repr(contract.registry), repr(contract.spec)]
+            sent = contract.server.requests[-1]
+            assert key in " ".join([*sent.headers.values(), *sent.query.values()]), (
+                "the key was not sent where ProviderSpec.auth declares it"
+            )
+            echoed = f"Incorrect API key provided: {key}. You can find your API key in your account."
+            contract.use_server(lambda _r: wire.error(401, echoed))
+            try:
+                contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            except Exception as exc:  # noqa: BLE001
+                cause: BaseException | None = exc
+                while cause is not None:
+                    seen += [repr(cause), str(cause), repr(getattr(cause, "args", ()))]
+                    seen += [str(getattr(cause, "body", "")), str(getattr(cause, "message", ""))]
+                    cause = cause.__cause__ or cause.__context__
+            else:
+                pytest.fail("a 401 answer did not raise")
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(previous)
+        seen += [r.getMessage() for r in records]
+        leaks = [text[:120] for text in seen if key in text]
+        assert not leaks, f"the key leaked into: {leaks}"
+
+    @clause("auth.cassettes_clean")
+    def test_auth_cassettes_clean(self, contract: ContractSession) -> None:
+        """no recorded cassette holds the key in use or anything that looks like a real secret."""
+        from lmux_plug_contract.cassettes import find_secrets  # noqa: PLC0415
+
+        folder = contract.cassette_dir / contract.provider
+        files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+        if not files:
+            pytest.skip(f"not declared: no cassettes in {folder}")
+        problems = []
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            if canon.SENTINEL_KEY in text:
+                problems.append(f"{path.name}: the test key")
+            problems += [f"{path.name}:{line}: {match}" for line, match in find_secrets(text)]
+        assert not problems, f"secrets in cassettes: {problems}"
+
+    # ================================================================== capabilities
+
+    @clause("capabilities.undeclared_before_io")
+    @pytest.mark.parametrize("capability", [c.value for c in _UNDECLARED_PROBES])
+    def test_capabilities_undeclared_before_io(self, contract: ContractSession, capability: str) -> None:
+        """a call needing an undeclared capability raises UnsupportedFeatureError before any I/O."""
+        from lmux_plug_contract.cassettes import network_guard  # noqa: PLC0415
+
+        cap = Capability(capability)
+        model = next(
+            (m for m in [*(s.id for s in contract.spec.models), "contract-model"] if cap not in contract.spec.capabilities_of(m)),
+            None,
+        )
+        if model is None:
+            pytest.skip(f"every model declares {capability!r}")
+        with network_guard(allow_loopback=True) as guard:
+            registry = contract.new_registry()
+            if contract.key_in_use:
+                registry.configure(contract.provider, api_key=contract.key_in_use)
+            contract.use_server(lambda _r: Reply(500), registry)
+            try:
+                contract.run(_undeclared_call(registry, contract.ref(model), cap))
+            except Exception as exc:  # noqa: BLE001
+                _fail_foreign(exc, f"undeclared {capability}")
+                assert isinstance(exc, UnsupportedFeatureError), f"got {type(exc).__name__}: {exc}"
+            else:
+                pytest.fail(f"a call needing undeclared {capability!r} succeeded")
+        assert not contract.server.requests, f"{len(contract.server.requests)} request(s) reached the server"
+        assert not guard.attempts, f"network I/O before the capability check: connect to {guard.attempts}"
+
+    # ================================================================== registry
+
+    @clause("registry.prefix_routing")
+    def test_registry_prefix_routing(self, contract: ContractSession) -> None:
+        """every provider the plugin declares routes by its prefix to this plugin."""
+        registry = contract.registry
+        declared = [s for s in registry.providers() if registry.resolve(f"{s.name}/m")[0].owner is contract.owner]
+        assert contract.provider in [s.name for s in declared]
+        for spec in declared:
+            route, model_id = registry.resolve(f"{spec.name}/some-model")
+            assert route.spec.name == spec.name and model_id == "some-model"
+        with pytest.raises(NotFoundError):
+            registry.resolve(f"{contract.provider}-no-such-prefix/some-model")
+
+    @clause("registry.slash_model_ids")
+    def test_registry_slash_model_ids(self, contract: ContractSession) -> None:
+        """model ids containing '/' survive routing and reach the provider unchanged."""
+        model_id = "org-name/family/model-v1"
+        route, resolved = contract.registry.resolve(contract.ref(model_id))
+        assert route.spec.name == contract.provider and resolved == model_id
+        if Capability.CHAT not in contract.spec.capabilities_of(model_id):
+            pytest.skip("not declared: undeclared model ids cannot chat")
+        if contract.http:
+            contract.require_wire()
+            contract.use_server(contract.canonical("chat"))
+        response = contract.run(contract.registry.achat(contract.ref(model_id), _prompt(), **contract.params()))
+        assert isinstance(response, ChatResponse)
+        if contract.http:
+            sent = contract.server.requests[-1]
+            body = sent.json()
+            in_body = isinstance(body, dict) and model_id in [str(v) for v in _texts_of(body)]
+            from urllib.parse import unquote  # noqa: PLC0415
+
+            assert in_body or model_id in unquote(sent.path), f"model id {model_id!r} not sent unchanged"
+        else:
+            assert response.model == model_id, f"response.model {response.model!r} != {model_id!r}"
+
+    # ================================================================== parity
+
+    @clause("parity.chat")
+    def test_parity_chat(self, contract: ContractSession) -> None:
+        """sync chat and async achat give equal results for the same exchange."""
+        model = contract.model(Capability.CHAT)
+        with contract.traffic("types", "chat"):
+            sync = contract.registry.chat(contract.ref(model), _prompt(), **contract.params())
+            asynchronous = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+        assert sync == asynchronous, f"sync {sync!r} != async {asynchronous!r}"
+
+    @clause("parity.stream")
+    def test_parity_stream(self, contract: ContractSession) -> None:
+        """sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
+        model = contract.model(Capability.STREAM)
+        with contract.traffic("streaming", "stream"):
+            sync = list(contract.registry.chat_stream(contract.ref(model), _prompt(), **contract.params()))
+            asynchronous = contract.collect(contract.registry.achat_stream(contract.ref(model), _prompt(), **contract.params()))
+        assert sync == asynchronous, f"sync chunks {sync!r} != async chunks {asynchronous!r}"
+
+    @clause("parity.embed")
+    def test_parity_embed(self, contract: ContractSession) -> None:
+        """sync embed and async aembed give equal vectors for the same exchange."""
+        model = contract.model(Capability.EMBED)
+        with contract.traffic("embeddings", "embed"):
+            sync = contract.registry.embed(contract.ref(model), list(canon.EMBED_INPUTS))
+            asynchronous = contract.run(contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS)))
+        assert sync == asynchronous, "sync and async embeddings differ"
+
+    # ================================================================== requests
+
+    @clause("requests.arbitrary_messages")
+    def test_requests_arbitrary_messages(self, contract: ContractSession) -> None:
+        """any message list gives a valid JSON request body, or InvalidRequestError before I/O."""
+        from lmux_plug.testing.strategies import messages  # noqa: PLC0415
+
+        model = contract.model(Capability.CHAT)
+        if contract.http:
+            contract.require_wire()
+
+        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(conversation=messages(max_size=5))
+        def property_(conversation: list[Any]) -> None:
+            if contract.http:
+                contract.use_server(contract.canonical("chat"))
+            try:
+                response = contract.run(contract.registry.achat(contract.ref(model), conversation, **contract.params()))
+            except Exception as exc:  # noqa: BLE001
+                _fail_foreign(exc, "encoding arbitrary messages")
+                assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
+                    f"{type(exc).__name__} for a message list: {exc}"
+                )
+                if contract.http:
+                    assert not contract.server.requests, "an invalid request was sent"
+                return
+            assert isinstance(response, ChatResponse)
+            if contract.http:
+                assert len(contract.server.requests) == 1
+                assert contract.server.requests[0].json() is not None, "the request body is not JSON"
+
+        property_()
+
+    @clause("requests.texts_round_trip")
+    def test_requests_texts_round_trip(self, contract: ContractSession) -> None:
+        """every text of an encoded request decodes back out of the body the provider receives."""
+        from lmux_plug.testing.strategies import messages  # noqa: PLC0415
+
+        model = contract.model(Capability.CHAT)
+        contract.require_wire()
+
+        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(conversation=messages(max_size=5))
+        def property_(conversation: list[Any]) -> None:
+            contract.use_server(contract.canonical("chat"))
+            try:
+                contract.run(contract.registry.achat(contract.ref(model), conversation, **contract.params()))
+            except (InvalidRequestError, UnsupportedFeatureError):
+                return
+            body = contract.server.requests[0].json()
+            sent = list(_texts_of(body))
+            for text in _message_texts(conversation):
+                assert any(text in s for s in sent), f"text {text!r} is missing from the request body"
+
+        property_()
+
+
+def _message_texts(conversation: Sequence[Any]) -> Iterator[str]:
+    for message in conversation:
+        content = getattr(message, "content", None)
+        parts = [content] if isinstance(content, str) else [getattr(p, "text", "") for p in content or ()]
+        for part in parts:
+            if isinstance(part, str) and part.strip():
+                yield part.strip()
+
+
+async def _close_early(stream: Any, *, cancel: bool) -> None:
+    if not cancel:
+        iterator = stream.__aiter__()
+        await iterator.__anext__()
+        await iterator.aclose()
+        return
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in stream:
+            first.set()
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(first.wait(), 10)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+async def _undeclared_call(registry: Any, ref: str, capability: Capability) -> object:
+    prompt: Any = _prompt()
+    if capability is Capability.STREAM:
+        return [c async for c in registry.achat_stream(ref, prompt)]
+    if capability is Capability.EMBED:
+        return await registry.aembed(ref, list(canon.EMBED_INPUTS))
+    params: dict[str, Any] = {}
+    if capability is Capability.TOOLS:
+        params["tools"] = [canon.WEATHER_TOOL]
+    elif capability is Capability.JSON_OBJECT:
+        params["response_format"] = {"type": "json_object"}
+    elif capability is Capability.JSON_SCHEMA:
+        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    elif capability is Capability.VISION:
+        prompt = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]
+    elif capability is Capability.REASONING:
+        params["reasoning_effort"] = "low"
+    return await registry.achat(ref, prompt, **params)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _stash_key(name: str) -> Any:
+    from lmux_plug_contract.plugin import STASH  # noqa: PLC0415 - the plugin owns the stash
+
+    return STASH[name]

@@ -1,0 +1,264 @@
+"""A small, correct third-party-style plugin: provider ``acme`` on the OpenAI wire.
+
+It is the baseline of the broken examples (each overrides one method to add one defect)
+and the plugin the acceptance test installs from outside the repository. It uses only the
+public core API: the shared transport, the SSE decoder, the error mapping and converters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from lmux_plug import (
+    ApiKeyAuth,
+    Capability,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    ModelPricing,
+    ModelSpec,
+    ProviderContext,
+    ProviderError,
+    ProviderSpec,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    hookimpl,
+    per_million_tokens,
+)
+from lmux_plug._sse import SSEDecoder
+from lmux_plug.convert import message_to_openai
+
+_CHAT = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS})
+SPEC = ProviderSpec(
+    name="acme",
+    wire="openai",
+    base_url="https://api.acme.example/v1",
+    auth=ApiKeyAuth(env=("ACME_API_KEY",)),
+    capabilities=_CHAT,
+    models=(
+        ModelSpec(
+            "acme-chat",
+            capabilities=_CHAT,
+            pricing=ModelPricing(input=per_million_tokens("1"), output=per_million_tokens("2")),
+        ),
+        ModelSpec("acme-embed", capabilities=frozenset({Capability.EMBED})),
+    ),
+)
+_FINISH = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+    "content_filter": FinishReason.CONTENT_FILTER,
+}
+
+
+def _bad(message: str, provider: ProviderContext, request: Any) -> ProviderError:
+    return ProviderError(message, provider=provider.name, model=request.model)
+
+
+class AcmePlugin:
+    """The plugin object; subclasses in ``plugins.py`` each break one thing."""
+
+    spec = SPEC
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``acme``."""
+        return [self.spec]
+
+    @hookimpl
+    def lmux_plug_chat(self, request: ChatRequest, provider: ProviderContext) -> Any:
+        """Chat (awaitable)."""
+        return self.chat(request, provider)
+
+    @hookimpl
+    def lmux_plug_stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        """Stream."""
+        return self.stream(request, provider)
+
+    @hookimpl
+    def lmux_plug_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> Any:
+        """Embed (awaitable)."""
+        return self.embed(request, provider)
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The Chat Completions body."""
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [message_to_openai(m) for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.function.name,
+                        "description": t.function.description or "",
+                        "parameters": dict(t.function.parameters),
+                    },
+                }
+                for t in request.tools
+            ]
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": choice.function_name}}
+                if choice.mode == "function"
+                else choice.mode
+            )
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        body.update(request.extra)
+        return body
+
+    def usage(self, data: Any) -> Usage:
+        """OpenAI usage -> Usage."""
+        if not isinstance(data, dict):
+            return Usage()
+        return Usage(
+            input_tokens=int(data.get("prompt_tokens") or 0),
+            output_tokens=int(data.get("completion_tokens") or 0),
+        )
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        """POST through the core transport and decode the JSON answer."""
+        response = await provider.transport.request(
+            "POST",
+            provider.url(path),
+            headers={**provider.auth_headers(), **request.extra_headers},
+            json_body=body,
+            timeout=request.timeout,
+            provider=provider.name,
+            model=request.model,
+            secrets=provider.secrets(),
+        )
+        return response.json(provider=provider.name, model=request.model)
+
+    # -- chat -------------------------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        """One chat call."""
+        data = await self.post(provider, "chat/completions", self.encode(request, stream=False), request)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
+        message = choices[0]["message"]
+        calls = tuple(
+            ToolCall(id=c.get("id", ""), name=c["function"]["name"], arguments=c["function"].get("arguments") or "{}")
+            for c in message.get("tool_calls") or ()
+            if isinstance(c, dict) and isinstance(c.get("function"), dict) and "name" in c["function"]
+        )
+        return ChatResponse(
+            content=message.get("content"),
+            tool_calls=calls,
+            model=str(data.get("model") or request.model),
+            provider=provider.name,
+            finish_reason=_FINISH.get(choices[0].get("finish_reason") or "stop", FinishReason.OTHER),
+            usage=self.usage(data.get("usage")),
+            request_id=data.get("id"),
+        )
+
+    # -- stream -----------------------------------------------------------------------------
+
+    async def open_stream(self, request: ChatRequest, provider: ProviderContext) -> Any:
+        """Open the SSE response."""
+        return await provider.transport.stream(
+            "POST",
+            provider.url("chat/completions"),
+            headers={**provider.auth_headers(), **request.extra_headers},
+            json_body=self.encode(request, stream=True),
+            timeout=request.timeout,
+            provider=provider.name,
+            model=request.model,
+            secrets=provider.secrets(),
+        )
+
+    def decode_event(self, data: str, provider: ProviderContext, request: ChatRequest) -> dict[str, Any]:
+        """One ``data:`` payload as a dict; errors and malformed JSON raise ProviderError."""
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise _bad(f"malformed stream event: {data[:100]!r}", provider, request) from None
+        if not isinstance(payload, dict):
+            raise _bad(f"unexpected stream event: {data[:100]!r}", provider, request)
+        if payload.get("error"):
+            error = payload["error"]
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            raise _bad(f"error event in stream: {message}", provider, request)
+        return payload
+
+    async def stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        """Stream; usage (sent after the finish chunk) is put on the one terminal chunk."""
+        response = await self.open_stream(request, provider)
+        try:
+            async for chunk in self.decode_stream(response, request, provider):
+                yield chunk
+        finally:
+            response.close()
+
+    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        """Decode the SSE bytes into chunks."""
+        decoder = SSEDecoder()
+        finish: FinishReason | None = None
+        usage: Usage | None = None
+        done = False
+        async for raw in response.iter_bytes():
+            for event in decoder.feed(raw):
+                if event.data == "[DONE]":
+                    done = True
+                    continue
+                payload = self.decode_event(event.data, provider, request)
+                if payload.get("usage"):
+                    usage = self.usage(payload["usage"])
+                for choice in payload.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    deltas = tuple(
+                        ToolCallDelta(
+                            index=int(t.get("index", 0)),
+                            id=t.get("id"),
+                            name=(t.get("function") or {}).get("name"),
+                            arguments=(t.get("function") or {}).get("arguments") or "",
+                        )
+                        for t in delta.get("tool_calls") or ()
+                    )
+                    if delta.get("content") or deltas:
+                        yield ChatChunk(delta=delta.get("content") or "", tool_call_deltas=deltas, provider=provider.name, model=request.model)
+                    if choice.get("finish_reason"):
+                        finish = _FINISH.get(choice["finish_reason"], FinishReason.OTHER)
+        if finish is None or not done:
+            raise _bad("stream ended before the answer was complete", provider, request)
+        yield ChatChunk(finish_reason=finish, usage=usage, provider=provider.name, model=request.model)
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    async def embed(self, request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
+        """Embeddings, sorted by their ``index``."""
+        body = {"model": request.model, "input": list(request.inputs)}
+        data = await self.post(provider, "embeddings", body, request)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
+        ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
+        return EmbeddingResponse(
+            embeddings=[[float(x) for x in item["embedding"]] for item in ordered],
+            model=request.model,
+            provider=provider.name,
+            usage=self.usage(data.get("usage")),
+        )
+
+
+plugin = AcmePlugin()

@@ -1,0 +1,596 @@
+"""End to end through ``Registry`` against an OpenAI-format server on 127.0.0.1.
+
+The server (``aiohttp.web``, started by the fixture) answers by model name: ``plain``,
+``tools``, ``rate-limited-seconds`` ... so each test drives one behaviour over a real
+socket: plain and streamed chat, tool calls, embeddings (float and base64), errors with
+``Retry-After`` in seconds and as an HTTP date, truncated streams, errors inside streams,
+early close of a stream, Azure deployment URLs and a user-declared endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import email.utils
+import json
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import lmux_plug_openai
+from lmux_plug import (
+    ApiKeyAuth,
+    AuthenticationError,
+    Capability,
+    ConfigurationError,
+    FinishReason,
+    ImageContent,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+    ProviderSpec,
+    RateLimitError,
+    Registry,
+    TextContent,
+    UnsupportedFeatureError,
+    UserMessage,
+)
+
+KEY = "test-key-e2e"
+ALL = frozenset(Capability)
+
+
+class OpenAIServer:
+    """A small OpenAI-format server whose behaviour is chosen by the request's model."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.disconnected = asyncio.Event()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", self.embeddings)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        body = await request.json()
+        self.requests.append(
+            {
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": body,
+            }
+        )
+        return body
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {KEY}" or (
+            request.headers.get("api-key") == KEY
+        )
+
+    @staticmethod
+    def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        return web.json_response(body, status=status, headers=headers or {})
+
+    @staticmethod
+    def _headers() -> dict[str, str]:
+        return {
+            "x-request-id": "req_e2e_123",
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "120ms",
+        }
+
+    @staticmethod
+    def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        payload = {
+            "id": "chatcmpl-e2e",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    # -- handlers -----------------------------------------------------------------------
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        if not self._authorized(request):
+            message = f"Incorrect API key provided: {request.headers.get('authorization', '')}"
+            return self._error(401, message, "invalid_request_error")
+        model = request.match_info.get("deployment") or body["model"]
+        if model == "rate-limited-seconds":
+            return self._error(429, "Rate limit reached", "requests", {"retry-after": "7"})
+        if model == "rate-limited-date":
+            when = email.utils.formatdate(time.time() + 30, usegmt=True)
+            return self._error(429, "Rate limit reached", "requests", {"retry-after": when})
+        if model == "server-error":
+            return self._error(500, "The server had an error", "server_error")
+        if model == "missing-model":
+            return self._error(404, "The model `missing-model` does not exist", "invalid_request_error")
+        if model == "too-long":
+            return self._error(400, "This model's maximum context length is 8 tokens", "invalid_request_error")
+        if body.get("stream"):
+            return await self._stream(request, model, body)
+        message: dict[str, Any] = {"role": "assistant", "content": f"hello from {model}"}
+        finish = "stop"
+        if body.get("tools"):
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        answer = {
+            "id": "chatcmpl-e2e",
+            "object": "chat.completion",
+            "created": 1,
+            "model": f"{model}-2025",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": 20,
+                "completion_tokens": 5,
+                "total_tokens": 25,
+                "prompt_tokens_details": {"cached_tokens": 8},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            },
+        }
+        return web.json_response(answer, headers=self._headers())
+
+    async def _stream(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
+        if model == "not-sse":
+            answer = {
+                "model": model,
+                "choices": [{"index": 0, "message": {"content": "whole"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+            return web.json_response(answer, headers=self._headers())
+        response = web.StreamResponse(headers={"content-type": "text/event-stream", **self._headers()})
+        await response.prepare(request)
+        await response.write(self._chunk(model, {"role": "assistant", "content": ""}))
+        if model == "slow":
+            # Keep sending until the client goes away (bounded: at most ~10 s).
+            for _ in range(500):
+                try:
+                    await response.write(self._chunk(model, {"content": "tick "}))
+                except (ConnectionError, RuntimeError):
+                    self.disconnected.set()
+                    return response
+                await asyncio.sleep(0.02)
+            return response
+        if model == "truncated":
+            await response.write(self._chunk(model, {"content": "cut "}))
+            await response.write_eof()  # the body ends cleanly, but before [DONE]
+            return response
+        if model == "reset":
+            await response.write(self._chunk(model, {"content": "cut "}))
+            assert request.transport is not None
+            request.transport.abort()  # the connection dies mid-body
+            return response
+        if model == "stream-error":
+            await response.write(self._chunk(model, {"content": "partial "}))
+            error = {"error": {"message": "Rate limit reached mid-stream", "type": "rate_limit_exceeded", "code": 429}}
+            await response.write(f"data: {json.dumps(error)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+            return response
+        if model == "groq-error":
+            await response.write(b": keep-alive comment\n\n")
+            error = {"error": {"message": "tool call validation failed", "type": "invalid_request_error", "code": "tool_use_failed", "status_code": 400}}
+            await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+            return response
+        if body.get("tools"):
+            parts = [
+                {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+                {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
+                {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+            ]
+            for delta in parts:
+                await response.write(self._chunk(model, delta))
+            await response.write(self._chunk(model, {}, "tool_calls"))
+        else:
+            for word in ("Hello", ", ", "world"):
+                await response.write(self._chunk(model, {"content": word}))
+            await response.write(self._chunk(model, {}, "stop"))
+        if body.get("stream_options", {}).get("include_usage"):
+            usage = {
+                "id": "chatcmpl-e2e",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}},
+            }
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        if not self._authorized(request):
+            return self._error(401, "bad key", "invalid_request_error")
+        inputs = body["input"]
+        data = []
+        for index, text in enumerate(inputs):
+            vector = [float(len(text)), float(index), 0.5]
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack("<3f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        data.reverse()  # servers may answer out of order; the index decides
+        answer = {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 7, "total_tokens": 7}}
+        return web.json_response(answer, headers=self._headers())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[OpenAIServer]:
+    instance = OpenAIServer()
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+@pytest.fixture
+async def registry(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Registry]:
+    monkeypatch.setenv("MYGW_KEY", KEY)
+    reg = Registry(plugins=[lmux_plug_openai])
+    # The README's few lines: a new OpenAI-compatible endpoint declared as data.
+    reg.register(
+        "mygw",
+        ProviderSpec(
+            name="mygw",
+            wire="openai",
+            base_url=f"{server.url}/v1",
+            auth=ApiKeyAuth(env=("MYGW_KEY",)),
+            capabilities=ALL,
+        ),
+    )
+    try:
+        yield reg
+    finally:
+        await reg.aclose()
+
+
+# --------------------------------------------------------------------------- chat
+
+
+async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
+    response = await registry.achat(
+        "mygw/plain",
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        max_tokens=10,
+        temperature=0.2,
+        stop=["\n"],
+        seed=7,
+        user="u-1",
+        extra_headers={"x-trace": "abc"},
+        extra_body={"service_tier": "flex"},
+    )
+    assert response.content == "hello from plain"
+    assert response.finish_reason is FinishReason.STOP
+    assert response.usage.input_tokens == 20
+    assert response.usage.cache_read_tokens == 8
+    assert response.usage.reasoning_tokens == 2
+    assert response.request_id == "req_e2e_123"
+    assert response.rate_limits["x-ratelimit-remaining-requests"] == "499"
+    assert response.model == "plain-2025"
+    assert response.provider == "mygw"
+    sent = server.requests[-1]
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
+    assert sent["headers"]["x-trace"] == "abc"
+    assert sent["body"]["max_tokens"] == 10
+    assert sent["body"]["stop"] == ["\n"]
+    assert sent["body"]["seed"] == 7
+    assert sent["body"]["user"] == "u-1"
+    assert sent["body"]["service_tier"] == "flex"
+    assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    assert "stream" not in sent["body"]
+
+
+async def test_image_input_and_response_format(registry: Registry, server: OpenAIServer) -> None:
+    message = UserMessage((TextContent("what is this?"), ImageContent("data:image/png;base64,AAAA", detail="low")))
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    await registry.achat(
+        "mygw/plain",
+        [message],
+        response_format={"type": "json_schema", "json_schema": {"name": "thing", "schema": schema}},
+    )
+    body = server.requests[-1]["body"]
+    assert body["messages"][0]["content"] == [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
+    ]
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "thing", "schema": schema, "strict": True},
+    }
+
+
+async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    response = await registry.achat("mygw/tools", "weather in Paris?", tools=[tool], tool_choice="required")
+    assert response.finish_reason is FinishReason.TOOL_CALLS
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"})
+    ]
+    body = server.requests[-1]["body"]
+    assert body["tools"][0]["function"]["name"] == "get_weather"
+    assert body["tool_choice"] == "required"
+    # The answer continues the conversation as an assistant message with the calls.
+    follow_up = [
+        {"role": "user", "content": "weather in Paris?"},
+        response.message,
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    await registry.achat("mygw/plain", follow_up)
+    sent = server.requests[-1]["body"]["messages"]
+    assert sent[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+
+
+async def test_stream_plain_with_usage_on_the_terminal_chunk(registry: Registry, server: OpenAIServer) -> None:
+    chunks = [c async for c in registry.achat_stream("mygw/streamer", "hi")]
+    assert "".join(c.delta for c in chunks) == "Hello, world"
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert terminal == [chunks[-1]]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.input_tokens == 11
+    assert chunks[-1].usage.cache_read_tokens == 4
+    assert all(c.request_id == "req_e2e_123" for c in chunks)
+    body = server.requests[-1]["body"]
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+
+
+async def test_stream_tool_call_deltas(registry: Registry) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather"}}
+    chunks = [c async for c in registry.achat_stream("mygw/tools", "weather?", tools=[tool])]
+    deltas = [d for c in chunks for d in c.tool_call_deltas]
+    assert {d.index for d in deltas} == {0}
+    assert [d.id for d in deltas if d.id] == ["call_1"]
+    assert [d.name for d in deltas if d.name] == ["get_weather"]
+    assert json.loads("".join(d.arguments for d in deltas)) == {"city": "Paris"}
+    assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
+
+
+async def test_stream_answered_without_sse_is_replayed(registry: Registry) -> None:
+    chunks = [c async for c in registry.achat_stream("mygw/not-sse", "hi")]
+    assert [c.delta for c in chunks] == ["whole", ""]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.input_tokens == 3
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+@pytest.mark.parametrize("encoding", [None, "float", "base64"])
+async def test_embeddings_in_input_order(registry: Registry, server: OpenAIServer, encoding: str | None) -> None:
+    response = await registry.aembed("mygw/embedder", ["a", "bbb", "cc"], encoding_format=encoding, dimensions=3)
+    assert response.embeddings == ((1.0, 0.0, 0.5), (3.0, 1.0, 0.5), (2.0, 2.0, 0.5))
+    assert response.usage.input_tokens == 7
+    assert response.request_id == "req_e2e_123"
+    body = server.requests[-1]["body"]
+    assert body["input"] == ["a", "bbb", "cc"]
+    assert body["dimensions"] == 3
+    assert body.get("encoding_format") == encoding
+
+
+# --------------------------------------------------------------------------- errors
+
+
+async def test_rate_limit_with_retry_after_seconds(registry: Registry) -> None:
+    with pytest.raises(RateLimitError) as caught:
+        await registry.achat("mygw/rate-limited-seconds", "hi")
+    assert caught.value.status_code == 429
+    assert caught.value.retry_after == 7.0
+    assert caught.value.retryable
+    assert caught.value.provider == "mygw"
+
+
+async def test_rate_limit_with_retry_after_http_date(registry: Registry) -> None:
+    with pytest.raises(RateLimitError) as caught:
+        await registry.achat("mygw/rate-limited-date", "hi")
+    assert caught.value.retry_after is not None
+    # An HTTP date has one-second resolution; allow for the time the call took.
+    assert 25.0 <= caught.value.retry_after <= 31.0
+
+
+@pytest.mark.parametrize(
+    ("model", "error"),
+    [("server-error", ProviderError), ("missing-model", NotFoundError), ("too-long", InvalidRequestError)],
+)
+async def test_http_errors_map_to_the_tree(registry: Registry, model: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        await registry.achat(f"mygw/{model}", "hi")
+    with pytest.raises(error):
+        async for _ in registry.achat_stream(f"mygw/{model}", "hi"):
+            pass
+
+
+async def test_bad_key_is_scrubbed_from_the_error(registry: Registry) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        await registry.achat("mygw/plain", "hi", api_key="sk-wrong-secret-value")
+    assert caught.value.status_code == 401
+    assert "sk-wrong-secret-value" not in str(caught.value)
+    assert "sk-wrong-secret-value" not in (caught.value.body or "")
+    assert "[redacted]" in caught.value.message
+
+
+async def test_truncated_stream_raises(registry: Registry) -> None:
+    seen = []
+    with pytest.raises(ProviderError, match="truncated"):
+        async for chunk in registry.achat_stream("mygw/truncated", "hi"):
+            seen.append(chunk)
+    assert "".join(c.delta for c in seen) == "cut "
+    assert all(c.finish_reason is None for c in seen)
+
+
+async def test_connection_reset_mid_stream_raises(registry: Registry) -> None:
+    with pytest.raises(ProviderError):
+        async for _ in registry.achat_stream("mygw/reset", "hi"):
+            pass
+
+
+async def test_error_object_inside_stream_raises(registry: Registry) -> None:
+    seen = []
+    with pytest.raises(RateLimitError) as caught:
+        async for chunk in registry.achat_stream("mygw/stream-error", "hi"):
+            seen.append(chunk)
+    assert caught.value.status_code == 429
+    assert caught.value.request_id == "req_e2e_123"
+    assert [c.delta for c in seen] == ["partial "]
+
+
+async def test_sse_error_event_raises(registry: Registry) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        async for _ in registry.achat_stream("mygw/groq-error", "hi"):
+            pass
+    assert caught.value.status_code == 400
+    assert "tool call validation failed" in str(caught.value)
+
+
+async def test_early_close_releases_the_connection(registry: Registry, server: OpenAIServer) -> None:
+    stream = registry.achat_stream("mygw/slow", "hi")
+    async with contextlib.aclosing(stream):
+        async for chunk in stream:
+            if chunk.delta:
+                break
+    # The client dropped the connection, so the server's next write fails.
+    await asyncio.wait_for(server.disconnected.wait(), timeout=5)
+    # And the pool is usable afterwards.
+    response = await registry.achat("mygw/plain", "again")
+    assert response.content == "hello from plain"
+
+
+async def test_sync_api_streams_too(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MYGW_KEY", KEY)
+    reg = Registry(plugins=[lmux_plug_openai])
+    reg.register("mygw", ProviderSpec(name="mygw", wire="openai", base_url=f"{server.url}/v1", auth=ApiKeyAuth(env=("MYGW_KEY",))))
+    try:
+        chunks = await asyncio.to_thread(lambda: list(reg.chat_stream("mygw/streamer", "hi")))
+    finally:
+        await asyncio.to_thread(reg.close)
+    assert "".join(c.delta for c in chunks) == "Hello, world"
+
+
+# --------------------------------------------------------------------------- declared providers
+
+
+async def test_openai_reasoning_model_gets_max_completion_tokens(registry: Registry, server: OpenAIServer) -> None:
+    await registry.achat("openai/o3-mini", "hi", max_tokens=50, reasoning_effort="low", base_url=f"{server.url}/v1", api_key=KEY)
+    body = server.requests[-1]["body"]
+    assert body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body
+    assert body["reasoning_effort"] == "low"
+    await registry.achat("openai/gpt-4o", "hi", max_tokens=50, base_url=f"{server.url}/v1", api_key=KEY)
+    assert server.requests[-1]["body"]["max_tokens"] == 50
+
+
+async def test_declared_capabilities_fail_before_io(registry: Registry, server: OpenAIServer) -> None:
+    with pytest.raises(UnsupportedFeatureError):
+        await registry.achat("openai/text-embedding-3-small", "hi", base_url=f"{server.url}/v1", api_key=KEY)
+    with pytest.raises(UnsupportedFeatureError):
+        await registry.achat("deepseek/deepseek-chat", "hi", reasoning_effort="high", api_key=KEY)
+    assert server.requests == []
+
+
+async def test_groq_spec_with_base_url_override(registry: Registry, server: OpenAIServer) -> None:
+    registry.configure("groq", base_url=f"{server.url}/v1", api_key=KEY)
+    response = await registry.achat("groq/plain", "hi")
+    assert response.provider == "groq"
+    assert server.requests[-1]["path"] == "/v1/chat/completions"
+
+
+async def test_local_server_spec_from_base_url_env(registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLLM_BASE_URL", f"{server.url}/v1")
+    monkeypatch.setenv("VLLM_API_KEY", KEY)
+    response = await registry.achat("vllm/plain", "hi")
+    assert response.content == "hello from plain"
+    # A developer message goes out as "system" to servers that do not know the role.
+    await registry.achat("vllm/plain", [{"role": "developer", "content": "rules"}, {"role": "user", "content": "hi"}])
+    assert server.requests[-1]["body"]["messages"][0] == {"role": "system", "content": "rules"}
+
+
+async def test_mistral_dialect(registry: Registry, server: OpenAIServer) -> None:
+    registry.configure("mistral", base_url=f"{server.url}/v1", api_key=KEY)
+    chunks = [c async for c in registry.achat_stream("mistral/mistral-small-latest", "hi", seed=3)]
+    body = server.requests[-1]["body"]
+    assert body["random_seed"] == 3
+    assert "seed" not in body
+    assert "stream_options" not in body
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert chunks[-1].usage is None  # this server sends usage only when asked
+
+
+async def test_azure_deployment_url(registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2025-01-01-preview")
+    response = await registry.achat("azure/my-gpt4o", "hi", max_tokens=5)
+    assert response.content == "hello from my-gpt4o"
+    sent = server.requests[-1]
+    assert sent["path"] == "/openai/deployments/my-gpt4o/chat/completions"
+    assert sent["query"] == {"api-version": "2025-01-01-preview"}
+    assert sent["headers"]["api-key"] == KEY
+    assert "authorization" not in sent["headers"]
+    embedded = await registry.aembed("azure/my-embedder", ["x"])
+    assert embedded.embeddings == ((1.0, 0.0, 0.5),)
+    assert server.requests[-1]["path"] == "/openai/deployments/my-embedder/embeddings"
+    monkeypatch.delenv("OPENAI_API_VERSION")
+    await registry.achat("azure/my-gpt4o", "hi")
+    assert server.requests[-1]["query"] == {"api-version": "2024-10-21"}
+
+
+async def test_azure_without_endpoint_is_a_configuration_error(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    with pytest.raises(ConfigurationError, match="AZURE_OPENAI_ENDPOINT"):
+        await registry.achat("azure/my-gpt4o", "hi", api_key=KEY)
+
+
+async def test_missing_key_names_the_env_var(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError, match="GROQ_API_KEY"):
+        await registry.achat("groq/llama-3.3-70b-versatile", "hi")
+
+
+async def test_entry_point_discovery_finds_the_plugin() -> None:
+    reg = Registry.from_entry_points()
+    try:
+        names = {spec.name for spec in reg.providers()}
+        expected = {spec.name for spec in lmux_plug_openai.PROVIDERS}
+        assert expected <= names
+        assert not [b for b in reg.broken if b.name == "openai"]
+    finally:
+        await reg.aclose()

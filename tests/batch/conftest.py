@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lmux_plug import Capability, NoAuth, ProviderError, ProviderSpec, Registry
+from lmux_plug.testing import MockCall, MockProvider
+from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+
+
+def openai_plugin():
+    """The OpenAI-wire plugin, needed for the real-socket tests."""
+    return pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
+
+
+def fake_spec(url: str) -> ProviderSpec:
+    return ProviderSpec(
+        name="fake",
+        wire="openai",
+        base_url=url,
+        auth=NoAuth(),
+        capabilities=frozenset(
+            {Capability.CHAT, Capability.STREAM, Capability.EMBED, Capability.JSON_SCHEMA}
+        ),
+    )
+
+
+@pytest.fixture
+def fake_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI server in a thread; parametrize indirectly with a FaultPlan."""
+    plan = getattr(request, "param", None) or FaultPlan()
+    server = FakeOpenAIServer(plan)
+    server.record_requests = False
+    with server.run_in_thread() as running:
+        yield running
+
+
+@pytest.fixture
+def fake_registry(fake_server: FakeOpenAIServer) -> Iterator[Registry]:
+    """A registry whose ``fake/`` prefix points at the fake server (OpenAI wire)."""
+    registry = Registry(plugins=[openai_plugin()])
+    registry.register("fake", fake_spec(fake_server.url))
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+@pytest.fixture
+def registry() -> Iterator[Registry]:
+    reg = Registry()
+    try:
+        yield reg
+    finally:
+        reg.close()
+
+
+def _failing_mock(fail_every: int = 7, delay: float = 0.0) -> MockProvider:
+    """A mock that answers ``ok N`` to ``item N`` and fails when N % fail_every == 0."""
+
+    async def handler(call: MockCall) -> str:
+        text = call.messages[-1].content
+        if delay:
+            await asyncio.sleep(delay)
+        number = int(text.rsplit(" ", 1)[-1])
+        if number % fail_every == 0:
+            raise ProviderError(f"injected failure for {number}", status_code=500)
+        return f"ok {number}"
+
+    return MockProvider("mock", handler=handler)
+
+
+@pytest.fixture
+def failing_mock():
+    """Factory: ``failing_mock(fail_every=7, delay=0.0)``."""
+    return _failing_mock
+
+
+class Jsonl:
+    @staticmethod
+    def write(path: Path, rows: list[object]) -> Path:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    @staticmethod
+    def read(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def jsonl() -> type[Jsonl]:
+    return Jsonl
+
+
+@pytest.fixture
+def openai_plugin_module():
+    return openai_plugin()
