@@ -111,6 +111,9 @@ class LoopRunner:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 self.run(aclose)
+                # A closed transport drops its socket in a callback scheduled on the loop;
+                # a private loop only runs during calls, so let it run that callback now.
+                self.run(_settle)
 
     def close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run ``cleanup`` on every loop this runner made, then close those loops."""
@@ -140,3 +143,10 @@ async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:
 
 async def _anext(iterator: AsyncIterator[T]) -> T:
     return await iterator.__anext__()
+
+
+async def _settle() -> None:
+    import asyncio  # noqa: PLC0415 - lazy, like the rest of this module
+
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)

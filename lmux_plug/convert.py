@@ -336,11 +336,15 @@ def configure_converter(conv: cattrs.Converter) -> None:
     ):
         conv.register_structure_hook(union, tagged(table, tag))
         conv.register_unstructure_hook(union, unstructure_union)
-    # UserMessage.content is ``str | tuple[ContentPart, ...]``.
-    conv.register_structure_hook(
-        str | tuple[ContentPart, ...],
-        lambda v, _: v if isinstance(v, str) else tuple(conv.structure(p, ContentPart) for p in v),
-    )
+    part_type: Any = ContentPart  # a union, which cattrs accepts and mypy's stubs do not
+
+    def text_or_parts(value: Any, _: Any) -> str | tuple[Any, ...]:
+        """``UserMessage.content``: a string or a tuple of tagged parts."""
+        if isinstance(value, str):
+            return value
+        return tuple(conv.structure(part, part_type) for part in value)
+
+    conv.register_structure_hook(str | tuple[ContentPart, ...], text_or_parts)
     conv.register_structure_hook(Any, lambda v, _: v)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from lmux_plug.errors import LmuxError, ProviderError, TimeoutError
 
 if TYPE_CHECKING:
     import asyncio
+    import ssl
 
     import aiohttp
 
@@ -96,6 +96,8 @@ class StreamingResponse:
 
 
 def _ssl_context() -> ssl.SSLContext | bool:
+    import ssl  # noqa: PLC0415 - lazy: only when the first connection is made
+
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         path = os.environ.get(var)
         if path and Path(path).exists():

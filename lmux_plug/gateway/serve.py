@@ -68,13 +68,16 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         import tomli as tomllib  # noqa: PLC0415
     try:
         with Path(path).open("rb") as file:
-            return tomllib.load(file)
+            data = tomllib.load(file)
     except OSError as exc:
         msg = f"cannot read config {os.fspath(path)!r}: {exc.strerror}"
         raise ConfigurationError(msg) from exc
     except tomllib.TOMLDecodeError as exc:
         msg = f"config {os.fspath(path)!r} is not valid TOML: {exc}"
         raise ConfigurationError(msg) from exc
+    if Path(path).name == "pyproject.toml":  # the config lives under [tool.lmux_plug]
+        data = data.get("tool", {}).get("lmux_plug", {})
+    return data
 
 
 def _gateway_table(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,23 +92,25 @@ def _gateway_table(config: Mapping[str, Any]) -> dict[str, Any]:
     return table
 
 
-def _router_for(config: Mapping[str, Any], registry: Any) -> Any:
-    """A router built from the config's ``[router]`` / ``[models]``, if both exist."""
-    if "router" not in config and "models" not in config:
+def _router_for(config: Mapping[str, Any], registry: Any, path: str | None) -> Any:
+    """A router over ``registry`` when the config has ``[router]`` or ``[models]``.
+
+    The router reads the same file and re-reads it when it changes (hot reload).
+    """
+    if path is None or ("router" not in config and "models" not in config):
         return None
-    try:
-        from lmux_plug import router as router_module  # noqa: PLC0415
-    except ImportError:
-        return None
-    router_class = getattr(router_module, "Router", None)
-    parse = getattr(router_module, "parse_config", None)
-    if router_class is None or parse is None:
-        return None
-    return router_class(parse(dict(config)), registry=registry)
+    from lmux_plug.router import Router  # noqa: PLC0415
+
+    return Router(registry=registry, config_path=path)
 
 
-def build_app(config: Mapping[str, Any] | None = None, *, registry: Any = None) -> Any:
-    """The gateway app for a parsed config (``None``: every installed provider, no keys)."""
+def build_app(
+    config: Mapping[str, Any] | None = None, *, registry: Any = None, path: str | None = None
+) -> Any:
+    """Build the gateway app for a parsed config (``None``: every provider, no keys).
+
+    ``path`` is the file the config came from; the router (if configured) watches it.
+    """
     from lmux_plug.gateway.app import create_app  # noqa: PLC0415 - needs starlette
     from lmux_plug.gateway.keys import KeyStore  # noqa: PLC0415
     from lmux_plug.registry import Registry  # noqa: PLC0415
@@ -133,7 +138,7 @@ def build_app(config: Mapping[str, Any] | None = None, *, registry: Any = None) 
     keys = KeyStore.from_config(table.get("keys") or ())
     return create_app(
         registry=registry,
-        router=_router_for(config, registry),
+        router=_router_for(config, registry, path),
         keys=keys,
         default_provider=str(table.get("default_provider", "openai")),
         max_body_bytes=int(table.get("max_body_bytes", 1 << 20)),
@@ -215,7 +220,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         table = _gateway_table(config)
         host = args.host or str(table.get("host", "127.0.0.1"))
         port = args.port if args.port is not None else int(table.get("port", 4000))
-        app = build_app(config)
+        app = build_app(config, path=args.config)
     except (LmuxError, ValueError) as exc:
         print(f"lmux-plug serve: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2

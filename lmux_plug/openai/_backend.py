@@ -104,16 +104,16 @@ class Backend:
 
     # -- names ---------------------------------------------------------------------------
 
+    def logical_names(self) -> list[str]:
+        """The router's logical model names (``[models.<name>]``), if there is a router."""
+        config = getattr(self.router, "config", None)
+        models = getattr(config, "models", None)
+        return sorted(models) if models else []
+
     def _knows(self, name: str) -> bool:
         """Whether a name without ``/`` is a logical name of the router or registry."""
-        knows = getattr(self.router, "knows", None)
-        if knows is not None and knows(name):
+        if name in self.logical_names():
             return True
-        names = getattr(self.router, "names", None)
-        if names is not None:
-            known = names() if callable(names) else names
-            if name in known:
-                return True
         resolve = getattr(self.registry, "resolve", None)
         if resolve is None:
             return False
@@ -257,10 +257,7 @@ class Backend:
         providers = getattr(self.registry, "providers", None)
         for spec in providers() if providers is not None else ():
             out.extend((f"{spec.name}/{m.id}", spec.name) for m in spec.models)
-        names = getattr(self.router, "names", None)
-        if names is not None:
-            known = names() if callable(names) else names
-            out.extend((str(name), "lmux-plug") for name in known)
+        out.extend((name, "lmux-plug") for name in self.logical_names())
         return out
 
 

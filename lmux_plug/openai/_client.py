@@ -308,9 +308,10 @@ class AsyncOpenAI(_Base):
 
     async def close(self) -> None:
         """Release connections opened on the running loop."""
-        aclose = getattr(self.backend.target, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        for owner in {id(o): o for o in (self.backend.target, self.backend.registry)}.values():
+            aclose = getattr(owner, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def __aenter__(self) -> AsyncOpenAI:
         return self
@@ -385,7 +386,7 @@ class OpenAI(_Base):
 
     def close(self) -> None:
         """Release every connection the sync API opened."""
-        close = getattr(self.backend.target, "close", None)
+        close = getattr(self.backend.registry, "close", None)
         if close is not None:
             close()
 

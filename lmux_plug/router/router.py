@@ -466,7 +466,7 @@ class Router:
                     stats.inflight -= 1
                     await self._settle(admitted, exc, latency, exc.headers, None, None)
                     attempts.append(Attempt(runtime.id, exc, wait, latency, admitted.fp))
-                    last = exc
+                    last = failure = exc
                 else:
                     latency = time.monotonic() - start
                     stats.inflight -= 1
@@ -474,7 +474,7 @@ class Router:
                     attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
                     return result, attempts
                 # What now: retry here, jump in the chain, or give up.
-                if isinstance(exc, ContextLengthExceededError):
+                if isinstance(failure, ContextLengthExceededError):
                     bigger = options.context_fallbacks
                     if bigger is None and target.model is not None:
                         bigger = target.model.context_fallbacks
@@ -482,21 +482,21 @@ class Router:
                         break
                     chain[position:position] = list(bigger)
                     break
-                if isinstance(exc, ContentFilterError):
+                if isinstance(failure, ContentFilterError):
                     if not options.content_filter:
                         break
                     others = target.model.content_filter_fallbacks if target.model is not None else ()
                     chain[position:position] = list(others)
                     break
-                if isinstance(exc, AuthenticationError) and runtime.keys is not None and runtime.keys.alive:
+                if isinstance(failure, AuthenticationError) and runtime.keys is not None and runtime.keys.alive:
                     retry += 1  # another key of the pool may work
                     continue
-                if not exc.retryable:
+                if not failure.retryable:
                     break
                 retry += 1
-                if exc.retry_after is None:
+                if failure.retry_after is None:
                     backoff_wait = retry_wait(
-                        exc,
+                        failure,
                         retry - 1,
                         base=config.backoff_base,
                         cap=config.backoff_max,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,13 +40,14 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture
-def fake_registry(fake_server: FakeOpenAIServer) -> Iterator[Registry]:
-    """A registry whose ``fake/`` prefix points at the fake server (OpenAI wire)."""
+async def fake_registry(fake_server: FakeOpenAIServer) -> AsyncIterator[Registry]:
+    """A registry whose ``fake/`` prefix points at the fake server (for async tests)."""
     registry = Registry(plugins=[openai_plugin()])
     registry.register("fake", fake_spec(fake_server.url))
     try:
         yield registry
     finally:
+        await registry.aclose()
         registry.close()
 
 

@@ -61,9 +61,13 @@ def make_keys():
 def gateway():
     registry = Registry()
     # A price makes the budget key spend: 1 USD per million input and output tokens.
-    mock = MockProvider("mock", pricing=ModelPricing(input=Decimal("0.000001"), output=Decimal("0.000001")))
+    mock = MockProvider(
+        "mock", pricing=ModelPricing(input=Decimal("0.000001"), output=Decimal("0.000001"))
+    )
     registry.register("mock", mock, api_key=PROVIDER_KEY)
-    app = create_app(registry=registry, keys=make_keys(), max_body_bytes=64 * 1024, body_timeout=2.0)
+    app = create_app(
+        registry=registry, keys=make_keys(), max_body_bytes=64 * 1024, body_timeout=2.0
+    )
     with run_in_thread(app) as url:
         yield Gateway(url, app, mock, registry)
 

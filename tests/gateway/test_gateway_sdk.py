@@ -9,7 +9,14 @@ import urllib.request
 import openai
 import pytest
 
-from lmux_plug import ChatChunk, FinishReason, JsonObjectResponseFormat, ToolCall, ToolCallDelta, Usage
+from lmux_plug import (
+    ChatChunk,
+    FinishReason,
+    JsonObjectResponseFormat,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from lmux_plug.errors import (
     AuthenticationError,
     ContextLengthExceededError,
@@ -24,7 +31,10 @@ from lmux_plug.errors import (
 HI = [{"role": "user", "content": "hi"}]
 TOOL = {
     "type": "function",
-    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+    "function": {
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    },
 }
 
 
@@ -46,7 +56,9 @@ async def test_async_chat_and_parallel_requests(gateway):
     try:
         replies = await asyncio.gather(
             *(
-                client.chat.completions.create(model="mock/m1", messages=[{"role": "user", "content": f"q{i}"}])
+                client.chat.completions.create(
+                    model="mock/m1", messages=[{"role": "user", "content": f"q{i}"}]
+                )
                 for i in range(20)
             )
         )
@@ -62,7 +74,10 @@ def test_stream(gateway):
         model="mock/m1", messages=HI, stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed words arrive"
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "streamed words arrive"
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == []
@@ -83,7 +98,10 @@ def test_raw_sse_format_ends_with_done(gateway):
     request = urllib.request.Request(
         gateway.url + "/chat/completions",
         data=json.dumps({"model": "mock/m1", "messages": HI, "stream": True}).encode(),
-        headers={"authorization": f"Bearer {gateway.keys.good}", "content-type": "application/json"},
+        headers={
+            "authorization": f"Bearer {gateway.keys.good}",
+            "content-type": "application/json",
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -99,11 +117,18 @@ def test_raw_sse_format_ends_with_done(gateway):
 def test_tools(gateway):
     gateway.mock.enqueue(ToolCall(id="call_7", name="lookup", arguments='{"q": "x"}'))
     reply = gateway.client().chat.completions.create(
-        model="mock/m1", messages=HI, tools=[TOOL], tool_choice={"type": "function", "function": {"name": "lookup"}}
+        model="mock/m1",
+        messages=HI,
+        tools=[TOOL],
+        tool_choice={"type": "function", "function": {"name": "lookup"}},
     )
     call = reply.choices[0].message.tool_calls[0]
     assert reply.choices[0].finish_reason == "tool_calls"
-    assert (call.id, call.function.name, json.loads(call.function.arguments)) == ("call_7", "lookup", {"q": "x"})
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == (
+        "call_7",
+        "lookup",
+        {"q": "x"},
+    )
     request = gateway.mock.last_call.request
     assert request.tools[0].function.name == "lookup"
     assert request.tool_choice.function_name == "lookup"
@@ -118,7 +143,11 @@ def test_streamed_tools(gateway):
             ChatChunk(finish_reason=FinishReason.TOOL_CALLS, usage=Usage(2, 3)),
         ]
     )
-    chunks = list(gateway.client().chat.completions.create(model="mock/m1", messages=HI, tools=[TOOL], stream=True))
+    chunks = list(
+        gateway.client().chat.completions.create(
+            model="mock/m1", messages=HI, tools=[TOOL], stream=True
+        )
+    )
     calls = [t for c in chunks for t in (c.choices[0].delta.tool_calls or [])]
     assert calls[0].id == "call_8"
     assert calls[0].function.name == "lookup"
@@ -127,7 +156,9 @@ def test_streamed_tools(gateway):
 
 
 def test_response_format(gateway):
-    gateway.client().chat.completions.create(model="mock/m1", messages=HI, response_format={"type": "json_object"})
+    gateway.client().chat.completions.create(
+        model="mock/m1", messages=HI, response_format={"type": "json_object"}
+    )
     assert gateway.mock.last_call.request.response_format == JsonObjectResponseFormat()
 
 
@@ -161,16 +192,41 @@ def test_bare_model_name_means_openai(gateway):
 @pytest.mark.parametrize(
     ("error", "sdk_error", "status", "code"),
     [
-        (RateLimitError("slow down", retry_after=7), openai.RateLimitError, 429, "rate_limit_exceeded"),
+        (
+            RateLimitError("slow down", retry_after=7),
+            openai.RateLimitError,
+            429,
+            "rate_limit_exceeded",
+        ),
         (InvalidRequestError("bad field"), openai.BadRequestError, 400, None),
-        (ContextLengthExceededError("too long"), openai.BadRequestError, 400, "context_length_exceeded"),
+        (
+            ContextLengthExceededError("too long"),
+            openai.BadRequestError,
+            400,
+            "context_length_exceeded",
+        ),
         (UnsupportedFeatureError("no vision"), openai.BadRequestError, 400, "unsupported_feature"),
         (NotFoundError("no such model"), openai.NotFoundError, 404, "model_not_found"),
         (AuthenticationError("bad key", status_code=401), openai.AuthenticationError, 401, None),
-        (AuthenticationError("forbidden", status_code=403), openai.PermissionDeniedError, 403, None),
+        (
+            AuthenticationError("forbidden", status_code=403),
+            openai.PermissionDeniedError,
+            403,
+            None,
+        ),
         (TimeoutError("too slow"), openai.APIStatusError, 408, "upstream_timeout"),
-        (ProviderError("upstream 500", status_code=500), openai.InternalServerError, 502, "upstream_error"),
-        (ProviderError("overloaded", status_code=529, retry_after=3), openai.InternalServerError, 503, None),
+        (
+            ProviderError("upstream 500", status_code=500),
+            openai.InternalServerError,
+            502,
+            "upstream_error",
+        ),
+        (
+            ProviderError("overloaded", status_code=529, retry_after=3),
+            openai.InternalServerError,
+            503,
+            None,
+        ),
     ],
 )
 def test_provider_errors_map_to_sdk_errors(gateway, error, sdk_error, status, code):
@@ -210,12 +266,16 @@ def test_plugin_bug_is_500_without_traceback(gateway):
 
 def test_provider_key_never_reaches_client(gateway):
     # A provider that quotes the key in its error text (OpenAI quotes a masked key).
-    gateway.mock.enqueue(AuthenticationError(f"Incorrect API key provided: {gateway.keys.provider}", status_code=401))
+    gateway.mock.enqueue(
+        AuthenticationError(f"Incorrect API key provided: {gateway.keys.provider}", status_code=401)
+    )
     with pytest.raises(openai.AuthenticationError) as info:
         gateway.client().chat.completions.create(model="mock/m1", messages=HI)
     assert gateway.keys.provider not in info.value.response.text
     assert "sk-" not in info.value.response.text
-    gateway.mock.enqueue(ProviderError(f"upstream echoed {gateway.keys.provider} and Bearer abcdefghijkl123"))
+    gateway.mock.enqueue(
+        ProviderError(f"upstream echoed {gateway.keys.provider} and Bearer abcdefghijkl123")
+    )
     with pytest.raises(openai.InternalServerError) as info:
         gateway.client().chat.completions.create(model="mock/m1", messages=HI)
     assert gateway.keys.provider not in info.value.response.text
@@ -270,9 +330,10 @@ def test_budget_per_key(gateway):
             client.chat.completions.create(model="mock/mock-model", messages=long)
     assert info.value.body["code"] == "budget_exceeded"
     assert info.value.response.headers["x-should-retry"] == "false"
-    assert gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}").spent >= gateway.state.keys.authenticate(
-        f"Bearer {gateway.keys.budget}"
-    ).budget
+    assert (
+        gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}").spent
+        >= gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}").budget
+    )
 
 
 def test_fallback_models_in_body(gateway):

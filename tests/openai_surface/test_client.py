@@ -72,7 +72,10 @@ def test_chat_has_openai_shape(client, mock):
     assert response.choices[0].message.role == "assistant"
     assert response.choices[0].finish_reason == "stop"
     assert response.usage.prompt_tokens == 1
-    assert response.usage.total_tokens == response.usage.prompt_tokens + response.usage.completion_tokens
+    assert (
+        response.usage.total_tokens
+        == response.usage.prompt_tokens + response.usage.completion_tokens
+    )
     assert response.object == "chat.completion"
     assert response.model == "mock/m1"
     assert response.id.startswith("chatcmpl-")
@@ -81,7 +84,9 @@ def test_chat_has_openai_shape(client, mock):
     assert official.choices[0].message.content == "hello there"
     assert official.usage is not None
     assert official.usage.completion_tokens == response.usage.completion_tokens
-    assert json.loads(response.model_dump_json())["choices"][0]["message"]["content"] == "hello there"
+    assert (
+        json.loads(response.model_dump_json())["choices"][0]["message"]["content"] == "hello there"
+    )
     assert mock.last_call.model == "m1"
     assert mock.last_call.params["temperature"] == 0.2
     # The lmux-plug answer stays reachable but is not part of the OpenAI shape.
@@ -167,7 +172,9 @@ def test_streamed_tool_calls(client, mock):
         ]
     )
     chunks = list(
-        client.chat.completions.create(model="mock/m1", messages=HI, tools=[WEATHER_TOOL], stream=True)
+        client.chat.completions.create(
+            model="mock/m1", messages=HI, tools=[WEATHER_TOOL], stream=True
+        )
     )
     for chunk in chunks:
         openai.types.chat.ChatCompletionChunk.model_validate(chunk.model_dump())
@@ -179,7 +186,9 @@ def test_streamed_tool_calls(client, mock):
 
 
 def test_response_format_reaches_provider(client, mock):
-    client.chat.completions.create(model="mock/m1", messages=HI, response_format={"type": "json_object"})
+    client.chat.completions.create(
+        model="mock/m1", messages=HI, response_format={"type": "json_object"}
+    )
     assert mock.last_call.request.response_format == JsonObjectResponseFormat()
     schema = {"type": "object", "properties": {"x": {"type": "integer"}}}
     client.chat.completions.create(
@@ -238,7 +247,9 @@ def test_fallback_models_and_retries(registry, mock):
     backup = MockProvider("backup")
     registry.register("backup", backup)
     client = OpenAI(registry=registry)
-    mock.enqueue(RateLimitError("slow down", retry_after=0), RateLimitError("slow down", retry_after=0))
+    mock.enqueue(
+        RateLimitError("slow down", retry_after=0), RateLimitError("slow down", retry_after=0)
+    )
     backup.enqueue("from backup")
     reply = client.chat.completions.create(
         model="mock/m1", messages=HI, fallback_models=["backup/b1"], retries=1
@@ -364,6 +375,8 @@ def test_import_lmux_plug_does_not_import_openai_surface():
         "print(any(m.startswith(('lmux_plug.openai', 'lmux_plug.gateway', 'starlette', 'openai')) "
         "for m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
     assert lmux_plug.chat  # the core API is untouched

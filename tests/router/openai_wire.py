@@ -57,7 +57,9 @@ def _body(request: ChatRequest, *, stream: bool) -> dict[str, object]:
 def _usage(raw: object) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
-    return Usage(input_tokens=raw.get("prompt_tokens", 0), output_tokens=raw.get("completion_tokens", 0))
+    return Usage(
+        input_tokens=raw.get("prompt_tokens", 0), output_tokens=raw.get("completion_tokens", 0)
+    )
 
 
 @hookimpl
@@ -86,7 +88,9 @@ async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse
         choice = data["choices"][0]
         content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError) as exc:
-        raise ProviderError("malformed answer", provider=provider.name, model=request.model) from exc
+        raise ProviderError(
+            "malformed answer", provider=provider.name, model=request.model
+        ) from exc
     return ChatResponse(
         content=content,
         model=data.get("model", request.model),
@@ -124,7 +128,9 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
                     continue
                 data = json.loads(event.data)
                 if "error" in data:
-                    raise ProviderError(data["error"].get("message", "stream error"), provider=provider.name)
+                    raise ProviderError(
+                        data["error"].get("message", "stream error"), provider=provider.name
+                    )
                 choices = data.get("choices") or []
                 delta = choices[0].get("delta", {}).get("content") or "" if choices else ""
                 finish = choices[0].get("finish_reason") if choices else None
@@ -139,7 +145,9 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
     finally:
         response.close()
     if not done:
-        raise ProviderError("stream ended without [DONE]", provider=provider.name, model=request.model)
+        raise ProviderError(
+            "stream ended without [DONE]", provider=provider.name, model=request.model
+        )
 
 
 @hookimpl

@@ -7,7 +7,15 @@ from lmux_plug.testing.fake_openai import FakeOpenAIServer
 async def test_logical_model_over_two_servers(registry):
     async with FakeOpenAIServer() as one, FakeOpenAIServer() as two:
         router = Router(
-            {"fast": LogicalModel("fast", [Deployment("fake/fake-model", base_url=one.url), Deployment("fake/fake-model", base_url=two.url)])},
+            {
+                "fast": LogicalModel(
+                    "fast",
+                    [
+                        Deployment("fake/fake-model", base_url=one.url),
+                        Deployment("fake/fake-model", base_url=two.url),
+                    ],
+                )
+            },
             registry=registry,
         )
         for i in range(20):

@@ -125,11 +125,19 @@ class ContractSession:
         """Run ``awaitable`` on the session loop, failing the clause if it outlives ``limit``."""
 
         async def bounded() -> T:
-            return await asyncio.wait_for(awaitable, limit)
+            # Not asyncio.wait_for: lmux_plug.TimeoutError is a builtin TimeoutError, so a
+            # plugin's (correct) timeout error must not be mistaken for our own limit.
+            task = asyncio.ensure_future(awaitable)
+            done, _ = await asyncio.wait({task}, timeout=limit)
+            if not done:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise _HangError
+            return task.result()
 
         try:
             return self.loop.run_until_complete(bounded())
-        except asyncio.TimeoutError:
+        except _HangError:
             pytest.fail(f"the call did not finish within {limit:.0f} s (a hang)")
 
     def collect(self, stream: AsyncIterator[T], limit: float = CALL_LIMIT) -> list[T]:
@@ -257,6 +265,10 @@ class ContractSession:
             self._reset.add(path)
             path.unlink(missing_ok=True)
             path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class _HangError(Exception):
+    """A contract call outlived its limit."""
 
 
 def embed_usage(inputs: list[str]) -> Any:

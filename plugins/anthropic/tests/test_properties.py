@@ -122,7 +122,7 @@ def _decode_all(body: bytes) -> list[Any]:
 def test_any_prefix_without_message_stop_is_truncated(body: bytes, data: st.DataObject) -> None:
     end = body.index(b"event: message_stop")
     cut = data.draw(st.integers(0, end))
-    with pytest.raises(LmuxError, match="truncated|malformed"):
+    with pytest.raises(LmuxError, match=r"truncated|malformed"):
         _decode_all(body[:cut])
 
 

@@ -666,12 +666,14 @@ class ChatStreamDecoder:
         self._tool_index_by_id: dict[str, int] = {}
         self._events = 0
         self._prefix = bytearray()
+        self._pending_error: LmuxError | None = None
         self.done = False
 
     # -- public ------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[ChatChunk]:
         """Add body bytes; return the chunks they complete (none once the stream is done)."""
+        self._raise_pending()
         if self.done:
             return []
         if not self._events and len(self._prefix) < _NON_SSE_LIMIT:
@@ -680,6 +682,7 @@ class ChatStreamDecoder:
 
     def close(self) -> list[ChatChunk]:
         """End of body: return what is left, or raise if the stream was cut short."""
+        self._raise_pending()
         if self.done:
             return []
         chunks = self._handle(self._sse.flush())
@@ -697,8 +700,25 @@ class ChatStreamDecoder:
 
     # -- events ------------------------------------------------------------------------
 
+    def _raise_pending(self) -> None:
+        error, self._pending_error = self._pending_error, None
+        if error is not None:
+            self.done = True
+            raise error
+
     def _handle(self, events: Iterable[ServerSentEvent]) -> list[ChatChunk]:
         chunks: list[ChatChunk] = []
+        try:
+            self._events_into(events, chunks)
+        except LmuxError as exc:
+            if not chunks:
+                self.done = True
+                raise
+            # Hand out what arrived before the error; the next call raises it.
+            self._pending_error = exc
+        return chunks
+
+    def _events_into(self, events: Iterable[ServerSentEvent], chunks: list[ChatChunk]) -> None:
         for event in events:
             if self.done:
                 break
@@ -714,7 +734,6 @@ class ChatStreamDecoder:
             chunk = self._chunk(self._parse(data))
             if chunk is not None:
                 chunks.append(chunk)
-        return chunks
 
     def _parse(self, data: str) -> Any:
         try:
