@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 pytest_plugins = ["pytester"]
+ASYNC = ("-o", "asyncio_default_fixture_loop_scope=function")
 
 
 def test_lmux_mock_fixture_in_an_application_test(pytester: pytest.Pytester) -> None:
@@ -48,7 +49,7 @@ def test_lmux_mock_fixture_in_an_application_test(pytester: pytest.Pytester) -> 
             assert [p.name for p in lmux_registry.providers()] == ["echo"]
         """
     )
-    result = pytester.runpytest("-p", "asyncio", "-o", "asyncio_mode=auto")
+    result = pytester.runpytest(*ASYNC, "-o", "asyncio_mode=auto")
     result.assert_outcomes(passed=4)
 
 
@@ -61,7 +62,7 @@ def test_fixtures_can_be_imported_explicitly(pytester: pytest.Pytester) -> None:
             assert lmux_mock.spec.name == "mock"
         """
     )
-    result = pytester.runpytest("-p", "no:lmux_plug")
+    result = pytester.runpytest(*ASYNC, "-p", "no:lmux_plug")
     result.assert_outcomes(passed=1)
 
 
@@ -75,5 +76,5 @@ def test_a_failing_application_test_fails(pytester: pytest.Pytester) -> None:
             assert lmux_plug.chat("mock/m", "x").content == "expected"
         """
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest(*ASYNC)
     result.assert_outcomes(failed=1)

@@ -158,6 +158,23 @@ def _good_request(gateway, i):
     return response.status, json.loads(data), time.monotonic() - started
 
 
+def _read_response(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        assert more, f"connection closed early: {data!r}"
+        data += more
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        more = sock.recv(65536)
+        assert more
+        body += more
+    return head, body
+
+
 def test_misbehaving_clients_do_not_block_others(gateway):
     parts = urlsplit(gateway.root)
     address = (parts.hostname, parts.port)
@@ -193,9 +210,9 @@ def test_misbehaving_clients_do_not_block_others(gateway):
         assert reply == b"" or reply.startswith(b"HTTP/1.1 400")
         # The slow client is cut off by the body timeout (2 s in this gateway) with a 408.
         slow.settimeout(10)
-        answer = slow.recv(65536)
-        assert answer.startswith(b"HTTP/1.1 408")
-        error = _assert_openai_error(answer.split(b"\r\n\r\n", 1)[1])
+        head, body = _read_response(slow)
+        assert head.startswith(b"HTTP/1.1 408")
+        error = _assert_openai_error(body)
         assert error["code"] == "body_timeout"
     finally:
         gateway.mock.handler = None

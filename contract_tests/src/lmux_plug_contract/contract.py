@@ -334,11 +334,11 @@ class ProviderContract:
         model = contract.model(Capability.STREAM)
         ref = contract.ref(model)
 
-        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         # The server thread cannot draw from Hypothesis, so render once here to learn the size.
         probe = CapturedRequest("POST", "/", {}, {}, json.dumps({"model": model}).encode())
         size = len(b"".join(wire.stream(probe, canon.TEXT_PIECES, canon.USAGE).frames))
 
+        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(cuts=split_points(size))
         def property_(cuts: tuple[int, ...]) -> None:
             def scenario(request: CapturedRequest) -> Reply:

@@ -265,10 +265,12 @@ async def test_401_and_400_map_before_stream_starts(registry, anthropic_server, 
 async def test_mid_stream_error_event(registry, anthropic_server, wire):
     events = wire.message_events(text="partial answer")[:4]
     events.append({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-    anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events)))
+    # The server keeps the connection open after the error (10 s of pings): the client must
+    # raise at the error event, not wait for the body to end.
+    anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events), trickle=500))
     received: list = []
     with pytest.raises(ProviderError) as info:
-        await collect(registry.achat_stream(MODEL, "Hi"), received)
+        await asyncio.wait_for(collect(registry.achat_stream(MODEL, "Hi"), received), timeout=5)
     assert info.value.status_code == 529
     assert info.value.retryable is True
     assert "".join(c.delta for c in received) == "parti"  # text before the error arrived

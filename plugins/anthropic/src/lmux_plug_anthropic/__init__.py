@@ -107,6 +107,7 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
         async for data in response.iter_bytes():
             for chunk in decoder.feed_bytes(data):
                 yield chunk
+            decoder.raise_pending()  # an error event: no need to wait for more bytes
             if decoder.done:
                 break
         for chunk in decoder.close():

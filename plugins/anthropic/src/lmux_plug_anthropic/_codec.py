@@ -729,7 +729,7 @@ class StreamDecoder:
 
     def feed_bytes(self, data: bytes) -> list[ChatChunk]:
         """Add raw body bytes (any split); return the chunks they complete."""
-        self._raise_pending()
+        self.raise_pending()
         chunks: list[ChatChunk] = []
         for event in self._sse.feed(data):
             try:
@@ -742,7 +742,8 @@ class StreamDecoder:
                 break
         return chunks
 
-    def _raise_pending(self) -> None:
+    def raise_pending(self) -> None:
+        """Raise an error event that :meth:`feed_bytes` held back behind earlier chunks."""
         if self._pending is not None:
             error, self._pending = self._pending, None
             raise error
@@ -768,7 +769,7 @@ class StreamDecoder:
 
     def close(self) -> list[ChatChunk]:
         """End of body: flush buffered bytes; a stream without ``message_stop`` raises."""
-        self._raise_pending()
+        self.raise_pending()
         chunks: list[ChatChunk] = []
         for event in self._sse.flush():
             chunks.extend(self.feed(event))

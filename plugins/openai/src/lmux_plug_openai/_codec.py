@@ -200,8 +200,8 @@ def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _loads(body: bytes | str | Mapping[str, Any], provider: str, model: str | None) -> Any:
-    if isinstance(body, Mapping):
-        return body
+    if not isinstance(body, (bytes, bytearray, str)):
+        return body  # already parsed
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -667,6 +667,7 @@ class ChatStreamDecoder:
         self._events = 0
         self._prefix = bytearray()
         self._pending_error: LmuxError | None = None
+        self._closing = False
         self.done = False
 
     # -- public ------------------------------------------------------------------------
@@ -685,6 +686,7 @@ class ChatStreamDecoder:
         self._raise_pending()
         if self.done:
             return []
+        self._closing = True
         chunks = self._handle(self._sse.flush())
         if chunks and chunks[-1].finish_reason is not None:
             return chunks  # [DONE] was in the unterminated tail
@@ -739,7 +741,9 @@ class ChatStreamDecoder:
         try:
             return json.loads(data)
         except ValueError as exc:
-            msg = f"malformed stream chunk from {self._provider}: {data[:200]!r}"
+            # At the end of the body an unparsable event is one that was cut off.
+            what = "truncated" if self._closing else "malformed"
+            msg = f"{what} stream chunk from {self._provider}: {data[:200]!r}"
             raise ProviderError(
                 msg, provider=self._provider, model=self._model, request_id=self._request_id
             ) from exc
@@ -846,7 +850,10 @@ class ChatStreamDecoder:
         except (ValueError, UnicodeDecodeError) as exc:
             msg = f"stream from {self._provider} is neither SSE nor JSON: {raw[:200]!r}"
             raise ProviderError(msg, provider=self._provider, model=self._model) from exc
-        if isinstance(data, Mapping) and data.get("error"):
+        if not isinstance(data, Mapping):
+            msg = f"stream from {self._provider} is neither SSE nor a JSON object: {raw[:200]!r}"
+            raise ProviderError(msg, provider=self._provider, model=self._model)
+        if data.get("error"):
             raise self._error(data)
         # A server that ignored stream=true: replay its whole answer as chunks.
         response = decode_chat(
