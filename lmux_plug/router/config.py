@@ -64,16 +64,19 @@ class Limits:
     """Client-side limits of one deployment or key; ``None`` means no limit.
 
     ``minute`` is the length of a "minute" in seconds (tests shrink it; a day is 1440
-    minutes). Request limits are sliding windows (never more than ``rpm`` in any minute,
-    a burst up to the whole limit allowed); token limits are buckets holding ``burst``
-    minutes of tokens (default one) that refill continuously.
+    minutes). Request limits are sliding windows: never more than ``rpm`` calls in any
+    minute. ``burst`` is how many calls may go back to back before the rest are spaced
+    ``minute / rpm`` apart (``None``: the whole limit at once); smooth spacing keeps
+    latency low and the provider's quota fully used. Token limits are buckets holding
+    ``token_burst`` minutes of tokens (default one) that refill continuously.
     """
 
     rpm: int | None = attrs.field(default=None, validator=_positive_or_none)
     tpm: int | None = attrs.field(default=None, validator=_positive_or_none)
     rpd: int | None = attrs.field(default=None, validator=_positive_or_none)
     tpd: int | None = attrs.field(default=None, validator=_positive_or_none)
-    burst: float = attrs.field(default=1.0, validator=_positive_or_none)
+    burst: int | None = attrs.field(default=None, validator=_positive_or_none)
+    token_burst: float = attrs.field(default=1.0, validator=_positive_or_none)
     minute: float = attrs.field(default=60.0, validator=_positive_or_none)
 
     @property
@@ -216,7 +219,7 @@ def _limits(raw: Any, where: str) -> Limits:
     if not isinstance(raw, Mapping):
         msg = f"{where}: limits must be a table"
         raise ConfigurationError(msg)
-    unknown = set(raw) - {"rpm", "tpm", "rpd", "tpd", "burst", "minute"}
+    unknown = set(raw) - {f.name for f in attrs.fields(Limits)}
     if unknown:
         msg = f"{where}: unknown limit(s) {sorted(unknown)}"
         raise ConfigurationError(msg)

@@ -95,10 +95,10 @@ class LimitTracker:
         out: list[Bucket] = []
         rpm = limits.rpm or learned.get("requests")
         if rpm:
-            out.append(Bucket(f"{scope}:rpm", "requests", rpm, minute))
+            out.append(Bucket(f"{scope}:rpm", "requests", rpm, minute, burst=limits.burst or 0.0))
         tpm = limits.tpm or learned.get("tokens")
         if tpm:
-            out.append(Bucket(f"{scope}:tpm", "tokens", tpm, minute, tpm * limits.burst))
+            out.append(Bucket(f"{scope}:tpm", "tokens", tpm, minute, tpm * limits.token_burst))
         if limits.rpd:
             out.append(Bucket(f"{scope}:rpd", "requests", limits.rpd, minute * _DAY_MINUTES))
         if limits.tpd:

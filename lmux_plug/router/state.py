@@ -43,11 +43,17 @@ class Bucket:
     limit: float
     period: float
     capacity: float = 0.0  # tokens buckets only; defaults to ``limit``
+    burst: float = 0.0  # requests buckets: calls allowed back to back (0: the whole limit)
 
     @property
     def size(self) -> float:
         """Tokens the bucket holds when full."""
         return self.capacity or self.limit
+
+    @property
+    def paced(self) -> bool:
+        """Whether calls are spaced out (``burst`` smaller than the limit)."""
+        return 0 < self.burst < self.limit
 
 
 @runtime_checkable
@@ -107,6 +113,7 @@ class StateBackend(Protocol):
 class _Window:
     inflight: dict[str, float] = attrs.field(factory=dict)
     done: list[float] = attrs.field(factory=list)  # heap of completion stamps
+    tat: float = 0.0  # pacing: when the next call is due (GCRA's theoretical arrival time)
 
     def count(self, now: float, period: float) -> int:
         done = self.done
@@ -165,6 +172,11 @@ class MemoryBackend:
                     # every slot still in flight, not before a whole period from now.
                     free = window.done[0] + bucket.period - now if window.done else bucket.period
                     wait = max(wait, free, 1e-4)
+                if bucket.paced:
+                    spacing = bucket.period / bucket.limit
+                    early = max(window.tat, now) - now - (bucket.burst - 1) * spacing
+                    if early > 0:
+                        wait = max(wait, early)
             else:
                 state = self._bucket_tokens(bucket, now)
                 need = min(float(tokens), bucket.size)
@@ -174,7 +186,10 @@ class MemoryBackend:
             return wait
         for bucket in buckets:
             if bucket.kind == "requests":
-                self._windows[bucket.key].inflight[member] = now
+                window = self._windows[bucket.key]
+                window.inflight[member] = now
+                if bucket.paced:
+                    window.tat = max(window.tat, now) + bucket.period / bucket.limit
             else:
                 self._tokens[bucket.key].level -= tokens
         return 0.0
@@ -257,21 +272,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
-# KEYS[1] cooldown, then per bucket two keys (window: inflight zset + done zset;
-# tokens: hash + unused). ARGV: member, tokens, lease, then per bucket kind, limit,
-# period, size.
+# KEYS[1] cooldown, then per bucket three keys (requests: inflight zset, done zset,
+# pacing time; tokens: hash + two unused). ARGV: member, tokens, lease, then per bucket
+# kind, limit, period, size, burst.
 _ACQUIRE = (
     _NOW
     + """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then return tostring(ttl / 1000) end
 local member, tokens, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local n = (#ARGV - 3) / 4
+local n = (#ARGV - 3) / 5
 local wait = 0
 for i = 0, n - 1 do
-  local kind, limit = ARGV[4 + i * 4], tonumber(ARGV[5 + i * 4])
-  local period, size = tonumber(ARGV[6 + i * 4]), tonumber(ARGV[7 + i * 4])
-  local k1, k2 = KEYS[2 + i * 2], KEYS[3 + i * 2]
+  local kind, limit = ARGV[4 + i * 5], tonumber(ARGV[5 + i * 5])
+  local period, size = tonumber(ARGV[6 + i * 5]), tonumber(ARGV[7 + i * 5])
+  local burst = tonumber(ARGV[8 + i * 5])
+  local k1, k2, k3 = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
   if kind == 'requests' then
     redis.call('ZREMRANGEBYSCORE', k1, '-inf', now - lease)
     redis.call('ZREMRANGEBYSCORE', k2, '-inf', now - period)
@@ -280,6 +296,11 @@ for i = 0, n - 1 do
       local free = period
       if #oldest > 0 then free = tonumber(oldest[2]) + period - now end
       wait = math.max(wait, free, 0.0001)
+    end
+    if burst > 0 and burst < limit then
+      local tat = math.max(tonumber(redis.call('GET', k3) or now), now)
+      local early = tat - now - (burst - 1) * period / limit
+      if early > 0 then wait = math.max(wait, early) end
     end
   else
     local level = tonumber(redis.call('HGET', k1, 'level') or size)
@@ -291,13 +312,18 @@ for i = 0, n - 1 do
 end
 if wait > 0 then return tostring(wait) end
 for i = 0, n - 1 do
-  local kind, limit = ARGV[4 + i * 4], tonumber(ARGV[5 + i * 4])
-  local period, size = tonumber(ARGV[6 + i * 4]), tonumber(ARGV[7 + i * 4])
-  local k1, k2 = KEYS[2 + i * 2], KEYS[3 + i * 2]
+  local kind, limit = ARGV[4 + i * 5], tonumber(ARGV[5 + i * 5])
+  local period, size = tonumber(ARGV[6 + i * 5]), tonumber(ARGV[7 + i * 5])
+  local burst = tonumber(ARGV[8 + i * 5])
+  local k1, k2, k3 = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
   local expire = math.ceil((period + lease) * 1000)
   if kind == 'requests' then
     redis.call('ZADD', k1, now, member)
     redis.call('PEXPIRE', k1, expire)
+    if burst > 0 and burst < limit then
+      local tat = math.max(tonumber(redis.call('GET', k3) or now), now)
+      redis.call('SET', k3, tostring(tat + period / limit), 'PX', expire)
+    end
   else
     local level = tonumber(redis.call('HGET', k1, 'level') or size)
     local stamp = tonumber(redis.call('HGET', k1, 'stamp') or now)
@@ -310,18 +336,18 @@ return '0'
 """
 )
 
-# KEYS per bucket two keys; ARGV: member, delta, used, lease, then per bucket kind,
+# KEYS per bucket three keys; ARGV: member, delta, used, lease, then per bucket kind,
 # limit, period, size.
 _RELEASE = (
     _NOW
     + """
 local member, delta, used = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local lease = tonumber(ARGV[4])
-local n = (#ARGV - 4) / 4
+local n = (#ARGV - 4) / 5
 for i = 0, n - 1 do
-  local kind, limit = ARGV[5 + i * 4], tonumber(ARGV[6 + i * 4])
-  local period, size = tonumber(ARGV[7 + i * 4]), tonumber(ARGV[8 + i * 4])
-  local k1, k2 = KEYS[1 + i * 2], KEYS[2 + i * 2]
+  local kind, limit = ARGV[5 + i * 5], tonumber(ARGV[6 + i * 5])
+  local period, size = tonumber(ARGV[7 + i * 5]), tonumber(ARGV[8 + i * 5])
+  local k1, k2 = KEYS[1 + i * 3], KEYS[2 + i * 3]
   local expire = math.ceil((period + lease) * 1000)
   if kind == 'requests' then
     if redis.call('ZREM', k1, member) == 1 and used then
@@ -340,7 +366,7 @@ return 1
 """
 )
 
-# KEYS: the bucket's two keys; ARGV: kind, limit, period, size, remaining, reset, lease.
+# KEYS: the bucket's three keys; ARGV: kind, limit, period, size, remaining, reset, lease.
 _SYNC = (
     _NOW
     + """
@@ -413,14 +439,14 @@ class RedisBackend:
 
     def _keys(self, bucket: Bucket) -> list[str]:
         base = self._prefix + bucket.key
-        return [base + ":a", base + ":b"]
+        return [base + ":a", base + ":b", base + ":c"]
 
     def _args(self, buckets: Sequence[Bucket]) -> tuple[list[str], list[Any]]:
         keys: list[str] = []
         args: list[Any] = []
         for bucket in buckets:
             keys.extend(self._keys(bucket))
-            args.extend((bucket.kind, bucket.limit, bucket.period, bucket.size))
+            args.extend((bucket.kind, bucket.limit, bucket.period, bucket.size, bucket.burst))
         return keys, args
 
     async def acquire(

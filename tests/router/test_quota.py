@@ -66,7 +66,7 @@ async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(regist
         await server.start()
     try:
         deployments = [
-            Deployment("fake/fake-model", base_url=s.url, limits=Limits(rpm=q, minute=WINDOW))
+            Deployment("fake/fake-model", base_url=s.url, limits=Limits(rpm=q, burst=1, minute=WINDOW))
             for s, q in zip(servers, QUOTAS)
         ]
         router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry)

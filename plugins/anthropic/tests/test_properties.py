@@ -217,7 +217,7 @@ def answered_conversations(draw: st.DrawFn) -> list[Any]:
     tool_list=st.none() | st.lists(tools(), max_size=2, unique_by=lambda t: t.function.name),
     fmt=st.none() | response_formats(),
 )
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_requests_with_tools_and_formats_encode_or_raise(
     msgs: list[Any], tool_list: Any, fmt: Any
 ) -> None:

@@ -19,10 +19,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import lmux_plug_openai
 import pytest
 from aiohttp import web
 
-import lmux_plug_openai
 from lmux_plug import (
     ApiKeyAuth,
     AuthenticationError,
@@ -91,7 +91,9 @@ class OpenAIServer:
         )
 
     @staticmethod
-    def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
+    def _error(
+        status: int, message: str, kind: str, headers: dict[str, str] | None = None
+    ) -> web.Response:
         body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
         return web.json_response(body, status=status, headers=headers or {})
 
@@ -131,9 +133,13 @@ class OpenAIServer:
         if model == "server-error":
             return self._error(500, "The server had an error", "server_error")
         if model == "missing-model":
-            return self._error(404, "The model `missing-model` does not exist", "invalid_request_error")
+            return self._error(
+                404, "The model `missing-model` does not exist", "invalid_request_error"
+            )
         if model == "too-long":
-            return self._error(400, "This model's maximum context length is 8 tokens", "invalid_request_error")
+            return self._error(
+                400, "This model's maximum context length is 8 tokens", "invalid_request_error"
+            )
         if body.get("stream"):
             return await self._stream(request, model, body)
         message: dict[str, Any] = {"role": "assistant", "content": f"hello from {model}"}
@@ -167,7 +173,9 @@ class OpenAIServer:
         }
         return web.json_response(answer, headers=self._headers())
 
-    async def _stream(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, model: str, body: dict[str, Any]
+    ) -> web.StreamResponse:
         if model == "not-sse":
             answer = {
                 "model": model,
@@ -175,7 +183,9 @@ class OpenAIServer:
                 "usage": {"prompt_tokens": 3, "completion_tokens": 1},
             }
             return web.json_response(answer, headers=self._headers())
-        response = web.StreamResponse(headers={"content-type": "text/event-stream", **self._headers()})
+        response = web.StreamResponse(
+            headers={"content-type": "text/event-stream", **self._headers()}
+        )
         await response.prepare(request)
         await response.write(self._chunk(model, {"role": "assistant", "content": ""}))
         if model == "slow":
@@ -199,18 +209,40 @@ class OpenAIServer:
             return response
         if model == "stream-error":
             await response.write(self._chunk(model, {"content": "partial "}))
-            error = {"error": {"message": "Rate limit reached mid-stream", "type": "rate_limit_exceeded", "code": 429}}
+            error = {
+                "error": {
+                    "message": "Rate limit reached mid-stream",
+                    "type": "rate_limit_exceeded",
+                    "code": 429,
+                }
+            }
             await response.write(f"data: {json.dumps(error)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")
             return response
         if model == "groq-error":
             await response.write(b": keep-alive comment\n\n")
-            error = {"error": {"message": "tool call validation failed", "type": "invalid_request_error", "code": "tool_use_failed", "status_code": 400}}
+            error = {
+                "error": {
+                    "message": "tool call validation failed",
+                    "type": "invalid_request_error",
+                    "code": "tool_use_failed",
+                    "status_code": 400,
+                }
+            }
             await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
             return response
         if body.get("tools"):
             parts = [
-                {"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": ""},
+                        }
+                    ]
+                },
                 {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
                 {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
             ]
@@ -227,7 +259,11 @@ class OpenAIServer:
                 "object": "chat.completion.chunk",
                 "model": model,
                 "choices": [],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}},
+                "usage": {
+                    "prompt_tokens": 11,
+                    "completion_tokens": 3,
+                    "prompt_tokens_details": {"cached_tokens": 4},
+                },
             }
             await response.write(f"data: {json.dumps(usage)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
@@ -246,7 +282,12 @@ class OpenAIServer:
                 encoded = base64.b64encode(struct.pack("<3f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         data.reverse()  # servers may answer out of order; the index decides
-        answer = {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 7, "total_tokens": 7}}
+        answer = {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": 7, "total_tokens": 7},
+        }
         return web.json_response(answer, headers=self._headers())
 
 
@@ -261,7 +302,9 @@ async def server() -> AsyncIterator[OpenAIServer]:
 
 
 @pytest.fixture
-async def registry(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Registry]:
+async def registry(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Registry]:
     monkeypatch.setenv("MYGW_KEY", KEY)
     reg = Registry(plugins=[lmux_plug_openai])
     # The README's few lines: a new OpenAI-compatible endpoint declared as data.
@@ -318,7 +361,9 @@ async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
 
 
 async def test_image_input_and_response_format(registry: Registry, server: OpenAIServer) -> None:
-    message = UserMessage((TextContent("what is this?"), ImageContent("data:image/png;base64,AAAA", detail="low")))
+    message = UserMessage(
+        (TextContent("what is this?"), ImageContent("data:image/png;base64,AAAA", detail="low"))
+    )
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     await registry.achat(
         "mygw/plain",
@@ -337,8 +382,16 @@ async def test_image_input_and_response_format(registry: Registry, server: OpenA
 
 
 async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> None:
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
-    response = await registry.achat("mygw/tools", "weather in Paris?", tools=[tool], tool_choice="required")
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    response = await registry.achat(
+        "mygw/tools", "weather in Paris?", tools=[tool], tool_choice="required"
+    )
     assert response.finish_reason is FinishReason.TOOL_CALLS
     assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
         ("call_1", "get_weather", {"city": "Paris"})
@@ -354,11 +407,16 @@ async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> N
     ]
     await registry.achat("mygw/plain", follow_up)
     sent = server.requests[-1]["body"]["messages"]
-    assert sent[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    assert sent[1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
     assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
 
 
-async def test_stream_plain_with_usage_on_the_terminal_chunk(registry: Registry, server: OpenAIServer) -> None:
+async def test_stream_plain_with_usage_on_the_terminal_chunk(
+    registry: Registry, server: OpenAIServer
+) -> None:
     chunks = [c async for c in registry.achat_stream("mygw/streamer", "hi")]
     assert "".join(c.delta for c in chunks) == "Hello, world"
     terminal = [c for c in chunks if c.finish_reason is not None]
@@ -396,8 +454,12 @@ async def test_stream_answered_without_sse_is_replayed(registry: Registry) -> No
 
 
 @pytest.mark.parametrize("encoding", [None, "float", "base64"])
-async def test_embeddings_in_input_order(registry: Registry, server: OpenAIServer, encoding: str | None) -> None:
-    response = await registry.aembed("mygw/embedder", ["a", "bbb", "cc"], encoding_format=encoding, dimensions=3)
+async def test_embeddings_in_input_order(
+    registry: Registry, server: OpenAIServer, encoding: str | None
+) -> None:
+    response = await registry.aembed(
+        "mygw/embedder", ["a", "bbb", "cc"], encoding_format=encoding, dimensions=3
+    )
     assert response.embeddings == ((1.0, 0.0, 0.5), (3.0, 1.0, 0.5), (2.0, 2.0, 0.5))
     assert response.usage.input_tokens == 7
     assert response.request_id == "req_e2e_123"
@@ -429,9 +491,15 @@ async def test_rate_limit_with_retry_after_http_date(registry: Registry) -> None
 
 @pytest.mark.parametrize(
     ("model", "error"),
-    [("server-error", ProviderError), ("missing-model", NotFoundError), ("too-long", InvalidRequestError)],
+    [
+        ("server-error", ProviderError),
+        ("missing-model", NotFoundError),
+        ("too-long", InvalidRequestError),
+    ],
 )
-async def test_http_errors_map_to_the_tree(registry: Registry, model: str, error: type[Exception]) -> None:
+async def test_http_errors_map_to_the_tree(
+    registry: Registry, model: str, error: type[Exception]
+) -> None:
     with pytest.raises(error):
         await registry.achat(f"mygw/{model}", "hi")
     with pytest.raises(error):
@@ -448,11 +516,16 @@ async def test_bad_key_is_scrubbed_from_the_error(registry: Registry) -> None:
     assert "[redacted]" in caught.value.message
 
 
+async def collect(stream: AsyncIterator[Any], into: list[Any]) -> None:
+    """Append every item of ``stream`` to ``into`` (kept when the stream raises)."""
+    async for item in stream:
+        into.append(item)  # noqa: PERF401 - the partial list is the point
+
+
 async def test_truncated_stream_raises(registry: Registry) -> None:
-    seen = []
+    seen: list[Any] = []
     with pytest.raises(ProviderError, match="truncated"):
-        async for chunk in registry.achat_stream("mygw/truncated", "hi"):
-            seen.append(chunk)
+        await collect(registry.achat_stream("mygw/truncated", "hi"), seen)
     assert "".join(c.delta for c in seen) == "cut "
     assert all(c.finish_reason is None for c in seen)
 
@@ -464,10 +537,9 @@ async def test_connection_reset_mid_stream_raises(registry: Registry) -> None:
 
 
 async def test_error_object_inside_stream_raises(registry: Registry) -> None:
-    seen = []
+    seen: list[Any] = []
     with pytest.raises(RateLimitError) as caught:
-        async for chunk in registry.achat_stream("mygw/stream-error", "hi"):
-            seen.append(chunk)
+        await collect(registry.achat_stream("mygw/stream-error", "hi"), seen)
     assert caught.value.status_code == 429
     assert caught.value.request_id == "req_e2e_123"
     assert [c.delta for c in seen] == ["partial "]
@@ -481,7 +553,9 @@ async def test_sse_error_event_raises(registry: Registry) -> None:
     assert "tool call validation failed" in str(caught.value)
 
 
-async def test_early_close_releases_the_connection(registry: Registry, server: OpenAIServer) -> None:
+async def test_early_close_releases_the_connection(
+    registry: Registry, server: OpenAIServer
+) -> None:
     stream = registry.achat_stream("mygw/slow", "hi")
     async with contextlib.aclosing(stream):
         async for chunk in stream:
@@ -497,7 +571,15 @@ async def test_early_close_releases_the_connection(registry: Registry, server: O
 async def test_sync_api_streams_too(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MYGW_KEY", KEY)
     reg = Registry(plugins=[lmux_plug_openai])
-    reg.register("mygw", ProviderSpec(name="mygw", wire="openai", base_url=f"{server.url}/v1", auth=ApiKeyAuth(env=("MYGW_KEY",))))
+    reg.register(
+        "mygw",
+        ProviderSpec(
+            name="mygw",
+            wire="openai",
+            base_url=f"{server.url}/v1",
+            auth=ApiKeyAuth(env=("MYGW_KEY",)),
+        ),
+    )
     try:
         chunks = await asyncio.to_thread(lambda: list(reg.chat_stream("mygw/streamer", "hi")))
     finally:
@@ -508,19 +590,34 @@ async def test_sync_api_streams_too(server: OpenAIServer, monkeypatch: pytest.Mo
 # --------------------------------------------------------------------------- declared providers
 
 
-async def test_openai_reasoning_model_gets_max_completion_tokens(registry: Registry, server: OpenAIServer) -> None:
-    await registry.achat("openai/o3-mini", "hi", max_tokens=50, reasoning_effort="low", base_url=f"{server.url}/v1", api_key=KEY)
+async def test_openai_reasoning_model_gets_max_completion_tokens(
+    registry: Registry, server: OpenAIServer
+) -> None:
+    await registry.achat(
+        "openai/o3-mini",
+        "hi",
+        max_tokens=50,
+        reasoning_effort="low",
+        base_url=f"{server.url}/v1",
+        api_key=KEY,
+    )
     body = server.requests[-1]["body"]
     assert body["max_completion_tokens"] == 50
     assert "max_tokens" not in body
     assert body["reasoning_effort"] == "low"
-    await registry.achat("openai/gpt-4o", "hi", max_tokens=50, base_url=f"{server.url}/v1", api_key=KEY)
+    await registry.achat(
+        "openai/gpt-4o", "hi", max_tokens=50, base_url=f"{server.url}/v1", api_key=KEY
+    )
     assert server.requests[-1]["body"]["max_tokens"] == 50
 
 
-async def test_declared_capabilities_fail_before_io(registry: Registry, server: OpenAIServer) -> None:
+async def test_declared_capabilities_fail_before_io(
+    registry: Registry, server: OpenAIServer
+) -> None:
     with pytest.raises(UnsupportedFeatureError):
-        await registry.achat("openai/text-embedding-3-small", "hi", base_url=f"{server.url}/v1", api_key=KEY)
+        await registry.achat(
+            "openai/text-embedding-3-small", "hi", base_url=f"{server.url}/v1", api_key=KEY
+        )
     with pytest.raises(UnsupportedFeatureError):
         await registry.achat("deepseek/deepseek-chat", "hi", reasoning_effort="high", api_key=KEY)
     assert server.requests == []
@@ -533,13 +630,17 @@ async def test_groq_spec_with_base_url_override(registry: Registry, server: Open
     assert server.requests[-1]["path"] == "/v1/chat/completions"
 
 
-async def test_local_server_spec_from_base_url_env(registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_local_server_spec_from_base_url_env(
+    registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VLLM_BASE_URL", f"{server.url}/v1")
     monkeypatch.setenv("VLLM_API_KEY", KEY)
     response = await registry.achat("vllm/plain", "hi")
     assert response.content == "hello from plain"
     # A developer message goes out as "system" to servers that do not know the role.
-    await registry.achat("vllm/plain", [{"role": "developer", "content": "rules"}, {"role": "user", "content": "hi"}])
+    await registry.achat(
+        "vllm/plain", [{"role": "developer", "content": "rules"}, {"role": "user", "content": "hi"}]
+    )
     assert server.requests[-1]["body"]["messages"][0] == {"role": "system", "content": "rules"}
 
 
@@ -554,7 +655,9 @@ async def test_mistral_dialect(registry: Registry, server: OpenAIServer) -> None
     assert chunks[-1].usage is None  # this server sends usage only when asked
 
 
-async def test_azure_deployment_url(registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_azure_deployment_url(
+    registry: Registry, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_API_VERSION", "2025-01-01-preview")
@@ -573,13 +676,17 @@ async def test_azure_deployment_url(registry: Registry, server: OpenAIServer, mo
     assert server.requests[-1]["query"] == {"api-version": "2024-10-21"}
 
 
-async def test_azure_without_endpoint_is_a_configuration_error(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_azure_without_endpoint_is_a_configuration_error(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
     with pytest.raises(ConfigurationError, match="AZURE_OPENAI_ENDPOINT"):
         await registry.achat("azure/my-gpt4o", "hi", api_key=KEY)
 
 
-async def test_missing_key_names_the_env_var(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_key_names_the_env_var(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     with pytest.raises(AuthenticationError, match="GROQ_API_KEY"):
         await registry.achat("groq/llama-3.3-70b-versatile", "hi")

@@ -24,6 +24,9 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
+from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed  # noqa: E402
+from lmux_plug_openai._providers import PROVIDERS  # noqa: E402
+
 from lmux_plug import (  # noqa: E402
     AuthenticationError,
     ChatChunk,
@@ -35,8 +38,6 @@ from lmux_plug import (  # noqa: E402
     RateLimitError,
 )
 from lmux_plug._http_errors import error_from_response  # noqa: E402
-from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed  # noqa: E402
-from lmux_plug_openai._providers import PROVIDERS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 WIRE = REPO / ".." / "shared" / "wire"
@@ -132,7 +133,7 @@ def _interactions(path: Path) -> list[dict[str, Any]]:
             }
             for e in entries
         ]
-    doc = yaml.load(data.decode(), Loader=_TolerantLoader)  # noqa: S506 - SafeLoader subclass
+    doc = yaml.load(data.decode(), Loader=_TolerantLoader)
     out = []
     for item in doc.get("interactions") or []:
         request, response = item.get("request") or {}, item.get("response") or {}
@@ -426,7 +427,7 @@ def _replay_embed(provider: str, interaction: Mapping[str, Any]) -> None:
     data = sorted(raw["data"], key=lambda d: d["index"])
     assert len(response.embeddings) == len(data)
     request = interaction["request"] or {}
-    for item, vector in zip(data, response.embeddings):
+    for item, vector in zip(data, response.embeddings, strict=True):
         embedding = item["embedding"]
         if isinstance(embedding, str):
             packed = base64.b64decode(embedding)

@@ -214,7 +214,7 @@ def _status_of(error: Mapping[str, Any]) -> int:
         value = error.get(key)
         if isinstance(value, str) and value.isdigit():
             value = int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value < 600:  # noqa: PLR2004
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value < 600:
             return value
     for key in ("type", "code", "status"):
         status = _STATUS_BY_TYPE.get(str(error.get(key) or "").lower())
