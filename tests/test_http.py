@@ -144,7 +144,9 @@ async def test_connection_refused_is_a_provider_error(transport: Transport) -> N
 
 
 async def test_closing_a_stream_early_releases_the_connection(server: FakeOpenAIServer) -> None:
+    # A body far larger than socket buffers, so the client cannot have read it all.
     server.plan.stream_chunks = 400
+    server.plan.reply = "x" * 4_000_000
     transport = Transport()
     try:
         body = {**CHAT, "stream": True}

@@ -166,7 +166,7 @@ def _problems(
 ) -> list[str]:
     """List what is wrong with ``value`` (the JSON Schema subset structured output uses)."""
     schema = _resolve(schema, root)
-    where = path or "$"
+    where = path
     for key in ("anyOf", "oneOf"):
         if key in schema:
             options = schema[key]
@@ -217,7 +217,7 @@ def validate(value: Any, schema: Mapping[str, Any]) -> list[str]:
     ``additionalProperties``, ``items``, ``prefixItems``, ``enum``, ``const``, ``anyOf``,
     ``oneOf`` and local ``$ref``.
     """
-    return _problems(value, schema, schema, "")
+    return _problems(value, schema, schema, "$")
 
 
 # --------------------------------------------------------------------------- the public object
