@@ -108,6 +108,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         except LmuxError as exc:
             sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
             return 1
+    out.flush()
     if args.verbose and usage is not None:
         total = "unknown" if cost is None else f"${cost.total:f}"
         sys.stderr.write(

@@ -12,6 +12,7 @@ installed plugins; :func:`lmux_plug.default_registry` backs the module-level fun
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
@@ -62,6 +63,8 @@ from lmux_plug.errors import (
 from lmux_plug.http import Transport
 
 __all__ = ["Registry", "Route", "split_model"]
+
+_log = logging.getLogger("lmux_plug")
 
 _CALL_HOOKS = ("lmux_plug_chat", "lmux_plug_stream", "lmux_plug_embed")
 
@@ -379,9 +382,16 @@ class Registry:
         try:
             return route.pricing[model_id]
         except KeyError:
+            pass
+        pricing: object
+        try:
             pricing = self._pm.hook.lmux_plug_pricing(provider=route.spec, model=model_id)
-            route.pricing[model_id] = pricing
-            return cast("ModelPricing | None", pricing)
+        except Exception:  # noqa: BLE001 - cost accounting must never break a call
+            _log.warning("pricing hook failed for %s/%s", route.spec.name, model_id, exc_info=True)
+            pricing = None
+        found = pricing if isinstance(pricing, ModelPricing) else None
+        route.pricing[model_id] = found
+        return found
 
     def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any:
         impls = self._impls(route, hook_name)

@@ -419,3 +419,16 @@ def test_leaving_a_sync_stream_early_closes_the_plugin_iterator() -> None:
 def test_module_level_api_uses_the_default_registry(lmux_registry: Registry) -> None:
     assert lmux_plug.default_registry() is lmux_registry
     assert lmux_plug.chat("echo/reverse", "abc").content == "cba"
+
+
+def test_a_failing_pricing_plugin_gives_no_cost_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    class BadPrices:
+        @hookimpl(tryfirst=True)
+        def lmux_plug_pricing(self, provider: ProviderSpec, model: str) -> ModelPricing | None:
+            raise RuntimeError("price feed down")
+
+    registry = Registry(plugins=[BadPrices()])
+    response = registry.chat("echo/echo-1", "hi")
+    assert response.content == "hi"
+    assert response.cost is None
+    assert "pricing hook failed" in caplog.text

@@ -307,7 +307,8 @@ async def test_aiter_embed_ordered_and_vector_mismatch(registry):
         )
     ]
     assert [o.index for o in outcomes] == [0, 1, 2]
-    assert outcomes[0].error is not None and "2 texts sent but 1 vectors" in str(outcomes[0].error)
+    assert outcomes[0].error is not None
+    assert "2 texts sent but 1 vectors" in str(outcomes[0].error)
     assert outcomes[2].result.embedding == (1.0,)
 
 

@@ -65,7 +65,9 @@ def test_schema_from_attrs_is_strict_and_complete():
     props = schema["properties"]
     assert props["age"] == {"type": "integer"}
     assert props["tags"] == {"type": "array", "items": {"type": "string"}}
-    assert props["address"]["properties"]["zip"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert props["address"]["properties"]["zip"] == {
+        "anyOf": [{"type": "string"}, {"type": "null"}]
+    }
     assert props["mood"] == {"enum": ["happy", "sad"]}
     assert props["kind"] == {"enum": ["a", "b"]}
     assert validate(PERSON, schema) == []
@@ -73,9 +75,7 @@ def test_schema_from_attrs_is_strict_and_complete():
 
 def test_parse_attrs_and_dataclass():
     person = StructuredOutput.from_spec(Person).parse(json.dumps(PERSON))
-    assert person == Person(
-        "Ada", 36, ["math"], Address("London", None), Mood.HAPPY, "a", 1.5
-    )
+    assert person == Person("Ada", 36, ["math"], Address("London", None), Mood.HAPPY, "a", 1.5)
     out = StructuredOutput.from_spec(Point)
     assert out.response_format.name == "Point"
     assert out.response_format.strict is True
@@ -91,7 +91,7 @@ def test_parse_attrs_and_dataclass():
         ("not json", "not valid JSON"),
         ("", "no text"),
         (None, "no text"),
-        ('[1, 2]', "expected object"),
+        ("[1, 2]", "expected object"),
     ],
 )
 def test_parse_failures_are_typed_and_carry_raw(text, match):
@@ -121,11 +121,31 @@ def test_pydantic_model():
 @pytest.mark.parametrize(
     "spec",
     [
-        {"type": "object", "title": "Thing", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
-        {"name": "Thing", "schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}},
+        {
+            "type": "object",
+            "title": "Thing",
+            "properties": {"a": {"type": "integer"}},
+            "required": ["a"],
+        },
+        {
+            "name": "Thing",
+            "schema": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}},
+                "required": ["a"],
+            },
+        },
         {
             "type": "json_schema",
-            "json_schema": {"name": "Thing", "strict": True, "schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}},
+            "json_schema": {
+                "name": "Thing",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"a": {"type": "integer"}},
+                    "required": ["a"],
+                },
+            },
         },
     ],
 )
@@ -141,8 +161,13 @@ def test_dict_schemas_in_every_spelling(spec):
 def test_schema_refs_and_any_of():
     schema = {
         "type": "object",
-        "$defs": {"P": {"type": "object", "properties": {"v": {"type": "number"}}, "required": ["v"]}},
-        "properties": {"p": {"$ref": "#/$defs/P"}, "n": {"anyOf": [{"type": "null"}, {"type": "string"}]}},
+        "$defs": {
+            "P": {"type": "object", "properties": {"v": {"type": "number"}}, "required": ["v"]}
+        },
+        "properties": {
+            "p": {"$ref": "#/$defs/P"},
+            "n": {"anyOf": [{"type": "null"}, {"type": "string"}]},
+        },
         "required": ["p", "n"],
     }
     assert validate({"p": {"v": 1}, "n": None}, schema) == []
@@ -178,9 +203,7 @@ def test_recursive_and_unsupported_types_are_refused():
 # --------------------------------------------------------------------------- through the engine
 
 
-@pytest.mark.parametrize(
-    "fake_server", [FaultPlan(reply='{"x": 3, "y": 4}')], indirect=True
-)
+@pytest.mark.parametrize("fake_server", [FaultPlan(reply='{"x": 3, "y": 4}')], indirect=True)
 async def test_structured_batch_over_real_socket(fake_server, fake_registry):
     fake_server.record_requests = True
     batch = await agenerate_batch(

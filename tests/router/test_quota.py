@@ -77,7 +77,6 @@ async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(regist
     received_429 = sum(s.stats["status_429"] for s in servers)
     assert received_429 == 0
     count = _steady_count(done, 0.0, 4)
-    print("declared", count)
     assert count >= 0.97 * POOLED * 4 * WINDOW, (count, POOLED * 4)
     # Quota pooling: every server was used up to its own limit, none beyond.
     stats = router.stats()["deployments"]
@@ -122,7 +121,6 @@ async def test_limits_learnt_from_headers_recover_to_97_percent(registry):
     assert total_429 > 0
     assert total_429 == at_recovery, timeline[-10:]
     count = _steady_count(done, 2.5, 4)
-    print("learned", count, timeline[-1])
     assert count >= 0.97 * POOLED * 4 * WINDOW, (count, POOLED * 4)
 
 

@@ -801,7 +801,15 @@ async def _close_early(stream: Any, *, cancel: bool) -> None:
         iterator = stream.__aiter__()
         await iterator.__anext__()
         await iterator.aclose()
-        return
+    else:
+        await _cancel_after_first(stream)
+    # The session loop stops when this returns; let it run the transport's close callbacks,
+    # as an application's loop (which keeps running) would.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def _cancel_after_first(stream: Any) -> None:
     first = asyncio.Event()
 
     async def consume() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("lmux_plug_contract")
 
-import lmux_plug_openai  # noqa: E402
-from lmux_plug_contract import ProviderContract  # noqa: E402
+import lmux_plug_openai
+from lmux_plug_contract import ProviderContract
 
 
 class TestOpenAIContract(ProviderContract):

@@ -1,0 +1,171 @@
+"""``lmux-plug serve`` (serve_main): config loading, refusals, and a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.request
+
+import openai
+import pytest
+
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.gateway.keys import hash_key
+from lmux_plug.gateway.serve import build_app, load_toml, serve_main
+
+CLIENT_KEY = "vk-serve-test-client-0001"
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    missing = tmp_path / "missing.toml"
+    assert serve_main(["--config", str(missing), "--port", "0"]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway\n")
+    assert serve_main(["--config", str(bad), "--port", "0"]) == 2
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[gateway]\nhots = 'x'\n")
+    assert serve_main(["--config", str(unknown), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "not valid TOML" in err
+    assert "hots" in err
+
+
+def test_open_gateway_refused_on_public_address(capsys):
+    assert serve_main(["--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "without virtual keys" in capsys.readouterr().err
+
+
+def test_build_app_from_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEAM_KEY", CLIENT_KEY)
+    monkeypatch.setenv("FAKE_PROVIDER_KEY", "sk-config-provider-key-123456")
+    path = tmp_path / "lmux.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [gateway]
+            max_body_bytes = 2048
+            aliases = {{ quick = "echo/echo-1" }}
+
+            [gateway.providers.echo]
+            api_key_env = "FAKE_PROVIDER_KEY"
+
+            [[gateway.keys]]
+            name = "team"
+            key_env = "TEAM_KEY"
+            rpm = 5
+            budget_usd = "1.5"
+            models = ["echo/*", "quick"]
+
+            [[gateway.keys]]
+            name = "hashed"
+            key_sha256 = "{hash_key("vk-other")}"
+            """
+        )
+    )
+    app = build_app(load_toml(path))
+    state = app.state.gateway
+    assert state.max_body_bytes == 2048
+    team = state.keys.authenticate(f"Bearer {CLIENT_KEY}")
+    assert (team.name, team.rpm, str(team.budget)) == ("team", 5, "1.5")
+    assert state.keys.authenticate("Bearer vk-other").name == "hashed"
+    assert state.backend.model_name("quick") == "quick"
+    # Provider keys from the config are scrubbed from anything sent to a client.
+    assert state.scrub("key sk-config-provider-key-123456 leaked") == "key *** leaked"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[gateway.keys]]\nname='a'\n", "exactly one of"),
+        ("[[gateway.keys]]\nkey='a'\nkey_env='B'\n", "exactly one of"),
+        ("[[gateway.keys]]\nkey_env='NOT_SET_ANYWHERE_1234'\n", "is not set"),
+        ("[[gateway.keys]]\nkey_sha256='abc'\n", "64 hex"),
+        ("[[gateway.keys]]\nkey='a'\nrpm=0\n", "rpm"),
+        ("[[gateway.keys]]\nkey='a'\nbudget_usd='lots'\n", "budget_usd"),
+        ("[[gateway.keys]]\nkey='a'\ncolour='red'\n", "unknown fields"),
+        ("[[gateway.keys]]\nkey='a'\n[[gateway.keys]]\nkey='a'\n", "are equal"),
+        ("[gateway.providers.echo]\nregion='x'\n", "takes api_key_env"),
+    ],
+)
+def test_config_errors(tmp_path, text, message):
+    path = tmp_path / "lmux.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        build_app(load_toml(path))
+
+
+def test_pyproject_table(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.lmux_plug.gateway]\nport = 4123\n")
+    assert load_toml(path) == {"gateway": {"port": 4123}}
+
+
+def test_serve_subprocess_with_router_and_keys(tmp_path):
+    config = tmp_path / "lmux.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [gateway]
+            host = "127.0.0.1"
+
+            [[gateway.keys]]
+            name = "ci"
+            key_env = "LMUX_TEST_SERVE_KEY"
+
+            [models.fast]
+            [[models.fast.deployments]]
+            model = "echo/echo-1"
+            """
+        )
+    )
+    env = {**os.environ, "LMUX_TEST_SERVE_KEY": CLIENT_KEY, "LMUX_PLUG_DISABLE": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lmux_plug.gateway.serve", "--port", "0", "--config", str(config), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = _read_line(process, timeout=30)
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+        assert match, line
+        url = f"http://127.0.0.1:{match.group(1)}"
+        with urllib.request.urlopen(url + "/health", timeout=10) as response:
+            assert response.status == 200
+        client = openai.OpenAI(base_url=url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+        reply = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "via router"}])
+        assert reply.choices[0].message.content == "via router"
+        direct = client.chat.completions.create(model="echo/echo-1", messages=[{"role": "user", "content": "direct"}])
+        assert direct.choices[0].message.content == "direct"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="vk-wrong", max_retries=0).models.list()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says so.
+    assert process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in stderr
+
+
+def _read_line(process, timeout):
+    result = []
+    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result or not result[0]:
+        process.kill()
+        pytest.fail(f"gateway did not start: {process.stderr.read()}")
+    return result[0]

@@ -1,0 +1,127 @@
+"""Keys, error mapping, scrubbing and metrics without a server."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmux_plug import errors
+from lmux_plug.gateway.errors import GatewayError, Scrubber, error_status, from_lmux
+from lmux_plug.gateway.keys import ENV_KEYS, KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.metrics import Metrics
+from lmux_plug.openai._wire import chat_params, embedding_dict, normalize_model
+
+
+def test_rpm_window_slides():
+    key = VirtualKey("k", hash_key("x"), rpm=2, window=10.0)
+    key.admit("m", now=0.0)
+    key.admit("m", now=1.0)
+    with pytest.raises(GatewayError) as info:
+        key.admit("m", now=2.0)
+    assert info.value.status == 429
+    assert info.value.headers["retry-after"] == "8"
+    key.admit("m", now=10.5)  # the first stamp has left the window
+
+
+def test_budget_and_models():
+    key = VirtualKey("k", hash_key("x"), budget=Decimal("0.01"), models=("openai/*",))
+    key.admit("openai/gpt-4o")
+    with pytest.raises(GatewayError) as info:
+        key.admit("anthropic/claude")
+    assert info.value.status == 403
+    key.charge(Decimal("0.02"))
+    with pytest.raises(GatewayError) as info:
+        key.admit("openai/gpt-4o")
+    assert (info.value.status, info.value.code) == (429, "budget_exceeded")
+
+
+def test_keys_from_env():
+    store = KeyStore.from_config(environ={ENV_KEYS: "alice=vk-a,vk-b"})
+    assert store.authenticate("Bearer vk-a").name == "alice"
+    assert store.authenticate("bearer vk-b").name == "env-1"
+    assert len(store) == 2
+    with pytest.raises(GatewayError) as info:
+        store.authenticate("Bearer vk-c")
+    assert info.value.status == 401
+    # The store keeps hashes only.
+    assert "vk-a" not in repr(list(store))
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.InvalidRequestError("x"), 400),
+        (errors.ContentFilterError("x"), 400),
+        (errors.UnsupportedFeatureError("x"), 400),
+        (errors.AuthenticationError("x"), 401),
+        (errors.AuthenticationError("x", status_code=403), 403),
+        (errors.NotFoundError("x"), 404),
+        (errors.TimeoutError("x"), 408),
+        (errors.RateLimitError("x"), 429),
+        (errors.ConfigurationError("x"), 500),
+        (errors.PluginError("x"), 500),
+        (errors.ProviderError("x"), 502),
+        (errors.ProviderError("x", status_code=503), 503),
+        (errors.ProviderError("x", status_code=529), 503),
+    ],
+)
+def test_status_mapping(error, status):
+    assert error_status(error)[0] == status
+
+
+@given(st.text(max_size=200), st.sampled_from(["sk-proj-abcdef123456", "Bearer abcdefgh12345678"]))
+def test_scrubber_removes_keys_anywhere(prefix, secret):
+    scrub = Scrubber(["my-secret-value"])
+    text = scrub(prefix + secret + " my-secret-value " + prefix)
+    assert "my-secret-value" not in text
+    assert secret.split()[-1] not in text
+
+
+def test_rate_limit_error_gets_retry_after():
+    error = from_lmux(errors.RateLimitError("slow", retry_after=1.2), Scrubber())
+    assert error.headers == {"retry-after": "2", "retry-after-ms": "1200"}
+
+
+def test_metrics_render():
+    metrics = Metrics()
+    metrics.observe("/v1/chat/completions", 200, 0.003)
+    metrics.observe("/v1/chat/completions", 429, 0.0001)
+    metrics.usage('m"odel', 3, 4)
+    metrics.spend("team", Decimal("0.5"))
+    text = metrics.render()
+    assert 'lmux_gateway_request_duration_seconds_bucket{route="/v1/chat/completions",le="0.005"} 2' in text
+    assert 'lmux_gateway_request_duration_seconds_count{route="/v1/chat/completions"} 2' in text
+    assert 'lmux_gateway_tokens_total{model="m\\"odel",kind="completion"} 4' in text
+    assert 'lmux_gateway_cost_usd_total{key="team"} 0.5' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+
+
+def test_chat_params_never_forward_keywords():
+    params = chat_params(
+        {"model": "x", "api_key": "k", "base_url": "http://evil", "extra_headers": {"a": "b"}, "logprobs": True}
+    )
+    assert params == {"extra_body": {"logprobs": True}}
+
+
+def test_normalize_model():
+    assert normalize_model("gpt-4o") == "openai/gpt-4o"
+    assert normalize_model("anthropic/claude-x") == "anthropic/claude-x"
+    with pytest.raises(errors.InvalidRequestError):
+        normalize_model(None)
+
+
+def test_embedding_base64_is_float32_little_endian():
+    import base64
+    import struct
+
+    from lmux_plug import EmbeddingResponse
+
+    data = embedding_dict(EmbeddingResponse([[1.5, -2.0]], "m", "p"), model="p/m", encoding_format="base64")
+    raw = base64.b64decode(data["data"][0]["embedding"])
+    assert struct.unpack("<2f", raw) == (1.5, -2.0)
+    assert json.dumps(data)

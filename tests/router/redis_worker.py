@@ -1,0 +1,70 @@
+"""A worker process for the shared-quota test: ``python redis_worker.py CONFIG_JSON``.
+
+Loads the in-test wire plugin by path, builds a Router on a RedisBackend, waits for the
+common start time, keeps ``concurrency`` calls going for ``duration`` seconds and prints
+one JSON line: wall-clock completion times, refusals, errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import aiohttp  # noqa: F401 - imported before the clock starts
+
+from lmux_plug.errors import RateLimitError, TimeoutError
+from lmux_plug.registry import Registry
+from lmux_plug.router import Deployment, Limits, LogicalModel, RedisBackend, Router
+
+
+def _plugin() -> object:
+    spec = importlib.util.spec_from_file_location("openai_wire", Path(__file__).with_name("openai_wire.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def main(config: dict) -> None:
+    registry = Registry(plugins=[_plugin()])
+    backend = RedisBackend(config["redis"], prefix=config["prefix"])
+    deployments = [
+        Deployment("fake/fake-model", base_url=url, limits=Limits(rpm=q, burst=1, minute=config["window"]))
+        for url, q in zip(config["urls"], config["quotas"])
+    ]
+    router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry, backend=backend)
+    await asyncio.sleep(max(config["start_at"] - time.time(), 0))
+    stop_at = config["start_at"] + config["duration"]
+    done: list[float] = []
+    refused = 0
+    errors: list[str] = []
+
+    async def caller(index: int) -> None:
+        nonlocal refused
+        n = 0
+        while time.time() < stop_at:
+            n += 1
+            try:
+                response = await router.achat("pool", f"p{index}-{n}", retries=10, deadline=max(stop_at - time.time(), 0.001))
+            except (RateLimitError, TimeoutError):
+                refused += 1
+                return
+            except Exception as exc:
+                errors.append(repr(exc))
+                return
+            if response.content != f"echo: p{index}-{n}":
+                errors.append(f"wrong answer {response.content!r}")
+            done.append(time.time())
+
+    await asyncio.gather(*(caller(i) for i in range(config["concurrency"])))
+    await router.aclose()
+    print(json.dumps({"done": done, "refused": refused, "errors": errors}))  # noqa: T201
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))
