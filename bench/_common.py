@@ -71,7 +71,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) 
     """A GitHub-flavoured Markdown table under a bold title."""
     text_rows = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text_rows)) for i, h in enumerate(headers)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     out = [f"**{title}**", "", line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out.extend(line(r) for r in text_rows)
     return "\n".join(out)
@@ -84,7 +87,15 @@ def fake_server(chunks: int = 8, reply: str | None = None) -> Iterator[str]:
     The server runs in a separate interpreter so that it does not share a core's GIL with
     the client being measured; it is terminated (then killed if need be) on exit.
     """
-    cmd = [sys.executable, "-m", "lmux_plug.testing.fake_openai", "--port", "0", "--chunks", str(chunks)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lmux_plug.testing.fake_openai",
+        "--port",
+        "0",
+        "--chunks",
+        str(chunks),
+    ]
     if reply is not None:
         cmd += ["--reply", reply]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO))
@@ -133,7 +144,9 @@ def interpreters() -> list[str]:
     return found
 
 
-def run_worker(exe: str, client: str, url: str, mode: str, timeout: float = 180, **options: object) -> dict[str, object]:
+def run_worker(
+    exe: str, client: str, url: str, mode: str, timeout: float = 180, **options: object
+) -> dict[str, object]:
     """Run ``_http_worker.py`` for one client and mode; return its JSON result."""
     import json
 
@@ -141,10 +154,24 @@ def run_worker(exe: str, client: str, url: str, mode: str, timeout: float = 180,
     for key, value in options.items():
         cmd += [f"--{key}", str(value)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=worker_env(), cwd=str(BENCH))
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=worker_env(),
+            cwd=str(BENCH),
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"failed": f"timed out after {timeout:.0f} s"}
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         return {"failed": (out.stderr.strip().splitlines() or ["no output"])[-1][:300]}
     return json.loads(lines[-1])
+
+
+def load_note() -> str:
+    """The machine's load averages: figures taken under load > cores are inflated."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"

@@ -37,7 +37,8 @@ def client_bare(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[None]]]:
     import aiohttp
 
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=256), skip_auto_headers=("User-Agent",)
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=256),
+        skip_auto_headers=("User-Agent",),
     )
     headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
     endpoint = f"{url}/chat/completions"
@@ -136,7 +137,9 @@ def client_registry(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[None
         return response.content or ""
 
     async def stream() -> AsyncIterator[str]:
-        async for chunk in registry.achat_stream(f"openai/{MODEL}", PROMPT, base_url=url, api_key=KEY):
+        async for chunk in registry.achat_stream(
+            f"openai/{MODEL}", PROMPT, base_url=url, api_key=KEY
+        ):
             if chunk.delta:
                 yield chunk.delta
 
@@ -179,7 +182,12 @@ def client_litellm(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[None]
 
     async def stream() -> AsyncIterator[str]:
         response: Any = await litellm.acompletion(
-            model=f"openai/{MODEL}", messages=messages, api_base=url, api_key=KEY, stream=True, num_retries=0
+            model=f"openai/{MODEL}",
+            messages=messages,
+            api_base=url,
+            api_key=KEY,
+            stream=True,
+            num_retries=0,
         )
         async for chunk in response:
             if chunk.choices and (text := chunk.choices[0].delta.content):
@@ -304,10 +312,8 @@ async def streams(
 
     async def one() -> None:
         nonlocal chunks, errors, first_error
-        pieces = []
         try:
-            async for piece in stream():
-                pieces.append(piece)
+            pieces = [piece async for piece in stream()]
         except Exception as exc:
             errors += 1
             first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
@@ -336,7 +342,12 @@ async def streams(
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    return {"chunks_per_s": chunks / elapsed, "chunks": chunks, "errors": errors, "first_error": first_error}
+    return {
+        "chunks_per_s": chunks / elapsed,
+        "chunks": chunks,
+        "errors": errors,
+        "first_error": first_error,
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -349,7 +360,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return await concurrent(chat, args.concurrency, args.seconds)
         if args.mode == "sequential":
             return await sequential(chat, args.calls, args.seconds)
-        return await streams(stream, args.calls, args.concurrency, args.expected, args.expected_chunks)
+        return await streams(
+            stream, args.calls, args.concurrency, args.expected, args.expected_chunks
+        )
     except NotImplementedError as exc:
         return {"unavailable": str(exc)}
     finally:

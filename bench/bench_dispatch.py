@@ -38,7 +38,9 @@ def make_registry() -> tuple[Registry, MockProvider]:
     return registry, mock
 
 
-async def time_async(call: Callable[[], Awaitable[object]], calls: int, reset: Callable[[], None]) -> float:
+async def time_async(
+    call: Callable[[], Awaitable[object]], calls: int, reset: Callable[[], None]
+) -> float:
     """Seconds per call over ``calls`` sequential awaits."""
     reset()
     start = time.perf_counter()
@@ -63,7 +65,9 @@ def measure(calls: int, repeats: int) -> dict[str, list[float]]:
     echo_registry = Registry()
 
     async_cases: dict[str, Callable[[], Awaitable[object]]] = {
-        "bare hook: await mock.lmux_plug_chat(request, ctx)": lambda: mock.lmux_plug_chat(request, context),
+        "bare hook: await mock.lmux_plug_chat(request, ctx)": lambda: mock.lmux_plug_chat(
+            request, context
+        ),
         "Registry.achat('mock/mock-model', 'hi')": lambda: registry.achat("mock/mock-model", "hi"),
         "Registry.achat('mock/mock-model', [dict])": lambda: registry.achat(
             "mock/mock-model", [{"role": "user", "content": "hi"}]
@@ -71,7 +75,9 @@ def measure(calls: int, repeats: int) -> dict[str, list[float]]:
         "Registry.achat('echo/echo-1', 'hi')": lambda: echo_registry.achat("echo/echo-1", "hi"),
     }
     sync_cases: dict[str, Callable[[], object]] = {
-        "Registry.chat('mock/mock-model', 'hi') (sync)": lambda: registry.chat("mock/mock-model", "hi"),
+        "Registry.chat('mock/mock-model', 'hi') (sync)": lambda: registry.chat(
+            "mock/mock-model", "hi"
+        ),
     }
     results: dict[str, list[float]] = {name: [] for name in [*async_cases, *sync_cases]}
     loop = asyncio.new_event_loop()
@@ -96,10 +102,14 @@ def profile(calls: int) -> str:
     """cProfile of ``Registry.achat`` on the mock: where the microseconds go."""
     registry, mock = make_registry()
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(time_async(lambda: registry.achat("mock/mock-model", "hi"), 200, mock.reset))
+    loop.run_until_complete(
+        time_async(lambda: registry.achat("mock/mock-model", "hi"), 200, mock.reset)
+    )
     profiler = cProfile.Profile()
     profiler.enable()
-    loop.run_until_complete(time_async(lambda: registry.achat("mock/mock-model", "hi"), calls, mock.reset))
+    loop.run_until_complete(
+        time_async(lambda: registry.achat("mock/mock-model", "hi"), calls, mock.reset)
+    )
     profiler.disable()
     loop.close()
     registry.close()
@@ -110,7 +120,9 @@ def profile(calls: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20000, help="calls per repeat (sync: a quarter)")
+    parser.add_argument(
+        "--calls", type=int, default=20000, help="calls per repeat (sync: a quarter)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of Registry.achat")
     args = parser.parse_args(argv)
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print()
         print(profile(args.calls))
+    print(f"({_common.machine_note()}; {_common.load_note()})")
     return 0
 
 

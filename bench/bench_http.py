@@ -38,11 +38,17 @@ OURS = "lmux_plug Registry"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=1.5, help="measuring time per concurrent run")
+    parser.add_argument(
+        "--seconds", type=float, default=1.5, help="measuring time per concurrent run"
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--calls", type=int, default=300, help="sequential calls per run (at most)")
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
-    parser.add_argument("--python", action="append", help="interpreter(s) to measure in (default: peers venv + this)")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="interpreter(s) to measure in (default: peers venv + this)",
+    )
     args = parser.parse_args(argv)
 
     exes = args.python or _common.interpreters()
@@ -60,28 +66,43 @@ def main(argv: list[str] | None = None) -> int:
                     if key in missing:
                         continue
                     result = _common.run_worker(
-                        exe, client, url, "concurrent", concurrency=args.concurrency, seconds=args.seconds
+                        exe,
+                        client,
+                        url,
+                        "concurrent",
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
                     )
                     if "unavailable" in result or "failed" in result:
                         missing[key] = str(result.get("unavailable") or result.get("failed"))
                         continue
                     conc[key].append(result)
-                    seq[key].append(_common.run_worker(exe, client, url, "sequential", calls=args.calls, seconds=2.0))
+                    seq[key].append(
+                        _common.run_worker(
+                            exe, client, url, "sequential", calls=args.calls, seconds=2.0
+                        )
+                    )
 
     rows = []
     verdicts = []
     for exe in exes:
         bare_key = (exe, "bare aiohttp")
-        bare_rps = _common.median([r["rps"] for r in conc[bare_key]]) if conc.get(bare_key) else None  # type: ignore[misc]
-        bare_lat = _common.median([r["latency"] for r in seq[bare_key]]) if seq.get(bare_key) else None  # type: ignore[misc]
+        bare_rps = (
+            _common.median([r["rps"] for r in conc[bare_key]]) if conc.get(bare_key) else None
+        )
+        bare_lat = (
+            _common.median([r["latency"] for r in seq[bare_key]]) if seq.get(bare_key) else None
+        )
         for client in clients:
             key = (exe, client)
             if key in missing:
                 rows.append([client, versions[exe], "", missing[key], "", "", "", "", ""])
                 continue
-            rps_values = [float(r["rps"]) for r in conc[key]]  # type: ignore[arg-type]
-            lat_values = [float(r["latency"]) * 1000 for r in seq[key] if "latency" in r]  # type: ignore[arg-type]
-            errors = sum(int(r["errors"]) for r in conc[key]) + sum(int(r.get("errors", 0)) for r in seq[key])  # type: ignore[call-overload]
+            rps_values = [float(r["rps"]) for r in conc[key]]
+            lat_values = [float(r["latency"]) * 1000 for r in seq[key] if "latency" in r]
+            errors = sum(int(r["errors"]) for r in conc[key]) + sum(
+                int(r.get("errors", 0)) for r in seq[key]
+            )
             rps = _common.median(rps_values)
             lat = _common.median(lat_values) if lat_values else None
             thr_ratio = rps / bare_rps if bare_rps else None
@@ -99,19 +120,29 @@ def main(argv: list[str] | None = None) -> int:
                     str(errors),
                 ]
             )
-            if client == OURS or (client == "lmux_plug Transport" and (exe, OURS) in missing):
-                if thr_ratio is not None:
-                    verdicts.append(
-                        f"{client} ({versions[exe]}): throughput {thr_ratio:.2f}x bare "
-                        f"({'met' if thr_ratio >= THROUGHPUT_TARGET else 'MISSED'}, target >= {THROUGHPUT_TARGET}x); "
-                        f"latency {lat_ratio:.2f}x bare "
-                        f"({'met' if lat_ratio is not None and lat_ratio <= LATENCY_TARGET else 'MISSED'}, target <= {LATENCY_TARGET}x)"
-                    )
+            judged = client == OURS or (client == "lmux_plug Transport" and (exe, OURS) in missing)
+            if judged and thr_ratio is not None:
+                verdicts.append(
+                    f"{client} ({versions[exe]}): throughput {thr_ratio:.2f}x bare "
+                    f"({'met' if thr_ratio >= THROUGHPUT_TARGET else 'MISSED'}, target >= {THROUGHPUT_TARGET}x); "
+                    f"latency {lat_ratio:.2f}x bare "
+                    f"({'met' if lat_ratio is not None and lat_ratio <= LATENCY_TARGET else 'MISSED'}, target <= {LATENCY_TARGET}x)"
+                )
     print(
         _common.table(
             f"Chat over HTTP to a local OpenAI-format server: {args.concurrency} concurrent (req/s, median of "
             f"{args.repeats} x {args.seconds:g} s) and sequential latency (median of up to {args.calls} calls per run)",
-            ["client", "python", "version", "req/s", "spread", "vs bare", "seq ms/call", "vs bare", "errors"],
+            [
+                "client",
+                "python",
+                "version",
+                "req/s",
+                "spread",
+                "vs bare",
+                "seq ms/call",
+                "vs bare",
+                "errors",
+            ],
             rows,
         )
     )
@@ -119,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in verdicts:
         print(line)
     if any(k[1] == OURS for k in missing):
-        print(f"note: {OURS} unavailable where listed (needs plugins/openai installed: pip install -e plugins/openai)")
+        print(
+            f"note: {OURS} unavailable where listed (needs plugins/openai installed: pip install -e plugins/openai)"
+        )
+    print(f"({_common.machine_note()}; {_common.load_note()})")
     return 0
 
 

@@ -31,8 +31,10 @@ TARGETS: dict[str, tuple[str, str, str]] = {
     "lmux_plug": (
         "lmux_plug",
         "import lmux_plug",
-        "r = lmux_plug.Registry.from_entry_points(); "
-        "info = {'plugins': [p.name for p in r.plugins()], 'broken': [b.name for b in r.broken]}",
+        (
+            "r = lmux_plug.Registry.from_entry_points(); "
+            "info = {'plugins': [p.name for p in r.plugins()], 'broken': [b.name for b in r.broken]}"
+        ),
     ),
     "openai": ("openai", "from openai import AsyncOpenAI", ""),
     "litellm": ("litellm", "import litellm", ""),
@@ -55,7 +57,10 @@ print(json.dumps({{"import": t1 - t0, "discover": t2 - t1, "info": info}}))
 
 def has_module(exe: str, module: str) -> bool:
     probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
-    return subprocess.run([exe, "-c", probe], capture_output=True, timeout=60).returncode == 0
+    return (
+        subprocess.run([exe, "-c", probe], capture_output=True, timeout=60, check=False).returncode
+        == 0
+    )
 
 
 def child_env() -> dict[str, str]:
@@ -71,7 +76,13 @@ def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
     code = CHILD.format(imp=imp, disc=disc or "pass")
     start = time.perf_counter()
     out = subprocess.run(
-        [exe, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tempfile.gettempdir()
+        [exe, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        check=False,
     )
     wall = time.perf_counter() - start
     if out.returncode != 0:
@@ -101,6 +112,7 @@ def importtime_profile(exe: str, env: dict[str, str], top: int = 12) -> str:
         timeout=120,
         env=env,
         cwd=tempfile.gettempdir(),
+        check=False,
     )
     rows: list[tuple[int, int, str]] = []
     for line in out.stderr.splitlines():
@@ -129,7 +141,9 @@ def importtime_profile(exe: str, env: dict[str, str], top: int = 12) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="fresh processes per target")
-    parser.add_argument("--importtime", action="store_true", help="also print -X importtime top offenders")
+    parser.add_argument(
+        "--importtime", action="store_true", help="also print -X importtime top offenders"
+    )
     args = parser.parse_args(argv)
 
     env = child_env()
@@ -140,10 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = {exe: _common.python_version(exe) for exe in interpreters}
 
     # (name, exe) pairs to measure; ours in every interpreter, each peer where it is found.
-    plan: list[tuple[str, str]] = []
+    plan: list[tuple[str, str]] = [("lmux_plug", exe) for exe in interpreters]
     missing: list[str] = []
-    for exe in interpreters:
-        plan.append(("lmux_plug", exe))
     for name, (module, _, _) in TARGETS.items():
         if name == "lmux_plug":
             continue
@@ -165,9 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             if key not in failed:
                 samples[key].append(run_once(key[1], key[0], env))
 
-    startup = {exe: interpreter_startup(exe, env, max(3, args.repeats // 2)) for exe in interpreters}
+    startup = {
+        exe: interpreter_startup(exe, env, max(3, args.repeats // 2)) for exe in interpreters
+    }
     ours = {
-        exe: _common.median([s["import"] + s["discover"] for s in samples[("lmux_plug", exe)]])  # type: ignore[operator]
+        exe: _common.median([s["import"] + s["discover"] for s in samples[("lmux_plug", exe)]])
         for exe in interpreters
         if ("lmux_plug", exe) in samples
     }
@@ -178,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([name, versions[exe], "failed to import", "", "", "", ""])
             continue
         s = samples[key]
-        totals = [x["import"] + x["discover"] for x in s]  # type: ignore[operator]
+        totals = [x["import"] + x["discover"] for x in s]
         imports = [x["import"] for x in s]
         discovers = [x["discover"] for x in s]
         walls = [x["wall"] for x in s]
@@ -191,27 +205,42 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_common.median(imports) * 1000:.1f} + {_common.median(discovers) * 1000:.1f}",
                 f"{_common.median(walls) * 1000:.0f}",
                 _common.ratio(med, ours.get(exe, 0) * 1000),
-                (f"{'met' if med < TARGET_MS else 'MISSED'} (<{TARGET_MS:.0f} ms)" if name == "lmux_plug" else ""),
+                (
+                    f"{'met' if med < TARGET_MS else 'MISSED'} (<{TARGET_MS:.0f} ms)"
+                    if name == "lmux_plug"
+                    else ""
+                ),
             ]
         )
-    for name in missing:
-        rows.append([name, "-", "not installed", "", "", "", ""])
+    rows.extend([name, "-", "not installed", "", "", "", ""] for name in missing)
     print(
         _common.table(
             f"Cold import + discovery, median of {args.repeats} fresh processes",
-            ["library", "python", "import+discovery ms", "import + discovery ms", "process wall ms", "vs lmux_plug (same python)", "target"],
+            [
+                "library",
+                "python",
+                "import+discovery ms",
+                "import + discovery ms",
+                "process wall ms",
+                "vs lmux_plug (same python)",
+                "target",
+            ],
             rows,
         )
     )
     print()
-    print("interpreter startup (`python -c pass`, wall ms): " + ", ".join(f"{versions[e]} {t * 1000:.0f}" for e, t in startup.items()))
+    print(
+        "interpreter startup (`python -c pass`, wall ms): "
+        + ", ".join(f"{versions[e]} {t * 1000:.0f}" for e, t in startup.items())
+    )
     info = samples[plan[0]][-1]["info"] if samples.get(plan[0]) else {}
-    print(f"lmux_plug discovery found plugins {info.get('plugins')} broken {info.get('broken')}")  # type: ignore[union-attr]
+    print(f"lmux_plug discovery found plugins {info.get('plugins')} broken {info.get('broken')}")
     for key, reason in failed.items():
         print(f"failed: {key[0]} ({versions[key[1]]}): {reason}")
     if args.importtime:
         print()
         print(importtime_profile(sys.executable, env))
+    print(f"({_common.machine_note()}; {_common.load_note()})")
     return 0
 
 

@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
-    parser.add_argument("--python", action="append", help="interpreter(s) to measure in (default: peers venv + this)")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="interpreter(s) to measure in (default: peers venv + this)",
+    )
     args = parser.parse_args(argv)
 
     exes = args.python or _common.interpreters()
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = []
     for exe in exes:
         medians = {
-            client: _common.median([float(r["chunks_per_s"]) for r in results[(exe, client)]])  # type: ignore[arg-type]
+            client: _common.median([float(r["chunks_per_s"]) for r in results[(exe, client)]])
             for client in clients
             if results.get((exe, client))
         }
@@ -94,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             if key in missing:
                 rows.append([client, versions[exe], "", missing[key], "", "", "", ""])
                 continue
-            values = [float(r["chunks_per_s"]) for r in results[key]]  # type: ignore[arg-type]
-            errors = sum(int(r["errors"]) for r in results[key])  # type: ignore[call-overload]
+            values = [float(r["chunks_per_s"]) for r in results[key]]
+            errors = sum(int(r["errors"]) for r in results[key])
             rows.append(
                 [
                     client,
@@ -121,7 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         _common.table(
             f"Streaming: {args.streams} streams x {CHUNKS} chunks, {args.concurrency} at a time, "
             f"content chunks/s (median of {args.repeats})",
-            ["client", "python", "version", "chunks/s", "spread", "vs openai SDK", "vs bare lines", "errors"],
+            [
+                "client",
+                "python",
+                "version",
+                "chunks/s",
+                "spread",
+                "vs openai SDK",
+                "vs bare lines",
+                "errors",
+            ],
             rows,
         )
     )
@@ -131,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     for (exe, client), reason in missing.items():
         if client == OURS:
             print(f"note: {OURS} unavailable under {versions[exe]}: {reason}")
+    print(f"({_common.machine_note()}; {_common.load_note()})")
     return 0
 
 

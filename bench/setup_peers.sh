@@ -34,9 +34,12 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip >/dev/null 2>&1 || true
 # Our side, in the same interpreter as the peers so that ratios compare like with like.
 "${pip[@]}" -e "$repo" || { echo "cannot install lmux-plug" >&2; exit 1; }
-if [ -f "$repo/plugins/openai/pyproject.toml" ]; then
-  "${pip[@]}" -e "$repo/plugins/openai" || echo "lmux-plug-openai" >>"$venv/unavailable.txt"
-fi
+# Every provider plugin of this repo, so that discovery is measured with all of them.
+for plugin in "$repo"/plugins/*/; do
+  if [ -f "$plugin/pyproject.toml" ]; then
+    "${pip[@]}" -e "$plugin" || echo "lmux-plug-$(basename "$plugin")" >>"$venv/unavailable.txt"
+  fi
+done
 
 try() {  # try <label> <pip args...>
   local label="$1"; shift

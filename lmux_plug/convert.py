@@ -345,7 +345,9 @@ def configure_converter(conv: cattrs.Converter) -> None:
         return tuple(conv.structure(part, part_type) for part in value)
 
     conv.register_structure_hook(str | tuple[ContentPart, ...], text_or_parts)
-    conv.register_structure_hook(Any, lambda v, _: v)
+    # ``Any`` fields (raw payloads) pass through; a predicate, since 3.10's singledispatch
+    # cannot register ``typing.Any``.
+    conv.register_structure_hook_func(lambda t: t is Any, lambda v, _: v)
 
 
 @functools.cache

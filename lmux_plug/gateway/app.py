@@ -232,7 +232,14 @@ class Gateway:
         if stream:
             include_usage = bool((stream_options or {}).get("include_usage"))
             return await self._stream(
-                key, model, messages, params, options, include_usage, started, route
+                key=key,
+                model=model,
+                messages=messages,
+                params=params,
+                options=options,
+                include_usage=include_usage,
+                started=started,
+                route=route,
             )
         response, used = await self.backend.achat(model, messages, **params, **options)
         self.account(key, used, response.usage, response.cost)
@@ -240,6 +247,7 @@ class Gateway:
 
     async def _stream(
         self,
+        *,
         key: VirtualKey | None,
         model: str,
         messages: list[Any],

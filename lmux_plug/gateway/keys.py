@@ -208,7 +208,8 @@ def _key_from_entry(entry: object, index: int, env: Mapping[str, str], window: f
     elif "key_env" in entry:
         secret = env.get(str(entry["key_env"]))
         if not secret:
-            msg = f"gateway.keys[{index}] ({name}): environment variable {entry['key_env']} is not set"
+            variable = entry["key_env"]
+            msg = f"gateway.keys[{index}] ({name}): environment variable {variable} is not set"
             raise ConfigurationError(msg)
         digest = hash_key(secret)
     else:

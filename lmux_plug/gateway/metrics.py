@@ -99,23 +99,16 @@ class Metrics:
             "# HELP lmux_gateway_request_duration_seconds Time to answer a request.",
             "# TYPE lmux_gateway_request_duration_seconds histogram",
         ]
+        name = "lmux_gateway_request_duration_seconds"
         for route, histogram in sorted(self.durations.items()):
             label = _label(route)
             running = 0
-            for bound, count in zip(_BUCKETS, histogram.counts):
+            for bound, count in zip(_BUCKETS, histogram.counts, strict=True):
                 running += count
-                lines.append(
-                    f'lmux_gateway_request_duration_seconds_bucket{{route="{label}",le="{bound}"}} {running}'
-                )
-            lines.append(
-                f'lmux_gateway_request_duration_seconds_bucket{{route="{label}",le="+Inf"}} {histogram.total}'
-            )
-            lines.append(
-                f'lmux_gateway_request_duration_seconds_sum{{route="{label}"}} {histogram.sum}'
-            )
-            lines.append(
-                f'lmux_gateway_request_duration_seconds_count{{route="{label}"}} {histogram.total}'
-            )
+                lines.append(f'{name}_bucket{{route="{label}",le="{bound}"}} {running}')
+            lines.append(f'{name}_bucket{{route="{label}",le="+Inf"}} {histogram.total}')
+            lines.append(f'{name}_sum{{route="{label}"}} {histogram.sum}')
+            lines.append(f'{name}_count{{route="{label}"}} {histogram.total}')
         lines += [
             "# HELP lmux_gateway_in_flight_requests Requests being served now.",
             "# TYPE lmux_gateway_in_flight_requests gauge",

@@ -158,7 +158,9 @@ def _is_loopback(host: str) -> bool:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they
+    # are TCP, and without it small responses wait ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
@@ -225,14 +227,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"lmux-plug serve: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
     gateway = app.state.gateway
-    if not gateway.keys.enabled and not _is_loopback(host):
-        if not (args.allow_open or table.get("allow_open")):
-            print(  # noqa: T201
-                f"lmux-plug serve: refusing to serve {host} without virtual keys; "
-                "configure [[gateway.keys]] or pass --allow-open",
-                file=sys.stderr,
-            )
-            return 2
+    allow_open = args.allow_open or table.get("allow_open")
+    if not gateway.keys.enabled and not _is_loopback(host) and not allow_open:
+        print(  # noqa: T201
+            f"lmux-plug serve: refusing to serve {host} without virtual keys; "
+            "configure [[gateway.keys]] or pass --allow-open",
+            file=sys.stderr,
+        )
+        return 2
     try:
         sock = _bind(host, port)
     except OSError as exc:

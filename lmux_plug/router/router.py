@@ -267,9 +267,9 @@ class Router:
         waited = 0.0
         backend = self.backend
         while True:
-            soonest = float("inf")
+            soonest = float("inf")  # the soonest a quota or cooldown frees up
+            breaker_soonest = float("inf")  # the soonest an open breaker lets a probe in
             auth_error: AuthenticationError | None = None
-            breaker_open = False
             for tier in (target.primaries, target.fallbacks):
                 if not tier:
                     continue
@@ -286,8 +286,8 @@ class Router:
                     runtime = by_id[deployment.id]
                     state = await self._breaker.state(runtime.id)
                     if state == "open":
-                        breaker_open = True
-                        soonest = min(soonest, await self._breaker.retry_in(runtime.id) or 0.001)
+                        retry_in = await self._breaker.retry_in(runtime.id)
+                        breaker_soonest = min(breaker_soonest, retry_in or 0.001)
                         continue
                     key = fp = None
                     if runtime.keys is not None:
@@ -314,13 +314,15 @@ class Router:
                     return admitted
             remaining = options.deadline_at - time.monotonic()
             if soonest == float("inf"):
+                # Nothing to wait for: fail fast, so the chain moves on to a fallback.
+                if breaker_soonest < float("inf"):
+                    msg = f"every usable deployment of {target.name!r} has an open circuit breaker"
+                    raise ProviderError(msg, model=target.name, retry_after=breaker_soonest)
                 if auth_error is not None:
                     raise auth_error
                 msg = f"no deployment of {target.name!r} is usable"
                 raise ProviderError(msg, model=target.name, retryable=False)
-            if breaker_open and soonest > remaining:
-                msg = f"every deployment of {target.name!r} has an open circuit breaker"
-                raise ProviderError(msg, model=target.name, retryable=True)
+            soonest = min(soonest, breaker_soonest)
             if soonest > remaining:
                 msg = (
                     f"no capacity for {target.name!r} within the call's deadline "
@@ -429,7 +431,8 @@ class Router:
         position = 0
         visited: set[str] = set()
         backoff_wait = 0.0
-        while position < len(chain):
+        break_chain = False
+        while position < len(chain) and not break_chain:
             name = chain[position]
             position += 1
             if name in visited:
@@ -479,19 +482,24 @@ class Router:
                     if bigger is None and target.model is not None:
                         bigger = target.model.context_fallbacks
                     if not bigger:
+                        break_chain = True
                         break
                     chain[position:position] = list(bigger)
                     break
                 if isinstance(failure, ContentFilterError):
-                    if not options.content_filter:
-                        break
                     others = target.model.content_filter_fallbacks if target.model is not None else ()
+                    if not options.content_filter or not others:
+                        break_chain = True
+                        break
                     chain[position:position] = list(others)
                     break
                 if isinstance(failure, AuthenticationError) and runtime.keys is not None and runtime.keys.alive:
                     retry += 1  # another key of the pool may work
                     continue
                 if not failure.retryable:
+                    # Bad input fails everywhere; a deployment-specific refusal (auth,
+                    # unknown model) may work on the next model of the chain.
+                    break_chain = not isinstance(failure, (AuthenticationError, NotFoundError))
                     break
                 retry += 1
                 if failure.retry_after is None:

@@ -500,6 +500,12 @@ class RedisBackend:
         """See :meth:`StateBackend.cache_set`."""
         await self._client.set(self._prefix + "cache:" + key, value, px=max(int(ttl * 1000), 1))
 
+    async def prepare(self) -> None:
+        """Connect and load the scripts now, so the first calls do not pay for it."""
+        await self._client.ping()
+        for script in (self._acquire, self._release, self._sync, self._block, self._cas):
+            script.sha = await self._client.script_load(script.script)
+
     async def flush(self) -> None:
         """Delete every key under this backend's prefix (tests, resets)."""
         async for key in self._client.scan_iter(match=self._prefix + "*", count=500):

@@ -399,3 +399,12 @@ def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
     # The registry stays usable afterwards.
     again = generate_batch("mock/m", ["after"], client=registry)
     assert again.results[0].output_text == "after"
+
+
+def test_import_lmux_plug_does_not_import_the_batch_engine():
+    import subprocess
+    import sys
+
+    code = "import sys, lmux_plug; print(any(m.startswith('lmux_plug.batch') for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -31,6 +31,7 @@ class Gateway:
         self.state = app.state.gateway
         self.mock = mock
         self.registry = registry
+        self.open_clients = []
         self.keys = SimpleNamespace(
             good=GOOD_KEY,
             limited=LIMITED_KEY,
@@ -40,7 +41,10 @@ class Gateway:
         )
 
     def client(self, key=GOOD_KEY, **options):
-        return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, **options)
+        # Sync clients are closed after each test (see _fresh_mock): no leaked sockets.
+        client = openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, **options)
+        self.open_clients.append(client)
+        return client
 
     def async_client(self, key=GOOD_KEY, **options):
         return openai.AsyncOpenAI(base_url=self.url, api_key=key, max_retries=0, **options)
@@ -74,5 +78,11 @@ def gateway():
 
 @pytest.fixture(autouse=True)
 def _fresh_mock(request):
-    if "gateway" in request.fixturenames:
-        request.getfixturevalue("gateway").mock.reset()
+    if "gateway" not in request.fixturenames:
+        yield
+        return
+    gateway = request.getfixturevalue("gateway")
+    gateway.mock.reset()
+    yield
+    while gateway.open_clients:
+        gateway.open_clients.pop().close()

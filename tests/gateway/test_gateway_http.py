@@ -166,7 +166,9 @@ def _read_response(sock):
         data += more
     head, body = data.split(b"\r\n\r\n", 1)
     length = next(
-        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
     )
     while len(body) < length:
         more = sock.recv(65536)

@@ -19,7 +19,9 @@ from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
-lmux_plug_openai = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
+lmux_plug_openai = pytest.importorskip(
+    "lmux_plug_openai", reason="the openai plugin is not installed"
+)
 
 VIRTUAL_KEY = "vk-upstream-test-client-0001"
 PROVIDER_KEY = "sk-upstream-provider-key-9f8e7d6c5b4a"
@@ -50,8 +52,12 @@ def registry(upstream):
     registry.register("up", _spec("up", upstream.url), api_key=PROVIDER_KEY)
     registry.register("up429", _spec("up429", upstream.url, "429"), api_key=PROVIDER_KEY)
     registry.register("up503", _spec("up503", upstream.url, "503"), api_key=PROVIDER_KEY)
-    registry.register("upbroken", _spec("upbroken", upstream.url, "stream-error"), api_key=PROVIDER_KEY)
-    registry.register("upbadkey", _spec("upbadkey", upstream.url), api_key="sk-wrong-key-000000000000")
+    registry.register(
+        "upbroken", _spec("upbroken", upstream.url, "stream-error"), api_key=PROVIDER_KEY
+    )
+    registry.register(
+        "upbadkey", _spec("upbadkey", upstream.url), api_key="sk-wrong-key-000000000000"
+    )
     yield registry
     registry.close()
 
@@ -65,7 +71,8 @@ def gateway_url(registry):
 
 @pytest.fixture
 def client(gateway_url):
-    return openai.OpenAI(base_url=gateway_url, api_key=VIRTUAL_KEY, max_retries=0)
+    with openai.OpenAI(base_url=gateway_url, api_key=VIRTUAL_KEY, max_retries=0) as client:
+        yield client
 
 
 def test_chat_through_upstream(client, upstream):
@@ -126,7 +133,9 @@ def test_error_inside_stream_reaches_client(client):
 
 def test_drop_in_client_against_upstream(registry):
     client = OpenAI(registry=registry)
-    reply = client.chat.completions.create(model="up/fake-model", messages=[{"role": "user", "content": "yo"}])
+    reply = client.chat.completions.create(
+        model="up/fake-model", messages=[{"role": "user", "content": "yo"}]
+    )
     assert reply.choices[0].message.content == "echo: yo"
     chunks = list(
         client.chat.completions.create(

@@ -125,7 +125,17 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
     )
     env = {**os.environ, "LMUX_TEST_SERVE_KEY": CLIENT_KEY, "LMUX_PLUG_DISABLE": ""}
     process = subprocess.Popen(
-        [sys.executable, "-m", "lmux_plug.gateway.serve", "--port", "0", "--config", str(config), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "lmux_plug.gateway.serve",
+            "--port",
+            "0",
+            "--config",
+            str(config),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -139,12 +149,19 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
         with urllib.request.urlopen(url + "/health", timeout=10) as response:
             assert response.status == 200
         client = openai.OpenAI(base_url=url + "/v1", api_key=CLIENT_KEY, max_retries=0)
-        reply = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "via router"}])
+        wrong = openai.OpenAI(base_url=url + "/v1", api_key="vk-wrong", max_retries=0)
+        reply = client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "via router"}]
+        )
         assert reply.choices[0].message.content == "via router"
-        direct = client.chat.completions.create(model="echo/echo-1", messages=[{"role": "user", "content": "direct"}])
+        direct = client.chat.completions.create(
+            model="echo/echo-1", messages=[{"role": "user", "content": "direct"}]
+        )
         assert direct.choices[0].message.content == "direct"
         with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=url + "/v1", api_key="vk-wrong", max_retries=0).models.list()
+            wrong.models.list()
+        client.close()
+        wrong.close()
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -93,7 +93,10 @@ def test_metrics_render():
     metrics.usage('m"odel', 3, 4)
     metrics.spend("team", Decimal("0.5"))
     text = metrics.render()
-    assert 'lmux_gateway_request_duration_seconds_bucket{route="/v1/chat/completions",le="0.005"} 2' in text
+    assert (
+        'lmux_gateway_request_duration_seconds_bucket{route="/v1/chat/completions",le="0.005"} 2'
+        in text
+    )
     assert 'lmux_gateway_request_duration_seconds_count{route="/v1/chat/completions"} 2' in text
     assert 'lmux_gateway_tokens_total{model="m\\"odel",kind="completion"} 4' in text
     assert 'lmux_gateway_cost_usd_total{key="team"} 0.5' in text
@@ -103,7 +106,13 @@ def test_metrics_render():
 
 def test_chat_params_never_forward_keywords():
     params = chat_params(
-        {"model": "x", "api_key": "k", "base_url": "http://evil", "extra_headers": {"a": "b"}, "logprobs": True}
+        {
+            "model": "x",
+            "api_key": "k",
+            "base_url": "http://evil",
+            "extra_headers": {"a": "b"},
+            "logprobs": True,
+        }
     )
     assert params == {"extra_body": {"logprobs": True}}
 
@@ -121,7 +130,9 @@ def test_embedding_base64_is_float32_little_endian():
 
     from lmux_plug import EmbeddingResponse
 
-    data = embedding_dict(EmbeddingResponse([[1.5, -2.0]], "m", "p"), model="p/m", encoding_format="base64")
+    data = embedding_dict(
+        EmbeddingResponse([[1.5, -2.0]], "m", "p"), model="p/m", encoding_format="base64"
+    )
     raw = base64.b64decode(data["data"][0]["embedding"])
     assert struct.unpack("<2f", raw) == (1.5, -2.0)
     assert json.dumps(data)

@@ -23,7 +23,9 @@ def setup():
     primary, backup = MockProvider("primary"), MockProvider("backup")
     registry.register("primary", primary)
     registry.register("backup", backup)
-    router = router_module.Router({"fast": ["primary/p1"], "safe": ["backup/b1"]}, registry=registry)
+    router = router_module.Router(
+        {"fast": ["primary/p1"], "safe": ["backup/b1"]}, registry=registry
+    )
     yield router, primary, backup
     registry.close()
 
@@ -44,7 +46,9 @@ def test_fallback_models_and_retries_are_passed_to_router(setup):
     client = OpenAI(router=router)
     primary.enqueue(RateLimitError("busy", retry_after=0), RateLimitError("busy", retry_after=0))
     backup.enqueue("from the fallback")
-    reply = client.chat.completions.create(model="fast", messages=HI, fallback_models=["safe"], retries=1)
+    reply = client.chat.completions.create(
+        model="fast", messages=HI, fallback_models=["safe"], retries=1
+    )
     assert reply.choices[0].message.content == "from the fallback"
     assert len(primary.calls) == 2
     assert backup.last_call.model == "b1"
@@ -55,15 +59,19 @@ async def test_async_stream_through_router(setup):
     primary.enqueue("streamed via router")
     client = AsyncOpenAI(router=router)
     stream = await client.chat.completions.create(model="fast", messages=HI, stream=True)
-    assert "".join([c.choices[0].delta.content or "" async for c in stream]) == "streamed via router"
+    assert (
+        "".join([c.choices[0].delta.content or "" async for c in stream]) == "streamed via router"
+    )
     embedded = await client.embeddings.create(model="fast", input="abc")
     assert embedded.data[0].embedding[0] == 3.0
 
 
 def test_gateway_over_router(setup):
     router, primary, backup = setup
-    with run_in_thread(create_app(router=router)) as url:
-        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+    with (
+        run_in_thread(create_app(router=router)) as url,
+        openai.OpenAI(base_url=url, api_key="unused", max_retries=0) as client,
+    ):
         primary.enqueue("hello via gateway")
         reply = client.chat.completions.create(model="fast", messages=HI)
         assert reply.choices[0].message.content == "hello via gateway"

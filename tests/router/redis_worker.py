@@ -38,8 +38,12 @@ async def main(config: dict) -> None:
         for url, q in zip(config["urls"], config["quotas"])
     ]
     router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry, backend=backend)
-    await asyncio.sleep(max(config["start_at"] - time.time(), 0))
-    stop_at = config["start_at"] + config["duration"]
+    await backend.prepare()
+    # Tell the parent we are ready, then wait for the common start time on stdin.
+    print("READY", flush=True)  # noqa: T201
+    start_at = float(await asyncio.to_thread(sys.stdin.readline))
+    await asyncio.sleep(max(start_at - time.time(), 0))
+    stop_at = start_at + config["duration"]
     done: list[float] = []
     refused = 0
     errors: list[str] = []

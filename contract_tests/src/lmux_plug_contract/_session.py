@@ -232,7 +232,7 @@ class ContractSession:
             self.require_wire()
             self._reset_once(path)
             self.use_server(self.canonical(kind))
-            with self._vcr().use_cassette(str(path), record_mode="new_episodes"):
+            with self._vcr().use_cassette(str(path), record_mode="new_episodes", allow_playback_repeats=True):
                 yield Source("record", synthesised=True, path=path)
             write_header(path, {"source": "synthesised", "wire": self.wire.name if self.wire else None})
             return
@@ -242,14 +242,14 @@ class ContractSession:
                 pytest.skip(f"record mode needs a real key in {' or '.join(self.spec.auth.env)}")
             if self.record_mode == "rewrite":
                 self._reset_once(path)
-            with self._vcr().use_cassette(str(path), record_mode="new_episodes" if self.record_mode == "rewrite" else "once"):
+            with self._vcr().use_cassette(str(path), record_mode="new_episodes" if self.record_mode == "rewrite" else "once", allow_playback_repeats=True):
                 yield Source("record", synthesised=False, path=path)
             if path.exists():
                 write_header(path, {"source": "recorded"})
             return
         if path.exists():
             synthesised = cassette_header(path).get("source") == "synthesised"
-            with network_guard(allow_loopback=False), self._vcr().use_cassette(str(path), record_mode="none"):
+            with network_guard(allow_loopback=False), self._vcr().use_cassette(str(path), record_mode="none", allow_playback_repeats=True):
                 yield Source("replay", synthesised=synthesised, path=path)
             return
         self.use_server(self.canonical(kind))
@@ -258,7 +258,7 @@ class ContractSession:
     def _vcr(self) -> Any:
         secrets = [canon.SENTINEL_KEY]
         secrets.extend(os.environ.get(name, "") for name in self.spec.auth.env)
-        return make_vcr(self.spec, secrets)
+        return make_vcr(self.spec, secrets, local_origin=self.server.origin())
 
     def _reset_once(self, path: Path) -> None:
         if path not in self._reset:

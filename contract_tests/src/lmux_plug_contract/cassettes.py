@@ -76,7 +76,10 @@ def _json_body_matcher(r1: Any, r2: Any) -> None:
         raise AssertionError(msg)
 
 
-def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = ()) -> Any:
+SYNTHESISED_ORIGIN = "http://wire-server.lmux-contract.invalid"
+
+
+def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = (), *, local_origin: str | None = None) -> Any:
     """A ``vcr.VCR`` that scrubs what ``spec.auth`` declares and matches on path and body.
 
     Host and port are not matched: a cassette synthesised against the local wire server
@@ -103,6 +106,9 @@ def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = ()) -> Any:
 
     def before_record_request(request: Any) -> Any:
         request.body = scrub_text(request.body)
+        if local_origin and request.uri.startswith(local_origin):
+            # A stable, obviously-not-real origin: the port changes every run.
+            request.uri = SYNTHESISED_ORIGIN + request.uri[len(local_origin) :]
         return request
 
     def before_record_response(response: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -122,7 +128,6 @@ def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = ()) -> Any:
         before_record_response=before_record_response,
         decode_compressed_response=True,
         match_on=("method", "path", "json_body"),
-        allow_playback_repeats=True,
     )
     recorder.register_matcher("json_body", _json_body_matcher)
     return recorder

@@ -72,6 +72,7 @@ def certify_main(argv: list[str]) -> int:
             "--rootdir", folder,
             "-p", "lmux_plug_contract.plugin",
             "-p", "no:cacheprovider",
+            "-p", "no:asyncio",  # the clauses drive their own loops; no async test plugin needed
             "--import-mode=importlib",
             "--lmux-certify", ",".join(names),
             "--lmux-record", args.record,

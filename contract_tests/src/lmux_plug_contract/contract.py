@@ -226,7 +226,9 @@ class ProviderContract:
     def _stream(self, contract: ContractSession, kind: str = "stream") -> tuple[list[Any], bool]:
         if kind == "tools":
             model = contract.model(Capability.STREAM, Capability.TOOLS)
-            params = contract.params(tools=[canon.WEATHER_TOOL], tool_choice="required")
+            # Forcing the call only where no wire carries the answer (Ollama cannot force it).
+            forced = {} if contract.http else {"tool_choice": "required"}
+            params = contract.params(tools=[canon.WEATHER_TOOL], **forced)
             prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         else:
             model = contract.model(Capability.STREAM)

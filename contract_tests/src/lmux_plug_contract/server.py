@@ -164,7 +164,13 @@ class WireServer:
                     reply = scenario(request)
                 except Exception as exc:  # noqa: BLE001 - report scenario bugs as a 500
                     reply = Reply(500, {"content-type": "text/plain"}, (f"scenario failed: {exc!r}".encode(),))
-            await self._answer(reply, reader, writer)
+            try:
+                await self._answer(reply, reader, writer)
+            except ConnectionError:
+                # The client left while we were still writing: for a reply meant to hang
+                # until the client leaves, that is the release being measured.
+                if reply.after == "hang":
+                    self._record_disconnect()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -217,8 +223,14 @@ class WireServer:
                 data = await asyncio.wait_for(reader.read(1024), HANG_LIMIT)
                 if not data:
                     break
-        except (asyncio.TimeoutError, ConnectionError):
+        except asyncio.TimeoutError:
             return
+        except ConnectionError:
+            # Closing a socket with unread data sends an RST instead of a FIN: still a release.
+            pass
+        self._record_disconnect()
+
+    def _record_disconnect(self) -> None:
         with self._lock:
             self.disconnects.append(time.monotonic())
 

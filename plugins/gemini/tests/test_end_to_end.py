@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import lmux_plug_gemini
 import pytest
 from aiohttp import web
 
-import lmux_plug_gemini
 from lmux_plug import (
     AuthenticationError,
+    ChatChunk,
     FinishReason,
     InvalidRequestError,
     NotFoundError,
@@ -34,14 +35,18 @@ KEY = "test-key-not-real"
 STREAM_EVENTS = 400
 
 
-def _google_error(code: int, status: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+def _google_error(
+    code: int, status: str, message: str, details: list[Any] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details is not None:
         error["details"] = details
     return {"error": error}
 
 
-def _event(parts: list[dict[str, Any]], *, finish: str | None = None, out: int = 1) -> dict[str, Any]:
+def _event(
+    parts: list[dict[str, Any]], *, finish: str | None = None, out: int = 1
+) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
@@ -72,11 +77,20 @@ class FakeGemini:
         config = body.get("generationConfig", {})
         if any("functionResponse" in p for p in last):
             result = last[0]["functionResponse"]
-            return _event([{"text": f"{result['name']} said {json.dumps(result['response'])}"}], finish="STOP", out=5)
+            return _event(
+                [{"text": f"{result['name']} said {json.dumps(result['response'])}"}],
+                finish="STOP",
+                out=5,
+            )
         if body.get("tools"):
             name = body["tools"][0]["functionDeclarations"][0]["name"]
             return _event(
-                [{"functionCall": {"name": name, "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="}],
+                [
+                    {
+                        "functionCall": {"name": name, "args": {"city": "Paris"}},
+                        "thoughtSignature": "c2lnLTE=",
+                    }
+                ],
                 finish="STOP",
                 out=3,
             )
@@ -93,27 +107,49 @@ class FakeGemini:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["tail"].partition(":")
         body = await request.json()
-        self.requests.append({"model": model, "method": method, "body": body, "headers": dict(request.headers), "query": dict(request.query)})
+        self.requests.append(
+            {
+                "model": model,
+                "method": method,
+                "body": body,
+                "headers": dict(request.headers),
+                "query": dict(request.query),
+            }
+        )
         stream = method == "streamGenerateContent"
         if request.headers.get("x-goog-api-key") != KEY:
             error = _google_error(
                 400,
                 "INVALID_ARGUMENT",
                 "API key not valid. Please pass a valid API key.",
-                [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+                [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                    }
+                ],
             )
             # Like the real API: a failed stream keeps the event-stream content type.
             return web.Response(
-                status=400, text=json.dumps(error), content_type="text/event-stream" if stream else "application/json"
+                status=400,
+                text=json.dumps(error),
+                content_type="text/event-stream" if stream else "application/json",
             )
         if model == "missing":
-            return web.json_response(_google_error(404, "NOT_FOUND", f"models/{model} is not found"), status=404)
+            return web.json_response(
+                _google_error(404, "NOT_FOUND", f"models/{model} is not found"), status=404
+            )
         if model == "limited":
             details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]
-            return web.json_response(_google_error(429, "RESOURCE_EXHAUSTED", "quota", details), status=429)
+            return web.json_response(
+                _google_error(429, "RESOURCE_EXHAUSTED", "quota", details), status=429
+            )
         if method == "batchEmbedContents":
             vectors = [
-                {"values": [float(len(r["content"]["parts"][0]["text"])), float(i)] + [0.5] * (r.get("outputDimensionality", 3) - 2)}
+                {
+                    "values": [float(len(r["content"]["parts"][0]["text"])), float(i)]
+                    + [0.5] * (r.get("outputDimensionality", 3) - 2)
+                }
                 for i, r in enumerate(body["requests"])
             ]
             return web.json_response({"embeddings": vectors})
@@ -121,39 +157,62 @@ class FakeGemini:
             return web.json_response(self._answer(body))
         return await self._stream(request, model, body)
 
-    async def _stream(self, request: web.Request, model: str, body: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, model: str, body: dict[str, Any]
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         try:
             if model == "truncated":
-                await response.write(b"data: " + json.dumps(_event([{"text": "partial"}])).encode() + b"\n\n")
+                await response.write(
+                    b"data: " + json.dumps(_event([{"text": "partial"}])).encode() + b"\n\n"
+                )
             elif model == "broken":
-                await response.write(b"data: " + json.dumps(_event([{"text": "a"}])).encode() + b"\n\n")
+                await response.write(
+                    b"data: " + json.dumps(_event([{"text": "a"}])).encode() + b"\n\n"
+                )
                 error = _google_error(503, "UNAVAILABLE", "The model is overloaded.")
                 await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
             elif model == "endless":
                 for i in range(STREAM_EVENTS):
-                    await response.write(b"data: " + json.dumps(_event([{"text": f"w{i} "}])).encode() + b"\r\n\r\n")
+                    await response.write(
+                        b"data: " + json.dumps(_event([{"text": f"w{i} "}])).encode() + b"\r\n\r\n"
+                    )
                     self.events_sent = i + 1
                     await asyncio.sleep(0.005)
-                await response.write(b"data: " + json.dumps(_event([], finish="STOP")).encode() + b"\n\n")
+                await response.write(
+                    b"data: " + json.dumps(_event([], finish="STOP")).encode() + b"\n\n"
+                )
             else:
                 answer = self._answer(body)
                 parts = answer["candidates"][0]["content"]["parts"]
                 for n, part in enumerate(parts):
-                    words = part.get("text", "").split(" ") if "text" in part and not part.get("thought") else None
+                    words = (
+                        part.get("text", "").split(" ")
+                        if "text" in part and not part.get("thought")
+                        else None
+                    )
                     if words is None:
-                        await response.write(b"data: " + json.dumps(_event([part], out=n)).encode() + b"\n\n")
+                        await response.write(
+                            b"data: " + json.dumps(_event([part], out=n)).encode() + b"\n\n"
+                        )
                         continue
                     for i, word in enumerate(words):
                         piece = {"text": word if i == len(words) - 1 else word + " "}
-                        await response.write(b"data: " + json.dumps(_event([piece], out=n + i)).encode() + b"\n\n")
+                        await response.write(
+                            b"data: " + json.dumps(_event([piece], out=n + i)).encode() + b"\n\n"
+                        )
                 final = _event([], finish=answer["candidates"][0]["finishReason"], out=3)
                 await response.write(b"data: " + json.dumps(final).encode() + b"\n\n")
             await response.write_eof()
         finally:
             self.stream_ended.set()
         return response
+
+
+async def _collect(stream: AsyncIterator[ChatChunk], into: list[ChatChunk]) -> None:
+    async for chunk in stream:
+        into.append(chunk)  # noqa: PERF401 - keeps what arrived before the error
 
 
 @pytest.fixture
@@ -199,12 +258,21 @@ async def test_chat(registry: Registry, server: tuple[FakeGemini, str]) -> None:
     assert (response.usage.reasoning_tokens, response.usage.cache_read_tokens) == (4, 2)
     # 9 uncached input at 0.30/M, 2 cached at 0.03/M, 7 output at 2.50/M.
     assert response.cost is not None
-    assert response.cost.total == Decimal("9") * Decimal("0.30") / 10**6 + Decimal("2") * Decimal("0.03") / 10**6 + Decimal("7") * Decimal("2.50") / 10**6
+    assert (
+        response.cost.total
+        == Decimal(9) * Decimal("0.30") / 10**6
+        + Decimal(2) * Decimal("0.03") / 10**6
+        + Decimal(7) * Decimal("2.50") / 10**6
+    )
     sent = fake.requests[-1]
     assert sent["method"] == "generateContent"
     assert sent["headers"]["x-goog-api-key"] == KEY
     assert sent["body"]["systemInstruction"] == {"parts": [{"text": "be brief"}]}
-    assert sent["body"]["generationConfig"] == {"temperature": 0.2, "stopSequences": ["END"], "seed": 3}
+    assert sent["body"]["generationConfig"] == {
+        "temperature": 0.2,
+        "stopSequences": ["END"],
+        "seed": 3,
+    }
 
 
 async def test_max_tokens_finish_is_length(registry: Registry) -> None:
@@ -225,13 +293,34 @@ async def test_stream(registry: Registry, server: tuple[FakeGemini, str]) -> Non
     assert server[0].requests[-1]["query"] == {"alt": "sse"}
 
 
-async def test_tools_round_trip_with_thought_signature(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_tools_round_trip_with_thought_signature(
+    registry: Registry, server: tuple[FakeGemini, str]
+) -> None:
     fake, _ = server
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "additionalProperties": False, "$schema": "x"}}}]
-    first = await registry.achat("gemini/gemini-3-flash-preview", "weather in Paris?", tools=tools, tool_choice="required")
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "additionalProperties": False,
+                    "$schema": "x",
+                },
+            },
+        }
+    ]
+    first = await registry.achat(
+        "gemini/gemini-3-flash-preview", "weather in Paris?", tools=tools, tool_choice="required"
+    )
     assert first.finish_reason is FinishReason.TOOL_CALLS
     (call,) = first.tool_calls
-    assert (call.name, json.loads(call.arguments), call.signature) == ("weather", {"city": "Paris"}, "c2lnLTE=")
+    assert (call.name, json.loads(call.arguments), call.signature) == (
+        "weather",
+        {"city": "Paris"},
+        "c2lnLTE=",
+    )
     assert call.id
     sent = fake.requests[-1]["body"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
@@ -239,62 +328,108 @@ async def test_tools_round_trip_with_thought_signature(registry: Registry, serve
     assert "$schema" not in declared["parametersJsonSchema"]
     second = await registry.achat(
         "gemini/gemini-3-flash-preview",
-        [{"role": "user", "content": "weather in Paris?"}, first.message, ToolMessage(content='{"temp": 21}', tool_call_id=call.id)],
+        [
+            {"role": "user", "content": "weather in Paris?"},
+            first.message,
+            ToolMessage(content='{"temp": 21}', tool_call_id=call.id),
+        ],
         tools=tools,
     )
     assert second.content == 'weather said {"temp": 21}'
     contents = fake.requests[-1]["body"]["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
-    assert contents[1]["parts"][0] == {"functionCall": {"name": "weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLTE="}
-    assert contents[2]["parts"][0]["functionResponse"] == {"name": "weather", "response": {"temp": 21}}
+    assert contents[1]["parts"][0] == {
+        "functionCall": {"name": "weather", "args": {"city": "Paris"}},
+        "thoughtSignature": "c2lnLTE=",
+    }
+    assert contents[2]["parts"][0]["functionResponse"] == {
+        "name": "weather",
+        "response": {"temp": 21},
+    }
 
 
 async def test_streamed_tool_call(registry: Registry) -> None:
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-    chunks = [c async for c in registry.achat_stream("gemini/gemini-2.5-flash", "weather?", tools=tools)]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    chunks = [
+        c async for c in registry.achat_stream("gemini/gemini-2.5-flash", "weather?", tools=tools)
+    ]
     deltas = [d for c in chunks for d in c.tool_call_deltas]
-    assert [(d.index, d.name, json.loads(d.arguments), d.signature) for d in deltas] == [(0, "weather", {"city": "Paris"}, "c2lnLTE=")]
+    assert [(d.index, d.name, json.loads(d.arguments), d.signature) for d in deltas] == [
+        (0, "weather", {"city": "Paris"}, "c2lnLTE=")
+    ]
     assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
 
 
 async def test_structured_output(registry: Registry, server: tuple[FakeGemini, str]) -> None:
-    schema = {"type": "object", "properties": {"title": {"type": "string"}, "year": {"type": "integer", "default": 1}}, "required": ["title"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "year": {"type": "integer", "default": 1}},
+        "required": ["title"],
+        "additionalProperties": False,
+    }
     response = await registry.achat(
         "gemini/gemini-2.5-flash",
         "a book",
-        response_format={"type": "json_schema", "json_schema": {"name": "book", "schema": schema, "strict": True}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "book", "schema": schema, "strict": True},
+        },
     )
     assert json.loads(response.content or "") == {"title": "x", "year": "x"}
     config = server[0].requests[-1]["body"]["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"]["required"] == ["title"]
     assert "default" not in config["responseJsonSchema"]["properties"]["year"]
-    response = await registry.achat("gemini/gemini-2.5-flash", "json please", response_format={"type": "json_object"})
+    response = await registry.achat(
+        "gemini/gemini-2.5-flash", "json please", response_format={"type": "json_object"}
+    )
     assert json.loads(response.content or "") == {"answer": "x"}
 
 
 async def test_reasoning_effort(registry: Registry, server: tuple[FakeGemini, str]) -> None:
     await registry.achat("gemini/gemini-2.5-flash", "think", reasoning_effort="low")
-    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024, "includeThoughts": True}
+    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 1024,
+        "includeThoughts": True,
+    }
     await registry.achat("gemini/gemini-3-pro-preview", "think", reasoning_effort="high")
-    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "high", "includeThoughts": True}
+    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {
+        "thinkingLevel": "high",
+        "includeThoughts": True,
+    }
     with pytest.raises(InvalidRequestError, match="reasoning_effort"):
         await registry.achat("gemini/gemini-3-pro-preview", "think", reasoning_effort="maximal")
 
 
 async def test_embeddings(registry: Registry, server: tuple[FakeGemini, str]) -> None:
-    response = await registry.aembed("gemini/gemini-embedding-001", ["a", "bbb", "cc"], dimensions=4)
+    response = await registry.aembed(
+        "gemini/gemini-embedding-001", ["a", "bbb", "cc"], dimensions=4
+    )
     assert [v[:2] for v in response.embeddings] == [(1.0, 0.0), (3.0, 1.0), (2.0, 2.0)]
     assert all(len(v) == 4 for v in response.embeddings)
     sent = server[0].requests[-1]
     assert sent["method"] == "batchEmbedContents"
-    assert sent["body"]["requests"][0] == {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 4}
+    assert sent["body"]["requests"][0] == {
+        "model": "models/gemini-embedding-001",
+        "content": {"parts": [{"text": "a"}]},
+        "outputDimensionality": 4,
+    }
     single = await registry.aembed("gemini/gemini-embedding-001", "hello")
     assert len(single.embeddings) == 1
     assert single.embeddings[0][0] == 5.0
 
 
-async def test_embedding_model_cannot_chat(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_embedding_model_cannot_chat(
+    registry: Registry, server: tuple[FakeGemini, str]
+) -> None:
     with pytest.raises(UnsupportedFeatureError):
         await registry.achat("gemini/gemini-embedding-001", "hi")
     assert server[0].requests == []
@@ -327,10 +462,9 @@ async def test_bad_key_is_authentication_error(registry: Registry) -> None:
 
 
 async def test_truncated_stream(registry: Registry) -> None:
-    chunks = []
+    chunks: list[ChatChunk] = []
     with pytest.raises(ProviderError, match="truncated"):
-        async for chunk in registry.achat_stream("gemini/truncated", "hi"):
-            chunks.append(chunk)
+        await _collect(registry.achat_stream("gemini/truncated", "hi"), chunks)
     assert [c.delta for c in chunks] == ["partial"]
 
 
@@ -341,7 +475,9 @@ async def test_error_event_mid_stream(registry: Registry) -> None:
     assert info.value.status_code == 503
 
 
-async def test_early_close_releases_connection(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_early_close_releases_connection(
+    registry: Registry, server: tuple[FakeGemini, str]
+) -> None:
     fake, _ = server
     stream = registry.achat_stream("gemini/endless", "go")
     async for chunk in stream:
@@ -352,7 +488,9 @@ async def test_early_close_releases_connection(registry: Registry, server: tuple
     assert fake.events_sent < STREAM_EVENTS
 
 
-async def test_missing_key_names_env_vars(server: tuple[FakeGemini, str], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_key_names_env_vars(
+    server: tuple[FakeGemini, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
     reg = Registry(plugins=[lmux_plug_gemini], builtins=False)
@@ -364,8 +502,12 @@ async def test_missing_key_names_env_vars(server: tuple[FakeGemini, str], monkey
     await reg.aclose()
 
 
-def test_sync_api(server: tuple[FakeGemini, str]) -> None:
-    # The sync twin drives the same async path on the registry's own loop.
-    with Registry(plugins=[lmux_plug_gemini], builtins=False) as reg:
-        reg.configure("gemini", base_url=server[1], api_key=KEY)
-        assert reg.chat("gemini/gemini-2.5-flash", "sync").content == "echo: sync"
+async def test_sync_api(server: tuple[FakeGemini, str]) -> None:
+    # The sync twin drives the same async path on the registry's own loop; it runs in a
+    # worker thread here so this loop keeps serving the fake API meanwhile.
+    def use_sync() -> str | None:
+        with Registry(plugins=[lmux_plug_gemini], builtins=False) as reg:
+            reg.configure("gemini", base_url=server[1], api_key=KEY)
+            return reg.chat("gemini/gemini-2.5-flash", "sync").content
+
+    assert await asyncio.wait_for(asyncio.to_thread(use_sync), timeout=30) == "echo: sync"

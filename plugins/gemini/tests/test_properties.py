@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lmux_plug_gemini._codec import GeminiStreamDecoder, encode_chat
 
 from lmux_plug import ChatChunk, ChatRequest, FinishReason, InvalidRequestError
 from lmux_plug.testing.strategies import chat_requests, messages
-from lmux_plug_gemini._codec import GeminiStreamDecoder, encode_chat
 
 _DATA_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
 _words = st.text(
@@ -24,7 +25,7 @@ def _assert_valid_body(body: dict[str, Any]) -> None:
     assert contents
     roles = [c["role"] for c in contents]
     assert set(roles) <= {"user", "model"}
-    assert all(a != b for a, b in zip(roles, roles[1:])), "roles must alternate"
+    assert all(a != b for a, b in itertools.pairwise(roles)), "roles must alternate"
     for content in contents:
         assert content["parts"]
         for part in content["parts"]:
@@ -47,9 +48,11 @@ def test_any_messages_encode_or_raise_invalid_request(msgs: list[Any]) -> None:
     try:
         body = encode_chat(ChatRequest(model="gemini-2.5-flash", messages=msgs))
     except InvalidRequestError as exc:
-        assert exc.message
+        error = exc
+    else:
+        _assert_valid_body(body)
         return
-    _assert_valid_body(body)
+    assert error.message
 
 
 @given(chat_requests())
@@ -82,12 +85,17 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
             if kind == "call":
                 parts.append(
                     {
-                        "functionCall": {"name": draw(st.sampled_from(["f", "g_1"])), "args": {"x": draw(_words)}},
+                        "functionCall": {
+                            "name": draw(st.sampled_from(["f", "g_1"])),
+                            "args": {"x": draw(_words)},
+                        },
                         "thoughtSignature": draw(st.sampled_from(["c2ln", "QUJD"])),
                     }
                 )
             else:
-                parts.append({"text": draw(_words), **({"thought": True} if kind == "thought" else {})})
+                parts.append(
+                    {"text": draw(_words), **({"thought": True} if kind == "thought" else {})}
+                )
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if i == count - 1:
             candidate["finishReason"] = draw(st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY"]))
@@ -105,7 +113,9 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
         )
     if draw(st.booleans()):
         newline = draw(st.sampled_from(["\n", "\r\n"]))
-        body = "".join(f"data: {json.dumps(e, ensure_ascii=False)}{newline}{newline}" for e in events)
+        body = "".join(
+            f"data: {json.dumps(e, ensure_ascii=False)}{newline}{newline}" for e in events
+        )
     else:
         body = "[" + ",\r\n".join(json.dumps(e, ensure_ascii=False, indent=2) for e in events) + "]"
     return body.encode(), events
@@ -125,7 +135,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
 ) -> None:
     body, events = stream
     points = sorted({c % (len(body) + 1) for c in cuts})
-    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)])]
+    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
     whole = _decode([body])
     assert _decode(pieces) == whole
     terminal = [c for c in whole if c.finish_reason is not None]

@@ -15,6 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from lmux_plug_gemini._codec import (
+    GeminiStreamDecoder,
+    decode_chat,
+    decode_embeddings,
+    refine_error,
+)
 
 from lmux_plug import (
     AuthenticationError,
@@ -25,12 +31,6 @@ from lmux_plug import (
     RateLimitError,
 )
 from lmux_plug._http_errors import error_from_response, parse_duration
-from lmux_plug_gemini._codec import (
-    GeminiStreamDecoder,
-    decode_chat,
-    decode_embeddings,
-    refine_error,
-)
 
 WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "gemini"
 
@@ -96,7 +96,7 @@ def _interactions(path: Path) -> list[dict[str, Any]]:
         return [{"uri": "stream", "status": 200, "headers": {}, "body": body.encode()}]
     if path.suffix == ".json":  # body-only JSON fixture
         return [{"uri": "", "status": 200, "headers": {}, "body": text.encode()}]
-    doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    doc = yaml.load(text, Loader=_Loader)
     out = []
     for item in doc["interactions"]:
         response = item["response"]
@@ -147,6 +147,7 @@ def _events(body: bytes, stream: bool) -> list[dict[str, Any]]:
 
 def _expected(events: list[dict[str, Any]]) -> dict[str, Any]:
     text, thoughts, calls, finish, usage, response_id = [], [], [], None, {}, None
+    signatures: list[str] = []
     for event in events:
         usage = event.get("usageMetadata", usage)
         response_id = event.get("responseId", response_id)
@@ -158,6 +159,8 @@ def _expected(events: list[dict[str, Any]]) -> dict[str, Any]:
                     calls.append((call["name"], call.get("args", {}), part.get("thoughtSignature")))
                 elif "text" in part:
                     (thoughts if part.get("thought") else text).append(part["text"])
+                    if part.get("thoughtSignature"):
+                        signatures.append(part["thoughtSignature"])
     reason = _FINISH[finish]
     if calls and reason is FinishReason.STOP:
         reason = FinishReason.TOOL_CALLS
@@ -171,6 +174,7 @@ def _expected(events: list[dict[str, Any]]) -> dict[str, Any]:
         "reasoning": usage.get("thoughtsTokenCount", 0),
         "cached": usage.get("cachedContentTokenCount", 0),
         "request_id": response_id,
+        "signatures": signatures,
     }
 
 
@@ -207,7 +211,12 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
         thoughts = "".join(c.thinking_delta for c in chunks)
         deltas = [d for c in chunks for d in c.tool_call_deltas]
         calls = [(d.name, json.loads(d.arguments), d.signature) for d in deltas]
-        usage, finish, request_id = terminal[0].usage, terminal[0].finish_reason, terminal[0].request_id
+        usage, finish, request_id = (
+            terminal[0].usage,
+            terminal[0].finish_reason,
+            terminal[0].request_id,
+        )
+        signatures = [b.signature for c in chunks for b in c.thinking]
         assert usage is not None
         assert [d.index for d in deltas] == list(range(len(deltas)))
         assert all(d.id for d in deltas)
@@ -217,6 +226,7 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
         thoughts = "".join(b.text for b in response.thinking)
         calls = [(c.name, json.loads(c.arguments), c.signature) for c in response.tool_calls]
         usage, finish, request_id = response.usage, response.finish_reason, response.request_id
+        signatures = [b.signature for b in response.thinking if b.signature]
         assert len({c.id for c in response.tool_calls}) == len(response.tool_calls)
     assert text == expected["text"]
     assert thoughts == expected["thoughts"]
@@ -227,6 +237,7 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
     assert usage.reasoning_tokens == expected["reasoning"]
     assert usage.cache_read_tokens == expected["cached"]
     assert request_id == expected["request_id"]
+    assert signatures == expected["signatures"]
 
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -250,8 +261,8 @@ def test_recording_decodes(path: Path) -> None:
                 # The same error body met inside a stream (event-stream content type,
                 # plain JSON body) raises the same class.
                 decoder = GeminiStreamDecoder(model=model)
+                assert decoder.feed(body) == []
                 with pytest.raises(cls):
-                    decoder.feed(body)
                     decoder.finish()
         elif ":batchEmbedContents" in uri:
             raw = json.loads(body)

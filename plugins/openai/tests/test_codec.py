@@ -409,6 +409,8 @@ def test_stream_errors() -> None:
     assert decoder.feed(b"data: [DONE]\n\n") == []  # nothing after an error
     with pytest.raises(InvalidRequestError):
         decode_all(b'event: error\ndata: {"error": {"message": "bad", "status_code": 400}}\n\n')
+    with pytest.raises(ProviderError, match="upstream went away"):
+        decode_all(b"event: error\ndata: upstream went away\n\n")
     with pytest.raises(ProviderError, match="malformed stream chunk"):
         decode_all(b"data: {nope\n\n")
 

@@ -701,3 +701,30 @@ async def test_entry_point_discovery_finds_the_plugin() -> None:
         assert not [b for b in reg.broken if b.name == "openai"]
     finally:
         await reg.aclose()
+
+
+async def test_azure_with_a_token_from_an_auth_plugin(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmux_plug import Credentials, Secret, hookimpl
+
+    class EntraToken:
+        """An auth plugin standing in for a cloud credential chain."""
+
+        @hookimpl
+        def lmux_plug_auth(self, provider: ProviderSpec) -> Credentials | None:
+            if provider.name != "azure":
+                return None
+            return Credentials(extra_headers={"authorization": Secret(f"Bearer {KEY}")})
+
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
+    monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
+    reg = Registry(plugins=[lmux_plug_openai, EntraToken()])
+    try:
+        response = await reg.achat("azure/dep", "hi")
+    finally:
+        await reg.aclose()
+    assert response.content == "hello from dep"
+    sent = server.requests[-1]["headers"]
+    assert sent["authorization"] == f"Bearer {KEY}"
+    assert "api-key" not in sent

@@ -4,7 +4,8 @@
 ``:streamGenerateContent?alt=sse`` and ``:batchEmbedContents`` with the key in the
 ``x-goog-api-key`` header (``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``). The wire format
 lives in :mod:`lmux_plug_gemini._codec`; this module only moves bytes through the core's
-transport. Importing it is cheap: aiohttp is loaded by the transport on first use.
+transport. Importing it is cheap: the codec is imported on the first call and aiohttp
+by the transport on first use.
 """
 
 from __future__ import annotations
@@ -13,30 +14,21 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from lmux_plug import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    LmuxError,
-    ProviderContext,
-    ProviderSpec,
-    hookimpl,
-)
-from lmux_plug_gemini._codec import (
-    GeminiStreamDecoder,
-    decode_chat,
-    decode_embeddings,
-    encode_chat,
-    encode_embeddings,
-    model_path,
-    refine_error,
-)
+from lmux_plug import LmuxError, hookimpl
 from lmux_plug_gemini._spec import SPEC
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Sequence
+
+    from lmux_plug import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ProviderContext,
+        ProviderSpec,
+    )
 
 __all__ = [
     "SPEC",
@@ -50,6 +42,8 @@ API_VERSION = "v1beta"
 
 
 def _url(provider: ProviderContext, model: str, method: str) -> str:
+    from lmux_plug_gemini._codec import model_path  # noqa: PLC0415 - lazy codec
+
     version = provider.option("api_version", API_VERSION)
     return provider.url(f"{version}/models/{model_path(model)}:{method}")
 
@@ -71,6 +65,8 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable
 
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+    from lmux_plug_gemini._codec import decode_chat, encode_chat, refine_error  # noqa: PLC0415
+
     body = encode_chat(request)
     try:
         response = await provider.transport.request(
@@ -101,6 +97,12 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 
 
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    from lmux_plug_gemini._codec import (  # noqa: PLC0415 - lazy codec
+        GeminiStreamDecoder,
+        encode_chat,
+        refine_error,
+    )
+
     body = encode_chat(request)
     params = {"alt": "sse", **provider.auth_params()}
     try:
@@ -136,6 +138,12 @@ def lmux_plug_embed(
 
 
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
+    from lmux_plug_gemini._codec import (  # noqa: PLC0415 - lazy codec
+        decode_embeddings,
+        encode_embeddings,
+        refine_error,
+    )
+
     body = encode_embeddings(request)
     try:
         response = await provider.transport.request(

@@ -551,7 +551,7 @@ def error_from_body(
     """The error for a ``{"error": {...}}`` object met in a 200 body or inside a stream."""
     error = body.get("error")
     code = error.get("code") if isinstance(error, Mapping) else None
-    status = code if isinstance(code, int) and 400 <= code <= 599 else 500  # noqa: PLR2004
+    status = code if isinstance(code, int) and 400 <= code <= 599 else 500
     return refine_error(
         error_from_response(status, {}, json.dumps(body), provider=provider, model=model)
     )
@@ -669,6 +669,7 @@ class GeminiStreamDecoder:
                 delta=last.delta,
                 thinking_delta=last.thinking_delta,
                 tool_call_deltas=last.tool_call_deltas,
+                thinking=last.thinking,
                 finish_reason=terminal.finish_reason,
                 usage=terminal.usage,
                 model=terminal.model,
@@ -721,12 +722,16 @@ class GeminiStreamDecoder:
         if candidate.get("finishReason") is not None:
             self._finish = candidate["finishReason"]
         text, thoughts = "".join(parts.text), "".join(parts.thoughts)
-        if not (text or thoughts or deltas):
+        # A signature on a text part closes the model's reasoning; it goes back with the
+        # next request as a signature-only thinking block.
+        signed = tuple(ThinkingBlock(text="", signature=s) for s in parts.signatures)
+        if not (text or thoughts or deltas or signed):
             return None
         return ChatChunk(
             delta=text,
             thinking_delta=thoughts,
             tool_call_deltas=deltas,
+            thinking=signed,
             model=self._model_version or self.model,
             provider=self.provider,
             request_id=self._request_id,

@@ -69,7 +69,7 @@ SPEC = ProviderSpec(
     auth=ApiKeyAuth(env=("GEMINI_API_KEY", "GOOGLE_API_KEY"), header="x-goog-api-key", scheme=None),
     # Models not listed (new releases, tuned models) get every chat capability plus
     # embeddings: the API answers 400/404 itself when a model lacks one.
-    capabilities=_ALL,  # type: ignore[arg-type]  # attrs converter=frozenset confuses mypy
+    capabilities=_ALL,
     models=(
         ModelSpec(
             "gemini-2.5-pro",

@@ -76,6 +76,7 @@ async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
     """One non-streamed Chat Completions call."""
     url, params = endpoint(provider, request.model, "chat")
     body = encode_chat(request, provider.spec)
+    secrets = provider.secrets()
     response = await provider.transport.request(
         "POST",
         url,
@@ -85,7 +86,7 @@ async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         timeout=request.timeout,
         provider=provider.name,
         model=request.model,
-        secrets=provider.secrets(),
+        secrets=secrets,
     )
     return decode_chat(
         response.body,
@@ -93,6 +94,7 @@ async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         provider=provider.name,
         model=request.model,
         options=provider.spec.options,
+        secrets=secrets,
     )
 
 

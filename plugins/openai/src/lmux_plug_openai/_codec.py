@@ -59,6 +59,7 @@ from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
 
 __all__ = [
     "ChatStreamDecoder",
+    "cost_of",
     "decode_chat",
     "decode_embed",
     "encode_chat",
@@ -522,12 +523,14 @@ def decode_chat(
     provider: str = "openai",
     model: str | None = None,
     options: Mapping[str, Any] | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> ChatResponse:
     """Decode a Chat Completions response body (bytes, text or already-parsed JSON).
 
     ``headers`` (any case) end up lower-cased on ``ChatResponse.headers``; ``x-request-id``
     becomes ``request_id``. With ``options["usage_cost"]`` the reported ``usage.cost`` sets
-    ``ChatResponse.cost``. An error object in a 200 body raises the matching error.
+    ``ChatResponse.cost``. An error object in a 200 body raises the matching error, with
+    ``secrets`` scrubbed from its message.
     """
     lowered = _lower(headers)
     data = _loads(body, provider, model)
@@ -535,7 +538,7 @@ def decode_chat(
         msg = f"expected a JSON object from {provider}, got {type(data).__name__}"
         raise ProviderError(msg, provider=provider, model=model)
     if data.get("error") and not data.get("choices"):
-        raise error_from_payload(data, lowered, provider=provider, model=model)
+        raise error_from_payload(data, lowered, provider=provider, model=model, secrets=secrets)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         msg = f"response from {provider} has no choices"
@@ -727,7 +730,7 @@ class ChatStreamDecoder:
             self._events += 1
             data = event.data.strip()
             if event.event == "error":
-                raise self._error(self._parse(data) if data else {"message": "stream error"})
+                raise self._error(self._error_payload(data))
             if data == "[DONE]":
                 chunks.append(self._terminal())
                 continue
@@ -747,6 +750,16 @@ class ChatStreamDecoder:
             raise ProviderError(
                 msg, provider=self._provider, model=self._model, request_id=self._request_id
             ) from exc
+
+    @staticmethod
+    def _error_payload(data: str) -> Any:
+        """The body of an ``event: error``: JSON as a rule, plain text from some servers."""
+        if not data:
+            return {"message": "stream error"}
+        try:
+            return json.loads(data)
+        except ValueError:
+            return {"message": data[:2000]}
 
     def _error(self, payload: Any) -> LmuxError:
         return error_from_payload(
@@ -840,7 +853,7 @@ class ChatStreamDecoder:
     def _non_sse(self) -> list[ChatChunk]:
         """Handle a body with no SSE event: an error object or a whole (unstreamed) answer."""
         raw = bytes(self._prefix)
-        if not raw.strip():
+        if not raw.strip() or raw.lstrip().startswith((b":", b"data:", b"event:")):
             msg = f"stream from {self._provider} ended before any data (truncated)"
             raise ProviderError(
                 msg, provider=self._provider, model=self._model, request_id=self._request_id

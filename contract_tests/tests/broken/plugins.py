@@ -1,0 +1,242 @@
+"""Deliberately broken variants of the ``acme`` example plugin, one defect each.
+
+``DEFECTS`` maps each variant to the clause that must fail because of it; the tests in
+``test_broken_plugins.py`` run the suite on each and check that clause failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import attrs
+
+from lmux_plug import (
+    AuthenticationError,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Cost,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    ProviderContext,
+    ProviderSpec,
+    RateLimitError,
+    Usage,
+    hookimpl,
+)
+from lmux_plug._http_errors import error_from_response
+from lmux_plug._sse import SSEDecoder
+
+
+def _load_acme() -> Any:
+    name = "lmux_contract_examples_acme"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("acme.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+AcmePlugin = _load_acme().AcmePlugin
+
+
+class WrongUsage(AcmePlugin):
+    """Swaps prompt and completion token counts."""
+
+    def usage(self, data: Any) -> Usage:
+        usage = super().usage(data)
+        return Usage(input_tokens=usage.output_tokens, output_tokens=usage.input_tokens)
+
+
+class WrongCost(AcmePlugin):
+    """Prices output tokens at the input rate."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        rate = Decimal("0.000001")
+        cost = Cost(input=response.usage.input_tokens * rate, output=response.usage.output_tokens * rate)
+        return attrs.evolve(response, cost=cost)
+
+
+class NoTerminalChunk(AcmePlugin):
+    """Never emits the terminal chunk (finish_reason and usage are dropped)."""
+
+    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        async for chunk in super().decode_stream(response, request, provider):
+            if chunk.finish_reason is None:
+                yield chunk
+
+
+class SplitSensitive(AcmePlugin):
+    """Parses each network read on its own, as if events never straddled two reads."""
+
+    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        async def reads() -> AsyncIterator[bytes]:
+            async for raw in response.iter_bytes():
+                # Defect: a fresh decoder per read drops any event split across reads.
+                events = SSEDecoder().feed(raw)
+                yield b"".join(f"data: {e.data}\n\n".encode() for e in events)
+
+        class _Whole:
+            def iter_bytes(self) -> AsyncIterator[bytes]:
+                return reads()
+
+        async for chunk in super().decode_stream(_Whole(), request, provider):
+            yield chunk
+
+
+class LeaksConnections(AcmePlugin):
+    """Keeps every streaming response (for a 'debug log') and never closes it."""
+
+    def __init__(self) -> None:
+        self.kept: list[Any] = []
+
+    async def stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        response = await self.open_stream(request, provider)
+        self.kept.append(response)
+        async for chunk in self.decode_stream(response, request, provider):
+            yield chunk
+
+
+class IgnoresStreamErrors(AcmePlugin):
+    """Skips error events inside a stream and ends it as if it were complete."""
+
+    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+        decoder = SSEDecoder()
+        async for raw in response.iter_bytes():
+            for event in decoder.feed(raw):
+                if event.data != "[DONE]" and '"error"' not in event.data:
+                    payload = self.decode_event(event.data, provider, request)
+                    for choice in payload.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            yield ChatChunk(delta=text, provider=provider.name, model=request.model)
+        yield ChatChunk(finish_reason=FinishReason.STOP, provider=provider.name, model=request.model)
+
+
+class RawTransportErrors(AcmePlugin):
+    """Talks to aiohttp itself and lets its exceptions escape (timeouts, resets)."""
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        timeout = aiohttp.ClientTimeout(total=request.timeout)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+            provider.url(path), json=body, headers=provider.auth_headers()
+        ) as response:
+            raw = await response.read()
+            if response.status >= 400:
+                raise error_from_response(response.status, dict(response.headers), raw, provider=provider.name, secrets=provider.secrets())
+            return await response.json(content_type=None)
+
+
+class KeyErrorOnOddJson(AcmePlugin):
+    """Indexes the answer without checking its shape (KeyError / TypeError escape)."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        data = await self.post(provider, "chat/completions", self.encode(request, stream=False), request)
+        message = data["choices"][0]["message"]
+        return ChatResponse(content=message["content"], model=request.model, provider=provider.name, usage=self.usage(data["usage"]))
+
+
+class LeaksKey(AcmePlugin):
+    """Puts the key it used into its authentication errors ('to help debugging')."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        try:
+            return await super().chat(request, provider)
+        except AuthenticationError as exc:
+            key = provider.credentials.api_key.reveal() if provider.credentials.api_key else ""
+            msg = f"key {key} was rejected: {exc.message}"
+            raise AuthenticationError(msg, provider=provider.name, status_code=exc.status_code) from None
+
+
+class IgnoresRetryAfter(AcmePlugin):
+    """Rebuilds rate-limit errors and drops their retry_after."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        try:
+            return await super().chat(request, provider)
+        except RateLimitError as exc:
+            raise RateLimitError(exc.message, provider=provider.name, status_code=exc.status_code) from None
+
+
+class DeclarationDoesIO(AcmePlugin):
+    """Asks a local discovery daemon for models while declaring its provider (I/O at load)."""
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        try:
+            with socket.create_connection(("127.0.0.1", 9), timeout=0.2):
+                pass
+        except OSError:
+            pass  # no daemon: fall back to the static list
+        return [self.spec]
+
+
+class StatefulClient(AcmePlugin):
+    """Keeps per-client conversation state, so a second identical call answers differently."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, int] = {}
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        count = self.calls[id(provider.transport)] = self.calls.get(id(provider.transport), 0) + 1
+        if count > 1:
+            response = attrs.evolve(response, content=f"{response.content} (again)")
+        return response
+
+
+class EmbeddingsOutOfOrder(AcmePlugin):
+    """Returns the vectors in reverse order."""
+
+    async def embed(self, request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
+        response = await super().embed(request, provider)
+        return attrs.evolve(response, embeddings=tuple(reversed(response.embeddings)))
+
+
+class DropsSystemMessages(AcmePlugin):
+    """Silently drops system messages from the request."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        body["messages"] = [m for m in body["messages"] if m.get("role") != "system"]
+        return body
+
+
+class TruncatesModelIds(AcmePlugin):
+    """Sends only the part of the model id after its last '/'."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        body["model"] = request.model.rsplit("/", 1)[-1]
+        return body
+
+
+#: variant -> (the clause that must fail, the -k expression that selects its family)
+DEFECTS: dict[str, tuple[str, str]] = {
+    "WrongUsage": ("types.usage", "types"),
+    "WrongCost": ("types.cost", "types"),
+    "NoTerminalChunk": ("streaming.terminal_chunk", "streaming and not arbitrary and not early"),
+    "SplitSensitive": ("streaming.arbitrary_splits", "arbitrary_splits"),
+    "LeaksConnections": ("streaming.early_close", "early_close"),
+    "IgnoresStreamErrors": ("errors.stream_error_event", "stream_error_event or truncated"),
+    "RawTransportErrors": ("errors.connection_reset", "timeout or connection_reset"),
+    "KeyErrorOnOddJson": ("errors.unexpected_json", "unexpected_json"),
+    "LeaksKey": ("auth.key_not_leaked", "auth"),
+    "IgnoresRetryAfter": ("errors.retry_after", "retry_after"),
+    "DeclarationDoesIO": ("capabilities.undeclared_before_io", "capabilities"),
+    "StatefulClient": ("parity.chat", "parity"),
+    "EmbeddingsOutOfOrder": ("embeddings.vectors", "embeddings"),
+    "DropsSystemMessages": ("requests.texts_round_trip", "requests"),
+    "TruncatesModelIds": ("registry.slash_model_ids", "registry"),
+}

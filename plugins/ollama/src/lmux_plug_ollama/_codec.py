@@ -1,0 +1,478 @@
+"""Sans-IO codec for Ollama's native API (``/api/chat``, ``/api/embed``, ``/api/embeddings``).
+
+Wire facts this module relies on:
+
+* ``/api/chat`` streams by default, so a one-shot call must send ``"stream": false``;
+  a stream is NDJSON whose last line has ``"done": true`` with ``done_reason`` and counts;
+* tool calls carry their arguments as a JSON *object* and (before 2025 servers) no id:
+  ids are synthesised from the position and the call, so the same bytes give the same ids;
+* reasoning comes in ``message.thinking``; the request flag is ``think`` (a boolean, or
+  ``"low"``/``"medium"``/``"high"`` for gpt-oss models);
+* images are a list of bare base64 strings on the message; there are no URL images;
+* errors are ``{"error": "..."}``, both as HTTP error bodies and as a line inside a stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lmux_plug import (
+    AssistantMessage,
+    AudioContent,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ContextLengthExceededError,
+    DeveloperMessage,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FileContent,
+    FinishReason,
+    ImageContent,
+    InvalidRequestError,
+    JsonObjectResponseFormat,
+    JsonSchemaResponseFormat,
+    LmuxError,
+    Message,
+    NotFoundError,
+    ProviderError,
+    SystemMessage,
+    TextContent,
+    ThinkingBlock,
+    ToolCall,
+    ToolCallDelta,
+    ToolMessage,
+    UnsupportedFeatureError,
+    Usage,
+    UserMessage,
+)
+from lmux_plug._sse import NDJSONDecoder
+from lmux_plug_ollama._host import normalise_base_url
+
+__all__ = [
+    "OllamaStreamDecoder",
+    "decode_chat",
+    "decode_embed",
+    "decode_legacy_embedding",
+    "encode_chat",
+    "encode_embed",
+    "encode_legacy_embedding",
+    "error_from_line",
+    "finish_reason_of",
+    "normalise_base_url",
+    "usage_of",
+]
+
+_EFFORTS = ("none", "minimal", "low", "medium", "high")
+_FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def _bad(message: str, model: str | None) -> InvalidRequestError:
+    return InvalidRequestError(message, provider="ollama", model=model)
+
+
+def _user(message: UserMessage, index: int, model: str) -> dict[str, Any]:
+    if isinstance(message.content, str):
+        return {"role": "user", "content": message.content}
+    texts: list[str] = []
+    images: list[str] = []
+    for part in message.content:
+        if isinstance(part, TextContent):
+            texts.append(part.text)
+        elif isinstance(part, ImageContent):
+            data = part.base64_data
+            if data is None:
+                msg = (
+                    f"message {index}: Ollama takes images as base64 only; pass a "
+                    "'data:<type>;base64,...' URL instead of a link"
+                )
+                raise _bad(msg, model)
+            images.append(data)
+        elif isinstance(part, (AudioContent, FileContent)):
+            msg = f"message {index}: Ollama chat does not accept {part.type} parts"
+            raise _bad(msg, model)
+    out: dict[str, Any] = {"role": "user", "content": "\n".join(texts)}
+    if images:
+        out["images"] = images
+    return out
+
+
+def _arguments(call: ToolCall, index: int, model: str) -> dict[str, Any]:
+    try:
+        value = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError as exc:
+        msg = f"message {index}: tool call {call.id!r} arguments are not valid JSON"
+        raise _bad(msg, model) from exc
+    if not isinstance(value, dict):
+        msg = f"message {index}: tool call {call.id!r} arguments must be a JSON object"
+        raise _bad(msg, model)
+    return value
+
+
+def _assistant(message: AssistantMessage, index: int, model: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant", "content": message.content or ""}
+    thinking = "".join(b.text for b in message.thinking if not b.redacted)
+    if thinking:
+        out["thinking"] = thinking
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": _arguments(c, index, model)}}
+            for c in message.tool_calls
+        ]
+    return out
+
+
+def _messages(messages: tuple[Message, ...], model: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+    for index, message in enumerate(messages):
+        if isinstance(message, (SystemMessage, DeveloperMessage)):
+            out.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            out.append(_user(message, index, model))
+        elif isinstance(message, AssistantMessage):
+            names.update((c.id, c.name) for c in message.tool_calls)
+            out.append(_assistant(message, index, model))
+        elif isinstance(message, ToolMessage):
+            tool: dict[str, Any] = {"role": "tool", "content": message.content}
+            # Ollama matches results to calls by function name, not id.
+            name = message.name or names.get(message.tool_call_id)
+            if name:
+                tool["tool_name"] = name
+            out.append(tool)
+    if not out:
+        raise _bad("at least one message is needed", model)
+    return out
+
+
+def _think(effort: str, model: str) -> bool | str:
+    level = effort.lower()
+    if level not in _EFFORTS:
+        msg = f"reasoning_effort must be one of {', '.join(_EFFORTS)}, got {effort!r}"
+        raise _bad(msg, model)
+    if level == "none":
+        return False
+    if model.startswith("gpt-oss"):
+        # gpt-oss takes a level; the others only switch thinking on or off.
+        return "low" if level == "minimal" else level
+    return True
+
+
+def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The ``/api/chat`` body for ``request``; ``stream`` is always sent explicitly.
+
+    Raises :class:`InvalidRequestError` for input Ollama cannot take and
+    :class:`UnsupportedFeatureError` for a ``tool_choice`` it cannot honour.
+    ``request.extra`` is merged last (``options`` key by key).
+    """
+    model = request.model
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": _messages(request.messages, model),
+        "stream": stream,
+    }
+    options: dict[str, Any] = {}
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
+    if request.top_p is not None:
+        options["top_p"] = request.top_p
+    if request.max_tokens is not None:
+        options["num_predict"] = request.max_tokens
+    if request.stop:
+        options["stop"] = list(request.stop)
+    if request.seed is not None:
+        options["seed"] = request.seed
+    if options:
+        body["options"] = options
+    fmt = request.response_format
+    if isinstance(fmt, JsonObjectResponseFormat):
+        body["format"] = "json"
+    elif isinstance(fmt, JsonSchemaResponseFormat):
+        body["format"] = dict(fmt.schema)
+    if request.reasoning_effort is not None:
+        body["think"] = _think(request.reasoning_effort, model)
+    choice = request.tool_choice
+    if choice is not None and choice.mode in ("required", "function"):
+        msg = f"Ollama has no tool_choice; {choice.mode!r} cannot be honoured"
+        raise UnsupportedFeatureError(msg, provider="ollama", model=model)
+    if request.tools and (choice is None or choice.mode != "none"):
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.function.name,
+                    "description": t.function.description or "",
+                    "parameters": dict(t.function.parameters),
+                },
+            }
+            for t in request.tools
+        ]
+    for key, value in request.extra.items():
+        if key == "options" and isinstance(value, Mapping):
+            body["options"] = {**body.get("options", {}), **value}
+        else:
+            body[key] = value
+    return body
+
+
+def encode_embed(request: EmbeddingRequest) -> dict[str, Any]:
+    """The ``/api/embed`` body: every input in one call."""
+    body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    body.update(request.extra)
+    return body
+
+
+def encode_legacy_embedding(request: EmbeddingRequest, text: str) -> dict[str, Any]:
+    """The legacy ``/api/embeddings`` body: one input per call."""
+    body: dict[str, Any] = {"model": request.model, "prompt": text}
+    body.update(request.extra)
+    return body
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def _count(body: Mapping[str, Any], key: str) -> int:
+    value = body.get(key)
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def usage_of(body: Mapping[str, Any]) -> Usage:
+    """Prompt and output token counts from a final chat line or an embed body."""
+    return Usage(
+        input_tokens=_count(body, "prompt_eval_count"), output_tokens=_count(body, "eval_count")
+    )
+
+
+def finish_reason_of(raw: Any, has_tool_calls: bool) -> FinishReason:
+    """Map ``done_reason``; a normal stop after tool calls is ``TOOL_CALLS``."""
+    reason = _FINISH.get(str(raw), FinishReason.OTHER) if raw is not None else FinishReason.STOP
+    if reason is FinishReason.STOP and has_tool_calls:
+        return FinishReason.TOOL_CALLS
+    return reason
+
+
+def _call_id(raw: Mapping[str, Any], function: Mapping[str, Any], index: int) -> str:
+    given = raw.get("id")
+    if isinstance(given, str) and given:
+        return given
+    seed = f"{index}:{function.get('name')}:{json.dumps(function.get('arguments'), sort_keys=True)}"
+    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def _tool_calls(message: Mapping[str, Any], first_index: int) -> list[tuple[str, str, str]]:
+    calls: list[tuple[str, str, str]] = []
+    raw_calls = message.get("tool_calls")
+    for raw in raw_calls if isinstance(raw_calls, list) else ():
+        function = raw.get("function") if isinstance(raw, Mapping) else None
+        if not isinstance(function, Mapping):
+            continue
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            text = arguments  # some proxies already send JSON text
+        else:
+            text = json.dumps(arguments if isinstance(arguments, Mapping) else {})
+        index = first_index + len(calls)
+        calls.append((_call_id(raw, function, index), str(function.get("name", "")), text))
+    return calls
+
+
+def _message(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    message = body.get("message")
+    return message if isinstance(message, Mapping) else {}
+
+
+def decode_chat(body: Any, *, model: str, provider: str = "ollama") -> ChatResponse:
+    """Decode a non-streamed ``/api/chat`` body (already parsed JSON)."""
+    if not isinstance(body, Mapping):
+        raise ProviderError("Ollama response is not a JSON object", provider=provider, model=model)
+    if "error" in body:
+        raise error_from_line(body, model=model, provider=provider)
+    message = _message(body)
+    calls = tuple(ToolCall(id=i, name=n, arguments=a) for i, n, a in _tool_calls(message, 0))
+    thinking = message.get("thinking")
+    content = message.get("content")
+    return ChatResponse(
+        content=content if isinstance(content, str) else None,
+        model=str(body.get("model") or model),
+        provider=provider,
+        finish_reason=finish_reason_of(body.get("done_reason"), bool(calls)),
+        tool_calls=calls,
+        usage=usage_of(body),
+        thinking=(ThinkingBlock(text=thinking),) if isinstance(thinking, str) and thinking else (),
+        raw=body,
+    )
+
+
+def _vectors(raw: Any, *, model: str, provider: str) -> list[tuple[float, ...]]:
+    if not isinstance(raw, list):
+        raise ProviderError(
+            "Ollama embedding response has no vectors", provider=provider, model=model
+        )
+    vectors = []
+    for vector in raw:
+        if not isinstance(vector, list) or not all(isinstance(v, (int, float)) for v in vector):
+            raise ProviderError(
+                "Ollama returned a malformed vector", provider=provider, model=model
+            )
+        vectors.append(tuple(float(v) for v in vector))
+    return vectors
+
+
+def decode_embed(
+    body: Any, *, model: str, expected: int, provider: str = "ollama"
+) -> EmbeddingResponse:
+    """Decode an ``/api/embed`` body; the vector count must match the inputs."""
+    mapping = body if isinstance(body, Mapping) else {}
+    vectors = _vectors(mapping.get("embeddings"), model=model, provider=provider)
+    if len(vectors) != expected:
+        msg = f"Ollama returned {len(vectors)} embeddings for {expected} inputs"
+        raise ProviderError(msg, provider=provider, model=model)
+    return EmbeddingResponse(
+        embeddings=vectors,
+        model=str(mapping.get("model") or model),
+        provider=provider,
+        usage=Usage(input_tokens=_count(mapping, "prompt_eval_count")),
+    )
+
+
+def decode_legacy_embedding(
+    body: Any, *, model: str, provider: str = "ollama"
+) -> tuple[float, ...]:
+    """Decode one legacy ``/api/embeddings`` body into its vector."""
+    mapping = body if isinstance(body, Mapping) else {}
+    return _vectors([mapping.get("embedding")], model=model, provider=provider)[0]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_from_line(
+    body: Mapping[str, Any],
+    *,
+    model: str | None,
+    provider: str = "ollama",
+    status: int | None = None,
+) -> LmuxError:
+    """The error for an ``{"error": "..."}`` object met in a 200 body or inside a stream."""
+    raw = body.get("error")
+    message = raw if isinstance(raw, str) else json.dumps(raw)
+    lower = message.lower()
+    context: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "status_code": status,
+        "body": json.dumps(body)[:2000],
+    }
+    if "not found" in lower and ("model" in lower or "pull" in lower):
+        return NotFoundError(message, **context)
+    if "context" in lower and ("length" in lower or "window" in lower or "exceed" in lower):
+        return ContextLengthExceededError(message, **context)
+    return ProviderError(message, **context)
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class OllamaStreamDecoder:
+    """Feed raw NDJSON bytes; get :class:`ChatChunk` values; call :meth:`finish` at the end.
+
+    The ``done: true`` line becomes the single terminal chunk (with any content it carries,
+    the finish reason and usage). :meth:`finish` raises :class:`ProviderError` when the
+    stream ended without that line; an ``{"error": ...}`` line raises the matching error.
+    """
+
+    def __init__(self, *, model: str, provider: str = "ollama") -> None:
+        self.model = model
+        self.provider = provider
+        self._lines = NDJSONDecoder()
+        self._calls = 0
+        self._done = False
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        """Add bytes (split anywhere); return the chunks of the lines they complete."""
+        return self._decode(self._lines.feed(data))
+
+    def finish(self) -> list[ChatChunk]:
+        """End of stream: chunks of a last unterminated line; raise if ``done`` never came."""
+        truncated = ProviderError(
+            "Ollama stream ended without a 'done' line (truncated)",
+            provider=self.provider,
+            model=self.model,
+        )
+        rest = self._lines.flush()
+        for line in rest:
+            try:
+                json.loads(line)
+            except ValueError:
+                # Half a line at the end: the connection was cut mid-line.
+                raise truncated from None
+        chunks = self._decode(rest)
+        if not self._done:
+            raise truncated
+        return chunks
+
+    def _decode(self, lines: list[str]) -> list[ChatChunk]:
+        chunks = []
+        for line in lines:
+            if self._done:
+                continue  # nothing after the final line counts
+            try:
+                event = json.loads(line)
+            except ValueError as exc:
+                msg = f"malformed JSON line in Ollama stream: {line[:200]!r}"
+                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
+            if not isinstance(event, Mapping):
+                raise ProviderError(
+                    "Ollama stream line is not a JSON object",
+                    provider=self.provider,
+                    model=self.model,
+                )
+            if "error" in event:
+                raise error_from_line(event, model=self.model, provider=self.provider)
+            chunk = self._chunk(event)
+            if chunk is not None:
+                chunks.append(chunk)
+        return chunks
+
+    def _chunk(self, event: Mapping[str, Any]) -> ChatChunk | None:
+        message = _message(event)
+        calls = _tool_calls(message, self._calls)
+        deltas = tuple(
+            ToolCallDelta(index=self._calls + n, id=i, name=name, arguments=a)
+            for n, (i, name, a) in enumerate(calls)
+        )
+        self._calls += len(deltas)
+        content = message.get("content")
+        thinking = message.get("thinking")
+        text = content if isinstance(content, str) else ""
+        thought = thinking if isinstance(thinking, str) else ""
+        model = str(event.get("model") or self.model)
+        if event.get("done"):
+            self._done = True
+            return ChatChunk(
+                delta=text,
+                thinking_delta=thought,
+                tool_call_deltas=deltas,
+                finish_reason=finish_reason_of(event.get("done_reason"), self._calls > 0),
+                usage=usage_of(event),
+                model=model,
+                provider=self.provider,
+            )
+        if not (text or thought or deltas):
+            return None
+        return ChatChunk(
+            delta=text,
+            thinking_delta=thought,
+            tool_call_deltas=deltas,
+            model=model,
+            provider=self.provider,
+        )

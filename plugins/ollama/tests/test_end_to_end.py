@@ -1,0 +1,428 @@
+"""End to end: ``Registry(plugins=[lmux_plug_ollama])`` against an Ollama-format server.
+
+The server is an ``aiohttp.web`` app this file starts on 127.0.0.1, speaking the native
+API as the recordings in ``../shared/wire/ollama`` show: ``/api/chat`` (JSON and NDJSON),
+``/api/embed``, the legacy ``/api/embeddings``, ``{"error": ...}`` bodies and lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import lmux_plug_ollama
+import pytest
+from aiohttp import web
+
+from lmux_plug import (
+    ChatChunk,
+    FinishReason,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+    Registry,
+    ToolMessage,
+    UnsupportedFeatureError,
+)
+
+STREAM_LINES = 400
+
+
+def _final(model: str, content: str = "", reason: str = "stop", **message: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": content, **message},
+        "done": True,
+        "done_reason": reason,
+        "prompt_eval_count": 12,
+        "eval_count": 5,
+    }
+
+
+class FakeOllama:
+    """State and handlers of the fake server."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.stream_ended = asyncio.Event()
+        self.lines_sent = 0
+
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        model = body["model"]
+        last = body["messages"][-1]
+        extra: dict[str, Any] = {"thinking": "hmm"} if body.get("think") else {}
+        if last["role"] == "tool":
+            return _final(model, f"{last.get('tool_name')} said {last['content']}", **extra)
+        if body.get("tools"):
+            name = body["tools"][0]["function"]["name"]
+            call = {"function": {"name": name, "arguments": {"city": "Paris"}}}
+            return _final(model, "", tool_calls=[call], **extra)
+        fmt = body.get("format")
+        if fmt:
+            keys = list(fmt.get("properties", {})) if isinstance(fmt, dict) else ["answer"]
+            return _final(model, json.dumps(dict.fromkeys(keys, 1)), **extra)
+        reason = "length" if body.get("options", {}).get("num_predict") == 1 else "stop"
+        return _final(model, f"echo: {last['content']}", reason, **extra)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+        if not isinstance(body.get("stream"), bool):
+            return web.json_response(
+                {"error": "this fake insists on an explicit stream flag"}, status=400
+            )
+        if body["model"] == "missing":
+            return web.json_response({"error": "model 'missing' not found"}, status=404)
+        if not body["stream"]:
+            return web.json_response(self._answer(body))
+        response = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
+        await response.prepare(request)
+        try:
+            await self._stream(response, body)
+            await response.write_eof()
+        finally:
+            self.stream_ended.set()
+        return response
+
+    async def _stream(self, response: web.StreamResponse, body: dict[str, Any]) -> None:
+        model = body["model"]
+
+        async def line(payload: dict[str, Any]) -> None:
+            await response.write(json.dumps(payload).encode() + b"\n")
+
+        def piece(**message: Any) -> dict[str, Any]:
+            return {
+                "model": model,
+                "message": {"role": "assistant", "content": "", **message},
+                "done": False,
+            }
+
+        if model == "truncated":
+            await line(piece(content="partial"))
+            return
+        if model == "broken":
+            await line(piece(content="a"))
+            await line({"error": "model runner has unexpectedly stopped"})
+            return
+        if model == "endless":
+            for i in range(STREAM_LINES):
+                await line(piece(content=f"w{i} "))
+                self.lines_sent = i + 1
+                await asyncio.sleep(0.005)
+            await line(_final(model))
+            return
+        answer = self._answer(body)
+        message = answer["message"]
+        if message.get("thinking"):
+            await line(piece(thinking=message["thinking"]))
+        if message.get("tool_calls"):
+            await line(piece(tool_calls=message["tool_calls"]))
+        words = message["content"].split(" ") if message["content"] else []
+        for i, word in enumerate(words):
+            await line(piece(content=word if i == len(words) - 1 else word + " "))
+        await line({**answer, "message": {"role": "assistant", "content": ""}})
+
+    async def embed(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+        if body["model"] == "old":
+            # A server that predates /api/embed: Go's router answers in plain text.
+            return web.Response(status=404, text="404 page not found")
+        if body["model"] == "missing":
+            return web.json_response(
+                {"error": "model 'missing' not found, try pulling it first"}, status=404
+            )
+        dims = body.get("dimensions", 3)
+        vectors = [
+            [float(len(text)), float(i)] + [0.5] * (dims - 2)
+            for i, text in enumerate(body["input"])
+        ]
+        return web.json_response(
+            {"model": body["model"], "embeddings": vectors, "prompt_eval_count": 4 * len(vectors)}
+        )
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+        return web.json_response({"embedding": [float(len(body["prompt"])), 9.0]})
+
+
+async def _collect(stream: AsyncIterator[ChatChunk], into: list[ChatChunk]) -> None:
+    async for chunk in stream:
+        into.append(chunk)  # noqa: PERF401 - keeps what arrived before the error
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[FakeOllama, str]]:
+    fake = FakeOllama()
+    app = web.Application()
+    app.router.add_post("/api/chat", fake.chat)
+    app.router.add_post("/api/embed", fake.embed)
+    app.router.add_post("/api/embeddings", fake.embeddings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield fake, f"127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def registry(
+    server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Registry]:
+    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
+    reg = Registry(plugins=[lmux_plug_ollama], builtins=False)
+    reg.configure("ollama", base_url=f"http://{server[1]}")
+    try:
+        yield reg
+    finally:
+        await reg.aclose()
+
+
+async def test_chat(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    fake, _ = server
+    response = await registry.achat(
+        "ollama/llama3.2",
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
+        temperature=0.1,
+        top_p=0.9,
+        stop=["END"],
+        seed=7,
+    )
+    assert response.content == "echo: hello"
+    assert response.finish_reason is FinishReason.STOP
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (12, 5)
+    assert response.cost is not None
+    assert response.cost.total == Decimal(0)
+    sent = fake.requests[-1]
+    assert sent["body"]["stream"] is False
+    assert sent["body"]["options"] == {"temperature": 0.1, "top_p": 0.9, "stop": ["END"], "seed": 7}
+    assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
+    assert "Authorization" not in sent["headers"]
+
+
+async def test_length_and_thinking(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    response = await registry.achat("ollama/qwen3", "hi", max_tokens=1, reasoning_effort="high")
+    assert response.finish_reason is FinishReason.LENGTH
+    assert [b.text for b in response.thinking] == ["hmm"]
+    body = server[0].requests[-1]["body"]
+    assert (body["think"], body["options"]["num_predict"]) == (True, 1)
+    await registry.achat("ollama/gpt-oss:20b", "hi", reasoning_effort="medium")
+    assert server[0].requests[-1]["body"]["think"] == "medium"
+    await registry.achat("ollama/qwen3", "hi", reasoning_effort="none")
+    assert server[0].requests[-1]["body"]["think"] is False
+
+
+async def test_stream(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    chunks = [
+        c
+        async for c in registry.achat_stream(
+            "ollama/qwen3", "one two three", reasoning_effort="low"
+        )
+    ]
+    assert "".join(c.delta for c in chunks) == "echo: one two three"
+    assert "".join(c.thinking_delta for c in chunks) == "hmm"
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert len(terminal) == 1
+    assert chunks[-1] is terminal[0]
+    assert terminal[0].usage is not None
+    assert terminal[0].usage.output_tokens == 5
+    assert server[0].requests[-1]["body"]["stream"] is True
+
+
+async def test_tools_round_trip(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "description": "w",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    first = await registry.achat("ollama/llama3.1", "weather in Paris?", tools=tools)
+    assert first.finish_reason is FinishReason.TOOL_CALLS
+    (call,) = first.tool_calls
+    assert (call.name, json.loads(call.arguments)) == ("weather", {"city": "Paris"})
+    assert call.id.startswith("call_")
+    second = await registry.achat(
+        "ollama/llama3.1",
+        [
+            {"role": "user", "content": "weather in Paris?"},
+            first.message,
+            ToolMessage(content="21C", tool_call_id=call.id),
+        ],
+        tools=tools,
+    )
+    assert second.content == "weather said 21C"
+    sent = server[0].requests[-1]["body"]["messages"]
+    assert sent[1]["tool_calls"] == [
+        {"function": {"name": "weather", "arguments": {"city": "Paris"}}}
+    ]
+    assert sent[2] == {"role": "tool", "content": "21C", "tool_name": "weather"}
+    with pytest.raises(UnsupportedFeatureError, match="tool_choice"):
+        await registry.achat("ollama/llama3.1", "x", tools=tools, tool_choice="required")
+
+
+async def test_streamed_tool_call(registry: Registry) -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "weather", "parameters": {"type": "object", "properties": {}}},
+        }
+    ]
+    chunks = [c async for c in registry.achat_stream("ollama/llama3.1", "weather?", tools=tools)]
+    deltas = [d for c in chunks for d in c.tool_call_deltas]
+    assert [(d.index, d.name, json.loads(d.arguments)) for d in deltas] == [
+        (0, "weather", {"city": "Paris"})
+    ]
+    assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
+
+
+async def test_structured_output(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}},
+        "required": ["city"],
+    }
+    response = await registry.achat(
+        "ollama/llama3.2",
+        "a city",
+        response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+    )
+    assert json.loads(response.content or "") == {"city": 1, "rank": 1}
+    assert server[0].requests[-1]["body"]["format"] == schema
+    response = await registry.achat(
+        "ollama/llama3.2", "json", response_format={"type": "json_object"}
+    )
+    assert json.loads(response.content or "") == {"answer": 1}
+    assert server[0].requests[-1]["body"]["format"] == "json"
+
+
+async def test_images_are_base64_only(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    parts = [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]
+    await registry.achat("ollama/llava", [{"role": "user", "content": parts}])
+    assert server[0].requests[-1]["body"]["messages"][0] == {
+        "role": "user",
+        "content": "what is this",
+        "images": ["iVBORw0KGgo="],
+    }
+    count = len(server[0].requests)
+    link = [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+    with pytest.raises(InvalidRequestError, match="base64"):
+        await registry.achat("ollama/llava", [{"role": "user", "content": link}])
+    assert len(server[0].requests) == count  # refused before any I/O
+
+
+async def test_embeddings(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    response = await registry.aembed("ollama/nomic-embed-text", ["a", "bbb"], dimensions=4)
+    assert response.embeddings == ((1.0, 0.0, 0.5, 0.5), (3.0, 1.0, 0.5, 0.5))
+    assert response.usage.input_tokens == 8
+    assert server[0].requests[-1]["path"] == "/api/embed"
+    assert server[0].requests[-1]["body"] == {
+        "model": "nomic-embed-text",
+        "input": ["a", "bbb"],
+        "dimensions": 4,
+    }
+
+
+async def test_legacy_embeddings_fallback_and_option(
+    registry: Registry, server: tuple[FakeOllama, str]
+) -> None:
+    fake, _ = server
+    response = await registry.aembed("ollama/old", ["hi", "hello"])
+    assert response.embeddings == ((2.0, 9.0), (5.0, 9.0))
+    assert [r["path"] for r in fake.requests] == [
+        "/api/embed",
+        "/api/embeddings",
+        "/api/embeddings",
+    ]
+    forced = await registry.aembed(
+        "ollama/nomic-embed-text", "xyz", extra_body={"embed_api": "embeddings"}
+    )
+    assert forced.embeddings == ((3.0, 9.0),)
+    assert fake.requests[-1] == {
+        "path": "/api/embeddings",
+        "body": {"model": "nomic-embed-text", "prompt": "xyz"},
+        "headers": fake.requests[-1]["headers"],
+    }
+    with pytest.raises(InvalidRequestError, match="embed_api"):
+        await registry.aembed("ollama/nomic-embed-text", "x", extra_body={"embed_api": "magic"})
+
+
+async def test_model_not_found(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+    with pytest.raises(NotFoundError) as info:
+        await registry.achat("ollama/missing", "hi")
+    assert info.value.status_code == 404
+    assert "missing" in info.value.message
+    with pytest.raises(NotFoundError):
+        async for _ in registry.achat_stream("ollama/missing", "hi"):
+            pass
+    count = len(server[0].requests)
+    with pytest.raises(NotFoundError):
+        await registry.aembed("ollama/missing", "hi")
+    # An unknown model is not mistaken for an old server: no legacy retry.
+    assert len(server[0].requests) == count + 1
+
+
+async def test_truncated_stream(registry: Registry) -> None:
+    chunks: list[ChatChunk] = []
+    with pytest.raises(ProviderError, match="truncated"):
+        await _collect(registry.achat_stream("ollama/truncated", "hi"), chunks)
+    assert [c.delta for c in chunks] == ["partial"]
+
+
+async def test_error_line_mid_stream(registry: Registry) -> None:
+    with pytest.raises(ProviderError, match="unexpectedly stopped"):
+        async for _ in registry.achat_stream("ollama/broken", "hi"):
+            pass
+
+
+async def test_early_close_releases_connection(
+    registry: Registry, server: tuple[FakeOllama, str]
+) -> None:
+    fake, _ = server
+    stream = registry.achat_stream("ollama/endless", "go")
+    async for chunk in stream:
+        assert chunk.delta == "w0 "
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.wait_for(fake.stream_ended.wait(), timeout=10)
+    assert fake.lines_sent < STREAM_LINES
+
+
+async def test_ollama_host_without_scheme_and_api_key(
+    server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, hostport = server
+    monkeypatch.setenv("OLLAMA_HOST", hostport)  # host:port, no scheme
+    monkeypatch.setenv("OLLAMA_API_KEY", "test-ollama-key")
+    reg = Registry(plugins=[lmux_plug_ollama], builtins=False)
+    try:
+        assert (await reg.achat("ollama/llama3.2", "hi")).content == "echo: hi"
+    finally:
+        await reg.aclose()
+    assert fake.requests[-1]["headers"]["Authorization"] == "Bearer test-ollama-key"
+
+
+async def test_sync_api(server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
+
+    def use_sync() -> list[str]:
+        with Registry(plugins=[lmux_plug_ollama], builtins=False) as reg:
+            reg.configure("ollama", base_url=server[1])
+            return [c.delta for c in reg.chat_stream("ollama/llama3.2", "a b")]
+
+    assert "".join(await asyncio.wait_for(asyncio.to_thread(use_sync), timeout=30)) == "echo: a b"

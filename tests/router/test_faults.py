@@ -1,0 +1,142 @@
+"""10,000 calls with 20% injected faults; Retry-After honoured to within 50 ms."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from lmux_plug.errors import LmuxError, RateLimitError
+from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+
+FAULTS = {"429": 0.05, "500": 0.04, "503": 0.03, "529": 0.02, "reset": 0.03, "malformed": 0.03}
+TOTAL = 10_000
+
+
+async def test_ten_thousand_calls_with_twenty_percent_faults(registry):
+    assert abs(sum(FAULTS.values()) - 0.20) < 1e-9
+    servers = [
+        FakeOpenAIServer(FaultPlan(faults=FAULTS, retry_after=0.005, retry_after_form="ms", seed=i))
+        for i in range(3)
+    ]
+    for server in servers:
+        server.record_requests = False
+        await server.start()
+    try:
+        deployments = [Deployment("fake/fake-model", base_url=s.url) for s in servers]
+        config = RouterConfig(
+            models={"pool": LogicalModel("pool", deployments)},
+            retries=3,
+            backoff_base=0.002,
+            backoff_max=0.02,
+            breaker_threshold=1000,  # this test is about retries, not the breaker
+        )
+        router = Router(config=config, registry=registry)
+        outcomes: dict[int, object] = {}
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(TOTAL):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                try:
+                    response = await router.achat("pool", f"request {i}")
+                except LmuxError as exc:
+                    assert i not in outcomes
+                    outcomes[i] = exc
+                else:
+                    assert i not in outcomes  # never answered twice
+                    assert response.content == f"echo: request {i}"
+                    outcomes[i] = response
+
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(64))), 120)
+    finally:
+        for server in servers:
+            await server.stop()
+    assert len(outcomes) == TOTAL  # none lost
+    successes = [o for o in outcomes.values() if not isinstance(o, LmuxError)]
+    failures = [o for o in outcomes.values() if isinstance(o, LmuxError)]
+    # Every 200 the servers sent reached exactly one caller.
+    assert sum(s.stats["status_200"] for s in servers) == len(successes)
+    faults = sum(s.stats[f"fault_{name}"] for s in servers for name in FAULTS)
+    assert faults > 0.15 * TOTAL
+    retried = [o for o in successes if len(o.attempts) > 1]
+    assert len(retried) > 0.1 * TOTAL
+    for response in successes:
+        assert response.attempts[-1].error is None
+        assert all(a.error is not None and a.error.retryable for a in response.attempts[:-1])
+    for error in failures:  # typed, retryable, and only after the whole budget
+        assert error.retryable
+        assert len(error.attempts) == 4
+    assert len(failures) < 0.01 * TOTAL
+    stats = router.stats()["deployments"]
+    assert sum(d["retries"] for d in stats.values()) >= len(retried)
+
+
+@pytest.mark.parametrize(("form", "seconds"), [("seconds", 0.3), ("ms", 0.3), ("http-date", 1.2)])
+async def test_retry_after_is_honoured_within_50ms(registry, form, seconds):
+    server = FakeOpenAIServer(FaultPlan(faults={"429": 1.0}, retry_after=seconds, retry_after_form=form))
+    arrivals: list[float] = []
+    choose = server.choose_fault
+
+    def recording(headers):
+        arrivals.append(time.monotonic())
+        fault = choose(headers)
+        server.plan.faults = {}  # only the first request is refused
+        return fault
+
+    server.choose_fault = recording
+    async with server:
+        router = Router({"one": [Deployment("fake/fake-model", base_url=server.url)]}, registry=registry)
+        response = await router.achat("one", "hi", retries=1)
+    assert response.content == "echo: hi"
+    assert len(arrivals) == 2
+    first = response.attempts[0]
+    assert isinstance(first.error, RateLimitError)
+    honoured = first.error.retry_after
+    assert honoured is not None
+    if form != "http-date":
+        assert abs(honoured - seconds) < 0.01
+    gap = arrivals[1] - arrivals[0]
+    assert honoured - 0.005 <= gap <= honoured + 0.05, (gap, honoured)
+    assert abs(response.attempts[1].wait - honoured) < 0.05
+
+
+async def test_retry_after_is_capped(registry):
+    server = FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=30))
+    choose = server.choose_fault
+
+    def once(headers):
+        fault = choose(headers)
+        server.plan.faults = {}
+        return fault
+
+    server.choose_fault = once
+    async with server:
+        config = RouterConfig(models={"one": [Deployment("fake/fake-model", base_url=server.url)]}, retry_after_cap=0.2)
+        router = Router(config=config, registry=registry)
+        begin = time.monotonic()
+        response = await router.achat("one", "hi")
+        assert 0.19 <= time.monotonic() - begin < 1.0
+    assert response.attempts[0].error.retry_after == 30
+
+
+async def test_deadline_bounds_the_whole_call(registry):
+    async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
+        config = RouterConfig(
+            models={"one": [Deployment("fake/fake-model", base_url=server.url)]},
+            retries=1000,
+            backoff_base=0.05,
+            backoff_max=0.05,
+            breaker_threshold=10_000,
+        )
+        router = Router(config=config, registry=registry)
+        begin = time.monotonic()
+        with pytest.raises(LmuxError) as info:
+            await router.achat("one", "hi", deadline=0.5)
+        assert time.monotonic() - begin < 0.7
+        assert info.value.status_code == 500
+        assert 1 < len(info.value.attempts) < 1000
