@@ -33,7 +33,11 @@ Stream = Callable[[], AsyncIterator[str]]
 
 
 def client_bare(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[None]]]:
-    """A bare aiohttp loop: POST JSON, read, ``json.loads`` (the floor any client pays)."""
+    """A bare aiohttp loop: ``json.dumps`` the body, POST, read, ``json.loads``.
+
+    The floor any client pays per call: a real client serialises each request and parses
+    each answer, so the bare loop does too (and nothing else).
+    """
     import aiohttp
 
     session = aiohttp.ClientSession(
@@ -42,12 +46,13 @@ def client_bare(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[None]]]:
     )
     headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
     endpoint = f"{url}/chat/completions"
-    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}).encode()
+    payload = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
     stream_body = json.dumps(
         {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": True}
     ).encode()
 
     async def chat() -> str:
+        body = json.dumps(payload).encode()
         async with session.post(endpoint, data=body, headers=headers) as response:
             data = json.loads(await response.read())
         return data["choices"][0]["message"]["content"]
@@ -360,6 +365,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return await concurrent(chat, args.concurrency, args.seconds)
         if args.mode == "sequential":
             return await sequential(chat, args.calls, args.seconds)
+        if args.mode == "both":  # one process start for both measurements
+            result = await concurrent(chat, args.concurrency, args.seconds)
+            seq = await sequential(chat, args.calls, max(args.seconds, 1.0))
+            result.update(latency=seq["latency"], seq_done=seq["done"])
+            result["errors"] += seq["errors"]
+            return result
         return await streams(
             stream, args.calls, args.concurrency, args.expected, args.expected_chunks
         )
@@ -390,7 +401,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--client", choices=list(CLIENTS), required=True)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--mode", choices=["concurrent", "sequential", "stream"], required=True)
+    parser.add_argument(
+        "--mode", choices=["concurrent", "sequential", "both", "stream"], required=True
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--calls", type=int, default=500)

@@ -146,6 +146,41 @@ async def run_registry_gather(url: str, n: int, window: int) -> tuple[float, int
     return elapsed, ok
 
 
+async def run_lmux_stream(url: str, n: int, window: int) -> tuple[float, int]:
+    """``aiter_generate``: the streaming form, which keeps no results."""
+    import contextlib
+
+    import lmux_plug_openai
+
+    from lmux_plug import Capability, NoAuth, ProviderSpec, Registry
+    from lmux_plug.batch import aiter_generate
+
+    registry = Registry(plugins=[lmux_plug_openai])
+    registry.register(
+        "fake",
+        ProviderSpec(
+            name="fake",
+            wire="openai",
+            base_url=url,
+            auth=NoAuth(),
+            capabilities=frozenset({Capability.CHAT}),
+        ),
+    )
+    ok = 0
+    try:
+        start = time.perf_counter()
+        stream = aiter_generate(
+            "fake/fake-model", iter(prompts(n)), client=registry, max_parallel_requests=window
+        )
+        async with contextlib.aclosing(stream):
+            async for outcome in stream:
+                ok += outcome.error is None
+        elapsed = time.perf_counter() - start
+    finally:
+        await registry.aclose()
+    return elapsed, ok
+
+
 LITELLM_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, sys, time
@@ -167,7 +202,7 @@ LITELLM_SCRIPT = textwrap.dedent(
         await asyncio.gather(*(one(i) for i in range(n)))
         return time.perf_counter() - start, ok
     elapsed, ok = asyncio.run(main())
-    print(json.dumps({"elapsed": elapsed, "ok": ok, "version": litellm.__version__ if hasattr(litellm, "__version__") else "?"}))
+    print(json.dumps({"elapsed": elapsed, "ok": ok, "version": __import__("importlib.metadata").metadata.version("litellm")}))
     """
 )
 
@@ -211,7 +246,12 @@ def main() -> None:
     server, port = start_server(args.latency)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        rates: dict[str, list[float]] = {"aiohttp": [], "registry+gather": [], "lmux_plug": []}
+        rates: dict[str, list[float]] = {
+            "aiohttp": [],
+            "registry+gather": [],
+            "lmux_plug": [],
+            "lmux_plug stream": [],
+        }
         ideal = args.window / args.latency
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}")
@@ -224,6 +264,7 @@ def main() -> None:
                 ("aiohttp", run_aiohttp),
                 ("registry+gather", run_registry_gather),
                 ("lmux_plug", run_lmux),
+                ("lmux_plug stream", run_lmux_stream),
             )
             for name, runner in runners:
                 cpu = time.process_time()
@@ -248,6 +289,10 @@ def main() -> None:
             print(f"  {'litellm':<16} {litellm}")
         print("ratios of the median rates:")
         print(f"lmux_plug / aiohttp = {best['lmux_plug'] / best['aiohttp']:.2f}x (target >= 0.9x)")
+        print(
+            "lmux_plug stream / aiohttp = "
+            f"{best['lmux_plug stream'] / best['aiohttp']:.2f}x (aiter_generate, keeps no results)"
+        )
         print(
             "lmux_plug / registry+gather = "
             f"{best['lmux_plug'] / best['registry+gather']:.2f}x (the batch engine's own cost)"

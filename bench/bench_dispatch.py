@@ -40,24 +40,30 @@ def make_registry() -> tuple[Registry, MockProvider]:
 
 async def time_async(
     call: Callable[[], Awaitable[object]], calls: int, reset: Callable[[], None]
-) -> float:
-    """Seconds per call over ``calls`` sequential awaits."""
+) -> tuple[float, float]:
+    """Wall and process-CPU seconds per call over ``calls`` sequential awaits.
+
+    The CPU figure leaves out the time this process waited for a core: on a shared,
+    loaded machine the wall figure grows with the load and the CPU figure does not.
+    """
     reset()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for _ in range(calls):
         await call()
-    return (time.perf_counter() - start) / calls
+    return (time.perf_counter() - start) / calls, (time.process_time() - cpu) / calls
 
 
-def time_sync(call: Callable[[], object], calls: int, reset: Callable[[], None]) -> float:
+def time_sync(
+    call: Callable[[], object], calls: int, reset: Callable[[], None]
+) -> tuple[float, float]:
     reset()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for _ in range(calls):
         call()
-    return (time.perf_counter() - start) / calls
+    return (time.perf_counter() - start) / calls, (time.process_time() - cpu) / calls
 
 
-def measure(calls: int, repeats: int) -> dict[str, list[float]]:
+def measure(calls: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
     registry, mock = make_registry()
     spec = registry.provider("mock")
     request = ChatRequest(model="mock-model", messages=(UserMessage("hi"),))
@@ -79,7 +85,9 @@ def measure(calls: int, repeats: int) -> dict[str, list[float]]:
             "mock/mock-model", "hi"
         ),
     }
-    results: dict[str, list[float]] = {name: [] for name in [*async_cases, *sync_cases]}
+    results: dict[str, list[tuple[float, float]]] = {
+        name: [] for name in [*async_cases, *sync_cases]
+    }
     loop = asyncio.new_event_loop()
     try:
         for call in async_cases.values():  # warm caches (routes, pricing, attrs classes)
@@ -129,22 +137,43 @@ def main(argv: list[str] | None = None) -> int:
 
     results = measure(args.calls, args.repeats)
     names = list(results)
-    bare = _common.median(results[names[0]]) * 1e6
+    bare_wall = _common.median([w for w, _ in results[names[0]]]) * 1e6
+    bare_cpu = _common.median([c for _, c in results[names[0]]]) * 1e6
     rows = []
     for name in names:
-        us = [v * 1e6 for v in results[name]]
-        med = _common.median(us)
+        wall = [w * 1e6 for w, _ in results[name]]
+        cpu = [c * 1e6 for _, c in results[name]]
+        med_wall, med_cpu = _common.median(wall), _common.median(cpu)
         if name.startswith("Registry.achat"):
-            target = f"{'met' if med < ASYNC_TARGET_US else 'MISSED'} (<{ASYNC_TARGET_US:.0f} µs)"
+            limit = ASYNC_TARGET_US
         elif name.startswith("Registry.chat"):
-            target = f"{'met' if med < SYNC_TARGET_US else 'MISSED'} (<{SYNC_TARGET_US:.0f} µs)"
+            limit = SYNC_TARGET_US
         else:
+            limit = None
+        if limit is None:
             target = "reference"
-        rows.append([name, f"{med:.2f}", _common.spread(us), _common.ratio(med, bare), target])
+        elif med_wall < limit:
+            target = f"met (<{limit:.0f} µs)"
+        elif med_cpu < limit:
+            target = f"met in CPU time only (<{limit:.0f} µs)"
+        else:
+            target = f"MISSED (<{limit:.0f} µs)"
+        rows.append(
+            [
+                name,
+                f"{med_wall:.2f}",
+                _common.spread(wall),
+                _common.ratio(med_wall, bare_wall),
+                f"{med_cpu:.2f}",
+                _common.ratio(med_cpu, bare_cpu),
+                target,
+            ]
+        )
     print(
         _common.table(
-            f"Dispatch overhead per call, median of {args.repeats} repeats x {args.calls} calls",
-            ["call", "µs/call", "spread (µs)", "vs bare hook", "target"],
+            f"Dispatch overhead per call, median of {args.repeats} repeats x {args.calls} calls "
+            "(sync: a quarter of the calls)",
+            ["call", "wall µs", "spread", "vs bare", "CPU µs", "vs bare", "target"],
             rows,
         )
     )

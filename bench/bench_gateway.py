@@ -43,8 +43,8 @@ BODY = {
 }
 
 
-def _start(cmd, pattern, env=None, timeout=120.0):
-    """Start a subprocess and wait for a stdout/stderr line matching ``pattern``; return (proc, match)."""
+def _start(cmd, pattern, env=None, timeout=120.0, ready_url=None):
+    """Start a subprocess; wait for an output line matching ``pattern`` (or ``ready_url`` to answer)."""
     process = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
@@ -52,21 +52,36 @@ def _start(cmd, pattern, env=None, timeout=120.0):
     seen = []
 
     def read():
-        for line in process.stdout:
+        for line in process.stdout:  # keep draining so the child never blocks on a full pipe
             seen.append(line)
-            match = re.search(pattern, line)
+            match = re.search(pattern, line) if pattern else None
             if match and not found:
                 found.append(match)
-        # keep draining so the child never blocks on a full pipe
 
     threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + timeout
     while not found and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
+        if ready_url and _answers(ready_url):
+            found.append(None)
+            break
+        time.sleep(0.2 if ready_url else 0.05)
     if not found:
         process.kill()
         raise RuntimeError(f"{cmd[0]} did not start:\n{''.join(seen[-30:])}")
     return process, found[0]
+
+
+def _answers(url):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answers, even if not with 200
+    except OSError:
+        return False
 
 
 def _stop(process):
@@ -178,9 +193,10 @@ def _litellm(args, upstream_url, tmp):
             "--num_workers",
             "1",
         ],
-        r"Uvicorn running|Application startup complete",
+        None,
         env=env,
-        timeout=180,
+        timeout=240,
+        ready_url=f"http://127.0.0.1:{port}/health/liveliness",
     )
     return (process, f"http://127.0.0.1:{port}/v1/chat/completions"), None
 

@@ -35,6 +35,71 @@ CLIENTS = [
 OURS = "lmux_plug Registry"
 
 
+def profile(requests: int, concurrency: int) -> str:
+    """Per-request CPU of bare / Transport / Registry in this process, then a cProfile of Registry.
+
+    The CPU time per request is what each layer costs the client; the profile shows where
+    the Registry path spends it (the server runs in its own process and is not profiled).
+    """
+    import asyncio
+    import cProfile
+    import io
+    import pstats
+    import time
+
+    import _http_worker as worker
+
+    async def run(make, url: str, n: int) -> float:
+        chat, _, close = make(url)
+        left = [200]
+
+        async def loop() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                if await chat() != worker.EXPECTED:
+                    msg = "wrong answer"
+                    raise RuntimeError(msg)
+
+        await asyncio.gather(*(loop() for _ in range(concurrency)))  # warm-up
+        left[0] = n
+        cpu = time.process_time()
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        cpu = time.process_time() - cpu
+        await close()
+        return cpu / n * 1e6
+
+    makers = {
+        "bare aiohttp": worker.client_bare,
+        "lmux_plug Transport": worker.client_transport,
+        "lmux_plug Registry": worker.client_registry,
+    }
+    cpu: dict[str, list[float]] = defaultdict(list)
+    out = io.StringIO()
+    with _common.fake_server() as url:
+        for _ in range(3):
+            for name, make in makers.items():
+                cpu[name].append(asyncio.run(run(make, url, requests)))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        asyncio.run(run(worker.client_registry, url, requests))
+        profiler.disable()
+    bare = _common.median(cpu["bare aiohttp"])
+    rows = [
+        [name, f"{_common.median(v):.1f}", _common.ratio(_common.median(v), bare)]
+        for name, v in cpu.items()
+    ]
+    out.write(
+        _common.table(
+            f"Client CPU per request at {concurrency} concurrent ({requests} requests, median of 3)",
+            ["client", "CPU µs/request", "vs bare"],
+            rows,
+        )
+    )
+    out.write("\n\ncProfile of the Registry path (by own time):\n")
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    return out.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -49,7 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="interpreter(s) to measure in (default: peers venv + this)",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="only profile the lmux_plug layers in-process"
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(3000, args.concurrency))
+        return 0
 
     exes = args.python or _common.interpreters()
     versions = {exe: _common.python_version(exe) for exe in exes}
@@ -69,19 +140,16 @@ def main(argv: list[str] | None = None) -> int:
                         exe,
                         client,
                         url,
-                        "concurrent",
+                        "both",
                         concurrency=args.concurrency,
                         seconds=args.seconds,
+                        calls=args.calls,
                     )
                     if "unavailable" in result or "failed" in result:
                         missing[key] = str(result.get("unavailable") or result.get("failed"))
                         continue
                     conc[key].append(result)
-                    seq[key].append(
-                        _common.run_worker(
-                            exe, client, url, "sequential", calls=args.calls, seconds=2.0
-                        )
-                    )
+                    seq[key].append(result)
 
     rows = []
     verdicts = []
@@ -100,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rps_values = [float(r["rps"]) for r in conc[key]]
             lat_values = [float(r["latency"]) * 1000 for r in seq[key] if "latency" in r]
-            errors = sum(int(r["errors"]) for r in conc[key]) + sum(
-                int(r.get("errors", 0)) for r in seq[key]
-            )
+            errors = sum(int(r["errors"]) for r in conc[key])  # both modes, one process
             rps = _common.median(rps_values)
             lat = _common.median(lat_values) if lat_values else None
             thr_ratio = rps / bare_rps if bare_rps else None

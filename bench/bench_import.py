@@ -140,17 +140,21 @@ def importtime_profile(exe: str, env: dict[str, str], top: int = 12) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10, help="fresh processes per target")
+    parser.add_argument("--repeats", type=int, default=10, help="fresh processes for lmux_plug")
+    parser.add_argument(
+        "--peer-repeats",
+        type=int,
+        default=None,
+        help="fresh processes per peer (default: --repeats)",
+    )
     parser.add_argument(
         "--importtime", action="store_true", help="also print -X importtime top offenders"
     )
     args = parser.parse_args(argv)
 
     env = child_env()
-    interpreters = [sys.executable]
-    peers = _common.peers_python()
-    if peers:
-        interpreters.insert(0, peers)
+    interpreters = _common.interpreters()
+    peer_repeats = args.repeats if args.peer_repeats is None else args.peer_repeats
     versions = {exe: _common.python_version(exe) for exe in interpreters}
 
     # (name, exe) pairs to measure; ours in every interpreter, each peer where it is found.
@@ -172,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             run_once(key[1], key[0], env)
         except RuntimeError as exc:
             failed[key] = str(exc)
-    for _ in range(args.repeats):  # interleaved, so noise hits every target alike
+    for round_ in range(max(args.repeats, peer_repeats)):  # interleaved: noise hits all alike
         for key in plan:
-            if key not in failed:
+            wanted = args.repeats if key[0] == "lmux_plug" else peer_repeats
+            if key not in failed and round_ < wanted:
                 samples[key].append(run_once(key[1], key[0], env))
 
     startup = {
@@ -215,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.extend([name, "-", "not installed", "", "", "", ""] for name in missing)
     print(
         _common.table(
-            f"Cold import + discovery, median of {args.repeats} fresh processes",
+            f"Cold import + discovery, median of {args.repeats} fresh processes "
+            f"({peer_repeats} per peer)",
             [
                 "library",
                 "python",
@@ -233,8 +239,13 @@ def main(argv: list[str] | None = None) -> int:
         "interpreter startup (`python -c pass`, wall ms): "
         + ", ".join(f"{versions[e]} {t * 1000:.0f}" for e, t in startup.items())
     )
-    info = samples[plan[0]][-1]["info"] if samples.get(plan[0]) else {}
-    print(f"lmux_plug discovery found plugins {info.get('plugins')} broken {info.get('broken')}")
+    for exe in interpreters:
+        if samples.get(("lmux_plug", exe)):
+            info = samples[("lmux_plug", exe)][-1]["info"]
+            print(
+                f"lmux_plug discovery ({versions[exe]}) found plugins {info.get('plugins')}, "
+                f"broken {info.get('broken')}"
+            )
     for key, reason in failed.items():
         print(f"failed: {key[0]} ({versions[key[1]]}): {reason}")
     if args.importtime:

@@ -21,7 +21,7 @@ import _common
 
 # name -> (script, arguments): modest defaults so that a full run stays around 5 minutes.
 BENCHMARKS: dict[str, tuple[str, list[str]]] = {
-    "import": ("bench_import.py", ["--repeats", "10", "--importtime"]),
+    "import": ("bench_import.py", ["--repeats", "10", "--peer-repeats", "3", "--importtime"]),
     "dispatch": ("bench_dispatch.py", ["--calls", "20000", "--repeats", "7"]),
     "http": ("bench_http.py", ["--repeats", "3", "--seconds", "1.0", "--calls", "300"]),
     # LiteLLM streams at a few thousand chunks/s; run bench_stream.py to include it.

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from lmux_plug_contract import ProviderContract
 
-_spec = importlib.util.spec_from_file_location("lmux_contract_examples_acme", Path(__file__).parent / "broken" / "acme.py")
+_spec = importlib.util.spec_from_file_location(
+    "lmux_contract_examples_acme", Path(__file__).parent / "broken" / "acme.py"
+)
 assert _spec is not None and _spec.loader is not None
 acme = sys.modules.setdefault("lmux_contract_examples_acme", importlib.util.module_from_spec(_spec))
 if not hasattr(acme, "AcmePlugin"):

@@ -55,10 +55,19 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
 
 
 def _run(pytester: pytest.Pytester, variant: str, keyword: str) -> tuple[dict[str, str], str]:
-    pytester.makepyfile(test_certify=MODULE.format(path=str(BROKEN / "plugins.py"), variant=variant))
+    pytester.makepyfile(
+        test_certify=MODULE.format(path=str(BROKEN / "plugins.py"), variant=variant)
+    )
     report = pytester.path / "report.json"
     result = pytester.runpytest(
-        "-k", keyword, "--lmux-examples", "10", "--lmux-report-json", str(report), "-p", "no:cacheprovider"
+        "-k",
+        keyword,
+        "--lmux-examples",
+        "10",
+        "--lmux-report-json",
+        str(report),
+        "-p",
+        "no:cacheprovider",
     )
     outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
     return outcomes, result.stdout.str()
@@ -84,7 +93,9 @@ def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
         test_certify=MODULE.format(path=str(BROKEN / "plugins.py"), variant="AcmePlugin")
     )
     report = pytester.path / "report.json"
-    result = pytester.runpytest("-k", keyword, "--lmux-examples", "10", "--lmux-report-json", str(report))
+    result = pytester.runpytest(
+        "-k", keyword, "--lmux-examples", "10", "--lmux-report-json", str(report)
+    )
     outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
     assert "failed" not in outcomes.values(), result.stdout.str()
     assert sum(o == "passed" for o in outcomes.values()) >= 40

@@ -1,8 +1,9 @@
 """Acceptance: `lmux-plug certify` on a plugin installed from outside this repository.
 
-The plugin is a tiny distribution built in a temporary directory and made discoverable
-through its ``.dist-info/entry_points.txt`` on ``PYTHONPATH``, exactly as pip would leave
-it; the command runs in a fresh interpreter, as a plugin author would run it.
+The plugin is a tiny distribution (pyproject + entry point) written to a temporary
+directory and installed with ``pip install --no-deps --no-build-isolation`` into a fresh
+venv that also sees this environment's packages; the command runs in that venv's
+interpreter, as a plugin author would run it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
+import venv
 from pathlib import Path
 
 import pytest
 
 ACME_SOURCE = (Path(__file__).resolve().parent / "broken" / "acme.py").read_text(encoding="utf-8")
-BROKEN_TAIL = '''
+GOOD_TAIL = "\n\nplugin = AcmePlugin()\n"
+BROKEN_TAIL = """
 
 class _SwappedUsage(AcmePlugin):
     def usage(self, data):
@@ -25,39 +29,81 @@ class _SwappedUsage(AcmePlugin):
 
 
 plugin = _SwappedUsage()
-'''
+"""
+PYPROJECT = """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "lmux-plug-acme"
+version = "1.0.0"
+dependencies = ["lmux_plug>=0.1"]
+
+[project.entry-points.lmux_plug]
+acme = "lmux_plug_acme:plugin"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/lmux_plug_acme"]
+"""
 
 
 def _install(root: Path, source: str) -> Path:
-    """Lay out a distribution ``lmux-plug-acme`` as an installer would (package + dist-info)."""
-    site = root / "site"
-    package = site / "lmux_plug_acme"
+    """Build the distribution in ``root`` and pip-install it into a new venv; its python."""
+    project = root / "lmux-plug-acme"
+    package = project / "src" / "lmux_plug_acme"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(source + "\n\nplugin = AcmePlugin()\n" if "plugin = _" not in source else source, encoding="utf-8")
-    info = site / "lmux_plug_acme-1.0.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lmux-plug-acme\nVersion: 1.0.0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[lmux_plug]\nacme = lmux_plug_acme:plugin\n", encoding="utf-8")
-    (root / "pyproject.toml").write_text(
-        '[project]\nname = "lmux-plug-acme"\nversion = "1.0.0"\ndependencies = ["lmux_plug>=0.1"]\n'
-        '[project.entry-points.lmux_plug]\nacme = "lmux_plug_acme:plugin"\n',
-        encoding="utf-8",
+    (package / "__init__.py").write_text(source, encoding="utf-8")
+    (project / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    env_dir = root / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The venv sees this environment's packages (lmux_plug, the suite, hatchling) the way
+    # --system-site-packages would if this environment were the system one.
+    here = sysconfig.get_paths()["purelib"]
+    (Path(purelib) / "_parent_env.pth").write_text(
+        f"import site; site.addsitedir({here!r})\n", encoding="utf-8"
     )
-    return site
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return python
 
 
-def _certify(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    env.pop("ACME_API_KEY", None)
-    command = [sys.executable, "-m", "lmux_plug", "certify", "acme", "--examples", "5", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+def _certify(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ACME_API_KEY", "PYTHONPATH")}
+    command = [str(python), "-m", "lmux_plug", "certify", "acme", "--examples", "5", *args]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.mark.slow
 def test_certify_an_installed_third_party_plugin(tmp_path: Path) -> None:
-    site = _install(tmp_path / "dist", ACME_SOURCE)
+    python = _install(tmp_path, ACME_SOURCE + GOOD_TAIL)
     report = tmp_path / "report.json"
-    result = _certify(site, tmp_path, "--report-json", str(report))
+    result = _certify(python, tmp_path, "--report-json", str(report))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "lmux-plug certification report" in result.stdout
     assert "acme:" in result.stdout and "CERTIFIED" in result.stdout
@@ -70,9 +116,8 @@ def test_certify_an_installed_third_party_plugin(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_certify_a_broken_third_party_plugin_fails_naming_the_clause(tmp_path: Path) -> None:
-    source = ACME_SOURCE + BROKEN_TAIL
-    site = _install(tmp_path / "dist", source)
-    result = _certify(site, tmp_path)
+    python = _install(tmp_path, ACME_SOURCE + BROKEN_TAIL)
+    result = _certify(python, tmp_path)
     assert result.returncode != 0, result.stdout
     assert "NOT CERTIFIED" in result.stdout
     verdict = next(line for line in result.stdout.splitlines() if "failed clauses:" in line)
@@ -88,7 +133,11 @@ def test_certify_without_a_name_is_a_usage_error() -> None:
 def test_certify_an_unknown_provider_fails(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "lmux_plug_contract", "no-such-provider", "-k", "types"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert result.returncode != 0
-    assert "no-such-provider" in result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "no installed plugin declares 'no-such-provider'" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lmux_plug import ToolCall
 from lmux_plug.testing import MockCall, MockProvider
+
 from lmux_plug_contract import ProviderContract
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,6 +42,15 @@ _INTERNAL = "internal error in the gateway"
 
 def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+async def _within(coroutine: Coroutine[Any, Any, bytes], seconds: float) -> bytes:
+    # asyncio.timeout (3.11+) cancels in place; wait_for would start a task per request.
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:  # pragma: no cover - Python 3.10
+        return await asyncio.wait_for(coroutine, seconds)
+    async with timeout(seconds):
+        return await coroutine
 
 
 def _error_response(error: GatewayError) -> Response:
@@ -93,7 +102,7 @@ class Gateway:
             if int(declared) > self.max_body_bytes:
                 raise self._too_large()
         try:
-            raw = await asyncio.wait_for(self._read(request), self.body_timeout)
+            raw = await _within(self._read(request), self.body_timeout)
         except asyncio.TimeoutError:
             msg = f"request body not received within {self.body_timeout:g} s"
             raise GatewayError(408, msg, code="body_timeout") from None

@@ -256,7 +256,13 @@ _DEPLOYMENT_FIELDS = {
     "context_window",
     "name",
 }
-_MODEL_FIELDS = {"deployments", "strategy", "fallbacks", "context_fallbacks", "content_filter_fallbacks"}
+_MODEL_FIELDS = {
+    "deployments",
+    "strategy",
+    "fallbacks",
+    "context_fallbacks",
+    "content_filter_fallbacks",
+}
 
 
 def _deployment(raw: Any, where: str) -> Deployment:

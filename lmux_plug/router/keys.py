@@ -52,8 +52,6 @@ class KeyPool:
     async def refresh(self, backend: StateBackend) -> None:
         """Learn keys evicted by other processes (at most every ``refresh_interval``)."""
         now = time.monotonic()
-        if len(self.keys) < 2 and not self.dead and now - self._refreshed < 60:
-            return
         if now - self._refreshed < self._refresh_interval:
             return
         self._refreshed = now
@@ -85,7 +83,9 @@ class KeyPool:
         if fp in self.dead:
             return
         self.dead.add(fp)
-        log.warning("API key %s of deployment %s rejected; evicted from the pool", fp, self.deployment)
+        log.warning(
+            "API key %s of deployment %s rejected; evicted from the pool", fp, self.deployment
+        )
         await backend.cas(self._record(fp), None, "1", _DEAD_TTL)
 
     @property

@@ -10,7 +10,7 @@ real usage afterwards.
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,12 +26,18 @@ _DAY_MINUTES = 1440.0
 
 def estimate_tokens(messages: Any, max_tokens: int | None) -> int:
     """A cheap upper-ish estimate: characters / 4 of the prompt, plus ``max_tokens``."""
-    return _chars(messages) // 4 + 1 + (max_tokens if max_tokens is not None else DEFAULT_OUTPUT_TOKENS)
+    return (
+        _chars(messages) // 4
+        + 1
+        + (max_tokens if max_tokens is not None else DEFAULT_OUTPUT_TOKENS)
+    )
 
 
 def _chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
+    if isinstance(value, dict):  # the common case, before the slower ABC check
+        return sum(_chars(v) for v in value.values())
     if isinstance(value, Mapping):
         return sum(_chars(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -45,12 +51,12 @@ def _reset_seconds(value: str) -> float | None:
     if seconds is not None:
         return seconds
     try:  # Anthropic: an RFC 3339 timestamp
-        when = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
 
 
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
@@ -58,7 +64,11 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | No
     found: dict[str, tuple[float | None, float, float]] = {}
     for kind in ("requests", "tokens"):
         for limit_h, remaining_h, reset_h in (
-            (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}"),
+            (
+                f"x-ratelimit-limit-{kind}",
+                f"x-ratelimit-remaining-{kind}",
+                f"x-ratelimit-reset-{kind}",
+            ),
             (
                 f"anthropic-ratelimit-{kind}-limit",
                 f"anthropic-ratelimit-{kind}-remaining",
@@ -82,13 +92,16 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | No
 class LimitTracker:
     """The buckets of one deployment: declared limits plus limits learnt from headers."""
 
-    def __init__(self, deployment: str, limits: Limits, key_limits: Limits, *, learn: bool = True) -> None:
+    def __init__(
+        self, deployment: str, limits: Limits, key_limits: Limits, *, learn: bool = True
+    ) -> None:
         self.deployment = deployment
         self.limits = limits
         self.key_limits = key_limits
         self.learn = learn
         self.learned: dict[str, float] = {}
         self._cache: dict[str | None, tuple[Bucket, ...]] = {}
+        self._tokens: dict[str | None, bool] = {}
 
     def _make(self, scope: str, limits: Limits, learned: Mapping[str, float]) -> list[Bucket]:
         minute = limits.minute
@@ -115,7 +128,16 @@ class LimitTracker:
             cached = self._cache[key] = tuple(found)
         return cached
 
-    def observe(self, headers: Mapping[str, str], key: str | None) -> list[tuple[Bucket, float, float]]:
+    def counts_tokens(self, key: str | None) -> bool:
+        """Whether a call with key ``key`` needs a token estimate (a tokens bucket applies)."""
+        found = self._tokens.get(key)
+        if found is None:
+            found = self._tokens[key] = any(b.kind == "tokens" for b in self.buckets(key))
+        return found
+
+    def observe(
+        self, headers: Mapping[str, str], key: str | None
+    ) -> list[tuple[Bucket, float, float]]:
         """Learn limits from ``headers``; return ``(bucket, remaining, reset)`` to re-sync."""
         seen = rate_limit_headers(headers)
         if not seen:
@@ -125,6 +147,7 @@ class LimitTracker:
                 if limit and self.learned.get(kind) != limit:
                     self.learned[kind] = limit
                     self._cache.clear()
+                    self._tokens.clear()
         syncs = []
         by_suffix = {"requests": ":rpm", "tokens": ":tpm"}
         for bucket in self.buckets(key):
@@ -139,4 +162,3 @@ class LimitTracker:
         for bucket in self.buckets(None):
             out[bucket.key.rsplit(":", 1)[1]] = bucket.limit
         return out
-

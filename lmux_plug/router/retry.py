@@ -32,7 +32,9 @@ def backoff(retry: int, base: float, cap: float, rng: random.Random | None = Non
     return (rng or random).uniform(0.0, ceiling)
 
 
-def retry_wait(error: LmuxError, retry: int, *, base: float, cap: float, retry_after_cap: float) -> float:
+def retry_wait(
+    error: LmuxError, retry: int, *, base: float, cap: float, retry_after_cap: float
+) -> float:
     """Seconds to wait before retrying after ``error``.
 
     The provider's ``Retry-After`` (``retry-after-ms``, ``x-ratelimit-reset-*``, parsed by

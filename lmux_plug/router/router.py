@@ -12,6 +12,7 @@ the deployment's ``api_key`` and ``base_url``. Every attempt is recorded on the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import time
@@ -44,7 +45,7 @@ from lmux_plug.router.config import ConfigSource, Deployment, LogicalModel, Rout
 from lmux_plug.router.keys import KeyPool
 from lmux_plug.router.limits import LimitTracker, estimate_tokens
 from lmux_plug.router.retry import Attempt, retry_wait
-from lmux_plug.router.selection import order_deployments
+from lmux_plug.router.selection import Tier
 from lmux_plug.router.singleflight import SingleFlight
 from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend
 from lmux_plug.router.stats import StatsBook
@@ -67,7 +68,9 @@ class _Runtime:
     def __init__(self, deployment: Deployment, learn: bool, book: StatsBook) -> None:
         self.deployment = deployment
         self.id = deployment.id
-        self.tracker = LimitTracker(deployment.id, deployment.limits, deployment.key_limits, learn=learn)
+        self.tracker = LimitTracker(
+            deployment.id, deployment.limits, deployment.key_limits, learn=learn
+        )
         self.keys = KeyPool(deployment.id, deployment.api_keys) if deployment.api_keys else None
         self.stats = book.deployment(deployment.id)
 
@@ -77,15 +80,17 @@ class _Target:
     """A model of a chain, resolved: its tiers of deployments and its fallbacks."""
 
     name: str
-    primaries: tuple[_Runtime, ...]
-    fallbacks: tuple[_Runtime, ...]
+    tiers: tuple[Tier[_Runtime], ...]
     model: LogicalModel | None
+    strategy: str
 
 
 class _Plan:
     """A config snapshot prepared for calls (built once per snapshot)."""
 
-    def __init__(self, config: RouterConfig, runtimes: dict[Deployment, _Runtime], book: StatsBook) -> None:
+    def __init__(
+        self, config: RouterConfig, runtimes: dict[Deployment, _Runtime], book: StatsBook
+    ) -> None:
         self.config = config
         self.targets: dict[str, _Target] = {}
         self._runtimes = runtimes
@@ -96,16 +101,22 @@ class _Plan:
     def _runtime(self, deployment: Deployment) -> _Runtime:
         runtime = self._runtimes.get(deployment)
         if runtime is None:
-            runtime = self._runtimes[deployment] = _Runtime(deployment, self.config.learn_limits, self._book)
+            runtime = self._runtimes[deployment] = _Runtime(
+                deployment, self.config.learn_limits, self._book
+            )
         return runtime
 
-    def _target(self, name: str, deployments: Sequence[Deployment], model: LogicalModel | None) -> _Target:
+    def _target(
+        self, name: str, deployments: Sequence[Deployment], model: LogicalModel | None
+    ) -> _Target:
         runtimes = [self._runtime(d) for d in deployments]
+        tiers = []
+        for tier in ("primary", "fallback"):
+            members = [r for r in runtimes if r.deployment.tier == tier]
+            if members:
+                tiers.append(Tier(members, [r.deployment for r in members]))
         return _Target(
-            name,
-            tuple(r for r in runtimes if r.deployment.tier == "primary"),
-            tuple(r for r in runtimes if r.deployment.tier == "fallback"),
-            model,
+            name, tuple(tiers), model, model.strategy if model is not None else "weighted"
         )
 
     def target(self, name: str) -> _Target:
@@ -114,7 +125,10 @@ class _Plan:
         if found is None:
             if "/" not in name:
                 known = ", ".join(sorted(self.targets)) or "none"
-                msg = f"unknown logical model {name!r} (configured: {known}); use 'provider/model' or configure it"
+                msg = (
+                    f"unknown logical model {name!r} (configured: {known}); "
+                    "use 'provider/model' or configure it"
+                )
                 raise NotFoundError(msg, model=name)
             found = self.targets[name] = self._target(name, [Deployment(name)], None)
         return found
@@ -126,6 +140,7 @@ class _Admitted:
     def __init__(
         self,
         runtime: _Runtime,
+        *,
         key: Secret | None,
         fp: str | None,
         buckets: tuple[Bucket, ...],
@@ -172,7 +187,9 @@ class _Options:
         self.sticky_key = sticky_key
         self.context_fallbacks = context_fallbacks
         self.content_filter = (
-            config.content_filter_fallback if content_filter_fallback is None else content_filter_fallback
+            config.content_filter_fallback
+            if content_filter_fallback is None
+            else content_filter_fallback
         )
 
 
@@ -215,7 +232,7 @@ class Router:
         self._breaker_dirty: set[str] = set()
         shared = None if isinstance(self.backend, MemoryBackend) else self.backend
         self.cache = ResponseCache(shared, size=config.cache_size)
-        self._flights: SingleFlight[Any] = SingleFlight()
+        self._flights: SingleFlight[ChatResponse] = SingleFlight()
         self._members = itertools.count()
         self._member_prefix = f"{os.getpid()}-{id(self):x}-"
 
@@ -262,7 +279,9 @@ class Router:
 
     # -- admission ------------------------------------------------------------------------
 
-    async def _admit(self, target: _Target, tokens_estimate: int, options: _Options) -> _Admitted:
+    async def _admit(
+        self, target: _Target, tokens_estimate: Callable[[], int], options: _Options
+    ) -> _Admitted:
         """Pick a deployment that can take the call now, waiting for capacity if needed."""
         waited = 0.0
         backend = self.backend
@@ -270,20 +289,14 @@ class Router:
             soonest = float("inf")  # the soonest a quota or cooldown frees up
             breaker_soonest = float("inf")  # the soonest an open breaker lets a probe in
             auth_error: AuthenticationError | None = None
-            for tier in (target.primaries, target.fallbacks):
-                if not tier:
-                    continue
-                model = target.model
-                order = order_deployments(
-                    [r.deployment for r in tier],
-                    model.strategy if model is not None else "weighted",
+            for tier in target.tiers:
+                order = tier.order(
+                    target.strategy,
                     sticky_key=options.sticky_key,
                     busy=self.book.busy,
                     latency=self.book.latency,
                 )
-                by_id = {r.id: r for r in tier} if len(tier) > 1 else {tier[0].id: tier[0]}
-                for deployment in order:
-                    runtime = by_id[deployment.id]
+                for runtime in order:
                     state = await self._breaker.state(runtime.id)
                     if state == "open":
                         retry_in = await self._breaker.retry_in(runtime.id)
@@ -298,13 +311,21 @@ class Router:
                             auth_error = exc
                             continue
                     buckets = runtime.tracker.buckets(fp)
-                    tokens = tokens_estimate if any(b.kind == "tokens" for b in buckets) else 0
+                    tokens = tokens_estimate() if runtime.tracker.counts_tokens(fp) else 0
                     member = f"{self._member_prefix}{next(self._members)}"
                     wait = await backend.acquire(buckets, member, tokens, runtime.id)
                     if wait > 0:
                         soonest = min(soonest, wait)
                         continue
-                    admitted = _Admitted(runtime, key, fp, buckets, member, tokens, waited)
+                    admitted = _Admitted(
+                        runtime,
+                        key=key,
+                        fp=fp,
+                        buckets=buckets,
+                        member=member,
+                        tokens=tokens,
+                        wait=waited,
+                    )
                     if state == "half-open":
                         if not await self._breaker.allow(runtime.id):
                             await backend.release(buckets, member, -tokens, used=False)
@@ -337,6 +358,7 @@ class Router:
         admitted: _Admitted,
         error: LmuxError | None,
         latency: float,
+        *,
         headers: Mapping[str, str],
         usage: Usage | None,
         cost: Any,
@@ -358,7 +380,9 @@ class Router:
         if error is None:
             stats.successes += 1
             stats.latencies.append(latency)
-            stats.ewma_latency = latency if not stats.ewma_latency else 0.8 * stats.ewma_latency + 0.2 * latency
+            stats.ewma_latency = (
+                latency if not stats.ewma_latency else 0.8 * stats.ewma_latency + 0.2 * latency
+            )
             if usage is not None:
                 stats.input_tokens += usage.input_tokens
                 stats.output_tokens += usage.output_tokens
@@ -366,13 +390,18 @@ class Router:
                 stats.cost += cost.total
             if key_stats is not None:
                 key_stats.successes += 1
+                key_stats.latencies.append(latency)
+                if cost is not None:
+                    key_stats.cost += cost.total
                 if usage is not None:
                     key_stats.input_tokens += usage.input_tokens
                     key_stats.output_tokens += usage.output_tokens
             # Only a breaker this process saw fail needs a write (healthy path: no I/O).
             if admitted.probe or runtime.id in self._breaker_dirty:
                 self._breaker_dirty.discard(runtime.id)
-                self._breaker_seen[runtime.id] = await self._breaker.record(runtime.id, failed=False)
+                self._breaker_seen[runtime.id] = await self._breaker.record(
+                    runtime.id, failed=False
+                )
             return
         if isinstance(error, RateLimitError):
             stats.rate_limited += 1
@@ -421,8 +450,10 @@ class Router:
         plan: _Plan,
         model: str,
         options: _Options,
-        tokens_estimate: int,
-        call: Callable[[_Admitted, float], Awaitable[tuple[T, Mapping[str, str], Usage | None, Any]]],
+        tokens_estimate: Callable[[], int],
+        call: Callable[
+            [_Admitted, float], Awaitable[tuple[T, Mapping[str, str], Usage | None, Any]]
+        ],
     ) -> tuple[T, list[Attempt]]:
         config = plan.config
         chain = self._chain(plan, model, options)
@@ -467,13 +498,17 @@ class Router:
                 except LmuxError as exc:
                     latency = time.monotonic() - start
                     stats.inflight -= 1
-                    await self._settle(admitted, exc, latency, exc.headers, None, None)
+                    await self._settle(
+                        admitted, exc, latency, headers=exc.headers, usage=None, cost=None
+                    )
                     attempts.append(Attempt(runtime.id, exc, wait, latency, admitted.fp))
                     last = failure = exc
                 else:
                     latency = time.monotonic() - start
                     stats.inflight -= 1
-                    await self._settle(admitted, None, latency, headers, usage, cost)
+                    await self._settle(
+                        admitted, None, latency, headers=headers, usage=usage, cost=cost
+                    )
                     attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
                     return result, attempts
                 # What now: retry here, jump in the chain, or give up.
@@ -487,13 +522,19 @@ class Router:
                     chain[position:position] = list(bigger)
                     break
                 if isinstance(failure, ContentFilterError):
-                    others = target.model.content_filter_fallbacks if target.model is not None else ()
+                    others = (
+                        target.model.content_filter_fallbacks if target.model is not None else ()
+                    )
                     if not options.content_filter or not others:
                         break_chain = True
                         break
                     chain[position:position] = list(others)
                     break
-                if isinstance(failure, AuthenticationError) and runtime.keys is not None and runtime.keys.alive:
+                if (
+                    isinstance(failure, AuthenticationError)
+                    and runtime.keys is not None
+                    and runtime.keys.alive
+                ):
                     retry += 1  # another key of the pool may work
                     continue
                 if not failure.retryable:
@@ -582,13 +623,22 @@ class Router:
         return await fetch()
 
     async def _chat(
-        self, plan: _Plan, model: str, messages: _Messages, options: _Options, params: dict[str, Any]
+        self,
+        plan: _Plan,
+        model: str,
+        messages: _Messages,
+        options: _Options,
+        params: dict[str, Any],
     ) -> ChatResponse:
         registry = self.registry
         user_timeout = params.pop("timeout", None)
-        tokens = estimate_tokens(messages, params.get("max_tokens"))
+        tokens = functools.cache(
+            functools.partial(estimate_tokens, messages, params.get("max_tokens"))
+        )
 
-        async def call(admitted: _Admitted, remaining: float) -> tuple[ChatResponse, Mapping[str, str], Usage, Any]:
+        async def call(
+            admitted: _Admitted, remaining: float
+        ) -> tuple[ChatResponse, Mapping[str, str], Usage, Any]:
             deployment = admitted.runtime.deployment
             timeout = remaining if user_timeout is None else min(user_timeout, remaining)
             response = await registry.achat(
@@ -602,7 +652,10 @@ class Router:
             return response, response.headers, response.usage, response.cost
 
         response, attempts = await self._run(plan, model, options, tokens, call)
-        return attrs.evolve(response, attempts=tuple(attempts))
+        # The registry built this answer for this call alone: record the attempts on it
+        # in place (attrs.evolve would copy every field on the hot path).
+        object.__setattr__(response, "attempts", tuple(attempts))
+        return response
 
     async def aembed(
         self,
@@ -628,9 +681,11 @@ class Router:
         )
         registry = self.registry
         user_timeout = params.pop("timeout", None)
-        tokens = estimate_tokens(inputs, 0)
+        tokens = functools.cache(functools.partial(estimate_tokens, inputs, 0))
 
-        async def call(admitted: _Admitted, remaining: float) -> tuple[EmbeddingResponse, Mapping[str, str], Usage, Any]:
+        async def call(
+            admitted: _Admitted, remaining: float
+        ) -> tuple[EmbeddingResponse, Mapping[str, str], Usage, Any]:
             deployment = admitted.runtime.deployment
             timeout = remaining if user_timeout is None else min(user_timeout, remaining)
             response = await registry.aembed(
@@ -661,8 +716,10 @@ class Router:
         content_filter_fallback: bool | None = None,
         **params: Any,
     ) -> AsyncIterator[ChatChunk]:
-        """Stream through the router. Retries and fallbacks happen only before the first
-        chunk reaches the caller; after that an error is raised as is.
+        """Stream through the router; retries happen only before the first chunk.
+
+        Retries and fallbacks happen only before the first chunk reaches the caller;
+        after that an error is raised as is.
         """
         plan = self._current()
         config = plan.config
@@ -687,12 +744,16 @@ class Router:
                 return
         registry = self.registry
         user_timeout = params.pop("timeout", None)
-        tokens = estimate_tokens(messages, params.get("max_tokens"))
+        tokens = functools.cache(
+            functools.partial(estimate_tokens, messages, params.get("max_tokens"))
+        )
         holder: dict[str, Any] = {}
 
         async def call(
             admitted: _Admitted, remaining: float
-        ) -> tuple[tuple[ChatChunk, AsyncIterator[ChatChunk]], Mapping[str, str], Usage | None, Any]:
+        ) -> tuple[
+            tuple[ChatChunk, AsyncIterator[ChatChunk]], Mapping[str, str], Usage | None, Any
+        ]:
             deployment = admitted.runtime.deployment
             timeout = remaining if user_timeout is None else min(user_timeout, remaining)
             iterator = registry.achat_stream(
@@ -727,6 +788,13 @@ class Router:
                     admitted.runtime.stats.output_tokens += chunk.usage.output_tokens
                     if chunk.cost is not None:
                         admitted.runtime.stats.cost += chunk.cost.total
+                    if admitted.tokens:
+                        # Reconcile the token estimate (the request slots were already
+                        # released at the first chunk; this only adjusts token buckets).
+                        used = chunk.usage.input_tokens + chunk.usage.output_tokens
+                        await self.backend.release(
+                            admitted.buckets, admitted.member, used - admitted.tokens
+                        )
                 yield chunk
             complete = True
         finally:
@@ -734,7 +802,9 @@ class Router:
         if complete and use_cache and ttl:
             await self.cache.set_chunks(key, chunks, ttl)
 
-    def _request_key(self, kind: str, model: str, messages: _Messages, params: Mapping[str, Any]) -> str:
+    def _request_key(
+        self, kind: str, model: str, messages: _Messages, params: Mapping[str, Any]
+    ) -> str:
         request, _ = self.registry._chat_request(model, messages, dict(params))  # noqa: SLF001
         return request_key(kind, model, request)
 
@@ -752,14 +822,19 @@ class Router:
 
     def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
         """Sync :meth:`aembed`."""
-        result: EmbeddingResponse = self.registry.run_sync(lambda: self.aembed(model, inputs, **params))
+        result: EmbeddingResponse = self.registry.run_sync(
+            lambda: self.aembed(model, inputs, **params)
+        )
         return result
 
     # -- stats and lifecycle ---------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """Counters per deployment (and per key), with breaker states as last seen here."""
-        out: dict[str, Any] = {"deployments": {}, "cache": {"hits": self.cache.hits, "misses": self.cache.misses}}
+        out: dict[str, Any] = {
+            "deployments": {},
+            "cache": {"hits": self.cache.hits, "misses": self.cache.misses},
+        }
         for runtime in {id(r): r for r in self._runtimes.values()}.values():
             entry = runtime.stats.as_dict()
             entry["breaker"] = {"state": self._breaker_seen.get(runtime.id, "closed")}

@@ -13,14 +13,19 @@ cooling down, have an open breaker or no quota right now):
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from lmux_plug.router.config import Deployment
 
-__all__ = ["order_deployments"]
+__all__ = ["Tier", "order_deployments"]
+
+T = TypeVar("T")
 
 
 def _weighted(deployments: Sequence[Deployment], rng: random.Random) -> list[Deployment]:
@@ -63,3 +68,41 @@ def order_deployments(
         shuffled = _weighted(deployments, generator)
         return sorted(shuffled, key=lambda d: latency(d.id))
     return _weighted(deployments, generator)
+
+
+class Tier(Generic[T]):
+    """The deployments of one tier (wrapped in ``items``), ordered per call cheaply.
+
+    Weighted order is the hot path: one weighted draw picks the first deployment (with
+    exactly the weighted probability) and the others follow in declaration order.
+    """
+
+    def __init__(self, items: Sequence[T], deployments: Sequence[Deployment]) -> None:
+        self.items = tuple(items)
+        self.deployments = tuple(deployments)
+        self._index = {d.id: i for i, d in enumerate(self.deployments)}
+        self._cumulative = list(itertools.accumulate(d.effective_weight for d in self.deployments))
+        self._total = self._cumulative[-1] if self._cumulative else 0.0
+        self._rotations = [self.items[i:] + self.items[:i] for i in range(len(self.items))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def order(
+        self,
+        strategy: str,
+        *,
+        sticky_key: str | None = None,
+        busy: Callable[[str], int] | None = None,
+        latency: Callable[[str], float] | None = None,
+    ) -> Sequence[T]:
+        """The items in the order a call should try them."""
+        if len(self.items) < 2:
+            return self.items
+        if strategy == "weighted" and sticky_key is None:
+            start = bisect.bisect_right(self._cumulative, random.random() * self._total)  # noqa: S311
+            return self._rotations[min(start, len(self.items) - 1)]
+        ordered = order_deployments(
+            self.deployments, strategy, sticky_key=sticky_key, busy=busy, latency=latency
+        )
+        return [self.items[self._index[d.id]] for d in ordered]

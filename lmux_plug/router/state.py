@@ -19,14 +19,24 @@ estimate up front and is reconciled with the real usage afterwards.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 import attrs
 
-from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import ConfigurationError, ProviderError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -408,6 +418,26 @@ return 1
 """
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _mapped(
+    method: Callable[Concatenate[RedisBackend, P], Awaitable[R]],
+) -> Callable[Concatenate[RedisBackend, P], Awaitable[R]]:
+    """Turn redis-py and socket errors into a typed :class:`ProviderError`."""
+
+    @functools.wraps(method)
+    async def wrapper(self: RedisBackend, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except (self._redis_error, OSError) as exc:
+            msg = f"state backend (redis) failed: {type(exc).__name__}: {exc}"
+            raise ProviderError(msg, provider="redis", retryable=False) from exc
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps' type hides the signature
+
+
 class RedisBackend:
     """A backend in ``redis-server`` (redis-py asyncio), shared by processes and hosts.
 
@@ -418,14 +448,28 @@ class RedisBackend:
     """
 
     def __init__(
-        self, url: str | Redis = "redis://127.0.0.1:6379/0", *, prefix: str = "lmux", lease: float = 300.0
+        self,
+        url: str | Redis = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "lmux",
+        lease: float = 300.0,
+        max_connections: int = 64,
     ) -> None:
         try:
             import redis.asyncio  # noqa: PLC0415 - optional dependency
         except ImportError as exc:  # pragma: no cover - depends on the environment
             msg = "RedisBackend needs redis-py: pip install 'lmux-plug[redis]'"
             raise ConfigurationError(msg) from exc
-        self._client: Redis = redis.asyncio.Redis.from_url(url) if isinstance(url, str) else url
+        if isinstance(url, str):
+            # A blocking pool queues callers when every connection is busy, instead of
+            # failing under a burst of concurrent calls.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections
+            )
+            self._client: Redis = redis.asyncio.Redis.from_pool(pool)  # owns the pool
+        else:
+            self._client = url
+        self._redis_error: type[Exception] = redis.RedisError
         self._prefix = f"{{{prefix}}}:"
         self.lease = lease
         self._acquire = self._client.register_script(_ACQUIRE)
@@ -449,39 +493,58 @@ class RedisBackend:
             args.extend((bucket.kind, bucket.limit, bucket.period, bucket.size, bucket.burst))
         return keys, args
 
+    @_mapped
     async def acquire(
         self, buckets: Sequence[Bucket], member: str, tokens: int, cooldown_key: str
     ) -> float:
         """See :meth:`StateBackend.acquire`."""
         keys, args = self._args(buckets)
         result = await self._acquire(
-            keys=[self._prefix + "cool:" + cooldown_key, *keys], args=[member, tokens, self.lease, *args]
+            keys=[self._prefix + "cool:" + cooldown_key, *keys],
+            args=[member, tokens, self.lease, *args],
         )
         return float(result)
 
+    @_mapped
     async def release(
         self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
     ) -> None:
         """See :meth:`StateBackend.release`."""
         keys, args = self._args(buckets)
-        await self._release(keys=keys, args=[member, token_delta, 1 if used else 0, self.lease, *args])
+        await self._release(
+            keys=keys, args=[member, token_delta, 1 if used else 0, self.lease, *args]
+        )
 
+    @_mapped
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
         """See :meth:`StateBackend.sync`."""
         await self._sync(
             keys=self._keys(bucket),
-            args=[bucket.kind, bucket.limit, bucket.period, bucket.size, remaining, reset, self.lease],
+            args=[
+                bucket.kind,
+                bucket.limit,
+                bucket.period,
+                bucket.size,
+                remaining,
+                reset,
+                self.lease,
+            ],
         )
 
+    @_mapped
     async def block(self, key: str, seconds: float) -> None:
         """See :meth:`StateBackend.block`."""
         await self._block(keys=[self._prefix + "cool:" + key], args=[max(int(seconds * 1000), 1)])
 
+    @_mapped
     async def get(self, key: str) -> str | None:
         """See :meth:`StateBackend.get`."""
         value = await self._client.get(self._prefix + "rec:" + key)
-        return None if value is None else bytes(value).decode()
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
 
+    @_mapped
     async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
         """See :meth:`StateBackend.cas`."""
         # A NUL prefix tells "absent" ("") from a stored empty string.
@@ -491,21 +554,27 @@ class RedisBackend:
         )
         return bool(done)
 
+    @_mapped
     async def cache_get(self, key: str) -> bytes | None:
         """See :meth:`StateBackend.cache_get`."""
         value = await self._client.get(self._prefix + "cache:" + key)
-        return None if value is None else bytes(value)
+        if value is None:
+            return None
+        return value if isinstance(value, bytes) else str(value).encode()
 
+    @_mapped
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""
         await self._client.set(self._prefix + "cache:" + key, value, px=max(int(ttl * 1000), 1))
 
+    @_mapped
     async def prepare(self) -> None:
         """Connect and load the scripts now, so the first calls do not pay for it."""
         await self._client.ping()
         for script in (self._acquire, self._release, self._sync, self._block, self._cas):
             script.sha = await self._client.script_load(script.script)
 
+    @_mapped
     async def flush(self) -> None:
         """Delete every key under this backend's prefix (tests, resets)."""
         async for key in self._client.scan_iter(match=self._prefix + "*", count=500):

@@ -99,20 +99,38 @@ def _fmt(value: Any) -> str:
 
 def render_stats(stats: dict[str, Any]) -> str:
     """Render :meth:`Router.stats` as a fixed-width text table (deployments, then keys)."""
-    columns = ["requests", "successes", "rate_limited", "failures", "retries", "latency_p50", "latency_p95"]
+    columns = [
+        "requests",
+        "successes",
+        "rate_limited",
+        "failures",
+        "retries",
+        "latency_p50",
+        "latency_p95",
+    ]
     header = ["deployment", "breaker", *columns, "tokens", "cost"]
     rows = [header]
     for name, entry in sorted(stats.get("deployments", {}).items()):
         tokens = entry["input_tokens"] + entry["output_tokens"]
         breaker = entry.get("breaker", {}).get("state", "-")
-        rows.append([name, breaker, *(_fmt(entry[c]) for c in columns), str(tokens), str(entry["cost"])])
+        rows.append(
+            [name, breaker, *(_fmt(entry[c]) for c in columns), str(tokens), str(entry["cost"])]
+        )
         for fp, key_entry in sorted(entry.get("keys", {}).items()):
             key_tokens = key_entry["input_tokens"] + key_entry["output_tokens"]
             status = "evicted" if key_entry.get("evicted") else "ok"
             rows.append(
-                [f"  key {fp}", status, *(_fmt(key_entry[c]) for c in columns), str(key_tokens), str(key_entry["cost"])]
+                [
+                    f"  key {fp}",
+                    status,
+                    *(_fmt(key_entry[c]) for c in columns),
+                    str(key_tokens),
+                    str(key_entry["cost"]),
+                ]
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

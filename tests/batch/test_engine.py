@@ -3,6 +3,8 @@ from __future__ import annotations
 import _thread
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 import time
 
@@ -408,3 +410,52 @@ def test_import_lmux_plug_does_not_import_the_batch_engine():
     code = "import sys, lmux_plug; print(any(m.startswith('lmux_plug.batch') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+async def test_ctrl_c_under_a_running_loop_cancels_the_background_batch(registry):
+    in_flight = 0
+
+    async def handler(call: MockCall) -> str:
+        nonlocal in_flight
+        in_flight += 1
+        try:
+            await asyncio.sleep(0.01)
+        finally:
+            in_flight -= 1
+        return call.messages[-1].content
+
+    mock = MockProvider("mock", handler=handler)
+    registry.register("mock", mock)
+    started = threading.Event()
+
+    def interrupter():
+        started.wait(20)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal: it interrupts the blocked wait
+
+    # This thread's loop is running (like Jupyter's): the batch runs on the background loop
+    # and Ctrl-C reaches this thread while it waits for the result. Like IPython, let SIGINT
+    # raise KeyboardInterrupt here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    thread = threading.Thread(target=interrupter)
+    thread.start()
+    started.set()
+    try:
+        with pytest.raises(BatchInterrupted) as caught:
+            generate_batch(
+                "mock/m",
+                [f"i{i}" for i in range(20_000)],
+                client=registry,
+                max_parallel_requests=16,
+            )
+    finally:
+        thread.join(5)
+        signal.signal(signal.SIGINT, previous)
+    partial = caught.value.result
+    finished = [i for i, r in enumerate(partial.results) if r is not None]
+    assert 0 < len(finished) < 20_000
+    assert all(partial.results[i].output_text == f"i{i}" for i in finished)
+    calls = len(mock.calls)
+    time.sleep(0.05)
+    assert len(mock.calls) == calls
+    assert in_flight == 0

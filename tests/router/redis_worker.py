@@ -22,7 +22,9 @@ from lmux_plug.router import Deployment, Limits, LogicalModel, RedisBackend, Rou
 
 
 def _plugin() -> object:
-    spec = importlib.util.spec_from_file_location("openai_wire", Path(__file__).with_name("openai_wire.py"))
+    spec = importlib.util.spec_from_file_location(
+        "openai_wire", Path(__file__).with_name("openai_wire.py")
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -34,13 +36,15 @@ async def main(config: dict) -> None:
     registry = Registry(plugins=[_plugin()])
     backend = RedisBackend(config["redis"], prefix=config["prefix"])
     deployments = [
-        Deployment("fake/fake-model", base_url=url, limits=Limits(rpm=q, burst=1, minute=config["window"]))
-        for url, q in zip(config["urls"], config["quotas"])
+        Deployment(
+            "fake/fake-model", base_url=url, limits=Limits(rpm=q, burst=1, minute=config["window"])
+        )
+        for url, q in zip(config["urls"], config["quotas"], strict=True)
     ]
     router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry, backend=backend)
     await backend.prepare()
     # Tell the parent we are ready, then wait for the common start time on stdin.
-    print("READY", flush=True)  # noqa: T201
+    print("READY", flush=True)
     start_at = float(await asyncio.to_thread(sys.stdin.readline))
     await asyncio.sleep(max(start_at - time.time(), 0))
     stop_at = start_at + config["duration"]
@@ -54,7 +58,9 @@ async def main(config: dict) -> None:
         while time.time() < stop_at:
             n += 1
             try:
-                response = await router.achat("pool", f"p{index}-{n}", retries=10, deadline=max(stop_at - time.time(), 0.001))
+                response = await router.achat(
+                    "pool", f"p{index}-{n}", retries=10, deadline=max(stop_at - time.time(), 0.001)
+                )
             except (RateLimitError, TimeoutError):
                 refused += 1
                 return
@@ -67,7 +73,7 @@ async def main(config: dict) -> None:
 
     await asyncio.gather(*(caller(i) for i in range(config["concurrency"])))
     await router.aclose()
-    print(json.dumps({"done": done, "refused": refused, "errors": errors}))  # noqa: T201
+    print(json.dumps({"done": done, "refused": refused, "errors": errors}))
 
 
 if __name__ == "__main__":

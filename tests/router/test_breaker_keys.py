@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
+from lmux_plug._types import Secret
 from lmux_plug.errors import AuthenticationError, LmuxError, ProviderError
 from lmux_plug.router import Deployment, Router, RouterConfig, render_stats
 from lmux_plug.router.keys import fingerprint
-from lmux_plug._types import Secret
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
 
@@ -22,7 +22,9 @@ def _router(registry, server, **settings):
 
 async def test_breaker_opens_half_opens_and_closes(registry):
     async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
-        router = _router(registry, server, breaker_threshold=3, breaker_cooldown=0.3, breaker_max_cooldown=1.0)
+        router = _router(
+            registry, server, breaker_threshold=3, breaker_cooldown=0.3, breaker_max_cooldown=1.0
+        )
         for _ in range(3):
             assert await router.breaker_state("d1") == "closed"
             with pytest.raises(ProviderError):
@@ -55,7 +57,9 @@ async def test_breaker_opens_half_opens_and_closes(registry):
 
 async def test_cooldown_growth_is_capped(registry):
     async with FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=None)) as server:
-        router = _router(registry, server, breaker_threshold=1, breaker_cooldown=0.05, breaker_max_cooldown=0.12)
+        router = _router(
+            registry, server, breaker_threshold=1, breaker_cooldown=0.05, breaker_max_cooldown=0.12
+        )
         cooldowns = []
         for _ in range(4):
             with pytest.raises(ProviderError):
@@ -87,7 +91,9 @@ async def test_fallback_tier_takes_over_while_the_primary_breaker_is_open(regist
             Deployment("fake/fake-model", base_url=bad.url, name="primary"),
             Deployment("fake/fake-model", base_url=good.url, name="backup", tier="fallback"),
         ]
-        config = RouterConfig(models={"m": deployments}, retries=0, breaker_threshold=2, breaker_cooldown=5)
+        config = RouterConfig(
+            models={"m": deployments}, retries=0, breaker_threshold=2, breaker_cooldown=5
+        )
         router = Router(config=config, registry=registry)
         for _ in range(2):
             with pytest.raises(ProviderError):
@@ -98,20 +104,35 @@ async def test_fallback_tier_takes_over_while_the_primary_breaker_is_open(regist
         assert good.stats["status_200"] == 1
 
 
-LONG_KEYS = ("sk-test-one-0123456789abcdef", "sk-test-two-0123456789abcdef", "sk-test-three-0123456789abc")
+LONG_KEYS = (
+    "sk-test-one-0123456789abcdef",
+    "sk-test-two-0123456789abcdef",
+    "sk-test-three-0123456789abc",
+)
 
 
 async def test_key_pool_evicts_rejected_keys_and_logs_without_them(registry, caplog):
     caplog.set_level(logging.WARNING, logger="lmux_plug.router")
     async with FakeOpenAIServer(FaultPlan(require_key=LONG_KEYS[1])) as server:
-        deployment = Deployment("fake/fake-model", base_url=server.url, api_keys=LONG_KEYS, name="pool")
-        router = Router(config=RouterConfig(models={"k": [deployment]}, retries=2), registry=registry)
+        deployment = Deployment(
+            "fake/fake-model", base_url=server.url, api_keys=LONG_KEYS, name="pool"
+        )
+        router = Router(
+            config=RouterConfig(models={"k": [deployment]}, retries=2), registry=registry
+        )
         for i in range(4):
             response = await router.achat("k", f"hi {i}")
             assert response.content == f"echo: hi {i}"
         used = [r["headers"]["authorization"].removeprefix("Bearer ") for r in server.requests]
         # k1 rejected then k2; k3 rejected then k2; after that only k2.
-        assert used == [LONG_KEYS[0], LONG_KEYS[1], LONG_KEYS[2], LONG_KEYS[1], LONG_KEYS[1], LONG_KEYS[1]]
+        assert used == [
+            LONG_KEYS[0],
+            LONG_KEYS[1],
+            LONG_KEYS[2],
+            LONG_KEYS[1],
+            LONG_KEYS[1],
+            LONG_KEYS[1],
+        ]
         stats = router.stats()["deployments"]["pool"]["keys"]
         assert stats[fingerprint(Secret(LONG_KEYS[0]))]["evicted"]
         assert stats[fingerprint(Secret(LONG_KEYS[2]))]["evicted"]
@@ -125,8 +146,12 @@ async def test_key_pool_evicts_rejected_keys_and_logs_without_them(registry, cap
 
 async def test_all_keys_dead_raises_authentication_error(registry):
     async with FakeOpenAIServer(FaultPlan(require_key="sk-none-of-them")) as server:
-        deployment = Deployment("fake/fake-model", base_url=server.url, api_keys=LONG_KEYS, name="pool")
-        router = Router(config=RouterConfig(models={"k": [deployment]}, retries=5), registry=registry)
+        deployment = Deployment(
+            "fake/fake-model", base_url=server.url, api_keys=LONG_KEYS, name="pool"
+        )
+        router = Router(
+            config=RouterConfig(models={"k": [deployment]}, retries=5), registry=registry
+        )
         with pytest.raises(AuthenticationError):
             await router.achat("k", "hi")
         assert server.stats["requests"] == 3  # each key tried once
@@ -146,8 +171,12 @@ async def test_429_rotates_to_the_next_key(registry):
 
     server.choose_fault = once
     async with server:
-        deployment = Deployment("fake/fake-model", base_url=server.url, api_keys=LONG_KEYS[:2], name="pool")
-        router = Router(config=RouterConfig(models={"k": [deployment]}, retries=1), registry=registry)
+        deployment = Deployment(
+            "fake/fake-model", base_url=server.url, api_keys=LONG_KEYS[:2], name="pool"
+        )
+        router = Router(
+            config=RouterConfig(models={"k": [deployment]}, retries=1), registry=registry
+        )
         response = await router.achat("k", "hi")
     first, second = response.attempts
     assert first.error is not None

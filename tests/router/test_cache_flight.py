@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +45,9 @@ def test_every_field_is_either_keyed_or_explicitly_excluded():
         assert request_key("chat", model, changed) != request_key("chat", "m", BASE), name
     for name in EXCLUDED_FIELDS:
         value = 5.0 if name == "timeout" else {"x-trace": "1"}
-        assert request_key("chat", "m", attrs.evolve(BASE, **{name: value})) == request_key("chat", "m", BASE)
+        assert request_key("chat", "m", attrs.evolve(BASE, **{name: value})) == request_key(
+            "chat", "m", BASE
+        )
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,7 +84,9 @@ def test_l1_is_lru_with_ttl():
 
 async def test_cache_hit_is_marked_and_free(registry):
     async with FakeOpenAIServer() as server:
-        config = RouterConfig(models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60)
+        config = RouterConfig(
+            models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60
+        )
         router = Router(config=config, registry=registry)
         first = await router.achat("m", "cache me")
         second = await router.achat("m", "cache me")
@@ -100,7 +105,9 @@ async def test_cache_hit_is_marked_and_free(registry):
 
 async def test_streams_are_cached_and_replayed(registry):
     async with FakeOpenAIServer(FaultPlan(stream_chunks=4)) as server:
-        config = RouterConfig(models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60)
+        config = RouterConfig(
+            models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60
+        )
         router = Router(config=config, registry=registry)
         first = [c async for c in router.achat_stream("m", "stream me")]
         second = [c async for c in router.achat_stream("m", "stream me")]
@@ -113,9 +120,12 @@ async def test_streams_are_cached_and_replayed(registry):
         assert server.stats["requests"] == 2
 
 
+@pytest.mark.redis
 async def test_l2_cache_in_redis_is_shared_between_routers(registry, redis_backend):
     async with FakeOpenAIServer() as server:
-        config = RouterConfig(models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60)
+        config = RouterConfig(
+            models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, cache_ttl=60
+        )
         one = Router(config=config, registry=registry, backend=redis_backend)
         two = Router(config=config, registry=registry, backend=redis_backend)
         answer = await one.achat("m", "shared")
@@ -132,12 +142,18 @@ async def test_l2_cache_in_redis_is_shared_between_routers(registry, redis_backe
 
 async def test_singleflight_shares_one_upstream_call(registry):
     async with FakeOpenAIServer(FaultPlan(latency=0.2)) as server:
-        router = Router({"m": [Deployment("fake/fake-model", base_url=server.url)]}, registry=registry)
-        answers = await asyncio.gather(*(router.achat("m", "same", singleflight=True) for _ in range(10)))
+        router = Router(
+            {"m": [Deployment("fake/fake-model", base_url=server.url)]}, registry=registry
+        )
+        answers = await asyncio.gather(
+            *(router.achat("m", "same", singleflight=True) for _ in range(10))
+        )
         assert server.stats["requests"] == 1
         assert {a.content for a in answers} == {"echo: same"}
         # Different requests are not merged; without opt-in nothing is merged.
-        await asyncio.gather(router.achat("m", "a", singleflight=True), router.achat("m", "b", singleflight=True))
+        await asyncio.gather(
+            router.achat("m", "a", singleflight=True), router.achat("m", "b", singleflight=True)
+        )
         assert server.stats["requests"] == 3
         await asyncio.gather(*(router.achat("m", "same") for _ in range(3)))
         assert server.stats["requests"] == 6
@@ -145,7 +161,9 @@ async def test_singleflight_shares_one_upstream_call(registry):
 
 async def test_config_singleflight_only_for_deterministic_sampling(registry):
     async with FakeOpenAIServer(FaultPlan(latency=0.2)) as server:
-        config = RouterConfig(models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, singleflight=True)
+        config = RouterConfig(
+            models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, singleflight=True
+        )
         router = Router(config=config, registry=registry)
         await asyncio.gather(*(router.achat("m", "q", temperature=0) for _ in range(5)))
         assert server.stats["requests"] == 1
@@ -155,7 +173,9 @@ async def test_config_singleflight_only_for_deterministic_sampling(registry):
 
 async def test_singleflight_shares_errors_too(registry):
     async with FakeOpenAIServer(FaultPlan(latency=0.1, faults={"400": 1.0})) as server:
-        router = Router({"m": [Deployment("fake/fake-model", base_url=server.url)]}, registry=registry)
+        router = Router(
+            {"m": [Deployment("fake/fake-model", base_url=server.url)]}, registry=registry
+        )
         results = await asyncio.gather(
             *(router.achat("m", "bad", singleflight=True) for _ in range(4)), return_exceptions=True
         )

@@ -93,7 +93,10 @@ def test_pyproject_section_and_discovery(tmp_path):
         ('[models.m]\nstrategy = "fastest"\ndeployments = ["echo/e"]\n', "strategy"),
         ('[[models.m.deployments]]\nmodel = "echo/e"\nlimits = { rpm = -1 }\n', "rpm"),
         ('[[models.m.deployments]]\nmodel = "echo/e"\nlimits = { rpz = 1 }\n', "rpz"),
-        ('[[models.m.deployments]]\nmodel = "echo/e"\napi_key_env = ["LMUX_TEST_UNSET_VAR_X"]\n', "LMUX_TEST_UNSET_VAR_X"),
+        (
+            '[[models.m.deployments]]\nmodel = "echo/e"\napi_key_env = ["LMUX_TEST_UNSET_VAR_X"]\n',
+            "LMUX_TEST_UNSET_VAR_X",
+        ),
         ("[models.m\n", "invalid TOML"),
     ],
 )
@@ -131,7 +134,9 @@ async def test_unknown_logical_model_is_not_found(registry):
 async def test_reload_swaps_config_for_new_calls_only(tmp_path, registry):
     async with FakeOpenAIServer(FaultPlan(latency=0.5)) as old, FakeOpenAIServer() as new:
         path = tmp_path / "lmux.toml"
-        path.write_text(f'[[models.m.deployments]]\nmodel = "fake/fake-model"\nbase_url = "{old.url}"\n')
+        path.write_text(
+            f'[[models.m.deployments]]\nmodel = "fake/fake-model"\nbase_url = "{old.url}"\n'
+        )
         router = Router(registry=registry, config_path=path)
         in_flight = asyncio.create_task(router.achat("m", "slow one"))
         for _ in range(200):  # until the slow call reached the old server
@@ -139,7 +144,9 @@ async def test_reload_swaps_config_for_new_calls_only(tmp_path, registry):
                 break
             await asyncio.sleep(0.01)
         assert old.stats["requests"] == 1
-        path.write_text(f'[[models.m.deployments]]\nmodel = "fake/fake-model"\nbase_url = "{new.url}"\n')
+        path.write_text(
+            f'[[models.m.deployments]]\nmodel = "fake/fake-model"\nbase_url = "{new.url}"\n'
+        )
         os.utime(path, (time.time() + 5, time.time() + 5))
         assert router.reload()
         response = await router.achat("m", "after reload")
@@ -169,7 +176,9 @@ def test_config_source_notices_changes(tmp_path):
 
 
 def test_router_is_not_imported_by_lmux_plug():
-    code = "import sys, lmux_plug; print(any(m.startswith('lmux_plug.router') for m in sys.modules))"
+    code = (
+        "import sys, lmux_plug; print(any(m.startswith('lmux_plug.router') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

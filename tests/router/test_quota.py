@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import aiohttp  # noqa: F401 - imported up front so the first call is not slowed by it
+import pytest
 
 from lmux_plug.errors import LmuxError, RateLimitError
 from lmux_plug.router import Deployment, Limits, LogicalModel, Router
@@ -60,14 +61,17 @@ def _steady_count(done: list[float], t0: float, windows: int) -> int:
     return sum(1 for t in done if first <= t < first + windows * WINDOW)
 
 
+@pytest.mark.slow
 async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(registry):
     servers = _servers()
     for server in servers:
         await server.start()
     try:
         deployments = [
-            Deployment("fake/fake-model", base_url=s.url, limits=Limits(rpm=q, burst=1, minute=WINDOW))
-            for s, q in zip(servers, QUOTAS)
+            Deployment(
+                "fake/fake-model", base_url=s.url, limits=Limits(rpm=q, burst=1, minute=WINDOW)
+            )
+            for s, q in zip(servers, QUOTAS, strict=True)
         ]
         router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry)
         _, done, _ = await _load(router, duration=4.2, concurrency=64)
@@ -80,11 +84,12 @@ async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(regist
     assert count >= 0.97 * POOLED * 4 * WINDOW, (count, POOLED * 4)
     # Quota pooling: every server was used up to its own limit, none beyond.
     stats = router.stats()["deployments"]
-    for server, quota in zip(servers, QUOTAS):
+    for server, quota in zip(servers, QUOTAS, strict=True):
         assert server.stats["status_200"] >= 0.9 * 4 * quota
         assert stats[f"fake/fake-model@{server.url}"]["rate_limited"] == 0
 
 
+@pytest.mark.slow
 async def test_limits_learnt_from_headers_recover_to_97_percent(registry):
     servers = _servers()
     for server in servers:

@@ -8,7 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 QUOTAS = (10, 15, 20)
 WINDOW = 1.0
@@ -55,7 +59,7 @@ async def test_four_processes_share_the_pooled_quota(redis_url):
         for server in servers:
             await server.stop()
     results = []
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()[-2000:]
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
     assert all(not r["errors"] for r in results), [r["errors"] for r in results]

@@ -25,7 +25,9 @@ DEPLOYMENTS = [Deployment(f"p/m{i}", limits=Limits(rpm=r)) for i, r in enumerate
 
 def test_weighted_order_follows_the_declared_rpm():
     rng = random.Random(7)
-    firsts = collections.Counter(order_deployments(DEPLOYMENTS, "weighted", rng=rng)[0].model for _ in range(20_000))
+    firsts = collections.Counter(
+        order_deployments(DEPLOYMENTS, "weighted", rng=rng)[0].model for _ in range(20_000)
+    )
     shares = {m: n / 20_000 for m, n in firsts.items()}
     assert shares["p/m0"] == pytest.approx(0.1, abs=0.02)
     assert shares["p/m1"] == pytest.approx(0.3, abs=0.02)
@@ -33,10 +35,14 @@ def test_weighted_order_follows_the_declared_rpm():
 
 
 def test_sticky_key_always_gets_the_same_order():
-    orders = {tuple(d.model for d in order_deployments(DEPLOYMENTS, "sticky", sticky_key="user-42")) for _ in range(50)}
+    orders = {
+        tuple(d.model for d in order_deployments(DEPLOYMENTS, "sticky", sticky_key="user-42"))
+        for _ in range(50)
+    }
     assert len(orders) == 1
     spread = collections.Counter(
-        order_deployments(DEPLOYMENTS, "weighted", sticky_key=f"user-{i}")[0].model for i in range(3000)
+        order_deployments(DEPLOYMENTS, "weighted", sticky_key=f"user-{i}")[0].model
+        for i in range(3000)
     )
     assert spread["p/m2"] > spread["p/m1"] > spread["p/m0"] > 0
 
@@ -62,7 +68,9 @@ def test_backoff_is_jittered_and_capped():
 async def test_sticky_calls_hit_the_same_server(registry):
     async with FakeOpenAIServer() as a, FakeOpenAIServer() as b, FakeOpenAIServer() as c:
         servers = [a, b, c]
-        model = LogicalModel("m", [Deployment("fake/fake-model", base_url=s.url) for s in servers], strategy="sticky")
+        model = LogicalModel(
+            "m", [Deployment("fake/fake-model", base_url=s.url) for s in servers], strategy="sticky"
+        )
         router = Router({"m": model}, registry=registry)
         for _ in range(10):
             await router.achat("m", "hi", sticky_key="conversation-1")
@@ -74,7 +82,9 @@ async def test_fallback_tier_is_used_only_when_primaries_are_out_of_quota(regist
         model = LogicalModel(
             "m",
             [
-                Deployment("fake/fake-model", base_url=primary.url, limits=Limits(rpm=3, minute=60)),
+                Deployment(
+                    "fake/fake-model", base_url=primary.url, limits=Limits(rpm=3, minute=60)
+                ),
                 Deployment("fake/fake-model", base_url=backup.url, tier="fallback"),
             ],
         )
@@ -86,9 +96,15 @@ async def test_fallback_tier_is_used_only_when_primaries_are_out_of_quota(regist
 
 
 async def test_fallback_models_and_retries_per_call(registry):
-    async with FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=None)) as bad, FakeOpenAIServer() as good:
+    async with (
+        FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=None)) as bad,
+        FakeOpenAIServer() as good,
+    ):
         router = Router(
-            {"bad": [Deployment("fake/fake-model", base_url=bad.url)], "good": [Deployment("fake/fake-model", base_url=good.url)]},
+            {
+                "bad": [Deployment("fake/fake-model", base_url=bad.url)],
+                "good": [Deployment("fake/fake-model", base_url=good.url)],
+            },
             config=RouterConfig(backoff_base=0.001, breaker_threshold=100),
             registry=registry,
         )
@@ -104,7 +120,9 @@ async def test_fallback_models_and_retries_per_call(registry):
 async def test_default_chain_from_the_logical_model(registry):
     async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as bad, FakeOpenAIServer() as good:
         models = {
-            "main": LogicalModel("main", [Deployment("fake/fake-model", base_url=bad.url)], fallbacks=["spare"]),
+            "main": LogicalModel(
+                "main", [Deployment("fake/fake-model", base_url=bad.url)], fallbacks=["spare"]
+            ),
             "spare": [Deployment("fake/fake-model", base_url=good.url)],
         }
         router = Router(config=RouterConfig(models=models, retries=0), registry=registry)
@@ -140,7 +158,7 @@ async def test_content_filter_fallback_is_opt_in(registry):
     def refuse(request):
         raise ContentFilterError("blocked by safety system", status_code=400)
 
-    router, small, big = _mock_router(registry, refuse, content_filter_fallbacks=["large"])
+    router, _small, big = _mock_router(registry, refuse, content_filter_fallbacks=["large"])
     with pytest.raises(ContentFilterError):
         await router.achat("m", "hi")
     assert len(big.calls) == 0
@@ -172,7 +190,10 @@ async def test_stream_is_retried_before_the_first_chunk_only(registry):
     server.choose_fault = once
     async with server:
         router = Router(
-            config=RouterConfig(models={"m": [Deployment("fake/fake-model", base_url=server.url)]}, backoff_base=0.001),
+            config=RouterConfig(
+                models={"m": [Deployment("fake/fake-model", base_url=server.url)]},
+                backoff_base=0.001,
+            ),
             registry=registry,
         )
         chunks = [c async for c in router.achat_stream("m", "streamed")]
@@ -180,9 +201,16 @@ async def test_stream_is_retried_before_the_first_chunk_only(registry):
         assert server.stats["requests"] == 2
         # A stream that breaks after its first chunk is never retried.
         delivered = []
+
+        async def consume():
+            stream = router.achat_stream(
+                "m", "cut short", extra_headers={"x-fake-fault": "truncate"}
+            )
+            async for chunk in stream:
+                delivered.append(chunk)  # noqa: PERF401 - keep what arrived before the error
+
         with pytest.raises(ProviderError):
-            async for chunk in router.achat_stream("m", "cut short", extra_headers={"x-fake-fault": "truncate"}):
-                delivered.append(chunk)
+            await consume()
         assert delivered
         assert server.stats["requests"] == 3
 
@@ -190,7 +218,11 @@ async def test_stream_is_retried_before_the_first_chunk_only(registry):
 async def test_embeddings_go_through_the_router(registry):
     async with FakeOpenAIServer(FaultPlan(faults={"500": 0.5}, seed=3)) as server:
         router = Router(
-            config=RouterConfig(models={"e": [Deployment("fake/fake-model", base_url=server.url)]}, retries=10, backoff_base=0.001),
+            config=RouterConfig(
+                models={"e": [Deployment("fake/fake-model", base_url=server.url)]},
+                retries=10,
+                backoff_base=0.001,
+            ),
             registry=registry,
         )
         for _ in range(5):
@@ -204,3 +236,19 @@ def test_sync_api(registry):
     assert "".join(c.delta for c in router.chat_stream("m", "a b")) == "a b"
     assert len(router.embed("m", ["x"]).embeddings) == 1
     registry.close()
+
+
+async def test_stream_tokens_are_reconciled(registry):
+    async with FakeOpenAIServer() as server:
+        deployment = Deployment(
+            "fake/fake-model", base_url=server.url, limits=Limits(tpm=1000, minute=60)
+        )
+        router = Router({"m": [deployment]}, registry=registry)
+        # Each stream is estimated at ~400 tokens but uses ~10: without reconciliation
+        # the third one would wait for a minute.
+        for _ in range(6):
+            chunks = [
+                c async for c in router.achat_stream("m", "short", max_tokens=400, deadline=2)
+            ]
+            assert chunks
+        assert server.stats["status_200"] == 6

@@ -7,15 +7,22 @@ import time
 
 import pytest
 
-from lmux_plug.router import Deployment, MemoryBackend, RedisBackend, Router, RouterConfig, StateBackend
+from lmux_plug.router import (
+    Deployment,
+    MemoryBackend,
+    RedisBackend,
+    Router,
+    RouterConfig,
+    StateBackend,
+)
 from lmux_plug.router.breaker import Breaker
-from lmux_plug.router.limits import LimitTracker, rate_limit_headers
 from lmux_plug.router.config import Limits
+from lmux_plug.router.limits import LimitTracker, rate_limit_headers
 from lmux_plug.router.state import Bucket
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def backend(request):
     if request.param == "memory":
         yield MemoryBackend()
@@ -101,10 +108,13 @@ async def test_records_compare_and_set(backend):
 
 async def test_concurrent_acquires_never_overshoot(backend):
     bucket = Bucket("c", "requests", 25, 30)
-    results = await asyncio.gather(*(backend.acquire([bucket], f"m{i}", 0, "c") for i in range(200)))
+    results = await asyncio.gather(
+        *(backend.acquire([bucket], f"m{i}", 0, "c") for i in range(200))
+    )
     assert sum(1 for r in results if r == 0) == 25
 
 
+@pytest.mark.redis
 async def test_breaker_state_is_shared_through_redis(redis_backend):
     one = Breaker(redis_backend, threshold=2, cooldown=10)
     two = Breaker(redis_backend, threshold=2, cooldown=10)
@@ -114,6 +124,7 @@ async def test_breaker_state_is_shared_through_redis(redis_backend):
     assert not await two.allow("d")
 
 
+@pytest.mark.redis
 async def test_key_eviction_is_shared_through_redis(registry, redis_backend):
     keys = ("sk-shared-one-00000000", "sk-shared-two-00000000")
     async with FakeOpenAIServer(FaultPlan(require_key=keys[1])) as server:
@@ -157,8 +168,25 @@ def test_rate_limit_headers_of_openai_and_anthropic():
 def test_tracker_learns_limits_and_builds_key_buckets():
     tracker = LimitTracker("d", Limits(minute=1.0), Limits(rpm=5))
     assert tracker.buckets(None) == ()
-    syncs = tracker.observe({"x-ratelimit-limit-requests": "20", "x-ratelimit-remaining-requests": "19"}, None)
+    syncs = tracker.observe(
+        {"x-ratelimit-limit-requests": "20", "x-ratelimit-remaining-requests": "19"}, None
+    )
     assert tracker.describe() == {"rpm": 20}
     assert [b.key for b, _, _ in syncs] == ["d:rpm"]
     keyed = tracker.buckets("k-1")
     assert [b.key for b in keyed] == ["d:rpm", "d#k-1:rpm"]
+
+
+@pytest.mark.redis
+async def test_a_dead_redis_is_a_typed_error():
+    import socket
+
+    from lmux_plug.errors import ProviderError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = RedisBackend(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(ProviderError, match="state backend"):
+        await backend.get("x")
+    await backend.aclose()

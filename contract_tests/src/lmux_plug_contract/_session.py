@@ -18,9 +18,9 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import pytest
-
 from lmux_plug import Capability, ProviderSpec, Registry
 from lmux_plug._plugins import PluginLoadWarning
+
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract.cassettes import cassette_header, make_vcr, network_guard, write_header
 from lmux_plug_contract.fixtures import FALLBACK_MODEL, ContractFixtures, resolve_fixtures
@@ -153,7 +153,9 @@ class ContractSession:
     def model(self, *capabilities: Capability) -> str:
         """A model declaring every one of ``capabilities``, or skip: they were not declared."""
         wanted = set(capabilities)
-        candidates = [self.fixtures.models[c.value] for c in capabilities if c.value in self.fixtures.models]
+        candidates = [
+            self.fixtures.models[c.value] for c in capabilities if c.value in self.fixtures.models
+        ]
         candidates.extend(m.id for m in self.spec.models)
         if self.spec.model(FALLBACK_MODEL) is None:
             candidates.append(FALLBACK_MODEL)
@@ -161,7 +163,9 @@ class ContractSession:
             if wanted <= self.spec.capabilities_of(candidate):
                 return candidate
         missing = [
-            c.value for c in capabilities if not any(c in self.spec.capabilities_of(m) for m in candidates)
+            c.value
+            for c in capabilities
+            if not any(c in self.spec.capabilities_of(m) for m in candidates)
         ] or [c.value for c in capabilities]
         pytest.skip(f"not declared: capability {' + '.join(missing)}")
 
@@ -190,7 +194,9 @@ class ContractSession:
 
     # -- the local server -----------------------------------------------------------------
 
-    def use_server(self, scenario: Callable[[CapturedRequest], Reply], registry: Registry | None = None) -> None:
+    def use_server(
+        self, scenario: Callable[[CapturedRequest], Reply], registry: Registry | None = None
+    ) -> None:
         """Answer with ``scenario`` and point the provider (in ``registry``) at the server."""
         self.server.serve(scenario)
         (registry or self.registry).configure(
@@ -207,7 +213,9 @@ class ContractSession:
             if kind == "stream":
                 return wire.reply_stream(wire.stream(request, canon.TEXT_PIECES, canon.USAGE))
             if kind == "tools":
-                rendering = wire.tool_stream(request, canon.TOOL_CALL, canon.TOOL_ARGUMENT_PIECES, canon.USAGE)
+                rendering = wire.tool_stream(
+                    request, canon.TOOL_CALL, canon.TOOL_ARGUMENT_PIECES, canon.USAGE
+                )
                 return wire.reply_stream(rendering)
             inputs = wire.embed_inputs(request)
             vectors = [canon.expected_vector(text, i) for i, text in enumerate(inputs)]
@@ -232,9 +240,13 @@ class ContractSession:
             self.require_wire()
             self._reset_once(path)
             self.use_server(self.canonical(kind))
-            with self._vcr().use_cassette(str(path), record_mode="new_episodes", allow_playback_repeats=True):
+            with self._vcr().use_cassette(
+                str(path), record_mode="new_episodes", allow_playback_repeats=True
+            ):
                 yield Source("record", synthesised=True, path=path)
-            write_header(path, {"source": "synthesised", "wire": self.wire.name if self.wire else None})
+            write_header(
+                path, {"source": "synthesised", "wire": self.wire.name if self.wire else None}
+            )
             return
         if self.record_mode in ("once", "rewrite"):
             present = [name for name in self.spec.auth.env if os.environ.get(name)]
@@ -242,14 +254,23 @@ class ContractSession:
                 pytest.skip(f"record mode needs a real key in {' or '.join(self.spec.auth.env)}")
             if self.record_mode == "rewrite":
                 self._reset_once(path)
-            with self._vcr().use_cassette(str(path), record_mode="new_episodes" if self.record_mode == "rewrite" else "once", allow_playback_repeats=True):
+            with self._vcr().use_cassette(
+                str(path),
+                record_mode="new_episodes" if self.record_mode == "rewrite" else "once",
+                allow_playback_repeats=True,
+            ):
                 yield Source("record", synthesised=False, path=path)
             if path.exists():
                 write_header(path, {"source": "recorded"})
             return
         if path.exists():
             synthesised = cassette_header(path).get("source") == "synthesised"
-            with network_guard(allow_loopback=False), self._vcr().use_cassette(str(path), record_mode="none", allow_playback_repeats=True):
+            with (
+                network_guard(allow_loopback=False),
+                self._vcr().use_cassette(
+                    str(path), record_mode="none", allow_playback_repeats=True
+                ),
+            ):
                 yield Source("replay", synthesised=synthesised, path=path)
             return
         self.use_server(self.canonical(kind))

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from lmux_plug import ProviderSpec
 
 __all__ = [
@@ -79,13 +78,15 @@ def _json_body_matcher(r1: Any, r2: Any) -> None:
 SYNTHESISED_ORIGIN = "http://wire-server.lmux-contract.invalid"
 
 
-def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = (), *, local_origin: str | None = None) -> Any:
+def make_vcr(
+    spec: ProviderSpec, secrets: Sequence[str] = (), *, local_origin: str | None = None
+) -> Any:
     """A ``vcr.VCR`` that scrubs what ``spec.auth`` declares and matches on path and body.
 
     Host and port are not matched: a cassette synthesised against the local wire server
     replays against the provider's real base URL.
     """
-    import vcr  # noqa: PLC0415 - only the cassette clauses need vcrpy
+    import vcr  # type: ignore[import-untyped]  # noqa: PLC0415 - only cassette clauses need it
 
     headers = {h.lower() for h in _ALWAYS_SCRUBBED_HEADERS}
     if spec.auth.header:
@@ -113,7 +114,9 @@ def make_vcr(spec: ProviderSpec, secrets: Sequence[str] = (), *, local_origin: s
 
     def before_record_response(response: Mapping[str, Any]) -> Mapping[str, Any]:
         kept = {
-            k: v for k, v in response["headers"].items() if k.lower() not in _RESPONSE_HEADERS_DROPPED
+            k: v
+            for k, v in response["headers"].items()
+            if k.lower() not in _RESPONSE_HEADERS_DROPPED
         }
         response["headers"] = kept  # type: ignore[index]
         body = response.get("body") or {}
@@ -223,8 +226,8 @@ def network_guard(*, allow_loopback: bool = True) -> Iterator[NetworkGuard]:
             raise socket.gaierror(socket.EAI_NONAME, msg)
         return real_getaddrinfo(host, *args, **kwargs)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = getaddrinfo
     try:
         yield guard

@@ -21,15 +21,43 @@ def build_parser(prog: str = "lmux-plug certify") -> argparse.ArgumentParser:
         prog=prog,
         description="Certify installed lmux-plug provider plugins against the contract suite.",
     )
-    parser.add_argument("providers", nargs="*", metavar="NAME", help="provider names (model prefixes)")
-    parser.add_argument("--all", action="store_true", help="certify every installed provider except the built-in echo")
-    parser.add_argument("--record", choices=("none", "once", "rewrite", "synthesise"), default="none",
-                        help="cassette mode (default none: replay with the network blocked)")
-    parser.add_argument("--cassettes", default=None, metavar="DIR", help="cassette folder (default ./cassettes)")
-    parser.add_argument("--examples", type=int, default=25, metavar="N", help="Hypothesis examples per property clause")
-    parser.add_argument("--report-json", default=None, metavar="PATH", help="also write the report as JSON")
-    parser.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="only clauses matching EXPR (pytest -k)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's failure details")
+    parser.add_argument(
+        "providers", nargs="*", metavar="NAME", help="provider names (model prefixes)"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="certify every installed provider except the built-in echo",
+    )
+    parser.add_argument(
+        "--record",
+        choices=("none", "once", "rewrite", "synthesise"),
+        default="none",
+        help="cassette mode (default none: replay with the network blocked)",
+    )
+    parser.add_argument(
+        "--cassettes", default=None, metavar="DIR", help="cassette folder (default ./cassettes)"
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=25,
+        metavar="N",
+        help="Hypothesis examples per property clause",
+    )
+    parser.add_argument(
+        "--report-json", default=None, metavar="PATH", help="also write the report as JSON"
+    )
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        metavar="EXPR",
+        help="only clauses matching EXPR (pytest -k)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show pytest's failure details"
+    )
     return parser
 
 
@@ -57,6 +85,14 @@ def certify_main(argv: list[str]) -> int:
         build_parser().print_usage(sys.stderr)
         sys.stderr.write("lmux-plug certify: name at least one provider (or --all)\n")
         return 2
+    installed = {*_installed_providers(), "echo"}
+    unknown = [name for name in names if name not in installed]
+    if unknown:
+        sys.stderr.write(
+            f"lmux-plug certify: no installed plugin declares {', '.join(map(repr, unknown))} "
+            f"(installed providers: {', '.join(sorted(installed))})\n"
+        )
+        return 2
     import pytest  # noqa: PLC0415 - only the certify command needs pytest
 
     from lmux_plug_contract import certify_suite  # noqa: PLC0415
@@ -68,17 +104,27 @@ def certify_main(argv: list[str]) -> int:
         ini.write_text("[pytest]\n", encoding="utf-8")
         pytest_args = [
             str(Path(certify_suite.__file__)),
-            "-c", str(ini),
-            "--rootdir", folder,
-            "-p", "lmux_plug_contract.plugin",
-            "-p", "no:cacheprovider",
-            "-p", "no:asyncio",  # the clauses drive their own loops; no async test plugin needed
+            "-c",
+            str(ini),
+            "--rootdir",
+            folder,
+            "-p",
+            "lmux_plug_contract.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",  # the clauses drive their own loops; no async test plugin needed
             "--import-mode=importlib",
-            "--lmux-certify", ",".join(names),
-            "--lmux-record", args.record,
-            "--lmux-cassettes", str(cassettes),
-            "--lmux-examples", str(args.examples),
-            "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            "--lmux-certify",
+            ",".join(names),
+            "--lmux-record",
+            args.record,
+            "--lmux-cassettes",
+            str(cassettes),
+            "--lmux-examples",
+            str(args.examples),
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
         ]
         pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "--no-header"]
         if args.keyword:

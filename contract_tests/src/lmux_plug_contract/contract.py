@@ -14,6 +14,7 @@ plugin with::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -23,8 +24,6 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from lmux_plug import (
     AuthenticationError,
     Capability,
@@ -44,6 +43,7 @@ from lmux_plug import (
     Usage,
     calculate_cost,
 )
+
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._session import ContractSession, embed_usage
 from lmux_plug_contract.server import WireServer
@@ -118,12 +118,21 @@ def _reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
             entry["id"] = delta.id or entry["id"]
             entry["name"] = delta.name or entry["name"]
             entry["arguments"] += delta.arguments
-    return [ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"]) for _, p in sorted(parts.items())]
+    return [
+        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
+        for _, p in sorted(parts.items())
+    ]
 
 
 def _check_usage(usage: object, where: str) -> None:
     assert isinstance(usage, Usage), f"{where}: usage is {type(usage).__name__}, not Usage"
-    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens"):
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+    ):
         value = getattr(usage, name)
         assert type(value) is int, f"{where}: usage.{name} is {type(value).__name__}, not int"
         assert value >= 0, f"{where}: usage.{name} = {value} < 0"
@@ -162,7 +171,10 @@ class ProviderContract:
 
     @pytest.fixture
     def contract(
-        self, request: pytest.FixtureRequest, lmux_contract_provider: str, lmux_wire_server: WireServer
+        self,
+        request: pytest.FixtureRequest,
+        lmux_contract_provider: str,
+        lmux_wire_server: WireServer,
     ) -> Iterator[ContractSession]:
         """A :class:`ContractSession` for the provider under test."""
         config = request.config
@@ -186,40 +198,53 @@ class ProviderContract:
     def _chat(self, contract: ContractSession) -> tuple[ChatResponse, bool, str]:
         model = contract.model(Capability.CHAT)
         with contract.traffic("types", "chat") as source:
-            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            response = contract.run(
+                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
+            )
         return response, source.synthesised, model
 
     @clause("types.chat_response")
     def test_types_chat_response(self, contract: ContractSession) -> None:
-        """chat returns a ChatResponse with content or tool calls, a normalised finish_reason, provider and model."""
+        """Chat returns a ChatResponse: content or tool calls, finish_reason, provider, model."""
         response, synthesised, _ = self._chat(contract)
         assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
         assert response.content or response.tool_calls, "neither content nor tool calls"
-        assert isinstance(response.finish_reason, FinishReason), f"finish_reason {response.finish_reason!r} is not a FinishReason"
-        assert response.provider == contract.provider, f"provider is {response.provider!r}, expected {contract.provider!r}"
-        assert isinstance(response.model, str) and response.model, "model is not set"
+        assert isinstance(response.finish_reason, FinishReason), (
+            f"finish_reason {response.finish_reason!r} is not a FinishReason"
+        )
+        assert response.provider == contract.provider, (
+            f"provider is {response.provider!r}, expected {contract.provider!r}"
+        )
+        assert isinstance(response.model, str), f"model is {type(response.model).__name__}"
+        assert response.model, "model is not set"
         if synthesised:
             assert response.content == canon.TEXT, f"content {response.content!r} != {canon.TEXT!r}"
             assert response.finish_reason is FinishReason.STOP
 
     @clause("types.usage")
     def test_types_usage(self, contract: ContractSession) -> None:
-        """usage holds non-negative integers, equal to what the provider reported."""
+        """Usage holds non-negative integers, equal to what the provider reported."""
         response, synthesised, _ = self._chat(contract)
         _check_usage(response.usage, "chat")
         if synthesised:
-            assert response.usage == canon.USAGE, f"usage {response.usage} != reported {canon.USAGE}"
+            assert response.usage == canon.USAGE, (
+                f"usage {response.usage} != reported {canon.USAGE}"
+            )
 
     @clause("types.cost")
     def test_types_cost(self, contract: ContractSession) -> None:
-        """cost is consistent with the declared pricing, or None when no price is declared."""
+        """Cost is consistent with the declared pricing, or None when no price is declared."""
         response, _, model = self._chat(contract)
-        pricing = contract.registry.plugin_manager.hook.lmux_plug_pricing(provider=contract.spec, model=model)
+        pricing = contract.registry.plugin_manager.hook.lmux_plug_pricing(
+            provider=contract.spec, model=model
+        )
         if pricing is None:
             assert response.cost is None, f"cost {response.cost} without a declared price"
         else:
             expected = calculate_cost(response.usage, pricing)
-            assert response.cost == expected, f"cost {response.cost} != {expected} from the declared pricing"
+            assert response.cost == expected, (
+                f"cost {response.cost} != {expected} from the declared pricing"
+            )
 
     # ================================================================== streaming
 
@@ -234,12 +259,14 @@ class ProviderContract:
             model = contract.model(Capability.STREAM)
             params, prompt = contract.params(), _prompt()
         with contract.traffic("streaming", kind) as source:  # type: ignore[arg-type]
-            chunks = contract.collect(contract.registry.achat_stream(contract.ref(model), prompt, **params))
+            chunks = contract.collect(
+                contract.registry.achat_stream(contract.ref(model), prompt, **params)
+            )
         return chunks, source.synthesised
 
     @clause("streaming.chunks")
     def test_streaming_chunks(self, contract: ContractSession) -> None:
-        """every streamed item is a ChatChunk."""
+        """Every streamed item is a ChatChunk."""
         chunks, _ = self._stream(contract)
         assert chunks, "the stream yielded nothing"
         wrong = [type(c).__name__ for c in chunks if not isinstance(c, ChatChunk)]
@@ -247,24 +274,30 @@ class ProviderContract:
 
     @clause("streaming.terminal_chunk")
     def test_streaming_terminal_chunk(self, contract: ContractSession) -> None:
-        """exactly one chunk carries a finish_reason, and nothing but usage follows it."""
+        """Exactly one chunk carries a finish_reason, and nothing but usage follows it."""
         chunks, synthesised = self._stream(contract)
         terminal = [i for i, c in enumerate(chunks) if c.finish_reason is not None]
-        assert len(terminal) == 1, f"{len(terminal)} chunks carry a finish_reason (expected exactly 1)"
+        assert len(terminal) == 1, (
+            f"{len(terminal)} chunks carry a finish_reason (expected exactly 1)"
+        )
         after = chunks[terminal[0] + 1 :]
-        assert all(not c.delta and not c.tool_call_deltas for c in after), "content after the terminal chunk"
+        assert all(not c.delta and not c.tool_call_deltas for c in after), (
+            "content after the terminal chunk"
+        )
         assert isinstance(chunks[terminal[0]].finish_reason, FinishReason)
         if synthesised:
             assert chunks[terminal[0]].finish_reason is FinishReason.STOP
 
     @clause("streaming.usage")
     def test_streaming_usage(self, contract: ContractSession) -> None:
-        """usage arrives on the terminal chunk (or the one after it) where the provider reports it."""
+        """Usage arrives on the terminal chunk (or one after it) where the provider reports it."""
         chunks, synthesised = self._stream(contract)
         with_usage = [i for i, c in enumerate(chunks) if c.usage is not None]
         reports = contract.wire.stream_usage if contract.wire is not None else True
         if not with_usage:
-            assert not (synthesised and reports), "the provider reported usage but no chunk carries it"
+            assert not (synthesised and reports), (
+                "the provider reported usage but no chunk carries it"
+            )
             pytest.skip("not declared: the provider reports no usage in streams")
         terminal = next((i for i, c in enumerate(chunks) if c.finish_reason is not None), None)
         assert terminal is not None, "no terminal chunk"
@@ -276,7 +309,7 @@ class ProviderContract:
 
     @clause("streaming.text_matches_chat")
     def test_streaming_text_matches_chat(self, contract: ContractSession) -> None:
-        """the concatenated deltas equal the text of the same exchange when not streamed."""
+        """The concatenated deltas equal the text of the same exchange when not streamed."""
         contract.model(Capability.CHAT, Capability.STREAM)
         chunks, stream_synth = self._stream(contract)
         response, chat_synth, _ = self._chat(contract)
@@ -297,7 +330,9 @@ class ProviderContract:
                 arguments = json.loads(call.arguments)
             except ValueError:
                 pytest.fail(f"tool-call arguments are not JSON: {call.arguments!r}")
-            assert isinstance(arguments, dict), f"tool-call arguments are not an object: {arguments!r}"
+            assert isinstance(arguments, dict), (
+                f"tool-call arguments are not an object: {arguments!r}"
+            )
         finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
         assert len(finishes) == 1, f"{len(finishes)} terminal chunks"
         if synthesised:
@@ -308,14 +343,16 @@ class ProviderContract:
     @clause("streaming.early_close")
     @pytest.mark.parametrize("how", ["aclose", "cancel", "sync_close"])
     def test_streaming_early_close(self, contract: ContractSession, how: str) -> None:
-        """closing or cancelling a stream early releases its connection."""
+        """Closing or cancelling a stream early releases its connection."""
         wire = contract.require_wire()
         model = contract.model(Capability.STREAM)
 
         def scenario(request: CapturedRequest) -> Reply:
             rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
             frames = rendering.frames[: -rendering.terminal]
-            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True, after="hang")
+            return Reply(
+                200, {"content-type": rendering.content_type}, frames, stream=True, after="hang"
+            )
 
         contract.use_server(scenario)
         ref, registry = contract.ref(model), contract.registry
@@ -324,14 +361,19 @@ class ProviderContract:
             next(iterator)
             iterator.close()  # type: ignore[attr-defined]
         else:
-            contract.run(_close_early(registry.achat_stream(ref, _prompt(), **contract.params()), cancel=how == "cancel"))
+            contract.run(
+                _close_early(
+                    registry.achat_stream(ref, _prompt(), **contract.params()),
+                    cancel=how == "cancel",
+                )
+            )
         assert contract.server.wait_disconnects(1, 5.0), (
             f"the connection stayed open 5 s after the stream was closed early ({how})"
         )
 
     @clause("streaming.arbitrary_splits")
     def test_streaming_arbitrary_splits(self, contract: ContractSession) -> None:
-        """stream decoding gives the same chunks however the byte stream is split."""
+        """Stream decoding gives the same chunks however the byte stream is split."""
         wire = contract.require_wire()
         model = contract.model(Capability.STREAM)
         ref = contract.ref(model)
@@ -340,18 +382,27 @@ class ProviderContract:
         probe = CapturedRequest("POST", "/", {}, {}, json.dumps({"model": model}).encode())
         size = len(b"".join(wire.stream(probe, canon.TEXT_PIECES, canon.USAGE).frames))
 
-        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=contract.examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(cuts=split_points(size))
         def property_(cuts: tuple[int, ...]) -> None:
             def scenario(request: CapturedRequest) -> Reply:
                 rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
                 raw = b"".join(rendering.frames)
                 inner = [c for c in cuts if c < len(raw)]
-                pieces = [raw[a:b] for a, b in zip((0, *inner), (*inner, len(raw)))]
-                return Reply(200, {"content-type": rendering.content_type}, pieces, stream=True, pause=0.002)
+                pieces = [raw[a:b] for a, b in zip((0, *inner), (*inner, len(raw)), strict=True)]
+                return Reply(
+                    200, {"content-type": rendering.content_type}, pieces, stream=True, pause=0.002
+                )
 
             contract.use_server(scenario)
-            chunks = contract.collect(contract.registry.achat_stream(ref, _prompt(), **contract.params()))
+            chunks = contract.collect(
+                contract.registry.achat_stream(ref, _prompt(), **contract.params())
+            )
             assert "".join(c.delta for c in chunks) == canon.TEXT
             assert sum(c.finish_reason is not None for c in chunks) == 1
             if wire.stream_usage:
@@ -363,29 +414,46 @@ class ProviderContract:
 
     @clause("embeddings.vectors")
     def test_embeddings_vectors(self, contract: ContractSession) -> None:
-        """one vector per input, in input order, of one dimension, with usage set."""
+        """One vector per input, in input order, of one dimension, with usage set."""
         model = contract.model(Capability.EMBED)
         with contract.traffic("embeddings", "embed") as source:
-            response = contract.run(contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS)))
+            response = contract.run(
+                contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS))
+            )
         assert isinstance(response, EmbeddingResponse), f"embed returned {type(response).__name__}"
         assert len(response.embeddings) == len(canon.EMBED_INPUTS), (
             f"{len(response.embeddings)} vectors for {len(canon.EMBED_INPUTS)} inputs"
         )
         dimensions = {len(v) for v in response.embeddings}
-        assert len(dimensions) == 1 and 0 not in dimensions, f"inconsistent dimensions {sorted(dimensions)}"
-        assert all(isinstance(x, float) for v in response.embeddings for x in v), "vector items are not floats"
+        assert len(dimensions) == 1 and 0 not in dimensions, (
+            f"inconsistent dimensions {sorted(dimensions)}"
+        )
+        assert all(isinstance(x, float) for v in response.embeddings for x in v), (
+            "vector items are not floats"
+        )
         _check_usage(response.usage, "embed")
         assert response.provider == contract.provider
         if source.synthesised:
             expected = tuple(canon.expected_vector(t, i) for i, t in enumerate(canon.EMBED_INPUTS))
-            assert response.embeddings == expected, "vectors are not in input order (or not the ones sent)"
+            assert response.embeddings == expected, (
+                "vectors are not in input order (or not the ones sent)"
+            )
             if contract.wire is not None and contract.wire.embed_usage:
                 usage = embed_usage(list(canon.EMBED_INPUTS))
-                assert response.usage.input_tokens == usage.input_tokens, f"usage {response.usage} != reported {usage}"
+                assert response.usage.input_tokens == usage.input_tokens, (
+                    f"usage {response.usage} != reported {usage}"
+                )
 
     # ================================================================== errors
 
-    def _error_of(self, contract: ContractSession, scenario: Callable[[CapturedRequest], Reply], *, stream: bool = False, timeout: float | None = None) -> LmuxError:
+    def _error_of(
+        self,
+        contract: ContractSession,
+        scenario: Callable[[CapturedRequest], Reply],
+        *,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> LmuxError:
         model = contract.model(Capability.STREAM if stream else Capability.CHAT)
         contract.use_server(scenario)
         params = contract.params() if timeout is None else contract.params(timeout=timeout)
@@ -408,12 +476,16 @@ class ProviderContract:
     @clause("errors.http_status")
     @pytest.mark.parametrize("status", sorted(ERROR_EXPECTATIONS))
     def test_errors_http_status(self, contract: ContractSession, status: int) -> None:
-        """each HTTP error status maps to its LmuxError subclass with status_code, provider and retryable."""
+        """Each HTTP error status maps to its LmuxError class, status_code, provider, retryable."""
         wire = contract.require_wire()
         expected, retryable = ERROR_EXPECTATIONS[status]
         headers = {"retry-after": "7"} if status == 429 else {}
-        error = self._error_of(contract, lambda _r: wire.error(status, f"contract-suite error {status}", headers))
-        assert isinstance(error, expected), f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        error = self._error_of(
+            contract, lambda _r: wire.error(status, f"contract-suite error {status}", headers)
+        )
+        assert isinstance(error, expected), (
+            f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        )
         assert error.status_code == status, f"status_code is {error.status_code}"
         assert error.retryable is retryable, f"retryable is {error.retryable}, expected {retryable}"
 
@@ -423,8 +495,12 @@ class ProviderContract:
         """HTTP errors on a streamed call map like non-streamed ones."""
         wire = contract.require_wire()
         expected, retryable = ERROR_EXPECTATIONS[status]
-        error = self._error_of(contract, lambda _r: wire.error(status, f"contract-suite error {status}"), stream=True)
-        assert isinstance(error, expected), f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        error = self._error_of(
+            contract, lambda _r: wire.error(status, f"contract-suite error {status}"), stream=True
+        )
+        assert isinstance(error, expected), (
+            f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
+        )
         assert error.status_code == status and error.retryable is retryable
 
     @clause("errors.retry_after")
@@ -437,13 +513,17 @@ class ProviderContract:
             value, low, high = email.utils.formatdate(time.time() + 30, usegmt=True), 27.0, 31.0
         else:
             value, low, high = "7", 7.0, 7.0
-        error = self._error_of(contract, lambda _r: wire.error(status, "slow down", {"retry-after": value}))
+        error = self._error_of(
+            contract, lambda _r: wire.error(status, "slow down", {"retry-after": value})
+        )
         assert error.retry_after is not None, f"retry_after ignored (Retry-After: {value})"
-        assert low <= error.retry_after <= high, f"retry_after {error.retry_after} for Retry-After: {value}"
+        assert low <= error.retry_after <= high, (
+            f"retry_after {error.retry_after} for Retry-After: {value}"
+        )
 
     @clause("errors.timeout")
     def test_errors_timeout(self, contract: ContractSession) -> None:
-        """a call that outlives its timeout raises lmux_plug.TimeoutError (retryable)."""
+        """A call that outlives its timeout raises lmux_plug.TimeoutError (retryable)."""
         contract.require_wire()
         started = time.monotonic()
         error = self._error_of(contract, lambda _r: Reply(before="hang"), timeout=0.5)
@@ -454,7 +534,7 @@ class ProviderContract:
     @clause("errors.connection_reset")
     @pytest.mark.parametrize("when", ["before_answer", "mid_stream"])
     def test_errors_connection_reset(self, contract: ContractSession, when: str) -> None:
-        """a connection reset raises ProviderError (retryable), never a transport exception."""
+        """A connection reset raises ProviderError (retryable), never a transport exception."""
         wire = contract.require_wire()
         if when == "before_answer":
             error = self._error_of(contract, lambda _r: Reply(before="reset"))
@@ -462,19 +542,32 @@ class ProviderContract:
 
             def scenario(request: CapturedRequest) -> Reply:
                 rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
-                return Reply(200, {"content-type": rendering.content_type}, rendering.frames[:2], stream=True, after="reset")
+                return Reply(
+                    200,
+                    {"content-type": rendering.content_type},
+                    rendering.frames[:2],
+                    stream=True,
+                    after="reset",
+                )
 
             error = self._error_of(contract, scenario, stream=True)
-        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+        assert isinstance(error, ProviderError), (
+            f"got {type(error).__name__}, expected ProviderError"
+        )
         assert error.retryable is True
 
     @clause("errors.malformed_json")
     @pytest.mark.parametrize("where", ["body", "stream"])
     def test_errors_malformed_json(self, contract: ContractSession, where: str) -> None:
-        """malformed JSON in a body or a stream event raises ProviderError, never a json error."""
+        """Malformed JSON in a body or a stream event raises ProviderError, never a json error."""
         wire = contract.require_wire()
         if where == "body":
-            error = self._error_of(contract, lambda _r: Reply(200, {"content-type": "application/json"}, (b'{"id": "x", "choices": [',)))
+            error = self._error_of(
+                contract,
+                lambda _r: Reply(
+                    200, {"content-type": "application/json"}, (b'{"id": "x", "choices": [',)
+                ),
+            )
         else:
 
             def scenario(request: CapturedRequest) -> Reply:
@@ -485,17 +578,25 @@ class ProviderContract:
                 return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
 
             error = self._error_of(contract, scenario, stream=True)
-        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+        assert isinstance(error, ProviderError), (
+            f"got {type(error).__name__}, expected ProviderError"
+        )
 
     @clause("errors.unexpected_json")
-    @pytest.mark.parametrize("body", ["{}", "[]", "null", '"text"', '{"error": null, "choices": [{}]}'])
+    @pytest.mark.parametrize(
+        "body", ["{}", "[]", "null", '"text"', '{"error": null, "choices": [{}]}']
+    )
     def test_errors_unexpected_json(self, contract: ContractSession, body: str) -> None:
-        """valid JSON of the wrong shape gives an LmuxError or a valid answer, never KeyError/TypeError."""
+        """Valid JSON of a wrong shape gives an LmuxError or an answer, never a KeyError."""
         contract.require_wire()
         model = contract.model(Capability.CHAT)
-        contract.use_server(lambda _r: Reply(200, {"content-type": "application/json"}, (body.encode(),)))
+        contract.use_server(
+            lambda _r: Reply(200, {"content-type": "application/json"}, (body.encode(),))
+        )
         try:
-            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            response = contract.run(
+                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
+            )
         except Exception as exc:  # noqa: BLE001
             _fail_foreign(exc, f"body {body}")
         else:
@@ -504,7 +605,7 @@ class ProviderContract:
     @clause("errors.truncated_stream")
     @pytest.mark.parametrize("how", ["cut_mid_frame", "clean_eof_without_end"])
     def test_errors_truncated_stream(self, contract: ContractSession, how: str) -> None:
-        """a stream cut short raises ProviderError rather than ending as if complete."""
+        """A stream cut short raises ProviderError rather than ending as if complete."""
         wire = contract.require_wire()
 
         def scenario(request: CapturedRequest) -> Reply:
@@ -512,14 +613,18 @@ class ProviderContract:
             if how == "clean_eof_without_end":
                 return wire.reply_stream(rendering, drop_terminal=True)
             frames = (*rendering.frames[:2], rendering.frames[2][:7])
-            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True, after="cut")
+            return Reply(
+                200, {"content-type": rendering.content_type}, frames, stream=True, after="cut"
+            )
 
         error = self._error_of(contract, scenario, stream=True)
-        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+        assert isinstance(error, ProviderError), (
+            f"got {type(error).__name__}, expected ProviderError"
+        )
 
     @clause("errors.stream_error_event")
     def test_errors_stream_error_event(self, contract: ContractSession) -> None:
-        """an error event inside a stream raises ProviderError with the provider set."""
+        """An error event inside a stream raises ProviderError with the provider set."""
         wire = contract.require_wire()
 
         def scenario(request: CapturedRequest) -> Reply:
@@ -528,18 +633,27 @@ class ProviderContract:
             return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
 
         error = self._error_of(contract, scenario, stream=True)
-        assert isinstance(error, ProviderError), f"got {type(error).__name__}, expected ProviderError"
+        assert isinstance(error, ProviderError), (
+            f"got {type(error).__name__}, expected ProviderError"
+        )
 
     @clause("errors.arbitrary_responses")
     def test_errors_arbitrary_responses(self, contract: ContractSession) -> None:
-        """any error status with any body maps to an LmuxError carrying that status."""
+        """Any error status with any body maps to an LmuxError carrying that status."""
         wire = contract.require_wire()
 
-        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=contract.examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=error_responses(wire))
         def property_(case: Reply) -> None:
             error = self._error_of(contract, lambda _r: case)
-            assert error.status_code == case.status, f"status_code {error.status_code} != {case.status}"
+            assert error.status_code == case.status, (
+                f"status_code {error.status_code} != {case.status}"
+            )
             if case.status in (401, 403):
                 assert isinstance(error, AuthenticationError)
             elif case.status == 429:
@@ -547,17 +661,23 @@ class ProviderContract:
             elif case.status == 404:
                 assert isinstance(error, NotFoundError)
             elif case.status >= 500:
-                assert isinstance(error, ProviderError), f"{case.status} gave {type(error).__name__}"
+                assert isinstance(error, ProviderError), (
+                    f"{case.status} gave {type(error).__name__}"
+                )
             elif case.status != 408:
-                assert isinstance(error, InvalidRequestError), f"{case.status} gave {type(error).__name__}"
+                assert isinstance(error, InvalidRequestError), (
+                    f"{case.status} gave {type(error).__name__}"
+                )
 
         property_()
 
     # ================================================================== auth
 
     @clause("auth.missing_key")
-    def test_auth_missing_key(self, contract: ContractSession, monkeypatch: pytest.MonkeyPatch) -> None:
-        """a missing key gives AuthenticationError naming the env vars, before any I/O."""
+    def test_auth_missing_key(
+        self, contract: ContractSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A missing key gives AuthenticationError naming the env vars, before any I/O."""
         auth = contract.spec.auth
         if not auth.env or auth.optional:
             pytest.skip("not declared: the provider needs no key")
@@ -565,12 +685,17 @@ class ProviderContract:
             monkeypatch.delenv(name, raising=False)
         model = contract.model(Capability.CHAT)
         registry = contract.new_registry()
-        contract.use_server(contract.canonical("chat") if contract.http and contract.wire else (lambda _r: Reply()), registry)
+        contract.use_server(
+            contract.canonical("chat") if contract.http and contract.wire else (lambda _r: Reply()),
+            registry,
+        )
         try:
             contract.run(registry.achat(contract.ref(model), _prompt(), **contract.params()))
         except Exception as exc:  # noqa: BLE001
             _fail_foreign(exc, "missing key")
-            assert isinstance(exc, AuthenticationError), f"got {type(exc).__name__}, expected AuthenticationError"
+            assert isinstance(exc, AuthenticationError), (
+                f"got {type(exc).__name__}, expected AuthenticationError"
+            )
             missing = [name for name in auth.env if name not in str(exc)]
             assert not missing, f"the error does not name {missing}: {exc}"
         else:
@@ -579,7 +704,7 @@ class ProviderContract:
 
     @clause("auth.key_not_leaked")
     def test_auth_key_not_leaked(self, contract: ContractSession) -> None:
-        """the key never appears in a repr, str(), exception or log record (even when the server echoes it)."""
+        """The key never appears in a repr, str(), exception or log record, even when echoed."""
         wire = contract.require_wire()
         if contract.key_in_use is None:
             pytest.skip("not declared: the provider sends no key")
@@ -594,16 +719,22 @@ class ProviderContract:
         seen: list[str] = []
         try:
             contract.use_server(contract.canonical("chat"))
-            response = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            response = contract.run(
+                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
+            )
             seen += [repr(response), str(response), repr(contract.registry), repr(contract.spec)]
             sent = contract.server.requests[-1]
             assert key in " ".join([*sent.headers.values(), *sent.query.values()]), (
                 "the key was not sent where ProviderSpec.auth declares it"
             )
-            echoed = f"Incorrect API key provided: {key}. You can find your API key in your account."
+            echoed = (
+                f"Incorrect API key provided: {key}. You can find your API key in your account."
+            )
             contract.use_server(lambda _r: wire.error(401, echoed))
             try:
-                contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+                contract.run(
+                    contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
+                )
             except Exception as exc:  # noqa: BLE001
                 cause: BaseException | None = exc
                 while cause is not None:
@@ -621,7 +752,7 @@ class ProviderContract:
 
     @clause("auth.cassettes_clean")
     def test_auth_cassettes_clean(self, contract: ContractSession) -> None:
-        """no recorded cassette holds the key in use or anything that looks like a real secret."""
+        """No recorded cassette holds the key in use or anything that looks like a real secret."""
         from lmux_plug_contract.cassettes import find_secrets  # noqa: PLC0415
 
         folder = contract.cassette_dir / contract.provider
@@ -640,13 +771,19 @@ class ProviderContract:
 
     @clause("capabilities.undeclared_before_io")
     @pytest.mark.parametrize("capability", [c.value for c in _UNDECLARED_PROBES])
-    def test_capabilities_undeclared_before_io(self, contract: ContractSession, capability: str) -> None:
-        """a call needing an undeclared capability raises UnsupportedFeatureError before any I/O."""
+    def test_capabilities_undeclared_before_io(
+        self, contract: ContractSession, capability: str
+    ) -> None:
+        """A call needing an undeclared capability raises UnsupportedFeatureError before any I/O."""
         from lmux_plug_contract.cassettes import network_guard  # noqa: PLC0415
 
         cap = Capability(capability)
         model = next(
-            (m for m in [*(s.id for s in contract.spec.models), "contract-model"] if cap not in contract.spec.capabilities_of(m)),
+            (
+                m
+                for m in [*(s.id for s in contract.spec.models), "contract-model"]
+                if cap not in contract.spec.capabilities_of(m)
+            ),
             None,
         )
         if model is None:
@@ -663,16 +800,24 @@ class ProviderContract:
                 assert isinstance(exc, UnsupportedFeatureError), f"got {type(exc).__name__}: {exc}"
             else:
                 pytest.fail(f"a call needing undeclared {capability!r} succeeded")
-        assert not contract.server.requests, f"{len(contract.server.requests)} request(s) reached the server"
-        assert not guard.attempts, f"network I/O before the capability check: connect to {guard.attempts}"
+        assert not contract.server.requests, (
+            f"{len(contract.server.requests)} request(s) reached the server"
+        )
+        assert not guard.attempts, (
+            f"network I/O before the capability check: connect to {guard.attempts}"
+        )
 
     # ================================================================== registry
 
     @clause("registry.prefix_routing")
     def test_registry_prefix_routing(self, contract: ContractSession) -> None:
-        """every provider the plugin declares routes by its prefix to this plugin."""
+        """Every provider the plugin declares routes by its prefix to this plugin."""
         registry = contract.registry
-        declared = [s for s in registry.providers() if registry.resolve(f"{s.name}/m")[0].owner is contract.owner]
+        declared = [
+            s
+            for s in registry.providers()
+            if registry.resolve(f"{s.name}/m")[0].owner is contract.owner
+        ]
         assert contract.provider in [s.name for s in declared]
         for spec in declared:
             route, model_id = registry.resolve(f"{spec.name}/some-model")
@@ -682,7 +827,7 @@ class ProviderContract:
 
     @clause("registry.slash_model_ids")
     def test_registry_slash_model_ids(self, contract: ContractSession) -> None:
-        """model ids containing '/' survive routing and reach the provider unchanged."""
+        """Model ids containing '/' survive routing and reach the provider unchanged."""
         model_id = "org-name/family/model-v1"
         route, resolved = contract.registry.resolve(contract.ref(model_id))
         assert route.spec.name == contract.provider and resolved == model_id
@@ -691,7 +836,9 @@ class ProviderContract:
         if contract.http:
             contract.require_wire()
             contract.use_server(contract.canonical("chat"))
-        response = contract.run(contract.registry.achat(contract.ref(model_id), _prompt(), **contract.params()))
+        response = contract.run(
+            contract.registry.achat(contract.ref(model_id), _prompt(), **contract.params())
+        )
         assert isinstance(response, ChatResponse)
         if contract.http:
             sent = contract.server.requests[-1]
@@ -699,7 +846,9 @@ class ProviderContract:
             in_body = isinstance(body, dict) and model_id in [str(v) for v in _texts_of(body)]
             from urllib.parse import unquote  # noqa: PLC0415
 
-            assert in_body or model_id in unquote(sent.path), f"model id {model_id!r} not sent unchanged"
+            assert in_body or model_id in unquote(sent.path), (
+                f"model id {model_id!r} not sent unchanged"
+            )
         else:
             assert response.model == model_id, f"response.model {response.model!r} != {model_id!r}"
 
@@ -707,49 +856,64 @@ class ProviderContract:
 
     @clause("parity.chat")
     def test_parity_chat(self, contract: ContractSession) -> None:
-        """sync chat and async achat give equal results for the same exchange."""
+        """Sync chat and async achat give equal results for the same exchange."""
         model = contract.model(Capability.CHAT)
         with contract.traffic("types", "chat"):
             sync = contract.registry.chat(contract.ref(model), _prompt(), **contract.params())
-            asynchronous = contract.run(contract.registry.achat(contract.ref(model), _prompt(), **contract.params()))
+            asynchronous = contract.run(
+                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
+            )
         assert sync == asynchronous, f"sync {sync!r} != async {asynchronous!r}"
 
     @clause("parity.stream")
     def test_parity_stream(self, contract: ContractSession) -> None:
-        """sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
+        """Sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
         model = contract.model(Capability.STREAM)
         with contract.traffic("streaming", "stream"):
-            sync = list(contract.registry.chat_stream(contract.ref(model), _prompt(), **contract.params()))
-            asynchronous = contract.collect(contract.registry.achat_stream(contract.ref(model), _prompt(), **contract.params()))
+            sync = list(
+                contract.registry.chat_stream(contract.ref(model), _prompt(), **contract.params())
+            )
+            asynchronous = contract.collect(
+                contract.registry.achat_stream(contract.ref(model), _prompt(), **contract.params())
+            )
         assert sync == asynchronous, f"sync chunks {sync!r} != async chunks {asynchronous!r}"
 
     @clause("parity.embed")
     def test_parity_embed(self, contract: ContractSession) -> None:
-        """sync embed and async aembed give equal vectors for the same exchange."""
+        """Sync embed and async aembed give equal vectors for the same exchange."""
         model = contract.model(Capability.EMBED)
         with contract.traffic("embeddings", "embed"):
             sync = contract.registry.embed(contract.ref(model), list(canon.EMBED_INPUTS))
-            asynchronous = contract.run(contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS)))
+            asynchronous = contract.run(
+                contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS))
+            )
         assert sync == asynchronous, "sync and async embeddings differ"
 
     # ================================================================== requests
 
     @clause("requests.arbitrary_messages")
     def test_requests_arbitrary_messages(self, contract: ContractSession) -> None:
-        """any message list gives a valid JSON request body, or InvalidRequestError before I/O."""
+        """Any message list gives a valid JSON request body, or InvalidRequestError before I/O."""
         from lmux_plug.testing.strategies import messages  # noqa: PLC0415
 
         model = contract.model(Capability.CHAT)
         if contract.http:
             contract.require_wire()
 
-        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=contract.examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(conversation=messages(max_size=5))
         def property_(conversation: list[Any]) -> None:
             if contract.http:
                 contract.use_server(contract.canonical("chat"))
             try:
-                response = contract.run(contract.registry.achat(contract.ref(model), conversation, **contract.params()))
+                response = contract.run(
+                    contract.registry.achat(contract.ref(model), conversation, **contract.params())
+                )
             except Exception as exc:  # noqa: BLE001
                 _fail_foreign(exc, "encoding arbitrary messages")
                 assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
@@ -761,30 +925,41 @@ class ProviderContract:
             assert isinstance(response, ChatResponse)
             if contract.http:
                 assert len(contract.server.requests) == 1
-                assert contract.server.requests[0].json() is not None, "the request body is not JSON"
+                assert contract.server.requests[0].json() is not None, (
+                    "the request body is not JSON"
+                )
 
         property_()
 
     @clause("requests.texts_round_trip")
     def test_requests_texts_round_trip(self, contract: ContractSession) -> None:
-        """every text of an encoded request decodes back out of the body the provider receives."""
+        """Every text of an encoded request decodes back out of the body the provider receives."""
         from lmux_plug.testing.strategies import messages  # noqa: PLC0415
 
         model = contract.model(Capability.CHAT)
         contract.require_wire()
 
-        @settings(max_examples=contract.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=contract.examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(conversation=messages(max_size=5))
         def property_(conversation: list[Any]) -> None:
             contract.use_server(contract.canonical("chat"))
             try:
-                contract.run(contract.registry.achat(contract.ref(model), conversation, **contract.params()))
+                contract.run(
+                    contract.registry.achat(contract.ref(model), conversation, **contract.params())
+                )
             except (InvalidRequestError, UnsupportedFeatureError):
                 return
             body = contract.server.requests[0].json()
             sent = list(_texts_of(body))
             for text in _message_texts(conversation):
-                assert any(text in s for s in sent), f"text {text!r} is missing from the request body"
+                assert any(text in s for s in sent), (
+                    f"text {text!r} is missing from the request body"
+                )
 
         property_()
 
@@ -792,7 +967,11 @@ class ProviderContract:
 def _message_texts(conversation: Sequence[Any]) -> Iterator[str]:
     for message in conversation:
         content = getattr(message, "content", None)
-        parts = [content] if isinstance(content, str) else [getattr(p, "text", "") for p in content or ()]
+        parts = (
+            [content]
+            if isinstance(content, str)
+            else [getattr(p, "text", "") for p in content or ()]
+        )
         for part in parts:
             if isinstance(part, str) and part.strip():
                 yield part.strip()
@@ -821,10 +1000,8 @@ async def _cancel_after_first(stream: Any) -> None:
     task = asyncio.ensure_future(consume())
     await asyncio.wait_for(first.wait(), 10)
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def _undeclared_call(registry: Any, ref: str, capability: Capability) -> object:
@@ -839,9 +1016,20 @@ async def _undeclared_call(registry: Any, ref: str, capability: Capability) -> o
     elif capability is Capability.JSON_OBJECT:
         params["response_format"] = {"type": "json_object"}
     elif capability is Capability.JSON_SCHEMA:
-        params["response_format"] = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}},
+        }
     elif capability is Capability.VISION:
-        prompt = [{"role": "user", "content": [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]
+        prompt = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                ],
+            }
+        ]
     elif capability is Capability.REASONING:
         params["reasoning_effort"] = "low"
     return await registry.achat(ref, prompt, **params)

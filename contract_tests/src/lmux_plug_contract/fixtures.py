@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from lmux_plug import Capability, ProviderSpec
+
 from lmux_plug_contract.wires import WireFormat, wire_for
 
 __all__ = ["ContractFixtures", "resolve_fixtures"]
@@ -31,6 +31,9 @@ def _models(value: Mapping[Any, str] | None) -> Mapping[str, str]:
 @attrs.frozen
 class ContractFixtures:
     """What the suite needs to know about a provider beyond its ``ProviderSpec``.
+
+    A plugin module may declare them as ``CONTRACT = ContractFixtures(...)``, as a plain
+    dict of these fields, or as a dict from provider name to either.
 
     :param wire: a :class:`~lmux_plug_contract.wires.WireFormat` (or the name of a built-in
         one) that renders answers, errors and faults in the provider's format. Default: the
@@ -71,11 +74,29 @@ class ContractFixtures:
 def resolve_fixtures(declared: object, owner: object, provider: str) -> ContractFixtures:
     """The fixtures in force: the test class's, else the plugin's ``CONTRACT``, else defaults."""
     for candidate in (declared, _module_contract(owner)):
-        if isinstance(candidate, ContractFixtures):
-            return candidate
-        if isinstance(candidate, Mapping) and isinstance(candidate.get(provider), ContractFixtures):
-            return candidate[provider]
+        found = _as_fixtures(candidate, provider)
+        if found is not None:
+            return found
     return ContractFixtures()
+
+
+_FIELDS = frozenset(a.name for a in attrs.fields(ContractFixtures))
+
+
+def _as_fixtures(candidate: object, provider: str) -> ContractFixtures | None:
+    """Accept fixtures, a plain dict of their fields, or a mapping of provider -> either.
+
+    A plain dict lets a plugin declare ``CONTRACT = {"models": {"chat": "m"}}`` without
+    importing this package (which its users need not install).
+    """
+    if isinstance(candidate, ContractFixtures):
+        return candidate
+    if isinstance(candidate, Mapping) and candidate:
+        if provider in candidate:
+            return _as_fixtures(candidate[provider], provider)
+        if set(candidate) <= _FIELDS:
+            return ContractFixtures(**dict(candidate))
+    return None
 
 
 def _module_contract(owner: object) -> object:

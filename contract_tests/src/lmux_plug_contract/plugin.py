@@ -30,25 +30,48 @@ RECORD_ENV = "LMUX_CONTRACT_RECORD"
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``--lmux-*`` options."""
     group = parser.getgroup("lmux-plug-contract", "lmux-plug provider certification")
-    group.addoption("--lmux-certify", action="append", default=[], metavar="NAME",
-                    help="provider(s) to certify with ProviderContract classes that name none (comma-separated)")
-    group.addoption("--lmux-record", default=os.environ.get(RECORD_ENV, "none"),
-                    choices=("none", "once", "rewrite", "synthesise"),
-                    help="cassette mode: none = replay (network blocked), once/rewrite = record from the "
-                         "real API with a real key, synthesise = record from the local wire server")
-    group.addoption("--lmux-cassettes", default=None, metavar="DIR",
-                    help="cassette folder (default: <rootdir>/cassettes)")
-    group.addoption("--lmux-examples", default=25, type=int, metavar="N",
-                    help="Hypothesis examples per property clause (default 25)")
-    group.addoption("--lmux-report-json", default=None, metavar="PATH",
-                    help="also write the certification report as JSON")
+    group.addoption(
+        "--lmux-certify",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="provider(s) for ProviderContract classes that name none (comma-separated)",
+    )
+    group.addoption(
+        "--lmux-record",
+        default=os.environ.get(RECORD_ENV, "none"),
+        choices=("none", "once", "rewrite", "synthesise"),
+        help="cassette mode: none = replay (network blocked), once/rewrite = record from the "
+        "real API with a real key, synthesise = record from the local wire server",
+    )
+    group.addoption(
+        "--lmux-cassettes",
+        default=None,
+        metavar="DIR",
+        help="cassette folder (default: <rootdir>/cassettes)",
+    )
+    group.addoption(
+        "--lmux-examples",
+        default=25,
+        type=int,
+        metavar="N",
+        help="Hypothesis examples per property clause (default 25)",
+    )
+    group.addoption(
+        "--lmux-report-json",
+        default=None,
+        metavar="PATH",
+        help="also write the certification report as JSON",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the clause marker and set up the run's state."""
     config.addinivalue_line("markers", "lmux_clause(name): a lmux-plug contract clause")
     folder = config.getoption("lmux_cassettes")
-    config.stash[STASH["cassette_dir"]] = Path(folder) if folder else Path(config.rootpath) / "cassettes"
+    config.stash[STASH["cassette_dir"]] = (
+        Path(folder) if folder else Path(config.rootpath) / "cassettes"
+    )
     config.stash[STASH["reset"]] = set()
     config.stash[STASH["results"]] = {}
     config.pluginmanager.register(_Reporter(config), "lmux-plug-contract-reporter")
@@ -71,7 +94,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lmux_contract_provider" in metafunc.fixturenames:
         names = _providers(metafunc)
         if not names:
-            msg = f"{metafunc.cls.__name__ if metafunc.cls else 'contract'}: set `provider = \"NAME\"` or pass --lmux-certify NAME"
+            owner = metafunc.cls.__name__ if metafunc.cls else "contract"
+            msg = f'{owner}: set `provider = "NAME"` or pass --lmux-certify NAME'
             raise pytest.UsageError(msg)
         metafunc.parametrize("lmux_contract_provider", names, ids=names)
 
@@ -121,12 +145,15 @@ def report_lines(results: dict[tuple[str, str], tuple[str, str]]) -> list[str]:
             shown = {"passed": "passed", "failed": "FAILED", "skipped": "skipped"}[outcome]
             suffix = f"  {detail}" if detail else ""
             lines.append(f"  {clause_name.ljust(width)}  {shown}{suffix}")
-        counts = {o: sum(1 for _, oo, _ in rows if oo == o) for o in ("passed", "failed", "skipped")}
+        counts = {
+            o: sum(1 for _, oo, _ in rows if oo == o) for o in ("passed", "failed", "skipped")
+        }
         verdict = "CERTIFIED" if counts["failed"] == 0 else "NOT CERTIFIED"
         failed = sorted({c.split("[")[0] for c, o, _ in rows if o == "failed"})
         lines.append(
             f"  {provider}: {counts['passed']} passed, {counts['failed']} failed, "
-            f"{counts['skipped']} skipped: {verdict}" + (f" (failed clauses: {', '.join(failed)})" if failed else "")
+            f"{counts['skipped']} skipped: {verdict}"
+            + (f" (failed clauses: {', '.join(failed)})" if failed else "")
         )
     return lines
 

@@ -26,10 +26,21 @@ __all__ = ["Scenario", "WireServer"]
 
 Scenario = Callable[[CapturedRequest], Reply]
 _REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large",
-    422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout", 529: "Overloaded",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
 }
 HANG_LIMIT = 15.0  # a hanging reply never outlives this, so no test can wait forever
 
@@ -106,7 +117,7 @@ class WireServer:
         return f"http://127.0.0.1:{self.port}"
 
     def base_url_for(self, real_base_url: str) -> str:
-        """This server with the path of ``real_base_url`` (``.../v1``), so paths match the real API."""
+        """The server's origin plus the path of ``real_base_url``, so paths match the real API."""
         path = urlsplit(real_base_url).path.rstrip("/")
         return self.origin() + path
 
@@ -134,7 +145,7 @@ class WireServer:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             return None
         lines = head.decode("latin-1").split("\r\n")
-        method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+        method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if ":" in line:
@@ -163,7 +174,9 @@ class WireServer:
                 try:
                     reply = scenario(request)
                 except Exception as exc:  # noqa: BLE001 - report scenario bugs as a 500
-                    reply = Reply(500, {"content-type": "text/plain"}, (f"scenario failed: {exc!r}".encode(),))
+                    reply = Reply(
+                        500, {"content-type": "text/plain"}, (f"scenario failed: {exc!r}".encode(),)
+                    )
             try:
                 await self._answer(reply, reader, writer)
             except ConnectionError:
@@ -177,7 +190,9 @@ class WireServer:
             if not writer.is_closing():
                 writer.close()
 
-    async def _answer(self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _answer(
+        self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         if reply.before == "reset":
             _reset(writer)
             return

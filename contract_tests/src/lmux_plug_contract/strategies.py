@@ -11,8 +11,8 @@ import email.utils
 import json
 
 from hypothesis import strategies as st
-
 from lmux_plug.testing.strategies import json_values
+
 from lmux_plug_contract.wires import Reply, WireFormat
 
 __all__ = ["error_bodies", "error_responses", "error_statuses", "split_points"]
@@ -20,9 +20,11 @@ __all__ = ["error_bodies", "error_responses", "error_statuses", "split_points"]
 
 def split_points(length: int, *, max_size: int = 12) -> st.SearchStrategy[tuple[int, ...]]:
     """Sorted distinct cut positions strictly inside ``range(length)`` (possibly none)."""
-    if length < 2:  # noqa: PLR2004 - nothing to cut
+    if length < 2:
         return st.just(())
-    return st.lists(st.integers(1, length - 1), max_size=max_size, unique=True).map(lambda v: tuple(sorted(v)))
+    return st.lists(st.integers(1, length - 1), max_size=max_size, unique=True).map(
+        lambda v: tuple(sorted(v))
+    )
 
 
 def error_statuses() -> st.SearchStrategy[int]:
@@ -59,6 +61,8 @@ def error_responses(wire: WireFormat) -> st.SearchStrategy[Reply]:
         if draw(st.booleans(), label="provider format"):
             return wire.error(status, draw(st.text(max_size=40), label="message"), headers)
         content_type = draw(st.sampled_from(["application/json", "text/plain", "text/html"]))
-        return Reply(status, {"content-type": content_type, **headers}, (draw(error_bodies(), label="body"),))
+        return Reply(
+            status, {"content-type": content_type, **headers}, (draw(error_bodies(), label="body"),)
+        )
 
     return build()

@@ -79,7 +79,9 @@ class AcmePlugin:
         return self.chat(request, provider)
 
     @hookimpl
-    def lmux_plug_stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         """Stream."""
         return self.stream(request, provider)
 
@@ -152,22 +154,36 @@ class AcmePlugin:
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         """One chat call."""
-        data = await self.post(provider, "chat/completions", self.encode(request, stream=False), request)
+        data = await self.post(
+            provider, "chat/completions", self.encode(request, stream=False), request
+        )
         choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+        if (
+            not choices
+            or not isinstance(choices[0], dict)
+            or not isinstance(choices[0].get("message"), dict)
+        ):
             raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
         message = choices[0]["message"]
         calls = tuple(
-            ToolCall(id=c.get("id", ""), name=c["function"]["name"], arguments=c["function"].get("arguments") or "{}")
+            ToolCall(
+                id=c.get("id", ""),
+                name=c["function"]["name"],
+                arguments=c["function"].get("arguments") or "{}",
+            )
             for c in message.get("tool_calls") or ()
-            if isinstance(c, dict) and isinstance(c.get("function"), dict) and "name" in c["function"]
+            if isinstance(c, dict)
+            and isinstance(c.get("function"), dict)
+            and "name" in c["function"]
         )
         return ChatResponse(
             content=message.get("content"),
             tool_calls=calls,
             model=str(data.get("model") or request.model),
             provider=provider.name,
-            finish_reason=_FINISH.get(choices[0].get("finish_reason") or "stop", FinishReason.OTHER),
+            finish_reason=_FINISH.get(
+                choices[0].get("finish_reason") or "stop", FinishReason.OTHER
+            ),
             usage=self.usage(data.get("usage")),
             request_id=data.get("id"),
         )
@@ -187,7 +203,9 @@ class AcmePlugin:
             secrets=provider.secrets(),
         )
 
-    def decode_event(self, data: str, provider: ProviderContext, request: ChatRequest) -> dict[str, Any]:
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
         """One ``data:`` payload as a dict; errors and malformed JSON raise ProviderError."""
         try:
             payload = json.loads(data)
@@ -201,7 +219,9 @@ class AcmePlugin:
             raise _bad(f"error event in stream: {message}", provider, request)
         return payload
 
-    async def stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         """Stream; usage (sent after the finish chunk) is put on the one terminal chunk."""
         response = await self.open_stream(request, provider)
         try:
@@ -210,7 +230,9 @@ class AcmePlugin:
         finally:
             response.close()
 
-    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def decode_stream(
+        self, response: Any, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         """Decode the SSE bytes into chunks."""
         decoder = SSEDecoder()
         finish: FinishReason | None = None
@@ -236,16 +258,25 @@ class AcmePlugin:
                         for t in delta.get("tool_calls") or ()
                     )
                     if delta.get("content") or deltas:
-                        yield ChatChunk(delta=delta.get("content") or "", tool_call_deltas=deltas, provider=provider.name, model=request.model)
+                        yield ChatChunk(
+                            delta=delta.get("content") or "",
+                            tool_call_deltas=deltas,
+                            provider=provider.name,
+                            model=request.model,
+                        )
                     if choice.get("finish_reason"):
                         finish = _FINISH.get(choice["finish_reason"], FinishReason.OTHER)
         if finish is None or not done:
             raise _bad("stream ended before the answer was complete", provider, request)
-        yield ChatChunk(finish_reason=finish, usage=usage, provider=provider.name, model=request.model)
+        yield ChatChunk(
+            finish_reason=finish, usage=usage, provider=provider.name, model=request.model
+        )
 
     # -- embeddings -------------------------------------------------------------------------
 
-    async def embed(self, request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
         """Embeddings, sorted by their ``index``."""
         body = {"model": request.model, "input": list(request.inputs)}
         data = await self.post(provider, "embeddings", body, request)

@@ -16,7 +16,6 @@ from typing import Any
 
 import aiohttp
 import attrs
-
 from lmux_plug import (
     AuthenticationError,
     ChatChunk,
@@ -64,14 +63,18 @@ class WrongCost(AcmePlugin):
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         rate = Decimal("0.000001")
-        cost = Cost(input=response.usage.input_tokens * rate, output=response.usage.output_tokens * rate)
+        cost = Cost(
+            input=response.usage.input_tokens * rate, output=response.usage.output_tokens * rate
+        )
         return attrs.evolve(response, cost=cost)
 
 
 class NoTerminalChunk(AcmePlugin):
     """Never emits the terminal chunk (finish_reason and usage are dropped)."""
 
-    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def decode_stream(
+        self, response: Any, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         async for chunk in super().decode_stream(response, request, provider):
             if chunk.finish_reason is None:
                 yield chunk
@@ -80,7 +83,9 @@ class NoTerminalChunk(AcmePlugin):
 class SplitSensitive(AcmePlugin):
     """Parses each network read on its own, as if events never straddled two reads."""
 
-    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def decode_stream(
+        self, response: Any, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         async def reads() -> AsyncIterator[bytes]:
             async for raw in response.iter_bytes():
                 # Defect: a fresh decoder per read drops any event split across reads.
@@ -101,7 +106,9 @@ class LeaksConnections(AcmePlugin):
     def __init__(self) -> None:
         self.kept: list[Any] = []
 
-    async def stream(self, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         response = await self.open_stream(request, provider)
         self.kept.append(response)
         async for chunk in self.decode_stream(response, request, provider):
@@ -111,7 +118,9 @@ class LeaksConnections(AcmePlugin):
 class IgnoresStreamErrors(AcmePlugin):
     """Skips error events inside a stream and ends it as if it were complete."""
 
-    async def decode_stream(self, response: Any, request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    async def decode_stream(
+        self, response: Any, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
         decoder = SSEDecoder()
         async for raw in response.iter_bytes():
             for event in decoder.feed(raw):
@@ -121,7 +130,9 @@ class IgnoresStreamErrors(AcmePlugin):
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             yield ChatChunk(delta=text, provider=provider.name, model=request.model)
-        yield ChatChunk(finish_reason=FinishReason.STOP, provider=provider.name, model=request.model)
+        yield ChatChunk(
+            finish_reason=FinishReason.STOP, provider=provider.name, model=request.model
+        )
 
 
 class RawTransportErrors(AcmePlugin):
@@ -129,12 +140,21 @@ class RawTransportErrors(AcmePlugin):
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         timeout = aiohttp.ClientTimeout(total=request.timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
-            provider.url(path), json=body, headers=provider.auth_headers()
-        ) as response:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(
+                provider.url(path), json=body, headers=provider.auth_headers()
+            ) as response,
+        ):
             raw = await response.read()
             if response.status >= 400:
-                raise error_from_response(response.status, dict(response.headers), raw, provider=provider.name, secrets=provider.secrets())
+                raise error_from_response(
+                    response.status,
+                    dict(response.headers),
+                    raw,
+                    provider=provider.name,
+                    secrets=provider.secrets(),
+                )
             return await response.json(content_type=None)
 
 
@@ -142,9 +162,16 @@ class KeyErrorOnOddJson(AcmePlugin):
     """Indexes the answer without checking its shape (KeyError / TypeError escape)."""
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-        data = await self.post(provider, "chat/completions", self.encode(request, stream=False), request)
+        data = await self.post(
+            provider, "chat/completions", self.encode(request, stream=False), request
+        )
         message = data["choices"][0]["message"]
-        return ChatResponse(content=message["content"], model=request.model, provider=provider.name, usage=self.usage(data["usage"]))
+        return ChatResponse(
+            content=message["content"],
+            model=request.model,
+            provider=provider.name,
+            usage=self.usage(data["usage"]),
+        )
 
 
 class LeaksKey(AcmePlugin):
@@ -156,7 +183,9 @@ class LeaksKey(AcmePlugin):
         except AuthenticationError as exc:
             key = provider.credentials.api_key.reveal() if provider.credentials.api_key else ""
             msg = f"key {key} was rejected: {exc.message}"
-            raise AuthenticationError(msg, provider=provider.name, status_code=exc.status_code) from None
+            raise AuthenticationError(
+                msg, provider=provider.name, status_code=exc.status_code
+            ) from None
 
 
 class IgnoresRetryAfter(AcmePlugin):
@@ -166,7 +195,9 @@ class IgnoresRetryAfter(AcmePlugin):
         try:
             return await super().chat(request, provider)
         except RateLimitError as exc:
-            raise RateLimitError(exc.message, provider=provider.name, status_code=exc.status_code) from None
+            raise RateLimitError(
+                exc.message, provider=provider.name, status_code=exc.status_code
+            ) from None
 
 
 class DeclarationDoesIO(AcmePlugin):
@@ -199,7 +230,9 @@ class StatefulClient(AcmePlugin):
 class EmbeddingsOutOfOrder(AcmePlugin):
     """Returns the vectors in reverse order."""
 
-    async def embed(self, request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
         response = await super().embed(request, provider)
         return attrs.evolve(response, embeddings=tuple(reversed(response.embeddings)))
 

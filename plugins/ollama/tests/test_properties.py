@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lmux_plug_ollama._codec import OllamaStreamDecoder, encode_chat, normalise_base_url
+from lmux_plug_ollama._codec import OllamaStreamDecoder, encode_chat
+from lmux_plug_ollama._host import normalise_base_url
 
 from lmux_plug import (
     ChatChunk,

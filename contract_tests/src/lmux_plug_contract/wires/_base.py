@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
-
 from lmux_plug import ToolCall, Usage
 
 __all__ = ["CapturedRequest", "Reply", "StreamRendering", "WireFormat", "json_bytes"]
@@ -99,15 +98,21 @@ class WireFormat:
         """A complete chat answer."""
         raise NotImplementedError
 
-    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """A streamed text answer, one frame per piece plus its framing."""
         raise NotImplementedError
 
-    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
-        """A streamed tool call whose arguments arrive in ``fragments`` (where the wire splits them)."""
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed tool call, its arguments in ``fragments`` where the wire splits them."""
         raise NotImplementedError
 
-    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
         """Embedding vectors for the inputs of ``request``."""
         raise NotImplementedError
 

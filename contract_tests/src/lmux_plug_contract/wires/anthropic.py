@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmux_plug import ToolCall, Usage
+
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
@@ -42,7 +43,7 @@ class AnthropicWire(WireFormat):
     embed_usage = False
 
     def _start(self, model: str, usage: Usage) -> bytes:
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_contract",
             "type": "message",
             "role": "assistant",
@@ -74,32 +75,64 @@ class AnthropicWire(WireFormat):
             "stop_sequence": None,
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
         }
-        return Reply(200, {"content-type": "application/json", "request-id": "req_contract"}, (json_bytes(body),))
+        return Reply(
+            200,
+            {"content-type": "application/json", "request-id": "req_contract"},
+            (json_bytes(body),),
+        )
 
-    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """Text deltas in one content block, usage in ``message_delta``."""
         frames = [
             self._start(request.model_hint, usage),
-            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            _event(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
             _event("ping", {"type": "ping"}),
         ]
         frames.extend(
-            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
+            )
             for piece in pieces
         )
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         ending = self._ending("end_turn", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
-    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """A ``tool_use`` block whose input arrives as ``input_json_delta`` fragments."""
         block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
         frames = [
             self._start(request.model_hint, usage),
-            _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+            _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": block},
+            ),
         ]
         frames.extend(
-            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": part},
+                },
+            )
             for part in fragments
         )
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
@@ -110,19 +143,29 @@ class AnthropicWire(WireFormat):
         """Anthropic has no embeddings endpoint."""
         return []
 
-    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
         """Anthropic has no embeddings endpoint: answer as its API does for unknown paths."""
         return self.error(404, "Not Found")
 
     def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
         """``{"type": "error", "error": {"type", "message"}}`` with a ``request-id``."""
         kind = _ERROR_TYPES.get(status, "api_error")
-        body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_contract_error"}
-        all_headers = {"content-type": "application/json", "request-id": "req_contract_error", **(headers or {})}
+        body = {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": "req_contract_error",
+        }
+        all_headers = {
+            "content-type": "application/json",
+            "request-id": "req_contract_error",
+            **(headers or {}),
+        }
         return Reply(status, all_headers, (json_bytes(body),))
 
     def stream_error(self, message: str) -> bytes:
         """``event: error`` with an ``overloaded_error``."""
-        return _event("error", {"type": "error", "error": {"type": "overloaded_error", "message": message}})
-
-
+        return _event(
+            "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
+        )

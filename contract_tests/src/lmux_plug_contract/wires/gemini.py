@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmux_plug import ToolCall, Usage
+
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
@@ -55,7 +56,13 @@ class GeminiWire(WireFormat):
     name = "gemini"
     embed_usage = False
 
-    def _response(self, request: CapturedRequest, parts: list[dict[str, Any]], finish: str | None, usage: Usage | None) -> dict[str, Any]:
+    def _response(
+        self,
+        request: CapturedRequest,
+        parts: list[dict[str, Any]],
+        finish: str | None,
+        usage: Usage | None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "candidates": [_candidate(parts, finish)],
             "modelVersion": request.model_hint,
@@ -70,21 +77,29 @@ class GeminiWire(WireFormat):
         body = self._response(request, [{"text": text}], "STOP", usage)
         return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
 
-    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """One SSE frame per piece; the last carries ``finishReason`` and the usage."""
         frames = [
-            b"data: " + json_bytes(self._response(request, [{"text": piece}], None, None)) + b"\r\n\r\n"
+            b"data: "
+            + json_bytes(self._response(request, [{"text": piece}], None, None))
+            + b"\r\n\r\n"
             for piece in pieces[:-1]
         ]
         last = self._response(request, [{"text": pieces[-1]}], "STOP", usage)
         frames.append(b"data: " + json_bytes(last) + b"\r\n\r\n")
         return StreamRendering("text/event-stream", tuple(frames), 1)
 
-    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """Gemini sends a whole ``functionCall`` (no argument fragments) in the last frame."""
         part = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
         body = self._response(request, [part], "STOP", usage)
-        return StreamRendering("text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1)
+        return StreamRendering(
+            "text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1
+        )
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``requests[].content.parts[].text`` (batch) or ``content.parts[].text``."""
@@ -96,7 +111,9 @@ class GeminiWire(WireFormat):
             texts.append("".join(str(p.get("text", "")) for p in parts))
         return texts
 
-    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
         """``{"embeddings": [{"values"}]}``, or ``{"embedding": ...}`` for ``embedContent``."""
         if request.path.endswith(":embedContent"):
             body: dict[str, Any] = {"embedding": {"values": list(vectors[0])}}
@@ -105,11 +122,17 @@ class GeminiWire(WireFormat):
         return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
 
     def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
-        """``{"error": {"code", "message", "status"}}``; a 429 carries ``RetryInfo`` only if asked."""
-        body = {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
+        """``{"error": {"code", "message", "status"}}`` with the gRPC status name."""
+        body = {
+            "error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
+        }
         all_headers = {"content-type": "application/json; charset=UTF-8", **(headers or {})}
         return Reply(status, all_headers, (json_bytes(body),))
 
     def stream_error(self, message: str) -> bytes:
         """An ``error`` object in a ``data:`` frame."""
-        return b"data: " + json_bytes({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}}) + b"\r\n\r\n"
+        return (
+            b"data: "
+            + json_bytes({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
+            + b"\r\n\r\n"
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmux_plug import ToolCall, Usage
+
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
@@ -25,7 +26,9 @@ class OllamaWire(WireFormat):
 
     name = "ollama"
 
-    def _line(self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None) -> bytes:
+    def _line(
+        self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None
+    ) -> bytes:
         body: dict[str, Any] = {
             "model": request.model_hint,
             "created_at": _CREATED_AT,
@@ -42,25 +45,38 @@ class OllamaWire(WireFormat):
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """One complete object with ``done: true``."""
-        body = self._line(request, {"role": "assistant", "content": text}, True, usage)
-        return Reply(200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),))
+        body = self._line(request, {"role": "assistant", "content": text}, done=True, usage=usage)
+        return Reply(
+            200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
+        )
 
-    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """One NDJSON line per piece, then the ``done`` line with the counts."""
-        frames = [self._line(request, {"role": "assistant", "content": p}, False, None) for p in pieces]
-        frames.append(self._line(request, {"role": "assistant", "content": ""}, True, usage))
+        frames = [
+            self._line(request, {"role": "assistant", "content": p}, done=False, usage=None)
+            for p in pieces
+        ]
+        frames.append(
+            self._line(request, {"role": "assistant", "content": ""}, done=True, usage=usage)
+        )
         return StreamRendering("application/x-ndjson", tuple(frames), 1)
 
-    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """Ollama sends whole tool calls with object arguments."""
         message = {
             "role": "assistant",
             "content": "",
-            "tool_calls": [{"function": {"name": call.name, "arguments": json.loads(call.arguments)}}],
+            "tool_calls": [
+                {"function": {"name": call.name, "arguments": json.loads(call.arguments)}}
+            ],
         }
         frames = (
-            self._line(request, message, False, None),
-            self._line(request, {"role": "assistant", "content": ""}, True, usage),
+            self._line(request, message, done=False, usage=None),
+            self._line(request, {"role": "assistant", "content": ""}, done=True, usage=usage),
         )
         return StreamRendering("application/x-ndjson", frames, 1)
 
@@ -72,7 +88,9 @@ class OllamaWire(WireFormat):
         inputs = body.get("input", [])
         return [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
 
-    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
         """``{"embeddings": [...], "prompt_eval_count"}`` or legacy ``{"embedding": [...]}``."""
         if request.path.endswith("/api/embeddings"):
             body: dict[str, Any] = {"embedding": list(vectors[0])}

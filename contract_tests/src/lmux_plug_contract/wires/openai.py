@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lmux_plug import ToolCall, Usage
+
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
@@ -90,9 +91,15 @@ class OpenAIWire(WireFormat):
             ],
             "usage": _usage(usage),
         }
-        return Reply(200, {"content-type": "application/json", "x-request-id": "req_contract"}, (json_bytes(body),))
+        return Reply(
+            200,
+            {"content-type": "application/json", "x-request-id": "req_contract"},
+            (json_bytes(body),),
+        )
 
-    def stream(self, request: CapturedRequest, pieces: Sequence[str], usage: Usage) -> StreamRendering:
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """Role chunk, one chunk per piece, the finish chunk, the usage chunk, ``[DONE]``."""
         model = request.model_hint
         frames = [self._chunk(model, {"role": "assistant", "content": ""})]
@@ -100,14 +107,21 @@ class OpenAIWire(WireFormat):
         ending = self._ending(model, "stop", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
-    def tool_stream(self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage) -> StreamRendering:
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
         """A tool call whose ``arguments`` arrive in several deltas."""
         model = request.model_hint
         start = {
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                {
+                    "index": 0,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
             ],
         }
         frames = [self._chunk(model, start)]
@@ -124,12 +138,15 @@ class OpenAIWire(WireFormat):
         inputs = body.get("input", [])
         return [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
 
-    def embed(self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage) -> Reply:
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
         """A list of ``embedding`` objects with their ``index``."""
         body = {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": list(v)} for i, v in enumerate(vectors)
+                {"object": "embedding", "index": i, "embedding": list(v)}
+                for i, v in enumerate(vectors)
             ],
             "model": request.model_hint,
             "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens},
@@ -140,7 +157,11 @@ class OpenAIWire(WireFormat):
         """``{"error": {"message", "type", "param", "code"}}``."""
         kind, code = _ERROR_TYPES.get(status, ("server_error", None))
         body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-        all_headers = {"content-type": "application/json", "x-request-id": "req_contract_error", **(headers or {})}
+        all_headers = {
+            "content-type": "application/json",
+            "x-request-id": "req_contract_error",
+            **(headers or {}),
+        }
         return Reply(status, all_headers, (json_bytes(body),))
 
     def stream_error(self, message: str) -> bytes:

@@ -50,7 +50,6 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug._sse import NDJSONDecoder
-from lmux_plug_ollama._host import normalise_base_url
 
 __all__ = [
     "OllamaStreamDecoder",
@@ -62,7 +61,6 @@ __all__ = [
     "encode_legacy_embedding",
     "error_from_line",
     "finish_reason_of",
-    "normalise_base_url",
     "usage_of",
 ]
 
