@@ -4,16 +4,18 @@ Starts, as subprocesses on 127.0.0.1:
 
 * the zero-latency fake upstream (``python -m lmux_plug.testing.fake_openai``),
 * the lmux-plug gateway (``python -m lmux_plug.gateway.serve``) in front of it, with a
-  virtual key so authentication is on the measured path,
-* LiteLLM's proxy in front of it, if ``--litellm`` names a python that has it (a
-  bench-only virtualenv); otherwise LiteLLM is reported as unavailable.
+  virtual key so authentication is on the measured path (and, with ``--gateway-python``,
+  the same gateway under other interpreters, e.g. a venv with ``uvicorn[standard]``),
+* LiteLLM's proxy in front of it, from a bench-only virtualenv (``--litellm``, default
+  ``bench/.venv-peers``); reported as unavailable when it is not installed.
 
-Then it runs ``--concurrency`` client tasks (aiohttp), each sending requests back to back,
-against each target in turn, and a sequential run (one client) for the per-request cost
-without queueing. Added latency is (target median - direct median) in the same run.
+Each round runs, for every target in turn, ``--concurrency`` aiohttp clients sending
+requests back to back, then one client alone (sequential: the per-request cost without
+queueing). Rounds are interleaved; medians over rounds are reported, with the added
+latency (target median - direct median) and ratios to the direct figures.
 
-    python bench/bench_gateway.py [--concurrency 200] [--requests 20] [--sequential 300]
-                                  [--litellm /tmp/bench-litellm-venv/bin/python] [--json out.json]
+    python bench/bench_gateway.py [--concurrency 200] [--requests 10] [--sequential 300]
+        [--repeats 3] [--litellm PYTHON] [--gateway-python PYTHON] [--json out.json]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import threading
 import time
 from pathlib import Path
 
+import _common
 import aiohttp
 
 VIRTUAL_KEY = "vk-bench-client-key"
@@ -134,16 +137,12 @@ async def _one(session, url, headers, payload):
         await response.read()
 
 
-def _measure(name, url, headers, args, body=BODY):
-    concurrent = asyncio.run(_load(url, headers, args.concurrency, args.requests, body))
-    sequential = asyncio.run(_load(url, headers, 1, args.sequential, body))
-    print(
-        f"{name:10s} c={args.concurrency}: median {concurrent['median_ms']:7.2f} ms  p99 {concurrent['p99_ms']:7.2f} ms  "
-        f"{concurrent['rps']:7.0f} req/s  errors {concurrent['errors']}   |  sequential: median "
-        f"{sequential['median_ms']:6.3f} ms  p99 {sequential['p99_ms']:6.3f} ms",
-        flush=True,
-    )
-    return {"concurrent": concurrent, "sequential": sequential}
+def _measure(url, headers, concurrency, per_client, sequential):
+    """One round against one target: the concurrent load, then the sequential run."""
+    return {
+        "concurrent": asyncio.run(_load(url, headers, concurrency, per_client, BODY)),
+        "sequential": asyncio.run(_load(url, headers, 1, sequential, BODY)),
+    }
 
 
 def _litellm(args, upstream_url, tmp):
@@ -178,7 +177,12 @@ def _litellm(args, upstream_url, tmp):
             """
         )
     )
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    env = {
+        **os.environ,
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
     port = _free_port()
     cli = str(Path(python).parent / "litellm")
     process, _ = _start(
@@ -223,17 +227,36 @@ def _server_flavour(python):
     return f" ({'+'.join(parts)})" if parts else " (h11)"
 
 
+def _summary(rounds):
+    """Medians over rounds of each figure."""
+    out = {}
+    for kind in ("concurrent", "sequential"):
+        out[kind] = {
+            key: statistics.median(r[kind][key] for r in rounds)
+            for key in ("median_ms", "p99_ms", "rps")
+        }
+        out[kind]["errors"] = sum(r[kind]["errors"] for r in rounds)
+        out[kind]["requests"] = sum(r[kind]["requests"] for r in rounds)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    parser.add_argument("--requests", type=int, default=10, help="requests per client and round")
     parser.add_argument(
-        "--sequential", type=int, default=300, help="requests of the sequential run"
+        "--sequential", type=int, default=300, help="requests of each sequential run"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved rounds; medians are reported"
     )
     parser.add_argument(
         "--litellm",
-        default=os.environ.get("LITELLM_PYTHON"),
-        help="python of a venv with litellm[proxy]",
+        default=os.environ.get("LITELLM_PYTHON") or _common.peers_python(),
+        help="python of a venv with litellm[proxy] (default: bench/.venv-peers)",
+    )
+    parser.add_argument(
+        "--litellm-requests", type=int, default=3, help="requests per client for LiteLLM"
     )
     parser.add_argument(
         "--gateway-python",
@@ -243,14 +266,22 @@ def main(argv=None):
     )
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
+    print(_common.machine_note(), "|", _common.load_note(), flush=True)
 
     upstream, match = _start(
         [sys.executable, "-m", "lmux_plug.testing.fake_openai", "--port", "0"], r"PORT (\d+)"
     )
     upstream_url = f"http://127.0.0.1:{match.group(1)}/v1"
-    direct_url = upstream_url + "/chat/completions"
     processes = [upstream]
-    results = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    # name -> (url, headers, requests per client)
+    targets = {
+        "direct": (
+            upstream_url + "/chat/completions",
+            {"authorization": "Bearer sk-bench-not-a-real-key", "content-type": "application/json"},
+            args.requests,
+        )
+    }
+    results = {"machine": _common.machine_note(), "load_before": _common.load_note(), "rounds": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "lmux.toml"
@@ -261,13 +292,7 @@ def main(argv=None):
                 "LMUX_PLUG_GATEWAY_KEYS": f"bench={VIRTUAL_KEY}",
             }
             auth = {"authorization": f"Bearer {VIRTUAL_KEY}", "content-type": "application/json"}
-            direct_auth = {
-                "authorization": "Bearer sk-bench-not-a-real-key",
-                "content-type": "application/json",
-            }
-            results["direct"] = _measure("direct", direct_url, direct_auth, args)
             for python in [sys.executable, *args.gateway_python]:
-                name = "lmux-plug" + _server_flavour(python)
                 command = [
                     python,
                     "-m",
@@ -280,18 +305,16 @@ def main(argv=None):
                 gateway, match = _start(
                     [*command, "--log-level", "warning"], r"http://127\.0\.0\.1:(\d+)/v1", env=env
                 )
-                try:
-                    url = f"http://127.0.0.1:{match.group(1)}/v1/chat/completions"
-                    results[name] = _measure(name, url, auth, args)
-                finally:
-                    _stop(gateway)
+                processes.append(gateway)
+                url = f"http://127.0.0.1:{match.group(1)}/v1/chat/completions"
+                targets["lmux-plug" + _server_flavour(python)] = (url, auth, args.requests)
             try:
                 started, reason = _litellm(args, upstream_url, tmp)
             except RuntimeError as exc:
                 started, reason = None, f"unavailable: proxy did not start ({str(exc)[-300:]})"
             if started is None:
-                print(f"litellm    {reason}")
                 results["litellm"] = reason
+                print(f"litellm: {reason}", flush=True)
             else:
                 process, url = started
                 processes.append(process)
@@ -299,33 +322,69 @@ def main(argv=None):
                     "authorization": f"Bearer sk-{VIRTUAL_KEY}",
                     "content-type": "application/json",
                 }
-                results["litellm"] = _measure("litellm", url, litellm_auth, args)
-            # The direct run again, to see how much the machine drifted during the run.
-            results["direct_again"] = _measure("direct", direct_url, direct_auth, args)
+                targets["litellm"] = (url, litellm_auth, args.litellm_requests)
+            # Interleaved rounds: every target once per round, so drift hits all alike.
+            for round_no in range(args.repeats):
+                for name, (url, headers, per_client) in targets.items():
+                    figures = _measure(url, headers, args.concurrency, per_client, args.sequential)
+                    results["rounds"].setdefault(name, []).append(figures)
+                    conc, seq = figures["concurrent"], figures["sequential"]
+                    print(
+                        f"round {round_no + 1} {name:30s} c={args.concurrency}: median {conc['median_ms']:8.2f} ms "
+                        f"p99 {conc['p99_ms']:8.2f} ms {conc['rps']:6.0f} req/s err {conc['errors']} | "
+                        f"sequential median {seq['median_ms']:6.3f} ms p99 {seq['p99_ms']:6.3f} ms",
+                        flush=True,
+                    )
     finally:
         for process in processes:
             _stop(process)
 
-    base = min(
-        results["direct"]["sequential"]["median_ms"],
-        results["direct_again"]["sequential"]["median_ms"],
-    )
-    base_c = min(
-        results["direct"]["concurrent"]["median_ms"],
-        results["direct_again"]["concurrent"]["median_ms"],
-    )
-    print()
-    for name in [k for k in results if k.startswith(("lmux-plug", "litellm"))]:
-        entry = results[name]
-        if not isinstance(entry, dict):
-            continue
-        seq, conc = entry["sequential"], entry["concurrent"]
-        print(
-            f"{name}: added median {seq['median_ms'] - base:.3f} ms sequential "
-            f"({seq['median_ms'] / base:.2f}x direct); at c={args.concurrency}: added median "
-            f"{conc['median_ms'] - base_c:.1f} ms ({conc['median_ms'] / base_c:.2f}x), "
-            f"p99 {conc['p99_ms']:.1f} ms, {conc['rps']:.0f} req/s"
+    results["load_after"] = _common.load_note()
+    summary = {name: _summary(rounds) for name, rounds in results["rounds"].items()}
+    results["summary"] = summary
+    direct = summary["direct"]
+    rows = []
+    for name, entry in summary.items():
+        conc, seq = entry["concurrent"], entry["sequential"]
+        rows.append(
+            [
+                name,
+                f"{seq['median_ms']:.3f}",
+                ""
+                if name == "direct"
+                else f"{seq['median_ms'] - direct['sequential']['median_ms']:+.3f}",
+                _common.ratio(seq["median_ms"], direct["sequential"]["median_ms"]),
+                f"{conc['median_ms']:.1f}",
+                f"{conc['p99_ms']:.1f}",
+                ""
+                if name == "direct"
+                else f"{conc['median_ms'] - direct['concurrent']['median_ms']:+.1f}",
+                f"{conc['rps']:,.0f}",
+                _common.ratio(conc["rps"], direct["concurrent"]["rps"]),
+                str(conc["errors"] + seq["errors"]),
+            ]
         )
+    print()
+    print(
+        _common.table(
+            f"Gateway overhead, medians of {args.repeats} interleaved rounds ({results['load_after']})",
+            [
+                "target",
+                "seq median ms",
+                "added ms",
+                "x direct",
+                f"c={args.concurrency} median ms",
+                "p99 ms",
+                "added ms",
+                "req/s",
+                "x direct",
+                "errors",
+            ],
+            rows,
+        )
+    )
+    if "litellm" in results and isinstance(results["litellm"], str):
+        print(f"LiteLLM: {results['litellm']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

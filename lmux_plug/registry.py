@@ -11,7 +11,6 @@ installed plugins; :func:`lmux_plug.default_registry` backs the module-level fun
 
 from __future__ import annotations
 
-import difflib
 import logging
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -312,6 +311,8 @@ class Registry:
         route = self._routes.get(prefix)
         if route is None:
             known = sorted(self._routes)
+            import difflib  # noqa: PLC0415 - only for this error's hint; keeps import fast
+
             close = difflib.get_close_matches(prefix, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             msg = (

@@ -39,6 +39,8 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+import attrs
+
 from lmux_plug._sync import LoopRunner
 from lmux_plug._types import ChatResponse, EmbeddingResponse, Message, SystemMessage, Usage
 from lmux_plug.batch.results import BatchResult, EmbeddingResult, GenerationResult, Outcome
@@ -313,6 +315,7 @@ def _chat_call(
     *,
     system: str | None,
     structured: StructuredOutput | None,
+    keep_raw: bool,
     params: dict[str, Any],
 ) -> Callable[[int, Any], Awaitable[GenerationResult]]:
     achat = client.achat
@@ -324,6 +327,10 @@ def _chat_call(
         start = clock()
         response = await achat(model, _as_messages(prompt, system), **params)
         latency = clock() - start
+        if not keep_raw and response.raw is not None:
+            # The decoded wire body is a tree of containers; held for every item of a big
+            # batch it makes each garbage collection slower (measured: half the throughput).
+            response = attrs.evolve(response, raw=None)
         if structured is None:
             return GenerationResult(response, None, latency)
         parsed = structured.parse(
@@ -347,6 +354,7 @@ def aiter_generate(
     return_exceptions: bool = True,
     response_format: Any = None,
     system: str | None = None,
+    keep_raw: bool = True,
     **params: Any,
 ) -> AsyncIterator[Outcome]:
     """Stream :class:`Outcome` items (``result`` a :class:`GenerationResult`) for ``inputs``.
@@ -354,7 +362,8 @@ def aiter_generate(
     Each input is a prompt string, a list of messages (typed or OpenAI-style dicts) or a
     mapping with ``messages`` or ``prompt``. Nothing is kept after an outcome is yielded,
     so this is the form for inputs of unknown or unbounded length. ``params`` go to
-    ``client.achat`` (``temperature``, ``max_tokens``, ...).
+    ``client.achat`` (``temperature``, ``max_tokens``, ...). ``keep_raw=False`` drops each
+    response's decoded wire body (``ChatResponse.raw``).
     """
     structured = None if response_format is None else StructuredOutput.from_spec(response_format)
     call = _chat_call(
@@ -362,6 +371,7 @@ def aiter_generate(
         model,
         system=system,
         structured=structured,
+        keep_raw=keep_raw,
         params=params,
     )
     return amap(
@@ -430,6 +440,7 @@ async def agenerate_batch(
     on_result: ResultCallback | None = None,
     response_format: Any = None,
     system: str | None = None,
+    keep_raw: bool = False,
     _collector: _Collector | None = None,
     **params: Any,
 ) -> BatchResult[GenerationResult]:
@@ -441,7 +452,9 @@ async def agenerate_batch(
     ``on_progress(done, total)`` after it (``total`` is ``None`` for iterators without a
     length). ``response_format`` (a class or a JSON schema, see
     :class:`~lmux_plug.batch.StructuredOutput`) fills ``output_parsed``; an answer that does
-    not parse is an :class:`~lmux_plug.batch.OutputParseError` in ``errors``.
+    not parse is an :class:`~lmux_plug.batch.OutputParseError` in ``errors``. Each kept
+    response drops its decoded wire body (``ChatResponse.raw``) unless ``keep_raw=True``:
+    held for every item, it slows the garbage collector down.
     """
     collector = _collector or _Collector(_length(inputs), on_progress, on_result)
     stream = aiter_generate(
@@ -453,6 +466,7 @@ async def agenerate_batch(
         return_exceptions=return_exceptions,
         response_format=response_format,
         system=system,
+        keep_raw=keep_raw,
         **params,
     )
     async with contextlib.aclosing(stream):  # type: ignore[type-var]
@@ -689,6 +703,7 @@ def generate_batch(
     on_result: ResultCallback | None = None,
     response_format: Any = None,
     system: str | None = None,
+    keep_raw: bool = False,
     **params: Any,
 ) -> BatchResult[GenerationResult]:
     """Sync :func:`agenerate_batch`: in scripts, threads and under a running loop (Jupyter).
@@ -708,6 +723,7 @@ def generate_batch(
             return_exceptions=return_exceptions,
             response_format=response_format,
             system=system,
+            keep_raw=keep_raw,
             _collector=collector,
             **params,
         ),

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
-from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics
+from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
 from lmux_plug.openai._backend import Backend, is_empty
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 
@@ -76,9 +76,11 @@ class Gateway:
         keys: KeyStore | None = None,
         max_body_bytes: int = 1 << 20,
         body_timeout: float = 30.0,
+        max_in_flight: int | None = None,
         secrets: Iterable[str] = (),
     ) -> None:
         self.backend = backend
+        self.max_in_flight = max_in_flight
         self.keys = keys or KeyStore()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
@@ -190,8 +192,28 @@ class Gateway:
         return Response(b'{"status":"ok"}', media_type=_JSON)
 
     async def metrics_route(self, request: Request) -> Response:  # noqa: ARG002
-        """``GET /metrics`` in Prometheus text format."""
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+        """``GET /metrics`` in Prometheus text format (plus the router's, if any)."""
+        text = self.metrics.render()
+        router = self.backend.router
+        astats = getattr(router, "astats", None)
+        if astats is not None:
+            try:
+                text += render_router(await astats())
+            except LmuxError:
+                log.warning("router stats unavailable", exc_info=True)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    def _shed_load(self) -> None:
+        """Refuse a request beyond ``max_in_flight`` (503): shed load rather than queue."""
+        if self.max_in_flight is not None and self.metrics.in_flight > self.max_in_flight:
+            msg = f"the gateway is serving {self.max_in_flight} requests; retry shortly"
+            raise GatewayError(
+                503,
+                msg,
+                type="service_unavailable",
+                code="overloaded",
+                headers={"retry-after": "1"},
+            )
 
     async def _handle(self, request: Request, route: str, work: Any) -> Response:
         started = time.perf_counter()
@@ -200,6 +222,7 @@ class Gateway:
         status = 500
         streaming = False
         try:
+            self._shed_load()
             response: Response = await work(request, started, route)
             status = response.status_code
             streaming = isinstance(response, StreamingResponse)
@@ -384,13 +407,15 @@ def create_app(
     default_provider: str = "openai",
     max_body_bytes: int = 1 << 20,
     body_timeout: float = 30.0,
+    max_in_flight: int | None = None,
     secrets: Iterable[str] = (),
 ) -> Starlette:
     """The gateway app over ``router`` (preferred) or ``registry``.
 
     ``keys`` holds the virtual keys; without any, the gateway is open (serve it on
     loopback only). ``secrets`` are extra strings never to echo to a client (provider
-    keys given in config). ``app.state.gateway`` is the :class:`Gateway`.
+    keys given in config). ``max_in_flight`` caps concurrent model calls (more get 503
+    with ``retry-after``). ``app.state.gateway`` is the :class:`Gateway`.
     """
     if registry is None and router is None:
         from lmux_plug.registry import Registry  # noqa: PLC0415
@@ -402,6 +427,7 @@ def create_app(
         keys=keys,
         max_body_bytes=max_body_bytes,
         body_timeout=body_timeout,
+        max_in_flight=max_in_flight,
         secrets=secrets,
     )
 
@@ -415,13 +441,17 @@ def create_app(
                 await aclose()
 
     routes = [
-        Route("/v1/chat/completions", gateway.chat_completions, methods=["POST"]),
-        Route("/v1/embeddings", gateway.embeddings, methods=["POST"]),
-        Route("/v1/models", gateway.models, methods=["GET"]),
-        Route("/v1/models/{model:path}", gateway.models, methods=["GET"]),
         Route("/health", gateway.health, methods=["GET"]),
         Route("/metrics", gateway.metrics_route, methods=["GET"]),
     ]
+    # Clients configured with a base URL without /v1 reach the same endpoints.
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/chat/completions", gateway.chat_completions, methods=["POST"]),
+            Route(f"{prefix}/embeddings", gateway.embeddings, methods=["POST"]),
+            Route(f"{prefix}/models", gateway.models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model:path}}", gateway.models, methods=["GET"]),
+        ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

@@ -8,6 +8,9 @@ Counters and a latency histogram, updated on the event loop (no locks: one threa
     lmux_gateway_tokens_total{model,kind}          (kind: prompt | completion)
     lmux_gateway_cost_usd_total{key}
     lmux_gateway_key_requests_total{key}
+
+With a router, its per-deployment counters follow (``lmux_router_*``, see
+:func:`render_router`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "render_router"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (
@@ -137,3 +141,75 @@ class Metrics:
             for k, n in sorted(self.key_requests.items())
         )
         return "\n".join(lines) + "\n"
+
+
+_ROUTER_COUNTERS = (
+    ("requests", "Calls sent to the deployment."),
+    ("successes", "Calls that succeeded."),
+    ("rate_limited", "Calls refused with a rate limit."),
+    ("failures", "Calls that failed otherwise."),
+    ("retries", "Retries of calls."),
+    ("input_tokens", "Prompt tokens."),
+    ("output_tokens", "Completion tokens."),
+)
+_BREAKER_STATES = ("closed", "half-open", "open")
+
+
+def render_router(stats: dict[str, Any]) -> str:
+    """A router's ``stats()`` / ``astats()`` dict in Prometheus text format.
+
+    Per deployment: the counters above as ``lmux_router_<name>_total``, ``cost_usd_total``,
+    ``inflight``, latency p50/p95 in seconds, and the breaker state as a 0/1 gauge per
+    state; then the response cache's hits and misses.
+    """
+    deployments: dict[str, Any] = stats.get("deployments", {})
+    lines: list[str] = []
+    for field, help_text in _ROUTER_COUNTERS:
+        name = f"lmux_router_{field}_total"
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+        lines.extend(
+            f'{name}{{deployment="{_label(d)}"}} {entry.get(field, 0)}'
+            for d, entry in sorted(deployments.items())
+        )
+    lines += [
+        "# HELP lmux_router_cost_usd_total Cost in US dollars.",
+        "# TYPE lmux_router_cost_usd_total counter",
+    ]
+    lines.extend(
+        f'lmux_router_cost_usd_total{{deployment="{_label(d)}"}} {entry.get("cost", 0)}'
+        for d, entry in sorted(deployments.items())
+    )
+    lines += ["# HELP lmux_router_inflight Calls in flight.", "# TYPE lmux_router_inflight gauge"]
+    lines.extend(
+        f'lmux_router_inflight{{deployment="{_label(d)}"}} {entry.get("inflight", 0)}'
+        for d, entry in sorted(deployments.items())
+    )
+    lines += [
+        "# HELP lmux_router_latency_seconds Latency percentiles over recent calls.",
+        "# TYPE lmux_router_latency_seconds gauge",
+    ]
+    for d, entry in sorted(deployments.items()):
+        label = _label(d)
+        for quantile, field in (("0.5", "latency_p50"), ("0.95", "latency_p95")):
+            value = entry.get(field)
+            if value is not None:
+                where = f'deployment="{label}",quantile="{quantile}"'
+                lines.append(f"lmux_router_latency_seconds{{{where}}} {value}")
+    lines += [
+        "# HELP lmux_router_breaker_state Circuit breaker state (1 for the current one).",
+        "# TYPE lmux_router_breaker_state gauge",
+    ]
+    for d, entry in sorted(deployments.items()):
+        current = (entry.get("breaker") or {}).get("state", "closed")
+        label = _label(d)
+        for state in _BREAKER_STATES:
+            where = f'deployment="{label}",state="{state}"'
+            lines.append(f"lmux_router_breaker_state{{{where}}} {int(state == current)}")
+    cache = stats.get("cache") or {}
+    lines += [
+        "# HELP lmux_router_cache_total Response cache lookups by result.",
+        "# TYPE lmux_router_cache_total counter",
+        f'lmux_router_cache_total{{result="hit"}} {cache.get("hits", 0)}',
+        f'lmux_router_cache_total{{result="miss"}} {cache.get("misses", 0)}',
+    ]
+    return "\n".join(lines) + "\n"

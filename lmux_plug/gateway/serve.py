@@ -57,6 +57,7 @@ _GATEWAY_FIELDS = {
     "providers",
     "keys",
     "allow_open",
+    "max_in_flight",
 }
 
 
@@ -143,6 +144,7 @@ def build_app(
         default_provider=str(table.get("default_provider", "openai")),
         max_body_bytes=int(table.get("max_body_bytes", 1 << 20)),
         body_timeout=float(table.get("body_timeout", 30.0)),
+        max_in_flight=int(table["max_in_flight"]) if "max_in_flight" in table else None,
         secrets=secrets,
     )
 

@@ -8,7 +8,6 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -103,12 +102,6 @@ class Stream:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        # An abandoned stream still holds a pooled connection; give it back.
-        if not getattr(self, "_done", True):
-            with contextlib.suppress(Exception):  # never raise from a finaliser
-                self.close()
 
 
 # --------------------------------------------------------------------------- async resources
@@ -260,6 +253,18 @@ class _Base:
         default_headers: Mapping[str, str] | None = None,
         **_ignored: Any,
     ) -> None:
+        # Options of the openai package this client has no use for (organization,
+        # http_client, ...) are accepted and ignored, so constructor calls port unchanged.
+        self._options: dict[str, Any] = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "registry": registry,
+            "router": router,
+            "default_provider": default_provider,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "default_headers": default_headers,
+        }
         self.backend = Backend(router=router, registry=registry, default_provider=default_provider)
         # Kept private and out of repr: the key goes to the provider only as a call option.
         self._api_key = api_key
@@ -270,6 +275,12 @@ class _Base:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r})"
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy of this client with some options changed (``timeout``, ``max_retries`` ...)."""
+        return type(self)(**{**self._options, **options})
+
+    copy = with_options
 
     def call_options(
         self, timeout: float | None, extra_headers: Mapping[str, str] | None

@@ -174,7 +174,7 @@ def completion_dict(
             for call in response.tool_calls
         ]
     return {
-        "id": completion_id or response.request_id or new_completion_id(),
+        "id": completion_id or _upstream_id(response) or new_completion_id(),
         "object": "chat.completion",
         "created": created if created is not None else int(time.time()),
         "model": model,
@@ -188,6 +188,14 @@ def completion_dict(
         ],
         "usage": usage_dict(response.usage),
     }
+
+
+def _upstream_id(response: ChatResponse) -> str | None:
+    # An OpenAI-wire provider's own completion id is kept (useful for tracing); the
+    # request id (``req_...``) is not a completion id, so it is not used here.
+    raw = response.raw
+    value = raw.get("id") if isinstance(raw, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _tool_delta(delta: ToolCallDelta) -> dict[str, Any]:

@@ -142,6 +142,17 @@ def test_unknown_path_and_wrong_method(gateway):
     _assert_openai_error(data)
 
 
+def test_paths_without_v1_prefix(gateway):
+    gateway.mock.enqueue("no prefix")
+    body = json.dumps({"model": "mock/m", "messages": HI}).encode()
+    response, data = _post(gateway, "/chat/completions", body)
+    assert response.status == 200
+    assert json.loads(data)["choices"][0]["message"]["content"] == "no prefix"
+    response, data = _post(gateway, "/models", None, method="GET")
+    assert response.status == 200
+    assert json.loads(data)["object"] == "list"
+
+
 def test_unknown_model_is_404(gateway):
     body = json.dumps({"model": "unknown-provider/x", "messages": HI}).encode()
     response, data = _post(gateway, "/v1/chat/completions", body)
@@ -241,3 +252,58 @@ def test_client_disconnect_mid_stream_is_cleaned_up(gateway):
         time.sleep(0.02)
     assert gateway.state.metrics.in_flight == 0
     assert _good_request(gateway, 1)[0] == 200
+
+
+def test_max_in_flight_sheds_load():
+    import asyncio
+    import threading
+
+    import openai
+
+    from lmux_plug import Registry
+    from lmux_plug.gateway.app import create_app
+    from lmux_plug.gateway.serve import run_in_thread
+    from lmux_plug.testing import MockProvider
+
+    gate = threading.Event()
+
+    async def held(call):
+        for _ in range(1000):  # bounded: 10 s at most
+            if gate.is_set():
+                break
+            await asyncio.sleep(0.01)
+        return "held answer"
+
+    registry = Registry()
+    registry.register("mock", MockProvider("mock", handler=held))
+    app = create_app(registry=registry, max_in_flight=2)
+    metrics = app.state.gateway.metrics
+    with (
+        run_in_thread(app) as url,
+        openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client,
+    ):
+
+        def call():
+            try:
+                return (
+                    client.chat.completions.create(model="mock/m", messages=HI)
+                    .choices[0]
+                    .message.content
+                )
+            except openai.InternalServerError as exc:
+                return (exc.status_code, exc.body["code"], exc.response.headers["retry-after"])
+
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            admitted = [pool.submit(call) for _ in range(2)]
+            deadline = time.monotonic() + 10
+            while metrics.in_flight < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            shed = [pool.submit(call).result(10) for _ in range(3)]
+            gate.set()
+            assert [f.result(10) for f in admitted] == ["held answer"] * 2
+        assert shed == [(503, "overloaded", "1")] * 3
+        assert (
+            client.chat.completions.create(model="mock/m", messages=HI).choices[0].message.content
+            == "held answer"
+        )
+    registry.close()

@@ -380,3 +380,13 @@ def test_import_lmux_plug_does_not_import_openai_surface():
     )
     assert result.stdout.strip() == "False"
     assert lmux_plug.chat  # the core API is untouched
+
+
+def test_with_options_and_ignored_openai_options(registry, mock):
+    client = OpenAI(registry=registry, organization="org-x", project="p")
+    faster = client.with_options(timeout=3.5, max_retries=1)
+    mock.enqueue(RateLimitError("once", retry_after=0), "after retry")
+    reply = faster.chat.completions.create(model="mock/m1", messages=HI)
+    assert reply.choices[0].message.content == "after retry"
+    assert mock.last_call.request.timeout == 3.5
+    assert client.timeout is None

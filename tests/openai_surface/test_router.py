@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import openai
 import pytest
 
@@ -82,3 +84,8 @@ def test_gateway_over_router(setup):
         )
         assert reply.choices[0].message.content == "gateway fallback"
         assert "fast" in [m.id for m in client.models.list()]
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert 'lmux_router_requests_total{deployment="' in text
+        assert 'lmux_router_breaker_state{deployment="' in text
+        assert 'lmux_router_cache_total{result="hit"} 0' in text

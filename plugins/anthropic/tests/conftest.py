@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from lmux_plug import Registry
+from lmux_plug.testing.servers import serve_app
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
@@ -180,15 +181,9 @@ async def anthropic_server() -> AsyncIterator[FakeAnthropic]:
     app = web.Application()
     app[SERVER] = server
     app.router.add_post("/v1/messages", _handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with serve_app(app) as url:
+        server.url = url
         yield server
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

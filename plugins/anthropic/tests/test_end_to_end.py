@@ -16,14 +16,9 @@ from lmux_plug.errors import (
     ProviderError,
     RateLimitError,
 )
+from lmux_plug.testing.streams import collect
 
 MODEL = "anthropic/claude-sonnet-4-5"
-
-
-async def collect(stream, into: list) -> None:
-    """Append chunks as they come, so the ones before an error are kept."""
-    async for chunk in stream:
-        into.append(chunk)  # noqa: PERF401 - a comprehension would lose them on error
 
 
 async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropic_server, wire):

@@ -9,14 +9,11 @@ error responses map to the right error class and status.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lmux_plug_anthropic import _codec
 
 from lmux_plug import FinishReason
@@ -28,97 +25,15 @@ from lmux_plug.errors import (
     ProviderError,
     RateLimitError,
 )
+from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
 
-WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "anthropic"
-SUFFIXES = (".yaml", ".yml", ".json", ".har", ".chunks.txt")
+WIRE = wire_dir(Path(__file__).resolve().parents[3], "anthropic")
 
 
 def _recordings() -> list[Any]:
     if not WIRE.is_dir():
         return [pytest.param(None, id="no-wire-folder")]
-    files = sorted(p for p in WIRE.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
-    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in files]
-
-
-# --------------------------------------------------------------------------- loading
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags (aiohttp's ``istr`` header keys) as plain values."""
-
-
-def _unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        seq = loader.construct_sequence(node, deep=True)
-        return seq[0] if len(seq) == 1 and isinstance(seq[0], str) else tuple(seq)
-    return loader.construct_mapping(node, deep=True)
-
-
-_Loader.add_multi_constructor("!", _unknown)
-_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
-
-
-def _headers(raw: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if isinstance(raw, list):  # HAR
-        for item in raw:
-            out.setdefault(str(item["name"]).lower(), str(item.get("value", "")))
-        return out
-    for key, value in (raw or {}).items():
-        values = value if isinstance(value, list) else [value]
-        if values:
-            out.setdefault(str(key).lower(), "" if values[0] is None else str(values[0]))
-    return out
-
-
-def _body(part: dict[str, Any]) -> bytes | None:
-    if "parsed_body" in part:
-        return json.dumps(part["parsed_body"]).encode()
-    body = part.get("body")
-    if isinstance(body, dict):
-        if "base64_string" in body:
-            body = base64.b64decode(body["base64_string"])
-        else:
-            body = body.get("string")
-    if body is None:
-        return None
-    raw = body if isinstance(body, bytes) else str(body).encode()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def load(path: Path) -> list[tuple[int | None, dict[str, str], bytes]]:
-    """(status, lower-case headers, body bytes) of every response in a recording."""
-    text = path.read_bytes()
-    if path.name.endswith(".chunks.txt"):  # vercel/ai: one SSE data payload per line
-        lines = [ln for ln in text.decode().splitlines() if ln.strip()]
-        sse = "".join(f"data: {ln}\n\n" for ln in lines).encode()
-        return [(200, {"content-type": "text/event-stream"}, sse)]
-    if path.suffix in (".yaml", ".yml"):
-        doc = yaml.load(text.decode(), Loader=_Loader)
-    else:
-        doc = json.loads(text)
-    if isinstance(doc, dict) and "interactions" in doc:
-        out = []
-        for interaction in doc["interactions"]:
-            response = interaction["response"]
-            status = response.get("status")
-            code = status.get("code") if isinstance(status, dict) else status
-            out.append((code, _headers(response.get("headers")), _body(response) or b""))
-        return out
-    if isinstance(doc, dict) and "log" in doc:  # HAR
-        out = []
-        for entry in doc["log"]["entries"]:
-            response = entry["response"]
-            content = response.get("content") or {}
-            raw = content.get("text") or ""
-            body = base64.b64decode(raw) if content.get("encoding") == "base64" else raw.encode()
-            out.append((response["status"], _headers(response.get("headers")), body))
-        return out
-    return [(200, {"content-type": "application/json"}, text)]  # vercel/ai body-only
+    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in recordings(WIRE)]
 
 
 # --------------------------------------------------------------------------- expectations
@@ -274,10 +189,16 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
 @pytest.mark.parametrize("path", _recordings())
 def test_recording(path: Path | None) -> None:
     if path is None:
-        pytest.skip(f"recorded wire traffic not found at {WIRE}")
-    responses = load(path)
-    assert responses, f"{path} holds no responses"
-    for status, headers, body in responses:
+        skip_without_wire(WIRE)
+    assert path is not None
+    exchanges = load_recording(path)
+    assert exchanges, f"{path} holds no responses"
+    for exchange in exchanges:
+        status, headers, body = (
+            exchange.response.status,
+            dict(exchange.response.headers),
+            exchange.response.body,
+        )
         if status is not None and status >= 400:
             _check_error(status, headers, body)
         elif body.lstrip().startswith((b"event:", b"data:")):
@@ -288,13 +209,12 @@ def test_recording(path: Path | None) -> None:
 
 def test_stream_split_bytes_match_whole() -> None:
     """Every recorded stream decodes the same when fed one byte at a time."""
-    if not WIRE.is_dir():
-        pytest.skip(f"recorded wire traffic not found at {WIRE}")
+    skip_without_wire(WIRE)
     streams = [
-        body
+        exchange.response.body
         for path in sorted(WIRE.rglob("*.yaml"))
-        for status, _, body in load(path)
-        if status == 200 and body.lstrip().startswith(b"event:")
+        for exchange in load_recording(path)
+        if exchange.response.status == 200 and exchange.response.body.lstrip().startswith(b"event:")
     ]
     assert streams
     for body in streams:

@@ -30,6 +30,8 @@ from lmux_plug import (
     ToolMessage,
     UnsupportedFeatureError,
 )
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.streams import collect
 
 KEY = "test-key-not-real"
 STREAM_EVENTS = 400
@@ -210,25 +212,13 @@ class FakeGemini:
         return response
 
 
-async def _collect(stream: AsyncIterator[ChatChunk], into: list[ChatChunk]) -> None:
-    async for chunk in stream:
-        into.append(chunk)  # noqa: PERF401 - keeps what arrived before the error
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeGemini, str]]:
     fake = FakeGemini()
     app = web.Application()
     app.router.add_post("/v1beta/models/{tail:.+}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield fake, url
 
 
 @pytest.fixture
@@ -464,7 +454,7 @@ async def test_bad_key_is_authentication_error(registry: Registry) -> None:
 async def test_truncated_stream(registry: Registry) -> None:
     chunks: list[ChatChunk] = []
     with pytest.raises(ProviderError, match="truncated"):
-        await _collect(registry.achat_stream("gemini/truncated", "hi"), chunks)
+        await collect(registry.achat_stream("gemini/truncated", "hi"), chunks)
     assert [c.delta for c in chunks] == ["partial"]
 
 

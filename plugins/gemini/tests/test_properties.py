@@ -12,6 +12,7 @@ from lmux_plug_gemini._codec import GeminiStreamDecoder, encode_chat
 
 from lmux_plug import ChatChunk, ChatRequest, FinishReason, InvalidRequestError
 from lmux_plug.testing.strategies import chat_requests, messages
+from lmux_plug.testing.streams import split_at
 
 _DATA_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
 _words = st.text(
@@ -134,8 +135,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:
     body, events = stream
-    points = sorted({c % (len(body) + 1) for c in cuts})
-    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+    pieces = split_at(body, cuts)
     whole = _decode([body])
     assert _decode(pieces) == whole
     terminal = [c for c in whole if c.finish_reason is not None]

@@ -7,14 +7,11 @@ run time and never copied into the repository; without the folder the tests skip
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lmux_plug_gemini._codec import (
     GeminiStreamDecoder,
     decode_chat,
@@ -31,8 +28,9 @@ from lmux_plug import (
     RateLimitError,
 )
 from lmux_plug._http_errors import error_from_response, parse_duration
+from lmux_plug.testing.wire import load_recording, recordings, wire_dir
 
-WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "gemini"
+WIRE = wire_dir(Path(__file__).resolve().parents[3], "gemini")
 
 # Recordings the plugin deliberately does not replay, with the reason (see README).
 EXCLUDED = {
@@ -47,75 +45,8 @@ EXCLUDED = {
 # --------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags (aiohttp ``istr`` header keys) as plain values."""
-
-
-def _unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        items = loader.construct_sequence(node, deep=True)
-        return items[0] if len(items) == 1 else tuple(items)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-
-
-_Loader.add_multi_constructor("!", _unknown)
-_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
-
-
-def _headers(raw: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (raw or {}).items():
-        values = value if isinstance(value, list) else [value]
-        out[str(key).lower()] = str(values[0]) if values else ""
-    return out
-
-
-def _body(part: dict[str, Any]) -> bytes:
-    if "parsed_body" in part:
-        return json.dumps(part["parsed_body"]).encode()
-    body = part.get("body")
-    if isinstance(body, dict):
-        if "base64_string" in body:
-            body = base64.b64decode(body["base64_string"])
-        else:
-            body = body.get("string")
-    if body is None:
-        return b""
-    raw = body if isinstance(body, bytes) else str(body).encode()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def _interactions(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.name.endswith(".chunks.txt"):  # body-only SSE fixture
-        body = "".join(f"data: {line}\n\n" for line in text.splitlines() if line.strip())
-        return [{"uri": "stream", "status": 200, "headers": {}, "body": body.encode()}]
-    if path.suffix == ".json":  # body-only JSON fixture
-        return [{"uri": "", "status": 200, "headers": {}, "body": text.encode()}]
-    doc = yaml.load(text, Loader=_Loader)
-    out = []
-    for item in doc["interactions"]:
-        response = item["response"]
-        status = response.get("status")
-        out.append(
-            {
-                "uri": item["request"]["uri"],
-                "status": status["code"] if isinstance(status, dict) else status,
-                "headers": _headers(response.get("headers")),
-                "body": _body(response),
-            }
-        )
-    return out
-
-
 def _files() -> list[Path]:
-    if not WIRE.is_dir():
-        return []
-    return sorted(p for p in WIRE.rglob("*") if p.is_file() and p.name not in EXCLUDED)
+    return recordings(WIRE, exclude=EXCLUDED)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -199,11 +130,11 @@ def test_exclusions_name_real_recordings() -> None:
     assert set(EXCLUDED) <= names
 
 
-def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
-    expected = _expected(_events(interaction["body"], stream))
+def _check_chat(body: bytes, stream: bool, model: str) -> None:
+    expected = _expected(_events(body, stream))
     if stream:
         decoder = GeminiStreamDecoder(model=model)
-        chunks = [*decoder.feed(interaction["body"]), decoder.finish()]
+        chunks = [*decoder.feed(body), decoder.finish()]
         terminal = [c for c in chunks if c.finish_reason is not None]
         assert len(terminal) == 1
         assert chunks[-1] is terminal[0]
@@ -221,7 +152,7 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
         assert [d.index for d in deltas] == list(range(len(deltas)))
         assert all(d.id for d in deltas)
     else:
-        response = decode_chat(json.loads(interaction["body"]), model=model)
+        response = decode_chat(json.loads(body), model=model)
         text = response.content or ""
         thoughts = "".join(b.text for b in response.thinking)
         calls = [(c.name, json.loads(c.arguments), c.signature) for c in response.tool_calls]
@@ -242,17 +173,21 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recording_decodes(path: Path) -> None:
-    interactions = _interactions(path)
-    assert interactions
-    for interaction in interactions:
-        uri, status, body = interaction["uri"], interaction["status"], interaction["body"]
+    exchanges = load_recording(path)
+    assert exchanges
+    for exchange in exchanges:
+        # A body-only SSE fixture has no URI: it stands for a stream.
+        uri = "stream" if exchange.format == "sse-body" else exchange.request.uri or ""
+        status, headers, body = (
+            exchange.response.status,
+            exchange.response.headers,
+            exchange.response.body,
+        )
         model = uri.rsplit("/models/", 1)[-1].split(":", 1)[0] if "/models/" in uri else "m"
         stream = ":streamGenerateContent" in uri or uri == "stream"
         if status is not None and status >= 400:
             cls, delay = _expected_error(status, body)
-            error = refine_error(
-                error_from_response(status, interaction["headers"], body, provider="gemini")
-            )
+            error = refine_error(error_from_response(status, headers, body, provider="gemini"))
             assert type(error) is cls
             assert error.status_code == status
             assert error.retry_after == delay
@@ -271,7 +206,7 @@ def test_recording_decodes(path: Path) -> None:
                 [float(x) for x in e["values"]] for e in raw["embeddings"]
             ]
         else:
-            _check_chat(interaction, stream, model)
+            _check_chat(body, stream, model)
 
 
 def test_wire_folder_present_or_skip() -> None:

@@ -27,6 +27,8 @@ from lmux_plug import (
     ToolMessage,
     UnsupportedFeatureError,
 )
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.streams import collect
 
 STREAM_LINES = 400
 
@@ -151,11 +153,6 @@ class FakeOllama:
         return web.json_response({"embedding": [float(len(body["prompt"])), 9.0]})
 
 
-async def _collect(stream: AsyncIterator[ChatChunk], into: list[ChatChunk]) -> None:
-    async for chunk in stream:
-        into.append(chunk)  # noqa: PERF401 - keeps what arrived before the error
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeOllama, str]]:
     fake = FakeOllama()
@@ -163,15 +160,8 @@ async def server() -> AsyncIterator[tuple[FakeOllama, str]]:
     app.router.add_post("/api/chat", fake.chat)
     app.router.add_post("/api/embed", fake.embed)
     app.router.add_post("/api/embeddings", fake.embeddings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as url:
+        yield fake, url.removeprefix("http://")
 
 
 @pytest.fixture
@@ -380,7 +370,7 @@ async def test_model_not_found(registry: Registry, server: tuple[FakeOllama, str
 async def test_truncated_stream(registry: Registry) -> None:
     chunks: list[ChatChunk] = []
     with pytest.raises(ProviderError, match="truncated"):
-        await _collect(registry.achat_stream("ollama/truncated", "hi"), chunks)
+        await collect(registry.achat_stream("ollama/truncated", "hi"), chunks)
     assert [c.delta for c in chunks] == ["partial"]
 
 

@@ -19,6 +19,7 @@ from lmux_plug import (
     UnsupportedFeatureError,
 )
 from lmux_plug.testing.strategies import chat_requests, messages
+from lmux_plug.testing.streams import split_at
 
 _words = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
@@ -104,8 +105,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:
     body, lines = stream
-    points = sorted({c % (len(body) + 1) for c in cuts})
-    pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+    pieces = split_at(body, cuts)
     whole = _decode([body])
     assert _decode(pieces) == whole
     terminal = [c for c in whole if c.finish_reason is not None]

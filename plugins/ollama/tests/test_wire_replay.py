@@ -7,14 +7,11 @@ run time and never copied into the repository; without the folder the tests skip
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lmux_plug_ollama._codec import (
     OllamaStreamDecoder,
     decode_chat,
@@ -24,8 +21,9 @@ from lmux_plug_ollama._codec import (
 
 from lmux_plug import FinishReason, NotFoundError
 from lmux_plug._http_errors import error_from_response
+from lmux_plug.testing.wire import load_recording, recordings, wire_dir
 
-WIRE = Path(__file__).resolve().parents[3] / ".." / "shared" / "wire" / "ollama"
+WIRE = wire_dir(Path(__file__).resolve().parents[3], "ollama")
 
 # Recordings the plugin deliberately does not replay, with the reason (see README).
 EXCLUDED = {
@@ -40,80 +38,8 @@ EXCLUDED = {
 # --------------------------------------------------------------------------- loading
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags (aiohttp ``istr`` header keys) as plain values."""
-
-
-def _unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        items = loader.construct_sequence(node, deep=True)
-        return items[0] if len(items) == 1 else tuple(items)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-
-
-_Loader.add_multi_constructor("!", _unknown)
-_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
-
-
-def _headers(raw: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (raw or {}).items():
-        values = value if isinstance(value, list) else [value]
-        out[str(key).lower()] = str(values[0]) if values else ""
-    return out
-
-
-def _body(part: dict[str, Any]) -> bytes:
-    if "parsed_body" in part:
-        return json.dumps(part["parsed_body"]).encode()
-    body = part.get("body")
-    if isinstance(body, dict):
-        if "base64_string" in body:
-            body = base64.b64decode(body["base64_string"])
-        else:
-            body = body.get("string")
-    if body is None:
-        return b""
-    raw = body if isinstance(body, bytes) else str(body).encode()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def _request(request: dict[str, Any]) -> dict[str, Any]:
-    raw = _body(request)
-    try:
-        value = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _interactions(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    doc = yaml.load(text, Loader=_Loader)
-    out = []
-    for item in doc["interactions"]:
-        response = item["response"]
-        status = response.get("status")
-        out.append(
-            {
-                "uri": item["request"]["uri"],
-                "status": status["code"] if isinstance(status, dict) else status,
-                "headers": _headers(response.get("headers")),
-                "body": _body(response),
-                "request": _request(item["request"]),
-            }
-        )
-    return out
-
-
 def _files() -> list[Path]:
-    if not WIRE.is_dir():
-        return []
-    return sorted(p for p in WIRE.rglob("*") if p.is_file() and p.name not in EXCLUDED)
+    return recordings(WIRE, exclude=EXCLUDED)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -169,11 +95,11 @@ def test_wire_folder_present_or_skip() -> None:
     assert _files(), "the ollama wire folder holds no replayable recording"
 
 
-def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
-    expected = _expected(_lines(interaction["body"], stream))
+def _check_chat(body: bytes, stream: bool, model: str) -> None:
+    expected = _expected(_lines(body, stream))
     if stream:
         decoder = OllamaStreamDecoder(model=model)
-        chunks = [*decoder.feed(interaction["body"]), *decoder.finish()]
+        chunks = [*decoder.feed(body), *decoder.finish()]
         terminal = [c for c in chunks if c.finish_reason is not None]
         assert len(terminal) == 1
         assert chunks[-1] is terminal[0]
@@ -184,7 +110,7 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
         usage, finish = terminal[0].usage, terminal[0].finish_reason
         assert usage is not None
     else:
-        response = decode_chat(json.loads(interaction["body"]), model=model)
+        response = decode_chat(json.loads(body), model=model)
         text = response.content or ""
         thinking = "".join(b.text for b in response.thinking)
         calls = [(c.name, json.loads(c.arguments), c.id) for c in response.tool_calls]
@@ -202,14 +128,18 @@ def _check_chat(interaction: dict[str, Any], stream: bool, model: str) -> None:
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recording_decodes(path: Path) -> None:
-    interactions = _interactions(path)
-    assert interactions
-    for interaction in interactions:
-        uri, status, body = interaction["uri"], interaction["status"], interaction["body"]
-        request = interaction["request"]
+    exchanges = load_recording(path)
+    assert exchanges
+    for exchange in exchanges:
+        uri, status = exchange.request.uri or "", exchange.response.status
+        body = exchange.response.body
+        headers = exchange.response.headers
+        request = exchange.request.json()
+        if not isinstance(request, dict):
+            request = {}
         model = request.get("model", "m")
         if status is not None and status >= 400:
-            error = error_from_response(status, interaction["headers"], body, provider="ollama")
+            error = error_from_response(status, headers, body, provider="ollama")
             assert status == 404
             assert type(error) is NotFoundError
             assert error.status_code == 404
@@ -225,4 +155,4 @@ def test_recording_decodes(path: Path) -> None:
         else:
             assert uri.endswith("/api/chat")
             assert request["stream"] in (True, False)
-            _check_chat(interaction, request["stream"], model)
+            _check_chat(body, request["stream"], model)

@@ -50,6 +50,7 @@ from lmux_plug import (
 )
 from lmux_plug.convert import to_messages
 from lmux_plug.testing import strategies as lst
+from lmux_plug.testing.streams import split_at
 
 PLAIN = ProviderSpec(name="plain", wire="openai", base_url="http://127.0.0.1:1/v1")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -505,13 +506,10 @@ def test_stream_decoding_is_independent_of_byte_splits(
 ) -> None:
     body, text, thinking, arguments = generated
     whole = decode_all(body)
-    points = sorted({c % (len(body) + 1) for c in cuts})
     decoder = ChatStreamDecoder()
     pieces: list[ChatChunk] = []
-    start = 0
-    for point in [*points, len(body)]:
-        pieces.extend(decoder.feed(body[start:point]))
-        start = point
+    for piece in split_at(body, cuts):
+        pieces.extend(decoder.feed(piece))
     pieces.extend(decoder.close())
     assert pieces == whole
     assert "".join(c.delta for c in whole) == text

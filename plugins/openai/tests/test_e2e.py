@@ -40,6 +40,8 @@ from lmux_plug import (
     UnsupportedFeatureError,
     UserMessage,
 )
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.streams import collect
 
 KEY = "test-key-e2e"
 ALL = frozenset(Capability)
@@ -52,24 +54,14 @@ class OpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.disconnected = asyncio.Event()
         self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self.embeddings)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
+        return app
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -294,11 +286,9 @@ class OpenAIServer:
 @pytest.fixture
 async def server() -> AsyncIterator[OpenAIServer]:
     instance = OpenAIServer()
-    await instance.start()
-    try:
+    async with serve_app(instance.app()) as url:
+        instance.url = url
         yield instance
-    finally:
-        await instance.stop()
 
 
 @pytest.fixture
@@ -514,12 +504,6 @@ async def test_bad_key_is_scrubbed_from_the_error(registry: Registry) -> None:
     assert "sk-wrong-secret-value" not in str(caught.value)
     assert "sk-wrong-secret-value" not in (caught.value.body or "")
     assert "[redacted]" in caught.value.message
-
-
-async def collect(stream: AsyncIterator[Any], into: list[Any]) -> None:
-    """Append every item of ``stream`` to ``into`` (kept when the stream raises)."""
-    async for item in stream:
-        into.append(item)  # noqa: PERF401 - the partial list is the point
 
 
 async def test_truncated_stream_raises(registry: Registry) -> None:

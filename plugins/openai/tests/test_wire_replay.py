@@ -11,7 +11,6 @@ listed (with its reason) in ``plugins/openai/README.md``.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import struct
 from collections.abc import Mapping
@@ -22,12 +21,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
+pytest.importorskip("yaml")
 
-from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed  # noqa: E402
-from lmux_plug_openai._providers import PROVIDERS  # noqa: E402
+from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed
+from lmux_plug_openai._providers import PROVIDERS
 
-from lmux_plug import (  # noqa: E402
+from lmux_plug import (
     AuthenticationError,
     ChatChunk,
     FinishReason,
@@ -37,10 +36,17 @@ from lmux_plug import (  # noqa: E402
     ProviderError,
     RateLimitError,
 )
-from lmux_plug._http_errors import error_from_response  # noqa: E402
+from lmux_plug._http_errors import error_from_response
+from lmux_plug.testing.wire import (
+    WireExchange,
+    load_recording,
+    parse_json,
+    recordings,
+    wire_dir,
+)
 
 REPO = Path(__file__).resolve().parents[3]
-WIRE = REPO / ".." / "shared" / "wire"
+WIRE = wire_dir(REPO)
 README = Path(__file__).resolve().parents[1] / "README.md"
 FOLDERS = ("openai", "groq", "openrouter", "deepseek", "together", "mistral", "other")
 SPECS = {spec.name: spec for spec in PROVIDERS}
@@ -55,137 +61,22 @@ HOSTS = {
 }
 
 
-# --------------------------------------------------------------------------- loading
-
-
-class _TolerantLoader(yaml.SafeLoader):
-    """SafeLoader that turns python/* tags (aiohttp ``istr`` header names) into plain values."""
-
-
-def _unknown(loader: Any, _suffix: str, node: Any) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        items = loader.construct_sequence(node, deep=True)
-        return items[0] if len(items) == 1 else tuple(items)
-    return loader.construct_mapping(node, deep=True)
-
-
-_TolerantLoader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown)
-_TolerantLoader.add_multi_constructor("!", _unknown)
-
-
-def _headers(raw: Any) -> dict[str, str]:
-    """vcrpy ``{name: [values]}``, plain ``{name: value}`` or HAR ``[{name, value}]``."""
-    out: dict[str, str] = {}
-    if isinstance(raw, list):
-        for item in raw:
-            if isinstance(item, Mapping) and "name" in item:
-                out[str(item["name"]).lower()] = str(item.get("value", ""))
-        return out
-    for name, value in (raw or {}).items():
-        values = value if isinstance(value, list) else [value]
-        if values:
-            out[str(name).lower()] = "" if values[-1] is None else str(values[-1])
-    return out
-
-
-def _body(part: Mapping[str, Any]) -> bytes | None:
-    if "parsed_body" in part:  # pydantic-ai's serializer: JSON kept as YAML
-        return json.dumps(part["parsed_body"]).encode()
-    body = part.get("body", part.get("content"))
-    if isinstance(body, Mapping):
-        if "string" in body:
-            body = body["string"]
-        elif "base64_string" in body:
-            body = base64.b64decode(body["base64_string"])
-        elif "text" in body:
-            body = body["text"]
-        else:
-            body = json.dumps(body)
-    if body is None:
-        return None
-    raw = bytes(body) if isinstance(body, (bytes, bytearray)) else str(body).encode()
-    if raw[:2] == b"\x1f\x8b":  # gzip (stored as !!binary by most recorders)
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def _interactions(path: Path) -> list[dict[str, Any]]:
-    """Normalised interactions: method, uri, status, headers, request JSON, response bytes."""
-    data = path.read_bytes()
-    if path.name.endswith(".chunks.txt"):
-        lines = [line for line in data.decode().splitlines() if line.strip()]
-        sse = "".join(f"data: {line}\n\n" for line in lines).encode()
-        return [_fixture(sse, "text/event-stream")]
-    if path.suffix == ".json":
-        return [_fixture(data, "application/json")]
-    if path.suffix == ".har":
-        doc = json.loads(data)
-        entries = doc["log"]["entries"]
-        return [
-            {
-                "uri": e["request"]["url"],
-                "status": e["response"]["status"],
-                "headers": _headers(e["response"].get("headers")),
-                "request": _json((e["request"].get("postData") or {}).get("text")),
-                "body": (e["response"].get("content") or {}).get("text", "").encode(),
-            }
-            for e in entries
-        ]
-    doc = yaml.load(data.decode(), Loader=_TolerantLoader)
-    out = []
-    for item in doc.get("interactions") or []:
-        request, response = item.get("request") or {}, item.get("response") or {}
-        status = response.get("status") or {}
-        out.append(
-            {
-                "uri": request.get("uri", ""),
-                "status": status.get("code") if isinstance(status, Mapping) else status,
-                "headers": _headers(response.get("headers")),
-                "request": _json(_body(request)),
-                "body": _body(response) or b"",
-            }
-        )
-    return out
-
-
-def _fixture(body: bytes, content_type: str) -> dict[str, Any]:
-    """vercel/ai body-only fixtures: no envelope, no status, no headers."""
-    return {
-        "uri": None,
-        "status": None,
-        "headers": {"content-type": content_type},
-        "request": None,
-        "body": body,
-    }
-
-
-def _json(raw: bytes | str | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 # --------------------------------------------------------------------------- classification
 
 
-def _kind(interaction: Mapping[str, Any]) -> str:
+def _kind(interaction: WireExchange) -> str:
     """``chat``, ``stream``, ``embed`` or a reason the plugin does not handle it."""
-    body: bytes = interaction["body"]
+    body: bytes = interaction.response.body
     is_sse = body.lstrip().startswith((b"data:", b"event:", b":"))
-    if interaction["uri"] is None:
-        first = _sse_payloads(body)[0] if is_sse else _json(body)
+    if interaction.request.uri is None:
+        first = _sse_payloads(body)[0] if is_sse else parse_json(body)
         kind = first.get("object") if isinstance(first, Mapping) else None
         if kind == "chat.completion.chunk":
             return "stream"
         if kind == "chat.completion":
             return "chat"
         return "excluded: Responses API (stream events 'response.*')"
-    path = urlsplit(interaction["uri"]).path
+    path = urlsplit(interaction.request.uri).path
     if path.endswith("/chat/completions"):
         return "stream" if is_sse else "chat"
     if path.endswith("/embeddings"):
@@ -198,25 +89,13 @@ def _kind(interaction: Mapping[str, Any]) -> str:
 
 
 def _recordings() -> list[Path]:
-    if not WIRE.is_dir():
-        return []
-    found = []
-    for folder in FOLDERS:
-        base = WIRE / folder
-        if base.is_dir():
-            found.extend(
-                p
-                for p in sorted(base.rglob("*"))
-                if p.is_file()
-                and p.name.endswith((".yaml", ".yml", ".json", ".har", ".chunks.txt"))
-            )
-    return found
+    return [path for folder in FOLDERS for path in recordings(WIRE / folder)]
 
 
 def _split() -> tuple[list[Path], dict[Path, str]]:
     supported, excluded = [], {}
     for path in _recordings():
-        kinds = [_kind(i) for i in _interactions(path)]
+        kinds = [_kind(i) for i in load_recording(path)]
         reasons = sorted({k for k in kinds if k.startswith("excluded")})
         if reasons:
             excluded[path] = "; ".join(r.removeprefix("excluded: ") for r in reasons)
@@ -237,9 +116,9 @@ pytestmark = pytest.mark.skipif(
 # --------------------------------------------------------------------------- expectations
 
 
-def _provider_of(path: Path, interaction: Mapping[str, Any]) -> str:
-    if interaction["uri"]:
-        host = urlsplit(interaction["uri"]).hostname or ""
+def _provider_of(path: Path, interaction: WireExchange) -> str:
+    if interaction.request.uri:
+        host = urlsplit(interaction.request.uri).hostname or ""
         if host.endswith(".openai.azure.com"):
             return "azure"
         if host in HOSTS:
@@ -320,11 +199,13 @@ def _check_headers(
     assert {k: v for k, v in response_headers.items() if "ratelimit" in k} == expected_limits
 
 
-def _replay_chat(provider: str, interaction: Mapping[str, Any]) -> None:
+def _replay_chat(provider: str, interaction: WireExchange) -> None:
     spec = SPECS[provider]
-    headers = interaction["headers"]
-    raw = json.loads(interaction["body"])
-    response = decode_chat(interaction["body"], headers, provider=provider, options=spec.options)
+    headers = interaction.response.headers
+    raw = json.loads(interaction.response.body)
+    response = decode_chat(
+        interaction.response.body, headers, provider=provider, options=spec.options
+    )
     choice = raw["choices"][0]
     message = choice.get("message") or {}
     content = message.get("content")
@@ -348,12 +229,12 @@ def _replay_chat(provider: str, interaction: Mapping[str, Any]) -> None:
     assert dict(response.rate_limits) == {k: v for k, v in headers.items() if "ratelimit" in k}
 
 
-def _stream_chunks(provider: str, interaction: Mapping[str, Any], piece: int) -> list[ChatChunk]:
+def _stream_chunks(provider: str, interaction: WireExchange, piece: int) -> list[ChatChunk]:
     spec = SPECS[provider]
     decoder = ChatStreamDecoder(
-        provider=provider, headers=interaction["headers"], options=spec.options
+        provider=provider, headers=interaction.response.headers, options=spec.options
     )
-    body: bytes = interaction["body"]
+    body: bytes = interaction.response.body
     chunks: list[ChatChunk] = []
     for start in range(0, len(body), piece):
         chunks.extend(decoder.feed(body[start : start + piece]))
@@ -361,8 +242,8 @@ def _stream_chunks(provider: str, interaction: Mapping[str, Any], piece: int) ->
     return chunks
 
 
-def _replay_stream(provider: str, interaction: Mapping[str, Any]) -> None:
-    events = _sse_events(interaction["body"])
+def _replay_stream(provider: str, interaction: WireExchange) -> None:
+    events = _sse_events(interaction.response.body)
     payloads = [(name, json.loads(d)) for name, d in events if d != "[DONE]"]
     errors = [p for name, p in payloads if name == "error" or p.get("error")]
     if errors:
@@ -418,15 +299,17 @@ def _replay_stream(provider: str, interaction: Mapping[str, Any]) -> None:
             assert terminal[0].cost.total == Decimal(str(usage["cost"]))
     else:
         assert terminal[0].usage is None
-    assert all(c.request_id == interaction["headers"].get("x-request-id") for c in chunks)
+    assert all(c.request_id == interaction.response.headers.get("x-request-id") for c in chunks)
 
 
-def _replay_embed(provider: str, interaction: Mapping[str, Any]) -> None:
-    raw = json.loads(interaction["body"])
-    response = decode_embed(interaction["body"], interaction["headers"], provider=provider)
+def _replay_embed(provider: str, interaction: WireExchange) -> None:
+    raw = json.loads(interaction.response.body)
+    response = decode_embed(
+        interaction.response.body, interaction.response.headers, provider=provider
+    )
     data = sorted(raw["data"], key=lambda d: d["index"])
     assert len(response.embeddings) == len(data)
-    request = interaction["request"] or {}
+    request = interaction.request.json() or {}
     for item, vector in zip(data, response.embeddings, strict=True):
         embedding = item["embedding"]
         if isinstance(embedding, str):
@@ -438,20 +321,20 @@ def _replay_embed(provider: str, interaction: Mapping[str, Any]) -> None:
         if "dimensions" in request:
             assert len(vector) == request["dimensions"]
     assert response.usage.input_tokens == raw["usage"]["prompt_tokens"]
-    assert response.request_id == interaction["headers"].get("x-request-id")
+    assert response.request_id == interaction.response.headers.get("x-request-id")
 
 
-def _replay_error(provider: str, interaction: Mapping[str, Any]) -> None:
-    status = interaction["status"]
+def _replay_error(provider: str, interaction: WireExchange) -> None:
+    status = interaction.response.status
     error = error_from_response(
-        status, interaction["headers"], interaction["body"], provider=provider
+        status, interaction.response.headers, interaction.response.body, provider=provider
     )
     assert type(error) is _expected_error_class(status) or isinstance(
         error, _expected_error_class(status)
     )
     assert error.status_code == status
-    assert error.request_id == interaction["headers"].get("x-request-id")
-    body = json.loads(interaction["body"])
+    assert error.request_id == interaction.response.headers.get("x-request-id")
+    body = json.loads(interaction.response.body)
     message = body["error"]["message"] if isinstance(body.get("error"), Mapping) else body["error"]
     assert error.message == message
 
@@ -464,10 +347,10 @@ SUPPORTED, EXCLUDED = _split()
 @pytest.mark.parametrize("path", SUPPORTED, ids=[_id(p) for p in SUPPORTED])
 def test_recording_decodes_like_the_raw_body(path: Path) -> None:
     replayed = 0
-    for interaction in _interactions(path):
+    for interaction in load_recording(path):
         provider = _provider_of(path, interaction)
         kind = _kind(interaction)
-        status = interaction["status"]
+        status = interaction.response.status
         if status is not None and status >= 400:
             _replay_error(provider, interaction)
         elif kind == "chat":

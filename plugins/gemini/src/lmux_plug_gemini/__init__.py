@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ProviderContext,
         ProviderSpec,
     )
+    from lmux_plug.http import HttpResponse
 
 __all__ = [
     "SPEC",
@@ -52,6 +53,31 @@ def _headers(request: ChatRequest | EmbeddingRequest, provider: ProviderContext)
     return {**provider.auth_headers(), **request.extra_headers}
 
 
+async def _post(
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    method: str,
+    body: object,
+) -> HttpResponse:
+    """One non-streaming call to ``models/<model>:<method>``, errors refined for Gemini."""
+    from lmux_plug_gemini._codec import refine_error  # noqa: PLC0415 - lazy codec
+
+    try:
+        return await provider.transport.request(
+            "POST",
+            _url(provider, request.model, method),
+            headers=_headers(request, provider),
+            json_body=body,
+            params=provider.auth_params() or None,
+            timeout=request.timeout,
+            provider=provider.name,
+            model=request.model,
+            secrets=provider.secrets(),
+        )
+    except LmuxError as exc:
+        raise refine_error(exc) from exc.__cause__
+
+
 @hookimpl
 def lmux_plug_providers() -> Sequence[ProviderSpec]:
     """Declare the ``gemini`` provider."""
@@ -65,23 +91,9 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable
 
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    from lmux_plug_gemini._codec import decode_chat, encode_chat, refine_error  # noqa: PLC0415
+    from lmux_plug_gemini._codec import decode_chat, encode_chat  # noqa: PLC0415 - lazy codec
 
-    body = encode_chat(request)
-    try:
-        response = await provider.transport.request(
-            "POST",
-            _url(provider, request.model, "generateContent"),
-            headers=_headers(request, provider),
-            json_body=body,
-            params=provider.auth_params() or None,
-            timeout=request.timeout,
-            provider=provider.name,
-            model=request.model,
-            secrets=provider.secrets(),
-        )
-    except LmuxError as exc:
-        raise refine_error(exc) from exc.__cause__
+    response = await _post(request, provider, "generateContent", encode_chat(request))
     decoded = decode_chat(
         response.json(provider=provider.name, model=request.model),
         model=request.model,
@@ -141,24 +153,10 @@ async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> Embedd
     from lmux_plug_gemini._codec import (  # noqa: PLC0415 - lazy codec
         decode_embeddings,
         encode_embeddings,
-        refine_error,
     )
 
     body = encode_embeddings(request)
-    try:
-        response = await provider.transport.request(
-            "POST",
-            _url(provider, request.model, "batchEmbedContents"),
-            headers=_headers(request, provider),
-            json_body=body,
-            params=provider.auth_params() or None,
-            timeout=request.timeout,
-            provider=provider.name,
-            model=request.model,
-            secrets=provider.secrets(),
-        )
-    except LmuxError as exc:
-        raise refine_error(exc) from exc.__cause__
+    response = await _post(request, provider, "batchEmbedContents", body)
     decoded = decode_embeddings(
         response.json(provider=provider.name, model=request.model),
         model=request.model,

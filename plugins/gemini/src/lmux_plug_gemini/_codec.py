@@ -20,7 +20,6 @@ Wire facts this module relies on:
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -56,6 +55,7 @@ from lmux_plug import (
 )
 from lmux_plug._http_errors import error_from_response
 from lmux_plug._sse import SSEDecoder
+from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
 from lmux_plug_gemini._schema import to_gemini_schema
 
 __all__ = [
@@ -73,7 +73,6 @@ __all__ = [
 
 MAX_STOP_SEQUENCES = 5
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
-_EFFORTS = ("none", "minimal", "low", "medium", "high")
 # Thinking budgets (tokens) for Gemini 2.x models, which take a budget, not a level.
 _BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 _FINISH = {
@@ -164,18 +163,6 @@ def _user_parts(message: UserMessage, index: int, model: str) -> list[dict[str, 
     return parts
 
 
-def _arguments(call: ToolCall, index: int, model: str) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError as exc:
-        msg = f"message {index}: tool call {call.id!r} arguments are not valid JSON"
-        raise _bad(msg, model) from exc
-    if not isinstance(value, dict):
-        msg = f"message {index}: tool call {call.id!r} arguments must be a JSON object"
-        raise _bad(msg, model)
-    return value
-
-
 def _model_parts(message: AssistantMessage, index: int, model: str) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     loose_signatures: list[str] = []
@@ -194,7 +181,10 @@ def _model_parts(message: AssistantMessage, index: int, model: str) -> list[dict
         parts.append(text_part)
     for call in message.tool_calls:
         part: dict[str, Any] = {
-            "functionCall": {"name": call.name, "args": _arguments(call, index, model)}
+            "functionCall": {
+                "name": call.name,
+                "args": tool_arguments(call, index=index, provider="gemini", model=model),
+            }
         }
         if call.signature:
             part["thoughtSignature"] = call.signature
@@ -263,10 +253,7 @@ def _contents(messages: tuple[Message, ...], model: str) -> tuple[list[dict[str,
 
 
 def _thinking_config(effort: str, model: str) -> dict[str, Any]:
-    level = effort.lower()
-    if level not in _EFFORTS:
-        msg = f"reasoning_effort must be one of {', '.join(_EFFORTS)}, got {effort!r}"
-        raise _bad(msg, model)
+    level = reasoning_level(effort, provider="gemini", model=model)
     if model.startswith(("gemini-1", "gemini-2")):
         return {"thinkingBudget": _BUDGETS[level], "includeThoughts": level != "none"}
     # Gemini 3 and later take a level; "none" is as low as they go.
@@ -383,20 +370,16 @@ def encode_embeddings(request: EmbeddingRequest) -> dict[str, Any]:
 # --------------------------------------------------------------------------- responses
 
 
-def _int(mapping: Mapping[str, Any], key: str) -> int:
-    value = mapping.get(key)
-    return value if isinstance(value, int) and value >= 0 else 0
-
-
 def usage_of(metadata: Any) -> Usage:
     """Normalise ``usageMetadata``: thoughts count as output and as reasoning tokens."""
     if not isinstance(metadata, Mapping):
         return Usage()
-    thoughts = _int(metadata, "thoughtsTokenCount")
+    thoughts = count_of(metadata, "thoughtsTokenCount")
     return Usage(
-        input_tokens=_int(metadata, "promptTokenCount") + _int(metadata, "toolUsePromptTokenCount"),
-        output_tokens=_int(metadata, "candidatesTokenCount") + thoughts,
-        cache_read_tokens=_int(metadata, "cachedContentTokenCount"),
+        input_tokens=count_of(metadata, "promptTokenCount")
+        + count_of(metadata, "toolUsePromptTokenCount"),
+        output_tokens=count_of(metadata, "candidatesTokenCount") + thoughts,
+        cache_read_tokens=count_of(metadata, "cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
 
@@ -409,14 +392,6 @@ def finish_reason_of(raw: Any, has_tool_calls: bool) -> FinishReason:
     if reason is FinishReason.STOP and has_tool_calls:
         return FinishReason.TOOL_CALLS
     return reason
-
-
-def _call_id(raw: Mapping[str, Any], response_id: str, index: int) -> str:
-    given = raw.get("id")
-    if isinstance(given, str) and given:
-        return given
-    seed = f"{response_id}:{index}:{raw.get('name')}:{json.dumps(raw.get('args'), sort_keys=True)}"
-    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
 
 
 class _Parts:
@@ -441,7 +416,9 @@ class _Parts:
                 index = first_index + len(self.calls)
                 args = call.get("args")
                 arguments = json.dumps(args if isinstance(args, Mapping) else {})
-                call_id = _call_id(call, response_id, index)
+                call_id = tool_call_id(
+                    call.get("id"), call.get("name"), call.get("args"), response_id, index
+                )
                 self.calls.append((call_id, str(call.get("name", "")), arguments, signature))
                 continue
             text = part.get("text")

@@ -14,7 +14,6 @@ Wire facts this module relies on:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +49,7 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug._sse import NDJSONDecoder
+from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
 
 __all__ = [
     "OllamaStreamDecoder",
@@ -64,7 +64,6 @@ __all__ = [
     "usage_of",
 ]
 
-_EFFORTS = ("none", "minimal", "low", "medium", "high")
 _FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}
 
 
@@ -101,18 +100,6 @@ def _user(message: UserMessage, index: int, model: str) -> dict[str, Any]:
     return out
 
 
-def _arguments(call: ToolCall, index: int, model: str) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError as exc:
-        msg = f"message {index}: tool call {call.id!r} arguments are not valid JSON"
-        raise _bad(msg, model) from exc
-    if not isinstance(value, dict):
-        msg = f"message {index}: tool call {call.id!r} arguments must be a JSON object"
-        raise _bad(msg, model)
-    return value
-
-
 def _assistant(message: AssistantMessage, index: int, model: str) -> dict[str, Any]:
     out: dict[str, Any] = {"role": "assistant", "content": message.content or ""}
     thinking = "".join(b.text for b in message.thinking if not b.redacted)
@@ -120,7 +107,12 @@ def _assistant(message: AssistantMessage, index: int, model: str) -> dict[str, A
         out["thinking"] = thinking
     if message.tool_calls:
         out["tool_calls"] = [
-            {"function": {"name": c.name, "arguments": _arguments(c, index, model)}}
+            {
+                "function": {
+                    "name": c.name,
+                    "arguments": tool_arguments(c, index=index, provider="ollama", model=model),
+                }
+            }
             for c in message.tool_calls
         ]
     return out
@@ -150,10 +142,7 @@ def _messages(messages: tuple[Message, ...], model: str) -> list[dict[str, Any]]
 
 
 def _think(effort: str, model: str) -> bool | str:
-    level = effort.lower()
-    if level not in _EFFORTS:
-        msg = f"reasoning_effort must be one of {', '.join(_EFFORTS)}, got {effort!r}"
-        raise _bad(msg, model)
+    level = reasoning_level(effort, provider="ollama", model=model)
     if level == "none":
         return False
     if model.startswith("gpt-oss"):
@@ -238,15 +227,10 @@ def encode_legacy_embedding(request: EmbeddingRequest, text: str) -> dict[str, A
 # --------------------------------------------------------------------------- responses
 
 
-def _count(body: Mapping[str, Any], key: str) -> int:
-    value = body.get(key)
-    return value if isinstance(value, int) and value >= 0 else 0
-
-
 def usage_of(body: Mapping[str, Any]) -> Usage:
     """Prompt and output token counts from a final chat line or an embed body."""
     return Usage(
-        input_tokens=_count(body, "prompt_eval_count"), output_tokens=_count(body, "eval_count")
+        input_tokens=count_of(body, "prompt_eval_count"), output_tokens=count_of(body, "eval_count")
     )
 
 
@@ -256,14 +240,6 @@ def finish_reason_of(raw: Any, has_tool_calls: bool) -> FinishReason:
     if reason is FinishReason.STOP and has_tool_calls:
         return FinishReason.TOOL_CALLS
     return reason
-
-
-def _call_id(raw: Mapping[str, Any], function: Mapping[str, Any], index: int) -> str:
-    given = raw.get("id")
-    if isinstance(given, str) and given:
-        return given
-    seed = f"{index}:{function.get('name')}:{json.dumps(function.get('arguments'), sort_keys=True)}"
-    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
 
 
 def _tool_calls(message: Mapping[str, Any], first_index: int) -> list[tuple[str, str, str]]:
@@ -279,7 +255,13 @@ def _tool_calls(message: Mapping[str, Any], first_index: int) -> list[tuple[str,
         else:
             text = json.dumps(arguments if isinstance(arguments, Mapping) else {})
         index = first_index + len(calls)
-        calls.append((_call_id(raw, function, index), str(function.get("name", "")), text))
+        calls.append(
+            (
+                tool_call_id(raw.get("id"), function.get("name"), function.get("arguments"), index),
+                str(function.get("name", "")),
+                text,
+            )
+        )
     return calls
 
 
@@ -338,7 +320,7 @@ def decode_embed(
         embeddings=vectors,
         model=str(mapping.get("model") or model),
         provider=provider,
-        usage=Usage(input_tokens=_count(mapping, "prompt_eval_count")),
+        usage=Usage(input_tokens=count_of(mapping, "prompt_eval_count")),
     )
 
 

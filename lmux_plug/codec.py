@@ -1,0 +1,78 @@
+"""Small sans-IO helpers that provider codecs share, for plugin authors.
+
+Each helper does one wire-independent job the same way for every plugin that uses it:
+reading a count from a wire body, turning a tool call's JSON argument text into the object
+a wire wants, giving a tool call without an id a stable one, checking a reasoning effort.
+Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lmux_plug._types import ToolCall
+from lmux_plug.errors import InvalidRequestError
+
+__all__ = [
+    "REASONING_EFFORTS",
+    "count_of",
+    "reasoning_level",
+    "tool_arguments",
+    "tool_call_id",
+]
+
+#: The ``reasoning_effort`` values a request may carry, lowest first.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def count_of(body: Mapping[str, Any], key: str) -> int:
+    """A token count at ``body[key]``: a missing, negative or non-integer value counts as 0."""
+    value = body.get(key)
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def tool_arguments(
+    call: ToolCall, *, index: int, provider: str, model: str | None
+) -> dict[str, Any]:
+    """The JSON object in ``call.arguments`` (blank text is ``{}``), for wires that want one.
+
+    Raises :class:`InvalidRequestError` naming message ``index`` and the call id when the
+    text is not JSON or not a JSON object, so the request fails before any network I/O.
+    """
+    try:
+        value = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError as exc:
+        msg = f"message {index}: tool call {call.id!r} arguments are not valid JSON"
+        raise InvalidRequestError(msg, provider=provider, model=model) from exc
+    if not isinstance(value, dict):
+        msg = f"message {index}: tool call {call.id!r} arguments must be a JSON object"
+        raise InvalidRequestError(msg, provider=provider, model=model)
+    return value
+
+
+def tool_call_id(given: object, name: object, arguments: object, *scope: object) -> str:
+    """``given`` when it is a non-empty string, else an id derived from the call itself.
+
+    Some wires send tool calls without ids. The derived id hashes ``scope`` (for example a
+    response id and the call's position), the name and the arguments (as sorted JSON), so
+    decoding the same bytes always yields the same ids and distinct calls distinct ones.
+    """
+    if isinstance(given, str) and given:
+        return given
+    seed = ":".join([*(str(s) for s in scope), str(name), json.dumps(arguments, sort_keys=True)])
+    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def reasoning_level(effort: str, *, provider: str, model: str | None) -> str:
+    """``effort`` lower-cased, checked against :data:`REASONING_EFFORTS`.
+
+    Raises :class:`InvalidRequestError` listing the accepted values otherwise.
+    """
+    level = effort.lower()
+    if level not in REASONING_EFFORTS:
+        msg = f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, got {effort!r}"
+        raise InvalidRequestError(msg, provider=provider, model=model)
+    return level

@@ -1,0 +1,42 @@
+"""The shared codec helpers in ``lmux_plug.codec``."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from lmux_plug import InvalidRequestError, ToolCall
+from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
+
+
+def test_count_of_reads_non_negative_ints_only() -> None:
+    body = {"a": 7, "b": -1, "c": "3", "d": None, "e": 0}
+    assert [count_of(body, k) for k in ("a", "b", "c", "d", "e", "missing")] == [7, 0, 0, 0, 0, 0]
+
+
+def test_tool_arguments_parses_objects_and_names_bad_ones() -> None:
+    assert tool_arguments(ToolCall("c1", "f", '{"x": 1}'), index=2, provider="p", model="m") == {
+        "x": 1
+    }
+    assert tool_arguments(ToolCall("c1", "f", "  "), index=2, provider="p", model="m") == {}
+    with pytest.raises(InvalidRequestError, match=r"message 2: tool call 'c1' arguments are not"):
+        tool_arguments(ToolCall("c1", "f", "{"), index=2, provider="p", model="m")
+    with pytest.raises(InvalidRequestError, match="must be a JSON object") as caught:
+        tool_arguments(ToolCall("c1", "f", "[1]"), index=0, provider="p", model="m")
+    assert (caught.value.provider, caught.value.model) == ("p", "m")
+
+
+def test_tool_call_id_keeps_given_ids_and_derives_stable_ones() -> None:
+    assert tool_call_id("given", "f", {}, 0) == "given"
+    derived = tool_call_id(None, "f", {"b": 1, "a": 2}, "resp", 3)
+    seed = 'resp:3:f:{"a": 2, "b": 1}'
+    assert derived == "call_" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+    assert tool_call_id("", "f", {"a": 2, "b": 1}, "resp", 3) == derived
+    assert tool_call_id(None, "f", {"a": 2, "b": 1}, "resp", 4) != derived
+
+
+def test_reasoning_level_checks_the_effort() -> None:
+    assert reasoning_level("HIGH", provider="p", model="m") == "high"
+    with pytest.raises(InvalidRequestError, match="none, minimal, low, medium, high, got 'max'"):
+        reasoning_level("max", provider="p", model="m")

@@ -1,0 +1,132 @@
+"""The recording loader in ``lmux_plug.testing.wire``, on small hand-written recordings."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from lmux_plug.testing.wire import load_recording, parse_json, recordings, wire_dir
+
+pytest.importorskip("yaml")
+
+CASSETTE = """\
+interactions:
+- request:
+    body: '{"model": "m"}'
+    method: POST
+    uri: https://api.example.com/v1/chat/completions
+  response:
+    body:
+      string: !!binary |
+        @GZ@
+    headers:
+      ? !!python/object/apply:multidict._multidict.istr
+      - X-Request-Id
+      : - req_1
+      Set-Cookie:
+      - a=1
+      - b=2
+    status:
+      code: 200
+      message: OK
+- request:
+    body: null
+    method: GET
+    uri: https://api.example.com/v1/models
+  response:
+    body:
+      base64_string: @B64@
+    headers: {}
+    status:
+      code: 404
+- request:
+    method: POST
+    uri: https://api.example.com/v1/embeddings
+    parsed_body: {"input": "x"}
+  response:
+    parsed_body: {"data": []}
+    headers: {}
+    status: 200
+"""
+
+
+def test_vcr_cassette_bodies_headers_and_status(tmp_path: Path) -> None:
+    gz = base64.b64encode(gzip.compress(b'{"ok": true}')).decode()
+    b64 = base64.b64encode(b'{"error": "missing"}').decode()
+    path = tmp_path / "c.yaml"
+    path.write_text(CASSETTE.replace("@GZ@", gz).replace("@B64@", b64))
+    first, second, third = load_recording(path)
+    assert first.source == path
+    assert first.format == "vcr"
+    assert (first.request.method, first.request.uri) == (
+        "POST",
+        "https://api.example.com/v1/chat/completions",
+    )
+    assert first.request.json() == {"model": "m"}
+    assert first.response.status == 200
+    assert first.response.body == b'{"ok": true}'
+    assert first.response.headers == {"x-request-id": "req_1", "set-cookie": "b=2"}
+    assert first.response.header_list == (
+        ("X-Request-Id", "req_1"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+    )
+    assert second.request.body is None
+    assert second.request.json() is None
+    assert (second.response.status, second.response.body) == (404, b'{"error": "missing"}')
+    assert third.request.json() == {"input": "x"}
+    assert json.loads(third.response.body) == {"data": []}
+    assert third.response.status == 200
+
+
+def test_har_entries(tmp_path: Path) -> None:
+    entry = {
+        "request": {"method": "POST", "url": "https://x/v1/m", "postData": {"text": "{}"}},
+        "response": {
+            "status": 529,
+            "headers": [{"name": "Request-Id", "value": "r9"}],
+            "content": {"text": base64.b64encode(b"body").decode(), "encoding": "base64"},
+        },
+    }
+    path = tmp_path / "e.har"
+    path.write_text(json.dumps({"log": {"entries": [entry]}}))
+    (exchange,) = load_recording(path)
+    assert exchange.format == "har"
+    assert (exchange.request.method, exchange.request.uri, exchange.request.body) == (
+        "POST",
+        "https://x/v1/m",
+        b"{}",
+    )
+    assert (exchange.response.status, exchange.response.body) == (529, b"body")
+    assert exchange.response.headers == {"request-id": "r9"}
+
+
+def test_body_only_fixtures(tmp_path: Path) -> None:
+    chunks = tmp_path / "s.chunks.txt"
+    chunks.write_text('{"a": 1}\n\n{"b": 2}\n')
+    (stream,) = load_recording(chunks)
+    assert stream.format == "sse-body"
+    assert stream.response.body == b'data: {"a": 1}\n\ndata: {"b": 2}\n\n'
+    assert stream.response.headers == {"content-type": "text/event-stream"}
+    assert (stream.request.uri, stream.response.status) == (None, None)
+    body = tmp_path / "b.json"
+    body.write_text('{"choices": []}')
+    (fixture,) = load_recording(body)
+    assert fixture.format == "json-body"
+    assert fixture.response.body == b'{"choices": []}'
+    assert fixture.response.headers == {"content-type": "application/json"}
+
+
+def test_recordings_lists_known_endings_and_tolerates_a_missing_folder(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.har", "c.chunks.txt", "skip.yaml", "notes.md"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        (tmp_path / "sub" / name).write_text("")
+    found = recordings(tmp_path, exclude={"skip.yaml"})
+    assert [p.name for p in found] == ["a.yaml", "b.har", "c.chunks.txt"]
+    assert recordings(tmp_path / "absent") == []
+    assert wire_dir("/repo", "gemini") == Path("/repo/../shared/wire/gemini")
+    assert parse_json(b"not json") is None
