@@ -203,6 +203,16 @@ class Gateway:
                 log.warning("router stats unavailable", exc_info=True)
         return Response(text, media_type=CONTENT_TYPE)
 
+    async def stats_route(self, request: Request) -> Response:  # noqa: ARG002
+        """``GET /stats``: router stats per deployment and key, as JSON (404 without a router)."""
+        astats = getattr(self.backend.router, "astats", None)
+        if astats is None:
+            return _error_response(
+                GatewayError(404, "no router is configured", type="not_found_error")
+            )
+        stats = await astats()
+        return Response(json.dumps(stats, default=str).encode(), media_type=_JSON)
+
     def _shed_load(self) -> None:
         """Refuse a request beyond ``max_in_flight`` (503): shed load rather than queue."""
         if self.max_in_flight is not None and self.metrics.in_flight > self.max_in_flight:
@@ -443,6 +453,7 @@ def create_app(
     routes = [
         Route("/health", gateway.health, methods=["GET"]),
         Route("/metrics", gateway.metrics_route, methods=["GET"]),
+        Route("/stats", gateway.stats_route, methods=["GET"]),
     ]
     # Clients configured with a base URL without /v1 reach the same endpoints.
     for prefix in ("/v1", ""):

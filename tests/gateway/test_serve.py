@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -160,6 +161,23 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
         assert direct.choices[0].message.content == "direct"
         with pytest.raises(openai.AuthenticationError):
             wrong.models.list()
+        # The router's stats, as JSON and through `lmux-plug stats`.
+        with urllib.request.urlopen(url + "/stats", timeout=10) as response:
+            stats = json.loads(response.read())
+        fast = next(v for k, v in stats["deployments"].items() if k.startswith("echo/echo-1"))
+        # "fast" and the direct "echo/echo-1" (an implicit deployment) share one deployment.
+        assert fast["requests"] == 2
+        assert fast["successes"] == 2
+        shown = subprocess.run(
+            [sys.executable, "-m", "lmux_plug", "stats", "--url", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "echo/echo-1" in shown.stdout
+        assert "breaker" in shown.stdout
         client.close()
         wrong.close()
     finally:

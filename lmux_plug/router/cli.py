@@ -1,0 +1,45 @@
+"""``lmux-plug stats``: show a running gateway's router stats as a table.
+
+Stats live in the process that routes (``Router.stats()``); this command reads them from
+a gateway started with ``lmux-plug serve --config ...`` over its ``/stats`` endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+
+from lmux_plug.router.stats import render_stats
+
+__all__ = ["stats_main"]
+
+
+def stats_main(argv: list[str]) -> int:
+    """Fetch ``URL/stats`` and print it; 0 on success, 1 when the gateway cannot answer."""
+    parser = argparse.ArgumentParser(prog="lmux-plug stats", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="gateway base URL (default %(default)s)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw JSON")
+    parser.add_argument("--timeout", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    url = args.url.rstrip("/") + "/stats"
+    if not url.startswith(("http://", "https://")):
+        sys.stderr.write(f"error: --url must be http(s), got {args.url!r}\n")
+        return 2
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:  # noqa: S310 - checked above
+            stats = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        sys.stderr.write(f"error: {url} answered {exc.code}: {exc.read()[:200]!r}\n")
+        return 1
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        sys.stderr.write(f"error: cannot read {url}: {exc}\n")
+        return 1
+    sys.stdout.write(
+        json.dumps(stats, indent=2) + "\n" if args.json else render_stats(stats) + "\n"
+    )
+    return 0
