@@ -341,6 +341,8 @@ class Registry:
                 for impl in available
                 if impl.plugin is owner or impl.wrapper or impl.hookwrapper
             ]
+            if all(impl.wrapper or impl.hookwrapper for impl in impls):
+                impls = []  # wrappers alone cannot answer; checked once here, not per call
             route.impls[hook_name] = impls
         return impls
 
@@ -405,7 +407,7 @@ class Registry:
 
     def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any:
         impls = self._impls(route, hook_name)
-        if not impls or all(i.wrapper or i.hookwrapper for i in impls):
+        if not impls:
             msg = f"plugin serving {route.spec.name!r} does not implement {hook_name}"
             raise UnsupportedFeatureError(msg, provider=route.spec.name)
         # pluggy's executor with a precomputed implementation list: no per-call scan.

@@ -51,7 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("input", type=Path, help="input JSONL file")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output JSONL file")
-    parser.add_argument("-m", "--model", required=True, help="'provider/model' or an alias")
+    parser.add_argument(
+        "-m", "--model", required=True, help="'provider/model', or a logical model of --config"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="lmux.toml",
+        help="router config (logical models, retries, fallbacks); found automatically from "
+        "the working directory up when -m names no provider",
+    )
     parser.add_argument(
         "-c", "--concurrency", type=int, default=64, help="calls in flight at most (64)"
     )
@@ -146,6 +155,40 @@ def _registry(args: argparse.Namespace) -> Registry:
             msg = f"--provider {name}: {exc}"
             raise UsageError(msg) from None
     return registry
+
+
+def _client(args: argparse.Namespace, registry: Registry) -> Any:
+    """The registry, or a router over it when a router config is given or found."""
+    config = args.config
+    if config is None and "/" not in args.model:
+        from lmux_plug.router import find_config_file  # noqa: PLC0415 - only for logical names
+
+        config = find_config_file()
+    if config is None:
+        try:
+            registry.resolve(args.model)
+        except LmuxError as exc:
+            msg = f"model {args.model!r}: {exc}"
+            raise UsageError(msg) from None
+        return registry
+    from lmux_plug.router import Router  # noqa: PLC0415
+
+    try:
+        router = Router(registry=registry, config_path=config)
+    except LmuxError as exc:
+        msg = f"router config {str(config)!r}: {exc}"
+        raise UsageError(msg) from None
+    if "/" in args.model:
+        try:
+            registry.resolve(args.model)
+        except LmuxError as exc:
+            msg = f"model {args.model!r}: {exc}"
+            raise UsageError(msg) from None
+    elif args.model not in router.config.models:
+        known = ", ".join(sorted(router.config.models)) or "none"
+        msg = f"model {args.model!r} is not a logical model of {str(config)!r} (known: {known})"
+        raise UsageError(msg)
+    return router
 
 
 def _structured(path: Path | None) -> StructuredOutput | None:
@@ -436,6 +479,12 @@ async def _drive(work: Callable[[], Any]) -> str | None:
     return received[0] if received else None
 
 
+async def _close(client: Any) -> None:
+    aclose = getattr(client, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -509,10 +558,10 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     structured = _structured(args.response_format)
     registry = _registry(args)
     try:
-        registry.resolve(args.model)
-    except LmuxError as exc:
-        msg = f"model {args.model!r}: {exc}"
-        raise UsageError(msg) from None
+        base = _client(args, registry)
+    except UsageError:
+        registry.close()
+        raise
 
     try:
         output = OutputFile(args.output).open()
@@ -522,9 +571,9 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         done = output.scan()
         total = count_input_lines(args.input)
         pending = max(total - done.count, 0)
-        client: Any = registry
+        client: Any = base
         if args.rpm or args.tpm:
-            client = RateLimitedClient(registry, rpm=args.rpm, tpm=args.tpm)
+            client = RateLimitedClient(base, rpm=args.rpm, tpm=args.tpm)
         progress = Progress(
             pending, stream=err, interval=args.progress_interval, enabled=not args.no_progress
         )
@@ -550,6 +599,9 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         progress.close()
     finally:
         output.close()
+        if base is not registry:  # the router's own state (Redis connections, ...)
+            with contextlib.suppress(Exception):
+                registry.run_sync(lambda: _close(base))
         registry.close()
     _summary(
         err,

@@ -232,6 +232,7 @@ async def amap(
     source = _Source(items)
     finished = _Mailbox()
     slots = _Slots(max_parallel_requests)
+    stopping = False
 
     async def worker() -> None:
         try:
@@ -249,6 +250,12 @@ async def amap(
                 try:
                     value = await fn(index, item)
                 except Exception as exc:  # noqa: BLE001 - a per-item failure is data
+                    finished.put_nowait((index, None, exc))
+                except asyncio.CancelledError as exc:
+                    if stopping:
+                        raise
+                    # Cancelled from inside the call, not by us: that item failed, and it
+                    # must still get its slot.
                     finished.put_nowait((index, None, exc))
                 else:
                     finished.put_nowait((index, value, None))
@@ -281,6 +288,7 @@ async def amap(
                 yield Outcome(next_index, value, error)
                 next_index += 1
     finally:
+        stopping = True
         for task in workers:
             task.cancel()
         # Shielded so that a cancelled consumer still waits for its workers to wind down.
@@ -656,7 +664,11 @@ class _Run:
 
 def _run_sync(client: Any, make: Callable[[], Awaitable[T]], collector: _Collector) -> T:
     run = _Run()
-    runner = getattr(client, "run_sync", None)
+    # A registry runs sync work on its own managed loops (so its pools survive between
+    # calls); a router does so through its registry; anything else gets ours.
+    runner = getattr(client, "run_sync", None) or getattr(
+        getattr(client, "registry", None), "run_sync", None
+    )
     runner_fn: Callable[[Callable[[], Awaitable[Any]]], Any] = (
         runner if callable(runner) else _FALLBACK_RUNNER.run
     )
@@ -685,9 +697,12 @@ def _cancel(task: asyncio.Task[Any] | None) -> None:
         with contextlib.suppress(BaseException):
             asyncio.run_coroutine_threadsafe(wait([task]), loop).result(15)
     elif not loop.is_closed():
-        # Ctrl-C surfaced out of run_until_complete, possibly from inside one of the
-        # batch's tasks; every task still pending on this private loop is the batch's.
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        # Ctrl-C surfaced out of run_until_complete. Cancelling the batch task lets the
+        # window cancel its own workers; if Ctrl-C killed the batch task itself, every task
+        # still pending on this private loop is one of its orphans.
+        pending = (
+            [task] if not task.done() else [t for t in asyncio.all_tasks(loop) if not t.done()]
+        )
         with contextlib.suppress(BaseException):
             loop.run_until_complete(wait(pending))
 

@@ -335,3 +335,34 @@ def test_console_entry_through_the_main_cli(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     _check_exactly_once(out, 5)
+
+
+def test_logical_model_through_a_router_config(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("lmux_plug.router")
+    monkeypatch.chdir(tmp_path)
+    Path("lmux.toml").write_text(
+        '[models.fast]\n\n[[models.fast.deployments]]\nmodel = "echo/reverse"\n', encoding="utf-8"
+    )
+    src = _inputs(tmp_path / "in.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    # The config is found from the working directory because -m names no provider.
+    assert batch_main([str(src), "-o", str(out), "-m", "fast", "--no-progress"]) == 0
+    records = {r["line"]: r for r in _lines(out)}
+    assert records[1]["output"] == "0 tpmorp"
+    assert "echo/reverse" in capsys.readouterr().err
+    assert batch_main([str(src), "-o", str(tmp_path / "o2"), "-m", "slow", "--no-progress"]) == 2
+    assert "not a logical model" in capsys.readouterr().err
+
+
+def test_router_as_client_of_the_sync_api(tmp_path):
+    router_module = pytest.importorskip("lmux_plug.router")
+    from lmux_plug import Registry
+    from lmux_plug.batch import generate_batch
+
+    registry = Registry()
+    router = router_module.Router({"fast": ["echo/echo-1"]}, registry=registry)
+    try:
+        batch = generate_batch("fast", ["a", "b"], client=router)
+        assert [r.output_text for r in batch.results] == ["a", "b"]
+    finally:
+        registry.close()

@@ -459,3 +459,26 @@ async def test_ctrl_c_under_a_running_loop_cancels_the_background_batch(registry
     time.sleep(0.05)
     assert len(mock.calls) == calls
     assert in_flight == 0
+
+
+async def test_list_form_drops_raw_unless_asked(fake_server, fake_registry):
+    lean = await agenerate_batch("fake/fake-model", ["a"], client=fake_registry)
+    assert lean.results[0].response.raw is None
+    assert lean.results[0].output_text == "echo: a"
+    full = await agenerate_batch("fake/fake-model", ["a"], client=fake_registry, keep_raw=True)
+    assert full.results[0].response.raw["choices"][0]["message"]["content"] == "echo: a"
+    streamed = [o async for o in aiter_generate("fake/fake-model", ["a"], client=fake_registry)]
+    assert streamed[0].result.response.raw is not None
+
+
+async def test_a_call_cancelled_from_inside_is_that_items_error():
+    async def fn(index, item):
+        if index == 3:
+            raise asyncio.CancelledError  # e.g. a library cancelling its own inner task
+        return item
+
+    outcomes = [o async for o in amap(fn, range(10), max_parallel_requests=4)]
+    assert sorted(o.index for o in outcomes) == list(range(10))
+    failed = [o for o in outcomes if o.error is not None]
+    assert [o.index for o in failed] == [3]
+    assert isinstance(failed[0].error, asyncio.CancelledError)
