@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -64,10 +63,10 @@ def has_module(exe: str, module: str) -> bool:
 
 
 def child_env() -> dict[str, str]:
-    env = dict(os.environ)
+    # No phoning home (LiteLLM fetches its price map at import unless told not to).
+    env = _common.worker_env()
     # simonw/llm keeps its config in a user directory: point it at a scratch one.
     env["LLM_USER_PATH"] = tempfile.mkdtemp(prefix="bench-llm-")
-    env.pop("PYTHONPATH", None)
     return env
 
 
@@ -161,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     plan: list[tuple[str, str]] = [("lmux_plug", exe) for exe in interpreters]
     missing: list[str] = []
     for name, (module, _, _) in TARGETS.items():
-        if name == "lmux_plug":
+        if name == "lmux_plug" or peer_repeats <= 0:  # --peer-repeats 0: ours only
             continue
         exe = next((e for e in interpreters if has_module(e, module)), None)
         if exe is None:
