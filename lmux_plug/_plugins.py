@@ -16,6 +16,7 @@ import attrs
 import pluggy
 
 from lmux_plug import hookspecs
+from lmux_plug._entry_points import FoundEntryPoint, UnsupportedPathError, scan_group
 from lmux_plug._types import ProviderSpec
 
 __all__ = [
@@ -78,17 +79,13 @@ def entry_point_plugins(
     the broken ones. Duplicate names (the same distribution seen twice on ``sys.path``)
     load once.
     """
-    from importlib.metadata import entry_points  # noqa: PLC0415 - keeps import time low
-
     loaded: list[tuple[str, object, str, str | None]] = []
     broken: list[BrokenPlugin] = []
     seen: set[str] = set()
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in _group_entry_points():
         if entry_point.name in seen or entry_point.name in disabled:
             continue
         seen.add(entry_point.name)
-        dist = entry_point.dist
-        version = dist.version if dist is not None else None
         try:
             plugin = entry_point.load()
         except Exception as exc:  # noqa: BLE001 - any import failure must be contained
@@ -100,8 +97,26 @@ def entry_point_plugins(
                 stacklevel=3,
             )
             continue
-        loaded.append((entry_point.name, plugin, entry_point.value, version))
+        loaded.append((entry_point.name, plugin, entry_point.value, entry_point.version))
     return loaded, broken
+
+
+def _group_entry_points() -> list[FoundEntryPoint]:
+    """The group's entry points: a fast scan, or ``importlib.metadata`` where it cannot."""
+    try:
+        return scan_group(ENTRY_POINT_GROUP)
+    except UnsupportedPathError:
+        from importlib.metadata import entry_points  # noqa: PLC0415 - the slow, general way
+
+        return [
+            FoundEntryPoint(
+                ep.name,
+                ep.value,
+                ep.dist.name if ep.dist is not None else "",
+                ep.dist.version if ep.dist is not None else None,
+            )
+            for ep in entry_points(group=ENTRY_POINT_GROUP)
+        ]
 
 
 def validate_specs(declared: Any) -> tuple[ProviderSpec, ...]:

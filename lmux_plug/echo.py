@@ -8,7 +8,6 @@ It exists so the README's first command works anywhere, and as a reference plugi
 
 from __future__ import annotations
 
-import hashlib
 import math
 import struct
 from collections.abc import AsyncIterator, Sequence
@@ -120,6 +119,8 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
 
 
 def _vector(text: str, dimensions: int) -> tuple[float, ...]:
+    import hashlib  # noqa: PLC0415 - only embeddings need it; keeps start-up fast
+
     raw = b""
     counter = 0
     while len(raw) < dimensions * 4:

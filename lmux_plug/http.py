@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -100,7 +99,7 @@ def _ssl_context() -> ssl.SSLContext | bool:
 
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         path = os.environ.get(var)
-        if path and Path(path).exists():
+        if path and os.path.exists(path):  # noqa: PTH110 - pathlib is a start-up cost
             return ssl.create_default_context(cafile=path)
     return True
 

@@ -11,7 +11,6 @@ installed plugins; :func:`lmux_plug.default_registry` backs the module-level fun
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -63,7 +62,6 @@ from lmux_plug.http import Transport
 
 __all__ = ["Registry", "Route", "split_model"]
 
-_log = logging.getLogger("lmux_plug")
 
 _CALL_HOOKS = ("lmux_plug_chat", "lmux_plug_stream", "lmux_plug_embed")
 _NO_CREDENTIALS = Credentials()  # frozen, so one instance serves every keyless call
@@ -398,8 +396,12 @@ class Registry:
         pricing: object
         try:
             pricing = self._pm.hook.lmux_plug_pricing(provider=route.spec, model=model_id)
-        except Exception:  # noqa: BLE001 - cost accounting must never break a call
-            _log.warning("pricing hook failed for %s/%s", route.spec.name, model_id, exc_info=True)
+        except Exception:
+            import logging  # noqa: PLC0415 - rare path; logging costs start-up time
+
+            logging.getLogger("lmux_plug").warning(
+                "pricing hook failed for %s/%s", route.spec.name, model_id, exc_info=True
+            )
             pricing = None
         found = pricing if isinstance(pricing, ModelPricing) else None
         route.pricing[model_id] = found

@@ -122,3 +122,41 @@ def test_explicit_registration_needs_no_entry_points() -> None:
     exec(GOOD, module.__dict__)
     with lmux_plug.Registry(plugins=[module]) as registry:
         assert registry.chat("throwaway/x", "explicit").content == "explicit"
+
+
+def test_fast_scan_agrees_with_importlib_metadata(site: Path) -> None:
+    """The start-up scanner finds exactly what importlib.metadata finds, for any group."""
+    code = (
+        "import importlib.metadata as md, sys\n"
+        "from lmux_plug._entry_points import scan_group\n"
+        "for group in ('lmux_plug', 'console_scripts', 'pytest11'):\n"
+        "    fast = sorted((e.name, e.value) for e in scan_group(group))\n"
+        "    ref = sorted({(e.name, e.value) for e in md.entry_points(group=group)})\n"
+        "    print(group, fast == ref, len(fast))\n"
+    )
+    result = run_python(site, code)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["lmux_plug", "True"],
+        ["console_scripts", "True"],
+        ["pytest11", "True"],
+    ]
+    assert int(lines[0].split()[2]) >= 3  # the three throwaway plugins at least
+
+
+def test_zip_on_sys_path_falls_back_to_importlib_metadata(site: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "extra.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("unrelated.py", "")
+    result = run_python(
+        site,
+        f"import sys; sys.path.append({str(archive)!r})\n"
+        "import lmux_plug\n"
+        "r = lmux_plug.Registry.from_entry_points()\n"
+        "print(r.chat('throwaway/x', 'via fallback').content)\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "via fallback"
