@@ -293,6 +293,21 @@ class Registry:
         """The spec registered under ``prefix`` (``NotFoundError`` if none)."""
         return self._route(prefix, prefix).spec
 
+    def secrets_to_scrub(self) -> tuple[str, ...]:
+        """Every key this registry may send: configured per prefix or read from declared env vars.
+
+        For components that must keep keys out of what they show (the gateway's error
+        bodies, logs); never print what this returns.
+        """
+        import os  # noqa: PLC0415
+
+        found: list[str] = []
+        for route in self._routes.values():
+            if route.api_key is not None:
+                found.append(route.api_key.reveal())
+            found.extend(v for name in route.spec.auth.env if (v := os.environ.get(name)))
+        return tuple(dict.fromkeys(s for s in found if s))
+
     @property
     def plugin_manager(self) -> Any:
         """The underlying ``pluggy.PluginManager`` (for wrapper plugins and tracing)."""

@@ -188,7 +188,7 @@ def test_auth_order_explicit_then_hook_then_env(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_key_never_appears_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
-    key = "sk-very-secret-value-0123456789"
+    key = "test-very-secret-value-0123456789"
     monkeypatch.setenv("LMUX_TEST_MOCK_KEY", key)
     mock = keyed_mock()
     registry = Registry()
@@ -432,3 +432,11 @@ def test_a_failing_pricing_plugin_gives_no_cost_not_an_error(caplog: pytest.LogC
     assert response.content == "hi"
     assert response.cost is None
     assert "pricing hook failed" in caplog.text
+
+
+def test_secrets_to_scrub_lists_configured_and_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMUX_TEST_MOCK_KEY", "test-from-env-key")
+    registry = Registry()
+    registry.register("m", keyed_mock(), api_key="test-configured-key")
+    registry.register("n", MockProvider("n"))
+    assert set(registry.secrets_to_scrub()) == {"test-configured-key", "test-from-env-key"}

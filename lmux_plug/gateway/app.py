@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
@@ -387,14 +386,15 @@ class Gateway:
 
 
 def _provider_secrets(backend: Backend) -> list[str]:
-    """Provider keys this process can see (declared env vars), to scrub from any message."""
+    """Provider keys this process can send (configured, env, router pools), to scrub."""
     secrets: list[str] = []
-    providers = getattr(backend.registry, "providers", None)
-    for spec in providers() if providers is not None else ():
-        for name in getattr(spec.auth, "env", ()):
-            value = os.environ.get(name)
-            if value:
-                secrets.append(value)
+    scrub = getattr(backend.registry, "secrets_to_scrub", None)
+    if scrub is not None:
+        secrets.extend(scrub())
+    config = getattr(backend.router, "config", None)
+    for model in getattr(config, "models", {}).values():
+        for deployment in getattr(model, "deployments", ()):
+            secrets.extend(key.reveal() for key in getattr(deployment, "api_keys", ()))
     return secrets
 
 

@@ -18,7 +18,7 @@ GOOD_KEY = "vk-good-client-key-0001"
 LIMITED_KEY = "vk-limited-client-key-0002"
 BUDGET_KEY = "vk-budget-client-key-0003"
 RESTRICTED_KEY = "vk-restricted-client-key-0004"
-PROVIDER_KEY = "sk-provider-secret-abcdef123456"
+PROVIDER_KEY = "test-provider-secret-abcdef123456"
 
 
 class Gateway:

@@ -24,7 +24,7 @@ lmux_plug_openai = pytest.importorskip(
 )
 
 VIRTUAL_KEY = "vk-upstream-test-client-0001"
-PROVIDER_KEY = "sk-upstream-provider-key-9f8e7d6c5b4a"
+PROVIDER_KEY = "test-upstream-provider-key-9f8e7d6c5b4a"
 HI = [{"role": "user", "content": "hi"}]
 
 

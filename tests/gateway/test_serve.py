@@ -43,7 +43,7 @@ def test_open_gateway_refused_on_public_address(capsys):
 
 def test_build_app_from_config(tmp_path, monkeypatch):
     monkeypatch.setenv("TEAM_KEY", CLIENT_KEY)
-    monkeypatch.setenv("FAKE_PROVIDER_KEY", "sk-config-provider-key-123456")
+    monkeypatch.setenv("FAKE_PROVIDER_KEY", "test-config-provider-key-123456")
     path = tmp_path / "lmux.toml"
     path.write_text(
         textwrap.dedent(
@@ -76,7 +76,7 @@ def test_build_app_from_config(tmp_path, monkeypatch):
     assert state.keys.authenticate("Bearer vk-other").name == "hashed"
     assert state.backend.model_name("quick") == "quick"
     # Provider keys from the config are scrubbed from anything sent to a client.
-    assert state.scrub("key sk-config-provider-key-123456 leaked") == "key *** leaked"
+    assert state.scrub("key test-config-provider-key-123456 leaked") == "key *** leaked"
 
 
 @pytest.mark.parametrize(

@@ -105,9 +105,9 @@ async def test_fallback_tier_takes_over_while_the_primary_breaker_is_open(regist
 
 
 LONG_KEYS = (
-    "sk-test-one-0123456789abcdef",
-    "sk-test-two-0123456789abcdef",
-    "sk-test-three-0123456789abc",
+    "test-key-one-0123456789abcdef",
+    "test-key-two-0123456789abcdef",
+    "test-key-three-0123456789abc",
 )
 
 

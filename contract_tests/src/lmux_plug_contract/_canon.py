@@ -49,7 +49,7 @@ WEATHER_TOOL = {
 EMBED_INPUTS = ("first input", "the second input", "3rd")
 # A key that looks like a real one, so leak checks and secret scanners both see it; it is
 # only ever sent to servers on 127.0.0.1 or into cassettes that must scrub it.
-SENTINEL_KEY = "sk-lmuxcontract-0sentinel0key0do0not0leak0"
+SENTINEL_KEY = "lmuxcontract-0sentinel0key0do0not0leak0"
 
 
 def expected_vector(text: str, index: int) -> tuple[float, ...]:
