@@ -212,6 +212,29 @@ class Transport:
             self._proxies[origin] = found
         return found
 
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> Any:
+        """Start one request on the origin's pool: await it, or use it with ``async with``."""
+        proxy, proxy_auth = self._proxy(url)
+        return self._session(url).request(
+            method,
+            url,
+            data=None if json_body is None else json.dumps(json_body).encode(),
+            headers={"content-type": "application/json", **(headers or {})},
+            params=params,
+            timeout=self._client_timeout(timeout),
+            proxy=proxy,
+            proxy_auth=proxy_auth,
+        )
+
     async def request(
         self,
         method: str,
@@ -233,20 +256,9 @@ class Transport:
 
         import aiohttp  # noqa: PLC0415
 
-        session = self._session(url)
-        proxy, proxy_auth = self._proxy(url)
-        data = None if json_body is None else json.dumps(json_body).encode()
-        all_headers = {"content-type": "application/json", **(headers or {})}
         try:
-            async with session.request(
-                method,
-                url,
-                data=data,
-                headers=all_headers,
-                params=params,
-                timeout=self._client_timeout(timeout),
-                proxy=proxy,
-                proxy_auth=proxy_auth,
+            async with self._send(
+                method, url, headers=headers, json_body=json_body, params=params, timeout=timeout
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -275,26 +287,15 @@ class Transport:
         """Send one request and return as soon as the headers arrived.
 
         The caller must exhaust :meth:`StreamingResponse.iter_bytes` or call
-        :meth:`StreamingResponse.close`; :func:`open_stream` does both for you.
+        :meth:`StreamingResponse.close` (in a ``finally``), or the connection is not released.
         """
         import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
 
         import aiohttp  # noqa: PLC0415
 
-        session = self._session(url)
-        proxy, proxy_auth = self._proxy(url)
-        data = None if json_body is None else json.dumps(json_body).encode()
-        all_headers = {"content-type": "application/json", **(headers or {})}
         try:
-            response = await session.request(
-                method,
-                url,
-                data=data,
-                headers=all_headers,
-                params=params,
-                timeout=self._client_timeout(timeout),
-                proxy=proxy,
-                proxy_auth=proxy_auth,
+            response = await self._send(
+                method, url, headers=headers, json_body=json_body, params=params, timeout=timeout
             )
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
             raise _map_transport_error(exc, provider, model) from exc

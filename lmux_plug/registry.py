@@ -113,8 +113,7 @@ class Registry:
         transport: Transport | None = None,
     ) -> None:
         self._pm = make_plugin_manager()
-        self._core = CoreDefaults()
-        self._pm.register(self._core, name="lmux_plug.core")
+        self._pm.register(CoreDefaults(), name="lmux_plug.core")
         self._routes: dict[str, Route] = {}
         self._aliases: dict[str, str] = {}
         self._wire_owners: dict[str, object] = {}
@@ -374,14 +373,7 @@ class Registry:
             return Credentials(api_key=Secret(api_key))
         if route.api_key is not None:
             return Credentials(api_key=route.api_key)
-        hook = self._pm.hook.lmux_plug_auth
-        impls = hook.get_hookimpls()
-        if len(impls) == 1 and impls[0].plugin is self._core:
-            # No auth plugin installed (the usual case): ask the core default directly;
-            # pluggy's multicall would cost ~1 µs of a ~15 µs call (bench/bench_dispatch.py).
-            credentials = self._core.lmux_plug_auth(route.spec)
-        else:
-            credentials = hook(provider=route.spec)
+        credentials: Credentials | None = self._pm.hook.lmux_plug_auth(provider=route.spec)
         if credentials is not None:
             return credentials
         auth = route.spec.auth
@@ -429,6 +421,27 @@ class Registry:
             raise UnsupportedFeatureError(msg, provider=route.spec.name)
         # pluggy's executor with a precomputed implementation list: no per-call scan.
         return self._pm._hookexec(hook_name, impls, kwargs, True)  # noqa: SLF001, FBT003
+
+    async def _answer(
+        self,
+        route: Route,
+        model_id: str,
+        hook_name: str,
+        request: ChatRequest | EmbeddingRequest,
+        context: ProviderContext,
+    ) -> Any:
+        """Await the owner's answer, map foreign errors, and price it if the plugin did not."""
+        try:
+            response = await self._call(route, hook_name, {"request": request, "provider": context})
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            raise _plugin_bug(exc, route, model_id) from exc
+        if response.cost is None:
+            pricing = self._pricing(route, model_id)
+            if pricing is not None:
+                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        return response
 
     # -- requests -----------------------------------------------------------------------
 
@@ -505,18 +518,9 @@ class Registry:
         needed.append(Capability.CHAT)
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
-        try:
-            response: ChatResponse = await self._call(
-                route, "lmux_plug_chat", {"request": request, "provider": context}
-            )
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            raise _plugin_bug(exc, route, model_id) from exc
-        if response.cost is None:
-            pricing = self._pricing(route, model_id)
-            if pricing is not None:
-                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        response: ChatResponse = await self._answer(
+            route, model_id, "lmux_plug_chat", request, context
+        )
         return response
 
     async def achat_stream(
@@ -589,18 +593,9 @@ class Registry:
             extra_headers=extra_headers or {},
         )
         context = self._context(route, api_key, base_url)
-        try:
-            response: EmbeddingResponse = await self._call(
-                route, "lmux_plug_embed", {"request": request, "provider": context}
-            )
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            raise _plugin_bug(exc, route, model_id) from exc
-        if response.cost is None:
-            pricing = self._pricing(route, model_id)
-            if pricing is not None:
-                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        response: EmbeddingResponse = await self._answer(
+            route, model_id, "lmux_plug_embed", request, context
+        )
         return response
 
     # -- sync twins ---------------------------------------------------------------------
