@@ -13,19 +13,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
 
 from lmux_plug._http_errors import error_from_response
-from lmux_plug.errors import LmuxError, ProviderError, TimeoutError
+from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError, TimeoutError
 
 if TYPE_CHECKING:
     import asyncio
     import ssl
 
     import aiohttp
+
+    from lmux_plug._http1 import Http1Pool, Target
 
 __all__ = ["HttpResponse", "StreamingResponse", "Timeout", "Transport"]
 
@@ -58,40 +60,59 @@ class HttpResponse:
             ) from exc
 
 
+class _Body(Protocol):
+    """What a streaming response reads from: aiohttp's response or a lean exchange."""
+
+    async def readany(self) -> bytes: ...
+
+    def release(self) -> None: ...
+
+
+class _AiohttpBody:
+    """An ``aiohttp.ClientResponse`` seen as a :class:`_Body`."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def readany(self) -> bytes:
+        return await self._response.content.readany()
+
+    def release(self) -> None:
+        self._response.release()
+
+
 @attrs.define
 class StreamingResponse:
     """A response whose body is read incrementally with :meth:`iter_bytes`."""
 
     status: int
     headers: Mapping[str, str]
-    _response: aiohttp.ClientResponse = attrs.field(alias="response", repr=False)
+    _body: _Body = attrs.field(alias="body", repr=False)
     _provider: str | None = attrs.field(alias="provider", default=None)
     _model: str | None = attrs.field(alias="model", default=None)
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Yield body bytes as they arrive; transport failures raise ``LmuxError``."""
-        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
-
-        import aiohttp  # noqa: PLC0415 - already imported by the transport
-
-        content = self._response.content
+        body = self._body
         try:
             while True:
-                chunk = await content.readany()
+                chunk = await body.readany()
                 if not chunk:
                     return
                 yield chunk
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _map_transport_error(exc, self._provider, self._model) from exc
-        except asyncio.TimeoutError as exc:
-            raise _timeout_error(self._provider, self._model) from exc
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise _map_transport_error(exc, self._provider, self._model) from exc
+            raise
 
     def close(self) -> None:
         """Give the connection back: to the pool when the body was read, else drop it.
 
         Call it in a ``finally`` around the iteration; it is idempotent.
         """
-        self._response.release()
+        self._body.release()
 
 
 def _ssl_context() -> ssl.SSLContext | bool:
@@ -108,28 +129,71 @@ def _timeout_error(provider: str | None, model: str | None) -> TimeoutError:
     return TimeoutError("request timed out", provider=provider, model=model)
 
 
+def _is_transport_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the connection (to be mapped), not a bug."""
+    import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
+
+    import aiohttp  # noqa: PLC0415
+
+    from lmux_plug._http1 import Http1Error  # noqa: PLC0415
+
+    return isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError, Http1Error))
+
+
 def _map_transport_error(exc: BaseException, provider: str | None, model: str | None) -> LmuxError:
     import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
 
     import aiohttp  # noqa: PLC0415
 
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+    from lmux_plug import _http1  # noqa: PLC0415
+
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, _http1.ReadTimeoutError)):
         return _timeout_error(provider, model)
     if isinstance(exc, aiohttp.ClientPayloadError):
         msg = f"response body truncated or malformed: {exc}"
     elif isinstance(exc, aiohttp.ClientConnectorError):
         msg = f"cannot connect: {exc.os_error}"
+    elif isinstance(exc, _http1.ConnectError):
+        msg = f"cannot connect: {exc}"
+    elif isinstance(exc, (_http1.ProtocolError, _http1.ConnectionClosedError)):
+        msg = f"response truncated or malformed: {exc}"
     else:
         msg = f"connection failed: {type(exc).__name__}: {exc}"
     return ProviderError(msg, provider=provider, model=model)
 
 
+def _aiohttp_is_patched() -> bool:
+    """True when something (vcrpy, aioresponses, a test) replaced aiohttp's request method.
+
+    Cassettes and aiohttp mocks only see traffic that goes through ``ClientSession``, so
+    then every request takes the aiohttp path.
+    """
+    from aiohttp import client  # noqa: PLC0415
+
+    code = getattr(client.ClientSession._request, "__code__", None)  # noqa: SLF001
+    return code is None or code.co_filename != client.__file__
+
+
+def _request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
+    """The caller's headers, plus ``content-type: application/json`` for a body without one."""
+    merged = dict(headers) if headers else {}
+    if has_body and not any(name.lower() == "content-type" for name in merged):
+        merged["content-type"] = "application/json"
+    return merged
+
+
 class Transport:
     """Pooled HTTP client shared by all providers of a registry.
 
-    ``limit_per_host`` bounds the connections kept per endpoint. A transport may be used
+    ``limit_per_host`` bounds the connections in use per endpoint. A transport may be used
     from several event loops (the sync API runs on its own loop); each loop gets its own
     pools, which :meth:`aclose` releases.
+
+    Plain ``http``/``https`` requests that need no proxy go through the core's lean
+    HTTP/1.1 client (:mod:`lmux_plug._http1`, a third of aiohttp's CPU per call); proxied
+    requests, and all requests while aiohttp is patched (vcrpy cassettes, aioresponses),
+    go through ``aiohttp.ClientSession``. ``fast_path=False`` sends everything through
+    aiohttp.
     """
 
     def __init__(
@@ -138,19 +202,27 @@ class Transport:
         timeout: Timeout | None = None,
         limit_per_host: int = 256,
         trust_env: bool = True,
+        fast_path: bool = True,
     ) -> None:
         self.timeout = timeout or Timeout()
         self.limit_per_host = limit_per_host
         self.trust_env = trust_env
+        self.fast_path = fast_path
         self._sessions: dict[tuple[int, str], aiohttp.ClientSession] = {}
         # The loop each pool belongs to (aiohttp deprecated ``ClientSession.loop``).
         self._session_loops: dict[tuple[int, str], asyncio.AbstractEventLoop] = {}
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._ssl: ssl.SSLContext | bool | None = None
         self._proxies: dict[str, tuple[Any, Any]] = {}
+        self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Http1Pool]] = {}
+        # Per URL: its parsed target, or None when the URL must go through aiohttp.
+        self._targets: dict[str, Target | None] = {}
 
     def __repr__(self) -> str:
-        return f"Transport(pools={len(self._sessions)}, limit_per_host={self.limit_per_host})"
+        pools = len(self._sessions) + len(self._pools)
+        return f"Transport(pools={pools}, limit_per_host={self.limit_per_host})"
+
+    # -- aiohttp ------------------------------------------------------------------------
 
     def _client_timeout(self, total: float | None) -> aiohttp.ClientTimeout:
         cached = self._client_timeouts.get(total)
@@ -165,6 +237,20 @@ class Transport:
             self._client_timeouts[total] = cached
         return cached
 
+    def _ssl_setting(self) -> ssl.SSLContext | bool:
+        if self._ssl is None:
+            self._ssl = _ssl_context()
+        return self._ssl
+
+    def _ssl_for_lean(self) -> ssl.SSLContext:
+        setting = self._ssl_setting()
+        if setting is True:
+            import ssl  # noqa: PLC0415
+
+            setting = self._ssl = ssl.create_default_context()
+        assert not isinstance(setting, bool)  # noqa: S101 - _ssl_context never returns False
+        return setting
+
     def _session(self, url: str) -> aiohttp.ClientSession:
         import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
 
@@ -175,10 +261,11 @@ class Transport:
         if session is None or session.closed or self._session_loops.get(key) is not loop:
             import aiohttp  # noqa: PLC0415
 
-            if self._ssl is None:
-                self._ssl = _ssl_context()
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=self.limit_per_host, ssl=self._ssl, ttl_dns_cache=300
+                limit=0,
+                limit_per_host=self.limit_per_host,
+                ssl=self._ssl_setting(),
+                ttl_dns_cache=300,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -217,23 +304,85 @@ class Transport:
         method: str,
         url: str,
         *,
-        headers: Mapping[str, str] | None,
-        json_body: Any,
+        headers: dict[str, str],
+        body: bytes | None,
         params: Mapping[str, str] | None,
         timeout: float | None,
     ) -> Any:
-        """Start one request on the origin's pool: await it, or use it with ``async with``."""
+        """Start one request on aiohttp's pool: await it, or use it with ``async with``."""
         proxy, proxy_auth = self._proxy(url)
         return self._session(url).request(
             method,
             url,
-            data=None if json_body is None else json.dumps(json_body).encode(),
-            headers={"content-type": "application/json", **(headers or {})},
+            data=body,
+            headers=headers,
             params=params,
             timeout=self._client_timeout(timeout),
             proxy=proxy,
             proxy_auth=proxy_auth,
         )
+
+    # -- the lean path ------------------------------------------------------------------
+
+    def _lean_target(self, url: str, params: Mapping[str, str] | None) -> Target | None:
+        """The parsed target when ``url`` may take the lean path, else None."""
+        if not self.fast_path or _aiohttp_is_patched():
+            return None
+        try:
+            target = self._targets[url]
+        except KeyError:
+            from lmux_plug._http1 import Target  # noqa: PLC0415
+
+            target = None
+            if self._proxy(url) == (None, None):
+                try:
+                    target = Target(url)
+                except ValueError:
+                    target = None  # not http(s): aiohttp reports it
+            if len(self._targets) > 1024:
+                self._targets.clear()
+            self._targets[url] = target
+        if target is not None and params:
+            target = target.with_query(params)
+        return target
+
+    def _lean_pool(self) -> Http1Pool:
+        import asyncio  # noqa: PLC0415
+
+        loop = asyncio.get_running_loop()
+        entry = self._pools.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            from lmux_plug._http1 import Http1Pool  # noqa: PLC0415
+
+            entry = (loop, Http1Pool(loop, self._ssl_for_lean, limit_per_host=self.limit_per_host))
+            self._pools[id(loop)] = entry
+        return entry[1]
+
+    async def _lean_exchange(
+        self,
+        method: str,
+        target: Target,
+        headers: dict[str, str],
+        body: bytes | None,
+        timeout: float | None,
+    ) -> Any:
+        from lmux_plug._http1 import encode_request  # noqa: PLC0415
+
+        try:
+            data = encode_request(method, target, headers, body)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        limits = self.timeout
+        return await self._lean_pool().send(
+            method,
+            target,
+            data,
+            connect=limits.connect,
+            read=limits.read,
+            total=timeout if timeout is not None else limits.total,
+        )
+
+    # -- requests -----------------------------------------------------------------------
 
     async def request(
         self,
@@ -252,24 +401,36 @@ class Transport:
 
         Non-2xx answers raise the matching :class:`LmuxError`; so do transport failures.
         """
-        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
-
-        import aiohttp  # noqa: PLC0415
-
+        body = None if json_body is None else json.dumps(json_body).encode()
+        merged = _request_headers(headers, has_body=body is not None)
+        target = self._lean_target(url, params)
         try:
-            async with self._send(
-                method, url, headers=headers, json_body=json_body, params=params, timeout=timeout
-            ) as response:
-                body = await response.read()
-                status = response.status
-                response_headers = _lower(response.headers)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise _map_transport_error(exc, provider, model) from exc
+            if target is not None:
+                exchange = await self._lean_exchange(method, target, merged, body, timeout)
+                try:
+                    data = await exchange.read()
+                finally:
+                    exchange.release()
+                status = exchange.status
+                response_headers = exchange.headers
+            else:
+                async with self._send(
+                    method, url, headers=merged, body=body, params=params, timeout=timeout
+                ) as response:
+                    data = await response.read()
+                    status = response.status
+                    response_headers = _lower(response.headers)
+        except LmuxError:
+            raise
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise _map_transport_error(exc, provider, model) from exc
+            raise
         if status >= 400:
             raise error_from_response(
-                status, response_headers, body, provider=provider, model=model, secrets=secrets
+                status, response_headers, data, provider=provider, model=model, secrets=secrets
             )
-        return HttpResponse(status, response_headers, body)
+        return HttpResponse(status, response_headers, data)
 
     async def stream(
         self,
@@ -289,34 +450,48 @@ class Transport:
         The caller must exhaust :meth:`StreamingResponse.iter_bytes` or call
         :meth:`StreamingResponse.close` (in a ``finally``), or the connection is not released.
         """
-        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
-
-        import aiohttp  # noqa: PLC0415
-
+        body = None if json_body is None else json.dumps(json_body).encode()
+        merged = _request_headers(headers, has_body=body is not None)
+        target = self._lean_target(url, params)
+        stream_body: _Body
         try:
-            response = await self._send(
-                method, url, headers=headers, json_body=json_body, params=params, timeout=timeout
+            if target is not None:
+                exchange = await self._lean_exchange(method, target, merged, body, timeout)
+                status, response_headers, stream_body = (
+                    exchange.status,
+                    exchange.headers,
+                    exchange,
+                )
+            else:
+                response = await self._send(
+                    method, url, headers=merged, body=body, params=params, timeout=timeout
+                )
+                status, response_headers, stream_body = (
+                    response.status,
+                    _lower(response.headers),
+                    _AiohttpBody(response),
+                )
+        except LmuxError:
+            raise
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise _map_transport_error(exc, provider, model) from exc
+            raise
+        if status >= 400:
+            streaming = StreamingResponse(
+                status, response_headers, body=stream_body, provider=provider, model=model
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise _map_transport_error(exc, provider, model) from exc
-        response_headers = _lower(response.headers)
-        if response.status >= 400:
             try:
-                body = await response.read()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                body = b""
+                data = b"".join([chunk async for chunk in streaming.iter_bytes()])
+            except LmuxError:
+                data = b""
             finally:
-                response.release()
+                streaming.close()
             raise error_from_response(
-                response.status,
-                response_headers,
-                body,
-                provider=provider,
-                model=model,
-                secrets=secrets,
+                status, response_headers, data, provider=provider, model=model, secrets=secrets
             )
         return StreamingResponse(
-            response.status, response_headers, response=response, provider=provider, model=model
+            status, response_headers, body=stream_body, provider=provider, model=model
         )
 
     async def aclose(self) -> None:
@@ -336,6 +511,12 @@ class Transport:
             elif owner is None or owner.is_closed():
                 del self._sessions[key]
                 self._session_loops.pop(key, None)
+        for pool_loop_id, (owner, pool) in list(self._pools.items()):
+            if pool_loop_id == loop_id:
+                pool.close()
+                del self._pools[pool_loop_id]
+            elif owner.is_closed():  # its sockets went with the loop; closing needs the loop
+                del self._pools[pool_loop_id]
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
