@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import attrs
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from lmux_plug._http1 import Http1Pool, Target
 
 __all__ = ["HttpResponse", "StreamingResponse", "Timeout", "Transport"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 
 
 @attrs.frozen
@@ -361,6 +364,51 @@ class Transport:
     async def _lean_exchange(
         self,
         method: str,
+        url: str,
+        target: Target,
+        *,
+        headers: dict[str, str],
+        body: bytes | None,
+        timeout: float | None,
+        provider: str | None,
+        model: str | None,
+    ) -> Any:
+        """Send on the lean path; follow same-origin 307/308 redirects (method and body kept).
+
+        Other redirects raise :class:`ProviderError` naming the new address: 301-303 would
+        turn a POST into a GET, and a redirect to another origin would carry the API key
+        to a host it was not meant for.
+        """
+        for _ in range(_MAX_REDIRECTS + 1):
+            exchange = await self._lean_send(method, target, headers, body, timeout)
+            if exchange.status not in _REDIRECTS:
+                return exchange
+            try:
+                await exchange.read()  # small; reading it keeps the connection reusable
+            finally:
+                exchange.release()
+            location = exchange.headers.get("location", "")
+            new_url = urljoin(url, location)
+            new_target = self._lean_target(new_url, None) if location else None
+            if (
+                exchange.status not in (307, 308)
+                or new_target is None
+                or new_target.origin != target.origin
+            ):
+                msg = (
+                    f"the endpoint answered {exchange.status} redirecting to {new_url or '?'}; "
+                    "point base_url at the final address"
+                )
+                raise ProviderError(
+                    msg, provider=provider, model=model, status_code=exchange.status
+                )
+            url, target = new_url, new_target
+        msg = f"more than {_MAX_REDIRECTS} redirects, last to {url}"
+        raise ProviderError(msg, provider=provider, model=model)
+
+    async def _lean_send(
+        self,
+        method: str,
         target: Target,
         headers: dict[str, str],
         body: bytes | None,
@@ -406,7 +454,16 @@ class Transport:
         target = self._lean_target(url, params)
         try:
             if target is not None:
-                exchange = await self._lean_exchange(method, target, merged, body, timeout)
+                exchange = await self._lean_exchange(
+                    method,
+                    url,
+                    target,
+                    headers=merged,
+                    body=body,
+                    timeout=timeout,
+                    provider=provider,
+                    model=model,
+                )
                 try:
                     data = await exchange.read()
                 finally:
@@ -456,7 +513,16 @@ class Transport:
         stream_body: _Body
         try:
             if target is not None:
-                exchange = await self._lean_exchange(method, target, merged, body, timeout)
+                exchange = await self._lean_exchange(
+                    method,
+                    url,
+                    target,
+                    headers=merged,
+                    body=body,
+                    timeout=timeout,
+                    provider=provider,
+                    model=model,
+                )
                 status, response_headers, stream_body = (
                     exchange.status,
                     exchange.headers,

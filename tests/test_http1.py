@@ -439,3 +439,35 @@ async def test_fast_path_off_sends_through_aiohttp(aiohttp_server: str) -> None:
         assert len(transport._sessions) == 1
     finally:
         await transport.aclose()
+
+
+async def test_redirects_same_origin_307_308_followed_others_refused() -> None:
+    async def redirect(request: web.Request) -> web.Response:
+        status = int(request.match_info["status"])
+        target = request.query.get("to", "/chat")
+        return web.Response(status=status, headers={"location": target})
+
+    async def loop(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"location": "/loop"})
+
+    runner, url = await _serve({"/chat": _chat, "/r/{status}": redirect, "/loop": loop})
+    transport = Transport()
+    try:
+        for status in (307, 308):
+            response = await transport.request(
+                "POST", f"{url}/r/{status}", json_body={"kept": status}, provider="p"
+            )
+            assert response.json()["echo"] == {"kept": status}
+        for status in (301, 302, 303):
+            with pytest.raises(ProviderError, match=f"answered {status} redirecting to") as info:
+                await transport.request("POST", f"{url}/r/{status}", json_body={}, provider="p")
+            assert info.value.provider == "p"
+        with pytest.raises(ProviderError, match=r"redirecting to http://elsewhere\.invalid/"):
+            await transport.request(
+                "POST", f"{url}/r/307?to=http://elsewhere.invalid/chat", json_body={}
+            )
+        with pytest.raises(ProviderError, match="more than 5 redirects"):
+            await transport.request("POST", f"{url}/loop", json_body={})
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
