@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import random
 import re
 import signal
 import statistics
@@ -44,6 +46,8 @@ BODY = {
     "messages": [{"role": "user", "content": "hello there"}],
     "max_tokens": 16,
 }
+# What the fake upstream answers to BODY; every paced response is checked against it.
+EXPECTED_REPLY = "echo: hello there"
 
 
 def _start(cmd, pattern, env=None, timeout=120.0, ready_url=None):
@@ -109,8 +113,8 @@ async def _load(url, headers, concurrency, per_client, body):
             for _ in range(per_client):
                 started = time.perf_counter()
                 async with session.post(url, data=payload, headers=headers) as response:
-                    await response.read()
-                    if response.status != 200:
+                    raw = await response.read()
+                    if response.status != 200 or not _reply_ok(raw):
                         errors += 1
                 latencies.append(time.perf_counter() - started)
 
@@ -137,11 +141,129 @@ async def _one(session, url, headers, payload):
         await response.read()
 
 
+# -- open loop: clients on a fixed schedule ------------------------------------------------
+
+
+def _reply_ok(raw: bytes) -> bool:
+    """Whether a response body is the chat completion the fake upstream answers."""
+    try:
+        return json.loads(raw)["choices"][0]["message"]["content"] == EXPECTED_REPLY
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+
+
+async def _paced(url, headers, *, clients, rate, duration, warmup, timeout, seed):
+    """``clients`` clients, each on its own keep-alive connection, at ``rate`` req/s in total.
+
+    Client ``i`` sends every ``clients / rate`` seconds from a random phase, each send
+    jittered by up to +-10 % of the interval, so arrivals are spread, not in lock-step.
+    Latency runs from the *scheduled* send time: a send delayed by a slow previous response
+    counts its wait. Sends still pending when the window closes are not made; they count
+    as ``unsent`` and enter the percentiles with their wait so far (a lower bound).
+    Requests scheduled in the first ``warmup`` seconds are sent but not recorded.
+    """
+    rng = random.Random(seed)
+    interval = clients / rate
+    payload = json.dumps(BODY).encode()
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    sessions = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1, force_close=False), timeout=client_timeout
+        )
+        for _ in range(clients)
+    ]
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    # "answered": good responses that arrived inside the measured window, whenever they
+    # were scheduled (a saturated target still answers its warm-up backlog): throughput.
+    counts = {"scheduled": 0, "ok": 0, "unsent": 0, "answered": 0}
+    perf = time.perf_counter
+    try:
+        # One request per connection first, so connects are not measured.
+        await asyncio.gather(*(_one(s, url, headers, payload) for s in sessions))
+        start = perf() + 0.05
+        measured_from = start + warmup
+        end = start + warmup + duration
+
+        async def client(session, phase):
+            k = 0
+            while True:
+                jitter = (rng.random() - 0.5) * 0.2 * interval
+                scheduled = start + phase + k * interval + jitter
+                k += 1
+                if scheduled >= end:
+                    return
+                record = scheduled >= measured_from
+                now = perf()
+                if now < scheduled:
+                    await asyncio.sleep(scheduled - now)
+                elif now >= end:
+                    # Behind schedule past the window: the rest of the backlog is unsent.
+                    while scheduled < end:
+                        if scheduled >= measured_from:
+                            counts["scheduled"] += 1
+                            counts["unsent"] += 1
+                            latencies.append(now - scheduled)
+                        scheduled = start + phase + k * interval
+                        k += 1
+                    return
+                reason = None
+                try:
+                    async with session.post(url, data=payload, headers=headers) as response:
+                        raw = await response.read()
+                        if response.status != 200:
+                            reason = f"HTTP {response.status}"
+                        elif not _reply_ok(raw):
+                            reason = "unexpected body"
+                except asyncio.TimeoutError:
+                    reason = "timeout"
+                except aiohttp.ClientError as exc:
+                    reason = type(exc).__name__
+                done = perf()
+                if reason is None and measured_from <= done < end:
+                    counts["answered"] += 1
+                if record:
+                    counts["scheduled"] += 1
+                    latencies.append(done - scheduled)
+                    if reason is None:
+                        counts["ok"] += 1
+                    else:
+                        errors[reason] = errors.get(reason, 0) + 1
+
+        await asyncio.gather(*(client(s, rng.random() * interval) for s in sessions))
+        finished = perf()
+    finally:
+        await asyncio.gather(*(s.close() for s in sessions))
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "offered_rps": rate,
+        "scheduled": counts["scheduled"],
+        "ok": counts["ok"],
+        "unsent": counts["unsent"],
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "median_ms": statistics.median(latencies) * 1000 if n else float("nan"),
+        "p99_ms": latencies[max(math.ceil(n * 0.99) - 1, 0)] * 1000 if n else float("nan"),
+        "rps": counts["answered"] / duration,
+        "drain_s": finished - end,
+    }
+
+
+def _run(coroutine):
+    """Run the load generator on uvloop when installed (a cheaper client leaves more CPU)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 def _measure(url, headers, concurrency, per_client, sequential):
     """One round against one target: the concurrent load, then the sequential run."""
     return {
-        "concurrent": asyncio.run(_load(url, headers, concurrency, per_client, BODY)),
-        "sequential": asyncio.run(_load(url, headers, 1, sequential, BODY)),
+        "concurrent": _run(_load(url, headers, concurrency, per_client, BODY)),
+        "sequential": _run(_load(url, headers, 1, sequential, BODY)),
     }
 
 
@@ -213,6 +335,14 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+# Runs the gateway with httptools and uvloop unimportable, so uvicorn falls back to h11
+# and asyncio's loop: what ``lmux-plug[gateway]`` gave before it pulled them in.
+_PLAIN_SERVE = (
+    "import runpy, sys; sys.modules['httptools'] = None; sys.modules['uvloop'] = None; "
+    "runpy.run_module('lmux_plug.gateway.serve', run_name='__main__', alter_sys=True)"
+)
+
+
 def _server_flavour(python):
     """Which HTTP parser / loop uvicorn picks with this python: " (h11)" or " (httptools+uvloop)"."""
     code = "import importlib.util as u; print(bool(u.find_spec('httptools')), bool(u.find_spec('uvloop')))"
@@ -264,8 +394,43 @@ def main(argv=None):
         default=[],
         help="also run the gateway with this python (e.g. a venv with uvicorn[standard])",
     )
+    parser.add_argument(
+        "--loads",
+        default="50,200,500,1000",
+        help="paced mode: total offered loads in req/s, comma-separated",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=200, help="paced mode: clients (one connection each)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=4.0, help="paced mode: measured seconds per load"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="paced mode: unrecorded seconds first"
+    )
+    parser.add_argument(
+        "--litellm-duration",
+        type=float,
+        default=3.0,
+        help="paced mode: measured seconds for LiteLLM (it saturates; keeps the run short)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="paced mode: per-request timeout (error)"
+    )
+    parser.add_argument(
+        "--paced-repeats", type=int, default=None, help="paced rounds (default: --repeats)"
+    )
+    parser.add_argument(
+        "--no-plain",
+        action="store_true",
+        help="skip the extra gateway row without httptools/uvloop (h11 + asyncio loop)",
+    )
+    parser.add_argument("--no-closed", action="store_true", help="skip the closed-loop part")
+    parser.add_argument("--no-paced", action="store_true", help="skip the paced part")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
+    loads = [float(x) for x in args.loads.split(",") if x.strip()]
+    paced_repeats = args.repeats if args.paced_repeats is None else args.paced_repeats
     print(_common.machine_note(), "|", _common.load_note(), flush=True)
 
     upstream, match = _start(
@@ -281,7 +446,12 @@ def main(argv=None):
             args.requests,
         )
     }
-    results = {"machine": _common.machine_note(), "load_before": _common.load_note(), "rounds": {}}
+    results = {
+        "machine": _common.machine_note(),
+        "load_before": _common.load_note(),
+        "rounds": {},
+        "paced": {},
+    }
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "lmux.toml"
@@ -292,22 +462,21 @@ def main(argv=None):
                 "LMUX_PLUG_GATEWAY_KEYS": f"bench={VIRTUAL_KEY}",
             }
             auth = {"authorization": f"Bearer {VIRTUAL_KEY}", "content-type": "application/json"}
-            for python in [sys.executable, *args.gateway_python]:
-                command = [
-                    python,
-                    "-m",
-                    "lmux_plug.gateway.serve",
-                    "--port",
-                    "0",
-                    "--config",
-                    str(config),
-                ]
-                gateway, match = _start(
-                    [*command, "--log-level", "warning"], r"http://127\.0\.0\.1:(\d+)/v1", env=env
-                )
+            variants = [(python, None) for python in [sys.executable, *args.gateway_python]]
+            if not args.no_plain and _server_flavour(sys.executable) != " (h11)":
+                # The same interpreter with httptools and uvloop hidden: uvicorn's defaults.
+                variants.insert(1, (sys.executable, " (h11, asyncio)"))
+            for python, flavour in variants:
+                serve = ["--port", "0", "--config", str(config), "--log-level", "warning"]
+                if flavour is None:
+                    command = [python, "-m", "lmux_plug.gateway.serve", *serve]
+                else:
+                    command = [python, "-c", _PLAIN_SERVE, *serve]
+                gateway, match = _start(command, r"http://127\.0\.0\.1:(\d+)/v1", env=env)
                 processes.append(gateway)
                 url = f"http://127.0.0.1:{match.group(1)}/v1/chat/completions"
-                targets["lmux-plug" + _server_flavour(python)] = (url, auth, args.requests)
+                name = "lmux-plug" + (flavour or _server_flavour(python))
+                targets[name] = (url, auth, args.requests)
             try:
                 started, reason = _litellm(args, upstream_url, tmp)
             except RuntimeError as exc:
@@ -324,7 +493,7 @@ def main(argv=None):
                 }
                 targets["litellm"] = (url, litellm_auth, args.litellm_requests)
             # Interleaved rounds: every target once per round, so drift hits all alike.
-            for round_no in range(args.repeats):
+            for round_no in range(0 if args.no_closed else args.repeats):
                 for name, (url, headers, per_client) in targets.items():
                     figures = _measure(url, headers, args.concurrency, per_client, args.sequential)
                     results["rounds"].setdefault(name, []).append(figures)
@@ -335,11 +504,109 @@ def main(argv=None):
                         f"sequential median {seq['median_ms']:6.3f} ms p99 {seq['p99_ms']:6.3f} ms",
                         flush=True,
                     )
+            for round_no in range(0 if args.no_paced else paced_repeats):
+                for rate in loads:
+                    for name, (url, headers, _) in targets.items():
+                        seconds = args.litellm_duration if name == "litellm" else args.duration
+                        figures = _run(
+                            _paced(
+                                url,
+                                headers,
+                                clients=args.clients,
+                                rate=rate,
+                                duration=seconds,
+                                warmup=args.warmup,
+                                timeout=args.timeout,
+                                seed=round_no * 1000 + int(rate),
+                            )
+                        )
+                        results["paced"].setdefault(name, {}).setdefault(str(rate), []).append(
+                            figures
+                        )
+                        print(
+                            f"paced round {round_no + 1} {name:30s} {rate:6.0f} req/s offered: "
+                            f"median {figures['median_ms']:8.2f} ms p99 {figures['p99_ms']:8.2f} ms "
+                            f"achieved {figures['rps']:6.0f} req/s ok {figures['ok']} "
+                            f"err {figures['errors']} {figures['error_kinds'] or ''} "
+                            f"unsent {figures['unsent']}",
+                            flush=True,
+                        )
     finally:
         for process in processes:
             _stop(process)
 
     results["load_after"] = _common.load_note()
+    if results["rounds"]:
+        _closed_table(results, args)
+    if results["paced"]:
+        _paced_table(results, args, loads, paced_repeats)
+    if "litellm" in results and isinstance(results["litellm"], str):
+        print(f"LiteLLM: {results['litellm']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def _paced_table(results, args, loads, repeats):
+    """Per offered load: each target's medians over rounds, and what it adds to direct."""
+    summary = {}
+    for name, per_rate in results["paced"].items():
+        for rate, rounds in per_rate.items():
+            summary.setdefault(name, {})[rate] = {
+                **{
+                    key: statistics.median(r[key] for r in rounds)
+                    for key in ("median_ms", "p99_ms", "rps")
+                },
+                **{key: sum(r[key] for r in rounds) for key in ("ok", "errors", "unsent")},
+            }
+    results["paced_summary"] = summary
+    rows = []
+    for rate in loads:
+        base = summary.get("direct", {}).get(str(rate))
+        for name, per_rate in summary.items():
+            entry = per_rate.get(str(rate))
+            if entry is None:
+                continue
+            added = name != "direct" and base is not None
+            rows.append(
+                [
+                    f"{rate:,.0f}",
+                    name,
+                    f"{entry['median_ms']:.2f}",
+                    f"{entry['median_ms'] - base['median_ms']:+.2f}" if added else "",
+                    _common.ratio(entry["median_ms"], base["median_ms"]) if base else "",
+                    f"{entry['p99_ms']:.2f}",
+                    f"{entry['p99_ms'] - base['p99_ms']:+.2f}" if added else "",
+                    f"{entry['rps']:,.0f}" + (" (saturated)" if entry["rps"] < 0.9 * rate else ""),
+                    str(entry["ok"]),
+                    str(entry["errors"]),
+                    str(entry["unsent"]),
+                ]
+            )
+    print()
+    print(
+        _common.table(
+            f"Paced (open loop): {args.clients} clients, one connection each, latency from the "
+            f"scheduled send; medians of {repeats} interleaved rounds ({results['load_after']})",
+            [
+                "offered req/s",
+                "target",
+                "median ms",
+                "added ms",
+                "x direct",
+                "p99 ms",
+                "added p99 ms",
+                "achieved req/s",
+                "ok",
+                "errors",
+                "unsent",
+            ],
+            rows,
+        )
+    )
+
+
+def _closed_table(results, args):
+    """The closed-loop (capacity) and sequential figures."""
     summary = {name: _summary(rounds) for name, rounds in results["rounds"].items()}
     results["summary"] = summary
     direct = summary["direct"]
@@ -367,7 +634,7 @@ def main(argv=None):
     print()
     print(
         _common.table(
-            f"Gateway overhead, medians of {args.repeats} interleaved rounds ({results['load_after']})",
+            f"Closed loop (capacity) and sequential, medians of {args.repeats} interleaved rounds ({results['load_after']})",
             [
                 "target",
                 "seq median ms",
@@ -383,10 +650,6 @@ def main(argv=None):
             rows,
         )
     )
-    if "litellm" in results and isinstance(results["litellm"], str):
-        print(f"LiteLLM: {results['litellm']}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

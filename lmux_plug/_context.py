@@ -52,8 +52,11 @@ class ProviderContext:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret of this call, so error messages can be scrubbed of them."""
-        found = [self.credentials.api_key] if self.credentials.api_key else []
-        found.extend(self.credentials.extra_headers.values())
+        key = self.credentials.api_key
+        extra = self.credentials.extra_headers
+        if not extra:  # the usual case, asked on every call: a key or nothing
+            return (key.reveal(),) if key else ()
+        found = [key, *extra.values()]
         return tuple(secret.reveal() for secret in found if secret)
 
     def url(self, path: str) -> str:

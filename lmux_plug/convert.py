@@ -171,7 +171,8 @@ def to_message(value: Message | Mapping[str, Any], index: int | None = None) -> 
     """
     if isinstance(value, _MESSAGE_TYPES):
         return value
-    if not isinstance(value, Mapping):
+    # A plain dict (the usual input) is a Mapping; only other types need the slow ABC check.
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise _bad(f"a message must be a dict or a Message, got {type(value).__name__}", index)
     role = value.get("role")
     content = value.get("content")

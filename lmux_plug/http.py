@@ -46,7 +46,11 @@ class Timeout:
 
 @attrs.frozen
 class HttpResponse:
-    """A complete (non-streamed) response."""
+    """A complete (non-streamed) response.
+
+    ``headers`` is always a plain ``dict`` with lower-case names (plugins rely on it), on
+    both paths; so is :attr:`StreamingResponse.headers`.
+    """
 
     status: int
     headers: Mapping[str, str]

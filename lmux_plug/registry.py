@@ -94,7 +94,13 @@ class Route:
     base_url: str | None = None
     # Hook implementations to run for each call hook: the owner's plus every wrapper.
     impls: dict[str, list[Any]] = attrs.field(factory=dict)
+    # Both per model id, filled on first use: a route's spec never changes (``register``
+    # builds a new Route) and both are cleared whenever plugins change.
     pricing: dict[str, ModelPricing | None] = attrs.field(factory=dict)
+    capabilities: dict[str, frozenset[Capability]] = attrs.field(factory=dict)
+    # The credentials last built from an ``api_key=`` argument, reused while callers pass
+    # the same key: they depend on that string alone and are immutable.
+    given_credentials: Credentials | None = attrs.field(default=None, repr=False)
 
 
 class Registry:
@@ -316,6 +322,7 @@ class Registry:
         for route in self._routes.values():
             route.impls.clear()
             route.pricing.clear()
+            route.capabilities.clear()
 
     # -- resolution ---------------------------------------------------------------------
 
@@ -359,7 +366,10 @@ class Registry:
         return impls
 
     def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None:
-        capabilities = route.spec.capabilities_of(model_id)
+        capabilities = route.capabilities.get(model_id)
+        if capabilities is None:
+            # Remembered per model: finding it scans every declared model and alias.
+            capabilities = route.capabilities[model_id] = route.spec.capabilities_of(model_id)
         missing = [c.value for c in needed if c not in capabilities]
         if missing:
             msg = (
@@ -370,7 +380,10 @@ class Registry:
 
     def _credentials(self, route: Route, api_key: str | None) -> Credentials:
         if api_key is not None:
-            return Credentials(api_key=Secret(api_key))
+            last = route.given_credentials
+            if last is None or last.api_key is None or last.api_key.reveal() != api_key:
+                last = route.given_credentials = Credentials(api_key=Secret(api_key))
+            return last
         if route.api_key is not None:
             return Credentials(api_key=route.api_key)
         credentials: Credentials | None = self._pm.hook.lmux_plug_auth(provider=route.spec)
@@ -452,18 +465,8 @@ class Registry:
         params: dict[str, Any],
     ) -> tuple[ChatRequest, list[Capability]]:
         typed = to_messages(messages)
-        needed = []
-        tools = params.pop("tools", None)
-        if tools:
-            tools = tuple(to_tool(t) for t in tools)
-            needed.append(Capability.TOOLS)
-        response_format = to_response_format(params.pop("response_format", None))
-        if isinstance(response_format, JsonObjectResponseFormat):
-            needed.append(Capability.JSON_OBJECT)
-        elif isinstance(response_format, JsonSchemaResponseFormat):
-            needed.append(Capability.JSON_SCHEMA)
-        if params.get("reasoning_effort") is not None:
-            needed.append(Capability.REASONING)
+        # A call without parameters (the common case) has nothing to parse.
+        fields, needed = _chat_fields(params) if params else ({}, [])
         for message in typed:
             if isinstance(message, UserMessage) and not isinstance(message.content, str):
                 for part in message.content:
@@ -473,26 +476,8 @@ class Registry:
                         needed.append(Capability.AUDIO)
                     elif isinstance(part, FileContent):
                         needed.append(Capability.FILES)
-        stop = params.pop("stop", None)
-        if isinstance(stop, str):
-            stop = (stop,)
-        elif stop is not None:
-            stop = tuple(stop)
-        extra = dict(params.pop("extra_body", None) or {})
-        extra.update(params.pop("extra", None) or {})
-        known = {k: params.pop(k) for k in _CHAT_PARAMS if k in params}
-        extra.update(params)  # anything else is a provider-specific body field
         try:
-            request = ChatRequest(
-                model=model_id,
-                messages=typed,
-                stop=stop,
-                tools=tools or None,
-                tool_choice=to_tool_choice(known.pop("tool_choice", None)),
-                response_format=response_format,
-                extra=extra,
-                **known,
-            )
+            request = ChatRequest(model=model_id, messages=typed, **fields)
         except (TypeError, ValueError) as exc:
             raise InvalidRequestError(str(exc), model=model_id) from exc
         return request, needed
@@ -654,6 +639,43 @@ _CHAT_PARAMS = (
     "timeout",
     "extra_headers",
 )
+
+
+def _chat_fields(params: dict[str, Any]) -> tuple[dict[str, Any], list[Capability]]:
+    """The :class:`ChatRequest` fields for the keywords of a chat call (``params`` is consumed).
+
+    Also returns the capabilities the parameters need (tools, JSON output, reasoning).
+    """
+    needed: list[Capability] = []
+    tools = params.pop("tools", None)
+    if tools:
+        tools = tuple(to_tool(t) for t in tools)
+        needed.append(Capability.TOOLS)
+    response_format = to_response_format(params.pop("response_format", None))
+    if isinstance(response_format, JsonObjectResponseFormat):
+        needed.append(Capability.JSON_OBJECT)
+    elif isinstance(response_format, JsonSchemaResponseFormat):
+        needed.append(Capability.JSON_SCHEMA)
+    if params.get("reasoning_effort") is not None:
+        needed.append(Capability.REASONING)
+    stop = params.pop("stop", None)
+    if isinstance(stop, str):
+        stop = (stop,)
+    elif stop is not None:
+        stop = tuple(stop)
+    extra = dict(params.pop("extra_body", None) or {})
+    extra.update(params.pop("extra", None) or {})
+    known = {k: params.pop(k) for k in _CHAT_PARAMS if k in params}
+    extra.update(params)  # anything else is a provider-specific body field
+    fields = {
+        "stop": stop,
+        "tools": tools or None,
+        "tool_choice": to_tool_choice(known.pop("tool_choice", None)),
+        "response_format": response_format,
+        "extra": extra,
+        **known,
+    }
+    return fields, needed
 
 
 def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:

@@ -15,6 +15,7 @@ from lmux_plug import (
     ApiKeyAuth,
     AuthenticationError,
     Capability,
+    ChatRequest,
     ChatResponse,
     ConfigurationError,
     Credentials,
@@ -27,6 +28,7 @@ from lmux_plug import (
     Registry,
     Secret,
     UnsupportedFeatureError,
+    UserMessage,
     hookimpl,
     per_million_tokens,
 )
@@ -105,6 +107,24 @@ def test_undeclared_capability_fails_before_any_call() -> None:
     assert mock.calls == []
 
 
+def test_capability_checks_follow_a_replaced_provider() -> None:
+    # The registry remembers what a model can do per route; replacing the provider
+    # under a prefix must not keep the old answer.
+    tool = {"type": "function", "function": {"name": "f"}}
+    registry = Registry()
+    registry.register("m", MockProvider(capabilities={Capability.CHAT}))
+    with pytest.raises(UnsupportedFeatureError, match="does not support tools"):
+        registry.chat("m/x", "hi", tools=[tool])
+    registry.chat("m/x", "hi")
+    with_tools = MockProvider(capabilities={Capability.CHAT, Capability.TOOLS})
+    registry.register("m", with_tools, replace=True)
+    registry.chat("m/x", "hi", tools=[tool])
+    assert with_tools.last_call.params["tools"][0].function.name == "f"
+    registry.register("m", MockProvider(capabilities={Capability.STREAM}), replace=True)
+    with pytest.raises(UnsupportedFeatureError, match="does not support chat"):
+        registry.chat("m/x", "hi")
+
+
 def test_bad_parameters_are_typed_errors_before_io() -> None:
     mock = MockProvider()
     registry = Registry()
@@ -148,6 +168,17 @@ def test_parameters_reach_the_plugin_typed() -> None:
     assert params["timeout"] == 9.0
     assert params["extra_headers"] == {"x-trace": "1"}
     assert params["extra"] == {"logprobs": True, "top_k": 5}
+
+
+def test_a_call_without_parameters_is_the_default_request() -> None:
+    mock = MockProvider()
+    registry = Registry()
+    registry.register("m", mock)
+    registry.chat("m/x", "hi")
+    bare = mock.last_call.request
+    registry.chat("m/x", [{"role": "user", "content": "hi"}], stop=None, extra_body={})
+    assert bare == mock.last_call.request == ChatRequest(model="x", messages=[UserMessage("hi")])
+    assert mock.last_call.params == mock.calls[0].params
 
 
 # -- auth ------------------------------------------------------------------------------
@@ -421,7 +452,9 @@ def test_module_level_api_uses_the_default_registry(lmux_registry: Registry) -> 
     assert lmux_plug.chat("echo/reverse", "abc").content == "cba"
 
 
-def test_a_failing_pricing_plugin_gives_no_cost_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_pricing_plugin_gives_no_cost_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class BadPrices:
         @hookimpl(tryfirst=True)
         def lmux_plug_pricing(self, provider: ProviderSpec, model: str) -> ModelPricing | None:

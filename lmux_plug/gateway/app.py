@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
@@ -39,8 +40,13 @@ _MAX_RETRIES = 5
 _INTERNAL = "internal error in the gateway"
 
 
+# One encoder for every response: json.dumps with non-default arguments builds a new
+# JSONEncoder per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
+    return _encode(data).encode()
 
 
 async def _within(coroutine: Coroutine[Any, Any, bytes], seconds: float) -> bytes:
@@ -409,6 +415,35 @@ async def _server_error(request: Request, exc: Exception) -> Response:  # noqa: 
     return _error_response(GatewayError(500, _INTERNAL, type="server_error"))
 
 
+class _App(Starlette):
+    """Starlette with a direct path for the model-call routes.
+
+    ``POST /v1/chat/completions`` and ``POST /v1/embeddings`` (and their ``/v1``-less
+    twins) go straight to their handler, skipping Starlette's error and exception
+    middleware and the route table: the handlers already turn every exception into an
+    OpenAI-format response, so those layers only cost time on the hot path. Anything else
+    (other paths and methods, a ``root_path``, middleware added later) takes the full stack.
+    """
+
+    fast_routes: dict[str, Any]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.user_middleware
+        ):
+            handler = self.fast_routes.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                response: Response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     *,
     registry: Any = None,
@@ -463,10 +498,18 @@ def create_app(
             Route(f"{prefix}/models", gateway.models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", gateway.models, methods=["GET"]),
         ]
-    app = Starlette(
+    app = _App(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
+    app.fast_routes = {
+        f"{prefix}/{name}": handler
+        for prefix in ("/v1", "")
+        for name, handler in (
+            ("chat/completions", gateway.chat_completions),
+            ("embeddings", gateway.embeddings),
+        )
+    }
     app.state.gateway = gateway
     return app

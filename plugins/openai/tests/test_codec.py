@@ -8,6 +8,7 @@ import json
 import re
 import struct
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -281,6 +282,36 @@ def test_decode_usage_dialects_and_thinking() -> None:
     assert (odd.usage.input_tokens, odd.usage.output_tokens) == (0, 0)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+def test_decode_reads_every_json_encoding(encoding: str) -> None:
+    # UTF-8 skips json's encoding sniffing; the others must still be sniffed as before.
+    text = answer({"content": "h\u00e9 \u2603"}, usage={"prompt_tokens": 2}).decode()
+    response = decode_chat(text.encode(encoding))
+    assert (response.content, response.usage.input_tokens) == ("h\u00e9 \u2603", 2)
+
+
+def test_decode_keeps_lone_surrogates_like_json_loads() -> None:
+    body = b'{"model": "m-\xed\xa0\x80", "choices": [{"message": {"content": "x"}}]}'
+    assert decode_chat(body).model == json.loads(body)["model"]
+
+
+def test_decode_accepts_any_mapping_and_header_case() -> None:
+    parsed = json.loads(answer({"content": "x"}, usage={"prompt_tokens": 3}))
+    frozen = MappingProxyType(
+        {
+            **parsed,
+            "choices": [MappingProxyType({**parsed["choices"][0]})],
+            "usage": MappingProxyType(parsed["usage"]),
+        }
+    )
+    headers = MappingProxyType({"X-Request-ID": "req-9", "Content-Type": "application/json"})
+    for body in (parsed, frozen):
+        response = decode_chat(body, headers)
+        assert (response.content, response.usage.input_tokens) == ("x", 3)
+        assert response.request_id == "req-9"
+        assert response.headers == {"x-request-id": "req-9", "content-type": "application/json"}
+
+
 def test_decode_azure_filtered_choice_without_message() -> None:
     response = decode_chat(
         json.dumps({"model": "m", "choices": [{"finish_reason": "content_filter", "index": 0}]})
@@ -328,6 +359,17 @@ def test_decode_embed_order_base64_and_count() -> None:
         decode_embed(json.dumps({"data": [{"index": 0, "embedding": [1.0]}]}), expected=2)
     with pytest.raises(ProviderError, match="base64"):
         decode_embed(json.dumps({"data": [{"index": 0, "embedding": "!!"}]}))
+    for bad in ([1.0, True], [1.0, "2"], [None]):
+        with pytest.raises(ProviderError, match="neither a float list nor base64"):
+            decode_embed({"data": [{"index": 0, "embedding": bad}]})
+
+
+def test_decode_embed_accepts_number_subclasses() -> None:
+    class Score(float):
+        pass
+
+    body = {"data": [{"index": 0, "embedding": [Score(0.5), 2, -1.25]}]}
+    assert decode_embed(body).embeddings == ((0.5, 2.0, -1.25),)
     with pytest.raises(ProviderError, match="float32"):
         decode_embed(
             json.dumps({"data": [{"index": 0, "embedding": base64.b64encode(b"abc").decode()}]})

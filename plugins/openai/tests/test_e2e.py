@@ -91,11 +91,12 @@ class OpenAIServer:
 
     @staticmethod
     def _headers() -> dict[str, str]:
+        # Mixed case, as HTTP/1.1 servers send them: responses must carry them lower-cased.
         return {
-            "x-request-id": "req_e2e_123",
-            "x-ratelimit-limit-requests": "500",
+            "X-Request-Id": "req_e2e_123",
+            "X-RateLimit-Limit-Requests": "500",
             "x-ratelimit-remaining-requests": "499",
-            "x-ratelimit-reset-requests": "120ms",
+            "X-Ratelimit-Reset-Requests": "120ms",
         }
 
     @staticmethod
@@ -335,7 +336,11 @@ async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
     assert response.usage.cache_read_tokens == 8
     assert response.usage.reasoning_tokens == 2
     assert response.request_id == "req_e2e_123"
-    assert response.rate_limits["x-ratelimit-remaining-requests"] == "499"
+    assert response.rate_limits == {
+        "x-ratelimit-limit-requests": "500",
+        "x-ratelimit-remaining-requests": "499",
+        "x-ratelimit-reset-requests": "120ms",
+    }
     assert response.model == "plain-2025"
     assert response.provider == "mygw"
     sent = server.requests[-1]

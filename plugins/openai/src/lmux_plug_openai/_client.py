@@ -13,14 +13,15 @@ from urllib.parse import quote
 from lmux_plug.errors import ConfigurationError
 from lmux_plug_openai._codec import (
     ChatStreamDecoder,
-    decode_chat,
+    _decode_chat,
+    _lower,
     decode_embed,
     encode_chat,
     encode_embed,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     from lmux_plug._context import ProviderContext
     from lmux_plug._types import (
@@ -65,7 +66,9 @@ def endpoint(provider: ProviderContext, model: str, kind: str) -> tuple[str, dic
     return url, {**params, "api-version": version}
 
 
-def _headers(provider: ProviderContext, extra: dict[str, str], *, stream: bool) -> dict[str, str]:
+def _headers(
+    provider: ProviderContext, extra: Mapping[str, str], *, stream: bool
+) -> dict[str, str]:
     headers = provider.auth_headers()
     headers["accept"] = "text/event-stream" if stream else "application/json"
     headers.update(extra)
@@ -80,7 +83,7 @@ async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
     response = await provider.transport.request(
         "POST",
         url,
-        headers=_headers(provider, dict(request.extra_headers), stream=False),
+        headers=_headers(provider, request.extra_headers, stream=False),
         json_body=body,
         params=params or None,
         timeout=request.timeout,
@@ -88,9 +91,12 @@ async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         model=request.model,
         secrets=secrets,
     )
-    return decode_chat(
+    headers = response.headers
+    return _decode_chat(
         response.body,
-        response.headers,
+        # The core transport hands over a plain dict with lower-case names (its contract),
+        # so only another Mapping type is copied and lower-cased here.
+        headers if type(headers) is dict else _lower(headers),
         provider=provider.name,
         model=request.model,
         options=provider.spec.options,
@@ -106,7 +112,7 @@ async def stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterat
     response = await provider.transport.stream(
         "POST",
         url,
-        headers=_headers(provider, dict(request.extra_headers), stream=True),
+        headers=_headers(provider, request.extra_headers, stream=True),
         json_body=body,
         params=params or None,
         timeout=request.timeout,
@@ -140,7 +146,7 @@ async def embed(request: EmbeddingRequest, provider: ProviderContext) -> Embeddi
     response = await provider.transport.request(
         "POST",
         url,
-        headers=_headers(provider, dict(request.extra_headers), stream=False),
+        headers=_headers(provider, request.extra_headers, stream=False),
         json_body=body,
         params=params or None,
         timeout=request.timeout,

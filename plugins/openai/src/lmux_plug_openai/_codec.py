@@ -24,7 +24,7 @@ import re
 import struct
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from lmux_plug._http_errors import error_from_response
 from lmux_plug._pricing import Cost
@@ -77,6 +77,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REASONING_MODEL = re.compile(r"^(?:o\d+|gpt-5)(?:$|[-.:_])")
 _IMAGE_SCHEMES = ("https://", "http://", "data:")
 _NON_SSE_LIMIT = 1 << 20  # bytes of a non-SSE answer kept to report what it was
+_JSON_NUMBERS = frozenset({float, int})  # the types json.loads gives numbers
 
 _FINISH = {
     "stop": FinishReason.STOP,
@@ -126,6 +127,8 @@ def is_reasoning_model(model: str) -> bool:
 
 def _int(value: Any) -> int:
     """Read a token count from the wire: missing, null or odd values count as 0."""
+    if type(value) is int:  # what JSON gives; bool and int subclasses take the checks below
+        return max(0, value)
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -135,13 +138,23 @@ def _int(value: Any) -> int:
     return 0
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, sparing what parsed JSON holds the slow ABC check.
+
+    Decoding asks this of nearly every value, and most are a plain dict or ``None``.
+    """
+    if type(value) is dict:
+        return True
+    return value is not None and isinstance(value, Mapping)
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else {}
 
 
 def usage_of(raw: Any) -> Usage | None:
     """Normalise an OpenAI-style ``usage`` object (and the dialects of compatible servers)."""
-    if not isinstance(raw, Mapping):
+    if not _is_mapping(raw):
         return None
     prompt = _mapping(raw.get("prompt_tokens_details"))
     completion = _mapping(raw.get("completion_tokens_details"))
@@ -204,6 +217,10 @@ def _loads(body: bytes | str | Mapping[str, Any], provider: str, model: str | No
     if not isinstance(body, (bytes, bytearray, str)):
         return body  # already parsed
     try:
+        if type(body) is bytes and body[:1] == b"{" and body[1:2] != b"\x00":
+            # A JSON object in UTF-8, as providers send it. Decoding it here spares
+            # json.loads its encoding sniffing, which would choose the same codec.
+            return json.loads(body.decode("utf-8", "surrogatepass"))
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"malformed JSON from {provider}: {body[:200]!r}"
@@ -477,7 +494,7 @@ def _content_parts(content: Any) -> tuple[str, str]:
     thoughts: list[str] = []
     if isinstance(content, list):
         for part in content:
-            if not isinstance(part, Mapping):
+            if not _is_mapping(part):
                 continue
             kind = part.get("type")
             if kind == "text" and isinstance(part.get("text"), str):
@@ -532,24 +549,49 @@ def decode_chat(
     ``ChatResponse.cost``. An error object in a 200 body raises the matching error, with
     ``secrets`` scrubbed from its message.
     """
-    lowered = _lower(headers)
+    return _decode_chat(
+        body,
+        _lower(headers),
+        provider=provider,
+        model=model,
+        options=options,
+        secrets=secrets,
+    )
+
+
+def _decode_chat(
+    body: bytes | str | Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    provider: str = "openai",
+    model: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> ChatResponse:
+    """:func:`decode_chat` for ``headers`` whose names are already lower-case.
+
+    The core transport's response headers are a plain dict with lower-case names, so the
+    client passes them here as they are rather than copying them once more per call.
+    """
     data = _loads(body, provider, model)
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         msg = f"expected a JSON object from {provider}, got {type(data).__name__}"
         raise ProviderError(msg, provider=provider, model=model)
     if data.get("error") and not data.get("choices"):
-        raise error_from_payload(data, lowered, provider=provider, model=model, secrets=secrets)
+        raise error_from_payload(data, headers, provider=provider, model=model, secrets=secrets)
     choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+    if not isinstance(choices, list) or not choices or not _is_mapping(choices[0]):
         msg = f"response from {provider} has no choices"
         raise ProviderError(msg, provider=provider, model=model, body=json.dumps(data)[:2000])
     choice = choices[0]
     message = _mapping(choice.get("message"))
     text, thinking = _content_parts(message.get("content"))
     thinking = _reasoning_text(message) or thinking
-    raw_calls = message.get("tool_calls") or []
-    calls = tuple(
-        _tool_call(c, i) for i, c in enumerate(raw_calls if isinstance(raw_calls, list) else [])
+    raw_calls = message.get("tool_calls")
+    calls = (
+        tuple(_tool_call(c, i) for i, c in enumerate(raw_calls))
+        if isinstance(raw_calls, list)
+        else ()
     )
     refusal = message.get("refusal")
     usage = usage_of(data.get("usage")) or Usage()
@@ -563,10 +605,10 @@ def decode_chat(
         tool_calls=calls,
         usage=usage,
         cost=cost,
-        request_id=request_id_of(lowered),
+        request_id=request_id_of(headers),
         thinking=(ThinkingBlock(thinking),) if thinking else (),
         refusal=refusal if isinstance(refusal, str) and refusal else None,
-        headers=lowered,
+        headers=headers,
         raw=data,
     )
 
@@ -586,7 +628,7 @@ def decode_embed(
     """
     lowered = _lower(headers)
     data = _loads(body, provider, model)
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         msg = f"expected a JSON object from {provider}, got {type(data).__name__}"
         raise ProviderError(msg, provider=provider, model=model)
     if data.get("error") and not data.get("data"):
@@ -627,10 +669,13 @@ def _vector(raw: Any, provider: str, model: str | None) -> tuple[float, ...]:
             msg = f"{provider} sent a base64 embedding of {len(packed)} bytes (not float32)"
             raise ProviderError(msg, provider=provider, model=model)
         return struct.unpack(f"<{len(packed) // 4}f", packed)
-    if isinstance(raw, list) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw
-    ):
-        return tuple(float(v) for v in raw)
+    if isinstance(raw, list):
+        # Parsed JSON holds exactly float and int: checking the types in one pass over C
+        # code keeps a 1536-value vector cheap. Subclasses take the full check below.
+        if set(map(type, raw)) <= _JSON_NUMBERS:
+            return tuple(map(float, raw))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            return tuple(float(v) for v in raw)
     msg = f"{provider} sent an embedding that is neither a float list nor base64"
     raise ProviderError(msg, provider=provider, model=model)
 
@@ -771,7 +816,7 @@ class ChatStreamDecoder:
         )
 
     def _chunk(self, obj: Any) -> ChatChunk | None:
-        if not isinstance(obj, Mapping):
+        if not _is_mapping(obj):
             msg = f"stream chunk from {self._provider} is not a JSON object"
             raise ProviderError(msg, provider=self._provider, model=self._model)
         if obj.get("error"):
@@ -779,15 +824,15 @@ class ChatStreamDecoder:
         if isinstance(obj.get("model"), str) and obj["model"]:
             self._model = obj["model"]
         raw_usage = obj.get("usage")
-        if not isinstance(raw_usage, Mapping):
+        if not _is_mapping(raw_usage):
             raw_usage = _mapping(obj.get("x_groq")).get("usage")
-        if isinstance(raw_usage, Mapping):
+        if _is_mapping(raw_usage):
             self._usage = usage_of(raw_usage)
             if self._usage_cost:
                 self._cost = cost_of(raw_usage) or self._cost
         choices = obj.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else None
-        if not isinstance(choice, Mapping):
+        if not _is_mapping(choice):
             return None
         delta = _mapping(choice.get("delta"))
         text, thinking = _content_parts(delta.get("content"))
@@ -863,7 +908,7 @@ class ChatStreamDecoder:
         except (ValueError, UnicodeDecodeError) as exc:
             msg = f"stream from {self._provider} is neither SSE nor JSON: {raw[:200]!r}"
             raise ProviderError(msg, provider=self._provider, model=self._model) from exc
-        if not isinstance(data, Mapping):
+        if not _is_mapping(data):
             msg = f"stream from {self._provider} is neither SSE nor a JSON object: {raw[:200]!r}"
             raise ProviderError(msg, provider=self._provider, model=self._model)
         if data.get("error"):
