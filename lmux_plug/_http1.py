@@ -357,6 +357,10 @@ class Target:
         if scheme not in ("http", "https") or not parts.hostname:
             msg = f"not an http(s) URL: {url!r}"
             raise ValueError(msg)
+        if parts.username is not None or parts.password is not None:
+            # Credentials in the URL (basic auth) are aiohttp's to send.
+            msg = "URL carries user info"
+            raise ValueError(msg)
         self.tls = scheme == "https"
         host = parts.hostname
         default_port = 443 if self.tls else 80

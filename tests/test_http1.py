@@ -188,6 +188,8 @@ def test_request_encoding_and_targets() -> None:
         encode_request("GET", target, {"x": "a\r\nevil: 1"}, None)
     with pytest.raises(ValueError, match="not an http"):
         Target("ftp://example.com/")
+    with pytest.raises(ValueError, match="user info"):
+        Target("https://user:pw@example.com/")  # basic auth: the aiohttp path sends it
 
 
 # -- real servers ----------------------------------------------------------------------------
@@ -468,6 +470,22 @@ async def test_redirects_same_origin_307_308_followed_others_refused() -> None:
             )
         with pytest.raises(ProviderError, match="more than 5 redirects"):
             await transport.request("POST", f"{url}/loop", json_body={})
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
+
+
+async def test_user_info_in_the_url_goes_through_aiohttp_as_basic_auth() -> None:
+    async def who(request: web.Request) -> web.Response:
+        return web.json_response({"auth": request.headers.get("authorization")})
+
+    runner, url = await _serve({"/who": who})
+    transport = Transport()
+    try:
+        with_user = url.replace("http://", "http://alice:secret@")
+        response = await transport.request("GET", with_user + "/who")
+        assert response.json() == {"auth": "Basic YWxpY2U6c2VjcmV0"}
+        assert transport._pools == {}
     finally:
         await transport.aclose()
         await runner.cleanup()
