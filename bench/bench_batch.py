@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument(
         "--litellm-python",
         default=os.environ.get(
-            "LMUX_BENCH_LITELLM_PYTHON", str(HERE / ".venv-litellm" / "bin" / "python")
+            "LMUX_BENCH_LITELLM_PYTHON", str(HERE / ".venv-peers" / "bin" / "python")
         ),
     )
     args = parser.parse_args()
