@@ -489,3 +489,30 @@ async def test_user_info_in_the_url_goes_through_aiohttp_as_basic_auth() -> None
     finally:
         await transport.aclose()
         await runner.cleanup()
+
+
+async def test_cancellations_give_back_every_connection_slot(aiohttp_server: str) -> None:
+    """Cancelled requests (waiting for a slot, for the head or for the body) free their slot."""
+    transport = Transport(limit_per_host=4)
+    try:
+        tasks = [
+            asyncio.ensure_future(transport.request("GET", aiohttp_server + "/slow?s=0.05"))
+            for _ in range(40)
+        ]
+        await asyncio.sleep(0.07)
+        for task in tasks[::2]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        answered = [r for r in results if not isinstance(r, BaseException)]
+        cancelled = [r for r in results if isinstance(r, asyncio.CancelledError)]
+        assert len(answered) + len(cancelled) == 40
+        assert len(answered) >= 20
+        again = await asyncio.wait_for(
+            asyncio.gather(
+                *(transport.request("GET", aiohttp_server + "/slow?s=0") for _ in range(8))
+            ),
+            5,
+        )
+        assert all(r.json() == {"slow": True} for r in again)
+    finally:
+        await transport.aclose()
