@@ -447,23 +447,21 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
-        if self.parser is not None and self.error is None:
-            try:
-                self.parser.feed_eof()
-            except Http1Error as exc:
-                self.error = exc
-        self._wake()
+        self._end_of_input(None)
         return False  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._end_of_input(exc)
+
+    def _end_of_input(self, cause: Exception | None) -> None:
+        """The server sent its last byte: complete a read-until-close body, or fail."""
         parser = self.parser
         if parser is not None and not parser.complete and self.error is None:
-            if parser.head_done and parser._mode == "close":  # noqa: SLF001 - same module
+            try:
                 parser.feed_eof()
-            else:
-                error = ConnectionClosedError("server closed the connection before answering")
-                error.__cause__ = exc
+            except Http1Error as error:
+                error.__cause__ = cause
                 self.error = error
         self._wake()
 

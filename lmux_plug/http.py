@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from lmux_plug._http1 import Http1Pool, Target
+    from lmux_plug._http1 import Exchange, Http1Pool, Target
 
 __all__ = ["HttpResponse", "StreamingResponse", "Timeout", "Transport"]
 
@@ -376,7 +376,7 @@ class Transport:
         timeout: float | None,
         provider: str | None,
         model: str | None,
-    ) -> Any:
+    ) -> Exchange:
         """Send on the lean path; follow same-origin 307/308 redirects (method and body kept).
 
         Other redirects raise :class:`ProviderError` naming the new address: 301-303 would
@@ -417,7 +417,7 @@ class Transport:
         headers: dict[str, str],
         body: bytes | None,
         timeout: float | None,
-    ) -> Any:
+    ) -> Exchange:
         from lmux_plug._http1 import encode_request  # noqa: PLC0415
 
         try:

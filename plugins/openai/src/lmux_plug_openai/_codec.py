@@ -217,10 +217,6 @@ def _loads(body: bytes | str | Mapping[str, Any], provider: str, model: str | No
     if not isinstance(body, (bytes, bytearray, str)):
         return body  # already parsed
     try:
-        if type(body) is bytes and body[:1] == b"{" and body[1:2] != b"\x00":
-            # A JSON object in UTF-8, as providers send it. Decoding it here spares
-            # json.loads its encoding sniffing, which would choose the same codec.
-            return json.loads(body.decode("utf-8", "surrogatepass"))
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"malformed JSON from {provider}: {body[:200]!r}"
