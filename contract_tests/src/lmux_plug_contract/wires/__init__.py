@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from lmux_plug_contract.wires._base import CapturedRequest, Reply, StreamRendering, WireFormat
 from lmux_plug_contract.wires.anthropic import AnthropicWire
+from lmux_plug_contract.wires.cohere import CohereWire
 from lmux_plug_contract.wires.gemini import GeminiWire
 from lmux_plug_contract.wires.ollama import OllamaWire
 from lmux_plug_contract.wires.openai import OpenAIWire
@@ -19,6 +20,7 @@ __all__ = [
     "WIRES",
     "AnthropicWire",
     "CapturedRequest",
+    "CohereWire",
     "GeminiWire",
     "OllamaWire",
     "OpenAIWire",
@@ -33,6 +35,7 @@ WIRES: dict[str, WireFormat] = {
     "anthropic": AnthropicWire(),
     "gemini": GeminiWire(),
     "ollama": OllamaWire(),
+    "cohere": CohereWire(),
 }
 
 

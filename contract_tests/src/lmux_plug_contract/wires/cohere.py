@@ -1,0 +1,162 @@
+"""Cohere v2 wire: ``POST /v2/chat`` (JSON, or SSE with ``stream: true``) and ``/v2/embed``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lmux_plug import ToolCall, Usage
+
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    WireFormat,
+    json_bytes,
+)
+
+__all__ = ["CohereWire"]
+
+_JSON = {"content-type": "application/json"}
+_DONE = b"data: [DONE]\n\n"
+
+
+def _event(payload: Mapping[str, Any]) -> bytes:
+    """``event: <type>`` then ``data: <json>``, as Cohere frames its SSE events."""
+    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    counts = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    return {"billed_units": dict(counts), "tokens": counts}
+
+
+def _start() -> bytes:
+    message = {
+        "role": "assistant",
+        "content": [],
+        "tool_plan": "",
+        "tool_calls": [],
+        "citations": [],
+    }
+    return _event({"id": "contract-cohere", "type": "message-start", "delta": {"message": message}})
+
+
+def _end(reason: str, usage: Usage) -> bytes:
+    return _event(
+        {"type": "message-end", "delta": {"finish_reason": reason, "usage": _usage(usage)}}
+    )
+
+
+class CohereWire(WireFormat):
+    """v2 chat with ``content-delta`` / ``tool-call-delta`` SSE events; embeddings by type."""
+
+    name = "cohere"
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A ``message`` with one text part, ``finish_reason: COMPLETE`` and both usages."""
+        body = {
+            "id": "contract-cohere",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+            "finish_reason": "COMPLETE",
+            "usage": _usage(usage),
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """``content-start``, one ``content-delta`` per piece, ``message-end`` then ``[DONE]``."""
+        frames = [
+            _start(),
+            _event(
+                {
+                    "type": "content-start",
+                    "index": 0,
+                    "delta": {"message": {"content": {"type": "text", "text": ""}}},
+                }
+            ),
+        ]
+        frames.extend(
+            _event(
+                {
+                    "type": "content-delta",
+                    "index": 0,
+                    "delta": {"message": {"content": {"text": piece}}},
+                }
+            )
+            for piece in pieces
+        )
+        frames.append(_event({"type": "content-end", "index": 0}))
+        return StreamRendering(
+            "text/event-stream", (*frames, _end("COMPLETE", usage), _DONE), terminal=2
+        )
+
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """``tool-call-start`` with the id and name, arguments in ``tool-call-delta`` events."""
+        frames = [
+            _start(),
+            _event(
+                {
+                    "type": "tool-call-start",
+                    "index": 0,
+                    "delta": {
+                        "message": {
+                            "tool_calls": {
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": ""},
+                            }
+                        }
+                    },
+                }
+            ),
+        ]
+        frames.extend(
+            _event(
+                {
+                    "type": "tool-call-delta",
+                    "index": 0,
+                    "delta": {"message": {"tool_calls": {"function": {"arguments": part}}}},
+                }
+            )
+            for part in fragments
+        )
+        frames.append(_event({"type": "tool-call-end", "index": 0}))
+        return StreamRendering(
+            "text/event-stream", (*frames, _end("TOOL_CALL", usage), _DONE), terminal=2
+        )
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """``texts``."""
+        body = request.json() or {}
+        return [str(text) for text in body.get("texts") or []]
+
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
+        """``embeddings.float`` with ``meta.billed_units.input_tokens``."""
+        body = {
+            "id": "contract-cohere-embed",
+            "embeddings": {"float": [list(v) for v in vectors]},
+            "texts": self.embed_inputs(request),
+            "meta": {
+                "api_version": {"version": "2"},
+                "billed_units": {"input_tokens": usage.input_tokens},
+            },
+            "response_type": "embeddings_by_type",
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"id", "message"}``: Cohere's error bodies have no ``error`` object."""
+        body = {"id": "contract-cohere-error", "message": message}
+        return Reply(status, {**_JSON, **(headers or {})}, (json_bytes(body),))
+
+    def stream_error(self, message: str) -> bytes:
+        """``message-end`` with ``finish_reason: ERROR`` and the error text."""
+        return _event(
+            {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message}}
+        )

@@ -1,0 +1,105 @@
+"""The ``cohere`` provider as data: endpoint, auth, models, capabilities and prices.
+
+Prices are US dollars per million tokens from Cohere's public price list, checked on
+:data:`PRICING_DATE`. The core prices ``Usage``, which counts every token the model saw
+(``usage.tokens``, the system preamble Cohere adds included); Cohere's invoice counts
+``usage.billed_units``, which stay on ``ChatResponse.raw`` for callers who reconcile bills.
+"""
+
+from __future__ import annotations
+
+from lmux_plug import ApiKeyAuth, Capability, ModelPricing, ModelSpec, ProviderSpec
+from lmux_plug import per_million_tokens as per_m
+
+__all__ = ["DEFAULT_INPUT_TYPE", "MAX_TEXTS_PER_EMBED", "PRICING_DATE", "SPEC"]
+
+PRICING_DATE = "2026-11-21"
+#: ``input_type`` sent with ``embed`` when the caller gives none (``extra_body``): texts
+#: embedded to be stored and searched. Queries should pass ``"search_query"``.
+DEFAULT_INPUT_TYPE = "search_document"
+#: Cohere's limit of texts per ``/v2/embed`` call; longer lists are sent in several calls.
+MAX_TEXTS_PER_EMBED = 96
+
+_CHAT = frozenset(
+    {
+        Capability.CHAT,
+        Capability.STREAM,
+        Capability.TOOLS,
+        Capability.JSON_OBJECT,
+        Capability.JSON_SCHEMA,
+    }
+)
+_VISION = frozenset({Capability.CHAT, Capability.STREAM, Capability.VISION})
+_REASONING = _CHAT | {Capability.REASONING}
+_EMBED = frozenset({Capability.EMBED})
+
+
+def _price(input_: str, output: str = "0") -> ModelPricing:
+    return ModelPricing(input=per_m(input_), output=per_m(output))
+
+
+_COMMAND_A = _price("2.50", "10")
+
+MODELS = (
+    ModelSpec(
+        "command-a-03-2025",
+        capabilities=_CHAT,
+        pricing=_COMMAND_A,
+        context_window=256_000,
+        max_output_tokens=8_000,
+        aliases=("command-a",),
+    ),
+    ModelSpec(
+        "command-a-reasoning-08-2025",
+        capabilities=_REASONING,
+        pricing=_COMMAND_A,
+        context_window=256_000,
+        max_output_tokens=32_000,
+    ),
+    ModelSpec(
+        "command-a-vision-07-2025",
+        capabilities=_VISION,
+        pricing=_COMMAND_A,
+        context_window=128_000,
+        max_output_tokens=8_000,
+    ),
+    ModelSpec(
+        "command-r-plus-08-2024",
+        capabilities=_CHAT,
+        pricing=_COMMAND_A,
+        context_window=128_000,
+        max_output_tokens=4_000,
+    ),
+    ModelSpec(
+        "command-r-08-2024",
+        capabilities=_CHAT,
+        pricing=_price("0.15", "0.60"),
+        context_window=128_000,
+        max_output_tokens=4_000,
+    ),
+    ModelSpec(
+        "command-r7b-12-2024",
+        capabilities=_CHAT,
+        pricing=_price("0.0375", "0.15"),
+        context_window=128_000,
+        max_output_tokens=4_000,
+    ),
+    ModelSpec("embed-v4.0", capabilities=_EMBED, pricing=_price("0.12"), context_window=128_000),
+    ModelSpec("embed-english-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
+    ModelSpec("embed-multilingual-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
+    ModelSpec("embed-english-light-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
+    ModelSpec("embed-multilingual-light-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
+)
+
+SPEC = ProviderSpec(
+    name="cohere",
+    wire="cohere",
+    base_url="https://api.cohere.com",
+    base_url_env="CO_API_URL",
+    auth=ApiKeyAuth(env=("CO_API_KEY", "COHERE_API_KEY")),
+    # Model ids the spec does not list (new releases) may chat or embed: Cohere decides.
+    capabilities=_CHAT | _EMBED,
+    models=MODELS,
+    description="Cohere v2 API (Command chat and tools, Embed)",
+    pricing_date=PRICING_DATE,
+)

@@ -1,0 +1,66 @@
+"""Sans-IO codec properties: streams decode the same under any byte split; unit edge cases."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lmux_plug_cohere import _codec
+
+from lmux_plug import AssistantMessage, ChatRequest, FinishReason, ThinkingBlock, UserMessage
+from lmux_plug.testing.streams import split_at
+
+EVENTS = [
+    {"id": "g", "type": "message-start", "delta": {"message": {}}},
+    {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Héllo"}}}},
+    {"type": "citation-start", "index": 0, "delta": {"message": {"citations": {"start": 0}}}},
+    {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": " wörld"}}}},
+    {
+        "type": "message-end",
+        "delta": {
+            "finish_reason": "MAX_TOKENS",
+            "usage": {"tokens": {"input_tokens": 9, "output_tokens": 2}},
+        },
+    },
+]
+STREAM = (
+    b"".join(f"event: {e['type']}\r\ndata: {json.dumps(e)}\r\n\r\n".encode() for e in EVENTS)
+    + b"data: [DONE]\r\n\r\n"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
+def test_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
+    decoder = _codec.CohereStreamDecoder(model="m")
+    chunks = [c for piece in split_at(STREAM, cuts) for c in decoder.feed(piece)]
+    chunks += decoder.finish()
+    assert "".join(c.delta for c in chunks) == "Héllo wörld"
+    assert [c.finish_reason for c in chunks if c.finish_reason] == [FinishReason.LENGTH]
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.input_tokens == 9
+    assert decoder.citations == [{"start": 0}]
+
+
+def test_usage_falls_back_to_billed_units_and_clamps_cache() -> None:
+    usage = _codec.usage_of({"billed_units": {"input_tokens": 3, "output_tokens": 1}})
+    assert (usage.input_tokens, usage.output_tokens) == (3, 1)
+    clamped = _codec.usage_of({"tokens": {"input_tokens": 4}, "cached_tokens": 10})
+    assert clamped.cache_read_tokens == 4
+    assert _codec.usage_of(None).total_tokens == 0
+
+
+def test_assistant_thinking_goes_back_as_tool_plan_only_with_tool_calls() -> None:
+    thinking = (ThinkingBlock(text="plan"),)
+    request = ChatRequest(
+        model="m",
+        messages=(UserMessage("q"), AssistantMessage(content="answer", thinking=thinking)),
+    )
+    body = _codec.encode_chat(request)
+    assert body["messages"][1] == {"role": "assistant", "content": "answer"}
+
+
+def test_finish_reason_complete_with_tool_calls_is_tool_calls() -> None:
+    assert _codec.finish_reason_of("COMPLETE", True) is FinishReason.TOOL_CALLS
+    assert _codec.finish_reason_of("SOMETHING_NEW", False) is FinishReason.OTHER

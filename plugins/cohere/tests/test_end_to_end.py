@@ -1,0 +1,441 @@
+"""End to end: ``Registry(plugins=[lmux_plug_cohere])`` against a Cohere v2 server on 127.0.0.1.
+
+The server is an ``aiohttp.web`` app this file starts. It speaks the wire format Cohere's
+recordings in ``../shared/wire/cohere`` show: ``/v2/chat`` JSON answers and SSE streams
+(``message-start`` ... ``message-end``, ``data: [DONE]``), ``/v2/embed`` with embeddings by
+type, and error bodies ``{"id", "message"}`` without an ``error`` object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import lmux_plug_cohere
+import pytest
+from aiohttp import web
+
+from lmux_plug import (
+    AuthenticationError,
+    ChatChunk,
+    ContextLengthExceededError,
+    FinishReason,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    Registry,
+    ToolCall,
+    UnsupportedFeatureError,
+)
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.streams import collect
+
+KEY = "test-cohere-key-not-real"
+Handler = Callable[[dict[str, Any]], web.StreamResponse | web.Response]
+
+
+def sse(*events: dict[str, Any], done: bool = True) -> bytes:
+    frames = [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+    return b"".join(frames) + (b"data: [DONE]\n\n" if done else b"")
+
+
+USAGE = {
+    "billed_units": {"input_tokens": 5, "output_tokens": 3},
+    "tokens": {"input_tokens": 120, "output_tokens": 4},
+    "cached_tokens": 100,
+}
+
+
+class FakeCohere:
+    """Records requests; answers with the handler set by the test."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.answer: Callable[[dict[str, Any]], web.Response] = lambda _b: web.json_response({})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        return self.answer(body)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[FakeCohere, str]]:
+    fake = FakeCohere()
+    app = web.Application()
+    app.router.add_post("/v2/chat", fake.handle)
+    app.router.add_post("/v2/embed", fake.handle)
+    async with serve_app(app) as url:
+        yield fake, url
+
+
+@pytest.fixture
+async def registry(
+    server: tuple[FakeCohere, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Registry]:
+    monkeypatch.setenv("CO_API_KEY", KEY)
+    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
+    reg.configure("cohere", base_url=server[1])
+    yield reg
+    await reg.aclose()
+
+
+def _sse_response(body: bytes) -> web.Response:
+    return web.Response(body=body, headers={"content-type": "text/event-stream"})
+
+
+async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, registry) -> None:
+    fake, _ = server
+    citations = [{"start": 0, "end": 5, "text": "Hello", "sources": [], "type": "TEXT_CONTENT"}]
+    fake.answer = lambda _b: web.json_response(
+        {
+            "id": "gen-1",
+            "finish_reason": "COMPLETE",
+            "message": {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "Hello there"}],
+                "citations": citations,
+            },
+            "usage": USAGE,
+        }
+    )
+    answer = await registry.achat(
+        "cohere/command-a-03-2025",
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        temperature=0.3,
+        top_p=0.9,
+        stop=["END"],
+        seed=7,
+        max_tokens=50,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": {"type": "object"}},
+        },
+        extra_body={"k": 5},
+    )
+    assert answer.content == "Hello there"
+    assert answer.finish_reason is FinishReason.STOP
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (120, 4)
+    assert answer.usage.cache_read_tokens == 100
+    assert answer.request_id == "gen-1"
+    assert answer.raw["message"]["citations"] == citations
+    assert answer.raw["usage"]["billed_units"] == {"input_tokens": 5, "output_tokens": 3}
+    assert answer.cost is not None
+    assert answer.cost.total > 0
+    sent = fake.requests[0]
+    assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert sent["body"] == {
+        "model": "command-a-03-2025",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        "temperature": 0.3,
+        "p": 0.9,
+        "stop_sequences": ["END"],
+        "seed": 7,
+        "max_tokens": 50,
+        "response_format": {"type": "json_object", "json_schema": {"type": "object"}},
+        "k": 5,
+    }
+
+
+async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) -> None:
+    fake, _ = server
+    fake.answer = lambda _b: web.json_response(
+        {
+            "id": "gen-2",
+            "finish_reason": "TOOL_CALL",
+            "message": {
+                "role": "assistant",
+                "tool_plan": "I will look up the weather.",
+                "tool_calls": [
+                    {
+                        "id": "get_weather_abc",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            "usage": USAGE,
+        }
+    )
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    first = await registry.achat(
+        "cohere/command-r-08-2024", "Weather in Paris?", tools=[tool], tool_choice="required"
+    )
+    assert first.content is None
+    assert first.finish_reason is FinishReason.TOOL_CALLS
+    assert first.tool_calls == (ToolCall("get_weather_abc", "get_weather", '{"city":"Paris"}'),)
+    assert [t.text for t in first.thinking] == ["I will look up the weather."]
+    assert fake.requests[0]["body"]["tool_choice"] == "REQUIRED"
+
+    fake.answer = lambda _b: web.json_response(
+        {
+            "id": "gen-3",
+            "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]},
+            "usage": USAGE,
+        }
+    )
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        first.message,
+        {"role": "tool", "tool_call_id": "get_weather_abc", "content": '{"sky": "sunny"}'},
+    ]
+    second = await registry.achat("cohere/command-r-08-2024", messages, tools=[tool])
+    assert second.content == "Sunny."
+    sent = fake.requests[1]["body"]["messages"]
+    assert sent[1] == {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "get_weather_abc",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+            }
+        ],
+        "tool_plan": "I will look up the weather.",
+    }
+    assert sent[2] == {
+        "role": "tool",
+        "tool_call_id": "get_weather_abc",
+        "content": '{"sky": "sunny"}',
+    }
+
+
+async def test_named_tool_choice_offers_only_that_tool(server, registry) -> None:
+    fake, _ = server
+    fake.answer = lambda _b: web.json_response(
+        {"id": "g", "finish_reason": "COMPLETE", "message": {"content": []}, "usage": USAGE}
+    )
+    tools = [
+        {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "b", "parameters": {"type": "object"}}},
+    ]
+    await registry.achat(
+        "cohere/command-a-03-2025",
+        "x",
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "b"}},
+    )
+    body = fake.requests[0]["body"]
+    assert [t["function"]["name"] for t in body["tools"]] == ["b"]
+    assert body["tool_choice"] == "REQUIRED"
+
+
+async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
+    fake, _ = server
+    events = [
+        {"id": "gen-s", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will "}}},
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "call it."}}},
+        {
+            "type": "tool-call-start",
+            "index": 0,
+            "delta": {
+                "message": {
+                    "tool_calls": {
+                        "id": "t_1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": ""},
+                    }
+                }
+            },
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": '{"a":'}}}},
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": " 1}"}}}},
+        },
+        {"type": "tool-call-end", "index": 0},
+        {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": USAGE}},
+    ]
+    fake.answer = lambda _b: _sse_response(sse(*events))
+    chunks = [
+        c
+        async for c in registry.achat_stream(
+            "cohere/command-r-08-2024",
+            "go",
+            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        )
+    ]
+    assert fake.requests[0]["body"]["stream"] is True
+    assert "".join(c.thinking_delta for c in chunks) == "I will call it."
+    assert "".join(c.delta for c in chunks) == ""
+    deltas = [d for c in chunks for d in c.tool_call_deltas]
+    assert deltas[0].id == "t_1"
+    assert deltas[0].name == "f"
+    assert "".join(d.arguments for d in deltas) == '{"a": 1}'
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert len(terminal) == 1
+    assert terminal[0] is chunks[-1]
+    assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
+    assert terminal[0].usage is not None
+    assert terminal[0].usage.input_tokens == 120
+    assert terminal[0].cost is not None
+    assert all(c.request_id == "gen-s" for c in chunks)
+
+
+async def test_stream_without_message_end_is_truncated(server, registry) -> None:
+    fake, _ = server
+    events = [
+        {"id": "x", "type": "message-start", "delta": {"message": {}}},
+        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hel"}}}},
+    ]
+    fake.answer = lambda _b: _sse_response(sse(*events, done=False))
+    got: list[ChatChunk] = []
+    with pytest.raises(ProviderError, match="truncated"):
+        await collect(registry.achat_stream("cohere/command-a-03-2025", "hi"), got)
+    assert [c.delta for c in got] == ["Hel"]
+
+
+async def test_stream_error_in_message_end_raises(server, registry) -> None:
+    fake, _ = server
+    events = [
+        {"id": "x", "type": "message-start", "delta": {"message": {}}},
+        {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}},
+    ]
+    fake.answer = lambda _b: _sse_response(sse(*events))
+    with pytest.raises(ProviderError, match="internal failure") as caught:
+        _ = [c async for c in registry.achat_stream("cohere/command-a-03-2025", "hi")]
+    assert caught.value.provider == "cohere"
+
+
+async def test_embed_input_type_default_override_and_batches(server, registry) -> None:
+    fake, _ = server
+
+    def answer(body: dict[str, Any]) -> web.Response:
+        vectors = [[float(len(t)), 0.5] for t in body["texts"]]
+        return web.json_response(
+            {
+                "id": "e",
+                "embeddings": {"float": vectors},
+                "texts": body["texts"],
+                "meta": {"billed_units": {"input_tokens": len(body["texts"])}},
+                "response_type": "embeddings_by_type",
+            }
+        )
+
+    fake.answer = answer
+    texts = [f"text {i}" for i in range(200)]
+    result = await registry.aembed("cohere/embed-v4.0", texts, dimensions=256)
+    assert [v[0] for v in result.embeddings] == [float(len(t)) for t in texts]
+    assert result.usage.input_tokens == 200
+    assert [len(r["body"]["texts"]) for r in fake.requests] == [96, 96, 8]
+    first = fake.requests[0]["body"]
+    assert first["input_type"] == lmux_plug_cohere.DEFAULT_INPUT_TYPE == "search_document"
+    assert first["embedding_types"] == ["float"]
+    assert first["output_dimension"] == 256
+    await registry.aembed(
+        "cohere/embed-v4.0", "query", extra_body={"input_type": "search_query", "truncate": "END"}
+    )
+    last = fake.requests[-1]["body"]
+    assert last["input_type"] == "search_query"
+    assert last["truncate"] == "END"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, InvalidRequestError),
+        (401, AuthenticationError),
+        (499, InvalidRequestError),
+        (404, NotFoundError),
+        (429, RateLimitError),
+        (500, ProviderError),
+    ],
+)
+async def test_error_bodies_without_error_object_map_by_status(
+    server, registry, status, expected
+) -> None:
+    fake, _ = server
+    fake.answer = lambda _b: web.json_response(
+        {"id": "err", "message": f"failure {status} for key {KEY}"},
+        status=status,
+        headers={"retry-after": "3"},
+    )
+    with pytest.raises(expected) as caught:
+        await registry.achat("cohere/command-a-03-2025", "hi")
+    assert caught.value.status_code == status
+    assert f"failure {status}" in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert KEY not in (caught.value.body or "")
+    if status == 429:
+        assert caught.value.retry_after == 3
+
+
+async def test_too_many_tokens_is_context_length_exceeded(server, registry) -> None:
+    fake, _ = server
+    message = (
+        "too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4292."
+    )
+    fake.answer = lambda _b: web.json_response({"id": "e", "message": message}, status=400)
+    with pytest.raises(ContextLengthExceededError, match="too many tokens"):
+        _ = [c async for c in registry.achat_stream("cohere/command-a-03-2025", "hi")]
+
+
+async def test_missing_key_fails_before_io(server, monkeypatch) -> None:
+    fake, url = server
+    monkeypatch.delenv("CO_API_KEY", raising=False)
+    monkeypatch.delenv("COHERE_API_KEY", raising=False)
+    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
+    reg.configure("cohere", base_url=url)
+    with pytest.raises(AuthenticationError, match="CO_API_KEY"):
+        await reg.achat("cohere/command-a-03-2025", "hi")
+    assert fake.requests == []
+    await reg.aclose()
+
+
+async def test_bad_input_is_refused_before_io(server, registry) -> None:
+    fake, _ = server
+    audio = {
+        "role": "user",
+        "content": [{"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}],
+    }
+    with pytest.raises(UnsupportedFeatureError, match="audio"):
+        await registry.achat("cohere/command-a-03-2025", [audio])
+    with pytest.raises(InvalidRequestError, match="not among the tools"):
+        await registry.achat(
+            "cohere/command-a-03-2025",
+            "x",
+            tools=[{"type": "function", "function": {"name": "a", "parameters": {}}}],
+            tool_choice={"type": "function", "function": {"name": "zzz"}},
+        )
+    with pytest.raises(InvalidRequestError, match="reasoning_effort"):
+        await registry.achat("cohere/command-a-reasoning-08-2025", "x", reasoning_effort="extreme")
+    assert fake.requests == []
+
+
+async def test_reasoning_effort_becomes_thinking_budget(server, registry) -> None:
+    fake, _ = server
+    fake.answer = lambda _b: web.json_response(
+        {
+            "id": "r",
+            "finish_reason": "COMPLETE",
+            "message": {
+                "content": [
+                    {"type": "thinking", "thinking": "Let me think."},
+                    {"type": "text", "text": "42"},
+                ]
+            },
+            "usage": USAGE,
+        }
+    )
+    answer = await registry.achat("cohere/command-a-reasoning-08-2025", "x", reasoning_effort="low")
+    assert answer.content == "42"
+    assert [t.text for t in answer.thinking] == ["Let me think."]
+    assert fake.requests[0]["body"]["thinking"] == {"type": "enabled", "token_budget": 1024}
