@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Set up .venv (core, every plugin in plugins/, the contract suite, test tools) and run
-# every test. Usage: bash scripts/test.sh [extra pytest arguments]
+# Set up .venv (core, every plugin in plugins/, the contract suite, test tools), then run the
+# checks CI gates on: ruff (lint and format), mypy strict, and every test with a coverage floor.
+#
+#   bash scripts/test.sh                 # everything (what CI runs)
+#   bash scripts/test.sh tests/router    # set up, then only these pytest arguments (no gates)
+#
+# PYTHON picks the interpreter (default python3), VENV the environment (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
+# The measured line+branch coverage of lmux_plug is above this; a drop below it fails.
+COVERAGE_FLOOR="${COVERAGE_FLOOR:-90}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
@@ -15,10 +22,22 @@ for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && editables+=(-e "$plugin")
 done
 [ -f contract_tests/pyproject.toml ] && editables+=(-e contract_tests)
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "${editables[@]}" --group tests
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "${editables[@]}" \
+  --group tests --group typing --group lint
+
+pytest_args=("$@")
+if [ "${#pytest_args[@]}" -eq 0 ]; then
+  echo "== ruff check / ruff format --check"
+  "$VENV/bin/ruff" check .
+  "$VENV/bin/ruff" format --check .
+  echo "== mypy --strict"
+  VENV="$VENV" bash scripts/typecheck.sh
+  echo "== pytest (coverage floor ${COVERAGE_FLOOR}% for lmux_plug)"
+  pytest_args=(--cov=lmux_plug --cov-report=term:skip-covered --cov-fail-under="$COVERAGE_FLOOR")
+fi
 
 set +e
-"$VENV/bin/python" -m pytest "$@"
+"$VENV/bin/python" -m pytest "${pytest_args[@]}"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
