@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lmux_plug._context import ProviderContext
 from lmux_plug._pricing import Cost, ModelPricing, PricingTier, calculate_cost, per_million_tokens
@@ -67,7 +67,17 @@ from lmux_plug.errors import (
     UnsupportedFeatureError,
 )
 from lmux_plug.hookspecs import hookimpl
+from lmux_plug.params import (
+    ChatCallParams,
+    ChatParams,
+    EmbedCallParams,
+    EmbedParams,
+    InvalidParameterError,
+)
 from lmux_plug.registry import Registry
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "ApiKeyAuth",
@@ -75,7 +85,9 @@ __all__ = [
     "AudioContent",
     "AuthenticationError",
     "Capability",
+    "ChatCallParams",
     "ChatChunk",
+    "ChatParams",
     "ChatRequest",
     "ChatResponse",
     "ConfigurationError",
@@ -84,12 +96,15 @@ __all__ = [
     "Cost",
     "Credentials",
     "DeveloperMessage",
+    "EmbedCallParams",
+    "EmbedParams",
     "EmbeddingRequest",
     "EmbeddingResponse",
     "FileContent",
     "FinishReason",
     "FunctionDefinition",
     "ImageContent",
+    "InvalidParameterError",
     "InvalidRequestError",
     "JsonObjectResponseFormat",
     "JsonSchemaResponseFormat",
@@ -150,39 +165,51 @@ def default_registry() -> Registry:
 
 
 def chat(
-    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    model: str,
+    messages: Iterable[Message | Mapping[str, Any]] | str,
+    **params: Unpack[ChatCallParams],
 ) -> ChatResponse:
     """Sync chat through the default registry (see :meth:`Registry.achat`)."""
     return default_registry().chat(model, messages, **params)
 
 
 async def achat(
-    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    model: str,
+    messages: Iterable[Message | Mapping[str, Any]] | str,
+    **params: Unpack[ChatCallParams],
 ) -> ChatResponse:
     """Async chat through the default registry."""
     return await default_registry().achat(model, messages, **params)
 
 
 def chat_stream(
-    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    model: str,
+    messages: Iterable[Message | Mapping[str, Any]] | str,
+    **params: Unpack[ChatCallParams],
 ) -> Iterator[ChatChunk]:
     """Sync streaming chat through the default registry."""
     return default_registry().chat_stream(model, messages, **params)
 
 
 def achat_stream(
-    model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    model: str,
+    messages: Iterable[Message | Mapping[str, Any]] | str,
+    **params: Unpack[ChatCallParams],
 ) -> AsyncIterator[ChatChunk]:
     """Async streaming chat through the default registry."""
     return default_registry().achat_stream(model, messages, **params)
 
 
-def embed(model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+def embed(
+    model: str, inputs: str | Sequence[str], **params: Unpack[EmbedCallParams]
+) -> EmbeddingResponse:
     """Sync embeddings through the default registry."""
     return default_registry().embed(model, inputs, **params)
 
 
-async def aembed(model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+async def aembed(
+    model: str, inputs: str | Sequence[str], **params: Unpack[EmbedCallParams]
+) -> EmbeddingResponse:
     """Async embeddings through the default registry."""
     return await default_registry().aembed(model, inputs, **params)
 

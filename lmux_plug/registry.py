@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -59,6 +59,18 @@ from lmux_plug.errors import (
     UnsupportedFeatureError,
 )
 from lmux_plug.http import Transport
+from lmux_plug.params import (
+    ChatCallParams,
+    ChatParams,
+    EmbedCallParams,
+    EmbedParams,
+    check_chat_params,
+    check_embed_inputs,
+    check_embed_params,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Registry", "Route", "split_model"]
 
@@ -462,11 +474,13 @@ class Registry:
         self,
         model_id: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        params: dict[str, Any],
+        params: Mapping[str, Any],
     ) -> tuple[ChatRequest, list[Capability]]:
         typed = to_messages(messages)
         # A call without parameters (the common case) has nothing to parse.
-        fields, needed = _chat_fields(params) if params else ({}, [])
+        fields, needed = (
+            _chat_fields(check_chat_params(params, model=model_id)) if params else ({}, [])
+        )
         for message in typed:
             if isinstance(message, UserMessage) and not isinstance(message.content, str):
                 for part in message.content:
@@ -489,7 +503,7 @@ class Registry:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> ChatResponse:
         """Send a chat request and return the answer.
 
@@ -515,7 +529,7 @@ class Registry:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> AsyncIterator[ChatChunk]:
         """Stream a chat answer as :class:`ChatChunk` items.
 
@@ -555,27 +569,25 @@ class Registry:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        dimensions: int | None = None,
-        encoding_format: str | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        **params: Unpack[EmbedParams],
     ) -> EmbeddingResponse:
-        """Embed one text or a list of texts; one vector per input, in order."""
+        """Embed one text or a list of texts; one vector per input, in order.
+
+        ``params``: ``dimensions``, ``encoding_format``, ``timeout``, ``extra_headers``,
+        ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
+        """
         route, model_id = self.resolve(model)
-        texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        if not texts or not all(isinstance(t, str) for t in texts):
-            msg = "inputs must be a string or a non-empty list of strings"
-            raise InvalidRequestError(msg, provider=route.spec.name, model=model_id)
+        texts = check_embed_inputs(inputs, model=model_id)
+        checked = check_embed_params(params, model=model_id) if params else {}
         self._check(route, model_id, (Capability.EMBED,))
         request = EmbeddingRequest(
             model=model_id,
             inputs=texts,
-            dimensions=dimensions,
-            encoding_format=encoding_format,  # type: ignore[arg-type]
-            timeout=timeout,
-            extra=extra_body or {},
-            extra_headers=extra_headers or {},
+            dimensions=checked.get("dimensions"),
+            encoding_format=checked.get("encoding_format"),
+            timeout=checked.get("timeout"),
+            extra=checked.get("extra_body") or {},
+            extra_headers=checked.get("extra_headers") or {},
         )
         context = self._context(route, api_key, base_url)
         response: EmbeddingResponse = await self._answer(
@@ -586,18 +598,26 @@ class Registry:
     # -- sync twins ---------------------------------------------------------------------
 
     def chat(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatCallParams],
     ) -> ChatResponse:
         """Sync :meth:`achat`; works in scripts, threads and under a running loop."""
         return self._runner.run(lambda: self.achat(model, messages, **params))
 
     def chat_stream(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatCallParams],
     ) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`; leaving the loop early releases the connection."""
         return self._runner.iterate(lambda: self.achat_stream(model, messages, **params))
 
-    def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+    def embed(
+        self, model: str, inputs: str | Sequence[str], **params: Unpack[EmbedCallParams]
+    ) -> EmbeddingResponse:
         """Sync :meth:`aembed`."""
         return self._runner.run(lambda: self.aembed(model, inputs, **params))
 

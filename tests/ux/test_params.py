@@ -1,0 +1,147 @@
+"""Issue 15 "parameters are checked": what a user sees for misspelt or bad keywords."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import lmux_plug
+from lmux_plug import InvalidParameterError, InvalidRequestError, Registry
+from lmux_plug.testing import MockProvider
+
+
+@pytest.fixture
+def mock() -> Any:
+    provider = MockProvider("mock", handler=lambda call: "fine")
+    with Registry() as registry:
+        registry.register("mock", provider)
+        yield registry, provider
+
+
+@pytest.mark.parametrize(
+    ("given", "named", "hint"),
+    [
+        ({"temprature": 0}, "temprature", "did you mean 'temperature'"),
+        ({"max_token": 5}, "max_token", "did you mean 'max_tokens'"),
+        ({"temperature": "hot"}, "temperature", "expected a number"),
+        ({"temperature": 7}, "temperature", "between 0 and 2"),
+        ({"temperature": float("nan")}, "temperature", "between 0 and 2"),
+        ({"max_tokens": -1}, "max_tokens", "at least 1"),
+        ({"max_tokens": True}, "max_tokens", "expected an integer"),
+        ({"max_tokens": 2.5}, "max_tokens", "expected an integer"),
+        ({"stop": 5}, "stop", "list of strings"),
+        ({"stop": True}, "stop", "list of strings"),
+        ({"stop": ["a", 1]}, "stop", "list of strings"),
+        ({"extra_body": [[1, 2, 3]]}, "extra_body", "expected a mapping"),
+        ({"top_p": 1.5}, "top_p", "between 0 and 1"),
+        ({"tools": "search"}, "tools", "list of tools"),
+        ({"tools": [{"nope": 1}]}, "tools[0]", "function.name"),
+        ({"tool_choice": "sometimes"}, "tool_choice", "auto"),
+        ({"response_format": {"type": "xml"}}, "response_format", "unsupported"),
+        ({"reasoning_effort": "hihg"}, "reasoning_effort", "did you mean 'high'"),
+        ({"timeout": 0}, "timeout", "positive"),
+        ({"extra_headers": {"x-a": 1}}, "extra_headers['x-a']", "expected a string"),
+        ({"extra_headers": {"x-a": "b\r\nHost: evil"}}, "extra_headers", "forbidden"),
+        ({"n": 3}, "n", "between 1 and 1"),
+        ({"frequency_penalty": 9}, "frequency_penalty", "between -2 and 2"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_bad_chat_parameter_is_named_before_any_call(
+    mock: Any, given: dict[str, Any], named: str, hint: str, stream: bool
+) -> None:
+    registry, provider = mock
+
+    def call() -> object:
+        if stream:
+            return list(registry.chat_stream("mock/m", "hi", **given))
+        return registry.chat("mock/m", "hi", **given)
+
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert isinstance(info.value, InvalidRequestError)
+    assert info.value.param == named
+    assert str(info.value).startswith(f"{named}: ")
+    assert hint in str(info.value)
+    assert provider.calls == []
+
+
+async def test_async_twins_check_too(mock: Any) -> None:
+    registry, provider = mock
+    with pytest.raises(InvalidParameterError, match="temprature"):
+        await registry.achat("mock/m", "hi", temprature=0)
+    with pytest.raises(InvalidParameterError, match="inputs"):
+        await registry.aembed("mock/m", None)
+    assert provider.calls == []
+
+
+@pytest.mark.parametrize(
+    ("inputs", "params", "named"),
+    [
+        (None, {}, "inputs"),
+        (1.5, {}, "inputs"),
+        ([], {}, "inputs"),
+        (["a", 2], {}, "inputs"),
+        (b"bytes", {}, "inputs"),
+        ("a", {"dimensions": 0}, "dimensions"),
+        ("a", {"dimensions": "8"}, "dimensions"),
+        ("a", {"encoding_format": "hex"}, "encoding_format"),
+        ("a", {"dimension": 8}, "dimension"),
+        ("a", {"extra_body": [[1, 2, 3]]}, "extra_body"),
+    ],
+)
+def test_bad_embed_input_is_named(
+    mock: Any, inputs: Any, params: dict[str, Any], named: str
+) -> None:
+    registry, provider = mock
+    with pytest.raises(InvalidParameterError) as info:
+        registry.embed("mock/m", inputs, **params)
+    assert info.value.param == named
+    assert provider.calls == []
+
+
+def test_unknown_fields_go_through_extra_body(mock: Any) -> None:
+    registry, provider = mock
+    registry.chat(
+        "mock/m",
+        "hi",
+        temperature=0.5,
+        max_completion_tokens=7,
+        stop="END",
+        frequency_penalty=0.5,
+        extra_body={"temprature": 1, "top_k": 3},
+    )
+    request = provider.last_call.request
+    assert request.temperature == 0.5
+    assert request.max_tokens == 7
+    assert request.stop == ("END",)
+    assert dict(request.extra) == {"frequency_penalty": 0.5, "temprature": 1, "top_k": 3}
+
+
+def test_none_means_not_given(mock: Any) -> None:
+    registry, provider = mock
+    registry.chat("mock/m", "hi", temperature=None, max_tokens=None, stop=None, tools=None)
+    request = provider.last_call.request
+    assert (request.temperature, request.max_tokens, request.stop, request.tools) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_module_functions_check_parameters(lmux_mock: MockProvider) -> None:
+    lmux_mock.enqueue("ok")
+    assert lmux_plug.chat("mock/m", "hi", temperature=0.2).content == "ok"
+    with pytest.raises(InvalidParameterError, match=r"did you mean 'max_tokens'"):
+        lmux_plug.chat("mock/m", "hi", max_token=5)
+    with pytest.raises(InvalidParameterError, match="inputs"):
+        lmux_plug.embed("mock/m", None)  # type: ignore[arg-type]
+
+
+def test_secret_header_values_are_not_shown(mock: Any) -> None:
+    registry, _ = mock
+    with pytest.raises(InvalidParameterError) as info:
+        registry.chat("mock/m", "hi", extra_headers={"authorization": b"Bearer sk-hidden-123"})
+    assert "sk-hidden" not in str(info.value)
