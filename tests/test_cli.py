@@ -30,12 +30,13 @@ def test_chat_streams_with_a_system_prompt() -> None:
     assert result.stdout == "fed cba\n"
 
 
-def test_chat_failures_exit_1_with_a_readable_error() -> None:
+def test_chat_failures_give_a_readable_error() -> None:
+    # An unknown provider or a name without one is a usage error, found before any call.
     result = run("chat", "nowhere/model", "hi")
-    assert result.returncode == 1
-    assert "NotFoundError: unknown provider prefix 'nowhere'" in result.stderr
+    assert result.returncode == 2
+    assert "unknown provider 'nowhere'" in result.stderr
     result = run("chat", "no-slash", "hi")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "provider/model" in result.stderr
 
 

@@ -19,7 +19,10 @@ __all__ = ["stats_main"]
 
 def stats_main(argv: list[str]) -> int:
     """Fetch ``URL/stats`` and print it; 0 on success, 1 when the gateway cannot answer."""
-    parser = argparse.ArgumentParser(prog="lmux-plug stats", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lmux-plug stats",
+        description="Show the router statistics of a running gateway as a table.",
+    )
     parser.add_argument(
         "--url", default="http://127.0.0.1:8000", help="gateway base URL (default %(default)s)"
     )

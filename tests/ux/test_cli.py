@@ -1,0 +1,197 @@
+"""Issue 15 CLI items, run as a user runs them: ``python -m lmux_plug`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import lmux_plug
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lmux_plug", *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"lmux-plug {lmux_plug.__version__}"
+
+
+def test_serve_without_the_gateway_extra_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # Hide starlette and uvicorn the way an install without the extra does.
+    (tmp_path / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            # What Python does for a module that is not installed: import fails, and
+            # importlib.util.find_spec() answers None.
+            for name in ("starlette", "uvicorn"):
+                sys.modules[name] = None
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = run("serve", "--port", "0", env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "pip install 'lmux-plug[gateway]'" in lines[0]
+
+
+def test_models_into_a_closed_pipe_has_no_traceback() -> None:
+    # `lmux-plug models | head -1`: the reader leaves after one line.
+    with subprocess.Popen(
+        [sys.executable, "-m", "lmux_plug", "models"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    assert "Traceback" not in stderr
+    assert "BrokenPipeError" not in stderr
+    assert code in (0, 141)
+
+
+def test_models_through_head_in_a_shell() -> None:
+    result = subprocess.run(
+        f"{sys.executable} -m lmux_plug models | head -n 2",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.count("\n") == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_help_strings_are_sentences_without_rest() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    for command in ("plugins", "models", "chat", "batch", "serve", "stats", "certify"):
+        assert command in top.stdout
+    for args in (
+        ("--help",),
+        ("chat", "--help"),
+        ("models", "--help"),
+        ("plugins", "--help"),
+        ("stats", "--help"),
+        ("batch", "--help"),
+    ):
+        text = run(*args).stdout
+        assert "``" not in text
+        assert ":class:" not in text
+    chat = run("chat", "--help").stdout
+    assert "Send one chat request and print the answer." in chat
+
+
+def test_prompt_from_stdin() -> None:
+    result = run("chat", "echo/echo-1", "-", stdin="piped prompt\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "piped prompt\n"
+    result = run("chat", "echo/reverse", stdin="abc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "cba\n"
+
+
+def test_chat_json() -> None:
+    result = run("chat", "echo/echo-1", "hello json", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["content"] == "hello json"
+    assert answer["provider"] == "echo"
+    assert answer["finish_reason"] == "stop"
+    assert answer["usage"]["output_tokens"] == 3
+    streamed = run("chat", "echo/echo-1", "a b", "--json", "--stream")
+    assert streamed.returncode == 0, streamed.stderr
+    chunks = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert "".join(c["delta"] for c in chunks) == "a b"
+    assert chunks[-1]["finish_reason"] == "stop"
+
+
+def test_models_and_plugins_json() -> None:
+    models = json.loads(run("models", "--json", "--provider", "echo").stdout)
+    assert {m["id"] for m in models} == {"echo/echo-1", "echo/reverse"}
+    assert models[0]["input_per_million"] == "0"
+    assert "chat" in models[0]["capabilities"]
+    document = json.loads(run("plugins", "--json").stdout)
+    names = [p["name"] for p in document["plugins"]]
+    assert "echo" in names
+    assert document["broken"] == []
+
+
+def test_plugins_shows_whether_each_key_is_set() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["OPENAI_API_KEY"] = "sk-test-not-a-real-key-123"
+    text = run("plugins", env=env)
+    assert text.returncode == 0, text.stderr
+    openai_line = next(line for line in text.stdout.splitlines() if line.startswith("  openai "))
+    assert "key: set (OPENAI_API_KEY)" in openai_line
+    anthropic_line = next(
+        line for line in text.stdout.splitlines() if line.startswith("  anthropic ")
+    )
+    assert "key: MISSING (set ANTHROPIC_API_KEY)" in anthropic_line
+    assert "sk-test-not-a-real-key-123" not in text.stdout
+    document = json.loads(run("plugins", "--json", env=env).stdout)
+    providers = {p["name"]: p for plugin in document["plugins"] for p in plugin["providers"]}
+    assert providers["openai"]["key"]["set"] is True
+    assert providers["anthropic"]["key"]["set"] is False
+    assert providers["echo"]["key"]["needed"] is False
+    assert "sk-test-not-a-real-key-123" not in json.dumps(document)
+
+
+def test_bare_model_name_gets_a_did_you_mean() -> None:
+    result = run("chat", "gpt-4o-mini", "hi")
+    assert result.returncode == 2
+    assert "did you mean 'openai/gpt-4o-mini'?" in result.stderr
+    result = run("chat", "echo-1", "hi")
+    assert result.returncode == 2
+    assert "did you mean 'echo/echo-1'?" in result.stderr
+
+
+def test_misspelt_model_id_gets_a_did_you_mean() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = run("chat", "openai/gpt-4o-mnii", "hi", env=env)
+    assert "did you mean 'openai/gpt-4o-mini'?" in result.stderr
+    assert result.returncode == 1  # then the call itself fails: no key here
+    result = run("chat", "opena/gpt-4o", "hi")
+    assert result.returncode == 2
+    assert "did you mean 'openai/gpt-4o'?" in result.stderr
+
+
+def test_known_provider_without_its_plugin_gets_the_install_hint() -> None:
+    env = {**os.environ, "LMUX_PLUG_DISABLE": "anthropic"}
+    result = run("chat", "anthropic/claude-sonnet-4-5", "hi", env=env)
+    assert result.returncode == 2
+    assert "pip install lmux-plug-anthropic" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_parameter_is_a_usage_error_not_an_empty_answer() -> None:
+    result = run("chat", "echo/echo-1", "hi", "--temperature", "7")
+    assert result.returncode == 2
+    assert "temperature" in result.stderr
+    assert result.stdout == ""
+    result = run("chat", "echo/echo-1", "hi", "--max-tokens", "-1")
+    assert result.returncode == 2
+    assert "max_tokens" in result.stderr
