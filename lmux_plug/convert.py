@@ -164,16 +164,17 @@ def _tool_call(call: Any, index: int | None) -> ToolCall:
     )
 
 
-def to_message(value: Message | Mapping[str, Any], index: int | None = None) -> Message:
+def to_message(value: Message | Mapping[str, Any] | Any, index: int | None = None) -> Message:
     """Return ``value`` as a typed message; OpenAI-style dicts are converted.
 
+    Objects with ``model_dump()`` (an earlier answer's message) are read as their dict.
     Anything else raises :class:`InvalidRequestError` naming the problem (before any I/O).
     """
     if isinstance(value, _MESSAGE_TYPES):
         return value
     # A plain dict (the usual input) is a Mapping; only other types need the slow ABC check.
     if type(value) is not dict and not isinstance(value, Mapping):
-        raise _bad(f"a message must be a dict or a Message, got {type(value).__name__}", index)
+        value = _dumped(value, index)
     role = value.get("role")
     content = value.get("content")
     if role in ("system", "developer"):
@@ -206,6 +207,25 @@ def to_message(value: Message | Mapping[str, Any], index: int | None = None) -> 
             raise _bad("a tool message needs tool_call_id", index)
         return ToolMessage(_text_of(content, index), call_id, name=value.get("name"))
     raise _bad(f"unknown role {role!r}; expected one of {sorted(_MESSAGE_BY_ROLE)}", index)
+
+
+def _dumped(value: object, index: int | None) -> Mapping[str, Any]:
+    """A message object with ``model_dump()`` as its dict.
+
+    Pydantic models, the openai SDK's objects and the drop-in client's answers, so
+    ``messages.append(reply.choices[0].message)`` works.
+    """
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            dumped = dump(exclude_none=True)
+        except Exception as exc:  # noqa: BLE001 - any failure is the caller's bad input
+            msg = f"cannot read message {type(value).__name__}: {exc}"
+            raise _bad(msg, index) from None
+        if isinstance(dumped, Mapping):
+            return dumped
+    msg = f"a message must be a dict, a Message or have model_dump(), got {type(value).__name__}"
+    raise _bad(msg, index)
 
 
 def to_messages(values: Iterable[Message | Mapping[str, Any]] | str) -> tuple[Message, ...]:

@@ -11,9 +11,11 @@
 ``model="anthropic/claude-..."`` routes through the registry; a bare ``"gpt-4o"`` means
 ``"openai/gpt-4o"``; logical names of the registry (aliases) or a router are used as they
 are. muxi-llm's short forms work too: ``ChatCompletion.create(...)``,
-``ChatCompletion.acreate(...)``, ``Embedding.create(...)``. Errors are
-:mod:`lmux_plug.errors` exceptions (see ``docs/openai-compat-client.md`` for the mapping
-to the ``openai`` package's). The ``openai`` package is not needed.
+``ChatCompletion.acreate(...)``, ``Embedding.create(...)``. Errors carry the ``openai``
+package's names (``RateLimitError``, ``BadRequestError`` ...), exported here; each is also
+the matching :mod:`lmux_plug.errors` class and, when ``openai`` is installed, the
+``openai`` class, so ``except openai.RateLimitError`` works unchanged. The ``openai``
+package is not needed.
 
 This package is not imported by ``import lmux_plug``.
 """
@@ -25,8 +27,44 @@ from typing import Any
 
 from lmux_plug.openai import types
 from lmux_plug.openai._client import AsyncOpenAI, AsyncStream, OpenAI, Stream
+from lmux_plug.openai._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    OpenAIError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
 
-__all__ = ["AsyncOpenAI", "AsyncStream", "ChatCompletion", "Embedding", "OpenAI", "Stream", "types"]
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncOpenAI",
+    "AsyncStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "ConflictError",
+    "Embedding",
+    "InternalServerError",
+    "NotFoundError",
+    "OpenAI",
+    "OpenAIError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Stream",
+    "UnprocessableEntityError",
+    "types",
+]
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -9,10 +9,11 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
-from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
 from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
+from lmux_plug.openai._errors import as_openai_error
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 from lmux_plug.openai.types import (
     ChatCompletion,
@@ -52,7 +53,10 @@ class AsyncStream:
         return self
 
     async def __anext__(self) -> ChatCompletionChunk:
-        return await self._chunks.__anext__()
+        try:
+            return await self._chunks.__anext__()
+        except LmuxError as exc:
+            raise _translated(exc) from exc.__cause__
 
     async def close(self) -> None:
         """Stop early and release the connection."""
@@ -113,6 +117,11 @@ def _is_texts(value: object) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
 
 
+def _translated(error: LmuxError) -> LmuxError:
+    """``error`` as the ``openai``-named class, keeping its traceback."""
+    return as_openai_error(error).with_traceback(error.__traceback__)
+
+
 def _check_messages(messages: object) -> None:
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
         msg = "messages must be a list of message dicts"
@@ -125,11 +134,56 @@ class AsyncCompletions:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
+    @overload
     async def create(
         self,
         *,
         model: str,
-        messages: Iterable[Mapping[str, Any]],
+        messages: Iterable[Any],
+        stream: Literal[False] = False,
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ChatCompletion: ...
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[True],
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool,
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ChatCompletion | AsyncStream: ...
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
         stream: bool = False,
         stream_options: Mapping[str, Any] | None = None,
         fallback_models: Sequence[str] | None = None,
@@ -138,13 +192,45 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         **fields: Any,
-    ) -> Any:
+    ) -> ChatCompletion | AsyncStream:
         """Create a chat completion (``stream=True``: an :class:`AsyncStream` of chunks).
 
         Takes OpenAI's fields (``tools``, ``tool_choice``, ``response_format``,
         ``temperature``, ``max_tokens`` ...) plus muxi-llm's ``fallback_models`` and
-        ``retries``. Raises :mod:`lmux_plug.errors` exceptions.
+        ``retries``. ``messages`` may hold dicts, lmux-plug messages and the message objects
+        of an earlier answer (anything with ``model_dump()``). Errors are the ``openai``
+        package's classes (:mod:`lmux_plug.openai`), which are lmux-plug errors too.
         """
+        try:
+            return await self._create(
+                model=model,
+                messages=messages,
+                stream=stream,
+                stream_options=stream_options,
+                fallback_models=fallback_models,
+                retries=retries,
+                timeout=timeout,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                fields=fields,
+            )
+        except LmuxError as exc:
+            raise _translated(exc) from exc.__cause__
+
+    async def _create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool,
+        stream_options: Mapping[str, Any] | None,
+        fallback_models: Sequence[str] | None,
+        retries: int | None,
+        timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+        fields: dict[str, Any],
+    ) -> ChatCompletion | AsyncStream:
         client = self._client
         backend = client.backend
         _check_messages(messages)
@@ -197,7 +283,35 @@ class AsyncEmbeddings:
         extra_body: Mapping[str, Any] | None = None,
         user: str | None = None,  # noqa: ARG002 - accepted for compatibility, not sent
     ) -> CreateEmbeddingResponse:
+        # ``encoding_format``: vectors are returned as floats whatever the format asked; the
+        # SDK decodes base64 into floats too, so callers see the same thing.
+        del encoding_format
         """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here)."""
+        try:
+            return await self._create(
+                model,
+                input,
+                dimensions,
+                fallback_models,
+                retries,
+                timeout,
+                extra_headers,
+                extra_body,
+            )
+        except LmuxError as exc:
+            raise _translated(exc) from exc.__cause__
+
+    async def _create(  # noqa: PLR0917 - the keywords of create(), passed on
+        self,
+        model: str,
+        input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
+        dimensions: int | None,
+        fallback_models: Sequence[str] | None,
+        retries: int | None,
+        timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> CreateEmbeddingResponse:
         client = self._client
         backend = client.backend
         name = backend.model_name(model)
@@ -216,9 +330,6 @@ class AsyncEmbeddings:
         response, used = await backend.aembed(
             name, inputs, fallback_models=fallback_models, retries=retries, **params
         )
-        # Vectors are returned as floats whatever the format asked: the SDK decodes base64
-        # into floats too, so callers see the same thing.
-        del encoding_format
         return CreateEmbeddingResponse.from_dict(
             embedding_dict(response, model=used), lmux_response=response
         )
@@ -255,6 +366,16 @@ class _Base:
     ) -> None:
         # Options of the openai package this client has no use for (organization,
         # http_client, ...) are accepted and ignored, so constructor calls port unchanged.
+        if router is not None and (api_key is not None or base_url is not None):
+            given = " and ".join(
+                name for name, value in (("api_key", api_key), ("base_url", base_url)) if value
+            )
+            msg = (
+                f"{type(self).__name__}(router=..., {given}=...): a router calls its own "
+                "deployments, each with the key and base URL of its config; drop "
+                f"{given}, or pass registry= instead of router= for one provider"
+            )
+            raise ConfigurationError(msg)
         self._options: dict[str, Any] = {
             "api_key": api_key,
             "base_url": base_url,
@@ -340,10 +461,55 @@ class Completions:
     def __init__(self, client: OpenAI) -> None:
         self._client = client
 
-    def create(self, **arguments: Any) -> Any:
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[False] = False,
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ChatCompletion: ...
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: Literal[True],
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Stream: ...
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Any],
+        stream: bool,
+        stream_options: Mapping[str, Any] | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ChatCompletion | Stream: ...
+    def create(self, **arguments: Any) -> ChatCompletion | Stream:
         """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
         client = self._client
-        result = client.backend.run(
+        result: ChatCompletion | AsyncStream = client.backend.run(
             lambda: client.async_client.chat.completions.create(**arguments)
         )
         if isinstance(result, AsyncStream):
