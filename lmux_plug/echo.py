@@ -4,10 +4,20 @@
 answers with it reversed. Token counts are ``ceil(characters / 4)`` per text, so usage
 and cost are stable. Embeddings are unit vectors derived from a hash of each text.
 It exists so the README's first command works anywhere, and as a reference plugin.
+
+Tools and structured output work offline too, so a typical snippet runs with no server:
+
+* with ``tools`` (and ``tool_choice`` not ``"none"``), a conversation whose last message
+  is the user's gets one call of the chosen tool (the named one, else the first), with
+  arguments built from its parameter schema; once the tool answered (last message a tool
+  result), echo answers with that result as text;
+* ``response_format`` ``json_schema`` gives JSON that validates against the schema;
+  ``json_object`` gives ``{"echo": <text>}``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from collections.abc import AsyncIterator, Sequence
@@ -22,10 +32,16 @@ from lmux_plug._types import (
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
+    JsonObjectResponseFormat,
+    JsonSchemaResponseFormat,
     Message,
     ModelSpec,
     ProviderSpec,
     TextContent,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolMessage,
     Usage,
     UserMessage,
 )
@@ -34,7 +50,16 @@ from lmux_plug.hookspecs import hookimpl
 __all__ = ["SPEC"]
 
 _FREE = ModelPricing(input=0, output=0)
-_CAPS = frozenset({Capability.CHAT, Capability.STREAM, Capability.EMBED})
+_CAPS = frozenset(
+    {
+        Capability.CHAT,
+        Capability.STREAM,
+        Capability.EMBED,
+        Capability.TOOLS,
+        Capability.JSON_OBJECT,
+        Capability.JSON_SCHEMA,
+    }
+)
 SPEC = ProviderSpec(
     name="echo",
     wire="echo",
@@ -62,16 +87,61 @@ def _text(message: Message) -> str:
     return " ".join(p.text for p in content if isinstance(p, TextContent))
 
 
-def _answer(request: ChatRequest) -> tuple[str, Usage, FinishReason]:
+def _answer(request: ChatRequest) -> tuple[str, Usage, FinishReason, tuple[ToolCall, ...]]:
     last = next((m for m in reversed(request.messages) if isinstance(m, UserMessage)), None)
     text = "" if last is None else _text(last)
     if request.model == "reverse":
         text = text[::-1]
+    prompt = sum(_tokens(_text(m)) for m in request.messages)
+    tool = _tool_to_call(request)
+    if tool is not None:
+        call = _tool_call(tool, text, request)
+        usage = Usage(input_tokens=prompt, output_tokens=_tokens(call.arguments))
+        return "", usage, FinishReason.TOOL_CALLS, (call,)
+    if request.messages and isinstance(request.messages[-1], ToolMessage):
+        text = _text(request.messages[-1])  # the tool answered: report its result
+    text = _formatted(text, request)
     finish = FinishReason.STOP
     if request.max_tokens is not None and len(text) > request.max_tokens * 4:
         text, finish = text[: request.max_tokens * 4], FinishReason.LENGTH
-    prompt = sum(_tokens(_text(m)) for m in request.messages)
-    return text, Usage(input_tokens=prompt, output_tokens=_tokens(text)), finish
+    return text, Usage(input_tokens=prompt, output_tokens=_tokens(text)), finish, ()
+
+
+def _tool_to_call(request: ChatRequest) -> Tool | None:
+    """The tool echo calls now, if any: only in answer to the user, never after a tool result."""
+    if not request.tools or not request.messages:
+        return None
+    if not isinstance(request.messages[-1], UserMessage):
+        return None
+    choice = request.tool_choice
+    if choice is not None and choice.mode == "none":
+        return None
+    if choice is not None and choice.mode == "function":
+        return next((t for t in request.tools if t.function.name == choice.function_name), None)
+    return request.tools[0]
+
+
+def _tool_call(tool: Tool, text: str, request: ChatRequest) -> ToolCall:
+    import hashlib  # noqa: PLC0415 - only tool calls need these
+
+    from lmux_plug._json_instance import instance_of  # noqa: PLC0415
+
+    arguments = json.dumps(instance_of(tool.function.parameters, text), separators=(",", ":"))
+    seed = f"{request.model}\0{tool.function.name}\0{arguments}\0{len(request.messages)}"
+    call_id = "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+    return ToolCall(id=call_id, name=tool.function.name, arguments=arguments)
+
+
+def _formatted(text: str, request: ChatRequest) -> str:
+    """The answer in the asked response format (JSON for json_object / json_schema)."""
+    response_format = request.response_format
+    if isinstance(response_format, JsonSchemaResponseFormat):
+        from lmux_plug._json_instance import instance_of  # noqa: PLC0415
+
+        return json.dumps(instance_of(response_format.schema, text))
+    if isinstance(response_format, JsonObjectResponseFormat):
+        return json.dumps({"echo": text})
+    return text
 
 
 @hookimpl
@@ -87,13 +157,14 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> ChatRespo
 
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    text, usage, finish = _answer(request)
+    text, usage, finish, calls = _answer(request)
     return ChatResponse(
-        content=text,
+        content=None if calls else text,
         model=request.model,
         provider=provider.name,
         finish_reason=finish,
         usage=usage,
+        tool_calls=calls,
     )
 
 
@@ -104,13 +175,17 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 
 
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    text, usage, finish = _answer(request)
+    text, usage, finish, calls = _answer(request)
     words = text.split(" ")
     for i, word in enumerate(words):
         piece = word if i == len(words) - 1 else word + " "
         if piece:
             yield ChatChunk(delta=piece, model=request.model, provider=provider.name)
     yield ChatChunk(
+        tool_call_deltas=tuple(
+            ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
+            for i, c in enumerate(calls)
+        ),
         finish_reason=finish,
         usage=usage,
         model=request.model,
@@ -119,7 +194,7 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
 
 
 def _vector(text: str, dimensions: int) -> tuple[float, ...]:
-    import hashlib  # noqa: PLC0415 - only embeddings need it; keeps start-up fast
+    import hashlib  # noqa: PLC0415 - only embeddings and tool calls need it; fast start-up
 
     raw = b""
     counter = 0
