@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -320,7 +321,7 @@ class Transport:
         proxy, proxy_auth = self._proxy(url)
         return self._session(url).request(
             method,
-            url,
+            _as_sent(url),
             data=body,
             headers=headers,
             params=params,
@@ -587,6 +588,26 @@ class Transport:
                 del self._pools[pool_loop_id]
             elif owner.is_closed():  # its sockets went with the loop; closing needs the loop
                 del self._pools[pool_loop_id]
+
+
+_URL_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
+)
+_PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _as_sent(url: str) -> Any:
+    """``url`` for aiohttp, so that an already percent-encoded URL goes out byte for byte.
+
+    yarl would otherwise normalise it (``%3A`` becomes ``:``), which breaks request
+    signatures computed over the URL as given (AWS SigV4 signs ``/model/x%3A0/...``).
+    URLs with characters that still need quoting are left to yarl.
+    """
+    if _URL_CHARS.issuperset(url) and not _PERCENT_ESCAPE.search(url):
+        from yarl import URL  # noqa: PLC0415 - aiohttp's own dependency, loaded with it
+
+        return URL(url, encoded=True)
+    return url
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

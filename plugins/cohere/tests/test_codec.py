@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lmux_plug_cohere import _codec
 
-from lmux_plug import AssistantMessage, ChatRequest, FinishReason, ThinkingBlock, UserMessage
+from lmux_plug import (
+    AssistantMessage,
+    ChatRequest,
+    FinishReason,
+    ProviderError,
+    ThinkingBlock,
+    UserMessage,
+)
 from lmux_plug.testing.streams import split_at
 
 EVENTS = [
@@ -64,3 +72,26 @@ def test_assistant_thinking_goes_back_as_tool_plan_only_with_tool_calls() -> Non
 def test_finish_reason_complete_with_tool_calls_is_tool_calls() -> None:
     assert _codec.finish_reason_of("COMPLETE", True) is FinishReason.TOOL_CALLS
     assert _codec.finish_reason_of("SOMETHING_NEW", False) is FinishReason.OTHER
+
+
+def test_bytes_after_message_end_do_not_matter() -> None:
+    decoder = _codec.CohereStreamDecoder(model="m")
+    end = STREAM.index(b"data: [DONE]")
+    chunks = decoder.feed(STREAM[: end + 7])  # "data: [" - a cut inside the sentinel
+    assert decoder.done
+    assert decoder.finish() == []
+    assert [c.finish_reason for c in chunks if c.finish_reason] == [FinishReason.LENGTH]
+
+
+def test_error_after_good_events_in_one_read_keeps_the_good_chunks() -> None:
+    events = [
+        {"id": "g", "type": "message-start", "delta": {"message": {}}},
+        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hi"}}}},
+        {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}},
+    ]
+    data = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    decoder = _codec.CohereStreamDecoder(model="m")
+    chunks = decoder.feed(data)
+    assert [c.delta for c in chunks] == ["Hi"]
+    with pytest.raises(ProviderError, match="boom"):
+        decoder.raise_pending()

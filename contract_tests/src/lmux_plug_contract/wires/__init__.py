@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from lmux_plug_contract.wires._base import CapturedRequest, Reply, StreamRendering, WireFormat
 from lmux_plug_contract.wires.anthropic import AnthropicWire
+from lmux_plug_contract.wires.bedrock import BedrockWire
 from lmux_plug_contract.wires.cohere import CohereWire
 from lmux_plug_contract.wires.gemini import GeminiWire
 from lmux_plug_contract.wires.ollama import OllamaWire
@@ -19,6 +20,7 @@ from lmux_plug_contract.wires.openai import OpenAIWire
 __all__ = [
     "WIRES",
     "AnthropicWire",
+    "BedrockWire",
     "CapturedRequest",
     "CohereWire",
     "GeminiWire",
@@ -36,6 +38,7 @@ WIRES: dict[str, WireFormat] = {
     "gemini": GeminiWire(),
     "ollama": OllamaWire(),
     "cohere": CohereWire(),
+    "bedrock": BedrockWire(),
 }
 
 

@@ -116,6 +116,7 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
         async for data in response.iter_bytes():
             for chunk in decoder.feed(data):
                 yield chunk
+            decoder.raise_pending()  # an error event after those chunks
             if decoder.done:
                 break
         for chunk in decoder.finish():

@@ -38,6 +38,7 @@ from lmux_plug import (
     InvalidRequestError,
     JsonObjectResponseFormat,
     JsonSchemaResponseFormat,
+    LmuxError,
     Message,
     ProviderError,
     SystemMessage,
@@ -408,6 +409,7 @@ class CohereStreamDecoder:
         self.citations: list[Any] = []
         #: ``usage.billed_units`` of ``message-end`` (what Cohere bills).
         self.billed: Usage | None = None
+        self._error: LmuxError | None = None
 
     @property
     def done(self) -> bool:
@@ -415,13 +417,34 @@ class CohereStreamDecoder:
         return self._ended
 
     def feed(self, data: bytes) -> list[ChatChunk]:
-        """Add bytes (split anywhere); return the chunks they complete."""
-        return self._events(self._sse.feed(data))
+        """Add bytes (split anywhere); return the chunks they complete.
+
+        An error event after good events in the same bytes: those chunks are returned
+        first and the error is raised by :meth:`raise_pending` (and by the next feed).
+        """
+        self.raise_pending()
+        chunks: list[ChatChunk] = []
+        try:
+            self._events(self._sse.feed(data), chunks)
+        except LmuxError as exc:
+            self._error = exc
+        if not chunks:
+            self.raise_pending()
+        return chunks
+
+    def raise_pending(self) -> None:
+        """Raise the error met after the chunks :meth:`feed` last returned, if any."""
+        if self._error is not None:
+            raise self._error
 
     def finish(self) -> list[ChatChunk]:
         """End of stream: the chunks of a last unterminated event, or an error if truncated."""
-        chunks = self._events(self._sse.flush())
-        if not self._ended:
+        self.raise_pending()
+        chunks: list[ChatChunk] = []
+        if self._ended:
+            return chunks  # what follows message-end ([DONE], maybe cut short) says nothing
+        self._events(self._sse.flush(), chunks)
+        if not self.done:  # message-end may have been the last, unterminated event
             raise ProviderError(
                 "Cohere stream ended before message-end (truncated)",
                 provider=self.provider,
@@ -429,8 +452,7 @@ class CohereStreamDecoder:
             )
         return chunks
 
-    def _events(self, events: list[Any]) -> list[ChatChunk]:
-        chunks = []
+    def _events(self, events: list[Any], chunks: list[ChatChunk]) -> None:
         for event in events:
             payload = event.data.strip()
             if not payload or payload == "[DONE]":
@@ -443,7 +465,6 @@ class CohereStreamDecoder:
             chunk = self._event(decoded, event.event)
             if chunk is not None:
                 chunks.append(chunk)
-        return chunks
 
     def _chunk(self, **fields: Any) -> ChatChunk:
         return ChatChunk(

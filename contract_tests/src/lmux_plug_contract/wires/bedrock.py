@@ -1,0 +1,178 @@
+"""Amazon Bedrock wire: Converse (JSON), ConverseStream (AWS event-stream), InvokeModel embeddings.
+
+:func:`event_frame` writes one AWS event-stream message (prelude with lengths and CRC32,
+string headers, payload, message CRC32): the framing Bedrock streams in, which botocore's
+``EventStreamBuffer`` reads. CRC32 is a checksum, not cryptography.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lmux_plug import ToolCall, Usage
+
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    WireFormat,
+    json_bytes,
+)
+
+__all__ = ["BedrockWire", "event_frame", "exception_frame"]
+
+_JSON = {"content-type": "application/json", "x-amzn-requestid": "contract-bedrock-request"}
+_STREAM = "application/vnd.amazon.eventstream"
+_ERROR_TYPES = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    409: "ConflictException",
+    413: "ValidationException",
+    422: "ValidationException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+_STRING = 7  # event-stream header value type: UTF-8 string
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    return (
+        struct.pack("!B", len(raw_name))
+        + raw_name
+        + struct.pack("!BH", _STRING, len(raw_value))
+        + raw_value
+    )
+
+
+def event_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message with string ``headers`` and ``payload``."""
+    encoded = b"".join(_header(k, v) for k, v in headers.items())
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(encoded))
+    prelude += struct.pack("!I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + encoded + payload
+    return message + struct.pack("!I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def _event(name: str, payload: Mapping[str, Any]) -> bytes:
+    headers = {":event-type": name, ":content-type": "application/json", ":message-type": "event"}
+    return event_frame(headers, json_bytes(payload))
+
+
+def exception_frame(kind: str, message: str) -> bytes:
+    """An ``exception`` message, as ConverseStream sends a mid-stream failure."""
+    headers = {
+        ":exception-type": kind,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return event_frame(headers, json_bytes({"message": message}))
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    return {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.total_tokens,
+    }
+
+
+def _ending(reason: str, usage: Usage) -> tuple[bytes, bytes]:
+    return (
+        _event("messageStop", {"stopReason": reason}),
+        _event("metadata", {"usage": _usage(usage), "metrics": {"latencyMs": 42}}),
+    )
+
+
+class BedrockWire(WireFormat):
+    """Converse / ConverseStream; embeddings through InvokeModel (Titan or Cohere bodies)."""
+
+    name = "bedrock"
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """An ``output.message`` with one text block, ``stopReason`` and ``usage``."""
+        body = {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": _usage(usage),
+            "metrics": {"latencyMs": 42},
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """``messageStart``, a ``contentBlockDelta`` per piece, ``messageStop``, ``metadata``."""
+        frames = [_event("messageStart", {"role": "assistant"})]
+        frames.extend(
+            _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+            for piece in pieces
+        )
+        frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+        return StreamRendering(_STREAM, (*frames, *_ending("end_turn", usage)), terminal=2)
+
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """``contentBlockStart`` with the ``toolUse`` id and name, input as JSON fragments."""
+        start = {"toolUse": {"toolUseId": call.id, "name": call.name}}
+        frames = [
+            _event("messageStart", {"role": "assistant"}),
+            _event("contentBlockStart", {"contentBlockIndex": 0, "start": start}),
+        ]
+        frames.extend(
+            _event(
+                "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": f}}}
+            )
+            for f in fragments
+        )
+        frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+        return StreamRendering(_STREAM, (*frames, *_ending("tool_use", usage)), terminal=2)
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """``texts`` (Cohere body) or ``inputText`` (Titan body)."""
+        body = request.json() or {}
+        if "texts" in body:
+            return [str(t) for t in body["texts"]]
+        return [str(body.get("inputText", ""))]
+
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
+        """The family's answer; the token count in ``x-amzn-bedrock-input-token-count``."""
+        body: dict[str, Any]
+        if "texts" in (request.json() or {}):
+            body = {
+                "id": "contract-embed",
+                "embeddings": {"float": [list(v) for v in vectors]},
+                "response_type": "embeddings_by_type",
+                "texts": self.embed_inputs(request),
+            }
+        else:
+            body = {"embedding": list(vectors[0]), "inputTextTokenCount": usage.input_tokens}
+        headers = {**_JSON, "x-amzn-bedrock-input-token-count": str(usage.input_tokens)}
+        return Reply(200, headers, (json_bytes(body),))
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"message"}`` with the exception name in ``x-amzn-errortype``."""
+        all_headers = dict(_JSON)
+        kind = _ERROR_TYPES.get(status)
+        if kind is not None:
+            all_headers["x-amzn-errortype"] = (
+                f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"
+            )
+        all_headers.update(headers or {})
+        return Reply(status, all_headers, (json.dumps({"message": message}).encode(),))
+
+    def stream_error(self, message: str) -> bytes:
+        """A ``modelStreamErrorException`` frame."""
+        return exception_frame("modelStreamErrorException", message)

@@ -1,0 +1,114 @@
+"""Sans-IO codec properties: event streams decode the same under any byte split; edge cases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lmux_plug_bedrock import _codec
+from lmux_plug_contract.wires.bedrock import event_frame
+
+from lmux_plug import (
+    AssistantMessage,
+    ChatRequest,
+    FinishReason,
+    InvalidRequestError,
+    ProviderError,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+)
+from lmux_plug.testing.streams import split_at
+
+
+def _event(name: str, payload: dict[str, object]) -> bytes:
+    headers = {":event-type": name, ":content-type": "application/json", ":message-type": "event"}
+    return event_frame(headers, json.dumps(payload).encode())
+
+
+STREAM = b"".join(
+    [
+        _event("messageStart", {"role": "assistant"}),
+        _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Héllo"}}),
+        _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " wörld"}}),
+        _event("contentBlockStop", {"contentBlockIndex": 0}),
+        _event("messageStop", {"stopReason": "max_tokens"}),
+        _event(
+            "metadata", {"usage": {"inputTokens": 4, "outputTokens": 2, "cacheWriteInputTokens": 3}}
+        ),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
+def test_event_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
+    decoder = _codec.ConverseStreamDecoder(model="m")
+    chunks = [c for piece in split_at(STREAM, cuts) for c in decoder.feed(piece)]
+    chunks += decoder.finish()
+    assert "".join(c.delta for c in chunks) == "Héllo wörld"
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert [c.finish_reason for c in terminal] == [FinishReason.LENGTH]
+    assert terminal[0].usage is not None
+    assert terminal[0].usage.input_tokens == 7
+    assert terminal[0].usage.cache_creation_tokens == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=1, max_value=len(STREAM) - 1))
+def test_a_stream_cut_anywhere_is_truncated_not_complete(cut: int) -> None:
+    decoder = _codec.ConverseStreamDecoder(model="m")
+    decoder.feed(STREAM[:cut])
+    if decoder.done:  # cut inside nothing that matters: metadata already complete
+        return
+    with pytest.raises(ProviderError, match="truncated"):
+        decoder.finish()
+
+
+def test_corrupt_frame_is_provider_error() -> None:
+    frame = bytearray(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "x"}}))
+    frame[-1] ^= 0xFF  # break the message CRC
+    decoder = _codec.ConverseStreamDecoder(model="m")
+    with pytest.raises(ProviderError, match="corrupt"):
+        decoder.feed(bytes(frame))
+
+
+def test_model_path_quotes_colon_and_slash() -> None:
+    assert _codec.model_path("amazon.nova-micro-v1:0") == "amazon.nova-micro-v1%3A0"
+    arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x"
+    assert (
+        _codec.model_path(arn)
+        == "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.x"
+    )
+
+
+def test_tool_ids_from_other_providers_are_made_valid_on_both_sides() -> None:
+    request = ChatRequest(
+        model="m",
+        messages=(
+            UserMessage("q"),
+            AssistantMessage(tool_calls=(ToolCall("call:1/x", "f", "{}"),)),
+            ToolMessage("done", tool_call_id="call:1/x"),
+        ),
+    )
+    body = _codec.encode_converse(request)
+    assert body["messages"][1]["content"][0]["toolUse"]["toolUseId"] == "call_1_x"
+    assert body["messages"][2]["content"][0]["toolResult"]["toolUseId"] == "call_1_x"
+
+
+def test_json_object_without_schema_is_refused() -> None:
+    from lmux_plug import JsonObjectResponseFormat
+
+    request = ChatRequest(
+        model="m", messages=(UserMessage("q"),), response_format=JsonObjectResponseFormat()
+    )
+    with pytest.raises(InvalidRequestError, match="json_schema"):
+        _codec.encode_converse(request)
+
+
+def test_context_overflow_messages() -> None:
+    assert _codec.is_context_overflow("Input is too long for requested model.")
+    assert _codec.is_context_overflow("Too many input tokens. Max input tokens: 8192")
+    assert not _codec.is_context_overflow("The provided model identifier is invalid.")

@@ -1,0 +1,606 @@
+"""End to end: Registry -> bedrock plugin -> core transport -> 127.0.0.1 -> back.
+
+The server is an ``aiohttp.web`` app this file starts; it checks every SigV4 signature it
+receives. The check rebuilds the request as received (method, raw path, the signed headers,
+body bytes) and computes the signature with botocore's own SigV4 primitives (canonical
+request, string to sign, signature) for the credential scope the client claimed; a request
+whose signature does not match is answered 403 like AWS does. Bearer-token requests are
+checked against the expected Bedrock API key. Every test runs over both transport paths
+(the lean HTTP/1.1 client and aiohttp).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import lmux_plug_bedrock
+import pytest
+from aiohttp import web
+from lmux_plug_contract.wires.bedrock import event_frame, exception_frame
+
+from lmux_plug import (
+    AuthenticationError,
+    ChatChunk,
+    ConfigurationError,
+    ContextLengthExceededError,
+    FinishReason,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    Registry,
+    ThinkingBlock,
+    ToolCall,
+)
+from lmux_plug.http import Transport
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.streams import collect
+
+ACCESS_KEY = "AKIDEXAMPLETESTONLY0"
+SECRET_KEY = "test-secret-key-not-real-0000000000000000"
+SESSION_TOKEN = "test-session-token-not-real"
+REGION = "eu-west-3"
+_AUTH = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
+    r"(?P<service>[^/]+)/aws4_request, SignedHeaders=(?P<signed>[^,]+), Signature=(?P<sig>[0-9a-f]{64})"
+)
+
+
+def event(name: str, payload: dict[str, Any]) -> bytes:
+    headers = {":event-type": name, ":content-type": "application/json", ":message-type": "event"}
+    return event_frame(headers, json.dumps(payload).encode())
+
+
+def exception(kind: str, message: str) -> bytes:
+    return exception_frame(kind, message)
+
+
+def verify_sigv4(request: web.Request, body: bytes, secret: str, token: str | None) -> str | None:
+    """``None`` when the signature is right, else why not."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    match = _AUTH.fullmatch(request.headers.get("Authorization", ""))
+    if match is None:
+        return "no SigV4 authorization header"
+    if match["service"] != "bedrock":
+        return f"signed for service {match['service']!r}"
+    amz_date = request.headers.get("X-Amz-Date", "")
+    if amz_date[:8] != match["date"]:
+        return "x-amz-date does not match the credential scope"
+    if token is not None and request.headers.get("X-Amz-Security-Token") != token:
+        return "session token missing"
+    signed = match["signed"].split(";")
+    if "host" not in signed or "x-amz-date" not in signed:
+        return f"host/x-amz-date not signed: {signed}"
+    headers = {name: request.headers[name] for name in signed if name != "host"}
+    url = f"http://{request.headers['Host']}{request.raw_path}"
+    rebuilt = AWSRequest(method=request.method, url=url, data=body, headers=headers)
+    rebuilt.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(match["key"], secret, token), "bedrock", match["region"])
+    canonical = signer.canonical_request(rebuilt)
+    expected = signer.signature(signer.string_to_sign(rebuilt, canonical), rebuilt)
+    return None if expected == match["sig"] else "signature mismatch"
+
+
+class FakeBedrock:
+    """Records requests (with their auth verdict) and answers with the test's handler."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.secret = SECRET_KEY
+        self.token: str | None = None
+        self.bearer: str | None = None
+        # (request, action, body) -> a response, or an awaitable of one (streams).
+        self.answer: Callable[..., Any] = lambda _request, _action, _body: web.json_response({})
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        if self.bearer is not None:
+            problem = (
+                None
+                if request.headers.get("Authorization") == f"Bearer {self.bearer}"
+                else "bad bearer token"
+            )
+        else:
+            problem = verify_sigv4(request, raw, self.secret, self.token)
+        action = request.raw_path.rsplit("/", 1)[1]
+        model = request.raw_path.split("/model/", 1)[1].rsplit("/", 1)[0]
+        self.requests.append(
+            {
+                "raw_path": request.raw_path,
+                "model": model,
+                "action": action,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": json.loads(raw),
+                "auth_problem": problem,
+            }
+        )
+        if problem is not None:
+            return web.json_response(
+                {"message": f"The request signature we calculated does not match: {problem}"},
+                status=403,
+                headers={"x-amzn-errortype": "InvalidSignatureException:http://internal"},
+            )
+        result = self.answer(request, action, json.loads(raw))
+        return await result if inspect.isawaitable(result) else result
+
+
+@pytest.fixture
+async def bedrock_server() -> AsyncIterator[tuple[FakeBedrock, str]]:
+    fake = FakeBedrock()
+    app = web.Application()
+    app.router.add_post("/model/{model}/{action}", fake.handle)
+    async with serve_app(app) as url:
+        yield fake, url
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Static AWS keys in the environment; no profile, no bearer key, no metadata lookups."""
+    for name in (
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+
+
+@pytest.fixture(params=["lean", "aiohttp"])
+async def registry(
+    request: pytest.FixtureRequest, bedrock_server: tuple[FakeBedrock, str], aws_env: None
+) -> AsyncIterator[Registry]:
+    """A registry pointed at the fake server, over both transport paths."""
+    reg = Registry(
+        plugins=[lmux_plug_bedrock],
+        builtins=False,
+        transport=Transport(fast_path=request.param == "lean"),
+    )
+    reg.configure("bedrock", base_url=bedrock_server[1])
+    yield reg
+    await reg.aclose()
+
+
+def stream_response(*frames: bytes, request_id: str = "req-stream") -> Callable[..., Any]:
+    """A handler that streams ``frames`` one write at a time, as Bedrock does."""
+
+    async def answer(request: web.Request, *_: Any) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "content-type": "application/vnd.amazon.eventstream",
+                "x-amzn-requestid": request_id,
+            }
+        )
+        await response.prepare(request)
+        for frame in frames:
+            await response.write(frame)
+        await response.write_eof()
+        return response
+
+    return answer
+
+
+NOVA = "amazon.nova-micro-v1:0"
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+USAGE = {
+    "inputTokens": 10,
+    "outputTokens": 5,
+    "totalTokens": 115,
+    "cacheReadInputTokens": 100,
+    "cacheWriteInputTokens": 0,
+}
+
+
+def converse_answer(*blocks: dict[str, Any], stop: str = "end_turn") -> Any:
+    body = {
+        "output": {"message": {"role": "assistant", "content": list(blocks)}},
+        "stopReason": stop,
+        "usage": USAGE,
+        "metrics": {"latencyMs": 10},
+    }
+    return lambda _r, _a, _b: web.json_response(body, headers={"x-amzn-requestid": "req-123"})
+
+
+async def test_converse_is_sigv4_signed_with_colon_model_id(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+    fake.answer = converse_answer({"text": "Hello!"})
+    answer = await registry.achat(
+        f"bedrock/{SONNET}",
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        max_tokens=20,
+        temperature=0.5,
+        stop=["END"],
+    )
+    sent = fake.requests[0]
+    assert sent["auth_problem"] is None
+    # The ':' travels percent-encoded and was signed in exactly that form.
+    assert sent["raw_path"] == f"/model/{SONNET.replace(':', '%3A')}/converse"
+    assert f"/{REGION}/bedrock/aws4_request" in sent["headers"]["authorization"]
+    assert SECRET_KEY not in json.dumps(sent["headers"])
+    assert sent["body"] == {
+        "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+        "system": [{"text": "Be brief."}],
+        "inferenceConfig": {"maxTokens": 20, "temperature": 0.5, "stopSequences": ["END"]},
+    }
+    assert answer.content == "Hello!"
+    assert answer.finish_reason is FinishReason.STOP
+    assert answer.request_id == "req-123"
+    # Every prompt token counts as input, the 100 cache reads included.
+    assert answer.usage.input_tokens == 110
+    assert answer.usage.cache_read_tokens == 100
+    assert answer.usage.output_tokens == 5
+    # 10 at $3/M + 100 reads at $0.30/M + 5 out at $15/M.
+    assert answer.cost is not None
+    assert answer.cost.total == Decimal("0.00003") + Decimal("0.00003") + Decimal("0.000075")
+
+
+async def test_session_token_is_signed(bedrock_server, registry, monkeypatch) -> None:
+    fake, _ = bedrock_server
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    fake.token = SESSION_TOKEN
+    fake.answer = converse_answer({"text": "ok"})
+    await registry.achat(f"bedrock/{NOVA}", "hi")
+    assert fake.requests[0]["auth_problem"] is None
+    assert fake.requests[0]["headers"]["x-amz-security-token"] == SESSION_TOKEN
+
+
+async def test_wrong_secret_is_refused_and_not_leaked(
+    bedrock_server, registry, monkeypatch
+) -> None:
+    fake, _ = bedrock_server
+    wrong = "another-secret-not-real-1111111111111111"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    with pytest.raises(AuthenticationError) as caught:
+        await registry.achat(f"bedrock/{NOVA}", "hi")
+    assert fake.requests[0]["auth_problem"] == "signature mismatch"
+    assert caught.value.status_code == 403
+    assert wrong not in str(caught.value)
+    assert wrong not in repr(caught.value)
+
+
+async def test_tools_vision_structured_output_round_trip(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+    fake.answer = converse_answer(
+        {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "sig-1"}}},
+        {"text": "Let me check."},
+        {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}},
+        stop="tool_use",
+    )
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    first = await registry.achat(
+        f"bedrock/{SONNET}",
+        [{"role": "user", "content": [{"type": "text", "text": "Weather?"}, image]}],
+        tools=[tool],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    assert first.finish_reason is FinishReason.TOOL_CALLS
+    assert first.tool_calls == (ToolCall("tooluse_1", "get_weather", '{"city": "Paris"}'),)
+    assert first.thinking == (ThinkingBlock(text="Think.", signature="sig-1"),)
+    sent = fake.requests[0]["body"]
+    assert sent["messages"][0]["content"][1] == {
+        "image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}
+    }
+    assert sent["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "get_weather",
+                    "description": "Weather",
+                    "inputSchema": {"json": tool["function"]["parameters"]},
+                }
+            }
+        ],
+        "toolChoice": {"tool": {"name": "get_weather"}},
+    }
+
+    fake.answer = converse_answer({"text": '{"answer": "sunny"}'})
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    second = await registry.achat(
+        f"bedrock/{SONNET}",
+        [
+            {"role": "user", "content": "Weather?"},
+            first.message,
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": '{"sky": "sunny"}'},
+        ],
+        tools=[tool],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "Answer", "schema": schema},
+        },
+    )
+    assert second.content == '{"answer": "sunny"}'
+    body = fake.requests[1]["body"]
+    assert body["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "sig-1"}}},
+        {"text": "Let me check."},
+        {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}},
+    ]
+    assert body["messages"][2] == {
+        "role": "user",
+        "content": [
+            {"toolResult": {"toolUseId": "tooluse_1", "content": [{"json": {"sky": "sunny"}}]}}
+        ],
+    }
+    # Bedrock takes the schema as a JSON string inside outputConfig.textFormat.
+    definition = body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]
+    assert body["outputConfig"]["textFormat"]["type"] == "json_schema"
+    assert isinstance(definition["schema"], str)
+    assert json.loads(definition["schema"]) == schema
+    assert definition["name"] == "Answer"
+
+
+async def test_converse_stream_text_tools_and_usage(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+    frames = [
+        event("messageStart", {"role": "assistant"}),
+        event(
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm."}}},
+        ),
+        event(
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig-9"}}},
+        ),
+        event("contentBlockStop", {"contentBlockIndex": 0}),
+        event("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Checking"}}),
+        event("contentBlockStop", {"contentBlockIndex": 1}),
+        event(
+            "contentBlockStart",
+            {"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "tu_1", "name": "f"}}},
+        ),
+        event(
+            "contentBlockDelta", {"contentBlockIndex": 2, "delta": {"toolUse": {"input": '{"a"'}}}
+        ),
+        event(
+            "contentBlockDelta", {"contentBlockIndex": 2, "delta": {"toolUse": {"input": ": 1}"}}}
+        ),
+        event("contentBlockStop", {"contentBlockIndex": 2}),
+        event("messageStop", {"stopReason": "tool_use"}),
+        event("metadata", {"usage": USAGE, "metrics": {"latencyMs": 5}}),
+    ]
+    fake.answer = stream_response(*frames, request_id="req-s1")
+    chunks = [
+        c
+        async for c in registry.achat_stream(
+            f"bedrock/{SONNET}",
+            "go",
+            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        )
+    ]
+    assert fake.requests[0]["auth_problem"] is None
+    assert fake.requests[0]["action"] == "converse-stream"
+    assert "".join(c.delta for c in chunks) == "Checking"
+    assert "".join(c.thinking_delta for c in chunks) == "Hmm."
+    assert [b for c in chunks for b in c.thinking] == [ThinkingBlock("Hmm.", signature="sig-9")]
+    deltas = [d for c in chunks for d in c.tool_call_deltas]
+    assert (deltas[0].index, deltas[0].id, deltas[0].name) == (0, "tu_1", "f")
+    assert "".join(d.arguments for d in deltas) == '{"a": 1}'
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    assert terminal == [chunks[-1]]
+    assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
+    assert terminal[0].usage is not None
+    assert terminal[0].usage.input_tokens == 110
+    assert terminal[0].cost is not None
+    assert {c.request_id for c in chunks} == {"req-s1"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("throttlingException", RateLimitError),
+        ("modelStreamErrorException", ProviderError),
+        ("validationException", InvalidRequestError),
+    ],
+)
+async def test_stream_exception_frame_raises_after_partial_text(
+    bedrock_server, registry, kind, expected
+) -> None:
+    fake, _ = bedrock_server
+    fake.answer = stream_response(
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Par"}}),
+        exception(kind, "it went wrong"),
+    )
+    got: list[ChatChunk] = []
+    with pytest.raises(expected, match="it went wrong") as caught:
+        await collect(registry.achat_stream(f"bedrock/{NOVA}", "hi"), got)
+    assert [c.delta for c in got] == ["Par"]
+    assert caught.value.provider == "bedrock"
+
+
+async def test_stream_cut_before_message_stop_is_truncated(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+    fake.answer = stream_response(
+        event("messageStart", {"role": "assistant"}),
+        event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Par"}}),
+    )
+    with pytest.raises(ProviderError, match="truncated"):
+        _ = [c async for c in registry.achat_stream(f"bedrock/{NOVA}", "hi")]
+
+
+async def test_input_too_long_is_context_length_exceeded_with_request_id(
+    bedrock_server, registry
+) -> None:
+    fake, _ = bedrock_server
+    fake.answer = lambda _r, _a, _b: web.json_response(
+        {"message": "Input is too long for requested model."},
+        status=400,
+        headers={
+            "x-amzn-errortype": "ValidationException:http://internal.amazon.com/coral/",
+            "x-amzn-requestid": "req-err-1",
+        },
+    )
+    with pytest.raises(ContextLengthExceededError) as caught:
+        await registry.achat(f"bedrock/{NOVA}", "hi")
+    assert caught.value.request_id == "req-err-1"
+    assert caught.value.status_code == 400
+    with pytest.raises(ContextLengthExceededError):
+        _ = [c async for c in registry.achat_stream(f"bedrock/{NOVA}", "hi")]
+
+
+async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
+    bedrock_server, registry
+) -> None:
+    fake, _ = bedrock_server
+    fake.answer = lambda _r, _a, _b: web.json_response(
+        {"message": "The provided model identifier is invalid."},
+        status=400,
+        headers={"x-amzn-errortype": "ValidationException:http://x/"},
+    )
+    with pytest.raises(NotFoundError):
+        await registry.achat("bedrock/does-not-exist", "hi")
+    fake.answer = lambda _r, _a, _b: web.json_response(
+        {"message": "Too many requests, please wait before trying again."},
+        status=429,
+        headers={"x-amzn-errortype": "ThrottlingException:http://x/", "retry-after": "2"},
+    )
+    with pytest.raises(RateLimitError) as caught:
+        await registry.achat(f"bedrock/{NOVA}", "hi")
+    assert caught.value.retryable is True
+    assert caught.value.retry_after == 2
+
+
+async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+
+    def answer(_request: web.Request, _action: str, body: dict[str, Any]) -> web.Response:
+        if "inputText" in body:
+            vector = [float(len(body["inputText"])), float(body.get("dimensions", 0))]
+            return web.json_response({"embedding": vector, "inputTextTokenCount": 3})
+        vectors = [[float(len(t)), 1.0] for t in body["texts"]]
+        return web.json_response(
+            {"embeddings": {"float": vectors}, "id": "e", "response_type": "embeddings_by_type"},
+            headers={"x-amzn-bedrock-input-token-count": str(len(body["texts"]) * 2)},
+        )
+
+    fake.answer = answer
+    texts = ["a", "bb", "ccc", "dddd", "eeeee"]
+    titan = await registry.aembed("bedrock/amazon.titan-embed-text-v2:0", texts, dimensions=256)
+    assert [v[0] for v in titan.embeddings] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert titan.usage.input_tokens == 15
+    assert len(fake.requests) == 5
+    assert all(r["auth_problem"] is None for r in fake.requests)
+    assert {r["raw_path"] for r in fake.requests} == {
+        "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    }
+    assert fake.requests[0]["body"]["dimensions"] == 256
+    many = [f"text {i}" for i in range(100)]
+    cohere = await registry.aembed("bedrock/cohere.embed-english-v3", many)
+    assert [v[0] for v in cohere.embeddings] == [float(len(t)) for t in many]
+    assert cohere.usage.input_tokens == 200
+    cohere_bodies = [r["body"] for r in fake.requests[5:]]
+    assert [len(b["texts"]) for b in cohere_bodies] == [96, 4]
+    assert cohere_bodies[0]["input_type"] == lmux_plug_bedrock.DEFAULT_INPUT_TYPE
+    assert cohere_bodies[0]["embedding_types"] == ["float"]
+    assert cohere.cost is not None
+
+
+async def test_bearer_api_key_replaces_sigv4(bedrock_server, monkeypatch, aws_env) -> None:
+    fake, url = bedrock_server
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "test-bedrock-api-key-not-real")
+    fake.bearer = "test-bedrock-api-key-not-real"
+    fake.answer = converse_answer({"text": "ok"})
+    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
+    reg.configure("bedrock", base_url=url)
+    try:
+        answer = await reg.achat(f"bedrock/{NOVA}", "hi")
+    finally:
+        await reg.aclose()
+    assert answer.content == "ok"
+    assert fake.requests[0]["auth_problem"] is None
+    assert "x-amz-date" not in fake.requests[0]["headers"]
+
+
+async def test_missing_credentials_fail_before_io(bedrock_server, monkeypatch, aws_env) -> None:
+    fake, url = bedrock_server
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
+    reg.configure("bedrock", base_url=url)
+    try:
+        with pytest.raises(AuthenticationError, match="AWS_ACCESS_KEY_ID") as caught:
+            await reg.achat(f"bedrock/{NOVA}", "hi")
+        assert "AWS_BEARER_TOKEN_BEDROCK" in str(caught.value)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        monkeypatch.delenv("AWS_REGION")
+        with pytest.raises(ConfigurationError, match="AWS_REGION"):
+            await reg.achat(f"bedrock/{NOVA}", "hi")
+    finally:
+        await reg.aclose()
+    assert fake.requests == []
+
+
+async def test_standard_chain_reads_shared_credentials_file(
+    bedrock_server, monkeypatch, aws_env, tmp_path
+) -> None:
+    fake, url = bedrock_server
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[lmux-test]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_PROFILE", "lmux-test")
+    fake.answer = converse_answer({"text": "from profile"})
+    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
+    reg.configure("bedrock", base_url=url)
+    try:
+        answer = await reg.achat(f"bedrock/{NOVA}", "hi")
+    finally:
+        await reg.aclose()
+    assert answer.content == "from profile"
+    assert fake.requests[0]["auth_problem"] is None
+
+
+async def test_default_url_uses_the_region(monkeypatch, aws_env) -> None:
+    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
+    route, _ = reg.resolve(f"bedrock/{NOVA}")
+    assert route.spec.base_url == "https://bedrock-runtime.{region}.amazonaws.com"
+    from lmux_plug_bedrock import _base_url
+
+    context = reg._context(route, None, None)
+    assert _base_url(context) == f"https://bedrock-runtime.{REGION}.amazonaws.com"
+    reg.close()
+
+
+async def test_bad_input_refused_before_io(bedrock_server, registry) -> None:
+    fake, _ = bedrock_server
+    with pytest.raises(InvalidRequestError, match="base64 data: URLs or s3://"):
+        await registry.achat(
+            f"bedrock/{SONNET}",
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}],
+                }
+            ],
+        )
+    with pytest.raises(InvalidRequestError, match="start with a user message"):
+        await registry.achat(f"bedrock/{NOVA}", [{"role": "assistant", "content": "hi"}])
+    with pytest.raises(InvalidRequestError, match="dimensions"):
+        await registry.aembed("bedrock/amazon.titan-embed-text-v1", "x", dimensions=8)
+    assert fake.requests == []
