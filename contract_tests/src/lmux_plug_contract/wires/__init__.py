@@ -16,6 +16,7 @@ from lmux_plug_contract.wires.cohere import CohereWire
 from lmux_plug_contract.wires.gemini import GeminiWire
 from lmux_plug_contract.wires.ollama import OllamaWire
 from lmux_plug_contract.wires.openai import OpenAIWire
+from lmux_plug_contract.wires.vertex_ai import VertexAIWire
 
 __all__ = [
     "WIRES",
@@ -28,6 +29,7 @@ __all__ = [
     "OpenAIWire",
     "Reply",
     "StreamRendering",
+    "VertexAIWire",
     "WireFormat",
     "wire_for",
 ]
@@ -39,6 +41,7 @@ WIRES: dict[str, WireFormat] = {
     "ollama": OllamaWire(),
     "cohere": CohereWire(),
     "bedrock": BedrockWire(),
+    "vertex_ai": VertexAIWire(),
 }
 
 
