@@ -12,7 +12,7 @@ plugin stays cheap.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -20,7 +20,7 @@ from lmux_plug import LmuxError, hookimpl
 from lmux_plug_bedrock._spec import BEARER_ENV, DEFAULT_INPUT_TYPE, PRICING_DATE, SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from lmux_plug import (
         ChatChunk,
@@ -44,6 +44,8 @@ __all__ = [
     "lmux_plug_providers",
     "lmux_plug_stream",
 ]
+
+T = TypeVar("T")
 
 #: For the contract suite: certify embeddings with a batching (Cohere-family) model.
 CONTRACT = {"models": {"embed": "cohere.embed-english-v3"}}
@@ -88,14 +90,21 @@ async def _prepared(
     return url, signed, (*provider.secrets(), *keys.secrets())
 
 
-async def _post(
-    request: ChatRequest | EmbeddingRequest, provider: ProviderContext, action: str, body: Any
-) -> HttpResponse:
+async def _send(
+    send: Callable[..., Awaitable[T]],
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    action: str,
+    body: Any,
+    *,
+    accept: str,
+) -> T:
+    """One signed POST through ``send`` (the transport's ``request`` or ``stream``)."""
     from lmux_plug_bedrock._errors import refine_error  # noqa: PLC0415 - lazy
 
-    url, headers, secrets = await _prepared(request, provider, action, body, "application/json")
+    url, headers, secrets = await _prepared(request, provider, action, body, accept)
     try:
-        return await provider.transport.request(
+        return await send(
             "POST",
             url,
             headers=headers,
@@ -107,6 +116,14 @@ async def _post(
         )
     except LmuxError as exc:
         raise refine_error(exc) from exc.__cause__
+
+
+async def _post(
+    request: ChatRequest | EmbeddingRequest, provider: ProviderContext, action: str, body: Any
+) -> HttpResponse:
+    return await _send(
+        provider.transport.request, request, provider, action, body, accept="application/json"
+    )
 
 
 @hookimpl
@@ -134,36 +151,20 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
     return _stream(request, provider)
 
 
-async def _open_stream(
-    request: ChatRequest, provider: ProviderContext, body: Any
-) -> StreamingResponse:
-    from lmux_plug_bedrock._errors import refine_error  # noqa: PLC0415 - lazy
-
-    url, headers, secrets = await _prepared(
-        request, provider, "converse-stream", body, "application/vnd.amazon.eventstream"
-    )
-    try:
-        return await provider.transport.stream(
-            "POST",
-            url,
-            headers=headers,
-            json_body=body,
-            timeout=request.timeout,
-            provider=provider.name,
-            model=request.model,
-            secrets=secrets,
-        )
-    except LmuxError as exc:
-        raise refine_error(exc) from exc.__cause__
-
-
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
     from lmux_plug_bedrock._codec import (  # noqa: PLC0415 - lazy codec
         ConverseStreamDecoder,
         encode_converse,
     )
 
-    response = await _open_stream(request, provider, encode_converse(request))
+    response: StreamingResponse = await _send(
+        provider.transport.stream,
+        request,
+        provider,
+        "converse-stream",
+        encode_converse(request),
+        accept="application/vnd.amazon.eventstream",
+    )
     try:
         decoder = ConverseStreamDecoder(
             model=request.model,
