@@ -15,8 +15,29 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug._api_functions import (
+    acomplete,
+    acomplete_stream,
+    acreate_response,
+    acreate_response_stream,
+    atranscribe,
+    atranscribe_stream,
+    complete,
+    complete_stream,
+    create_response,
+    create_response_stream,
+    transcribe,
+    transcribe_stream,
+)
 from lmux_plug._context import ProviderContext
-from lmux_plug._pricing import Cost, ModelPricing, PricingTier, calculate_cost, per_million_tokens
+from lmux_plug._pricing import (
+    Cost,
+    ModelPricing,
+    PricingTier,
+    calculate_cost,
+    duration_cost,
+    per_million_tokens,
+)
 from lmux_plug._types import (
     ApiKeyAuth,
     AssistantMessage,
@@ -79,10 +100,69 @@ from lmux_plug.registry import Registry
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from lmux_plug._api_types import (
+        CompletionChunk,
+        CompletionRequest,
+        CompletionResponse,
+        FunctionCallDelta,
+        FunctionCallResult,
+        ResponseChunk,
+        ResponseRequest,
+        ResponseResponse,
+        ToolChoiceFunction,
+        TranscriptionChunk,
+        TranscriptionRequest,
+        TranscriptionResponse,
+        TranscriptionSegment,
+    )
+    from lmux_plug.protocols import (
+        AsyncCloseable,
+        AuthProvider,
+        CompletionProvider,
+        EmbeddingProvider,
+        PricingProvider,
+        ResponsesProvider,
+    )
+
+# Loaded on first use, so ``import lmux_plug`` stays fast for callers that only chat.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "CompletionChunk",
+            "CompletionRequest",
+            "CompletionResponse",
+            "FunctionCallDelta",
+            "FunctionCallResult",
+            "ResponseChunk",
+            "ResponseRequest",
+            "ResponseResponse",
+            "ToolChoiceFunction",
+            "TranscriptionChunk",
+            "TranscriptionRequest",
+            "TranscriptionResponse",
+            "TranscriptionSegment",
+        ),
+        "lmux_plug._api_types",
+    ),
+    **dict.fromkeys(
+        (
+            "AsyncCloseable",
+            "AuthProvider",
+            "CompletionProvider",
+            "EmbeddingProvider",
+            "PricingProvider",
+            "ResponsesProvider",
+        ),
+        "lmux_plug.protocols",
+    ),
+}
+
 __all__ = [
     "ApiKeyAuth",
     "AssistantMessage",
+    "AsyncCloseable",
     "AudioContent",
+    "AuthProvider",
     "AuthenticationError",
     "Capability",
     "ChatCallParams",
@@ -90,6 +170,10 @@ __all__ = [
     "ChatParams",
     "ChatRequest",
     "ChatResponse",
+    "CompletionChunk",
+    "CompletionProvider",
+    "CompletionRequest",
+    "CompletionResponse",
     "ConfigurationError",
     "ContentFilterError",
     "ContextLengthExceededError",
@@ -98,10 +182,13 @@ __all__ = [
     "DeveloperMessage",
     "EmbedCallParams",
     "EmbedParams",
+    "EmbeddingProvider",
     "EmbeddingRequest",
     "EmbeddingResponse",
     "FileContent",
     "FinishReason",
+    "FunctionCallDelta",
+    "FunctionCallResult",
     "FunctionDefinition",
     "ImageContent",
     "InvalidParameterError",
@@ -115,12 +202,17 @@ __all__ = [
     "NoAuth",
     "NotFoundError",
     "PluginError",
+    "PricingProvider",
     "PricingTier",
     "ProviderContext",
     "ProviderError",
     "ProviderSpec",
     "RateLimitError",
     "Registry",
+    "ResponseChunk",
+    "ResponseRequest",
+    "ResponseResponse",
+    "ResponsesProvider",
     "Secret",
     "SystemMessage",
     "TextContent",
@@ -131,7 +223,12 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "ToolChoice",
+    "ToolChoiceFunction",
     "ToolMessage",
+    "TranscriptionChunk",
+    "TranscriptionRequest",
+    "TranscriptionResponse",
+    "TranscriptionSegment",
     "UnsupportedFeatureError",
     "Usage",
     "UserMessage",
@@ -139,15 +236,28 @@ __all__ = [
     "achat",
     "achat_stream",
     "aclose",
+    "acomplete",
+    "acomplete_stream",
+    "acreate_response",
+    "acreate_response_stream",
     "aembed",
+    "atranscribe",
+    "atranscribe_stream",
     "calculate_cost",
     "chat",
     "chat_stream",
     "close",
+    "complete",
+    "complete_stream",
+    "create_response",
+    "create_response_stream",
     "default_registry",
+    "duration_cost",
     "embed",
     "hookimpl",
     "per_million_tokens",
+    "transcribe",
+    "transcribe_stream",
 ]
 
 _default: Registry | None = None
@@ -227,6 +337,13 @@ async def aclose() -> None:
 
 
 def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib  # noqa: PLC0415
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 

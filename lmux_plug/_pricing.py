@@ -16,7 +16,14 @@ import attrs
 if TYPE_CHECKING:
     from lmux_plug._types import Usage
 
-__all__ = ["Cost", "ModelPricing", "PricingTier", "calculate_cost", "per_million_tokens"]
+__all__ = [
+    "Cost",
+    "ModelPricing",
+    "PricingTier",
+    "calculate_cost",
+    "duration_cost",
+    "per_million_tokens",
+]
 
 _MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
@@ -62,7 +69,7 @@ class ModelPricing:
     """Per-token rates of one model; ``tiers`` replace the base rates for long prompts.
 
     Cache reads and writes cost ``cache_read`` / ``cache_write`` when declared, else the
-    input rate.
+    input rate. ``per_minute`` prices audio by its length (whisper-style transcription).
     """
 
     input: Decimal = attrs.field(converter=Decimal)
@@ -70,6 +77,7 @@ class ModelPricing:
     cache_read: Decimal | None = attrs.field(default=None, converter=_rate)
     cache_write: Decimal | None = attrs.field(default=None, converter=_rate)
     tiers: tuple[PricingTier, ...] = attrs.field(default=(), converter=_sorted_tiers)
+    per_minute: Decimal | None = attrs.field(default=None, converter=_rate)
 
     def rates_for(self, input_tokens: int) -> ModelPricing | PricingTier:
         """The rates that apply to a call with ``input_tokens`` prompt tokens."""
@@ -122,3 +130,13 @@ def calculate_cost(usage: Usage, pricing: ModelPricing) -> Cost:
         cache_read=usage.cache_read_tokens * cache_read_rate,
         cache_write=usage.cache_creation_tokens * cache_write_rate,
     )
+
+
+def duration_cost(seconds: float, pricing: ModelPricing) -> Cost | None:
+    """Price ``seconds`` of audio at ``pricing.per_minute``; ``None`` when no such rate.
+
+    Seconds go through ``str`` so ``3.2`` stays ``3.2`` rather than its binary expansion.
+    """
+    if pricing.per_minute is None or seconds < 0:
+        return None
+    return Cost(input=Decimal(str(seconds)) * pricing.per_minute / 60)

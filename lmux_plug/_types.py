@@ -512,6 +512,9 @@ class Capability(str, enum.Enum):
     AUDIO = "audio"
     FILES = "files"
     REASONING = "reasoning"
+    RESPONSES = "responses"
+    COMPLETIONS = "completions"
+    TRANSCRIPTION = "transcription"
 
 
 def _capability_set(value: Iterable[Capability]) -> frozenset[Capability]:

@@ -1,7 +1,8 @@
 """The built-in offline provider ``echo/``: deterministic, no key, no network.
 
 ``echo/<anything>`` answers with the text of the last user message; ``echo/reverse``
-answers with it reversed. Token counts are ``ceil(characters / 4)`` per text, so usage
+answers with it reversed. The Responses API and text completions echo
+the same way. Token counts are ``ceil(characters / 4)`` per text, so usage
 and cost are stable. Embeddings are unit vectors derived from a hash of each text.
 It exists so the README's first command works anywhere, and as a reference plugin.
 
@@ -23,6 +24,12 @@ import struct
 from collections.abc import AsyncIterator, Sequence
 
 from lmux_plug._context import ProviderContext
+from lmux_plug._echo_apis import (
+    lmux_plug_complete,
+    lmux_plug_complete_stream,
+    lmux_plug_create_response,
+    lmux_plug_create_response_stream,
+)
 from lmux_plug._pricing import ModelPricing
 from lmux_plug._types import (
     Capability,
@@ -47,7 +54,13 @@ from lmux_plug._types import (
 )
 from lmux_plug.hookspecs import hookimpl
 
-__all__ = ["SPEC"]
+__all__ = [
+    "SPEC",
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
+]
 
 _FREE = ModelPricing(input=0, output=0)
 _CAPS = frozenset(
@@ -58,6 +71,8 @@ _CAPS = frozenset(
         Capability.TOOLS,
         Capability.JSON_OBJECT,
         Capability.JSON_SCHEMA,
+        Capability.RESPONSES,
+        Capability.COMPLETIONS,
     }
 )
 SPEC = ProviderSpec(

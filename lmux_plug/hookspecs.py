@@ -2,9 +2,10 @@
 """The hook specification: what a plugin may implement.
 
 A plugin declares providers as data (:func:`lmux_plug_providers`) and implements the five
-call hooks for the wires it speaks. The core calls the owning plugin's implementation
-directly (plus every ``wrapper=True`` implementation around it); no implementation needs to
-check whether a call is "for it".
+call hooks for the wires it speaks, plus the hooks of the APIs it serves beyond chat and
+embeddings (Responses, text completions, transcription). The core calls the owning plugin's
+implementation directly (plus every ``wrapper=True`` implementation around it); no
+implementation needs to check whether a call is "for it".
 
 pluggy is synchronous. The call hooks therefore *return* an awaitable (chat, embed) or an
 async iterator (stream) and the core awaits it; a wrapper sees that object as the result
@@ -19,6 +20,17 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from lmux_plug._api_types import (
+        CompletionChunk,
+        CompletionRequest,
+        CompletionResponse,
+        ResponseChunk,
+        ResponseRequest,
+        ResponseResponse,
+        TranscriptionChunk,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
     from lmux_plug._context import ProviderContext
     from lmux_plug._pricing import ModelPricing
     from lmux_plug._types import (
@@ -36,10 +48,16 @@ __all__ = [
     "hookspec",
     "lmux_plug_auth",
     "lmux_plug_chat",
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
     "lmux_plug_embed",
     "lmux_plug_pricing",
     "lmux_plug_providers",
     "lmux_plug_stream",
+    "lmux_plug_transcribe",
+    "lmux_plug_transcribe_stream",
 ]
 
 PROJECT = "lmux_plug"
@@ -108,4 +126,74 @@ def lmux_plug_auth(provider: ProviderSpec) -> Credentials | None:
     The core's own implementation (``trylast``) reads the env vars declared in
     ``provider.auth.env``. An explicit ``api_key=`` given by the caller wins over every
     implementation. Key pools, keyrings and cloud credential chains are auth plugins.
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_create_response(
+    request: ResponseRequest, provider: ProviderContext
+) -> Awaitable[ResponseResponse]:
+    """Answer one Responses-API request (capability ``responses``).
+
+    :param request: the typed request; ``request.input`` is a string or Responses input
+        items as dicts, ``request.model`` has the provider prefix removed.
+    :return: an awaitable resolving to a ``ResponseResponse`` whose ``output`` keeps every
+        output item and whose ``tool_calls`` use the ``call_id`` as ``id``. The core fills in
+        ``cost`` from :func:`lmux_plug_pricing` when the plugin leaves it ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_create_response_stream(
+    request: ResponseRequest, provider: ProviderContext
+) -> AsyncIterator[ResponseChunk]:
+    """Stream one Responses-API request.
+
+    :return: an async iterator of ``ResponseChunk``: ``type`` is the wire's event type,
+        ``delta`` output text only; the last chunk carries the whole ``ResponseResponse``.
+        Closing the iterator early must release the HTTP connection.
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_complete(
+    request: CompletionRequest, provider: ProviderContext
+) -> Awaitable[CompletionResponse]:
+    """Answer one legacy text-completion request (capability ``completions``).
+
+    :return: an awaitable resolving to a ``CompletionResponse`` with ``finish_reason``
+        normalised as in chat and ``usage`` set.
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_complete_stream(
+    request: CompletionRequest, provider: ProviderContext
+) -> AsyncIterator[CompletionChunk]:
+    """Stream one text-completion request.
+
+    :return: an async iterator of ``CompletionChunk``; exactly one carries
+        ``finish_reason``, and usage rides on it (or on the last chunk).
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_transcribe(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> Awaitable[TranscriptionResponse]:
+    """Transcribe ``request.audio`` (capability ``transcription``).
+
+    :return: an awaitable resolving to a ``TranscriptionResponse``; ``duration`` in seconds
+        where the provider reports it (the core prices it with ``per_minute`` rates).
+    """
+
+
+@hookspec(firstresult=True)
+def lmux_plug_transcribe_stream(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> AsyncIterator[TranscriptionChunk]:
+    """Stream a transcription (capabilities ``transcription`` and ``stream``).
+
+    :return: an async iterator of ``TranscriptionChunk``; the last carries the whole
+        ``TranscriptionResponse``.
     """

@@ -182,6 +182,10 @@ def _aiohttp_is_patched() -> bool:
     return code is None or code.co_filename != client.__file__
 
 
+def _json_bytes(json_body: Any) -> bytes | None:
+    return None if json_body is None else json.dumps(json_body).encode()
+
+
 def _request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
     """The caller's headers, plus ``content-type: application/json`` for a body without one."""
     merged = dict(headers) if headers else {}
@@ -449,12 +453,15 @@ class Transport:
         provider: str | None = None,
         model: str | None = None,
         secrets: tuple[str, ...] = (),
+        content: bytes | None = None,
     ) -> HttpResponse:
         """Send one request and read the whole answer.
 
         Non-2xx answers raise the matching :class:`LmuxError`; so do transport failures.
+        ``content`` sends raw bytes (a multipart upload) instead of ``json_body``; pass its
+        ``content-type`` in ``headers``.
         """
-        body = None if json_body is None else json.dumps(json_body).encode()
+        body = content if content is not None else _json_bytes(json_body)
         merged = _request_headers(headers, has_body=body is not None)
         target = self._lean_target(url, params)
         try:
@@ -506,13 +513,14 @@ class Transport:
         provider: str | None = None,
         model: str | None = None,
         secrets: tuple[str, ...] = (),
+        content: bytes | None = None,
     ) -> StreamingResponse:
         """Send one request and return as soon as the headers arrived.
 
         The caller must exhaust :meth:`StreamingResponse.iter_bytes` or call
         :meth:`StreamingResponse.close` (in a ``finally``), or the connection is not released.
         """
-        body = None if json_body is None else json.dumps(json_body).encode()
+        body = content if content is not None else _json_bytes(json_body)
         merged = _request_headers(headers, has_body=body is not None)
         target = self._lean_target(url, params)
         stream_body: _Body

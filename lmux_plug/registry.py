@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lmux_plug._api_registry import ApiMethods
 from lmux_plug._context import ProviderContext
 from lmux_plug._defaults import CoreDefaults
 from lmux_plug._plugins import (
@@ -75,7 +76,18 @@ if TYPE_CHECKING:
 __all__ = ["Registry", "Route", "split_model"]
 
 
-_CALL_HOOKS = ("lmux_plug_chat", "lmux_plug_stream", "lmux_plug_embed")
+_CALL_HOOKS = (
+    "lmux_plug_chat",
+    "lmux_plug_stream",
+    "lmux_plug_embed",
+    # The APIs beyond chat and embeddings (see lmux_plug._api_registry).
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_transcribe",
+    "lmux_plug_transcribe_stream",
+)
 _NO_CREDENTIALS = Credentials()  # frozen, so one instance serves every keyless call
 
 
@@ -115,8 +127,11 @@ class Route:
     given_credentials: Credentials | None = attrs.field(default=None, repr=False)
 
 
-class Registry:
+class Registry(ApiMethods):
     """Routes ``"prefix/model"`` calls to provider plugins; sync and async API.
+
+    Chat, streaming and embeddings are defined here; the Responses API, text completions
+    and transcription come from :class:`~lmux_plug._api_registry.ApiMethods`.
 
     ``plugins`` are registered in order. ``builtins=False`` leaves out the offline
     ``echo`` provider. Use as a context manager (``with`` or ``async with``) or call

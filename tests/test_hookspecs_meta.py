@@ -23,14 +23,20 @@ def _signature(name: str) -> str:
     return f"{name}({parameters}) -> {inspect.signature(function).return_annotation}"
 
 
-def test_the_six_hooks_exist() -> None:
+def test_the_hooks_exist() -> None:
     assert HOOKS == [
         "lmux_plug_auth",
         "lmux_plug_chat",
+        "lmux_plug_complete",
+        "lmux_plug_complete_stream",
+        "lmux_plug_create_response",
+        "lmux_plug_create_response_stream",
         "lmux_plug_embed",
         "lmux_plug_pricing",
         "lmux_plug_providers",
         "lmux_plug_stream",
+        "lmux_plug_transcribe",
+        "lmux_plug_transcribe_stream",
     ]
 
 

@@ -35,13 +35,24 @@ from lmux_plug._types import (
 )
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.hookspecs import hookimpl
+from lmux_plug.testing._mock_apis import MockApis
 
 __all__ = ["ALL_CAPABILITIES", "MockCall", "MockProvider"]
 
 ALL_CAPABILITIES = frozenset(Capability)
 DEFAULT_TEXT = "mock response"
 
-CallKind = Literal["chat", "stream", "embed"]
+CallKind = Literal[
+    "chat",
+    "stream",
+    "embed",
+    "response",
+    "response_stream",
+    "complete",
+    "complete_stream",
+    "transcribe",
+    "transcribe_stream",
+]
 # A scripted answer: ChatResponse | str | ToolCall(s) | list[ChatChunk] | EmbeddingResponse |
 # list of vectors | an exception instance to raise.
 Scripted = Any
@@ -52,13 +63,15 @@ class MockCall:
     """One recorded call: which hook, the typed request and the bound provider."""
 
     kind: CallKind
-    request: ChatRequest | EmbeddingRequest
+    # ChatRequest, EmbeddingRequest, or a Response/Completion/TranscriptionRequest.
+    request: Any
     provider: ProviderContext = attrs.field(repr=False)
 
     @property
     def model(self) -> str:
         """The model id the call asked for (prefix removed)."""
-        return self.request.model
+        model: str = self.request.model
+        return model
 
     @property
     def messages(self) -> tuple[Any, ...]:
@@ -69,7 +82,7 @@ class MockCall:
     def params(self) -> dict[str, Any]:
         """Every request field except model and messages/inputs, as a dict."""
         fields = attrs.asdict(self.request, recurse=False)
-        for name in ("model", "messages", "inputs"):
+        for name in ("model", "messages", "inputs", "input", "prompt", "audio"):
             fields.pop(name, None)
         return fields
 
@@ -78,8 +91,12 @@ def _tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-class MockProvider:
+class MockProvider(MockApis):
     """A provider plugin for tests; register it with ``registry.register("mock", mock)``.
+
+    It serves every call hook (chat, stream, embed, Responses, completions, transcription)
+    and also implements lmux's provider protocols (``mock.chat("mock-model", ...)``), so
+    code written against lmux can use it unchanged.
 
     :param name: the prefix it declares (``register`` may put it under another one).
     :param handler: ``handler(call) -> result`` (or an awaitable of it), used when the

@@ -1,0 +1,365 @@
+"""The registry methods of the Responses, text-completion and transcription APIs.
+
+:class:`ApiMethods` is a base class of :class:`lmux_plug.Registry`: each method resolves the
+model, checks the declared capabilities (before any I/O), binds credentials, calls the owning
+plugin's hook (plus wrappers), maps foreign errors and prices the answer. Every method takes
+``api_key``, ``base_url``, ``timeout``, ``extra_headers`` and ``extra_body``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from lmux_plug._pricing import Cost, ModelPricing, calculate_cost, duration_cost
+from lmux_plug._types import Capability, Usage
+from lmux_plug.errors import LmuxError, PluginError
+
+if TYPE_CHECKING:
+    from lmux_plug._api_types import (
+        CompletionChunk,
+        CompletionResponse,
+        ResponseChunk,
+        ResponseResponse,
+        TranscriptionChunk,
+        TranscriptionResponse,
+    )
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._sync import LoopRunner
+    from lmux_plug.registry import Route
+
+__all__ = ["ApiMethods"]
+
+_T = TypeVar("_T")
+
+
+def _token_cost(usage: Usage | None, pricing: ModelPricing | None) -> Cost | None:
+    if usage is None or pricing is None:
+        return None
+    return calculate_cost(usage, pricing)
+
+
+def _priced_response(response: ResponseResponse, pricing: ModelPricing | None) -> ResponseResponse:
+    if response.cost is not None or pricing is None:
+        return response
+    return attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+
+
+def _priced_completion(
+    response: CompletionResponse, pricing: ModelPricing | None
+) -> CompletionResponse:
+    if response.cost is not None or pricing is None:
+        return response
+    return attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+
+
+def _priced_transcription(
+    response: TranscriptionResponse, pricing: ModelPricing | None
+) -> TranscriptionResponse:
+    """Duration-billed models by their per-minute rate, token-billed ones by their tokens."""
+    if response.cost is not None or pricing is None:
+        return response
+    cost = None
+    if pricing.per_minute is not None and response.duration is not None:
+        cost = duration_cost(response.duration, pricing)
+    elif response.usage.total_tokens:
+        cost = calculate_cost(response.usage, pricing)
+    return response if cost is None else attrs.evolve(response, cost=cost)
+
+
+def _price_response_chunk(chunk: ResponseChunk, pricing: ModelPricing | None) -> ResponseChunk:
+    if pricing is None:
+        return chunk
+    response = chunk.response
+    if response is not None and response.cost is None:
+        response = _priced_response(response, pricing)
+        return attrs.evolve(chunk, response=response, cost=chunk.cost or response.cost)
+    if chunk.usage is not None and chunk.cost is None:
+        return attrs.evolve(chunk, cost=_token_cost(chunk.usage, pricing))
+    return chunk
+
+
+def _price_completion_chunk(
+    chunk: CompletionChunk, pricing: ModelPricing | None
+) -> CompletionChunk:
+    if pricing is None or chunk.usage is None or chunk.cost is not None:
+        return chunk
+    return attrs.evolve(chunk, cost=calculate_cost(chunk.usage, pricing))
+
+
+def _price_transcription_chunk(
+    chunk: TranscriptionChunk, pricing: ModelPricing | None
+) -> TranscriptionChunk:
+    if pricing is None or chunk.response is None or chunk.response.cost is not None:
+        return chunk
+    response = _priced_transcription(chunk.response, pricing)
+    return attrs.evolve(chunk, response=response, cost=chunk.cost or response.cost)
+
+
+def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:
+    if exc.provider is None:
+        exc.provider = provider
+    if exc.model is None:
+        exc.model = model
+    return exc
+
+
+def _plugin_bug(exc: Exception, provider: str, model: str) -> PluginError:
+    msg = f"plugin for {provider!r} raised {type(exc).__name__}: {exc}"
+    return PluginError(msg, provider=provider, model=model)
+
+
+class ApiMethods:
+    """Responses, text completions and transcription, async and sync (mixed into Registry)."""
+
+    if TYPE_CHECKING:
+        _runner: LoopRunner
+
+        def resolve(self, model: str) -> tuple[Route, str]: ...
+        def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None: ...
+        def _context(
+            self, route: Route, api_key: str | None, base_url: str | None
+        ) -> ProviderContext: ...
+        def _pricing(self, route: Route, model_id: str) -> ModelPricing | None: ...
+        def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any: ...
+
+    # -- the shared call paths ------------------------------------------------------------
+
+    async def _api_answer(
+        self,
+        route: Route,
+        model_id: str,
+        hook_name: str,
+        request: object,
+        context: ProviderContext,
+    ) -> Any:
+        try:
+            return await self._call(route, hook_name, {"request": request, "provider": context})
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            raise _plugin_bug(exc, route.spec.name, model_id) from exc
+
+    async def _api_stream(
+        self,
+        prepare: Callable[[], tuple[Route, str, object, ProviderContext]],
+        hook_name: str,
+        price: Callable[[_T, ModelPricing | None], _T],
+    ) -> AsyncIterator[_T]:
+        """Run ``prepare`` (checks, credentials) when iteration starts, then relay the stream.
+
+        One generator, so closing it early closes the plugin's iterator at once.
+        """
+        route, model_id, request, context = prepare()
+        pricing = self._pricing(route, model_id)
+        try:
+            iterator: AsyncIterator[_T] = self._call(
+                route, hook_name, {"request": request, "provider": context}
+            )
+            try:
+                async for chunk in iterator:
+                    yield price(chunk, pricing)
+            finally:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        except LmuxError as exc:
+            raise _with_context(exc, route.spec.name, model_id) from None
+        except Exception as exc:
+            raise _plugin_bug(exc, route.spec.name, model_id) from exc
+
+    # -- Responses ------------------------------------------------------------------------
+
+    async def acreate_response(
+        self,
+        model: str,
+        input: str | Iterable[Any],  # noqa: A002 - the Responses API's own name
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> ResponseResponse:
+        """Create a response with the Responses API.
+
+        ``input`` is a string or a list of input items (Responses dicts, chat-style dicts,
+        core messages, tool calls, or the ``output`` of a previous response). ``params``:
+        ``instructions``, ``tools`` (function tools and hosted tools such as
+        ``{"type": "web_search"}``), ``tool_choice``, ``text`` or ``response_format``,
+        ``reasoning`` (or ``reasoning_effort``), ``previous_response_id``,
+        ``max_output_tokens``, ``temperature``, ``top_p``, ``store``, ``include``,
+        ``prompt_cache_key``, ``parallel_tool_calls``, ``metadata``, ``user``, ``timeout``,
+        ``extra_headers``, ``extra_body``; other keywords are sent as body fields.
+        """
+        route, model_id = self.resolve(model)
+        from lmux_plug._api_params import response_request  # noqa: PLC0415 - lazy: fast import
+
+        request, needed = response_request(model_id, input, params)
+        self._check(route, model_id, needed)
+        context = self._context(route, api_key, base_url)
+        response: ResponseResponse = await self._api_answer(
+            route, model_id, "lmux_plug_create_response", request, context
+        )
+        return _priced_response(response, self._pricing(route, model_id))
+
+    def acreate_response_stream(
+        self,
+        model: str,
+        input: str | Iterable[Any],  # noqa: A002
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[ResponseChunk]:
+        """Stream a Responses-API answer as :class:`ResponseChunk` events (same parameters)."""
+
+        def prepare() -> tuple[Route, str, object, ProviderContext]:
+            from lmux_plug._api_params import response_request  # noqa: PLC0415
+
+            route, model_id = self.resolve(model)
+            request, needed = response_request(model_id, input, params)
+            self._check(route, model_id, needed)
+            return route, model_id, request, self._context(route, api_key, base_url)
+
+        return self._api_stream(prepare, "lmux_plug_create_response_stream", _price_response_chunk)
+
+    # -- text completions -----------------------------------------------------------------
+
+    async def acomplete(
+        self,
+        model: str,
+        prompt: str | Sequence[str],
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> CompletionResponse:
+        """Complete ``prompt`` with a legacy text-completion model (``/v1/completions``).
+
+        ``params``: ``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``, ``n``,
+        ``suffix``, ``echo``, ``logprobs``, ``presence_penalty``, ``frequency_penalty``,
+        ``user``, ``timeout``, ``extra_headers``, ``extra_body``.
+        """
+        route, model_id = self.resolve(model)
+        from lmux_plug._api_params import completion_request  # noqa: PLC0415 - lazy: fast import
+
+        request = completion_request(model_id, prompt, params)
+        self._check(route, model_id, (Capability.COMPLETIONS,))
+        context = self._context(route, api_key, base_url)
+        response: CompletionResponse = await self._api_answer(
+            route, model_id, "lmux_plug_complete", request, context
+        )
+        return _priced_completion(response, self._pricing(route, model_id))
+
+    def acomplete_stream(
+        self,
+        model: str,
+        prompt: str | Sequence[str],
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[CompletionChunk]:
+        """Stream a text completion as :class:`CompletionChunk` items (same parameters)."""
+
+        def prepare() -> tuple[Route, str, object, ProviderContext]:
+            from lmux_plug._api_params import completion_request  # noqa: PLC0415
+
+            route, model_id = self.resolve(model)
+            request = completion_request(model_id, prompt, params)
+            self._check(route, model_id, (Capability.COMPLETIONS, Capability.STREAM))
+            return route, model_id, request, self._context(route, api_key, base_url)
+
+        return self._api_stream(prepare, "lmux_plug_complete_stream", _price_completion_chunk)
+
+    # -- transcription --------------------------------------------------------------------
+
+    async def atranscribe(
+        self,
+        model: str,
+        audio: Any,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> TranscriptionResponse:
+        """Transcribe ``audio``: bytes, a path, or a binary file object.
+
+        ``params``: ``filename`` (the upload's name; from the path or file object when not
+        given), ``language``, ``prompt``, ``response_format``, ``temperature``,
+        ``timestamp_granularities``, ``timeout``, ``extra_headers``, ``extra_body``.
+        """
+        route, model_id = self.resolve(model)
+        from lmux_plug._api_params import transcription_request  # noqa: PLC0415 - lazy: fast import
+
+        request = transcription_request(model_id, audio, params)
+        self._check(route, model_id, (Capability.TRANSCRIPTION,))
+        context = self._context(route, api_key, base_url)
+        response: TranscriptionResponse = await self._api_answer(
+            route, model_id, "lmux_plug_transcribe", request, context
+        )
+        return _priced_transcription(response, self._pricing(route, model_id))
+
+    def atranscribe_stream(
+        self,
+        model: str,
+        audio: Any,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[TranscriptionChunk]:
+        """Stream a transcription as :class:`TranscriptionChunk` items (same parameters)."""
+
+        def prepare() -> tuple[Route, str, object, ProviderContext]:
+            from lmux_plug._api_params import transcription_request  # noqa: PLC0415
+
+            route, model_id = self.resolve(model)
+            request = transcription_request(model_id, audio, params)
+            self._check(route, model_id, (Capability.TRANSCRIPTION, Capability.STREAM))
+            return route, model_id, request, self._context(route, api_key, base_url)
+
+        return self._api_stream(prepare, "lmux_plug_transcribe_stream", _price_transcription_chunk)
+
+    # -- sync twins -----------------------------------------------------------------------
+
+    def create_response(
+        self,
+        model: str,
+        input: str | Iterable[Any],  # noqa: A002
+        **params: Any,
+    ) -> ResponseResponse:
+        """Sync :meth:`acreate_response`."""
+        return self._runner.run(lambda: self.acreate_response(model, input, **params))
+
+    def create_response_stream(
+        self,
+        model: str,
+        input: str | Iterable[Any],  # noqa: A002
+        **params: Any,
+    ) -> Iterator[ResponseChunk]:
+        """Sync :meth:`acreate_response_stream`; leaving the loop early releases the connection."""
+        return self._runner.iterate(lambda: self.acreate_response_stream(model, input, **params))
+
+    def complete(
+        self, model: str, prompt: str | Sequence[str], **params: Any
+    ) -> CompletionResponse:
+        """Sync :meth:`acomplete`."""
+        return self._runner.run(lambda: self.acomplete(model, prompt, **params))
+
+    def complete_stream(
+        self, model: str, prompt: str | Sequence[str], **params: Any
+    ) -> Iterator[CompletionChunk]:
+        """Sync :meth:`acomplete_stream`."""
+        return self._runner.iterate(lambda: self.acomplete_stream(model, prompt, **params))
+
+    def transcribe(self, model: str, audio: Any, **params: Any) -> TranscriptionResponse:
+        """Sync :meth:`atranscribe`."""
+        return self._runner.run(lambda: self.atranscribe(model, audio, **params))
+
+    def transcribe_stream(
+        self, model: str, audio: Any, **params: Any
+    ) -> Iterator[TranscriptionChunk]:
+        """Sync :meth:`atranscribe_stream`."""
+        return self._runner.iterate(lambda: self.atranscribe_stream(model, audio, **params))

@@ -1,0 +1,141 @@
+"""The ``echo`` provider's Responses and text-completion hooks (offline, deterministic).
+
+``echo/<model>`` answers a Responses call with the text of the last user input item (or the
+input string) and a completion with its prompt; ``echo/reverse`` reverses it. Imported by
+:mod:`lmux_plug.echo`, whose module is the registered plugin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from lmux_plug._types import FinishReason, Usage
+from lmux_plug.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from lmux_plug._api_types import (
+        CompletionChunk,
+        CompletionRequest,
+        CompletionResponse,
+        ResponseChunk,
+        ResponseRequest,
+        ResponseResponse,
+    )
+    from lmux_plug._context import ProviderContext
+
+__all__ = [
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
+]
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def _echo(model: str, text: str, limit: int | None) -> tuple[str, bool]:
+    """The answer to ``text`` and whether it was cut at ``limit`` tokens."""
+    answer = text[::-1] if model == "reverse" else text
+    if limit is not None and len(answer) > limit * 4:
+        return answer[: limit * 4], True
+    return answer, False
+
+
+def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
+    from lmux_plug._api_synth import input_text, response_from_text  # noqa: PLC0415 - lazy
+
+    prompt = input_text(request.input)
+    text, cut = _echo(request.model, prompt, request.max_output_tokens)
+    usage = Usage(
+        input_tokens=_tokens(prompt) + _tokens(request.instructions or ""),
+        output_tokens=_tokens(text),
+    )
+    response = response_from_text(text, model=request.model, provider=provider.name, usage=usage)
+    if cut:
+        import attrs  # noqa: PLC0415
+
+        response = attrs.evolve(
+            response, status="incomplete", incomplete_details={"reason": "max_output_tokens"}
+        )
+    return response
+
+
+@hookimpl
+def lmux_plug_create_response(
+    request: ResponseRequest, provider: ProviderContext
+) -> ResponseResponse:
+    """Echo the last user input (returned through an awaitable)."""
+    return _answer_response(request, provider)  # type: ignore[return-value]
+
+
+async def _answer_response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
+    return _response(request, provider)
+
+
+@hookimpl
+def lmux_plug_create_response_stream(
+    request: ResponseRequest, provider: ProviderContext
+) -> AsyncIterator[ResponseChunk]:
+    """The Responses event sequence of the echo."""
+    return _stream_response(request, provider)
+
+
+async def _stream_response(
+    request: ResponseRequest, provider: ProviderContext
+) -> AsyncIterator[ResponseChunk]:
+    from lmux_plug._api_synth import response_events  # noqa: PLC0415
+
+    for chunk in response_events(_response(request, provider)):
+        yield chunk
+
+
+def _completion(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
+    from lmux_plug._api_types import CompletionResponse  # noqa: PLC0415 - lazy: fast import
+
+    prompts = (request.prompt,) if isinstance(request.prompt, str) else request.prompt
+    answers = [_echo(request.model, p, request.max_tokens) for p in prompts]
+    text, cut = answers[0]
+    return CompletionResponse(
+        text=text,
+        model=request.model,
+        provider=provider.name,
+        finish_reason=FinishReason.LENGTH if cut else FinishReason.STOP,
+        usage=Usage(
+            input_tokens=sum(_tokens(p) for p in prompts),
+            output_tokens=sum(_tokens(a) for a, _ in answers),
+        ),
+        choices=tuple(a for a, _ in answers),
+    )
+
+
+@hookimpl
+def lmux_plug_complete(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
+    """Echo the prompt (returned through an awaitable)."""
+    return _answer_completion(request, provider)  # type: ignore[return-value]
+
+
+async def _answer_completion(
+    request: CompletionRequest, provider: ProviderContext
+) -> CompletionResponse:
+    return _completion(request, provider)
+
+
+@hookimpl
+def lmux_plug_complete_stream(
+    request: CompletionRequest, provider: ProviderContext
+) -> AsyncIterator[CompletionChunk]:
+    """Stream the echoed prompt word by word."""
+    return _stream_completion(request, provider)
+
+
+async def _stream_completion(
+    request: CompletionRequest, provider: ProviderContext
+) -> AsyncIterator[CompletionChunk]:
+    from lmux_plug._api_synth import completion_chunks  # noqa: PLC0415
+
+    for chunk in completion_chunks(_completion(request, provider)):
+        yield chunk

@@ -1,0 +1,316 @@
+"""The Responses / completion / transcription hooks and lmux-style methods of ``MockProvider``.
+
+Scripted answers work as for chat: :meth:`MockProvider.enqueue` takes a ``str`` (answered
+in the shape of whichever API is called), a ``ResponseResponse`` / ``CompletionResponse`` /
+``TranscriptionResponse``, a list of the matching chunks (answers a stream), tool calls (a
+Responses answer with function calls) or an exception instance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lmux_plug._api_synth import (
+    completion_chunks,
+    input_text,
+    response_events,
+    response_from_text,
+    transcription_chunks,
+)
+from lmux_plug._api_types import (
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
+    ResponseChunk,
+    ResponseRequest,
+    ResponseResponse,
+    TranscriptionChunk,
+    TranscriptionRequest,
+    TranscriptionResponse,
+)
+from lmux_plug._types import (
+    ChatChunk,
+    ChatResponse,
+    Credentials,
+    EmbeddingResponse,
+    FinishReason,
+    Secret,
+    ToolCall,
+    Usage,
+)
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._pricing import ModelPricing
+    from lmux_plug._types import ProviderSpec
+    from lmux_plug.registry import Registry
+    from lmux_plug.testing.mock import MockCall
+
+__all__ = ["MockApis"]
+
+DEFAULT_TEXT = "mock response"
+
+
+def _tokens(text: str) -> int:
+    return math.ceil(len(text) / 4)
+
+
+def _tool_calls(value: Any) -> tuple[ToolCall, ...] | None:
+    if isinstance(value, ToolCall):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, ToolCall) for v in value):
+        return tuple(value)
+    return None
+
+
+def _chunks_of(value: Any, kind: type) -> list[Any] | None:
+    if isinstance(value, (list, tuple)) and value and all(isinstance(c, kind) for c in value):
+        return list(value)
+    return None
+
+
+class MockApis:
+    """Mixed into :class:`~lmux_plug.testing.MockProvider`."""
+
+    if TYPE_CHECKING:
+        spec: ProviderSpec
+        calls: list[MockCall]
+
+        async def _next(self, call: MockCall) -> Any: ...
+
+    _lmux_registry: Registry | None = None
+
+    def _mock_call(self, kind: str, request: Any, provider: ProviderContext) -> MockCall:
+        from lmux_plug.testing.mock import MockCall  # noqa: PLC0415 - mock.py imports this module
+
+        return MockCall(kind, request, provider)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _bad(value: Any, api: str, provider: str) -> InvalidRequestError:
+        msg = f"MockProvider cannot answer {api} with {type(value).__name__}"
+        return InvalidRequestError(msg, provider=provider)
+
+    # -- Responses --------------------------------------------------------------------------
+
+    def _response(self, result: Any, call: MockCall) -> ResponseResponse:
+        if isinstance(result, ResponseResponse):
+            return result
+        request = call.request
+        assert isinstance(request, ResponseRequest)  # noqa: S101 - kind says so
+        prompt = _tokens(input_text(request.input)) + _tokens(request.instructions or "")
+        calls = _tool_calls(result)
+        if calls is not None:
+            return response_from_text(
+                "",
+                model=call.model,
+                provider=call.provider.name,
+                usage=Usage(input_tokens=prompt, output_tokens=len(calls)),
+                tool_calls=calls,
+            )
+        text = DEFAULT_TEXT if result is None else result
+        if not isinstance(text, str):
+            raise self._bad(text, "a response", call.provider.name)
+        usage = Usage(input_tokens=prompt, output_tokens=_tokens(text))
+        return response_from_text(text, model=call.model, provider=call.provider.name, usage=usage)
+
+    @hookimpl
+    def lmux_plug_create_response(self, request: ResponseRequest, provider: ProviderContext) -> Any:
+        """Answer from the queue / handler / default (an awaitable)."""
+        return self._create_response(self._mock_call("response", request, provider))
+
+    async def _create_response(self, call: MockCall) -> ResponseResponse:
+        return self._response(await self._next(call), call)
+
+    @hookimpl
+    def lmux_plug_create_response_stream(
+        self, request: ResponseRequest, provider: ProviderContext
+    ) -> AsyncIterator[ResponseChunk]:
+        """Stream the Responses events of the scripted answer."""
+        return self._create_response_stream(self._mock_call("response_stream", request, provider))
+
+    async def _create_response_stream(self, call: MockCall) -> AsyncIterator[ResponseChunk]:
+        result = await self._next(call)
+        chunks = _chunks_of(result, ResponseChunk)
+        for chunk in (
+            chunks if chunks is not None else response_events(self._response(result, call))
+        ):
+            yield chunk
+
+    # -- text completions -------------------------------------------------------------------
+
+    def _completion(self, result: Any, call: MockCall) -> CompletionResponse:
+        if isinstance(result, CompletionResponse):
+            return result
+        request = call.request
+        assert isinstance(request, CompletionRequest)  # noqa: S101
+        text = DEFAULT_TEXT if result is None else result
+        if not isinstance(text, str):
+            raise self._bad(text, "a completion", call.provider.name)
+        prompts = (request.prompt,) if isinstance(request.prompt, str) else request.prompt
+        usage = Usage(input_tokens=sum(_tokens(p) for p in prompts), output_tokens=_tokens(text))
+        return CompletionResponse(
+            text=text,
+            model=call.model,
+            provider=call.provider.name,
+            finish_reason=FinishReason.STOP,
+            usage=usage,
+            choices=(text,),
+        )
+
+    @hookimpl
+    def lmux_plug_complete(self, request: CompletionRequest, provider: ProviderContext) -> Any:
+        """Complete from the queue / handler / default (an awaitable)."""
+        return self._complete(self._mock_call("complete", request, provider))
+
+    async def _complete(self, call: MockCall) -> CompletionResponse:
+        return self._completion(await self._next(call), call)
+
+    @hookimpl
+    def lmux_plug_complete_stream(
+        self, request: CompletionRequest, provider: ProviderContext
+    ) -> AsyncIterator[CompletionChunk]:
+        """Stream the scripted completion word by word."""
+        return self._complete_stream(self._mock_call("complete_stream", request, provider))
+
+    async def _complete_stream(self, call: MockCall) -> AsyncIterator[CompletionChunk]:
+        result = await self._next(call)
+        chunks = _chunks_of(result, CompletionChunk)
+        for chunk in (
+            chunks if chunks is not None else completion_chunks(self._completion(result, call))
+        ):
+            yield chunk
+
+    # -- transcription ----------------------------------------------------------------------
+
+    def _transcription(self, result: Any, call: MockCall) -> TranscriptionResponse:
+        if isinstance(result, TranscriptionResponse):
+            return result
+        request = call.request
+        assert isinstance(request, TranscriptionRequest)  # noqa: S101
+        text = DEFAULT_TEXT if result is None else result
+        if not isinstance(text, str):
+            raise self._bad(text, "a transcription", call.provider.name)
+        return TranscriptionResponse(
+            text=text,
+            model=call.model,
+            provider=call.provider.name,
+            language=request.language,
+            # A stable stand-in for the audio length: 16 kB per second (16 kHz, 8-bit mono).
+            duration=round(len(request.audio) / 16_000, 3),
+            usage=Usage(output_tokens=_tokens(text)),
+        )
+
+    @hookimpl
+    def lmux_plug_transcribe(self, request: TranscriptionRequest, provider: ProviderContext) -> Any:
+        """Transcribe from the queue / handler / default (an awaitable)."""
+        return self._transcribe(self._mock_call("transcribe", request, provider))
+
+    async def _transcribe(self, call: MockCall) -> TranscriptionResponse:
+        return self._transcription(await self._next(call), call)
+
+    @hookimpl
+    def lmux_plug_transcribe_stream(
+        self, request: TranscriptionRequest, provider: ProviderContext
+    ) -> AsyncIterator[TranscriptionChunk]:
+        """Stream the scripted transcript word by word."""
+        return self._transcribe_stream(self._mock_call("transcribe_stream", request, provider))
+
+    async def _transcribe_stream(self, call: MockCall) -> AsyncIterator[TranscriptionChunk]:
+        result = await self._next(call)
+        chunks = _chunks_of(result, TranscriptionChunk)
+        if chunks is None:
+            chunks = transcription_chunks(self._transcription(result, call))
+        for chunk in chunks:
+            yield chunk
+
+    # -- lmux-style provider methods (CompletionProvider, EmbeddingProvider, ...) -----------
+
+    def _own_registry(self) -> Registry:
+        """A private registry serving only this mock, behind the lmux-style methods."""
+        if self._lmux_registry is None:
+            from lmux_plug.registry import Registry  # noqa: PLC0415 - registry imports testing lazily
+
+            registry = Registry(builtins=False)
+            registry.register(self.spec.name, self)
+            self._lmux_registry = registry
+        return self._lmux_registry
+
+    def _ref(self, model: str) -> str:
+        return model if "/" in model else f"{self.spec.name}/{model}"
+
+    def chat(self, model: str, messages: Any, **params: Any) -> ChatResponse:
+        """The lmux ``CompletionProvider.chat``: ``model`` with or without the prefix."""
+        return self._own_registry().chat(self._ref(model), messages, **params)
+
+    async def achat(self, model: str, messages: Any, **params: Any) -> ChatResponse:
+        """The lmux ``CompletionProvider.achat``."""
+        return await self._own_registry().achat(self._ref(model), messages, **params)
+
+    def chat_stream(self, model: str, messages: Any, **params: Any) -> Iterator[ChatChunk]:
+        """The lmux ``CompletionProvider.chat_stream``."""
+        return self._own_registry().chat_stream(self._ref(model), messages, **params)
+
+    def achat_stream(self, model: str, messages: Any, **params: Any) -> AsyncIterator[ChatChunk]:
+        """The lmux ``CompletionProvider.achat_stream``."""
+        return self._own_registry().achat_stream(self._ref(model), messages, **params)
+
+    def embed(self, model: str, input: str | Sequence[str], **params: Any) -> EmbeddingResponse:  # noqa: A002
+        """The lmux ``EmbeddingProvider.embed``."""
+        return self._own_registry().embed(self._ref(model), input, **params)
+
+    async def aembed(
+        self,
+        model: str,
+        input: str | Sequence[str],  # noqa: A002
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """The lmux ``EmbeddingProvider.aembed``."""
+        return await self._own_registry().aembed(self._ref(model), input, **params)
+
+    def create_response(self, model: str, input: Any, **params: Any) -> ResponseResponse:  # noqa: A002
+        """The lmux ``ResponsesProvider.create_response``."""
+        return self._own_registry().create_response(self._ref(model), input, **params)
+
+    async def acreate_response(self, model: str, input: Any, **params: Any) -> ResponseResponse:  # noqa: A002
+        """The lmux ``ResponsesProvider.acreate_response``."""
+        return await self._own_registry().acreate_response(self._ref(model), input, **params)
+
+    def register_pricing(self, model: str, pricing: ModelPricing) -> None:
+        """The lmux ``PricingProvider.register_pricing``: price ``model`` from now on."""
+        from lmux_plug._types import ModelSpec  # noqa: PLC0415
+
+        others = tuple(m for m in self.spec.models if m.id != model)
+        existing = self.spec.model(model)
+        updated = (
+            attrs.evolve(existing, pricing=pricing)
+            if existing is not None
+            else ModelSpec(model, pricing=pricing)
+        )
+        self.spec = attrs.evolve(self.spec, models=(*others, updated))
+        if self._lmux_registry is not None:
+            self._lmux_registry.register(self.spec.name, self, replace=True)
+
+    def get_credentials(self) -> Credentials:
+        """The lmux ``AuthProvider.get_credentials``: the key from the declared env var, if any."""
+        import os  # noqa: PLC0415
+
+        for name in self.spec.auth.env:
+            value = os.environ.get(name)
+            if value:
+                return Credentials(api_key=Secret(value))
+        return Credentials()
+
+    async def aget_credentials(self) -> Credentials:
+        """The lmux ``AuthProvider.aget_credentials``."""
+        return self.get_credentials()
+
+    async def aclose(self) -> None:
+        """The lmux ``AsyncCloseable.aclose``: release the private registry's connections."""
+        if self._lmux_registry is not None:
+            await self._lmux_registry.aclose()
