@@ -395,4 +395,3 @@ def transcription_request(model: str, audio: Any, params: dict[str, Any]) -> Tra
         )
     except (TypeError, ValueError) as exc:
         raise _bad(str(exc), model) from exc
-

@@ -56,4 +56,4 @@ def test_plugins_lists_the_builtin() -> None:
     result = run("plugins")
     assert result.returncode == 0, result.stderr
     assert "echo" in result.stdout
-    assert "chat,embed,json_object,json_schema,stream,tools" in result.stdout
+    assert "chat,completions,embed,json_object,json_schema,responses,stream,tools" in result.stdout

@@ -22,6 +22,17 @@ from lmux_plug_openai._providers import PROVIDERS, WIRE
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Sequence
 
+    from lmux_plug import (
+        CompletionChunk,
+        CompletionRequest,
+        CompletionResponse,
+        ResponseChunk,
+        ResponseRequest,
+        ResponseResponse,
+        TranscriptionChunk,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
     from lmux_plug._context import ProviderContext
     from lmux_plug._types import (
         ChatChunk,
@@ -36,9 +47,15 @@ __all__ = [
     "PROVIDERS",
     "WIRE",
     "lmux_plug_chat",
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
     "lmux_plug_embed",
     "lmux_plug_providers",
     "lmux_plug_stream",
+    "lmux_plug_transcribe",
+    "lmux_plug_transcribe_stream",
 ]
 
 
@@ -72,3 +89,69 @@ def lmux_plug_embed(
     from lmux_plug_openai import _client  # noqa: PLC0415
 
     return _client.embed(request, provider)
+
+
+# --------------------------------------------------------------------------- beyond chat
+# The Responses API, legacy text completions and audio transcription. Each provider
+# declares which of them it serves (capabilities ``responses``, ``completions``,
+# ``transcription``); the registry refuses the others before any I/O.
+
+
+@hookimpl
+def lmux_plug_create_response(
+    request: ResponseRequest, provider: ProviderContext
+) -> Awaitable[ResponseResponse]:
+    """The Responses API (``POST /responses``), not streamed."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415 - lazy: keeps discovery cheap
+
+    return _apis_client.create_response(request, provider)
+
+
+@hookimpl
+def lmux_plug_create_response_stream(
+    request: ResponseRequest, provider: ProviderContext
+) -> AsyncIterator[ResponseChunk]:
+    """The Responses API over SSE: one chunk per event, the last with the whole response."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415
+
+    return _apis_client.create_response_stream(request, provider)
+
+
+@hookimpl
+def lmux_plug_complete(
+    request: CompletionRequest, provider: ProviderContext
+) -> Awaitable[CompletionResponse]:
+    """Legacy text completions (``POST /completions``)."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415
+
+    return _apis_client.complete(request, provider)
+
+
+@hookimpl
+def lmux_plug_complete_stream(
+    request: CompletionRequest, provider: ProviderContext
+) -> AsyncIterator[CompletionChunk]:
+    """Legacy text completions over SSE."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415
+
+    return _apis_client.complete_stream(request, provider)
+
+
+@hookimpl
+def lmux_plug_transcribe(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> Awaitable[TranscriptionResponse]:
+    """Audio transcription (multipart ``POST /audio/transcriptions``)."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415
+
+    return _apis_client.transcribe(request, provider)
+
+
+@hookimpl
+def lmux_plug_transcribe_stream(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> AsyncIterator[TranscriptionChunk]:
+    """Streamed transcription (``stream=true``)."""
+    from lmux_plug_openai import _apis_client  # noqa: PLC0415
+
+    return _apis_client.transcribe_stream(request, provider)

@@ -34,12 +34,17 @@ if TYPE_CHECKING:
 
 __all__ = ["chat", "embed", "endpoint", "stream"]
 
-_PATHS = {"chat": "chat/completions", "embed": "embeddings"}
+_PATHS = {
+    "chat": "chat/completions",
+    "embed": "embeddings",
+    "complete": "completions",
+    "transcribe": "audio/transcriptions",
+}
 _DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 def endpoint(provider: ProviderContext, model: str, kind: str) -> tuple[str, dict[str, str]]:
-    """Return the URL and query parameters of a ``chat`` or ``embed`` call to ``provider``.
+    """Return the URL and query parameters of one call (``kind`` as in ``_PATHS``).
 
     Plain endpoints append ``chat/completions`` / ``embeddings`` to the base URL. Azure
     (``options["url_style"] == "azure"``) puts the model id (the deployment name) in the path

@@ -28,6 +28,8 @@ million tokens; a pricing plugin overrides them without touching this file.
 
 from __future__ import annotations
 
+import attrs
+
 from lmux_plug._pricing import ModelPricing, per_million_tokens
 from lmux_plug._types import ApiKeyAuth, Capability, ModelSpec, ProviderSpec
 
@@ -53,10 +55,26 @@ _TOOLS_JSON = _CHAT | {_C.TOOLS, _C.JSON_OBJECT}
 _STRUCTURED = _TOOLS_JSON | {_C.JSON_SCHEMA}
 _VISION = _STRUCTURED | {_C.VISION}
 _REASONING = _VISION | {_C.REASONING}
+# PDF and other document input (OpenAI's file content parts).
+_FILES = _VISION | {_C.FILES}
+_REASONING_FILES = _REASONING | {_C.FILES}
 _EMBED = frozenset({_C.EMBED})
+# The APIs beyond chat: the Responses API (on chat models), legacy text completions (their
+# own models), transcription (speech models; streamed by the gpt-4o transcribe family).
+_RESP = frozenset({_C.RESPONSES})
+_TEXT_COMPLETION = frozenset({_C.COMPLETIONS, _C.STREAM})
+_SPEECH = frozenset({_C.TRANSCRIPTION})
+_SPEECH_STREAM = _SPEECH | {_C.STREAM}
 # Local servers run whatever model the user loaded, so they declare everything the wire
 # can carry and let the server answer for the model.
-_LOCAL = _VISION | {_C.EMBED, _C.REASONING}
+_LOCAL = _VISION | {_C.EMBED, _C.REASONING, _C.COMPLETIONS}
+
+
+def _per_minute(minute: str, input_: str = "0", output: str = "0") -> ModelPricing:
+    """Audio priced by the minute (and, for token-billed speech models, by the token)."""
+    return ModelPricing(
+        input=per_million_tokens(input_), output=per_million_tokens(output), per_minute=minute
+    )
 
 
 def _price(input_: str, output: str, cached: str | None = None) -> ModelPricing:
@@ -90,24 +108,48 @@ OPENAI = ProviderSpec(
     base_url="https://api.openai.com/v1",
     base_url_env="OPENAI_BASE_URL",
     auth=ApiKeyAuth(env=("OPENAI_API_KEY",)),
-    capabilities=_REASONING | {_C.EMBED, _C.AUDIO, _C.FILES},
+    capabilities=_REASONING
+    | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS, _C.TRANSCRIPTION},
     models=(
-        _model("gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
-        _model("gpt-4o-mini", _VISION, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
-        _model("gpt-4.1", _VISION, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
-        _model("gpt-4.1-mini", _VISION, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
-        _model("gpt-4.1-nano", _VISION, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
-        _model("o3", _REASONING, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
-        _model("o4-mini", _REASONING, _price("1.10", "4.40", "0.275"), 200_000, 100_000),
-        _model("gpt-5", _REASONING, _price("1.25", "10.00", "0.125"), 400_000, 128_000),
-        _model("gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000, 128_000),
-        _model("gpt-5-nano", _REASONING, _price("0.05", "0.40", "0.005"), 400_000, 128_000),
+        _model("gpt-4o", _FILES | _RESP, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
+        _model("gpt-4o-mini", _FILES | _RESP, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
+        _model("gpt-4.1", _FILES | _RESP, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
+        _model("gpt-4.1-mini", _FILES | _RESP, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
+        _model("gpt-4.1-nano", _FILES | _RESP, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
+        _model("o3", _REASONING_FILES | _RESP, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
+        _model(
+            "o4-mini", _REASONING_FILES | _RESP, _price("1.10", "4.40", "0.275"), 200_000, 100_000
+        ),
+        _model(
+            "gpt-5", _REASONING_FILES | _RESP, _price("1.25", "10.00", "0.125"), 400_000, 128_000
+        ),
+        _model(
+            "gpt-5-mini",
+            _REASONING_FILES | _RESP,
+            _price("0.25", "2.00", "0.025"),
+            400_000,
+            128_000,
+        ),
+        _model(
+            "gpt-5-nano",
+            _REASONING_FILES | _RESP,
+            _price("0.05", "0.40", "0.005"),
+            400_000,
+            128_000,
+        ),
         _model("text-embedding-3-small", _EMBED, _price("0.02", "0")),
         _model("text-embedding-3-large", _EMBED, _price("0.13", "0")),
         _model("text-embedding-ada-002", _EMBED, _price("0.10", "0")),
+        _model("gpt-3.5-turbo-instruct", _TEXT_COMPLETION, _price("1.50", "2.00"), 4_096),
+        _model("davinci-002", _TEXT_COMPLETION, _price("2.00", "2.00"), 16_384),
+        _model("babbage-002", _TEXT_COMPLETION, _price("0.40", "0.40"), 16_384),
+        _model("whisper-1", _SPEECH, _per_minute("0.006")),
+        _model("gpt-4o-transcribe", _SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+        _model("gpt-4o-mini-transcribe", _SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
+        _model("gpt-4o-transcribe-diarize", _SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
     ),
     options={"max_tokens_field": "auto", "developer_role": True},
-    description="OpenAI Chat Completions and embeddings",
+    description="OpenAI Chat Completions, Responses, completions, transcription and embeddings",
     pricing_date="2025-08-07",
 )
 
@@ -119,7 +161,8 @@ AZURE = ProviderSpec(
     base_url="https://{resource}.openai.azure.com",
     base_url_env="AZURE_OPENAI_ENDPOINT",
     auth=ApiKeyAuth(env=("AZURE_OPENAI_API_KEY",), header="api-key", scheme=None),
-    capabilities=_REASONING | {_C.EMBED, _C.AUDIO, _C.FILES},
+    capabilities=_REASONING
+    | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS, _C.TRANSCRIPTION},
     options={
         "url_style": "azure",
         "api_version": "2024-10-21",
@@ -135,8 +178,12 @@ GROQ = ProviderSpec(
     wire=WIRE,
     base_url="https://api.groq.com/openai/v1",
     auth=ApiKeyAuth(env=("GROQ_API_KEY",)),
-    capabilities=_REASONING,
+    capabilities=_REASONING | {_C.TRANSCRIPTION},
     models=(
+        # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
+        _model("whisper-large-v3", _SPEECH, _per_minute("0.00185")),
+        _model("whisper-large-v3-turbo", _SPEECH, _per_minute("0.000667")),
+        _model("distil-whisper-large-v3-en", _SPEECH, _per_minute("0.000333")),
         _model("llama-3.3-70b-versatile", _TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
         _model("llama-3.1-8b-instant", _TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
         _model(
@@ -157,7 +204,7 @@ TOGETHER = ProviderSpec(
     wire=WIRE,
     base_url="https://api.together.xyz/v1",
     auth=ApiKeyAuth(env=("TOGETHER_API_KEY",)),
-    capabilities=_VISION | {_C.EMBED},
+    capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS, _C.TRANSCRIPTION},
     models=(
         _model(
             "meta-llama/Llama-3.3-70B-Instruct-Turbo", _STRUCTURED, _price("0.88", "0.88"), 131_072
@@ -174,11 +221,19 @@ DEEPSEEK = ProviderSpec(
     wire=WIRE,
     base_url="https://api.deepseek.com",
     auth=ApiKeyAuth(env=("DEEPSEEK_API_KEY",)),
-    capabilities=_TOOLS_JSON,
+    capabilities=_TOOLS_JSON | {_C.RESPONSES, _C.REASONING},
     models=(
-        _model("deepseek-chat", _TOOLS_JSON, _price("0.28", "0.42", "0.028"), 128_000, 8_192),
-        # The reasoner always thinks (reasoning_content); it takes no reasoning_effort.
-        _model("deepseek-reasoner", _TOOLS_JSON, _price("0.28", "0.42", "0.028"), 128_000, 65_536),
+        _model(
+            "deepseek-chat", _TOOLS_JSON | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192
+        ),
+        # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
+        _model(
+            "deepseek-reasoner",
+            _TOOLS_JSON | {_C.REASONING, _C.RESPONSES},
+            _price("0.28", "0.42", "0.028"),
+            128_000,
+            65_536,
+        ),
     ),
     description="DeepSeek (reasoning_content becomes thinking)",
     pricing_date="2025-09-29",
@@ -193,7 +248,8 @@ MISTRAL = ProviderSpec(
     models=(
         _model("mistral-large-latest", _VISION, _price("2", "6"), 131_072),
         _model("mistral-medium-latest", _VISION, _price("0.4", "2"), 131_072),
-        _model("mistral-small-latest", _VISION, _price("0.1", "0.3"), 131_072),
+        # mistral-small-latest (Magistral-based since 2025) accepts reasoning_effort.
+        _model("mistral-small-latest", _VISION | {_C.REASONING}, _price("0.1", "0.3"), 131_072),
         _model("magistral-medium-latest", _STRUCTURED, _price("2", "5"), 40_960),
         _model("mistral-embed", _EMBED, _price("0.1", "0")),
     ),
@@ -209,7 +265,7 @@ OPENROUTER = ProviderSpec(
     wire=WIRE,
     base_url="https://openrouter.ai/api/v1",
     auth=ApiKeyAuth(env=("OPENROUTER_API_KEY",)),
-    capabilities=_REASONING,
+    capabilities=_REASONING | {_C.EMBED, _C.COMPLETIONS},
     models=(
         _model("openai/gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000),
         _model("openai/gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000),
@@ -230,7 +286,7 @@ FIREWORKS = ProviderSpec(
     wire=WIRE,
     base_url="https://api.fireworks.ai/inference/v1",
     auth=ApiKeyAuth(env=("FIREWORKS_API_KEY",)),
-    capabilities=_VISION | {_C.EMBED},
+    capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
     models=(
         _model(
             "accounts/fireworks/models/llama-v3p3-70b-instruct",
@@ -254,7 +310,7 @@ DEEPINFRA = ProviderSpec(
     wire=WIRE,
     base_url="https://api.deepinfra.com/v1/openai",
     auth=ApiKeyAuth(env=("DEEPINFRA_API_KEY",)),
-    capabilities=_VISION | {_C.EMBED},
+    capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
     models=(_model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),),
     description="DeepInfra",
     pricing_date="2025-08-15",
@@ -281,7 +337,7 @@ CEREBRAS = ProviderSpec(
     wire=WIRE,
     base_url="https://api.cerebras.ai/v1",
     auth=ApiKeyAuth(env=("CEREBRAS_API_KEY",)),
-    capabilities=_STRUCTURED | {_C.REASONING},
+    capabilities=_STRUCTURED | {_C.REASONING, _C.COMPLETIONS},
     models=(
         _model("llama-3.3-70b", _STRUCTURED, _price("0.85", "1.20"), 65_536),
         _model("llama3.1-8b", _STRUCTURED, _price("0.10", "0.10"), 8_192),
@@ -296,12 +352,14 @@ XAI = ProviderSpec(
     wire=WIRE,
     base_url="https://api.x.ai/v1",
     auth=ApiKeyAuth(env=("XAI_API_KEY",)),
-    capabilities=_REASONING,
+    capabilities=_REASONING | {_C.RESPONSES},
     models=(
         # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
-        _model("grok-4", _VISION, _price("3.00", "15.00", "0.75"), 256_000),
-        _model("grok-3", _STRUCTURED, _price("3.00", "15.00", "0.75"), 131_072),
-        _model("grok-3-mini", _STRUCTURED | {_C.REASONING}, _price("0.30", "0.50", "0.075")),
+        _model("grok-4", _VISION | _RESP, _price("3.00", "15.00", "0.75"), 256_000),
+        _model("grok-3", _STRUCTURED | _RESP, _price("3.00", "15.00", "0.75"), 131_072),
+        _model(
+            "grok-3-mini", _STRUCTURED | _RESP | {_C.REASONING}, _price("0.30", "0.50", "0.075")
+        ),
     ),
     description="xAI Grok",
     pricing_date="2025-08-15",
@@ -321,9 +379,15 @@ def _local(name: str, port: int, key_env: str, description: str) -> ProviderSpec
     )
 
 
-VLLM = _local("vllm", 8000, "VLLM_API_KEY", "vLLM OpenAI-compatible server")
+VLLM = attrs.evolve(
+    _local("vllm", 8000, "VLLM_API_KEY", "vLLM OpenAI-compatible server"),
+    capabilities=_LOCAL | {_C.RESPONSES, _C.TRANSCRIPTION},
+)
 LLAMACPP = _local("llamacpp", 8080, "LLAMACPP_API_KEY", "llama.cpp server (llama-server)")
-LMSTUDIO = _local("lmstudio", 1234, "LMSTUDIO_API_KEY", "LM Studio local server")
+LMSTUDIO = attrs.evolve(
+    _local("lmstudio", 1234, "LMSTUDIO_API_KEY", "LM Studio local server"),
+    capabilities=_LOCAL | {_C.RESPONSES},
+)
 OLLAMA_OPENAI = _local(
     "ollama_openai", 11434, "OLLAMA_API_KEY", "Ollama's OpenAI-compatible /v1 endpoint"
 )

@@ -1,0 +1,222 @@
+"""The I/O half of the Responses, completion and transcription APIs over the core transport.
+
+Imported lazily by the hook implementations. Each function builds the body with its sans-IO
+codec, sends it through ``provider.transport`` (pooled connections, timeouts, error mapping,
+key scrubbing) and decodes the answer; streams release their connection when closed early.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lmux_plug_openai._client import endpoint
+from lmux_plug_openai._completions_codec import (
+    CompletionStreamDecoder,
+    decode_completion,
+    encode_completion,
+)
+from lmux_plug_openai._responses_codec import (
+    ResponseStreamDecoder,
+    decode_response,
+    encode_response,
+)
+from lmux_plug_openai._transcription_codec import (
+    TranscriptionStreamDecoder,
+    decode_transcription,
+    encode_transcription,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from lmux_plug import (
+        CompletionChunk,
+        CompletionRequest,
+        CompletionResponse,
+        ProviderContext,
+        ResponseChunk,
+        ResponseRequest,
+        ResponseResponse,
+        TranscriptionChunk,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
+
+__all__ = [
+    "complete",
+    "complete_stream",
+    "create_response",
+    "create_response_stream",
+    "transcribe",
+    "transcribe_stream",
+]
+
+
+def _responses_endpoint(provider: ProviderContext, model: str) -> tuple[str, dict[str, str]]:
+    """``{base}/responses``; Azure serves the Responses API at ``{base}/openai/v1/responses``."""
+    if provider.option("url_style") == "azure":
+        _, params = endpoint(provider, model, "chat")  # checks the endpoint is configured
+        params.pop("api-version", None)
+        return provider.url("openai/v1/responses"), params
+    return provider.url("responses"), provider.auth_params()
+
+
+def _headers(provider: ProviderContext, extra: Mapping[str, str], *, accept: str) -> dict[str, str]:
+    headers = provider.auth_headers()
+    headers["accept"] = accept
+    headers.update(extra)
+    return headers
+
+
+async def _post(
+    provider: ProviderContext,
+    url: str,
+    params: dict[str, str],
+    request: Any,
+    *,
+    stream: bool,
+    json_body: Any = None,
+    content: bytes | None = None,
+    content_type: str | None = None,
+) -> Any:
+    headers = _headers(
+        provider,
+        request.extra_headers,
+        accept="text/event-stream" if stream else "application/json",
+    )
+    if content_type is not None:
+        headers["content-type"] = content_type
+    send = provider.transport.stream if stream else provider.transport.request
+    return await send(
+        "POST",
+        url,
+        headers=headers,
+        json_body=json_body,
+        content=content,
+        params=params or None,
+        timeout=request.timeout,
+        provider=provider.name,
+        model=request.model,
+        secrets=provider.secrets(),
+    )
+
+
+async def _relay(response: Any, decoder: Any) -> AsyncIterator[Any]:
+    """Feed the body to ``decoder`` and yield its chunks; always release the connection."""
+    try:
+        async for data in response.iter_bytes():
+            for chunk in decoder.feed(data):
+                yield chunk
+        for chunk in decoder.close():
+            yield chunk
+    finally:
+        response.close()
+
+
+# --------------------------------------------------------------------------- Responses
+
+
+async def create_response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
+    """One ``POST /responses`` call."""
+    url, params = _responses_endpoint(provider, request.model)
+    body = encode_response(request)
+    response = await _post(provider, url, params, request, stream=False, json_body=body)
+    return decode_response(
+        response.body,
+        response.headers,
+        provider=provider.name,
+        model=request.model,
+        secrets=provider.secrets(),
+    )
+
+
+async def create_response_stream(
+    request: ResponseRequest, provider: ProviderContext
+) -> AsyncIterator[ResponseChunk]:
+    """One streamed ``POST /responses`` call."""
+    url, params = _responses_endpoint(provider, request.model)
+    body = encode_response(request, stream=True)
+    response = await _post(provider, url, params, request, stream=True, json_body=body)
+    decoder = ResponseStreamDecoder(
+        provider=provider.name,
+        model=request.model,
+        headers=response.headers,
+        secrets=provider.secrets(),
+    )
+    async for chunk in _relay(response, decoder):
+        yield chunk
+
+
+# --------------------------------------------------------------------------- completions
+
+
+async def complete(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
+    """One ``POST /completions`` call."""
+    url, params = endpoint(provider, request.model, "complete")
+    body = encode_completion(request, provider.spec.options)
+    response = await _post(provider, url, params, request, stream=False, json_body=body)
+    return decode_completion(
+        response.body,
+        response.headers,
+        provider=provider.name,
+        model=request.model,
+        secrets=provider.secrets(),
+    )
+
+
+async def complete_stream(
+    request: CompletionRequest, provider: ProviderContext
+) -> AsyncIterator[CompletionChunk]:
+    """One streamed ``POST /completions`` call."""
+    url, params = endpoint(provider, request.model, "complete")
+    body = encode_completion(request, provider.spec.options, stream=True)
+    response = await _post(provider, url, params, request, stream=True, json_body=body)
+    decoder = CompletionStreamDecoder(
+        provider=provider.name,
+        model=request.model,
+        headers=response.headers,
+        secrets=provider.secrets(),
+    )
+    async for chunk in _relay(response, decoder):
+        yield chunk
+
+
+# --------------------------------------------------------------------------- transcription
+
+
+async def transcribe(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> TranscriptionResponse:
+    """One multipart ``POST /audio/transcriptions`` upload."""
+    url, params = endpoint(provider, request.model, "transcribe")
+    content, content_type = encode_transcription(request)
+    response = await _post(
+        provider, url, params, request, stream=False, content=content, content_type=content_type
+    )
+    return decode_transcription(
+        response.body,
+        response.headers,
+        provider=provider.name,
+        model=request.model,
+        response_format=request.response_format,
+        secrets=provider.secrets(),
+    )
+
+
+async def transcribe_stream(
+    request: TranscriptionRequest, provider: ProviderContext
+) -> AsyncIterator[TranscriptionChunk]:
+    """One streamed transcription (``stream=true``; gpt-4o-transcribe and later)."""
+    url, params = endpoint(provider, request.model, "transcribe")
+    content, content_type = encode_transcription(request, stream=True)
+    response = await _post(
+        provider, url, params, request, stream=True, content=content, content_type=content_type
+    )
+    decoder = TranscriptionStreamDecoder(
+        provider=provider.name,
+        model=request.model,
+        headers=response.headers,
+        secrets=provider.secrets(),
+    )
+    async for chunk in _relay(response, decoder):
+        yield chunk

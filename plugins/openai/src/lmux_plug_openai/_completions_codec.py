@@ -1,0 +1,243 @@
+"""Sans-IO codec for legacy text completions (``POST /completions``).
+
+Finish reasons are normalised as in chat (``eos`` → stop, ``length``, ...). In a stream the
+terminal chunk is emitted once, at ``data: [DONE]`` (or at the end of the body when a finish
+reason was seen): it carries the finish reason and the usage from wherever the provider put it
+(a usage-only chunk after the finish, usage on the finish chunk, Groq's ``x_groq.usage``), so a
+finish reason the wire repeats on a trailing chunk is still one terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lmux_plug import (
+    CompletionChunk,
+    CompletionRequest,
+    CompletionResponse,
+    FinishReason,
+    InvalidRequestError,
+    ProviderError,
+    Usage,
+)
+from lmux_plug._sse import SSEDecoder
+from lmux_plug_openai._codec import (
+    _loads,
+    _lower,
+    error_from_payload,
+    finish_reason_of,
+    request_id_of,
+    usage_of,
+)
+
+__all__ = ["CompletionStreamDecoder", "decode_completion", "encode_completion"]
+
+_FIELDS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "n",
+    "suffix",
+    "echo",
+    "logprobs",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+)
+
+
+def encode_completion(
+    request: CompletionRequest, options: Mapping[str, Any], *, stream: bool = False
+) -> dict[str, Any]:
+    """The JSON body of ``POST /completions``; ``extra`` is merged last."""
+    if not request.model:
+        msg = "model id must not be empty"
+        raise InvalidRequestError(msg)
+    if request.max_tokens is not None and (
+        isinstance(request.max_tokens, bool) or request.max_tokens < 1
+    ):
+        msg = f"max_tokens must be a positive integer, got {request.max_tokens!r}"
+        raise InvalidRequestError(msg, model=request.model)
+    prompt = request.prompt if isinstance(request.prompt, str) else list(request.prompt)
+    body: dict[str, Any] = {"model": request.model, "prompt": prompt}
+    for name in _FIELDS:
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.stop is not None:
+        body["stop"] = list(request.stop)
+    if stream:
+        body["stream"] = True
+        if options.get("stream_usage", True):
+            body["stream_options"] = {"include_usage": True}
+    body.update(request.extra)
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = f"request body must be JSON-serialisable: {exc}"
+        raise InvalidRequestError(msg, model=request.model) from exc
+    return body
+
+
+def _choices(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    raw = payload.get("choices")
+    found = [c for c in raw if isinstance(c, Mapping)] if isinstance(raw, list) else []
+    return sorted(found, key=_index)
+
+
+def _index(choice: Mapping[str, Any]) -> int:
+    value = choice.get("index")
+    return value if isinstance(value, int) else 0
+
+
+def _usage(payload: Mapping[str, Any]) -> Usage | None:
+    usage = usage_of(payload.get("usage"))
+    if usage is None:
+        groq = payload.get("x_groq")
+        usage = usage_of(groq.get("usage")) if isinstance(groq, Mapping) else None
+    return usage
+
+
+def decode_completion(
+    body: bytes | str | Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+    *,
+    provider: str,
+    model: str,
+    secrets: tuple[str, ...] = (),
+) -> CompletionResponse:
+    """Decode a whole ``POST /completions`` answer."""
+    lowered = _lower(headers)
+    payload = _loads(body, provider, model)
+    if not isinstance(payload, Mapping):
+        msg = f"{provider} answered a completion with {type(payload).__name__}, not an object"
+        raise ProviderError(msg, provider=provider, model=model)
+    if "choices" not in payload and payload.get("error") is not None:
+        raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
+    choices = _choices(payload)
+    if not choices:
+        msg = f"{provider} answered a completion without choices"
+        raise ProviderError(msg, provider=provider, model=model)
+    texts = tuple(str(c.get("text") or "") for c in choices)
+    return CompletionResponse(
+        text=texts[0],
+        model=str(payload.get("model") or model),
+        provider=provider,
+        finish_reason=finish_reason_of(choices[0].get("finish_reason")),
+        usage=_usage(payload) or Usage(),
+        id=str(payload["id"]) if payload.get("id") is not None else None,
+        choices=texts,
+        request_id=request_id_of(lowered),
+        headers=lowered,
+        raw=payload,
+    )
+
+
+class CompletionStreamDecoder:
+    """Turn the bytes of a streamed completion into :class:`CompletionChunk` values."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        model: str,
+        headers: Mapping[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self._provider = provider
+        self._model = model
+        self._headers = _lower(headers)
+        self._request_id = request_id_of(self._headers)
+        self._secrets = secrets
+        self._sse = SSEDecoder()
+        self._finish: FinishReason | None = None
+        self._usage: Usage | None = None
+        self._id: str | None = None
+        self._events = 0
+        self.done = False
+
+    def feed(self, data: bytes) -> list[CompletionChunk]:
+        """Add body bytes; return the chunks they complete."""
+        if self.done:
+            return []
+        out: list[CompletionChunk] = []
+        for event in self._sse.feed(data):
+            out.extend(self._event(event.event, event.data))
+        return out
+
+    def close(self) -> list[CompletionChunk]:
+        """End of body: the terminal chunk if still owed, else ``ProviderError`` (truncated)."""
+        if self.done:
+            return []
+        out: list[CompletionChunk] = []
+        for event in self._sse.flush():
+            out.extend(self._event(event.event, event.data))
+        if self._finished():
+            return out
+        if self._finish is not None:
+            return [*out, self._terminal()]
+        msg = f"completion stream from {self._provider} ended before [DONE] (truncated)"
+        raise ProviderError(msg, provider=self._provider, model=self._model)
+
+    def _finished(self) -> bool:
+        return self.done
+
+    def _terminal(self) -> CompletionChunk:
+        self.done = True
+        return CompletionChunk(
+            finish_reason=self._finish or FinishReason.STOP,
+            usage=self._usage,
+            model=self._model,
+            provider=self._provider,
+            id=self._id,
+            request_id=self._request_id,
+        )
+
+    def _event(self, name: str, data: str) -> list[CompletionChunk]:
+        if self.done or not data.strip():
+            return []
+        if data.strip() == "[DONE]":
+            return [self._terminal()]
+        try:
+            payload = json.loads(data)
+        except ValueError as exc:
+            msg = f"malformed stream event from {self._provider}: {data[:200]!r}"
+            raise ProviderError(msg, provider=self._provider, model=self._model) from exc
+        if not isinstance(payload, Mapping):
+            return []
+        if name == "error" or payload.get("error") is not None:
+            raise error_from_payload(
+                payload,
+                self._headers,
+                provider=self._provider,
+                model=self._model,
+                secrets=self._secrets,
+            )
+        self._events += 1
+        if self._id is None and payload.get("id") is not None:
+            self._id = str(payload["id"])
+        usage = _usage(payload)
+        if usage is not None:
+            self._usage = usage
+        out: list[CompletionChunk] = []
+        for choice in _choices(payload):
+            text = choice.get("text")
+            index = _index(choice)
+            if isinstance(text, str) and text:
+                out.append(
+                    CompletionChunk(
+                        delta=text,
+                        index=index,
+                        model=self._model,
+                        provider=self._provider,
+                        id=self._id,
+                        request_id=self._request_id,
+                    )
+                )
+            reason = choice.get("finish_reason")
+            if reason is not None and self._finish is None:
+                self._finish = finish_reason_of(reason)
+        return out

@@ -1,0 +1,215 @@
+"""Replay real recorded Responses / completion exchanges (``../shared/wire``) through the public API.
+
+Each recorded answer is served from a 127.0.0.1 server; the call is made with the recorded
+request's own parameters through ``Registry.acreate_response`` / ``acomplete`` (streamed when
+the recording was), and the decoded result is checked against what the recorded JSON holds.
+Skipped cleanly when the recordings are not present.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from lmux_plug import LmuxError, Registry, ResponseResponse
+from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire import WireExchange, load_recording, recordings
+
+WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire"
+KEY = "test-key-replay-0001"
+_PREFIX_BY_HOST = {
+    "api.openai.com": "openai",
+    "api.deepseek.com": "deepseek",
+    "api.together.xyz": "together",
+}
+
+
+def _cases(kind: str) -> list[Any]:
+    found = []
+    for path in recordings(WIRE):
+        for index, exchange in enumerate(load_recording(path)):
+            uri = exchange.request.uri or ""
+            if (
+                kind == "responses"
+                and (
+                    uri.endswith("/responses")
+                    or "responses/__fixtures__" in str(path)
+                    or path.name.startswith("vercel-ai__openai__openai-error")
+                )
+            ) or (kind == "completions" and uri.endswith("/v1/completions")):
+                found.append(pytest.param(exchange, id=f"{path.name}#{index}"))
+    return found
+
+
+RESPONSE_CASES = _cases("responses")
+COMPLETION_CASES = _cases("completions")
+
+
+async def _serve(exchange: WireExchange, sent: list[dict[str, Any]]) -> Any:
+    async def answer(request: web.Request) -> web.Response:
+        sent.append(await request.json())
+        content_type = exchange.response.headers.get("content-type", "application/json")
+        return web.Response(
+            status=exchange.response.status or 200,
+            body=exchange.response.body,
+            headers={"content-type": content_type},
+        )
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    return serve_app(app)
+
+
+async def _call_responses(
+    registry: Registry, ref: str, value: Any, params: dict[str, Any], *, stream: bool
+) -> Any:
+    if stream:
+        return [c async for c in registry.acreate_response_stream(ref, value, **params)]
+    return await registry.acreate_response(ref, value, **params)
+
+
+async def _call_completions(
+    registry: Registry, ref: str, prompt: Any, params: dict[str, Any], *, stream: bool
+) -> Any:
+    if stream:
+        return [c async for c in registry.acomplete_stream(ref, prompt, **params)]
+    return await registry.acomplete(ref, prompt, **params)
+
+
+def _prefix(exchange: WireExchange) -> str:
+    uri = exchange.request.uri or "https://api.openai.com/v1/responses"
+    host = uri.split("/")[2]
+    return _PREFIX_BY_HOST[host]
+
+
+def _expected_payload(exchange: WireExchange) -> dict[str, Any] | None:
+    """The final response object: the JSON body, or the last stream event's ``response``."""
+    body = exchange.response.body
+    if b"data:" in body[:200] or (
+        exchange.response.headers.get("content-type", "").startswith("text/event-stream")
+    ):
+        final = None
+        for line in body.decode().splitlines():
+            if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
+                event = json.loads(line[5:])
+                if event.get("type") in ("response.completed", "response.incomplete"):
+                    final = event["response"]
+        return final
+    return json.loads(body)
+
+
+def _check_response(response: ResponseResponse, payload: dict[str, Any]) -> None:
+    items = payload["output"]
+    assert len(response.output) == len(items)
+    texts = [
+        part["text"]
+        for item in items
+        if item["type"] == "message"
+        for part in item["content"]
+        if part["type"] == "output_text"
+    ]
+    assert response.output_text == "".join(texts)
+    calls = [
+        (i["call_id"], i["name"], i["arguments"]) for i in items if i["type"] == "function_call"
+    ]
+    assert [(c.id, c.name, c.arguments) for c in response.tool_calls] == calls
+    for ours, theirs in zip(response.output, items, strict=True):
+        if theirs["type"] not in ("message", "function_call"):
+            assert ours == theirs  # reasoning (encrypted too) and hosted calls kept unchanged
+    usage = payload.get("usage") or {}
+    assert response.usage.input_tokens == usage.get("input_tokens", 0)
+    assert response.usage.output_tokens == usage.get("output_tokens", 0)
+    details = usage.get("input_tokens_details") or {}
+    assert response.usage.cache_read_tokens == (details.get("cached_tokens") or 0)
+    out_details = usage.get("output_tokens_details") or {}
+    assert response.usage.reasoning_tokens == (out_details.get("reasoning_tokens") or 0)
+    assert response.id == payload["id"]
+    assert response.status == payload["status"]
+    assert response.incomplete_details == payload.get("incomplete_details")
+
+
+@pytest.mark.skipif(not RESPONSE_CASES, reason="no recordings in ../shared/wire")
+@pytest.mark.parametrize("exchange", RESPONSE_CASES)
+async def test_replay_responses(exchange: WireExchange) -> None:
+    recorded = exchange.request.json() or {"model": "gpt-5-nano", "input": "x", "stream": True}
+    params = dict(recorded)
+    model, value = params.pop("model"), params.pop("input")
+    stream = bool(params.pop("stream", False))
+    prefix = _prefix(exchange)
+    sent: list[dict[str, Any]] = []
+    async with await _serve(exchange, sent) as base_url:
+        registry = Registry.from_entry_points()
+        registry.configure(prefix, api_key=KEY, base_url=base_url)
+        status = exchange.response.status or 200
+        try:
+            if status >= 400 or b'"type":"error"' in exchange.response.body:
+                with pytest.raises(LmuxError) as info:
+                    await _call_responses(
+                        registry, f"{prefix}/{model}", value, params, stream=stream
+                    )
+                if status >= 400:
+                    assert info.value.status_code == status
+                return
+            if stream:
+                chunks = [
+                    c
+                    async for c in registry.acreate_response_stream(
+                        f"{prefix}/{model}", value, **params
+                    )
+                ]
+                final = chunks[-1].response
+                assert final is not None
+                assert "".join(c.delta for c in chunks) == final.output_text
+                response = final
+            else:
+                response = await registry.acreate_response(f"{prefix}/{model}", value, **params)
+        finally:
+            await registry.aclose()
+    if exchange.request.json() is not None:
+        # What we sent carries every field of the recorded request, as recorded.
+        ours = sent[-1]
+        for key, wanted in recorded.items():
+            if key == "stream" and wanted is False:
+                continue  # the default: we leave it out
+            assert ours.get(key) == wanted, key
+    payload = _expected_payload(exchange)
+    assert payload is not None
+    _check_response(response, payload)
+
+
+@pytest.mark.skipif(not COMPLETION_CASES, reason="no recordings in ../shared/wire")
+@pytest.mark.parametrize("exchange", COMPLETION_CASES)
+async def test_replay_completions(exchange: WireExchange) -> None:
+    recorded = exchange.request.json()
+    params = {k: v for k, v in recorded.items() if v is not None}
+    model, prompt = params.pop("model"), params.pop("prompt")
+    stream = bool(params.pop("stream", False))
+    prefix = _prefix(exchange)
+    sent: list[dict[str, Any]] = []
+    async with await _serve(exchange, sent) as base_url:
+        registry = Registry.from_entry_points()
+        registry.configure(prefix, api_key=KEY, base_url=base_url)
+        try:
+            status = exchange.response.status or 200
+            if status >= 400:
+                with pytest.raises(LmuxError) as info:
+                    await _call_completions(
+                        registry, f"{prefix}/{model}", prompt, params, stream=stream
+                    )
+                assert info.value.status_code == status
+                return
+            response = await registry.acomplete(f"{prefix}/{model}", prompt, **params)
+        finally:
+            await registry.aclose()
+    payload = json.loads(exchange.response.body)
+    assert sent[-1]["prompt"] == prompt
+    assert response.text == payload["choices"][0]["text"]
+    assert response.finish_reason.value == {"eos": "stop"}.get(
+        payload["choices"][0]["finish_reason"], payload["choices"][0]["finish_reason"]
+    )
+    assert response.usage.input_tokens == payload["usage"]["prompt_tokens"]
+    assert response.usage.output_tokens == payload["usage"]["completion_tokens"]
