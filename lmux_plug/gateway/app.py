@@ -1,8 +1,10 @@
 """The gateway's ASGI app (Starlette): OpenAI's HTTP API in front of lmux-plug.
 
 Routes: ``POST /v1/chat/completions`` (JSON, or SSE chunks ending in ``data: [DONE]``),
-``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /health``,
-``GET /metrics`` (Prometheus text). Calls go to a router when one is configured, else to a
+``POST /v1/embeddings``, ``POST /v1/responses``, ``POST /v1/completions`` and
+``POST /v1/audio/transcriptions`` (those three in :mod:`lmux_plug.gateway.apis`),
+``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /health``, ``GET /metrics`` (Prometheus
+text). Calls go to a router when one is configured, else to a
 registry. Clients authenticate with virtual keys (:mod:`lmux_plug.gateway.keys`); every
 error is an OpenAI-format body (:mod:`lmux_plug.gateway.errors`).
 """
@@ -25,6 +27,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.apis import api_routes
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
 from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
@@ -498,6 +501,7 @@ def create_app(
             Route(f"{prefix}/models", gateway.models, methods=["GET"]),
             Route(f"{prefix}/models/{{model:path}}", gateway.models, methods=["GET"]),
         ]
+    routes += api_routes(gateway)  # /v1/responses, /v1/completions, /v1/audio/transcriptions
     app = _App(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

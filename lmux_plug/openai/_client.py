@@ -12,6 +12,14 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
 from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
+from lmux_plug.openai._apis import (
+    AsyncAudio,
+    AsyncResponses,
+    AsyncTextCompletions,
+    Audio,
+    Responses,
+    TextCompletions,
+)
 from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
 from lmux_plug.openai._errors import as_openai_error
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
@@ -437,6 +445,10 @@ class AsyncOpenAI(_Base):
         self.chat = AsyncChat(self)
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModels(self)
+        # The Responses API, legacy text completions and audio transcription.
+        self.responses = AsyncResponses(self)
+        self.completions = AsyncTextCompletions(self)
+        self.audio = AsyncAudio(self)
 
     async def close(self) -> None:
         """Release connections opened on the running loop."""
@@ -560,6 +572,9 @@ class OpenAI(_Base):
         self.chat = Chat(self)
         self.embeddings = Embeddings(self)
         self.models = Models(self)
+        self.responses = Responses(self)
+        self.completions = TextCompletions(self)
+        self.audio = Audio(self)
 
     def close(self) -> None:
         """Release every connection the sync API opened."""

@@ -1,0 +1,328 @@
+"""Gateway routes of the Responses API, text completions and audio transcription.
+
+``POST /v1/responses`` (JSON, or SSE with one ``event:`` + ``data:`` per Responses event),
+``POST /v1/completions`` (JSON, or SSE chunks ending in ``data: [DONE]``) and
+``POST /v1/audio/transcriptions`` (a ``multipart/form-data`` upload; JSON or plain text by
+``response_format``; SSE with ``stream=true``). Virtual keys, model allow-lists, budgets,
+metrics, load shedding and error bodies work as for chat: every route runs through
+:meth:`Gateway._handle`. The bodies are built by :mod:`lmux_plug._api_wire`, the same code as
+the drop-in client's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from lmux_plug._api_wire import (
+    ResponseEventWriter,
+    completion_chunk_dict,
+    completion_dict,
+    primed,
+    response_dict,
+    transcription_body,
+)
+from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.errors import GatewayError, as_dict
+
+if TYPE_CHECKING:
+    from lmux_plug.gateway.app import Gateway
+    from lmux_plug.gateway.keys import VirtualKey
+
+__all__ = ["api_routes"]
+
+log = logging.getLogger("lmux_plug.gateway")
+
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+#: Audio uploads may be far larger than JSON bodies (OpenAI accepts 25 MB).
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+_ROUTING_FIELDS = ("fallback_models", "retries")
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dumps(data: Any) -> bytes:
+    return _encode(data).encode()
+
+
+def _bad(message: str, *, param: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param)
+
+
+def _target(gateway: Gateway, method: str) -> Any:
+    backend = gateway.backend
+    found = getattr(backend.target, method, None)
+    return found if found is not None else getattr(backend.registry, method)
+
+
+def _stream_flag(value: object) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # form fields
+        return value.lower() == "true"
+    raise _bad("'stream' must be a boolean", param="stream")
+
+
+class _ApiRoutes:
+    """The three routes, bound to one :class:`Gateway`."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _admitted(self, request: Request, body: dict[str, Any]) -> tuple[VirtualKey | None, str]:
+        gateway = self.gateway
+        key = gateway.authenticate(request)
+        model = gateway.model_of(body)
+        for name in _ROUTING_FIELDS:
+            body.pop(name, None)  # retries/fallbacks are the chat route's; not forwarded
+        if key is not None:
+            key.admit(model)
+        return key, model
+
+    def _sse(
+        self,
+        key: VirtualKey | None,
+        model: str,
+        chunks: AsyncIterator[Any],
+        render: Callable[[Any], bytes],
+        *,
+        started: float,
+        route: str,
+        usage_of: Callable[[], tuple[Any, Any]],
+        done: bytes = b"",
+    ) -> StreamingResponse:
+        gateway = self.gateway
+
+        async def events() -> AsyncIterator[bytes]:
+            status = 200
+            try:
+                async for chunk in chunks:
+                    yield render(chunk)
+                if done:
+                    yield done
+            except LmuxError as exc:
+                error = gateway.lmux_error(exc)
+                status = error.status
+                yield b"event: error\ndata: " + _dumps(as_dict(error)) + b"\n\n"
+            except Exception:
+                log.exception("unexpected error while streaming %s", route)
+                status = 500
+                error = GatewayError(500, "internal error in the gateway", type="server_error")
+                yield b"event: error\ndata: " + _dumps(as_dict(error)) + b"\n\n"
+            finally:
+                aclose = getattr(chunks, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+                usage, cost = usage_of()
+                gateway.account(key, model, usage, cost)
+                gateway.metrics.in_flight -= 1
+                gateway.metrics.observe(route, status, time.perf_counter() - started)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+    # -- /v1/responses -------------------------------------------------------------------
+
+    async def responses(self, request: Request) -> Response:
+        """``POST /v1/responses``."""
+        return await self.gateway._handle(request, "/v1/responses", self._responses)  # noqa: SLF001 - same package
+
+    async def _responses(self, request: Request, started: float, route: str) -> Response:
+        body = await self.gateway.read_json(request)
+        key, model = self._admitted(request, body)
+        value = body.pop("input", None)
+        if not isinstance(value, (str, list)) or not value:
+            raise _bad("'input' must be a non-empty string or list of items", param="input")
+        stream = _stream_flag(body.pop("stream", None))
+        body.pop("model", None)
+        if not stream:
+            answer = await _target(self.gateway, "acreate_response")(model, value, **body)
+            self.gateway.account(key, model, answer.usage, answer.cost)
+            return Response(_dumps(response_dict(answer, model=model)), media_type=_JSON)
+        chunks = await primed(
+            _target(self.gateway, "acreate_response_stream")(model, value, **body)
+        )
+        writer = ResponseEventWriter(model)
+
+        def render(chunk: Any) -> bytes:
+            event = writer.feed(chunk)
+            return f"event: {event['type']}\ndata: ".encode() + _dumps(event) + b"\n\n"
+
+        def usage() -> tuple[Any, Any]:
+            final = writer.response
+            return (final.usage, final.cost) if final is not None else (None, None)
+
+        return self._sse(key, model, chunks, render, started=started, route=route, usage_of=usage)
+
+    # -- /v1/completions -----------------------------------------------------------------
+
+    async def completions(self, request: Request) -> Response:
+        """``POST /v1/completions``."""
+        return await self.gateway._handle(request, "/v1/completions", self._completions)  # noqa: SLF001
+
+    async def _completions(self, request: Request, started: float, route: str) -> Response:
+        body = await self.gateway.read_json(request)
+        key, model = self._admitted(request, body)
+        prompt = body.pop("prompt", None)
+        if not isinstance(prompt, (str, list)) or not prompt:
+            raise _bad("'prompt' must be a non-empty string or list of strings", param="prompt")
+        stream = _stream_flag(body.pop("stream", None))
+        body.pop("stream_options", None)  # usage always rides on the terminal chunk
+        body.pop("model", None)
+        if not stream:
+            answer = await _target(self.gateway, "acomplete")(model, prompt, **body)
+            self.gateway.account(key, model, answer.usage, answer.cost)
+            return Response(_dumps(completion_dict(answer, model=model)), media_type=_JSON)
+        chunks = await primed(_target(self.gateway, "acomplete_stream")(model, prompt, **body))
+        seen: list[Any] = []
+        chunk_id = f"cmpl-{int(started * 1e6):x}"
+
+        def render(chunk: Any) -> bytes:
+            if chunk.usage is not None:
+                seen.append(chunk)
+            return (
+                b"data: "
+                + _dumps(completion_chunk_dict(chunk, model=model, chunk_id=chunk_id))
+                + b"\n\n"
+            )
+
+        def usage() -> tuple[Any, Any]:
+            return (seen[-1].usage, seen[-1].cost) if seen else (None, None)
+
+        return self._sse(
+            key,
+            model,
+            chunks,
+            render,
+            started=started,
+            route=route,
+            usage_of=usage,
+            done=b"data: [DONE]\n\n",
+        )
+
+    # -- /v1/audio/transcriptions --------------------------------------------------------
+
+    async def transcriptions(self, request: Request) -> Response:
+        """``POST /v1/audio/transcriptions`` (multipart upload)."""
+        return await self.gateway._handle(  # noqa: SLF001
+            request, "/v1/audio/transcriptions", self._transcriptions
+        )
+
+    async def _read_form(self, request: Request) -> tuple[dict[str, Any], bytes, str]:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise _bad("send the audio as multipart/form-data")
+        limit = max(self.gateway.max_body_bytes, MAX_AUDIO_BYTES)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise GatewayError(
+                413, f"upload is larger than {limit} bytes", code="request_too_large"
+            )
+        parts: list[bytes] = []
+
+        async def collect() -> None:
+            size = 0
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    msg = f"upload is larger than {limit} bytes"
+                    raise GatewayError(413, msg, code="request_too_large")
+                parts.append(part)
+
+        try:
+            await asyncio.wait_for(collect(), self.gateway.body_timeout)
+        except asyncio.TimeoutError:
+            msg = f"request body not received within {self.gateway.body_timeout:g} s"
+            raise GatewayError(408, msg, code="body_timeout") from None
+        # The standard library's MIME parser reads the multipart body (RFC 7578 is MIME).
+        message = BytesParser(_class=EmailMessage, policy=HTTP).parsebytes(
+            b"content-type: " + content_type.encode("latin-1") + b"\r\n\r\n" + b"".join(parts)
+        )
+        if not message.is_multipart():
+            raise _bad("malformed multipart/form-data body")
+        fields: dict[str, Any] = {}
+        audio: bytes | None = None
+        filename = "audio.wav"
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            if name == "file":
+                audio = data
+                filename = part.get_filename() or filename
+            elif name.endswith("[]"):
+                fields.setdefault(name[:-2], []).append(data.decode())
+            else:
+                fields[name] = data.decode()
+        if audio is None:
+            raise _bad("the upload has no 'file' part", param="file")
+        return fields, audio, filename
+
+    async def _transcriptions(self, request: Request, started: float, route: str) -> Response:
+        fields, audio, filename = await self._read_form(request)
+        key, model = self._admitted(request, fields)
+        fields.pop("model", None)
+        stream = _stream_flag(fields.pop("stream", None))
+        response_format = fields.get("response_format")
+        if "temperature" in fields:
+            try:
+                fields["temperature"] = float(fields["temperature"])
+            except ValueError:
+                raise _bad("temperature must be a number", param="temperature") from None
+        fields["filename"] = filename
+        if not stream:
+            answer = await _target(self.gateway, "atranscribe")(model, audio, **fields)
+            self.gateway.account(key, model, answer.usage, answer.cost)
+            body, media_type = transcription_body(answer, response_format)
+            data = body.encode() if isinstance(body, str) else _dumps(body)
+            return Response(data, media_type=media_type)
+        chunks = await primed(_target(self.gateway, "atranscribe_stream")(model, audio, **fields))
+        final: list[Any] = []
+
+        def render(chunk: Any) -> bytes:
+            event: dict[str, Any] = {"type": chunk.type}
+            if chunk.type == "transcript.text.delta":
+                event["delta"] = chunk.delta
+            if chunk.response is not None:
+                final.append(chunk.response)
+                body, _ = transcription_body(chunk.response, "json")
+                if isinstance(body, dict):
+                    event.update(body)
+            return b"data: " + _dumps(event) + b"\n\n"
+
+        def usage() -> tuple[Any, Any]:
+            return (final[-1].usage, final[-1].cost) if final else (None, None)
+
+        return self._sse(key, model, chunks, render, started=started, route=route, usage_of=usage)
+
+
+def api_routes(gateway: Gateway) -> list[Route]:
+    """The routes of this module, with and without the ``/v1`` prefix (as the app's)."""
+    routes = _ApiRoutes(gateway)
+    return [
+        Route(f"{prefix}/{path}", handler, methods=["POST"])
+        for prefix in ("/v1", "")
+        for path, handler in (
+            ("responses", routes.responses),
+            ("completions", routes.completions),
+            ("audio/transcriptions", routes.transcriptions),
+        )
+    ]

@@ -1,0 +1,387 @@
+"""``client.responses``, ``client.completions`` and ``client.audio.transcriptions`` of the drop-in.
+
+Each ``create`` takes the ``openai`` package's arguments and returns an object shaped like
+its answer (attribute access, ``model_dump()``), built from the same wire dicts the gateway
+sends (:mod:`lmux_plug._api_wire`); ``stream=True`` returns an (async) iterator of events.
+The lmux-plug answer stays reachable as ``lmux_response`` (cost, provider, headers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from lmux_plug._api_wire import (
+    ResponseEventWriter,
+    completion_chunk_dict,
+    completion_dict,
+    primed,
+    response_dict,
+    transcription_body,
+)
+
+if TYPE_CHECKING:
+    from lmux_plug.openai._backend import Backend
+    from lmux_plug.openai._client import AsyncOpenAI, OpenAI
+
+__all__ = [
+    "ApiObject",
+    "AsyncApiStream",
+    "AsyncAudio",
+    "AsyncResponses",
+    "AsyncTextCompletions",
+    "Audio",
+    "Responses",
+    "TextCompletions",
+]
+
+_ids = itertools.count(1)
+
+
+class ApiObject:
+    """An OpenAI answer object: attribute access to its wire fields, ``model_dump()``."""
+
+    def __init__(self, data: Mapping[str, Any], *, lmux_response: Any = None) -> None:
+        self._data = dict(data)
+        self.lmux_response = lmux_response
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self.__dict__["_data"][name]
+        except KeyError:
+            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+            raise AttributeError(msg) from None
+        return _wrap(value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiObject) and other._data == self._data
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self._data, sort_keys=True, default=str))
+
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """The wire dict (``exclude_none`` drops ``None`` values at the top level)."""
+        if exclude_none:
+            return {k: v for k, v in self._data.items() if v is not None}
+        return dict(self._data)
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        """The wire JSON."""
+        return json.dumps(self._data, indent=indent)
+
+    to_dict = model_dump
+
+
+class Response(ApiObject):
+    """A Responses ``response``; ``output_text`` joins the text of its messages (as openai's)."""
+
+    @property
+    def output_text(self) -> str:
+        """Every ``output_text`` part of every message item, concatenated."""
+        return "".join(
+            part.get("text", "")
+            for item in self._data.get("output") or ()
+            if item.get("type") == "message"
+            for part in item.get("content") or ()
+            if part.get("type") == "output_text"
+        )
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return ApiObject(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+class AsyncApiStream:
+    """Async iterator of event objects; ``close()`` releases the connection early."""
+
+    def __init__(self, events: AsyncIterator[ApiObject]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> AsyncApiStream:
+        return self
+
+    async def __anext__(self) -> ApiObject:
+        return await self._events.__anext__()
+
+    async def close(self) -> None:
+        """Stop early and release the connection."""
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    aclose = close
+
+    async def __aenter__(self) -> AsyncApiStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class ApiStream:
+    """Sync iterator over an :class:`AsyncApiStream`, on the registry's managed loop."""
+
+    def __init__(self, backend: Backend, stream: AsyncApiStream) -> None:
+        self._backend = backend
+        self._stream = stream
+        self._done = False
+
+    def __iter__(self) -> Iterator[ApiObject]:
+        return self
+
+    def __next__(self) -> ApiObject:
+        if self._done:
+            raise StopIteration
+        try:
+            return self._backend.run(self._stream.__anext__)
+        except StopAsyncIteration:
+            self._done = True
+            raise StopIteration from None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop early and release the connection."""
+        if not self._done:
+            self._done = True
+            self._backend.run(self._stream.close)
+
+    def __enter__(self) -> ApiStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _target(backend: Backend, method: str) -> Any:
+    """The router's method when it has one, else the registry's."""
+    found = getattr(backend.target, method, None)
+    return found if found is not None else getattr(backend.registry, method)
+
+
+def _options(
+    client: AsyncOpenAI, timeout: Any, extra_headers: Any, extra_body: Any
+) -> dict[str, Any]:
+    options = client.call_options(timeout, extra_headers)
+    if extra_body:
+        options["extra_body"] = dict(extra_body)
+    return options
+
+
+# --------------------------------------------------------------------------- Responses
+
+
+class AsyncResponses:
+    """``client.responses``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        input: Any,  # noqa: A002 - OpenAI's parameter name
+        stream: bool = False,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Create a response (``stream=True``: an :class:`AsyncApiStream` of events)."""
+        client = self._client
+        backend = client.backend
+        name = backend.model_name(model)
+        params = {k: v for k, v in fields.items() if v is not None}
+        params.update(_options(client, timeout, extra_headers, extra_body))
+        if not stream:
+            answer = await _target(backend, "acreate_response")(name, input, **params)
+            return Response(response_dict(answer, model=name), lmux_response=answer)
+        chunks = _target(backend, "acreate_response_stream")(name, input, **params)
+        writer = ResponseEventWriter(name)
+        started = await primed(chunks)
+
+        async def events() -> AsyncIterator[ApiObject]:
+            async for chunk in started:
+                data = writer.feed(chunk)
+                if chunk.response is not None:
+                    yield ApiObject(
+                        {
+                            **data,
+                            "response": Response(data["response"], lmux_response=chunk.response),
+                        }
+                    )
+                else:
+                    yield ApiObject(data, lmux_response=chunk)
+
+        return AsyncApiStream(_closing(events(), started))
+
+
+async def _closing(events: AsyncIterator[Any], source: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Relay ``events``; closing this closes ``source`` (and its connection) too."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+# --------------------------------------------------------------------------- completions
+
+
+class AsyncTextCompletions:
+    """``client.completions`` (legacy text completions)."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        prompt: Any,
+        stream: bool = False,
+        stream_options: Mapping[str, Any] | None = None,  # noqa: ARG002 - usage always comes
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Create a completion (``stream=True``: an :class:`AsyncApiStream` of chunks)."""
+        client = self._client
+        backend = client.backend
+        name = backend.model_name(model)
+        params = {k: v for k, v in fields.items() if v is not None}
+        params.update(_options(client, timeout, extra_headers, extra_body))
+        if not stream:
+            answer = await _target(backend, "acomplete")(name, prompt, **params)
+            return ApiObject(completion_dict(answer, model=name), lmux_response=answer)
+        started = await primed(_target(backend, "acomplete_stream")(name, prompt, **params))
+        chunk_id = f"cmpl-lmux-{next(_ids)}"
+
+        async def events() -> AsyncIterator[ApiObject]:
+            async for chunk in started:
+                data = completion_chunk_dict(chunk, model=name, chunk_id=chunk_id)
+                yield ApiObject(data, lmux_response=chunk)
+
+        return AsyncApiStream(_closing(events(), started))
+
+
+# --------------------------------------------------------------------------- transcription
+
+
+class AsyncTranscriptions:
+    """``client.audio.transcriptions``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        file: Any,
+        response_format: str | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Transcribe ``file`` (bytes, a path, a binary file, or openai's ``(name, bytes)``).
+
+        ``response_format="text"`` (and ``srt`` / ``vtt``) returns a ``str``, as openai's.
+        """
+        client = self._client
+        backend = client.backend
+        name = backend.model_name(model)
+        params = {k: v for k, v in fields.items() if v is not None}
+        if isinstance(file, tuple) and len(file) >= 2:  # the openai package's (name, content)
+            params.setdefault("filename", file[0])
+            file = file[1]
+        if response_format is not None:
+            params["response_format"] = response_format
+        params.update(_options(client, timeout, extra_headers, extra_body))
+        if stream:
+            started = await primed(_target(backend, "atranscribe_stream")(name, file, **params))
+
+            async def events() -> AsyncIterator[ApiObject]:
+                async for chunk in started:
+                    data: dict[str, Any] = {"type": chunk.type}
+                    if chunk.type == "transcript.text.delta":
+                        data["delta"] = chunk.delta
+                    if chunk.response is not None:
+                        body, _ = transcription_body(chunk.response, "json")
+                        data.update(body if isinstance(body, dict) else {"text": body})
+                    yield ApiObject(data, lmux_response=chunk)
+
+            return AsyncApiStream(_closing(events(), started))
+        answer = await _target(backend, "atranscribe")(name, file, **params)
+        body, _ = transcription_body(answer, response_format)
+        if isinstance(body, str):
+            return body
+        return ApiObject(body, lmux_response=answer)
+
+
+class AsyncAudio:
+    """``client.audio``."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self.transcriptions = AsyncTranscriptions(client)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+class _SyncCreate:
+    def __init__(self, client: OpenAI, resource: Any) -> None:
+        self._client = client
+        self._resource = resource
+
+    def create(self, **arguments: Any) -> Any:
+        """Sync twin of the async ``create`` (``stream=True``: a sync iterator)."""
+        backend = self._client.backend
+        result = backend.run(lambda: self._resource.create(**arguments))
+        if isinstance(result, AsyncApiStream):
+            return ApiStream(backend, result)
+        return result
+
+
+class Responses(_SyncCreate):
+    """``client.responses`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        super().__init__(client, client.async_client.responses)
+
+
+class TextCompletions(_SyncCreate):
+    """``client.completions`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        super().__init__(client, client.async_client.completions)
+
+
+class Transcriptions(_SyncCreate):
+    """``client.audio.transcriptions`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        super().__init__(client, client.async_client.audio.transcriptions)
+
+
+class Audio:
+    """``client.audio`` (sync)."""
+
+    def __init__(self, client: OpenAI) -> None:
+        self.transcriptions = Transcriptions(client)
