@@ -258,9 +258,10 @@ class Registry(ApiMethods):
         """Serve ``prefix/...`` with ``provider``.
 
         ``provider`` is a :class:`ProviderSpec` (data; served by the plugin that speaks its
-        ``wire``) or a plugin object that declares one provider (such as
-        :class:`lmux_plug.testing.MockProvider`). Registering a taken prefix raises
-        :class:`ConfigurationError` unless ``replace=True``.
+        ``wire``), a plugin object that declares one provider (such as
+        :class:`lmux_plug.testing.MockProvider`), or an lmux-style provider instance
+        (implementing :mod:`lmux_plug.protocols`), which is wrapped as a plugin. Registering
+        a taken prefix raises :class:`ConfigurationError` unless ``replace=True``.
         """
         if not prefix or "/" in prefix:
             msg = f"prefix {prefix!r} must be non-empty and contain no '/'"
@@ -277,6 +278,14 @@ class Registry(ApiMethods):
                 )
                 raise ConfigurationError(msg, provider=prefix)
         else:
+            from lmux_plug._lmux_adapter import (  # noqa: PLC0415 - rare; keeps import fast
+                LmuxProviderPlugin,
+                is_lmux_provider,
+            )
+
+            if is_lmux_provider(provider):
+                # An lmux-style provider instance: wrapped, so it is served like a plugin.
+                provider = LmuxProviderPlugin(prefix, provider)
             spec, owner = self._spec_of_plugin(provider)
         self._routes[prefix] = Route(
             attrs.evolve(spec, name=prefix),

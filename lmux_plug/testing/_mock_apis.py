@@ -314,3 +314,8 @@ class MockApis:
         """The lmux ``AsyncCloseable.aclose``: release the private registry's connections."""
         if self._lmux_registry is not None:
             await self._lmux_registry.aclose()
+
+    def close(self) -> None:
+        """Release what the sync lmux-style methods opened (connections and loops)."""
+        if self._lmux_registry is not None:
+            self._lmux_registry.close()
