@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--embed", action="store_true", help="embed texts instead of chatting")
     parser.add_argument(
+        "--endpoint",
+        choices=("chat", "responses", "completions", "transcription"),
+        default="chat",
+        help="the API each line goes to (chat; see lmux_plug.batch.endpoints for the others)",
+    )
+    parser.add_argument(
         "--micro-batch-size", type=int, default=64, help="texts per embedding call (64)"
     )
     parser.add_argument("--temperature", type=float)
@@ -133,6 +139,9 @@ def _registry(args: argparse.Namespace) -> Registry:
             Capability.JSON_SCHEMA,
             Capability.VISION,
             Capability.REASONING,
+            Capability.RESPONSES,
+            Capability.COMPLETIONS,
+            Capability.TRANSCRIPTION,
         }
     )
     for declaration in args.provider:
@@ -338,6 +347,43 @@ def _chat_worker(
     return one
 
 
+def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, Any], Any]:
+    """The worker of ``--endpoint responses|completions|transcription``."""
+    from lmux_plug.batch.endpoints import endpoint_call, parse_endpoint_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import encode_record, error_record  # noqa: PLC0415
+
+    endpoint, model, clock = args.endpoint, args.model, time.perf_counter
+    params = _params(args) if endpoint == "completions" else {}
+    if endpoint == "responses" and args.max_tokens is not None:
+        params["max_output_tokens"] = args.max_tokens
+    if endpoint == "responses" and args.temperature is not None:
+        params["temperature"] = args.temperature
+    call = endpoint_call(registry, endpoint, model, params, args.input.resolve().parent)
+
+    async def one(_index: int, entry: tuple[int, bytes]) -> _Done:
+        line, raw = entry
+        item_id: Any = line
+        start = clock()
+        try:
+            item_id, value, options = parse_endpoint_input(endpoint, raw, line)
+            fields = {"id": item_id, **await call(value, options)}
+        except Exception as exc:  # noqa: BLE001 - every failure becomes that line's error
+            data = encode_record(line, error_record(exc), {"id": item_id, "output": None})
+            return _Done(data, ok=False, key=_error_key(exc, model), latency=clock() - start)
+        cost = fields["cost"]
+        usage = fields["usage"]
+        return _Done(
+            encode_record(line, None, fields),
+            ok=True,
+            key=f"{fields['provider']}/{fields['model']}",
+            latency=clock() - start,
+            tokens=usage["input_tokens"] + usage["output_tokens"],
+            cost=Decimal(str(cost)) if cost is not None else None,
+        )
+
+    return one
+
+
 def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[Any]], Any]:
     from lmux_plug.batch.jsonl import encode_record, error_record, parse_embed_input  # noqa: PLC0415
 
@@ -428,6 +474,14 @@ async def _process(
         stream = amap(
             _embed_worker(client, args),
             _chunked(entries, args.micro_batch_size),
+            max_parallel_requests=args.concurrency,
+            ordered=args.ordered,
+        )
+    elif args.endpoint != "chat":
+        stream = amap(
+            # The router serves chat and embeddings; these APIs go to its registry.
+            _endpoint_worker(getattr(client, "registry", client), args),
+            entries,
             max_parallel_requests=args.concurrency,
             ordered=args.ordered,
         )
@@ -548,6 +602,17 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         raise UsageError(msg)
     if args.embed and (args.response_format or args.system):
         msg = "--embed cannot be combined with --response-format or --system"
+        raise UsageError(msg)
+    if args.endpoint != "chat" and (
+        args.embed or args.response_format or args.system or args.rpm or args.tpm
+    ):
+        msg = (
+            f"--endpoint {args.endpoint} cannot be combined with --embed, --response-format, "
+            "--system, --rpm or --tpm"
+        )
+        raise UsageError(msg)
+    if args.endpoint != "chat" and "/" not in args.model:
+        msg = f"--endpoint {args.endpoint} needs a 'provider/model' name, got {args.model!r}"
         raise UsageError(msg)
     if not args.input.is_file():
         msg = f"input {str(args.input)!r} is not a file"
