@@ -45,7 +45,9 @@ from lmux_plug import (
 )
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._clauses import CLAUSES, clause
 from lmux_plug_contract._session import ContractSession, embed_usage
+from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.strategies import error_responses, split_points
 from lmux_plug_contract.wires import CapturedRequest, Reply
@@ -53,9 +55,6 @@ from lmux_plug_contract.wires import CapturedRequest, Reply
 __all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Every clause id with its one-line description (the first line of its docstring).
-CLAUSES: dict[str, str] = {}
 
 #: HTTP status -> (the LmuxError subclass it must map to, whether it is retryable).
 ERROR_EXPECTATIONS: dict[int, tuple[type[LmuxError], bool]] = {
@@ -84,16 +83,6 @@ _UNDECLARED_PROBES = (
     Capability.VISION,
     Capability.REASONING,
 )
-
-
-def clause(name: str) -> Callable[[F], F]:
-    """Mark a test method as the clause ``name`` (``family.check``) and register its doc."""
-
-    def mark(function: F) -> F:
-        CLAUSES[name] = (function.__doc__ or "").strip().splitlines()[0]
-        return pytest.mark.lmux_clause(name)(function)  # type: ignore[no-any-return]
-
-    return mark
 
 
 def _prompt() -> list[dict[str, str]]:
@@ -149,8 +138,11 @@ def _texts_of(value: Any) -> Iterator[str]:
             yield from _texts_of(item)
 
 
-class ProviderContract:
+class ProviderContract(ApisContract):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
+
+    The clauses of the Responses, completion and transcription capabilities come from
+    :class:`~lmux_plug_contract.apis_contract.ApisContract`.
 
     Class attributes:
 
