@@ -21,8 +21,12 @@ from lmux_plug._api_wire import (
     response_dict,
     transcription_body,
 )
+from lmux_plug.errors import LmuxError
+from lmux_plug.openai._errors import as_openai_error
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from lmux_plug.openai._backend import Backend
     from lmux_plug.openai._client import AsyncOpenAI, OpenAI
 
@@ -38,6 +42,14 @@ __all__ = [
 ]
 
 _ids = itertools.count(1)
+
+
+async def _translating(awaitable: Awaitable[Any]) -> Any:
+    """Await ``awaitable``; an error leaves as the ``openai``-named class (still an LmuxError)."""
+    try:
+        return await awaitable
+    except LmuxError as exc:
+        raise as_openai_error(exc).with_traceback(exc.__traceback__) from exc.__cause__
 
 
 class ApiObject:
@@ -110,7 +122,8 @@ class AsyncApiStream:
         return self
 
     async def __anext__(self) -> ApiObject:
-        return await self._events.__anext__()
+        result: ApiObject = await _translating(self._events.__anext__())
+        return result
 
     async def close(self) -> None:
         """Stop early and release the connection."""
@@ -187,7 +200,11 @@ class AsyncResponses:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
-    async def create(
+    async def create(self, **arguments: Any) -> Any:
+        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
+        return await _translating(self._create(**arguments))
+
+    async def _create(
         self,
         *,
         model: str,
@@ -247,7 +264,11 @@ class AsyncTextCompletions:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
-    async def create(
+    async def create(self, **arguments: Any) -> Any:
+        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
+        return await _translating(self._create(**arguments))
+
+    async def _create(
         self,
         *,
         model: str,
@@ -288,7 +309,11 @@ class AsyncTranscriptions:
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
-    async def create(
+    async def create(self, **arguments: Any) -> Any:
+        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
+        return await _translating(self._create(**arguments))
+
+    async def _create(
         self,
         *,
         model: str,

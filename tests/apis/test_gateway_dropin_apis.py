@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import openai
 import pytest
 
+import lmux_plug
 from lmux_plug import (
     Capability,
     ModelPricing,
@@ -233,3 +234,13 @@ async def test_dropin_async_resources() -> None:
     texts = [chunk.choices[0].text async for chunk in stream]
     assert "".join(texts) == "b c"
     await client.close()
+
+
+def test_dropin_errors_are_openai_named(dropin: SimpleNamespace) -> None:
+    dropin.registry.register("plain", MockProvider("plain", capabilities={Capability.CHAT}))
+    with pytest.raises(openai.BadRequestError) as info:
+        dropin.client.responses.create(model="plain/mock-model", input="x")
+    assert isinstance(info.value, lmux_plug.UnsupportedFeatureError)
+    dropin.mock.enqueue(lmux_plug.RateLimitError("slow down", retry_after=1.0))
+    with pytest.raises(openai.RateLimitError):
+        dropin.client.completions.create(model="mock/mock-model", prompt="x")
