@@ -39,7 +39,15 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "input is too long",
     "exceeds the maximum number of tokens",
+    # Perplexity: "... is too long" and the code too_many_prompt_tokens.
+    "too_many_prompt_tokens",
+    "too long",
 )
+# A bad key some providers answer with 400 (xAI: "Incorrect API key provided").
+_AUTH_MARKERS = ("incorrect api key", "invalid api key", "invalid_api_key")
+# OpenAI's 429 for a single request larger than the whole tokens-per-minute limit
+# ("Request too large ... Requested 90000 > Limit 30000"): waiting never helps.
+_TOO_LARGE_MARKERS = ("request too large",)
 _FILTER_MARKERS = ("content_filter", "content_policy", "safety", "responsible ai policy")
 
 
@@ -180,14 +188,23 @@ def error_from_response(
     should_retry = lower.get("x-should-retry")
     if should_retry in ("true", "false"):
         context["retryable"] = should_retry == "true"
-    haystack = f"{code} {message}".lower()
+    haystack = f"{code} {_error_type(body)} {message}".lower()
     cls = _class_for(status, haystack)
+    if status == 429 and any(marker in haystack for marker in _TOO_LARGE_MARKERS):
+        context["retryable"] = False
     if cls is InvalidRequestError and status == 409:
         # A conflict is transient (e.g. a concurrent update); sending again is the fix.
         context.setdefault("retryable", True)
     if cls.default_retryable or context.get("retryable"):
         context["retry_after"] = retry_after_from(headers, body)
     return cls(message, **context)
+
+
+def _error_type(body: Any) -> str:
+    """The error object's ``type`` (Perplexity puts its reason there when ``code`` is numeric)."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    kind = error.get("type") if isinstance(error, Mapping) else None
+    return kind if isinstance(kind, str) else ""
 
 
 def _class_for(status: int, haystack: str) -> type[LmuxError]:
@@ -202,6 +219,8 @@ def _class_for(status: int, haystack: str) -> type[LmuxError]:
     if status == 408:
         return TimeoutError
     if status in (400, 409, 413, 422) or 400 <= status < 500:
+        if status == 400 and any(marker in haystack for marker in _AUTH_MARKERS):
+            return AuthenticationError
         if any(marker in haystack for marker in _CONTEXT_MARKERS):
             return ContextLengthExceededError
         if any(marker in haystack for marker in _FILTER_MARKERS):

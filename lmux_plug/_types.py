@@ -442,6 +442,8 @@ class ChatResponse:
     raw: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
     cache_hit: bool = False
     attempts: tuple[Any, ...] = attrs.field(default=(), eq=False, repr=False, hash=False)
+    # The object a class given as ``response_format`` was parsed into (see ``Registry.achat``).
+    parsed: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
 
     @property
     def message(self) -> AssistantMessage:

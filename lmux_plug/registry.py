@@ -534,16 +534,32 @@ class Registry(ApiMethods):
         ``params``: ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``,
         ``tools``, ``tool_choice``, ``response_format``, ``reasoning_effort``, ``user``,
         ``timeout``, ``extra_headers``, ``extra_body``; other keywords are sent to the
-        provider as body fields.
+        provider as body fields. A class as ``response_format`` (dataclass, attrs, Pydantic)
+        sends its JSON schema and puts the parsed instance on ``response.parsed``.
         """
         route, model_id = self.resolve(model)
+        structured = None
+        if "response_format" in params:
+            from lmux_plug._parsed import take_typed_format  # noqa: PLC0415 - rare
+
+            # A dataclass / attrs / Pydantic class: its schema is sent, the answer parsed.
+            structured = take_typed_format(params)  # type: ignore[arg-type]
         request, needed = self._chat_request(model_id, messages, params)
         needed.append(Capability.CHAT)
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
+        request, emulated = _emulate_json(route.spec, request)
         response: ChatResponse = await self._answer(
             route, model_id, "lmux_plug_chat", request, context
         )
+        if emulated is not None:
+            from lmux_plug._json_emulation import settle  # noqa: PLC0415
+
+            response = settle(response, emulated)
+        if structured is not None:
+            from lmux_plug._parsed import with_parsed  # noqa: PLC0415
+
+            response = with_parsed(response, structured)
         return response
 
     async def achat_stream(
@@ -565,6 +581,8 @@ class Registry(ApiMethods):
         needed.append(Capability.STREAM)
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
+        # Streamed text is not settled (the JSON arrives in pieces); the request is prepared.
+        request, _ = _emulate_json(route.spec, request)
         pricing = self._pricing(route, model_id)
         try:
             iterator: AsyncIterator[ChatChunk] = self._call(
@@ -614,6 +632,18 @@ class Registry(ApiMethods):
             extra_headers=checked.get("extra_headers") or {},
         )
         context = self._context(route, api_key, base_url)
+        from lmux_plug._embed_split import embed_in_parts, max_embed_inputs  # noqa: PLC0415
+
+        limit = max_embed_inputs(route.spec, model_id)
+        if limit is not None and len(texts) > limit:
+            # More texts than one request may carry: sent in parts, answers joined in order.
+            return await embed_in_parts(
+                lambda part: self._answer(
+                    route, model_id, "lmux_plug_embed", attrs.evolve(request, inputs=part), context
+                ),
+                texts,
+                limit,
+            )
         response: EmbeddingResponse = await self._answer(
             route, model_id, "lmux_plug_embed", request, context
         )
@@ -720,6 +750,18 @@ def _chat_fields(params: dict[str, Any]) -> tuple[dict[str, Any], list[Capabilit
         **known,
     }
     return fields, needed
+
+
+def _emulate_json(spec: ProviderSpec, request: ChatRequest) -> tuple[ChatRequest, Any]:
+    """The request to send, and the JSON format the core emulates for it (None: native)."""
+    if request.response_format is None or not spec.options.get("emulate_json"):
+        return request, None
+    from lmux_plug import _json_emulation  # noqa: PLC0415 - only for providers that opt in
+
+    emulated = _json_emulation.emulated_format(spec, request)
+    if emulated is None:
+        return request, None
+    return _json_emulation.prepare(request, emulated), emulated
 
 
 def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:

@@ -20,6 +20,8 @@ option                    meaning (default)
                           (``{base}/openai/deployments/{model}/chat/completions?api-version=``)
 ``api_version``           Azure ``api-version`` when ``api_version_env`` is unset
 ``api_version_env``       env var holding the Azure ``api-version`` (``OPENAI_API_VERSION``)
+``max_embed_inputs``      most texts per embeddings request; the core splits longer lists
+``emulate_json``          JSON formats the core emulates (``json_object`` / ``json_schema``)
 ========================  =====================================================================
 
 Prices are the providers' public list prices on each spec's ``pricing_date``, in USD per
@@ -47,6 +49,8 @@ OPTIONS = (
     "url_style",
     "api_version",
     "api_version_env",
+    "max_embed_inputs",
+    "emulate_json",
 )
 
 _C = Capability
@@ -148,7 +152,8 @@ OPENAI = ProviderSpec(
         _model("gpt-4o-mini-transcribe", _SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
         _model("gpt-4o-transcribe-diarize", _SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
     ),
-    options={"max_tokens_field": "auto", "developer_role": True},
+    # OpenAI takes at most 2048 texts per embeddings request; longer lists are split.
+    options={"max_tokens_field": "auto", "developer_role": True, "max_embed_inputs": 2048},
     description="OpenAI Chat Completions, Responses, completions, transcription and embeddings",
     pricing_date="2025-08-07",
 )
@@ -221,21 +226,23 @@ DEEPSEEK = ProviderSpec(
     wire=WIRE,
     base_url="https://api.deepseek.com",
     auth=ApiKeyAuth(env=("DEEPSEEK_API_KEY",)),
-    capabilities=_TOOLS_JSON | {_C.RESPONSES, _C.REASONING},
+    capabilities=_TOOLS_JSON | {_C.JSON_SCHEMA, _C.RESPONSES, _C.REASONING},
     models=(
         _model(
-            "deepseek-chat", _TOOLS_JSON | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192
+            "deepseek-chat", _STRUCTURED | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192
         ),
         # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
         _model(
             "deepseek-reasoner",
-            _TOOLS_JSON | {_C.REASONING, _C.RESPONSES},
+            _STRUCTURED | {_C.REASONING, _C.RESPONSES},
             _price("0.28", "0.42", "0.028"),
             128_000,
             65_536,
         ),
     ),
-    description="DeepSeek (reasoning_content becomes thinking)",
+    # DeepSeek has json_object but no json_schema: the core emulates the latter.
+    options={"emulate_json": ("json_schema",)},
+    description="DeepSeek (reasoning_content becomes thinking; json_schema emulated)",
     pricing_date="2025-09-29",
 )
 
@@ -321,13 +328,14 @@ PERPLEXITY = ProviderSpec(
     wire=WIRE,
     base_url="https://api.perplexity.ai",
     auth=ApiKeyAuth(env=("PERPLEXITY_API_KEY",)),
-    capabilities=_CHAT | {_C.JSON_SCHEMA},
+    capabilities=_CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT},
     models=(
         # Token prices only: Perplexity also bills a per-request search fee.
-        _model("sonar", _CHAT | {_C.JSON_SCHEMA}, _price("1", "1"), 127_072),
-        _model("sonar-pro", _CHAT | {_C.JSON_SCHEMA}, _price("3", "15"), 200_000),
+        _model("sonar", _CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT}, _price("1", "1"), 127_072),
+        _model("sonar-pro", _CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT}, _price("3", "15"), 200_000),
     ),
-    options={"stream_usage": False},
+    # Perplexity has json_schema but no json_object: the core emulates the latter.
+    options={"stream_usage": False, "emulate_json": ("json_object",)},
     description="Perplexity Sonar (token prices exclude per-request search fees)",
     pricing_date="2025-08-15",
 )
