@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["emulated_format", "extract_json", "prepare", "settle"]
 
-_OBJECT = (
-    "Answer with a single JSON object and nothing else: no prose, no Markdown, no code fence."
-)
+_OBJECT = "Answer with a single JSON object and nothing else: no prose, no Markdown, no code fence."
 
 
 def emulated_format(spec: ProviderSpec, request: ChatRequest) -> ResponseFormat | None:
