@@ -1,6 +1,6 @@
 """Router overhead over a bare plugin call (in-memory backend, built-in echo provider).
 
-    python bench/bench_router.py [--calls 20000] [--repeats 7]
+    python bench/bench_router.py [--calls 20000] [--repeats 7] [--http-requests 4000]
 
 Times sequential ``achat`` calls on one event loop: the bare ``Registry.achat`` to the
 ``echo`` provider, and the same call through a ``Router`` whose logical model has 3
@@ -8,6 +8,11 @@ deployments, each with rpm and tpm limits, a 2-key pool and a circuit breaker (t
 in-memory state backend). Repeats are interleaved (bare, routed, bare, ...) and reported
 as medians with their spread, in wall time and in process CPU time (less sensitive to a
 loaded machine). The target: under 30 us of router overhead per call.
+
+Then, over HTTP: the throughput of ``Router.achat`` (one logical model over a single
+``openai`` deployment) against ``Registry.achat`` to the same local fake OpenAI server
+(its own process), both at 64 concurrent calls in this process, interleaved repeats. The
+target: the router keeps at least 0.85x the registry's throughput.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterCon
 
 MESSAGES = [{"role": "user", "content": "hello router"}]
 TARGET_US = 30.0
+HTTP_TARGET = 0.85
+HTTP_MODEL = "openai/fake-model"
+HTTP_KEY = "sk-bench"
 
 
 def make_router(registry: Registry) -> Router:
@@ -100,9 +108,101 @@ async def main(calls: int, repeats: int) -> None:
     print("calls per deployment:", {k: v["requests"] for k, v in sorted(stats.items())})
 
 
+async def _throughput(
+    call: Callable[[], Awaitable[object]], requests: int, concurrency: int
+) -> tuple[float, float]:
+    """Calls per second (wall) and client CPU microseconds per call, ``concurrency`` at once."""
+    left = [requests]
+
+    async def loop() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await call()
+
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return requests / wall, cpu / requests * 1e6
+
+
+async def http_comparison(
+    url: str, requests: int, repeats: int, concurrency: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Registry vs Router throughput on the same server (interleaved repeats)."""
+    import lmux_plug_openai
+
+    registry = Registry(builtins=False)
+    if "openai" not in {s.name for s in registry.providers()}:
+        registry.add_plugin(lmux_plug_openai, name="openai")
+    deployment = Deployment(HTTP_MODEL, base_url=url, api_keys=(HTTP_KEY,))
+    router = Router(
+        config=RouterConfig(models={"m": LogicalModel("m", [deployment])}), registry=registry
+    )
+    expected = "echo: hi"
+
+    async def bare() -> object:
+        response = await registry.achat(HTTP_MODEL, "hi", base_url=url, api_key=HTTP_KEY)
+        if response.content != expected:
+            raise RuntimeError(response.content)
+        return response
+
+    async def routed() -> object:
+        response = await router.achat("m", "hi")
+        if response.content != expected:
+            raise RuntimeError(response.content)
+        return response
+
+    await _throughput(bare, 500, concurrency)  # warm up both paths and the pools
+    await _throughput(routed, 500, concurrency)
+    results: dict[str, list[tuple[float, float]]] = {"registry": [], "router": []}
+    for _ in range(repeats):
+        results["registry"].append(await _throughput(bare, requests, concurrency))
+        results["router"].append(await _throughput(routed, requests, concurrency))
+    await router.aclose()
+    return results
+
+
+def report_http(requests: int, repeats: int, concurrency: int) -> None:
+    """Run :func:`http_comparison` against the fake OpenAI server and print the table."""
+    with _common.fake_server() as url:
+        results = asyncio.run(http_comparison(url, requests, repeats, concurrency))
+    ratios = [r[0] / b[0] for r, b in zip(results["router"], results["registry"], strict=True)]
+    rows = []
+    for name, runs in results.items():
+        rows.append(
+            [
+                name,
+                f"{_common.median([r[0] for r in runs]):,.0f}",
+                f"{_common.median([r[1] for r in runs]):.1f}",
+            ]
+        )
+    print()
+    print(
+        _common.table(
+            f"Over HTTP, {concurrency} concurrent, one deployment "
+            f"(median of {repeats} x {requests} calls)",
+            ["client", "calls/s", "client CPU us/call"],
+            rows,
+        )
+    )
+    ratio = _common.median(ratios)
+    verdict = "OK" if ratio >= HTTP_TARGET else "UNDER"
+    print(
+        f"\nrouter / registry throughput: {ratio:.2f}x (runs: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}); target >= {HTTP_TARGET} -> {verdict}"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--http-requests", type=int, default=4000)
+    parser.add_argument("--http-repeats", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--only-http", action="store_true", help="skip the echo measurement")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.repeats))
+    if not args.only_http:
+        asyncio.run(main(args.calls, args.repeats))
+    report_http(args.http_requests, args.http_repeats, args.concurrency)

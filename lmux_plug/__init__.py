@@ -73,6 +73,7 @@ from lmux_plug._types import (
     Usage,
     UserMessage,
 )
+from lmux_plug.client import Client, RoutingClient
 from lmux_plug.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -170,6 +171,7 @@ __all__ = [
     "ChatParams",
     "ChatRequest",
     "ChatResponse",
+    "Client",
     "CompletionChunk",
     "CompletionProvider",
     "CompletionRequest",
@@ -213,6 +215,7 @@ __all__ = [
     "ResponseRequest",
     "ResponseResponse",
     "ResponsesProvider",
+    "RoutingClient",
     "Secret",
     "SystemMessage",
     "TextContent",

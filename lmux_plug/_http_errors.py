@@ -3,14 +3,12 @@
 The mapping reads what every major provider puts in its error bodies (OpenAI-style
 ``{"error": {"message", "type", "code"}}``, Anthropic ``{"type": "error", "error": {...}}``,
 Google ``{"error": {"code", "status", "details": [RetryInfo]}}``, Ollama ``{"error": "..."}``)
-and the ``Retry-After`` family of headers.
+and the ``Retry-After`` family of headers (parsed by :mod:`lmux_plug.resilience.retry_after`).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,11 +23,11 @@ from lmux_plug.errors import (
     RateLimitError,
     TimeoutError,
 )
+from lmux_plug.resilience.retry_after import parse_duration, retry_after_from
 
 __all__ = ["error_from_response", "error_message_of", "parse_duration", "retry_after_from"]
 
 MAX_BODY_IN_ERROR = 2000
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|h|m|s))")
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
     "context length",
@@ -49,81 +47,6 @@ _AUTH_MARKERS = ("incorrect api key", "invalid api key", "invalid_api_key")
 # ("Request too large ... Requested 90000 > Limit 30000"): waiting never helps.
 _TOO_LARGE_MARKERS = ("request too large",)
 _FILTER_MARKERS = ("content_filter", "content_policy", "safety", "responsible ai policy")
-
-
-def parse_duration(text: str) -> float | None:
-    """Parse ``"1.5"``, ``"30s"``, ``"250ms"``, ``"1m30s"``, ``"2h0m5.3s"`` into seconds."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    total = 0.0
-    pos = 0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            return None
-        value, unit = float(match.group(1)), match.group(2)
-        total += value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
-        pos = match.end()
-    return total if pos == len(text) and pos else None
-
-
-def _http_date_delay(text: str, now: float | None = None) -> float | None:
-    import email.utils  # noqa: PLC0415 - rare path; keeps `import lmux_plug` fast
-
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    current = time.time() if now is None else now
-    return max(when.timestamp() - current, 0.0)
-
-
-def retry_after_from(
-    headers: Mapping[str, str], body: Any = None, *, now: float | None = None
-) -> float | None:
-    """Seconds to wait before retrying, from headers (and Google's ``RetryInfo`` in the body).
-
-    Reads ``retry-after-ms``, ``retry-after`` (seconds or an HTTP-date) and, failing those,
-    the soonest ``x-ratelimit-reset-*`` among exhausted buckets.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    if (ms := lower.get("retry-after-ms")) is not None:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    if (value := lower.get("retry-after")) is not None:
-        seconds = parse_duration(value)
-        if seconds is None:
-            seconds = _http_date_delay(value, now)
-        if seconds is not None:
-            return seconds
-    delay = _retry_delay_in_body(body)
-    if delay is not None:
-        return delay
-    for bucket in ("requests", "tokens"):
-        if lower.get(f"x-ratelimit-remaining-{bucket}") == "0":
-            reset = lower.get(f"x-ratelimit-reset-{bucket}")
-            if reset is not None and (seconds := parse_duration(reset)) is not None:
-                return seconds
-    return None
-
-
-def _retry_delay_in_body(body: Any) -> float | None:
-    if not isinstance(body, Mapping):
-        return None
-    error = body.get("error")
-    details = error.get("details") if isinstance(error, Mapping) else None
-    if not isinstance(details, list):
-        return None
-    for detail in details:
-        if isinstance(detail, Mapping) and isinstance(detail.get("retryDelay"), str):
-            return parse_duration(detail["retryDelay"])
-    return None
 
 
 def error_message_of(body: Any, fallback: str) -> tuple[str, str]:

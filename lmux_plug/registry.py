@@ -520,6 +520,19 @@ class Registry(ApiMethods):
             raise InvalidRequestError(str(exc), model=model_id) from exc
         return request, needed
 
+    def chat_request(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Any,
+    ) -> ChatRequest:
+        """The :class:`ChatRequest` a chat call with these arguments would send (no I/O).
+
+        ``model`` is used as given (not resolved); bad input raises as the call would.
+        """
+        request, _ = self._chat_request(model, messages, dict(params))
+        return request
+
     async def achat(
         self,
         model: str,

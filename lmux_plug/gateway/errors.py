@@ -44,6 +44,7 @@ from lmux_plug.errors import (
     TimeoutError,
     UnsupportedFeatureError,
 )
+from lmux_plug.resilience.retry_after import clamp_delay
 
 __all__ = ["GatewayError", "Scrubber", "error_json", "error_status", "from_lmux"]
 
@@ -157,9 +158,11 @@ def from_lmux(exc: LmuxError, scrub: Scrubber) -> GatewayError:
     """The gateway error (status, scrubbed body, ``retry-after``) for a lmux-plug error."""
     status, kind, code = error_status(exc)
     headers: dict[str, str] = {}
-    if exc.retry_after is not None and status in (429, 503):
-        headers["retry-after"] = str(max(math.ceil(exc.retry_after), 0))
-        headers["retry-after-ms"] = str(max(int(exc.retry_after * 1000), 0))
+    # The engine's clamp: an upstream's inf / nan / negative wait is no wait at all.
+    wait = clamp_delay(exc.retry_after)
+    if wait is not None and status in (429, 503):
+        headers["retry-after"] = str(math.ceil(wait))
+        headers["retry-after-ms"] = str(int(wait * 1000))
     return GatewayError(status, scrub(_message(exc, status)), type=kind, code=code, headers=headers)
 
 

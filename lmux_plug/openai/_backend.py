@@ -1,18 +1,18 @@
 """What the drop-in client calls: a router if there is one, else a registry.
 
 The backend normalises model names (a bare ``"gpt-4o"`` is ``"openai/gpt-4o"``, a logical
-name the router or registry knows stays as it is), passes ``fallback_models`` / ``retries``
-to a router that takes them, and otherwise implements them minimally here: each model is
-tried ``retries + 1`` times on retryable errors, then the next model.
+name the router or registry knows stays as it is). A router (a
+:class:`~lmux_plug.client.RoutingClient`) owns retries and fallbacks: ``fallback_models`` /
+``retries`` are passed on. Over a bare registry the resilience engine's retry loop
+(:func:`~lmux_plug.resilience.retrying.call_with_retries`) does them: each model is tried
+``retries + 1`` times on retryable errors (honouring ``Retry-After``, capped at 30 s), then
+the next model.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lmux_plug.errors import (
     AuthenticationError,
@@ -22,29 +22,26 @@ from lmux_plug.errors import (
     UnsupportedFeatureError,
 )
 from lmux_plug.openai._wire import normalize_model
+from lmux_plug.resilience.decision import RetryPolicy
+from lmux_plug.resilience.retrying import call_with_retries
+
+if TYPE_CHECKING:
+    from lmux_plug.client import Client, RoutingClient
 
 __all__ = ["Backend", "PrimedStream"]
 
 T = TypeVar("T")
 
-# Errors that say "this model/provider cannot serve the call", so a fallback may.
-_FALL_THROUGH = (NotFoundError, UnsupportedFeatureError, AuthenticationError)
-_MAX_SLEEP = 30.0
-
-
-def _accepts(function: Callable[..., Any], name: str) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):  # builtins or C callables: assume not
-        return False
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
-def _delay(error: LmuxError, attempt: int) -> float:
-    if error.retry_after is not None:
-        return float(min(max(error.retry_after, 0.0), _MAX_SLEEP))
-    # Full jitter keeps many clients retrying together from hitting a provider in lockstep.
-    return random.uniform(0, min(0.2 * 2**attempt, 4.0))  # noqa: S311 - jitter, not crypto
+# Over a bare registry: errors that say "this model/provider cannot serve the call" fall
+# through to the next model; Retry-After is waited out (capped) before a retry.
+_POLICY = RetryPolicy(
+    retries=0,
+    backoff_base=0.2,
+    backoff_max=4.0,
+    retry_after_cap=30.0,
+    wait_retry_after=True,
+    fall_through=(NotFoundError, UnsupportedFeatureError, AuthenticationError),
+)
 
 
 class PrimedStream:
@@ -78,18 +75,21 @@ class Backend:
     """Routes calls of the drop-in client and the gateway to a router or registry."""
 
     def __init__(
-        self, *, router: Any = None, registry: Any = None, default_provider: str = "openai"
+        self,
+        *,
+        router: RoutingClient | None = None,
+        registry: Client | None = None,
+        default_provider: str = "openai",
     ) -> None:
         self.router = router
         self._registry = registry if registry is not None else getattr(router, "registry", None)
         self.default_provider = default_provider
-        self._router_fallbacks = router is not None and _accepts(router.achat, "fallback_models")
 
     def __repr__(self) -> str:
         return f"Backend(target={self.target!r})"
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Client:
         """The registry: the one given, the router's, else the process-wide default."""
         if self._registry is not None:
             return self._registry
@@ -98,7 +98,7 @@ class Backend:
         return lmux_plug.default_registry()
 
     @property
-    def target(self) -> Any:
+    def target(self) -> Client:
         """What calls go to: the router if there is one, else the registry."""
         return self.router if self.router is not None else self.registry
 
@@ -141,22 +141,10 @@ class Backend:
     async def _attempts(
         self, models: list[str], retries: int, call: Callable[[str], Awaitable[T]]
     ) -> tuple[T, str]:
-        last: LmuxError | None = None
-        for model in models:
-            for attempt in range(retries + 1):
-                try:
-                    return await call(model), model
-                except _FALL_THROUGH as exc:
-                    last = exc
-                    break
-                except LmuxError as exc:
-                    if not exc.retryable:
-                        raise
-                    last = exc
-                    if attempt < retries:
-                        await asyncio.sleep(_delay(exc, attempt))
-        assert last is not None  # noqa: S101 - models is never empty
-        raise last
+        if len(models) == 1 and not retries:
+            return await call(models[0]), models[0]  # a router, or no retries asked
+        policy = _POLICY if retries == _POLICY.retries else _with_retries(retries)
+        return await call_with_retries(models, call, policy=policy)
 
     def _plan(
         self, model: str, fallback_models: Sequence[object] | None, retries: int | None
@@ -168,7 +156,7 @@ class Backend:
             msg = f"retries must be >= 0, got {retries}"
             raise InvalidRequestError(msg)
         fallbacks = self.names(fallback_models) if fallback_models is not None else []
-        if self._router_fallbacks:
+        if self.router is not None:
             # The router owns retries and fallbacks: one attempt here, options passed on.
             options: dict[str, Any] = {}
             if fallbacks:
@@ -207,8 +195,7 @@ class Backend:
 
         async def start(name: str) -> PrimedStream:
             iterator = self.target.achat_stream(name, messages, **params, **options)
-            if inspect.isawaitable(iterator):  # a router may return an awaitable iterator
-                iterator = await iterator
+            first: object
             try:
                 first = await iterator.__anext__()
             except StopAsyncIteration:
@@ -234,8 +221,6 @@ class Backend:
     ) -> tuple[Any, str]:
         """Embeddings through the target; returns the response and the model used."""
         models, tries, options = self._plan(model, fallback_models, retries)
-        if options and not _accepts(self.target.aembed, "fallback_models"):
-            models, tries, options = [model, *options.get("fallback_models", [])], 0, {}
         return await self._attempts(
             models, tries, lambda m: self.target.aembed(m, inputs, **params, **options)
         )
@@ -244,12 +229,7 @@ class Backend:
 
     def run(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run a coroutine factory on the target's managed loops (``run_sync``)."""
-        for owner in (self.target, self.registry):
-            run_sync = getattr(owner, "run_sync", None)
-            if run_sync is not None:
-                return run_sync(make)  # type: ignore[no-any-return]
-        msg = "the router/registry has no run_sync(); use AsyncOpenAI"
-        raise InvalidRequestError(msg)
+        return self.target.run_sync(make)
 
     def models(self) -> list[tuple[str, str]]:
         """Every callable model as ``(id, owned_by)``: declared models, then logical names."""
@@ -264,3 +244,9 @@ class Backend:
 def is_empty(item: object) -> bool:
     """Whether a primed stream's first item means "no chunks at all"."""
     return item is _EMPTY
+
+
+def _with_retries(retries: int) -> RetryPolicy:
+    import attrs  # noqa: PLC0415 - attrs is loaded already; keeps the imports above lean
+
+    return attrs.evolve(_POLICY, retries=retries)

@@ -13,10 +13,12 @@ Records are small JSON strings updated by compare-and-set, so many processes sha
 from __future__ import annotations
 
 import json
-import time
+import logging
 from typing import TYPE_CHECKING, Literal
 
 import attrs
+
+from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from lmux_plug.router.state import StateBackend
@@ -25,6 +27,7 @@ __all__ = ["Breaker", "BreakerState"]
 
 BreakerState = Literal["closed", "open", "half-open"]
 _CAS_TRIES = 8
+log = logging.getLogger("lmux_plug.router")
 
 
 @attrs.define
@@ -57,8 +60,10 @@ class Breaker:
         cooldown: float = 5.0,
         max_cooldown: float = 300.0,
         probes: int = 1,
+        clock: Clock | None = None,
     ) -> None:
         self.backend = backend
+        self._time = (clock or SYSTEM_CLOCK).time
         self.threshold = threshold
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
@@ -72,7 +77,7 @@ class Breaker:
     async def state(self, name: str) -> BreakerState:
         """The breaker's state as callers see it now (open turns half-open after cooldown)."""
         record = _Record.load(await self.backend.get(self._key(name)))
-        if record.state == "open" and time.time() >= record.until:
+        if record.state == "open" and self._time() >= record.until:
             return "half-open"
         return record.state
 
@@ -81,7 +86,7 @@ class Breaker:
         record = _Record.load(await self.backend.get(self._key(name)))
         if record.state != "open":
             return 0.0
-        return max(record.until - time.time(), 0.0)
+        return max(record.until - self._time(), 0.0)
 
     async def allow(self, name: str) -> bool:
         """Whether a call may go to ``name`` now; in half-open, take a probe slot."""
@@ -94,7 +99,7 @@ class Breaker:
             if record.state == "closed":
                 return True
             if record.state == "open":
-                if time.time() < record.until:
+                if self._time() < record.until:
                     return False
                 record.state, record.probes = "half-open", 0
             if record.probes >= self.probes:
@@ -120,19 +125,52 @@ class Breaker:
                 record.state == "closed" and record.failures + 1 >= self.threshold
             ):
                 cooldown = min(self.cooldown * 2.0**record.openings, self.max_cooldown)
-                new = _Record("open", 0, time.time() + cooldown, record.openings + 1, 0)
+                new = _Record("open", 0, self._time() + cooldown, record.openings + 1, 0)
             elif record.state == "open":
                 return "open"  # a straggler from before the breaker opened
             else:
                 new = attrs.evolve(record, failures=record.failures + 1)
             if await self.backend.cas(key, raw, new.dump(), self._ttl):
+                if new.state != record.state:
+                    _log_transition(name, record.state, new.state, new.until - self._time())
                 return new.state
         return "closed"
+
+    async def abandon(self, name: str) -> None:
+        """Give back a half-open probe slot whose call ended without an outcome (cancelled).
+
+        Without this, a cancelled probe would leave the breaker half-open with no free
+        probe slot, refusing every call until its record expired.
+        """
+        key = self._key(name)
+        for _ in range(_CAS_TRIES):
+            raw = await self.backend.get(key)
+            if raw is None:
+                return
+            record = _Record.load(raw)
+            if record.state != "half-open" or record.probes <= 0:
+                return
+            record.probes -= 1
+            if await self.backend.cas(key, raw, record.dump(), self._ttl):
+                log.info("breaker %s: cancelled probe given back", name)
+                return
+
+    async def probe_slots(self, name: str) -> int:
+        """Probe slots taken in half-open state (0 otherwise), for checks and stats."""
+        record = _Record.load(await self.backend.get(self._key(name)))
+        return record.probes if record.state == "half-open" else 0
 
     async def snapshot(self, name: str) -> dict[str, object]:
         """State, consecutive failures and times opened, for stats."""
         record = _Record.load(await self.backend.get(self._key(name)))
         state: BreakerState = record.state
-        if state == "open" and time.time() >= record.until:
+        if state == "open" and self._time() >= record.until:
             state = "half-open"
         return {"state": state, "failures": record.failures, "openings": record.openings}
+
+
+def _log_transition(name: str, before: str, after: str, open_for: float) -> None:
+    if after == "open":
+        log.warning("breaker %s: %s -> open for %.3fs", name, before, max(open_for, 0.0))
+    else:
+        log.info("breaker %s: %s -> %s", name, before, after)

@@ -99,7 +99,8 @@ class Deployment:
 
     ``weight`` defaults to the declared ``rpm`` (quota pooling), else 1. ``api_keys`` is
     a key pool (round robin; see :mod:`lmux_plug.router.keys`); empty means the
-    registry's usual credentials.
+    registry's usual credentials. ``attempt_timeout`` overrides the router's for calls
+    to this deployment.
     """
 
     model: str
@@ -111,6 +112,7 @@ class Deployment:
     key_limits: Limits = attrs.field(factory=Limits)
     context_window: int | None = None
     name: str | None = None
+    attempt_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
 
     def __attrs_post_init__(self) -> None:
         if "/" not in self.model or self.model.startswith("/") or self.model.endswith("/"):
@@ -179,6 +181,13 @@ class RouterConfig:
     ``Retry-After`` honoured; breaker: ``breaker_threshold`` consecutive retryable
     failures open it for ``breaker_cooldown`` seconds (doubling on each re-opening up to
     ``breaker_max_cooldown``), then ``breaker_probes`` trial calls decide.
+
+    ``attempt_timeout``: seconds one attempt may take before it is cut and retried
+    (elsewhere if possible); ``None``: only the deadline bounds it. ``on_state_error``:
+    what a shared state backend (Redis) being unreachable does: ``"degrade"`` (default)
+    keeps serving with local in-memory limits, breakers and key health, logs a warning
+    and goes back to the shared backend once it answers again; ``"fail"`` raises
+    :class:`~lmux_plug.router.state.StateBackendError` for every call meanwhile.
     """
 
     models: Mapping[str, LogicalModel] = attrs.field(factory=dict, converter=_models)
@@ -196,6 +205,10 @@ class RouterConfig:
     singleflight: bool = False
     content_filter_fallback: bool = False
     learn_limits: bool = True
+    attempt_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
+    on_state_error: Literal["degrade", "fail"] = attrs.field(
+        default="degrade", validator=attrs.validators.in_(("degrade", "fail"))
+    )
 
 
 # -- TOML --------------------------------------------------------------------------------
@@ -255,6 +268,7 @@ _DEPLOYMENT_FIELDS = {
     "key_limits",
     "context_window",
     "name",
+    "attempt_timeout",
 }
 _MODEL_FIELDS = {
     "deployments",
@@ -286,6 +300,7 @@ def _deployment(raw: Any, where: str) -> Deployment:
             key_limits=_limits(raw.get("key_limits"), where),
             context_window=raw.get("context_window"),
             name=raw.get("name"),
+            attempt_timeout=raw.get("attempt_timeout"),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
@@ -327,7 +342,7 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> RouterCon
         raise ConfigurationError(msg)
     try:
         return RouterConfig(models=models, **router)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{source}: {exc}") from exc
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from lmux_plug.errors import AuthenticationError
+from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from lmux_plug._types import Secret
@@ -33,9 +33,15 @@ class KeyPool:
     """The keys of one deployment; ``refresh_interval`` bounds reads of shared health."""
 
     def __init__(
-        self, deployment: str, keys: tuple[Secret, ...], *, refresh_interval: float = 1.0
+        self,
+        deployment: str,
+        keys: tuple[Secret, ...],
+        *,
+        refresh_interval: float = 1.0,
+        clock: Clock | None = None,
     ) -> None:
         self.deployment = deployment
+        self._now = (clock or SYSTEM_CLOCK).monotonic
         self.keys = keys
         self.fingerprints = tuple(fingerprint(k) for k in keys)
         self.dead: set[str] = set()
@@ -51,13 +57,18 @@ class KeyPool:
 
     async def refresh(self, backend: StateBackend) -> None:
         """Learn keys evicted by other processes (at most every ``refresh_interval``)."""
-        now = time.monotonic()
+        now = self._now()
         if now - self._refreshed < self._refresh_interval:
             return
         self._refreshed = now
         for fp in self.fingerprints:
             if fp not in self.dead and await backend.get(self._record(fp)) is not None:
                 self.dead.add(fp)
+                log.info(
+                    "API key %s of deployment %s was evicted by another process",
+                    fp,
+                    self.deployment,
+                )
 
     def pick(self) -> tuple[Secret, str]:
         """The next live key (round robin) and its fingerprint."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import (
     TYPE_CHECKING,
@@ -37,11 +36,23 @@ from typing import (
 import attrs
 
 from lmux_plug.errors import ConfigurationError, ProviderError
+from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Bucket", "MemoryBackend", "RedisBackend", "StateBackend"]
+__all__ = ["Bucket", "MemoryBackend", "RedisBackend", "StateBackend", "StateBackendError"]
+
+
+class StateBackendError(ProviderError):
+    """The shared state backend (Redis) failed or is unreachable.
+
+    Not retryable: the upstream is not at fault. A router with
+    ``on_state_error="degrade"`` (the default) never raises it: it falls back to local
+    state while the backend is down.
+    """
+
+    default_retryable = False
 
 
 @attrs.frozen
@@ -119,6 +130,9 @@ class StateBackend(Protocol):
         ...
 
 
+_EPSILON = 1e-9
+
+
 @attrs.define
 class _Window:
     inflight: dict[str, float] = attrs.field(factory=dict)
@@ -139,9 +153,10 @@ class _Tokens:
 
 
 class MemoryBackend:
-    """The in-process backend (the default): dicts, ``time.monotonic()`` and no I/O."""
+    """The in-process backend (the default): dicts, ``self._now()`` and no I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._now = (clock or SYSTEM_CLOCK).monotonic
         self._windows: dict[str, _Window] = {}
         self._tokens: dict[str, _Tokens] = {}
         self._cooldowns: dict[str, float] = {}
@@ -165,7 +180,7 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, tokens: int, cooldown_key: str
     ) -> float:
         """See :meth:`StateBackend.acquire`."""
-        now = time.monotonic()
+        now = self._now()
         until = self._cooldowns.get(cooldown_key)
         if until is not None:
             if until > now:
@@ -185,7 +200,7 @@ class MemoryBackend:
                 if bucket.paced:
                     spacing = bucket.period / bucket.limit
                     early = max(window.tat, now) - now - (bucket.burst - 1) * spacing
-                    if early > 0:
+                    if early > _EPSILON:  # float noise must not ask for a 1e-14 s wait
                         wait = max(wait, early)
             else:
                 state = self._bucket_tokens(bucket, now)
@@ -208,7 +223,7 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
     ) -> None:
         """See :meth:`StateBackend.release`."""
-        now = time.monotonic()
+        now = self._now()
         for bucket in buckets:
             if bucket.kind == "requests":
                 window = self._windows.get(bucket.key)
@@ -220,7 +235,7 @@ class MemoryBackend:
 
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
         """See :meth:`StateBackend.sync`."""
-        now = time.monotonic()
+        now = self._now()
         if bucket.kind == "requests":
             window = self._windows.setdefault(bucket.key, _Window())
             missing = int(bucket.limit - remaining) - window.count(now, bucket.period)
@@ -235,7 +250,7 @@ class MemoryBackend:
 
     async def block(self, key: str, seconds: float) -> None:
         """See :meth:`StateBackend.block`."""
-        until = time.monotonic() + seconds
+        until = self._now() + seconds
         if until > self._cooldowns.get(key, 0.0):
             self._cooldowns[key] = until
 
@@ -244,7 +259,7 @@ class MemoryBackend:
         entry = self._records.get(key)
         if entry is None:
             return None
-        if entry[1] < time.monotonic():
+        if entry[1] < self._now():
             del self._records[key]
             return None
         return entry[0]
@@ -253,7 +268,7 @@ class MemoryBackend:
         """See :meth:`StateBackend.cas`."""
         if await self.get(key) != expected:
             return False
-        self._records[key] = (value, time.monotonic() + ttl)
+        self._records[key] = (value, self._now() + ttl)
         return True
 
     async def cache_get(self, key: str) -> bytes | None:
@@ -261,14 +276,14 @@ class MemoryBackend:
         entry = self._cache.get(key)
         if entry is None:
             return None
-        if entry[1] < time.monotonic():
+        if entry[1] < self._now():
             del self._cache[key]
             return None
         return entry[0]
 
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""
-        self._cache[key] = (value, time.monotonic() + ttl)
+        self._cache[key] = (value, self._now() + ttl)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -433,7 +448,7 @@ def _mapped(
             return await method(self, *args, **kwargs)
         except (self._redis_error, OSError) as exc:
             msg = f"state backend (redis) failed: {type(exc).__name__}: {exc}"
-            raise ProviderError(msg, provider="redis", retryable=False) from exc
+            raise StateBackendError(msg, provider="redis") from exc
 
     return wrapper  # type: ignore[return-value]  # functools.wraps' type hides the signature
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from decimal import Decimal
@@ -8,41 +9,66 @@ import pytest
 
 from lmux_plug import ConfigurationError, Registry
 from lmux_plug.batch import agenerate_batch
-from lmux_plug.batch.limits import RateLimitedClient, TokenBucket, estimate_tokens
+from lmux_plug.batch.limits import RateLimitedClient
 from lmux_plug.batch.progress import Progress, format_duration
+from lmux_plug.resilience import DEFAULT_OUTPUT_TOKENS, ManualClock, estimate_tokens
+from lmux_plug.resilience.limiter import Limiter, per_minute_buckets
 
 
-async def test_token_bucket_paces_requests():
-    bucket = TokenBucket(1200)  # 20 per second, burst 20
-    start = time.monotonic()
+async def test_request_limit_paces_after_a_one_second_burst():
+    clock = ManualClock()
+    limiter = Limiter(per_minute_buckets("t", rpm=1200), clock=clock)  # 20/s, burst 20
+    start = clock.monotonic()
     for _ in range(30):
-        await bucket.acquire()
-    elapsed = time.monotonic() - start
-    # 20 from the burst, 10 more at 20/s: at least ~0.5 s.
-    assert elapsed >= 0.45
+        await limiter.release(await limiter.acquire())
+    # 20 from the burst, 10 more at 20/s: 0.5 s of (virtual) waiting, no more.
+    assert clock.monotonic() - start == pytest.approx(0.5, abs=0.06)
 
 
-async def test_token_bucket_debt_delays_next_caller():
-    bucket = TokenBucket(600, burst=10)  # 10 per second
-    await bucket.acquire(10)
-    bucket.charge(5)  # the call used more than estimated
-    start = time.monotonic()
-    await bucket.acquire(1)
-    assert time.monotonic() - start >= 0.5
+async def test_token_debt_delays_the_next_caller():
+    clock = ManualClock()
+    limiter = Limiter(per_minute_buckets("t", tpm=600), clock=clock)  # 10 tokens/s, 10 held
+    permit = await limiter.acquire(10)
+    permit.used_tokens = 15  # the call used more than estimated
+    await limiter.release(permit)
+    start = clock.monotonic()
+    await limiter.release(await limiter.acquire(1))
+    assert clock.monotonic() - start == pytest.approx(0.6, abs=0.01)
+
+
+async def test_a_cancelled_call_gives_its_slot_back():
+    clock = ManualClock()
+    limiter = Limiter(per_minute_buckets("t", rpm=60), clock=clock)  # burst 1
+    started = asyncio.Event()
+
+    async def hang() -> None:
+        async with limiter.slot():
+            started.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(hang())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not limiter.backend._windows["t:rpm"].inflight
 
 
 def test_bad_limits():
     with pytest.raises(ConfigurationError):
-        TokenBucket(0)
+        per_minute_buckets("t", rpm=0)
+    with pytest.raises(ConfigurationError):
+        RateLimitedClient(Registry(), tpm=-5)
 
 
 def test_estimate_tokens():
-    assert estimate_tokens("x" * 40) == 10
+    assert estimate_tokens("x" * 40, 0) == 11
+    assert estimate_tokens("x" * 40) == 11 + DEFAULT_OUTPUT_TOKENS
     assert (
         estimate_tokens(
-            [{"role": "user", "content": "x" * 40}, {"role": "system", "content": "y" * 4}]
+            [{"role": "user", "content": "x" * 40}, {"role": "system", "content": "y" * 4}], 5
         )
-        == 11
+        == (40 + 4 + len("user") + len("system")) // 4 + 1 + 5  # roles cost tokens too
     )
 
 

@@ -42,7 +42,7 @@ async def test_breaker_opens_half_opens_and_closes(registry):
             await router.achat("one", "hi")
         assert server.stats["requests"] == sent + 1
         assert await router.breaker_state("d1") == "open"
-        retry_in = await router._breaker.retry_in("d1")
+        retry_in = await router.breaker.retry_in("d1")
         assert 0.45 < retry_in <= 0.6
         await asyncio.sleep(retry_in + 0.02)
         server.plan.faults = {}
@@ -64,7 +64,7 @@ async def test_cooldown_growth_is_capped(registry):
         for _ in range(4):
             with pytest.raises(ProviderError):
                 await router.achat("one", "hi")
-            cooldowns.append(await router._breaker.retry_in("d1"))
+            cooldowns.append(await router.breaker.retry_in("d1"))
             await asyncio.sleep(cooldowns[-1] + 0.01)
         assert cooldowns[0] <= 0.05
         assert 0.05 < cooldowns[1] <= 0.1

@@ -1,0 +1,127 @@
+"""The :class:`Client` protocol: what the batch engine, the drop-in client and the gateway call.
+
+:class:`~lmux_plug.Registry` (one call to one provider) and
+:class:`~lmux_plug.router.Router` (logical models, retries, fallbacks, limits) both
+implement it, so anything that takes a ``Client`` works with either, typed, without probing
+signatures. :class:`RoutingClient` adds the per-call resilience options a router takes
+(``fallback_models``, ``retries``, ``deadline``, ``attempt_timeout``). New endpoints
+(responses, completions, transcription) join the protocol as they are added to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
+
+__all__ = ["Client", "RoutingClient"]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class Client(Protocol):
+    """Chat, stream and embed by ``"provider/model"`` (or a router's logical name)."""
+
+    async def achat(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> ChatResponse:
+        """One chat call; ``params`` as for :meth:`lmux_plug.Registry.achat`."""
+        ...
+
+    def achat_stream(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> AsyncIterator[ChatChunk]:
+        """A streamed chat call (errors before the first chunk raise when iterated)."""
+        ...
+
+    async def aembed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> EmbeddingResponse:
+        """Embed one text or a list of texts."""
+        ...
+
+    def chat(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> ChatResponse:
+        """Sync :meth:`achat`."""
+        ...
+
+    def chat_stream(
+        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+    ) -> Iterator[ChatChunk]:
+        """Sync :meth:`achat_stream`."""
+        ...
+
+    def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+        """Sync :meth:`aembed`."""
+        ...
+
+    def run_sync(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run ``make()`` (a coroutine factory) on the client's managed event loops."""
+        ...
+
+
+@runtime_checkable
+class RoutingClient(Client, Protocol):
+    """A :class:`Client` that owns retries and fallbacks (a router): per-call options."""
+
+    async def achat(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        *,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
+        **params: Any,
+    ) -> ChatResponse:
+        """One chat call, with the router's retries and fallbacks."""
+        ...
+
+    def achat_stream(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        *,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
+        **params: Any,
+    ) -> AsyncIterator[ChatChunk]:
+        """A streamed chat call; retries and fallbacks happen before the first chunk."""
+        ...
+
+    async def aembed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        deadline: float | None = None,
+        attempt_timeout: float | None = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """Embeddings with the router's retries and fallbacks."""
+        ...

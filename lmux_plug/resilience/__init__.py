@@ -1,0 +1,85 @@
+"""The resilience engine: one implementation of retries, waits, timeouts and limits.
+
+Used by the router, the batch engine, the drop-in client and the gateway:
+
+* :mod:`~lmux_plug.resilience.retry_after`: ``Retry-After`` / reset parsing (finite, clamped);
+* :mod:`~lmux_plug.resilience.backoff`: full-jitter exponential backoff;
+* :mod:`~lmux_plug.resilience.decision`: the pure decision after a failure
+  (retry / next model / fallback / stop, and the wait);
+* :mod:`~lmux_plug.resilience.timeouts`: per-attempt timeouts;
+* :mod:`~lmux_plug.resilience.tokens`: token estimation for token-rate limits;
+* :mod:`~lmux_plug.resilience.limiter`: a waiting limiter over the state backend's buckets;
+* :mod:`~lmux_plug.resilience.retrying`: the retry loop for clients without a router;
+* :mod:`~lmux_plug.resilience.clock`: the injectable clock and the shipped test mode
+  (``set_testing(True, attempts=1)``: no real sleeping, bounded attempts).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lmux_plug.resilience.backoff import backoff, retry_wait
+from lmux_plug.resilience.clock import (
+    SYSTEM_CLOCK,
+    Clock,
+    ManualClock,
+    SystemClock,
+    engine_test_mode,
+    is_testing,
+    set_testing,
+    testing_attempts,
+)
+from lmux_plug.resilience.decision import Decision, RetryPolicy, decide
+from lmux_plug.resilience.retry_after import (
+    MAX_RETRY_AFTER,
+    clamp_delay,
+    parse_duration,
+    retry_after_from,
+)
+from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
+
+if TYPE_CHECKING:
+    from lmux_plug.resilience.limiter import Limiter, Permit
+    from lmux_plug.resilience.retrying import call_with_retries
+
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "MAX_RETRY_AFTER",
+    "SYSTEM_CLOCK",
+    "Clock",
+    "Decision",
+    "Limiter",
+    "ManualClock",
+    "Permit",
+    "RetryPolicy",
+    "SystemClock",
+    "backoff",
+    "call_with_retries",
+    "clamp_delay",
+    "decide",
+    "engine_test_mode",
+    "estimate_tokens",
+    "is_testing",
+    "parse_duration",
+    "retry_after_from",
+    "retry_wait",
+    "set_testing",
+    "testing_attempts",
+]
+
+_LAZY = {
+    "Limiter": "lmux_plug.resilience.limiter",
+    "Permit": "lmux_plug.resilience.limiter",
+    "call_with_retries": "lmux_plug.resilience.retrying",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The limiter needs the state backend (lmux_plug.router): import it only when asked.
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib  # noqa: PLC0415
+
+    return getattr(importlib.import_module(module), name)

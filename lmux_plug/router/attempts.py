@@ -1,0 +1,187 @@
+"""The attempt loop: walk a call's chain of models, one admitted attempt at a time.
+
+For each model of the chain (the requested one, its fallbacks, and models inserted by a
+context-length or content-filter fallback) the loop admits an attempt
+(:mod:`~lmux_plug.router.admission`), runs it under its per-attempt timeout, settles it in
+``finally`` (so cancellation releases everything it held), and asks the pure
+:func:`~lmux_plug.resilience.decision.decide` what follows a failure. Every attempt is
+recorded as an :class:`~lmux_plug.router.retry.Attempt`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from lmux_plug._types import Usage
+from lmux_plug.errors import LmuxError, ProviderError
+from lmux_plug.resilience.cancel import shielded
+from lmux_plug.resilience.clock import Clock, testing_attempts
+from lmux_plug.resilience.decision import RetryPolicy, decide
+from lmux_plug.resilience.timeouts import within
+from lmux_plug.router.admission import Admission, Admitted
+from lmux_plug.router.plan import CallOptions, Plan
+from lmux_plug.router.retry import Attempt
+
+__all__ = ["AttemptCall", "run_attempts"]
+
+log = logging.getLogger("lmux_plug.router")
+T = TypeVar("T")
+AttemptCall = Callable[
+    [Admitted, float], Awaitable[tuple[T, Mapping[str, str], "Usage | None", Any]]
+]
+"""One attempt: ``call(admitted, timeout)`` -> (result, headers, usage, cost)."""
+
+
+def _policy(plan: Plan, options: CallOptions) -> RetryPolicy:
+    retries = options.retries
+    cap = testing_attempts()
+    if cap is not None:
+        retries = min(retries, cap - 1)
+    if retries == plan.policy.retries:
+        return plan.policy
+    return attrs.evolve(plan.policy, retries=retries)
+
+
+async def run_attempts(
+    plan: Plan,
+    admission: Admission,
+    clock: Clock,
+    model: str,
+    *,
+    options: CallOptions,
+    tokens_estimate: Callable[[], int],
+    call: AttemptCall[T],
+) -> tuple[T, list[Attempt]]:
+    """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``)."""
+    config = plan.config
+    policy = _policy(plan, options)
+    chain = plan.chain(model, options.fallbacks)
+    attempts: list[Attempt] = []
+    last: LmuxError | None = None
+    position = 0
+    visited: set[str] = set()
+    failed: set[str] = set()  # deployments that failed this call: retried last
+    backoff_wait = 0.0
+    while position < len(chain):
+        name = chain[position]
+        position += 1
+        if name in visited:
+            continue
+        visited.add(name)
+        target = plan.target(name)
+        retry = 0
+        while retry <= policy.retries:
+            if backoff_wait:
+                await clock.sleep(backoff_wait)
+            try:
+                admitted = await admission.admit(target, tokens_estimate, options, failed)
+            except LmuxError as exc:
+                attempts.append(Attempt(target.name, exc, backoff_wait))
+                last = exc
+                backoff_wait = 0.0
+                break  # nothing of this model can serve it: next in the chain
+            wait = backoff_wait + admitted.wait
+            backoff_wait = 0.0
+            runtime = admitted.runtime
+            stats = runtime.stats
+            stats.requests += 1
+            if admitted.fp is not None:
+                admission.book.key(runtime.id, admitted.fp).requests += 1
+            if retry:
+                stats.retries += 1
+            start = clock.monotonic()
+            remaining = options.deadline_at - start
+            limit = options.attempt_timeout or runtime.attempt_timeout or config.attempt_timeout
+            timeout = remaining if limit is None else min(limit, remaining)
+            failure: LmuxError | None = None
+            stats.inflight += 1
+            try:
+                if limit is None:
+                    result, headers, usage, cost = await call(admitted, timeout)
+                else:
+                    result, headers, usage, cost = await within(
+                        call(admitted, timeout), max(timeout, 0.001), model=runtime.model
+                    )
+            except LmuxError as exc:
+                failure = exc
+            except BaseException:
+                # Cancelled (or a bug): no outcome, but nothing may stay held.
+                stats.inflight -= 1
+                await shielded(admission.abandon(admitted))
+                raise
+            stats.inflight -= 1
+            latency = clock.monotonic() - start
+            if failure is None:
+                settle = admission.settle(
+                    admitted, None, latency, headers=headers, usage=usage, cost=cost
+                )
+            else:
+                settle = admission.settle(
+                    admitted, failure, latency, headers=failure.headers, usage=None, cost=None
+                )
+            if admission.shared:
+                await shielded(settle)
+            else:
+                await settle
+            if failure is None:
+                attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
+                return result, attempts
+            attempts.append(Attempt(runtime.id, failure, wait, latency, admitted.fp))
+            last = failure
+            failed.add(runtime.id)
+            decision = decide(
+                failure,
+                retry=retry,
+                policy=policy,
+                remaining=options.deadline_at - clock.monotonic(),
+                other_keys=runtime.keys is not None and runtime.keys.alive > 0,
+                context_fallbacks=_context_fallbacks(target.model, options),
+                content_filter_fallbacks=_filter_fallbacks(target.model, options),
+            )
+            if decision.action == "retry":
+                retry += 1
+                backoff_wait = decision.delay
+                log.info(
+                    "retrying %s after %s on %s (retry %d, wait %.3fs)",
+                    target.name,
+                    type(failure).__name__,
+                    runtime.id,
+                    retry,
+                    decision.delay,
+                )
+                continue
+            if decision.action == "stop":
+                _attach(failure, attempts)
+                raise failure
+            if decision.action == "fallback":
+                chain[position:position] = list(decision.insert)
+            if position < len(chain):
+                log.info(
+                    "falling back from %s to %s: %s", target.name, chain[position], decision.reason
+                )
+            break
+    if last is None:  # pragma: no cover - the chain always holds the model
+        msg = f"no attempt could be made for {model!r}"
+        raise ProviderError(msg, model=model)
+    _attach(last, attempts)
+    raise last
+
+
+def _context_fallbacks(model: Any, options: CallOptions) -> tuple[str, ...] | list[str]:
+    if options.context_fallbacks is not None:
+        return list(options.context_fallbacks)
+    return model.context_fallbacks if model is not None else ()
+
+
+def _filter_fallbacks(model: Any, options: CallOptions) -> tuple[str, ...]:
+    if not options.content_filter or model is None:
+        return ()
+    return tuple(model.content_filter_fallbacks)
+
+
+def _attach(error: LmuxError, attempts: list[Attempt]) -> None:
+    error.attempts = tuple(attempts)  # type: ignore[attr-defined]
