@@ -22,7 +22,10 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
+    from lmux_plug.params import ChatCallParams, ChatParams, EmbedCallParams, EmbedParams
 
 __all__ = ["Client", "RoutingClient"]
 
@@ -34,13 +37,19 @@ class Client(Protocol):
     """Chat, stream and embed by ``"provider/model"`` (or a router's logical name)."""
 
     async def achat(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatParams],
     ) -> ChatResponse:
         """One chat call; ``params`` as for :meth:`lmux_plug.Registry.achat`."""
         ...
 
     def achat_stream(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatParams],
     ) -> AsyncIterator[ChatChunk]:
         """A streamed chat call (errors before the first chunk raise when iterated)."""
         ...
@@ -49,29 +58,32 @@ class Client(Protocol):
         self,
         model: str,
         inputs: str | Sequence[str],
-        *,
-        dimensions: int | None = None,
-        encoding_format: str | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        **params: Unpack[EmbedParams],
     ) -> EmbeddingResponse:
         """Embed one text or a list of texts."""
         ...
 
     def chat(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatCallParams],
     ) -> ChatResponse:
         """Sync :meth:`achat`."""
         ...
 
     def chat_stream(
-        self, model: str, messages: Iterable[Message | Mapping[str, Any]] | str, **params: Any
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        **params: Unpack[ChatCallParams],
     ) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`."""
         ...
 
-    def embed(self, model: str, inputs: str | Sequence[str], **params: Any) -> EmbeddingResponse:
+    def embed(
+        self, model: str, inputs: str | Sequence[str], **params: Unpack[EmbedCallParams]
+    ) -> EmbeddingResponse:
         """Sync :meth:`aembed`."""
         ...
 
