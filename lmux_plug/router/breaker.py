@@ -76,7 +76,10 @@ class Breaker:
 
     async def state(self, name: str) -> BreakerState:
         """The breaker's state as callers see it now (open turns half-open after cooldown)."""
-        record = _Record.load(await self.backend.get(self._key(name)))
+        raw = await self.backend.get("breaker:" + name)
+        if raw is None:
+            return "closed"  # never failed: the hot path builds no record
+        record = _Record.load(raw)
         if record.state == "open" and self._time() >= record.until:
             return "half-open"
         return record.state

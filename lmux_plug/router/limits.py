@@ -11,39 +11,17 @@ real usage afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
-from typing import Any
 
-from lmux_plug._http_errors import parse_duration
+from lmux_plug.resilience.retry_after import parse_duration
+from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 from lmux_plug.router.config import Limits
 from lmux_plug.router.state import Bucket
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "LimitTracker", "estimate_tokens", "rate_limit_headers"]
 
-DEFAULT_OUTPUT_TOKENS = 256
 _DAY_MINUTES = 1440.0
-
-
-def estimate_tokens(messages: Any, max_tokens: int | None) -> int:
-    """A cheap upper-ish estimate: characters / 4 of the prompt, plus ``max_tokens``."""
-    return (
-        _chars(messages) // 4
-        + 1
-        + (max_tokens if max_tokens is not None else DEFAULT_OUTPUT_TOKENS)
-    )
-
-
-def _chars(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):  # the common case, before the slower ABC check
-        return sum(_chars(v) for v in value.values())
-    if isinstance(value, Mapping):
-        return sum(_chars(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(_chars(v) for v in value)
-    content = getattr(value, "content", None)
-    return _chars(content) if content is not None else 0
 
 
 def _reset_seconds(value: str) -> float | None:
@@ -56,14 +34,16 @@ def _reset_seconds(value: str) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
+    try:
+        return max((when - dt.datetime.now(dt.timezone.utc)).total_seconds(), 0.0)
+    except OverflowError:
+        return None
 
 
-def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
-    """``{"requests"|"tokens": (limit, remaining, reset_seconds)}`` from response headers."""
-    found: dict[str, tuple[float | None, float, float]] = {}
-    for kind in ("requests", "tokens"):
-        for limit_h, remaining_h, reset_h in (
+_HEADER_FAMILIES = tuple(
+    (
+        kind,
+        (
             (
                 f"x-ratelimit-limit-{kind}",
                 f"x-ratelimit-remaining-{kind}",
@@ -74,7 +54,17 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | No
                 f"anthropic-ratelimit-{kind}-remaining",
                 f"anthropic-ratelimit-{kind}-reset",
             ),
-        ):
+        ),
+    )
+    for kind in ("requests", "tokens")
+)
+
+
+def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
+    """``{"requests"|"tokens": (limit, remaining, reset_seconds)}`` from response headers."""
+    found: dict[str, tuple[float | None, float, float]] = {}
+    for kind, families in _HEADER_FAMILIES:
+        for limit_h, remaining_h, reset_h in families:
             remaining = headers.get(remaining_h)
             if remaining is None:
                 continue
@@ -83,6 +73,8 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | No
                 limit = float(headers[limit_h]) if limit_h in headers else None
             except ValueError:
                 continue
+            if not math.isfinite(left) or (limit is not None and not math.isfinite(limit)):
+                continue  # a broken or hostile header must not poison the buckets
             reset = _reset_seconds(headers.get(reset_h, "")) if reset_h in headers else None
             found[kind] = (limit, left, 0.0 if reset is None else reset)
             break
