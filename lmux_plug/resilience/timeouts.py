@@ -22,30 +22,39 @@ __all__ = ["attempt_timeout_error", "within"]
 T = TypeVar("T")
 
 
-def attempt_timeout_error(seconds: float, *, model: str | None = None) -> TimeoutError:
+def attempt_timeout_error(
+    seconds: float, *, model: str | None = None, what: str = "attempt"
+) -> TimeoutError:
     """The error for an attempt cut after ``seconds`` (retryable: another try may be fast)."""
-    msg = f"attempt timed out after {seconds:.3f}s"
+    msg = f"{what} timed out after {seconds:.3f}s"
     return TimeoutError(msg, model=model, retryable=True)
 
 
 if sys.version_info >= (3, 11):
 
-    async def within(awaitable: Awaitable[T], seconds: float, *, model: str | None = None) -> T:
-        """Await ``awaitable``, cutting it after ``seconds`` with a lmux :class:`TimeoutError`."""
+    async def within(
+        awaitable: Awaitable[T], seconds: float, *, model: str | None = None, what: str = "attempt"
+    ) -> T:
+        """Await ``awaitable``, cutting it after ``seconds`` with a lmux :class:`TimeoutError`.
+
+        ``what`` names the limit in the message (``"attempt"``, ``"call deadline"``).
+        """
         scope = asyncio.timeout(seconds)
         try:
             async with scope:
                 return await awaitable
         except builtins.TimeoutError:
             if scope.expired():
-                raise attempt_timeout_error(seconds, model=model) from None
+                raise attempt_timeout_error(seconds, model=model, what=what) from None
             raise
 
 else:  # pragma: no cover - exercised on Python 3.10 only
 
-    async def within(awaitable: Awaitable[T], seconds: float, *, model: str | None = None) -> T:
+    async def within(
+        awaitable: Awaitable[T], seconds: float, *, model: str | None = None, what: str = "attempt"
+    ) -> T:
         """Await ``awaitable``, cutting it after ``seconds`` with a lmux :class:`TimeoutError`."""
         try:
             return await asyncio.wait_for(awaitable, seconds)
         except asyncio.TimeoutError:
-            raise attempt_timeout_error(seconds, model=model) from None
+            raise attempt_timeout_error(seconds, model=model, what=what) from None

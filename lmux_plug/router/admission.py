@@ -73,7 +73,9 @@ class Admission:
         self.book = book
         self.clock = clock
         # A backend that does I/O can be interrupted mid-release: releases then run shielded.
-        self.shared = not isinstance(backend, MemoryBackend)
+        # The in-process one is called without coroutines on the hot path.
+        self.memory = backend if isinstance(backend, MemoryBackend) else None
+        self.shared = self.memory is None
         self.retry_after_cap = 60.0
         self.breaker_seen: dict[str, BreakerState] = {}
         self._breaker_dirty: set[str] = set()
@@ -111,17 +113,23 @@ class Admission:
                 )
                 if failed and len(order) > 1:
                     order = sorted(order, key=lambda r: r.id in failed)  # stable: keeps order
+                memory = self.memory
                 for runtime in order:
-                    state = await self.breaker.state(runtime.id)
+                    if memory is not None:
+                        state = self.breaker.state_of(memory.get_now("breaker:" + runtime.id))
+                    else:
+                        state = await self.breaker.state(runtime.id)
                     if state == "open":
                         retry_in = await self.breaker.retry_in(runtime.id)
                         breaker_soonest = min(breaker_soonest, retry_in or 0.001)
                         continue
                     key = fp = None
-                    if runtime.keys is not None:
-                        await runtime.keys.refresh(self.backend)
+                    keys = runtime.keys
+                    if keys is not None:
+                        if keys.refresh_due():
+                            await keys.refresh(self.backend)
                         try:
-                            key, fp = runtime.keys.pick()
+                            key, fp = keys.pick()
                         except AuthenticationError as exc:
                             auth_error = exc
                             continue
@@ -170,16 +178,15 @@ class Admission:
         buckets = runtime.tracker.buckets(fp)
         tokens = tokens_estimate() if runtime.tracker.counts_tokens(fp) else 0
         member = self._member()
-        try:
-            wait = await self.backend.acquire(buckets, member, tokens, runtime.id)
-        except BaseException:
-            # Cancelled (or failed) while a shared backend may have admitted us: free it.
-            if self.shared:
-                await shielded(self.backend.release(buckets, member, 0, used=False))
-            raise
+        if self.memory is not None:
+            wait = self.memory.acquire_now(buckets, member, tokens, runtime.id)
+        else:
+            wait = await self._acquire_shared(buckets, member, tokens, runtime.id)
         if wait > 0:
             return wait
         admitted = Admitted(runtime, key, fp, buckets, member, tokens, waited)
+        # Cancelled (or failed) while a shared backend may have admitted us: free it.
+
         if state == "half-open":
             try:
                 allowed = await self.breaker.allow(runtime.id)
@@ -191,6 +198,16 @@ class Admission:
                 return 0.01
             admitted.probe = True
         return admitted
+
+    async def _acquire_shared(
+        self, buckets: tuple[Bucket, ...], member: str, tokens: int, cooldown_key: str
+    ) -> float:
+        try:
+            return await self.backend.acquire(buckets, member, tokens, cooldown_key)
+        except BaseException:
+            # Cancelled (or failed) while the shared backend may have admitted us: free it.
+            await shielded(self.backend.release(buckets, member, 0, used=False))
+            raise
 
     async def _give_back(self, admitted: Admitted, *, probe_taken: bool | None) -> None:
         await self.backend.release(admitted.buckets, admitted.member, -admitted.tokens, used=False)
@@ -204,7 +221,8 @@ class Admission:
         used (never overshooting the provider's window) and its token estimate kept; a
         half-open probe slot is given back so the breaker can probe again.
         """
-        await self.backend.release(admitted.buckets, admitted.member, 0, used=True)
+        if admitted.buckets:
+            await self.backend.release(admitted.buckets, admitted.member, 0, used=True)
         if admitted.probe:
             await self.breaker.abandon(admitted.runtime.id)
 
@@ -226,7 +244,11 @@ class Admission:
             delta = usage.input_tokens + usage.output_tokens - admitted.tokens
         # A call refused before any I/O (bad input, capability) used no quota.
         sent = error is None or error.status_code is not None or error.retryable
-        await backend.release(admitted.buckets, admitted.member, delta, used=sent)
+        if admitted.buckets:
+            if self.memory is not None:
+                self.memory.release_now(admitted.buckets, admitted.member, delta, used=sent)
+            else:
+                await backend.release(admitted.buckets, admitted.member, delta, used=sent)
         if headers:
             for bucket, remaining, reset in runtime.tracker.observe(headers, admitted.fp):
                 await backend.sync(bucket, remaining, reset)

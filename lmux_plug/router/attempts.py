@@ -100,12 +100,13 @@ async def run_attempts(
             failure: LmuxError | None = None
             stats.inflight += 1
             try:
-                if limit is None:
-                    result, headers, usage, cost = await call(admitted, timeout)
-                else:
-                    result, headers, usage, cost = await within(
-                        call(admitted, timeout), max(timeout, 0.001), model=runtime.model
-                    )
+                # One timer bounds the attempt: its own timeout or what is left of the deadline.
+                result, headers, usage, cost = await within(
+                    call(admitted, timeout),
+                    max(timeout, 0.001),
+                    model=runtime.model,
+                    what="attempt" if limit is not None and limit <= remaining else "call deadline",
+                )
             except LmuxError as exc:
                 failure = exc
             except BaseException:

@@ -76,7 +76,10 @@ class Breaker:
 
     async def state(self, name: str) -> BreakerState:
         """The breaker's state as callers see it now (open turns half-open after cooldown)."""
-        raw = await self.backend.get("breaker:" + name)
+        return self.state_of(await self.backend.get("breaker:" + name))
+
+    def state_of(self, raw: str | None) -> BreakerState:
+        """The state a stored record (``backend.get("breaker:" + name)``) means now."""
         if raw is None:
             return "closed"  # never failed: the hot path builds no record
         record = _Record.load(raw)

@@ -85,7 +85,7 @@ class DegradingBackend:
                 self._recovered()
                 return wait
         wait = await self.local.acquire(buckets, member, tokens, cooldown_key)
-        if wait <= 0:
+        if wait <= 0 and buckets:
             self._local_members.add(member)
         return wait
 

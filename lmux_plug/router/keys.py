@@ -55,6 +55,10 @@ class KeyPool:
     def _record(self, fp: str) -> str:
         return f"keydead:{self.deployment}:{fp}"
 
+    def refresh_due(self) -> bool:
+        """Whether :meth:`refresh` would read the backend now (a cheap check, no I/O)."""
+        return self._now() - self._refreshed >= self._refresh_interval
+
     async def refresh(self, backend: StateBackend) -> None:
         """Learn keys evicted by other processes (at most every ``refresh_interval``)."""
         now = self._now()

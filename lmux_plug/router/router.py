@@ -169,9 +169,6 @@ class Router:
                 self.configure(config)
         return self._plan
 
-    def _options(self, plan: Plan, **options: Any) -> CallOptions:
-        return CallOptions(plan.config, self.clock.monotonic(), **options)
-
     # -- public API -----------------------------------------------------------------------
 
     async def achat(
@@ -204,8 +201,9 @@ class Router:
         """
         plan = self._current()
         config = plan.config
-        options = self._options(
-            plan,
+        options = CallOptions(
+            plan.config,
+            self.clock.monotonic(),
             fallback_models=fallback_models,
             retries=retries,
             deadline=deadline,
@@ -254,13 +252,15 @@ class Router:
             admitted: Admitted, remaining: float
         ) -> tuple[ChatResponse, Mapping[str, str], Usage, Any]:
             deployment = admitted.runtime.deployment
-            timeout = remaining if user_timeout is None else min(user_timeout, remaining)
+            # The attempt loop enforces the deadline and the attempt timeout around this
+            # call; a timeout is passed on only when the caller gave one.
+            if user_timeout is not None:
+                params["timeout"] = max(min(user_timeout, remaining), 0.001)
             response = await registry.achat(
                 deployment.model,
                 messages,
                 api_key=admitted.key.reveal() if admitted.key is not None else None,
                 base_url=deployment.base_url,
-                timeout=max(timeout, 0.001),
                 **params,
             )
             return response, response.headers, response.usage, response.cost
@@ -290,8 +290,9 @@ class Router:
     ) -> EmbeddingResponse:
         """Embed through the router (selection, limits, retries and fallbacks as for chat)."""
         plan = self._current()
-        options = self._options(
-            plan,
+        options = CallOptions(
+            plan.config,
+            self.clock.monotonic(),
             fallback_models=fallback_models,
             retries=retries,
             deadline=deadline,
@@ -306,13 +307,13 @@ class Router:
             admitted: Admitted, remaining: float
         ) -> tuple[EmbeddingResponse, Mapping[str, str], Usage, Any]:
             deployment = admitted.runtime.deployment
-            timeout = remaining if user_timeout is None else min(user_timeout, remaining)
+            if user_timeout is not None:
+                params["timeout"] = max(min(user_timeout, remaining), 0.001)
             response = await registry.aembed(
                 deployment.model,
                 inputs,
                 api_key=admitted.key.reveal() if admitted.key is not None else None,
                 base_url=deployment.base_url,
-                timeout=max(timeout, 0.001),
                 **params,
             )
             return response, response.headers, response.usage, response.cost
@@ -351,8 +352,9 @@ class Router:
         """
         plan = self._current()
         config = plan.config
-        options = self._options(
-            plan,
+        options = CallOptions(
+            plan.config,
+            self.clock.monotonic(),
             fallback_models=fallback_models,
             retries=retries,
             deadline=deadline,

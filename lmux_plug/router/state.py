@@ -180,6 +180,12 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, tokens: int, cooldown_key: str
     ) -> float:
         """See :meth:`StateBackend.acquire`."""
+        return self.acquire_now(buckets, member, tokens, cooldown_key)
+
+    def acquire_now(
+        self, buckets: Sequence[Bucket], member: str, tokens: int, cooldown_key: str
+    ) -> float:
+        """:meth:`acquire` without a coroutine (this backend never waits for I/O)."""
         now = self._now()
         until = self._cooldowns.get(cooldown_key)
         if until is not None:
@@ -223,6 +229,12 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
     ) -> None:
         """See :meth:`StateBackend.release`."""
+        self.release_now(buckets, member, token_delta, used=used)
+
+    def release_now(
+        self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
+    ) -> None:
+        """:meth:`release` without a coroutine."""
         now = self._now()
         for bucket in buckets:
             if bucket.kind == "requests":
@@ -256,6 +268,10 @@ class MemoryBackend:
 
     async def get(self, key: str) -> str | None:
         """See :meth:`StateBackend.get`."""
+        return self.get_now(key)
+
+    def get_now(self, key: str) -> str | None:
+        """:meth:`get` without a coroutine."""
         entry = self._records.get(key)
         if entry is None:
             return None
