@@ -19,9 +19,10 @@ from lmux_plug.router.config import (
     find_config_file,
     load_config,
 )
+from lmux_plug.router.degrade import DegradingBackend
 from lmux_plug.router.retry import Attempt
 from lmux_plug.router.router import Router
-from lmux_plug.router.state import MemoryBackend, RedisBackend, StateBackend
+from lmux_plug.router.state import MemoryBackend, RedisBackend, StateBackend, StateBackendError
 from lmux_plug.router.stats import render_stats
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Attempt",
     "Breaker",
     "ConfigSource",
+    "DegradingBackend",
     "Deployment",
     "Limits",
     "LogicalModel",
@@ -37,6 +39,7 @@ __all__ = [
     "Router",
     "RouterConfig",
     "StateBackend",
+    "StateBackendError",
     "find_config_file",
     "load_config",
     "render_stats",

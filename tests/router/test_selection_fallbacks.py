@@ -14,8 +14,8 @@ from lmux_plug.errors import (
     LmuxError,
     ProviderError,
 )
+from lmux_plug.resilience import backoff, retry_wait
 from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
-from lmux_plug.router.retry import backoff, retry_wait
 from lmux_plug.router.selection import order_deployments
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 from lmux_plug.testing.mock import MockProvider
