@@ -13,7 +13,11 @@ from lmux_plug import ToolCall, Usage
 __all__ = [
     "CHAT_PROMPT",
     "EMBED_INPUTS",
+    "EMBED_INPUTS_WITH_EMPTY",
+    "LONG_TEXT",
+    "MIXED_CASE_MODEL",
     "SENTINEL_KEY",
+    "STREAM_ERROR_MESSAGE",
     "TEXT",
     "TEXT_PIECES",
     "TOOL_ARGUMENT_PIECES",
@@ -24,7 +28,9 @@ __all__ = [
     "expected_vector",
 ]
 
-TEXT_PIECES = ("Hello", " from", " the", " contract", " suite.")
+# Multi-byte on purpose: two-, three- and four-byte UTF-8 sequences, so splitting the byte
+# stream inside a character (as networks do) is exercised on every wire.
+TEXT_PIECES = ("Héllo", " from", " the", " contract", " suite ✓ 日本 🚀.")
 TEXT = "".join(TEXT_PIECES)
 USAGE = Usage(input_tokens=12, output_tokens=7)
 CHAT_PROMPT = "Say hello to the contract suite."
@@ -46,7 +52,15 @@ WEATHER_TOOL = {
         },
     },
 }
-EMBED_INPUTS = ("first input", "the second input", "3rd")
+EMBED_INPUTS = ("first input", "the sécond input ✓", "3rd")
+#: Embedding inputs with an empty string among them: one vector each, still in order.
+EMBED_INPUTS_WITH_EMPTY = ("", "not empty", "")
+#: A model id with capitals and slashes: it must reach the provider byte for byte.
+MIXED_CASE_MODEL = "Org-Name/Family/Model-V1.5-MixedCase"
+#: Long enough to cross every read buffer and line limit a decoder might have (~200 KB).
+LONG_TEXT = "Long ✓ answer. " * 12_000
+#: A message the suite puts in injected stream error events; it must reach the exception.
+STREAM_ERROR_MESSAGE = "contract-suite stream error: slow down (7f3a)"
 # A key that looks like a real one, so leak checks and secret scanners both see it; it is
 # only ever sent to servers on 127.0.0.1 or into cassettes that must scrub it.
 SENTINEL_KEY = "lmuxcontract-0sentinel0key0do0not0leak0"

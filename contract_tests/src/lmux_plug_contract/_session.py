@@ -17,22 +17,27 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import attrs
+import lmux_plug
 import pytest
 from lmux_plug import Capability, ProviderSpec, Registry
-from lmux_plug._plugins import PluginLoadWarning
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._paths import CallPath, Kind
 from lmux_plug_contract.cassettes import cassette_header, make_vcr, network_guard, write_header
 from lmux_plug_contract.fixtures import FALLBACK_MODEL, ContractFixtures, resolve_fixtures
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.wires import CapturedRequest, Reply, WireFormat
 
-__all__ = ["CALL_LIMIT", "ContractSession", "Kind", "RecordMode", "Source"]
+__all__ = ["CALL_LIMIT", "DEFAULT_SEED", "ContractSession", "Kind", "RecordMode", "Source"]
 
 T = TypeVar("T")
-Kind = Literal["chat", "stream", "tools", "embed"]
+# The core's public name once it exports one; any warning class until then.
+_LOAD_WARNING: type[Warning] = getattr(lmux_plug, "PluginLoadWarning", Warning)
 RecordMode = Literal["none", "once", "rewrite", "synthesise"]
 RECORD_MODES: tuple[str, ...] = ("none", "once", "rewrite", "synthesise")
+#: The Hypothesis seed of every property clause unless ``--lmux-seed`` says otherwise: a
+#: verdict must not depend on luck, so certification is reproducible run after run.
+DEFAULT_SEED = 20_261_202
 CALL_LIMIT = 20.0  # no single contract call may take longer; a hang is a failure, not a stall
 
 
@@ -63,12 +68,14 @@ class ContractSession:
         cassette_dir: Path,
         examples: int,
         reset_cassettes: set[Path],
+        seed: int = DEFAULT_SEED,
     ) -> None:
         self.provider = provider
         self._plugin = plugin
         self.server = server
         self.record_mode = record_mode
         self.examples = examples
+        self.seed = seed
         self._reset = reset_cassettes
         self.loop = asyncio.new_event_loop()
         self._registries: list[Registry] = []
@@ -91,7 +98,7 @@ class ContractSession:
         """A fresh registry holding the plugin under test (entry points unless one is given)."""
         with warnings.catch_warnings():
             # Other installed plugins may be broken; that is not this provider's clause.
-            warnings.simplefilter("ignore", PluginLoadWarning)
+            warnings.simplefilter("ignore", _LOAD_WARNING)
             if self._plugin is not None:
                 registry = Registry(plugins=[self._plugin])
             else:
@@ -140,6 +147,20 @@ class ContractSession:
         except _HangError:
             pytest.fail(f"the call did not finish within {limit:.0f} s (a hang)")
 
+    def invoke(
+        self,
+        path: CallPath,
+        model: str,
+        *,
+        registry: Registry | None = None,
+        limit: float = CALL_LIMIT,
+        timeout: float | None = None,
+    ) -> Any:
+        """Make the canonical call of ``path`` on ``model`` (a stream comes back drained)."""
+        extra = {} if timeout is None else {"timeout": timeout}
+        params = self.params(**extra) if path.uses_call_params else extra
+        return self.run(path.invoke(registry or self.registry, self.ref(model), params), limit)
+
     def collect(self, stream: AsyncIterator[T], limit: float = CALL_LIMIT) -> list[T]:
         """Drain an async iterator on the session loop."""
 
@@ -147,6 +168,27 @@ class ContractSession:
             return [item async for item in stream]
 
         return self.run(drain(), limit)
+
+    def property_settings(self, test: Callable[..., None]) -> Callable[..., None]:
+        """Decorate a property: the run's budget and seed, no example database, no shrinking.
+
+        Seeded and database-free, a property explores the same examples on every run, so the
+        same plugin gets the same verdict; shrinking is skipped to bound the run time (the
+        failing example is still reported).
+        """
+        from hypothesis import HealthCheck, Phase, settings  # noqa: PLC0415
+        from hypothesis import seed as fixed_seed  # noqa: PLC0415
+
+        configured = settings(
+            max_examples=self.examples,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            phases=(Phase.explicit, Phase.generate),
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
+        return fixed_seed(self.seed)(configured(test))
 
     # -- requirements ---------------------------------------------------------------------
 
@@ -217,6 +259,8 @@ class ContractSession:
                     request, canon.TOOL_CALL, canon.TOOL_ARGUMENT_PIECES, canon.USAGE
                 )
                 return wire.reply_stream(rendering)
+            if kind == "tools_chat":
+                return wire.tool_chat(request, canon.TOOL_CALL, canon.USAGE)
             inputs = wire.embed_inputs(request)
             vectors = [canon.expected_vector(text, i) for i, text in enumerate(inputs)]
             return wire.embed(request, vectors, embed_usage(inputs))

@@ -25,6 +25,7 @@ from lmux_plug import (
     ProviderContext,
     ProviderError,
     ProviderSpec,
+    RateLimitError,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -216,6 +217,11 @@ class AcmePlugin:
         if payload.get("error"):
             error = payload["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            kind = f"{error.get('type')} {error.get('code')}" if isinstance(error, dict) else ""
+            if "rate_limit" in kind or "429" in kind:
+                raise RateLimitError(
+                    f"error event in stream: {message}", provider=provider.name, model=request.model
+                )
             raise _bad(f"error event in stream: {message}", provider, request)
         return payload
 
@@ -283,6 +289,8 @@ class AcmePlugin:
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
+        if not all(isinstance(i, dict) and isinstance(i.get("embedding"), list) for i in items):
+            raise _bad(f"unexpected embeddings: {str(items)[:200]}", provider, request)
         ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
         return EmbeddingResponse(
             embeddings=[[float(x) for x in item["embedding"]] for item in ordered],

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -26,11 +27,13 @@ from lmux_plug import (
     EmbeddingResponse,
     FinishReason,
     ProviderContext,
+    ProviderError,
     ProviderSpec,
     RateLimitError,
     Usage,
     hookimpl,
 )
+from lmux_plug import TimeoutError as LmuxTimeoutError
 from lmux_plug._http_errors import error_from_response
 from lmux_plug._sse import SSEDecoder
 
@@ -255,14 +258,188 @@ class TruncatesModelIds(AcmePlugin):
         return body
 
 
+class StreamCostWrong(AcmePlugin):
+    """Prices the streamed answer at a flat rate (the non-streamed cost is right)."""
+
+    async def stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        async for chunk in super().stream(request, provider):
+            if chunk.usage is not None:
+                chunk = attrs.evolve(chunk, cost=Cost(input=Decimal("0.01")))  # noqa: PLW2901
+            yield chunk
+
+
+class StreamIgnoresTimeout(AcmePlugin):
+    """Opens streams without the request's timeout (chat honours it)."""
+
+    async def open_stream(self, request: ChatRequest, provider: ProviderContext) -> Any:
+        return await super().open_stream(attrs.evolve(request, timeout=60.0), provider)
+
+
+class EmbedIgnoresTimeout(AcmePlugin):
+    """Embeds without the request's timeout (chat honours it)."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        return await super().embed(attrs.evolve(request, timeout=60.0), provider)
+
+
+class StreamIndexesEvents(AcmePlugin):
+    """Indexes each stream event without checking its shape (KeyError on odd JSON)."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        payload = super().decode_event(data, provider, request)
+        if not payload.get("usage"):
+            payload["choices"][0]["delta"]
+        return payload
+
+
+class EmbedIndexesItems(AcmePlugin):
+    """Reads each embedding item's ``embedding`` key without checking it is there."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        body = {"model": request.model, "input": list(request.inputs)}
+        data = await self.post(provider, "embeddings", body, request)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError("no data", provider=provider.name, model=request.model)
+        return EmbeddingResponse(
+            embeddings=[[float(x) for x in item["embedding"]] for item in items],
+            model=request.model,
+            provider=provider.name,
+            usage=self.usage(data.get("usage")),
+        )
+
+
+class ChatDropsToolCalls(AcmePlugin):
+    """Reads only the text of a non-streamed answer: its tool calls are lost."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        return attrs.evolve(response, tool_calls=())
+
+
+class LogsHeadersInRecord(AcmePlugin):
+    """Logs the request headers as a record attribute (the message itself is clean)."""
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        logging.getLogger("acme.debug").debug(
+            "posting to %s", path, extra={"headers": provider.auth_headers()}
+        )
+        return await super().post(provider, path, body, request)
+
+
+class LeaksKeyOnTimeout(AcmePlugin):
+    """Attaches the request headers to timeout errors ('for debugging')."""
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        try:
+            return await super().post(provider, path, body, request)
+        except LmuxTimeoutError as exc:
+            exc.request_headers = provider.auth_headers()  # type: ignore[attr-defined]
+            raise
+
+
+class LeaksKeyInStreamErrors(AcmePlugin):
+    """Adds the request headers to the message of stream error events ('for support')."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        try:
+            return super().decode_event(data, provider, request)
+        except ProviderError as exc:
+            msg = f"{exc.message} (sent {provider.auth_headers()})"
+            raise ProviderError(msg, provider=provider.name, model=request.model) from None
+
+
+class DropsEmptyInputs(AcmePlugin):
+    """Leaves empty strings out of the embeddings request (so vectors shift)."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        kept = tuple(text for text in request.inputs if text)
+        return await super().embed(attrs.evolve(request, inputs=kept or request.inputs), provider)
+
+
+class DecodesEachRead(AcmePlugin):
+    """Decodes each network read as text on its own (a character split across reads breaks)."""
+
+    async def decode_stream(
+        self, response: Any, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        async def reads() -> AsyncIterator[bytes]:
+            async for raw in response.iter_bytes():
+                yield raw.decode("utf-8", errors="replace").encode()
+
+        class _Decoded:
+            def iter_bytes(self) -> AsyncIterator[bytes]:
+                return reads()
+
+        async for chunk in super().decode_stream(_Decoded(), request, provider):
+            yield chunk
+
+
+class LowercasesModelIds(AcmePlugin):
+    """Sends model ids in lower case ('the API is case-insensitive')."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        body["model"] = request.model.lower()
+        return body
+
+
+class StreamErrorsAreGeneric(AcmePlugin):
+    """Turns every stream error event into a generic ProviderError without its message."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        try:
+            return super().decode_event(data, provider, request)
+        except ProviderError:
+            raise ProviderError(
+                "the stream failed", provider=provider.name, model=request.model
+            ) from None
+
+
+class DropsLongEvents(AcmePlugin):
+    """Skips stream events longer than 64 KiB (a fixed line buffer)."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        if len(data) > 65_536:
+            return {}
+        return super().decode_event(data, provider, request)
+
+
+class TruncatesLongAnswers(AcmePlugin):
+    """Keeps at most 64 KiB of a non-streamed answer."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        return attrs.evolve(response, content=(response.content or "")[:65_536])
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
     "WrongCost": ("types.cost", "types"),
-    "NoTerminalChunk": ("streaming.terminal_chunk", "streaming and not arbitrary and not early"),
+    "NoTerminalChunk": (
+        "streaming.terminal_chunk",
+        "streaming and not arbitrary and not early and not multibyte",
+    ),
     "SplitSensitive": ("streaming.arbitrary_splits", "arbitrary_splits"),
     "LeaksConnections": ("streaming.early_close", "early_close"),
-    "IgnoresStreamErrors": ("errors.stream_error_event", "stream_error_event or truncated"),
+    "IgnoresStreamErrors": ("errors.stream_error_event", "stream_error_event"),
     "RawTransportErrors": ("errors.connection_reset", "timeout or connection_reset"),
     "KeyErrorOnOddJson": ("errors.unexpected_json", "unexpected_json"),
     "LeaksKey": ("auth.key_not_leaked", "auth"),
@@ -271,5 +448,20 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "StatefulClient": ("parity.chat", "parity"),
     "EmbeddingsOutOfOrder": ("embeddings.vectors", "embeddings"),
     "DropsSystemMessages": ("requests.texts_round_trip", "requests"),
-    "TruncatesModelIds": ("registry.slash_model_ids", "registry"),
+    "TruncatesModelIds": ("registry.model_ids_verbatim", "registry"),
+    "StreamCostWrong": ("types.cost", "cost"),
+    "StreamIgnoresTimeout": ("errors.timeout", "timeout and stream"),
+    "EmbedIgnoresTimeout": ("errors.timeout", "timeout and embed"),
+    "StreamIndexesEvents": ("errors.unexpected_json", "unexpected_json and stream"),
+    "EmbedIndexesItems": ("errors.unexpected_json", "unexpected_json and embed"),
+    "ChatDropsToolCalls": ("tools.calls", "tools"),
+    "LogsHeadersInRecord": ("auth.key_not_leaked", "key_not_leaked and success"),
+    "LeaksKeyOnTimeout": ("auth.key_not_leaked", "key_not_leaked and timeout"),
+    "LeaksKeyInStreamErrors": ("auth.key_not_leaked", "key_not_leaked and stream"),
+    "DropsEmptyInputs": ("embeddings.empty_inputs", "empty_inputs"),
+    "DecodesEachRead": ("streaming.multibyte_splits", "multibyte_splits"),
+    "LowercasesModelIds": ("registry.model_ids_verbatim", "model_ids_verbatim"),
+    "StreamErrorsAreGeneric": ("errors.stream_error_event", "stream_error_event"),
+    "DropsLongEvents": ("types.long_values", "long_values"),
+    "TruncatesLongAnswers": ("types.long_values", "long_values"),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import attrs
 from lmux_plug import ToolCall, Usage
@@ -13,8 +14,8 @@ __all__ = ["CapturedRequest", "Reply", "StreamRendering", "WireFormat", "json_by
 
 
 def json_bytes(value: Any) -> bytes:
-    """Compact JSON, as providers send it."""
-    return json.dumps(value, separators=(",", ":")).encode()
+    """Compact JSON in raw UTF-8 (no escaped non-ASCII characters), as providers send it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @attrs.frozen
@@ -41,7 +42,7 @@ class CapturedRequest:
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             return str(body["model"])
         if "/models/" in self.path:
-            return self.path.split("/models/", 1)[1].rsplit(":", 1)[0]
+            return unquote(self.path.split("/models/", 1)[1].rsplit(":", 1)[0])
         return "contract-model"
 
 
@@ -104,6 +105,13 @@ class WireFormat:
         """A streamed text answer, one frame per piece plus its framing."""
         raise NotImplementedError
 
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A complete (non-streamed) answer that calls ``call``.
+
+        Optional for custom wires: without it the non-streamed tool-call clause is skipped.
+        """
+        raise NotImplementedError
+
     def tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
@@ -122,6 +130,15 @@ class WireFormat:
 
     def stream_error(self, message: str) -> bytes:
         """An error event inside a stream (provider overloaded mid-answer)."""
+        raise NotImplementedError
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """An error event inside a stream that the provider sends for HTTP ``status``.
+
+        The suite expects the error class ``status`` maps to (429: RateLimitError) when a
+        wire renders it; the default, :meth:`stream_error`, carries no class, so only
+        ProviderError and the message are expected then.
+        """
         raise NotImplementedError
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,6 +81,26 @@ class AnthropicWire(WireFormat):
             {"content-type": "application/json", "request-id": "req_contract"},
             (json_bytes(body),),
         )
+
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``message`` with one ``tool_use`` block (stop reason ``tool_use``)."""
+        block = {
+            "type": "tool_use",
+            "id": call.id,
+            "name": call.name,
+            "input": json.loads(call.arguments),
+        }
+        body = {
+            "id": "msg_contract",
+            "type": "message",
+            "role": "assistant",
+            "model": request.model_hint,
+            "content": [block],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        }
+        return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
 
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
@@ -169,3 +190,8 @@ class AnthropicWire(WireFormat):
         return _event(
             "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
         )
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """``event: error`` with the error type of HTTP ``status``."""
+        kind = _ERROR_TYPES.get(status, "api_error")
+        return _event("error", {"type": "error", "error": {"type": kind, "message": message}})

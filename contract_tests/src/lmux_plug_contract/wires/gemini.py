@@ -77,6 +77,12 @@ class GeminiWire(WireFormat):
         body = self._response(request, [{"text": text}], "STOP", usage)
         return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
 
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """One candidate whose part is a whole ``functionCall``."""
+        part = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
+        body = self._response(request, [part], "STOP", usage)
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
@@ -136,3 +142,8 @@ class GeminiWire(WireFormat):
             + json_bytes({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
             + b"\r\n\r\n"
         )
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """The ``error`` object of HTTP ``status`` (gRPC status name) in a ``data:`` frame."""
+        error = {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
+        return b"data: " + json_bytes({"error": error}) + b"\r\n\r\n"

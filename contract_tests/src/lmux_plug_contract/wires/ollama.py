@@ -50,6 +50,20 @@ class OllamaWire(WireFormat):
             200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
         )
 
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """One ``done`` object whose message holds whole tool calls."""
+        message = {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": call.name, "arguments": json.loads(call.arguments)}}
+            ],
+        }
+        body = self._line(request, message, done=True, usage=usage)
+        return Reply(
+            200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
+        )
+
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:

@@ -97,6 +97,32 @@ class OpenAIWire(WireFormat):
             (json_bytes(body),),
         )
 
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``chat.completion`` whose message holds ``tool_calls`` (finish ``tool_calls``)."""
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ],
+            "refusal": None,
+        }
+        body = {
+            "id": "chatcmpl-contract",
+            "object": "chat.completion",
+            "created": _CREATED,
+            "model": request.model_hint,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+            ],
+            "usage": _usage(usage),
+        }
+        return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
+
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
@@ -167,3 +193,8 @@ class OpenAIWire(WireFormat):
     def stream_error(self, message: str) -> bytes:
         """An error object in a ``data:`` frame (OpenRouter, Groq and OpenAI proxies send this)."""
         return _sse({"error": {"message": message, "type": "server_error", "code": 502}})
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """The error object of an HTTP ``status`` answer, in a ``data:`` frame."""
+        kind, code = _ERROR_TYPES.get(status, ("server_error", None))
+        return _sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
