@@ -111,6 +111,17 @@ def _traffic_clause(call: CallPath) -> str:
     return {"chat": "types", "stream": "streaming", "embed": "embeddings"}.get(call.name, call.name)
 
 
+def _plugin_origin(plugin: object) -> tuple[str | None, str]:
+    """The source file a plugin object comes from, and what to take from it (a class)."""
+    import sys  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    if isinstance(plugin, types.ModuleType):
+        return getattr(plugin, "__file__", None), ""
+    module = sys.modules.get(type(plugin).__module__)
+    return getattr(module, "__file__", None), type(plugin).__qualname__
+
+
 def _fail_foreign(exc: BaseException, what: str) -> None:
     if isinstance(exc, PluginError):
         pytest.fail(
@@ -233,7 +244,9 @@ class ProviderContract(ApisContract):
         assert response.model, "model is not set"
         if synthesised:
             assert response.content == canon.TEXT, f"content {response.content!r} != {canon.TEXT!r}"
-            assert response.finish_reason is FinishReason.STOP
+            assert response.finish_reason is FinishReason.STOP, (
+                f"finish_reason {response.finish_reason!r}, expected STOP"
+            )
 
     @clause("types.usage")
     def test_types_usage(self, contract: ContractSession) -> None:
@@ -331,9 +344,13 @@ class ProviderContract(ApisContract):
         assert all(not c.delta and not c.tool_call_deltas for c in after), (
             "content after the terminal chunk"
         )
-        assert isinstance(chunks[terminal[0]].finish_reason, FinishReason)
+        assert isinstance(chunks[terminal[0]].finish_reason, FinishReason), (
+            f"finish_reason {chunks[terminal[0]].finish_reason!r} is not a FinishReason"
+        )
         if synthesised:
-            assert chunks[terminal[0]].finish_reason is FinishReason.STOP
+            assert chunks[terminal[0]].finish_reason is FinishReason.STOP, (
+                f"finish_reason {chunks[terminal[0]].finish_reason!r}, expected STOP"
+            )
 
     @clause("streaming.usage")
     def test_streaming_usage(self, contract: ContractSession) -> None:
@@ -473,10 +490,13 @@ class ProviderContract(ApisContract):
             chunks = contract.collect(
                 contract.registry.achat_stream(ref, _prompt(), **contract.params())
             )
-            assert "".join(c.delta for c in chunks) == canon.TEXT
-            assert sum(c.finish_reason is not None for c in chunks) == 1
+            text = "".join(c.delta for c in chunks)
+            assert text == canon.TEXT, f"split at {cuts}: text {text!r} != {canon.TEXT!r}"
+            finishes = sum(c.finish_reason is not None for c in chunks)
+            assert finishes == 1, f"split at {cuts}: {finishes} terminal chunks"
             if wire.stream_usage:
-                assert [c.usage for c in chunks if c.usage is not None][-1:] == [canon.USAGE]
+                usages = [c.usage for c in chunks if c.usage is not None][-1:]
+                assert usages == [canon.USAGE], f"split at {cuts}: usage {usages}"
 
         property_()
 
@@ -536,7 +556,9 @@ class ProviderContract(ApisContract):
             "vector items are not floats"
         )
         _check_usage(response.usage, "embed")
-        assert response.provider == contract.provider
+        assert response.provider == contract.provider, (
+            f"provider is {response.provider!r}, expected {contract.provider!r}"
+        )
         if source.synthesised:
             expected = tuple(canon.expected_vector(t, i) for i, t in enumerate(canon.EMBED_INPUTS))
             assert response.embeddings == expected, (
@@ -631,7 +653,8 @@ class ProviderContract(ApisContract):
         assert isinstance(error, expected), (
             f"HTTP {status} gave {type(error).__name__}, expected {expected.__name__}"
         )
-        assert error.status_code == status and error.retryable is retryable
+        assert error.status_code == status, f"status_code is {error.status_code}, not {status}"
+        assert error.retryable is retryable, f"retryable is {error.retryable}, not {retryable}"
 
     @clause("errors.retry_after")
     @pytest.mark.parametrize("form", ["seconds", "http_date", "on_503"])
@@ -702,7 +725,7 @@ class ProviderContract(ApisContract):
         assert isinstance(error, ProviderError), (
             f"got {type(error).__name__}, expected ProviderError"
         )
-        assert error.retryable is True
+        assert error.retryable is True, f"{type(error).__name__} is not retryable"
 
     @clause("errors.malformed_json")
     @pytest.mark.parametrize("where", ["body", "stream", "embed"])
@@ -821,11 +844,17 @@ class ProviderContract(ApisContract):
                 f"status_code {error.status_code} != {case.status}"
             )
             if case.status in (401, 403):
-                assert isinstance(error, AuthenticationError)
+                assert isinstance(error, AuthenticationError), (
+                    f"{case.status} gave {type(error).__name__}"
+                )
             elif case.status == 429:
-                assert isinstance(error, (RateLimitError, ProviderError))
+                assert isinstance(error, (RateLimitError, ProviderError)), (
+                    f"{case.status} gave {type(error).__name__}"
+                )
             elif case.status == 404:
-                assert isinstance(error, NotFoundError)
+                assert isinstance(error, NotFoundError), (
+                    f"{case.status} gave {type(error).__name__}"
+                )
             elif case.status >= 500:
                 assert isinstance(error, ProviderError), (
                     f"{case.status} gave {type(error).__name__}"
@@ -963,6 +992,34 @@ class ProviderContract(ApisContract):
             f"network I/O before the capability check: connect to {guard.attempts}"
         )
 
+    # ================================================================== loading
+
+    @clause("loading.no_io_at_load")
+    def test_loading_no_io_at_load(self, contract: ContractSession) -> None:
+        """Loading the plugin in a fresh process (import and declaration) opens no connection."""
+        from lmux_plug_contract._load_probe import probe  # noqa: PLC0415
+
+        plugin = type(self).plugin
+        if plugin is None:
+            reports = probe()
+        else:
+            file, attribute = _plugin_origin(plugin)
+            if file is None:
+                pytest.skip("not declared: the plugin object has no importable source file")
+            reports = probe(file, attribute)
+        mine = [r for r in reports if contract.provider in r["providers"]]
+        if plugin is not None and not mine:
+            mine = reports  # re-created from its file: everything it did is its own
+        assert mine, f"a fresh process does not declare {contract.provider!r}: " + "; ".join(
+            f"{r['plugin']}: {r['error']}" for r in reports if r["error"]
+        )
+        for report in mine:
+            attempts = sorted(set(report["attempts"]))
+            assert not attempts, (
+                f"loading {report['plugin']} opened the network (import or declaration): "
+                f"{', '.join(attempts)}"
+            )
+
     # ================================================================== registry
 
     @clause("registry.prefix_routing")
@@ -974,10 +1031,13 @@ class ProviderContract(ApisContract):
             for s in registry.providers()
             if registry.resolve(f"{s.name}/m")[0].owner is contract.owner
         ]
-        assert contract.provider in [s.name for s in declared]
+        assert contract.provider in [s.name for s in declared], (
+            f"{contract.provider!r} does not route to the plugin that declares it"
+        )
         for spec in declared:
             route, model_id = registry.resolve(f"{spec.name}/some-model")
-            assert route.spec.name == spec.name and model_id == "some-model"
+            assert route.spec.name == spec.name, f"{spec.name}/ routed to {route.spec.name}"
+            assert model_id == "some-model", f"{spec.name}/some-model resolved to {model_id!r}"
         with pytest.raises(NotFoundError):
             registry.resolve(f"{contract.provider}-no-such-prefix/some-model")
 
@@ -1079,9 +1139,10 @@ class ProviderContract(ApisContract):
                 if contract.http:
                     assert not contract.server.requests, "an invalid request was sent"
                 return
-            assert isinstance(response, ChatResponse)
+            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
             if contract.http:
-                assert len(contract.server.requests) == 1
+                sent = len(contract.server.requests)
+                assert sent == 1, f"{sent} requests for one call"
                 assert contract.server.requests[0].json() is not None, (
                     "the request body is not JSON"
                 )

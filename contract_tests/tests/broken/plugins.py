@@ -52,6 +52,22 @@ def _load_acme() -> Any:
 AcmePlugin = _load_acme().AcmePlugin
 
 
+def _load_import_io() -> Any:
+    name = "lmux_contract_examples_import_io"
+    if name not in sys.modules:
+        path = Path(__file__).with_name("import_io.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+#: Connects at import time (see ``import_io.py``).
+ImportTimeIO = _load_import_io().ImportTimeIO
+
+
 class WrongUsage(AcmePlugin):
     """Swaps prompt and completion token counts."""
 
@@ -464,4 +480,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "StreamErrorsAreGeneric": ("errors.stream_error_event", "stream_error_event"),
     "DropsLongEvents": ("types.long_values", "long_values"),
     "TruncatesLongAnswers": ("types.long_values", "long_values"),
+    "ImportTimeIO": ("loading.no_io_at_load", "loading"),
 }
