@@ -194,7 +194,13 @@ def test_synthesise_then_replay_from_the_cassettes(pytester: pytest.Pytester):
 
     # A tampered cassette changes what the plugin sees: proof the replay comes from it.
     types = folder / "types.yaml"
-    types.write_text(types.read_text().replace('"prompt_tokens":12', '"prompt_tokens":13'))
+    text = types.read_text()
+    # YAML quotes the body one way or the other (double quotes once it holds non-ASCII).
+    tampered_text = text.replace('"prompt_tokens":12', '"prompt_tokens":13').replace(
+        '\\"prompt_tokens\\":12', '\\"prompt_tokens\\":13'
+    )
+    assert tampered_text != text, "the cassette does not hold the usage to tamper with"
+    types.write_text(tampered_text)
     tampered = _outcomes(pytester, "-k", "types_usage")
     assert tampered["types.usage"] == "failed"
 

@@ -141,3 +141,73 @@ def test_certify_an_unknown_provider_fails(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no installed plugin declares 'no-such-provider'" in result.stderr
+
+
+def _certify_report(cwd: Path, report: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lmux_plug_contract", "openai", "--report-json", str(report)]
+    return subprocess.run(
+        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.slow
+def test_certify_report_is_reproducible(tmp_path: Path) -> None:
+    # Property clauses and fault clauses, twice, in fresh processes: identical reports.
+    selection = "arbitrary or errors.timeout or multibyte or stream_error_event or unexpected"
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    one = _certify_report(tmp_path, first, "-k", selection.replace("errors.", ""))
+    two = _certify_report(tmp_path, second, "-k", selection.replace("errors.", ""))
+    assert one.returncode == two.returncode == 0, one.stdout + one.stderr
+    assert first.read_text() == second.read_text()
+    rows = json.loads(first.read_text())
+    assert len(rows) > 20, rows
+    assert "hypothesis seed 20261202" in one.stdout, one.stdout
+
+
+def test_certify_prints_the_seed_it_was_given(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    done = _certify_report(tmp_path, report, "--seed", "7", "-k", "arbitrary_splits")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "hypothesis seed 7 " in done.stdout, done.stdout
+
+
+def test_certify_failures_always_carry_a_reason(tmp_path: Path) -> None:
+    # The CLI imports the suite before pytest in the parent process; the fresh child keeps
+    # assertion rewriting, and every clause message is explicit anyway: no bare
+    # "AssertionError" in the report.
+    python = _install(tmp_path, ACME_SOURCE + BROKEN_TAIL)
+    report = tmp_path / "report.json"
+    result = _certify(python, tmp_path, "--report-json", str(report), "-k", "types")
+    assert result.returncode != 0, result.stdout
+    failed = [row for row in json.loads(report.read_text()) if row["outcome"] == "failed"]
+    assert failed, result.stdout
+    for row in failed:
+        assert row["detail"] not in ("", "AssertionError", "assert False"), row
+        assert len(row["detail"]) > 20, row
+
+
+def test_every_clause_assertion_has_a_message() -> None:
+    import ast
+
+    import lmux_plug_contract.contract as clauses
+
+    tree = ast.parse(Path(clauses.__file__).read_text(encoding="utf-8"))
+    bare = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert) and n.msg is None]
+    assert not bare, f"asserts without a message at lines {bare} of {clauses.__file__}"
+
+
+def test_certify_catches_import_time_io_in_a_fresh_process(tmp_path: Path) -> None:
+    io_at_import = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', 9), timeout=0.2).close()\n"
+        "except OSError:\n"
+        "    pass\n"
+    )
+    python = _install(tmp_path, ACME_SOURCE + "\n" + io_at_import + GOOD_TAIL)
+    report = tmp_path / "report.json"
+    result = _certify(python, tmp_path, "--report-json", str(report), "-k", "loading")
+    assert result.returncode != 0, result.stdout
+    rows = {row["clause"]: row for row in json.loads(report.read_text())}
+    assert rows["loading.no_io_at_load"]["outcome"] == "failed", rows
+    assert "127.0.0.1" in rows["loading.no_io_at_load"]["detail"], rows

@@ -9,13 +9,26 @@ One subclass per plugin::
 
 or one command: ``lmux-plug certify acme``. A plugin whose wire the suite does not know
 declares ``CONTRACT = ContractFixtures(wire=MyWire())`` in its module. See docs/certify.md.
+
+The names below are imported lazily: importing the package (as ``lmux-plug certify`` does
+before pytest starts) must not import the clause module, or pytest could no longer rewrite
+its assertions into messages.
 """
 
 from __future__ import annotations
 
-from lmux_plug_contract.contract import CLAUSES, ERROR_EXPECTATIONS, ProviderContract, clause
-from lmux_plug_contract.fixtures import ContractFixtures
-from lmux_plug_contract.wires import CapturedRequest, Reply, StreamRendering, WireFormat
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lmux_plug_contract.contract import (
+        CLAUSES,
+        ERROR_EXPECTATIONS,
+        ProviderContract,
+        clause,
+    )
+    from lmux_plug_contract.fixtures import ContractFixtures
+    from lmux_plug_contract.wires import CapturedRequest, Reply, StreamRendering, WireFormat
 
 __all__ = [
     "CLAUSES",
@@ -28,3 +41,29 @@ __all__ = [
     "WireFormat",
     "clause",
 ]
+
+_HOMES = {
+    "CLAUSES": "lmux_plug_contract.contract",
+    "ERROR_EXPECTATIONS": "lmux_plug_contract.contract",
+    "ProviderContract": "lmux_plug_contract.contract",
+    "clause": "lmux_plug_contract.contract",
+    "ContractFixtures": "lmux_plug_contract.fixtures",
+    "CapturedRequest": "lmux_plug_contract.wires",
+    "Reply": "lmux_plug_contract.wires",
+    "StreamRendering": "lmux_plug_contract.wires",
+    "WireFormat": "lmux_plug_contract.wires",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module 'lmux_plug_contract' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -69,6 +69,7 @@ class ContractSession:
         examples: int,
         reset_cassettes: set[Path],
         seed: int = DEFAULT_SEED,
+        recordings: Sequence[str | Path] = (),
     ) -> None:
         self.provider = provider
         self._plugin = plugin
@@ -87,6 +88,8 @@ class ContractSession:
         self.wire: WireFormat | None = self.fixtures.wire_format(self.spec)
         self.http = _is_http(self.spec)
         self.cassette_dir = Path(self.fixtures.cassette_dir or cassette_dir)
+        self.recordings: tuple[str | Path, ...] = (*self.fixtures.recordings, *recordings)
+        self._endpoints: dict[str, str] | None = None
         self.key_in_use: str | None = None
         if self._uses_key() and record_mode in ("none", "synthesise"):
             self.key_in_use = canon.SENTINEL_KEY
@@ -266,6 +269,29 @@ class ContractSession:
             return wire.embed(request, vectors, embed_usage(inputs))
 
         return answer
+
+    def endpoints(self) -> dict[str, str]:
+        """Path name -> endpoint key the plugin posts to, learnt from one canonical call each."""
+        from lmux_plug_contract._paths import PATHS  # noqa: PLC0415
+        from lmux_plug_contract._recorded import endpoint_key  # noqa: PLC0415
+
+        if self._endpoints is None:
+            found: dict[str, str] = {}
+            for path in PATHS:
+                if (
+                    not any(
+                        path.capability in self.spec.capabilities_of(m.id) for m in self.spec.models
+                    )
+                    and path.capability not in self.spec.capabilities
+                ):
+                    continue
+                self.use_server(self.canonical(path.kind))
+                with contextlib.suppress(Exception):
+                    self.invoke(path, self.model(path.capability))
+                if self.server.requests:
+                    found[path.name] = endpoint_key(self.server.requests[-1].path)
+            self._endpoints = found
+        return self._endpoints
 
     # -- traffic --------------------------------------------------------------------------
 

@@ -53,7 +53,15 @@ from lmux_plug_contract._frames import (
     split_inside_characters,
 )
 from lmux_plug_contract._leaks import capture_everything, texts_of_exception
-from lmux_plug_contract._paths import CHAT, PATH_NAMES, STREAM, CallPath, path_named, prompt
+from lmux_plug_contract._paths import (
+    CHAT,
+    EMBED,
+    PATH_NAMES,
+    STREAM,
+    CallPath,
+    path_named,
+    prompt,
+)
 from lmux_plug_contract._session import ContractSession, embed_usage
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.server import WireServer
@@ -212,6 +220,8 @@ class ProviderContract(ApisContract):
             cassette_dir=config.stash[_stash_key("cassette_dir")],
             examples=int(config.getoption("lmux_examples")),
             reset_cassettes=config.stash[_stash_key("reset")],
+            seed=int(config.getoption("lmux_seed")),
+            recordings=list(config.getoption("lmux_recordings") or ()),
         )
         try:
             yield session
@@ -992,6 +1002,46 @@ class ProviderContract(ApisContract):
             f"network I/O before the capability check: connect to {guard.attempts}"
         )
 
+    # ================================================================== recorded
+
+    @clause("recorded.replay")
+    @pytest.mark.parametrize("kind", ["chat", "stream", "embed", "error"])
+    def test_recorded_replay(self, contract: ContractSession, kind: str) -> None:
+        """Answers recorded from the real API decode to typed values or the right error class."""
+        from lmux_plug_contract._recorded import (  # noqa: PLC0415
+            exchange_endpoint,
+            kind_of,
+            label,
+            load_exchanges,
+        )
+
+        contract.require_wire()
+        if not contract.recordings:
+            pytest.skip(
+                "not declared: no recorded traffic (ContractFixtures(recordings=...) "
+                "or --lmux-recordings)"
+            )
+        endpoints = contract.endpoints()
+        exchanges = [
+            e
+            for e in load_exchanges(contract.recordings)
+            if kind_of(e) == kind and exchange_endpoint(e) in endpoints.values()
+        ]
+        if not exchanges:
+            pytest.skip(
+                f"not declared: no recorded {kind} exchange for the provider's endpoints "
+                f"({', '.join(sorted(set(endpoints.values())))})"
+            )
+        failures = []
+        for exchange in exchanges:
+            problem = _replay_recorded(contract, exchange, kind, endpoints)
+            if problem:
+                failures.append(f"{label(exchange)}: {problem}")
+        assert not failures, (
+            f"{len(failures)} of {len(exchanges)} recorded {kind} answers: "
+            + "; ".join(failures[:3])
+        )
+
     # ================================================================== loading
 
     @clause("loading.no_io_at_load")
@@ -1230,6 +1280,100 @@ def _leak_scenario(
         return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
 
     return stream_error
+
+
+def _replay_recorded(
+    contract: ContractSession, exchange: Any, kind: str, endpoints: dict[str, str]
+) -> str | None:
+    """Serve one recorded answer to the plugin; what is wrong with the result, if anything."""
+    from lmux_plug_contract._recorded import exchange_endpoint, split_body  # noqa: PLC0415
+
+    response = exchange.response
+    headers = {"content-type": response.headers.get("content-type", "application/json")}
+    by_endpoint = [name for name, key in endpoints.items() if key == exchange_endpoint(exchange)]
+    if kind == "error":
+        body = exchange.request.json()
+        asked = isinstance(body, dict) and body.get("stream") is True
+        name = "stream" if asked and "stream" in by_endpoint else by_endpoint[0]
+        if "streamGenerateContent" in (exchange.request.uri or "") and "stream" in endpoints:
+            name = "stream"
+    else:
+        name = {"chat": "chat", "stream": "stream", "embed": "embed"}[kind]
+        if name not in endpoints:
+            return None
+    call = path_named(name)
+    chunks = split_body(response.body) if call.streamed else (response.body,)
+    contract.use_server(lambda _r: Reply(response.status, headers, chunks, stream=call.streamed))
+    model = contract.model(call.capability)
+    texts: list[str] = []
+    if call is EMBED:
+        recorded = CapturedRequest(
+            "POST", exchange.request.uri or "/", {}, {}, exchange.request.body or b""
+        )
+        texts = (contract.wire.embed_inputs(recorded) if contract.wire else []) or ["text"]
+    try:
+        if call is EMBED:
+            result: Any = contract.run(contract.registry.aembed(contract.ref(model), texts))
+        else:
+            result = contract.invoke(call, model)
+    except Exception as exc:  # noqa: BLE001 - what was raised is the finding
+        mapped = isinstance(exc, LmuxError) and not isinstance(exc, PluginError)
+        if kind == "stream" and mapped and b'"error"' in response.body:
+            return None  # the recorded stream carries an error event: raising it is right
+        return _recorded_error_problem(exc, kind, response.status)
+    if kind == "error":
+        return f"HTTP {response.status} gave an answer instead of an error"
+    return _recorded_result_problem(result, kind, len(texts))
+
+
+def _recorded_error_problem(exc: BaseException, kind: str, status: int) -> str | None:
+    if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
+        cause = exc.__cause__ if isinstance(exc, PluginError) else exc
+        return f"a foreign exception escaped: {type(cause).__name__}: {cause}"[:200]
+    if kind != "error":
+        return f"{type(exc).__name__}: {exc}"[:200]
+    if exc.status_code != status:
+        return f"HTTP {status} gave status_code {exc.status_code}"
+    expected = ERROR_EXPECTATIONS.get(status, (LmuxError, False))[0]
+    # Real APIs answer a bad key with 400 too (Gemini's API_KEY_INVALID): both readings hold.
+    also = (AuthenticationError,) if status == 400 else ()
+    if not isinstance(exc, (expected, *also)):
+        return f"HTTP {status} gave {type(exc).__name__}, expected {expected.__name__}"
+    return None
+
+
+def _recorded_result_problem(result: Any, kind: str, inputs: int) -> str | None:
+    if kind == "chat":
+        if not isinstance(result, ChatResponse):
+            return f"chat returned {type(result).__name__}"
+        if not (result.content or result.tool_calls or result.thinking or result.refusal):
+            return "the answer decoded to no content, tool call, thinking or refusal"
+        return _usage_problem(result.usage)
+    if kind == "stream":
+        if not all(isinstance(c, ChatChunk) for c in result):
+            return "items that are not ChatChunk"
+        finishes = sum(c.finish_reason is not None for c in result)
+        if finishes != 1:
+            return f"{finishes} terminal chunks (expected exactly 1)"
+        if not any(c.delta or c.tool_call_deltas or c.thinking_delta for c in result):
+            return "the stream decoded to no text, tool call or thinking"
+        usages = [c.usage for c in result if c.usage is not None]
+        return _usage_problem(usages[-1]) if usages else None
+    if not isinstance(result, EmbeddingResponse):
+        return f"embed returned {type(result).__name__}"
+    if len(result.embeddings) != inputs:
+        return f"{len(result.embeddings)} vectors for {inputs} inputs"
+    if len({len(v) for v in result.embeddings}) != 1 or not result.embeddings[0]:
+        return "vectors of different or zero dimension"
+    return _usage_problem(result.usage)
+
+
+def _usage_problem(usage: object) -> str | None:
+    try:
+        _check_usage(usage, "usage")
+    except AssertionError as exc:
+        return str(exc)
+    return None
 
 
 async def _close_early(stream: Any, *, cancel: bool) -> None:

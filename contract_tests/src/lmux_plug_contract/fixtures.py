@@ -8,7 +8,7 @@ needed for a plugin whose wire the suite knows (``openai``, ``anthropic``, ``gem
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,14 @@ def _models(value: Mapping[Any, str] | None) -> Mapping[str, str]:
     return {(k.value if isinstance(k, Capability) else str(k)): v for k, v in value.items()}
 
 
+def _paths(value: str | Path | Sequence[str | Path] | None) -> tuple[str | Path, ...]:
+    if not value:
+        return ()
+    if isinstance(value, (str, Path)):
+        return (value,)
+    return tuple(value)
+
+
 @attrs.frozen
 class ContractFixtures:
     """What the suite needs to know about a provider beyond its ``ProviderSpec``.
@@ -43,12 +51,16 @@ class ContractFixtures:
     :param call_params: extra keyword arguments for every call (``{"max_tokens": 64}``).
     :param cassette_dir: where ``<provider>/<clause>.yaml`` cassettes live (default: the
         ``--lmux-cassettes`` option, else ``cassettes/`` in the pytest root directory).
+    :param recordings: files or folders of traffic recorded from the real API (vcrpy /
+        pytest-recording YAML, HAR) that the ``recorded.*`` clauses replay to the plugin;
+        added to those named by ``--lmux-recordings``.
     """
 
     wire: WireFormat | str | None = None
     models: Mapping[str, str] = attrs.field(factory=dict, converter=_models)
     call_params: Mapping[str, Any] = attrs.field(factory=dict)
     cassette_dir: str | Path | None = None
+    recordings: tuple[str | Path, ...] = attrs.field(default=(), converter=_paths)
 
     def wire_format(self, spec: ProviderSpec) -> WireFormat | None:
         """The wire format to render for ``spec``, if any is known."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lmux_plug_contract._session import DEFAULT_SEED
 from lmux_plug_contract.server import WireServer
 
 __all__ = ["STASH", "lmux_wire_server"]
@@ -51,11 +53,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="cassette folder (default: <rootdir>/cassettes)",
     )
     group.addoption(
+        "--lmux-recordings",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="file or folder of traffic recorded from the real API (vcrpy YAML, HAR) for "
+        "the recorded.* clauses (repeatable)",
+    )
+    group.addoption(
         "--lmux-examples",
         default=25,
         type=int,
         metavar="N",
         help="Hypothesis examples per property clause (default 25)",
+    )
+    group.addoption(
+        "--lmux-seed",
+        default=DEFAULT_SEED,
+        type=int,
+        metavar="N",
+        help=f"Hypothesis seed of the property clauses (default {DEFAULT_SEED}, printed)",
     )
     group.addoption(
         "--lmux-report-json",
@@ -125,17 +142,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.user_properties.append(("lmux_provider", provider))
 
 
+_PORT = re.compile(r"(127\.0\.0\.1|localhost):\d+")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
 def _detail(report: pytest.TestReport) -> str:
+    """Why a clause failed or skipped: one line, without what changes from run to run."""
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = getattr(crash, "message", None) or str(report.longrepr)
+        message = str(report.longrepr[2]).removeprefix("Skipped: ")
+    else:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = getattr(crash, "message", None) or str(report.longrepr)
+        if message.strip() in ("AssertionError", "assert False", ""):
+            # Never a bare class name: fall back to the failing line of the clause.
+            message = f"{message.strip() or 'failed'}: {_failing_line(report)}"
+    message = _ADDRESS.sub("", _PORT.sub(r"\1:PORT", message))
     return " ".join(message.split())[:300]
 
 
-def report_lines(results: dict[tuple[str, str], tuple[str, str]]) -> list[str]:
+def _failing_line(report: pytest.TestReport) -> str:
+    text = str(report.longrepr)
+    marked = [line.strip()[1:].strip() for line in text.splitlines() if line.lstrip()[:1] == ">"]
+    if marked:
+        return marked[-1]
+    rest = text.strip().splitlines()
+    return rest[-1] if rest else ""
+
+
+def report_lines(
+    results: dict[tuple[str, str], tuple[str, str]], seed: int | None = None
+) -> list[str]:
     """The certification report as text lines."""
     lines = ["lmux-plug contract certification"]
+    if seed is not None:
+        lines.append(f"hypothesis seed {seed} (re-run with --lmux-seed {seed} / certify --seed)")
     providers = sorted({p for p, _ in results})
     for provider in providers:
         rows = sorted((c, o, d) for (p, c), (o, d) in results.items() if p == provider)
@@ -183,7 +223,7 @@ class _Reporter:
         if not self.results:
             return
         terminalreporter.write_sep("=", "lmux-plug certification report")
-        for line in report_lines(self.results):
+        for line in report_lines(self.results, self.config.getoption("lmux_seed")):
             terminalreporter.write_line(line)
         path = self.config.getoption("lmux_report_json")
         if path:

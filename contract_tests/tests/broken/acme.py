@@ -7,7 +7,9 @@ public core API: the shared transport, the SSE decoder, the error mapping and co
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -58,6 +60,14 @@ _FINISH = {
     "function_call": FinishReason.TOOL_CALLS,
     "content_filter": FinishReason.CONTENT_FILTER,
 }
+
+
+def _vector(value: list[Any] | str) -> list[float]:
+    """A float list, or the base64 of little-endian float32s (``encoding_format=base64``)."""
+    if isinstance(value, str):
+        raw = base64.b64decode(value)
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return [float(x) for x in value]
 
 
 def _bad(message: str, provider: ProviderContext, request: Any) -> ProviderError:
@@ -179,6 +189,7 @@ class AcmePlugin:
         )
         return ChatResponse(
             content=message.get("content"),
+            refusal=message.get("refusal"),
             tool_calls=calls,
             model=str(data.get("model") or request.model),
             provider=provider.name,
@@ -289,11 +300,13 @@ class AcmePlugin:
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
-        if not all(isinstance(i, dict) and isinstance(i.get("embedding"), list) for i in items):
+        if not all(
+            isinstance(i, dict) and isinstance(i.get("embedding"), (list, str)) for i in items
+        ):
             raise _bad(f"unexpected embeddings: {str(items)[:200]}", provider, request)
         ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
         return EmbeddingResponse(
-            embeddings=[[float(x) for x in item["embedding"]] for item in ordered],
+            embeddings=[_vector(item["embedding"]) for item in ordered],
             model=request.model,
             provider=provider.name,
             usage=self.usage(data.get("usage")),
