@@ -1107,7 +1107,15 @@ class ProviderContract(ApisContract):
         if contract.http:
             contract.require_wire()
             contract.use_server(contract.canonical(call.kind))
-        result = contract.invoke(call, model_id)
+        try:
+            result = contract.invoke(call, model_id)
+        except InvalidRequestError as exc:
+            # A plugin may refuse a model it cannot encode (a per-family body), before I/O;
+            # naming the id unchanged shows it saw it verbatim.
+            reached = len(contract.server.requests) if contract.http else 0
+            if reached or model_id not in str(exc):
+                raise
+            pytest.skip(f"not declared: the plugin refuses this model id for {path}: {exc}")
         if contract.http:
             sent = contract.server.requests[-1]
             body = sent.json()
