@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``lint``, ``typing``, ``contract``, ``bench``."""
+"""Developer sessions: ``nox -s tests``, ``lint``, ``typing``, ``contract``, ``mutation``,
+``bench``."""
 
 from __future__ import annotations
 
@@ -53,6 +54,18 @@ def contract(session: nox.Session) -> None:
     install_project(session)
     for plugin in PLUGINS:
         session.run("lmux-plug", "certify", Path(plugin).name)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the codecs against the contract suite alone (cosmic-ray).
+
+    ``nox -s mutation`` runs every mutant of the acme example and the in-repo codecs (long);
+    ``nox -s mutation -- --targets acme --sample 12`` is the bounded sample CI runs.
+    """
+    install_project(session)
+    session.install("cosmic-ray>=8.3")
+    session.run("python", "contract_tests/mutation/run_mutation.py", *session.posargs)
 
 
 @nox.session
