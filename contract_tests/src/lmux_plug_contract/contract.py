@@ -938,10 +938,11 @@ class ProviderContract(ApisContract):
         seen += [("registry", repr(contract.registry)), ("spec", repr(contract.spec))]
         seen += list(captured.texts())
         sent = contract.server.requests
-        assert sent, f"{case}: no request reached the server"
-        assert key in " ".join([*sent[-1].headers.values(), *sent[-1].query.values()]), (
-            "the key was not sent where ProviderSpec.auth declares it"
-        )
+        # Under load a 0.5 s timeout may expire before the server has read the request.
+        assert sent or outcome == "timeout", f"{case}: no request reached the server"
+        if sent:
+            where = " ".join([*sent[-1].headers.values(), *sent[-1].query.values()])
+            assert key in where, "the key was not sent where ProviderSpec.auth declares it"
         leaks = sorted({f"{where}: {text[:100]}" for where, text in seen if key in text})
         assert not leaks, f"{case}: the key leaked into {len(leaks)} place(s): {leaks[:3]}"
 

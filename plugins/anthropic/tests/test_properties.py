@@ -91,7 +91,7 @@ def recorded_shaped_streams(draw: st.DrawFn) -> bytes:
 
 
 @given(body=recorded_shaped_streams(), data=st.data())
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 def test_stream_decoder_is_split_invariant(body: bytes, data: st.DataObject) -> None:
     whole = _codec.StreamDecoder()
     expected = whole.feed_bytes(body) + whole.close()
@@ -118,7 +118,7 @@ def _decode_all(body: bytes) -> list[Any]:
 
 
 @given(body=recorded_shaped_streams(), data=st.data())
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 def test_any_prefix_without_message_stop_is_truncated(body: bytes, data: st.DataObject) -> None:
     end = body.index(b"event: message_stop")
     cut = data.draw(st.integers(0, end))
@@ -186,7 +186,7 @@ def assert_valid_body(body: dict[str, Any]) -> None:
 
 
 @given(msgs=messages(max_size=8))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_arbitrary_messages_encode_or_raise_invalid_request(msgs: list[Any]) -> None:
     request = ChatRequest(model="claude-haiku-4-5", messages=msgs)
     try:
@@ -217,7 +217,7 @@ def answered_conversations(draw: st.DrawFn) -> list[Any]:
     tool_list=st.none() | st.lists(tools(), max_size=2, unique_by=lambda t: t.function.name),
     fmt=st.none() | response_formats(),
 )
-@settings(max_examples=150)
+@settings(deadline=None, max_examples=150)
 def test_requests_with_tools_and_formats_encode_or_raise(
     msgs: list[Any], tool_list: Any, fmt: Any
 ) -> None:

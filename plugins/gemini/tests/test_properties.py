@@ -44,7 +44,7 @@ def _assert_valid_body(body: dict[str, Any]) -> None:
 
 
 @given(messages(max_size=8))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_any_messages_encode_or_raise_invalid_request(msgs: list[Any]) -> None:
     try:
         body = encode_chat(ChatRequest(model="gemini-2.5-flash", messages=msgs))
@@ -57,7 +57,7 @@ def test_any_messages_encode_or_raise_invalid_request(msgs: list[Any]) -> None:
 
 
 @given(chat_requests())
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 def test_any_request_encodes_or_raises_invalid_request(request: ChatRequest) -> None:
     try:
         body = encode_chat(request)
@@ -130,7 +130,7 @@ def _decode(pieces: list[bytes]) -> list[ChatChunk]:
 
 
 @given(_streams(), st.lists(st.integers(0, 10_000), max_size=12))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:

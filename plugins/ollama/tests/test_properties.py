@@ -40,7 +40,7 @@ def _assert_valid_body(body: dict[str, Any], stream: bool) -> None:
 
 
 @given(messages(max_size=8), st.booleans())
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_any_messages_encode_or_raise_invalid_request(msgs: list[Any], stream: bool) -> None:
     try:
         body = encode_chat(ChatRequest(model="llama3.2", messages=msgs), stream=stream)
@@ -53,7 +53,7 @@ def test_any_messages_encode_or_raise_invalid_request(msgs: list[Any], stream: b
 
 
 @given(chat_requests())
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 def test_any_request_encodes_or_raises_a_typed_error(request: ChatRequest) -> None:
     try:
         body = encode_chat(request, stream=False)
@@ -100,7 +100,7 @@ def _decode(pieces: list[bytes]) -> list[ChatChunk]:
 
 
 @given(_streams(), st.lists(st.integers(0, 10_000), max_size=12))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:
@@ -126,7 +126,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
 
 
 @given(_streams(), st.integers(1, 10_000))
-@settings(max_examples=100)
+@settings(deadline=None, max_examples=100)
 def test_stream_cut_before_done_raises(
     stream: tuple[bytes, list[dict[str, Any]]], cut: int
 ) -> None:
