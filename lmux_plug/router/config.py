@@ -25,6 +25,8 @@ and the router swaps snapshots, so calls in flight finish on the snapshot they s
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import sys
 import time
@@ -36,13 +38,24 @@ import attrs
 
 from lmux_plug._types import Secret
 from lmux_plug.errors import ConfigurationError
+from lmux_plug.router.config_schema import (
+    ConfigProblem,
+    ConfigValidationError,
+    SchemaConverter,
+    check_ranges,
+    extend_schema,
+    schema_of,
+)
 
 __all__ = [
+    "ConfigProblem",
     "ConfigSource",
+    "ConfigValidationError",
     "Deployment",
     "Limits",
     "LogicalModel",
     "RouterConfig",
+    "apply_preset",
     "find_config_file",
     "load_config",
     "parse_config",
@@ -151,8 +164,16 @@ class LogicalModel:
     fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     context_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     content_filter_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    # Preset: default call parameters (``temperature``, ``max_tokens``, ``response_format``
+    # ...) and a system prompt, applied to calls of this name unless the call sets them.
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, hash=False)
+    system: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.params:
+            from lmux_plug.params import check_chat_params  # noqa: PLC0415
+
+            check_chat_params(self.params, model=self.name)
         if not self.deployments:
             msg = f"logical model {self.name!r} has no deployments"
             raise ConfigurationError(msg)
@@ -226,124 +247,190 @@ def _toml_loads(text: str, source: str) -> dict[str, Any]:
         raise ConfigurationError(msg) from exc
 
 
-def _limits(raw: Any, where: str) -> Limits:
-    if raw is None:
-        return Limits()
-    if not isinstance(raw, Mapping):
-        msg = f"{where}: limits must be a table"
-        raise ConfigurationError(msg)
-    unknown = set(raw) - {f.name for f in attrs.fields(Limits)}
-    if unknown:
-        msg = f"{where}: unknown limit(s) {sorted(unknown)}"
-        raise ConfigurationError(msg)
-    try:
-        return Limits(**raw)
-    except TypeError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
+# Top-level tables of a config file; ``gateway`` belongs to the gateway (checked there).
+_TOP_LEVEL = ("router", "models", "gateway")
+# Sent as keyword to each schema, in addition to the runtime class's own fields.
+_REFERENCE_FIELDS = ("fallbacks", "context_fallbacks", "content_filter_fallbacks")
 
 
-def _keys(raw: Mapping[str, Any], where: str) -> tuple[Secret, ...]:
-    names = raw.get("api_key_env", ())
-    if isinstance(names, str):
-        names = [names]
-    keys: list[Secret] = []
-    for name in names:
+def _keys(
+    names: Sequence[str], keys: Sequence[str], path: str
+) -> tuple[list[Secret], list[ConfigProblem]]:
+    secrets: list[Secret] = []
+    problems: list[ConfigProblem] = []
+    for index, name in enumerate(names):
         value = os.environ.get(name)
         if not value:
-            msg = f"{where}: environment variable {name} (api_key_env) is not set"
-            raise ConfigurationError(msg)
-        keys.append(Secret(value))
-    keys.extend(_secrets(raw.get("api_keys")))
-    return tuple(keys)
+            problems.append(
+                ConfigProblem(
+                    f"{path}.api_key_env[{index}]", f"environment variable {name} is not set"
+                )
+            )
+        else:
+            secrets.append(Secret(value))
+    secrets.extend(Secret(k) for k in keys if k)
+    return secrets, problems
 
 
-_DEPLOYMENT_FIELDS = {
-    "model",
-    "base_url",
-    "api_keys",
-    "api_key_env",
-    "weight",
-    "tier",
-    "limits",
-    "key_limits",
-    "context_window",
-    "name",
-    "attempt_timeout",
-}
-_MODEL_FIELDS = {
-    "deployments",
-    "strategy",
-    "fallbacks",
-    "context_fallbacks",
-    "content_filter_fallbacks",
-}
-
-
-def _deployment(raw: Any, where: str) -> Deployment:
+def _deployment(
+    raw: Any, path: str, schema: SchemaConverter
+) -> tuple[Deployment | None, list[ConfigProblem]]:
     if isinstance(raw, str):
-        return Deployment(raw)
-    if not isinstance(raw, Mapping) or "model" not in raw:
-        msg = f"{where}: a deployment is a 'provider/model' string or a table with model="
-        raise ConfigurationError(msg)
-    unknown = set(raw) - _DEPLOYMENT_FIELDS
-    if unknown:
-        msg = f"{where}: unknown deployment field(s) {sorted(unknown)}"
-        raise ConfigurationError(msg)
+        raw = {"model": raw}
+    if not isinstance(raw, Mapping):
+        return None, [ConfigProblem(path, "expected 'provider/model' or a table with model = ...")]
+    raw = dict(raw)
+    if isinstance(raw.get("api_key_env"), str):
+        raw["api_key_env"] = [raw["api_key_env"]]
+    if isinstance(raw.get("api_keys"), str):
+        raw["api_keys"] = [raw["api_keys"]]
+    fields, problems = schema.structure_table(raw, _deployment_schema(), path)
+    if "model" not in raw:
+        problems.append(ConfigProblem(f"{path}.model", "required key missing"))
+    problems += check_ranges(fields, path)
+    for name in ("limits", "key_limits"):
+        if name in fields:
+            limits = {
+                k: v for k, v in attrs.asdict(fields[name], recurse=False).items() if v is not None
+            }
+            problems += check_ranges(limits, f"{path}.{name}")
+            fields[name] = limits
+    keys, key_problems = _keys(fields.pop("api_key_env", ()), fields.pop("api_keys", ()), path)
+    problems += key_problems
+    if problems:
+        return None, problems
     try:
-        return Deployment(
-            model=raw["model"],
-            base_url=raw.get("base_url"),
-            api_keys=_keys(raw, where),
-            weight=raw.get("weight"),
-            tier=raw.get("tier", "primary"),
-            limits=_limits(raw.get("limits"), where),
-            key_limits=_limits(raw.get("key_limits"), where),
-            context_window=raw.get("context_window"),
-            name=raw.get("name"),
-            attempt_timeout=raw.get("attempt_timeout"),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
+        for name in ("limits", "key_limits"):
+            if name in fields:
+                fields[name] = Limits(**fields[name])
+        return Deployment(api_keys=keys, **fields), []
+    except (ConfigurationError, TypeError, ValueError) as exc:
+        return None, [ConfigProblem(path, getattr(exc, "message", str(exc)))]
+
+
+def _deployment_schema() -> type:
+    limits = schema_of(Limits)
+    return extend_schema(
+        schema_of(Deployment, frozenset({"api_keys", "limits", "key_limits"})),
+        {
+            "api_keys": tuple[str, ...],
+            "api_key_env": tuple[str, ...],
+            "limits": limits,
+            "key_limits": limits,
+        },
+    )
+
+
+def _logical_model(
+    name: str, raw: Any, path: str, schema: SchemaConverter
+) -> tuple[LogicalModel | None, list[ConfigProblem]]:
+    if not isinstance(raw, Mapping):
+        return None, [ConfigProblem(path, "expected a table with deployments = [...]")]
+    raw = dict(raw)
+    deployments_raw = raw.pop("deployments", None)
+    fields, problems = schema.structure_table(
+        raw, schema_of(LogicalModel, frozenset({"name", "deployments"})), path
+    )
+    if deployments_raw is None:
+        problems.append(ConfigProblem(f"{path}.deployments", "required key missing"))
+        deployments_raw = []
+    elif not isinstance(deployments_raw, list):
+        problems.append(ConfigProblem(f"{path}.deployments", "expected a list"))
+        deployments_raw = []
+    elif not deployments_raw:
+        problems.append(ConfigProblem(f"{path}.deployments", "no deployments"))
+    deployments = []
+    for index, item in enumerate(deployments_raw):
+        deployment, found = _deployment(item, f"{path}.deployments[{index}]", schema)
+        problems += found
+        if deployment is not None:
+            deployments.append(deployment)
+    problems += _preset_problems(fields, path)
+    if problems:
+        return None, problems
+    try:
+        return LogicalModel(name, deployments, **fields), []
+    except (ConfigurationError, TypeError, ValueError) as exc:
+        return None, [ConfigProblem(path, getattr(exc, "message", str(exc)))]
+
+
+def _preset_problems(fields: Mapping[str, Any], path: str) -> list[ConfigProblem]:
+    params = fields.get("params")
+    if not params:
+        return []
+    from lmux_plug.params import InvalidParameterError, check_chat_params  # noqa: PLC0415
+
+    try:
+        check_chat_params(params)
+    except InvalidParameterError as exc:
+        return [ConfigProblem(f"{path}.params.{exc.param}", exc.message.partition(": ")[2])]
+    return []
+
+
+def _reference_problems(models: Mapping[str, LogicalModel]) -> list[ConfigProblem]:
+    """Fallback chains must name declared logical models or ``provider/model`` strings."""
+    problems = []
+    for name, model in models.items():
+        for field in _REFERENCE_FIELDS:
+            for index, target in enumerate(getattr(model, field)):
+                if target in models or "/" in target:
+                    continue
+                close = difflib.get_close_matches(target, list(models), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    ConfigProblem(
+                        f"$.models.{name}.{field}[{index}]",
+                        f"unknown model {target!r} (not a logical model here, "
+                        f"nor 'provider/model'){hint}",
+                    )
+                )
+    return problems
 
 
 def parse_config(data: Mapping[str, Any], source: str = "<config>") -> RouterConfig:
-    """Build a :class:`RouterConfig` from a decoded TOML table (``router`` + ``models``)."""
-    router = data.get("router", {})
-    models_raw = data.get("models", {})
-    if not isinstance(router, Mapping) or not isinstance(models_raw, Mapping):
-        msg = f"{source}: [router] and [models] must be tables"
-        raise ConfigurationError(msg)
+    """Build a :class:`RouterConfig` from a decoded TOML table (``router`` + ``models``).
+
+    Raises :class:`ConfigValidationError` listing every problem, each with the source and
+    its path (``lmux.toml: $.models.fast.deployments[0].weight: must be > 0, got -1``). A
+    file must declare at least one logical model: an empty or half-written file is
+    invalid, so a hot reload of one keeps the last good config.
+    """
+    schema = SchemaConverter()
+    problems: list[ConfigProblem] = []
+    for key in data:
+        if key not in _TOP_LEVEL:
+            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(ConfigProblem(f"$.{key}", f"unknown table{hint}"))
+    settings, found = schema.structure_table(
+        data.get("router", {}), schema_of(RouterConfig, frozenset({"models"})), "$.router"
+    )
+    problems += found + check_ranges(settings, "$.router")
+    models_raw = data.get("models")
     models: dict[str, LogicalModel] = {}
-    for name, raw in models_raw.items():
-        where = f"{source}: models.{name}"
-        if not isinstance(raw, Mapping):
-            msg = f"{where} must be a table"
-            raise ConfigurationError(msg)
-        unknown = set(raw) - _MODEL_FIELDS
-        if unknown:
-            msg = f"{where}: unknown field(s) {sorted(unknown)}"
-            raise ConfigurationError(msg)
-        deployments = [
-            _deployment(d, f"{where}.deployments[{i}]")
-            for i, d in enumerate(raw.get("deployments", ()))
-        ]
-        models[name] = LogicalModel(
-            name,
-            deployments,
-            strategy=raw.get("strategy", "weighted"),
-            fallbacks=raw.get("fallbacks", ()),
-            context_fallbacks=raw.get("context_fallbacks", ()),
-            content_filter_fallbacks=raw.get("content_filter_fallbacks", ()),
+    if not isinstance(models_raw, Mapping) or not models_raw:
+        what = "expected a table of logical models" if models_raw is not None else "missing"
+        problems.append(
+            ConfigProblem(
+                "$.models", f"{what}: declare at least one [models.NAME] with deployments"
+            )
         )
-    known = {f.name for f in attrs.fields(RouterConfig)} - {"models"}
-    unknown = set(router) - known
-    if unknown:
-        msg = f"{source}: unknown [router] setting(s) {sorted(unknown)}"
-        raise ConfigurationError(msg)
+    else:
+        for name, raw in models_raw.items():
+            model, found = _logical_model(name, raw, f"$.models.{name}", schema)
+            problems += found
+            if model is not None:
+                models[name] = model
+        if len(models) == len(models_raw):
+            problems += _reference_problems(models)
+    if problems:
+        raise ConfigValidationError(source, problems)
     try:
-        return RouterConfig(models=models, **router)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{source}: {exc}") from exc
+        return RouterConfig(models=models, **settings)
+    except (ConfigurationError, TypeError, ValueError) as exc:
+        raise ConfigValidationError(
+            source, [ConfigProblem("$.router", getattr(exc, "message", str(exc)))]
+        ) from exc
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -412,11 +499,47 @@ class ConfigSource:
         return self.reload()
 
     def reload(self) -> bool:
-        """Re-read the file now; keep the old snapshot if the new one is invalid."""
+        """Re-read the file now; keep the old snapshot (and log why) if the new one is invalid."""
         try:
             self._config = load_config(self.path)
         except ConfigurationError as exc:
             self.last_error = exc
+            _log().warning("config reload failed; keeping the last good config:\n%s", exc)
             return False
         self.last_error = None
+        _log().info(
+            "config reloaded from %s (%d logical models)", self.path, len(self._config.models)
+        )
         return True
+
+
+def _log() -> logging.Logger:
+    return logging.getLogger("lmux_plug.router.config")
+
+
+def apply_preset(
+    config: RouterConfig, model: str, messages: Any, params: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The messages and parameters of a call to ``model`` with its preset applied.
+
+    The call's own parameters win; the preset's system prompt is put first unless the
+    call already starts with a system (or developer) message.
+    """
+    logical = config.models.get(model)
+    if logical is None or (not logical.params and logical.system is None):
+        return messages, params
+    merged = {**logical.params, **params}
+    if logical.system is not None:
+        messages = _with_system(messages, logical.system)
+    return messages, merged
+
+
+def _with_system(messages: Any, system: str) -> Any:
+    from lmux_plug._types import DeveloperMessage, SystemMessage, UserMessage  # noqa: PLC0415
+
+    listed = [UserMessage(messages)] if isinstance(messages, str) else list(messages)
+    first = listed[0] if listed else None
+    role = first.get("role") if isinstance(first, Mapping) else None
+    if isinstance(first, (SystemMessage, DeveloperMessage)) or role in ("system", "developer"):
+        return listed
+    return [SystemMessage(system), *listed]

@@ -36,7 +36,13 @@ from lmux_plug.router.admission import Admission, Admitted
 from lmux_plug.router.attempts import run_attempts
 from lmux_plug.router.breaker import Breaker, BreakerState
 from lmux_plug.router.cache import ResponseCache, request_key
-from lmux_plug.router.config import ConfigSource, Deployment, LogicalModel, RouterConfig
+from lmux_plug.router.config import (
+    ConfigSource,
+    Deployment,
+    LogicalModel,
+    RouterConfig,
+    apply_preset,
+)
 from lmux_plug.router.degrade import DegradingBackend
 from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Plan
 from lmux_plug.router.singleflight import SingleFlight
@@ -201,6 +207,7 @@ class Router:
         """
         plan = self._current()
         config = plan.config
+        messages, params = apply_preset(config, model, messages, params)
         options = CallOptions(
             plan.config,
             self.clock.monotonic(),
@@ -352,6 +359,7 @@ class Router:
         """
         plan = self._current()
         config = plan.config
+        messages, params = apply_preset(config, model, messages, params)
         options = CallOptions(
             plan.config,
             self.clock.monotonic(),

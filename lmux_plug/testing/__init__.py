@@ -7,6 +7,6 @@ point) provides the ``lmux_registry`` and ``lmux_mock`` fixtures.
 
 from __future__ import annotations
 
-from lmux_plug.testing.mock import MockCall, MockProvider
+from lmux_plug.testing.mock import MockCall, MockExhaustedError, MockProvider
 
-__all__ = ["MockCall", "MockProvider"]
+__all__ = ["MockCall", "MockExhaustedError", "MockProvider"]

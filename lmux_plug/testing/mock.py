@@ -1,8 +1,13 @@
 """``MockProvider``: a scriptable provider plugin that records every call.
 
 Script it with a queue (:meth:`MockProvider.enqueue`) or a handler function (sync or async,
-like ``httpx.MockTransport``); with neither, it answers ``"mock response"``. Each call is
-recorded in :attr:`MockProvider.calls` with the typed request and all its parameters.
+like ``httpx.MockTransport``). When neither has an answer the mock has *run dry*: it
+answers ``default`` (``"mock response"`` for a ``MockProvider()`` built directly), or,
+with ``default=NO_DEFAULT`` (what the ``lmux_mock`` fixture uses), raises
+:class:`MockExhaustedError` naming the call, so a test cannot pass on an answer nobody
+scripted. Each call is recorded in
+:attr:`MockProvider.calls` with the typed request and all its parameters; calls that found
+the mock dry are counted in :attr:`MockProvider.dry_calls`.
 """
 
 from __future__ import annotations
@@ -33,14 +38,36 @@ from lmux_plug._types import (
     ToolCallDelta,
     Usage,
 )
-from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
 from lmux_plug.hookspecs import hookimpl
 from lmux_plug.testing._mock_apis import MockApis
 
-__all__ = ["ALL_CAPABILITIES", "MockCall", "MockProvider"]
+__all__ = [
+    "ALL_CAPABILITIES",
+    "DEFAULT_TEXT",
+    "NO_DEFAULT",
+    "MockCall",
+    "MockExhaustedError",
+    "MockProvider",
+]
 
 ALL_CAPABILITIES = frozenset(Capability)
+#: The answer of a directly built ``MockProvider`` when nothing is scripted.
 DEFAULT_TEXT = "mock response"
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+#: ``default=NO_DEFAULT``: running dry raises :class:`MockExhaustedError`.
+NO_DEFAULT: Any = _NoDefault()
+
+
+class MockExhaustedError(LmuxError):
+    """A :class:`MockProvider` was called with nothing scripted and no ``default``."""
+
 
 CallKind = Literal[
     "chat",
@@ -104,6 +131,9 @@ class MockProvider(MockApis):
     :param capabilities: what it declares (default: everything).
     :param pricing: declared for every model (default: none, so ``cost`` is ``None``).
     :param api_key_env: declare key auth read from this env var (default: no auth).
+    :param default: the answer when the queue is empty and there is no handler (anything
+        :meth:`enqueue` takes); ``NO_DEFAULT`` makes running dry a
+        :class:`MockExhaustedError`.
     """
 
     def __init__(
@@ -115,6 +145,7 @@ class MockProvider(MockApis):
         models: Sequence[str] = ("mock-model",),
         pricing: ModelPricing | None = None,
         api_key_env: str | None = None,
+        default: Scripted = DEFAULT_TEXT,
     ) -> None:
         caps = frozenset(capabilities)
         self.spec = ProviderSpec(
@@ -127,8 +158,11 @@ class MockProvider(MockApis):
             description="lmux_plug.testing.MockProvider",
         )
         self.handler = handler
+        self.default: Scripted = default
         self.calls: list[MockCall] = []
+        self.dry_calls = 0
         self._queue: deque[Scripted] = deque()
+        self._registry: Any = None  # set by the ``lmux_mock`` fixture, for intercept()
 
     def __repr__(self) -> str:
         queued, calls = len(self._queue), len(self.calls)
@@ -151,9 +185,32 @@ class MockProvider(MockApis):
         return self.enqueue(error)
 
     def reset(self) -> None:
-        """Forget recorded calls and queued answers."""
+        """Forget recorded calls, queued answers and the count of dry calls."""
         self.calls.clear()
         self._queue.clear()
+        self.dry_calls = 0
+
+    def intercept(self, *patterns: str, registry: Any = None) -> MockProvider:
+        """Answer every call whose model matches ``"prefix/*"`` (or ``"prefix"``).
+
+        ``lmux_mock.intercept("openai/*")`` sends ``openai/gpt-4o`` (and the drop-in
+        client's bare ``gpt-4o``) to this mock, so application code keeps its model names.
+        ``registry`` defaults to the one the ``lmux_mock`` fixture registered this mock in.
+        """
+        target = registry if registry is not None else self._registry
+        if target is None:
+            msg = "intercept() needs registry= (or use the lmux_mock fixture)"
+            raise ConfigurationError(msg)
+        for pattern in patterns:
+            prefix, sep, rest = pattern.partition("/")
+            if not prefix or "*" in prefix or (sep and rest != "*"):
+                msg = (
+                    f"intercept pattern {pattern!r}: use 'prefix/*' (or 'prefix'); "
+                    "calls are routed by their provider prefix"
+                )
+                raise ConfigurationError(msg)
+            target.register(prefix, self, replace=True)
+        return self
 
     @property
     def last_call(self) -> MockCall:
@@ -168,8 +225,17 @@ class MockProvider(MockApis):
             result = self.handler(call)
             if inspect.isawaitable(result):
                 result = await result
+        elif self.default is not NO_DEFAULT:
+            result = self.default
         else:
-            result = None
+            self.dry_calls += 1
+            msg = (
+                f"MockProvider {self.spec.name!r} ran dry: {call.kind} call #{len(self.calls)} "
+                f"for {call.provider.name}/{call.model} has no scripted answer; "
+                "enqueue() one, set a handler, or opt out with default=... "
+                "(lmux_mock.default = 'mock response')"
+            )
+            raise MockExhaustedError(msg, provider=call.provider.name, model=call.model)
         if isinstance(result, BaseException):
             raise result
         return result
@@ -270,9 +336,10 @@ class MockProvider(MockApis):
             return result
         assert isinstance(call.request, EmbeddingRequest)  # noqa: S101 - kind says so
         inputs = call.request.inputs
+        # A text answer (such as the default) cannot be vectors: derive them from the inputs.
         vectors = (
             result
-            if result is not None
+            if result is not None and not isinstance(result, str)
             else [[float(len(text)), float(i), 1.0] for i, text in enumerate(inputs)]
         )
         return EmbeddingResponse(

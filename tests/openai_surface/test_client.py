@@ -348,7 +348,7 @@ async def test_async_client(registry, mock):
 
 
 def test_short_forms_use_default_registry(lmux_mock):
-    lmux_mock.enqueue("short form")
+    lmux_mock.enqueue("short form", [[2.0, 0.0, 1.0]])
     reply = ChatCompletion.create(model="mock/m", messages=HI)
     assert reply.choices[0].message.content == "short form"
     vectors = Embedding.create(model="mock/e", input=["ab"])
@@ -356,7 +356,7 @@ def test_short_forms_use_default_registry(lmux_mock):
 
 
 async def test_async_short_forms(lmux_mock):
-    lmux_mock.enqueue("async short")
+    lmux_mock.enqueue("async short", [[3.0, 0.0, 1.0]])
     reply = await ChatCompletion.acreate(model="mock/m", messages=HI)
     assert reply.choices[0].message.content == "async short"
     vectors = await Embedding.acreate(model="mock/e", input="abc")

@@ -47,6 +47,9 @@ name = "backup"
 
 [models.smart]
 deployments = ["echo/echo-1"]
+
+[models.long]
+deployments = ["echo/reverse"]
 """
 
 
@@ -163,13 +166,14 @@ async def test_reload_swaps_config_for_new_calls_only(tmp_path, registry):
 
 def test_config_source_notices_changes(tmp_path):
     path = tmp_path / "lmux.toml"
-    path.write_text("[router]\nretries = 1\n")
+    models = '[models.m]\ndeployments = ["echo/echo-1"]\n'
+    path.write_text("[router]\nretries = 1\n" + models)
     source = ConfigSource(path, check_interval=0.0)
     assert source.current().retries == 1
-    path.write_text("[router]\nretries = 2\n")
+    path.write_text("[router]\nretries = 2\n" + models)
     os.utime(path, (time.time() + 5, time.time() + 5))
     assert source.current().retries == 2
-    path.write_text("[router]\nretriez = 2\n")
+    path.write_text("[router]\nretriez = 2\n" + models)
     os.utime(path, (time.time() + 10, time.time() + 10))
     assert source.current().retries == 2
     assert source.last_error is not None

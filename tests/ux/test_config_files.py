@@ -1,0 +1,233 @@
+"""Issue 15 configuration: files on disk are validated with the file and the path named."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lmux_plug import Registry
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.router import ConfigSource, Router, load_config
+from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.testing import MockProvider
+
+GOOD = """
+[router]
+retries = 1
+
+[models.fast]
+deployments = ["echo/echo-1"]
+fallbacks = ["smart"]
+
+[models.smart]
+deployments = [{ model = "echo/reverse", weight = 2, limits = { rpm = 60 } }]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "lmux.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigValidationError) as info:
+        load_config(path)
+    assert isinstance(info.value, ConfigurationError)
+    lines = str(info.value).splitlines()
+    assert all(line.startswith(f"{path}: $") for line in lines), lines
+    # Shown relative to the folder here, to compare with the expected lines.
+    return [line.removeprefix(f"{path.parent}{os.sep}") for line in lines]
+
+
+def test_good_file_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.retries == 1
+    assert set(config.models) == {"fast", "smart"}
+    assert config.models["smart"].deployments[0].effective_weight == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[router]\nretries = "many"\n[models.m]\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.router.retries: expected int, got 'many'",
+        ),
+        (
+            '[router]\nretries = -3\n[models.m]\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.router.retries: must be >= 0, got -3",
+        ),
+        (
+            '[router]\nretries = 2.5\n[models.m]\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.router.retries: expected int, got 2.5",
+        ),
+        (
+            '[router]\nsingleflight = 1\n[models.m]\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.router.singleflight: expected true or false, got 1",
+        ),
+        (
+            '[router]\nretriez = 1\n[models.m]\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.router.retriez: unknown key; did you mean 'retries'?",
+        ),
+        (
+            (
+                '[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = ["smrt"]\n'
+                '[models.smart]\ndeployments = ["echo/echo-1"]\n'
+            ),
+            "lmux.toml: $.models.fast.fallbacks[0]: unknown model 'smrt'",
+        ),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = "smart"\n',
+            "lmux.toml: $.models.fast.fallbacks: expected a list, got 'smart'",
+        ),
+        (
+            '[models.fast]\nstrategy = "fastest"\ndeployments = ["echo/echo-1"]\n',
+            "lmux.toml: $.models.fast.strategy: expected one of",
+        ),
+        (
+            '[models.fast]\ndeployments = [{ model = "echo/echo-1", weight = -1 }]\n',
+            "lmux.toml: $.models.fast.deployments[0].weight: must be > 0, got -1",
+        ),
+        (
+            '[models.fast]\ndeployments = [{ model = "echo/echo-1", limits = { rpm = "x" } }]\n',
+            "lmux.toml: $.models.fast.deployments[0].limits.rpm: expected int, got 'x'",
+        ),
+        (
+            '[models.fast]\ndeployments = [{ model = "echo/echo-1", wieght = 1 }]\n',
+            "lmux.toml: $.models.fast.deployments[0].wieght: unknown key; did you mean 'weight'?",
+        ),
+        (
+            '[models.fast]\ndeployments = ["no-slash"]\n',
+            "lmux.toml: $.models.fast.deployments[0]: deployment model 'no-slash'",
+        ),
+        ("[models.fast]\n", "lmux.toml: $.models.fast.deployments: required key missing"),
+        ("", "lmux.toml: $.models: missing: declare at least one [models.NAME]"),
+        ("[router]\nretries = 1\n", "lmux.toml: $.models: missing"),
+        ('[modles.fast]\ndeployments = ["echo/echo-1"]\n', "lmux.toml: $.modles: unknown table"),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\n[models.fast.params]\ntemperature = 9\n',
+            "lmux.toml: $.models.fast.params.temperature: must be between 0 and 2, got 9",
+        ),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\n[models.fast.params]\ntemprature = 0\n',
+            "lmux.toml: $.models.fast.params.temprature: unknown parameter",
+        ),
+    ],
+)
+def test_each_error_names_file_and_path(tmp_path: Path, text: str, expected: str) -> None:
+    lines = errors_of(write(tmp_path, text))
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        '[router]\nretries = "many"\ndeadline = -1\n'
+        '[models.fast]\ndeployments = [{ model = "echo/echo-1", weight = 0 }]\n'
+    )
+    lines = errors_of(write(tmp_path, text))
+    assert len(lines) == 3, lines
+    assert all(line.startswith("lmux.toml: $.") for line in lines)
+
+
+def test_pyproject_errors_name_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[project]\nname = "x"\n[tool.lmux_plug.router]\nretries = "many"\n'
+        '[tool.lmux_plug.models.m]\ndeployments = ["echo/echo-1"]\n',
+        "pyproject.toml",
+    )
+    assert errors_of(path)[0].startswith("pyproject.toml: $.router.retries: expected int")
+
+
+def test_failed_hot_reload_keeps_last_good_config_and_logs_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, GOOD)
+    source = ConfigSource(path, check_interval=0.0)
+    assert set(source.current().models) == {"fast", "smart"}
+    # A half-written file: the editor saved only the first lines.
+    path.write_text("[router]\nretries = 1\n")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    with caplog.at_level(logging.WARNING, logger="lmux_plug.router"):
+        config = source.current()
+    assert set(config.models) == {"fast", "smart"}
+    assert source.last_error is not None
+    record = next(r for r in caplog.records if r.name == "lmux_plug.router.config")
+    assert "keeping the last good config" in record.getMessage()
+    assert "$.models" in record.getMessage()
+
+
+def test_preset_applies_default_parameters_and_system_prompt(tmp_path: Path) -> None:
+    mock = MockProvider("mock", handler=lambda call: "ok")
+    registry = Registry()
+    registry.register("mock", mock)
+    path = write(
+        tmp_path,
+        '[models.terse]\ndeployments = ["mock/m"]\nsystem = "Be terse."\n'
+        "[models.terse.params]\ntemperature = 0.1\nmax_tokens = 50\n"
+        'response_format = { type = "json_object" }\n',
+    )
+    router = Router(registry=registry, config_path=path)
+    router.chat("terse", "hello")
+    request = mock.last_call.request
+    assert request.temperature == 0.1
+    assert request.max_tokens == 50
+    assert type(request.response_format).__name__ == "JsonObjectResponseFormat"
+    assert request.messages[0].content == "Be terse."
+    # The call's own parameters win, and its own system prompt is kept.
+    router.chat(
+        "terse",
+        [{"role": "system", "content": "Mine."}, {"role": "user", "content": "x"}],
+        temperature=0.9,
+    )
+    request = mock.last_call.request
+    assert request.temperature == 0.9
+    assert request.max_tokens == 50
+    assert [m.content for m in request.messages] == ["Mine.", "x"]
+    # Swapping the preset is editing the file: no redeploy.
+    path.write_text(
+        '[models.terse]\ndeployments = ["mock/m"]\n[models.terse.params]\ntemperature = 0.7\n'
+    )
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    assert router.reload()
+    router.chat("terse", "again")
+    assert mock.last_call.request.temperature == 0.7
+    assert mock.last_call.request.messages[0].content == "again"
+    registry.close()
+
+
+def test_batch_cli_reports_the_config_error(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, '[router]\nretries = "many"\n[models.m]\ndeployments = ["echo/echo-1"]\n'
+    )
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": 1, "prompt": "hi"}\n')
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lmux_plug",
+            "batch",
+            str(data),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "-m",
+            "m",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "$.router.retries: expected int, got 'many'" in result.stderr
+    assert "Traceback" not in result.stderr
