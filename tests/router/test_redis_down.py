@@ -155,4 +155,8 @@ def test_on_state_error_is_validated():
 
     with pytest.raises(ConfigurationError, match="on_state_error"):
         parse_config({"router": {"on_state_error": "explode"}}, "lmux.toml")
-    assert parse_config({"router": {"on_state_error": "fail"}}).on_state_error == "fail"
+    models = {"m": {"deployments": ["echo/echo-1"]}}  # a config declares at least one model
+    assert (
+        parse_config({"router": {"on_state_error": "fail"}, "models": models}).on_state_error
+        == "fail"
+    )
