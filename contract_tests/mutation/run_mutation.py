@@ -63,6 +63,9 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         [CERTIFY, "--lmux-certify", "ollama"],
     ),
 }
+#: Real recorded OpenAI traffic beside the checkout, replayed by ``recorded.replay`` when
+#: present (it is read in place, never copied).
+RECORDINGS = ROOT.parent / "shared" / "wire" / "openai"
 _COPIED = ("lmux_plug", "plugins", "contract_tests", "cassettes", "pyproject.toml")
 
 
@@ -87,6 +90,8 @@ def _pythonpath(root: Path) -> str:
 
 def _config(root: Path, target: str, timeout: float) -> Path:
     module, arguments = TARGETS[target]
+    if target == "acme" and RECORDINGS.is_dir():
+        arguments = [*arguments, "--lmux-recordings", str(RECORDINGS.resolve())]
     command = " ".join([sys.executable, *PYTEST, *arguments])
     text = (
         "[cosmic-ray]\n"
@@ -111,7 +116,13 @@ def _sample(database: Path, size: int, seed: int) -> None:
     from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
 
     with use_db(str(database), WorkDB.Mode.open) as db:
-        items = sorted(db.work_items, key=lambda item: item.job_id)
+        # Job ids are random: order by what the mutant is, so a seed picks the same sample.
+        items = sorted(
+            db.work_items,
+            key=lambda item: tuple(
+                (str(m.module_path), m.operator_name, m.occurrence) for m in item.mutations
+            ),
+        )
         chosen = random.Random(seed).sample(items, min(size, len(items)))  # noqa: S311
         db.clear()
         db.add_work_items(chosen)

@@ -168,6 +168,18 @@ def _check_usage(usage: object, where: str) -> None:
         assert value >= 0, f"{where}: usage.{name} = {value} < 0"
 
 
+def _values_of(value: Any) -> Iterator[Any]:
+    """Every leaf value (strings, numbers) of a JSON document."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _values_of(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _values_of(item)
+    else:
+        yield value
+
+
 def _texts_of(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -267,6 +279,39 @@ class ProviderContract(ApisContract):
             assert response.usage == canon.USAGE, (
                 f"usage {response.usage} != reported {canon.USAGE}"
             )
+
+    @clause("types.usage_reported")
+    @pytest.mark.parametrize("counts", ["zero", "large"])
+    def test_types_usage_reported(self, contract: ContractSession, counts: str) -> None:
+        """Usage equals the reported counts exactly, zero and large ones too (no defaults)."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        usage = Usage() if counts == "zero" else Usage(input_tokens=123_456, output_tokens=7_890)
+        contract.use_server(lambda request: wire.chat(request, canon.TEXT, usage))
+        response = contract.invoke(CHAT, model)
+        assert response.usage == usage, f"usage {response.usage} != reported {usage}"
+
+    @clause("requests.parameters")
+    def test_requests_parameters(self, contract: ContractSession) -> None:
+        """Sampling parameters that are set (max_tokens, temperature) reach the request body."""
+        contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        contract.use_server(contract.canonical("chat"))
+        # The two every chat API has; a plugin that drops one silently ignores its caller.
+        sent: dict[str, Any] = {"max_tokens": 123, "temperature": 0.25}
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), _prompt(), **sent))
+        except Exception as exc:  # noqa: BLE001
+            _fail_foreign(exc, "sampling parameters")
+            assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
+                f"sampling parameters raised {type(exc).__name__}: {exc}"
+            )
+            assert not contract.server.requests, "the request was refused after it was sent"
+            pytest.skip(f"not declared: the provider refuses a sampling parameter: {exc}")
+        body = contract.server.requests[-1].json()
+        values = list(_values_of(body))
+        missing = [name for name, value in sent.items() if value not in values]
+        assert not missing, f"parameters {missing} are not in the request body {body!r:.300}"
 
     @clause("types.cost")
     @pytest.mark.parametrize("path", PATH_NAMES)

@@ -458,6 +458,23 @@ class AssumesCachedTokens(AcmePlugin):
         return attrs.evolve(usage, cache_read_tokens=int(cached or 0))
 
 
+class UsageWithFloor(AcmePlugin):
+    """Reports at least one input token ('an empty count means the field was missing')."""
+
+    def usage(self, data: Any) -> Usage:
+        usage = super().usage(data)
+        return attrs.evolve(usage, input_tokens=max(usage.input_tokens, 1))
+
+
+class DropsMaxTokens(AcmePlugin):
+    """Forgets max_tokens when encoding (the answer is never capped)."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        body.pop("max_tokens", None)
+        return body
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -494,4 +511,6 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "DropsLongEvents": ("types.long_values", "long_values"),
     "TruncatesLongAnswers": ("types.long_values", "long_values"),
     "ImportTimeIO": ("loading.no_io_at_load", "loading"),
+    "UsageWithFloor": ("types.usage_reported", "usage_reported"),
+    "DropsMaxTokens": ("requests.parameters", "parameters"),
 }
