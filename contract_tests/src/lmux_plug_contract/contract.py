@@ -181,14 +181,8 @@ def _values_of(value: Any) -> Iterator[Any]:
 
 
 def _texts_of(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _texts_of(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _texts_of(item)
+    """Every string leaf of a JSON document."""
+    return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
 class ProviderContract(ApisContract):
