@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lmux_plug._api_registry import ApiMethods
+from lmux_plug._api_registry import ApiMethods, _plugin_bug, _with_context
 from lmux_plug._context import ProviderContext
 from lmux_plug._defaults import CoreDefaults
 from lmux_plug._plugins import (
@@ -56,7 +56,6 @@ from lmux_plug.errors import (
     InvalidRequestError,
     LmuxError,
     NotFoundError,
-    PluginError,
     UnsupportedFeatureError,
 )
 from lmux_plug.http import Transport
@@ -485,7 +484,7 @@ class Registry(ApiMethods):
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:
-            raise _plugin_bug(exc, route, model_id) from exc
+            raise _plugin_bug(exc, route.spec.name, model_id) from exc
         if response.cost is None:
             pricing = self._pricing(route, model_id)
             if pricing is not None:
@@ -615,7 +614,7 @@ class Registry(ApiMethods):
         except Exception as exc:
             if isinstance(exc, GeneratorExit):  # pragma: no cover - not an Exception
                 raise
-            raise _plugin_bug(exc, route, model_id) from exc
+            raise _plugin_bug(exc, route.spec.name, model_id) from exc
 
     async def aembed(
         self,
@@ -775,16 +774,3 @@ def _emulate_json(spec: ProviderSpec, request: ChatRequest) -> tuple[ChatRequest
     if emulated is None:
         return request, None
     return _json_emulation.prepare(request, emulated), emulated
-
-
-def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:
-    if exc.provider is None:
-        exc.provider = provider
-    if exc.model is None:
-        exc.model = model
-    return exc
-
-
-def _plugin_bug(exc: Exception, route: Route, model_id: str) -> PluginError:
-    msg = f"plugin for {route.spec.name!r} raised {type(exc).__name__}: {exc}"
-    return PluginError(msg, provider=route.spec.name, model=model_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lmux_plug._api_wire import (
@@ -138,42 +138,6 @@ class AsyncApiStream:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-class ApiStream:
-    """Sync iterator over an :class:`AsyncApiStream`, on the registry's managed loop."""
-
-    def __init__(self, backend: Backend, stream: AsyncApiStream) -> None:
-        self._backend = backend
-        self._stream = stream
-        self._done = False
-
-    def __iter__(self) -> Iterator[ApiObject]:
-        return self
-
-    def __next__(self) -> ApiObject:
-        if self._done:
-            raise StopIteration
-        try:
-            return self._backend.run(self._stream.__anext__)
-        except StopAsyncIteration:
-            self._done = True
-            raise StopIteration from None
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Stop early and release the connection."""
-        if not self._done:
-            self._done = True
-            self._backend.run(self._stream.close)
-
-    def __enter__(self) -> ApiStream:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _target(backend: Backend, method: str) -> Any:
@@ -377,10 +341,12 @@ class _SyncCreate:
 
     def create(self, **arguments: Any) -> Any:
         """Sync twin of the async ``create`` (``stream=True``: a sync iterator)."""
+        from lmux_plug.openai._client import Stream  # noqa: PLC0415 - _client imports this module
+
         backend = self._client.backend
         result = backend.run(lambda: self._resource.create(**arguments))
         if isinstance(result, AsyncApiStream):
-            return ApiStream(backend, result)
+            return Stream(backend, result)  # type: ignore[arg-type] # same iterator protocol
         return result
 
 

@@ -27,7 +27,7 @@ from lmux_plug_openai._transcription_codec import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from lmux_plug import (
         CompletionChunk,
@@ -101,8 +101,25 @@ async def _post(
     )
 
 
-async def _relay(response: Any, decoder: Any) -> AsyncIterator[Any]:
-    """Feed the body to ``decoder`` and yield its chunks; always release the connection."""
+async def _stream(
+    provider: ProviderContext,
+    url: str,
+    params: dict[str, str],
+    request: Any,
+    decoder_class: Callable[..., Any],
+    **body: Any,
+) -> AsyncIterator[Any]:
+    """POST ``body`` for a stream; yield the chunks ``decoder_class`` decodes from the answer.
+
+    The connection is released however the iteration ends (early close included).
+    """
+    response = await _post(provider, url, params, request, stream=True, **body)
+    decoder = decoder_class(
+        provider=provider.name,
+        model=request.model,
+        headers=response.headers,
+        secrets=provider.secrets(),
+    )
     try:
         async for data in response.iter_bytes():
             for chunk in decoder.feed(data):
@@ -130,21 +147,20 @@ async def create_response(request: ResponseRequest, provider: ProviderContext) -
     )
 
 
-async def create_response_stream(
+def create_response_stream(
     request: ResponseRequest, provider: ProviderContext
 ) -> AsyncIterator[ResponseChunk]:
-    """One streamed ``POST /responses`` call."""
-    url, params = _responses_endpoint(provider, request.model)
-    body = encode_response(request, stream=True)
-    response = await _post(provider, url, params, request, stream=True, json_body=body)
-    decoder = ResponseStreamDecoder(
-        provider=provider.name,
-        model=request.model,
-        headers=response.headers,
-        secrets=provider.secrets(),
-    )
-    async for chunk in _relay(response, decoder):
-        yield chunk
+    """One streamed ``POST /responses`` call (checked when the iteration starts)."""
+
+    async def chunks() -> AsyncIterator[ResponseChunk]:
+        url, params = _responses_endpoint(provider, request.model)
+        body = encode_response(request, stream=True)
+        async for chunk in _stream(
+            provider, url, params, request, ResponseStreamDecoder, json_body=body
+        ):
+            yield chunk
+
+    return chunks()
 
 
 # --------------------------------------------------------------------------- completions
@@ -164,21 +180,20 @@ async def complete(request: CompletionRequest, provider: ProviderContext) -> Com
     )
 
 
-async def complete_stream(
+def complete_stream(
     request: CompletionRequest, provider: ProviderContext
 ) -> AsyncIterator[CompletionChunk]:
-    """One streamed ``POST /completions`` call."""
-    url, params = endpoint(provider, request.model, "complete")
-    body = encode_completion(request, provider.spec.options, stream=True)
-    response = await _post(provider, url, params, request, stream=True, json_body=body)
-    decoder = CompletionStreamDecoder(
-        provider=provider.name,
-        model=request.model,
-        headers=response.headers,
-        secrets=provider.secrets(),
-    )
-    async for chunk in _relay(response, decoder):
-        yield chunk
+    """One streamed ``POST /completions`` call (checked when the iteration starts)."""
+
+    async def chunks() -> AsyncIterator[CompletionChunk]:
+        url, params = endpoint(provider, request.model, "complete")
+        body = encode_completion(request, provider.spec.options, stream=True)
+        async for chunk in _stream(
+            provider, url, params, request, CompletionStreamDecoder, json_body=body
+        ):
+            yield chunk
+
+    return chunks()
 
 
 # --------------------------------------------------------------------------- transcription
@@ -203,20 +218,23 @@ async def transcribe(
     )
 
 
-async def transcribe_stream(
+def transcribe_stream(
     request: TranscriptionRequest, provider: ProviderContext
 ) -> AsyncIterator[TranscriptionChunk]:
     """One streamed transcription (``stream=true``; gpt-4o-transcribe and later)."""
-    url, params = endpoint(provider, request.model, "transcribe")
-    content, content_type = encode_transcription(request, stream=True)
-    response = await _post(
-        provider, url, params, request, stream=True, content=content, content_type=content_type
-    )
-    decoder = TranscriptionStreamDecoder(
-        provider=provider.name,
-        model=request.model,
-        headers=response.headers,
-        secrets=provider.secrets(),
-    )
-    async for chunk in _relay(response, decoder):
-        yield chunk
+
+    async def chunks() -> AsyncIterator[TranscriptionChunk]:
+        url, params = endpoint(provider, request.model, "transcribe")
+        content, content_type = encode_transcription(request, stream=True)
+        async for chunk in _stream(
+            provider,
+            url,
+            params,
+            request,
+            TranscriptionStreamDecoder,
+            content=content,
+            content_type=content_type,
+        ):
+            yield chunk
+
+    return chunks()

@@ -22,15 +22,14 @@ from lmux_plug import (
     ProviderError,
     Usage,
 )
-from lmux_plug._sse import SSEDecoder
 from lmux_plug_openai._codec import (
-    _loads,
     _lower,
     error_from_payload,
     finish_reason_of,
     request_id_of,
     usage_of,
 )
+from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
 
 __all__ = ["CompletionStreamDecoder", "decode_completion", "encode_completion"]
 
@@ -111,10 +110,7 @@ def decode_completion(
 ) -> CompletionResponse:
     """Decode a whole ``POST /completions`` answer."""
     lowered = _lower(headers)
-    payload = _loads(body, provider, model)
-    if not isinstance(payload, Mapping):
-        msg = f"{provider} answered a completion with {type(payload).__name__}, not an object"
-        raise ProviderError(msg, provider=provider, model=model)
+    payload = json_object(body, provider, model, "a completion")
     if "choices" not in payload and payload.get("error") is not None:
         raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
     choices = _choices(payload)
@@ -136,54 +132,23 @@ def decode_completion(
     )
 
 
-class CompletionStreamDecoder:
+class CompletionStreamDecoder(EventStreamDecoder[CompletionChunk]):
     """Turn the bytes of a streamed completion into :class:`CompletionChunk` values."""
 
-    def __init__(
-        self,
-        *,
-        provider: str,
-        model: str,
-        headers: Mapping[str, str] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> None:
-        self._provider = provider
-        self._model = model
-        self._headers = _lower(headers)
+    what = "completion stream"
+
+    def _start(self) -> None:
         self._request_id = request_id_of(self._headers)
-        self._secrets = secrets
-        self._sse = SSEDecoder()
         self._finish: FinishReason | None = None
         self._usage: Usage | None = None
         self._id: str | None = None
-        self._events = 0
-        self.done = False
 
-    def feed(self, data: bytes) -> list[CompletionChunk]:
-        """Add body bytes; return the chunks they complete."""
-        if self.done:
-            return []
-        out: list[CompletionChunk] = []
-        for event in self._sse.feed(data):
-            out.extend(self._event(event.event, event.data))
-        return out
+    def _on_done(self) -> list[CompletionChunk]:
+        return [self._terminal()]
 
-    def close(self) -> list[CompletionChunk]:
-        """End of body: the terminal chunk if still owed, else ``ProviderError`` (truncated)."""
-        if self.done:
-            return []
-        out: list[CompletionChunk] = []
-        for event in self._sse.flush():
-            out.extend(self._event(event.event, event.data))
-        if self._finished():
-            return out
-        if self._finish is not None:
-            return [*out, self._terminal()]
-        msg = f"completion stream from {self._provider} ended before [DONE] (truncated)"
-        raise ProviderError(msg, provider=self._provider, model=self._model)
-
-    def _finished(self) -> bool:
-        return self.done
+    def _at_end(self) -> list[CompletionChunk]:
+        # A finish reason without [DONE] (lax servers) still ends the stream properly.
+        return [self._terminal()] if self._finish is not None else super()._at_end()
 
     def _terminal(self) -> CompletionChunk:
         self.done = True
@@ -196,27 +161,9 @@ class CompletionStreamDecoder:
             request_id=self._request_id,
         )
 
-    def _event(self, name: str, data: str) -> list[CompletionChunk]:
-        if self.done or not data.strip():
-            return []
-        if data.strip() == "[DONE]":
-            return [self._terminal()]
-        try:
-            payload = json.loads(data)
-        except ValueError as exc:
-            msg = f"malformed stream event from {self._provider}: {data[:200]!r}"
-            raise ProviderError(msg, provider=self._provider, model=self._model) from exc
-        if not isinstance(payload, Mapping):
-            return []
+    def _on_event(self, name: str, payload: Mapping[str, Any]) -> list[CompletionChunk]:
         if name == "error" or payload.get("error") is not None:
-            raise error_from_payload(
-                payload,
-                self._headers,
-                provider=self._provider,
-                model=self._model,
-                secrets=self._secrets,
-            )
-        self._events += 1
+            self._raise(payload)
         if self._id is None and payload.get("id") is not None:
             self._id = str(payload["id"])
         usage = _usage(payload)
@@ -225,12 +172,11 @@ class CompletionStreamDecoder:
         out: list[CompletionChunk] = []
         for choice in _choices(payload):
             text = choice.get("text")
-            index = _index(choice)
             if isinstance(text, str) and text:
                 out.append(
                     CompletionChunk(
                         delta=text,
-                        index=index,
+                        index=_index(choice),
                         model=self._model,
                         provider=self._provider,
                         id=self._id,

@@ -18,7 +18,6 @@ from typing import Any
 from lmux_plug import (
     AssistantMessage,
     InvalidRequestError,
-    ProviderError,
     ResponseChunk,
     ResponseRequest,
     ResponseResponse,
@@ -27,8 +26,8 @@ from lmux_plug import (
     ToolCallDelta,
     Usage,
 )
-from lmux_plug._sse import SSEDecoder
-from lmux_plug_openai._codec import _loads, _lower, error_from_payload, request_id_of
+from lmux_plug_openai._codec import _lower, error_from_payload, request_id_of
+from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
 
 __all__ = [
     "ResponseStreamDecoder",
@@ -269,74 +268,25 @@ def decode_response(
 ) -> ResponseResponse:
     """Decode a whole ``POST /responses`` answer body."""
     lowered = _lower(headers)
-    payload = _loads(body, provider, model)
-    if not isinstance(payload, Mapping):
-        msg = f"{provider} answered a response with {type(payload).__name__}, not an object"
-        raise ProviderError(msg, provider=provider, model=model)
+    payload = json_object(body, provider, model, "a response")
     if "output" not in payload and isinstance(payload.get("error"), Mapping):
         raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
     return response_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
 
 
-class ResponseStreamDecoder:
+class ResponseStreamDecoder(EventStreamDecoder[ResponseChunk]):
     """Turn the bytes of a streamed Responses answer into :class:`ResponseChunk` values.
 
     Feed bytes in any split with :meth:`feed`; call :meth:`close` at the end of the body.
     A body that ends before a terminal event is truncated and raises ``ProviderError``.
     """
 
-    def __init__(
-        self,
-        *,
-        provider: str,
-        model: str,
-        headers: Mapping[str, str] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> None:
-        self._provider = provider
-        self._model = model
-        self._headers = _lower(headers)
-        self._secrets = secrets
-        self._sse = SSEDecoder()
-        self.done = False
+    what = "Responses stream"
 
-    def feed(self, data: bytes) -> list[ResponseChunk]:
-        """Add body bytes; return the chunks they complete."""
-        if self.done:
-            return []
-        return [c for event in self._sse.feed(data) if (c := self._event(event.data)) is not None]
-
-    def close(self) -> list[ResponseChunk]:
-        """End of body: the last chunks, or ``ProviderError`` if no terminal event came."""
-        chunks = [] if self.done else self.feed(b"")
-        if not self.done:
-            chunks += [
-                c for event in self._sse.flush() if (c := self._event(event.data)) is not None
-            ]
-        if not self.done:
-            msg = f"stream from {self._provider} ended before response.completed (truncated)"
-            raise ProviderError(msg, provider=self._provider, model=self._model)
-        return chunks
-
-    def _event(self, data: str) -> ResponseChunk | None:
-        if self.done or not data.strip() or data.strip() == "[DONE]":
-            return None
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            msg = f"malformed stream event from {self._provider}: {data[:200]!r}"
-            raise ProviderError(msg, provider=self._provider, model=self._model) from exc
-        if not isinstance(event, Mapping):
-            return None
-        kind = str(event.get("type") or "")
+    def _on_event(self, name: str, event: Mapping[str, Any]) -> list[ResponseChunk]:
+        kind = str(event.get("type") or name or "")
         if kind == "error":
-            raise error_from_payload(
-                event.get("error") or event,
-                self._headers,
-                provider=self._provider,
-                model=self._model,
-                secrets=self._secrets,
-            )
+            self._raise(event.get("error") or event)
         raw_sequence = event.get("sequence_number")
         sequence = raw_sequence if isinstance(raw_sequence, int) else None
         response = event.get("response")
@@ -349,14 +299,16 @@ class ResponseStreamDecoder:
                 secrets=self._secrets,
             )
             self.done = True
-            return ResponseChunk(
-                type=kind,
-                response=decoded,
-                usage=decoded.usage,
-                sequence_number=sequence,
-                data=event,
-            )
-        return self._delta_chunk(kind, event, sequence)
+            return [
+                ResponseChunk(
+                    type=kind,
+                    response=decoded,
+                    usage=decoded.usage,
+                    sequence_number=sequence,
+                    data=event,
+                )
+            ]
+        return [self._delta_chunk(kind, event, sequence)]
 
     def _delta_chunk(
         self, kind: str, event: Mapping[str, Any], sequence: int | None

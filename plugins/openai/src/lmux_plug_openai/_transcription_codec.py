@@ -24,8 +24,8 @@ from lmux_plug import (
     TranscriptionSegment,
     Usage,
 )
-from lmux_plug._sse import SSEDecoder
-from lmux_plug_openai._codec import _loads, _lower, error_from_payload, request_id_of
+from lmux_plug_openai._codec import _lower, error_from_payload, request_id_of
+from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
 
 __all__ = [
     "TranscriptionStreamDecoder",
@@ -195,78 +195,35 @@ def decode_transcription(
             headers=lowered,
             raw=text,
         )
-    payload = _loads(body, provider, model)
-    if not isinstance(payload, Mapping):
-        msg = f"{provider} answered a transcription with {type(payload).__name__}"
-        raise ProviderError(msg, provider=provider, model=model)
+    payload = json_object(body, provider, model, "a transcription")
     if "text" not in payload and payload.get("error") is not None:
         raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
     return transcription_from_payload(payload, lowered, provider=provider, model=model)
 
 
-class TranscriptionStreamDecoder:
+class TranscriptionStreamDecoder(EventStreamDecoder[TranscriptionChunk]):
     """Turn a streamed transcription (SSE) into :class:`TranscriptionChunk` values."""
 
-    def __init__(
-        self,
-        *,
-        provider: str,
-        model: str,
-        headers: Mapping[str, str] | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> None:
-        self._provider = provider
-        self._model = model
-        self._headers = _lower(headers)
-        self._secrets = secrets
-        self._sse = SSEDecoder()
+    what = "transcription stream"
+
+    def _start(self) -> None:
         self._text: list[str] = []
         self._segments: list[Mapping[str, Any]] = []
-        self.done = False
 
-    def feed(self, data: bytes) -> list[TranscriptionChunk]:
-        """Add body bytes; return the chunks they complete."""
-        if self.done:
-            return []
-        return [c for e in self._sse.feed(data) if (c := self._event(e.data)) is not None]
-
-    def close(self) -> list[TranscriptionChunk]:
-        """End of body: the last chunks, or ``ProviderError`` if ``.done`` never came."""
-        out = [] if self.done else [c for e in self._sse.flush() if (c := self._event(e.data))]
-        if not self.done:
-            msg = f"transcription stream from {self._provider} ended before it was done"
-            raise ProviderError(msg, provider=self._provider, model=self._model)
-        return out
-
-    def _event(self, data: str) -> TranscriptionChunk | None:
-        if self.done or not data.strip() or data.strip() == "[DONE]":
-            return None
-        try:
-            event = json.loads(data)
-        except ValueError as exc:
-            msg = f"malformed stream event from {self._provider}: {data[:200]!r}"
-            raise ProviderError(msg, provider=self._provider, model=self._model) from exc
-        if not isinstance(event, Mapping):
-            return None
-        kind = str(event.get("type") or "")
+    def _on_event(self, name: str, event: Mapping[str, Any]) -> list[TranscriptionChunk]:
+        kind = str(event.get("type") or name or "")
         if kind == "error" or (
             event.get("error") is not None and not kind.startswith("transcript")
         ):
-            raise error_from_payload(
-                event.get("error") or event,
-                self._headers,
-                provider=self._provider,
-                model=self._model,
-                secrets=self._secrets,
-            )
+            self._raise(event.get("error") or event)
         if kind == "transcript.text.delta":
             raw_delta = event.get("delta")
             delta = raw_delta if isinstance(raw_delta, str) else ""
             self._text.append(delta)
-            return TranscriptionChunk(type=kind, delta=delta)
+            return [TranscriptionChunk(type=kind, delta=delta)]
         if kind == "transcript.text.segment":
             self._segments.append(event)
-            return TranscriptionChunk(type=kind)
+            return [TranscriptionChunk(type=kind)]
         if kind == "transcript.text.done":
             payload = dict(event)
             if self._segments and "segments" not in payload:
@@ -279,5 +236,5 @@ class TranscriptionStreamDecoder:
                 text="".join(self._text),
             )
             self.done = True
-            return TranscriptionChunk(type=kind, response=response, usage=response.usage)
-        return TranscriptionChunk(type=kind)
+            return [TranscriptionChunk(type=kind, response=response, usage=response.usage)]
+        return [TranscriptionChunk(type=kind)]
