@@ -444,6 +444,9 @@ class ChatResponse:
     attempts: tuple[Any, ...] = attrs.field(default=(), eq=False, repr=False, hash=False)
     # The object a class given as ``response_format`` was parsed into (see ``Registry.achat``).
     parsed: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
+    # Seconds from the start of the call (parameters checked) to the complete answer, set
+    # by the core; not part of equality (the same answer may come back faster).
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
 
     @property
     def message(self) -> AssistantMessage:
@@ -481,6 +484,10 @@ class ChatChunk:
     # Completed reasoning blocks (with their signatures, or redacted data), on the chunk
     # that closes them: what a caller sends back in ``AssistantMessage.thinking``.
     thinking: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=_tuple)
+    # Set by the core on the terminal chunk (and a later usage chunk): seconds from the
+    # start of the call to this chunk, and to the first chunk with content.
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
+    time_to_first_token: float | None = attrs.field(default=None, eq=False, hash=False)
 
 
 @attrs.frozen
@@ -496,6 +503,8 @@ class EmbeddingResponse:
     headers: Mapping[str, str] = attrs.field(
         factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False
     )
+    # Seconds from the start of the call to the answer, set by the core.
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
 
 
 # --------------------------------------------------------------------------- declarations

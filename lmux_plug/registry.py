@@ -11,6 +11,7 @@ installed plugins; :func:`lmux_plug.default_registry` backs the module-level fun
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -478,7 +479,8 @@ class Registry(ApiMethods):
         request: ChatRequest | EmbeddingRequest,
         context: ProviderContext,
     ) -> Any:
-        """Await the owner's answer, map foreign errors, and price it if the plugin did not."""
+        """Await the owner's answer, map foreign errors, price it (if unpriced) and time it."""
+        started = time.perf_counter()
         try:
             response = await self._call(route, hook_name, {"request": request, "provider": context})
         except LmuxError as exc:
@@ -489,6 +491,9 @@ class Registry(ApiMethods):
             pricing = self._pricing(route, model_id)
             if pricing is not None:
                 response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+        if getattr(response, "latency", 0) is None:
+            # The answer was built for this call: set in place (evolve copies every field).
+            object.__setattr__(response, "latency", time.perf_counter() - started)
         return response
 
     # -- requests -----------------------------------------------------------------------
@@ -596,14 +601,23 @@ class Registry(ApiMethods):
         # Streamed text is not settled (the JSON arrives in pieces); the request is prepared.
         request, _ = _emulate_json(route.spec, request)
         pricing = self._pricing(route, model_id)
+        started = time.perf_counter()
+        first: float | None = None
         try:
             iterator: AsyncIterator[ChatChunk] = self._call(
                 route, "lmux_plug_stream", {"request": request, "provider": context}
             )
             try:
                 async for chunk in iterator:
+                    if first is None and (
+                        chunk.delta or chunk.tool_call_deltas or chunk.thinking_delta
+                    ):
+                        first = time.perf_counter() - started
                     if chunk.usage is not None and chunk.cost is None and pricing is not None:
                         chunk = attrs.evolve(chunk, cost=calculate_cost(chunk.usage, pricing))  # noqa: PLW2901
+                    if chunk.finish_reason is not None or chunk.usage is not None:
+                        object.__setattr__(chunk, "latency", time.perf_counter() - started)
+                        object.__setattr__(chunk, "time_to_first_token", first)
                     yield chunk
             finally:
                 aclose = getattr(iterator, "aclose", None)

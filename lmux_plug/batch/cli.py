@@ -7,8 +7,18 @@ bounded by ``--concurrency``). Either way a run killed at any moment, even with
 ``kill -9``, is resumed by running the same command again: lines already in the output are
 skipped, a torn last line is cut, and the output ends with exactly one line per input.
 
+``--retry-failed`` runs again only the lines whose outcome so far is an error (a success
+is never run twice). ``--shard K/N`` takes every N-th line starting at the K-th, so N
+processes or hosts (each with its own output file) share one input; with
+``--state redis://...`` their ``--rpm`` / ``--tpm`` limits are one shared budget.
+
+Before the first call the run checks the model's route, its capabilities (chat, embed,
+structured output) and its credentials: a run that cannot succeed stops with exit 2
+instead of writing one error line per input.
+
 Also ``python -m lmux_plug.batch.cli ...``. Exit codes: 0 every item succeeded (or
-``--allow-failures``), 1 some items failed, 2 bad usage or configuration, 130 / 143
+``--allow-failures``), 1 some items failed, 2 bad usage or configuration, 3 the output
+could not be written (disk full: the file stays consistent and resumable), 130 / 143
 interrupted by SIGINT / SIGTERM (the output stays resumable).
 """
 
@@ -18,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import sys
 import time
@@ -39,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["batch_main", "build_parser"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
 _EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
@@ -111,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
     parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the lines whose outcome in the output is an error (successes are kept)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="process only every N-th line starting at line K (1 <= K <= N), for N workers",
+    )
+    parser.add_argument(
+        "--state",
+        metavar="redis://HOST:PORT/DB",
+        help="share the --rpm / --tpm budget with other processes through this Redis",
+    )
+    parser.add_argument(
         "--fsync-interval", type=float, default=1.0, help="seconds between fsyncs of the output (1)"
     )
     return parser
@@ -121,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 class UsageError(Exception):
     """Bad arguments or configuration: reported in one line, exit code 2."""
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n)) if sep else (0, 0)
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        msg = f"--shard wants K/N with 1 <= K <= N (e.g. 2/4), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return shard
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -173,6 +212,8 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
         from lmux_plug.router import find_config_file  # noqa: PLC0415 - only for logical names
 
         config = find_config_file()
+    if args.state is not None:
+        return _shared_client(args, registry, config)
     if config is None:
         try:
             registry.resolve(args.model)
@@ -198,6 +239,71 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
         msg = f"model {args.model!r} is not a logical model of {str(config)!r} (known: {known})"
         raise UsageError(msg)
     return router
+
+
+def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | None) -> Any:
+    """A router whose limits live in Redis (``--state``), shared by every shard."""
+    from lmux_plug.router import Deployment, Limits, LogicalModel, Router  # noqa: PLC0415
+    from lmux_plug.router.state import RedisBackend  # noqa: PLC0415
+
+    if not str(args.state).startswith(("redis://", "rediss://", "unix://")):
+        msg = f"--state wants a redis:// URL, got {args.state!r}"
+        raise UsageError(msg)
+    try:
+        # Any: RedisBackend satisfies the router's StateBackend protocol at run time.
+        backend: Any = RedisBackend(args.state, prefix="lmux-batch")
+        limits = Limits(
+            rpm=math.ceil(args.rpm) if args.rpm else None,
+            tpm=math.ceil(args.tpm) if args.tpm else None,
+        )
+        if config is not None and "/" not in args.model:
+            router = Router(registry=registry, config_path=config, backend=backend)
+            if args.model not in router.config.models:
+                msg = f"model {args.model!r} is not a logical model of {str(config)!r}"
+                raise UsageError(msg)
+            return router
+        registry.resolve(args.model)
+        # One deployment named after the model: every shard counts against the same keys.
+        model = LogicalModel(args.model, [Deployment(args.model, limits=limits)])
+        return Router({args.model: model}, registry=registry, backend=backend)
+    except LmuxError as exc:
+        msg = f"--state {args.state}: {exc}"
+        raise UsageError(msg) from None
+
+
+def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> None:
+    """Check route, capabilities and credentials before the first call (``UsageError``)."""
+    from lmux_plug._types import Capability  # noqa: PLC0415
+
+    by_endpoint = {
+        "responses": Capability.RESPONSES,
+        "completions": Capability.COMPLETIONS,
+        "transcription": Capability.TRANSCRIPTION,
+    }
+    endpoint = getattr(args, "endpoint", "chat")
+    needed = [Capability.EMBED] if args.embed else [by_endpoint.get(endpoint, Capability.CHAT)]
+    if args.response_format is not None:
+        needed.append(Capability.JSON_SCHEMA)
+    targets = [args.model]
+    config = getattr(client, "config", None)
+    if config is not None and args.model in config.models:
+        targets = [d.model for d in config.models[args.model].deployments]
+        keyed = {d.model for d in config.models[args.model].deployments if d.api_keys}
+    else:
+        keyed = set()
+    problems = []
+    for target in targets:
+        try:
+            route, model_id = registry.resolve(target)
+            registry._check(route, model_id, needed)  # noqa: SLF001 - the core's own check
+            if target not in keyed:
+                registry._credentials(route, None)  # noqa: SLF001
+        except LmuxError as exc:
+            problems.append(f"{target}: {exc}")
+        else:
+            return  # one usable deployment is enough: the router routes around the rest
+    msg = "cannot run: " + "; ".join(problems)
+    raise UsageError(msg)
 
 
 def _structured(path: Path | None) -> StructuredOutput | None:
@@ -300,7 +406,12 @@ def _chat_worker(
     structured: StructuredOutput | None,
 ) -> Callable[[int, tuple[int, bytes]], Any]:
     from lmux_plug.batch.engine import _as_messages  # noqa: PLC0415
-    from lmux_plug.batch.jsonl import encode_record, error_record, parse_chat_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
+        encode_record,
+        error_record,
+        parse_chat_input,
+        peek_id,
+    )
 
     params = _params(args)
     if structured is not None:
@@ -309,7 +420,7 @@ def _chat_worker(
 
     async def one(_index: int, entry: tuple[int, bytes]) -> _Done:
         line, raw = entry
-        item_id: Any = line
+        item_id: Any = None
         start = clock()
         try:
             item_id, prompt = parse_chat_input(raw, line)
@@ -325,6 +436,8 @@ def _chat_worker(
                 )
         except Exception as exc:  # noqa: BLE001 - every failure becomes that line's error
             latency = clock() - start
+            if item_id is None:  # the line itself was unusable: keep its id as given
+                item_id = peek_id(raw, line)
             data = encode_record(line, error_record(exc), {"id": item_id, "output": None})
             return _Done(data, ok=False, key=_error_key(exc, model), latency=latency)
         usage = response.usage
@@ -350,7 +463,11 @@ def _chat_worker(
 def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, Any], Any]:
     """The worker of ``--endpoint responses|completions|transcription``."""
     from lmux_plug.batch.endpoints import endpoint_call, parse_endpoint_input  # noqa: PLC0415
-    from lmux_plug.batch.jsonl import encode_record, error_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
+        encode_record,
+        error_record,
+        peek_id,
+    )
 
     endpoint, model, clock = args.endpoint, args.model, time.perf_counter
     params = _params(args) if endpoint == "completions" else {}
@@ -362,7 +479,7 @@ def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, 
 
     async def one(_index: int, entry: tuple[int, bytes]) -> _Done:
         line, raw = entry
-        item_id: Any = line
+        item_id: Any = peek_id(raw, line)  # as given, even when the line is unusable
         start = clock()
         try:
             item_id, value, options = parse_endpoint_input(endpoint, raw, line)
@@ -385,7 +502,12 @@ def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, 
 
 
 def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[Any]], Any]:
-    from lmux_plug.batch.jsonl import encode_record, error_record, parse_embed_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
+        encode_record,
+        error_record,
+        parse_embed_input,
+        peek_id,
+    )
 
     model, aembed, clock = args.model, client.aembed, time.perf_counter
 
@@ -396,7 +518,8 @@ def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[
             try:
                 item_id, text = parse_embed_input(raw, line)
             except LmuxError as exc:
-                data = encode_record(line, error_record(exc), {"id": line, "embedding": None})
+                unusable = {"id": peek_id(raw, line), "embedding": None}
+                data = encode_record(line, error_record(exc), unusable)
                 out.append(_Done(data, ok=False, key=model, latency=0.0))
             else:
                 good.append((line, item_id, text))
@@ -593,7 +716,12 @@ def batch_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
-    from lmux_plug.batch.jsonl import OutputFile, count_input_lines, iter_input_lines  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
+        OutputFile,
+        OutputWriteError,
+        count_input_lines,
+        iter_input_lines,
+    )
     from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
     from lmux_plug.batch.progress import Progress  # noqa: PLC0415
 
@@ -624,6 +752,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     registry = _registry(args)
     try:
         base = _client(args, registry)
+        _preflight(args, registry, base)
     except UsageError:
         registry.close()
         raise
@@ -632,9 +761,11 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         output = OutputFile(args.output).open()
     except LmuxError as exc:
         raise UsageError(str(exc)) from None
+    interrupted: str | None = None
+    write_error: OutputWriteError | None = None
     try:
-        done = output.scan()
-        total = count_input_lines(args.input)
+        done = output.scan(retry_failed=args.retry_failed)
+        total = count_input_lines(args.input, args.shard)
         pending = max(total - done.count, 0)
         client: Any = base
         if args.rpm or args.tpm:
@@ -644,7 +775,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         )
         stats = _Stats()
         started = time.monotonic()
-        entries = iter_input_lines(args.input, done)
+        entries = iter_input_lines(args.input, done, args.shard)
         try:
             interrupted = registry.run_sync(
                 lambda: _drive(
@@ -661,9 +792,14 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
             )
         except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
             interrupted = "SIGINT"
+        except OutputWriteError as exc:
+            write_error = exc
         progress.close()
     finally:
-        output.close()
+        try:
+            output.close()
+        except OutputWriteError as exc:
+            write_error = write_error or exc
         if base is not registry:  # the router's own state (Redis connections, ...)
             with contextlib.suppress(Exception):
                 registry.run_sync(lambda: _close(base))
@@ -676,9 +812,17 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         elapsed=time.monotonic() - started,
         interrupted=interrupted,
     )
+    if write_error is not None:
+        err.write(
+            f"lmux-plug batch: {write_error.message}; stopped after {output.lines_written} "
+            "lines this run. The output holds only complete lines: free space, then run the "
+            "same command again to resume.\n"
+        )
+        return EXIT_OUTPUT
     if interrupted:
         return _EXIT_SIGNAL.get(interrupted, EXIT_FAILED)
-    failed = stats.failed + output.failed
+    # With --retry-failed the earlier failures were run again: this run's outcome counts.
+    failed = stats.failed + (0 if args.retry_failed else output.failed)
     return EXIT_FAILED if failed and not args.allow_failures else EXIT_OK
 
 

@@ -18,6 +18,7 @@ rest and the file ends with exactly one line per input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,12 +33,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DoneLines",
     "OutputFile",
+    "OutputWriteError",
     "count_input_lines",
     "encode_record",
     "error_record",
+    "in_shard",
     "iter_input_lines",
     "parse_chat_input",
     "parse_embed_input",
+    "peek_id",
 ]
 
 _HEAD = re.compile(rb'^\{"line": (\d+), "error": (n|\{)')
@@ -49,10 +53,33 @@ _READ_BLOCK = 1 << 16
 
 def _decode(raw: bytes, line: int) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError as exc:
         msg = f"line {line}: not valid JSON ({exc})"
         raise InvalidRequestError(msg) from None
+    if not raw.isascii() or b"\\u" in raw:
+        _check_text(value, line)
+    return value
+
+
+def _check_text(value: Any, line: int) -> None:
+    """Refuse lone surrogates: JSON may escape one (a backslash-u D800), but it is no text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = (
+                f"line {line}: a string holds a lone surrogate (\\u{ord(value[exc.start]):04x} "
+                f"at position {exc.start}), which is not valid Unicode text"
+            )
+            raise InvalidRequestError(msg) from None
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, line)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, line)
+            _check_text(item, line)
 
 
 def parse_chat_input(raw: bytes, line: int) -> tuple[Any, Any]:
@@ -91,22 +118,41 @@ def parse_embed_input(raw: bytes, line: int) -> tuple[Any, str]:
     raise InvalidRequestError(msg)
 
 
-def iter_input_lines(path: Path, done: DoneLines) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw)`` for every non-blank line not yet answered, lazily."""
+def in_shard(number: int, shard: tuple[int, int] | None) -> bool:
+    """Whether input line ``number`` belongs to shard ``(k, n)`` (1-based ``k``; ``None``: all).
+
+    Lines are dealt round robin, so every shard gets a fair share of a sorted input.
+    """
+    return shard is None or (number - 1) % shard[1] == shard[0] - 1
+
+
+def iter_input_lines(
+    path: Path, done: DoneLines, shard: tuple[int, int] | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw)`` for every non-blank line of the shard not yet done, lazily."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            if raw.strip() and number not in done:
+            if raw.strip() and number not in done and in_shard(number, shard):
                 yield number, raw
 
 
-def count_input_lines(path: Path) -> int:
-    """How many non-blank lines ``path`` holds (one pass, constant memory)."""
+def count_input_lines(path: Path, shard: tuple[int, int] | None = None) -> int:
+    """How many non-blank lines of the shard ``path`` holds (one pass, constant memory)."""
     count = 0
     with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip() and in_shard(number, shard):
                 count += 1
     return count
+
+
+def peek_id(raw: bytes, line: int) -> Any:
+    """The ``id`` of an input line that could not be used, as it was given (else the line)."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return line
+    return value.get("id", line) if isinstance(value, dict) else line
 
 
 # --------------------------------------------------------------------------- output records
@@ -115,7 +161,13 @@ def count_input_lines(path: Path) -> int:
 def encode_record(line: int, error: dict[str, Any] | None, fields: dict[str, Any]) -> bytes:
     """One output line: ``line`` and ``error`` first (resume reads only that head)."""
     record = {"line": line, "error": error, **fields}
-    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+    text = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (in an id or an echoed value): escaped, the line stays valid JSON
+        # and valid UTF-8, so the run and every resume go on.
+        return (json.dumps(record, ensure_ascii=True, default=str) + "\n").encode()
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:
@@ -135,6 +187,10 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- resume
+
+
+class OutputWriteError(LmuxError):
+    """The output file could not be written (disk full, I/O error); the run stops."""
 
 
 class DoneLines:
@@ -173,6 +229,7 @@ class OutputFile:
         self.lines = 0
         self.failed = 0
         self.duplicates = 0
+        self.lines_written = 0
 
     def open(self) -> OutputFile:
         """Open for appending, after cutting a torn trailing line if there is one."""
@@ -203,9 +260,17 @@ class OutputFile:
             os.fsync(self.fd)
             self.truncated_bytes = size - keep
 
-    def scan(self) -> DoneLines:
-        """Mark every line already answered; count them and the failed ones."""
-        done = DoneLines()
+    def scan(self, *, retry_failed: bool = False) -> DoneLines:
+        """Mark the lines not to run again: answered ones, or (``retry_failed``) successes.
+
+        So a retry run re-runs exactly the lines whose outcome so far is an error, and
+        never a success.
+
+        Counts the answered lines, those whose last outcome failed, and duplicates (a line
+        answered twice where a retry does not explain it).
+        """
+        answered = DoneLines()
+        succeeded = DoneLines()
         with self.path.open("rb") as handle:
             for raw in handle:
                 match = _HEAD.match(raw)
@@ -217,12 +282,14 @@ class OutputFile:
                 line, failed = head
                 if line is None:
                     continue
-                if done.add(line):
-                    self.lines += 1
-                    self.failed += failed
-                else:
-                    self.duplicates += 1
-        return done
+                fresh = answered.add(line)
+                if not failed and not succeeded.add(line):
+                    self.duplicates += 1  # two successes: never written by a correct run
+                elif failed and not fresh:
+                    self.duplicates += line in succeeded
+        self.lines = answered.count
+        self.failed = answered.count - succeeded.count
+        return succeeded if retry_failed else answered
 
     def _slow_head(self, raw: bytes) -> tuple[int | None, bool]:
         # A line written by hand or another tool: same meaning, any key order.
@@ -235,22 +302,38 @@ class OutputFile:
         return record["line"], record.get("error") is not None
 
     def write(self, data: bytes) -> None:
-        """Append one complete line with a single write (short writes are finished)."""
+        """Append one complete line with a single write (short writes are finished).
+
+        When the disk is full (or any write fails), the part of the line already written
+        is cut off again, so the file never ends in a line that looks answered, and
+        :class:`OutputWriteError` says what happened.
+        """
         view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # best effort: the disk may refuse even this
+                self._cut_torn_tail()
+            msg = f"cannot write the output {str(self.path)!r}: {exc.strerror or exc}"
+            raise OutputWriteError(msg) from exc
+        self.lines_written += 1
 
     def sync(self) -> None:
         """Flush the file to disk (called at intervals and at the end)."""
         if self.fd >= 0:
-            os.fsync(self.fd)
-
-    def close(self) -> None:
-        """Sync and close."""
-        if self.fd >= 0:
             try:
                 os.fsync(self.fd)
+            except OSError as exc:
+                msg = f"cannot write the output {str(self.path)!r}: {exc.strerror or exc}"
+                raise OutputWriteError(msg) from exc
+
+    def close(self) -> None:
+        """Sync and close (:class:`OutputWriteError` if the last sync fails)."""
+        if self.fd >= 0:
+            try:
+                self.sync()
             finally:
                 os.close(self.fd)
                 self.fd = -1

@@ -143,4 +143,11 @@ def test_scan_reads_foreign_key_order_and_flags_duplicates(tmp_path):
     done = out.scan()
     out.close()
     assert 4 in done
-    assert (out.lines, out.failed, out.duplicates) == (1, 1, 1)
+    # An error, then a success for the same line: a retry (--retry-failed) succeeded, so
+    # the line's outcome is the success and nothing is duplicated.
+    assert (out.lines, out.failed, out.duplicates) == (1, 0, 0)
+    path.write_text('{"line": 4, "error": null}\n{"line": 4, "error": null}\n')
+    out = OutputFile(path).open()
+    out.scan()
+    out.close()
+    assert (out.lines, out.failed, out.duplicates) == (1, 0, 1)  # two successes: a duplicate

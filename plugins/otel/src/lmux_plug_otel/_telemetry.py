@@ -1,0 +1,316 @@
+"""Spans and metrics of one call, named as the OpenTelemetry GenAI semantic conventions say.
+
+:func:`telemetry` answers ``None`` (the wrapper then does nothing) until the application
+has set a global tracer or meter provider, or called :func:`configure`; so an installed
+but unconfigured plugin costs one check per call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+from urllib.parse import urlsplit
+
+from lmux_plug import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ProviderContext,
+    Usage,
+    calculate_cost,
+)
+
+__all__ = ["Telemetry", "configure", "reset", "telemetry"]
+
+_INSTRUMENTATION = "lmux_plug_otel"
+# Explicit bucket boundaries the conventions recommend for these histograms.
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+_SECONDS_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
+
+_lock = threading.Lock()
+_explicit: dict[str, Any] = {}
+_cache: dict[str, Any] = {}
+
+
+def configure(*, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Use these providers instead of the global ones (either may be ``None``)."""
+    with _lock:
+        _explicit.clear()
+        _explicit.update(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        _cache.clear()
+
+
+def reset() -> None:
+    """Forget :func:`configure`: follow the global providers again."""
+    with _lock:
+        _explicit.clear()
+        _cache.clear()
+
+
+def telemetry() -> Telemetry | None:
+    """The recorder for the current providers, or ``None`` when none is set."""
+    from opentelemetry import metrics, trace  # noqa: PLC0415 - first call only (then cached)
+
+    if _explicit:
+        tracer_provider = _explicit.get("tracer_provider")
+        meter_provider = _explicit.get("meter_provider")
+    else:
+        tracer_provider = trace.get_tracer_provider()
+        meter_provider = metrics.get_meter_provider()
+        if isinstance(tracer_provider, trace.ProxyTracerProvider):
+            tracer_provider = None
+        if type(meter_provider).__name__ == "_ProxyMeterProvider":  # no global one set yet
+            meter_provider = None
+    if tracer_provider is None and meter_provider is None:
+        return None
+    key = (id(tracer_provider), id(meter_provider))
+    found: Telemetry | None = _cache.get("current")
+    if found is None or found.key != key:
+        with _lock:
+            found = Telemetry(tracer_provider, meter_provider, key)
+            _cache["current"] = found
+    return found
+
+
+class Telemetry:
+    """The tracer and instruments of one pair of providers."""
+
+    def __init__(self, tracer_provider: Any, meter_provider: Any, key: tuple[int, int]) -> None:
+        from opentelemetry import trace  # noqa: PLC0415
+
+        from lmux_plug_otel import __name__ as scope  # noqa: PLC0415
+
+        self.key = key
+        self._trace = trace
+        self.tracer = tracer_provider.get_tracer(scope) if tracer_provider is not None else None
+        self.duration = self.tokens = self.first_chunk = self.cost = None
+        if meter_provider is not None:
+            meter = meter_provider.get_meter(_INSTRUMENTATION)
+            self.duration = meter.create_histogram(
+                "gen_ai.client.operation.duration",
+                unit="s",
+                description="GenAI operation duration.",
+                explicit_bucket_boundaries_advisory=list(_SECONDS_BUCKETS),
+            )
+            self.tokens = meter.create_histogram(
+                "gen_ai.client.token.usage",
+                unit="{token}",
+                description="Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=list(_TOKEN_BUCKETS),
+            )
+            self.first_chunk = meter.create_histogram(
+                "gen_ai.client.operation.time_to_first_chunk",
+                unit="s",
+                description="Time from the request to the first chunk of a streamed answer.",
+                explicit_bucket_boundaries_advisory=list(_SECONDS_BUCKETS),
+            )
+            self.cost = meter.create_counter(
+                "lmux_plug.client.cost", unit="USD", description="Price of the calls made."
+            )
+
+    # -- spans ------------------------------------------------------------------------------
+
+    def _start(self, operation: str, request: Any, provider: ProviderContext) -> Any:
+        if self.tracer is None:
+            return None
+        return self.tracer.start_span(
+            f"{operation} {request.model}",
+            kind=self._trace.SpanKind.CLIENT,
+            attributes=_request_attributes(operation, request, provider),
+        )
+
+    def failed_at_once(
+        self, operation: str, request: Any, provider: ProviderContext, exc: BaseException
+    ) -> None:
+        """The owner raised instead of returning an awaitable: a zero-length failed call."""
+        span = self._start(operation, request, provider)
+        self._fail(span, operation, request, provider, exc, time.perf_counter())
+
+    def _fail(  # noqa: PLR0917 - one call's parts, passed on together
+        self,
+        span: Any,
+        operation: str,
+        request: Any,
+        provider: ProviderContext,
+        exc: BaseException,
+        started: float,
+    ) -> None:
+        error_type = _error_type(exc)
+        if span is not None:
+            span.set_attribute("error.type", error_type)
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(exc)[:500]))
+            span.end()
+        if self.duration is not None:
+            labels = _metric_attributes(operation, request, provider, None)
+            labels["error.type"] = error_type
+            self.duration.record(time.perf_counter() - started, labels)
+
+    def _succeed(  # noqa: PLR0917 - one call's parts, passed on together
+        self,
+        span: Any,
+        operation: str,
+        request: Any,
+        provider: ProviderContext,
+        answer: ChatResponse | EmbeddingResponse | ChatChunk | None,
+        usage: Usage | None,
+        started: float,
+        extra: dict[str, Any],
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        response_model = getattr(answer, "model", None) or request.model
+        cost = _cost(answer, usage, request, provider)
+        if span is not None:
+            span.set_attribute("gen_ai.response.model", response_model)
+            request_id = getattr(answer, "request_id", None)
+            if request_id:
+                span.set_attribute("gen_ai.response.id", request_id)
+            finish = getattr(answer, "finish_reason", None)
+            if finish is not None:
+                span.set_attribute("gen_ai.response.finish_reasons", [finish.value])
+            if usage is not None:
+                span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
+            if cost is not None:
+                span.set_attribute("lmux_plug.cost", cost)
+            for name, value in extra.items():
+                span.set_attribute(name, value)
+            span.end()
+        if self.duration is None:
+            return
+        labels = _metric_attributes(operation, request, provider, response_model)
+        self.duration.record(elapsed, labels)
+        if usage is not None and self.tokens is not None:
+            self.tokens.record(usage.input_tokens, {**labels, "gen_ai.token.type": "input"})
+            if operation != "embeddings":
+                self.tokens.record(usage.output_tokens, {**labels, "gen_ai.token.type": "output"})
+        if cost is not None and self.cost is not None:
+            self.cost.add(cost, labels)
+
+    # -- the three call kinds -----------------------------------------------------------------
+
+    def chat(
+        self, awaitable: Awaitable[ChatResponse], request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """An awaitable of the same answer that records the call around it."""
+        return self._call("chat", awaitable, request, provider)
+
+    def embed(
+        self,
+        awaitable: Awaitable[EmbeddingResponse],
+        request: EmbeddingRequest,
+        provider: ProviderContext,
+    ) -> Awaitable[EmbeddingResponse]:
+        """An awaitable of the same embeddings that records the call around it."""
+        return self._call("embeddings", awaitable, request, provider)
+
+    async def _call(
+        self, operation: str, awaitable: Awaitable[Any], request: Any, provider: ProviderContext
+    ) -> Any:
+        started = time.perf_counter()
+        span = self._start(operation, request, provider)
+        try:
+            answer = await awaitable
+        except BaseException as exc:
+            self._fail(span, operation, request, provider, exc, started)
+            raise
+        self._succeed(span, operation, request, provider, answer, answer.usage, started, {})
+        return answer
+
+    async def stream(
+        self, iterator: AsyncIterator[ChatChunk], request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """The same chunks, recording time to first chunk and the usage at the end."""
+        started = time.perf_counter()
+        span = self._start("chat", request, provider)
+        first_at: float | None = None
+        usage: Usage | None = None
+        last: ChatChunk | None = None
+        try:
+            async for chunk in iterator:
+                if first_at is None:
+                    first_at = time.perf_counter() - started
+                    if self.first_chunk is not None:
+                        labels = _metric_attributes("chat", request, provider, chunk.model)
+                        self.first_chunk.record(first_at, labels)
+                usage = chunk.usage or usage
+                if chunk.finish_reason is not None or chunk.usage is not None:
+                    last = chunk
+                yield chunk
+        except GeneratorExit:
+            # The caller stopped reading: the call ends here, unfinished but not failed.
+            if span is not None:
+                span.set_attribute("lmux_plug.stream.closed_early", True)  # noqa: FBT003
+            self._succeed(span, "chat", request, provider, last, usage, started, {})
+            raise
+        except BaseException as exc:
+            self._fail(span, "chat", request, provider, exc, started)
+            raise
+        else:
+            extra = {} if first_at is None else {"lmux_plug.time_to_first_chunk": first_at}
+            self._succeed(span, "chat", request, provider, last, usage, started, extra)
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+# -- attributes ----------------------------------------------------------------------------
+
+
+def _request_attributes(operation: str, request: Any, provider: ProviderContext) -> dict[str, Any]:
+    attributes = _metric_attributes(operation, request, provider, None)
+    for name in ("temperature", "top_p", "max_tokens", "seed"):
+        value = getattr(request, name, None)
+        if value is not None:
+            attributes[f"gen_ai.request.{name}"] = value
+    stop = getattr(request, "stop", None)
+    if stop:
+        attributes["gen_ai.request.stop_sequences"] = list(stop)
+    dimensions = getattr(request, "dimensions", None)
+    if dimensions is not None:
+        attributes["gen_ai.embeddings.dimension.count"] = dimensions
+    return attributes
+
+
+def _metric_attributes(
+    operation: str, request: Any, provider: ProviderContext, response_model: str | None
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider.name,
+        "gen_ai.system": provider.name,  # the name before semantic conventions 1.37
+        "gen_ai.request.model": request.model,
+    }
+    if response_model:
+        attributes["gen_ai.response.model"] = response_model
+    parts = urlsplit(provider.base_url)
+    if parts.hostname:
+        attributes["server.address"] = parts.hostname
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+        if port is not None:
+            attributes["server.port"] = port
+    return attributes
+
+
+def _error_type(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return str(status)
+    return type(exc).__name__
+
+
+def _cost(
+    answer: Any, usage: Usage | None, request: Any, provider: ProviderContext
+) -> float | None:
+    """The call's price in USD: the answer's, else from the declared price of the model."""
+    cost = getattr(answer, "cost", None)
+    if cost is None and usage is not None:
+        model = provider.spec.model(request.model)
+        pricing = model.pricing if model is not None else None
+        if pricing is not None:
+            cost = calculate_cost(usage, pricing)
+    return None if cost is None else float(cost.total)

@@ -1,0 +1,62 @@
+"""Issue 15: every response carries its latency; streams also their time to first token."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lmux_plug import ChatChunk, FinishReason, Registry, Usage
+from lmux_plug.openai import OpenAI
+from lmux_plug.testing import MockProvider
+from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+
+
+def test_chat_and_embed_carry_latency_over_a_real_socket() -> None:
+    with (
+        FakeOpenAIServer(FaultPlan(latency=0.05)).run_in_thread() as server,
+        Registry.from_entry_points() as registry,
+    ):
+        registry.configure("openai", base_url=server.url, api_key="sk-test-latency-0")
+        response = registry.chat("openai/gpt-4o-mini", "hi")
+        assert response.latency is not None
+        assert 0.05 <= response.latency < 10
+        vectors = registry.embed("openai/text-embedding-3-small", "hi")
+        assert vectors.latency is not None
+        assert vectors.latency >= 0.05
+
+
+def test_stream_terminal_chunk_has_latency_and_time_to_first_token() -> None:
+    class Slow(MockProvider):
+        async def _stream(self, call):  # type: ignore[no-untyped-def, override]
+            await asyncio.sleep(0.05)
+            yield ChatChunk(delta="a")
+            await asyncio.sleep(0.05)
+            yield ChatChunk(delta="b")
+            yield ChatChunk(
+                finish_reason=FinishReason.STOP, usage=Usage(input_tokens=1, output_tokens=2)
+            )
+
+    with Registry() as registry:
+        registry.register("slow", Slow("slow"))
+        chunks = list(registry.chat_stream("slow/m", "x"))
+    last = chunks[-1]
+    assert last.time_to_first_token is not None
+    assert last.latency is not None
+    assert 0.05 <= last.time_to_first_token < last.latency
+    assert last.latency >= 0.1
+    assert chunks[0].latency is None  # only the terminal chunk carries them
+
+
+def test_equal_answers_stay_equal_whatever_their_latency() -> None:
+    with Registry() as registry:
+        first = registry.chat("echo/echo-1", "same")
+        second = registry.chat("echo/echo-1", "same")
+    assert first.latency is not None
+    assert first == second
+
+
+def test_drop_in_completion_exposes_the_latency() -> None:
+    with Registry() as registry:
+        reply = OpenAI(registry=registry).chat.completions.create(
+            model="echo/echo-1", messages=[{"role": "user", "content": "t"}]
+        )
+        assert reply.lmux_response.latency is not None
