@@ -12,7 +12,7 @@ Importing this module is cheap: ``opentelemetry`` is imported on the first call 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import Generator
 from typing import Any
 
 from lmux_plug import ChatRequest, EmbeddingRequest, ProviderContext, hookimpl
@@ -27,30 +27,30 @@ __all__ = [
 ]
 
 
-@hookimpl(wrapper=True)
-def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Generator[None, Any, Any]:
-    """Wrap the owner's awaitable answer in one that records a span and metrics."""
+def _around(
+    operation: str, kind: str, request: Any, provider: ProviderContext
+) -> Generator[None, Any, Any]:
+    """The body of every wrapper: record around the owner's result, or step aside."""
     active = telemetry()
     try:
         result = yield
     except BaseException as exc:
         if active is not None:
-            active.failed_at_once("chat", request, provider, exc)
+            active.failed_at_once(operation, request, provider, exc)
         raise
-    return result if active is None else active.chat(result, request, provider)
+    return result if active is None else getattr(active, kind)(result, request, provider)
+
+
+@hookimpl(wrapper=True)
+def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Generator[None, Any, Any]:
+    """Wrap the owner's awaitable answer in one that records a span and metrics."""
+    return (yield from _around("chat", "chat", request, provider))
 
 
 @hookimpl(wrapper=True)
 def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> Generator[None, Any, Any]:
     """Wrap the owner's chunk iterator: span, time to first chunk, usage from the end."""
-    active = telemetry()
-    try:
-        result: AsyncIterator[Any] = yield
-    except BaseException as exc:
-        if active is not None:
-            active.failed_at_once("chat", request, provider, exc)
-        raise
-    return result if active is None else active.stream(result, request, provider)
+    return (yield from _around("chat", "stream", request, provider))
 
 
 @hookimpl(wrapper=True)
@@ -58,11 +58,4 @@ def lmux_plug_embed(
     request: EmbeddingRequest, provider: ProviderContext
 ) -> Generator[None, Any, Any]:
     """Wrap the owner's awaitable embeddings in one that records a span and metrics."""
-    active = telemetry()
-    try:
-        result = yield
-    except BaseException as exc:
-        if active is not None:
-            active.failed_at_once("embeddings", request, provider, exc)
-        raise
-    return result if active is None else active.embed(result, request, provider)
+    return (yield from _around("embeddings", "embed", request, provider))

@@ -31,6 +31,23 @@ _INSTRUMENTATION = "lmux_plug_otel"
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 _SECONDS_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
 
+# The conventions' client histograms: name, unit, description, bucket boundaries.
+_HISTOGRAMS = (
+    ("gen_ai.client.operation.duration", "s", "GenAI operation duration.", _SECONDS_BUCKETS),
+    (
+        "gen_ai.client.token.usage",
+        "{token}",
+        "Number of input and output tokens used.",
+        _TOKEN_BUCKETS,
+    ),
+    (
+        "gen_ai.client.operation.time_to_first_chunk",
+        "s",
+        "Time from the request to the first chunk of a streamed answer.",
+        _SECONDS_BUCKETS,
+    ),
+)
+
 _lock = threading.Lock()
 _explicit: dict[str, Any] = {}
 _cache: dict[str, Any] = {}
@@ -90,23 +107,14 @@ class Telemetry:
         self.duration = self.tokens = self.first_chunk = self.cost = None
         if meter_provider is not None:
             meter = meter_provider.get_meter(_INSTRUMENTATION)
-            self.duration = meter.create_histogram(
-                "gen_ai.client.operation.duration",
-                unit="s",
-                description="GenAI operation duration.",
-                explicit_bucket_boundaries_advisory=list(_SECONDS_BUCKETS),
-            )
-            self.tokens = meter.create_histogram(
-                "gen_ai.client.token.usage",
-                unit="{token}",
-                description="Number of input and output tokens used.",
-                explicit_bucket_boundaries_advisory=list(_TOKEN_BUCKETS),
-            )
-            self.first_chunk = meter.create_histogram(
-                "gen_ai.client.operation.time_to_first_chunk",
-                unit="s",
-                description="Time from the request to the first chunk of a streamed answer.",
-                explicit_bucket_boundaries_advisory=list(_SECONDS_BUCKETS),
+            self.duration, self.tokens, self.first_chunk = (
+                meter.create_histogram(
+                    name,
+                    unit=unit,
+                    description=description,
+                    explicit_bucket_boundaries_advisory=list(buckets),
+                )
+                for name, unit, description, buckets in _HISTOGRAMS
             )
             self.cost = meter.create_counter(
                 "lmux_plug.client.cost", unit="USD", description="Price of the calls made."
