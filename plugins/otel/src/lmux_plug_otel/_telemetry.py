@@ -68,9 +68,20 @@ def reset() -> None:
         _cache.clear()
 
 
+# The global providers are looked up at most this often (seconds): they are set once, at
+# start-up, and the lookup would otherwise cost every call a few microseconds.
+_RECHECK = 1.0
+
+
 def telemetry() -> Telemetry | None:
     """The recorder for the current providers, or ``None`` when none is set."""
-    from opentelemetry import metrics, trace  # noqa: PLC0415 - first call only (then cached)
+    if not _explicit:
+        now = time.monotonic()
+        if now < _cache.get("until", 0.0):
+            found: Telemetry | None = _cache.get("current")
+            return found
+        _cache["until"] = now + _RECHECK
+    from opentelemetry import metrics, trace  # noqa: PLC0415 - not at plugin discovery
 
     if _explicit:
         tracer_provider = _explicit.get("tracer_provider")
@@ -83,14 +94,15 @@ def telemetry() -> Telemetry | None:
         if type(meter_provider).__name__ == "_ProxyMeterProvider":  # no global one set yet
             meter_provider = None
     if tracer_provider is None and meter_provider is None:
+        _cache["current"] = None
         return None
     key = (id(tracer_provider), id(meter_provider))
-    found: Telemetry | None = _cache.get("current")
-    if found is None or found.key != key:
+    current: Telemetry | None = _cache.get("current")
+    if current is None or current.key != key:
         with _lock:
-            found = Telemetry(tracer_provider, meter_provider, key)
-            _cache["current"] = found
-    return found
+            current = Telemetry(tracer_provider, meter_provider, key)
+            _cache["current"] = current
+    return current
 
 
 class Telemetry:
