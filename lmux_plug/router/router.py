@@ -16,6 +16,7 @@ snapshot prepared for calls), :mod:`~lmux_plug.router.admission` (admit and sett
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import (
     AsyncIterator,
@@ -45,6 +46,7 @@ from lmux_plug.router.config import (
 )
 from lmux_plug.router.degrade import DegradingBackend
 from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Plan
+from lmux_plug.router.retry import Attempt
 from lmux_plug.router.singleflight import SingleFlight
 from lmux_plug.router.state import MemoryBackend, StateBackend
 from lmux_plug.router.stats import StatsBook
@@ -55,6 +57,27 @@ if TYPE_CHECKING:
 __all__ = ["Router"]
 
 _Messages = Iterable[Message | Mapping[str, Any]] | str
+
+
+_COPIERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _with_attempts(response: ChatResponse, attempts: tuple[Attempt, ...]) -> ChatResponse:
+    """``attrs.evolve(response, attempts=attempts)``, with the field list worked out once.
+
+    On the hot path: evolve looks the fields up again on every call, which costs as much
+    as building the answer.
+    """
+    cls = type(response)
+    copier = _COPIERS.get(cls)
+    if copier is None:
+        fields = [f for f in attrs.fields(cls) if f.init and f.name != "attempts"]
+        copier = _COPIERS[cls] = (
+            tuple(f.alias for f in fields),
+            operator.attrgetter(*(f.name for f in fields)),
+        )
+    aliases, values = copier
+    return cls(**dict(zip(aliases, values(response), strict=True)), attempts=attempts)
 
 
 class _Estimate:
@@ -281,7 +304,7 @@ class Router:
             tokens_estimate=tokens,
             call=call,
         )
-        return attrs.evolve(response, attempts=tuple(attempts))
+        return _with_attempts(response, tuple(attempts))
 
     async def aembed(
         self,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import random
+import time
 
 import pytest
 
@@ -34,6 +36,7 @@ from lmux_plug.resilience import (
     retry_wait,
 )
 from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.timeouts import within
 from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
@@ -265,3 +268,41 @@ async def test_router_backoff_sleeps_on_the_injected_clock(openai_registry):
         assert len(clock.slept) == 3  # one backoff before each retry, on the manual clock
         assert all(0 <= s <= 60.0 for s in clock.slept)
         assert server.stats["requests"] == 4
+
+
+# -- per-attempt timeouts ----------------------------------------------------------------
+
+
+async def test_within_cuts_late_awaits_and_lets_the_rest_finish():
+    async def one(i: int) -> str:
+        try:
+            await within(asyncio.sleep(0.15), 0.03 if i % 2 else 2.0)
+        except TimeoutError as exc:
+            assert exc.retryable
+            assert "attempt timed out after 0.030s" in str(exc)
+            return "cut"
+        return "ok"
+
+    start = time.monotonic()
+    outcomes = await asyncio.gather(*(one(i) for i in range(200)))
+    assert outcomes.count("cut") == 100
+    assert outcomes.count("ok") == 100
+    assert time.monotonic() - start < 1.0
+
+
+async def test_within_passes_an_outside_cancellation_through():
+    task = asyncio.ensure_future(within(asyncio.sleep(5), 10.0))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await within(asyncio.sleep(0.01, result=7), 1.0) == 7
+    # The cut comes on time even when a later timeout was registered first.
+    slow = asyncio.ensure_future(within(asyncio.sleep(5), 3.0))
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await within(asyncio.sleep(5), 0.05)
+    assert time.monotonic() - start < 0.5
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
