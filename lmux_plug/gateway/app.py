@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,6 +33,9 @@ from lmux_plug.gateway.keys import KeyStore, VirtualKey
 from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
 from lmux_plug.openai._backend import Backend, is_empty
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
+
+if TYPE_CHECKING:
+    from lmux_plug.client import Client, RoutingClient
 
 __all__ = ["Gateway", "create_app"]
 
@@ -449,8 +452,8 @@ class _App(Starlette):
 
 def create_app(
     *,
-    registry: Any = None,
-    router: Any = None,
+    registry: Client | None = None,
+    router: RoutingClient | None = None,
     keys: KeyStore | None = None,
     default_provider: str = "openai",
     max_body_bytes: int = 1 << 20,

@@ -9,7 +9,7 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
 from lmux_plug.openai._apis import (
@@ -30,6 +30,9 @@ from lmux_plug.openai.types import (
     Model,
     ModelList,
 )
+
+if TYPE_CHECKING:
+    from lmux_plug.client import Client, RoutingClient
 
 __all__ = ["AsyncOpenAI", "AsyncStream", "OpenAI", "Stream"]
 
@@ -364,8 +367,8 @@ class _Base:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        registry: Any = None,
-        router: Any = None,
+        registry: Client | None = None,
+        router: RoutingClient | None = None,
         default_provider: str = "openai",
         timeout: float | None = None,
         max_retries: int | None = None,
