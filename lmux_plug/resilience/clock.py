@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -48,24 +48,38 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock; in test mode its sleeps are instant and move its time forward."""
+    """The real clock; in test mode its sleeps are instant and move its time forward.
 
-    __slots__ = ("offset", "virtual")
+    ``monotonic`` and ``time`` are the C functions themselves outside test mode (they are
+    read on every routed call), and offset readers in it.
+    """
+
+    __slots__ = ("monotonic", "offset", "time", "virtual")
 
     def __init__(self) -> None:
         self.offset = 0.0  # virtual seconds slept in test mode
         self.virtual = False
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.time: Callable[[], float] = time.time
 
     def __repr__(self) -> str:
         return f"SystemClock(virtual={self.virtual}, offset={self.offset:.3f})"
 
-    def monotonic(self) -> float:
-        """``time.monotonic()`` plus the virtual time slept in test mode."""
+    def _virtual_monotonic(self) -> float:
         return time.monotonic() + self.offset
 
-    def time(self) -> float:
-        """``time.time()`` plus the virtual time slept in test mode."""
+    def _virtual_time(self) -> float:
         return time.time() + self.offset
+
+    def switch(self, *, virtual: bool) -> None:
+        """Enter or leave test mode (time keeps the offset slept so far: it never goes back)."""
+        self.virtual = virtual
+        if virtual or self.offset:
+            self.monotonic = self._virtual_monotonic
+            self.time = self._virtual_time
+        else:
+            self.monotonic = time.monotonic
+            self.time = time.time
 
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep``; in test mode, move the clock instead and only yield."""
@@ -127,7 +141,7 @@ def set_testing(enabled: bool, *, attempts: int = 1) -> None:
     if attempts < 1:
         msg = f"attempts must be >= 1, got {attempts}"
         raise ValueError(msg)
-    SYSTEM_CLOCK.virtual = enabled
+    SYSTEM_CLOCK.switch(virtual=enabled)
     _testing_attempts = attempts if enabled else None
 
 

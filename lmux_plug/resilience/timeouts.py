@@ -100,11 +100,17 @@ class _Wheel:
 _wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 
 
+_last: list[_Wheel] = []  # the wheel used last: nearly always the running loop's
+
+
 def _wheel() -> _Wheel:
     loop = asyncio.get_running_loop()
+    if _last and _last[0].loop is loop:
+        return _last[0]
     wheel = _wheels.get(loop)
     if wheel is None:
         wheel = _wheels[loop] = _Wheel(loop)
+    _last[:] = [wheel]
     return wheel
 
 

@@ -24,7 +24,7 @@ from lmux_plug.resilience.retry_after import clamp_delay
 from lmux_plug.router.breaker import Breaker, BreakerState
 from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Target
 from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend
-from lmux_plug.router.stats import StatsBook
+from lmux_plug.router.stats import Counters, StatsBook
 
 __all__ = ["Admission", "Admitted"]
 
@@ -35,7 +35,17 @@ _INF = float("inf")
 class Admitted:
     """A call let in on one deployment: what it holds until it is settled."""
 
-    __slots__ = ("buckets", "fp", "key", "member", "probe", "runtime", "tokens", "wait")
+    __slots__ = (
+        "buckets",
+        "fp",
+        "key",
+        "key_stats",
+        "member",
+        "probe",
+        "runtime",
+        "tokens",
+        "wait",
+    )
 
     def __init__(  # noqa: PLR0917 - one per attempt on the hot path: positional is cheapest
         self,
@@ -55,6 +65,7 @@ class Admitted:
         self.tokens = tokens
         self.wait = wait
         self.probe = False  # holds a half-open breaker's probe slot
+        self.key_stats: Counters | None = None  # the key's counters, when a pool key is used
 
 
 class Admission:
@@ -185,6 +196,8 @@ class Admission:
         if wait > 0:
             return wait
         admitted = Admitted(runtime, key, fp, buckets, member, tokens, waited)
+        if fp is not None:
+            admitted.key_stats = self.book.key(runtime.id, fp)
         # Cancelled (or failed) while a shared backend may have admitted us: free it.
 
         if state == "half-open":
@@ -254,7 +267,7 @@ class Admission:
                 await backend.sync(bucket, remaining, reset)
         stats = runtime.stats
         fp = admitted.fp
-        key_stats = self.book.key(runtime.id, fp) if fp is not None else None
+        key_stats = admitted.key_stats
         if error is None:
             _count_success(stats, latency, usage, cost)
             if key_stats is not None:

@@ -59,7 +59,8 @@ async def run_attempts(
     """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``)."""
     config = plan.config
     policy = _policy(plan, options)
-    chain = plan.chain(model, options.fallbacks)
+    first = plan.target(model)
+    chain = [model, *(options.fallbacks if options.fallbacks is not None else first.fallbacks)]
     attempts: list[Attempt] = []
     last: LmuxError | None = None
     position = 0
@@ -72,7 +73,7 @@ async def run_attempts(
         if name in visited:
             continue
         visited.add(name)
-        target = plan.target(name)
+        target = first if position == 1 else plan.target(name)
         retry = 0
         while retry <= policy.retries:
             if backoff_wait:
@@ -89,8 +90,8 @@ async def run_attempts(
             runtime = admitted.runtime
             stats = runtime.stats
             stats.requests += 1
-            if admitted.fp is not None:
-                admission.book.key(runtime.id, admitted.fp).requests += 1
+            if admitted.key_stats is not None:
+                admitted.key_stats.requests += 1
             if retry:
                 stats.retries += 1
             start = clock.monotonic()

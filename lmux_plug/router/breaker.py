@@ -63,7 +63,7 @@ class Breaker:
         clock: Clock | None = None,
     ) -> None:
         self.backend = backend
-        self._time = (clock or SYSTEM_CLOCK).time
+        self._clock = clock or SYSTEM_CLOCK
         self.threshold = threshold
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
@@ -83,7 +83,7 @@ class Breaker:
         if raw is None:
             return "closed"  # never failed: the hot path builds no record
         record = _Record.load(raw)
-        if record.state == "open" and self._time() >= record.until:
+        if record.state == "open" and self._clock.time() >= record.until:
             return "half-open"
         return record.state
 
@@ -92,7 +92,7 @@ class Breaker:
         record = _Record.load(await self.backend.get(self._key(name)))
         if record.state != "open":
             return 0.0
-        return max(record.until - self._time(), 0.0)
+        return max(record.until - self._clock.time(), 0.0)
 
     async def allow(self, name: str) -> bool:
         """Whether a call may go to ``name`` now; in half-open, take a probe slot."""
@@ -105,7 +105,7 @@ class Breaker:
             if record.state == "closed":
                 return True
             if record.state == "open":
-                if self._time() < record.until:
+                if self._clock.time() < record.until:
                     return False
                 record.state, record.probes = "half-open", 0
             if record.probes >= self.probes:
@@ -131,14 +131,14 @@ class Breaker:
                 record.state == "closed" and record.failures + 1 >= self.threshold
             ):
                 cooldown = min(self.cooldown * 2.0**record.openings, self.max_cooldown)
-                new = _Record("open", 0, self._time() + cooldown, record.openings + 1, 0)
+                new = _Record("open", 0, self._clock.time() + cooldown, record.openings + 1, 0)
             elif record.state == "open":
                 return "open"  # a straggler from before the breaker opened
             else:
                 new = attrs.evolve(record, failures=record.failures + 1)
             if await self.backend.cas(key, raw, new.dump(), self._ttl):
                 if new.state != record.state:
-                    _log_transition(name, record.state, new.state, new.until - self._time())
+                    _log_transition(name, record.state, new.state, new.until - self._clock.time())
                 return new.state
         return "closed"
 
@@ -170,7 +170,7 @@ class Breaker:
         """State, consecutive failures and times opened, for stats."""
         record = _Record.load(await self.backend.get(self._key(name)))
         state: BreakerState = record.state
-        if state == "open" and self._time() >= record.until:
+        if state == "open" and self._clock.time() >= record.until:
             state = "half-open"
         return {"state": state, "failures": record.failures, "openings": record.openings}
 

@@ -41,7 +41,7 @@ class KeyPool:
         clock: Clock | None = None,
     ) -> None:
         self.deployment = deployment
-        self._now = (clock or SYSTEM_CLOCK).monotonic
+        self._clock = clock or SYSTEM_CLOCK
         self.keys = keys
         self.fingerprints = tuple(fingerprint(k) for k in keys)
         self.dead: set[str] = set()
@@ -57,11 +57,11 @@ class KeyPool:
 
     def refresh_due(self) -> bool:
         """Whether :meth:`refresh` would read the backend now (a cheap check, no I/O)."""
-        return self._now() - self._refreshed >= self._refresh_interval
+        return self._clock.monotonic() - self._refreshed >= self._refresh_interval
 
     async def refresh(self, backend: StateBackend) -> None:
         """Learn keys evicted by other processes (at most every ``refresh_interval``)."""
-        now = self._now()
+        now = self._clock.monotonic()
         if now - self._refreshed < self._refresh_interval:
             return
         self._refreshed = now

@@ -59,6 +59,11 @@ class Target:
     model: LogicalModel | None
     strategy: str
 
+    @property
+    def fallbacks(self) -> tuple[str, ...]:
+        """The model's default fallback chain (none for an implicit ``provider/model``)."""
+        return self.model.fallbacks if self.model is not None else ()
+
 
 class Plan:
     """A config snapshot prepared for calls (built once per snapshot)."""
@@ -134,12 +139,6 @@ class Plan:
                         self._book.deployments.pop(runtime.id, None)
         return found
 
-    def chain(self, model: str, fallbacks: Sequence[str] | None) -> list[str]:
-        """The models a call may try, in order: ``model``, then its fallbacks."""
-        if fallbacks is not None:
-            return [model, *fallbacks]
-        target = self.target(model)
-        return [model, *(target.model.fallbacks if target.model is not None else ())]
 
 
 class CallOptions:

@@ -153,10 +153,10 @@ class _Tokens:
 
 
 class MemoryBackend:
-    """The in-process backend (the default): dicts, ``self._now()`` and no I/O."""
+    """The in-process backend (the default): dicts, ``self._clock.monotonic()`` and no I/O."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        self._now = (clock or SYSTEM_CLOCK).monotonic
+        self._clock = clock or SYSTEM_CLOCK
         self._windows: dict[str, _Window] = {}
         self._tokens: dict[str, _Tokens] = {}
         self._cooldowns: dict[str, float] = {}
@@ -186,7 +186,7 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, tokens: int, cooldown_key: str
     ) -> float:
         """:meth:`acquire` without a coroutine (this backend never waits for I/O)."""
-        now = self._now()
+        now = self._clock.monotonic()
         until = self._cooldowns.get(cooldown_key)
         if until is not None:
             if until > now:
@@ -235,7 +235,7 @@ class MemoryBackend:
         self, buckets: Sequence[Bucket], member: str, token_delta: int, *, used: bool = True
     ) -> None:
         """:meth:`release` without a coroutine."""
-        now = self._now()
+        now = self._clock.monotonic()
         for bucket in buckets:
             if bucket.kind == "requests":
                 window = self._windows.get(bucket.key)
@@ -247,7 +247,7 @@ class MemoryBackend:
 
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
         """See :meth:`StateBackend.sync`."""
-        now = self._now()
+        now = self._clock.monotonic()
         if bucket.kind == "requests":
             window = self._windows.setdefault(bucket.key, _Window())
             missing = int(bucket.limit - remaining) - window.count(now, bucket.period)
@@ -262,7 +262,7 @@ class MemoryBackend:
 
     async def block(self, key: str, seconds: float) -> None:
         """See :meth:`StateBackend.block`."""
-        until = self._now() + seconds
+        until = self._clock.monotonic() + seconds
         if until > self._cooldowns.get(key, 0.0):
             self._cooldowns[key] = until
 
@@ -275,7 +275,7 @@ class MemoryBackend:
         entry = self._records.get(key)
         if entry is None:
             return None
-        if entry[1] < self._now():
+        if entry[1] < self._clock.monotonic():
             del self._records[key]
             return None
         return entry[0]
@@ -284,7 +284,7 @@ class MemoryBackend:
         """See :meth:`StateBackend.cas`."""
         if await self.get(key) != expected:
             return False
-        self._records[key] = (value, self._now() + ttl)
+        self._records[key] = (value, self._clock.monotonic() + ttl)
         return True
 
     async def cache_get(self, key: str) -> bytes | None:
@@ -292,14 +292,14 @@ class MemoryBackend:
         entry = self._cache.get(key)
         if entry is None:
             return None
-        if entry[1] < self._now():
+        if entry[1] < self._clock.monotonic():
             del self._cache[key]
             return None
         return entry[0]
 
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""
-        self._cache[key] = (value, self._now() + ttl)
+        self._cache[key] = (value, self._clock.monotonic() + ttl)
 
     async def aclose(self) -> None:
         """Nothing to release."""
