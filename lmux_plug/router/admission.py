@@ -93,10 +93,6 @@ class Admission:
         self._member_prefix = member_prefix
         self._members = 0
 
-    def _member(self) -> str:
-        self._members += 1
-        return f"{self._member_prefix}{self._members}"
-
     async def admit(
         self,
         target: Target,
@@ -116,11 +112,15 @@ class Admission:
             breaker_soonest = _INF  # the soonest an open breaker lets a probe in
             auth_error: AuthenticationError | None = None
             for tier in target.tiers:
-                order = tier.order(
-                    target.strategy,
-                    sticky_key=options.sticky_key,
-                    busy=self.book.busy,
-                    latency=self.book.latency,
+                order = (
+                    tier.items
+                    if len(tier.items) < 2
+                    else tier.order(
+                        target.strategy,
+                        sticky_key=options.sticky_key,
+                        busy=self.book.busy,
+                        latency=self.book.latency,
+                    )
                 )
                 if failed and len(order) > 1:
                     order = sorted(order, key=lambda r: r.id in failed)  # stable: keeps order
@@ -188,7 +188,8 @@ class Admission:
         """Take a slot on ``runtime`` (and a probe if half-open), or the seconds to wait."""
         buckets = runtime.tracker.buckets(fp)
         tokens = tokens_estimate() if runtime.tracker.counts_tokens(fp) else 0
-        member = self._member()
+        self._members += 1
+        member = f"{self._member_prefix}{self._members}"
         if self.memory is not None:
             wait = self.memory.acquire_now(buckets, member, tokens, runtime.id)
         else:

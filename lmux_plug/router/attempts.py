@@ -58,7 +58,9 @@ async def run_attempts(
 ) -> tuple[T, list[Attempt]]:
     """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``)."""
     config = plan.config
-    policy = _policy(plan, options)
+    policy = plan.policy
+    if options.retries != policy.retries or testing_attempts() is not None:
+        policy = _policy(plan, options)
     first = plan.target(model)
     chain = [model, *(options.fallbacks if options.fallbacks is not None else first.fallbacks)]
     attempts: list[Attempt] = []
