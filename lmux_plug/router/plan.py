@@ -140,7 +140,6 @@ class Plan:
         return found
 
 
-
 class CallOptions:
     """Per-call settings resolved against the config snapshot."""
 
