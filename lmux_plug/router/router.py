@@ -410,12 +410,16 @@ class Router:
         holder: dict[str, Any] = {}
 
         async def call(
-            admitted: Admitted, remaining: float
+            admitted: Admitted,
+            _attempt_limit: float,  # enforced around the first chunk by the attempt loop
         ) -> tuple[
             tuple[ChatChunk, AsyncIterator[ChatChunk]], Mapping[str, str], Usage | None, Any
         ]:
             deployment = admitted.runtime.deployment
-            timeout = remaining if user_timeout is None else min(user_timeout, remaining)
+            # The attempt timeout bounds the wait for the first chunk (the attempt loop
+            # enforces it); the whole stream may take what is left of the call's deadline.
+            left = options.deadline_at - self.clock.monotonic()
+            timeout = left if user_timeout is None else min(user_timeout, left)
             iterator = registry.achat_stream(
                 deployment.model,
                 messages,

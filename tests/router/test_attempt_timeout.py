@@ -45,6 +45,10 @@ async def test_a_hung_attempt_is_cut_and_retried_on_another_deployment(openai_re
             retries=2,
         )
         router = Router(config=config, registry=openai_registry)
+        # Warm up (the plugin's first call imports its codec): the cut is what is timed.
+        await openai_registry.achat(
+            "openai/fake-model", "warm", base_url=healthy.url, api_key="sk-test-1"
+        )
         # Find a sticky key whose order tries the hung deployment first.
         key = next(
             k
