@@ -164,7 +164,7 @@ def equivalent_mutants() -> list[dict[str, str]]:
 def _is_equivalent(row: dict[str, Any], known: Sequence[dict[str, str]]) -> bool:
     return any(
         row["module"].endswith(entry["module"])
-        and entry["operator"] == row["operator"]
+        and entry["operator"] in (row["operator"], "*")
         and entry["source"] == row["source"]
         for entry in known
     )

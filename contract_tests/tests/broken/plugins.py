@@ -475,6 +475,18 @@ class DropsMaxTokens(AcmePlugin):
         return body
 
 
+class ChatAsksForStream(AcmePlugin):
+    """Encodes non-streamed chat calls with ``"stream": true`` (and then reads JSON)."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        encode = self.encode
+        self.encode = lambda req, *, stream: encode(req, stream=True)  # type: ignore[method-assign]
+        try:
+            return await super().chat(request, provider)
+        finally:
+            del self.encode
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -513,4 +525,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "ImportTimeIO": ("loading.no_io_at_load", "loading"),
     "UsageWithFloor": ("types.usage_reported", "usage_reported"),
     "DropsMaxTokens": ("requests.parameters", "parameters"),
+    "ChatAsksForStream": ("types.chat_response", "chat_response"),
 }

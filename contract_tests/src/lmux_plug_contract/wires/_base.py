@@ -145,6 +145,16 @@ class WireFormat:
         """The texts an embeddings request asks for, in order (to synthesise vectors)."""
         raise NotImplementedError
 
+    def asks_for_stream(self, request: CapturedRequest) -> bool:
+        """Whether ``request`` asks for a streamed answer, as the real API reads it.
+
+        The server then streams a canonical chat answer as the real API would, so a plugin
+        that asks for a stream on a non-streamed call (or the reverse) is caught. Default:
+        a ``"stream": true`` member of the JSON body.
+        """
+        body = request.json()
+        return isinstance(body, dict) and body.get("stream") is True
+
     def reply_stream(self, rendering: StreamRendering, *, drop_terminal: bool = False) -> Reply:
         """A :class:`Reply` that streams ``rendering`` (optionally without its ending)."""
         frames = rendering.frames[: -rendering.terminal] if drop_terminal else rendering.frames

@@ -72,6 +72,10 @@ class GeminiWire(WireFormat):
             body["usageMetadata"] = _usage(usage)
         return body
 
+    def asks_for_stream(self, request: CapturedRequest) -> bool:
+        """Gemini streams on the ``:streamGenerateContent`` method, whatever the body says."""
+        return request.path.endswith(":streamGenerateContent")
+
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """One candidate with one text part."""
         body = self._response(request, [{"text": text}], "STOP", usage)

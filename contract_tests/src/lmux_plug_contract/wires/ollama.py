@@ -43,6 +43,12 @@ class OllamaWire(WireFormat):
                 body["eval_count"] = usage.output_tokens
         return json_bytes(body) + b"\n"
 
+    def asks_for_stream(self, request: CapturedRequest) -> bool:
+        """Ollama streams unless the body says ``"stream": false`` (chat and generate)."""
+        body = request.json()
+        chat = request.path.endswith(("/api/chat", "/api/generate"))
+        return chat and isinstance(body, dict) and body.get("stream", True) is not False
+
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """One complete object with ``done: true``."""
         body = self._line(request, {"role": "assistant", "content": text}, done=True, usage=usage)
