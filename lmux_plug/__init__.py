@@ -85,6 +85,7 @@ from lmux_plug.errors import (
     PluginError,
     ProviderError,
     RateLimitError,
+    ResponseTooLargeError,
     TimeoutError,
     UnsupportedFeatureError,
 )
@@ -214,6 +215,7 @@ __all__ = [
     "ResponseChunk",
     "ResponseRequest",
     "ResponseResponse",
+    "ResponseTooLargeError",
     "ResponsesProvider",
     "RoutingClient",
     "Secret",

@@ -1,5 +1,7 @@
 """A lean HTTP/1.1 client: keep-alive connections per origin over asyncio protocols.
 
+This module is imported on the first request, never by ``import lmux_plug``.
+
 Why it exists: on a loopback OpenAI-format server a bare ``aiohttp.ClientSession`` call
 costs about 90 µs of client CPU, of which a raw asyncio protocol needs about 35; the rest is
 generic machinery (redirects, cookies, tracing, URL objects, stream readers) a provider call
@@ -7,19 +9,23 @@ does not use. :class:`lmux_plug.http.Transport` sends plain ``http``/``https`` r
 need no proxy through this module, and everything else through aiohttp (proxies, and any
 session patched by vcrpy or aioresponses, so cassettes and mocks keep working).
 
-Two halves: :class:`ResponseParser` is sans-IO (bytes in, status, headers and body out; the
-tests feed it arbitrary byte splits), and :class:`Http1Pool` drives it over sockets.
-Failures leave as :class:`Http1Error` subclasses, which the transport maps to
-:mod:`lmux_plug.errors`.
+Two halves: :class:`ResponseParser` is sans-IO (bytes in, status, headers and body out;
+the framing is llhttp's, through ``httptools``; the tests feed it arbitrary byte splits
+and compare it with aiohttp's parser), and :class:`Http1Pool` drives it over sockets.
+Failures leave as :class:`Http1Error` subclasses (and :class:`~lmux_plug._http_body.BodyError`
+for size limits and decoding), which the transport maps to :mod:`lmux_plug.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
+
+import httptools
+
+from lmux_plug._http_body import DEFAULT_MAX_BYTES, BodyDecoder, BodyError
 
 if TYPE_CHECKING:
     import ssl
@@ -38,7 +44,8 @@ __all__ = [
 ]
 
 MAX_HEAD = 64 * 1024  # status line plus headers; real APIs send a few KiB at most
-MAX_CHUNK_LINE = 4096
+MAX_HEADERS = 128  # header plus trailer lines, as aiohttp's client allows
+MAX_FIELD = 8190  # one header name or value, as aiohttp's client allows
 HIGH_WATER = 256 * 1024  # unread body bytes at which reading pauses (back-pressure)
 KEEPALIVE_SECONDS = 15.0  # idle connections older than this are closed, not reused
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -67,55 +74,84 @@ class ReadTimeoutError(Http1Error):
 # --------------------------------------------------------------------------- parsing
 
 
-def _decompressor(encoding: str) -> zlib._Decompress | None:
-    if encoding in ("", "identity"):
-        return None
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if encoding == "deflate":
-        # "deflate" means zlib-wrapped data; 32 + MAX_WBITS also accepts a gzip header.
-        return zlib.decompressobj(32 + zlib.MAX_WBITS)
-    msg = f"unsupported content-encoding {encoding!r}"
-    raise ProtocolError(msg)
+def is_token(name: bytes) -> bool:
+    """Whether ``name`` is an RFC 9110 token (what a header name must be)."""
+    return bool(name) and not name.translate(None, _TOKEN_CHARS)
+
+
+_TOKEN_CHARS = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class ResponseParser:
-    """Parse one HTTP/1.1 response from bytes fed in any split.
+    """Parse one HTTP/1.1 response from bytes fed in any split (llhttp via ``httptools``).
+
+    The framing (status line, headers, ``Content-Length`` and chunked bodies, trailers) is
+    llhttp's, with the leniencies aiohttp's client enables and nothing more; the few things
+    llhttp lets through in that mode that aiohttp's own checks refuse are refused here by
+    explicit checks (see :meth:`on_header` and :meth:`on_headers_complete`).
 
     After :meth:`feed` (and :meth:`feed_eof` when the peer closed), ``head_done`` says the
     status and headers are known, :meth:`take` returns the body bytes decoded so far
-    (de-chunked and decompressed), and ``complete`` says the response has ended. Header
-    names are lower-cased; repeated headers are joined with ``", "``. Interim ``1xx``
-    responses are skipped. ``keep_alive`` says whether the connection may be reused.
+    (de-chunked and decompressed, within the limits), and ``complete`` says the response
+    has ended. Header names are lower-cased; repeated headers are joined with ``", "``.
+    Interim ``1xx`` responses are skipped. ``keep_alive`` says whether the connection may
+    be reused.
     """
 
     __slots__ = (
-        "_buffer",
-        "_chunk_state",
+        "_body_bytes",
         "_decoder",
+        "_framing_bytes",
         "_head_request",
-        "_mode",
+        "_header_count",
+        "_interim",
+        "_max_bytes",
+        "_max_decoded",
+        "_parser",
         "_pieces",
-        "_remaining",
+        "_until_close",
         "buffered",
         "complete",
         "head_done",
         "headers",
         "keep_alive",
+        "received",
         "status",
+        "trailers",
     )
 
-    def __init__(self, *, head_request: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        head_request: bool = False,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_decoded: int | None = DEFAULT_MAX_BYTES,
+    ) -> None:
+        parser = httptools.HttpResponseParser(self)
+        # The leniencies aiohttp's client parser sets (aiohttp/_http_parser.pyx), so the
+        # two paths accept the same answers; what they let through that aiohttp then
+        # refuses is refused by the explicit checks below.
+        parser.set_dangerous_leniencies(
+            lenient_headers=True,
+            lenient_optional_cr_before_lf=True,
+            lenient_spaces_after_chunk_size=True,
+        )
+        self._parser = parser
         self._head_request = head_request
-        self._buffer = b""
+        self._max_bytes = max_bytes
+        self._max_decoded = max_decoded
         self._pieces: list[bytes] = []
-        self._mode = ""  # "length", "chunked" or "close" once the head is parsed
-        self._remaining = 0
-        self._chunk_state = "size"  # "size", "data", "crlf" or "trailer"
-        self._decoder: zlib._Decompress | None = None
+        self._decoder: BodyDecoder | None = None
+        self._interim = False
+        self._until_close = False
+        self._header_count = 0
+        self._framing_bytes = 0  # bytes fed since the last body byte
+        self._body_bytes = 0
         self.buffered = 0  # decoded body bytes waiting in take()
+        self.received = 0  # bytes fed so far (0: the server has not answered at all)
         self.status = 0
         self.headers: dict[str, str] = {}
+        self.trailers: dict[str, str] = {}
         self.head_done = False
         self.complete = False
         self.keep_alive = True
@@ -127,21 +163,46 @@ class ResponseParser:
                 # Bytes after a complete response (no pipelining here): never reuse this.
                 self.keep_alive = False
             return
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
-        if not self.head_done:
-            rest = self._parse_heads(buffer)
-            if rest is None:  # the head is still incomplete, or the response had no body
-                return
-            buffer = rest
-        if buffer:
-            self._parse_body(buffer)
+        self.received += len(data)
+        body_before = self._body_bytes
+        try:
+            self._parser.feed_data(data)
+        except (Http1Error, BodyError):
+            raise
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._parser_failed(exc)
+        if self._body_bytes != body_before or self.complete:
+            self._framing_bytes = 0
+            return
+        # Bytes that carried no body: head, chunk size lines, trailers. llhttp buffers a
+        # header or trailer line in memory until it ends and sets no bound of its own, so
+        # bound them here (aiohttp bounds head and trailers alike).
+        self._framing_bytes += len(data)
+        if self._framing_bytes > MAX_HEAD:
+            what = "response head" if not self.head_done else "chunk framing or trailer section"
+            msg = f"{what} larger than {MAX_HEAD} bytes"
+            raise ProtocolError(msg)
+
+    def _parser_failed(self, exc: Exception) -> None:
+        cause = exc.__context__
+        if isinstance(cause, (Http1Error, BodyError)):
+            raise cause from None  # our own check, raised inside an llhttp callback
+        if self.complete:
+            # llhttp read on past the end of our response (garbage or a second response):
+            # the response we have is whole, the connection is not reusable.
+            self.keep_alive = False
+            return
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            msg = "the server switched protocols; only HTTP/1.1 is spoken here"
+        else:
+            msg = f"malformed HTTP response: {exc}"
+        raise ProtocolError(msg) from None
 
     def feed_eof(self) -> None:
-        """The server closed its side; raise :class:`ProtocolError` if a response is cut."""
+        """The server closed its side; raise :class:`ConnectionClosedError` if a response is cut."""
         if self.complete:
             return
-        if self.head_done and self._mode == "close":
+        if self.head_done and self._until_close:
             self._finish()
             return
         if not self.head_done:
@@ -159,187 +220,95 @@ class ResponseParser:
         self.buffered = 0
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    # -- head ---------------------------------------------------------------------------
+    # -- llhttp callbacks ---------------------------------------------------------------
 
-    def _parse_heads(self, buffer: bytes) -> bytes | None:
-        """Parse heads (skipping interim ones); return the bytes after the final head.
+    def on_message_begin(self) -> None:
+        """A (next) message starts: after an interim 1xx, forget its headers."""
+        if self.complete:
+            self.keep_alive = False  # a second response in the same bytes: never reuse
+            return
+        self.headers = {}
+        self._header_count = 0
 
-        None means there is nothing more to parse: the head is incomplete (kept for the
-        next feed) or the response is complete without a body.
-        """
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD:
-                    msg = f"response head larger than {MAX_HEAD} bytes"
-                    raise ProtocolError(msg)
-                self._buffer = buffer
-                return None
-            if end > MAX_HEAD:
-                msg = f"response head larger than {MAX_HEAD} bytes"
-                raise ProtocolError(msg)
-            interim = self._parse_head(buffer[:end])
-            buffer = buffer[end + 4 :]
-            if interim:
-                continue
-            if self.complete:
-                if buffer:
-                    self.keep_alive = False  # bytes after a bodiless response
-                return None
-            return buffer
-
-    def _parse_head(self, head: bytes) -> bool:
-        """Parse a status line and headers; return True for an interim (1xx) response."""
-        lines = head.split(b"\r\n")
-        version, _, rest = lines[0].partition(b" ")
-        code = rest[:3]
-        if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
-            msg = f"not an HTTP/1.x status line: {lines[0][:100]!r}"
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One header (or, after the head, one trailer) line."""
+        self._header_count += 1
+        if self._header_count > MAX_HEADERS:
+            # aiohttp's client refuses more than 128 header (plus trailer) lines; without a
+            # bound an endless trailer section would grow this dict forever.
+            msg = f"more than {MAX_HEADERS} header lines"
             raise ProtocolError(msg)
-        status = int(code)
+        if len(name) > MAX_FIELD or len(value) > MAX_FIELD:
+            msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
+            raise ProtocolError(msg)
+        if not is_token(name):
+            # llhttp in aiohttp's lenient mode accepts "content-length : 5" as a header
+            # named "content-length "; aiohttp's pure-Python parser refuses it, and a name
+            # that other hops may read differently is how framing gets smuggled.
+            msg = f"invalid header name {name[:40]!r}"
+            raise ProtocolError(msg)
+        if b"\x00" in value or b"\r" in value or b"\n" in value:
+            # Lenient llhttp lets NUL through; aiohttp refuses it (RFC 9110 5.5).
+            msg = f"control character in the value of header {name[:40]!r}"
+            raise ProtocolError(msg)
+        key = name.decode("latin-1").lower()
+        text = value.rstrip(b" \t").decode("latin-1")
+        target = self.trailers if self.head_done else self.headers
+        previous = target.get(key)
+        target[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: decide the body's framing and decoding."""
+        parser = self._parser
+        status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            return True
-        headers: dict[str, str] = {}
-        last = ""
-        for line in lines[1:]:
-            if line[:1] in (b" ", b"\t"):
-                if not last:
-                    msg = "header continuation line before any header"
-                    raise ProtocolError(msg)
-                # Obsolete line folding: the continuation belongs to the previous value.
-                headers[last] = f"{headers[last]} {line.strip().decode('latin-1')}"
-                continue
-            name, sep, value = line.partition(b":")
-            name = name.strip()
-            if not sep or not name:
-                msg = f"malformed header line: {line[:100]!r}"
-                raise ProtocolError(msg)
-            key = name.decode("latin-1").lower()
-            text = value.strip().decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-            last = key
-        self.status = status
-        self.headers = headers
-        self.head_done = True
-        connection = headers.get("connection", "").lower()
-        if version == b"HTTP/1.0":
-            self.keep_alive = "keep-alive" in connection
-        else:
-            self.keep_alive = "close" not in connection
-        self._decoder = _decompressor(headers.get("content-encoding", "").strip().lower())
-        self._choose_body_mode(status, headers)
-        return False
-
-    def _choose_body_mode(self, status: int, headers: Mapping[str, str]) -> None:
-        if self._head_request or status in _NO_BODY_STATUSES or status == 101:
-            self._finish()
+            self._interim = True  # llhttp ends this message and parses the next head
             return
-        encoding = headers.get("transfer-encoding")
-        if encoding is not None:
-            if encoding.lower().rsplit(",", 1)[-1].strip() == "chunked":
-                self._mode = "chunked"
-            else:
-                self._mode = "close"  # RFC 9112 6.3: read until the server closes
-                self.keep_alive = False
-            return
-        length = headers.get("content-length")
-        if length is None:
-            self._mode = "close"
-            self.keep_alive = False
-            return
-        values = {v.strip() for v in length.split(",")}
-        if len(values) != 1 or not (size := values.pop()).isdigit():
-            msg = f"invalid content-length {length!r}"
+        headers = self.headers
+        if "transfer-encoding" in headers and "content-length" in headers:
+            # llhttp refuses this too; checked here as well because it is the request
+            # smuggling case (RFC 9112 6.1: a server must not send both), never to be
+            # resolved by guessing which one counts.
+            msg = "response has both Content-Length and Transfer-Encoding"
             raise ProtocolError(msg)
-        self._mode = "length"
-        self._remaining = int(size)
-        if self._remaining == 0:
-            self._finish()
-
-    # -- body ---------------------------------------------------------------------------
-
-    def _parse_body(self, buffer: bytes) -> None:
-        if self._mode == "length":
-            if len(buffer) < self._remaining:
-                self._remaining -= len(buffer)
-                self._emit(buffer)
-                return
-            self._emit(buffer[: self._remaining])
-            if len(buffer) > self._remaining:
-                self.keep_alive = False
-            self._remaining = 0
-            self._finish()
-        elif self._mode == "chunked":
-            self._parse_chunked(buffer)
-        else:
-            self._emit(buffer)
-
-    def _parse_chunked(self, buffer: bytes) -> None:
-        position = 0
-        size = len(buffer)
-        while position < size and not self.complete:
-            state = self._chunk_state
-            if state == "data":
-                end = min(size, position + self._remaining)
-                self._emit(buffer[position:end])
-                self._remaining -= end - position
-                position = end
-                if self._remaining == 0:
-                    self._chunk_state = "crlf"
-                continue
-            end = buffer.find(b"\r\n", position)
-            if end < 0:
-                if size - position > MAX_CHUNK_LINE:
-                    msg = "chunk size line too long"
-                    raise ProtocolError(msg)
-                self._buffer = buffer[position:]
-                return
-            line = buffer[position:end]
-            position = end + 2
-            if state == "crlf":
-                if line:
-                    msg = "missing CRLF after a chunk"
-                    raise ProtocolError(msg)
-                self._chunk_state = "size"
-            elif state == "size":
-                text = line.split(b";", 1)[0].strip()
-                try:
-                    self._remaining = int(text, 16)
-                except ValueError:
-                    self._remaining = -1
-                if self._remaining < 0 or not text or text.startswith((b"+", b"-", b"0x")):
-                    msg = f"invalid chunk size {line[:40]!r}"
-                    raise ProtocolError(msg)
-                self._chunk_state = "data" if self._remaining else "trailer"
-            elif not line:  # state == "trailer": an empty line ends the trailers
-                self._finish()
-        if self.complete and position < size:
+        self.status = status
+        self.head_done = True
+        self.keep_alive = parser.should_keep_alive()
+        chunked = headers.get("transfer-encoding", "").lower().rsplit(",", 1)[-1].strip()
+        self._until_close = chunked != "chunked" and "content-length" not in headers
+        self._decoder = BodyDecoder(
+            headers.get("content-encoding", ""),
+            max_bytes=self._max_bytes,
+            max_decoded=self._max_decoded,
+        )
+        if self._until_close:
             self.keep_alive = False
+        if self._head_request or status in _NO_BODY_STATUSES or status == 101:
+            self._until_close = False
+            self._finish()
 
-    def _emit(self, data: bytes) -> None:
-        if not data:
+    def on_body(self, data: bytes) -> None:
+        """Body bytes, de-chunked by llhttp."""
+        if self.complete:  # a HEAD answer's body, which does not exist: never reuse
+            self.keep_alive = False
             return
-        if self._decoder is not None:
-            try:
-                data = self._decoder.decompress(data)
-            except zlib.error as exc:
-                msg = f"cannot decompress the response body: {exc}"
-                raise ProtocolError(msg) from exc
-            if not data:
-                return
-        self._pieces.append(data)
-        self.buffered += len(data)
+        self._body_bytes += len(data)
+        decoder = self._decoder
+        assert decoder is not None  # noqa: S101 - set in on_headers_complete
+        self.buffered += decoder.decode(data, self._pieces)
+
+    def on_message_complete(self) -> None:
+        """The end of a message: of an interim 1xx one, or of our response."""
+        if self._interim:
+            self._interim = False
+            return
+        if not self.complete:
+            self._finish()
 
     def _finish(self) -> None:
-        if self._decoder is not None:
-            try:
-                tail = self._decoder.flush()
-            except zlib.error as exc:  # pragma: no cover - flush reports errors rarely
-                msg = f"cannot decompress the response body: {exc}"
-                raise ProtocolError(msg) from exc
-            if tail:
-                self._pieces.append(tail)
-                self.buffered += len(tail)
+        decoder = self._decoder
+        if decoder is not None:
+            self.buffered += decoder.finish(self._pieces)
         self.complete = True
 
 
@@ -420,8 +389,9 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.parser: ResponseParser | None = None
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self.closed = False
+        self.eof = False  # the server closed its side
         self.paused = False
         self.idle_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
@@ -437,7 +407,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             parser.feed(data)
-        except Http1Error as exc:
+        except (Http1Error, BodyError) as exc:
             self.error = exc
             self.close()
         else:
@@ -447,6 +417,7 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def eof_received(self) -> bool:
+        self.eof = True
         self._end_of_input(None)
         return False  # let the transport close itself
 
@@ -460,7 +431,7 @@ class _Connection(asyncio.Protocol):
         if parser is not None and not parser.complete and self.error is None:
             try:
                 parser.feed_eof()
-            except Http1Error as error:
+            except (Http1Error, BodyError) as error:
                 error.__cause__ = cause
                 self.error = error
         self._wake()
@@ -492,6 +463,17 @@ class _Connection(asyncio.Protocol):
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
+
+    def reusable(self) -> bool:
+        """Whether an idle connection still looks open (the server may have closed it)."""
+        transport = self.transport
+        return not (
+            self.closed
+            or self.eof
+            or self.error is not None
+            or transport is None
+            or transport.is_closing()
+        )
 
     def close(self) -> None:
         """Drop the connection (never back to a pool)."""
@@ -639,7 +621,7 @@ class Http1Pool:
         oldest_allowed = self.loop.time() - KEEPALIVE_SECONDS
         while idle:
             connection = idle.pop()
-            if connection.closed or connection.idle_since < oldest_allowed:
+            if not connection.reusable() or connection.idle_since < oldest_allowed:
                 self.drop(connection)
                 continue
             return connection
@@ -654,8 +636,15 @@ class Http1Pool:
         connect: float | None,
         read: float | None,
         total: float | None,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_decoded: int | None = DEFAULT_MAX_BYTES,
     ) -> Exchange:
-        """Send one encoded request; return once the response head has arrived."""
+        """Send one encoded request; return once the response head has arrived.
+
+        A reused keep-alive connection that fails before the server sent any byte of the
+        response (it had closed the connection while we were sending) is retried once on
+        a fresh connection, as urllib3 and httpcore do: nothing was processed.
+        """
         loop = self.loop
         start = loop.time()
         deadline_total = start + total if total is not None else float("inf")
@@ -673,15 +662,30 @@ class Http1Pool:
         connection: _Connection | None = None
         try:
             connection = self._idle_connection(origin)
-            if connection is None:
-                connection = await self._connect(target, deadline_total, connect)
-            parser = ResponseParser(head_request=method == "HEAD")
-            connection.parser = parser
-            connection.error = None
-            assert connection.transport is not None  # noqa: S101 - set by connection_made
-            connection.transport.write(data)
-            while not parser.head_done:
-                await connection.wait(deadline_of())
+            while True:
+                reused = connection is not None
+                if connection is None:
+                    connection = await self._connect(target, deadline_total, connect)
+                parser = ResponseParser(
+                    head_request=method == "HEAD", max_bytes=max_bytes, max_decoded=max_decoded
+                )
+                connection.parser = parser
+                connection.error = None
+                assert connection.transport is not None  # noqa: S101 - set by connection_made
+                connection.transport.write(data)
+                try:
+                    while not parser.head_done:
+                        await connection.wait(deadline_of())
+                except (ConnectionClosedError, OSError):
+                    if not reused or parser.received:
+                        raise
+                    # The server closed the idle connection as we reused it: once more,
+                    # on a fresh connection.
+                    connection.parser = None
+                    self.drop(connection)
+                    connection = None
+                    continue
+                break
         except BaseException:
             # Cancelled or failed mid-exchange: the connection's state is unknown, drop it.
             if connection is not None:

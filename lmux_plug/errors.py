@@ -35,6 +35,7 @@ __all__ = [
     "PluginError",
     "ProviderError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "TimeoutError",
     "UnsupportedFeatureError",
 ]
@@ -133,6 +134,16 @@ class ProviderError(LmuxError):
     """The provider failed: 5xx, overloaded, malformed or truncated answer, connection lost."""
 
     default_retryable = True
+
+
+class ResponseTooLargeError(ProviderError):
+    """The answer (as received, or once decompressed) passed the transport's size limit.
+
+    The limits are ``Transport(max_response_bytes=..., max_decompressed_bytes=...)``; the
+    same answer would pass them again, so it is not retried.
+    """
+
+    default_retryable = False
 
 
 class PluginError(ProviderError):

@@ -14,13 +14,22 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Mapping
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 
+from lmux_plug._http_body import DEFAULT_MAX_BYTES
 from lmux_plug._http_errors import error_from_response
-from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError, TimeoutError
+from lmux_plug.errors import (
+    ConfigurationError,
+    InvalidRequestError,
+    LmuxError,
+    ProviderError,
+    ResponseTooLargeError,
+    TimeoutError,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -29,8 +38,15 @@ if TYPE_CHECKING:
     import aiohttp
 
     from lmux_plug._http1 import Exchange, Http1Pool, Target
+    from lmux_plug._http_body import BodyDecoder
 
-__all__ = ["HttpResponse", "StreamingResponse", "Timeout", "Transport"]
+__all__ = [
+    "CREDENTIAL_HEADERS",
+    "HttpResponse",
+    "StreamingResponse",
+    "Timeout",
+    "Transport",
+]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -69,26 +85,11 @@ class HttpResponse:
 
 
 class _Body(Protocol):
-    """What a streaming response reads from: aiohttp's response or a lean exchange."""
+    """What a streaming response reads from: an exchange on either path, or a test body."""
 
     async def readany(self) -> bytes: ...
 
     def release(self) -> None: ...
-
-
-class _AiohttpBody:
-    """An ``aiohttp.ClientResponse`` seen as a :class:`_Body`."""
-
-    __slots__ = ("_response",)
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def readany(self) -> bytes:
-        return await self._response.content.readany()
-
-    def release(self) -> None:
-        self._response.release()
 
 
 @attrs.define
@@ -123,14 +124,15 @@ class StreamingResponse:
         self._body.release()
 
 
-def _ssl_context() -> ssl.SSLContext | bool:
+def _ssl_context() -> ssl.SSLContext:
+    """The one TLS setting of both paths: verified, with a CA bundle from the environment."""
     import ssl  # noqa: PLC0415 - lazy: only when the first connection is made
 
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         path = os.environ.get(var)
         if path and os.path.exists(path):  # noqa: PTH110 - pathlib is a start-up cost
             return ssl.create_default_context(cafile=path)
-    return True
+    return ssl.create_default_context()
 
 
 def _timeout_error(provider: str | None, model: str | None) -> TimeoutError:
@@ -144,8 +146,11 @@ def _is_transport_error(exc: BaseException) -> bool:
     import aiohttp  # noqa: PLC0415
 
     from lmux_plug._http1 import Http1Error  # noqa: PLC0415
+    from lmux_plug._http_body import BodyError  # noqa: PLC0415
 
-    return isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError, Http1Error))
+    return isinstance(
+        exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError, Http1Error, BodyError)
+    )
 
 
 def _map_transport_error(exc: BaseException, provider: str | None, model: str | None) -> LmuxError:
@@ -153,10 +158,12 @@ def _map_transport_error(exc: BaseException, provider: str | None, model: str | 
 
     import aiohttp  # noqa: PLC0415
 
-    from lmux_plug import _http1  # noqa: PLC0415
+    from lmux_plug import _http1, _http_body  # noqa: PLC0415
 
     if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, _http1.ReadTimeoutError)):
         return _timeout_error(provider, model)
+    if isinstance(exc, _http_body.BodyTooLargeError):
+        return ResponseTooLargeError(str(exc), provider=provider, model=model)
     if isinstance(exc, aiohttp.ClientPayloadError):
         msg = f"response body truncated or malformed: {exc}"
     elif isinstance(exc, aiohttp.ClientConnectorError):
@@ -165,21 +172,72 @@ def _map_transport_error(exc: BaseException, provider: str | None, model: str | 
         msg = f"cannot connect: {exc}"
     elif isinstance(exc, (_http1.ProtocolError, _http1.ConnectionClosedError)):
         msg = f"response truncated or malformed: {exc}"
+    elif isinstance(exc, _http_body.BodyDecodeError):
+        msg = f"response body malformed: {exc}"
     else:
         msg = f"connection failed: {type(exc).__name__}: {exc}"
     return ProviderError(msg, provider=provider, model=model)
 
 
-def _aiohttp_is_patched() -> bool:
-    """True when something (vcrpy, aioresponses, a test) replaced aiohttp's request method.
+# aiohttp's own ``ClientSession._request``, remembered the first time it is seen unpatched.
+_AIOHTTP_REQUEST: list[object] = []
 
-    Cassettes and aiohttp mocks only see traffic that goes through ``ClientSession``, so
-    then every request takes the aiohttp path.
+
+def _is_aiohttp_own_request(function: object) -> bool:
+    # vcrpy's replacement copies the name and module with functools.wraps, which also sets
+    # ``__wrapped__``: aiohttp's own function has none.
+    return (
+        isinstance(function, FunctionType)
+        and function.__module__ == "aiohttp.client"
+        and function.__qualname__ == "ClientSession._request"
+        and not hasattr(function, "__wrapped__")
+    )
+
+
+def _aiohttp_is_patched() -> bool:
+    """True while something (vcrpy, pytest-recording, aioresponses) replaced aiohttp's request.
+
+    Cassette libraries only see traffic that goes through ``aiohttp.ClientSession``: vcrpy
+    (and pytest-recording, which drives vcrpy) and aioresponses swap the class attribute
+    ``ClientSession._request`` for their own function while a cassette or mock is active.
+    The check compares that attribute with aiohttp's own function object (identified once
+    by its public ``__module__`` and ``__qualname__`` and the absence of the ``__wrapped__``
+    that ``functools.wraps`` leaves on a replacement, then by identity), so it needs no
+    knowledge of any patcher's internals; while it differs, every request takes the
+    aiohttp path and is recorded or replayed. Tests of our own should rather pass a
+    transport (:class:`lmux_plug.transports.MockTransport`, replay and record transports).
     """
     from aiohttp import client  # noqa: PLC0415
 
-    code = getattr(client.ClientSession._request, "__code__", None)  # noqa: SLF001
-    return code is None or code.co_filename != client.__file__
+    current = client.ClientSession.__dict__.get("_request")
+    if _AIOHTTP_REQUEST:
+        return current is not _AIOHTTP_REQUEST[0]
+    if _is_aiohttp_own_request(current):
+        _AIOHTTP_REQUEST.append(current)
+        return False
+    return True
+
+
+_TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+# Headers that carry credentials in the auth schemes providers use; never sent to another
+# origin on a redirect (nor is any header whose value holds one of the call's secrets).
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"}
+)
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _bad_header(name: object, value: object) -> str | None:
+    """Why ``name: value`` may not be sent, or None."""
+    if not isinstance(name, str) or not name or not _TOKEN.issuperset(name):
+        return f"invalid header name {name!r}"
+    if not isinstance(value, str):
+        return f"header {name!r} must be a str, not {type(value).__name__}"
+    if "\r" in value or "\n" in value or "\x00" in value:
+        return f"header {name!r}: header names and values must not contain CR or LF (or NUL)"
+    if name.lower() in _TRANSPORT_HEADERS:
+        return f"header {name!r} is set by the transport and cannot be given by the caller"
+    return None
 
 
 def _json_bytes(json_body: Any) -> bytes | None:
@@ -187,11 +245,118 @@ def _json_bytes(json_body: Any) -> bytes | None:
 
 
 def _request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
-    """The caller's headers, plus ``content-type: application/json`` for a body without one."""
-    merged = dict(headers) if headers else {}
-    if has_body and not any(name.lower() == "content-type" for name in merged):
+    """The caller's headers checked, plus ``content-type`` (for a body) and ``accept-encoding``.
+
+    Framing headers (``host``, ``content-length``, ``transfer-encoding``, ``connection``)
+    belong to the transport, and a name given twice in two spellings would go out twice:
+    both are refused with :class:`InvalidRequestError` before any I/O.
+    """
+    merged: dict[str, str] = {}
+    seen: set[str] = set()
+    if headers:
+        for name, value in headers.items():
+            problem = _bad_header(name, value)
+            if problem is not None:
+                raise InvalidRequestError(problem)
+            lowered = name.lower()
+            if lowered in seen:
+                msg = f"header {lowered!r} given more than once (names are case-insensitive)"
+                raise InvalidRequestError(msg)
+            seen.add(lowered)
+            merged[name] = value
+    if has_body and "content-type" not in seen:
         merged["content-type"] = "application/json"
+    if "accept-encoding" not in seen:
+        # Only what BodyDecoder inflates (with a bound); the same on both paths.
+        merged["accept-encoding"] = "gzip, deflate"
     return merged
+
+
+def _without_credentials(
+    headers: dict[str, str], secrets: tuple[str, ...], extra: frozenset[str]
+) -> dict[str, str]:
+    """``headers`` minus every credential: known auth headers, configured ones, secret values."""
+    kept = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in CREDENTIAL_HEADERS or lowered in extra:
+            continue
+        if any(secret and secret in value for secret in secrets):
+            continue
+        kept[name] = value
+    return kept
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80))
+
+
+class _Exchange(Protocol):
+    """One response on either path: head known, body read incrementally, then released."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    async def readany(self) -> bytes: ...
+
+    async def read(self) -> bytes: ...
+
+    def release(self) -> None: ...
+
+
+class _AiohttpExchange:
+    """An ``aiohttp.ClientResponse`` read through the same :class:`BodyDecoder` as the lean path.
+
+    aiohttp's own decompression is off (``auto_decompress=False``): it inflates without a
+    bound, so a small gzip bomb would fill memory before any limit could be checked.
+    """
+
+    __slots__ = ("_decoder", "_done", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, decoder: BodyDecoder) -> None:
+        from lmux_plug._http1 import ProtocolError, is_token  # noqa: PLC0415
+
+        for name, _ in response.raw_headers:
+            if not is_token(name):
+                # aiohttp's C parser (lenient llhttp) takes "content-length : 5" as a header
+                # named "content-length "; its Python parser and the lean path refuse it.
+                msg = f"malformed HTTP response: invalid header name {name[:40]!r}"
+                raise ProtocolError(msg)
+        self._response = response
+        self._decoder = decoder
+        self._done = False
+        self.status = response.status
+        self.headers = _lower(response.headers)
+
+    async def readany(self) -> bytes:
+        out: list[bytes] = []
+        while not out and not self._done:
+            raw = await self._response.content.readany()
+            if raw:
+                self._decoder.decode(raw, out)
+            else:
+                self._done = True
+                self._decoder.finish(out)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    async def read(self) -> bytes:
+        pieces = []
+        while chunk := await self.readany():
+            pieces.append(chunk)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def release(self) -> None:
+        # aiohttp closes (does not pool) a connection whose body was not read to the end.
+        self._response.release()
 
 
 class Transport:
@@ -202,10 +367,19 @@ class Transport:
     pools, which :meth:`aclose` releases.
 
     Plain ``http``/``https`` requests that need no proxy go through the core's lean
-    HTTP/1.1 client (:mod:`lmux_plug._http1`, a third of aiohttp's CPU per call); proxied
-    requests, and all requests while aiohttp is patched (vcrpy cassettes, aioresponses),
-    go through ``aiohttp.ClientSession``. ``fast_path=False`` sends everything through
-    aiohttp.
+    HTTP/1.1 client (:mod:`lmux_plug._http1`: llhttp framing through ``httptools``, a third
+    of aiohttp's CPU per call); proxied requests, URLs with user info, and all requests
+    while aiohttp is patched (vcrpy cassettes, pytest-recording, aioresponses) go through
+    ``aiohttp.ClientSession``. ``fast_path=False`` sends everything through aiohttp.
+
+    Both paths share one policy: the same TLS context (verified; a CA bundle from
+    ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``), the same timeouts, the
+    same redirect rules (see :meth:`_exchange`), the same body limits (``max_response_bytes``
+    as received, ``max_decompressed_bytes`` once inflated; ``None`` disables one; exceeding
+    one raises :class:`~lmux_plug.errors.ResponseTooLargeError`), and the same checks of
+    the caller's headers. ``credential_headers`` names further headers (besides
+    :data:`CREDENTIAL_HEADERS` and any header carrying one of the call's ``secrets``) that
+    must never follow a redirect to another origin.
     """
 
     def __init__(
@@ -215,16 +389,29 @@ class Transport:
         limit_per_host: int = 256,
         trust_env: bool = True,
         fast_path: bool = True,
+        max_response_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_decompressed_bytes: int | None = DEFAULT_MAX_BYTES,
+        credential_headers: tuple[str, ...] = (),
     ) -> None:
+        for name, limit in (
+            ("max_response_bytes", max_response_bytes),
+            ("max_decompressed_bytes", max_decompressed_bytes),
+        ):
+            if limit is not None and (type(limit) is not int or limit <= 0):
+                msg = f"{name} must be a positive int or None, not {limit!r}"
+                raise ConfigurationError(msg)
         self.timeout = timeout or Timeout()
         self.limit_per_host = limit_per_host
         self.trust_env = trust_env
         self.fast_path = fast_path
+        self.max_response_bytes = max_response_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self.credential_headers = frozenset(h.lower() for h in credential_headers)
         self._sessions: dict[tuple[int, str], aiohttp.ClientSession] = {}
         # The loop each pool belongs to (aiohttp deprecated ``ClientSession.loop``).
         self._session_loops: dict[tuple[int, str], asyncio.AbstractEventLoop] = {}
         self._client_timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-        self._ssl: ssl.SSLContext | bool | None = None
+        self._ssl: ssl.SSLContext | None = None
         self._proxies: dict[str, tuple[Any, Any]] = {}
         self._pools: dict[int, tuple[asyncio.AbstractEventLoop, Http1Pool]] = {}
         # Per URL: its parsed target, or None when the URL must go through aiohttp.
@@ -249,19 +436,10 @@ class Transport:
             self._client_timeouts[total] = cached
         return cached
 
-    def _ssl_setting(self) -> ssl.SSLContext | bool:
+    def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
             self._ssl = _ssl_context()
         return self._ssl
-
-    def _ssl_for_lean(self) -> ssl.SSLContext:
-        setting = self._ssl_setting()
-        if setting is True:
-            import ssl  # noqa: PLC0415
-
-            setting = self._ssl = ssl.create_default_context()
-        assert not isinstance(setting, bool)  # noqa: S101 - _ssl_context never returns False
-        return setting
 
     def _session(self, url: str) -> aiohttp.ClientSession:
         import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
@@ -276,7 +454,7 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=0,
                 limit_per_host=self.limit_per_host,
-                ssl=self._ssl_setting(),
+                ssl=self._ssl_context(),
                 ttl_dns_cache=300,
             )
             session = aiohttp.ClientSession(
@@ -286,7 +464,8 @@ class Transport:
                 # every request, which doubled a loopback call's latency (bench/bench_http.py).
                 trust_env=False,
                 timeout=self._client_timeout(None),
-                auto_decompress=True,
+                # Bodies are inflated by BodyDecoder, with a bound (aiohttp's has none).
+                auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
             )
             self._sessions[key] = session
@@ -311,7 +490,21 @@ class Transport:
             self._proxies[origin] = found
         return found
 
-    def _send(
+    def _decoder(self, headers: Mapping[str, str]) -> BodyDecoder:
+        """The body decoder for a response with ``headers``; refuses a declared oversize."""
+        from lmux_plug._http_body import BodyDecoder, BodyTooLargeError  # noqa: PLC0415
+
+        declared = headers.get("content-length", "")
+        limit = self.max_response_bytes
+        if limit is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLargeError("response body", limit)
+        return BodyDecoder(
+            headers.get("content-encoding", ""),
+            max_bytes=limit,
+            max_decoded=self.max_decompressed_bytes,
+        )
+
+    async def _aiohttp_send(
         self,
         method: str,
         url: str,
@@ -320,10 +513,9 @@ class Transport:
         body: bytes | None,
         params: Mapping[str, str] | None,
         timeout: float | None,
-    ) -> Any:
-        """Start one request on aiohttp's pool: await it, or use it with ``async with``."""
+    ) -> _AiohttpExchange:
         proxy, proxy_auth = self._proxy(url)
-        return self._session(url).request(
+        response = await self._session(url).request(
             method,
             _as_sent(url),
             data=body,
@@ -332,7 +524,30 @@ class Transport:
             timeout=self._client_timeout(timeout),
             proxy=proxy,
             proxy_auth=proxy_auth,
+            allow_redirects=False,  # redirects follow the one policy in _exchange
         )
+        try:
+            return _AiohttpExchange(response, self._decoder(_lower(response.headers)))
+        except BaseException as exc:
+            response.close()
+            from lmux_plug._http1 import ProtocolError  # noqa: PLC0415
+
+            if isinstance(exc, ProtocolError):
+                # aiohttp may already have pooled the connection (a short body is read
+                # with the head); a connection that spoke malformed framing is never
+                # reused, so the origin's whole pool goes.
+                await self._discard_session(url)
+            raise
+
+    async def _discard_session(self, url: str) -> None:
+        import asyncio  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        key = (id(asyncio.get_running_loop()), f"{parts.scheme}://{parts.netloc}")
+        session = self._sessions.pop(key, None)
+        self._session_loops.pop(key, None)
+        if session is not None:
+            await session.close()
 
     # -- the lean path ------------------------------------------------------------------
 
@@ -350,7 +565,7 @@ class Transport:
                 try:
                     target = Target(url)
                 except ValueError:
-                    target = None  # not http(s): aiohttp reports it
+                    target = None  # not http(s), or user info: aiohttp's to handle
             if len(self._targets) > 1024:
                 self._targets.clear()
             self._targets[url] = target
@@ -366,54 +581,9 @@ class Transport:
         if entry is None or entry[0] is not loop:
             from lmux_plug._http1 import Http1Pool  # noqa: PLC0415
 
-            entry = (loop, Http1Pool(loop, self._ssl_for_lean, limit_per_host=self.limit_per_host))
+            entry = (loop, Http1Pool(loop, self._ssl_context, limit_per_host=self.limit_per_host))
             self._pools[id(loop)] = entry
         return entry[1]
-
-    async def _lean_exchange(
-        self,
-        method: str,
-        url: str,
-        target: Target,
-        *,
-        headers: dict[str, str],
-        body: bytes | None,
-        timeout: float | None,
-        provider: str | None,
-        model: str | None,
-    ) -> Exchange:
-        """Send on the lean path; follow same-origin 307/308 redirects (method and body kept).
-
-        Other redirects raise :class:`ProviderError` naming the new address: 301-303 would
-        turn a POST into a GET, and a redirect to another origin would carry the API key
-        to a host it was not meant for.
-        """
-        for _ in range(_MAX_REDIRECTS + 1):
-            exchange = await self._lean_send(method, target, headers, body, timeout)
-            if exchange.status not in _REDIRECTS:
-                return exchange
-            try:
-                await exchange.read()  # small; reading it keeps the connection reusable
-            finally:
-                exchange.release()
-            location = exchange.headers.get("location", "")
-            new_url = urljoin(url, location)
-            new_target = self._lean_target(new_url, None) if location else None
-            if (
-                exchange.status not in (307, 308)
-                or new_target is None
-                or new_target.origin != target.origin
-            ):
-                msg = (
-                    f"the endpoint answered {exchange.status} redirecting to {new_url or '?'}; "
-                    "point base_url at the final address"
-                )
-                raise ProviderError(
-                    msg, provider=provider, model=model, status_code=exchange.status
-                )
-            url, target = new_url, new_target
-        msg = f"more than {_MAX_REDIRECTS} redirects, last to {url}"
-        raise ProviderError(msg, provider=provider, model=model)
 
     async def _lean_send(
         self,
@@ -437,7 +607,89 @@ class Transport:
             connect=limits.connect,
             read=limits.read,
             total=timeout if timeout is not None else limits.total,
+            max_bytes=self.max_response_bytes,
+            max_decoded=self.max_decompressed_bytes,
         )
+
+    # -- one exchange, either path, one redirect policy -----------------------------------
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: float | None,
+    ) -> _Exchange:
+        target = self._lean_target(url, params)
+        if target is not None:
+            return await self._lean_send(method, target, headers, body, timeout)
+        if "@" in url and urlsplit(url).username is not None:
+            if any(name.lower() == "authorization" for name in headers):
+                # aiohttp would raise a bare ValueError: two credentials for one request.
+                msg = "the URL carries user info (basic auth) and an authorization header"
+                raise InvalidRequestError(msg)
+        return await self._aiohttp_send(
+            method, url, headers=headers, body=body, params=params, timeout=timeout
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        timeout: float | None,
+        provider: str | None,
+        model: str | None,
+        secrets: tuple[str, ...],
+    ) -> _Exchange:
+        """Send, following redirects under one policy for both paths.
+
+        307/308 are followed with method and body; 301-303 only for GET/HEAD (they would
+        turn a POST into a GET, so for other methods they raise :class:`ProviderError`
+        naming the new address). A redirect to another origin drops every credential
+        (:data:`CREDENTIAL_HEADERS`, ``credential_headers``, any header holding one of
+        ``secrets``) and the query ``params``; one from https to http is refused.
+        """
+        for _ in range(_MAX_REDIRECTS + 1):
+            exchange = await self._send_once(
+                method, url, headers=headers, body=body, params=params, timeout=timeout
+            )
+            location = exchange.headers.get("location") if exchange.status in _REDIRECTS else None
+            if not location:
+                return exchange
+            try:
+                await exchange.read()  # bounded; reading it keeps the connection reusable
+            finally:
+                exchange.release()
+            new_url = urljoin(url, location)
+            old, new = _origin(url), _origin(new_url)
+            refusal = None
+            if new[0] not in ("http", "https") or not new[1]:
+                refusal = "to a URL that is not http(s)"
+            elif old[0] == "https" and new[0] == "http":
+                refusal = "from https to plain http"
+            elif exchange.status not in (307, 308) and method not in ("GET", "HEAD"):
+                refusal = f"which would turn the {method} into a GET"
+            if refusal is not None:
+                msg = (
+                    f"the endpoint answered {exchange.status} redirecting to {new_url} "
+                    f"({refusal}); point base_url at the final address"
+                )
+                raise ProviderError(
+                    msg, provider=provider, model=model, status_code=exchange.status
+                )
+            if new != old:
+                headers = _without_credentials(headers, secrets, self.credential_headers)
+                params = None
+            url = new_url
+        msg = f"more than {_MAX_REDIRECTS} redirects, last to {url}"
+        raise ProviderError(msg, provider=provider, model=model)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -463,38 +715,30 @@ class Transport:
         """
         body = content if content is not None else _json_bytes(json_body)
         merged = _request_headers(headers, has_body=body is not None)
-        target = self._lean_target(url, params)
         try:
-            if target is not None:
-                exchange = await self._lean_exchange(
-                    method,
-                    url,
-                    target,
-                    headers=merged,
-                    body=body,
-                    timeout=timeout,
-                    provider=provider,
-                    model=model,
-                )
-                try:
-                    data = await exchange.read()
-                finally:
-                    exchange.release()
-                status = exchange.status
-                response_headers = exchange.headers
-            else:
-                async with self._send(
-                    method, url, headers=merged, body=body, params=params, timeout=timeout
-                ) as response:
-                    data = await response.read()
-                    status = response.status
-                    response_headers = _lower(response.headers)
+            exchange = await self._exchange(
+                method,
+                url,
+                headers=merged,
+                body=body,
+                params=params,
+                timeout=timeout,
+                provider=provider,
+                model=model,
+                secrets=secrets,
+            )
+            try:
+                data = await exchange.read()
+            finally:
+                exchange.release()
         except LmuxError:
             raise
         except Exception as exc:
             if _is_transport_error(exc):
                 raise _map_transport_error(exc, provider, model) from exc
             raise
+        status = exchange.status
+        response_headers = exchange.headers
         if status >= 400:
             raise error_from_response(
                 status, response_headers, data, provider=provider, model=model, secrets=secrets
@@ -522,44 +766,29 @@ class Transport:
         """
         body = content if content is not None else _json_bytes(json_body)
         merged = _request_headers(headers, has_body=body is not None)
-        target = self._lean_target(url, params)
-        stream_body: _Body
         try:
-            if target is not None:
-                exchange = await self._lean_exchange(
-                    method,
-                    url,
-                    target,
-                    headers=merged,
-                    body=body,
-                    timeout=timeout,
-                    provider=provider,
-                    model=model,
-                )
-                status, response_headers, stream_body = (
-                    exchange.status,
-                    exchange.headers,
-                    exchange,
-                )
-            else:
-                response = await self._send(
-                    method, url, headers=merged, body=body, params=params, timeout=timeout
-                )
-                status, response_headers, stream_body = (
-                    response.status,
-                    _lower(response.headers),
-                    _AiohttpBody(response),
-                )
+            exchange = await self._exchange(
+                method,
+                url,
+                headers=merged,
+                body=body,
+                params=params,
+                timeout=timeout,
+                provider=provider,
+                model=model,
+                secrets=secrets,
+            )
         except LmuxError:
             raise
         except Exception as exc:
             if _is_transport_error(exc):
                 raise _map_transport_error(exc, provider, model) from exc
             raise
+        status, response_headers = exchange.status, exchange.headers
+        streaming = StreamingResponse(
+            status, response_headers, body=exchange, provider=provider, model=model
+        )
         if status >= 400:
-            streaming = StreamingResponse(
-                status, response_headers, body=stream_body, provider=provider, model=model
-            )
             try:
                 data = b"".join([chunk async for chunk in streaming.iter_bytes()])
             except LmuxError:
@@ -569,9 +798,7 @@ class Transport:
             raise error_from_response(
                 status, response_headers, data, provider=provider, model=model, secrets=secrets
             )
-        return StreamingResponse(
-            status, response_headers, body=stream_body, provider=provider, model=model
-        )
+        return streaming
 
     async def aclose(self) -> None:
         """Close every pool that belongs to the running loop (and forget closed loops')."""

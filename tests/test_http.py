@@ -228,7 +228,9 @@ def test_ca_bundle_is_taken_from_the_environment(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    assert _ssl_context() is True
+    default = _ssl_context()  # the system store, verifying: both paths share it
+    assert default.verify_mode == ssl.CERT_REQUIRED
+    assert default.check_hostname
     bundle = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
     monkeypatch.setenv("SSL_CERT_FILE", bundle)
     context = _ssl_context()

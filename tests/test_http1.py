@@ -27,6 +27,7 @@ from lmux_plug._http1 import (
     Target,
     encode_request,
 )
+from lmux_plug._http_body import BodyError
 from lmux_plug.http import Timeout, Transport, _aiohttp_is_patched
 
 # -- the parser ------------------------------------------------------------------------------
@@ -104,26 +105,38 @@ def test_any_byte_split_gives_the_same_response(
 @pytest.mark.parametrize(
     ("wire", "error"),
     [
-        (b"SPDY/3 200 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 2x0 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header"),
-        (b"HTTP/1.1 200 OK\r\n folded-first\r\n\r\n", "continuation"),
-        (b"HTTP/1.1 200 OK\r\ncontent-length: 12abc\r\n\r\n", "content-length"),
-        (b"HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\n", "content-length"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n-1\r\n", "chunk size"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabX\r\n", "CRLF"),
+        (b"SPDY/3 200 OK\r\n\r\n", "Expected HTTP/"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "Invalid status code"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "Invalid header token"),
+        (b"HTTP/1.1 200 OK\r\n folded-first\r\n\r\n", "Invalid header token"),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 12abc\r\n\r\n",
+            "Invalid character in Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\n", "Invalid character in Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            "Invalid character in chunk size",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n-1\r\n",
+            "Invalid character in chunk size",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabX\r\n",
+            "Expected LF after chunk data",
+        ),
         (b"HTTP/1.1 200 OK\r\ncontent-encoding: br\r\ncontent-length: 1\r\n\r\nx", "br"),
         (
             b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 4\r\n\r\nnope",
             "decompress",
         ),
-        (b"HTTP/1.1 200 OK\r\nx: " + b"a" * 70_000 + b"\r\n\r\n", "larger than"),
+        (b"HTTP/1.1 200 OK\r\nx: " + b"a" * 70_000 + b"\r\n\r\n", "longer than 8190"),
         (b"HTTP/1.1 200 OK\r\nx: " + b"a" * 70_000, "larger than"),
     ],
 )
 def test_malformed_responses_are_protocol_errors(wire: bytes, error: str) -> None:
-    with pytest.raises(ProtocolError, match=error):
+    with pytest.raises((ProtocolError, BodyError), match=error):
         ResponseParser().feed(wire)
 
 
@@ -151,7 +164,7 @@ def test_bodiless_responses_and_folding() -> None:
         assert parser.take() == b""
     parser = ResponseParser()
     parser.feed(b"HTTP/1.1 200 OK\r\nx-long: one\r\n  two\r\ncontent-length: 0\r\n\r\n")
-    assert parser.headers["x-long"] == "one two"
+    assert parser.headers["x-long"] == "one  two"  # as aiohttp: the fold kept verbatim
 
 
 @pytest.mark.parametrize(
@@ -443,7 +456,7 @@ async def test_fast_path_off_sends_through_aiohttp(aiohttp_server: str) -> None:
         await transport.aclose()
 
 
-async def test_redirects_same_origin_307_308_followed_others_refused() -> None:
+async def test_redirects_307_308_followed_post_to_get_refused() -> None:
     async def redirect(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
         target = request.query.get("to", "/chat")
@@ -464,9 +477,9 @@ async def test_redirects_same_origin_307_308_followed_others_refused() -> None:
             with pytest.raises(ProviderError, match=f"answered {status} redirecting to") as info:
                 await transport.request("POST", f"{url}/r/{status}", json_body={}, provider="p")
             assert info.value.provider == "p"
-        with pytest.raises(ProviderError, match=r"redirecting to http://elsewhere\.invalid/"):
+        with pytest.raises(ProviderError, match=r"redirecting to ftp://elsewhere\.invalid/"):
             await transport.request(
-                "POST", f"{url}/r/307?to=http://elsewhere.invalid/chat", json_body={}
+                "POST", f"{url}/r/307?to=ftp://elsewhere.invalid/chat", json_body={}
             )
         with pytest.raises(ProviderError, match="more than 5 redirects"):
             await transport.request("POST", f"{url}/loop", json_body={})
