@@ -626,11 +626,14 @@ class Transport:
         target = self._lean_target(url, params)
         if target is not None:
             return await self._lean_send(method, target, headers, body, timeout)
-        if "@" in url and urlsplit(url).username is not None:
-            if any(name.lower() == "authorization" for name in headers):
-                # aiohttp would raise a bare ValueError: two credentials for one request.
-                msg = "the URL carries user info (basic auth) and an authorization header"
-                raise InvalidRequestError(msg)
+        if (
+            "@" in url
+            and urlsplit(url).username is not None
+            and any(name.lower() == "authorization" for name in headers)
+        ):
+            # aiohttp would raise a bare ValueError: two credentials for one request.
+            msg = "the URL carries user info (basic auth) and an authorization header"
+            raise InvalidRequestError(msg)
         return await self._aiohttp_send(
             method, url, headers=headers, body=body, params=params, timeout=timeout
         )
