@@ -109,6 +109,7 @@ class ResponseParser:
         "_max_decoded",
         "_parser",
         "_pieces",
+        "_status_length",
         "_until_close",
         "buffered",
         "complete",
@@ -145,6 +146,7 @@ class ResponseParser:
         self._interim = False
         self._until_close = False
         self._header_count = 0
+        self._status_length = 0
         self._framing_bytes = 0  # bytes fed since the last body byte
         self._body_bytes = 0
         self.buffered = 0  # decoded body bytes waiting in take()
@@ -222,6 +224,13 @@ class ResponseParser:
 
     # -- llhttp callbacks ---------------------------------------------------------------
 
+    def on_status(self, reason: bytes) -> None:
+        """(A piece of) the reason phrase; bounded as aiohttp bounds the status line."""
+        self._status_length += len(reason)
+        if self._status_length > MAX_FIELD - len("HTTP/1.1 200 "):
+            msg = f"status line longer than {MAX_FIELD} bytes"
+            raise ProtocolError(msg)
+
     def on_message_begin(self) -> None:
         """A (next) message starts: after an interim 1xx, forget its headers."""
         if self.complete:
@@ -229,6 +238,7 @@ class ResponseParser:
             return
         self.headers = {}
         self._header_count = 0
+        self._status_length = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header (or, after the head, one trailer) line."""
