@@ -149,7 +149,7 @@ def _aiohttp_parse(parser_class: Any, wire: bytes) -> tuple[Any, ...]:
         try:
             messages, _, _ = parser.feed_data(wire)
             parser.feed_eof()
-        except Exception as exc:  # noqa: BLE001 - any refusal counts as a refusal
+        except Exception as exc:
             return ("refused", type(exc).__name__)
         final = [(m, p) for m, p in messages if not (100 <= m.code < 200 and m.code != 101)]
         if not final:
@@ -157,7 +157,7 @@ def _aiohttp_parse(parser_class: Any, wire: bytes) -> tuple[Any, ...]:
         message, payload = final[0]
         try:
             body = loop.run_until_complete(asyncio.wait_for(payload.read(), 1))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return ("refused", type(exc).__name__)
         headers: dict[str, str] = {}
         for name, value in message.headers.items():
@@ -173,7 +173,7 @@ def _our_parse(wire: bytes) -> tuple[Any, ...]:
     try:
         parser.feed(wire)
         parser.feed_eof()
-    except Exception as exc:  # noqa: BLE001 - any refusal counts as a refusal
+    except Exception as exc:
         return ("refused", type(exc).__name__)
     return ("accepted", parser.status, dict(parser.headers), parser.take())
 
@@ -188,7 +188,7 @@ def _variants() -> list[Any]:
 
 def test_the_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 40
-    assert VARIANTS_DISAGREE <= set(CORPUS)
+    assert set(CORPUS) >= VARIANTS_DISAGREE
     assert set(STRICTER) <= set(CORPUS)
 
 
@@ -224,7 +224,7 @@ def test_the_verdict_does_not_depend_on_how_the_bytes_are_split(name: str) -> No
             parser.feed(wire[index : index + 1])
             body.append(parser.take())
         parser.feed_eof()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert whole == ("refused", type(exc).__name__)
         return
     body.append(parser.take())
