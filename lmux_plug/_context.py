@@ -10,7 +10,7 @@ import attrs
 from lmux_plug._types import Credentials, ProviderSpec
 
 if TYPE_CHECKING:
-    from lmux_plug.http import Transport
+    from lmux_plug.http import AsyncTransport
 
 __all__ = ["ProviderContext"]
 
@@ -25,7 +25,7 @@ class ProviderContext:
 
     spec: ProviderSpec
     base_url: str
-    transport: Transport = attrs.field(repr=False)
+    transport: AsyncTransport = attrs.field(repr=False)
     credentials: Credentials = attrs.field(factory=Credentials)
 
     @property

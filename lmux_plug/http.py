@@ -42,10 +42,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREDENTIAL_HEADERS",
+    "AsyncTransport",
     "HttpResponse",
     "StreamingResponse",
     "Timeout",
     "Transport",
+    "check_request_headers",
+    "map_transport_error",
 ]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -244,7 +247,7 @@ def _json_bytes(json_body: Any) -> bytes | None:
     return None if json_body is None else json.dumps(json_body).encode()
 
 
-def _request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
+def check_request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:
     """The caller's headers checked, plus ``content-type`` (for a body) and ``accept-encoding``.
 
     Framing headers (``host``, ``content-length``, ``transfer-encoding``, ``connection``)
@@ -311,6 +314,65 @@ class _Exchange(Protocol):
     async def read(self) -> bytes: ...
 
     def release(self) -> None: ...
+
+
+def map_transport_error(
+    exc: BaseException, provider: str | None = None, model: str | None = None
+) -> LmuxError | None:
+    """The :class:`LmuxError` for a network failure (``OSError``, timeouts, framing), else None.
+
+    For transports other than :class:`Transport` (the test transports use it), so that a
+    simulated failure reaches the caller exactly as a real one would.
+    """
+    if not _is_transport_error(exc):
+        return None
+    return _map_transport_error(exc, provider, model)
+
+
+class AsyncTransport(Protocol):
+    """What providers call: :class:`Transport`, or a test one from :mod:`lmux_plug.transports`.
+
+    ``request`` reads the whole answer; ``stream`` returns once the head arrived. Non-2xx
+    answers and network failures raise :class:`~lmux_plug.errors.LmuxError` subclasses.
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        secrets: tuple[str, ...] = (),
+        content: bytes | None = None,
+    ) -> HttpResponse:
+        """Send one request and read the whole answer (``content``: raw bytes to send)."""
+        ...
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        secrets: tuple[str, ...] = (),
+        content: bytes | None = None,
+    ) -> StreamingResponse:
+        """Send one request; return once the head arrived (read with ``iter_bytes``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (idempotent)."""
+        ...
 
 
 class _AiohttpExchange:
@@ -717,7 +779,7 @@ class Transport:
         ``content-type`` in ``headers``.
         """
         body = content if content is not None else _json_bytes(json_body)
-        merged = _request_headers(headers, has_body=body is not None)
+        merged = check_request_headers(headers, has_body=body is not None)
         try:
             exchange = await self._exchange(
                 method,
@@ -768,7 +830,7 @@ class Transport:
         :meth:`StreamingResponse.close` (in a ``finally``), or the connection is not released.
         """
         body = content if content is not None else _json_bytes(json_body)
-        merged = _request_headers(headers, has_body=body is not None)
+        merged = check_request_headers(headers, has_body=body is not None)
         try:
             exchange = await self._exchange(
                 method,

@@ -59,7 +59,7 @@ from lmux_plug.errors import (
     NotFoundError,
     UnsupportedFeatureError,
 )
-from lmux_plug.http import Transport
+from lmux_plug.http import AsyncTransport, Transport
 from lmux_plug.params import (
     ChatCallParams,
     ChatParams,
@@ -143,7 +143,7 @@ class Registry(ApiMethods):
         plugins: Iterable[object] = (),
         *,
         builtins: bool = True,
-        transport: Transport | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
         self._pm = make_plugin_manager()
         self._pm.register(CoreDefaults(), name="lmux_plug.core")
@@ -152,7 +152,7 @@ class Registry(ApiMethods):
         self._wire_owners: dict[str, object] = {}
         self._loaded: dict[str, LoadedPlugin] = {}
         self.broken: list[BrokenPlugin] = []
-        self.transport = transport or Transport()
+        self.transport: AsyncTransport = transport or Transport()
         self._runner = LoopRunner()
         if builtins:
             from lmux_plug import echo  # noqa: PLC0415 - tiny module, only when wanted
@@ -167,7 +167,7 @@ class Registry(ApiMethods):
         *,
         disable: Iterable[str] = (),
         builtins: bool = True,
-        transport: Transport | None = None,
+        transport: AsyncTransport | None = None,
     ) -> Registry:
         """A registry with every installed plugin of the ``lmux_plug`` entry-point group.
 
