@@ -719,7 +719,8 @@ class Transport:
         turn a POST into a GET, so for other methods they raise :class:`ProviderError`
         naming the new address). A redirect to another origin drops every credential
         (:data:`CREDENTIAL_HEADERS`, ``credential_headers``, any header holding one of
-        ``secrets``) and the query ``params``; one from https to http is refused.
+        ``secrets``); one from https to http is refused. ``params`` go with the first
+        request only: the ``location`` is the whole new address.
         """
         for _ in range(_MAX_REDIRECTS + 1):
             exchange = await self._send_once(
@@ -751,7 +752,9 @@ class Transport:
                 )
             if new != old:
                 headers = _without_credentials(headers, secrets, self.credential_headers)
-                params = None
+            # The Location is the whole new address, as with aiohttp and requests: the
+            # query params went into the first URL only (and never to another origin).
+            params = None
             url = new_url
         msg = f"more than {_MAX_REDIRECTS} redirects, last to {url}"
         raise ProviderError(msg, provider=provider, model=model)

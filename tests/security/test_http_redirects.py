@@ -36,6 +36,7 @@ async def _echo(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "method": request.method,
+            "query": dict(request.query),
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "body": body.decode(),
         }
@@ -144,9 +145,12 @@ async def send(
 
     async def do(method: str, url: str, **kwargs: Any) -> Any:
         if path == "user-info":
-            # The user info is the authorization here (basic auth); both at once is refused.
-            with pytest.raises(InvalidRequestError, match="user info"):
-                await transport.request(method, url.replace("http://", "http://a:b@", 1), **kwargs)
+            if "authorization" in kwargs.get("headers", {}):
+                # The user info is the authorization here (basic auth); both: refused.
+                with pytest.raises(InvalidRequestError, match="user info"):
+                    await transport.request(
+                        method, url.replace("http://", "http://a:b@", 1), **kwargs
+                    )
             url = url.replace("http://", "http://alice:pw@", 1)
             headers = dict(kwargs.pop("headers", {}))
             headers.pop("authorization", None)
@@ -199,3 +203,49 @@ async def test_a_post_is_never_turned_into_a_get(
     url_a, _ = origins
     with pytest.raises(ProviderError, match=f"answered {status} redirecting to .*into a GET"):
         await send("POST", f"{url_a}/r/{status}", headers=SENT, json_body={}, secrets=(SECRET,))
+
+
+async def test_query_params_do_not_follow_a_redirect(
+    origins: tuple[str, str], send: Callable[..., Any]
+) -> None:
+    url_a, _ = origins
+    response = await send(
+        "POST", f"{url_a}/r/307", json_body={}, params={"key": SECRET}, secrets=(SECRET,)
+    )
+    assert response.json()["query"] == {}
+
+
+async def test_https_to_plain_http_is_refused_on_both_paths(
+    origins: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    _, url_b = origins
+
+    async def down(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"location": f"{url_b}/echo"})
+
+    app = web.Application()
+    app.router.add_route("*", "/down", down)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context)
+    await site.start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/down"
+    try:
+        for fast_path in (True, False):
+            transport = Transport(fast_path=fast_path)
+            try:
+                with pytest.raises(ProviderError, match="from https to plain http"):
+                    await transport.request("POST", url, headers=SENT, json_body={"a": 1})
+            finally:
+                await transport.aclose()
+    finally:
+        await runner.cleanup()
