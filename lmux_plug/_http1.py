@@ -103,12 +103,12 @@ class ResponseParser:
         "_decoder",
         "_framing_bytes",
         "_head_request",
-        "_header_count",
         "_interim",
         "_max_bytes",
         "_max_decoded",
         "_parser",
         "_pieces",
+        "_raw",
         "_status_length",
         "_until_close",
         "buffered",
@@ -118,7 +118,6 @@ class ResponseParser:
         "keep_alive",
         "received",
         "status",
-        "trailers",
     )
 
     def __init__(
@@ -145,7 +144,7 @@ class ResponseParser:
         self._decoder: BodyDecoder | None = None
         self._interim = False
         self._until_close = False
-        self._header_count = 0
+        self._raw: list[tuple[bytes, bytes]] = []  # header and trailer lines as received
         self._status_length = 0
         self._framing_bytes = 0  # bytes fed since the last body byte
         self._body_bytes = 0
@@ -153,7 +152,6 @@ class ResponseParser:
         self.received = 0  # bytes fed so far (0: the server has not answered at all)
         self.status = 0
         self.headers: dict[str, str] = {}
-        self.trailers: dict[str, str] = {}
         self.head_done = False
         self.complete = False
         self.keep_alive = True
@@ -236,36 +234,42 @@ class ResponseParser:
         if self.complete:
             self.keep_alive = False  # a second response in the same bytes: never reuse
             return
-        self.headers = {}
-        self._header_count = 0
+        self._raw = []
         self._status_length = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """One header (or, after the head, one trailer) line."""
-        self._header_count += 1
-        if self._header_count > MAX_HEADERS:
+        """One header (or, after the head, one trailer) line: kept raw, checked at the end."""
+        raw = self._raw
+        raw.append((name, value))
+        if len(raw) > MAX_HEADERS:
             # aiohttp's client refuses more than 128 header (plus trailer) lines; without a
-            # bound an endless trailer section would grow this dict forever.
+            # bound an endless trailer section would grow this list forever.
             msg = f"more than {MAX_HEADERS} header lines"
             raise ProtocolError(msg)
-        if len(name) > MAX_FIELD or len(value) > MAX_FIELD:
-            msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
-            raise ProtocolError(msg)
-        if not is_token(name):
-            # llhttp in aiohttp's lenient mode accepts "content-length : 5" as a header
-            # named "content-length "; aiohttp's pure-Python parser refuses it, and a name
-            # that other hops may read differently is how framing gets smuggled.
-            msg = f"invalid header name {name[:40]!r}"
-            raise ProtocolError(msg)
-        if b"\x00" in value or b"\r" in value or b"\n" in value:
-            # Lenient llhttp lets NUL through; aiohttp refuses it (RFC 9110 5.5).
-            msg = f"control character in the value of header {name[:40]!r}"
-            raise ProtocolError(msg)
-        key = name.decode("latin-1").lower()
-        text = value.rstrip(b" \t").decode("latin-1")
-        target = self.trailers if self.head_done else self.headers
-        previous = target.get(key)
-        target[key] = text if previous is None else f"{previous}, {text}"
+
+    def _headers_from(self, raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+        """The header dict from raw lines, refusing what aiohttp refuses and lenient llhttp not."""
+        headers: dict[str, str] = {}
+        for name, value in raw:
+            if len(name) > MAX_FIELD or len(value) > MAX_FIELD:
+                msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
+                raise ProtocolError(msg)
+            if not name or name.translate(None, _TOKEN_CHARS):
+                # llhttp in aiohttp's lenient mode accepts "content-length : 5" as a header
+                # named "content-length "; aiohttp's pure-Python parser refuses it, and a
+                # name that other hops may read differently is how framing gets smuggled.
+                msg = f"invalid header name {name[:40]!r}"
+                raise ProtocolError(msg)
+            if b"\x00" in value or b"\r" in value:
+                # Lenient llhttp lets NUL (and a lone CR) through; aiohttp refuses them
+                # (RFC 9110 5.5: no control characters in field values).
+                msg = f"control character in the value of header {name[:40]!r}"
+                raise ProtocolError(msg)
+            key = name.decode("latin-1").lower()
+            text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
+            previous = headers.get(key)
+            headers[key] = text if previous is None else f"{previous}, {text}"
+        return headers
 
     def on_headers_complete(self) -> None:
         """The head is complete: decide the body's framing and decoding."""
@@ -274,7 +278,7 @@ class ResponseParser:
         if 100 <= status < 200 and status != 101:
             self._interim = True  # llhttp ends this message and parses the next head
             return
-        headers = self.headers
+        headers = self.headers = self._headers_from(self._raw)
         if "transfer-encoding" in headers and "content-length" in headers:
             # llhttp refuses this too; checked here as well because it is the request
             # smuggling case (RFC 9112 6.1: a server must not send both), never to be
