@@ -190,7 +190,7 @@ async def test_recording_scrubs_declared_secrets_and_error_answers_replay_typed(
 def test_a_broken_cassette_is_a_typed_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"request": {}}\n')
-    with pytest.raises(CassetteError, match="broken.jsonl:1"):
+    with pytest.raises(CassetteError, match=r"broken\.jsonl:1"):
         ReplayTransport(broken)
     with pytest.raises(CassetteError, match="cannot read"):
         ReplayTransport(tmp_path / "missing.jsonl")
@@ -286,7 +286,7 @@ def test_pytest_recording_style_use(pytester: pytest.Pytester) -> None:
 
     async def serve_and_record() -> Any:
         async with FakeOpenAIServer() as server:
-            pytester._monkeypatch.setenv("FAKE_URL", server.url)  # noqa: SLF001
+            pytester._monkeypatch.setenv("FAKE_URL", server.url)
             return await asyncio.to_thread(
                 pytester.runpytest_subprocess, "--record-mode=once", "-p", "no:cacheprovider"
             )
