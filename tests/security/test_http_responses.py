@@ -358,3 +358,16 @@ async def test_a_connection_closed_while_idle_is_detected_before_reuse() -> None
         assert server.connections == 4
     finally:
         await transport.aclose()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "64", True])
+def test_limits_are_checked_when_the_transport_is_made(bad: object) -> None:
+    from lmux_plug import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="positive int or None"):
+        Transport(max_response_bytes=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="max_decompressed_bytes"):
+        Transport(max_decompressed_bytes=bad)  # type: ignore[arg-type]
+    assert (
+        Transport(max_response_bytes=None, max_decompressed_bytes=None).max_response_bytes is None
+    )
