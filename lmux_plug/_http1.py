@@ -74,6 +74,27 @@ class ReadTimeoutError(Http1Error):
 # --------------------------------------------------------------------------- parsing
 
 
+def _checked_name(name: bytes) -> str:
+    """A response header name, lower-cased, once checked (then remembered: names repeat)."""
+    if len(name) > MAX_FIELD:
+        msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
+        raise ProtocolError(msg)
+    if not is_token(name):
+        # llhttp in aiohttp's lenient mode accepts "content-length : 5" as a header named
+        # "content-length "; aiohttp's pure-Python parser refuses it, and a name that
+        # other hops may read differently is how framing gets smuggled.
+        msg = f"invalid header name {name[:40]!r}"
+        raise ProtocolError(msg)
+    key = name.decode("latin-1").lower()
+    if len(_NAMES_SEEN) > 1024:  # servers send few distinct names; bound it anyway
+        _NAMES_SEEN.clear()
+    _NAMES_SEEN[name] = key
+    return key
+
+
+_NAMES_SEEN: dict[bytes, str] = {}
+
+
 def is_token(name: bytes) -> bool:
     """Whether ``name`` is an RFC 9110 token (what a header name must be)."""
     return bool(name) and not name.translate(None, _TOKEN_CHARS)
@@ -250,22 +271,19 @@ class ResponseParser:
     def _headers_from(self, raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
         """The header dict from raw lines, refusing what aiohttp refuses and lenient llhttp not."""
         headers: dict[str, str] = {}
+        names = _NAMES_SEEN
         for name, value in raw:
-            if len(name) > MAX_FIELD or len(value) > MAX_FIELD:
+            key = names.get(name)
+            if key is None:
+                key = _checked_name(name)
+            if len(value) > MAX_FIELD:
                 msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
-                raise ProtocolError(msg)
-            if not name or name.translate(None, _TOKEN_CHARS):
-                # llhttp in aiohttp's lenient mode accepts "content-length : 5" as a header
-                # named "content-length "; aiohttp's pure-Python parser refuses it, and a
-                # name that other hops may read differently is how framing gets smuggled.
-                msg = f"invalid header name {name[:40]!r}"
                 raise ProtocolError(msg)
             if b"\x00" in value or b"\r" in value:
                 # Lenient llhttp lets NUL (and a lone CR) through; aiohttp refuses them
                 # (RFC 9110 5.5: no control characters in field values).
                 msg = f"control character in the value of header {name[:40]!r}"
                 raise ProtocolError(msg)
-            key = name.decode("latin-1").lower()
             text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
             previous = headers.get(key)
             headers[key] = text if previous is None else f"{previous}, {text}"

@@ -9,7 +9,10 @@ piece can never expand past the budget in a single call.
 
 from __future__ import annotations
 
-import zlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zlib
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -44,6 +47,8 @@ class BodyDecodeError(BodyError):
 def _inflater(encoding: str) -> zlib._Decompress | None:
     if encoding in ("", "identity"):
         return None
+    import zlib  # noqa: PLC0415 - lazy: `import lmux_plug` does not need it
+
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
@@ -84,21 +89,21 @@ class BodyDecoder:
         added = 0
         pending = data
         limit = self.max_decoded
-        try:
-            while pending:
+        while pending:
+            try:
                 piece = inflater.decompress(pending, INFLATE_STEP)
-                pending = inflater.unconsumed_tail
-                if piece:
-                    added += len(piece)
-                    self.decoded += len(piece)
-                    if limit is not None and self.decoded > limit:
-                        raise BodyTooLargeError("decompressed response body", limit)
-                    out.append(piece)
-                elif pending:  # pragma: no cover - zlib consumes input or yields output
-                    break
-        except zlib.error as exc:
-            msg = f"cannot decompress the response body: {exc}"
-            raise BodyDecodeError(msg) from exc
+            except Exception as exc:  # zlib.error (zlib itself is imported lazily)
+                msg = f"cannot decompress the response body: {exc}"
+                raise BodyDecodeError(msg) from exc
+            pending = inflater.unconsumed_tail
+            if piece:
+                added += len(piece)
+                self.decoded += len(piece)
+                if limit is not None and self.decoded > limit:
+                    raise BodyTooLargeError("decompressed response body", limit)
+                out.append(piece)
+            elif pending:  # pragma: no cover - zlib consumes input or yields output
+                break
         return added
 
     def finish(self, out: list[bytes]) -> int:
@@ -108,7 +113,7 @@ class BodyDecoder:
             return 0
         try:
             tail = inflater.flush()
-        except zlib.error as exc:  # pragma: no cover - flush reports errors rarely
+        except Exception as exc:  # pragma: no cover - zlib.error, which flush rarely raises
             msg = f"cannot decompress the response body: {exc}"
             raise BodyDecodeError(msg) from exc
         if not inflater.eof and self.received:

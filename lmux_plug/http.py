@@ -1,9 +1,25 @@
-"""The core HTTP transport every plugin shares (aiohttp, chosen by measurement).
+"""The core HTTP transport every plugin shares.
 
-One ``aiohttp.ClientSession`` per (event loop, origin) keeps a pool of keep-alive
-connections per endpoint. Proxies (``HTTPS_PROXY``/``NO_PROXY``) and a CA bundle
-(``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) come from the environment.
-Transport failures leave this module only as :mod:`lmux_plug.errors` exceptions.
+:class:`Transport` has two paths behind one policy. Plain ``http``/``https`` requests that
+need no proxy go through the lean HTTP/1.1 client (:mod:`lmux_plug._http1`: keep-alive
+pools over asyncio protocols, framing by llhttp through ``httptools``); requests through a
+proxy (``HTTPS_PROXY``/``NO_PROXY``), URLs with user info, and every request while aiohttp
+is patched go through ``aiohttp.ClientSession``. Both share the TLS context (verified; a CA
+bundle from ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``), the timeouts,
+the redirect rules, the body limits (bounded decompression, :mod:`lmux_plug._http_body`)
+and the checks of the caller's headers. Failures leave this module only as
+:mod:`lmux_plug.errors` exceptions.
+
+vcrpy, pytest-recording and aioresponses: they record, replay or mock what goes through
+``aiohttp.ClientSession``, and they do it by replacing the class attribute
+``ClientSession._request`` while a cassette or mock is active. :func:`_aiohttp_is_patched`
+compares that attribute with aiohttp's own function (recognised once by its public
+``__module__`` and ``__qualname__`` and by having no ``__wrapped__``, which
+``functools.wraps`` leaves on a replacement; then by identity); while they differ, every
+request takes the aiohttp path, so existing cassette setups keep working unchanged. Code
+objects are never inspected. Tests of your own should rather pass a transport:
+:class:`AsyncTransport` is what providers call, and :mod:`lmux_plug.transports` has a mock,
+a recorder and a replayer.
 
 aiohttp is imported on first use, so ``import lmux_plug`` stays fast.
 """
@@ -184,6 +200,7 @@ def _map_transport_error(exc: BaseException, provider: str | None, model: str | 
 
 # aiohttp's own ``ClientSession._request``, remembered the first time it is seen unpatched.
 _AIOHTTP_REQUEST: list[object] = []
+_AIOHTTP_CLIENT: list[type] = []  # aiohttp.ClientSession, once imported
 
 
 def _is_aiohttp_own_request(function: object) -> bool:
@@ -210,9 +227,11 @@ def _aiohttp_is_patched() -> bool:
     aiohttp path and is recorded or replayed. Tests of our own should rather pass a
     transport (:class:`lmux_plug.transports.MockTransport`, replay and record transports).
     """
-    from aiohttp import client  # noqa: PLC0415
+    if not _AIOHTTP_CLIENT:
+        from aiohttp import client  # noqa: PLC0415
 
-    current = client.ClientSession.__dict__.get("_request")
+        _AIOHTTP_CLIENT.append(client.ClientSession)
+    current = _AIOHTTP_CLIENT[0].__dict__.get("_request")
     if _AIOHTTP_REQUEST:
         return current is not _AIOHTTP_REQUEST[0]
     if _is_aiohttp_own_request(current):
@@ -230,17 +249,25 @@ CREDENTIAL_HEADERS = frozenset(
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _bad_header(name: object, value: object) -> str | None:
-    """Why ``name: value`` may not be sent, or None."""
+def _header_name(name: object) -> str:
+    """``name`` lower-cased once it is known valid; raises :class:`InvalidRequestError`."""
+    lowered = _NAMES_CHECKED.get(name) if isinstance(name, str) else None
+    if lowered is not None:
+        return lowered
     if not isinstance(name, str) or not name or not _TOKEN.issuperset(name):
-        return f"invalid header name {name!r}"
-    if not isinstance(value, str):
-        return f"header {name!r} must be a str, not {type(value).__name__}"
-    if "\r" in value or "\n" in value or "\x00" in value:
-        return f"header {name!r}: header names and values must not contain CR or LF (or NUL)"
-    if name.lower() in _TRANSPORT_HEADERS:
-        return f"header {name!r} is set by the transport and cannot be given by the caller"
-    return None
+        msg = f"invalid header name {name!r}"
+        raise InvalidRequestError(msg)
+    lowered = name.lower()
+    if lowered in _TRANSPORT_HEADERS:
+        msg = f"header {name!r} is set by the transport and cannot be given by the caller"
+        raise InvalidRequestError(msg)
+    if len(_NAMES_CHECKED) > 1024:  # names are few; values are never kept
+        _NAMES_CHECKED.clear()
+    _NAMES_CHECKED[name] = lowered
+    return lowered
+
+
+_NAMES_CHECKED: dict[str, str] = {}
 
 
 def _json_bytes(json_body: Any) -> bytes | None:
@@ -257,11 +284,15 @@ def check_request_headers(headers: Mapping[str, str] | None, *, has_body: bool) 
     merged: dict[str, str] = {}
     seen: set[str] = set()
     if headers:
-        for name, value in headers.items():
-            problem = _bad_header(name, value)
-            if problem is not None:
-                raise InvalidRequestError(problem)
-            lowered = name.lower()
+        for name, given in headers.items():
+            lowered = _header_name(name)
+            value: object = given  # callers' code is not always type-checked
+            if not isinstance(value, str):
+                msg = f"header {name!r} must be a str, not {type(value).__name__}"
+                raise InvalidRequestError(msg)
+            if "\r" in value or "\n" in value or "\x00" in value:
+                msg = f"header {name!r}: header names and values must not contain CR or LF (or NUL)"
+                raise InvalidRequestError(msg)
             if lowered in seen:
                 msg = f"header {lowered!r} given more than once (names are case-insensitive)"
                 raise InvalidRequestError(msg)
@@ -675,19 +706,7 @@ class Transport:
 
     # -- one exchange, either path, one redirect policy -----------------------------------
 
-    async def _send_once(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str],
-        body: bytes | None,
-        params: Mapping[str, str] | None,
-        timeout: float | None,
-    ) -> _Exchange:
-        target = self._lean_target(url, params)
-        if target is not None:
-            return await self._lean_send(method, target, headers, body, timeout)
+    def _check_user_info(self, url: str, headers: Mapping[str, str]) -> None:
         if (
             "@" in url
             and urlsplit(url).username is not None
@@ -696,9 +715,6 @@ class Transport:
             # aiohttp would raise a bare ValueError: two credentials for one request.
             msg = "the URL carries user info (basic auth) and an authorization header"
             raise InvalidRequestError(msg)
-        return await self._aiohttp_send(
-            method, url, headers=headers, body=body, params=params, timeout=timeout
-        )
 
     async def _exchange(
         self,
@@ -723,9 +739,15 @@ class Transport:
         request only: the ``location`` is the whole new address.
         """
         for _ in range(_MAX_REDIRECTS + 1):
-            exchange = await self._send_once(
-                method, url, headers=headers, body=body, params=params, timeout=timeout
-            )
+            target = self._lean_target(url, params)
+            exchange: _Exchange
+            if target is not None:
+                exchange = await self._lean_send(method, target, headers, body, timeout)
+            else:
+                self._check_user_info(url, headers)
+                exchange = await self._aiohttp_send(
+                    method, url, headers=headers, body=body, params=params, timeout=timeout
+                )
             location = exchange.headers.get("location") if exchange.status in _REDIRECTS else None
             if not location:
                 return exchange
