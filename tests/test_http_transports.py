@@ -141,7 +141,7 @@ async def test_record_then_replay_without_network(tmp_path: Path) -> None:
     assert "REDACTED" in text
     entries = [json.loads(line) for line in text.splitlines()[1:]]
     assert len(entries) == 2
-    assert len(entries[1]["response"]["chunks"]) > 1  # the stream kept its chunks
+    assert "".join(c["text"] for c in entries[1]["response"]["chunks"]).endswith("[DONE]\n\n")
 
     replay = ReplayTransport(cassette)
     registry = Registry.from_entry_points(transport=replay)
@@ -185,6 +185,19 @@ async def test_recording_scrubs_declared_secrets_and_error_answers_replay_typed(
         await ReplayTransport(cassette).request(
             "POST", "https://elsewhere.example/v1/x", json_body={"q": 1}
         )
+
+
+async def test_a_recorded_stream_replays_chunk_by_chunk(tmp_path: Path) -> None:
+    events = [_chunk("a"), _chunk("b"), _chunk(None, "stop")]
+    cassette = tmp_path / "stream.jsonl"
+    recorder = RecordingTransport(MockTransport(lambda _r: MockResponse.sse(events)), cassette)
+    live = await recorder.stream("POST", "https://api.example/v1/chat", json_body={"s": 1})
+    recorded = [chunk async for chunk in live.iter_bytes()]
+    replayed = await ReplayTransport(cassette).stream(
+        "POST", "https://other.example/v1/chat", json_body={"s": 1}
+    )
+    assert [chunk async for chunk in replayed.iter_bytes()] == recorded
+    assert len(recorded) == len(events) + 1  # one chunk per event, and [DONE]
 
 
 def test_a_broken_cassette_is_a_typed_error(tmp_path: Path) -> None:
