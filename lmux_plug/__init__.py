@@ -30,6 +30,7 @@ from lmux_plug._api_functions import (
     transcribe_stream,
 )
 from lmux_plug._context import ProviderContext
+from lmux_plug._plugins import BrokenPlugin, LoadedPlugin, PluginLoadWarning
 from lmux_plug._pricing import (
     Cost,
     ModelPricing,
@@ -166,6 +167,7 @@ __all__ = [
     "AudioContent",
     "AuthProvider",
     "AuthenticationError",
+    "BrokenPlugin",
     "Capability",
     "ChatCallParams",
     "ChatChunk",
@@ -199,12 +201,14 @@ __all__ = [
     "JsonObjectResponseFormat",
     "JsonSchemaResponseFormat",
     "LmuxError",
+    "LoadedPlugin",
     "Message",
     "ModelPricing",
     "ModelSpec",
     "NoAuth",
     "NotFoundError",
     "PluginError",
+    "PluginLoadWarning",
     "PricingProvider",
     "PricingTier",
     "ProviderContext",

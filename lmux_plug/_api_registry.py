@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from lmux_plug._pricing import Cost, ModelPricing, calculate_cost, duration_cost
+from lmux_plug._secrets import scrub_exception
 from lmux_plug._types import Capability, Usage
 from lmux_plug.errors import LmuxError, PluginError
 
@@ -107,6 +108,8 @@ def _with_context(exc: LmuxError, provider: str, model: str) -> LmuxError:
 
 
 def _plugin_bug(exc: Exception, provider: str, model: str) -> PluginError:
+    # The foreign exception stays the cause (for debugging); its text must not leak keys.
+    scrub_exception(exc)
     msg = f"plugin for {provider!r} raised {type(exc).__name__}: {exc}"
     return PluginError(msg, provider=provider, model=model)
 

@@ -1,34 +1,68 @@
 """Plugin loading: the pluggy manager, entry-point discovery, blocking, broken plugins.
 
-A plugin that fails to import, raises from ``lmux_plug_providers`` or declares something
-that is not a valid ``ProviderSpec`` is recorded as a :class:`BrokenPlugin` (and a
-warning is issued); it never prevents other plugins from loading.
+A plugin that fails to import, implements a hook no specification knows (a misspelt
+``lmux_plug_caht``), raises from ``lmux_plug_providers``, declares something that is not a
+valid ``ProviderSpec`` or claims a wire another plugin owns is recorded as a
+:class:`BrokenPlugin` (and a warning is issued); it never prevents other plugins from loading.
+
+:class:`Hooks` is the typed facade the registry calls the hooks through (one typed method
+per hook, as tox 4 does), so no caller depends on pluggy's untyped ``pm.hook.<name>``.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from lmux_plug import hookspecs
 from lmux_plug._entry_points import FoundEntryPoint, UnsupportedPathError, scan_group
-from lmux_plug._types import ProviderSpec
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._types import Credentials, ProviderSpec
+
+if TYPE_CHECKING:
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._types import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+    )
 
 __all__ = [
+    "CALL_HOOKS",
     "ENTRY_POINT_GROUP",
     "BrokenPlugin",
+    "CallHooks",
+    "Hooks",
     "LoadedPlugin",
     "PluginLoadWarning",
+    "PluginManager",
     "disabled_names",
     "entry_point_plugins",
     "make_plugin_manager",
     "validate_specs",
+    "validate_wires",
 ]
+
+#: The hooks that answer calls; the owner of a provider implements them.
+CALL_HOOKS = (
+    "lmux_plug_chat",
+    "lmux_plug_stream",
+    "lmux_plug_embed",
+    # The APIs beyond chat and embeddings (see lmux_plug._api_registry).
+    "lmux_plug_create_response",
+    "lmux_plug_create_response_stream",
+    "lmux_plug_complete",
+    "lmux_plug_complete_stream",
+    "lmux_plug_transcribe",
+    "lmux_plug_transcribe_stream",
+)
 
 ENTRY_POINT_GROUP = "lmux_plug"
 DISABLE_ENV = "LMUX_PLUG_DISABLE"
@@ -57,11 +91,178 @@ class LoadedPlugin:
     version: str | None = None
 
 
-def make_plugin_manager() -> pluggy.PluginManager:
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, counting changes so cached hook callers know when to rebuild.
+
+    :attr:`generation` grows on every ``register`` / ``unregister`` (also when a user
+    registers a wrapper plugin on :attr:`lmux_plug.Registry.plugin_manager` directly).
+    """
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.generation = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin`` (see :meth:`pluggy.PluginManager.register`)."""
+        try:
+            return super().register(plugin, name)
+        finally:
+            self.generation += 1
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        """Unregister ``plugin`` (see :meth:`pluggy.PluginManager.unregister`)."""
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self.generation += 1
+
+
+def make_plugin_manager() -> PluginManager:
     """A plugin manager with the lmux_plug hook specification."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     return pm
+
+
+@attrs.frozen
+class CallHooks:
+    """The call hooks of one owner plugin plus every wrapper, ready to call.
+
+    Built once per owner and plugin set (``pm.subset_hook_caller``: no per-call scan of
+    every plugin); a hook the owner does not implement is absent from ``callers``.
+    """
+
+    callers: dict[str, Any]
+    generation: int
+
+
+def _is_wrapper(impl: Any) -> bool:
+    return bool(impl.wrapper or impl.hookwrapper)
+
+
+class Hooks:
+    """Typed access to every hook of a plugin manager (tox 4's ``Plugin`` facade).
+
+    One method per hook, each with the hook's real types; the registry calls nothing else.
+    """
+
+    def __init__(self, pm: PluginManager) -> None:
+        self.pm = pm
+        self._calls: dict[int, CallHooks] = {}
+
+    # -- declarations ---------------------------------------------------------------------
+
+    def _own_results(self, hook_name: str, plugin: object) -> list[Any]:
+        caller = getattr(self.pm.hook, hook_name)
+        return [impl.function() for impl in caller.get_hookimpls() if impl.plugin is plugin]
+
+    def providers(self, plugin: object) -> tuple[ProviderSpec, ...]:
+        """The checked specs ``plugin`` declares (``ValueError`` saying what is wrong)."""
+        found: list[ProviderSpec] = []
+        for declared in self._own_results("lmux_plug_providers", plugin):
+            found.extend(validate_specs(declared))
+        return tuple(found)
+
+    def wires(self, plugin: object) -> tuple[str, ...]:
+        """The wires ``plugin`` declares it serves (``ValueError`` saying what is wrong)."""
+        found: list[str] = []
+        for declared in self._own_results("lmux_plug_wires", plugin):
+            found.extend(validate_wires(declared))
+        return tuple(dict.fromkeys(found))
+
+    def serves_calls(self, plugin: object) -> bool:
+        """Whether ``plugin`` answers calls itself (else it only declares data)."""
+        return any(
+            impl.plugin is plugin and not _is_wrapper(impl)
+            for hook_name in CALL_HOOKS
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls()
+        )
+
+    def unknown_hooks(self, plugin: object) -> list[str]:
+        """Hooks ``plugin`` implements that no specification declares (misspelt names).
+
+        ``optionalhook=True`` implementations are not counted, as in ``check_pending``.
+        """
+        unknown: list[str] = []
+        for caller in self.pm.get_hookcallers(plugin) or ():
+            if caller.has_spec():
+                continue
+            if any(
+                impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()
+            ):
+                unknown.append(caller.name)
+        return sorted(unknown)
+
+    # -- policy hooks ---------------------------------------------------------------------
+
+    def auth(self, provider: ProviderSpec) -> Credentials | None:
+        """``lmux_plug_auth``: the first implementation's credentials, or ``None``."""
+        found: object = self.pm.hook.lmux_plug_auth(provider=provider)
+        return found if isinstance(found, Credentials) else None
+
+    def pricing(self, provider: ProviderSpec, model: str) -> ModelPricing | None:
+        """``lmux_plug_pricing``: the first implementation's price, or ``None``."""
+        found: object = self.pm.hook.lmux_plug_pricing(provider=provider, model=model)
+        return found if isinstance(found, ModelPricing) else None
+
+    # -- call hooks -----------------------------------------------------------------------
+
+    def calls_of(self, owner: object) -> CallHooks:
+        """The call hooks of ``owner`` (plus wrappers), rebuilt when plugins changed."""
+        calls = self._calls.get(id(owner))
+        if calls is None or calls.generation != self.pm.generation:
+            callers = {name: self._subset(name, owner) for name in CALL_HOOKS}
+            calls = self._calls[id(owner)] = CallHooks(
+                {name: caller for name, caller in callers.items() if caller is not None},
+                self.pm.generation,
+            )
+        return calls
+
+    def _subset(self, hook_name: str, owner: object) -> Any:
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        if not any(impl.plugin is owner and not _is_wrapper(impl) for impl in impls):
+            return None
+        others = {
+            impl.plugin for impl in impls if impl.plugin is not owner and not _is_wrapper(impl)
+        }
+        return self.pm.subset_hook_caller(hook_name, others)
+
+    @staticmethod
+    def chat(
+        calls: CallHooks, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """``lmux_plug_chat`` of one owner: an awaitable answer."""
+        caller = _owner_hook(calls.callers.get("lmux_plug_chat"), "lmux_plug_chat", provider)
+        result: Awaitable[ChatResponse] = caller(request=request, provider=provider)
+        return result
+
+    @staticmethod
+    def stream(
+        calls: CallHooks, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """``lmux_plug_stream`` of one owner: an async iterator of chunks."""
+        caller = _owner_hook(calls.callers.get("lmux_plug_stream"), "lmux_plug_stream", provider)
+        result: AsyncIterator[ChatChunk] = caller(request=request, provider=provider)
+        return result
+
+    @staticmethod
+    def embed(
+        calls: CallHooks, request: EmbeddingRequest, provider: ProviderContext
+    ) -> Awaitable[EmbeddingResponse]:
+        """``lmux_plug_embed`` of one owner: an awaitable answer."""
+        caller = _owner_hook(calls.callers.get("lmux_plug_embed"), "lmux_plug_embed", provider)
+        result: Awaitable[EmbeddingResponse] = caller(request=request, provider=provider)
+        return result
+
+
+def _owner_hook(caller: Any, hook_name: str, provider: ProviderContext) -> Any:
+    """``caller``, or the error saying the serving plugin lacks ``hook_name``."""
+    if caller is None:
+        from lmux_plug.errors import UnsupportedFeatureError  # noqa: PLC0415 - rare path
+
+        msg = f"plugin serving {provider.name!r} does not implement {hook_name}"
+        raise UnsupportedFeatureError(msg, provider=provider.name)
+    return caller
 
 
 def disabled_names(extra: Iterable[str] = ()) -> frozenset[str]:
@@ -146,3 +347,19 @@ def validate_specs(declared: Any) -> tuple[ProviderSpec, ...]:
             raise ValueError(msg)
         specs.append(spec)
     return tuple(specs)
+
+
+def validate_wires(declared: Any) -> tuple[str, ...]:
+    """Check what ``lmux_plug_wires`` returned; raise ``ValueError`` saying what is wrong."""
+    if declared is None:
+        return ()
+    if isinstance(declared, str):
+        declared = [declared]
+    if not isinstance(declared, Sequence):
+        msg = f"lmux_plug_wires must return a list of wire names, got {type(declared).__name__}"
+        raise ValueError(msg)  # noqa: TRY004 - reported as a broken plugin, not raised to users
+    for wire in declared:
+        if not isinstance(wire, str) or not wire or wire != wire.strip():
+            msg = f"wire name {wire!r} must be a non-empty string without spaces"
+            raise ValueError(msg)
+    return tuple(declared)

@@ -14,6 +14,7 @@ import attrs
 
 # Imported at run time (not only for type checking) so cattrs can resolve the annotations.
 from lmux_plug._pricing import Cost, ModelPricing
+from lmux_plug._secrets import remember_secret
 
 __all__ = [
     "ApiKeyAuth",
@@ -82,6 +83,11 @@ class Secret:
     """
 
     _value: str = attrs.field(alias="value")
+
+    def __attrs_post_init__(self) -> None:
+        # Every secret is scrubbed from errors, logs and files from the moment it exists.
+        if isinstance(self._value, str):
+            remember_secret(self._value)
 
     def reveal(self) -> str:
         """Return the secret value; use only to build the outgoing request."""

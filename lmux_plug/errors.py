@@ -17,12 +17,18 @@
 
 Plugins map foreign exceptions at one boundary (:mod:`lmux_plug.http`), so a user never
 sees a raw transport, ``json`` or ``KeyError`` exception.
+
+Every error removes the configured secrets (each :class:`lmux_plug.Secret` ever built) from
+its message, body and headers when it is built, and again from ``str``, ``repr`` and pickles:
+an upstream that echoes the key it was sent cannot make it appear in a traceback or a log.
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+
+from lmux_plug._secrets import scrub, scrub_value
 
 __all__ = [
     "AuthenticationError",
@@ -59,21 +65,23 @@ class LmuxError(Exception):
         retry_after: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.model = model
         self.status_code = status_code
-        self.request_id = request_id
+        self.request_id = None if request_id is None else scrub(request_id)
         self.retryable = self.default_retryable if retryable is None else retryable
-        # The provider's error body, truncated; keys are never echoed by providers we know,
-        # and plugins scrub the request's own key out of it before building the error.
-        self.body = body
+        # The provider's error body, truncated and scrubbed of every known secret.
+        self.body = None if body is None else scrub(body)
         # Seconds the provider asked us to wait (Retry-After); any retryable error may carry it.
         self.retry_after = retry_after
         # The error response's headers (lower-case names), so a router can re-sync its
         # rate-limit buckets from ``x-ratelimit-*`` even when the call failed.
-        self.headers: Mapping[str, str] = dict(headers or {})
+        self.headers: Mapping[str, str] = (
+            {name: scrub(value) for name, value in headers.items()} if headers else {}
+        )
 
     def __str__(self) -> str:
         context = [
@@ -86,11 +94,14 @@ class LmuxError(Exception):
             )
             if value is not None
         ]
-        return f"{self.message} ({', '.join(context)})" if context else self.message
+        text = f"{self.message} ({', '.join(context)})" if context else self.message
+        # Attributes may be set after construction (a router adds context): scrub again.
+        return scrub(text)
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep keyword context across pickling (multiprocessing, batch workers).
-        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+        state = {name: scrub_value(value) for name, value in self.__dict__.items()}
+        return (_rebuild, (type(self), scrub(self.message), state))
 
 
 def _rebuild(cls: type[LmuxError], message: str, state: dict[str, object]) -> LmuxError:

@@ -58,6 +58,7 @@ __all__ = [
     "lmux_plug_stream",
     "lmux_plug_transcribe",
     "lmux_plug_transcribe_stream",
+    "lmux_plug_wires",
 ]
 
 PROJECT = "lmux_plug"
@@ -69,13 +70,29 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def lmux_plug_providers() -> Sequence[ProviderSpec]:
     """Declare the providers this plugin serves, as data.
 
-    :return: ``ProviderSpec`` values. Each ``name`` becomes a model prefix. The plugin
-        that declares a spec owns its calls; a spec registered later by a user with the
-        same ``wire`` is served by the plugin that declared that wire first.
+    :return: ``ProviderSpec`` values. Each ``name`` becomes a model prefix. A plugin that
+        implements the call hooks serves the specs it declares; a spec declared as data
+        alone (by a data-only plugin or ``Registry.register``) is served by the plugin that
+        owns its ``wire`` (see :func:`lmux_plug_wires`).
 
     Called once per registry when the plugin is loaded. Results of every plugin are
     collected; a plugin that raises or returns something other than specs is reported as
     broken and skipped.
+    """
+
+
+@hookspec
+def lmux_plug_wires() -> Sequence[str]:
+    """Declare the wires whose calls this plugin serves, for every spec of that wire.
+
+    :return: wire names (``"openai"``, ``"anthropic"`` ...). A spec with one of these wires
+        declared by anyone (a data-only plugin, ``Registry.register``) is served by this
+        plugin's call hooks. Each wire has one owner: a second plugin declaring the same
+        wire is reported as broken (naming both plugins) and skipped, whatever the load
+        order. Disable one of them (``LMUX_PLUG_DISABLE``) to choose.
+
+    A plugin that implements the call hooks without declaring a wire serves the specs it
+    declares itself, and nothing else.
     """
 
 

@@ -23,6 +23,8 @@ from lmux_plug._context import ProviderContext
 from lmux_plug._defaults import CoreDefaults
 from lmux_plug._plugins import (
     BrokenPlugin,
+    CallHooks,
+    Hooks,
     LoadedPlugin,
     PluginLoadWarning,
     disabled_names,
@@ -31,6 +33,7 @@ from lmux_plug._plugins import (
     validate_specs,
 )
 from lmux_plug._pricing import ModelPricing, calculate_cost
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._sync import LoopRunner
 from lmux_plug._types import (
     AudioContent,
@@ -50,6 +53,7 @@ from lmux_plug._types import (
     Secret,
     UserMessage,
 )
+from lmux_plug._wires import WireOwners
 from lmux_plug.convert import to_messages, to_response_format, to_tool, to_tool_choice
 from lmux_plug.errors import (
     AuthenticationError,
@@ -76,18 +80,6 @@ if TYPE_CHECKING:
 __all__ = ["Registry", "Route", "split_model"]
 
 
-_CALL_HOOKS = (
-    "lmux_plug_chat",
-    "lmux_plug_stream",
-    "lmux_plug_embed",
-    # The APIs beyond chat and embeddings (see lmux_plug._api_registry).
-    "lmux_plug_create_response",
-    "lmux_plug_create_response_stream",
-    "lmux_plug_complete",
-    "lmux_plug_complete_stream",
-    "lmux_plug_transcribe",
-    "lmux_plug_transcribe_stream",
-)
 _NO_CREDENTIALS = Credentials()  # frozen, so one instance serves every keyless call
 
 
@@ -116,8 +108,9 @@ class Route:
     owner: object
     api_key: Secret | None = None
     base_url: str | None = None
-    # Hook implementations to run for each call hook: the owner's plus every wrapper.
-    impls: dict[str, list[Any]] = attrs.field(factory=dict)
+    # The plugin whose call hooks answer this route (the owner, or the owner of the
+    # spec's wire for a data-only spec); found on first use, cleared when plugins change.
+    server: object | None = None
     # Both per model id, filled on first use: a route's spec never changes (``register``
     # builds a new Route) and both are cleared whenever plugins change.
     pricing: dict[str, ModelPricing | None] = attrs.field(factory=dict)
@@ -146,10 +139,11 @@ class Registry(ApiMethods):
         transport: AsyncTransport | None = None,
     ) -> None:
         self._pm = make_plugin_manager()
+        self._hooks = Hooks(self._pm)
         self._pm.register(CoreDefaults(), name="lmux_plug.core")
         self._routes: dict[str, Route] = {}
         self._aliases: dict[str, str] = {}
-        self._wire_owners: dict[str, object] = {}
+        self._wires = WireOwners()
         self._loaded: dict[str, LoadedPlugin] = {}
         self.broken: list[BrokenPlugin] = []
         self.transport: AsyncTransport = transport or Transport()
@@ -179,7 +173,27 @@ class Registry(ApiMethods):
         registry.broken.extend(broken)
         for name, plugin, source, version in found:
             registry.add_plugin(plugin, name=name, source=source, version=version)
+        registry.check_pending()
         return registry
+
+    def check_pending(self) -> None:
+        """Report hook implementations no specification declares (``pm.check_pending()``).
+
+        :meth:`add_plugin` already skips a plugin with a misspelt hook; this catches
+        plugins registered on :attr:`plugin_manager` directly. Each offender is recorded in
+        :attr:`broken` naming the hook, unregistered, and warned about.
+        """
+        import pluggy  # noqa: PLC0415 - already imported by the manager; only its error type
+
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError:
+            for plugin in list(self._pm.get_plugins()):
+                unknown = self._hooks.unknown_hooks(plugin)
+                if unknown:
+                    name = self._pm.get_name(plugin) or repr(plugin)
+                    self._pm.unregister(plugin)
+                    self._broken(name, _unknown_hooks_reason(unknown), "")
 
     def __repr__(self) -> str:
         return f"Registry(providers={sorted(self._routes)})"
@@ -205,19 +219,31 @@ class Registry(ApiMethods):
         except Exception as exc:  # noqa: BLE001 - a bad plugin must not break the others
             self._broken(plugin_name, f"cannot register: {exc}", source)
             return None
+        unknown = self._hooks.unknown_hooks(plugin)
+        if unknown:
+            self._pm.unregister(plugin)
+            self._broken(plugin_name, _unknown_hooks_reason(unknown), source)
+            return None
         try:
-            declared: list[ProviderSpec] = []
-            for impl in self._pm.hook.lmux_plug_providers.get_hookimpls():
-                if impl.plugin is plugin:
-                    declared.extend(validate_specs(impl.function()))
+            declared = self._hooks.providers(plugin)
+            wires = self._hooks.wires(plugin)
         except Exception as exc:  # noqa: BLE001
             self._pm.unregister(plugin)
             self._broken(plugin_name, f"bad declaration: {type(exc).__name__}: {exc}", source)
             return None
-        serves = self._implements_calls(plugin)
+        conflicts = self._wires.conflicts(wires, plugin)
+        if conflicts:
+            self._pm.unregister(plugin)
+            taken = ", ".join(f"{wire!r} (owned by plugin {owner!r})" for wire, owner in conflicts)
+            reason = (
+                f"wire conflict: plugin {plugin_name!r} declares wires already served: {taken}; "
+                "disable one of the two plugins with LMUX_PLUG_DISABLE"
+            )
+            self._broken(plugin_name, reason, source)
+            return None
+        self._wires.declare(wires, plugin_name, plugin)
+        self._infer_wires(plugin, plugin_name, declared, wires)
         for spec in declared:
-            if serves:
-                self._wire_owners.setdefault(spec.wire, plugin)
             if spec.name in self._routes:
                 warnings.warn(
                     f"plugin {plugin_name!r} declares provider {spec.name!r} again; "
@@ -232,13 +258,23 @@ class Registry(ApiMethods):
         self._loaded[plugin_name] = loaded
         return loaded
 
-    def _implements_calls(self, plugin: object) -> bool:
-        """Whether ``plugin`` answers calls itself (else it only declares data)."""
-        return any(
-            impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper)
-            for hook_name in _CALL_HOOKS
-            for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
-        )
+    def _infer_wires(
+        self,
+        plugin: object,
+        name: str,
+        declared: Sequence[ProviderSpec],
+        wires: tuple[str, ...],
+    ) -> None:
+        """A plugin that serves calls without declaring wires serves its specs' wires."""
+        if not self._hooks.serves_calls(plugin):
+            return
+        for wire in dict.fromkeys(spec.wire for spec in declared):
+            if wire in wires:
+                continue
+            # Several plugins may each serve their own specs of one wire (two mock
+            # providers): only a data-only spec of that wire is then ambiguous, and
+            # refused when registered (see WireOwners.owner).
+            self._wires.infer(wire, name, plugin)
 
     def _broken(self, name: str, reason: str, source: str) -> None:
         self.broken.append(BrokenPlugin(name, reason, source))
@@ -270,11 +306,12 @@ class Registry(ApiMethods):
             msg = f"prefix {prefix!r} is already registered; pass replace=True to replace it"
             raise ConfigurationError(msg, provider=prefix)
         if isinstance(provider, ProviderSpec):
-            spec, owner = validate_specs(provider)[0], self._wire_owners.get(provider.wire)
+            spec = validate_specs(provider)[0]
+            owner = self._wires.owner(provider.wire, provider=prefix)
             if owner is None:
                 msg = (
                     f"no installed plugin speaks wire {provider.wire!r}; "
-                    f"known wires: {sorted(self._wire_owners)}"
+                    f"known wires: {self._wires.known()}"
                 )
                 raise ConfigurationError(msg, provider=prefix)
         else:
@@ -298,13 +335,12 @@ class Registry(ApiMethods):
     def _spec_of_plugin(self, plugin: object) -> tuple[ProviderSpec, object]:
         if not self._pm.is_registered(plugin):
             self._pm.register(plugin)
-        impls = [i for i in self._pm.hook.lmux_plug_providers.get_hookimpls() if i.plugin is plugin]
-        specs = [s for impl in impls for s in validate_specs(impl.function())]
+        specs = self._hooks.providers(plugin)
         if len(specs) != 1:
             msg = f"{plugin!r} must declare exactly one provider to be registered under a prefix"
             raise ConfigurationError(msg)
-        if self._implements_calls(plugin):
-            self._wire_owners.setdefault(specs[0].wire, plugin)
+        name = self._pm.get_name(plugin) or repr(plugin)
+        self._infer_wires(plugin, name, specs, self._hooks.wires(plugin))
         return specs[0], plugin
 
     def configure(
@@ -356,7 +392,7 @@ class Registry(ApiMethods):
 
     def _invalidate(self) -> None:
         for route in self._routes.values():
-            route.impls.clear()
+            route.server = None
             route.pricing.clear()
             route.capabilities.clear()
 
@@ -383,23 +419,16 @@ class Registry(ApiMethods):
         prefix, model_id = split_model(model)
         return self._route(prefix, model), model_id
 
-    def _impls(self, route: Route, hook_name: str) -> list[Any]:
-        impls = route.impls.get(hook_name)
-        if impls is None:
-            available = getattr(self._pm.hook, hook_name).get_hookimpls()
-            owner = route.owner
-            if not self._implements_calls(owner):
-                # A data-only declaration: the plugin that speaks its wire serves it.
-                owner = self._wire_owners.get(route.spec.wire, owner)
-            impls = [
-                impl
-                for impl in available
-                if impl.plugin is owner or impl.wrapper or impl.hookwrapper
-            ]
-            if all(impl.wrapper or impl.hookwrapper for impl in impls):
-                impls = []  # wrappers alone cannot answer; checked once here, not per call
-            route.impls[hook_name] = impls
-        return impls
+    def _calls(self, route: Route) -> CallHooks:
+        """The call hooks that answer ``route``: its server's plus every wrapper."""
+        server = route.server
+        if server is None:
+            server = route.owner
+            if not self._hooks.serves_calls(server):
+                # A data-only declaration: the plugin that owns its wire serves it.
+                server = self._wires.owner(route.spec.wire, provider=route.spec.name) or server
+            route.server = server
+        return self._hooks.calls_of(server)
 
     def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None:
         capabilities = route.capabilities.get(model_id)
@@ -422,7 +451,7 @@ class Registry(ApiMethods):
             return last
         if route.api_key is not None:
             return Credentials(api_key=route.api_key)
-        credentials: Credentials | None = self._pm.hook.lmux_plug_auth(provider=route.spec)
+        credentials = self._hooks.auth(route.spec)
         if credentials is not None:
             return credentials
         auth = route.spec.auth
@@ -449,40 +478,40 @@ class Registry(ApiMethods):
             return route.pricing[model_id]
         except KeyError:
             pass
-        pricing: object
+        found: ModelPricing | None
         try:
-            pricing = self._pm.hook.lmux_plug_pricing(provider=route.spec, model=model_id)
-        except Exception:
-            import logging  # noqa: PLC0415 - rare path; logging costs start-up time
-
-            logging.getLogger("lmux_plug").warning(
+            found = self._hooks.pricing(route.spec, model_id)
+        except Exception:  # noqa: BLE001 - a pricing plugin bug must not fail the call; logged
+            scrubbed_logger("lmux_plug").warning(
                 "pricing hook failed for %s/%s", route.spec.name, model_id, exc_info=True
             )
-            pricing = None
-        found = pricing if isinstance(pricing, ModelPricing) else None
+            found = None
         route.pricing[model_id] = found
         return found
 
     def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any:
-        impls = self._impls(route, hook_name)
-        if not impls:
+        """Call ``hook_name`` of the plugin serving ``route`` (plus wrappers) with ``kwargs``.
+
+        For the call hooks beyond chat and embeddings (see ``lmux_plug._api_registry``).
+        """
+        caller = self._calls(route).callers.get(hook_name)
+        if caller is None:
             msg = f"plugin serving {route.spec.name!r} does not implement {hook_name}"
             raise UnsupportedFeatureError(msg, provider=route.spec.name)
-        # pluggy's executor with a precomputed implementation list: no per-call scan.
-        return self._pm._hookexec(hook_name, impls, kwargs, True)  # noqa: SLF001, FBT003
+        return caller(**kwargs)
 
     async def _answer(
         self,
         route: Route,
         model_id: str,
-        hook_name: str,
+        hook: Any,
         request: ChatRequest | EmbeddingRequest,
         context: ProviderContext,
     ) -> Any:
-        """Await the owner's answer, map foreign errors, price it (if unpriced) and time it."""
+        """Await ``hook`` (a :class:`Hooks` call method), map foreign errors, price and time it."""
         started = time.perf_counter()
         try:
-            response = await self._call(route, hook_name, {"request": request, "provider": context})
+            response = await hook(self._calls(route), request, context)
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:
@@ -566,9 +595,7 @@ class Registry(ApiMethods):
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
         request, emulated = _emulate_json(route.spec, request)
-        response: ChatResponse = await self._answer(
-            route, model_id, "lmux_plug_chat", request, context
-        )
+        response: ChatResponse = await self._answer(route, model_id, Hooks.chat, request, context)
         if emulated is not None:
             from lmux_plug._json_emulation import settle  # noqa: PLC0415
 
@@ -604,9 +631,7 @@ class Registry(ApiMethods):
         started = time.perf_counter()
         first: float | None = None
         try:
-            iterator: AsyncIterator[ChatChunk] = self._call(
-                route, "lmux_plug_stream", {"request": request, "provider": context}
-            )
+            iterator = Hooks.stream(self._calls(route), request, context)
             try:
                 async for chunk in iterator:
                     if first is None and (
@@ -671,7 +696,7 @@ class Registry(ApiMethods):
                 limit,
             )
         response: EmbeddingResponse = await self._answer(
-            route, model_id, "lmux_plug_embed", request, context
+            route, model_id, Hooks.embed, request, context
         )
         return response
 
@@ -788,3 +813,10 @@ def _emulate_json(spec: ProviderSpec, request: ChatRequest) -> tuple[ChatRequest
     if emulated is None:
         return request, None
     return _json_emulation.prepare(request, emulated), emulated
+
+
+def _unknown_hooks_reason(names: list[str]) -> str:
+    return (
+        f"implements unknown hook(s) {', '.join(names)} (misspelt? known hooks start "
+        "with 'lmux_plug_' and are listed in lmux_plug.hookspecs)"
+    )

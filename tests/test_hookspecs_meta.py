@@ -37,6 +37,7 @@ def test_the_hooks_exist() -> None:
         "lmux_plug_stream",
         "lmux_plug_transcribe",
         "lmux_plug_transcribe_stream",
+        "lmux_plug_wires",
     ]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.apis import api_routes
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Gateway", "create_app"]
 
-log = logging.getLogger("lmux_plug.gateway")
+log = scrubbed_logger("lmux_plug.gateway")
 
 _JSON = "application/json"
 _MAX_RETRIES = 5

@@ -8,9 +8,9 @@ evicted, the pool raises :class:`~lmux_plug.errors.AuthenticationError`.
 from __future__ import annotations
 
 import hashlib
-import logging
 from typing import TYPE_CHECKING
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import AuthenticationError
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KeyPool", "fingerprint"]
 
-log = logging.getLogger("lmux_plug.router")
+log = scrubbed_logger("lmux_plug.router")
 _DEAD_TTL = 7 * 86400.0
 
 

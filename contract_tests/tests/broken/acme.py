@@ -34,8 +34,8 @@ from lmux_plug import (
     hookimpl,
     per_million_tokens,
 )
-from lmux_plug._sse import SSEDecoder
 from lmux_plug.convert import message_to_openai
+from lmux_plug.wire import SSEDecoder
 
 _CHAT = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS})
 SPEC = ProviderSpec(

@@ -34,8 +34,7 @@ from lmux_plug import (
     hookimpl,
 )
 from lmux_plug import TimeoutError as LmuxTimeoutError
-from lmux_plug._http_errors import error_from_response
-from lmux_plug._sse import SSEDecoder
+from lmux_plug.wire import SSEDecoder, error_from_response
 
 
 def _load_acme() -> Any:
@@ -194,13 +193,18 @@ class KeyErrorOnOddJson(AcmePlugin):
 
 
 class LeaksKey(AcmePlugin):
-    """Puts the key it used into its authentication errors ('to help debugging')."""
+    """Puts the key it used into its authentication errors and its own log ('to help debugging').
+
+    The core scrubs every known key from errors, so the log line of the plugin's own
+    (unscrubbed) logger is the leak the clause must catch.
+    """
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         try:
             return await super().chat(request, provider)
         except AuthenticationError as exc:
             key = provider.credentials.api_key.reveal() if provider.credentials.api_key else ""
+            logging.getLogger("lmux_contract_examples_acme").warning("key %s was rejected", key)
             msg = f"key {key} was rejected: {exc.message}"
             raise AuthenticationError(
                 msg, provider=provider.name, status_code=exc.status_code

@@ -34,7 +34,6 @@ from lmux_plug import (
     UserMessage,
     calculate_cost,
 )
-from lmux_plug._sse import ServerSentEvent
 from lmux_plug.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -42,6 +41,7 @@ from lmux_plug.errors import (
     ProviderError,
     RateLimitError,
 )
+from lmux_plug.wire import ServerSentEvent
 
 
 def encode(*messages, **params):

@@ -17,7 +17,6 @@ import pytest
 from lmux_plug_anthropic import _codec
 
 from lmux_plug import FinishReason
-from lmux_plug._http_errors import error_from_response
 from lmux_plug.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -26,6 +25,7 @@ from lmux_plug.errors import (
     RateLimitError,
 )
 from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "anthropic")
 

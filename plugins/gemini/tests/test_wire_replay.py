@@ -27,8 +27,8 @@ from lmux_plug import (
     NotFoundError,
     RateLimitError,
 )
-from lmux_plug._http_errors import error_from_response, parse_duration
 from lmux_plug.testing.wire import load_recording, recordings, wire_dir
+from lmux_plug.wire import error_from_response, parse_duration
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "gemini")
 

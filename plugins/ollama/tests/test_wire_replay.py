@@ -20,8 +20,8 @@ from lmux_plug_ollama._codec import (
 )
 
 from lmux_plug import FinishReason, NotFoundError
-from lmux_plug._http_errors import error_from_response
 from lmux_plug.testing.wire import load_recording, recordings, wire_dir
+from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "ollama")
 

@@ -36,7 +36,6 @@ from lmux_plug import (
     ProviderError,
     RateLimitError,
 )
-from lmux_plug._http_errors import error_from_response
 from lmux_plug.testing.wire import (
     WireExchange,
     load_recording,
@@ -44,6 +43,7 @@ from lmux_plug.testing.wire import (
     recordings,
     wire_dir,
 )
+from lmux_plug.wire import error_from_response
 
 REPO = Path(__file__).resolve().parents[3]
 WIRE = wire_dir(REPO)

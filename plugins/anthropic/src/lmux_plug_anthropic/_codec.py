@@ -27,7 +27,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -54,14 +54,25 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
-from lmux_plug._http_errors import error_from_response
-from lmux_plug._sse import ServerSentEvent, SSEDecoder
 from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
+from lmux_plug.wire import (
+    BaseCodec,
+    ServerSentEvent,
+    SSEDecoder,
+    WireRequest,
+    WireResponse,
+    error_from_response,
+)
 from lmux_plug_anthropic._spec import default_max_tokens
 
+if TYPE_CHECKING:
+    from lmux_plug import ProviderContext
+
 __all__ = [
+    "CODEC",
     "JSON_TOOL_NAME",
     "REASONING_BUDGETS",
+    "AnthropicCodec",
     "StreamDecoder",
     "decode_chat",
     "encode_chat",
@@ -922,3 +933,71 @@ class StreamDecoder:
         raise error_from_event(
             data, provider=self.provider, model=self.model, request_id=self.request_id
         )
+
+
+# --------------------------------------------------------------------------- the codec
+
+_MESSAGES_PATH = "v1/messages"
+
+
+class _BytesDecoder:
+    """:class:`StreamDecoder` seen with the driver's shape: bytes in, chunks out."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: StreamDecoder) -> None:
+        self._events = events
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        return self._events.feed_bytes(data)
+
+    def close(self) -> list[ChatChunk]:
+        return self._events.close()
+
+
+class AnthropicCodec(BaseCodec):
+    """The Messages API wire for :mod:`lmux_plug.wire`."""
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """``POST /v1/messages``, with the ``anthropic-beta`` flags the request needs."""
+        body = encode_chat(request, provider.spec)
+        headers: dict[str, str] = {}
+        betas = required_betas(request)
+        if betas:
+            present = provider.auth_headers().get("anthropic-beta")
+            headers["anthropic-beta"] = ",".join([present, *betas] if present else betas)
+        if stream:
+            body["stream"] = True
+            headers["accept"] = "text/event-stream"
+        return WireRequest(provider.url(_MESSAGES_PATH), body, headers)
+
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        """The complete answer; an error object in a 200 body raises."""
+        return decode_chat(
+            response.json(provider=provider.name, model=request.model),
+            response.headers,
+            json_tool=json_tool_name(request),
+            provider=provider.name,
+            model=request.model,
+        )
+
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> _BytesDecoder:
+        """A decoder of the event stream of one answer."""
+        return _BytesDecoder(
+            StreamDecoder(
+                provider=provider.name,
+                model=request.model,
+                request_id=headers.get("request-id"),
+                json_tool=json_tool_name(request),
+            )
+        )
+
+
+#: The codec instance the plugin's hooks drive.
+CODEC = AnthropicCodec()

@@ -22,7 +22,6 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from lmux_plug import (
     AssistantMessage,
@@ -52,6 +51,7 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug.codec import count_of, reasoning_level, tool_arguments
+from lmux_plug.wire import path_segment
 
 __all__ = [
     "ConverseStreamDecoder",
@@ -106,9 +106,10 @@ def model_path(model: str) -> str:
     """``model`` percent-encoded as one path segment (``:`` → ``%3A``, ``/`` → ``%2F``).
 
     This is the form the URL carries and the form SigV4 signs (and encodes once more in its
-    canonical request); nothing may re-quote the URL after signing.
+    canonical request); nothing may re-quote the URL after signing. Ids with a ``.``/``..``
+    segment or control characters are refused with ``InvalidRequestError`` before any I/O.
     """
-    return quote(model, safe="")
+    return path_segment(model, provider="bedrock")
 
 
 def tool_use_id(call_id: str) -> str:

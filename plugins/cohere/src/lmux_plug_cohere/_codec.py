@@ -50,8 +50,8 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
-from lmux_plug._sse import SSEDecoder
 from lmux_plug.codec import count_of, reasoning_level
+from lmux_plug.wire import SSEDecoder
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 __all__ = [

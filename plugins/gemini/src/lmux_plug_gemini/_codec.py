@@ -23,7 +23,9 @@ import codecs
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from lmux_plug import (
     AssistantMessage,
@@ -53,12 +55,27 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
-from lmux_plug._http_errors import error_from_response
-from lmux_plug._sse import SSEDecoder
-from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
+from lmux_plug.wire import (
+    BaseCodec,
+    SSEDecoder,
+    WireRequest,
+    WireResponse,
+    count_of,
+    error_from_response,
+    path_segment,
+    reasoning_level,
+    tool_arguments,
+    tool_call_id,
+)
 from lmux_plug_gemini._schema import to_gemini_schema
 
+if TYPE_CHECKING:
+    from lmux_plug import ProviderContext
+
 __all__ = [
+    "API_VERSION",
+    "CODEC",
+    "GeminiCodec",
     "GeminiStreamDecoder",
     "decode_chat",
     "decode_embeddings",
@@ -101,8 +118,12 @@ _FINISH_INT = {1: "STOP", 2: "MAX_TOKENS", 3: "SAFETY", 4: "RECITATION", 5: "OTH
 
 
 def model_path(model: str) -> str:
-    """The model id without a leading ``models/`` (both spellings are accepted)."""
-    return model.removeprefix("models/")
+    """The model id without a leading ``models/`` (both spellings are accepted), escaped.
+
+    The id becomes one URL path segment: ``/``, ``?``, ``#`` are escaped, and ``..`` or
+    control characters are refused with ``InvalidRequestError`` before any I/O.
+    """
+    return path_segment(model.removeprefix("models/"), provider="gemini")
 
 
 def _bad(message: str, model: str | None = None) -> InvalidRequestError:
@@ -617,6 +638,10 @@ class GeminiStreamDecoder:
         self._object.append(text)
         return []
 
+    def close(self) -> list[ChatChunk]:
+        """End of stream (the driver's shape): ``[`` :meth:`finish` ``]``."""
+        return [self.finish()]
+
     def finish(self) -> ChatChunk:
         """End of stream: the terminal chunk, or an error if the stream was cut short."""
         chunks: list[ChatChunk] = []
@@ -713,3 +738,68 @@ class GeminiStreamDecoder:
             provider=self.provider,
             request_id=self._request_id,
         )
+
+
+# --------------------------------------------------------------------------- the codec
+
+API_VERSION = "v1beta"
+
+
+def _url(provider: ProviderContext, model: str, method: str) -> str:
+    version = provider.option("api_version", API_VERSION)
+    return provider.url(f"{version}/models/{model_path(model)}:{method}")
+
+
+class GeminiCodec(BaseCodec):
+    """The Gemini API wire (``generateContent``, SSE streams, embeddings)."""
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """``models/<model>:generateContent`` or ``:streamGenerateContent?alt=sse``."""
+        if stream:
+            url = _url(provider, request.model, "streamGenerateContent")
+            return WireRequest(url, encode_chat(request), params={"alt": "sse"})
+        return WireRequest(_url(provider, request.model, "generateContent"), encode_chat(request))
+
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        """The answer, with the response headers."""
+        body = response.json(provider=provider.name, model=request.model)
+        decoded = decode_chat(body, model=request.model, provider=provider.name)
+        return attrs.evolve(decoded, headers=response.headers)
+
+    def stream_decoder(
+        self,
+        request: ChatRequest,
+        provider: ProviderContext,
+        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
+    ) -> GeminiStreamDecoder:
+        """A decoder for an SSE stream (or a JSON array / error object answer)."""
+        return GeminiStreamDecoder(model=request.model, provider=provider.name)
+
+    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
+        """Every input in one ``batchEmbedContents`` call."""
+        url = _url(provider, request.model, "batchEmbedContents")
+        return WireRequest(url, encode_embeddings(request))
+
+    def decode_embed(
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        """One vector per input, with the response headers."""
+        decoded = decode_embeddings(
+            response.json(provider=provider.name, model=request.model),
+            model=request.model,
+            expected=len(request.inputs),
+            provider=provider.name,
+        )
+        return attrs.evolve(decoded, headers=response.headers)
+
+    def refine_error(self, error: LmuxError) -> LmuxError:
+        """A 400 ``API_KEY_INVALID`` is an authentication failure."""
+        return refine_error(error)
+
+
+#: The codec instance the plugin's hooks drive.
+CODEC = GeminiCodec()

@@ -15,8 +15,10 @@ Wire facts this module relies on:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from lmux_plug import (
     AssistantMessage,
@@ -48,10 +50,24 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
-from lmux_plug._sse import NDJSONDecoder
-from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
+from lmux_plug.wire import (
+    BaseCodec,
+    NDJSONDecoder,
+    WireRequest,
+    WireResponse,
+    count_of,
+    reasoning_level,
+    tool_arguments,
+    tool_call_id,
+)
+from lmux_plug_ollama._host import normalise_base_url
+
+if TYPE_CHECKING:
+    from lmux_plug import ProviderContext
 
 __all__ = [
+    "CODEC",
+    "OllamaCodec",
     "OllamaStreamDecoder",
     "decode_chat",
     "decode_embed",
@@ -381,6 +397,10 @@ class OllamaStreamDecoder:
         """Add bytes (split anywhere); return the chunks of the lines they complete."""
         return self._decode(self._lines.feed(data))
 
+    def close(self) -> list[ChatChunk]:
+        """End of stream (the driver's shape): same as :meth:`finish`."""
+        return self.finish()
+
     def finish(self) -> list[ChatChunk]:
         """End of stream: chunks of a last unterminated line; raise if ``done`` never came."""
         truncated = ProviderError(
@@ -456,3 +476,119 @@ class OllamaStreamDecoder:
             model=model,
             provider=self.provider,
         )
+
+
+# --------------------------------------------------------------------------- the codec
+
+
+def endpoint(provider: ProviderContext, path: str) -> str:
+    """``path`` (``/api/chat`` ...) on the provider's base URL, ``OLLAMA_HOST`` spellings read.
+
+    Model ids travel in the JSON body, never in the URL path.
+    """
+    return normalise_base_url(provider.base_url) + path
+
+
+class OllamaCodec(BaseCodec):
+    """Ollama's native wire: ``/api/chat`` (JSON, NDJSON streams) and ``/api/embed``."""
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """``POST /api/chat`` with ``stream`` set as asked."""
+        return WireRequest(endpoint(provider, "/api/chat"), encode_chat(request, stream=stream))
+
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        """The answer, with the response headers."""
+        body = response.json(provider=provider.name, model=request.model)
+        decoded = decode_chat(body, model=request.model, provider=provider.name)
+        return attrs.evolve(decoded, headers=response.headers)
+
+    def stream_decoder(
+        self,
+        request: ChatRequest,
+        provider: ProviderContext,
+        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
+    ) -> OllamaStreamDecoder:
+        """An NDJSON decoder for one streamed answer."""
+        return OllamaStreamDecoder(model=request.model, provider=provider.name)
+
+    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
+        """``POST /api/embed`` with every input."""
+        return WireRequest(endpoint(provider, "/api/embed"), encode_embed(request))
+
+    def decode_embed(
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        """One vector per input, with the response headers."""
+        decoded = decode_embed(
+            response.json(provider=provider.name, model=request.model),
+            model=request.model,
+            expected=len(request.inputs),
+            provider=provider.name,
+        )
+        return attrs.evolve(decoded, headers=response.headers)
+
+    # -- embeddings on servers older than /api/embed --------------------------------------
+
+    def embed_api(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> tuple[str, EmbeddingRequest]:
+        """The endpoint asked for (``auto``, ``embed``, ``embeddings``) and the request without it.
+
+        ``extra_body={"embed_api": ...}`` wins over the provider option ``embed_api``.
+        """
+        extra = dict(request.extra)
+        api = str(extra.pop("embed_api", provider.option("embed_api", "auto")))
+        if api not in EMBED_APIS:
+            msg = f"embed_api must be one of {', '.join(EMBED_APIS)}, got {api!r}"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return api, attrs.evolve(request, extra=extra)
+
+    @staticmethod
+    def endpoint_missing(error: NotFoundError) -> bool:
+        """Whether a 404 means "no /api/embed here" (not "no such model")."""
+        # An unknown *model* is a JSON {"error": "model ... not found"}; an unknown
+        # *endpoint* (a server older than /api/embed) is Go's plain "404 page not found".
+        return "model" not in (error.body or "").lower()
+
+    def encode_legacy_embeds(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> list[WireRequest]:
+        """One ``POST /api/embeddings`` per input (the legacy endpoint takes one text)."""
+        if request.dimensions is not None:
+            msg = "the legacy /api/embeddings endpoint cannot set dimensions"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        url = endpoint(provider, "/api/embeddings")
+        return [WireRequest(url, encode_legacy_embedding(request, text)) for text in request.inputs]
+
+    def decode_legacy_embeds(
+        self,
+        responses: Sequence[WireResponse],
+        request: EmbeddingRequest,
+        provider: ProviderContext,
+    ) -> EmbeddingResponse:
+        """The vectors of the legacy answers, in input order (that endpoint counts no tokens)."""
+        vectors = [
+            decode_legacy_embedding(
+                response.json(provider=provider.name, model=request.model),
+                model=request.model,
+                provider=provider.name,
+            )
+            for response in responses
+        ]
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=request.model,
+            provider=provider.name,
+            usage=Usage(),
+            headers=dict(responses[-1].headers) if responses else {},
+        )
+
+
+#: The ``embed_api`` values (provider option or ``extra_body`` field).
+EMBED_APIS = ("auto", "embed", "embeddings")
+#: The codec instance the plugin's hooks drive.
+CODEC = OllamaCodec()

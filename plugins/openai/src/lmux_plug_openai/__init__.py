@@ -16,31 +16,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmux_plug.hookspecs import hookimpl
+from lmux_plug import hookimpl, wire
 from lmux_plug_openai._providers import PROVIDERS, WIRE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Sequence
 
     from lmux_plug import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
         CompletionChunk,
         CompletionRequest,
         CompletionResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ProviderContext,
+        ProviderSpec,
         ResponseChunk,
         ResponseRequest,
         ResponseResponse,
         TranscriptionChunk,
         TranscriptionRequest,
         TranscriptionResponse,
-    )
-    from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderSpec,
     )
 
 __all__ = [
@@ -56,7 +54,11 @@ __all__ = [
     "lmux_plug_stream",
     "lmux_plug_transcribe",
     "lmux_plug_transcribe_stream",
+    "lmux_plug_wires",
 ]
+
+# The codec loads on the first call, so plugin discovery stays cheap.
+_load_codec = wire.lazy_codec("lmux_plug_openai._codec")
 
 
 @hookimpl
@@ -66,19 +68,21 @@ def lmux_plug_providers() -> Sequence[ProviderSpec]:
 
 
 @hookimpl
+def lmux_plug_wires() -> Sequence[str]:
+    """Serve every provider spec on the ``openai`` wire."""
+    return [WIRE]
+
+
+@hookimpl
 def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
     """Chat Completions, not streamed."""
-    from lmux_plug_openai import _client  # noqa: PLC0415 - lazy: keeps discovery cheap
-
-    return _client.chat(request, provider)
+    return wire.send_chat(_load_codec(), request, provider)
 
 
 @hookimpl
 def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
     """Chat Completions over SSE; usage rides on the terminal chunk."""
-    from lmux_plug_openai import _client  # noqa: PLC0415
-
-    return _client.stream(request, provider)
+    return wire.stream_chat(_load_codec(), request, provider)
 
 
 @hookimpl
@@ -86,9 +90,7 @@ def lmux_plug_embed(
     request: EmbeddingRequest, provider: ProviderContext
 ) -> Awaitable[EmbeddingResponse]:
     """Embeddings, one vector per input in input order."""
-    from lmux_plug_openai import _client  # noqa: PLC0415
-
-    return _client.embed(request, provider)
+    return wire.send_embed(_load_codec(), request, provider)
 
 
 # --------------------------------------------------------------------------- beyond chat

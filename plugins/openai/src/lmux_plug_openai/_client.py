@@ -1,38 +1,22 @@
-"""The I/O half: drive the sans-IO codec over the core's pooled transport.
+"""Where an OpenAI-wire call goes: the URL and query parameters of each kind of call.
 
-Imported lazily by the hook implementations, so ``import lmux_plug_openai`` (plugin
-discovery) never loads the codec or the HTTP client.
+The sans-IO codec (:mod:`lmux_plug_openai._codec`) and the other API codecs of this
+plugin build their :class:`lmux_plug.wire.WireRequest` from :func:`endpoint`; the core's
+driver (:mod:`lmux_plug.wire`) does the I/O.
 """
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from lmux_plug.errors import ConfigurationError
-from lmux_plug_openai._codec import (
-    ChatStreamDecoder,
-    _decode_chat,
-    _lower,
-    decode_embed,
-    encode_chat,
-    encode_embed,
-)
+from lmux_plug.wire import path_segment
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from lmux_plug import ProviderContext
 
-    from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-    )
-
-__all__ = ["chat", "embed", "endpoint", "stream"]
+__all__ = ["endpoint"]
 
 _PATHS = {
     "chat": "chat/completions",
@@ -66,103 +50,8 @@ def endpoint(provider: ProviderContext, model: str, kind: str) -> tuple[str, dic
     version = (os.environ.get(str(version_env)) if version_env else None) or str(
         provider.option("api_version", _DEFAULT_AZURE_API_VERSION)
     )
-    deployment = quote(model, safe="")
+    # The deployment name is one path segment: escaped, and '..' or control characters
+    # refused before any I/O (it must not walk the upstream path).
+    deployment = path_segment(model, what="deployment name", provider=provider.name)
     url = provider.url(f"openai/deployments/{deployment}/{path}")
     return url, {**params, "api-version": version}
-
-
-def _headers(
-    provider: ProviderContext, extra: Mapping[str, str], *, stream: bool
-) -> dict[str, str]:
-    headers = provider.auth_headers()
-    headers["accept"] = "text/event-stream" if stream else "application/json"
-    headers.update(extra)
-    return headers
-
-
-async def chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    """One non-streamed Chat Completions call."""
-    url, params = endpoint(provider, request.model, "chat")
-    body = encode_chat(request, provider.spec)
-    secrets = provider.secrets()
-    response = await provider.transport.request(
-        "POST",
-        url,
-        headers=_headers(provider, request.extra_headers, stream=False),
-        json_body=body,
-        params=params or None,
-        timeout=request.timeout,
-        provider=provider.name,
-        model=request.model,
-        secrets=secrets,
-    )
-    headers = response.headers
-    return _decode_chat(
-        response.body,
-        # The core transport hands over a plain dict with lower-case names (its contract),
-        # so only another Mapping type is copied and lower-cased here.
-        headers if type(headers) is dict else _lower(headers),
-        provider=provider.name,
-        model=request.model,
-        options=provider.spec.options,
-        secrets=secrets,
-    )
-
-
-async def stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    """One streamed Chat Completions call; closing the iterator releases the connection."""
-    url, params = endpoint(provider, request.model, "chat")
-    body = encode_chat(request, provider.spec, stream=True)
-    secrets = provider.secrets()
-    response = await provider.transport.stream(
-        "POST",
-        url,
-        headers=_headers(provider, request.extra_headers, stream=True),
-        json_body=body,
-        params=params or None,
-        timeout=request.timeout,
-        provider=provider.name,
-        model=request.model,
-        secrets=secrets,
-    )
-    decoder = ChatStreamDecoder(
-        provider=provider.name,
-        model=request.model,
-        headers=response.headers,
-        options=provider.spec.options,
-        secrets=secrets,
-    )
-    try:
-        # Read to the end even after [DONE]: a fully read body lets the connection go back
-        # to the pool instead of being dropped.
-        async for data in response.iter_bytes():
-            for chunk in decoder.feed(data):
-                yield chunk
-        for chunk in decoder.close():
-            yield chunk
-    finally:
-        response.close()
-
-
-async def embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
-    """One embeddings call; vectors come back in input order."""
-    url, params = endpoint(provider, request.model, "embed")
-    body = encode_embed(request, provider.spec)
-    response = await provider.transport.request(
-        "POST",
-        url,
-        headers=_headers(provider, request.extra_headers, stream=False),
-        json_body=body,
-        params=params or None,
-        timeout=request.timeout,
-        provider=provider.name,
-        model=request.model,
-        secrets=provider.secrets(),
-    )
-    return decode_embed(
-        response.body,
-        response.headers,
-        provider=provider.name,
-        model=request.model,
-        expected=len(request.inputs),
-    )

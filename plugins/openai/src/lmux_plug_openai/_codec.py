@@ -24,17 +24,15 @@ import re
 import struct
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from lmux_plug._http_errors import error_from_response
-from lmux_plug._pricing import Cost
-from lmux_plug._sse import ServerSentEvent, SSEDecoder
-from lmux_plug._types import (
+from lmux_plug import (
     AssistantMessage,
     AudioContent,
     ChatChunk,
     ChatRequest,
     ChatResponse,
+    Cost,
     DeveloperMessage,
     EmbeddingRequest,
     EmbeddingResponse,
@@ -56,9 +54,23 @@ from lmux_plug._types import (
 )
 from lmux_plug.convert import message_to_openai
 from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
+from lmux_plug.wire import (
+    BaseCodec,
+    ServerSentEvent,
+    SSEDecoder,
+    WireRequest,
+    WireResponse,
+    error_from_response,
+)
+from lmux_plug_openai._client import endpoint
+
+if TYPE_CHECKING:
+    from lmux_plug import ProviderContext
 
 __all__ = [
+    "CODEC",
     "ChatStreamDecoder",
+    "OpenAICodec",
     "cost_of",
     "decode_chat",
     "decode_embed",
@@ -946,3 +958,70 @@ class ChatStreamDecoder:
             )
         )
         return chunks
+
+
+# --------------------------------------------------------------------------- the codec
+
+_ACCEPT_JSON = {"accept": "application/json"}
+_ACCEPT_SSE = {"accept": "text/event-stream"}
+
+
+class OpenAICodec(BaseCodec):
+    """The OpenAI wire (Chat Completions and embeddings) for :mod:`lmux_plug.wire`."""
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """``POST chat/completions`` (or the Azure deployment's)."""
+        url, params = endpoint(provider, request.model, "chat")
+        body = encode_chat(request, provider.spec, stream=stream)
+        return WireRequest(url, body, _ACCEPT_SSE if stream else _ACCEPT_JSON, params)
+
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        """The Chat Completions answer; an error object in a 200 body raises."""
+        headers = response.headers
+        return _decode_chat(
+            response.body,
+            # The core transport hands over a plain dict with lower-case names (its
+            # contract), so only another Mapping type is copied and lower-cased here.
+            headers if type(headers) is dict else _lower(headers),
+            provider=provider.name,
+            model=request.model,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> ChatStreamDecoder:
+        """A :class:`ChatStreamDecoder` for one streamed answer."""
+        return ChatStreamDecoder(
+            provider=provider.name,
+            model=request.model,
+            headers=headers,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
+        """``POST embeddings``."""
+        url, params = endpoint(provider, request.model, "embed")
+        return WireRequest(url, encode_embed(request, provider.spec), _ACCEPT_JSON, params)
+
+    def decode_embed(
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        """One vector per input, in input order."""
+        return decode_embed(
+            response.body,
+            response.headers,
+            provider=provider.name,
+            model=request.model,
+            expected=len(request.inputs),
+        )
+
+
+#: The codec instance the plugin's hooks drive.
+CODEC = OpenAICodec()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, NoReturn, TypeVar
 
 from lmux_plug import ProviderError
-from lmux_plug._sse import ServerSentEvent, SSEDecoder
+from lmux_plug.wire import ServerSentEvent, SSEDecoder
 from lmux_plug_openai._codec import _loads, _lower, error_from_payload
 
 __all__ = ["EventStreamDecoder", "json_object"]

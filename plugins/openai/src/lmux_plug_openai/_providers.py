@@ -32,8 +32,14 @@ from __future__ import annotations
 
 import attrs
 
-from lmux_plug._pricing import ModelPricing, per_million_tokens
-from lmux_plug._types import ApiKeyAuth, Capability, ModelSpec, ProviderSpec
+from lmux_plug import (
+    ApiKeyAuth,
+    Capability,
+    ModelPricing,
+    ModelSpec,
+    ProviderSpec,
+    per_million_tokens,
+)
 
 __all__ = ["OPTIONS", "PROVIDERS", "WIRE"]
 

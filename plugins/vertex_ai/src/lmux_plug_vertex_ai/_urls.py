@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 from lmux_plug import ConfigurationError
+from lmux_plug.wire import path_segment
 from lmux_plug_vertex_ai._spec import API_VERSION, DEFAULT_LOCATION, LOCATION_ENV, PROJECT_ENV
 
 __all__ = ["api_root", "location_from_env", "model_url", "project_from_env"]
@@ -71,7 +72,12 @@ def model_url(
     location: str,
     options: Mapping[str, object],
 ) -> str:
-    """The full URL of ``model``'s ``method`` (``generateContent``, ``predict``, ...)."""
+    """The full URL of ``model``'s ``method`` (``generateContent``, ``predict``, ...).
+
+    A model id with a ``.``/``..`` segment or control characters is refused with
+    ``InvalidRequestError`` before any I/O: it must not walk the upstream path.
+    """
+    path_segment(model, provider="vertex_ai")  # only the check: the quoting below keeps '/'
     if "/projects/" in urlsplit(base_url).path:
         # The caller's base URL names version, project and location already.
         return f"{base_url.rstrip('/')}/{_model_path(model)}:{method}"

@@ -1,0 +1,163 @@
+"""Keep configured secrets out of everything lmux-plug produces.
+
+Every :class:`lmux_plug.Secret` remembers its value here when it is built, whatever it came
+from (an ``api_key=`` argument, an env var, an auth hook, a router key pool). Errors scrub
+their message, body and headers at construction (:mod:`lmux_plug.errors`), log records of
+the ``lmux_plug`` loggers are scrubbed by :class:`ScrubFilter`, and anything else that writes
+text out (cassettes, batch files, gateway answers) calls :func:`scrub`.
+
+An upstream that echoes the key it was sent (in an error body, a malformed 200, a stream
+error event) therefore cannot make the key show up in a ``str``, ``repr``, traceback, pickle,
+log line or file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "ScrubFilter",
+    "forget_secrets",
+    "known_secrets",
+    "remember_secret",
+    "scrub",
+    "scrub_exception",
+    "scrubbed_logger",
+]
+
+#: What a secret is replaced with.
+REDACTED = "[redacted]"
+#: Shorter values are not remembered: scrubbing ``"abc"`` would mangle ordinary text and no
+#: real credential is that short. Secrets passed to :func:`scrub` explicitly are always used.
+MIN_SECRET_LENGTH = 8
+#: How many distinct secrets are remembered (least recently seen forgotten first), so a
+#: process that sees many per-call keys stays bounded.
+MAX_KNOWN_SECRETS = 4096
+
+_known: dict[str, None] = {}
+_lock = threading.Lock()
+# Longest first, so a secret that contains another is replaced whole. Rebuilt on change.
+_ordered: tuple[str, ...] = ()
+
+
+def remember_secret(value: str) -> None:
+    """Remember ``value`` as a secret to scrub from everything lmux-plug produces."""
+    global _ordered  # noqa: PLW0603 - the one process-wide table of secrets
+    if len(value) < MIN_SECRET_LENGTH:
+        return
+    if value in _known:  # the usual case (the same key on every call): nothing changes
+        return
+    with _lock:
+        _known[value] = None
+        while len(_known) > MAX_KNOWN_SECRETS:
+            del _known[next(iter(_known))]
+        _ordered = tuple(sorted(_known, key=len, reverse=True))
+
+
+def forget_secrets() -> None:
+    """Forget every remembered secret (for tests)."""
+    global _ordered  # noqa: PLW0603
+    with _lock:
+        _known.clear()
+        _ordered = ()
+
+
+def known_secrets() -> tuple[str, ...]:
+    """Every remembered secret, longest first. Never print what this returns."""
+    return _ordered
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every remembered secret and every one of ``secrets`` replaced.
+
+    The replacement is :data:`REDACTED`. Empty strings in ``secrets`` are ignored.
+    """
+    extra = [s for s in secrets if s and s not in _known]
+    found = [s for s in (*_ordered, *extra) if s in text]
+    if not found:
+        return text
+    for secret in sorted(found, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub_value(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """``value`` scrubbed when it is a string (or bytes); anything else unchanged."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+        cleaned = scrub(text, secrets)
+        return value if cleaned == text else cleaned.encode()
+    return value
+
+
+def scrub_exception(exc: BaseException | None, secrets: Iterable[str] = ()) -> None:
+    """Scrub ``exc`` and its ``__cause__`` / ``__context__`` chain in place.
+
+    For foreign exceptions a plugin let escape (their ``args`` and string attributes such as
+    ``json.JSONDecodeError.doc``), so a traceback of the chain shows no secret.
+    """
+    wanted = tuple(secrets)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            exc.args = tuple(scrub_value(arg, wanted) for arg in exc.args)
+            for name, value in list(vars(exc).items()):
+                if isinstance(value, (str, bytes)):
+                    setattr(exc, name, scrub_value(value, wanted))
+        except (AttributeError, TypeError):  # read-only attributes of a C exception type
+            pass
+        exc = exc.__cause__ or exc.__context__
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that removes secrets from every attribute of a record.
+
+    The message is rendered (``msg % args``) and scrubbed, extras given with ``extra=`` are
+    scrubbed, and a traceback is rendered into ``exc_text`` scrubbed, so formatters and
+    handlers downstream only ever see clean text.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub ``record`` in place; always keep it."""
+        if not _ordered:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logger's problem, not ours
+            message = str(record.msg)
+        record.msg, record.args = scrub(message), None
+        for name, value in list(vars(record).items()):
+            if isinstance(value, (str, bytes)) and name != "msg":
+                setattr(record, name, scrub_value(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            scrub_exception(record.exc_info[1])
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_FILTER = ScrubFilter()
+
+
+def scrubbed_logger(name: str) -> logging.Logger:
+    """The logger ``name`` with :class:`ScrubFilter` attached (once).
+
+    Every lmux-plug module logs through one of these: a filter attached to a parent logger
+    does not see records of its children.
+    """
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
+
+
+# The package's own logger carries the filter from the start (module loggers call
+# :func:`scrubbed_logger` for theirs).
+scrubbed_logger("lmux_plug")

@@ -1,0 +1,210 @@
+"""Model ids never bend the URL path (issue 12.4).
+
+Every codec that puts a model id in a URL path (Gemini's ``models/<id>:method``, Azure's
+``deployments/<id>``) escapes it as one path segment, and refuses ids with ``.``/``..``
+segments or control characters before any I/O. A raw TCP server on 127.0.0.1 records the
+request line exactly as it arrived on the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lmux_plug import InvalidRequestError, LmuxError, Registry
+
+KEY = "path-test-key-123456"
+
+
+class RequestLines:
+    """A TCP server that records each request line and answers 404 (then closes)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.lines.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        body = b'{"error": {"message": "no such model", "code": 404}}'
+        writer.write(
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    @property
+    def targets(self) -> list[str]:
+        return [line.split(" ")[1] for line in self.lines]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[RequestLines, str]]:
+    recorder = RequestLines()
+    tcp = await asyncio.start_server(recorder.handle, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    try:
+        yield recorder, f"http://127.0.0.1:{port}"
+    finally:
+        tcp.close()
+        with contextlib.suppress(Exception):
+            await tcp.wait_closed()
+
+
+@pytest.fixture
+async def registry(server: tuple[RequestLines, str]) -> AsyncIterator[Registry]:
+    _, url = server
+    registry = Registry.from_entry_points()
+    registry.configure("gemini", base_url=url, api_key=KEY)
+    registry.configure("azure", base_url=url, api_key=KEY)
+    registry.configure("ollama", base_url=url, api_key=KEY)
+    try:
+        yield registry
+    finally:
+        await registry.aclose()
+
+
+async def _call(registry: Registry, model: str, kind: str) -> None:
+    if kind == "chat":
+        await registry.achat(model, "hi")
+    elif kind == "stream":
+        async for _chunk in registry.achat_stream(model, "hi"):
+            pass
+    else:
+        await registry.aembed(model, ["hi"])
+
+
+TRAVERSALS = [
+    "gemini-2.5-flash/../gemini-2.5-pro",
+    "../gemini-2.5-pro",
+    "..",
+    "gemini-2.5-flash/./x",
+    "gemini-2.5-flash\\..\\gemini-2.5-pro",
+    "gemini-2.5-flash\r\nX-Injected: 1",
+    "gemini-2.5-flash\x00",
+]
+
+
+@pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
+@pytest.mark.parametrize("model_id", TRAVERSALS)
+async def test_gemini_refuses_path_tricks_before_io(
+    server: tuple[RequestLines, str], registry: Registry, model_id: str, kind: str
+) -> None:
+    recorder, _ = server
+    with pytest.raises(InvalidRequestError):
+        await _call(registry, f"gemini/{model_id}", kind)
+    assert recorder.lines == []
+
+
+@pytest.mark.parametrize("model_id", TRAVERSALS)
+async def test_azure_refuses_path_tricks_before_io(
+    server: tuple[RequestLines, str], registry: Registry, model_id: str
+) -> None:
+    recorder, _ = server
+    with pytest.raises(InvalidRequestError):
+        await _call(registry, f"azure/{model_id}", "chat")
+    assert recorder.lines == []
+
+
+@pytest.mark.parametrize(
+    ("model_id", "segment"),
+    [
+        ("gemini-2.5-flash?alt=json&key=x", "gemini-2.5-flash%3Falt%3Djson%26key%3Dx"),
+        ("gemini-2.5-flash#frag", "gemini-2.5-flash%23frag"),
+        ("tuned/x", "tuned%2Fx"),
+        ("a b", "a%20b"),
+        ("gemini%2F..%2Fpro", "gemini%252F..%252Fpro"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
+async def test_gemini_escapes_the_id_into_one_segment(
+    server: tuple[RequestLines, str],
+    registry: Registry,
+    model_id: str,
+    segment: str,
+    kind: str,
+) -> None:
+    recorder, _ = server
+    with pytest.raises(LmuxError):  # the recorder answers 404
+        await _call(registry, f"gemini/{model_id}", kind)
+    (target,) = recorder.targets
+    method = {
+        "chat": "generateContent",
+        "stream": "streamGenerateContent",
+        "embed": "batchEmbedContents",
+    }
+    assert target.split("?")[0] == f"/v1beta/models/{segment}:{method[kind]}"
+    query = target.partition("?")[2]
+    assert query in ("", "alt=sse")  # nothing from the id leaked into the query
+
+
+@pytest.mark.parametrize(
+    ("model_id", "segment"),
+    [
+        ("my-deploy?api-version=1999", "my-deploy%3Fapi-version%3D1999"),
+        ("dep#x", "dep%23x"),
+        ("team/dep", "team%2Fdep"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["chat", "embed"])
+async def test_azure_escapes_the_deployment_into_one_segment(
+    server: tuple[RequestLines, str],
+    registry: Registry,
+    model_id: str,
+    segment: str,
+    kind: str,
+) -> None:
+    recorder, _ = server
+    with pytest.raises(LmuxError):
+        await _call(registry, f"azure/{model_id}", kind)
+    (target,) = recorder.targets
+    path, _, query = target.partition("?")
+    tail = "chat/completions" if kind == "chat" else "embeddings"
+    assert path == f"/openai/deployments/{segment}/{tail}"
+    assert query.startswith("api-version=")
+    assert query.count("api-version") == 1
+
+
+@pytest.mark.parametrize("model_id", ["llama3/../../admin", "x?y=1#z"])
+async def test_ollama_keeps_model_ids_out_of_the_path(
+    server: tuple[RequestLines, str], registry: Registry, model_id: str
+) -> None:
+    recorder, _ = server
+    with pytest.raises(LmuxError):
+        await _call(registry, f"ollama/{model_id}", "chat")
+    assert recorder.targets == ["/api/chat"]
+
+
+@pytest.mark.parametrize("model_id", ["..", "anthropic.claude/../x", "a\r\nb"])
+def test_bedrock_refuses_path_tricks(model_id: str) -> None:
+    from lmux_plug_bedrock._codec import model_path
+
+    with pytest.raises(InvalidRequestError):
+        model_path(model_id)
+    assert model_path("anthropic.claude-3:0") == "anthropic.claude-3%3A0"
+
+
+@pytest.mark.parametrize(
+    "model_id", ["gemini-2.5-flash/../gemini-2.5-pro", "publishers/google/models/../x", "a\x00"]
+)
+def test_vertex_refuses_path_tricks(model_id: str) -> None:
+    from lmux_plug_vertex_ai._urls import model_url
+
+    with pytest.raises(InvalidRequestError):
+        model_url(
+            "https://aiplatform.googleapis.com",
+            model_id,
+            "generateContent",
+            project="p",
+            location="us-central1",
+            options={},
+        )

@@ -1,0 +1,105 @@
+"""The example plugin in ``docs/plugin-authors.md`` runs: a whole wire in two blocks.
+
+The two marked code blocks are written out as a package, imported, registered and called
+(chat and stream) against a fake acme server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from aiohttp import web
+
+from lmux_plug import FinishReason, InvalidRequestError, ProviderError, Registry
+from lmux_plug.testing.servers import serve_app
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md"
+
+
+def example(name: str) -> str:
+    match = re.search(rf"<!-- example: {name} -->\n```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+    assert match, f"docs/plugin-authors.md lost its {name} example"
+    return match.group(1)
+
+
+@pytest.fixture
+def acme_plugin(tmp_path: Path) -> Iterator[ModuleType]:
+    package = tmp_path / "lmux_plug_acme"
+    package.mkdir()
+    (package / "_codec.py").write_text(example("acme_codec"))
+    (package / "__init__.py").write_text(example("acme_plugin"))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import lmux_plug_acme  # type: ignore[import-not-found]
+
+        yield lmux_plug_acme
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("lmux_plug_acme")]:
+            del sys.modules[name]
+
+
+class AcmeServer:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.auth: list[str] = []
+        self.app = web.Application()
+        self.app.router.add_post("/v1/models/{model}/chat", self.chat)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.paths.append(request.raw_path)
+        self.auth.append(request.headers.get("authorization", ""))
+        body = await request.json()
+        text = body["messages"][-1]["text"]
+        if not body["stream"]:
+            return web.json_response({"text": text.upper(), "usage": [3, 1]})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for word in text.split():
+            await response.write(json.dumps({"text": word}).encode() + b"\n")
+        if text != "cut":
+            await response.write(b'{"done": true, "usage": [3, 2]}\n')
+        return response
+
+
+@pytest.fixture
+async def acme(acme_plugin: ModuleType) -> AsyncIterator[tuple[Registry, AcmeServer]]:
+    server = AcmeServer()
+    async with serve_app(server.app) as url:
+        registry = Registry([acme_plugin])
+        registry.configure("acme", base_url=f"{url}/v1", api_key="acme-doc-key-1")
+        try:
+            yield registry, server
+        finally:
+            await registry.aclose()
+
+
+async def test_the_documented_plugin_chats(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, server = acme
+    answer = await registry.achat("acme/acme-large", "hello there")
+    assert answer.content == "HELLO THERE"
+    assert answer.cost is not None  # priced from the declared ModelSpec
+    assert server.paths == ["/v1/models/acme-large/chat"]
+    assert server.auth == ["Bearer acme-doc-key-1"]
+
+
+async def test_the_documented_plugin_streams(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, _ = acme
+    chunks = [c async for c in registry.achat_stream("acme/acme-large", "one two")]
+    assert [c.delta for c in chunks] == ["one", "two", ""]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    with pytest.raises(ProviderError, match="truncated"):
+        [c async for c in registry.achat_stream("acme/acme-large", "cut")]
+
+
+async def test_the_documented_plugin_refuses_path_tricks(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, server = acme
+    with pytest.raises(InvalidRequestError):
+        await registry.achat("acme/acme-large/../admin", "hi")
+    assert server.paths == []

@@ -1,0 +1,317 @@
+"""The codec driver (``lmux_plug.wire``): a new wire is one codec, its hooks one line each.
+
+A throwaway "acme" wire (a JSON chat API with an NDJSON stream) is implemented here as a
+codec and served by a real aiohttp server on 127.0.0.1, so every driver path (headers,
+query, errors, streaming, early close, embeddings) runs over a socket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from lmux_plug import (
+    ApiKeyAuth,
+    AuthenticationError,
+    Capability,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    InvalidRequestError,
+    LmuxError,
+    ProviderContext,
+    ProviderError,
+    ProviderSpec,
+    Registry,
+    UnsupportedFeatureError,
+    Usage,
+    hookimpl,
+    wire,
+)
+from lmux_plug.testing.servers import serve_app
+
+KEY = "acme-key-0123456789"
+
+
+class AcmeStream:
+    """NDJSON lines ``{"text": ...}`` then ``{"done": true}``."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.lines = wire.NDJSONDecoder()
+        self.done = False
+
+    def _chunks(self, lines: list[str]) -> list[ChatChunk]:
+        chunks = []
+        for line in lines:
+            event = json.loads(line)
+            if "error" in event:
+                raise wire.error_from_response(500, {}, line, provider="acme", model=self.model)
+            if event.get("done"):
+                self.done = True
+                chunks.append(ChatChunk(finish_reason=FinishReason.STOP, usage=Usage(1, 2)))
+            else:
+                chunks.append(ChatChunk(delta=event["text"]))
+        return chunks
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        return self._chunks(self.lines.feed(data))
+
+    def close(self) -> list[ChatChunk]:
+        chunks = self._chunks(self.lines.flush())
+        if not self.done:
+            raise ProviderError("acme stream truncated", provider="acme", model=self.model)
+        return chunks
+
+
+class AcmeCodec(wire.BaseCodec):
+    """The whole acme wire."""
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> wire.WireRequest:
+        model = wire.path_segment(request.model, provider=provider.name)
+        body = {"prompt": [m.content for m in request.messages], "stream": stream}
+        return wire.WireRequest(
+            provider.url(f"models/{model}/chat"), body, {"x-acme-wire": "1"}, {"v": "2"}
+        )
+
+    def decode_chat(
+        self, response: wire.WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        body = response.json(provider=provider.name, model=request.model)
+        return ChatResponse(
+            content=body["text"],
+            model=request.model,
+            provider=provider.name,
+            finish_reason=FinishReason.STOP,
+            usage=Usage(1, 2),
+            headers=response.headers,
+        )
+
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> AcmeStream:
+        return AcmeStream(request.model)
+
+    def encode_embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> wire.WireRequest:
+        return wire.WireRequest(provider.url("embed"), {"inputs": list(request.inputs)})
+
+    def decode_embed(
+        self, response: wire.WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        body = response.json()
+        return EmbeddingResponse(body["vectors"], model=request.model, provider=provider.name)
+
+    def refine_error(self, error: LmuxError) -> LmuxError:
+        if error.status_code == 418:  # acme's way of saying "bad key"
+            return AuthenticationError(error.message, provider=error.provider)
+        return error
+
+
+CODEC = AcmeCodec()
+
+
+class AcmePlugin:
+    """The plugin: one spec, one declared wire, and one line per call hook."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        caps = frozenset({Capability.CHAT, Capability.STREAM, Capability.EMBED})
+        auth = ApiKeyAuth(env=("ACME_TEST_KEY",), header="x-acme-key", scheme=None)
+        return [ProviderSpec("acme", "acme", self.base_url, auth=auth, capabilities=caps)]
+
+    @hookimpl
+    def lmux_plug_wires(self) -> Sequence[str]:
+        return ["acme"]
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        return wire.send_chat(CODEC, request, provider)
+
+    @hookimpl
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        return wire.stream_chat(CODEC, request, provider)
+
+    @hookimpl
+    def lmux_plug_embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> Awaitable[EmbeddingResponse]:
+        return wire.send_embed(CODEC, request, provider)
+
+
+class AcmeServer:
+    """Records each request; answers per the prompt text."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.app = web.Application()
+        self.app.router.add_post("/models/{model}/chat", self.chat)
+        self.app.router.add_post("/embed", self.embed)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(
+            {"path": request.raw_path, "headers": dict(request.headers), "body": body}
+        )
+        prompt = body["prompt"][-1]
+        if prompt == "teapot":
+            return web.json_response({"error": "I am a teapot"}, status=418)
+        if not body["stream"]:
+            return web.json_response({"text": f"re: {prompt}"})
+        response = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
+        await response.prepare(request)
+        for word in prompt.split():
+            await response.write(json.dumps({"text": word}).encode() + b"\n")
+        if prompt != "cut short":
+            await response.write(b'{"done": true}\n')
+        return response
+
+    async def embed(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"vectors": [[float(len(t))] for t in body["inputs"]]})
+
+
+@pytest.fixture
+async def acme() -> AsyncIterator[tuple[Registry, AcmeServer]]:
+    server = AcmeServer()
+    async with serve_app(server.app) as base_url:
+        registry = Registry([AcmePlugin(base_url)])
+        registry.configure("acme", api_key=KEY)
+        try:
+            yield registry, server
+        finally:
+            await registry.aclose()
+
+
+async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(
+    acme: tuple[Registry, AcmeServer],
+) -> None:
+    registry, server = acme
+    answer = await registry.achat(
+        "acme/big one", "hello", extra_headers={"x-acme-wire": "caller wins", "x-trace": "t"}
+    )
+    assert answer.content == "re: hello"
+    sent = server.requests[-1]
+    assert sent["path"] == "/models/big%20one/chat?v=2"
+    assert sent["headers"]["x-acme-key"] == KEY
+    assert sent["headers"]["x-acme-wire"] == "caller wins"  # extra_headers go last
+    assert sent["headers"]["x-trace"] == "t"
+    assert sent["body"] == {"prompt": ["hello"], "stream": False}
+
+
+async def test_stream_chat_feeds_the_decoder_and_closes_it(
+    acme: tuple[Registry, AcmeServer],
+) -> None:
+    registry, _ = acme
+    chunks = [c async for c in registry.achat_stream("acme/m", "one two three")]
+    assert [c.delta for c in chunks[:-1]] == ["one", "two", "three"]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+
+
+async def test_a_stream_cut_short_raises_from_close(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, _ = acme
+    with pytest.raises(ProviderError, match="truncated"):
+        [c async for c in registry.achat_stream("acme/m", "cut short")]
+
+
+async def test_closing_a_stream_early_releases_the_connection(
+    acme: tuple[Registry, AcmeServer],
+) -> None:
+    registry, _ = acme
+    for _ in range(30):  # more than any pool size: a leaked connection would block
+        stream = registry.achat_stream("acme/m", "a b c d")
+        async for _chunk in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+    assert (await registry.achat("acme/m", "still fine")).content == "re: still fine"
+
+
+async def test_http_errors_are_mapped_then_refined_by_the_codec(
+    acme: tuple[Registry, AcmeServer],
+) -> None:
+    registry, _ = acme
+    with pytest.raises(AuthenticationError):
+        await registry.achat("acme/m", "teapot")
+    with pytest.raises(AuthenticationError):
+        [c async for c in registry.achat_stream("acme/m", "teapot")]
+
+
+async def test_send_embed(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, _ = acme
+    answer = await registry.aembed("acme/e", ["a", "bcd"])
+    assert answer.embeddings == ((1.0,), (3.0,))
+
+
+async def test_bad_model_ids_fail_before_any_request(acme: tuple[Registry, AcmeServer]) -> None:
+    registry, server = acme
+    for model in ("acme/x/../y", "acme/..", "acme/a\nb"):
+        with pytest.raises(InvalidRequestError):
+            await registry.achat(model, "hi")
+    assert server.requests == []
+
+
+async def test_base_codec_declines_what_a_wire_lacks() -> None:
+    class ChatOnly(wire.BaseCodec):
+        pass
+
+    context = ProviderContext(
+        ProviderSpec("p", "w", "https://p.test"),
+        "https://p.test",
+        transport=None,  # type: ignore[arg-type]
+    )
+    request = EmbeddingRequest(model="m", inputs=("x",))
+    with pytest.raises(UnsupportedFeatureError, match="'w' wire does not implement embeddings"):
+        ChatOnly().encode_embed(request, context)
+    error = ProviderError("x")
+    assert ChatOnly().refine_error(error) is error
+
+
+def test_lazy_codec_imports_on_first_call_only() -> None:
+    import sys
+
+    sys.modules.pop("lmux_plug_ollama._codec", None)
+    load = wire.lazy_codec("lmux_plug_ollama._codec")
+    assert "lmux_plug_ollama._codec" not in sys.modules
+    codec = load()
+    assert "lmux_plug_ollama._codec" in sys.modules
+    assert load() is codec
+    assert type(codec).__name__ == "OllamaCodec"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("gemini-2.5-flash", "gemini-2.5-flash"),
+        ("a/b", "a%2Fb"),
+        ("a?b#c", "a%3Fb%23c"),
+        ("100%", "100%25"),
+        ("x..y", "x..y"),  # dots inside a segment are a plain name
+    ],
+)
+def test_path_segment_escapes(value: str, expected: str) -> None:
+    assert wire.path_segment(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["", ".", "..", "a/../b", "a/./b", "..\\x", "a\x00", "a\x7f", "\t"]
+)
+def test_path_segment_refuses(value: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        wire.path_segment(value)
