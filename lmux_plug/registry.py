@@ -690,7 +690,7 @@ class Registry(ApiMethods):
             # More texts than one request may carry: sent in parts, answers joined in order.
             return await embed_in_parts(
                 lambda part: self._answer(
-                    route, model_id, "lmux_plug_embed", attrs.evolve(request, inputs=part), context
+                    route, model_id, Hooks.embed, attrs.evolve(request, inputs=part), context
                 ),
                 texts,
                 limit,

@@ -367,7 +367,11 @@ class LeaksKeyOnTimeout(AcmePlugin):
 
 
 class LeaksKeyInStreamErrors(AcmePlugin):
-    """Adds the request headers to the message of stream error events ('for support')."""
+    """Adds the request headers to stream error events and its own log ('for support').
+
+    The core scrubs every known key from errors, so the log line of the plugin's own
+    (unscrubbed) logger is the leak the clause must catch.
+    """
 
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
@@ -375,7 +379,9 @@ class LeaksKeyInStreamErrors(AcmePlugin):
         try:
             return super().decode_event(data, provider, request)
         except ProviderError as exc:
-            msg = f"{exc.message} (sent {provider.auth_headers()})"
+            sent = provider.auth_headers()
+            logging.getLogger("lmux_contract_examples_acme").warning("stream error, sent %s", sent)
+            msg = f"{exc.message} (sent {sent})"
             raise ProviderError(msg, provider=provider.name, model=request.model) from None
 
 
