@@ -385,6 +385,15 @@ class Registry(ApiMethods):
             found.extend(v for name in route.spec.auth.env if (v := os.environ.get(name)))
         return tuple(dict.fromkeys(s for s in found if s))
 
+    def pricing(self, model: str) -> ModelPricing | None:
+        """The price of ``"provider/model"`` (or an alias): declared or from a pricing plugin.
+
+        ``None`` when no price is known; an unknown provider prefix raises
+        :class:`~lmux_plug.errors.NotFoundError`.
+        """
+        route, model_id = self.resolve(model)
+        return self._pricing(route, model_id)
+
     @property
     def plugin_manager(self) -> Any:
         """The underlying ``pluggy.PluginManager`` (for wrapper plugins and tracing)."""

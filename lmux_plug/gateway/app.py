@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -26,11 +29,21 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from lmux_plug._secrets import scrubbed_logger
+from lmux_plug._types import Usage
 from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.accounts import Accounts, Ticket
 from lmux_plug.gateway.apis import api_routes
+from lmux_plug.gateway.budget import BudgetPolicy, Pricer, input_bound, streamed_tokens
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
 from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
+from lmux_plug.gateway.validate import (
+    MAX_DEPTH,
+    check_chat,
+    check_depth,
+    check_embeddings,
+    check_model_id,
+)
 from lmux_plug.openai._backend import Backend, is_empty
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 
@@ -44,6 +57,10 @@ log = scrubbed_logger("lmux_plug.gateway")
 _JSON = "application/json"
 _MAX_RETRIES = 5
 _INTERNAL = "internal error in the gateway"
+# Bodies above this size are decoded on a worker thread, so one large post does not hold
+# up every other client on the event loop.
+_THREAD_DECODE_BYTES = 64 * 1024
+_ZERO = Decimal(0)
 
 
 # One encoder for every response: json.dumps with non-default arguments builds a new
@@ -53,6 +70,27 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 def _dumps(data: Any) -> bytes:
     return _encode(data).encode()
+
+
+def _refuse_constant(name: str) -> Any:
+    # json.loads accepts NaN and Infinity, which are not JSON and cannot be sent on.
+    msg = f"request body contains {name}, which is not valid JSON"
+    raise _bad(msg, param="body", code="invalid_json")
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, at most :data:`MAX_DEPTH` deep (400 otherwise)."""
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        msg = f"request body is nested deeper than {MAX_DEPTH} levels"
+        raise _bad(msg, param="body", code="invalid_json") from None
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise _bad("request body must be a JSON object", code="invalid_json")
+    check_depth(body)
+    return body
 
 
 async def _within(coroutine: Coroutine[Any, Any, bytes], seconds: float) -> bytes:
@@ -77,8 +115,43 @@ def _bad(message: str, *, param: str | None = None, code: str | None = None) -> 
     return GatewayError(400, message, param=param, code=code)
 
 
+def _text_bytes(chunk: Any) -> int:
+    size = len(chunk.delta.encode("utf-8", "surrogatepass")) if chunk.delta else 0
+    for delta in chunk.tool_call_deltas:
+        size += len(delta.arguments or "") + len(delta.name or "")
+    return size
+
+
+class _LogScrubber(logging.Filter):
+    """Removes every running gateway's secrets from its log records (and their tracebacks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scrubbers: weakref.WeakSet[Scrubber] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message and traceback text with secrets removed."""
+        scrubbers = list(self.scrubbers)
+        if not scrubbers:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+        for scrub in scrubbers:
+            message = scrub.remove(message)
+            if record.exc_text:
+                record.exc_text = scrub.remove(record.exc_text)
+        record.msg, record.args = message, None
+        return True
+
+
+_LOG_FILTER = _LogScrubber()
+log.addFilter(_LOG_FILTER)
+
+
 class Gateway:
-    """State shared by the routes: backend, keys, limits, metrics, scrubber."""
+    """State shared by the routes: backend, keys, accounts, metrics, scrubber."""
 
     def __init__(
         self,
@@ -89,14 +162,43 @@ class Gateway:
         body_timeout: float = 30.0,
         max_in_flight: int | None = None,
         secrets: Iterable[str] = (),
+        state: Any = None,
+        policy: BudgetPolicy | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.backend = backend
         self.max_in_flight = max_in_flight
         self.keys = keys or KeyStore()
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
-        self.metrics = Metrics()
+        self.aliases = dict(aliases or {})
+        for name, target in self.aliases.items():
+            check_model_id(target, param=f"aliases.{name}")
+        self.accounts = Accounts(state)
+        self.pricer = Pricer(backend, policy or BudgetPolicy())
+        self._known: tuple[object, frozenset[str]] = (object(), frozenset())
+        self.metrics = Metrics(known_models=self.known_models, keys=[key.name for key in self.keys])
         self.scrub = Scrubber([*secrets, *_provider_secrets(backend)])
+        _LOG_FILTER.scrubbers.add(self.scrub)
+        # Settlements run as tasks of their own, so a cancelled request cannot stop them.
+        self._settling: set[asyncio.Future[None]] = set()
+
+    # -- names ---------------------------------------------------------------------------
+
+    def known_models(self) -> frozenset[str]:
+        """Model names with their own metrics label: declared, router models, aliases."""
+        config = getattr(self.backend.router, "config", None)
+        if self._known[0] is not config:  # rebuilt when the router reloads its config
+            names = {name for name, _ in self.backend.models()}
+            names.update(self.aliases)
+            self._known = (config, frozenset(names))
+        return self._known[1]
+
+    def deployment_ids(self) -> frozenset[str]:
+        """The configured router deployments (each has its own ``/metrics`` label)."""
+        config = getattr(self.backend.router, "config", None)
+        models = getattr(config, "models", None) or {}
+        return frozenset(d.id for m in models.values() for d in m.deployments)
 
     # -- request plumbing ----------------------------------------------------------------
 
@@ -107,7 +209,7 @@ class Gateway:
         return self.keys.authenticate(request.headers.get("authorization"))
 
     async def read_json(self, request: Request) -> dict[str, Any]:
-        """The request body as a JSON object, bounded in size and time."""
+        """The request body as a JSON object, bounded in size, depth and time."""
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -119,13 +221,9 @@ class Gateway:
         except asyncio.TimeoutError:
             msg = f"request body not received within {self.body_timeout:g} s"
             raise GatewayError(408, msg, code="body_timeout") from None
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise _bad("request body is not valid JSON", code="invalid_json") from None
-        if not isinstance(body, dict):
-            raise _bad("request body must be a JSON object", code="invalid_json")
-        return body
+        if len(raw) > _THREAD_DECODE_BYTES:
+            return await asyncio.get_running_loop().run_in_executor(None, _decode, raw)
+        return _decode(raw)
 
     def _too_large(self) -> GatewayError:
         msg = f"request body is larger than {self.max_body_bytes} bytes"
@@ -141,12 +239,25 @@ class Gateway:
             parts.append(part)
         return b"".join(parts)
 
-    def model_of(self, body: Mapping[str, Any]) -> str:
-        """The normalised model name (``"gpt-4o"`` -> ``"openai/gpt-4o"``)."""
+    def model_of(self, body: Mapping[str, Any], key: VirtualKey | None) -> str:
+        """The model to call (alias resolved, ``"gpt-4o"`` -> ``"openai/gpt-4o"``), checked.
+
+        The name must be safe to put in a URL path, and allowed for ``key`` (under its
+        alias or what the alias stands for).
+        """
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
             raise _bad("'model' is required and must be a non-empty string", param="model")
-        return self.backend.model_name(model)
+        return self._resolve(model, key, "model")
+
+    def _resolve(self, model: str, key: VirtualKey | None, param: str) -> str:
+        check_model_id(model, param)
+        target = self.aliases.get(model)
+        name = self.backend.model_name(target if target is not None else model)
+        check_model_id(name, param)
+        if key is not None:
+            key.check_model(name, model)
+        return name
 
     def routing(self, body: dict[str, Any], key: VirtualKey | None) -> dict[str, Any]:
         """``fallback_models`` / ``retries`` from the body (each fallback checked per key)."""
@@ -156,33 +267,50 @@ class Gateway:
         if fallbacks is not None:
             if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
                 raise _bad("fallback_models must be a list of model names", param="fallback_models")
-            names = self.backend.names(fallbacks)
-            if key is not None:
-                for name in names:
-                    if not key.allows_model(name):
-                        msg = f"key {key.name!r} may not call model {name!r}"
-                        raise GatewayError(
-                            403, msg, type="permission_error", code="model_not_allowed"
-                        )
-            options["fallback_models"] = names
+            options["fallback_models"] = [
+                self._resolve(name, key, "fallback_models") for name in fallbacks
+            ]
         if retries is not None:
             if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
                 raise _bad("retries must be a non-negative integer", param="retries")
             options["retries"] = min(retries, _MAX_RETRIES)
         return options
 
-    def account(self, key: VirtualKey | None, model: str, usage: Any, cost: Any) -> None:
-        """Record tokens and cost of a finished call (against the key's budget)."""
+    def charge_of(self, model: str, usage: Any, cost: Any) -> Decimal | None:
+        """What a finished call cost: the provider's price, else the default price."""
         total = getattr(cost, "total", None)
-        if usage is not None:
-            self.metrics.usage(model, usage.input_tokens, usage.output_tokens)
-        self.metrics.spend(key.name if key is not None else "anonymous", total)
-        if key is not None:
-            key.charge(total)
+        if total is not None:
+            return Decimal(total)
+        if usage is None:
+            return None
+        return self.pricer.cost(model, usage)
+
+    async def settle(self, ticket: Ticket, key: VirtualKey | None, charge: Any) -> None:
+        """Settle ``ticket`` with ``charge`` and count it; survives the caller's cancellation.
+
+        The settlement runs as its own task: when the request is cancelled (a client that
+        disconnects), the shield lets the task finish the accounting anyway.
+        """
+        self.metrics.spend(key.name if key is not None else "anonymous", charge)
+        if ticket.key is None:
+            return
+        task = asyncio.ensure_future(self.accounts.settle(ticket, charge))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        await asyncio.shield(task)
 
     def lmux_error(self, exc: LmuxError) -> GatewayError:
         """The client-facing error for a lmux-plug error (scrubbed)."""
         return from_lmux(exc, self.scrub)
+
+    def _budgeted(
+        self, key: VirtualKey | None, names: list[str], output_tokens: int, *prompt: object
+    ) -> tuple[Decimal | None, int]:
+        """The worst-case cost of a call for a budgeted key, and its prompt-token bound."""
+        if key is None or key.budget is None:
+            return None, 0
+        input_tokens = input_bound(*prompt)
+        return self.pricer.worst_case(names, input_tokens, output_tokens), input_tokens
 
     # -- routes --------------------------------------------------------------------------
 
@@ -209,20 +337,29 @@ class Gateway:
         astats = getattr(router, "astats", None)
         if astats is not None:
             try:
-                text += render_router(await astats())
+                text += render_router(await astats(), self.deployment_ids())
             except LmuxError:
                 log.warning("router stats unavailable", exc_info=True)
-        return Response(text, media_type=CONTENT_TYPE)
+        return Response(self.scrub.remove(text), media_type=CONTENT_TYPE)
 
-    async def stats_route(self, request: Request) -> Response:  # noqa: ARG002
-        """``GET /stats``: router stats per deployment and key, as JSON (404 without a router)."""
+    async def stats_route(self, request: Request) -> Response:
+        """``GET /stats``: router stats per deployment and key, as JSON (404 without a router).
+
+        Needs a virtual key when keys are configured (it names internal deployments).
+        """
+        try:
+            self.authenticate(request)
+        except GatewayError as exc:
+            return _error_response(exc)
         astats = getattr(self.backend.router, "astats", None)
         if astats is None:
             return _error_response(
                 GatewayError(404, "no router is configured", type="not_found_error")
             )
         stats = await astats()
-        return Response(json.dumps(stats, default=str).encode(), media_type=_JSON)
+        return Response(
+            self.scrub.remove(json.dumps(stats, default=str)).encode(), media_type=_JSON
+        )
 
     def _shed_load(self) -> None:
         """Refuse a request beyond ``max_in_flight`` (503): shed load rather than queue."""
@@ -251,7 +388,11 @@ class Gateway:
             status = exc.status
             return _error_response(exc)
         except LmuxError as exc:
-            error = self.lmux_error(exc)
+            try:
+                error = self.lmux_error(exc)
+            except Exception:  # an error that cannot even be described: still JSON
+                log.exception("cannot map an error while serving %s", route)
+                error = GatewayError(502, "upstream error", type="upstream_error")
             status = error.status
             return _error_response(error)
         except Exception:
@@ -268,62 +409,92 @@ class Gateway:
     async def _chat(self, request: Request, started: float, route: str) -> Response:
         key = self.authenticate(request)
         body = await self.read_json(request)
-        model = self.model_of(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise _bad("'messages' must be a non-empty list", param="messages")
+        model = self.model_of(body, key)
+        check_chat(body)
+        messages = body["messages"]
         options = self.routing(body, key)
         params = chat_params(body)
-        stream = body.get("stream")
-        if stream is not None and not isinstance(stream, bool):
-            raise _bad("'stream' must be a boolean", param="stream")
-        stream_options = body.get("stream_options")
-        if stream_options is not None and not isinstance(stream_options, dict):
-            raise _bad("'stream_options' must be an object", param="stream_options")
-        if key is not None:
-            key.admit(model)
-        if stream:
-            include_usage = bool((stream_options or {}).get("include_usage"))
+        worst, input_tokens = self._budgeted(
+            key,
+            [model, *options.get("fallback_models", ())],
+            params.get("max_tokens") or self.pricer.policy.budget_max_tokens,
+            messages,
+            body.get("tools"),
+            body.get("response_format"),
+        )
+        if worst is not None and "max_tokens" not in params:
+            # The reservation assumed this many output tokens: make it a hard limit.
+            params["max_tokens"] = self.pricer.policy.budget_max_tokens
+        ticket = await self.accounts.admit(key, worst)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await self._stream(
                 key=key,
+                ticket=ticket,
                 model=model,
                 messages=messages,
                 params=params,
                 options=options,
                 include_usage=include_usage,
+                input_tokens=input_tokens,
                 started=started,
                 route=route,
             )
-        response, used = await self.backend.achat(model, messages, **params, **options)
-        self.account(key, used, response.usage, response.cost)
-        return Response(_dumps(completion_dict(response, model=used)), media_type=_JSON)
+        charge: Decimal | None = None  # cancelled: the reservation stays charged
+        used = model
+        try:
+            response, used = await self.backend.achat(model, messages, **params, **options)
+            charge = self.charge_of(used, response.usage, response.cost)
+            if response.usage is not None:
+                self.metrics.usage(used, response.usage.input_tokens, response.usage.output_tokens)
+        except Exception:
+            charge = _ZERO  # the provider refused or failed: nothing to pay
+            raise
+        finally:
+            await self.settle(ticket, key, charge)
+        data = _dumps(completion_dict(response, model=used))
+        return Response(self.scrub.remove_bytes(data), media_type=_JSON)
 
     async def _stream(
         self,
         *,
         key: VirtualKey | None,
+        ticket: Ticket,
         model: str,
         messages: list[Any],
         params: dict[str, Any],
         options: dict[str, Any],
         include_usage: bool,
+        input_tokens: int,
         started: float,
         route: str,
     ) -> Response:
         # The first chunk is fetched before the response starts, so a failure up to there
         # still gets its proper status code instead of a 200 with an error event.
-        primed = await self.backend.achat_stream(model, messages, **params, **options)
+        try:
+            primed = await self.backend.achat_stream(model, messages, **params, **options)
+        except Exception:
+            await self.settle(ticket, key, _ZERO)
+            raise
+        except BaseException:
+            await self.settle(ticket, key, None)
+            raise
         writer = ChunkWriter(primed.model, include_usage=include_usage)
+        scrub = self.scrub.remove_bytes
 
         async def events() -> AsyncIterator[bytes]:
             status = 200
+            chunks = text_bytes = 0
             try:
                 async for chunk in primed:
                     if is_empty(chunk):
                         continue
                     data = writer.feed(chunk)
                     if data is not None:
-                        yield b"data: " + _dumps(data) + b"\n\n"
+                        size = _text_bytes(chunk)
+                        chunks += size > 0
+                        text_bytes += size
+                        yield scrub(b"data: " + _dumps(data) + b"\n\n")
                 final = writer.finish()
                 if final is not None:
                     yield b"data: " + _dumps(final) + b"\n\n"
@@ -339,11 +510,23 @@ class Gateway:
                 error = GatewayError(500, _INTERNAL, type="server_error")
                 yield b"data: " + _dumps(as_dict(error)) + b"\n\n"
             finally:
-                with contextlib.suppress(Exception):
-                    await primed.aclose()
-                self.account(key, primed.model, writer.usage, writer.cost)
+                # Account first, without awaiting anything that a disconnect can cancel:
+                # the counters here, the settlement in a shielded task, then the close.
                 self.metrics.in_flight -= 1
                 self.metrics.observe(route, status, time.perf_counter() - started)
+                usage = writer.usage
+                if usage is None:  # cut before the usage chunk: charge what was streamed
+                    usage = Usage(
+                        input_tokens=input_tokens, output_tokens=streamed_tokens(chunks, text_bytes)
+                    )
+                else:
+                    self.metrics.usage(primed.model, usage.input_tokens, usage.output_tokens)
+                charge = self.charge_of(primed.model, usage, writer.cost)
+                try:
+                    await self.settle(ticket, key, charge)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await primed.aclose()
 
         return StreamingResponse(
             events(),
@@ -354,31 +537,29 @@ class Gateway:
     async def _embed(self, request: Request, started: float, route: str) -> Response:  # noqa: ARG002
         key = self.authenticate(request)
         body = await self.read_json(request)
-        model = self.model_of(body)
-        inputs = body.get("input")
-        if isinstance(inputs, list) and inputs and all(isinstance(t, int) for t in inputs):
-            raise _bad("token-array input is not supported; send text", param="input")
-        if not (
-            isinstance(inputs, str)
-            or (isinstance(inputs, list) and inputs and all(isinstance(t, str) for t in inputs))
-        ):
-            raise _bad("'input' must be a string or a non-empty list of strings", param="input")
+        model = self.model_of(body, key)
+        check_embeddings(body)
+        inputs = body["input"]
         encoding_format = body.get("encoding_format")
-        if encoding_format not in (None, "float", "base64"):
-            raise _bad("encoding_format must be 'float' or 'base64'", param="encoding_format")
         dimensions = body.get("dimensions")
-        if dimensions is not None and (
-            isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions <= 0
-        ):
-            raise _bad("dimensions must be a positive integer", param="dimensions")
         options = self.routing(body, key)
-        if key is not None:
-            key.admit(model)
         params: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
-        response, used = await self.backend.aembed(model, inputs, **params, **options)
-        self.account(key, used, response.usage, response.cost)
-        data = embedding_dict(response, model=used, encoding_format=encoding_format)
-        return Response(_dumps(data), media_type=_JSON)
+        worst, _ = self._budgeted(key, [model, *options.get("fallback_models", ())], 0, inputs)
+        ticket = await self.accounts.admit(key, worst)
+        charge: Decimal | None = None
+        used = model
+        try:
+            response, used = await self.backend.aembed(model, inputs, **params, **options)
+            charge = self.charge_of(used, response.usage, response.cost)
+            if response.usage is not None:
+                self.metrics.usage(used, response.usage.input_tokens, 0)
+        except Exception:
+            charge = _ZERO
+            raise
+        finally:
+            await self.settle(ticket, key, charge)
+        data = _dumps(embedding_dict(response, model=used, encoding_format=encoding_format))
+        return Response(self.scrub.remove_bytes(data), media_type=_JSON)
 
     async def _models(self, request: Request, started: float, route: str) -> Response:  # noqa: ARG002
         key = self.authenticate(request)
@@ -387,6 +568,11 @@ class Gateway:
             for name, owner in self.backend.models()
             if key is None or key.allows_model(name)
         ]
+        models.extend(
+            {"id": name, "object": "model", "created": 0, "owned_by": "lmux-plug"}
+            for name in sorted(self.aliases)
+            if key is None or key.allows_model(name) or key.allows_model(self.aliases[name])
+        )
         wanted = request.path_params.get("model")
         if wanted is None:
             return Response(_dumps({"object": "list", "data": models}), media_type=_JSON)
@@ -460,13 +646,20 @@ def create_app(
     body_timeout: float = 30.0,
     max_in_flight: int | None = None,
     secrets: Iterable[str] = (),
+    state: Any = None,
+    policy: BudgetPolicy | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> Starlette:
     """The gateway app over ``router`` (preferred) or ``registry``.
 
     ``keys`` holds the virtual keys; without any, the gateway is open (serve it on
     loopback only). ``secrets`` are extra strings never to echo to a client (provider
     keys given in config). ``max_in_flight`` caps concurrent model calls (more get 503
-    with ``retry-after``). ``app.state.gateway`` is the :class:`Gateway`.
+    with ``retry-after``). ``state`` is the backend keeping keys' limits and budgets (the
+    router's, e.g. a :class:`~lmux_plug.router.state.RedisBackend` shared by processes;
+    default: the router's backend, else in memory). ``policy`` prices budgeted calls
+    (:class:`~lmux_plug.gateway.budget.BudgetPolicy`); ``aliases`` map names to models.
+    ``app.state.gateway`` is the :class:`Gateway`.
     """
     if registry is None and router is None:
         from lmux_plug.registry import Registry  # noqa: PLC0415
@@ -480,6 +673,9 @@ def create_app(
         body_timeout=body_timeout,
         max_in_flight=max_in_flight,
         secrets=secrets,
+        state=state if state is not None else getattr(router, "backend", None),
+        policy=policy,
+        aliases=aliases,
     )
 
     @contextlib.asynccontextmanager

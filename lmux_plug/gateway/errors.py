@@ -62,18 +62,32 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a key that contains another is removed whole.
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._encoded = [s.encode("utf-8", "surrogatepass") for s in self._secrets]
 
     def add(self, secret: str) -> None:
         """Also remove ``secret`` from now on."""
         if secret and len(secret) >= 4 and secret not in self._secrets:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
+            self._encoded = [s.encode("utf-8", "surrogatepass") for s in self._secrets]
+
+    def remove(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***`` (nothing else changed)."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def remove_bytes(self, data: bytes) -> bytes:
+        """:meth:`remove` for an encoded (UTF-8) response body."""
+        for secret in self._encoded:
+            if secret in data:
+                data = data.replace(secret, b"***")
+        return data
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with secrets replaced by ``***``, cut to a sane length."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        text = _KEY_SHAPES.sub("***", text)
+        text = _KEY_SHAPES.sub("***", self.remove(text))
         return text[:_MAX_MESSAGE]
 
 

@@ -19,10 +19,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-import math
 import os
-import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -58,9 +55,13 @@ def _decimal(value: object, name: str) -> Decimal | None:
     return result
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class VirtualKey:
-    """One client key: its hash, limits, budget and what it has spent."""
+    """One client key: its hash, limits, budget and allowed models.
+
+    What a key has used lives in the state backend (:mod:`lmux_plug.gateway.accounts`),
+    shared by every gateway process.
+    """
 
     name: str
     key_hash: str = attrs.field(repr=False)
@@ -69,54 +70,19 @@ class VirtualKey:
     models: tuple[str, ...] = ()
     # Seconds in a "minute"; tests shrink it so a window passes quickly.
     window: float = 60.0
-    spent: Decimal = Decimal(0)
-    requests: int = 0
-    _stamps: deque[float] = attrs.field(factory=deque, repr=False)
 
     def allows_model(self, model: str) -> bool:
         """Whether this key may call ``model`` (no patterns: every model)."""
         return not self.models or any(fnmatch.fnmatchcase(model, p) for p in self.models)
 
-    def admit(self, model: str, now: float | None = None) -> None:
-        """Check model, budget and rpm before a call; raise :class:`GatewayError` if refused."""
-        if not self.allows_model(model):
-            msg = f"key {self.name!r} may not call model {model!r}"
-            raise GatewayError(403, msg, type="permission_error", code="model_not_allowed")
-        if self.budget is not None and self.spent >= self.budget:
-            msg = f"key {self.name!r} has spent its budget of ${self.budget}"
-            # x-should-retry tells the openai SDK not to retry: waiting will not help.
-            raise GatewayError(
-                429,
-                msg,
-                type="insufficient_quota",
-                code="budget_exceeded",
-                headers={"x-should-retry": "false"},
-            )
-        if self.rpm is not None:
-            now = time.monotonic() if now is None else now
-            stamps = self._stamps
-            while stamps and now - stamps[0] >= self.window:
-                stamps.popleft()
-            if len(stamps) >= self.rpm:
-                wait = self.window - (now - stamps[0])
-                msg = f"key {self.name!r} is over its limit of {self.rpm} requests per minute"
-                raise GatewayError(
-                    429,
-                    msg,
-                    type="rate_limit_error",
-                    code="rate_limit_exceeded",
-                    headers={
-                        "retry-after": str(max(math.ceil(wait), 1)),
-                        "retry-after-ms": str(max(int(wait * 1000), 1)),
-                    },
-                )
-            stamps.append(now)
-        self.requests += 1
+    def check_model(self, *names: str) -> None:
+        """Raise a 403 :class:`GatewayError` unless one of ``names`` is allowed.
 
-    def charge(self, cost: Decimal | None) -> None:
-        """Add the cost of a finished call."""
-        if cost is not None:
-            self.spent += cost
+        ``names`` are one model under its names (an alias and what it stands for).
+        """
+        if not any(self.allows_model(name) for name in names):
+            msg = f"key {self.name!r} may not call model {names[0]!r}"
+            raise GatewayError(403, msg, type="permission_error", code="model_not_allowed")
 
 
 class KeyStore:

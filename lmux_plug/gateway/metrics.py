@@ -1,6 +1,6 @@
-"""Gateway metrics in the Prometheus text exposition format (no client library needed).
+"""Gateway metrics in the Prometheus text format, through ``prometheus-client``.
 
-Counters and a latency histogram, updated on the event loop (no locks: one thread)::
+::
 
     lmux_gateway_requests_total{route,status}
     lmux_gateway_request_duration_seconds{route}   (histogram)
@@ -9,20 +9,29 @@ Counters and a latency histogram, updated on the event loop (no locks: one threa
     lmux_gateway_cost_usd_total{key}
     lmux_gateway_key_requests_total{key}
 
-With a router, its per-deployment counters follow (``lmux_router_*``, see
-:func:`render_router`).
+Label values are bounded: ``route`` is one of the gateway's routes, ``key`` a configured
+key name (or ``anonymous``), and ``model`` a declared model, router model or alias; any
+other model name a client sends is counted under ``other``, so clients cannot grow the
+metrics (or the process) by inventing names.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``lmux-plug serve --workers N`` sets it), every
+worker writes its samples there and ``/metrics`` answers the sum over the workers
+(prometheus-client's multiprocess mode). With a router, its per-deployment counters
+follow (``lmux_router_*``, see :func:`render_router`), for configured deployments (others
+fold into ``deployment="other"``).
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
+import os
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["CONTENT_TYPE", "Metrics", "render_router"]
+__all__ = ["CONTENT_TYPE", "OTHER", "Metrics", "render_router"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OTHER = "other"
 _BUCKETS = (
     0.001,
     0.0025,
@@ -46,101 +55,115 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-class _Histogram:
-    __slots__ = ("counts", "sum", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * len(_BUCKETS)
-        self.sum = 0.0
-        self.total = 0
-
-    def observe(self, value: float) -> None:
-        index = bisect.bisect_left(_BUCKETS, value)
-        if index < len(self.counts):
-            self.counts[index] += 1
-        self.sum += value
-        self.total += 1
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class Metrics:
-    """The gateway's counters; :meth:`render` writes the exposition text."""
+    """The gateway's counters (prometheus-client); :meth:`render` writes the exposition text.
 
-    def __init__(self) -> None:
-        self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
-        self.durations: defaultdict[str, _Histogram] = defaultdict(_Histogram)
-        self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self.cost: defaultdict[str, Decimal] = defaultdict(Decimal)
-        self.key_requests: defaultdict[str, int] = defaultdict(int)
-        self.in_flight = 0
+    ``known_models()`` returns the model names that get their own label value; ``keys``
+    are the configured key names.
+    """
+
+    def __init__(
+        self,
+        *,
+        known_models: Callable[[], Collection[str]] = frozenset,
+        keys: Collection[str] = (),
+    ) -> None:
+        from prometheus_client import (  # noqa: PLC0415 - optional extra "gateway"
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+        )
+
+        self._known_models = known_models
+        self._keys = frozenset(keys)
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self._requests = Counter(
+            "lmux_gateway_requests",
+            "HTTP requests by route and status.",
+            ("route", "status"),
+            registry=registry,
+        )
+        self._durations = Histogram(
+            "lmux_gateway_request_duration_seconds",
+            "Time to answer a request.",
+            ("route",),
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self._in_flight_gauge = Gauge(
+            "lmux_gateway_in_flight_requests",
+            "Requests being served now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._tokens = Counter(
+            "lmux_gateway_tokens", "Tokens by model and kind.", ("model", "kind"), registry=registry
+        )
+        self._cost = Counter(
+            "lmux_gateway_cost_usd",
+            "Cost in US dollars by virtual key.",
+            ("key",),
+            registry=registry,
+        )
+        self._key_requests = Counter(
+            "lmux_gateway_key_requests", "Model calls by virtual key.", ("key",), registry=registry
+        )
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now by this process."""
+        return self._in_flight
+
+    @in_flight.setter
+    def in_flight(self, value: int) -> None:
+        self._in_flight = value
+        self._in_flight_gauge.set(value)
+
+    def model_label(self, model: str) -> str:
+        """``model`` if it is a known model name, else ``"other"``."""
+        return model if model in self._known_models() else OTHER
+
+    def key_label(self, key: str) -> str:
+        """``key`` if it is a configured key name (or ``anonymous``), else ``"other"``."""
+        return key if key in self._keys or key == "anonymous" else OTHER
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one finished request."""
-        self.requests[route, status] += 1
-        self.durations[route].observe(seconds)
+        """Count one finished request (``route`` is one of the gateway's own)."""
+        self._requests.labels(route, str(status)).inc()
+        self._durations.labels(route).observe(seconds)
 
     def usage(self, model: str, prompt: int, completion: int) -> None:
         """Count tokens of one call."""
-        self.tokens[model, "prompt"] += prompt
-        self.tokens[model, "completion"] += completion
+        label = self.model_label(model)
+        self._tokens.labels(label, "prompt").inc(prompt)
+        self._tokens.labels(label, "completion").inc(completion)
 
     def spend(self, key: str, cost: Decimal | None) -> None:
         """Count a key's request and its cost."""
-        self.key_requests[key] += 1
+        label = self.key_label(key)
+        self._key_requests.labels(label).inc()
         if cost is not None:
-            self.cost[key] += cost
+            self._cost.labels(label).inc(float(cost))
 
     def render(self) -> str:
-        """The metrics in Prometheus text format 0.0.4."""
-        lines = [
-            "# HELP lmux_gateway_requests_total HTTP requests by route and status.",
-            "# TYPE lmux_gateway_requests_total counter",
-        ]
-        lines.extend(
-            f'lmux_gateway_requests_total{{route="{_label(r)}",status="{s}"}} {n}'
-            for (r, s), n in sorted(self.requests.items())
-        )
-        lines += [
-            "# HELP lmux_gateway_request_duration_seconds Time to answer a request.",
-            "# TYPE lmux_gateway_request_duration_seconds histogram",
-        ]
-        name = "lmux_gateway_request_duration_seconds"
-        for route, histogram in sorted(self.durations.items()):
-            label = _label(route)
-            running = 0
-            for bound, count in zip(_BUCKETS, histogram.counts, strict=True):
-                running += count
-                lines.append(f'{name}_bucket{{route="{label}",le="{bound}"}} {running}')
-            lines.append(f'{name}_bucket{{route="{label}",le="+Inf"}} {histogram.total}')
-            lines.append(f'{name}_sum{{route="{label}"}} {histogram.sum}')
-            lines.append(f'{name}_count{{route="{label}"}} {histogram.total}')
-        lines += [
-            "# HELP lmux_gateway_in_flight_requests Requests being served now.",
-            "# TYPE lmux_gateway_in_flight_requests gauge",
-            f"lmux_gateway_in_flight_requests {self.in_flight}",
-            "# HELP lmux_gateway_tokens_total Tokens by model and kind.",
-            "# TYPE lmux_gateway_tokens_total counter",
-        ]
-        lines.extend(
-            f'lmux_gateway_tokens_total{{model="{_label(m)}",kind="{k}"}} {n}'
-            for (m, k), n in sorted(self.tokens.items())
-        )
-        lines += [
-            "# HELP lmux_gateway_cost_usd_total Cost in US dollars by virtual key.",
-            "# TYPE lmux_gateway_cost_usd_total counter",
-        ]
-        lines.extend(
-            f'lmux_gateway_cost_usd_total{{key="{_label(k)}"}} {v}'
-            for k, v in sorted(self.cost.items())
-        )
-        lines += [
-            "# HELP lmux_gateway_key_requests_total Model calls by virtual key.",
-            "# TYPE lmux_gateway_key_requests_total counter",
-        ]
-        lines.extend(
-            f'lmux_gateway_key_requests_total{{key="{_label(k)}"}} {n}'
-            for k, n in sorted(self.key_requests.items())
-        )
-        return "\n".join(lines) + "\n"
+        """The metrics in Prometheus text format 0.0.4 (summed over workers if multiprocess)."""
+        from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+
+        path = _multiprocess_dir()
+        if path is None:
+            return generate_latest(self.registry).decode()
+        from prometheus_client import multiprocess  # noqa: PLC0415
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
+        return generate_latest(merged).decode()
 
 
 _ROUTER_COUNTERS = (
@@ -155,14 +178,31 @@ _ROUTER_COUNTERS = (
 _BREAKER_STATES = ("closed", "half-open", "open")
 
 
-def render_router(stats: dict[str, Any]) -> str:
+def _fold(deployments: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
+    """Deployments not in ``known`` summed into one ``other`` entry (bounded labels)."""
+    out = {d: entry for d, entry in deployments.items() if d in known}
+    rest = [entry for d, entry in deployments.items() if d not in known]
+    if rest:
+        other: dict[str, Any] = {}
+        for field, _ in _ROUTER_COUNTERS:
+            other[field] = sum(entry.get(field, 0) or 0 for entry in rest)
+        other["cost"] = sum((Decimal(str(entry.get("cost", 0) or 0)) for entry in rest), Decimal(0))
+        other["inflight"] = sum(entry.get("inflight", 0) or 0 for entry in rest)
+        out[OTHER] = other
+    return out
+
+
+def render_router(stats: dict[str, Any], known: Collection[str] | None = None) -> str:
     """A router's ``stats()`` / ``astats()`` dict in Prometheus text format.
 
     Per deployment: the counters above as ``lmux_router_<name>_total``, ``cost_usd_total``,
     ``inflight``, latency p50/p95 in seconds, and the breaker state as a 0/1 gauge per
-    state; then the response cache's hits and misses.
+    state; then the response cache's hits and misses. With ``known`` (configured
+    deployment ids), every other deployment is summed into ``deployment="other"``.
     """
     deployments: dict[str, Any] = stats.get("deployments", {})
+    if known is not None:
+        deployments = _fold(deployments, known)
     lines: list[str] = []
     for field, help_text in _ROUTER_COUNTERS:
         name = f"lmux_router_{field}_total"

@@ -2,7 +2,7 @@
 
 ::
 
-    lmux-plug serve [--host 127.0.0.1] [--port 4000] [--config lmux.toml]
+    lmux-plug serve [--host 127.0.0.1] [--port 4000] [--config lmux.toml] [--workers N]
 
 Without a config it serves every installed provider (``Registry.from_entry_points()``) with
 no virtual keys, which is allowed on a loopback address only. The config's ``[gateway]``
@@ -14,6 +14,11 @@ table (see ``docs/gateway.md``)::
     max_body_bytes = 1048576
     default_provider = "openai"
     aliases = { fast = "openai/gpt-4o-mini" }
+    state = "redis://127.0.0.1:6379/0"   # shared limits and budgets (default: in memory)
+    unpriced_price = { input = "5", output = "15" }   # USD per 1M tokens; default: refuse
+    budget_max_tokens = 4096          # output reserved when a budgeted call sets no max
+    header_timeout = 10               # seconds to send request headers
+    workers = 1                       # processes (more than one needs a redis state)
 
     [gateway.providers.openai]        # provider overrides: key from env, base URL
     api_key_env = "OPENAI_API_KEY"
@@ -26,7 +31,8 @@ table (see ``docs/gateway.md``)::
     budget_usd = "5"
 
 When the file also configures the router (``[router]`` / ``[models.*]``) and
-:mod:`lmux_plug.router` is installed, calls go through the router.
+:mod:`lmux_plug.router` is installed, calls go through the router, which keeps its limits
+and breakers in the same ``state`` backend as the keys.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ import contextlib
 import ipaddress
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -58,7 +66,14 @@ _GATEWAY_FIELDS = {
     "keys",
     "allow_open",
     "max_in_flight",
+    "state",
+    "unpriced_price",
+    "budget_max_tokens",
+    "header_timeout",
+    "workers",
 }
+_CONFIG_ENV = "LMUX_PLUG_GATEWAY_CONFIG"
+_PROTOCOL = "lmux_plug.gateway.protocol:HeaderDeadlineProtocol"
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -93,7 +108,7 @@ def _gateway_table(config: Mapping[str, Any]) -> dict[str, Any]:
     return table
 
 
-def _router_for(config: Mapping[str, Any], registry: Any, path: str | None) -> Any:
+def _router_for(config: Mapping[str, Any], registry: Any, path: str | None, state: Any) -> Any:
     """A router over ``registry`` when the config has ``[router]`` or ``[models]``.
 
     The router reads the same file and re-reads it when it changes (hot reload).
@@ -102,7 +117,36 @@ def _router_for(config: Mapping[str, Any], registry: Any, path: str | None) -> A
         return None
     from lmux_plug.router import Router  # noqa: PLC0415
 
-    return Router(registry=registry, config_path=path)
+    return Router(registry=registry, config_path=path, backend=state)
+
+
+def _state_for(table: Mapping[str, Any]) -> Any:
+    """The state backend of ``[gateway] state``: ``"memory"`` (default) or a Redis URL."""
+    from lmux_plug.router.state import MemoryBackend, RedisBackend  # noqa: PLC0415
+
+    url = table.get("state", "memory")
+    if url == "memory":
+        return MemoryBackend()
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        msg = f"[gateway] state must be 'memory' or a redis:// URL, got {url!r}"
+        raise ConfigurationError(msg)
+    return RedisBackend(url, prefix=str(table.get("state_prefix", "lmux")))
+
+
+def _aliases(table: Mapping[str, Any], router: Any) -> dict[str, str]:
+    aliases = table.get("aliases") or {}
+    if not isinstance(aliases, dict):
+        msg = "[gateway] aliases must be a table of name = model"
+        raise ConfigurationError(msg)
+    logical = set(getattr(getattr(router, "config", None), "models", None) or ())
+    for name, model in aliases.items():
+        if not isinstance(model, str) or ("/" not in model and model not in logical):
+            msg = (
+                f"[gateway] aliases.{name} must name a 'provider/model' or a router model, "
+                f"got {model!r}"
+            )
+            raise ConfigurationError(msg)
+    return dict(aliases)
 
 
 def build_app(
@@ -113,6 +157,7 @@ def build_app(
     ``path`` is the file the config came from; the router (if configured) watches it.
     """
     from lmux_plug.gateway.app import create_app  # noqa: PLC0415 - needs starlette
+    from lmux_plug.gateway.budget import BudgetPolicy  # noqa: PLC0415
     from lmux_plug.gateway.keys import KeyStore  # noqa: PLC0415
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
@@ -134,13 +179,17 @@ def build_app(
                 raise ConfigurationError(msg)
             secrets.append(api_key)
         registry.configure(prefix, api_key=api_key, base_url=options.get("base_url"))
-    for name, model in (table.get("aliases") or {}).items():
-        registry.alias(name, model)
     keys = KeyStore.from_config(table.get("keys") or ())
+    policy = BudgetPolicy.from_config(table)
+    state = _state_for(table)
+    router = _router_for(config, registry, path, state)
     return create_app(
         registry=registry,
-        router=_router_for(config, registry, path),
+        router=router,
         keys=keys,
+        state=state,
+        policy=policy,
+        aliases=_aliases(table, router),
         default_provider=str(table.get("default_provider", "openai")),
         max_body_bytes=int(table.get("max_body_bytes", 1 << 20)),
         body_timeout=float(table.get("body_timeout", 30.0)),
@@ -170,20 +219,44 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(app: Any, log_level: str = "warning") -> Any:
+def _uvicorn_config(app: Any, log_level: str, header_timeout: float, **options: Any) -> Any:
     import uvicorn  # noqa: PLC0415 - optional extra "gateway"
 
-    config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, lifespan="on", timeout_keep_alive=30
+    from lmux_plug.gateway.protocol import protocol_class  # noqa: PLC0415
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        # Idle keep-alive connections close after this; slow request heads after
+        # header_timeout (uvicorn alone never closes a connection that sends nothing).
+        timeout_keep_alive=30,
+        http=_PROTOCOL if "workers" in options else protocol_class(header_timeout),
+        **options,
     )
-    return uvicorn.Server(config)
+
+
+def _server(app: Any, log_level: str = "warning", header_timeout: float = 10.0) -> Any:
+    import uvicorn  # noqa: PLC0415 - optional extra "gateway"
+
+    return uvicorn.Server(_uvicorn_config(app, log_level, header_timeout))
+
+
+def worker_app() -> Any:
+    """The app of one ``--workers`` process (uvicorn's factory; config from the parent)."""
+    path = os.environ.get(_CONFIG_ENV) or None
+    config = load_toml(path) if path else {}
+    return build_app(config, path=path)
 
 
 @contextlib.contextmanager
-def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def run_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, header_timeout: float = 10.0
+) -> Iterator[str]:
     """Serve ``app`` on uvicorn in a background thread; yields the base URL (``.../v1``)."""
     sock = _bind(host, port)
-    server = _server(app)
+    server = _server(app, header_timeout=header_timeout)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="lmux-gateway", daemon=True
     )
@@ -213,6 +286,12 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="TOML config file (lmux.toml)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gateway processes sharing the port (default 1; more need a redis state)",
+    )
+    parser.add_argument(
         "--allow-open",
         action="store_true",
         help="serve without virtual keys on a non-loopback address (not recommended)",
@@ -224,6 +303,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         table = _gateway_table(config)
         host = args.host or str(table.get("host", "127.0.0.1"))
         port = args.port if args.port is not None else int(table.get("port", 4000))
+        workers = args.workers if args.workers is not None else int(table.get("workers", 1))
+        header_timeout = float(table.get("header_timeout", 10.0))
+        if workers < 1 or not header_timeout > 0:
+            msg = "--workers must be >= 1 and header_timeout > 0"
+            raise ConfigurationError(msg)
         app = build_app(config, path=args.config)
     except (LmuxError, ValueError) as exc:
         print(f"lmux-plug serve: {exc}", file=sys.stderr)  # noqa: T201 - CLI output
@@ -234,6 +318,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(  # noqa: T201
             f"lmux-plug serve: refusing to serve {host} without virtual keys; "
             "configure [[gateway.keys]] or pass --allow-open",
+            file=sys.stderr,
+        )
+        return 2
+    limited = any(key.rpm is not None or key.budget is not None for key in gateway.keys)
+    if workers > 1 and limited and table.get("state", "memory") == "memory":
+        print(  # noqa: T201
+            f"lmux-plug serve: {workers} workers with keys' limits or budgets need a shared "
+            "state: set [gateway] state = 'redis://...'",
             file=sys.stderr,
         )
         return 2
@@ -248,13 +340,39 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         if not gateway.keys.enabled
         else f"{len(gateway.keys)} virtual keys"
     )
-    print(f"lmux-plug gateway on http://{host}:{bound}/v1 ({keys})", flush=True)  # noqa: T201
-    server = _server(app, args.log_level)
+    processes = f", {workers} workers" if workers > 1 else ""
+    print(f"lmux-plug gateway on http://{host}:{bound}/v1 ({keys}{processes})", flush=True)  # noqa: T201
     try:
-        server.run(sockets=[sock])
+        if workers > 1:
+            _run_workers(args, workers, header_timeout, sock)
+        else:
+            _server(app, args.log_level, header_timeout).run(sockets=[sock])
     finally:
         sock.close()
     return 0
+
+
+def _run_workers(args: argparse.Namespace, workers: int, header_timeout: float, sock: Any) -> None:
+    """Serve ``sock`` from ``workers`` processes (uvicorn's supervisor; each builds its app)."""
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
+
+    from lmux_plug.gateway.protocol import HEADER_TIMEOUT_ENV  # noqa: PLC0415
+
+    os.environ[_CONFIG_ENV] = str(Path(args.config).resolve()) if args.config else ""
+    os.environ.setdefault(HEADER_TIMEOUT_ENV, str(header_timeout))
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its samples here; /metrics in any worker sums them all.
+        metrics_dir = tempfile.mkdtemp(prefix="lmux-gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    config = _uvicorn_config(
+        f"{__name__}:worker_app", args.log_level, header_timeout, factory=True, workers=workers
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m lmux_plug.gateway.serve

@@ -1,13 +1,16 @@
 """``lmux-plug stats``: show a running gateway's router stats as a table.
 
 Stats live in the process that routes (``Router.stats()``); this command reads them from
-a gateway started with ``lmux-plug serve --config ...`` over its ``/stats`` endpoint.
+a gateway started with ``lmux-plug serve --config ...`` over its ``/stats`` endpoint
+(``lmux-plug serve``'s default address; a gateway with virtual keys needs one:
+``--api-key`` or ``LMUX_PLUG_API_KEY``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -24,17 +27,24 @@ def stats_main(argv: list[str]) -> int:
         description="Show the router statistics of a running gateway as a table.",
     )
     parser.add_argument(
-        "--url", default="http://127.0.0.1:8000", help="gateway base URL (default %(default)s)"
+        "--url", default="http://127.0.0.1:4000", help="gateway base URL (default %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LMUX_PLUG_API_KEY"),
+        help="virtual key of the gateway (default: $LMUX_PLUG_API_KEY)",
     )
     parser.add_argument("--json", action="store_true", help="print the raw JSON")
     parser.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args(argv)
-    url = args.url.rstrip("/") + "/stats"
+    url = args.url.rstrip("/").removesuffix("/v1") + "/stats"
     if not url.startswith(("http://", "https://")):
         sys.stderr.write(f"error: --url must be http(s), got {args.url!r}\n")
         return 2
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:  # noqa: S310 - checked above
+        headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - checked above
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310 - checked above
             stats = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         sys.stderr.write(f"error: {url} answered {exc.code}: {exc.read()[:200]!r}\n")

@@ -41,7 +41,14 @@ from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Bucket", "MemoryBackend", "RedisBackend", "StateBackend", "StateBackendError"]
+__all__ = [
+    "Bucket",
+    "CounterBackend",
+    "MemoryBackend",
+    "RedisBackend",
+    "StateBackend",
+    "StateBackendError",
+]
 
 
 class StateBackendError(ProviderError):
@@ -133,6 +140,30 @@ class StateBackend(Protocol):
 _EPSILON = 1e-9
 
 
+@runtime_checkable
+class CounterBackend(Protocol):
+    """Shared integer counters that never expire (the gateway's per-key spend).
+
+    Both backends implement it; each method is atomic, so processes sharing a Redis
+    backend can never both take the last of a budget.
+    """
+
+    async def counter_reserve(self, key: str, amount: int, limit: int) -> int | None:
+        """Add ``amount`` to ``key`` if the total stays ``<= limit``.
+
+        Returns the new total, or ``None`` (and changes nothing) when it would not.
+        """
+        ...
+
+    async def counter_add(self, key: str, delta: int) -> int:
+        """Add ``delta`` (which may be negative) to ``key``; return the new total."""
+        ...
+
+    async def counter_get(self, key: str) -> int:
+        """The current total of ``key`` (0 when never set)."""
+        ...
+
+
 @attrs.define
 class _Window:
     inflight: dict[str, float] = attrs.field(factory=dict)
@@ -162,6 +193,7 @@ class MemoryBackend:
         self._cooldowns: dict[str, float] = {}
         self._records: dict[str, tuple[str, float]] = {}
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._counters: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"MemoryBackend(buckets={len(self._windows) + len(self._tokens)})"
@@ -300,6 +332,23 @@ class MemoryBackend:
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""
         self._cache[key] = (value, self._clock.monotonic() + ttl)
+
+    async def counter_reserve(self, key: str, amount: int, limit: int) -> int | None:
+        """See :meth:`CounterBackend.counter_reserve`."""
+        total = self._counters.get(key, 0) + amount
+        if total > limit:
+            return None
+        self._counters[key] = total
+        return total
+
+    async def counter_add(self, key: str, delta: int) -> int:
+        """See :meth:`CounterBackend.counter_add`."""
+        total = self._counters[key] = self._counters.get(key, 0) + delta
+        return total
+
+    async def counter_get(self, key: str) -> int:
+        """See :meth:`CounterBackend.counter_get`."""
+        return self._counters.get(key, 0)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -448,6 +497,14 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# KEYS[1] the counter; ARGV: amount, limit. Returns the new total, or -1 when refused
+# (totals are never negative: reservations are settled down to what was spent).
+_RESERVE = """
+local total = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+if total > tonumber(ARGV[2]) then return -1 end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+"""
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -508,6 +565,7 @@ class RedisBackend:
         self._sync = self._client.register_script(_SYNC)
         self._block = self._client.register_script(_BLOCK)
         self._cas = self._client.register_script(_CAS)
+        self._reserve = self._client.register_script(_RESERVE)
 
     def __repr__(self) -> str:
         return f"RedisBackend(prefix={self._prefix!r})"
@@ -599,10 +657,28 @@ class RedisBackend:
         await self._client.set(self._prefix + "cache:" + key, value, px=max(int(ttl * 1000), 1))
 
     @_mapped
+    async def counter_reserve(self, key: str, amount: int, limit: int) -> int | None:
+        """See :meth:`CounterBackend.counter_reserve`."""
+        total = int(await self._reserve(keys=[self._prefix + "cnt:" + key], args=[amount, limit]))
+        return None if total < 0 else total
+
+    @_mapped
+    async def counter_add(self, key: str, delta: int) -> int:
+        """See :meth:`CounterBackend.counter_add`."""
+        return int(await self._client.incrby(self._prefix + "cnt:" + key, delta))
+
+    @_mapped
+    async def counter_get(self, key: str) -> int:
+        """See :meth:`CounterBackend.counter_get`."""
+        value = await self._client.get(self._prefix + "cnt:" + key)
+        return 0 if value is None else int(value)
+
+    @_mapped
     async def prepare(self) -> None:
         """Connect and load the scripts now, so the first calls do not pay for it."""
         await self._client.ping()
-        for script in (self._acquire, self._release, self._sync, self._block, self._cas):
+        scripts = (self._acquire, self._release, self._sync, self._block, self._cas, self._reserve)
+        for script in scripts:
             script.sha = await self._client.script_load(script.script)
 
     @_mapped

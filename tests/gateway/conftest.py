@@ -55,7 +55,7 @@ def make_keys():
         [
             VirtualKey("good", hash_key(GOOD_KEY)),
             VirtualKey("limited", hash_key(LIMITED_KEY), rpm=2, window=60.0),
-            VirtualKey("budget", hash_key(BUDGET_KEY), budget=Decimal("0.000010")),
+            VirtualKey("budget", hash_key(BUDGET_KEY), budget=Decimal("0.0001")),
             VirtualKey("restricted", hash_key(RESTRICTED_KEY), models=("mock/allowed-*",)),
         ]
     )

@@ -322,18 +322,23 @@ def test_rpm_limit_per_key(gateway):
 
 def test_budget_per_key(gateway):
     client = gateway.client(key=gateway.keys.budget)
-    # The priced model costs 1e-6 USD per token; the budget is 1e-5 USD. The first call
-    # (20 prompt + 4 completion tokens = 2.4e-5 USD) is admitted and spends it all.
-    long = [{"role": "user", "content": "x" * 80}]
-    client.chat.completions.create(model="mock/mock-model", messages=long)
+    # 1e-6 USD per token, a budget of 1e-4 USD. A call reserves its worst case first: the
+    # prompt's bytes plus max_tokens, so max_tokens=200 can never fit.
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="mock/mock-model", messages=long)
+        client.chat.completions.create(model="mock/mock-model", messages=HI, max_tokens=200)
     assert info.value.body["code"] == "budget_exceeded"
     assert info.value.response.headers["x-should-retry"] == "false"
-    assert (
-        gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}").spent
-        >= gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}").budget
-    )
+    assert gateway.mock.calls == []  # refused before the provider was called
+    # Small calls fit; each is charged its real cost (a few tokens), not the reservation.
+    answered = 0
+    with pytest.raises(openai.RateLimitError):
+        for _ in range(100):
+            client.chat.completions.create(model="mock/mock-model", messages=HI, max_tokens=8)
+            answered += 1
+    key = gateway.state.keys.authenticate(f"Bearer {gateway.keys.budget}")
+    spent = asyncio.run(gateway.state.accounts.spent(key))
+    assert answered > 5
+    assert spent <= key.budget
 
 
 def test_fallback_models_in_body(gateway):
@@ -355,6 +360,6 @@ def test_health_and_metrics(gateway):
         text = response.read().decode()
     assert 'lmux_gateway_requests_total{route="/v1/chat/completions",status="200"}' in text
     assert "# TYPE lmux_gateway_request_duration_seconds histogram" in text
-    assert 'lmux_gateway_tokens_total{model="mock/mock-model",kind="prompt"}' in text
+    assert 'lmux_gateway_tokens_total{kind="prompt",model="mock/mock-model"}' in text
     assert 'lmux_gateway_key_requests_total{key="good"}' in text
-    assert "lmux_gateway_in_flight_requests 0" in text
+    assert "lmux_gateway_in_flight_requests 0.0" in text

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.error
 import urllib.request
 
 import openai
@@ -74,7 +75,8 @@ def test_build_app_from_config(tmp_path, monkeypatch):
     team = state.keys.authenticate(f"Bearer {CLIENT_KEY}")
     assert (team.name, team.rpm, str(team.budget)) == ("team", 5, "1.5")
     assert state.keys.authenticate("Bearer vk-other").name == "hashed"
-    assert state.backend.model_name("quick") == "quick"
+    # Aliases are the gateway's own: resolved before the call and the key check.
+    assert state.model_of({"model": "quick"}, team) == "echo/echo-1"
     # Provider keys from the config are scrubbed from anything sent to a client.
     assert state.scrub("key test-config-provider-key-123456 leaked") == "key *** leaked"
 
@@ -162,7 +164,15 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
         with pytest.raises(openai.AuthenticationError):
             wrong.models.list()
         # The router's stats, as JSON and through `lmux-plug stats`.
-        with urllib.request.urlopen(url + "/stats", timeout=10) as response:
+        # /stats needs a virtual key (it names internal deployments).
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "/stats", timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        request = urllib.request.Request(
+            url + "/stats", headers={"authorization": f"Bearer {CLIENT_KEY}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
             stats = json.loads(response.read())
         fast = next(v for k, v in stats["deployments"].items() if k.startswith("echo/echo-1"))
         # "fast" and the direct "echo/echo-1" (an implicit deployment) share one deployment.
@@ -170,6 +180,7 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
         assert fast["successes"] == 2
         shown = subprocess.run(
             [sys.executable, "-m", "lmux_plug", "stats", "--url", url],
+            env={**os.environ, "LMUX_PLUG_API_KEY": CLIENT_KEY},
             capture_output=True,
             text=True,
             timeout=30,

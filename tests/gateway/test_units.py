@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -10,33 +11,43 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lmux_plug import errors
+from lmux_plug.gateway.accounts import Accounts
 from lmux_plug.gateway.errors import GatewayError, Scrubber, error_status, from_lmux
 from lmux_plug.gateway.keys import ENV_KEYS, KeyStore, VirtualKey, hash_key
 from lmux_plug.gateway.metrics import Metrics
 from lmux_plug.openai._wire import chat_params, embedding_dict, normalize_model
 
 
-def test_rpm_window_slides():
-    key = VirtualKey("k", hash_key("x"), rpm=2, window=10.0)
-    key.admit("m", now=0.0)
-    key.admit("m", now=1.0)
+async def test_rpm_window_slides():
+    key = VirtualKey("k", hash_key("x"), rpm=2, window=0.5)
+    accounts = Accounts()
+    for _ in range(2):
+        await accounts.settle(await accounts.admit(key), None)
     with pytest.raises(GatewayError) as info:
-        key.admit("m", now=2.0)
+        await accounts.admit(key)
     assert info.value.status == 429
-    assert info.value.headers["retry-after"] == "8"
-    key.admit("m", now=10.5)  # the first stamp has left the window
+    assert info.value.headers["retry-after"] == "1"
+    await asyncio.sleep(0.55)
+    await accounts.admit(key)  # the first calls have left the window
 
 
-def test_budget_and_models():
+async def test_budget_reserves_then_settles():
     key = VirtualKey("k", hash_key("x"), budget=Decimal("0.01"), models=("openai/*",))
-    key.admit("openai/gpt-4o")
+    accounts = Accounts()
+    key.check_model("openai/gpt-4o")
     with pytest.raises(GatewayError) as info:
-        key.admit("anthropic/claude")
+        key.check_model("anthropic/claude")
     assert info.value.status == 403
-    key.charge(Decimal("0.02"))
+    first = await accounts.admit(key, Decimal("0.006"))
+    # The reservation counts as spent: a second worst case of 0.006 does not fit.
     with pytest.raises(GatewayError) as info:
-        key.admit("openai/gpt-4o")
+        await accounts.admit(key, Decimal("0.006"))
     assert (info.value.status, info.value.code) == (429, "budget_exceeded")
+    await accounts.settle(first, Decimal("0.001"))
+    assert await accounts.spent(key) == Decimal("0.001")
+    second = await accounts.admit(key, Decimal("0.006"))
+    await accounts.settle(second, None)  # None keeps the whole reservation
+    assert await accounts.spent(key) == Decimal("0.007")
 
 
 def test_keys_from_env():
@@ -87,18 +98,18 @@ def test_rate_limit_error_gets_retry_after():
 
 
 def test_metrics_render():
-    metrics = Metrics()
+    metrics = Metrics(known_models=lambda: {'m"odel'}, keys=["team"])
     metrics.observe("/v1/chat/completions", 200, 0.003)
     metrics.observe("/v1/chat/completions", 429, 0.0001)
     metrics.usage('m"odel', 3, 4)
     metrics.spend("team", Decimal("0.5"))
     text = metrics.render()
     assert (
-        'lmux_gateway_request_duration_seconds_bucket{route="/v1/chat/completions",le="0.005"} 2'
+        'lmux_gateway_request_duration_seconds_bucket{le="0.005",route="/v1/chat/completions"} 2.0'
         in text
     )
-    assert 'lmux_gateway_request_duration_seconds_count{route="/v1/chat/completions"} 2' in text
-    assert 'lmux_gateway_tokens_total{model="m\\"odel",kind="completion"} 4' in text
+    assert 'lmux_gateway_request_duration_seconds_count{route="/v1/chat/completions"} 2.0' in text
+    assert 'lmux_gateway_tokens_total{kind="completion",model="m\\"odel"} 4.0' in text
     assert 'lmux_gateway_cost_usd_total{key="team"} 0.5' in text
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
