@@ -29,17 +29,21 @@ def _bad(message: str, param: str, code: str | None = None) -> GatewayError:
 
 
 def check_depth(body: object) -> None:
-    """400 when ``body`` nests deeper than :data:`MAX_DEPTH` (iterative: no recursion)."""
-    stack: list[tuple[object, int]] = [(body, 1)]
-    while stack:
-        item, depth = stack.pop()
+    """400 when ``body`` nests deeper than :data:`MAX_DEPTH` (level by level: no recursion)."""
+    level = [body]
+    depth = 0
+    while level:
+        depth += 1
         if depth > MAX_DEPTH:
             msg = f"request body is nested deeper than {MAX_DEPTH} levels"
             raise _bad(msg, "body", "invalid_json")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+        deeper = []
+        for item in level:
+            for value in item.values() if type(item) is dict else item:  # type: ignore[attr-defined]
+                kind = type(value)
+                if kind is dict or kind is list:
+                    deeper.append(value)
+        level = deeper
 
 
 def check_model_id(name: str, param: str = "model") -> None:

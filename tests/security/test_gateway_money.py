@@ -133,9 +133,11 @@ def test_a_budgeted_call_without_max_tokens_is_capped_at_what_was_reserved():
     registry.register("mock", mock)
     policy = BudgetPolicy(budget_max_tokens=12)
     app = create_app(registry=registry, keys=_keys("1"), policy=policy)
-    with run_in_thread(app) as url:
-        with openai.OpenAI(base_url=url, api_key=KEY, max_retries=0) as client:
-            client.chat.completions.create(model="mock/mock-model", messages=HI)
+    with (
+        run_in_thread(app) as url,
+        openai.OpenAI(base_url=url, api_key=KEY, max_retries=0) as client,
+    ):
+        client.chat.completions.create(model="mock/mock-model", messages=HI)
     assert mock.last_call.params["max_tokens"] == 12
 
 
