@@ -115,6 +115,7 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
             """
             [gateway]
             host = "127.0.0.1"
+            aliases = { quick = "echo/echo-1", speedy = "fast" }
 
             [[gateway.keys]]
             name = "ci"
@@ -161,6 +162,13 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
             model="echo/echo-1", messages=[{"role": "user", "content": "direct"}]
         )
         assert direct.choices[0].message.content == "direct"
+        # [gateway] aliases work with a router too: to a provider model or a router model.
+        for alias in ("quick", "speedy"):
+            aliased = client.chat.completions.create(
+                model=alias, messages=[{"role": "user", "content": alias}]
+            )
+            assert aliased.choices[0].message.content == alias
+        assert {"quick", "speedy"} <= {m.id for m in client.models.list()}
         with pytest.raises(openai.AuthenticationError):
             wrong.models.list()
         # The router's stats, as JSON and through `lmux-plug stats`.
@@ -176,8 +184,8 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
             stats = json.loads(response.read())
         fast = next(v for k, v in stats["deployments"].items() if k.startswith("echo/echo-1"))
         # "fast" and the direct "echo/echo-1" (an implicit deployment) share one deployment.
-        assert fast["requests"] == 2
-        assert fast["successes"] == 2
+        assert fast["requests"] == 4
+        assert fast["successes"] == 4
         shown = subprocess.run(
             [sys.executable, "-m", "lmux_plug", "stats", "--url", url],
             env={**os.environ, "LMUX_PLUG_API_KEY": CLIENT_KEY},
@@ -215,3 +223,29 @@ def _read_line(process, timeout):
         process.kill()
         pytest.fail(f"gateway did not start: {process.stderr.read()}")
     return result[0]
+
+
+def test_workers_need_a_shared_state_for_limits(tmp_path, capsys):
+    config = tmp_path / "lmux.toml"
+    config.write_text('[[gateway.keys]]\nkey = "vk-x"\nrpm = 5\n')
+    assert serve_main(["--config", str(config), "--workers", "2", "--port", "0"]) == 2
+    assert "state = 'redis://" in capsys.readouterr().err
+
+
+def test_stats_command_defaults_to_the_serve_port():
+    shown = subprocess.run(
+        [sys.executable, "-m", "lmux_plug", "stats", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "http://127.0.0.1:4000" in shown.stdout
+    serve_help = subprocess.run(
+        [sys.executable, "-m", "lmux_plug.gateway.serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "default 4000" in serve_help.stdout

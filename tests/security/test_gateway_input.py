@@ -366,3 +366,39 @@ def test_large_bodies_do_not_stall_other_clients(served):
     # The bodies are decoded and converted on worker threads, so the event loop keeps
     # answering small requests (the finding: 2.8 ms -> 144 ms median).
     assert loaded < alone + 0.05, (alone, loaded)
+
+
+def test_a_router_does_not_keep_every_model_name_a_client_invents():
+    from lmux_plug.router import Router
+
+    mock = MockProvider("mock", handler=lambda call: "ok")
+    registry = Registry()
+    registry.register("mock", mock)
+    router = Router(registry=registry)
+    app = create_app(router=router, keys=KeyStore([VirtualKey("client", hash_key(KEY))]))
+    with run_in_thread(app) as url:
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        for i in range(2000):
+            body = json.dumps({"model": f"mock/invented-{i}", "messages": HI}).encode()
+            connection.request(
+                "POST",
+                "/v1/chat/completions",
+                body=body,
+                headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+            )
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+        connection.request("GET", "/metrics")
+        response = connection.getresponse()
+        metrics = response.read()
+        connection.close()
+    deployments = router.stats()["deployments"]
+    # The router remembers a bounded number of implicit deployments (the latest ones).
+    assert 100 < len(deployments) <= 1024
+    assert "mock/invented-1999" in deployments
+    assert "mock/invented-0" not in deployments
+    # /metrics shows configured deployments by name and folds the rest into "other".
+    assert b"invented" not in metrics
+    assert b'lmux_router_requests_total{deployment="other"} ' in metrics
