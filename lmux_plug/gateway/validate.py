@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lmux_plug.gateway.errors import GatewayError
@@ -120,13 +120,18 @@ def _function(value: object, param: str) -> None:
             check(value[field], f"{param}.{field}")
 
 
-def _tools(value: object, param: str) -> None:
+def _objects(value: object, param: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each item of an array of objects with its path (400 unless it is one)."""
     _list(value, param)
-    assert isinstance(value, list)  # noqa: S101
-    for index, tool in enumerate(value):
+    assert isinstance(value, list)  # noqa: S101 - checked above
+    for index, item in enumerate(value):
         where = f"{param}[{index}]"
-        _object(tool, where)
-        assert isinstance(tool, dict)  # noqa: S101
+        _object(item, where)
+        yield item, where
+
+
+def _tools(value: object, param: str) -> None:
+    for tool, where in _objects(value, param):
         if tool.get("type", "function") != "function":
             msg = f"'{where}.type' must be 'function'"
             raise _bad(msg, f"{where}.type")
@@ -215,12 +220,7 @@ def _part(part: object, param: str) -> None:
 
 
 def _tool_calls(value: object, param: str) -> None:
-    _list(value, param)
-    assert isinstance(value, list)  # noqa: S101
-    for index, call in enumerate(value):
-        where = f"{param}[{index}]"
-        _object(call, where)
-        assert isinstance(call, dict)  # noqa: S101
+    for call, where in _objects(value, param):
         _string(call.get("id"), f"{where}.id")
         function = call.get("function")
         _object(function, f"{where}.function")
@@ -233,10 +233,7 @@ def _messages(value: object, param: str) -> None:
     if not isinstance(value, list) or not value:
         msg = f"'{param}' must be a non-empty array"
         raise _bad(msg, param)
-    for index, message in enumerate(value):
-        where = f"{param}[{index}]"
-        _object(message, where)
-        assert isinstance(message, dict)  # noqa: S101
+    for message, where in _objects(value, param):
         role = message.get("role")
         if role not in _ROLES:
             msg = f"'{where}.role' must be one of {', '.join(sorted(_ROLES))}"

@@ -402,3 +402,40 @@ def test_a_router_does_not_keep_every_model_name_a_client_invents():
     # /metrics shows configured deployments by name and folds the rest into "other".
     assert b"invented" not in metrics
     assert b'lmux_router_requests_total{deployment="other"} ' in metrics
+
+
+@pytest.mark.parametrize("retry_after", [float("inf"), float("nan")])
+def test_retry_after_inf_or_nan_from_a_real_upstream_is_a_json_429(retry_after):
+    plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
+    from lmux_plug import ApiKeyAuth, ProviderSpec
+    from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+
+    server = FakeOpenAIServer(FaultPlan(retry_after=retry_after))
+    with server.run_in_thread() as upstream:
+        registry = Registry(plugins=[plugin])
+        spec = ProviderSpec(
+            name="up",
+            wire="openai",
+            base_url=upstream.url,
+            auth=ApiKeyAuth(env=("LMUX_TEST_UPSTREAM_KEY",)),
+            default_headers={"x-fake-fault": "429"},
+        )
+        registry.register("up", spec, api_key=PROVIDER_KEY)
+        keys = KeyStore([VirtualKey("client", hash_key(KEY))])
+        with run_in_thread(create_app(registry=registry, keys=keys)) as url:
+            parts = urlsplit(url)
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            connection.request(
+                "POST",
+                "/v1/chat/completions",
+                body=json.dumps({"model": "up/fake-model", "messages": HI}).encode(),
+                headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+            )
+            response = connection.getresponse()
+            data = response.read()
+            connection.close()
+        registry.close()
+    assert response.status == 429, data
+    assert response.getheader("content-type") == "application/json"
+    assert _openai_error(response.status, data)["type"] == "rate_limit_error"
+    assert 0 <= int(response.getheader("retry-after")) <= 86400
