@@ -48,6 +48,7 @@ from lmux_plug.gateway.validate import (
 )
 from lmux_plug.openai._backend import Backend, is_empty
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
+from lmux_plug.router.state import CounterBackend
 
 if TYPE_CHECKING:
     from lmux_plug.client import Client, RoutingClient
@@ -613,6 +614,19 @@ class Gateway:
         raise GatewayError(404, msg, type="not_found_error", code="model_not_found", param="model")
 
 
+def _router_state(router: Any) -> Any:
+    """The router's state backend, if it can also keep the keys' counters."""
+    backend = getattr(router, "backend", None)
+    if backend is None or isinstance(backend, CounterBackend):
+        return backend
+    log.warning(
+        "the router's state backend %s keeps no counters: keys' limits and budgets are "
+        "kept in this process only",
+        type(backend).__name__,
+    )
+    return None
+
+
 def _provider_secrets(backend: Backend) -> list[str]:
     """Provider keys this process can send (configured, env, router pools), to scrub."""
     secrets: list[str] = []
@@ -703,7 +717,7 @@ def create_app(
         body_timeout=body_timeout,
         max_in_flight=max_in_flight,
         secrets=secrets,
-        state=state if state is not None else getattr(router, "backend", None),
+        state=state if state is not None else _router_state(router),
         policy=policy,
         aliases=aliases,
     )
