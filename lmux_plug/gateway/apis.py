@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -35,9 +36,11 @@ from lmux_plug._api_wire import (
     transcription_body,
 )
 from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.budget import input_bound
 from lmux_plug.gateway.errors import GatewayError, as_dict
 
 if TYPE_CHECKING:
+    from lmux_plug.gateway.accounts import Ticket
     from lmux_plug.gateway.app import Gateway
     from lmux_plug.gateway.keys import VirtualKey
 
@@ -85,19 +88,43 @@ class _ApiRoutes:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _admitted(self, request: Request, body: dict[str, Any]) -> tuple[VirtualKey | None, str]:
+    async def _admitted(
+        self, request: Request, body: dict[str, Any], max_field: str | None
+    ) -> tuple[VirtualKey | None, str, Ticket]:
+        """The key, the model and the call's ticket (rpm slot, budget reservation)."""
         gateway = self.gateway
         key = gateway.authenticate(request)
-        model = gateway.model_of(body)
+        model = gateway.model_of(body, key)
         for name in _ROUTING_FIELDS:
             body.pop(name, None)  # retries/fallbacks are the chat route's; not forwarded
-        if key is not None:
-            key.admit(model)
-        return key, model
+        output = 0
+        if max_field is not None:
+            limit = body.get(max_field)
+            if key is not None and key.budget is not None and limit is None:
+                # The reservation assumes this many output tokens: make it a hard limit.
+                limit = body[max_field] = gateway.pricer.policy.budget_max_tokens
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+                output = limit
+            elif limit is not None:
+                raise _bad(f"'{max_field}' must be a positive integer", param=max_field)
+        ticket = await gateway.admit(key, [model], input_bound(body), output)
+        return key, model, ticket
+
+    async def _started(self, ticket: Ticket, key: VirtualKey | None, stream: Any) -> Any:
+        """The primed stream; if it fails to start, the call is charged nothing."""
+        try:
+            return await primed(stream)
+        except Exception:
+            await self.gateway.settle(ticket, key, Decimal(0))
+            raise
+        except BaseException:
+            await self.gateway.settle(ticket, key, None)
+            raise
 
     def _sse(
         self,
         key: VirtualKey | None,
+        ticket: Ticket,
         model: str,
         chunks: AsyncIterator[Any],
         render: Callable[[Any], bytes],
@@ -126,14 +153,20 @@ class _ApiRoutes:
                 error = GatewayError(500, "internal error in the gateway", type="server_error")
                 yield b"event: error\ndata: " + _dumps(as_dict(error)) + b"\n\n"
             finally:
-                aclose = getattr(chunks, "aclose", None)
-                if aclose is not None:
-                    with contextlib.suppress(Exception):
-                        await aclose()
-                usage, cost = usage_of()
-                gateway.account(key, model, usage, cost)
+                # Account before awaiting the upstream close, which a disconnect cancels;
+                # a stream cut before its usage keeps its whole reservation.
                 gateway.metrics.in_flight -= 1
                 gateway.metrics.observe(route, status, time.perf_counter() - started)
+                usage, cost = usage_of()
+                if usage is not None:
+                    gateway.metrics.usage(model, usage.input_tokens, usage.output_tokens)
+                try:
+                    await gateway.settle(ticket, key, gateway.charge_of(model, usage, cost))
+                finally:
+                    aclose = getattr(chunks, "aclose", None)
+                    if aclose is not None:
+                        with contextlib.suppress(Exception):
+                            await aclose()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
 
@@ -145,18 +178,18 @@ class _ApiRoutes:
 
     async def _responses(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
-        key, model = self._admitted(request, body)
+        key, model, ticket = await self._admitted(request, body, "max_output_tokens")
         value = body.pop("input", None)
         if not isinstance(value, (str, list)) or not value:
             raise _bad("'input' must be a non-empty string or list of items", param="input")
         stream = _stream_flag(body.pop("stream", None))
         body.pop("model", None)
         if not stream:
-            answer = await _target(self.gateway, "acreate_response")(model, value, **body)
-            self.gateway.account(key, model, answer.usage, answer.cost)
+            call = _target(self.gateway, "acreate_response")(model, value, **body)
+            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
             return Response(_dumps(response_dict(answer, model=model)), media_type=_JSON)
-        chunks = await primed(
-            _target(self.gateway, "acreate_response_stream")(model, value, **body)
+        chunks = await self._started(
+            ticket, key, _target(self.gateway, "acreate_response_stream")(model, value, **body)
         )
         writer = ResponseEventWriter(model)
 
@@ -168,7 +201,9 @@ class _ApiRoutes:
             final = writer.response
             return (final.usage, final.cost) if final is not None else (None, None)
 
-        return self._sse(key, model, chunks, render, started=started, route=route, usage_of=usage)
+        return self._sse(
+            key, ticket, model, chunks, render, started=started, route=route, usage_of=usage
+        )
 
     # -- /v1/completions -----------------------------------------------------------------
 
@@ -178,7 +213,7 @@ class _ApiRoutes:
 
     async def _completions(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
-        key, model = self._admitted(request, body)
+        key, model, ticket = await self._admitted(request, body, "max_tokens")
         prompt = body.pop("prompt", None)
         if not isinstance(prompt, (str, list)) or not prompt:
             raise _bad("'prompt' must be a non-empty string or list of strings", param="prompt")
@@ -186,10 +221,12 @@ class _ApiRoutes:
         body.pop("stream_options", None)  # usage always rides on the terminal chunk
         body.pop("model", None)
         if not stream:
-            answer = await _target(self.gateway, "acomplete")(model, prompt, **body)
-            self.gateway.account(key, model, answer.usage, answer.cost)
+            call = _target(self.gateway, "acomplete")(model, prompt, **body)
+            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
             return Response(_dumps(completion_dict(answer, model=model)), media_type=_JSON)
-        chunks = await primed(_target(self.gateway, "acomplete_stream")(model, prompt, **body))
+        chunks = await self._started(
+            ticket, key, _target(self.gateway, "acomplete_stream")(model, prompt, **body)
+        )
         seen: list[Any] = []
         chunk_id = f"cmpl-{int(started * 1e6):x}"
 
@@ -207,6 +244,7 @@ class _ApiRoutes:
 
         return self._sse(
             key,
+            ticket,
             model,
             chunks,
             render,
@@ -278,7 +316,7 @@ class _ApiRoutes:
 
     async def _transcriptions(self, request: Request, started: float, route: str) -> Response:
         fields, audio, filename = await self._read_form(request)
-        key, model = self._admitted(request, fields)
+        key, model, ticket = await self._admitted(request, fields, None)
         fields.pop("model", None)
         stream = _stream_flag(fields.pop("stream", None))
         response_format = fields.get("response_format")
@@ -289,12 +327,14 @@ class _ApiRoutes:
                 raise _bad("temperature must be a number", param="temperature") from None
         fields["filename"] = filename
         if not stream:
-            answer = await _target(self.gateway, "atranscribe")(model, audio, **fields)
-            self.gateway.account(key, model, answer.usage, answer.cost)
+            call = _target(self.gateway, "atranscribe")(model, audio, **fields)
+            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
             body, media_type = transcription_body(answer, response_format)
             data = body.encode() if isinstance(body, str) else _dumps(body)
             return Response(data, media_type=media_type)
-        chunks = await primed(_target(self.gateway, "atranscribe_stream")(model, audio, **fields))
+        chunks = await self._started(
+            ticket, key, _target(self.gateway, "atranscribe_stream")(model, audio, **fields)
+        )
         final: list[Any] = []
 
         def render(chunk: Any) -> bytes:
@@ -311,7 +351,9 @@ class _ApiRoutes:
         def usage() -> tuple[Any, Any]:
             return (final[-1].usage, final[-1].cost) if final else (None, None)
 
-        return self._sse(key, model, chunks, render, started=started, route=route, usage_of=usage)
+        return self._sse(
+            key, ticket, model, chunks, render, started=started, route=route, usage_of=usage
+        )
 
 
 def api_routes(gateway: Gateway) -> list[Route]:

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -118,6 +118,11 @@ def _error_response(error: GatewayError) -> Response:
 
 def _bad(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
     return GatewayError(400, message, param=param, code=code)
+
+
+def _swap(result: tuple[Any, str]) -> tuple[str, Any]:
+    """A backend's ``(answer, model used)`` as ``(model, answer)``."""
+    return result[1], result[0]
 
 
 @attrs.frozen
@@ -273,7 +278,7 @@ class Gateway:
             parts.append(part)
         return b"".join(parts)
 
-    def model_of(self, body: Mapping[str, Any], key: VirtualKey | None) -> str:
+    def model_of(self, body: Mapping[str, Any], key: VirtualKey | None = None) -> str:
         """The model to call (alias resolved, ``"gpt-4o"`` -> ``"openai/gpt-4o"``), checked.
 
         The name must be safe to put in a URL path, and allowed for ``key`` (under its
@@ -332,6 +337,41 @@ class Gateway:
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
         await asyncio.shield(task)
+
+    async def admit(
+        self, key: VirtualKey | None, names: list[str], input_tokens: int, output_tokens: int
+    ) -> Ticket:
+        """Take the key's rpm slot and reserve the call's worst case (budgeted keys)."""
+        worst = self._worst_case(key, names, input_tokens, output_tokens)
+        return await self.accounts.admit(key, worst)
+
+    async def settled(
+        self,
+        ticket: Ticket,
+        key: VirtualKey | None,
+        call: Awaitable[T],
+        priced: Callable[[T], tuple[str, Any]],
+    ) -> T:
+        """Await ``call``, then settle ``ticket`` with what its answer cost.
+
+        ``priced(result)`` gives the model that answered and the answer (with ``usage`` and
+        ``cost``). A failed call is charged nothing; a cancelled one keeps its whole
+        reservation (the provider may have done the work).
+        """
+        charge: Decimal | None = None
+        try:
+            result = await call
+            model, answer = priced(result)
+            usage = getattr(answer, "usage", None)
+            charge = self.charge_of(model, usage, getattr(answer, "cost", None))
+            if usage is not None:
+                self.metrics.usage(model, usage.input_tokens, usage.output_tokens)
+        except Exception:
+            charge = _ZERO  # the provider refused or failed: nothing to pay
+            raise
+        finally:
+            await self.settle(ticket, key, charge)
+        return result
 
     def lmux_error(self, exc: LmuxError) -> GatewayError:
         """The client-facing error for a lmux-plug error (scrubbed)."""
@@ -446,16 +486,15 @@ class Gateway:
         model = self.model_of(body, key)
         options = self.routing(body, key)
         params = chat_params(body)
-        worst = self._worst_case(
+        if key is not None and key.budget is not None and "max_tokens" not in params:
+            # The reservation assumes this many output tokens: make it a hard limit.
+            params["max_tokens"] = self.pricer.policy.budget_max_tokens
+        ticket = await self.admit(
             key,
             [model, *options.get("fallback_models", ())],
             input_tokens,
-            params.get("max_tokens") or self.pricer.policy.budget_max_tokens,
+            params.get("max_tokens") or 0,
         )
-        if worst is not None and "max_tokens" not in params:
-            # The reservation assumed this many output tokens: make it a hard limit.
-            params["max_tokens"] = self.pricer.policy.budget_max_tokens
-        ticket = await self.accounts.admit(key, worst)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await self._stream(
@@ -470,18 +509,9 @@ class Gateway:
                 started=started,
                 route=route,
             )
-        charge: Decimal | None = None  # cancelled: the reservation stays charged
-        used = model
-        try:
-            response, used = await self.backend.achat(model, messages, **params, **options)
-            charge = self.charge_of(used, response.usage, response.cost)
-            if response.usage is not None:
-                self.metrics.usage(used, response.usage.input_tokens, response.usage.output_tokens)
-        except Exception:
-            charge = _ZERO  # the provider refused or failed: nothing to pay
-            raise
-        finally:
-            await self.settle(ticket, key, charge)
+        response, used = await self.settled(
+            ticket, key, self.backend.achat(model, messages, **params, **options), _swap
+        )
         data = _dumps(completion_dict(response, model=used))
         return Response(self.scrub.remove_bytes(data), media_type=_JSON)
 
@@ -575,20 +605,10 @@ class Gateway:
         options = self.routing(body, key)
         params: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
         names = [model, *options.get("fallback_models", ())]
-        worst = self._worst_case(key, names, input_bound(inputs), 0)
-        ticket = await self.accounts.admit(key, worst)
-        charge: Decimal | None = None
-        used = model
-        try:
-            response, used = await self.backend.aembed(model, inputs, **params, **options)
-            charge = self.charge_of(used, response.usage, response.cost)
-            if response.usage is not None:
-                self.metrics.usage(used, response.usage.input_tokens, 0)
-        except Exception:
-            charge = _ZERO
-            raise
-        finally:
-            await self.settle(ticket, key, charge)
+        ticket = await self.admit(key, names, input_bound(inputs), 0)
+        response, used = await self.settled(
+            ticket, key, self.backend.aembed(model, inputs, **params, **options), _swap
+        )
         data = _dumps(embedding_dict(response, model=used, encoding_format=encoding_format))
         return Response(self.scrub.remove_bytes(data), media_type=_JSON)
 

@@ -59,6 +59,18 @@ def _multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+class _Samples:
+    """Read-only ``view[label values]`` of one metric's samples (0.0 when absent)."""
+
+    def __init__(self, registry: Any, name: str, labels: tuple[str, ...]) -> None:
+        self._registry, self._name, self._labels = registry, name, labels
+
+    def __getitem__(self, values: tuple[str, ...]) -> float:
+        labels = dict(zip(self._labels, values, strict=True))
+        found = self._registry.get_sample_value(self._name, labels)
+        return float(found or 0.0)
+
+
 class Metrics:
     """The gateway's counters (prometheus-client); :meth:`render` writes the exposition text.
 
@@ -125,6 +137,11 @@ class Metrics:
     def in_flight(self, value: int) -> None:
         self._in_flight = value
         self._in_flight_gauge.set(value)
+
+    @property
+    def tokens(self) -> _Samples:
+        """Tokens counted so far in this process: ``tokens[model, kind]`` (0 if none)."""
+        return _Samples(self.registry, "lmux_gateway_tokens_total", ("model", "kind"))
 
     def model_label(self, model: str) -> str:
         """``model`` if it is a known model name, else ``"other"``."""
