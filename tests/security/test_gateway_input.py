@@ -178,7 +178,8 @@ def test_malformed_embedding_bodies_are_400_json(served, body):
 
 @pytest.mark.parametrize(
     ("retry_after", "expected"),
-    [(float("inf"), "86400"), (float("nan"), "0"), (-5.0, "0"), (1e300, "86400"), (2.5, "3")],
+    # Not a finite, non-negative number: no wait given; a huge one: capped at an hour.
+    [(float("inf"), None), (float("nan"), None), (-5.0, None), (1e300, "3600"), (2.5, "3")],
 )
 def test_odd_retry_after_from_upstream_is_a_json_429(served, retry_after, expected):
     served.mock.enqueue(RateLimitError("slow down", retry_after=retry_after))
@@ -186,7 +187,7 @@ def test_odd_retry_after_from_upstream_is_a_json_429(served, retry_after, expect
     assert status == 429
     error = _openai_error(status, data)
     assert error["type"] == "rate_limit_error"
-    assert headers["retry-after"] == expected
+    assert headers.get("retry-after") == expected
 
 
 def test_a_key_echoed_by_the_upstream_never_reaches_a_client_log_or_metric(served, caplog):
@@ -438,4 +439,4 @@ def test_retry_after_inf_or_nan_from_a_real_upstream_is_a_json_429(retry_after):
     assert response.status == 429, data
     assert response.getheader("content-type") == "application/json"
     assert _openai_error(response.status, data)["type"] == "rate_limit_error"
-    assert 0 <= int(response.getheader("retry-after")) <= 86400
+    assert response.getheader("retry-after") is None  # no usable wait was given
