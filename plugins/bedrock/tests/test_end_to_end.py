@@ -604,3 +604,29 @@ async def test_bad_input_refused_before_io(bedrock_server, registry) -> None:
     with pytest.raises(InvalidRequestError, match="dimensions"):
         await registry.aembed("bedrock/amazon.titan-embed-text-v1", "x", dimensions=8)
     assert fake.requests == []
+
+
+async def test_a_failed_titan_batch_stops_the_other_calls(bedrock_server, registry) -> None:
+    import asyncio
+    import contextlib
+
+    fake, _ = bedrock_server
+    release = asyncio.Event()
+
+    async def answer(_request: web.Request, _action: str, body: dict[str, Any]) -> web.Response:
+        if body["inputText"] == "bad":
+            return web.json_response({"message": "Malformed input request"}, status=400)
+        with contextlib.suppress(asyncio.TimeoutError):  # bounded: never waits forever
+            await asyncio.wait_for(release.wait(), timeout=5)
+        return web.json_response({"embedding": [1.0], "inputTextTokenCount": 1})
+
+    fake.answer = answer
+    with pytest.raises(InvalidRequestError, match="Malformed"):
+        await registry.aembed("bedrock/amazon.titan-embed-text-v2:0", ["a", "bad", "c", "d"])
+    pending = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and getattr(t.get_coro(), "__qualname__", "").startswith("_embed.")
+    ]
+    release.set()
+    assert pending == []

@@ -211,7 +211,15 @@ async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> Embedd
         )
         return vectors, tokens, dict(response.headers)
 
-    results = await asyncio.gather(*(one(t, b) for t, b in zip(groups, bodies, strict=True)))
+    tasks = [asyncio.ensure_future(one(t, b)) for t, b in zip(groups, bodies, strict=True)]
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        # One batch failed (or the caller cancelled): stop the others, leave nothing running.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return EmbeddingResponse(
         embeddings=[vector for vectors, _, _ in results for vector in vectors],
         model=request.model,
