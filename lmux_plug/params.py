@@ -80,6 +80,9 @@ class EmbedParams(TypedDict, total=False):
 
     dimensions: int | None
     encoding_format: str | None
+    # What the texts are for (``search_document``, ``search_query``, ``classification``,
+    # ``clustering``): providers with input types (Cohere, Vertex AI) read it from the body.
+    input_type: str | None
     timeout: float | None
     extra_headers: Mapping[str, str] | None
     extra_body: Mapping[str, Any] | None
@@ -280,6 +283,7 @@ _BODY_FIELDS = frozenset(
 _EMBED_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "dimensions": _integer(1),
     "encoding_format": _choice("float", "base64"),
+    "input_type": _text,
     "timeout": _seconds,
     "extra_headers": _headers,
     "extra_body": _string_mapping("body fields"),

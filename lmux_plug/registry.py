@@ -675,8 +675,9 @@ class Registry(ApiMethods):
     ) -> EmbeddingResponse:
         """Embed one text or a list of texts; one vector per input, in order.
 
-        ``params``: ``dimensions``, ``encoding_format``, ``timeout``, ``extra_headers``,
-        ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
+        ``params``: ``dimensions``, ``encoding_format``, ``input_type``, ``timeout``,
+        ``extra_headers``, ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
+        ``input_type`` travels as the ``input_type`` body field (an ``extra_body`` one wins).
         """
         route, model_id = self.resolve(model)
         texts = check_embed_inputs(inputs, model=model_id)
@@ -688,7 +689,7 @@ class Registry(ApiMethods):
             dimensions=checked.get("dimensions"),
             encoding_format=checked.get("encoding_format"),
             timeout=checked.get("timeout"),
-            extra=checked.get("extra_body") or {},
+            extra=_embed_extra(checked),
             extra_headers=checked.get("extra_headers") or {},
         )
         context = self._context(route, api_key, base_url)
@@ -829,3 +830,12 @@ def _unknown_hooks_reason(names: list[str]) -> str:
         f"implements unknown hook(s) {', '.join(names)} (misspelt? known hooks start "
         "with 'lmux_plug_' and are listed in lmux_plug.hookspecs)"
     )
+
+
+def _embed_extra(checked: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body fields of an embedding call: ``extra_body`` plus ``input_type``."""
+    extra = checked.get("extra_body") or {}
+    input_type = checked.get("input_type")
+    if input_type is None:
+        return extra
+    return {"input_type": input_type, **extra}

@@ -496,7 +496,9 @@ async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, 
 
     fake.answer = answer
     texts = ["a", "bb", "ccc", "dddd", "eeeee"]
-    titan = await registry.aembed("bedrock/amazon.titan-embed-text-v2:0", texts, dimensions=256)
+    titan = await registry.aembed(
+        "bedrock/amazon.titan-embed-text-v2:0", texts, dimensions=256, input_type="search_query"
+    )
     assert [v[0] for v in titan.embeddings] == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert titan.usage.input_tokens == 15
     assert len(fake.requests) == 5
@@ -504,7 +506,7 @@ async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, 
     assert {r["raw_path"] for r in fake.requests} == {
         "/model/amazon.titan-embed-text-v2%3A0/invoke"
     }
-    assert fake.requests[0]["body"]["dimensions"] == 256
+    assert fake.requests[0]["body"] == {"inputText": "a", "dimensions": 256}
     many = [f"text {i}" for i in range(100)]
     cohere = await registry.aembed("bedrock/cohere.embed-english-v3", many)
     assert [v[0] for v in cohere.embeddings] == [float(len(t)) for t in many]

@@ -340,6 +340,8 @@ async def test_embed_input_type_default_override_and_batches(server, registry) -
     assert first["input_type"] == lmux_plug_cohere.DEFAULT_INPUT_TYPE == "search_document"
     assert first["embedding_types"] == ["float"]
     assert first["output_dimension"] == 256
+    await registry.aembed("cohere/embed-v4.0", "query", input_type="search_query")
+    assert fake.requests[-1]["body"]["input_type"] == "search_query"
     await registry.aembed(
         "cohere/embed-v4.0", "query", extra_body={"input_type": "search_query", "truncate": "END"}
     )

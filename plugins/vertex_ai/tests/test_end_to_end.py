@@ -243,7 +243,9 @@ async def test_predict_embeddings_in_batches(vertex) -> None:
             dimensions=64,
             extra_body={"task_type": "RETRIEVAL_QUERY", "autoTruncate": False},
         )
-        single = await reg.aembed("vertex_ai/gemini-embedding-001", ["a", "bb"])
+        single = await reg.aembed(
+            "vertex_ai/gemini-embedding-001", ["a", "bb"], input_type="search_query"
+        )
     finally:
         await reg.aclose()
     assert [v[0] for v in result.embeddings] == [float(len(t)) for t in texts]
@@ -255,7 +257,10 @@ async def test_predict_embeddings_in_batches(vertex) -> None:
     assert bodies[0]["parameters"] == {"outputDimensionality": 64, "autoTruncate": False}
     assert fake.requests[0]["path"].endswith("/models/text-embedding-005:predict")
     assert [v[0] for v in single.embeddings] == [1.0, 2.0]
-    assert [len(r["body"]["instances"]) for r in fake.requests[2:]] == [1, 1]
+    assert [r["body"]["instances"] for r in fake.requests[2:]] == [
+        [{"content": "a", "task_type": "RETRIEVAL_QUERY"}],
+        [{"content": "bb", "task_type": "RETRIEVAL_QUERY"}],
+    ]
     assert single.cost is not None
 
 

@@ -62,6 +62,7 @@ def encode_batch(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[str,
         if request.dimensions is not None:
             body["output_dimension"] = request.dimensions
     else:
+        extra.pop("input_type", None)  # Titan embeds every text the same way
         body = {"inputText": texts[0]}
         if request.dimensions is not None:
             if "text-v1" in model:

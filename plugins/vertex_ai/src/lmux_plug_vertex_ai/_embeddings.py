@@ -16,6 +16,13 @@ from lmux_plug import EmbeddingRequest, InvalidRequestError, ProviderError
 __all__ = ["batches", "decode_predictions", "encode_instances"]
 
 _MAX_INSTANCES = 250
+# The embed call's ``input_type`` (Cohere's names) as Vertex AI task types.
+_TASK_TYPES = {
+    "search_document": "RETRIEVAL_DOCUMENT",
+    "search_query": "RETRIEVAL_QUERY",
+    "classification": "CLASSIFICATION",
+    "clustering": "CLUSTERING",
+}
 # Per-instance fields the caller may pass in ``extra_body``; everything else is a parameter.
 _INSTANCE_FIELDS = ("task_type", "title")
 
@@ -31,7 +38,9 @@ def encode_instances(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[
     """The ``predict`` body for ``texts``.
 
     ``extra_body`` fields ``task_type`` / ``title`` go on every instance, the others into
-    ``parameters``.
+    ``parameters``. The call's ``input_type`` becomes ``task_type`` (``search_query`` →
+    ``RETRIEVAL_QUERY``, ``search_document`` → ``RETRIEVAL_DOCUMENT``, ...; other values are
+    sent upper-cased, e.g. ``semantic_similarity``).
     """
     if request.dimensions is not None and request.dimensions < 1:
         raise InvalidRequestError(
@@ -41,6 +50,10 @@ def encode_instances(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[
         msg = "Vertex AI embeddings are floats; encoding_format='base64' is refused"
         raise InvalidRequestError(msg, provider="vertex_ai", model=request.model)
     extra = dict(request.extra)
+    input_type = extra.pop("input_type", None)
+    if input_type is not None and "task_type" not in extra:
+        task = _TASK_TYPES.get(str(input_type).lower(), str(input_type).upper())
+        extra["task_type"] = task
     per_instance = {k: extra.pop(k) for k in _INSTANCE_FIELDS if k in extra}
     parameters: dict[str, Any] = {}
     if request.dimensions is not None:
