@@ -100,6 +100,8 @@ SPEC = ProviderSpec(
     # Model ids the spec does not list (new releases) may chat or embed: Cohere decides.
     capabilities=_CHAT | _EMBED,
     models=MODELS,
+    # The core sends longer input lists in parts of this size (the plugin batches too).
+    options={"max_embed_inputs": MAX_TEXTS_PER_EMBED},
     description="Cohere v2 API (Command chat and tools, Embed)",
     pricing_date=PRICING_DATE,
 )
