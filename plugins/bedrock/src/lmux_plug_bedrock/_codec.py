@@ -544,7 +544,12 @@ class ConverseStreamDecoder:
             raise self._error
 
     def finish(self) -> list[ChatChunk]:
-        """End of stream: the terminal chunk if ``metadata`` never came; errors if truncated."""
+        """End of stream: nothing more to emit; errors if the stream was truncated.
+
+        ConverseStream always ends with ``metadata`` (the usage) after ``messageStop``; a
+        stream that stops before it is cut short, and must not look complete (its usage, and
+        so its cost, would be lost).
+        """
         self.raise_pending()
         if self._pending > 0 or self._stop is None:
             raise ProviderError(
@@ -552,10 +557,13 @@ class ConverseStreamDecoder:
                 provider=self.provider,
                 model=self.model,
             )
-        if self._terminal_sent:
-            return []
-        self._terminal_sent = True
-        return [self._chunk(finish_reason=finish_reason_of(self._stop, bool(self._calls)))]
+        if not self._terminal_sent:
+            raise ProviderError(
+                "Bedrock stream ended before its metadata event (truncated)",
+                provider=self.provider,
+                model=self.model,
+            )
+        return []
 
     def _chunk(self, **fields: Any) -> ChatChunk:
         return ChatChunk(
