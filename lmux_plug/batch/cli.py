@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import signal
 import sys
 import time
@@ -243,7 +242,7 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
 
 def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | None) -> Any:
     """A router whose limits live in Redis (``--state``), shared by every shard."""
-    from lmux_plug.router import Deployment, Limits, LogicalModel, Router  # noqa: PLC0415
+    from lmux_plug.router import Deployment, LogicalModel, Router  # noqa: PLC0415
     from lmux_plug.router.state import RedisBackend  # noqa: PLC0415
 
     if not str(args.state).startswith(("redis://", "rediss://", "unix://")):
@@ -252,10 +251,6 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
     try:
         # Any: RedisBackend satisfies the router's StateBackend protocol at run time.
         backend: Any = RedisBackend(args.state, prefix="lmux-batch")
-        limits = Limits(
-            rpm=math.ceil(args.rpm) if args.rpm else None,
-            tpm=math.ceil(args.tpm) if args.tpm else None,
-        )
         if config is not None and "/" not in args.model:
             router = Router(registry=registry, config_path=config, backend=backend)
             if args.model not in router.config.models:
@@ -263,8 +258,9 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
                 raise UsageError(msg)
             return router
         registry.resolve(args.model)
-        # One deployment named after the model: every shard counts against the same keys.
-        model = LogicalModel(args.model, [Deployment(args.model, limits=limits)])
+        # One deployment named after the model; --rpm / --tpm are applied by the batch's
+        # RateLimitedClient over this router's backend (see _run), so not again here.
+        model = LogicalModel(args.model, [Deployment(args.model)])
         return Router({args.model: model}, registry=registry, backend=backend)
     except LmuxError as exc:
         msg = f"--state {args.state}: {exc}"
@@ -769,7 +765,16 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         pending = max(total - done.count, 0)
         client: Any = base
         if args.rpm or args.tpm:
-            client = RateLimitedClient(base, rpm=args.rpm, tpm=args.tpm)
+            # With --state the buckets live in the router's shared backend (Redis), under a
+            # name every shard of this model uses: one budget for all of them.
+            shared = getattr(base, "backend", None) if args.state is not None else None
+            client = RateLimitedClient(
+                base,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                backend=shared,
+                name=f"batch:{args.model}" if shared is not None else "batch",
+            )
         progress = Progress(
             pending, stream=err, interval=args.progress_interval, enabled=not args.no_progress
         )
