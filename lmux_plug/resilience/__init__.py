@@ -18,29 +18,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# Eager, because the function ``backoff`` shares its name with its module: once the module
+# is imported the package attribute would otherwise be the module, not the function.
 from lmux_plug.resilience.backoff import backoff, retry_wait
-from lmux_plug.resilience.clock import (
-    SYSTEM_CLOCK,
-    Clock,
-    ManualClock,
-    SystemClock,
-    engine_test_mode,
-    is_testing,
-    set_testing,
-    testing_attempts,
-)
-from lmux_plug.resilience.decision import Decision, RetryPolicy, decide
-from lmux_plug.resilience.retry_after import (
-    MAX_RETRY_AFTER,
-    clamp_delay,
-    parse_duration,
-    retry_after_from,
-)
-from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 
 if TYPE_CHECKING:
+    from lmux_plug.resilience.clock import (
+        SYSTEM_CLOCK,
+        Clock,
+        ManualClock,
+        SystemClock,
+        engine_test_mode,
+        is_testing,
+        set_testing,
+        testing_attempts,
+    )
+    from lmux_plug.resilience.decision import Decision, RetryPolicy, decide
     from lmux_plug.resilience.limiter import Limiter, Permit
+    from lmux_plug.resilience.retry_after import (
+        MAX_RETRY_AFTER,
+        clamp_delay,
+        parse_duration,
+        retry_after_from,
+    )
     from lmux_plug.resilience.retrying import call_with_retries
+    from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -67,19 +69,37 @@ __all__ = [
     "testing_attempts",
 ]
 
+# Every name loads its module on first use: the transport's error mapping imports
+# ``retry_after`` at ``import lmux_plug`` time, and must not pull in the rest (asyncio, random).
 _LAZY = {
-    "Limiter": "lmux_plug.resilience.limiter",
-    "Permit": "lmux_plug.resilience.limiter",
-    "call_with_retries": "lmux_plug.resilience.retrying",
+    "SYSTEM_CLOCK": "clock",
+    "Clock": "clock",
+    "ManualClock": "clock",
+    "SystemClock": "clock",
+    "engine_test_mode": "clock",
+    "is_testing": "clock",
+    "set_testing": "clock",
+    "testing_attempts": "clock",
+    "Decision": "decision",
+    "RetryPolicy": "decision",
+    "decide": "decision",
+    "Limiter": "limiter",
+    "Permit": "limiter",
+    "MAX_RETRY_AFTER": "retry_after",
+    "clamp_delay": "retry_after",
+    "parse_duration": "retry_after",
+    "retry_after_from": "retry_after",
+    "call_with_retries": "retrying",
+    "DEFAULT_OUTPUT_TOKENS": "tokens",
+    "estimate_tokens": "tokens",
 }
 
 
 def __getattr__(name: str) -> Any:
-    # The limiter needs the state backend (lmux_plug.router): import it only when asked.
     module = _LAZY.get(name)
     if module is None:
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
     import importlib  # noqa: PLC0415
 
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

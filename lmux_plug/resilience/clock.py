@@ -11,7 +11,6 @@ what they would have waited, and retries are capped at ``attempts`` tries per mo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import time
@@ -83,6 +82,8 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep``; in test mode, move the clock instead and only yield."""
+        import asyncio  # noqa: PLC0415 - ~15 ms to import: not at `import lmux_plug` time
+
         if self.virtual:
             if seconds > 0:
                 self.offset += seconds
@@ -122,6 +123,8 @@ class ManualClock:
         if seconds > 0:
             # Always move forward, even by a wait smaller than the float step at ``now``.
             self.now = max(self.now + seconds, math.nextafter(self.now, math.inf))
+        import asyncio  # noqa: PLC0415 - ~15 ms to import: not at `import lmux_plug` time
+
         await asyncio.sleep(0)
 
 
