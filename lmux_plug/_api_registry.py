@@ -8,11 +8,13 @@ plugin's hook (plus wrappers), maps foreign errors and prices the answer. Every 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from lmux_plug._evolve import evolve
 from lmux_plug._pricing import Cost, ModelPricing, calculate_cost, duration_cost
 from lmux_plug._secrets import scrub_exception
 from lmux_plug._types import Capability, Usage
@@ -138,12 +140,16 @@ class ApiMethods:
         request: object,
         context: ProviderContext,
     ) -> Any:
+        started = time.perf_counter()
         try:
-            return await self._call(route, hook_name, {"request": request, "provider": context})
+            response = await self._call(route, hook_name, {"request": request, "provider": context})
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:
             raise _plugin_bug(exc, route.spec.name, model_id) from exc
+        if getattr(response, "latency", 0) is None:
+            response = evolve(response, latency=time.perf_counter() - started)
+        return response
 
     async def _api_stream(
         self,

@@ -170,6 +170,8 @@ class ResponseResponse:
     request_id: str | None = None
     headers: Mapping[str, str] = _headers_field()
     raw: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
+    #: Seconds from sending the call to the whole answer, set by the registry.
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
 
     @property
     def content(self) -> str:
@@ -250,6 +252,8 @@ class CompletionResponse:
     request_id: str | None = None
     headers: Mapping[str, str] = _headers_field()
     raw: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
+    #: Seconds from sending the call to the whole answer, set by the registry.
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
 
 
 @attrs.frozen
@@ -330,6 +334,8 @@ class TranscriptionResponse:
     request_id: str | None = None
     headers: Mapping[str, str] = _headers_field()
     raw: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
+    #: Seconds from sending the call to the whole answer, set by the registry.
+    latency: float | None = attrs.field(default=None, eq=False, hash=False)
 
 
 @attrs.frozen

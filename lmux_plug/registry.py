@@ -21,6 +21,7 @@ import attrs
 from lmux_plug._api_registry import ApiMethods, _plugin_bug, _with_context
 from lmux_plug._context import ProviderContext
 from lmux_plug._defaults import CoreDefaults
+from lmux_plug._evolve import evolve
 from lmux_plug._plugins import (
     BrokenPlugin,
     CallHooks,
@@ -530,8 +531,7 @@ class Registry(ApiMethods):
             if pricing is not None:
                 response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
         if getattr(response, "latency", 0) is None:
-            # The answer was built for this call: set in place (evolve copies every field).
-            object.__setattr__(response, "latency", time.perf_counter() - started)
+            response = evolve(response, latency=time.perf_counter() - started)
         return response
 
     # -- requests -----------------------------------------------------------------------
@@ -650,8 +650,9 @@ class Registry(ApiMethods):
                     if chunk.usage is not None and chunk.cost is None and pricing is not None:
                         chunk = attrs.evolve(chunk, cost=calculate_cost(chunk.usage, pricing))  # noqa: PLW2901
                     if chunk.finish_reason is not None or chunk.usage is not None:
-                        object.__setattr__(chunk, "latency", time.perf_counter() - started)
-                        object.__setattr__(chunk, "time_to_first_token", first)
+                        chunk = evolve(  # noqa: PLW2901 - the terminal chunk, timed
+                            chunk, latency=time.perf_counter() - started, time_to_first_token=first
+                        )
                     yield chunk
             finally:
                 aclose = getattr(iterator, "aclose", None)

@@ -16,7 +16,6 @@ snapshot prepared for calls), :mod:`~lmux_plug.router.admission` (admit and sett
 
 from __future__ import annotations
 
-import operator
 import os
 from collections.abc import (
     AsyncIterator,
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lmux_plug._evolve import evolve
 from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message, Usage
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.resilience.tokens import estimate_tokens
@@ -59,25 +59,9 @@ __all__ = ["Router"]
 _Messages = Iterable[Message | Mapping[str, Any]] | str
 
 
-_COPIERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
-
-
 def _with_attempts(response: ChatResponse, attempts: tuple[Attempt, ...]) -> ChatResponse:
-    """``attrs.evolve(response, attempts=attempts)``, with the field list worked out once.
-
-    On the hot path: evolve looks the fields up again on every call, which costs as much
-    as building the answer.
-    """
-    cls = type(response)
-    copier = _COPIERS.get(cls)
-    if copier is None:
-        fields = [f for f in attrs.fields(cls) if f.init and f.name != "attempts"]
-        copier = _COPIERS[cls] = (
-            tuple(f.alias for f in fields),
-            operator.attrgetter(*(f.name for f in fields)),
-        )
-    aliases, values = copier
-    return cls(**dict(zip(aliases, values(response), strict=True)), attempts=attempts)
+    """The answer with the record of its attempts (a copy: answers are frozen)."""
+    return evolve(response, attempts=attempts)
 
 
 class _Estimate:

@@ -60,3 +60,22 @@ def test_drop_in_completion_exposes_the_latency() -> None:
             model="echo/echo-1", messages=[{"role": "user", "content": "t"}]
         )
         assert reply.lmux_response.latency is not None
+
+
+def test_responses_completions_and_transcriptions_carry_latency() -> None:
+    # The mock answers every endpoint; its handler waits so the latency is measurable.
+    async def slow(call):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.03)
+
+    with Registry() as registry:
+        mock = MockProvider("slow")
+        mock.handler = slow
+        registry.register("slow", mock)
+        answers = [
+            registry.create_response("slow/m", "hi"),
+            registry.complete("slow/m", "hi"),
+            registry.transcribe("slow/m", b"RIFF0000WAVE"),
+        ]
+    for answer in answers:
+        assert answer.latency is not None, type(answer).__name__
+        assert 0.03 <= answer.latency < 10, (type(answer).__name__, answer.latency)
