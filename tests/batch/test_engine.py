@@ -121,13 +121,19 @@ async def test_return_exceptions_false_raises_first_and_cancels_rest(registry, f
 async def test_window_bounds_in_flight_calls_and_input_pulls(registry):
     in_flight = 0
     peak = 0
+    cancelled = 0
 
     async def handler(call: MockCall) -> str:
-        nonlocal in_flight, peak
+        nonlocal in_flight, peak, cancelled
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.001)
-        in_flight -= 1
+        try:
+            await asyncio.sleep(0.001)
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+        finally:
+            in_flight -= 1
         return "x"
 
     registry.register("mock", MockProvider("mock", handler=handler))
@@ -150,8 +156,11 @@ async def test_window_bounds_in_flight_calls_and_input_pulls(registry):
             if delivered == 500:
                 break
     assert peak == 10
-    await asyncio.sleep(0.01)
-    assert in_flight == 0  # leaving the loop cancelled the calls in flight
+    # Closing the stream waited for every call it had started: those still running were
+    # cancelled (how many depends on timing), none is left behind.
+    assert in_flight == 0
+    assert 0 <= cancelled <= 10
+    assert pulled - delivered <= 10
 
 
 async def test_ordered_stream_reorder_buffer_is_bounded_by_window():

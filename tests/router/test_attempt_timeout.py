@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from lmux_plug.errors import TimeoutError
@@ -55,14 +53,14 @@ async def test_a_hung_attempt_is_cut_and_retried_on_another_deployment(openai_re
             for k in (f"user-{i}" for i in range(200))
             if router._plan.target("m").tiers[0].order("sticky", sticky_key=k)[0].id == "hung"
         )
-        start = time.monotonic()
         response = await router.achat("m", "hi", sticky_key=key)
-        elapsed = time.monotonic() - start
         assert response.content == "echo: hi"
         assert [a.deployment for a in response.attempts] == ["hung", "ok"]
-        assert isinstance(response.attempts[0].error, TimeoutError)
-        assert 0.2 <= response.attempts[0].latency < 1.0
-        assert elapsed < 2.0  # not the 30 s deadline
+        cut = response.attempts[0].error
+        assert isinstance(cut, TimeoutError)
+        # The attempt's own 0.2 s cut it (not the 30 s deadline, which would end the call).
+        assert "attempt timed out after 0.200s" in str(cut)
+        assert response.attempts[0].latency >= 0.2
 
 
 async def test_attempt_timeout_per_deployment_and_per_call(openai_registry):
@@ -75,18 +73,16 @@ async def test_attempt_timeout_per_deployment_and_per_call(openai_registry):
             deadline=30.0,
         )
         router = Router(config=config, registry=openai_registry)
-        start = time.monotonic()
         with pytest.raises(TimeoutError) as info:
             await router.achat("m", "hi")
         assert [a.deployment for a in info.value.attempts] == ["hung", "hung"]
-        assert time.monotonic() - start < 1.5
+        for attempt in info.value.attempts:
+            assert "attempt timed out after 0.100s" in str(attempt.error)
         # Per call: overrides both.
-        start = time.monotonic()
         with pytest.raises(TimeoutError) as info:
             await router.achat("m", "hi", attempt_timeout=0.05, retries=0)
         assert len(info.value.attempts) == 1
-        assert info.value.attempts[0].latency < 0.5
-        assert time.monotonic() - start < 1.0
+        assert "attempt timed out after 0.050s" in str(info.value.attempts[0].error)
 
 
 async def test_streams_and_embeddings_honour_the_attempt_timeout(openai_registry):

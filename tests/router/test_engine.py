@@ -6,7 +6,6 @@ import asyncio
 import email.utils
 import logging
 import random
-import time
 
 import pytest
 
@@ -283,11 +282,9 @@ async def test_within_cuts_late_awaits_and_lets_the_rest_finish():
             return "cut"
         return "ok"
 
-    start = time.monotonic()
     outcomes = await asyncio.gather(*(one(i) for i in range(200)))
     assert outcomes.count("cut") == 100
     assert outcomes.count("ok") == 100
-    assert time.monotonic() - start < 1.0
 
 
 async def test_within_passes_an_outside_cancellation_through():
@@ -299,10 +296,9 @@ async def test_within_passes_an_outside_cancellation_through():
     assert await within(asyncio.sleep(0.01, result=7), 1.0) == 7
     # The cut comes on time even when a later timeout was registered first.
     slow = asyncio.ensure_future(within(asyncio.sleep(5), 3.0))
-    start = time.monotonic()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match=r"after 0\.050s"):
         await within(asyncio.sleep(5), 0.05)
-    assert time.monotonic() - start < 0.5
+    assert not slow.done()  # the 3 s cut, registered first, has not come yet
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
