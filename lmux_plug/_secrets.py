@@ -13,6 +13,7 @@ log line or file.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "ScrubFilter",
+    "StreamScrubber",
     "forget_secrets",
     "known_secrets",
     "remember_secret",
@@ -84,6 +86,97 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted(found, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+class _Prefixes:
+    """Answers "is this text the start of a secret?" for a set of secrets, in O(log n)."""
+
+    __slots__ = ("first", "longest", "ordered")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.ordered = sorted({s for s in secrets if s})
+        self.first = frozenset(s[0] for s in self.ordered)
+        self.longest = max(map(len, self.ordered), default=0)
+
+    def held_tail(self, text: str) -> int:
+        """Length of the longest end of ``text`` that a secret starts with (not a whole one)."""
+        ordered = self.ordered
+        for start in range(max(0, len(text) - self.longest + 1), len(text)):
+            if text[start] not in self.first:
+                continue
+            tail = text[start:]
+            # Every secret that begins with ``tail`` sorts at or just after it.
+            at = bisect.bisect_left(ordered, tail)
+            for secret in ordered[at : at + 2]:
+                if len(secret) > len(tail) and secret.startswith(tail):
+                    return len(text) - start
+        return 0
+
+
+class StreamScrubber:
+    """Scrubs text that arrives in pieces (a stream's deltas), across piece boundaries.
+
+    :func:`scrub` on each piece alone misses a secret split over two pieces (two SSE events,
+    two TCP reads). :meth:`feed` scrubs what it has and holds back the end of it that could
+    be the start of a secret (never more than the longest secret minus one character) until
+    the next piece shows whether it is; :meth:`flush` gives back what is held when the
+    stream ends. Remembered secrets count as they are at each :meth:`feed`.
+    """
+
+    __slots__ = ("_extra", "_held", "_index", "_key", "_replacement")
+
+    def __init__(self, secrets: Iterable[str] = (), *, replacement: str = REDACTED) -> None:
+        self._extra = tuple(s for s in secrets if s)
+        self._replacement = replacement
+        self._held = ""
+        self._key: tuple[str, ...] | None = None
+        self._index = _Prefixes(())
+
+    @property
+    def holding(self) -> bool:
+        """Whether text is held back, waiting for the next piece or :meth:`flush`."""
+        return bool(self._held)
+
+    def _prefixes(self) -> _Prefixes:
+        known = _ordered
+        if known is not self._key:  # rebuilt only when the remembered secrets change
+            self._key = known
+            self._index = _Prefixes((*known, *self._extra))
+        return self._index
+
+    def feed(self, text: str) -> str:
+        """The part of ``held + text`` that is safe to send now, scrubbed."""
+        text = self._held + text if self._held else text
+        index = self._prefixes()
+        if not index.ordered or not text:
+            self._held = ""
+            return text
+        present = [s for s in index.ordered if s in text]
+        # Hold back the longest end that a secret begins with, as it came (a shorter secret
+        # in it may be the start of a longer one)...
+        cut = len(text) - index.held_tail(text)
+        moved = True
+        while moved:  # ... but send whole any secret that begins before the cut
+            moved = False
+            for secret in present:
+                found = text.find(secret, max(0, cut - len(secret) + 1))
+                while -1 < found < cut:
+                    if found + len(secret) > cut:
+                        cut, moved = found + len(secret), True
+                    found = text.find(secret, found + 1)
+        self._held = text[cut:]
+        return self._replace(text[:cut], present)
+
+    def _replace(self, text: str, secrets: Iterable[str]) -> str:
+        for secret in sorted(secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, self._replacement)
+        return text
+
+    def flush(self) -> str:
+        """What is held back, scrubbed (the stream ended)."""
+        held, self._held = self._held, ""
+        return self._replace(held, self._prefixes().ordered) if held else held
 
 
 def scrub_value(value: Any, secrets: Iterable[str] = ()) -> Any:

@@ -12,7 +12,6 @@ the drop-in client's answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -21,10 +20,10 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from lmux_plug._api_wire import (
@@ -38,6 +37,7 @@ from lmux_plug._api_wire import (
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.budget import input_bound
 from lmux_plug.gateway.errors import GatewayError, as_dict
+from lmux_plug.gateway.streams import CompletionScrub, MeteredStream, ResponseScrub, TranscriptScrub
 
 if TYPE_CHECKING:
     from lmux_plug.gateway.accounts import Ticket
@@ -49,11 +49,18 @@ __all__ = ["api_routes"]
 log = logging.getLogger("lmux_plug.gateway")
 
 _JSON = "application/json"
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 #: Audio uploads may be far larger than JSON bodies (OpenAI accepts 25 MB).
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 _ROUTING_FIELDS = ("fallback_models", "retries")
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _Texts(Protocol):
+    """Scrubs a stream's chunks across chunk boundaries (see :mod:`lmux_plug.gateway.streams`)."""
+
+    def chunks(self, chunk: Any) -> list[Any]: ...
+
+    def close(self) -> list[Any]: ...
 
 
 def _dumps(data: Any) -> bytes:
@@ -132,15 +139,21 @@ class _ApiRoutes:
         started: float,
         route: str,
         usage_of: Callable[[], tuple[Any, Any]],
+        texts: _Texts,
         done: bytes = b"",
-    ) -> StreamingResponse:
+    ) -> MeteredStream:
         gateway = self.gateway
+        scrub = gateway.scrub.remove_bytes
+        status = 200
 
         async def events() -> AsyncIterator[bytes]:
-            status = 200
+            nonlocal status
             try:
                 async for chunk in chunks:
-                    yield render(chunk)
+                    for piece in texts.chunks(chunk):
+                        yield scrub(render(piece))
+                for piece in texts.close():  # text held back in case it began a secret
+                    yield scrub(render(piece))
                 if done:
                     yield done
             except LmuxError as exc:
@@ -152,23 +165,22 @@ class _ApiRoutes:
                 status = 500
                 error = GatewayError(500, "internal error in the gateway", type="server_error")
                 yield b"event: error\ndata: " + _dumps(as_dict(error)) + b"\n\n"
-            finally:
-                # Account before awaiting the upstream close, which a disconnect cancels;
-                # a stream cut before its usage keeps its whole reservation.
-                gateway.metrics.in_flight -= 1
-                gateway.metrics.observe(route, status, time.perf_counter() - started)
-                usage, cost = usage_of()
-                if usage is not None:
-                    gateway.metrics.usage(model, usage.input_tokens, usage.output_tokens)
-                try:
-                    await gateway.settle(ticket, key, gateway.charge_of(model, usage, cost))
-                finally:
-                    aclose = getattr(chunks, "aclose", None)
-                    if aclose is not None:
-                        with contextlib.suppress(Exception):
-                            await aclose()
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
+        async def finish() -> None:
+            # Runs once however the stream ended, before anything is closed (MeteredStream);
+            # a stream cut before its usage keeps its whole reservation.
+            gateway.metrics.in_flight -= 1
+            gateway.metrics.observe(route, status, time.perf_counter() - started)
+            usage, cost = usage_of()
+            if usage is not None:
+                gateway.metrics.usage(model, usage.input_tokens, usage.output_tokens)
+            await gateway.settle(ticket, key, gateway.charge_of(model, usage, cost))
+
+        return MeteredStream(events(), finish=finish, upstream=chunks)
+
+    def _json(self, data: Any) -> Response:
+        """A JSON answer, scrubbed of every secret the gateway knows."""
+        return Response(self.gateway.scrub.remove_bytes(_dumps(data)), media_type=_JSON)
 
     # -- /v1/responses -------------------------------------------------------------------
 
@@ -187,7 +199,7 @@ class _ApiRoutes:
         if not stream:
             call = _target(self.gateway, "acreate_response")(model, value, **body)
             answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
-            return Response(_dumps(response_dict(answer, model=model)), media_type=_JSON)
+            return self._json(response_dict(answer, model=model))
         chunks = await self._started(
             ticket, key, _target(self.gateway, "acreate_response_stream")(model, value, **body)
         )
@@ -202,7 +214,15 @@ class _ApiRoutes:
             return (final.usage, final.cost) if final is not None else (None, None)
 
         return self._sse(
-            key, ticket, model, chunks, render, started=started, route=route, usage_of=usage
+            key,
+            ticket,
+            model,
+            chunks,
+            render,
+            started=started,
+            route=route,
+            usage_of=usage,
+            texts=ResponseScrub(self.gateway.scrub.stream),
         )
 
     # -- /v1/completions -----------------------------------------------------------------
@@ -223,7 +243,7 @@ class _ApiRoutes:
         if not stream:
             call = _target(self.gateway, "acomplete")(model, prompt, **body)
             answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
-            return Response(_dumps(completion_dict(answer, model=model)), media_type=_JSON)
+            return self._json(completion_dict(answer, model=model))
         chunks = await self._started(
             ticket, key, _target(self.gateway, "acomplete_stream")(model, prompt, **body)
         )
@@ -251,6 +271,7 @@ class _ApiRoutes:
             started=started,
             route=route,
             usage_of=usage,
+            texts=CompletionScrub(self.gateway.scrub.stream),
             done=b"data: [DONE]\n\n",
         )
 
@@ -331,7 +352,7 @@ class _ApiRoutes:
             answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
             body, media_type = transcription_body(answer, response_format)
             data = body.encode() if isinstance(body, str) else _dumps(body)
-            return Response(data, media_type=media_type)
+            return Response(self.gateway.scrub.remove_bytes(data), media_type=media_type)
         chunks = await self._started(
             ticket, key, _target(self.gateway, "atranscribe_stream")(model, audio, **fields)
         )
@@ -352,7 +373,15 @@ class _ApiRoutes:
             return (final[-1].usage, final[-1].cost) if final else (None, None)
 
         return self._sse(
-            key, ticket, model, chunks, render, started=started, route=route, usage_of=usage
+            key,
+            ticket,
+            model,
+            chunks,
+            render,
+            started=started,
+            route=route,
+            usage_of=usage,
+            texts=TranscriptScrub(self.gateway.scrub.stream),
         )
 
 

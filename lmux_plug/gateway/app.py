@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug._types import Message, Usage
+from lmux_plug._types import ChatChunk, Message, Usage
 from lmux_plug.convert import to_messages
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.accounts import Accounts, Ticket
@@ -39,6 +39,7 @@ from lmux_plug.gateway.budget import BudgetPolicy, Pricer, input_bound, streamed
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
 from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
+from lmux_plug.gateway.streams import ChatScrub, MeteredStream
 from lmux_plug.gateway.validate import (
     MAX_DEPTH,
     check_chat,
@@ -541,20 +542,29 @@ class Gateway:
             raise
         writer = ChunkWriter(primed.model, include_usage=include_usage)
         scrub = self.scrub.remove_bytes
+        texts = ChatScrub(self.scrub.stream)
+        status = 200
+        chunks = text_bytes = 0
+
+        def event(chunk: ChatChunk) -> bytes | None:
+            data = writer.feed(texts.chunk(chunk))
+            return None if data is None else scrub(b"data: " + _dumps(data) + b"\n\n")
 
         async def events() -> AsyncIterator[bytes]:
-            status = 200
-            chunks = text_bytes = 0
+            nonlocal status, chunks, text_bytes
             try:
                 async for chunk in primed:
                     if is_empty(chunk):
                         continue
-                    data = writer.feed(chunk)
+                    size = _text_bytes(chunk)
+                    chunks += size > 0
+                    text_bytes += size
+                    data = event(chunk)
                     if data is not None:
-                        size = _text_bytes(chunk)
-                        chunks += size > 0
-                        text_bytes += size
-                        yield scrub(b"data: " + _dumps(data) + b"\n\n")
+                        yield data
+                rest = texts.close()  # text held back in case it began a secret
+                if rest is not None and (data := event(rest)) is not None:
+                    yield data
                 final = writer.finish()
                 if final is not None:
                     yield b"data: " + _dumps(final) + b"\n\n"
@@ -569,30 +579,21 @@ class Gateway:
                 status = 500
                 error = GatewayError(500, _INTERNAL, type="server_error")
                 yield b"data: " + _dumps(as_dict(error)) + b"\n\n"
-            finally:
-                # Account first, without awaiting anything that a disconnect can cancel:
-                # the counters here, the settlement in a shielded task, then the close.
-                self.metrics.in_flight -= 1
-                self.metrics.observe(route, status, time.perf_counter() - started)
-                usage = writer.usage
-                if usage is None:  # cut before the usage chunk: charge what was streamed
-                    usage = Usage(
-                        input_tokens=input_tokens, output_tokens=streamed_tokens(chunks, text_bytes)
-                    )
-                else:
-                    self.metrics.usage(primed.model, usage.input_tokens, usage.output_tokens)
-                charge = self.charge_of(primed.model, usage, writer.cost)
-                try:
-                    await self.settle(ticket, key, charge)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await primed.aclose()
 
-        return StreamingResponse(
-            events(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
+        async def finish() -> None:
+            # Runs once, however the stream ended (see MeteredStream), before any close.
+            self.metrics.in_flight -= 1
+            self.metrics.observe(route, status, time.perf_counter() - started)
+            usage = writer.usage
+            if usage is None:  # cut before the usage chunk: charge what was streamed
+                usage = Usage(
+                    input_tokens=input_tokens, output_tokens=streamed_tokens(chunks, text_bytes)
+                )
+            else:
+                self.metrics.usage(primed.model, usage.input_tokens, usage.output_tokens)
+            await self.settle(ticket, key, self.charge_of(primed.model, usage, writer.cost))
+
+        return MeteredStream(events(), finish=finish, upstream=primed)
 
     async def _embed(self, request: Request, started: float, route: str) -> Response:  # noqa: ARG002
         key = self.authenticate(request)

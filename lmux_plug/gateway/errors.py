@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from lmux_plug._secrets import StreamScrubber, known_secrets
 from lmux_plug.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -57,33 +58,52 @@ _MAX_MESSAGE = 1000
 
 
 class Scrubber:
-    """Removes known secrets and key-shaped strings from text sent to a client."""
+    """Removes known secrets and key-shaped strings from text sent to a client.
+
+    The secrets are the gateway's own (``secrets``, :meth:`add`) and every secret the
+    process remembers (:func:`lmux_plug._secrets.known_secrets`: keys from the environment,
+    auth hooks, router pools), as they are at each call.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a key that contains another is removed whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-        self._encoded = [s.encode("utf-8", "surrogatepass") for s in self._secrets]
+        self._own = {s for s in secrets if s and len(s) >= 4}
+        self._known: tuple[str, ...] | None = None
+        self._secrets: list[str] = []
+        self._encoded: list[bytes] = []
 
     def add(self, secret: str) -> None:
         """Also remove ``secret`` from now on."""
-        if secret and len(secret) >= 4 and secret not in self._secrets:
-            self._secrets.append(secret)
-            self._secrets.sort(key=len, reverse=True)
+        if secret and len(secret) >= 4 and secret not in self._own:
+            self._own.add(secret)
+            self._known = None
+
+    def secrets(self) -> list[str]:
+        """Every secret to remove, longest first (a key that contains another goes whole)."""
+        known = known_secrets()
+        if known is not self._known:
+            self._known = known
+            self._secrets = sorted(self._own.union(known), key=len, reverse=True)
             self._encoded = [s.encode("utf-8", "surrogatepass") for s in self._secrets]
+        return self._secrets
 
     def remove(self, text: str) -> str:
         """``text`` with every known secret replaced by ``***`` (nothing else changed)."""
-        for secret in self._secrets:
+        for secret in self.secrets():
             if secret in text:
                 text = text.replace(secret, "***")
         return text
 
     def remove_bytes(self, data: bytes) -> bytes:
         """:meth:`remove` for an encoded (UTF-8) response body."""
+        self.secrets()
         for secret in self._encoded:
             if secret in data:
                 data = data.replace(secret, b"***")
         return data
+
+    def stream(self) -> StreamScrubber:
+        """A scrubber for text sent in pieces (a stream's deltas): see :class:`StreamScrubber`."""
+        return StreamScrubber(self._own, replacement="***")
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with secrets replaced by ``***``, cut to a sane length."""

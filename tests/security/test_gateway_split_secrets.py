@@ -1,0 +1,268 @@
+"""A key an upstream echoes in pieces never reaches a gateway client (issue 12, finding 16).
+
+A real OpenAI-wire upstream on 127.0.0.1 answers with the key it was sent, split over two SSE
+events (and, inside one event, over two TCP writes): in a chat's content and a tool call's
+arguments, in a text completion, in a Responses stream passed through as the provider's
+events, and whole in the non-streamed answers of those routes. What a client reassembles
+from the gateway's answer must not hold the key; the split key shows as ``***`` once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from lmux_plug import Registry
+from lmux_plug.gateway.app import create_app
+from lmux_plug.gateway.serve import run_in_thread
+from lmux_plug.testing.servers import serve_app
+
+KEY = "sk-proj-SPLIT-9f8e7d6c5b4a3210"
+HALF = 13  # where the key is cut
+
+
+def _key_of(request: web.Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+async def _send(response: web.StreamResponse, event: dict[str, Any], *, torn: bool = False) -> None:
+    data = b"data: " + json.dumps(event).encode() + b"\n\n"
+    if torn:  # the event itself arrives in two TCP writes, cut inside the key
+        cut = data.index(KEY.encode()) + HALF
+        await response.write(data[:cut])
+        await asyncio.sleep(0.02)
+        data = data[cut:]
+    await response.write(data)
+    await asyncio.sleep(0.01)  # each event its own read
+
+
+def _chat_event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+def _completion_event(text: str, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 0,
+        "model": "gpt-3.5-turbo-instruct",
+        "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+        **extra,
+    }
+
+
+def _response(text: str) -> dict[str, Any]:
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "model": "gpt-4o",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12},
+    }
+
+
+class EchoInPieces:
+    """The OpenAI wire, answering with the caller's key cut in two."""
+
+    def __init__(self) -> None:
+        self.app = web.Application()
+        self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.app.router.add_post("/v1/completions", self.completions)
+        self.app.router.add_post("/v1/responses", self.responses)
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        return response
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        key = _key_of(request)
+        if not body.get("stream"):
+            answer = {
+                **_chat_event({}),
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"key {key}"},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+            return web.json_response(answer)
+        response = await self._stream(request)
+        await _send(
+            response, _chat_event({"role": "assistant", "content": "your key: " + key[:HALF]})
+        )
+        await _send(response, _chat_event({"content": key[HALF:] + " (split);"}))
+        await _send(response, _chat_event({"content": f" torn {key} end"}), torn=True)
+        call = {"index": 0, "id": "call_1", "type": "function"}
+        await _send(
+            response,
+            _chat_event(
+                {
+                    "tool_calls": [
+                        {**call, "function": {"name": "f", "arguments": '{"k": "' + key[:5]}}
+                    ]
+                }
+            ),
+        )
+        await _send(
+            response,
+            _chat_event({"tool_calls": [{"index": 0, "function": {"arguments": key[5:] + '"}'}}]}),
+        )
+        await _send(response, _chat_event({"content": "last " + key[:HALF]}))
+        await _send(
+            response,
+            _chat_event(
+                {"content": key[HALF:]},
+                "stop",
+                usage={"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23},
+            ),
+        )
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        key = _key_of(request)
+        if not body.get("stream"):
+            return web.json_response(_completion_event(f"key {key}", "stop"))
+        response = await self._stream(request)
+        await _send(response, _completion_event("key " + key[:HALF]))
+        await _send(response, _completion_event(key[HALF:] + " and " + key[:4]))
+        await _send(
+            response,
+            _completion_event(
+                key[4:],
+                "stop",
+                usage={"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23},
+            ),
+        )
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        key = _key_of(request)
+        text = f"key {key} twice {key}"
+        if not body.get("stream"):
+            return web.json_response(_response(text))
+        response = await self._stream(request)
+        created = {**_response(""), "status": "in_progress", "output": []}
+        await _send(response, {"type": "response.created", "response": created})
+        where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+        pieces = ["key " + key[:HALF], key[HALF:] + " twice " + key[:2], key[2:]]
+        for number, piece in enumerate(pieces):
+            event = {"type": "response.output_text.delta", **where, "delta": piece}
+            await _send(response, {**event, "sequence_number": number + 1})
+        await _send(response, {"type": "response.output_text.done", **where, "text": text})
+        await _send(response, {"type": "response.completed", "response": _response(text)})
+        return response
+
+
+@pytest.fixture
+async def gateway_url() -> AsyncIterator[str]:
+    upstream = EchoInPieces()
+    async with serve_app(upstream.app) as url:
+        registry = Registry.from_entry_points()
+        registry.configure("openai", base_url=f"{url}/v1", api_key=KEY)
+        with run_in_thread(create_app(registry=registry)) as gateway:
+            yield gateway
+
+
+async def _post(url: str, body: dict[str, Any]) -> str:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+        assert response.status == 200, await response.text()
+        return await response.text()
+
+
+def _events(raw: str) -> list[dict[str, Any]]:
+    datas = [line[len("data: ") :] for line in raw.split("\n") if line.startswith("data: ")]
+    return [json.loads(data) for data in datas if data != "[DONE]"]
+
+
+def _clean(text: str, redactions: int) -> None:
+    assert KEY not in text
+    assert KEY[:HALF] not in text  # no half of it either
+    assert text.count("***") == redactions, text
+
+
+async def test_chat_stream(gateway_url: str) -> None:
+    raw = await _post(
+        f"{gateway_url}/chat/completions",
+        {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+    )
+    assert KEY not in raw
+    deltas = [e["choices"][0]["delta"] for e in _events(raw) if e.get("choices")]
+    content = "".join(d.get("content") or "" for d in deltas)
+    arguments = "".join(
+        call["function"].get("arguments") or "" for d in deltas for call in d.get("tool_calls", ())
+    )
+    _clean(content, 3)
+    assert content.startswith("your key: ***")
+    assert content.endswith("last ***")
+    _clean(arguments, 1)
+    assert json.loads(arguments) == {"k": "***"}
+
+
+async def test_completions_stream(gateway_url: str) -> None:
+    raw = await _post(
+        f"{gateway_url}/completions",
+        {"model": "openai/gpt-3.5-turbo-instruct", "prompt": "hi", "stream": True},
+    )
+    text = "".join(e["choices"][0]["text"] for e in _events(raw) if e.get("choices"))
+    _clean(text, 2)
+    assert text == "key *** and ***"
+
+
+async def test_responses_stream_passed_through(gateway_url: str) -> None:
+    raw = await _post(
+        f"{gateway_url}/responses", {"model": "openai/gpt-4o", "input": "hi", "stream": True}
+    )
+    events = _events(raw)
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    _clean(deltas, 2)
+    done = next(e for e in events if e["type"] == "response.output_text.done")
+    assert done["text"] == deltas == "key *** twice ***"
+    assert KEY not in raw
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "chat/completions",
+            {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+        ),
+        ("completions", {"model": "openai/gpt-3.5-turbo-instruct", "prompt": "hi"}),
+        ("responses", {"model": "openai/gpt-4o", "input": "hi"}),
+    ],
+)
+async def test_whole_answers(gateway_url: str, path: str, body: dict[str, Any]) -> None:
+    raw = await _post(f"{gateway_url}/{path}", body)
+    assert KEY not in raw
+    assert "***" in raw
