@@ -7,26 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from lmux_plug import Capability, NoAuth, ProviderError, ProviderSpec, Registry
+from lmux_plug import ProviderError, Registry
 from lmux_plug.testing import MockCall, MockProvider
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, provider_spec
 
 
 def openai_plugin():
     """The OpenAI-wire plugin, needed for the real-socket tests."""
     return pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
-
-def fake_spec(url: str) -> ProviderSpec:
-    return ProviderSpec(
-        name="fake",
-        wire="openai",
-        base_url=url,
-        auth=NoAuth(),
-        capabilities=frozenset(
-            {Capability.CHAT, Capability.STREAM, Capability.EMBED, Capability.JSON_SCHEMA}
-        ),
-    )
 
 
 @pytest.fixture
@@ -43,7 +31,7 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
 async def fake_registry(fake_server: FakeOpenAIServer) -> AsyncIterator[Registry]:
     """A registry whose ``fake/`` prefix points at the fake server (for async tests)."""
     registry = Registry(plugins=[openai_plugin()])
-    registry.register("fake", fake_spec(fake_server.url))
+    registry.register("fake", provider_spec(), base_url=fake_server.url)
     try:
         yield registry
     finally:

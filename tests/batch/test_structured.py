@@ -211,7 +211,7 @@ async def test_structured_batch_over_real_socket(fake_server, fake_registry):
     )
     assert batch.error_count == 0
     assert [r.output_parsed for r in batch.results] == [Point(3, 4)] * 3
-    sent = fake_server.requests[0]["body"]["response_format"]
+    sent = fake_server.requests[0].json()["response_format"]
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["name"] == "Point"
     assert sent["json_schema"]["schema"]["required"] == ["x", "y"]

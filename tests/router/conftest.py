@@ -1,16 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -19,31 +16,10 @@ from lmux_plug.registry import Registry
 HERE = Path(__file__).resolve().parent
 
 
-def load_wire_plugin() -> ModuleType:
-    name = "lmux_router_test_openai_wire"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "openai_wire.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def wire_plugin() -> ModuleType:
-    return load_wire_plugin()
-
-
-@pytest.fixture
-async def registry(wire_plugin: ModuleType) -> AsyncIterator[Registry]:
-    registry = Registry(plugins=[wire_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
+def registry(openai_registry: Registry) -> Registry:
+    """The router tests' registry: the openai plugin, ``fake/`` for the fake server."""
+    return openai_registry
 
 
 def _free_port() -> int:

@@ -1,6 +1,6 @@
 """A worker process for the shared-quota test: ``python redis_worker.py CONFIG_JSON``.
 
-Loads the in-test wire plugin by path, builds a Router on a RedisBackend, waits for the
+Uses the openai plugin with the fake server's provider spec, builds a Router on a RedisBackend, waits for the
 common start time, keeps ``concurrency`` calls going for ``duration`` seconds and prints
 one JSON line: wall-clock completion times, refusals, errors.
 """
@@ -8,32 +8,22 @@ one JSON line: wall-clock completion times, refusals, errors.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
 import time
-from pathlib import Path
 
 import aiohttp  # noqa: F401 - imported before the clock starts
+import lmux_plug_openai
 
 from lmux_plug.errors import RateLimitError, TimeoutError
 from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment, Limits, LogicalModel, RedisBackend, Router
-
-
-def _plugin() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "openai_wire", Path(__file__).with_name("openai_wire.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from lmux_plug.testing.fake_openai import provider_spec
 
 
 async def main(config: dict) -> None:
-    registry = Registry(plugins=[_plugin()])
+    registry = Registry(plugins=[lmux_plug_openai])
+    registry.register("fake", provider_spec())
     backend = RedisBackend(config["redis"], prefix=config["prefix"])
     deployments = [
         Deployment(

@@ -5,20 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lmux_plug.errors import TimeoutError
-from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig, load_config
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
-
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 def _deployment(server: FakeOpenAIServer, name: str, **kwargs: object) -> Deployment:

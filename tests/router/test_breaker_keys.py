@@ -123,7 +123,7 @@ async def test_key_pool_evicts_rejected_keys_and_logs_without_them(registry, cap
         for i in range(4):
             response = await router.achat("k", f"hi {i}")
             assert response.content == f"echo: hi {i}"
-        used = [r["headers"]["authorization"].removeprefix("Bearer ") for r in server.requests]
+        used = [r.headers["authorization"].removeprefix("Bearer ") for r in server.requests]
         # k1 rejected then k2; k3 rejected then k2; after that only k2.
         assert used == [
             LONG_KEYS[0],
@@ -184,6 +184,6 @@ async def test_429_rotates_to_the_next_key(registry):
     assert second.error is None
     assert first.key != second.key
     assert second.wait < 1  # the next key is used at once, not after the 5 s Retry-After
-    used = [r["headers"]["authorization"].removeprefix("Bearer ") for r in server.requests]
+    used = [r.headers["authorization"].removeprefix("Bearer ") for r in server.requests]
     assert used == [LONG_KEYS[0], LONG_KEYS[1]]
     assert router.stats()["deployments"]["pool"]["keys"][first.key]["rate_limited"] == 1

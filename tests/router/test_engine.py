@@ -20,7 +20,6 @@ from lmux_plug.errors import (
     TimeoutError,
     UnsupportedFeatureError,
 )
-from lmux_plug.registry import Registry
 from lmux_plug.resilience import (
     MAX_RETRY_AFTER,
     ManualClock,
@@ -38,18 +37,6 @@ from lmux_plug.resilience.clock import SYSTEM_CLOCK
 from lmux_plug.resilience.timeouts import within
 from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
-
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
-
 
 # -- Retry-After -----------------------------------------------------------------------
 

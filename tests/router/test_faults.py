@@ -61,8 +61,10 @@ async def test_ten_thousand_calls_with_twenty_percent_faults(registry):
     assert len(outcomes) == TOTAL  # none lost
     successes = [o for o in outcomes.values() if not isinstance(o, LmuxError)]
     failures = [o for o in outcomes.values() if isinstance(o, LmuxError)]
-    # Every 200 the servers sent reached exactly one caller.
-    assert sum(s.stats["status_200"] for s in servers) == len(successes)
+    # Every 200 the servers sent reached exactly one caller (a malformed body is sent
+    # with a 200 status too, but it is no answer).
+    answers = sum(s.stats["status_200"] - s.stats["fault_malformed"] for s in servers)
+    assert answers == len(successes)
     faults = sum(s.stats[f"fault_{name}"] for s in servers for name in FAULTS)
     assert faults > 0.15 * TOTAL
     retried = [o for o in successes if len(o.attempts) > 1]

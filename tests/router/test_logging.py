@@ -7,24 +7,12 @@ import logging
 import pytest
 
 from lmux_plug.errors import ProviderError
-from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
 from lmux_plug.router.keys import fingerprint
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
 BAD_KEY = "sk-test-log-bad-000111"
 GOOD_KEY = "sk-test-log-good-000222"
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 async def test_retries_fallbacks_cooldowns_breakers_and_evictions_are_logged(

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment, Limits, Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
-
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 async def test_limits_learnt_through_the_real_plugin(openai_registry):

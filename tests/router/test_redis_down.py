@@ -18,14 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from lmux_plug.registry import Registry
 from lmux_plug.resilience import ManualClock
 from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
 from lmux_plug.router.state import RedisBackend, StateBackendError
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 pytestmark = [pytest.mark.redis]
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
 
 
 class RedisProcess:
@@ -78,15 +76,6 @@ def redis_process() -> Iterator[RedisProcess]:
         yield redis
     finally:
         redis.stop()
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 def _config(server: FakeOpenAIServer, **router: object) -> RouterConfig:

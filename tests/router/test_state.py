@@ -135,7 +135,7 @@ async def test_key_eviction_is_shared_through_redis(registry, redis_backend):
         second = Router(config=config, registry=registry, backend=redis_backend)
         for _ in range(3):
             await second.achat("k", "hi")
-        used = [r["headers"]["authorization"].removeprefix("Bearer ") for r in server.requests]
+        used = [r.headers["authorization"].removeprefix("Bearer ") for r in server.requests]
         assert used == [keys[0], keys[1], keys[1], keys[1], keys[1]]
 
 

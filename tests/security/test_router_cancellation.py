@@ -15,23 +15,11 @@ import random
 import pytest
 
 from lmux_plug.errors import LmuxError
-from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
 from lmux_plug.router.state import MemoryBackend
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
-openai_plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-
 CANCELLATIONS = 1000
-
-
-@pytest.fixture
-async def openai_registry():
-    registry = Registry(plugins=[openai_plugin])
-    try:
-        yield registry
-    finally:
-        await registry.aclose()
 
 
 def _held(backend: MemoryBackend) -> int:

@@ -1,0 +1,316 @@
+"""Wire formats for the fake server: canonical answers, errors and faults, rendered.
+
+A :class:`WireFormat` renders, in one provider's real wire format, what the
+:class:`~lmux_plug.testing.wire_server.WireServer` sends: a chat answer, a streamed answer
+(as separate event frames, so a test can split and truncate them), a streamed tool call,
+embeddings, an HTTP error body and an error event inside a stream. :class:`OpenAIWire`
+(Chat Completions, and every OpenAI-compatible endpoint) lives here because the fake
+OpenAI server renders with it; the contract suite (``lmux_plug_contract.wires``) adds the
+other providers' formats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from lmux_plug import ToolCall, Usage
+from lmux_plug.testing.wire_server import CapturedRequest, Reply
+
+__all__ = ["OpenAIWire", "StreamRendering", "WireFormat", "json_bytes"]
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON in raw UTF-8 (no escaped non-ASCII characters), as providers send it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@attrs.frozen
+class StreamRendering:
+    """A streamed answer as separate frames; the last ``terminal`` frames end it properly.
+
+    Dropping the last ``terminal`` frames gives a stream that ends cleanly at a frame
+    boundary but without its terminal event (a truncated stream).
+    """
+
+    content_type: str
+    frames: tuple[bytes, ...]
+    terminal: int = 1
+
+
+class WireFormat:
+    """Renders canonical answers in one provider wire format (subclass per wire).
+
+    Every method receives the captured request, so a format can answer by path (Ollama's
+    ``/api/embed`` vs ``/api/embeddings``) or echo the model it was asked for.
+    """
+
+    name = "base"
+    #: Whether the format reports token usage for embeddings.
+    embed_usage = True
+    #: Whether usage arrives on (or after) the terminal stream event.
+    stream_usage = True
+    #: Whether the wire has an embeddings endpoint at all.
+    embeddings = True
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A complete chat answer."""
+        raise NotImplementedError
+
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer, one frame per piece plus its framing."""
+        raise NotImplementedError
+
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A complete (non-streamed) answer that calls ``call``.
+
+        Optional for custom wires: without it the non-streamed tool-call clause is skipped.
+        """
+        raise NotImplementedError
+
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed tool call, its arguments in ``fragments`` where the wire splits them."""
+        raise NotImplementedError
+
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
+        """Embedding vectors for the inputs of ``request``."""
+        raise NotImplementedError
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """An HTTP error answer in the provider's error-body format."""
+        raise NotImplementedError
+
+    def stream_error(self, message: str) -> bytes:
+        """An error event inside a stream (provider overloaded mid-answer)."""
+        raise NotImplementedError
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """An error event inside a stream that the provider sends for HTTP ``status``.
+
+        The suite expects the error class ``status`` maps to (429: RateLimitError) when a
+        wire renders it; the default, :meth:`stream_error`, carries no class, so only
+        ProviderError and the message are expected then.
+        """
+        raise NotImplementedError
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """The texts an embeddings request asks for, in order (to synthesise vectors)."""
+        raise NotImplementedError
+
+    def asks_for_stream(self, request: CapturedRequest) -> bool:
+        """Whether ``request`` asks for a streamed answer, as the real API reads it.
+
+        The server then streams a canonical chat answer as the real API would, so a plugin
+        that asks for a stream on a non-streamed call (or the reverse) is caught. Default:
+        a ``"stream": true`` member of the JSON body.
+        """
+        body = request.json()
+        return isinstance(body, dict) and body.get("stream") is True
+
+    def reply_stream(self, rendering: StreamRendering, *, drop_terminal: bool = False) -> Reply:
+        """A :class:`Reply` that streams ``rendering`` (optionally without its ending)."""
+        frames = rendering.frames[: -rendering.terminal] if drop_terminal else rendering.frames
+        return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
+
+
+_CREATED = 1_700_000_000
+_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("timeout", None),
+    409: ("invalid_request_error", "conflict"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _sse(payload: Any) -> bytes:
+    return b"data: " + json_bytes(payload) + b"\n\n"
+
+
+class OpenAIWire(WireFormat):
+    """``POST /chat/completions`` and ``/embeddings``; SSE with ``data: [DONE]``."""
+
+    name = "openai"
+
+    def _chunk(self, model: str, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
+        return _sse(
+            {
+                "id": "chatcmpl-contract",
+                "object": "chat.completion.chunk",
+                "created": _CREATED,
+                "model": model,
+                "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish}],
+            }
+        )
+
+    def _ending(self, model: str, finish: str, usage: Usage) -> tuple[bytes, ...]:
+        usage_chunk = _sse(
+            {
+                "id": "chatcmpl-contract",
+                "object": "chat.completion.chunk",
+                "created": _CREATED,
+                "model": model,
+                "choices": [],
+                "usage": _usage(usage),
+            }
+        )
+        return (self._chunk(model, {}, finish), usage_chunk, b"data: [DONE]\n\n")
+
+    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A ``chat.completion`` object."""
+        body = {
+            "id": "chatcmpl-contract",
+            "object": "chat.completion",
+            "created": _CREATED,
+            "model": request.model_hint,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": _usage(usage),
+        }
+        return Reply(
+            200,
+            {"content-type": "application/json", "x-request-id": "req_contract"},
+            (json_bytes(body),),
+        )
+
+    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``chat.completion`` whose message holds ``tool_calls`` (finish ``tool_calls``)."""
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ],
+            "refusal": None,
+        }
+        body = {
+            "id": "chatcmpl-contract",
+            "object": "chat.completion",
+            "created": _CREATED,
+            "model": request.model_hint,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+            ],
+            "usage": _usage(usage),
+        }
+        return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
+
+    def stream(
+        self,
+        request: CapturedRequest,
+        pieces: Sequence[str],
+        usage: Usage,
+        *,
+        include_usage: bool = True,
+    ) -> StreamRendering:
+        """Role chunk, one chunk per piece, the finish chunk, the usage chunk, ``[DONE]``.
+
+        ``include_usage=False`` leaves the usage chunk out, as the real API does unless the
+        request sets ``stream_options.include_usage``.
+        """
+        model = request.model_hint
+        frames = [self._chunk(model, {"role": "assistant", "content": ""})]
+        frames.extend(self._chunk(model, {"content": piece}) for piece in pieces)
+        ending = self._ending(model, "stop", usage)
+        if not include_usage:
+            ending = (ending[0], ending[-1])
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A tool call whose ``arguments`` arrive in several deltas."""
+        model = request.model_hint
+        start = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+            ],
+        }
+        frames = [self._chunk(model, start)]
+        frames.extend(
+            self._chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+            for part in fragments
+        )
+        ending = self._ending(model, "tool_calls", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def embed_inputs(self, request: CapturedRequest) -> list[str]:
+        """``input`` is a string or a list of strings."""
+        body = request.json() or {}
+        inputs = body.get("input", [])
+        return [inputs] if isinstance(inputs, str) else [str(i) for i in inputs]
+
+    def embed(
+        self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
+    ) -> Reply:
+        """A list of ``embedding`` objects with their ``index``."""
+        body = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": list(v)}
+                for i, v in enumerate(vectors)
+            ],
+            "model": request.model_hint,
+            "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens},
+        }
+        return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
+
+    def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """``{"error": {"message", "type", "param", "code"}}``."""
+        kind, code = _ERROR_TYPES.get(status, ("server_error", None))
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        all_headers = {
+            "content-type": "application/json",
+            "x-request-id": "req_contract_error",
+            **(headers or {}),
+        }
+        return Reply(status, all_headers, (json_bytes(body),))
+
+    def stream_error(self, message: str) -> bytes:
+        """An error object in a ``data:`` frame (OpenRouter, Groq and OpenAI proxies send this)."""
+        return _sse({"error": {"message": message, "type": "server_error", "code": 502}})
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """The error object of an HTTP ``status`` answer, in a ``data:`` frame."""
+        kind, code = _ERROR_TYPES.get(status, ("server_error", None))
+        return _sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
