@@ -32,13 +32,13 @@ from starlette.types import Receive, Scope, Send
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import ChatChunk, Message, Usage
 from lmux_plug.convert import to_messages
-from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.gateway.accounts import Accounts, Ticket
 from lmux_plug.gateway.apis import api_routes
 from lmux_plug.gateway.budget import BudgetPolicy, Pricer, input_bound, streamed_tokens
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
-from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, render_router
+from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, deployment_labels, render_router
 from lmux_plug.gateway.streams import ChatScrub, MeteredStream
 from lmux_plug.gateway.validate import (
     MAX_DEPTH,
@@ -54,9 +54,13 @@ from lmux_plug.router.state import CounterBackend
 if TYPE_CHECKING:
     from lmux_plug.client import Client, RoutingClient
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["METRICS_AUTH", "Gateway", "create_app"]
 
 log = scrubbed_logger("lmux_plug.gateway")
+
+#: Who may read ``/metrics``: ``"key"`` any valid virtual key (when keys are configured),
+#: ``"open"`` anyone.
+METRICS_AUTH = frozenset({"key", "open"})
 
 T = TypeVar("T")
 
@@ -197,7 +201,12 @@ class Gateway:
         state: Any = None,
         policy: BudgetPolicy | None = None,
         aliases: Mapping[str, str] | None = None,
+        metrics_auth: str = "key",
     ) -> None:
+        if metrics_auth not in METRICS_AUTH:
+            msg = f"metrics_auth must be one of {sorted(METRICS_AUTH)}, got {metrics_auth!r}"
+            raise ConfigurationError(msg)
+        self.metrics_auth = metrics_auth
         self.backend = backend
         self.max_in_flight = max_in_flight
         self.keys = keys or KeyStore()
@@ -226,11 +235,11 @@ class Gateway:
             self._known = (config, frozenset(names))
         return self._known[1]
 
-    def deployment_ids(self) -> frozenset[str]:
-        """The configured router deployments (each has its own ``/metrics`` label)."""
+    def deployment_labels(self) -> dict[str, str]:
+        """``/metrics`` labels of the configured router deployments (never a base URL)."""
         config = getattr(self.backend.router, "config", None)
         models = getattr(config, "models", None) or {}
-        return frozenset(d.id for m in models.values() for d in m.deployments)
+        return deployment_labels(d for m in models.values() for d in m.deployments)
 
     # -- request plumbing ----------------------------------------------------------------
 
@@ -404,14 +413,22 @@ class Gateway:
         """``GET /health``: the process is up and serving."""
         return Response(b'{"status":"ok"}', media_type=_JSON)
 
-    async def metrics_route(self, request: Request) -> Response:  # noqa: ARG002
-        """``GET /metrics`` in Prometheus text format (plus the router's, if any)."""
+    async def metrics_route(self, request: Request) -> Response:
+        """``GET /metrics`` in Prometheus text format (plus the router's, if any).
+
+        Needs a virtual key when keys are configured, unless ``metrics_auth="open"``.
+        """
+        try:
+            if self.metrics_auth != "open":
+                self.authenticate(request)
+        except GatewayError as exc:
+            return _error_response(exc)
         text = self.metrics.render()
         router = self.backend.router
         astats = getattr(router, "astats", None)
         if astats is not None:
             try:
-                text += render_router(await astats(), self.deployment_ids())
+                text += render_router(await astats(), self.deployment_labels())
             except LmuxError:
                 log.warning("router stats unavailable", exc_info=True)
         return Response(self.scrub.remove(text), media_type=CONTENT_TYPE)
@@ -714,6 +731,7 @@ def create_app(
     state: Any = None,
     policy: BudgetPolicy | None = None,
     aliases: Mapping[str, str] | None = None,
+    metrics_auth: str = "key",
 ) -> Starlette:
     """The gateway app over ``router`` (preferred) or ``registry``.
 
@@ -724,6 +742,9 @@ def create_app(
     router's, e.g. a :class:`~lmux_plug.router.state.RedisBackend` shared by processes;
     default: the router's backend, else in memory). ``policy`` prices budgeted calls
     (:class:`~lmux_plug.gateway.budget.BudgetPolicy`); ``aliases`` map names to models.
+    ``metrics_auth``: ``"key"`` (default) makes ``/metrics`` need a virtual key when keys are
+    configured, as ``/stats`` does; ``"open"`` serves it to anyone (a private network's
+    scraper).
     ``app.state.gateway`` is the :class:`Gateway`.
     """
     if registry is None and router is None:
@@ -741,6 +762,7 @@ def create_app(
         state=state if state is not None else _router_state(router),
         policy=policy,
         aliases=aliases,
+        metrics_auth=metrics_auth,
     )
 
     @contextlib.asynccontextmanager

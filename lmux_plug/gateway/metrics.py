@@ -18,17 +18,17 @@ With ``PROMETHEUS_MULTIPROC_DIR`` set (``lmux-plug serve --workers N`` sets it),
 worker writes its samples there and ``/metrics`` answers the sum over the workers
 (prometheus-client's multiprocess mode). With a router, its per-deployment counters
 follow (``lmux_router_*``, see :func:`render_router`), for configured deployments (others
-fold into ``deployment="other"``).
+fold into ``deployment="other"``), labelled by name or model, never by base URL.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["CONTENT_TYPE", "OTHER", "Metrics", "render_router"]
+__all__ = ["CONTENT_TYPE", "OTHER", "Metrics", "deployment_labels", "render_router"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OTHER = "other"
@@ -195,10 +195,31 @@ _ROUTER_COUNTERS = (
 _BREAKER_STATES = ("closed", "half-open", "open")
 
 
-def _fold(deployments: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
-    """Deployments not in ``known`` summed into one ``other`` entry (bounded labels)."""
-    out = {d: entry for d, entry in deployments.items() if d in known}
-    rest = [entry for d, entry in deployments.items() if d not in known]
+def deployment_labels(deployments: Iterable[Any]) -> dict[str, str]:
+    """``{deployment id: label}`` for configured router deployments.
+
+    A deployment's id is its ``name``, else ``model@base_url``: a base URL names an
+    internal host and may carry credentials, so it never becomes a label. The label is the
+    name, else the model, numbered (``model#2``) when the model has several deployments.
+    """
+    labels: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for deployment in deployments:
+        if deployment.id in labels:
+            continue
+        if getattr(deployment, "name", None):
+            labels[deployment.id] = str(deployment.name)
+            continue
+        model = str(deployment.model)
+        seen[model] = seen.get(model, 0) + 1
+        labels[deployment.id] = model if seen[model] == 1 else f"{model}#{seen[model]}"
+    return labels
+
+
+def _fold(deployments: dict[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+    """Deployments renamed to their labels; those without one summed as ``other``."""
+    out = {labels[d]: entry for d, entry in deployments.items() if d in labels}
+    rest = [entry for d, entry in deployments.items() if d not in labels]
     if rest:
         other: dict[str, Any] = {}
         for field, _ in _ROUTER_COUNTERS:
@@ -209,17 +230,16 @@ def _fold(deployments: dict[str, Any], known: Collection[str]) -> dict[str, Any]
     return out
 
 
-def render_router(stats: dict[str, Any], known: Collection[str] | None = None) -> str:
+def render_router(stats: dict[str, Any], labels: Mapping[str, str]) -> str:
     """A router's ``stats()`` / ``astats()`` dict in Prometheus text format.
 
     Per deployment: the counters above as ``lmux_router_<name>_total``, ``cost_usd_total``,
     ``inflight``, latency p50/p95 in seconds, and the breaker state as a 0/1 gauge per
-    state; then the response cache's hits and misses. With ``known`` (configured
-    deployment ids), every other deployment is summed into ``deployment="other"``.
+    state; then the response cache's hits and misses. ``labels`` maps configured deployment
+    ids to their labels (:func:`deployment_labels`); every other deployment is summed into
+    ``deployment="other"``.
     """
-    deployments: dict[str, Any] = stats.get("deployments", {})
-    if known is not None:
-        deployments = _fold(deployments, known)
+    deployments = _fold(stats.get("deployments", {}), labels)
     lines: list[str] = []
     for field, help_text in _ROUTER_COUNTERS:
         name = f"lmux_router_{field}_total"

@@ -19,6 +19,7 @@ table (see ``docs/gateway.md``)::
     budget_max_tokens = 4096          # output reserved when a budgeted call sets no max
     header_timeout = 10               # seconds to send request headers
     workers = 1                       # processes (more than one needs a redis state)
+    metrics_auth = "key"              # /metrics needs a virtual key; "open": no key
 
     [gateway.providers.openai]        # provider overrides: key from env, base URL
     api_key_env = "OPENAI_API_KEY"
@@ -71,6 +72,7 @@ _GATEWAY_FIELDS = {
     "budget_max_tokens",
     "header_timeout",
     "workers",
+    "metrics_auth",
 }
 _CONFIG_ENV = "LMUX_PLUG_GATEWAY_CONFIG"
 _PROTOCOL = "lmux_plug.gateway.protocol:HeaderDeadlineProtocol"
@@ -195,6 +197,7 @@ def build_app(
         body_timeout=float(table.get("body_timeout", 30.0)),
         max_in_flight=int(table["max_in_flight"]) if "max_in_flight" in table else None,
         secrets=secrets,
+        metrics_auth=str(table.get("metrics_auth", "key")),
     )
 
 

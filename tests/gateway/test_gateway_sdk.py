@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 
 import openai
@@ -360,7 +361,15 @@ def test_health_and_metrics(gateway):
     gateway.client().chat.completions.create(model="mock/mock-model", messages=HI)
     with urllib.request.urlopen(gateway.root + "/health", timeout=5) as response:
         assert json.loads(response.read()) == {"status": "ok"}
-    with urllib.request.urlopen(gateway.root + "/metrics", timeout=5) as response:
+    # /metrics needs a virtual key like every route but /health.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(gateway.root + "/metrics", timeout=5)
+    assert refused.value.code == 401
+    refused.value.close()
+    request = urllib.request.Request(
+        gateway.root + "/metrics", headers={"authorization": f"Bearer {gateway.keys.good}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         text = response.read().decode()
     assert 'lmux_gateway_requests_total{route="/v1/chat/completions",status="200"}' in text

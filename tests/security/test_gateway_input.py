@@ -391,7 +391,7 @@ def test_a_router_does_not_keep_every_model_name_a_client_invents():
             response = connection.getresponse()
             response.read()
             assert response.status == 200
-        connection.request("GET", "/metrics")
+        connection.request("GET", "/metrics", headers={"authorization": f"Bearer {KEY}"})
         response = connection.getresponse()
         metrics = response.read()
         connection.close()

@@ -213,7 +213,10 @@ def test_two_workers_share_budgets_limits_and_metrics(workers):
     # rpm = 10 across both workers (two separate limits would answer up to 20).
     assert limited.count(200) == 10, limited
 
-    with urllib.request.urlopen(workers + "/metrics", timeout=10) as response:
+    metrics = urllib.request.Request(
+        workers + "/metrics", headers={"authorization": f"Bearer {LIMITED_KEY}"}
+    )
+    with urllib.request.urlopen(metrics, timeout=10) as response:
         text = response.read().decode()
     counted = sum(
         float(value)
