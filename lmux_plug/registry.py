@@ -634,13 +634,14 @@ class Registry(ApiMethods):
         needed.append(Capability.STREAM)
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
-        # Streamed text is not settled (the JSON arrives in pieces); the request is prepared.
-        request, _ = _emulate_json(route.spec, request)
+        request, emulated = _emulate_json(route.spec, request)
         pricing = self._pricing(route, model_id)
         started = time.perf_counter()
         first: float | None = None
         try:
             iterator = Hooks.stream(self._calls(route), request, context)
+            if emulated is not None:
+                iterator = _json_stream(iterator, emulated, route.spec.name, model_id)
             try:
                 async for chunk in iterator:
                     if first is None and (
@@ -824,6 +825,29 @@ def _emulate_json(spec: ProviderSpec, request: ChatRequest) -> tuple[ChatRequest
     if emulated is None:
         return request, None
     return _json_emulation.prepare(request, emulated), emulated
+
+
+async def _json_stream(
+    chunks: AsyncIterator[ChatChunk], fmt: Any, provider: str, model: str
+) -> AsyncIterator[ChatChunk]:
+    """``chunks`` with their text cut down to the emulated JSON answer, checked at the end."""
+    from lmux_plug._json_emulation import JsonStreamFilter  # noqa: PLC0415
+
+    text = JsonStreamFilter(fmt, provider=provider, model=model)
+    tool_called = False
+    try:
+        async for chunk in chunks:
+            tool_called = tool_called or bool(chunk.tool_call_deltas)
+            delta = text.feed(chunk.delta) if chunk.delta else ""
+            if chunk.finish_reason is not None:
+                delta += text.finish(tool_called=tool_called)
+            if delta != chunk.delta:
+                chunk = evolve(chunk, delta=delta)  # noqa: PLW2901 - the filtered text
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _unknown_hooks_reason(names: list[str]) -> str:

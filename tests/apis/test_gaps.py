@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmux_plug import (
     AuthenticationError,
@@ -191,3 +195,99 @@ def test_deepseek_and_perplexity_declare_emulated_json() -> None:
     perplexity = registry.provider("perplexity")
     assert Capability.JSON_OBJECT in perplexity.capabilities_of("sonar")
     assert perplexity.options["emulate_json"] == ("json_object",)
+
+
+def _emulating_registry(kind: str) -> tuple[Registry, Any]:
+    import attrs
+
+    from lmux_plug.testing import MockProvider
+
+    mock = MockProvider()
+    mock.spec = attrs.evolve(mock.spec, options={"emulate_json": (kind,)})
+    registry = Registry(builtins=False)
+    registry.register("m", mock)
+    return registry, mock
+
+
+def _pieces(text: str, cuts: list[int]) -> list[Any]:
+    from lmux_plug import ChatChunk
+
+    bounds = [0, *sorted({c % (len(text) + 1) for c in cuts}), len(text)]
+    chunks = [ChatChunk(delta=text[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+    return [*chunks, ChatChunk(finish_reason="stop")]
+
+
+_N_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "N",
+        "schema": {
+            "type": "object",
+            "properties": {"n": {"type": "integer"}, "s": {"type": "string"}},
+            "required": ["n"],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            '```json\n{"n": 3, "s": "a } ] \\" {"}\n```\nHope this helps!',
+            '{"n": 3, "s": "a } ] \\" {"}',
+        ),
+        ('  {"n": 3}', '{"n": 3}'),
+        ('Sure! Here it is: {"n": 3} -- done', '{"n": 3}'),
+        ('```\n{"n": 3, "s": "ü€😀"}```', '{"n": 3, "s": "ü€😀"}'),
+    ],
+)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=12))
+@settings(max_examples=60)
+def test_streamed_emulated_json_is_cut_to_the_value_at_every_split(
+    answer: str, expected: str, cuts: list[int]
+) -> None:
+    registry, mock = _emulating_registry("json_schema")
+    mock.enqueue(_pieces(answer, cuts))
+    chunks = list(registry.chat_stream("m/mock-model", "Give n.", response_format=_N_SCHEMA))
+    text = "".join(c.delta for c in chunks)
+    assert json.loads(text) == json.loads(expected)
+    assert text.strip() == expected
+    assert chunks[-1].finish_reason == "stop"
+    registry.close()
+
+
+def test_streamed_emulated_json_streams_the_value_as_it_arrives() -> None:
+    registry, mock = _emulating_registry("json_object")
+    mock.enqueue(_pieces('```json\n{"n": 1, "s": "long text"}\n```', [9, 20, 30]))
+    deltas = [
+        c.delta
+        for c in registry.chat_stream("m/mock-model", "x", response_format={"type": "json_object"})
+    ]
+    # The fence line is dropped, the value comes in the pieces it arrived in, the fence after
+    # it is dropped too.
+    assert deltas[:4] == ["{", '"n": 1, "s"', ': "long te', 'xt"}']
+    assert "".join(deltas) == '{"n": 1, "s": "long text"}'
+    registry.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ("no json here at all", "no JSON"),
+        ('{"n": "three"}', "does not fit"),
+        ('```json\n{"n": 3', "no JSON"),
+        ('{"a": {"n": 3}', "incomplete"),
+    ],
+)
+def test_streamed_emulated_json_that_is_wrong_is_an_output_parse_error(
+    answer: str, problem: str
+) -> None:
+    from lmux_plug.batch.structured import OutputParseError
+
+    registry, mock = _emulating_registry("json_schema")
+    mock.enqueue(_pieces(answer, [3, 7]))
+    with pytest.raises(OutputParseError, match=problem) as info:
+        list(registry.chat_stream("m/mock-model", "Give n.", response_format=_N_SCHEMA))
+    assert info.value.raw == answer
+    registry.close()
