@@ -146,20 +146,26 @@ Scenario = Callable[[CapturedRequest], Reply]
 class WireServer:
     """Serve ``scenario`` on 127.0.0.1: ``with`` (own thread) or ``async with`` (this loop).
 
-    ``keep_alive`` serves several requests per connection (the benchmarks need it); off,
-    every answer closes its connection, as the contract suite wants. ``record`` keeps every
-    :class:`CapturedRequest` in ``requests`` (a long benchmark turns it off). ``stats``
-    counts ``requests``, ``connections``, ``disconnects`` and ``status_<code>`` answers.
+    Requests are answered by replies queued with :meth:`enqueue`, else by ``scenario`` (a
+    function of the request, or one :class:`Reply` for every request).
+    ``disconnects`` holds the times clients left a reply before its end (mid-stream or
+    while it hung). ``keep_alive`` serves several requests per connection (the benchmarks
+    need it); off, every answer closes its connection, as the contract suite wants.
+    ``record`` keeps every :class:`CapturedRequest` in ``requests`` (a long benchmark turns
+    it off). ``stats`` counts ``requests``, ``connections``, ``disconnects`` and
+    ``status_<code>`` answers. ``request_id_header`` (``"request-id"``, say) numbers the
+    answers ``req_1``, ``req_2``... in that header, as real APIs do, unless a reply sets it.
     """
 
     def __init__(
         self,
-        scenario: Scenario | None = None,
+        scenario: Scenario | Reply | None = None,
         *,
         keep_alive: bool = False,
         port: int = 0,
         record: bool = True,
         hang_limit: float = HANG_LIMIT,
+        request_id_header: str | None = None,
     ) -> None:
         self.requests: list[CapturedRequest] = []
         self.disconnects: list[float] = []
@@ -169,7 +175,9 @@ class WireServer:
         self.keep_alive = keep_alive
         self.record = record
         self.hang_limit = hang_limit
+        self.request_id_header = request_id_header
         self._scenario = scenario
+        self._queue: deque[Reply | Scenario] = deque()
         self._lock = threading.Lock()
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
@@ -257,15 +265,25 @@ class WireServer:
         """The server's origin plus the path of ``real_base_url``, so paths match the real API."""
         return self.origin() + urlsplit(real_base_url).path.rstrip("/")
 
-    def serve(self, scenario: Scenario) -> None:
-        """Answer every following request with ``scenario``; forget earlier requests."""
+    def serve(self, scenario: Scenario | Reply) -> None:
+        """Answer with ``scenario`` (or one fixed reply) from now; forget requests and queue."""
         with self._lock:
             self._scenario = scenario
+            self._queue.clear()
             self.requests = []
             self.disconnects = []
 
+    def enqueue(self, *replies: Reply | Scenario) -> None:
+        """Answer the next requests with ``replies`` (or scenarios), then the scenario."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    async def await_disconnects(self, count: int, timeout: float) -> bool:
+        """:meth:`wait_disconnects` without blocking the loop (the server's, maybe)."""
+        return await asyncio.to_thread(self.wait_disconnects, count, timeout)
+
     def wait_disconnects(self, count: int, timeout: float) -> bool:
-        """Wait until ``count`` hanging replies saw their client leave (polls, bounded)."""
+        """Wait until clients left ``count`` replies before their end (polls, bounded)."""
         deadline = time.monotonic() + timeout
         while len(self.disconnects) < count and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -278,13 +296,20 @@ class WireServer:
             self.stats["requests"] += 1
             if self.record:
                 self.requests.append(request)
-            scenario = self._scenario
-        if scenario is None:
-            return Reply.with_body("no scenario set", "text/plain", status=500)
-        try:
-            return scenario(request)
-        except Exception as exc:  # noqa: BLE001 - a scenario bug is answered as a 500
-            return Reply.with_body(f"scenario failed: {exc!r}", "text/plain", status=500)
+            scenario = self._queue.popleft() if self._queue else self._scenario
+        if isinstance(scenario, Reply):
+            reply = scenario
+        elif scenario is None:
+            reply = Reply.with_body("no scenario set", "text/plain", status=500)
+        else:
+            try:
+                reply = scenario(request)
+            except Exception as exc:  # noqa: BLE001 - a scenario bug is answered as a 500
+                reply = Reply.with_body(f"scenario failed: {exc!r}", "text/plain", status=500)
+        name = self.request_id_header
+        if name is None or name in reply.headers:
+            return reply
+        return attrs.evolve(reply, headers={**reply.headers, name: f"req_{self.stats['requests']}"})
 
     def _record_disconnect(self) -> None:
         with self._lock:
@@ -435,10 +460,8 @@ class _Connection(asyncio.Protocol):
                 if tail:
                     await self._write(tail)
         except ConnectionError:
-            # The client left while we were still writing: for a reply meant to hang
-            # until the client leaves, that is the release being measured.
-            if reply.after == "hang":
-                self.server._record_disconnect()  # noqa: SLF001
+            # The client left while we were still writing: the release being measured.
+            self.server._record_disconnect()  # noqa: SLF001
             return False
         if reply.after == "reset":
             self.reset()

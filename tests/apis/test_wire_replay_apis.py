@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lmux_plug import LmuxError, Registry, ResponseResponse
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.wire import WireExchange, load_recording, recordings
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire"
 KEY = "test-key-replay-0001"
@@ -49,19 +48,11 @@ RESPONSE_CASES = _cases("responses")
 COMPLETION_CASES = _cases("completions")
 
 
-async def _serve(exchange: WireExchange, sent: list[dict[str, Any]]) -> Any:
-    async def answer(request: web.Request) -> web.Response:
-        sent.append(await request.json())
-        content_type = exchange.response.headers.get("content-type", "application/json")
-        return web.Response(
-            status=exchange.response.status or 200,
-            body=exchange.response.body,
-            headers={"content-type": content_type},
-        )
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", answer)
-    return serve_app(app)
+def _serve(exchange: WireExchange) -> WireServer:
+    """The fake server answering every request with the recorded response."""
+    content_type = exchange.response.headers.get("content-type", "application/json")
+    status = exchange.response.status or 200
+    return WireServer(Reply.with_body(exchange.response.body, content_type, status=status))
 
 
 async def _call_responses(
@@ -140,10 +131,9 @@ async def test_replay_responses(exchange: WireExchange) -> None:
     model, value = params.pop("model"), params.pop("input")
     stream = bool(params.pop("stream", False))
     prefix = _prefix(exchange)
-    sent: list[dict[str, Any]] = []
-    async with await _serve(exchange, sent) as base_url:
+    async with _serve(exchange) as server:
         registry = Registry.from_entry_points()
-        registry.configure(prefix, api_key=KEY, base_url=base_url)
+        registry.configure(prefix, api_key=KEY, base_url=server.origin())
         status = exchange.response.status or 200
         try:
             if status >= 400 or b'"type":"error"' in exchange.response.body:
@@ -171,7 +161,7 @@ async def test_replay_responses(exchange: WireExchange) -> None:
             await registry.aclose()
     if exchange.request.json() is not None:
         # What we sent carries every field of the recorded request, as recorded.
-        ours = sent[-1]
+        ours = server.requests[-1].json()
         for key, wanted in recorded.items():
             if key == "stream" and wanted is False:
                 continue  # the default: we leave it out
@@ -189,10 +179,9 @@ async def test_replay_completions(exchange: WireExchange) -> None:
     model, prompt = params.pop("model"), params.pop("prompt")
     stream = bool(params.pop("stream", False))
     prefix = _prefix(exchange)
-    sent: list[dict[str, Any]] = []
-    async with await _serve(exchange, sent) as base_url:
+    async with _serve(exchange) as server:
         registry = Registry.from_entry_points()
-        registry.configure(prefix, api_key=KEY, base_url=base_url)
+        registry.configure(prefix, api_key=KEY, base_url=server.origin())
         try:
             status = exchange.response.status or 200
             if status >= 400:
@@ -206,7 +195,7 @@ async def test_replay_completions(exchange: WireExchange) -> None:
         finally:
             await registry.aclose()
     payload = json.loads(exchange.response.body)
-    assert sent[-1]["prompt"] == prompt
+    assert server.requests[-1].json()["prompt"] == prompt
     assert response.text == payload["choices"][0]["text"]
     assert response.finish_reason.value == {"eos": "stop"}.get(
         payload["choices"][0]["finish_reason"], payload["choices"][0]["finish_reason"]

@@ -1,19 +1,16 @@
-"""A scriptable server on 127.0.0.1 that answers in Anthropic's Messages API format."""
+"""The fake server (``WireServer``) scripted with answers in Anthropic's Messages API format."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import lmux_plug_anthropic
 import pytest
-from aiohttp import web
 
 from lmux_plug import Registry
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
@@ -118,79 +115,43 @@ def message_body(
     }
 
 
-@attrs.define
-class Reply:
-    """One scripted answer: a status, headers and a JSON body or SSE bytes."""
+def reply(
+    *,
+    status: int = 200,
+    json_body: Any = None,
+    sse_body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    trickle: int = 0,
+) -> Reply:
+    """One scripted answer: a JSON body, or SSE bytes followed by ``trickle`` slow pings.
 
-    status: int = 200
-    json_body: Any = None
-    sse_body: bytes | None = None
-    headers: dict[str, str] = attrs.field(factory=dict)
-    # Stream this many more copies of a ping event, slowly, after sse_body (early-close test).
-    trickle: int = 0
-
-
-@attrs.define
-class FakeAnthropic:
-    """The running server: queue replies, read back the requests it received."""
-
-    url: str
-    replies: list[Reply] = attrs.field(factory=list)
-    requests: list[dict[str, Any]] = attrs.field(factory=list)
-    disconnected: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-    def enqueue(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-
-SERVER = web.AppKey("server", FakeAnthropic)
-
-
-async def _handle(request: web.Request) -> web.StreamResponse:
-    server = request.app[SERVER]
-    body = await request.json()
-    server.requests.append({"headers": dict(request.headers), "body": body, "path": request.path})
-    reply = server.replies.pop(0) if server.replies else Reply(json_body=message_body(text="hi"))
-    headers = {"request-id": f"req_{len(server.requests)}", **reply.headers}
-    if reply.sse_body is None:
-        return web.json_response(reply.json_body, status=reply.status, headers=headers)
-    response = web.StreamResponse(
-        status=reply.status, headers={**headers, "content-type": "text/event-stream"}
+    The pings (one every 20 ms) keep a stream open for the early-close test.
+    """
+    if sse_body is None:
+        return Reply.with_json(json_body, status=status, headers=headers)
+    ping = b'event: ping\ndata: {"type": "ping"}\n\n'
+    return Reply(
+        status,
+        {**(headers or {}), "content-type": "text/event-stream"},
+        (sse_body, *[ping] * trickle),
+        stream=True,
+        pause=0.02 if trickle else 0.0,
     )
-    await response.prepare(request)
-    completed = False
-    try:
-        await response.write(reply.sse_body)
-        for _ in range(reply.trickle):
-            await asyncio.sleep(0.02)
-            await response.write(b'event: ping\ndata: {"type": "ping"}\n\n')
-        completed = True
-    except ConnectionError:
-        pass
-    finally:
-        # A write that failed, or a handler cancelled by the disconnect: the client left.
-        if not completed:
-            server.disconnected.set()
-    return response
 
 
 @pytest.fixture
-async def anthropic_server() -> AsyncIterator[FakeAnthropic]:
-    """Start the fake server on an ephemeral 127.0.0.1 port; stop it after the test."""
-    server = FakeAnthropic(url="")
-    app = web.Application()
-    app[SERVER] = server
-    app.router.add_post("/v1/messages", _handle)
-    async with serve_app(app) as url:
-        server.url = url
+async def anthropic_server() -> AsyncIterator[WireServer]:
+    """The fake server (``enqueue`` replies, read ``requests``) on a free 127.0.0.1 port."""
+    default = reply(json_body=message_body(text="hi"))
+    async with WireServer(lambda _request: default, request_id_header="request-id") as server:
         yield server
 
 
 @pytest.fixture
-async def registry(anthropic_server: FakeAnthropic) -> AsyncIterator[Registry]:
+async def registry(anthropic_server: WireServer) -> AsyncIterator[Registry]:
     """A registry with only this plugin, pointed at the fake server with a placeholder key."""
     reg = Registry(plugins=[lmux_plug_anthropic], builtins=False)
-    reg.configure("anthropic", api_key="test-key", base_url=anthropic_server.url)
+    reg.configure("anthropic", api_key="test-key", base_url=anthropic_server.origin())
     try:
         yield reg
     finally:
@@ -203,5 +164,5 @@ def wire() -> Any:
     import types
 
     return types.SimpleNamespace(
-        Reply=Reply, message_body=message_body, message_events=message_events, sse=sse
+        Reply=reply, message_body=message_body, message_events=message_events, sse=sse
     )

@@ -56,11 +56,11 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
     ) + Decimal("0.000075")
 
     sent = anthropic_server.requests[0]
-    assert sent["path"] == "/v1/messages"
-    assert sent["headers"]["x-api-key"] == "test-key"
-    assert sent["headers"]["anthropic-version"] == "2023-06-01"
-    assert "authorization" not in {k.lower() for k in sent["headers"]}
-    body = sent["body"]
+    assert sent.path == "/v1/messages"
+    assert sent.headers["x-api-key"] == "test-key"
+    assert sent.headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in {k.lower() for k in sent.headers}
+    body = sent.json()
     assert body["model"] == "claude-sonnet-4-5"
     assert body["system"] == [{"type": "text", "text": "Be brief."}]
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
@@ -82,7 +82,7 @@ async def test_stream_yields_text_and_one_terminal_chunk(registry, anthropic_ser
     assert terminal[0].usage is not None
     assert terminal[0].usage.output_tokens == 7
     assert terminal[0].cost is not None
-    assert anthropic_server.requests[0]["body"]["stream"] is True
+    assert anthropic_server.requests[0].json()["stream"] is True
     assert all(c.request_id == "req_1" for c in chunks)
 
 
@@ -108,7 +108,7 @@ async def test_tools_round_trip(registry, anthropic_server, wire):
     first = await registry.achat(MODEL, "Weather in Paris?", tools=[tool], tool_choice="required")
     assert first.finish_reason is FinishReason.TOOL_CALLS
     assert first.tool_calls == (ToolCall("toolu_1", "get_weather", '{"city": "Paris"}'),)
-    sent = anthropic_server.requests[0]["body"]
+    sent = anthropic_server.requests[0].json()
     assert sent["tools"] == [
         {
             "name": "get_weather",
@@ -125,7 +125,7 @@ async def test_tools_round_trip(registry, anthropic_server, wire):
     ]
     second = await registry.achat(MODEL, history, tools=[tool])
     assert second.content == "Sunny in Paris."
-    turns = anthropic_server.requests[1]["body"]["messages"]
+    turns = anthropic_server.requests[1].json()["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
     assert turns[1]["content"][1] == {
         "type": "tool_use",
@@ -170,7 +170,7 @@ async def test_json_schema_mode_uses_forced_tool(registry, anthropic_server, wir
     assert json.loads(response.content or "") == {"name": "Pouch"}
     assert response.tool_calls == ()
     assert response.finish_reason is FinishReason.STOP
-    body = anthropic_server.requests[0]["body"]
+    body = anthropic_server.requests[0].json()
     assert body["tools"][0]["name"] == "json_response"
     assert body["tools"][0]["input_schema"] == schema
     assert body["tool_choice"] == {
@@ -195,7 +195,7 @@ async def test_json_object_mode_streams_json_as_text(registry, anthropic_server,
     assert json.loads("".join(c.delta for c in chunks)) == {"ok": True, "n": 3}
     assert not any(c.tool_call_deltas for c in chunks)
     assert chunks[-1].finish_reason is FinishReason.STOP
-    body = anthropic_server.requests[0]["body"]
+    body = anthropic_server.requests[0].json()
     assert body["tools"][0]["input_schema"]["type"] == "object"
 
 
@@ -306,7 +306,7 @@ async def test_early_close_releases_connection(registry, anthropic_server, wire)
     assert first.delta
     await stream.aclose()
     # The server notices the client went away long before its 10 s of trickling ends.
-    await asyncio.wait_for(anthropic_server.disconnected.wait(), timeout=5)
+    assert await anthropic_server.await_disconnects(1, 5.0)
     # The registry still works afterwards.
     anthropic_server.enqueue(wire.Reply(json_body=wire.message_body(text="again")))
     assert (await registry.achat(MODEL, "Hi")).content == "again"
@@ -340,7 +340,7 @@ async def test_reasoning_effort_sends_thinking_and_returns_signed_blocks(
         wire.Reply(json_body=body), wire.Reply(json_body=wire.message_body(text="ok"))
     )
     response = await registry.achat(MODEL, "Q?", reasoning_effort="medium", max_tokens=20_000)
-    sent = anthropic_server.requests[0]["body"]
+    sent = anthropic_server.requests[0].json()
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert sent["max_tokens"] == 20_000
     assert response.content == "42"
@@ -354,7 +354,7 @@ async def test_reasoning_effort_sends_thinking_and_returns_signed_blocks(
         reasoning_effort="medium",
         max_tokens=20_000,
     )
-    assistant = anthropic_server.requests[1]["body"]["messages"][1]["content"]
+    assistant = anthropic_server.requests[1].json()["messages"][1]["content"]
     assert assistant[:2] == [
         {"type": "thinking", "thinking": "Let me think", "signature": "sig=="},
         {"type": "redacted_thinking", "data": "opaque"},

@@ -17,7 +17,6 @@ from urllib.parse import unquote
 
 import lmux_plug_bedrock
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     AuthenticationError,
@@ -26,8 +25,8 @@ from lmux_plug import (
     NotFoundError,
     Registry,
 )
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "bedrock")
 KEY = "test-bedrock-api-key-not-real"
@@ -130,23 +129,9 @@ async def test_recorded_exchange_decodes_through_the_public_api(
         sent = exchange.request.json()
         response = exchange.response
         headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
-        seen: list[str] = []
-
-        async def handler(
-            request: web.Request,
-            headers: dict[str, str] = headers,
-            seen: list[str] = seen,
-            status: int = response.status or 200,
-            body: bytes = response.body,
-        ) -> web.Response:
-            await request.read()
-            seen.append(request.raw_path)
-            assert request.headers["authorization"] == f"Bearer {KEY}"
-            return web.Response(status=status, body=body, headers=headers)
-
-        app = web.Application()
-        app.router.add_post("/model/{model}/{action}", handler)
-        async with serve_app(app) as url:
+        recorded_reply = Reply(response.status or 200, headers, (response.body,))
+        async with WireServer(recorded_reply) as server:
+            url = server.origin()
             registry = Registry(plugins=[lmux_plug_bedrock], builtins=False)
             registry.configure("bedrock", base_url=url)
             try:
@@ -168,7 +153,10 @@ async def test_recorded_exchange_decodes_through_the_public_api(
             finally:
                 await registry.aclose()
         # The model id went out percent-encoded exactly as the recorded client sent it.
-        assert seen == [uri.split("amazonaws.com", 1)[1]]
+        assert [(r.method, r.path) for r in server.requests] == [
+            ("POST", uri.split("amazonaws.com", 1)[1])
+        ]
+        assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
 
 
 def _params(sent: dict[str, Any]) -> dict[str, Any]:

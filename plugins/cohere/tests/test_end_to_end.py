@@ -1,6 +1,6 @@
 """End to end: ``Registry(plugins=[lmux_plug_cohere])`` against a Cohere v2 server on 127.0.0.1.
 
-The server is an ``aiohttp.web`` app this file starts. It speaks the wire format Cohere's
+The server is the project's fake server (``WireServer``) with a scenario that speaks the wire format Cohere's
 recordings in ``../shared/wire/cohere`` show: ``/v2/chat`` JSON answers and SSE streams
 (``message-start`` ... ``message-end``, ``data: [DONE]``), ``/v2/embed`` with embeddings by
 type, and error bodies ``{"id", "message"}`` without an ``error`` object.
@@ -14,7 +14,6 @@ from typing import Any
 
 import lmux_plug_cohere
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     AuthenticationError,
@@ -29,11 +28,10 @@ from lmux_plug import (
     ToolCall,
     UnsupportedFeatureError,
 )
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.streams import collect
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "test-cohere-key-not-real"
-Handler = Callable[[dict[str, Any]], web.StreamResponse | web.Response]
 
 
 def sse(*events: dict[str, Any], done: bool = True) -> bytes:
@@ -49,47 +47,44 @@ USAGE = {
 
 
 class FakeCohere:
-    """Records requests; answers with the handler set by the test."""
+    """The scenario: answers with the function set by the test (of the JSON body)."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.answer: Callable[[dict[str, Any]], web.Response] = lambda _b: web.json_response({})
+        self.answer: Callable[[dict[str, Any]], Reply] = lambda _b: Reply.with_json({})
 
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
-        return self.answer(body)
+    def __call__(self, request: CapturedRequest) -> Reply:
+        if request.path not in ("/v2/chat", "/v2/embed"):
+            return Reply.with_json({"message": f"no route {request.path}"}, status=404)
+        return self.answer(request.json())
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[FakeCohere, str]]:
+async def server() -> AsyncIterator[tuple[FakeCohere, WireServer]]:
+    """The scenario and the fake server running it (its ``requests``)."""
     fake = FakeCohere()
-    app = web.Application()
-    app.router.add_post("/v2/chat", fake.handle)
-    app.router.add_post("/v2/embed", fake.handle)
-    async with serve_app(app) as url:
-        yield fake, url
+    async with WireServer(fake) as running:
+        yield fake, running
 
 
 @pytest.fixture
 async def registry(
-    server: tuple[FakeCohere, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[FakeCohere, WireServer], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Registry]:
     monkeypatch.setenv("CO_API_KEY", KEY)
     reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=server[1])
+    reg.configure("cohere", base_url=server[1].origin())
     yield reg
     await reg.aclose()
 
 
-def _sse_response(body: bytes) -> web.Response:
-    return web.Response(body=body, headers={"content-type": "text/event-stream"})
+def _sse_response(body: bytes) -> Reply:
+    return Reply.with_body(body, "text/event-stream")
 
 
 async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, registry) -> None:
-    fake, _ = server
+    fake, running = server
     citations = [{"start": 0, "end": 5, "text": "Hello", "sources": [], "type": "TEXT_CONTENT"}]
-    fake.answer = lambda _b: web.json_response(
+    fake.answer = lambda _b: Reply.with_json(
         {
             "id": "gen-1",
             "finish_reason": "COMPLETE",
@@ -124,9 +119,9 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     assert answer.raw["usage"]["billed_units"] == {"input_tokens": 5, "output_tokens": 3}
     assert answer.cost is not None
     assert answer.cost.total > 0
-    sent = fake.requests[0]
-    assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert sent["body"] == {
+    sent = running.requests[0]
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.json() == {
         "model": "command-a-03-2025",
         "messages": [
             {"role": "system", "content": "Be brief."},
@@ -143,8 +138,8 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
 
 
 async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) -> None:
-    fake, _ = server
-    fake.answer = lambda _b: web.json_response(
+    fake, running = server
+    fake.answer = lambda _b: Reply.with_json(
         {
             "id": "gen-2",
             "finish_reason": "TOOL_CALL",
@@ -176,9 +171,9 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) ->
     assert first.finish_reason is FinishReason.TOOL_CALLS
     assert first.tool_calls == (ToolCall("get_weather_abc", "get_weather", '{"city":"Paris"}'),)
     assert [t.text for t in first.thinking] == ["I will look up the weather."]
-    assert fake.requests[0]["body"]["tool_choice"] == "REQUIRED"
+    assert running.requests[0].json()["tool_choice"] == "REQUIRED"
 
-    fake.answer = lambda _b: web.json_response(
+    fake.answer = lambda _b: Reply.with_json(
         {
             "id": "gen-3",
             "finish_reason": "COMPLETE",
@@ -193,7 +188,7 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) ->
     ]
     second = await registry.achat("cohere/command-r-08-2024", messages, tools=[tool])
     assert second.content == "Sunny."
-    sent = fake.requests[1]["body"]["messages"]
+    sent = running.requests[1].json()["messages"]
     assert sent[1] == {
         "role": "assistant",
         "tool_calls": [
@@ -213,8 +208,8 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) ->
 
 
 async def test_named_tool_choice_offers_only_that_tool(server, registry) -> None:
-    fake, _ = server
-    fake.answer = lambda _b: web.json_response(
+    fake, running = server
+    fake.answer = lambda _b: Reply.with_json(
         {"id": "g", "finish_reason": "COMPLETE", "message": {"content": []}, "usage": USAGE}
     )
     tools = [
@@ -227,13 +222,13 @@ async def test_named_tool_choice_offers_only_that_tool(server, registry) -> None
         tools=tools,
         tool_choice={"type": "function", "function": {"name": "b"}},
     )
-    body = fake.requests[0]["body"]
+    body = running.requests[0].json()
     assert [t["function"]["name"] for t in body["tools"]] == ["b"]
     assert body["tool_choice"] == "REQUIRED"
 
 
 async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
-    fake, _ = server
+    fake, running = server
     events = [
         {"id": "gen-s", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
         {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will "}}},
@@ -273,7 +268,7 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
             tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
         )
     ]
-    assert fake.requests[0]["body"]["stream"] is True
+    assert running.requests[0].json()["stream"] is True
     assert "".join(c.thinking_delta for c in chunks) == "I will call it."
     assert "".join(c.delta for c in chunks) == ""
     deltas = [d for c in chunks for d in c.tool_call_deltas]
@@ -291,7 +286,7 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
 
 
 async def test_stream_without_message_end_is_truncated(server, registry) -> None:
-    fake, _ = server
+    fake, _running = server
     events = [
         {"id": "x", "type": "message-start", "delta": {"message": {}}},
         {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hel"}}}},
@@ -304,7 +299,7 @@ async def test_stream_without_message_end_is_truncated(server, registry) -> None
 
 
 async def test_stream_error_in_message_end_raises(server, registry) -> None:
-    fake, _ = server
+    fake, _running = server
     events = [
         {"id": "x", "type": "message-start", "delta": {"message": {}}},
         {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "internal failure"}},
@@ -316,11 +311,11 @@ async def test_stream_error_in_message_end_raises(server, registry) -> None:
 
 
 async def test_embed_input_type_default_override_and_batches(server, registry) -> None:
-    fake, _ = server
+    fake, running = server
 
-    def answer(body: dict[str, Any]) -> web.Response:
+    def answer(body: dict[str, Any]) -> Reply:
         vectors = [[float(len(t)), 0.5] for t in body["texts"]]
-        return web.json_response(
+        return Reply.with_json(
             {
                 "id": "e",
                 "embeddings": {"float": vectors},
@@ -335,17 +330,17 @@ async def test_embed_input_type_default_override_and_batches(server, registry) -
     result = await registry.aembed("cohere/embed-v4.0", texts, dimensions=256)
     assert [v[0] for v in result.embeddings] == [float(len(t)) for t in texts]
     assert result.usage.input_tokens == 200
-    assert [len(r["body"]["texts"]) for r in fake.requests] == [96, 96, 8]
-    first = fake.requests[0]["body"]
+    assert [len(r.json()["texts"]) for r in running.requests] == [96, 96, 8]
+    first = running.requests[0].json()
     assert first["input_type"] == lmux_plug_cohere.DEFAULT_INPUT_TYPE == "search_document"
     assert first["embedding_types"] == ["float"]
     assert first["output_dimension"] == 256
     await registry.aembed("cohere/embed-v4.0", "query", input_type="search_query")
-    assert fake.requests[-1]["body"]["input_type"] == "search_query"
+    assert running.requests[-1].json()["input_type"] == "search_query"
     await registry.aembed(
         "cohere/embed-v4.0", "query", extra_body={"input_type": "search_query", "truncate": "END"}
     )
-    last = fake.requests[-1]["body"]
+    last = running.requests[-1].json()
     assert last["input_type"] == "search_query"
     assert last["truncate"] == "END"
 
@@ -364,8 +359,8 @@ async def test_embed_input_type_default_override_and_batches(server, registry) -
 async def test_error_bodies_without_error_object_map_by_status(
     server, registry, status, expected
 ) -> None:
-    fake, _ = server
-    fake.answer = lambda _b: web.json_response(
+    fake, _running = server
+    fake.answer = lambda _b: Reply.with_json(
         {"id": "err", "message": f"failure {status} for key {KEY}"},
         status=status,
         headers={"retry-after": "3"},
@@ -381,29 +376,29 @@ async def test_error_bodies_without_error_object_map_by_status(
 
 
 async def test_too_many_tokens_is_context_length_exceeded(server, registry) -> None:
-    fake, _ = server
+    fake, _running = server
     message = (
         "too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4292."
     )
-    fake.answer = lambda _b: web.json_response({"id": "e", "message": message}, status=400)
+    fake.answer = lambda _b: Reply.with_json({"id": "e", "message": message}, status=400)
     with pytest.raises(ContextLengthExceededError, match="too many tokens"):
         _ = [c async for c in registry.achat_stream("cohere/command-a-03-2025", "hi")]
 
 
 async def test_missing_key_fails_before_io(server, monkeypatch) -> None:
-    fake, url = server
+    _, running = server
     monkeypatch.delenv("CO_API_KEY", raising=False)
     monkeypatch.delenv("COHERE_API_KEY", raising=False)
     reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=url)
+    reg.configure("cohere", base_url=running.origin())
     with pytest.raises(AuthenticationError, match="CO_API_KEY"):
         await reg.achat("cohere/command-a-03-2025", "hi")
-    assert fake.requests == []
+    assert running.requests == []
     await reg.aclose()
 
 
 async def test_bad_input_is_refused_before_io(server, registry) -> None:
-    fake, _ = server
+    _, running = server
     audio = {
         "role": "user",
         "content": [{"type": "input_audio", "input_audio": {"data": "AA==", "format": "wav"}}],
@@ -419,12 +414,12 @@ async def test_bad_input_is_refused_before_io(server, registry) -> None:
         )
     with pytest.raises(InvalidRequestError, match="reasoning_effort"):
         await registry.achat("cohere/command-a-reasoning-08-2025", "x", reasoning_effort="extreme")
-    assert fake.requests == []
+    assert running.requests == []
 
 
 async def test_reasoning_effort_becomes_thinking_budget(server, registry) -> None:
-    fake, _ = server
-    fake.answer = lambda _b: web.json_response(
+    fake, running = server
+    fake.answer = lambda _b: Reply.with_json(
         {
             "id": "r",
             "finish_reason": "COMPLETE",
@@ -440,4 +435,4 @@ async def test_reasoning_effort_becomes_thinking_budget(server, registry) -> Non
     answer = await registry.achat("cohere/command-a-reasoning-08-2025", "x", reasoning_effort="low")
     assert answer.content == "42"
     assert [t.text for t in answer.thinking] == ["Let me think."]
-    assert fake.requests[0]["body"]["thinking"] == {"type": "enabled", "token_budget": 1024}
+    assert running.requests[0].json()["thinking"] == {"type": "enabled", "token_budget": 1024}

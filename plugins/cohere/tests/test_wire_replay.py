@@ -1,6 +1,6 @@
 """Replay every recorded Cohere v2 exchange under ``../shared/wire/cohere`` through the public API.
 
-A server on 127.0.0.1 answers with the recorded status, content type and body bytes; the
+The fake server (``WireServer``) answers with the recorded status, content type and body bytes; the
 test calls ``Registry.achat`` / ``achat_stream`` / ``aembed`` exactly as a user would and
 compares what comes back with expectations read from the raw recorded body by the small
 independent reader below. Recordings of Cohere's v1 API (``/v1/chat``) and of endpoints
@@ -16,11 +16,10 @@ from typing import Any
 
 import lmux_plug_cohere
 import pytest
-from aiohttp import web
 
 from lmux_plug import FinishReason, LmuxError, NotFoundError, Registry
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "cohere")
 KEY = "test-cohere-key-not-real"
@@ -64,15 +63,9 @@ def _expected_from_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {"text": "".join(text), "plan": "".join(plan), "calls": calls, "end": end}
 
 
-async def _served(status: int, content_type: str, body: bytes) -> Any:
-    async def handler(request: web.Request) -> web.Response:
-        await request.read()
-        assert request.headers["authorization"] == f"Bearer {KEY}"
-        return web.Response(status=status, body=body, headers={"content-type": content_type})
-
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handler)
-    return serve_app(app)
+def _served(status: int, content_type: str, body: bytes) -> WireServer:
+    """The fake server answering every request with the recorded status and body."""
+    return WireServer(lambda _request: Reply.with_body(body, content_type, status=status))
 
 
 @pytest.mark.parametrize("path", _recordings())
@@ -88,9 +81,9 @@ async def test_recorded_exchange_decodes_through_the_public_api(path: Path | Non
         sent = exchange.request.json()
         response = exchange.response
         content_type = response.headers.get("content-type", "application/json")
-        async with await _served(response.status or 200, content_type, response.body) as url:
+        async with _served(response.status or 200, content_type, response.body) as server:
             registry = Registry(plugins=[lmux_plug_cohere], builtins=False)
-            registry.configure("cohere", base_url=url, api_key=KEY)
+            registry.configure("cohere", base_url=server.origin(), api_key=KEY)
             model = f"cohere/{sent['model']}"
             try:
                 if response.status and response.status >= 400:
@@ -103,6 +96,7 @@ async def test_recorded_exchange_decodes_through_the_public_api(path: Path | Non
                     await _check_chat(registry, model, sent, json.loads(response.body))
             finally:
                 await registry.aclose()
+            assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in server.requests)
 
 
 def _messages(sent: dict[str, Any]) -> list[dict[str, Any]]:

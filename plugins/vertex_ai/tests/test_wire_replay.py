@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 
 import lmux_plug_vertex_ai
 import pytest
-from aiohttp import web
 from lmux_plug_vertex_ai import _auth
 
 from lmux_plug import FinishReason, InvalidRequestError, LmuxError, NotFoundError, Registry
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3])
 _PATH = re.compile(
@@ -79,22 +78,9 @@ async def test_recorded_vertex_exchange_through_the_public_api(
         response = exchange.response
         status = response.status or 200
         content_type = response.headers.get("content-type", "application/json")
-        seen: list[str] = []
-
-        async def handler(
-            request: web.Request,
-            seen: list[str] = seen,
-            status: int = status,
-            body: bytes = response.body,
-            content_type: str = content_type,
-        ) -> web.Response:
-            await request.read()
-            seen.append(request.path)
-            return web.Response(status=status, body=body, headers={"content-type": content_type})
-
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", handler)
-        async with serve_app(app) as url:
+        recorded_reply = Reply.with_body(response.body, content_type, status=status)
+        async with WireServer(recorded_reply) as server:
+            url = server.origin()
             registry = Registry(plugins=[lmux_plug_vertex_ai], builtins=False)
             registry.configure("vertex_ai", base_url=f"{url}/{match['version']}")
             sent = exchange.request.json()
@@ -147,4 +133,4 @@ async def test_recorded_vertex_exchange_through_the_public_api(
                     assert answer.request_id == body.get("responseId")
             finally:
                 await registry.aclose()
-        assert seen == [recorded.path]
+        assert [(r.method, r.path) for r in server.requests] == [("POST", recorded.path)]
