@@ -456,8 +456,12 @@ def _chat_worker(
     return one
 
 
-def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, Any], Any]:
-    """The worker of ``--endpoint responses|completions|transcription``."""
+def _endpoint_worker(client: Any, args: argparse.Namespace) -> Callable[[int, Any], Any]:
+    """The worker of ``--endpoint responses|completions|transcription``.
+
+    ``client`` is the registry, a router (these APIs go to its registry) or either behind
+    ``--rpm`` / ``--tpm`` (a :class:`RateLimitedClient`, whose limiter each line goes through).
+    """
     from lmux_plug.batch.endpoints import endpoint_call, parse_endpoint_input  # noqa: PLC0415
     from lmux_plug.batch.jsonl import (  # noqa: PLC0415
         encode_record,
@@ -465,6 +469,12 @@ def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, 
         peek_id,
     )
 
+    from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
+    from lmux_plug.resilience.tokens import estimate_tokens  # noqa: PLC0415
+
+    limiter = client.limiter if isinstance(client, RateLimitedClient) else None
+    inner = client.client if isinstance(client, RateLimitedClient) else client
+    registry = getattr(inner, "registry", inner)
     endpoint, model, clock = args.endpoint, args.model, time.perf_counter
     params = _params(args) if endpoint == "completions" else {}
     if endpoint == "responses" and args.max_tokens is not None:
@@ -479,7 +489,16 @@ def _endpoint_worker(registry: Any, args: argparse.Namespace) -> Callable[[int, 
         start = clock()
         try:
             item_id, value, options = parse_endpoint_input(endpoint, raw, line)
-            fields = {"id": item_id, **await call(value, options)}
+            if limiter is None:
+                fields = {"id": item_id, **await call(value, options)}
+            else:
+                # Audio has no token estimate before the call; its usage settles the bucket.
+                text = value if endpoint != "transcription" else ""
+                estimate = estimate_tokens(text, args.max_tokens) if limiter.counts_tokens else 0
+                async with limiter.slot(estimate) as permit:
+                    fields = {"id": item_id, **await call(value, options)}
+                    used = fields["usage"]
+                    permit.used_tokens = used["input_tokens"] + used["output_tokens"]
         except Exception as exc:  # noqa: BLE001 - every failure becomes that line's error
             data = encode_record(line, error_record(exc), {"id": item_id, "output": None})
             return _Done(data, ok=False, key=_error_key(exc, model), latency=clock() - start)
@@ -598,8 +617,7 @@ async def _process(
         )
     elif args.endpoint != "chat":
         stream = amap(
-            # The router serves chat and embeddings; these APIs go to its registry.
-            _endpoint_worker(getattr(client, "registry", client), args),
+            _endpoint_worker(client, args),
             entries,
             max_parallel_requests=args.concurrency,
             ordered=args.ordered,
@@ -727,12 +745,10 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     if args.embed and (args.response_format or args.system):
         msg = "--embed cannot be combined with --response-format or --system"
         raise UsageError(msg)
-    if args.endpoint != "chat" and (
-        args.embed or args.response_format or args.system or args.rpm or args.tpm
-    ):
+    if args.endpoint != "chat" and (args.embed or args.response_format or args.system):
         msg = (
-            f"--endpoint {args.endpoint} cannot be combined with --embed, --response-format, "
-            "--system, --rpm or --tpm"
+            f"--endpoint {args.endpoint} cannot be combined with --embed, --response-format "
+            "or --system"
         )
         raise UsageError(msg)
     if args.endpoint != "chat" and "/" not in args.model:

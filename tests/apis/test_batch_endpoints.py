@@ -101,7 +101,7 @@ def test_batch_transcription_endpoint_over_http(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "extra",
-    [["--embed"], ["--rpm", "10"], ["--system", "x"]],
+    [["--embed"], ["--response-format", "json_object"], ["--system", "x"]],
 )
 def test_batch_endpoint_rejects_chat_only_options(tmp_path: Path, extra: list[str]) -> None:
     src = _write(tmp_path / "in.jsonl", ["x"])
@@ -118,3 +118,21 @@ def test_batch_endpoint_rejects_chat_only_options(tmp_path: Path, extra: list[st
         ]
     )
     assert code == 2
+
+
+@pytest.mark.parametrize("endpoint", ["responses", "completions"])
+def test_batch_endpoint_honours_rpm(tmp_path: Path, endpoint: str) -> None:
+    """--rpm holds the other APIs too: the engine's clock shows the waits (test mode)."""
+    from lmux_plug.resilience.clock import SYSTEM_CLOCK, engine_test_mode
+
+    src = _write(tmp_path / "in.jsonl", [f"line {i}" for i in range(6)])
+    out = tmp_path / "out.jsonl"
+    args = [str(src), "-o", str(out), "-m", "echo/echo-1", "--endpoint", endpoint]
+    with engine_test_mode():
+        before = SYSTEM_CLOCK.monotonic()
+        code = batch_main([*args, "--rpm", "6", "--concurrency", "6", "--no-progress"])
+        waited = SYSTEM_CLOCK.monotonic() - before
+    assert code == 0
+    assert [r["output"] for r in _read(out)] == [f"line {i}" for i in range(6)]
+    # 6 a minute: after the first, each line waits its 10 s turn (virtual time).
+    assert waited >= 40.0
