@@ -162,6 +162,24 @@ def _call_to_input(call: ToolCall) -> dict[str, Any]:
     }
 
 
+_CHAT_PART_TYPES = frozenset({"text", "image_url", "file"})
+
+
+def _is_chat_style(item: Mapping[str, Any]) -> bool:
+    """Whether a dict input item is a Chat Completions message rather than a Responses item."""
+    role = item.get("role")
+    if role == "tool" and "tool_call_id" in item:
+        return True
+    if role == "assistant" and item.get("tool_calls"):
+        return True
+    content = item.get("content")
+    return (
+        isinstance(role, str)
+        and isinstance(content, list)
+        and any(isinstance(p, Mapping) and p.get("type") in _CHAT_PART_TYPES for p in content)
+    )
+
+
 def _item(value: Any, index: int, model: str | None) -> list[dict[str, Any]]:
     if isinstance(value, ToolCall):
         return [_call_to_input(value)]
@@ -169,8 +187,9 @@ def _item(value: Any, index: int, model: str | None) -> list[dict[str, Any]]:
         if not isinstance(value.get("type"), str) and not isinstance(value.get("role"), str):
             msg = f"input item {index} has neither 'type' nor 'role': {dict(value)!r:.200}"
             raise _bad(msg, model)
-        if value.get("role") == "tool" and "tool_call_id" in value:
-            # A chat-style tool result: the Responses API calls it function_call_output.
+        if _is_chat_style(value):
+            # A chat-style message (tool result, assistant tool calls, or content parts typed
+            # "text" / "image_url" / "file"): the Responses API spells each differently.
             return _message_to_input(to_message(value, index), model)
         return [dict(value)]
     dump = getattr(value, "model_dump", None)

@@ -468,7 +468,6 @@ def _endpoint_worker(client: Any, args: argparse.Namespace) -> Callable[[int, An
         error_record,
         peek_id,
     )
-
     from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
     from lmux_plug.resilience.tokens import estimate_tokens  # noqa: PLC0415
 
