@@ -335,10 +335,14 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-# Runs the gateway with httptools and uvloop unimportable, so uvicorn falls back to h11
-# and asyncio's loop: what ``lmux-plug[gateway]`` gave before it pulled them in.
+# Runs the gateway with uvicorn's httptools protocol and uvloop unimportable, so uvicorn
+# serves h11 on asyncio's loop: what ``lmux-plug[gateway]`` gave before it pulled them in.
+# Only uvicorn's module is hidden, not ``httptools`` itself: the core HTTP client frames
+# its upstream responses with it, and without it every upstream call failed (500), which
+# made this row look like h11 failing under load.
 _PLAIN_SERVE = (
-    "import runpy, sys; sys.modules['httptools'] = None; sys.modules['uvloop'] = None; "
+    "import runpy, sys; sys.modules['uvicorn.protocols.http.httptools_impl'] = None; "
+    "sys.modules['uvloop'] = None; "
     "runpy.run_module('lmux_plug.gateway.serve', run_name='__main__', alter_sys=True)"
 )
 

@@ -222,7 +222,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(app: Any, log_level: str, header_timeout: float, **options: Any) -> Any:
+def _uvicorn_config(
+    app: Any, log_level: str, header_timeout: float, protocol: Any = None, **options: Any
+) -> Any:
     import uvicorn  # noqa: PLC0415 - optional extra "gateway"
 
     from lmux_plug.gateway.protocol import protocol_class  # noqa: PLC0415
@@ -235,15 +237,17 @@ def _uvicorn_config(app: Any, log_level: str, header_timeout: float, **options: 
         # Idle keep-alive connections close after this; slow request heads after
         # header_timeout (uvicorn alone never closes a connection that sends nothing).
         timeout_keep_alive=30,
-        http=_PROTOCOL if "workers" in options else protocol_class(header_timeout),
+        http=protocol or (_PROTOCOL if "workers" in options else protocol_class(header_timeout)),
         **options,
     )
 
 
-def _server(app: Any, log_level: str = "warning", header_timeout: float = 10.0) -> Any:
+def _server(
+    app: Any, log_level: str = "warning", header_timeout: float = 10.0, protocol: Any = None
+) -> Any:
     import uvicorn  # noqa: PLC0415 - optional extra "gateway"
 
-    return uvicorn.Server(_uvicorn_config(app, log_level, header_timeout))
+    return uvicorn.Server(_uvicorn_config(app, log_level, header_timeout, protocol))
 
 
 def worker_app() -> Any:
@@ -255,11 +259,20 @@ def worker_app() -> Any:
 
 @contextlib.contextmanager
 def run_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, header_timeout: float = 10.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    header_timeout: float = 10.0,
+    protocol: Any = None,
 ) -> Iterator[str]:
-    """Serve ``app`` on uvicorn in a background thread; yields the base URL (``.../v1``)."""
+    """Serve ``app`` on uvicorn in a background thread; yields the base URL (``.../v1``).
+
+    ``protocol`` is uvicorn's ``http`` (default: the header-deadline protocol, e.g.
+    ``protocol_class(timeout, h11=True)`` for the h11 one).
+    """
     sock = _bind(host, port)
-    server = _server(app, header_timeout=header_timeout)
+    server = _server(app, header_timeout=header_timeout, protocol=protocol)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="lmux-gateway", daemon=True
     )
