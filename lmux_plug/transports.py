@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 
 from lmux_plug._http_errors import error_from_response
+from lmux_plug._secrets import StreamScrubber, known_secrets
 from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.http import (
     CREDENTIAL_HEADERS,
@@ -299,6 +300,21 @@ def _scrub_url(url: str, secrets: Sequence[str]) -> str:
     return _scrub_text(urlunsplit(parts), secrets)
 
 
+def _scrub_chunks(chunks: Sequence[bytes], secrets: Sequence[str]) -> list[bytes]:
+    """``chunks`` scrubbed as one body: a secret split over two chunks is caught too.
+
+    The bytes are handled as Latin-1 text (one character per byte) so any split, even one
+    inside a UTF-8 character, scrubs the same; a chunk may give its last bytes to the next.
+    """
+    as_text = [s.encode("utf-8", "surrogatepass").decode("latin-1") for s in secrets if s]
+    scrubber = StreamScrubber(as_text, replacement=REDACTED)
+    out = [scrubber.feed(chunk.decode("latin-1")).encode("latin-1") for chunk in chunks]
+    rest = scrubber.flush().encode("latin-1")
+    if rest:
+        out[-1] += rest
+    return out
+
+
 def _encode_bytes(data: bytes, secrets: Sequence[str]) -> dict[str, str]:
     try:
         return {"text": _scrub_text(data.decode("utf-8"), secrets)}
@@ -332,9 +348,10 @@ class RecordingTransport(_AnsweringTransport):
 
     Before anything is written, credential headers (:data:`lmux_plug.http.CREDENTIAL_HEADERS`
     and ``credential_headers``) are replaced by ``REDACTED``, and so is every occurrence of
-    the ``secrets`` given here or passed with the call (the provider's keys), in URLs,
-    headers and bodies; key-like query parameters are redacted too. Streamed answers are
-    recorded chunk by chunk, so a replay splits them the same way.
+    the ``secrets`` given here or passed with the call (the provider's keys) and of every
+    secret the process remembers, in URLs, headers and bodies; key-like query parameters
+    are redacted too. Streamed answers are recorded chunk by chunk, so a replay splits them
+    the same way (a secret split over two chunks is redacted whole).
     """
 
     def __init__(
@@ -397,7 +414,9 @@ class RecordingTransport(_AnsweringTransport):
         return answer
 
     def _write(self, request: MockRequest, answer: MockResponse, secrets: tuple[str, ...]) -> None:
-        hidden = (*self.secrets, *(s for s in secrets if s))
+        # The call's secrets, this recorder's, and every secret the process knows: an
+        # upstream may echo another provider's key too.
+        hidden = (*self.secrets, *(s for s in secrets if s), *known_secrets())
 
         def headers_of(headers: Mapping[str, str]) -> dict[str, str]:
             return {
@@ -420,7 +439,9 @@ class RecordingTransport(_AnsweringTransport):
                 "headers": headers_of(answer.headers),
                 "chunks": [
                     _encode_bytes(chunk, hidden)
-                    for chunk in (answer.chunks if answer.chunks is not None else [answer.body])
+                    for chunk in _scrub_chunks(
+                        answer.chunks if answer.chunks is not None else [answer.body], hidden
+                    )
                 ],
             },
         }

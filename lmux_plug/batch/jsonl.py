@@ -24,6 +24,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug._secrets import known_secrets, scrub
 from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
 
 if TYPE_CHECKING:
@@ -158,9 +159,26 @@ def peek_id(raw: bytes, line: int) -> Any:
 # --------------------------------------------------------------------------- output records
 
 
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every remembered secret replaced in its strings (an echoing upstream)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item) for item in value]
+    return value
+
+
 def encode_record(line: int, error: dict[str, Any] | None, fields: dict[str, Any]) -> bytes:
-    """One output line: ``line`` and ``error`` first (resume reads only that head)."""
-    record = {"line": line, "error": error, **fields}
+    """One output line: ``line`` and ``error`` first (resume reads only that head).
+
+    Every secret the process knows is scrubbed from it: an answer may quote a key that an
+    upstream echoed, and the file outlives the run.
+    """
+    record: dict[str, Any] = {"line": line, "error": error, **fields}
+    if known_secrets():
+        record = _scrubbed(record)
     text = json.dumps(record, ensure_ascii=False, default=str) + "\n"
     try:
         return text.encode()
