@@ -57,7 +57,11 @@ def install_hint(prefix: str) -> str | None:
     package = KNOWN_PLUGINS.get(prefix)
     if package is None:
         return None
-    return f"provider {prefix!r} needs its plugin: pip install {package}"
+    folder = package.removeprefix("lmux-plug-").replace("-", "_")
+    return (
+        f"provider {prefix!r} needs its plugin: pip install {package} "
+        f"(from a clone of lmux-plug: pip install -e plugins/{folder})"
+    )
 
 
 def model_problem(registry: Registry, model: str, logical: set[str]) -> str | None:

@@ -184,6 +184,8 @@ def test_known_provider_without_its_plugin_gets_the_install_hint() -> None:
     result = run("chat", "anthropic/claude-sonnet-4-5", "hi", env=env)
     assert result.returncode == 2
     assert "pip install lmux-plug-anthropic" in result.stderr
+    assert "pip install -e plugins/anthropic" in result.stderr  # the folder in a clone
+    assert (Path(__file__).parents[2] / "plugins" / "anthropic" / "pyproject.toml").is_file()
     assert "Traceback" not in result.stderr
 
 
@@ -195,3 +197,15 @@ def test_bad_parameter_is_a_usage_error_not_an_empty_answer() -> None:
     result = run("chat", "echo/echo-1", "hi", "--max-tokens", "-1")
     assert result.returncode == 2
     assert "max_tokens" in result.stderr
+
+
+def test_every_install_hint_names_a_plugin_folder_of_this_repository() -> None:
+    from lmux_plug._cli_models import KNOWN_PLUGINS, install_hint
+
+    root = Path(__file__).parents[2]
+    for prefix, package in KNOWN_PLUGINS.items():
+        hint = install_hint(prefix)
+        assert hint is not None
+        folder = hint.rsplit("pip install -e ", 1)[1].rstrip(")")
+        project = (root / folder / "pyproject.toml").read_text()
+        assert f'name = "{package}"' in project, (prefix, folder)
