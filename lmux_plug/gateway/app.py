@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -448,6 +449,13 @@ class Gateway:
                 GatewayError(404, "no router is configured", type="not_found_error")
             )
         stats = await astats()
+        deployments = stats.get("deployments")
+        if isinstance(deployments, dict):
+            # Ids are ``model@base_url``: the host stays, credentials in the URL do not.
+            stats = {
+                **stats,
+                "deployments": {_no_credentials(d): v for d, v in deployments.items()},
+            }
         return Response(
             self.scrub.remove(json.dumps(stats, default=str)).encode(), media_type=_JSON
         )
@@ -650,6 +658,17 @@ class Gateway:
                 return Response(_dumps(model), media_type=_JSON)
         msg = f"model {wanted!r} does not exist"
         raise GatewayError(404, msg, type="not_found_error", code="model_not_found", param="model")
+
+
+_URL_USER = re.compile(r"(?<=://)[^/@?#\s]*@")
+_URL_QUERY = re.compile(r"[?#].*$")
+
+
+def _no_credentials(deployment_id: str) -> str:
+    """A deployment id without the user info and query of its base URL (keys live there)."""
+    if "://" not in deployment_id:
+        return deployment_id
+    return _URL_QUERY.sub("", _URL_USER.sub("", deployment_id))
 
 
 def _router_state(router: Any) -> Any:

@@ -9,6 +9,7 @@ name or its model, never ``model@base_url``.
 from __future__ import annotations
 
 import http.client
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -73,10 +74,18 @@ def test_metrics_need_a_key_and_show_no_base_url() -> None:
     assert 'lmux_router_requests_total{deployment="mock/model-a"}' in text
     assert 'lmux_router_requests_total{deployment="mock/model-a#2"}' in text
     assert 'lmux_router_requests_total{deployment="b-primary"}' in text
-    assert (
-        sum(router.stats()["deployments"][d]["requests"] for d in router.stats()["deployments"])
-        == 6
-    )
+    assert sum(entry["requests"] for entry in router.stats()["deployments"].values()) == 6
+
+
+def test_stats_show_no_credentials_of_a_base_url() -> None:
+    app = create_app(router=_router(), keys=KeyStore([VirtualKey("reader", hash_key(KEY))]))
+    with run_in_thread(app) as url:
+        assert _get(url, "/stats", None)[0] == 401
+        status, text = _get(url, "/stats", KEY)
+    assert status == 200
+    for leak in ("svc-user", "svc-pass", "tok-internal", "token="):
+        assert leak not in text, leak
+    assert "mock/model-a@http://10.1.2.3:8080/v1" in json.loads(text)["deployments"]
 
 
 def test_metrics_can_be_opened_on_purpose() -> None:
