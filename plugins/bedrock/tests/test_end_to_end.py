@@ -1,7 +1,7 @@
 """End to end: Registry -> bedrock plugin -> core transport -> 127.0.0.1 -> back.
 
-The server is an ``aiohttp.web`` app this file starts; it checks every SigV4 signature it
-receives. The check rebuilds the request as received (method, raw path, the signed headers,
+The server is the project's fake server (``WireServer``) with a scenario that checks every
+SigV4 signature it receives. The check rebuilds the request as received (method, raw path, the signed headers,
 body bytes) and computes the signature with botocore's own SigV4 primitives (canonical
 request, string to sign, signature) for the credential scope the client claimed; a request
 whose signature does not match is answered 403 like AWS does. Bearer-token requests are
@@ -11,16 +11,16 @@ checked against the expected Bedrock API key. Every test runs over both transpor
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import lmux_plug_bedrock
 import pytest
-from aiohttp import web
 from lmux_plug_contract.wires.bedrock import event_frame, exception_frame
 
 from lmux_plug import (
@@ -38,8 +38,8 @@ from lmux_plug import (
     ToolCall,
 )
 from lmux_plug.http import Transport
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.streams import collect
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 ACCESS_KEY = "AKIDEXAMPLETESTONLY0"
 SECRET_KEY = "test-secret-key-not-real-0000000000000000"
@@ -60,28 +60,28 @@ def exception(kind: str, message: str) -> bytes:
     return exception_frame(kind, message)
 
 
-def verify_sigv4(request: web.Request, body: bytes, secret: str, token: str | None) -> str | None:
+def verify_sigv4(request: CapturedRequest, secret: str, token: str | None) -> str | None:
     """``None`` when the signature is right, else why not."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    match = _AUTH.fullmatch(request.headers.get("Authorization", ""))
+    match = _AUTH.fullmatch(request.headers.get("authorization", ""))
     if match is None:
         return "no SigV4 authorization header"
     if match["service"] != "bedrock":
         return f"signed for service {match['service']!r}"
-    amz_date = request.headers.get("X-Amz-Date", "")
+    amz_date = request.headers.get("x-amz-date", "")
     if amz_date[:8] != match["date"]:
         return "x-amz-date does not match the credential scope"
-    if token is not None and request.headers.get("X-Amz-Security-Token") != token:
+    if token is not None and request.headers.get("x-amz-security-token") != token:
         return "session token missing"
     signed = match["signed"].split(";")
     if "host" not in signed or "x-amz-date" not in signed:
         return f"host/x-amz-date not signed: {signed}"
     headers = {name: request.headers[name] for name in signed if name != "host"}
-    url = f"http://{request.headers['Host']}{request.raw_path}"
-    rebuilt = AWSRequest(method=request.method, url=url, data=body, headers=headers)
+    url = f"http://{request.headers['host']}{_raw_path(request)}"
+    rebuilt = AWSRequest(method=request.method, url=url, data=request.body, headers=headers)
     rebuilt.context["timestamp"] = amz_date
     signer = SigV4Auth(Credentials(match["key"], secret, token), "bedrock", match["region"])
     canonical = signer.canonical_request(rebuilt)
@@ -89,56 +89,60 @@ def verify_sigv4(request: web.Request, body: bytes, secret: str, token: str | No
     return None if expected == match["sig"] else "signature mismatch"
 
 
+def _raw_path(request: CapturedRequest) -> str:
+    """The request target as sent (the path is kept percent-encoded)."""
+    return request.path + (f"?{urlencode(request.query)}" if request.query else "")
+
+
 class FakeBedrock:
-    """Records requests (with their auth verdict) and answers with the test's handler."""
+    """The scenario: checks the auth of every request, then answers with the test's handler.
+
+    ``requests`` records each request's path, model, action, headers, body and auth verdict.
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.secret = SECRET_KEY
         self.token: str | None = None
         self.bearer: str | None = None
-        # (request, action, body) -> a response, or an awaitable of one (streams).
-        self.answer: Callable[..., Any] = lambda _request, _action, _body: web.json_response({})
+        # (request, action, body) -> the reply
+        self.answer: Callable[[CapturedRequest, str, Any], Reply] = (
+            lambda _request, _action, _body: Reply.with_json({})
+        )
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+    def __call__(self, request: CapturedRequest) -> Reply:
         if self.bearer is not None:
-            problem = (
-                None
-                if request.headers.get("Authorization") == f"Bearer {self.bearer}"
-                else "bad bearer token"
-            )
+            bearer = request.headers.get("authorization") == f"Bearer {self.bearer}"
+            problem = None if bearer else "bad bearer token"
         else:
-            problem = verify_sigv4(request, raw, self.secret, self.token)
-        action = request.raw_path.rsplit("/", 1)[1]
-        model = request.raw_path.split("/model/", 1)[1].rsplit("/", 1)[0]
+            problem = verify_sigv4(request, self.secret, self.token)
+        raw_path = _raw_path(request)
+        action = raw_path.rsplit("/", 1)[1]
+        model = raw_path.split("/model/", 1)[1].rsplit("/", 1)[0]
         self.requests.append(
             {
-                "raw_path": request.raw_path,
+                "raw_path": raw_path,
                 "model": model,
                 "action": action,
-                "headers": {k.lower(): v for k, v in request.headers.items()},
-                "body": json.loads(raw),
+                "headers": dict(request.headers),
+                "body": request.json(),
                 "auth_problem": problem,
             }
         )
         if problem is not None:
-            return web.json_response(
+            return Reply.with_json(
                 {"message": f"The request signature we calculated does not match: {problem}"},
                 status=403,
                 headers={"x-amzn-errortype": "InvalidSignatureException:http://internal"},
             )
-        result = self.answer(request, action, json.loads(raw))
-        return await result if inspect.isawaitable(result) else result
+        return self.answer(request, action, request.json())
 
 
 @pytest.fixture
 async def bedrock_server() -> AsyncIterator[tuple[FakeBedrock, str]]:
     fake = FakeBedrock()
-    app = web.Application()
-    app.router.add_post("/model/{model}/{action}", fake.handle)
-    async with serve_app(app) as url:
-        yield fake, url
+    async with WireServer(fake) as running:
+        yield fake, running.origin()
 
 
 @pytest.fixture
@@ -174,23 +178,10 @@ async def registry(
     await reg.aclose()
 
 
-def stream_response(*frames: bytes, request_id: str = "req-stream") -> Callable[..., Any]:
-    """A handler that streams ``frames`` one write at a time, as Bedrock does."""
-
-    async def answer(request: web.Request, *_: Any) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={
-                "content-type": "application/vnd.amazon.eventstream",
-                "x-amzn-requestid": request_id,
-            }
-        )
-        await response.prepare(request)
-        for frame in frames:
-            await response.write(frame)
-        await response.write_eof()
-        return response
-
-    return answer
+def stream_response(*frames: bytes, request_id: str = "req-stream") -> Callable[..., Reply]:
+    """A handler that streams ``frames`` in an event-stream body, as Bedrock does."""
+    headers = {"content-type": "application/vnd.amazon.eventstream", "x-amzn-requestid": request_id}
+    return lambda *_: Reply(200, headers, frames, stream=True)
 
 
 NOVA = "amazon.nova-micro-v1:0"
@@ -211,7 +202,7 @@ def converse_answer(*blocks: dict[str, Any], stop: str = "end_turn") -> Any:
         "usage": USAGE,
         "metrics": {"latencyMs": 10},
     }
-    return lambda _r, _a, _b: web.json_response(body, headers={"x-amzn-requestid": "req-123"})
+    return lambda _r, _a, _b: Reply.with_json(body, headers={"x-amzn-requestid": "req-123"})
 
 
 async def test_converse_is_sigv4_signed_with_colon_model_id(bedrock_server, registry) -> None:
@@ -443,7 +434,7 @@ async def test_input_too_long_is_context_length_exceeded_with_request_id(
     bedrock_server, registry
 ) -> None:
     fake, _ = bedrock_server
-    fake.answer = lambda _r, _a, _b: web.json_response(
+    fake.answer = lambda _r, _a, _b: Reply.with_json(
         {"message": "Input is too long for requested model."},
         status=400,
         headers={
@@ -463,14 +454,14 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
     bedrock_server, registry
 ) -> None:
     fake, _ = bedrock_server
-    fake.answer = lambda _r, _a, _b: web.json_response(
+    fake.answer = lambda _r, _a, _b: Reply.with_json(
         {"message": "The provided model identifier is invalid."},
         status=400,
         headers={"x-amzn-errortype": "ValidationException:http://x/"},
     )
     with pytest.raises(NotFoundError):
         await registry.achat("bedrock/does-not-exist", "hi")
-    fake.answer = lambda _r, _a, _b: web.json_response(
+    fake.answer = lambda _r, _a, _b: Reply.with_json(
         {"message": "Too many requests, please wait before trying again."},
         status=429,
         headers={"x-amzn-errortype": "ThrottlingException:http://x/", "retry-after": "2"},
@@ -484,12 +475,12 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
 async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, registry) -> None:
     fake, _ = bedrock_server
 
-    def answer(_request: web.Request, _action: str, body: dict[str, Any]) -> web.Response:
+    def answer(_request: CapturedRequest, _action: str, body: dict[str, Any]) -> Reply:
         if "inputText" in body:
             vector = [float(len(body["inputText"])), float(body.get("dimensions", 0))]
-            return web.json_response({"embedding": vector, "inputTextTokenCount": 3})
+            return Reply.with_json({"embedding": vector, "inputTextTokenCount": 3})
         vectors = [[float(len(t)), 1.0] for t in body["texts"]]
-        return web.json_response(
+        return Reply.with_json(
             {"embeddings": {"float": vectors}, "id": "e", "response_type": "embeddings_by_type"},
             headers={"x-amzn-bedrock-input-token-count": str(len(body["texts"]) * 2)},
         )
@@ -609,18 +600,12 @@ async def test_bad_input_refused_before_io(bedrock_server, registry) -> None:
 
 
 async def test_a_failed_titan_batch_stops_the_other_calls(bedrock_server, registry) -> None:
-    import asyncio
-    import contextlib
-
     fake, _ = bedrock_server
-    release = asyncio.Event()
 
-    async def answer(_request: web.Request, _action: str, body: dict[str, Any]) -> web.Response:
+    def answer(_request: CapturedRequest, _action: str, body: dict[str, Any]) -> Reply:
         if body["inputText"] == "bad":
-            return web.json_response({"message": "Malformed input request"}, status=400)
-        with contextlib.suppress(asyncio.TimeoutError):  # bounded: never waits forever
-            await asyncio.wait_for(release.wait(), timeout=5)
-        return web.json_response({"embedding": [1.0], "inputTextTokenCount": 1})
+            return Reply.with_json({"message": "Malformed input request"}, status=400)
+        return Reply(before="hang")  # the others never answer: only cancelling ends them
 
     fake.answer = answer
     with pytest.raises(InvalidRequestError, match="Malformed"):
@@ -630,5 +615,4 @@ async def test_a_failed_titan_batch_stops_the_other_calls(bedrock_server, regist
         for t in asyncio.all_tasks()
         if not t.done() and getattr(t.get_coro(), "__qualname__", "").startswith("_embed.")
     ]
-    release.set()
     assert pending == []

@@ -1,6 +1,7 @@
 """End to end: ``Registry(plugins=[lmux_plug_gemini])`` against a Gemini-format server.
 
-The server is an ``aiohttp.web`` app this file starts on 127.0.0.1. It speaks the wire
+The server is the project's fake server (``WireServer``) on 127.0.0.1 with a scenario
+that speaks the wire
 format the recordings in ``../shared/wire/gemini`` show: ``generateContent``,
 ``streamGenerateContent?alt=sse``, ``batchEmbedContents``, Google error bodies with
 ``RetryInfo``, and 400 ``API_KEY_INVALID`` for a bad key.
@@ -16,7 +17,6 @@ from typing import Any
 
 import lmux_plug_gemini
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     AuthenticationError,
@@ -30,8 +30,8 @@ from lmux_plug import (
     ToolMessage,
     UnsupportedFeatureError,
 )
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.streams import collect
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "test-key-not-real"
 STREAM_EVENTS = 400
@@ -67,12 +67,7 @@ def _event(
 
 
 class FakeGemini:
-    """State and handlers of the fake server."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.stream_ended = asyncio.Event()
-        self.events_sent = 0
+    """The scenario: by model name (``missing``, ``limited``, ``truncated``, ...) or request."""
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         last = body["contents"][-1]["parts"]
@@ -106,18 +101,11 @@ class FakeGemini:
             out=3,
         )
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        model, _, method = request.match_info["tail"].partition(":")
-        body = await request.json()
-        self.requests.append(
-            {
-                "model": model,
-                "method": method,
-                "body": body,
-                "headers": dict(request.headers),
-                "query": dict(request.query),
-            }
-        )
+    def __call__(self, request: CapturedRequest) -> Reply:
+        if not request.path.startswith("/v1beta/models/"):
+            return Reply.with_json(_google_error(404, "NOT_FOUND", request.path), status=404)
+        model, method = request.model_hint, request.path.rpartition(":")[2]
+        body = request.json()
         stream = method == "streamGenerateContent"
         if request.headers.get("x-goog-api-key") != KEY:
             error = _google_error(
@@ -132,18 +120,15 @@ class FakeGemini:
                 ],
             )
             # Like the real API: a failed stream keeps the event-stream content type.
-            return web.Response(
-                status=400,
-                text=json.dumps(error),
-                content_type="text/event-stream" if stream else "application/json",
-            )
+            content_type = "text/event-stream" if stream else "application/json"
+            return Reply.with_body(json.dumps(error), content_type, status=400)
         if model == "missing":
-            return web.json_response(
+            return Reply.with_json(
                 _google_error(404, "NOT_FOUND", f"models/{model} is not found"), status=404
             )
         if model == "limited":
             details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]
-            return web.json_response(
+            return Reply.with_json(
                 _google_error(429, "RESOURCE_EXHAUSTED", "quota", details), status=429
             )
         if method == "batchEmbedContents":
@@ -154,75 +139,58 @@ class FakeGemini:
                 }
                 for i, r in enumerate(body["requests"])
             ]
-            return web.json_response({"embeddings": vectors})
+            return Reply.with_json({"embeddings": vectors})
         if not stream:
-            return web.json_response(self._answer(body))
-        return await self._stream(request, model, body)
+            return Reply.with_json(self._answer(body))
+        return self._stream(model, body)
 
-    async def _stream(
-        self, request: web.Request, model: str, body: dict[str, Any]
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
-        try:
-            if model == "truncated":
-                await response.write(
-                    b"data: " + json.dumps(_event([{"text": "partial"}])).encode() + b"\n\n"
+    def _stream(self, model: str, body: dict[str, Any]) -> Reply:
+        headers = {"content-type": "text/event-stream"}
+        if model == "endless":
+            # One event every 5 ms: a client that closes early leaves long before the end.
+            frames = [
+                _frame(_event([{"text": f"w{i} "}]), b"\r\n\r\n") for i in range(STREAM_EVENTS)
+            ]
+            frames.append(_frame(_event([], finish="STOP")))
+            return Reply(200, headers, frames, stream=True, pause=0.005)
+        if model == "truncated":
+            frames = [_frame(_event([{"text": "partial"}]))]
+        elif model == "broken":
+            error = _google_error(503, "UNAVAILABLE", "The model is overloaded.")
+            frames = [_frame(_event([{"text": "a"}])), _frame(error)]
+        else:
+            answer = self._answer(body)
+            parts = answer["candidates"][0]["content"]["parts"]
+            frames = []
+            for n, part in enumerate(parts):
+                words = (
+                    part.get("text", "").split(" ")
+                    if "text" in part and not part.get("thought")
+                    else None
                 )
-            elif model == "broken":
-                await response.write(
-                    b"data: " + json.dumps(_event([{"text": "a"}])).encode() + b"\n\n"
-                )
-                error = _google_error(503, "UNAVAILABLE", "The model is overloaded.")
-                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-            elif model == "endless":
-                for i in range(STREAM_EVENTS):
-                    await response.write(
-                        b"data: " + json.dumps(_event([{"text": f"w{i} "}])).encode() + b"\r\n\r\n"
-                    )
-                    self.events_sent = i + 1
-                    await asyncio.sleep(0.005)
-                await response.write(
-                    b"data: " + json.dumps(_event([], finish="STOP")).encode() + b"\n\n"
-                )
-            else:
-                answer = self._answer(body)
-                parts = answer["candidates"][0]["content"]["parts"]
-                for n, part in enumerate(parts):
-                    words = (
-                        part.get("text", "").split(" ")
-                        if "text" in part and not part.get("thought")
-                        else None
-                    )
-                    if words is None:
-                        await response.write(
-                            b"data: " + json.dumps(_event([part], out=n)).encode() + b"\n\n"
-                        )
-                        continue
-                    for i, word in enumerate(words):
-                        piece = {"text": word if i == len(words) - 1 else word + " "}
-                        await response.write(
-                            b"data: " + json.dumps(_event([piece], out=n + i)).encode() + b"\n\n"
-                        )
-                final = _event([], finish=answer["candidates"][0]["finishReason"], out=3)
-                await response.write(b"data: " + json.dumps(final).encode() + b"\n\n")
-            await response.write_eof()
-        finally:
-            self.stream_ended.set()
-        return response
+                if words is None:
+                    frames.append(_frame(_event([part], out=n)))
+                    continue
+                for i, word in enumerate(words):
+                    piece = {"text": word if i == len(words) - 1 else word + " "}
+                    frames.append(_frame(_event([piece], out=n + i)))
+            final = _event([], finish=answer["candidates"][0]["finishReason"], out=3)
+            frames.append(_frame(final))
+        return Reply(200, headers, frames, stream=True)
+
+
+def _frame(event: dict[str, Any], end: bytes = b"\n\n") -> bytes:
+    return b"data: " + json.dumps(event).encode() + end
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[FakeGemini, str]]:
-    fake = FakeGemini()
-    app = web.Application()
-    app.router.add_post("/v1beta/models/{tail:.+}", fake.handle)
-    async with serve_app(app) as url:
-        yield fake, url
+async def server() -> AsyncIterator[tuple[WireServer, str]]:
+    async with WireServer(FakeGemini()) as running:
+        yield running, running.origin()
 
 
 @pytest.fixture
-async def registry(server: tuple[FakeGemini, str]) -> AsyncIterator[Registry]:
+async def registry(server: tuple[WireServer, str]) -> AsyncIterator[Registry]:
     reg = Registry(plugins=[lmux_plug_gemini], builtins=False)
     reg.configure("gemini", base_url=server[1], api_key=KEY)
     try:
@@ -231,7 +199,7 @@ async def registry(server: tuple[FakeGemini, str]) -> AsyncIterator[Registry]:
         await reg.aclose()
 
 
-async def test_chat(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
     fake, _ = server
     response = await registry.achat(
         "gemini/gemini-2.5-flash",
@@ -255,10 +223,10 @@ async def test_chat(registry: Registry, server: tuple[FakeGemini, str]) -> None:
         + Decimal(7) * Decimal("2.50") / 10**6
     )
     sent = fake.requests[-1]
-    assert sent["method"] == "generateContent"
-    assert sent["headers"]["x-goog-api-key"] == KEY
-    assert sent["body"]["systemInstruction"] == {"parts": [{"text": "be brief"}]}
-    assert sent["body"]["generationConfig"] == {
+    assert sent.path.endswith(":generateContent")
+    assert sent.headers["x-goog-api-key"] == KEY
+    assert sent.json()["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert sent.json()["generationConfig"] == {
         "temperature": 0.2,
         "stopSequences": ["END"],
         "seed": 3,
@@ -270,7 +238,7 @@ async def test_max_tokens_finish_is_length(registry: Registry) -> None:
     assert response.finish_reason is FinishReason.LENGTH
 
 
-async def test_stream(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> None:
     chunks = [c async for c in registry.achat_stream("gemini/gemini-2.5-flash", "one two three")]
     assert "".join(c.delta for c in chunks) == "echo: one two three"
     assert "".join(c.thinking_delta for c in chunks) == "hmm"
@@ -280,11 +248,11 @@ async def test_stream(registry: Registry, server: tuple[FakeGemini, str]) -> Non
     assert terminal[0].usage is not None
     assert terminal[0].usage.output_tokens == 7
     assert terminal[0].cost is not None
-    assert server[0].requests[-1]["query"] == {"alt": "sse"}
+    assert server[0].requests[-1].query == {"alt": "sse"}
 
 
 async def test_tools_round_trip_with_thought_signature(
-    registry: Registry, server: tuple[FakeGemini, str]
+    registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     fake, _ = server
     tools = [
@@ -312,7 +280,7 @@ async def test_tools_round_trip_with_thought_signature(
         "c2lnLTE=",
     )
     assert call.id
-    sent = fake.requests[-1]["body"]
+    sent = fake.requests[-1].json()
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     declared = sent["tools"][0]["functionDeclarations"][0]
     assert "$schema" not in declared["parametersJsonSchema"]
@@ -326,7 +294,7 @@ async def test_tools_round_trip_with_thought_signature(
         tools=tools,
     )
     assert second.content == 'weather said {"temp": 21}'
-    contents = fake.requests[-1]["body"]["contents"]
+    contents = fake.requests[-1].json()["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
     assert contents[1]["parts"][0] == {
         "functionCall": {"name": "weather", "args": {"city": "Paris"}},
@@ -358,7 +326,7 @@ async def test_streamed_tool_call(registry: Registry) -> None:
     assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
 
 
-async def test_structured_output(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_structured_output(registry: Registry, server: tuple[WireServer, str]) -> None:
     schema = {
         "type": "object",
         "properties": {"title": {"type": "string"}, "year": {"type": "integer", "default": 1}},
@@ -374,7 +342,7 @@ async def test_structured_output(registry: Registry, server: tuple[FakeGemini, s
         },
     )
     assert json.loads(response.content or "") == {"title": "x", "year": "x"}
-    config = server[0].requests[-1]["body"]["generationConfig"]
+    config = server[0].requests[-1].json()["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"]["required"] == ["title"]
     assert "default" not in config["responseJsonSchema"]["properties"]["year"]
@@ -384,14 +352,14 @@ async def test_structured_output(registry: Registry, server: tuple[FakeGemini, s
     assert json.loads(response.content or "") == {"answer": "x"}
 
 
-async def test_reasoning_effort(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_reasoning_effort(registry: Registry, server: tuple[WireServer, str]) -> None:
     await registry.achat("gemini/gemini-2.5-flash", "think", reasoning_effort="low")
-    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {
+    assert server[0].requests[-1].json()["generationConfig"]["thinkingConfig"] == {
         "thinkingBudget": 1024,
         "includeThoughts": True,
     }
     await registry.achat("gemini/gemini-3-pro-preview", "think", reasoning_effort="high")
-    assert server[0].requests[-1]["body"]["generationConfig"]["thinkingConfig"] == {
+    assert server[0].requests[-1].json()["generationConfig"]["thinkingConfig"] == {
         "thinkingLevel": "high",
         "includeThoughts": True,
     }
@@ -399,15 +367,15 @@ async def test_reasoning_effort(registry: Registry, server: tuple[FakeGemini, st
         await registry.achat("gemini/gemini-3-pro-preview", "think", reasoning_effort="maximal")
 
 
-async def test_embeddings(registry: Registry, server: tuple[FakeGemini, str]) -> None:
+async def test_embeddings(registry: Registry, server: tuple[WireServer, str]) -> None:
     response = await registry.aembed(
         "gemini/gemini-embedding-001", ["a", "bbb", "cc"], dimensions=4
     )
     assert [v[:2] for v in response.embeddings] == [(1.0, 0.0), (3.0, 1.0), (2.0, 2.0)]
     assert all(len(v) == 4 for v in response.embeddings)
     sent = server[0].requests[-1]
-    assert sent["method"] == "batchEmbedContents"
-    assert sent["body"]["requests"][0] == {
+    assert sent.path.endswith(":batchEmbedContents")
+    assert sent.json()["requests"][0] == {
         "model": "models/gemini-embedding-001",
         "content": {"parts": [{"text": "a"}]},
         "outputDimensionality": 4,
@@ -418,7 +386,7 @@ async def test_embeddings(registry: Registry, server: tuple[FakeGemini, str]) ->
 
 
 async def test_embedding_model_cannot_chat(
-    registry: Registry, server: tuple[FakeGemini, str]
+    registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     with pytest.raises(UnsupportedFeatureError):
         await registry.achat("gemini/gemini-embedding-001", "hi")
@@ -466,7 +434,7 @@ async def test_error_event_mid_stream(registry: Registry) -> None:
 
 
 async def test_early_close_releases_connection(
-    registry: Registry, server: tuple[FakeGemini, str]
+    registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     fake, _ = server
     stream = registry.achat_stream("gemini/endless", "go")
@@ -474,12 +442,12 @@ async def test_early_close_releases_connection(
         assert chunk.delta == "w0 "
         break
     await stream.aclose()  # type: ignore[attr-defined]
-    await asyncio.wait_for(fake.stream_ended.wait(), timeout=10)
-    assert fake.events_sent < STREAM_EVENTS
+    # The server saw the client leave mid-stream, long before its 2 s of events ended.
+    assert await fake.await_disconnects(1, 10.0)
 
 
 async def test_missing_key_names_env_vars(
-    server: tuple[FakeGemini, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
@@ -492,7 +460,7 @@ async def test_missing_key_names_env_vars(
     await reg.aclose()
 
 
-async def test_sync_api(server: tuple[FakeGemini, str]) -> None:
+async def test_sync_api(server: tuple[WireServer, str]) -> None:
     # The sync twin drives the same async path on the registry's own loop; it runs in a
     # worker thread here so this loop keeps serving the fake API meanwhile.
     def use_sync() -> str | None:

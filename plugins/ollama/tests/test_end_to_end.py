@@ -1,6 +1,7 @@
 """End to end: ``Registry(plugins=[lmux_plug_ollama])`` against an Ollama-format server.
 
-The server is an ``aiohttp.web`` app this file starts on 127.0.0.1, speaking the native
+The server is the project's fake server (``WireServer``) on 127.0.0.1 with a scenario
+speaking the native
 API as the recordings in ``../shared/wire/ollama`` show: ``/api/chat`` (JSON and NDJSON),
 ``/api/embed``, the legacy ``/api/embeddings``, ``{"error": ...}`` bodies and lines.
 """
@@ -15,7 +16,6 @@ from typing import Any
 
 import lmux_plug_ollama
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     ChatChunk,
@@ -27,8 +27,8 @@ from lmux_plug import (
     ToolMessage,
     UnsupportedFeatureError,
 )
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.streams import collect
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 STREAM_LINES = 400
 
@@ -46,12 +46,7 @@ def _final(model: str, content: str = "", reason: str = "stop", **message: Any) 
 
 
 class FakeOllama:
-    """State and handlers of the fake server."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.stream_ended = asyncio.Event()
-        self.lines_sent = 0
+    """The scenario: routes by path, answers by model name (``missing``, ``old``, ...)."""
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         model = body["model"]
@@ -70,72 +65,59 @@ class FakeOllama:
         reason = "length" if body.get("options", {}).get("num_predict") == 1 else "stop"
         return _final(model, f"echo: {last['content']}", reason, **extra)
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+    def __call__(self, request: CapturedRequest) -> Reply:
+        routes = {
+            "/api/chat": self.chat,
+            "/api/embed": self.embed,
+            "/api/embeddings": self.embeddings,
+        }
+        answer = routes.get(request.path)
+        if answer is None:
+            return Reply.with_body("404 page not found", "text/plain", status=404)
+        return answer(request.json())
+
+    def chat(self, body: dict[str, Any]) -> Reply:
         if not isinstance(body.get("stream"), bool):
-            return web.json_response(
+            return Reply.with_json(
                 {"error": "this fake insists on an explicit stream flag"}, status=400
             )
         if body["model"] == "missing":
-            return web.json_response({"error": "model 'missing' not found"}, status=404)
+            return Reply.with_json({"error": "model 'missing' not found"}, status=404)
         if not body["stream"]:
-            return web.json_response(self._answer(body))
-        response = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
-        await response.prepare(request)
-        try:
-            await self._stream(response, body)
-            await response.write_eof()
-        finally:
-            self.stream_ended.set()
-        return response
+            return Reply.with_json(self._answer(body))
+        headers = {"content-type": "application/x-ndjson"}
+        if body["model"] == "endless":
+            # One line every 5 ms: a client that closes early leaves long before the end.
+            lines = [_line(_piece(body["model"], content=f"w{i} ")) for i in range(STREAM_LINES)]
+            lines.append(_line(_final(body["model"])))
+            return Reply(200, headers, lines, stream=True, pause=0.005)
+        return Reply(200, headers, [_line(p) for p in self._stream(body)], stream=True)
 
-    async def _stream(self, response: web.StreamResponse, body: dict[str, Any]) -> None:
+    def _stream(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         model = body["model"]
-
-        async def line(payload: dict[str, Any]) -> None:
-            await response.write(json.dumps(payload).encode() + b"\n")
-
-        def piece(**message: Any) -> dict[str, Any]:
-            return {
-                "model": model,
-                "message": {"role": "assistant", "content": "", **message},
-                "done": False,
-            }
-
         if model == "truncated":
-            await line(piece(content="partial"))
-            return
+            return [_piece(model, content="partial")]
         if model == "broken":
-            await line(piece(content="a"))
-            await line({"error": "model runner has unexpectedly stopped"})
-            return
-        if model == "endless":
-            for i in range(STREAM_LINES):
-                await line(piece(content=f"w{i} "))
-                self.lines_sent = i + 1
-                await asyncio.sleep(0.005)
-            await line(_final(model))
-            return
+            return [_piece(model, content="a"), {"error": "model runner has unexpectedly stopped"}]
         answer = self._answer(body)
         message = answer["message"]
+        lines = []
         if message.get("thinking"):
-            await line(piece(thinking=message["thinking"]))
+            lines.append(_piece(model, thinking=message["thinking"]))
         if message.get("tool_calls"):
-            await line(piece(tool_calls=message["tool_calls"]))
+            lines.append(_piece(model, tool_calls=message["tool_calls"]))
         words = message["content"].split(" ") if message["content"] else []
         for i, word in enumerate(words):
-            await line(piece(content=word if i == len(words) - 1 else word + " "))
-        await line({**answer, "message": {"role": "assistant", "content": ""}})
+            lines.append(_piece(model, content=word if i == len(words) - 1 else word + " "))
+        lines.append({**answer, "message": {"role": "assistant", "content": ""}})
+        return lines
 
-    async def embed(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+    def embed(self, body: dict[str, Any]) -> Reply:
         if body["model"] == "old":
             # A server that predates /api/embed: Go's router answers in plain text.
-            return web.Response(status=404, text="404 page not found")
+            return Reply.with_body("404 page not found", "text/plain", status=404)
         if body["model"] == "missing":
-            return web.json_response(
+            return Reply.with_json(
                 {"error": "model 'missing' not found, try pulling it first"}, status=404
             )
         dims = body.get("dimensions", 3)
@@ -143,30 +125,35 @@ class FakeOllama:
             [float(len(text)), float(i)] + [0.5] * (dims - 2)
             for i, text in enumerate(body["input"])
         ]
-        return web.json_response(
+        return Reply.with_json(
             {"model": body["model"], "embeddings": vectors, "prompt_eval_count": 4 * len(vectors)}
         )
 
-    async def embeddings(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
-        return web.json_response({"embedding": [float(len(body["prompt"])), 9.0]})
+    def embeddings(self, body: dict[str, Any]) -> Reply:
+        return Reply.with_json({"embedding": [float(len(body["prompt"])), 9.0]})
+
+
+def _piece(model: str, **message: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "message": {"role": "assistant", "content": "", **message},
+        "done": False,
+    }
+
+
+def _line(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode() + b"\n"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[FakeOllama, str]]:
-    fake = FakeOllama()
-    app = web.Application()
-    app.router.add_post("/api/chat", fake.chat)
-    app.router.add_post("/api/embed", fake.embed)
-    app.router.add_post("/api/embeddings", fake.embeddings)
-    async with serve_app(app) as url:
-        yield fake, url.removeprefix("http://")
+async def server() -> AsyncIterator[tuple[WireServer, str]]:
+    async with WireServer(FakeOllama()) as running:
+        yield running, running.origin().removeprefix("http://")
 
 
 @pytest.fixture
 async def registry(
-    server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Registry]:
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
     reg = Registry(plugins=[lmux_plug_ollama], builtins=False)
@@ -177,7 +164,7 @@ async def registry(
         await reg.aclose()
 
 
-async def test_chat(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
     fake, _ = server
     response = await registry.achat(
         "ollama/llama3.2",
@@ -193,25 +180,25 @@ async def test_chat(registry: Registry, server: tuple[FakeOllama, str]) -> None:
     assert response.cost is not None
     assert response.cost.total == Decimal(0)
     sent = fake.requests[-1]
-    assert sent["body"]["stream"] is False
-    assert sent["body"]["options"] == {"temperature": 0.1, "top_p": 0.9, "stop": ["END"], "seed": 7}
-    assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
-    assert "Authorization" not in sent["headers"]
+    assert sent.json()["stream"] is False
+    assert sent.json()["options"] == {"temperature": 0.1, "top_p": 0.9, "stop": ["END"], "seed": 7}
+    assert sent.json()["messages"][0] == {"role": "system", "content": "be brief"}
+    assert "Authorization" not in sent.headers
 
 
-async def test_length_and_thinking(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_length_and_thinking(registry: Registry, server: tuple[WireServer, str]) -> None:
     response = await registry.achat("ollama/qwen3", "hi", max_tokens=1, reasoning_effort="high")
     assert response.finish_reason is FinishReason.LENGTH
     assert [b.text for b in response.thinking] == ["hmm"]
-    body = server[0].requests[-1]["body"]
+    body = server[0].requests[-1].json()
     assert (body["think"], body["options"]["num_predict"]) == (True, 1)
     await registry.achat("ollama/gpt-oss:20b", "hi", reasoning_effort="medium")
-    assert server[0].requests[-1]["body"]["think"] == "medium"
+    assert server[0].requests[-1].json()["think"] == "medium"
     await registry.achat("ollama/qwen3", "hi", reasoning_effort="none")
-    assert server[0].requests[-1]["body"]["think"] is False
+    assert server[0].requests[-1].json()["think"] is False
 
 
-async def test_stream(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> None:
     chunks = [
         c
         async for c in registry.achat_stream(
@@ -225,10 +212,10 @@ async def test_stream(registry: Registry, server: tuple[FakeOllama, str]) -> Non
     assert chunks[-1] is terminal[0]
     assert terminal[0].usage is not None
     assert terminal[0].usage.output_tokens == 5
-    assert server[0].requests[-1]["body"]["stream"] is True
+    assert server[0].requests[-1].json()["stream"] is True
 
 
-async def test_tools_round_trip(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_tools_round_trip(registry: Registry, server: tuple[WireServer, str]) -> None:
     tools = [
         {
             "type": "function",
@@ -254,7 +241,7 @@ async def test_tools_round_trip(registry: Registry, server: tuple[FakeOllama, st
         tools=tools,
     )
     assert second.content == "weather said 21C"
-    sent = server[0].requests[-1]["body"]["messages"]
+    sent = server[0].requests[-1].json()["messages"]
     assert sent[1]["tool_calls"] == [
         {"function": {"name": "weather", "arguments": {"city": "Paris"}}}
     ]
@@ -278,7 +265,7 @@ async def test_streamed_tool_call(registry: Registry) -> None:
     assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS
 
 
-async def test_structured_output(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_structured_output(registry: Registry, server: tuple[WireServer, str]) -> None:
     schema = {
         "type": "object",
         "properties": {"city": {"type": "string"}, "rank": {"type": "integer"}},
@@ -290,21 +277,21 @@ async def test_structured_output(registry: Registry, server: tuple[FakeOllama, s
         response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
     )
     assert json.loads(response.content or "") == {"city": 1, "rank": 1}
-    assert server[0].requests[-1]["body"]["format"] == schema
+    assert server[0].requests[-1].json()["format"] == schema
     response = await registry.achat(
         "ollama/llama3.2", "json", response_format={"type": "json_object"}
     )
     assert json.loads(response.content or "") == {"answer": 1}
-    assert server[0].requests[-1]["body"]["format"] == "json"
+    assert server[0].requests[-1].json()["format"] == "json"
 
 
-async def test_images_are_base64_only(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_images_are_base64_only(registry: Registry, server: tuple[WireServer, str]) -> None:
     parts = [
         {"type": "text", "text": "what is this"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
     ]
     await registry.achat("ollama/llava", [{"role": "user", "content": parts}])
-    assert server[0].requests[-1]["body"]["messages"][0] == {
+    assert server[0].requests[-1].json()["messages"][0] == {
         "role": "user",
         "content": "what is this",
         "images": ["iVBORw0KGgo="],
@@ -316,12 +303,12 @@ async def test_images_are_base64_only(registry: Registry, server: tuple[FakeOlla
     assert len(server[0].requests) == count  # refused before any I/O
 
 
-async def test_embeddings(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_embeddings(registry: Registry, server: tuple[WireServer, str]) -> None:
     response = await registry.aembed("ollama/nomic-embed-text", ["a", "bbb"], dimensions=4)
     assert response.embeddings == ((1.0, 0.0, 0.5, 0.5), (3.0, 1.0, 0.5, 0.5))
     assert response.usage.input_tokens == 8
-    assert server[0].requests[-1]["path"] == "/api/embed"
-    assert server[0].requests[-1]["body"] == {
+    assert server[0].requests[-1].path == "/api/embed"
+    assert server[0].requests[-1].json() == {
         "model": "nomic-embed-text",
         "input": ["a", "bbb"],
         "dimensions": 4,
@@ -329,12 +316,12 @@ async def test_embeddings(registry: Registry, server: tuple[FakeOllama, str]) ->
 
 
 async def test_legacy_embeddings_fallback_and_option(
-    registry: Registry, server: tuple[FakeOllama, str]
+    registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     fake, _ = server
     response = await registry.aembed("ollama/old", ["hi", "hello"])
     assert response.embeddings == ((2.0, 9.0), (5.0, 9.0))
-    assert [r["path"] for r in fake.requests] == [
+    assert [r.path for r in fake.requests] == [
         "/api/embed",
         "/api/embeddings",
         "/api/embeddings",
@@ -343,16 +330,13 @@ async def test_legacy_embeddings_fallback_and_option(
         "ollama/nomic-embed-text", "xyz", extra_body={"embed_api": "embeddings"}
     )
     assert forced.embeddings == ((3.0, 9.0),)
-    assert fake.requests[-1] == {
-        "path": "/api/embeddings",
-        "body": {"model": "nomic-embed-text", "prompt": "xyz"},
-        "headers": fake.requests[-1]["headers"],
-    }
+    assert fake.requests[-1].path == "/api/embeddings"
+    assert fake.requests[-1].json() == {"model": "nomic-embed-text", "prompt": "xyz"}
     with pytest.raises(InvalidRequestError, match="embed_api"):
         await registry.aembed("ollama/nomic-embed-text", "x", extra_body={"embed_api": "magic"})
 
 
-async def test_model_not_found(registry: Registry, server: tuple[FakeOllama, str]) -> None:
+async def test_model_not_found(registry: Registry, server: tuple[WireServer, str]) -> None:
     with pytest.raises(NotFoundError) as info:
         await registry.achat("ollama/missing", "hi")
     assert info.value.status_code == 404
@@ -381,7 +365,7 @@ async def test_error_line_mid_stream(registry: Registry) -> None:
 
 
 async def test_early_close_releases_connection(
-    registry: Registry, server: tuple[FakeOllama, str]
+    registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     fake, _ = server
     stream = registry.achat_stream("ollama/endless", "go")
@@ -389,12 +373,12 @@ async def test_early_close_releases_connection(
         assert chunk.delta == "w0 "
         break
     await stream.aclose()  # type: ignore[attr-defined]
-    await asyncio.wait_for(fake.stream_ended.wait(), timeout=10)
-    assert fake.lines_sent < STREAM_LINES
+    # The server saw the client leave mid-stream, long before its 2 s of lines ended.
+    assert await fake.await_disconnects(1, 10.0)
 
 
 async def test_ollama_host_without_scheme_and_api_key(
-    server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, hostport = server
     monkeypatch.setenv("OLLAMA_HOST", hostport)  # host:port, no scheme
@@ -404,10 +388,10 @@ async def test_ollama_host_without_scheme_and_api_key(
         assert (await reg.achat("ollama/llama3.2", "hi")).content == "echo: hi"
     finally:
         await reg.aclose()
-    assert fake.requests[-1]["headers"]["Authorization"] == "Bearer test-ollama-key"
+    assert fake.requests[-1].headers["authorization"] == "Bearer test-ollama-key"
 
 
-async def test_sync_api(server: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sync_api(server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
 
     def use_sync() -> list[str]:

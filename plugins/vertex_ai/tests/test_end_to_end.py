@@ -1,6 +1,7 @@
 """End to end: ``Registry(plugins=[lmux_plug_vertex_ai])`` against a Vertex AI server on 127.0.0.1.
 
-The server is an ``aiohttp.web`` app this file starts. It serves the Vertex AI REST paths
+The server is the project's fake server (``WireServer``) with a scenario serving the Vertex
+AI REST paths
 (``/{version}/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}``) with
 Gemini GenerateContent bodies, SSE streams (``alt=sse``), ``:predict`` embeddings, Google
 error bodies, and an OAuth token endpoint for google-auth's refresh of default credentials.
@@ -11,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import lmux_plug_vertex_ai
 import pytest
-from aiohttp import web
 from lmux_plug_vertex_ai import _auth
 
 from lmux_plug import (
@@ -26,7 +27,7 @@ from lmux_plug import (
     RateLimitError,
     Registry,
 )
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 TOKEN = "test-vertex-token-not-real"
 REFRESHED = "test-refreshed-token-not-real"
@@ -51,28 +52,33 @@ def _answer(text: str, finish: str = "STOP") -> dict[str, Any]:
 
 
 class FakeVertex:
-    """Records requests; answers by method; also the OAuth token endpoint."""
+    """The scenario: answers by method; also the OAuth token endpoint.
+
+    ``requests`` are the model calls the server received (token refreshes are counted in
+    ``token_requests``).
+    """
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.token_requests = 0
+        self.server = WireServer(self)
         self.error: tuple[int, dict[str, Any]] | None = None
 
-    async def model_call(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(
-            {
-                "path": request.path,
-                "query": dict(request.query),
-                "authorization": request.headers.get("Authorization"),
-                "body": body,
-            }
-        )
+    @property
+    def requests(self) -> list[CapturedRequest]:
+        return [r for r in self.server.requests if r.path != "/token"]
+
+    @property
+    def token_requests(self) -> int:
+        return sum(r.path == "/token" for r in self.server.requests)
+
+    def __call__(self, request: CapturedRequest) -> Reply:
+        if request.path == "/token":
+            return self.token(request)
         if self.error is not None:
-            return web.json_response(self.error[1], status=self.error[0])
+            return Reply.with_json(self.error[1], status=self.error[0])
+        body = request.json()
         method = request.path.rsplit(":", 1)[1]
         if method == "generateContent":
-            return web.json_response(_answer("Hello from Vertex"))
+            return Reply.with_json(_answer("Hello from Vertex"))
         if method == "predict":
             predictions = [
                 {
@@ -83,21 +89,19 @@ class FakeVertex:
                 }
                 for i in body["instances"]
             ]
-            return web.json_response({"predictions": predictions})
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
-        for piece in ("Hel", "lo"):
-            event = {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}}]}
-            await response.write(f"data: {json.dumps(event)}\r\n\r\n".encode())
-        await response.write(f"data: {json.dumps(_answer('!'))}\r\n\r\n".encode())
-        await response.write_eof()
-        return response
+            return Reply.with_json({"predictions": predictions})
+        events = [
+            {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}}]}
+            for piece in ("Hel", "lo")
+        ]
+        frames = [f"data: {json.dumps(e)}\r\n\r\n".encode() for e in [*events, _answer("!")]]
+        return Reply(200, {"content-type": "text/event-stream"}, frames, stream=True)
 
-    async def token(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        self.token_requests += 1
-        assert form["grant_type"] == "refresh_token"
-        return web.json_response(
+    def token(self, request: CapturedRequest) -> Reply:
+        form = parse_qs(request.body.decode())
+        if form.get("grant_type") != ["refresh_token"]:
+            return Reply.with_json({"error": "unsupported_grant_type"}, status=400)
+        return Reply.with_json(
             {"access_token": REFRESHED, "expires_in": 3600, "token_type": "Bearer"}
         )
 
@@ -105,11 +109,8 @@ class FakeVertex:
 @pytest.fixture
 async def vertex() -> AsyncIterator[tuple[FakeVertex, str]]:
     fake = FakeVertex()
-    app = web.Application()
-    app.router.add_post("/token", fake.token)
-    app.router.add_post("/{tail:.*}", fake.model_call)
-    async with serve_app(app) as url:
-        yield fake, url
+    async with fake.server as running:
+        yield fake, running.origin()
 
 
 @pytest.fixture(autouse=True)
@@ -144,12 +145,12 @@ async def test_generate_content_url_body_token_and_usage(vertex) -> None:
     finally:
         await reg.aclose()
     sent = fake.requests[0]
-    assert sent["path"] == (
+    assert sent.path == (
         "/v1/projects/my-project/locations/europe-west4/publishers/google/models/"
         "gemini-2.5-flash:generateContent"
     )
-    assert sent["authorization"] == f"Bearer {TOKEN}"
-    assert sent["body"] == {
+    assert sent.headers["authorization"] == f"Bearer {TOKEN}"
+    assert sent.json() == {
         "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
         "generationConfig": {"temperature": 0.2, "maxOutputTokens": 30},
@@ -169,8 +170,8 @@ async def test_stream_uses_alt_sse(vertex) -> None:
         chunks = [c async for c in reg.achat_stream(MODEL, "Hi")]
     finally:
         await reg.aclose()
-    assert fake.requests[0]["path"].endswith(":streamGenerateContent")
-    assert fake.requests[0]["query"] == {"alt": "sse"}
+    assert fake.requests[0].path.endswith(":streamGenerateContent")
+    assert fake.requests[0].query == {"alt": "sse"}
     assert "".join(c.delta for c in chunks) == "Hello!"
     terminal = [c for c in chunks if c.finish_reason is not None]
     assert len(terminal) == 1
@@ -205,7 +206,7 @@ async def test_global_location_and_v1beta1(vertex, monkeypatch) -> None:
         "/v1beta1/projects/my-project/locations/global/publishers/google/models/"
         "gemini-2.5-flash:generateContent"
     )
-    assert [r["path"] for r in fake.requests] == [expected, expected]
+    assert [r.path for r in fake.requests] == [expected, expected]
 
 
 async def test_base_url_with_project_and_location_and_resource_models(vertex, monkeypatch) -> None:
@@ -217,7 +218,7 @@ async def test_base_url_with_project_and_location_and_resource_models(vertex, mo
         await reg.achat("vertex_ai/publishers/meta/models/llama-4-maverick", "Hi")
     finally:
         await reg.aclose()
-    assert [r["path"] for r in fake.requests] == [
+    assert [r.path for r in fake.requests] == [
         "/v1/projects/other/locations/asia-northeast1/publishers/google/models/gemini-2.5-flash:generateContent",
         "/v1/projects/other/locations/asia-northeast1/publishers/meta/models/llama-4-maverick:generateContent",
     ]
@@ -227,7 +228,7 @@ async def test_base_url_with_project_and_location_and_resource_models(vertex, mo
     finally:
         await reg.aclose()
     assert (
-        fake.requests[-1]["path"]
+        fake.requests[-1].path
         == "/v1/projects/p1/locations/us-central1/endpoints/123:generateContent"
     )
 
@@ -251,13 +252,13 @@ async def test_predict_embeddings_in_batches(vertex) -> None:
     assert [v[0] for v in result.embeddings] == [float(len(t)) for t in texts]
     assert result.usage.input_tokens == 600
     assert result.cost is None  # billed per character: no token price declared
-    bodies = [r["body"] for r in fake.requests[:2]]
+    bodies = [r.json() for r in fake.requests[:2]]
     assert [len(b["instances"]) for b in bodies] == [250, 50]
     assert bodies[0]["instances"][0] == {"content": "t0", "task_type": "RETRIEVAL_QUERY"}
     assert bodies[0]["parameters"] == {"outputDimensionality": 64, "autoTruncate": False}
-    assert fake.requests[0]["path"].endswith("/models/text-embedding-005:predict")
+    assert fake.requests[0].path.endswith("/models/text-embedding-005:predict")
     assert [v[0] for v in single.embeddings] == [1.0, 2.0]
-    assert [r["body"]["instances"] for r in fake.requests[2:]] == [
+    assert [r.json()["instances"] for r in fake.requests[2:]] == [
         [{"content": "a", "task_type": "RETRIEVAL_QUERY"}],
         [{"content": "bb", "task_type": "RETRIEVAL_QUERY"}],
     ]
@@ -320,7 +321,7 @@ async def test_default_credentials_refresh_through_google_auth(
         await reg.achat(MODEL, "Again")
     finally:
         await reg.aclose()
-    assert [r["authorization"] for r in fake.requests] == [f"Bearer {REFRESHED}"] * 2
+    assert [r.headers["authorization"] for r in fake.requests] == [f"Bearer {REFRESHED}"] * 2
     assert fake.token_requests == 1  # the token is kept while valid
 
 
