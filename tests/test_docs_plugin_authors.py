@@ -14,10 +14,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from aiohttp import web
 
 from lmux_plug import FinishReason, InvalidRequestError, ProviderError, Registry
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md"
 
@@ -45,51 +44,41 @@ def acme_plugin(tmp_path: Path) -> Iterator[ModuleType]:
             del sys.modules[name]
 
 
-class AcmeServer:
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.auth: list[str] = []
-        self.app = web.Application()
-        self.app.router.add_post("/v1/models/{model}/chat", self.chat)
-
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        self.paths.append(request.raw_path)
-        self.auth.append(request.headers.get("authorization", ""))
-        body = await request.json()
-        text = body["messages"][-1]["text"]
-        if not body["stream"]:
-            return web.json_response({"text": text.upper(), "usage": [3, 1]})
-        response = web.StreamResponse()
-        await response.prepare(request)
-        for word in text.split():
-            await response.write(json.dumps({"text": word}).encode() + b"\n")
-        if text != "cut":
-            await response.write(b'{"done": true, "usage": [3, 2]}\n')
-        return response
+def acme_scenario(request: CapturedRequest) -> Reply:
+    """The Acme API: ``POST /v1/models/{model}/chat``, JSON or NDJSON lines."""
+    if not (request.path.startswith("/v1/models/") and request.path.endswith("/chat")):
+        return Reply.with_json({"error": "not found"}, status=404)
+    body = request.json()
+    text = body["messages"][-1]["text"]
+    if not body["stream"]:
+        return Reply.with_json({"text": text.upper(), "usage": [3, 1]})
+    lines = [json.dumps({"text": word}).encode() + b"\n" for word in text.split()]
+    if text != "cut":
+        lines.append(b'{"done": true, "usage": [3, 2]}\n')
+    return Reply(200, {"content-type": "application/octet-stream"}, lines, stream=True)
 
 
 @pytest.fixture
-async def acme(acme_plugin: ModuleType) -> AsyncIterator[tuple[Registry, AcmeServer]]:
-    server = AcmeServer()
-    async with serve_app(server.app) as url:
+async def acme(acme_plugin: ModuleType) -> AsyncIterator[tuple[Registry, WireServer]]:
+    async with WireServer(acme_scenario) as server:
         registry = Registry([acme_plugin])
-        registry.configure("acme", base_url=f"{url}/v1", api_key="acme-doc-key-1")
+        registry.configure("acme", base_url=f"{server.origin()}/v1", api_key="acme-doc-key-1")
         try:
             yield registry, server
         finally:
             await registry.aclose()
 
 
-async def test_the_documented_plugin_chats(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_the_documented_plugin_chats(acme: tuple[Registry, WireServer]) -> None:
     registry, server = acme
     answer = await registry.achat("acme/acme-large", "hello there")
     assert answer.content == "HELLO THERE"
     assert answer.cost is not None  # priced from the declared ModelSpec
-    assert server.paths == ["/v1/models/acme-large/chat"]
-    assert server.auth == ["Bearer acme-doc-key-1"]
+    assert [r.path for r in server.requests] == ["/v1/models/acme-large/chat"]
+    assert [r.headers["authorization"] for r in server.requests] == ["Bearer acme-doc-key-1"]
 
 
-async def test_the_documented_plugin_streams(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_the_documented_plugin_streams(acme: tuple[Registry, WireServer]) -> None:
     registry, _ = acme
     chunks = [c async for c in registry.achat_stream("acme/acme-large", "one two")]
     assert [c.delta for c in chunks] == ["one", "two", ""]
@@ -98,8 +87,8 @@ async def test_the_documented_plugin_streams(acme: tuple[Registry, AcmeServer]) 
         [c async for c in registry.achat_stream("acme/acme-large", "cut")]
 
 
-async def test_the_documented_plugin_refuses_path_tricks(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_the_documented_plugin_refuses_path_tricks(acme: tuple[Registry, WireServer]) -> None:
     registry, server = acme
     with pytest.raises(InvalidRequestError):
         await registry.achat("acme/acme-large/../admin", "hi")
-    assert server.paths == []
+    assert server.requests == []

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     ApiKeyAuth,
@@ -35,7 +33,7 @@ from lmux_plug import (
     hookimpl,
     wire,
 )
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "acme-key-0123456789"
 
@@ -156,43 +154,26 @@ class AcmePlugin:
         return wire.send_embed(CODEC, request, provider)
 
 
-class AcmeServer:
-    """Records each request; answers per the prompt text."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.app = web.Application()
-        self.app.router.add_post("/models/{model}/chat", self.chat)
-        self.app.router.add_post("/embed", self.embed)
-
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(
-            {"path": request.raw_path, "headers": dict(request.headers), "body": body}
-        )
-        prompt = body["prompt"][-1]
-        if prompt == "teapot":
-            return web.json_response({"error": "I am a teapot"}, status=418)
-        if not body["stream"]:
-            return web.json_response({"text": f"re: {prompt}"})
-        response = web.StreamResponse(headers={"content-type": "application/x-ndjson"})
-        await response.prepare(request)
-        for word in prompt.split():
-            await response.write(json.dumps({"text": word}).encode() + b"\n")
-        if prompt != "cut short":
-            await response.write(b'{"done": true}\n')
-        return response
-
-    async def embed(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        return web.json_response({"vectors": [[float(len(t))] for t in body["inputs"]]})
+def acme_scenario(request: CapturedRequest) -> Reply:
+    """Answers per the prompt text: ``teapot`` is an error, ``cut short`` a cut stream."""
+    body = request.json()
+    if request.path == "/embed":
+        return Reply.with_json({"vectors": [[float(len(t))] for t in body["inputs"]]})
+    prompt = body["prompt"][-1]
+    if prompt == "teapot":
+        return Reply.with_json({"error": "I am a teapot"}, status=418)
+    if not body["stream"]:
+        return Reply.with_json({"text": f"re: {prompt}"})
+    lines = [json.dumps({"text": word}).encode() + b"\n" for word in prompt.split()]
+    if prompt != "cut short":
+        lines.append(b'{"done": true}\n')
+    return Reply(200, {"content-type": "application/x-ndjson"}, lines, stream=True)
 
 
 @pytest.fixture
-async def acme() -> AsyncIterator[tuple[Registry, AcmeServer]]:
-    server = AcmeServer()
-    async with serve_app(server.app) as base_url:
-        registry = Registry([AcmePlugin(base_url)])
+async def acme() -> AsyncIterator[tuple[Registry, WireServer]]:
+    async with WireServer(acme_scenario) as server:
+        registry = Registry([AcmePlugin(server.origin())])
         registry.configure("acme", api_key=KEY)
         try:
             yield registry, server
@@ -201,7 +182,7 @@ async def acme() -> AsyncIterator[tuple[Registry, AcmeServer]]:
 
 
 async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(
-    acme: tuple[Registry, AcmeServer],
+    acme: tuple[Registry, WireServer],
 ) -> None:
     registry, server = acme
     answer = await registry.achat(
@@ -209,15 +190,15 @@ async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(
     )
     assert answer.content == "re: hello"
     sent = server.requests[-1]
-    assert sent["path"] == "/models/big%20one/chat?v=2"
-    assert sent["headers"]["x-acme-key"] == KEY
-    assert sent["headers"]["x-acme-wire"] == "caller wins"  # extra_headers go last
-    assert sent["headers"]["x-trace"] == "t"
-    assert sent["body"] == {"prompt": ["hello"], "stream": False}
+    assert (sent.path, sent.query) == ("/models/big%20one/chat", {"v": "2"})
+    assert sent.headers["x-acme-key"] == KEY
+    assert sent.headers["x-acme-wire"] == "caller wins"  # extra_headers go last
+    assert sent.headers["x-trace"] == "t"
+    assert sent.json() == {"prompt": ["hello"], "stream": False}
 
 
 async def test_stream_chat_feeds_the_decoder_and_closes_it(
-    acme: tuple[Registry, AcmeServer],
+    acme: tuple[Registry, WireServer],
 ) -> None:
     registry, _ = acme
     chunks = [c async for c in registry.achat_stream("acme/m", "one two three")]
@@ -225,14 +206,14 @@ async def test_stream_chat_feeds_the_decoder_and_closes_it(
     assert chunks[-1].finish_reason is FinishReason.STOP
 
 
-async def test_a_stream_cut_short_raises_from_close(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_a_stream_cut_short_raises_from_close(acme: tuple[Registry, WireServer]) -> None:
     registry, _ = acme
     with pytest.raises(ProviderError, match="truncated"):
         [c async for c in registry.achat_stream("acme/m", "cut short")]
 
 
 async def test_closing_a_stream_early_releases_the_connection(
-    acme: tuple[Registry, AcmeServer],
+    acme: tuple[Registry, WireServer],
 ) -> None:
     registry, _ = acme
     for _ in range(30):  # more than any pool size: a leaked connection would block
@@ -244,7 +225,7 @@ async def test_closing_a_stream_early_releases_the_connection(
 
 
 async def test_http_errors_are_mapped_then_refined_by_the_codec(
-    acme: tuple[Registry, AcmeServer],
+    acme: tuple[Registry, WireServer],
 ) -> None:
     registry, _ = acme
     with pytest.raises(AuthenticationError):
@@ -253,13 +234,13 @@ async def test_http_errors_are_mapped_then_refined_by_the_codec(
         [c async for c in registry.achat_stream("acme/m", "teapot")]
 
 
-async def test_send_embed(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_send_embed(acme: tuple[Registry, WireServer]) -> None:
     registry, _ = acme
     answer = await registry.aembed("acme/e", ["a", "bcd"])
     assert answer.embeddings == ((1.0,), (3.0,))
 
 
-async def test_bad_model_ids_fail_before_any_request(acme: tuple[Registry, AcmeServer]) -> None:
+async def test_bad_model_ids_fail_before_any_request(acme: tuple[Registry, WireServer]) -> None:
     registry, server = acme
     for model in ("acme/x/../y", "acme/..", "acme/a\nb"):
         with pytest.raises(InvalidRequestError):

@@ -107,7 +107,8 @@ class Reply:
     an RST before answering, ``"hang"`` never answers. ``after``: ``"finish"`` ends the body
     properly, ``"cut"`` closes the socket mid-body, ``"reset"`` sends an RST, ``"hang"``
     keeps the connection open until the client leaves (the server records when it did).
-    A ``connection: close`` header closes the connection after a finished reply.
+    A ``connection: close`` header closes the connection after a finished reply. Header
+    names are sent in the case given.
     """
 
     status: int = 200
@@ -424,20 +425,26 @@ class _Connection(asyncio.Protocol):
         if reply.before == "hang":
             await self._hang()
             return False
-        headers = {k.lower(): v for k, v in reply.headers.items()}
-        headers.setdefault("content-type", "application/json")
+        # The names keep the case the reply gave (HTTP/1.1 servers send mixed case); the
+        # framing headers are the server's own.
+        given = {k.lower(): k for k in reply.headers}
+        framing = ("connection", "content-length", "transfer-encoding")
+        headers = {k: v for k, v in reply.headers.items() if k.lower() not in framing}
+        if "content-type" not in given:
+            headers["content-type"] = "application/json"
         stays_open = (
             self.server.keep_alive
             and keep_alive
             and reply.after == "finish"
-            and headers.get("connection", "").lower() != "close"
+            and reply.headers.get(given.get("connection", ""), "").lower() != "close"
         )
         if not stays_open:
             headers["connection"] = "close"
         body = b""
         if reply.stream:
             headers["transfer-encoding"] = "chunked"
-            headers.setdefault("cache-control", "no-cache")
+            if "cache-control" not in given:
+                headers["cache-control"] = "no-cache"
         else:
             body = b"".join(reply.chunks)
             headers["content-length"] = str(len(body) + (64 if reply.after == "cut" else 0))
@@ -445,20 +452,18 @@ class _Connection(asyncio.Protocol):
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         status = f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}\r\n"
         try:
-            await self._write((status + head + "\r\n").encode("latin-1") + body)
+            self._send((status + head + "\r\n").encode("latin-1") + body)
             if reply.stream:
-                tail = b""
-                if reply.pause:
-                    for chunk in reply.chunks:
-                        if chunk:
-                            await self._write(_chunk(chunk))
+                for chunk in reply.chunks:
+                    if chunk:  # one write a chunk: the client's reads may split there
+                        self._send(_chunk(chunk))
+                    if reply.pause:
                         await asyncio.sleep(reply.pause)
-                else:  # one write: without pauses the frames run together on the wire anyway
-                    tail = b"".join(_chunk(c) for c in reply.chunks if c)
+                    elif not self.writable.is_set():
+                        await self._drain()
                 if reply.after == "finish":
-                    tail += b"0\r\n\r\n"
-                if tail:
-                    await self._write(tail)
+                    self._send(b"0\r\n\r\n")
+            await self._drain()
         except ConnectionError:
             # The client left while we were still writing: the release being measured.
             self.server._record_disconnect()  # noqa: SLF001
@@ -470,14 +475,17 @@ class _Connection(asyncio.Protocol):
         # "cut" and "connection: close": the caller closes the socket (FIN after the data).
         return stays_open
 
-    async def _write(self, data: bytes) -> None:
+    def _send(self, data: bytes) -> None:
         if self.closed.is_set() or self.transport is None:
             raise ConnectionResetError
         self.transport.write(data)
+
+    async def _drain(self) -> None:
+        """Wait while the client does not read (flow control), as ``drain()`` does."""
         if not self.writable.is_set():
             await self.writable.wait()
-            if self.closed.is_set():
-                raise ConnectionResetError
+        if self.closed.is_set():
+            raise ConnectionResetError
 
     async def _hang(self) -> None:
         """Wait until the client leaves (recorded) or the hang limit passes (not recorded)."""

@@ -7,13 +7,14 @@ both directions: what we send and how we decode what comes back.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     AssistantMessage,
@@ -25,7 +26,7 @@ from lmux_plug import (
     Registry,
     ToolCall,
 )
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "test-key-apis-0001"
 
@@ -92,49 +93,55 @@ def _response_payload(**overrides: Any) -> dict[str, Any]:
     return payload
 
 
+def _multipart(request: CapturedRequest) -> tuple[dict[str, list[str]], tuple[str, str, bytes]]:
+    """The form fields and the one file of a ``multipart/form-data`` body."""
+    head = f"content-type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    fields: dict[str, list[str]] = {}
+    upload = ("", "", b"")
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            upload = (part.get_filename(), part.get_content_type(), data)
+        else:
+            fields.setdefault(name, []).append(data.decode())
+    return fields, upload
+
+
 class FakeOpenAI:
-    """Answers the three APIs; each route's answer can be replaced per test."""
+    """The scenario: answers the three APIs; each route's answer can be replaced per test.
+
+    ``requests`` records what each request sent: ``path``, ``headers``, and ``json`` or the
+    multipart ``form`` fields and ``file`` (name, content type, bytes).
+    """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.answers: dict[str, Callable[[web.Request, Any], Any]] = {}
+        self.answers: dict[str, Callable[[CapturedRequest, Any], Reply]] = {}
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/responses", self._handle)
-        app.router.add_post("/v1/completions", self._handle)
-        app.router.add_post("/v1/audio/transcriptions", self._handle)
-        return app
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        record: dict[str, Any] = {"path": request.path, "headers": dict(request.headers)}
-        if request.content_type == "multipart/form-data":
-            form = await request.post()
-            fields: dict[str, Any] = {}
-            for name, value in form.items():
-                if isinstance(value, web.FileField):
-                    record["file"] = (value.filename, value.content_type, value.file.read())
-                else:
-                    fields.setdefault(name, []).append(value)
+    def __call__(self, request: CapturedRequest) -> Reply:
+        record: dict[str, Any] = {"path": request.path, "headers": request.headers}
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            fields, record["file"] = _multipart(request)
             record["form"] = fields
             body: Any = fields
         else:
-            body = await request.json()
+            body = request.json()
             record["json"] = body
         self.requests.append(record)
         answer = self.answers.get(request.path)
         if answer is not None:
-            result = answer(request, body)
-            return await result if hasattr(result, "__await__") else result
-        return web.json_response({"error": {"message": "no answer scripted"}}, status=500)
+            return answer(request, body)
+        return Reply.with_json({"error": {"message": "no answer scripted"}}, status=500)
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeOpenAI, Registry]]:
     fake = FakeOpenAI()
-    async with serve_app(fake.app()) as base_url:
+    async with WireServer(fake) as running:
         registry = Registry.from_entry_points()
-        registry.configure("openai", api_key=KEY, base_url=f"{base_url}/v1")
+        registry.configure("openai", api_key=KEY, base_url=f"{running.origin()}/v1")
         try:
             yield fake, registry
         finally:
@@ -146,7 +153,7 @@ async def server() -> AsyncIterator[tuple[FakeOpenAI, Registry]]:
 
 async def test_create_response_end_to_end(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: web.json_response(
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
         _response_payload(), headers={"x-request-id": "req_1"}
     )
     response = await registry.acreate_response(
@@ -163,7 +170,7 @@ async def test_create_response_end_to_end(server: tuple[FakeOpenAI, Registry]) -
         timeout=30,
     )
     sent = fake.requests[-1]
-    assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
     assert sent["headers"]["x-extra"] == "1"
     assert sent["json"] == {
         "model": "gpt-5",
@@ -219,7 +226,7 @@ async def test_create_response_keeps_incomplete_details(
     payload = _response_payload(
         status="incomplete", incomplete_details={"reason": "max_output_tokens"}
     )
-    fake.answers["/v1/responses"] = lambda r, b: web.json_response(payload)
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(payload)
     response = await registry.acreate_response("openai/gpt-5", "x", max_output_tokens=16)
     assert fake.requests[-1]["json"]["max_output_tokens"] == 16
     assert response.status == "incomplete"
@@ -258,14 +265,11 @@ async def test_create_response_stream_end_to_end(server: tuple[FakeOpenAI, Regis
         {"type": "response.completed", "sequence_number": 9, "response": final},
     ]
 
-    async def answer(request: web.Request, body: Any) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
+    def answer(request: CapturedRequest, body: Any) -> Reply:
         data = _sse(events)
-        for i in range(0, len(data), 37):  # arbitrary splits across event boundaries
-            await response.write(data[i : i + 37])
-        await response.write_eof()
-        return response
+        # Arbitrary splits across event boundaries: one write (and chunk) each.
+        pieces = [data[i : i + 37] for i in range(0, len(data), 37)]
+        return Reply(200, {"content-type": "text/event-stream"}, pieces, stream=True)
 
     fake.answers["/v1/responses"] = answer
     chunks = [c async for c in registry.acreate_response_stream("openai/gpt-5", "Capital?")]
@@ -326,8 +330,8 @@ async def test_response_stream_errors_raise(
     server: tuple[FakeOpenAI, Registry], events: list[dict[str, Any]], error: type[Exception]
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: web.Response(
-        body=_sse(events, named=False), content_type="text/event-stream"
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_body(
+        _sse(events, named=False), "text/event-stream"
     )
     with pytest.raises(error):
         [c async for c in registry.acreate_response_stream("openai/gpt-5", "x")]
@@ -337,7 +341,7 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: web.json_response(
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
         {
             "error": {
                 "message": f"Incorrect API key provided: {KEY}",
@@ -350,7 +354,7 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
     with pytest.raises(AuthenticationError) as info:
         await registry.acreate_response("openai/gpt-5", "x")
     assert KEY not in str(info.value)
-    fake.answers["/v1/responses"] = lambda r, b: web.json_response(
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
         {
             "error": {
                 "message": "Your input exceeds the context window of this model.",
@@ -366,7 +370,7 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
 
 async def test_xai_serves_responses(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: web.json_response(_response_payload())
+    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(_response_payload())
     openai_url = registry._routes["openai"].base_url
     assert openai_url is not None
     registry.configure("xai", api_key=KEY, base_url=openai_url)
@@ -380,7 +384,7 @@ async def test_xai_serves_responses(server: tuple[FakeOpenAI, Registry]) -> None
 
 async def test_complete_end_to_end(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/completions"] = lambda r, b: web.json_response(
+    fake.answers["/v1/completions"] = lambda r, b: Reply.with_json(
         {
             "id": "cmpl-1",
             "object": "text_completion",
@@ -423,8 +427,8 @@ async def test_complete_stream_one_terminal_with_usage(server: tuple[FakeOpenAI,
             "usage": {"prompt_tokens": 3, "completion_tokens": 2},
         },
     ]
-    fake.answers["/v1/completions"] = lambda r, b: web.Response(
-        body=_sse(events, named=False, done=True), content_type="text/event-stream"
+    fake.answers["/v1/completions"] = lambda r, b: Reply.with_body(
+        _sse(events, named=False, done=True), "text/event-stream"
     )
     chunks = [c async for c in registry.acomplete_stream("openai/gpt-3.5-turbo-instruct", "x")]
     assert fake.requests[-1]["json"]["stream_options"] == {"include_usage": True}
@@ -444,7 +448,7 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: web.json_response(
+    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
         {
             "task": "transcribe",
             "language": "english",
@@ -482,7 +486,7 @@ async def test_transcribe_diarized_segments_keep_speakers(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: web.json_response(
+    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
         {
             "text": "Hi. Hello.",
             "duration": 4.2,
@@ -516,12 +520,14 @@ async def test_transcribe_diarized_segments_keep_speakers(
 
 async def test_transcribe_text_format_and_groq(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: web.Response(text="plain words\n")
+    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_body(
+        "plain words\n", "text/plain"
+    )
     response = await registry.atranscribe("openai/whisper-1", b"a", response_format="text")
     assert response.text == "plain words\n"
     openai_url = registry._routes["openai"].base_url
     registry.configure("groq", api_key=KEY, base_url=openai_url)
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: web.json_response(
+    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
         {"text": "hola", "language": "Spanish", "duration": 30, "x_groq": {"id": "req_x"}}
     )
     groq = await registry.atranscribe("groq/whisper-large-v3", b"a")
@@ -541,8 +547,8 @@ async def test_transcribe_stream(server: tuple[FakeOpenAI, Registry]) -> None:
             "usage": {"type": "tokens", "input_tokens": 9, "output_tokens": 2},
         },
     ]
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: web.Response(
-        body=_sse(events, named=False), content_type="text/event-stream"
+    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_body(
+        _sse(events, named=False), "text/event-stream"
     )
     chunks = [c async for c in registry.atranscribe_stream("openai/gpt-4o-transcribe", b"a")]
     assert fake.requests[-1]["form"]["stream"] == ["true"]

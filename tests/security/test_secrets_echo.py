@@ -1,6 +1,6 @@
 """A key echoed back by an upstream appears nowhere lmux-plug produces (issue 12.16).
 
-A real aiohttp server on 127.0.0.1 plays each wire (OpenAI, Anthropic, Gemini, Ollama) and
+The fake server (``WireServer``) on 127.0.0.1 plays each wire (OpenAI, Anthropic, Gemini, Ollama) and
 echoes the key it was sent: in an error body and header, in a malformed 200, inside a
 stream error event, in an embeddings body. The resulting exception must not carry the key
 in ``str``, ``repr``, ``args``, its traceback, its pickle, its body or its headers; nor may
@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 import lmux_plug
 from lmux_plug import LmuxError, Registry
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "sk-live-SECRET-5f2a9c7e1b"
 POOL_KEY = "pool-key-SECRET-77aa00ff"
@@ -35,7 +34,7 @@ MODELS = {
 }
 
 
-def _key_of(request: web.Request) -> str:
+def _key_of(request: CapturedRequest) -> str:
     for name in ("x-api-key", "x-goog-api-key"):
         if name in request.headers:
             return request.headers[name]
@@ -58,42 +57,33 @@ def _stream_error(path: str, key: str) -> tuple[bytes, str]:
     return f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream"
 
 
-class EchoingUpstream:
-    """Answers every wire's call paths; the mode is a word in the request body."""
-
-    def __init__(self) -> None:
-        self.echoed = 0
-        self.app = web.Application()
-        self.app.router.add_route("POST", "/{tail:.*}", self.answer)
-
-    async def answer(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        key = _key_of(request)
-        self.echoed += 1
-        if b"mode-error-body" in raw:
-            body = {"error": {"message": f"Incorrect API key provided: {key}", "type": "x"}}
-            return web.json_response(body, status=401, headers={"x-echo": key})
-        if b"mode-server-error" in raw:
-            return web.Response(text=f"upstream crashed handling key={key}", status=500)
-        if b"mode-malformed" in raw:
-            return web.Response(text=f"<html>proxy says {key}</html>", status=200)
-        if b"mode-stream-error" in raw:
-            data, content_type = _stream_error(request.path, key)
-            return web.Response(body=data, content_type=content_type.split(";")[0])
-        # Embeddings: a 200 whose vectors are the key (OpenAI and Gemini shapes).
-        return web.json_response(
-            {
-                "object": "list",
-                "data": [{"index": 0, "embedding": key}],
-                "embeddings": [{"values": key}],
-            }
-        )
+def echoing_upstream(request: CapturedRequest) -> Reply:
+    """Answers every wire's call paths with the key; the mode is a word in the request body."""
+    raw, key = request.body, _key_of(request)
+    if b"mode-error-body" in raw:
+        body = {"error": {"message": f"Incorrect API key provided: {key}", "type": "x"}}
+        return Reply.with_json(body, status=401, headers={"x-echo": key})
+    if b"mode-server-error" in raw:
+        return Reply.with_body(f"upstream crashed handling key={key}", "text/plain", status=500)
+    if b"mode-malformed" in raw:
+        return Reply.with_body(f"<html>proxy says {key}</html>", "text/plain")
+    if b"mode-stream-error" in raw:
+        data, content_type = _stream_error(request.path, key)
+        return Reply.with_body(data, content_type)
+    # Embeddings: a 200 whose vectors are the key (OpenAI and Gemini shapes).
+    return Reply.with_json(
+        {
+            "object": "list",
+            "data": [{"index": 0, "embedding": key}],
+            "embeddings": [{"values": key}],
+        }
+    )
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[tuple[Registry, EchoingUpstream]]:
-    server = EchoingUpstream()
-    async with serve_app(server.app) as url:
+async def upstream() -> AsyncIterator[tuple[Registry, WireServer]]:
+    async with WireServer(echoing_upstream) as server:
+        url = server.origin()
         registry = Registry.from_entry_points()
         for prefix in ("anthropic", "gemini", "ollama"):
             registry.configure(prefix, base_url=url, api_key=KEY)
@@ -132,18 +122,18 @@ async def _fail(call: object) -> LmuxError:
 @pytest.mark.parametrize("wire", sorted(MODELS))
 @pytest.mark.parametrize("mode", ["error-body", "server-error", "malformed"])
 async def test_chat_errors_never_show_the_key(
-    upstream: tuple[Registry, EchoingUpstream], wire: str, mode: str
+    upstream: tuple[Registry, WireServer], wire: str, mode: str
 ) -> None:
     registry, server = upstream
     exc = await _fail(registry.achat(MODELS[wire], f"mode-{mode}", max_tokens=5))
-    assert server.echoed == 1
+    assert len(server.requests) == 1
     assert_clean(exc)
 
 
 @pytest.mark.parametrize("wire", sorted(MODELS))
 @pytest.mark.parametrize("mode", ["error-body", "stream-error"])
 async def test_stream_errors_never_show_the_key(
-    upstream: tuple[Registry, EchoingUpstream], wire: str, mode: str
+    upstream: tuple[Registry, WireServer], wire: str, mode: str
 ) -> None:
     registry, server = upstream
 
@@ -152,22 +142,22 @@ async def test_stream_errors_never_show_the_key(
             pass
 
     exc = await _fail(consume())
-    assert server.echoed == 1
+    assert len(server.requests) == 1
     assert_clean(exc)
 
 
 @pytest.mark.parametrize("model", ["openai/text-embedding-3-small", "gemini/text-embedding-004"])
 async def test_an_embeddings_body_echoing_the_key_never_shows_it(
-    upstream: tuple[Registry, EchoingUpstream], model: str
+    upstream: tuple[Registry, WireServer], model: str
 ) -> None:
     registry, server = upstream
     exc = await _fail(registry.aembed(model, ["mode-embed-echo"]))
-    assert server.echoed == 1
+    assert len(server.requests) == 1
     assert_clean(exc, quoted=False)
 
 
 async def test_router_attempts_never_show_pool_keys(
-    upstream: tuple[Registry, EchoingUpstream],
+    upstream: tuple[Registry, WireServer],
 ) -> None:
     from lmux_plug.router import Deployment, LogicalModel, Router
 
@@ -184,7 +174,7 @@ async def test_router_attempts_never_show_pool_keys(
 
 
 async def test_batch_output_files_never_show_the_key(
-    upstream: tuple[Registry, EchoingUpstream], tmp_path: Path
+    upstream: tuple[Registry, WireServer], tmp_path: Path
 ) -> None:
     from lmux_plug.batch import agenerate_batch
     from lmux_plug.batch.jsonl import encode_record, error_record

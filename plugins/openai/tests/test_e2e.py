@@ -1,6 +1,6 @@
 """End to end through ``Registry`` against an OpenAI-format server on 127.0.0.1.
 
-The server (``aiohttp.web``, started by the fixture) answers by model name: ``plain``,
+The server (the project's ``WireServer``, started by the fixture) answers by model name: ``plain``,
 ``tools``, ``rate-limited-seconds`` ... so each test drives one behaviour over a real
 socket: plain and streamed chat, tool calls, embeddings (float and base64), errors with
 ``Retry-After`` in seconds and as an HTTP date, truncated streams, errors inside streams,
@@ -21,7 +21,6 @@ from typing import Any
 
 import lmux_plug_openai
 import pytest
-from aiohttp import web
 
 from lmux_plug import (
     ApiKeyAuth,
@@ -40,8 +39,8 @@ from lmux_plug import (
     UnsupportedFeatureError,
     UserMessage,
 )
-from lmux_plug.testing.servers import serve_app
 from lmux_plug.testing.streams import collect
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "test-key-e2e"
 ALL = frozenset(Capability)
@@ -51,33 +50,32 @@ class OpenAIServer:
     """A small OpenAI-format server whose behaviour is chosen by the request's model."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.disconnected = asyncio.Event()
-        self.url = ""
+        self.server = WireServer(self)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/v1/embeddings", self.embeddings)
-        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
-        app.router.add_post("/openai/deployments/{deployment}/embeddings", self.embeddings)
-        return app
+    @property
+    def url(self) -> str:
+        return self.server.origin()
+
+    @property
+    def requests(self) -> list[CapturedRequest]:
+        return self.server.requests
+
+    def __call__(self, request: CapturedRequest) -> Reply:
+        """Route as the real API (and Azure's deployment URLs) does."""
+        path = request.path
+        deployment = None
+        if path.startswith("/openai/deployments/"):
+            deployment, _, path = path.removeprefix("/openai/deployments/").partition("/")
+            path = f"/v1/{path}"
+        if path == "/v1/chat/completions":
+            return self.chat(request, deployment)
+        if path == "/v1/embeddings":
+            return self.embeddings(request)
+        return self._error(404, f"no route {request.path}", "invalid_request_error")
 
     # -- helpers ------------------------------------------------------------------------
 
-    async def _record(self, request: web.Request) -> dict[str, Any]:
-        body = await request.json()
-        self.requests.append(
-            {
-                "path": request.path,
-                "query": dict(request.query),
-                "headers": {k.lower(): v for k, v in request.headers.items()},
-                "body": body,
-            }
-        )
-        return body
-
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: CapturedRequest) -> bool:
         return request.headers.get("authorization") == f"Bearer {KEY}" or (
             request.headers.get("api-key") == KEY
         )
@@ -85,9 +83,9 @@ class OpenAIServer:
     @staticmethod
     def _error(
         status: int, message: str, kind: str, headers: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> Reply:
         body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-        return web.json_response(body, status=status, headers=headers or {})
+        return Reply.with_json(body, status=status, headers=headers)
 
     @staticmethod
     def _headers() -> dict[str, str]:
@@ -112,12 +110,12 @@ class OpenAIServer:
 
     # -- handlers -----------------------------------------------------------------------
 
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await self._record(request)
+    def chat(self, request: CapturedRequest, deployment: str | None) -> Reply:
+        body = request.json()
         if not self._authorized(request):
             message = f"Incorrect API key provided: {request.headers.get('authorization', '')}"
             return self._error(401, message, "invalid_request_error")
-        model = request.match_info.get("deployment") or body["model"]
+        model = deployment or body["model"]
         if model == "rate-limited-seconds":
             return self._error(429, "Rate limit reached", "requests", {"retry-after": "7"})
         if model == "rate-limited-date":
@@ -134,7 +132,7 @@ class OpenAIServer:
                 400, "This model's maximum context length is 8 tokens", "invalid_request_error"
             )
         if body.get("stream"):
-            return await self._stream(request, model, body)
+            return self._stream(model, body)
         message: dict[str, Any] = {"role": "assistant", "content": f"hello from {model}"}
         finish = "stop"
         if body.get("tools"):
@@ -164,44 +162,30 @@ class OpenAIServer:
                 "completion_tokens_details": {"reasoning_tokens": 2},
             },
         }
-        return web.json_response(answer, headers=self._headers())
+        return Reply.with_json(answer, headers=self._headers())
 
-    async def _stream(
-        self, request: web.Request, model: str, body: dict[str, Any]
-    ) -> web.StreamResponse:
+    def _stream(self, model: str, body: dict[str, Any]) -> Reply:
         if model == "not-sse":
             answer = {
                 "model": model,
                 "choices": [{"index": 0, "message": {"content": "whole"}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 1},
             }
-            return web.json_response(answer, headers=self._headers())
-        response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", **self._headers()}
-        )
-        await response.prepare(request)
-        await response.write(self._chunk(model, {"role": "assistant", "content": ""}))
+            return Reply.with_json(answer, headers=self._headers())
+        headers = {"content-type": "text/event-stream", **self._headers()}
+        frames = [self._chunk(model, {"role": "assistant", "content": ""})]
         if model == "slow":
             # Keep sending until the client goes away (bounded: at most ~10 s).
-            for _ in range(500):
-                try:
-                    await response.write(self._chunk(model, {"content": "tick "}))
-                except (ConnectionError, RuntimeError):
-                    self.disconnected.set()
-                    return response
-                await asyncio.sleep(0.02)
-            return response
+            ticks = [self._chunk(model, {"content": "tick "})] * 500
+            return Reply(200, headers, [*frames, *ticks], stream=True, pause=0.02)
         if model == "truncated":
-            await response.write(self._chunk(model, {"content": "cut "}))
-            await response.write_eof()  # the body ends cleanly, but before [DONE]
-            return response
+            # The body ends cleanly, but before [DONE].
+            return Reply(200, headers, [*frames, self._chunk(model, {"content": "cut "})], True)
         if model == "reset":
-            await response.write(self._chunk(model, {"content": "cut "}))
-            assert request.transport is not None
-            request.transport.abort()  # the connection dies mid-body
-            return response
+            # The connection dies mid-body.
+            frames.append(self._chunk(model, {"content": "cut "}))
+            return Reply(200, headers, frames, stream=True, after="reset")
         if model == "stream-error":
-            await response.write(self._chunk(model, {"content": "partial "}))
             error = {
                 "error": {
                     "message": "Rate limit reached mid-stream",
@@ -209,11 +193,13 @@ class OpenAIServer:
                     "code": 429,
                 }
             }
-            await response.write(f"data: {json.dumps(error)}\n\n".encode())
-            await response.write(b"data: [DONE]\n\n")
-            return response
+            frames += [
+                self._chunk(model, {"content": "partial "}),
+                f"data: {json.dumps(error)}\n\n".encode(),
+                b"data: [DONE]\n\n",
+            ]
+            return Reply(200, headers, frames, stream=True)
         if model == "groq-error":
-            await response.write(b": keep-alive comment\n\n")
             error = {
                 "error": {
                     "message": "tool call validation failed",
@@ -222,8 +208,11 @@ class OpenAIServer:
                     "status_code": 400,
                 }
             }
-            await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
-            return response
+            frames += [
+                b": keep-alive comment\n\n",
+                f"event: error\ndata: {json.dumps(error)}\n\n".encode(),
+            ]
+            return Reply(200, headers, frames, stream=True)
         if body.get("tools"):
             parts = [
                 {
@@ -239,13 +228,11 @@ class OpenAIServer:
                 {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
                 {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
             ]
-            for delta in parts:
-                await response.write(self._chunk(model, delta))
-            await response.write(self._chunk(model, {}, "tool_calls"))
+            frames += [self._chunk(model, delta) for delta in parts]
+            frames.append(self._chunk(model, {}, "tool_calls"))
         else:
-            for word in ("Hello", ", ", "world"):
-                await response.write(self._chunk(model, {"content": word}))
-            await response.write(self._chunk(model, {}, "stop"))
+            frames += [self._chunk(model, {"content": word}) for word in ("Hello", ", ", "world")]
+            frames.append(self._chunk(model, {}, "stop"))
         if body.get("stream_options", {}).get("include_usage"):
             usage = {
                 "id": "chatcmpl-e2e",
@@ -258,12 +245,12 @@ class OpenAIServer:
                     "prompt_tokens_details": {"cached_tokens": 4},
                 },
             }
-            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
+            frames.append(f"data: {json.dumps(usage)}\n\n".encode())
+        frames.append(b"data: [DONE]\n\n")
+        return Reply(200, headers, frames, stream=True)
 
-    async def embeddings(self, request: web.Request) -> web.Response:
-        body = await self._record(request)
+    def embeddings(self, request: CapturedRequest) -> Reply:
+        body = request.json()
         if not self._authorized(request):
             return self._error(401, "bad key", "invalid_request_error")
         inputs = body["input"]
@@ -281,14 +268,13 @@ class OpenAIServer:
             "model": body["model"],
             "usage": {"prompt_tokens": 7, "total_tokens": 7},
         }
-        return web.json_response(answer, headers=self._headers())
+        return Reply.with_json(answer, headers=self._headers())
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[OpenAIServer]:
     instance = OpenAIServer()
-    async with serve_app(instance.app()) as url:
-        instance.url = url
+    async with instance.server:
         yield instance
 
 
@@ -344,15 +330,15 @@ async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
     assert response.model == "plain-2025"
     assert response.provider == "mygw"
     sent = server.requests[-1]
-    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
-    assert sent["headers"]["x-trace"] == "abc"
-    assert sent["body"]["max_tokens"] == 10
-    assert sent["body"]["stop"] == ["\n"]
-    assert sent["body"]["seed"] == 7
-    assert sent["body"]["user"] == "u-1"
-    assert sent["body"]["service_tier"] == "flex"
-    assert sent["body"]["messages"][0] == {"role": "system", "content": "be brief"}
-    assert "stream" not in sent["body"]
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.headers["x-trace"] == "abc"
+    assert sent.json()["max_tokens"] == 10
+    assert sent.json()["stop"] == ["\n"]
+    assert sent.json()["seed"] == 7
+    assert sent.json()["user"] == "u-1"
+    assert sent.json()["service_tier"] == "flex"
+    assert sent.json()["messages"][0] == {"role": "system", "content": "be brief"}
+    assert "stream" not in sent.json()
 
 
 async def test_image_input_and_response_format(registry: Registry, server: OpenAIServer) -> None:
@@ -365,7 +351,7 @@ async def test_image_input_and_response_format(registry: Registry, server: OpenA
         [message],
         response_format={"type": "json_schema", "json_schema": {"name": "thing", "schema": schema}},
     )
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["messages"][0]["content"] == [
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
@@ -391,7 +377,7 @@ async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> N
     assert [(c.id, c.name, json.loads(c.arguments)) for c in response.tool_calls] == [
         ("call_1", "get_weather", {"city": "Paris"})
     ]
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["tools"][0]["function"]["name"] == "get_weather"
     assert body["tool_choice"] == "required"
     # The answer continues the conversation as an assistant message with the calls.
@@ -401,7 +387,7 @@ async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> N
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
     await registry.achat("mygw/plain", follow_up)
-    sent = server.requests[-1]["body"]["messages"]
+    sent = server.requests[-1].json()["messages"]
     assert sent[1]["tool_calls"][0]["function"] == {
         "name": "get_weather",
         "arguments": '{"city": "Paris"}',
@@ -421,7 +407,7 @@ async def test_stream_plain_with_usage_on_the_terminal_chunk(
     assert chunks[-1].usage.input_tokens == 11
     assert chunks[-1].usage.cache_read_tokens == 4
     assert all(c.request_id == "req_e2e_123" for c in chunks)
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
 
@@ -458,7 +444,7 @@ async def test_embeddings_in_input_order(
     assert response.embeddings == ((1.0, 0.0, 0.5), (3.0, 1.0, 0.5), (2.0, 2.0, 0.5))
     assert response.usage.input_tokens == 7
     assert response.request_id == "req_e2e_123"
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["input"] == ["a", "bbb", "cc"]
     assert body["dimensions"] == 3
     assert body.get("encoding_format") == encoding
@@ -551,7 +537,7 @@ async def test_early_close_releases_the_connection(
             if chunk.delta:
                 break
     # The client dropped the connection, so the server's next write fails.
-    await asyncio.wait_for(server.disconnected.wait(), timeout=5)
+    assert await server.server.await_disconnects(1, 5.0)
     # And the pool is usable afterwards.
     response = await registry.achat("mygw/plain", "again")
     assert response.content == "hello from plain"
@@ -590,14 +576,14 @@ async def test_openai_reasoning_model_gets_max_completion_tokens(
         base_url=f"{server.url}/v1",
         api_key=KEY,
     )
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["max_completion_tokens"] == 50
     assert "max_tokens" not in body
     assert body["reasoning_effort"] == "low"
     await registry.achat(
         "openai/gpt-4o", "hi", max_tokens=50, base_url=f"{server.url}/v1", api_key=KEY
     )
-    assert server.requests[-1]["body"]["max_tokens"] == 50
+    assert server.requests[-1].json()["max_tokens"] == 50
 
 
 async def test_declared_capabilities_fail_before_io(
@@ -616,7 +602,7 @@ async def test_groq_spec_with_base_url_override(registry: Registry, server: Open
     registry.configure("groq", base_url=f"{server.url}/v1", api_key=KEY)
     response = await registry.achat("groq/plain", "hi")
     assert response.provider == "groq"
-    assert server.requests[-1]["path"] == "/v1/chat/completions"
+    assert server.requests[-1].path == "/v1/chat/completions"
 
 
 async def test_local_server_spec_from_base_url_env(
@@ -630,13 +616,13 @@ async def test_local_server_spec_from_base_url_env(
     await registry.achat(
         "vllm/plain", [{"role": "developer", "content": "rules"}, {"role": "user", "content": "hi"}]
     )
-    assert server.requests[-1]["body"]["messages"][0] == {"role": "system", "content": "rules"}
+    assert server.requests[-1].json()["messages"][0] == {"role": "system", "content": "rules"}
 
 
 async def test_mistral_dialect(registry: Registry, server: OpenAIServer) -> None:
     registry.configure("mistral", base_url=f"{server.url}/v1", api_key=KEY)
     chunks = [c async for c in registry.achat_stream("mistral/mistral-small-latest", "hi", seed=3)]
-    body = server.requests[-1]["body"]
+    body = server.requests[-1].json()
     assert body["random_seed"] == 3
     assert "seed" not in body
     assert "stream_options" not in body
@@ -653,16 +639,16 @@ async def test_azure_deployment_url(
     response = await registry.achat("azure/my-gpt4o", "hi", max_tokens=5)
     assert response.content == "hello from my-gpt4o"
     sent = server.requests[-1]
-    assert sent["path"] == "/openai/deployments/my-gpt4o/chat/completions"
-    assert sent["query"] == {"api-version": "2025-01-01-preview"}
-    assert sent["headers"]["api-key"] == KEY
-    assert "authorization" not in sent["headers"]
+    assert sent.path == "/openai/deployments/my-gpt4o/chat/completions"
+    assert sent.query == {"api-version": "2025-01-01-preview"}
+    assert sent.headers["api-key"] == KEY
+    assert "authorization" not in sent.headers
     embedded = await registry.aembed("azure/my-embedder", ["x"])
     assert embedded.embeddings == ((1.0, 0.0, 0.5),)
-    assert server.requests[-1]["path"] == "/openai/deployments/my-embedder/embeddings"
+    assert server.requests[-1].path == "/openai/deployments/my-embedder/embeddings"
     monkeypatch.delenv("OPENAI_API_VERSION")
     await registry.achat("azure/my-gpt4o", "hi")
-    assert server.requests[-1]["query"] == {"api-version": "2024-10-21"}
+    assert server.requests[-1].query == {"api-version": "2024-10-21"}
 
 
 async def test_azure_without_endpoint_is_a_configuration_error(
@@ -714,6 +700,6 @@ async def test_azure_with_a_token_from_an_auth_plugin(
     finally:
         await reg.aclose()
     assert response.content == "hello from dep"
-    sent = server.requests[-1]["headers"]
+    sent = server.requests[-1].headers
     assert sent["authorization"] == f"Bearer {KEY}"
     assert "api-key" not in sent
