@@ -74,6 +74,8 @@ class CapturedRequest:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes
+    #: The request-target as sent: path and query, undecoded.
+    target: str = attrs.field(default="", kw_only=True)
     # The decoded body, once decoded: a scenario, its wire format and the test read it.
     _decoded: list[Any] = attrs.field(factory=list, init=False, repr=False, eq=False)
 
@@ -384,13 +386,15 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        parts = urlsplit(self._url.decode("latin-1"))
+        target = self._url.decode("latin-1")
+        parts = urlsplit(target)
         request = CapturedRequest(
             self.parser.get_method().decode("latin-1"),
             parts.path,
             dict(parse_qsl(parts.query)),
             self._headers,
             b"".join(self._body),
+            target=target,
         )
         self._push((request, self.parser.should_keep_alive()))
 

@@ -2,66 +2,34 @@
 
 Every codec that puts a model id in a URL path (Gemini's ``models/<id>:method``, Azure's
 ``deployments/<id>``) escapes it as one path segment, and refuses ids with ``.``/``..``
-segments or control characters before any I/O. A raw TCP server on 127.0.0.1 records the
-request line exactly as it arrived on the socket.
+segments or control characters before any I/O. The fake server on 127.0.0.1 records each
+request-target exactly as it arrived on the socket.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
 from lmux_plug import InvalidRequestError, LmuxError, Registry
+from lmux_plug.testing.wire_server import Reply, WireServer
 
 KEY = "path-test-key-123456"
 
 
-class RequestLines:
-    """A TCP server that records each request line and answers 404 (then closes)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.lines.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
-        body = b'{"error": {"message": "no such model", "code": 404}}'
-        writer.write(
-            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
-        )
-        await writer.drain()
-        writer.close()
-
-    @property
-    def targets(self) -> list[str]:
-        return [line.split(" ")[1] for line in self.lines]
+NOT_FOUND = Reply.with_json({"error": {"message": "no such model", "code": 404}}, status=404)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[RequestLines, str]]:
-    recorder = RequestLines()
-    tcp = await asyncio.start_server(recorder.handle, "127.0.0.1", 0)
-    port = tcp.sockets[0].getsockname()[1]
-    try:
-        yield recorder, f"http://127.0.0.1:{port}"
-    finally:
-        tcp.close()
-        with contextlib.suppress(Exception):
-            await tcp.wait_closed()
+async def server() -> AsyncIterator[tuple[WireServer, str]]:
+    """The fake server answering 404 to everything; its requests show the targets sent."""
+    async with WireServer(NOT_FOUND) as recorder:
+        yield recorder, recorder.origin()
 
 
 @pytest.fixture
-async def registry(server: tuple[RequestLines, str]) -> AsyncIterator[Registry]:
+async def registry(server: tuple[WireServer, str]) -> AsyncIterator[Registry]:
     _, url = server
     registry = Registry.from_entry_points()
     registry.configure("gemini", base_url=url, api_key=KEY)
@@ -97,22 +65,22 @@ TRAVERSALS = [
 @pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
 @pytest.mark.parametrize("model_id", TRAVERSALS)
 async def test_gemini_refuses_path_tricks_before_io(
-    server: tuple[RequestLines, str], registry: Registry, model_id: str, kind: str
+    server: tuple[WireServer, str], registry: Registry, model_id: str, kind: str
 ) -> None:
     recorder, _ = server
     with pytest.raises(InvalidRequestError):
         await _call(registry, f"gemini/{model_id}", kind)
-    assert recorder.lines == []
+    assert recorder.requests == []
 
 
 @pytest.mark.parametrize("model_id", TRAVERSALS)
 async def test_azure_refuses_path_tricks_before_io(
-    server: tuple[RequestLines, str], registry: Registry, model_id: str
+    server: tuple[WireServer, str], registry: Registry, model_id: str
 ) -> None:
     recorder, _ = server
     with pytest.raises(InvalidRequestError):
         await _call(registry, f"azure/{model_id}", "chat")
-    assert recorder.lines == []
+    assert recorder.requests == []
 
 
 @pytest.mark.parametrize(
@@ -127,7 +95,7 @@ async def test_azure_refuses_path_tricks_before_io(
 )
 @pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
 async def test_gemini_escapes_the_id_into_one_segment(
-    server: tuple[RequestLines, str],
+    server: tuple[WireServer, str],
     registry: Registry,
     model_id: str,
     segment: str,
@@ -136,7 +104,7 @@ async def test_gemini_escapes_the_id_into_one_segment(
     recorder, _ = server
     with pytest.raises(LmuxError):  # the recorder answers 404
         await _call(registry, f"gemini/{model_id}", kind)
-    (target,) = recorder.targets
+    (target,) = [r.target for r in recorder.requests]
     method = {
         "chat": "generateContent",
         "stream": "streamGenerateContent",
@@ -157,7 +125,7 @@ async def test_gemini_escapes_the_id_into_one_segment(
 )
 @pytest.mark.parametrize("kind", ["chat", "embed"])
 async def test_azure_escapes_the_deployment_into_one_segment(
-    server: tuple[RequestLines, str],
+    server: tuple[WireServer, str],
     registry: Registry,
     model_id: str,
     segment: str,
@@ -166,7 +134,7 @@ async def test_azure_escapes_the_deployment_into_one_segment(
     recorder, _ = server
     with pytest.raises(LmuxError):
         await _call(registry, f"azure/{model_id}", kind)
-    (target,) = recorder.targets
+    (target,) = [r.target for r in recorder.requests]
     path, _, query = target.partition("?")
     tail = "chat/completions" if kind == "chat" else "embeddings"
     assert path == f"/openai/deployments/{segment}/{tail}"
@@ -176,12 +144,12 @@ async def test_azure_escapes_the_deployment_into_one_segment(
 
 @pytest.mark.parametrize("model_id", ["llama3/../../admin", "x?y=1#z"])
 async def test_ollama_keeps_model_ids_out_of_the_path(
-    server: tuple[RequestLines, str], registry: Registry, model_id: str
+    server: tuple[WireServer, str], registry: Registry, model_id: str
 ) -> None:
     recorder, _ = server
     with pytest.raises(LmuxError):
         await _call(registry, f"ollama/{model_id}", "chat")
-    assert recorder.targets == ["/api/chat"]
+    assert [r.target for r in recorder.requests] == ["/api/chat"]
 
 
 @pytest.mark.parametrize("model_id", ["..", "anthropic.claude/../x", "a\r\nb"])
