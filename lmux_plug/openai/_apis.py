@@ -25,7 +25,7 @@ from lmux_plug.errors import LmuxError
 from lmux_plug.openai._errors import as_openai_error
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from lmux_plug.openai._backend import Backend
     from lmux_plug.openai._client import AsyncOpenAI, OpenAI
@@ -155,18 +155,39 @@ def _options(
     return options
 
 
-# --------------------------------------------------------------------------- Responses
+class _AsyncResource:
+    """One ``client.<resource>``: ``create`` runs the subclass's ``_create``."""
 
-
-class AsyncResponses:
-    """``client.responses``."""
+    # The subclass's keyword-only signature is the resource's API (documented there).
+    _create: Callable[..., Awaitable[Any]]
 
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
     async def create(self, **arguments: Any) -> Any:
-        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
+        """See ``_create``; errors are raised as the ``openai``-named classes."""
         return await _translating(self._create(**arguments))
+
+    def _prepared(
+        self,
+        model: str,
+        fields: Mapping[str, Any],
+        timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> tuple[Backend, str, dict[str, Any]]:
+        """The backend, the model name it knows, and the call's keyword arguments."""
+        backend = self._client.backend
+        params = {k: v for k, v in fields.items() if v is not None}
+        params.update(_options(self._client, timeout, extra_headers, extra_body))
+        return backend, backend.model_name(model), params
+
+
+# --------------------------------------------------------------------------- Responses
+
+
+class AsyncResponses(_AsyncResource):
+    """``client.responses``."""
 
     async def _create(
         self,
@@ -180,11 +201,7 @@ class AsyncResponses:
         **fields: Any,
     ) -> Any:
         """Create a response (``stream=True``: an :class:`AsyncApiStream` of events)."""
-        client = self._client
-        backend = client.backend
-        name = backend.model_name(model)
-        params = {k: v for k, v in fields.items() if v is not None}
-        params.update(_options(client, timeout, extra_headers, extra_body))
+        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
         if not stream:
             answer = await _target(backend, "acreate_response")(name, input, **params)
             return Response(response_dict(answer, model=name), lmux_response=answer)
@@ -222,15 +239,8 @@ async def _closing(events: AsyncIterator[Any], source: AsyncIterator[Any]) -> As
 # --------------------------------------------------------------------------- completions
 
 
-class AsyncTextCompletions:
+class AsyncTextCompletions(_AsyncResource):
     """``client.completions`` (legacy text completions)."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
-
-    async def create(self, **arguments: Any) -> Any:
-        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
-        return await _translating(self._create(**arguments))
 
     async def _create(
         self,
@@ -245,11 +255,7 @@ class AsyncTextCompletions:
         **fields: Any,
     ) -> Any:
         """Create a completion (``stream=True``: an :class:`AsyncApiStream` of chunks)."""
-        client = self._client
-        backend = client.backend
-        name = backend.model_name(model)
-        params = {k: v for k, v in fields.items() if v is not None}
-        params.update(_options(client, timeout, extra_headers, extra_body))
+        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
         if not stream:
             answer = await _target(backend, "acomplete")(name, prompt, **params)
             return ApiObject(completion_dict(answer, model=name), lmux_response=answer)
@@ -267,15 +273,8 @@ class AsyncTextCompletions:
 # --------------------------------------------------------------------------- transcription
 
 
-class AsyncTranscriptions:
+class AsyncTranscriptions(_AsyncResource):
     """``client.audio.transcriptions``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
-
-    async def create(self, **arguments: Any) -> Any:
-        """See :meth:`_create`; errors are raised as the ``openai``-named classes."""
-        return await _translating(self._create(**arguments))
 
     async def _create(
         self,
@@ -293,16 +292,12 @@ class AsyncTranscriptions:
 
         ``response_format="text"`` (and ``srt`` / ``vtt``) returns a ``str``, as openai's.
         """
-        client = self._client
-        backend = client.backend
-        name = backend.model_name(model)
-        params = {k: v for k, v in fields.items() if v is not None}
+        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
         if isinstance(file, tuple) and len(file) >= 2:  # the openai package's (name, content)
             params.setdefault("filename", file[0])
             file = file[1]
         if response_format is not None:
             params["response_format"] = response_format
-        params.update(_options(client, timeout, extra_headers, extra_body))
         if stream:
             started = await primed(_target(backend, "atranscribe_stream")(name, file, **params))
 

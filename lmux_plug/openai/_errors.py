@@ -82,21 +82,8 @@ UnprocessableEntityError: Any = _make(
 RateLimitError: Any = _make("RateLimitError", APIStatusError, lmux.RateLimitError)
 InternalServerError: Any = _make("InternalServerError", APIStatusError, lmux.ProviderError)
 
-ERROR_NAMES = (
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "BadRequestError",
-    "ConflictError",
-    "InternalServerError",
-    "NotFoundError",
-    "OpenAIError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "UnprocessableEntityError",
-)
+#: The error classes, named as in the ``openai`` package.
+ERROR_NAMES = tuple(name for name in __all__ if name.endswith("Error"))
 
 _BY_STATUS: dict[int, Any] = {
     400: BadRequestError,

@@ -6,7 +6,8 @@ SSE), ``/v1/embeddings`` and ``/v1/models``, rendered by the same
 :class:`~lmux_plug.testing.wire_formats.OpenAIWire` the contract suite uses. Chat answers
 echo the last user message (``echo: <text>``) unless the plan fixes the reply.
 
-Faults, per server (:class:`FaultPlan`) or per request (header ``x-fake-fault``):
+Faults, per server (:class:`FaultPlan`), for the next requests (:meth:`FakeOpenAIServer.inject`)
+or per request (header ``x-fake-fault``):
 
 * ``429`` (with ``retry-after`` / ``retry-after-ms`` / ``x-ratelimit-*`` headers),
   any other status code such as ``500``, ``503``, ``529`` with an OpenAI-style error body
@@ -96,6 +97,7 @@ class FakeOpenAIServer:
         self.plan = plan or FaultPlan()
         self.server = WireServer(self._reply, keep_alive=True, port=port)
         self._random = random.Random(self.plan.seed)  # noqa: S311 - fault injection, not crypto
+        self._injected: deque[str] = deque()
 
     @property
     def url(self) -> str:
@@ -154,10 +156,16 @@ class FakeOpenAIServer:
 
     # -- behaviour -------------------------------------------------------------------------
 
+    def inject(self, *faults: str) -> None:
+        """Give the next requests these faults, one each, in order (then the plan decides)."""
+        self._injected.extend(faults)
+
     def choose_fault(self, headers: Mapping[str, str]) -> str | None:
-        """The fault for this request: the header wins, then the dice."""
+        """The fault for this request: the header wins, then injected faults, then the dice."""
         if fault := headers.get("x-fake-fault"):
             return fault
+        if self._injected:
+            return self._injected.popleft()
         for name, probability in self.plan.faults.items():
             if self._random.random() < probability:
                 return name

@@ -161,15 +161,8 @@ async def test_all_keys_dead_raises_authentication_error(registry):
 
 
 async def test_429_rotates_to_the_next_key(registry):
-    server = FakeOpenAIServer(FaultPlan(faults={"429": 1.0}, retry_after=5))
-    choose = server.choose_fault
-
-    def once(headers):
-        fault = choose(headers)
-        server.plan.faults = {}
-        return fault
-
-    server.choose_fault = once
+    server = FakeOpenAIServer(FaultPlan(retry_after=5))
+    server.inject("429")
     async with server:
         deployment = Deployment(
             "fake/fake-model", base_url=server.url, api_keys=LONG_KEYS[:2], name="pool"

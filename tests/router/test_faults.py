@@ -114,15 +114,8 @@ async def test_retry_after_is_honoured_within_50ms(registry, form, seconds):
 
 
 async def test_retry_after_is_capped(registry):
-    server = FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=30))
-    choose = server.choose_fault
-
-    def once(headers):
-        fault = choose(headers)
-        server.plan.faults = {}
-        return fault
-
-    server.choose_fault = once
+    server = FakeOpenAIServer(FaultPlan(retry_after=30))
+    server.inject("503")
     async with server:
         config = RouterConfig(
             models={"one": [Deployment("fake/fake-model", base_url=server.url)]},

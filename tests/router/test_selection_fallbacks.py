@@ -179,15 +179,8 @@ async def test_invalid_requests_are_not_retried_or_fallen_back(registry):
 
 
 async def test_stream_is_retried_before_the_first_chunk_only(registry):
-    server = FakeOpenAIServer(FaultPlan(faults={"500": 1.0}))
-    choose = server.choose_fault
-
-    def once(headers):
-        fault = choose(headers)
-        server.plan.faults = {}
-        return fault
-
-    server.choose_fault = once
+    server = FakeOpenAIServer()
+    server.inject("500")
     async with server:
         router = Router(
             config=RouterConfig(
