@@ -8,19 +8,25 @@ are shadowed by the mutated sources, and for each target:
 
 1. ``cosmic-ray init`` lists every mutant of the target's codec module;
 2. with ``--sample N`` keeps N of them, drawn with ``--seed`` (a bounded, reproducible run
-   for CI);
+   for CI); with ``--rerun RESULTS.json`` only the survivors of an earlier run (to check a
+   sharper clause without running every mutant again);
 3. ``cosmic-ray exec`` runs the target's contract-suite command once per mutant (``-x``:
    the first failing clause kills it);
 4. reads the results: a mutant is *killed* when the suite fails, *survived* when it passes.
 
-Survivors listed in ``equivalent.toml`` (with the reason each changes no observable
-behaviour) are left out of the score. The score is killed / (mutants - equivalent -
+Mutants inside type annotations are dropped before the run: with ``from __future__ import
+annotations`` those are never evaluated, so they are equivalent by construction (the
+report counts them). Survivors listed in ``equivalent.toml`` (with the reason each changes
+no observable behaviour) are left out of the score. The score is killed / (mutants - equivalent -
 incompetent); the run exits 1 when a target scores below ``--threshold`` (default 90).
+``--jobs N`` runs N targets at once, each in its own scratch copy (much of a mutant's time
+is spent waiting on sockets and timeouts, so two jobs help even on two cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +69,19 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         "plugins/ollama/src/lmux_plug_ollama/_codec.py",
         [CERTIFY, "--lmux-certify", "ollama"],
     ),
+    "bedrock": (
+        "plugins/bedrock/src/lmux_plug_bedrock/_codec.py",
+        [CERTIFY, "--lmux-certify", "bedrock"],
+    ),
+    "cohere": (
+        "plugins/cohere/src/lmux_plug_cohere/_codec.py",
+        [CERTIFY, "--lmux-certify", "cohere"],
+    ),
 }
-#: Real recorded OpenAI traffic beside the checkout, replayed by ``recorded.replay`` when
-#: present (it is read in place, never copied).
-RECORDINGS = ROOT.parent / "shared" / "wire" / "openai"
+#: Real recorded traffic beside the checkout (``../shared/wire/<provider>``), replayed by
+#: ``recorded.replay`` when present (read in place, never copied). ``acme`` speaks OpenAI.
+RECORDINGS = ROOT.parent / "shared" / "wire"
+_RECORDED_AS = {"acme": "openai"}
 _COPIED = ("lmux_plug", "plugins", "contract_tests", "cassettes", "pyproject.toml")
 
 
@@ -90,8 +106,9 @@ def _pythonpath(root: Path) -> str:
 
 def _config(root: Path, target: str, timeout: float) -> Path:
     module, arguments = TARGETS[target]
-    if target == "acme" and RECORDINGS.is_dir():
-        arguments = [*arguments, "--lmux-recordings", str(RECORDINGS.resolve())]
+    recorded = RECORDINGS / _RECORDED_AS.get(target, target)
+    if recorded.is_dir():
+        arguments = [*arguments, "--lmux-recordings", str(recorded.resolve())]
     command = " ".join([sys.executable, *PYTEST, *arguments])
     text = (
         "[cosmic-ray]\n"
@@ -112,20 +129,87 @@ def _cosmic_ray(root: Path, env: dict[str, str], *args: str) -> None:
     )
 
 
-def _sample(database: Path, size: int, seed: int) -> None:
+def _key(item: Any) -> tuple[tuple[str, str, int], ...]:
+    """What a work item mutates (job ids are random, this is stable)."""
+    return tuple((str(m.module_path), m.operator_name, m.occurrence) for m in item.mutations)
+
+
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (start, end) positions of every annotation in a module that never evaluates them.
+
+    With ``from __future__ import annotations`` an annotation is kept as a string and never
+    run, so a mutant inside one (``str | None`` -> ``str * None``) cannot change behaviour:
+    it is equivalent by construction. Without that import the list is empty.
+    """
+    tree = ast.parse(source)
+    postponed = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+    if not postponed:
+        return []
+    found: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+    return [
+        ((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in found
+    ]
+
+
+def _in_annotation(item: Any, spans: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> bool:
+    mutation = item.mutations[0]
+    start = tuple(mutation.start_pos)
+    return any(low <= start < high for low, high in spans)
+
+
+def _select(
+    root: Path,
+    database: Path,
+    *,
+    size: int | None,
+    seed: int,
+    only: set[tuple[str, str, int]] | None,
+) -> int:
+    """Drop annotation mutants; keep those in ``only`` (if given), then a seeded sample.
+
+    Returns how many annotation mutants were dropped (equivalent by construction).
+    """
     from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
 
     with use_db(str(database), WorkDB.Mode.open) as db:
-        # Job ids are random: order by what the mutant is, so a seed picks the same sample.
-        items = sorted(
-            db.work_items,
-            key=lambda item: tuple(
-                (str(m.module_path), m.operator_name, m.occurrence) for m in item.mutations
-            ),
-        )
-        chosen = random.Random(seed).sample(items, min(size, len(items)))  # noqa: S311
+        # Ordered by what each mutant is, so a seed always picks the same sample.
+        items = sorted(db.work_items, key=_key)
+        spans = {
+            path: annotation_spans((root / path).read_text(encoding="utf-8"))
+            for path in {str(item.mutations[0].module_path) for item in items}
+        }
+        kept = [i for i in items if not _in_annotation(i, spans[str(i.mutations[0].module_path)])]
+        dropped = len(items) - len(kept)
+        if only is not None:
+            kept = [item for item in kept if _key(item)[0] in only]
+        if size is not None:
+            kept = random.Random(seed).sample(kept, min(size, len(kept)))  # noqa: S311
         db.clear()
-        db.add_work_items(chosen)
+        db.add_work_items(kept)
+    return dropped
+
+
+def survivors_of(path: Path, target: str) -> set[tuple[str, str, int]]:
+    """The live survivors of ``target`` in an earlier ``--json`` report."""
+    rows = [
+        row
+        for result in json.loads(path.read_text(encoding="utf-8"))
+        if result["target"] == target
+        for row in result["survivors"]
+    ]
+    return {(row["module"], row["operator"], int(row["occurrence"])) for row in rows}
 
 
 def _line(path: Path, number: int) -> str:
@@ -191,21 +275,53 @@ def score(rows: Sequence[dict[str, Any]], known: Sequence[dict[str, str]]) -> di
 
 
 def run_target(
-    root: Path, target: str, *, sample: int | None, seed: int, timeout: float
+    root: Path,
+    target: str,
+    *,
+    sample: int | None,
+    seed: int,
+    timeout: float,
+    only: set[tuple[str, str, int]] | None = None,
 ) -> dict[str, Any]:
-    """Init, optionally sample, exec and score one target in the scratch tree ``root``."""
+    """Init, select (sample, reruns), exec and score one target in the scratch tree ``root``."""
     env = {**os.environ, "PYTHONPATH": _pythonpath(root), "LMUX_PLUG_DISABLE": ""}
     config = _config(root, target, timeout)
     database = root / f"mutation-{target}.sqlite"
     _cosmic_ray(root, env, "init", str(config), str(database))
-    if sample is not None:
-        _sample(database, sample, seed)
+    annotations = _select(root, database, size=sample, seed=seed, only=only)
     started = time.monotonic()
     _cosmic_ray(root, env, "exec", str(config), str(database))
     result = score(_results(root, database), equivalent_mutants())
+    result["annotation_mutants"] = annotations
     result["seconds"] = round(time.monotonic() - started)
     result["target"] = target
     return result
+
+
+def _run_isolated(target: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One target in its own scratch copy of the tree (targets may run at once)."""
+    only = survivors_of(Path(args.rerun), target) if args.rerun else None
+    with tempfile.TemporaryDirectory(prefix=f"lmux-mutation-{target}-") as scratch:
+        root = _copy_tree(Path(scratch))
+        return run_target(
+            root, target, sample=args.sample, seed=args.seed, timeout=args.timeout, only=only
+        )
+
+
+def _report(result: dict[str, Any]) -> str:
+    head = (
+        f"{result['target']}: {result['mutants']} mutants, {result['killed']} killed, "
+        f"{result['equivalent']} equivalent, {result['survived']} survived, "
+        f"{result['incompetent']} incompetent: score {result['score']}% "
+        f"({result['seconds']} s; {result['annotation_mutants']} mutants of type annotations "
+        "left out, equivalent by construction)"
+    )
+    lines = [head]
+    lines += [
+        f"  survived {row['module']}:{row['line']} {row['operator']}: {row['source']}"
+        for row in result["survivors"]
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,30 +332,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13, help="seed of the sample")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per mutant")
     parser.add_argument("--threshold", type=float, default=90.0)
+    parser.add_argument("--jobs", type=int, default=1, help="targets run at once")
+    parser.add_argument(
+        "--rerun", default=None, metavar="PATH", help="only the survivors in an earlier --json"
+    )
     parser.add_argument("--json", default=None, metavar="PATH", help="write results as JSON")
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = sorted(set(targets) - set(TARGETS))
     if unknown:
         parser.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
-    results = []
-    with tempfile.TemporaryDirectory(prefix="lmux-mutation-") as scratch:
-        root = _copy_tree(Path(scratch))
-        for target in targets:
-            result = run_target(
-                root, target, sample=args.sample, seed=args.seed, timeout=args.timeout
-            )
-            results.append(result)
-            sys.stdout.write(
-                f"{target}: {result['mutants']} mutants, {result['killed']} killed, "
-                f"{result['equivalent']} equivalent, {result['survived']} survived, "
-                f"{result['incompetent']} incompetent: score {result['score']}% "
-                f"({result['seconds']} s)\n"
-            )
-            for row in result["survivors"]:
-                sys.stdout.write(
-                    f"  survived {row['module']}:{row['line']} {row['operator']}: {row['source']}\n"
-                )
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(_run_isolated, target, args) for target in targets]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            sys.stdout.write(_report(results[-1]))
+            sys.stdout.flush()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     low = [r["target"] for r in results if r["score"] < args.threshold]

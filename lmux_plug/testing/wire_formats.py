@@ -17,10 +17,17 @@ from typing import Any
 
 import attrs
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 from lmux_plug.testing.wire_server import CapturedRequest, Reply
 
-__all__ = ["OpenAIWire", "StreamRendering", "WireFormat", "json_bytes"]
+__all__ = [
+    "OpenAIWire",
+    "StreamRendering",
+    "ToolUse",
+    "WireFormat",
+    "json_bytes",
+    "unknown_tool_choice",
+]
 
 
 def json_bytes(value: Any) -> bytes:
@@ -41,6 +48,23 @@ class StreamRendering:
     terminal: int = 1
 
 
+@attrs.frozen
+class ToolUse:
+    """What a chat request lets the model do with tools, as the real API reads the body.
+
+    ``callable`` names the tools the model may call (empty: no call is possible, whether
+    the body says "none" or offers no tools); ``forced``: it must call one of them.
+    """
+
+    forced: bool
+    callable: frozenset[str]
+
+
+def unknown_tool_choice(value: Any) -> ValueError:
+    """The error a wire's :meth:`WireFormat.tool_use` raises for a choice its API refuses."""
+    return ValueError(f"the body's tool choice {value!r:.200} is not one the API accepts")
+
+
 class WireFormat:
     """Renders canonical answers in one provider wire format (subclass per wire).
 
@@ -55,6 +79,9 @@ class WireFormat:
     stream_usage = True
     #: Whether the wire has an embeddings endpoint at all.
     embeddings = True
+    #: The finish reason a tool-call answer of this wire means (``tool_calls``, ``tool_use``
+    #: ...); None when the wire does not say (``STOP`` or ``TOOL_CALLS`` then both pass).
+    tool_finish: FinishReason | None = None
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A complete chat answer."""
@@ -106,6 +133,28 @@ class WireFormat:
         """The texts an embeddings request asks for, in order (to synthesise vectors)."""
         raise NotImplementedError
 
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """What the chat request body lets the model do with tools (``requests.tool_choice``).
+
+        Read the body as the real API does: the tools offered and the tool choice (with its
+        default when absent). Raise ``ValueError`` (:func:`unknown_tool_choice`) for a
+        choice the API would refuse. Optional for custom wires: without it the clause is
+        skipped.
+        """
+        raise NotImplementedError
+
+    def replace_event_json(self, frame: bytes, payload: bytes) -> bytes:
+        """``frame`` (one stream event) carrying the JSON ``payload`` instead of its own.
+
+        Default: the JSON object in the frame (from its first ``{`` to its last ``}``) is
+        swapped, the framing kept. A binary framing with checksums re-frames the payload.
+        """
+        start, end = frame.find(b"{"), frame.rfind(b"}")
+        if start < 0 or end < start:
+            msg = f"the frame holds no JSON object: {frame[:80]!r}"
+            raise LookupError(msg)
+        return frame[:start] + payload + frame[end + 1 :]
+
     def asks_for_stream(self, request: CapturedRequest) -> bool:
         """Whether ``request`` asks for a streamed answer, as the real API reads it.
 
@@ -154,6 +203,7 @@ class OpenAIWire(WireFormat):
     """``POST /chat/completions`` and ``/embeddings``; SSE with ``data: [DONE]``."""
 
     name = "openai"
+    tool_finish = FinishReason.TOOL_CALLS
 
     def _chunk(self, model: str, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
         return _sse(
@@ -273,6 +323,26 @@ class OpenAIWire(WireFormat):
         )
         ending = self._ending(model, "tool_calls", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``tools[].function.name``; ``tool_choice`` a mode or ``{"type": "function"}``."""
+        body = request.json() or {}
+        names = frozenset(
+            str(t["function"].get("name"))
+            for t in body.get("tools") or ()
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        )
+        choice = body.get("tool_choice", "auto")
+        if choice in ("auto", "none", "required") and (names or choice != "required"):
+            return ToolUse(
+                forced=choice == "required", callable=frozenset() if choice == "none" else names
+            )
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            function = choice.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            if name in names:
+                return ToolUse(forced=True, callable=frozenset({str(name)}))
+        raise unknown_tool_choice(choice)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``input`` is a string or a list of strings."""

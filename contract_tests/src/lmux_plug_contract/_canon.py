@@ -20,6 +20,7 @@ __all__ = [
     "STREAM_ERROR_MESSAGE",
     "TEXT",
     "TEXT_PIECES",
+    "TIME_TOOL",
     "TOOL_ARGUMENT_PIECES",
     "TOOL_CALL",
     "TOOL_PROMPT",
@@ -45,6 +46,19 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+#: A second tool, so a tool choice that names one function is told apart from "required".
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current time in a city.",
         "parameters": {
             "type": "object",
             "properties": {"city": {"type": "string"}},

@@ -64,6 +64,7 @@ from lmux_plug_contract._paths import (
 )
 from lmux_plug_contract._session import ContractSession, embed_usage
 from lmux_plug_contract.apis_contract import ApisContract
+from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.strategies import error_responses, split_points
 from lmux_plug_contract.wires import CapturedRequest, Reply
@@ -185,11 +186,13 @@ def _texts_of(value: Any) -> Iterator[str]:
     return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
-class ProviderContract(ApisContract):
+class ProviderContract(ApisContract, DepthContract):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 
     The clauses of the Responses, completion and transcription capabilities come from
-    :class:`~lmux_plug_contract.apis_contract.ApisContract`.
+    :class:`~lmux_plug_contract.apis_contract.ApisContract`; those about values deep inside
+    bodies (tool choices sent, odd fields received) from
+    :class:`~lmux_plug_contract.depth_contract.DepthContract`.
 
     Class attributes:
 
@@ -477,8 +480,11 @@ class ProviderContract(ApisContract):
             assert names == [canon.TOOL_CALL.name], f"{path}: tool calls {names}"
             got = json.loads(calls[0].arguments)
             assert got == canon.TOOL_ARGUMENTS, f"{path}: arguments {got} != {canon.TOOL_ARGUMENTS}"
-            assert finish in (FinishReason.TOOL_CALLS, FinishReason.STOP), (
-                f"{path}: finish_reason {finish} for a tool call"
+            wire_says = contract.wire.tool_finish if contract.wire is not None else None
+            allowed = (wire_says,) if wire_says else (FinishReason.TOOL_CALLS, FinishReason.STOP)
+            assert finish in allowed, (
+                f"{path}: finish_reason {finish} for a tool call (expected "
+                f"{' or '.join(str(a) for a in allowed)})"
             )
 
     @clause("streaming.early_close")

@@ -53,6 +53,9 @@ SPEC = ProviderSpec(
         ModelSpec("acme-embed", capabilities=frozenset({Capability.EMBED})),
     ),
 )
+#: What indexing an answer of an unexpected shape raises: each is the API's fault, so it
+#: becomes a ProviderError naming the answer (never a foreign exception).
+_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError, struct.error)
 _FINISH = {
     "stop": FinishReason.STOP,
     "length": FinishReason.LENGTH,
@@ -68,6 +71,19 @@ def _vector(value: list[Any] | str) -> list[float]:
         raw = base64.b64decode(value)
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
     return [float(x) for x in value]
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _text(value: Any, default: str | None = None) -> Any:
+    """A text field (``default`` when absent); anything else is a shape error."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"not text: {value!r:.40}")
 
 
 def _bad(message: str, provider: ProviderContext, request: Any) -> ProviderError:
@@ -139,12 +155,12 @@ class AcmePlugin:
         return body
 
     def usage(self, data: Any) -> Usage:
-        """OpenAI usage -> Usage."""
+        """OpenAI usage -> Usage (a count that is absent or not a number counts as 0)."""
         if not isinstance(data, dict):
             return Usage()
         return Usage(
-            input_tokens=int(data.get("prompt_tokens") or 0),
-            output_tokens=int(data.get("completion_tokens") or 0),
+            input_tokens=_count(data.get("prompt_tokens")),
+            output_tokens=_count(data.get("completion_tokens")),
         )
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
@@ -168,34 +184,28 @@ class AcmePlugin:
         data = await self.post(
             provider, "chat/completions", self.encode(request, stream=False), request
         )
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if (
-            not choices
-            or not isinstance(choices[0], dict)
-            or not isinstance(choices[0].get("message"), dict)
-        ):
-            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
-        message = choices[0]["message"]
-        calls = tuple(
-            ToolCall(
-                id=c.get("id", ""),
-                name=c["function"]["name"],
-                arguments=c["function"].get("arguments") or "{}",
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            calls = tuple(
+                ToolCall(
+                    id=_text(c.get("id"), ""),
+                    name=_text(c["function"]["name"], ""),
+                    arguments=_text(c["function"].get("arguments")) or "{}",
+                )
+                for c in message.get("tool_calls") or ()
             )
-            for c in message.get("tool_calls") or ()
-            if isinstance(c, dict)
-            and isinstance(c.get("function"), dict)
-            and "name" in c["function"]
-        )
+            finish = _FINISH.get(choice.get("finish_reason") or "stop", FinishReason.OTHER)
+            content, refusal = _text(message.get("content")), _text(message.get("refusal"))
+        except _SHAPE_ERRORS:
+            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request) from None
         return ChatResponse(
-            content=message.get("content"),
-            refusal=message.get("refusal"),
+            content=content,
+            refusal=refusal,
             tool_calls=calls,
             model=str(data.get("model") or request.model),
             provider=provider.name,
-            finish_reason=_FINISH.get(
-                choices[0].get("finish_reason") or "stop", FinishReason.OTHER
-            ),
+            finish_reason=finish,
             usage=self.usage(data.get("usage")),
             request_id=data.get("id"),
         )
@@ -255,39 +265,58 @@ class AcmePlugin:
         finish: FinishReason | None = None
         usage: Usage | None = None
         done = False
+        model = request.model  # each event names the model that answers
         async for raw in response.iter_bytes():
             for event in decoder.feed(raw):
                 if event.data == "[DONE]":
                     done = True
                     continue
                 payload = self.decode_event(event.data, provider, request)
+                model = str(payload.get("model") or model)
                 if payload.get("usage"):
                     usage = self.usage(payload["usage"])
-                for choice in payload.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    deltas = tuple(
-                        ToolCallDelta(
-                            index=int(t.get("index", 0)),
-                            id=t.get("id"),
-                            name=(t.get("function") or {}).get("name"),
-                            arguments=(t.get("function") or {}).get("arguments") or "",
-                        )
-                        for t in delta.get("tool_calls") or ()
-                    )
-                    if delta.get("content") or deltas:
-                        yield ChatChunk(
-                            delta=delta.get("content") or "",
-                            tool_call_deltas=deltas,
-                            provider=provider.name,
-                            model=request.model,
-                        )
-                    if choice.get("finish_reason"):
-                        finish = _FINISH.get(choice["finish_reason"], FinishReason.OTHER)
+                try:
+                    chunks, finished = self.choice_chunks(payload, request, provider)
+                except _SHAPE_ERRORS:
+                    msg = f"unexpected stream event: {event.data[:100]!r}"
+                    raise _bad(msg, provider, request) from None
+                for chunk in chunks:
+                    yield chunk
+                finish = finished or finish
         if finish is None or not done:
             raise _bad("stream ended before the answer was complete", provider, request)
-        yield ChatChunk(
-            finish_reason=finish, usage=usage, provider=provider.name, model=request.model
-        )
+        yield ChatChunk(finish_reason=finish, usage=usage, provider=provider.name, model=model)
+
+    def choice_chunks(
+        self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
+    ) -> tuple[list[ChatChunk], FinishReason | None]:
+        """The chunks of one stream event's choices, and the finish reason it carries."""
+        chunks: list[ChatChunk] = []
+        finish: FinishReason | None = None
+        for choice in payload.get("choices") or ():
+            delta = choice.get("delta") or {}
+            deltas = tuple(
+                ToolCallDelta(
+                    index=int(t.get("index", 0)),
+                    id=_text(t.get("id")),
+                    name=_text((t.get("function") or {}).get("name")),
+                    arguments=_text((t.get("function") or {}).get("arguments"), ""),
+                )
+                for t in delta.get("tool_calls") or ()
+            )
+            text = _text(delta.get("content"), "")
+            if text or deltas:
+                chunks.append(
+                    ChatChunk(
+                        delta=text,
+                        tool_call_deltas=deltas,
+                        provider=provider.name,
+                        model=str(payload.get("model") or request.model),
+                    )
+                )
+            if choice.get("finish_reason"):
+                finish = _FINISH.get(choice["finish_reason"], FinishReason.OTHER)
+        return chunks, finish
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -297,16 +326,13 @@ class AcmePlugin:
         """Embeddings, sorted by their ``index``."""
         body = {"model": request.model, "input": list(request.inputs)}
         data = await self.post(provider, "embeddings", body, request)
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request)
-        if not all(
-            isinstance(i, dict) and isinstance(i.get("embedding"), (list, str)) for i in items
-        ):
-            raise _bad(f"unexpected embeddings: {str(items)[:200]}", provider, request)
-        ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
+        try:
+            ordered = sorted(data["data"], key=lambda item: int(item.get("index", 0)))
+            vectors = [_vector(item["embedding"]) for item in ordered]
+        except _SHAPE_ERRORS:
+            raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request) from None
         return EmbeddingResponse(
-            embeddings=[_vector(item["embedding"]) for item in ordered],
+            embeddings=vectors,
             model=request.model,
             provider=provider.name,
             usage=self.usage(data.get("usage")),

@@ -497,6 +497,68 @@ class ChatAsksForStream(AcmePlugin):
             del self.encode
 
 
+class NamesToolChoiceByMode(AcmePlugin):
+    """Sends a tool choice naming one function as its mode (``"function"``), not the name.
+
+    The API then refuses the request, or lets the model call any tool: a defect only a
+    clause that reads the tool choice back out of the body sees (found by mutation testing).
+    """
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice.mode
+        return body
+
+
+class ToolCallsFinishAsStop(AcmePlugin):
+    """Reports every non-streamed answer as finished with ``stop``, tool calls included."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        return attrs.evolve(response, finish_reason=FinishReason.STOP)
+
+
+class PassesOddDeltasThrough(AcmePlugin):
+    """Copies a stream event's ``delta.content`` into its chunk whatever its JSON type."""
+
+    def choice_chunks(
+        self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
+    ) -> tuple[list[ChatChunk], FinishReason | None]:
+        chunks, finish = [], None
+        for choice in payload.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                chunks.append(
+                    ChatChunk(delta=delta["content"], provider=provider.name, model=request.model)
+                )
+            if choice.get("finish_reason"):
+                finish = FinishReason.STOP
+        return chunks, finish
+
+
+class EmbedTrustsIndexes(AcmePlugin):
+    """Orders embeddings by ``int(item["index"])``: a null or odd index lets TypeError escape."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        body = {"model": request.model, "input": list(request.inputs)}
+        data = await self.post(provider, "embeddings", body, request)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("embedding"), list) for i in items
+        ):
+            raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
+        ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
+        return EmbeddingResponse(
+            embeddings=[[float(x) for x in item["embedding"]] for item in ordered],
+            model=request.model,
+            provider=provider.name,
+            usage=self.usage(data.get("usage")),
+        )
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -536,4 +598,8 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "UsageWithFloor": ("types.usage_reported", "usage_reported"),
     "DropsMaxTokens": ("requests.parameters", "parameters"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
+    "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
+    "ToolCallsFinishAsStop": ("tools.calls", "tools"),
+    "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
+    "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
 }

@@ -9,7 +9,13 @@ error event inside a stream. The suite knows ``openai``, ``anthropic``, ``gemini
 
 from __future__ import annotations
 
-from lmux_plug_contract.wires._base import CapturedRequest, Reply, StreamRendering, WireFormat
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    ToolUse,
+    WireFormat,
+)
 from lmux_plug_contract.wires.anthropic import AnthropicWire
 from lmux_plug_contract.wires.bedrock import BedrockWire
 from lmux_plug_contract.wires.cohere import CohereWire
@@ -29,6 +35,7 @@ __all__ = [
     "OpenAIWire",
     "Reply",
     "StreamRendering",
+    "ToolUse",
     "VertexAIWire",
     "WireFormat",
     "wire_for",

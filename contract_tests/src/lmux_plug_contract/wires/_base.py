@@ -6,7 +6,21 @@ contract suite and the fake servers of the project's own tests share one impleme
 
 from __future__ import annotations
 
-from lmux_plug.testing.wire_formats import StreamRendering, WireFormat, json_bytes
+from lmux_plug.testing.wire_formats import (
+    StreamRendering,
+    ToolUse,
+    WireFormat,
+    json_bytes,
+    unknown_tool_choice,
+)
 from lmux_plug.testing.wire_server import CapturedRequest, Reply
 
-__all__ = ["CapturedRequest", "Reply", "StreamRendering", "WireFormat", "json_bytes"]
+__all__ = [
+    "CapturedRequest",
+    "Reply",
+    "StreamRendering",
+    "ToolUse",
+    "WireFormat",
+    "json_bytes",
+    "unknown_tool_choice",
+]

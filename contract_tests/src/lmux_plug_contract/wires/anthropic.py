@@ -6,14 +6,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
     StreamRendering,
+    ToolUse,
     WireFormat,
     json_bytes,
+    unknown_tool_choice,
 )
 
 __all__ = ["AnthropicWire"]
@@ -40,6 +42,7 @@ class AnthropicWire(WireFormat):
     """Messages API; streams are ``message_start`` ... ``message_stop``; no embeddings."""
 
     name = "anthropic"
+    tool_finish = FinishReason.TOOL_CALLS
     embeddings = False
     embed_usage = False
 
@@ -159,6 +162,20 @@ class AnthropicWire(WireFormat):
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``tools[].name``; ``tool_choice.type`` auto (default), any, tool (``name``), none."""
+        body = request.json() or {}
+        names = frozenset(
+            str(t.get("name")) for t in body.get("tools") or () if isinstance(t, dict)
+        )
+        choice = body.get("tool_choice", {"type": "auto"})
+        kind = choice.get("type") if isinstance(choice, dict) else None
+        if kind in ("auto", "none") or (kind == "any" and names):
+            return ToolUse(forced=kind == "any", callable=frozenset() if kind == "none" else names)
+        if kind == "tool" and choice.get("name") in names:
+            return ToolUse(forced=True, callable=frozenset({str(choice["name"])}))
+        raise unknown_tool_choice(choice)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """Anthropic has no embeddings endpoint."""

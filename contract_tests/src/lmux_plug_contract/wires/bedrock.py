@@ -13,14 +13,16 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
     StreamRendering,
+    ToolUse,
     WireFormat,
     json_bytes,
+    unknown_tool_choice,
 )
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
@@ -55,7 +57,10 @@ def _header(name: str, value: str) -> bytes:
 
 def event_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
     """One AWS event-stream message with string ``headers`` and ``payload``."""
-    encoded = b"".join(_header(k, v) for k, v in headers.items())
+    return _framed(b"".join(_header(k, v) for k, v in headers.items()), payload)
+
+
+def _framed(encoded: bytes, payload: bytes) -> bytes:
     total = 12 + len(encoded) + len(payload) + 4
     prelude = struct.pack("!II", total, len(encoded))
     prelude += struct.pack("!I", binascii.crc32(prelude) & 0xFFFFFFFF)
@@ -97,6 +102,7 @@ class BedrockWire(WireFormat):
     """Converse / ConverseStream; embeddings through InvokeModel (Titan or Cohere bodies)."""
 
     name = "bedrock"
+    tool_finish = FinishReason.TOOL_CALLS
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """An ``output.message`` with one text block, ``stopReason`` and ``usage``."""
@@ -137,6 +143,32 @@ class BedrockWire(WireFormat):
         )
         frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
         return StreamRendering(_STREAM, (*frames, *_ending("tool_use", usage)), terminal=2)
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``toolConfig.tools[].toolSpec.name``; ``toolChoice`` auto (default), any or tool.
+
+        Converse has no "none": a request forbids calls by offering no tools.
+        """
+        body = request.json() or {}
+        config = body.get("toolConfig") or {}
+        names = frozenset(
+            str(t["toolSpec"].get("name"))
+            for t in config.get("tools") or ()
+            if isinstance(t, dict) and isinstance(t.get("toolSpec"), dict)
+        )
+        choice = config.get("toolChoice", {"auto": {}})
+        kinds = list(choice) if isinstance(choice, dict) else []
+        if kinds == ["auto"] or (kinds == ["any"] and names):
+            return ToolUse(forced=kinds == ["any"], callable=names)
+        tool = choice.get("tool") if kinds == ["tool"] else None
+        if isinstance(tool, dict) and tool.get("name") in names:
+            return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
+        raise unknown_tool_choice(choice)
+
+    def replace_event_json(self, frame: bytes, payload: bytes) -> bytes:
+        """The event-stream message ``frame`` re-framed around ``payload`` (checksums redone)."""
+        (length,) = struct.unpack("!I", frame[4:8])
+        return _framed(frame[12 : 12 + length], payload)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``texts`` (Cohere body) or ``inputText`` (Titan body)."""

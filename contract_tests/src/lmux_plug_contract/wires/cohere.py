@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
     StreamRendering,
+    ToolUse,
     WireFormat,
     json_bytes,
+    unknown_tool_choice,
 )
 
 __all__ = ["CohereWire"]
@@ -52,6 +54,7 @@ class CohereWire(WireFormat):
     """v2 chat with ``content-delta`` / ``tool-call-delta`` SSE events; embeddings by type."""
 
     name = "cohere"
+    tool_finish = FinishReason.TOOL_CALLS
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A ``message`` with one text part, ``finish_reason: COMPLETE`` and both usages."""
@@ -128,6 +131,24 @@ class CohereWire(WireFormat):
         return StreamRendering(
             "text/event-stream", (*frames, _end("TOOL_CALL", usage), _DONE), terminal=2
         )
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``tools[].function.name``; ``tool_choice`` REQUIRED or NONE (absent: the model decides).
+
+        Cohere cannot name a function: offering only that one and requiring a call does.
+        """
+        body = request.json() or {}
+        names = frozenset(
+            str(t["function"].get("name"))
+            for t in body.get("tools") or ()
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        )
+        choice = body.get("tool_choice")
+        if choice is None or choice == "NONE" or (choice == "REQUIRED" and names):
+            return ToolUse(
+                forced=choice == "REQUIRED", callable=frozenset() if choice == "NONE" else names
+            )
+        raise unknown_tool_choice(choice)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``texts``."""

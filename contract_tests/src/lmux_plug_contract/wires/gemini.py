@@ -6,14 +6,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
     StreamRendering,
+    ToolUse,
     WireFormat,
     json_bytes,
+    unknown_tool_choice,
 )
 
 __all__ = ["GeminiWire"]
@@ -54,6 +56,7 @@ class GeminiWire(WireFormat):
     """``generateContent``; streams with ``alt=sse``; ``batchEmbedContents`` (no usage)."""
 
     name = "gemini"
+    tool_finish = FinishReason.TOOL_CALLS
     embed_usage = False
 
     def _response(
@@ -110,6 +113,30 @@ class GeminiWire(WireFormat):
         return StreamRendering(
             "text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1
         )
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``tools[].functionDeclarations[].name``; ``toolConfig.functionCallingConfig``.
+
+        ``mode`` AUTO (default), ANY or NONE; ``allowedFunctionNames`` narrows ANY.
+        """
+        body = request.json() or {}
+        names = frozenset(
+            str(d.get("name"))
+            for t in body.get("tools") or ()
+            if isinstance(t, dict)
+            for d in t.get("functionDeclarations") or ()
+            if isinstance(d, dict)
+        )
+        config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {"mode": "AUTO"}
+        mode = config.get("mode", "AUTO") if isinstance(config, dict) else None
+        allowed = config.get("allowedFunctionNames") if isinstance(config, dict) else None
+        if mode in ("AUTO", "NONE") and allowed is None:
+            return ToolUse(forced=False, callable=frozenset() if mode == "NONE" else names)
+        if mode == "ANY" and names:
+            narrowed = names if allowed is None else frozenset(map(str, allowed))
+            if narrowed and narrowed <= names:
+                return ToolUse(forced=True, callable=narrowed)
+        raise unknown_tool_choice(config)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``requests[].content.parts[].text`` (batch) or ``content.parts[].text``."""

@@ -6,14 +6,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
     Reply,
     StreamRendering,
+    ToolUse,
     WireFormat,
     json_bytes,
+    unknown_tool_choice,
 )
 
 __all__ = ["OllamaWire"]
@@ -25,6 +27,7 @@ class OllamaWire(WireFormat):
     """Ollama's own API; errors are ``{"error": "text"}``."""
 
     name = "ollama"
+    tool_finish = FinishReason.TOOL_CALLS
 
     def _line(
         self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None
@@ -99,6 +102,20 @@ class OllamaWire(WireFormat):
             self._line(request, {"role": "assistant", "content": ""}, done=True, usage=usage),
         )
         return StreamRendering("application/x-ndjson", frames, 1)
+
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """``tools[].function.name``: no tool choice in Ollama, any tool offered may be called."""
+        body = request.json() or {}
+        if "tool_choice" in body:
+            raise unknown_tool_choice(body["tool_choice"])
+        return ToolUse(
+            forced=False,
+            callable=frozenset(
+                str(t["function"].get("name"))
+                for t in body.get("tools") or ()
+                if isinstance(t, dict) and isinstance(t.get("function"), dict)
+            ),
+        )
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``input`` (``/api/embed``) or ``prompt`` (legacy ``/api/embeddings``)."""

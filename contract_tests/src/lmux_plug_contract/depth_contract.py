@@ -1,0 +1,370 @@
+"""Contract clauses that look inside the bodies: the tool choice sent, odd fields received.
+
+:class:`DepthContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Its clauses were added when mutation testing (``contract_tests/mutation``) showed the
+suite let codec defects live that only show deep inside a body:
+
+- ``requests.tool_choice``: each tool choice (the default, ``auto``, ``none``,
+  ``required``, one named function) must reach the body as the real API reads it, which
+  the wire tells (:meth:`~lmux_plug_contract.wires.WireFormat.tool_use`): which tools the
+  model may call and whether it must call one;
+- ``types.answered_model``: an answer that names the model which answered (a dated
+  snapshot of the one asked for, as real APIs do) is reported with that model;
+- ``errors.odd_fields``: every field of a real answer (a chat answer, a tool call, each
+  kind of stream event, embeddings) removed, set to ``null`` or to a value of another
+  JSON type must give an ``LmuxError`` or a result that is still well typed (text is
+  text, one terminal chunk with a ``FinishReason``, counts are integers): never a
+  foreign exception, never an odd value passed through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+from lmux_plug import (
+    Capability,
+    ChatChunk,
+    ChatResponse,
+    EmbeddingResponse,
+    FinishReason,
+    InvalidRequestError,
+    LmuxError,
+    PluginError,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    UnsupportedFeatureError,
+    Usage,
+)
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._paths import Kind, path_named
+from lmux_plug_contract.wires import CapturedRequest, Reply, ToolUse, WireFormat
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["TOOL_CHOICES", "DepthContract", "odd_variants"]
+
+#: The tool choices ``requests.tool_choice`` sends (``default``: none passed).
+TOOL_CHOICES = ("default", "auto", "none", "required", "function")
+_TOOLS = (canon.WEATHER_TOOL, canon.TIME_TOOL)
+_NAMES = frozenset(str(t["function"]["name"]) for t in _TOOLS)  # type: ignore[index]
+_FORCED_NAME = str(canon.TIME_TOOL["function"]["name"])  # type: ignore[index]
+_EXPECTED = {
+    "default": ToolUse(forced=False, callable=_NAMES),
+    "auto": ToolUse(forced=False, callable=_NAMES),
+    "none": ToolUse(forced=False, callable=frozenset()),
+    "required": ToolUse(forced=True, callable=_NAMES),
+    "function": ToolUse(forced=True, callable=frozenset({_FORCED_NAME})),
+}
+#: case -> (the canonical answer ``errors.odd_fields`` distorts, the call that receives it).
+ODD_CASES: dict[str, tuple[Kind, str]] = {
+    "chat": ("chat", "chat"),
+    "tools_chat": ("tools_chat", "chat"),
+    "stream": ("stream", "stream"),
+    "tools_stream": ("tools", "stream"),
+    "embed": ("embed", "embed"),
+}
+_REMOVED = object()
+
+
+def _describe(use: ToolUse) -> str:
+    names = ", ".join(sorted(use.callable)) or "no tool"
+    return f"{'must call' if use.forced else 'may call'} {names}"
+
+
+def _fail_foreign(exc: BaseException, what: str) -> None:
+    if isinstance(exc, PluginError):
+        pytest.fail(
+            f"{what}: the plugin let a foreign exception escape "
+            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
+        )
+    if not isinstance(exc, LmuxError):
+        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every (path, value) below the root of a JSON document, parents before children."""
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        yield (*prefix, key), item
+        yield from _paths(item, (*prefix, key))
+
+
+def _other_type(value: Any) -> Any:
+    # Non-empty (so `value or default` does not hide it): a list for an object, an object
+    # for a list or a scalar.
+    return ["odd"] if isinstance(value, dict) else {"odd": 1}
+
+
+def _set(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of ``document`` with the value at ``path`` replaced (or removed)."""
+    copy = json.loads(json.dumps(document))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is _REMOVED:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return copy
+
+
+def odd_variants(document: Any) -> Iterator[tuple[str, Any]]:
+    """``document`` with each field removed, ``null``, or of another JSON type (labelled)."""
+    for path, value in _paths(document):
+        where = ".".join(map(str, path))
+        removable = isinstance(path[-1], str)
+        if removable:
+            yield f"{where} removed", _set(document, path, _REMOVED)
+        if value is not None:
+            yield f"{where}=null", _set(document, path, None)
+        other = _other_type(value)
+        yield f"{where}={json.dumps(other)}", _set(document, path, other)
+
+
+def _frame_json(frame: bytes) -> Any:
+    start, end = frame.find(b"{"), frame.rfind(b"}")
+    if start < 0 or end < start:
+        return None
+    try:
+        return json.loads(frame[start : end + 1])
+    except ValueError:
+        return None
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a JSON document, without its values: frames of one kind share it."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_shape(v) for v in value[:1])
+    return type(value).__name__
+
+
+class DepthContract:
+    """Clauses about values deep inside request and answer bodies (mixed into the contract)."""
+
+    @clause("requests.tool_choice")
+    @pytest.mark.parametrize("choice", TOOL_CHOICES)
+    def test_requests_tool_choice(self, contract: ContractSession, choice: str) -> None:
+        """A tool choice reaches the body as the API reads it: the tools allowed, forced or not."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        try:
+            wire.tool_use(CapturedRequest("POST", "/", {}, {}, b"{}"))
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
+        except ValueError:
+            pass
+        extra: dict[str, Any] = {"tools": list(_TOOLS)}
+        if choice != "default":
+            extra["tool_choice"] = (
+                ToolChoice.function(_FORCED_NAME) if choice == "function" else choice
+            )
+        contract.use_server(contract.canonical("chat"))
+        prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
+        try:
+            contract.run(
+                contract.registry.achat(contract.ref(model), prompt, **contract.params(**extra))
+            )
+        except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
+            _fail_foreign(exc, f"tool_choice={choice}")
+            assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
+                f"tool_choice={choice} raised {type(exc).__name__}: {exc}"
+            )
+            assert not contract.server.requests, (
+                f"tool_choice={choice} was refused after the request was sent"
+            )
+            pytest.skip(f"not declared: the provider refuses tool_choice={choice}: {exc}")
+        try:
+            seen = wire.tool_use(contract.server.requests[-1])
+        except ValueError as exc:
+            pytest.fail(f"tool_choice={choice}: {exc}")
+        expected = _EXPECTED[choice]
+        assert seen == expected, (
+            f"tool_choice={choice}: the body lets the model {_describe(seen)}; "
+            f"expected it {_describe(expected)}"
+        )
+
+    @clause("types.answered_model")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_answered_model(self, contract: ContractSession, path: str) -> None:
+        """The model an answer names (a snapshot of the one asked for) is the one reported."""
+        contract.require_wire()
+        call = path_named(path)
+        model = contract.model(call.capability)
+        answered = f"{model}-2026-01-01"
+        answer = contract.canonical(call.kind)
+        contract.use_server(lambda request: answer(_naming(request, model, answered)))
+        result = contract.invoke(call, model)
+        rendered = answer(_naming(contract.server.requests[-1], model, answered))
+        if answered.encode() not in b"".join(rendered.chunks):
+            pytest.skip("not declared: the wire's answers name no model")
+        reported = sorted({c.model for c in result if c.model} if call.streamed else {result.model})
+        assert reported == [answered], (
+            f"{path}: the answer names model {answered!r}, the result reports {reported}"
+        )
+
+    @clause("errors.odd_fields")
+    @pytest.mark.parametrize("case", list(ODD_CASES))
+    def test_errors_odd_fields(self, contract: ContractSession, case: str) -> None:
+        """A field of an answer missing, null or of another type gives a result or an LmuxError.
+
+        Every field of the canonical answer (and of each kind of stream event) is removed,
+        set to ``null`` and set to a value of another JSON type, one at a time.
+        """
+        wire = contract.require_wire()
+        kind, path = ODD_CASES[case]
+        call = path_named(path)
+        tools = [Capability.TOOLS] if kind in ("tools", "tools_chat") else []
+        model = contract.model(call.capability, *tools)
+        if kind == "tools_chat":
+            try:
+                wire.tool_chat(
+                    CapturedRequest("POST", "/", {}, {}, b"{}"), canon.TOOL_CALL, canon.USAGE
+                )
+            except NotImplementedError:
+                pytest.skip(f"not declared: the wire {wire.name!r} renders no non-streamed call")
+        answer = contract.canonical(kind)
+        # One canonical call, to render the answer to the request this plugin really sends.
+        contract.use_server(answer)
+        contract.invoke(call, model)
+        probe = contract.server.requests[-1]
+        rendered = answer(probe)
+        variants = list(_variants(wire, rendered, streamed=call.streamed))
+        assert variants, f"{case}: the canonical answer holds no JSON field to vary"
+        failures: list[str] = []
+        for label, reply in variants:
+            contract.use_server(_always(reply))
+            try:
+                result = contract.invoke(call, model, limit=10.0)
+            except Exception as exc:  # noqa: BLE001 - each variant is judged on its own
+                if isinstance(exc, PluginError):
+                    cause = exc.__cause__
+                    failures.append(f"{label}: {type(cause).__name__}: {cause}"[:160])
+                elif not isinstance(exc, LmuxError):
+                    failures.append(f"{label}: {type(exc).__name__}: {exc}"[:160])
+                continue
+            problem = ill_typed(result, call.name)
+            if problem:
+                failures.append(f"{label}: {problem}"[:160])
+        assert not failures, (
+            f"{case}: {len(failures)} of {len(variants)} odd answers let a foreign exception "
+            "escape or gave an ill-typed result (raise an LmuxError instead): "
+            + "; ".join(failures[:3])
+        )
+
+
+def _always(reply: Reply) -> Callable[[CapturedRequest], Reply]:
+    return lambda _request: reply
+
+
+def _naming(request: CapturedRequest, model: str, answered: str) -> CapturedRequest:
+    """``request`` as if it had asked for ``answered``: the wire then answers naming it."""
+    body = request.json()
+    if isinstance(body, dict) and body.get("model") == model:
+        raw = json.dumps({**body, "model": answered}, ensure_ascii=False).encode()
+        return attrs.evolve(request, body=raw)
+    return attrs.evolve(request, path=request.path.replace(model, answered, 1))
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _usage_problem(usage: Any) -> str | None:
+    if not isinstance(usage, Usage):
+        return f"usage is {type(usage).__name__}"
+    counts = attrs.asdict(usage, recurse=False)
+    odd = sorted(name for name, value in counts.items() if not _is_count(value))
+    return f"usage.{odd[0]} is {counts[odd[0]]!r}" if odd else None
+
+
+def _call_problem(call: Any) -> str | None:
+    if isinstance(call, ToolCall):
+        # Any: the values are checked at run time, whatever the annotations promise.
+        fields: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    elif isinstance(call, ToolCallDelta):
+        if type(call.index) is not int:
+            return f"tool-call delta index {call.index!r}"
+        fields = {"arguments": call.arguments}
+        fields.update({k: v for k, v in (("id", call.id), ("name", call.name)) if v is not None})
+    else:
+        return f"tool call is {type(call).__name__}"
+    odd = sorted(name for name, value in fields.items() if not isinstance(value, str))
+    return f"tool-call {odd[0]} is {fields[odd[0]]!r}" if odd else None
+
+
+def ill_typed(result: Any, path: str) -> str | None:
+    """What is not well typed in a successful result of ``path`` (None: all is)."""
+    if path == "embed":
+        if not isinstance(result, EmbeddingResponse):
+            return f"embed gave {type(result).__name__}"
+        if not all(type(x) is float for vector in result.embeddings for x in vector):
+            return "a vector holds something other than floats"
+        return _usage_problem(result.usage)
+    if path == "chat":
+        if not isinstance(result, ChatResponse):
+            return f"chat gave {type(result).__name__}"
+        texts: dict[str, Any] = {
+            "content": result.content,
+            "refusal": result.refusal,
+            "model": result.model,
+        }
+        odd = sorted(k for k, v in texts.items() if v is not None and not isinstance(v, str))
+        if odd:
+            return f"{odd[0]} is {texts[odd[0]]!r}"
+        finish: Any = result.finish_reason
+        if not isinstance(finish, FinishReason):
+            return f"finish_reason is {finish!r}"
+        problems = [_call_problem(c) for c in result.tool_calls]
+        return next((p for p in problems if p), None) or _usage_problem(result.usage)
+    if not isinstance(result, list) or not all(isinstance(c, ChatChunk) for c in result):
+        return "the stream yielded something other than ChatChunks"
+    deltas: list[Any] = [c.delta for c in result]
+    if not all(isinstance(d, str) for d in deltas):
+        return "a chunk's delta is not text"
+    finishes = [c.finish_reason for c in result if c.finish_reason is not None]
+    if len(finishes) != 1 or not isinstance(finishes[0], FinishReason):
+        return f"finish reasons {finishes} (expected exactly one FinishReason)"
+    problems = [_call_problem(d) for c in result for d in c.tool_call_deltas]
+    problems += [_usage_problem(c.usage) for c in result if c.usage is not None]
+    return next((p for p in problems if p), None)
+
+
+def _variants(wire: WireFormat, rendered: Reply, *, streamed: bool) -> Iterator[tuple[str, Reply]]:
+    """The odd variants of a rendered answer: of its body, or of each kind of stream frame."""
+    if not streamed:
+        document = json.loads(b"".join(rendered.chunks))
+        for label, odd in odd_variants(document):
+            body = json.dumps(odd, ensure_ascii=False).encode()
+            yield label, Reply(rendered.status, rendered.headers, (body,))
+        return
+    frames = list(rendered.chunks)
+    seen: set[Any] = set()
+    for index, frame in enumerate(frames):
+        document = _frame_json(frame)
+        if not isinstance(document, dict) or _shape(document) in seen:
+            continue
+        seen.add(_shape(document))
+        for label, odd in odd_variants(document):
+            payload = json.dumps(odd, ensure_ascii=False).encode()
+            odd_frame = wire.replace_event_json(frame, payload)
+            changed = (*frames[:index], odd_frame, *frames[index + 1 :])
+            yield (
+                f"event {index} {label}",
+                Reply(rendered.status, rendered.headers, changed, stream=True),
+            )
