@@ -60,9 +60,14 @@ async def _aclose(stream: object) -> None:
 class MeteredStream(StreamingResponse):
     """An SSE response whose ending (``finish``, then closing) always runs, once.
 
+    Starlette stops a stream whose client left by cancelling it in an anyio cancel scope,
+    which cancels again every ``await`` the stream's cleanup makes: an upstream generator's
+    ``finally: await body.aclose()`` never completes and the connection is not released.
+    Here the sending task is cancelled once, with plain asyncio, when the client leaves; the
+    cleanup that cancellation runs can await what it needs.
+
     ``finish`` does the accounting and is awaited first: nothing a disconnect cancels comes
-    before the charge. Then the body generator and ``upstream`` are closed, which releases
-    the upstream connection.
+    before the charge. Then the body generator and ``upstream`` are closed.
     """
 
     def __init__(
@@ -76,12 +81,24 @@ class MeteredStream(StreamingResponse):
         self._finish: Callable[[], Awaitable[None]] | None = finish
         self._upstream = upstream
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the stream; end it (accounting, then closing) however sending stopped."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
+        """Send the stream until it ends or the client leaves; then end it, whatever happened."""
+        sending = asyncio.ensure_future(self.stream_response(send))
+        watching = asyncio.ensure_future(_disconnected(receive))
         try:
-            await super().__call__(scope, receive, send)
+            await asyncio.wait((sending, watching), return_when=asyncio.FIRST_COMPLETED)
+            if not sending.done():  # the client left: stop sending, once
+                sending.cancel()
+            await asyncio.wait((sending,))  # its cleanup runs, not cancelled again
+        except BaseException:  # this request itself is cancelled (server shutdown)
+            sending.cancel()
+            raise
         finally:
+            watching.cancel()
             await _detached(self.end())
+        error = None if sending.cancelled() else sending.exception()
+        if error is not None and not isinstance(error, OSError):  # OSError: the client left
+            raise error
 
     async def end(self) -> None:
         """Account (once), then close the body and the upstream."""
@@ -92,6 +109,14 @@ class MeteredStream(StreamingResponse):
         finally:
             await _aclose(self.body_iterator)
             await _aclose(self._upstream)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client has gone."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 class DeltaScrub:

@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from lmux_plug import ChatChunk, FinishReason, ModelPricing, Registry, Usage
+from lmux_plug import (
+    ChatChunk,
+    CompletionChunk,
+    FinishReason,
+    ModelPricing,
+    Registry,
+    ResponseChunk,
+    Usage,
+)
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
 from lmux_plug.gateway.serve import run_in_thread
@@ -29,11 +37,18 @@ from lmux_plug.testing import MockProvider
 
 KEY = "vk-stream-cut-client-0001"
 PRICE = ModelPricing(input=Decimal("0.001"), output=Decimal("0.001"))
-CUTS = 10
+MAX_TOKENS = 1000
+CUTS = 6
+ROUTES = {
+    "chat": ("chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+    "completions": ("completions", {"prompt": "hi"}),
+    "responses": ("responses", {"input": "hi"}),
+}
+LIMIT_FIELD = {"responses": "max_output_tokens"}
 
 
 class _SlowWords(MockProvider):
-    """A word every 20 ms for 4 s, usage only on the last chunk."""
+    """A word every 20 ms for 4 s on every streamed API, usage only at the end."""
 
     async def _stream(self, call: Any) -> AsyncIterator[ChatChunk]:
         self.calls.append(call)
@@ -46,18 +61,30 @@ class _SlowWords(MockProvider):
             model=call.model,
         )
 
+    async def _complete_stream(self, call: Any) -> AsyncIterator[CompletionChunk]:
+        self.calls.append(call)
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            yield CompletionChunk(delta="word ", model=call.model)
+
+    async def _create_response_stream(self, call: Any) -> AsyncIterator[ResponseChunk]:
+        self.calls.append(call)
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            yield ResponseChunk(type="response.output_text.delta", delta="word ")
+
 
 class _ReleasingStream:
     """An upstream body: iterating reads chunks; closing awaits the connection's release."""
 
-    def __init__(self, inner: AsyncIterator[ChatChunk], released: list[int]) -> None:
+    def __init__(self, inner: AsyncIterator[Any], released: list[int]) -> None:
         self._inner = inner
         self._released = released
 
     def __aiter__(self) -> _ReleasingStream:
         return self
 
-    async def __anext__(self) -> ChatChunk:
+    async def __anext__(self) -> Any:
         return await self._inner.__anext__()
 
     async def aclose(self) -> None:
@@ -76,26 +103,31 @@ class _ReleasingRegistry(Registry):
     def achat_stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return _ReleasingStream(super().achat_stream(*args, **kwargs), self.released)
 
+    def acomplete_stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return _ReleasingStream(super().acomplete_stream(*args, **kwargs), self.released)
 
-def _cut(url: str, *, reset: bool) -> None:
-    """Start a stream on a raw socket, read until the first word, and hang up."""
+    def acreate_response_stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return _ReleasingStream(super().acreate_response_stream(*args, **kwargs), self.released)
+
+
+def _cut(url: str, route: str, how: str) -> None:
+    """Start a stream on a raw socket and hang up: after the first word, or at once."""
     host, port = url.removeprefix("http://").removesuffix("/v1").split(":")
+    path, fields = ROUTES[route]
+    limit = LIMIT_FIELD.get(route, "max_tokens")
     body = json.dumps(
-        {
-            "model": "slow/mock-model",
-            "messages": [{"role": "user", "content": "hi"}],
-            "stream": True,
-            "max_tokens": 1000,
-        }
+        {"model": "slow/mock-model", "stream": True, limit: MAX_TOKENS, **fields}
     ).encode()
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        if reset:  # close with a RST instead of a FIN
+        if how != "fin":  # close with a RST instead of a FIN
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"POST /v1/{path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n".encode()
             + f"authorization: Bearer {KEY}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
             + body
         )
+        if how == "at-once":
+            return  # before the first byte of the answer
         received = b""
         for _ in range(1000):
             if b"word" in received:
@@ -106,8 +138,9 @@ def _cut(url: str, *, reset: bool) -> None:
         assert b"word" in received
 
 
-@pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
-def test_a_stream_cut_is_charged_and_released_when_the_upstream_close_awaits(reset):
+@pytest.mark.parametrize("how", ["fin", "rst", "at-once"])
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_a_stream_cut_is_charged_and_released_when_the_upstream_close_awaits(route, how):
     slow = _SlowWords("slow", pricing=PRICE)
     registry = _ReleasingRegistry()
     registry.register("slow", slow)
@@ -131,7 +164,7 @@ def test_a_stream_cut_is_charged_and_released_when_the_upstream_close_awaits(res
     with run_in_thread(app) as url:
         for number in range(1, CUTS + 1):
             before = spent() if loop else Decimal(0)
-            _cut(url, reset=reset)
+            _cut(url, route, how)
             # Bounded wait for the stream's cleanup: the in-flight count, the upstream release.
             for _ in range(500):
                 if gateway.metrics.in_flight == 0 and len(registry.released) == number:
@@ -140,7 +173,11 @@ def test_a_stream_cut_is_charged_and_released_when_the_upstream_close_awaits(res
             assert gateway.metrics.in_flight == 0, f"cut {number}: the request is still counted"
             assert len(registry.released) == number, f"cut {number}: upstream not released"
             charged.append(spent() - before)
-    # Every cut paid its prompt and the words it got: more than nothing, far less than the
-    # 1,000 output tokens reserved (the reservation was given back).
-    assert all(Decimal("0.0005") < c < Decimal("0.1") for c in charged), charged
     assert len(slow.calls) == CUTS
+    if route == "chat":
+        # Paid its prompt and the words it got (if any): never nothing, never the 1,000
+        # output tokens reserved.
+        assert all(Decimal("0.0005") < c < Decimal("0.1") for c in charged), charged
+    else:
+        # No usage before the cut: the reservation (prompt and 1,000 tokens) stays charged.
+        assert all(c > MAX_TOKENS * PRICE.output for c in charged), charged
