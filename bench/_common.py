@@ -87,34 +87,11 @@ def fake_server(chunks: int = 8, reply: str | None = None) -> Iterator[str]:
     The server runs in a separate interpreter so that it does not share a core's GIL with
     the client being measured; it is terminated (then killed if need be) on exit.
     """
-    cmd = [
-        sys.executable,
-        "-m",
-        "lmux_plug.testing.fake_openai",
-        "--port",
-        "0",
-        "--chunks",
-        str(chunks),
-    ]
-    if reply is not None:
-        cmd += ["--reply", reply]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=str(REPO))
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("PORT "):
-            msg = f"fake server did not start: {line!r}"
-            raise RuntimeError(msg)
-        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    # Imported here: peer interpreters (LiteLLM's venv) import this module without lmux_plug.
+    from lmux_plug.testing.fake_openai import serve_in_process
+
+    with serve_in_process(chunks=chunks, reply=reply, cwd=str(REPO)) as url:
+        yield url
 
 
 def worker_env() -> dict[str, str]:

@@ -26,34 +26,11 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug.testing.fake_openai",
-            "--port",
-            "0",
-            "--latency",
-            str(latency),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"fake server did not start: {line!r}")
-    return proc, int(line.split()[1])
 
 
 def prompts(n: int) -> list[str]:
@@ -243,9 +220,9 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
-    server, port = start_server(args.latency)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
+    from lmux_plug.testing.fake_openai import serve_in_process
+
+    with serve_in_process(latency=args.latency) as url:
         rates: dict[str, list[float]] = {
             "aiohttp": [],
             "registry+gather": [],
@@ -301,9 +278,6 @@ def main() -> None:
             print(f"lmux_plug / litellm = {best['lmux_plug'] / rate:.2f}x (target >= 2x)")
         else:
             print("lmux_plug / litellm = n/a (litellm unavailable)")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""Fixtures shared by the test directories."""
+"""Fixtures shared by the test directories: the openai plugin's registry, redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -23,3 +29,75 @@ async def openai_registry() -> AsyncIterator[Registry]:
         yield registry
     finally:
         await registry.aclose()
+
+
+class RedisProcess:
+    """A redis-server on a free 127.0.0.1 port that a test can stop and start again."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it and wait (at most 10 s) until it accepts connections."""
+        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not start on port {self.port}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+            self.process = None
+
+
+@contextlib.contextmanager
+def _running_redis() -> Iterator[RedisProcess]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("LMUX_REQUIRE_REDIS") == "1":
+            pytest.fail("LMUX_REQUIRE_REDIS=1 but no redis-server binary on PATH")
+        pytest.skip("redis-server is not installed (set LMUX_REQUIRE_REDIS=1 to make this fail)")
+    redis = RedisProcess(binary)
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def redis_process() -> Iterator[RedisProcess]:
+    """A redis-server of this test's own (skipped when missing, unless required)."""
+    with _running_redis() as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server shared by the session (tests use their own key prefixes)."""
+    with _running_redis() as redis:
+        yield redis.url

@@ -32,6 +32,8 @@ import email.utils
 import json
 import math
 import random
+import subprocess
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
@@ -43,7 +45,7 @@ from lmux_plug import ApiKeyAuth, Capability, ProviderSpec, Usage
 from lmux_plug.testing.wire_formats import OpenAIWire
 from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
-__all__ = ["FakeOpenAIServer", "FaultPlan", "Quota", "provider_spec"]
+__all__ = ["FakeOpenAIServer", "FaultPlan", "Quota", "provider_spec", "serve_in_process"]
 
 _WIRE = OpenAIWire()
 
@@ -310,6 +312,44 @@ def _reply_text(body: Mapping[str, Any], plan: FaultPlan) -> str:
 
 def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
+
+
+@contextlib.contextmanager
+def serve_in_process(
+    *,
+    latency: float = 0.0,
+    chunks: int = 8,
+    reply: str | None = None,
+    cwd: str | None = None,
+) -> Iterator[str]:
+    """Run the server in a Python process of its own; yield its base URL (``.../v1``).
+
+    For benchmarks (the server does not share the measured client's GIL) and for tests of
+    other processes. The process is terminated (then killed if need be) on exit. ``cwd``
+    is its working directory (a source checkout makes ``lmux_plug`` importable).
+    """
+    command = [sys.executable, "-m", "lmux_plug.testing.fake_openai", "--port", "0"]
+    command += ["--latency", str(latency), "--chunks", str(chunks)]
+    if reply is not None:
+        command += ["--reply", reply]
+    # The command is this interpreter and this module, with numbers and the reply text.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)  # noqa: S603
+    try:
+        assert process.stdout is not None  # noqa: S101 - stdout=PIPE
+        line = process.stdout.readline().strip()
+        if not line.startswith("PORT "):
+            msg = f"fake server did not start: {line!r}"
+            raise RuntimeError(msg)
+        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:

@@ -9,12 +9,7 @@ local in-memory limits and logs one warning, then goes back to Redis once it ans
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,58 +19,6 @@ from lmux_plug.router.state import RedisBackend, StateBackendError
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 pytestmark = [pytest.mark.redis]
-
-
-class RedisProcess:
-    """A redis-server on a fixed free port that the test can stop and start again."""
-
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server did not start on port {self.port}")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(5)
-            self.process = None
-
-
-@pytest.fixture
-def redis_process() -> Iterator[RedisProcess]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("LMUX_REQUIRE_REDIS") == "1":
-            pytest.fail("LMUX_REQUIRE_REDIS=1 but no redis-server binary on PATH")
-        pytest.skip("redis-server is not installed (set LMUX_REQUIRE_REDIS=1 to make this fail)")
-    redis = RedisProcess(binary)
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
 
 
 def _config(server: FakeOpenAIServer, **router: object) -> RouterConfig:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,9 +17,12 @@ import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import openai
 import pytest
+
+from lmux_plug.testing.fake_openai import serve_in_process
 
 BUDGET_KEY = "vk-workers-budget-0001"
 LIMITED_KEY = "vk-workers-limited-0002"
@@ -58,60 +60,20 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def redis_server():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("LMUX_REQUIRE_REDIS") == "1":
-            pytest.fail("LMUX_REQUIRE_REDIS=1 but no redis-server binary on PATH")
-        pytest.skip("redis-server is not installed (set LMUX_REQUIRE_REDIS=1 to make this fail)")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port, process, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(process)
-
-
-@pytest.fixture
-def upstream():
+def upstream() -> Iterator[str]:
     # Answers after 0.3 s, so concurrent calls really overlap; 40 characters = 10 tokens.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug.testing.fake_openai",
-            "--port",
-            "0",
-            "--latency",
-            "0.3",
-            "--reply",
-            "x" * 40,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"PORT (\d+)", line)
-        assert match, line
-        yield f"http://127.0.0.1:{match.group(1)}/v1"
-    finally:
-        _stop(process)
+    with serve_in_process(latency=0.3, reply="x" * 40) as url:
+        yield url
 
 
 @pytest.fixture
-def workers(tmp_path, redis_server, upstream):
+def workers(tmp_path, redis_process, upstream):
     config = tmp_path / "lmux.toml"
     config.write_text(
         textwrap.dedent(
             f"""
             [gateway]
-            state = "{redis_server}"
+            state = "{redis_process.url}"
             workers = 2
             # fake-model has no price: 1,250 USD per million output tokens, so a call
             # of 10 output tokens costs 0.0125 USD, a quarter of the 0.05 budget.

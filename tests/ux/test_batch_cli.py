@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -108,55 +107,41 @@ def test_shards_split_the_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.redis
-def test_shards_share_one_rpm_budget_through_redis(tmp_path: Path) -> None:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = 6000 + os.getpid() % 1000
-    redis = subprocess.Popen(
-        [server, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        data = tmp_path / "in.jsonl"
-        data.write_text("".join(f'"p{i}"\n' for i in range(40)))
-        # rpm=600: 10 per second for both shards together; 40 lines need ~3.5 s at least.
-        url = f"redis://127.0.0.1:{port}/0"
-        started = time.monotonic()
-        shards = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lmux_plug",
-                    "batch",
-                    str(data),
-                    "-o",
-                    str(tmp_path / f"out{k}.jsonl"),
-                    "-m",
-                    "echo/echo-1",
-                    "--shard",
-                    f"{k}/2",
-                    "--rpm",
-                    "600",
-                    "--state",
-                    url,
-                    "--no-progress",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for k in (1, 2)
-        ]
-        errors = [p.communicate(timeout=120)[1] for p in shards]
-        elapsed = time.monotonic() - started
-        assert [p.returncode for p in shards] == [0, 0], errors
-        lines = sorted(r["line"] for k in (1, 2) for r in records(tmp_path / f"out{k}.jsonl"))
-        assert lines == list(range(1, 41))
-        # Shared: both shards together kept to ~10/s (alone each would take ~2 s).
-        assert elapsed >= 3.0, elapsed
-    finally:
-        redis.terminate()
-        redis.wait(timeout=10)
+def test_shards_share_one_rpm_budget_through_redis(tmp_path: Path, redis_process) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(f'"p{i}"\n' for i in range(40)))
+    # rpm=600: 10 per second for both shards together; 40 lines need ~3.5 s at least.
+    url = redis_process.url
+    started = time.monotonic()
+    shards = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lmux_plug",
+                "batch",
+                str(data),
+                "-o",
+                str(tmp_path / f"out{k}.jsonl"),
+                "-m",
+                "echo/echo-1",
+                "--shard",
+                f"{k}/2",
+                "--rpm",
+                "600",
+                "--state",
+                url,
+                "--no-progress",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for k in (1, 2)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in shards]
+    elapsed = time.monotonic() - started
+    assert [p.returncode for p in shards] == [0, 0], errors
+    lines = sorted(r["line"] for k in (1, 2) for r in records(tmp_path / f"out{k}.jsonl"))
+    assert lines == list(range(1, 41))
+    # Shared: both shards together kept to ~10/s (alone each would take ~2 s).
+    assert elapsed >= 3.0, elapsed
