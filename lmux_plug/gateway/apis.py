@@ -52,6 +52,12 @@ _JSON = "application/json"
 #: Audio uploads may be far larger than JSON bodies (OpenAI accepts 25 MB).
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 _ROUTING_FIELDS = ("fallback_models", "retries")
+#: Keywords of ``acreate_response`` / ``acomplete`` / ``atranscribe`` that only the gateway
+#: may set: the upstream URL and key, its headers and time limit, and raw body fields that
+#: are merged last (they could replace the model that was allowed and priced).
+_CALL_CONTROL = frozenset(
+    {"api_key", "base_url", "extra_headers", "timeout", "extra", "extra_body", "extra_query"}
+)
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -101,6 +107,11 @@ class _ApiRoutes:
         """The key, the model and the call's ticket (rpm slot, budget reservation)."""
         gateway = self.gateway
         key = gateway.authenticate(request)
+        for name in _CALL_CONTROL.intersection(body):
+            # The body's fields become keywords of the library call: these would choose
+            # where the gateway's keys go, its headers, or override the checked model.
+            msg = f"'{name}' cannot be set through the gateway"
+            raise _bad(msg, param=name)
         model = gateway.model_of(body, key)
         for name in _ROUTING_FIELDS:
             body.pop(name, None)  # retries/fallbacks are the chat route's; not forwarded

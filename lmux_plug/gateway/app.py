@@ -185,6 +185,8 @@ class _LogScrubber(logging.Filter):
 
 _LOG_FILTER = _LogScrubber()
 log.addFilter(_LOG_FILTER)
+# uvicorn logs an exception that escapes the app with its traceback: scrubbed the same way.
+scrubbed_logger("uvicorn.error").addFilter(_LOG_FILTER)
 
 
 class Gateway:
