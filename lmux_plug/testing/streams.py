@@ -2,16 +2,21 @@
 
 A streaming decoder must give the same chunks however the bytes arrive; ``split_at``
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
-``collect`` drains an async stream into a list the caller holds, so the items that arrived
-before an error are still there to assert on.
+``same_under_any_split`` checks a decoder on whole and cut bytes at once. ``collect``
+drains an async stream into a list the caller holds, so the items that arrived before an
+error are still there to assert on; ``first_then_close`` reads one item and closes the
+stream early (a test then checks the server saw the client leave).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
-__all__ = ["collect", "split_at"]
+if TYPE_CHECKING:
+    from lmux_plug import ChatChunk
+
+__all__ = ["collect", "first_then_close", "same_under_any_split", "split_at"]
 
 T = TypeVar("T")
 
@@ -29,3 +34,33 @@ async def collect(stream: AsyncIterable[T], into: list[T]) -> None:
     """Append every item of ``stream`` to ``into``; what arrived stays there if it raises."""
     async for item in stream:
         into.append(item)  # noqa: PERF401 - a comprehension would lose the items on error
+
+
+def same_under_any_split(
+    decode: Callable[[list[bytes]], list[ChatChunk]], body: bytes, cuts: Iterable[int]
+) -> list[ChatChunk]:
+    """The chunks ``decode`` gives for ``body`` whole, checked against ``body`` cut at ``cuts``.
+
+    Raises ``AssertionError`` unless both give the same chunks and exactly one of them, the
+    last, is terminal (carries a finish reason).
+    """
+    whole = decode([body])
+    split = decode(split_at(body, cuts))
+    if split != whole:
+        msg = f"cut at {sorted(set(cuts))} the chunks differ:\n{split}\nwhole:\n{whole}"
+        raise AssertionError(msg)
+    terminal = [c for c in whole if c.finish_reason is not None]
+    if len(terminal) != 1 or whole[-1] is not terminal[0]:
+        msg = f"not one terminal chunk at the end: {whole}"
+        raise AssertionError(msg)
+    return whole
+
+
+async def first_then_close(stream: AsyncIterator[T]) -> T:
+    """The first item of ``stream``, which is then closed (``aclose``) before its end."""
+    try:
+        return await anext(stream)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -16,7 +16,7 @@ from lmux_plug.errors import (
     ProviderError,
     RateLimitError,
 )
-from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import collect, first_then_close
 
 MODEL = "anthropic/claude-sonnet-4-5"
 
@@ -301,10 +301,8 @@ async def test_truncated_stream_raises_provider_error(registry, anthropic_server
 async def test_early_close_releases_connection(registry, anthropic_server, wire):
     events = wire.message_events(text="a long answer that keeps going")
     anthropic_server.enqueue(wire.Reply(sse_body=wire.sse(events[:4]), trickle=500))
-    stream = registry.achat_stream(MODEL, "Hi")
-    first = await stream.__anext__()
+    first = await first_then_close(registry.achat_stream(MODEL, "Hi"))
     assert first.delta
-    await stream.aclose()
     # The server notices the client went away long before its 10 s of trickling ends.
     assert await anthropic_server.await_disconnects(1, 5.0)
     # The registry still works afterwards.

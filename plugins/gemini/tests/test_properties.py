@@ -12,7 +12,7 @@ from lmux_plug_gemini._codec import GeminiStreamDecoder, encode_chat
 
 from lmux_plug import ChatChunk, ChatRequest, FinishReason, InvalidRequestError
 from lmux_plug.testing.strategies import chat_requests, messages
-from lmux_plug.testing.streams import split_at
+from lmux_plug.testing.streams import same_under_any_split
 
 _DATA_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
 _words = st.text(
@@ -135,12 +135,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:
     body, events = stream
-    pieces = split_at(body, cuts)
-    whole = _decode([body])
-    assert _decode(pieces) == whole
-    terminal = [c for c in whole if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert whole[-1] is terminal[0]
+    whole = same_under_any_split(_decode, body, cuts)
     parts = [p for e in events for p in e["candidates"][0]["content"]["parts"]]
     assert "".join(c.delta for c in whole) == "".join(
         p["text"] for p in parts if "text" in p and not p.get("thought")
@@ -153,9 +148,9 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     assert [(d.name, json.loads(d.arguments), d.signature) for d in deltas] == [
         (p["functionCall"]["name"], p["functionCall"]["args"], p["thoughtSignature"]) for p in calls
     ]
-    usage = terminal[0].usage
+    usage = whole[-1].usage
     assert usage is not None
     assert usage.input_tokens == 7
     assert usage.output_tokens == len(events) + 3
     if calls and events[-1]["candidates"][0]["finishReason"] == "STOP":
-        assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
+        assert whole[-1].finish_reason is FinishReason.TOOL_CALLS

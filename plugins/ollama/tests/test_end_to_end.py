@@ -27,7 +27,7 @@ from lmux_plug import (
     ToolMessage,
     UnsupportedFeatureError,
 )
-from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import collect, first_then_close
 from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 STREAM_LINES = 400
@@ -368,11 +368,8 @@ async def test_early_close_releases_connection(
     registry: Registry, server: tuple[WireServer, str]
 ) -> None:
     fake, _ = server
-    stream = registry.achat_stream("ollama/endless", "go")
-    async for chunk in stream:
-        assert chunk.delta == "w0 "
-        break
-    await stream.aclose()  # type: ignore[attr-defined]
+    first = await first_then_close(registry.achat_stream("ollama/endless", "go"))
+    assert first.delta == "w0 "
     # The server saw the client leave mid-stream, long before its 2 s of lines ended.
     assert await fake.await_disconnects(1, 10.0)
 

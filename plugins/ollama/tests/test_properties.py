@@ -19,7 +19,7 @@ from lmux_plug import (
     UnsupportedFeatureError,
 )
 from lmux_plug.testing.strategies import chat_requests, messages
-from lmux_plug.testing.streams import split_at
+from lmux_plug.testing.streams import same_under_any_split
 
 _words = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
@@ -105,12 +105,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     stream: tuple[bytes, list[dict[str, Any]]], cuts: list[int]
 ) -> None:
     body, lines = stream
-    pieces = split_at(body, cuts)
-    whole = _decode([body])
-    assert _decode(pieces) == whole
-    terminal = [c for c in whole if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert whole[-1] is terminal[0]
+    whole = same_under_any_split(_decode, body, cuts)
     assert "".join(c.delta for c in whole) == "".join(
         line["message"].get("content", "") for line in lines
     )
@@ -120,7 +115,7 @@ def test_stream_decoding_is_identical_under_any_byte_split(
     deltas = [d for c in whole for d in c.tool_call_deltas]
     assert [d.index for d in deltas] == list(range(len(deltas)))
     assert len({d.id for d in deltas}) == len(deltas)
-    usage = terminal[0].usage
+    usage = whole[-1].usage
     assert usage is not None
     assert (usage.input_tokens, usage.output_tokens) == (5, len(lines) - 1)
 
