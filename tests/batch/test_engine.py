@@ -363,19 +363,24 @@ def test_sync_default_client_is_the_default_registry(lmux_registry):
     assert batch.results[0].output_text == "hi"
 
 
-def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
-    in_flight = 0
+class InFlight:
+    """A mock's handler: echoes after 10 ms and counts the calls in flight (``now``)."""
 
-    async def handler(call: MockCall) -> str:
-        nonlocal in_flight
-        in_flight += 1
+    def __init__(self) -> None:
+        self.now = 0
+
+    async def __call__(self, call: MockCall) -> str:
+        self.now += 1
         try:
             await asyncio.sleep(0.01)
         finally:
-            in_flight -= 1
+            self.now -= 1
         return call.messages[-1].content
 
-    mock = MockProvider("mock", handler=handler)
+
+def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
+    in_flight = InFlight()
+    mock = MockProvider("mock", handler=in_flight)
     registry.register("mock", mock)
     done = threading.Event()
 
@@ -403,7 +408,7 @@ def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
     assert 50 < len(finished) < 100_000
     for i in finished:
         assert partial.results[i].output_text == f"i{i}"
-    assert in_flight == 0  # every call in flight was cancelled
+    assert in_flight.now == 0  # every call in flight was cancelled
     calls = len(mock.calls)
     time.sleep(0.05)
     assert len(mock.calls) == calls  # nothing runs on in the background
@@ -422,18 +427,8 @@ def test_import_lmux_plug_does_not_import_the_batch_engine():
 
 
 async def test_ctrl_c_under_a_running_loop_cancels_the_background_batch(registry):
-    in_flight = 0
-
-    async def handler(call: MockCall) -> str:
-        nonlocal in_flight
-        in_flight += 1
-        try:
-            await asyncio.sleep(0.01)
-        finally:
-            in_flight -= 1
-        return call.messages[-1].content
-
-    mock = MockProvider("mock", handler=handler)
+    in_flight = InFlight()
+    mock = MockProvider("mock", handler=in_flight)
     registry.register("mock", mock)
     started = threading.Event()
 
@@ -467,7 +462,7 @@ async def test_ctrl_c_under_a_running_loop_cancels_the_background_batch(registry
     calls = len(mock.calls)
     time.sleep(0.05)
     assert len(mock.calls) == calls
-    assert in_flight == 0
+    assert in_flight.now == 0
 
 
 async def test_list_form_drops_raw_unless_asked(fake_server, fake_registry):

@@ -278,23 +278,24 @@ async def server() -> AsyncIterator[OpenAIServer]:
         yield instance
 
 
+def _mygw(server: OpenAIServer) -> ProviderSpec:
+    """The README's few lines: a new OpenAI-compatible endpoint declared as data."""
+    return ProviderSpec(
+        name="mygw",
+        wire="openai",
+        base_url=f"{server.url}/v1",
+        auth=ApiKeyAuth(env=("MYGW_KEY",)),
+        capabilities=ALL,
+    )
+
+
 @pytest.fixture
 async def registry(
     server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Registry]:
     monkeypatch.setenv("MYGW_KEY", KEY)
     reg = Registry(plugins=[lmux_plug_openai])
-    # The README's few lines: a new OpenAI-compatible endpoint declared as data.
-    reg.register(
-        "mygw",
-        ProviderSpec(
-            name="mygw",
-            wire="openai",
-            base_url=f"{server.url}/v1",
-            auth=ApiKeyAuth(env=("MYGW_KEY",)),
-            capabilities=ALL,
-        ),
-    )
+    reg.register("mygw", _mygw(server))
     try:
         yield reg
     finally:
@@ -546,15 +547,7 @@ async def test_early_close_releases_the_connection(
 async def test_sync_api_streams_too(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MYGW_KEY", KEY)
     reg = Registry(plugins=[lmux_plug_openai])
-    reg.register(
-        "mygw",
-        ProviderSpec(
-            name="mygw",
-            wire="openai",
-            base_url=f"{server.url}/v1",
-            auth=ApiKeyAuth(env=("MYGW_KEY",)),
-        ),
-    )
+    reg.register("mygw", _mygw(server))
     try:
         chunks = await asyncio.to_thread(lambda: list(reg.chat_stream("mygw/streamer", "hi")))
     finally:
