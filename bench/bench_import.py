@@ -67,6 +67,10 @@ def child_env() -> dict[str, str]:
     env = _common.worker_env()
     # simonw/llm keeps its config in a user directory: point it at a scratch one.
     env["LLM_USER_PATH"] = tempfile.mkdtemp(prefix="bench-llm-")
+    # An installed package has its bytecode compiled (pip does it); with this set, modules
+    # of an editable install are compiled from source in every process, which measures the
+    # compiler, not the import. The warm-up run writes the bytecode cache.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

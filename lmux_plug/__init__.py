@@ -30,6 +30,15 @@ from lmux_plug._api_functions import (
     transcribe_stream,
 )
 from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import (
+    ApiKeyAuth,
+    Capability,
+    Credentials,
+    ModelSpec,
+    NoAuth,
+    ProviderSpec,
+    Secret,
+)
 from lmux_plug._plugins import BrokenPlugin, LoadedPlugin, PluginLoadWarning
 from lmux_plug._pricing import (
     Cost,
@@ -38,41 +47,6 @@ from lmux_plug._pricing import (
     calculate_cost,
     duration_cost,
     per_million_tokens,
-)
-from lmux_plug._types import (
-    ApiKeyAuth,
-    AssistantMessage,
-    AudioContent,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Credentials,
-    DeveloperMessage,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    FunctionDefinition,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Message,
-    ModelSpec,
-    NoAuth,
-    ProviderSpec,
-    Secret,
-    SystemMessage,
-    TextContent,
-    TextResponseFormat,
-    ThinkingBlock,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolChoice,
-    ToolMessage,
-    Usage,
-    UserMessage,
 )
 from lmux_plug.client import Client, RoutingClient
 from lmux_plug.errors import (
@@ -118,6 +92,34 @@ if TYPE_CHECKING:
         TranscriptionResponse,
         TranscriptionSegment,
     )
+    from lmux_plug._types import (
+        AssistantMessage,
+        AudioContent,
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        DeveloperMessage,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        FileContent,
+        FinishReason,
+        FunctionDefinition,
+        ImageContent,
+        JsonObjectResponseFormat,
+        JsonSchemaResponseFormat,
+        Message,
+        SystemMessage,
+        TextContent,
+        TextResponseFormat,
+        ThinkingBlock,
+        Tool,
+        ToolCall,
+        ToolCallDelta,
+        ToolChoice,
+        ToolMessage,
+        Usage,
+        UserMessage,
+    )
     from lmux_plug.protocols import (
         AsyncCloseable,
         AuthProvider,
@@ -127,8 +129,41 @@ if TYPE_CHECKING:
         ResponsesProvider,
     )
 
-# Loaded on first use, so ``import lmux_plug`` stays fast for callers that only chat.
+# Loaded on first use, so ``import lmux_plug`` stays fast for callers that only chat: the
+# call types (messages, requests, responses) are created when a call or a caller first
+# needs them; plugin discovery only needs the declarations (lmux_plug._declarations).
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "AssistantMessage",
+            "AudioContent",
+            "ChatChunk",
+            "ChatRequest",
+            "ChatResponse",
+            "DeveloperMessage",
+            "EmbeddingRequest",
+            "EmbeddingResponse",
+            "FileContent",
+            "FinishReason",
+            "FunctionDefinition",
+            "ImageContent",
+            "JsonObjectResponseFormat",
+            "JsonSchemaResponseFormat",
+            "Message",
+            "SystemMessage",
+            "TextContent",
+            "TextResponseFormat",
+            "ThinkingBlock",
+            "Tool",
+            "ToolCall",
+            "ToolCallDelta",
+            "ToolChoice",
+            "ToolMessage",
+            "Usage",
+            "UserMessage",
+        ),
+        "lmux_plug._types",
+    ),
     **dict.fromkeys(
         (
             "CompletionChunk",

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from lmux_plug._declarations import Capability
 from lmux_plug._evolve import evolve
 from lmux_plug._pricing import Cost, ModelPricing, calculate_cost, duration_cost
 from lmux_plug._secrets import scrub_exception
-from lmux_plug._types import Capability, Usage
 from lmux_plug.errors import LmuxError, PluginError
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from lmux_plug._context import ProviderContext
     from lmux_plug._sync import LoopRunner
+    from lmux_plug._types import Usage
     from lmux_plug.registry import Route
 
 __all__ = ["ApiMethods"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
+from lmux_plug._declarations import Credentials, ProviderSpec, Secret
 from lmux_plug._pricing import ModelPricing
-from lmux_plug._types import Credentials, ProviderSpec, Secret
 from lmux_plug.hookspecs import hookimpl
 
 __all__ = ["CoreDefaults"]

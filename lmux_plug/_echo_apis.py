@@ -11,10 +11,10 @@ import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from lmux_plug._types import FinishReason, Usage
 from lmux_plug.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from lmux_plug import _types
     from lmux_plug._api_types import (
         CompletionChunk,
         CompletionRequest,
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
         ResponseResponse,
     )
     from lmux_plug._context import ProviderContext
+else:
+    from lmux_plug._lazy import LazyModule
+
+    _types = LazyModule("lmux_plug._types")  # loaded by the first call (lmux_plug._lazy)
 
 __all__ = [
     "lmux_plug_complete",
@@ -50,7 +54,7 @@ def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseRe
 
     prompt = input_text(request.input)
     text, cut = _echo(request.model, prompt, request.max_output_tokens)
-    usage = Usage(
+    usage = _types.Usage(
         input_tokens=_tokens(prompt) + _tokens(request.instructions or ""),
         output_tokens=_tokens(text),
     )
@@ -103,8 +107,8 @@ def _completion(request: CompletionRequest, provider: ProviderContext) -> Comple
         text=text,
         model=request.model,
         provider=provider.name,
-        finish_reason=FinishReason.LENGTH if cut else FinishReason.STOP,
-        usage=Usage(
+        finish_reason=_types.FinishReason.LENGTH if cut else _types.FinishReason.STOP,
+        usage=_types.Usage(
             input_tokens=sum(_tokens(p) for p in prompts),
             output_tokens=sum(_tokens(a) for a, _ in answers),
         ),

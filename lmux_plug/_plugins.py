@@ -20,9 +20,9 @@ import attrs
 import pluggy
 
 from lmux_plug import hookspecs
+from lmux_plug._declarations import Credentials, ProviderSpec
 from lmux_plug._entry_points import FoundEntryPoint, UnsupportedPathError, scan_group
 from lmux_plug._pricing import ModelPricing
-from lmux_plug._types import Credentials, ProviderSpec
 
 if TYPE_CHECKING:
     from lmux_plug._context import ProviderContext

@@ -14,10 +14,13 @@ log line or file.
 from __future__ import annotations
 
 import bisect
-import logging
+import sys
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = [
     "MIN_SECRET_LENGTH",
@@ -210,12 +213,15 @@ def scrub_exception(exc: BaseException | None, secrets: Iterable[str] = ()) -> N
         exc = exc.__cause__ or exc.__context__
 
 
-class ScrubFilter(logging.Filter):
+class ScrubFilter:
     """A logging filter that removes secrets from every attribute of a record.
 
     The message is rendered (``msg % args``) and scrubbed, extras given with ``extra=`` are
     scrubbed, and a traceback is rendered into ``exc_text`` scrubbed, so formatters and
     handlers downstream only ever see clean text.
+
+    Not a ``logging.Filter`` subclass (``logging`` accepts any object with ``filter``), so
+    importing lmux-plug does not import :mod:`logging`.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -232,6 +238,8 @@ class ScrubFilter(logging.Filter):
                 setattr(record, name, scrub_value(value))
         if record.exc_info and record.exc_info[1] is not None:
             scrub_exception(record.exc_info[1])
+            import logging  # noqa: PLC0415 - already imported: a record exists
+
             record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
         return True
 
@@ -240,17 +248,23 @@ _FILTER = ScrubFilter()
 
 
 def scrubbed_logger(name: str) -> logging.Logger:
-    """The logger ``name`` with :class:`ScrubFilter` attached (once).
+    """The logger ``name`` with :class:`ScrubFilter` attached (once), and the package's too.
 
     Every lmux-plug module logs through one of these: a filter attached to a parent logger
     does not see records of its children.
     """
-    logger = logging.getLogger(name)
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    import logging  # noqa: PLC0415 - lazy: `import lmux_plug` does not need logging
+
+    for logger_name in (PACKAGE_LOGGER, name):
+        logger = logging.getLogger(logger_name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
     return logger
 
 
-# The package's own logger carries the filter from the start (module loggers call
-# :func:`scrubbed_logger` for theirs).
-scrubbed_logger("lmux_plug")
+#: The package's own logger carries the filter as soon as anything of lmux-plug logs, and
+#: from the start when the application has imported :mod:`logging` already (importing it
+#: here would cost every ``import lmux_plug`` a few ms).
+PACKAGE_LOGGER = "lmux_plug"
+if "logging" in sys.modules:
+    scrubbed_logger(PACKAGE_LOGGER)

@@ -117,12 +117,12 @@ class LoopRunner:
 
     def close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Run ``cleanup`` on every loop this runner made, then close those loops."""
-        import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
-
         for loop in list(self._loops):
             if loop.is_closed():
                 continue
             if loop is self._background:
+                import asyncio  # noqa: PLC0415 - lazy: a runner that made no loop needs none
+
                 asyncio.run_coroutine_threadsafe(_as_coroutine(cleanup), loop).result()
                 loop.call_soon_threadsafe(loop.stop)
                 if self._background_thread is not None:

@@ -18,12 +18,11 @@ Tools and structured output work offline too, so a typical snippet runs with no 
 
 from __future__ import annotations
 
-import json
 import math
 import struct
-from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
-from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import Capability, ModelSpec, ProviderSpec
 from lmux_plug._echo_apis import (
     lmux_plug_complete,
     lmux_plug_complete_stream,
@@ -31,28 +30,31 @@ from lmux_plug._echo_apis import (
     lmux_plug_create_response_stream,
 )
 from lmux_plug._pricing import ModelPricing
-from lmux_plug._types import (
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Message,
-    ModelSpec,
-    ProviderSpec,
-    TextContent,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
 from lmux_plug.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from lmux_plug import _types
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._types import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        FinishReason,
+        Message,
+        Tool,
+        ToolCall,
+        Usage,
+    )
+else:
+    from lmux_plug._lazy import LazyModule
+
+    # The call types load with the first call: registering echo is part of every
+    # registry's construction, which must not create them (see lmux_plug._lazy).
+    _types = LazyModule("lmux_plug._types")
 
 __all__ = [
     "SPEC",
@@ -99,11 +101,11 @@ def _text(message: Message) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return " ".join(p.text for p in content if isinstance(p, TextContent))
+    return " ".join(p.text for p in content if isinstance(p, _types.TextContent))
 
 
 def _answer(request: ChatRequest) -> tuple[str, Usage, FinishReason, tuple[ToolCall, ...]]:
-    last = next((m for m in reversed(request.messages) if isinstance(m, UserMessage)), None)
+    last = next((m for m in reversed(request.messages) if isinstance(m, _types.UserMessage)), None)
     text = "" if last is None else _text(last)
     if request.model == "reverse":
         text = text[::-1]
@@ -111,22 +113,22 @@ def _answer(request: ChatRequest) -> tuple[str, Usage, FinishReason, tuple[ToolC
     tool = _tool_to_call(request)
     if tool is not None:
         call = _tool_call(tool, text, request)
-        usage = Usage(input_tokens=prompt, output_tokens=_tokens(call.arguments))
-        return "", usage, FinishReason.TOOL_CALLS, (call,)
-    if request.messages and isinstance(request.messages[-1], ToolMessage):
+        usage = _types.Usage(input_tokens=prompt, output_tokens=_tokens(call.arguments))
+        return "", usage, _types.FinishReason.TOOL_CALLS, (call,)
+    if request.messages and isinstance(request.messages[-1], _types.ToolMessage):
         text = _text(request.messages[-1])  # the tool answered: report its result
     text = _formatted(text, request)
-    finish = FinishReason.STOP
+    finish = _types.FinishReason.STOP
     if request.max_tokens is not None and len(text) > request.max_tokens * 4:
-        text, finish = text[: request.max_tokens * 4], FinishReason.LENGTH
-    return text, Usage(input_tokens=prompt, output_tokens=_tokens(text)), finish, ()
+        text, finish = text[: request.max_tokens * 4], _types.FinishReason.LENGTH
+    return text, _types.Usage(input_tokens=prompt, output_tokens=_tokens(text)), finish, ()
 
 
 def _tool_to_call(request: ChatRequest) -> Tool | None:
     """The tool echo calls now, if any: only in answer to the user, never after a tool result."""
     if not request.tools or not request.messages:
         return None
-    if not isinstance(request.messages[-1], UserMessage):
+    if not isinstance(request.messages[-1], _types.UserMessage):
         return None
     choice = request.tool_choice
     if choice is not None and choice.mode == "none":
@@ -138,23 +140,26 @@ def _tool_to_call(request: ChatRequest) -> Tool | None:
 
 def _tool_call(tool: Tool, text: str, request: ChatRequest) -> ToolCall:
     import hashlib  # noqa: PLC0415 - only tool calls need these
+    import json  # noqa: PLC0415
 
     from lmux_plug._json_instance import instance_of  # noqa: PLC0415
 
     arguments = json.dumps(instance_of(tool.function.parameters, text), separators=(",", ":"))
     seed = f"{request.model}\0{tool.function.name}\0{arguments}\0{len(request.messages)}"
     call_id = "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-    return ToolCall(id=call_id, name=tool.function.name, arguments=arguments)
+    return _types.ToolCall(id=call_id, name=tool.function.name, arguments=arguments)
 
 
 def _formatted(text: str, request: ChatRequest) -> str:
     """The answer in the asked response format (JSON for json_object / json_schema)."""
+    import json  # noqa: PLC0415 - only JSON answers need it; fast start-up
+
     response_format = request.response_format
-    if isinstance(response_format, JsonSchemaResponseFormat):
+    if isinstance(response_format, _types.JsonSchemaResponseFormat):
         from lmux_plug._json_instance import instance_of  # noqa: PLC0415
 
         return json.dumps(instance_of(response_format.schema, text))
-    if isinstance(response_format, JsonObjectResponseFormat):
+    if isinstance(response_format, _types.JsonObjectResponseFormat):
         return json.dumps({"echo": text})
     return text
 
@@ -173,7 +178,7 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> ChatRespo
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
     text, usage, finish, calls = _answer(request)
-    return ChatResponse(
+    return _types.ChatResponse(
         content=None if calls else text,
         model=request.model,
         provider=provider.name,
@@ -195,10 +200,10 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
     for i, word in enumerate(words):
         piece = word if i == len(words) - 1 else word + " "
         if piece:
-            yield ChatChunk(delta=piece, model=request.model, provider=provider.name)
-    yield ChatChunk(
+            yield _types.ChatChunk(delta=piece, model=request.model, provider=provider.name)
+    yield _types.ChatChunk(
         tool_call_deltas=tuple(
-            ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
+            _types.ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
             for i, c in enumerate(calls)
         ),
         finish_reason=finish,
@@ -229,9 +234,9 @@ def lmux_plug_embed(request: EmbeddingRequest, provider: ProviderContext) -> Emb
 
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
     dimensions = request.dimensions or DEFAULT_DIMENSIONS
-    return EmbeddingResponse(
+    return _types.EmbeddingResponse(
         embeddings=[_vector(text, dimensions) for text in request.inputs],
         model=request.model,
         provider=provider.name,
-        usage=Usage(input_tokens=sum(_tokens(t) for t in request.inputs)),
+        usage=_types.Usage(input_tokens=sum(_tokens(t) for t in request.inputs)),
     )

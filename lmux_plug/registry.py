@@ -11,6 +11,7 @@ installed plugins; :func:`lmux_plug.default_registry` backs the module-level fun
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ import attrs
 
 from lmux_plug._api_registry import ApiMethods, _plugin_bug, _with_context
 from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import Capability, Credentials, ProviderSpec, Secret
 from lmux_plug._defaults import CoreDefaults
 from lmux_plug._evolve import evolve
 from lmux_plug._plugins import (
@@ -36,26 +38,7 @@ from lmux_plug._plugins import (
 from lmux_plug._pricing import ModelPricing, calculate_cost
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._sync import LoopRunner
-from lmux_plug._types import (
-    AudioContent,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Credentials,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FileContent,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Message,
-    ProviderSpec,
-    Secret,
-    UserMessage,
-)
 from lmux_plug._wires import WireOwners
-from lmux_plug.convert import to_messages, to_response_format, to_tool, to_tool_choice
 from lmux_plug.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -64,7 +47,6 @@ from lmux_plug.errors import (
     NotFoundError,
     UnsupportedFeatureError,
 )
-from lmux_plug.http import AsyncTransport, Transport
 from lmux_plug.params import (
     ChatCallParams,
     ChatParams,
@@ -78,10 +60,29 @@ from lmux_plug.params import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from lmux_plug import _types, convert
+    from lmux_plug._types import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        Message,
+    )
+    from lmux_plug.http import AsyncTransport
+else:
+    from lmux_plug._lazy import LazyModule
+
+    # The call types, the converters and the HTTP transport load on the first call, not at
+    # import or plugin discovery (see lmux_plug._lazy).
+    _types = LazyModule("lmux_plug._types")
+    convert = LazyModule("lmux_plug.convert")
+
 __all__ = ["Registry", "Route", "split_model"]
 
 
 _NO_CREDENTIALS = Credentials()  # frozen, so one instance serves every keyless call
+_TRANSPORT_LOCK = threading.Lock()
 
 
 def split_model(model: str) -> tuple[str, str]:
@@ -147,7 +148,7 @@ class Registry(ApiMethods):
         self._wires = WireOwners()
         self._loaded: dict[str, LoadedPlugin] = {}
         self.broken: list[BrokenPlugin] = []
-        self.transport: AsyncTransport = transport or Transport()
+        self._transport: AsyncTransport | None = transport
         self._runner = LoopRunner()
         if builtins:
             from lmux_plug import echo  # noqa: PLC0415 - tiny module, only when wanted
@@ -198,6 +199,27 @@ class Registry(ApiMethods):
 
     def __repr__(self) -> str:
         return f"Registry(providers={sorted(self._routes)})"
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """The HTTP transport every call goes through (the core ``Transport`` by default).
+
+        The default one is built on first use: ``lmux_plug.http`` is not needed to import
+        the package or discover plugins.
+        """
+        transport = self._transport
+        if transport is None:
+            from lmux_plug.http import Transport  # noqa: PLC0415 - once per registry
+
+            with _TRANSPORT_LOCK:  # two threads' first calls must share one transport
+                transport = self._transport
+                if transport is None:
+                    transport = self._transport = Transport()
+        return transport
+
+    @transport.setter
+    def transport(self, transport: AsyncTransport) -> None:
+        self._transport = transport
 
     # -- plugins and providers ----------------------------------------------------------
 
@@ -542,22 +564,22 @@ class Registry(ApiMethods):
         messages: Iterable[Message | Mapping[str, Any]] | str,
         params: Mapping[str, Any],
     ) -> tuple[ChatRequest, list[Capability]]:
-        typed = to_messages(messages)
+        typed = convert.to_messages(messages)
         # A call without parameters (the common case) has nothing to parse.
         fields, needed = (
             _chat_fields(check_chat_params(params, model=model_id)) if params else ({}, [])
         )
         for message in typed:
-            if isinstance(message, UserMessage) and not isinstance(message.content, str):
+            if isinstance(message, _types.UserMessage) and not isinstance(message.content, str):
                 for part in message.content:
-                    if isinstance(part, ImageContent):
+                    if isinstance(part, _types.ImageContent):
                         needed.append(Capability.VISION)
-                    elif isinstance(part, AudioContent):
+                    elif isinstance(part, _types.AudioContent):
                         needed.append(Capability.AUDIO)
-                    elif isinstance(part, FileContent):
+                    elif isinstance(part, _types.FileContent):
                         needed.append(Capability.FILES)
         try:
-            request = ChatRequest(model=model_id, messages=typed, **fields)
+            request = _types.ChatRequest(model=model_id, messages=typed, **fields)
         except (TypeError, ValueError) as exc:
             raise InvalidRequestError(str(exc), model=model_id) from exc
         return request, needed
@@ -685,7 +707,7 @@ class Registry(ApiMethods):
         texts = check_embed_inputs(inputs, model=model_id)
         checked = check_embed_params(params, model=model_id) if params else {}
         self._check(route, model_id, (Capability.EMBED,))
-        request = EmbeddingRequest(
+        request = _types.EmbeddingRequest(
             model=model_id,
             inputs=texts,
             dimensions=checked.get("dimensions"),
@@ -746,11 +768,12 @@ class Registry(ApiMethods):
 
     async def aclose(self) -> None:
         """Release the connections opened on the running loop."""
-        await self.transport.aclose()
+        if self._transport is not None:  # none was made: nothing was opened
+            await self._transport.aclose()
 
     def close(self) -> None:
         """Release every connection the sync API opened (and close its loops)."""
-        self._runner.close(self.transport.aclose)
+        self._runner.close(self.aclose)
 
     def __enter__(self) -> Registry:
         return self
@@ -786,12 +809,12 @@ def _chat_fields(params: dict[str, Any]) -> tuple[dict[str, Any], list[Capabilit
     needed: list[Capability] = []
     tools = params.pop("tools", None)
     if tools:
-        tools = tuple(to_tool(t) for t in tools)
+        tools = tuple(convert.to_tool(t) for t in tools)
         needed.append(Capability.TOOLS)
-    response_format = to_response_format(params.pop("response_format", None))
-    if isinstance(response_format, JsonObjectResponseFormat):
+    response_format = convert.to_response_format(params.pop("response_format", None))
+    if isinstance(response_format, _types.JsonObjectResponseFormat):
         needed.append(Capability.JSON_OBJECT)
-    elif isinstance(response_format, JsonSchemaResponseFormat):
+    elif isinstance(response_format, _types.JsonSchemaResponseFormat):
         needed.append(Capability.JSON_SCHEMA)
     if params.get("reasoning_effort") is not None:
         needed.append(Capability.REASONING)
@@ -807,7 +830,7 @@ def _chat_fields(params: dict[str, Any]) -> tuple[dict[str, Any], list[Capabilit
     fields = {
         "stop": stop,
         "tools": tools or None,
-        "tool_choice": to_tool_choice(known.pop("tool_choice", None)),
+        "tool_choice": convert.to_tool_choice(known.pop("tool_choice", None)),
         "response_format": response_format,
         "extra": extra,
         **known,

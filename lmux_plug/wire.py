@@ -32,36 +32,39 @@ helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-import attrs
-
-from lmux_plug._http_errors import (
-    error_from_response,
-    error_message_of,
-    parse_duration,
-    retry_after_from,
-)
-from lmux_plug._secrets import REDACTED, known_secrets, scrub
-from lmux_plug._sse import NDJSONDecoder, ServerSentEvent, SSEDecoder
-from lmux_plug.codec import (
-    REASONING_EFFORTS,
-    count_of,
-    reasoning_level,
-    tool_arguments,
-    tool_call_id,
-)
-from lmux_plug.errors import InvalidRequestError, LmuxError, UnsupportedFeatureError
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
+    from collections.abc import Callable
+
+    from lmux_plug._codec_driver import (
+        REASONING_EFFORTS,
+        REDACTED,
+        BaseCodec,
+        Codec,
+        NDJSONDecoder,
+        ServerSentEvent,
+        SSEDecoder,
+        StreamDecoder,
+        WireRequest,
+        WireResponse,
+        WireStream,
+        count_of,
+        error_from_response,
+        error_message_of,
+        known_secrets,
+        open_stream,
+        parse_duration,
+        path_segment,
+        reasoning_level,
+        retry_after_from,
+        scrub,
+        send,
+        send_chat,
+        send_embed,
+        stream_chat,
+        tool_arguments,
+        tool_call_id,
     )
 
 __all__ = [
@@ -95,167 +98,10 @@ __all__ = [
     "tool_call_id",
 ]
 
-
-@attrs.frozen
-class WireRequest:
-    """One HTTP call a codec asks for: ``POST url`` with a JSON ``body``.
-
-    ``headers`` and ``params`` are the wire's own (an API version, ``accept``, a beta flag,
-    ``alt=sse``); the driver adds the provider's auth headers and query parameters before
-    them and the caller's ``extra_headers`` after them.
-    """
-
-    url: str
-    body: Any
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    params: Mapping[str, str] = attrs.field(factory=dict)
-
-
-class WireResponse(Protocol):
-    """A complete HTTP answer as a codec sees it (the transport's ``HttpResponse``).
-
-    ``headers`` is a plain ``dict`` with lower-case names.
-    """
-
-    @property
-    def status(self) -> int:
-        """The HTTP status (2xx: errors were raised before decoding)."""
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Response headers, lower-case names."""
-
-    @property
-    def body(self) -> bytes:
-        """The raw body."""
-
-    def json(self, *, provider: str | None = None, model: str | None = None) -> Any:
-        """The body decoded as JSON; malformed JSON raises ``ProviderError``."""
-
-
-class WireStream(Protocol):
-    """A streamed HTTP answer (the transport's ``StreamingResponse``)."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status (2xx: errors were raised before the body)."""
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Response headers, lower-case names."""
-
-    def iter_bytes(self) -> AsyncIterator[bytes]:
-        """Body bytes as they arrive."""
-
-    def close(self) -> None:
-        """Release the connection (idempotent)."""
-
-
-@runtime_checkable
-class StreamDecoder(Protocol):
-    """A sans-IO stream decoder: bytes in any split in, chunks out.
-
-    :meth:`feed` returns the chunks completed by new bytes (and raises the ``LmuxError`` of
-    an error event as soon as it is complete); :meth:`close` is called once at the end of
-    the body and returns what is left (raising if the stream was cut short).
-    """
-
-    def feed(self, data: bytes) -> list[ChatChunk]:
-        """Add body bytes; return the chunks they complete, in order."""
-
-    def close(self) -> list[ChatChunk]:
-        """End of body: return the remaining chunks, or raise for a truncated stream."""
-
-
-class Codec(Protocol):
-    """The sans-IO description of one wire. Subclass :class:`BaseCodec` to get defaults."""
-
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        """The HTTP call for a chat request (``stream=True``: the streamed variant).
-
-        Raise :class:`lmux_plug.InvalidRequestError` for what the wire cannot express.
-        """
-
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        """The typed answer for a 2xx response; a malformed one raises ``ProviderError``."""
-
-    def stream_decoder(
-        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> StreamDecoder:
-        """A fresh decoder for one streamed answer (``headers``: the response's)."""
-
-    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
-        """The HTTP call for an embeddings request."""
-
-    def decode_embed(
-        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        """The vectors of a 2xx embeddings response, one per input, in input order."""
-
-    def refine_error(self, error: LmuxError) -> LmuxError:
-        """Make an HTTP error more specific for this wire (or return it unchanged)."""
-
-
-class BaseCodec:
-    """Defaults for a :class:`Codec`: no embeddings, HTTP errors left as mapped.
-
-    Subclass it and implement :meth:`encode_chat`, :meth:`decode_chat` and
-    :meth:`stream_decoder` (and the embedding pair if the wire has one).
-    """
-
-    def encode_chat(
-        self,
-        request: ChatRequest,
-        provider: ProviderContext,
-        *,
-        stream: bool,  # noqa: ARG002 - the Codec protocol's signature
-    ) -> WireRequest:
-        """Not implemented: a chat wire must override it."""
-        raise _unsupported("chat", provider, request.model)
-
-    def decode_chat(
-        self,
-        response: WireResponse,  # noqa: ARG002 - the Codec protocol's signature
-        request: ChatRequest,
-        provider: ProviderContext,
-    ) -> ChatResponse:
-        """Not implemented: a chat wire must override it."""
-        raise _unsupported("chat", provider, request.model)
-
-    def stream_decoder(
-        self,
-        request: ChatRequest,
-        provider: ProviderContext,
-        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
-    ) -> StreamDecoder:
-        """Not implemented: a streaming wire must override it."""
-        raise _unsupported("streaming", provider, request.model)
-
-    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
-        """Embeddings are not part of this wire."""
-        raise _unsupported("embeddings", provider, request.model)
-
-    def decode_embed(
-        self,
-        response: WireResponse,  # noqa: ARG002 - the Codec protocol's signature
-        request: EmbeddingRequest,
-        provider: ProviderContext,
-    ) -> EmbeddingResponse:
-        """Embeddings are not part of this wire."""
-        raise _unsupported("embeddings", provider, request.model)
-
-    def refine_error(self, error: LmuxError) -> LmuxError:
-        """The error as the core mapped it."""
-        return error
-
-
-def _unsupported(what: str, provider: ProviderContext, model: str) -> UnsupportedFeatureError:
-    msg = f"the {provider.spec.wire!r} wire does not implement {what}"
-    return UnsupportedFeatureError(msg, provider=provider.name, model=model)
+# Everything but lazy_codec lives in lmux_plug._codec_driver, imported when a hook first
+# reads one of its names here (PEP 562): plugins import this module at discovery, and
+# discovery should not pay for the driver, its decoders and the call types.
+_DRIVER = "lmux_plug._codec_driver"
 
 
 def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
@@ -274,130 +120,15 @@ def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
     return load
 
 
-# -- URL paths ---------------------------------------------------------------------------
-
-_FORBIDDEN_SEGMENTS = frozenset({".", ".."})
-
-
-def path_segment(value: str, *, what: str = "model id", provider: str | None = None) -> str:
-    """``value`` escaped as exactly one URL path segment (``quote(value, safe="")``).
-
-    Ids that no escaping makes safe are refused with :class:`InvalidRequestError` before any
-    I/O: empty ones, ones holding control characters, and ones with a ``.`` or ``..``
-    segment (``gemini-2.5-flash/../gemini-2.5-pro``: servers that decode ``%2F`` would walk
-    up the path, and a model allowlist would be bypassed). ``?``, ``#``, ``/``, ``%`` and
-    spaces are escaped, so they can neither start a query nor cut the path.
-    """
-    from urllib.parse import quote  # noqa: PLC0415 - only codecs with ids in paths need it
-
-    raw: object = value
-    if not isinstance(raw, str) or not value:
-        msg = f"{what} must be a non-empty string"
-        raise InvalidRequestError(msg, provider=provider)
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        msg = f"{what} {value!r} contains control characters"
-        raise InvalidRequestError(msg, provider=provider, model=value)
-    if _FORBIDDEN_SEGMENTS.intersection(value.replace("\\", "/").split("/")):
-        msg = f"{what} {value!r} contains a '.' or '..' path segment"
-        raise InvalidRequestError(msg, provider=provider, model=value)
-    return quote(value, safe="")
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        driver = importlib.import_module(_DRIVER)
+        # Bound here once, so later reads are plain module attribute reads.
+        globals().update((n, getattr(driver, n)) for n in __all__ if n != "lazy_codec")
+        return globals()[name]
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
-# -- the driver --------------------------------------------------------------------------
-
-
-def _transport_options(
-    call: WireRequest, request: ChatRequest | EmbeddingRequest, provider: ProviderContext
-) -> dict[str, Any]:
-    """The transport's keyword arguments for ``call``: headers, body, query, timeout, secrets."""
-    headers = provider.auth_headers()
-    if call.headers:
-        headers.update(call.headers)
-    if request.extra_headers:
-        headers.update(request.extra_headers)
-    params = provider.auth_params()
-    if call.params:
-        params = {**params, **call.params}
-    return {
-        "headers": headers,
-        "json_body": call.body,
-        "params": params or None,
-        "timeout": request.timeout,
-        "provider": provider.name,
-        "model": request.model,
-        "secrets": provider.secrets(),
-    }
-
-
-async def send(
-    codec: Codec,
-    call: WireRequest,
-    request: ChatRequest | EmbeddingRequest,
-    provider: ProviderContext,
-) -> WireResponse:
-    """``POST`` one call on the core transport and read the whole answer.
-
-    Headers: the provider's auth headers, then ``call.headers``, then the request's
-    ``extra_headers``. A non-2xx answer raises the mapped ``LmuxError`` (refined by
-    :meth:`Codec.refine_error`), scrubbed of the call's secrets.
-    """
-    options = _transport_options(call, request, provider)
-    try:
-        return await provider.transport.request("POST", call.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
-
-
-async def open_stream(
-    codec: Codec,
-    call: WireRequest,
-    request: ChatRequest,
-    provider: ProviderContext,
-) -> WireStream:
-    """``POST`` one call and return the streaming response once its headers arrived.
-
-    The caller must iterate ``response.iter_bytes()`` and call ``response.close()`` in a
-    ``finally``; :func:`stream_chat` does both.
-    """
-    options = _transport_options(call, request, provider)
-    try:
-        return await provider.transport.stream("POST", call.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
-
-
-async def send_chat(codec: Codec, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    """One chat call: encode, POST, decode. Return it from ``lmux_plug_chat`` as is."""
-    call = codec.encode_chat(request, provider, stream=False)
-    response = await send(codec, call, request, provider)
-    return codec.decode_chat(response, request, provider)
-
-
-async def stream_chat(
-    codec: Codec, request: ChatRequest, provider: ProviderContext
-) -> AsyncIterator[ChatChunk]:
-    """One streamed chat call: encode, POST, feed every body byte to the codec's decoder.
-
-    The body is read to its end (so the connection can go back to the pool), then the
-    decoder is closed. Leaving early (``aclose``) or failing releases the connection.
-    """
-    call = codec.encode_chat(request, provider, stream=True)
-    response = await open_stream(codec, call, request, provider)
-    try:
-        decoder = codec.stream_decoder(request, provider, response.headers)
-        async for data in response.iter_bytes():
-            for chunk in decoder.feed(data):
-                yield chunk
-        for chunk in decoder.close():
-            yield chunk
-    finally:
-        response.close()
-
-
-async def send_embed(
-    codec: Codec, request: EmbeddingRequest, provider: ProviderContext
-) -> EmbeddingResponse:
-    """One embeddings call: encode, POST, decode. Return it from ``lmux_plug_embed`` as is."""
-    call = codec.encode_embed(request, provider)
-    response = await send(codec, call, request, provider)
-    return codec.decode_embed(response, request, provider)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,7 +11,6 @@ plugin stays cheap.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -85,6 +84,8 @@ async def _prepared(
 
     keys = await _auth.resolve_keys()
     region = _auth.region_for(provider.spec.options)
+    import json  # noqa: PLC0415 - lazy: keeps plugin discovery cheap
+
     # Signed over exactly the bytes the transport sends for ``json_body`` (json.dumps).
     signed = _auth.sign(keys, region, url, json.dumps(body).encode(), headers)
     return url, signed, (*provider.secrets(), *keys.secrets())

@@ -12,11 +12,15 @@ Importing this module is cheap: ``opentelemetry`` is imported on the first call 
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lmux_plug import ChatRequest, EmbeddingRequest, ProviderContext, hookimpl
+from lmux_plug import hookimpl
 from lmux_plug_otel._telemetry import configure, reset, telemetry
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from lmux_plug import ChatRequest, EmbeddingRequest, ProviderContext
 
 __all__ = [
     "configure",

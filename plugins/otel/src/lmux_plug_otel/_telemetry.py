@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from lmux_plug import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    ProviderContext,
-    Usage,
-    calculate_cost,
-)
+from lmux_plug import calculate_cost
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable
+
+    from lmux_plug import (
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ProviderContext,
+        Usage,
+    )
 
 __all__ = ["Telemetry", "configure", "reset", "telemetry"]
 
@@ -307,6 +309,8 @@ def _metric_attributes(
     }
     if response_model:
         attributes["gen_ai.response.model"] = response_model
+    from urllib.parse import urlsplit  # noqa: PLC0415 - only once telemetry is on; fast discovery
+
     parts = urlsplit(provider.base_url)
     if parts.hostname:
         attributes["server.address"] = parts.hostname
