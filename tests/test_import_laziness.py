@@ -163,3 +163,26 @@ def test_package_logger_has_the_scrub_filter_at_import_when_logging_came_first()
         "print(any(isinstance(f, ScrubFilter) for f in logging.getLogger('lmux_plug').filters))\n"
     )
     assert run_fresh(code).split() == ["True"]
+
+
+def test_hook_lookup_shortcut_agrees_with_pluggy() -> None:
+    """The manager's module shortcut (lmux_plug._plugins) answers what pluggy answers."""
+    import importlib
+
+    import pluggy
+
+    from lmux_plug import _plugins, echo, hookspecs
+
+    manager = _plugins.make_plugin_manager()
+    modules = [echo, *(importlib.import_module(f"lmux_plug_{p}") for p in ("openai", "otel"))]
+    compared = 0
+    for module in modules:
+        for name in dir(module):
+            ours = manager.parse_hookimpl_opts(module, name)
+            assert ours == pluggy.PluginManager.parse_hookimpl_opts(manager, module, name), name
+            compared += ours is not None
+    for name in dir(hookspecs):
+        ours_spec = manager.parse_hookspec_opts(hookspecs, name)
+        assert ours_spec == pluggy.PluginManager.parse_hookspec_opts(manager, hookspecs, name)
+        compared += ours_spec is not None
+    assert compared > 20  # hooks and specs were found, not only skipped names
