@@ -36,6 +36,8 @@ class RawServer:
         self.connections = 0
         self.url = ""
         self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> RawServer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -45,10 +47,22 @@ class RawServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        await self._server.wait_closed()
+        # The transport under test still holds its kept-alive connections, and each handler
+        # waits for a next request on one. Since Python 3.12.1 `wait_closed` waits for every
+        # handler, so without hanging up here it never returns; close them (EOF ends the
+        # handler), and bound the wait so a handler that ignores EOF fails instead of hanging.
+        for writer in list(self._writers):
+            writer.close()
+        if self._handlers:
+            await asyncio.wait_for(asyncio.gather(*self._handlers), 10)
+        await asyncio.wait_for(self._server.wait_closed(), 10)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -67,9 +81,10 @@ class RawServer:
                 await writer.drain()
                 if close:
                     return
-        except ConnectionError:
-            return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return  # the client hung up, even mid-request: not a server failure
         finally:
+            self._writers.discard(writer)
             writer.close()
 
 
