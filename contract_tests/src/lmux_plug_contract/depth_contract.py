@@ -53,9 +53,10 @@ __all__ = ["TOOL_CHOICES", "DepthContract", "odd_variants"]
 
 #: The tool choices ``requests.tool_choice`` sends (``default``: none passed).
 TOOL_CHOICES = ("default", "auto", "none", "required", "function")
-_TOOLS = (canon.WEATHER_TOOL, canon.TIME_TOOL)
-_NAMES = frozenset(str(t["function"]["name"]) for t in _TOOLS)  # type: ignore[index]
-_FORCED_NAME = str(canon.TIME_TOOL["function"]["name"])  # type: ignore[index]
+_TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
+_FUNCTIONS: tuple[dict[str, Any], ...] = tuple(t["function"] for t in _TOOLS)
+_NAMES = frozenset(str(f["name"]) for f in _FUNCTIONS)
+_FORCED_NAME = str(_FUNCTIONS[1]["name"])
 _EXPECTED = {
     "default": ToolUse(forced=False, callable=_NAMES),
     "auto": ToolUse(forced=False, callable=_NAMES),
@@ -189,10 +190,20 @@ class DepthContract:
                 f"tool_choice={choice} was refused after the request was sent"
             )
             pytest.skip(f"not declared: the provider refuses tool_choice={choice}: {exc}")
+        sent = contract.server.requests[-1]
         try:
-            seen = wire.tool_use(contract.server.requests[-1])
+            seen = wire.tool_use(sent)
         except ValueError as exc:
             pytest.fail(f"tool_choice={choice}: {exc}")
+        if seen.callable:
+            # The model chooses by the descriptions and fills in the parameters' schema.
+            texts = " ".join(_texts(sent.json()))
+            for function in (f for f in _FUNCTIONS if f["name"] in seen.callable):
+                assert function["description"] in texts, (
+                    f"tool_choice={choice}: the description of {function['name']} "
+                    "is not in the request body"
+                )
+            assert b'"city"' in sent.body, "the tools' parameter schemas are not in the body"
         expected = _EXPECTED[choice]
         assert seen == expected, (
             f"tool_choice={choice}: the body lets the model {_describe(seen)}; "
@@ -266,6 +277,16 @@ class DepthContract:
             "escape or gave an ill-typed result (raise an LmuxError instead): "
             + "; ".join(failures[:3])
         )
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def _always(reply: Reply) -> Callable[[CapturedRequest], Reply]:

@@ -511,6 +511,16 @@ class NamesToolChoiceByMode(AcmePlugin):
         return body
 
 
+class DropsToolDescriptions(AcmePlugin):
+    """Sends each tool without its description (the model then guesses what a tool does)."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        for tool in body.get("tools", ()):
+            tool["function"]["description"] = ""
+        return body
+
+
 class ToolCallsFinishAsStop(AcmePlugin):
     """Reports every non-streamed answer as finished with ``stop``, tool calls included."""
 
@@ -599,6 +609,7 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "DropsMaxTokens": ("requests.parameters", "parameters"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
+    "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
     "ToolCallsFinishAsStop": ("tools.calls", "tools"),
     "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
     "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
