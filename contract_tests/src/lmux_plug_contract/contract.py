@@ -441,6 +441,11 @@ class ProviderContract(ApisContract, DepthContract):
         if path == "stream":
             chunks, synthesised = self._stream(contract, "tools")
             calls = _reassemble(chunks)
+            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
+            # The index is the call's place in the answer: a client assembles calls by it.
+            assert not indexes or indexes[0] == 0, (
+                f"stream: the first tool call has index {indexes[0]}, not 0"
+            )
             finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
             assert len(finishes) == 1, f"{len(finishes)} terminal chunks (expected exactly 1)"
             finish = finishes[0]
@@ -478,6 +483,16 @@ class ProviderContract(ApisContract, DepthContract):
         if synthesised:
             names = [c.name for c in calls]
             assert names == [canon.TOOL_CALL.name], f"{path}: tool calls {names}"
+            sent = contract.server.requests if contract.wire is not None else []
+            rendered: Sequence[bytes] = ()
+            if sent:
+                answer = contract.canonical("tools" if path == "stream" else "tools_chat")
+                rendered = answer(sent[-1]).chunks
+            if canon.TOOL_CALL.id.encode() in b"".join(rendered):
+                # The id is how the tool's result is matched to its call in the next turn.
+                assert calls[0].id == canon.TOOL_CALL.id, (
+                    f"{path}: tool call id {calls[0].id!r}, the answer says {canon.TOOL_CALL.id!r}"
+                )
             got = json.loads(calls[0].arguments)
             assert got == canon.TOOL_ARGUMENTS, f"{path}: arguments {got} != {canon.TOOL_ARGUMENTS}"
             wire_says = contract.wire.tool_finish if contract.wire is not None else None

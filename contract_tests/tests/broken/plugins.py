@@ -521,6 +521,31 @@ class DropsToolDescriptions(AcmePlugin):
         return body
 
 
+class DropsToolCallIds(AcmePlugin):
+    """Leaves the ids of a non-streamed answer's tool calls empty (results cannot be matched)."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        calls = tuple(attrs.evolve(c, id="") for c in response.tool_calls)
+        return attrs.evolve(response, tool_calls=calls)
+
+
+class ToolIndexesFromOne(AcmePlugin):
+    """Numbers streamed tool calls from 1 ('the first call')."""
+
+    def choice_chunks(
+        self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
+    ) -> tuple[list[ChatChunk], FinishReason | None]:
+        chunks, finish = super().choice_chunks(payload, request, provider)
+        shifted = [
+            attrs.evolve(
+                c, tool_call_deltas=[attrs.evolve(d, index=d.index + 1) for d in c.tool_call_deltas]
+            )
+            for c in chunks
+        ]
+        return shifted, finish
+
+
 class ToolCallsFinishAsStop(AcmePlugin):
     """Reports every non-streamed answer as finished with ``stop``, tool calls included."""
 
@@ -611,6 +636,8 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
     "ToolCallsFinishAsStop": ("tools.calls", "tools"),
+    "DropsToolCallIds": ("tools.calls", "tools"),
+    "ToolIndexesFromOne": ("tools.calls", "tools"),
     "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
     "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
 }
