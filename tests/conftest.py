@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +104,30 @@ def redis_url() -> Iterator[str]:
     """The URL of a redis-server shared by the session (tests use their own key prefixes)."""
     with _running_redis() as redis:
         yield redis.url
+
+
+class BatchCli:
+    """The ``lmux-plug batch`` command in a subprocess, and its JSONL output."""
+
+    @staticmethod
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m lmux_plug batch ARGS --no-progress`` (at most 120 s)."""
+        return subprocess.run(
+            [sys.executable, "-m", "lmux_plug", "batch", *args, "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+
+    @staticmethod
+    def records(path: Path) -> list[dict[str, object]]:
+        """The JSON objects of a JSONL file, one a line."""
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def batch_cli() -> BatchCli:
+    """``batch_cli.run(*args)`` and ``batch_cli.records(path)``."""
+    return BatchCli()

@@ -8,29 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 
-def batch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lmux_plug", "batch", *args, "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-
-
-def records(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def test_lone_surrogate_is_a_per_item_error_and_resume_works(tmp_path: Path) -> None:
+def test_lone_surrogate_is_a_per_item_error_and_resume_works(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text(
         '{"id": "a", "prompt": "fine"}\n'
@@ -41,10 +25,10 @@ def test_lone_surrogate_is_a_per_item_error_and_resume_works(tmp_path: Path) -> 
         encoding="utf-8",
     )
     out = tmp_path / "out.jsonl"
-    first = batch(str(data), "-o", str(out), "-m", "echo/echo-1")
+    first = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1")
     assert first.returncode == 1, first.stderr  # items failed, the run did not crash
     assert "Traceback" not in first.stderr
-    lines = {r["line"]: r for r in records(out)}
+    lines = {r["line"]: r for r in batch_cli.records(out)}
     assert len(lines) == 5
     assert lines[1]["output"] == "fine"
     assert lines[5]["output"] == "also fine"
@@ -53,10 +37,10 @@ def test_lone_surrogate_is_a_per_item_error_and_resume_works(tmp_path: Path) -> 
     assert lines[2]["id"] == "b"
     assert lines[4]["id"] == "\ud800"  # kept, escaped in the file
     out.read_text(encoding="utf-8")  # the file is valid UTF-8
-    again = batch(str(data), "-o", str(out), "-m", "echo/echo-1")
+    again = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1")
     assert again.returncode == 1
     assert "Traceback" not in again.stderr
-    assert len(records(out)) == 5
+    assert len(batch_cli.records(out)) == 5
 
 
 ENOSPC_AFTER = textwrap.dedent(
@@ -81,28 +65,28 @@ ENOSPC_AFTER = textwrap.dedent(
 )
 
 
-def test_full_disk_is_a_clear_message_and_exit_3(tmp_path: Path) -> None:
+def test_full_disk_is_a_clear_message_and_exit_3(tmp_path: Path, batch_cli) -> None:
     (tmp_path / "sitecustomize.py").write_text(ENOSPC_AFTER)
     data = tmp_path / "in.jsonl"
     data.write_text("".join(f'{{"id": {i}, "prompt": "item {i}"}}\n' for i in range(200)))
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "FAKE_DISK_BYTES": "3000"}
-    result = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered", env=env)
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered", env=env)
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr
     assert "No space left on device" in result.stderr
     assert "run the same command again" in result.stderr
     text = out.read_text()
     assert text.endswith("\n")  # no torn line left looking like an answer
-    written = records(out)
+    written = batch_cli.records(out)
     assert 0 < len(written) < 200
     # With space again, the same command finishes the job: exactly one line per input.
-    resumed = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
+    resumed = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted(r["line"] for r in records(out)) == list(range(1, 201))
+    assert sorted(r["line"] for r in batch_cli.records(out)) == list(range(1, 201))
 
 
-def test_full_tmpfs(tmp_path: Path) -> None:
+def test_full_tmpfs(tmp_path: Path, batch_cli) -> None:
     mount = tmp_path / "small"
     mount.mkdir()
     made = subprocess.run(
@@ -116,7 +100,7 @@ def test_full_tmpfs(tmp_path: Path) -> None:
         data = tmp_path / "in.jsonl"
         data.write_text("".join(f'{{"id": {i}, "prompt": "{"x" * 80}"}}\n' for i in range(400)))
         out = mount / "out.jsonl"
-        result = batch(str(data), "-o", str(out), "-m", "echo/echo-1")
+        result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1")
         assert result.returncode == 3, result.stderr
         assert "No space left on device" in result.stderr
         assert out.read_bytes().endswith(b"\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,58 +11,45 @@ from pathlib import Path
 import pytest
 
 
-def batch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lmux_plug", "batch", *args, "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
-
-
-def records(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def test_missing_credentials_stop_before_the_first_call(tmp_path: Path) -> None:
+def test_missing_credentials_stop_before_the_first_call(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text('"hi"\n' * 50)
     out = tmp_path / "out.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = batch(str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", env=env)
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", env=env)
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
     assert not out.exists() or out.read_text() == ""
 
 
-def test_missing_capability_stops_before_the_first_call(tmp_path: Path) -> None:
+def test_missing_capability_stops_before_the_first_call(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text('"hi"\n')
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-not-real-000"}
     # A chat model asked to embed.
-    result = batch(str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", "--embed", env=env)
+    result = batch_cli.run(
+        str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", "--embed", env=env
+    )
     assert result.returncode == 2
     assert "does not support embed" in result.stderr
     assert not out.exists() or out.read_text() == ""
 
 
-def test_ids_keep_their_type(tmp_path: Path) -> None:
+def test_ids_keep_their_type(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text(
         '{"id": 7, "prompt": "a"}\n{"id": "7", "prompt": "b"}\n{"id": [1, 2], "prompt": "c"}\n'
         '{"id": 1.5, "prompt": 3}\n{"id": null, "prompt": "e"}\n'
     )
     out = tmp_path / "out.jsonl"
-    result = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
     assert result.returncode == 1  # line 4 has no string prompt
-    ids = [r["id"] for r in records(out)]
+    ids = [r["id"] for r in batch_cli.records(out)]
     assert ids == [7, "7", [1, 2], 1.5, None]
 
 
-def test_retry_failed_reruns_only_failures(tmp_path: Path) -> None:
+def test_retry_failed_reruns_only_failures(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text('"one"\n"two"\n"three"\n')
     out = tmp_path / "out.jsonl"
@@ -73,41 +59,45 @@ def test_retry_failed_reruns_only_failures(tmp_path: Path) -> None:
         '{"line": 2, "error": {"type": "RateLimitError", "message": "slow down", '
         '"retryable": true}, "id": 2, "output": null}\n'
     )
-    plain = batch(str(data), "-o", str(out), "-m", "echo/echo-1")
+    plain = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1")
     assert plain.returncode == 1  # line 2 is still failed; only line 3 was run
-    assert [r["line"] for r in records(out)] == [1, 2, 3]
-    retried = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--retry-failed")
+    assert [r["line"] for r in batch_cli.records(out)] == [1, 2, 3]
+    retried = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--retry-failed")
     assert retried.returncode == 0, retried.stderr
-    final = records(out)
+    final = batch_cli.records(out)
     assert [r["line"] for r in final] == [1, 2, 3, 2]
     assert final[-1]["output"] == "two"
     assert [r for r in final if r["line"] == 1] == [final[0]]  # the success ran once
     # Nothing left to retry: a further run does nothing and reports success.
-    again = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--retry-failed")
+    again = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--retry-failed")
     assert again.returncode == 0
-    assert len(records(out)) == 4
+    assert len(batch_cli.records(out)) == 4
     assert "duplicate" not in again.stderr
 
 
-def test_shards_split_the_input(tmp_path: Path) -> None:
+def test_shards_split_the_input(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text("".join(f'{{"id": {i}, "prompt": "p{i}"}}\n' for i in range(10)))
     outputs = []
     for k in (1, 2, 3):
         out = tmp_path / f"out{k}.jsonl"
-        result = batch(str(data), "-o", str(out), "-m", "echo/echo-1", "--shard", f"{k}/3")
+        result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--shard", f"{k}/3")
         assert result.returncode == 0, result.stderr
-        outputs.append(records(out))
+        outputs.append(batch_cli.records(out))
     lines = sorted(r["line"] for rs in outputs for r in rs)
     assert lines == list(range(1, 11))
     assert [r["line"] for r in outputs[0]] == sorted([1, 4, 7, 10])
-    bad = batch(str(data), "-o", str(tmp_path / "x.jsonl"), "-m", "echo/echo-1", "--shard", "4/3")
+    bad = batch_cli.run(
+        str(data), "-o", str(tmp_path / "x.jsonl"), "-m", "echo/echo-1", "--shard", "4/3"
+    )
     assert bad.returncode == 2
     assert "--shard" in bad.stderr
 
 
 @pytest.mark.redis
-def test_shards_share_one_rpm_budget_through_redis(tmp_path: Path, redis_process) -> None:
+def test_shards_share_one_rpm_budget_through_redis(
+    tmp_path: Path, redis_process, batch_cli
+) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text("".join(f'"p{i}"\n' for i in range(40)))
     # rpm=600: 10 per second for both shards together; 40 lines need ~3.5 s at least.
@@ -141,7 +131,7 @@ def test_shards_share_one_rpm_budget_through_redis(tmp_path: Path, redis_process
     errors = [p.communicate(timeout=120)[1] for p in shards]
     elapsed = time.monotonic() - started
     assert [p.returncode for p in shards] == [0, 0], errors
-    lines = sorted(r["line"] for k in (1, 2) for r in records(tmp_path / f"out{k}.jsonl"))
+    lines = sorted(r["line"] for k in (1, 2) for r in batch_cli.records(tmp_path / f"out{k}.jsonl"))
     assert lines == list(range(1, 41))
     # Shared: both shards together kept to ~10/s (alone each would take ~2 s).
     assert elapsed >= 3.0, elapsed
