@@ -1,6 +1,6 @@
 """A key an upstream echoes in pieces never reaches a gateway client (issue 12, finding 16).
 
-A real OpenAI-wire upstream on 127.0.0.1 answers with the key it was sent, split over two SSE
+The fake server (``WireServer``) on 127.0.0.1 plays an OpenAI-wire upstream that answers with the key it was sent, split over two SSE
 events (and, inside one event, over two TCP writes): in a chat's content and a tool call's
 arguments, in a text completion, in a Responses stream passed through as the provider's
 events, and whole in the non-streamed answers of those routes. What a client reassembles
@@ -9,37 +9,40 @@ from the gateway's answer must not hold the key; the split key shows as ``***`` 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.testing.servers import serve_app
+from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
 
 KEY = "sk-proj-SPLIT-9f8e7d6c5b4a3210"
 HALF = 13  # where the key is cut
 
 
-def _key_of(request: web.Request) -> str:
+def _key_of(request: CapturedRequest) -> str:
     return request.headers.get("authorization", "").removeprefix("Bearer ")
 
 
-async def _send(response: web.StreamResponse, event: dict[str, Any], *, torn: bool = False) -> None:
-    data = b"data: " + json.dumps(event).encode() + b"\n\n"
-    if torn:  # the event itself arrives in two TCP writes, cut inside the key
-        cut = data.index(KEY.encode()) + HALF
-        await response.write(data[:cut])
-        await asyncio.sleep(0.02)
-        data = data[cut:]
-    await response.write(data)
-    await asyncio.sleep(0.01)  # each event its own read
+def _frame(event: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+def _torn(event: dict[str, Any]) -> list[bytes]:
+    """The event in two writes, cut inside the key."""
+    data = _frame(event)
+    cut = data.index(KEY.encode()) + HALF
+    return [data[:cut], data[cut:]]
+
+
+def _stream(frames: list[bytes]) -> Reply:
+    # One write a frame, 10 ms apart: each arrives in its own read.
+    return Reply(200, {"content-type": "text/event-stream"}, frames, stream=True, pause=0.01)
 
 
 def _chat_event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -84,22 +87,20 @@ def _response(text: str) -> dict[str, Any]:
 
 
 class EchoInPieces:
-    """The OpenAI wire, answering with the caller's key cut in two."""
+    """The scenario: the OpenAI wire, answering with the caller's key cut in two."""
 
-    def __init__(self) -> None:
-        self.app = web.Application()
-        self.app.router.add_post("/v1/chat/completions", self.chat)
-        self.app.router.add_post("/v1/completions", self.completions)
-        self.app.router.add_post("/v1/responses", self.responses)
+    def __call__(self, request: CapturedRequest) -> Reply:
+        routes = {
+            "/v1/chat/completions": self.chat,
+            "/v1/completions": self.completions,
+            "/v1/responses": self.responses,
+        }
+        answer = routes.get(request.path)
+        if answer is None:
+            return Reply.with_json({"error": {"message": "not found"}}, status=404)
+        return answer(request.json(), _key_of(request))
 
-    async def _stream(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await response.prepare(request)
-        return response
-
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        key = _key_of(request)
+    def chat(self, body: dict[str, Any], key: str) -> Reply:
         if not body.get("stream"):
             answer = {
                 **_chat_event({}),
@@ -112,84 +113,65 @@ class EchoInPieces:
                     }
                 ],
             }
-            return web.json_response(answer)
-        response = await self._stream(request)
-        await _send(
-            response, _chat_event({"role": "assistant", "content": "your key: " + key[:HALF]})
-        )
-        await _send(response, _chat_event({"content": key[HALF:] + " (split);"}))
-        await _send(response, _chat_event({"content": f" torn {key} end"}), torn=True)
+            return Reply.with_json(answer)
         call = {"index": 0, "id": "call_1", "type": "function"}
-        await _send(
-            response,
-            _chat_event(
-                {
-                    "tool_calls": [
-                        {**call, "function": {"name": "f", "arguments": '{"k": "' + key[:5]}}
-                    ]
-                }
-            ),
+        arguments = [{**call, "function": {"name": "f", "arguments": '{"k": "' + key[:5]}}]
+        usage = {"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23}
+        return _stream(
+            [
+                _frame(_chat_event({"role": "assistant", "content": "your key: " + key[:HALF]})),
+                _frame(_chat_event({"content": key[HALF:] + " (split);"})),
+                *_torn(_chat_event({"content": f" torn {key} end"})),
+                _frame(_chat_event({"tool_calls": arguments})),
+                _frame(
+                    _chat_event(
+                        {"tool_calls": [{"index": 0, "function": {"arguments": key[5:] + '"}'}}]}
+                    )
+                ),
+                _frame(_chat_event({"content": "last " + key[:HALF]})),
+                _frame(_chat_event({"content": key[HALF:]}, "stop", usage=usage)),
+                b"data: [DONE]\n\n",
+            ]
         )
-        await _send(
-            response,
-            _chat_event({"tool_calls": [{"index": 0, "function": {"arguments": key[5:] + '"}'}}]}),
-        )
-        await _send(response, _chat_event({"content": "last " + key[:HALF]}))
-        await _send(
-            response,
-            _chat_event(
-                {"content": key[HALF:]},
-                "stop",
-                usage={"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23},
-            ),
-        )
-        await response.write(b"data: [DONE]\n\n")
-        return response
 
-    async def completions(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        key = _key_of(request)
+    def completions(self, body: dict[str, Any], key: str) -> Reply:
         if not body.get("stream"):
-            return web.json_response(_completion_event(f"key {key}", "stop"))
-        response = await self._stream(request)
-        await _send(response, _completion_event("key " + key[:HALF]))
-        await _send(response, _completion_event(key[HALF:] + " and " + key[:4]))
-        await _send(
-            response,
-            _completion_event(
-                key[4:],
-                "stop",
-                usage={"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23},
-            ),
+            return Reply.with_json(_completion_event(f"key {key}", "stop"))
+        usage = {"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23}
+        return _stream(
+            [
+                _frame(_completion_event("key " + key[:HALF])),
+                _frame(_completion_event(key[HALF:] + " and " + key[:4])),
+                _frame(_completion_event(key[4:], "stop", usage=usage)),
+                b"data: [DONE]\n\n",
+            ]
         )
-        await response.write(b"data: [DONE]\n\n")
-        return response
 
-    async def responses(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        key = _key_of(request)
+    def responses(self, body: dict[str, Any], key: str) -> Reply:
         text = f"key {key} twice {key}"
         if not body.get("stream"):
-            return web.json_response(_response(text))
-        response = await self._stream(request)
+            return Reply.with_json(_response(text))
         created = {**_response(""), "status": "in_progress", "output": []}
-        await _send(response, {"type": "response.created", "response": created})
         where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
         pieces = ["key " + key[:HALF], key[HALF:] + " twice " + key[:2], key[2:]]
-        for number, piece in enumerate(pieces):
-            event = {"type": "response.output_text.delta", **where, "delta": piece}
-            await _send(response, {**event, "sequence_number": number + 1})
-        await _send(response, {"type": "response.output_text.done", **where, "text": text})
-        await _send(response, {"type": "response.completed", "response": _response(text)})
-        return response
+        deltas = [
+            {"type": "response.output_text.delta", **where, "delta": piece, "sequence_number": n}
+            for n, piece in enumerate(pieces, start=1)
+        ]
+        events = [
+            {"type": "response.created", "response": created},
+            *deltas,
+            {"type": "response.output_text.done", **where, "text": text},
+            {"type": "response.completed", "response": _response(text)},
+        ]
+        return _stream([_frame(e) for e in events])
 
 
 @pytest.fixture
 async def gateway_url() -> AsyncIterator[str]:
-    upstream = EchoInPieces()
-    async with serve_app(upstream.app) as url:
+    async with WireServer(EchoInPieces()) as upstream:
         registry = Registry.from_entry_points()
-        registry.configure("openai", base_url=f"{url}/v1", api_key=KEY)
+        registry.configure("openai", base_url=f"{upstream.origin()}/v1", api_key=KEY)
         with run_in_thread(create_app(registry=registry)) as gateway:
             yield gateway
 
