@@ -35,7 +35,7 @@ from lmux_plug._api_wire import (
     transcription_body,
 )
 from lmux_plug.errors import LmuxError
-from lmux_plug.gateway.budget import input_bound
+from lmux_plug.gateway.budget import check_output_limits, input_bound
 from lmux_plug.gateway.errors import GatewayError, as_dict
 from lmux_plug.gateway.streams import CompletionScrub, MeteredStream, ResponseScrub, TranscriptScrub
 
@@ -83,6 +83,19 @@ def _target(gateway: Gateway, method: str) -> Any:
     return found if found is not None else getattr(backend.registry, method)
 
 
+def _choices(body: dict[str, Any]) -> int:
+    """How many answers a text completion writes (``n``, ``best_of``): each up to the limit."""
+    most = 1
+    for name in ("n", "best_of"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 128:
+            raise _bad(f"'{name}' must be an integer from 1 to 128", param=name)
+        most = max(most, value)
+    return most
+
+
 def _stream_flag(value: object) -> bool:
     if value is None:
         return False
@@ -116,15 +129,18 @@ class _ApiRoutes:
         for name in _ROUTING_FIELDS:
             body.pop(name, None)  # retries/fallbacks are the chat route's; not forwarded
         output = 0
+        budgeted = key is not None and key.budget is not None
         if max_field is not None:
             limit = body.get(max_field)
-            if key is not None and key.budget is not None and limit is None:
+            if budgeted and limit is None:
                 # The reservation assumes this many output tokens: make it a hard limit.
                 limit = body[max_field] = gateway.pricer.policy.budget_max_tokens
             if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-                output = limit
+                output = limit * _choices(body)
             elif limit is not None:
                 raise _bad(f"'{max_field}' must be a positive integer", param=max_field)
+        if budgeted:
+            check_output_limits(body, (max_field or "",))
         ticket = await gateway.admit(key, [model], input_bound(body), output)
         return key, model, ticket
 

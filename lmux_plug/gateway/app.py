@@ -36,7 +36,13 @@ from lmux_plug.convert import to_messages
 from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.gateway.accounts import Accounts, Ticket
 from lmux_plug.gateway.apis import api_routes
-from lmux_plug.gateway.budget import BudgetPolicy, Pricer, input_bound, streamed_tokens
+from lmux_plug.gateway.budget import (
+    BudgetPolicy,
+    Pricer,
+    check_output_limits,
+    input_bound,
+    streamed_tokens,
+)
 from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
 from lmux_plug.gateway.keys import KeyStore, VirtualKey
 from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, deployment_labels, render_router
@@ -514,9 +520,11 @@ class Gateway:
         model = self.model_of(body, key)
         options = self.routing(body, key)
         params = chat_params(body)
-        if key is not None and key.budget is not None and "max_tokens" not in params:
-            # The reservation assumes this many output tokens: make it a hard limit.
-            params["max_tokens"] = self.pricer.policy.budget_max_tokens
+        if key is not None and key.budget is not None:
+            if "max_tokens" not in params:
+                # The reservation assumes this many output tokens: make it a hard limit.
+                params["max_tokens"] = self.pricer.policy.budget_max_tokens
+            check_output_limits(params.get("extra_body") or {}, ())
         ticket = await self.admit(
             key,
             [model, *options.get("fallback_models", ())],

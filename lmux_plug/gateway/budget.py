@@ -34,7 +34,14 @@ from lmux_plug._types import Usage
 from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.gateway.errors import GatewayError
 
-__all__ = ["BudgetPolicy", "Pricer", "input_bound", "streamed_tokens", "to_nano"]
+__all__ = [
+    "BudgetPolicy",
+    "Pricer",
+    "check_output_limits",
+    "input_bound",
+    "streamed_tokens",
+    "to_nano",
+]
 
 _NANO = Decimal("1e-9")
 # Tokens counted for each message (role, separators) and for each non-text part: an image
@@ -119,6 +126,44 @@ def input_bound(*parts: object) -> int:
         elif item is not None:
             total += 8  # a number or boolean: a few characters
     return total
+
+
+# Names (lowercase, without "_" and "-") under which providers take an output-token limit.
+_OUTPUT_LIMITS = frozenset(
+    {
+        "maxtokens",
+        "maxoutputtokens",
+        "maxcompletiontokens",
+        "maxnewtokens",
+        "maxtokenstosample",
+        "maxgentokens",
+        "numpredict",
+    }
+)
+
+
+def check_output_limits(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse an output-token limit anywhere in ``body`` but its ``allowed`` top-level fields.
+
+    A budgeted call reserves its worst case from the limit it declares; a provider-specific
+    limit passed through as a raw body field (``generationConfig.maxOutputTokens``,
+    ``options.num_predict``, ...) would let the provider write more than was reserved.
+    """
+    allowed = set(allowed)
+    stack: list[tuple[str, object]] = [(k, v) for k, v in body.items() if k not in allowed]
+    while stack:
+        path, value = stack.pop()
+        name = path.rsplit(".", 1)[-1]
+        if name.lower().replace("_", "").replace("-", "") in _OUTPUT_LIMITS:
+            msg = (
+                f"'{path}' sets an output limit this key's budget cannot reserve; "
+                "use the request's own max tokens field"
+            )
+            raise GatewayError(400, msg, param=path.split(".", 1)[0])
+        if isinstance(value, Mapping):
+            stack.extend((f"{path}.{k}", v) for k, v in value.items() if isinstance(k, str))
+        elif isinstance(value, list):
+            stack.extend((path, v) for v in value)
 
 
 def streamed_tokens(chunks: int, text_bytes: int) -> int:
