@@ -195,6 +195,10 @@ _LAZY = {
     ),
 }
 
+# Public submodules `import lmux_plug` loaded before the call path became lazy: code that
+# reaches them as attributes (``lmux_plug.http.Transport``) without importing them still works.
+_SUBMODULES = frozenset({"convert", "http", "resilience"})
+
 __all__ = [
     "ApiKeyAuth",
     "AssistantMessage",
@@ -388,6 +392,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(f"{__name__}.{name}")  # also binds it here
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 

@@ -114,6 +114,16 @@ def test_a_first_call_loads_what_it_needs() -> None:
     assert run_fresh(code).split() == ["hi", "Transport", "True"]
 
 
+def test_submodules_import_lmux_plug_used_to_load_are_still_attributes() -> None:
+    code = (
+        "import sys, lmux_plug\n"
+        "assert 'lmux_plug.http' not in sys.modules\n"
+        "print(lmux_plug.http.Transport.__name__, lmux_plug.convert.to_messages.__name__,"
+        " lmux_plug.resilience.decide.__name__)\n"
+    )
+    assert run_fresh(code).split() == ["Transport", "to_messages", "decide"]
+
+
 @pytest.mark.parametrize("name", lmux_plug.__all__)
 def test_every_public_name_of_the_package_resolves(name: str) -> None:
     assert getattr(lmux_plug, name) is not None
