@@ -29,6 +29,7 @@ import subprocess
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,23 +60,28 @@ async def run_aiohttp(url: str, n: int, window: int) -> tuple[float, int]:
         return time.perf_counter() - start, ok
 
 
-async def run_lmux(url: str, n: int, window: int) -> tuple[float, int]:
+def _fake_registry(url: str) -> Any:
+    """A Registry with the openai plugin and ``fake/`` pointing at the server (no key)."""
     import lmux_plug_openai
 
     from lmux_plug import Capability, NoAuth, ProviderSpec, Registry
-    from lmux_plug.batch import agenerate_batch
 
     registry = Registry(plugins=[lmux_plug_openai])
-    registry.register(
-        "fake",
-        ProviderSpec(
-            name="fake",
-            wire="openai",
-            base_url=url,
-            auth=NoAuth(),
-            capabilities=frozenset({Capability.CHAT}),
-        ),
+    spec = ProviderSpec(
+        name="fake",
+        wire="openai",
+        base_url=url,
+        auth=NoAuth(),
+        capabilities=frozenset({Capability.CHAT}),
     )
+    registry.register("fake", spec)
+    return registry
+
+
+async def run_lmux(url: str, n: int, window: int) -> tuple[float, int]:
+    from lmux_plug.batch import agenerate_batch
+
+    registry = _fake_registry(url)
     try:
         start = time.perf_counter()
         batch = await agenerate_batch(
@@ -89,21 +95,8 @@ async def run_lmux(url: str, n: int, window: int) -> tuple[float, int]:
 
 async def run_registry_gather(url: str, n: int, window: int) -> tuple[float, int]:
     """The same Registry calls without the batch engine: isolates the engine's own cost."""
-    import lmux_plug_openai
 
-    from lmux_plug import Capability, NoAuth, ProviderSpec, Registry
-
-    registry = Registry(plugins=[lmux_plug_openai])
-    registry.register(
-        "fake",
-        ProviderSpec(
-            name="fake",
-            wire="openai",
-            base_url=url,
-            auth=NoAuth(),
-            capabilities=frozenset({Capability.CHAT}),
-        ),
-    )
+    registry = _fake_registry(url)
     ok = 0
     semaphore = asyncio.Semaphore(window)
 
@@ -127,22 +120,9 @@ async def run_lmux_stream(url: str, n: int, window: int) -> tuple[float, int]:
     """``aiter_generate``: the streaming form, which keeps no results."""
     import contextlib
 
-    import lmux_plug_openai
-
-    from lmux_plug import Capability, NoAuth, ProviderSpec, Registry
     from lmux_plug.batch import aiter_generate
 
-    registry = Registry(plugins=[lmux_plug_openai])
-    registry.register(
-        "fake",
-        ProviderSpec(
-            name="fake",
-            wire="openai",
-            base_url=url,
-            auth=NoAuth(),
-            capabilities=frozenset({Capability.CHAT}),
-        ),
-    )
+    registry = _fake_registry(url)
     ok = 0
     try:
         start = time.perf_counter()

@@ -294,10 +294,10 @@ class AsyncEmbeddings:
         extra_body: Mapping[str, Any] | None = None,
         user: str | None = None,  # noqa: ARG002 - accepted for compatibility, not sent
     ) -> CreateEmbeddingResponse:
+        """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here)."""
         # ``encoding_format``: vectors are returned as floats whatever the format asked; the
         # SDK decodes base64 into floats too, so callers see the same thing.
         del encoding_format
-        """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here)."""
         try:
             return await self._create(
                 model,
