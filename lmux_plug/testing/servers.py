@@ -1,10 +1,13 @@
 """Run an ``aiohttp.web`` application on 127.0.0.1 for end-to-end tests.
 
-Plugin tests answer a real socket with a fake provider; ``serve_app`` starts the app on a
-free port and cleans it up afterwards::
+``serve_app`` starts an app you already have on a free port and cleans it up afterwards::
 
     async with serve_app(app) as base_url:  # "http://127.0.0.1:<port>"
         ...
+
+To fake a provider, script :class:`lmux_plug.testing.wire_server.WireServer` instead: it is
+the one fake server the project's tests and the contract suite use (recorded requests,
+queued replies, faults no web framework sends).
 """
 
 from __future__ import annotations
