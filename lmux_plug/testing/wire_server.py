@@ -310,7 +310,7 @@ class WireServer:
             except Exception as exc:  # noqa: BLE001 - a scenario bug is answered as a 500
                 reply = Reply.with_body(f"scenario failed: {exc!r}", "text/plain", status=500)
         name = self.request_id_header
-        if name is None or name in reply.headers:
+        if name is None or name.lower() in {k.lower() for k in reply.headers}:
             return reply
         return attrs.evolve(reply, headers={**reply.headers, name: f"req_{self.stats['requests']}"})
 
