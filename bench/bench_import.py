@@ -54,6 +54,23 @@ print(json.dumps({{"import": t1 - t0, "discover": t2 - t1, "info": info}}))
 """
 
 
+def repo_plugins() -> list[str]:
+    """Entry-point names of the plugins in this repository's ``plugins/`` directory.
+
+    The target is for every one of them installed; the report names those discovery missed.
+    """
+    names = []
+    for pyproject in sorted((_common.REPO / "plugins").glob("*/pyproject.toml")):
+        section = pyproject.read_text().partition("[project.entry-points.lmux_plug]")[2]
+        for line in section.splitlines()[1:]:
+            if line.startswith("["):
+                break
+            name, sep, _ = line.partition("=")
+            if sep:
+                names.append(name.strip())
+    return names
+
+
 def has_module(exe: str, module: str) -> bool:
     probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
     return (
@@ -242,12 +259,20 @@ def main(argv: list[str] | None = None) -> int:
         "interpreter startup (`python -c pass`, wall ms): "
         + ", ".join(f"{versions[e]} {t * 1000:.0f}" for e, t in startup.items())
     )
+    # Load inflates both alike, so this ratio moves less than the milliseconds do.
+    print(
+        "lmux_plug import + discovery in interpreter startups (same run): "
+        + ", ".join(f"{versions[e]} {ours[e] / startup[e]:.2f}x" for e in interpreters if e in ours)
+    )
     for exe in interpreters:
         if samples.get(("lmux_plug", exe)):
             info = samples[("lmux_plug", exe)][-1]["info"]
+            found = info.get("plugins") or []
+            missing = sorted(set(repo_plugins()) - set(found))
             print(
-                f"lmux_plug discovery ({versions[exe]}) found plugins {info.get('plugins')}, "
+                f"lmux_plug discovery ({versions[exe]}) found plugins {found}, "
                 f"broken {info.get('broken')}"
+                + (f"; NOT INSTALLED from plugins/: {missing}" if missing else "")
             )
     for key, reason in failed.items():
         print(f"failed: {key[0]} ({versions[key[1]]}): {reason}")
