@@ -35,7 +35,13 @@ from lmux_plug._api_wire import (
     transcription_body,
 )
 from lmux_plug.errors import LmuxError
-from lmux_plug.gateway.budget import check_output_limits, input_bound
+from lmux_plug.gateway.budget import (
+    AUDIO_TOKENS_PER_SECOND,
+    TRANSCRIPT_TOKENS_PER_SECOND,
+    audio_seconds_bound,
+    check_output_limits,
+    input_bound,
+)
 from lmux_plug.gateway.errors import GatewayError, as_dict
 from lmux_plug.gateway.streams import CompletionScrub, MeteredStream, ResponseScrub, TranscriptScrub
 
@@ -115,9 +121,12 @@ class _ApiRoutes:
     # -- plumbing ------------------------------------------------------------------------
 
     async def _admitted(
-        self, request: Request, body: dict[str, Any], max_field: str | None
+        self, request: Request, body: dict[str, Any], max_field: str | None, audio: bytes = b""
     ) -> tuple[VirtualKey | None, str, Ticket]:
-        """The key, the model and the call's ticket (rpm slot, budget reservation)."""
+        """The key, the model and the call's ticket (rpm slot, budget reservation).
+
+        ``audio``: an upload to transcribe, reserved as the most audio its size can hold.
+        """
         gateway = self.gateway
         key = gateway.authenticate(request)
         for name in _CALL_CONTROL.intersection(body):
@@ -141,7 +150,14 @@ class _ApiRoutes:
                 raise _bad(f"'{max_field}' must be a positive integer", param=max_field)
         if budgeted:
             check_output_limits(body, (max_field or "",))
-        ticket = await gateway.admit(key, [model], input_bound(body), output)
+        seconds = audio_seconds_bound(len(audio)) if audio else 0
+        ticket = await gateway.admit(
+            key,
+            [model],
+            input_bound(body) + seconds * AUDIO_TOKENS_PER_SECOND,
+            output + seconds * TRANSCRIPT_TOKENS_PER_SECOND,
+            seconds,
+        )
         return key, model, ticket
 
     async def _started(self, ticket: Ticket, key: VirtualKey | None, stream: Any) -> Any:
@@ -364,7 +380,7 @@ class _ApiRoutes:
 
     async def _transcriptions(self, request: Request, started: float, route: str) -> Response:
         fields, audio, filename = await self._read_form(request)
-        key, model, ticket = await self._admitted(request, fields, None)
+        key, model, ticket = await self._admitted(request, fields, None, audio)
         fields.pop("model", None)
         stream = _stream_flag(fields.pop("stream", None))
         response_format = fields.get("response_format")

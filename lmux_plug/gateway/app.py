@@ -358,10 +358,17 @@ class Gateway:
         await asyncio.shield(task)
 
     async def admit(
-        self, key: VirtualKey | None, names: list[str], input_tokens: int, output_tokens: int
+        self,
+        key: VirtualKey | None,
+        names: list[str],
+        input_tokens: int,
+        output_tokens: int,
+        audio_seconds: int = 0,
     ) -> Ticket:
         """Take the key's rpm slot and reserve the call's worst case (budgeted keys)."""
-        worst = self._worst_case(key, names, input_tokens, output_tokens)
+        if key is None or key.budget is None:
+            return await self.accounts.admit(key, None)
+        worst = self.pricer.worst_case(names, input_tokens, output_tokens, audio_seconds)
         return await self.accounts.admit(key, worst)
 
     async def settled(
@@ -395,14 +402,6 @@ class Gateway:
     def lmux_error(self, exc: LmuxError) -> GatewayError:
         """The client-facing error for a lmux-plug error (scrubbed)."""
         return from_lmux(exc, self.scrub)
-
-    def _worst_case(
-        self, key: VirtualKey | None, names: list[str], input_tokens: int, output_tokens: int
-    ) -> Decimal | None:
-        """The worst-case cost of a call for a budgeted key (``None``: no budget)."""
-        if key is None or key.budget is None:
-            return None
-        return self.pricer.worst_case(names, input_tokens, output_tokens)
 
     # -- routes --------------------------------------------------------------------------
 

@@ -35,8 +35,11 @@ from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.gateway.errors import GatewayError
 
 __all__ = [
+    "AUDIO_TOKENS_PER_SECOND",
+    "TRANSCRIPT_TOKENS_PER_SECOND",
     "BudgetPolicy",
     "Pricer",
+    "audio_seconds_bound",
     "check_output_limits",
     "input_bound",
     "streamed_tokens",
@@ -166,6 +169,20 @@ def check_output_limits(body: Mapping[str, Any], allowed: Iterable[str]) -> None
             stack.extend((path, v) for v in value)
 
 
+# The fewest bytes a second of speech takes (Opus and AMR at 6 kbit/s): an upload of N
+# bytes holds at most N / 750 seconds of audio.
+_AUDIO_BYTES_PER_SECOND = 750
+# Per second of that audio, bounds of the tokens a token-priced transcription model may
+# bill: audio input tokens, and transcript text (people speak 2-4 words a second).
+AUDIO_TOKENS_PER_SECOND = 50
+TRANSCRIPT_TOKENS_PER_SECOND = 20
+
+
+def audio_seconds_bound(size: int) -> int:
+    """The most seconds of audio an upload of ``size`` bytes can hold."""
+    return math.ceil(size / _AUDIO_BYTES_PER_SECOND)
+
+
 def streamed_tokens(chunks: int, text_bytes: int) -> int:
     """Output tokens charged for a stream cut before its usage arrived.
 
@@ -214,8 +231,16 @@ class Pricer:
             return found
         return self.policy.unpriced_price
 
-    def worst_case(self, names: Iterable[str], input_tokens: int, output_tokens: int) -> Decimal:
+    def worst_case(
+        self,
+        names: Iterable[str],
+        input_tokens: int,
+        output_tokens: int,
+        audio_seconds: int = 0,
+    ) -> Decimal:
         """The highest cost of the call over every model it may reach.
+
+        ``audio_seconds`` is priced at the model's ``per_minute`` rate (transcription).
 
         Raises a 403 :class:`GatewayError` when one of them has no price and no default
         price is configured.
@@ -234,7 +259,10 @@ class Pricer:
                 rates.input,
                 rates.cache_write if rates.cache_write is not None else rates.input,
             )
-            worst = max(worst, input_tokens * input_rate + output_tokens * rates.output)
+            cost = input_tokens * input_rate + output_tokens * rates.output
+            if audio_seconds and pricing.per_minute is not None:
+                cost += pricing.per_minute * audio_seconds / 60
+            worst = max(worst, cost)
         return worst
 
     def cost(self, name: str, usage: Usage) -> Decimal | None:

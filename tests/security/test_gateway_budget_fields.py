@@ -103,3 +103,30 @@ async def test_several_completions_reserve_each_one(gateway_url):
     )
     assert status == 400
     assert answer["error"]["param"] == "n"
+
+
+async def test_a_transcription_reserves_the_most_audio_its_upload_can_hold():
+    # whisper-style pricing: 0.006 USD a minute. An upload of N bytes holds at most N / 750
+    # seconds (6 kbit/s speech): 1 MB is 22 minutes, 0.13 USD, more than the 0.05 budget.
+    registry = Registry()
+    per_minute = ModelPricing(input=Decimal(0), output=Decimal(0), per_minute=Decimal("0.006"))
+    registry.register("mock", MockProvider("mock", pricing=per_minute, handler=lambda call: "ok"))
+    keys = KeyStore([VirtualKey("budget", hash_key(BUDGET_KEY), budget=Decimal("0.05"))])
+
+    async def upload(url: str, size: int) -> tuple[int, Any]:
+        form = aiohttp.FormData()
+        form.add_field("model", "mock/mock-model")
+        form.add_field("file", b"\0" * size, filename="a.ogg")
+        headers = {"authorization": f"Bearer {BUDGET_KEY}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.post(f"{url}/audio/transcriptions", data=form) as response,
+        ):
+            return response.status, await response.json()
+
+    with run_in_thread(create_app(registry=registry, keys=keys)) as url:
+        status, answer = await upload(url, 1 << 20)
+        assert status == 429, answer
+        assert answer["error"]["code"] == "budget_exceeded"
+        status, answer = await upload(url, 30_000)  # 40 s at most: 0.004 USD
+        assert status == 200, answer
