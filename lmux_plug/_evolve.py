@@ -1,9 +1,12 @@
 """``evolve``: a copy of a frozen attrs instance with some fields changed, for hot paths.
 
-``attrs.evolve`` looks the class's fields up again on every call, which costs about as much
-as building the instance. Here the field list is worked out once per (class, changed names).
-Frozen answers are never changed in place (no ``object.__setattr__``): a changed answer is
-a new instance.
+``attrs.evolve`` looks the class's fields up again on every call and passes every field by
+keyword, which costs about twice as much as building the instance. Here the plan of the
+copy is worked out once per (class, changed names): the values are read with one
+``attrgetter`` and passed positionally, the changed ones put in their places (every
+answer goes through this once in the registry and once more in the router). Frozen
+answers are never changed in place (no ``object.__setattr__``): a changed answer is a new
+instance, built by the class's own ``__init__`` (converters and validators run).
 """
 
 from __future__ import annotations
@@ -17,20 +20,70 @@ import attrs
 __all__ = ["evolve"]
 
 _T = TypeVar("_T", bound=attrs.AttrsInstance)
-_COPIERS: dict[tuple[type, tuple[str, ...]], tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+_Copier = Callable[[Any, dict[str, Any]], Any]
+_COPIERS: dict[tuple[type, tuple[str, ...]], _Copier] = {}
 
 
 def evolve(instance: _T, **changes: Any) -> _T:
-    """``attrs.evolve(instance, **changes)``, with the field list cached per class."""
+    """``attrs.evolve(instance, **changes)``, with the copy planned once per class."""
     cls = type(instance)
     key = (cls, tuple(changes))
     copier = _COPIERS.get(key)
     if copier is None:
-        fields = [f for f in attrs.fields(cls) if f.init and f.name not in changes]
-        names = [f.name for f in fields]
-        getter = operator.attrgetter(*names)
-        # attrgetter of one name returns the value itself, not a 1-tuple.
-        values = getter if len(names) > 1 else (lambda obj: (getter(obj),))
-        copier = _COPIERS[key] = (tuple(f.alias for f in fields), values)
-    aliases, values = copier
-    return cls(**dict(zip(aliases, values(instance), strict=True)), **changes)
+        copier = _COPIERS[key] = _plan(cls, key[1])
+    result: _T = copier(instance, changes)
+    return result
+
+
+def _plan(cls: type, changed: tuple[str, ...]) -> _Copier:
+    """How to copy ``cls`` with the init arguments ``changed`` replaced."""
+    fields = [f for f in attrs.fields(cls) if f.init]
+    aliases = [f.alias or f.name for f in fields]
+    if not fields or any(f.kw_only for f in fields) or not set(changed) <= set(aliases):
+        # Keyword-only fields, or a name that is no init argument (``cls`` raises the
+        # same TypeError as attrs.evolve): every value by keyword.
+        return _by_keyword(cls, fields, changed)
+    getter = operator.attrgetter(*(f.name for f in fields))
+    places = tuple((aliases.index(alias), alias) for alias in changed)
+
+    if len(fields) == 1:  # attrgetter of one name returns the value, not a 1-tuple
+        alias = aliases[0]
+
+        def copy_one(instance: Any, changes: dict[str, Any]) -> Any:
+            return cls(changes[alias]) if changes else cls(getter(instance))
+
+        return copy_one
+
+    if len(places) == 1:
+        ((index, alias),) = places
+
+        def copy_with_one(instance: Any, changes: dict[str, Any]) -> Any:
+            values = list(getter(instance))
+            values[index] = changes[alias]
+            return cls(*values)
+
+        return copy_with_one
+
+    def copy(instance: Any, changes: dict[str, Any]) -> Any:
+        values = list(getter(instance))
+        for index, alias in places:
+            values[index] = changes[alias]
+        return cls(*values)
+
+    return copy
+
+
+def _by_keyword(cls: type, fields: list[attrs.Attribute[Any]], changed: tuple[str, ...]) -> _Copier:
+    kept = [f for f in fields if f.alias not in changed]
+    names = [f.name for f in kept]
+    kept_aliases = tuple(f.alias or f.name for f in kept)
+    if not names:
+        return lambda _instance, changes: cls(**changes)
+    getter = operator.attrgetter(*names)
+    # attrgetter of one name returns the value itself, not a 1-tuple.
+    values = getter if len(names) > 1 else (lambda obj: (getter(obj),))
+
+    def copy(instance: Any, changes: dict[str, Any]) -> Any:
+        return cls(**dict(zip(kept_aliases, values(instance), strict=True)), **changes)
+
+    return copy

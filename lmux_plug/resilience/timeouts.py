@@ -14,11 +14,11 @@ import asyncio
 import sys
 import weakref
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lmux_plug.errors import TimeoutError
 
-__all__ = ["attempt_timeout_error", "within"]
+__all__ = ["CUT_IN_TASK", "arm", "attempt_timeout_error", "cut", "disarm", "within"]
 
 T = TypeVar("T")
 
@@ -31,14 +31,23 @@ def attempt_timeout_error(
     return TimeoutError(msg, model=model, retryable=True)
 
 
+class _Cancellable(Protocol):
+    """The part of :class:`asyncio.Task` a timer uses (``uncancel`` is Python 3.11+)."""
+
+    def cancel(self) -> bool: ...
+
+    def uncancel(self) -> int: ...
+
+
 class _Expiry:
     """One awaiting task's timeout: cancel the task, and remember that the timer did it."""
 
-    __slots__ = ("fired", "task", "tick")
+    __slots__ = ("fired", "task", "tick", "wheel")
 
-    def __init__(self, task: asyncio.Task[Any], tick: int) -> None:
+    def __init__(self, task: _Cancellable, tick: int, wheel: _Wheel) -> None:
         self.task = task
         self.tick = tick
+        self.wheel = wheel
         self.fired = False
 
     def fire(self) -> None:
@@ -59,13 +68,14 @@ class _Wheel:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.time = loop.time
         self.slots: dict[int, set[_Expiry]] = {}
         self.handle: asyncio.TimerHandle | None = None
         self.armed = 0  # the tick the loop timer is set for
 
-    def add(self, task: asyncio.Task[Any], seconds: float) -> _Expiry:
-        tick = int((self.loop.time() + seconds) / self.RESOLUTION) + 1
-        expiry = _Expiry(task, tick)
+    def add(self, task: _Cancellable, seconds: float) -> _Expiry:
+        tick = int((self.time() + seconds) / self.RESOLUTION) + 1
+        expiry = _Expiry(task, tick, self)
         slot = self.slots.get(tick)
         if slot is None:
             slot = self.slots[tick] = set()
@@ -107,6 +117,10 @@ def _wheel() -> _Wheel:
     loop = asyncio.get_running_loop()
     if _last and _last[0].loop is loop:
         return _last[0]
+    return _wheel_of(loop)
+
+
+def _wheel_of(loop: asyncio.AbstractEventLoop) -> _Wheel:
     wheel = _wheels.get(loop)
     if wheel is None:
         wheel = _wheels[loop] = _Wheel(loop)
@@ -114,7 +128,42 @@ def _wheel() -> _Wheel:
     return wheel
 
 
-if sys.version_info >= (3, 11):
+CUT_IN_TASK = sys.version_info >= (3, 11)
+"""Whether :func:`arm` / :func:`disarm` / :func:`cut` work here (they need
+``Task.uncancel``, Python 3.11+); elsewhere use :func:`within`."""
+
+
+def arm(seconds: float) -> _Expiry:
+    """Cut the current task after ``seconds`` (Python 3.11+; pair with :func:`disarm`).
+
+    The coroutine-free form of :func:`within`, for a loop that awaits in its own frame:
+    ``expiry = arm(s)``, then ``try: await ... finally: disarm(expiry)``, and on
+    ``CancelledError`` ask :func:`cut` whether the timer did it.
+    """
+    loop = asyncio.get_running_loop()
+    # Typed loosely: ``Task.uncancel`` is missing from the Python 3.10 stubs.
+    task: Any = asyncio.current_task(loop)
+    if task is None:  # pragma: no cover - always called from a task
+        msg = "arm() needs a running task"
+        raise RuntimeError(msg)
+    wheel = _last[0] if _last and _last[0].loop is loop else _wheel_of(loop)
+    return wheel.add(task, seconds)
+
+
+def disarm(expiry: _Expiry) -> None:
+    """Stop the timer of :func:`arm` (it may have fired already)."""
+    expiry.wheel.remove(expiry)
+
+
+def cut(expiry: _Expiry) -> bool:
+    """After a ``CancelledError``: whether the timer of ``expiry`` caused it, alone.
+
+    A cancellation asked for by anyone else as well propagates unchanged.
+    """
+    return expiry.fired and expiry.task.uncancel() == 0
+
+
+if CUT_IN_TASK:
 
     async def within(
         awaitable: Awaitable[T], seconds: float, *, model: str | None = None, what: str = "attempt"
@@ -125,20 +174,15 @@ if sys.version_info >= (3, 11):
         cancellation from anywhere else propagates unchanged. The cut comes at most 10 ms
         late.
         """
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - always called from a task
-            return await awaitable
-        wheel = _wheel()
-        expiry = wheel.add(task, seconds)
+        expiry = arm(seconds)
         try:
             return await awaitable
         except asyncio.CancelledError:
-            # Ours only if the timer fired and nobody else asked for a cancellation too.
-            if expiry.fired and task.uncancel() == 0:
+            if cut(expiry):
                 raise attempt_timeout_error(seconds, model=model, what=what) from None
             raise
         finally:
-            wheel.remove(expiry)
+            disarm(expiry)
 
 else:  # pragma: no cover - exercised on Python 3.10 only
 

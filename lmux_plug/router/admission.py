@@ -126,8 +126,10 @@ class Admission:
                     order = sorted(order, key=lambda r: r.id in failed)  # stable: keeps order
                 memory = self.memory
                 for runtime in order:
+                    state: BreakerState
                     if memory is not None:
-                        state = self.breaker.state_of(memory.get_now("breaker:" + runtime.id))
+                        raw = memory.get_now(runtime.breaker_key)
+                        state = "closed" if raw is None else self.breaker.state_of(raw)
                     else:
                         state = await self.breaker.state(runtime.id)
                     if state == "open":
@@ -144,14 +146,17 @@ class Admission:
                         except AuthenticationError as exc:
                             auth_error = exc
                             continue
-                    admitted = await self._take(
-                        runtime,
-                        key,
-                        fp,
-                        tokens_estimate=tokens_estimate,
-                        state=state,
-                        waited=waited,
-                    )
+                    if memory is not None and state == "closed":
+                        admitted = self._take_now(memory, runtime, key, fp, tokens_estimate, waited)
+                    else:
+                        admitted = await self._take(
+                            runtime,
+                            key,
+                            fp,
+                            tokens_estimate=tokens_estimate,
+                            state=state,
+                            waited=waited,
+                        )
                     if isinstance(admitted, Admitted):
                         return admitted
                     soonest = min(soonest, admitted)
@@ -174,6 +179,38 @@ class Admission:
                 raise RateLimitError(msg, model=target.name, retry_after=soonest)
             await self.clock.sleep(soonest)
             waited += soonest
+
+    def _take_now(  # noqa: PLR0917 - once per attempt on the hot path: positional is cheapest
+        self,
+        memory: MemoryBackend,
+        runtime: DeploymentRuntime,
+        key: Secret | None,
+        fp: str | None,
+        tokens_estimate: Callable[[], int],
+        waited: float,
+    ) -> Admitted | float:
+        """:meth:`_take` on the in-process backend with the breaker closed (no coroutine)."""
+        tracker = runtime.tracker
+        buckets = tracker.buckets(fp)
+        if buckets:
+            tokens = tokens_estimate() if tracker.counts_tokens(fp) else 0
+            self._members += 1
+            member = f"{self._member_prefix}{self._members}"
+        else:
+            tokens, member = 0, ""  # nothing to hold: no slot needs a name
+        wait = memory.acquire_now(buckets, member, tokens, runtime.id)
+        if wait > 0:
+            return wait
+        admitted = Admitted(runtime, key, fp, buckets, member, tokens, waited)
+        if fp is not None:
+            admitted.key_stats = self._key_stats(runtime, fp)
+        return admitted
+
+    def _key_stats(self, runtime: DeploymentRuntime, fp: str) -> Counters:
+        found = runtime.key_stats.get(fp)
+        if found is None:
+            found = runtime.key_stats[fp] = self.book.key(runtime.id, fp)
+        return found
 
     async def _take(
         self,
@@ -198,9 +235,7 @@ class Admission:
             return wait
         admitted = Admitted(runtime, key, fp, buckets, member, tokens, waited)
         if fp is not None:
-            admitted.key_stats = self.book.key(runtime.id, fp)
-        # Cancelled (or failed) while a shared backend may have admitted us: free it.
-
+            admitted.key_stats = self._key_stats(runtime, fp)
         if state == "half-open":
             try:
                 allowed = await self.breaker.allow(runtime.id)
@@ -240,6 +275,34 @@ class Admission:
         if admitted.probe:
             await self.breaker.abandon(admitted.runtime.id)
 
+    def settle_now(
+        self,
+        admitted: Admitted,
+        latency: float,
+        headers: Mapping[str, str],
+        usage: Usage | None,
+        cost: Any,
+    ) -> bool:
+        """:meth:`settle` of a success, without a coroutine, when nothing needs I/O.
+
+        That is the in-process backend with no breaker record to write. Returns whether
+        it settled; if not, nothing was done and :meth:`settle` must be awaited.
+        """
+        memory = self.memory
+        runtime = admitted.runtime
+        if memory is None or admitted.probe or runtime.id in self._breaker_dirty:
+            return False
+        if admitted.buckets:
+            delta = 0
+            if usage is not None and admitted.tokens:
+                delta = usage.input_tokens + usage.output_tokens - admitted.tokens
+            memory.release_now(admitted.buckets, admitted.member, delta, used=True)
+        if headers:
+            for bucket, remaining, reset in runtime.tracker.observe(headers, admitted.fp):
+                memory.sync_now(bucket, remaining, reset)
+        _count_success(runtime.stats, admitted.key_stats, latency, usage, cost)
+        return True
+
     async def settle(
         self,
         admitted: Admitted,
@@ -270,9 +333,7 @@ class Admission:
         fp = admitted.fp
         key_stats = admitted.key_stats
         if error is None:
-            _count_success(stats, latency, usage, cost)
-            if key_stats is not None:
-                _count_success(key_stats, latency, usage, cost)
+            _count_success(stats, key_stats, latency, usage, cost)
             # Only a breaker this process saw fail needs a write (healthy path: no I/O).
             if admitted.probe or runtime.id in self._breaker_dirty:
                 self._breaker_dirty.discard(runtime.id)
@@ -319,14 +380,19 @@ class Admission:
             await self.backend.block(runtime.id, seconds)
 
 
-def _count_success(stats: Any, latency: float, usage: Usage | None, cost: Any) -> None:
-    stats.successes += 1
-    stats.latencies.append(latency)
-    stats.ewma_latency = (
-        latency if not stats.ewma_latency else 0.8 * stats.ewma_latency + 0.2 * latency
-    )
-    if usage is not None:
-        stats.input_tokens += usage.input_tokens
-        stats.output_tokens += usage.output_tokens
-    if cost is not None:
-        stats.cost += cost.total
+def _count_success(
+    stats: Counters, key_stats: Counters | None, latency: float, usage: Usage | None, cost: Any
+) -> None:
+    """Count a success on the deployment's counters and on its key's (if a pool key)."""
+    for counters in (stats, key_stats):
+        if counters is None:
+            break
+        counters.successes += 1
+        counters.latencies.append(latency)
+        previous = counters.ewma_latency
+        counters.ewma_latency = 0.8 * previous + 0.2 * latency if previous else latency
+        if usage is not None:
+            counters.input_tokens += usage.input_tokens
+            counters.output_tokens += usage.output_tokens
+        if cost is not None:
+            counters.cost += cost.total

@@ -10,6 +10,7 @@ recorded as an :class:`~lmux_plug.router.retry.Attempt`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -21,19 +22,27 @@ from lmux_plug.errors import LmuxError, ProviderError
 from lmux_plug.resilience.cancel import shielded
 from lmux_plug.resilience.clock import Clock, testing_attempts
 from lmux_plug.resilience.decision import RetryPolicy, decide
-from lmux_plug.resilience.timeouts import within
+from lmux_plug.resilience.timeouts import (
+    CUT_IN_TASK,
+    arm,
+    attempt_timeout_error,
+    cut,
+    disarm,
+    within,
+)
 from lmux_plug.router.admission import Admission, Admitted
 from lmux_plug.router.plan import CallOptions, Plan
 from lmux_plug.router.retry import Attempt
 
-__all__ = ["AttemptCall", "run_attempts"]
+__all__ = ["AttemptCall", "Outcome", "run_attempts"]
 
 log = logging.getLogger("lmux_plug.router")
 T = TypeVar("T")
-AttemptCall = Callable[
-    [Admitted, float], Awaitable[tuple[T, Mapping[str, str], "Usage | None", Any]]
-]
-"""One attempt: ``call(admitted, timeout)`` -> (result, headers, usage, cost)."""
+AttemptCall = Callable[[Admitted, float], Awaitable[T]]
+"""One attempt: ``call(admitted, timeout)`` -> the result (a plain function returning the
+awaitable is cheapest: no coroutine frame of its own)."""
+Outcome = Callable[[T], tuple[Mapping[str, str], "Usage | None", Any]]
+"""What settling needs from a result: ``outcome(result)`` -> (headers, usage, cost)."""
 
 
 def _policy(plan: Plan, options: CallOptions) -> RetryPolicy:
@@ -55,14 +64,21 @@ async def run_attempts(
     options: CallOptions,
     tokens_estimate: Callable[[], int],
     call: AttemptCall[T],
-) -> tuple[T, list[Attempt]]:
-    """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``)."""
+    outcome: Outcome[T],
+) -> tuple[T, tuple[Attempt, ...]]:
+    """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``).
+
+    Returns the result and the record of every attempt. This runs on every routed call:
+    the attempt is awaited in this frame (no wrapper coroutine per attempt), and the
+    in-process backend admits and settles without coroutines.
+    """
     config = plan.config
     policy = plan.policy
     if options.retries != policy.retries or testing_attempts() is not None:
         policy = _policy(plan, options)
     first = plan.target(model)
-    chain = [model, *(options.fallbacks if options.fallbacks is not None else first.fallbacks)]
+    fallbacks = options.fallbacks if options.fallbacks is not None else first.fallbacks
+    chain = [model, *fallbacks] if fallbacks else [model]
     attempts: list[Attempt] = []
     last: LmuxError | None = None
     position = 0
@@ -102,38 +118,55 @@ async def run_attempts(
             timeout = remaining if limit is None else min(limit, remaining)
             failure: LmuxError | None = None
             stats.inflight += 1
+            seconds = max(timeout, 0.001)
             try:
                 # One timer bounds the attempt: its own timeout or what is left of the deadline.
-                result, headers, usage, cost = await within(
-                    call(admitted, timeout),
-                    max(timeout, 0.001),
-                    model=runtime.model,
-                    what="attempt" if limit is not None and limit <= remaining else "call deadline",
-                )
+                if CUT_IN_TASK:
+                    expiry = arm(seconds)
+                    try:
+                        result = await call(admitted, timeout)
+                    finally:
+                        disarm(expiry)
+                else:  # pragma: no cover - Python 3.10
+                    result = await within(
+                        call(admitted, timeout),
+                        seconds,
+                        model=runtime.model,
+                        what=_limit_name(limit, remaining),
+                    )
             except LmuxError as exc:
                 failure = exc
-            except BaseException:
-                # Cancelled (or a bug): no outcome, but nothing may stay held.
-                stats.inflight -= 1
-                await shielded(admission.abandon(admitted))
-                raise
+            except BaseException as exc:
+                if CUT_IN_TASK and isinstance(exc, asyncio.CancelledError) and cut(expiry):
+                    failure = attempt_timeout_error(
+                        seconds, model=runtime.model, what=_limit_name(limit, remaining)
+                    )
+                else:
+                    # Cancelled (or a bug): no outcome, but nothing may stay held.
+                    stats.inflight -= 1
+                    await shielded(admission.abandon(admitted))
+                    raise
             stats.inflight -= 1
             latency = clock.monotonic() - start
             if failure is None:
-                settle = admission.settle(
-                    admitted, None, latency, headers=headers, usage=usage, cost=cost
-                )
-            else:
-                settle = admission.settle(
-                    admitted, failure, latency, headers=failure.headers, usage=None, cost=None
-                )
+                headers, usage, cost = outcome(result)
+                if not admission.settle_now(admitted, latency, headers, usage, cost):
+                    settle = admission.settle(
+                        admitted, None, latency, headers=headers, usage=usage, cost=cost
+                    )
+                    if admission.shared:
+                        await shielded(settle)
+                    else:
+                        await settle
+                attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
+                return result, tuple(attempts)
+            settle = admission.settle(
+                admitted, failure, latency, headers=failure.headers, usage=None, cost=None
+            )
             if admission.shared:
                 await shielded(settle)
             else:
                 await settle
-            if failure is None:
-                attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
-                return result, attempts
             attempts.append(Attempt(runtime.id, failure, wait, latency, admitted.fp))
             last = failure
             failed.add(runtime.id)
@@ -173,6 +206,11 @@ async def run_attempts(
         raise ProviderError(msg, model=model)
     _attach(last, attempts)
     raise last
+
+
+def _limit_name(limit: float | None, remaining: float) -> str:
+    """Which limit an attempt's timer stands for, as the timeout error names it."""
+    return "attempt" if limit is not None and limit <= remaining else "call deadline"
 
 
 def _context_fallbacks(model: Any, options: CallOptions) -> tuple[str, ...] | list[str]:

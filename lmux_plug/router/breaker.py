@@ -23,11 +23,16 @@ from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 if TYPE_CHECKING:
     from lmux_plug.router.state import StateBackend
 
-__all__ = ["Breaker", "BreakerState"]
+__all__ = ["Breaker", "BreakerState", "record_key"]
 
 BreakerState = Literal["closed", "open", "half-open"]
 _CAS_TRIES = 8
 log = logging.getLogger("lmux_plug.router")
+
+
+def record_key(name: str) -> str:
+    """The backend key of the breaker record of deployment ``name``."""
+    return "breaker:" + name
 
 
 @attrs.define
@@ -72,7 +77,7 @@ class Breaker:
         self._ttl = max(max_cooldown * 4, 3600.0)
 
     def _key(self, name: str) -> str:
-        return "breaker:" + name
+        return record_key(name)
 
     async def state(self, name: str) -> BreakerState:
         """The breaker's state as callers see it now (open turns half-open after cooldown)."""

@@ -77,6 +77,10 @@ class KeyPool:
     def pick(self) -> tuple[Secret, str]:
         """The next live key (round robin) and its fingerprint."""
         count = len(self.keys)
+        if not self.dead:  # every key alive (the usual case): the next one
+            index = self._next % count
+            self._next += 1
+            return self.keys[index], self.fingerprints[index]
         for _ in range(count):
             index = self._next % count
             self._next += 1

@@ -60,9 +60,20 @@ _HEADER_FAMILIES = tuple(
 )
 
 
+# Without one of these an answer carries no rate-limit information (checked on every answer).
+_REMAINING_HEADERS = tuple(
+    remaining for _, families in _HEADER_FAMILIES for _, remaining, _ in families
+)
+
+
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
     """``{"requests"|"tokens": (limit, remaining, reset_seconds)}`` from response headers."""
     found: dict[str, tuple[float | None, float, float]] = {}
+    for name in _REMAINING_HEADERS:
+        if name in headers:
+            break
+    else:
+        return found
     for kind, families in _HEADER_FAMILIES:
         for limit_h, remaining_h, reset_h in families:
             remaining = headers.get(remaining_h)

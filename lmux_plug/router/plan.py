@@ -18,6 +18,7 @@ import attrs
 from lmux_plug.errors import NotFoundError
 from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.decision import RetryPolicy
+from lmux_plug.router.breaker import record_key
 from lmux_plug.router.config import Deployment, LogicalModel, RouterConfig
 from lmux_plug.router.keys import KeyPool
 from lmux_plug.router.limits import LimitTracker
@@ -32,7 +33,17 @@ MAX_IMPLICIT_TARGETS = 1024
 class DeploymentRuntime:
     """What the router keeps per deployment across calls (and across config reloads)."""
 
-    __slots__ = ("attempt_timeout", "deployment", "id", "keys", "model", "stats", "tracker")
+    __slots__ = (
+        "attempt_timeout",
+        "breaker_key",
+        "deployment",
+        "id",
+        "key_stats",
+        "keys",
+        "model",
+        "stats",
+        "tracker",
+    )
 
     def __init__(self, deployment: Deployment, learn: bool, book: StatsBook, clock: Clock) -> None:
         self.deployment = deployment
@@ -48,6 +59,8 @@ class DeploymentRuntime:
             else None
         )
         self.stats: Counters = book.deployment(deployment.id)
+        self.breaker_key = record_key(deployment.id)  # read before every call
+        self.key_stats: dict[str, Counters] = {}  # the book's per-key counters, by fingerprint
 
 
 @attrs.frozen
@@ -58,11 +71,8 @@ class Target:
     tiers: tuple[Tier[DeploymentRuntime], ...]
     model: LogicalModel | None
     strategy: str
-
-    @property
-    def fallbacks(self) -> tuple[str, ...]:
-        """The model's default fallback chain (none for an implicit ``provider/model``)."""
-        return self.model.fallbacks if self.model is not None else ()
+    # The model's default fallback chain (none for an implicit ``provider/model``).
+    fallbacks: tuple[str, ...] = ()
 
 
 class Plan:
@@ -88,6 +98,10 @@ class Plan:
         self._book = book
         self._clock = clock
         self._configured: set[Deployment] = set()
+        # Logical models whose preset changes a call (``apply_preset``); most have none.
+        self.presets = frozenset(
+            name for name, m in config.models.items() if m.params or m.system is not None
+        )
         for name, model in config.models.items():
             self.targets[name] = self._target(name, model.deployments, model)
             self._configured.update(model.deployments)
@@ -109,9 +123,9 @@ class Plan:
             members = [r for r in runtimes if r.deployment.tier == tier]
             if members:
                 tiers.append(Tier(members, [r.deployment for r in members]))
-        return Target(
-            name, tuple(tiers), model, model.strategy if model is not None else "weighted"
-        )
+        if model is None:
+            return Target(name, tuple(tiers), None, "weighted")
+        return Target(name, tuple(tiers), model, model.strategy, tuple(model.fallbacks))
 
     def target(self, name: str) -> Target:
         """The logical model ``name``, or a single implicit deployment for ``provider/model``."""
@@ -153,11 +167,10 @@ class CallOptions:
         "sticky_key",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - once per call: positional is cheapest
         self,
         config: RouterConfig,
         now: float,
-        *,
         fallback_models: Sequence[str] | None = None,
         retries: int | None = None,
         deadline: float | None = None,

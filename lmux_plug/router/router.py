@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Iterator,
     Mapping,
@@ -59,9 +61,19 @@ __all__ = ["Router"]
 _Messages = Iterable[Message | Mapping[str, Any]] | str
 
 
-def _with_attempts(response: ChatResponse, attempts: tuple[Attempt, ...]) -> ChatResponse:
-    """The answer with the record of its attempts (a copy: answers are frozen)."""
-    return evolve(response, attempts=attempts)
+_NO_HEADERS: Mapping[str, str] = {}
+
+
+def _outcome(
+    response: ChatResponse | EmbeddingResponse,
+) -> tuple[Mapping[str, str], Usage, Any]:
+    """What settling an answer needs: its headers, usage and cost."""
+    return response.headers, response.usage, response.cost
+
+
+def _stream_outcome(_: object) -> tuple[Mapping[str, str], None, None]:
+    """A stream is settled at its first chunk: no headers or usage yet."""
+    return _NO_HEADERS, None, None
 
 
 class _Estimate:
@@ -212,19 +224,20 @@ class Router:
         when enabled in the config). Other ``params`` go to the provider as with
         :meth:`Registry.achat`.
         """
-        plan = self._current()
+        plan = self._plan if self._source is None else self._current()
         config = plan.config
-        messages, params = apply_preset(config, model, messages, params)
+        if model in plan.presets:
+            messages, params = apply_preset(config, model, messages, params)
         options = CallOptions(
-            plan.config,
+            config,
             self.clock.monotonic(),
-            fallback_models=fallback_models,
-            retries=retries,
-            deadline=deadline,
-            sticky_key=sticky_key,
-            attempt_timeout=attempt_timeout,
-            context_fallbacks=context_fallbacks,
-            content_filter_fallback=content_filter_fallback,
+            fallback_models,
+            retries,
+            deadline,
+            attempt_timeout,
+            sticky_key,
+            context_fallbacks,
+            content_filter_fallback,
         )
         ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
         use_cache = bool(ttl) if cache is None else cache and ttl is not None
@@ -232,7 +245,8 @@ class Router:
         if share is None:
             share = config.singleflight and _deterministic(params)
         if not use_cache and not share:
-            return await self._chat(plan, model, messages, options, params)
+            response, attempts = await self._chat(plan, model, messages, options, params)
+            return evolve(response, attempts=attempts)
         key = self._request_key("chat", model, messages, params)
         if use_cache:
             hit = await self.cache.get_response(key)
@@ -240,7 +254,8 @@ class Router:
                 return hit
 
         async def fetch() -> ChatResponse:
-            response = await self._chat(plan, model, messages, options, params)
+            response, attempts = await self._chat(plan, model, messages, options, params)
+            response = evolve(response, attempts=attempts)
             if use_cache and ttl:
                 await self.cache.set_response(key, response, ttl)
             return response
@@ -250,45 +265,42 @@ class Router:
             return response
         return await fetch()
 
-    async def _chat(
+    def _chat(
         self,
         plan: Plan,
         model: str,
         messages: _Messages,
         options: CallOptions,
         params: dict[str, Any],
-    ) -> ChatResponse:
+    ) -> Coroutine[Any, Any, tuple[ChatResponse, tuple[Attempt, ...]]]:
+        """The attempt loop of one chat call (a coroutine: awaited by the caller)."""
         registry = self.registry
         user_timeout = params.pop("timeout", None)
-        tokens = _Estimate(messages, params.get("max_tokens"))
 
-        async def call(
-            admitted: Admitted, remaining: float
-        ) -> tuple[ChatResponse, Mapping[str, str], Usage, Any]:
+        def call(admitted: Admitted, remaining: float) -> Awaitable[ChatResponse]:
             deployment = admitted.runtime.deployment
             # The attempt loop enforces the deadline and the attempt timeout around this
             # call; a timeout is passed on only when the caller gave one.
             if user_timeout is not None:
                 params["timeout"] = max(min(user_timeout, remaining), 0.001)
-            response = await registry.achat(
+            return registry.achat(
                 deployment.model,
                 messages,
                 api_key=admitted.key.reveal() if admitted.key is not None else None,
                 base_url=deployment.base_url,
                 **params,
             )
-            return response, response.headers, response.usage, response.cost
 
-        response, attempts = await run_attempts(
+        return run_attempts(
             plan,
             self._admission,
             self.clock,
             model,
             options=options,
-            tokens_estimate=tokens,
+            tokens_estimate=_Estimate(messages, params.get("max_tokens")),
             call=call,
+            outcome=_outcome,
         )
-        return _with_attempts(response, tuple(attempts))
 
     async def aembed(
         self,
@@ -317,20 +329,17 @@ class Router:
         user_timeout = params.pop("timeout", None)
         tokens = _Estimate(inputs, 0)
 
-        async def call(
-            admitted: Admitted, remaining: float
-        ) -> tuple[EmbeddingResponse, Mapping[str, str], Usage, Any]:
+        def call(admitted: Admitted, remaining: float) -> Awaitable[EmbeddingResponse]:
             deployment = admitted.runtime.deployment
             if user_timeout is not None:
                 params["timeout"] = max(min(user_timeout, remaining), 0.001)
-            response = await registry.aembed(
+            return registry.aembed(
                 deployment.model,
                 inputs,
                 api_key=admitted.key.reveal() if admitted.key is not None else None,
                 base_url=deployment.base_url,
                 **params,
             )
-            return response, response.headers, response.usage, response.cost
 
         response, _ = await run_attempts(
             plan,
@@ -340,6 +349,7 @@ class Router:
             options=options,
             tokens_estimate=tokens,
             call=call,
+            outcome=_outcome,
         )
         return response
 
@@ -396,9 +406,7 @@ class Router:
         async def call(
             admitted: Admitted,
             _attempt_limit: float,  # enforced around the first chunk by the attempt loop
-        ) -> tuple[
-            tuple[ChatChunk, AsyncIterator[ChatChunk]], Mapping[str, str], Usage | None, Any
-        ]:
+        ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
             deployment = admitted.runtime.deployment
             # The attempt timeout bounds the wait for the first chunk (the attempt loop
             # enforces it); the whole stream may take what is left of the call's deadline.
@@ -420,7 +428,7 @@ class Router:
                 await iterator.aclose()  # type: ignore[attr-defined]
                 raise
             holder["admitted"] = admitted
-            return (first, iterator), {}, None, None
+            return first, iterator
 
         (first, iterator), _ = await run_attempts(
             plan,
@@ -430,6 +438,7 @@ class Router:
             options=options,
             tokens_estimate=tokens,
             call=call,
+            outcome=_stream_outcome,
         )
         admitted: Admitted = holder["admitted"]
         chunks: list[ChatChunk] = [first]

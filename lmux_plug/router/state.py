@@ -279,6 +279,10 @@ class MemoryBackend:
 
     async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
         """See :meth:`StateBackend.sync`."""
+        self.sync_now(bucket, remaining, reset)
+
+    def sync_now(self, bucket: Bucket, remaining: float, reset: float) -> None:
+        """:meth:`sync` without a coroutine."""
         now = self._clock.monotonic()
         if bucket.kind == "requests":
             window = self._windows.setdefault(bucket.key, _Window())
