@@ -187,6 +187,9 @@ def fuzz_gateway():
 
 
 @pytest.mark.slow
+# 10,000 requests one after the other: about 5 minutes on 2 busy cores, more than the
+# suite's default timeout for a hang (pytest-timeout); a hang still fails, later.
+@pytest.mark.timeout(1800)
 def test_fuzzed_bodies_never_give_a_500(fuzz_gateway, caplog):
     caplog.set_level(logging.ERROR, logger="lmux_plug")
     seen: dict[int, int] = {}

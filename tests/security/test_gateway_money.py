@@ -80,7 +80,9 @@ async def test_budget_holds_under_200_concurrent_calls(route):
     registry.register("mock", mock)
     app = create_app(registry=registry, keys=_keys("0.05"))
     with run_in_thread(app) as url:
-        client = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0)
+        # 200 connections opened at once to a server in this process: on busy cores the
+        # SDK's 5 s connect timeout failed a run; the test is about money, not latency.
+        client = openai.AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=120.0)
         outcomes = await asyncio.gather(*(_call(client, route) for _ in range(200)))
         await client.close()
     answered = outcomes.count("answered")
