@@ -98,6 +98,7 @@ class Admission:
         target: Target,
         tokens_estimate: Callable[[], int],
         options: CallOptions,
+        deadline_at: float,
         failed: set[str] | None = None,
     ) -> Admitted:
         """Pick a deployment that can take the call now, waiting for capacity if needed.
@@ -160,7 +161,7 @@ class Admission:
                     if isinstance(admitted, Admitted):
                         return admitted
                     soonest = min(soonest, admitted)
-            remaining = options.deadline_at - self.clock.monotonic()
+            remaining = deadline_at - self.clock.monotonic()
             if soonest == _INF:
                 # Nothing to wait for: fail fast, so the chain moves on to a fallback.
                 if breaker_soonest < _INF:

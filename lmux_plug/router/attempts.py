@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -34,15 +34,28 @@ from lmux_plug.router.admission import Admission, Admitted
 from lmux_plug.router.plan import CallOptions, Plan
 from lmux_plug.router.retry import Attempt
 
-__all__ = ["AttemptCall", "Outcome", "run_attempts"]
+__all__ = ["AttemptCall", "Settled", "run_attempts"]
 
 log = logging.getLogger("lmux_plug.router")
-T = TypeVar("T")
+T = TypeVar("T", bound="Settled")
+
+
+class Settled(Protocol):
+    """What settling an attempt reads from its result (an answer has all three)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...  # noqa: D102
+
+    @property
+    def usage(self) -> Usage | None: ...  # noqa: D102
+
+    @property
+    def cost(self) -> Any: ...  # noqa: D102
+
+
 AttemptCall = Callable[[Admitted, float], Awaitable[T]]
 """One attempt: ``call(admitted, timeout)`` -> the result (a plain function returning the
 awaitable is cheapest: no coroutine frame of its own)."""
-Outcome = Callable[[T], tuple[Mapping[str, str], "Usage | None", Any]]
-"""What settling needs from a result: ``outcome(result)`` -> (headers, usage, cost)."""
 
 
 def _policy(plan: Plan, options: CallOptions) -> RetryPolicy:
@@ -55,16 +68,15 @@ def _policy(plan: Plan, options: CallOptions) -> RetryPolicy:
     return attrs.evolve(plan.policy, retries=retries)
 
 
-async def run_attempts(
+async def run_attempts(  # noqa: PLR0917 - once per call: positional is cheapest
     plan: Plan,
     admission: Admission,
     clock: Clock,
     model: str,
-    *,
     options: CallOptions,
+    deadline_at: float,
     tokens_estimate: Callable[[], int],
     call: AttemptCall[T],
-    outcome: Outcome[T],
 ) -> tuple[T, tuple[Attempt, ...]]:
     """Run ``call`` until an attempt succeeds; raise the last error (with ``.attempts``).
 
@@ -83,7 +95,7 @@ async def run_attempts(
     last: LmuxError | None = None
     position = 0
     visited: set[str] = set()
-    failed: set[str] = set()  # deployments that failed this call: retried last
+    failed: set[str] | None = None  # deployments that failed this call: retried last
     backoff_wait = 0.0
     while position < len(chain):
         name = chain[position]
@@ -97,7 +109,9 @@ async def run_attempts(
             if backoff_wait:
                 await clock.sleep(backoff_wait)
             try:
-                admitted = await admission.admit(target, tokens_estimate, options, failed)
+                admitted = await admission.admit(
+                    target, tokens_estimate, options, deadline_at, failed
+                )
             except LmuxError as exc:
                 attempts.append(Attempt(target.name, exc, backoff_wait))
                 last = exc
@@ -113,7 +127,7 @@ async def run_attempts(
             if retry:
                 stats.retries += 1
             start = clock.monotonic()
-            remaining = options.deadline_at - start
+            remaining = deadline_at - start
             limit = options.attempt_timeout or runtime.attempt_timeout or config.attempt_timeout
             timeout = remaining if limit is None else min(limit, remaining)
             failure: LmuxError | None = None
@@ -149,7 +163,7 @@ async def run_attempts(
             stats.inflight -= 1
             latency = clock.monotonic() - start
             if failure is None:
-                headers, usage, cost = outcome(result)
+                headers, usage, cost = result.headers, result.usage, result.cost
                 if not admission.settle_now(admitted, latency, headers, usage, cost):
                     settle = admission.settle(
                         admitted, None, latency, headers=headers, usage=usage, cost=cost
@@ -158,8 +172,8 @@ async def run_attempts(
                         await shielded(settle)
                     else:
                         await settle
-                attempts.append(Attempt(runtime.id, None, wait, latency, admitted.fp))
-                return result, tuple(attempts)
+                done = Attempt(runtime.id, None, wait, latency, admitted.fp)
+                return result, (*attempts, done) if attempts else (done,)
             settle = admission.settle(
                 admitted, failure, latency, headers=failure.headers, usage=None, cost=None
             )
@@ -169,12 +183,14 @@ async def run_attempts(
                 await settle
             attempts.append(Attempt(runtime.id, failure, wait, latency, admitted.fp))
             last = failure
+            if failed is None:
+                failed = set()
             failed.add(runtime.id)
             decision = decide(
                 failure,
                 retry=retry,
                 policy=policy,
-                remaining=options.deadline_at - clock.monotonic(),
+                remaining=deadline_at - clock.monotonic(),
                 other_keys=runtime.keys is not None and runtime.keys.alive > 0,
                 context_fallbacks=_context_fallbacks(target.model, options),
                 content_filter_fallbacks=_filter_fallbacks(target.model, options),

@@ -98,6 +98,7 @@ class Plan:
         self._book = book
         self._clock = clock
         self._configured: set[Deployment] = set()
+        self.defaults = CallOptions(config)  # for calls that set no option
         # Logical models whose preset changes a call (``apply_preset``); most have none.
         self.presets = frozenset(
             name for name, m in config.models.items() if m.params or m.system is not None
@@ -105,6 +106,35 @@ class Plan:
         for name, model in config.models.items():
             self.targets[name] = self._target(name, model.deployments, model)
             self._configured.update(model.deployments)
+
+    def options(  # noqa: PLR0917 - once per call: positional is cheapest
+        self,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        attempt_timeout: float | None = None,
+        sticky_key: str | None = None,
+        context_fallbacks: Sequence[str] | None = None,
+        content_filter_fallback: bool | None = None,
+    ) -> CallOptions:
+        """A call's options: the shared :attr:`defaults` when it sets none (most calls)."""
+        if (
+            fallback_models is None
+            and retries is None
+            and attempt_timeout is None
+            and sticky_key is None
+            and context_fallbacks is None
+            and content_filter_fallback is None
+        ):
+            return self.defaults
+        return CallOptions(
+            self.config,
+            fallback_models,
+            retries,
+            attempt_timeout,
+            sticky_key,
+            context_fallbacks,
+            content_filter_fallback,
+        )
 
     def _runtime(self, deployment: Deployment) -> DeploymentRuntime:
         runtime = self._runtimes.get(deployment)
@@ -155,25 +185,25 @@ class Plan:
 
 
 class CallOptions:
-    """Per-call settings resolved against the config snapshot."""
+    """Per-call settings resolved against the config snapshot (the deadline aside).
+
+    Calls that set none of them share :attr:`Plan.defaults`.
+    """
 
     __slots__ = (
         "attempt_timeout",
         "content_filter",
         "context_fallbacks",
-        "deadline_at",
         "fallbacks",
         "retries",
         "sticky_key",
     )
 
-    def __init__(  # noqa: PLR0917 - once per call: positional is cheapest
+    def __init__(  # noqa: PLR0917 - positional, as Plan.options passes them
         self,
         config: RouterConfig,
-        now: float,
         fallback_models: Sequence[str] | None = None,
         retries: int | None = None,
-        deadline: float | None = None,
         attempt_timeout: float | None = None,
         sticky_key: str | None = None,
         context_fallbacks: Sequence[str] | None = None,
@@ -181,7 +211,6 @@ class CallOptions:
     ) -> None:
         self.fallbacks = fallback_models
         self.retries = config.retries if retries is None else retries
-        self.deadline_at = now + (config.deadline if deadline is None else deadline)
         self.attempt_timeout = attempt_timeout
         self.sticky_key = sticky_key
         self.context_fallbacks = context_fallbacks

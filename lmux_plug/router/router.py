@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
     Iterable,
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lmux_plug._evolve import evolve
-from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message, Usage
+from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.resilience.tokens import estimate_tokens
 from lmux_plug.router.admission import Admission, Admitted
@@ -61,35 +60,57 @@ __all__ = ["Router"]
 _Messages = Iterable[Message | Mapping[str, Any]] | str
 
 
-_NO_HEADERS: Mapping[str, str] = {}
+class _Send:
+    """A chat or embedding call, sent by the attempt loop to the deployment that admits it.
+
+    Also the call's token estimate (computed at most once, only if a bucket needs it). One
+    object per call instead of a closure and its cells: this runs on every routed call.
+    """
+
+    __slots__ = ("_estimate", "inputs", "max_tokens", "method", "params", "user_timeout")
+
+    def __init__(self, method: Callable[..., Any], inputs: Any, params: dict[str, Any]) -> None:
+        self.method = method
+        self.inputs = inputs
+        self.params = params
+        self.user_timeout = params.pop("timeout", None)
+        self.max_tokens = params.get("max_tokens")
+        self._estimate = -1
+
+    def __call__(self, admitted: Admitted, remaining: float) -> Any:
+        deployment = admitted.runtime.deployment
+        params = self.params
+        # The attempt loop enforces the deadline and the attempt timeout around this call;
+        # a timeout is passed on only when the caller gave one.
+        if self.user_timeout is not None:
+            params["timeout"] = max(min(self.user_timeout, remaining), 0.001)
+        return self.method(
+            deployment.model,
+            self.inputs,
+            api_key=admitted.key.reveal() if admitted.key is not None else None,
+            base_url=deployment.base_url,
+            **params,
+        )
+
+    def tokens(self) -> int:
+        """The call's token estimate (prompt size + ``max_tokens``)."""
+        if self._estimate < 0:
+            self._estimate = estimate_tokens(self.inputs, self.max_tokens)
+        return self._estimate
 
 
-def _outcome(
-    response: ChatResponse | EmbeddingResponse,
-) -> tuple[Mapping[str, str], Usage, Any]:
-    """What settling an answer needs: its headers, usage and cost."""
-    return response.headers, response.usage, response.cost
+class _StreamStart:
+    """A stream's first chunk and the rest; settled at the first chunk (no usage yet)."""
 
+    __slots__ = ("first", "iterator")
 
-def _stream_outcome(_: object) -> tuple[Mapping[str, str], None, None]:
-    """A stream is settled at its first chunk: no headers or usage yet."""
-    return _NO_HEADERS, None, None
+    headers: Mapping[str, str] = {}
+    usage = None
+    cost = None
 
-
-class _Estimate:
-    """The token estimate of a call, computed at most once and only if a bucket needs it."""
-
-    __slots__ = ("_inputs", "_max_tokens", "_value")
-
-    def __init__(self, inputs: Any, max_tokens: Any) -> None:
-        self._inputs = inputs
-        self._max_tokens = max_tokens
-        self._value = -1
-
-    def __call__(self) -> int:
-        if self._value < 0:
-            self._value = estimate_tokens(self._inputs, self._max_tokens)
-        return self._value
+    def __init__(self, first: ChatChunk, iterator: AsyncIterator[ChatChunk]) -> None:
+        self.first = first
+        self.iterator = iterator
 
 
 class Router:
@@ -228,12 +249,10 @@ class Router:
         config = plan.config
         if model in plan.presets:
             messages, params = apply_preset(config, model, messages, params)
-        options = CallOptions(
-            config,
-            self.clock.monotonic(),
+        deadline_at = self.clock.monotonic() + (config.deadline if deadline is None else deadline)
+        options = plan.options(
             fallback_models,
             retries,
-            deadline,
             attempt_timeout,
             sticky_key,
             context_fallbacks,
@@ -245,7 +264,9 @@ class Router:
         if share is None:
             share = config.singleflight and _deterministic(params)
         if not use_cache and not share:
-            response, attempts = await self._chat(plan, model, messages, options, params)
+            response, attempts = await self._chat(
+                plan, model, messages, options, deadline_at, params
+            )
             return evolve(response, attempts=attempts)
         key = self._request_key("chat", model, messages, params)
         if use_cache:
@@ -254,7 +275,9 @@ class Router:
                 return hit
 
         async def fetch() -> ChatResponse:
-            response, attempts = await self._chat(plan, model, messages, options, params)
+            response, attempts = await self._chat(
+                plan, model, messages, options, deadline_at, params
+            )
             response = evolve(response, attempts=attempts)
             if use_cache and ttl:
                 await self.cache.set_response(key, response, ttl)
@@ -265,41 +288,19 @@ class Router:
             return response
         return await fetch()
 
-    def _chat(
+    def _chat(  # noqa: PLR0917 - internal, once per call
         self,
         plan: Plan,
         model: str,
         messages: _Messages,
         options: CallOptions,
+        deadline_at: float,
         params: dict[str, Any],
     ) -> Coroutine[Any, Any, tuple[ChatResponse, tuple[Attempt, ...]]]:
         """The attempt loop of one chat call (a coroutine: awaited by the caller)."""
-        registry = self.registry
-        user_timeout = params.pop("timeout", None)
-
-        def call(admitted: Admitted, remaining: float) -> Awaitable[ChatResponse]:
-            deployment = admitted.runtime.deployment
-            # The attempt loop enforces the deadline and the attempt timeout around this
-            # call; a timeout is passed on only when the caller gave one.
-            if user_timeout is not None:
-                params["timeout"] = max(min(user_timeout, remaining), 0.001)
-            return registry.achat(
-                deployment.model,
-                messages,
-                api_key=admitted.key.reveal() if admitted.key is not None else None,
-                base_url=deployment.base_url,
-                **params,
-            )
-
+        send = _Send(self.registry.achat, messages, params)
         return run_attempts(
-            plan,
-            self._admission,
-            self.clock,
-            model,
-            options=options,
-            tokens_estimate=_Estimate(messages, params.get("max_tokens")),
-            call=call,
-            outcome=_outcome,
+            plan, self._admission, self.clock, model, options, deadline_at, send.tokens, send
         )
 
     async def aembed(
@@ -316,40 +317,15 @@ class Router:
     ) -> EmbeddingResponse:
         """Embed through the router (selection, limits, retries and fallbacks as for chat)."""
         plan = self._current()
-        options = CallOptions(
-            plan.config,
-            self.clock.monotonic(),
-            fallback_models=fallback_models,
-            retries=retries,
-            deadline=deadline,
-            sticky_key=sticky_key,
-            attempt_timeout=attempt_timeout,
+        deadline_at = self.clock.monotonic() + (
+            plan.config.deadline if deadline is None else deadline
         )
-        registry = self.registry
-        user_timeout = params.pop("timeout", None)
-        tokens = _Estimate(inputs, 0)
-
-        def call(admitted: Admitted, remaining: float) -> Awaitable[EmbeddingResponse]:
-            deployment = admitted.runtime.deployment
-            if user_timeout is not None:
-                params["timeout"] = max(min(user_timeout, remaining), 0.001)
-            return registry.aembed(
-                deployment.model,
-                inputs,
-                api_key=admitted.key.reveal() if admitted.key is not None else None,
-                base_url=deployment.base_url,
-                **params,
-            )
-
+        options = plan.options(fallback_models, retries, attempt_timeout, sticky_key)
+        send = _Send(self.registry.aembed, inputs, params)
+        send.max_tokens = 0  # an embedding has no output tokens
+        response: EmbeddingResponse
         response, _ = await run_attempts(
-            plan,
-            self._admission,
-            self.clock,
-            model,
-            options=options,
-            tokens_estimate=tokens,
-            call=call,
-            outcome=_outcome,
+            plan, self._admission, self.clock, model, options, deadline_at, send.tokens, send
         )
         return response
 
@@ -377,16 +353,14 @@ class Router:
         plan = self._current()
         config = plan.config
         messages, params = apply_preset(config, model, messages, params)
-        options = CallOptions(
-            plan.config,
-            self.clock.monotonic(),
-            fallback_models=fallback_models,
-            retries=retries,
-            deadline=deadline,
-            sticky_key=sticky_key,
-            attempt_timeout=attempt_timeout,
-            context_fallbacks=context_fallbacks,
-            content_filter_fallback=content_filter_fallback,
+        deadline_at = self.clock.monotonic() + (config.deadline if deadline is None else deadline)
+        options = plan.options(
+            fallback_models,
+            retries,
+            attempt_timeout,
+            sticky_key,
+            context_fallbacks,
+            content_filter_fallback,
         )
         ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
         use_cache = bool(ttl) if cache is None else cache and ttl is not None
@@ -399,18 +373,18 @@ class Router:
                     yield chunk
                 return
         registry = self.registry
-        user_timeout = params.pop("timeout", None)
-        tokens = _Estimate(messages, params.get("max_tokens"))
+        estimate = _Send(registry.achat_stream, messages, params)  # takes ``timeout`` out
+        user_timeout = estimate.user_timeout
         holder: dict[str, Any] = {}
 
         async def call(
             admitted: Admitted,
             _attempt_limit: float,  # enforced around the first chunk by the attempt loop
-        ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
+        ) -> _StreamStart:
             deployment = admitted.runtime.deployment
             # The attempt timeout bounds the wait for the first chunk (the attempt loop
             # enforces it); the whole stream may take what is left of the call's deadline.
-            left = options.deadline_at - self.clock.monotonic()
+            left = deadline_at - self.clock.monotonic()
             timeout = left if user_timeout is None else min(user_timeout, left)
             iterator = registry.achat_stream(
                 deployment.model,
@@ -428,18 +402,12 @@ class Router:
                 await iterator.aclose()  # type: ignore[attr-defined]
                 raise
             holder["admitted"] = admitted
-            return first, iterator
+            return _StreamStart(first, iterator)
 
-        (first, iterator), _ = await run_attempts(
-            plan,
-            self._admission,
-            self.clock,
-            model,
-            options=options,
-            tokens_estimate=tokens,
-            call=call,
-            outcome=_stream_outcome,
+        start, _ = await run_attempts(
+            plan, self._admission, self.clock, model, options, deadline_at, estimate.tokens, call
         )
+        first, iterator = start.first, start.iterator
         admitted: Admitted = holder["admitted"]
         chunks: list[ChatChunk] = [first]
         complete = False
