@@ -192,6 +192,12 @@ def report_http(requests: int, repeats: int, concurrency: int) -> None:
         f"\nrouter / registry throughput: {ratio:.2f}x (runs: "
         f"{', '.join(f'{r:.2f}' for r in ratios)}); target >= {HTTP_TARGET} -> {verdict}"
     )
+    # Client CPU per call moves less with the load than calls/s (the server shares the cores).
+    cpu = [b[1] / r[1] for r, b in zip(results["router"], results["registry"], strict=True)]
+    print(
+        f"registry / router client CPU per call: {_common.median(cpu):.2f}x (runs: "
+        f"{', '.join(f'{c:.2f}' for c in cpu)}); {_common.load_note()}"
+    )
 
 
 if __name__ == "__main__":
