@@ -258,6 +258,9 @@ class ContractSession:
                 return wire.reply_stream(wire.stream(request, canon.TEXT_PIECES, canon.USAGE))
             if kind == "chat":
                 return wire.chat(request, canon.TEXT, canon.USAGE)
+            if kind in ("stream", "tools") and _asks_for_whole_answer(wire, request):
+                # What the real API does with a streamed call that does not ask for a stream.
+                return wire.chat(request, canon.TEXT, canon.USAGE)
             if kind == "stream":
                 return wire.reply_stream(wire.stream(request, canon.TEXT_PIECES, canon.USAGE))
             if kind == "tools":
@@ -359,6 +362,19 @@ class ContractSession:
             self._reset.add(path)
             path.unlink(missing_ok=True)
             path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _asks_for_whole_answer(wire: WireFormat, request: CapturedRequest) -> bool:
+    """Whether a streamed call's request asks, as the API reads it, for a whole answer.
+
+    A wire that says how its API reads the request (``asks_for_stream``) decides; for one
+    that does not, only an explicit ``"stream"`` member that is not ``true`` counts, so a
+    custom wire whose streams go to another endpoint is never misread.
+    """
+    if type(wire).asks_for_stream is not WireFormat.asks_for_stream:
+        return not wire.asks_for_stream(request)
+    body = request.json()
+    return isinstance(body, dict) and "stream" in body and body["stream"] is not True
 
 
 class _HangError(Exception):

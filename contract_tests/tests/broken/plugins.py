@@ -521,6 +521,16 @@ class DropsToolDescriptions(AcmePlugin):
         return body
 
 
+class StreamAsksForWholeAnswer(AcmePlugin):
+    """Encodes streamed calls with ``"stream": false``: the API answers with one JSON body."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        if stream:
+            body["stream"] = False
+        return body
+
+
 class DropsToolCallIds(AcmePlugin):
     """Leaves the ids of a non-streamed answer's tool calls empty (results cannot be matched)."""
 
@@ -637,6 +647,10 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
     "ToolCallsFinishAsStop": ("tools.calls", "tools"),
     "DropsToolCallIds": ("tools.calls", "tools"),
+    "StreamAsksForWholeAnswer": (
+        "streaming.chunks",
+        "streaming and not arbitrary and not early and not multibyte",
+    ),
     "ToolIndexesFromOne": ("tools.calls", "tools"),
     "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
     "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),

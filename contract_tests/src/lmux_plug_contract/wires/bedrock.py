@@ -165,6 +165,10 @@ class BedrockWire(WireFormat):
             return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
         raise unknown_tool_choice(choice)
 
+    def asks_for_stream(self, request: CapturedRequest) -> bool:
+        """ConverseStream is its own endpoint (``/model/{id}/converse-stream``)."""
+        return request.path.rstrip("/").endswith("/converse-stream")
+
     def replace_event_json(self, frame: bytes, payload: bytes) -> bytes:
         """The event-stream message ``frame`` re-framed around ``payload`` (checksums redone)."""
         (length,) = struct.unpack("!I", frame[4:8])
