@@ -11,10 +11,10 @@ suite let codec defects live that only show deep inside a body:
 - ``types.answered_model``: an answer that names the model which answered (a dated
   snapshot of the one asked for, as real APIs do) is reported with that model;
 - ``errors.odd_fields``: every field of a real answer (a chat answer, a tool call, each
-  kind of stream event, embeddings) removed, set to ``null`` or to a value of another
-  JSON type must give an ``LmuxError`` or a result that is still well typed (text is
-  text, one terminal chunk with a ``FinishReason``, counts are integers): never a
-  foreign exception, never an odd value passed through.
+  kind of stream event, embeddings) removed (list items too), set to ``null`` or to a
+  value of another JSON type must give an ``LmuxError`` or a result that is still well
+  typed (text is text, one terminal chunk with a ``FinishReason``, counts are integers,
+  one vector per input): never a foreign exception, never an odd value passed through.
 """
 
 from __future__ import annotations
@@ -127,9 +127,8 @@ def odd_variants(document: Any) -> Iterator[tuple[str, Any]]:
     """``document`` with each field removed, ``null``, or of another JSON type (labelled)."""
     for path, value in _paths(document):
         where = ".".join(map(str, path))
-        removable = isinstance(path[-1], str)
-        if removable:
-            yield f"{where} removed", _set(document, path, _REMOVED)
+        # A key removed, or an item of a list (a choice, a vector, a part) missing.
+        yield f"{where} removed", _set(document, path, _REMOVED)
         if value is not None:
             yield f"{where}=null", _set(document, path, None)
         other = _other_type(value)
@@ -334,6 +333,8 @@ def ill_typed(result: Any, path: str) -> str | None:
     if path == "embed":
         if not isinstance(result, EmbeddingResponse):
             return f"embed gave {type(result).__name__}"
+        if len(result.embeddings) != len(canon.EMBED_INPUTS):
+            return f"{len(result.embeddings)} vectors for {len(canon.EMBED_INPUTS)} inputs"
         if not all(type(x) is float for vector in result.embeddings for x in vector):
             return "a vector holds something other than floats"
         return _usage_problem(result.usage)

@@ -331,6 +331,9 @@ class AcmePlugin:
             vectors = [_vector(item["embedding"]) for item in ordered]
         except _SHAPE_ERRORS:
             raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request) from None
+        if len(vectors) != len(request.inputs):
+            msg = f"{len(vectors)} vectors for {len(request.inputs)} inputs"
+            raise _bad(msg, provider, request)
         return EmbeddingResponse(
             embeddings=vectors,
             model=request.model,

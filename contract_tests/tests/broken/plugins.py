@@ -604,6 +604,31 @@ class EmbedTrustsIndexes(AcmePlugin):
         )
 
 
+class EmbedAcceptsMissingVectors(AcmePlugin):
+    """Returns whatever vectors came back, even fewer than the inputs it was asked to embed."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        body = {"model": request.model, "input": list(request.inputs)}
+        data = await self.post(provider, "embeddings", body, request)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict)
+            and isinstance(i.get("index"), int)
+            and isinstance(i.get("embedding"), list)
+            and all(isinstance(x, float) for x in i["embedding"])
+            for i in items
+        ):
+            raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
+        return EmbeddingResponse(
+            embeddings=[i["embedding"] for i in sorted(items, key=lambda i: i["index"])],
+            model=request.model,
+            provider=provider.name,
+            usage=self.usage(data.get("usage")),
+        )
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -654,4 +679,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "ToolIndexesFromOne": ("tools.calls", "tools"),
     "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
     "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
+    "EmbedAcceptsMissingVectors": ("errors.odd_fields", "odd_fields and embed"),
 }
