@@ -26,6 +26,7 @@ from lmux_plug import (
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
+    InvalidRequestError,
     ProviderContext,
     ProviderError,
     ProviderSpec,
@@ -485,6 +486,17 @@ class DropsMaxTokens(AcmePlugin):
         return body
 
 
+class RefusesMaxTokens(AcmePlugin):
+    """Refuses any max_tokens before sending ('the API picks the length'): callers cannot cap it."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        if request.max_tokens is not None:
+            raise InvalidRequestError(
+                "max_tokens is not supported", provider="acme", model=request.model
+            )
+        return super().encode(request, stream=stream)
+
+
 class ChatAsksForStream(AcmePlugin):
     """Encodes non-streamed chat calls with ``"stream": true`` (and then reads JSON)."""
 
@@ -667,6 +679,7 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "ImportTimeIO": ("loading.no_io_at_load", "loading"),
     "UsageWithFloor": ("types.usage_reported", "usage_reported"),
     "DropsMaxTokens": ("requests.parameters", "parameters"),
+    "RefusesMaxTokens": ("requests.parameters", "parameters"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
