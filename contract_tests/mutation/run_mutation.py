@@ -14,7 +14,9 @@ are shadowed by the mutated sources, and for each target:
    the first failing clause kills it);
 4. reads the results: a mutant is *killed* when the suite fails, *survived* when it passes.
 
-Mutants inside type annotations are dropped before the run: with ``from __future__ import
+Mutants that do not compile (stillborn: ``*`` -> ``//`` in a signature) are skipped, in
+the full run and while drawing a sample, so they count neither as killed nor in the
+sample. Mutants inside type annotations are dropped before the run: with ``from __future__ import
 annotations`` those are never evaluated, so they are equivalent by construction (the
 report counts them). Survivors listed in ``equivalent.toml`` (with the reason each changes
 no observable behaviour) are left out of the score. The score is killed / (mutants - equivalent -
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,6 +172,32 @@ def _in_annotation(item: Any, spans: Sequence[tuple[tuple[int, int], tuple[int, 
     return any(low <= start < high for low, high in spans)
 
 
+def compiles(source: str, operator_name: str, occurrence: int) -> bool:
+    """Whether a mutant of ``source`` is valid Python (``*`` -> ``//`` in a signature is not).
+
+    A mutant that cannot compile fails every test run at import: counting it as killed
+    would flatter the suite, so the driver leaves such *stillborn* mutants out.
+    """
+    import cosmic_ray.plugins  # noqa: PLC0415
+    from cosmic_ray.mutating import mutate_code  # noqa: PLC0415
+
+    operator = cosmic_ray.plugins.get_operator(operator_name)()
+    code = mutate_code(source, operator, occurrence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `x is "literal"` mutants warn; they compile
+        try:
+            compile(code or "", "<mutant>", "exec")
+        except SyntaxError:
+            return False
+    return True
+
+
+def _valid(sources: dict[str, str], item: Any) -> bool:
+    mutation = item.mutations[0]
+    source = sources[str(mutation.module_path)]
+    return compiles(source, mutation.operator_name, mutation.occurrence)
+
+
 def _select(
     root: Path,
     database: Path,
@@ -176,10 +205,10 @@ def _select(
     size: int | None,
     seed: int,
     only: set[tuple[str, str, int]] | None,
-) -> int:
-    """Drop annotation mutants; keep those in ``only`` (if given), then a seeded sample.
+) -> tuple[int, int]:
+    """Drop annotation mutants, keep ``only`` (if given), sample, drop stillborn mutants.
 
-    Returns how many annotation mutants were dropped (equivalent by construction).
+    Returns how many annotation and how many stillborn mutants were dropped.
     """
     from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
 
@@ -194,11 +223,24 @@ def _select(
         dropped = len(items) - len(kept)
         if only is not None:
             kept = [item for item in kept if _key(item)[0] in only]
+        sources = {path: (root / path).read_text(encoding="utf-8") for path in spans}
         if size is not None:
-            kept = random.Random(seed).sample(kept, min(size, len(kept)))  # noqa: S311
+            # Drawn in a seeded order, stillborn ones skipped, until the sample is full.
+            order = random.Random(seed).sample(kept, len(kept))  # noqa: S311
+            valid, stillborn = [], 0
+            for item in order:
+                if len(valid) == size:
+                    break
+                if _valid(sources, item):
+                    valid.append(item)
+                else:
+                    stillborn += 1
+        else:
+            valid = [item for item in kept if _valid(sources, item)]
+            stillborn = len(kept) - len(valid)
         db.clear()
-        db.add_work_items(kept)
-    return dropped
+        db.add_work_items(valid)
+    return dropped, stillborn
 
 
 def survivors_of(path: Path, target: str) -> set[tuple[str, str, int]]:
@@ -288,11 +330,12 @@ def run_target(
     config = _config(root, target, timeout)
     database = root / f"mutation-{target}.sqlite"
     _cosmic_ray(root, env, "init", str(config), str(database))
-    annotations = _select(root, database, size=sample, seed=seed, only=only)
+    annotations, stillborn = _select(root, database, size=sample, seed=seed, only=only)
     started = time.monotonic()
     _cosmic_ray(root, env, "exec", str(config), str(database))
     result = score(_results(root, database), equivalent_mutants())
     result["annotation_mutants"] = annotations
+    result["stillborn"] = stillborn
     result["seconds"] = round(time.monotonic() - started)
     result["target"] = target
     return result
@@ -313,8 +356,9 @@ def _report(result: dict[str, Any]) -> str:
         f"{result['target']}: {result['mutants']} mutants, {result['killed']} killed, "
         f"{result['equivalent']} equivalent, {result['survived']} survived, "
         f"{result['incompetent']} incompetent: score {result['score']}% "
-        f"({result['seconds']} s; {result['annotation_mutants']} mutants of type annotations "
-        "left out, equivalent by construction)"
+        f"({result['seconds']} s; left out: {result['annotation_mutants']} mutants of type "
+        f"annotations, equivalent by construction, and {result['stillborn']} stillborn, "
+        "that do not compile)"
     )
     lines = [head]
     lines += [

@@ -82,6 +82,14 @@ def test_annotation_mutants_are_recognised_only_where_never_evaluated() -> None:
     assert spans("def f(x: int | None) -> str | None: ...\n") == []
 
 
+def test_stillborn_mutants_are_recognised() -> None:
+    # `*` -> `//` in a signature cannot compile: it would "fail" every test run at import.
+    compiles = _driver().compiles
+    source = "def f(a, *, b):\n    return a * b\n"
+    assert not compiles(source, "core/ReplaceBinaryOperator_Mul_FloorDiv", 0)
+    assert compiles(source, "core/ReplaceBinaryOperator_Mul_FloorDiv", 1)
+
+
 @pytest.mark.mutation
 @pytest.mark.timeout(600)  # about two minutes alone; the machine may be shared
 def test_the_contract_suite_kills_a_seeded_sample_of_acme_mutants(tmp_path: Path) -> None:
