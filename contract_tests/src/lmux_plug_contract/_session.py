@@ -367,11 +367,15 @@ class ContractSession:
 def _asks_for_whole_answer(wire: WireFormat, request: CapturedRequest) -> bool:
     """Whether a streamed call's request asks, as the API reads it, for a whole answer.
 
-    A wire that says how its API reads the request (``asks_for_stream``) decides; for one
-    that does not, only an explicit ``"stream"`` member that is not ``true`` counts, so a
-    custom wire whose streams go to another endpoint is never misread.
+    A built-in wire, or one that says how its API reads the request (``asks_for_stream``),
+    decides; for a custom wire that does not, only an explicit ``"stream"`` member that is
+    not ``true`` counts, so a custom wire whose streams go to another endpoint is never
+    misread.
     """
-    if type(wire).asks_for_stream is not WireFormat.asks_for_stream:
+    from lmux_plug_contract.wires import WIRES  # noqa: PLC0415
+
+    built_in = any(type(wire) is type(known) for known in WIRES.values())
+    if built_in or type(wire).asks_for_stream is not WireFormat.asks_for_stream:
         return not wire.asks_for_stream(request)
     body = request.json()
     return isinstance(body, dict) and "stream" in body and body["stream"] is not True
