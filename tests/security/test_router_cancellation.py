@@ -26,19 +26,38 @@ def _held(backend: MemoryBackend) -> int:
     return sum(len(w.inflight) for w in backend._windows.values())
 
 
-async def _cancel_randomly(router: Router, rng: random.Random, count: int) -> int:
-    """Start ``count`` calls, cancel each at a random point; return how many were cut."""
+async def _arrival(server: FakeOpenAIServer, seen: int) -> None:
+    """Return once the server has received more than ``seen`` requests (bounded wait)."""
+    for _ in range(400):
+        if server.stats["requests"] > seen:
+            return
+        await asyncio.sleep(0.005)
+
+
+async def _cancel_randomly(
+    router: Router, server: FakeOpenAIServer, rng: random.Random, count: int
+) -> int:
+    """Start ``count`` calls, cancel each at a random point; return how many were cut.
+
+    A fifth of them are cut only once a request has reached the server, so that however
+    slow the machine, some calls are always cut while the server is answering.
+    """
     cut = 0
 
     async def one(i: int) -> None:
         nonlocal cut
         call = router.achat("m", f"c{i}", deadline=5.0)
+        mode = rng.random()
         try:
-            if rng.random() < 0.5:
+            if mode < 0.4:
                 await asyncio.wait_for(call, rng.uniform(0.0, 0.03))
             else:
                 task = asyncio.ensure_future(call)
-                await asyncio.sleep(rng.uniform(0.0, 0.03))
+                if mode < 0.8:
+                    await asyncio.sleep(rng.uniform(0.0, 0.03))
+                else:
+                    await _arrival(server, server.stats["requests"])
+                    await asyncio.sleep(rng.uniform(0.0, 0.005))
                 task.cancel()
                 await task
         except (asyncio.CancelledError, asyncio.TimeoutError):
@@ -77,7 +96,7 @@ async def test_a_thousand_random_cancellations_leak_nothing(openai_registry):
         router = Router(config=config, registry=openai_registry)
         backend = router.backend
         assert isinstance(backend, MemoryBackend)
-        cut = await _cancel_randomly(router, rng, CANCELLATIONS)
+        cut = await _cancel_randomly(router, server, rng, CANCELLATIONS)
         assert cut >= CANCELLATIONS // 2  # most calls really were cut mid-way
         assert server.stats["requests"] >= 20  # and many reached the server first
         await asyncio.sleep(0.05)  # let aborted connections finish closing
