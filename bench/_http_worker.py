@@ -85,7 +85,13 @@ def client_bare_lines(url: str) -> tuple[Chat, Stream, Callable[[], Awaitable[No
     async def stream() -> AsyncIterator[str]:
         async with session.post(endpoint, data=stream_body, headers=headers) as response:
             async for line in response.content:
-                if line.startswith(b"data: {") and b'"content"' in line:
+                if (
+                    line.startswith(b"data: {")
+                    and b'"content"' in line
+                    # the role chunk first carries an empty content: not a content chunk
+                    and b'"content":""' not in line
+                    and b'"content": ""' not in line
+                ):
                     yield ""  # counted, not decoded: the check is on the count
 
     async def close_all() -> None:
