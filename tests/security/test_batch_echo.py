@@ -19,7 +19,7 @@ from lmux_plug._secrets import forget_secrets
 from lmux_plug.batch.cli import batch_main
 from lmux_plug.testing.servers import serve_app
 
-KEY = "sk-batch-ECHO-0a1b2c3d4e5f6789"
+KEY = "sk-batch.ECHO.0a1b2c3d4e5f6789"
 
 
 async def _echo(request: web.Request) -> web.Response:

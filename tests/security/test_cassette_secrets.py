@@ -17,7 +17,7 @@ from lmux_plug.http import Transport
 from lmux_plug.testing.servers import serve_app
 from lmux_plug.transports import REDACTED, RecordingTransport, ReplayTransport
 
-CALL_KEY = "sk-cassette-CALL-1234567890ab"
+CALL_KEY = "sk-cassette.CALL.1234567890ab"
 OTHER_KEY = "other-provider-KEY-fedcba0987"
 
 

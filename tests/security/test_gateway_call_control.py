@@ -23,7 +23,7 @@ from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing.servers import serve_app
 
-PROVIDER_KEY = "sk-gateway-provider-KEY-0011223344"
+PROVIDER_KEY = "sk-gateway.provider.KEY.0011223344"
 CLIENT_KEY = "vk-call-control-client-0001"
 
 
