@@ -25,17 +25,18 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`), :func:`path_segment` for ids that go into a URL path, and
-:func:`scrub` for anything that writes text out.
+:func:`reasoning_level`), :func:`path_segment` for ids that go into a URL path,
+:func:`gather_limited` for wires that need several calls for one request, and :func:`scrub`
+for anything that writes text out.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from lmux_plug._codec_driver import (
         REASONING_EFFORTS,
@@ -82,6 +83,7 @@ __all__ = [
     "count_of",
     "error_from_response",
     "error_message_of",
+    "gather_limited",
     "known_secrets",
     "lazy_codec",
     "open_stream",
@@ -98,10 +100,13 @@ __all__ = [
     "tool_call_id",
 ]
 
-# Everything but lazy_codec lives in lmux_plug._codec_driver, imported when a hook first
-# reads one of its names here (PEP 562): plugins import this module at discovery, and
-# discovery should not pay for the driver, its decoders and the call types.
+# Everything but the two functions defined below lives in lmux_plug._codec_driver, imported
+# when a hook first reads one of its names here (PEP 562): plugins import this module at
+# discovery, and discovery should not pay for the driver, its decoders and the call types.
 _DRIVER = "lmux_plug._codec_driver"
+_DEFINED_HERE = frozenset({"gather_limited", "lazy_codec"})
+
+_T = TypeVar("_T")
 
 
 def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
@@ -120,11 +125,37 @@ def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
     return load
 
 
+async def gather_limited(calls: Iterable[Callable[[], Awaitable[_T]]], limit: int) -> list[_T]:
+    """Await every ``call()``, at most ``limit`` at once, and return the results in order.
+
+    For wires that need several HTTP calls for one request (an embedding model that takes
+    one text, or a few, per call). The first failure, or the caller's cancellation, cancels
+    the calls still running and waits for them, so nothing is left running; then it is
+    raised.
+    """
+    import asyncio  # noqa: PLC0415 - keeps plugin discovery from importing asyncio
+
+    gate = asyncio.Semaphore(limit)
+
+    async def gated(call: Callable[[], Awaitable[_T]]) -> _T:
+        async with gate:
+            return await call()
+
+    tasks = [asyncio.ensure_future(gated(call)) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def __getattr__(name: str) -> Any:
     if name in __all__:
         driver = importlib.import_module(_DRIVER)
         # Bound here once, so later reads are plain module attribute reads.
-        globals().update((n, getattr(driver, n)) for n in __all__ if n != "lazy_codec")
+        globals().update((n, getattr(driver, n)) for n in __all__ if n not in _DEFINED_HERE)
         return globals()[name]
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

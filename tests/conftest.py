@@ -1,4 +1,4 @@
-"""Fixtures shared by the test directories: the openai plugin's registry, redis-server."""
+"""Fixtures shared by the test directories: the openai plugin's registry, redis-server, TLS."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -90,6 +91,22 @@ def _running_redis() -> Iterator[RedisProcess]:
         yield redis
     finally:
         redis.stop()
+
+
+@pytest.fixture
+def local_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for ``127.0.0.1`` signed by a fresh test CA, and the CA's PEM file.
+
+    Clients trust the server once ``SSL_CERT_FILE`` names the PEM file; until then the
+    system store does not know the CA.
+    """
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return server_context, bundle
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import json
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -400,14 +401,9 @@ async def test_truncated_and_garbled_answers_are_provider_errors() -> None:
 
 
 async def test_https_with_a_ca_bundle_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    monkeypatch: pytest.MonkeyPatch, local_tls: tuple[ssl.SSLContext, Path]
 ) -> None:
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
+    server_context, bundle = local_tls
     runner, url = await _serve({"/chat": _chat}, ssl_context=server_context)
     try:
         untrusting = Transport()  # the system store does not know this CA

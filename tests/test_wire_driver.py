@@ -7,6 +7,8 @@ query, errors, streaming, early close, embeddings) runs over a socket.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 
@@ -296,3 +298,49 @@ def test_path_segment_escapes(value: str, expected: str) -> None:
 def test_path_segment_refuses(value: str) -> None:
     with pytest.raises(InvalidRequestError):
         wire.path_segment(value)
+
+
+async def test_gather_limited_keeps_order_and_the_limit() -> None:
+    running: list[int] = []
+    most = 0
+    release = asyncio.Event()
+
+    async def call(value: int) -> int:
+        nonlocal most
+        running.append(value)
+        most = max(most, len(running))
+        await release.wait()  # every call waits, so the gate alone decides how many run
+        running.remove(value)
+        return value * 10
+
+    gathered = asyncio.ensure_future(
+        wire.gather_limited([functools.partial(call, n) for n in range(5)], 2)
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert most == 2
+    release.set()
+    assert await gathered == [0, 10, 20, 30, 40]
+    assert most == 2
+
+
+async def test_gather_limited_cancels_the_rest_on_a_failure() -> None:
+    cancelled: list[int] = []
+
+    async def slow(value: int) -> int:
+        try:
+            await asyncio.Event().wait()  # never set: only cancellation ends it
+        except asyncio.CancelledError:
+            cancelled.append(value)
+            raise
+        return value
+
+    async def fail() -> int:
+        await asyncio.sleep(0)
+        msg = "batch 2 failed"
+        raise ProviderError(msg)
+
+    calls = [functools.partial(slow, 0), functools.partial(slow, 1), fail]
+    with pytest.raises(ProviderError, match="batch 2 failed"):
+        await wire.gather_limited(calls, 3)
+    assert sorted(cancelled) == [0, 1]  # nothing is left running

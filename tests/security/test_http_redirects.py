@@ -8,7 +8,9 @@ aiohttp through an HTTP proxy, and aiohttp for a URL with user info.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,16 +218,11 @@ async def test_query_params_do_not_follow_a_redirect(
 
 
 async def test_https_to_plain_http_is_refused_on_both_paths(
-    origins: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    origins: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    local_tls: tuple[ssl.SSLContext, Path],
 ) -> None:
-    import ssl
-
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
+    server_context, bundle = local_tls
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     _, url_b = origins
 

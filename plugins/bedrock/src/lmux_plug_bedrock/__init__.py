@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from lmux_plug import LmuxError, hookimpl
+from lmux_plug import LmuxError, hookimpl, wire
 from lmux_plug_bedrock._spec import BEARER_ENV, DEFAULT_INPUT_TYPE, PRICING_DATE, SPEC
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ def lmux_plug_embed(
 
 
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
-    import asyncio  # noqa: PLC0415
+    import functools  # noqa: PLC0415
 
     from lmux_plug import EmbeddingResponse, Usage  # noqa: PLC0415
     from lmux_plug_bedrock._embeddings import (  # noqa: PLC0415 - lazy
@@ -205,11 +205,9 @@ async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> Embedd
 
     groups = batches(request)
     bodies = [encode_batch(request, texts) for texts in groups]  # bad input fails before I/O
-    gate = asyncio.Semaphore(_EMBED_CONCURRENCY)
 
     async def one(texts: tuple[str, ...], body: Any) -> tuple[list[Any], int, dict[str, str]]:
-        async with gate:
-            response = await _post(request, provider, "invoke", body)
+        response = await _post(request, provider, "invoke", body)
         vectors, tokens = decode_vectors(
             response.json(provider=provider.name, model=request.model),
             response.headers,
@@ -218,15 +216,8 @@ async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> Embedd
         )
         return vectors, tokens, dict(response.headers)
 
-    tasks = [asyncio.ensure_future(one(t, b)) for t, b in zip(groups, bodies, strict=True)]
-    try:
-        results = await asyncio.gather(*tasks)
-    except BaseException:
-        # One batch failed (or the caller cancelled): stop the others, leave nothing running.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    calls = [functools.partial(one, t, b) for t, b in zip(groups, bodies, strict=True)]
+    results = await wire.gather_limited(calls, _EMBED_CONCURRENCY)  # a failure stops the rest
     return EmbeddingResponse(
         embeddings=[vector for vectors, _, _ in results for vector in vectors],
         model=request.model,
