@@ -7,6 +7,7 @@ key scrubbing) and decodes the answer; streams release their connection when clo
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from lmux_plug_openai._client import endpoint
@@ -101,6 +102,24 @@ async def _post(
     )
 
 
+def _decoding(provider: ProviderContext, request: Any) -> dict[str, Any]:
+    """What every decoder here is told: who answered, for which model, which secrets to scrub."""
+    return {"provider": provider.name, "model": request.model, "secrets": provider.secrets()}
+
+
+async def _call(
+    provider: ProviderContext,
+    url: str,
+    params: dict[str, str],
+    request: Any,
+    decode: Callable[..., Any],
+    **body: Any,
+) -> Any:
+    """POST ``body`` and return what ``decode`` makes of the whole answer."""
+    response = await _post(provider, url, params, request, stream=False, **body)
+    return decode(response.body, response.headers, **_decoding(provider, request))
+
+
 async def _stream(
     provider: ProviderContext,
     url: str,
@@ -114,12 +133,7 @@ async def _stream(
     The connection is released however the iteration ends (early close included).
     """
     response = await _post(provider, url, params, request, stream=True, **body)
-    decoder = decoder_class(
-        provider=provider.name,
-        model=request.model,
-        headers=response.headers,
-        secrets=provider.secrets(),
-    )
+    decoder = decoder_class(headers=response.headers, **_decoding(provider, request))
     try:
         async for data in response.iter_bytes():
             for chunk in decoder.feed(data):
@@ -131,36 +145,30 @@ async def _stream(
 
 
 # --------------------------------------------------------------------------- Responses
+# The streaming functions are async generators: the endpoint is checked and the body
+# encoded when the iteration starts, as for chat streams.
 
 
 async def create_response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
     """One ``POST /responses`` call."""
     url, params = _responses_endpoint(provider, request.model)
     body = encode_response(request)
-    response = await _post(provider, url, params, request, stream=False, json_body=body)
-    return decode_response(
-        response.body,
-        response.headers,
-        provider=provider.name,
-        model=request.model,
-        secrets=provider.secrets(),
+    response: ResponseResponse = await _call(
+        provider, url, params, request, decode_response, json_body=body
     )
+    return response
 
 
-def create_response_stream(
+async def create_response_stream(
     request: ResponseRequest, provider: ProviderContext
 ) -> AsyncIterator[ResponseChunk]:
-    """One streamed ``POST /responses`` call (checked when the iteration starts)."""
-
-    async def chunks() -> AsyncIterator[ResponseChunk]:
-        url, params = _responses_endpoint(provider, request.model)
-        body = encode_response(request, stream=True)
-        async for chunk in _stream(
-            provider, url, params, request, ResponseStreamDecoder, json_body=body
-        ):
-            yield chunk
-
-    return chunks()
+    """One streamed ``POST /responses`` call."""
+    url, params = _responses_endpoint(provider, request.model)
+    body = encode_response(request, stream=True)
+    async for chunk in _stream(
+        provider, url, params, request, ResponseStreamDecoder, json_body=body
+    ):
+        yield chunk
 
 
 # --------------------------------------------------------------------------- completions
@@ -170,30 +178,22 @@ async def complete(request: CompletionRequest, provider: ProviderContext) -> Com
     """One ``POST /completions`` call."""
     url, params = endpoint(provider, request.model, "complete")
     body = encode_completion(request, provider.spec.options)
-    response = await _post(provider, url, params, request, stream=False, json_body=body)
-    return decode_completion(
-        response.body,
-        response.headers,
-        provider=provider.name,
-        model=request.model,
-        secrets=provider.secrets(),
+    response: CompletionResponse = await _call(
+        provider, url, params, request, decode_completion, json_body=body
     )
+    return response
 
 
-def complete_stream(
+async def complete_stream(
     request: CompletionRequest, provider: ProviderContext
 ) -> AsyncIterator[CompletionChunk]:
-    """One streamed ``POST /completions`` call (checked when the iteration starts)."""
-
-    async def chunks() -> AsyncIterator[CompletionChunk]:
-        url, params = endpoint(provider, request.model, "complete")
-        body = encode_completion(request, provider.spec.options, stream=True)
-        async for chunk in _stream(
-            provider, url, params, request, CompletionStreamDecoder, json_body=body
-        ):
-            yield chunk
-
-    return chunks()
+    """One streamed ``POST /completions`` call."""
+    url, params = endpoint(provider, request.model, "complete")
+    body = encode_completion(request, provider.spec.options, stream=True)
+    async for chunk in _stream(
+        provider, url, params, request, CompletionStreamDecoder, json_body=body
+    ):
+        yield chunk
 
 
 # --------------------------------------------------------------------------- transcription
@@ -205,36 +205,26 @@ async def transcribe(
     """One multipart ``POST /audio/transcriptions`` upload."""
     url, params = endpoint(provider, request.model, "transcribe")
     content, content_type = encode_transcription(request)
-    response = await _post(
-        provider, url, params, request, stream=False, content=content, content_type=content_type
+    decode = functools.partial(decode_transcription, response_format=request.response_format)
+    response: TranscriptionResponse = await _call(
+        provider, url, params, request, decode, content=content, content_type=content_type
     )
-    return decode_transcription(
-        response.body,
-        response.headers,
-        provider=provider.name,
-        model=request.model,
-        response_format=request.response_format,
-        secrets=provider.secrets(),
-    )
+    return response
 
 
-def transcribe_stream(
+async def transcribe_stream(
     request: TranscriptionRequest, provider: ProviderContext
 ) -> AsyncIterator[TranscriptionChunk]:
     """One streamed transcription (``stream=true``; gpt-4o-transcribe and later)."""
-
-    async def chunks() -> AsyncIterator[TranscriptionChunk]:
-        url, params = endpoint(provider, request.model, "transcribe")
-        content, content_type = encode_transcription(request, stream=True)
-        async for chunk in _stream(
-            provider,
-            url,
-            params,
-            request,
-            TranscriptionStreamDecoder,
-            content=content,
-            content_type=content_type,
-        ):
-            yield chunk
-
-    return chunks()
+    url, params = endpoint(provider, request.model, "transcribe")
+    content, content_type = encode_transcription(request, stream=True)
+    async for chunk in _stream(
+        provider,
+        url,
+        params,
+        request,
+        TranscriptionStreamDecoder,
+        content=content,
+        content_type=content_type,
+    ):
+        yield chunk
