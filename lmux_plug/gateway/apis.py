@@ -20,7 +20,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,6 +75,23 @@ class _Texts(Protocol):
     def close(self) -> list[Any]: ...
 
 
+class _Admitted(NamedTuple):
+    """An admitted call: the caller's key, the model it may use, and its ticket."""
+
+    key: VirtualKey | None
+    model: str
+    ticket: Ticket
+
+
+def _last_usage(answers: list[Any]) -> Callable[[], tuple[Any, Any]]:
+    """``usage_of`` for :meth:`_ApiRoutes._sse`: the usage and cost of the last answer seen."""
+
+    def usage() -> tuple[Any, Any]:
+        return (answers[-1].usage, answers[-1].cost) if answers else (None, None)
+
+    return usage
+
+
 def _dumps(data: Any) -> bytes:
     return _encode(data).encode()
 
@@ -122,7 +139,7 @@ class _ApiRoutes:
 
     async def _admitted(
         self, request: Request, body: dict[str, Any], max_field: str | None, audio: bytes = b""
-    ) -> tuple[VirtualKey | None, str, Ticket]:
+    ) -> _Admitted:
         """The key, the model and the call's ticket (rpm slot, budget reservation).
 
         ``audio``: an upload to transcribe, reserved as the most audio its size can hold.
@@ -158,24 +175,29 @@ class _ApiRoutes:
             output + seconds * TRANSCRIPT_TOKENS_PER_SECOND,
             seconds,
         )
-        return key, model, ticket
+        return _Admitted(key, model, ticket)
 
-    async def _started(self, ticket: Ticket, key: VirtualKey | None, stream: Any) -> Any:
-        """The primed stream; if it fails to start, the call is charged nothing."""
+    async def _answer(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
+        """The answer of the library's ``method`` (not streamed), its ticket settled."""
+        model = call.model
+        answer = _target(self.gateway, method)(model, first, **params)
+        return await self.gateway.settled(call.ticket, call.key, answer, lambda a: (model, a))
+
+    async def _started(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
+        """The primed stream of ``method``; if it fails to start, the call is charged nothing."""
+        stream = _target(self.gateway, method)(call.model, first, **params)
         try:
             return await primed(stream)
         except Exception:
-            await self.gateway.settle(ticket, key, Decimal(0))
+            await self.gateway.settle(call.ticket, call.key, Decimal(0))
             raise
         except BaseException:
-            await self.gateway.settle(ticket, key, None)
+            await self.gateway.settle(call.ticket, call.key, None)
             raise
 
     def _sse(
         self,
-        key: VirtualKey | None,
-        ticket: Ticket,
-        model: str,
+        call: _Admitted,
         chunks: AsyncIterator[Any],
         render: Callable[[Any], bytes],
         *,
@@ -186,6 +208,7 @@ class _ApiRoutes:
         done: bytes = b"",
     ) -> MeteredStream:
         gateway = self.gateway
+        key, model, ticket = call
         scrub = gateway.scrub.remove_bytes
         status = 200
 
@@ -233,19 +256,17 @@ class _ApiRoutes:
 
     async def _responses(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
-        key, model, ticket = await self._admitted(request, body, "max_output_tokens")
+        call = await self._admitted(request, body, "max_output_tokens")
+        model = call.model
         value = body.pop("input", None)
         if not isinstance(value, (str, list)) or not value:
             raise _bad("'input' must be a non-empty string or list of items", param="input")
         stream = _stream_flag(body.pop("stream", None))
         body.pop("model", None)
         if not stream:
-            call = _target(self.gateway, "acreate_response")(model, value, **body)
-            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
+            answer = await self._answer(call, "acreate_response", value, body)
             return self._json(response_dict(answer, model=model))
-        chunks = await self._started(
-            ticket, key, _target(self.gateway, "acreate_response_stream")(model, value, **body)
-        )
+        chunks = await self._started(call, "acreate_response_stream", value, body)
         writer = ResponseEventWriter(model)
 
         def render(chunk: Any) -> bytes:
@@ -256,16 +277,9 @@ class _ApiRoutes:
             final = writer.response
             return (final.usage, final.cost) if final is not None else (None, None)
 
+        texts = ResponseScrub(self.gateway.scrub.stream)
         return self._sse(
-            key,
-            ticket,
-            model,
-            chunks,
-            render,
-            started=started,
-            route=route,
-            usage_of=usage,
-            texts=ResponseScrub(self.gateway.scrub.stream),
+            call, chunks, render, started=started, route=route, usage_of=usage, texts=texts
         )
 
     # -- /v1/completions -----------------------------------------------------------------
@@ -276,7 +290,8 @@ class _ApiRoutes:
 
     async def _completions(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
-        key, model, ticket = await self._admitted(request, body, "max_tokens")
+        call = await self._admitted(request, body, "max_tokens")
+        model = call.model
         prompt = body.pop("prompt", None)
         if not isinstance(prompt, (str, list)) or not prompt:
             raise _bad("'prompt' must be a non-empty string or list of strings", param="prompt")
@@ -284,12 +299,9 @@ class _ApiRoutes:
         body.pop("stream_options", None)  # usage always rides on the terminal chunk
         body.pop("model", None)
         if not stream:
-            call = _target(self.gateway, "acomplete")(model, prompt, **body)
-            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
+            answer = await self._answer(call, "acomplete", prompt, body)
             return self._json(completion_dict(answer, model=model))
-        chunks = await self._started(
-            ticket, key, _target(self.gateway, "acomplete_stream")(model, prompt, **body)
-        )
+        chunks = await self._started(call, "acomplete_stream", prompt, body)
         seen: list[Any] = []
         chunk_id = f"cmpl-{int(started * 1e6):x}"
 
@@ -302,19 +314,15 @@ class _ApiRoutes:
                 + b"\n\n"
             )
 
-        def usage() -> tuple[Any, Any]:
-            return (seen[-1].usage, seen[-1].cost) if seen else (None, None)
-
+        texts = CompletionScrub(self.gateway.scrub.stream)
         return self._sse(
-            key,
-            ticket,
-            model,
+            call,
             chunks,
             render,
             started=started,
             route=route,
-            usage_of=usage,
-            texts=CompletionScrub(self.gateway.scrub.stream),
+            usage_of=_last_usage(seen),
+            texts=texts,
             done=b"data: [DONE]\n\n",
         )
 
@@ -380,7 +388,7 @@ class _ApiRoutes:
 
     async def _transcriptions(self, request: Request, started: float, route: str) -> Response:
         fields, audio, filename = await self._read_form(request)
-        key, model, ticket = await self._admitted(request, fields, None, audio)
+        call = await self._admitted(request, fields, None, audio)
         fields.pop("model", None)
         stream = _stream_flag(fields.pop("stream", None))
         response_format = fields.get("response_format")
@@ -391,14 +399,11 @@ class _ApiRoutes:
                 raise _bad("temperature must be a number", param="temperature") from None
         fields["filename"] = filename
         if not stream:
-            call = _target(self.gateway, "atranscribe")(model, audio, **fields)
-            answer = await self.gateway.settled(ticket, key, call, lambda a: (model, a))
+            answer = await self._answer(call, "atranscribe", audio, fields)
             body, media_type = transcription_body(answer, response_format)
             data = body.encode() if isinstance(body, str) else _dumps(body)
             return Response(self.gateway.scrub.remove_bytes(data), media_type=media_type)
-        chunks = await self._started(
-            ticket, key, _target(self.gateway, "atranscribe_stream")(model, audio, **fields)
-        )
+        chunks = await self._started(call, "atranscribe_stream", audio, fields)
         final: list[Any] = []
 
         def render(chunk: Any) -> bytes:
@@ -412,19 +417,10 @@ class _ApiRoutes:
                     event.update(body)
             return b"data: " + _dumps(event) + b"\n\n"
 
-        def usage() -> tuple[Any, Any]:
-            return (final[-1].usage, final[-1].cost) if final else (None, None)
-
+        texts = TranscriptScrub(self.gateway.scrub.stream)
+        usage = _last_usage(final)
         return self._sse(
-            key,
-            ticket,
-            model,
-            chunks,
-            render,
-            started=started,
-            route=route,
-            usage_of=usage,
-            texts=TranscriptScrub(self.gateway.scrub.stream),
+            call, chunks, render, started=started, route=route, usage_of=usage, texts=texts
         )
 
 
