@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._types import AssistantMessage, ToolCall
 
 if TYPE_CHECKING:
@@ -263,6 +264,4 @@ async def _then(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in rest:
             yield item
     finally:
-        aclose = getattr(rest, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(rest)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._context import ProviderContext
 from lmux_plug._pricing import Cost
 from lmux_plug._types import (
@@ -264,9 +265,7 @@ class LmuxProviderPlugin:
                 finished = finished or chunk.finish_reason is not None
                 yield chunk
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_if_any(stream)
         if not finished:
             yield ChatChunk(
                 finish_reason=FinishReason.TOOL_CALLS if tools else FinishReason.STOP,

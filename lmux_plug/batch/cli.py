@@ -37,6 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import LmuxError
 
 if TYPE_CHECKING:
@@ -669,12 +670,6 @@ async def _drive(work: Callable[[], Any]) -> str | None:
     return received[0] if received else None
 
 
-async def _close(client: Any) -> None:
-    aclose = getattr(client, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
 # --------------------------------------------------------------------------- reporting
 
 
@@ -822,7 +817,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
             write_error = write_error or exc
         if base is not registry:  # the router's own state (Redis connections, ...)
             with contextlib.suppress(Exception):
-                registry.run_sync(lambda: _close(base))
+                registry.run_sync(lambda: aclose_if_any(base))
         registry.close()
     _summary(
         err,

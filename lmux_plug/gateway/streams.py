@@ -25,6 +25,7 @@ import attrs
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._secrets import StreamScrubber
 from lmux_plug._types import ChatChunk, ToolCallDelta
 
@@ -51,10 +52,8 @@ async def _detached(work: Coroutine[Any, Any, None]) -> None:
 
 
 async def _aclose(stream: object) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
+    with contextlib.suppress(Exception):
+        await aclose_if_any(stream)
 
 
 class MeteredStream(StreamingResponse):

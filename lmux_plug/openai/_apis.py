@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_wire import (
     ResponseEventWriter,
     completion_chunk_dict,
@@ -127,9 +128,7 @@ class AsyncApiStream:
 
     async def close(self) -> None:
         """Stop early and release the connection."""
-        aclose = getattr(self._events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(self._events)
 
     aclose = close
 
@@ -231,9 +230,7 @@ async def _closing(events: AsyncIterator[Any], source: AsyncIterator[Any]) -> As
         async for event in events:
             yield event
     finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(source)
 
 
 # --------------------------------------------------------------------------- completions

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import (
     AuthenticationError,
     InvalidRequestError,
@@ -201,9 +202,7 @@ class Backend:
             except StopAsyncIteration:
                 first = _EMPTY
             except BaseException:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await aclose_if_any(iterator)
                 raise
             return PrimedStream(first, iterator, name)
 

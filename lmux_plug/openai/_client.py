@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
 from lmux_plug.openai._apis import (
     AsyncAudio,
@@ -456,9 +457,7 @@ class AsyncOpenAI(_Base):
     async def close(self) -> None:
         """Release connections opened on the running loop."""
         for owner in {id(o): o for o in (self.backend.target, self.backend.registry)}.values():
-            aclose = getattr(owner, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_if_any(owner)
 
     async def __aenter__(self) -> AsyncOpenAI:
         return self

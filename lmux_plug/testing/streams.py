@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
+from lmux_plug._aclose import aclose_if_any
+
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
 
@@ -61,6 +63,4 @@ async def first_then_close(stream: AsyncIterator[T]) -> T:
     try:
         return await anext(stream)
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(stream)
