@@ -9,11 +9,11 @@ stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from lmux_plug import hookimpl
+from lmux_plug import hookimpl, wire
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE, MAX_TEXTS_PER_EMBED, PRICING_DATE, SPEC
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
         ProviderContext,
         ProviderSpec,
     )
-    from lmux_plug.http import HttpResponse
 
 __all__ = [
     "DEFAULT_INPUT_TYPE",
@@ -41,8 +40,8 @@ __all__ = [
     "lmux_plug_stream",
 ]
 
-_CHAT_PATH = "v2/chat"
-_EMBED_PATH = "v2/embed"
+# The codec loads on the first call, so plugin discovery stays cheap.
+_load_codec = wire.lazy_codec("lmux_plug_cohere._codec")
 
 
 @hookimpl
@@ -51,79 +50,16 @@ def lmux_plug_providers() -> Sequence[ProviderSpec]:
     return [SPEC]
 
 
-def _headers(request: ChatRequest | EmbeddingRequest, provider: ProviderContext) -> dict[str, str]:
-    return {**provider.auth_headers(), **request.extra_headers}
-
-
-async def _post(
-    request: ChatRequest | EmbeddingRequest, provider: ProviderContext, path: str, body: Any
-) -> HttpResponse:
-    return await provider.transport.request(
-        "POST",
-        provider.url(path),
-        headers=_headers(request, provider),
-        json_body=body,
-        timeout=request.timeout,
-        provider=provider.name,
-        model=request.model,
-        secrets=provider.secrets(),
-    )
-
-
 @hookimpl
 def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
     """Answer with one ``POST /v2/chat``."""
-    return _chat(request, provider)
-
-
-async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    from lmux_plug_cohere._codec import decode_chat, encode_chat  # noqa: PLC0415 - lazy codec
-
-    response = await _post(request, provider, _CHAT_PATH, encode_chat(request))
-    decoded = decode_chat(
-        response.json(provider=provider.name, model=request.model),
-        model=request.model,
-        provider=provider.name,
-    )
-    return attrs.evolve(decoded, headers=response.headers)
+    return wire.send_chat(_load_codec(), request, provider)
 
 
 @hookimpl
 def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
     """Stream one ``POST /v2/chat`` with ``stream: true`` (SSE) as chunks."""
-    return _stream(request, provider)
-
-
-async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    from lmux_plug_cohere._codec import (  # noqa: PLC0415 - lazy codec
-        CohereStreamDecoder,
-        encode_chat,
-    )
-
-    body = {**encode_chat(request), "stream": True}
-    response = await provider.transport.stream(
-        "POST",
-        provider.url(_CHAT_PATH),
-        headers={**_headers(request, provider), "accept": "text/event-stream"},
-        json_body=body,
-        timeout=request.timeout,
-        provider=provider.name,
-        model=request.model,
-        secrets=provider.secrets(),
-    )
-    decoder = CohereStreamDecoder(model=request.model, provider=provider.name)
-    try:
-        async for data in response.iter_bytes():
-            for chunk in decoder.feed(data):
-                yield chunk
-            decoder.raise_pending()  # an error event after those chunks
-            if decoder.done:
-                break
-        for chunk in decoder.finish():
-            yield chunk
-    finally:
-        # Also runs when the caller stops early (aclose): the connection is released.
-        response.close()
+    return wire.stream_chat(_load_codec(), request, provider)
 
 
 @hookimpl
@@ -136,15 +72,19 @@ def lmux_plug_embed(
 
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
     from lmux_plug_cohere._codec import (  # noqa: PLC0415 - lazy codec
+        EMBED_PATH,
         decode_embeddings,
         encode_embeddings,
     )
+
+    codec = _load_codec()
 
     parts: list[EmbeddingResponse] = []
     headers: dict[str, str] = {}
     for start in range(0, len(request.inputs), MAX_TEXTS_PER_EMBED):
         texts = request.inputs[start : start + MAX_TEXTS_PER_EMBED]
-        response = await _post(request, provider, _EMBED_PATH, encode_embeddings(request, texts))
+        call = wire.WireRequest(provider.url(EMBED_PATH), encode_embeddings(request, texts))
+        response = await wire.send(codec, call, request, provider)
         headers = dict(response.headers)
         parts.append(
             decode_embeddings(

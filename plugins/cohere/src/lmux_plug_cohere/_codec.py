@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from lmux_plug import (
     AssistantMessage,
@@ -51,10 +53,18 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug.codec import count_of, reasoning_level
-from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
+if TYPE_CHECKING:
+    from lmux_plug import ProviderContext
+    from lmux_plug.wire import WireResponse
+
 __all__ = [
+    "CHAT_PATH",
+    "CODEC",
+    "EMBED_PATH",
+    "CohereCodec",
     "CohereStreamDecoder",
     "billed_usage",
     "decode_chat",
@@ -66,6 +76,8 @@ __all__ = [
 ]
 
 PROVIDER = "cohere"
+CHAT_PATH = "v2/chat"
+EMBED_PATH = "v2/embed"
 _FINISH = {
     "COMPLETE": FinishReason.STOP,
     "STOP_SEQUENCE": FinishReason.STOP,
@@ -432,6 +444,10 @@ class CohereStreamDecoder:
             self.raise_pending()
         return chunks
 
+    def close(self) -> list[ChatChunk]:
+        """End of body (the core driver's name for :meth:`finish`)."""
+        return self.finish()
+
     def raise_pending(self) -> None:
         """Raise the error met after the chunks :meth:`feed` last returned, if any."""
         if self._error is not None:
@@ -550,3 +566,43 @@ class CohereStreamDecoder:
             finish_reason=finish_reason_of(reason or "COMPLETE", self._calls > 0),
             usage=usage_of(delta.get("usage")),
         )
+
+
+class CohereCodec(BaseCodec):
+    """Cohere's v2 chat for the core driver: ``POST /v2/chat``, SSE with ``stream: true``.
+
+    Embeddings are sent by the plugin itself (at most ``MAX_TEXTS_PER_EMBED`` texts a call).
+    """
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """The chat body; a stream sets ``stream: true`` and accepts ``text/event-stream``."""
+        if stream:
+            body = {**encode_chat(request), "stream": True}
+            return WireRequest(provider.url(CHAT_PATH), body, {"accept": "text/event-stream"})
+        return WireRequest(provider.url(CHAT_PATH), encode_chat(request))
+
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        """The answer, with the response headers."""
+        decoded = decode_chat(
+            response.json(provider=provider.name, model=request.model),
+            model=request.model,
+            provider=provider.name,
+        )
+        return attrs.evolve(decoded, headers=response.headers)
+
+    def stream_decoder(
+        self,
+        request: ChatRequest,
+        provider: ProviderContext,
+        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
+    ) -> CohereStreamDecoder:
+        """A decoder for one SSE answer."""
+        return CohereStreamDecoder(model=request.model, provider=provider.name)
+
+
+#: The codec the plugin's hooks drive.
+CODEC = CohereCodec()
