@@ -22,12 +22,17 @@ from lmux_plug.testing.wire_server import CapturedRequest, Reply
 
 __all__ = [
     "OpenAIWire",
+    "Pieces",
     "StreamRendering",
     "ToolUse",
     "WireFormat",
     "json_bytes",
     "unknown_tool_choice",
 ]
+
+
+#: The argument pieces of several tool calls, one sequence per call (``tool_calls_stream``).
+Pieces = Sequence[Sequence[str]]
 
 
 def json_bytes(value: Any) -> bytes:
@@ -97,13 +102,36 @@ class WireFormat:
         """A complete (non-streamed) answer that calls ``call``.
 
         Optional for custom wires: without it the non-streamed tool-call clause is skipped.
+        Default: :meth:`tool_calls_chat` with this one call.
         """
-        raise NotImplementedError
+        return self.tool_calls_chat(request, (call,), usage)
 
     def tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
-        """A streamed tool call, its arguments in ``fragments`` where the wire splits them."""
+        """A streamed tool call, its arguments in ``fragments`` where the wire splits them.
+
+        Default: :meth:`tool_calls_stream` with this one call.
+        """
+        return self.tool_calls_stream(request, (call,), (fragments,), usage)
+
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
+        """A complete answer that calls every one of ``calls``, in order.
+
+        Optional for custom wires: without it ``tools.several_calls`` skips the chat path.
+        """
+        raise NotImplementedError
+
+    def tool_calls_stream(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
+    ) -> StreamRendering:
+        """A streamed answer calling every one of ``calls``, in order.
+
+        ``fragments[i]`` are call i's arguments where the wire splits them. Optional for
+        custom wires: without it ``tools.several_calls`` skips the stream path.
+        """
         raise NotImplementedError
 
     def embed(
@@ -252,7 +280,9 @@ class OpenAIWire(WireFormat):
             (json_bytes(body),),
         )
 
-    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
         """A ``chat.completion`` whose message holds ``tool_calls`` (finish ``tool_calls``)."""
         message = {
             "role": "assistant",
@@ -263,6 +293,7 @@ class OpenAIWire(WireFormat):
                     "type": "function",
                     "function": {"name": call.name, "arguments": call.arguments},
                 }
+                for call in calls
             ],
             "refusal": None,
         }
@@ -299,28 +330,30 @@ class OpenAIWire(WireFormat):
             ending = (ending[0], ending[-1])
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
-    def tool_stream(
-        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    def tool_calls_stream(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
-        """A tool call whose ``arguments`` arrive in several deltas."""
+        """Tool calls one after the other, each ``index`` opened by its id and name.
+
+        Each call's ``arguments`` follow in several deltas; the role comes with the first.
+        """
         model = request.model_hint
-        start = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "index": 0,
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": ""},
-                }
-            ],
-        }
-        frames = [self._chunk(model, start)]
-        frames.extend(
-            self._chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
-            for part in fragments
-        )
+        frames = []
+        for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
+            opening = {
+                "index": index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            first = {"role": "assistant", "content": None} if index == 0 else {}
+            frames.append(self._chunk(model, {**first, "tool_calls": [opening]}))
+            frames.extend(
+                self._chunk(
+                    model, {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
+                )
+                for part in parts
+            )
         ending = self._ending(model, "tool_calls", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 

@@ -17,6 +17,8 @@ __all__ = [
     "LONG_TEXT",
     "MIXED_CASE_MODEL",
     "SENTINEL_KEY",
+    "SEVERAL_CALLS",
+    "SEVERAL_CALL_PIECES",
     "STREAM_ERROR_MESSAGE",
     "TEXT",
     "TEXT_PIECES",
@@ -41,6 +43,13 @@ TOOL_CALL = ToolCall(
     id="call_contract_1", name="get_weather", arguments="".join(TOOL_ARGUMENT_PIECES)
 )
 TOOL_ARGUMENTS = json.loads(TOOL_CALL.arguments)
+#: An answer that calls two tools (``tools.several_calls``): each call must keep its own
+#: place, id, name and arguments. The second call's arguments are multi-byte.
+SEVERAL_CALLS = (
+    TOOL_CALL,
+    ToolCall(id="call_contract_2", name="get_time", arguments='{"city": "Tōkyō"}'),
+)
+SEVERAL_CALL_PIECES = (TOOL_ARGUMENT_PIECES, ('{"city"', ': "Tō', 'kyō"}'))
 WEATHER_TOOL = {
     "type": "function",
     "function": {

@@ -555,13 +555,19 @@ class DropsToolCallIds(AcmePlugin):
 class ToolIndexesFromOne(AcmePlugin):
     """Numbers streamed tool calls from 1 ('the first call')."""
 
+    def index_of(self, index: int) -> int:
+        return index + 1
+
     def choice_chunks(
         self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
     ) -> tuple[list[ChatChunk], FinishReason | None]:
         chunks, finish = super().choice_chunks(payload, request, provider)
         shifted = [
             attrs.evolve(
-                c, tool_call_deltas=[attrs.evolve(d, index=d.index + 1) for d in c.tool_call_deltas]
+                c,
+                tool_call_deltas=[
+                    attrs.evolve(d, index=self.index_of(d.index)) for d in c.tool_call_deltas
+                ],
             )
             for c in chunks
         ]
@@ -641,6 +647,21 @@ class EmbedAcceptsMissingVectors(AcmePlugin):
         )
 
 
+class ToolDeltasAtIndexZero(ToolIndexesFromOne):
+    """Puts every streamed tool-call delta at index 0 ('there is only ever one call')."""
+
+    def index_of(self, index: int) -> int:
+        return 0
+
+
+class KeepsFirstToolCall(AcmePlugin):
+    """Keeps only the first tool call of a non-streamed answer."""
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        return attrs.evolve(response, tool_calls=response.tool_calls[:1])
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -693,4 +714,6 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
     "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
     "EmbedAcceptsMissingVectors": ("errors.odd_fields", "odd_fields and embed"),
+    "ToolDeltasAtIndexZero": ("tools.several_calls", "several_calls and stream"),
+    "KeepsFirstToolCall": ("tools.several_calls", "several_calls and chat"),
 }

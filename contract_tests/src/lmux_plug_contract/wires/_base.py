@@ -7,6 +7,7 @@ contract suite and the fake servers of the project's own tests share one impleme
 from __future__ import annotations
 
 from lmux_plug.testing.wire_formats import (
+    Pieces,
     StreamRendering,
     ToolUse,
     WireFormat,
@@ -17,6 +18,7 @@ from lmux_plug.testing.wire_server import CapturedRequest, Reply
 
 __all__ = [
     "CapturedRequest",
+    "Pieces",
     "Reply",
     "StreamRendering",
     "ToolUse",

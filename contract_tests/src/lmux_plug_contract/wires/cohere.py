@@ -9,6 +9,7 @@ from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
+    Pieces,
     Reply,
     StreamRendering,
     ToolUse,
@@ -95,39 +96,64 @@ class CohereWire(WireFormat):
             "text/event-stream", (*frames, _end("COMPLETE", usage), _DONE), terminal=2
         )
 
-    def tool_stream(
-        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
+        """A ``message`` with ``tool_calls`` (JSON-text arguments), ``finish_reason: TOOL_CALL``."""
+        message = {
+            "role": "assistant",
+            "tool_plan": "I will call the tools.",
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in calls
+            ],
+        }
+        body = {
+            "id": "contract-cohere",
+            "message": message,
+            "finish_reason": "TOOL_CALL",
+            "usage": _usage(usage),
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
+    def tool_calls_stream(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
-        """``tool-call-start`` with the id and name, arguments in ``tool-call-delta`` events."""
-        frames = [
-            _start(),
-            _event(
-                {
-                    "type": "tool-call-start",
-                    "index": 0,
-                    "delta": {
-                        "message": {
-                            "tool_calls": {
-                                "id": call.id,
-                                "type": "function",
-                                "function": {"name": call.name, "arguments": ""},
-                            }
-                        }
-                    },
-                }
-            ),
-        ]
-        frames.extend(
-            _event(
-                {
-                    "type": "tool-call-delta",
-                    "index": 0,
-                    "delta": {"message": {"tool_calls": {"function": {"arguments": part}}}},
-                }
+        """Per call: ``tool-call-start``, ``tool-call-delta`` events, ``tool-call-end``.
+
+        Each event carries the call's ``index`` (0, 1 ...); the start has its id and name.
+        """
+        frames = [_start()]
+        for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
+            opening = {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            frames.append(
+                _event(
+                    {
+                        "type": "tool-call-start",
+                        "index": index,
+                        "delta": {"message": {"tool_calls": opening}},
+                    }
+                )
             )
-            for part in fragments
-        )
-        frames.append(_event({"type": "tool-call-end", "index": 0}))
+            frames.extend(
+                _event(
+                    {
+                        "type": "tool-call-delta",
+                        "index": index,
+                        "delta": {"message": {"tool_calls": {"function": {"arguments": part}}}},
+                    }
+                )
+                for part in parts
+            )
+            frames.append(_event({"type": "tool-call-end", "index": index}))
         return StreamRendering(
             "text/event-stream", (*frames, _end("TOOL_CALL", usage), _DONE), terminal=2
         )

@@ -10,6 +10,7 @@ from lmux_plug import FinishReason, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
+    Pieces,
     Reply,
     StreamRendering,
     ToolUse,
@@ -21,6 +22,18 @@ from lmux_plug_contract.wires._base import (
 __all__ = ["OllamaWire"]
 
 _CREATED_AT = "2026-01-01T00:00:00.000000Z"
+
+
+def _calls_message(calls: Sequence[ToolCall]) -> dict[str, Any]:
+    """An assistant message holding whole ``calls`` (Ollama sends no call ids)."""
+    return {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"function": {"name": call.name, "arguments": json.loads(call.arguments)}}
+            for call in calls
+        ],
+    }
 
 
 class OllamaWire(WireFormat):
@@ -59,16 +72,11 @@ class OllamaWire(WireFormat):
             200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
         )
 
-    def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
         """One ``done`` object whose message holds whole tool calls."""
-        message = {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"function": {"name": call.name, "arguments": json.loads(call.arguments)}}
-            ],
-        }
-        body = self._line(request, message, done=True, usage=usage)
+        body = self._line(request, _calls_message(calls), done=True, usage=usage)
         return Reply(
             200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
         )
@@ -86,19 +94,12 @@ class OllamaWire(WireFormat):
         )
         return StreamRendering("application/x-ndjson", tuple(frames), 1)
 
-    def tool_stream(
-        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    def tool_calls_stream(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
-        """Ollama sends whole tool calls with object arguments."""
-        message = {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {"function": {"name": call.name, "arguments": json.loads(call.arguments)}}
-            ],
-        }
+        """Ollama sends whole tool calls with object arguments, all of them in one line."""
         frames = (
-            self._line(request, message, done=False, usage=None),
+            self._line(request, _calls_message(calls), done=False, usage=None),
             self._line(request, {"role": "assistant", "content": ""}, done=True, usage=usage),
         )
         return StreamRendering("application/x-ndjson", frames, 1)

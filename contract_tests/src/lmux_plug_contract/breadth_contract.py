@@ -1,0 +1,109 @@
+"""Contract clauses on answers and requests wider than the canonical ones.
+
+:class:`BreadthContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Its clauses were added when mutation testing (``contract_tests/mutation``) showed codec
+defects living where the canonical exchange is too narrow to reach:
+
+- ``tools.several_calls``: an answer that calls two tools (whole, or streamed one call
+  after the other) gives both calls, in order, each with its own id, name and arguments;
+  a stream numbers them 0 and 1 (the canonical answer holds a single call, so a decoder
+  that numbers or counts calls wrongly went unseen).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from lmux_plug import Capability, ChatResponse, FinishReason
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.wires import CapturedRequest, Reply
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["BreadthContract"]
+
+_PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
+
+
+class BreadthContract:
+    """Clauses on answers with several parts (mixed into the contract)."""
+
+    @clause("tools.several_calls")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_tools_several_calls(self, contract: ContractSession, path: str) -> None:
+        """An answer calling two tools gives both, in order, each with its own id and arguments."""
+        from lmux_plug_contract.contract import _reassemble  # noqa: PLC0415 - import cycle
+
+        wire = contract.require_wire()
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
+        calls, pieces = canon.SEVERAL_CALLS, canon.SEVERAL_CALL_PIECES
+        try:
+            if streamed:
+                wire.tool_calls_stream(_PROBE, calls, pieces, canon.USAGE)
+            else:
+                wire.tool_calls_chat(_PROBE, calls, canon.USAGE)
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no answer with two calls")
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                rendering = wire.tool_calls_stream(request, calls, pieces, canon.USAGE)
+                return wire.reply_stream(rendering)
+            return wire.tool_calls_chat(request, calls, canon.USAGE)
+
+        contract.use_server(answer)
+        tools = [canon.WEATHER_TOOL, canon.TIME_TOOL]
+        prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
+        params = contract.params(tools=tools)
+        ref = contract.ref(model)
+        if streamed:
+            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
+            got = _reassemble(chunks)
+            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
+            # The index is the call's place in the answer: a client assembles calls by it.
+            assert indexes == [0, 1], f"stream: tool-call indexes {indexes} (expected [0, 1])"
+            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
+            assert len(finishes) == 1, f"stream: {len(finishes)} terminal chunks (expected 1)"
+            finish = finishes[0]
+        else:
+            response = contract.run(contract.registry.achat(ref, prompt, **params))
+            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+            got, finish = list(response.tool_calls), response.finish_reason
+        names = [c.name for c in got]
+        assert names == [c.name for c in calls], (
+            f"{path}: tool calls {names}, the answer calls {[c.name for c in calls]}"
+        )
+        for position, (call, expected) in enumerate(zip(got, calls, strict=True)):
+            try:
+                arguments: Any = json.loads(call.arguments)
+            except ValueError:
+                pytest.fail(f"{path}: call {position}'s arguments are not JSON: {call.arguments!r}")
+            assert arguments == json.loads(expected.arguments), (
+                f"{path}: call {position} ({call.name}) has arguments {arguments}, "
+                f"the answer says {expected.arguments}"
+            )
+        rendered = b"".join(answer(contract.server.requests[-1]).chunks)
+        for position, (call, expected) in enumerate(zip(got, calls, strict=True)):
+            if expected.id.encode() in rendered:
+                # The id is how each result is matched to its call in the next turn.
+                assert call.id == expected.id, (
+                    f"{path}: call {position} has id {call.id!r}, the answer says {expected.id!r}"
+                )
+        assert len({c.id for c in got}) == len(got), (
+            f"{path}: the calls share an id ({[c.id for c in got]}): results cannot be matched"
+        )
+        allowed = (
+            (wire.tool_finish,)
+            if wire.tool_finish
+            else (FinishReason.TOOL_CALLS, FinishReason.STOP)
+        )
+        assert finish in allowed, (
+            f"{path}: finish_reason {finish} for tool calls (expected "
+            f"{' or '.join(str(a) for a in allowed)})"
+        )
