@@ -86,9 +86,18 @@ async def _target(
     return url, headers
 
 
-def _secrets(provider: ProviderContext, headers: dict[str, str]) -> tuple[str, ...]:
+def _options(
+    request: ChatRequest | EmbeddingRequest, provider: ProviderContext, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The transport's keyword arguments for one call with ``headers``, but the body."""
     token = headers.get("authorization", "").removeprefix("Bearer ")
-    return (*provider.secrets(), token) if token else provider.secrets()
+    return {
+        "headers": headers,
+        "timeout": request.timeout,
+        "provider": provider.name,
+        "model": request.model,
+        "secrets": (*provider.secrets(), token) if token else provider.secrets(),
+    }
 
 
 async def _post(
@@ -98,16 +107,8 @@ async def _post(
 
     url, headers = await _target(request, provider, method)
     try:
-        return await provider.transport.request(
-            "POST",
-            url,
-            headers=headers,
-            json_body=body,
-            timeout=request.timeout,
-            provider=provider.name,
-            model=request.model,
-            secrets=_secrets(provider, headers),
-        )
+        options = _options(request, provider, headers)
+        return await provider.transport.request("POST", url, json_body=body, **options)
     except LmuxError as exc:
         raise refine_error(exc) from exc.__cause__
 
@@ -150,17 +151,10 @@ async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncItera
     try:
         body = encode_chat(request)
         url, headers = await _target(request, provider, "streamGenerateContent")
+        options = _options(request, provider, {**headers, "accept": "text/event-stream"})
         try:
             response = await provider.transport.stream(
-                "POST",
-                url,
-                headers={**headers, "accept": "text/event-stream"},
-                json_body=body,
-                params={"alt": "sse"},
-                timeout=request.timeout,
-                provider=provider.name,
-                model=request.model,
-                secrets=_secrets(provider, headers),
+                "POST", url, json_body=body, params={"alt": "sse"}, **options
             )
         except LmuxError as exc:
             raise refine_error(exc) from exc.__cause__
