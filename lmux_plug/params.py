@@ -33,6 +33,8 @@ __all__ = [
     "check_chat_params",
     "check_embed_inputs",
     "check_embed_params",
+    "check_routing_options",
+    "did_you_mean",
 ]
 
 
@@ -143,10 +145,32 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _only_one(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value != 1:
+        msg = f"only n=1 is supported (one answer per call), got {_shown(value)}"
+        raise InvalidParameterError(name, msg)
+    return value
+
+
+def _at_least_seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParameterError(name, f"expected a number of seconds, got {_shown(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidParameterError(name, f"must be a number of seconds >= 0, got {value}")
+    return value
+
+
+def _models(name: str, value: Any) -> tuple[str, ...]:
+    # A lone string is refused: iterating it would try each character as a model.
+    if isinstance(value, (list, tuple)) and all(isinstance(m, str) and m for m in value):
+        return tuple(value)
+    raise InvalidParameterError(name, f"expected a list of model names, got {_shown(value)}")
+
+
 def _choice(*allowed: str) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if value not in allowed:
-            hint = _did_you_mean(value, allowed) if isinstance(value, str) else ""
+            hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
             raise InvalidParameterError(
                 name, f"expected one of {', '.join(allowed)}, got {_shown(value)}{hint}"
             )
@@ -259,7 +283,7 @@ _CHAT_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "logprobs": _flag,
     "top_logprobs": _integer(0, 20),
     "top_k": _integer(1),
-    "n": _integer(1, 1),
+    "n": _only_one,
     "parallel_tool_calls": _flag,
     "metadata": _string_mapping("strings"),
     "service_tier": _text,
@@ -287,6 +311,21 @@ _EMBED_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "timeout": _seconds,
     "extra_headers": _headers,
     "extra_body": _string_mapping("body fields"),
+}
+
+# The routing options of a call (router, drop-in client, batch): how it is retried and where
+# it falls back, as opposed to what is sent.
+_ROUTING_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "fallback_models": _models,
+    "context_fallbacks": _models,
+    "retries": _integer(0),
+    "deadline": _seconds,
+    "attempt_timeout": _seconds,
+    "sticky_key": _text,
+    "cache": _flag,
+    "cache_ttl": _at_least_seconds,
+    "singleflight": _flag,
+    "content_filter_fallback": _flag,
 }
 
 #: Every keyword a chat call accepts besides ``model``, ``messages``, ``api_key``, ``base_url``.
@@ -336,6 +375,17 @@ def check_embed_params(params: Mapping[str, Any], *, model: str | None = None) -
     }
 
 
+def check_routing_options(model: str | None = None, /, **options: Any) -> None:
+    """Check a call's routing options (``retries``, ``deadline``, ``fallback_models`` ...).
+
+    ``None`` means "not given". Raises :class:`InvalidParameterError` naming the first bad
+    one (``retries="many"``, ``deadline=-1``, ``fallback_models="openai/gpt-4o"``).
+    """
+    for name, value in options.items():
+        if value is not None:
+            _run(_ROUTING_CHECKS[name], name, value, model)
+
+
 def check_embed_inputs(inputs: Any, *, model: str | None = None) -> tuple[str, ...]:
     """One text or a non-empty list of texts, as a tuple (``InvalidParameterError`` if not)."""
     if isinstance(inputs, str):
@@ -356,7 +406,7 @@ def _reject_unknown(
     for name in params:
         if name not in known:
             names = sorted(set(known) - {"extra"})
-            hint = _did_you_mean(name, names)
+            hint = did_you_mean(name, names)
             msg = (
                 f"unknown parameter{hint}; provider-specific fields go in "
                 f"extra_body={{{name!r}: ...}} (accepted: {', '.join(names)})"
@@ -373,7 +423,8 @@ def _run(check: Callable[[str, Any], Any], name: str, value: Any, model: str | N
         raise
 
 
-def _did_you_mean(value: str, choices: Sequence[str] | frozenset[str]) -> str:
+def did_you_mean(value: str, choices: Sequence[str] | frozenset[str]) -> str:
+    """`` (did you mean 'temperature'?)`` for the closest of ``choices``, or ``""``."""
     import difflib  # noqa: PLC0415 - only on the error path
 
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)

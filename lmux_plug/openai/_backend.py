@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import (
     AuthenticationError,
-    InvalidRequestError,
     LmuxError,
     NotFoundError,
     UnsupportedFeatureError,
 )
 from lmux_plug.openai._wire import normalize_model
+from lmux_plug.params import check_routing_options
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.resilience.retrying import call_with_retries
 
@@ -131,10 +131,7 @@ class Backend:
         return normalize_model(model, self.default_provider)
 
     def names(self, models: Sequence[object]) -> list[str]:
-        """Normalise a fallback list."""
-        if isinstance(models, str) or not isinstance(models, (list, tuple)):
-            msg = f"fallback_models must be a list of model names, got {models!r}"
-            raise InvalidRequestError(msg)
+        """Normalise a fallback list (checked by :func:`check_routing_options`)."""
         return [self.model_name(m) for m in models]
 
     # -- calls ---------------------------------------------------------------------------
@@ -150,12 +147,7 @@ class Backend:
     def _plan(
         self, model: str, fallback_models: Sequence[object] | None, retries: int | None
     ) -> tuple[list[str], int, dict[str, Any]]:
-        if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
-            msg = f"retries must be a non-negative integer, got {retries!r}"
-            raise InvalidRequestError(msg)
-        if retries is not None and retries < 0:
-            msg = f"retries must be >= 0, got {retries}"
-            raise InvalidRequestError(msg)
+        check_routing_options(model, fallback_models=fallback_models, retries=retries)
         fallbacks = self.names(fallback_models) if fallback_models is not None else []
         if self.router is not None:
             # The router owns retries and fallbacks: one attempt here, options passed on.

@@ -23,6 +23,7 @@ from lmux_plug.openai._apis import (
 )
 from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
 from lmux_plug.openai._errors import as_openai_error
+from lmux_plug.openai._fields import check_chat_fields, check_client_options, check_embed_fields
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 from lmux_plug.openai.types import (
     ChatCompletion,
@@ -31,6 +32,7 @@ from lmux_plug.openai.types import (
     Model,
     ModelList,
 )
+from lmux_plug.params import InvalidParameterError
 
 if TYPE_CHECKING:
     from lmux_plug.client import Client, RoutingClient
@@ -245,6 +247,7 @@ class AsyncCompletions:
     ) -> ChatCompletion | AsyncStream:
         client = self._client
         backend = client.backend
+        check_chat_fields(fields, model=model, stream=stream, stream_options=stream_options)
         _check_messages(messages)
         name = backend.model_name(model)
         params = chat_params(fields)
@@ -294,12 +297,20 @@ class AsyncEmbeddings:
         extra_headers: Mapping[str, str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         user: str | None = None,  # noqa: ARG002 - accepted for compatibility, not sent
+        **fields: Any,
     ) -> CreateEmbeddingResponse:
-        """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here)."""
+        """Embed a text or a list of texts (``encoding_format="base64"`` is decoded here).
+
+        A keyword the ``openai`` package does not take either is a ``BadRequestError``
+        with a did-you-mean (``dimensoins=3``); provider fields go in ``extra_body``.
+        """
         # ``encoding_format``: vectors are returned as floats whatever the format asked; the
         # SDK decodes base64 into floats too, so callers see the same thing.
-        del encoding_format
         try:
+            check_embed_fields(fields, model=model)
+            if encoding_format is not None and encoding_format not in ("float", "base64"):
+                msg = f"expected 'float' or 'base64', got {encoding_format!r}"
+                raise InvalidParameterError("encoding_format", msg)
             return await self._create(
                 model,
                 input,
@@ -377,7 +388,9 @@ class _Base:
         **_ignored: Any,
     ) -> None:
         # Options of the openai package this client has no use for (organization,
-        # http_client, ...) are accepted and ignored, so constructor calls port unchanged.
+        # http_client, ...) are accepted and ignored, so constructor calls port unchanged;
+        # a misspelt one (max_retires=) is refused rather than silently ignored.
+        check_client_options(type(self).__name__, _ignored)
         if router is not None and (api_key is not None or base_url is not None):
             given = " and ".join(
                 name for name, value in (("api_key", api_key), ("base_url", base_url)) if value
@@ -544,10 +557,36 @@ class Embeddings:
     def __init__(self, client: OpenAI) -> None:
         self._client = client
 
-    def create(self, **arguments: Any) -> CreateEmbeddingResponse:
+    def create(
+        self,
+        *,
+        model: str,
+        input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        fallback_models: Sequence[str] | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> CreateEmbeddingResponse:
         """Sync :meth:`AsyncEmbeddings.create`."""
         client = self._client
-        return client.backend.run(lambda: client.async_client.embeddings.create(**arguments))
+        return client.backend.run(
+            lambda: client.async_client.embeddings.create(
+                model=model,
+                input=input,
+                dimensions=dimensions,
+                encoding_format=encoding_format,
+                fallback_models=fallback_models,
+                retries=retries,
+                timeout=timeout,
+                extra_headers=extra_headers,
+                extra_body=extra_body,
+                **fields,
+            )
+        )
 
 
 class Models:

@@ -152,11 +152,23 @@ def as_openai_error(error: lmux.LmuxError) -> lmux.LmuxError:
     if isinstance(error, OpenAIError):
         return error  # type: ignore[no-any-return]
     cls = _class_for(_target(error), type(error))
-    converted: Any = Exception.__new__(cls)
+    converted: Any = _builtin_base(cls).__new__(cls)
     Exception.__init__(converted, error.message)
     converted.__dict__.update(error.__dict__)
     converted.__dict__.update(_openai_attributes(error.body, getattr(error, "param", None)))
     return converted  # type: ignore[no-any-return]
+
+
+def _builtin_base(cls: type) -> type[BaseException]:
+    """The builtin exception whose ``__new__`` must make an instance of ``cls``.
+
+    ``Exception.__new__`` refuses a class whose layout is ``OSError``'s: a timeout is also
+    the builtin ``TimeoutError`` (an ``OSError``).
+    """
+    for base in cls.__mro__:
+        if base.__module__ == "builtins" and issubclass(base, BaseException):
+            return base
+    return Exception  # pragma: no cover - every exception class has a builtin base
 
 
 def _openai_attributes(text: str | None, param: str | None) -> dict[str, Any]:

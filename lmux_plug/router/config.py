@@ -528,7 +528,8 @@ def apply_preset(
     logical = config.models.get(model)
     if logical is None or (not logical.params and logical.system is None):
         return messages, params
-    merged = {**logical.params, **params}
+    # ``None`` means "not given" for a call's parameter: it leaves the preset's value.
+    merged = {**logical.params, **{k: v for k, v in params.items() if v is not None}}
     if logical.system is not None:
         messages = _with_system(messages, logical.system)
     return messages, merged

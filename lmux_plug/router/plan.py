@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import attrs
 
 from lmux_plug.errors import NotFoundError
+from lmux_plug.params import check_routing_options
 from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.router.breaker import record_key
@@ -209,6 +210,15 @@ class CallOptions:
         context_fallbacks: Sequence[str] | None = None,
         content_filter_fallback: bool | None = None,
     ) -> None:
+        # Only calls that set an option get here: checking costs the others nothing.
+        check_routing_options(
+            fallback_models=fallback_models,
+            retries=retries,
+            attempt_timeout=attempt_timeout,
+            sticky_key=sticky_key,
+            context_fallbacks=context_fallbacks,
+            content_filter_fallback=content_filter_fallback,
+        )
         self.fallbacks = fallback_models
         self.retries = config.retries if retries is None else retries
         self.attempt_timeout = attempt_timeout

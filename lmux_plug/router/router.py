@@ -32,6 +32,7 @@ import attrs
 
 from lmux_plug._evolve import evolve
 from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
+from lmux_plug.params import check_routing_options
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.resilience.tokens import estimate_tokens
 from lmux_plug.router.admission import Admission, Admitted
@@ -245,6 +246,19 @@ class Router:
         when enabled in the config). Other ``params`` go to the provider as with
         :meth:`Registry.achat`.
         """
+        if (
+            deadline is not None
+            or cache is not None
+            or cache_ttl is not None
+            or singleflight is not None
+        ):
+            check_routing_options(
+                model,
+                deadline=deadline,
+                cache=cache,
+                cache_ttl=cache_ttl,
+                singleflight=singleflight,
+            )
         plan = self._plan if self._source is None else self._current()
         config = plan.config
         if model in plan.presets:
@@ -316,6 +330,8 @@ class Router:
         **params: Any,
     ) -> EmbeddingResponse:
         """Embed through the router (selection, limits, retries and fallbacks as for chat)."""
+        if deadline is not None:
+            check_routing_options(model, deadline=deadline)
         plan = self._current()
         deadline_at = self.clock.monotonic() + (
             plan.config.deadline if deadline is None else deadline
@@ -350,6 +366,7 @@ class Router:
         Retries and fallbacks happen only before the first chunk reaches the caller;
         after that an error is raised as is.
         """
+        check_routing_options(model, deadline=deadline, cache=cache, cache_ttl=cache_ttl)
         plan = self._current()
         config = plan.config
         messages, params = apply_preset(config, model, messages, params)

@@ -182,6 +182,9 @@ def test_preset_applies_default_parameters_and_system_prompt(tmp_path: Path) -> 
     assert type(request.response_format).__name__ == "JsonObjectResponseFormat"
     assert request.messages[0].content == "Be terse."
     # The call's own parameters win, and its own system prompt is kept.
+    # ``None`` means "not given": the preset's value stays.
+    router.chat("terse", "hello", temperature=None)
+    assert mock.last_call.request.temperature == 0.1
     router.chat(
         "terse",
         [{"role": "system", "content": "Mine."}, {"role": "user", "content": "x"}],

@@ -43,7 +43,7 @@ def mock() -> Any:
         ({"timeout": 0}, "timeout", "positive"),
         ({"extra_headers": {"x-a": 1}}, "extra_headers['x-a']", "expected a string"),
         ({"extra_headers": {"x-a": "b\r\nHost: evil"}}, "extra_headers", "forbidden"),
-        ({"n": 3}, "n", "between 1 and 1"),
+        ({"n": 3}, "n", "only n=1 is supported"),
         ({"frequency_penalty": 9}, "frequency_penalty", "between -2 and 2"),
     ],
 )
@@ -145,3 +145,65 @@ def test_secret_header_values_are_not_shown(mock: Any) -> None:
     with pytest.raises(InvalidParameterError) as info:
         registry.chat("mock/m", "hi", extra_headers={"authorization": b"Bearer sk-hidden-123"})
     assert "sk-hidden" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "named", "hint"),
+    [
+        ({"temprature": 0}, "temprature", "did you mean 'temperature'"),
+        ({"top_p": 2}, "top_p", "between 0 and 1"),
+        ({"retries": "many"}, "retries", "expected an integer"),
+        ({"retries": -3}, "retries", "at least 0"),
+        ({"retries": True}, "retries", "expected an integer"),
+        ({"deadline": -1}, "deadline", "positive"),
+        ({"deadline": "soon"}, "deadline", "number of seconds"),
+        ({"attempt_timeout": 0}, "attempt_timeout", "positive"),
+        ({"fallback_models": "mock/other"}, "fallback_models", "list of model names"),
+        ({"fallback_models": [""]}, "fallback_models", "list of model names"),
+        ({"context_fallbacks": "big"}, "context_fallbacks", "list of model names"),
+        ({"sticky_key": 42}, "sticky_key", "expected a string"),
+        ({"cache": "yes"}, "cache", "true or false"),
+        ({"cache_ttl": -5}, "cache_ttl", ">= 0"),
+        ({"singleflight": 1}, "singleflight", "true or false"),
+        ({"content_filter_fallback": "on"}, "content_filter_fallback", "true or false"),
+    ],
+)
+@pytest.mark.parametrize("how", ["chat", "stream", "achat"])
+def test_router_checks_call_options_before_any_call(
+    mock: Any, given: dict[str, Any], named: str, hint: str, how: str
+) -> None:
+    import asyncio
+
+    from lmux_plug.router import Router
+
+    registry, provider = mock
+    router = Router({"fast": ["mock/m"]}, registry=registry)
+    if how == "stream" and named == "singleflight":
+        hint = "unknown parameter"  # streams are never shared: not an option of chat_stream
+
+    def call() -> object:
+        if how == "stream":
+            return list(router.chat_stream("fast", "hi", **given))
+        if how == "achat":
+            return asyncio.run(router.achat("fast", "hi", **given))
+        return router.chat("fast", "hi", **given)
+
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert info.value.param == named
+    assert hint in str(info.value)
+    assert provider.calls == []
+
+
+def test_router_embed_checks_its_options(mock: Any) -> None:
+    from lmux_plug.router import Router
+
+    registry, provider = mock
+    router = Router({"fast": ["mock/m"]}, registry=registry)
+    with pytest.raises(InvalidParameterError, match="did you mean 'dimensions'"):
+        router.embed("fast", "x", dimensoins=3)
+    with pytest.raises(InvalidParameterError, match="retries"):
+        router.embed("fast", "x", retries=-1)
+    with pytest.raises(InvalidParameterError, match="deadline"):
+        router.embed("fast", "x", deadline=0)
+    assert provider.calls == []

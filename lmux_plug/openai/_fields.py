@@ -1,0 +1,154 @@
+"""The keyword arguments the drop-in client's ``create`` calls accept, checked before any I/O.
+
+The ``openai`` package's methods refuse an unknown keyword (a ``TypeError``); the drop-in
+refuses it too, as a ``BadRequestError`` with a did-you-mean, so ``temprature=0`` is never
+sent upstream as a body field. Every keyword the ``openai`` package's ``create`` takes is
+accepted: the ones lmux-plug knows are checked (types and ranges, :mod:`lmux_plug.params`),
+the others are sent as body fields. Provider-specific fields go in ``extra_body``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.params import (
+    CHAT_PARAMETERS,
+    InvalidParameterError,
+    check_chat_params,
+    did_you_mean,
+)
+
+__all__ = [
+    "CHAT_CREATE_FIELDS",
+    "CLIENT_OPTIONS",
+    "EMBED_CREATE_FIELDS",
+    "check_chat_fields",
+    "check_client_options",
+    "check_embed_fields",
+]
+
+#: ``chat.completions.create`` keywords of the ``openai`` package, besides the ones the
+#: drop-in names in its signature (``model``, ``messages``, ``stream``, ``timeout`` ...).
+CHAT_CREATE_FIELDS = frozenset(
+    {
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "moderation",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+#: ``embeddings.create`` keywords of the ``openai`` package besides the named ones.
+EMBED_CREATE_FIELDS = frozenset({"dimensions", "encoding_format", "user"})
+#: Options of the ``openai`` package's client constructors that have no use here: accepted
+#: and ignored, so a constructor call ports unchanged.
+CLIENT_OPTIONS = frozenset(
+    {
+        "_enforce_credentials",
+        "_strict_response_validation",
+        "admin_api_key",
+        "data_residency",
+        "default_query",
+        "http_client",
+        "organization",
+        "project",
+        "provider",
+        "webhook_secret",
+        "websocket_base_url",
+        "workload_identity",
+    }
+)
+# Keywords every create call takes in its signature, for the did-you-mean.
+_NAMED = ("model", "stream", "fallback_models", "retries", "timeout", "extra_headers")
+_STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
+
+
+def _refuse_unknown(fields: Mapping[str, Any], known: frozenset[str], model: object) -> None:
+    name = str(model) if isinstance(model, str) else None
+    if "extra_query" in fields:
+        msg = (
+            "query parameters are not supported (calls go through lmux-plug, not one URL); "
+            "provider-specific fields go in extra_body"
+        )
+        raise InvalidParameterError("extra_query", msg, model=name)
+    for field in fields:
+        if field not in known:
+            hint = did_you_mean(field, sorted(known | {*_NAMED, "extra_body"}))
+            msg = (
+                f"unknown parameter{hint}; provider-specific fields go in "
+                f"extra_body={{{field!r}: ...}}"
+            )
+            raise InvalidParameterError(field, msg, model=name)
+
+
+def check_chat_fields(
+    fields: Mapping[str, Any], *, model: object, stream: object, stream_options: object
+) -> None:
+    """Check the keywords of ``chat.completions.create`` (beyond ``model`` and ``messages``)."""
+    _refuse_unknown(fields, CHAT_CREATE_FIELDS | {"messages"}, model)
+    name = str(model) if isinstance(model, str) else None
+    if not isinstance(stream, bool):
+        raise InvalidParameterError("stream", f"expected true or false, got {stream!r}", model=name)
+    if stream_options is not None:
+        if not isinstance(stream_options, Mapping):
+            msg = f"expected a mapping like {{'include_usage': True}}, got {stream_options!r}"
+            raise InvalidParameterError("stream_options", msg, model=name)
+        for key, value in stream_options.items():
+            if key not in _STREAM_OPTIONS:
+                hint = did_you_mean(str(key), sorted(_STREAM_OPTIONS))
+                msg = f"unknown option{hint}"
+                raise InvalidParameterError(f"stream_options.{key}", msg, model=name)
+            if not isinstance(value, bool):
+                msg = f"expected true or false, got {value!r}"
+                raise InvalidParameterError(f"stream_options.{key}", msg, model=name)
+    checked = {k: v for k, v in fields.items() if k in CHAT_PARAMETERS}
+    if checked:
+        check_chat_params(checked, model=name)
+
+
+def check_embed_fields(fields: Mapping[str, Any], *, model: object) -> None:
+    """Refuse a keyword ``embeddings.create`` does not take (``dimensoins=3``)."""
+    _refuse_unknown(fields, EMBED_CREATE_FIELDS | {"input"}, model)
+
+
+def check_client_options(owner: str, options: Mapping[str, Any]) -> None:
+    """Refuse a constructor option that is neither lmux-plug's nor the ``openai`` package's."""
+    for option in options:
+        if option not in CLIENT_OPTIONS:
+            known = sorted(
+                {"api_key", "base_url", "registry", "router", "default_provider", "timeout"}
+                | {"max_retries", "default_headers"}
+            )
+            hint = did_you_mean(option, known)
+            msg = f"{owner}() got an unknown option {option!r}{hint}"
+            raise ConfigurationError(msg)
