@@ -21,15 +21,9 @@ import lmux_plug
 import lmux_plug.openai as dropin
 from lmux_plug import ConfigurationError, Registry
 from lmux_plug.openai import OpenAI
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 KEY = "sk-test-dropin-000"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(FaultPlan(retry_after=0.01)).run_in_thread() as running:
-        yield running
 
 
 @pytest.fixture

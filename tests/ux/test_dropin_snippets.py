@@ -26,7 +26,7 @@ from openai.types.chat import ChatCompletion as SdkCompletion
 import lmux_plug
 from lmux_plug import ConfigurationError, Registry
 from lmux_plug.openai import AsyncOpenAI, OpenAI
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 KEY = "k-test-snippets-0"
 HI = [{"role": "user", "content": "hi"}]
@@ -42,12 +42,6 @@ WEATHER_TOOL = {
         },
     },
 }
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(FaultPlan(retry_after=0.01)).run_in_thread() as running:
-        yield running
 
 
 @pytest.fixture
