@@ -43,43 +43,24 @@ def message_events(
         },
         {"type": "ping"},
     ]
-    index = 0
+    # Blocks in order: the text (5 characters a delta), then each tool call (4 a delta).
+    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     if text:
-        events.append(
-            {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {"type": "text", "text": ""},
-            }
-        )
-        events.extend(
-            {
-                "type": "content_block_delta",
-                "index": index,
-                "delta": {"type": "text_delta", "text": text[start : start + 5]},
-            }
-            for start in range(0, len(text), 5)
-        )
-        events.append({"type": "content_block_stop", "index": index})
-        index += 1
+        deltas = [
+            {"type": "text_delta", "text": text[at : at + 5]} for at in range(0, len(text), 5)
+        ]
+        blocks.append(({"type": "text", "text": ""}, deltas))
     for call_id, name, arguments in tools:
-        events.append(
-            {
-                "type": "content_block_start",
-                "index": index,
-                "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}},
-            }
-        )
-        events.extend(
-            {
-                "type": "content_block_delta",
-                "index": index,
-                "delta": {"type": "input_json_delta", "partial_json": arguments[start : start + 4]},
-            }
-            for start in range(0, len(arguments), 4)
-        )
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        deltas = [
+            {"type": "input_json_delta", "partial_json": arguments[at : at + 4]}
+            for at in range(0, len(arguments), 4)
+        ]
+        blocks.append((block, deltas))
+    for index, (block, deltas) in enumerate(blocks):
+        events.append({"type": "content_block_start", "index": index, "content_block": block})
+        events.extend({"type": "content_block_delta", "index": index, "delta": d} for d in deltas)
         events.append({"type": "content_block_stop", "index": index})
-        index += 1
     events.append(
         {
             "type": "message_delta",
