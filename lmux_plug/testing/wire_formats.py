@@ -11,7 +11,9 @@ other providers' formats.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -223,6 +225,10 @@ def _usage(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _base64_vector(vector: Sequence[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
 def _sse(payload: Any) -> bytes:
     return b"data: " + json_bytes(payload) + b"\n\n"
 
@@ -386,11 +392,17 @@ class OpenAIWire(WireFormat):
     def embed(
         self, request: CapturedRequest, vectors: Sequence[Sequence[float]], usage: Usage
     ) -> Reply:
-        """A list of ``embedding`` objects with their ``index``."""
+        """A list of ``embedding`` objects with their ``index``.
+
+        With ``"encoding_format": "base64"`` each vector is base64 of little-endian float32,
+        as the real API sends it.
+        """
+        asked = (request.json() or {}).get("encoding_format")
+        encode = _base64_vector if asked == "base64" else list
         body = {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": list(v)}
+                {"object": "embedding", "index": i, "embedding": encode(v)}
                 for i, v in enumerate(vectors)
             ],
             "model": request.model_hint,

@@ -7,7 +7,10 @@ defects living where the canonical exchange is too narrow to reach:
 - ``tools.several_calls``: an answer that calls two tools (whole, or streamed one call
   after the other) gives both calls, in order, each with its own id, name and arguments;
   a stream numbers them 0 and 1 (the canonical answer holds a single call, so a decoder
-  that numbers or counts calls wrongly went unseen).
+  that numbers or counts calls wrongly went unseen);
+- ``embeddings.base64``: embeddings asked for with ``encoding_format="base64"`` are the
+  same floats (the wire sends what the real API sends for it, base64 float32 for
+  OpenAI); a provider that refuses the format before any I/O is not asked.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from lmux_plug import Capability, ChatResponse, FinishReason
+from lmux_plug import (
+    Capability,
+    ChatResponse,
+    EmbeddingResponse,
+    FinishReason,
+    InvalidRequestError,
+    UnsupportedFeatureError,
+)
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
@@ -106,4 +116,28 @@ class BreadthContract:
         assert finish in allowed, (
             f"{path}: finish_reason {finish} for tool calls (expected "
             f"{' or '.join(str(a) for a in allowed)})"
+        )
+
+    @clause("embeddings.base64")
+    def test_embeddings_base64(self, contract: ContractSession) -> None:
+        """Embeddings asked for as base64 are the same float vectors, in input order."""
+        contract.require_wire()
+        model = contract.model(Capability.EMBED)
+        contract.use_server(contract.canonical("embed"))
+        inputs = list(canon.EMBED_INPUTS)
+        try:
+            response = contract.run(
+                contract.registry.aembed(contract.ref(model), inputs, encoding_format="base64")
+            )
+        except (InvalidRequestError, UnsupportedFeatureError) as exc:
+            assert not contract.server.requests, (
+                f"encoding_format='base64' was refused after the request was sent: {exc}"
+            )
+            pytest.skip(f"not declared: the provider refuses encoding_format='base64': {exc}")
+        except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
+            pytest.fail(f"encoding_format='base64' raised {type(exc).__name__}: {exc}")
+        assert isinstance(response, EmbeddingResponse), f"embed returned {type(response).__name__}"
+        expected = tuple(canon.expected_vector(t, i) for i, t in enumerate(inputs))
+        assert response.embeddings == expected, (
+            f"base64 embeddings decode to {response.embeddings}, the answer holds {expected}"
         )

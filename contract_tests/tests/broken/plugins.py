@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import logging
 import socket
+import struct
 import sys
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
@@ -662,6 +664,26 @@ class KeepsFirstToolCall(AcmePlugin):
         return attrs.evolve(response, tool_calls=response.tool_calls[:1])
 
 
+class Base64BigEndian(AcmePlugin):
+    """Passes ``encoding_format`` on and reads base64 vectors as big-endian float32."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
+        if request.encoding_format is not None:
+            body["encoding_format"] = request.encoding_format
+        data = await self.post(provider, "embeddings", body, request)
+        vectors = []
+        for item in data["data"]:
+            raw = item["embedding"]
+            if isinstance(raw, str):
+                packed = base64.b64decode(raw)
+                raw = struct.unpack(f">{len(packed) // 4}f", packed)
+            vectors.append([float(x) for x in raw])
+        return EmbeddingResponse(embeddings=vectors, model=request.model, provider=provider.name)
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -716,4 +738,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "EmbedAcceptsMissingVectors": ("errors.odd_fields", "odd_fields and embed"),
     "ToolDeltasAtIndexZero": ("tools.several_calls", "several_calls and stream"),
     "KeepsFirstToolCall": ("tools.several_calls", "several_calls and chat"),
+    "Base64BigEndian": ("embeddings.base64", "base64"),
 }
