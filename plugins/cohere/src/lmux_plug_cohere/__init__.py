@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import attrs
-
 from lmux_plug import hookimpl, wire
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE, MAX_TEXTS_PER_EMBED, PRICING_DATE, SPEC
 
@@ -66,43 +64,9 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 def lmux_plug_embed(
     request: EmbeddingRequest, provider: ProviderContext
 ) -> Awaitable[EmbeddingResponse]:
-    """Embed with ``POST /v2/embed``, at most :data:`MAX_TEXTS_PER_EMBED` texts a call."""
-    return _embed(request, provider)
+    """Embed with one ``POST /v2/embed``.
 
-
-async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
-    from lmux_plug_cohere._codec import (  # noqa: PLC0415 - lazy codec
-        EMBED_PATH,
-        decode_embeddings,
-        encode_embeddings,
-    )
-
-    codec = _load_codec()
-
-    parts: list[EmbeddingResponse] = []
-    headers: dict[str, str] = {}
-    for start in range(0, len(request.inputs), MAX_TEXTS_PER_EMBED):
-        texts = request.inputs[start : start + MAX_TEXTS_PER_EMBED]
-        call = wire.WireRequest(provider.url(EMBED_PATH), encode_embeddings(request, texts))
-        response = await wire.send(codec, call, request, provider)
-        headers = dict(response.headers)
-        parts.append(
-            decode_embeddings(
-                response.json(provider=provider.name, model=request.model),
-                model=request.model,
-                expected=len(texts),
-                provider=provider.name,
-            )
-        )
-    first = parts[0]
-    if len(parts) == 1:
-        return attrs.evolve(first, headers=headers)
-    usage = first.usage
-    for part in parts[1:]:
-        usage += part.usage
-    return attrs.evolve(
-        first,
-        embeddings=[vector for part in parts for vector in part.embeddings],
-        usage=usage,
-        headers=headers,
-    )
+    The spec declares ``max_embed_inputs`` (:data:`MAX_TEXTS_PER_EMBED`), so the core sends
+    longer lists in parts of at most that many texts and joins the answers.
+    """
+    return wire.send_embed(_load_codec(), request, provider)

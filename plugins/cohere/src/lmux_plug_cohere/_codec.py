@@ -569,9 +569,10 @@ class CohereStreamDecoder:
 
 
 class CohereCodec(BaseCodec):
-    """Cohere's v2 chat for the core driver: ``POST /v2/chat``, SSE with ``stream: true``.
+    """Cohere's v2 wire for the core driver: ``/v2/chat`` (SSE when streamed), ``/v2/embed``.
 
-    Embeddings are sent by the plugin itself (at most ``MAX_TEXTS_PER_EMBED`` texts a call).
+    One embed call carries at most ``max_embed_inputs`` texts (the spec's option): the core
+    splits longer lists before they reach the codec.
     """
 
     def encode_chat(
@@ -602,6 +603,22 @@ class CohereCodec(BaseCodec):
     ) -> CohereStreamDecoder:
         """A decoder for one SSE answer."""
         return CohereStreamDecoder(model=request.model, provider=provider.name)
+
+    def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
+        """Every input in one ``POST /v2/embed``."""
+        return WireRequest(provider.url(EMBED_PATH), encode_embeddings(request, request.inputs))
+
+    def decode_embed(
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        """One vector per input, with the response headers."""
+        decoded = decode_embeddings(
+            response.json(provider=provider.name, model=request.model),
+            model=request.model,
+            expected=len(request.inputs),
+            provider=provider.name,
+        )
+        return attrs.evolve(decoded, headers=response.headers)
 
 
 #: The codec the plugin's hooks drive.
