@@ -25,7 +25,7 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`), :func:`path_segment` for ids that go into a URL path,
+:func:`reasoning_level`, :func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
 :func:`gather_limited` for wires that need several calls for one request, and :func:`scrub`
 for anything that writes text out.
 """
@@ -38,6 +38,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
+    from lmux_plug import (
+        ChatRequest,
+        ChatResponse,
+        EmbeddingRequest,
+        EmbeddingResponse,
+        ProviderContext,
+    )
     from lmux_plug._codec_driver import (
         REASONING_EFFORTS,
         REDACTED,
@@ -81,6 +88,7 @@ __all__ = [
     "WireResponse",
     "WireStream",
     "count_of",
+    "decode_json",
     "error_from_response",
     "error_message_of",
     "gather_limited",
@@ -100,13 +108,14 @@ __all__ = [
     "tool_call_id",
 ]
 
-# Everything but the two functions defined below lives in lmux_plug._codec_driver, imported
+# Everything but the three functions defined below lives in lmux_plug._codec_driver, imported
 # when a hook first reads one of its names here (PEP 562): plugins import this module at
 # discovery, and discovery should not pay for the driver, its decoders and the call types.
 _DRIVER = "lmux_plug._codec_driver"
-_DEFINED_HERE = frozenset({"gather_limited", "lazy_codec"})
+_DEFINED_HERE = frozenset({"decode_json", "gather_limited", "lazy_codec"})
 
 _T = TypeVar("_T")
+_Answer = TypeVar("_Answer", "ChatResponse", "EmbeddingResponse")
 
 
 def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
@@ -123,6 +132,26 @@ def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
         return found[0]
 
     return load
+
+
+def decode_json(
+    decode: Callable[..., _Answer],
+    response: WireResponse,
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    **options: Any,
+) -> _Answer:
+    """``decode(body, model=..., provider=..., **options)`` of a JSON answer, with its headers.
+
+    For codecs whose decode functions take the parsed body and name the model and the
+    provider in their errors: a ``decode_chat`` or ``decode_embed`` method is this one call.
+    A malformed JSON body raises ``ProviderError``.
+    """
+    import attrs  # noqa: PLC0415 - keeps plugin discovery from importing attrs here
+
+    body = response.json(provider=provider.name, model=request.model)
+    decoded = decode(body, model=request.model, provider=provider.name, **options)
+    return attrs.evolve(decoded, headers=response.headers)
 
 
 async def gather_limited(calls: Iterable[Callable[[], Awaitable[_T]]], limit: int) -> list[_T]:

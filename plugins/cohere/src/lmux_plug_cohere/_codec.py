@@ -25,8 +25,6 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from lmux_plug import (
     AssistantMessage,
     ChatChunk,
@@ -53,7 +51,7 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug.codec import count_of, reasoning_level
-from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest
+from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest, decode_json
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 if TYPE_CHECKING:
@@ -588,12 +586,7 @@ class CohereCodec(BaseCodec):
         self, response: WireResponse, request: ChatRequest, provider: ProviderContext
     ) -> ChatResponse:
         """The answer, with the response headers."""
-        decoded = decode_chat(
-            response.json(provider=provider.name, model=request.model),
-            model=request.model,
-            provider=provider.name,
-        )
-        return attrs.evolve(decoded, headers=response.headers)
+        return decode_json(decode_chat, response, request, provider)
 
     def stream_decoder(
         self,
@@ -612,13 +605,9 @@ class CohereCodec(BaseCodec):
         self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """One vector per input, with the response headers."""
-        decoded = decode_embeddings(
-            response.json(provider=provider.name, model=request.model),
-            model=request.model,
-            expected=len(request.inputs),
-            provider=provider.name,
+        return decode_json(
+            decode_embeddings, response, request, provider, expected=len(request.inputs)
         )
-        return attrs.evolve(decoded, headers=response.headers)
 
 
 #: The codec the plugin's hooks drive.

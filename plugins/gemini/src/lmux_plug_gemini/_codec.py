@@ -25,8 +25,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from lmux_plug import (
     AssistantMessage,
     AudioContent,
@@ -61,6 +59,7 @@ from lmux_plug.wire import (
     WireRequest,
     WireResponse,
     count_of,
+    decode_json,
     error_from_response,
     path_segment,
     reasoning_level,
@@ -766,9 +765,7 @@ class GeminiCodec(BaseCodec):
         self, response: WireResponse, request: ChatRequest, provider: ProviderContext
     ) -> ChatResponse:
         """The answer, with the response headers."""
-        body = response.json(provider=provider.name, model=request.model)
-        decoded = decode_chat(body, model=request.model, provider=provider.name)
-        return attrs.evolve(decoded, headers=response.headers)
+        return decode_json(decode_chat, response, request, provider)
 
     def stream_decoder(
         self,
@@ -788,13 +785,9 @@ class GeminiCodec(BaseCodec):
         self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """One vector per input, with the response headers."""
-        decoded = decode_embeddings(
-            response.json(provider=provider.name, model=request.model),
-            model=request.model,
-            expected=len(request.inputs),
-            provider=provider.name,
+        return decode_json(
+            decode_embeddings, response, request, provider, expected=len(request.inputs)
         )
-        return attrs.evolve(decoded, headers=response.headers)
 
     def refine_error(self, error: LmuxError) -> LmuxError:
         """A 400 ``API_KEY_INVALID`` is an authentication failure."""

@@ -56,6 +56,7 @@ from lmux_plug.wire import (
     WireRequest,
     WireResponse,
     count_of,
+    decode_json,
     reasoning_level,
     tool_arguments,
     tool_call_id,
@@ -502,9 +503,7 @@ class OllamaCodec(BaseCodec):
         self, response: WireResponse, request: ChatRequest, provider: ProviderContext
     ) -> ChatResponse:
         """The answer, with the response headers."""
-        body = response.json(provider=provider.name, model=request.model)
-        decoded = decode_chat(body, model=request.model, provider=provider.name)
-        return attrs.evolve(decoded, headers=response.headers)
+        return decode_json(decode_chat, response, request, provider)
 
     def stream_decoder(
         self,
@@ -523,13 +522,7 @@ class OllamaCodec(BaseCodec):
         self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """One vector per input, with the response headers."""
-        decoded = decode_embed(
-            response.json(provider=provider.name, model=request.model),
-            model=request.model,
-            expected=len(request.inputs),
-            provider=provider.name,
-        )
-        return attrs.evolve(decoded, headers=response.headers)
+        return decode_json(decode_embed, response, request, provider, expected=len(request.inputs))
 
     # -- embeddings on servers older than /api/embed --------------------------------------
 
