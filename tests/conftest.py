@@ -1,4 +1,5 @@
-"""Fixtures shared by the test directories: the openai plugin's registry, redis-server, TLS."""
+"""Fixtures shared by the test directories: the openai plugin's registry, redis-server, TLS,
+a gateway process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,23 @@ def _running_redis() -> Iterator[RedisProcess]:
         yield redis
     finally:
         redis.stop()
+
+
+@pytest.fixture
+def start_gateway() -> Callable[..., subprocess.Popen[str]]:
+    """Start ``python -m lmux_plug.gateway.serve`` with a config file, output piped as text.
+
+    ``start(config, env, port=0)``; the test stops the process (SIGTERM) and reads its output.
+    """
+
+    def start(config: Path, env: Mapping[str, str], port: int = 0) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "lmux_plug.gateway.serve", "--port", str(port)]
+        command += ["--config", str(config), "--log-level", "warning"]
+        return subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env)
+        )
+
+    return start
 
 
 @pytest.fixture

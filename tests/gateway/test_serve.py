@@ -108,7 +108,7 @@ def test_pyproject_table(tmp_path):
     assert load_toml(path) == {"gateway": {"port": 4123}}
 
 
-def test_serve_subprocess_with_router_and_keys(tmp_path):
+def test_serve_subprocess_with_router_and_keys(tmp_path, start_gateway):
     config = tmp_path / "lmux.toml"
     config.write_text(
         textwrap.dedent(
@@ -128,23 +128,7 @@ def test_serve_subprocess_with_router_and_keys(tmp_path):
         )
     )
     env = {**os.environ, "LMUX_TEST_SERVE_KEY": CLIENT_KEY, "LMUX_PLUG_DISABLE": ""}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug.gateway.serve",
-            "--port",
-            "0",
-            "--config",
-            str(config),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_gateway(config, env)
     try:
         line = _read_line(process, timeout=30)
         match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)

@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.request
@@ -67,7 +66,7 @@ def upstream() -> Iterator[str]:
 
 
 @pytest.fixture
-def workers(tmp_path, redis_process, upstream):
+def workers(tmp_path, redis_process, upstream, start_gateway):
     config = tmp_path / "lmux.toml"
     config.write_text(
         textwrap.dedent(
@@ -104,23 +103,7 @@ def workers(tmp_path, redis_process, upstream):
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug.gateway.serve",
-            "--port",
-            str(port),
-            "--config",
-            str(config),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_gateway(config, env, port)
     try:
         line = process.stdout.readline()
         assert "2 workers" in line, (line, process.stderr.read() if process.poll() else "")
