@@ -28,7 +28,9 @@ __all__ = [
     "StreamRendering",
     "ToolUse",
     "WireFormat",
+    "inline_data",
     "json_bytes",
+    "last_user",
     "unknown_tool_choice",
 ]
 
@@ -173,6 +175,17 @@ class WireFormat:
         """
         raise NotImplementedError
 
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The parts of the chat request's last user turn, as the API reads them, in order.
+
+        Each is ``(kind, value)``: ``("text", text)``, ``("image", url)`` for a linked image,
+        ``("image", base64)``, ``("file", base64)``, ``("file", "id:" + file_id)`` or
+        ``("audio", base64)`` for data sent inline (the base64 payload alone, without
+        ``data:`` prefix or media type). Optional for custom wires: without it
+        ``requests.content_parts`` is skipped.
+        """
+        raise NotImplementedError
+
     def replace_event_json(self, frame: bytes, payload: bytes) -> bytes:
         """``frame`` (one stream event) carrying the JSON ``payload`` instead of its own.
 
@@ -223,6 +236,34 @@ def _usage(usage: Usage) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
+
+
+def last_user(request: CapturedRequest) -> Mapping[str, Any]:
+    """The last ``role: user`` item of the request body's ``messages`` (empty if none)."""
+    messages = (request.json() or {}).get("messages") or ()
+    users = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
+    return users[-1] if users else {}
+
+
+def inline_data(url: str) -> str:
+    """The base64 payload of a ``data:`` URL, or ``url`` itself (a link)."""
+    return url.split(";base64,", 1)[1] if url.startswith("data:") and ";base64," in url else url
+
+
+def _openai_part(part: Mapping[str, Any]) -> tuple[str, str]:
+    kind = part.get("type")
+    if kind == "text":
+        return "text", str(part.get("text"))
+    if kind == "image_url":
+        return "image", inline_data(str((part.get("image_url") or {}).get("url")))
+    if kind == "input_audio":
+        return "audio", str((part.get("input_audio") or {}).get("data"))
+    if kind == "file":
+        file = part.get("file") or {}
+        if file.get("file_id"):
+            return "file", f"id:{file['file_id']}"
+        return "file", inline_data(str(file.get("file_data")))
+    return str(kind), json.dumps(part)[:200]
 
 
 def _base64_vector(vector: Sequence[float]) -> str:
@@ -382,6 +423,13 @@ class OpenAIWire(WireFormat):
             if name in names:
                 return ToolUse(forced=True, callable=frozenset({str(name)}))
         raise unknown_tool_choice(choice)
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user message's ``content``: text, ``image_url``, ``file``, ``input_audio``."""
+        content = last_user(request).get("content")
+        if isinstance(content, str):
+            return [("text", content)]
+        return [_openai_part(part) for part in content or ()]
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``input`` is a string or a list of strings."""

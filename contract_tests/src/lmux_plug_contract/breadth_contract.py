@@ -8,6 +8,11 @@ defects living where the canonical exchange is too narrow to reach:
   after the other) gives both calls, in order, each with its own id, name and arguments;
   a stream numbers them 0 and 1 (the canonical answer holds a single call, so a decoder
   that numbers or counts calls wrongly went unseen);
+- ``requests.content_parts``: a user turn of text and one image (linked or inline), file
+  (inline or by id) or audio part reaches the body with each part as the API reads it
+  (the wire's :meth:`content_parts`), for the capability (``vision``, ``files``,
+  ``audio``) the model declares; a part the provider cannot carry must be refused
+  before any I/O (then the case is skipped);
 - ``embeddings.base64``: embeddings asked for with ``encoding_format="base64"`` are the
   same floats (the wire sends what the real API sends for it, base64 float32 for
   OpenAI); a provider that refuses the format before any I/O is not asked.
@@ -20,12 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from lmux_plug import (
+    AudioContent,
     Capability,
     ChatResponse,
     EmbeddingResponse,
+    FileContent,
     FinishReason,
+    ImageContent,
     InvalidRequestError,
+    TextContent,
     UnsupportedFeatureError,
+    UserMessage,
 )
 
 from lmux_plug_contract import _canon as canon
@@ -35,9 +45,32 @@ from lmux_plug_contract.wires import CapturedRequest, Reply
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
 
-__all__ = ["BreadthContract"]
+__all__ = ["PARTS", "BreadthContract"]
 
 _PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
+#: Base64 payloads of the inline parts (short, not real media: only their transport counts).
+_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5Erk"
+_PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg=="
+_WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
+_FILE_ID = "file-contract-0001"
+_IMAGE_URL = "https://example.invalid/contract/cat.png"
+_PART_TEXT = "Describe the attached part ✓."
+#: case -> (the capability it needs, the part sent, what the API must read for it; None: a
+#: part with nothing in it, which must be refused before any I/O).
+PARTS: dict[str, tuple[Capability, Any, tuple[str, str] | None]] = {
+    "image_url": (Capability.VISION, ImageContent(url=_IMAGE_URL), ("image", _IMAGE_URL)),
+    "image_data": (Capability.VISION, ImageContent.from_base64(_PNG), ("image", _PNG)),
+    "file_data": (
+        Capability.FILES,
+        FileContent(data=_PDF, filename="contract.pdf"),
+        ("file", _PDF),
+    ),
+    "file_id": (Capability.FILES, FileContent(file_id=_FILE_ID), ("file", f"id:{_FILE_ID}")),
+    "audio": (Capability.AUDIO, AudioContent(data=_WAV, format="wav"), ("audio", _WAV)),
+    "empty_image": (Capability.VISION, ImageContent(url=""), None),
+    "empty_file": (Capability.FILES, FileContent(), None),
+    "empty_audio": (Capability.AUDIO, AudioContent(data=""), None),
+}
 
 
 class BreadthContract:
@@ -140,4 +173,39 @@ class BreadthContract:
         expected = tuple(canon.expected_vector(t, i) for i, t in enumerate(inputs))
         assert response.embeddings == expected, (
             f"base64 embeddings decode to {response.embeddings}, the answer holds {expected}"
+        )
+
+    @clause("requests.content_parts")
+    @pytest.mark.parametrize("case", list(PARTS))
+    def test_requests_content_parts(self, contract: ContractSession, case: str) -> None:
+        """Text with an image, file or audio part reaches the body as the API reads each part."""
+        wire = contract.require_wire()
+        try:
+            wire.content_parts(_PROBE)
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
+        except (ValueError, LookupError, AttributeError, TypeError):
+            pass
+        capability, part, expected = PARTS[case]
+        model = contract.model(Capability.CHAT, capability)
+        contract.use_server(contract.canonical("chat"))
+        prompt = [UserMessage((TextContent(_PART_TEXT), part))]
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+        except (InvalidRequestError, UnsupportedFeatureError) as exc:
+            assert not contract.server.requests, (
+                f"{case}: the part was refused after the request was sent: {exc}"
+            )
+            if expected is None:
+                return  # an empty part refused before any I/O, as it must be
+            pytest.skip(f"not declared: the provider refuses a part of kind {case}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
+            pytest.fail(f"{case}: a text + {case} message raised {type(exc).__name__}: {exc}")
+        assert expected is not None, (
+            f"{case}: a part with nothing in it ({part!r}) was sent, not refused before any I/O "
+            "(InvalidRequestError naming it)"
+        )
+        seen = wire.content_parts(contract.server.requests[-1])
+        assert seen == [("text", _PART_TEXT), expected], (
+            f"{case}: the API reads the user turn as {seen}; expected the text, then {expected}"
         )

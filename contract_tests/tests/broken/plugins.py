@@ -21,6 +21,7 @@ import aiohttp
 import attrs
 from lmux_plug import (
     AuthenticationError,
+    Capability,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -28,6 +29,7 @@ from lmux_plug import (
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
+    ImageContent,
     InvalidRequestError,
     ProviderContext,
     ProviderError,
@@ -684,6 +686,47 @@ class Base64BigEndian(AcmePlugin):
         return EmbeddingResponse(embeddings=vectors, model=request.model, provider=provider.name)
 
 
+class _SeesImages(AcmePlugin):
+    """Acme with the ``vision`` capability declared (images in user turns)."""
+
+    spec = attrs.evolve(
+        AcmePlugin.spec,
+        capabilities=AcmePlugin.spec.capabilities | {Capability.VISION},
+        models=tuple(
+            attrs.evolve(m, capabilities=m.capabilities | {Capability.VISION})
+            if Capability.CHAT in m.capabilities
+            else m
+            for m in AcmePlugin.spec.models
+        ),
+    )
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        for message in request.messages:
+            parts = () if isinstance(message.content, str) else message.content or ()
+            if any(isinstance(p, ImageContent) and not p.url for p in parts):
+                raise InvalidRequestError("an image part needs a url", provider="acme")
+        return super().encode(request, stream=stream)
+
+
+class DropsImageParts(_SeesImages):
+    """Declares vision but sends only the text of a user turn (its images are lost)."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        for message in body["messages"]:
+            if isinstance(message.get("content"), list):
+                texts = [p["text"] for p in message["content"] if p.get("type") == "text"]
+                message["content"] = "".join(texts)
+        return body
+
+
+class SendsEmptyImages(_SeesImages):
+    """Declares vision and sends an image part without a url instead of refusing it."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return AcmePlugin.encode(self, request, stream=stream)
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -739,4 +782,6 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "ToolDeltasAtIndexZero": ("tools.several_calls", "several_calls and stream"),
     "KeepsFirstToolCall": ("tools.several_calls", "several_calls and chat"),
     "Base64BigEndian": ("embeddings.base64", "base64"),
+    "DropsImageParts": ("requests.content_parts", "content_parts and image"),
+    "SendsEmptyImages": ("requests.content_parts", "content_parts and image"),
 }

@@ -13,7 +13,10 @@ from lmux_plug import (
     AssistantMessage,
     ChatRequest,
     FinishReason,
+    ImageContent,
+    InvalidRequestError,
     ProviderError,
+    TextContent,
     ThinkingBlock,
     UserMessage,
 )
@@ -67,6 +70,12 @@ def test_assistant_thinking_goes_back_as_tool_plan_only_with_tool_calls() -> Non
     )
     body = _codec.encode_chat(request)
     assert body["messages"][1] == {"role": "assistant", "content": "answer"}
+
+
+def test_an_image_part_without_url_is_refused_before_io() -> None:
+    message = UserMessage((TextContent("What is this?"), ImageContent(url="")))
+    with pytest.raises(InvalidRequestError, match="image part needs a url"):
+        _codec.encode_chat(ChatRequest(model="m", messages=(message,)))
 
 
 def test_finish_reason_complete_with_tool_calls_is_tool_calls() -> None:

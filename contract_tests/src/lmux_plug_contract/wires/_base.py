@@ -11,7 +11,9 @@ from lmux_plug.testing.wire_formats import (
     StreamRendering,
     ToolUse,
     WireFormat,
+    inline_data,
     json_bytes,
+    last_user,
     unknown_tool_choice,
 )
 from lmux_plug.testing.wire_server import CapturedRequest, Reply
@@ -23,6 +25,8 @@ __all__ = [
     "StreamRendering",
     "ToolUse",
     "WireFormat",
+    "inline_data",
     "json_bytes",
+    "last_user",
     "unknown_tool_choice",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ from lmux_plug_contract.wires._base import (
     StreamRendering,
     ToolUse,
     WireFormat,
+    inline_data,
     json_bytes,
+    last_user,
     unknown_tool_choice,
 )
 
@@ -175,6 +178,20 @@ class CohereWire(WireFormat):
                 forced=choice == "REQUIRED", callable=frozenset() if choice == "NONE" else names
             )
         raise unknown_tool_choice(choice)
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user message's ``content``: a string, or ``text`` and ``image_url`` parts."""
+        content = last_user(request).get("content")
+        if isinstance(content, str):
+            return [("text", content)]
+        return [
+            ("text", str(part.get("text")))
+            if part.get("type") == "text"
+            else ("image", inline_data(str((part.get("image_url") or {}).get("url"))))
+            if part.get("type") == "image_url"
+            else (str(part.get("type")), json.dumps(part)[:200])
+            for part in content or ()
+        ]
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``texts``."""

@@ -16,6 +16,7 @@ from lmux_plug_contract.wires._base import (
     ToolUse,
     WireFormat,
     json_bytes,
+    last_user,
     unknown_tool_choice,
 )
 
@@ -117,6 +118,12 @@ class OllamaWire(WireFormat):
                 if isinstance(t, dict) and isinstance(t.get("function"), dict)
             ),
         )
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user message: its ``content`` text, then its base64 ``images``."""
+        user = last_user(request)
+        parts = [("text", str(user.get("content")))]
+        return parts + [("image", str(image)) for image in user.get("images") or ()]
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``input`` (``/api/embed``) or ``prompt`` (legacy ``/api/embeddings``)."""

@@ -103,6 +103,9 @@ def _user_content(message: UserMessage, index: int, model: str) -> str | list[di
         if isinstance(part, TextContent):
             parts.append({"type": "text", "text": part.text})
         elif isinstance(part, ImageContent):
+            if not part.url:
+                msg = f"message {index}: an image part needs a url (https: or data:)"
+                raise _bad(msg, model)
             image: dict[str, Any] = {"url": part.url}
             if part.detail:
                 image["detail"] = part.detail
