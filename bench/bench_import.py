@@ -91,12 +91,10 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
-    _, imp, disc = TARGETS[name]
-    code = CHILD.format(imp=imp, disc=disc or "pass")
-    start = time.perf_counter()
-    out = subprocess.run(
-        [exe, "-c", code],
+def _child(exe: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``exe ARGS`` run outside the checkout (``-c`` puts the working directory on sys.path)."""
+    return subprocess.run(
+        [exe, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -104,6 +102,13 @@ def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
         cwd=tempfile.gettempdir(),
         check=False,
     )
+
+
+def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
+    _, imp, disc = TARGETS[name]
+    code = CHILD.format(imp=imp, disc=disc or "pass")
+    start = time.perf_counter()
+    out = _child(exe, ["-c", code], env)
     wall = time.perf_counter() - start
     if out.returncode != 0:
         msg = f"{name} failed under {exe}: {out.stderr.strip()[-500:]}"
@@ -125,15 +130,7 @@ def interpreter_startup(exe: str, env: dict[str, str], repeats: int) -> float:
 def importtime_profile(exe: str, env: dict[str, str], top: int = 12) -> str:
     """Top modules by self and cumulative import time (``-X importtime``), one run."""
     _, imp, disc = TARGETS["lmux_plug"]
-    out = subprocess.run(
-        [exe, "-X", "importtime", "-c", f"{imp}\ninfo = {{}}\n{disc}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tempfile.gettempdir(),
-        check=False,
-    )
+    out = _child(exe, ["-X", "importtime", "-c", f"{imp}\ninfo = {{}}\n{disc}"], env)
     rows: list[tuple[int, int, str]] = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
