@@ -53,27 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from lmux_plug.errors import ConfigurationError, LmuxError
+from lmux_plug.gateway.config import GATEWAY_FIELDS, check_gateway_config
 
 __all__ = ["build_app", "load_toml", "run_in_thread", "serve_main"]
 
-_GATEWAY_FIELDS = {
-    "host",
-    "port",
-    "max_body_bytes",
-    "body_timeout",
-    "default_provider",
-    "aliases",
-    "providers",
-    "keys",
-    "allow_open",
-    "max_in_flight",
-    "state",
-    "unpriced_price",
-    "budget_max_tokens",
-    "header_timeout",
-    "workers",
-    "metrics_auth",
-}
 _CONFIG_ENV = "LMUX_PLUG_GATEWAY_CONFIG"
 _PROTOCOL = "lmux_plug.gateway.protocol:HeaderDeadlineProtocol"
 
@@ -103,7 +86,7 @@ def _gateway_table(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(table, dict):
         msg = "[gateway] must be a table"
         raise ConfigurationError(msg)
-    unknown = set(table) - _GATEWAY_FIELDS
+    unknown = set(table) - GATEWAY_FIELDS
     if unknown:
         msg = f"[gateway] has unknown fields {sorted(unknown)}"
         raise ConfigurationError(msg)
@@ -164,6 +147,7 @@ def build_app(
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
     config = dict(config or {})
+    check_gateway_config(config, path or "<config>")
     table = _gateway_table(config)
     if registry is None:
         registry = Registry.from_entry_points()
@@ -316,6 +300,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_toml(args.config) if args.config else {}
+        check_gateway_config(config, args.config or "<config>")
         table = _gateway_table(config)
         host = args.host or str(table.get("host", "127.0.0.1"))
         port = args.port if args.port is not None else int(table.get("port", 4000))

@@ -26,6 +26,7 @@ and the router swaps snapshots, so calls in flight finish on the snapshot they s
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import os
 import sys
@@ -167,7 +168,7 @@ class LogicalModel:
     # Preset: default call parameters (``temperature``, ``max_tokens``, ``response_format``
     # ...) and a system prompt, applied to calls of this name unless the call sets them.
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, hash=False)
-    system: str | None = None
+    system: str | None = attrs.field(default=None, validator=lambda m, _, v: _system(m, v))
 
     def __attrs_post_init__(self) -> None:
         if self.params:
@@ -184,6 +185,12 @@ class LogicalModel:
         if len(set(ids)) != len(ids):
             msg = f"logical model {self.name!r} has two deployments with the same id; set name="
             raise ConfigurationError(msg)
+
+
+def _system(model: LogicalModel, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        msg = f"logical model {model.name!r}: system must be a string, got {value!r}"
+        raise ConfigurationError(msg)
 
 
 def _models(value: Mapping[str, LogicalModel | Sequence[Deployment | str]]) -> dict[str, Any]:
@@ -230,6 +237,30 @@ class RouterConfig:
     on_state_error: Literal["degrade", "fail"] = attrs.field(
         default="degrade", validator=attrs.validators.in_(("degrade", "fail"))
     )
+
+    def __attrs_post_init__(self) -> None:
+        # A config built in code is held to the file's rules (types, ranges, references),
+        # so ``RouterConfig(retries="many")`` fails here, not as a TypeError on each call.
+        problems = _settings_problems(self) + _reference_problems(self.models)
+        if problems:
+            raise ConfigValidationError(type(self).__name__, problems)
+
+
+def _settings_problems(config: RouterConfig) -> list[ConfigProblem]:
+    values = {
+        field.name: getattr(config, field.name)
+        for field in attrs.fields(RouterConfig)
+        if field.name != "models" and getattr(config, field.name) is not None
+    }
+    _, problems = _schema().structure_table(
+        values, schema_of(RouterConfig, frozenset({"models"})), "$.router"
+    )
+    return problems + check_ranges(values, "$.router")
+
+
+@functools.cache
+def _schema() -> SchemaConverter:
+    return SchemaConverter()
 
 
 # -- TOML --------------------------------------------------------------------------------

@@ -73,6 +73,10 @@ def _above(low: float) -> Callable[[Any], bool]:
     return lambda v: v > low
 
 
+def _between(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: low <= v <= high
+
+
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retries": (_at_least(0), ">= 0"),
     "deadline": (_above(0), "> 0"),
@@ -95,6 +99,14 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "burst": (_above(0), "> 0"),
     "token_burst": (_above(0), "> 0"),
     "minute": (_above(0), "> 0"),
+    # Settings of the gateway table, checked by lmux_plug.gateway.config:
+    "port": (_between(0, 65535), "between 0 and 65535"),
+    "max_body_bytes": (_at_least(1), ">= 1"),
+    "body_timeout": (_above(0), "> 0"),
+    "max_in_flight": (_at_least(1), ">= 1"),
+    "budget_max_tokens": (_at_least(1), ">= 1"),
+    "header_timeout": (_above(0), "> 0"),
+    "workers": (_at_least(1), ">= 1"),
 }
 
 
@@ -262,6 +274,8 @@ def _step(exc: BaseException) -> str:
         index = getattr(note, "index", None)
         if isinstance(index, int):
             return f"[{index}]"
+        if isinstance(index, str):  # a mapping's key (``aliases.fast``)
+            return f".{index}"
     return ""
 
 

@@ -90,9 +90,9 @@ def test_build_app_from_config(tmp_path, monkeypatch):
         ("[[gateway.keys]]\nkey_sha256='abc'\n", "64 hex"),
         ("[[gateway.keys]]\nkey='a'\nrpm=0\n", "rpm"),
         ("[[gateway.keys]]\nkey='a'\nbudget_usd='lots'\n", "budget_usd"),
-        ("[[gateway.keys]]\nkey='a'\ncolour='red'\n", "unknown fields"),
+        ("[[gateway.keys]]\nkey='a'\ncolour='red'\n", r"keys\[0\]\.colour: unknown key"),
         ("[[gateway.keys]]\nkey='a'\n[[gateway.keys]]\nkey='a'\n", "are equal"),
-        ("[gateway.providers.echo]\nregion='x'\n", "takes api_key_env"),
+        ("[gateway.providers.echo]\nregion='x'\n", r"providers\.echo\.region: unknown key"),
     ],
 )
 def test_config_errors(tmp_path, text, message):

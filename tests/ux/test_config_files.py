@@ -234,3 +234,31 @@ def test_batch_cli_reports_the_config_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "$.router.retries: expected int, got 'many'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"retries": "many"}, "RouterConfig: $.router.retries: expected int, got 'many'"),
+        ({"retries": -3}, "RouterConfig: $.router.retries: must be >= 0, got -3"),
+        ({"deadline": 0}, "RouterConfig: $.router.deadline: must be > 0, got 0"),
+        ({"singleflight": 1}, "RouterConfig: $.router.singleflight: expected true or false"),
+        ({"cache_size": 2.5}, "RouterConfig: $.router.cache_size: expected int, got 2.5"),
+    ],
+)
+def test_config_built_in_code_is_checked_too(settings: dict[str, object], expected: str) -> None:
+    from lmux_plug.router import RouterConfig
+
+    with pytest.raises(ConfigValidationError) as info:
+        RouterConfig(models={"m": ["echo/echo-1"]}, **settings)  # type: ignore[arg-type]
+    assert str(info.value).startswith(expected)
+
+
+def test_dangling_fallback_in_code_is_refused() -> None:
+    from lmux_plug.router import Deployment, LogicalModel
+
+    model = LogicalModel("a", [Deployment("echo/echo-1")], fallbacks=("smrt",))
+    with pytest.raises(ConfigValidationError, match=r"\$\.models\.a\.fallbacks\[0\]: unknown"):
+        Router({"a": model}, registry=Registry())
+    with pytest.raises(ConfigurationError, match="system must be a string"):
+        LogicalModel("a", [Deployment("echo/echo-1")], system=3)  # type: ignore[arg-type]

@@ -1,0 +1,231 @@
+"""Issue 15 configuration, gateway side: ``[gateway]`` is checked as strictly as the router's
+tables (file and field path in every line), and what the file configures holds through the
+official ``openai`` SDK: aliases next to a router, presets on chat and streams, parameters
+refused with an OpenAI-shaped 400 before the provider is called.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from lmux_plug import Registry
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.gateway.serve import build_app, load_toml, run_in_thread
+from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.testing import MockProvider
+
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+ROUTED = """
+[gateway]
+aliases = { quick = "terse", direct = "mock/plain" }
+
+[models.terse]
+deployments = ["mock/m"]
+system = "Be terse."
+
+[models.terse.params]
+temperature = 0.1
+max_tokens = 50
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lmux.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[gateway]\nport = "x"\n', "$.gateway.port: expected int, got 'x'"),
+        ("[gateway]\nport = 70000\n", "$.gateway.port: must be between 0 and 65535, got 70000"),
+        ("[gateway]\nhots = 'a'\n", "$.gateway.hots: unknown key; did you mean 'host'?"),
+        ("[gateway]\nworkers = 0\n", "$.gateway.workers: must be >= 1, got 0"),
+        ("[gateway]\nbody_timeout = -1\n", "$.gateway.body_timeout: must be > 0, got -1"),
+        ("[gateway]\nallow_open = 'yes'\n", "$.gateway.allow_open: expected true or false"),
+        ("[gatway]\nport = 1\n", "$.gatway: unknown table; did you mean 'gateway'?"),
+        (
+            "[gateway]\nmetrics_auth = 'opne'\n",
+            (
+                "$.gateway.metrics_auth: expected one of 'key', 'open', got 'opne' "
+                "(did you mean 'open'?)"
+            ),
+        ),
+        ("[gateway]\nstate = 'postgres://db'\n", "$.gateway.state: expected 'memory' or a redis"),
+        (
+            (
+                "[gateway]\naliases = { quick = 'tersee' }\n[models.terse]\n"
+                "deployments = ['echo/echo-1']\n"
+            ),
+            (
+                "$.gateway.aliases.quick: unknown model 'tersee' (neither 'provider/model' nor a "
+                "[models.NAME] of this file); did you mean 'terse'?"
+            ),
+        ),
+        ("[gateway]\naliases = { quick = 3 }\n", "$.gateway.aliases.quick: expected a string"),
+        (
+            "[gateway.providers.openai]\nbase_url = 'api.openai.com'\n",
+            "$.gateway.providers.openai.base_url: expected an http(s) URL",
+        ),
+        (
+            "[gateway.providers.openai]\napi_key_env = 'LMUX_TEST_UNSET_VARIABLE_9'\n",
+            (
+                "$.gateway.providers.openai.api_key_env: environment variable "
+                "LMUX_TEST_UNSET_VARIABLE_9 is not set"
+            ),
+        ),
+        ("[[gateway.keys]]\nkey = 'a'\nrpm = -1\n", "$.gateway.keys[0].rpm: must be > 0, got -1"),
+        ("[[gateway.keys]]\nkey = 'a'\nrpm = 'ten'\n", "$.gateway.keys[0].rpm: expected int"),
+        (
+            "[[gateway.keys]]\nkey = 'a'\nbudget_usd = -3\n",
+            "$.gateway.keys[0].budget_usd: must be >= 0, got -3",
+        ),
+        ("[[gateway.keys]]\nname = 'a'\n", "$.gateway.keys[0]: needs exactly one of key"),
+        (
+            "[gateway]\nunpriced_price = { input = '5', ouptut = '15' }\n",
+            "$.gateway.unpriced_price.ouptut: unknown key; did you mean 'output'?",
+        ),
+        (
+            (
+                '[gateway]\nport = 4000\n[router]\nretries = "many"\n[models.m]\n'
+                'deployments = ["echo/echo-1"]\n'
+            ),
+            "$.router.retries: expected int, got 'many'",
+        ),
+    ],
+)
+def test_gateway_config_errors_name_file_and_path(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    lines = str(info.value).splitlines()
+    assert any(line.startswith(f"{path}: {expected}") for line in lines), lines
+
+
+def test_every_problem_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "[gateway]\nport = 'x'\nworkers = 0\nhots = 'a'\n")
+    with pytest.raises(ConfigValidationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    assert [p.path for p in info.value.problems] == [
+        "$.gateway.port",
+        "$.gateway.hots",
+        "$.gateway.workers",
+    ]
+
+
+def test_serve_prints_the_problems_and_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "[gateway]\nport = 'x'\n[gatway]\nhost = 'a'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "lmux_plug", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{path}: $.gateway.port: expected int, got 'x'" in result.stderr
+    assert f"{path}: $.gatway: unknown table; did you mean 'gateway'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stats_default_url_is_the_port_serve_listens_on() -> None:
+    def help_of(command: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "lmux_plug", command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+
+    def default_ports(text: str) -> set[str]:
+        # Port-like numbers in the "(default ...)" notes of the help (127.0.0.1 is no port).
+        notes = re.findall(r"\(default[^)]*\)", " ".join(text.split()))
+        return {port for note in notes for port in re.findall(r"\b\d{4,5}\b", note)}
+
+    assert default_ports(help_of("serve")) == default_ports(help_of("stats")) == {"4000"}
+
+
+@pytest.fixture
+def routed(tmp_path: Path) -> Iterator[tuple[openai.OpenAI, MockProvider]]:
+    mock = MockProvider("mock", handler=lambda call: "ok")
+    registry = Registry()
+    registry.register("mock", mock)
+    path = write(tmp_path, ROUTED)
+    app = build_app(load_toml(path), registry=registry, path=str(path))
+    with run_in_thread(app) as url:
+        yield openai.OpenAI(base_url=url, api_key="unused-open-gateway", max_retries=0), mock
+    registry.close()
+
+
+def test_aliases_and_presets_hold_through_the_sdk(
+    routed: tuple[openai.OpenAI, MockProvider],
+) -> None:
+    client, mock = routed
+    for model in ("terse", "quick"):  # the router's name, and a gateway alias of it
+        client.chat.completions.create(model=model, messages=HI)
+        request = mock.last_call.request
+        assert (request.temperature, request.max_tokens) == (0.1, 50)
+        assert [m.content for m in request.messages] == ["Be terse.", "hi"]
+    chunks = list(client.chat.completions.create(model="quick", messages=HI, stream=True))
+    assert chunks
+    assert mock.last_call.request.temperature == 0.1
+    assert mock.last_call.request.messages[0].content == "Be terse."
+    # The call's own parameter wins over the preset.
+    client.chat.completions.create(model="quick", messages=HI, temperature=0.9)
+    assert mock.last_call.request.temperature == 0.9
+    assert mock.last_call.request.max_tokens == 50
+    # An alias of a provider/model, next to the router, and no preset there.
+    client.chat.completions.create(model="direct", messages=HI)
+    assert mock.last_call.request.model == "plain"
+    assert mock.last_call.request.temperature is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"temperature": "hot"}, "temperature"),
+        ({"max_tokens": -1}, "max_tokens"),
+        ({"top_p": 2}, "top_p"),
+        ({"n": 0}, "n"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"stop": 5}, "stop"),
+    ],
+)
+def test_bad_parameters_are_an_openai_400_before_the_provider(
+    routed: tuple[openai.OpenAI, MockProvider], fields: dict[str, object], param: str
+) -> None:
+    client, mock = routed
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="quick", messages=HI, **fields)  # type: ignore[call-overload]
+    assert info.value.status_code == 400
+    assert isinstance(info.value.body, dict)
+    assert info.value.body.get("param") == param
+    assert mock.calls == []
+
+
+def test_provider_fields_through_extra_body_pass(
+    routed: tuple[openai.OpenAI, MockProvider],
+) -> None:
+    client, mock = routed
+    client.chat.completions.create(model="quick", messages=HI, extra_body={"top_k": 3})
+    assert mock.last_call.request.extra == {"top_k": 3}
+
+
+def test_env_is_not_interpolated_in_values(tmp_path: Path) -> None:
+    # Keys stay out of files: a file names environment variables (api_key_env, key_env);
+    # a "${VAR}" in a value is kept as written, not expanded.
+    os.environ.setdefault("LMUX_TEST_GATEWAY_HOST", "example")
+    path = write(tmp_path, "[gateway]\naliases = { a = '${LMUX_TEST_GATEWAY_HOST}/m' }\n")
+    app = build_app(load_toml(path), registry=Registry(), path=str(path))
+    assert app.state.gateway.aliases == {"a": "${LMUX_TEST_GATEWAY_HOST}/m"}
