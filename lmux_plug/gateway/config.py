@@ -12,7 +12,6 @@ reported at once, each with the file and its path::
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -25,6 +24,8 @@ from lmux_plug.router.config_schema import (
     ConfigValidationError,
     SchemaConverter,
     check_ranges,
+    model_reference_problem,
+    unknown_keys,
 )
 
 __all__ = ["GATEWAY_FIELDS", "check_gateway_config"]
@@ -85,19 +86,14 @@ def check_gateway_config(config: Mapping[str, Any], source: str = "<config>") ->
     names it in each line. The ``[router]`` and ``[models.*]`` tables are the router's to
     check; here only their names are used (an alias may name a logical model).
     """
-    problems: list[ConfigProblem] = []
-    for key in config:
-        if key not in _TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(ConfigProblem(f"$.{key}", f"unknown table{hint}"))
+    problems = unknown_keys(config, _TOP_LEVEL, "$", "table")
     raw = config.get("gateway", {})
     schema = SchemaConverter()
     table, found = schema.structure_table(raw, _GatewayTable, "$.gateway")
     problems += found
     problems += check_ranges(table, "$.gateway")
     models = config.get("models")
-    logical = set(models) if isinstance(models, Mapping) else set()
+    logical = list(models) if isinstance(models, Mapping) else []
     problems += _alias_problems(table.get("aliases") or {}, logical)
     for name, provider in (table.get("providers") or {}).items():
         problems += _provider_problems(provider, f"$.gateway.providers.{name}")
@@ -112,21 +108,12 @@ def check_gateway_config(config: Mapping[str, Any], source: str = "<config>") ->
         raise ConfigValidationError(source, problems)
 
 
-def _alias_problems(aliases: Mapping[str, str], logical: set[str]) -> list[ConfigProblem]:
-    problems = []
-    for name, target in aliases.items():
-        if "/" in target or target in logical:
-            continue
-        close = difflib.get_close_matches(target, sorted(logical), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        problems.append(
-            ConfigProblem(
-                f"$.gateway.aliases.{name}",
-                f"unknown model {target!r} (neither 'provider/model' nor a [models.NAME] "
-                f"of this file){hint}",
-            )
-        )
-    return problems
+def _alias_problems(aliases: Mapping[str, str], logical: list[str]) -> list[ConfigProblem]:
+    found = (
+        model_reference_problem(target, logical, f"$.gateway.aliases.{name}")
+        for name, target in aliases.items()
+    )
+    return [problem for problem in found if problem is not None]
 
 
 def _provider_problems(provider: _ProviderTable, path: str) -> list[ConfigProblem]:
@@ -189,11 +176,7 @@ def _price_problems(price: Mapping[str, Any], path: str) -> list[ConfigProblem]:
             problem = _amount_problem(price[part])
             if problem:
                 problems.append(ConfigProblem(f"{path}.{part}", problem))
-    for part in sorted(set(price) - {"input", "output"}):
-        close = difflib.get_close_matches(part, ("input", "output"), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        problems.append(ConfigProblem(f"{path}.{part}", f"unknown key{hint}"))
-    return problems
+    return problems + unknown_keys(price, ("input", "output"), path)
 
 
 def _state_problems(state: str | None) -> list[ConfigProblem]:

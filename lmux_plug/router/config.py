@@ -25,7 +25,6 @@ and the router swaps snapshots, so calls in flight finish on the snapshot they s
 
 from __future__ import annotations
 
-import difflib
 import functools
 import logging
 import os
@@ -45,7 +44,9 @@ from lmux_plug.router.config_schema import (
     SchemaConverter,
     check_ranges,
     extend_schema,
+    model_reference_problem,
     schema_of,
+    unknown_keys,
 )
 
 __all__ = [
@@ -404,17 +405,10 @@ def _reference_problems(models: Mapping[str, LogicalModel]) -> list[ConfigProble
     for name, model in models.items():
         for field in _REFERENCE_FIELDS:
             for index, target in enumerate(getattr(model, field)):
-                if target in models or "/" in target:
-                    continue
-                close = difflib.get_close_matches(target, list(models), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(
-                    ConfigProblem(
-                        f"$.models.{name}.{field}[{index}]",
-                        f"unknown model {target!r} (not a logical model here, "
-                        f"nor 'provider/model'){hint}",
-                    )
-                )
+                path = f"$.models.{name}.{field}[{index}]"
+                problem = model_reference_problem(target, list(models), path)
+                if problem is not None:
+                    problems.append(problem)
     return problems
 
 
@@ -427,12 +421,7 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> RouterCon
     invalid, so a hot reload of one keeps the last good config.
     """
     schema = SchemaConverter()
-    problems: list[ConfigProblem] = []
-    for key in data:
-        if key not in _TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(ConfigProblem(f"$.{key}", f"unknown table{hint}"))
+    problems = unknown_keys(data, _TOP_LEVEL, "$", "table")
     settings, found = schema.structure_table(
         data.get("router", {}), schema_of(RouterConfig, frozenset({"models"})), "$.router"
     )

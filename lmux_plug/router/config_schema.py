@@ -39,7 +39,9 @@ __all__ = [
     "SchemaConverter",
     "check_ranges",
     "extend_schema",
+    "model_reference_problem",
     "schema_of",
+    "unknown_keys",
 ]
 
 
@@ -322,4 +324,30 @@ def check_ranges(values: Mapping[str, Any], path: str) -> list[ConfigProblem]:
         check, expected = rule
         if isinstance(value, (int, float)) and not check(value):
             problems.append(ConfigProblem(f"{path}.{name}", f"must be {expected}, got {value!r}"))
+    return problems
+
+
+def model_reference_problem(target: str, models: Sequence[str], path: str) -> ConfigProblem | None:
+    """The problem of a reference to a model (a fallback, an alias), or ``None`` if it is fine.
+
+    A reference names a logical model of the file (one of ``models``) or a ``provider/model``.
+    """
+    if target in models or "/" in target:
+        return None
+    close = difflib.get_close_matches(target, list(models), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    message = f"unknown model {target!r} (not a logical model here, nor 'provider/model'){hint}"
+    return ConfigProblem(path, message)
+
+
+def unknown_keys(
+    table: Mapping[str, Any], known: Sequence[str], path: str, what: str = "key"
+) -> list[ConfigProblem]:
+    """A problem for each key of ``table`` not in ``known``, with a did-you-mean."""
+    problems = []
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(ConfigProblem(f"{path}.{key}", f"unknown {what}{hint}"))
     return problems

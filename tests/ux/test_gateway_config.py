@@ -68,8 +68,8 @@ def write(tmp_path: Path, text: str) -> Path:
                 "deployments = ['echo/echo-1']\n"
             ),
             (
-                "$.gateway.aliases.quick: unknown model 'tersee' (neither 'provider/model' nor a "
-                "[models.NAME] of this file); did you mean 'terse'?"
+                "$.gateway.aliases.quick: unknown model 'tersee' (not a logical model here, "
+                "nor 'provider/model'); did you mean 'terse'?"
             ),
         ),
         ("[gateway]\naliases = { quick = 3 }\n", "$.gateway.aliases.quick: expected a string"),
