@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,11 @@ from lmux_plug.batch.cli import batch_main
 from lmux_plug.testing.fake_openai import FaultPlan
 
 CLI = [sys.executable, "-m", "lmux_plug.batch.cli"]
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to its end (at most 60 s), output captured as text."""
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _inputs(path: Path, n: int) -> Path:
@@ -85,14 +89,14 @@ def test_resume_after_sigkill_is_exactly_once(tmp_path):
         counts.append(out.read_bytes().count(b"\n"))
         assert counts[-1] < n
     assert counts[0] < counts[1]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    finished = _run(command)
     assert finished.returncode == 0, finished.stderr
     assert f"already done before this run: {counts[1]}" in finished.stderr
     assert f"{n - counts[1]} items this run" in finished.stderr
     _check_exactly_once(out, n)
     # A further run finds nothing to do and leaves the output as it is.
     before = out.read_bytes()
-    again = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    again = _run(command)
     assert again.returncode == 0
     assert "0 items this run" in again.stderr
     assert out.read_bytes() == before
@@ -111,7 +115,7 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
     assert "interrupted by SIGINT" in stderr
     partial = out.read_bytes()
     assert partial.endswith(b"\n")
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    finished = _run(command)
     assert finished.returncode == 0, finished.stderr
     _check_exactly_once(out, n)
 
@@ -287,9 +291,7 @@ def test_structured_output_through_the_cli_and_a_real_socket(
         "--response-format",
         str(schema),
     ]
-    done = subprocess.run(
-        [*base, "-o", str(out)], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = _run([*base, "-o", str(out)])
     assert done.returncode == 0, done.stderr
     records = _lines(out)
     assert len(records) == 30
@@ -301,9 +303,7 @@ def test_structured_output_through_the_cli_and_a_real_socket(
         encoding="utf-8",
     )
     bad = tmp_path / "bad.jsonl"
-    failed = subprocess.run(
-        [*base, "-o", str(bad)], capture_output=True, text=True, timeout=60, check=False
-    )
+    failed = _run([*base, "-o", str(bad)])
     assert failed.returncode == 1
     for record in _lines(bad):
         assert record["error"]["type"] == "OutputParseError"
@@ -314,8 +314,7 @@ def test_structured_output_through_the_cli_and_a_real_socket(
 def test_console_entry_through_the_main_cli(tmp_path):
     src = _inputs(tmp_path / "in.jsonl", 5)
     out = tmp_path / "out.jsonl"
-    env = {**os.environ}
-    done = subprocess.run(
+    done = _run(
         [
             sys.executable,
             "-m",
@@ -326,12 +325,7 @@ def test_console_entry_through_the_main_cli(tmp_path):
             str(out),
             "-m",
             "echo/echo-1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
+        ]
     )
     assert done.returncode == 0, done.stderr
     _check_exactly_once(out, 5)
