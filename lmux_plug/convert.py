@@ -57,6 +57,7 @@ __all__ = [
     "to_response_format",
     "to_tool",
     "to_tool_choice",
+    "tool_calls_to_openai",
 ]
 
 _MESSAGE_TYPES = (SystemMessage, DeveloperMessage, UserMessage, AssistantMessage, ToolMessage)
@@ -289,6 +290,18 @@ def part_to_openai(part: ContentPart) -> dict[str, Any]:
     return {"type": "file", "file": file}
 
 
+def tool_calls_to_openai(calls: Iterable[ToolCall]) -> list[dict[str, Any]]:
+    """Tool calls in OpenAI's Chat Completions shape (a message's ``tool_calls``)."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in calls
+    ]
+
+
 def message_to_openai(message: Message) -> dict[str, Any]:
     """One message in OpenAI's Chat Completions shape."""
     if isinstance(message, UserMessage):
@@ -304,14 +317,7 @@ def message_to_openai(message: Message) -> dict[str, Any]:
     if isinstance(message, AssistantMessage):
         out = {"role": "assistant", "content": message.content}
         if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in message.tool_calls
-            ]
+            out["tool_calls"] = tool_calls_to_openai(message.tool_calls)
         if message.refusal:
             out["refusal"] = message.refusal
         return out

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug.convert import tool_calls_to_openai
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -165,14 +166,7 @@ def completion_dict(
         "refusal": response.refusal,
     }
     if response.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
-            }
-            for call in response.tool_calls
-        ]
+        message["tool_calls"] = tool_calls_to_openai(response.tool_calls)
     return {
         "id": completion_id or _upstream_id(response) or new_completion_id(),
         "object": "chat.completion",

@@ -304,27 +304,31 @@ class OpenAIWire(WireFormat):
         )
         return (self._chunk(model, {}, finish), usage_chunk, b"data: [DONE]\n\n")
 
+    @staticmethod
+    def _completion(
+        request: CapturedRequest, message: dict[str, Any], finish: str, usage: Usage
+    ) -> bytes:
+        """A ``chat.completion`` body with one choice holding ``message``."""
+        return json_bytes(
+            {
+                "id": "chatcmpl-contract",
+                "object": "chat.completion",
+                "created": _CREATED,
+                "model": request.model_hint,
+                "choices": [
+                    {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+                ],
+                "usage": _usage(usage),
+            }
+        )
+
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A ``chat.completion`` object."""
-        body = {
-            "id": "chatcmpl-contract",
-            "object": "chat.completion",
-            "created": _CREATED,
-            "model": request.model_hint,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": _usage(usage),
-        }
+        message = {"role": "assistant", "content": text, "refusal": None}
         return Reply(
             200,
             {"content-type": "application/json", "x-request-id": "req_contract"},
-            (json_bytes(body),),
+            (self._completion(request, message, "stop", usage),),
         )
 
     def tool_calls_chat(
@@ -344,17 +348,8 @@ class OpenAIWire(WireFormat):
             ],
             "refusal": None,
         }
-        body = {
-            "id": "chatcmpl-contract",
-            "object": "chat.completion",
-            "created": _CREATED,
-            "model": request.model_hint,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
-            ],
-            "usage": _usage(usage),
-        }
-        return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
+        body = self._completion(request, message, "tool_calls", usage)
+        return Reply(200, {"content-type": "application/json"}, (body,))
 
     def stream(
         self,
