@@ -37,6 +37,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import attrs
+
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import LmuxError
 
@@ -333,27 +335,16 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- bookkeeping
 
 
+@attrs.frozen
 class _Done:
     """One finished input line, encoded and ready to append."""
 
-    __slots__ = ("cost", "data", "key", "latency", "ok", "tokens")
-
-    def __init__(
-        self,
-        data: bytes,
-        *,
-        ok: bool,
-        key: str,
-        latency: float,
-        tokens: int = 0,
-        cost: Decimal | None = None,
-    ) -> None:
-        self.data = data
-        self.ok = ok
-        self.key = key
-        self.latency = latency
-        self.tokens = tokens
-        self.cost = cost
+    data: bytes
+    ok: bool = attrs.field(kw_only=True)
+    key: str = attrs.field(kw_only=True)
+    latency: float = attrs.field(kw_only=True)
+    tokens: int = attrs.field(default=0, kw_only=True)
+    cost: Decimal | None = attrs.field(default=None, kw_only=True)
 
 
 class _Stats:
