@@ -30,6 +30,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import ChatChunk, Message, Usage
 from lmux_plug.convert import to_messages
@@ -797,10 +798,8 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         # Pools opened on the server's loop are closed on it.
-        aclose = getattr(backend.target, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+        with contextlib.suppress(Exception):
+            await aclose_if_any(backend.target)
 
     routes = [
         Route("/health", gateway.health, methods=["GET"]),

@@ -23,7 +23,7 @@ from lmux_plug._api_wire import (
     transcription_body,
 )
 from lmux_plug.errors import LmuxError
-from lmux_plug.openai._errors import as_openai_error
+from lmux_plug.openai._errors import translated
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -50,7 +50,7 @@ async def _translating(awaitable: Awaitable[Any]) -> Any:
     try:
         return await awaitable
     except LmuxError as exc:
-        raise as_openai_error(exc).with_traceback(exc.__traceback__) from exc.__cause__
+        raise translated(exc) from exc.__cause__
 
 
 class ApiObject:

@@ -64,9 +64,7 @@ class PrimedStream:
     async def aclose(self) -> None:
         """Close the underlying stream (releases its connection)."""
         self._first.clear()
-        aclose = getattr(self._rest, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(self._rest)
 
 
 _EMPTY = object()

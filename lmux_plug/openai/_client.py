@@ -22,7 +22,7 @@ from lmux_plug.openai._apis import (
     TextCompletions,
 )
 from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
-from lmux_plug.openai._errors import as_openai_error
+from lmux_plug.openai._errors import translated
 from lmux_plug.openai._fields import check_chat_fields, check_client_options, check_embed_fields
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 from lmux_plug.openai.types import (
@@ -70,7 +70,7 @@ class AsyncStream:
         try:
             return await self._chunks.__anext__()
         except LmuxError as exc:
-            raise _translated(exc) from exc.__cause__
+            raise translated(exc) from exc.__cause__
 
     async def close(self) -> None:
         """Stop early and release the connection."""
@@ -125,15 +125,14 @@ class Stream:
 # --------------------------------------------------------------------------- async resources
 
 
-def _is_texts(value: object) -> bool:
+def _texts(value: object, model: str) -> str | list[str]:
+    """The ``input`` of an embedding call: a string or a list of strings."""
     if isinstance(value, str):
-        return True
-    return isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
-
-
-def _translated(error: LmuxError) -> LmuxError:
-    """``error`` as the ``openai``-named class, keeping its traceback."""
-    return as_openai_error(error).with_traceback(error.__traceback__)
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+        return list(value)
+    msg = "input must be a string or a list of strings (token arrays are not supported)"
+    raise InvalidRequestError(msg, model=model)
 
 
 def _check_messages(messages: object) -> None:
@@ -215,58 +214,32 @@ class AsyncCompletions:
         of an earlier answer (anything with ``model_dump()``). Errors are the ``openai``
         package's classes (:mod:`lmux_plug.openai`), which are lmux-plug errors too.
         """
-        try:
-            return await self._create(
-                model=model,
-                messages=messages,
-                stream=stream,
-                stream_options=stream_options,
-                fallback_models=fallback_models,
-                retries=retries,
-                timeout=timeout,
-                extra_headers=extra_headers,
-                extra_body=extra_body,
-                fields=fields,
-            )
-        except LmuxError as exc:
-            raise _translated(exc) from exc.__cause__
-
-    async def _create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: bool,
-        stream_options: Mapping[str, Any] | None,
-        fallback_models: Sequence[str] | None,
-        retries: int | None,
-        timeout: float | None,
-        extra_headers: Mapping[str, str] | None,
-        extra_body: Mapping[str, Any] | None,
-        fields: dict[str, Any],
-    ) -> ChatCompletion | AsyncStream:
         client = self._client
         backend = client.backend
-        check_chat_fields(fields, model=model, stream=stream, stream_options=stream_options)
-        _check_messages(messages)
-        name = backend.model_name(model)
-        params = chat_params(fields)
-        if extra_body:
-            params["extra_body"] = {**params.get("extra_body", {}), **extra_body}
-        params.update(client.call_options(timeout, extra_headers))
-        list_messages = list(messages)
         if retries is None:
             retries = client.max_retries
+        try:
+            check_chat_fields(fields, model=model, stream=stream, stream_options=stream_options)
+            _check_messages(messages)
+            name = backend.model_name(model)
+            params = chat_params(fields)
+            if extra_body:
+                params["extra_body"] = {**params.get("extra_body", {}), **extra_body}
+            params.update(client.call_options(timeout, extra_headers))
+            if stream:
+                primed = await backend.achat_stream(
+                    name, list(messages), fallback_models=fallback_models, retries=retries, **params
+                )
+            else:
+                response, used = await backend.achat(
+                    name, list(messages), fallback_models=fallback_models, retries=retries, **params
+                )
+        except LmuxError as exc:
+            raise translated(exc) from exc.__cause__
         if not stream:
-            response, used = await backend.achat(
-                name, list_messages, fallback_models=fallback_models, retries=retries, **params
-            )
             return ChatCompletion.from_dict(
                 completion_dict(response, model=used), lmux_response=response
             )
-        primed = await backend.achat_stream(
-            name, list_messages, fallback_models=fallback_models, retries=retries, **params
-        )
         include_usage = bool((stream_options or {}).get("include_usage"))
         return AsyncStream(primed, ChunkWriter(primed.model, include_usage=include_usage))
 
@@ -306,53 +279,27 @@ class AsyncEmbeddings:
         """
         # ``encoding_format``: vectors are returned as floats whatever the format asked; the
         # SDK decodes base64 into floats too, so callers see the same thing.
+        client = self._client
+        backend = client.backend
+        if retries is None:
+            retries = client.max_retries
         try:
             check_embed_fields(fields, model=model)
             if encoding_format is not None and encoding_format not in ("float", "base64"):
                 msg = f"expected 'float' or 'base64', got {encoding_format!r}"
                 raise InvalidParameterError("encoding_format", msg)
-            return await self._create(
-                model,
-                input,
-                dimensions,
-                fallback_models,
-                retries,
-                timeout,
-                extra_headers,
-                extra_body,
+            name = backend.model_name(model)
+            inputs = _texts(input, name)
+            params = client.call_options(timeout, extra_headers)
+            if dimensions is not None:
+                params["dimensions"] = dimensions
+            if extra_body:
+                params["extra_body"] = dict(extra_body)
+            response, used = await backend.aembed(
+                name, inputs, fallback_models=fallback_models, retries=retries, **params
             )
         except LmuxError as exc:
-            raise _translated(exc) from exc.__cause__
-
-    async def _create(  # noqa: PLR0917 - the keywords of create(), passed on
-        self,
-        model: str,
-        input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
-        dimensions: int | None,
-        fallback_models: Sequence[str] | None,
-        retries: int | None,
-        timeout: float | None,
-        extra_headers: Mapping[str, str] | None,
-        extra_body: Mapping[str, Any] | None,
-    ) -> CreateEmbeddingResponse:
-        client = self._client
-        backend = client.backend
-        name = backend.model_name(model)
-        if not _is_texts(input):
-            msg = "input must be a string or a list of strings (token arrays are not supported)"
-            raise InvalidRequestError(msg, model=name)
-        params: dict[str, Any] = {}
-        if dimensions is not None:
-            params["dimensions"] = dimensions
-        if extra_body:
-            params["extra_body"] = dict(extra_body)
-        params.update(client.call_options(timeout, extra_headers))
-        inputs = input if isinstance(input, str) else list(input)
-        if retries is None:
-            retries = client.max_retries
-        response, used = await backend.aembed(
-            name, inputs, fallback_models=fallback_models, retries=retries, **params
-        )
+            raise translated(exc) from exc.__cause__
         return CreateEmbeddingResponse.from_dict(
             embedding_dict(response, model=used), lmux_response=response
         )

@@ -33,6 +33,7 @@ __all__ = [
     "RateLimitError",
     "UnprocessableEntityError",
     "as_openai_error",
+    "translated",
 ]
 
 
@@ -157,6 +158,11 @@ def as_openai_error(error: lmux.LmuxError) -> lmux.LmuxError:
     converted.__dict__.update(error.__dict__)
     converted.__dict__.update(_openai_attributes(error.body, getattr(error, "param", None)))
     return converted  # type: ignore[no-any-return]
+
+
+def translated(error: lmux.LmuxError) -> lmux.LmuxError:
+    """``error`` as the ``openai``-named class, keeping its traceback (re-raise it)."""
+    return as_openai_error(error).with_traceback(error.__traceback__)
 
 
 def _builtin_base(cls: type) -> type[BaseException]:
