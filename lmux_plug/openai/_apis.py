@@ -145,20 +145,18 @@ def _target(backend: Backend, method: str) -> Any:
     return found if found is not None else getattr(backend.registry, method)
 
 
-def _options(
-    client: AsyncOpenAI, timeout: Any, extra_headers: Any, extra_body: Any
-) -> dict[str, Any]:
-    options = client.call_options(timeout, extra_headers)
-    if extra_body:
-        options["extra_body"] = dict(extra_body)
-    return options
-
-
 class _AsyncResource:
-    """One ``client.<resource>``: ``create`` runs the subclass's ``_create``."""
+    """One ``client.<resource>``: ``create`` runs the subclass's ``_create``.
+
+    Besides the arguments its ``_create`` names, every ``create`` takes the ``openai``
+    package's ``timeout``, ``extra_headers`` and ``extra_body``, and passes any other
+    field on to the library call.
+    """
 
     # The subclass's keyword-only signature is the resource's API (documented there).
     _create: Callable[..., Awaitable[Any]]
+    #: The library's method (``acomplete``); ``stream=True`` calls ``<method>_stream``.
+    _method: str
 
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
@@ -167,19 +165,31 @@ class _AsyncResource:
         """See ``_create``; errors are raised as the ``openai``-named classes."""
         return await _translating(self._create(**arguments))
 
-    def _prepared(
-        self,
-        model: str,
-        fields: Mapping[str, Any],
-        timeout: float | None,
-        extra_headers: Mapping[str, str] | None,
-        extra_body: Mapping[str, Any] | None,
-    ) -> tuple[Backend, str, dict[str, Any]]:
-        """The backend, the model name it knows, and the call's keyword arguments."""
-        backend = self._client.backend
+    async def _call(self, model: str, subject: Any, stream: bool, fields: dict[str, Any]) -> Any:
+        """Call the library on ``subject``: :meth:`_answer`, or a stream of :meth:`_events`."""
+        client = self._client
+        backend = client.backend
+        name = backend.model_name(model)
+        timeout = fields.pop("timeout", None)
+        options = client.call_options(timeout, fields.pop("extra_headers", None))
+        extra_body = fields.pop("extra_body", None)
+        if extra_body:
+            options["extra_body"] = dict(extra_body)
         params = {k: v for k, v in fields.items() if v is not None}
-        params.update(_options(self._client, timeout, extra_headers, extra_body))
-        return backend, backend.model_name(model), params
+        params.update(options)
+        if not stream:
+            answer = await _target(backend, self._method)(name, subject, **params)
+            return self._answer(answer, name, params)
+        started = await primed(_target(backend, f"{self._method}_stream")(name, subject, **params))
+        return AsyncApiStream(_closing(self._events(started, name), started))
+
+    def _answer(self, answer: Any, name: str, params: dict[str, Any]) -> Any:
+        """The ``openai``-shaped object of a whole answer."""
+        raise NotImplementedError
+
+    def _events(self, chunks: AsyncIterator[Any], name: str) -> AsyncIterator[ApiObject]:
+        """The ``openai``-shaped events of a stream of chunks."""
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- Responses
@@ -188,40 +198,31 @@ class _AsyncResource:
 class AsyncResponses(_AsyncResource):
     """``client.responses``."""
 
+    _method = "acreate_response"
+
     async def _create(
         self,
         *,
         model: str,
         input: Any,  # noqa: A002 - OpenAI's parameter name
         stream: bool = False,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Any:
         """Create a response (``stream=True``: an :class:`AsyncApiStream` of events)."""
-        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
-        if not stream:
-            answer = await _target(backend, "acreate_response")(name, input, **params)
-            return Response(response_dict(answer, model=name), lmux_response=answer)
-        chunks = _target(backend, "acreate_response_stream")(name, input, **params)
+        return await self._call(model, input, stream, fields)
+
+    def _answer(self, answer: Any, name: str, params: dict[str, Any]) -> Any:  # noqa: ARG002 - the hook's signature
+        return Response(response_dict(answer, model=name), lmux_response=answer)
+
+    async def _events(self, chunks: AsyncIterator[Any], name: str) -> AsyncIterator[ApiObject]:
         writer = ResponseEventWriter(name)
-        started = await primed(chunks)
-
-        async def events() -> AsyncIterator[ApiObject]:
-            async for chunk in started:
-                data = writer.feed(chunk)
-                if chunk.response is not None:
-                    yield ApiObject(
-                        {
-                            **data,
-                            "response": Response(data["response"], lmux_response=chunk.response),
-                        }
-                    )
-                else:
-                    yield ApiObject(data, lmux_response=chunk)
-
-        return AsyncApiStream(_closing(events(), started))
+        async for chunk in chunks:
+            data = writer.feed(chunk)
+            if chunk.response is not None:
+                final = Response(data["response"], lmux_response=chunk.response)
+                yield ApiObject({**data, "response": final})
+            else:
+                yield ApiObject(data, lmux_response=chunk)
 
 
 async def _closing(events: AsyncIterator[Any], source: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -239,6 +240,8 @@ async def _closing(events: AsyncIterator[Any], source: AsyncIterator[Any]) -> As
 class AsyncTextCompletions(_AsyncResource):
     """``client.completions`` (legacy text completions)."""
 
+    _method = "acomplete"
+
     async def _create(
         self,
         *,
@@ -246,25 +249,23 @@ class AsyncTextCompletions(_AsyncResource):
         prompt: Any,
         stream: bool = False,
         stream_options: Mapping[str, Any] | None = None,  # noqa: ARG002 - usage always comes
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Any:
         """Create a completion (``stream=True``: an :class:`AsyncApiStream` of chunks)."""
-        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
-        if not stream:
-            answer = await _target(backend, "acomplete")(name, prompt, **params)
-            return ApiObject(completion_dict(answer, model=name), lmux_response=answer)
-        started = await primed(_target(backend, "acomplete_stream")(name, prompt, **params))
+        return await self._call(model, prompt, stream, fields)
+
+    def _answer(self, answer: Any, name: str, params: dict[str, Any]) -> Any:  # noqa: ARG002 - the hook's signature
+        return ApiObject(completion_dict(answer, model=name), lmux_response=answer)
+
+    def _events(self, chunks: AsyncIterator[Any], name: str) -> AsyncIterator[ApiObject]:
         chunk_id = f"cmpl-lmux-{next(_ids)}"
 
         async def events() -> AsyncIterator[ApiObject]:
-            async for chunk in started:
+            async for chunk in chunks:
                 data = completion_chunk_dict(chunk, model=name, chunk_id=chunk_id)
                 yield ApiObject(data, lmux_response=chunk)
 
-        return AsyncApiStream(_closing(events(), started))
+        return events()
 
 
 # --------------------------------------------------------------------------- transcription
@@ -273,6 +274,8 @@ class AsyncTextCompletions(_AsyncResource):
 class AsyncTranscriptions(_AsyncResource):
     """``client.audio.transcriptions``."""
 
+    _method = "atranscribe"
+
     async def _create(
         self,
         *,
@@ -280,40 +283,34 @@ class AsyncTranscriptions(_AsyncResource):
         file: Any,
         response_format: str | None = None,
         stream: bool = False,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Any:
         """Transcribe ``file`` (bytes, a path, a binary file, or openai's ``(name, bytes)``).
 
         ``response_format="text"`` (and ``srt`` / ``vtt``) returns a ``str``, as openai's.
         """
-        backend, name, params = self._prepared(model, fields, timeout, extra_headers, extra_body)
         if isinstance(file, tuple) and len(file) >= 2:  # the openai package's (name, content)
-            params.setdefault("filename", file[0])
+            if fields.get("filename") is None:
+                fields["filename"] = file[0]
             file = file[1]
-        if response_format is not None:
-            params["response_format"] = response_format
-        if stream:
-            started = await primed(_target(backend, "atranscribe_stream")(name, file, **params))
+        fields["response_format"] = response_format
+        return await self._call(model, file, stream, fields)
 
-            async def events() -> AsyncIterator[ApiObject]:
-                async for chunk in started:
-                    data: dict[str, Any] = {"type": chunk.type}
-                    if chunk.type == "transcript.text.delta":
-                        data["delta"] = chunk.delta
-                    if chunk.response is not None:
-                        body, _ = transcription_body(chunk.response, "json")
-                        data.update(body if isinstance(body, dict) else {"text": body})
-                    yield ApiObject(data, lmux_response=chunk)
-
-            return AsyncApiStream(_closing(events(), started))
-        answer = await _target(backend, "atranscribe")(name, file, **params)
-        body, _ = transcription_body(answer, response_format)
+    def _answer(self, answer: Any, name: str, params: dict[str, Any]) -> Any:  # noqa: ARG002 - the hook's signature
+        body, _ = transcription_body(answer, params.get("response_format"))
         if isinstance(body, str):
             return body
         return ApiObject(body, lmux_response=answer)
+
+    async def _events(self, chunks: AsyncIterator[Any], name: str) -> AsyncIterator[ApiObject]:  # noqa: ARG002 - the hook's signature
+        async for chunk in chunks:
+            data: dict[str, Any] = {"type": chunk.type}
+            if chunk.type == "transcript.text.delta":
+                data["delta"] = chunk.delta
+            if chunk.response is not None:
+                body, _ = transcription_body(chunk.response, "json")
+                data.update(body if isinstance(body, dict) else {"text": body})
+            yield ApiObject(data, lmux_response=chunk)
 
 
 class AsyncAudio:
