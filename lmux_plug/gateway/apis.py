@@ -119,6 +119,14 @@ def _choices(body: dict[str, Any]) -> int:
     return most
 
 
+def _subject(body: dict[str, Any], name: str, expected: str) -> Any:
+    """Pop the call's required ``name`` field: a non-empty string or list."""
+    value = body.pop(name, None)
+    if not isinstance(value, (str, list)) or not value:
+        raise _bad(f"'{name}' must be a non-empty {expected}", param=name)
+    return value
+
+
 def _stream_flag(value: object) -> bool:
     if value is None:
         return False
@@ -143,6 +151,7 @@ class _ApiRoutes:
         """The key, the model and the call's ticket (rpm slot, budget reservation).
 
         ``audio``: an upload to transcribe, reserved as the most audio its size can hold.
+        ``model`` leaves ``body``: the call names the model it was admitted for.
         """
         gateway = self.gateway
         key = gateway.authenticate(request)
@@ -175,6 +184,7 @@ class _ApiRoutes:
             output + seconds * TRANSCRIPT_TOKENS_PER_SECOND,
             seconds,
         )
+        body.pop("model", None)
         return _Admitted(key, model, ticket)
 
     async def _answer(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
@@ -257,12 +267,9 @@ class _ApiRoutes:
     async def _responses(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
         call = await self._admitted(request, body, "max_output_tokens")
-        model = call.model
-        value = body.pop("input", None)
-        if not isinstance(value, (str, list)) or not value:
-            raise _bad("'input' must be a non-empty string or list of items", param="input")
+        value = _subject(body, "input", "string or list of items")
         stream = _stream_flag(body.pop("stream", None))
-        body.pop("model", None)
+        model = call.model
         if not stream:
             answer = await self._answer(call, "acreate_response", value, body)
             return self._json(response_dict(answer, model=model))
@@ -291,13 +298,10 @@ class _ApiRoutes:
     async def _completions(self, request: Request, started: float, route: str) -> Response:
         body = await self.gateway.read_json(request)
         call = await self._admitted(request, body, "max_tokens")
-        model = call.model
-        prompt = body.pop("prompt", None)
-        if not isinstance(prompt, (str, list)) or not prompt:
-            raise _bad("'prompt' must be a non-empty string or list of strings", param="prompt")
+        prompt = _subject(body, "prompt", "string or list of strings")
         stream = _stream_flag(body.pop("stream", None))
         body.pop("stream_options", None)  # usage always rides on the terminal chunk
-        body.pop("model", None)
+        model = call.model
         if not stream:
             answer = await self._answer(call, "acomplete", prompt, body)
             return self._json(completion_dict(answer, model=model))
@@ -389,7 +393,6 @@ class _ApiRoutes:
     async def _transcriptions(self, request: Request, started: float, route: str) -> Response:
         fields, audio, filename = await self._read_form(request)
         call = await self._admitted(request, fields, None, audio)
-        fields.pop("model", None)
         stream = _stream_flag(fields.pop("stream", None))
         response_format = fields.get("response_format")
         if "temperature" in fields:
