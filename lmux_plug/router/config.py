@@ -30,7 +30,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -488,13 +488,27 @@ class ConfigSource:
     snapshot and records the error in :attr:`last_error`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, check_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        check_interval: float = 1.0,
+        check: Callable[[RouterConfig, str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.check_interval = check_interval
         self.last_error: ConfigurationError | None = None
+        # More checks of a loaded snapshot (the router's: providers its registry knows).
+        self._check = check
         self._mtime = self._stat()
-        self._config = load_config(self.path)
+        self._config = self._load()
         self._next_check = time.monotonic() + check_interval
+
+    def _load(self) -> RouterConfig:
+        config = load_config(self.path)
+        if self._check is not None:
+            self._check(config, str(self.path))
+        return config
 
     def _stat(self) -> float:
         try:
@@ -521,7 +535,7 @@ class ConfigSource:
     def reload(self) -> bool:
         """Re-read the file now; keep the old snapshot (and log why) if the new one is invalid."""
         try:
-            self._config = load_config(self.path)
+            self._config = self._load()
         except ConfigurationError as exc:
             self.last_error = exc
             _log().warning("config reload failed; keeping the last good config:\n%s", exc)

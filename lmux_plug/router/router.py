@@ -40,7 +40,9 @@ from lmux_plug.router.attempts import run_attempts
 from lmux_plug.router.breaker import Breaker, BreakerState
 from lmux_plug.router.cache import ResponseCache, request_key
 from lmux_plug.router.config import (
+    ConfigProblem,
     ConfigSource,
+    ConfigValidationError,
     Deployment,
     LogicalModel,
     RouterConfig,
@@ -144,7 +146,11 @@ class Router:
         self.registry = registry
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.backend: StateBackend = backend or MemoryBackend(clock=self.clock)
-        self._source = ConfigSource(config_path) if config_path is not None else None
+        self._source = (
+            ConfigSource(config_path, check=self._check_providers)
+            if config_path is not None
+            else None
+        )
         if config is None:
             config = self._source.current() if self._source else RouterConfig(models=models or {})
         elif models:
@@ -173,6 +179,33 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(models={sorted(self._config.models)}, backend={self.backend!r})"
+
+    def _check_providers(self, config: RouterConfig, source: str) -> None:
+        """Refuse a file whose deployments or fallbacks name a provider the registry lacks.
+
+        Such a file would load and then fail every call to that deployment; with the
+        provider's install hint or a did-you-mean it fails at load (a reload keeps the last
+        good config) instead.
+        """
+        if not callable(getattr(self.registry, "providers", None)):
+            return  # a duck-typed client: nothing to check against
+        from lmux_plug._cli_models import model_problem  # noqa: PLC0415 - load time only
+
+        logical = set(config.models)
+        problems = []
+        for name, model in config.models.items():
+            places = [(f"deployments[{i}].model", d.model) for i, d in enumerate(model.deployments)]
+            places += [
+                (f"{field}[{i}]", target)
+                for field in ("fallbacks", "context_fallbacks", "content_filter_fallbacks")
+                for i, target in enumerate(getattr(model, field))
+            ]
+            for where, target in places:
+                problem = model_problem(self.registry, target, logical)
+                if problem is not None:
+                    problems.append(ConfigProblem(f"$.models.{name}.{where}", problem))
+        if problems:
+            raise ConfigValidationError(source, problems)
 
     def _make_breaker(self, config: RouterConfig) -> Breaker:
         return Breaker(

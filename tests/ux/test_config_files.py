@@ -262,3 +262,25 @@ def test_dangling_fallback_in_code_is_refused() -> None:
         Router({"a": model}, registry=Registry())
     with pytest.raises(ConfigurationError, match="system must be a string"):
         LogicalModel("a", [Deployment("echo/echo-1")], system=3)  # type: ignore[arg-type]
+
+
+def test_unknown_provider_is_refused_at_load_and_on_reload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    typo = write(tmp_path, '[models.m]\ndeployments = ["ehco/echo-1"]\n', "typo.toml")
+    with pytest.raises(ConfigValidationError) as info:
+        Router(registry=Registry(), config_path=typo)
+    assert str(info.value) == (
+        f"{typo}: $.models.m.deployments[0].model: unknown provider 'ehco' in 'ehco/echo-1'; "
+        "did you mean 'echo/echo-1'?"
+    )
+    path = write(tmp_path, GOOD)
+    router = Router(registry=Registry(), config_path=path)
+    path.write_text('[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = ["nowhere/x"]\n')
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    with caplog.at_level(logging.WARNING, logger="lmux_plug.router"):
+        assert not router.reload()
+    assert set(router.config.models) == {"fast", "smart"}
+    assert "$.models.fast.fallbacks[0]: unknown provider 'nowhere'" in caplog.text
+    assert router.chat("fast", "still served").content == "still served"
+    router.registry.close()
