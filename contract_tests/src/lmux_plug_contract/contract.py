@@ -67,6 +67,7 @@ from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.server import WireServer
+from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses, split_points
 from lmux_plug_contract.wires import CapturedRequest, Reply
 
@@ -187,13 +188,15 @@ def _texts_of(value: Any) -> Iterator[str]:
     return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
-class ProviderContract(ApisContract, DepthContract, BreadthContract):
+class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContract):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 
     The clauses of the Responses, completion and transcription capabilities come from
     :class:`~lmux_plug_contract.apis_contract.ApisContract`; those about values deep inside
     bodies (tool choices sent, odd fields received) from
-    :class:`~lmux_plug_contract.depth_contract.DepthContract`.
+    :class:`~lmux_plug_contract.depth_contract.DepthContract`; conversations, parameter
+    edges, reasoning and several tool calls from
+    :class:`~lmux_plug_contract.shape_contract.ShapeContract`.
 
     Class attributes:
 

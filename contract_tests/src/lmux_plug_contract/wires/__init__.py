@@ -16,6 +16,7 @@ from lmux_plug_contract.wires._base import (
     ToolUse,
     WireFormat,
 )
+from lmux_plug_contract.wires._said import Said, SaidKind
 from lmux_plug_contract.wires.anthropic import AnthropicWire
 from lmux_plug_contract.wires.bedrock import BedrockWire
 from lmux_plug_contract.wires.cohere import CohereWire
@@ -34,6 +35,8 @@ __all__ = [
     "OllamaWire",
     "OpenAIWire",
     "Reply",
+    "Said",
+    "SaidKind",
     "StreamRendering",
     "ToolUse",
     "VertexAIWire",

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import FinishReason, ToolCall, Usage
+from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
@@ -17,6 +17,7 @@ from lmux_plug_contract.wires._base import (
     json_bytes,
     unknown_tool_choice,
 )
+from lmux_plug_contract.wires._said import Said
 
 __all__ = ["AnthropicWire"]
 
@@ -34,6 +35,44 @@ _ERROR_TYPES = {
 }
 
 
+def _result_text(content: Any) -> str:
+    # A tool_result's content is a string or a list of text blocks.
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return "" if content is None else str(content)
+
+
+def _said(role: str, block: Any) -> Said:
+    """One content block of a ``messages`` turn as the Messages API reads it."""
+    if isinstance(block, str):
+        return Said(role, "text", block)
+    kind = block.get("type") if isinstance(block, dict) else None
+    if kind == "text":
+        return Said(role, "text", str(block.get("text")))
+    if kind == "tool_use":
+        arguments = json.dumps(block.get("input"), sort_keys=True)
+        return Said(role, "call", f"{block.get('name')} {arguments}", ref=block.get("id"))
+    if kind == "tool_result":
+        text = _result_text(block.get("content"))
+        error = block.get("is_error") is True
+        return Said(role, "result", text, ref=block.get("tool_use_id"), error=error)
+    if kind == "thinking":
+        signature = block.get("signature")
+        return Said(role, "thinking", str(block.get("thinking")), signature=signature)
+    if kind == "redacted_thinking":
+        return Said(role, "redacted", str(block.get("data")))
+    return Said(role, "other", str(kind))
+
+
+def _thinking_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
+    return [
+        {"type": "redacted_thinking", "data": b.text}
+        if b.redacted
+        else {"type": "thinking", "thinking": b.text, "signature": b.signature or ""}
+        for b in thinking
+    ]
+
+
 def _event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
 
@@ -43,6 +82,9 @@ class AnthropicWire(WireFormat):
 
     name = "anthropic"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Tool results carry an error flag; answers may hold redacted reasoning.
+    marks_tool_errors = True
+    redacts_thinking = True
     embeddings = False
     embed_usage = False
 
@@ -105,19 +147,13 @@ class AnthropicWire(WireFormat):
         }
         return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
 
-    def stream(
-        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
-    ) -> StreamRendering:
-        """Text deltas in one content block, usage in ``message_delta``."""
+    def _text_block(self, pieces: Sequence[str], index: int) -> list[bytes]:
+        """One text content block at ``index``: its start, a ping, a delta per piece, its stop."""
+        opening = {"type": "text", "text": ""}
         frames = [
-            self._start(request.model_hint, usage),
             _event(
                 "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
+                {"type": "content_block_start", "index": index, "content_block": opening},
             ),
             _event("ping", {"type": "ping"}),
         ]
@@ -126,13 +162,20 @@ class AnthropicWire(WireFormat):
                 "content_block_delta",
                 {
                     "type": "content_block_delta",
-                    "index": 0,
+                    "index": index,
                     "delta": {"type": "text_delta", "text": piece},
                 },
             )
             for piece in pieces
         )
-        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        return frames
+
+    def stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """Text deltas in one content block, usage in ``message_delta``."""
+        frames = [self._start(request.model_hint, usage), *self._text_block(pieces, 0)]
         ending = self._ending("end_turn", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
@@ -176,6 +219,96 @@ class AnthropicWire(WireFormat):
         if kind == "tool" and choice.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(choice["name"])}))
         raise unknown_tool_choice(choice)
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``system`` (a string or text blocks), then each turn's content blocks in order."""
+        body = request.json() or {}
+        system = body.get("system")
+        said = [_said("system", b) for b in ([system] if isinstance(system, str) else system or ())]
+        for turn in body.get("messages") or ():
+            content = turn.get("content")
+            blocks = [content] if isinstance(content, str) else content or ()
+            said.extend(_said(str(turn.get("role")), block) for block in blocks)
+        return said
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+    ) -> Reply:
+        """``thinking`` (with its signature) and ``redacted_thinking`` blocks before the text."""
+        reply = self.chat(request, text, usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["content"] = [*_thinking_blocks(thinking), *body["content"]]
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def thinking_stream(
+        self,
+        request: CapturedRequest,
+        thinking: Sequence[ThinkingBlock],
+        pieces: Sequence[str],
+        usage: Usage,
+    ) -> StreamRendering:
+        """Each reasoning block streamed first: opened empty, thinking and signature deltas."""
+        frames: list[bytes] = []
+        for index, block in enumerate(thinking):
+            if block.redacted:
+                start = {"type": "redacted_thinking", "data": block.text}
+                deltas = []
+            else:
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [
+                    {"type": "thinking_delta", "thinking": block.text},
+                    {"type": "signature_delta", "signature": block.signature or ""},
+                ]
+            opening = {"type": "content_block_start", "index": index, "content_block": start}
+            frames.append(_event("content_block_start", opening))
+            frames.extend(
+                _event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+                for delta in deltas
+            )
+            closing = {"type": "content_block_stop", "index": index}
+            frames.append(_event("content_block_stop", closing))
+        frames = [self._start(request.model_hint, usage), *frames]
+        frames.extend(self._text_block(pieces, len(thinking)))  # after the reasoning blocks
+        ending = self._ending("end_turn", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_calls_stream(
+        self,
+        request: CapturedRequest,
+        calls: Sequence[ToolCall],
+        fragments: Sequence[Sequence[str]],
+        usage: Usage,
+    ) -> StreamRendering:
+        """One ``tool_use`` block per call, its input as ``input_json_delta`` fragments."""
+        frames = [self._start(request.model_hint, usage)]
+        for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            opening = {"type": "content_block_start", "index": index, "content_block": block}
+            frames.append(_event("content_block_start", opening))
+            for part in parts:
+                delta = {"type": "input_json_delta", "partial_json": part}
+                payload = {"type": "content_block_delta", "index": index, "delta": delta}
+                frames.append(_event("content_block_delta", payload))
+            frames.append(
+                _event("content_block_stop", {"type": "content_block_stop", "index": index})
+            )
+        ending = self._ending("tool_use", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
+        """A ``message`` with one ``tool_use`` block per call."""
+        reply = self.tool_chat(request, calls[0], usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["content"] = [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
+            for c in calls
+        ]
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """Anthropic has no embeddings endpoint."""

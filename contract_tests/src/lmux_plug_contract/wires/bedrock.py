@@ -13,7 +13,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import FinishReason, ToolCall, Usage
+from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
@@ -24,6 +24,7 @@ from lmux_plug_contract.wires._base import (
     json_bytes,
     unknown_tool_choice,
 )
+from lmux_plug_contract.wires._said import Said
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
 
@@ -98,11 +99,55 @@ def _ending(reason: str, usage: Usage) -> tuple[bytes, bytes]:
     )
 
 
+def _result_said(role: str, result: Mapping[str, Any]) -> Said:
+    """A ``toolResult``: text or JSON content blocks; ``status: error`` marks a failure."""
+    texts = [
+        b["text"] if "text" in b else json.dumps(b.get("json"), sort_keys=True)
+        for b in result.get("content") or ()
+        if isinstance(b, dict)
+    ]
+    error = result.get("status") == "error"
+    return Said(role, "result", "".join(texts), ref=result.get("toolUseId"), error=error)
+
+
+def _block_said(role: str, block: Any) -> Said:
+    """One Converse content block as the API reads it."""
+    if not isinstance(block, dict):
+        return Said(role, "other", repr(block))
+    if "text" in block:
+        return Said(role, "text", str(block["text"]))
+    if "toolUse" in block:
+        use = block["toolUse"]
+        arguments = json.dumps(use.get("input"), sort_keys=True)
+        return Said(role, "call", f"{use.get('name')} {arguments}", ref=use.get("toolUseId"))
+    if "toolResult" in block:
+        return _result_said(role, block["toolResult"])
+    reasoning = block.get("reasoningContent")
+    if isinstance(reasoning, dict) and "redactedContent" in reasoning:
+        return Said(role, "redacted", str(reasoning["redactedContent"]))
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("reasoningText"), dict):
+        signed = reasoning["reasoningText"]
+        return Said(role, "thinking", str(signed.get("text")), signature=signed.get("signature"))
+    return Said(role, "other", ",".join(sorted(block)))
+
+
+def _reasoning_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
+    return [
+        {"reasoningContent": {"redactedContent": b.text}}
+        if b.redacted
+        else {"reasoningContent": {"reasoningText": {"text": b.text, "signature": b.signature}}}
+        for b in thinking
+    ]
+
+
 class BedrockWire(WireFormat):
     """Converse / ConverseStream; embeddings through InvokeModel (Titan or Cohere bodies)."""
 
     name = "bedrock"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Tool results carry an error flag; answers may hold redacted reasoning.
+    marks_tool_errors = True
+    redacts_thinking = True
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """An ``output.message`` with one text block, ``stopReason`` and ``usage``."""
@@ -164,6 +209,96 @@ class BedrockWire(WireFormat):
         if isinstance(tool, dict) and tool.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
         raise unknown_tool_choice(choice)
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``system`` text blocks, then each message's content blocks in order."""
+        body = request.json() or {}
+        said = [
+            Said("system", "text", str(b["text"])) for b in body.get("system") or () if "text" in b
+        ]
+        for message in body.get("messages") or ():
+            role = str(message.get("role"))
+            said.extend(_block_said(role, block) for block in message.get("content") or ())
+        return said
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+    ) -> Reply:
+        """``reasoningContent`` blocks (signed text, or redacted bytes) before the text block."""
+        reply = self.chat(request, text, usage)
+        body = json.loads(b"".join(reply.chunks))
+        message = body["output"]["message"]
+        message["content"] = [*_reasoning_blocks(thinking), *message["content"]]
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def thinking_stream(
+        self,
+        request: CapturedRequest,
+        thinking: Sequence[ThinkingBlock],
+        pieces: Sequence[str],
+        usage: Usage,
+    ) -> StreamRendering:
+        """A content block per reasoning block (text then signature deltas), then the text."""
+        frames = [_event("messageStart", {"role": "assistant"})]
+        for index, block in enumerate(thinking):
+            deltas = (
+                [{"redactedContent": block.text}]
+                if block.redacted
+                else [{"text": block.text}, {"signature": block.signature}]
+            )
+            frames.extend(
+                _event(
+                    "contentBlockDelta",
+                    {"contentBlockIndex": index, "delta": {"reasoningContent": d}},
+                )
+                for d in deltas
+            )
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+        last = len(thinking)
+        frames.extend(
+            _event("contentBlockDelta", {"contentBlockIndex": last, "delta": {"text": piece}})
+            for piece in pieces
+        )
+        frames.append(_event("contentBlockStop", {"contentBlockIndex": last}))
+        return StreamRendering(_STREAM, (*frames, *_ending("end_turn", usage)), terminal=2)
+
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
+        """An ``output.message`` with one ``toolUse`` block per call."""
+        content = [
+            {"toolUse": {"toolUseId": c.id, "name": c.name, "input": json.loads(c.arguments)}}
+            for c in calls
+        ]
+        body = {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": "tool_use",
+            "usage": _usage(usage),
+            "metrics": {"latencyMs": 42},
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
+    def tool_calls_stream(
+        self,
+        request: CapturedRequest,
+        calls: Sequence[ToolCall],
+        fragments: Sequence[Sequence[str]],
+        usage: Usage,
+    ) -> StreamRendering:
+        """A ``toolUse`` content block per call, its input as JSON fragments."""
+        frames = [_event("messageStart", {"role": "assistant"})]
+        for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
+            start = {"toolUse": {"toolUseId": call.id, "name": call.name}}
+            frames.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+            frames.extend(
+                _event(
+                    "contentBlockDelta",
+                    {"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}},
+                )
+                for part in parts
+            )
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": index}))
+        return StreamRendering(_STREAM, (*frames, *_ending("tool_use", usage)), terminal=2)
 
     def asks_for_stream(self, request: CapturedRequest) -> bool:
         """ConverseStream is its own endpoint (``/model/{id}/converse-stream``)."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lmux_plug import FinishReason, ToolCall, Usage
+from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
 
 from lmux_plug_contract.wires._base import (
     CapturedRequest,
@@ -17,6 +17,7 @@ from lmux_plug_contract.wires._base import (
     json_bytes,
     unknown_tool_choice,
 )
+from lmux_plug_contract.wires._said import Said
 
 __all__ = ["GeminiWire"]
 
@@ -52,11 +53,47 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any
     return candidate
 
 
+_ROLES = {"model": "assistant", "function": "user"}
+
+
+def _response_said(role: str, answer: Any) -> Said:
+    """A ``functionResponse``: ``response.error`` marks a failure, ``result`` wraps text."""
+    response = answer.get("response")
+    error = isinstance(response, dict) and "error" in response
+    value = (
+        response.get("error" if error else "result", response)
+        if isinstance(response, dict)
+        else response
+    )
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return Said(role, "result", text, ref=answer.get("name"), error=error)
+
+
+def _part_said(role: str, part: Any) -> Said:
+    """One part of a ``contents`` entry as the Gemini API reads it."""
+    if not isinstance(part, dict):
+        return Said(role, "other", repr(part))
+    signature = part.get("thoughtSignature")
+    if "functionCall" in part:
+        call = part["functionCall"]
+        arguments = json.dumps(call.get("args"), sort_keys=True)
+        return Said(role, "call", f"{call.get('name')} {arguments}", ref=call.get("name"))
+    if "functionResponse" in part:
+        return _response_said(role, part["functionResponse"])
+    if part.get("thought") is True:
+        return Said(role, "thinking", str(part.get("text")), signature=signature)
+    if "text" in part:
+        return Said(role, "text", str(part["text"]), signature=signature)
+    return Said(role, "other", ",".join(sorted(part)))
+
+
 class GeminiWire(WireFormat):
     """``generateContent``; streams with ``alt=sse``; ``batchEmbedContents`` (no usage)."""
 
     name = "gemini"
     tool_finish = FinishReason.TOOL_CALLS
+    #: A function response reports a failure as ``response.error``.
+    marks_tool_errors = True
     embed_usage = False
 
     def _response(
@@ -137,6 +174,77 @@ class GeminiWire(WireFormat):
             if narrowed and narrowed <= names:
                 return ToolUse(forced=True, callable=narrowed)
         raise unknown_tool_choice(config)
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``systemInstruction.parts``, then each ``contents`` entry's parts.
+
+        Gemini's ``model`` role is the assistant; a ``function`` role is the user's side.
+        """
+        body = request.json() or {}
+        system = body.get("systemInstruction") or body.get("system_instruction") or {}
+        said = [_part_said("system", p) for p in system.get("parts") or ()]
+        for content in body.get("contents") or ():
+            role = str(content.get("role", "user"))
+            role = _ROLES.get(role, role)
+            said.extend(_part_said(role, part) for part in content.get("parts") or ())
+        return said
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+    ) -> Reply:
+        """Thought parts (``thought: true``), then the text part carrying the signature."""
+        body = self._response(request, self._thinking_parts(thinking, text), "STOP", usage)
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
+    def _thinking_parts(self, thinking: Sequence[ThinkingBlock], text: str) -> list[dict[str, Any]]:
+        # Gemini has no redacted reasoning; the signature comes on the first answer part.
+        parts: list[dict[str, Any]] = [
+            {"text": b.text, "thought": True} for b in thinking if not b.redacted
+        ]
+        signatures = [b.signature for b in thinking if b.signature and not b.redacted]
+        answer: dict[str, Any] = {"text": text}
+        if signatures:
+            answer["thoughtSignature"] = signatures[0]
+        return [*parts, answer]
+
+    def thinking_stream(
+        self,
+        request: CapturedRequest,
+        thinking: Sequence[ThinkingBlock],
+        pieces: Sequence[str],
+        usage: Usage,
+    ) -> StreamRendering:
+        """A frame per thought part, then the text: its first frame carries the signature."""
+        *thoughts, first = self._thinking_parts(thinking, pieces[0])
+        frames = [
+            b"data: " + json_bytes(self._response(request, [part], None, None)) + b"\r\n\r\n"
+            for part in (*thoughts, first)
+        ]
+        text = self.stream(request, pieces[1:], usage) if len(pieces) > 1 else None
+        rest = text.frames if text is not None else ()
+        return StreamRendering("text/event-stream", (*frames, *rest), 1)
+
+    def tool_calls_chat(
+        self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
+    ) -> Reply:
+        """One ``functionCall`` part per call in one candidate."""
+        parts = [{"functionCall": {"name": c.name, "args": json.loads(c.arguments)}} for c in calls]
+        body = self._response(request, parts, "STOP", usage)
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
+    def tool_calls_stream(
+        self,
+        request: CapturedRequest,
+        calls: Sequence[ToolCall],
+        fragments: Sequence[Sequence[str]],
+        usage: Usage,
+    ) -> StreamRendering:
+        """Parallel calls arrive together: one frame, one whole ``functionCall`` part each."""
+        parts = [{"functionCall": {"name": c.name, "args": json.loads(c.arguments)}} for c in calls]
+        body = self._response(request, parts, "STOP", usage)
+        return StreamRendering(
+            "text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1
+        )
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``requests[].content.parts[].text`` (batch) or ``content.parts[].text``."""

@@ -1,0 +1,298 @@
+"""Contract clauses about the shape of what is sent and received beyond one text turn.
+
+:class:`ShapeContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Mutation testing of the in-repo codecs (``contract_tests/mutation``) showed the other
+clauses never send more than one user turn, never receive more than one tool call and
+never see reasoning, so defects there lived. These clauses close that gap, each only for
+what the plugin declares (and what its wire can read or render):
+
+- ``requests.parameter_bounds``: values at the edges of every API's range (``max_tokens=1``,
+  ``top_p`` 0 and 1, one stop sequence) are sent like ordinary ones;
+- ``requests.conversation``: a system prompt, alternating and consecutive turns, a tool call
+  with its result (plain and marked as an error) and a signed reasoning block sent back
+  reach the body in order, each with its role, as the API reads it
+  (:meth:`conversation` of the wire, a list of :class:`~lmux_plug_contract.wires.Said`);
+- ``reasoning.thinking``: an answer that opens with reasoning (a signed block, and a redacted
+  one where the API has them) gives the reasoning apart from the text, signature kept.
+
+(Answers with several tool calls: ``tools.several_calls`` in
+:mod:`lmux_plug_contract.breadth_contract`.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from lmux_plug import (
+    AssistantMessage,
+    Capability,
+    ChatChunk,
+    ChatResponse,
+    LmuxError,
+    PluginError,
+    SystemMessage,
+    ThinkingBlock,
+    ToolCall,
+    ToolMessage,
+    UnsupportedFeatureError,
+    UserMessage,
+)
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.wires import CapturedRequest, Said
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["CONVERSATIONS", "ShapeContract"]
+
+_THOUGHT = ThinkingBlock("Thinking it through: Paris ✓ 日本.", signature="sig-contract-7f3a")
+_REDACTED = ThinkingBlock("cmVkYWN0ZWQgcmVhc29uaW5n", redacted=True)
+_RESULT = "Sunny, 21 °C."
+_FAILURE = "No weather station in that city."
+
+
+def _said(role: str, text: str) -> Said:
+    return Said(role, "text", text)
+
+
+def _call_said(call: ToolCall) -> Said:
+    arguments = json.dumps(json.loads(call.arguments), sort_keys=True)
+    return Said("assistant", "call", f"{call.name} {arguments}")
+
+
+def _tool_turns(*, error: bool) -> tuple[list[Any], list[Said]]:
+    content = _FAILURE if error else _RESULT
+    messages = [
+        UserMessage(canon.TOOL_PROMPT),
+        AssistantMessage(tool_calls=(canon.TOOL_CALL,)),
+        ToolMessage(content, tool_call_id=canon.TOOL_CALL.id, is_error=error),
+        UserMessage("And tomorrow?"),
+    ]
+    expected = [
+        _said("user", canon.TOOL_PROMPT),
+        _call_said(canon.TOOL_CALL),
+        Said("user", "result", content, error=error),
+        _said("user", "And tomorrow?"),
+    ]
+    return messages, expected
+
+
+def _turns() -> tuple[list[Any], list[Said]]:
+    messages = [
+        SystemMessage("Answer in one sentence."),
+        UserMessage("First question ✓?"),
+        AssistantMessage("First answer."),
+        UserMessage("Second question."),
+        UserMessage("Third question, right after the second."),
+    ]
+    expected = [
+        _said("system", "Answer in one sentence."),
+        _said("user", "First question ✓?"),
+        _said("assistant", "First answer."),
+        _said("user", "Second question."),
+        _said("user", "Third question, right after the second."),
+    ]
+    return messages, expected
+
+
+def _thinking_turns() -> tuple[list[Any], list[Said]]:
+    messages = [
+        UserMessage(canon.CHAT_PROMPT),
+        AssistantMessage("Earlier answer.", thinking=(_THOUGHT,)),
+        UserMessage("Go on."),
+    ]
+    expected = [
+        _said("user", canon.CHAT_PROMPT),
+        Said("assistant", "thinking", _THOUGHT.text, signature=_THOUGHT.signature),
+        _said("assistant", "Earlier answer."),
+        _said("user", "Go on."),
+    ]
+    return messages, expected
+
+
+#: case -> (the capabilities it needs, the conversation and what its body must say).
+CONVERSATIONS: dict[
+    str, tuple[tuple[Capability, ...], Callable[[], tuple[list[Any], list[Said]]]]
+] = {
+    "turns": ((), _turns),
+    "tool_result": ((Capability.TOOLS,), lambda: _tool_turns(error=False)),
+    "tool_error": ((Capability.TOOLS,), lambda: _tool_turns(error=True)),
+    "thinking": ((Capability.REASONING,), _thinking_turns),
+}
+#: parameter -> (an ordinary value, the edge values every API accepts too).
+_BOUNDS: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    "max_tokens": (123, (1,)),
+    "top_p": (0.5, (0.0, 1.0)),
+    "stop": (["END-OF-ANSWER"], (["Q:", "END-OF-ANSWER"],)),
+}
+
+
+def _optional(wire: Any, method: str) -> Callable[..., Any] | None:
+    """The wire's ``method``, or None when the wire does not implement it (clause skipped)."""
+    function = getattr(wire, method, None)
+    return function if callable(function) else None
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _carries(body: Any, value: Any) -> bool:
+    """Whether ``value`` (a number of its own type, or every string of a list) is in ``body``."""
+    leaves = list(_leaves(body))
+    if isinstance(value, list):
+        return all(v in leaves for v in value)
+    return any(type(leaf) is type(value) and leaf == value for leaf in leaves)
+
+
+def _describe(said: Sequence[Said]) -> str:
+    return "; ".join(f"{s.role} {s.kind} {s.text[:40]!r}" for s in said)
+
+
+class ShapeContract:
+    """Clauses on conversations, parameter edges and reasoning (mixed into the contract)."""
+
+    def _send(
+        self,
+        contract: ContractSession,
+        model: str,
+        messages: Sequence[Any],
+        what: str,
+        **extra: Any,
+    ) -> CapturedRequest | Exception:
+        """Send a chat call; the request the server saw, or the LmuxError raised before I/O."""
+        contract.use_server(contract.canonical("chat"))
+        before = len(contract.server.requests)
+        try:
+            contract.run(
+                contract.registry.achat(
+                    contract.ref(model), list(messages), **contract.params(**extra)
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
+                cause = exc.__cause__ if isinstance(exc, PluginError) else exc
+                pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
+            assert len(contract.server.requests) == before, (
+                f"{what}: {type(exc).__name__} after the request was sent: {exc}"
+            )
+            return exc
+        return contract.server.requests[-1]
+
+    @clause("requests.parameter_bounds")
+    @pytest.mark.parametrize("name", list(_BOUNDS))
+    def test_requests_parameter_bounds(self, contract: ContractSession, name: str) -> None:
+        """Edge values (max_tokens=1, top_p 0 and 1, stop sequences) are sent like ordinary ones."""
+        contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        ordinary, edges = _BOUNDS[name]
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        sent = self._send(contract, model, prompt, f"{name}={ordinary!r}", **{name: ordinary})
+        if isinstance(sent, UnsupportedFeatureError) and name != "max_tokens":
+            pytest.skip(f"not declared: the provider refuses {name}: {sent}")
+        assert not isinstance(sent, Exception), (
+            f"{name}={ordinary!r} (a value every API accepts) was refused: {sent}"
+        )
+        if not _carries(sent.json(), ordinary):
+            assert name != "max_tokens", f"max_tokens={ordinary} is not in the request body"
+            pytest.skip(f"not declared: the plugin does not send {name}")
+        for value in edges:
+            sent = self._send(contract, model, prompt, f"{name}={value!r}", **{name: value})
+            assert not isinstance(sent, Exception), (
+                f"{name}={value!r} (in range for every API) was refused: {sent}"
+            )
+            assert _carries(sent.json(), value), (
+                f"{name}={ordinary!r} reaches the body but {name}={value!r} does not: "
+                f"{sent.json()!r:.300}"
+            )
+
+    @clause("requests.conversation")
+    @pytest.mark.parametrize("case", list(CONVERSATIONS))
+    def test_requests_conversation(self, contract: ContractSession, case: str) -> None:
+        """Every turn reaches the body in order with its role; tool results and reasoning too."""
+        wire = contract.require_wire()
+        read = _optional(wire, "conversation")
+        if read is None:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read conversations")
+        needs, build = CONVERSATIONS[case]
+        model = contract.model(Capability.CHAT, *needs)
+        messages, expected = build()
+        extra = {"tools": [canon.WEATHER_TOOL]} if Capability.TOOLS in needs else {}
+        sent = self._send(contract, model, messages, f"the {case} conversation", **extra)
+        if isinstance(sent, UnsupportedFeatureError):
+            pytest.skip(f"not declared: the provider refuses the {case} conversation: {sent}")
+        assert not isinstance(sent, Exception), f"the {case} conversation was refused: {sent}"
+        said: list[Said] = read(sent)
+        # Ids are the plugin's to choose (some APIs have none): only their pairing counts.
+        seen = [Said(s.role, s.kind, s.text, error=s.error, signature=s.signature) for s in said]
+        if not getattr(wire, "marks_tool_errors", False):
+            seen = [Said(s.role, s.kind, s.text, signature=s.signature) for s in seen]
+            expected = [Said(s.role, s.kind, s.text, signature=s.signature) for s in expected]
+        assert seen == expected, (
+            f"{case}: the body says [{_describe(seen)}]; expected [{_describe(expected)}]"
+        )
+        calls = [s.ref for s in said if s.kind == "call"]
+        results = [s.ref for s in said if s.kind == "result"]
+        assert calls == results, (
+            f"{case}: the tool result answers {results}, the call in the body is {calls}"
+        )
+
+    @clause("reasoning.thinking")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_reasoning_thinking(self, contract: ContractSession, path: str) -> None:
+        """Reasoning in an answer comes apart from the text, signed blocks keep their signature."""
+        wire = contract.require_wire()
+        render = _optional(wire, f"thinking_{path}")
+        if render is None:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no reasoning")
+        capability = Capability.CHAT if path == "chat" else Capability.STREAM
+        model = contract.model(capability, Capability.REASONING)
+        thinking = (
+            (_THOUGHT, _REDACTED) if getattr(wire, "redacts_thinking", False) else (_THOUGHT,)
+        )
+        if path == "chat":
+            contract.use_server(lambda request: render(request, thinking, canon.TEXT, canon.USAGE))
+        else:
+            contract.use_server(
+                lambda request: wire.reply_stream(
+                    render(request, thinking, canon.TEXT_PIECES, canon.USAGE)
+                )
+            )
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        if path == "chat":
+            response = contract.run(contract.registry.achat(contract.ref(model), prompt))
+            assert isinstance(response, ChatResponse), f"chat gave {type(response).__name__}"
+            text, blocks = response.content, list(response.thinking)
+            thought = "".join(b.text for b in blocks if not b.redacted)
+        else:
+            chunks: list[ChatChunk] = contract.collect(
+                contract.registry.achat_stream(contract.ref(model), prompt)
+            )
+            text = "".join(c.delta for c in chunks)
+            blocks = [b for c in chunks for b in c.thinking]
+            thought = "".join(c.thinking_delta for c in chunks)
+        assert text == canon.TEXT, f"{path}: the answer's text is {text!r}, not {canon.TEXT!r}"
+        assert thought == _THOUGHT.text, (
+            f"{path}: the reasoning is {thought!r}, not {_THOUGHT.text!r}"
+        )
+        signatures = [b.signature for b in blocks if b.signature]
+        assert signatures == [_THOUGHT.signature], (
+            f"{path}: reasoning signatures {signatures} (expected the answer's one, "
+            f"{_THOUGHT.signature!r}: a caller sends it back)"
+        )
+        empty = [b for b in blocks if not b.text and not b.signature]
+        assert not empty, f"{path}: {len(empty)} empty reasoning blocks (no text, no signature)"
+        redacted = [b.text for b in blocks if b.redacted]
+        wanted = [b.text for b in thinking if b.redacted]
+        assert redacted == wanted, f"{path}: redacted reasoning {redacted}, expected {wanted}"

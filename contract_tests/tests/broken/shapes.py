@@ -1,0 +1,150 @@
+"""Broken variants of a plugin on the Anthropic wire, one defect each, for the shape clauses.
+
+The clauses of :mod:`lmux_plug_contract.shape_contract` run where the wire can read a
+conversation back and render reasoning and parallel tool calls; the suite's Anthropic
+wire can, the OpenAI one the ``acme`` example speaks does not (yet). So these variants
+serve the in-repo Anthropic codec as the ``anthropic`` provider and break one thing each,
+the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
+
+import attrs
+from lmux_plug import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    InvalidRequestError,
+    ProviderContext,
+    ProviderSpec,
+    hookimpl,
+    wire,
+)
+from lmux_plug.wire import WireRequest, WireResponse
+from lmux_plug_anthropic._codec import AnthropicCodec
+from lmux_plug_anthropic._spec import SPEC
+
+
+class ServedAnthropic:
+    """The in-repo Anthropic codec, unbroken, as a plugin object (the baseline)."""
+
+    codec: Any = AnthropicCodec()
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``anthropic``."""
+        return [SPEC]
+
+    @hookimpl
+    def lmux_plug_wires(self) -> Sequence[str]:
+        """The Anthropic wire."""
+        return [SPEC.wire]
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """Chat through the codec."""
+        return wire.send_chat(self.codec, request, provider)
+
+    @hookimpl
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream through the codec."""
+        return wire.stream_chat(self.codec, request, provider)
+
+
+class _MergesIntoFirstTurnCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        turns = sent.body["messages"]
+        users = [t for t in turns if t["role"] == "user"]
+        if len(users) > 1:
+            # Merges the last user turn into the first one (an off-by-one in turn merging).
+            users[0]["content"].extend(users[-1]["content"])
+            turns.remove(users[-1])
+        return sent
+
+
+class MergesIntoFirstTurn(ServedAnthropic):
+    """Merges a user turn into the first user turn instead of the one before it."""
+
+    codec = _MergesIntoFirstTurnCodec()
+
+
+class _DropsToolErrorFlagCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        for turn in sent.body["messages"]:
+            for block in turn["content"]:
+                block.pop("is_error", None)
+        return sent
+
+
+class DropsToolErrorFlag(ServedAnthropic):
+    """Sends a failed tool result as if it had succeeded."""
+
+    codec = _DropsToolErrorFlagCodec()
+
+
+class _DropsThinkingSignaturesCodec(AnthropicCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        thinking = [attrs.evolve(b, signature=None) for b in decoded.thinking]
+        return attrs.evolve(decoded, thinking=thinking)
+
+
+class DropsThinkingSignatures(ServedAnthropic):
+    """Keeps the reasoning text but drops its signature (the caller cannot send it back)."""
+
+    codec = _DropsThinkingSignaturesCodec()
+
+
+class _KeepsLastToolCallCodec(AnthropicCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        return attrs.evolve(decoded, tool_calls=decoded.tool_calls[-1:])
+
+
+class KeepsLastToolCall(ServedAnthropic):
+    """Decodes only the last of several tool calls in an answer."""
+
+    codec = _KeepsLastToolCallCodec()
+
+
+class _RefusesTopPBoundsCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.top_p is not None and not 0.0 < request.top_p < 1.0:
+            msg = f"top_p must be between 0 and 1, got {request.top_p}"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesTopPBounds(ServedAnthropic):
+    """Refuses top_p of exactly 0 or 1 (an open interval where the API's is closed)."""
+
+    codec = _RefusesTopPBoundsCodec()
+
+
+#: variant -> (the clause that must fail, the -k expression that selects it)
+SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
+    "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
+    "DropsToolErrorFlag": ("requests.conversation", "conversation"),
+    "DropsThinkingSignatures": ("reasoning.thinking", "reasoning_thinking"),
+    "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
+    "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
+}
