@@ -6,6 +6,7 @@ test module with one ``ProviderContract`` subclass, the report written as JSON.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -14,25 +15,31 @@ import pytest
 BROKEN = Path(__file__).resolve().parent / "broken"
 
 
-def _load_defects() -> dict[str, tuple[str, str]]:
+def _load(file: str, name: str, table: str) -> dict[str, tuple[str, str]]:
     import importlib.util
     import sys
 
-    name = "lmux_contract_examples_broken"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BROKEN / "plugins.py")
+        spec = importlib.util.spec_from_file_location(name, BROKEN / file)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    return sys.modules[name].DEFECTS
+    return getattr(sys.modules[name], table)  # type: ignore[no-any-return]
 
 
-DEFECTS = _load_defects()
+DEFECTS = _load("plugins.py", "lmux_contract_examples_broken", "DEFECTS")
+#: Variants of the in-repo Anthropic codec (``broken/shapes.py``): the shape clauses need a
+#: wire that reads conversations back, which acme's OpenAI wire does not.
+SHAPE_DEFECTS = (
+    _load("shapes.py", "lmux_contract_examples_shapes", "SHAPE_DEFECTS")
+    if importlib.util.find_spec("lmux_plug_anthropic") is not None
+    else {}
+)
 
 MODULE = """
 import importlib.util, sys
-_name = "lmux_contract_examples_broken"
+_name = {name!r}
 if _name not in sys.modules:
     _spec = importlib.util.spec_from_file_location(_name, {path!r})
     _module = importlib.util.module_from_spec(_spec)
@@ -44,7 +51,7 @@ from lmux_plug_contract import ProviderContract
 
 
 class TestCertify(ProviderContract):
-    provider = "acme"
+    provider = {provider!r}
     plugin = broken.{variant}()
 """
 
@@ -54,10 +61,20 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
-def _run(pytester: pytest.Pytester, variant: str, keyword: str) -> tuple[dict[str, str], str]:
-    pytester.makepyfile(
-        test_certify=MODULE.format(path=str(BROKEN / "plugins.py"), variant=variant)
+def _module(variant: str, *, shapes: bool = False) -> str:
+    file, name = ("shapes.py", "shapes") if shapes else ("plugins.py", "broken")
+    return MODULE.format(
+        path=str(BROKEN / file),
+        name=f"lmux_contract_examples_{name}",
+        provider="anthropic" if shapes else "acme",
+        variant=variant,
     )
+
+
+def _run(
+    pytester: pytest.Pytester, variant: str, keyword: str, *, shapes: bool = False
+) -> tuple[dict[str, str], str]:
+    pytester.makepyfile(test_certify=_module(variant, shapes=shapes))
     report = pytester.path / "report.json"
     result = pytester.runpytest(
         "-k",
@@ -73,10 +90,15 @@ def _run(pytester: pytest.Pytester, variant: str, keyword: str) -> tuple[dict[st
     return outcomes, result.stdout.str()
 
 
-@pytest.mark.parametrize("variant", sorted(DEFECTS))
-def test_broken_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    clause, keyword = DEFECTS[variant]
-    outcomes, output = _run(pytester, variant, keyword)
+@pytest.mark.parametrize(
+    ("variant", "shapes"),
+    [(v, False) for v in sorted(DEFECTS)] + [(v, True) for v in sorted(SHAPE_DEFECTS)],
+)
+def test_broken_plugin_fails_on_its_clause(
+    pytester: pytest.Pytester, variant: str, *, shapes: bool
+) -> None:
+    clause, keyword = (SHAPE_DEFECTS if shapes else DEFECTS)[variant]
+    outcomes, output = _run(pytester, variant, keyword, shapes=shapes)
     failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
     assert any(name.split("[")[0] == clause for name in failed), (
         f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
@@ -89,9 +111,7 @@ def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
     # The unbroken plugin passes every family the broken ones are run with, so each failure
     # above is caused by its defect.
     keyword = " or ".join(f"({k})" for _, k in DEFECTS.values())
-    pytester.makepyfile(
-        test_certify=MODULE.format(path=str(BROKEN / "plugins.py"), variant="AcmePlugin")
-    )
+    pytester.makepyfile(test_certify=_module("AcmePlugin"))
     report = pytester.path / "report.json"
     result = pytester.runpytest(
         "-k", keyword, "--lmux-examples", "10", "--lmux-report-json", str(report)
@@ -100,3 +120,12 @@ def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
     assert "failed" not in outcomes.values(), result.stdout.str()
     assert sum(o == "passed" for o in outcomes.values()) >= 40
     assert result.ret == 0
+
+
+@pytest.mark.skipif(not SHAPE_DEFECTS, reason="lmux-plug-anthropic is not installed")
+def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pytester) -> None:
+    # The codec the shape variants break passes their clauses unbroken.
+    keyword = " or ".join(sorted({k for _, k in SHAPE_DEFECTS.values()}))
+    outcomes, output = _run(pytester, "ServedAnthropic", keyword, shapes=True)
+    assert "failed" not in outcomes.values(), output
+    assert sum(o == "passed" for o in outcomes.values()) >= 10, output

@@ -4,7 +4,8 @@ The clauses of :mod:`lmux_plug_contract.shape_contract` run where the wire can r
 conversation back and render reasoning and parallel tool calls; the suite's Anthropic
 wire can, the OpenAI one the ``acme`` example speaks does not (yet). So these variants
 serve the in-repo Anthropic codec as the ``anthropic`` provider and break one thing each,
-the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must fail.
+the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must fail
+(``test_broken_plugins.py`` runs them).
 """
 
 from __future__ import annotations
