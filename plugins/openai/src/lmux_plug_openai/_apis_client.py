@@ -8,7 +8,7 @@ key scrubbing) and decodes the answer; streams release their connection when clo
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lmux_plug_openai._client import endpoint
 from lmux_plug_openai._completions_codec import (
@@ -51,6 +51,8 @@ __all__ = [
     "transcribe",
     "transcribe_stream",
 ]
+
+_Answer = TypeVar("_Answer")  # what a decode function of one API returns
 
 
 def _responses_endpoint(provider: ProviderContext, model: str) -> tuple[str, dict[str, str]]:
@@ -112,9 +114,9 @@ async def _call(
     url: str,
     params: dict[str, str],
     request: Any,
-    decode: Callable[..., Any],
+    decode: Callable[..., _Answer],
     **body: Any,
-) -> Any:
+) -> _Answer:
     """POST ``body`` and return what ``decode`` makes of the whole answer."""
     response = await _post(provider, url, params, request, stream=False, **body)
     return decode(response.body, response.headers, **_decoding(provider, request))
@@ -153,10 +155,7 @@ async def create_response(request: ResponseRequest, provider: ProviderContext) -
     """One ``POST /responses`` call."""
     url, params = _responses_endpoint(provider, request.model)
     body = encode_response(request)
-    response: ResponseResponse = await _call(
-        provider, url, params, request, decode_response, json_body=body
-    )
-    return response
+    return await _call(provider, url, params, request, decode_response, json_body=body)
 
 
 async def create_response_stream(
@@ -178,10 +177,7 @@ async def complete(request: CompletionRequest, provider: ProviderContext) -> Com
     """One ``POST /completions`` call."""
     url, params = endpoint(provider, request.model, "complete")
     body = encode_completion(request, provider.spec.options)
-    response: CompletionResponse = await _call(
-        provider, url, params, request, decode_completion, json_body=body
-    )
-    return response
+    return await _call(provider, url, params, request, decode_completion, json_body=body)
 
 
 async def complete_stream(
@@ -206,10 +202,9 @@ async def transcribe(
     url, params = endpoint(provider, request.model, "transcribe")
     content, content_type = encode_transcription(request)
     decode = functools.partial(decode_transcription, response_format=request.response_format)
-    response: TranscriptionResponse = await _call(
+    return await _call(
         provider, url, params, request, decode, content=content, content_type=content_type
     )
-    return response
 
 
 async def transcribe_stream(
