@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lmux_plug._api_types import (
     CompletionRequest,
@@ -48,6 +48,8 @@ __all__ = [
     "to_input_items",
     "transcription_request",
 ]
+
+T = TypeVar("T")
 
 _RESPONSE_FIELDS = (
     "instructions",
@@ -99,6 +101,31 @@ def _extra(params: dict[str, Any]) -> dict[str, Any]:
     extra = dict(params.pop("extra_body", None) or {})
     extra.update(params.pop("extra", None) or {})
     return extra
+
+
+def _one_or_many(value: Any) -> Any:
+    """A lone string as a one-item tuple (``stop="x"``, ``include="..."``)."""
+    return (value,) if isinstance(value, str) else value
+
+
+def _built(
+    cls: Callable[..., T],
+    model: str,
+    params: dict[str, Any],
+    fields: Iterable[str],
+    extra: dict[str, Any],
+    **given: Any,
+) -> T:
+    """``cls`` from ``given``, the ``fields`` of ``params`` it names, the rest as ``extra``.
+
+    ``params`` is consumed; a value the request type refuses is an invalid request.
+    """
+    known = {k: params.pop(k) for k in fields if k in params}
+    extra.update(params)
+    try:
+        return cls(model=model, extra=extra, **given, **known)
+    except (TypeError, ValueError) as exc:
+        raise _bad(str(exc), model) from exc
 
 
 # --------------------------------------------------------------------------- Responses input
@@ -299,25 +326,19 @@ def response_request(
             msg = f"reasoning must be a dict like {{'effort': 'low'}}, got {reasoning!r}"
             raise _bad(msg, model)
         needed.append(Capability.REASONING)
-    include = params.pop("include", None)
-    if isinstance(include, str):
-        include = (include,)
-    known = {k: params.pop(k) for k in _RESPONSE_FIELDS if k in params}
-    extra.update(params)
-    try:
-        request = ResponseRequest(
-            model=model,
-            input=items,
-            tools=typed_tools,
-            tool_choice=tool_choice,
-            text=text,
-            reasoning=reasoning,
-            include=include,
-            extra=extra,
-            **known,
-        )
-    except (TypeError, ValueError) as exc:
-        raise _bad(str(exc), model) from exc
+    request = _built(
+        ResponseRequest,
+        model,
+        params,
+        _RESPONSE_FIELDS,
+        extra,
+        input=items,
+        tools=typed_tools,
+        tool_choice=tool_choice,
+        text=text,
+        reasoning=reasoning,
+        include=_one_or_many(params.pop("include", None)),
+    )
     return request, needed
 
 
@@ -341,15 +362,10 @@ def completion_request(
         msg = "prompt must be a string or a non-empty list of strings"
         raise _bad(msg, model)
     extra = _extra(params)
-    stop = params.pop("stop", None)
-    if isinstance(stop, str):
-        stop = (stop,)
-    known = {k: params.pop(k) for k in _COMPLETION_FIELDS if k in params}
-    extra.update(params)
-    try:
-        return CompletionRequest(model=model, prompt=text, stop=stop, extra=extra, **known)
-    except (TypeError, ValueError) as exc:
-        raise _bad(str(exc), model) from exc
+    stop = _one_or_many(params.pop("stop", None))
+    return _built(
+        CompletionRequest, model, params, _COMPLETION_FIELDS, extra, prompt=text, stop=stop
+    )
 
 
 # --------------------------------------------------------------------------- transcription
@@ -392,25 +408,19 @@ def transcription_request(model: str, audio: Any, params: dict[str, Any]) -> Tra
     """The request for ``transcribe`` (``params`` consumed)."""
     data, found_name = read_audio(audio, model)
     extra = _extra(params)
-    granularities = params.pop("timestamp_granularities", None)
-    if isinstance(granularities, str):
-        granularities = (granularities,)
-    known = {k: params.pop(k) for k in _TRANSCRIPTION_FIELDS if k in params}
-    filename = known.pop("filename", None) or found_name or "audio.wav"
+    granularities = _one_or_many(params.pop("timestamp_granularities", None))
+    filename = params.pop("filename", None) or found_name or "audio.wav"
     if not isinstance(filename, str) or "/" in filename or "\r" in filename or "\n" in filename:
         msg = f"filename must be a plain file name, got {filename!r}"
         raise _bad(msg, model)
-    media_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    extra.update(params)
-    try:
-        return TranscriptionRequest(
-            model=model,
-            audio=data,
-            filename=filename,
-            media_type=media_type,
-            timestamp_granularities=granularities,
-            extra=extra,
-            **known,
-        )
-    except (TypeError, ValueError) as exc:
-        raise _bad(str(exc), model) from exc
+    return _built(
+        TranscriptionRequest,
+        model,
+        params,
+        _TRANSCRIPTION_FIELDS,
+        extra,
+        audio=data,
+        filename=filename,
+        media_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        timestamp_granularities=granularities,
+    )
