@@ -230,6 +230,17 @@ def _fold(deployments: dict[str, Any], labels: Mapping[str, str]) -> dict[str, A
     return out
 
 
+def _per_deployment(
+    name: str, kind: str, help_text: str, deployments: Mapping[str, Any], field: str
+) -> list[str]:
+    """A metric with one sample per deployment (its ``field``, 0 if absent)."""
+    samples = (
+        f'{name}{{deployment="{_label(d)}"}} {entry.get(field, 0)}'
+        for d, entry in sorted(deployments.items())
+    )
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
+
+
 def render_router(stats: dict[str, Any], labels: Mapping[str, str]) -> str:
     """A router's ``stats()`` / ``astats()`` dict in Prometheus text format.
 
@@ -243,23 +254,12 @@ def render_router(stats: dict[str, Any], labels: Mapping[str, str]) -> str:
     lines: list[str] = []
     for field, help_text in _ROUTER_COUNTERS:
         name = f"lmux_router_{field}_total"
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-        lines.extend(
-            f'{name}{{deployment="{_label(d)}"}} {entry.get(field, 0)}'
-            for d, entry in sorted(deployments.items())
-        )
-    lines += [
-        "# HELP lmux_router_cost_usd_total Cost in US dollars.",
-        "# TYPE lmux_router_cost_usd_total counter",
-    ]
-    lines.extend(
-        f'lmux_router_cost_usd_total{{deployment="{_label(d)}"}} {entry.get("cost", 0)}'
-        for d, entry in sorted(deployments.items())
+        lines += _per_deployment(name, "counter", help_text, deployments, field)
+    lines += _per_deployment(
+        "lmux_router_cost_usd_total", "counter", "Cost in US dollars.", deployments, "cost"
     )
-    lines += ["# HELP lmux_router_inflight Calls in flight.", "# TYPE lmux_router_inflight gauge"]
-    lines.extend(
-        f'lmux_router_inflight{{deployment="{_label(d)}"}} {entry.get("inflight", 0)}'
-        for d, entry in sorted(deployments.items())
+    lines += _per_deployment(
+        "lmux_router_inflight", "gauge", "Calls in flight.", deployments, "inflight"
     )
     lines += [
         "# HELP lmux_router_latency_seconds Latency percentiles over recent calls.",
