@@ -186,6 +186,28 @@ class _AnsweringTransport:
                 raise
             raise mapped from exc
 
+    async def _exchange(
+        self,
+        request: MockRequest,
+        provider: str | None,
+        model: str | None,
+        secrets: tuple[str, ...],
+    ) -> tuple[int, dict[str, str], list[bytes]]:
+        """The answer's status, lower-cased headers and body chunks; an error status raises."""
+        answer = await self._respond(request, provider=provider, model=model, secrets=secrets)
+        chunks = list(answer.chunks) if answer.chunks is not None else [answer.body]
+        answer_headers = {k.lower(): v for k, v in answer.headers.items()}
+        if answer.status >= 400:
+            raise error_from_response(
+                answer.status,
+                answer_headers,
+                b"".join(chunks),
+                provider=provider,
+                model=model,
+                secrets=secrets,
+            )
+        return answer.status, answer_headers, chunks
+
     async def request(
         self,
         method: str,
@@ -204,14 +226,8 @@ class _AnsweringTransport:
         request = self._build(
             method, url, headers, json_body, params, stream=False, content=content
         )
-        answer = await self._respond(request, provider=provider, model=model, secrets=secrets)
-        body = b"".join(answer.chunks) if answer.chunks is not None else answer.body
-        answer_headers = {k.lower(): v for k, v in answer.headers.items()}
-        if answer.status >= 400:
-            raise error_from_response(
-                answer.status, answer_headers, body, provider=provider, model=model, secrets=secrets
-            )
-        return HttpResponse(answer.status, answer_headers, body)
+        status, answer_headers, chunks = await self._exchange(request, provider, model, secrets)
+        return HttpResponse(status, answer_headers, b"".join(chunks))
 
     async def stream(
         self,
@@ -229,22 +245,9 @@ class _AnsweringTransport:
     ) -> StreamingResponse:
         """Answer like :meth:`lmux_plug.http.Transport.stream` (the chunks as recorded)."""
         request = self._build(method, url, headers, json_body, params, stream=True, content=content)
-        answer = await self._respond(request, provider=provider, model=model, secrets=secrets)
-        chunks = list(answer.chunks) if answer.chunks is not None else [answer.body]
-        answer_headers = {k.lower(): v for k, v in answer.headers.items()}
-        if answer.status >= 400:
-            raise error_from_response(
-                answer.status,
-                answer_headers,
-                b"".join(chunks),
-                provider=provider,
-                model=model,
-                secrets=secrets,
-            )
+        status, answer_headers, chunks = await self._exchange(request, provider, model, secrets)
         body = _ChunksBody([chunk for chunk in chunks if chunk])
-        return StreamingResponse(
-            answer.status, answer_headers, body=body, provider=provider, model=model
-        )
+        return StreamingResponse(status, answer_headers, body=body, provider=provider, model=model)
 
     async def aclose(self) -> None:
         """Nothing to release."""
