@@ -1,8 +1,10 @@
 """Turn the keywords of ``create_response`` / ``complete`` / ``transcribe`` into typed requests.
 
 Everything here runs before any network I/O, so bad input fails fast with an
-:class:`~lmux_plug.errors.InvalidRequestError` naming what is wrong. Unknown keywords are
-provider-specific body fields and travel in ``extra``.
+:class:`~lmux_plug.errors.InvalidRequestError` naming what is wrong. The keywords are
+checked by :func:`lmux_plug.params.check_api_params`: a misspelt one is refused with a
+did-you-mean; the API's fields this module does not type travel in ``extra``, as do
+provider-specific fields given in ``extra_body``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from lmux_plug._types import (
 )
 from lmux_plug.convert import to_message, to_response_format, to_tool, to_tool_choice
 from lmux_plug.errors import InvalidRequestError
+from lmux_plug.params import check_api_params
 
 __all__ = [
     "completion_request",
@@ -296,6 +299,7 @@ def response_request(
     model: str, value: str | Iterable[Any], params: dict[str, Any]
 ) -> tuple[ResponseRequest, list[Capability]]:
     """The request for ``create_response`` and the capabilities it needs (``params`` consumed)."""
+    check_api_params("responses", params, model=model)
     needed = [Capability.RESPONSES]
     extra = _extra(params)
     items = to_input_items(value, model)
@@ -361,6 +365,7 @@ def completion_request(
     else:
         msg = "prompt must be a string or a non-empty list of strings"
         raise _bad(msg, model)
+    check_api_params("completions", params, model=model)
     extra = _extra(params)
     stop = _one_or_many(params.pop("stop", None))
     return _built(
@@ -406,6 +411,7 @@ def read_audio(audio: Any, model: str | None = None) -> tuple[bytes, str | None]
 
 def transcription_request(model: str, audio: Any, params: dict[str, Any]) -> TranscriptionRequest:
     """The request for ``transcribe`` (``params`` consumed)."""
+    check_api_params("transcription", params, model=model)
     data, found_name = read_audio(audio, model)
     extra = _extra(params)
     granularities = _one_or_many(params.pop("timestamp_granularities", None))

@@ -30,11 +30,13 @@ __all__ = [
     "EmbedCallParams",
     "EmbedParams",
     "InvalidParameterError",
+    "check_api_params",
     "check_chat_params",
     "check_embed_inputs",
     "check_embed_params",
     "check_routing_options",
     "did_you_mean",
+    "split_api_params",
 ]
 
 
@@ -328,6 +330,97 @@ _ROUTING_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "content_filter_fallback": _flag,
 }
 
+# The keywords of ``create_response``, ``complete`` and ``transcribe``: name -> check; the
+# names of the API's other fields, accepted unchecked (their shapes are the provider's),
+# are in ``_API_PASSED``. Anything else is refused with a did-you-mean, as for chat.
+_COMMON_API_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "timeout": _seconds,
+    "extra_headers": _headers,
+    "extra_body": _string_mapping("body fields"),
+    "extra": _string_mapping("body fields"),
+    "user": _text,
+}
+_API_CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "responses": {
+        **_COMMON_API_CHECKS,
+        "instructions": _text,
+        "previous_response_id": _text,
+        "max_output_tokens": _integer(1),
+        "max_tool_calls": _integer(1),
+        "temperature": _number(0, 2),
+        "top_p": _number(0, 1),
+        "top_logprobs": _integer(0, 20),
+        "store": _flag,
+        "prompt_cache_key": _text,
+        "parallel_tool_calls": _flag,
+        "metadata": _string_mapping("strings"),
+        "reasoning_effort": _choice(*_EFFORTS),
+        "service_tier": _text,
+        "safety_identifier": _text,
+        "background": _flag,
+    },
+    "completions": {
+        **_COMMON_API_CHECKS,
+        "max_tokens": _integer(1),
+        "temperature": _number(0, 2),
+        "top_p": _number(0, 1),
+        "seed": _integer(-(2**63), 2**64 - 1),
+        "n": _integer(1, 128),
+        "best_of": _integer(1, 20),
+        "stop": _stop,
+        "suffix": _text,
+        "echo": _flag,
+        "logprobs": _integer(0, 5),
+        "logit_bias": _bias,
+        "presence_penalty": _number(-2, 2),
+        "frequency_penalty": _number(-2, 2),
+    },
+    "transcription": {
+        **_COMMON_API_CHECKS,
+        "filename": _text,
+        "language": _text,
+        "prompt": _text,
+        "temperature": _number(0, 1),
+        "response_format": _choice("json", "text", "srt", "verbose_json", "vtt", "diarized_json"),
+    },
+}
+_API_PASSED: dict[str, frozenset[str]] = {
+    "responses": frozenset(
+        {
+            "tools",
+            "tool_choice",
+            "text",
+            "response_format",
+            "reasoning",
+            "include",
+            "truncation",
+            "conversation",
+            "prompt",
+            "prompt_cache_options",
+            "prompt_cache_retention",
+            "context_management",
+            "background_options",
+            "moderation",
+            "image",
+            "access_programs",
+            "stream_options",
+        }
+    ),
+    "completions": frozenset({"stream_options"}),
+    "transcription": frozenset(
+        {
+            "timestamp_granularities",
+            "include",
+            "chunking_strategy",
+            "known_speaker_names",
+            "known_speaker_references",
+            "keywords",
+            "languages",
+            "stream_options",
+        }
+    ),
+}
+
 #: Every keyword a chat call accepts besides ``model``, ``messages``, ``api_key``, ``base_url``.
 CHAT_PARAMETERS = frozenset(_CHAT_CHECKS) - {"extra"}
 #: Every keyword an embedding call accepts besides ``model``, ``inputs``, ``api_key``, ``base_url``.
@@ -384,6 +477,33 @@ def check_routing_options(model: str | None = None, /, **options: Any) -> None:
     for name, value in options.items():
         if value is not None:
             _run(_ROUTING_CHECKS[name], name, value, model)
+
+
+def check_api_params(kind: str, params: Mapping[str, Any], *, model: str | None = None) -> None:
+    """Check the keywords of ``create_response`` / ``complete`` / ``transcribe``.
+
+    ``kind`` is ``"responses"``, ``"completions"`` or ``"transcription"``. An unknown keyword
+    is an :class:`InvalidParameterError` with a did-you-mean (provider fields go in
+    ``extra_body``); the checked ones are range- and type-checked; ``None`` means not given.
+    """
+    checks = _API_CHECKS[kind]
+    _reject_unknown(params, {**checks, **dict.fromkeys(_API_PASSED[kind])}, model)
+    for name, value in params.items():
+        check = checks.get(name)
+        if check is not None and value is not None:
+            _run(check, name, value, model)
+
+
+def split_api_params(kind: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``params`` as (the keywords ``kind``'s call takes, the rest: provider body fields).
+
+    For a request body that mixes both (a gateway's JSON, where the SDK flattened
+    ``extra_body`` into the body).
+    """
+    known = _API_CHECKS[kind].keys() | _API_PASSED[kind]
+    taken = {k: v for k, v in params.items() if k in known}
+    rest = {k: v for k, v in params.items() if k not in known}
+    return taken, rest
 
 
 def check_embed_inputs(inputs: Any, *, model: str | None = None) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -44,6 +44,7 @@ from lmux_plug.gateway.budget import (
 )
 from lmux_plug.gateway.errors import GatewayError, as_dict
 from lmux_plug.gateway.streams import CompletionScrub, MeteredStream, ResponseScrub, TranscriptScrub
+from lmux_plug.params import split_api_params
 
 if TYPE_CHECKING:
     from lmux_plug.gateway.accounts import Ticket
@@ -65,6 +66,25 @@ _CALL_CONTROL = frozenset(
     {"api_key", "base_url", "extra_headers", "timeout", "extra", "extra_body", "extra_query"}
 )
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _keywords(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A body's fields as the library call's keywords.
+
+    Fields the call does not take (a provider's own, which the SDK sends from
+    ``extra_body``) go in ``extra_body``.
+    """
+    kind = (
+        "responses"
+        if "response" in method
+        else "completions"
+        if "complete" in method
+        else "transcription"
+    )
+    keywords, rest = split_api_params(kind, params)
+    if rest:
+        keywords["extra_body"] = rest
+    return keywords
 
 
 class _Texts(Protocol):
@@ -190,12 +210,12 @@ class _ApiRoutes:
     async def _answer(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
         """The answer of the library's ``method`` (not streamed), its ticket settled."""
         model = call.model
-        answer = _target(self.gateway, method)(model, first, **params)
+        answer = _target(self.gateway, method)(model, first, **_keywords(method, params))
         return await self.gateway.settled(call.ticket, call.key, answer, lambda a: (model, a))
 
     async def _started(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
         """The primed stream of ``method``; if it fails to start, the call is charged nothing."""
-        stream = _target(self.gateway, method)(call.model, first, **params)
+        stream = _target(self.gateway, method)(call.model, first, **_keywords(method, params))
         try:
             return await primed(stream)
         except Exception:

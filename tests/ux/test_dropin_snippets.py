@@ -331,3 +331,38 @@ def test_create_overloads_type_check(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_presets_of_a_router_file_hold_through_the_drop_in(tmp_path: Path) -> None:
+    from lmux_plug.router import Router
+    from lmux_plug.testing import MockProvider
+
+    mock = MockProvider("mock", handler=lambda call: "ok")
+    registry = Registry()
+    registry.register("mock", mock)
+    config = tmp_path / "lmux.toml"
+    config.write_text(
+        '[models.terse]\ndeployments = ["mock/m"]\nsystem = "Be terse."\n'
+        "[models.terse.params]\ntemperature = 0.1\nmax_tokens = 50\n"
+    )
+    router = Router(registry=registry, config_path=config)
+
+    def seen() -> tuple[object, ...]:
+        request = mock.last_call.request
+        return request.temperature, request.max_tokens, request.messages[0].content
+
+    with OpenAI(router=router) as client:
+        client.chat.completions.create(model="terse", messages=HI)
+        assert seen() == (0.1, 50, "Be terse.")
+        list(client.chat.completions.create(model="terse", messages=HI, stream=True))
+        assert seen() == (0.1, 50, "Be terse.")
+        client.chat.completions.create(model="terse", messages=HI, temperature=0.7)
+        assert seen() == (0.7, 50, "Be terse.")
+
+    async def run() -> None:
+        async with AsyncOpenAI(router=router) as client:
+            await client.chat.completions.create(model="terse", messages=HI, max_tokens=5)
+
+    asyncio.run(run())
+    assert seen() == (0.1, 5, "Be terse.")
+    registry.close()

@@ -207,3 +207,59 @@ def test_router_embed_checks_its_options(mock: Any) -> None:
     with pytest.raises(InvalidParameterError, match="deadline"):
         router.embed("fast", "x", deadline=0)
     assert provider.calls == []
+
+
+@pytest.mark.parametrize(
+    ("call", "named", "hint"),
+    [
+        (lambda: lmux_plug.create_response("echo/echo-1", "hi", temprature=0),
+         "temprature", "did you mean 'temperature'"),
+        (lambda: lmux_plug.create_response("echo/echo-1", "hi", temperature="hot"),
+         "temperature", "expected a number"),
+        (lambda: lmux_plug.create_response("echo/echo-1", "hi", max_output_tokens=-1),
+         "max_output_tokens", "at least 1"),
+        (lambda: lmux_plug.create_response("echo/echo-1", "hi", top_p=2),
+         "top_p", "between 0 and 1"),
+        (lambda: lmux_plug.complete("echo/echo-1", "hi", max_token=5),
+         "max_token", "did you mean 'max_tokens'"),
+        (lambda: lmux_plug.complete("echo/echo-1", "hi", max_tokens=True),
+         "max_tokens", "expected an integer"),
+        (lambda: lmux_plug.complete("echo/echo-1", "hi", temperature=9),
+         "temperature", "between 0 and 2"),
+        (lambda: lmux_plug.transcribe("echo/echo-1", b"RIFF", languag="en"),
+         "languag", "did you mean 'language'"),
+        (lambda: lmux_plug.transcribe("echo/echo-1", b"RIFF", temperature=2),
+         "temperature", "between 0 and 1"),
+    ],
+)  # fmt: skip
+def test_the_other_apis_check_their_keywords(call: Any, named: str, hint: str) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert info.value.param == named
+    assert hint in str(info.value)
+
+
+def test_the_other_apis_send_api_and_extra_body_fields() -> None:
+    response = lmux_plug.create_response(
+        "echo/echo-1", "hi", truncation="auto", extra_body={"provider_field": 1}
+    )
+    assert response.output_text == "hi"
+    assert lmux_plug.complete("echo/echo-1", "hi", extra_body={"x": 1}).choices[0]
+
+
+def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
+    import openai
+
+    from lmux_plug.gateway.serve import build_app, run_in_thread
+
+    with run_in_thread(build_app(None, registry=Registry())) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused-open-gateway", max_retries=0)
+        # A provider's own field, sent by the SDK from extra_body as a body field.
+        answer = client.responses.create(
+            model="echo/echo-1", input="hi", extra_body={"provider_field": 1}
+        )
+        assert answer.output_text == "hi"
+        with pytest.raises(openai.BadRequestError) as info:
+            client.responses.create(model="echo/echo-1", input="hi", temperature=9)
+        assert info.value.status_code == 400
+        assert "temperature" in str(info.value)
