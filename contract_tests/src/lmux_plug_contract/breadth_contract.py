@@ -13,6 +13,9 @@ defects living where the canonical exchange is too narrow to reach:
   (the wire's :meth:`content_parts`), for the capability (``vision``, ``files``,
   ``audio``) the model declares; a part the provider cannot carry must be refused
   before any I/O (then the case is skipped);
+- ``requests.extra_body``: provider-specific fields passed as ``extra_body`` (a number, and
+  an object named to sort after the usual body fields) reach the JSON body as top-level
+  members, unchanged;
 - ``embeddings.base64``: embeddings asked for with ``encoding_format="base64"`` are the
   same floats (the wire sends what the real API sends for it, base64 float32 for
   OpenAI); a provider that refuses the format before any I/O is not asked.
@@ -55,6 +58,9 @@ _WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
 _FILE_ID = "file-contract-0001"
 _IMAGE_URL = "https://example.invalid/contract/cat.png"
 _PART_TEXT = "Describe the attached part ✓."
+#: Provider-specific body fields (``requests.extra_body``): names that no API uses, one an
+#: object whose name sorts after ``options``/``messages`` (merged nowhere but the top).
+_EXTRA_BODY: dict[str, Any] = {"lmux_contract_level": 3, "x_lmux_contract": {"mode": "é", "n": 2}}
 #: case -> (the capability it needs, the part sent, what the API must read for it; None: a
 #: part with nothing in it, which must be refused before any I/O).
 PARTS: dict[str, tuple[Capability, Any, tuple[str, str] | None]] = {
@@ -208,4 +214,27 @@ class BreadthContract:
         seen = wire.content_parts(contract.server.requests[-1])
         assert seen == [("text", _PART_TEXT), expected], (
             f"{case}: the API reads the user turn as {seen}; expected the text, then {expected}"
+        )
+
+    @clause("requests.extra_body")
+    def test_requests_extra_body(self, contract: ContractSession) -> None:
+        """Fields passed as extra_body reach the JSON body as top-level members, unchanged."""
+        contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        contract.use_server(contract.canonical("chat"))
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        params = contract.params(extra_body=dict(_EXTRA_BODY))
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
+        except (InvalidRequestError, UnsupportedFeatureError) as exc:
+            assert not contract.server.requests, (
+                f"extra_body was refused after the request was sent: {exc}"
+            )
+            pytest.skip(f"not declared: the provider refuses extra body fields: {exc}")
+        body = contract.server.requests[-1].json()
+        if not isinstance(body, dict):
+            pytest.skip("not declared: the request body is not a JSON object")
+        sent = {name: body.get(name) for name in _EXTRA_BODY}
+        assert sent == _EXTRA_BODY, (
+            f"extra_body {_EXTRA_BODY} reached the body as {sent} (top-level members)"
         )

@@ -31,6 +31,8 @@ from lmux_plug import (
     FinishReason,
     ImageContent,
     InvalidRequestError,
+    LmuxError,
+    NotFoundError,
     ProviderContext,
     ProviderError,
     ProviderSpec,
@@ -435,10 +437,13 @@ class StreamErrorsAreGeneric(AcmePlugin):
     ) -> dict[str, Any]:
         try:
             return super().decode_event(data, provider, request)
-        except ProviderError:
-            raise ProviderError(
-                "the stream failed", provider=provider.name, model=request.model
-            ) from None
+        except ProviderError as exc:
+            raise self.stream_error(exc, provider, request) from None
+
+    def stream_error(
+        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
+    ) -> LmuxError:
+        return ProviderError("the stream failed", provider=provider.name, model=request.model)
 
 
 class DropsLongEvents(AcmePlugin):
@@ -727,6 +732,27 @@ class SendsEmptyImages(_SeesImages):
         return AcmePlugin.encode(self, request, stream=stream)
 
 
+class NestsExtraBody(AcmePlugin):
+    """Sends extra_body fields nested under one ``extra`` member instead of top-level."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(attrs.evolve(request, extra={}), stream=stream)
+        if request.extra:
+            body["extra"] = dict(request.extra)
+        return body
+
+
+class GuessesErrorsFromWords(StreamErrorsAreGeneric):
+    """Reads a stream error event that mentions 'model' as a missing model (NotFoundError)."""
+
+    def stream_error(
+        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
+    ) -> LmuxError:
+        if "model" in str(exc):
+            return NotFoundError(str(exc), provider=provider.name, model=request.model)
+        return exc
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -784,4 +810,6 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "Base64BigEndian": ("embeddings.base64", "base64"),
     "DropsImageParts": ("requests.content_parts", "content_parts and image"),
     "SendsEmptyImages": ("requests.content_parts", "content_parts and image"),
+    "NestsExtraBody": ("requests.extra_body", "extra_body"),
+    "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
 }
