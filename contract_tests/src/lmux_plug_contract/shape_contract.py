@@ -8,6 +8,8 @@ what the plugin declares (and what its wire can read or render):
 
 - ``requests.parameter_bounds``: values at the edges of every API's range (``max_tokens=1``,
   ``top_p`` 0 and 1, one stop sequence) are sent like ordinary ones;
+- ``requests.embed_dimensions``: embeddings asked for with ``dimensions`` send the size
+  (or are refused as unsupported before any I/O);
 - ``requests.conversation``: a system prompt, alternating and consecutive turns, a tool call
   with its result (plain and marked as an error) and a signed reasoning block sent back
   reach the body in order, each with its role, as the API reads it
@@ -38,6 +40,7 @@ from lmux_plug import (
     ToolCall,
     ToolMessage,
     UnsupportedFeatureError,
+    Usage,
     UserMessage,
 )
 
@@ -52,6 +55,9 @@ __all__ = ["CONVERSATIONS", "ShapeContract"]
 
 _THOUGHT = ThinkingBlock("Thinking it through: Paris ✓ 日本.", signature="sig-contract-7f3a")
 _REDACTED = ThinkingBlock("cmVkYWN0ZWQgcmVhc29uaW5n", redacted=True)
+#: The canonical usage, 3 of its output tokens spent on reasoning (``output_tokens`` counts
+#: them; a wire that reports them apart, as Gemini does, renders the split).
+_REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
 _RESULT = "Sunny, 21 °C."
 _FAILURE = "No weather station in that city."
 
@@ -156,6 +162,12 @@ def _carries(body: Any, value: Any) -> bool:
     return any(type(leaf) is type(value) and leaf == value for leaf in leaves)
 
 
+def _fail_foreign(exc: BaseException, what: str) -> None:
+    if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
+        cause = exc.__cause__ if isinstance(exc, PluginError) else exc
+        pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
+
+
 def _describe(said: Sequence[Said]) -> str:
     return "; ".join(f"{s.role} {s.kind} {s.text[:40]!r}" for s in said)
 
@@ -181,9 +193,7 @@ class ShapeContract:
                 )
             )
         except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
-                cause = exc.__cause__ if isinstance(exc, PluginError) else exc
-                pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
+            _fail_foreign(exc, what)
             assert len(contract.server.requests) == before, (
                 f"{what}: {type(exc).__name__} after the request was sent: {exc}"
             )
@@ -215,6 +225,35 @@ class ShapeContract:
             assert _carries(sent.json(), value), (
                 f"{name}={ordinary!r} reaches the body but {name}={value!r} does not: "
                 f"{sent.json()!r:.300}"
+            )
+
+    @clause("requests.embed_dimensions")
+    def test_requests_embed_dimensions(self, contract: ContractSession) -> None:
+        """Embeddings asked for with dimensions (256, and the edge 1) send them in the body."""
+        contract.require_wire()
+        model = contract.model(Capability.EMBED)
+        contract.use_server(contract.canonical("embed"))
+        for dimensions in (256, 1):
+            before = len(contract.server.requests)
+            inputs = list(canon.EMBED_INPUTS)
+            try:
+                contract.run(
+                    contract.registry.aembed(contract.ref(model), inputs, dimensions=dimensions)
+                )
+            except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+                _fail_foreign(exc, f"dimensions={dimensions}")
+                assert len(contract.server.requests) == before, (
+                    f"dimensions={dimensions}: {type(exc).__name__} after the request was sent"
+                )
+                assert isinstance(exc, UnsupportedFeatureError), (
+                    f"dimensions={dimensions} (a valid size) was refused as invalid: {exc}"
+                )
+                pytest.skip(f"not declared: the provider refuses dimensions: {exc}")
+            sent = contract.server.requests[-1].json()
+            if dimensions == 256 and not _carries(sent, dimensions):
+                pytest.skip("not declared: the plugin does not send dimensions")
+            assert _carries(sent, dimensions), (
+                f"dimensions=256 reaches the body but dimensions={dimensions} does not"
             )
 
     @clause("requests.conversation")
@@ -262,11 +301,13 @@ class ShapeContract:
             (_THOUGHT, _REDACTED) if getattr(wire, "redacts_thinking", False) else (_THOUGHT,)
         )
         if path == "chat":
-            contract.use_server(lambda request: render(request, thinking, canon.TEXT, canon.USAGE))
+            contract.use_server(
+                lambda request: render(request, thinking, canon.TEXT, _REASONING_USAGE)
+            )
         else:
             contract.use_server(
                 lambda request: wire.reply_stream(
-                    render(request, thinking, canon.TEXT_PIECES, canon.USAGE)
+                    render(request, thinking, canon.TEXT_PIECES, _REASONING_USAGE)
                 )
             )
         prompt = [UserMessage(canon.CHAT_PROMPT)]
@@ -275,6 +316,7 @@ class ShapeContract:
             assert isinstance(response, ChatResponse), f"chat gave {type(response).__name__}"
             text, blocks = response.content, list(response.thinking)
             thought = "".join(b.text for b in blocks if not b.redacted)
+            usages = [response.usage]
         else:
             chunks: list[ChatChunk] = contract.collect(
                 contract.registry.achat_stream(contract.ref(model), prompt)
@@ -282,6 +324,7 @@ class ShapeContract:
             text = "".join(c.delta for c in chunks)
             blocks = [b for c in chunks for b in c.thinking]
             thought = "".join(c.thinking_delta for c in chunks)
+            usages = [c.usage for c in chunks if c.usage is not None]
         assert text == canon.TEXT, f"{path}: the answer's text is {text!r}, not {canon.TEXT!r}"
         assert thought == _THOUGHT.text, (
             f"{path}: the reasoning is {thought!r}, not {_THOUGHT.text!r}"
@@ -293,6 +336,18 @@ class ShapeContract:
         )
         empty = [b for b in blocks if not b.text and not b.signature]
         assert not empty, f"{path}: {len(empty)} empty reasoning blocks (no text, no signature)"
+        expected = _REASONING_USAGE
+        counted = [(u.input_tokens, u.output_tokens, u.reasoning_tokens) for u in usages]
+        # output_tokens counts the reasoning; reasoning_tokens only where the API reports it.
+        assert counted and all(
+            (i, o) == (expected.input_tokens, expected.output_tokens)
+            and r in (0, expected.reasoning_tokens)
+            for i, o, r in counted
+        ), (
+            f"{path}: usage (input, output, reasoning) {counted}; the answer says input "
+            f"{expected.input_tokens}, output {expected.output_tokens} of which "
+            f"{expected.reasoning_tokens} reasoning"
+        )
         redacted = [b.text for b in blocks if b.redacted]
         wanted = [b.text for b in thinking if b.redacted]
         assert redacted == wanted, f"{path}: redacted reasoning {redacted}, expected {wanted}"

@@ -495,6 +495,16 @@ class DropsMaxTokens(AcmePlugin):
         return body
 
 
+class SendsDimensionsAboveOne(AcmePlugin):
+    """Sends embedding dimensions only when above 1 (a truthiness slip: 1 is dropped too)."""
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        dimensions = getattr(request, "dimensions", None)
+        if path == "embeddings" and dimensions is not None and dimensions > 1:
+            body = {**body, "dimensions": dimensions}
+        return await super().post(provider, path, body, request)
+
+
 class RefusesMaxTokens(AcmePlugin):
     """Refuses any max_tokens before sending ('the API picks the length'): callers cannot cap it."""
 
@@ -792,6 +802,7 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "UsageWithFloor": ("types.usage_reported", "usage_reported"),
     "DropsMaxTokens": ("requests.parameters", "parameters"),
     "RefusesMaxTokens": ("requests.parameters", "parameters"),
+    "SendsDimensionsAboveOne": ("requests.embed_dimensions", "embed_dimensions"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),

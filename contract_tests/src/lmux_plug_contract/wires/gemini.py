@@ -39,11 +39,15 @@ _STATUS = {
 
 
 def _usage(usage: Usage) -> dict[str, int]:
-    return {
+    # Gemini counts the reasoning apart from the answer (thoughtsTokenCount).
+    counts = {
         "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": usage.output_tokens,
+        "candidatesTokenCount": usage.output_tokens - usage.reasoning_tokens,
         "totalTokenCount": usage.total_tokens,
     }
+    if usage.reasoning_tokens:
+        counts["thoughtsTokenCount"] = usage.reasoning_tokens
+    return counts
 
 
 def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
