@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import time
 from collections.abc import (
     AsyncIterable,
@@ -494,19 +495,17 @@ async def agenerate_batch(
 async def _chunks(
     inputs: Iterable[str] | AsyncIterable[str], size: int
 ) -> AsyncIterator[list[str]]:
-    chunk: list[str] = []
-    if isinstance(inputs, AsyncIterable):
-        async for text in inputs:
-            chunk.append(text)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-    else:
-        for text in inputs:
-            chunk.append(text)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
+    if not isinstance(inputs, AsyncIterable):
+        texts = iter(inputs)
+        while chunk := list(itertools.islice(texts, size)):
+            yield chunk
+        return
+    chunk = []
+    async for text in inputs:
+        chunk.append(text)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
