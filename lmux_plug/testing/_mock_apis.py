@@ -9,8 +9,8 @@ Responses answer with function calls) or an exception instance.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["MockApis"]
 
 DEFAULT_TEXT = "mock response"
+T = TypeVar("T")
 
 
 def _tokens(text: str) -> int:
@@ -96,6 +97,23 @@ class MockApis:
         msg = f"MockProvider cannot answer {api} with {type(value).__name__}"
         return InvalidRequestError(msg, provider=provider)
 
+    async def _answered(self, call: MockCall, shape: Callable[[Any, MockCall], T]) -> T:
+        """The scripted answer of ``call``, in the shape of its API."""
+        return shape(await self._next(call), call)
+
+    async def _streamed(
+        self,
+        call: MockCall,
+        kind: type[T],
+        shape: Callable[[Any, MockCall], Any],
+        events: Callable[[Any], Iterable[T]],
+    ) -> AsyncIterator[T]:
+        """The scripted chunks of ``call`` (a list of ``kind``), else its answer's events."""
+        result = await self._next(call)
+        chunks = _chunks_of(result, kind)
+        for chunk in chunks if chunks is not None else events(shape(result, call)):
+            yield chunk
+
     # -- Responses --------------------------------------------------------------------------
 
     def _response(self, result: Any, call: MockCall) -> ResponseResponse:
@@ -122,25 +140,15 @@ class MockApis:
     @hookimpl
     def lmux_plug_create_response(self, request: ResponseRequest, provider: ProviderContext) -> Any:
         """Answer from the queue / handler / default (an awaitable)."""
-        return self._create_response(self._mock_call("response", request, provider))
-
-    async def _create_response(self, call: MockCall) -> ResponseResponse:
-        return self._response(await self._next(call), call)
+        return self._answered(self._mock_call("response", request, provider), self._response)
 
     @hookimpl
     def lmux_plug_create_response_stream(
         self, request: ResponseRequest, provider: ProviderContext
     ) -> AsyncIterator[ResponseChunk]:
         """Stream the Responses events of the scripted answer."""
-        return self._create_response_stream(self._mock_call("response_stream", request, provider))
-
-    async def _create_response_stream(self, call: MockCall) -> AsyncIterator[ResponseChunk]:
-        result = await self._next(call)
-        chunks = _chunks_of(result, ResponseChunk)
-        for chunk in (
-            chunks if chunks is not None else response_events(self._response(result, call))
-        ):
-            yield chunk
+        call = self._mock_call("response_stream", request, provider)
+        return self._streamed(call, ResponseChunk, self._response, response_events)
 
     # -- text completions -------------------------------------------------------------------
 
@@ -166,25 +174,15 @@ class MockApis:
     @hookimpl
     def lmux_plug_complete(self, request: CompletionRequest, provider: ProviderContext) -> Any:
         """Complete from the queue / handler / default (an awaitable)."""
-        return self._complete(self._mock_call("complete", request, provider))
-
-    async def _complete(self, call: MockCall) -> CompletionResponse:
-        return self._completion(await self._next(call), call)
+        return self._answered(self._mock_call("complete", request, provider), self._completion)
 
     @hookimpl
     def lmux_plug_complete_stream(
         self, request: CompletionRequest, provider: ProviderContext
     ) -> AsyncIterator[CompletionChunk]:
         """Stream the scripted completion word by word."""
-        return self._complete_stream(self._mock_call("complete_stream", request, provider))
-
-    async def _complete_stream(self, call: MockCall) -> AsyncIterator[CompletionChunk]:
-        result = await self._next(call)
-        chunks = _chunks_of(result, CompletionChunk)
-        for chunk in (
-            chunks if chunks is not None else completion_chunks(self._completion(result, call))
-        ):
-            yield chunk
+        call = self._mock_call("complete_stream", request, provider)
+        return self._streamed(call, CompletionChunk, self._completion, completion_chunks)
 
     # -- transcription ----------------------------------------------------------------------
 
@@ -209,25 +207,16 @@ class MockApis:
     @hookimpl
     def lmux_plug_transcribe(self, request: TranscriptionRequest, provider: ProviderContext) -> Any:
         """Transcribe from the queue / handler / default (an awaitable)."""
-        return self._transcribe(self._mock_call("transcribe", request, provider))
-
-    async def _transcribe(self, call: MockCall) -> TranscriptionResponse:
-        return self._transcription(await self._next(call), call)
+        call = self._mock_call("transcribe", request, provider)
+        return self._answered(call, self._transcription)
 
     @hookimpl
     def lmux_plug_transcribe_stream(
         self, request: TranscriptionRequest, provider: ProviderContext
     ) -> AsyncIterator[TranscriptionChunk]:
         """Stream the scripted transcript word by word."""
-        return self._transcribe_stream(self._mock_call("transcribe_stream", request, provider))
-
-    async def _transcribe_stream(self, call: MockCall) -> AsyncIterator[TranscriptionChunk]:
-        result = await self._next(call)
-        chunks = _chunks_of(result, TranscriptionChunk)
-        if chunks is None:
-            chunks = transcription_chunks(self._transcription(result, call))
-        for chunk in chunks:
-            yield chunk
+        call = self._mock_call("transcribe_stream", request, provider)
+        return self._streamed(call, TranscriptionChunk, self._transcription, transcription_chunks)
 
     # -- lmux-style provider methods (CompletionProvider, EmbeddingProvider, ...) -----------
 
