@@ -8,8 +8,8 @@ input string) and a completion with its prompt; ``echo/reverse`` reverses it. Im
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from lmux_plug.hookspecs import hookimpl
 
@@ -37,6 +37,11 @@ __all__ = [
 ]
 
 
+R = TypeVar("R")
+T = TypeVar("T")
+C = TypeVar("C")
+
+
 def _tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
@@ -47,6 +52,24 @@ def _echo(model: str, text: str, limit: int | None) -> tuple[str, bool]:
     if limit is not None and len(answer) > limit * 4:
         return answer[: limit * 4], True
     return answer, False
+
+
+async def _answered(
+    answer: Callable[[R, ProviderContext], T], request: R, provider: ProviderContext
+) -> T:
+    """``answer(request, provider)``, computed when awaited (call hooks return awaitables)."""
+    return answer(request, provider)
+
+
+async def _streamed(
+    events: Callable[[T], Iterable[C]],
+    answer: Callable[[R, ProviderContext], T],
+    request: R,
+    provider: ProviderContext,
+) -> AsyncIterator[C]:
+    """The ``events`` of ``answer(request, provider)``, computed when iterated."""
+    for chunk in events(answer(request, provider)):
+        yield chunk
 
 
 def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
@@ -73,11 +96,7 @@ def lmux_plug_create_response(
     request: ResponseRequest, provider: ProviderContext
 ) -> ResponseResponse:
     """Echo the last user input (returned through an awaitable)."""
-    return _answer_response(request, provider)  # type: ignore[return-value]
-
-
-async def _answer_response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
-    return _response(request, provider)
+    return _answered(_response, request, provider)  # type: ignore[return-value]
 
 
 @hookimpl
@@ -85,16 +104,9 @@ def lmux_plug_create_response_stream(
     request: ResponseRequest, provider: ProviderContext
 ) -> AsyncIterator[ResponseChunk]:
     """The Responses event sequence of the echo."""
-    return _stream_response(request, provider)
+    from lmux_plug._api_synth import response_events  # noqa: PLC0415 - lazy: fast import
 
-
-async def _stream_response(
-    request: ResponseRequest, provider: ProviderContext
-) -> AsyncIterator[ResponseChunk]:
-    from lmux_plug._api_synth import response_events  # noqa: PLC0415
-
-    for chunk in response_events(_response(request, provider)):
-        yield chunk
+    return _streamed(response_events, _response, request, provider)
 
 
 def _completion(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
@@ -119,13 +131,7 @@ def _completion(request: CompletionRequest, provider: ProviderContext) -> Comple
 @hookimpl
 def lmux_plug_complete(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
     """Echo the prompt (returned through an awaitable)."""
-    return _answer_completion(request, provider)  # type: ignore[return-value]
-
-
-async def _answer_completion(
-    request: CompletionRequest, provider: ProviderContext
-) -> CompletionResponse:
-    return _completion(request, provider)
+    return _answered(_completion, request, provider)  # type: ignore[return-value]
 
 
 @hookimpl
@@ -133,13 +139,6 @@ def lmux_plug_complete_stream(
     request: CompletionRequest, provider: ProviderContext
 ) -> AsyncIterator[CompletionChunk]:
     """Stream the echoed prompt word by word."""
-    return _stream_completion(request, provider)
+    from lmux_plug._api_synth import completion_chunks  # noqa: PLC0415 - lazy: fast import
 
-
-async def _stream_completion(
-    request: CompletionRequest, provider: ProviderContext
-) -> AsyncIterator[CompletionChunk]:
-    from lmux_plug._api_synth import completion_chunks  # noqa: PLC0415
-
-    for chunk in completion_chunks(_completion(request, provider)):
-        yield chunk
+    return _streamed(completion_chunks, _completion, request, provider)
