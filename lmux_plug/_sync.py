@@ -90,9 +90,24 @@ class LoopRunner:
         import asyncio  # noqa: PLC0415 - lazy: keeps `import lmux_plug` fast
 
         if not self._in_running_loop():
-            return self._thread_loop().run_until_complete(_as_coroutine(make))
+            loop = self._thread_loop()
+            task = loop.create_task(_as_coroutine(make))
+            try:
+                return loop.run_until_complete(task)
+            except BaseException:
+                # Ctrl-C (KeyboardInterrupt) stops the loop with the call still in flight:
+                # cancel it and let it unwind now, so it releases its connection instead of
+                # failing later as a "Task exception was never retrieved" traceback.
+                if not task.done():
+                    task.cancel()
+                    _drain(loop, task)
+                raise
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(make), self._background_loop())
-        return future.result()
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # interrupted while waiting: the call on the loop thread stops too
+            raise
 
     def iterate(self, make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         """Drive the async iterator that ``make()`` builds, yielding its items.
@@ -135,6 +150,15 @@ class LoopRunner:
         self._loops = []
         self._background = None
         self._local = threading.local()
+
+
+def _drain(loop: asyncio.AbstractEventLoop, task: asyncio.Task[T]) -> None:
+    """Run the loop until the cancelled ``task`` has finished, whatever it ends with."""
+    import contextlib  # noqa: PLC0415 - only after an interrupt
+
+    # Its outcome is moot: the caller re-raises what interrupted it.
+    with contextlib.suppress(BaseException):
+        loop.run_until_complete(task)
 
 
 async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:

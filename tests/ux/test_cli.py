@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
+import pytest
+
 import lmux_plug
+from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
 
 def run(
@@ -209,3 +214,63 @@ def test_every_install_hint_names_a_plugin_folder_of_this_repository() -> None:
         folder = hint.rsplit("pip install -e ", 1)[1].rstrip(")")
         project = (root / folder / "pyproject.toml").read_text()
         assert f'name = "{package}"' in project, (prefix, folder)
+
+
+def _env_for(server_url: str) -> dict[str, str]:
+    return {**os.environ, "OPENAI_API_KEY": "test-key-sigint", "OPENAI_BASE_URL": server_url}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "chat-stream"])
+def test_ctrl_c_during_a_call_exits_130_without_a_traceback(stream: bool) -> None:
+    # The upstream never answers, so the call is in flight when the user presses Ctrl-C.
+    with FakeOpenAIServer(FaultPlan(faults={"timeout": 1.0})).run_in_thread() as server:
+        command = [sys.executable, "-m", "lmux_plug", "chat", "openai/gpt-4o-mini", "hi"]
+        with subprocess.Popen(
+            [*command, *(["--stream"] if stream else [])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env_for(server.url),
+        ) as process:
+            # Wait until the request reached the server: the interrupt lands mid-call.
+            while server.stats["requests"] == 0 and process.poll() is None:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+    text = stderr.decode()
+    assert process.returncode == 130, text
+    assert "Traceback" not in text
+    assert "KeyboardInterrupt" not in text
+
+
+def test_streamed_chat_into_a_closed_pipe_has_no_traceback() -> None:
+    prompt = " ".join(str(n) for n in range(20000))
+    result = subprocess.run(
+        f"{sys.executable} -m lmux_plug chat echo/echo-1 - --stream | head -c 5",
+        shell=True,
+        input=prompt,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout == "0 1 2"
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipeError" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+        (("chat",), "the following arguments are required: model"),
+        (("models", "--bogus"), "unrecognized arguments: --bogus"),
+        (("batch",), "usage: lmux-plug batch"),
+        ((), "usage: lmux-plug"),
+    ],
+)
+def test_bad_usage_exits_2_with_the_usage(args: tuple[str, ...], expected: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2, result
+    assert expected in result.stderr
+    assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
