@@ -363,6 +363,7 @@ def _logical_model(
     fields, problems = schema.structure_table(
         raw, schema_of(LogicalModel, frozenset({"name", "deployments"})), path
     )
+    problems = [_placed(problem, path) for problem in problems]
     if deployments_raw is None:
         problems.append(ConfigProblem(f"{path}.deployments", "required key missing"))
         deployments_raw = []
@@ -384,6 +385,22 @@ def _logical_model(
         return LogicalModel(name, deployments, **fields), []
     except (ConfigurationError, TypeError, ValueError) as exc:
         return None, [ConfigProblem(path, getattr(exc, "message", str(exc)))]
+
+
+def _placed(problem: ConfigProblem, path: str) -> ConfigProblem:
+    """An unknown key of a model table that belongs elsewhere says where it goes."""
+    key = problem.path[len(path) + 1 :]
+    if not problem.message.startswith("unknown key") or "." in key or "[" in key:
+        return problem
+    from lmux_plug.params import CHAT_PARAMETERS  # noqa: PLC0415 - on the error path only
+
+    if key in CHAT_PARAMETERS:
+        where = f"a preset parameter goes in [{path[2:]}.params]"
+    elif key in {f.name for f in attrs.fields(RouterConfig)}:
+        where = f"{key} is a setting of the whole router: put it under [router]"
+    else:
+        return problem
+    return ConfigProblem(problem.path, f"{problem.message}; {where}")
 
 
 def _preset_problems(fields: Mapping[str, Any], path: str) -> list[ConfigProblem]:

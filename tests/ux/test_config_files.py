@@ -284,3 +284,19 @@ def test_unknown_provider_is_refused_at_load_and_on_reload(
     assert "$.models.fast.fallbacks[0]: unknown provider 'nowhere'" in caplog.text
     assert router.chat("fast", "still served").content == "still served"
     router.registry.close()
+
+
+def test_a_key_in_the_wrong_table_says_where_it_goes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, '[models.fast]\ndeployments = ["echo/echo-1"]\nretries = 3\ntemperature = 0.2\n'
+    )
+    assert errors_of(path) == [
+        (
+            "lmux.toml: $.models.fast.retries: unknown key; retries is a setting of the whole "
+            "router: put it under [router]"
+        ),
+        (
+            "lmux.toml: $.models.fast.temperature: unknown key; a preset parameter goes in "
+            "[models.fast.params]"
+        ),
+    ]
