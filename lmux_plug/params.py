@@ -526,12 +526,26 @@ def _reject_unknown(
     for name in params:
         if name not in known:
             names = sorted(set(known) - {"extra"})
+            if name in _INSTEAD:
+                msg = f"not a keyword here: {_INSTEAD[name]}"
+                raise InvalidParameterError(name, msg, model=model)
             hint = did_you_mean(name, names)
             msg = (
                 f"unknown parameter{hint}; provider-specific fields go in "
                 f"extra_body={{{name!r}: ...}} (accepted: {', '.join(names)})"
             )
             raise InvalidParameterError(name, msg, model=model)
+
+
+# Keywords people bring from the openai package that mean something else here.
+_INSTEAD = {
+    "stream": "call the _stream twin (chat_stream, achat_stream, create_response_stream ...)",
+    "model": "the model is the first argument",
+    "messages": "the messages are the second argument",
+    "input": "the input (the texts to embed) is the second argument",
+    "functions": "use tools=[...] (OpenAI's functions are tools of type 'function')",
+    "function_call": "use tool_choice=",
+}
 
 
 def _run(check: Callable[[str, Any], Any], name: str, value: Any, model: str | None) -> Any:

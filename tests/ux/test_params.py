@@ -45,6 +45,8 @@ def mock() -> Any:
         ({"extra_headers": {"x-a": "b\r\nHost: evil"}}, "extra_headers", "forbidden"),
         ({"n": 3}, "n", "only n=1 is supported"),
         ({"frequency_penalty": 9}, "frequency_penalty", "between -2 and 2"),
+        ({"stream": True}, "stream", "_stream twin"),
+        ({"functions": []}, "functions", "use tools="),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
