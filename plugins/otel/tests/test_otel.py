@@ -22,7 +22,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from lmux_plug import Registry
-from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import ProviderError, RateLimitError
+from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+from lmux_plug.testing import MockProvider
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
 
@@ -97,7 +99,7 @@ def test_stream_records_time_to_first_chunk(registry: Registry, recorded: Record
     assert "".join(c.delta for c in chunks) == "one two three"
     (span,) = recorded.finished()
     attributes = dict(span.attributes)
-    assert attributes["lmux_plug.time_to_first_chunk"] >= 0
+    assert attributes["gen_ai.response.time_to_first_chunk"] >= 0
     assert attributes["gen_ai.usage.output_tokens"] == chunks[-1].usage.output_tokens
     (first,) = recorded.points("gen_ai.client.operation.time_to_first_chunk")
     assert first.count == 1
@@ -109,6 +111,8 @@ def test_stream_closed_early_still_ends_the_span(registry: Registry, recorded: R
     stream.close()  # type: ignore[attr-defined]
     (span,) = recorded.finished()
     assert span.attributes["lmux_plug.stream.closed_early"] is True
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] >= 0
+    assert span.status.status_code is not StatusCode.ERROR
 
 
 def test_embeddings_span(registry: Registry, recorded: Recorded) -> None:
@@ -145,7 +149,7 @@ def test_a_real_provider_call_is_traced(recorded: Recorded) -> None:
     chat, stream = recorded.finished()
     assert chat.attributes["gen_ai.usage.output_tokens"] == response.usage.output_tokens
     assert chat.attributes["lmux_plug.cost"] > 0  # priced from the declared table
-    assert stream.attributes["lmux_plug.time_to_first_chunk"] > 0
+    assert stream.attributes["gen_ai.response.time_to_first_chunk"] > 0
 
 
 def test_nothing_recorded_without_providers(registry: Registry) -> None:
@@ -161,3 +165,74 @@ def test_import_and_discovery_do_not_import_opentelemetry() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_async_chat_stream_and_embed(registry: Registry, recorded: Recorded) -> None:
+    response = await registry.achat("echo/echo-1", "async hello")
+    chunks = [chunk async for chunk in registry.achat_stream("echo/echo-1", "a b c")]
+    await registry.aembed("echo/echo-1", ["x"])
+    chat, stream, embed = recorded.finished()
+    assert chat.name == "chat echo-1"
+    assert chat.attributes["gen_ai.usage.output_tokens"] == response.usage.output_tokens
+    assert stream.attributes["gen_ai.usage.output_tokens"] == chunks[-1].usage.output_tokens
+    assert stream.attributes["gen_ai.response.time_to_first_chunk"] >= 0
+    assert embed.attributes["gen_ai.operation.name"] == "embeddings"
+    operations = sorted(
+        p.attributes["gen_ai.operation.name"]
+        for p in recorded.points("gen_ai.client.operation.duration")
+    )
+    assert operations == ["chat", "embeddings"]  # chat and stream share one point
+    (first,) = recorded.points("gen_ai.client.operation.time_to_first_chunk")
+    assert first.count == 1  # streams only
+
+
+@pytest.mark.parametrize("fault", ["stream-error", "truncate"])
+def test_a_stream_cut_by_the_server_is_a_failed_span(recorded: Recorded, fault: str) -> None:
+    with (
+        FakeOpenAIServer(FaultPlan(faults={fault: 1.0})).run_in_thread() as server,
+        Registry.from_entry_points() as registry,
+    ):
+        registry.configure("openai", base_url=server.url, api_key="test-key-otel-stream")
+        with pytest.raises(ProviderError):
+            list(registry.chat_stream("openai/gpt-4o-mini", "cut me"))
+    (span,) = recorded.finished()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"]
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+    (duration,) = recorded.points("gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == span.attributes["error.type"]
+
+
+def test_every_router_attempt_is_a_span(recorded: Recorded) -> None:
+    with (
+        FakeOpenAIServer(FaultPlan(retry_after=0.01)).run_in_thread() as server,
+        Registry.from_entry_points() as registry,
+    ):
+        server.inject("503")
+        model = LogicalModel("fast", [Deployment("openai/gpt-4o-mini", base_url=server.url)])
+        router = Router(
+            config=RouterConfig(models={"fast": model}, retries=1, backoff_base=0.001),
+            registry=registry,
+        )
+        registry.configure("openai", api_key="test-key-otel-router")
+        assert router.chat("fast", "hi").content == "echo: hi"
+    failed, answered = recorded.finished()
+    assert failed.attributes["error.type"] == "503"
+    assert answered.status.status_code is not StatusCode.ERROR
+    assert answered.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [("gemini", "gcp.gemini"), ("bedrock", "aws.bedrock"), ("vertex_ai", "gcp.vertex_ai")],
+)
+def test_provider_names_are_the_conventions_well_known_values(
+    recorded: Recorded, prefix: str, expected: str
+) -> None:
+    with Registry.from_entry_points() as registry:
+        # The plugin's own provider answered by a mock: the name is what counts here.
+        registry.register(prefix, MockProvider(prefix, default="ok"), replace=True)
+        registry.chat(f"{prefix}/some-model", "hi")
+    (span,) = recorded.finished()
+    assert span.attributes["gen_ai.provider.name"] == expected
+    assert span.attributes["gen_ai.system"] == expected

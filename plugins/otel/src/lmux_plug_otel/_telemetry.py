@@ -30,8 +30,21 @@ __all__ = ["Telemetry", "configure", "reset", "telemetry"]
 
 _INSTRUMENTATION = "lmux_plug_otel"
 # Explicit bucket boundaries the conventions recommend for these histograms.
-_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-_SECONDS_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48)
+_TOKEN_BUCKETS = tuple(4**n for n in range(14))  # 1, 4, 16, ... 67108864
+_SECONDS_BUCKETS = tuple(0.01 * 2**n for n in range(14))  # 0.01, 0.02, ... 81.92
+
+# The conventions' well-known ``gen_ai.provider.name`` values, which MUST be used where one
+# applies, for the providers whose lmux-plug prefix differs; other prefixes are used as is.
+_PROVIDER_NAMES = {
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "xai": "x_ai",
+}
+# ``gen_ai.system`` (conventions before 1.37) spelt xAI without the underscore.
+_SYSTEM_NAMES = {**_PROVIDER_NAMES, "xai": "xai"}
 
 # The conventions' client histograms: name, unit, description, bucket boundaries.
 _HISTOGRAMS = (
@@ -180,7 +193,6 @@ class Telemetry:
         answer: ChatResponse | EmbeddingResponse | ChatChunk | None,
         usage: Usage | None,
         started: float,
-        extra: dict[str, Any],
     ) -> None:
         elapsed = time.perf_counter() - started
         response_model = getattr(answer, "model", None) or request.model
@@ -198,8 +210,6 @@ class Telemetry:
                 span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
             if cost is not None:
                 span.set_attribute("lmux_plug.cost", cost)
-            for name, value in extra.items():
-                span.set_attribute(name, value)
             span.end()
         if self.duration is None:
             return
@@ -239,7 +249,7 @@ class Telemetry:
         except BaseException as exc:
             self._fail(span, operation, request, provider, exc, started)
             raise
-        self._succeed(span, operation, request, provider, answer, answer.usage, started, {})
+        self._succeed(span, operation, request, provider, answer, answer.usage, started)
         return answer
 
     async def stream(
@@ -255,6 +265,9 @@ class Telemetry:
             async for chunk in iterator:
                 if first_at is None:
                     first_at = time.perf_counter() - started
+                    # On the span at once: a stream that fails or is left later keeps it.
+                    if span is not None:
+                        span.set_attribute("gen_ai.response.time_to_first_chunk", first_at)
                     if self.first_chunk is not None:
                         labels = _metric_attributes("chat", request, provider, chunk.model)
                         self.first_chunk.record(first_at, labels)
@@ -266,14 +279,13 @@ class Telemetry:
             # The caller stopped reading: the call ends here, unfinished but not failed.
             if span is not None:
                 span.set_attribute("lmux_plug.stream.closed_early", True)  # noqa: FBT003
-            self._succeed(span, "chat", request, provider, last, usage, started, {})
+            self._succeed(span, "chat", request, provider, last, usage, started)
             raise
         except BaseException as exc:
             self._fail(span, "chat", request, provider, exc, started)
             raise
         else:
-            extra = {} if first_at is None else {"lmux_plug.time_to_first_chunk": first_at}
-            self._succeed(span, "chat", request, provider, last, usage, started, extra)
+            self._succeed(span, "chat", request, provider, last, usage, started)
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
@@ -303,8 +315,9 @@ def _metric_attributes(
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": provider.name,
-        "gen_ai.system": provider.name,  # the name before semantic conventions 1.37
+        "gen_ai.provider.name": _PROVIDER_NAMES.get(provider.name, provider.name),
+        # The attribute's name before semantic conventions 1.37, for older backends.
+        "gen_ai.system": _SYSTEM_NAMES.get(provider.name, provider.name),
         "gen_ai.request.model": request.model,
     }
     if response_model:
