@@ -15,8 +15,8 @@ locally during an outage release locally after it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, TypeVar
 
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend, StateBackendError
@@ -25,6 +25,7 @@ __all__ = ["DegradingBackend"]
 
 log = logging.getLogger("lmux_plug.router")
 OnStateError = Literal["degrade", "fail"]
+T = TypeVar("T")
 
 
 class DegradingBackend:
@@ -103,68 +104,47 @@ class DegradingBackend:
             # The shared slot expires with its lease; nothing local to give back.
             self._failed(exc)
 
-    async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
-        """See :meth:`StateBackend.sync`."""
+    async def _shared_or_local(
+        self, call: Callable[[StateBackend], Awaitable[T]], *, recover: bool = False
+    ) -> T:
+        """``call(shared)``; ``call(local)`` while shared is degraded or when it fails.
+
+        ``recover``: a shared answer ends the outage (the info line is logged).
+        """
         if self._use_shared():
             try:
-                await self.shared.sync(bucket, remaining, reset)
+                result = await call(self.shared)
             except StateBackendError as exc:
                 self._failed(exc)
             else:
-                return
-        await self.local.sync(bucket, remaining, reset)
+                if recover:
+                    self._recovered()
+                return result
+        return await call(self.local)
+
+    async def sync(self, bucket: Bucket, remaining: float, reset: float) -> None:
+        """See :meth:`StateBackend.sync`."""
+        await self._shared_or_local(lambda state: state.sync(bucket, remaining, reset))
 
     async def block(self, key: str, seconds: float) -> None:
         """See :meth:`StateBackend.block`."""
-        if self._use_shared():
-            try:
-                await self.shared.block(key, seconds)
-            except StateBackendError as exc:
-                self._failed(exc)
-            else:
-                return
-        await self.local.block(key, seconds)
+        await self._shared_or_local(lambda state: state.block(key, seconds))
 
     async def get(self, key: str) -> str | None:
         """See :meth:`StateBackend.get`."""
-        if self._use_shared():
-            try:
-                value = await self.shared.get(key)
-            except StateBackendError as exc:
-                self._failed(exc)
-            else:
-                self._recovered()
-                return value
-        return await self.local.get(key)
+        return await self._shared_or_local(lambda state: state.get(key), recover=True)
 
     async def cas(self, key: str, expected: str | None, value: str, ttl: float) -> bool:
         """See :meth:`StateBackend.cas`."""
-        if self._use_shared():
-            try:
-                return await self.shared.cas(key, expected, value, ttl)
-            except StateBackendError as exc:
-                self._failed(exc)
-        return await self.local.cas(key, expected, value, ttl)
+        return await self._shared_or_local(lambda state: state.cas(key, expected, value, ttl))
 
     async def cache_get(self, key: str) -> bytes | None:
         """See :meth:`StateBackend.cache_get`."""
-        if self._use_shared():
-            try:
-                return await self.shared.cache_get(key)
-            except StateBackendError as exc:
-                self._failed(exc)
-        return await self.local.cache_get(key)
+        return await self._shared_or_local(lambda state: state.cache_get(key))
 
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""
-        if self._use_shared():
-            try:
-                await self.shared.cache_set(key, value, ttl)
-            except StateBackendError as exc:
-                self._failed(exc)
-            else:
-                return
-        await self.local.cache_set(key, value, ttl)
+        await self._shared_or_local(lambda state: state.cache_set(key, value, ttl))
 
     async def aclose(self) -> None:
         """Close the shared backend."""
