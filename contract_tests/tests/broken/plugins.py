@@ -505,6 +505,13 @@ class SendsDimensionsAboveOne(AcmePlugin):
         return await super().post(provider, path, body, request)
 
 
+class IgnoresExtraBody(AcmePlugin):
+    """Builds the body from the typed fields only: the caller's provider fields are lost."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return super().encode(attrs.evolve(request, extra={}), stream=stream)
+
+
 class RefusesMaxTokens(AcmePlugin):
     """Refuses any max_tokens before sending ('the API picks the length'): callers cannot cap it."""
 
@@ -803,6 +810,7 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "DropsMaxTokens": ("requests.parameters", "parameters"),
     "RefusesMaxTokens": ("requests.parameters", "parameters"),
     "SendsDimensionsAboveOne": ("requests.embed_dimensions", "embed_dimensions"),
+    "IgnoresExtraBody": ("requests.extra_fields", "extra_fields"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
