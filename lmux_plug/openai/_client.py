@@ -23,7 +23,12 @@ from lmux_plug.openai._apis import (
 )
 from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
 from lmux_plug.openai._errors import translated
-from lmux_plug.openai._fields import check_chat_fields, check_client_options, check_embed_fields
+from lmux_plug.openai._fields import (
+    check_chat_fields,
+    check_client_options,
+    check_client_values,
+    check_embed_fields,
+)
 from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
 from lmux_plug.openai.types import (
     ChatCompletion,
@@ -338,6 +343,13 @@ class _Base:
         # http_client, ...) are accepted and ignored, so constructor calls port unchanged;
         # a misspelt one (max_retires=) is refused rather than silently ignored.
         check_client_options(type(self).__name__, _ignored)
+        check_client_values(
+            type(self).__name__,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            default_provider=default_provider,
+        )
         if router is not None and (api_key is not None or base_url is not None):
             given = " and ".join(
                 name for name, value in (("api_key", api_key), ("base_url", base_url)) if value

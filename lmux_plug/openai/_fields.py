@@ -17,6 +17,7 @@ from lmux_plug.params import (
     CHAT_PARAMETERS,
     InvalidParameterError,
     check_chat_params,
+    check_routing_options,
     did_you_mean,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "EMBED_CREATE_FIELDS",
     "check_chat_fields",
     "check_client_options",
+    "check_client_values",
     "check_embed_fields",
 ]
 
@@ -152,3 +154,25 @@ def check_client_options(owner: str, options: Mapping[str, Any]) -> None:
             hint = did_you_mean(option, known)
             msg = f"{owner}() got an unknown option {option!r}{hint}"
             raise ConfigurationError(msg)
+
+
+def check_client_values(
+    owner: str,
+    *,
+    timeout: object,
+    max_retries: object,
+    default_headers: object,
+    default_provider: object,
+) -> None:
+    """Check the constructor's own options when the client is made, not at its first call."""
+    try:
+        check_chat_params({"timeout": timeout, "extra_headers": default_headers})
+        check_routing_options(retries=max_retries)
+    except InvalidParameterError as exc:
+        names = {"extra_headers": "default_headers", "retries": "max_retries"}
+        option = names.get(exc.param.partition("[")[0], exc.param)
+        msg = f"{owner}({option}=...): {exc.message.partition(': ')[2]}"
+        raise ConfigurationError(msg) from None
+    if not isinstance(default_provider, str) or not default_provider:
+        msg = f"{owner}(default_provider=...): expected a provider prefix, got {default_provider!r}"
+        raise ConfigurationError(msg)

@@ -282,6 +282,13 @@ def test_misspelt_client_option_is_refused() -> None:
         OpenAI(max_retires=3)
     # The openai package's own options port unchanged (and are ignored).
     OpenAI(organization="org-x", project="p", http_client=None).close()
+    # The client's own options are checked when it is made, named as they were given.
+    with pytest.raises(ConfigurationError, match=r"OpenAI\(max_retries=\.\.\.\): expected an int"):
+        OpenAI(max_retries="3")
+    with pytest.raises(ConfigurationError, match=r"AsyncOpenAI\(timeout=\.\.\.\): must be a pos"):
+        AsyncOpenAI(timeout=-1)
+    with pytest.raises(ConfigurationError, match=r"default_headers=\.\.\.\): expected a string"):
+        OpenAI(default_headers={"x-team": 7})
 
 
 def test_create_overloads_type_check(tmp_path: Path) -> None:
