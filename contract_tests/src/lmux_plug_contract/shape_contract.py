@@ -12,7 +12,8 @@ what the plugin declares (and what its wire can read or render):
   body (``ChatRequest.extra``: fields merged last, as the plugin guide says);
 - ``requests.embed_dimensions``: embeddings asked for with ``dimensions`` send the size
   (or are refused as unsupported before any I/O);
-- ``requests.conversation``: a system prompt, alternating and consecutive turns, a tool call
+- ``requests.conversation``: a system prompt, alternating and consecutive turns, a last
+  assistant turn the model goes on from (or a refusal as unsupported), a tool call
   with its result (plain and marked as an error) and a signed reasoning block sent back
   reach the body in order, each with its role, as the API reads it
   (:meth:`conversation` of the wire, a list of :class:`~lmux_plug_contract.wires.Said`);
@@ -125,11 +126,19 @@ def _thinking_turns() -> tuple[list[Any], list[Said]]:
     return messages, expected
 
 
+def _prefill_turns() -> tuple[list[Any], list[Said]]:
+    # The answer's opening written by the caller: the model goes on from it.
+    messages = [UserMessage(canon.CHAT_PROMPT), AssistantMessage("Hello, contract")]
+    expected = [_said("user", canon.CHAT_PROMPT), _said("assistant", "Hello, contract")]
+    return messages, expected
+
+
 #: case -> (the capabilities it needs, the conversation and what its body must say).
 CONVERSATIONS: dict[
     str, tuple[tuple[Capability, ...], Callable[[], tuple[list[Any], list[Said]]]]
 ] = {
     "turns": ((), _turns),
+    "prefill": ((), _prefill_turns),
     "tool_result": ((Capability.TOOLS,), lambda: _tool_turns(error=False)),
     "tool_error": ((Capability.TOOLS,), lambda: _tool_turns(error=True)),
     "thinking": ((Capability.REASONING,), _thinking_turns),

@@ -141,10 +141,27 @@ class RefusesTopPBounds(ServedAnthropic):
     codec = _RefusesTopPBoundsCodec()
 
 
+class _RefusesPrefillCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.messages and request.messages[-1].role == "assistant":
+            msg = "the conversation must end with a user message"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesPrefill(ServedAnthropic):
+    """Refuses a conversation whose last turn is the assistant's, as if it were malformed."""
+
+    codec = _RefusesPrefillCodec()
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
     "DropsToolErrorFlag": ("requests.conversation", "conversation"),
+    "RefusesPrefill": ("requests.conversation", "conversation and prefill"),
     "DropsThinkingSignatures": ("reasoning.thinking", "reasoning_thinking"),
     "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
     "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
