@@ -8,8 +8,6 @@ what the plugin declares (and what its wire can read or render):
 
 - ``requests.parameter_bounds``: values at the edges of every API's range (``max_tokens=1``,
   ``top_p`` 0 and 1, one stop sequence) are sent like ordinary ones;
-- ``requests.extra_fields``: a provider body field passed as ``extra_body`` reaches the
-  body (``ChatRequest.extra``: fields merged last, as the plugin guide says);
 - ``requests.embed_dimensions``: embeddings asked for with ``dimensions`` send the size
   (or are refused as unsupported before any I/O);
 - ``requests.conversation``: a system prompt, alternating and consecutive turns, a last
@@ -62,8 +60,6 @@ _REDACTED = ThinkingBlock("cmVkYWN0ZWQgcmVhc29uaW5n", redacted=True)
 #: them; a wire that reports them apart, as Gemini does, renders the split).
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
 _RESULT = "Sunny, 21 °C."
-#: A provider-specific body field no API defines (``requests.extra_fields``).
-_EXTRA = {"lmux_contract_field": {"note": "extra-7f3a ✓", "level": 2}}
 _FAILURE = "No weather station in that city."
 
 
@@ -239,19 +235,6 @@ class ShapeContract:
                 f"{name}={ordinary!r} reaches the body but {name}={value!r} does not: "
                 f"{sent.json()!r:.300}"
             )
-
-    @clause("requests.extra_fields")
-    def test_requests_extra_fields(self, contract: ContractSession) -> None:
-        """A provider body field passed as ``extra_body`` reaches the body as given."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        prompt = [UserMessage(canon.CHAT_PROMPT)]
-        sent = self._send(contract, model, prompt, "extra_body", extra_body=dict(_EXTRA))
-        assert not isinstance(sent, Exception), f"extra_body {_EXTRA} was refused: {sent}"
-        body = sent.json()
-        # The documented contract: ``ChatRequest.extra`` holds body fields, merged last.
-        found = {k: body.get(k) for k in _EXTRA} if isinstance(body, dict) else {}
-        assert found == _EXTRA, f"extra_body {_EXTRA} reached the body as {found}"
 
     @clause("requests.embed_dimensions")
     def test_requests_embed_dimensions(self, contract: ContractSession) -> None:

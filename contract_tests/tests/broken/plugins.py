@@ -810,7 +810,7 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "DropsMaxTokens": ("requests.parameters", "parameters"),
     "RefusesMaxTokens": ("requests.parameters", "parameters"),
     "SendsDimensionsAboveOne": ("requests.embed_dimensions", "embed_dimensions"),
-    "IgnoresExtraBody": ("requests.extra_fields", "extra_fields"),
+    "IgnoresExtraBody": ("requests.extra_body", "extra_body"),
     "ChatAsksForStream": ("types.chat_response", "chat_response"),
     "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
     "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
