@@ -8,7 +8,7 @@ load when a hook first reads one of these names through ``lmux_plug.wire``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
@@ -28,8 +28,11 @@ from lmux_plug.codec import (
     tool_call_id,
 )
 from lmux_plug.errors import InvalidRequestError, LmuxError, UnsupportedFeatureError
+from lmux_plug.wire import decode_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from lmux_plug._context import ProviderContext
     from lmux_plug._types import (
         ChatChunk,
@@ -177,9 +180,22 @@ class Codec(Protocol):
 class BaseCodec:
     """Defaults for a :class:`Codec`: no embeddings, HTTP errors left as mapped.
 
-    Subclass it and implement :meth:`encode_chat`, :meth:`decode_chat` and
-    :meth:`stream_decoder` (and the embedding pair if the wire has one).
+    Subclass it and implement :meth:`encode_chat` (and :meth:`encode_embed` if the wire has
+    embeddings). A wire whose answers are one JSON body each and whose stream decoder needs
+    only the model and the provider names its pure functions instead of writing the methods:
+    :attr:`chat_decoder`, :attr:`embed_decoder` and :attr:`stream_decoder_class`; any other
+    wire overrides :meth:`decode_chat`, :meth:`stream_decoder` and :meth:`decode_embed`.
     """
+
+    #: ``decode(body, model=..., provider=...)`` of a 2xx chat body (``staticmethod`` of it):
+    #: the default :meth:`decode_chat` adds the response headers. ``None``: no chat.
+    chat_decoder: ClassVar[Callable[..., ChatResponse] | None] = None
+    #: ``decode(body, model=..., provider=..., expected=...)`` of a 2xx embeddings body, with
+    #: ``expected`` the number of inputs. ``None``: no embeddings.
+    embed_decoder: ClassVar[Callable[..., EmbeddingResponse] | None] = None
+    #: Made as ``stream_decoder_class(model=..., provider=...)`` for each streamed answer by
+    #: the default :meth:`stream_decoder`. ``None``: no streaming.
+    stream_decoder_class: ClassVar[Callable[..., StreamDecoder] | None] = None
 
     def encode_chat(
         self,
@@ -192,13 +208,13 @@ class BaseCodec:
         raise _unsupported("chat", provider, request.model)
 
     def decode_chat(
-        self,
-        response: WireResponse,  # noqa: ARG002 - the Codec protocol's signature
-        request: ChatRequest,
-        provider: ProviderContext,
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
     ) -> ChatResponse:
-        """Not implemented: a chat wire must override it."""
-        raise _unsupported("chat", provider, request.model)
+        """:attr:`chat_decoder` of the JSON body, with the response headers."""
+        decode = self.chat_decoder
+        if decode is None:
+            raise _unsupported("chat", provider, request.model)
+        return decode_json(decode, response, request, provider)
 
     def stream_decoder(
         self,
@@ -206,21 +222,24 @@ class BaseCodec:
         provider: ProviderContext,
         headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
     ) -> StreamDecoder:
-        """Not implemented: a streaming wire must override it."""
-        raise _unsupported("streaming", provider, request.model)
+        """A fresh :attr:`stream_decoder_class` for the request's model and the provider."""
+        make = self.stream_decoder_class
+        if make is None:
+            raise _unsupported("streaming", provider, request.model)
+        return make(model=request.model, provider=provider.name)
 
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Embeddings are not part of this wire."""
         raise _unsupported("embeddings", provider, request.model)
 
     def decode_embed(
-        self,
-        response: WireResponse,  # noqa: ARG002 - the Codec protocol's signature
-        request: EmbeddingRequest,
-        provider: ProviderContext,
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
-        """Embeddings are not part of this wire."""
-        raise _unsupported("embeddings", provider, request.model)
+        """:attr:`embed_decoder` of the JSON body (one vector per input), with the headers."""
+        decode = self.embed_decoder
+        if decode is None:
+            raise _unsupported("embeddings", provider, request.model)
+        return decode_json(decode, response, request, provider, expected=len(request.inputs))
 
     def refine_error(self, error: LmuxError) -> LmuxError:
         """The error as the core mapped it."""

@@ -51,12 +51,11 @@ from lmux_plug import (
     UserMessage,
 )
 from lmux_plug.codec import count_of, reasoning_level
-from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest, decode_json
+from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 if TYPE_CHECKING:
     from lmux_plug import ProviderContext
-    from lmux_plug.wire import WireResponse
 
 __all__ = [
     "CHAT_PATH",
@@ -576,6 +575,10 @@ class CohereCodec(BaseCodec):
     splits longer lists before they reach the codec.
     """
 
+    chat_decoder = staticmethod(decode_chat)
+    embed_decoder = staticmethod(decode_embeddings)
+    stream_decoder_class = CohereStreamDecoder
+
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
@@ -585,32 +588,9 @@ class CohereCodec(BaseCodec):
             return WireRequest(provider.url(CHAT_PATH), body, {"accept": "text/event-stream"})
         return WireRequest(provider.url(CHAT_PATH), encode_chat(request))
 
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        """The answer, with the response headers."""
-        return decode_json(decode_chat, response, request, provider)
-
-    def stream_decoder(
-        self,
-        request: ChatRequest,
-        provider: ProviderContext,
-        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
-    ) -> CohereStreamDecoder:
-        """A decoder for one SSE answer."""
-        return CohereStreamDecoder(model=request.model, provider=provider.name)
-
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Every input in one ``POST /v2/embed``."""
         return WireRequest(provider.url(EMBED_PATH), encode_embeddings(request, request.inputs))
-
-    def decode_embed(
-        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        """One vector per input, with the response headers."""
-        return decode_json(
-            decode_embeddings, response, request, provider, expected=len(request.inputs)
-        )
 
 
 #: The codec the plugin's hooks drive.

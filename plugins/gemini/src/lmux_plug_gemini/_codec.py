@@ -57,9 +57,7 @@ from lmux_plug.wire import (
     BaseCodec,
     SSEDecoder,
     WireRequest,
-    WireResponse,
     count_of,
-    decode_json,
     error_from_response,
     path_segment,
     reasoning_level,
@@ -752,6 +750,10 @@ def _url(provider: ProviderContext, model: str, method: str) -> str:
 class GeminiCodec(BaseCodec):
     """The Gemini API wire (``generateContent``, SSE streams, embeddings)."""
 
+    chat_decoder = staticmethod(decode_chat)
+    embed_decoder = staticmethod(decode_embeddings)
+    stream_decoder_class = GeminiStreamDecoder
+
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
@@ -761,33 +763,10 @@ class GeminiCodec(BaseCodec):
             return WireRequest(url, encode_chat(request), params={"alt": "sse"})
         return WireRequest(_url(provider, request.model, "generateContent"), encode_chat(request))
 
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        """The answer, with the response headers."""
-        return decode_json(decode_chat, response, request, provider)
-
-    def stream_decoder(
-        self,
-        request: ChatRequest,
-        provider: ProviderContext,
-        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
-    ) -> GeminiStreamDecoder:
-        """A decoder for an SSE stream (or a JSON array / error object answer)."""
-        return GeminiStreamDecoder(model=request.model, provider=provider.name)
-
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Every input in one ``batchEmbedContents`` call."""
         url = _url(provider, request.model, "batchEmbedContents")
         return WireRequest(url, encode_embeddings(request))
-
-    def decode_embed(
-        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        """One vector per input, with the response headers."""
-        return decode_json(
-            decode_embeddings, response, request, provider, expected=len(request.inputs)
-        )
 
     def refine_error(self, error: LmuxError) -> LmuxError:
         """A 400 ``API_KEY_INVALID`` is an authentication failure."""

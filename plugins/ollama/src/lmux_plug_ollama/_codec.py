@@ -56,7 +56,6 @@ from lmux_plug.wire import (
     WireRequest,
     WireResponse,
     count_of,
-    decode_json,
     reasoning_level,
     tool_arguments,
     tool_call_id,
@@ -493,36 +492,19 @@ def endpoint(provider: ProviderContext, path: str) -> str:
 class OllamaCodec(BaseCodec):
     """Ollama's native wire: ``/api/chat`` (JSON, NDJSON streams) and ``/api/embed``."""
 
+    chat_decoder = staticmethod(decode_chat)
+    embed_decoder = staticmethod(decode_embed)
+    stream_decoder_class = OllamaStreamDecoder
+
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
         """``POST /api/chat`` with ``stream`` set as asked."""
         return WireRequest(endpoint(provider, "/api/chat"), encode_chat(request, stream=stream))
 
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        """The answer, with the response headers."""
-        return decode_json(decode_chat, response, request, provider)
-
-    def stream_decoder(
-        self,
-        request: ChatRequest,
-        provider: ProviderContext,
-        headers: Mapping[str, str],  # noqa: ARG002 - the Codec protocol's signature
-    ) -> OllamaStreamDecoder:
-        """An NDJSON decoder for one streamed answer."""
-        return OllamaStreamDecoder(model=request.model, provider=provider.name)
-
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """``POST /api/embed`` with every input."""
         return WireRequest(endpoint(provider, "/api/embed"), encode_embed(request))
-
-    def decode_embed(
-        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        """One vector per input, with the response headers."""
-        return decode_json(decode_embed, response, request, provider, expected=len(request.inputs))
 
     # -- embeddings on servers older than /api/embed --------------------------------------
 
