@@ -2,7 +2,8 @@
 
 Each helper does one wire-independent job the same way for every plugin that uses it:
 reading a count from a wire body, turning a tool call's JSON argument text into the object
-a wire wants, giving a tool call without an id a stable one, checking a reasoning effort.
+a wire wants, giving a tool call without an id a stable one, checking a reasoning effort,
+adding a message's blocks to a conversation whose roles must alternate.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -18,6 +19,7 @@ from lmux_plug.errors import InvalidRequestError
 
 __all__ = [
     "REASONING_EFFORTS",
+    "add_turn",
     "count_of",
     "reasoning_level",
     "tool_arguments",
@@ -32,6 +34,20 @@ def count_of(body: Mapping[str, Any], key: str) -> int:
     """A token count at ``body[key]``: a missing, negative or non-integer value counts as 0."""
     value = body.get(key)
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def add_turn(
+    turns: list[dict[str, Any]], role: str, blocks: list[Any], *, key: str = "content"
+) -> None:
+    """Append ``{"role": role, key: blocks}`` to ``turns``, or extend the last turn's blocks.
+
+    For wires whose roles must alternate (Anthropic, Gemini, Bedrock Converse): consecutive
+    messages of one role, such as the results of parallel tool calls, become one turn.
+    """
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
 
 
 def tool_arguments(

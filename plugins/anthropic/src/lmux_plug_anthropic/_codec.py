@@ -54,6 +54,7 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
+from lmux_plug.codec import add_turn
 from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
 from lmux_plug.wire import (
     BaseCodec,
@@ -271,10 +272,7 @@ def _encode_messages(
             raise _invalid(msg, model)
         if not blocks:
             continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        add_turn(turns, role, blocks)
     if not turns:
         raise _invalid("at least one non-empty user message is required", model)
     if turns[0]["role"] != "user":

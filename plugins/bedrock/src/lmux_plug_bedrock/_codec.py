@@ -50,7 +50,7 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
-from lmux_plug.codec import count_of, reasoning_level, tool_arguments
+from lmux_plug.codec import add_turn, count_of, reasoning_level, tool_arguments
 from lmux_plug.wire import path_segment
 
 __all__ = [
@@ -222,13 +222,6 @@ def _conversation(
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
 
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        # Converse wants alternating roles: consecutive turns of one role are merged.
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
     for index, message in enumerate(messages):
         if isinstance(message, (SystemMessage, DeveloperMessage)):
             if message.content:
@@ -240,13 +233,13 @@ def _conversation(
             if not blocks:
                 msg = f"message {index}: user message has no content"
                 raise _bad(msg, model)
-            add("user", blocks)
+            add_turn(turns, "user", blocks)
         elif isinstance(message, AssistantMessage):
             blocks = _assistant_blocks(message, index, model)
             if blocks:  # an empty assistant turn says nothing
-                add("assistant", blocks)
+                add_turn(turns, "assistant", blocks)
         elif isinstance(message, ToolMessage):
-            add("user", [_tool_result(message)])
+            add_turn(turns, "user", [_tool_result(message)])
     if not turns:
         raise _bad("at least one user message is needed", model)
     if turns[0]["role"] != "user":

@@ -53,6 +53,7 @@ from lmux_plug import (
     Usage,
     UserMessage,
 )
+from lmux_plug.codec import add_turn
 from lmux_plug.wire import (
     BaseCodec,
     SSEDecoder,
@@ -238,14 +239,6 @@ def _contents(messages: tuple[Message, ...], model: str) -> tuple[list[dict[str,
     system: list[str] = []
     calls: dict[str, str] = {}
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        # Consecutive turns of one role are merged: parallel function responses must
-        # arrive together in one content, and Gemini expects roles to alternate.
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-
     for index, message in enumerate(messages):
         if isinstance(message, (SystemMessage, DeveloperMessage)):
             if message.content:
@@ -255,16 +248,19 @@ def _contents(messages: tuple[Message, ...], model: str) -> tuple[list[dict[str,
             if not parts:
                 msg = f"message {index}: user message has no content"
                 raise _bad(msg, model)
-            add("user", parts)
+            add_turn(contents, "user", parts, key="parts")
         elif isinstance(message, AssistantMessage):
             parts = _model_parts(message, index, model)
             for call in message.tool_calls:
                 calls[call.id] = call.name
             if parts:  # an empty assistant turn says nothing; leaving it out is lossless
-                add("model", parts)
+                add_turn(contents, "model", parts, key="parts")
         elif isinstance(message, ToolMessage):
             name = _tool_name(message, calls, index, model)
-            add("user", [{"functionResponse": {"name": name, "response": _tool_response(message)}}])
+            response = {"functionResponse": {"name": name, "response": _tool_response(message)}}
+            # Parallel function responses must arrive together in one content: add_turn
+            # merges them into the user turn before.
+            add_turn(contents, "user", [response], key="parts")
     if not contents:
         raise _bad("at least one user or assistant message is needed", model)
     return contents, system
