@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import attrs
 
 from lmux_plug._api_types import (
     CompletionRequest,
@@ -52,46 +54,9 @@ __all__ = [
     "transcription_request",
 ]
 
-T = TypeVar("T")
+#: The request types built from keyword arguments here.
+_Request = TypeVar("_Request", CompletionRequest, ResponseRequest, TranscriptionRequest)
 
-_RESPONSE_FIELDS = (
-    "instructions",
-    "previous_response_id",
-    "max_output_tokens",
-    "temperature",
-    "top_p",
-    "store",
-    "prompt_cache_key",
-    "parallel_tool_calls",
-    "metadata",
-    "user",
-    "timeout",
-    "extra_headers",
-)
-_COMPLETION_FIELDS = (
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "n",
-    "suffix",
-    "echo",
-    "logprobs",
-    "presence_penalty",
-    "frequency_penalty",
-    "user",
-    "timeout",
-    "extra_headers",
-)
-_TRANSCRIPTION_FIELDS = (
-    "filename",
-    "language",
-    "prompt",
-    "response_format",
-    "temperature",
-    "timeout",
-    "extra_headers",
-)
 _HOSTED_TOOL_CHOICES = frozenset({"web_search", "web_search_preview", "file_search", "mcp"})
 _MAX_AUDIO_BYTES = 200 * 1024 * 1024
 
@@ -112,18 +77,15 @@ def _one_or_many(value: Any) -> Any:
 
 
 def _built(
-    cls: Callable[..., T],
-    model: str,
-    params: dict[str, Any],
-    fields: Iterable[str],
-    extra: dict[str, Any],
-    **given: Any,
-) -> T:
-    """``cls`` from ``given``, the ``fields`` of ``params`` it names, the rest as ``extra``.
+    cls: type[_Request], model: str, params: dict[str, Any], extra: dict[str, Any], **given: Any
+) -> _Request:
+    """``cls`` from ``given``, the other fields of ``cls`` in ``params``, the rest as ``extra``.
 
     ``params`` is consumed; a value the request type refuses is an invalid request.
     """
-    known = {k: params.pop(k) for k in fields if k in params}
+    # The type's own fields are the typed keywords: a field added there needs no list here.
+    fields = [f.name for f in attrs.fields(cls) if f.name not in ("model", "extra")]
+    known = {k: params.pop(k) for k in fields if k in params and k not in given}
     extra.update(params)
     try:
         return cls(model=model, extra=extra, **given, **known)
@@ -334,7 +296,6 @@ def response_request(
         ResponseRequest,
         model,
         params,
-        _RESPONSE_FIELDS,
         extra,
         input=items,
         tools=typed_tools,
@@ -368,9 +329,7 @@ def completion_request(
     check_api_params("completions", params, model=model)
     extra = _extra(params)
     stop = _one_or_many(params.pop("stop", None))
-    return _built(
-        CompletionRequest, model, params, _COMPLETION_FIELDS, extra, prompt=text, stop=stop
-    )
+    return _built(CompletionRequest, model, params, extra, prompt=text, stop=stop)
 
 
 # --------------------------------------------------------------------------- transcription
@@ -423,7 +382,6 @@ def transcription_request(model: str, audio: Any, params: dict[str, Any]) -> Tra
         TranscriptionRequest,
         model,
         params,
-        _TRANSCRIPTION_FIELDS,
         extra,
         audio=data,
         filename=filename,
