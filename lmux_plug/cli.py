@@ -324,6 +324,13 @@ def _version() -> str:
     return f"lmux-plug {lmux_plug.__version__}"
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` opens with the line the command list shows."""
+    return sub.add_parser(name, help=summary, description=summary)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lmux-plug",
@@ -333,27 +340,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    plugins = sub.add_parser(
-        "plugins",
-        help="List the discovered plugins, their providers and whether each key is set.",
-        description="List the discovered plugins, their providers and whether each key is set.",
+    plugins = _command(
+        sub, "plugins", "List the discovered plugins, their providers and whether each key is set."
     )
     plugins.add_argument(
         "--strict", action="store_true", help="Exit with 1 if a plugin failed to load."
     )
     plugins.add_argument("--json", action="store_true", help="Print JSON instead of text.")
-    models = sub.add_parser(
-        "models",
-        help="List the declared models with their prices and capabilities.",
-        description="List the declared models with their prices and capabilities.",
-    )
+    models = _command(sub, "models", "List the declared models with their prices and capabilities.")
     models.add_argument("--provider", help="Only list the models of this provider.")
     models.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
-    chat = sub.add_parser(
-        "chat",
-        help="Send one chat request and print the answer.",
-        description="Send one chat request and print the answer.",
-    )
+    chat = _command(sub, "chat", "Send one chat request and print the answer.")
     chat.add_argument("model", help="The model to call, as provider/model (e.g. echo/echo-1).")
     chat.add_argument(
         "prompt", nargs="?", help="The prompt; '-' (or a pipe and no prompt) reads stdin."
