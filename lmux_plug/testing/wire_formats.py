@@ -19,13 +19,14 @@ from typing import Any
 
 import attrs
 
-from lmux_plug import FinishReason, ToolCall, Usage
+from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
 from lmux_plug.testing.wire_server import CapturedRequest, Reply
 
 __all__ = [
     "OpenAIWire",
     "Pieces",
     "StreamRendering",
+    "Thoughts",
     "ToolUse",
     "WireFormat",
     "inline_data",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: The argument pieces of several tool calls, one sequence per call (``tool_calls_stream``).
 Pieces = Sequence[Sequence[str]]
+#: The reasoning blocks an answer opens with (``thinking_chat``, ``thinking_stream``).
+Thoughts = Sequence[ThinkingBlock]
 
 
 def json_bytes(value: Any) -> bytes:
@@ -91,6 +94,12 @@ class WireFormat:
     #: The finish reason a tool-call answer of this wire means (``tool_calls``, ``tool_use``
     #: ...); None when the wire does not say (``STOP`` or ``TOOL_CALLS`` then both pass).
     tool_finish: FinishReason | None = None
+    #: Whether reasoning blocks carry a signature on this wire (Anthropic, Gemini): a plugin
+    #: must then keep it. Without signatures none is expected (``reasoning.thinking``).
+    signs_thinking = True
+    #: Whether an assistant turn's reasoning can be sent back in a request on this wire
+    #: (``requests.conversation``); where it cannot, a plugin drops it.
+    returns_thinking = True
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A complete chat answer."""
@@ -279,6 +288,9 @@ class OpenAIWire(WireFormat):
 
     name = "openai"
     tool_finish = FinishReason.TOOL_CALLS
+    # Chat Completions has no reasoning blocks (compatible servers' reasoning is unsigned).
+    signs_thinking = False
+    returns_thinking = False
 
     def _chunk(self, model: str, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
         return _sse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from lmux_plug.testing.wire_formats import (
     Pieces,
     StreamRendering,
+    Thoughts,
     ToolUse,
     WireFormat,
     inline_data,
@@ -23,6 +24,7 @@ __all__ = [
     "Pieces",
     "Reply",
     "StreamRendering",
+    "Thoughts",
     "ToolUse",
     "WireFormat",
     "inline_data",

@@ -13,6 +13,7 @@ from lmux_plug_contract.wires._base import (
     Pieces,
     Reply,
     StreamRendering,
+    Thoughts,
     ToolUse,
     WireFormat,
     inline_data,
@@ -20,6 +21,8 @@ from lmux_plug_contract.wires._base import (
     last_user,
     unknown_tool_choice,
 )
+from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires.openai import said_of_messages
 
 __all__ = ["CohereWire"]
 
@@ -54,17 +57,49 @@ def _end(reason: str, usage: Usage) -> bytes:
     )
 
 
+def _content_block(index: int, kind: str, pieces: Sequence[str]) -> list[bytes]:
+    """``content-start`` of a ``kind`` block at ``index``, a ``content-delta`` per piece, end."""
+    opening = {"message": {"content": {"type": kind, kind: ""}}}
+    frames = [_event({"type": "content-start", "index": index, "delta": opening})]
+    frames.extend(
+        _event(
+            {
+                "type": "content-delta",
+                "index": index,
+                "delta": {"message": {"content": {kind: piece}}},
+            }
+        )
+        for piece in pieces
+    )
+    frames.append(_event({"type": "content-end", "index": index}))
+    return frames
+
+
 class CohereWire(WireFormat):
     """v2 chat with ``content-delta`` / ``tool-call-delta`` SSE events; embeddings by type."""
 
     name = "cohere"
     tool_finish = FinishReason.TOOL_CALLS
+    # Unsigned reasoning; it goes back only as the tool_plan of a turn with tool calls.
+    signs_thinking = False
+    returns_thinking = False
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``messages`` as in Chat Completions (``tool_plan`` is reasoning sent back)."""
+        return said_of_messages((request.json() or {}).get("messages"))
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A ``message`` with one text part, ``finish_reason: COMPLETE`` and both usages."""
+        return self.thinking_chat(request, (), text, usage)
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
+    ) -> Reply:
+        """A ``message`` whose ``thinking`` parts come before its text part."""
+        parts = [{"type": "thinking", "thinking": b.text} for b in thinking if not b.redacted]
         body = {
             "id": "contract-cohere",
-            "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+            "message": {"role": "assistant", "content": [*parts, {"type": "text", "text": text}]},
             "finish_reason": "COMPLETE",
             "usage": _usage(usage),
         }
@@ -74,27 +109,18 @@ class CohereWire(WireFormat):
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """``content-start``, one ``content-delta`` per piece, ``message-end`` then ``[DONE]``."""
-        frames = [
-            _start(),
-            _event(
-                {
-                    "type": "content-start",
-                    "index": 0,
-                    "delta": {"message": {"content": {"type": "text", "text": ""}}},
-                }
-            ),
-        ]
-        frames.extend(
-            _event(
-                {
-                    "type": "content-delta",
-                    "index": 0,
-                    "delta": {"message": {"content": {"text": piece}}},
-                }
-            )
-            for piece in pieces
-        )
-        frames.append(_event({"type": "content-end", "index": 0}))
+        return self.thinking_stream(request, (), pieces, usage)
+
+    def thinking_stream(
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A ``thinking`` content block per reasoning block (two deltas each), then the text."""
+        frames = [_start()]
+        thoughts = [b.text for b in thinking if not b.redacted]
+        for index, thought in enumerate(thoughts):
+            halves = (thought[: len(thought) // 2], thought[len(thought) // 2 :])
+            frames.extend(_content_block(index, "thinking", halves))
+        frames.extend(_content_block(len(thoughts), "text", pieces))
         return StreamRendering(
             "text/event-stream", (*frames, _end("COMPLETE", usage), _DONE), terminal=2
         )

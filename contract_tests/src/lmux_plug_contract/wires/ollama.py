@@ -13,12 +13,14 @@ from lmux_plug_contract.wires._base import (
     Pieces,
     Reply,
     StreamRendering,
+    Thoughts,
     ToolUse,
     WireFormat,
     json_bytes,
     last_user,
     unknown_tool_choice,
 )
+from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OllamaWire"]
 
@@ -37,11 +39,37 @@ def _calls_message(calls: Sequence[ToolCall]) -> dict[str, Any]:
     }
 
 
+def _whole(line: bytes) -> Reply:
+    """A non-streamed answer: one JSON object (the line without its newline)."""
+    return Reply(200, {"content-type": "application/json; charset=utf-8"}, (line.rstrip(b"\n"),))
+
+
 class OllamaWire(WireFormat):
     """Ollama's own API; errors are ``{"error": "text"}``."""
 
     name = "ollama"
     tool_finish = FinishReason.TOOL_CALLS
+    signs_thinking = False  # reasoning is a plain ``thinking`` string, sent back as one
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``messages`` in order; tool calls and results are matched by function name."""
+        said: list[Said] = []
+        for turn in (request.json() or {}).get("messages") or ():
+            role = str(turn.get("role"))
+            if role == "tool":
+                ref = turn.get("tool_name")
+                said.append(Said("user", "result", str(turn.get("content")), ref=ref))
+                continue
+            if turn.get("thinking"):
+                said.append(Said(role, "thinking", str(turn["thinking"])))
+            if turn.get("content"):
+                said.append(Said(role, "text", str(turn["content"])))
+            for call in turn.get("tool_calls") or ():
+                function = call.get("function") or {}
+                arguments = json.dumps(function.get("arguments"), sort_keys=True)
+                name = function.get("name")
+                said.append(Said(role, "call", f"{name} {arguments}", ref=name))
+        return said
 
     def _line(
         self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None
@@ -68,28 +96,39 @@ class OllamaWire(WireFormat):
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """One complete object with ``done: true``."""
-        body = self._line(request, {"role": "assistant", "content": text}, done=True, usage=usage)
-        return Reply(
-            200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
-        )
+        return self.thinking_chat(request, (), text, usage)
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
+    ) -> Reply:
+        """One ``done`` object; its message carries the reasoning in ``thinking`` (if any)."""
+        message = {"role": "assistant", "content": text}
+        thought = "".join(b.text for b in thinking if not b.redacted)
+        if thought:
+            message["thinking"] = thought
+        return _whole(self._line(request, message, done=True, usage=usage))
 
     def tool_calls_chat(
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
     ) -> Reply:
         """One ``done`` object whose message holds whole tool calls."""
-        body = self._line(request, _calls_message(calls), done=True, usage=usage)
-        return Reply(
-            200, {"content-type": "application/json; charset=utf-8"}, (body.rstrip(b"\n"),)
-        )
+        return _whole(self._line(request, _calls_message(calls), done=True, usage=usage))
 
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """One NDJSON line per piece, then the ``done`` line with the counts."""
-        frames = [
-            self._line(request, {"role": "assistant", "content": p}, done=False, usage=None)
-            for p in pieces
-        ]
+        return self.thinking_stream(request, (), pieces, usage)
+
+    def thinking_stream(
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """Lines of ``thinking`` (empty ``content``) first, then one line per text piece."""
+        thought = "".join(b.text for b in thinking if not b.redacted)
+        halves = [h for h in (thought[: len(thought) // 2], thought[len(thought) // 2 :]) if h]
+        messages = [{"role": "assistant", "content": "", "thinking": h} for h in halves]
+        messages += [{"role": "assistant", "content": p} for p in pieces]
+        frames = [self._line(request, m, done=False, usage=None) for m in messages]
         frames.append(
             self._line(request, {"role": "assistant", "content": ""}, done=True, usage=usage)
         )

@@ -1,11 +1,72 @@
 """OpenAI Chat Completions wire (and every OpenAI-compatible endpoint).
 
 The format lives in :mod:`lmux_plug.testing.wire_formats`, because the fake OpenAI server
-renders with it too: one rendering of the wire for both.
+renders with it too: one rendering of the wire for both. The suite's subclass adds what
+only the contract reads: the conversation a request body says.
 """
 
 from __future__ import annotations
 
-from lmux_plug.testing.wire_formats import OpenAIWire
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-__all__ = ["OpenAIWire"]
+from lmux_plug.testing.wire_formats import OpenAIWire as _RenderingWire
+
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._said import Said
+
+__all__ = ["OpenAIWire", "said_of_messages"]
+
+
+def _texts(content: Any) -> Iterator[str]:
+    if isinstance(content, str):
+        if content:
+            yield content
+        return
+    for part in content if isinstance(content, list) else ():
+        if isinstance(part, Mapping) and part.get("type") == "text":
+            yield str(part.get("text"))
+
+
+def _call(role: str, call: Any) -> Said:
+    function = call.get("function") if isinstance(call, Mapping) else None
+    if not isinstance(function, Mapping):
+        return Said(role, "other", repr(call)[:80])
+    try:
+        arguments = json.dumps(json.loads(function.get("arguments") or "{}"), sort_keys=True)
+    except (TypeError, ValueError):
+        arguments = repr(function.get("arguments"))[:80]
+    return Said(role, "call", f"{function.get('name')} {arguments}", ref=call.get("id"))
+
+
+def said_of_messages(messages: Any) -> list[Said]:
+    """Chat Completions ``messages`` (Cohere v2 shares the shape) as the API reads them.
+
+    A ``tool`` turn is a result (role ``user``, ``ref`` its ``tool_call_id``); a
+    ``developer`` turn is a system one; Cohere's ``tool_plan`` is reasoning sent back.
+    """
+    said: list[Said] = []
+    for turn in messages if isinstance(messages, list) else ():
+        if not isinstance(turn, Mapping):
+            said.append(Said("?", "other", repr(turn)[:80]))
+            continue
+        role = "system" if turn.get("role") == "developer" else str(turn.get("role"))
+        if role == "tool":
+            text = "".join(_texts(turn.get("content")))
+            said.append(Said("user", "result", text, ref=turn.get("tool_call_id")))
+            continue
+        plan = turn.get("tool_plan")
+        if isinstance(plan, str) and plan:
+            said.append(Said(role, "thinking", plan))
+        said.extend(Said(role, "text", text) for text in _texts(turn.get("content")))
+        said.extend(_call(role, call) for call in turn.get("tool_calls") or ())
+    return said
+
+
+class OpenAIWire(_RenderingWire):
+    """The rendering wire, plus the conversation reader of ``requests.conversation``."""
+
+    def conversation(self, request: CapturedRequest) -> list[Said]:
+        """``messages`` in order: text parts, tool calls (by id) and ``tool`` results."""
+        return said_of_messages((request.json() or {}).get("messages"))
