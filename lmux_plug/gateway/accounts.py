@@ -15,7 +15,6 @@ hosts) shares one limit and one budget per key:
 
 from __future__ import annotations
 
-import logging
 import math
 import uuid
 from decimal import Decimal
@@ -23,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.budget import from_nano, to_nano
 from lmux_plug.gateway.errors import GatewayError
@@ -31,7 +31,7 @@ from lmux_plug.router.state import Bucket, CounterBackend, MemoryBackend
 
 __all__ = ["Accounts", "Ticket"]
 
-log = logging.getLogger("lmux_plug.gateway")
+log = scrubbed_logger("lmux_plug.gateway")
 
 
 @attrs.define

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -34,6 +33,7 @@ from lmux_plug._api_wire import (
     response_dict,
     transcription_body,
 )
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.budget import (
     AUDIO_TOKENS_PER_SECOND,
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["api_routes"]
 
-log = logging.getLogger("lmux_plug.gateway")
+log = scrubbed_logger("lmux_plug.gateway")
 
 _JSON = "application/json"
 #: Audio uploads may be far larger than JSON bodies (OpenAI accepts 25 MB).

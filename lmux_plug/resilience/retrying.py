@@ -8,12 +8,12 @@ pass ``deadline`` seconds.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import attrs
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError, ProviderError
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock, testing_attempts
 from lmux_plug.resilience.decision import RetryPolicy, decide
@@ -21,7 +21,7 @@ from lmux_plug.resilience.decision import RetryPolicy, decide
 __all__ = ["call_with_retries"]
 
 T = TypeVar("T")
-log = logging.getLogger("lmux_plug.retry")
+log = scrubbed_logger("lmux_plug.retry")
 
 
 async def call_with_retries(

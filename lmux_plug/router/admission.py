@@ -12,10 +12,10 @@ keeps a rate-limit slot, an in-flight count or a half-open probe.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import Secret, Usage
 from lmux_plug.errors import AuthenticationError, LmuxError, ProviderError, RateLimitError
 from lmux_plug.resilience.cancel import shielded
@@ -28,7 +28,7 @@ from lmux_plug.router.stats import Counters, StatsBook
 
 __all__ = ["Admission", "Admitted"]
 
-log = logging.getLogger("lmux_plug.router")
+log = scrubbed_logger("lmux_plug.router")
 _INF = float("inf")
 
 

@@ -11,12 +11,12 @@ recorded as an :class:`~lmux_plug.router.retry.Attempt`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import Usage
 from lmux_plug.errors import LmuxError, ProviderError
 from lmux_plug.resilience.cancel import shielded
@@ -36,7 +36,7 @@ from lmux_plug.router.retry import Attempt
 
 __all__ = ["AttemptCall", "Settled", "run_attempts"]
 
-log = logging.getLogger("lmux_plug.router")
+log = scrubbed_logger("lmux_plug.router")
 T = TypeVar("T", bound="Settled")
 
 
@@ -116,7 +116,15 @@ async def run_attempts(  # noqa: PLR0917 - once per call: positional is cheapest
                 attempts.append(Attempt(target.name, exc, backoff_wait))
                 last = exc
                 backoff_wait = 0.0
-                break  # nothing of this model can serve it: next in the chain
+                if position < len(chain):  # nothing of this model can serve it: the next one
+                    log.info(
+                        "falling back from %s to %s: %s: %s",
+                        target.name,
+                        chain[position],
+                        type(exc).__name__,
+                        exc,
+                    )
+                break
             wait = backoff_wait + admitted.wait
             backoff_wait = 0.0
             runtime = admitted.runtime

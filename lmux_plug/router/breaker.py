@@ -13,11 +13,11 @@ Records are small JSON strings updated by compare-and-set, so many processes sha
 from __future__ import annotations
 
 import json
-import logging
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ __all__ = ["Breaker", "BreakerState", "record_key"]
 
 BreakerState = Literal["closed", "open", "half-open"]
 _CAS_TRIES = 8
-log = logging.getLogger("lmux_plug.router")
+log = scrubbed_logger("lmux_plug.router")
 
 
 def record_key(name: str) -> str:

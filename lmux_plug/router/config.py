@@ -74,6 +74,19 @@ def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float |
         raise ConfigurationError(msg)
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` with its user info replaced by a fingerprint (distinct users stay distinct)."""
+    import hashlib  # noqa: PLC0415 - only for the rare URL with user info
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    digest = hashlib.sha256(userinfo.encode()).hexdigest()[:8]
+    return urlunsplit(parts._replace(netloc=f"u-{digest}@{host}"))
+
+
 @attrs.frozen
 class Limits:
     """Client-side limits of one deployment or key; ``None`` means no limit.
@@ -142,7 +155,11 @@ class Deployment:
         """A stable name for stats, breakers and buckets (``name`` or model@base_url)."""
         if self.name:
             return self.name
-        return f"{self.model}@{self.base_url}" if self.base_url else self.model
+        if not self.base_url:
+            return self.model
+        if "@" in self.base_url:  # user info: the id is logged and shown, never a password
+            return f"{self.model}@{_without_userinfo(self.base_url)}"
+        return f"{self.model}@{self.base_url}"
 
     @property
     def effective_weight(self) -> float:
@@ -565,7 +582,9 @@ class ConfigSource:
 
 
 def _log() -> logging.Logger:
-    return logging.getLogger("lmux_plug.router.config")
+    from lmux_plug._secrets import scrubbed_logger  # noqa: PLC0415 - only when a reload logs
+
+    return scrubbed_logger("lmux_plug.router.config")
 
 
 def apply_preset(

@@ -14,16 +14,16 @@ locally during an outage release locally after it).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, TypeVar
 
+from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend, StateBackendError
 
 __all__ = ["DegradingBackend"]
 
-log = logging.getLogger("lmux_plug.router")
+log = scrubbed_logger("lmux_plug.router")
 OnStateError = Literal["degrade", "fail"]
 T = TypeVar("T")
 
