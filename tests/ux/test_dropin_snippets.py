@@ -193,6 +193,15 @@ def test_streamed_error_mid_answer_is_an_openai_error(
             model="gpt-4o-mini", messages=HI, stream=True,
             stream_options={"include_usgae": True}),
          "stream_options.include_usgae", "did you mean 'include_usage'"),
+        (lambda c: c.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, stream=True, stream_options=["include_usage"]),
+         "stream_options", "expected a mapping"),
+        (lambda c: c.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": 1}),
+         "stream_options.include_usage", "true or false"),
+        (lambda c: c.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, extra_query={"api-version": "1"}),
+         "extra_query", "not supported"),
         (lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=HI, retries="many"),
          "retries", "expected an integer"),
         (lambda c: c.chat.completions.create(
@@ -289,6 +298,8 @@ def test_misspelt_client_option_is_refused() -> None:
         AsyncOpenAI(timeout=-1)
     with pytest.raises(ConfigurationError, match=r"default_headers=\.\.\.\): expected a string"):
         OpenAI(default_headers={"x-team": 7})
+    with pytest.raises(ConfigurationError, match=r"default_provider=\.\.\.\): expected a provider"):
+        OpenAI(default_provider="")
 
 
 def test_create_overloads_type_check(tmp_path: Path) -> None:

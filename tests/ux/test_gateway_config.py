@@ -92,6 +92,15 @@ def write(tmp_path: Path, text: str) -> Path:
         ),
         ("[[gateway.keys]]\nname = 'a'\n", "$.gateway.keys[0]: needs exactly one of key"),
         (
+            "[[gateway.keys]]\nkey = 'a'\nbudget_usd = true\n",
+            "$.gateway.keys[0].budget_usd: expected",
+        ),
+        (
+            "[[gateway.keys]]\nkey = 'a'\nbudget_usd = 'lots'\n",
+            "$.gateway.keys[0].budget_usd: expected",
+        ),
+        ("[gateway]\ndefault_provider = ''\n", "$.gateway.default_provider: must not be empty"),
+        (
             "[gateway]\nunpriced_price = { input = '5', ouptut = '15' }\n",
             "$.gateway.unpriced_price.ouptut: unknown key; did you mean 'output'?",
         ),

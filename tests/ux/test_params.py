@@ -166,6 +166,7 @@ def test_secret_header_values_are_not_shown(mock: Any) -> None:
         ({"sticky_key": 42}, "sticky_key", "expected a string"),
         ({"cache": "yes"}, "cache", "true or false"),
         ({"cache_ttl": -5}, "cache_ttl", ">= 0"),
+        ({"cache_ttl": "long"}, "cache_ttl", "number of seconds"),
         ({"singleflight": 1}, "singleflight", "true or false"),
         ({"content_filter_fallback": "on"}, "content_filter_fallback", "true or false"),
     ],
