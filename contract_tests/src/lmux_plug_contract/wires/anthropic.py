@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -62,6 +63,24 @@ def _said(role: str, block: Any) -> Said:
     if kind == "redacted_thinking":
         return Said(role, "redacted", str(block.get("data")))
     return Said(role, "other", str(kind))
+
+
+def _content_part(block: Any) -> tuple[str, str]:
+    """One block of a user turn as ``requests.content_parts`` names it."""
+    kind = block.get("type") if isinstance(block, dict) else None
+    source = block.get("source") if isinstance(block, dict) else None
+    source = source if isinstance(source, dict) else {}
+    if kind == "text":
+        return ("text", str(block.get("text")))
+    if kind in ("image", "document") and source.get("type") in ("base64", "url"):
+        value = source.get("data") if source.get("type") == "base64" else source.get("url")
+        return ("image" if kind == "image" else "file", str(value))
+    if kind == "document" and source.get("type") == "file":
+        return ("file", f"id:{source.get('file_id')}")
+    if kind == "document" and source.get("type") == "text":
+        # A plain-text document travels decoded; named by its base64 like any file.
+        return ("file", base64.b64encode(str(source.get("data")).encode()).decode())
+    return (str(kind), json.dumps(source, sort_keys=True))
 
 
 def _thinking_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
@@ -219,6 +238,14 @@ class AnthropicWire(WireFormat):
         if kind == "tool" and choice.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(choice["name"])}))
         raise unknown_tool_choice(choice)
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user turn's blocks: ``text``, ``image`` and ``document`` sources."""
+        body = request.json() or {}
+        users = [t for t in body.get("messages") or () if t.get("role") == "user"]
+        content = users[-1].get("content") if users else []
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        return [_content_part(block) for block in blocks or ()]
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``system`` (a string or text blocks), then each turn's content blocks in order."""

@@ -131,6 +131,19 @@ def _block_said(role: str, block: Any) -> Said:
     return Said(role, "other", ",".join(sorted(block)))
 
 
+def _content_part(block: Any) -> tuple[str, str]:
+    """One Converse content block of a user turn as ``requests.content_parts`` names it."""
+    if not isinstance(block, dict):
+        return ("other", repr(block))
+    if "text" in block:
+        return ("text", str(block["text"]))
+    for key, kind in (("image", "image"), ("document", "file")):
+        source = (block.get(key) or {}).get("source") if isinstance(block.get(key), dict) else None
+        if isinstance(source, dict) and "bytes" in source:
+            return (kind, str(source["bytes"]))
+    return ("other", ",".join(sorted(block)))
+
+
 def _reasoning_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
     return [
         {"reasoningContent": {"redactedContent": b.text}}
@@ -209,6 +222,13 @@ class BedrockWire(WireFormat):
         if isinstance(tool, dict) and tool.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
         raise unknown_tool_choice(choice)
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user message's content blocks: ``text``, ``image`` and ``document`` bytes."""
+        body = request.json() or {}
+        users = [m for m in body.get("messages") or () if m.get("role") == "user"]
+        blocks = users[-1].get("content") if users else ()
+        return [_content_part(b) for b in blocks or () if "cachePoint" not in b]
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``system`` text blocks, then each message's content blocks in order."""

@@ -91,6 +91,23 @@ def _part_said(role: str, part: Any) -> Said:
     return Said(role, "other", ",".join(sorted(part)))
 
 
+def _content_part(part: Any) -> tuple[str, str]:
+    """One part of a user turn as ``requests.content_parts`` names it."""
+    if not isinstance(part, dict):
+        return ("other", repr(part))
+    if "text" in part:
+        return ("text", str(part["text"]))
+    media = part.get("inlineData") or part.get("fileData")
+    media = media if isinstance(media, dict) else {}
+    kind = str(media.get("mimeType") or "").split("/", 1)[0]
+    kind = kind if kind in ("image", "audio") else "file"
+    if "inlineData" in part:
+        return (kind, str(media.get("data")))
+    uri = str(media.get("fileUri"))
+    # A linked image is read by its URL; any other uploaded file by its id.
+    return ("image", uri) if kind == "image" else ("file", f"id:{uri}")
+
+
 class GeminiWire(WireFormat):
     """``generateContent``; streams with ``alt=sse``; ``batchEmbedContents`` (no usage)."""
 
@@ -178,6 +195,12 @@ class GeminiWire(WireFormat):
             if narrowed and narrowed <= names:
                 return ToolUse(forced=True, callable=narrowed)
         raise unknown_tool_choice(config)
+
+    def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
+        """The last user content's parts: ``text``, ``inlineData``, ``fileData``."""
+        body = request.json() or {}
+        users = [c for c in body.get("contents") or () if c.get("role", "user") == "user"]
+        return [_content_part(part) for part in (users[-1].get("parts") if users else ()) or ()]
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``systemInstruction.parts``, then each ``contents`` entry's parts.

@@ -161,6 +161,9 @@ def _user_parts(message: UserMessage, index: int, model: str) -> list[dict[str, 
             if part.text:
                 parts.append({"text": part.text})
         elif isinstance(part, ImageContent):
+            if not part.url:
+                msg = f"message {index}: image part has no URL"
+                raise _bad(msg, model)
             if part.url.startswith("data:"):
                 data = part.base64_data
                 if data is None:
@@ -170,6 +173,9 @@ def _user_parts(message: UserMessage, index: int, model: str) -> list[dict[str, 
             else:
                 parts.append(_media_part(part.url, _guess_image_type(part.url), None))
         elif isinstance(part, AudioContent):
+            if not part.data:
+                msg = f"message {index}: audio part has no data"
+                raise _bad(msg, model)
             parts.append(_media_part("", f"audio/{part.format}", part.data))
         elif isinstance(part, FileContent):
             if part.data is not None:
