@@ -29,6 +29,7 @@ __all__ = [
     "Thoughts",
     "ToolUse",
     "WireFormat",
+    "halves",
     "inline_data",
     "json_bytes",
     "last_user",
@@ -245,6 +246,11 @@ def _usage(usage: Usage) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
+
+
+def halves(text: str) -> tuple[str, str]:
+    """``text`` in two pieces (a streamed value arriving in more than one delta)."""
+    return text[: len(text) // 2], text[len(text) // 2 :]
 
 
 def last_user(request: CapturedRequest) -> Mapping[str, Any]:

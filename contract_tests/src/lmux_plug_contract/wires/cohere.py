@@ -16,6 +16,7 @@ from lmux_plug_contract.wires._base import (
     Thoughts,
     ToolUse,
     WireFormat,
+    halves,
     inline_data,
     json_bytes,
     last_user,
@@ -118,8 +119,7 @@ class CohereWire(WireFormat):
         frames = [_start()]
         thoughts = [b.text for b in thinking if not b.redacted]
         for index, thought in enumerate(thoughts):
-            halves = (thought[: len(thought) // 2], thought[len(thought) // 2 :])
-            frames.extend(_content_block(index, "thinking", halves))
+            frames.extend(_content_block(index, "thinking", halves(thought)))
         frames.extend(_content_block(len(thoughts), "text", pieces))
         return StreamRendering(
             "text/event-stream", (*frames, _end("COMPLETE", usage), _DONE), terminal=2

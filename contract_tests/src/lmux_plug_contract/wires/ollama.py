@@ -16,6 +16,7 @@ from lmux_plug_contract.wires._base import (
     Thoughts,
     ToolUse,
     WireFormat,
+    halves,
     json_bytes,
     last_user,
     unknown_tool_choice,
@@ -125,8 +126,9 @@ class OllamaWire(WireFormat):
     ) -> StreamRendering:
         """Lines of ``thinking`` (empty ``content``) first, then one line per text piece."""
         thought = "".join(b.text for b in thinking if not b.redacted)
-        halves = [h for h in (thought[: len(thought) // 2], thought[len(thought) // 2 :]) if h]
-        messages = [{"role": "assistant", "content": "", "thinking": h} for h in halves]
+        messages = [
+            {"role": "assistant", "content": "", "thinking": h} for h in halves(thought) if h
+        ]
         messages += [{"role": "assistant", "content": p} for p in pieces]
         frames = [self._line(request, m, done=False, usage=None) for m in messages]
         frames.append(

@@ -8,12 +8,21 @@ only the contract reads: the conversation a request body says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
+from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import OpenAIWire as _RenderingWire
 
-from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import (
+    CapturedRequest,
+    Reply,
+    StreamRendering,
+    Thoughts,
+    halves,
+    json_bytes,
+)
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OpenAIWire", "said_of_messages"]
@@ -64,8 +73,39 @@ def said_of_messages(messages: Any) -> list[Said]:
     return said
 
 
+def _thought(thinking: Thoughts) -> str:
+    return "".join(b.text for b in thinking if not b.redacted)
+
+
 class OpenAIWire(_RenderingWire):
-    """The rendering wire, plus the conversation reader of ``requests.conversation``."""
+    """The rendering wire, plus the conversation reader and reasoning answers.
+
+    Chat Completions from OpenAI itself carries no reasoning text; compatible servers
+    (DeepSeek, vLLM) send it as ``reasoning_content`` beside ``content``, which is what
+    ``reasoning.thinking`` renders for a model that declares ``reasoning``.
+    """
+
+    def thinking_chat(
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
+    ) -> Reply:
+        """A ``chat.completion`` whose message has ``reasoning_content`` (DeepSeek)."""
+        reply = self.chat(request, text, usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["choices"][0]["message"]["reasoning_content"] = _thought(thinking)
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def thinking_stream(
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """``reasoning_content`` deltas (``content`` null) after the role chunk, then the text."""
+        rendering = self.stream(request, pieces, usage)
+        thought = _thought(thinking)
+        reasoning = [
+            self._chunk(request.model_hint, {"content": None, "reasoning_content": half})
+            for half in halves(thought)
+        ]
+        first, *rest = rendering.frames
+        return attrs.evolve(rendering, frames=(first, *reasoning, *rest))
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``messages`` in order: text parts, tool calls (by id) and ``tool`` results."""
