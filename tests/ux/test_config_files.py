@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -206,31 +204,14 @@ def test_preset_applies_default_parameters_and_system_prompt(tmp_path: Path) -> 
     registry.close()
 
 
-def test_batch_cli_reports_the_config_error(tmp_path: Path) -> None:
+def test_batch_cli_reports_the_config_error(tmp_path: Path, batch_cli) -> None:
     config = write(
         tmp_path, '[router]\nretries = "many"\n[models.m]\ndeployments = ["echo/echo-1"]\n'
     )
     data = tmp_path / "in.jsonl"
     data.write_text('{"id": 1, "prompt": "hi"}\n')
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug",
-            "batch",
-            str(data),
-            "-o",
-            str(tmp_path / "out.jsonl"),
-            "-m",
-            "m",
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "m", "--config", str(config))
     assert result.returncode == 2
     assert "$.router.retries: expected int, got 'many'" in result.stderr
     assert "Traceback" not in result.stderr
