@@ -122,7 +122,8 @@ class Router:
     ``models`` maps logical names to :class:`LogicalModel` or lists of deployments; or
     pass a whole :class:`RouterConfig` as ``config``, or a file as ``config_path`` (it is
     re-read when it changes; see :class:`ConfigSource`). ``registry`` defaults to every
-    installed plugin; ``backend`` to an in-process :class:`MemoryBackend` (use
+    installed plugin (the registry of the module-level functions,
+    :func:`lmux_plug.default_registry`); ``backend`` to an in-process :class:`MemoryBackend` (use
     :class:`~lmux_plug.router.state.RedisBackend` to share limits across processes; what
     happens when it is unreachable is ``RouterConfig.on_state_error``). ``clock`` is where
     every wait, window and timer reads time (default: the engine's system clock, which
@@ -140,9 +141,11 @@ class Router:
         clock: Clock | None = None,
     ) -> None:
         if registry is None:
-            from lmux_plug.registry import Registry  # noqa: PLC0415
+            # The process-wide registry of the module-level functions and the drop-in client:
+            # one connection pool, and what a test's ``lmux_mock`` / ``lmux_registry`` stands in.
+            from lmux_plug import default_registry  # noqa: PLC0415
 
-            registry = Registry.from_entry_points()
+            registry = default_registry()
         self.registry = registry
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.backend: StateBackend = backend or MemoryBackend(clock=self.clock)

@@ -70,3 +70,45 @@ def test_intercept_mocks_any_prefix(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_intercept_covers_streams_embeddings_async_and_a_router(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        """
+        import lmux_plug
+        from lmux_plug.openai import AsyncOpenAI
+        from lmux_plug.router import Deployment, LogicalModel, Router
+
+        def test_stream_and_embed(lmux_mock):
+            lmux_mock.intercept("openai/*").enqueue("a b c", [[0.5, 0.25]])
+            chunks = list(lmux_plug.chat_stream("openai/gpt-4o-mini", "hi"))
+            assert "".join(c.delta for c in chunks) == "a b c"
+            vectors = lmux_plug.embed("openai/text-embedding-3-small", "x")
+            assert [list(v) for v in vectors.embeddings] == [[0.5, 0.25]]
+            assert [c.kind for c in lmux_mock.calls] == ["stream", "embed"]
+
+        async def test_async(lmux_mock):
+            lmux_mock.intercept("openai/*").enqueue("one", "two", "three")
+            assert (await lmux_plug.achat("openai/gpt-4o", "hi")).content == "one"
+            chunks = [c async for c in lmux_plug.achat_stream("openai/gpt-4o", "hi")]
+            assert "".join(c.delta for c in chunks) == "two"
+            reply = await AsyncOpenAI().chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "x"}]
+            )
+            assert reply.choices[0].message.content == "three"
+
+        def test_an_application_router(lmux_mock):
+            # The application builds its router as in production: no registry passed.
+            router = Router({"fast": LogicalModel("fast", [Deployment("openai/gpt-4o-mini")])})
+            lmux_mock.intercept("openai/*").enqueue("routed", "streamed")
+            assert router.chat("fast", "hi").content == "routed"
+            assert "".join(c.delta for c in router.chat_stream("fast", "hi")) == "streamed"
+            assert [c.model for c in lmux_mock.calls] == ["gpt-4o-mini", "gpt-4o-mini"]
+        """
+    )
+    # No key anywhere: a call that escaped the mock would fail on its missing credentials.
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
