@@ -130,11 +130,8 @@ class FakeBedrock:
             }
         )
         if problem is not None:
-            return Reply.with_json(
-                {"message": f"The request signature we calculated does not match: {problem}"},
-                status=403,
-                headers={"x-amzn-errortype": "InvalidSignatureException:http://internal"},
-            )
+            message = f"The request signature we calculated does not match: {problem}"
+            return aws_error(403, "InvalidSignatureException", message)
         return self.answer(request, action, request.json())
 
 
@@ -203,6 +200,16 @@ def converse_answer(*blocks: dict[str, Any], stop: str = "end_turn") -> Any:
         "metrics": {"latencyMs": 10},
     }
     return lambda _r, _a, _b: Reply.with_json(body, headers={"x-amzn-requestid": "req-123"})
+
+
+def aws_error(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> Reply:
+    """An AWS JSON error: the message in the body, the type in ``x-amzn-errortype``."""
+    error = {"x-amzn-errortype": f"{error_type}:http://internal.amazon.com/coral/"}
+    return Reply.with_json(
+        {"message": message}, status=status, headers={**error, **(headers or {})}
+    )
 
 
 async def test_converse_is_sigv4_signed_with_colon_model_id(bedrock_server, registry) -> None:
@@ -434,14 +441,13 @@ async def test_input_too_long_is_context_length_exceeded_with_request_id(
     bedrock_server, registry
 ) -> None:
     fake, _ = bedrock_server
-    fake.answer = lambda _r, _a, _b: Reply.with_json(
-        {"message": "Input is too long for requested model."},
-        status=400,
-        headers={
-            "x-amzn-errortype": "ValidationException:http://internal.amazon.com/coral/",
-            "x-amzn-requestid": "req-err-1",
-        },
+    too_long = aws_error(
+        400,
+        "ValidationException",
+        "Input is too long for requested model.",
+        {"x-amzn-requestid": "req-err-1"},
     )
+    fake.answer = lambda _r, _a, _b: too_long
     with pytest.raises(ContextLengthExceededError) as caught:
         await registry.achat(f"bedrock/{NOVA}", "hi")
     assert caught.value.request_id == "req-err-1"
@@ -454,18 +460,17 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
     bedrock_server, registry
 ) -> None:
     fake, _ = bedrock_server
-    fake.answer = lambda _r, _a, _b: Reply.with_json(
-        {"message": "The provided model identifier is invalid."},
-        status=400,
-        headers={"x-amzn-errortype": "ValidationException:http://x/"},
-    )
+    invalid = aws_error(400, "ValidationException", "The provided model identifier is invalid.")
+    fake.answer = lambda _r, _a, _b: invalid
     with pytest.raises(NotFoundError):
         await registry.achat("bedrock/does-not-exist", "hi")
-    fake.answer = lambda _r, _a, _b: Reply.with_json(
-        {"message": "Too many requests, please wait before trying again."},
-        status=429,
-        headers={"x-amzn-errortype": "ThrottlingException:http://x/", "retry-after": "2"},
+    throttled = aws_error(
+        429,
+        "ThrottlingException",
+        "Too many requests, please wait before trying again.",
+        {"retry-after": "2"},
     )
+    fake.answer = lambda _r, _a, _b: throttled
     with pytest.raises(RateLimitError) as caught:
         await registry.achat(f"bedrock/{NOVA}", "hi")
     assert caught.value.retryable is True
