@@ -28,7 +28,7 @@ from lmux_plug.router.config_schema import (
     unknown_keys,
 )
 
-__all__ = ["GATEWAY_FIELDS", "check_gateway_config"]
+__all__ = ["GATEWAY_FIELDS", "check_gateway_config", "check_gateway_references"]
 
 # Optional[...] rather than ``X | None``: cattrs reads these annotations at run time (3.10).
 # ruff: noqa: UP045
@@ -184,3 +184,33 @@ def _state_problems(state: str | None) -> list[ConfigProblem]:
         return []
     message = f"expected 'memory' or a redis://host:port/db URL, got {state!r}"
     return [ConfigProblem("$.gateway.state", message)]
+
+
+def check_gateway_references(config: Mapping[str, Any], registry: Any, source: str) -> None:
+    """Raise :class:`ConfigValidationError` for providers the registry does not have.
+
+    ``[gateway.providers.NAME]`` and the ``provider/model`` targets of ``aliases`` must name
+    an installed provider (the install command for a known plugin, else a did-you-mean).
+    Run after :func:`check_gateway_config`, with the registry the gateway will serve.
+    """
+    from lmux_plug._cli_models import install_hint, model_problem  # noqa: PLC0415
+
+    table = config.get("gateway") or {}
+    known = [spec.name for spec in registry.providers()]
+    models = config.get("models")
+    logical = set(models) if isinstance(models, Mapping) else set()
+    problems = []
+    for prefix in table.get("providers") or {}:
+        if prefix in known:
+            continue
+        missing_plugin = install_hint(prefix)
+        if missing_plugin is not None:
+            problems.append(ConfigProblem(f"$.gateway.providers.{prefix}", missing_plugin))
+        else:
+            problems += unknown_keys({prefix: None}, known, "$.gateway.providers", "provider")
+    for name, target in (table.get("aliases") or {}).items():
+        problem = model_problem(registry, target, logical)
+        if problem is not None:
+            problems.append(ConfigProblem(f"$.gateway.aliases.{name}", problem))
+    if problems:
+        raise ConfigValidationError(source, problems)

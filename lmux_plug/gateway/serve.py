@@ -53,7 +53,11 @@ from pathlib import Path
 from typing import Any
 
 from lmux_plug.errors import ConfigurationError, LmuxError
-from lmux_plug.gateway.config import GATEWAY_FIELDS, check_gateway_config
+from lmux_plug.gateway.config import (
+    GATEWAY_FIELDS,
+    check_gateway_config,
+    check_gateway_references,
+)
 
 __all__ = ["build_app", "load_toml", "run_in_thread", "serve_main"]
 
@@ -151,6 +155,7 @@ def build_app(
     table = _gateway_table(config)
     if registry is None:
         registry = Registry.from_entry_points()
+    check_gateway_references(config, registry, path or "<config>")
     secrets: list[str] = []
     providers = table.get("providers", {})
     for prefix, options in providers.items():

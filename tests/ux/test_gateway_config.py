@@ -235,6 +235,29 @@ def test_env_is_not_interpolated_in_values(tmp_path: Path) -> None:
     # Keys stay out of files: a file names environment variables (api_key_env, key_env);
     # a "${VAR}" in a value is kept as written, not expanded.
     os.environ.setdefault("LMUX_TEST_GATEWAY_HOST", "example")
-    path = write(tmp_path, "[gateway]\naliases = { a = '${LMUX_TEST_GATEWAY_HOST}/m' }\n")
+    path = write(tmp_path, "[gateway]\naliases = { a = 'echo/${LMUX_TEST_GATEWAY_HOST}' }\n")
     app = build_app(load_toml(path), registry=Registry(), path=str(path))
-    assert app.state.gateway.aliases == {"a": "${LMUX_TEST_GATEWAY_HOST}/m"}
+    assert app.state.gateway.aliases == {"a": "echo/${LMUX_TEST_GATEWAY_HOST}"}
+
+
+def test_providers_and_alias_targets_must_be_installed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[gateway]\naliases = { a = 'ehco/echo-1', b = 'echo/echo-1' }\n"
+        "[gateway.providers.ecoh]\nbase_url = 'http://127.0.0.1:9/v1'\n"
+        "[gateway.providers.anthropic]\n",
+    )
+    with pytest.raises(ConfigValidationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    assert str(info.value).splitlines() == [
+        f"{path}: $.gateway.providers.ecoh: unknown provider; did you mean 'echo'?",
+        (
+            f"{path}: $.gateway.providers.anthropic: provider 'anthropic' needs its plugin: "
+            "pip install lmux-plug-anthropic (from a clone of lmux-plug: pip install -e "
+            "plugins/anthropic)"
+        ),
+        (
+            f"{path}: $.gateway.aliases.a: unknown provider 'ehco' in 'ehco/echo-1'; "
+            "did you mean 'echo/echo-1'?"
+        ),
+    ]
