@@ -441,11 +441,9 @@ async def test_input_too_long_is_context_length_exceeded_with_request_id(
     bedrock_server, registry
 ) -> None:
     fake, _ = bedrock_server
+    headers = {"x-amzn-requestid": "req-err-1"}
     too_long = aws_error(
-        400,
-        "ValidationException",
-        "Input is too long for requested model.",
-        {"x-amzn-requestid": "req-err-1"},
+        400, "ValidationException", "Input is too long for requested model.", headers
     )
     fake.answer = lambda _r, _a, _b: too_long
     with pytest.raises(ContextLengthExceededError) as caught:
@@ -464,12 +462,7 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
     fake.answer = lambda _r, _a, _b: invalid
     with pytest.raises(NotFoundError):
         await registry.achat("bedrock/does-not-exist", "hi")
-    throttled = aws_error(
-        429,
-        "ThrottlingException",
-        "Too many requests, please wait before trying again.",
-        {"retry-after": "2"},
-    )
+    throttled = aws_error(429, "ThrottlingException", "Rate exceeded", {"retry-after": "2"})
     fake.answer = lambda _r, _a, _b: throttled
     with pytest.raises(RateLimitError) as caught:
         await registry.achat(f"bedrock/{NOVA}", "hi")
