@@ -26,6 +26,7 @@ from lmux_plug_contract.wires.bedrock import event_frame, exception_frame
 from lmux_plug import (
     AuthenticationError,
     ChatChunk,
+    ChatResponse,
     ConfigurationError,
     ContextLengthExceededError,
     FinishReason,
@@ -507,17 +508,22 @@ async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, 
     assert cohere.cost is not None
 
 
+async def chat_once(url: str) -> ChatResponse:
+    """One chat through a registry made now, so it reads the credentials the test just set."""
+    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
+    reg.configure("bedrock", base_url=url)
+    try:
+        return await reg.achat(f"bedrock/{NOVA}", "hi")
+    finally:
+        await reg.aclose()
+
+
 async def test_bearer_api_key_replaces_sigv4(bedrock_server, monkeypatch, aws_env) -> None:
     fake, url = bedrock_server
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "test-bedrock-api-key-not-real")
     fake.bearer = "test-bedrock-api-key-not-real"
     fake.answer = converse_answer({"text": "ok"})
-    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
-    reg.configure("bedrock", base_url=url)
-    try:
-        answer = await reg.achat(f"bedrock/{NOVA}", "hi")
-    finally:
-        await reg.aclose()
+    answer = await chat_once(url)
     assert answer.content == "ok"
     assert fake.requests[0]["auth_problem"] is None
     assert "x-amz-date" not in fake.requests[0]["headers"]
@@ -557,12 +563,7 @@ async def test_standard_chain_reads_shared_credentials_file(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_PROFILE", "lmux-test")
     fake.answer = converse_answer({"text": "from profile"})
-    reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
-    reg.configure("bedrock", base_url=url)
-    try:
-        answer = await reg.achat(f"bedrock/{NOVA}", "hi")
-    finally:
-        await reg.aclose()
+    answer = await chat_once(url)
     assert answer.content == "from profile"
     assert fake.requests[0]["auth_problem"] is None
 
