@@ -487,6 +487,11 @@ class OpenAIWire(WireFormat):
         return _sse({"error": {"message": message, "type": "server_error", "code": 502}})
 
     def stream_error_for(self, status: int, message: str) -> bytes:
-        """The error object of an HTTP ``status`` answer, in a ``data:`` frame."""
+        """The error object of an HTTP ``status`` answer, in a ``data:`` frame.
+
+        Without a code of its own the object carries the status as a number in ``code``, as
+        OpenRouter relays an upstream failure mid-stream.
+        """
         kind, code = _ERROR_TYPES.get(status, ("server_error", None))
-        return _sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
+        error = {"message": message, "type": kind, "param": None, "code": code or status}
+        return _sse({"error": error})

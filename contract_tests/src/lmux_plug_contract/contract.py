@@ -906,6 +906,12 @@ class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContra
         assert canon.STREAM_ERROR_MESSAGE in str(error), (
             f"the provider's message {canon.STREAM_ERROR_MESSAGE!r} is lost: {error}"
         )
+        if _states_status(event, status):
+            # The event says which status it stands for: the error must say it too.
+            assert error.status_code == status, (
+                f"an error event stating status {status} raised an error with status_code "
+                f"{error.status_code}"
+            )
 
     @clause("errors.arbitrary_responses")
     def test_errors_arbitrary_responses(self, contract: ContractSession) -> None:
@@ -1313,6 +1319,30 @@ def _message_texts(conversation: Sequence[Any]) -> Iterator[str]:
         for part in parts:
             if isinstance(part, str) and part.strip():
                 yield part.strip()
+
+
+def _states_status(event: bytes, status: int) -> bool:
+    """Whether a stream error ``event``'s JSON holds ``status`` as a number.
+
+    A ``status``, ``status_code`` or numeric ``code`` field, as OpenRouter's and Gemini's
+    error objects have.
+    """
+    start, end = event.find(b"{"), event.rfind(b"}")
+    try:
+        document = json.loads(event[start : end + 1]) if 0 <= start < end else None
+    except ValueError:
+        return False
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("code", "status", "status_code") and item == status:
+                    return True
+                stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _leak_scenario(

@@ -239,11 +239,16 @@ class AcmePlugin:
             error = payload["error"]
             message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
             kind = f"{error.get('type')} {error.get('code')}" if isinstance(error, dict) else ""
-            if "rate_limit" in kind or "429" in kind:
-                raise RateLimitError(
-                    f"error event in stream: {message}", provider=provider.name, model=request.model
-                )
-            raise _bad(f"error event in stream: {message}", provider, request)
+            code = error.get("code") if isinstance(error, dict) else None
+            # A numeric code is the HTTP status the event stands for (OpenRouter relays it).
+            status = code if type(code) is int and 400 <= code < 600 else None
+            error_class = RateLimitError if "rate_limit" in kind or "429" in kind else ProviderError
+            raise error_class(
+                f"error event in stream: {message}",
+                provider=provider.name,
+                model=request.model,
+                status_code=status,
+            )
         return payload
 
     async def stream(

@@ -770,6 +770,15 @@ class GuessesErrorsFromWords(StreamErrorsAreGeneric):
         return exc
 
 
+class DropsStreamErrorStatus(StreamErrorsAreGeneric):
+    """Keeps a stream error event's class and message but not the status it states."""
+
+    def stream_error(
+        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
+    ) -> LmuxError:
+        return type(exc)(str(exc), provider=provider.name, model=request.model)
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -831,4 +840,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "SendsEmptyImages": ("requests.content_parts", "content_parts and image"),
     "NestsExtraBody": ("requests.extra_body", "extra_body"),
     "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
+    "DropsStreamErrorStatus": ("errors.stream_error_event", "stream_error_event"),
 }
