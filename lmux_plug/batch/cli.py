@@ -575,17 +575,6 @@ def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[
     return chunk
 
 
-def _chunked(entries: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
-    for entry in entries:
-        chunk.append(entry)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 async def _process(
     *,
     args: argparse.Namespace,
@@ -596,13 +585,13 @@ async def _process(
     stats: _Stats,
     progress: Progress,
 ) -> None:
-    from lmux_plug.batch.engine import amap  # noqa: PLC0415
+    from lmux_plug.batch.engine import _batched, amap  # noqa: PLC0415
 
     stream: AsyncIterator[Any]
     if args.embed:
         stream = amap(
             _embed_worker(client, args),
-            _chunked(entries, args.micro_batch_size),
+            _batched(entries, args.micro_batch_size),
             max_parallel_requests=args.concurrency,
             ordered=args.ordered,
         )

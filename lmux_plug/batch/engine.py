@@ -34,6 +34,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
     Sized,
@@ -492,12 +493,18 @@ async def agenerate_batch(
 # --------------------------------------------------------------------------- embeddings
 
 
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter), read one list at a time."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 async def _chunks(
     inputs: Iterable[str] | AsyncIterable[str], size: int
 ) -> AsyncIterator[list[str]]:
     if not isinstance(inputs, AsyncIterable):
-        texts = iter(inputs)
-        while chunk := list(itertools.islice(texts, size)):
+        for chunk in _batched(inputs, size):
             yield chunk
         return
     chunk = []
