@@ -2,9 +2,10 @@
 
 Covers what structured-output and tool schemas use: ``type`` (one or a list), ``enum``,
 ``const``, ``properties`` / ``required`` / ``additionalProperties``, ``items`` /
-``prefixItems`` / ``minItems``, ``anyOf`` / ``oneOf`` / ``allOf``, ``$ref`` into
-``$defs`` / ``definitions``, string ``minLength`` / ``maxLength`` / ``format`` and numeric
-bounds. ``text`` seeds the strings, so the same request always gives the same value.
+``prefixItems`` / ``minItems`` / ``maxItems`` / ``uniqueItems``, ``anyOf`` / ``oneOf`` /
+``allOf``, ``$ref`` into ``$defs`` / ``definitions``, string ``minLength`` / ``maxLength`` /
+``format`` and numeric bounds. ``text`` seeds the strings, so the same request always gives
+the same value. Not covered: string ``pattern`` (the string is the prompt's text).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def instance_of(schema: Mapping[str, Any], text: str = "echo") -> Any:
 
 
 class _Builder:
-    def __init__(self, root: Mapping[str, Any], text: str) -> None:
+    def __init__(self, root: Mapping[str, Any], text: str, offset: int = 0) -> None:
         self.root = root
         self.text = text
+        # Non-zero for the further items of a ``uniqueItems`` array: the n-th variant of each
+        # value (another enum member, number or string), so the items differ.
+        self.offset = offset
 
     def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         seen = 0
@@ -61,7 +65,7 @@ class _Builder:
         if "const" in schema:
             return schema["const"]
         if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return schema["enum"][0]
+            return schema["enum"][self.offset % len(schema["enum"])]
         if isinstance(schema.get("allOf"), list):
             merged: dict[str, Any] = {}
             for part in schema["allOf"]:
@@ -115,12 +119,22 @@ class _Builder:
         wanted = max(minimum, len(out))
         if isinstance(maximum, int):
             wanted = min(wanted, maximum)
+        if schema.get("uniqueItems") is True:
+            # Variants until enough distinct items (as many as the schema allows).
+            for offset in range(4 * wanted + 8):
+                if len(out) >= wanted or items is False:
+                    break
+                item = _Builder(self.root, self.text, offset).build(items, depth + 1)
+                if item not in out:
+                    out.append(item)
         while len(out) < wanted and items is not False:
             out.append(self.build(items, depth + 1))
         return out[:wanted] if isinstance(maximum, int) else out
 
     def _string(self, schema: Mapping[str, Any], _depth: int) -> str:
         value = _FORMATS.get(str(schema.get("format")), self.text)
+        if self.offset and value is self.text:
+            value = f"{self.offset}{value}"  # a prefix survives a maxLength cut
         low = schema.get("minLength", 0)
         high = schema.get("maxLength")
         if isinstance(low, int) and len(value) < low:
@@ -143,9 +157,9 @@ class _Builder:
         low, low_open = _bound(schema, "minimum", "exclusiveMinimum")
         high, high_open = _bound(schema, "maximum", "exclusiveMaximum")
         step = 1.0 if integer else 0.5
-        candidates: list[float] = [float(len(self.text))]
+        candidates: list[float] = [float(len(self.text) + self.offset)]
         if low is not None:
-            candidates += [low, low + step]
+            candidates += [low + self.offset * step, low, low + step]
         if high is not None:
             candidates += [high, high - step]
         if low is not None and high is not None:
@@ -166,7 +180,7 @@ class _Builder:
         return next((c for c in candidates if fits(c)), candidates[0])
 
     def _boolean(self, _schema: Mapping[str, Any], _depth: int) -> bool:
-        return True
+        return self.offset % 2 == 0
 
     def _null(self, _schema: Mapping[str, Any], _depth: int) -> None:
         return None

@@ -183,3 +183,41 @@ def test_instances_of_assorted_schemas(schema: dict[str, object]) -> None:
     else:
         assert len(value) >= 2
         assert all(isinstance(v, int) for v in value.values())
+
+
+def test_unique_items_are_distinct(registry: Registry) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "tags": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["red", "green", "blue"]},
+                "minItems": 3,
+                "uniqueItems": True,
+            },
+            "ids": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": 4},
+                "minItems": 4,
+                "uniqueItems": True,
+            },
+            "names": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 3},
+                "minItems": 3,
+                "uniqueItems": True,
+            },
+        },
+        "required": ["tags", "ids", "names"],
+        "additionalProperties": False,
+    }
+    response = registry.chat(
+        "echo/echo-1",
+        "pick colours",
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}},
+    )
+    answer = json.loads(response.content or "")
+    assert sorted(answer["tags"]) == ["blue", "green", "red"]
+    assert sorted(answer["ids"]) == [1, 2, 3, 4]
+    assert len(set(answer["names"])) == 3
+    assert all(len(name) <= 3 for name in answer["names"])
