@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,40 @@ async def openai_registry() -> AsyncIterator[Registry]:
         yield registry
     finally:
         await registry.aclose()
+
+
+@pytest.fixture
+def chat_style_turns() -> list[dict[str, Any]]:
+    """Three turns written as plain Chat Completions dicts, for the converters' tests.
+
+    A user turn with a text part and an image part (``https://x.test/a.png``, detail
+    ``low``), an assistant turn that only calls ``look`` (id ``call_2``, arguments
+    ``{"a": 1}``), and the tool's answer ``a cat``.
+    """
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://x.test/a.png", "detail": "low"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "look", "arguments": '{"a": 1}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_2", "content": "a cat"},
+    ]
 
 
 class RedisProcess:

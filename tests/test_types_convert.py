@@ -100,33 +100,12 @@ def _without_local_fields(message: Message) -> Message:
     return message
 
 
-def test_plain_dicts_are_accepted() -> None:
+def test_plain_dicts_are_accepted(chat_style_turns: list[dict[str, Any]]) -> None:
     messages = to_messages(
         [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": "hi"},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is this?"},
-                    {
-                        "type": "image_url",
-                        "image_url": {"url": "https://x.test/a.png", "detail": "low"},
-                    },
-                ],
-            },
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "c1",
-                        "type": "function",
-                        "function": {"name": "f", "arguments": '{"a": 1}'},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            *chat_style_turns,
         ]
     )
     assert messages[0] == SystemMessage("be brief")
@@ -134,8 +113,8 @@ def test_plain_dicts_are_accepted() -> None:
     assert messages[2] == UserMessage(
         (TextContent("what is this?"), ImageContent("https://x.test/a.png", detail="low"))
     )
-    assert messages[3] == AssistantMessage(tool_calls=(ToolCall("c1", "f", '{"a": 1}'),))
-    assert messages[4] == ToolMessage("42", "c1")
+    assert messages[3] == AssistantMessage(tool_calls=(ToolCall("call_2", "look", '{"a": 1}'),))
+    assert messages[4] == ToolMessage("a cat", "call_2")
 
 
 @pytest.mark.parametrize(

@@ -123,38 +123,12 @@ async def test_create_response_converts_messages_and_tool_results(
 
 
 async def test_create_response_converts_chat_style_dict_messages(
-    registry: Registry, mock: MockProvider
+    registry: Registry, mock: MockProvider, chat_style_turns: list[dict[str, Any]]
 ) -> None:
     """Messages written for Chat Completions go to the Responses wire in its own spelling."""
-    await registry.acreate_response(
-        MODEL,
-        [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is this?"},
-                    {
-                        "type": "image_url",
-                        "image_url": {"url": "https://x.test/a.png", "detail": "low"},
-                    },
-                ],
-            },
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_2",
-                        "type": "function",
-                        "function": {"name": "look", "arguments": "{}"},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_2", "content": "a cat"},
-            # Already Responses-style: sent as given.
-            {"role": "user", "content": [{"type": "input_text", "text": "and now?"}]},
-        ],
-    )
+    # The last one is already Responses-style: sent as given.
+    again = {"role": "user", "content": [{"type": "input_text", "text": "and now?"}]}
+    await registry.acreate_response(MODEL, [*chat_style_turns, again])
     assert mock.last_call.request.input == (
         {
             "role": "user",
@@ -163,9 +137,9 @@ async def test_create_response_converts_chat_style_dict_messages(
                 {"type": "input_image", "image_url": "https://x.test/a.png", "detail": "low"},
             ],
         },
-        {"type": "function_call", "call_id": "call_2", "name": "look", "arguments": "{}"},
+        {"type": "function_call", "call_id": "call_2", "name": "look", "arguments": '{"a": 1}'},
         {"type": "function_call_output", "call_id": "call_2", "output": "a cat"},
-        {"role": "user", "content": [{"type": "input_text", "text": "and now?"}]},
+        again,
     )
 
 
