@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 if TYPE_CHECKING:
     from lmux_plug._types import ChatChunk, ChatResponse, ProviderSpec
@@ -31,17 +31,14 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
-class _External:
+class _External(NamedTuple):
     """A subcommand that lives in an optional part, and what it needs installed."""
 
-    def __init__(
-        self, module: str, function: str, package: str, needs: tuple[str, ...], summary: str
-    ) -> None:
-        self.module = module
-        self.function = function
-        self.package = package
-        self.needs = needs
-        self.summary = summary
+    module: str
+    function: str
+    package: str
+    needs: tuple[str, ...]
+    summary: str
 
 
 _EXTERNAL: dict[str, _External] = {
