@@ -16,6 +16,8 @@ defects living where the canonical exchange is too narrow to reach:
 - ``requests.extra_body``: provider-specific fields passed as ``extra_body`` (a number, and
   an object named to sort after the usual body fields) reach the JSON body as top-level
   members, unchanged;
+- ``embeddings.extra_vector``: an answer holding one vector more than there were inputs is
+  an ``LmuxError``, never a result whose vectors no longer match the inputs;
 - ``embeddings.base64``: embeddings asked for with ``encoding_format="base64"`` are the
   same floats (the wire sends what the real API sends for it, base64 float32 for
   OpenAI); a provider that refuses the format before any I/O is not asked.
@@ -36,6 +38,7 @@ from lmux_plug import (
     FinishReason,
     ImageContent,
     InvalidRequestError,
+    LmuxError,
     TextContent,
     UnsupportedFeatureError,
     UserMessage,
@@ -43,6 +46,7 @@ from lmux_plug import (
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.wires import CapturedRequest, Reply
 
 if TYPE_CHECKING:
@@ -237,4 +241,31 @@ class BreadthContract:
         sent = {name: body.get(name) for name in _EXTRA_BODY}
         assert sent == _EXTRA_BODY, (
             f"extra_body {_EXTRA_BODY} reached the body as {sent} (top-level members)"
+        )
+
+    @clause("embeddings.extra_vector")
+    def test_embeddings_extra_vector(self, contract: ContractSession) -> None:
+        """An answer with one vector more than there were inputs raises an LmuxError."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.EMBED)
+        inputs = list(canon.EMBED_INPUTS)
+
+        def answer(request: CapturedRequest, *, extra: bool = True) -> Reply:
+            asked = wire.embed_inputs(request)
+            vectors = [canon.expected_vector(t, i) for i, t in enumerate(asked)]
+            if extra:
+                vectors.append(canon.expected_vector("one too many", len(asked)))
+            return wire.embed(request, vectors, embed_usage(asked))
+
+        contract.use_server(answer)
+        try:
+            result = contract.run(contract.registry.aembed(contract.ref(model), inputs))
+        except LmuxError:
+            return  # the misaligned answer was refused, as it must be
+        sent = contract.server.requests[-1]
+        if answer(sent).chunks == answer(sent, extra=False).chunks:
+            pytest.skip("not declared: the wire answers one input per call (no extra vector)")
+        assert not isinstance(result, EmbeddingResponse), (
+            f"an answer with {len(inputs) + 1} vectors for {len(inputs)} inputs gave "
+            f"{len(result.embeddings)} vectors instead of an LmuxError"
         )

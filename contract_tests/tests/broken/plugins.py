@@ -779,6 +779,16 @@ class DropsStreamErrorStatus(StreamErrorsAreGeneric):
         return type(exc)(str(exc), provider=provider.name, model=request.model)
 
 
+class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
+    """Keeps the first vectors of an answer that has more than the inputs (no error)."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        response = await super().embed(request, provider)
+        return attrs.evolve(response, embeddings=response.embeddings[: len(request.inputs)])
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -841,4 +851,5 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "NestsExtraBody": ("requests.extra_body", "extra_body"),
     "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
     "DropsStreamErrorStatus": ("errors.stream_error_event", "stream_error_event"),
+    "EmbedDropsExtraVectors": ("embeddings.extra_vector", "extra_vector"),
 }
