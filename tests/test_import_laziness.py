@@ -48,6 +48,8 @@ NOT_AT_DISCOVERY = (
     "lmux_plug.batch",
     "lmux_plug.gateway",
     "lmux_plug.openai",
+    "starlette",
+    "openai",
     "opentelemetry",
     "botocore",
 )

@@ -417,15 +417,6 @@ def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
     assert again.results[0].output_text == "after"
 
 
-def test_import_lmux_plug_does_not_import_the_batch_engine():
-    import subprocess
-    import sys
-
-    code = "import sys, lmux_plug; print(any(m.startswith('lmux_plug.batch') for m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"
-
-
 async def test_ctrl_c_under_a_running_loop_cancels_the_background_batch(registry):
     in_flight = InFlight()
     mock = MockProvider("mock", handler=in_flight)

@@ -7,14 +7,11 @@ drop-in returns must validate as the ``openai`` type and read the same attribute
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import openai.types
 import openai.types.chat
 import pytest
 
-import lmux_plug
 from lmux_plug import (
     ChatChunk,
     FinishReason,
@@ -367,19 +364,6 @@ def test_api_key_never_in_repr(registry):
     client = OpenAI(registry=registry, api_key="sk-very-secret-key-0001")
     assert "sk-very" not in repr(client)
     assert "sk-very" not in repr(client.chat.completions)
-
-
-def test_import_lmux_plug_does_not_import_openai_surface():
-    code = (
-        "import sys, lmux_plug; "
-        "print(any(m.startswith(('lmux_plug.openai', 'lmux_plug.gateway', 'starlette', 'openai')) "
-        "for m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "False"
-    assert lmux_plug.chat  # the core API is untouched
 
 
 def test_with_options_and_ignored_openai_options(registry, mock):
