@@ -271,8 +271,17 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
 
 
 def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> None:
-    """Check route, capabilities and credentials before the first call (``UsageError``)."""
+    """Check parameters, route, capabilities and credentials before the first call."""
     from lmux_plug._types import Capability  # noqa: PLC0415
+    from lmux_plug.params import InvalidParameterError, check_chat_params  # noqa: PLC0415
+
+    if not args.embed:
+        # A bad --temperature fails the run here (exit 2), not every line one by one.
+        try:
+            check_chat_params(_params(args))
+        except InvalidParameterError as exc:
+            msg = f"cannot run: --{exc.param.replace('_', '-')}: {exc.message.partition(': ')[2]}"
+            raise UsageError(msg) from None
 
     by_endpoint = {
         "responses": Capability.RESPONSES,

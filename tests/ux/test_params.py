@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +269,41 @@ def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
             client.responses.create(model="echo/echo-1", input="hi", temperature=9)
         assert info.value.status_code == 400
         assert "temperature" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--temperature", "7"], "--temperature: must be between 0 and 2, got 7.0"),
+        (["--max-tokens", "0"], "--max-tokens: must be at least 1, got 0"),
+        (["--top-p", "1.5"], "--top-p: must be between 0 and 1, got 1.5"),
+    ],
+)
+def test_batch_cli_refuses_a_bad_parameter_before_any_line(
+    tmp_path: Path, option: list[str], expected: str
+) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": 1, "prompt": "hi"}\n{"id": 2, "prompt": "yo"}\n')
+    out = tmp_path / "out.jsonl"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lmux_plug",
+            "batch",
+            str(data),
+            "-o",
+            str(out),
+            "-m",
+            "echo/echo-1",
+            "--no-progress",
+            *option,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert not out.exists()
