@@ -217,11 +217,7 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
     if args.state is not None:
         return _shared_client(args, registry, config)
     if config is None:
-        try:
-            registry.resolve(args.model)
-        except LmuxError as exc:
-            msg = f"model {args.model!r}: {exc}"
-            raise UsageError(msg) from None
+        _check_model(registry, args.model)
         return registry
     from lmux_plug.router import Router  # noqa: PLC0415
 
@@ -231,16 +227,26 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
         msg = f"router config {str(config)!r}: {exc}"
         raise UsageError(msg) from None
     if "/" in args.model:
-        try:
-            registry.resolve(args.model)
-        except LmuxError as exc:
-            msg = f"model {args.model!r}: {exc}"
-            raise UsageError(msg) from None
+        _check_model(registry, args.model)
     elif args.model not in router.config.models:
         known = ", ".join(sorted(router.config.models)) or "none"
         msg = f"model {args.model!r} is not a logical model of {str(config)!r} (known: {known})"
         raise UsageError(msg)
     return router
+
+
+def _check_model(registry: Registry, model: str) -> None:
+    """``model`` is a ``provider/model`` the registry routes, else a did-you-mean or hint."""
+    from lmux_plug._cli_models import model_problem  # noqa: PLC0415
+
+    problem = model_problem(registry, model, set())  # names the model itself
+    if problem is not None:
+        raise UsageError(problem)
+    try:
+        registry.resolve(model)
+    except LmuxError as exc:
+        msg = f"model {model!r}: {exc}"
+        raise UsageError(msg) from None
 
 
 def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | None) -> Any:
@@ -251,6 +257,8 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
     if not str(args.state).startswith(("redis://", "rediss://", "unix://")):
         msg = f"--state wants a redis:// URL, got {args.state!r}"
         raise UsageError(msg)
+    if config is None or "/" in args.model:
+        _check_model(registry, args.model)
     try:
         # Any: RedisBackend satisfies the router's StateBackend protocol at run time.
         backend: Any = RedisBackend(args.state, prefix="lmux-batch")
@@ -299,6 +307,14 @@ def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> Non
         keyed = {d.model for d in config.models[args.model].deployments if d.api_keys}
     else:
         keyed = set()
+    if not args.embed and endpoint == "chat":
+        from lmux_plug.params import check_chat_params  # noqa: PLC0415
+
+        try:  # a bad --temperature fails here, not once per line
+            check_chat_params(_params(args), model=args.model)
+        except LmuxError as exc:
+            msg = f"cannot run: {exc}"
+            raise UsageError(msg) from None
     problems = []
     for target in targets:
         try:

@@ -221,7 +221,7 @@ def test_embed_mode(tmp_path):
     ("argv", "message"),
     [
         (["missing.jsonl", "-o", "o.jsonl", "-m", "echo/echo-1"], "is not a file"),
-        (["IN", "-o", "o.jsonl", "-m", "nope/x"], "unknown provider prefix"),
+        (["IN", "-o", "o.jsonl", "-m", "nope/x"], "unknown provider 'nope'"),
         (["IN", "-o", "o.jsonl", "-m", "echo/echo-1", "-c", "0"], "at least 1"),
         (
             ["IN", "-o", "o.jsonl", "-m", "echo/echo-1", "--embed", "--system", "s"],

@@ -135,3 +135,60 @@ def test_shards_share_one_rpm_budget_through_redis(
     assert lines == list(range(1, 41))
     # Shared: both shards together kept to ~10/s (alone each would take ~2 s).
     assert elapsed >= 3.0, elapsed
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gpt-4o-mini", "did you mean 'openai/gpt-4o-mini'?"),
+        ("opena/gpt-4o-mini", "did you mean 'openai/gpt-4o-mini'?"),
+    ],
+)
+def test_a_bare_or_misspelt_model_gets_a_did_you_mean(
+    tmp_path: Path, batch_cli, model: str, expected: str
+) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"hi"\n')
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", model)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_a_known_provider_without_its_plugin_gets_the_install_hint(
+    tmp_path: Path, batch_cli
+) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"hi"\n')
+    env = {**os.environ, "LMUX_PLUG_DISABLE": "anthropic"}
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "anthropic/claude-sonnet-4-5", env=env)
+    assert result.returncode == 2
+    assert "pip install lmux-plug-anthropic" in result.stderr
+    assert not out.exists()
+
+
+def test_a_bad_parameter_stops_before_the_first_call(tmp_path: Path, batch_cli) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"hi"\n' * 20)
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--temperature", "9")
+    assert result.returncode == 2
+    assert "temperature" in result.stderr
+    assert not out.exists()  # not twenty error lines
+
+
+def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, batch_cli) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"a"\nnot json\n{"prompt": 5}\n\n{"id": "x"}\n"b"\n')
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
+    assert result.returncode == 1  # some lines failed
+    records = batch_cli.records(out)
+    assert [r["line"] for r in records] == [1, 2, 3, 5, 6]  # the blank line is skipped
+    assert [r["output"] for r in records] == ["a", None, None, None, "b"]
+    assert "not valid JSON" in records[1]["error"]["message"]
+    assert records[3]["id"] == "x"
+    assert all(r["error"]["type"] == "InvalidRequestError" for r in records[1:4])
