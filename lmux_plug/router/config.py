@@ -10,8 +10,8 @@ in code, or load them from ``lmux.toml`` / ``[tool.lmux_plug]`` in ``pyproject.t
 
     [models.fast]
     strategy = "weighted"          # weighted | sticky | least-busy | lowest-latency
-    fallbacks = ["smart"]
-    context_fallbacks = ["long"]
+    fallbacks = ["smart"]              # [models.smart] and [models.long], declared
+    context_fallbacks = ["long"]       # in the same file (or a "provider/model")
 
     [[models.fast.deployments]]
     model = "openai/gpt-4o-mini"

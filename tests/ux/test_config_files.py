@@ -281,3 +281,19 @@ def test_a_key_in_the_wrong_table_says_where_it_goes(tmp_path: Path) -> None:
             "[models.fast.params]"
         ),
     ]
+
+
+def test_the_toml_examples_of_the_router_docs_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "router.md"
+    blocks = docs.read_text("utf-8").split("```toml\n")[1:]
+    assert len(blocks) >= 2
+    monkeypatch.setenv("OPENAI_KEY_1", "k-docs-one")
+    monkeypatch.setenv("OPENAI_KEY_2", "k-docs-two")
+    full = load_config(write(tmp_path, blocks[0].split("```")[0]))
+    assert set(full.models) == {"fast", "smart", "long"}
+    # The presets example is a fragment: one [models.NAME] table with its params.
+    presets = load_config(write(tmp_path, blocks[1].split("```")[0]))
+    assert presets.models["summarizer"].params["max_tokens"] == 300
+    assert presets.models["summarizer"].system == "Summarize in three sentences."
