@@ -31,6 +31,51 @@ def run(
     )
 
 
+def test_chat_on_the_embedded_default() -> None:
+    result = run("chat", "echo/echo-1", "Hello there", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello there\n"
+    assert "in / " in result.stderr
+    assert "cost $0" in result.stderr
+
+
+def test_chat_streams_with_a_system_prompt() -> None:
+    result = run("chat", "echo/reverse", "abc def", "--stream", "--system", "be brief")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "fed cba\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("nowhere/model", "unknown provider 'nowhere'"),
+        ("no-slash", "provider/model"),
+        ("gpt-4o-mini", "did you mean 'openai/gpt-4o-mini'?"),
+        ("echo-1", "did you mean 'echo/echo-1'?"),
+    ],
+)
+def test_a_model_chat_cannot_use_is_a_usage_error_that_says_why(model: str, expected: str) -> None:
+    # An unknown provider or a name without one is found before any call; a bare model
+    # name another provider serves gets a did-you-mean.
+    result = run("chat", model, "hi")
+    assert result.returncode == 2
+    assert expected in result.stderr
+
+
+def test_models_lists_the_embedded_default_with_prices() -> None:
+    result = run("models", "--provider", "echo")
+    assert result.returncode == 0, result.stderr
+    assert "echo/echo-1" in result.stdout
+    assert "$0" in result.stdout
+
+
+def test_plugins_lists_the_builtin() -> None:
+    result = run("plugins")
+    assert result.returncode == 0, result.stderr
+    assert "echo" in result.stdout
+    assert "chat,completions,embed,json_object,json_schema,responses,stream,tools" in result.stdout
+
+
 def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0
@@ -163,15 +208,6 @@ def test_plugins_shows_whether_each_key_is_set() -> None:
     assert providers["anthropic"]["key"]["set"] is False
     assert providers["echo"]["key"]["needed"] is False
     assert "sk-test-not-a-real-key-123" not in json.dumps(document)
-
-
-def test_bare_model_name_gets_a_did_you_mean() -> None:
-    result = run("chat", "gpt-4o-mini", "hi")
-    assert result.returncode == 2
-    assert "did you mean 'openai/gpt-4o-mini'?" in result.stderr
-    result = run("chat", "echo-1", "hi")
-    assert result.returncode == 2
-    assert "did you mean 'echo/echo-1'?" in result.stderr
 
 
 def test_misspelt_model_id_gets_a_did_you_mean() -> None:
