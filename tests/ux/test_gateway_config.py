@@ -19,8 +19,9 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
+from lmux_plug.gateway.config import check_gateway_config
 from lmux_plug.gateway.serve import build_app, load_toml, run_in_thread
-from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.router.config import ConfigValidationError, parse_config
 from lmux_plug.testing import MockProvider
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
@@ -261,3 +262,18 @@ def test_providers_and_alias_targets_must_be_installed(tmp_path: Path) -> None:
             "did you mean 'echo/echo-1'?"
         ),
     ]
+
+
+def test_the_config_example_of_the_gateway_docs_is_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
+    example = docs.read_text("utf-8").split("```toml\n")[1].split("```")[0]
+    # The one placeholder a reader fills in; the key variable the example names is set.
+    path = write(tmp_path, example.replace("<sha256 hex of the key>", "ab" * 32))
+    monkeypatch.setenv("OPENAI_API_KEY", "k-docs-example")
+    config = load_toml(path)
+    check_gateway_config(config, str(path))
+    assert parse_config(config, str(path)).models["fast"].deployments[0].model == (
+        "openai/gpt-4o-mini"
+    )
