@@ -310,3 +310,23 @@ def test_bad_usage_exits_2_with_the_usage(args: tuple[str, ...], expected: str) 
     assert expected in result.stderr
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_json_shapes_are_the_documented_ones() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = readme.split("`--json` prints:", 1)[1].split("\n## ", 1)[0]
+    chat = json.loads(run("chat", "echo/echo-1", "hi", "--json").stdout)
+    models = json.loads(run("models", "--json", "--provider", "echo").stdout)
+    plugins = json.loads(run("plugins", "--json").stdout)
+    provider = plugins["plugins"][0]["providers"][0]
+    for keys in (
+        chat,
+        chat["usage"],
+        models[0],
+        plugins,
+        plugins["plugins"][0],
+        provider,
+        provider["key"],
+    ):
+        for key in keys:
+            assert f'"{key}"' in documented, key
