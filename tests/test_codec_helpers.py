@@ -7,7 +7,21 @@ import hashlib
 import pytest
 
 from lmux_plug import InvalidRequestError, ToolCall
-from lmux_plug.codec import count_of, reasoning_level, tool_arguments, tool_call_id
+from lmux_plug.codec import add_turn, count_of, reasoning_level, tool_arguments, tool_call_id
+
+
+def test_add_turn_merges_consecutive_turns_of_one_role() -> None:
+    turns: list[dict[str, object]] = []
+    add_turn(turns, "user", ["text"])
+    add_turn(turns, "user", ["tool result"])
+    add_turn(turns, "assistant", ["answer"])
+    assert turns == [
+        {"role": "user", "content": ["text", "tool result"]},
+        {"role": "assistant", "content": ["answer"]},
+    ]
+    contents: list[dict[str, object]] = []
+    add_turn(contents, "model", ["part"], key="parts")  # Gemini's spelling
+    assert contents == [{"role": "model", "parts": ["part"]}]
 
 
 def test_count_of_reads_non_negative_ints_only() -> None:
