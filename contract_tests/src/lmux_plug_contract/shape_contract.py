@@ -35,6 +35,7 @@ from lmux_plug import (
     Capability,
     ChatChunk,
     ChatResponse,
+    FinishReason,
     LmuxError,
     PluginError,
     SystemMessage,
@@ -128,6 +129,20 @@ def _prefill_turns() -> tuple[list[Any], list[Said]]:
     messages = [UserMessage(canon.CHAT_PROMPT), AssistantMessage("Hello, contract")]
     expected = [_said("user", canon.CHAT_PROMPT), _said("assistant", "Hello, contract")]
     return messages, expected
+
+
+#: The JSON answer ``types.json_answer`` asks for, its schema and its text in stream pieces.
+_JSON_DOCUMENT = {"city": "Paris", "sky": "clear ✓", "celsius": 21}
+_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "sky": {"type": "string"},
+        "celsius": {"type": "integer"},
+    },
+    "required": ["city", "sky", "celsius"],
+}
+_JSON_PIECES = ('{"city": "Pa', 'ris", "sky": "clear ✓", ', '"celsius": 21}')
 
 
 #: case -> (the capabilities it needs, the conversation and what its body must say).
@@ -300,6 +315,53 @@ class ShapeContract:
         results = [s.ref for s in said if s.kind == "result"]
         assert calls == results, (
             f"{case}: the tool result answers {results}, the call in the body is {calls}"
+        )
+
+    @clause("types.json_answer")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_json_answer(self, contract: ContractSession, path: str) -> None:
+        """A json_schema request gives the model's JSON as the text, not as a tool call."""
+        wire = contract.require_wire()
+        render = _optional(wire, f"json_{path}")
+        if render is None:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no JSON-mode answer")
+        capability = Capability.CHAT if path == "chat" else Capability.STREAM
+        model = contract.model(capability, Capability.JSON_SCHEMA)
+        if path == "chat":
+            contract.use_server(lambda request: render(request, _JSON_DOCUMENT, canon.USAGE))
+        else:
+            contract.use_server(
+                lambda request: wire.reply_stream(
+                    render(request, _JSON_DOCUMENT, _JSON_PIECES, canon.USAGE)
+                )
+            )
+        schema = {"name": "weather", "schema": _JSON_SCHEMA}
+        params = contract.params(response_format={"type": "json_schema", "json_schema": schema})
+        prompt = [UserMessage(canon.TOOL_PROMPT)]
+        ref = contract.ref(model)
+        calls: list[Any]
+        finish: FinishReason | None
+        if path == "chat":
+            response = contract.run(contract.registry.achat(ref, prompt, **params))
+            text, calls, finish = (
+                response.content,
+                list(response.tool_calls),
+                response.finish_reason,
+            )
+        else:
+            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
+            text = "".join(c.delta for c in chunks)
+            calls = [d for c in chunks for d in c.tool_call_deltas]
+            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
+            finish = finishes[-1] if finishes else None
+        try:
+            answered = json.loads(text or "")
+        except ValueError:
+            pytest.fail(f"{path}: the JSON-mode answer's text is not JSON: {text!r:.200}")
+        assert answered == _JSON_DOCUMENT, f"{path}: the JSON answer is {answered}"
+        assert not calls, f"{path}: the JSON answer also came back as tool calls: {calls}"
+        assert finish == FinishReason.STOP, (
+            f"{path}: finish reason {finish} for a complete JSON answer (expected stop)"
         )
 
     @clause("reasoning.thinking")

@@ -157,6 +157,21 @@ class RefusesPrefill(ServedAnthropic):
     codec = _RefusesPrefillCodec()
 
 
+class _JsonAnswerAsToolCallCodec(AnthropicCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        # Forgets, when decoding, that the request asked for JSON through a forced tool.
+        plain = attrs.evolve(request, response_format=None)
+        return super().decode_chat(response, plain, provider)
+
+
+class JsonAnswerAsToolCall(ServedAnthropic):
+    """Returns a JSON-mode answer as a call of its synthetic tool instead of as the text."""
+
+    codec = _JsonAnswerAsToolCallCodec()
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
@@ -165,4 +180,5 @@ SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "DropsThinkingSignatures": ("reasoning.thinking", "reasoning_thinking"),
     "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
     "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
+    "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
 }

@@ -83,6 +83,18 @@ def _content_part(block: Any) -> tuple[str, str]:
     return (str(kind), json.dumps(source, sort_keys=True))
 
 
+def _forced_tool(body: Mapping[str, Any]) -> str | None:
+    """The tool a Messages body makes the model call, if it forces exactly one."""
+    names = [t.get("name") for t in body.get("tools") or () if isinstance(t, dict)]
+    choice = body.get("tool_choice")
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "tool" and isinstance(choice, dict) and choice.get("name") in names:
+        return str(choice["name"])
+    if kind == "any" and len(names) == 1:
+        return str(names[0])
+    return None
+
+
 def _thinking_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
     return [
         {"type": "redacted_thinking", "data": b.text}
@@ -238,6 +250,29 @@ class AnthropicWire(WireFormat):
         if kind == "tool" and choice.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(choice["name"])}))
         raise unknown_tool_choice(choice)
+
+    def json_chat(self, request: CapturedRequest, document: Any, usage: Usage) -> Reply:
+        """A JSON-mode answer as the model gives it: the input of the tool the body forces.
+
+        The Messages API has no JSON mode; a plugin emulates it with a tool the request
+        forces (``tool_choice`` naming it, or ``any`` with that one tool). Not forced, the
+        model answers in text.
+        """
+        forced = _forced_tool(request.json() or {})
+        if forced is None:
+            return self.chat(request, json.dumps(document, ensure_ascii=False), usage)
+        call = ToolCall(id="toolu_contract_json", name=forced, arguments=json.dumps(document))
+        return self.tool_chat(request, call, usage)
+
+    def json_stream(
+        self, request: CapturedRequest, document: Any, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """The streamed JSON-mode answer: the forced tool's input in ``pieces``, else text."""
+        forced = _forced_tool(request.json() or {})
+        if forced is None:
+            return self.stream(request, pieces, usage)
+        call = ToolCall(id="toolu_contract_json", name=forced, arguments="".join(pieces))
+        return self.tool_stream(request, call, pieces, usage)
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user turn's blocks: ``text``, ``image`` and ``document`` sources."""
