@@ -15,6 +15,7 @@ import pytest
 
 from lmux_plug import Registry
 from lmux_plug.errors import ProviderError
+from lmux_plug.resilience import ManualClock
 from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
@@ -103,3 +104,25 @@ def test_every_logger_of_the_package_is_documented() -> None:
         )
     assert used
     assert used <= documented_logger_names(), used - documented_logger_names()
+
+
+def test_a_breaker_cycle_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lmux_plug.router")
+    clock = ManualClock()  # the cooldown passes when the test says so
+    with (
+        FakeOpenAIServer(FaultPlan(retry_after=None)).run_in_thread() as server,
+        Registry.from_entry_points() as registry,
+    ):
+        registry.configure("openai", api_key=KEY)
+        model = LogicalModel("m", [Deployment("openai/x", base_url=server.url, name="d")])
+        config = RouterConfig(models={"m": model}, retries=0, breaker_threshold=1)
+        router = Router(config=config, registry=registry, clock=clock)
+        server.inject("503")
+        with pytest.raises(ProviderError):
+            router.chat("m", "fails")
+        clock.advance(config.breaker_cooldown + 1)
+        assert router.chat("m", "probe").content == "echo: probe"
+    messages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("breaker")]
+    assert messages == ["breaker d: closed -> open for 5.000s", "breaker d: half-open -> closed"]
+    levels = [r.levelname for r in caplog.records if r.getMessage().startswith("breaker")]
+    assert levels == ["WARNING", "INFO"]
