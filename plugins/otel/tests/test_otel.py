@@ -103,6 +103,9 @@ def test_stream_records_time_to_first_chunk(registry: Registry, recorded: Record
     assert attributes["gen_ai.usage.output_tokens"] == chunks[-1].usage.output_tokens
     (first,) = recorded.points("gen_ai.client.operation.time_to_first_chunk")
     assert first.count == 1
+    (gaps,) = recorded.points("gen_ai.client.operation.time_per_output_chunk")
+    assert gaps.count == len(chunks) - 1  # one per chunk after the first
+    assert gaps.attributes["gen_ai.operation.name"] == "chat"
 
 
 def test_stream_closed_early_still_ends_the_span(registry: Registry, recorded: Recorded) -> None:
@@ -184,6 +187,8 @@ async def test_async_chat_stream_and_embed(registry: Registry, recorded: Recorde
     assert operations == ["chat", "embeddings"]  # chat and stream share one point
     (first,) = recorded.points("gen_ai.client.operation.time_to_first_chunk")
     assert first.count == 1  # streams only
+    (gaps,) = recorded.points("gen_ai.client.operation.time_per_output_chunk")
+    assert gaps.count == len(chunks) - 1
 
 
 @pytest.mark.parametrize("fault", ["stream-error", "truncate"])

@@ -32,6 +32,8 @@ _INSTRUMENTATION = "lmux_plug_otel"
 # Explicit bucket boundaries the conventions recommend for these histograms.
 _TOKEN_BUCKETS = tuple(4**n for n in range(14))  # 1, 4, 16, ... 67108864
 _SECONDS_BUCKETS = tuple(0.01 * 2**n for n in range(14))  # 0.01, 0.02, ... 81.92
+# Gaps between chunks are short: the boundaries of the conventions' per-token server metric.
+_CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 
 # The conventions' well-known ``gen_ai.provider.name`` values, which MUST be used where one
 # applies, for the providers whose lmux-plug prefix differs; other prefixes are used as is.
@@ -60,6 +62,12 @@ _HISTOGRAMS = (
         "s",
         "Time from the request to the first chunk of a streamed answer.",
         _SECONDS_BUCKETS,
+    ),
+    (
+        "gen_ai.client.operation.time_per_output_chunk",
+        "s",
+        "Time between two chunks of a streamed answer, for each chunk after the first.",
+        _CHUNK_BUCKETS,
     ),
 )
 
@@ -131,10 +139,10 @@ class Telemetry:
         self.key = key
         self._trace = trace
         self.tracer = tracer_provider.get_tracer(scope) if tracer_provider is not None else None
-        self.duration = self.tokens = self.first_chunk = self.cost = None
+        self.duration = self.tokens = self.first_chunk = self.per_chunk = self.cost = None
         if meter_provider is not None:
             meter = meter_provider.get_meter(_INSTRUMENTATION)
-            self.duration, self.tokens, self.first_chunk = (
+            self.duration, self.tokens, self.first_chunk, self.per_chunk = (
                 meter.create_histogram(
                     name,
                     unit=unit,
@@ -259,18 +267,24 @@ class Telemetry:
         started = time.perf_counter()
         span = self._start("chat", request, provider)
         first_at: float | None = None
+        previous = started
+        labels: dict[str, Any] = {}
         usage: Usage | None = None
         last: ChatChunk | None = None
         try:
             async for chunk in iterator:
+                now = time.perf_counter()
                 if first_at is None:
-                    first_at = time.perf_counter() - started
+                    first_at = now - started
                     # On the span at once: a stream that fails or is left later keeps it.
                     if span is not None:
                         span.set_attribute("gen_ai.response.time_to_first_chunk", first_at)
                     if self.first_chunk is not None:
                         labels = _metric_attributes("chat", request, provider, chunk.model)
                         self.first_chunk.record(first_at, labels)
+                elif self.per_chunk is not None:
+                    self.per_chunk.record(now - previous, labels)
+                previous = now
                 usage = chunk.usage or usage
                 if chunk.finish_reason is not None or chunk.usage is not None:
                     last = chunk
