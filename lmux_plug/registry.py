@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -81,6 +81,7 @@ else:
 __all__ = ["Registry", "Route", "split_model"]
 
 
+_A = TypeVar("_A", bound=attrs.AttrsInstance)  # an answer type
 _NO_CREDENTIALS = Credentials()  # frozen, so one instance serves every keyless call
 _TRANSPORT_LOCK = threading.Lock()
 
@@ -539,8 +540,12 @@ class Registry(ApiMethods):
         hook: Any,
         request: ChatRequest | EmbeddingRequest,
         context: ProviderContext,
-    ) -> Any:
-        """Await ``hook`` (a :class:`Hooks` call method), map foreign errors, price and time it."""
+    ) -> tuple[Any, float]:
+        """Await ``hook`` (a :class:`Hooks` call method), map foreign errors, price the answer.
+
+        Returns the answer and its latency apart (see :func:`_timed`): the answer is frozen,
+        so the latency is set in the last copy the caller makes, not in one of its own.
+        """
         started = time.perf_counter()
         try:
             response = await hook(self._calls(route), request, context)
@@ -552,9 +557,19 @@ class Registry(ApiMethods):
             pricing = self._pricing(route, model_id)
             if pricing is not None:
                 response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
-        if getattr(response, "latency", 0) is None:
-            response = evolve(response, latency=time.perf_counter() - started)
-        return response
+        return response, time.perf_counter() - started
+
+    async def _timed_answer(
+        self,
+        route: Route,
+        model_id: str,
+        hook: Any,
+        request: ChatRequest | EmbeddingRequest,
+        context: ProviderContext,
+    ) -> Any:
+        """:meth:`_answer` with its latency set on it."""
+        response, latency = await self._answer(route, model_id, hook, request, context)
+        return _timed(response, latency)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -614,6 +629,36 @@ class Registry(ApiMethods):
         provider as body fields. A class as ``response_format`` (dataclass, attrs, Pydantic)
         sends its JSON schema and puts the parsed instance on ``response.parsed``.
         """
+        response, latency = await self._achat(model, messages, api_key, base_url, params)
+        return _timed(response, latency)
+
+    async def achat_timed(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **params: Unpack[ChatParams],
+    ) -> tuple[ChatResponse, float]:
+        """:meth:`achat`, returning the answer's latency beside the answer, not on it.
+
+        For a caller that copies the answer anyway (the router adds its attempts): it sets
+        ``latency`` in that copy, so the frozen answer is copied once instead of twice.
+        The latency is the answer's own if its plugin set one.
+        """
+        response, latency = await self._achat(model, messages, api_key, base_url, params)
+        return response, latency if response.latency is None else response.latency
+
+    async def _achat(
+        self,
+        model: str,
+        messages: Iterable[Message | Mapping[str, Any]] | str,
+        api_key: str | None,
+        base_url: str | None,
+        params: ChatParams,
+    ) -> tuple[ChatResponse, float]:
+        """The chat call of :meth:`achat` and :meth:`achat_timed`: the answer, its latency."""
         route, model_id = self.resolve(model)
         structured = None
         if "response_format" in params:
@@ -626,7 +671,8 @@ class Registry(ApiMethods):
         self._check(route, model_id, needed)
         context = self._context(route, api_key, base_url)
         request, emulated = _emulate_json(route.spec, request)
-        response: ChatResponse = await self._answer(route, model_id, Hooks.chat, request, context)
+        response: ChatResponse
+        response, latency = await self._answer(route, model_id, Hooks.chat, request, context)
         if emulated is not None:
             from lmux_plug._json_emulation import settle  # noqa: PLC0415
 
@@ -635,7 +681,7 @@ class Registry(ApiMethods):
             from lmux_plug._parsed import with_parsed  # noqa: PLC0415
 
             response = with_parsed(response, structured)
-        return response
+        return response, latency
 
     async def achat_stream(
         self,
@@ -723,13 +769,13 @@ class Registry(ApiMethods):
         if limit is not None and len(texts) > limit:
             # More texts than one request may carry: sent in parts, answers joined in order.
             return await embed_in_parts(
-                lambda part: self._answer(
+                lambda part: self._timed_answer(
                     route, model_id, Hooks.embed, attrs.evolve(request, inputs=part), context
                 ),
                 texts,
                 limit,
             )
-        response: EmbeddingResponse = await self._answer(
+        response: EmbeddingResponse = await self._timed_answer(
             route, model_id, Hooks.embed, request, context
         )
         return response
@@ -836,6 +882,13 @@ def _chat_fields(params: dict[str, Any]) -> tuple[dict[str, Any], list[Capabilit
         **known,
     }
     return fields, needed
+
+
+def _timed(answer: _A, latency: float) -> _A:
+    """``answer`` with its ``latency`` (a copy: answers are frozen), unless it has one."""
+    if getattr(answer, "latency", 0) is None:
+        return evolve(answer, latency=latency)
+    return answer
 
 
 def _emulate_json(spec: ProviderSpec, request: ChatRequest) -> tuple[ChatRequest, Any]:

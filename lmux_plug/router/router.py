@@ -20,7 +20,6 @@ import os
 from collections.abc import (
     AsyncIterator,
     Callable,
-    Coroutine,
     Iterable,
     Iterator,
     Mapping,
@@ -50,7 +49,6 @@ from lmux_plug.router.config import (
 )
 from lmux_plug.router.degrade import DegradingBackend
 from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Plan
-from lmux_plug.router.retry import Attempt
 from lmux_plug.router.singleflight import SingleFlight
 from lmux_plug.router.state import MemoryBackend, StateBackend
 from lmux_plug.router.stats import StatsBook
@@ -100,6 +98,25 @@ class _Send:
         if self._estimate < 0:
             self._estimate = estimate_tokens(self.inputs, self.max_tokens)
         return self._estimate
+
+
+class _SendChat(_Send):
+    """A chat call: the registry returns the answer and its latency apart (``achat_timed``).
+
+    The router copies the answer once, to add its attempts, and sets the latency in that
+    same copy: a frozen ``ChatResponse`` copy costs about as much as building one.
+    """
+
+    __slots__ = ("latency",)
+
+    def __init__(self, registry: Registry, inputs: Any, params: dict[str, Any]) -> None:
+        super().__init__(registry.achat_timed, inputs, params)
+        self.latency: float | None = None
+
+    async def __call__(self, admitted: Admitted, remaining: float) -> ChatResponse:
+        response: ChatResponse
+        response, self.latency = await super().__call__(admitted, remaining)
+        return response
 
 
 class _StreamStart:
@@ -282,19 +299,67 @@ class Router:
         when enabled in the config). Other ``params`` go to the provider as with
         :meth:`Registry.achat`.
         """
-        if (
-            deadline is not None
-            or cache is not None
-            or cache_ttl is not None
-            or singleflight is not None
-        ):
-            check_routing_options(
-                model,
-                deadline=deadline,
-                cache=cache,
-                cache_ttl=cache_ttl,
-                singleflight=singleflight,
-            )
+        plan, messages, params, deadline_at, options, ttl, use_cache = self._setup(
+            model,
+            messages,
+            params,
+            deadline,
+            cache,
+            cache_ttl,
+            fallback_models,
+            retries,
+            attempt_timeout,
+            sticky_key,
+            context_fallbacks,
+            content_filter_fallback,
+        )
+        if singleflight is not None:
+            check_routing_options(model, singleflight=singleflight)
+        share = singleflight
+        if share is None:
+            share = plan.config.singleflight and _deterministic(params)
+        if not use_cache and not share:
+            return await self._chat(plan, model, messages, options, deadline_at, params)
+        key = self._request_key("chat", model, messages, params)
+        if use_cache:
+            hit = await self.cache.get_response(key)
+            if hit is not None:
+                return hit
+
+        async def fetch() -> ChatResponse:
+            response = await self._chat(plan, model, messages, options, deadline_at, params)
+            if use_cache and ttl:
+                await self.cache.set_response(key, response, ttl)
+            return response
+
+        if share:
+            response, _ = await self._flights.do(key, fetch)
+            return response
+        return await fetch()
+
+    def _setup(  # noqa: PLR0917 - internal, once per call: positional is cheapest
+        self,
+        model: str,
+        messages: _Messages,
+        params: dict[str, Any],
+        deadline: float | None,
+        cache: bool | None,
+        cache_ttl: float | None,
+        fallback_models: Sequence[str] | None,
+        retries: int | None,
+        attempt_timeout: float | None,
+        sticky_key: str | None,
+        context_fallbacks: Sequence[str] | None,
+        content_filter_fallback: bool | None,
+    ) -> tuple[Plan, _Messages, dict[str, Any], float, CallOptions, float | None, bool]:
+        """What a chat call (plain or streamed) starts from, the arguments checked once.
+
+        Returns the config snapshot's plan, the messages and parameters with the model's
+        preset applied, the deadline (on :attr:`clock`), the call's options, the cache TTL
+        and whether the response cache is used.
+        """
+        if deadline is not None or cache is not None or cache_ttl is not None:
+            check_routing_options(model, deadline=deadline, cache=cache, cache_ttl=cache_ttl)
         plan = self._plan if self._source is None else self._current()
         config = plan.config
         if model in plan.presets:
@@ -310,35 +375,9 @@ class Router:
         )
         ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
         use_cache = bool(ttl) if cache is None else cache and ttl is not None
-        share = singleflight
-        if share is None:
-            share = config.singleflight and _deterministic(params)
-        if not use_cache and not share:
-            response, attempts = await self._chat(
-                plan, model, messages, options, deadline_at, params
-            )
-            return evolve(response, attempts=attempts)
-        key = self._request_key("chat", model, messages, params)
-        if use_cache:
-            hit = await self.cache.get_response(key)
-            if hit is not None:
-                return hit
+        return plan, messages, params, deadline_at, options, ttl, use_cache
 
-        async def fetch() -> ChatResponse:
-            response, attempts = await self._chat(
-                plan, model, messages, options, deadline_at, params
-            )
-            response = evolve(response, attempts=attempts)
-            if use_cache and ttl:
-                await self.cache.set_response(key, response, ttl)
-            return response
-
-        if share:
-            response, _ = await self._flights.do(key, fetch)
-            return response
-        return await fetch()
-
-    def _chat(  # noqa: PLR0917 - internal, once per call
+    async def _chat(  # noqa: PLR0917 - internal, once per call
         self,
         plan: Plan,
         model: str,
@@ -346,12 +385,14 @@ class Router:
         options: CallOptions,
         deadline_at: float,
         params: dict[str, Any],
-    ) -> Coroutine[Any, Any, tuple[ChatResponse, tuple[Attempt, ...]]]:
-        """The attempt loop of one chat call (a coroutine: awaited by the caller)."""
-        send = _Send(self.registry.achat, messages, params)
-        return run_attempts(
+    ) -> ChatResponse:
+        """The attempt loop of one chat call: the answer with its attempts and latency."""
+        send = _SendChat(self.registry, messages, params)
+        response, attempts = await run_attempts(
             plan, self._admission, self.clock, model, options, deadline_at, send.tokens, send
         )
+        # One copy of the (frozen) answer carries both; see _SendChat.
+        return evolve(response, attempts=attempts, latency=send.latency)
 
     async def aembed(
         self,
@@ -402,12 +443,13 @@ class Router:
         Retries and fallbacks happen only before the first chunk reaches the caller;
         after that an error is raised as is.
         """
-        check_routing_options(model, deadline=deadline, cache=cache, cache_ttl=cache_ttl)
-        plan = self._current()
-        config = plan.config
-        messages, params = apply_preset(config, model, messages, params)
-        deadline_at = self.clock.monotonic() + (config.deadline if deadline is None else deadline)
-        options = plan.options(
+        plan, messages, params, deadline_at, options, ttl, use_cache = self._setup(
+            model,
+            messages,
+            params,
+            deadline,
+            cache,
+            cache_ttl,
             fallback_models,
             retries,
             attempt_timeout,
@@ -415,8 +457,6 @@ class Router:
             context_fallbacks,
             content_filter_fallback,
         )
-        ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
-        use_cache = bool(ttl) if cache is None else cache and ttl is not None
         key = ""
         if use_cache:
             key = self._request_key("stream", model, messages, params)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from lmux_plug import ChatChunk, FinishReason, Registry, Usage
+from lmux_plug import ChatChunk, ChatResponse, FinishReason, Registry, Usage
 from lmux_plug.openai import OpenAI
+from lmux_plug.router import Router
 from lmux_plug.testing import MockProvider
 from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
@@ -79,3 +80,44 @@ def test_responses_completions_and_transcriptions_carry_latency() -> None:
     for answer in answers:
         assert answer.latency is not None, type(answer).__name__
         assert 0.03 <= answer.latency < 10, (type(answer).__name__, answer.latency)
+
+
+async def test_achat_timed_returns_the_latency_beside_the_answer() -> None:
+    # For callers that copy the answer anyway (the router): the latency is not on it yet.
+    async def slow(call):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.02)
+
+    mock = MockProvider("slow")
+    mock.handler = slow
+    async with Registry() as registry:
+        registry.register("slow", mock)
+        response, latency = await registry.achat_timed("slow/m", "hi")
+        plain = await registry.achat("slow/m", "hi")
+    assert response.latency is None
+    assert latency >= 0.02
+    assert plain.latency is not None
+    assert plain.latency >= 0.02
+    assert response == plain
+
+
+async def test_a_latency_the_plugin_set_is_kept_by_both_entry_points() -> None:
+    mock = MockProvider("timed")
+    for _ in range(2):
+        mock.enqueue(ChatResponse(content="x", model="m", provider="timed", latency=12.5))
+    async with Registry() as registry:
+        registry.register("timed", mock)
+        _, latency = await registry.achat_timed("timed/m", "hi")
+        response = await registry.achat("timed/m", "hi")
+    assert latency == 12.5
+    assert response.latency == 12.5
+
+
+async def test_a_routed_answer_carries_its_latency_and_attempts() -> None:
+    async with Registry() as registry:
+        router = Router({"m": ["echo/echo-1"]}, registry=registry)
+        response = await router.achat("m", "hi")
+    assert response.content
+    assert response.latency is not None
+    assert response.latency >= 0
+    assert [a.deployment for a in response.attempts] == ["echo/echo-1"]
+    assert response.attempts[0].error is None
