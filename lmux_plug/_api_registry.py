@@ -9,7 +9,7 @@ plugin's hook (plus wrappers), maps foreign errors and prices the answer. Every 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -124,7 +124,7 @@ class ApiMethods:
         _runner: LoopRunner
 
         def resolve(self, model: str) -> tuple[Route, str]: ...
-        def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None: ...
+        def _check(self, route: Route, model_id: str, needed: Collection[Capability]) -> None: ...
         def _context(
             self, route: Route, api_key: str | None, base_url: str | None
         ) -> ProviderContext: ...

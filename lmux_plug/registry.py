@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -463,11 +463,13 @@ class Registry(ApiMethods):
             route.server = server
         return self._hooks.calls_of(server)
 
-    def _check(self, route: Route, model_id: str, needed: Iterable[Capability]) -> None:
+    def _check(self, route: Route, model_id: str, needed: Collection[Capability]) -> None:
         capabilities = route.capabilities.get(model_id)
         if capabilities is None:
             # Remembered per model: finding it scans every declared model and alias.
             capabilities = route.capabilities[model_id] = route.spec.capabilities_of(model_id)
+        if capabilities.issuperset(needed):  # every call asks this: no list when all is there
+            return
         missing = [c.value for c in needed if c not in capabilities]
         if missing:
             msg = (

@@ -829,11 +829,14 @@ class ChatStreamDecoder:
             raise ProviderError(msg, provider=self._provider, model=self._model)
         if obj.get("error"):
             raise self._error(obj)
-        if isinstance(obj.get("model"), str) and obj["model"]:
-            self._model = obj["model"]
+        model = obj.get("model")
+        if isinstance(model, str) and model:
+            self._model = model
+        # This runs once per streamed chunk: the rarer shapes (Groq's usage under
+        # ``x_groq``, tool calls) are looked into only when their key is there.
         raw_usage = obj.get("usage")
-        if not _is_mapping(raw_usage):
-            raw_usage = _mapping(obj.get("x_groq")).get("usage")
+        if not _is_mapping(raw_usage) and "x_groq" in obj:
+            raw_usage = _mapping(obj["x_groq"]).get("usage")
         if _is_mapping(raw_usage):
             self._usage = usage_of(raw_usage)
             if self._usage_cost:
@@ -845,7 +848,8 @@ class ChatStreamDecoder:
         delta = _mapping(choice.get("delta"))
         text, thinking = _content_parts(delta.get("content"))
         thinking = _reasoning_text(delta) or thinking
-        deltas = self._tool_deltas(delta.get("tool_calls"))
+        raw_calls = delta.get("tool_calls")
+        deltas = self._tool_deltas(raw_calls) if raw_calls else ()
         if choice.get("finish_reason") is not None:
             self._finish = str(choice["finish_reason"])
             self._finish_seen = True
