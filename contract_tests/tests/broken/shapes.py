@@ -172,6 +172,21 @@ class JsonAnswerAsToolCall(ServedAnthropic):
     codec = _JsonAnswerAsToolCallCodec()
 
 
+class _ForgetsFilesBetaCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        headers = {k: v for k, v in sent.headers.items() if k != "anthropic-beta"}
+        return attrs.evolve(sent, headers=headers)
+
+
+class ForgetsFilesBeta(ServedAnthropic):
+    """Sends a Files API file id without the beta flag the API needs to read it."""
+
+    codec = _ForgetsFilesBetaCodec()
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
@@ -181,4 +196,5 @@ SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
     "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
     "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
+    "ForgetsFilesBeta": ("requests.content_parts", "content_parts and file_id"),
 }

@@ -275,12 +275,21 @@ class AnthropicWire(WireFormat):
         return self.tool_stream(request, call, pieces, usage)
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
-        """The last user turn's blocks: ``text``, ``image`` and ``document`` sources."""
+        """The last user turn's blocks: ``text``, ``image`` and ``document`` sources.
+
+        A ``file`` source (a Files API id) counts only with the beta flag that enables it.
+        """
         body = request.json() or {}
         users = [t for t in body.get("messages") or () if t.get("role") == "user"]
         content = users[-1].get("content") if users else []
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        return [_content_part(block) for block in blocks or ()]
+        parts = [_content_part(block) for block in blocks or ()]
+        if "files-api" not in request.headers.get("anthropic-beta", ""):
+            # The API reads a file id only with the Files API beta flag in anthropic-beta.
+            parts = [
+                (k, "refused: no files-api beta" if v.startswith("id:") else v) for k, v in parts
+            ]
+        return parts
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``system`` (a string or text blocks), then each turn's content blocks in order."""
