@@ -20,6 +20,11 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
+def _main(src: Path, out: Path, model: str, *options: str) -> int:
+    """``lmux-plug batch SRC -o OUT -m MODEL --no-progress OPTIONS`` in this process."""
+    return batch_main([str(src), "-o", str(out), "-m", model, "--no-progress", *options])
+
+
 def _inputs(path: Path, n: int) -> Path:
     rows = []
     for i in range(n):
@@ -123,11 +128,11 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
 def test_torn_last_line_is_redone(tmp_path, capsys):
     src = _inputs(tmp_path / "in.jsonl", 20)
     out = tmp_path / "out.jsonl"
-    assert batch_main([str(src), "-o", str(out), "-m", "echo/echo-1", "--no-progress"]) == 0
+    assert _main(src, out, "echo/echo-1") == 0
     records = out.read_bytes().splitlines(keepends=True)
     # Simulate a crash in the middle of writing the last line.
     out.write_bytes(b"".join(records[:-1]) + records[-1][:15])
-    assert batch_main([str(src), "-o", str(out), "-m", "echo/echo-1", "--no-progress"]) == 0
+    assert _main(src, out, "echo/echo-1") == 0
     err = capsys.readouterr().err
     assert "1 items this run" in err
     assert "cut a torn last line of 15 bytes" in err
@@ -157,33 +162,14 @@ def test_failures_exit_code_summary_and_allow_failures(tmp_path, capsys):
     assert records[1]["cost"] == 0.0
     assert records[1]["provider"] == "echo"
     # Resuming: nothing left, but earlier failures still make the exit code non-zero.
-    assert batch_main([str(src), "-o", str(out), "-m", "echo/echo-1", "--no-progress"]) == 1
-    assert (
-        batch_main(
-            [str(src), "-o", str(out), "-m", "echo/echo-1", "--no-progress", "--allow-failures"]
-        )
-        == 0
-    )
+    assert _main(src, out, "echo/echo-1") == 1
+    assert _main(src, out, "echo/echo-1", "--allow-failures") == 0
 
 
 def test_system_and_ordered_output(tmp_path):
     src = _inputs(tmp_path / "in.jsonl", 300)
     out = tmp_path / "out.jsonl"
-    code = batch_main(
-        [
-            str(src),
-            "-o",
-            str(out),
-            "-m",
-            "echo/reverse",
-            "--ordered",
-            "--system",
-            "sys",
-            "-c",
-            "8",
-            "--no-progress",
-        ]
-    )
+    code = _main(src, out, "echo/reverse", "--ordered", "--system", "sys", "-c", "8")
     assert code == 0
     records = _lines(out)
     assert [r["line"] for r in records] == list(range(1, 301))
@@ -194,19 +180,7 @@ def test_embed_mode(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('"a"\n{"id": "b", "input": "bb"}\n[1]\n"ccc"\n', encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    code = batch_main(
-        [
-            str(src),
-            "-o",
-            str(out),
-            "-m",
-            "echo/echo-1",
-            "--embed",
-            "--micro-batch-size",
-            "2",
-            "--no-progress",
-        ]
-    )
+    code = _main(src, out, "echo/echo-1", "--embed", "--micro-batch-size", "2")
     assert code == 1  # line 3 is not a text
     records = {r["line"]: r for r in _lines(out)}
     assert len(records) == 4
@@ -246,20 +220,7 @@ def test_response_format_file_must_be_a_schema(tmp_path, capsys):
     src = _inputs(tmp_path / "in.jsonl", 2)
     schema = tmp_path / "schema.json"
     schema.write_text("[1, 2]", encoding="utf-8")
-    assert (
-        batch_main(
-            [
-                str(src),
-                "-o",
-                str(tmp_path / "o"),
-                "-m",
-                "echo/echo-1",
-                "--response-format",
-                str(schema),
-            ]
-        )
-        == 2
-    )
+    assert _main(src, tmp_path / "o", "echo/echo-1", "--response-format", str(schema)) == 2
     assert "response_format must be" in capsys.readouterr().err
 
 
@@ -340,11 +301,11 @@ def test_logical_model_through_a_router_config(tmp_path, monkeypatch, capsys):
     src = _inputs(tmp_path / "in.jsonl", 10)
     out = tmp_path / "out.jsonl"
     # The config is found from the working directory because -m names no provider.
-    assert batch_main([str(src), "-o", str(out), "-m", "fast", "--no-progress"]) == 0
+    assert _main(src, out, "fast") == 0
     records = {r["line"]: r for r in _lines(out)}
     assert records[1]["output"] == "0 tpmorp"
     assert "echo/reverse" in capsys.readouterr().err
-    assert batch_main([str(src), "-o", str(tmp_path / "o2"), "-m", "slow", "--no-progress"]) == 2
+    assert _main(src, tmp_path / "o2", "slow") == 2
     assert "not a logical model" in capsys.readouterr().err
 
 
