@@ -277,3 +277,17 @@ def test_the_config_example_of_the_gateway_docs_is_valid(
     assert parse_config(config, str(path)).models["fast"].deployments[0].model == (
         "openai/gpt-4o-mini"
     )
+
+
+def test_bad_embedding_parameters_are_an_openai_400(
+    routed: tuple[openai.OpenAI, MockProvider],
+) -> None:
+    client, mock = routed
+    cases = (({"dimensions": 0}, "dimensions"), ({"encoding_format": "hex"}, "encoding_format"))
+    for fields, param in cases:
+        with pytest.raises(openai.BadRequestError) as info:
+            client.embeddings.create(model="mock/e", input="x", **fields)  # type: ignore[arg-type]
+        assert info.value.status_code == 400
+        assert isinstance(info.value.body, dict)
+        assert info.value.body.get("param") == param
+    assert mock.calls == []
