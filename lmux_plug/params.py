@@ -545,6 +545,11 @@ _INSTEAD = {
     "input": "the input (the texts to embed) is the second argument",
     "functions": "use tools=[...] (OpenAI's functions are tools of type 'function')",
     "function_call": "use tool_choice=",
+    **dict.fromkeys(
+        ("retries", "fallback_models", "deadline", "attempt_timeout", "context_fallbacks"),
+        "a routing option: call through lmux_plug.router.Router (or the drop-in client "
+        "lmux_plug.openai.OpenAI), which retries and falls back",
+    ),
 }
 
 

@@ -50,6 +50,8 @@ def mock() -> Any:
         ({"frequency_penalty": 9}, "frequency_penalty", "between -2 and 2"),
         ({"stream": True}, "stream", "_stream twin"),
         ({"functions": []}, "functions", "use tools="),
+        ({"retries": 3}, "retries", "lmux_plug.router.Router"),
+        ({"fallback_models": ["mock/b"]}, "fallback_models", "a routing option"),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])
