@@ -27,7 +27,7 @@ from lmux_plug import (
     NotFoundError,
     RateLimitError,
 )
-from lmux_plug.testing.wire import load_recording, recordings, wire_dir
+from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
 from lmux_plug.wire import error_from_response, parse_duration
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "gemini")
@@ -124,8 +124,7 @@ def _expected_error(status: int, body: bytes) -> tuple[type[LmuxError], float | 
 
 
 def test_exclusions_name_real_recordings() -> None:
-    if not WIRE.is_dir():
-        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    skip_without_wire(WIRE)
     names = {p.name for p in WIRE.rglob("*") if p.is_file()}
     assert set(EXCLUDED) <= names
 
@@ -210,6 +209,5 @@ def test_recording_decodes(path: Path) -> None:
 
 
 def test_wire_folder_present_or_skip() -> None:
-    if not WIRE.is_dir():
-        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    skip_without_wire(WIRE)
     assert _files(), "the gemini wire folder holds no replayable recording"

@@ -20,7 +20,7 @@ from lmux_plug_ollama._codec import (
 )
 
 from lmux_plug import FinishReason, NotFoundError
-from lmux_plug.testing.wire import load_recording, recordings, wire_dir
+from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
 from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "ollama")
@@ -83,15 +83,13 @@ def _expected(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_exclusions_name_real_recordings() -> None:
-    if not WIRE.is_dir():
-        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    skip_without_wire(WIRE)
     names = {p.name for p in WIRE.rglob("*") if p.is_file()}
     assert set(EXCLUDED) <= names
 
 
 def test_wire_folder_present_or_skip() -> None:
-    if not WIRE.is_dir():
-        pytest.skip(f"recorded wire traffic not available at {WIRE}")
+    skip_without_wire(WIRE)
     assert _files(), "the ollama wire folder holds no replayable recording"
 
 
