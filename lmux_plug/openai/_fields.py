@@ -122,6 +122,9 @@ def check_chat_fields(
     if not isinstance(stream, bool):
         raise InvalidParameterError("stream", f"expected true or false, got {stream!r}", model=name)
     if stream_options is not None:
+        if not stream:  # as OpenAI's API answers it
+            msg = "only allowed with stream=True"
+            raise InvalidParameterError("stream_options", msg, model=name)
         if not isinstance(stream_options, Mapping):
             msg = f"expected a mapping like {{'include_usage': True}}, got {stream_options!r}"
             raise InvalidParameterError("stream_options", msg, model=name)

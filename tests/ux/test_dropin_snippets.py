@@ -200,6 +200,9 @@ def test_streamed_error_mid_answer_is_an_openai_error(
             model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": 1}),
          "stream_options.include_usage", "true or false"),
         (lambda c: c.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, stream_options={"include_usage": True}),
+         "stream_options", "only allowed with stream=True"),
+        (lambda c: c.chat.completions.create(
             model="gpt-4o-mini", messages=HI, extra_query={"api-version": "1"}),
          "extra_query", "not supported"),
         (lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=HI, retries="many"),
