@@ -129,6 +129,10 @@ class AcmePlugin:
             body["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop"] = list(request.stop)
         if request.tools:
             body["tools"] = [
                 {
@@ -329,7 +333,9 @@ class AcmePlugin:
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """Embeddings, sorted by their ``index``."""
-        body = {"model": request.model, "input": list(request.inputs)}
+        body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
         data = await self.post(provider, "embeddings", body, request)
         try:
             ordered = sorted(data["data"], key=lambda item: int(item.get("index", 0)))

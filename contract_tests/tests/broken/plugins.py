@@ -789,6 +789,22 @@ class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
         return attrs.evolve(response, embeddings=response.embeddings[: len(request.inputs)])
 
 
+class DropsTopP(AcmePlugin):
+    """Leaves top_p out of the body without a word (the caller's setting has no effect)."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return super().encode(attrs.evolve(request, top_p=None), stream=stream)
+
+
+class EmbedDropsDimensions(AcmePlugin):
+    """Leaves dimensions out of an embeddings body (vectors of another size come back)."""
+
+    async def embed(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        return await super().embed(attrs.evolve(request, dimensions=None), provider)
+
+
 #: variant -> (the clause that must fail, the -k expression that selects its family)
 DEFECTS: dict[str, tuple[str, str]] = {
     "WrongUsage": ("types.usage", "types"),
@@ -852,4 +868,6 @@ DEFECTS: dict[str, tuple[str, str]] = {
     "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
     "DropsStreamErrorStatus": ("errors.stream_error_event", "stream_error_event"),
     "EmbedDropsExtraVectors": ("embeddings.extra_vector", "extra_vector"),
+    "DropsTopP": ("requests.parameter_bounds", "parameter_bounds"),
+    "EmbedDropsDimensions": ("requests.embed_dimensions", "embed_dimensions"),
 }
