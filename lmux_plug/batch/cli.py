@@ -62,85 +62,105 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lmux-plug batch",
         description="Run every line of a JSONL file through a model; resumable.",
     )
-    parser.add_argument("input", type=Path, help="input JSONL file")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output JSONL file")
     parser.add_argument(
-        "-m", "--model", required=True, help="'provider/model', or a logical model of --config"
+        "input",
+        type=Path,
+        help="The input JSONL file: one prompt, message list or object per line.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="The output JSONL file (appended to; a rerun resumes it).",
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="The model: 'provider/model', or a logical model of --config.",
     )
     parser.add_argument(
         "--config",
         type=Path,
         metavar="lmux.toml",
-        help="router config (logical models, retries, fallbacks); found automatically from "
-        "the working directory up when -m names no provider",
+        help="A router config (logical models, retries, fallbacks); found from the working "
+        "directory up when -m names no provider.",
     )
     parser.add_argument(
-        "-c", "--concurrency", type=int, default=64, help="calls in flight at most (64)"
+        "-c", "--concurrency", type=int, default=64, help="The most calls in flight (default 64)."
     )
-    parser.add_argument("--rpm", type=float, help="requests per minute at most (client side)")
-    parser.add_argument("--tpm", type=float, help="tokens per minute at most (client side)")
-    parser.add_argument("--system", help="system message put before every item's messages")
+    parser.add_argument("--rpm", type=float, help="The most requests per minute (client side).")
+    parser.add_argument("--tpm", type=float, help="The most tokens per minute (client side).")
+    parser.add_argument("--system", help="A system message put before every item's messages.")
     parser.add_argument(
         "--response-format",
         type=Path,
         metavar="SCHEMA.json",
-        help="JSON schema file; parsed answers go to 'output_parsed'",
+        help="A JSON schema file; parsed answers go to 'output_parsed'.",
     )
-    parser.add_argument("--embed", action="store_true", help="embed texts instead of chatting")
+    parser.add_argument("--embed", action="store_true", help="Embed the texts instead of chatting.")
     parser.add_argument(
         "--endpoint",
         choices=("chat", "responses", "completions", "transcription"),
         default="chat",
-        help="the API each line goes to (chat; see lmux_plug.batch.endpoints for the others)",
+        help="The API each line goes to (default chat; docs/batch.md describes the others).",
     )
     parser.add_argument(
-        "--micro-batch-size", type=int, default=64, help="texts per embedding call (64)"
+        "--micro-batch-size", type=int, default=64, help="Texts per embedding call (default 64)."
     )
-    parser.add_argument("--temperature", type=float)
-    parser.add_argument("--max-tokens", type=int)
-    parser.add_argument("--top-p", type=float)
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--temperature", type=float, help="Sampling temperature, 0 to 2.")
+    parser.add_argument("--max-tokens", type=int, help="The most tokens an answer may have.")
+    parser.add_argument("--top-p", type=float, help="Nucleus sampling mass, 0 to 1.")
+    parser.add_argument("--seed", type=int, help="A seed, for providers that support one.")
     parser.add_argument(
-        "--ordered", action="store_true", help="write output in input order (default: completion)"
+        "--ordered",
+        action="store_true",
+        help="Write the output in input order (default: completion order).",
     )
     parser.add_argument(
-        "--allow-failures", action="store_true", help="exit 0 even when items failed"
+        "--allow-failures", action="store_true", help="Exit with 0 even when items failed."
     )
     parser.add_argument(
         "--provider",
         action="append",
         default=[],
         metavar="NAME=URL",
-        help="declare an OpenAI-compatible endpoint as prefix NAME (repeatable)",
+        help="Declare an OpenAI-compatible endpoint as prefix NAME (repeatable).",
     )
     parser.add_argument(
-        "--api-key-env", metavar="VAR", help="env var holding the key for --provider endpoints"
+        "--api-key-env",
+        metavar="VAR",
+        help="The environment variable holding the key of --provider endpoints.",
     )
     parser.add_argument(
         "--progress-interval",
         type=float,
         default=10.0,
-        help="seconds between plain progress lines when stderr is not a terminal (10)",
+        help="Seconds between plain progress lines when stderr is not a terminal (default 10).",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+    parser.add_argument("--no-progress", action="store_true", help="Show no progress.")
     parser.add_argument(
         "--retry-failed",
         action="store_true",
-        help="run again the lines whose outcome in the output is an error (successes are kept)",
+        help="Run again the lines whose outcome in the output is an error (successes are kept).",
     )
     parser.add_argument(
         "--shard",
         type=_shard,
         metavar="K/N",
-        help="process only every N-th line starting at line K (1 <= K <= N), for N workers",
+        help="Process only every N-th line from line K (1 <= K <= N), for N workers.",
     )
     parser.add_argument(
         "--state",
         metavar="redis://HOST:PORT/DB",
-        help="share the --rpm / --tpm budget with other processes through this Redis",
+        help="Share the --rpm / --tpm budget with other processes through this Redis.",
     )
     parser.add_argument(
-        "--fsync-interval", type=float, default=1.0, help="seconds between fsyncs of the output (1)"
+        "--fsync-interval",
+        type=float,
+        default=1.0,
+        help="Seconds between fsyncs of the output (default 1).",
     )
     return parser
 

@@ -286,20 +286,22 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lmux-plug serve", description="Serve OpenAI's HTTP API over lmux-plug."
     )
-    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port (default 4000; 0: any)")
-    parser.add_argument("--config", default=None, help="TOML config file (lmux.toml)")
-    parser.add_argument("--log-level", default="info", help="uvicorn log level")
+    parser.add_argument("--host", default=None, help="The address to bind (default 127.0.0.1).")
+    parser.add_argument(
+        "--port", type=int, default=None, help="The port (default 4000; 0: any free one)."
+    )
+    parser.add_argument("--config", default=None, help="The TOML config file (lmux.toml).")
+    parser.add_argument("--log-level", default="info", help="The log level (default info).")
     parser.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="gateway processes sharing the port (default 1; more need a redis state)",
+        help="Gateway processes sharing the port (default 1; more need a Redis state).",
     )
     parser.add_argument(
         "--allow-open",
         action="store_true",
-        help="serve without virtual keys on a non-loopback address (not recommended)",
+        help="Serve without virtual keys on a non-loopback address (not recommended).",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

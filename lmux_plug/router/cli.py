@@ -27,15 +27,21 @@ def stats_main(argv: list[str]) -> int:
         description="Show the router statistics of a running gateway as a table.",
     )
     parser.add_argument(
-        "--url", default="http://127.0.0.1:4000", help="gateway base URL (default %(default)s)"
+        "--url",
+        default="http://127.0.0.1:4000",
+        help="The gateway's base URL (default %(default)s).",
     )
     parser.add_argument(
         "--api-key",
         default=os.environ.get("LMUX_PLUG_API_KEY"),
-        help="virtual key of the gateway (default: $LMUX_PLUG_API_KEY)",
+        help="A virtual key of the gateway (default: $LMUX_PLUG_API_KEY).",
     )
-    parser.add_argument("--json", action="store_true", help="print the raw JSON")
-    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument(
+        "--json", action="store_true", help="Print the raw JSON instead of a table."
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="Seconds to wait for the gateway (default 5)."
+    )
     args = parser.parse_args(argv)
     url = args.url.rstrip("/").removesuffix("/v1") + "/stats"
     if not url.startswith(("http://", "https://")):

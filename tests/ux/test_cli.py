@@ -330,3 +330,34 @@ def test_json_shapes_are_the_documented_ones() -> None:
     ):
         for key in keys:
             assert f'"{key}"' in documented, key
+
+
+def _option_helps(text: str) -> dict[str, str]:
+    """Each option or argument of a ``--help`` text and its help, continuation lines joined."""
+    helps: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        if not line.startswith("  "):
+            current = None  # a section title, the usage or the description
+            continue
+        if not line.startswith("   "):  # an option's own line: "  --name X   its help"
+            current, _, rest = line.strip().partition("  ")
+            helps[current] = rest.strip()
+        elif current is not None:
+            helps[current] = (helps[current] + " " + line.strip()).strip()
+    helps.pop("-h, --help", None)  # argparse's own wording
+    return helps
+
+
+@pytest.mark.parametrize(
+    "command", ["plugins", "models", "chat", "batch", "serve", "stats", "certify"]
+)
+def test_every_option_has_a_sentence_for_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    helps = _option_helps(result.stdout)
+    assert helps, result.stdout
+    for option, text in helps.items():
+        assert text, f"{command} {option} has no help"
+        assert text[0].isupper(), (command, option, text)
+        assert text.endswith((".", ".)")), (command, option, text)

@@ -32,56 +32,59 @@ def build_parser(prog: str = "lmux-plug certify") -> argparse.ArgumentParser:
         description="Certify installed lmux-plug provider plugins against the contract suite.",
     )
     parser.add_argument(
-        "providers", nargs="*", metavar="NAME", help="provider names (model prefixes)"
+        "providers", nargs="*", metavar="NAME", help="Provider names (model prefixes)."
     )
     parser.add_argument(
         "--all",
         action="store_true",
-        help="certify every installed provider except the built-in echo",
+        help="Certify every installed provider except the built-in echo.",
     )
     parser.add_argument(
         "--record",
         choices=("none", "once", "rewrite", "synthesise"),
         default="none",
-        help="cassette mode (default none: replay with the network blocked)",
+        help="The cassette mode (default none: replay with the network blocked).",
     )
     parser.add_argument(
-        "--cassettes", default=None, metavar="DIR", help="cassette folder (default ./cassettes)"
+        "--cassettes",
+        default=None,
+        metavar="DIR",
+        help="The cassette folder (default ./cassettes).",
     )
     parser.add_argument(
         "--examples",
         type=int,
         default=25,
         metavar="N",
-        help="Hypothesis examples per property clause",
+        help="Hypothesis examples per property clause.",
     )
     parser.add_argument(
         "--recordings",
         action="append",
         default=[],
         metavar="PATH",
-        help="traffic recorded from the real API (vcrpy YAML or HAR; file or folder) for the "
-        "recorded.* clauses (repeatable)",
+        help="Traffic recorded from the real API (vcrpy YAML or HAR; file or folder) for the "
+        "recorded.* clauses (repeatable).",
     )
     parser.add_argument(
         "--seed",
         type=int,
         default=DEFAULT_SEED,
         metavar="N",
-        help=f"Hypothesis seed of the property clauses (default {DEFAULT_SEED}; printed)",
+        help=f"The Hypothesis seed of the property clauses (default {DEFAULT_SEED}; printed).",
     )
     parser.add_argument(
-        "--report-json", default=None, metavar="PATH", help="also write the report as JSON"
+        "--report-json", default=None, metavar="PATH", help="Also write the report as JSON."
     )
     parser.add_argument(
         "-k",
         dest="keyword",
         default=None,
         metavar="EXPR",
-        help="only clauses matching EXPR (pytest -k)",
+        help="Only the clauses matching EXPR (pytest -k).",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show pytest's failure details"
+        "-v", "--verbose", action="store_true", help="Show pytest's failure details."
     )
     return parser
 
