@@ -210,7 +210,7 @@ def _unknown_provider(registry: Registry, prefix: str) -> str:
 def _read_prompt(prompt: str | None) -> str | None:
     """The prompt argument, or stdin for ``-`` (or when no prompt is given and stdin is piped)."""
     if prompt == "-":
-        return sys.stdin.read().removesuffix("\n")
+        return sys.stdin.read().removesuffix("\n") or None
     if prompt is None and sys.stdin is not None and not sys.stdin.isatty():
         return sys.stdin.read().removesuffix("\n") or None
     return prompt
@@ -262,7 +262,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     from lmux_plug.errors import InvalidRequestError, LmuxError  # noqa: PLC0415
 
     prompt = _read_prompt(args.prompt)
-    if prompt is None:
+    if not prompt:  # none, or an empty one (an empty file on stdin): nothing to ask
         sys.stderr.write("lmux-plug chat: give a prompt, or '-' to read it from stdin\n")
         return 2
     messages: list[SystemMessage | UserMessage] = []
@@ -399,7 +399,20 @@ def _run_external(name: str, arguments: list[str]) -> int:
 def _run(arguments: list[str]) -> int:
     if arguments and arguments[0] in _EXTERNAL:
         return _run_external(arguments[0], arguments[1:])
-    args = _build_parser().parse_args(arguments)
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(arguments)
+    # `chat MODEL --stream PROMPT`: argparse settles the optional prompt when it meets
+    # MODEL, so a prompt after an option comes back unparsed; it is the prompt.
+    loose = extra[0] if len(extra) == 1 else None
+    if (
+        args.command == "chat"
+        and args.prompt is None
+        and loose is not None
+        and (loose == "-" or not loose.startswith("-"))
+    ):
+        args.prompt = extra.pop()
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return _COMMANDS[args.command](args, sys.stdout)
 
 

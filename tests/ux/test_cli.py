@@ -361,3 +361,31 @@ def test_every_option_has_a_sentence_for_help(command: str) -> None:
         assert text, f"{command} {option} has no help"
         assert text[0].isupper(), (command, option, text)
         assert text.endswith((".", ".)")), (command, option, text)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("chat", "echo/echo-1", "--stream", "hello there"),
+        ("chat", "echo/echo-1", "--system", "be brief", "hello there"),
+        ("chat", "--stream", "echo/echo-1", "hello there"),
+        ("chat", "echo/echo-1", "hello there", "--stream"),
+    ],
+)
+def test_the_prompt_may_follow_the_options(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello there\n"
+
+
+def test_stdin_prompt_after_an_option_and_an_empty_prompt() -> None:
+    result = run("chat", "echo/echo-1", "--json", "-", stdin="from stdin")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["content"] == "from stdin"
+    for args, stdin in ((("-",), ""), (("",), None)):
+        empty = run("chat", "echo/echo-1", *args, stdin=stdin)
+        assert empty.returncode == 2  # not an empty answer with exit 0
+        assert "give a prompt" in empty.stderr
+    unknown = run("chat", "echo/echo-1", "--bogus")
+    assert unknown.returncode == 2
+    assert "unrecognized arguments: --bogus" in unknown.stderr
