@@ -85,7 +85,7 @@ LONG_TEXT = "Long ✓ answer. " * 12_000
 #: A message the suite puts in injected stream error events; it must reach the exception.
 #: It names "the model" as busy-server messages do, so a plugin that guesses the error class
 #: from words of the message (a missing model) rather than from the event is caught.
-STREAM_ERROR_MESSAGE = "contract-suite stream error: the model is busy, slow down (7f3a)"
+STREAM_ERROR_MESSAGE = "contract-suite stream error: the model is busy, slow down ✓ (7f3a)"
 # A key that looks like a real one, so leak checks and secret scanners both see it; it is
 # only ever sent to servers on 127.0.0.1 or into cassettes that must scrub it.
 SENTINEL_KEY = "lmuxcontract-0sentinel0key0do0not0leak0"

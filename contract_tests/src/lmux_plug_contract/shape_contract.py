@@ -63,6 +63,7 @@ _REDACTED = ThinkingBlock("cmVkYWN0ZWQgcmVhc29uaW5n", redacted=True)
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
 _RESULT = "Sunny, 21 °C."
 _FAILURE = "No weather station in that city."
+_SECOND_RESULT = "14:05 in Tōkyō."
 
 
 def _said(role: str, text: str) -> Said:
@@ -75,17 +76,20 @@ def _call_said(call: ToolCall) -> Said:
 
 
 def _tool_turns(*, error: bool) -> tuple[list[Any], list[Said]]:
+    # Two calls answered in one turn: each result must name its own call.
     content = _FAILURE if error else _RESULT
     messages = [
         UserMessage(canon.TOOL_PROMPT),
-        AssistantMessage(tool_calls=(canon.TOOL_CALL,)),
-        ToolMessage(content, tool_call_id=canon.TOOL_CALL.id, is_error=error),
+        AssistantMessage(tool_calls=canon.SEVERAL_CALLS),
+        ToolMessage(content, tool_call_id=canon.SEVERAL_CALLS[0].id, is_error=error),
+        ToolMessage(_SECOND_RESULT, tool_call_id=canon.SEVERAL_CALLS[1].id),
         UserMessage("And tomorrow?"),
     ]
     expected = [
         _said("user", canon.TOOL_PROMPT),
-        _call_said(canon.TOOL_CALL),
+        *(_call_said(call) for call in canon.SEVERAL_CALLS),
         Said("user", "result", content, error=error),
+        Said("user", "result", _SECOND_RESULT),
         _said("user", "And tomorrow?"),
     ]
     return messages, expected
@@ -294,7 +298,8 @@ class ShapeContract:
         needs, build = CONVERSATIONS[case]
         model = contract.model(Capability.CHAT, *needs)
         messages, expected = build()
-        extra = {"tools": [canon.WEATHER_TOOL]} if Capability.TOOLS in needs else {}
+        tools = [canon.WEATHER_TOOL, canon.TIME_TOOL]
+        extra = {"tools": tools} if Capability.TOOLS in needs else {}
         sent = self._send(contract, model, messages, f"the {case} conversation", **extra)
         if isinstance(sent, UnsupportedFeatureError):
             pytest.skip(f"not declared: the provider refuses the {case} conversation: {sent}")
@@ -316,7 +321,11 @@ class ShapeContract:
         calls = [s.ref for s in said if s.kind == "call"]
         results = [s.ref for s in said if s.kind == "result"]
         assert calls == results, (
-            f"{case}: the tool result answers {results}, the call in the body is {calls}"
+            f"{case}: the tool results answer {results}, the calls in the body are {calls}"
+        )
+        assert len(set(calls)) == len(calls), (
+            f"{case}: two different tool calls go out under one id {calls}: "
+            "the API cannot tell their results apart"
         )
 
     @clause("types.json_answer")
