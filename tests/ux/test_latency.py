@@ -121,3 +121,22 @@ async def test_a_routed_answer_carries_its_latency_and_attempts() -> None:
     assert response.latency >= 0
     assert [a.deployment for a in response.attempts] == ["echo/echo-1"]
     assert response.attempts[0].error is None
+
+
+def test_router_and_drop_in_streams_carry_time_to_first_token() -> None:
+    with Registry() as registry:
+        router = Router({"fast": ["echo/echo-1"]}, registry=registry)
+        response = router.chat("fast", "hi")
+        assert response.latency is not None
+        last = list(router.chat_stream("fast", "a b"))[-1]
+        assert last.latency is not None
+        assert last.time_to_first_token is not None
+        assert last.time_to_first_token <= last.latency
+        chunks = list(
+            OpenAI(registry=registry).chat.completions.create(
+                model="echo/echo-1", messages=[{"role": "user", "content": "a b"}], stream=True
+            )
+        )
+        inner = chunks[-1].lmux_chunk
+        assert inner.latency is not None
+        assert inner.time_to_first_token is not None
