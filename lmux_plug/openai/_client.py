@@ -381,6 +381,11 @@ class _Base:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r})"
 
+    @property
+    def api_key(self) -> str | None:
+        """The ``api_key`` given to the constructor, as ``openai.OpenAI.api_key`` (not in repr)."""
+        return self._api_key
+
     def with_options(self, **options: Any) -> Any:
         """A copy of this client with some options changed (``timeout``, ``max_retries`` ...)."""
         return type(self)(**{**self._options, **options})

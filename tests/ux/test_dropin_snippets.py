@@ -289,6 +289,14 @@ def test_embeddings_answer_validates_as_the_sdk_type() -> None:
     assert resp.usage.prompt_tokens == parsed.usage.prompt_tokens
 
 
+def test_client_attributes_read_as_the_sdks() -> None:
+    with OpenAI(registry=Registry(), api_key="k-test-attr-1", max_retries=2) as client:
+        assert (client.api_key, client.max_retries) == ("k-test-attr-1", 2)
+        assert "k-test-attr-1" not in repr(client)
+        assert client.with_options(timeout=5.0).timeout == 5.0
+    assert OpenAI(registry=Registry()).api_key is None
+
+
 def test_misspelt_client_option_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="did you mean 'max_retries'"):
         OpenAI(max_retires=3)
