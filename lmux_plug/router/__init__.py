@@ -11,7 +11,9 @@ from __future__ import annotations
 from lmux_plug.router.breaker import Breaker
 from lmux_plug.router.cache import EXCLUDED_FIELDS, request_key
 from lmux_plug.router.config import (
+    ConfigProblem,
     ConfigSource,
+    ConfigValidationError,
     Deployment,
     Limits,
     LogicalModel,
@@ -29,7 +31,9 @@ __all__ = [
     "EXCLUDED_FIELDS",
     "Attempt",
     "Breaker",
+    "ConfigProblem",
     "ConfigSource",
+    "ConfigValidationError",
     "DegradingBackend",
     "Deployment",
     "Limits",

@@ -11,8 +11,7 @@ import pytest
 
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
-from lmux_plug.router import ConfigSource, Router, load_config
-from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.router import ConfigSource, ConfigValidationError, Router, load_config
 from lmux_plug.testing import MockProvider
 
 GOOD = """
