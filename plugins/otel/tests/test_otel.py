@@ -241,3 +241,44 @@ def test_provider_names_are_the_conventions_well_known_values(
     (span,) = recorded.finished()
     assert span.attributes["gen_ai.provider.name"] == expected
     assert span.attributes["gen_ai.system"] == expected
+
+
+def test_every_api_is_traced(registry: Registry, recorded: Recorded) -> None:
+    answer = registry.create_response("echo/echo-1", "respond")
+    list(registry.create_response_stream("echo/echo-1", "respond streamed"))
+    completion = registry.complete("echo/echo-1", "complete me")
+    list(registry.complete_stream("echo/echo-1", "complete streamed"))
+    registry.register("audio", MockProvider("audio", default="words"), replace=True)
+    registry.transcribe("audio/whisper", b"RIFF0000WAVE")
+    list(registry.transcribe_stream("audio/whisper", b"RIFF0000WAVE"))
+    spans = recorded.finished()
+    assert [s.attributes["gen_ai.operation.name"] for s in spans] == [
+        "chat",
+        "chat",
+        "text_completion",
+        "text_completion",
+        "transcription",
+        "transcription",
+    ]
+    response, response_stream, complete, complete_stream, _, transcript_stream = spans
+    assert response.attributes["gen_ai.usage.output_tokens"] == answer.usage.output_tokens
+    assert response_stream.attributes["gen_ai.usage.output_tokens"] > 0  # from the last event
+    assert complete.attributes["gen_ai.usage.output_tokens"] == completion.usage.output_tokens
+    assert complete_stream.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    for streamed in (response_stream, complete_stream, transcript_stream):
+        assert streamed.attributes["gen_ai.response.time_to_first_chunk"] >= 0
+
+
+def test_every_call_hook_is_wrapped() -> None:
+    from lmux_plug import hookspecs
+
+    declarations = {"lmux_plug_providers", "lmux_plug_wires", "lmux_plug_pricing"}
+    calls = {
+        name
+        for name in dir(hookspecs)
+        if name.startswith("lmux_plug_") and name not in declarations | {"lmux_plug_auth"}
+    }
+    wrapped = {name for name in calls if hasattr(lmux_plug_otel, name)}
+    assert wrapped == calls
+    for name in calls:
+        assert getattr(lmux_plug_otel, name).lmux_plug_impl["wrapper"] is True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lmux_plug import calculate_cost
 
@@ -18,15 +18,15 @@ if TYPE_CHECKING:
 
     from lmux_plug import (
         ChatChunk,
-        ChatRequest,
         ChatResponse,
-        EmbeddingRequest,
         EmbeddingResponse,
         ProviderContext,
         Usage,
     )
 
 __all__ = ["Telemetry", "configure", "reset", "telemetry"]
+
+T = TypeVar("T")
 
 _INSTRUMENTATION = "lmux_plug_otel"
 # Explicit bucket boundaries the conventions recommend for these histograms.
@@ -230,22 +230,13 @@ class Telemetry:
         if cost is not None and self.cost is not None:
             self.cost.add(cost, labels)
 
-    # -- the three call kinds -----------------------------------------------------------------
+    # -- the call kinds -----------------------------------------------------------------------
 
-    def chat(
-        self, awaitable: Awaitable[ChatResponse], request: ChatRequest, provider: ProviderContext
-    ) -> Awaitable[ChatResponse]:
+    def call(
+        self, operation: str, awaitable: Awaitable[T], request: Any, provider: ProviderContext
+    ) -> Awaitable[T]:
         """An awaitable of the same answer that records the call around it."""
-        return self._call("chat", awaitable, request, provider)
-
-    def embed(
-        self,
-        awaitable: Awaitable[EmbeddingResponse],
-        request: EmbeddingRequest,
-        provider: ProviderContext,
-    ) -> Awaitable[EmbeddingResponse]:
-        """An awaitable of the same embeddings that records the call around it."""
-        return self._call("embeddings", awaitable, request, provider)
+        return self._call(operation, awaitable, request, provider)
 
     async def _call(
         self, operation: str, awaitable: Awaitable[Any], request: Any, provider: ProviderContext
@@ -261,16 +252,21 @@ class Telemetry:
         return answer
 
     async def stream(
-        self, iterator: AsyncIterator[ChatChunk], request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        """The same chunks, recording time to first chunk and the usage at the end."""
+        self, operation: str, iterator: AsyncIterator[T], request: Any, provider: ProviderContext
+    ) -> AsyncIterator[T]:
+        """The same chunks, recording time to first chunk and the usage at the end.
+
+        Chunks of every streamed API are read alike: ``model``, ``usage`` and
+        ``finish_reason`` where a chunk has them, and the whole answer the last chunk of a
+        Responses or transcription stream carries (``response``).
+        """
         started = time.perf_counter()
-        span = self._start("chat", request, provider)
+        span = self._start(operation, request, provider)
         first_at: float | None = None
         previous = started
         labels: dict[str, Any] = {}
         usage: Usage | None = None
-        last: ChatChunk | None = None
+        last: Any = None
         try:
             async for chunk in iterator:
                 now = time.perf_counter()
@@ -280,26 +276,31 @@ class Telemetry:
                     if span is not None:
                         span.set_attribute("gen_ai.response.time_to_first_chunk", first_at)
                     if self.first_chunk is not None:
-                        labels = _metric_attributes("chat", request, provider, chunk.model)
+                        model = getattr(chunk, "model", None)
+                        labels = _metric_attributes(operation, request, provider, model)
                         self.first_chunk.record(first_at, labels)
                 elif self.per_chunk is not None:
                     self.per_chunk.record(now - previous, labels)
                 previous = now
-                usage = chunk.usage or usage
-                if chunk.finish_reason is not None or chunk.usage is not None:
+                whole = getattr(chunk, "response", None)  # the whole answer, at the end
+                chunk_usage = getattr(chunk, "usage", None) or getattr(whole, "usage", None)
+                usage = chunk_usage or usage
+                if whole is not None:
+                    last = whole
+                elif getattr(chunk, "finish_reason", None) is not None or chunk_usage is not None:
                     last = chunk
                 yield chunk
         except GeneratorExit:
             # The caller stopped reading: the call ends here, unfinished but not failed.
             if span is not None:
                 span.set_attribute("lmux_plug.stream.closed_early", True)  # noqa: FBT003
-            self._succeed(span, "chat", request, provider, last, usage, started)
+            self._succeed(span, operation, request, provider, last, usage, started)
             raise
         except BaseException as exc:
-            self._fail(span, "chat", request, provider, exc, started)
+            self._fail(span, operation, request, provider, exc, started)
             raise
         else:
-            self._succeed(span, "chat", request, provider, last, usage, started)
+            self._succeed(span, operation, request, provider, last, usage, started)
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
