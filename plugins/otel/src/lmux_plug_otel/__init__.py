@@ -21,14 +21,7 @@ from lmux_plug_otel._telemetry import configure, reset, telemetry
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from lmux_plug import (
-        ChatRequest,
-        CompletionRequest,
-        EmbeddingRequest,
-        ProviderContext,
-        ResponseRequest,
-        TranscriptionRequest,
-    )
+    from lmux_plug import ProviderContext
 
 __all__ = [
     "configure",
@@ -63,73 +56,24 @@ def _around(
     return active.call(operation, result, request, provider)
 
 
-# Operation names: the conventions' well-known ones (a Responses API call is a chat);
-# transcription has none, so it gets its own.
+def _wrapper(operation: str, what: str, *, streamed: bool = False) -> Any:
+    """A ``wrapper=True`` implementation of one call hook, recording ``operation``."""
+
+    def wrapper(request: Any, provider: ProviderContext) -> Generator[None, Any, Any]:
+        return (yield from _around(operation, request, provider, streamed=streamed))
+
+    wrapper.__doc__ = f"Wrap {what}: a span and metrics (operation ``{operation}``)."
+    return hookimpl(wrapper=True)(wrapper)
 
 
-@hookimpl(wrapper=True)
-def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Generator[None, Any, Any]:
-    """Wrap the owner's awaitable answer in one that records a span and metrics."""
-    return (yield from _around("chat", request, provider))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> Generator[None, Any, Any]:
-    """Wrap the owner's chunk iterator: span, time to first chunk, usage from the end."""
-    return (yield from _around("chat", request, provider, streamed=True))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_embed(
-    request: EmbeddingRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap the owner's awaitable embeddings in one that records a span and metrics."""
-    return (yield from _around("embeddings", request, provider))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_create_response(
-    request: ResponseRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a Responses API call (operation ``chat``)."""
-    return (yield from _around("chat", request, provider))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_create_response_stream(
-    request: ResponseRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a streamed Responses API call (operation ``chat``)."""
-    return (yield from _around("chat", request, provider, streamed=True))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_complete(
-    request: CompletionRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a text completion (operation ``text_completion``)."""
-    return (yield from _around("text_completion", request, provider))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_complete_stream(
-    request: CompletionRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a streamed text completion (operation ``text_completion``)."""
-    return (yield from _around("text_completion", request, provider, streamed=True))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_transcribe(
-    request: TranscriptionRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a transcription (operation ``transcription``)."""
-    return (yield from _around("transcription", request, provider))
-
-
-@hookimpl(wrapper=True)
-def lmux_plug_transcribe_stream(
-    request: TranscriptionRequest, provider: ProviderContext
-) -> Generator[None, Any, Any]:
-    """Wrap a streamed transcription (operation ``transcription``)."""
-    return (yield from _around("transcription", request, provider, streamed=True))
+# One per call hook (pluggy finds them by name). Operation names are the conventions'
+# well-known ones, a Responses API call being a chat; transcription has none, so its own.
+lmux_plug_chat = _wrapper("chat", "a chat call")
+lmux_plug_stream = _wrapper("chat", "a streamed chat call", streamed=True)
+lmux_plug_embed = _wrapper("embeddings", "an embeddings call")
+lmux_plug_create_response = _wrapper("chat", "a Responses API call")
+lmux_plug_create_response_stream = _wrapper("chat", "a streamed Responses API call", streamed=True)
+lmux_plug_complete = _wrapper("text_completion", "a text completion")
+lmux_plug_complete_stream = _wrapper("text_completion", "a streamed text completion", streamed=True)
+lmux_plug_transcribe = _wrapper("transcription", "a transcription")
+lmux_plug_transcribe_stream = _wrapper("transcription", "a streamed transcription", streamed=True)
