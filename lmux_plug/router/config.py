@@ -69,6 +69,10 @@ STRATEGIES: tuple[str, ...] = ("weighted", "sticky", "least-busy", "lowest-laten
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    given: object = value  # code may pass anything: a string must not become a TypeError
+    if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))):
+        msg = f"{attribute.name} must be a number, got {given!r}"
+        raise ConfigurationError(msg)
     if value is not None and value <= 0:
         msg = f"{attribute.name} must be positive, got {value!r}"
         raise ConfigurationError(msg)

@@ -235,11 +235,15 @@ def test_config_built_in_code_is_checked_too(settings: dict[str, object], expect
 
 
 def test_dangling_fallback_in_code_is_refused() -> None:
-    from lmux_plug.router import Deployment, LogicalModel
+    from lmux_plug.router import Deployment, Limits, LogicalModel
 
     model = LogicalModel("a", [Deployment("echo/echo-1")], fallbacks=("smrt",))
     with pytest.raises(ConfigValidationError, match=r"\$\.models\.a\.fallbacks\[0\]: unknown"):
         Router({"a": model}, registry=Registry())
+    with pytest.raises(ConfigurationError, match="rpm must be a number, got '10'"):
+        Limits(rpm="10")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="weight must be a number"):
+        Deployment("echo/echo-1", weight=True)
     with pytest.raises(ConfigurationError, match="system must be a string"):
         LogicalModel("a", [Deployment("echo/echo-1")], system=3)  # type: ignore[arg-type]
 
