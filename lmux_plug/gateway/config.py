@@ -83,8 +83,8 @@ def check_gateway_config(config: Mapping[str, Any], source: str = "<config>") ->
     """Raise :class:`ConfigValidationError` listing every problem of a config's gateway part.
 
     ``config`` is the decoded file (``[tool.lmux_plug]`` of a ``pyproject.toml``); ``source``
-    names it in each line. The ``[router]`` and ``[models.*]`` tables are the router's to
-    check; here only their names are used (an alias may name a logical model).
+    names it in each line. The ``[router]`` and ``[models.*]`` tables are checked by the
+    router's :func:`~lmux_plug.router.config.parse_config`, and their problems listed too.
     """
     problems = unknown_keys(config, _TOP_LEVEL, "$", "table")
     raw = config.get("gateway", {})
@@ -104,6 +104,14 @@ def check_gateway_config(config: Mapping[str, Any], source: str = "<config>") ->
         problems += _price_problems(table["unpriced_price"], "$.gateway.unpriced_price")
     if table.get("default_provider") == "":
         problems.append(ConfigProblem("$.gateway.default_provider", "must not be empty"))
+    if "router" in config or "models" in config:
+        # The router's tables of the same file, so that one run lists every problem.
+        from lmux_plug.router.config import parse_config  # noqa: PLC0415
+
+        try:
+            parse_config(config, source)
+        except ConfigValidationError as exc:
+            problems += [p for p in exc.problems if p not in problems]
     if problems:
         raise ConfigValidationError(source, problems)
 

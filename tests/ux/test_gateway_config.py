@@ -291,3 +291,13 @@ def test_bad_embedding_parameters_are_an_openai_400(
         assert isinstance(info.value.body, dict)
         assert info.value.body.get("param") == param
     assert mock.calls == []
+
+
+def test_gateway_and_router_problems_are_listed_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[gateway]\nport = 'x'\n[router]\nretries = -1\n[models.m]\ndeployments = ['echo/echo-1']\n",
+    )
+    with pytest.raises(ConfigValidationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    assert [p.path for p in info.value.problems] == ["$.gateway.port", "$.router.retries"]
