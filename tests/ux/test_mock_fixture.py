@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+# The user's own pytest settings: async tests run as such, pytest-asyncio warns of nothing.
+INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+
 
 def test_running_dry_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
     pytester.makepyfile(
         """
         import pytest
@@ -42,6 +46,7 @@ def test_running_dry_is_a_clear_error(pytester: pytest.Pytester) -> None:
 
 
 def test_intercept_mocks_any_prefix(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI)
     pytester.makepyfile(
         """
         import pytest
@@ -73,9 +78,7 @@ def test_intercept_mocks_any_prefix(pytester: pytest.Pytester) -> None:
 
 
 def test_intercept_covers_streams_embeddings_async_and_a_router(pytester: pytest.Pytester) -> None:
-    pytester.makeini(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-    )
+    pytester.makeini(INI)
     pytester.makepyfile(
         """
         import lmux_plug
