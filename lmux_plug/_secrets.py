@@ -33,6 +33,7 @@ __all__ = [
     "scrub",
     "scrub_exception",
     "scrubbed_logger",
+    "without_userinfo",
 ]
 
 #: What a secret is replaced with.
@@ -268,3 +269,19 @@ def scrubbed_logger(name: str) -> logging.Logger:
 PACKAGE_LOGGER = "lmux_plug"
 if "logging" in sys.modules:
     scrubbed_logger(PACKAGE_LOGGER)
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with its user info replaced by a fingerprint, for logs, ids and messages.
+
+    Distinct users of one host stay distinct; the password never shows.
+    """
+    import hashlib  # noqa: PLC0415 - only for the rare URL with user info
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    digest = hashlib.sha256(userinfo.encode()).hexdigest()[:8]
+    return urlunsplit(parts._replace(netloc=f"u-{digest}@{host}"))

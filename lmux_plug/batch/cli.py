@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from lmux_plug._aclose import aclose_if_any
+from lmux_plug._secrets import without_userinfo
 from lmux_plug.errors import LmuxError
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
     from lmux_plug.router.state import RedisBackend  # noqa: PLC0415
 
     if not str(args.state).startswith(("redis://", "rediss://", "unix://")):
-        msg = f"--state wants a redis:// URL, got {args.state!r}"
+        msg = f"--state wants a redis:// URL, got {without_userinfo(args.state)!r}"
         raise UsageError(msg)
     if config is None or "/" in args.model:
         _check_model(registry, args.model)
@@ -294,7 +295,7 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
         model = LogicalModel(args.model, [Deployment(args.model)])
         return Router({args.model: model}, registry=registry, backend=backend)
     except LmuxError as exc:
-        msg = f"--state {args.state}: {exc}"
+        msg = f"--state {without_userinfo(args.state)}: {exc}"
         raise UsageError(msg) from None
 
 

@@ -52,6 +52,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lmux_plug._secrets import without_userinfo
 from lmux_plug.errors import ConfigurationError, LmuxError
 from lmux_plug.gateway.config import (
     GATEWAY_FIELDS,
@@ -117,7 +118,8 @@ def _state_for(table: Mapping[str, Any]) -> Any:
     if url == "memory":
         return MemoryBackend()
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        msg = f"[gateway] state must be 'memory' or a redis:// URL, got {url!r}"
+        shown = without_userinfo(url) if isinstance(url, str) else url
+        msg = f"[gateway] state must be 'memory' or a redis:// URL, got {shown!r}"
         raise ConfigurationError(msg)
     return RedisBackend(url, prefix=str(table.get("state_prefix", "lmux")))
 

@@ -15,6 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from lmux_plug._secrets import without_userinfo
 from lmux_plug.router.stats import render_stats
 
 __all__ = ["stats_main"]
@@ -44,8 +45,9 @@ def stats_main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     url = args.url.rstrip("/").removesuffix("/v1") + "/stats"
+    shown = without_userinfo(url)  # messages never show a password of the URL
     if not url.startswith(("http://", "https://")):
-        sys.stderr.write(f"error: --url must be http(s), got {args.url!r}\n")
+        sys.stderr.write(f"error: --url must be http(s), got {without_userinfo(args.url)!r}\n")
         return 2
     try:
         headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
@@ -53,10 +55,10 @@ def stats_main(argv: list[str]) -> int:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310 - checked above
             stats = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        sys.stderr.write(f"error: {url} answered {exc.code}: {exc.read()[:200]!r}\n")
+        sys.stderr.write(f"error: {shown} answered {exc.code}: {exc.read()[:200]!r}\n")
         return 1
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        sys.stderr.write(f"error: cannot read {url}: {exc}\n")
+        sys.stderr.write(f"error: cannot read {shown}: {exc}\n")
         return 1
     sys.stdout.write(
         json.dumps(stats, indent=2) + "\n" if args.json else render_stats(stats) + "\n"

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import attrs
 
+from lmux_plug._secrets import without_userinfo
 from lmux_plug._types import Secret
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.router.config_schema import (
@@ -76,19 +77,6 @@ def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float |
     if value is not None and value <= 0:
         msg = f"{attribute.name} must be positive, got {value!r}"
         raise ConfigurationError(msg)
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` with its user info replaced by a fingerprint (distinct users stay distinct)."""
-    import hashlib  # noqa: PLC0415 - only for the rare URL with user info
-    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
-
-    parts = urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return url
-    digest = hashlib.sha256(userinfo.encode()).hexdigest()[:8]
-    return urlunsplit(parts._replace(netloc=f"u-{digest}@{host}"))
 
 
 @attrs.frozen
@@ -162,7 +150,7 @@ class Deployment:
         if not self.base_url:
             return self.model
         if "@" in self.base_url:  # user info: the id is logged and shown, never a password
-            return f"{self.model}@{_without_userinfo(self.base_url)}"
+            return f"{self.model}@{without_userinfo(self.base_url)}"
         return f"{self.model}@{self.base_url}"
 
     @property

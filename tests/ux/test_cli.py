@@ -389,3 +389,26 @@ def test_stdin_prompt_after_an_option_and_an_empty_prompt() -> None:
     unknown = run("chat", "echo/echo-1", "--bogus")
     assert unknown.returncode == 2
     assert "unrecognized arguments: --bogus" in unknown.stderr
+
+
+def test_messages_never_show_the_password_of_a_url(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('"hi"\n')
+    for args in (
+        ("stats", "--url", "http://bob:pw-url-secret-1@127.0.0.1:1", "--timeout", "1"),
+        ("stats", "--url", "ftp://bob:pw-url-secret-1@127.0.0.1:1"),
+        (
+            "batch",
+            str(data),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "-m",
+            "echo/echo-1",
+            "--state",
+            "http://bob:pw-url-secret-1@127.0.0.1:1/0",
+        ),
+    ):
+        result = run(*args)
+        assert result.returncode in (1, 2), result
+        assert "u-" in result.stderr  # the user info, as a fingerprint
+        assert "pw-url-secret-1" not in result.stderr + result.stdout
