@@ -1,0 +1,146 @@
+"""Instructions per call of Registry.achat and Router.achat, counted by callgrind (load-independent).
+
+    python bench/bench_instructions.py [--calls 1000] [--clients registry,router,mock]
+
+Wall-clock ratios spread widely on a shared machine; instruction counts do not move with
+the load. Each client runs in its own process under ``valgrind --tool=callgrind``, which
+collects only while ``functools.reduce`` runs: the child does its 300 warm-up calls
+first, then the measured calls inside one ``reduce``, so start-up, imports and warm-up
+are not counted. A plain run of the child writes the bytecode caches beforehand.
+
+``registry`` and ``router`` call the local fake OpenAI server (its own process, not
+counted) at 64 concurrent calls, the router over one deployment; ``mock`` is
+``Registry.achat("mock/mock-model", "hi")`` sequentially. Counts ignore cache misses and
+waiting, so they bound the client-CPU ratio, not the throughput ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import _common
+
+CLIENTS = ("registry", "router", "mock")
+WARM_UP = 300
+KEY = "sk-bench"
+
+
+async def _gather(call, calls: int, concurrency: int) -> None:
+    left = [calls]
+
+    async def loop() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await call()
+
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+
+
+def child(client: str, url: str, calls: int) -> None:
+    """Run ``calls`` calls of ``client``; only the ``reduce`` below is counted."""
+    import lmux_plug_openai
+
+    from lmux_plug.registry import Registry
+    from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+    from lmux_plug.testing import MockProvider
+
+    registry = Registry(builtins=False)
+    registry.add_plugin(lmux_plug_openai, name="openai")
+    deployment = Deployment("openai/fake-model", base_url=url, api_keys=(KEY,))
+    router = Router(
+        config=RouterConfig(models={"m": LogicalModel("m", [deployment])}), registry=registry
+    )
+    mocked = Registry(plugins=[MockProvider()])
+
+    async def via_registry() -> None:
+        answer = await registry.achat("openai/fake-model", "hi", base_url=url, api_key=KEY)
+        assert answer.content == "echo: hi", answer.content
+
+    async def via_router() -> None:
+        answer = await router.achat("m", "hi")
+        assert answer.content == "echo: hi", answer.content
+
+    async def via_mock() -> None:
+        await mocked.achat("mock/mock-model", "hi")
+
+    call = {"registry": via_registry, "router": via_router, "mock": via_mock}[client]
+    concurrency = 1 if client == "mock" else 64
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(_gather(call, WARM_UP, concurrency))
+    functools.reduce(
+        lambda _, __: loop.run_until_complete(_gather(call, calls, concurrency)), range(1), None
+    )
+
+
+def count(client: str, url: str, calls: int) -> int:
+    """Instructions the child executes inside ``functools.reduce`` for ``calls`` calls."""
+    command = [sys.executable, __file__, "--child", client, "--url", url, "--calls"]
+    env = _common.worker_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([*command, "0"], env=env, check=True, timeout=600)  # bytecode caches
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=functools_reduce",
+                f"--callgrind-out-file={out}",
+                *command,
+                str(calls),
+            ],
+            env=env,
+            check=True,
+            timeout=3600,
+            capture_output=True,
+        )
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    msg = f"no totals in the callgrind output for {client}"
+    raise RuntimeError(msg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url, args.calls)
+        return
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: nothing to count")
+        return
+    clients = [c for c in args.clients.split(",") if c]
+    with _common.fake_server() as url:
+        per_call = {c: count(c, url, args.calls) / args.calls for c in clients}
+    rows = [[c, f"{n / 1000:,.1f}k"] for c, n in per_call.items()]
+    print(_common.machine_note())
+    print()
+    print(
+        _common.table(
+            f"Instructions per call (callgrind, {args.calls} calls)",
+            ["client", "instructions"],
+            rows,
+        )
+    )
+    if "registry" in per_call and "router" in per_call:
+        ratio = per_call["registry"] / per_call["router"]
+        print(f"\nregistry / router instructions per call: {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
