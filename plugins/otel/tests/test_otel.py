@@ -282,3 +282,35 @@ def test_every_call_hook_is_wrapped() -> None:
     assert wrapped == calls
     for name in calls:
         assert getattr(lmux_plug_otel, name).lmux_plug_impl["wrapper"] is True
+
+
+GLOBAL_SETUP = """
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+spans, reader, tracing = InMemorySpanExporter(), InMemoryMetricReader(), TracerProvider()
+tracing.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(tracing)
+metrics.set_meter_provider(MeterProvider([reader]))
+
+import lmux_plug
+
+lmux_plug.chat("echo/echo-1", "hi")
+data = reader.get_metrics_data()
+names = {m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics}
+print([s.name for s in spans.get_finished_spans()], sorted(names))
+"""
+
+
+def test_the_applications_global_providers_are_used() -> None:
+    # As an application sets OpenTelemetry up: global providers, no lmux-plug call.
+    out = subprocess.run(
+        [sys.executable, "-c", GLOBAL_SETUP], capture_output=True, text=True, check=True
+    )
+    assert "['chat echo-1']" in out.stdout
+    assert "gen_ai.client.operation.duration" in out.stdout
+    assert "gen_ai.client.token.usage" in out.stdout
