@@ -499,9 +499,8 @@ class SendsDimensionsAboveOne(AcmePlugin):
     """Sends embedding dimensions only when above 1 (a truthiness slip: 1 is dropped too)."""
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
-        dimensions = getattr(request, "dimensions", None)
-        if path == "embeddings" and dimensions is not None and dimensions > 1:
-            body = {**body, "dimensions": dimensions}
+        if path == "embeddings" and not (body.get("dimensions") or 0) > 1:
+            body = {k: v for k, v in body.items() if k != "dimensions"}
         return await super().post(provider, path, body, request)
 
 
