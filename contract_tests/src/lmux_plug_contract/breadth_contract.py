@@ -60,7 +60,9 @@ _PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA
 _PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg=="
 _WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
 _FILE_ID = "file-contract-0001"
-_IMAGE_URL = "https://example.invalid/contract/cat.png"
+#: With a query string, as signed and CDN image links have: a media type guessed from the
+#: URL must look at its path.
+_IMAGE_URL = "https://example.invalid/contract/cat.png?size=large&v=2"
 _PART_TEXT = "Describe the attached part ✓."
 #: Provider-specific body fields (``requests.extra_body``): names that no API uses, one an
 #: object whose name sorts after ``options``/``messages`` (merged nowhere but the top).
