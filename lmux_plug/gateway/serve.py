@@ -59,6 +59,7 @@ from lmux_plug.gateway.config import (
     check_gateway_config,
     check_gateway_references,
 )
+from lmux_plug.router.config import source_name
 
 __all__ = ["build_app", "load_toml", "run_in_thread", "serve_main"]
 
@@ -153,11 +154,12 @@ def build_app(
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
     config = dict(config or {})
-    check_gateway_config(config, path or "<config>")
+    source = source_name(path)
+    check_gateway_config(config, source)
     table = _gateway_table(config)
     if registry is None:
         registry = Registry.from_entry_points()
-    check_gateway_references(config, registry, path or "<config>")
+    check_gateway_references(config, registry, source)
     secrets: list[str] = []
     providers = table.get("providers", {})
     for prefix, options in providers.items():
@@ -309,7 +311,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_toml(args.config) if args.config else {}
-        check_gateway_config(config, args.config or "<config>")
+        check_gateway_config(config, source_name(args.config))
         table = _gateway_table(config)
         host = args.host or str(table.get("host", "127.0.0.1"))
         port = args.port if args.port is not None else int(table.get("port", 4000))

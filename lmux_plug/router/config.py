@@ -62,6 +62,7 @@ __all__ = [
     "find_config_file",
     "load_config",
     "parse_config",
+    "source_name",
 ]
 
 Strategy = Literal["weighted", "sticky", "least-busy", "lowest-latency"]
@@ -503,7 +504,18 @@ def load_config(path: str | os.PathLike[str]) -> RouterConfig:
     data = _toml_loads(text, str(file))
     if file.name == "pyproject.toml":
         data = data.get("tool", {}).get("lmux_plug", {})
-    return parse_config(data, str(file))
+    return parse_config(data, source_name(file))
+
+
+def source_name(path: str | os.PathLike[str] | None) -> str:
+    """How errors name a config file: ``pyproject.toml [tool.lmux_plug]`` for a pyproject.
+
+    The paths of the problems start at ``[tool.lmux_plug]`` there (``$.router.retries``).
+    """
+    if path is None:
+        return "<config>"
+    file = Path(path)
+    return f"{file} [tool.lmux_plug]" if file.name == "pyproject.toml" else str(file)
 
 
 class ConfigSource:

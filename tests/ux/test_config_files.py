@@ -140,7 +140,11 @@ def test_pyproject_errors_name_the_file(tmp_path: Path) -> None:
         '[tool.lmux_plug.models.m]\ndeployments = ["echo/echo-1"]\n',
         "pyproject.toml",
     )
-    assert errors_of(path)[0].startswith("pyproject.toml: $.router.retries: expected int")
+    with pytest.raises(ConfigValidationError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path} [tool.lmux_plug]: $.router.retries: expected int, got 'many'"
+    )
 
 
 def test_failed_hot_reload_keeps_last_good_config_and_logs_why(

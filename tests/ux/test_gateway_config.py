@@ -301,3 +301,11 @@ def test_gateway_and_router_problems_are_listed_together(tmp_path: Path) -> None
     with pytest.raises(ConfigValidationError) as info:
         build_app(load_toml(path), registry=Registry(), path=str(path))
     assert [p.path for p in info.value.problems] == ["$.gateway.port", "$.router.retries"]
+
+
+def test_pyproject_errors_say_where_the_paths_start(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "x"\n[tool.lmux_plug.gateway]\nport = "x"\n')
+    with pytest.raises(ConfigValidationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    assert str(info.value) == f"{path} [tool.lmux_plug]: $.gateway.port: expected int, got 'x'"
