@@ -144,6 +144,18 @@ def _content_part(block: Any) -> tuple[str, str]:
     return ("other", ",".join(sorted(block)))
 
 
+#: What a model answers to a JSON request whose body does not ask for JSON.
+_PROSE = "It is sunny in Paris, 21 degrees."
+
+
+def _json_text(request: CapturedRequest, document: Any) -> str:
+    # Structured output is asked for in outputConfig.textFormat; without it: prose.
+    body = request.json() or {}
+    text_format = (body.get("outputConfig") or {}).get("textFormat") or {}
+    asked = text_format.get("type") == "json_schema"
+    return json.dumps(document, ensure_ascii=False) if asked else _PROSE
+
+
 def _reasoning_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
     return [
         {"reasoningContent": {"redactedContent": b.text}}
@@ -281,6 +293,17 @@ class BedrockWire(WireFormat):
         )
         frames.append(_event("contentBlockStop", {"contentBlockIndex": last}))
         return StreamRendering(_STREAM, (*frames, *_ending("end_turn", usage)), terminal=2)
+
+    def json_chat(self, request: CapturedRequest, document: Any, usage: Usage) -> Reply:
+        """JSON as the text when ``outputConfig.textFormat`` asks for a JSON schema, else prose."""
+        return self.chat(request, _json_text(request, document), usage)
+
+    def json_stream(
+        self, request: CapturedRequest, document: Any, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """The JSON in ``pieces`` when the body asks for it, else prose."""
+        asked = _json_text(request, document) != _PROSE
+        return self.stream(request, pieces if asked else (_PROSE,), usage)
 
     def tool_calls_chat(
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage

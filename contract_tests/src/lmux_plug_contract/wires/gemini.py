@@ -58,6 +58,8 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any
 
 
 _ROLES = {"model": "assistant", "function": "user"}
+#: What a model answers to a JSON request whose body does not ask for JSON.
+_PROSE = "It is sunny in Paris, 21 degrees."
 
 
 def _response_said(role: str, answer: Any) -> Said:
@@ -250,6 +252,23 @@ class GeminiWire(WireFormat):
         text = self.stream(request, pieces[1:], usage) if len(pieces) > 1 else None
         rest = text.frames if text is not None else ()
         return StreamRendering("text/event-stream", (*frames, *rest), 1)
+
+    def json_chat(self, request: CapturedRequest, document: Any, usage: Usage) -> Reply:
+        """JSON as the text when ``generationConfig.responseMimeType`` asks for it, else prose."""
+        return self.chat(request, self._json_text(request, document), usage)
+
+    def json_stream(
+        self, request: CapturedRequest, document: Any, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """The JSON in ``pieces`` when the body asks for JSON, else prose."""
+        asked = self._json_text(request, document) != _PROSE
+        return self.stream(request, pieces if asked else (_PROSE,), usage)
+
+    def _json_text(self, request: CapturedRequest, document: Any) -> str:
+        # Without responseMimeType application/json the model answers as it likes: prose.
+        config = (request.json() or {}).get("generationConfig") or {}
+        asked = config.get("responseMimeType") == "application/json"
+        return json.dumps(document, ensure_ascii=False) if asked else _PROSE
 
     def tool_calls_chat(
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
