@@ -5,7 +5,8 @@ Covers what structured-output and tool schemas use: ``type`` (one or a list), ``
 ``prefixItems`` / ``minItems`` / ``maxItems`` / ``uniqueItems``, ``anyOf`` / ``oneOf`` /
 ``allOf``, ``$ref`` into ``$defs`` / ``definitions``, string ``minLength`` / ``maxLength`` /
 ``format`` and numeric bounds. ``text`` seeds the strings, so the same request always gives
-the same value. Not covered: string ``pattern`` (the string is the prompt's text).
+the same value. A string ``pattern`` is met when the text or one of a few plain candidates
+(words, digits, codes, the format examples) matches it.
 """
 
 from __future__ import annotations
@@ -135,13 +136,20 @@ class _Builder:
         value = _FORMATS.get(str(schema.get("format")), self.text)
         if self.offset and value is self.text:
             value = f"{self.offset}{value}"  # a prefix survives a maxLength cut
-        low = schema.get("minLength", 0)
-        high = schema.get("maxLength")
-        if isinstance(low, int) and len(value) < low:
-            value = (value * (low // max(len(value), 1) + 1))[:low]
-        if isinstance(high, int) and len(value) > high:
-            value = value[:high]
-        return value
+        pattern = schema.get("pattern")
+        if not isinstance(pattern, str):
+            return _sized(value, schema)
+        # No general inverse of a regex: the first of a few plain candidates that matches.
+        import re  # noqa: PLC0415 - only for schemas with a pattern
+
+        for candidate in (value, *_PATTERN_CANDIDATES):
+            sized = _sized(candidate, schema)
+            try:
+                if re.search(pattern, sized):
+                    return sized
+            except re.error:
+                break
+        return _sized(value, schema)
 
     def _integer(self, schema: Mapping[str, Any], _depth: int) -> int:
         return int(self._pick(schema, integer=True))
@@ -184,6 +192,36 @@ class _Builder:
 
     def _null(self, _schema: Mapping[str, Any], _depth: int) -> None:
         return None
+
+
+# Tried in order for a string ``pattern``: common shapes of identifiers, codes and numbers.
+_PATTERN_CANDIDATES = (
+    "echo",
+    "ECHO",
+    "Echo",
+    "0",
+    "12345",
+    "abc123",
+    "ABC123",
+    "abc",
+    "ABC",
+    "e",
+    "E",
+    "echo-1",
+    "echo_1",
+    *_FORMATS.values(),
+)
+
+
+def _sized(value: str, schema: Mapping[str, Any]) -> str:
+    """``value`` repeated or cut to the schema's ``minLength`` / ``maxLength``."""
+    low = schema.get("minLength", 0)
+    high = schema.get("maxLength")
+    if isinstance(low, int) and len(value) < low:
+        value = (value * (low // max(len(value), 1) + 1))[:low]
+    if isinstance(high, int) and len(value) > high:
+        value = value[:high]
+    return value
 
 
 def _types(schema: Mapping[str, Any]) -> list[str]:

@@ -221,3 +221,24 @@ def test_unique_items_are_distinct(registry: Registry) -> None:
     assert sorted(answer["ids"]) == [1, 2, 3, 4]
     assert len(set(answer["names"])) == 3
     assert all(len(name) <= 3 for name in answer["names"])
+
+
+class Ticket(pydantic.BaseModel):
+    code: str = pydantic.Field(pattern=r"^[A-Z]{3}[0-9]{3}$")
+    day: str = pydantic.Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    slug: str = pydantic.Field(pattern=r"^[a-z]+$", max_length=3)
+    currency: str = pydantic.Field(pattern=r"^[A-Z]{3}$")
+
+
+def test_string_patterns_are_met(registry: Registry) -> None:
+    # pydantic checks each pattern: a JSON answer that ignored one would not validate.
+    response = registry.chat(
+        "echo/echo-1",
+        "book it",
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "ticket", "schema": Ticket.model_json_schema()},
+        },
+    )
+    ticket = Ticket.model_validate_json(response.content or "")
+    assert ticket.slug == "boo"  # the prompt, cut to three letters
