@@ -8,8 +8,8 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
@@ -264,6 +264,7 @@ class AsyncEmbeddings:
 
     async def create(
         self,
+        /,
         *,
         model: str,
         input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
@@ -445,6 +446,20 @@ class AsyncOpenAI(_Base):
 
 # --------------------------------------------------------------------------- sync
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _sync_of(
+    method: Callable[Concatenate[Any, _P], Awaitable[_R]],  # noqa: ARG001 - its type is used
+) -> Callable[[Callable[..., Any]], Callable[Concatenate[Any, _P], _R]]:
+    """Type a sync twin with the signature of its async ``method`` (written once, there)."""
+
+    def typed(sync: Callable[..., Any]) -> Callable[Concatenate[Any, _P], _R]:
+        return sync
+
+    return typed
+
 
 class Completions:
     """``client.chat.completions`` (sync)."""
@@ -521,36 +536,11 @@ class Embeddings:
     def __init__(self, client: OpenAI) -> None:
         self._client = client
 
-    def create(
-        self,
-        *,
-        model: str,
-        input: str | Sequence[str],  # noqa: A002 - OpenAI's parameter name
-        dimensions: int | None = None,
-        encoding_format: str | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
-    ) -> CreateEmbeddingResponse:
-        """Sync :meth:`AsyncEmbeddings.create`."""
+    @_sync_of(AsyncEmbeddings.create)
+    def create(self, **arguments: Any) -> Any:
+        """Sync :meth:`AsyncEmbeddings.create` (the same keywords, typed as there)."""
         client = self._client
-        return client.backend.run(
-            lambda: client.async_client.embeddings.create(
-                model=model,
-                input=input,
-                dimensions=dimensions,
-                encoding_format=encoding_format,
-                fallback_models=fallback_models,
-                retries=retries,
-                timeout=timeout,
-                extra_headers=extra_headers,
-                extra_body=extra_body,
-                **fields,
-            )
-        )
+        return client.backend.run(lambda: client.async_client.embeddings.create(**arguments))
 
 
 class Models:
