@@ -126,3 +126,28 @@ def test_a_breaker_cycle_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert messages == ["breaker d: closed -> open for 5.000s", "breaker d: half-open -> closed"]
     levels = [r.levelname for r in caplog.records if r.getMessage().startswith("breaker")]
     assert levels == ["WARNING", "INFO"]
+
+
+def test_the_drop_in_clients_retries_and_fallbacks_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from lmux_plug.openai import OpenAI
+
+    caplog.set_level(logging.INFO, logger="lmux_plug")
+    with (
+        FakeOpenAIServer(FaultPlan(faults={"503": 1.0}, retry_after=0.01)).run_in_thread() as down,
+        Registry.from_entry_points() as registry,
+    ):
+        registry.configure("openai", base_url=down.url, api_key=KEY)
+        reply = OpenAI(registry=registry).chat.completions.create(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            fallback_models=["echo/echo-1"],
+            retries=1,
+        )
+    assert reply.choices[0].message.content == "hi"  # answered by the fallback
+    messages = [r.getMessage() for r in caplog.records if r.name == "lmux_plug.retry"]
+    assert any(m.startswith("retrying openai/gpt-4o-mini") for m in messages), messages
+    assert any("falling back from openai/gpt-4o-mini to echo/echo-1" in m for m in messages)
+    assert KEY not in caplog.text
+    assert {r.name for r in caplog.records} <= documented_logger_names()
