@@ -328,14 +328,6 @@ def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> Non
         keyed = {d.model for d in config.models[args.model].deployments if d.api_keys}
     else:
         keyed = set()
-    if not args.embed and endpoint == "chat":
-        from lmux_plug.params import check_chat_params  # noqa: PLC0415
-
-        try:  # a bad --temperature fails here, not once per line
-            check_chat_params(_params(args), model=args.model)
-        except LmuxError as exc:
-            msg = f"cannot run: {exc}"
-            raise UsageError(msg) from None
     problems = []
     for target in targets:
         try:
