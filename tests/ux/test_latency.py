@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from lmux_plug import ChatChunk, ChatResponse, FinishReason, Registry, Usage
 from lmux_plug.openai import OpenAI
@@ -17,9 +18,12 @@ def test_chat_and_embed_carry_latency_over_a_real_socket() -> None:
         Registry.from_entry_points() as registry,
     ):
         registry.configure("openai", base_url=server.url, api_key="sk-test-latency-0")
+        started = time.perf_counter()
         response = registry.chat("openai/gpt-4o-mini", "hi")
+        elapsed = time.perf_counter() - started
         assert response.latency is not None
-        assert 0.05 <= response.latency < 10
+        # Seconds (not ms), within what the caller itself saw.
+        assert 0.05 <= response.latency <= elapsed
         vectors = registry.embed("openai/text-embedding-3-small", "hi")
         assert vectors.latency is not None
         assert vectors.latency >= 0.05
@@ -72,14 +76,18 @@ def test_responses_completions_and_transcriptions_carry_latency() -> None:
         mock = MockProvider("slow")
         mock.handler = slow
         registry.register("slow", mock)
-        answers = [
-            registry.create_response("slow/m", "hi"),
-            registry.complete("slow/m", "hi"),
-            registry.transcribe("slow/m", b"RIFF0000WAVE"),
+        calls = [
+            lambda: registry.create_response("slow/m", "hi"),
+            lambda: registry.complete("slow/m", "hi"),
+            lambda: registry.transcribe("slow/m", b"RIFF0000WAVE"),
         ]
-    for answer in answers:
-        assert answer.latency is not None, type(answer).__name__
-        assert 0.03 <= answer.latency < 10, (type(answer).__name__, answer.latency)
+        for call in calls:
+            started = time.perf_counter()
+            answer = call()
+            elapsed = time.perf_counter() - started
+            assert answer.latency is not None, type(answer).__name__
+            # Seconds (not ms), within what the caller itself saw.
+            assert 0.03 <= answer.latency <= elapsed, (type(answer).__name__, answer.latency)
 
 
 async def test_achat_timed_returns_the_latency_beside_the_answer() -> None:
