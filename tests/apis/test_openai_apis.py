@@ -21,6 +21,7 @@ from lmux_plug import (
     AuthenticationError,
     ContextLengthExceededError,
     FinishReason,
+    LmuxError,
     ProviderError,
     RateLimitError,
     Registry,
@@ -566,3 +567,11 @@ def test_output_message_items_are_typed() -> None:
         json.dumps(_response_payload()).encode(), {}, provider="openai", model="gpt-5"
     )
     assert response.output[2] == AssistantMessage(content="Paris.")
+
+
+@pytest.mark.parametrize("error", ["boom", {"message": "boom", "type": "server_error"}])
+def test_an_error_body_answered_with_200_is_an_error_not_a_response(error: object) -> None:
+    from lmux_plug_openai._responses_codec import decode_response
+
+    with pytest.raises(LmuxError, match="boom"):
+        decode_response(json.dumps({"error": error}).encode(), {}, provider="openai", model="m")

@@ -269,7 +269,9 @@ def decode_response(
     """Decode a whole ``POST /responses`` answer body."""
     lowered = _lower(headers)
     payload = json_object(body, provider, model, "a response")
-    if "output" not in payload and isinstance(payload.get("error"), Mapping):
+    # A success has ``"error": null``; an error object or a bare message without ``output``
+    # is an error answered with 200 (some compatible servers), never a completed response.
+    if "output" not in payload and payload.get("error") is not None:
         raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
     return response_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
 
