@@ -356,7 +356,9 @@ class Target:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
-            msg = f"not an http(s) URL: {url!r}"
+            from lmux_plug._secrets import without_userinfo  # noqa: PLC0415 - error path
+
+            msg = f"not an http(s) URL: {without_userinfo(url)!r}"
             raise ValueError(msg)
         if parts.username is not None or parts.password is not None:
             # Credentials in the URL (basic auth) are aiohttp's to send.

@@ -389,7 +389,10 @@ def validate_specs(declared: Any) -> tuple[ProviderSpec, ...]:
             msg = f"provider {spec.name!r} declares no wire"
             raise ValueError(msg)
         if not spec.base_url.startswith(("http://", "https://", "mock:", "memory:")):
-            msg = f"provider {spec.name!r} has base_url {spec.base_url!r}, not an http(s) URL"
+            from lmux_plug._secrets import without_userinfo  # noqa: PLC0415 - error path
+
+            shown = without_userinfo(spec.base_url)
+            msg = f"provider {spec.name!r} has base_url {shown!r}, not an http(s) URL"
             raise ValueError(msg)
         specs.append(spec)
     return tuple(specs)

@@ -19,6 +19,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
+from lmux_plug._secrets import without_userinfo
 from lmux_plug.router.config_schema import (
     ConfigProblem,
     ConfigValidationError,
@@ -134,7 +135,10 @@ def _provider_problems(provider: _ProviderTable, path: str) -> list[ConfigProble
         )
     if provider.base_url is not None and not provider.base_url.startswith(("http://", "https://")):
         problems.append(
-            ConfigProblem(f"{path}.base_url", f"expected an http(s) URL, got {provider.base_url!r}")
+            ConfigProblem(
+                f"{path}.base_url",
+                f"expected an http(s) URL, got {without_userinfo(provider.base_url)!r}",
+            )
         )
     return problems
 
@@ -190,7 +194,7 @@ def _price_problems(price: Mapping[str, Any], path: str) -> list[ConfigProblem]:
 def _state_problems(state: str | None) -> list[ConfigProblem]:
     if state is None or state == "memory" or state.startswith(_STATE_SCHEMES):
         return []
-    message = f"expected 'memory' or a redis://host:port/db URL, got {state!r}"
+    message = f"expected 'memory' or a redis://host:port/db URL, got {without_userinfo(state)!r}"
     return [ConfigProblem("$.gateway.state", message)]
 
 

@@ -309,3 +309,20 @@ def test_pyproject_errors_say_where_the_paths_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigValidationError) as info:
         build_app(load_toml(path), registry=Registry(), path=str(path))
     assert str(info.value) == f"{path} [tool.lmux_plug]: $.gateway.port: expected int, got 'x'"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[gateway]\nstate = 'rediss+bad://admin:hunter2-secret@cache:6379/0'\n",
+        "[gateway.providers.openai]\nbase_url = 'ftp://admin:hunter2-secret@files.example'\n",
+    ],
+)
+def test_a_bad_url_is_named_without_its_password(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigurationError) as info:
+        build_app(load_toml(path), registry=Registry(), path=str(path))
+    message = str(info.value)
+    assert "expected" in message
+    assert "hunter2" not in message
+    assert "admin" not in message
