@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmux_plug.batch.jsonl import refuse_unknown_keys
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def parse_endpoint_input(endpoint: str, raw: bytes, line: int) -> tuple[Any, Any
     if isinstance(value, str) or (endpoint == "responses" and isinstance(value, list)):
         return line, value, {}
     if isinstance(value, dict):
+        refuse_unknown_keys(value, ("id", *_KEYS[endpoint], *_OPTIONS[endpoint]), line)
         for key in _KEYS[endpoint]:
             found = value.get(key)
             if isinstance(found, str) or (endpoint == "responses" and isinstance(found, list)):

@@ -43,6 +43,7 @@ __all__ = [
     "parse_chat_input",
     "parse_embed_input",
     "peek_id",
+    "refuse_unknown_keys",
 ]
 
 _HEAD = re.compile(rb'^\{"line": (\d+), "error": (n|\{)')
@@ -83,6 +84,24 @@ def _check_text(value: Any, line: int) -> None:
             _check_text(item, line)
 
 
+def refuse_unknown_keys(value: dict[str, Any], known: tuple[str, ...], line: int) -> None:
+    """Refuse an input object's key that nothing reads, naming the line and the key.
+
+    A misspelt ``temprature``, or a per-item ``temperature`` (the batch's options apply to
+    every item), would otherwise be dropped without a word.
+    """
+    for key in value:
+        if key not in known:
+            from lmux_plug.params import did_you_mean  # noqa: PLC0415 - error path only
+
+            msg = (
+                f"line {line}: unknown key {key!r}{did_you_mean(str(key), known)}; an input "
+                f"object takes {', '.join(repr(k) for k in known)} (parameters such as "
+                "temperature are options of the whole batch)"
+            )
+            raise InvalidRequestError(msg)
+
+
 def parse_chat_input(raw: bytes, line: int) -> tuple[Any, Any]:
     """Return ``(id, prompt_or_messages)`` of one input line; ``id`` defaults to ``line``.
 
@@ -92,6 +111,7 @@ def parse_chat_input(raw: bytes, line: int) -> tuple[Any, Any]:
     if isinstance(value, (str, list)):
         return line, value
     if isinstance(value, dict):
+        refuse_unknown_keys(value, ("id", "messages", "prompt"), line)
         item_id = value.get("id", line)
         if "messages" in value:
             if not isinstance(value["messages"], list):
@@ -112,6 +132,7 @@ def parse_embed_input(raw: bytes, line: int) -> tuple[Any, str]:
     if isinstance(value, str):
         return line, value
     if isinstance(value, dict):
+        refuse_unknown_keys(value, ("id", "input", "text", "prompt"), line)
         for key in ("input", "text", "prompt"):
             if isinstance(value.get(key), str):
                 return value.get("id", line), value[key]

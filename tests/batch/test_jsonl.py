@@ -151,3 +151,10 @@ def test_scan_reads_foreign_key_order_and_flags_duplicates(tmp_path):
     out.scan()
     out.close()
     assert (out.lines, out.failed, out.duplicates) == (1, 0, 1)  # two successes: a duplicate
+
+
+def test_a_misspelt_key_gets_a_did_you_mean():
+    with pytest.raises(
+        InvalidRequestError, match=r"line 2: unknown key 'promt' \(did you mean 'prompt'\?\)"
+    ):
+        parse_chat_input(b'{"promt": "p", "prompt": "q"}', 2)

@@ -192,3 +192,36 @@ def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, b
     assert "not valid JSON" in records[1]["error"]["message"]
     assert records[3]["id"] == "x"
     assert all(r["error"]["type"] == "InvalidRequestError" for r in records[1:4])
+
+
+def test_an_unknown_key_in_an_input_line_is_that_lines_error(tmp_path: Path, batch_cli) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text(
+        '{"id": "a", "prompt": "kept"}\n{"id": "b", "prompt": "x", "temprature": 0}\n'
+        '{"id": "c", "input": "also x"}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
+    assert result.returncode == 1  # lines 2 and 3 are errors, not silently sent without the key
+    records = batch_cli.records(out)
+    assert [r["id"] for r in records] == ["a", "b", "c"]
+    assert records[0]["error"] is None
+    assert records[0]["output"] == "kept"
+    second, third = records[1]["error"], records[2]["error"]
+    assert isinstance(second, dict)
+    assert isinstance(third, dict)
+    assert second["type"] == "InvalidRequestError"
+    assert "unknown key 'temprature'" in second["message"]
+    assert "temperature are options of the whole batch" in second["message"]
+    assert "unknown key 'input'" in third["message"]
+
+
+def test_an_unknown_key_in_an_embed_input_line_is_refused(tmp_path: Path, batch_cli) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": 1, "input": "t", "dimension": 8}\n')
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--embed")
+    assert result.returncode == 1
+    (record,) = batch_cli.records(out)
+    assert isinstance(record["error"], dict)
+    assert "unknown key 'dimension'" in record["error"]["message"]
