@@ -36,17 +36,25 @@ def test_missing_capability_stops_before_the_first_call(tmp_path: Path, batch_cl
     assert not out.exists() or out.read_text() == ""
 
 
-def test_ids_keep_their_type(tmp_path: Path, batch_cli) -> None:
+def _echo_batch(tmp_path: Path, batch_cli, lines: str, *options: str):  # type: ignore[no-untyped-def]
+    """Run the batch CLI on ``echo/echo-1`` over ``lines``; its exit code and output records."""
     data = tmp_path / "in.jsonl"
-    data.write_text(
-        '{"id": 7, "prompt": "a"}\n{"id": "7", "prompt": "b"}\n{"id": [1, 2], "prompt": "c"}\n'
-        '{"id": 1.5, "prompt": 3}\n{"id": null, "prompt": "e"}\n'
-    )
+    data.write_text(lines)
     out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
-    assert result.returncode == 1  # line 4 has no string prompt
-    ids = [r["id"] for r in batch_cli.records(out)]
-    assert ids == [7, "7", [1, 2], 1.5, None]
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", *options)
+    return result.returncode, batch_cli.records(out)
+
+
+def test_ids_keep_their_type(tmp_path: Path, batch_cli) -> None:
+    status, records = _echo_batch(
+        tmp_path,
+        batch_cli,
+        '{"id": 7, "prompt": "a"}\n{"id": "7", "prompt": "b"}\n{"id": [1, 2], "prompt": "c"}\n'
+        '{"id": 1.5, "prompt": 3}\n{"id": null, "prompt": "e"}\n',
+        "--ordered",
+    )
+    assert status == 1  # line 4 has no string prompt
+    assert [r["id"] for r in records] == [7, "7", [1, 2], 1.5, None]
 
 
 def test_retry_failed_reruns_only_failures(tmp_path: Path, batch_cli) -> None:
@@ -195,15 +203,14 @@ def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, b
 
 
 def test_an_unknown_key_in_an_input_line_is_that_lines_error(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text(
+    status, records = _echo_batch(
+        tmp_path,
+        batch_cli,
         '{"id": "a", "prompt": "kept"}\n{"id": "b", "prompt": "x", "temprature": 0}\n'
-        '{"id": "c", "input": "also x"}\n'
+        '{"id": "c", "input": "also x"}\n',
+        "--ordered",
     )
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
-    assert result.returncode == 1  # lines 2 and 3 are errors, not silently sent without the key
-    records = batch_cli.records(out)
+    assert status == 1  # lines 2 and 3 are errors, not silently sent without the key
     assert [r["id"] for r in records] == ["a", "b", "c"]
     assert records[0]["error"] is None
     assert records[0]["output"] == "kept"
@@ -217,11 +224,10 @@ def test_an_unknown_key_in_an_input_line_is_that_lines_error(tmp_path: Path, bat
 
 
 def test_an_unknown_key_in_an_embed_input_line_is_refused(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"id": 1, "input": "t", "dimension": 8}\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--embed")
-    assert result.returncode == 1
-    (record,) = batch_cli.records(out)
+    status, records = _echo_batch(
+        tmp_path, batch_cli, '{"id": 1, "input": "t", "dimension": 8}\n', "--embed"
+    )
+    assert status == 1
+    (record,) = records
     assert isinstance(record["error"], dict)
     assert "unknown key 'dimension'" in record["error"]["message"]
