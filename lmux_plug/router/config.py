@@ -136,6 +136,10 @@ class Deployment:
     attempt_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
 
     def __attrs_post_init__(self) -> None:
+        given: object = self.model  # code may pass anything: not a TypeError deep inside
+        if not isinstance(given, str):
+            msg = f"deployment model must be a 'provider/model' string, got {given!r}"
+            raise ConfigurationError(msg)
         if "/" not in self.model or self.model.startswith("/") or self.model.endswith("/"):
             msg = f"deployment model {self.model!r} is not of the form 'provider/model'"
             raise ConfigurationError(msg)
@@ -162,8 +166,37 @@ class Deployment:
         return float(self.limits.rpm) if self.limits.rpm else 1.0
 
 
-def _deployments(value: Sequence[Deployment | str]) -> tuple[Deployment, ...]:
-    return tuple(Deployment(v) if isinstance(v, str) else v for v in value)
+def _deployments(value: Sequence[Deployment | str] | str) -> tuple[Deployment, ...]:
+    # One "provider/model" string is one deployment (as ``api_keys`` takes one key), not
+    # one deployment per character.
+    if isinstance(value, (str, Deployment)):
+        value = [value]
+    given: object = value
+    if not isinstance(given, Sequence):
+        msg = f"deployments must be a list of Deployment or 'provider/model' strings, got {given!r}"
+        raise ConfigurationError(msg)
+    out: list[Deployment] = []
+    for item in value:
+        item_given: object = item
+        if isinstance(item_given, str):
+            out.append(Deployment(item_given))
+        elif isinstance(item_given, Deployment):
+            out.append(item_given)
+        else:
+            msg = f"a deployment must be a Deployment or a 'provider/model' string, got {item!r}"
+            raise ConfigurationError(msg)
+    return tuple(out)
+
+
+def _names(value: Sequence[str] | str) -> tuple[str, ...]:
+    # A fallback chain of one may be written as its name: "smart", not ("s", "m", ...).
+    given: object = value
+    if isinstance(given, str):
+        return (given,)
+    if not isinstance(given, Sequence) or not all(isinstance(v, str) for v in given):
+        msg = f"a fallback list must be a list of model names, got {given!r}"
+        raise ConfigurationError(msg)
+    return tuple(value)
 
 
 @attrs.frozen
@@ -173,9 +206,9 @@ class LogicalModel:
     name: str
     deployments: tuple[Deployment, ...] = attrs.field(converter=_deployments)
     strategy: Strategy = "weighted"
-    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    context_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    content_filter_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    context_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    content_filter_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
     # Preset: default call parameters (``temperature``, ``max_tokens``, ``response_format``
     # ...) and a system prompt, applied to calls of this name unless the call sets them.
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, hash=False)
@@ -205,8 +238,22 @@ def _system(model: LogicalModel, value: object) -> None:
 
 
 def _models(value: Mapping[str, LogicalModel | Sequence[Deployment | str]]) -> dict[str, Any]:
+    given: object = value
+    if isinstance(given, RouterConfig):
+        msg = "models is a RouterConfig: pass it as Router(config=...)"
+        raise ConfigurationError(msg)
+    if not isinstance(given, Mapping):
+        msg = (
+            "models must be a mapping of logical names to a LogicalModel or a list of "
+            f"deployments, got {given!r}"
+        )
+        raise ConfigurationError(msg)
     out: dict[str, LogicalModel] = {}
     for name, model in value.items():
+        name_given: object = name
+        if not isinstance(name_given, str) or not name_given:
+            msg = f"a logical model's name must be a non-empty string, got {name_given!r}"
+            raise ConfigurationError(msg)
         out[name] = model if isinstance(model, LogicalModel) else LogicalModel(name, model)
     return out
 

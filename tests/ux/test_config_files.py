@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
-from lmux_plug.router import ConfigSource, ConfigValidationError, Router, load_config
+from lmux_plug.router import (
+    ConfigSource,
+    ConfigValidationError,
+    Deployment,
+    LogicalModel,
+    Router,
+    RouterConfig,
+    load_config,
+)
 from lmux_plug.testing import MockProvider
 
 GOOD = """
@@ -250,6 +261,41 @@ def test_dangling_fallback_in_code_is_refused() -> None:
         Deployment("echo/echo-1", weight=True)
     with pytest.raises(ConfigurationError, match="system must be a string"):
         LogicalModel("a", [Deployment("echo/echo-1")], system=3)  # type: ignore[arg-type]
+
+
+# Typed as Any: these are the wrong shapes a user's untyped code may pass.
+_router: Any = Router
+_deployment: Any = Deployment
+_logical: Any = LogicalModel
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: _router(RouterConfig()), "pass it as Router(config=...)"),
+        (lambda: _router(3), "models must be a mapping of logical names"),
+        (lambda: _router({"fast": 3}), "deployments must be a list of Deployment"),
+        (lambda: _router({3: ["echo/echo-1"]}), "name must be a non-empty string, got 3"),
+        (lambda: _deployment(3), "must be a 'provider/model' string, got 3"),
+        (lambda: _logical("a", [3]), "must be a Deployment or a 'provider/model' string"),
+        (lambda: _logical("a", "echo/echo-1", fallbacks=[3]), "fallback list must be a list"),
+    ],
+)
+def test_router_built_in_code_with_wrong_shapes_names_what_is_wrong(
+    build: Callable[[], object], expected: str
+) -> None:
+    # A user writing the README's Router(...) call by hand gets a ConfigurationError, never
+    # an AttributeError or TypeError from inside the router.
+    with pytest.raises(ConfigurationError, match=re.escape(expected)):
+        build()
+
+
+def test_a_single_name_is_one_deployment_or_one_fallback() -> None:
+    model = LogicalModel("fast", "echo/echo-1", fallbacks="echo/reverse")
+    assert [d.model for d in model.deployments] == ["echo/echo-1"]
+    assert model.fallbacks == ("echo/reverse",)
+    router = Router({"fast": "echo/echo-1"}, registry=Registry())
+    assert router.chat("fast", "hi").content == "hi"
 
 
 def test_unknown_provider_is_refused_at_load_and_on_reload(
