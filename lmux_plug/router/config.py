@@ -466,11 +466,16 @@ def _preset_problems(fields: Mapping[str, Any], path: str) -> list[ConfigProblem
         return []
     from lmux_plug.params import InvalidParameterError, check_chat_params  # noqa: PLC0415
 
-    try:
-        check_chat_params(params)
-    except InvalidParameterError as exc:
-        return [ConfigProblem(f"{path}.params.{exc.param}", exc.message.partition(": ")[2])]
-    return []
+    # Each parameter on its own, so every bad one is listed at once (the call-time check
+    # stops at the first); then all together, for the checks that span parameters.
+    problems = []
+    for group in [{name: value} for name, value in params.items()] + [params]:
+        try:
+            check_chat_params(group)
+        except InvalidParameterError as exc:
+            message = exc.message.partition(": ")[2]
+            problems.append(ConfigProblem(f"{path}.params.{exc.param}", message))
+    return list(dict.fromkeys(problems))
 
 
 def _reference_problems(models: Mapping[str, LogicalModel]) -> list[ConfigProblem]:

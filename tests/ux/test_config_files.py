@@ -144,6 +144,19 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert all(line.startswith("lmux.toml: $.") for line in lines)
 
 
+def test_every_bad_preset_parameter_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        '[models.fast]\ndeployments = ["echo/echo-1"]\n'
+        '[models.fast.params]\ntemprature = 0.2\nmax_tokens = -1\ntop_p = "high"\n'
+    )
+    lines = errors_of(write(tmp_path, text))
+    assert [line.split(": ")[1] for line in lines] == [
+        "$.models.fast.params.temprature",
+        "$.models.fast.params.max_tokens",
+        "$.models.fast.params.top_p",
+    ], lines
+
+
 def test_pyproject_errors_name_the_file(tmp_path: Path) -> None:
     path = write(
         tmp_path,
