@@ -263,7 +263,13 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
 
     prompt = _read_prompt(args.prompt)
     if not prompt:  # none, or an empty one (an empty file on stdin): nothing to ask
-        sys.stderr.write("lmux-plug chat: give a prompt, or '-' to read it from stdin\n")
+        # Say which: "give a prompt" to someone who piped an empty file sends them astray.
+        piped = args.prompt is None and sys.stdin is not None and not sys.stdin.isatty()
+        if args.prompt == "-" or piped:
+            why = "the prompt read from stdin is empty"
+        else:
+            why = "no prompt given" if args.prompt is None else "the prompt is empty"
+        sys.stderr.write(f"lmux-plug chat: {why}; give a prompt, or '-' to read it from stdin\n")
         return 2
     messages: list[SystemMessage | UserMessage] = []
     if args.system:

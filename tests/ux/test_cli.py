@@ -382,10 +382,14 @@ def test_stdin_prompt_after_an_option_and_an_empty_prompt() -> None:
     result = run("chat", "echo/echo-1", "--json", "-", stdin="from stdin")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["content"] == "from stdin"
-    for args, stdin in ((("-",), ""), (("",), None)):
+    for args, stdin, why in (
+        (("-",), "", "the prompt read from stdin is empty"),
+        ((), "", "the prompt read from stdin is empty"),
+        (("",), None, "the prompt is empty"),
+    ):
         empty = run("chat", "echo/echo-1", *args, stdin=stdin)
         assert empty.returncode == 2  # not an empty answer with exit 0
-        assert "give a prompt" in empty.stderr
+        assert f"lmux-plug chat: {why}; give a prompt" in empty.stderr
     unknown = run("chat", "echo/echo-1", "--bogus")
     assert unknown.returncode == 2
     assert "unrecognized arguments: --bogus" in unknown.stderr
