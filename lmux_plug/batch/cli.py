@@ -691,6 +691,14 @@ async def _drive(work: Callable[[], Any]) -> str | None:
 # --------------------------------------------------------------------------- reporting
 
 
+def _done_before(skipped: int, failed: int, *, retry_failed: bool) -> str:
+    # With --retry-failed the earlier failures are not among the lines skipped (they were
+    # run again), so "4 done (1 of them failed)" would count a failure that is not there.
+    if retry_failed:
+        return f"  already done before this run: {skipped}; earlier failures run again: {failed}"
+    return f"  already done before this run: {skipped} ({failed} of them failed)"
+
+
 def _summary(
     out: TextIO,
     stats: _Stats,
@@ -699,6 +707,7 @@ def _summary(
     skipped: int,
     elapsed: float,
     interrupted: str | None,
+    retry_failed: bool,
 ) -> None:
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value * 1000:.1f} ms"
@@ -709,7 +718,7 @@ def _summary(
             f"batch {head}: {stats.ok + stats.failed} items this run "
             f"({stats.ok} ok, {stats.failed} failed) in {elapsed:.1f} s"
         ),
-        f"  already done before this run: {skipped} ({output.failed} of them failed)",
+        _done_before(skipped, output.failed, retry_failed=retry_failed),
         f"  tokens {stats.tokens:,}  cost ${stats.cost:.6f}",
         f"  latency p50 {ms(stats.percentile(0.5))}  p95 {ms(stats.percentile(0.95))}",
     ]
@@ -844,6 +853,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         skipped=done.count,
         elapsed=time.monotonic() - started,
         interrupted=interrupted,
+        retry_failed=args.retry_failed,
     )
     if write_error is not None:
         err.write(

@@ -76,11 +76,14 @@ def test_retry_failed_reruns_only_failures(tmp_path: Path, batch_cli) -> None:
     assert [r["line"] for r in final] == [1, 2, 3, 2]
     assert final[-1]["output"] == "two"
     assert [r for r in final if r["line"] == 1] == [final[0]]  # the success ran once
+    # The summary counts the rerun failure once, as rerun, not also as "done and failed".
+    assert "already done before this run: 2; earlier failures run again: 1" in retried.stderr
     # Nothing left to retry: a further run does nothing and reports success.
     again = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--retry-failed")
     assert again.returncode == 0
     assert len(batch_cli.records(out)) == 4
     assert "duplicate" not in again.stderr
+    assert "already done before this run: 3; earlier failures run again: 0" in again.stderr
 
 
 def test_shards_split_the_input(tmp_path: Path, batch_cli) -> None:
