@@ -285,6 +285,21 @@ def run_in_thread(
         sock.close()
 
 
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _port(text: str) -> int:
+    # Checked here: a port out of range was an OverflowError traceback from bind().
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:  # the TCP port range
+        msg = f"expected a port from 0 to 65535, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lmux-plug serve``; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -292,10 +307,16 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default=None, help="The address to bind (default 127.0.0.1).")
     parser.add_argument(
-        "--port", type=int, default=None, help="The port (default 4000; 0: any free one)."
+        "--port", type=_port, default=None, help="The port (default 4000; 0: any free one)."
     )
     parser.add_argument("--config", default=None, help="The TOML config file (lmux.toml).")
-    parser.add_argument("--log-level", default="info", help="The log level (default info).")
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=_LOG_LEVELS,
+        default="info",
+        help="The log level (default info).",
+    )
     parser.add_argument(
         "--workers",
         type=int,

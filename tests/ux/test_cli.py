@@ -104,6 +104,22 @@ def test_serve_without_the_gateway_extra_is_one_line_and_exit_2(tmp_path: Path) 
     assert "pip install 'lmux-plug[gateway]'" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--port", "-1"), "argument --port: expected a port from 0 to 65535, got '-1'"),
+        (("--port", "70000"), "argument --port: expected a port from 0 to 65535, got '70000'"),
+        (("--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
+    ],
+)
+def test_serve_options_out_of_range_are_usage_errors(args: tuple[str, ...], expected: str) -> None:
+    # Each was a traceback (OverflowError from bind(), ValueError from logging) before.
+    result = run("serve", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"lmux-plug serve: error: {expected}" in result.stderr
+
+
 def test_models_into_a_closed_pipe_has_no_traceback() -> None:
     # `lmux-plug models | head -1`: the reader leaves after one line.
     with subprocess.Popen(
