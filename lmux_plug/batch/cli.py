@@ -763,6 +763,17 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     if args.concurrency < 1 or args.micro_batch_size < 1:
         msg = "--concurrency and --micro-batch-size must be at least 1"
         raise UsageError(msg)
+    # Checked with the other usage errors: a negative --rpm was a ConfigurationError
+    # traceback, and a negative interval or a zero --rpm was taken without a word.
+    for option, value, positive in (
+        ("--rpm", args.rpm, True),
+        ("--tpm", args.tpm, True),
+        ("--progress-interval", args.progress_interval, False),  # 0: at every update
+        ("--fsync-interval", args.fsync_interval, False),  # 0: after every line
+    ):
+        if value is not None and not (value > 0 if positive else value >= 0):  # nan fails too
+            msg = f"{option} must be a number {'>' if positive else '>='} 0, got {value:g}"
+            raise UsageError(msg)
     if args.embed and (args.response_format or args.system):
         msg = "--embed cannot be combined with --response-format or --system"
         raise UsageError(msg)

@@ -57,6 +57,30 @@ def test_ids_keep_their_type(tmp_path: Path, batch_cli) -> None:
     assert [r["id"] for r in records] == [7, "7", [1, 2], 1.5, None]
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--rpm", "-1"), "--rpm must be a number > 0, got -1"),
+        (("--rpm", "0"), "--rpm must be a number > 0, got 0"),
+        (("--tpm", "nan"), "--tpm must be a number > 0, got nan"),
+        (("--progress-interval", "-2"), "--progress-interval must be a number >= 0, got -2"),
+        (("--fsync-interval", "-1"), "--fsync-interval must be a number >= 0, got -1"),
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors(
+    tmp_path: Path, batch_cli, args: tuple[str, ...], expected: str
+) -> None:
+    # A negative --rpm was a ConfigurationError traceback; the others were taken silently.
+    data = tmp_path / "in.jsonl"
+    data.write_text('"one"\n')
+    out = tmp_path / "out.jsonl"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"lmux-plug batch: {expected}" in result.stderr
+    assert not out.exists()  # refused before the output is opened
+
+
 def test_retry_failed_reruns_only_failures(tmp_path: Path, batch_cli) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text('"one"\n"two"\n"three"\n')
