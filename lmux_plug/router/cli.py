@@ -49,6 +49,9 @@ def stats_main(argv: list[str]) -> int:
     if not url.startswith(("http://", "https://")):
         sys.stderr.write(f"error: --url must be http(s), got {without_userinfo(args.url)!r}\n")
         return 2
+    if not args.timeout > 0:  # urlopen's "Timeout value out of range" read as a network error
+        sys.stderr.write(f"error: --timeout must be a number > 0, got {args.timeout:g}\n")
+        return 2
     try:
         headers = {"authorization": f"Bearer {args.api_key}"} if args.api_key else {}
         request = urllib.request.Request(url, headers=headers)  # noqa: S310 - checked above

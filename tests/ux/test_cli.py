@@ -120,6 +120,12 @@ def test_serve_options_out_of_range_are_usage_errors(args: tuple[str, ...], expe
     assert f"lmux-plug serve: error: {expected}" in result.stderr
 
 
+def test_stats_timeout_out_of_range_is_a_usage_error() -> None:
+    result = run("stats", "--url", "http://127.0.0.1:1", "--timeout", "-1")
+    assert result.returncode == 2  # it was exit 1, reported as a failure to reach the gateway
+    assert "error: --timeout must be a number > 0, got -1" in result.stderr
+
+
 def test_models_into_a_closed_pipe_has_no_traceback() -> None:
     # `lmux-plug models | head -1`: the reader leaves after one line.
     with subprocess.Popen(
