@@ -147,6 +147,29 @@ class _Source:
         return index, item
 
 
+def _check_call(
+    model: object, inputs: object, client: object, params: dict[str, Any], kind: str
+) -> None:
+    """What is wrong for the whole batch raises at once, not once per item."""
+    if not isinstance(model, str) or not model:
+        msg = f"model must be a 'provider/model' string, got {model!r}"
+        raise InvalidRequestError(msg)
+    if isinstance(inputs, (str, bytes)):
+        # A string is iterable: each character would be an input of its own.
+        msg = (
+            "inputs must be a list (or iterable) of inputs, got a string; "
+            f"for one, pass [{inputs!r:.40}]"
+        )
+        raise InvalidRequestError(msg)
+    from lmux_plug.registry import Registry  # noqa: PLC0415 - the facade imports this module
+
+    if isinstance(client, Registry):  # a router or a custom client takes keywords of its own
+        from lmux_plug.params import check_chat_params, check_embed_params  # noqa: PLC0415
+
+        check = check_chat_params if kind == "chat" else check_embed_params
+        check({k: v for k, v in params.items() if k not in ("api_key", "base_url")}, model=model)
+
+
 def _check_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         msg = f"{name} must be a positive integer, got {value!r}"
@@ -375,9 +398,11 @@ def aiter_generate(
     ``client.achat`` (``temperature``, ``max_tokens``, ...). ``keep_raw=False`` drops each
     response's decoded wire body (``ChatResponse.raw``).
     """
+    client = client if client is not None else _default_client()
+    _check_call(model, inputs, client, params, "chat")
     structured = None if response_format is None else StructuredOutput.from_spec(response_format)
     call = _chat_call(
-        client if client is not None else _default_client(),
+        client,
         model,
         system=system,
         structured=structured,
@@ -538,7 +563,9 @@ def _embed_stream(
 ) -> AsyncIterator[tuple[Outcome, EmbeddingResponse | None]]:
     """One ``(outcome, response)`` per text; ``response`` only on each call's first text."""
     _check_positive("micro_batch_size", micro_batch_size)
-    aembed = (client if client is not None else _default_client()).aembed
+    client = client if client is not None else _default_client()
+    _check_call(model, inputs, client, params, "embed")
+    aembed = client.aembed
     clock = time.perf_counter
 
     async def call(_index: int, texts: list[str]) -> Any:
