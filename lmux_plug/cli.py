@@ -39,6 +39,7 @@ class _External(NamedTuple):
     package: str
     needs: tuple[str, ...]
     summary: str
+    clone: str = ""  # the install command in a clone of lmux-plug, where there is no index
 
 
 _EXTERNAL: dict[str, _External] = {
@@ -48,6 +49,7 @@ _EXTERNAL: dict[str, _External] = {
         "lmux-plug-contract",
         ("lmux_plug_contract",),
         "Certify a provider plugin with the contract test suite.",
+        "pip install -e contract_tests",
     ),
     "batch": _External(
         "lmux_plug.batch.cli",
@@ -62,6 +64,7 @@ _EXTERNAL: dict[str, _External] = {
         "'lmux-plug[gateway]'",
         ("starlette", "uvicorn"),
         "Serve an OpenAI-compatible HTTP gateway.",
+        "pip install -e '.[gateway]'",
     ),
     "stats": _External(
         "lmux_plug.router.cli",
@@ -388,16 +391,17 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
 
 def _run_external(name: str, arguments: list[str]) -> int:
     external = _EXTERNAL[name]
+    install = f"pip install {external.package}"
+    if external.clone:  # as the provider plugins' hint says it (_cli_models.install_hint)
+        install += f" (from a clone of lmux-plug: {external.clone})"
     missing = [m for m in external.needs if importlib.util.find_spec(m) is None]
     if missing:
-        sys.stderr.write(
-            f"lmux-plug {name} needs {', '.join(missing)}: pip install {external.package}\n"
-        )
+        sys.stderr.write(f"lmux-plug {name} needs {', '.join(missing)}: {install}\n")
         return 2
     try:
         module = importlib.import_module(external.module)
     except ModuleNotFoundError as exc:
-        sys.stderr.write(f"lmux-plug {name} needs {exc.name}: pip install {external.package}\n")
+        sys.stderr.write(f"lmux-plug {name} needs {exc.name}: {install}\n")
         return 2
     return int(getattr(module, external.function)(arguments))
 

@@ -82,26 +82,43 @@ def test_version() -> None:
     assert result.stdout.strip() == f"lmux-plug {lmux_plug.__version__}"
 
 
-def test_serve_without_the_gateway_extra_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    # Hide starlette and uvicorn the way an install without the extra does.
+@pytest.mark.parametrize(
+    ("command", "hidden", "install"),
+    [
+        (
+            ("serve", "--port", "0"),
+            ("starlette", "uvicorn"),
+            "pip install 'lmux-plug[gateway]' (from a clone of lmux-plug: pip install -e '.[gateway]')",
+        ),
+        (
+            ("certify", "echo"),
+            ("lmux_plug_contract",),
+            "pip install lmux-plug-contract (from a clone of lmux-plug: pip install -e contract_tests)",
+        ),
+    ],
+)
+def test_a_subcommand_without_its_optional_part_is_one_line_and_exit_2(
+    tmp_path: Path, command: tuple[str, ...], hidden: tuple[str, ...], install: str
+) -> None:
+    # Hide the modules the way an install without the extra does.
     (tmp_path / "sitecustomize.py").write_text(
         textwrap.dedent(
-            """
+            f"""
             import sys
             # What Python does for a module that is not installed: import fails, and
             # importlib.util.find_spec() answers None.
-            for name in ("starlette", "uvicorn"):
+            for name in {hidden!r}:
                 sys.modules[name] = None
             """
         )
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    result = run("serve", "--port", "0", env=env)
+    result = run(*command, env=env)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "pip install 'lmux-plug[gateway]'" in lines[0]
+    assert lines[0].endswith(f": {install}"), lines[0]
 
 
 @pytest.mark.parametrize(
