@@ -437,8 +437,14 @@ class Registry(ApiMethods):
             known = sorted(self._routes)
             import difflib  # noqa: PLC0415 - only for this error's hint; keeps import fast
 
+            from lmux_plug._cli_models import install_hint  # noqa: PLC0415 - error path only
+
             close = difflib.get_close_matches(prefix, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            # A known plugin that is not installed: the command that installs it, as the
+            # CLI says it, rather than a did-you-mean towards another provider.
+            missing = install_hint(prefix)
+            hint = f": {missing}" if missing else hint
             msg = (
                 f"unknown provider prefix {prefix!r} in {model!r}{hint} (known: {', '.join(known)})"
             )
@@ -449,7 +455,18 @@ class Registry(ApiMethods):
         """Return the route and the provider's model id for ``model`` (or an alias)."""
         if "/" not in model and model in self._aliases:
             model = self._aliases[model]
-        prefix, model_id = split_model(model)
+        try:
+            prefix, model_id = split_model(model)
+        except InvalidRequestError as exc:
+            given: object = model  # untyped callers may pass anything
+            if isinstance(given, str) and "/" not in given:  # a bare 'gpt-4o-mini'
+                from lmux_plug._cli_models import model_problem  # noqa: PLC0415 - error path
+
+                problem = model_problem(self, model, set())
+                if problem is not None and "did you mean" in problem:
+                    hint = problem.partition("; ")[2]
+                    raise InvalidRequestError(f"{exc.message}; {hint}", model=model) from None
+            raise
         return self._route(prefix, model), model_id
 
     def _calls(self, route: Route) -> CallHooks:

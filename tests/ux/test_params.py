@@ -309,3 +309,20 @@ def test_batch_cli_refuses_a_bad_parameter_before_any_line(
     assert result.returncode == 2
     assert expected in result.stderr
     assert not out.exists()
+
+
+def test_a_bare_or_uninstalled_model_name_says_what_to_write_or_install() -> None:
+    # The CLI gave these hints; the library said only "not of the form 'provider/model'"
+    # and "unknown provider prefix 'openai' (known: echo)".
+    with Registry() as registry:
+        registry.register("mock", MockProvider("mock", handler=lambda call: "fine"))
+        with pytest.raises(InvalidRequestError) as bare:
+            registry.chat("echo-1", "hi")
+        assert "not of the form 'provider/model'" in str(bare.value)
+        assert "did you mean 'echo/echo-1'?" in str(bare.value)
+        with pytest.raises(lmux_plug.NotFoundError) as missing:
+            registry.chat("openai/gpt-4o-mini", "hi")
+        assert "pip install lmux-plug-openai" in str(missing.value)
+        with pytest.raises(lmux_plug.NotFoundError) as typo:
+            registry.chat("mokc/m", "hi")
+        assert "did you mean 'mock'?" in str(typo.value)
