@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import attrs
 
 from lmux_plug.errors import NotFoundError
-from lmux_plug.params import check_routing_options
+from lmux_plug.params import check_routing_options, did_you_mean
 from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.router.breaker import record_key
@@ -170,8 +170,8 @@ class Plan:
         if "/" not in name:
             known = ", ".join(sorted(self.targets)) or "none"
             msg = (
-                f"unknown logical model {name!r} (configured: {known}); "
-                "use 'provider/model' or configure it"
+                f"unknown logical model {name!r}{did_you_mean(name, sorted(self.targets))} "
+                f"(configured: {known}); use 'provider/model' or configure it"
             )
             raise NotFoundError(msg, model=name)
         found = self._implicit[name] = self._target(name, [Deployment(name)], None)

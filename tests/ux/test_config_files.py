@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import lmux_plug
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.router import (
@@ -363,3 +364,10 @@ def test_the_toml_examples_of_the_router_docs_load(
     presets = load_config(write(tmp_path, blocks[1].split("```")[0]))
     assert presets.models["summarizer"].params["max_tokens"] == 300
     assert presets.models["summarizer"].system == "Summarize in three sentences."
+
+
+def test_a_misspelt_logical_model_gets_a_did_you_mean() -> None:
+    router = Router({"fast": ["echo/echo-1"]}, registry=Registry())
+    with pytest.raises(lmux_plug.NotFoundError) as info:
+        router.chat("fsat", "hi")
+    assert "unknown logical model 'fsat' (did you mean 'fast'?)" in str(info.value)
