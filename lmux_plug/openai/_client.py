@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from lmux_plug._aclose import aclose_if_any
-from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
+from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError, NotFoundError
 from lmux_plug.openai._apis import (
     AsyncAudio,
     AsyncResponses,
@@ -37,7 +37,7 @@ from lmux_plug.openai.types import (
     Model,
     ModelList,
 )
-from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import InvalidParameterError, did_you_mean
 
 if TYPE_CHECKING:
     from lmux_plug.client import Client, RoutingClient
@@ -321,9 +321,23 @@ class AsyncModels:
         """Every model the registry declares (``"prefix/model"``) and the router's names."""
         return _model_list(self._client.backend)
 
+    async def retrieve(self, model: str) -> Model:
+        """One model of :meth:`list`; ``NotFoundError`` for any other id."""
+        return _model(self._client.backend, model)
+
 
 def _model_list(backend: Backend) -> ModelList:
     return ModelList(data=[Model(id=i, owned_by=o) for i, o in backend.models()])
+
+
+def _model(backend: Backend, model: str) -> Model:
+    # ``client.models.retrieve(id)`` as the openai package has it: the model, or a 404
+    # (``openai.NotFoundError``) with a did-you-mean among the listed ids.
+    models = dict(backend.models())
+    if model in models:
+        return Model(id=model, owned_by=models[model])
+    msg = f"model {model!r} is not one of client.models.list(){did_you_mean(model, list(models))}"
+    raise translated(NotFoundError(msg, model=model, status_code=404))
 
 
 class _Base:
@@ -552,6 +566,10 @@ class Models:
     def list(self) -> ModelList:
         """Every model the registry declares and the router's names."""
         return _model_list(self._client.backend)
+
+    def retrieve(self, model: str) -> Model:
+        """One model of :meth:`list`; ``NotFoundError`` for any other id."""
+        return _model(self._client.backend, model)
 
 
 class OpenAI(_Base):

@@ -166,3 +166,13 @@ def test_router_with_api_key_is_a_clear_typed_error() -> None:
         model="fast", messages=[{"role": "user", "content": "routed"}]
     )
     assert reply.choices[0].message.content == "routed"
+
+
+def test_models_retrieve_as_the_openai_package_has_it(client: OpenAI) -> None:
+    model = client.models.retrieve("openai/gpt-4o-mini")
+    assert (model.id, model.object) == ("openai/gpt-4o-mini", "model")
+    assert model.id in {m.id for m in client.models.list().data}
+    with pytest.raises(openai.NotFoundError) as info:  # was an AttributeError: no retrieve
+        client.models.retrieve("openai/gpt-4o-mnii")
+    assert "did you mean 'openai/gpt-4o-mini'?" in str(info.value)
+    assert info.value.status_code == 404
