@@ -74,6 +74,9 @@ def model_problem(registry: Registry, model: str, logical: set[str]) -> str | No
     prefix, sep, model_id = model.partition("/")
     known = declared_models(registry)
     if not sep:
+        near = difflib.get_close_matches(model, sorted(logical), n=1)
+        if near:  # a misspelt logical model of the config ('fsat' for 'fast')
+            return f"model {model!r} names no provider nor logical model; did you mean {near[0]!r}?"
         exact = [name for name in known if name.partition("/")[2] == model]
         close = exact or difflib.get_close_matches(
             model, [name.partition("/")[2] for name in known], n=1

@@ -259,6 +259,26 @@ def _chunk_json(chunk: ChatChunk) -> dict[str, Any]:
     return document
 
 
+def _logical_client(args: argparse.Namespace, registry: Registry) -> Any:
+    """A router over the config when ``model`` names no provider and a config is found.
+
+    So ``lmux-plug chat fast "..."`` calls the logical model of ``lmux.toml`` (with its
+    preset), as ``lmux-plug batch -m fast`` does; else the registry itself.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from lmux_plug.router.config import find_config_file  # noqa: PLC0415
+
+    if "/" in args.model and not args.config:
+        return registry
+    config = Path(args.config) if args.config else find_config_file()
+    if config is None:
+        return registry
+    from lmux_plug.router import Router  # noqa: PLC0415 - only with a config
+
+    return Router(registry=registry, config_path=config)
+
+
 def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     from lmux_plug._cli_models import model_problem, model_suggestion  # noqa: PLC0415
     from lmux_plug._types import SystemMessage, UserMessage  # noqa: PLC0415
@@ -280,7 +300,13 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     messages.append(UserMessage(prompt))
     params = _chat_params(args)
     with _registry() as registry:
-        problem = model_problem(registry, args.model, set())
+        try:
+            client = _logical_client(args, registry)
+        except LmuxError as exc:  # the config file is invalid: every problem, file and path
+            sys.stderr.write(f"lmux-plug chat: {exc}\n")
+            return 2
+        logical = set(client.config.models) if client is not registry else set()
+        problem = model_problem(registry, args.model, logical)
         if problem is not None:
             sys.stderr.write(f"error: {problem}\n")
             return 2
@@ -290,7 +316,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         try:
             if args.stream:
                 usage = cost = None
-                for chunk in registry.chat_stream(args.model, messages, **params):
+                for chunk in client.chat_stream(args.model, messages, **params):
                     if args.json:
                         out.write(json.dumps(_chunk_json(chunk)) + "\n")
                     else:
@@ -301,7 +327,7 @@ def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
                 if not args.json:
                     out.write("\n")
             else:
-                response = registry.chat(args.model, messages, **params)
+                response = client.chat(args.model, messages, **params)
                 if args.json:
                     out.write(json.dumps(_response_json(response), indent=2) + "\n")
                 else:
@@ -357,7 +383,17 @@ def _build_parser() -> argparse.ArgumentParser:
     models.add_argument("--provider", help="Only list the models of this provider.")
     models.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
     chat = _command(sub, "chat", "Send one chat request and print the answer.")
-    chat.add_argument("model", help="The model to call, as provider/model (e.g. echo/echo-1).")
+    chat.add_argument(
+        "model",
+        help="The model to call, as provider/model (e.g. echo/echo-1), or a logical model of "
+        "the router config (its deployments, retries and preset).",
+    )
+    chat.add_argument(
+        "--config",
+        metavar="lmux.toml",
+        help="The router config of logical models (default: lmux.toml, or a pyproject.toml "
+        "with [tool.lmux_plug], found from the working directory up).",
+    )
     chat.add_argument(
         "prompt", nargs="?", help="The prompt; '-' (or a pipe and no prompt) reads stdin."
     )

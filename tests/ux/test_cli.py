@@ -455,3 +455,34 @@ def test_messages_never_show_the_password_of_a_url(tmp_path: Path) -> None:
         assert result.returncode in (1, 2), result
         assert "u-" in result.stderr  # the user info, as a fingerprint
         assert "pw-url-secret-1" not in result.stderr + result.stdout
+
+
+def test_chat_calls_a_logical_model_of_the_config_with_its_preset(tmp_path: Path) -> None:
+    # As `lmux-plug batch -m fast` does: the config is found from the working directory up.
+    (tmp_path / "lmux.toml").write_text(
+        '[models.fast]\ndeployments = ["echo/reverse"]\n[models.fast.params]\nmax_tokens = 50\n'
+    )
+    inside = tmp_path / "sub"
+    inside.mkdir()
+
+    def chat(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lmux_plug", "chat", *args],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=inside,
+        )
+
+    answered = chat("fast", "abc", "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["content"] == "cba"
+    misspelt = chat("fsat", "abc")
+    assert misspelt.returncode == 2
+    assert "did you mean 'fast'?" in misspelt.stderr
+    (tmp_path / "broken.toml").write_text("[models.fast]\n")
+    broken = chat("fast", "abc", "--config", str(tmp_path / "broken.toml"))
+    assert broken.returncode == 2
+    assert "broken.toml: $.models.fast.deployments: required key missing" in broken.stderr
