@@ -31,7 +31,8 @@ import attrs
 
 from lmux_plug._evolve import evolve
 from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
-from lmux_plug.params import check_routing_options
+from lmux_plug.errors import LmuxError
+from lmux_plug.params import InvalidParameterError, check_routing_options, did_you_mean
 from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
 from lmux_plug.resilience.tokens import estimate_tokens
 from lmux_plug.router.admission import Admission, Admitted
@@ -373,9 +374,35 @@ class Router:
             context_fallbacks,
             content_filter_fallback,
         )
+        if fallback_models is not None or context_fallbacks is not None:
+            self._check_chain(plan, model, "fallback_models", fallback_models)
+            self._check_chain(plan, model, "context_fallbacks", context_fallbacks)
         ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
         use_cache = bool(ttl) if cache is None else cache and ttl is not None
         return plan, messages, params, deadline_at, options, ttl, use_cache
+
+    def _check_chain(
+        self, plan: Plan, model: str, option: str, names: Sequence[str] | None
+    ) -> None:
+        """A per-call fallback names a logical model or a routable ``provider/model``.
+
+        Else a typo (``"opena/gpt-4o"``) is found only when the chain reaches it, as a
+        not-found error that moves on: the fallback silently never works.
+        """
+        resolve = getattr(self.registry, "resolve", None)
+        if names is None or resolve is None:  # a duck-typed client: nothing to check against
+            return
+        for index, name in enumerate(names):
+            if name in plan.config.models:
+                continue
+            try:
+                resolve(name)
+            except LmuxError as exc:
+                message = f"{name!r}: {exc.message}"
+                if "/" not in name:  # a misspelt logical model, most likely
+                    hint = did_you_mean(name, sorted(plan.config.models))
+                    message = f"{name!r} is not a logical model here nor 'provider/model'{hint}"
+                raise InvalidParameterError(f"{option}[{index}]", message, model=model) from None
 
     async def _chat(  # noqa: PLR0917 - internal, once per call
         self,
@@ -414,6 +441,7 @@ class Router:
             plan.config.deadline if deadline is None else deadline
         )
         options = plan.options(fallback_models, retries, attempt_timeout, sticky_key)
+        self._check_chain(plan, model, "fallback_models", fallback_models)
         send = _Send(self.registry.aembed, inputs, params)
         send.max_tokens = 0  # an embedding has no output tokens
         response: EmbeddingResponse

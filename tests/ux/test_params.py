@@ -168,6 +168,10 @@ def test_secret_header_values_are_not_shown(mock: Any) -> None:
         ({"fallback_models": "mock/other"}, "fallback_models", "list of model names"),
         ({"fallback_models": [""]}, "fallback_models", "list of model names"),
         ({"context_fallbacks": "big"}, "context_fallbacks", "list of model names"),
+        # A fallback the chain could never reach was found only when it was needed.
+        ({"fallback_models": ["mokc/m"]}, "fallback_models[0]", "did you mean 'mock'?"),
+        ({"fallback_models": ["fsat"]}, "fallback_models[0]", "did you mean 'fast'?"),
+        ({"context_fallbacks": ["mock/m", "nowhere/x"]}, "context_fallbacks[1]", "'nowhere'"),
         ({"sticky_key": 42}, "sticky_key", "expected a string"),
         ({"cache": "yes"}, "cache", "true or false"),
         ({"cache_ttl": -5}, "cache_ttl", ">= 0"),
@@ -260,8 +264,12 @@ def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
 
     from lmux_plug.gateway.serve import build_app, run_in_thread
 
-    with run_in_thread(build_app(None, registry=Registry())) as url:
-        client = openai.OpenAI(base_url=url, api_key="unused-open-gateway", max_retries=0)
+    with (
+        run_in_thread(build_app(None, registry=Registry())) as url,
+        # Closed here: its pooled socket would otherwise be reported unclosed at some
+        # later garbage collection, in whichever test runs then.
+        openai.OpenAI(base_url=url, api_key="unused-open-gateway", max_retries=0) as client,
+    ):
         # A provider's own field, sent by the SDK from extra_body as a body field.
         answer = client.responses.create(
             model="echo/echo-1", input="hi", extra_body={"provider_field": 1}
