@@ -33,6 +33,7 @@ from lmux_plug import (
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
 from lmux_plug.gateway.serve import run_in_thread
+from lmux_plug.hookspecs import hookimpl
 from lmux_plug.testing import MockProvider
 
 KEY = "vk-stream-cut-client-0001"
@@ -61,17 +62,23 @@ class _SlowWords(MockProvider):
             model=call.model,
         )
 
-    async def _complete_stream(self, call: Any) -> AsyncIterator[CompletionChunk]:
-        self.calls.append(call)
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            yield CompletionChunk(delta="word ", model=call.model)
+    # The Responses and completion streams are the hooks themselves (MockProvider has no
+    # per-API override point for them): a word every 20 ms, as for chat.
+    @hookimpl
+    def lmux_plug_complete_stream(self, request: Any, provider: Any) -> AsyncIterator[Any]:
+        self.calls.append(self._mock_call("complete_stream", request, provider))
+        return self._words(lambda: CompletionChunk(delta="word ", model=request.model))
 
-    async def _create_response_stream(self, call: Any) -> AsyncIterator[ResponseChunk]:
-        self.calls.append(call)
+    @hookimpl
+    def lmux_plug_create_response_stream(self, request: Any, provider: Any) -> AsyncIterator[Any]:
+        self.calls.append(self._mock_call("response_stream", request, provider))
+        return self._words(lambda: ResponseChunk(type="response.output_text.delta", delta="word "))
+
+    @staticmethod
+    async def _words(chunk: Any) -> AsyncIterator[Any]:
         for _ in range(200):
             await asyncio.sleep(0.02)
-            yield ResponseChunk(type="response.output_text.delta", delta="word ")
+            yield chunk()
 
 
 class _ReleasingStream:
