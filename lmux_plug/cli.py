@@ -274,9 +274,16 @@ def _logical_client(args: argparse.Namespace, registry: Registry) -> Any:
     config = Path(args.config) if args.config else find_config_file()
     if config is None:
         return registry
-    from lmux_plug.router import Router  # noqa: PLC0415 - only with a config
+    from lmux_plug.router import ConfigValidationError, Router  # noqa: PLC0415 - with a config
 
-    return Router(registry=registry, config_path=config)
+    try:
+        return Router(registry=registry, config_path=config)
+    except ConfigValidationError as exc:
+        # A file found on the way up that declares no models (a gateway-only lmux.toml)
+        # is not a router config: the model is then a plain name, with its did-you-mean.
+        if args.config or [p.path for p in exc.problems] != ["$.models"]:
+            raise
+        return registry
 
 
 def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:

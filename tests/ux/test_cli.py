@@ -486,3 +486,18 @@ def test_chat_calls_a_logical_model_of_the_config_with_its_preset(tmp_path: Path
     broken = chat("fast", "abc", "--config", str(tmp_path / "broken.toml"))
     assert broken.returncode == 2
     assert "broken.toml: $.models.fast.deployments: required key missing" in broken.stderr
+
+
+def test_a_gateway_only_config_on_the_way_up_is_not_a_router_config(tmp_path: Path) -> None:
+    (tmp_path / "lmux.toml").write_text("[gateway]\nport = 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "lmux_plug", "chat", "echo-1", "hi"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "did you mean 'echo/echo-1'?" in result.stderr  # not "$.models: missing"
