@@ -18,7 +18,10 @@ from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
 
 
 def run(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lmux_plug", *args],
@@ -28,6 +31,7 @@ def run(
         timeout=60,
         check=False,
         env=env,
+        cwd=cwd,
     )
 
 
@@ -466,15 +470,7 @@ def test_chat_calls_a_logical_model_of_the_config_with_its_preset(tmp_path: Path
     inside.mkdir()
 
     def chat(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "lmux_plug", "chat", *args],
-            input="",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            cwd=inside,
-        )
+        return run("chat", *args, cwd=inside)
 
     answered = chat("fast", "abc", "--json")
     assert answered.returncode == 0, answered.stderr
@@ -490,14 +486,6 @@ def test_chat_calls_a_logical_model_of_the_config_with_its_preset(tmp_path: Path
 
 def test_a_gateway_only_config_on_the_way_up_is_not_a_router_config(tmp_path: Path) -> None:
     (tmp_path / "lmux.toml").write_text("[gateway]\nport = 0\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "lmux_plug", "chat", "echo-1", "hi"],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = run("chat", "echo-1", "hi", cwd=tmp_path)
     assert result.returncode == 2
     assert "did you mean 'echo/echo-1'?" in result.stderr  # not "$.models: missing"
