@@ -22,7 +22,7 @@ from lmux_plug.errors import (
     UnsupportedFeatureError,
 )
 from lmux_plug.openai._wire import normalize_model
-from lmux_plug.params import check_routing_options
+from lmux_plug.params import InvalidParameterError, check_routing_options
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.resilience.retrying import call_with_retries
 
@@ -155,7 +155,23 @@ class Backend:
             if retries is not None:
                 options["retries"] = retries
             return [model], 0, options
+        self._check_fallbacks(model, fallbacks)
         return [model, *fallbacks], retries or 0, {}
+
+    def _check_fallbacks(self, model: str, fallbacks: list[str]) -> None:
+        # As the router checks them: a fallback whose provider is not routable would be
+        # met only when needed, as a not-found that moves on (a fallback that never works).
+        resolve = getattr(self.registry, "resolve", None)
+        if resolve is None:
+            return
+        for index, name in enumerate(fallbacks):
+            try:
+                resolve(name)
+            except LmuxError as exc:
+                message = f"{name!r}: {exc.message}"
+                raise InvalidParameterError(
+                    f"fallback_models[{index}]", message, model=model
+                ) from None
 
     async def achat(
         self,

@@ -176,3 +176,18 @@ def test_models_retrieve_as_the_openai_package_has_it(client: OpenAI) -> None:
         client.models.retrieve("openai/gpt-4o-mnii")
     assert "did you mean 'openai/gpt-4o-mini'?" in str(info.value)
     assert info.value.status_code == 404
+
+
+def test_a_fallback_that_could_never_be_reached_is_refused_before_any_call(
+    server: FakeOpenAIServer, client: OpenAI
+) -> None:
+    # It was met only when the primary failed, as a not-found that moved on silently.
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            fallback_models=["opena/gpt-4o"],
+        )
+    assert "fallback_models[0]: 'opena/gpt-4o'" in str(info.value)
+    assert "did you mean 'openai'?" in str(info.value)
+    assert server.stats["requests"] == 0
