@@ -438,6 +438,13 @@ def _run_external(name: str, arguments: list[str]) -> int:
     if external.clone:  # as the provider plugins' hint says it (_cli_models.install_hint)
         install += f" (from a clone of lmux-plug: {external.clone})"
     missing = [m for m in external.needs if importlib.util.find_spec(m) is None]
+    if missing and {"-h", "--help"} & set(arguments):
+        # Help still answers (what the command does, and how to get it), as help does.
+        sys.stdout.write(
+            f"usage: lmux-plug {name} ...\n\n{external.summary}\n\n"
+            f"Not installed: it needs {', '.join(missing)}: {install}\n"
+        )
+        return 0
     if missing:
         sys.stderr.write(f"lmux-plug {name} needs {', '.join(missing)}: {install}\n")
         return 2

@@ -123,6 +123,10 @@ def test_a_subcommand_without_its_optional_part_is_one_line_and_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].endswith(f": {install}"), lines[0]
+    helped = run(command[0], "--help", env=env)  # help still answers, with the install line
+    assert helped.returncode == 0, helped.stderr
+    assert f"usage: lmux-plug {command[0]}" in helped.stdout
+    assert install in helped.stdout
 
 
 @pytest.mark.parametrize(
