@@ -281,7 +281,7 @@ def _logical_client(args: argparse.Namespace, registry: Registry) -> Any:
     except ConfigValidationError as exc:
         # A file found on the way up that declares no models (a gateway-only lmux.toml)
         # is not a router config: the model is then a plain name, with its did-you-mean.
-        if args.config or [p.path for p in exc.problems] != ["$.models"]:
+        if args.config or not exc.declares_no_models:
             raise
         return registry
 

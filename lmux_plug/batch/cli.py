@@ -240,11 +240,15 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
     if config is None:
         _check_model(registry, args.model)
         return registry
-    from lmux_plug.router import Router  # noqa: PLC0415
+    from lmux_plug.router import ConfigValidationError, Router  # noqa: PLC0415
 
     try:
         router = Router(registry=registry, config_path=config)
     except LmuxError as exc:
+        found = args.config is None  # found on the way up, not named: a gateway-only file
+        if found and isinstance(exc, ConfigValidationError) and exc.declares_no_models:
+            _check_model(registry, args.model)
+            return registry
         msg = f"router config {str(config)!r}: {exc}"
         raise UsageError(msg) from None
     if "/" in args.model:

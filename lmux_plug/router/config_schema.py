@@ -62,6 +62,14 @@ class ConfigValidationError(ConfigurationError):
         self.source = source
         self.problems = tuple(problems)
 
+    @property
+    def declares_no_models(self) -> bool:
+        """Whether the one problem is a missing ``[models]`` (a gateway-only ``lmux.toml``).
+
+        Such a file, found on the way up rather than named, is no router config.
+        """
+        return [p.path for p in self.problems] == ["$.models"]
+
 
 # -- ranges -------------------------------------------------------------------------------
 # field name -> (check, what the value must be). Applied wherever the field appears.

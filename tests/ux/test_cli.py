@@ -493,3 +493,9 @@ def test_a_gateway_only_config_on_the_way_up_is_not_a_router_config(tmp_path: Pa
     result = run("chat", "echo-1", "hi", cwd=tmp_path)
     assert result.returncode == 2
     assert "did you mean 'echo/echo-1'?" in result.stderr  # not "$.models: missing"
+    (tmp_path / "in.jsonl").write_text('"hi"\n')
+    batch = run("batch", "in.jsonl", "-o", "out.jsonl", "-m", "echo-1", cwd=tmp_path)
+    assert batch.returncode == 2
+    assert "did you mean 'echo/echo-1'?" in batch.stderr
+    named = run("chat", "echo-1", "hi", "--config", "lmux.toml", cwd=tmp_path)
+    assert "$.models: missing" in named.stderr  # a file named on purpose is a router config

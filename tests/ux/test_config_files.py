@@ -308,8 +308,9 @@ def test_a_single_name_is_one_deployment_or_one_fallback() -> None:
     model = LogicalModel("fast", "echo/echo-1", fallbacks="echo/reverse")
     assert [d.model for d in model.deployments] == ["echo/echo-1"]
     assert model.fallbacks == ("echo/reverse",)
-    router = Router({"fast": "echo/echo-1"}, registry=Registry())
-    assert router.chat("fast", "hi").content == "hi"
+    with Registry() as registry:  # closed: its loops are not left to a late __del__
+        router = Router({"fast": "echo/echo-1"}, registry=registry)
+        assert router.chat("fast", "hi").content == "hi"
 
 
 def test_unknown_provider_is_refused_at_load_and_on_reload(
@@ -367,7 +368,6 @@ def test_the_toml_examples_of_the_router_docs_load(
 
 
 def test_a_misspelt_logical_model_gets_a_did_you_mean() -> None:
-    router = Router({"fast": ["echo/echo-1"]}, registry=Registry())
-    with pytest.raises(lmux_plug.NotFoundError) as info:
-        router.chat("fsat", "hi")
+    with Registry() as registry, pytest.raises(lmux_plug.NotFoundError) as info:
+        Router({"fast": ["echo/echo-1"]}, registry=registry).chat("fsat", "hi")
     assert "unknown logical model 'fsat' (did you mean 'fast'?)" in str(info.value)
