@@ -206,8 +206,10 @@ def _unknown_provider(registry: Registry, prefix: str) -> str:
     hint = install_hint(prefix)
     if hint is not None:
         return hint
-    known = ", ".join(spec.name for spec in registry.providers())
-    return f"unknown provider {prefix!r} (known: {known})"
+    from lmux_plug.params import did_you_mean  # noqa: PLC0415
+
+    names = [spec.name for spec in registry.providers()]
+    return f"unknown provider {prefix!r}{did_you_mean(prefix, names)} (known: {', '.join(names)})"
 
 
 def _read_prompt(prompt: str | None) -> str | None:

@@ -499,3 +499,9 @@ def test_a_gateway_only_config_on_the_way_up_is_not_a_router_config(tmp_path: Pa
     assert "did you mean 'echo/echo-1'?" in batch.stderr
     named = run("chat", "echo-1", "hi", "--config", "lmux.toml", cwd=tmp_path)
     assert "$.models: missing" in named.stderr  # a file named on purpose is a router config
+
+
+def test_models_of_a_misspelt_provider_get_a_did_you_mean() -> None:
+    result = run("models", "--provider", "ehco")
+    assert result.returncode == 2
+    assert "unknown provider 'ehco' (did you mean 'echo'?)" in result.stderr
