@@ -378,6 +378,11 @@ class InFlight:
         return call.messages[-1].content
 
 
+# A Ctrl-C that lands inside Hypothesis's gc callback is reported as unraisable; the interrupter
+# below presses again, so that report (and only that one) is expected noise here.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function gc_cumulative_time:pytest.PytestUnraisableExceptionWarning"
+)
 def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
     in_flight = InFlight()
     mock = MockProvider("mock", handler=in_flight)
@@ -388,20 +393,35 @@ def test_ctrl_c_cancels_in_flight_and_keeps_finished(registry):
         if index >= 0 and len(mock.calls) > 100:
             done.set()
 
+    returned = threading.Event()
+
     def interrupter():
         done.wait(20)
-        _thread.interrupt_main()
+        # Python delivers the KeyboardInterrupt at the main thread's next bytecode, which may
+        # be inside a gc callback (Hypothesis installs one) where it is reported as
+        # "unraisable" and lost. A user presses Ctrl-C again; so does this thread, until the
+        # batch has returned. Bounded: at most 20 presses.
+        for _ in range(20):
+            _thread.interrupt_main()
+            if returned.wait(1.0):
+                return
+
+    def run_batch():
+        try:
+            generate_batch(
+                "mock/m",
+                [f"i{i}" for i in range(100_000)],
+                client=registry,
+                max_parallel_requests=16,
+                on_result=on_result,
+            )
+        finally:
+            returned.set()
 
     thread = threading.Thread(target=interrupter)
     thread.start()
     with pytest.raises(BatchInterrupted) as caught:
-        generate_batch(
-            "mock/m",
-            [f"i{i}" for i in range(100_000)],
-            client=registry,
-            max_parallel_requests=16,
-            on_result=on_result,
-        )
+        run_batch()
     thread.join(5)
     partial = caught.value.result
     finished = [i for i, r in enumerate(partial.results) if r is not None]
