@@ -8,7 +8,8 @@ run without them. (The contract suite sets its own seeded settings per property.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings
 
 settings.register_profile(
     "lmux-plug-tests", deadline=None, suppress_health_check=[HealthCheck.too_slow]

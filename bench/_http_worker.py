@@ -17,7 +17,9 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 MODEL = "fake-model"
@@ -387,7 +389,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def version_of(client: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
 
     dist = {
         "openai SDK": "openai",

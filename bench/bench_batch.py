@@ -64,7 +64,10 @@ def _fake_registry(url: str) -> Any:
     """A Registry with the openai plugin and ``fake/`` pointing at the server (no key)."""
     import lmux_plug_openai
 
-    from lmux_plug import Capability, NoAuth, ProviderSpec, Registry
+    from lmux_plug import Capability
+    from lmux_plug import NoAuth
+    from lmux_plug import ProviderSpec
+    from lmux_plug import Registry
 
     registry = Registry(plugins=[lmux_plug_openai])
     spec = ProviderSpec(

@@ -18,11 +18,14 @@ import io
 import pstats
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import _common
 
-from lmux_plug import ChatRequest, Registry, UserMessage
+from lmux_plug import ChatRequest
+from lmux_plug import Registry
+from lmux_plug import UserMessage
 from lmux_plug._context import ProviderContext
 from lmux_plug._types import Credentials
 from lmux_plug.testing import MockProvider

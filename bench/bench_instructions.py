@@ -49,7 +49,10 @@ def child(client: str, url: str, calls: int) -> None:
     import lmux_plug_openai
 
     from lmux_plug.registry import Registry
-    from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+    from lmux_plug.router import Deployment
+    from lmux_plug.router import LogicalModel
+    from lmux_plug.router import Router
+    from lmux_plug.router import RouterConfig
     from lmux_plug.testing import MockProvider
 
     registry = Registry(builtins=False)

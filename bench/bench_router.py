@@ -21,12 +21,17 @@ import argparse
 import asyncio
 import gc
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import _common
 
 from lmux_plug.registry import Registry
-from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
 
 MESSAGES = [{"role": "user", "content": "hello router"}]
 TARGET_US = 30.0

@@ -12,122 +12,114 @@ their own :class:`Registry`.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
-from lmux_plug._api_functions import (
-    acomplete,
-    acomplete_stream,
-    acreate_response,
-    acreate_response_stream,
-    atranscribe,
-    atranscribe_stream,
-    complete,
-    complete_stream,
-    create_response,
-    create_response_stream,
-    transcribe,
-    transcribe_stream,
-)
+from lmux_plug._api_functions import acomplete
+from lmux_plug._api_functions import acomplete_stream
+from lmux_plug._api_functions import acreate_response
+from lmux_plug._api_functions import acreate_response_stream
+from lmux_plug._api_functions import atranscribe
+from lmux_plug._api_functions import atranscribe_stream
+from lmux_plug._api_functions import complete
+from lmux_plug._api_functions import complete_stream
+from lmux_plug._api_functions import create_response
+from lmux_plug._api_functions import create_response_stream
+from lmux_plug._api_functions import transcribe
+from lmux_plug._api_functions import transcribe_stream
 from lmux_plug._context import ProviderContext
-from lmux_plug._declarations import (
-    ApiKeyAuth,
-    Capability,
-    Credentials,
-    ModelSpec,
-    NoAuth,
-    ProviderSpec,
-    Secret,
-)
-from lmux_plug._plugins import BrokenPlugin, LoadedPlugin, PluginLoadWarning
-from lmux_plug._pricing import (
-    Cost,
-    ModelPricing,
-    PricingTier,
-    calculate_cost,
-    duration_cost,
-    per_million_tokens,
-)
-from lmux_plug.client import Client, RoutingClient
-from lmux_plug.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ContentFilterError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    PluginError,
-    ProviderError,
-    RateLimitError,
-    ResponseTooLargeError,
-    TimeoutError,
-    UnsupportedFeatureError,
-)
+from lmux_plug._declarations import ApiKeyAuth
+from lmux_plug._declarations import Capability
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ModelSpec
+from lmux_plug._declarations import NoAuth
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._declarations import Secret
+from lmux_plug._plugins import BrokenPlugin
+from lmux_plug._plugins import LoadedPlugin
+from lmux_plug._plugins import PluginLoadWarning
+from lmux_plug._pricing import Cost
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._pricing import PricingTier
+from lmux_plug._pricing import calculate_cost
+from lmux_plug._pricing import duration_cost
+from lmux_plug._pricing import per_million_tokens
+from lmux_plug.client import Client
+from lmux_plug.client import RoutingClient
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import PluginError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import ResponseTooLargeError
+from lmux_plug.errors import TimeoutError
+from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.hookspecs import hookimpl
-from lmux_plug.params import (
-    ChatCallParams,
-    ChatParams,
-    EmbedCallParams,
-    EmbedParams,
-    InvalidParameterError,
-)
+from lmux_plug.params import ChatCallParams
+from lmux_plug.params import ChatParams
+from lmux_plug.params import EmbedCallParams
+from lmux_plug.params import EmbedParams
+from lmux_plug.params import InvalidParameterError
 from lmux_plug.registry import Registry
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionRequest,
-        CompletionResponse,
-        FunctionCallDelta,
-        FunctionCallResult,
-        ResponseChunk,
-        ResponseRequest,
-        ResponseResponse,
-        ToolChoiceFunction,
-        TranscriptionChunk,
-        TranscriptionRequest,
-        TranscriptionResponse,
-        TranscriptionSegment,
-    )
-    from lmux_plug._types import (
-        AssistantMessage,
-        AudioContent,
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        DeveloperMessage,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        FileContent,
-        FinishReason,
-        FunctionDefinition,
-        ImageContent,
-        JsonObjectResponseFormat,
-        JsonSchemaResponseFormat,
-        Message,
-        SystemMessage,
-        TextContent,
-        TextResponseFormat,
-        ThinkingBlock,
-        Tool,
-        ToolCall,
-        ToolCallDelta,
-        ToolChoice,
-        ToolMessage,
-        Usage,
-        UserMessage,
-    )
-    from lmux_plug.protocols import (
-        AsyncCloseable,
-        AuthProvider,
-        CompletionProvider,
-        EmbeddingProvider,
-        PricingProvider,
-        ResponsesProvider,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionRequest
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import FunctionCallDelta
+    from lmux_plug._api_types import FunctionCallResult
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseRequest
+    from lmux_plug._api_types import ResponseResponse
+    from lmux_plug._api_types import ToolChoiceFunction
+    from lmux_plug._api_types import TranscriptionChunk
+    from lmux_plug._api_types import TranscriptionRequest
+    from lmux_plug._api_types import TranscriptionResponse
+    from lmux_plug._api_types import TranscriptionSegment
+    from lmux_plug._types import AssistantMessage
+    from lmux_plug._types import AudioContent
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import DeveloperMessage
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import FileContent
+    from lmux_plug._types import FinishReason
+    from lmux_plug._types import FunctionDefinition
+    from lmux_plug._types import ImageContent
+    from lmux_plug._types import JsonObjectResponseFormat
+    from lmux_plug._types import JsonSchemaResponseFormat
+    from lmux_plug._types import Message
+    from lmux_plug._types import SystemMessage
+    from lmux_plug._types import TextContent
+    from lmux_plug._types import TextResponseFormat
+    from lmux_plug._types import ThinkingBlock
+    from lmux_plug._types import Tool
+    from lmux_plug._types import ToolCall
+    from lmux_plug._types import ToolCallDelta
+    from lmux_plug._types import ToolChoice
+    from lmux_plug._types import ToolMessage
+    from lmux_plug._types import Usage
+    from lmux_plug._types import UserMessage
+    from lmux_plug.protocols import AsyncCloseable
+    from lmux_plug.protocols import AuthProvider
+    from lmux_plug.protocols import CompletionProvider
+    from lmux_plug.protocols import EmbeddingProvider
+    from lmux_plug.protocols import PricingProvider
+    from lmux_plug.protocols import ResponsesProvider
 
 # Loaded on first use, so ``import lmux_plug`` stays fast for callers that only chat: the
 # call types (messages, requests, responses) are created when a call or a caller first
@@ -397,7 +389,8 @@ def __getattr__(name: str) -> Any:
 
         return importlib.import_module(f"{__name__}.{name}")  # also binds it here
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+        from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
+        from importlib.metadata import version  # noqa: PLC0415
 
         try:
             return version("lmux-plug")

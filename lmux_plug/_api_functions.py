@@ -6,18 +6,20 @@ Each calls the method of the same name on :func:`lmux_plug.default_registry`, li
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionResponse,
-        ResponseChunk,
-        ResponseResponse,
-        TranscriptionChunk,
-        TranscriptionResponse,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseResponse
+    from lmux_plug._api_types import TranscriptionChunk
+    from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug.registry import Registry
 
 __all__ = [

@@ -11,37 +11,39 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import attrs
 
-from lmux_plug._api_types import (
-    CompletionRequest,
-    ResponseOutputItem,
-    ResponseRequest,
-    ToolChoiceFunction,
-    TranscriptionRequest,
-)
-from lmux_plug._types import (
-    AssistantMessage,
-    AudioContent,
-    Capability,
-    DeveloperMessage,
-    FileContent,
-    ImageContent,
-    JsonObjectResponseFormat,
-    SystemMessage,
-    TextContent,
-    TextResponseFormat,
-    Tool,
-    ToolCall,
-    ToolChoice,
-    ToolMessage,
-    UserMessage,
-)
-from lmux_plug.convert import to_message, to_response_format, to_tool, to_tool_choice
+from lmux_plug._api_types import CompletionRequest
+from lmux_plug._api_types import ResponseOutputItem
+from lmux_plug._api_types import ResponseRequest
+from lmux_plug._api_types import ToolChoiceFunction
+from lmux_plug._api_types import TranscriptionRequest
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import AudioContent
+from lmux_plug._types import Capability
+from lmux_plug._types import DeveloperMessage
+from lmux_plug._types import FileContent
+from lmux_plug._types import ImageContent
+from lmux_plug._types import JsonObjectResponseFormat
+from lmux_plug._types import SystemMessage
+from lmux_plug._types import TextContent
+from lmux_plug._types import TextResponseFormat
+from lmux_plug._types import Tool
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolChoice
+from lmux_plug._types import ToolMessage
+from lmux_plug._types import UserMessage
+from lmux_plug.convert import to_message
+from lmux_plug.convert import to_response_format
+from lmux_plug.convert import to_tool
+from lmux_plug.convert import to_tool_choice
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.params import check_api_params
 

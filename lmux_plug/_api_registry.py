@@ -9,26 +9,35 @@ plugin's hook (plus wrappers), maps foreign errors and prices the answer. Every 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import attrs
 
 from lmux_plug._declarations import Capability
 from lmux_plug._evolve import evolve
-from lmux_plug._pricing import Cost, ModelPricing, calculate_cost, duration_cost
+from lmux_plug._pricing import Cost
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._pricing import calculate_cost
+from lmux_plug._pricing import duration_cost
 from lmux_plug._secrets import scrub_exception
-from lmux_plug.errors import LmuxError, PluginError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import PluginError
 
 if TYPE_CHECKING:
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionResponse,
-        ResponseChunk,
-        ResponseResponse,
-        TranscriptionChunk,
-        TranscriptionResponse,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseResponse
+    from lmux_plug._api_types import TranscriptionChunk
+    from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug._context import ProviderContext
     from lmux_plug._sync import LoopRunner
     from lmux_plug._types import Usage

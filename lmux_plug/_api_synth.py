@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug._api_types import (
-    CompletionChunk,
-    CompletionResponse,
-    ResponseChunk,
-    ResponseResponse,
-    TranscriptionChunk,
-    TranscriptionResponse,
-)
-from lmux_plug._types import AssistantMessage, ToolCall, ToolCallDelta, Usage
+from lmux_plug._api_types import CompletionChunk
+from lmux_plug._api_types import CompletionResponse
+from lmux_plug._api_types import ResponseChunk
+from lmux_plug._api_types import ResponseResponse
+from lmux_plug._api_types import TranscriptionChunk
+from lmux_plug._api_types import TranscriptionResponse
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolCallDelta
+from lmux_plug._types import Usage
 
 __all__ = [
     "completion_chunks",

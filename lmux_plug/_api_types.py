@@ -7,21 +7,21 @@ merged last); responses and chunks are what callers get back, normalised across 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+from typing import Literal
 
 import attrs
 
 from lmux_plug._pricing import Cost
-from lmux_plug._types import (
-    AssistantMessage,
-    FinishReason,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolChoice,
-    Usage,
-)
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import FinishReason
+from lmux_plug._types import Tool
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolCallDelta
+from lmux_plug._types import ToolChoice
+from lmux_plug._types import Usage
 
 __all__ = [
     "CompletionChunk",

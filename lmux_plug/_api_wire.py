@@ -9,20 +9,21 @@ its stream events, a ``text_completion`` and its chunks, a transcription in the 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
 
 from lmux_plug._aclose import aclose_if_any
-from lmux_plug._types import AssistantMessage, ToolCall
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import ToolCall
 
 if TYPE_CHECKING:
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionResponse,
-        ResponseChunk,
-        ResponseResponse,
-        TranscriptionResponse,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseResponse
+    from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug._types import Usage
 
 __all__ = [

@@ -7,40 +7,45 @@ load when a hook first reads one of these names through ``lmux_plug.wire``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Protocol
+from typing import runtime_checkable
 
 import attrs
 
-from lmux_plug._http_errors import (
-    error_from_response,
-    error_message_of,
-    parse_duration,
-    retry_after_from,
-)
-from lmux_plug._secrets import REDACTED, known_secrets, scrub
-from lmux_plug._sse import NDJSONDecoder, ServerSentEvent, SSEDecoder
-from lmux_plug.codec import (
-    REASONING_EFFORTS,
-    count_of,
-    reasoning_level,
-    tool_arguments,
-    tool_call_id,
-)
-from lmux_plug.errors import InvalidRequestError, LmuxError, UnsupportedFeatureError
+from lmux_plug._http_errors import error_from_response
+from lmux_plug._http_errors import error_message_of
+from lmux_plug._http_errors import parse_duration
+from lmux_plug._http_errors import retry_after_from
+from lmux_plug._secrets import REDACTED
+from lmux_plug._secrets import known_secrets
+from lmux_plug._secrets import scrub
+from lmux_plug._sse import NDJSONDecoder
+from lmux_plug._sse import ServerSentEvent
+from lmux_plug._sse import SSEDecoder
+from lmux_plug.codec import REASONING_EFFORTS
+from lmux_plug.codec import count_of
+from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import tool_arguments
+from lmux_plug.codec import tool_call_id
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.wire import decode_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-    )
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
 
 __all__ = [
     "REASONING_EFFORTS",

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from lmux_plug._declarations import Credentials, ProviderSpec
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ProviderSpec
 
 if TYPE_CHECKING:
     from lmux_plug.http import AsyncTransport

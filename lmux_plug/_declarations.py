@@ -9,7 +9,8 @@ requests, responses in :mod:`lmux_plug._types`), which are created on first use:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import attrs

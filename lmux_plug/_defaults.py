@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 
-from lmux_plug._declarations import Credentials, ProviderSpec, Secret
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._declarations import Secret
 from lmux_plug._pricing import ModelPricing
 from lmux_plug.hookspecs import hookimpl
 

@@ -8,21 +8,22 @@ input string) and a completion with its prompt; ``echo/reverse`` reverses it. Im
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from lmux_plug.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from lmux_plug import _types
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionRequest,
-        CompletionResponse,
-        ResponseChunk,
-        ResponseRequest,
-        ResponseResponse,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionRequest
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseRequest
+    from lmux_plug._api_types import ResponseResponse
     from lmux_plug._context import ProviderContext
 else:
     from lmux_plug._lazy import LazyModule
@@ -73,7 +74,8 @@ async def _streamed(
 
 
 def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
-    from lmux_plug._api_synth import input_text, response_from_text  # noqa: PLC0415 - lazy
+    from lmux_plug._api_synth import input_text  # noqa: PLC0415 - lazy
+    from lmux_plug._api_synth import response_from_text  # noqa: PLC0415 - lazy
 
     prompt = input_text(request.input)
     text, cut = _echo(request.model, prompt, request.max_output_tokens)

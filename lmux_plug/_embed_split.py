@@ -8,12 +8,16 @@ joins the answers: vectors in input order, usage and cost summed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
-from lmux_plug._types import EmbeddingResponse, ProviderSpec, Usage
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import ProviderSpec
+from lmux_plug._types import Usage
 
 if TYPE_CHECKING:
     from lmux_plug._pricing import Cost

@@ -21,11 +21,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import httptools
 
-from lmux_plug._http_body import DEFAULT_MAX_BYTES, BodyDecoder, BodyError
+from lmux_plug._http_body import DEFAULT_MAX_BYTES
+from lmux_plug._http_body import BodyDecoder
+from lmux_plug._http_body import BodyError
 
 if TYPE_CHECKING:
     import ssl

@@ -12,18 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContentFilterError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-)
-from lmux_plug.resilience.retry_after import parse_duration, retry_after_from
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import TimeoutError
+from lmux_plug.resilience.retry_after import parse_duration
+from lmux_plug.resilience.retry_after import retry_after_from
 
 __all__ = ["error_from_response", "error_message_of", "parse_duration", "retry_after_from"]
 

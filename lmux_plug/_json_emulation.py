@@ -19,20 +19,20 @@ An answer that opens with prose is held back and its JSON sent as one piece at t
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-from lmux_plug._types import (
-    ChatRequest,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    ProviderSpec,
-    SystemMessage,
-)
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import JsonObjectResponseFormat
+from lmux_plug._types import JsonSchemaResponseFormat
+from lmux_plug._types import ProviderSpec
+from lmux_plug._types import SystemMessage
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ChatResponse, ResponseFormat
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import ResponseFormat
 
 __all__ = ["JsonStreamFilter", "emulated_format", "extract_json", "prepare", "settle"]
 
@@ -85,7 +85,8 @@ def _checked_json(
     ``None`` when the model called a tool instead of answering; ``OutputParseError`` (with
     the raw text) when there is no JSON or it does not fit.
     """
-    from lmux_plug.batch.structured import OutputParseError, validate  # noqa: PLC0415
+    from lmux_plug.batch.structured import OutputParseError  # noqa: PLC0415
+    from lmux_plug.batch.structured import validate  # noqa: PLC0415
 
     if not text:
         if tool_called:

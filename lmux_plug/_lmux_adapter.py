@@ -12,26 +12,26 @@ unchanged, with the router, the gateway and the contract suite.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from decimal import Decimal
+from decimal import InvalidOperation
 from typing import Any
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._context import ProviderContext
 from lmux_plug._pricing import Cost
-from lmux_plug._types import (
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    ProviderSpec,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
+from lmux_plug._types import Capability
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import EmbeddingRequest
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import FinishReason
+from lmux_plug._types import ProviderSpec
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolCallDelta
+from lmux_plug._types import Usage
 from lmux_plug.errors import ProviderError
 from lmux_plug.hookspecs import hookimpl
 
@@ -52,11 +52,9 @@ _CHAT_CAPS = frozenset(
 
 def is_lmux_provider(value: object) -> bool:
     """Whether ``value`` implements one of lmux's provider protocols (and no lmux-plug hooks)."""
-    from lmux_plug.protocols import (  # noqa: PLC0415 - only when registering
-        CompletionProvider,
-        EmbeddingProvider,
-        ResponsesProvider,
-    )
+    from lmux_plug.protocols import CompletionProvider  # noqa: PLC0415 - only when registering
+    from lmux_plug.protocols import EmbeddingProvider  # noqa: PLC0415 - only when registering
+    from lmux_plug.protocols import ResponsesProvider  # noqa: PLC0415 - only when registering
 
     if hasattr(value, "lmux_plug_providers"):
         return False
@@ -141,11 +139,9 @@ class LmuxProviderPlugin:
     """An lmux-style provider object, served under ``prefix`` through the lmux-plug hooks."""
 
     def __init__(self, prefix: str, provider: object) -> None:
-        from lmux_plug.protocols import (  # noqa: PLC0415
-            CompletionProvider,
-            EmbeddingProvider,
-            ResponsesProvider,
-        )
+        from lmux_plug.protocols import CompletionProvider  # noqa: PLC0415
+        from lmux_plug.protocols import EmbeddingProvider  # noqa: PLC0415
+        from lmux_plug.protocols import ResponsesProvider  # noqa: PLC0415
 
         capabilities: set[Capability] = set()
         if isinstance(provider, CompletionProvider):

@@ -13,27 +13,35 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
-from types import FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from types import FunctionType
+from types import MethodType
+from types import ModuleType
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import cast
 
 import attrs
 import pluggy
 
 from lmux_plug import hookspecs
-from lmux_plug._declarations import Credentials, ProviderSpec
-from lmux_plug._entry_points import FoundEntryPoint, UnsupportedPathError, scan_group
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._entry_points import FoundEntryPoint
+from lmux_plug._entry_points import UnsupportedPathError
+from lmux_plug._entry_points import scan_group
 from lmux_plug._pricing import ModelPricing
 
 if TYPE_CHECKING:
     from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-    )
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
 
 __all__ = [
     "CALL_HOOKS",

@@ -17,7 +17,8 @@ import bisect
 import sys
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
     import logging
@@ -277,7 +278,8 @@ def without_userinfo(url: str) -> str:
     Distinct users of one host stay distinct; the password never shows.
     """
     import hashlib  # noqa: PLC0415 - only for the rare URL with user info
-    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+    from urllib.parse import urlsplit  # noqa: PLC0415
+    from urllib.parse import urlunsplit  # noqa: PLC0415
 
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")

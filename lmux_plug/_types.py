@@ -11,24 +11,24 @@ the rest is only created when a call (or a caller) first needs it, which keeps
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+from typing import Literal
 
 import attrs
 
 # The declaration types live in their own module (created at plugin discovery); they are
 # re-exported here so every value type can be imported from this module.
-from lmux_plug._declarations import (
-    ApiKeyAuth,
-    Capability,
-    Credentials,
-    ModelSpec,
-    NoAuth,
-    ProviderSpec,
-    Secret,
-    _frozen_mapping,
-    _tuple,
-)
+from lmux_plug._declarations import ApiKeyAuth
+from lmux_plug._declarations import Capability
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ModelSpec
+from lmux_plug._declarations import NoAuth
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._declarations import Secret
+from lmux_plug._declarations import _frozen_mapping
+from lmux_plug._declarations import _tuple
 
 # Imported at run time (not only for type checking) so cattrs can resolve the annotations.
 from lmux_plug._pricing import Cost

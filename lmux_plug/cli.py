@@ -20,12 +20,18 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import NamedTuple
+from typing import TextIO
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ChatChunk, ChatResponse, ProviderSpec
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import ProviderSpec
     from lmux_plug.registry import Registry
 
 __all__ = ["main"]
@@ -276,7 +282,8 @@ def _logical_client(args: argparse.Namespace, registry: Registry) -> Any:
     config = Path(args.config) if args.config else find_config_file()
     if config is None:
         return registry
-    from lmux_plug.router import ConfigValidationError, Router  # noqa: PLC0415 - with a config
+    from lmux_plug.router import ConfigValidationError  # noqa: PLC0415 - with a config
+    from lmux_plug.router import Router  # noqa: PLC0415 - with a config
 
     try:
         return Router(registry=registry, config_path=config)
@@ -289,9 +296,12 @@ def _logical_client(args: argparse.Namespace, registry: Registry) -> Any:
 
 
 def _cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
-    from lmux_plug._cli_models import model_problem, model_suggestion  # noqa: PLC0415
-    from lmux_plug._types import SystemMessage, UserMessage  # noqa: PLC0415
-    from lmux_plug.errors import InvalidRequestError, LmuxError  # noqa: PLC0415
+    from lmux_plug._cli_models import model_problem  # noqa: PLC0415
+    from lmux_plug._cli_models import model_suggestion  # noqa: PLC0415
+    from lmux_plug._types import SystemMessage  # noqa: PLC0415
+    from lmux_plug._types import UserMessage  # noqa: PLC0415
+    from lmux_plug.errors import InvalidRequestError  # noqa: PLC0415
+    from lmux_plug.errors import LmuxError  # noqa: PLC0415
 
     prompt = _read_prompt(args.prompt)
     if not prompt:  # none, or an empty one (an empty file on stdin): nothing to ask

@@ -10,22 +10,30 @@ signatures. :class:`RoutingClient` adds the per-call resilience options a router
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+from typing import runtime_checkable
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
-    from lmux_plug.params import ChatCallParams, ChatParams, EmbedCallParams, EmbedParams
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import Message
+    from lmux_plug.params import ChatCallParams
+    from lmux_plug.params import ChatParams
+    from lmux_plug.params import EmbedCallParams
+    from lmux_plug.params import EmbedParams
 
 __all__ = ["Client", "RoutingClient"]
 

@@ -16,32 +16,32 @@ cattrs is imported only when a converter is built, to keep ``import lmux_plug`` 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from lmux_plug._types import (
-    AssistantMessage,
-    AudioContent,
-    ContentPart,
-    DeveloperMessage,
-    FileContent,
-    FunctionDefinition,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Message,
-    ResponseFormat,
-    SystemMessage,
-    TextContent,
-    TextResponseFormat,
-    ThinkingBlock,
-    Tool,
-    ToolCall,
-    ToolChoice,
-    ToolMessage,
-    UserMessage,
-)
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import AudioContent
+from lmux_plug._types import ContentPart
+from lmux_plug._types import DeveloperMessage
+from lmux_plug._types import FileContent
+from lmux_plug._types import FunctionDefinition
+from lmux_plug._types import ImageContent
+from lmux_plug._types import JsonObjectResponseFormat
+from lmux_plug._types import JsonSchemaResponseFormat
+from lmux_plug._types import Message
+from lmux_plug._types import ResponseFormat
+from lmux_plug._types import SystemMessage
+from lmux_plug._types import TextContent
+from lmux_plug._types import TextResponseFormat
+from lmux_plug._types import ThinkingBlock
+from lmux_plug._types import Tool
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolChoice
+from lmux_plug._types import ToolMessage
+from lmux_plug._types import UserMessage
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:

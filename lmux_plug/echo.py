@@ -22,33 +22,32 @@ import math
 import struct
 from typing import TYPE_CHECKING
 
-from lmux_plug._declarations import Capability, ModelSpec, ProviderSpec
-from lmux_plug._echo_apis import (
-    lmux_plug_complete,
-    lmux_plug_complete_stream,
-    lmux_plug_create_response,
-    lmux_plug_create_response_stream,
-)
+from lmux_plug._declarations import Capability
+from lmux_plug._declarations import ModelSpec
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._echo_apis import lmux_plug_complete
+from lmux_plug._echo_apis import lmux_plug_complete_stream
+from lmux_plug._echo_apis import lmux_plug_create_response
+from lmux_plug._echo_apis import lmux_plug_create_response_stream
 from lmux_plug._pricing import ModelPricing
 from lmux_plug.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Sequence
 
     from lmux_plug import _types
     from lmux_plug._context import ProviderContext
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        FinishReason,
-        Message,
-        Tool,
-        ToolCall,
-        Usage,
-    )
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import FinishReason
+    from lmux_plug._types import Message
+    from lmux_plug._types import Tool
+    from lmux_plug._types import ToolCall
+    from lmux_plug._types import Usage
 else:
     from lmux_plug._lazy import LazyModule
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 
-from lmux_plug._secrets import scrub, scrub_value
+from lmux_plug._secrets import scrub
+from lmux_plug._secrets import scrub_value
 
 __all__ = [
     "AuthenticationError",

@@ -14,34 +14,32 @@ of ``yield`` and may return a wrapped one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from lmux_plug._api_types import (
-        CompletionChunk,
-        CompletionRequest,
-        CompletionResponse,
-        ResponseChunk,
-        ResponseRequest,
-        ResponseResponse,
-        TranscriptionChunk,
-        TranscriptionRequest,
-        TranscriptionResponse,
-    )
+    from lmux_plug._api_types import CompletionChunk
+    from lmux_plug._api_types import CompletionRequest
+    from lmux_plug._api_types import CompletionResponse
+    from lmux_plug._api_types import ResponseChunk
+    from lmux_plug._api_types import ResponseRequest
+    from lmux_plug._api_types import ResponseResponse
+    from lmux_plug._api_types import TranscriptionChunk
+    from lmux_plug._api_types import TranscriptionRequest
+    from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug._context import ProviderContext
     from lmux_plug._pricing import ModelPricing
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        Credentials,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderSpec,
-    )
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import Credentials
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import ProviderSpec
 
 __all__ = [
     "hookimpl",

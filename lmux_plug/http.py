@@ -29,23 +29,25 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from types import FunctionType
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from urllib.parse import urljoin
+from urllib.parse import urlsplit
 
 import attrs
 
 from lmux_plug._http_body import DEFAULT_MAX_BYTES
 from lmux_plug._http_errors import error_from_response
-from lmux_plug.errors import (
-    ConfigurationError,
-    InvalidRequestError,
-    LmuxError,
-    ProviderError,
-    ResponseTooLargeError,
-    TimeoutError,
-)
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import ResponseTooLargeError
+from lmux_plug.errors import TimeoutError
 
 if TYPE_CHECKING:
     import asyncio
@@ -53,7 +55,9 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from lmux_plug._http1 import Exchange, Http1Pool, Target
+    from lmux_plug._http1 import Exchange
+    from lmux_plug._http1 import Http1Pool
+    from lmux_plug._http1 import Target
     from lmux_plug._http_body import BodyDecoder
 
 __all__ = [
@@ -177,7 +181,8 @@ def _map_transport_error(exc: BaseException, provider: str | None, model: str | 
 
     import aiohttp  # noqa: PLC0415
 
-    from lmux_plug import _http1, _http_body  # noqa: PLC0415
+    from lmux_plug import _http1  # noqa: PLC0415
+    from lmux_plug import _http_body  # noqa: PLC0415
 
     if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, _http1.ReadTimeoutError)):
         return _timeout_error(provider, model)
@@ -416,7 +421,8 @@ class _AiohttpExchange:
     __slots__ = ("_decoder", "_done", "_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse, decoder: BodyDecoder) -> None:
-        from lmux_plug._http1 import ProtocolError, is_token  # noqa: PLC0415
+        from lmux_plug._http1 import ProtocolError  # noqa: PLC0415
+        from lmux_plug._http1 import is_token  # noqa: PLC0415
 
         # ``raw_headers`` is None on responses that vcrpy 8 (Python 3.10) replays from a
         # cassette: those were never parsed from the wire, so there is nothing to check.
@@ -587,7 +593,8 @@ class Transport:
 
     def _decoder(self, headers: Mapping[str, str]) -> BodyDecoder:
         """The body decoder for a response with ``headers``; refuses a declared oversize."""
-        from lmux_plug._http_body import BodyDecoder, BodyTooLargeError  # noqa: PLC0415
+        from lmux_plug._http_body import BodyDecoder  # noqa: PLC0415
+        from lmux_plug._http_body import BodyTooLargeError  # noqa: PLC0415
 
         declared = headers.get("content-length", "")
         limit = self.max_response_bytes

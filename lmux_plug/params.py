@@ -14,13 +14,19 @@ body), which is not checked beyond being a mapping with string keys.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypedDict
 
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ResponseFormat, Tool, ToolChoice
+    from lmux_plug._types import ResponseFormat
+    from lmux_plug._types import Tool
+    from lmux_plug._types import ToolChoice
 
 __all__ = [
     "CHAT_PARAMETERS",

@@ -9,13 +9,21 @@ obj)``: it is wrapped as a plugin and served like any other.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+from typing import runtime_checkable
 
 if TYPE_CHECKING:
     from lmux_plug._api_types import ResponseResponse
     from lmux_plug._pricing import ModelPricing
-    from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingResponse
 
 __all__ = [
     "AsyncCloseable",

@@ -14,61 +14,67 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import attrs
 
-from lmux_plug._api_registry import ApiMethods, _plugin_bug, _with_context
+from lmux_plug._api_registry import ApiMethods
+from lmux_plug._api_registry import _plugin_bug
+from lmux_plug._api_registry import _with_context
 from lmux_plug._context import ProviderContext
-from lmux_plug._declarations import Capability, Credentials, ProviderSpec, Secret
+from lmux_plug._declarations import Capability
+from lmux_plug._declarations import Credentials
+from lmux_plug._declarations import ProviderSpec
+from lmux_plug._declarations import Secret
 from lmux_plug._defaults import CoreDefaults
 from lmux_plug._evolve import evolve
-from lmux_plug._plugins import (
-    BrokenPlugin,
-    CallHooks,
-    Hooks,
-    LoadedPlugin,
-    PluginLoadWarning,
-    disabled_names,
-    entry_point_plugins,
-    make_plugin_manager,
-    validate_specs,
-)
-from lmux_plug._pricing import ModelPricing, calculate_cost
+from lmux_plug._plugins import BrokenPlugin
+from lmux_plug._plugins import CallHooks
+from lmux_plug._plugins import Hooks
+from lmux_plug._plugins import LoadedPlugin
+from lmux_plug._plugins import PluginLoadWarning
+from lmux_plug._plugins import disabled_names
+from lmux_plug._plugins import entry_point_plugins
+from lmux_plug._plugins import make_plugin_manager
+from lmux_plug._plugins import validate_specs
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._pricing import calculate_cost
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._sync import LoopRunner
 from lmux_plug._wires import WireOwners
-from lmux_plug.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    UnsupportedFeatureError,
-)
-from lmux_plug.params import (
-    ChatCallParams,
-    ChatParams,
-    EmbedCallParams,
-    EmbedParams,
-    check_chat_params,
-    check_embed_inputs,
-    check_embed_params,
-)
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import UnsupportedFeatureError
+from lmux_plug.params import ChatCallParams
+from lmux_plug.params import ChatParams
+from lmux_plug.params import EmbedCallParams
+from lmux_plug.params import EmbedParams
+from lmux_plug.params import check_chat_params
+from lmux_plug.params import check_embed_inputs
+from lmux_plug.params import check_embed_params
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lmux_plug import _types, convert
-    from lmux_plug._types import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        Message,
-    )
+    from lmux_plug import _types
+    from lmux_plug import convert
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatRequest
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingRequest
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import Message
     from lmux_plug.http import AsyncTransport
 else:
     from lmux_plug._lazy import LazyModule
@@ -339,10 +345,8 @@ class Registry(ApiMethods):
                 )
                 raise ConfigurationError(msg, provider=prefix)
         else:
-            from lmux_plug._lmux_adapter import (  # noqa: PLC0415 - rare; keeps import fast
-                LmuxProviderPlugin,
-                is_lmux_provider,
-            )
+            from lmux_plug._lmux_adapter import LmuxProviderPlugin  # noqa: PLC0415 - rare; keeps import fast
+            from lmux_plug._lmux_adapter import is_lmux_provider  # noqa: PLC0415 - rare; keeps import fast
 
             if is_lmux_provider(provider):
                 # An lmux-style provider instance: wrapped, so it is served like a plugin.
@@ -782,7 +786,8 @@ class Registry(ApiMethods):
             extra_headers=checked.get("extra_headers") or {},
         )
         context = self._context(route, api_key, base_url)
-        from lmux_plug._embed_split import embed_in_parts, max_embed_inputs  # noqa: PLC0415
+        from lmux_plug._embed_split import embed_in_parts  # noqa: PLC0415
+        from lmux_plug._embed_split import max_embed_inputs  # noqa: PLC0415
 
         limit = max_embed_inputs(route.spec, model_id)
         if limit is not None and len(texts) > limit:

@@ -27,24 +27,31 @@ from __future__ import annotations
 import base64
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import attrs
 
 from lmux_plug._http_errors import error_from_response
-from lmux_plug._secrets import StreamScrubber, known_secrets
-from lmux_plug.errors import ConfigurationError, LmuxError
-from lmux_plug.http import (
-    CREDENTIAL_HEADERS,
-    AsyncTransport,
-    HttpResponse,
-    StreamingResponse,
-    check_request_headers,
-    map_transport_error,
-)
+from lmux_plug._secrets import StreamScrubber
+from lmux_plug._secrets import known_secrets
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.http import CREDENTIAL_HEADERS
+from lmux_plug.http import AsyncTransport
+from lmux_plug.http import HttpResponse
+from lmux_plug.http import StreamingResponse
+from lmux_plug.http import check_request_headers
+from lmux_plug.http import map_transport_error
 
 __all__ = [
     "CassetteError",

@@ -33,47 +33,47 @@ for anything that writes text out.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable
+    from collections.abc import Callable
+    from collections.abc import Iterable
 
-    from lmux_plug import (
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderContext,
-    )
-    from lmux_plug._codec_driver import (
-        REASONING_EFFORTS,
-        REDACTED,
-        BaseCodec,
-        Codec,
-        NDJSONDecoder,
-        ServerSentEvent,
-        SSEDecoder,
-        StreamDecoder,
-        WireRequest,
-        WireResponse,
-        WireStream,
-        count_of,
-        error_from_response,
-        error_message_of,
-        known_secrets,
-        open_stream,
-        parse_duration,
-        path_segment,
-        reasoning_level,
-        retry_after_from,
-        scrub,
-        send,
-        send_chat,
-        send_embed,
-        stream_chat,
-        tool_arguments,
-        tool_call_id,
-    )
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug._codec_driver import REASONING_EFFORTS
+    from lmux_plug._codec_driver import REDACTED
+    from lmux_plug._codec_driver import BaseCodec
+    from lmux_plug._codec_driver import Codec
+    from lmux_plug._codec_driver import NDJSONDecoder
+    from lmux_plug._codec_driver import ServerSentEvent
+    from lmux_plug._codec_driver import SSEDecoder
+    from lmux_plug._codec_driver import StreamDecoder
+    from lmux_plug._codec_driver import WireRequest
+    from lmux_plug._codec_driver import WireResponse
+    from lmux_plug._codec_driver import WireStream
+    from lmux_plug._codec_driver import count_of
+    from lmux_plug._codec_driver import error_from_response
+    from lmux_plug._codec_driver import error_message_of
+    from lmux_plug._codec_driver import known_secrets
+    from lmux_plug._codec_driver import open_stream
+    from lmux_plug._codec_driver import parse_duration
+    from lmux_plug._codec_driver import path_segment
+    from lmux_plug._codec_driver import reasoning_level
+    from lmux_plug._codec_driver import retry_after_from
+    from lmux_plug._codec_driver import scrub
+    from lmux_plug._codec_driver import send
+    from lmux_plug._codec_driver import send_chat
+    from lmux_plug._codec_driver import send_embed
+    from lmux_plug._codec_driver import stream_chat
+    from lmux_plug._codec_driver import tool_arguments
+    from lmux_plug._codec_driver import tool_call_id
 
 __all__ = [
     "REASONING_EFFORTS",

@@ -6,8 +6,13 @@ import hashlib
 
 import pytest
 
-from lmux_plug import InvalidRequestError, ToolCall
-from lmux_plug.codec import add_turn, count_of, reasoning_level, tool_arguments, tool_call_id
+from lmux_plug import InvalidRequestError
+from lmux_plug import ToolCall
+from lmux_plug.codec import add_turn
+from lmux_plug.codec import count_of
+from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import tool_arguments
+from lmux_plug.codec import tool_call_id
 
 
 def test_add_turn_merges_consecutive_turns_of_one_role() -> None:

@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from lmux_plug import FinishReason, InvalidRequestError, ProviderError, Registry
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import Registry
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md"
 

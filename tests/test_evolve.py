@@ -6,7 +6,8 @@ import attrs
 import pytest
 
 from lmux_plug._evolve import evolve
-from lmux_plug._types import ChatResponse, Usage
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import Usage
 
 
 @attrs.frozen

@@ -11,19 +11,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmux_plug import (
-    AuthenticationError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-)
-from lmux_plug._http_errors import error_from_response, parse_duration, retry_after_from
-from lmux_plug.http import Timeout, Transport, _ssl_context
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug import AuthenticationError
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import TimeoutError
+from lmux_plug._http_errors import error_from_response
+from lmux_plug._http_errors import parse_duration
+from lmux_plug._http_errors import retry_after_from
+from lmux_plug.http import Timeout
+from lmux_plug.http import Transport
+from lmux_plug.http import _ssl_context
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 EXPECTED = {

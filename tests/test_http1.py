@@ -11,25 +11,30 @@ import gzip
 import json
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug import InvalidRequestError, ProviderError, TimeoutError
-from lmux_plug._http1 import (
-    ConnectionClosedError,
-    ProtocolError,
-    ResponseParser,
-    Target,
-    encode_request,
-)
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import TimeoutError
+from lmux_plug._http1 import ConnectionClosedError
+from lmux_plug._http1 import ProtocolError
+from lmux_plug._http1 import ResponseParser
+from lmux_plug._http1 import Target
+from lmux_plug._http1 import encode_request
 from lmux_plug._http_body import BodyError
-from lmux_plug.http import Timeout, Transport, _aiohttp_is_patched
+from lmux_plug.http import Timeout
+from lmux_plug.http import Transport
+from lmux_plug.http import _aiohttp_is_patched
 
 # -- the parser ------------------------------------------------------------------------------
 

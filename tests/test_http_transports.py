@@ -15,23 +15,20 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lmux_plug import (
-    InvalidRequestError,
-    ProviderError,
-    RateLimitError,
-    Registry,
-    TimeoutError,
-)
-from lmux_plug.http import Transport, _aiohttp_is_patched
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import TimeoutError
+from lmux_plug.http import Transport
+from lmux_plug.http import _aiohttp_is_patched
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
-from lmux_plug.transports import (
-    CassetteError,
-    MockRequest,
-    MockResponse,
-    MockTransport,
-    RecordingTransport,
-    ReplayTransport,
-)
+from lmux_plug.transports import CassetteError
+from lmux_plug.transports import MockRequest
+from lmux_plug.transports import MockResponse
+from lmux_plug.transports import MockTransport
+from lmux_plug.transports import RecordingTransport
+from lmux_plug.transports import ReplayTransport
 
 KEY = "sk-transport-test-" + "k" * 20
 

@@ -132,7 +132,9 @@ def test_every_public_name_of_the_package_resolves(name: str) -> None:
 
 
 def test_lazy_names_are_the_defining_modules_objects() -> None:
-    from lmux_plug import ChatRequest, Usage, _types
+    from lmux_plug import ChatRequest
+    from lmux_plug import Usage
+    from lmux_plug import _types
 
     assert ChatRequest is _types.ChatRequest
     assert Usage is _types.Usage
@@ -183,7 +185,9 @@ def test_hook_lookup_shortcut_agrees_with_pluggy() -> None:
 
     import pluggy
 
-    from lmux_plug import _plugins, echo, hookspecs
+    from lmux_plug import _plugins
+    from lmux_plug import echo
+    from lmux_plug import hookspecs
 
     manager = _plugins.make_plugin_manager()
     modules = [echo, *(importlib.import_module(f"lmux_plug_{p}") for p in ("openai", "otel"))]

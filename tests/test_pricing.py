@@ -7,7 +7,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 
-from lmux_plug import ModelPricing, PricingTier, Usage, calculate_cost, per_million_tokens
+from lmux_plug import ModelPricing
+from lmux_plug import PricingTier
+from lmux_plug import Usage
+from lmux_plug import calculate_cost
+from lmux_plug import per_million_tokens
 from lmux_plug.testing import strategies as lst
 
 

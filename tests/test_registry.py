@@ -11,27 +11,25 @@ import pytest
 from hypothesis import given
 
 import lmux_plug
-from lmux_plug import (
-    ApiKeyAuth,
-    AuthenticationError,
-    Capability,
-    ChatRequest,
-    ChatResponse,
-    ConfigurationError,
-    Credentials,
-    InvalidRequestError,
-    LmuxError,
-    ModelPricing,
-    NotFoundError,
-    PluginError,
-    ProviderSpec,
-    Registry,
-    Secret,
-    UnsupportedFeatureError,
-    UserMessage,
-    hookimpl,
-    per_million_tokens,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import ConfigurationError
+from lmux_plug import Credentials
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import ModelPricing
+from lmux_plug import NotFoundError
+from lmux_plug import PluginError
+from lmux_plug import ProviderSpec
+from lmux_plug import Registry
+from lmux_plug import Secret
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import UserMessage
+from lmux_plug import hookimpl
+from lmux_plug import per_million_tokens
 from lmux_plug.registry import split_model
 from lmux_plug.testing import MockProvider
 from lmux_plug.testing import strategies as lst

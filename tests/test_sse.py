@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmux_plug._sse import NDJSONDecoder, ServerSentEvent, SSEDecoder
+from lmux_plug._sse import NDJSONDecoder
+from lmux_plug._sse import ServerSentEvent
+from lmux_plug._sse import SSEDecoder
 
 STREAM = (
     b": OPENROUTER PROCESSING\n\n"

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lmux_plug.testing.wire import load_recording, parse_json, recordings, wire_dir
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import parse_json
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import wire_dir
 
 pytest.importorskip("yaml")
 

@@ -8,34 +8,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lmux_plug import (
-    AssistantMessage,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Cost,
-    EmbeddingResponse,
-    ImageContent,
-    InvalidRequestError,
-    Message,
-    ModelPricing,
-    Secret,
-    SystemMessage,
-    TextContent,
-    ToolCall,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
-from lmux_plug.convert import (
-    converter,
-    message_to_openai,
-    to_message,
-    to_messages,
-    to_response_format,
-    to_tool,
-    to_tool_choice,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import Cost
+from lmux_plug import EmbeddingResponse
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import Message
+from lmux_plug import ModelPricing
+from lmux_plug import Secret
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ToolCall
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
+from lmux_plug.convert import converter
+from lmux_plug.convert import message_to_openai
+from lmux_plug.convert import to_message
+from lmux_plug.convert import to_messages
+from lmux_plug.convert import to_response_format
+from lmux_plug.convert import to_tool
+from lmux_plug.convert import to_tool_choice
 from lmux_plug.testing import strategies as lst
 
 

@@ -10,32 +10,35 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import pytest
 
-from lmux_plug import (
-    ApiKeyAuth,
-    AuthenticationError,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    InvalidRequestError,
-    LmuxError,
-    ProviderContext,
-    ProviderError,
-    ProviderSpec,
-    Registry,
-    UnsupportedFeatureError,
-    Usage,
-    hookimpl,
-    wire,
-)
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug import ApiKeyAuth
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import Registry
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "acme-key-0123456789"
 

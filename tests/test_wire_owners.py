@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from lmux_plug import (
-    ChatRequest,
-    ChatResponse,
-    ConfigurationError,
-    PluginLoadWarning,
-    ProviderContext,
-    ProviderSpec,
-    Registry,
-    Usage,
-    hookimpl,
-)
-from tests.test_discovery import make_distribution, run_python
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import ConfigurationError
+from lmux_plug import PluginLoadWarning
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderSpec
+from lmux_plug import Registry
+from lmux_plug import Usage
+from lmux_plug import hookimpl
+from tests.test_discovery import make_distribution
+from tests.test_discovery import run_python
 
 
 class Speaker:

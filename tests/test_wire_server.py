@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 
 async def _get(url: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:

@@ -213,7 +213,8 @@ def _select(
 
     Returns how many annotation and how many stillborn mutants were dropped.
     """
-    from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
+    from cosmic_ray.work_db import WorkDB  # noqa: PLC0415
+    from cosmic_ray.work_db import use_db  # noqa: PLC0415
 
     with use_db(str(database), WorkDB.Mode.open) as db:
         # Ordered by what each mutant is, so a seed always picks the same sample.
@@ -263,7 +264,8 @@ def _line(path: Path, number: int) -> str:
 
 
 def _results(root: Path, database: Path) -> list[dict[str, Any]]:
-    from cosmic_ray.work_db import WorkDB, use_db  # noqa: PLC0415
+    from cosmic_ray.work_db import WorkDB  # noqa: PLC0415
+    from cosmic_ray.work_db import use_db  # noqa: PLC0415
 
     rows = []
     with use_db(str(database), WorkDB.Mode.open) as db:

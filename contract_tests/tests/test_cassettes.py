@@ -7,16 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from lmux_plug import ApiKeyAuth, ProviderSpec
+from lmux_plug import ApiKeyAuth
+from lmux_plug import ProviderSpec
 from lmux_plug.http import Transport
 
-from lmux_plug_contract.cassettes import (
-    cassette_header,
-    find_secrets,
-    make_vcr,
-    network_guard,
-    write_header,
-)
+from lmux_plug_contract.cassettes import cassette_header
+from lmux_plug_contract.cassettes import find_secrets
+from lmux_plug_contract.cassettes import make_vcr
+from lmux_plug_contract.cassettes import network_guard
+from lmux_plug_contract.cassettes import write_header
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.wires import Reply
 

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from lmux_plug import Capability, ModelSpec, ProviderSpec
+from lmux_plug import Capability
+from lmux_plug import ModelSpec
+from lmux_plug import ProviderSpec
 
 from lmux_plug_contract import ContractFixtures
-from lmux_plug_contract.fixtures import FALLBACK_MODEL, resolve_fixtures
+from lmux_plug_contract.fixtures import FALLBACK_MODEL
+from lmux_plug_contract.fixtures import resolve_fixtures
 from lmux_plug_contract.wires import OpenAIWire
 
 ACME = Path(__file__).resolve().parent / "broken" / "acme.py"

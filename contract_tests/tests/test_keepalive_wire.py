@@ -14,8 +14,11 @@ from pathlib import Path
 
 from lmux_plug import Usage
 
-from lmux_plug_contract import ContractFixtures, ProviderContract, StreamRendering
-from lmux_plug_contract.wires import CapturedRequest, OpenAIWire
+from lmux_plug_contract import ContractFixtures
+from lmux_plug_contract import ProviderContract
+from lmux_plug_contract import StreamRendering
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import OpenAIWire
 
 _spec = importlib.util.spec_from_file_location(
     "lmux_contract_examples_acme", Path(__file__).parent / "broken" / "acme.py"

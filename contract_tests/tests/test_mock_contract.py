@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lmux_plug import ToolCall
-from lmux_plug.testing import MockCall, MockProvider
+from lmux_plug.testing import MockCall
+from lmux_plug.testing import MockProvider
 
 from lmux_plug_contract import ProviderContract
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from lmux_plug.testing.wire import recordings
 
-from lmux_plug_contract._recorded import kind_of, load_exchanges
+from lmux_plug_contract._recorded import kind_of
+from lmux_plug_contract._recorded import load_exchanges
 
 ROOT = Path(__file__).resolve().parents[2]
 WIRE = ROOT.parent / "shared" / "wire"

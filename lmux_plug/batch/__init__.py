@@ -11,20 +11,22 @@ Not imported by ``import lmux_plug`` (import time matters); import it explicitly
 
 from __future__ import annotations
 
-from lmux_plug.batch.engine import (
-    BatchInterrupted,
-    ChatClient,
-    EmbedClient,
-    aembed_batch,
-    agenerate_batch,
-    aiter_embed,
-    aiter_generate,
-    amap,
-    embed_batch,
-    generate_batch,
-)
-from lmux_plug.batch.results import BatchResult, EmbeddingResult, GenerationResult, Outcome
-from lmux_plug.batch.structured import OutputParseError, StructuredOutput
+from lmux_plug.batch.engine import BatchInterrupted
+from lmux_plug.batch.engine import ChatClient
+from lmux_plug.batch.engine import EmbedClient
+from lmux_plug.batch.engine import aembed_batch
+from lmux_plug.batch.engine import agenerate_batch
+from lmux_plug.batch.engine import aiter_embed
+from lmux_plug.batch.engine import aiter_generate
+from lmux_plug.batch.engine import amap
+from lmux_plug.batch.engine import embed_batch
+from lmux_plug.batch.engine import generate_batch
+from lmux_plug.batch.results import BatchResult
+from lmux_plug.batch.results import EmbeddingResult
+from lmux_plug.batch.results import GenerationResult
+from lmux_plug.batch.results import Outcome
+from lmux_plug.batch.structured import OutputParseError
+from lmux_plug.batch.structured import StructuredOutput
 
 __all__ = [
     "BatchInterrupted",

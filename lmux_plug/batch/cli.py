@@ -35,7 +35,9 @@ from array import array
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TextIO
 
 import attrs
 
@@ -44,7 +46,10 @@ from lmux_plug._secrets import without_userinfo
 from lmux_plug.errors import LmuxError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Callable
+    from collections.abc import Iterator
+    from collections.abc import Sequence
 
     from lmux_plug.batch.jsonl import OutputFile
     from lmux_plug.batch.progress import Progress
@@ -186,7 +191,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    from lmux_plug._types import ApiKeyAuth, Capability, NoAuth, ProviderSpec  # noqa: PLC0415
+    from lmux_plug._types import ApiKeyAuth  # noqa: PLC0415
+    from lmux_plug._types import Capability  # noqa: PLC0415
+    from lmux_plug._types import NoAuth  # noqa: PLC0415
+    from lmux_plug._types import ProviderSpec  # noqa: PLC0415
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
     registry = Registry.from_entry_points()
@@ -240,7 +248,8 @@ def _client(args: argparse.Namespace, registry: Registry) -> Any:
     if config is None:
         _check_model(registry, args.model)
         return registry
-    from lmux_plug.router import ConfigValidationError, Router  # noqa: PLC0415
+    from lmux_plug.router import ConfigValidationError  # noqa: PLC0415
+    from lmux_plug.router import Router  # noqa: PLC0415
 
     try:
         router = Router(registry=registry, config_path=config)
@@ -276,7 +285,9 @@ def _check_model(registry: Registry, model: str) -> None:
 
 def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | None) -> Any:
     """A router whose limits live in Redis (``--state``), shared by every shard."""
-    from lmux_plug.router import Deployment, LogicalModel, Router  # noqa: PLC0415
+    from lmux_plug.router import Deployment  # noqa: PLC0415
+    from lmux_plug.router import LogicalModel  # noqa: PLC0415
+    from lmux_plug.router import Router  # noqa: PLC0415
     from lmux_plug.router.state import RedisBackend  # noqa: PLC0415
 
     if not str(args.state).startswith(("redis://", "rediss://", "unix://")):
@@ -306,7 +317,8 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
 def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> None:
     """Check parameters, route, capabilities and credentials before the first call."""
     from lmux_plug._types import Capability  # noqa: PLC0415
-    from lmux_plug.params import InvalidParameterError, check_chat_params  # noqa: PLC0415
+    from lmux_plug.params import InvalidParameterError  # noqa: PLC0415
+    from lmux_plug.params import check_chat_params  # noqa: PLC0415
 
     if not args.embed:
         # A bad --temperature fails the run here (exit 2), not every line one by one.
@@ -436,12 +448,10 @@ def _chat_worker(
     structured: StructuredOutput | None,
 ) -> Callable[[int, tuple[int, bytes]], Any]:
     from lmux_plug.batch.engine import _as_messages  # noqa: PLC0415
-    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
-        encode_record,
-        error_record,
-        parse_chat_input,
-        peek_id,
-    )
+    from lmux_plug.batch.jsonl import encode_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import error_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import parse_chat_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import peek_id  # noqa: PLC0415
 
     params = _params(args)
     if structured is not None:
@@ -496,12 +506,11 @@ def _endpoint_worker(client: Any, args: argparse.Namespace) -> Callable[[int, An
     ``client`` is the registry, a router (these APIs go to its registry) or either behind
     ``--rpm`` / ``--tpm`` (a :class:`RateLimitedClient`, whose limiter each line goes through).
     """
-    from lmux_plug.batch.endpoints import endpoint_call, parse_endpoint_input  # noqa: PLC0415
-    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
-        encode_record,
-        error_record,
-        peek_id,
-    )
+    from lmux_plug.batch.endpoints import endpoint_call  # noqa: PLC0415
+    from lmux_plug.batch.endpoints import parse_endpoint_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import encode_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import error_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import peek_id  # noqa: PLC0415
     from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
     from lmux_plug.resilience.tokens import estimate_tokens  # noqa: PLC0415
 
@@ -550,12 +559,10 @@ def _endpoint_worker(client: Any, args: argparse.Namespace) -> Callable[[int, An
 
 
 def _embed_worker(client: Any, args: argparse.Namespace) -> Callable[[int, list[Any]], Any]:
-    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
-        encode_record,
-        error_record,
-        parse_embed_input,
-        peek_id,
-    )
+    from lmux_plug.batch.jsonl import encode_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import error_record  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import parse_embed_input  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import peek_id  # noqa: PLC0415
 
     model, aembed, clock = args.model, client.aembed, time.perf_counter
 
@@ -627,7 +634,8 @@ async def _process(
     stats: _Stats,
     progress: Progress,
 ) -> None:
-    from lmux_plug.batch.engine import _batched, amap  # noqa: PLC0415
+    from lmux_plug.batch.engine import _batched  # noqa: PLC0415
+    from lmux_plug.batch.engine import amap  # noqa: PLC0415
 
     stream: AsyncIterator[Any]
     if args.embed:
@@ -755,12 +763,10 @@ def batch_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
-    from lmux_plug.batch.jsonl import (  # noqa: PLC0415
-        OutputFile,
-        OutputWriteError,
-        count_input_lines,
-        iter_input_lines,
-    )
+    from lmux_plug.batch.jsonl import OutputFile  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import OutputWriteError  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import count_input_lines  # noqa: PLC0415
+    from lmux_plug.batch.jsonl import iter_input_lines  # noqa: PLC0415
     from lmux_plug.batch.limits import RateLimitedClient  # noqa: PLC0415
     from lmux_plug.batch.progress import Progress  # noqa: PLC0415
 

@@ -20,13 +20,15 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from lmux_plug.batch.jsonl import refuse_unknown_keys
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable
+    from collections.abc import Callable
 
 __all__ = ["ENDPOINTS", "endpoint_call", "parse_endpoint_input"]
 

@@ -28,27 +28,37 @@ import collections
 import contextlib
 import itertools
 import time
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-    Sized,
-)
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from collections.abc import Sized
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+from typing import runtime_checkable
 
 import attrs
 
 from lmux_plug._sync import LoopRunner
-from lmux_plug._types import ChatResponse, EmbeddingResponse, Message, SystemMessage, Usage
-from lmux_plug.batch.results import BatchResult, EmbeddingResult, GenerationResult, Outcome
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import Message
+from lmux_plug._types import SystemMessage
+from lmux_plug._types import Usage
+from lmux_plug.batch.results import BatchResult
+from lmux_plug.batch.results import EmbeddingResult
+from lmux_plug.batch.results import GenerationResult
+from lmux_plug.batch.results import Outcome
 from lmux_plug.batch.structured import StructuredOutput
 from lmux_plug.convert import to_messages
-from lmux_plug.errors import InvalidRequestError, LmuxError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
 
 if TYPE_CHECKING:
     from lmux_plug._pricing import Cost
@@ -164,7 +174,8 @@ def _check_call(
     from lmux_plug.registry import Registry  # noqa: PLC0415 - the facade imports this module
 
     if isinstance(client, Registry):  # a router or a custom client takes keywords of its own
-        from lmux_plug.params import check_chat_params, check_embed_params  # noqa: PLC0415
+        from lmux_plug.params import check_chat_params  # noqa: PLC0415
+        from lmux_plug.params import check_embed_params  # noqa: PLC0415
 
         check = check_chat_params if kind == "chat" else check_embed_params
         check({k: v for k, v in params.items() if k not in ("api_key", "base_url")}, model=model)

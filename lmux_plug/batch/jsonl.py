@@ -22,10 +22,14 @@ import contextlib
 import json
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from lmux_plug._secrets import known_secrets, scrub
-from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
+from lmux_plug._secrets import known_secrets
+from lmux_plug._secrets import scrub
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

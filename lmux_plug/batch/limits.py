@@ -12,14 +12,23 @@ call gives its slot back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
-from lmux_plug.resilience.limiter import Limiter, per_minute_buckets
+from lmux_plug.resilience.limiter import Limiter
+from lmux_plug.resilience.limiter import per_minute_buckets
 from lmux_plug.resilience.tokens import estimate_tokens
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingResponse
     from lmux_plug.client import Client
     from lmux_plug.resilience.clock import Clock
     from lmux_plug.router.state import StateBackend

@@ -9,11 +9,16 @@ the parsed structured output and the latency of the call.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 import attrs
 
-from lmux_plug._types import ChatResponse, FinishReason, Usage
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import FinishReason
+from lmux_plug._types import Usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

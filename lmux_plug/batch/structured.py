@@ -21,13 +21,15 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from lmux_plug._types import JsonSchemaResponseFormat
-from lmux_plug.errors import ConfigurationError, LmuxError
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import LmuxError
 
 __all__ = ["OutputParseError", "StructuredOutput", "schema_for_type", "validate"]
 

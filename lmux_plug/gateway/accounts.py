@@ -24,10 +24,13 @@ import attrs
 
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
-from lmux_plug.gateway.budget import from_nano, to_nano
+from lmux_plug.gateway.budget import from_nano
+from lmux_plug.gateway.budget import to_nano
 from lmux_plug.gateway.errors import GatewayError
 from lmux_plug.gateway.keys import VirtualKey
-from lmux_plug.router.state import Bucket, CounterBackend, MemoryBackend
+from lmux_plug.router.state import Bucket
+from lmux_plug.router.state import CounterBackend
+from lmux_plug.router.state import MemoryBackend
 
 __all__ = ["Accounts", "Ticket"]
 

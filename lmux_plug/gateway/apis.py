@@ -14,36 +14,41 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Mapping
 from decimal import Decimal
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import NamedTuple
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmux_plug._api_wire import (
-    ResponseEventWriter,
-    completion_chunk_dict,
-    completion_dict,
-    primed,
-    response_dict,
-    transcription_body,
-)
+from lmux_plug._api_wire import ResponseEventWriter
+from lmux_plug._api_wire import completion_chunk_dict
+from lmux_plug._api_wire import completion_dict
+from lmux_plug._api_wire import primed
+from lmux_plug._api_wire import response_dict
+from lmux_plug._api_wire import transcription_body
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
-from lmux_plug.gateway.budget import (
-    AUDIO_TOKENS_PER_SECOND,
-    TRANSCRIPT_TOKENS_PER_SECOND,
-    audio_seconds_bound,
-    check_output_limits,
-    input_bound,
-)
-from lmux_plug.gateway.errors import GatewayError, as_dict
-from lmux_plug.gateway.streams import CompletionScrub, MeteredStream, ResponseScrub, TranscriptScrub
+from lmux_plug.gateway.budget import AUDIO_TOKENS_PER_SECOND
+from lmux_plug.gateway.budget import TRANSCRIPT_TOKENS_PER_SECOND
+from lmux_plug.gateway.budget import audio_seconds_bound
+from lmux_plug.gateway.budget import check_output_limits
+from lmux_plug.gateway.budget import input_bound
+from lmux_plug.gateway.errors import GatewayError
+from lmux_plug.gateway.errors import as_dict
+from lmux_plug.gateway.streams import CompletionScrub
+from lmux_plug.gateway.streams import MeteredStream
+from lmux_plug.gateway.streams import ResponseScrub
+from lmux_plug.gateway.streams import TranscriptScrub
 from lmux_plug.params import split_api_params
 
 if TYPE_CHECKING:

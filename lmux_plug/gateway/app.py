@@ -18,49 +18,73 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Iterable
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug._types import ChatChunk, Message, Usage
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import Message
+from lmux_plug._types import Usage
 from lmux_plug.convert import to_messages
-from lmux_plug.errors import ConfigurationError, LmuxError
-from lmux_plug.gateway.accounts import Accounts, Ticket
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.accounts import Accounts
+from lmux_plug.gateway.accounts import Ticket
 from lmux_plug.gateway.apis import api_routes
-from lmux_plug.gateway.budget import (
-    BudgetPolicy,
-    Pricer,
-    check_output_limits,
-    input_bound,
-    streamed_tokens,
-)
-from lmux_plug.gateway.errors import GatewayError, Scrubber, as_dict, error_json, from_lmux
-from lmux_plug.gateway.keys import KeyStore, VirtualKey
-from lmux_plug.gateway.metrics import CONTENT_TYPE, Metrics, deployment_labels, render_router
-from lmux_plug.gateway.streams import ChatScrub, MeteredStream
-from lmux_plug.gateway.validate import (
-    MAX_DEPTH,
-    check_chat,
-    check_depth,
-    check_embeddings,
-    check_model_id,
-)
-from lmux_plug.openai._backend import Backend, is_empty
-from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
+from lmux_plug.gateway.budget import BudgetPolicy
+from lmux_plug.gateway.budget import Pricer
+from lmux_plug.gateway.budget import check_output_limits
+from lmux_plug.gateway.budget import input_bound
+from lmux_plug.gateway.budget import streamed_tokens
+from lmux_plug.gateway.errors import GatewayError
+from lmux_plug.gateway.errors import Scrubber
+from lmux_plug.gateway.errors import as_dict
+from lmux_plug.gateway.errors import error_json
+from lmux_plug.gateway.errors import from_lmux
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.metrics import CONTENT_TYPE
+from lmux_plug.gateway.metrics import Metrics
+from lmux_plug.gateway.metrics import deployment_labels
+from lmux_plug.gateway.metrics import render_router
+from lmux_plug.gateway.streams import ChatScrub
+from lmux_plug.gateway.streams import MeteredStream
+from lmux_plug.gateway.validate import MAX_DEPTH
+from lmux_plug.gateway.validate import check_chat
+from lmux_plug.gateway.validate import check_depth
+from lmux_plug.gateway.validate import check_embeddings
+from lmux_plug.gateway.validate import check_model_id
+from lmux_plug.openai._backend import Backend
+from lmux_plug.openai._backend import is_empty
+from lmux_plug.openai._wire import ChunkWriter
+from lmux_plug.openai._wire import chat_params
+from lmux_plug.openai._wire import completion_dict
+from lmux_plug.openai._wire import embedding_dict
 from lmux_plug.router.state import CounterBackend
 
 if TYPE_CHECKING:
-    from lmux_plug.client import Client, RoutingClient
+    from lmux_plug.client import Client
+    from lmux_plug.client import RoutingClient
 
 __all__ = ["METRICS_AUTH", "Gateway", "create_app"]
 

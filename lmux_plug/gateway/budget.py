@@ -23,15 +23,20 @@ used both to reserve and to charge.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from decimal import ROUND_CEILING, Decimal
+from collections.abc import Iterable
+from collections.abc import Mapping
+from decimal import ROUND_CEILING
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from lmux_plug._pricing import ModelPricing, calculate_cost, per_million_tokens
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._pricing import calculate_cost
+from lmux_plug._pricing import per_million_tokens
 from lmux_plug._types import Usage
-from lmux_plug.errors import ConfigurationError, LmuxError
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.errors import GatewayError
 
 __all__ = [

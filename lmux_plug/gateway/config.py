@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Optional
+from decimal import Decimal
+from decimal import InvalidOperation
+from typing import Any
+from typing import Literal
+from typing import Optional
 
 import attrs
 
 from lmux_plug._secrets import without_userinfo
-from lmux_plug.router.config_schema import (
-    ConfigProblem,
-    ConfigValidationError,
-    SchemaConverter,
-    check_ranges,
-    model_reference_problem,
-    unknown_keys,
-)
+from lmux_plug.router.config_schema import ConfigProblem
+from lmux_plug.router.config_schema import ConfigValidationError
+from lmux_plug.router.config_schema import SchemaConverter
+from lmux_plug.router.config_schema import check_ranges
+from lmux_plug.router.config_schema import model_reference_problem
+from lmux_plug.router.config_schema import unknown_keys
 
 __all__ = ["GATEWAY_FIELDS", "check_gateway_config", "check_gateway_references"]
 
@@ -205,7 +206,8 @@ def check_gateway_references(config: Mapping[str, Any], registry: Any, source: s
     an installed provider (the install command for a known plugin, else a did-you-mean).
     Run after :func:`check_gateway_config`, with the registry the gateway will serve.
     """
-    from lmux_plug._cli_models import install_hint, model_problem  # noqa: PLC0415
+    from lmux_plug._cli_models import install_hint  # noqa: PLC0415
+    from lmux_plug._cli_models import model_problem  # noqa: PLC0415
 
     table = config.get("gateway") or {}
     known = [spec.name for spec in registry.providers()]

@@ -28,23 +28,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug._secrets import StreamScrubber, known_secrets
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContentFilterError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    PluginError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-    UnsupportedFeatureError,
-)
+from lmux_plug._secrets import StreamScrubber
+from lmux_plug._secrets import known_secrets
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import PluginError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import TimeoutError
+from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.resilience.retry_after import clamp_delay
 
 __all__ = ["GatewayError", "Scrubber", "error_json", "error_status", "from_lmux"]

@@ -20,8 +20,11 @@ import fnmatch
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from decimal import Decimal
+from decimal import InvalidOperation
 from typing import Any
 
 import attrs

@@ -24,7 +24,10 @@ fold into ``deployment="other"``), labelled by name or model, never by base URL.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -84,12 +87,10 @@ class Metrics:
         known_models: Callable[[], Collection[str]] = frozenset,
         keys: Collection[str] = (),
     ) -> None:
-        from prometheus_client import (  # noqa: PLC0415 - optional extra "gateway"
-            CollectorRegistry,
-            Counter,
-            Gauge,
-            Histogram,
-        )
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415 - optional extra "gateway"
+        from prometheus_client import Counter  # noqa: PLC0415 - optional extra "gateway"
+        from prometheus_client import Gauge  # noqa: PLC0415 - optional extra "gateway"
+        from prometheus_client import Histogram  # noqa: PLC0415 - optional extra "gateway"
 
         self._known_models = known_models
         self._keys = frozenset(keys)
@@ -171,7 +172,8 @@ class Metrics:
 
     def render(self) -> str:
         """The metrics in Prometheus text format 0.0.4 (summed over workers if multiprocess)."""
-        from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415
+        from prometheus_client import generate_latest  # noqa: PLC0415
 
         path = _multiprocess_dir()
         if path is None:

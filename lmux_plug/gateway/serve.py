@@ -48,17 +48,18 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lmux_plug._secrets import without_userinfo
-from lmux_plug.errors import ConfigurationError, LmuxError
-from lmux_plug.gateway.config import (
-    GATEWAY_FIELDS,
-    check_gateway_config,
-    check_gateway_references,
-)
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.gateway.config import GATEWAY_FIELDS
+from lmux_plug.gateway.config import check_gateway_config
+from lmux_plug.gateway.config import check_gateway_references
 from lmux_plug.router.config import source_name
 
 __all__ = ["build_app", "load_toml", "run_in_thread", "serve_main"]
@@ -113,7 +114,8 @@ def _router_for(config: Mapping[str, Any], registry: Any, path: str | None, stat
 
 def _state_for(table: Mapping[str, Any]) -> Any:
     """The state backend of ``[gateway] state``: ``"memory"`` (default) or a Redis URL."""
-    from lmux_plug.router.state import MemoryBackend, RedisBackend  # noqa: PLC0415
+    from lmux_plug.router.state import MemoryBackend  # noqa: PLC0415
+    from lmux_plug.router.state import RedisBackend  # noqa: PLC0415
 
     url = table.get("state", "memory")
     if url == "memory":

@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Hashable
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._secrets import StreamScrubber
-from lmux_plug._types import ChatChunk, ToolCallDelta
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ToolCallDelta
 
 __all__ = [
     "ChatScrub",

@@ -26,22 +26,23 @@ import threading
 from typing import Any
 
 from lmux_plug.openai import types
-from lmux_plug.openai._client import AsyncOpenAI, AsyncStream, OpenAI, Stream
-from lmux_plug.openai._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    InternalServerError,
-    NotFoundError,
-    OpenAIError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnprocessableEntityError,
-)
+from lmux_plug.openai._client import AsyncOpenAI
+from lmux_plug.openai._client import AsyncStream
+from lmux_plug.openai._client import OpenAI
+from lmux_plug.openai._client import Stream
+from lmux_plug.openai._errors import APIConnectionError
+from lmux_plug.openai._errors import APIError
+from lmux_plug.openai._errors import APIStatusError
+from lmux_plug.openai._errors import APITimeoutError
+from lmux_plug.openai._errors import AuthenticationError
+from lmux_plug.openai._errors import BadRequestError
+from lmux_plug.openai._errors import ConflictError
+from lmux_plug.openai._errors import InternalServerError
+from lmux_plug.openai._errors import NotFoundError
+from lmux_plug.openai._errors import OpenAIError
+from lmux_plug.openai._errors import PermissionDeniedError
+from lmux_plug.openai._errors import RateLimitError
+from lmux_plug.openai._errors import UnprocessableEntityError
 
 __all__ = [
     "APIConnectionError",

@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
 
 from lmux_plug._aclose import aclose_if_any
-from lmux_plug._api_wire import (
-    ResponseEventWriter,
-    completion_chunk_dict,
-    completion_dict,
-    primed,
-    response_dict,
-    transcription_body,
-)
+from lmux_plug._api_wire import ResponseEventWriter
+from lmux_plug._api_wire import completion_chunk_dict
+from lmux_plug._api_wire import completion_dict
+from lmux_plug._api_wire import primed
+from lmux_plug._api_wire import response_dict
+from lmux_plug._api_wire import transcription_body
 from lmux_plug.errors import LmuxError
 from lmux_plug.openai._errors import translated
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable
+    from collections.abc import Callable
 
     from lmux_plug.openai._backend import Backend
-    from lmux_plug.openai._client import AsyncOpenAI, OpenAI
+    from lmux_plug.openai._client import AsyncOpenAI
+    from lmux_plug.openai._client import OpenAI
 
 __all__ = [
     "ApiObject",

@@ -11,23 +11,28 @@ the next model.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 from lmux_plug._aclose import aclose_if_any
-from lmux_plug.errors import (
-    AuthenticationError,
-    LmuxError,
-    NotFoundError,
-    UnsupportedFeatureError,
-)
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.openai._wire import normalize_model
-from lmux_plug.params import InvalidParameterError, check_routing_options
+from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import check_routing_options
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.resilience.retrying import call_with_retries
 
 if TYPE_CHECKING:
-    from lmux_plug.client import Client, RoutingClient
+    from lmux_plug.client import Client
+    from lmux_plug.client import RoutingClient
 
 __all__ = ["Backend", "PrimedStream"]
 

@@ -8,39 +8,54 @@ lmux-plug registry (or router) to any provider: ``model="anthropic/claude-..."``
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from collections.abc import AsyncGenerator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Concatenate
+from typing import Literal
+from typing import ParamSpec
+from typing import TypeVar
+from typing import overload
 
 from lmux_plug._aclose import aclose_if_any
-from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError, NotFoundError
-from lmux_plug.openai._apis import (
-    AsyncAudio,
-    AsyncResponses,
-    AsyncTextCompletions,
-    Audio,
-    Responses,
-    TextCompletions,
-)
-from lmux_plug.openai._backend import Backend, PrimedStream, is_empty
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.openai._apis import AsyncAudio
+from lmux_plug.openai._apis import AsyncResponses
+from lmux_plug.openai._apis import AsyncTextCompletions
+from lmux_plug.openai._apis import Audio
+from lmux_plug.openai._apis import Responses
+from lmux_plug.openai._apis import TextCompletions
+from lmux_plug.openai._backend import Backend
+from lmux_plug.openai._backend import PrimedStream
+from lmux_plug.openai._backend import is_empty
 from lmux_plug.openai._errors import translated
-from lmux_plug.openai._fields import (
-    check_chat_fields,
-    check_client_options,
-    check_client_values,
-    check_embed_fields,
-)
-from lmux_plug.openai._wire import ChunkWriter, chat_params, completion_dict, embedding_dict
-from lmux_plug.openai.types import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    CreateEmbeddingResponse,
-    Model,
-    ModelList,
-)
-from lmux_plug.params import InvalidParameterError, did_you_mean
+from lmux_plug.openai._fields import check_chat_fields
+from lmux_plug.openai._fields import check_client_options
+from lmux_plug.openai._fields import check_client_values
+from lmux_plug.openai._fields import check_embed_fields
+from lmux_plug.openai._wire import ChunkWriter
+from lmux_plug.openai._wire import chat_params
+from lmux_plug.openai._wire import completion_dict
+from lmux_plug.openai._wire import embedding_dict
+from lmux_plug.openai.types import ChatCompletion
+from lmux_plug.openai.types import ChatCompletionChunk
+from lmux_plug.openai.types import CreateEmbeddingResponse
+from lmux_plug.openai.types import Model
+from lmux_plug.openai.types import ModelList
+from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import did_you_mean
 
 if TYPE_CHECKING:
-    from lmux_plug.client import Client, RoutingClient
+    from lmux_plug.client import Client
+    from lmux_plug.client import RoutingClient
 
 __all__ = ["AsyncOpenAI", "AsyncStream", "OpenAI", "Stream"]
 

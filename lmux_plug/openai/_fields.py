@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmux_plug.errors import ConfigurationError
-from lmux_plug.params import (
-    CHAT_PARAMETERS,
-    InvalidParameterError,
-    check_chat_params,
-    check_routing_options,
-    did_you_mean,
-)
+from lmux_plug.params import CHAT_PARAMETERS
+from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import check_chat_params
+from lmux_plug.params import check_routing_options
+from lmux_plug.params import did_you_mean
 
 __all__ = [
     "CHAT_CREATE_FIELDS",

@@ -14,13 +14,18 @@ import struct
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from lmux_plug.convert import tool_calls_to_openai
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, ToolCallDelta, Usage
+    from lmux_plug._types import ChatChunk
+    from lmux_plug._types import ChatResponse
+    from lmux_plug._types import EmbeddingResponse
+    from lmux_plug._types import ToolCallDelta
+    from lmux_plug._types import Usage
 
 __all__ = [
     "CHAT_FIELDS",

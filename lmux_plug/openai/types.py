@@ -11,8 +11,10 @@ provider, headers), which ``model_dump`` leaves out.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
 
 import attrs
 

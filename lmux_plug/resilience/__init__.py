@@ -16,33 +16,35 @@ Used by the router, the batch engine, the drop-in client and the gateway:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 # Eager, because the function ``backoff`` shares its name with its module: once the module
 # is imported the package attribute would otherwise be the module, not the function.
-from lmux_plug.resilience.backoff import backoff, retry_wait
+from lmux_plug.resilience.backoff import backoff
+from lmux_plug.resilience.backoff import retry_wait
 
 if TYPE_CHECKING:
-    from lmux_plug.resilience.clock import (
-        SYSTEM_CLOCK,
-        Clock,
-        ManualClock,
-        SystemClock,
-        engine_test_mode,
-        is_testing,
-        set_testing,
-        testing_attempts,
-    )
-    from lmux_plug.resilience.decision import Decision, RetryPolicy, decide
-    from lmux_plug.resilience.limiter import Limiter, Permit
-    from lmux_plug.resilience.retry_after import (
-        MAX_RETRY_AFTER,
-        clamp_delay,
-        parse_duration,
-        retry_after_from,
-    )
+    from lmux_plug.resilience.clock import SYSTEM_CLOCK
+    from lmux_plug.resilience.clock import Clock
+    from lmux_plug.resilience.clock import ManualClock
+    from lmux_plug.resilience.clock import SystemClock
+    from lmux_plug.resilience.clock import engine_test_mode
+    from lmux_plug.resilience.clock import is_testing
+    from lmux_plug.resilience.clock import set_testing
+    from lmux_plug.resilience.clock import testing_attempts
+    from lmux_plug.resilience.decision import Decision
+    from lmux_plug.resilience.decision import RetryPolicy
+    from lmux_plug.resilience.decision import decide
+    from lmux_plug.resilience.limiter import Limiter
+    from lmux_plug.resilience.limiter import Permit
+    from lmux_plug.resilience.retry_after import MAX_RETRY_AFTER
+    from lmux_plug.resilience.retry_after import clamp_delay
+    from lmux_plug.resilience.retry_after import parse_duration
+    from lmux_plug.resilience.retry_after import retry_after_from
     from lmux_plug.resilience.retrying import call_with_retries
-    from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
+    from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS
+    from lmux_plug.resilience.tokens import estimate_tokens
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Protocol
+from typing import runtime_checkable
 
 __all__ = [
     "SYSTEM_CLOCK",

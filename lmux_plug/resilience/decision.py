@@ -13,13 +13,11 @@ from typing import Literal
 
 import attrs
 
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContentFilterError,
-    ContextLengthExceededError,
-    LmuxError,
-    NotFoundError,
-)
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
 from lmux_plug.resilience.backoff import backoff
 from lmux_plug.resilience.retry_after import clamp_delay
 

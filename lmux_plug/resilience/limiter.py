@@ -13,13 +13,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.resilience.cancel import shielded
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
-from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
+from lmux_plug.router.state import Bucket
+from lmux_plug.router.state import MemoryBackend
+from lmux_plug.router.state import StateBackend
 
 __all__ = ["Limiter", "Permit", "per_minute_buckets"]
 

@@ -8,15 +8,21 @@ pass ``deadline`` seconds.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TypeVar
 
 import attrs
 
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug.errors import LmuxError, ProviderError
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock, testing_attempts
-from lmux_plug.resilience.decision import RetryPolicy, decide
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
+from lmux_plug.resilience.clock import testing_attempts
+from lmux_plug.resilience.decision import RetryPolicy
+from lmux_plug.resilience.decision import decide
 
 __all__ = ["call_with_retries"]
 

@@ -14,7 +14,9 @@ import asyncio
 import sys
 import weakref
 from collections.abc import Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
 
 from lmux_plug.errors import TimeoutError
 

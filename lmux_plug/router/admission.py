@@ -12,19 +12,30 @@ keeps a rate-limit slot, an in-flight count or a half-open probe.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug._types import Secret, Usage
-from lmux_plug.errors import AuthenticationError, LmuxError, ProviderError, RateLimitError
+from lmux_plug._types import Secret
+from lmux_plug._types import Usage
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
 from lmux_plug.resilience.cancel import shielded
 from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.retry_after import clamp_delay
-from lmux_plug.router.breaker import Breaker, BreakerState
-from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Target
-from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend
-from lmux_plug.router.stats import Counters, StatsBook
+from lmux_plug.router.breaker import Breaker
+from lmux_plug.router.breaker import BreakerState
+from lmux_plug.router.plan import CallOptions
+from lmux_plug.router.plan import DeploymentRuntime
+from lmux_plug.router.plan import Target
+from lmux_plug.router.state import Bucket
+from lmux_plug.router.state import MemoryBackend
+from lmux_plug.router.state import StateBackend
+from lmux_plug.router.stats import Counters
+from lmux_plug.router.stats import StatsBook
 
 __all__ = ["Admission", "Admitted"]
 

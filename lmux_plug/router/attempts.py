@@ -11,27 +11,34 @@ recorded as an :class:`~lmux_plug.router.retry.Attempt`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
 
 import attrs
 
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import Usage
-from lmux_plug.errors import LmuxError, ProviderError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
 from lmux_plug.resilience.cancel import shielded
-from lmux_plug.resilience.clock import Clock, testing_attempts
-from lmux_plug.resilience.decision import RetryPolicy, decide
-from lmux_plug.resilience.timeouts import (
-    CUT_IN_TASK,
-    arm,
-    attempt_timeout_error,
-    cut,
-    disarm,
-    within,
-)
-from lmux_plug.router.admission import Admission, Admitted
-from lmux_plug.router.plan import CallOptions, Plan
+from lmux_plug.resilience.clock import Clock
+from lmux_plug.resilience.clock import testing_attempts
+from lmux_plug.resilience.decision import RetryPolicy
+from lmux_plug.resilience.decision import decide
+from lmux_plug.resilience.timeouts import CUT_IN_TASK
+from lmux_plug.resilience.timeouts import arm
+from lmux_plug.resilience.timeouts import attempt_timeout_error
+from lmux_plug.resilience.timeouts import cut
+from lmux_plug.resilience.timeouts import disarm
+from lmux_plug.resilience.timeouts import within
+from lmux_plug.router.admission import Admission
+from lmux_plug.router.admission import Admitted
+from lmux_plug.router.plan import CallOptions
+from lmux_plug.router.plan import Plan
 from lmux_plug.router.retry import Attempt
 
 __all__ = ["AttemptCall", "Settled", "run_attempts"]

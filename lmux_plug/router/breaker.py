@@ -13,12 +13,14 @@ Records are small JSON strings updated by compare-and-set, so many processes sha
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+from typing import Literal
 
 import attrs
 
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
 
 if TYPE_CHECKING:
     from lmux_plug.router.state import StateBackend

@@ -12,12 +12,15 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
 from lmux_plug._pricing import Cost
-from lmux_plug._types import ChatChunk, ChatRequest, ChatResponse
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import ChatResponse
 from lmux_plug.convert import converter
 
 if TYPE_CHECKING:

@@ -30,25 +30,26 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 import attrs
 
 from lmux_plug._secrets import without_userinfo
 from lmux_plug._types import Secret
 from lmux_plug.errors import ConfigurationError
-from lmux_plug.router.config_schema import (
-    ConfigProblem,
-    ConfigValidationError,
-    SchemaConverter,
-    check_ranges,
-    extend_schema,
-    model_reference_problem,
-    schema_of,
-    unknown_keys,
-)
+from lmux_plug.router.config_schema import ConfigProblem
+from lmux_plug.router.config_schema import ConfigValidationError
+from lmux_plug.router.config_schema import SchemaConverter
+from lmux_plug.router.config_schema import check_ranges
+from lmux_plug.router.config_schema import extend_schema
+from lmux_plug.router.config_schema import model_reference_problem
+from lmux_plug.router.config_schema import schema_of
+from lmux_plug.router.config_schema import unknown_keys
 
 __all__ = [
     "ConfigProblem",
@@ -464,7 +465,8 @@ def _preset_problems(fields: Mapping[str, Any], path: str) -> list[ConfigProblem
     params = fields.get("params")
     if not params:
         return []
-    from lmux_plug.params import InvalidParameterError, check_chat_params  # noqa: PLC0415
+    from lmux_plug.params import InvalidParameterError  # noqa: PLC0415
+    from lmux_plug.params import check_chat_params  # noqa: PLC0415
 
     # Each parameter on its own, so every bad one is listed at once (the call-time check
     # stops at the first); then all together, for the checks that span parameters.
@@ -662,7 +664,9 @@ def apply_preset(
 
 
 def _with_system(messages: Any, system: str) -> Any:
-    from lmux_plug._types import DeveloperMessage, SystemMessage, UserMessage  # noqa: PLC0415
+    from lmux_plug._types import DeveloperMessage  # noqa: PLC0415
+    from lmux_plug._types import SystemMessage  # noqa: PLC0415
+    from lmux_plug._types import UserMessage  # noqa: PLC0415
 
     listed = [UserMessage(messages)] if isinstance(messages, str) else list(messages)
     first = listed[0] if listed else None

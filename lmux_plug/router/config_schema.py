@@ -18,17 +18,18 @@ import difflib
 import functools
 import math
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import Optional
 
 import attrs
 import cattrs
-from cattrs.errors import (
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
+from cattrs.errors import ClassValidationError
+from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.errors import IterableValidationError
+from cattrs.errors import IterableValidationNote
 
 from lmux_plug.errors import ConfigurationError
 

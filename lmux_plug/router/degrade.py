@@ -14,12 +14,19 @@ locally during an outage release locally after it).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Literal
+from typing import TypeVar
 
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
-from lmux_plug.router.state import Bucket, MemoryBackend, StateBackend, StateBackendError
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
+from lmux_plug.router.state import Bucket
+from lmux_plug.router.state import MemoryBackend
+from lmux_plug.router.state import StateBackend
+from lmux_plug.router.state import StateBackendError
 
 __all__ = ["DegradingBackend"]
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import AuthenticationError
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
 
 if TYPE_CHECKING:
     from lmux_plug._types import Secret

@@ -15,7 +15,8 @@ import math
 from collections.abc import Mapping
 
 from lmux_plug.resilience.retry_after import parse_duration
-from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS, estimate_tokens
+from lmux_plug.resilience.tokens import DEFAULT_OUTPUT_TOKENS
+from lmux_plug.resilience.tokens import estimate_tokens
 from lmux_plug.router.config import Limits
 from lmux_plug.router.state import Bucket
 

@@ -16,15 +16,19 @@ from collections.abc import Sequence
 import attrs
 
 from lmux_plug.errors import NotFoundError
-from lmux_plug.params import check_routing_options, did_you_mean
+from lmux_plug.params import check_routing_options
+from lmux_plug.params import did_you_mean
 from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.decision import RetryPolicy
 from lmux_plug.router.breaker import record_key
-from lmux_plug.router.config import Deployment, LogicalModel, RouterConfig
+from lmux_plug.router.config import Deployment
+from lmux_plug.router.config import LogicalModel
+from lmux_plug.router.config import RouterConfig
 from lmux_plug.router.keys import KeyPool
 from lmux_plug.router.limits import LimitTracker
 from lmux_plug.router.selection import Tier
-from lmux_plug.router.stats import Counters, StatsBook
+from lmux_plug.router.stats import Counters
+from lmux_plug.router.stats import StatsBook
 
 __all__ = ["MAX_IMPLICIT_TARGETS", "CallOptions", "DeploymentRuntime", "Plan", "Target"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import attrs
 
 from lmux_plug.errors import LmuxError
-from lmux_plug.resilience.backoff import backoff, retry_wait
+from lmux_plug.resilience.backoff import backoff
+from lmux_plug.resilience.backoff import retry_wait
 
 __all__ = ["Attempt", "backoff", "retry_wait"]
 

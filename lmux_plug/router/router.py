@@ -17,41 +17,50 @@ snapshot prepared for calls), :mod:`~lmux_plug.router.admission` (admit and sett
 from __future__ import annotations
 
 import os
-from collections.abc import (
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
 from lmux_plug._evolve import evolve
-from lmux_plug._types import ChatChunk, ChatResponse, EmbeddingResponse, Message
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import Message
 from lmux_plug.errors import LmuxError
-from lmux_plug.params import InvalidParameterError, check_routing_options, did_you_mean
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
+from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import check_routing_options
+from lmux_plug.params import did_you_mean
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
 from lmux_plug.resilience.tokens import estimate_tokens
-from lmux_plug.router.admission import Admission, Admitted
+from lmux_plug.router.admission import Admission
+from lmux_plug.router.admission import Admitted
 from lmux_plug.router.attempts import run_attempts
-from lmux_plug.router.breaker import Breaker, BreakerState
-from lmux_plug.router.cache import ResponseCache, request_key
-from lmux_plug.router.config import (
-    ConfigProblem,
-    ConfigSource,
-    ConfigValidationError,
-    Deployment,
-    LogicalModel,
-    RouterConfig,
-    apply_preset,
-)
+from lmux_plug.router.breaker import Breaker
+from lmux_plug.router.breaker import BreakerState
+from lmux_plug.router.cache import ResponseCache
+from lmux_plug.router.cache import request_key
+from lmux_plug.router.config import ConfigProblem
+from lmux_plug.router.config import ConfigSource
+from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.router.config import Deployment
+from lmux_plug.router.config import LogicalModel
+from lmux_plug.router.config import RouterConfig
+from lmux_plug.router.config import apply_preset
 from lmux_plug.router.degrade import DegradingBackend
-from lmux_plug.router.plan import CallOptions, DeploymentRuntime, Plan
+from lmux_plug.router.plan import CallOptions
+from lmux_plug.router.plan import DeploymentRuntime
+from lmux_plug.router.plan import Plan
 from lmux_plug.router.singleflight import SingleFlight
-from lmux_plug.router.state import MemoryBackend, StateBackend
+from lmux_plug.router.state import MemoryBackend
+from lmux_plug.router.state import StateBackend
 from lmux_plug.router.stats import StatsBook
 
 if TYPE_CHECKING:

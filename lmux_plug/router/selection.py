@@ -18,8 +18,10 @@ import hashlib
 import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Generic
+from typing import TypeVar
 
 from lmux_plug.router.config import Deployment
 

@@ -8,8 +8,10 @@ is the cache's job).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from typing import Generic
+from typing import TypeVar
 
 __all__ = ["SingleFlight"]
 

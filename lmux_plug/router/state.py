@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import functools
 import heapq
-from collections.abc import Awaitable, Callable, Sequence
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Concatenate,
-    Literal,
-    ParamSpec,
-    Protocol,
-    TypeVar,
-    runtime_checkable,
-)
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Concatenate
+from typing import Literal
+from typing import ParamSpec
+from typing import Protocol
+from typing import TypeVar
+from typing import runtime_checkable
 
 import attrs
 
-from lmux_plug.errors import ConfigurationError, ProviderError
-from lmux_plug.resilience.clock import SYSTEM_CLOCK, Clock
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import ProviderError
+from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.clock import Clock
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

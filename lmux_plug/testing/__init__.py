@@ -9,6 +9,8 @@ recorded requests, faults) and :mod:`lmux_plug.testing.fake_openai` its OpenAI c
 
 from __future__ import annotations
 
-from lmux_plug.testing.mock import MockCall, MockExhaustedError, MockProvider
+from lmux_plug.testing.mock import MockCall
+from lmux_plug.testing.mock import MockExhaustedError
+from lmux_plug.testing.mock import MockProvider
 
 __all__ = ["MockCall", "MockExhaustedError", "MockProvider"]

@@ -9,39 +9,39 @@ Responses answer with function calls) or an exception instance.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import attrs
 
-from lmux_plug._api_synth import (
-    completion_chunks,
-    input_text,
-    response_events,
-    response_from_text,
-    transcription_chunks,
-)
-from lmux_plug._api_types import (
-    CompletionChunk,
-    CompletionRequest,
-    CompletionResponse,
-    ResponseChunk,
-    ResponseRequest,
-    ResponseResponse,
-    TranscriptionChunk,
-    TranscriptionRequest,
-    TranscriptionResponse,
-)
-from lmux_plug._types import (
-    ChatChunk,
-    ChatResponse,
-    Credentials,
-    EmbeddingResponse,
-    FinishReason,
-    Secret,
-    ToolCall,
-    Usage,
-)
+from lmux_plug._api_synth import completion_chunks
+from lmux_plug._api_synth import input_text
+from lmux_plug._api_synth import response_events
+from lmux_plug._api_synth import response_from_text
+from lmux_plug._api_synth import transcription_chunks
+from lmux_plug._api_types import CompletionChunk
+from lmux_plug._api_types import CompletionRequest
+from lmux_plug._api_types import CompletionResponse
+from lmux_plug._api_types import ResponseChunk
+from lmux_plug._api_types import ResponseRequest
+from lmux_plug._api_types import ResponseResponse
+from lmux_plug._api_types import TranscriptionChunk
+from lmux_plug._api_types import TranscriptionRequest
+from lmux_plug._api_types import TranscriptionResponse
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import Credentials
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import FinishReason
+from lmux_plug._types import Secret
+from lmux_plug._types import ToolCall
+from lmux_plug._types import Usage
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.hookspecs import hookimpl
 

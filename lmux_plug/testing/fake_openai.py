@@ -35,15 +35,22 @@ import random
 import subprocess
 import sys
 import time
-from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections import deque
+from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from lmux_plug import ApiKeyAuth, Capability, ProviderSpec, Usage
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ProviderSpec
+from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import OpenAIWire
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 __all__ = ["FakeOpenAIServer", "FaultPlan", "Quota", "provider_spec", "serve_in_process"]
 

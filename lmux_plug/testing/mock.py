@@ -15,30 +15,34 @@ from __future__ import annotations
 import inspect
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
+from typing import Literal
 
 import attrs
 
 from lmux_plug._context import ProviderContext
 from lmux_plug._pricing import ModelPricing
-from lmux_plug._types import (
-    ApiKeyAuth,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    ModelSpec,
-    NoAuth,
-    ProviderSpec,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from lmux_plug.errors import ConfigurationError, InvalidRequestError, LmuxError
+from lmux_plug._types import ApiKeyAuth
+from lmux_plug._types import Capability
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import EmbeddingRequest
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import FinishReason
+from lmux_plug._types import ModelSpec
+from lmux_plug._types import NoAuth
+from lmux_plug._types import ProviderSpec
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolCallDelta
+from lmux_plug._types import Usage
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
 from lmux_plug.hookspecs import hookimpl
 from lmux_plug.testing._mock_apis import MockApis
 

@@ -23,7 +23,8 @@ import pytest
 
 import lmux_plug
 from lmux_plug.registry import Registry
-from lmux_plug.testing.mock import NO_DEFAULT, MockProvider
+from lmux_plug.testing.mock import NO_DEFAULT
+from lmux_plug.testing.mock import MockProvider
 
 __all__ = ["lmux_mock", "lmux_registry"]
 

@@ -12,33 +12,33 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from lmux_plug._pricing import Cost, ModelPricing, PricingTier
-from lmux_plug._types import (
-    AssistantMessage,
-    AudioContent,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    DeveloperMessage,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    FunctionDefinition,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Message,
-    SystemMessage,
-    TextContent,
-    TextResponseFormat,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolChoice,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
+from lmux_plug._pricing import Cost
+from lmux_plug._pricing import ModelPricing
+from lmux_plug._pricing import PricingTier
+from lmux_plug._types import AssistantMessage
+from lmux_plug._types import AudioContent
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import ChatResponse
+from lmux_plug._types import DeveloperMessage
+from lmux_plug._types import EmbeddingResponse
+from lmux_plug._types import FileContent
+from lmux_plug._types import FinishReason
+from lmux_plug._types import FunctionDefinition
+from lmux_plug._types import ImageContent
+from lmux_plug._types import JsonObjectResponseFormat
+from lmux_plug._types import JsonSchemaResponseFormat
+from lmux_plug._types import Message
+from lmux_plug._types import SystemMessage
+from lmux_plug._types import TextContent
+from lmux_plug._types import TextResponseFormat
+from lmux_plug._types import Tool
+from lmux_plug._types import ToolCall
+from lmux_plug._types import ToolCallDelta
+from lmux_plug._types import ToolChoice
+from lmux_plug._types import ToolMessage
+from lmux_plug._types import Usage
+from lmux_plug._types import UserMessage
 
 __all__ = [
     "chat_chunks",

@@ -10,8 +10,12 @@ stream early (a test then checks the server saw the client leave).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from lmux_plug._aclose import aclose_if_any
 

@@ -14,13 +14,18 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
-from lmux_plug.testing.wire_server import CapturedRequest, Reply
+from lmux_plug import FinishReason
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import Usage
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
 
 __all__ = [
     "OpenAIWire",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lmux_plug import Registry, TranscriptionResponse
+from lmux_plug import Registry
+from lmux_plug import TranscriptionResponse
 from lmux_plug.batch.cli import batch_main
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.serve import run_in_thread
@@ -123,7 +124,8 @@ def test_batch_endpoint_rejects_chat_only_options(tmp_path: Path, extra: list[st
 @pytest.mark.parametrize("endpoint", ["responses", "completions"])
 def test_batch_endpoint_honours_rpm(tmp_path: Path, endpoint: str) -> None:
     """--rpm holds the other APIs too: the engine's clock shows the waits (test mode)."""
-    from lmux_plug.resilience.clock import SYSTEM_CLOCK, engine_test_mode
+    from lmux_plug.resilience.clock import SYSTEM_CLOCK
+    from lmux_plug.resilience.clock import engine_test_mode
 
     src = _write(tmp_path / "in.jsonl", [f"line {i}" for i in range(6)])
     out = tmp_path / "out.jsonl"

@@ -7,16 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug import (
-    AuthenticationError,
-    Capability,
-    ContextLengthExceededError,
-    RateLimitError,
-    Registry,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
 from lmux_plug._http_errors import error_from_response
 
 

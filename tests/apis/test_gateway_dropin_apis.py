@@ -11,19 +11,20 @@ import openai
 import pytest
 
 import lmux_plug
-from lmux_plug import (
-    Capability,
-    ModelPricing,
-    Registry,
-    ToolCall,
-    TranscriptionResponse,
-    TranscriptionSegment,
-    Usage,
-)
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
+from lmux_plug import ToolCall
+from lmux_plug import TranscriptionResponse
+from lmux_plug import TranscriptionSegment
+from lmux_plug import Usage
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.openai import AsyncOpenAI, OpenAI
+from lmux_plug.openai import AsyncOpenAI
+from lmux_plug.openai import OpenAI
 from lmux_plug.testing import MockProvider
 
 KEY = "vk-apis-client-key-0001"

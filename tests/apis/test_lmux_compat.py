@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 import lmux_plug
-from lmux_plug import (
-    AsyncCloseable,
-    AuthProvider,
-    Capability,
-    CompletionProvider,
-    EmbeddingProvider,
-    FinishReason,
-    FunctionCallDelta,
-    FunctionCallResult,
-    ModelPricing,
-    PricingProvider,
-    Registry,
-    ResponseResponse,
-    ResponsesProvider,
-    ToolChoiceFunction,
-    UnsupportedFeatureError,
-)
+from lmux_plug import AsyncCloseable
+from lmux_plug import AuthProvider
+from lmux_plug import Capability
+from lmux_plug import CompletionProvider
+from lmux_plug import EmbeddingProvider
+from lmux_plug import FinishReason
+from lmux_plug import FunctionCallDelta
+from lmux_plug import FunctionCallResult
+from lmux_plug import ModelPricing
+from lmux_plug import PricingProvider
+from lmux_plug import Registry
+from lmux_plug import ResponseResponse
+from lmux_plug import ResponsesProvider
+from lmux_plug import ToolChoiceFunction
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing import MockProvider
 
 PROTOCOLS = (

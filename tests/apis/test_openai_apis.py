@@ -10,24 +10,25 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from lmux_plug import (
-    AssistantMessage,
-    AuthenticationError,
-    ContextLengthExceededError,
-    FinishReason,
-    LmuxError,
-    ProviderError,
-    RateLimitError,
-    Registry,
-    ToolCall,
-)
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug import AssistantMessage
+from lmux_plug import AuthenticationError
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import FinishReason
+from lmux_plug import LmuxError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import ToolCall
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "test-key-apis-0001"
 

@@ -11,29 +11,27 @@ from typing import Any
 import pytest
 
 import lmux_plug
-from lmux_plug import (
-    AssistantMessage,
-    Capability,
-    CompletionChunk,
-    CompletionRequest,
-    InvalidRequestError,
-    ModelPricing,
-    PluginError,
-    Registry,
-    ResponseChunk,
-    ResponseRequest,
-    ResponseResponse,
-    Tool,
-    ToolCall,
-    ToolChoiceFunction,
-    ToolMessage,
-    TranscriptionRequest,
-    TranscriptionResponse,
-    UnsupportedFeatureError,
-    UserMessage,
-    hookimpl,
-    per_million_tokens,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import Capability
+from lmux_plug import CompletionChunk
+from lmux_plug import CompletionRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import ModelPricing
+from lmux_plug import PluginError
+from lmux_plug import Registry
+from lmux_plug import ResponseChunk
+from lmux_plug import ResponseRequest
+from lmux_plug import ResponseResponse
+from lmux_plug import Tool
+from lmux_plug import ToolCall
+from lmux_plug import ToolChoiceFunction
+from lmux_plug import ToolMessage
+from lmux_plug import TranscriptionRequest
+from lmux_plug import TranscriptionResponse
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import UserMessage
+from lmux_plug import hookimpl
+from lmux_plug import per_million_tokens
 from lmux_plug.testing import MockProvider
 
 MODEL = "mock/mock-model"

@@ -14,9 +14,14 @@ from typing import Any
 
 import pytest
 
-from lmux_plug import LmuxError, Registry, ResponseResponse
-from lmux_plug.testing.wire import WireExchange, load_recording, recordings
-from lmux_plug.testing.wire_server import Reply, WireServer
+from lmux_plug import LmuxError
+from lmux_plug import Registry
+from lmux_plug import ResponseResponse
+from lmux_plug.testing.wire import WireExchange
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire"
 KEY = "test-key-replay-0001"

@@ -2,14 +2,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lmux_plug import ProviderError, Registry
-from lmux_plug.testing import MockCall, MockProvider
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, provider_spec
+from lmux_plug import ProviderError
+from lmux_plug import Registry
+from lmux_plug.testing import MockCall
+from lmux_plug.testing import MockProvider
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
+from lmux_plug.testing.fake_openai import provider_spec
 
 
 def openai_plugin():

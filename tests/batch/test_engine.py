@@ -10,20 +10,21 @@ import time
 
 import pytest
 
-from lmux_plug import InvalidRequestError, ProviderError, Registry
-from lmux_plug.batch import (
-    BatchInterrupted,
-    ChatClient,
-    EmbedClient,
-    aembed_batch,
-    agenerate_batch,
-    aiter_embed,
-    aiter_generate,
-    amap,
-    embed_batch,
-    generate_batch,
-)
-from lmux_plug.testing import MockCall, MockProvider
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import Registry
+from lmux_plug.batch import BatchInterrupted
+from lmux_plug.batch import ChatClient
+from lmux_plug.batch import EmbedClient
+from lmux_plug.batch import aembed_batch
+from lmux_plug.batch import agenerate_batch
+from lmux_plug.batch import aiter_embed
+from lmux_plug.batch import aiter_generate
+from lmux_plug.batch import amap
+from lmux_plug.batch import embed_batch
+from lmux_plug.batch import generate_batch
+from lmux_plug.testing import MockCall
+from lmux_plug.testing import MockProvider
 from lmux_plug.testing.fake_openai import FaultPlan
 
 # --------------------------------------------------------------------------- real sockets

@@ -5,16 +5,14 @@ import json
 import pytest
 
 from lmux_plug import InvalidRequestError
-from lmux_plug.batch.jsonl import (
-    DoneLines,
-    OutputFile,
-    count_input_lines,
-    encode_record,
-    error_record,
-    iter_input_lines,
-    parse_chat_input,
-    parse_embed_input,
-)
+from lmux_plug.batch.jsonl import DoneLines
+from lmux_plug.batch.jsonl import OutputFile
+from lmux_plug.batch.jsonl import count_input_lines
+from lmux_plug.batch.jsonl import encode_record
+from lmux_plug.batch.jsonl import error_record
+from lmux_plug.batch.jsonl import iter_input_lines
+from lmux_plug.batch.jsonl import parse_chat_input
+from lmux_plug.batch.jsonl import parse_embed_input
 from lmux_plug.batch.structured import OutputParseError
 
 

@@ -7,12 +7,17 @@ from decimal import Decimal
 
 import pytest
 
-from lmux_plug import ConfigurationError, Registry
+from lmux_plug import ConfigurationError
+from lmux_plug import Registry
 from lmux_plug.batch import agenerate_batch
 from lmux_plug.batch.limits import RateLimitedClient
-from lmux_plug.batch.progress import Progress, format_duration
-from lmux_plug.resilience import DEFAULT_OUTPUT_TOKENS, ManualClock, estimate_tokens
-from lmux_plug.resilience.limiter import Limiter, per_minute_buckets
+from lmux_plug.batch.progress import Progress
+from lmux_plug.batch.progress import format_duration
+from lmux_plug.resilience import DEFAULT_OUTPUT_TOKENS
+from lmux_plug.resilience import ManualClock
+from lmux_plug.resilience import estimate_tokens
+from lmux_plug.resilience.limiter import Limiter
+from lmux_plug.resilience.limiter import per_minute_buckets
 
 
 async def test_request_limit_paces_after_a_one_second_burst():

@@ -3,15 +3,22 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Literal, Optional
+from typing import Literal
+from typing import Optional
 
 import attrs
 import pytest
 
-from lmux_plug import ConfigurationError, JsonSchemaResponseFormat, LmuxError
-from lmux_plug.batch import OutputParseError, StructuredOutput, agenerate_batch
-from lmux_plug.batch.structured import schema_for_type, validate
-from lmux_plug.testing import MockCall, MockProvider
+from lmux_plug import ConfigurationError
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug.batch import OutputParseError
+from lmux_plug.batch import StructuredOutput
+from lmux_plug.batch import agenerate_batch
+from lmux_plug.batch.structured import schema_for_type
+from lmux_plug.batch.structured import validate
+from lmux_plug.testing import MockCall
+from lmux_plug.testing import MockProvider
 from lmux_plug.testing.fake_openai import FaultPlan
 
 

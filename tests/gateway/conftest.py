@@ -8,9 +8,12 @@ from types import SimpleNamespace
 import openai
 import pytest
 
-from lmux_plug import ModelPricing, Registry
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
 

@@ -10,24 +10,20 @@ import urllib.request
 import openai
 import pytest
 
-from lmux_plug import (
-    ChatChunk,
-    FinishReason,
-    JsonObjectResponseFormat,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-    UnsupportedFeatureError,
-)
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import Usage
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import TimeoutError
+from lmux_plug.errors import UnsupportedFeatureError
 
 HI = [{"role": "user", "content": "hi"}]
 TOOL = {

@@ -10,12 +10,17 @@ from __future__ import annotations
 import openai
 import pytest
 
-from lmux_plug import ApiKeyAuth, ProviderSpec, Registry
+from lmux_plug import ApiKeyAuth
+from lmux_plug import ProviderSpec
+from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.openai import OpenAI
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 lmux_plug_openai = pytest.importorskip(
     "lmux_plug_openai", reason="the openai plugin is not installed"

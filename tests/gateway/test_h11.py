@@ -27,7 +27,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.protocol import protocol_class
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing.fake_openai import FakeOpenAIServer

@@ -18,7 +18,9 @@ import pytest
 
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.gateway.keys import hash_key
-from lmux_plug.gateway.serve import build_app, load_toml, serve_main
+from lmux_plug.gateway.serve import build_app
+from lmux_plug.gateway.serve import load_toml
+from lmux_plug.gateway.serve import serve_main
 
 CLIENT_KEY = "vk-serve-test-client-0001"
 

@@ -12,10 +12,18 @@ from hypothesis import strategies as st
 
 from lmux_plug import errors
 from lmux_plug.gateway.accounts import Accounts
-from lmux_plug.gateway.errors import GatewayError, Scrubber, error_status, from_lmux
-from lmux_plug.gateway.keys import ENV_KEYS, KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.errors import GatewayError
+from lmux_plug.gateway.errors import Scrubber
+from lmux_plug.gateway.errors import error_status
+from lmux_plug.gateway.errors import from_lmux
+from lmux_plug.gateway.keys import ENV_KEYS
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.metrics import Metrics
-from lmux_plug.openai._wire import chat_params, embedding_dict, normalize_model
+from lmux_plug.openai._wire import chat_params
+from lmux_plug.openai._wire import embedding_dict
+from lmux_plug.openai._wire import normalize_model
 
 
 async def test_rpm_window_slides():

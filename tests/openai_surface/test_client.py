@@ -12,24 +12,23 @@ import openai.types
 import openai.types.chat
 import pytest
 
-from lmux_plug import (
-    ChatChunk,
-    FinishReason,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    Registry,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from lmux_plug.errors import (
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-)
-from lmux_plug.openai import AsyncOpenAI, ChatCompletion, Embedding, OpenAI
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import Registry
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import Usage
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.openai import AsyncOpenAI
+from lmux_plug.openai import ChatCompletion
+from lmux_plug.openai import Embedding
+from lmux_plug.openai import OpenAI
 from lmux_plug.testing import MockProvider
 
 HI = [{"role": "user", "content": "hi"}]

@@ -11,7 +11,8 @@ from lmux_plug import Registry
 from lmux_plug.errors import RateLimitError
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.openai import AsyncOpenAI, OpenAI
+from lmux_plug.openai import AsyncOpenAI
+from lmux_plug.openai import OpenAI
 from lmux_plug.testing import MockProvider
 
 router_module = pytest.importorskip("lmux_plug.router", reason="the router is not available")

@@ -15,9 +15,14 @@ import time
 import aiohttp  # noqa: F401 - imported before the clock starts
 import lmux_plug_openai
 
-from lmux_plug.errors import RateLimitError, TimeoutError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import TimeoutError
 from lmux_plug.registry import Registry
-from lmux_plug.router import Deployment, Limits, LogicalModel, RedisBackend, Router
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import RedisBackend
+from lmux_plug.router import Router
 from lmux_plug.testing.fake_openai import provider_spec
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from lmux_plug.errors import TimeoutError
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig, load_config
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import load_config
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 def _deployment(server: FakeOpenAIServer, name: str, **kwargs: object) -> Deployment:

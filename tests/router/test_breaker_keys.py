@@ -8,10 +8,16 @@ import logging
 import pytest
 
 from lmux_plug._types import Secret
-from lmux_plug.errors import AuthenticationError, LmuxError, ProviderError
-from lmux_plug.router import Deployment, Router, RouterConfig, render_stats
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.router import Deployment
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import render_stats
 from lmux_plug.router.keys import fingerprint
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 def _router(registry, server, **settings):

@@ -6,13 +6,20 @@ import asyncio
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug._types import ChatRequest, UserMessage
-from lmux_plug.router import EXCLUDED_FIELDS, Deployment, Router, RouterConfig, request_key
+from lmux_plug._types import ChatRequest
+from lmux_plug._types import UserMessage
+from lmux_plug.router import EXCLUDED_FIELDS
+from lmux_plug.router import Deployment
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import request_key
 from lmux_plug.router.cache import L1Cache
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 from lmux_plug.testing.strategies import chat_requests
 
 FIELDS = [f.name for f in attrs.fields(ChatRequest) if f.name not in EXCLUDED_FIELDS]

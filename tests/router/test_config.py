@@ -8,18 +8,18 @@ import time
 
 import pytest
 
-from lmux_plug.errors import ConfigurationError, NotFoundError
-from lmux_plug.router import (
-    ConfigSource,
-    Deployment,
-    Limits,
-    LogicalModel,
-    Router,
-    RouterConfig,
-    find_config_file,
-    load_config,
-)
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.router import ConfigSource
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import find_config_file
+from lmux_plug.router import load_config
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 TOML = """
 [router]

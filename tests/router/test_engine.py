@@ -9,34 +9,34 @@ import random
 
 import pytest
 
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContentFilterError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-    UnsupportedFeatureError,
-)
-from lmux_plug.resilience import (
-    MAX_RETRY_AFTER,
-    ManualClock,
-    RetryPolicy,
-    backoff,
-    call_with_retries,
-    decide,
-    engine_test_mode,
-    is_testing,
-    parse_duration,
-    retry_after_from,
-    retry_wait,
-)
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.errors import TimeoutError
+from lmux_plug.errors import UnsupportedFeatureError
+from lmux_plug.resilience import MAX_RETRY_AFTER
+from lmux_plug.resilience import ManualClock
+from lmux_plug.resilience import RetryPolicy
+from lmux_plug.resilience import backoff
+from lmux_plug.resilience import call_with_retries
+from lmux_plug.resilience import decide
+from lmux_plug.resilience import engine_test_mode
+from lmux_plug.resilience import is_testing
+from lmux_plug.resilience import parse_duration
+from lmux_plug.resilience import retry_after_from
+from lmux_plug.resilience import retry_wait
 from lmux_plug.resilience.clock import SYSTEM_CLOCK
 from lmux_plug.resilience.timeouts import within
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 # -- Retry-After -----------------------------------------------------------------------
 

@@ -7,10 +7,15 @@ import time
 
 import pytest
 
-from lmux_plug.errors import LmuxError, RateLimitError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import RateLimitError
 from lmux_plug.resilience.clock import ManualClock
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 FAULTS = {"429": 0.05, "500": 0.04, "503": 0.03, "529": 0.02, "reset": 0.03, "malformed": 0.03}
 TOTAL = 10_000

@@ -7,9 +7,13 @@ import logging
 import pytest
 
 from lmux_plug.errors import ProviderError
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
 from lmux_plug.router.keys import fingerprint
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 BAD_KEY = "sk-test-log-bad-000111"
 GOOD_KEY = "sk-test-log-good-000222"

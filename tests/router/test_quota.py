@@ -10,8 +10,13 @@ import pytest
 
 from lmux_plug.errors import RateLimitError
 from lmux_plug.resilience.clock import ManualClock
-from lmux_plug.router import Deployment, Limits, LogicalModel, Router
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
+from lmux_plug.testing.fake_openai import Quota
 
 QUOTAS = (10, 15, 20)
 WINDOW = 1.0

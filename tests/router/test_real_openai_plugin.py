@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from lmux_plug.router import Deployment, Limits, Router
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import Router
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
+from lmux_plug.testing.fake_openai import Quota
 
 
 async def test_limits_learnt_through_the_real_plugin(openai_registry):

@@ -14,8 +14,13 @@ import time
 import pytest
 
 from lmux_plug.resilience import ManualClock
-from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
-from lmux_plug.router.state import RedisBackend, StateBackendError
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router.state import RedisBackend
+from lmux_plug.router.state import StateBackendError
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 pytestmark = [pytest.mark.redis]

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan, Quota
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
+from lmux_plug.testing.fake_openai import Quota
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 

@@ -7,17 +7,21 @@ import random
 
 import pytest
 
-from lmux_plug.errors import (
-    ContentFilterError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    ProviderError,
-)
-from lmux_plug.resilience import backoff, retry_wait
-from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
+from lmux_plug.errors import ContentFilterError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.resilience import backoff
+from lmux_plug.resilience import retry_wait
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
 from lmux_plug.router.selection import order_deployments
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 from lmux_plug.testing.mock import MockProvider
 
 DEPLOYMENTS = [Deployment(f"p/m{i}", limits=Limits(rpm=r)) for i, r in enumerate((100, 300, 600))]

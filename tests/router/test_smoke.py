@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from lmux_plug.router import Deployment, LogicalModel, Router
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 

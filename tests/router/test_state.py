@@ -7,19 +7,19 @@ import time
 
 import pytest
 
-from lmux_plug.router import (
-    Deployment,
-    MemoryBackend,
-    RedisBackend,
-    Router,
-    RouterConfig,
-    StateBackend,
-)
+from lmux_plug.router import Deployment
+from lmux_plug.router import MemoryBackend
+from lmux_plug.router import RedisBackend
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import StateBackend
 from lmux_plug.router.breaker import Breaker
 from lmux_plug.router.config import Limits
-from lmux_plug.router.limits import LimitTracker, rate_limit_headers
+from lmux_plug.router.limits import LimitTracker
+from lmux_plug.router.limits import rate_limit_headers
 from lmux_plug.router.state import Bucket
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

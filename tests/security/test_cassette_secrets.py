@@ -15,7 +15,9 @@ from aiohttp import web
 import lmux_plug
 from lmux_plug.http import Transport
 from lmux_plug.testing.servers import serve_app
-from lmux_plug.transports import REDACTED, RecordingTransport, ReplayTransport
+from lmux_plug.transports import REDACTED
+from lmux_plug.transports import RecordingTransport
+from lmux_plug.transports import ReplayTransport
 
 CALL_KEY = "sk-cassette.CALL.1234567890ab"
 OTHER_KEY = "other-provider-KEY-fedcba0987"

@@ -14,24 +14,26 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug import (
-    ChatRequest,
-    EmbeddingRequest,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    PluginError,
-    Registry,
-    TextResponseFormat,
-    Tool,
-    ToolChoice,
-)
-from lmux_plug.params import CHAT_PARAMETERS, EMBED_PARAMETERS
-from lmux_plug.testing import MockCall, MockProvider
+from lmux_plug import ChatRequest
+from lmux_plug import EmbeddingRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import PluginError
+from lmux_plug import Registry
+from lmux_plug import TextResponseFormat
+from lmux_plug import Tool
+from lmux_plug import ToolChoice
+from lmux_plug.params import CHAT_PARAMETERS
+from lmux_plug.params import EMBED_PARAMETERS
+from lmux_plug.testing import MockCall
+from lmux_plug.testing import MockProvider
 
 EXAMPLES = int(os.environ.get("LMUX_FUZZ_EXAMPLES", "10000"))
 

@@ -15,12 +15,17 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug import ModelPricing, Registry
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
 

@@ -19,10 +19,16 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 
-from lmux_plug import EmbeddingResponse, ModelPricing, Registry
-from lmux_plug.errors import PluginError, ProviderError, RateLimitError
+from lmux_plug import EmbeddingResponse
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
+from lmux_plug.errors import PluginError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
 
@@ -408,8 +414,10 @@ def test_a_router_does_not_keep_every_model_name_a_client_invents():
 @pytest.mark.parametrize("retry_after", [float("inf"), float("nan")])
 def test_retry_after_inf_or_nan_from_a_real_upstream_is_a_json_429(retry_after):
     plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-    from lmux_plug import ApiKeyAuth, ProviderSpec
-    from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+    from lmux_plug import ApiKeyAuth
+    from lmux_plug import ProviderSpec
+    from lmux_plug.testing.fake_openai import FakeOpenAIServer
+    from lmux_plug.testing.fake_openai import FaultPlan
 
     server = FakeOpenAIServer(FaultPlan(retry_after=retry_after))
     with server.run_in_thread() as upstream:

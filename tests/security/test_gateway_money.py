@@ -18,10 +18,16 @@ from decimal import Decimal
 import openai
 import pytest
 
-from lmux_plug import ChatChunk, FinishReason, ModelPricing, Registry, Usage
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
+from lmux_plug import Usage
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.budget import BudgetPolicy
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
 

@@ -19,7 +19,9 @@ import pytest
 from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "sk-proj.SPLIT.9f8e7d6c5b4a3210"
 HALF = 13  # where the key is cut

@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
-from lmux_plug import (
-    ChatChunk,
-    CompletionChunk,
-    FinishReason,
-    ModelPricing,
-    Registry,
-    ResponseChunk,
-    Usage,
-)
+from lmux_plug import ChatChunk
+from lmux_plug import CompletionChunk
+from lmux_plug import FinishReason
+from lmux_plug import ModelPricing
+from lmux_plug import Registry
+from lmux_plug import ResponseChunk
+from lmux_plug import Usage
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.hookspecs import hookimpl
 from lmux_plug.testing import MockProvider

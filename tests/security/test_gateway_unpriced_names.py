@@ -16,9 +16,13 @@ import pytest
 
 from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
-from lmux_plug.gateway.keys import KeyStore, VirtualKey, hash_key
+from lmux_plug.gateway.keys import KeyStore
+from lmux_plug.gateway.keys import VirtualKey
+from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.router import Deployment, LogicalModel, Router
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 KEY = "vk-unpriced-names-0001"

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from lmux_plug import InvalidRequestError, ProviderError
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
 from lmux_plug.http import Transport
 
 SECRET = "sk-test-" + "q" * 24

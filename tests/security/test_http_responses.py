@@ -12,13 +12,17 @@ import asyncio
 import gzip
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from lmux_plug import InvalidRequestError, ProviderError, ResponseTooLargeError
-from lmux_plug.http import Timeout, Transport
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import ResponseTooLargeError
+from lmux_plug.http import Timeout
+from lmux_plug.http import Transport
 
 FRESH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"fresh": true}'
 SMUGGLED = b'HTTP/1.1 200 OK\r\ncontent-length: 18\r\n\r\n{"smuggled": true}'

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lmux_plug import InvalidRequestError, LmuxError, Registry
-from lmux_plug.testing.wire_server import Reply, WireServer
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import Registry
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "path-test-key-123456"
 

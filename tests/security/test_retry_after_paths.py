@@ -20,7 +20,9 @@ from aiohttp import web
 from lmux_plug import Registry
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.serve import run_in_thread
-from lmux_plug.router import Deployment, LogicalModel, Router
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
 from lmux_plug.testing.servers import serve_app
 
 WAITS = ["inf", "nan", "-5", "1e400", "Infinity"]

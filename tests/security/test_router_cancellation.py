@@ -15,9 +15,14 @@ import random
 import pytest
 
 from lmux_plug.errors import LmuxError
-from lmux_plug.router import Deployment, Limits, LogicalModel, Router, RouterConfig
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
 from lmux_plug.router.state import MemoryBackend
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 CANCELLATIONS = 1000
 

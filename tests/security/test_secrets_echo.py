@@ -19,9 +19,12 @@ from pathlib import Path
 import pytest
 
 import lmux_plug
-from lmux_plug import LmuxError, Registry
+from lmux_plug import LmuxError
+from lmux_plug import Registry
 from lmux_plug._secrets import scrubbed_logger
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "sk-live-SECRET-5f2a9c7e1b"
 POOL_KEY = "pool-key-SECRET-77aa00ff"
@@ -159,7 +162,9 @@ async def test_an_embeddings_body_echoing_the_key_never_shows_it(
 async def test_router_attempts_never_show_pool_keys(
     upstream: tuple[Registry, WireServer],
 ) -> None:
-    from lmux_plug.router import Deployment, LogicalModel, Router
+    from lmux_plug.router import Deployment
+    from lmux_plug.router import LogicalModel
+    from lmux_plug.router import Router
 
     registry, _server = upstream
     base = registry._routes["openai"].base_url
@@ -177,7 +182,8 @@ async def test_batch_output_files_never_show_the_key(
     upstream: tuple[Registry, WireServer], tmp_path: Path
 ) -> None:
     from lmux_plug.batch import agenerate_batch
-    from lmux_plug.batch.jsonl import encode_record, error_record
+    from lmux_plug.batch.jsonl import encode_record
+    from lmux_plug.batch.jsonl import error_record
 
     registry, _ = upstream
     batch = await agenerate_batch(

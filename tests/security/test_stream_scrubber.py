@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from lmux_plug._secrets import StreamScrubber, scrub
+from lmux_plug._secrets import StreamScrubber
+from lmux_plug._secrets import scrub
 
 SECRETS = ("sk-live-ABCDEFGH1234", "zq-98765432", "sk-live-AB")  # the last starts the first
 

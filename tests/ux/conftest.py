@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 @pytest.fixture

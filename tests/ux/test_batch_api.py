@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from lmux_plug import InvalidParameterError, InvalidRequestError, Registry
-from lmux_plug.batch import embed_batch, generate_batch
+from lmux_plug import InvalidParameterError
+from lmux_plug import InvalidRequestError
+from lmux_plug import Registry
+from lmux_plug.batch import embed_batch
+from lmux_plug.batch import generate_batch
 from lmux_plug.router import Router
 
 # Typed as Any: the wrong shapes a user's untyped code may pass.

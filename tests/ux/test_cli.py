@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import lmux_plug
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 def run(
@@ -288,7 +289,8 @@ def test_bad_parameter_is_a_usage_error_not_an_empty_answer() -> None:
 
 
 def test_every_install_hint_names_a_plugin_folder_of_this_repository() -> None:
-    from lmux_plug._cli_models import KNOWN_PLUGINS, install_hint
+    from lmux_plug._cli_models import KNOWN_PLUGINS
+    from lmux_plug._cli_models import install_hint
 
     root = Path(__file__).parents[2]
     for prefix, package in KNOWN_PLUGINS.items():

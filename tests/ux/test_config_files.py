@@ -15,15 +15,13 @@ import pytest
 import lmux_plug
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
-from lmux_plug.router import (
-    ConfigSource,
-    ConfigValidationError,
-    Deployment,
-    LogicalModel,
-    Router,
-    RouterConfig,
-    load_config,
-)
+from lmux_plug.router import ConfigSource
+from lmux_plug.router import ConfigValidationError
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.router import load_config
 from lmux_plug.testing import MockProvider
 
 GOOD = """
@@ -264,7 +262,9 @@ def test_config_built_in_code_is_checked_too(settings: dict[str, object], expect
 
 
 def test_dangling_fallback_in_code_is_refused() -> None:
-    from lmux_plug.router import Deployment, Limits, LogicalModel
+    from lmux_plug.router import Deployment
+    from lmux_plug.router import Limits
+    from lmux_plug.router import LogicalModel
 
     model = LogicalModel("a", [Deployment("echo/echo-1")], fallbacks=("smrt",))
     with pytest.raises(ConfigValidationError, match=r"\$\.models\.a\.fallbacks\[0\]: unknown"):

@@ -19,7 +19,8 @@ import pytest
 
 import lmux_plug
 import lmux_plug.openai as dropin
-from lmux_plug import ConfigurationError, Registry
+from lmux_plug import ConfigurationError
+from lmux_plug import Registry
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 

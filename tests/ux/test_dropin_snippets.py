@@ -14,7 +14,8 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from openai.types import CreateEmbeddingResponse as SdkEmbeddings
 from openai.types.chat import ChatCompletion as SdkCompletion
 
 import lmux_plug
-from lmux_plug import ConfigurationError, Registry
-from lmux_plug.openai import AsyncOpenAI, OpenAI
+from lmux_plug import ConfigurationError
+from lmux_plug import Registry
+from lmux_plug.openai import AsyncOpenAI
+from lmux_plug.openai import OpenAI
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 
 KEY = "k-test-snippets-0"
@@ -269,8 +272,10 @@ def test_every_keyword_of_the_sdk_create_is_accepted() -> None:
     from openai.resources.chat.completions import Completions as SdkCompletions
     from openai.resources.embeddings import Embeddings as SdkEmbeddingsResource
 
-    from lmux_plug.openai._client import AsyncCompletions, AsyncEmbeddings
-    from lmux_plug.openai._fields import CHAT_CREATE_FIELDS, EMBED_CREATE_FIELDS
+    from lmux_plug.openai._client import AsyncCompletions
+    from lmux_plug.openai._client import AsyncEmbeddings
+    from lmux_plug.openai._fields import CHAT_CREATE_FIELDS
+    from lmux_plug.openai._fields import EMBED_CREATE_FIELDS
 
     for sdk, ours, extra in (
         (SdkCompletions.create, AsyncCompletions.create, CHAT_CREATE_FIELDS),

@@ -14,7 +14,8 @@ import pydantic
 import pytest
 
 import lmux_plug
-from lmux_plug import FinishReason, Registry
+from lmux_plug import FinishReason
+from lmux_plug import Registry
 from lmux_plug._json_instance import instance_of
 from lmux_plug.openai import OpenAI
 

@@ -20,8 +20,11 @@ from openai.types.chat import ChatCompletionMessageParam
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.gateway.config import check_gateway_config
-from lmux_plug.gateway.serve import build_app, load_toml, run_in_thread
-from lmux_plug.router.config import ConfigValidationError, parse_config
+from lmux_plug.gateway.serve import build_app
+from lmux_plug.gateway.serve import load_toml
+from lmux_plug.gateway.serve import run_in_thread
+from lmux_plug.router.config import ConfigValidationError
+from lmux_plug.router.config import parse_config
 from lmux_plug.testing import MockProvider
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-from lmux_plug import ChatChunk, ChatResponse, FinishReason, Registry, Usage
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
+from lmux_plug import Registry
+from lmux_plug import Usage
 from lmux_plug.openai import OpenAI
 from lmux_plug.router import Router
 from lmux_plug.testing import MockProvider
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 def test_chat_and_embed_carry_latency_over_a_real_socket() -> None:

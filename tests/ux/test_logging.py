@@ -16,8 +16,12 @@ import pytest
 from lmux_plug import Registry
 from lmux_plug.errors import ProviderError
 from lmux_plug.resilience import ManualClock
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 ROOT = Path(__file__).parents[2]
 KEY = "test-key-logging-aaa111"

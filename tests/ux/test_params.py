@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 import lmux_plug
-from lmux_plug import InvalidParameterError, InvalidRequestError, Registry
+from lmux_plug import InvalidParameterError
+from lmux_plug import InvalidRequestError
+from lmux_plug import Registry
 from lmux_plug.testing import MockProvider
 
 
@@ -262,7 +264,8 @@ def test_the_other_apis_send_api_and_extra_body_fields() -> None:
 def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
     import openai
 
-    from lmux_plug.gateway.serve import build_app, run_in_thread
+    from lmux_plug.gateway.serve import build_app
+    from lmux_plug.gateway.serve import run_in_thread
 
     with (
         run_in_thread(build_app(None, registry=Registry())) as url,

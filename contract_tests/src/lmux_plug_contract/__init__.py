@@ -18,17 +18,19 @@ its assertions into messages.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
-    from lmux_plug_contract.contract import (
-        CLAUSES,
-        ERROR_EXPECTATIONS,
-        ProviderContract,
-        clause,
-    )
+    from lmux_plug_contract.contract import CLAUSES
+    from lmux_plug_contract.contract import ERROR_EXPECTATIONS
+    from lmux_plug_contract.contract import ProviderContract
+    from lmux_plug_contract.contract import clause
     from lmux_plug_contract.fixtures import ContractFixtures
-    from lmux_plug_contract.wires import CapturedRequest, Reply, StreamRendering, WireFormat
+    from lmux_plug_contract.wires import CapturedRequest
+    from lmux_plug_contract.wires import Reply
+    from lmux_plug_contract.wires import StreamRendering
+    from lmux_plug_contract.wires import WireFormat
 
 __all__ = [
     "CLAUSES",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from lmux_plug import ToolCall, Usage
+from lmux_plug import ToolCall
+from lmux_plug import Usage
 
 __all__ = [
     "CHAT_PROMPT",

@@ -7,7 +7,8 @@ Kept apart from :mod:`lmux_plug_contract.contract` so clause modules it builds o
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import pytest
 

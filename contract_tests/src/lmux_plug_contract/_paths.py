@@ -9,8 +9,11 @@ appended to :data:`PATHS`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import Literal
 
 import attrs
 from lmux_plug import Capability

@@ -11,12 +11,15 @@ exchanges whose request went to the same endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from lmux_plug.testing.wire import WireExchange, load_recording, recordings
+from lmux_plug.testing.wire import WireExchange
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
 
 __all__ = ["RecordedKind", "endpoint_key", "kind_of", "load_exchanges"]
 

@@ -12,21 +12,37 @@ import asyncio
 import contextlib
 import os
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
+from typing import Literal
+from typing import TypeVar
 
 import attrs
 import lmux_plug
 import pytest
-from lmux_plug import Capability, ProviderSpec, Registry
+from lmux_plug import Capability
+from lmux_plug import ProviderSpec
+from lmux_plug import Registry
 
 from lmux_plug_contract import _canon as canon
-from lmux_plug_contract._paths import CallPath, Kind
-from lmux_plug_contract.cassettes import cassette_header, make_vcr, network_guard, write_header
-from lmux_plug_contract.fixtures import FALLBACK_MODEL, ContractFixtures, resolve_fixtures
+from lmux_plug_contract._paths import CallPath
+from lmux_plug_contract._paths import Kind
+from lmux_plug_contract.cassettes import cassette_header
+from lmux_plug_contract.cassettes import make_vcr
+from lmux_plug_contract.cassettes import network_guard
+from lmux_plug_contract.cassettes import write_header
+from lmux_plug_contract.fixtures import FALLBACK_MODEL
+from lmux_plug_contract.fixtures import ContractFixtures
+from lmux_plug_contract.fixtures import resolve_fixtures
 from lmux_plug_contract.server import WireServer
-from lmux_plug_contract.wires import CapturedRequest, Reply, WireFormat
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+from lmux_plug_contract.wires import WireFormat
 
 __all__ = ["CALL_LIMIT", "DEFAULT_SEED", "ContractSession", "Kind", "RecordMode", "Source"]
 
@@ -179,8 +195,10 @@ class ContractSession:
         same plugin gets the same verdict; shrinking is skipped to bound the run time (the
         failing example is still reported).
         """
-        from hypothesis import HealthCheck, Phase, settings  # noqa: PLC0415
+        from hypothesis import HealthCheck  # noqa: PLC0415
+        from hypothesis import Phase  # noqa: PLC0415
         from hypothesis import seed as fixed_seed  # noqa: PLC0415
+        from hypothesis import settings  # noqa: PLC0415
 
         configured = settings(
             max_examples=self.examples,

@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
-from lmux_plug import (
-    AssistantMessage,
-    Capability,
-    CompletionChunk,
-    CompletionResponse,
-    LmuxError,
-    PluginError,
-    ResponseChunk,
-    ResponseResponse,
-    ToolCall,
-    TranscriptionChunk,
-    TranscriptionResponse,
-    UnsupportedFeatureError,
-    Usage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import Capability
+from lmux_plug import CompletionChunk
+from lmux_plug import CompletionResponse
+from lmux_plug import LmuxError
+from lmux_plug import PluginError
+from lmux_plug import ResponseChunk
+from lmux_plug import ResponseResponse
+from lmux_plug import ToolCall
+from lmux_plug import TranscriptionChunk
+from lmux_plug import TranscriptionResponse
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
 
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import Reply

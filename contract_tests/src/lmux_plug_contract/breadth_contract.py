@@ -26,28 +26,28 @@ defects living where the canonical exchange is too narrow to reach:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
-from lmux_plug import (
-    AudioContent,
-    Capability,
-    ChatResponse,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    LmuxError,
-    TextContent,
-    UnsupportedFeatureError,
-    UserMessage,
-)
+from lmux_plug import AudioContent
+from lmux_plug import Capability
+from lmux_plug import ChatResponse
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import TextContent
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._session import embed_usage
-from lmux_plug_contract.wires import CapturedRequest, Reply
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession

@@ -19,57 +19,60 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+from typing import TypeVar
 
 import pytest
 from hypothesis import given
-from lmux_plug import (
-    AuthenticationError,
-    Capability,
-    ChatChunk,
-    ChatResponse,
-    EmbeddingResponse,
-    FinishReason,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    PluginError,
-    ProviderError,
-    RateLimitError,
-    TimeoutError,
-    ToolCall,
-    UnsupportedFeatureError,
-    Usage,
-    calculate_cost,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import PluginError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import TimeoutError
+from lmux_plug import ToolCall
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
+from lmux_plug import calculate_cost
 
 from lmux_plug_contract import _canon as canon
-from lmux_plug_contract._clauses import CLAUSES, clause
-from lmux_plug_contract._frames import (
-    break_json,
-    piece_frame,
-    replace_json,
-    split_inside_characters,
-)
-from lmux_plug_contract._leaks import capture_everything, texts_of_exception
-from lmux_plug_contract._paths import (
-    CHAT,
-    EMBED,
-    PATH_NAMES,
-    STREAM,
-    CallPath,
-    path_named,
-    prompt,
-)
-from lmux_plug_contract._session import ContractSession, embed_usage
+from lmux_plug_contract._clauses import CLAUSES
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._frames import break_json
+from lmux_plug_contract._frames import piece_frame
+from lmux_plug_contract._frames import replace_json
+from lmux_plug_contract._frames import split_inside_characters
+from lmux_plug_contract._leaks import capture_everything
+from lmux_plug_contract._leaks import texts_of_exception
+from lmux_plug_contract._paths import CHAT
+from lmux_plug_contract._paths import EMBED
+from lmux_plug_contract._paths import PATH_NAMES
+from lmux_plug_contract._paths import STREAM
+from lmux_plug_contract._paths import CallPath
+from lmux_plug_contract._paths import path_named
+from lmux_plug_contract._paths import prompt
+from lmux_plug_contract._session import ContractSession
+from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
-from lmux_plug_contract.strategies import error_responses, split_points
-from lmux_plug_contract.wires import CapturedRequest, Reply
+from lmux_plug_contract.strategies import error_responses
+from lmux_plug_contract.strategies import split_points
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
 
 __all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
 
@@ -1081,12 +1084,10 @@ class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContra
     @pytest.mark.parametrize("kind", ["chat", "stream", "embed", "error"])
     def test_recorded_replay(self, contract: ContractSession, kind: str) -> None:
         """Answers recorded from the real API decode to typed values or the right error class."""
-        from lmux_plug_contract._recorded import (  # noqa: PLC0415
-            exchange_endpoint,
-            kind_of,
-            label,
-            load_exchanges,
-        )
+        from lmux_plug_contract._recorded import exchange_endpoint  # noqa: PLC0415
+        from lmux_plug_contract._recorded import kind_of  # noqa: PLC0415
+        from lmux_plug_contract._recorded import label  # noqa: PLC0415
+        from lmux_plug_contract._recorded import load_exchanges  # noqa: PLC0415
 
         contract.require_wire()
         if not contract.recordings:
@@ -1391,7 +1392,8 @@ def _replay_recorded(
     contract: ContractSession, exchange: Any, kind: str, endpoints: dict[str, str]
 ) -> str | None:
     """Serve one recorded answer to the plugin; what is wrong with the result, if anything."""
-    from lmux_plug_contract._recorded import exchange_endpoint, split_body  # noqa: PLC0415
+    from lmux_plug_contract._recorded import exchange_endpoint  # noqa: PLC0415
+    from lmux_plug_contract._recorded import split_body  # noqa: PLC0415
 
     response = exchange.response
     headers = {"content-type": response.headers.get("content-type", "application/json")}

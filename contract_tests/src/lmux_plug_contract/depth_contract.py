@@ -20,31 +20,35 @@ suite let codec defects live that only show deep inside a body:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 import pytest
-from lmux_plug import (
-    Capability,
-    ChatChunk,
-    ChatResponse,
-    EmbeddingResponse,
-    FinishReason,
-    InvalidRequestError,
-    LmuxError,
-    PluginError,
-    ToolCall,
-    ToolCallDelta,
-    ToolChoice,
-    UnsupportedFeatureError,
-    Usage,
-)
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import PluginError
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolChoice
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
-from lmux_plug_contract._paths import Kind, path_named
-from lmux_plug_contract.wires import CapturedRequest, Reply, ToolUse, WireFormat
+from lmux_plug_contract._paths import Kind
+from lmux_plug_contract._paths import path_named
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+from lmux_plug_contract.wires import ToolUse
+from lmux_plug_contract.wires import WireFormat
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession

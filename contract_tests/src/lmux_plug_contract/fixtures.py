@@ -8,14 +8,17 @@ needed for a plugin whose wire the suite knows (``openai``, ``anthropic``, ``gem
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
-from lmux_plug import Capability, ProviderSpec
+from lmux_plug import Capability
+from lmux_plug import ProviderSpec
 
-from lmux_plug_contract.wires import WireFormat, wire_for
+from lmux_plug_contract.wires import WireFormat
+from lmux_plug_contract.wires import wire_for
 
 __all__ = ["ContractFixtures", "resolve_fixtures"]
 

@@ -8,6 +8,8 @@ answered by the current *scenario* (:meth:`WireServer.serve`).
 
 from __future__ import annotations
 
-from lmux_plug.testing.wire_server import HANG_LIMIT, Scenario, WireServer
+from lmux_plug.testing.wire_server import HANG_LIMIT
+from lmux_plug.testing.wire_server import Scenario
+from lmux_plug.testing.wire_server import WireServer
 
 __all__ = ["HANG_LIMIT", "Scenario", "WireServer"]

@@ -25,31 +25,33 @@ what the plugin declares (and what its wire can read or render):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 import pytest
-from lmux_plug import (
-    AssistantMessage,
-    Capability,
-    ChatChunk,
-    ChatResponse,
-    FinishReason,
-    LmuxError,
-    PluginError,
-    SystemMessage,
-    ThinkingBlock,
-    ToolCall,
-    ToolMessage,
-    UnsupportedFeatureError,
-    Usage,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
+from lmux_plug import LmuxError
+from lmux_plug import PluginError
+from lmux_plug import SystemMessage
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolMessage
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
+from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
-from lmux_plug_contract.wires import CapturedRequest, Said
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Said
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession

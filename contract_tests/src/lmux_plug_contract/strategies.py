@@ -13,7 +13,8 @@ import json
 from hypothesis import strategies as st
 from lmux_plug.testing.strategies import json_values
 
-from lmux_plug_contract.wires import Reply, WireFormat
+from lmux_plug_contract.wires import Reply
+from lmux_plug_contract.wires import WireFormat
 
 __all__ = ["error_bodies", "error_responses", "error_statuses", "split_points"]
 

@@ -10,30 +10,29 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from typing import Any
 
-from lmux_plug import (
-    ApiKeyAuth,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    ModelPricing,
-    ModelSpec,
-    ProviderContext,
-    ProviderError,
-    ProviderSpec,
-    RateLimitError,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-    hookimpl,
-    per_million_tokens,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import RateLimitError
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import Usage
+from lmux_plug import hookimpl
+from lmux_plug import per_million_tokens
 from lmux_plug.convert import message_to_openai
 from lmux_plug.wire import SSEDecoder
 

@@ -12,36 +12,36 @@ import logging
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
-from lmux_plug import (
-    AuthenticationError,
-    Capability,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Cost,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderContext,
-    ProviderError,
-    ProviderSpec,
-    RateLimitError,
-    Usage,
-    hookimpl,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import Cost
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import RateLimitError
 from lmux_plug import TimeoutError as LmuxTimeoutError
-from lmux_plug.wire import SSEDecoder, error_from_response
+from lmux_plug import Usage
+from lmux_plug import hookimpl
+from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import error_from_response
 
 
 def _load_acme() -> Any:

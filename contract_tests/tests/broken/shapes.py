@@ -10,21 +10,22 @@ the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
-from lmux_plug import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    InvalidRequestError,
-    ProviderContext,
-    ProviderSpec,
-    hookimpl,
-    wire,
-)
-from lmux_plug.wire import WireRequest, WireResponse
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderSpec
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
 from lmux_plug_anthropic._codec import AnthropicCodec
 from lmux_plug_anthropic._spec import SPEC
 

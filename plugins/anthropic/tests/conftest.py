@@ -10,7 +10,8 @@ import lmux_plug_anthropic
 import pytest
 
 from lmux_plug import Registry
-from lmux_plug.testing.wire_server import Reply, WireServer
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:

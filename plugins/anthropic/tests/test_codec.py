@@ -9,38 +9,35 @@ import sys
 from decimal import Decimal
 
 import pytest
-from lmux_plug_anthropic import SPEC, _codec
+from lmux_plug_anthropic import SPEC
+from lmux_plug_anthropic import _codec
 from lmux_plug_anthropic._spec import PRICING_DATE
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    ChatRequest,
-    DeveloperMessage,
-    FileContent,
-    FinishReason,
-    FunctionDefinition,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    Tool,
-    ToolCall,
-    ToolChoice,
-    ToolMessage,
-    Usage,
-    UserMessage,
-    calculate_cost,
-)
-from lmux_plug.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import ChatRequest
+from lmux_plug import DeveloperMessage
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import FunctionDefinition
+from lmux_plug import ImageContent
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import Tool
+from lmux_plug import ToolCall
+from lmux_plug import ToolChoice
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
+from lmux_plug import calculate_cost
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
 from lmux_plug.wire import ServerSentEvent
 
 

@@ -8,15 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from lmux_plug import FinishReason, ToolCall
-from lmux_plug.errors import (
-    AuthenticationError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    ProviderError,
-    RateLimitError,
-)
-from lmux_plug.testing.streams import collect, first_then_close
+from lmux_plug import FinishReason
+from lmux_plug import ToolCall
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import ContextLengthExceededError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import first_then_close
 
 MODEL = "anthropic/claude-sonnet-4-5"
 

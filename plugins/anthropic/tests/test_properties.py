@@ -8,13 +8,22 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
-from lmux_plug_anthropic import SPEC, _codec
+from lmux_plug_anthropic import SPEC
+from lmux_plug_anthropic import _codec
 
-from lmux_plug import ChatRequest, FinishReason, ToolMessage, UserMessage
-from lmux_plug.errors import InvalidRequestError, LmuxError
-from lmux_plug.testing.strategies import messages, response_formats, tools
+from lmux_plug import ChatRequest
+from lmux_plug import FinishReason
+from lmux_plug import ToolMessage
+from lmux_plug import UserMessage
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.testing.strategies import messages
+from lmux_plug.testing.strategies import response_formats
+from lmux_plug.testing.strategies import tools
 
 _texts = st.text(min_size=1, max_size=30)
 _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=10)

@@ -17,14 +17,15 @@ import pytest
 from lmux_plug_anthropic import _codec
 
 from lmux_plug import FinishReason
-from lmux_plug.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-)
-from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug.errors import AuthenticationError
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import NotFoundError
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "anthropic")

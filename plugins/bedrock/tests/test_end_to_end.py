@@ -14,33 +14,35 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import lmux_plug_bedrock
 import pytest
-from lmux_plug_contract.wires.bedrock import event_frame, exception_frame
+from lmux_plug_contract.wires.bedrock import event_frame
+from lmux_plug_contract.wires.bedrock import exception_frame
 
-from lmux_plug import (
-    AuthenticationError,
-    ChatChunk,
-    ChatResponse,
-    ConfigurationError,
-    ContextLengthExceededError,
-    FinishReason,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    Registry,
-    ThinkingBlock,
-    ToolCall,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import ConfigurationError
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
 from lmux_plug.http import Transport
 from lmux_plug.testing.streams import collect
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 ACCESS_KEY = "AKIDEXAMPLETESTONLY0"
 SECRET_KEY = "test-secret-key-not-real-0000000000000000"

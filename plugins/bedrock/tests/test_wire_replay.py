@@ -18,15 +18,17 @@ from urllib.parse import unquote
 import lmux_plug_bedrock
 import pytest
 
-from lmux_plug import (
-    AuthenticationError,
-    FinishReason,
-    LmuxError,
-    NotFoundError,
-    Registry,
-)
-from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
-from lmux_plug.testing.wire_server import Reply, WireServer
+from lmux_plug import AuthenticationError
+from lmux_plug import FinishReason
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import Registry
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import wire_dir
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "bedrock")
 KEY = "test-bedrock-api-key-not-real"

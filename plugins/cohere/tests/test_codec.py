@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from lmux_plug_cohere import _codec
 
-from lmux_plug import (
-    AssistantMessage,
-    ChatRequest,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    ProviderError,
-    TextContent,
-    ThinkingBlock,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import ChatRequest
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import UserMessage
 from lmux_plug.testing.streams import split_at
 
 EVENTS = [

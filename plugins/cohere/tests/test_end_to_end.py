@@ -9,27 +9,28 @@ type, and error bodies ``{"id", "message"}`` without an ``error`` object.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import lmux_plug_cohere
 import pytest
 
-from lmux_plug import (
-    AuthenticationError,
-    ChatChunk,
-    ContextLengthExceededError,
-    FinishReason,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    Registry,
-    ToolCall,
-    UnsupportedFeatureError,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import ToolCall
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import collect
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "test-cohere-key-not-real"
 

@@ -18,20 +18,20 @@ from typing import Any
 import lmux_plug_gemini
 import pytest
 
-from lmux_plug import (
-    AuthenticationError,
-    ChatChunk,
-    FinishReason,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-    Registry,
-    ToolMessage,
-    UnsupportedFeatureError,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import ToolMessage
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import collect
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "test-key-not-real"
 

@@ -6,12 +6,18 @@ import itertools
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
-from lmux_plug_gemini._codec import GeminiStreamDecoder, encode_chat
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+from lmux_plug_gemini._codec import encode_chat
 
-from lmux_plug import ChatChunk, ChatRequest, FinishReason, InvalidRequestError
-from lmux_plug.testing.strategies import chat_requests, messages
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug.testing.strategies import chat_requests
+from lmux_plug.testing.strategies import messages
 from lmux_plug.testing.streams import same_under_any_split
 
 _DATA_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}

@@ -12,23 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lmux_plug_gemini._codec import (
-    GeminiStreamDecoder,
-    decode_chat,
-    decode_embeddings,
-    refine_error,
-)
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+from lmux_plug_gemini._codec import decode_chat
+from lmux_plug_gemini._codec import decode_embeddings
+from lmux_plug_gemini._codec import refine_error
 
-from lmux_plug import (
-    AuthenticationError,
-    FinishReason,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    RateLimitError,
-)
-from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
-from lmux_plug.wire import error_from_response, parse_duration
+from lmux_plug import AuthenticationError
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import RateLimitError
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import wire_dir
+from lmux_plug.wire import error_from_response
+from lmux_plug.wire import parse_duration
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "gemini")
 

@@ -17,18 +17,18 @@ from typing import Any
 import lmux_plug_ollama
 import pytest
 
-from lmux_plug import (
-    ChatChunk,
-    FinishReason,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    Registry,
-    ToolMessage,
-    UnsupportedFeatureError,
-)
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import Registry
+from lmux_plug import ToolMessage
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import collect
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 
 def _final(model: str, content: str = "", reason: str = "stop", **message: Any) -> dict[str, Any]:

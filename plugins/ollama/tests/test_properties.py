@@ -6,19 +6,20 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
-from lmux_plug_ollama._codec import OllamaStreamDecoder, encode_chat
+from lmux_plug_ollama._codec import OllamaStreamDecoder
+from lmux_plug_ollama._codec import encode_chat
 from lmux_plug_ollama._host import normalise_base_url
 
-from lmux_plug import (
-    ChatChunk,
-    ChatRequest,
-    InvalidRequestError,
-    ProviderError,
-    UnsupportedFeatureError,
-)
-from lmux_plug.testing.strategies import chat_requests, messages
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug.testing.strategies import chat_requests
+from lmux_plug.testing.strategies import messages
 from lmux_plug.testing.streams import same_under_any_split
 
 _words = st.text(

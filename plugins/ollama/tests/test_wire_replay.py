@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lmux_plug_ollama._codec import (
-    OllamaStreamDecoder,
-    decode_chat,
-    decode_legacy_embedding,
-    error_from_line,
-)
+from lmux_plug_ollama._codec import OllamaStreamDecoder
+from lmux_plug_ollama._codec import decode_chat
+from lmux_plug_ollama._codec import decode_legacy_embedding
+from lmux_plug_ollama._codec import error_from_line
 
-from lmux_plug import FinishReason, NotFoundError
-from lmux_plug.testing.wire import load_recording, recordings, skip_without_wire, wire_dir
+from lmux_plug import FinishReason
+from lmux_plug import NotFoundError
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "ollama")

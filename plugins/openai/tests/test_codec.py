@@ -13,42 +13,43 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from lmux_plug_openai import _codec
-from lmux_plug_openai._codec import (
-    ChatStreamDecoder,
-    decode_chat,
-    decode_embed,
-    encode_chat,
-    encode_embed,
-)
-from lmux_plug_openai._providers import MISTRAL, OPENAI, OPENROUTER, PROVIDERS
+from lmux_plug_openai._codec import ChatStreamDecoder
+from lmux_plug_openai._codec import decode_chat
+from lmux_plug_openai._codec import decode_embed
+from lmux_plug_openai._codec import encode_chat
+from lmux_plug_openai._codec import encode_embed
+from lmux_plug_openai._providers import MISTRAL
+from lmux_plug_openai._providers import OPENAI
+from lmux_plug_openai._providers import OPENROUTER
+from lmux_plug_openai._providers import PROVIDERS
 
-from lmux_plug import (
-    AssistantMessage,
-    AuthenticationError,
-    ChatChunk,
-    ChatRequest,
-    DeveloperMessage,
-    EmbeddingRequest,
-    FileContent,
-    FinishReason,
-    FunctionDefinition,
-    ImageContent,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    ProviderError,
-    ProviderSpec,
-    RateLimitError,
-    SystemMessage,
-    Tool,
-    ToolCall,
-    ToolChoice,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import DeveloperMessage
+from lmux_plug import EmbeddingRequest
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import FunctionDefinition
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import RateLimitError
+from lmux_plug import SystemMessage
+from lmux_plug import Tool
+from lmux_plug import ToolCall
+from lmux_plug import ToolChoice
+from lmux_plug import UserMessage
 from lmux_plug.convert import to_messages
 from lmux_plug.testing import strategies as lst
 from lmux_plug.testing.streams import split_at

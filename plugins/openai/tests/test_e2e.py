@@ -22,25 +22,25 @@ from typing import Any
 import lmux_plug_openai
 import pytest
 
-from lmux_plug import (
-    ApiKeyAuth,
-    AuthenticationError,
-    Capability,
-    ConfigurationError,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    NotFoundError,
-    ProviderError,
-    ProviderSpec,
-    RateLimitError,
-    Registry,
-    TextContent,
-    UnsupportedFeatureError,
-    UserMessage,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import AuthenticationError
+from lmux_plug import Capability
+from lmux_plug import ConfigurationError
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug import TextContent
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import UserMessage
 from lmux_plug.testing.streams import collect
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 KEY = "test-key-e2e"
 ALL = frozenset(Capability)
@@ -674,7 +674,9 @@ async def test_entry_point_discovery_finds_the_plugin() -> None:
 async def test_azure_with_a_token_from_an_auth_plugin(
     server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lmux_plug import Credentials, Secret, hookimpl
+    from lmux_plug import Credentials
+    from lmux_plug import Secret
+    from lmux_plug import hookimpl
 
     class EntraToken:
         """An auth plugin standing in for a cloud credential chain."""

@@ -9,7 +9,9 @@ import sys
 import lmux_plug_openai
 import pytest
 
-from lmux_plug import ApiKeyAuth, Capability, Registry
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import Registry
 from lmux_plug._plugins import validate_specs
 
 HOSTED = {

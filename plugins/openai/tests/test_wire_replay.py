@@ -23,26 +23,24 @@ import pytest
 
 pytest.importorskip("yaml")
 
-from lmux_plug_openai._codec import ChatStreamDecoder, decode_chat, decode_embed
+from lmux_plug_openai._codec import ChatStreamDecoder
+from lmux_plug_openai._codec import decode_chat
+from lmux_plug_openai._codec import decode_embed
 from lmux_plug_openai._providers import PROVIDERS
 
-from lmux_plug import (
-    AuthenticationError,
-    ChatChunk,
-    FinishReason,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderError,
-    RateLimitError,
-)
-from lmux_plug.testing.wire import (
-    WireExchange,
-    load_recording,
-    parse_json,
-    recordings,
-    wire_dir,
-)
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug.testing.wire import WireExchange
+from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import parse_json
+from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 
 REPO = Path(__file__).resolve().parents[3]

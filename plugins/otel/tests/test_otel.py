@@ -19,13 +19,19 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace import StatusCode
 
 from lmux_plug import Registry
-from lmux_plug.errors import ProviderError, RateLimitError
-from lmux_plug.router import Deployment, LogicalModel, Router, RouterConfig
+from lmux_plug.errors import ProviderError
+from lmux_plug.errors import RateLimitError
+from lmux_plug.router import Deployment
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import Router
+from lmux_plug.router import RouterConfig
 from lmux_plug.testing import MockProvider
-from lmux_plug.testing.fake_openai import FakeOpenAIServer, FaultPlan
+from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from lmux_plug.testing.fake_openai import FaultPlan
 
 
 class Recorded:

@@ -18,16 +18,16 @@ import lmux_plug_vertex_ai
 import pytest
 from lmux_plug_vertex_ai import _auth
 
-from lmux_plug import (
-    AuthenticationError,
-    ConfigurationError,
-    FinishReason,
-    InvalidRequestError,
-    NotFoundError,
-    RateLimitError,
-    Registry,
-)
-from lmux_plug.testing.wire_server import CapturedRequest, Reply, WireServer
+from lmux_plug import AuthenticationError
+from lmux_plug import ConfigurationError
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import NotFoundError
+from lmux_plug import RateLimitError
+from lmux_plug import Registry
+from lmux_plug.testing.wire_server import CapturedRequest
+from lmux_plug.testing.wire_server import Reply
+from lmux_plug.testing.wire_server import WireServer
 
 TOKEN = "test-vertex-token-not-real"
 REFRESHED = "test-refreshed-token-not-real"

@@ -9,14 +9,13 @@ error event inside a stream. The suite knows ``openai``, ``anthropic``, ``gemini
 
 from __future__ import annotations
 
-from lmux_plug_contract.wires._base import (
-    CapturedRequest,
-    Reply,
-    StreamRendering,
-    ToolUse,
-    WireFormat,
-)
-from lmux_plug_contract.wires._said import Said, SaidKind
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Reply
+from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import ToolUse
+from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires._said import SaidKind
 from lmux_plug_contract.wires.anthropic import AnthropicWire
 from lmux_plug_contract.wires.bedrock import BedrockWire
 from lmux_plug_contract.wires.cohere import CohereWire

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from lmux_plug import FinishReason, ThinkingBlock, ToolCall, Usage
+from lmux_plug import FinishReason
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import Usage
 
-from lmux_plug_contract.wires._base import (
-    CapturedRequest,
-    Reply,
-    StreamRendering,
-    ToolUse,
-    WireFormat,
-    json_bytes,
-    unknown_tool_choice,
-)
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Reply
+from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import ToolUse
+from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import json_bytes
+from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["AnthropicWire"]

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from lmux_plug import FinishReason, ToolCall, Usage
+from lmux_plug import FinishReason
+from lmux_plug import ToolCall
+from lmux_plug import Usage
 
-from lmux_plug_contract.wires._base import (
-    CapturedRequest,
-    Pieces,
-    Reply,
-    StreamRendering,
-    Thoughts,
-    ToolUse,
-    WireFormat,
-    halves,
-    json_bytes,
-    last_user,
-    unknown_tool_choice,
-)
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Pieces
+from lmux_plug_contract.wires._base import Reply
+from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import Thoughts
+from lmux_plug_contract.wires._base import ToolUse
+from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import halves
+from lmux_plug_contract.wires._base import json_bytes
+from lmux_plug_contract.wires._base import last_user
+from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OllamaWire"]

@@ -8,21 +8,21 @@ only the contract reads: the conversation a request body says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import OpenAIWire as _RenderingWire
 
-from lmux_plug_contract.wires._base import (
-    CapturedRequest,
-    Reply,
-    StreamRendering,
-    Thoughts,
-    halves,
-    json_bytes,
-)
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Reply
+from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import Thoughts
+from lmux_plug_contract.wires._base import halves
+from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OpenAIWire", "said_of_messages"]

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from lmux_plug import Usage
 
-from lmux_plug_contract.wires._base import CapturedRequest, Reply, json_bytes
+from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Reply
+from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires.gemini import GeminiWire
 
 __all__ = ["VertexAIWire"]

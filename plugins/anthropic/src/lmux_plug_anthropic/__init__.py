@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmux_plug import hookimpl, wire
-from lmux_plug_anthropic._spec import PRICING_DATE, SPEC
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug_anthropic._spec import PRICING_DATE
+from lmux_plug_anthropic._spec import SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Sequence
 
-    from lmux_plug import ChatChunk, ChatRequest, ChatResponse, ProviderContext, ProviderSpec
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
 
 __all__ = [
     "PRICING_DATE",

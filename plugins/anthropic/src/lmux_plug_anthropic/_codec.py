@@ -26,44 +26,44 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    DeveloperMessage,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    ProviderSpec,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import DeveloperMessage
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import ProviderSpec
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import Tool
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
-from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
-from lmux_plug.wire import (
-    BaseCodec,
-    ServerSentEvent,
-    SSEDecoder,
-    WireRequest,
-    WireResponse,
-    error_from_response,
-)
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import ServerSentEvent
+from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
+from lmux_plug.wire import error_from_response
 from lmux_plug_anthropic._spec import default_max_tokens
 
 if TYPE_CHECKING:

@@ -9,15 +9,13 @@ and writes) exceeds 200K tokens, every token of the call is billed at the higher
 
 from __future__ import annotations
 
-from lmux_plug import (
-    ApiKeyAuth,
-    Capability,
-    ModelPricing,
-    ModelSpec,
-    PricingTier,
-    ProviderSpec,
-    per_million_tokens,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import PricingTier
+from lmux_plug import ProviderSpec
+from lmux_plug import per_million_tokens
 
 __all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "PRICING_DATE", "SPEC", "default_max_tokens"]
 

@@ -11,26 +11,35 @@ plugin stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import attrs
 
-from lmux_plug import LmuxError, hookimpl, wire
-from lmux_plug_bedrock._spec import BEARER_ENV, DEFAULT_INPUT_TYPE, PRICING_DATE, SPEC
+from lmux_plug import LmuxError
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug_bedrock._spec import BEARER_ENV
+from lmux_plug_bedrock._spec import DEFAULT_INPUT_TYPE
+from lmux_plug_bedrock._spec import PRICING_DATE
+from lmux_plug_bedrock._spec import SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Callable
+    from collections.abc import Sequence
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderContext,
-        ProviderSpec,
-    )
-    from lmux_plug.http import HttpResponse, StreamingResponse
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
+    from lmux_plug.http import HttpResponse
+    from lmux_plug.http import StreamingResponse
 
 __all__ = [
     "BEARER_ENV",
@@ -134,7 +143,8 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable
 
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    from lmux_plug_bedrock._codec import decode_converse, encode_converse  # noqa: PLC0415
+    from lmux_plug_bedrock._codec import decode_converse  # noqa: PLC0415
+    from lmux_plug_bedrock._codec import encode_converse  # noqa: PLC0415
 
     response = await _post(request, provider, "converse", encode_converse(request))
     decoded = decode_converse(
@@ -153,10 +163,8 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 
 
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    from lmux_plug_bedrock._codec import (  # noqa: PLC0415 - lazy codec
-        ConverseStreamDecoder,
-        encode_converse,
-    )
+    from lmux_plug_bedrock._codec import ConverseStreamDecoder  # noqa: PLC0415 - lazy codec
+    from lmux_plug_bedrock._codec import encode_converse  # noqa: PLC0415 - lazy codec
 
     response: StreamingResponse = await _send(
         provider.transport.stream,
@@ -196,12 +204,11 @@ def lmux_plug_embed(
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
     import functools  # noqa: PLC0415
 
-    from lmux_plug import EmbeddingResponse, Usage  # noqa: PLC0415
-    from lmux_plug_bedrock._embeddings import (  # noqa: PLC0415 - lazy
-        batches,
-        decode_vectors,
-        encode_batch,
-    )
+    from lmux_plug import EmbeddingResponse  # noqa: PLC0415
+    from lmux_plug import Usage  # noqa: PLC0415
+    from lmux_plug_bedrock._embeddings import batches  # noqa: PLC0415 - lazy
+    from lmux_plug_bedrock._embeddings import decode_vectors  # noqa: PLC0415 - lazy
+    from lmux_plug_bedrock._embeddings import encode_batch  # noqa: PLC0415 - lazy
 
     groups = batches(request)
     bodies = [encode_batch(request, texts) for texts in groups]  # bad input fails before I/O

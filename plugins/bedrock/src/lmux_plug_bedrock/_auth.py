@@ -19,8 +19,11 @@ from typing import Any
 
 import attrs
 
-from lmux_plug import AuthenticationError, ConfigurationError
-from lmux_plug_bedrock._spec import BEARER_ENV, REGION_ENV, SERVICE
+from lmux_plug import AuthenticationError
+from lmux_plug import ConfigurationError
+from lmux_plug_bedrock._spec import BEARER_ENV
+from lmux_plug_bedrock._spec import REGION_ENV
+from lmux_plug_bedrock._spec import SERVICE
 
 __all__ = ["SigningKeys", "botocore", "region_for", "resolve_keys", "sign"]
 

@@ -23,34 +23,35 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    ContextLengthExceededError,
-    DeveloperMessage,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    Message,
-    ProviderError,
-    RateLimitError,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
-from lmux_plug.codec import add_turn, count_of, reasoning_level, tool_arguments
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import DeveloperMessage
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import Message
+from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
+from lmux_plug.codec import add_turn
+from lmux_plug.codec import count_of
+from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import tool_arguments
 from lmux_plug.wire import path_segment
 
 __all__ = [

@@ -12,9 +12,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from lmux_plug import EmbeddingRequest, InvalidRequestError, ProviderError
+from lmux_plug import EmbeddingRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
 from lmux_plug_bedrock._spec import DEFAULT_INPUT_TYPE
 
 __all__ = ["MAX_COHERE_TEXTS", "batches", "decode_vectors", "encode_batch", "family_of"]

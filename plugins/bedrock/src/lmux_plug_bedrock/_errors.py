@@ -10,13 +10,11 @@ retryable :class:`ProviderError`.
 
 from __future__ import annotations
 
-from lmux_plug import (
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LmuxError,
-    NotFoundError,
-    ProviderError,
-)
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
 from lmux_plug_bedrock._codec import is_context_overflow
 
 __all__ = ["error_type", "refine_error"]

@@ -13,7 +13,11 @@ The region comes from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` or the AWS config 
 
 from __future__ import annotations
 
-from lmux_plug import ApiKeyAuth, Capability, ModelPricing, ModelSpec, ProviderSpec
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import ProviderSpec
 from lmux_plug import per_million_tokens as per_m
 
 __all__ = [

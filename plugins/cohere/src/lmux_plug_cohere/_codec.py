@@ -23,35 +23,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from lmux_plug import (
-    AssistantMessage,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    DeveloperMessage,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    Message,
-    ProviderError,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
-from lmux_plug.codec import count_of, reasoning_level
-from lmux_plug.wire import BaseCodec, SSEDecoder, WireRequest
+from lmux_plug import AssistantMessage
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import DeveloperMessage
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import Message
+from lmux_plug import ProviderError
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
+from lmux_plug.codec import count_of
+from lmux_plug.codec import reasoning_level
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import WireRequest
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 if TYPE_CHECKING:

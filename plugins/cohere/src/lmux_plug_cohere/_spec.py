@@ -8,7 +8,11 @@ Prices are US dollars per million tokens from Cohere's public price list, checke
 
 from __future__ import annotations
 
-from lmux_plug import ApiKeyAuth, Capability, ModelPricing, ModelSpec, ProviderSpec
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import ProviderSpec
 from lmux_plug import per_million_tokens as per_m
 
 __all__ = ["DEFAULT_INPUT_TYPE", "MAX_TEXTS_PER_EMBED", "PRICING_DATE", "SPEC"]

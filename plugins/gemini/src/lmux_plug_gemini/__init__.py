@@ -12,21 +12,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmux_plug import hookimpl, wire
+from lmux_plug import hookimpl
+from lmux_plug import wire
 from lmux_plug_gemini._spec import SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Sequence
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderContext,
-        ProviderSpec,
-    )
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
 
 __all__ = [
     "SPEC",

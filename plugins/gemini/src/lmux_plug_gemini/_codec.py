@@ -23,48 +23,45 @@ import codecs
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    AuthenticationError,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    DeveloperMessage,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    Message,
-    ProviderError,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import AuthenticationError
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import DeveloperMessage
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import Message
+from lmux_plug import ProviderError
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
-from lmux_plug.wire import (
-    BaseCodec,
-    SSEDecoder,
-    WireRequest,
-    count_of,
-    error_from_response,
-    path_segment,
-    reasoning_level,
-    tool_arguments,
-    tool_call_id,
-)
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import count_of
+from lmux_plug.wire import error_from_response
+from lmux_plug.wire import path_segment
+from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import tool_arguments
+from lmux_plug.wire import tool_call_id
 from lmux_plug_gemini._schema import to_gemini_schema
 
 if TYPE_CHECKING:

@@ -8,15 +8,13 @@ Thinking tokens are billed as output tokens, which is how the codec counts them.
 
 from __future__ import annotations
 
-from lmux_plug import (
-    ApiKeyAuth,
-    Capability,
-    ModelPricing,
-    ModelSpec,
-    PricingTier,
-    ProviderSpec,
-    per_million_tokens,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import PricingTier
+from lmux_plug import ProviderSpec
+from lmux_plug import per_million_tokens
 
 __all__ = ["BASE_URL", "PRICING_DATE", "SPEC"]
 

@@ -11,24 +11,29 @@ the transport on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
+from typing import cast
 
-from lmux_plug import NotFoundError, hookimpl, wire
-from lmux_plug_ollama._spec import FREE, SPEC
+from lmux_plug import NotFoundError
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug_ollama._spec import FREE
+from lmux_plug_ollama._spec import SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Callable
+    from collections.abc import Sequence
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ModelPricing,
-        ProviderContext,
-        ProviderSpec,
-    )
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ModelPricing
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
     from lmux_plug_ollama._codec import OllamaCodec
 
 __all__ = [

@@ -15,51 +15,49 @@ Wire facts this module relies on:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    ContextLengthExceededError,
-    DeveloperMessage,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    InvalidRequestError,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    LmuxError,
-    Message,
-    NotFoundError,
-    ProviderError,
-    SystemMessage,
-    TextContent,
-    ThinkingBlock,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    UnsupportedFeatureError,
-    Usage,
-    UserMessage,
-)
-from lmux_plug.wire import (
-    BaseCodec,
-    NDJSONDecoder,
-    WireRequest,
-    WireResponse,
-    count_of,
-    reasoning_level,
-    tool_arguments,
-    tool_call_id,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import ContextLengthExceededError
+from lmux_plug import DeveloperMessage
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import LmuxError
+from lmux_plug import Message
+from lmux_plug import NotFoundError
+from lmux_plug import ProviderError
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import Usage
+from lmux_plug import UserMessage
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import NDJSONDecoder
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
+from lmux_plug.wire import count_of
+from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import tool_arguments
+from lmux_plug.wire import tool_call_id
 from lmux_plug_ollama._host import normalise_base_url
 
 if TYPE_CHECKING:

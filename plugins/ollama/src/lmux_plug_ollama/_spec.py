@@ -11,7 +11,10 @@ unknown. :data:`PRICING_DATE` records when that was last checked.
 
 from __future__ import annotations
 
-from lmux_plug import ApiKeyAuth, Capability, ModelPricing, ProviderSpec
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ProviderSpec
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_PORT", "FREE", "PRICING_DATE", "SPEC"]
 

@@ -16,30 +16,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lmux_plug import hookimpl, wire
-from lmux_plug_openai._providers import PROVIDERS, WIRE
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug_openai._providers import PROVIDERS
+from lmux_plug_openai._providers import WIRE
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Sequence
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        CompletionChunk,
-        CompletionRequest,
-        CompletionResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderContext,
-        ProviderSpec,
-        ResponseChunk,
-        ResponseRequest,
-        ResponseResponse,
-        TranscriptionChunk,
-        TranscriptionRequest,
-        TranscriptionResponse,
-    )
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import CompletionChunk
+    from lmux_plug import CompletionRequest
+    from lmux_plug import CompletionResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
+    from lmux_plug import ResponseChunk
+    from lmux_plug import ResponseRequest
+    from lmux_plug import ResponseResponse
+    from lmux_plug import TranscriptionChunk
+    from lmux_plug import TranscriptionRequest
+    from lmux_plug import TranscriptionResponse
 
 __all__ = [
     "PROVIDERS",

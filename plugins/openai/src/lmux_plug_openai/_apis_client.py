@@ -8,40 +8,36 @@ key scrubbing) and decodes the answer; streams release their connection when clo
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 from lmux_plug_openai._client import endpoint
-from lmux_plug_openai._completions_codec import (
-    CompletionStreamDecoder,
-    decode_completion,
-    encode_completion,
-)
-from lmux_plug_openai._responses_codec import (
-    ResponseStreamDecoder,
-    decode_response,
-    encode_response,
-)
-from lmux_plug_openai._transcription_codec import (
-    TranscriptionStreamDecoder,
-    decode_transcription,
-    encode_transcription,
-)
+from lmux_plug_openai._completions_codec import CompletionStreamDecoder
+from lmux_plug_openai._completions_codec import decode_completion
+from lmux_plug_openai._completions_codec import encode_completion
+from lmux_plug_openai._responses_codec import ResponseStreamDecoder
+from lmux_plug_openai._responses_codec import decode_response
+from lmux_plug_openai._responses_codec import encode_response
+from lmux_plug_openai._transcription_codec import TranscriptionStreamDecoder
+from lmux_plug_openai._transcription_codec import decode_transcription
+from lmux_plug_openai._transcription_codec import encode_transcription
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator
+    from collections.abc import Callable
+    from collections.abc import Mapping
 
-    from lmux_plug import (
-        CompletionChunk,
-        CompletionRequest,
-        CompletionResponse,
-        ProviderContext,
-        ResponseChunk,
-        ResponseRequest,
-        ResponseResponse,
-        TranscriptionChunk,
-        TranscriptionRequest,
-        TranscriptionResponse,
-    )
+    from lmux_plug import CompletionChunk
+    from lmux_plug import CompletionRequest
+    from lmux_plug import CompletionResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ResponseChunk
+    from lmux_plug import ResponseRequest
+    from lmux_plug import ResponseResponse
+    from lmux_plug import TranscriptionChunk
+    from lmux_plug import TranscriptionRequest
+    from lmux_plug import TranscriptionResponse
 
 __all__ = [
     "complete",

@@ -22,46 +22,48 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeGuard
+from collections.abc import Iterable
+from collections.abc import Mapping
+from decimal import Decimal
+from decimal import InvalidOperation
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeGuard
 
-from lmux_plug import (
-    AssistantMessage,
-    AudioContent,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Cost,
-    DeveloperMessage,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    FileContent,
-    FinishReason,
-    ImageContent,
-    JsonObjectResponseFormat,
-    JsonSchemaResponseFormat,
-    ProviderSpec,
-    SystemMessage,
-    TextContent,
-    TextResponseFormat,
-    ThinkingBlock,
-    ToolCall,
-    ToolCallDelta,
-    ToolMessage,
-    Usage,
-    UserMessage,
-)
+from lmux_plug import AssistantMessage
+from lmux_plug import AudioContent
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import Cost
+from lmux_plug import DeveloperMessage
+from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ImageContent
+from lmux_plug import JsonObjectResponseFormat
+from lmux_plug import JsonSchemaResponseFormat
+from lmux_plug import ProviderSpec
+from lmux_plug import SystemMessage
+from lmux_plug import TextContent
+from lmux_plug import TextResponseFormat
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import ToolMessage
+from lmux_plug import Usage
+from lmux_plug import UserMessage
 from lmux_plug.convert import message_to_openai
-from lmux_plug.errors import InvalidRequestError, LmuxError, ProviderError
-from lmux_plug.wire import (
-    BaseCodec,
-    ServerSentEvent,
-    SSEDecoder,
-    WireRequest,
-    WireResponse,
-    error_from_response,
-)
+from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import LmuxError
+from lmux_plug.errors import ProviderError
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import ServerSentEvent
+from lmux_plug.wire import SSEDecoder
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
+from lmux_plug.wire import error_from_response
 from lmux_plug_openai._client import endpoint
 
 if TYPE_CHECKING:

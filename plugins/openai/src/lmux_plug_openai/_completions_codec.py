@@ -13,23 +13,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug import (
-    CompletionChunk,
-    CompletionRequest,
-    CompletionResponse,
-    FinishReason,
-    InvalidRequestError,
-    ProviderError,
-    Usage,
-)
-from lmux_plug_openai._codec import (
-    _lower,
-    error_from_payload,
-    finish_reason_of,
-    request_id_of,
-    usage_of,
-)
-from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
+from lmux_plug import CompletionChunk
+from lmux_plug import CompletionRequest
+from lmux_plug import CompletionResponse
+from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import Usage
+from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._codec import error_from_payload
+from lmux_plug_openai._codec import finish_reason_of
+from lmux_plug_openai._codec import request_id_of
+from lmux_plug_openai._codec import usage_of
+from lmux_plug_openai._event_stream import EventStreamDecoder
+from lmux_plug_openai._event_stream import json_object
 
 __all__ = ["CompletionStreamDecoder", "decode_completion", "encode_completion"]
 

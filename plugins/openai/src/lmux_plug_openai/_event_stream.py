@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any
+from typing import Generic
+from typing import NoReturn
+from typing import TypeVar
 
 from lmux_plug import ProviderError
-from lmux_plug.wire import ServerSentEvent, SSEDecoder
-from lmux_plug_openai._codec import _loads, _lower, error_from_payload
+from lmux_plug.wire import ServerSentEvent
+from lmux_plug.wire import SSEDecoder
+from lmux_plug_openai._codec import _loads
+from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._codec import error_from_payload
 
 __all__ = ["EventStreamDecoder", "json_object"]
 

@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import attrs
 
-from lmux_plug import (
-    ApiKeyAuth,
-    Capability,
-    ModelPricing,
-    ModelSpec,
-    ProviderSpec,
-    per_million_tokens,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import ProviderSpec
+from lmux_plug import per_million_tokens
 
 __all__ = ["OPTIONS", "PROVIDERS", "WIRE"]
 

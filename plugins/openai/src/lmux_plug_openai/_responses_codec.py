@@ -15,19 +15,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug import (
-    AssistantMessage,
-    InvalidRequestError,
-    ResponseChunk,
-    ResponseRequest,
-    ResponseResponse,
-    Tool,
-    ToolCall,
-    ToolCallDelta,
-    Usage,
-)
-from lmux_plug_openai._codec import _lower, error_from_payload, request_id_of
-from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
+from lmux_plug import AssistantMessage
+from lmux_plug import InvalidRequestError
+from lmux_plug import ResponseChunk
+from lmux_plug import ResponseRequest
+from lmux_plug import ResponseResponse
+from lmux_plug import Tool
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
+from lmux_plug import Usage
+from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._codec import error_from_payload
+from lmux_plug_openai._codec import request_id_of
+from lmux_plug_openai._event_stream import EventStreamDecoder
+from lmux_plug_openai._event_stream import json_object
 
 __all__ = [
     "ResponseStreamDecoder",

@@ -15,17 +15,18 @@ import secrets as _secrets
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug import (
-    InvalidRequestError,
-    ProviderError,
-    TranscriptionChunk,
-    TranscriptionRequest,
-    TranscriptionResponse,
-    TranscriptionSegment,
-    Usage,
-)
-from lmux_plug_openai._codec import _lower, error_from_payload, request_id_of
-from lmux_plug_openai._event_stream import EventStreamDecoder, json_object
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
+from lmux_plug import TranscriptionChunk
+from lmux_plug import TranscriptionRequest
+from lmux_plug import TranscriptionResponse
+from lmux_plug import TranscriptionSegment
+from lmux_plug import Usage
+from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._codec import error_from_payload
+from lmux_plug_openai._codec import request_id_of
+from lmux_plug_openai._event_stream import EventStreamDecoder
+from lmux_plug_openai._event_stream import json_object
 
 __all__ = [
     "TranscriptionStreamDecoder",

@@ -13,10 +13,13 @@ Importing this module is cheap: ``opentelemetry`` is imported on the first call 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from lmux_plug import hookimpl
-from lmux_plug_otel._telemetry import configure, reset, telemetry
+from lmux_plug_otel._telemetry import configure
+from lmux_plug_otel._telemetry import reset
+from lmux_plug_otel._telemetry import telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Generator

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 from lmux_plug import calculate_cost
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatResponse,
-        EmbeddingResponse,
-        ProviderContext,
-        Usage,
-    )
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import Usage
 
 __all__ = ["Telemetry", "configure", "reset", "telemetry"]
 
@@ -104,7 +105,8 @@ def telemetry() -> Telemetry | None:
             found: Telemetry | None = _cache.get("current")
             return found
         _cache["until"] = now + _RECHECK
-    from opentelemetry import metrics, trace  # noqa: PLC0415 - not at plugin discovery
+    from opentelemetry import metrics  # noqa: PLC0415 - not at plugin discovery
+    from opentelemetry import trace  # noqa: PLC0415 - not at plugin discovery
 
     if _explicit:
         tracer_provider = _explicit.get("tracer_provider")

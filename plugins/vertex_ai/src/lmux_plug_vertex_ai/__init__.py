@@ -11,25 +11,30 @@ URL. Codec and google-auth are imported on the first call, so discovery stays ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import attrs
 
-from lmux_plug import LmuxError, hookimpl, wire
-from lmux_plug_vertex_ai._spec import PRICING_DATE, SPEC, TOKEN_ENV
+from lmux_plug import LmuxError
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug_vertex_ai._spec import PRICING_DATE
+from lmux_plug_vertex_ai._spec import SPEC
+from lmux_plug_vertex_ai._spec import TOKEN_ENV
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Sequence
+    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable
+    from collections.abc import Sequence
 
-    from lmux_plug import (
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        EmbeddingRequest,
-        EmbeddingResponse,
-        ProviderContext,
-        ProviderSpec,
-    )
+    from lmux_plug import ChatChunk
+    from lmux_plug import ChatRequest
+    from lmux_plug import ChatResponse
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import EmbeddingResponse
+    from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
     from lmux_plug.http import HttpResponse
 
 __all__ = [
@@ -65,7 +70,8 @@ async def _target(
     request: ChatRequest | EmbeddingRequest, provider: ProviderContext, method: str
 ) -> tuple[str, dict[str, str]]:
     """The URL of ``method`` for the request's model, and the headers with the token."""
-    from lmux_plug_vertex_ai import _auth, _urls  # noqa: PLC0415 - lazy
+    from lmux_plug_vertex_ai import _auth  # noqa: PLC0415 - lazy
+    from lmux_plug_vertex_ai import _urls  # noqa: PLC0415 - lazy
 
     project = None
     if _urls.needs_project(provider.base_url, request.model):
@@ -120,7 +126,8 @@ def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable
 
 
 async def _chat(request: ChatRequest, provider: ProviderContext) -> ChatResponse:
-    from lmux_plug_gemini.codec import decode_chat, encode_chat  # noqa: PLC0415 - lazy codec
+    from lmux_plug_gemini.codec import decode_chat  # noqa: PLC0415 - lazy codec
+    from lmux_plug_gemini.codec import encode_chat  # noqa: PLC0415 - lazy codec
 
     try:
         body = encode_chat(request)
@@ -142,11 +149,9 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 
 
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    from lmux_plug_gemini.codec import (  # noqa: PLC0415 - lazy codec
-        GeminiStreamDecoder,
-        encode_chat,
-        refine_error,
-    )
+    from lmux_plug_gemini.codec import GeminiStreamDecoder  # noqa: PLC0415 - lazy codec
+    from lmux_plug_gemini.codec import encode_chat  # noqa: PLC0415 - lazy codec
+    from lmux_plug_gemini.codec import refine_error  # noqa: PLC0415 - lazy codec
 
     try:
         body = encode_chat(request)
@@ -184,12 +189,11 @@ def lmux_plug_embed(
 async def _embed(request: EmbeddingRequest, provider: ProviderContext) -> EmbeddingResponse:
     import functools  # noqa: PLC0415
 
-    from lmux_plug import EmbeddingResponse, Usage  # noqa: PLC0415
-    from lmux_plug_vertex_ai._embeddings import (  # noqa: PLC0415 - lazy
-        batches,
-        decode_predictions,
-        encode_instances,
-    )
+    from lmux_plug import EmbeddingResponse  # noqa: PLC0415
+    from lmux_plug import Usage  # noqa: PLC0415
+    from lmux_plug_vertex_ai._embeddings import batches  # noqa: PLC0415 - lazy
+    from lmux_plug_vertex_ai._embeddings import decode_predictions  # noqa: PLC0415 - lazy
+    from lmux_plug_vertex_ai._embeddings import encode_instances  # noqa: PLC0415 - lazy
 
     groups = batches(request)
     bodies = [encode_instances(request, texts) for texts in groups]  # bad input: before I/O

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lmux_plug import EmbeddingRequest, InvalidRequestError, ProviderError
+from lmux_plug import EmbeddingRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
 
 __all__ = ["batches", "decode_predictions", "encode_instances"]
 

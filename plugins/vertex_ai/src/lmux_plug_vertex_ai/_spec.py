@@ -9,14 +9,12 @@ they carry no price here (``cost`` is ``None``) unless a pricing plugin supplies
 
 from __future__ import annotations
 
-from lmux_plug import (
-    ApiKeyAuth,
-    Capability,
-    ModelPricing,
-    ModelSpec,
-    PricingTier,
-    ProviderSpec,
-)
+from lmux_plug import ApiKeyAuth
+from lmux_plug import Capability
+from lmux_plug import ModelPricing
+from lmux_plug import ModelSpec
+from lmux_plug import PricingTier
+from lmux_plug import ProviderSpec
 from lmux_plug import per_million_tokens as per_m
 
 __all__ = [

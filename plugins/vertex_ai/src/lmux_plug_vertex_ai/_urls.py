@@ -16,11 +16,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from lmux_plug import ConfigurationError
 from lmux_plug.wire import path_segment
-from lmux_plug_vertex_ai._spec import API_VERSION, DEFAULT_LOCATION, LOCATION_ENV, PROJECT_ENV
+from lmux_plug_vertex_ai._spec import API_VERSION
+from lmux_plug_vertex_ai._spec import DEFAULT_LOCATION
+from lmux_plug_vertex_ai._spec import LOCATION_ENV
+from lmux_plug_vertex_ai._spec import PROJECT_ENV
 
 __all__ = ["api_root", "location_from_env", "model_url", "project_from_env"]
 
