@@ -226,6 +226,17 @@ def _headers(name: str, value: Any) -> dict[str, str]:
     return checked
 
 
+def _metadata(name: str, value: Any) -> dict[str, Any]:
+    # OpenAI's request metadata: string keys to string values.
+    checked = _string_mapping("strings to strings")(name, value)
+    for key, item in checked.items():
+        if not isinstance(item, str):
+            raise InvalidParameterError(
+                f"{name}[{key!r}]", f"expected a string, got {_shown(item)}"
+            )
+    return checked
+
+
 def _bias(name: str, value: Any) -> dict[str, Any]:
     checked = _string_mapping("token ids to numbers")(name, value)
     number = _number(-100, 100)
@@ -293,7 +304,7 @@ _CHAT_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "top_k": _integer(1),
     "n": _only_one,
     "parallel_tool_calls": _flag,
-    "metadata": _string_mapping("strings"),
+    "metadata": _metadata,
     "service_tier": _text,
     "store": _flag,
 }
@@ -359,7 +370,7 @@ _API_CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "store": _flag,
         "prompt_cache_key": _text,
         "parallel_tool_calls": _flag,
-        "metadata": _string_mapping("strings"),
+        "metadata": _metadata,
         "reasoning_effort": _choice(*_EFFORTS),
         "service_tier": _text,
         "safety_identifier": _text,

@@ -45,6 +45,7 @@ from lmux_plug.errors import ProviderError
 from lmux_plug.errors import RateLimitError
 from lmux_plug.errors import TimeoutError
 from lmux_plug.errors import UnsupportedFeatureError
+from lmux_plug.params import InvalidParameterError
 from lmux_plug.resilience.retry_after import clamp_delay
 
 __all__ = ["GatewayError", "Scrubber", "error_json", "error_status", "from_lmux"]
@@ -197,7 +198,11 @@ def from_lmux(exc: LmuxError, scrub: Scrubber) -> GatewayError:
     if wait is not None and status in (429, 503):
         headers["retry-after"] = str(math.ceil(wait))
         headers["retry-after-ms"] = str(int(wait * 1000))
-    return GatewayError(status, scrub(_message(exc, status)), type=kind, code=code, headers=headers)
+    # A parameter the library refused is named, as the gateway's own checks name theirs.
+    param = exc.param if isinstance(exc, InvalidParameterError) else None
+    return GatewayError(
+        status, scrub(_message(exc, status)), type=kind, code=code, headers=headers, param=param
+    )
 
 
 def as_dict(error: GatewayError) -> dict[str, Any]:

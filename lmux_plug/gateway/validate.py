@@ -1,15 +1,18 @@
 """Shape checks of request bodies, so a malformed one is a 400 (never a 500 further in).
 
-The checks follow OpenAI's API reference: types and ranges of every chat parameter, the
-structure of messages, content parts, tools, tool choice and response format. Fields the
-gateway does not know are passed on to the provider (``extra_body``) unchecked, as JSON.
+Two jobs, each done in one place. This module checks the *JSON shapes* of OpenAI's wire
+format: the structure of messages, content parts, tools, tool choice, response format and
+stream options. The *values* of the call parameters (types and ranges of ``temperature``,
+``seed``, ``stop`` ...) are checked by :mod:`lmux_plug.params`, the checker every entry point
+uses (library calls, the drop-in client, batch); here its verdict becomes a 400 naming the
+field. Fields the gateway does not know are passed on to the provider (``extra_body``)
+unchecked, as JSON.
 Every body is also bounded in nesting depth, since deep structures break recursive code
 (JSON encoders, converters) further along.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -17,6 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmux_plug.gateway.errors import GatewayError
+from lmux_plug.params import CHAT_PARAMETERS
+from lmux_plug.params import InvalidParameterError
+from lmux_plug.params import check_chat_params
+from lmux_plug.params import check_embed_params
 
 __all__ = ["MAX_DEPTH", "check_chat", "check_depth", "check_embeddings", "check_model_id"]
 
@@ -62,25 +69,6 @@ def _type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _number(value: object, param: str, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        msg = f"'{param}' must be a number, got {_type_name(value)}"
-        raise _bad(msg, param)
-    if not low <= value <= high:
-        msg = f"'{param}' must be between {low:g} and {high:g}, got {value!r}"
-        raise _bad(msg, param)
-
-
-def _integer(value: object, param: str, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"'{param}' must be an integer, got {_type_name(value)}"
-        raise _bad(msg, param)
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"between {low} and {high}"
-        msg = f"'{param}' must be {bound}, got {value}"
-        raise _bad(msg, param)
-
-
 def _of(kind: type | tuple[type, ...], what: str) -> Callable[[object, str], None]:
     def check(value: object, param: str) -> None:
         if isinstance(value, bool) and kind is not bool:
@@ -97,17 +85,6 @@ _string = _of(str, "a string")
 _boolean = _of(bool, "a boolean")
 _object = _of(dict, "an object")
 _list = _of(list, "an array")
-
-
-def _stop(value: object, param: str) -> None:
-    if isinstance(value, str):
-        return
-    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        msg = f"'{param}' must be a string or an array of strings"
-        raise _bad(msg, param)
-    if len(value) > 4:  # OpenAI's limit
-        msg = f"'{param}' takes at most 4 sequences"
-        raise _bad(msg, param)
 
 
 def _function(value: object, param: str) -> None:
@@ -171,21 +148,6 @@ def _response_format(value: object, param: str) -> None:
             _object(schema["schema"], f"{param}.json_schema.schema")
         if schema.get("strict") is not None:
             _boolean(schema["strict"], f"{param}.json_schema.strict")
-
-
-def _string_map(value: object, param: str) -> None:
-    _object(value, param)
-    assert isinstance(value, dict)  # noqa: S101
-    if not all(isinstance(v, str) for v in value.values()):
-        msg = f"'{param}' values must be strings"
-        raise _bad(msg, param)
-
-
-def _logit_bias(value: object, param: str) -> None:
-    _object(value, param)
-    assert isinstance(value, dict)  # noqa: S101
-    for token, bias in value.items():
-        _number(bias, f"{param}.{token}", -100, 100)
 
 
 def _stream_options(value: object, param: str) -> None:
@@ -258,55 +220,60 @@ def _messages(value: object, param: str) -> None:
             _string(message.get("tool_call_id"), f"{where}.tool_call_id")
 
 
-def _bounded(low: float, high: float) -> Callable[[object, str], None]:
-    return lambda value, param: _number(value, param, low, high)
+def _parameter(check: Callable[[Mapping[str, Any]], object]) -> Callable[[object, str], None]:
+    """A field check that asks :mod:`lmux_plug.params` and answers its verdict as a 400."""
+
+    def checked(value: object, param: str) -> None:
+        try:
+            check({param: value})
+        except InvalidParameterError as exc:
+            # params names a mapping's entry ``logit_bias['50256']``; the wire says
+            # ``logit_bias.50256``, as for every other path in a body.
+            where = re.sub(r"\['([^']*)'\]", r".\1", exc.param)
+            raise _bad(exc.message, where) from None
+
+    return checked
 
 
-def _count(low: int, high: int | None = None) -> Callable[[object, str], None]:
-    return lambda value, param: _integer(value, param, low, high)
+_chat_value = _parameter(check_chat_params)
+_embed_value = _parameter(check_embed_params)
 
-
-_CHAT: Mapping[str, Callable[[object, str], None]] = {
+# The fields whose JSON shape is checked here; every other field lmux-plug knows as a call
+# parameter is checked by value (``_chat_value``).
+_CHAT_SHAPES: Mapping[str, Callable[[object, str], None]] = {
     "messages": _messages,
-    "temperature": _bounded(0, 2),
-    "top_p": _bounded(0, 1),
-    "presence_penalty": _bounded(-2, 2),
-    "frequency_penalty": _bounded(-2, 2),
-    "max_tokens": _count(1),
-    "max_completion_tokens": _count(1),
-    "n": _count(1, 1),
-    "seed": _count(-(2**63), 2**63 - 1),
-    "stop": _stop,
     "tools": _tools,
     "tool_choice": _tool_choice,
-    "parallel_tool_calls": _boolean,
     "response_format": _response_format,
-    "logit_bias": _logit_bias,
-    "logprobs": _boolean,
-    "top_logprobs": _count(0, 20),
-    "user": _string,
     "stream": _boolean,
     "stream_options": _stream_options,
-    "reasoning_effort": _string,
-    "metadata": _string_map,
-    "store": _boolean,
-    "service_tier": _string,
     "modalities": _of(list, "an array"),
     "prediction": _object,
     "audio": _object,
     "functions": _list,
     "function_call": _of((str, dict), "a string or an object"),
 }
+_CHAT_VALUES = tuple(
+    sorted(
+        name
+        for name in CHAT_PARAMETERS - _CHAT_SHAPES.keys()
+        if name not in ("timeout", "extra_headers", "extra_body")  # not body fields
+    )
+)
 
 
 def check_chat(body: Mapping[str, Any]) -> None:
     """400 unless ``body`` is a well-formed chat completions request (model checked apart)."""
     if "messages" not in body:
         raise _bad("'messages' is required", "messages")
-    for field, check in _CHAT.items():
+    for field, check in _CHAT_SHAPES.items():
         value = body.get(field)
         if value is not None or field == "messages":
             check(value, field)
+    for field in _CHAT_VALUES:
+        value = body.get(field)
+        if value is not None:
+            _chat_value(value, field)
 
 
 def check_embeddings(body: Mapping[str, Any]) -> None:
@@ -319,9 +286,8 @@ def check_embeddings(body: Mapping[str, Any]) -> None:
         or (isinstance(inputs, list) and inputs and all(isinstance(t, str) for t in inputs))
     ):
         raise _bad("'input' must be a string or a non-empty array of strings", "input")
-    if body.get("encoding_format") not in (None, "float", "base64"):
-        raise _bad("'encoding_format' must be 'float' or 'base64'", "encoding_format")
-    if body.get("dimensions") is not None:
-        _integer(body["dimensions"], "dimensions", 1)
+    for field in ("encoding_format", "dimensions"):
+        if body.get(field) is not None:
+            _embed_value(body[field], field)
     if body.get("user") is not None:
         _string(body["user"], "user")

@@ -105,29 +105,13 @@ def chat_params(body: Mapping[str, Any]) -> dict[str, Any]:
 
     Typed fields become keywords; ``max_completion_tokens`` becomes ``max_tokens``; every
     other unknown field goes to ``extra_body`` (a provider body field), never to a keyword,
-    so a request cannot set ``api_key``, ``base_url`` or headers.
+    so a request cannot set ``api_key``, ``base_url`` or headers. Values are not checked
+    here: both callers (the gateway's ``check_chat``, the drop-in client's
+    ``check_chat_fields``) have checked them with :mod:`lmux_plug.params` before.
     """
-    n = body.get("n")
-    if n not in (None, 1):
-        msg = "only n=1 is supported"
-        raise InvalidRequestError(msg)
     params: dict[str, Any] = {k: body[k] for k in CHAT_FIELDS if body.get(k) is not None}
     if body.get("max_completion_tokens") is not None and "max_tokens" not in params:
         params["max_tokens"] = body["max_completion_tokens"]
-    for name in ("temperature", "top_p"):
-        value = params.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            msg = f"{name} must be a number, got {value!r}"
-            raise InvalidRequestError(msg)
-    for name in ("max_tokens", "seed"):
-        value = params.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            msg = f"{name} must be an integer, got {value!r}"
-            raise InvalidRequestError(msg)
-    tools = params.get("tools")
-    if tools is not None and not isinstance(tools, (list, tuple)):
-        msg = "tools must be a list"
-        raise InvalidRequestError(msg)
     extra = {
         k: v
         for k, v in body.items()

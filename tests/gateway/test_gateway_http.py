@@ -75,6 +75,42 @@ def test_bad_chat_input_is_400(gateway, body, param):
     assert gateway.mock.calls == []
 
 
+# One checker of call parameters: the gateway's verdict on a value is the library's.
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", 2.5),
+        ("temperature", 2),
+        ("seed", 2**64 - 1),
+        ("seed", 2**64),
+        ("reasoning_effort", "extreme"),
+        ("reasoning_effort", "low"),
+        ("top_k", 0),
+        ("top_logprobs", 21),
+        ("stop", ["a", "b", "c", "d", "e"]),
+        ("metadata", {"team": 7}),
+        ("n", 1),
+    ],
+)
+def test_gateway_and_library_agree_on_parameter_values(gateway, field, value):
+    from lmux_plug.params import InvalidParameterError
+    from lmux_plug.params import check_chat_params
+
+    try:
+        check_chat_params({field: value})
+    except InvalidParameterError as exc:
+        library_refuses, param = True, exc.param.replace("['", ".").replace("']", "")
+    else:
+        library_refuses, param = False, None
+    body = json.dumps({"model": "mock/m", "messages": HI, field: value}).encode()
+    response, data = _post(gateway, "/v1/chat/completions", body)
+    if library_refuses:
+        assert response.status == 400, data
+        assert _assert_openai_error(data, "invalid_request_error")["param"] == param
+    else:
+        assert response.status == 200, data
+
+
 @pytest.mark.parametrize(
     "body",
     [
