@@ -213,6 +213,7 @@ class MockProvider(MockApis):
                     "calls are routed by their provider prefix"
                 )
                 raise ConfigurationError(msg)
+            _refuse_misspelt_prefix(target, pattern, prefix)
             target.register(prefix, self, replace=True)
         return self
 
@@ -352,3 +353,24 @@ class MockProvider(MockApis):
             provider=call.provider.name,
             usage=Usage(input_tokens=sum(_tokens(t) for t in inputs)),
         )
+
+
+def _refuse_misspelt_prefix(registry: Any, pattern: str, prefix: str) -> None:
+    """Refuse ``intercept("opena/*")``, which would catch no ``openai/...`` call.
+
+    A prefix that no provider's name is close to (an application's own name, a plugin not
+    installed here) is taken as meant.
+    """
+    from lmux_plug._cli_models import KNOWN_PLUGINS  # noqa: PLC0415 - keeps the import light
+    from lmux_plug.params import did_you_mean  # noqa: PLC0415
+
+    names = {spec.name for spec in registry.providers()} | KNOWN_PLUGINS.keys()
+    if prefix in names:
+        return
+    hint = did_you_mean(prefix, sorted(names))
+    if hint:
+        msg = (
+            f"intercept pattern {pattern!r}: no provider is called {prefix!r}{hint}; "
+            "calls are routed by their provider prefix, so this would catch none of them"
+        )
+        raise ConfigurationError(msg)

@@ -71,10 +71,16 @@ def test_intercept_mocks_any_prefix(pytester: pytest.Pytester) -> None:
         def test_bad_pattern(lmux_mock):
             with pytest.raises(ConfigurationError, match="prefix/"):
                 lmux_mock.intercept("openai/gpt-4o*")
+
+        def test_misspelt_provider(lmux_mock):
+            with pytest.raises(ConfigurationError, match="did you mean 'openai'"):
+                lmux_mock.intercept("opena/*")
+            lmux_mock.intercept("mycorp/*").enqueue("own")  # an application's own name
+            assert lmux_plug.chat("mycorp/x", "hi").content == "own"
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 def test_intercept_covers_streams_embeddings_async_and_a_router(pytester: pytest.Pytester) -> None:
