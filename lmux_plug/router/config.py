@@ -481,13 +481,23 @@ def _preset_problems(fields: Mapping[str, Any], path: str) -> list[ConfigProblem
 
 
 def _reference_problems(models: Mapping[str, LogicalModel]) -> list[ConfigProblem]:
-    """Fallback chains must name declared logical models or ``provider/model`` strings."""
+    """Fallback chains must name declared logical models or ``provider/model`` strings.
+
+    A model may not list itself, and may not list one target twice: the chain is tried in
+    order, so either would only repeat a model that has just failed.
+    """
     problems = []
     for name, model in models.items():
         for field in _REFERENCE_FIELDS:
+            seen: set[str] = set()
             for index, target in enumerate(getattr(model, field)):
                 path = f"$.models.{name}.{field}[{index}]"
                 problem = model_reference_problem(target, list(models), path)
+                if problem is None and target == name:
+                    problem = ConfigProblem(path, f"model {name!r} lists itself as a fallback")
+                elif problem is None and target in seen:
+                    problem = ConfigProblem(path, f"{target!r} is listed twice")
+                seen.add(target)
                 if problem is not None:
                     problems.append(problem)
     return problems

@@ -91,6 +91,14 @@ def test_good_file_loads(tmp_path: Path) -> None:
             "lmux.toml: $.models.fast.fallbacks[0]: unknown model 'smrt'",
         ),
         (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = ["fast"]\n',
+            "lmux.toml: $.models.fast.fallbacks[0]: model 'fast' lists itself as a fallback",
+        ),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = ["a/b", "a/b"]\n',
+            "lmux.toml: $.models.fast.fallbacks[1]: 'a/b' is listed twice",
+        ),
+        (
             '[models.fast]\ndeployments = ["echo/echo-1"]\nfallbacks = "smart"\n',
             "lmux.toml: $.models.fast.fallbacks: expected a list, got 'smart'",
         ),
