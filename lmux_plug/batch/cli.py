@@ -295,6 +295,7 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
         raise UsageError(msg)
     if config is None or "/" in args.model:
         _check_model(registry, args.model)
+    _ping_state(args.state)
     try:
         # Any: RedisBackend satisfies the router's StateBackend protocol at run time.
         backend: Any = RedisBackend(args.state, prefix="lmux-batch")
@@ -312,6 +313,28 @@ def _shared_client(args: argparse.Namespace, registry: Registry, config: Path | 
     except LmuxError as exc:
         msg = f"--state {without_userinfo(args.state)}: {exc}"
         raise UsageError(msg) from None
+
+
+def _ping_state(url: str) -> None:
+    """Reach the ``--state`` Redis once before the run.
+
+    The router degrades to per-process limits when its backend fails mid-run (a call is
+    not lost for a Redis hiccup), so an address that is wrong from the start would go
+    unnoticed while every shard spends the whole budget on its own. Refused here instead.
+    """
+    try:
+        import redis  # noqa: PLC0415 - optional dependency, only with --state
+    except ImportError:
+        msg = "--state needs redis-py: pip install 'lmux-plug[redis]'"
+        raise UsageError(msg) from None
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        msg = f"--state {without_userinfo(url)}: cannot reach Redis ({type(exc).__name__}: {exc})"
+        raise UsageError(msg) from None
+    finally:
+        client.close()
 
 
 def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> None:

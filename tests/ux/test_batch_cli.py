@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -170,6 +171,25 @@ def test_shards_share_one_rpm_budget_through_redis(
     assert lines == list(range(1, 41))
     # Shared: both shards together kept to ~10/s (alone each would take ~2 s).
     assert elapsed >= 3.0, elapsed
+
+
+def test_an_unreachable_state_redis_stops_before_the_first_call(tmp_path: Path, batch_cli) -> None:
+    # A port nobody listens on (bound, then closed): every shard would otherwise run on
+    # its own limits, each spending the whole shared budget.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path / "in.jsonl"
+    data.write_text('"hi"\n' * 5)
+    out = tmp_path / "out.jsonl"
+    url = f"redis://user:s3cret-pass@127.0.0.1:{port}/0"
+    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--state", url)
+    assert result.returncode == 2, result.stderr
+    assert "cannot reach Redis" in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "s3cret-pass" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
