@@ -30,16 +30,8 @@ from lmux_plug.openai import ChatCompletion
 from lmux_plug.openai import Embedding
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing import MockProvider
-
-HI = [{"role": "user", "content": "hi"}]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
+from tests.helpers import HI
+from tests.helpers import WEATHER_TOOL
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -141,11 +140,7 @@ def test_shards_share_one_rpm_budget_through_redis(
     started = time.monotonic()
     shards = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lmux_plug",
-                "batch",
+            batch_cli.command(
                 str(data),
                 "-o",
                 str(tmp_path / f"out{k}.jsonl"),
@@ -157,8 +152,7 @@ def test_shards_share_one_rpm_budget_through_redis(
                 "600",
                 "--state",
                 url,
-                "--no-progress",
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
