@@ -60,20 +60,19 @@ def _serve(exchange: WireExchange) -> WireServer:
     return WireServer(Reply.with_body(exchange.response.body, content_type, status=status))
 
 
-async def _call_responses(
-    registry: Registry, ref: str, value: Any, params: dict[str, Any], *, stream: bool
+async def _call(
+    registry: Registry,
+    method: str,
+    ref: str,
+    subject: Any,
+    params: dict[str, Any],
+    *,
+    stream: bool,
 ) -> Any:
+    """``registry.<method>`` (``acomplete``, ...) or, with ``stream``, its ``_stream`` twin."""
     if stream:
-        return [c async for c in registry.acreate_response_stream(ref, value, **params)]
-    return await registry.acreate_response(ref, value, **params)
-
-
-async def _call_completions(
-    registry: Registry, ref: str, prompt: Any, params: dict[str, Any], *, stream: bool
-) -> Any:
-    if stream:
-        return [c async for c in registry.acomplete_stream(ref, prompt, **params)]
-    return await registry.acomplete(ref, prompt, **params)
+        return [c async for c in getattr(registry, f"{method}_stream")(ref, subject, **params)]
+    return await getattr(registry, method)(ref, subject, **params)
 
 
 def _prefix(exchange: WireExchange) -> str:
@@ -143,8 +142,13 @@ async def test_replay_responses(exchange: WireExchange) -> None:
         try:
             if status >= 400 or b'"type":"error"' in exchange.response.body:
                 with pytest.raises(LmuxError) as info:
-                    await _call_responses(
-                        registry, f"{prefix}/{model}", value, params, stream=stream
+                    await _call(
+                        registry,
+                        "acreate_response",
+                        f"{prefix}/{model}",
+                        value,
+                        params,
+                        stream=stream,
                     )
                 if status >= 400:
                     assert info.value.status_code == status
@@ -191,8 +195,8 @@ async def test_replay_completions(exchange: WireExchange) -> None:
             status = exchange.response.status or 200
             if status >= 400:
                 with pytest.raises(LmuxError) as info:
-                    await _call_completions(
-                        registry, f"{prefix}/{model}", prompt, params, stream=stream
+                    await _call(
+                        registry, "acomplete", f"{prefix}/{model}", prompt, params, stream=stream
                     )
                 assert info.value.status_code == status
                 return
