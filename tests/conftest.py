@@ -199,6 +199,19 @@ class BatchCli:
         return python(*BatchCli.arguments(*args), env=env, timeout=120)
 
     @staticmethod
+    def over(
+        folder: Path, lines: str, model: str, *options: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        """Run the batch on ``model`` over ``lines`` (written to ``folder/in.jsonl``).
+
+        Returns the finished process and the output's path (``folder/out.jsonl``).
+        """
+        data = folder / "in.jsonl"
+        data.write_text(lines)
+        out = folder / "out.jsonl"
+        return BatchCli.run(str(data), "-o", str(out), "-m", model, *options, env=env), out
+
+    @staticmethod
     def records(path: Path) -> list[dict[str, object]]:
         """The JSON objects of a JSONL file, one a line."""
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -293,10 +293,9 @@ def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
 def test_batch_cli_refuses_a_bad_parameter_before_any_line(
     tmp_path: Path, batch_cli, option: list[str], expected: str
 ) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"id": 1, "prompt": "hi"}\n{"id": 2, "prompt": "yo"}\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", *option)
+    result, out = batch_cli.over(
+        tmp_path, '{"id": 1, "prompt": "hi"}\n{"id": 2, "prompt": "yo"}\n', "echo/echo-1", *option
+    )
     assert result.returncode == 2
     assert expected in result.stderr
     assert not out.exists()
