@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 import lmux_plug
 from lmux_plug import wire
+from tests.helpers import python
 
 # Never loaded by `import lmux_plug` + `Registry.from_entry_points()` (+ `close()`).
 NOT_AT_DISCOVERY = (
@@ -75,14 +74,7 @@ def run_fresh(code: str) -> str:
     Coverage's subprocess hook is left out: it would import modules of its own.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    out = python("-c", code, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

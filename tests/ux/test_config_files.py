@@ -251,10 +251,9 @@ def test_batch_cli_reports_the_config_error(tmp_path: Path, batch_cli) -> None:
     config = write(
         tmp_path, '[router]\nretries = "many"\n[models.m]\ndeployments = ["echo/echo-1"]\n'
     )
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"id": 1, "prompt": "hi"}\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "m", "--config", str(config))
+    result, _ = batch_cli.over(
+        tmp_path, '{"id": 1, "prompt": "hi"}\n', "m", "--config", str(config)
+    )
     assert result.returncode == 2
     assert "$.router.retries: expected int, got 'many'" in result.stderr
     assert "Traceback" not in result.stderr
