@@ -27,6 +27,7 @@ from lmux_plug_contract.wires.bedrock import exception_frame
 
 from lmux_plug import AuthenticationError
 from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import ConfigurationError
 from lmux_plug import ContextLengthExceededError
@@ -38,6 +39,7 @@ from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
+from lmux_plug import UserMessage
 from lmux_plug.http import Transport
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.wire_server import CapturedRequest
@@ -574,10 +576,13 @@ async def test_default_url_uses_the_region(monkeypatch, aws_env) -> None:
     reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
     route, _ = reg.resolve(f"bedrock/{NOVA}")
     assert route.spec.base_url == "https://bedrock-runtime.{region}.amazonaws.com"
-    from lmux_plug_bedrock import _base_url
+    from lmux_plug_bedrock._wire import CODEC
 
     context = reg._context(route, None, None)
-    assert _base_url(context) == f"https://bedrock-runtime.{REGION}.amazonaws.com"
+    call = CODEC.encode_chat(
+        ChatRequest(model=NOVA, messages=[UserMessage("hi")]), context, stream=False
+    )
+    assert call.url.startswith(f"https://bedrock-runtime.{REGION}.amazonaws.com/model/")
     reg.close()
 
 

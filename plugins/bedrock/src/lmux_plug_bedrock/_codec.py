@@ -537,6 +537,10 @@ class ConverseStreamDecoder:
         if self._error is not None:
             raise self._error
 
+    def close(self) -> list[ChatChunk]:
+        """End of body (the core driver's shape): :meth:`finish`."""
+        return self.finish()
+
     def finish(self) -> list[ChatChunk]:
         """End of stream: nothing more to emit; errors if the stream was truncated.
 

@@ -1,0 +1,127 @@
+"""The Vertex AI wire as one codec for the core driver (:mod:`lmux_plug.wire`).
+
+Chat and streams are Gemini's GenerateContent bodies (the gemini plugin's public
+:mod:`lmux_plug_gemini.codec`) on ``:generateContent`` and ``:streamGenerateContent?alt=sse``;
+embeddings are ``:predict``, one call per 250 texts (or per text for gemini-embedding),
+sent a few at a time by the driver and joined. The codec's calls name the model's method
+only: :meth:`VertexCodec.prepare` makes the URL, which may need the project of the
+default credentials, and adds the access token when no key was given; both need I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+from lmux_plug_gemini.codec import GeminiStreamDecoder
+from lmux_plug_gemini.codec import decode_chat
+from lmux_plug_gemini.codec import encode_chat
+from lmux_plug_gemini.codec import refine_error
+
+from lmux_plug import EmbeddingResponse
+from lmux_plug import LmuxError
+from lmux_plug import Usage
+from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import WireRequest
+from lmux_plug_vertex_ai import _auth
+from lmux_plug_vertex_ai import _urls
+from lmux_plug_vertex_ai._embeddings import batches
+from lmux_plug_vertex_ai._embeddings import decode_predictions
+from lmux_plug_vertex_ai._embeddings import encode_instances
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from lmux_plug import ChatRequest
+    from lmux_plug import EmbeddingRequest
+    from lmux_plug import ProviderContext
+    from lmux_plug.wire import WireResponse
+
+__all__ = ["CODEC", "VertexCodec"]
+
+
+class VertexCodec(BaseCodec):
+    """Gemini's bodies on Vertex AI's URLs, with a Google access token."""
+
+    chat_decoder = staticmethod(decode_chat)
+    stream_decoder_class = GeminiStreamDecoder
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        """``generateContent``, or ``streamGenerateContent`` answered as SSE."""
+        try:
+            body = encode_chat(request)
+        except LmuxError as exc:
+            # The shared Gemini codec does not know the provider: the error names this one.
+            if exc.provider in (None, "gemini"):
+                exc.provider = provider.name
+            raise
+        if stream:
+            sse = {"accept": "text/event-stream"}
+            return WireRequest("streamGenerateContent", body, headers=sse, params={"alt": "sse"})
+        return WireRequest("generateContent", body)
+
+    def embed_parts(
+        self,
+        request: EmbeddingRequest,
+        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
+    ) -> Sequence[EmbeddingRequest]:
+        """The inputs as the model takes them per ``:predict`` call."""
+        return [attrs.evolve(request, inputs=texts) for texts in batches(request)]
+
+    def encode_embed(
+        self,
+        request: EmbeddingRequest,
+        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
+    ) -> WireRequest:
+        """One ``:predict`` call for all of ``request.inputs``."""
+        return WireRequest("predict", encode_instances(request, request.inputs))
+
+    def decode_embed(
+        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
+    ) -> EmbeddingResponse:
+        """The vectors of one ``:predict`` answer, with its token count."""
+        vectors, tokens = decode_predictions(
+            response.json(provider=provider.name, model=request.model),
+            model=request.model,
+            expected=len(request.inputs),
+        )
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=request.model,
+            provider=provider.name,
+            usage=Usage(input_tokens=tokens),
+            headers=dict(response.headers),
+        )
+
+    async def prepare(
+        self, call: WireRequest, request: ChatRequest | EmbeddingRequest, provider: ProviderContext
+    ) -> WireRequest:
+        """The URL of the call's method for the model, and the token unless a key was given."""
+        project = None
+        if _urls.needs_project(provider.base_url, request.model):
+            project = _urls.project_from_env()
+            if project is None and provider.credentials.api_key is None:
+                project = await _auth.default_project()
+        url = _urls.model_url(
+            provider.base_url,
+            request.model,
+            call.url,
+            project=project,
+            location=_urls.location_from_env(),
+            options=provider.spec.options,
+        )
+        if provider.credentials.api_key is not None:  # sent by the driver as the spec says
+            return attrs.evolve(call, url=url)
+        token = await _auth.access_token()
+        headers = {**call.headers, "authorization": f"Bearer {token}"}
+        return attrs.evolve(call, url=url, headers=headers, secrets=(token,))
+
+    def refine_error(self, error: LmuxError) -> LmuxError:
+        """A 400 ``API_KEY_INVALID`` is an authentication failure (Gemini's error bodies)."""
+        return refine_error(error)
+
+
+#: The codec instance the plugin's hooks drive.
+CODEC = VertexCodec()
