@@ -265,13 +265,24 @@ class BaseCodec:
             raise _unsupported("streaming", provider, request.model)
         return make(model=request.model, provider=provider.name)
 
+    def embed_batch_size(self, request: EmbeddingRequest) -> int | None:  # noqa: ARG002
+        """The most inputs one embeddings call of ``request.model`` takes (``None``: all)."""
+        return None
+
     def embed_parts(
         self,
         request: EmbeddingRequest,
         provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
     ) -> Sequence[EmbeddingRequest]:
-        """One call for every input."""
-        return (request,)
+        """``request`` split in consecutive parts of :meth:`embed_batch_size` inputs."""
+        size = self.embed_batch_size(request)
+        texts = request.inputs
+        if size is None or len(texts) <= size:
+            return (request,)
+        return [
+            attrs.evolve(request, inputs=texts[start : start + size])
+            for start in range(0, len(texts), size)
+        ]
 
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Embeddings are not part of this wire."""

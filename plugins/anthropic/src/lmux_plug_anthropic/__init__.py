@@ -16,10 +16,6 @@ from lmux_plug_anthropic._spec import SPEC
 __all__ = [
     "PRICING_DATE",
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
-    "lmux_plug_wires",
 ]
 
 # Serves every spec on the ``anthropic`` wire; no embeddings.

@@ -24,10 +24,6 @@ __all__ = [
     "DEFAULT_INPUT_TYPE",
     "PRICING_DATE",
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
 ]
 
 #: For the contract suite: certify embeddings with a batching (Cohere-family) model.

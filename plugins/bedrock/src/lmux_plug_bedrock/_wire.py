@@ -24,14 +24,13 @@ from lmux_plug_bedrock._codec import ConverseStreamDecoder
 from lmux_plug_bedrock._codec import decode_converse
 from lmux_plug_bedrock._codec import encode_converse
 from lmux_plug_bedrock._codec import model_path
-from lmux_plug_bedrock._embeddings import batches
+from lmux_plug_bedrock._embeddings import batch_size
 from lmux_plug_bedrock._embeddings import decode_vectors
 from lmux_plug_bedrock._embeddings import encode_batch
 from lmux_plug_bedrock._errors import refine_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from collections.abc import Sequence
     from typing import Any
 
     from lmux_plug import ChatRequest
@@ -93,13 +92,9 @@ class BedrockCodec(BaseCodec):
             model=request.model, provider=provider.name, request_id=headers.get(_REQUEST_ID)
         )
 
-    def embed_parts(
-        self,
-        request: EmbeddingRequest,
-        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
-    ) -> Sequence[EmbeddingRequest]:
-        """The inputs as the model family takes them: one per call (Titan) or up to 96."""
-        return [attrs.evolve(request, inputs=texts) for texts in batches(request)]
+    def embed_batch_size(self, request: EmbeddingRequest) -> int:
+        """One text per call for Titan, up to 96 for Cohere."""
+        return batch_size(request.model)
 
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """One ``invoke`` call with the family's body for all of ``request.inputs``."""

@@ -22,10 +22,6 @@ __all__ = [
     "MAX_TEXTS_PER_EMBED",
     "PRICING_DATE",
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
 ]
 
 # Serves its own spec only (no ``lmux_plug_wires``).

@@ -15,11 +15,6 @@ from lmux_plug_gemini._spec import SPEC
 
 __all__ = [
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
-    "lmux_plug_wires",
 ]
 
 # Serves every spec on the ``gemini`` wire.

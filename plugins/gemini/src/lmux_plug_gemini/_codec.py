@@ -747,24 +747,32 @@ def _url(provider: ProviderContext, model: str, method: str) -> str:
 
 
 class GeminiCodec(BaseCodec):
-    """The Gemini API wire (``generateContent``, SSE streams, embeddings)."""
+    """The Gemini API wire (``generateContent``, SSE streams, embeddings).
+
+    Vertex AI serves the same bodies on other URLs: its codec overrides :meth:`model_url`.
+    """
 
     chat_decoder = staticmethod(decode_chat)
     embed_decoder = staticmethod(decode_embeddings)
     stream_decoder_class = GeminiStreamDecoder
+
+    def model_url(self, provider: ProviderContext, model: str, method: str) -> str:
+        """``{base}/<api version>/models/<model>:<method>``."""
+        return _url(provider, model, method)
 
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
         """``models/<model>:generateContent`` or ``:streamGenerateContent?alt=sse``."""
         if stream:
-            url = _url(provider, request.model, "streamGenerateContent")
+            url = self.model_url(provider, request.model, "streamGenerateContent")
             return WireRequest(url, encode_chat(request), params={"alt": "sse"})
-        return WireRequest(_url(provider, request.model, "generateContent"), encode_chat(request))
+        url = self.model_url(provider, request.model, "generateContent")
+        return WireRequest(url, encode_chat(request))
 
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Every input in one ``batchEmbedContents`` call."""
-        url = _url(provider, request.model, "batchEmbedContents")
+        url = self.model_url(provider, request.model, "batchEmbedContents")
         return WireRequest(url, encode_embeddings(request))
 
     def refine_error(self, error: LmuxError) -> LmuxError:

@@ -33,12 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_pricing",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
-    "lmux_plug_wires",
 ]
 
 # Serves every spec on the ``ollama`` wire: ``/api/chat`` (JSON, or NDJSON when streaming).

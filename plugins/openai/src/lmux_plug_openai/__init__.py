@@ -21,17 +21,6 @@ from lmux_plug_openai._providers import WIRE
 __all__ = [
     "PROVIDERS",
     "WIRE",
-    "lmux_plug_chat",
-    "lmux_plug_complete",
-    "lmux_plug_complete_stream",
-    "lmux_plug_create_response",
-    "lmux_plug_create_response_stream",
-    "lmux_plug_embed",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
-    "lmux_plug_transcribe",
-    "lmux_plug_transcribe_stream",
-    "lmux_plug_wires",
 ]
 
 # Every provider of this plugin is on the ``openai`` wire, and so is any spec a user

@@ -22,10 +22,6 @@ __all__ = [
     "PRICING_DATE",
     "SPEC",
     "TOKEN_ENV",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
 ]
 
 #: For the contract suite: the wire is Gemini's, the embed model batches many inputs.

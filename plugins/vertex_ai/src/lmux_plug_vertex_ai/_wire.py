@@ -13,62 +13,56 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import attrs
-from lmux_plug_gemini.codec import GeminiStreamDecoder
-from lmux_plug_gemini.codec import decode_chat
-from lmux_plug_gemini.codec import encode_chat
-from lmux_plug_gemini.codec import refine_error
+from lmux_plug_gemini.codec import GeminiCodec
 
-from lmux_plug import EmbeddingResponse
 from lmux_plug import LmuxError
-from lmux_plug import Usage
-from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import WireRequest
 from lmux_plug_vertex_ai import _auth
 from lmux_plug_vertex_ai import _urls
-from lmux_plug_vertex_ai._embeddings import batches
+from lmux_plug_vertex_ai._embeddings import batch_size
 from lmux_plug_vertex_ai._embeddings import decode_predictions
 from lmux_plug_vertex_ai._embeddings import encode_instances
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from lmux_plug import ChatRequest
     from lmux_plug import EmbeddingRequest
     from lmux_plug import ProviderContext
-    from lmux_plug.wire import WireResponse
 
 __all__ = ["CODEC", "VertexCodec"]
 
 
-class VertexCodec(BaseCodec):
+class VertexCodec(GeminiCodec):
     """Gemini's bodies on Vertex AI's URLs, with a Google access token."""
 
-    chat_decoder = staticmethod(decode_chat)
-    stream_decoder_class = GeminiStreamDecoder
+    embed_decoder = staticmethod(decode_predictions)
+
+    def model_url(
+        self,
+        provider: ProviderContext,  # noqa: ARG002 - GeminiCodec's signature
+        model: str,  # noqa: ARG002 - GeminiCodec's signature
+        method: str,
+    ) -> str:
+        """The method alone: :meth:`prepare` makes the URL (the project may need I/O)."""
+        return method
 
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
-        """``generateContent``, or ``streamGenerateContent`` answered as SSE."""
+        """Gemini's call, the errors naming this provider; a stream accepts only SSE."""
         try:
-            body = encode_chat(request)
+            call = super().encode_chat(request, provider, stream=stream)
         except LmuxError as exc:
             # The shared Gemini codec does not know the provider: the error names this one.
             if exc.provider in (None, "gemini"):
                 exc.provider = provider.name
             raise
         if stream:
-            sse = {"accept": "text/event-stream"}
-            return WireRequest("streamGenerateContent", body, headers=sse, params={"alt": "sse"})
-        return WireRequest("generateContent", body)
+            return attrs.evolve(call, headers={"accept": "text/event-stream"})
+        return call
 
-    def embed_parts(
-        self,
-        request: EmbeddingRequest,
-        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
-    ) -> Sequence[EmbeddingRequest]:
-        """The inputs as the model takes them per ``:predict`` call."""
-        return [attrs.evolve(request, inputs=texts) for texts in batches(request)]
+    def embed_batch_size(self, request: EmbeddingRequest) -> int:
+        """One text per call for gemini-embedding, else up to 250."""
+        return batch_size(request.model)
 
     def encode_embed(
         self,
@@ -77,23 +71,6 @@ class VertexCodec(BaseCodec):
     ) -> WireRequest:
         """One ``:predict`` call for all of ``request.inputs``."""
         return WireRequest("predict", encode_instances(request, request.inputs))
-
-    def decode_embed(
-        self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        """The vectors of one ``:predict`` answer, with its token count."""
-        vectors, tokens = decode_predictions(
-            response.json(provider=provider.name, model=request.model),
-            model=request.model,
-            expected=len(request.inputs),
-        )
-        return EmbeddingResponse(
-            embeddings=vectors,
-            model=request.model,
-            provider=provider.name,
-            usage=Usage(input_tokens=tokens),
-            headers=dict(response.headers),
-        )
 
     async def prepare(
         self, call: WireRequest, request: ChatRequest | EmbeddingRequest, provider: ProviderContext
@@ -117,10 +94,6 @@ class VertexCodec(BaseCodec):
         token = await _auth.access_token()
         headers = {**call.headers, "authorization": f"Bearer {token}"}
         return attrs.evolve(call, url=url, headers=headers, secrets=(token,))
-
-    def refine_error(self, error: LmuxError) -> LmuxError:
-        """A 400 ``API_KEY_INVALID`` is an authentication failure (Gemini's error bodies)."""
-        return refine_error(error)
 
 
 #: The codec instance the plugin's hooks drive.
