@@ -33,6 +33,7 @@ from lmux_plug._sse import SSEDecoder
 from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import stream_event
 from lmux_plug.codec import tool_arguments
 from lmux_plug.codec import tool_call_id
 from lmux_plug.errors import InvalidRequestError
@@ -77,6 +78,7 @@ __all__ = [
     "send_chat",
     "send_embed",
     "stream_chat",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]

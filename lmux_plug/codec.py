@@ -3,7 +3,8 @@
 Each helper does one wire-independent job the same way for every plugin that uses it:
 reading a count from a wire body, turning a tool call's JSON argument text into the object
 a wire wants, giving a tool call without an id a stable one, checking a reasoning effort,
-adding a message's blocks to a conversation whose roles must alternate.
+adding a message's blocks to a conversation whose roles must alternate, reading the JSON
+object of one stream event.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -16,12 +17,14 @@ from typing import Any
 
 from lmux_plug._types import ToolCall
 from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import ProviderError
 
 __all__ = [
     "REASONING_EFFORTS",
     "add_turn",
     "count_of",
     "reasoning_level",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]
@@ -92,3 +95,29 @@ def reasoning_level(effort: str, *, provider: str, model: str | None) -> str:
         msg = f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, got {effort!r}"
         raise InvalidRequestError(msg, provider=provider, model=model)
     return level
+
+
+def stream_event(
+    text: str | bytes,
+    *,
+    what: str,
+    provider: str | None,
+    model: str | None,
+    request_id: str | None = None,
+) -> Mapping[str, Any]:
+    """The JSON object one stream event carries (an SSE ``data:`` field, an NDJSON line).
+
+    Raises :class:`ProviderError` for malformed JSON (``malformed JSON in <what>: ...``, with
+    the first 200 characters) and for JSON that is not an object (``<what> is not a JSON
+    object``), so every codec reports a garbled stream the same way. ``what`` names the
+    event for the message (``"Cohere stream event"``).
+    """
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        msg = f"malformed JSON in {what}: {text[:200]!r}"
+        raise ProviderError(msg, provider=provider, model=model, request_id=request_id) from exc
+    if not isinstance(value, Mapping):
+        msg = f"{what} is not a JSON object"
+        raise ProviderError(msg, provider=provider, model=model, request_id=request_id)
+    return value

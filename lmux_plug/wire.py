@@ -22,9 +22,9 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`, :func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
-:func:`gather_limited` for wires that need several calls for one request, and :func:`scrub`
-for anything that writes text out.
+:func:`reasoning_level`, :func:`stream_event`, :func:`decode_json`), :func:`path_segment`
+for ids that go into a URL path, :func:`gather_limited` for wires that need several calls
+for one request, and :func:`scrub` for anything that writes text out.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import send_chat
     from lmux_plug._codec_driver import send_embed
     from lmux_plug._codec_driver import stream_chat
+    from lmux_plug._codec_driver import stream_event
     from lmux_plug._codec_driver import tool_arguments
     from lmux_plug._codec_driver import tool_call_id
 
@@ -115,6 +116,7 @@ __all__ = [
     "send_embed",
     "spec_hooks",
     "stream_chat",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]

@@ -53,6 +53,7 @@ from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
 from lmux_plug.wire import path_segment
+from lmux_plug.wire import stream_event
 
 __all__ = [
     "ConverseStreamDecoder",
@@ -585,17 +586,12 @@ class ConverseStreamDecoder:
                 provider=self.provider,
                 model=self.model,
             )
-        try:
-            event = json.loads(payload) if payload else {}
-        except ValueError as exc:
-            msg = f"malformed JSON in Bedrock stream: {payload[:200]!r}"
-            raise ProviderError(msg, provider=self.provider, model=self.model) from exc
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Bedrock stream event is not a JSON object",
-                provider=self.provider,
-                model=self.model,
-            )
+        what = "Bedrock stream event"
+        event = (
+            stream_event(payload, what=what, provider=self.provider, model=self.model)
+            if payload
+            else {}
+        )
         return self._event(str(headers.get(":event-type", "")), event)
 
     def _event(self, name: str, event: Mapping[str, Any]) -> ChatChunk | None:

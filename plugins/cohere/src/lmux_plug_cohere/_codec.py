@@ -54,6 +54,7 @@ from lmux_plug.codec import reasoning_level
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import stream_event
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 if TYPE_CHECKING:
@@ -475,11 +476,9 @@ class CohereStreamDecoder:
             payload = event.data.strip()
             if not payload or payload == "[DONE]":
                 continue
-            try:
-                decoded = json.loads(payload)
-            except ValueError as exc:
-                msg = f"malformed JSON in Cohere stream: {payload[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
+            decoded = stream_event(
+                payload, what="Cohere stream event", provider=self.provider, model=self.model
+            )
             chunk = self._event(decoded, event.event)
             if chunk is not None:
                 chunks.append(chunk)
@@ -489,11 +488,7 @@ class CohereStreamDecoder:
             model=self.model, provider=self.provider, request_id=self._request_id, **fields
         )
 
-    def _event(self, event: Any, name: str) -> ChatChunk | None:
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Cohere stream event is not a JSON object", provider=self.provider, model=self.model
-            )
+    def _event(self, event: Mapping[str, Any], name: str) -> ChatChunk | None:
         kind = event.get("type", name)
         if kind == "message-start":
             if isinstance(event.get("id"), str):

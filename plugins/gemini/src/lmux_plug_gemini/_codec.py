@@ -60,6 +60,7 @@ from lmux_plug.wire import count_of
 from lmux_plug.wire import error_from_response
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
 from lmux_plug_gemini._schema import to_gemini_schema
@@ -681,21 +682,15 @@ class GeminiStreamDecoder:
         for payload in payloads:
             if not payload.strip():
                 continue
-            try:
-                event = json.loads(payload)
-            except ValueError as exc:
-                msg = f"malformed JSON in Gemini stream: {payload[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
+            event = stream_event(
+                payload, what="Gemini stream event", provider=self.provider, model=self.model
+            )
             chunk = self._event(event)
             if chunk is not None:
                 chunks.append(chunk)
         return chunks
 
-    def _event(self, event: Any) -> ChatChunk | None:
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Gemini stream event is not a JSON object", provider=self.provider, model=self.model
-            )
+    def _event(self, event: Mapping[str, Any]) -> ChatChunk | None:
         if "error" in event:
             raise error_from_body(event, model=self.model, provider=self.provider)
         if "usageMetadata" in event:

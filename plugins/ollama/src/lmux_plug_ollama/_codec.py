@@ -56,6 +56,7 @@ from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
 from lmux_plug_ollama._host import normalise_base_url
@@ -423,17 +424,9 @@ class OllamaStreamDecoder:
         for line in lines:
             if self._done:
                 continue  # nothing after the final line counts
-            try:
-                event = json.loads(line)
-            except ValueError as exc:
-                msg = f"malformed JSON line in Ollama stream: {line[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
-            if not isinstance(event, Mapping):
-                raise ProviderError(
-                    "Ollama stream line is not a JSON object",
-                    provider=self.provider,
-                    model=self.model,
-                )
+            event = stream_event(
+                line, what="Ollama stream line", provider=self.provider, model=self.model
+            )
             if "error" in event:
                 raise error_from_line(event, model=self.model, provider=self.provider)
             chunk = self._chunk(event)
