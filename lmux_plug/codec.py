@@ -4,7 +4,7 @@ Each helper does one wire-independent job the same way for every plugin that use
 reading a count from a wire body, turning a tool call's JSON argument text into the object
 a wire wants, giving a tool call without an id a stable one, checking a reasoning effort,
 adding a message's blocks to a conversation whose roles must alternate, reading the JSON
-object of one stream event.
+object of one stream event, checking an embeddings answer holds one entry per input.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -23,6 +23,7 @@ __all__ = [
     "REASONING_EFFORTS",
     "add_turn",
     "count_of",
+    "one_per_input",
     "reasoning_level",
     "stream_event",
     "tool_arguments",
@@ -121,3 +122,25 @@ def stream_event(
         msg = f"{what} is not a JSON object"
         raise ProviderError(msg, provider=provider, model=model, request_id=request_id)
     return value
+
+
+def one_per_input(
+    items: object,
+    expected: int,
+    *,
+    source: str,
+    what: str = "embeddings",
+    provider: str | None,
+    model: str | None,
+) -> list[Any]:
+    """``items`` when it is a list of exactly ``expected`` entries: one per input, in order.
+
+    Otherwise :class:`ProviderError` ``<source> returned <n, or no> <what> for <expected>
+    inputs``: vectors missing or extra must never be paired with the wrong texts. ``source``
+    names the service (``"Gemini"``), ``what`` the entries (``"predictions"``).
+    """
+    if not isinstance(items, list) or len(items) != expected:
+        count = len(items) if isinstance(items, list) else "no"
+        msg = f"{source} returned {count} {what} for {expected} inputs"
+        raise ProviderError(msg, provider=provider, model=model)
+    return items

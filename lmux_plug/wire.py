@@ -22,9 +22,9 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`, :func:`stream_event`, :func:`decode_json`), :func:`path_segment`
-for ids that go into a URL path, :func:`gather_limited` for wires that need several calls
-for one request, and :func:`scrub` for anything that writes text out.
+:func:`reasoning_level`, :func:`stream_event`, :func:`one_per_input`, :func:`decode_json`),
+:func:`path_segment` for ids that go into a URL path, :func:`gather_limited` for wires that
+need several calls for one request, and :func:`scrub` for anything that writes text out.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import error_from_response
     from lmux_plug._codec_driver import error_message_of
     from lmux_plug._codec_driver import known_secrets
+    from lmux_plug._codec_driver import one_per_input
     from lmux_plug._codec_driver import open_stream
     from lmux_plug._codec_driver import parse_duration
     from lmux_plug._codec_driver import path_segment
@@ -105,6 +106,7 @@ __all__ = [
     "known_secrets",
     "lazy_codec",
     "lazy_hook",
+    "one_per_input",
     "open_stream",
     "parse_duration",
     "path_segment",

@@ -248,3 +248,12 @@ def test_stream_event_reads_one_json_object_or_says_what_is_wrong() -> None:
         wire.stream_event("{nope", **options)
     with pytest.raises(ProviderError, match="acme event is not a JSON object"):
         wire.stream_event("[1, 2]", **options)
+
+
+def test_one_per_input_refuses_answers_with_vectors_missing_or_extra() -> None:
+    options = {"source": "Acme", "provider": "acme", "model": "m"}
+    assert wire.one_per_input([[1.0], [2.0]], 2, **options) == [[1.0], [2.0]]
+    with pytest.raises(ProviderError, match="Acme returned 1 embeddings for 2 inputs"):
+        wire.one_per_input([[1.0]], 2, **options)
+    with pytest.raises(ProviderError, match="Acme returned no predictions for 1 inputs"):
+        wire.one_per_input({"not": "a list"}, 1, what="predictions", **options)

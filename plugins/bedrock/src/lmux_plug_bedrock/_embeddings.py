@@ -18,6 +18,7 @@ from typing import Literal
 from lmux_plug import EmbeddingRequest
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
+from lmux_plug.wire import one_per_input
 from lmux_plug_bedrock._spec import DEFAULT_INPUT_TYPE
 
 __all__ = ["MAX_COHERE_TEXTS", "batch_size", "decode_vectors", "encode_batch", "family_of"]
@@ -103,7 +104,5 @@ def decode_vectors(
             msg = "Bedrock embedding answer has no float embeddings"
             raise ProviderError(msg, provider="bedrock", model=model)
         vectors = [_floats(v, model) for v in raw]
-    if len(vectors) != expected:
-        msg = f"Bedrock returned {len(vectors)} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider="bedrock", model=model)
+    one_per_input(vectors, expected, source="Bedrock", provider="bedrock", model=model)
     return vectors, tokens

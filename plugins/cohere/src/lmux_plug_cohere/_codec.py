@@ -54,6 +54,7 @@ from lmux_plug.codec import reasoning_level
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import one_per_input
 from lmux_plug.wire import stream_event
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
@@ -370,12 +371,11 @@ def decode_embeddings(
     embeddings = body.get("embeddings") if isinstance(body, Mapping) else None
     if isinstance(embeddings, Mapping):
         embeddings = embeddings.get("float")
-    if not isinstance(embeddings, list) or len(embeddings) != expected:
-        count = len(embeddings) if isinstance(embeddings, list) else "no"
-        msg = f"Cohere returned {count} float embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
+    what = "float embeddings"
     vectors = []
-    for values in embeddings:
+    for values in one_per_input(
+        embeddings, expected, source="Cohere", what=what, provider=provider, model=model
+    ):
         if not isinstance(values, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         ):

@@ -58,6 +58,7 @@ from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import count_of
 from lmux_plug.wire import error_from_response
+from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
 from lmux_plug.wire import stream_event
@@ -503,12 +504,10 @@ def decode_embeddings(
 ) -> EmbeddingResponse:
     """Decode a ``batchEmbedContents`` body; the vector count must match the inputs."""
     embeddings = body.get("embeddings") if isinstance(body, Mapping) else None
-    if not isinstance(embeddings, list) or len(embeddings) != expected:
-        count = len(embeddings) if isinstance(embeddings, list) else "no"
-        msg = f"Gemini returned {count} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
     vectors = []
-    for item in embeddings:
+    for item in one_per_input(
+        embeddings, expected, source="Gemini", provider=provider, model=model
+    ):
         values = item.get("values") if isinstance(item, Mapping) else None
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
             raise ProviderError("Gemini embedding without values", provider=provider, model=model)

@@ -55,6 +55,7 @@ from lmux_plug.wire import NDJSONDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
+from lmux_plug.wire import one_per_input
 from lmux_plug.wire import reasoning_level
 from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
@@ -328,9 +329,7 @@ def decode_embed(
     """Decode an ``/api/embed`` body; the vector count must match the inputs."""
     mapping = body if isinstance(body, Mapping) else {}
     vectors = _vectors(mapping.get("embeddings"), model=model, provider=provider)
-    if len(vectors) != expected:
-        msg = f"Ollama returned {len(vectors)} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
+    one_per_input(vectors, expected, source="Ollama", provider=provider, model=model)
     return EmbeddingResponse(
         embeddings=vectors,
         model=str(mapping.get("model") or model),

@@ -16,6 +16,7 @@ from lmux_plug import EmbeddingResponse
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
 from lmux_plug import Usage
+from lmux_plug.wire import one_per_input
 
 __all__ = ["batch_size", "decode_predictions", "encode_instances"]
 
@@ -73,10 +74,10 @@ def decode_predictions(
 ) -> EmbeddingResponse:
     """The vectors of one ``predict`` answer and the tokens it counted."""
     predictions = body.get("predictions") if isinstance(body, Mapping) else None
-    if not isinstance(predictions, list) or len(predictions) != expected:
-        found = len(predictions) if isinstance(predictions, list) else "no"
-        msg = f"Vertex AI returned {found} predictions for {expected} inputs"
-        raise ProviderError(msg, provider="vertex_ai", model=model)
+    source, what = "Vertex AI", "predictions"
+    predictions = one_per_input(
+        predictions, expected, source=source, what=what, provider="vertex_ai", model=model
+    )
     vectors: list[tuple[float, ...]] = []
     tokens = 0
     for prediction in predictions:
