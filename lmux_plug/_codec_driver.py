@@ -34,6 +34,7 @@ from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.codec import count_of
 from lmux_plug.codec import one_per_input
 from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import sampling
 from lmux_plug.codec import stream_event
 from lmux_plug.codec import tool_arguments
 from lmux_plug.codec import tool_call_id
@@ -75,6 +76,7 @@ __all__ = [
     "path_segment",
     "reasoning_level",
     "retry_after_from",
+    "sampling",
     "scrub",
     "send",
     "send_chat",

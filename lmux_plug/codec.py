@@ -1,10 +1,11 @@
 """Small sans-IO helpers that provider codecs share, for plugin authors.
 
 Each helper does one wire-independent job the same way for every plugin that uses it:
-reading a count from a wire body, turning a tool call's JSON argument text into the object
-a wire wants, giving a tool call without an id a stable one, checking a reasoning effort,
-adding a message's blocks to a conversation whose roles must alternate, reading the JSON
-object of one stream event, checking an embeddings answer holds one entry per input.
+putting a request's sampling parameters under a wire's names, reading a count from a wire
+body, turning a tool call's JSON argument text into the object a wire wants, giving a tool
+call without an id a stable one, checking a reasoning effort, adding a message's blocks to
+a conversation whose roles must alternate, reading the JSON object of one stream event,
+checking an embeddings answer holds one entry per input.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -15,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lmux_plug._types import ChatRequest
 from lmux_plug._types import ToolCall
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import ProviderError
@@ -25,6 +27,7 @@ __all__ = [
     "count_of",
     "one_per_input",
     "reasoning_level",
+    "sampling",
     "stream_event",
     "tool_arguments",
     "tool_call_id",
@@ -144,3 +147,26 @@ def one_per_input(
         msg = f"{source} returned {count} {what} for {expected} inputs"
         raise ProviderError(msg, provider=provider, model=model)
     return items
+
+
+def sampling(
+    request: ChatRequest, names: Mapping[str, str], *, provider: str | None
+) -> dict[str, Any]:
+    """The sampling parameters ``request`` sets, under the wire's names.
+
+    ``names`` maps each field the wire carries (``temperature``, ``top_p``, ``max_tokens``,
+    ``stop``, ``seed``) to its key on the wire, in the order to send them (Gemini:
+    ``{"top_p": "topP", "max_tokens": "maxOutputTokens", ...}``). Unset fields are left out;
+    ``stop`` goes as a list; a ``max_tokens`` below 1 is refused with
+    :class:`InvalidRequestError` before any I/O.
+    """
+    out: dict[str, Any] = {}
+    for field, key in names.items():
+        value = getattr(request, field)
+        if value is None or (field == "stop" and not value):
+            continue
+        if field == "max_tokens" and value < 1:
+            msg = "max_tokens must be >= 1"
+            raise InvalidRequestError(msg, provider=provider, model=request.model)
+        out[key] = list(value) if field == "stop" else value
+    return out

@@ -22,7 +22,8 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`, :func:`stream_event`, :func:`one_per_input`, :func:`decode_json`),
+:func:`reasoning_level`, :func:`sampling`, :func:`stream_event`, :func:`one_per_input`,
+:func:`decode_json`),
 :func:`path_segment` for ids that go into a URL path, :func:`gather_limited` for wires that
 need several calls for one request, and :func:`scrub` for anything that writes text out.
 """
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import path_segment
     from lmux_plug._codec_driver import reasoning_level
     from lmux_plug._codec_driver import retry_after_from
+    from lmux_plug._codec_driver import sampling
     from lmux_plug._codec_driver import scrub
     from lmux_plug._codec_driver import send
     from lmux_plug._codec_driver import send_chat
@@ -112,6 +114,7 @@ __all__ = [
     "path_segment",
     "reasoning_level",
     "retry_after_from",
+    "sampling",
     "scrub",
     "send",
     "send_chat",

@@ -25,6 +25,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingRequest
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
 from lmux_plug import ProviderSpec
@@ -257,3 +258,13 @@ def test_one_per_input_refuses_answers_with_vectors_missing_or_extra() -> None:
         wire.one_per_input([[1.0]], 2, **options)
     with pytest.raises(ProviderError, match="Acme returned no predictions for 1 inputs"):
         wire.one_per_input({"not": "a list"}, 1, what="predictions", **options)
+
+
+def test_sampling_puts_the_set_fields_under_the_wires_names() -> None:
+    names = {"temperature": "t", "top_p": "p", "max_tokens": "n", "stop": "s", "seed": "seed"}
+    request = ChatRequest(model="m", messages=[], temperature=0.5, stop=("END",), max_tokens=9)
+    assert wire.sampling(request, names, provider="acme") == {"t": 0.5, "n": 9, "s": ["END"]}
+    assert wire.sampling(request, {"top_p": "p"}, provider="acme") == {}  # unset: not sent
+    too_few = ChatRequest(model="m", messages=[], max_tokens=0)
+    with pytest.raises(InvalidRequestError, match="max_tokens must be >= 1"):
+        wire.sampling(too_few, names, provider="acme")

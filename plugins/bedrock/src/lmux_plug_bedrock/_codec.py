@@ -53,6 +53,7 @@ from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
 from lmux_plug.wire import path_segment
+from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 
 __all__ = [
@@ -98,6 +99,14 @@ _TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _DOCUMENT_NAME = re.compile(r"[^a-zA-Z0-9 ()\[\]-]")
 # Thinking budgets (tokens) for Claude on Bedrock (``additionalModelRequestFields``).
 _BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+
+#: The request's sampling fields under the names of Converse's ``inferenceConfig`` (no seed).
+_SAMPLING = {
+    "max_tokens": "maxTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "stop": "stopSequences",
+}
 
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
@@ -317,17 +326,7 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"messages": turns}
     if system:
         body["system"] = system
-    inference: dict[str, Any] = {}
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", model)
-        inference["maxTokens"] = request.max_tokens
-    if request.temperature is not None:
-        inference["temperature"] = request.temperature
-    if request.top_p is not None:
-        inference["topP"] = request.top_p
-    if request.stop:
-        inference["stopSequences"] = list(request.stop)
+    inference = sampling(request, _SAMPLING, provider=PROVIDER)
     if inference:
         body["inferenceConfig"] = inference
     tool_config = _tool_config(request, turns)

@@ -55,6 +55,7 @@ from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import one_per_input
+from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
@@ -89,6 +90,15 @@ _FINISH = {
 }
 # Thinking budgets (tokens) for Cohere's reasoning models, which take a budget.
 _BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+#: The request's sampling fields under Cohere's names.
+_SAMPLING = {
+    "temperature": "temperature",
+    "top_p": "p",
+    "max_tokens": "max_tokens",
+    "stop": "stop_sequences",
+    "seed": "seed",
+}
 
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
@@ -212,18 +222,7 @@ def encode_chat(request: ChatRequest) -> dict[str, Any]:
     choice = _tool_choice(request)
     if choice is not None:
         body["tool_choice"] = choice
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["p"] = request.top_p
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", request.model)
-        body["max_tokens"] = request.max_tokens
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
-    if request.seed is not None:
-        body["seed"] = request.seed
+    body.update(sampling(request, _SAMPLING, provider=PROVIDER))
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         body["response_format"] = {"type": "json_object"}

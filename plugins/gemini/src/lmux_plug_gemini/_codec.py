@@ -61,6 +61,7 @@ from lmux_plug.wire import error_from_response
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
@@ -112,6 +113,15 @@ _FINISH_INT = {1: "STOP", 2: "MAX_TOKENS", 3: "SAFETY", 4: "RECITATION", 5: "OTH
 
 
 # --------------------------------------------------------------------------- requests
+
+#: The request's sampling fields under Gemini's ``generationConfig`` names.
+_SAMPLING = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "max_tokens": "maxOutputTokens",
+    "stop": "stopSequences",
+    "seed": "seed",
+}
 
 
 def model_path(model: str) -> str:
@@ -317,22 +327,10 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
 
 
 def _generation_config(request: ChatRequest) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["topP"] = request.top_p
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", request.model)
-        config["maxOutputTokens"] = request.max_tokens
-    if request.stop:
-        if len(request.stop) > MAX_STOP_SEQUENCES:
-            msg = f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences"
-            raise _bad(msg, request.model)
-        config["stopSequences"] = list(request.stop)
-    if request.seed is not None:
-        config["seed"] = request.seed
+    if request.stop and len(request.stop) > MAX_STOP_SEQUENCES:
+        msg = f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences"
+        raise _bad(msg, request.model)
+    config = sampling(request, _SAMPLING, provider="gemini")
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         config["responseMimeType"] = "application/json"

@@ -57,6 +57,7 @@ from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
@@ -84,6 +85,15 @@ _FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}
 
 
 # --------------------------------------------------------------------------- requests
+
+#: The request's sampling fields under the names of Ollama's ``options``.
+_SAMPLING = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "num_predict",
+    "stop": "stop",
+    "seed": "seed",
+}
 
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
@@ -180,17 +190,7 @@ def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         "messages": _messages(request.messages, model),
         "stream": stream,
     }
-    options: dict[str, Any] = {}
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
-    if request.top_p is not None:
-        options["top_p"] = request.top_p
-    if request.max_tokens is not None:
-        options["num_predict"] = request.max_tokens
-    if request.stop:
-        options["stop"] = list(request.stop)
-    if request.seed is not None:
-        options["seed"] = request.seed
+    options = sampling(request, _SAMPLING, provider="ollama")
     if options:
         body["options"] = options
     fmt = request.response_format
