@@ -32,6 +32,7 @@ from lmux_plug._sse import ServerSentEvent
 from lmux_plug._sse import SSEDecoder
 from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.codec import count_of
+from lmux_plug.codec import merge_extra
 from lmux_plug.codec import one_per_input
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import sampling
@@ -70,6 +71,7 @@ __all__ = [
     "error_from_response",
     "error_message_of",
     "known_secrets",
+    "merge_extra",
     "one_per_input",
     "open_stream",
     "parse_duration",

@@ -5,7 +5,8 @@ putting a request's sampling parameters under a wire's names, reading a count fr
 body, turning a tool call's JSON argument text into the object a wire wants, giving a tool
 call without an id a stable one, checking a reasoning effort, adding a message's blocks to
 a conversation whose roles must alternate, reading the JSON object of one stream event,
-checking an embeddings answer holds one entry per input.
+checking an embeddings answer holds one entry per input, merging a request's ``extra`` body
+fields.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -25,6 +26,7 @@ __all__ = [
     "REASONING_EFFORTS",
     "add_turn",
     "count_of",
+    "merge_extra",
     "one_per_input",
     "reasoning_level",
     "sampling",
@@ -170,3 +172,20 @@ def sampling(
             raise InvalidRequestError(msg, provider=provider, model=request.model)
         out[key] = list(value) if field == "stop" else value
     return out
+
+
+def merge_extra(
+    body: dict[str, Any], extra: Mapping[str, Any], *, nested: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``body`` with the caller's ``extra`` fields merged in last, and returned.
+
+    A field in ``nested`` (a section the codec fills itself, such as Gemini's
+    ``generationConfig``) is merged key by key when both values are objects, so the
+    caller adds to it instead of replacing it; any other field is set as given.
+    """
+    for key, value in extra.items():
+        if key in nested and isinstance(value, Mapping):
+            body[key] = {**body.get(key, {}), **value}
+        else:
+            body[key] = value
+    return body

@@ -23,7 +23,7 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
 :func:`reasoning_level`, :func:`sampling`, :func:`stream_event`, :func:`one_per_input`,
-:func:`decode_json`),
+:func:`merge_extra`, :func:`decode_json`),
 :func:`path_segment` for ids that go into a URL path, :func:`gather_limited` for wires that
 need several calls for one request, and :func:`scrub` for anything that writes text out.
 """
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import error_from_response
     from lmux_plug._codec_driver import error_message_of
     from lmux_plug._codec_driver import known_secrets
+    from lmux_plug._codec_driver import merge_extra
     from lmux_plug._codec_driver import one_per_input
     from lmux_plug._codec_driver import open_stream
     from lmux_plug._codec_driver import parse_duration
@@ -108,6 +109,7 @@ __all__ = [
     "known_secrets",
     "lazy_codec",
     "lazy_hook",
+    "merge_extra",
     "one_per_input",
     "open_stream",
     "parse_duration",

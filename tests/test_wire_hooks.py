@@ -268,3 +268,10 @@ def test_sampling_puts_the_set_fields_under_the_wires_names() -> None:
     too_few = ChatRequest(model="m", messages=[], max_tokens=0)
     with pytest.raises(InvalidRequestError, match="max_tokens must be >= 1"):
         wire.sampling(too_few, names, provider="acme")
+
+
+def test_merge_extra_adds_to_nested_sections_and_sets_the_rest() -> None:
+    body = {"config": {"a": 1}, "b": 2}
+    merged = wire.merge_extra(body, {"config": {"c": 3}, "b": 4, "d": 5}, nested=("config",))
+    assert merged == {"config": {"a": 1, "c": 3}, "b": 4, "d": 5}
+    assert wire.merge_extra({"config": {"a": 1}}, {"config": {"c": 3}}) == {"config": {"c": 3}}

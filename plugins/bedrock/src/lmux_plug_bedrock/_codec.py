@@ -52,6 +52,7 @@ from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
+from lmux_plug.wire import merge_extra
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
@@ -343,13 +344,7 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
             else {"type": "enabled", "budget_tokens": _BUDGETS[level]}
         )
         body["additionalModelRequestFields"] = {"thinking": thinking}
-    for key, value in request.extra.items():
-        if key in ("inferenceConfig", "additionalModelRequestFields") and isinstance(
-            value, Mapping
-        ):
-            body[key] = {**body.get(key, {}), **value}
-        else:
-            body[key] = value
+    merge_extra(body, request.extra, nested=("inferenceConfig", "additionalModelRequestFields"))
     return body
 
 

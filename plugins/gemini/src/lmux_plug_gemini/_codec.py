@@ -58,6 +58,7 @@ from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import count_of
 from lmux_plug.wire import error_from_response
+from lmux_plug.wire import merge_extra
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
@@ -361,12 +362,7 @@ def encode_chat(request: ChatRequest) -> dict[str, Any]:
     generation = _generation_config(request)
     if generation:
         body["generationConfig"] = generation
-    for key, value in request.extra.items():
-        if key == "generationConfig" and isinstance(value, Mapping):
-            body["generationConfig"] = {**body.get("generationConfig", {}), **value}
-        else:
-            body[key] = value
-    return body
+    return merge_extra(body, request.extra, nested=("generationConfig",))
 
 
 def encode_embeddings(request: EmbeddingRequest) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from lmux_plug.wire import NDJSONDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
+from lmux_plug.wire import merge_extra
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import reasoning_level
 from lmux_plug.wire import sampling
@@ -216,12 +217,7 @@ def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
             }
             for t in request.tools
         ]
-    for key, value in request.extra.items():
-        if key == "options" and isinstance(value, Mapping):
-            body["options"] = {**body.get("options", {}), **value}
-        else:
-            body[key] = value
-    return body
+    return merge_extra(body, request.extra, nested=("options",))
 
 
 def encode_embed(request: EmbeddingRequest) -> dict[str, Any]:
