@@ -152,20 +152,33 @@ def one_per_input(
 
 
 def sampling(
-    request: ChatRequest, names: Mapping[str, str], *, provider: str | None
+    request: ChatRequest,
+    *,
+    provider: str | None,
+    temperature: str | None = "temperature",
+    top_p: str | None = "top_p",
+    max_tokens: str | None = "max_tokens",
+    stop: str | None = "stop",
+    seed: str | None = "seed",
 ) -> dict[str, Any]:
     """The sampling parameters ``request`` sets, under the wire's names.
 
-    ``names`` maps each field the wire carries (``temperature``, ``top_p``, ``max_tokens``,
-    ``stop``, ``seed``) to its key on the wire, in the order to send them (Gemini:
-    ``{"top_p": "topP", "max_tokens": "maxOutputTokens", ...}``). Unset fields are left out;
-    ``stop`` goes as a list; a ``max_tokens`` below 1 is refused with
+    Each keyword names the wire's key for that field of the request (Gemini:
+    ``top_p="topP"``); ``None`` is for a field the wire does not carry. Unset fields are
+    left out; ``stop`` goes as a list; a ``max_tokens`` below 1 is refused with
     :class:`InvalidRequestError` before any I/O.
     """
+    names = (
+        ("temperature", temperature),
+        ("top_p", top_p),
+        ("max_tokens", max_tokens),
+        ("stop", stop),
+        ("seed", seed),
+    )
     out: dict[str, Any] = {}
-    for field, key in names.items():
+    for field, key in names:
         value = getattr(request, field)
-        if value is None or (field == "stop" and not value):
+        if key is None or value is None or (field == "stop" and not value):
             continue
         if field == "max_tokens" and value < 1:
             msg = "max_tokens must be >= 1"

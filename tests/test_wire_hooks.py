@@ -261,13 +261,19 @@ def test_one_per_input_refuses_answers_with_vectors_missing_or_extra() -> None:
 
 
 def test_sampling_puts_the_set_fields_under_the_wires_names() -> None:
-    names = {"temperature": "t", "top_p": "p", "max_tokens": "n", "stop": "s", "seed": "seed"}
     request = ChatRequest(model="m", messages=[], temperature=0.5, stop=("END",), max_tokens=9)
-    assert wire.sampling(request, names, provider="acme") == {"t": 0.5, "n": 9, "s": ["END"]}
-    assert wire.sampling(request, {"top_p": "p"}, provider="acme") == {}  # unset: not sent
+    names = {"max_tokens": "n", "stop": "s"}
+    assert wire.sampling(request, provider="acme", **names) == {
+        "temperature": 0.5,
+        "n": 9,
+        "s": ["END"],
+    }
+    assert wire.sampling(request, provider="acme", temperature=None, max_tokens=None) == {
+        "stop": ["END"]
+    }  # None: a field the wire does not carry
     too_few = ChatRequest(model="m", messages=[], max_tokens=0)
     with pytest.raises(InvalidRequestError, match="max_tokens must be >= 1"):
-        wire.sampling(too_few, names, provider="acme")
+        wire.sampling(too_few, provider="acme")
 
 
 def test_merge_extra_adds_to_nested_sections_and_sets_the_rest() -> None:

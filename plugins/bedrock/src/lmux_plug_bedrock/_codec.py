@@ -101,14 +101,6 @@ _DOCUMENT_NAME = re.compile(r"[^a-zA-Z0-9 ()\[\]-]")
 # Thinking budgets (tokens) for Claude on Bedrock (``additionalModelRequestFields``).
 _BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 
-#: The request's sampling fields under the names of Converse's ``inferenceConfig`` (no seed).
-_SAMPLING = {
-    "max_tokens": "maxTokens",
-    "temperature": "temperature",
-    "top_p": "topP",
-    "stop": "stopSequences",
-}
-
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
     return InvalidRequestError(message, provider=PROVIDER, model=model)
@@ -327,7 +319,9 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"messages": turns}
     if system:
         body["system"] = system
-    inference = sampling(request, _SAMPLING, provider=PROVIDER)
+    # Converse's inferenceConfig has no seed.
+    names = {"max_tokens": "maxTokens", "top_p": "topP", "stop": "stopSequences"}
+    inference = sampling(request, provider=PROVIDER, seed=None, **names)
     if inference:
         body["inferenceConfig"] = inference
     tool_config = _tool_config(request, turns)

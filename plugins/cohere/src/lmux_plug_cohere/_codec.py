@@ -91,15 +91,6 @@ _FINISH = {
 # Thinking budgets (tokens) for Cohere's reasoning models, which take a budget.
 _BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
-#: The request's sampling fields under Cohere's names.
-_SAMPLING = {
-    "temperature": "temperature",
-    "top_p": "p",
-    "max_tokens": "max_tokens",
-    "stop": "stop_sequences",
-    "seed": "seed",
-}
-
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
     return InvalidRequestError(message, provider=PROVIDER, model=model)
@@ -222,7 +213,7 @@ def encode_chat(request: ChatRequest) -> dict[str, Any]:
     choice = _tool_choice(request)
     if choice is not None:
         body["tool_choice"] = choice
-    body.update(sampling(request, _SAMPLING, provider=PROVIDER))
+    body.update(sampling(request, provider=PROVIDER, top_p="p", stop="stop_sequences"))
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         body["response_format"] = {"type": "json_object"}

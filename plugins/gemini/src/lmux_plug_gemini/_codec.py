@@ -115,15 +115,6 @@ _FINISH_INT = {1: "STOP", 2: "MAX_TOKENS", 3: "SAFETY", 4: "RECITATION", 5: "OTH
 
 # --------------------------------------------------------------------------- requests
 
-#: The request's sampling fields under Gemini's ``generationConfig`` names.
-_SAMPLING = {
-    "temperature": "temperature",
-    "top_p": "topP",
-    "max_tokens": "maxOutputTokens",
-    "stop": "stopSequences",
-    "seed": "seed",
-}
-
 
 def model_path(model: str) -> str:
     """The model id without a leading ``models/`` (both spellings are accepted), escaped.
@@ -331,7 +322,9 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
     if request.stop and len(request.stop) > MAX_STOP_SEQUENCES:
         msg = f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences"
         raise _bad(msg, request.model)
-    config = sampling(request, _SAMPLING, provider="gemini")
+    config = sampling(
+        request, provider="gemini", top_p="topP", max_tokens="maxOutputTokens", stop="stopSequences"
+    )
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         config["responseMimeType"] = "application/json"

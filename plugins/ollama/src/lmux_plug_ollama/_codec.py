@@ -87,15 +87,6 @@ _FINISH = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}
 
 # --------------------------------------------------------------------------- requests
 
-#: The request's sampling fields under the names of Ollama's ``options``.
-_SAMPLING = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "max_tokens": "num_predict",
-    "stop": "stop",
-    "seed": "seed",
-}
-
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:
     return InvalidRequestError(message, provider="ollama", model=model)
@@ -191,7 +182,7 @@ def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         "messages": _messages(request.messages, model),
         "stream": stream,
     }
-    options = sampling(request, _SAMPLING, provider="ollama")
+    options = sampling(request, provider="ollama", max_tokens="num_predict")
     if options:
         body["options"] = options
     fmt = request.response_format
