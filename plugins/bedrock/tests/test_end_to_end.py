@@ -166,18 +166,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["lean", "aiohttp"])
-async def registry(
-    request: pytest.FixtureRequest, bedrock_server: tuple[FakeBedrock, str], aws_env: None
-) -> AsyncIterator[Registry]:
+def registry(
+    request: pytest.FixtureRequest,
+    bedrock_server: tuple[FakeBedrock, str],
+    aws_env: None,
+    plugin_registry: Callable[..., Registry],
+) -> Registry:
     """A registry pointed at the fake server, over both transport paths."""
-    reg = Registry(
-        plugins=[lmux_plug_bedrock],
-        builtins=False,
-        transport=Transport(fast_path=request.param == "lean"),
+    transport = Transport(fast_path=request.param == "lean")
+    return plugin_registry(
+        lmux_plug_bedrock, "bedrock", transport=transport, base_url=bedrock_server[1]
     )
-    reg.configure("bedrock", base_url=bedrock_server[1])
-    yield reg
-    await reg.aclose()
 
 
 def stream_response(*frames: bytes, request_id: str = "req-stream") -> Callable[..., Reply]:

@@ -68,14 +68,13 @@ async def server() -> AsyncIterator[tuple[FakeCohere, WireServer]]:
 
 
 @pytest.fixture
-async def registry(
-    server: tuple[FakeCohere, WireServer], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Registry]:
+def registry(
+    server: tuple[FakeCohere, WireServer],
+    monkeypatch: pytest.MonkeyPatch,
+    plugin_registry: Callable[..., Registry],
+) -> Registry:
     monkeypatch.setenv("CO_API_KEY", KEY)
-    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=server[1].origin())
-    yield reg
-    await reg.aclose()
+    return plugin_registry(lmux_plug_cohere, "cohere", base_url=server[1].origin())
 
 
 def _sse_response(body: bytes) -> Reply:
@@ -386,16 +385,14 @@ async def test_too_many_tokens_is_context_length_exceeded(server, registry) -> N
         _ = [c async for c in registry.achat_stream("cohere/command-a-03-2025", "hi")]
 
 
-async def test_missing_key_fails_before_io(server, monkeypatch) -> None:
+async def test_missing_key_fails_before_io(server, monkeypatch, plugin_registry) -> None:
     _, running = server
     monkeypatch.delenv("CO_API_KEY", raising=False)
     monkeypatch.delenv("COHERE_API_KEY", raising=False)
-    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=running.origin())
+    reg = plugin_registry(lmux_plug_cohere, "cohere", base_url=running.origin())
     with pytest.raises(AuthenticationError, match="CO_API_KEY"):
         await reg.achat("cohere/command-a-03-2025", "hi")
     assert running.requests == []
-    await reg.aclose()
 
 
 async def test_bad_input_is_refused_before_io(server, registry) -> None:
