@@ -32,6 +32,7 @@ from lmux_plug._sse import ServerSentEvent
 from lmux_plug._sse import SSEDecoder
 from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.codec import count_of
+from lmux_plug.codec import json_object
 from lmux_plug.codec import merge_extra
 from lmux_plug.codec import one_per_input
 from lmux_plug.codec import reasoning_level
@@ -70,6 +71,7 @@ __all__ = [
     "count_of",
     "error_from_response",
     "error_message_of",
+    "json_object",
     "known_secrets",
     "merge_extra",
     "one_per_input",

@@ -26,6 +26,7 @@ __all__ = [
     "REASONING_EFFORTS",
     "add_turn",
     "count_of",
+    "json_object",
     "merge_extra",
     "one_per_input",
     "reasoning_level",
@@ -123,6 +124,22 @@ def stream_event(
     except ValueError as exc:
         msg = f"malformed JSON in {what}: {text[:200]!r}"
         raise ProviderError(msg, provider=provider, model=model, request_id=request_id) from exc
+    return json_object(value, what=what, provider=provider, model=model, request_id=request_id)
+
+
+def json_object(
+    value: object,
+    *,
+    what: str,
+    provider: str | None,
+    model: str | None,
+    request_id: str | None = None,
+) -> Mapping[str, Any]:
+    """``value`` (parsed JSON) when it is an object, else a ``ProviderError``.
+
+    The message is ``<what> is not a JSON object``; for decoders of answer bodies
+    (``what``: ``"Gemini response"``) and, through :func:`stream_event`, of stream events.
+    """
     if not isinstance(value, Mapping):
         msg = f"{what} is not a JSON object"
         raise ProviderError(msg, provider=provider, model=model, request_id=request_id)

@@ -23,7 +23,7 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
 helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
 :func:`reasoning_level`, :func:`sampling`, :func:`stream_event`, :func:`one_per_input`,
-:func:`merge_extra`, :func:`decode_json`),
+:func:`merge_extra`, :func:`json_object`, :func:`decode_json`),
 :func:`path_segment` for ids that go into a URL path, :func:`gather_limited` for wires that
 need several calls for one request, and :func:`scrub` for anything that writes text out.
 """
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import count_of
     from lmux_plug._codec_driver import error_from_response
     from lmux_plug._codec_driver import error_message_of
+    from lmux_plug._codec_driver import json_object
     from lmux_plug._codec_driver import known_secrets
     from lmux_plug._codec_driver import merge_extra
     from lmux_plug._codec_driver import one_per_input
@@ -106,6 +107,7 @@ __all__ = [
     "error_from_response",
     "error_message_of",
     "gather_limited",
+    "json_object",
     "known_secrets",
     "lazy_codec",
     "lazy_hook",

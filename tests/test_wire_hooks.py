@@ -281,3 +281,9 @@ def test_merge_extra_adds_to_nested_sections_and_sets_the_rest() -> None:
     merged = wire.merge_extra(body, {"config": {"c": 3}, "b": 4, "d": 5}, nested=("config",))
     assert merged == {"config": {"a": 1, "c": 3}, "b": 4, "d": 5}
     assert wire.merge_extra({"config": {"a": 1}}, {"config": {"c": 3}}) == {"config": {"c": 3}}
+
+
+def test_json_object_passes_objects_and_names_anything_else() -> None:
+    assert wire.json_object({"a": 1}, what="Acme response", provider="acme", model="m") == {"a": 1}
+    with pytest.raises(ProviderError, match="Acme response is not a JSON object"):
+        wire.json_object([1], what="Acme response", provider="acme", model="m")

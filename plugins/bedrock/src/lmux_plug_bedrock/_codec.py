@@ -52,6 +52,7 @@ from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
+from lmux_plug.wire import json_object
 from lmux_plug.wire import merge_extra
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import sampling
@@ -387,8 +388,7 @@ def decode_converse(
     body: Any, headers: Mapping[str, str], *, model: str, provider: str = PROVIDER
 ) -> ChatResponse:
     """Decode a ``converse`` response body (parsed JSON); the request id is a header."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Bedrock response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Bedrock response", provider=provider, model=model)
     output = body.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
     if not isinstance(message, Mapping):

@@ -54,6 +54,7 @@ from lmux_plug.codec import reasoning_level
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import json_object
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
@@ -319,8 +320,7 @@ def decode_chat(body: Any, *, model: str, provider: str = PROVIDER) -> ChatRespo
 
     ``raw`` keeps the whole body: ``citations`` and ``usage.billed_units`` are there.
     """
-    if not isinstance(body, Mapping):
-        raise ProviderError("Cohere response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Cohere response", provider=provider, model=model)
     message = body.get("message")
     if not isinstance(message, Mapping):
         raise ProviderError("Cohere response has no message", provider=provider, model=model)

@@ -58,6 +58,7 @@ from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import count_of
 from lmux_plug.wire import error_from_response
+from lmux_plug.wire import json_object
 from lmux_plug.wire import merge_extra
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
@@ -455,8 +456,7 @@ def _blocked(body: Mapping[str, Any], model: str) -> LmuxError | None:
 
 def decode_chat(body: Any, *, model: str, provider: str = "gemini") -> ChatResponse:
     """Decode a ``generateContent`` response body (already parsed JSON)."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Gemini response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Gemini response", provider=provider, model=model)
     if "error" in body:
         raise error_from_body(body, model=model, provider=provider)
     candidate = _first_candidate(body)

@@ -55,6 +55,7 @@ from lmux_plug.wire import NDJSONDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
+from lmux_plug.wire import json_object
 from lmux_plug.wire import merge_extra
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import reasoning_level
@@ -275,8 +276,7 @@ def _message(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def decode_chat(body: Any, *, model: str, provider: str = "ollama") -> ChatResponse:
     """Decode a non-streamed ``/api/chat`` body (already parsed JSON)."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Ollama response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Ollama response", provider=provider, model=model)
     if "error" in body:
         raise error_from_line(body, model=model, provider=provider)
     message = _message(body)
