@@ -79,6 +79,7 @@ __all__ = [
     "parse_duration",
     "path_segment",
     "reasoning_level",
+    "reclassed",
     "retry_after_from",
     "sampling",
     "scrub",
@@ -319,6 +320,29 @@ class BaseCodec:
     def refine_error(self, error: LmuxError) -> LmuxError:
         """The error as the core mapped it."""
         return error
+
+
+def reclassed(error: LmuxError, cls: type[LmuxError], **changes: Any) -> LmuxError:
+    """``error`` as a ``cls``: every field kept but those in ``changes``, the same cause.
+
+    For :meth:`Codec.refine_error` of a wire whose error bodies say more than the status
+    (Gemini's 400 ``API_KEY_INVALID`` is an :class:`~lmux_plug.AuthenticationError`).
+    ``retryable`` stays the error's when the class does not change, else it is the new
+    class's default, unless ``changes`` sets it.
+    """
+    fields: dict[str, Any] = {
+        "provider": error.provider,
+        "model": error.model,
+        "status_code": error.status_code,
+        "request_id": error.request_id,
+        "retryable": error.retryable if cls is type(error) else None,
+        "body": error.body,
+        "retry_after": error.retry_after,
+        "headers": error.headers,
+    }
+    refined = cls(error.message, **{**fields, **changes})
+    refined.__cause__ = error.__cause__
+    return refined
 
 
 def _unsupported(what: str, provider: ProviderContext, model: str) -> UnsupportedFeatureError:

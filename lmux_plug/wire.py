@@ -20,12 +20,13 @@ answer) is :func:`lazy_hook`: the module holding the function is imported on the
 
 Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
-:func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
-helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`, :func:`sampling`, :func:`stream_event`, :func:`one_per_input`,
-:func:`merge_extra`, :func:`json_object`, :func:`decode_json`),
-:func:`path_segment` for ids that go into a URL path, :func:`gather_limited` for wires that
-need several calls for one request, and :func:`scrub` for anything that writes text out.
+:func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`,
+:func:`reclassed`), the small helpers every codec needs (:func:`count_of`,
+:func:`tool_arguments`, :func:`tool_call_id`, :func:`reasoning_level`, :func:`sampling`,
+:func:`stream_event`, :func:`one_per_input`, :func:`merge_extra`, :func:`json_object`,
+:func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
+:func:`gather_limited` for wires that need several calls for one request, and
+:func:`scrub` for anything that writes text out.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import parse_duration
     from lmux_plug._codec_driver import path_segment
     from lmux_plug._codec_driver import reasoning_level
+    from lmux_plug._codec_driver import reclassed
     from lmux_plug._codec_driver import retry_after_from
     from lmux_plug._codec_driver import sampling
     from lmux_plug._codec_driver import scrub
@@ -117,6 +119,7 @@ __all__ = [
     "parse_duration",
     "path_segment",
     "reasoning_level",
+    "reclassed",
     "retry_after_from",
     "sampling",
     "scrub",

@@ -287,3 +287,17 @@ def test_json_object_passes_objects_and_names_anything_else() -> None:
     assert wire.json_object({"a": 1}, what="Acme response", provider="acme", model="m") == {"a": 1}
     with pytest.raises(ProviderError, match="Acme response is not a JSON object"):
         wire.json_object([1], what="Acme response", provider="acme", model="m")
+
+
+def test_reclassed_keeps_every_field_and_the_cause() -> None:
+    cause = ValueError("socket said no")
+    error = InvalidRequestError(
+        "bad key", provider="acme", model="m", status_code=400, request_id="r1", body="{}"
+    )
+    error.__cause__ = cause
+    refined = wire.reclassed(error, AuthenticationError, request_id="r2")
+    assert isinstance(refined, AuthenticationError)
+    assert (refined.provider, refined.model, refined.status_code) == ("acme", "m", 400)
+    assert (refined.request_id, refined.body, refined.message) == ("r2", "{}", "bad key")
+    assert refined.__cause__ is cause
+    assert refined.retryable is AuthenticationError.default_retryable

@@ -63,6 +63,7 @@ from lmux_plug.wire import merge_extra
 from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import reclassed
 from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
@@ -513,16 +514,7 @@ def decode_embeddings(
 def refine_error(error: LmuxError) -> LmuxError:
     """Gemini answers a bad key with 400 ``API_KEY_INVALID``: that is an auth failure."""
     if isinstance(error, InvalidRequestError) and error.body and "API_KEY_INVALID" in error.body:
-        refined = AuthenticationError(
-            error.message,
-            provider=error.provider,
-            model=error.model,
-            status_code=error.status_code,
-            request_id=error.request_id,
-            body=error.body,
-        )
-        refined.__cause__ = error.__cause__
-        return refined
+        return reclassed(error, AuthenticationError)
     return error
 
 
