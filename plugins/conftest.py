@@ -40,3 +40,16 @@ async def plugin_registry() -> AsyncIterator[Callable[..., Registry]]:
     finally:
         for registry in made:
             await registry.aclose()
+
+
+@pytest.fixture
+def weather_tool() -> dict[str, Any]:
+    """The OpenAI-format tool the plugins' tool tests offer: ``get_weather(city)``."""
+    return {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }

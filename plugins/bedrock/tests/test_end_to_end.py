@@ -273,7 +273,9 @@ async def test_wrong_secret_is_refused_and_not_leaked(
     assert wrong not in repr(caught.value)
 
 
-async def test_tools_vision_structured_output_round_trip(bedrock_server, registry) -> None:
+async def test_tools_vision_structured_output_round_trip(
+    bedrock_server, registry, weather_tool
+) -> None:
     fake, _ = bedrock_server
     fake.answer = converse_answer(
         {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "sig-1"}}},
@@ -281,14 +283,7 @@ async def test_tools_vision_structured_output_round_trip(bedrock_server, registr
         {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}},
         stop="tool_use",
     )
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    tool = weather_tool
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     first = await registry.achat(
         f"bedrock/{SONNET}",
@@ -308,7 +303,7 @@ async def test_tools_vision_structured_output_round_trip(bedrock_server, registr
             {
                 "toolSpec": {
                     "name": "get_weather",
-                    "description": "Weather",
+                    "description": "Weather for a city",
                     "inputSchema": {"json": tool["function"]["parameters"]},
                 }
             }

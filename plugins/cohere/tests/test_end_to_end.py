@@ -137,7 +137,7 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     }
 
 
-async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) -> None:
+async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, weather_tool) -> None:
     fake, running = server
     fake.answer = lambda _b: Reply.with_json(
         {
@@ -157,13 +157,7 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) ->
             "usage": USAGE,
         }
     )
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    tool = weather_tool
     first = await registry.achat(
         "cohere/command-r-08-2024", "Weather in Paris?", tools=[tool], tool_choice="required"
     )
