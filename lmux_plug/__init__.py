@@ -33,6 +33,7 @@ from lmux_plug._api_functions import create_response_stream
 from lmux_plug._api_functions import transcribe
 from lmux_plug._api_functions import transcribe_stream
 from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import CHAT_CAPABILITIES
 from lmux_plug._declarations import ApiKeyAuth
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
@@ -133,6 +134,7 @@ _LAZY_MODULES = ("lmux_plug.protocols", "lmux_plug._types", "lmux_plug._api_type
 _SUBMODULES = frozenset({"convert", "http", "resilience"})
 
 __all__ = [
+    "CHAT_CAPABILITIES",
     "ApiKeyAuth",
     "AssistantMessage",
     "AsyncCloseable",

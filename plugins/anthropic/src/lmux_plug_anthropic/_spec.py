@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -26,18 +27,7 @@ PRICING_DATE = "2026-11-21"
 # Used for models the spec does not list: small enough for every Claude model.
 DEFAULT_MAX_TOKENS = 4096
 
-_ALL = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.VISION,
-        Capability.FILES,
-        Capability.REASONING,
-    }
-)
+_ALL = CHAT_CAPABILITIES | {Capability.VISION, Capability.FILES, Capability.REASONING}
 # Claude 3.5 Haiku and 3 Haiku have no extended thinking.
 _NO_THINK = _ALL - {Capability.REASONING}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -26,15 +27,7 @@ DEFAULT_INPUT_TYPE = "search_document"
 #: Cohere's limit of texts per ``/v2/embed`` call; longer lists are sent in several calls.
 MAX_TEXTS_PER_EMBED = 96
 
-_CHAT = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-    }
-)
+_CHAT = CHAT_CAPABILITIES
 _VISION = frozenset({Capability.CHAT, Capability.STREAM, Capability.VISION})
 _REASONING = _CHAT | {Capability.REASONING}
 _EMBED = frozenset({Capability.EMBED})

@@ -7,6 +7,7 @@ its own price list. Nothing here does I/O; importing it is cheap (plugin discove
 
 from __future__ import annotations
 
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
 from lmux_plug import ModelSpec
@@ -16,19 +17,12 @@ from lmux_plug import per_million_tokens
 __all__ = ["CHAT", "CONTEXT_WINDOW", "EMBED", "LONG_PROMPT", "NO_REASONING", "chat_model", "price"]
 
 #: What a current Gemini chat model does.
-CHAT = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.VISION,
-        Capability.AUDIO,
-        Capability.FILES,
-        Capability.REASONING,
-    }
-)
+CHAT = CHAT_CAPABILITIES | {
+    Capability.VISION,
+    Capability.AUDIO,
+    Capability.FILES,
+    Capability.REASONING,
+}
 #: Gemini 2.0 models: no thinking.
 NO_REASONING = CHAT - {Capability.REASONING}
 EMBED = frozenset({Capability.EMBED})
