@@ -247,6 +247,12 @@ class ResponseParser:
 
     # -- llhttp callbacks ---------------------------------------------------------------
 
+    # httptools looks up every callback with ``getattr(protocol, name, None)`` when a
+    # parser is made (once per response); a missing attribute raises and formats an
+    # AttributeError inside it, which cost ~10k instructions per response. None: no callback.
+    on_chunk_header = None
+    on_chunk_complete = None
+
     def on_status(self, reason: bytes) -> None:
         """(A piece of) the reason phrase; bounded as aiohttp bounds the status line."""
         self._status_length += len(reason)
@@ -283,12 +289,14 @@ class ResponseParser:
             if len(value) > MAX_FIELD:
                 msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
                 raise ProtocolError(msg)
-            if b"\x00" in value or b"\r" in value:
+            text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
+            # Checked on the text: ``bytes in bytes`` first tries the operand as an int
+            # and raises and clears a TypeError inside, several times dearer than this.
+            if "\x00" in text or "\r" in text:
                 # Lenient llhttp lets NUL (and a lone CR) through; aiohttp refuses them
                 # (RFC 9110 5.5: no control characters in field values).
                 msg = f"control character in the value of header {name[:40]!r}"
                 raise ProtocolError(msg)
-            text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
             previous = headers.get(key)
             headers[key] = text if previous is None else f"{previous}, {text}"
         return headers
