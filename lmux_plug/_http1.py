@@ -161,7 +161,7 @@ class ResponseParser:
             lenient_optional_cr_before_lf=True,
             lenient_spaces_after_chunk_size=True,
         )
-        self._parser = parser
+        self._parser: httptools.HttpResponseParser | None = parser
         self._head_request = head_request
         self._max_bytes = max_bytes
         self._max_decoded = max_decoded
@@ -183,15 +183,17 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> None:
         """Consume bytes received from the server."""
-        if self.complete:
+        parser = self._parser
+        if self.complete or parser is None:
             if data:
-                # Bytes after a complete response (no pipelining here): never reuse this.
+                # Bytes after a complete response (no pipelining here), or after close():
+                # never reuse this connection.
                 self.keep_alive = False
             return
         self.received += len(data)
         body_before = self._body_bytes
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except (Http1Error, BodyError):
             raise
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -235,6 +237,16 @@ class ResponseParser:
         else:
             msg = "connection closed in the middle of the response body"
         raise ConnectionClosedError(msg)
+
+    def close(self) -> None:
+        """Stop parsing: drop llhttp's parser (call when no more bytes will be fed).
+
+        The llhttp parser holds this object's callbacks and this object holds the parser:
+        a reference cycle, which only the garbage collector would free. One per response
+        was enough to trigger a collection every ~50 responses, each walking every object
+        of the calls in flight (8 % of a call's instructions at 64 concurrent calls).
+        """
+        self._parser = None
 
     def take(self) -> bytes:
         """Return (and forget) the body bytes decoded so far."""
@@ -304,6 +316,7 @@ class ResponseParser:
     def on_headers_complete(self) -> None:
         """The head is complete: decide the body's framing and decoding."""
         parser = self._parser
+        assert parser is not None  # noqa: S101 - llhttp calls this from feed()
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # llhttp ends this message and parses the next head
@@ -595,6 +608,7 @@ class Exchange:
         connection = self._connection
         parser = self._parser
         connection.parser = None
+        parser.close()
         if parser.complete and parser.keep_alive and not connection.closed and not connection.error:
             self._pool.put_back(connection)
         else:
