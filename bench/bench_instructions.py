@@ -8,7 +8,8 @@ collects only while ``functools.reduce`` runs: the child does its 300 warm-up ca
 first, then the measured calls inside one ``reduce``, so start-up, imports and warm-up
 are not counted. A plain run of the child writes the bytecode caches beforehand.
 
-``registry`` and ``router`` call the local fake OpenAI server (its own process, not
+``registry``, ``router`` and ``aiohttp`` (bench_http.py's bare loop: ``json.dumps``,
+POST, read, ``json.loads``) call the local fake OpenAI server (its own process, not
 counted) at 64 concurrent calls, the router over one deployment; ``mock`` is
 ``Registry.achat("mock/mock-model", "hi")`` sequentially. Counts ignore cache misses and
 waiting, so they bound the client-CPU ratio, not the throughput ratio.
@@ -19,16 +20,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import _common
 
-CLIENTS = ("registry", "router", "mock")
+CLIENTS = ("registry", "router", "aiohttp", "mock")
 WARM_UP = 300
 KEY = "sk-bench"
 
@@ -74,13 +77,42 @@ def child(client: str, url: str, calls: int) -> None:
     async def via_mock() -> None:
         await mocked.achat("mock/mock-model", "hi")
 
-    call = {"registry": via_registry, "router": via_router, "mock": via_mock}[client]
+    session: Any = None
+    payload = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+
+    async def via_aiohttp() -> None:
+        # bench_http.py's bare loop: json.dumps, POST, read, json.loads.
+        body = json.dumps(payload).encode()
+        async with session.post(f"{url}/chat/completions", data=body, headers=headers) as answer:
+            data = json.loads(await answer.read())
+        content = data["choices"][0]["message"]["content"]
+        assert content == "echo: hi", content
+
+    call = {
+        "registry": via_registry,
+        "router": via_router,
+        "aiohttp": via_aiohttp,
+        "mock": via_mock,
+    }[client]
     concurrency = 1 if client == "mock" else 64
     loop = asyncio.new_event_loop()
+    if client == "aiohttp":
+        import aiohttp
+
+        async def open_session() -> Any:
+            return aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=256),
+                skip_auto_headers=("User-Agent",),
+            )
+
+        session = loop.run_until_complete(open_session())
     loop.run_until_complete(_gather(call, WARM_UP, concurrency))
     functools.reduce(
         lambda _, __: loop.run_until_complete(_gather(call, calls, concurrency)), range(1), None
     )
+    if session is not None:
+        loop.run_until_complete(session.close())
 
 
 def count(client: str, url: str, calls: int) -> int:
@@ -142,6 +174,9 @@ def main() -> None:
     if "registry" in per_call and "router" in per_call:
         ratio = per_call["registry"] / per_call["router"]
         print(f"\nregistry / router instructions per call: {ratio:.3f}")
+    if "registry" in per_call and "aiohttp" in per_call:
+        ratio = per_call["aiohttp"] / per_call["registry"]
+        print(f"bare aiohttp / registry instructions per call: {ratio:.3f}")
 
 
 if __name__ == "__main__":
