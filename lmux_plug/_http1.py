@@ -30,6 +30,8 @@ import httptools
 from lmux_plug._http_body import DEFAULT_MAX_BYTES
 from lmux_plug._http_body import BodyDecoder
 from lmux_plug._http_body import BodyError
+from lmux_plug.resilience.timeouts import call_at
+from lmux_plug.resilience.timeouts import cancel
 
 if TYPE_CHECKING:
     import ssl
@@ -508,11 +510,13 @@ class _Connection(asyncio.Protocol):
             raise self.error
         waiter = self.loop.create_future()
         self._waiter = waiter
-        timer = self.loop.call_at(deadline, _expire, waiter)
+        # The loop's timer wheel (up to 10 ms late) rather than a loop timer: this runs
+        # once or twice per response, and the timeout nearly never fires.
+        timer = call_at(self.loop, deadline, _expire, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
+            cancel(timer)
             self._waiter = None
         if self.error is not None:
             raise self.error
