@@ -426,9 +426,12 @@ def encode_request(
     if block.count("\n") != lines or block.count("\r") != lines:
         msg = "header names and values must not contain CR or LF"
         raise ValueError(msg)
-    lowered = {name.lower() for name in headers}
     extra = ""
-    if "accept-encoding" not in lowered:
+    # The transport always gives it (in lower case, unless the caller spelt it): the
+    # case-insensitive scan runs only when the exact name is missing.
+    if "accept-encoding" not in headers and all(
+        name.lower() != "accept-encoding" for name in headers
+    ):
         extra += "accept-encoding: gzip, deflate\r\n"
     if body is not None or method in ("POST", "PUT", "PATCH"):
         extra += f"content-length: {len(body) if body else 0}\r\n"

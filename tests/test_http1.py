@@ -205,6 +205,10 @@ def test_request_encoding_and_targets() -> None:
     assert wire.startswith(b"POST /p HTTP/1.1\r\nhost: h:81\r\na: b\r\n")
     assert b"content-length: 2\r\n" in wire
     assert wire.endswith(b"\r\n\r\n{}")
+    assert b"accept-encoding: gzip, deflate\r\n" in wire  # the default, when not given
+    for spelt in ({"Accept-Encoding": "identity"}, {"accept-encoding": "identity"}):
+        wire = encode_request("GET", Target("http://h/p"), spelt, None)
+        assert wire.lower().count(b"accept-encoding") == 1, wire
     with pytest.raises(ValueError, match="CR or LF"):
         encode_request("GET", target, {"x": "a\r\nevil: 1"}, None)
     with pytest.raises(ValueError, match="not an http"):
