@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import cast
 
 import attrs
 
@@ -65,7 +64,6 @@ from lmux_plug.router.state import StateBackend
 from lmux_plug.router.stats import StatsBook
 
 if TYPE_CHECKING:
-    from lmux_plug.params import ChatParams
     from lmux_plug.registry import Registry
 
 __all__ = ["Router"]
@@ -121,11 +119,10 @@ class _SendChat(_Send):
     less on every routed call, and no keyword arguments packed and unpacked again.
     """
 
-    __slots__ = ("latency", "registry")
+    __slots__ = ("latency",)
 
     def __init__(self, registry: Registry, inputs: Any, params: dict[str, Any]) -> None:
-        super().__init__(registry.achat_timed, inputs, params)
-        self.registry = registry
+        super().__init__(registry._achat, inputs, params)  # noqa: SLF001 - see the docstring
         self.latency: float | None = None
 
     async def __call__(self, admitted: Admitted, remaining: float) -> ChatResponse:
@@ -133,12 +130,13 @@ class _SendChat(_Send):
         params = self.params
         if self.user_timeout is not None:
             params["timeout"] = max(min(self.user_timeout, remaining), 0.001)
-        response, latency = await self.registry._achat(  # noqa: SLF001 - see the docstring
+        response: ChatResponse
+        response, latency = await self.method(
             deployment.model,
             self.inputs,
             admitted.key.reveal() if admitted.key is not None else None,
             deployment.base_url,
-            cast("ChatParams", dict(params)),  # a copy per attempt: the registry may take items out
+            dict(params),  # a copy per attempt: the registry may take items out of it
         )
         # As achat_timed: the plugin's own latency, if it set one.
         self.latency = latency if response.latency is None else response.latency
