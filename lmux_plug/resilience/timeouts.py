@@ -103,27 +103,27 @@ class _Wheel:
         self.handle: asyncio.TimerHandle | None = None
         self.armed = 0  # the tick the loop timer is set for
 
+    def tick_of(self, when: float) -> int:
+        """The slot of loop time ``when`` (its end: a timer never fires early)."""
+        return int(when / self.RESOLUTION) + 1
+
     def add(self, task: _Cancellable, seconds: float) -> _Expiry:
-        tick = int((self.time() + seconds) / self.RESOLUTION) + 1
-        expiry = _Expiry(task, tick, self)
-        slot = self.slots.get(tick)
-        if slot is None:
-            slot = self.slots[tick] = set()
-            if self.handle is None or tick < self.armed:
-                self._arm(tick)
-        slot.add(expiry)
+        expiry = _Expiry(task, self.tick_of(self.time() + seconds), self)
+        self._join(expiry)
         return expiry
 
     def call_at(self, when: float, function: Callable[[Any], object], argument: object) -> _Call:
-        tick = int(when / self.RESOLUTION) + 1
-        call = _Call(function, argument, tick, self)
-        slot = self.slots.get(tick)
-        if slot is None:
-            slot = self.slots[tick] = set()
-            if self.handle is None or tick < self.armed:
-                self._arm(tick)
-        slot.add(call)
+        call = _Call(function, argument, self.tick_of(when), self)
+        self._join(call)
         return call
+
+    def _join(self, entry: _Expiry | _Call) -> None:
+        slot = self.slots.get(entry.tick)
+        if slot is None:
+            slot = self.slots[entry.tick] = set()
+            if self.handle is None or entry.tick < self.armed:
+                self._arm(entry.tick)
+        slot.add(entry)
 
     def remove(self, expiry: _Expiry | _Call) -> None:
         slot = self.slots.get(expiry.tick)
