@@ -36,6 +36,8 @@ SHAPE_DEFECTS = (
     if importlib.util.find_spec("lmux_plug_anthropic") is not None
     else {}
 )
+#: Variants of acme for tool choices, unstated finish reasons, strict tools and cut-off calls.
+EDGE_DEFECTS = _load("tool_edges.py", "lmux_contract_examples_tool_edges", "EDGE_DEFECTS")
 
 MODULE = """
 import importlib.util, sys
@@ -61,8 +63,14 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
-def _module(variant: str, *, shapes: bool = False) -> str:
-    file, name = ("shapes.py", "shapes") if shapes else ("plugins.py", "broken")
+def _module(variant: str, *, shapes: bool = False, file: str | None = None) -> str:
+    file, name = (
+        ("shapes.py", "shapes")
+        if shapes
+        else (file, Path(file).stem)
+        if file
+        else ("plugins.py", "broken")
+    )
     return MODULE.format(
         path=str(BROKEN / file),
         name=f"lmux_contract_examples_{name}",
@@ -72,9 +80,14 @@ def _module(variant: str, *, shapes: bool = False) -> str:
 
 
 def _run(
-    pytester: pytest.Pytester, variant: str, keyword: str, *, shapes: bool = False
+    pytester: pytest.Pytester,
+    variant: str,
+    keyword: str,
+    *,
+    shapes: bool = False,
+    file: str | None = None,
 ) -> tuple[dict[str, str], str]:
-    pytester.makepyfile(test_certify=_module(variant, shapes=shapes))
+    pytester.makepyfile(test_certify=_module(variant, shapes=shapes, file=file))
     report = pytester.path / "report.json"
     result = pytester.runpytest(
         "-k",
@@ -107,10 +120,22 @@ def test_broken_plugin_fails_on_its_clause(
     assert "NOT CERTIFIED" in output and clause in output
 
 
+@pytest.mark.parametrize("variant", sorted(EDGE_DEFECTS))
+def test_tool_edge_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    clause, keyword = EDGE_DEFECTS[variant]
+    outcomes, output = _run(pytester, variant, keyword, file="tool_edges.py")
+    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    assert any(name.split("[")[0] == clause for name in failed), (
+        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
+    )
+    assert "NOT CERTIFIED" in output and clause in output
+
+
 def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
     # The unbroken plugin passes every family the broken ones are run with, so each failure
     # above is caused by its defect.
-    keyword = " or ".join(f"({k})" for _, k in DEFECTS.values())
+    families = [*DEFECTS.values(), *EDGE_DEFECTS.values()]
+    keyword = " or ".join(f"({k})" for _, k in families)
     pytester.makepyfile(test_certify=_module("AcmePlugin"))
     report = pytester.path / "report.json"
     result = pytester.runpytest(

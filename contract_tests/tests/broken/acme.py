@@ -140,6 +140,9 @@ class AcmePlugin:
                         "name": t.function.name,
                         "description": t.function.description or "",
                         "parameters": dict(t.function.parameters),
+                        # Only when the caller chose: strict mode changes how the API
+                        # reads the schema.
+                        **({} if t.function.strict is None else {"strict": t.function.strict}),
                     },
                 }
                 for t in request.tools
