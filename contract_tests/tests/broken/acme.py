@@ -140,9 +140,8 @@ class AcmePlugin:
                         "name": t.function.name,
                         "description": t.function.description or "",
                         "parameters": dict(t.function.parameters),
-                        # Only when the caller chose: strict mode changes how the API
-                        # reads the schema.
-                        **({} if t.function.strict is None else {"strict": t.function.strict}),
+                        # null (unset) is the API's default: not strict.
+                        "strict": t.function.strict,
                     },
                 }
                 for t in request.tools
