@@ -32,14 +32,13 @@ import pytest
 from lmux_plug import Capability
 from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
-from lmux_plug import LmuxError
-from lmux_plug import PluginError
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.depth_contract import _fail_foreign
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import StreamRendering
@@ -86,16 +85,6 @@ def _strict(tool: dict[str, Any]) -> dict[str, Any]:
     return strict
 
 
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError):
-        pytest.fail(
-            f"{what}: the plugin let a foreign exception escape "
-            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
-        )
-    if not isinstance(exc, LmuxError):
-        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
-
-
 class ToolsContract:
     """Clauses about strict tools and cut-off tool calls (mixed into the contract)."""
 
@@ -115,7 +104,7 @@ class ToolsContract:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
             _fail_foreign(exc, f"{case} tools")
-            assert case == "strict", f"tools none declared strict raised {exc!r}"
+            assert case == "strict", f"two tools, neither strict, raised {exc!r}"
             assert isinstance(exc, UnsupportedFeatureError), (
                 f"a strict tool raised {type(exc).__name__}: {exc} (a provider that cannot "
                 "hold tools to their schema refuses with UnsupportedFeatureError)"
