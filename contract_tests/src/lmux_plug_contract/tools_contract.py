@@ -89,37 +89,44 @@ class ToolsContract:
     """Clauses about strict tools and cut-off tool calls (mixed into the contract)."""
 
     @clause("requests.strict_tools")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
     @pytest.mark.parametrize("case", ["strict", "default"])
-    def test_requests_strict_tools(self, contract: ContractSession, case: str) -> None:
+    def test_requests_strict_tools(self, contract: ContractSession, case: str, path: str) -> None:
         """A tool declared strict is sent as strict; no tool is made strict unasked."""
         wire = contract.require_wire()
         if not isinstance(wire, StrictToolsWire):
             pytest.skip(f"not declared: the wire {wire.name!r} does not read strict tools")
-        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
         weather = _strict(canon.WEATHER_TOOL) if case == "strict" else canon.WEATHER_TOOL
-        contract.use_server(contract.canonical("chat"))
+        contract.use_server(contract.canonical("stream" if streamed else "chat"))
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         params = contract.params(tools=[weather, canon.TIME_TOOL])
+        ref = contract.ref(model)
         try:
-            contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
+            if streamed:
+                contract.collect(contract.registry.achat_stream(ref, prompt, **params))
+            else:
+                contract.run(contract.registry.achat(ref, prompt, **params))
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
-            _fail_foreign(exc, f"{case} tools")
-            assert case == "strict", f"two tools, neither strict, raised {exc!r}"
+            _fail_foreign(exc, f"{path}: {case} tools")
+            assert case == "strict", f"{path}: two tools, neither strict, raised {exc!r}"
             assert isinstance(exc, UnsupportedFeatureError), (
-                f"a strict tool raised {type(exc).__name__}: {exc} (a provider that cannot "
-                "hold tools to their schema refuses with UnsupportedFeatureError)"
+                f"{path}: a strict tool raised {type(exc).__name__}: {exc} (a provider that "
+                "cannot hold tools to their schema refuses with UnsupportedFeatureError)"
             )
-            assert not contract.server.requests, "the strict tool was refused after I/O"
+            assert not contract.server.requests, f"{path}: the strict tool was refused after I/O"
             pytest.skip(f"not declared: the provider refuses strict tools: {exc}")
         strict = wire.strict_tools(contract.server.requests[-1])
         if case == "strict":
             assert _STRICT_NAME in strict, (
-                f"{_STRICT_NAME} was declared strict, but the body holds "
+                f"{path}: {_STRICT_NAME} was declared strict, but the body holds "
                 f"{sorted(strict) or 'no tool'} to its schema (the strict flag was dropped)"
             )
         else:
             assert not strict, (
-                f"no tool was declared strict, but the body holds {sorted(strict)} to their schema"
+                f"{path}: no tool was declared strict, but the body holds {sorted(strict)} "
+                "to their schema"
             )
 
     @clause("tools.cut_off")
