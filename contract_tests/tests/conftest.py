@@ -1,6 +1,7 @@
 """The example plugins of the suite's own tests, loaded once per process.
 
-``broken/acme.py`` (a correct HTTP plugin), ``broken/plugins.py`` (its broken variants) and,
+``broken/acme.py`` (a correct HTTP plugin), ``broken/plugins.py`` and ``broken/tool_edges.py``
+(its broken variants) and,
 with the Anthropic plugin installed, ``broken/shapes.py`` are not an importable package; they
 are loaded here, before any test module of this folder, each under one module name. Test
 modules and the modules the tests write and run with ``pytester`` (in-process, so they share
@@ -20,6 +21,7 @@ EXAMPLES = Path(__file__).resolve().parent / "broken"
 ACME = "lmux_contract_examples_acme"
 BROKEN = "lmux_contract_examples_broken"
 SHAPES = "lmux_contract_examples_shapes"
+TOOL_EDGES = "lmux_contract_examples_tool_edges"
 
 
 def load_example(file: str, name: str) -> ModuleType:
@@ -36,6 +38,7 @@ def load_example(file: str, name: str) -> ModuleType:
 
 load_example("acme.py", ACME)
 load_example("plugins.py", BROKEN)
+load_example("tool_edges.py", TOOL_EDGES)
 # The shape variants wrap the in-repo Anthropic codec; without it they are not used.
 if importlib.util.find_spec("lmux_plug_anthropic") is not None:
     load_example("shapes.py", SHAPES)

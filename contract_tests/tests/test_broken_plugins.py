@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,10 @@ SHAPE_DEFECTS: dict[str, tuple[str, str]] = (
     if "lmux_contract_examples_shapes" in sys.modules
     else {}
 )
+#: Variants of acme for tool choices, unstated finish reasons, strict tools and cut-off calls.
+EDGE_DEFECTS: dict[str, tuple[str, str]] = sys.modules[
+    "lmux_contract_examples_tool_edges"
+].EDGE_DEFECTS
 
 MODULE = """
 import sys
@@ -39,8 +44,9 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
-def _module(variant: str, *, shapes: bool = False) -> str:
-    name = "shapes" if shapes else "broken"
+def _module(variant: str, *, shapes: bool = False, file: str | None = None) -> str:
+    """The test module certifying ``variant`` of ``broken/<file>`` (default ``plugins.py``)."""
+    name = "shapes" if shapes else Path(file).stem if file else "broken"
     return MODULE.format(
         name=f"lmux_contract_examples_{name}",
         provider="anthropic" if shapes else "acme",
@@ -49,9 +55,14 @@ def _module(variant: str, *, shapes: bool = False) -> str:
 
 
 def _run(
-    pytester: pytest.Pytester, variant: str, keyword: str, *, shapes: bool = False
+    pytester: pytest.Pytester,
+    variant: str,
+    keyword: str,
+    *,
+    shapes: bool = False,
+    file: str | None = None,
 ) -> tuple[dict[str, str], str]:
-    pytester.makepyfile(test_certify=_module(variant, shapes=shapes))
+    pytester.makepyfile(test_certify=_module(variant, shapes=shapes, file=file))
     report = pytester.path / "report.json"
     result = pytester.runpytest(
         "-k",
@@ -84,10 +95,22 @@ def test_broken_plugin_fails_on_its_clause(
     assert "NOT CERTIFIED" in output and clause in output
 
 
+@pytest.mark.parametrize("variant", sorted(EDGE_DEFECTS))
+def test_tool_edge_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    clause, keyword = EDGE_DEFECTS[variant]
+    outcomes, output = _run(pytester, variant, keyword, file="tool_edges.py")
+    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    assert any(name.split("[")[0] == clause for name in failed), (
+        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
+    )
+    assert "NOT CERTIFIED" in output and clause in output
+
+
 def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
     # The unbroken plugin passes every family the broken ones are run with, so each failure
     # above is caused by its defect.
-    keyword = " or ".join(f"({k})" for _, k in DEFECTS.values())
+    families = [*DEFECTS.values(), *EDGE_DEFECTS.values()]
+    keyword = " or ".join(f"({k})" for _, k in families)
     pytester.makepyfile(test_certify=_module("AcmePlugin"))
     report = pytester.path / "report.json"
     result = pytester.runpytest(

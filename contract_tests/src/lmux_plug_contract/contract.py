@@ -71,6 +71,7 @@ from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
 from lmux_plug_contract.strategies import split_points
+from lmux_plug_contract.tools_contract import ToolsContract
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
@@ -191,7 +192,7 @@ def _texts_of(value: Any) -> Iterator[str]:
     return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
-class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContract):
+class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContract, ToolsContract):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 
     The clauses of the Responses, completion and transcription capabilities come from
@@ -199,7 +200,8 @@ class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContra
     bodies (tool choices sent, odd fields received) from
     :class:`~lmux_plug_contract.depth_contract.DepthContract`; conversations, parameter
     edges, reasoning and several tool calls from
-    :class:`~lmux_plug_contract.shape_contract.ShapeContract`.
+    :class:`~lmux_plug_contract.shape_contract.ShapeContract`; strict tools and tool calls
+    cut off at the token cap from :class:`~lmux_plug_contract.tools_contract.ToolsContract`.
 
     Class attributes:
 

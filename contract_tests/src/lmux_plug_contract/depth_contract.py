@@ -32,7 +32,6 @@ from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FinishReason
-from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import PluginError
 from lmux_plug import ToolCall
@@ -53,7 +52,13 @@ from lmux_plug_contract.wires import WireFormat
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
 
-__all__ = ["TOOL_CHOICES", "DepthContract", "odd_variants"]
+__all__ = [
+    "FINISH_FIELDS",
+    "TOOL_CHOICES",
+    "DepthContract",
+    "odd_variants",
+    "unstated_finish_problem",
+]
 
 #: The tool choices ``requests.tool_choice`` sends (``default``: none passed).
 TOOL_CHOICES = ("default", "auto", "none", "required", "function")
@@ -137,6 +142,9 @@ def odd_variants(document: Any) -> Iterator[tuple[str, Any]]:
             yield f"{where}=null", _set(document, path, None)
         other = _other_type(value)
         yield f"{where}={json.dumps(other)}", _set(document, path, other)
+        if isinstance(value, (dict, list)):
+            # A scalar where a container was: iterating it or reading a key raises.
+            yield f"{where}=7", _set(document, path, 7)
 
 
 def _frame_json(frame: bytes) -> Any:
@@ -186,8 +194,12 @@ class DepthContract:
             )
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
             _fail_foreign(exc, f"tool_choice={choice}")
-            assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
-                f"tool_choice={choice} raised {type(exc).__name__}: {exc}"
+            # The request is valid (the choice names a tool it offers): a provider that cannot
+            # honour it says so with UnsupportedFeatureError. InvalidRequestError would blame
+            # the caller, and let a plugin that rejects what it should send pass as "refused".
+            assert isinstance(exc, UnsupportedFeatureError), (
+                f"tool_choice={choice} raised {type(exc).__name__}: {exc} (a choice the "
+                "provider cannot honour is refused with UnsupportedFeatureError)"
             )
             assert not contract.server.requests, (
                 f"tool_choice={choice} was refused after the request was sent"
@@ -272,7 +284,7 @@ class DepthContract:
                 elif not isinstance(exc, LmuxError):
                     failures.append(f"{label}: {type(exc).__name__}: {exc}"[:160])
                 continue
-            problem = ill_typed(result, call.name)
+            problem = ill_typed(result, call.name) or unstated_finish_problem(label, result)
             if problem:
                 failures.append(f"{label}: {problem}"[:160])
         assert not failures, (
@@ -280,6 +292,44 @@ class DepthContract:
             "escape or gave an ill-typed result (raise an LmuxError instead): "
             + "; ".join(failures[:3])
         )
+
+
+#: The field that states why an answer ended, on the wires the suite knows (OpenAI and
+#: Cohere, Anthropic, Gemini, Bedrock, Ollama). A custom wire's other name is not judged.
+FINISH_FIELDS = frozenset(
+    {"finish_reason", "stop_reason", "finishReason", "stopReason", "done_reason"}
+)
+
+
+def unstated_finish_problem(label: str, result: Any) -> str | None:
+    """A result that claims tool calls it does not hold when the answer stated no finish.
+
+    ``label`` names an odd variant (``... choices.0.finish_reason removed``). With the
+    reason gone (removed or ``null``) a plugin may infer one, raise, or report ``other``;
+    but ``tool_calls`` for an answer that calls no tool sends the caller looking for calls
+    that are not there (a finish-reason default turned the wrong way round).
+    """
+    for suffix in (" removed", "=null"):
+        if label.endswith(suffix):
+            # "event 4 choices.0.finish_reason" -> "finish_reason"
+            field = label[: -len(suffix)].replace(" ", ".").rsplit(".", 1)[-1]
+            break
+    else:
+        return None
+    if field not in FINISH_FIELDS:
+        return None
+    finish: FinishReason | None
+    if isinstance(result, ChatResponse):
+        finish, calls = result.finish_reason, bool(result.tool_calls)
+    elif isinstance(result, list) and all(isinstance(c, ChatChunk) for c in result):
+        finishes = [c.finish_reason for c in result if c.finish_reason is not None]
+        finish = finishes[-1] if finishes else None
+        calls = any(c.tool_call_deltas for c in result)
+    else:
+        return None
+    if finish is FinishReason.TOOL_CALLS and not calls:
+        return f"{field} not stated and no tool called, yet the result reports tool_calls"
+    return None
 
 
 def _texts(value: Any) -> Iterator[str]:

@@ -140,6 +140,8 @@ class AcmePlugin:
                         "name": t.function.name,
                         "description": t.function.description or "",
                         "parameters": dict(t.function.parameters),
+                        # null (unset) is the API's default: not strict.
+                        "strict": t.function.strict,
                     },
                 }
                 for t in request.tools

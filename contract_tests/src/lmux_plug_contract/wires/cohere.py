@@ -251,3 +251,29 @@ class CohereWire(WireFormat):
         return _event(
             {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message}}
         )
+
+    def strict_tools(self, request: CapturedRequest) -> frozenset[str]:
+        """Every tool offered when the body sets ``strict_tools: true`` (Cohere's one switch)."""
+        body = request.json() or {}
+        if body.get("strict_tools") is not True:
+            return frozenset()
+        return frozenset(
+            str(t["function"].get("name"))
+            for t in body.get("tools") or ()
+            if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        )
+
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A tool-call answer cut off at the token cap: ``finish_reason: MAX_TOKENS``."""
+        reply = self.tool_calls_chat(request, (call,), usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["finish_reason"] = "MAX_TOKENS"
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def cut_tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed tool call cut off at the token cap: ``message-end`` says ``MAX_TOKENS``."""
+        rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
+        frames = (*rendering.frames[: -rendering.terminal], _end("MAX_TOKENS", usage), _DONE)
+        return StreamRendering(rendering.content_type, frames, terminal=2)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+from lmux_plug import ToolCall
 from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import OpenAIWire as _RenderingWire
 
@@ -110,3 +111,32 @@ class OpenAIWire(_RenderingWire):
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``messages`` in order: text parts, tool calls (by id) and ``tool`` results."""
         return said_of_messages((request.json() or {}).get("messages"))
+
+    def strict_tools(self, request: CapturedRequest) -> frozenset[str]:
+        """The tools the API holds to their schema: ``tools[].function.strict`` is ``true``."""
+        return frozenset(
+            str(t["function"].get("name"))
+            for t in (request.json() or {}).get("tools") or ()
+            if isinstance(t, Mapping)
+            and isinstance(t.get("function"), Mapping)
+            and t["function"].get("strict") is True
+        )
+
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A tool-call answer cut off at the token cap: ``finish_reason: length``.
+
+        The API stops mid-arguments and says so with ``length``, not ``tool_calls``.
+        """
+        reply = self.tool_calls_chat(request, (call,), usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["choices"][0]["finish_reason"] = "length"
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def cut_tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed tool call cut off at the token cap: the finish chunk says ``length``."""
+        rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
+        ending = self._ending(request.model_hint, "length", usage)
+        frames = (*rendering.frames[: -rendering.terminal], *ending)
+        return attrs.evolve(rendering, frames=frames, terminal=len(ending))
