@@ -118,6 +118,8 @@ class AnthropicWire(WireFormat):
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     redacts_thinking = True
+    #: ``errors.context_length``: the Messages API's 400 invalid_request_error wording.
+    context_overflow_message = "prompt is too long: 212112 tokens > 200000 maximum"
     embeddings = False
     embed_usage = False
 

@@ -174,6 +174,11 @@ class BedrockWire(WireFormat):
     tool_finish = FinishReason.TOOL_CALLS
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
+    #: ``requests.nested_extra``: sampling parameters live in ``inferenceConfig``; a caller
+    #: sets ``topP`` there through ``extra_body``.
+    parameters_object = ("inferenceConfig", {"topP": 0.9})
+    #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
+    context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
@@ -388,6 +393,10 @@ class BedrockWire(WireFormat):
             )
         all_headers.update(headers or {})
         return Reply(status, all_headers, (json.dumps({"message": message}).encode(),))
+
+    def context_overflow_event(self, message: str) -> bytes:
+        """A ``validationException`` frame, as ConverseStream refuses a prompt too long."""
+        return exception_frame("validationException", message)
 
     def stream_error(self, message: str) -> bytes:
         """A ``modelStreamErrorException`` frame."""

@@ -120,6 +120,13 @@ class GeminiWire(WireFormat):
     #: A function response reports a failure as ``response.error``.
     marks_tool_errors = True
     embed_usage = False
+    #: ``requests.nested_extra``: sampling parameters live in ``generationConfig``; a caller
+    #: adds ``topK`` (no typed parameter) there through ``extra_body``.
+    parameters_object = ("generationConfig", {"topK": 7})
+    #: ``errors.context_length``: the API's 400 INVALID_ARGUMENT for a prompt too long.
+    context_overflow_message = (
+        "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576)."
+    )
 
     def _response(
         self,

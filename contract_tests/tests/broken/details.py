@@ -1,0 +1,194 @@
+"""Broken variants of a plugin on the Gemini wire, one defect each, for the detail clauses.
+
+The clauses of :mod:`lmux_plug_contract.detail_contract` run where the wire declares what
+they need (a parameters object, a context-length message, reasoning it reads back); the
+suite's Gemini wire declares all of it. These variants serve the in-repo Gemini codec as
+the ``gemini`` provider and break one thing each, the way a plugin author could:
+``DETAIL_DEFECTS`` maps each to the clause it must fail (``test_broken_plugins.py`` runs
+them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import FileContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
+from lmux_plug_gemini._codec import GeminiCodec
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+from lmux_plug_gemini._spec import SPEC
+
+
+class ServedGemini:
+    """The in-repo Gemini codec, unbroken, as a plugin object (the baseline)."""
+
+    codec: Any = GeminiCodec()
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``gemini``."""
+        return [SPEC]
+
+    @hookimpl
+    def lmux_plug_wires(self) -> Sequence[str]:
+        """The Gemini wire."""
+        return [SPEC.wire]
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """Chat through the codec."""
+        return wire.send_chat(self.codec, request, provider)
+
+    @hookimpl
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream through the codec."""
+        return wire.stream_chat(self.codec, request, provider)
+
+
+class _IdsFromCallContentCodec(GeminiCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        # Derives each id from the call alone (name and arguments), not from its place.
+        calls = [
+            attrs.evolve(
+                call,
+                id="call_"
+                + hashlib.sha256(f"{call.name}{call.arguments}".encode()).hexdigest()[:12],
+            )
+            for call in decoded.tool_calls
+        ]
+        return attrs.evolve(decoded, tool_calls=calls)
+
+
+class IdsFromCallContent(ServedGemini):
+    """Gives id-less calls an id made of their name and arguments: equal calls share it."""
+
+    codec = _IdsFromCallContentCodec()
+
+
+class _DropsAnswerSignatureCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        for content in sent.body["contents"]:
+            for part in content["parts"]:
+                if not part.get("thought"):
+                    part.pop("thoughtSignature", None)
+        return sent
+
+
+class DropsAnswerSignature(ServedGemini):
+    """Sends signatures back on thought parts only, not on the answer part that carried one."""
+
+    codec = _DropsAnswerSignatureCodec()
+
+
+class _ReplacesGenerationConfigCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        # A shallow merge: the caller's generationConfig replaces the one built from the
+        # typed parameters.
+        return attrs.evolve(sent, body={**sent.body, **request.extra})
+
+
+class ReplacesGenerationConfig(ServedGemini):
+    """Lets an extra_body generationConfig replace the typed parameters' one."""
+
+    codec = _ReplacesGenerationConfigCodec()
+
+
+class _ContextErrorIsPlainCodec(GeminiCodec):
+    def refine_error(self, error: LmuxError) -> LmuxError:
+        refined = super().refine_error(error)
+        if not isinstance(refined, InvalidRequestError):
+            return refined
+        # Every 400 the same class: the context-length refusal is not told apart.
+        return InvalidRequestError(
+            refined.message,
+            provider=refined.provider,
+            model=refined.model,
+            status_code=refined.status_code,
+            body=refined.body,
+        )
+
+
+class ContextErrorIsPlain(ServedGemini):
+    """Maps a prompt-too-long refusal to a plain InvalidRequestError."""
+
+    codec = _ContextErrorIsPlainCodec()
+
+
+class _RefusesPdfDataCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        for message in request.messages:
+            content = getattr(message, "content", None)
+            if isinstance(content, tuple) and any(
+                isinstance(p, FileContent) and p.data is not None for p in content
+            ):
+                # Takes uploaded files only, though the model declares files.
+                msg = "send documents as file ids"
+                raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesPdfData(ServedGemini):
+    """Refuses a PDF given as data (only file ids) while the model declares files."""
+
+    codec = _RefusesPdfDataCodec()
+
+
+class _ErrorMessageByKeyDecoder(GeminiStreamDecoder):
+    def _event(self, event: Any) -> ChatChunk | None:
+        if isinstance(event, dict) and "error" in event:
+            # Trusts the error object to hold a message.
+            message = event["error"]["message"]
+            raise ProviderError(message, provider=self.provider, model=self.model)
+        return super()._event(event)
+
+
+class _ErrorMessageByKeyCodec(GeminiCodec):
+    stream_decoder_class = _ErrorMessageByKeyDecoder
+
+
+class ErrorMessageByKey(ServedGemini):
+    """Reads a stream error event's message by key: an event without one raises KeyError."""
+
+    codec = _ErrorMessageByKeyCodec()
+
+
+#: variant -> (the clause that must fail, the -k expression that selects it)
+DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
+    "IdsFromCallContent": ("tools.repeated_call", "repeated_call and chat"),
+    "DropsAnswerSignature": ("reasoning.round_trip", "round_trip"),
+    "ReplacesGenerationConfig": ("requests.nested_extra", "nested_extra"),
+    "ContextErrorIsPlain": ("errors.context_length", "context_length"),
+    "RefusesPdfData": ("requests.pdf_document", "pdf_document"),
+    "ErrorMessageByKey": ("errors.odd_error_event", "odd_error_event"),
+}
