@@ -25,7 +25,11 @@ answer is never sent back, and where an error's class hangs on the provider's wo
   even before any I/O, is refusing what the declaration promises;
 - ``errors.odd_error_event``: an error event mid-stream with a field missing, ``null`` or
   of another JSON type still gives an ``LmuxError`` (or, where the event no longer reads
-  as an error, a result), never a foreign exception.
+  as an error, a result), never a foreign exception;
+- ``reasoning.effort_levels``: every ``reasoning_effort`` level a reasoning model takes
+  gives a body whose reasoning settings the API accepts (the wire's
+  :meth:`reasoning_refusal`: Claude's thinking budget is at least 1024 tokens and below
+  ``max_tokens``), or is refused before any I/O; at least one level above ``none`` is taken.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -52,6 +56,7 @@ from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import UserMessage
+from lmux_plug.codec import REASONING_EFFORTS
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
@@ -353,4 +358,41 @@ class DetailContract:
         assert not failures, (
             f"{len(failures)} of {len(variants)} odd error events let a foreign exception escape "
             "(raise an LmuxError instead): " + "; ".join(failures[:3])
+        )
+
+    @clause("reasoning.effort_levels")
+    def test_reasoning_effort_levels(self, contract: ContractSession) -> None:
+        """Each reasoning_effort level gives reasoning settings the API accepts, or is refused."""
+        wire = contract.require_wire()
+        check = getattr(wire, "reasoning_refusal", None)
+        if not callable(check):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not check reasoning settings")
+        model = contract.model(Capability.CHAT, Capability.REASONING)
+        contract.use_server(contract.canonical("chat"))
+        taken: list[str] = []
+        for level in REASONING_EFFORTS:
+            before = len(contract.server.requests)
+            try:
+                contract.run(
+                    contract.registry.achat(
+                        contract.ref(model),
+                        [UserMessage(canon.CHAT_PROMPT)],
+                        **contract.params(reasoning_effort=level),
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+                _fail_foreign(exc, f"reasoning_effort={level!r}")
+                assert len(contract.server.requests) == before, (
+                    f"reasoning_effort={level!r}: {type(exc).__name__} after the request was "
+                    f"sent: {exc}"
+                )
+                continue  # a level the provider does not offer, refused before any I/O
+            refusal = check(contract.server.requests[-1])
+            assert refusal is None, (
+                f"reasoning_effort={level!r} sends reasoning settings the API refuses: {refusal}"
+            )
+            taken.append(level)
+        assert set(taken) - {"none"}, (
+            "a reasoning model refused every reasoning_effort level "
+            f"({', '.join(REASONING_EFFORTS)})"
         )

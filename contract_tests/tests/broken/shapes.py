@@ -188,6 +188,24 @@ class ForgetsFilesBeta(ServedAnthropic):
     codec = _ForgetsFilesBetaCodec()
 
 
+class _BudgetBelowMinimumCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("thinking")
+        if request.reasoning_effort == "minimal" and isinstance(thinking, dict):
+            # Halves the smallest budget, below the API's minimum of 1024 tokens.
+            thinking["budget_tokens"] //= 2
+        return sent
+
+
+class BudgetBelowMinimum(ServedAnthropic):
+    """Sends reasoning_effort='minimal' as a thinking budget of 512, which the API refuses."""
+
+    codec = _BudgetBelowMinimumCodec()
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
@@ -198,4 +216,5 @@ SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
     "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
     "ForgetsFilesBeta": ("requests.content_parts", "content_parts and file_id"),
+    "BudgetBelowMinimum": ("reasoning.effort_levels", "effort_levels"),
 }

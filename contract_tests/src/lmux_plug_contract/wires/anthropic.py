@@ -22,7 +22,7 @@ from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
 
-__all__ = ["AnthropicWire"]
+__all__ = ["MIN_THINKING_BUDGET", "AnthropicWire", "thinking_refusal"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -108,6 +108,22 @@ def _thinking_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
 
 def _event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
+
+
+#: The smallest thinking budget the Messages API (and Claude on Bedrock) accepts.
+MIN_THINKING_BUDGET = 1024
+
+
+def thinking_refusal(thinking: Any, max_tokens: Any) -> str | None:
+    """The API's refusal of an enabled ``thinking`` object, or None when it accepts it."""
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if type(budget) is not int or budget < MIN_THINKING_BUDGET:
+        return f"thinking.budget_tokens: {budget!r} is below the minimum of {MIN_THINKING_BUDGET}"
+    if type(max_tokens) is int and budget >= max_tokens:
+        return f"max_tokens ({max_tokens}) must be greater than thinking.budget_tokens ({budget})"
+    return None
 
 
 class AnthropicWire(WireFormat):
@@ -240,6 +256,15 @@ class AnthropicWire(WireFormat):
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why the Messages API refuses the body's ``thinking``, or None when it takes it.
+
+        Read by ``reasoning.effort_levels``: an enabled budget must be at least 1024 tokens
+        and below ``max_tokens``.
+        """
+        body = request.json() or {}
+        return thinking_refusal(body.get("thinking"), body.get("max_tokens"))
 
     def tool_use(self, request: CapturedRequest) -> ToolUse:
         """``tools[].name``; ``tool_choice.type`` auto (default), any, tool (``name``), none."""

@@ -27,6 +27,7 @@ from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires.anthropic import thinking_refusal
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
 
@@ -393,6 +394,18 @@ class BedrockWire(WireFormat):
             )
         all_headers.update(headers or {})
         return Reply(status, all_headers, (json.dumps({"message": message}).encode(),))
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why Converse refuses Claude's ``additionalModelRequestFields.thinking``, or None.
+
+        The rules are the Messages API's: a budget of at least 1024, below ``maxTokens``.
+        """
+        body = request.json() or {}
+        fields = body.get("additionalModelRequestFields")
+        inference = body.get("inferenceConfig")
+        thinking = fields.get("thinking") if isinstance(fields, dict) else None
+        max_tokens = inference.get("maxTokens") if isinstance(inference, dict) else None
+        return thinking_refusal(thinking, max_tokens)
 
     def context_overflow_event(self, message: str) -> bytes:
         """A ``validationException`` frame, as ConverseStream refuses a prompt too long."""
