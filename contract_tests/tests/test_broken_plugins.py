@@ -132,11 +132,16 @@ def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pyt
 
 
 #: Variants of the in-repo Gemini codec (``broken/details.py``) for the detail clauses,
-#: whose wire declarations (parameters object, context-length wording) Gemini's wire has.
+#: whose wire declarations (parameters object, context-length wording) Gemini's wire has;
+#: the few that need another wire serve that provider's plugin (``DETAIL_PROVIDERS``).
+_DETAILS = all(
+    importlib.util.find_spec(name) is not None for name in ("lmux_plug_gemini", "lmux_plug_bedrock")
+)
 DETAIL_DEFECTS = (
-    _load("details.py", "lmux_contract_examples_details", "DETAIL_DEFECTS")
-    if importlib.util.find_spec("lmux_plug_gemini") is not None
-    else {}
+    _load("details.py", "lmux_contract_examples_details", "DETAIL_DEFECTS") if _DETAILS else {}
+)
+DETAIL_PROVIDERS = (
+    _load("details.py", "lmux_contract_examples_details", "DETAIL_PROVIDERS") if _DETAILS else {}
 )
 
 
@@ -146,7 +151,7 @@ def _run_detail(
     module = MODULE.format(
         path=str(BROKEN / "details.py"),
         name="lmux_contract_examples_details",
-        provider="gemini",
+        provider=DETAIL_PROVIDERS.get(variant, "gemini"),
         variant=variant,
     )
     pytester.makepyfile(test_certify=module)
@@ -158,7 +163,7 @@ def _run_detail(
     return outcomes, result.stdout.str()
 
 
-@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini is not installed")
+@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
 @pytest.mark.parametrize("variant", sorted(DETAIL_DEFECTS))
 def test_broken_gemini_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
     clause, keyword = DETAIL_DEFECTS[variant]
@@ -170,10 +175,18 @@ def test_broken_gemini_variant_fails_on_its_clause(pytester: pytest.Pytester, va
     assert "NOT CERTIFIED" in output and clause in output
 
 
-@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini is not installed")
+@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
 def test_unbroken_gemini_codec_passes_the_detail_families(pytester: pytest.Pytester) -> None:
     # The codec the detail variants break passes their clauses unbroken.
-    keyword = " or ".join(sorted({k.split(" and ")[0] for _, k in DETAIL_DEFECTS.values()}))
+    keyword = " or ".join(
+        sorted(
+            {
+                k.split(" and ")[0]
+                for v, (_, k) in DETAIL_DEFECTS.items()
+                if v not in DETAIL_PROVIDERS
+            }
+        )
+    )
     outcomes, output = _run_detail(pytester, "ServedGemini", keyword)
     assert "failed" not in outcomes.values(), output
     assert sum(o == "passed" for o in outcomes.values()) >= 6, output

@@ -26,8 +26,8 @@ answer is never sent back, and where an error's class hangs on the provider's wo
 - ``errors.odd_error_event``: an error event mid-stream with a field missing, ``null`` or
   of another JSON type still gives an ``LmuxError`` (or, where the event no longer reads
   as an error, a result), never a foreign exception;
-- ``reasoning.effort_levels``: every ``reasoning_effort`` level a reasoning model takes
-  gives a body whose reasoning settings the API accepts (the wire's
+- ``reasoning.effort_levels``: every ``reasoning_effort`` level (``xhigh`` too) a
+  reasoning model takes gives a body whose reasoning settings the API accepts (the wire's
   :meth:`reasoning_refusal`: Claude's thinking budget is at least 1024 tokens and below
   ``max_tokens``), or is refused before any I/O; at least one level above ``none`` is taken.
 
@@ -42,10 +42,12 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
+from lmux_plug import AssistantMessage
 from lmux_plug import Capability
 from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import ContextLengthExceededError
+from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import Message
@@ -53,6 +55,7 @@ from lmux_plug import PluginError
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
+from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import UserMessage
@@ -81,6 +84,9 @@ REPEATED_CALLS = (
 _REPEATED_PIECES = (canon.TOOL_ARGUMENT_PIECES, canon.TOOL_ARGUMENT_PIECES)
 _SIGNED = ThinkingBlock("Weighing the greeting: Paris ✓ 日本.", signature="sig-contract-round-9c2e")
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
+#: The reasoning_effort levels a caller can pass: the codec helpers' levels and ``xhigh``,
+#: which the core's parameter check accepts too (a plugin may refuse it before any I/O).
+_EFFORT_LEVELS = (*REASONING_EFFORTS, *(("xhigh",) if "xhigh" not in REASONING_EFFORTS else ()))
 #: A temperature sent as a typed parameter next to a nested ``extra_body`` member.
 _TEMPERATURE = 0.25
 
@@ -370,7 +376,7 @@ class DetailContract:
         model = contract.model(Capability.CHAT, Capability.REASONING)
         contract.use_server(contract.canonical("chat"))
         taken: list[str] = []
-        for level in REASONING_EFFORTS:
+        for level in _EFFORT_LEVELS:
             before = len(contract.server.requests)
             try:
                 contract.run(
@@ -393,6 +399,64 @@ class DetailContract:
             )
             taken.append(level)
         assert set(taken) - {"none"}, (
-            "a reasoning model refused every reasoning_effort level "
-            f"({', '.join(REASONING_EFFORTS)})"
+            f"a reasoning model refused every reasoning_effort level ({', '.join(_EFFORT_LEVELS)})"
         )
+
+    @clause("requests.linked_image")
+    def test_requests_linked_image(self, contract: ContractSession) -> None:
+        """A linked image in the API's link form reaches the body as that link, its format right."""
+        wire = contract.require_wire()
+        link = getattr(wire, "image_link", None)
+        if not isinstance(link, str):
+            pytest.skip(f"not declared: the wire {wire.name!r} names no form of image link")
+        model = contract.model(Capability.CHAT, Capability.VISION)
+        contract.use_server(contract.canonical("chat"))
+        text = "What is in this picture ✓?"
+        ref = contract.ref(model)
+        prompt = [UserMessage((TextContent(text), ImageContent(url=link)))]
+        try:
+            contract.run(contract.registry.achat(ref, prompt, **contract.params()))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, "a linked image")
+            pytest.fail(f"an image linked as the API reads links ({link}) was refused: {exc}")
+        seen = wire.content_parts(contract.server.requests[-1])
+        assert seen == [("text", text), ("image", link)], (
+            f"the API reads the user turn as {seen}; expected the text, then the image {link}"
+        )
+        # Without an extension the format cannot be read off the name: guess or refuse.
+        bare = link.rsplit(".", 1)[0].rsplit("/", 1)[0] + "/cat"
+        prompt = [UserMessage((TextContent(text), ImageContent(url=bare)))]
+        try:
+            contract.run(contract.registry.achat(ref, prompt, **contract.params()))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"an image link without an extension ({bare})")
+
+    @clause("requests.odd_tool_arguments")
+    @pytest.mark.parametrize("arguments", ["cut_short", "json_list"])
+    def test_requests_odd_tool_arguments(self, contract: ContractSession, arguments: str) -> None:
+        """A sent-back tool call whose arguments are no JSON object gives an LmuxError or a body."""
+        contract.require_wire()
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        contract.use_server(contract.canonical("chat"))
+        text = '{"city": "Par' if arguments == "cut_short" else '["Paris"]'
+        call = ToolCall(id="call_contract_odd", name=canon.TOOL_CALL.name, arguments=text)
+        messages: list[Message] = [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage(tool_calls=(call,)),
+            ToolMessage("Sunny, 21 °C.", tool_call_id=call.id),
+            UserMessage("And tomorrow?"),
+        ]
+        before = len(contract.server.requests)
+        try:
+            contract.run(
+                contract.registry.achat(
+                    contract.ref(model),
+                    messages,
+                    **contract.params(tools=[canon.WEATHER_TOOL]),
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"a tool call with arguments {text!r} sent back")
+            assert len(contract.server.requests) == before, (
+                f"arguments {text!r}: {type(exc).__name__} after the request was sent: {exc}"
+            )

@@ -11,16 +11,19 @@ them).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import lmux_plug_bedrock
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import FileContent
+from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import ProviderContext
@@ -183,6 +186,80 @@ class ErrorMessageByKey(ServedGemini):
     codec = _ErrorMessageByKeyCodec()
 
 
+class _RefusesRequiredChoiceCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.tool_choice is not None and request.tool_choice.mode == "required":
+            # Calls a choice the API takes (mode ANY) invalid input.
+            msg = "tool_choice='required' is not valid"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesRequiredChoice(ServedGemini):
+    """Refuses tool_choice='required' (with tools given) as invalid input."""
+
+    codec = _RefusesRequiredChoiceCodec()
+
+
+class _SendsBareToolResultCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        for content in sent.body["contents"]:
+            for part in content["parts"]:
+                answer = part.get("functionResponse")
+                if isinstance(answer, dict) and set(answer["response"]) == {"result"}:
+                    # A text result sent as a bare string (the API takes only objects).
+                    answer["response"] = answer["response"]["result"]
+        return sent
+
+
+class SendsBareToolResult(ServedGemini):
+    """Sends a plain-text tool result as a bare string where the API takes an object."""
+
+    codec = _SendsBareToolResultCodec()
+
+
+class _ParsesArgumentsBlindlyCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        for message in request.messages:
+            for call in getattr(message, "tool_calls", ()):
+                json.loads(call.arguments)  # trusts the arguments to be JSON
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class ParsesArgumentsBlindly(ServedGemini):
+    """Parses sent-back tool-call arguments with json.loads unguarded (a JSONDecodeError)."""
+
+    codec = _ParsesArgumentsBlindlyCodec()
+
+
+class FormatFromSuffix:
+    """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``bedrock``."""
+        return list(lmux_plug_bedrock.lmux_plug_providers())
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """Chat through the Bedrock plugin, after the unchecked format guess."""
+        for message in request.messages:
+            content = getattr(message, "content", None)
+            for part in content if isinstance(content, tuple) else ():
+                if isinstance(part, ImageContent) and part.url.startswith("s3://"):
+                    part.url.rsplit(".", 1)[1]  # an IndexError when the name has no dot
+        return lmux_plug_bedrock.lmux_plug_chat(request=request, provider=provider)
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
     "IdsFromCallContent": ("tools.repeated_call", "repeated_call and chat"),
@@ -191,4 +268,12 @@ DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
     "ContextErrorIsPlain": ("errors.context_length", "context_length"),
     "RefusesPdfData": ("requests.pdf_document", "pdf_document"),
     "ErrorMessageByKey": ("errors.odd_error_event", "odd_error_event"),
+    "RefusesRequiredChoice": ("requests.tool_choice", "tool_choice and required"),
+    "SendsBareToolResult": ("requests.conversation", "conversation and tool_result"),
+    "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
+    "FormatFromSuffix": ("requests.linked_image", "linked_image"),
+}
+#: The variants that serve another provider than ``gemini``.
+DETAIL_PROVIDERS: dict[str, str] = {
+    "FormatFromSuffix": "bedrock",
 }

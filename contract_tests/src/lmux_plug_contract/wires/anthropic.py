@@ -131,6 +131,8 @@ class AnthropicWire(WireFormat):
 
     name = "anthropic"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     redacts_thinking = True

@@ -144,7 +144,18 @@ def _content_part(block: Any) -> tuple[str, str]:
         source = (block.get(key) or {}).get("source") if isinstance(block.get(key), dict) else None
         if isinstance(source, dict) and "bytes" in source:
             return (kind, str(source["bytes"]))
+        if key == "image" and isinstance(source, dict) and "s3Location" in source:
+            return _s3_image(block["image"], source["s3Location"])
     return ("other", ",".join(sorted(block)))
+
+
+def _s3_image(image: dict[str, Any], location: Any) -> tuple[str, str]:
+    """An image read from S3: decoded as its ``format`` says, which must be the object's."""
+    uri = str(location.get("uri")) if isinstance(location, dict) else repr(location)
+    extension = uri.rsplit("/", 1)[-1].rpartition(".")[2].lower().replace("jpg", "jpeg")
+    if image.get("format") != extension:
+        return ("other", f"image format {image.get('format')!r} for {uri}")
+    return ("image", uri)
 
 
 #: What a model answers to a JSON request whose body does not ask for JSON.
@@ -173,11 +184,15 @@ class BedrockWire(WireFormat):
 
     name = "bedrock"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     #: ``requests.nested_extra``: sampling parameters live in ``inferenceConfig``; a caller
     #: sets ``topP`` there through ``extra_body``.
     parameters_object = ("inferenceConfig", {"topP": 0.9})
+    #: ``requests.linked_image``: Converse reads linked images from S3 (never https).
+    image_link = "s3://contract-bucket/photos/Cat.Photo.jpg"
     #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
     context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True

@@ -65,14 +65,16 @@ _PROSE = "It is sunny in Paris, 21 degrees."
 
 
 def _response_said(role: str, answer: Any) -> Said:
-    """A ``functionResponse``: ``response.error`` marks a failure, ``result`` wraps text."""
+    """A ``functionResponse``: ``response.error`` marks a failure, ``result`` wraps text.
+
+    ``response`` is a ``google.protobuf.Struct``: the API refuses anything but a JSON
+    object there (a bare string or list is a 400), so it reads as ``other``.
+    """
     response = answer.get("response")
-    error = isinstance(response, dict) and "error" in response
-    value = (
-        response.get("error" if error else "result", response)
-        if isinstance(response, dict)
-        else response
-    )
+    if not isinstance(response, dict):
+        return Said(role, "other", f"functionResponse.response {response!r:.80}")
+    error = "error" in response
+    value = response.get("error" if error else "result", response)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return Said(role, "result", text, ref=answer.get("name"), error=error)
 
@@ -117,6 +119,8 @@ class GeminiWire(WireFormat):
 
     name = "gemini"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: A function response reports a failure as ``response.error``.
     marks_tool_errors = True
     embed_usage = False
