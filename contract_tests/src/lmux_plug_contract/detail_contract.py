@@ -26,10 +26,11 @@ answer is never sent back, and where an error's class hangs on the provider's wo
 - ``errors.odd_error_event``: an error event mid-stream with a field missing, ``null`` or
   of another JSON type still gives an ``LmuxError`` (or, where the event no longer reads
   as an error, a result), never a foreign exception;
-- ``reasoning.effort_levels``: every ``reasoning_effort`` level (``xhigh`` too) a
-  reasoning model takes gives a body whose reasoning settings the API accepts (the wire's
-  :meth:`reasoning_refusal`: Claude's thinking budget is at least 1024 tokens and below
-  ``max_tokens``), or is refused before any I/O; at least one level above ``none`` is taken.
+- ``reasoning.effort_levels``: every ``reasoning_effort`` level (``xhigh`` too) on every
+  declared reasoning model gives a body whose reasoning settings the API accepts (the
+  wire's :meth:`reasoning_refusal`: Claude's thinking budget is at least 1024 tokens and
+  below ``max_tokens``; Gemini's thinking level one of the API's, its budget in range),
+  or is refused before any I/O; each model takes at least one level above ``none``.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -47,6 +48,7 @@ from lmux_plug import Capability
 from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import ContextLengthExceededError
+from lmux_plug import FinishReason
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
@@ -373,8 +375,19 @@ class DetailContract:
         check = getattr(wire, "reasoning_refusal", None)
         if not callable(check):
             pytest.skip(f"not declared: the wire {wire.name!r} does not check reasoning settings")
-        model = contract.model(Capability.CHAT, Capability.REASONING)
+        first = contract.model(Capability.CHAT, Capability.REASONING)
+        wanted = {Capability.CHAT, Capability.REASONING}
+        # Every declared reasoning model: a codec may send each family other settings.
+        models = [
+            m.id for m in contract.spec.models if wanted <= contract.spec.capabilities_of(m.id)
+        ]
         contract.use_server(contract.canonical("chat"))
+        for model in models or [first]:
+            self._effort_levels(contract, check, model)
+
+    def _effort_levels(
+        self, contract: ContractSession, check: Callable[[CapturedRequest], str | None], model: str
+    ) -> None:
         taken: list[str] = []
         for level in _EFFORT_LEVELS:
             before = len(contract.server.requests)
@@ -395,7 +408,8 @@ class DetailContract:
                 continue  # a level the provider does not offer, refused before any I/O
             refusal = check(contract.server.requests[-1])
             assert refusal is None, (
-                f"reasoning_effort={level!r} sends reasoning settings the API refuses: {refusal}"
+                f"{model}: reasoning_effort={level!r} sends reasoning settings the API refuses: "
+                f"{refusal}"
             )
             taken.append(level)
         assert set(taken) - {"none"}, (
@@ -460,3 +474,25 @@ class DetailContract:
             assert len(contract.server.requests) == before, (
                 f"arguments {text!r}: {type(exc).__name__} after the request was sent: {exc}"
             )
+
+    @clause("tools.cut_short")
+    def test_tools_cut_short(self, contract: ContractSession) -> None:
+        """A tool call cut by the output limit finishes with length, never as tool_calls."""
+        wire = contract.require_wire()
+        render = getattr(wire, "cut_tool_chat", None)
+        if not callable(render):
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no cut tool call")
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        contract.use_server(lambda request: render(request, canon.TOOL_CALL, canon.USAGE))
+        response = contract.run(
+            contract.registry.achat(
+                contract.ref(model),
+                [UserMessage(canon.TOOL_PROMPT)],
+                **contract.params(tools=[canon.WEATHER_TOOL], max_tokens=5),
+            )
+        )
+        assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+        assert response.finish_reason == FinishReason.LENGTH, (
+            f"a tool call the output limit cut finished with {response.finish_reason} "
+            "(expected length: its arguments are incomplete)"
+        )

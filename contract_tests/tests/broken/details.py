@@ -239,6 +239,24 @@ class ParsesArgumentsBlindly(ServedGemini):
     codec = _ParsesArgumentsBlindlyCodec()
 
 
+class _SendsLevelNoneCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.reasoning_effort == "none" and "thinkingLevel" in thinking:
+            # Passes the effort through as a Gemini 3 level, which has no "none".
+            thinking["thinkingLevel"] = "none"
+        return sent
+
+
+class SendsLevelNone(ServedGemini):
+    """Sends reasoning_effort='none' to Gemini 3 as thinkingLevel 'none' (not a level)."""
+
+    codec = _SendsLevelNoneCodec()
+
+
 class FormatFromSuffix:
     """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
 
@@ -272,6 +290,7 @@ DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
     "SendsBareToolResult": ("requests.conversation", "conversation and tool_result"),
     "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
     "FormatFromSuffix": ("requests.linked_image", "linked_image"),
+    "SendsLevelNone": ("reasoning.effort_levels", "effort_levels"),
 }
 #: The variants that serve another provider than ``gemini``.
 DETAIL_PROVIDERS: dict[str, str] = {

@@ -412,6 +412,14 @@ class AnthropicWire(WireFormat):
         ]
         return Reply(reply.status, reply.headers, (json_bytes(body),))
 
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``tool_use`` block the ``max_tokens`` limit cut (``stop_reason: max_tokens``)."""
+        reply = self.tool_chat(request, call, usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": {}}]
+        body["stop_reason"] = "max_tokens"
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """Anthropic has no embeddings endpoint."""
         return []

@@ -344,6 +344,23 @@ class BedrockWire(WireFormat):
         }
         return Reply(200, _JSON, (json_bytes(body),))
 
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``toolUse`` the output limit cut (``stopReason: max_tokens``, no input yet)."""
+        body = {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"toolUse": {"toolUseId": call.id, "name": call.name, "input": {}}}
+                    ],
+                }
+            },
+            "stopReason": "max_tokens",
+            "usage": _usage(usage),
+            "metrics": {"latencyMs": 42},
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
     def tool_calls_stream(
         self,
         request: CapturedRequest,

@@ -60,6 +60,8 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any
 
 
 _ROLES = {"model": "assistant", "function": "user"}
+#: The values of the API's ThinkingLevel (``generationConfig.thinkingConfig``).
+_THINKING_LEVELS = ("minimal", "low", "medium", "high")
 #: What a model answers to a JSON request whose body does not ask for JSON.
 _PROSE = "It is sunny in Paris, 21 degrees."
 
@@ -210,6 +212,26 @@ class GeminiWire(WireFormat):
             if narrowed and narrowed <= names:
                 return ToolUse(forced=True, callable=narrowed)
         raise unknown_tool_choice(config)
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why the API refuses ``generationConfig.thinkingConfig``, or None when it takes it.
+
+        Read by ``reasoning.effort_levels``: ``thinkingLevel`` (Gemini 3) is one of the API's
+        levels, ``thinkingBudget`` (Gemini 2.5) a count from -1 (dynamic) to 32768, never
+        both.
+        """
+        config = (request.json() or {}).get("generationConfig")
+        thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+        if not isinstance(thinking, dict):
+            return None
+        level, budget = thinking.get("thinkingLevel"), thinking.get("thinkingBudget")
+        if level is not None and budget is not None:
+            return "thinkingLevel and thinkingBudget cannot both be set"
+        if level is not None and level not in _THINKING_LEVELS:
+            return f"thinkingLevel {level!r} is not one of {', '.join(_THINKING_LEVELS)}"
+        if budget is not None and (type(budget) is not int or not -1 <= budget <= 32768):
+            return f"thinkingBudget {budget!r} is not between -1 and 32768"
+        return None
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user content's parts: ``text``, ``inlineData``, ``fileData``."""
