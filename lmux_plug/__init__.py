@@ -33,6 +33,7 @@ from lmux_plug._api_functions import create_response_stream
 from lmux_plug._api_functions import transcribe
 from lmux_plug._api_functions import transcribe_stream
 from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import CHAT_CAPABILITIES
 from lmux_plug._declarations import ApiKeyAuth
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
@@ -123,75 +124,17 @@ if TYPE_CHECKING:
 
 # Loaded on first use, so ``import lmux_plug`` stays fast for callers that only chat: the
 # call types (messages, requests, responses) are created when a call or a caller first
-# needs them; plugin discovery only needs the declarations (lmux_plug._declarations).
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "AssistantMessage",
-            "AudioContent",
-            "ChatChunk",
-            "ChatRequest",
-            "ChatResponse",
-            "DeveloperMessage",
-            "EmbeddingRequest",
-            "EmbeddingResponse",
-            "FileContent",
-            "FinishReason",
-            "FunctionDefinition",
-            "ImageContent",
-            "JsonObjectResponseFormat",
-            "JsonSchemaResponseFormat",
-            "Message",
-            "SystemMessage",
-            "TextContent",
-            "TextResponseFormat",
-            "ThinkingBlock",
-            "Tool",
-            "ToolCall",
-            "ToolCallDelta",
-            "ToolChoice",
-            "ToolMessage",
-            "Usage",
-            "UserMessage",
-        ),
-        "lmux_plug._types",
-    ),
-    **dict.fromkeys(
-        (
-            "CompletionChunk",
-            "CompletionRequest",
-            "CompletionResponse",
-            "FunctionCallDelta",
-            "FunctionCallResult",
-            "ResponseChunk",
-            "ResponseRequest",
-            "ResponseResponse",
-            "ToolChoiceFunction",
-            "TranscriptionChunk",
-            "TranscriptionRequest",
-            "TranscriptionResponse",
-            "TranscriptionSegment",
-        ),
-        "lmux_plug._api_types",
-    ),
-    **dict.fromkeys(
-        (
-            "AsyncCloseable",
-            "AuthProvider",
-            "CompletionProvider",
-            "EmbeddingProvider",
-            "PricingProvider",
-            "ResponsesProvider",
-        ),
-        "lmux_plug.protocols",
-    ),
-}
+# needs them; plugin discovery only needs the declarations (lmux_plug._declarations). A
+# name of ``__all__`` not bound here comes from the first of these modules whose own
+# ``__all__`` lists it (protocols first: it loads nothing else).
+_LAZY_MODULES = ("lmux_plug.protocols", "lmux_plug._types", "lmux_plug._api_types")
 
 # Public submodules `import lmux_plug` loaded before the call path became lazy: code that
 # reaches them as attributes (``lmux_plug.http.Transport``) without importing them still works.
 _SUBMODULES = frozenset({"convert", "http", "resilience"})
 
 __all__ = [
+    "CHAT_CAPABILITIES",
     "ApiKeyAuth",
     "AssistantMessage",
     "AsyncCloseable",
@@ -377,13 +320,15 @@ async def aclose() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
+    if name in __all__:
         import importlib  # noqa: PLC0415
 
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+        for module_name in _LAZY_MODULES:
+            module = importlib.import_module(module_name)
+            if name in module.__all__:
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
     if name in _SUBMODULES:
         import importlib  # noqa: PLC0415
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 from typing import TypeVar
 
 import attrs
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiMethods"]
 
-_T = TypeVar("_T")
+_TokenPricedT = TypeVar("_TokenPricedT", "ResponseResponse", "CompletionResponse")
 
 
 def _token_cost(usage: Usage | None, pricing: ModelPricing | None) -> Cost | None:
@@ -54,15 +55,8 @@ def _token_cost(usage: Usage | None, pricing: ModelPricing | None) -> Cost | Non
     return calculate_cost(usage, pricing)
 
 
-def _priced_response(response: ResponseResponse, pricing: ModelPricing | None) -> ResponseResponse:
-    if response.cost is not None or pricing is None:
-        return response
-    return attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
-
-
-def _priced_completion(
-    response: CompletionResponse, pricing: ModelPricing | None
-) -> CompletionResponse:
+def _priced_by_tokens(response: _TokenPricedT, pricing: ModelPricing | None) -> _TokenPricedT:
+    """A Responses or text-completion answer with its cost from its tokens (if not set)."""
     if response.cost is not None or pricing is None:
         return response
     return attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
@@ -87,7 +81,7 @@ def _price_response_chunk(chunk: ResponseChunk, pricing: ModelPricing | None) ->
         return chunk
     response = chunk.response
     if response is not None and response.cost is None:
-        response = _priced_response(response, pricing)
+        response = _priced_by_tokens(response, pricing)
         return attrs.evolve(chunk, response=response, cost=chunk.cost or response.cost)
     if chunk.usage is not None and chunk.cost is None:
         return attrs.evolve(chunk, cost=_token_cost(chunk.usage, pricing))
@@ -126,6 +120,62 @@ def _plugin_bug(exc: Exception, provider: str, model: str) -> PluginError:
     return PluginError(msg, provider=provider, model=model)
 
 
+def _needs(capability: Capability, stream: bool) -> tuple[Capability, ...]:
+    return (capability, Capability.STREAM) if stream else (capability,)
+
+
+# The request builders import lmux_plug._api_params on first use (it is not needed for
+# chat, and ``import lmux_plug`` stays fast). Each returns the request and the
+# capabilities it needs from the model.
+
+
+def _response_request(
+    model_id: str, subject: Any, params: dict[str, Any], stream: bool
+) -> tuple[object, Collection[Capability]]:
+    from lmux_plug._api_params import response_request  # noqa: PLC0415 - lazy: fast import
+
+    # The request says what it needs (tools, formats); a stream needs nothing more.
+    del stream
+    return response_request(model_id, subject, params)
+
+
+def _completion_request(
+    model_id: str, subject: Any, params: dict[str, Any], stream: bool
+) -> tuple[object, Collection[Capability]]:
+    from lmux_plug._api_params import completion_request  # noqa: PLC0415 - lazy: fast import
+
+    return completion_request(model_id, subject, params), _needs(Capability.COMPLETIONS, stream)
+
+
+def _transcribe_request(
+    model_id: str, subject: Any, params: dict[str, Any], stream: bool
+) -> tuple[object, Collection[Capability]]:
+    from lmux_plug._api_params import transcription_request  # noqa: PLC0415 - lazy: fast import
+
+    request = transcription_request(model_id, subject, params)
+    return request, _needs(Capability.TRANSCRIPTION, stream)
+
+
+class _Api(NamedTuple):
+    """One API beyond chat: its request builder, its hook (``<hook>_stream`` streams), prices."""
+
+    request: Callable[[str, Any, dict[str, Any], bool], tuple[object, Collection[Capability]]]
+    hook: str
+    price: Callable[[Any, ModelPricing | None], Any]
+    price_chunk: Callable[[Any, ModelPricing | None], Any]
+
+
+_RESPONSES = _Api(
+    _response_request, "lmux_plug_create_response", _priced_by_tokens, _price_response_chunk
+)
+_COMPLETIONS = _Api(
+    _completion_request, "lmux_plug_complete", _priced_by_tokens, _price_completion_chunk
+)
+_TRANSCRIPTION = _Api(
+    _transcribe_request, "lmux_plug_transcribe", _priced_transcription, _price_transcription_chunk
+)
+
+
 class ApiMethods:
     """Responses, text completions and transcription, async and sync (mixed into Registry)."""
 
@@ -142,44 +192,69 @@ class ApiMethods:
 
     # -- the shared call paths ------------------------------------------------------------
 
+    def _prepared(
+        self,
+        api: _Api,
+        model: str,
+        subject: Any,
+        arguments: tuple[dict[str, Any], str | None, str | None],
+        *,
+        stream: bool,
+    ) -> tuple[Route, str, object, ProviderContext]:
+        """Resolve, build the request, check capabilities (before any I/O), bind credentials.
+
+        ``arguments``: the call's ``params``, ``api_key`` and ``base_url``.
+        """
+        params, api_key, base_url = arguments
+        route, model_id = self.resolve(model)
+        request, needed = api.request(model_id, subject, params, stream)
+        self._check(route, model_id, needed)
+        return route, model_id, request, self._context(route, api_key, base_url)
+
     async def _api_answer(
         self,
-        route: Route,
-        model_id: str,
-        hook_name: str,
-        request: object,
-        context: ProviderContext,
+        api: _Api,
+        model: str,
+        subject: Any,
+        arguments: tuple[dict[str, Any], str | None, str | None],
     ) -> Any:
+        """One whole answer of ``api``: prepared, called, errors mapped, latency set, priced."""
+        route, model_id, request, context = self._prepared(
+            api, model, subject, arguments, stream=False
+        )
         started = time.perf_counter()
         try:
-            response = await self._call(route, hook_name, {"request": request, "provider": context})
+            response = await self._call(route, api.hook, {"request": request, "provider": context})
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:
             raise _plugin_bug(exc, route.spec.name, model_id) from exc
         if getattr(response, "latency", 0) is None:
             response = evolve(response, latency=time.perf_counter() - started)
-        return response
+        return api.price(response, self._pricing(route, model_id))
 
     async def _api_stream(
         self,
-        prepare: Callable[[], tuple[Route, str, object, ProviderContext]],
-        hook_name: str,
-        price: Callable[[_T, ModelPricing | None], _T],
-    ) -> AsyncIterator[_T]:
-        """Run ``prepare`` (checks, credentials) when iteration starts, then relay the stream.
+        api: _Api,
+        model: str,
+        subject: Any,
+        arguments: tuple[dict[str, Any], str | None, str | None],
+    ) -> AsyncIterator[Any]:
+        """Prepare (checks, credentials) when iteration starts, then relay ``api``'s stream.
 
         One generator, so closing it early closes the plugin's iterator at once.
         """
-        route, model_id, request, context = prepare()
+        route, model_id, request, context = self._prepared(
+            api, model, subject, arguments, stream=True
+        )
         pricing = self._pricing(route, model_id)
         try:
-            iterator: AsyncIterator[_T] = self._call(
-                route, hook_name, {"request": request, "provider": context}
+            iterator: AsyncIterator[Any] = self._call(
+                route, f"{api.hook}_stream", {"request": request, "provider": context}
             )
             try:
                 async for chunk in iterator:
-                    yield price(chunk, pricing)
+                    yield api.price_chunk(chunk, pricing)
             finally:
                 aclose = getattr(iterator, "aclose", None)
                 if aclose is not None:
@@ -211,16 +286,10 @@ class ApiMethods:
         ``prompt_cache_key``, ``parallel_tool_calls``, ``metadata``, ``user``, ``timeout``,
         ``extra_headers``, ``extra_body``; other keywords are sent as body fields.
         """
-        route, model_id = self.resolve(model)
-        from lmux_plug._api_params import response_request  # noqa: PLC0415 - lazy: fast import
-
-        request, needed = response_request(model_id, input, params)
-        self._check(route, model_id, needed)
-        context = self._context(route, api_key, base_url)
         response: ResponseResponse = await self._api_answer(
-            route, model_id, "lmux_plug_create_response", request, context
+            _RESPONSES, model, input, (params, api_key, base_url)
         )
-        return _priced_response(response, self._pricing(route, model_id))
+        return response
 
     def acreate_response_stream(
         self,
@@ -232,16 +301,7 @@ class ApiMethods:
         **params: Any,
     ) -> AsyncIterator[ResponseChunk]:
         """Stream a Responses-API answer as :class:`ResponseChunk` events (same parameters)."""
-
-        def prepare() -> tuple[Route, str, object, ProviderContext]:
-            from lmux_plug._api_params import response_request  # noqa: PLC0415
-
-            route, model_id = self.resolve(model)
-            request, needed = response_request(model_id, input, params)
-            self._check(route, model_id, needed)
-            return route, model_id, request, self._context(route, api_key, base_url)
-
-        return self._api_stream(prepare, "lmux_plug_create_response_stream", _price_response_chunk)
+        return self._api_stream(_RESPONSES, model, input, (params, api_key, base_url))
 
     # -- text completions -----------------------------------------------------------------
 
@@ -260,16 +320,10 @@ class ApiMethods:
         ``suffix``, ``echo``, ``logprobs``, ``presence_penalty``, ``frequency_penalty``,
         ``user``, ``timeout``, ``extra_headers``, ``extra_body``.
         """
-        route, model_id = self.resolve(model)
-        from lmux_plug._api_params import completion_request  # noqa: PLC0415 - lazy: fast import
-
-        request = completion_request(model_id, prompt, params)
-        self._check(route, model_id, (Capability.COMPLETIONS,))
-        context = self._context(route, api_key, base_url)
         response: CompletionResponse = await self._api_answer(
-            route, model_id, "lmux_plug_complete", request, context
+            _COMPLETIONS, model, prompt, (params, api_key, base_url)
         )
-        return _priced_completion(response, self._pricing(route, model_id))
+        return response
 
     def acomplete_stream(
         self,
@@ -281,16 +335,7 @@ class ApiMethods:
         **params: Any,
     ) -> AsyncIterator[CompletionChunk]:
         """Stream a text completion as :class:`CompletionChunk` items (same parameters)."""
-
-        def prepare() -> tuple[Route, str, object, ProviderContext]:
-            from lmux_plug._api_params import completion_request  # noqa: PLC0415
-
-            route, model_id = self.resolve(model)
-            request = completion_request(model_id, prompt, params)
-            self._check(route, model_id, (Capability.COMPLETIONS, Capability.STREAM))
-            return route, model_id, request, self._context(route, api_key, base_url)
-
-        return self._api_stream(prepare, "lmux_plug_complete_stream", _price_completion_chunk)
+        return self._api_stream(_COMPLETIONS, model, prompt, (params, api_key, base_url))
 
     # -- transcription --------------------------------------------------------------------
 
@@ -309,16 +354,10 @@ class ApiMethods:
         given), ``language``, ``prompt``, ``response_format``, ``temperature``,
         ``timestamp_granularities``, ``timeout``, ``extra_headers``, ``extra_body``.
         """
-        route, model_id = self.resolve(model)
-        from lmux_plug._api_params import transcription_request  # noqa: PLC0415 - lazy: fast import
-
-        request = transcription_request(model_id, audio, params)
-        self._check(route, model_id, (Capability.TRANSCRIPTION,))
-        context = self._context(route, api_key, base_url)
         response: TranscriptionResponse = await self._api_answer(
-            route, model_id, "lmux_plug_transcribe", request, context
+            _TRANSCRIPTION, model, audio, (params, api_key, base_url)
         )
-        return _priced_transcription(response, self._pricing(route, model_id))
+        return response
 
     def atranscribe_stream(
         self,
@@ -330,16 +369,7 @@ class ApiMethods:
         **params: Any,
     ) -> AsyncIterator[TranscriptionChunk]:
         """Stream a transcription as :class:`TranscriptionChunk` items (same parameters)."""
-
-        def prepare() -> tuple[Route, str, object, ProviderContext]:
-            from lmux_plug._api_params import transcription_request  # noqa: PLC0415
-
-            route, model_id = self.resolve(model)
-            request = transcription_request(model_id, audio, params)
-            self._check(route, model_id, (Capability.TRANSCRIPTION, Capability.STREAM))
-            return route, model_id, request, self._context(route, api_key, base_url)
-
-        return self._api_stream(prepare, "lmux_plug_transcribe_stream", _price_transcription_chunk)
+        return self._api_stream(_TRANSCRIPTION, model, audio, (params, api_key, base_url))
 
     # -- sync twins -----------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ load when a hook first reads one of these names through ``lmux_plug.wire``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import ClassVar
@@ -29,13 +32,19 @@ from lmux_plug._sse import ServerSentEvent
 from lmux_plug._sse import SSEDecoder
 from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.codec import count_of
+from lmux_plug.codec import json_object
+from lmux_plug.codec import merge_extra
+from lmux_plug.codec import one_per_input
 from lmux_plug.codec import reasoning_level
+from lmux_plug.codec import sampling
+from lmux_plug.codec import stream_event
 from lmux_plug.codec import tool_arguments
 from lmux_plug.codec import tool_call_id
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import LmuxError
 from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.wire import decode_json
+from lmux_plug.wire import gather_limited
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,17 +71,23 @@ __all__ = [
     "count_of",
     "error_from_response",
     "error_message_of",
+    "json_object",
     "known_secrets",
+    "merge_extra",
+    "one_per_input",
     "open_stream",
     "parse_duration",
     "path_segment",
     "reasoning_level",
+    "reclassed",
     "retry_after_from",
+    "sampling",
     "scrub",
     "send",
     "send_chat",
     "send_embed",
     "stream_chat",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]
@@ -84,13 +99,16 @@ class WireRequest:
 
     ``headers`` and ``params`` are the wire's own (an API version, ``accept``, a beta flag,
     ``alt=sse``); the driver adds the provider's auth headers and query parameters before
-    them and the caller's ``extra_headers`` after them.
+    them and the caller's ``extra_headers`` after them. ``secrets`` are values besides the
+    provider's key that must not appear in errors and logs (an access token or a signing
+    key that :meth:`Codec.prepare` added).
     """
 
     url: str
     body: Any
     headers: Mapping[str, str] = attrs.field(factory=dict)
     params: Mapping[str, str] = attrs.field(factory=dict)
+    secrets: tuple[str, ...] = ()
 
 
 class WireResponse(Protocol):
@@ -152,6 +170,10 @@ class StreamDecoder(Protocol):
 class Codec(Protocol):
     """The sans-IO description of one wire. Subclass :class:`BaseCodec` to get defaults."""
 
+    @property
+    def embed_concurrency(self) -> int:
+        """The most calls of one embeddings request in flight at once (:meth:`embed_parts`)."""
+
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
@@ -170,13 +192,32 @@ class Codec(Protocol):
     ) -> StreamDecoder:
         """A fresh decoder for one streamed answer (``headers``: the response's)."""
 
+    def embed_parts(
+        self, request: EmbeddingRequest, provider: ProviderContext
+    ) -> Sequence[EmbeddingRequest]:
+        """The requests of one call each that an embeddings request is sent as, in order.
+
+        ``(request,)`` for a wire that embeds every input in one call; a wire whose models
+        take one text, or a few, per call splits the inputs (the driver joins the answers).
+        """
+
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
-        """The HTTP call for an embeddings request."""
+        """The HTTP call for an embeddings request (one of :meth:`embed_parts`)."""
 
     def decode_embed(
         self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """The vectors of a 2xx embeddings response, one per input, in input order."""
+
+    def prepare(
+        self, call: WireRequest, request: ChatRequest | EmbeddingRequest, provider: ProviderContext
+    ) -> WireRequest | Awaitable[WireRequest]:
+        """The call as it goes out, for a wire that must finish it with I/O (or ``call``).
+
+        Where credentials come from a cloud chain: an access token fetched, a request
+        signed over its final bytes. May return an awaitable; put what it adds that is
+        secret in :attr:`WireRequest.secrets`.
+        """
 
     def refine_error(self, error: LmuxError) -> LmuxError:
         """Make an HTTP error more specific for this wire (or return it unchanged)."""
@@ -201,6 +242,8 @@ class BaseCodec:
     #: Made as ``stream_decoder_class(model=..., provider=...)`` for each streamed answer by
     #: the default :meth:`stream_decoder`. ``None``: no streaming.
     stream_decoder_class: ClassVar[Callable[..., StreamDecoder] | None] = None
+    #: The most calls of one embeddings request in flight at once.
+    embed_concurrency: ClassVar[int] = 8
 
     def encode_chat(
         self,
@@ -233,6 +276,25 @@ class BaseCodec:
             raise _unsupported("streaming", provider, request.model)
         return make(model=request.model, provider=provider.name)
 
+    def embed_batch_size(self, request: EmbeddingRequest) -> int | None:  # noqa: ARG002
+        """The most inputs one embeddings call of ``request.model`` takes (``None``: all)."""
+        return None
+
+    def embed_parts(
+        self,
+        request: EmbeddingRequest,
+        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
+    ) -> Sequence[EmbeddingRequest]:
+        """``request`` split in consecutive parts of :meth:`embed_batch_size` inputs."""
+        size = self.embed_batch_size(request)
+        texts = request.inputs
+        if size is None or len(texts) <= size:
+            return (request,)
+        return [
+            attrs.evolve(request, inputs=texts[start : start + size])
+            for start in range(0, len(texts), size)
+        ]
+
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Embeddings are not part of this wire."""
         raise _unsupported("embeddings", provider, request.model)
@@ -246,9 +308,41 @@ class BaseCodec:
             raise _unsupported("embeddings", provider, request.model)
         return decode_json(decode, response, request, provider, expected=len(request.inputs))
 
+    def prepare(
+        self,
+        call: WireRequest,
+        request: ChatRequest | EmbeddingRequest,  # noqa: ARG002 - the Codec protocol's signature
+        provider: ProviderContext,  # noqa: ARG002 - the Codec protocol's signature
+    ) -> WireRequest | Awaitable[WireRequest]:
+        """The call as encoded: the provider's key is all the auth there is."""
+        return call
+
     def refine_error(self, error: LmuxError) -> LmuxError:
         """The error as the core mapped it."""
         return error
+
+
+def reclassed(error: LmuxError, cls: type[LmuxError], **changes: Any) -> LmuxError:
+    """``error`` as a ``cls``: every field kept but those in ``changes``, the same cause.
+
+    For :meth:`Codec.refine_error` of a wire whose error bodies say more than the status
+    (Gemini's 400 ``API_KEY_INVALID`` is an :class:`~lmux_plug.AuthenticationError`).
+    ``retryable`` stays the error's when the class does not change, else it is the new
+    class's default, unless ``changes`` sets it.
+    """
+    fields: dict[str, Any] = {
+        "provider": error.provider,
+        "model": error.model,
+        "status_code": error.status_code,
+        "request_id": error.request_id,
+        "retryable": error.retryable if cls is type(error) else None,
+        "body": error.body,
+        "retry_after": error.retry_after,
+        "headers": error.headers,
+    }
+    refined = cls(error.message, **{**fields, **changes})
+    refined.__cause__ = error.__cause__
+    return refined
 
 
 def _unsupported(what: str, provider: ProviderContext, model: str) -> UnsupportedFeatureError:
@@ -300,6 +394,7 @@ def _transport_options(
     params = provider.auth_params()
     if call.params:
         params = {**params, **call.params}
+    secrets = provider.secrets()
     return {
         "headers": headers,
         "json_body": call.body,
@@ -307,7 +402,7 @@ def _transport_options(
         "timeout": request.timeout,
         "provider": provider.name,
         "model": request.model,
-        "secrets": provider.secrets(),
+        "secrets": (*secrets, *call.secrets) if call.secrets else secrets,
     }
 
 
@@ -323,9 +418,12 @@ async def send(
     ``extra_headers``. A non-2xx answer raises the mapped ``LmuxError`` (refined by
     :meth:`Codec.refine_error`), scrubbed of the call's secrets.
     """
-    options = _transport_options(call, request, provider)
+    prepared = codec.prepare(call, request, provider)
+    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
+        prepared = await prepared
+    options = _transport_options(prepared, request, provider)
     try:
-        return await provider.transport.request("POST", call.url, **options)
+        return await provider.transport.request("POST", prepared.url, **options)
     except LmuxError as exc:
         raise codec.refine_error(exc) from exc.__cause__
 
@@ -341,9 +439,12 @@ async def open_stream(
     The caller must iterate ``response.iter_bytes()`` and call ``response.close()`` in a
     ``finally``; :func:`stream_chat` does both.
     """
-    options = _transport_options(call, request, provider)
+    prepared = codec.prepare(call, request, provider)
+    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
+        prepared = await prepared
+    options = _transport_options(prepared, request, provider)
     try:
-        return await provider.transport.stream("POST", call.url, **options)
+        return await provider.transport.stream("POST", prepared.url, **options)
     except LmuxError as exc:
         raise codec.refine_error(exc) from exc.__cause__
 
@@ -379,7 +480,27 @@ async def stream_chat(
 async def send_embed(
     codec: Codec, request: EmbeddingRequest, provider: ProviderContext
 ) -> EmbeddingResponse:
-    """One embeddings call: encode, POST, decode. Return it from ``lmux_plug_embed`` as is."""
-    call = codec.encode_embed(request, provider)
-    response = await send(codec, call, request, provider)
-    return codec.decode_embed(response, request, provider)
+    """An embeddings request: encode, POST, decode. Return it from ``lmux_plug_embed`` as is.
+
+    A request the codec splits (:meth:`Codec.embed_parts`) is every part encoded before any
+    I/O, then sent with at most :attr:`Codec.embed_concurrency` calls at once (the first
+    failure cancels the rest), then joined: vectors in input order, usage summed, the
+    request id and headers of the last call.
+    """
+    parts = codec.embed_parts(request, provider)
+    calls = [(codec.encode_embed(part, provider), part) for part in parts]
+
+    async def one(call: WireRequest, part: EmbeddingRequest) -> EmbeddingResponse:
+        response = await send(codec, call, part, provider)
+        return codec.decode_embed(response, part, provider)
+
+    if len(calls) == 1:
+        return await one(*calls[0])
+    answers = await gather_limited(
+        [functools.partial(one, call, part) for call, part in calls], codec.embed_concurrency
+    )
+    usage = answers[0].usage
+    for answer in answers[1:]:
+        usage = usage + answer.usage
+    vectors = [vector for answer in answers for vector in answer.embeddings]
+    return attrs.evolve(answers[-1], embeddings=vectors, usage=usage)

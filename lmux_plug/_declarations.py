@@ -20,6 +20,7 @@ from lmux_plug._pricing import ModelPricing
 from lmux_plug._secrets import remember_secret
 
 __all__ = [
+    "CHAT_CAPABILITIES",
     "ApiKeyAuth",
     "Capability",
     "Credentials",
@@ -96,6 +97,19 @@ class Capability(str, enum.Enum):
     RESPONSES = "responses"
     COMPLETIONS = "completions"
     TRANSCRIPTION = "transcription"
+
+
+#: What a current text chat API does: chat, streaming, tools and both JSON modes. A provider
+#: spec adds the rest (``CHAT_CAPABILITIES | {Capability.VISION}``).
+CHAT_CAPABILITIES = frozenset(
+    {
+        Capability.CHAT,
+        Capability.STREAM,
+        Capability.TOOLS,
+        Capability.JSON_OBJECT,
+        Capability.JSON_SCHEMA,
+    }
+)
 
 
 def _capability_set(value: Iterable[Capability]) -> frozenset[Capability]:

@@ -30,6 +30,8 @@ import httptools
 from lmux_plug._http_body import DEFAULT_MAX_BYTES
 from lmux_plug._http_body import BodyDecoder
 from lmux_plug._http_body import BodyError
+from lmux_plug.resilience.timeouts import call_at
+from lmux_plug.resilience.timeouts import cancel
 
 if TYPE_CHECKING:
     import ssl
@@ -161,7 +163,7 @@ class ResponseParser:
             lenient_optional_cr_before_lf=True,
             lenient_spaces_after_chunk_size=True,
         )
-        self._parser = parser
+        self._parser: httptools.HttpResponseParser | None = parser
         self._head_request = head_request
         self._max_bytes = max_bytes
         self._max_decoded = max_decoded
@@ -183,15 +185,17 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> None:
         """Consume bytes received from the server."""
-        if self.complete:
+        parser = self._parser
+        if self.complete or parser is None:
             if data:
-                # Bytes after a complete response (no pipelining here): never reuse this.
+                # Bytes after a complete response (no pipelining here), or after close():
+                # never reuse this connection.
                 self.keep_alive = False
             return
         self.received += len(data)
         body_before = self._body_bytes
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except (Http1Error, BodyError):
             raise
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -236,6 +240,16 @@ class ResponseParser:
             msg = "connection closed in the middle of the response body"
         raise ConnectionClosedError(msg)
 
+    def close(self) -> None:
+        """Stop parsing: drop llhttp's parser (call when no more bytes will be fed).
+
+        The llhttp parser holds this object's callbacks and this object holds the parser:
+        a reference cycle, which only the garbage collector would free. One per response
+        was enough to trigger a collection every ~50 responses, each walking every object
+        of the calls in flight (8 % of a call's instructions at 64 concurrent calls).
+        """
+        self._parser = None
+
     def take(self) -> bytes:
         """Return (and forget) the body bytes decoded so far."""
         pieces = self._pieces
@@ -246,6 +260,12 @@ class ResponseParser:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     # -- llhttp callbacks ---------------------------------------------------------------
+
+    # httptools looks up every callback with ``getattr(protocol, name, None)`` when a
+    # parser is made (once per response); a missing attribute raises and formats an
+    # AttributeError inside it, which cost ~10k instructions per response. None: no callback.
+    on_chunk_header = None
+    on_chunk_complete = None
 
     def on_status(self, reason: bytes) -> None:
         """(A piece of) the reason phrase; bounded as aiohttp bounds the status line."""
@@ -283,12 +303,14 @@ class ResponseParser:
             if len(value) > MAX_FIELD:
                 msg = f"header line longer than {MAX_FIELD} bytes: {name[:40]!r}"
                 raise ProtocolError(msg)
-            if b"\x00" in value or b"\r" in value:
+            text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
+            # Checked on the text: ``bytes in bytes`` first tries the operand as an int
+            # and raises and clears a TypeError inside, several times dearer than this.
+            if "\x00" in text or "\r" in text:
                 # Lenient llhttp lets NUL (and a lone CR) through; aiohttp refuses them
                 # (RFC 9110 5.5: no control characters in field values).
                 msg = f"control character in the value of header {name[:40]!r}"
                 raise ProtocolError(msg)
-            text = value.rstrip(b" \t").decode("latin-1")  # llhttp keeps trailing blanks
             previous = headers.get(key)
             headers[key] = text if previous is None else f"{previous}, {text}"
         return headers
@@ -296,6 +318,7 @@ class ResponseParser:
     def on_headers_complete(self) -> None:
         """The head is complete: decide the body's framing and decoding."""
         parser = self._parser
+        assert parser is not None  # noqa: S101 - llhttp calls this from feed()
         status = parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # llhttp ends this message and parses the next head
@@ -403,9 +426,12 @@ def encode_request(
     if block.count("\n") != lines or block.count("\r") != lines:
         msg = "header names and values must not contain CR or LF"
         raise ValueError(msg)
-    lowered = {name.lower() for name in headers}
     extra = ""
-    if "accept-encoding" not in lowered:
+    # The transport always gives it (in lower case, unless the caller spelt it): the
+    # case-insensitive scan runs only when the exact name is missing.
+    if "accept-encoding" not in headers and all(
+        name.lower() != "accept-encoding" for name in headers
+    ):
         extra += "accept-encoding: gzip, deflate\r\n"
     if body is not None or method in ("POST", "PUT", "PATCH"):
         extra += f"content-length: {len(body) if body else 0}\r\n"
@@ -487,11 +513,13 @@ class _Connection(asyncio.Protocol):
             raise self.error
         waiter = self.loop.create_future()
         self._waiter = waiter
-        timer = self.loop.call_at(deadline, _expire, waiter)
+        # The loop's timer wheel (up to 10 ms late) rather than a loop timer: this runs
+        # once or twice per response, and the timeout nearly never fires.
+        timer = call_at(self.loop, deadline, _expire, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
+            cancel(timer)
             self._waiter = None
         if self.error is not None:
             raise self.error
@@ -587,6 +615,7 @@ class Exchange:
         connection = self._connection
         parser = self._parser
         connection.parser = None
+        parser.close()
         if parser.complete and parser.keep_alive and not connection.closed and not connection.error:
             self._pool.put_back(connection)
         else:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._context import ProviderContext
+from lmux_plug._declarations import CHAT_CAPABILITIES
 from lmux_plug._pricing import Cost
 from lmux_plug._types import Capability
 from lmux_plug._types import ChatChunk
@@ -37,17 +38,7 @@ from lmux_plug.hookspecs import hookimpl
 
 __all__ = ["LmuxProviderPlugin", "is_lmux_provider"]
 
-_CHAT_CAPS = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.VISION,
-        Capability.REASONING,
-    }
-)
+_CHAT_CAPS = CHAT_CAPABILITIES | {Capability.VISION, Capability.REASONING}
 
 
 def is_lmux_provider(value: object) -> bool:

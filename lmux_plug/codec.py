@@ -1,9 +1,12 @@
 """Small sans-IO helpers that provider codecs share, for plugin authors.
 
 Each helper does one wire-independent job the same way for every plugin that uses it:
-reading a count from a wire body, turning a tool call's JSON argument text into the object
-a wire wants, giving a tool call without an id a stable one, checking a reasoning effort,
-adding a message's blocks to a conversation whose roles must alternate.
+putting a request's sampling parameters under a wire's names, reading a count from a wire
+body, turning a tool call's JSON argument text into the object a wire wants, giving a tool
+call without an id a stable one, checking a reasoning effort, adding a message's blocks to
+a conversation whose roles must alternate, reading the JSON object of one stream event,
+checking an embeddings answer holds one entry per input, merging a request's ``extra`` body
+fields.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -14,14 +17,21 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lmux_plug._types import ChatRequest
 from lmux_plug._types import ToolCall
 from lmux_plug.errors import InvalidRequestError
+from lmux_plug.errors import ProviderError
 
 __all__ = [
     "REASONING_EFFORTS",
     "add_turn",
     "count_of",
+    "json_object",
+    "merge_extra",
+    "one_per_input",
     "reasoning_level",
+    "sampling",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]
@@ -92,3 +102,120 @@ def reasoning_level(effort: str, *, provider: str, model: str | None) -> str:
         msg = f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, got {effort!r}"
         raise InvalidRequestError(msg, provider=provider, model=model)
     return level
+
+
+def stream_event(
+    text: str | bytes,
+    *,
+    what: str,
+    provider: str | None,
+    model: str | None,
+    request_id: str | None = None,
+) -> Mapping[str, Any]:
+    """The JSON object one stream event carries (an SSE ``data:`` field, an NDJSON line).
+
+    Raises :class:`ProviderError` for malformed JSON (``malformed JSON in <what>: ...``, with
+    the first 200 characters) and for JSON that is not an object (``<what> is not a JSON
+    object``), so every codec reports a garbled stream the same way. ``what`` names the
+    event for the message (``"Cohere stream event"``).
+    """
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        msg = f"malformed JSON in {what}: {text[:200]!r}"
+        raise ProviderError(msg, provider=provider, model=model, request_id=request_id) from exc
+    return json_object(value, what=what, provider=provider, model=model, request_id=request_id)
+
+
+def json_object(
+    value: object,
+    *,
+    what: str,
+    provider: str | None,
+    model: str | None,
+    request_id: str | None = None,
+) -> Mapping[str, Any]:
+    """``value`` (parsed JSON) when it is an object, else a ``ProviderError``.
+
+    The message is ``<what> is not a JSON object``; for decoders of answer bodies
+    (``what``: ``"Gemini response"``) and, through :func:`stream_event`, of stream events.
+    """
+    if not isinstance(value, Mapping):
+        msg = f"{what} is not a JSON object"
+        raise ProviderError(msg, provider=provider, model=model, request_id=request_id)
+    return value
+
+
+def one_per_input(
+    items: object,
+    expected: int,
+    *,
+    source: str,
+    what: str = "embeddings",
+    provider: str | None,
+    model: str | None,
+) -> list[Any]:
+    """``items`` when it is a list of exactly ``expected`` entries: one per input, in order.
+
+    Otherwise :class:`ProviderError` ``<source> returned <n, or no> <what> for <expected>
+    inputs``: vectors missing or extra must never be paired with the wrong texts. ``source``
+    names the service (``"Gemini"``), ``what`` the entries (``"predictions"``).
+    """
+    if not isinstance(items, list) or len(items) != expected:
+        count = len(items) if isinstance(items, list) else "no"
+        msg = f"{source} returned {count} {what} for {expected} inputs"
+        raise ProviderError(msg, provider=provider, model=model)
+    return items
+
+
+def sampling(
+    request: ChatRequest,
+    *,
+    provider: str | None,
+    temperature: str | None = "temperature",
+    top_p: str | None = "top_p",
+    max_tokens: str | None = "max_tokens",
+    stop: str | None = "stop",
+    seed: str | None = "seed",
+) -> dict[str, Any]:
+    """The sampling parameters ``request`` sets, under the wire's names.
+
+    Each keyword names the wire's key for that field of the request (Gemini:
+    ``top_p="topP"``); ``None`` is for a field the wire does not carry. Unset fields are
+    left out; ``stop`` goes as a list; a ``max_tokens`` below 1 is refused with
+    :class:`InvalidRequestError` before any I/O.
+    """
+    names = (
+        ("temperature", temperature),
+        ("top_p", top_p),
+        ("max_tokens", max_tokens),
+        ("stop", stop),
+        ("seed", seed),
+    )
+    out: dict[str, Any] = {}
+    for field, key in names:
+        value = getattr(request, field)
+        if key is None or value is None or (field == "stop" and not value):
+            continue
+        if field == "max_tokens" and value < 1:
+            msg = "max_tokens must be >= 1"
+            raise InvalidRequestError(msg, provider=provider, model=request.model)
+        out[key] = list(value) if field == "stop" else value
+    return out
+
+
+def merge_extra(
+    body: dict[str, Any], extra: Mapping[str, Any], *, nested: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``body`` with the caller's ``extra`` fields merged in last, and returned.
+
+    A field in ``nested`` (a section the codec fills itself, such as Gemini's
+    ``generationConfig``) is merged key by key when both values are objects, so the
+    caller adds to it instead of replacing it; any other field is set as given.
+    """
+    for key, value in extra.items():
+        if key in nested and isinstance(value, Mapping):
+            body[key] = {**body.get(key, {}), **value}
+        else:
+            body[key] = value
+    return body

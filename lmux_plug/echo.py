@@ -22,6 +22,7 @@ import math
 import struct
 from typing import TYPE_CHECKING
 
+from lmux_plug._declarations import CHAT_CAPABILITIES
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import ModelSpec
 from lmux_plug._declarations import ProviderSpec
@@ -64,18 +65,7 @@ __all__ = [
 ]
 
 _FREE = ModelPricing(input=0, output=0)
-_CAPS = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.EMBED,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.RESPONSES,
-        Capability.COMPLETIONS,
-    }
-)
+_CAPS = CHAT_CAPABILITIES | {Capability.EMBED, Capability.RESPONSES, Capability.COMPLETIONS}
 SPEC = ProviderSpec(
     name="echo",
     wire="echo",

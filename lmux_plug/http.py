@@ -30,10 +30,13 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from collections.abc import Mapping
 from types import FunctionType
+from types import ModuleType
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 from typing import Protocol
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
@@ -243,6 +246,31 @@ def _aiohttp_is_patched() -> bool:
         _AIOHTTP_REQUEST.append(current)
         return False
     return True
+
+
+class _Lean(NamedTuple):
+    """What the lean path imports with its first request, kept for the ones after it.
+
+    ``import lmux_plug.http`` needs neither asyncio nor httptools. An import statement on
+    every request costs more than reading a global: with the module loaded, the import
+    system still asks whether it is initialising.
+    """
+
+    get_running_loop: Callable[[], asyncio.AbstractEventLoop]
+    http1: ModuleType
+
+
+_LEAN: list[_Lean] = []
+
+
+def _lean() -> _Lean:
+    if not _LEAN:
+        import asyncio  # noqa: PLC0415
+
+        from lmux_plug import _http1  # noqa: PLC0415
+
+        _LEAN.append(_Lean(asyncio.get_running_loop, _http1))
+    return _LEAN[0]
 
 
 _TRANSPORT_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -676,15 +704,13 @@ class Transport:
         return target
 
     def _lean_pool(self) -> Http1Pool:
-        import asyncio  # noqa: PLC0415
-
-        loop = asyncio.get_running_loop()
+        lean = _LEAN[0] if _LEAN else _lean()
+        loop = lean.get_running_loop()
         entry = self._pools.get(id(loop))
         if entry is None or entry[0] is not loop:
-            from lmux_plug._http1 import Http1Pool  # noqa: PLC0415
-
-            entry = (loop, Http1Pool(loop, self._ssl_context, limit_per_host=self.limit_per_host))
-            self._pools[id(loop)] = entry
+            http1 = lean.http1
+            pool = http1.Http1Pool(loop, self._ssl_context, limit_per_host=self.limit_per_host)
+            entry = self._pools[id(loop)] = (loop, pool)
         return entry[1]
 
     async def _lean_send(
@@ -695,10 +721,9 @@ class Transport:
         body: bytes | None,
         timeout: float | None,
     ) -> Exchange:
-        from lmux_plug._http1 import encode_request  # noqa: PLC0415
-
+        http1 = (_LEAN[0] if _LEAN else _lean()).http1
         try:
-            data = encode_request(method, target, headers, body)
+            data = http1.encode_request(method, target, headers, body)
         except ValueError as exc:
             raise InvalidRequestError(str(exc)) from None
         limits = self.timeout

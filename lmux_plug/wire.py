@@ -7,46 +7,54 @@ with one shape, ``feed(bytes) -> list[ChatChunk]`` and ``close() -> list[ChatChu
 
 The **driver functions** do the I/O on the core transport the same way for every wire:
 POST, map HTTP errors (:func:`error_from_response`), decode, and always release the
-connection. A plugin's call hooks are therefore one line each::
+connection. :func:`codec_hooks` makes the call hooks of a codec and :func:`spec_hooks` the
+declaration hooks of its specs, so a plugin's hooks are one line each::
 
-    from lmux_plug import hookimpl, wire
+    from lmux_plug import wire
 
-    codec = wire.lazy_codec("lmux_plug_acme._codec")  # imported on the first call
+    lmux_plug_providers, lmux_plug_wires = wire.spec_hooks(SPEC)
+    lmux_plug_chat, lmux_plug_stream = wire.codec_hooks("lmux_plug_acme._codec")[:2]
 
-    @hookimpl
-    def lmux_plug_chat(request, provider):
-        return wire.send_chat(codec(), request, provider)
-
-    @hookimpl
-    def lmux_plug_stream(request, provider):
-        return wire.stream_chat(codec(), request, provider)
+A hook served by a function of the plugin's own (a wire that needs several calls for one
+answer) is :func:`lazy_hook`: the module holding the function is imported on the first call.
 
 Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :class:`NDJSONDecoder`), HTTP error mapping (:func:`error_from_response`,
-:func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`), the small
-helpers every codec needs (:func:`count_of`, :func:`tool_arguments`, :func:`tool_call_id`,
-:func:`reasoning_level`, :func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
-:func:`gather_limited` for wires that need several calls for one request, and :func:`scrub`
-for anything that writes text out.
+:func:`error_message_of`, :func:`retry_after_from`, :func:`parse_duration`,
+:func:`reclassed`), the small helpers every codec needs (:func:`count_of`,
+:func:`tool_arguments`, :func:`tool_call_id`, :func:`reasoning_level`, :func:`sampling`,
+:func:`stream_event`, :func:`one_per_input`, :func:`merge_extra`, :func:`json_object`,
+:func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
+:func:`gather_limited` for wires that need several calls for one request, and
+:func:`scrub` for anything that writes text out.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 from typing import TypeVar
 
+from lmux_plug.hookspecs import hookimpl
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from collections.abc import Awaitable
     from collections.abc import Callable
     from collections.abc import Iterable
+    from collections.abc import Sequence
+    from types import ModuleType
 
+    from lmux_plug import ChatChunk
     from lmux_plug import ChatRequest
     from lmux_plug import ChatResponse
     from lmux_plug import EmbeddingRequest
     from lmux_plug import EmbeddingResponse
     from lmux_plug import ProviderContext
+    from lmux_plug import ProviderSpec
     from lmux_plug._codec_driver import REASONING_EFFORTS
     from lmux_plug._codec_driver import REDACTED
     from lmux_plug._codec_driver import BaseCodec
@@ -61,17 +69,23 @@ if TYPE_CHECKING:
     from lmux_plug._codec_driver import count_of
     from lmux_plug._codec_driver import error_from_response
     from lmux_plug._codec_driver import error_message_of
+    from lmux_plug._codec_driver import json_object
     from lmux_plug._codec_driver import known_secrets
+    from lmux_plug._codec_driver import merge_extra
+    from lmux_plug._codec_driver import one_per_input
     from lmux_plug._codec_driver import open_stream
     from lmux_plug._codec_driver import parse_duration
     from lmux_plug._codec_driver import path_segment
     from lmux_plug._codec_driver import reasoning_level
+    from lmux_plug._codec_driver import reclassed
     from lmux_plug._codec_driver import retry_after_from
+    from lmux_plug._codec_driver import sampling
     from lmux_plug._codec_driver import scrub
     from lmux_plug._codec_driver import send
     from lmux_plug._codec_driver import send_chat
     from lmux_plug._codec_driver import send_embed
     from lmux_plug._codec_driver import stream_chat
+    from lmux_plug._codec_driver import stream_event
     from lmux_plug._codec_driver import tool_arguments
     from lmux_plug._codec_driver import tool_call_id
 
@@ -80,30 +94,41 @@ __all__ = [
     "REDACTED",
     "BaseCodec",
     "Codec",
+    "CodecHooks",
     "NDJSONDecoder",
     "SSEDecoder",
     "ServerSentEvent",
+    "SpecHooks",
     "StreamDecoder",
     "WireRequest",
     "WireResponse",
     "WireStream",
+    "codec_hooks",
     "count_of",
     "decode_json",
     "error_from_response",
     "error_message_of",
     "gather_limited",
+    "json_object",
     "known_secrets",
     "lazy_codec",
+    "lazy_hook",
+    "merge_extra",
+    "one_per_input",
     "open_stream",
     "parse_duration",
     "path_segment",
     "reasoning_level",
+    "reclassed",
     "retry_after_from",
+    "sampling",
     "scrub",
     "send",
     "send_chat",
     "send_embed",
+    "spec_hooks",
     "stream_chat",
+    "stream_event",
     "tool_arguments",
     "tool_call_id",
 ]
@@ -112,7 +137,18 @@ __all__ = [
 # when a hook first reads one of its names here (PEP 562): plugins import this module at
 # discovery, and discovery should not pay for the driver, its decoders and the call types.
 _DRIVER = "lmux_plug._codec_driver"
-_DEFINED_HERE = frozenset({"decode_json", "gather_limited", "lazy_codec"})
+_DEFINED_HERE = frozenset(
+    {
+        "CodecHooks",
+        "SpecHooks",
+        "codec_hooks",
+        "decode_json",
+        "gather_limited",
+        "lazy_codec",
+        "lazy_hook",
+        "spec_hooks",
+    }
+)
 
 _T = TypeVar("_T")
 _Answer = TypeVar("_Answer", "ChatResponse", "EmbeddingResponse")
@@ -132,6 +168,104 @@ def lazy_codec(module: str, name: str = "CODEC") -> Callable[[], Codec]:
         return found[0]
 
     return load
+
+
+def _driver() -> ModuleType:
+    """The driver module (imported by the first call that needs it)."""
+    return sys.modules.get(_DRIVER) or importlib.import_module(_DRIVER)
+
+
+class CodecHooks(NamedTuple):
+    """The three call hooks of a codec, each a function to bind to the hook's name.
+
+    A plugin binds those its wire serves (``lmux_plug_chat, lmux_plug_stream = ...[:2]``)
+    and nothing else: every marked function of a plugin module must be named after a hook,
+    and a hook it leaves out is one its providers do not implement.
+    """
+
+    #: ``lmux_plug_chat``: :func:`send_chat` with the codec.
+    chat: Callable[[ChatRequest, ProviderContext], Awaitable[ChatResponse]]
+    #: ``lmux_plug_stream``: :func:`stream_chat` with the codec.
+    stream: Callable[[ChatRequest, ProviderContext], AsyncIterator[ChatChunk]]
+    #: ``lmux_plug_embed``: :func:`send_embed` with the codec.
+    embed: Callable[[EmbeddingRequest, ProviderContext], Awaitable[EmbeddingResponse]]
+
+
+def codec_hooks(module: str, name: str = "CODEC") -> CodecHooks:
+    """The call hooks that drive the codec ``module.name`` (imported on the first call).
+
+    Each is marked with :data:`lmux_plug.hookimpl`; bind it at module level under the
+    hook's name, so the plugin module registers it as its own implementation.
+    """
+    load = lazy_codec(module, name)
+
+    @hookimpl
+    def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
+        answer: Awaitable[ChatResponse] = _driver().send_chat(load(), request, provider)
+        return answer
+
+    @hookimpl
+    def lmux_plug_stream(
+        request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        chunks: AsyncIterator[ChatChunk] = _driver().stream_chat(load(), request, provider)
+        return chunks
+
+    @hookimpl
+    def lmux_plug_embed(
+        request: EmbeddingRequest, provider: ProviderContext
+    ) -> Awaitable[EmbeddingResponse]:
+        answer: Awaitable[EmbeddingResponse] = _driver().send_embed(load(), request, provider)
+        return answer
+
+    return CodecHooks(lmux_plug_chat, lmux_plug_stream, lmux_plug_embed)
+
+
+class SpecHooks(NamedTuple):
+    """The two declaration hooks of a plugin's specs, each a function to bind to its name."""
+
+    #: ``lmux_plug_providers``: the specs.
+    providers: Callable[[], Sequence[ProviderSpec]]
+    #: ``lmux_plug_wires``: their wires, for a plugin that serves every spec of its wires
+    #: (leave it unbound to serve only the specs the plugin declares itself).
+    wires: Callable[[], Sequence[str]]
+
+
+def spec_hooks(*specs: ProviderSpec) -> SpecHooks:
+    """``lmux_plug_providers`` declaring ``specs`` and ``lmux_plug_wires`` declaring their wires.
+
+    Bind them at module level under the hooks' names (see :func:`codec_hooks`).
+    """
+    declared = list(specs)
+    wires = list(dict.fromkeys(spec.wire for spec in specs))
+
+    @hookimpl
+    def lmux_plug_providers() -> Sequence[ProviderSpec]:
+        return list(declared)
+
+    @hookimpl
+    def lmux_plug_wires() -> Sequence[str]:
+        return list(wires)
+
+    return SpecHooks(lmux_plug_providers, lmux_plug_wires)
+
+
+def lazy_hook(module: str, name: str) -> Callable[[Any, ProviderContext], Any]:
+    """A call hook ``(request, provider)`` answered by ``module.name(request, provider)``.
+
+    ``module`` is imported on the first call, so plugin discovery does not pay for it. For
+    hooks a plugin serves with its own code (a wire that takes several calls per answer,
+    an API beyond chat); bind the result under the hook's name, as :func:`codec_hooks`.
+    """
+    found: list[Callable[[Any, ProviderContext], Any]] = []
+
+    @hookimpl
+    def call(request: Any, provider: ProviderContext) -> Any:
+        if not found:
+            found.append(getattr(importlib.import_module(module), name))
+        return found[0](request, provider)
+
+    return call
 
 
 def decode_json(

@@ -23,6 +23,7 @@ import pytest
 
 from lmux_plug import Registry
 from lmux_plug.testing.fake_openai import provider_spec
+from tests.helpers import python
 
 
 @pytest.fixture
@@ -183,16 +184,32 @@ class BatchCli:
     """The ``lmux-plug batch`` command in a subprocess, and its JSONL output."""
 
     @staticmethod
+    def arguments(*args: str) -> list[str]:
+        """The interpreter's arguments: ``-m lmux_plug batch ARGS --no-progress``."""
+        return ["-m", "lmux_plug", "batch", *args, "--no-progress"]
+
+    @staticmethod
+    def command(*args: str) -> list[str]:
+        """``python -m lmux_plug batch ARGS --no-progress``, for a process a test drives."""
+        return [sys.executable, *BatchCli.arguments(*args)]
+
+    @staticmethod
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m lmux_plug batch ARGS --no-progress`` (at most 120 s)."""
-        return subprocess.run(
-            [sys.executable, "-m", "lmux_plug", "batch", *args, "--no-progress"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=env,
-        )
+        """Run the command to its end (at most 120 s), output captured as text."""
+        return python(*BatchCli.arguments(*args), env=env, timeout=120)
+
+    @staticmethod
+    def over(
+        folder: Path, lines: str, model: str, *options: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        """Run the batch on ``model`` over ``lines`` (written to ``folder/in.jsonl``).
+
+        Returns the finished process and the output's path (``folder/out.jsonl``).
+        """
+        data = folder / "in.jsonl"
+        data.write_text(lines)
+        out = folder / "out.jsonl"
+        return BatchCli.run(str(data), "-o", str(out), "-m", model, *options, env=env), out
 
     @staticmethod
     def records(path: Path) -> list[dict[str, object]]:

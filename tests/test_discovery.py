@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import python
+
 GOOD = """
 from lmux_plug import ProviderSpec, hookimpl
 
@@ -47,14 +49,7 @@ def site(tmp_path: Path) -> Path:
 
 def run_python(site: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path]), **env}
-    return subprocess.run(
-        [sys.executable, "-W", "ignore::UserWarning", "-c", code],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=60,
-        check=False,
-    )
+    return python("-W", "ignore::UserWarning", "-c", code, env=environment)
 
 
 def test_installed_plugin_is_discovered_and_routed_despite_broken_ones(site: Path) -> None:

@@ -23,22 +23,13 @@ def _signature(name: str) -> str:
     return f"{name}({parameters}) -> {inspect.signature(function).return_annotation}"
 
 
-def test_the_hooks_exist() -> None:
-    assert HOOKS == [
-        "lmux_plug_auth",
-        "lmux_plug_chat",
-        "lmux_plug_complete",
-        "lmux_plug_complete_stream",
-        "lmux_plug_create_response",
-        "lmux_plug_create_response_stream",
-        "lmux_plug_embed",
-        "lmux_plug_pricing",
-        "lmux_plug_providers",
-        "lmux_plug_stream",
-        "lmux_plug_transcribe",
-        "lmux_plug_transcribe_stream",
-        "lmux_plug_wires",
-    ]
+def test_the_hooks_are_exported_and_none_is_documented_that_does_not_exist() -> None:
+    # The list is the module's own ``__all__``; the next test ties each hook to its docs, and
+    # this one the docs' hook headings back to the hooks (no stale or misspelt heading).
+    assert [name for name in hookspecs.__all__ if name.startswith("lmux_plug_")] == HOOKS
+    docs = (ROOT / "docs" / "plugin-authors.md").read_text()
+    documented = sorted(re.findall(r"^### `(lmux_plug_\w+)\(", docs, flags=re.MULTILINE))
+    assert documented == HOOKS
 
 
 @pytest.mark.parametrize("name", HOOKS)

@@ -7,6 +7,7 @@ sockets), so the client is checked against HTTP as others speak it, not against 
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import json
 import ssl
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from httptools import HttpResponseParser
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -203,6 +205,10 @@ def test_request_encoding_and_targets() -> None:
     assert wire.startswith(b"POST /p HTTP/1.1\r\nhost: h:81\r\na: b\r\n")
     assert b"content-length: 2\r\n" in wire
     assert wire.endswith(b"\r\n\r\n{}")
+    assert b"accept-encoding: gzip, deflate\r\n" in wire  # the default, when not given
+    for spelt in ({"Accept-Encoding": "identity"}, {"accept-encoding": "identity"}):
+        wire = encode_request("GET", Target("http://h/p"), spelt, None)
+        assert wire.lower().count(b"accept-encoding") == 1, wire
     with pytest.raises(ValueError, match="CR or LF"):
         encode_request("GET", target, {"x": "a\r\nevil: 1"}, None)
     with pytest.raises(ValueError, match="not an http"):
@@ -293,6 +299,42 @@ async def test_json_gzip_and_chunked_bodies_from_aiohttp_server(aiohttp_server: 
         assert pool.connections_made == 1  # all three on one keep-alive connection
     finally:
         await transport.aclose()
+
+
+async def test_answers_leave_no_reference_cycle_for_the_garbage_collector(
+    aiohttp_server: str,
+) -> None:
+    # llhttp's parser holds the ResponseParser's callbacks: a cycle per response, unless
+    # releasing the exchange breaks it (each one left pushed the collector to run).
+    transport = Transport()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            response = await transport.request("POST", aiohttp_server + "/chat", json_body={})
+            assert response.status == 200
+        stream = await transport.stream("GET", aiohttp_server + "/chunks?n=3")
+        assert [chunk async for chunk in stream.iter_bytes()]
+        stream.close()
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, (ResponseParser, HttpResponseParser))]
+        assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        await transport.aclose()
+
+
+def test_a_closed_parser_takes_no_more_bytes() -> None:
+    parser = ResponseParser()
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")
+    parser.close()
+    parser.feed(b"cde")
+    assert not parser.complete
+    assert parser.take() == b"ab"
+    assert parser.keep_alive is False
 
 
 async def test_limit_per_host_bounds_open_connections(aiohttp_server: str) -> None:

@@ -108,20 +108,29 @@ def test_har_entries(tmp_path: Path) -> None:
     assert exchange.response.headers == {"request-id": "r9"}
 
 
-def test_body_only_fixtures(tmp_path: Path) -> None:
-    chunks = tmp_path / "s.chunks.txt"
-    chunks.write_text('{"a": 1}\n\n{"b": 2}\n')
-    (stream,) = load_recording(chunks)
-    assert stream.format == "sse-body"
-    assert stream.response.body == b'data: {"a": 1}\n\ndata: {"b": 2}\n\n'
-    assert stream.response.headers == {"content-type": "text/event-stream"}
-    assert (stream.request.uri, stream.response.status) == (None, None)
-    body = tmp_path / "b.json"
-    body.write_text('{"choices": []}')
-    (fixture,) = load_recording(body)
-    assert fixture.format == "json-body"
-    assert fixture.response.body == b'{"choices": []}'
-    assert fixture.response.headers == {"content-type": "application/json"}
+@pytest.mark.parametrize(
+    ("name", "text", "kind", "body", "content_type"),
+    [
+        (
+            "s.chunks.txt",
+            '{"a": 1}\n\n{"b": 2}\n',
+            "sse-body",
+            b'data: {"a": 1}\n\ndata: {"b": 2}\n\n',
+            "text/event-stream",
+        ),
+        ("b.json", '{"choices": []}', "json-body", b'{"choices": []}', "application/json"),
+    ],
+)
+def test_body_only_fixtures(
+    tmp_path: Path, *, name: str, text: str, kind: str, body: bytes, content_type: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    (exchange,) = load_recording(path)
+    assert exchange.format == kind
+    assert exchange.response.body == body
+    assert exchange.response.headers == {"content-type": content_type}
+    assert (exchange.request.uri, exchange.response.status) == (None, None)
 
 
 def test_recordings_lists_known_endings_and_tolerates_a_missing_folder(tmp_path: Path) -> None:

@@ -40,39 +40,23 @@ def round_trip(value: Any, cls: Any) -> Any:
     return conv.structure(conv.unstructure(value), cls)
 
 
-@given(lst.chat_requests())
-def test_chat_request_round_trips(request: ChatRequest) -> None:
-    assert round_trip(request, ChatRequest) == request
-
-
-@given(lst.chat_responses())
-def test_chat_response_round_trips(response: ChatResponse) -> None:
-    assert round_trip(response, ChatResponse) == response
-
-
-@given(lst.chat_chunks())
-def test_chat_chunk_round_trips(chunk: ChatChunk) -> None:
-    assert round_trip(chunk, ChatChunk) == chunk
-
-
-@given(lst.embedding_responses())
-def test_embedding_response_round_trips(response: EmbeddingResponse) -> None:
-    assert round_trip(response, EmbeddingResponse) == response
-
-
-@given(lst.usages())
-def test_usage_round_trips(usage: Usage) -> None:
-    assert round_trip(usage, Usage) == usage
-
-
-@given(lst.model_pricings())
-def test_pricing_round_trips(pricing: ModelPricing) -> None:
-    assert round_trip(pricing, ModelPricing) == pricing
-
-
-@given(lst.costs())
-def test_cost_round_trips(cost: Cost) -> None:
-    assert round_trip(cost, Cost) == cost
+@pytest.mark.parametrize(
+    ("values", "cls"),
+    [
+        (lst.chat_requests, ChatRequest),
+        (lst.chat_responses, ChatResponse),
+        (lst.chat_chunks, ChatChunk),
+        (lst.embedding_responses, EmbeddingResponse),
+        (lst.usages, Usage),
+        (lst.model_pricings, ModelPricing),
+        (lst.costs, Cost),
+    ],
+    ids=lambda p: getattr(p, "__name__", ""),
+)
+@given(data=st.data())
+def test_every_core_type_round_trips(values: Any, cls: type, data: st.DataObject) -> None:
+    value = data.draw(values())
+    assert round_trip(value, cls) == value
 
 
 @given(lst.messages())

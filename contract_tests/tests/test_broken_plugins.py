@@ -6,48 +6,26 @@ test module with one ``ProviderContract`` subclass, the report written as JSON.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
+import sys
 
 import pytest
 
-BROKEN = Path(__file__).resolve().parent / "broken"
-
-
-def _load(file: str, name: str, table: str) -> dict[str, tuple[str, str]]:
-    import importlib.util
-    import sys
-
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BROKEN / file)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return getattr(sys.modules[name], table)  # type: ignore[no-any-return]
-
-
-DEFECTS = _load("plugins.py", "lmux_contract_examples_broken", "DEFECTS")
+# Both loaded by this folder's conftest (shapes only with the Anthropic plugin installed).
+DEFECTS: dict[str, tuple[str, str]] = sys.modules["lmux_contract_examples_broken"].DEFECTS
 #: Variants of the in-repo Anthropic codec (``broken/shapes.py``): the shape clauses need a
 #: wire that reads conversations back, which acme's OpenAI wire does not.
-SHAPE_DEFECTS = (
-    _load("shapes.py", "lmux_contract_examples_shapes", "SHAPE_DEFECTS")
-    if importlib.util.find_spec("lmux_plug_anthropic") is not None
+SHAPE_DEFECTS: dict[str, tuple[str, str]] = (
+    sys.modules["lmux_contract_examples_shapes"].SHAPE_DEFECTS
+    if "lmux_contract_examples_shapes" in sys.modules
     else {}
 )
 
 MODULE = """
-import importlib.util, sys
-_name = {name!r}
-if _name not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_name, {path!r})
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_name] = _module
-    _spec.loader.exec_module(_module)
-broken = sys.modules[_name]
-
+import sys
 from lmux_plug_contract import ProviderContract
+
+broken = sys.modules[{name!r}]
 
 
 class TestCertify(ProviderContract):
@@ -62,9 +40,8 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
 
 
 def _module(variant: str, *, shapes: bool = False) -> str:
-    file, name = ("shapes.py", "shapes") if shapes else ("plugins.py", "broken")
+    name = "shapes" if shapes else "broken"
     return MODULE.format(
-        path=str(BROKEN / file),
         name=f"lmux_contract_examples_{name}",
         provider="anthropic" if shapes else "acme",
         variant=variant,

@@ -20,7 +20,6 @@ from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.wires import Reply
 
 REAL_LOOKING_KEY = "sk-proj-" + "Z9" * 20  # built at run time so no scanner flags this file
-BROKEN = Path(__file__).resolve().parent / "broken"
 
 
 @pytest.fixture
@@ -147,20 +146,13 @@ def test_header_round_trip(tmp_path):
 
 
 MODULE = """
-import importlib.util, sys
-_name = "lmux_contract_examples_acme"
-if _name not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_name, {path!r})
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_name] = _module
-    _spec.loader.exec_module(_module)
-
+import sys
 from lmux_plug_contract import ProviderContract
 
 
 class TestAcme(ProviderContract):
     provider = "acme"
-    plugin = sys.modules[_name].AcmePlugin()
+    plugin = sys.modules["lmux_contract_examples_acme"].AcmePlugin()  # the outer conftest's
 """
 
 
@@ -172,7 +164,7 @@ def _outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, str]:
 
 def test_synthesise_then_replay_from_the_cassettes(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makepyfile(test_acme=MODULE.format(path=str(BROKEN / "acme.py")))
+    pytester.makepyfile(test_acme=MODULE)
     selection = "types or streaming or embeddings or parity or cassettes"
     recorded = _outcomes(pytester, "-k", selection, "--lmux-record", "synthesise")
     assert "failed" not in recorded.values()
@@ -206,7 +198,7 @@ def test_synthesise_then_replay_from_the_cassettes(pytester: pytest.Pytester):
 
 def test_a_secret_in_a_cassette_fails_its_clause(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makepyfile(test_acme=MODULE.format(path=str(BROKEN / "acme.py")))
+    pytester.makepyfile(test_acme=MODULE)
     leaked = pytester.path / "cassettes" / "acme" / "types.yaml"
     leaked.parent.mkdir(parents=True)
     leaked.write_text(f"interactions: []\n# authorization: Bearer {REAL_LOOKING_KEY}\nversion: 1\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -16,18 +15,10 @@ from lmux_plug_contract.fixtures import FALLBACK_MODEL
 from lmux_plug_contract.fixtures import resolve_fixtures
 from lmux_plug_contract.wires import OpenAIWire
 
-ACME = Path(__file__).resolve().parent / "broken" / "acme.py"
-
 MODULE = """
-import importlib.util, sys
+import sys
 import attrs
-_name = "lmux_contract_examples_acme"
-if _name not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_name, {path!r})
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_name] = _module
-    _spec.loader.exec_module(_module)
-acme = sys.modules[_name]
+acme = sys.modules["lmux_contract_examples_acme"]  # loaded by the outer conftest
 
 from lmux_plug_contract import ProviderContract
 
@@ -55,7 +46,7 @@ def test_an_unknown_wire_skips_saying_what_to_declare_and_a_dict_declaration_fix
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makepyfile(test_wire=MODULE.format(path=str(ACME)))
+    pytester.makepyfile(test_wire=MODULE.format())
     result = pytester.runpytest("-k", "http_status and 429", "-rs")
     result.assert_outcomes(passed=2, skipped=2)
     result.stdout.fnmatch_lines(["*no wire format known for wire 'acme-wire'*CONTRACT*"])

@@ -7,10 +7,8 @@ the wrong frame: the suite edits only the frame that carries the first text piec
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from lmux_plug import Usage
 
@@ -20,13 +18,7 @@ from lmux_plug_contract import StreamRendering
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import OpenAIWire
 
-_spec = importlib.util.spec_from_file_location(
-    "lmux_contract_examples_acme", Path(__file__).parent / "broken" / "acme.py"
-)
-assert _spec is not None and _spec.loader is not None
-acme = sys.modules.setdefault("lmux_contract_examples_acme", importlib.util.module_from_spec(_spec))
-if not hasattr(acme, "AcmePlugin"):
-    _spec.loader.exec_module(acme)
+acme = sys.modules["lmux_contract_examples_acme"]  # loaded by this folder's conftest
 
 
 class KeepAliveWire(OpenAIWire):

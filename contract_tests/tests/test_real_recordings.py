@@ -19,21 +19,14 @@ from lmux_plug_contract._recorded import load_exchanges
 
 ROOT = Path(__file__).resolve().parents[2]
 WIRE = ROOT.parent / "shared" / "wire"
-BROKEN = Path(__file__).resolve().parent / "broken"
 
 pytestmark = pytest.mark.skipif(not WIRE.is_dir(), reason=f"no recordings at {WIRE}")
 
 MODULE = """
-import importlib.util, sys
+import sys
 from lmux_plug_contract import ContractFixtures, ProviderContract
 
-_name = "lmux_contract_examples_broken"
-if _name not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_name, {broken!r})
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_name] = _module
-    _spec.loader.exec_module(_module)
-broken = sys.modules[_name]
+broken = sys.modules["lmux_contract_examples_broken"]  # loaded by the outer conftest
 
 
 class TestCertify(ProviderContract):
@@ -51,11 +44,7 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
 def _certify(
     pytester: pytest.Pytester, provider: str, folders: list[str], plugin: str = "None"
 ) -> dict[str, str]:
-    pytester.makepyfile(
-        test_cert=MODULE.format(
-            broken=str(BROKEN / "plugins.py"), provider=provider, plugin=plugin, folders=folders
-        )
-    )
+    pytester.makepyfile(test_cert=MODULE.format(provider=provider, plugin=plugin, folders=folders))
     report = pytester.path / "report.json"
     pytester.runpytest(
         "-k", "recorded", "--lmux-report-json", str(report), "-p", "no:cacheprovider"

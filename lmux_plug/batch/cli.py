@@ -198,22 +198,9 @@ def _registry(args: argparse.Namespace) -> Registry:
     from lmux_plug.registry import Registry  # noqa: PLC0415
 
     registry = Registry.from_entry_points()
-    # A local endpoint serves whatever model it loaded: declare what the wire can carry.
-    capabilities = frozenset(
-        {
-            Capability.CHAT,
-            Capability.STREAM,
-            Capability.EMBED,
-            Capability.TOOLS,
-            Capability.JSON_OBJECT,
-            Capability.JSON_SCHEMA,
-            Capability.VISION,
-            Capability.REASONING,
-            Capability.RESPONSES,
-            Capability.COMPLETIONS,
-            Capability.TRANSCRIPTION,
-        }
-    )
+    # A local endpoint serves whatever model it loaded: declare what the wire can carry,
+    # which is every capability but audio input and file parts.
+    capabilities = frozenset(Capability) - {Capability.AUDIO, Capability.FILES}
     for declaration in args.provider:
         name, sep, url = declaration.partition("=")
         if not sep or not name or not url:

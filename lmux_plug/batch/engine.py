@@ -475,6 +475,18 @@ def _length(inputs: object) -> int | None:
     return len(inputs) if isinstance(inputs, Sized) else None
 
 
+def _usage_and_cost(priced: Any) -> tuple[Usage | None, Cost | None]:
+    """What one outcome adds to the batch's totals (nothing for a failure or a later text)."""
+    return (None, None) if priced is None else (priced.usage, priced.cost)
+
+
+async def _drain(stream: AsyncIterator[T], each: Callable[[T], object]) -> None:
+    """Pass every item of ``stream`` to ``each``; the stream is closed however this ends."""
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async for item in stream:
+            each(item)
+
+
 async def agenerate_batch(
     model: str,
     inputs: Iterable[Any] | AsyncIterable[Any],
@@ -515,14 +527,7 @@ async def agenerate_batch(
         keep_raw=keep_raw,
         **params,
     )
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        async for outcome in stream:
-            result = outcome.result
-            collector.add(
-                outcome,
-                None if result is None else result.usage,
-                None if result is None else result.cost,
-            )
+    await _drain(stream, lambda o: collector.add(o, *_usage_and_cost(o.result)))
     return collector.result()
 
 
@@ -680,12 +685,7 @@ async def aembed_batch(
         return_exceptions=return_exceptions,
         params=params,
     )
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        async for outcome, response in stream:
-            if response is None:
-                collector.add(outcome, None, None)
-            else:
-                collector.add(outcome, response.usage, response.cost)
+    await _drain(stream, lambda pair: collector.add(pair[0], *_usage_and_cost(pair[1])))
     return collector.result()
 
 
@@ -721,6 +721,28 @@ def _run_sync(client: Any, make: Callable[[], Awaitable[T]], collector: _Collect
     except KeyboardInterrupt:
         _cancel(run.task)
         raise BatchInterrupted(collector.result()) from None
+
+
+def _sync_batch(
+    abatch: Callable[..., Awaitable[BatchResult[R]]],
+    model: str,
+    inputs: Iterable[Any],
+    client: Any,
+    callbacks: tuple[ProgressCallback | None, ResultCallback | None],
+    **options: Any,
+) -> BatchResult[R]:
+    """The sync twin of ``abatch`` (an async batch function) over the same arguments.
+
+    The collector is made here, outside the loop, so that Ctrl-C can still hand back what
+    finished (:class:`BatchInterrupted`).
+    """
+    client = client if client is not None else _default_client()
+    collector = _Collector(_length(inputs), *callbacks)
+    return _run_sync(
+        client,
+        lambda: abatch(model, inputs, client=client, _collector=collector, **options),
+        collector,
+    )
 
 
 def _cancel(task: asyncio.Task[Any] | None) -> None:
@@ -770,23 +792,18 @@ def generate_batch(
     Ctrl-C cancels the calls in flight and raises :class:`BatchInterrupted`, whose
     ``result`` keeps every item that had finished.
     """
-    client = client if client is not None else _default_client()
-    collector = _Collector(_length(inputs), on_progress, on_result)
-    return _run_sync(
+    return _sync_batch(
+        agenerate_batch,
+        model,
+        inputs,
         client,
-        lambda: agenerate_batch(
-            model,
-            inputs,
-            client=client,
-            max_parallel_requests=max_parallel_requests,
-            return_exceptions=return_exceptions,
-            response_format=response_format,
-            system=system,
-            keep_raw=keep_raw,
-            _collector=collector,
-            **params,
-        ),
-        collector,
+        (on_progress, on_result),
+        max_parallel_requests=max_parallel_requests,
+        return_exceptions=return_exceptions,
+        response_format=response_format,
+        system=system,
+        keep_raw=keep_raw,
+        **params,
     )
 
 
@@ -803,19 +820,14 @@ def embed_batch(
     **params: Any,
 ) -> BatchResult[EmbeddingResult]:
     """Sync :func:`aembed_batch`, with the same Ctrl-C behaviour as :func:`generate_batch`."""
-    client = client if client is not None else _default_client()
-    collector = _Collector(_length(inputs), on_progress, on_result)
-    return _run_sync(
+    return _sync_batch(
+        aembed_batch,
+        model,
+        inputs,
         client,
-        lambda: aembed_batch(
-            model,
-            inputs,
-            client=client,
-            micro_batch_size=micro_batch_size,
-            max_parallel_requests=max_parallel_requests,
-            return_exceptions=return_exceptions,
-            _collector=collector,
-            **params,
-        ),
-        collector,
+        (on_progress, on_result),
+        micro_batch_size=micro_batch_size,
+        max_parallel_requests=max_parallel_requests,
+        return_exceptions=return_exceptions,
+        **params,
     )

@@ -40,6 +40,7 @@ from lmux_plug._secrets import scrubbed_logger
 from lmux_plug.errors import LmuxError
 from lmux_plug.gateway.budget import AUDIO_TOKENS_PER_SECOND
 from lmux_plug.gateway.budget import TRANSCRIPT_TOKENS_PER_SECOND
+from lmux_plug.gateway.budget import StreamTally
 from lmux_plug.gateway.budget import audio_seconds_bound
 from lmux_plug.gateway.budget import check_output_limits
 from lmux_plug.gateway.budget import input_bound
@@ -101,11 +102,21 @@ class _Texts(Protocol):
 
 
 class _Admitted(NamedTuple):
-    """An admitted call: the caller's key, the model it may use, and its ticket."""
+    """An admitted call: the caller's key, the model it may use, its ticket and input bound."""
 
     key: VirtualKey | None
     model: str
     ticket: Ticket
+    input_tokens: int
+
+
+def _texts_of(chunk: Any) -> tuple[str | None, ...]:
+    """The texts a streamed piece carries: output, reasoning, a tool call's name and arguments."""
+    tool = getattr(chunk, "tool_call_delta", None)
+    reasoning = getattr(chunk, "reasoning_delta", None)
+    if tool is None:
+        return (chunk.delta, reasoning)
+    return (chunk.delta, reasoning, tool.name, tool.arguments)
 
 
 def _last_usage(answers: list[Any]) -> Callable[[], tuple[Any, Any]]:
@@ -202,15 +213,12 @@ class _ApiRoutes:
         if budgeted:
             check_output_limits(body, (max_field or "",))
         seconds = audio_seconds_bound(len(audio)) if audio else 0
+        input_tokens = input_bound(body) + seconds * AUDIO_TOKENS_PER_SECOND
         ticket = await gateway.admit(
-            key,
-            [model],
-            input_bound(body) + seconds * AUDIO_TOKENS_PER_SECOND,
-            output + seconds * TRANSCRIPT_TOKENS_PER_SECOND,
-            seconds,
+            key, [model], input_tokens, output + seconds * TRANSCRIPT_TOKENS_PER_SECOND, seconds
         )
         body.pop("model", None)
-        return _Admitted(key, model, ticket)
+        return _Admitted(key, model, ticket, input_tokens)
 
     async def _answer(self, call: _Admitted, method: str, first: Any, params: Any) -> Any:
         """The answer of the library's ``method`` (not streamed), its ticket settled."""
@@ -243,14 +251,16 @@ class _ApiRoutes:
         done: bytes = b"",
     ) -> MeteredStream:
         gateway = self.gateway
-        key, model, ticket = call
+        key, model, ticket, input_tokens = call
         scrub = gateway.scrub.remove_bytes
         status = 200
+        tally = StreamTally()
 
         async def events() -> AsyncIterator[bytes]:
             nonlocal status
             try:
                 async for chunk in chunks:
+                    tally.add(*_texts_of(chunk))
                     for piece in texts.chunks(chunk):
                         yield scrub(render(piece))
                 for piece in texts.close():  # text held back in case it began a secret
@@ -268,12 +278,13 @@ class _ApiRoutes:
                 yield b"event: error\ndata: " + _dumps(as_dict(error)) + b"\n\n"
 
         async def finish() -> None:
-            # Runs once however the stream ended, before anything is closed (MeteredStream);
-            # a stream cut before its usage keeps its whole reservation.
+            # Runs once however the stream ended, before anything is closed (MeteredStream).
             gateway.metrics.in_flight -= 1
             gateway.metrics.observe(route, status, time.perf_counter() - started)
             usage, cost = usage_of()
-            if usage is not None:
+            if usage is None:  # cut before its usage arrived: charge what was streamed
+                usage = tally.usage(input_tokens)
+            else:
                 gateway.metrics.usage(model, usage.input_tokens, usage.output_tokens)
             await gateway.settle(ticket, key, gateway.charge_of(model, usage, cost))
 

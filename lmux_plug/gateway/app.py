@@ -44,7 +44,6 @@ from lmux_plug._aclose import aclose_if_any
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import ChatChunk
 from lmux_plug._types import Message
-from lmux_plug._types import Usage
 from lmux_plug.convert import to_messages
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.errors import LmuxError
@@ -53,9 +52,9 @@ from lmux_plug.gateway.accounts import Ticket
 from lmux_plug.gateway.apis import api_routes
 from lmux_plug.gateway.budget import BudgetPolicy
 from lmux_plug.gateway.budget import Pricer
+from lmux_plug.gateway.budget import StreamTally
 from lmux_plug.gateway.budget import check_output_limits
 from lmux_plug.gateway.budget import input_bound
-from lmux_plug.gateway.budget import streamed_tokens
 from lmux_plug.gateway.errors import GatewayError
 from lmux_plug.gateway.errors import Scrubber
 from lmux_plug.gateway.errors import as_dict
@@ -183,11 +182,11 @@ def _parse_chat(raw: bytes) -> _ChatBody:
     return _ChatBody(body, messages, prompt)
 
 
-def _text_bytes(chunk: Any) -> int:
-    size = len(chunk.delta.encode("utf-8", "surrogatepass")) if chunk.delta else 0
+def _tool_texts(chunk: ChatChunk) -> list[str | None]:
+    texts: list[str | None] = []
     for delta in chunk.tool_call_deltas:
-        size += len(delta.arguments or "") + len(delta.name or "")
-    return size
+        texts += (delta.name, delta.arguments)
+    return texts
 
 
 class _LogScrubber(logging.Filter):
@@ -603,21 +602,19 @@ class Gateway:
         scrub = self.scrub.remove_bytes
         texts = ChatScrub(self.scrub.stream)
         status = 200
-        chunks = text_bytes = 0
+        tally = StreamTally()
 
         def event(chunk: ChatChunk) -> bytes | None:
             data = writer.feed(texts.chunk(chunk))
             return None if data is None else scrub(b"data: " + _dumps(data) + b"\n\n")
 
         async def events() -> AsyncIterator[bytes]:
-            nonlocal status, chunks, text_bytes
+            nonlocal status
             try:
                 async for chunk in primed:
                     if is_empty(chunk):
                         continue
-                    size = _text_bytes(chunk)
-                    chunks += size > 0
-                    text_bytes += size
+                    tally.add(chunk.delta, *_tool_texts(chunk))
                     data = event(chunk)
                     if data is not None:
                         yield data
@@ -645,9 +642,7 @@ class Gateway:
             self.metrics.observe(route, status, time.perf_counter() - started)
             usage = writer.usage
             if usage is None:  # cut before the usage chunk: charge what was streamed
-                usage = Usage(
-                    input_tokens=input_tokens, output_tokens=streamed_tokens(chunks, text_bytes)
-                )
+                usage = tally.usage(input_tokens)
             else:
                 self.metrics.usage(primed.model, usage.input_tokens, usage.output_tokens)
             await self.settle(ticket, key, self.charge_of(primed.model, usage, writer.cost))

@@ -44,10 +44,10 @@ __all__ = [
     "TRANSCRIPT_TOKENS_PER_SECOND",
     "BudgetPolicy",
     "Pricer",
+    "StreamTally",
     "audio_seconds_bound",
     "check_output_limits",
     "input_bound",
-    "streamed_tokens",
     "to_nano",
 ]
 
@@ -188,12 +188,34 @@ def audio_seconds_bound(size: int) -> int:
     return math.ceil(size / _AUDIO_BYTES_PER_SECOND)
 
 
-def streamed_tokens(chunks: int, text_bytes: int) -> int:
-    """Output tokens charged for a stream cut before its usage arrived.
+class StreamTally:
+    """What a stream has carried so far, to charge it if it is cut before its usage arrives.
 
-    At least one token per chunk that carried text, and one per four bytes of text.
+    A cut stream is charged its input bound and, as output, at least one token per piece
+    that carried text and one per four bytes of that text (the reservation's own units), so
+    a client that disconnects early pays for what it read, not for the whole reservation.
     """
-    return max(chunks, math.ceil(text_bytes / 4))
+
+    __slots__ = ("pieces", "text_bytes")
+
+    def __init__(self) -> None:
+        self.pieces = 0
+        self.text_bytes = 0
+
+    def add(self, *texts: str | None) -> None:
+        """Count one piece of the stream and its texts (output text, tool arguments, ...)."""
+        size = 0
+        for text in texts:
+            if text:
+                size += _text_bytes(text)
+        if size:
+            self.pieces += 1
+            self.text_bytes += size
+
+    def usage(self, input_tokens: int) -> Usage:
+        """The usage charged for the stream so far, its prompt bounded by ``input_tokens``."""
+        output = max(self.pieces, math.ceil(self.text_bytes / 4))
+        return Usage(input_tokens=input_tokens, output_tokens=output)
 
 
 class Pricer:

@@ -8,12 +8,14 @@ The lmux-plug answer stays reachable as ``lmux_response`` (cost, provider, heade
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 from collections.abc import AsyncIterator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_wire import ResponseEventWriter
@@ -28,6 +30,7 @@ from lmux_plug.openai._errors import translated
 if TYPE_CHECKING:
     from collections.abc import Awaitable
     from collections.abc import Callable
+    from collections.abc import Coroutine
 
     from lmux_plug.openai._backend import Backend
     from lmux_plug.openai._client import AsyncOpenAI
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 _ids = itertools.count(1)
+_T = TypeVar("_T")
 
 
 async def _translating(awaitable: Awaitable[Any]) -> Any:
@@ -53,6 +57,39 @@ async def _translating(awaitable: Awaitable[Any]) -> Any:
         return await awaitable
     except LmuxError as exc:
         raise translated(exc) from exc.__cause__
+
+
+def called(
+    method: Callable[..., Coroutine[Any, Any, _T]], name: str, arguments: Mapping[str, Any]
+) -> Coroutine[Any, Any, _T]:
+    """``method(**arguments)``, a wrong argument reported as a call of ``name``.
+
+    Calling an ``async def`` only binds its arguments (its body has not started), so a
+    ``TypeError`` here is about the call itself; it names the method the user called
+    (``Completions.create``), not the async core that method delegates to.
+    """
+    try:
+        return method(**arguments)
+    except TypeError as exc:
+        message = str(exc).replace(f"{method.__qualname__}(", f"{name}(", 1)
+        raise TypeError(message) from None
+
+
+def run_bound(
+    backend: Backend, coroutine: Coroutine[Any, Any, Any], *, translate: bool = False
+) -> Any:
+    """Run ``coroutine`` (bound by :func:`called` in the caller's thread) on the loop.
+
+    This is how a sync twin calls its async core: binding before the hop to the registry's
+    loop makes a missing or misspelt argument a ``TypeError`` raised in the caller's frame
+    and naming the sync method. ``translate``: errors as the ``openai``-named classes.
+    """
+    try:
+        return backend.run(lambda: _translating(coroutine) if translate else coroutine)
+    finally:
+        # Only when the loop never started it (a closed registry): avoids "never awaited".
+        if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+            coroutine.close()
 
 
 class ApiObject:
@@ -156,7 +193,7 @@ class _AsyncResource:
     """
 
     # The subclass's keyword-only signature is the resource's API (documented there).
-    _create: Callable[..., Awaitable[Any]]
+    _create: Callable[..., Coroutine[Any, Any, Any]]
     #: The library's method (``acomplete``); ``stream=True`` calls ``<method>_stream``.
     _method: str
 
@@ -165,7 +202,11 @@ class _AsyncResource:
 
     async def create(self, **arguments: Any) -> Any:
         """See ``_create``; errors are raised as the ``openai``-named classes."""
-        return await _translating(self._create(**arguments))
+        return await _translating(self.bind(f"{type(self).__name__}.create", arguments))
+
+    def bind(self, name: str, arguments: Mapping[str, Any]) -> Coroutine[Any, Any, Any]:
+        """``_create(**arguments)`` bound now; a wrong argument is reported as ``name``'s."""
+        return called(self._create, name, arguments)
 
     async def _call(self, model: str, subject: Any, stream: bool, fields: dict[str, Any]) -> Any:
         """Call the library on ``subject``: :meth:`_answer`, or a stream of :meth:`_events`."""
@@ -335,7 +376,9 @@ class _SyncCreate:
         from lmux_plug.openai._client import Stream  # noqa: PLC0415 - _client imports this module
 
         backend = self._client.backend
-        result = backend.run(lambda: self._resource.create(**arguments))
+        # Bound here, so that a wrong argument names this class (``Responses.create``).
+        bound = self._resource.bind(f"{type(self).__name__}.create", arguments)
+        result = run_bound(backend, bound, translate=True)
         if isinstance(result, AsyncApiStream):
             return Stream(backend, result)  # type: ignore[arg-type] # same iterator protocol
         return result

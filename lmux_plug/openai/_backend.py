@@ -178,6 +178,23 @@ class Backend:
                     f"fallback_models[{index}]", message, model=model
                 ) from None
 
+    async def _through(  # noqa: PLR0917 - the caller's own arguments, passed on in order
+        self,
+        method: str,
+        model: str,
+        subject: Any,
+        fallback_models: Sequence[object] | None,
+        retries: int | None,
+        params: dict[str, Any],
+    ) -> tuple[Any, str]:
+        """``target.<method>(model, subject, **params)`` with the retries and fallbacks asked.
+
+        Returns the answer and the model that gave it.
+        """
+        models, tries, options = self._plan(model, fallback_models, retries)
+        call = getattr(self.target, method)
+        return await self._attempts(models, tries, lambda m: call(m, subject, **params, **options))
+
     async def achat(
         self,
         model: str,
@@ -188,10 +205,7 @@ class Backend:
         **params: Any,
     ) -> tuple[Any, str]:
         """One chat through the target; returns the response and the model that answered."""
-        models, tries, options = self._plan(model, fallback_models, retries)
-        return await self._attempts(
-            models, tries, lambda m: self.target.achat(m, messages, **params, **options)
-        )
+        return await self._through("achat", model, messages, fallback_models, retries, params)
 
     async def achat_stream(
         self,
@@ -230,10 +244,7 @@ class Backend:
         **params: Any,
     ) -> tuple[Any, str]:
         """Embeddings through the target; returns the response and the model used."""
-        models, tries, options = self._plan(model, fallback_models, retries)
-        return await self._attempts(
-            models, tries, lambda m: self.target.aembed(m, inputs, **params, **options)
-        )
+        return await self._through("aembed", model, inputs, fallback_models, retries, params)
 
     # -- sync ----------------------------------------------------------------------------
 

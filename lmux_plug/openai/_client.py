@@ -33,6 +33,8 @@ from lmux_plug.openai._apis import AsyncTextCompletions
 from lmux_plug.openai._apis import Audio
 from lmux_plug.openai._apis import Responses
 from lmux_plug.openai._apis import TextCompletions
+from lmux_plug.openai._apis import called
+from lmux_plug.openai._apis import run_bound
 from lmux_plug.openai._backend import Backend
 from lmux_plug.openai._backend import PrimedStream
 from lmux_plug.openai._backend import is_empty
@@ -544,9 +546,8 @@ class Completions:
     def create(self, **arguments: Any) -> ChatCompletion | Stream:
         """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
         client = self._client
-        result: ChatCompletion | AsyncStream = client.backend.run(
-            lambda: client.async_client.chat.completions.create(**arguments)
-        )
+        bound = called(client.async_client.chat.completions.create, "Completions.create", arguments)
+        result: ChatCompletion | AsyncStream = run_bound(client.backend, bound)
         if isinstance(result, AsyncStream):
             return Stream(client.backend, result)
         return result
@@ -569,7 +570,8 @@ class Embeddings:
     def create(self, **arguments: Any) -> Any:
         """Sync :meth:`AsyncEmbeddings.create` (the same keywords, typed as there)."""
         client = self._client
-        return client.backend.run(lambda: client.async_client.embeddings.create(**arguments))
+        bound = called(client.async_client.embeddings.create, "Embeddings.create", arguments)
+        return run_bound(client.backend, bound)
 
 
 class Models:

@@ -208,6 +208,18 @@ class Choice(_Model):
         )
 
 
+def _completion_fields(data: Mapping[str, Any], choice: type[_Model]) -> dict[str, Any]:
+    """The fields a completion and a chunk share, read from the wire dict."""
+    usage = data.get("usage")
+    return {
+        "id": data["id"],
+        "choices": _many(choice, data.get("choices")),
+        "created": data["created"],
+        "model": data["model"],
+        "usage": CompletionUsage.from_dict(usage) if usage else None,
+    }
+
+
 @attrs.define
 class ChatCompletion(_Model):
     """A ``chat.completion`` (what ``client.chat.completions.create`` returns)."""
@@ -225,13 +237,8 @@ class ChatCompletion(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, lmux_response: Any = None) -> ChatCompletion:
         """Build from the wire dict."""
-        usage = data.get("usage")
         return cls(
-            id=data["id"],
-            choices=_many(Choice, data.get("choices")),
-            created=data["created"],
-            model=data["model"],
-            usage=CompletionUsage.from_dict(usage) if usage else None,
+            **_completion_fields(data, Choice),
             system_fingerprint=data.get("system_fingerprint"),
             lmux_response=lmux_response,
         )
@@ -331,15 +338,7 @@ class ChatCompletionChunk(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, lmux_chunk: Any = None) -> ChatCompletionChunk:
         """Build from the wire dict."""
-        usage = data.get("usage")
-        return cls(
-            id=data["id"],
-            choices=_many(ChunkChoice, data.get("choices")),
-            created=data["created"],
-            model=data["model"],
-            usage=CompletionUsage.from_dict(usage) if usage else None,
-            lmux_chunk=lmux_chunk,
-        )
+        return cls(**_completion_fields(data, ChunkChoice), lmux_chunk=lmux_chunk)
 
 
 # --------------------------------------------------------------------------- embeddings

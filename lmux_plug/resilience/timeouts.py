@@ -14,15 +14,26 @@ import asyncio
 import sys
 import weakref
 from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 from typing import TypeVar
 
 from lmux_plug.errors import TimeoutError
 
-__all__ = ["CUT_IN_TASK", "arm", "attempt_timeout_error", "cut", "disarm", "within"]
+__all__ = [
+    "CUT_IN_TASK",
+    "arm",
+    "attempt_timeout_error",
+    "call_at",
+    "cancel",
+    "cut",
+    "disarm",
+    "within",
+]
 
 T = TypeVar("T")
+_INF = float("inf")
 
 
 def attempt_timeout_error(
@@ -57,6 +68,23 @@ class _Expiry:
         self.task.cancel()
 
 
+class _Call:
+    """A callback on the wheel (:func:`call_at`), as a loop timer would run it."""
+
+    __slots__ = ("argument", "function", "tick", "wheel")
+
+    def __init__(
+        self, function: Callable[[Any], object], argument: object, tick: int, wheel: _Wheel
+    ) -> None:
+        self.function = function
+        self.argument = argument
+        self.tick = tick
+        self.wheel = wheel
+
+    def fire(self) -> None:
+        self.function(self.argument)
+
+
 class _Wheel:
     """All the timeouts of one event loop, in 10 ms slots, behind a single loop timer.
 
@@ -71,22 +99,33 @@ class _Wheel:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.time = loop.time
-        self.slots: dict[int, set[_Expiry]] = {}
+        self.slots: dict[int, set[_Expiry | _Call]] = {}
         self.handle: asyncio.TimerHandle | None = None
         self.armed = 0  # the tick the loop timer is set for
 
+    def tick_of(self, when: float) -> int:
+        """The slot of loop time ``when`` (its end: a timer never fires early)."""
+        return int(when / self.RESOLUTION) + 1
+
     def add(self, task: _Cancellable, seconds: float) -> _Expiry:
-        tick = int((self.time() + seconds) / self.RESOLUTION) + 1
-        expiry = _Expiry(task, tick, self)
-        slot = self.slots.get(tick)
-        if slot is None:
-            slot = self.slots[tick] = set()
-            if self.handle is None or tick < self.armed:
-                self._arm(tick)
-        slot.add(expiry)
+        expiry = _Expiry(task, self.tick_of(self.time() + seconds), self)
+        self._join(expiry)
         return expiry
 
-    def remove(self, expiry: _Expiry) -> None:
+    def call_at(self, when: float, function: Callable[[Any], object], argument: object) -> _Call:
+        call = _Call(function, argument, self.tick_of(when), self)
+        self._join(call)
+        return call
+
+    def _join(self, entry: _Expiry | _Call) -> None:
+        slot = self.slots.get(entry.tick)
+        if slot is None:
+            slot = self.slots[entry.tick] = set()
+            if self.handle is None or entry.tick < self.armed:
+                self._arm(entry.tick)
+        slot.add(entry)
+
+    def remove(self, expiry: _Expiry | _Call) -> None:
         slot = self.slots.get(expiry.tick)
         if slot is not None:
             slot.discard(expiry)
@@ -150,6 +189,30 @@ def arm(seconds: float) -> _Expiry:
         raise RuntimeError(msg)
     wheel = _last[0] if _last and _last[0].loop is loop else _wheel_of(loop)
     return wheel.add(task, seconds)
+
+
+def call_at(
+    loop: asyncio.AbstractEventLoop,
+    when: float,
+    function: Callable[[Any], object],
+    argument: object,
+) -> _Call | None:
+    """``loop.call_at(when, function, argument)`` on the loop's wheel; cancel with :func:`cancel`.
+
+    For timeouts that nearly never fire (a response's read timeout): it may run up to one
+    10 ms slot late, and costs a slot join and leave instead of a loop timer's handle and
+    heap operations. ``when`` is on ``loop.time()``; an infinite one sets no timer (None).
+    """
+    if when == _INF:
+        return None
+    wheel = _last[0] if _last and _last[0].loop is loop else _wheel_of(loop)
+    return wheel.call_at(when, function, argument)
+
+
+def cancel(call: _Call | None) -> None:
+    """Stop the timer of :func:`call_at` (it may have run already)."""
+    if call is not None:
+        call.wheel.remove(call)
 
 
 def disarm(expiry: _Expiry) -> None:

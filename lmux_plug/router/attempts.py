@@ -65,14 +65,15 @@ AttemptCall = Callable[[Admitted, float], Awaitable[T]]
 awaitable is cheapest: no coroutine frame of its own)."""
 
 
-def _policy(plan: Plan, options: CallOptions) -> RetryPolicy:
-    retries = options.retries
+def _policy(base: RetryPolicy, options: CallOptions) -> RetryPolicy:
+    """``base``, the model's or the router's policy, with the call's ``retries`` and the cap."""
+    retries = base.retries if options.retries is None else options.retries
     cap = testing_attempts()
     if cap is not None:
         retries = min(retries, cap - 1)
-    if retries == plan.policy.retries:
-        return plan.policy
-    return attrs.evolve(plan.policy, retries=retries)
+    if retries == base.retries:
+        return base
+    return attrs.evolve(base, retries=retries)
 
 
 async def run_attempts(  # noqa: PLR0917 - once per call: positional is cheapest
@@ -92,9 +93,7 @@ async def run_attempts(  # noqa: PLR0917 - once per call: positional is cheapest
     in-process backend admits and settles without coroutines.
     """
     config = plan.config
-    policy = plan.policy
-    if options.retries != policy.retries or testing_attempts() is not None:
-        policy = _policy(plan, options)
+    custom = options.retries is not None or testing_attempts() is not None
     first = plan.target(model)
     fallbacks = options.fallbacks if options.fallbacks is not None else first.fallbacks
     chain = [model, *fallbacks] if fallbacks else [model]
@@ -111,6 +110,9 @@ async def run_attempts(  # noqa: PLR0917 - once per call: positional is cheapest
             continue
         visited.add(name)
         target = first if position == 1 else plan.target(name)
+        policy = target.policy or plan.policy
+        if custom:
+            policy = _policy(policy, options)
         retry = 0
         while retry <= policy.retries:
             if backoff_wait:

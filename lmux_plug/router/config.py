@@ -202,7 +202,11 @@ def _names(value: Sequence[str] | str) -> tuple[str, ...]:
 
 @attrs.frozen
 class LogicalModel:
-    """A name callers use, served by ``deployments``, with default fallback chains."""
+    """A name callers use, served by ``deployments``, with default fallback chains.
+
+    ``retries``: extra attempts for this model, instead of the router's ``retries`` (a
+    call's own ``retries=`` still wins).
+    """
 
     name: str
     deployments: tuple[Deployment, ...] = attrs.field(converter=_deployments)
@@ -210,6 +214,7 @@ class LogicalModel:
     fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
     context_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
     content_filter_fallbacks: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    retries: int | None = attrs.field(default=None, validator=lambda m, _, v: _retries(m, v))
     # Preset: default call parameters (``temperature``, ``max_tokens``, ``response_format``
     # ...) and a system prompt, applied to calls of this name unless the call sets them.
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, hash=False)
@@ -230,6 +235,14 @@ class LogicalModel:
         if len(set(ids)) != len(ids):
             msg = f"logical model {self.name!r} has two deployments with the same id; set name="
             raise ConfigurationError(msg)
+
+
+def _retries(model: LogicalModel, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"logical model {model.name!r}: retries must be an int >= 0, got {value!r}"
+        raise ConfigurationError(msg)
 
 
 def _system(model: LogicalModel, value: object) -> None:
@@ -422,6 +435,7 @@ def _logical_model(
         raw, schema_of(LogicalModel, frozenset({"name", "deployments"})), path
     )
     problems = [_placed(problem, path) for problem in problems]
+    problems += check_ranges(fields, path)
     if deployments_raw is None:
         problems.append(ConfigProblem(f"{path}.deployments", "required key missing"))
         deployments_raw = []

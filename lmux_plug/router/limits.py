@@ -61,8 +61,9 @@ _HEADER_FAMILIES = tuple(
 )
 
 
-# Without one of these an answer carries no rate-limit information (checked on every answer).
-_REMAINING_HEADERS = tuple(
+# Without one of these an answer carries no rate-limit information (checked on every
+# answer, in one set operation: most answers have none).
+_REMAINING_HEADERS = frozenset(
     remaining for _, families in _HEADER_FAMILIES for _, remaining, _ in families
 )
 
@@ -70,10 +71,7 @@ _REMAINING_HEADERS = tuple(
 def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | None, float, float]]:
     """``{"requests"|"tokens": (limit, remaining, reset_seconds)}`` from response headers."""
     found: dict[str, tuple[float | None, float, float]] = {}
-    for name in _REMAINING_HEADERS:
-        if name in headers:
-            break
-    else:
+    if _REMAINING_HEADERS.isdisjoint(headers):
         return found
     for kind, families in _HEADER_FAMILIES:
         for limit_h, remaining_h, reset_h in families:

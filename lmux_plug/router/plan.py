@@ -78,6 +78,8 @@ class Target:
     strategy: str
     # The model's default fallback chain (none for an implicit ``provider/model``).
     fallbacks: tuple[str, ...] = ()
+    # The model's own retry policy when it sets ``retries``; else the router's.
+    policy: RetryPolicy | None = None
 
 
 class Plan:
@@ -160,7 +162,8 @@ class Plan:
                 tiers.append(Tier(members, [r.deployment for r in members]))
         if model is None:
             return Target(name, tuple(tiers), None, "weighted")
-        return Target(name, tuple(tiers), model, model.strategy, tuple(model.fallbacks))
+        policy = None if model.retries is None else attrs.evolve(self.policy, retries=model.retries)
+        return Target(name, tuple(tiers), model, model.strategy, tuple(model.fallbacks), policy)
 
     def target(self, name: str) -> Target:
         """The logical model ``name``, or a single implicit deployment for ``provider/model``."""
@@ -224,7 +227,7 @@ class CallOptions:
             content_filter_fallback=content_filter_fallback,
         )
         self.fallbacks = fallback_models
-        self.retries = config.retries if retries is None else retries
+        self.retries = retries  # None: the model's, else the router's
         self.attempt_timeout = attempt_timeout
         self.sticky_key = sticky_key
         self.context_fallbacks = context_fallbacks

@@ -111,21 +111,35 @@ class _Send:
 
 
 class _SendChat(_Send):
-    """A chat call: the registry returns the answer and its latency apart (``achat_timed``).
+    """A chat call: the registry gives the answer and its latency apart.
 
     The router copies the answer once, to add its attempts, and sets the latency in that
-    same copy: a frozen ``ChatResponse`` copy costs about as much as building one.
+    same copy: a frozen ``ChatResponse`` copy costs about as much as building one. It calls
+    the registry's chat body directly (what ``Registry.achat_timed`` wraps): one coroutine
+    less on every routed call, and no keyword arguments packed and unpacked again.
     """
 
     __slots__ = ("latency",)
 
     def __init__(self, registry: Registry, inputs: Any, params: dict[str, Any]) -> None:
-        super().__init__(registry.achat_timed, inputs, params)
+        super().__init__(registry._achat, inputs, params)  # noqa: SLF001 - see the docstring
         self.latency: float | None = None
 
     async def __call__(self, admitted: Admitted, remaining: float) -> ChatResponse:
+        deployment = admitted.runtime.deployment
+        params = self.params
+        if self.user_timeout is not None:
+            params["timeout"] = max(min(self.user_timeout, remaining), 0.001)
         response: ChatResponse
-        response, self.latency = await super().__call__(admitted, remaining)
+        response, latency = await self.method(
+            deployment.model,
+            self.inputs,
+            admitted.key.reveal() if admitted.key is not None else None,
+            deployment.base_url,
+            dict(params),  # a copy per attempt: the registry may take items out of it
+        )
+        # As achat_timed: the plugin's own latency, if it set one.
+        self.latency = latency if response.latency is None else response.latency
         return response
 
 
@@ -329,7 +343,12 @@ class Router:
         if share is None:
             share = plan.config.singleflight and _deterministic(params)
         if not use_cache and not share:
-            return await self._chat(plan, model, messages, options, deadline_at, params)
+            # _chat inlined: the plain call (nearly every call) awaits one coroutine less.
+            send = _SendChat(self.registry, messages, params)
+            response, attempts = await run_attempts(
+                plan, self._admission, self.clock, model, options, deadline_at, send.tokens, send
+            )
+            return evolve(response, attempts=attempts, latency=send.latency)
         key = self._request_key("chat", model, messages, params)
         if use_cache:
             hit = await self.cache.get_response(key)

@@ -52,6 +52,8 @@ __all__ = [
     "StateBackendError",
 ]
 
+_V = TypeVar("_V")  # a value kept with its expiry
+
 
 class StateBackendError(ProviderError):
     """The shared state backend (Redis) failed or is unreachable.
@@ -310,11 +312,15 @@ class MemoryBackend:
 
     def get_now(self, key: str) -> str | None:
         """:meth:`get` without a coroutine."""
-        entry = self._records.get(key)
+        return self._unexpired(self._records, key)
+
+    def _unexpired(self, store: dict[str, tuple[_V, float]], key: str) -> _V | None:
+        """The value of ``key`` in ``store`` (value, expiry), dropped once it has expired."""
+        entry = store.get(key)
         if entry is None:
             return None
         if entry[1] < self._clock.monotonic():
-            del self._records[key]
+            del store[key]
             return None
         return entry[0]
 
@@ -327,13 +333,7 @@ class MemoryBackend:
 
     async def cache_get(self, key: str) -> bytes | None:
         """See :meth:`StateBackend.cache_get`."""
-        entry = self._cache.get(key)
-        if entry is None:
-            return None
-        if entry[1] < self._clock.monotonic():
-            del self._cache[key]
-            return None
-        return entry[0]
+        return self._unexpired(self._cache, key)
 
     async def cache_set(self, key: str, value: bytes, ttl: float) -> None:
         """See :meth:`StateBackend.cache_set`."""

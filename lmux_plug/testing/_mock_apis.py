@@ -97,6 +97,13 @@ class MockApis:
         msg = f"MockProvider cannot answer {api} with {type(value).__name__}"
         return InvalidRequestError(msg, provider=provider)
 
+    def _text(self, result: Any, api: str, call: MockCall) -> str:
+        """The scripted text answer: ``DEFAULT_TEXT`` for none, refused unless a string."""
+        text = DEFAULT_TEXT if result is None else result
+        if not isinstance(text, str):
+            raise self._bad(text, api, call.provider.name)
+        return text
+
     async def _answered(self, call: MockCall, shape: Callable[[Any, MockCall], T]) -> T:
         """The scripted answer of ``call``, in the shape of its API."""
         return shape(await self._next(call), call)
@@ -131,9 +138,7 @@ class MockApis:
                 usage=Usage(input_tokens=prompt, output_tokens=len(calls)),
                 tool_calls=calls,
             )
-        text = DEFAULT_TEXT if result is None else result
-        if not isinstance(text, str):
-            raise self._bad(text, "a response", call.provider.name)
+        text = self._text(result, "a response", call)
         usage = Usage(input_tokens=prompt, output_tokens=_tokens(text))
         return response_from_text(text, model=call.model, provider=call.provider.name, usage=usage)
 
@@ -157,9 +162,7 @@ class MockApis:
             return result
         request = call.request
         assert isinstance(request, CompletionRequest)  # noqa: S101
-        text = DEFAULT_TEXT if result is None else result
-        if not isinstance(text, str):
-            raise self._bad(text, "a completion", call.provider.name)
+        text = self._text(result, "a completion", call)
         prompts = (request.prompt,) if isinstance(request.prompt, str) else request.prompt
         usage = Usage(input_tokens=sum(_tokens(p) for p in prompts), output_tokens=_tokens(text))
         return CompletionResponse(
@@ -191,9 +194,7 @@ class MockApis:
             return result
         request = call.request
         assert isinstance(request, TranscriptionRequest)  # noqa: S101
-        text = DEFAULT_TEXT if result is None else result
-        if not isinstance(text, str):
-            raise self._bad(text, "a transcription", call.provider.name)
+        text = self._text(result, "a transcription", call)
         return TranscriptionResponse(
             text=text,
             model=call.model,

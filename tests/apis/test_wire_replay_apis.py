@@ -8,7 +8,9 @@ Skipped cleanly when the recordings are not present.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +62,34 @@ def _serve(exchange: WireExchange) -> WireServer:
     return WireServer(Reply.with_body(exchange.response.body, content_type, status=status))
 
 
-async def _call_responses(
-    registry: Registry, ref: str, value: Any, params: dict[str, Any], *, stream: bool
-) -> Any:
-    if stream:
-        return [c async for c in registry.acreate_response_stream(ref, value, **params)]
-    return await registry.acreate_response(ref, value, **params)
+@contextlib.asynccontextmanager
+async def _replayed(
+    exchange: WireExchange, model: str
+) -> AsyncIterator[tuple[WireServer, Registry, str]]:
+    """The recorded answer served, a registry configured for it, and the model's full name."""
+    prefix = _prefix(exchange)
+    async with _serve(exchange) as server:
+        registry = Registry.from_entry_points()
+        registry.configure(prefix, api_key=KEY, base_url=server.origin())
+        try:
+            yield server, registry, f"{prefix}/{model}"
+        finally:
+            await registry.aclose()
 
 
-async def _call_completions(
-    registry: Registry, ref: str, prompt: Any, params: dict[str, Any], *, stream: bool
+async def _call(
+    registry: Registry,
+    method: str,
+    ref: str,
+    subject: Any,
+    params: dict[str, Any],
+    *,
+    stream: bool,
 ) -> Any:
+    """``registry.<method>`` (``acomplete``, ...) or, with ``stream``, its ``_stream`` twin."""
     if stream:
-        return [c async for c in registry.acomplete_stream(ref, prompt, **params)]
-    return await registry.acomplete(ref, prompt, **params)
+        return [c async for c in getattr(registry, f"{method}_stream")(ref, subject, **params)]
+    return await getattr(registry, method)(ref, subject, **params)
 
 
 def _prefix(exchange: WireExchange) -> str:
@@ -135,35 +151,22 @@ async def test_replay_responses(exchange: WireExchange) -> None:
     params = dict(recorded)
     model, value = params.pop("model"), params.pop("input")
     stream = bool(params.pop("stream", False))
-    prefix = _prefix(exchange)
-    async with _serve(exchange) as server:
-        registry = Registry.from_entry_points()
-        registry.configure(prefix, api_key=KEY, base_url=server.origin())
-        status = exchange.response.status or 200
-        try:
-            if status >= 400 or b'"type":"error"' in exchange.response.body:
-                with pytest.raises(LmuxError) as info:
-                    await _call_responses(
-                        registry, f"{prefix}/{model}", value, params, stream=stream
-                    )
-                if status >= 400:
-                    assert info.value.status_code == status
-                return
-            if stream:
-                chunks = [
-                    c
-                    async for c in registry.acreate_response_stream(
-                        f"{prefix}/{model}", value, **params
-                    )
-                ]
-                final = chunks[-1].response
-                assert final is not None
-                assert "".join(c.delta for c in chunks) == final.output_text
-                response = final
-            else:
-                response = await registry.acreate_response(f"{prefix}/{model}", value, **params)
-        finally:
-            await registry.aclose()
+    status = exchange.response.status or 200
+    async with _replayed(exchange, model) as (server, registry, ref):
+        if status >= 400 or b'"type":"error"' in exchange.response.body:
+            with pytest.raises(LmuxError) as info:
+                await _call(registry, "acreate_response", ref, value, params, stream=stream)
+            if status >= 400:
+                assert info.value.status_code == status
+            return
+        if stream:
+            chunks = [c async for c in registry.acreate_response_stream(ref, value, **params)]
+            final = chunks[-1].response
+            assert final is not None
+            assert "".join(c.delta for c in chunks) == final.output_text
+            response = final
+        else:
+            response = await registry.acreate_response(ref, value, **params)
     if exchange.request.json() is not None:
         # What we sent carries every field of the recorded request, as recorded.
         ours = server.requests[-1].json()
@@ -183,22 +186,14 @@ async def test_replay_completions(exchange: WireExchange) -> None:
     params = {k: v for k, v in recorded.items() if v is not None}
     model, prompt = params.pop("model"), params.pop("prompt")
     stream = bool(params.pop("stream", False))
-    prefix = _prefix(exchange)
-    async with _serve(exchange) as server:
-        registry = Registry.from_entry_points()
-        registry.configure(prefix, api_key=KEY, base_url=server.origin())
-        try:
-            status = exchange.response.status or 200
-            if status >= 400:
-                with pytest.raises(LmuxError) as info:
-                    await _call_completions(
-                        registry, f"{prefix}/{model}", prompt, params, stream=stream
-                    )
-                assert info.value.status_code == status
-                return
-            response = await registry.acomplete(f"{prefix}/{model}", prompt, **params)
-        finally:
-            await registry.aclose()
+    status = exchange.response.status or 200
+    async with _replayed(exchange, model) as (server, registry, ref):
+        if status >= 400:
+            with pytest.raises(LmuxError) as info:
+                await _call(registry, "acomplete", ref, prompt, params, stream=stream)
+            assert info.value.status_code == status
+            return
+        response = await registry.acomplete(ref, prompt, **params)
     payload = json.loads(exchange.response.body)
     assert server.requests[-1].json()["prompt"] == prompt
     assert response.text == payload["choices"][0]["text"]

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import urllib.error
@@ -21,6 +20,7 @@ from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import build_app
 from lmux_plug.gateway.serve import load_toml
 from lmux_plug.gateway.serve import serve_main
+from tests.helpers import python
 
 CLIENT_KEY = "vk-serve-test-client-0001"
 
@@ -172,13 +172,14 @@ def test_serve_subprocess_with_router_and_keys(tmp_path, start_gateway):
         # "fast" and the direct "echo/echo-1" (an implicit deployment) share one deployment.
         assert fast["requests"] == 4
         assert fast["successes"] == 4
-        shown = subprocess.run(
-            [sys.executable, "-m", "lmux_plug", "stats", "--url", url],
+        shown = python(
+            "-m",
+            "lmux_plug",
+            "stats",
+            "--url",
+            url,
             env={**os.environ, "LMUX_PLUG_API_KEY": CLIENT_KEY},
-            capture_output=True,
-            text=True,
             timeout=30,
-            check=False,
         )
         assert shown.returncode == 0, shown.stderr
         assert "echo/echo-1" in shown.stdout
@@ -219,19 +220,7 @@ def test_workers_need_a_shared_state_for_limits(tmp_path, capsys):
 
 
 def test_stats_command_defaults_to_the_serve_port():
-    shown = subprocess.run(
-        [sys.executable, "-m", "lmux_plug", "stats", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    shown = python("-m", "lmux_plug", "stats", "--help", timeout=30, check=True)
     assert "http://127.0.0.1:4000" in shown.stdout
-    serve_help = subprocess.run(
-        [sys.executable, "-m", "lmux_plug.gateway.serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    serve_help = python("-m", "lmux_plug.gateway.serve", "--help", timeout=30, check=True)
     assert "default 4000" in serve_help.stdout

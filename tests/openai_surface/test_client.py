@@ -30,16 +30,8 @@ from lmux_plug.openai import ChatCompletion
 from lmux_plug.openai import Embedding
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing import MockProvider
-
-HI = [{"role": "user", "content": "hi"}]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
+from tests.helpers import HI
+from tests.helpers import WEATHER_TOOL
 
 
 @pytest.fixture
@@ -322,6 +314,34 @@ def test_errors_are_lmux_errors(client, mock):
     with pytest.raises(InvalidRequestError):
         client.embeddings.create(model="mock/e", input=[1, 2, 3])
     assert issubclass(InvalidRequestError, LmuxError)
+
+
+# A call with an argument missing fails in the caller's frame, before the hop to the loop,
+# and names the method the user called: a sync user never sees the async core's class.
+MISSING_MODEL = [
+    ("Completions.create", lambda c: c.chat.completions.create(messages=HI)),
+    ("Embeddings.create", lambda c: c.embeddings.create(input="abc")),
+    ("Responses.create", lambda c: c.responses.create(input="abc")),
+    ("TextCompletions.create", lambda c: c.completions.create(prompt="abc")),
+    ("Transcriptions.create", lambda c: c.audio.transcriptions.create(file=b"abc")),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), MISSING_MODEL, ids=[n for n, _ in MISSING_MODEL])
+def test_sync_call_missing_argument_names_the_sync_method(client, mock, name, call):
+    with pytest.raises(TypeError) as raised:
+        call(client)
+    message = str(raised.value)
+    assert message == f"{name}() missing 1 required keyword-only argument: 'model'"
+    assert mock.calls == []
+
+
+@pytest.mark.parametrize(("name", "call"), MISSING_MODEL, ids=[n for n, _ in MISSING_MODEL])
+async def test_async_call_missing_argument_names_the_public_method(registry, mock, name, call):
+    with pytest.raises(TypeError) as raised:
+        await call(AsyncOpenAI(registry=registry))
+    assert str(raised.value).startswith(f"Async{name}() missing 1 required keyword-only")
+    assert mock.calls == []
 
 
 async def test_async_client(registry, mock):

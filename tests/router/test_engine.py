@@ -30,6 +30,8 @@ from lmux_plug.resilience import parse_duration
 from lmux_plug.resilience import retry_after_from
 from lmux_plug.resilience import retry_wait
 from lmux_plug.resilience.clock import SYSTEM_CLOCK
+from lmux_plug.resilience.timeouts import call_at
+from lmux_plug.resilience.timeouts import cancel
 from lmux_plug.resilience.timeouts import within
 from lmux_plug.router import Deployment
 from lmux_plug.router import LogicalModel
@@ -289,3 +291,22 @@ async def test_within_passes_an_outside_cancellation_through():
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
+
+
+async def test_wheel_callbacks_run_once_due_and_not_after_cancel():
+    loop = asyncio.get_running_loop()
+    ran: list[str] = []
+    now = loop.time()
+    late = call_at(loop, now + 5.0, ran.append, "late")  # an earlier slot comes after it
+    soon = call_at(loop, now + 0.02, ran.append, "soon")
+    dropped = call_at(loop, now + 0.02, ran.append, "dropped")
+    cancel(dropped)
+    assert call_at(loop, float("inf"), ran.append, "never") is None  # no deadline: no timer
+    cancel(None)
+    await asyncio.sleep(0.08)
+    assert ran == ["soon"]  # due (up to one 10 ms slot late), the cancelled one not run
+    assert soon is not None
+    cancel(soon)  # after it ran: nothing to do
+    cancel(late)
+    await asyncio.sleep(0.02)
+    assert ran == ["soon"]

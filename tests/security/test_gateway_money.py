@@ -18,11 +18,8 @@ from decimal import Decimal
 import openai
 import pytest
 
-from lmux_plug import ChatChunk
-from lmux_plug import FinishReason
 from lmux_plug import ModelPricing
 from lmux_plug import Registry
-from lmux_plug import Usage
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.budget import BudgetPolicy
 from lmux_plug.gateway.keys import KeyStore
@@ -30,6 +27,7 @@ from lmux_plug.gateway.keys import VirtualKey
 from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
+from tests.helpers import slow_words
 
 KEY = "vk-money-client-key-0001"
 OPEN_KEY = "vk-money-open-key-0002"
@@ -197,14 +195,8 @@ class _SlowStream(MockProvider):
     async def _stream(self, call):
         self.calls.append(call)
         try:
-            for _ in range(200):
-                await asyncio.sleep(0.02)
-                yield ChatChunk(delta="word ", model=call.model)
-            yield ChatChunk(
-                finish_reason=FinishReason.STOP,
-                usage=Usage(input_tokens=1, output_tokens=200),
-                model=call.model,
-            )
+            async for chunk in slow_words(call.model):
+                yield chunk
         finally:
             # Releasing an upstream connection awaits: a disconnect must not skip the charge.
             await asyncio.sleep(0.05)

@@ -23,11 +23,9 @@ import pytest
 
 from lmux_plug import ChatChunk
 from lmux_plug import CompletionChunk
-from lmux_plug import FinishReason
 from lmux_plug import ModelPricing
 from lmux_plug import Registry
 from lmux_plug import ResponseChunk
-from lmux_plug import Usage
 from lmux_plug.gateway.app import create_app
 from lmux_plug.gateway.keys import KeyStore
 from lmux_plug.gateway.keys import VirtualKey
@@ -35,6 +33,7 @@ from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.hookspecs import hookimpl
 from lmux_plug.testing import MockProvider
+from tests.helpers import slow_words
 
 KEY = "vk-stream-cut-client-0001"
 PRICE = ModelPricing(input=Decimal("0.001"), output=Decimal("0.001"))
@@ -53,14 +52,8 @@ class _SlowWords(MockProvider):
 
     async def _stream(self, call: Any) -> AsyncIterator[ChatChunk]:
         self.calls.append(call)
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            yield ChatChunk(delta="word ", model=call.model)
-        yield ChatChunk(
-            finish_reason=FinishReason.STOP,
-            usage=Usage(input_tokens=1, output_tokens=200),
-            model=call.model,
-        )
+        async for chunk in slow_words(call.model):
+            yield chunk
 
     # The Responses and completion streams are the hooks themselves (MockProvider has no
     # per-API override point for them): a word every 20 ms, as for chat.
@@ -181,10 +174,6 @@ def test_a_stream_cut_is_charged_and_released_when_the_upstream_close_awaits(rou
             assert len(registry.released) == number, f"cut {number}: upstream not released"
             charged.append(spent() - before)
     assert len(slow.calls) == CUTS
-    if route == "chat":
-        # Paid its prompt and the words it got (if any): never nothing, never the 1,000
-        # output tokens reserved.
-        assert all(Decimal("0.0005") < c < Decimal("0.1") for c in charged), charged
-    else:
-        # No usage before the cut: the reservation (prompt and 1,000 tokens) stays charged.
-        assert all(c > MAX_TOKENS * PRICE.output for c in charged), charged
+    # Every route pays its prompt and the words it got (if any): never nothing, never the
+    # 1,000 output tokens reserved (the Responses and completion routes once kept it all).
+    assert all(Decimal("0.0005") < c < Decimal("0.1") for c in charged), charged

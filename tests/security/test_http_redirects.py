@@ -20,6 +20,7 @@ from aiohttp import web
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
 from lmux_plug.http import Transport
+from tests.helpers import read_request
 
 SECRET = "sk-test-" + "q" * 24
 SENT = {
@@ -84,21 +85,10 @@ async def _proxy_server(seen: list[str]) -> tuple[asyncio.AbstractServer, str]:
         import aiohttp
 
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ")
+            while (request := await read_request(reader)) is not None:
+                request_line, headers, body = request
+                method, target, _ = request_line.split(" ")
                 seen.append(target)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip()] = value.strip()
-                length = int(headers.get("Content-Length", headers.get("content-length", "0")))
-                body = await reader.readexactly(length)
                 forwarded = {
                     k: v
                     for k, v in headers.items()

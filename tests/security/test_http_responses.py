@@ -23,6 +23,7 @@ from lmux_plug import ProviderError
 from lmux_plug import ResponseTooLargeError
 from lmux_plug.http import Timeout
 from lmux_plug.http import Transport
+from tests.helpers import read_request
 
 FRESH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"fresh": true}'
 SMUGGLED = b'HTTP/1.1 200 OK\r\ncontent-length: 18\r\n\r\n{"smuggled": true}'
@@ -68,16 +69,7 @@ class RawServer:
         self._handlers.add(task)
         self._writers.add(writer)
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
+            while await read_request(reader) is not None:
                 index = self.requests
                 self.requests += 1
                 data, close = self.script(index)

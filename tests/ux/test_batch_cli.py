@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,25 +12,17 @@ import pytest
 
 
 def test_missing_credentials_stop_before_the_first_call(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n' * 50)
-    out = tmp_path / "out.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", env=env)
+    result, out = batch_cli.over(tmp_path, '"hi"\n' * 50, "openai/gpt-4o-mini", env=env)
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
     assert not out.exists() or out.read_text() == ""
 
 
 def test_missing_capability_stops_before_the_first_call(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n')
-    out = tmp_path / "out.jsonl"
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-not-real-000"}
     # A chat model asked to embed.
-    result = batch_cli.run(
-        str(data), "-o", str(out), "-m", "openai/gpt-4o-mini", "--embed", env=env
-    )
+    result, out = batch_cli.over(tmp_path, '"hi"\n', "openai/gpt-4o-mini", "--embed", env=env)
     assert result.returncode == 2
     assert "does not support embed" in result.stderr
     assert not out.exists() or out.read_text() == ""
@@ -39,10 +30,7 @@ def test_missing_capability_stops_before_the_first_call(tmp_path: Path, batch_cl
 
 def _echo_batch(tmp_path: Path, batch_cli, lines: str, *options: str):  # type: ignore[no-untyped-def]
     """Run the batch CLI on ``echo/echo-1`` over ``lines``; its exit code and output records."""
-    data = tmp_path / "in.jsonl"
-    data.write_text(lines)
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", *options)
+    result, out = batch_cli.over(tmp_path, lines, "echo/echo-1", *options)
     return result.returncode, batch_cli.records(out)
 
 
@@ -72,10 +60,7 @@ def test_out_of_range_numbers_are_usage_errors(
     tmp_path: Path, batch_cli, args: tuple[str, ...], expected: str
 ) -> None:
     # A negative --rpm was a ConfigurationError traceback; the others were taken silently.
-    data = tmp_path / "in.jsonl"
-    data.write_text('"one"\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", *args)
+    result, out = batch_cli.over(tmp_path, '"one"\n', "echo/echo-1", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"lmux-plug batch: {expected}" in result.stderr
@@ -141,11 +126,7 @@ def test_shards_share_one_rpm_budget_through_redis(
     started = time.monotonic()
     shards = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lmux_plug",
-                "batch",
+            batch_cli.command(
                 str(data),
                 "-o",
                 str(tmp_path / f"out{k}.jsonl"),
@@ -157,8 +138,7 @@ def test_shards_share_one_rpm_budget_through_redis(
                 "600",
                 "--state",
                 url,
-                "--no-progress",
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -179,11 +159,8 @@ def test_an_unreachable_state_redis_stops_before_the_first_call(tmp_path: Path, 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n' * 5)
-    out = tmp_path / "out.jsonl"
     url = f"redis://user:s3cret-pass@127.0.0.1:{port}/0"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--state", url)
+    result, out = batch_cli.over(tmp_path, '"hi"\n' * 5, "echo/echo-1", "--state", url)
     assert result.returncode == 2, result.stderr
     assert "cannot reach Redis" in result.stderr
     assert f"127.0.0.1:{port}" in result.stderr
@@ -202,10 +179,7 @@ def test_an_unreachable_state_redis_stops_before_the_first_call(tmp_path: Path, 
 def test_a_bare_or_misspelt_model_gets_a_did_you_mean(
     tmp_path: Path, batch_cli, model: str, expected: str
 ) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", model)
+    result, out = batch_cli.over(tmp_path, '"hi"\n', model)
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
@@ -215,31 +189,24 @@ def test_a_bare_or_misspelt_model_gets_a_did_you_mean(
 def test_a_known_provider_without_its_plugin_gets_the_install_hint(
     tmp_path: Path, batch_cli
 ) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n')
     env = {**os.environ, "LMUX_PLUG_DISABLE": "anthropic"}
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "anthropic/claude-sonnet-4-5", env=env)
+    result, out = batch_cli.over(tmp_path, '"hi"\n', "anthropic/claude-sonnet-4-5", env=env)
     assert result.returncode == 2
     assert "pip install lmux-plug-anthropic" in result.stderr
     assert not out.exists()
 
 
 def test_a_bad_parameter_stops_before_the_first_call(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"hi"\n' * 20)
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--temperature", "9")
+    result, out = batch_cli.over(tmp_path, '"hi"\n' * 20, "echo/echo-1", "--temperature", "9")
     assert result.returncode == 2
     assert "temperature" in result.stderr
     assert not out.exists()  # not twenty error lines
 
 
 def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, batch_cli) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('"a"\nnot json\n{"prompt": 5}\n\n{"id": "x"}\n"b"\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "echo/echo-1", "--ordered")
+    result, out = batch_cli.over(
+        tmp_path, '"a"\nnot json\n{"prompt": 5}\n\n{"id": "x"}\n"b"\n', "echo/echo-1", "--ordered"
+    )
     assert result.returncode == 1  # some lines failed
     records = batch_cli.records(out)
     assert [r["line"] for r in records] == [1, 2, 3, 5, 6]  # the blank line is skipped

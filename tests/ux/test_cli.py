@@ -16,6 +16,7 @@ import pytest
 import lmux_plug
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
+from tests.helpers import python
 
 
 def run(
@@ -24,13 +25,11 @@ def run(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lmux_plug", *args],
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return python(
+        "-m",
+        "lmux_plug",
+        *args,
+        stdin=stdin if stdin is not None else "",
         env=env,
         cwd=cwd,
     )

@@ -15,6 +15,7 @@ import pytest
 import lmux_plug
 from lmux_plug import Registry
 from lmux_plug.errors import ConfigurationError
+from lmux_plug.errors import ProviderError
 from lmux_plug.router import ConfigSource
 from lmux_plug.router import ConfigValidationError
 from lmux_plug.router import Deployment
@@ -123,6 +124,14 @@ def test_good_file_loads(tmp_path: Path) -> None:
             "lmux.toml: $.models.fast.deployments[0]: deployment model 'no-slash'",
         ),
         ("[models.fast]\n", "lmux.toml: $.models.fast.deployments: required key missing"),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\nretries = "many"\n',
+            "lmux.toml: $.models.fast.retries: expected int, got 'many'",
+        ),
+        (
+            '[models.fast]\ndeployments = ["echo/echo-1"]\nretries = -3\n',
+            "lmux.toml: $.models.fast.retries: must be >= 0, got -3",
+        ),
         ("", "lmux.toml: $.models: missing: declare at least one [models.NAME]"),
         ("[router]\nretries = 1\n", "lmux.toml: $.models: missing"),
         ('[modles.fast]\ndeployments = ["echo/echo-1"]\n', "lmux.toml: $.modles: unknown table"),
@@ -242,10 +251,9 @@ def test_batch_cli_reports_the_config_error(tmp_path: Path, batch_cli) -> None:
     config = write(
         tmp_path, '[router]\nretries = "many"\n[models.m]\ndeployments = ["echo/echo-1"]\n'
     )
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"id": 1, "prompt": "hi"}\n')
-    out = tmp_path / "out.jsonl"
-    result = batch_cli.run(str(data), "-o", str(out), "-m", "m", "--config", str(config))
+    result, _ = batch_cli.over(
+        tmp_path, '{"id": 1, "prompt": "hi"}\n', "m", "--config", str(config)
+    )
     assert result.returncode == 2
     assert "$.router.retries: expected int, got 'many'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -345,11 +353,11 @@ def test_unknown_provider_is_refused_at_load_and_on_reload(
 
 def test_a_key_in_the_wrong_table_says_where_it_goes(tmp_path: Path) -> None:
     path = write(
-        tmp_path, '[models.fast]\ndeployments = ["echo/echo-1"]\nretries = 3\ntemperature = 0.2\n'
+        tmp_path, '[models.fast]\ndeployments = ["echo/echo-1"]\ndeadline = 3\ntemperature = 0.2\n'
     )
     assert errors_of(path) == [
         (
-            "lmux.toml: $.models.fast.retries: unknown key; retries is a setting of the whole "
+            "lmux.toml: $.models.fast.deadline: unknown key; deadline is a setting of the whole "
             "router: put it under [router]"
         ),
         (
@@ -379,3 +387,33 @@ def test_a_misspelt_logical_model_gets_a_did_you_mean() -> None:
     with Registry() as registry, pytest.raises(lmux_plug.NotFoundError) as info:
         Router({"fast": ["echo/echo-1"]}, registry=registry).chat("fsat", "hi")
     assert "unknown logical model 'fsat' (did you mean 'fast'?)" in str(info.value)
+
+
+def test_a_model_may_set_its_own_retries(tmp_path: Path) -> None:
+    """``[models.X] retries`` replaces the router's for that model; a call's ``retries`` wins."""
+    calls: list[str] = []
+
+    def failing(call: Any) -> str:
+        calls.append(call.request.model)
+        raise ProviderError("upstream is down", status_code=503)
+
+    registry = Registry()
+    registry.register("flaky", MockProvider("flaky", handler=failing))
+    path = write(
+        tmp_path,
+        "[router]\nretries = 3\nbackoff_base = 0\nbackoff_max = 0\nbreaker_threshold = 50\n"
+        '[models.once]\ndeployments = ["flaky/a"]\nretries = 0\nfallbacks = ["steady"]\n'
+        '[models.steady]\ndeployments = ["flaky/b"]\n',
+    )
+    router = Router(registry=registry, config_path=path)
+    with pytest.raises(ProviderError):
+        router.chat("once", "hi")
+    # One attempt at its own model, then the fallback with the router's 3 retries.
+    assert calls == ["a", "b", "b", "b", "b"]
+    calls.clear()
+    with pytest.raises(ProviderError):
+        router.chat("once", "hi", retries=1)
+    assert calls == ["a", "a", "b", "b"]
+    with pytest.raises(ConfigurationError, match="retries must be an int >= 0"):
+        LogicalModel("x", ["flaky/a"], retries=True)
+    registry.close()

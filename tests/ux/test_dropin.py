@@ -8,8 +8,6 @@ HTTP server on 127.0.0.1 (``FakeOpenAIServer``) reached through the openai plugi
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from lmux_plug import ConfigurationError
 from lmux_plug import Registry
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from tests.helpers import python
 
 KEY = "sk-test-dropin-000"
 
@@ -142,14 +141,7 @@ def test_same_names_exported_without_openai(tmp_path: Path) -> None:
         """
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    result = python("-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "caught RateLimitError 429"
 

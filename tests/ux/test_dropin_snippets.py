@@ -30,21 +30,10 @@ from lmux_plug import Registry
 from lmux_plug.openai import AsyncOpenAI
 from lmux_plug.openai import OpenAI
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from tests.helpers import HI
+from tests.helpers import WEATHER_TOOL
 
 KEY = "k-test-snippets-0"
-HI = [{"role": "user", "content": "hi"}]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture

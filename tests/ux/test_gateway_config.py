@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.router.config import ConfigValidationError
 from lmux_plug.router.config import parse_config
 from lmux_plug.testing import MockProvider
+from tests.helpers import python
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 ROUTED = """
@@ -138,13 +137,7 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
 
 def test_serve_prints_the_problems_and_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, "[gateway]\nport = 'x'\n[gatway]\nhost = 'a'\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "lmux_plug", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = python("-m", "lmux_plug", "serve", "--config", str(path), timeout=120)
     assert result.returncode == 2
     assert f"{path}: $.gateway.port: expected int, got 'x'" in result.stderr
     assert f"{path}: $.gatway: unknown table; did you mean 'gateway'?" in result.stderr
@@ -153,13 +146,7 @@ def test_serve_prints_the_problems_and_exits_2(tmp_path: Path) -> None:
 
 def test_stats_default_url_is_the_port_serve_listens_on() -> None:
     def help_of(command: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "lmux_plug", command, "--help"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
+        return python("-m", "lmux_plug", command, "--help", timeout=120, check=True).stdout
 
     def default_ports(text: str) -> set[str]:
         # Port-like numbers in the "(default ...)" notes of the help (127.0.0.1 is no port).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -293,29 +291,10 @@ def test_gateway_passes_sdk_extra_body_and_refuses_bad_values() -> None:
     ],
 )
 def test_batch_cli_refuses_a_bad_parameter_before_any_line(
-    tmp_path: Path, option: list[str], expected: str
+    tmp_path: Path, batch_cli, option: list[str], expected: str
 ) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"id": 1, "prompt": "hi"}\n{"id": 2, "prompt": "yo"}\n')
-    out = tmp_path / "out.jsonl"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lmux_plug",
-            "batch",
-            str(data),
-            "-o",
-            str(out),
-            "-m",
-            "echo/echo-1",
-            "--no-progress",
-            *option,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result, out = batch_cli.over(
+        tmp_path, '{"id": 1, "prompt": "hi"}\n{"id": 2, "prompt": "yo"}\n', "echo/echo-1", *option
     )
     assert result.returncode == 2
     assert expected in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import lmux_plug_anthropic
@@ -130,14 +131,10 @@ async def anthropic_server() -> AsyncIterator[WireServer]:
 
 
 @pytest.fixture
-async def registry(anthropic_server: WireServer) -> AsyncIterator[Registry]:
+def registry(anthropic_server: WireServer, plugin_registry: Callable[..., Registry]) -> Registry:
     """A registry with only this plugin, pointed at the fake server with a placeholder key."""
-    reg = Registry(plugins=[lmux_plug_anthropic], builtins=False)
-    reg.configure("anthropic", api_key="test-key", base_url=anthropic_server.origin())
-    try:
-        yield reg
-    finally:
-        await reg.aclose()
+    base_url = anthropic_server.origin()
+    return plugin_registry(lmux_plug_anthropic, "anthropic", api_key="test-key", base_url=base_url)
 
 
 @pytest.fixture

@@ -86,15 +86,8 @@ async def test_stream_yields_text_and_one_terminal_chunk(registry, anthropic_ser
     assert all(c.request_id == "req_1" for c in chunks)
 
 
-async def test_tools_round_trip(registry, anthropic_server, wire):
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+async def test_tools_round_trip(registry, anthropic_server, wire, weather_tool):
+    tool = weather_tool
     anthropic_server.enqueue(
         wire.Reply(
             json_body=wire.message_body(

@@ -27,6 +27,7 @@ from lmux_plug_contract.wires.bedrock import exception_frame
 
 from lmux_plug import AuthenticationError
 from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import ConfigurationError
 from lmux_plug import ContextLengthExceededError
@@ -38,6 +39,7 @@ from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
+from lmux_plug import UserMessage
 from lmux_plug.http import Transport
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.wire_server import CapturedRequest
@@ -164,18 +166,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["lean", "aiohttp"])
-async def registry(
-    request: pytest.FixtureRequest, bedrock_server: tuple[FakeBedrock, str], aws_env: None
-) -> AsyncIterator[Registry]:
+def registry(
+    request: pytest.FixtureRequest,
+    bedrock_server: tuple[FakeBedrock, str],
+    aws_env: None,
+    plugin_registry: Callable[..., Registry],
+) -> Registry:
     """A registry pointed at the fake server, over both transport paths."""
-    reg = Registry(
-        plugins=[lmux_plug_bedrock],
-        builtins=False,
-        transport=Transport(fast_path=request.param == "lean"),
+    transport = Transport(fast_path=request.param == "lean")
+    return plugin_registry(
+        lmux_plug_bedrock, "bedrock", transport=transport, base_url=bedrock_server[1]
     )
-    reg.configure("bedrock", base_url=bedrock_server[1])
-    yield reg
-    await reg.aclose()
 
 
 def stream_response(*frames: bytes, request_id: str = "req-stream") -> Callable[..., Reply]:
@@ -272,7 +273,9 @@ async def test_wrong_secret_is_refused_and_not_leaked(
     assert wrong not in repr(caught.value)
 
 
-async def test_tools_vision_structured_output_round_trip(bedrock_server, registry) -> None:
+async def test_tools_vision_structured_output_round_trip(
+    bedrock_server, registry, weather_tool
+) -> None:
     fake, _ = bedrock_server
     fake.answer = converse_answer(
         {"reasoningContent": {"reasoningText": {"text": "Think.", "signature": "sig-1"}}},
@@ -280,14 +283,7 @@ async def test_tools_vision_structured_output_round_trip(bedrock_server, registr
         {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Paris"}}},
         stop="tool_use",
     )
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    tool = weather_tool
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     first = await registry.achat(
         f"bedrock/{SONNET}",
@@ -307,7 +303,7 @@ async def test_tools_vision_structured_output_round_trip(bedrock_server, registr
             {
                 "toolSpec": {
                     "name": "get_weather",
-                    "description": "Weather",
+                    "description": "Weather for a city",
                     "inputSchema": {"json": tool["function"]["parameters"]},
                 }
             }
@@ -574,10 +570,13 @@ async def test_default_url_uses_the_region(monkeypatch, aws_env) -> None:
     reg = Registry(plugins=[lmux_plug_bedrock], builtins=False)
     route, _ = reg.resolve(f"bedrock/{NOVA}")
     assert route.spec.base_url == "https://bedrock-runtime.{region}.amazonaws.com"
-    from lmux_plug_bedrock import _base_url
+    from lmux_plug_bedrock._wire import CODEC
 
     context = reg._context(route, None, None)
-    assert _base_url(context) == f"https://bedrock-runtime.{REGION}.amazonaws.com"
+    call = CODEC.encode_chat(
+        ChatRequest(model=NOVA, messages=[UserMessage("hi")]), context, stream=False
+    )
+    assert call.url.startswith(f"https://bedrock-runtime.{REGION}.amazonaws.com/model/")
     reg.close()
 
 

@@ -68,14 +68,13 @@ async def server() -> AsyncIterator[tuple[FakeCohere, WireServer]]:
 
 
 @pytest.fixture
-async def registry(
-    server: tuple[FakeCohere, WireServer], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Registry]:
+def registry(
+    server: tuple[FakeCohere, WireServer],
+    monkeypatch: pytest.MonkeyPatch,
+    plugin_registry: Callable[..., Registry],
+) -> Registry:
     monkeypatch.setenv("CO_API_KEY", KEY)
-    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=server[1].origin())
-    yield reg
-    await reg.aclose()
+    return plugin_registry(lmux_plug_cohere, "cohere", base_url=server[1].origin())
 
 
 def _sse_response(body: bytes) -> Reply:
@@ -138,7 +137,7 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     }
 
 
-async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) -> None:
+async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, weather_tool) -> None:
     fake, running = server
     fake.answer = lambda _b: Reply.with_json(
         {
@@ -158,13 +157,7 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry) ->
             "usage": USAGE,
         }
     )
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    tool = weather_tool
     first = await registry.achat(
         "cohere/command-r-08-2024", "Weather in Paris?", tools=[tool], tool_choice="required"
     )
@@ -386,16 +379,14 @@ async def test_too_many_tokens_is_context_length_exceeded(server, registry) -> N
         _ = [c async for c in registry.achat_stream("cohere/command-a-03-2025", "hi")]
 
 
-async def test_missing_key_fails_before_io(server, monkeypatch) -> None:
+async def test_missing_key_fails_before_io(server, monkeypatch, plugin_registry) -> None:
     _, running = server
     monkeypatch.delenv("CO_API_KEY", raising=False)
     monkeypatch.delenv("COHERE_API_KEY", raising=False)
-    reg = Registry(plugins=[lmux_plug_cohere], builtins=False)
-    reg.configure("cohere", base_url=running.origin())
+    reg = plugin_registry(lmux_plug_cohere, "cohere", base_url=running.origin())
     with pytest.raises(AuthenticationError, match="CO_API_KEY"):
         await reg.achat("cohere/command-a-03-2025", "hi")
     assert running.requests == []
-    await reg.aclose()
 
 
 async def test_bad_input_is_refused_before_io(server, registry) -> None:

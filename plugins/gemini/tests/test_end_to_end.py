@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -182,13 +183,8 @@ async def server() -> AsyncIterator[tuple[WireServer, str]]:
 
 
 @pytest.fixture
-async def registry(server: tuple[WireServer, str]) -> AsyncIterator[Registry]:
-    reg = Registry(plugins=[lmux_plug_gemini], builtins=False)
-    reg.configure("gemini", base_url=server[1], api_key=KEY)
-    try:
-        yield reg
-    finally:
-        await reg.aclose()
+def registry(server: tuple[WireServer, str], plugin_registry: Callable[..., Registry]) -> Registry:
+    return plugin_registry(lmux_plug_gemini, "gemini", base_url=server[1], api_key=KEY)
 
 
 async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
@@ -426,17 +422,17 @@ async def test_error_event_mid_stream(registry: Registry) -> None:
 
 
 async def test_missing_key_names_env_vars(
-    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[WireServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+    plugin_registry: Callable[..., Registry],
 ) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-    reg = Registry(plugins=[lmux_plug_gemini], builtins=False)
-    reg.configure("gemini", base_url=server[1])
+    reg = plugin_registry(lmux_plug_gemini, "gemini", base_url=server[1])
     with pytest.raises(AuthenticationError, match="GEMINI_API_KEY or GOOGLE_API_KEY"):
         await reg.achat("gemini/gemini-2.5-flash", "hi")
     monkeypatch.setenv("GOOGLE_API_KEY", KEY)
     assert (await reg.achat("gemini/gemini-2.5-flash", "hi")).content == "echo: hi"
-    await reg.aclose()
 
 
 async def test_sync_api(server: tuple[WireServer, str]) -> None:

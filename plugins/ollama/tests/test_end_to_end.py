@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -145,16 +146,13 @@ async def server() -> AsyncIterator[tuple[WireServer, str]]:
 
 
 @pytest.fixture
-async def registry(
-    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Registry]:
+def registry(
+    server: tuple[WireServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+    plugin_registry: Callable[..., Registry],
+) -> Registry:
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
-    reg = Registry(plugins=[lmux_plug_ollama], builtins=False)
-    reg.configure("ollama", base_url=f"http://{server[1]}")
-    try:
-        yield reg
-    finally:
-        await reg.aclose()
+    return plugin_registry(lmux_plug_ollama, "ollama", base_url=f"http://{server[1]}")
 
 
 async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
@@ -358,16 +356,15 @@ async def test_error_line_mid_stream(registry: Registry) -> None:
 
 
 async def test_ollama_host_without_scheme_and_api_key(
-    server: tuple[WireServer, str], monkeypatch: pytest.MonkeyPatch
+    server: tuple[WireServer, str],
+    monkeypatch: pytest.MonkeyPatch,
+    plugin_registry: Callable[..., Registry],
 ) -> None:
     fake, hostport = server
     monkeypatch.setenv("OLLAMA_HOST", hostport)  # host:port, no scheme
     monkeypatch.setenv("OLLAMA_API_KEY", "test-ollama-key")
-    reg = Registry(plugins=[lmux_plug_ollama], builtins=False)
-    try:
-        assert (await reg.achat("ollama/llama3.2", "hi")).content == "echo: hi"
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_ollama)
+    assert (await reg.achat("ollama/llama3.2", "hi")).content == "echo: hi"
     assert fake.requests[-1].headers["authorization"] == "Bearer test-ollama-key"
 
 

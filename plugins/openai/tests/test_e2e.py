@@ -363,14 +363,10 @@ async def test_image_input_and_response_format(registry: Registry, server: OpenA
     }
 
 
-async def test_tools_non_streamed(registry: Registry, server: OpenAIServer) -> None:
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+async def test_tools_non_streamed(
+    registry: Registry, server: OpenAIServer, weather_tool: dict[str, Any]
+) -> None:
+    tool = weather_tool
     response = await registry.achat(
         "mygw/tools", "weather in Paris?", tools=[tool], tool_choice="required"
     )

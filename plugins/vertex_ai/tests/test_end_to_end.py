@@ -24,7 +24,6 @@ from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import RateLimitError
-from lmux_plug import Registry
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -126,24 +125,15 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     _auth.forget()
 
 
-async def _registry(url: str) -> Registry:
-    reg = Registry(plugins=[lmux_plug_vertex_ai], builtins=False)
-    reg.configure("vertex_ai", base_url=url)
-    return reg
-
-
-async def test_generate_content_url_body_token_and_usage(vertex) -> None:
+async def test_generate_content_url_body_token_and_usage(vertex, plugin_registry) -> None:
     fake, url = vertex
-    reg = await _registry(url)
-    try:
-        answer = await reg.achat(
-            MODEL,
-            [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-            temperature=0.2,
-            max_tokens=30,
-        )
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    answer = await reg.achat(
+        MODEL,
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        temperature=0.2,
+        max_tokens=30,
+    )
     sent = fake.requests[0]
     assert sent.path == (
         "/v1/projects/my-project/locations/europe-west4/publishers/google/models/"
@@ -163,13 +153,10 @@ async def test_generate_content_url_body_token_and_usage(vertex) -> None:
     assert answer.cost is not None
 
 
-async def test_stream_uses_alt_sse(vertex) -> None:
+async def test_stream_uses_alt_sse(vertex, plugin_registry) -> None:
     fake, url = vertex
-    reg = await _registry(url)
-    try:
-        chunks = [c async for c in reg.achat_stream(MODEL, "Hi")]
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    chunks = [c async for c in reg.achat_stream(MODEL, "Hi")]
     assert fake.requests[0].path.endswith(":streamGenerateContent")
     assert fake.requests[0].query == {"alt": "sse"}
     assert "".join(c.delta for c in chunks) == "Hello!"
@@ -179,7 +166,7 @@ async def test_stream_uses_alt_sse(vertex) -> None:
     assert terminal[0].usage.input_tokens == 7
 
 
-async def test_global_location_and_v1beta1(vertex, monkeypatch) -> None:
+async def test_global_location_and_v1beta1(vertex, monkeypatch, plugin_registry) -> None:
     from lmux_plug_vertex_ai import _urls
 
     options = lmux_plug_vertex_ai.SPEC.options
@@ -190,18 +177,15 @@ async def test_global_location_and_v1beta1(vertex, monkeypatch) -> None:
 
     fake, url = vertex
     monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "global")
-    reg = await _registry(f"{url}/v1beta1")
-    try:
-        await reg.achat(MODEL, "Hi")
-        # A spec variant with the option works too (no URL change needed).
-        import attrs
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=f"{url}/v1beta1")
+    await reg.achat(MODEL, "Hi")
+    # A spec variant with the option works too (no URL change needed).
+    import attrs
 
-        beta = attrs.evolve(lmux_plug_vertex_ai.SPEC, options={"api_version": "v1beta1"})
-        reg.register("vertex_beta", beta)
-        reg.configure("vertex_beta", base_url=url)
-        await reg.achat("vertex_beta/gemini-2.5-flash", "Hi")
-    finally:
-        await reg.aclose()
+    beta = attrs.evolve(lmux_plug_vertex_ai.SPEC, options={"api_version": "v1beta1"})
+    reg.register("vertex_beta", beta)
+    reg.configure("vertex_beta", base_url=url)
+    await reg.achat("vertex_beta/gemini-2.5-flash", "Hi")
     expected = (
         "/v1beta1/projects/my-project/locations/global/publishers/google/models/"
         "gemini-2.5-flash:generateContent"
@@ -209,46 +193,43 @@ async def test_global_location_and_v1beta1(vertex, monkeypatch) -> None:
     assert [r.path for r in fake.requests] == [expected, expected]
 
 
-async def test_base_url_with_project_and_location_and_resource_models(vertex, monkeypatch) -> None:
+async def test_base_url_with_project_and_location_and_resource_models(
+    vertex, monkeypatch, plugin_registry
+) -> None:
     fake, url = vertex
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
-    reg = await _registry(f"{url}/v1/projects/other/locations/asia-northeast1")
-    try:
-        await reg.achat(MODEL, "Hi")
-        await reg.achat("vertex_ai/publishers/meta/models/llama-4-maverick", "Hi")
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(
+        lmux_plug_vertex_ai,
+        "vertex_ai",
+        base_url=f"{url}/v1/projects/other/locations/asia-northeast1",
+    )
+    await reg.achat(MODEL, "Hi")
+    await reg.achat("vertex_ai/publishers/meta/models/llama-4-maverick", "Hi")
     assert [r.path for r in fake.requests] == [
         "/v1/projects/other/locations/asia-northeast1/publishers/google/models/gemini-2.5-flash:generateContent",
         "/v1/projects/other/locations/asia-northeast1/publishers/meta/models/llama-4-maverick:generateContent",
     ]
-    reg = await _registry(url)
-    try:
-        await reg.achat("vertex_ai/projects/p1/locations/us-central1/endpoints/123", "Hi")
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    await reg.achat("vertex_ai/projects/p1/locations/us-central1/endpoints/123", "Hi")
     assert (
         fake.requests[-1].path
         == "/v1/projects/p1/locations/us-central1/endpoints/123:generateContent"
     )
 
 
-async def test_predict_embeddings_in_batches(vertex) -> None:
+async def test_predict_embeddings_in_batches(vertex, plugin_registry) -> None:
     fake, url = vertex
-    reg = await _registry(url)
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
     texts = [f"t{i}" for i in range(300)]
-    try:
-        result = await reg.aembed(
-            "vertex_ai/text-embedding-005",
-            texts,
-            dimensions=64,
-            extra_body={"task_type": "RETRIEVAL_QUERY", "autoTruncate": False},
-        )
-        single = await reg.aembed(
-            "vertex_ai/gemini-embedding-001", ["a", "bb"], input_type="search_query"
-        )
-    finally:
-        await reg.aclose()
+    result = await reg.aembed(
+        "vertex_ai/text-embedding-005",
+        texts,
+        dimensions=64,
+        extra_body={"task_type": "RETRIEVAL_QUERY", "autoTruncate": False},
+    )
+    single = await reg.aembed(
+        "vertex_ai/gemini-embedding-001", ["a", "bb"], input_type="search_query"
+    )
     assert [v[0] for v in result.embeddings] == [float(len(t)) for t in texts]
     assert result.usage.input_tokens == 600
     assert result.cost is None  # billed per character: no token price declared
@@ -274,18 +255,17 @@ async def test_predict_embeddings_in_batches(vertex) -> None:
         (429, "RESOURCE_EXHAUSTED", RateLimitError),
     ],
 )
-async def test_google_errors_map_and_token_is_scrubbed(vertex, status, grpc, expected) -> None:
+async def test_google_errors_map_and_token_is_scrubbed(
+    vertex, status, grpc, expected, plugin_registry
+) -> None:
     fake, url = vertex
     message = f"failed for token {TOKEN}"
     fake.error = (status, {"error": {"code": status, "message": message, "status": grpc}})
-    reg = await _registry(url)
-    try:
-        with pytest.raises(expected) as caught:
-            await reg.achat(MODEL, "Hi")
-        with pytest.raises(expected):
-            _ = [c async for c in reg.achat_stream(MODEL, "Hi")]
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    with pytest.raises(expected) as caught:
+        await reg.achat(MODEL, "Hi")
+    with pytest.raises(expected):
+        _ = [c async for c in reg.achat_stream(MODEL, "Hi")]
     assert caught.value.provider == "vertex_ai"
     assert caught.value.status_code == status
     assert TOKEN not in str(caught.value)
@@ -293,7 +273,7 @@ async def test_google_errors_map_and_token_is_scrubbed(vertex, status, grpc, exp
 
 
 async def test_default_credentials_refresh_through_google_auth(
-    vertex, monkeypatch, tmp_path
+    vertex, monkeypatch, tmp_path, plugin_registry
 ) -> None:
     fake, url = vertex
     monkeypatch.delenv("VERTEX_ACCESS_TOKEN")
@@ -315,39 +295,32 @@ async def test_default_credentials_refresh_through_google_auth(
     import google.oauth2.credentials
 
     monkeypatch.setattr(google.oauth2.credentials, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{url}/token")
-    reg = await _registry(url)
-    try:
-        await reg.achat(MODEL, "Hi")
-        await reg.achat(MODEL, "Again")
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    await reg.achat(MODEL, "Hi")
+    await reg.achat(MODEL, "Again")
     assert [r.headers["authorization"] for r in fake.requests] == [f"Bearer {REFRESHED}"] * 2
     assert fake.token_requests == 1  # the token is kept while valid
 
 
-async def test_missing_credentials_or_project_fail_before_io(vertex, monkeypatch) -> None:
+async def test_missing_credentials_or_project_fail_before_io(
+    vertex, monkeypatch, plugin_registry
+) -> None:
     fake, url = vertex
     monkeypatch.delenv("VERTEX_ACCESS_TOKEN")
-    reg = await _registry(url)
-    try:
-        with pytest.raises(AuthenticationError, match="VERTEX_ACCESS_TOKEN"):
-            await reg.achat(MODEL, "Hi")
-        monkeypatch.setenv("VERTEX_ACCESS_TOKEN", TOKEN)
-        monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
-        with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
-            await reg.achat(MODEL, "Hi")
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    with pytest.raises(AuthenticationError, match="VERTEX_ACCESS_TOKEN"):
+        await reg.achat(MODEL, "Hi")
+    monkeypatch.setenv("VERTEX_ACCESS_TOKEN", TOKEN)
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT")
+    with pytest.raises(ConfigurationError, match="GOOGLE_CLOUD_PROJECT"):
+        await reg.achat(MODEL, "Hi")
     assert fake.requests == []
 
 
-async def test_codec_errors_name_vertex_ai(vertex) -> None:
+async def test_codec_errors_name_vertex_ai(vertex, plugin_registry) -> None:
     fake, url = vertex
-    reg = await _registry(url)
-    try:
-        with pytest.raises(InvalidRequestError) as caught:
-            await reg.achat(MODEL, [{"role": "system", "content": "only a system message"}])
-    finally:
-        await reg.aclose()
+    reg = plugin_registry(lmux_plug_vertex_ai, "vertex_ai", base_url=url)
+    with pytest.raises(InvalidRequestError) as caught:
+        await reg.achat(MODEL, [{"role": "system", "content": "only a system message"}])
     assert caught.value.provider == "vertex_ai"
     assert fake.requests == []

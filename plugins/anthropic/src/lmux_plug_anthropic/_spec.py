@@ -9,6 +9,9 @@ and writes) exceeds 200K tokens, every token of the call is billed at the higher
 
 from __future__ import annotations
 
+from typing import Any
+
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -24,20 +27,9 @@ PRICING_DATE = "2026-11-21"
 # Used for models the spec does not list: small enough for every Claude model.
 DEFAULT_MAX_TOKENS = 4096
 
-_ALL = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.VISION,
-        Capability.FILES,
-        Capability.REASONING,
-    }
-)
+_ALL = CHAT_CAPABILITIES | {Capability.VISION, Capability.FILES, Capability.REASONING}
 # Claude 3.5 Haiku and 3 Haiku have no extended thinking.
-_NO_REASONING = _ALL - {Capability.REASONING}
+_NO_THINK = _ALL - {Capability.REASONING}
 
 
 def _price(
@@ -64,93 +56,25 @@ _OPUS_4 = _price("15", "75", "1.50", "18.75")
 _SONNET = _price("3", "15", "0.30", "3.75")
 _SONNET_TIERED = _price("3", "15", "0.30", "3.75", _SONNET_LONG_CONTEXT)
 
-MODELS = (
-    ModelSpec(
-        "claude-opus-4-6",
-        capabilities=_ALL,
-        pricing=_OPUS_45,
-        context_window=1_000_000,
-        max_output_tokens=128_000,
-    ),
-    ModelSpec(
-        "claude-opus-4-5-20251101",
-        capabilities=_ALL,
-        pricing=_OPUS_45,
-        context_window=200_000,
-        max_output_tokens=64_000,
-        aliases=("claude-opus-4-5",),
-    ),
-    ModelSpec(
-        "claude-opus-4-1-20250805",
-        capabilities=_ALL,
-        pricing=_OPUS_4,
-        context_window=200_000,
-        max_output_tokens=32_000,
-        aliases=("claude-opus-4-1",),
-    ),
-    ModelSpec(
-        "claude-opus-4-20250514",
-        capabilities=_ALL,
-        pricing=_OPUS_4,
-        context_window=200_000,
-        max_output_tokens=32_000,
-        aliases=("claude-opus-4-0",),
-    ),
-    ModelSpec(
-        "claude-sonnet-4-6",
-        capabilities=_ALL,
-        pricing=_SONNET,
-        context_window=1_000_000,
-        max_output_tokens=64_000,
-    ),
-    ModelSpec(
-        "claude-sonnet-4-5-20250929",
-        capabilities=_ALL,
-        pricing=_SONNET_TIERED,
-        context_window=200_000,
-        max_output_tokens=64_000,
-        aliases=("claude-sonnet-4-5",),
-    ),
-    ModelSpec(
-        "claude-sonnet-4-20250514",
-        capabilities=_ALL,
-        pricing=_SONNET_TIERED,
-        context_window=200_000,
-        max_output_tokens=64_000,
-        aliases=("claude-sonnet-4-0",),
-    ),
-    ModelSpec(
-        "claude-3-7-sonnet-20250219",
-        capabilities=_ALL,
-        pricing=_SONNET,
-        context_window=200_000,
-        max_output_tokens=64_000,
-        aliases=("claude-3-7-sonnet-latest",),
-    ),
-    ModelSpec(
-        "claude-haiku-4-5-20251001",
-        capabilities=_ALL,
-        pricing=_price("1", "5", "0.10", "1.25"),
-        context_window=200_000,
-        max_output_tokens=64_000,
-        aliases=("claude-haiku-4-5",),
-    ),
-    ModelSpec(
-        "claude-3-5-haiku-20241022",
-        capabilities=_NO_REASONING,
-        pricing=_price("0.80", "4", "0.08", "1"),
-        context_window=200_000,
-        max_output_tokens=8_192,
-        aliases=("claude-3-5-haiku-latest",),
-    ),
-    ModelSpec(
-        "claude-3-haiku-20240307",
-        capabilities=_NO_REASONING,
-        pricing=_price("0.25", "1.25", "0.03", "0.30"),
-        context_window=200_000,
-        max_output_tokens=4_096,
-    ),
+_HAIKU_45 = _price("1", "5", "0.10", "1.25")
+_HAIKU_35 = _price("0.80", "4", "0.08", "1")
+_HAIKU_3 = _price("0.25", "1.25", "0.03", "0.30")
+
+# One row a model: id, capabilities, price, context window, output limit, then its aliases.
+_ROWS: tuple[tuple[Any, ...], ...] = (
+    ("claude-opus-4-6", _ALL, _OPUS_45, 1_000_000, 128_000),
+    ("claude-opus-4-5-20251101", _ALL, _OPUS_45, 200_000, 64_000, "claude-opus-4-5"),
+    ("claude-opus-4-1-20250805", _ALL, _OPUS_4, 200_000, 32_000, "claude-opus-4-1"),
+    ("claude-opus-4-20250514", _ALL, _OPUS_4, 200_000, 32_000, "claude-opus-4-0"),
+    ("claude-sonnet-4-6", _ALL, _SONNET, 1_000_000, 64_000),
+    ("claude-sonnet-4-5-20250929", _ALL, _SONNET_TIERED, 200_000, 64_000, "claude-sonnet-4-5"),
+    ("claude-sonnet-4-20250514", _ALL, _SONNET_TIERED, 200_000, 64_000, "claude-sonnet-4-0"),
+    ("claude-3-7-sonnet-20250219", _ALL, _SONNET, 200_000, 64_000, "claude-3-7-sonnet-latest"),
+    ("claude-haiku-4-5-20251001", _ALL, _HAIKU_45, 200_000, 64_000, "claude-haiku-4-5"),
+    ("claude-3-5-haiku-20241022", _NO_THINK, _HAIKU_35, 200_000, 8_192, "claude-3-5-haiku-latest"),
+    ("claude-3-haiku-20240307", _NO_THINK, _HAIKU_3, 200_000, 4_096),
 )
+MODELS = tuple(ModelSpec(i, c, p, w, o, a) for i, c, p, w, o, *a in _ROWS)
 
 SPEC = ProviderSpec(
     name="anthropic",

@@ -52,7 +52,11 @@ from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
+from lmux_plug.wire import json_object
+from lmux_plug.wire import merge_extra
 from lmux_plug.wire import path_segment
+from lmux_plug.wire import sampling
+from lmux_plug.wire import stream_event
 
 __all__ = [
     "ConverseStreamDecoder",
@@ -316,17 +320,9 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"messages": turns}
     if system:
         body["system"] = system
-    inference: dict[str, Any] = {}
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", model)
-        inference["maxTokens"] = request.max_tokens
-    if request.temperature is not None:
-        inference["temperature"] = request.temperature
-    if request.top_p is not None:
-        inference["topP"] = request.top_p
-    if request.stop:
-        inference["stopSequences"] = list(request.stop)
+    # Converse's inferenceConfig has no seed.
+    names = {"max_tokens": "maxTokens", "top_p": "topP", "stop": "stopSequences"}
+    inference = sampling(request, provider=PROVIDER, seed=None, **names)
     if inference:
         body["inferenceConfig"] = inference
     tool_config = _tool_config(request, turns)
@@ -343,13 +339,7 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
             else {"type": "enabled", "budget_tokens": _BUDGETS[level]}
         )
         body["additionalModelRequestFields"] = {"thinking": thinking}
-    for key, value in request.extra.items():
-        if key in ("inferenceConfig", "additionalModelRequestFields") and isinstance(
-            value, Mapping
-        ):
-            body[key] = {**body.get(key, {}), **value}
-        else:
-            body[key] = value
+    merge_extra(body, request.extra, nested=("inferenceConfig", "additionalModelRequestFields"))
     return body
 
 
@@ -398,8 +388,7 @@ def decode_converse(
     body: Any, headers: Mapping[str, str], *, model: str, provider: str = PROVIDER
 ) -> ChatResponse:
     """Decode a ``converse`` response body (parsed JSON); the request id is a header."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Bedrock response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Bedrock response", provider=provider, model=model)
     output = body.get("output")
     message = output.get("message") if isinstance(output, Mapping) else None
     if not isinstance(message, Mapping):
@@ -537,6 +526,10 @@ class ConverseStreamDecoder:
         if self._error is not None:
             raise self._error
 
+    def close(self) -> list[ChatChunk]:
+        """End of body (the core driver's shape): :meth:`finish`."""
+        return self.finish()
+
     def finish(self) -> list[ChatChunk]:
         """End of stream: nothing more to emit; errors if the stream was truncated.
 
@@ -581,17 +574,12 @@ class ConverseStreamDecoder:
                 provider=self.provider,
                 model=self.model,
             )
-        try:
-            event = json.loads(payload) if payload else {}
-        except ValueError as exc:
-            msg = f"malformed JSON in Bedrock stream: {payload[:200]!r}"
-            raise ProviderError(msg, provider=self.provider, model=self.model) from exc
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Bedrock stream event is not a JSON object",
-                provider=self.provider,
-                model=self.model,
-            )
+        what = "Bedrock stream event"
+        event = (
+            stream_event(payload, what=what, provider=self.provider, model=self.model)
+            if payload
+            else {}
+        )
         return self._event(str(headers.get(":event-type", "")), event)
 
     def _event(self, name: str, event: Mapping[str, Any]) -> ChatChunk | None:

@@ -18,9 +18,10 @@ from typing import Literal
 from lmux_plug import EmbeddingRequest
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
+from lmux_plug.wire import one_per_input
 from lmux_plug_bedrock._spec import DEFAULT_INPUT_TYPE
 
-__all__ = ["MAX_COHERE_TEXTS", "batches", "decode_vectors", "encode_batch", "family_of"]
+__all__ = ["MAX_COHERE_TEXTS", "batch_size", "decode_vectors", "encode_batch", "family_of"]
 
 Family = Literal["titan", "cohere"]
 #: Cohere Embed's limit of texts per call.
@@ -40,11 +41,9 @@ def family_of(model: str) -> Family:
     raise InvalidRequestError(msg, provider="bedrock", model=model)
 
 
-def batches(request: EmbeddingRequest) -> list[tuple[str, ...]]:
-    """The inputs grouped as the family sends them: one per call (Titan) or up to 96 (Cohere)."""
-    size = MAX_COHERE_TEXTS if family_of(request.model) == "cohere" else 1
-    texts = request.inputs
-    return [texts[i : i + size] for i in range(0, len(texts), size)]
+def batch_size(model: str) -> int:
+    """The most texts one call takes: one (Titan) or up to 96 (Cohere)."""
+    return MAX_COHERE_TEXTS if family_of(model) == "cohere" else 1
 
 
 def encode_batch(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[str, Any]:
@@ -105,7 +104,5 @@ def decode_vectors(
             msg = "Bedrock embedding answer has no float embeddings"
             raise ProviderError(msg, provider="bedrock", model=model)
         vectors = [_floats(v, model) for v in raw]
-    if len(vectors) != expected:
-        msg = f"Bedrock returned {len(vectors)} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider="bedrock", model=model)
+    one_per_input(vectors, expected, source="Bedrock", provider="bedrock", model=model)
     return vectors, tokens

@@ -15,6 +15,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
+from lmux_plug.wire import reclassed
 from lmux_plug_bedrock._codec import is_context_overflow
 
 __all__ = ["error_type", "refine_error"]
@@ -40,16 +41,4 @@ def refine_error(error: LmuxError) -> LmuxError:
             cls, retryable = ProviderError, True
     if cls is type(error) and request_id == error.request_id:
         return error
-    refined = cls(
-        error.message,
-        provider=error.provider,
-        model=error.model,
-        status_code=error.status_code,
-        request_id=request_id,
-        retryable=retryable,
-        body=error.body,
-        retry_after=error.retry_after,
-        headers=error.headers,
-    )
-    refined.__cause__ = error.__cause__
-    return refined
+    return reclassed(error, cls, request_id=request_id, retryable=retryable)

@@ -13,6 +13,8 @@ The region comes from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` or the AWS config 
 
 from __future__ import annotations
 
+from typing import Any
+
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -62,97 +64,40 @@ def _profiles(model_id: str) -> tuple[str, ...]:
     return tuple(f"{geo}.{model_id}" for geo in ("us", "eu", "apac", "global"))
 
 
-def _claude(model_id: str, price: ModelPricing, caps: frozenset[Capability], out: int) -> ModelSpec:
-    return ModelSpec(
-        model_id,
-        capabilities=caps,
-        pricing=price,
-        context_window=200_000,
-        max_output_tokens=out,
-        aliases=_profiles(model_id),
-    )
-
-
 _SONNET = _price("3", "15", cached=True)
+_HAIKU_45 = _price("1", "5", cached=True)
+_OPUS_45 = _price("5", "25", cached=True)
+_HAIKU_35 = _price("0.80", "4", cached=True)
+_OLD_HAIKU = _VISION - {Capability.FILES}
+_TEXT = frozenset({Capability.CHAT, Capability.STREAM})
 
+# One row a model: id, capabilities, price, context window, output limit. Claude and Nova
+# are also called through their cross-region inference profiles (aliases).
+_PROFILED: tuple[tuple[Any, ...], ...] = (
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", _CLAUDE_STRUCTURED, _SONNET, 200_000, 64_000),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", _CLAUDE_STRUCTURED, _HAIKU_45, 200_000, 64_000),
+    ("anthropic.claude-opus-4-5-20251101-v1:0", _CLAUDE_STRUCTURED, _OPUS_45, 200_000, 64_000),
+    ("anthropic.claude-sonnet-4-20250514-v1:0", _CLAUDE, _SONNET, 200_000, 64_000),
+    ("anthropic.claude-3-7-sonnet-20250219-v1:0", _CLAUDE, _SONNET, 200_000, 64_000),
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", _OLD_HAIKU, _HAIKU_35, 200_000, 8_192),
+    ("anthropic.claude-3-haiku-20240307-v1:0", _OLD_HAIKU, _price("0.25", "1.25"), 200_000, 4_096),
+    ("amazon.nova-micro-v1:0", _BASE, _price("0.035", "0.14"), 128_000, 10_000),
+    ("amazon.nova-lite-v1:0", _VISION, _price("0.06", "0.24"), 300_000, 10_000),
+    ("amazon.nova-pro-v1:0", _VISION, _price("0.80", "3.20"), 300_000, 10_000),
+)
+_PLAIN: tuple[tuple[Any, ...], ...] = (
+    ("amazon.titan-text-lite-v1", _TEXT, _price("0.15", "0.20"), 4_096, 4_096),
+    ("meta.llama3-1-8b-instruct-v1:0", _BASE, _price("0.22", "0.22"), 128_000, 2_048),
+    ("meta.llama3-1-70b-instruct-v1:0", _BASE, _price("0.72", "0.72"), 128_000, 2_048),
+    ("cohere.embed-english-v3", _EMBED, _price("0.10")),
+    ("cohere.embed-multilingual-v3", _EMBED, _price("0.10")),
+    ("cohere.embed-v4:0", _EMBED, _price("0.12")),
+    ("amazon.titan-embed-text-v2:0", _EMBED, _price("0.02")),
+    ("amazon.titan-embed-text-v1", _EMBED, _price("0.10")),
+)
 MODELS = (
-    _claude("anthropic.claude-sonnet-4-5-20250929-v1:0", _SONNET, _CLAUDE_STRUCTURED, 64_000),
-    _claude(
-        "anthropic.claude-haiku-4-5-20251001-v1:0",
-        _price("1", "5", cached=True),
-        _CLAUDE_STRUCTURED,
-        64_000,
-    ),
-    _claude(
-        "anthropic.claude-opus-4-5-20251101-v1:0",
-        _price("5", "25", cached=True),
-        _CLAUDE_STRUCTURED,
-        64_000,
-    ),
-    _claude("anthropic.claude-sonnet-4-20250514-v1:0", _SONNET, _CLAUDE, 64_000),
-    _claude("anthropic.claude-3-7-sonnet-20250219-v1:0", _SONNET, _CLAUDE, 64_000),
-    _claude(
-        "anthropic.claude-3-5-haiku-20241022-v1:0",
-        _price("0.80", "4", cached=True),
-        _VISION - {Capability.FILES},
-        8_192,
-    ),
-    _claude(
-        "anthropic.claude-3-haiku-20240307-v1:0",
-        _price("0.25", "1.25"),
-        _VISION - {Capability.FILES},
-        4_096,
-    ),
-    ModelSpec(
-        "amazon.nova-micro-v1:0",
-        capabilities=_BASE,
-        pricing=_price("0.035", "0.14"),
-        context_window=128_000,
-        max_output_tokens=10_000,
-        aliases=_profiles("amazon.nova-micro-v1:0"),
-    ),
-    ModelSpec(
-        "amazon.nova-lite-v1:0",
-        capabilities=_VISION,
-        pricing=_price("0.06", "0.24"),
-        context_window=300_000,
-        max_output_tokens=10_000,
-        aliases=_profiles("amazon.nova-lite-v1:0"),
-    ),
-    ModelSpec(
-        "amazon.nova-pro-v1:0",
-        capabilities=_VISION,
-        pricing=_price("0.80", "3.20"),
-        context_window=300_000,
-        max_output_tokens=10_000,
-        aliases=_profiles("amazon.nova-pro-v1:0"),
-    ),
-    ModelSpec(
-        "amazon.titan-text-lite-v1",
-        capabilities=frozenset({Capability.CHAT, Capability.STREAM}),
-        pricing=_price("0.15", "0.20"),
-        context_window=4_096,
-        max_output_tokens=4_096,
-    ),
-    ModelSpec(
-        "meta.llama3-1-8b-instruct-v1:0",
-        capabilities=_BASE,
-        pricing=_price("0.22", "0.22"),
-        context_window=128_000,
-        max_output_tokens=2_048,
-    ),
-    ModelSpec(
-        "meta.llama3-1-70b-instruct-v1:0",
-        capabilities=_BASE,
-        pricing=_price("0.72", "0.72"),
-        context_window=128_000,
-        max_output_tokens=2_048,
-    ),
-    ModelSpec("cohere.embed-english-v3", capabilities=_EMBED, pricing=_price("0.10")),
-    ModelSpec("cohere.embed-multilingual-v3", capabilities=_EMBED, pricing=_price("0.10")),
-    ModelSpec("cohere.embed-v4:0", capabilities=_EMBED, pricing=_price("0.12")),
-    ModelSpec("amazon.titan-embed-text-v2:0", capabilities=_EMBED, pricing=_price("0.02")),
-    ModelSpec("amazon.titan-embed-text-v1", capabilities=_EMBED, pricing=_price("0.10")),
+    *(ModelSpec(i, c, p, w, o, _profiles(i)) for i, c, p, w, o in _PROFILED),
+    *(ModelSpec(*row) for row in _PLAIN),
 )
 
 SPEC = ProviderSpec(

@@ -54,6 +54,10 @@ from lmux_plug.codec import reasoning_level
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import json_object
+from lmux_plug.wire import one_per_input
+from lmux_plug.wire import sampling
+from lmux_plug.wire import stream_event
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
 
 if TYPE_CHECKING:
@@ -210,18 +214,7 @@ def encode_chat(request: ChatRequest) -> dict[str, Any]:
     choice = _tool_choice(request)
     if choice is not None:
         body["tool_choice"] = choice
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["p"] = request.top_p
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", request.model)
-        body["max_tokens"] = request.max_tokens
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
-    if request.seed is not None:
-        body["seed"] = request.seed
+    body.update(sampling(request, provider=PROVIDER, top_p="p", stop="stop_sequences"))
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         body["response_format"] = {"type": "json_object"}
@@ -327,8 +320,7 @@ def decode_chat(body: Any, *, model: str, provider: str = PROVIDER) -> ChatRespo
 
     ``raw`` keeps the whole body: ``citations`` and ``usage.billed_units`` are there.
     """
-    if not isinstance(body, Mapping):
-        raise ProviderError("Cohere response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Cohere response", provider=provider, model=model)
     message = body.get("message")
     if not isinstance(message, Mapping):
         raise ProviderError("Cohere response has no message", provider=provider, model=model)
@@ -369,12 +361,11 @@ def decode_embeddings(
     embeddings = body.get("embeddings") if isinstance(body, Mapping) else None
     if isinstance(embeddings, Mapping):
         embeddings = embeddings.get("float")
-    if not isinstance(embeddings, list) or len(embeddings) != expected:
-        count = len(embeddings) if isinstance(embeddings, list) else "no"
-        msg = f"Cohere returned {count} float embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
+    what = "float embeddings"
     vectors = []
-    for values in embeddings:
+    for values in one_per_input(
+        embeddings, expected, source="Cohere", what=what, provider=provider, model=model
+    ):
         if not isinstance(values, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         ):
@@ -475,11 +466,9 @@ class CohereStreamDecoder:
             payload = event.data.strip()
             if not payload or payload == "[DONE]":
                 continue
-            try:
-                decoded = json.loads(payload)
-            except ValueError as exc:
-                msg = f"malformed JSON in Cohere stream: {payload[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
+            decoded = stream_event(
+                payload, what="Cohere stream event", provider=self.provider, model=self.model
+            )
             chunk = self._event(decoded, event.event)
             if chunk is not None:
                 chunks.append(chunk)
@@ -489,11 +478,7 @@ class CohereStreamDecoder:
             model=self.model, provider=self.provider, request_id=self._request_id, **fields
         )
 
-    def _event(self, event: Any, name: str) -> ChatChunk | None:
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Cohere stream event is not a JSON object", provider=self.provider, model=self.model
-            )
+    def _event(self, event: Mapping[str, Any], name: str) -> ChatChunk | None:
         kind = event.get("type", name)
         if kind == "message-start":
             if isinstance(event.get("id"), str):

@@ -8,6 +8,9 @@ Prices are US dollars per million tokens from Cohere's public price list, checke
 
 from __future__ import annotations
 
+from typing import Any
+
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -24,15 +27,7 @@ DEFAULT_INPUT_TYPE = "search_document"
 #: Cohere's limit of texts per ``/v2/embed`` call; longer lists are sent in several calls.
 MAX_TEXTS_PER_EMBED = 96
 
-_CHAT = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-    }
-)
+_CHAT = CHAT_CAPABILITIES
 _VISION = frozenset({Capability.CHAT, Capability.STREAM, Capability.VISION})
 _REASONING = _CHAT | {Capability.REASONING}
 _EMBED = frozenset({Capability.EMBED})
@@ -44,56 +39,23 @@ def _price(input_: str, output: str = "0") -> ModelPricing:
 
 _COMMAND_A = _price("2.50", "10")
 
-MODELS = (
-    ModelSpec(
-        "command-a-03-2025",
-        capabilities=_CHAT,
-        pricing=_COMMAND_A,
-        context_window=256_000,
-        max_output_tokens=8_000,
-        aliases=("command-a",),
-    ),
-    ModelSpec(
-        "command-a-reasoning-08-2025",
-        capabilities=_REASONING,
-        pricing=_COMMAND_A,
-        context_window=256_000,
-        max_output_tokens=32_000,
-    ),
-    ModelSpec(
-        "command-a-vision-07-2025",
-        capabilities=_VISION,
-        pricing=_COMMAND_A,
-        context_window=128_000,
-        max_output_tokens=8_000,
-    ),
-    ModelSpec(
-        "command-r-plus-08-2024",
-        capabilities=_CHAT,
-        pricing=_COMMAND_A,
-        context_window=128_000,
-        max_output_tokens=4_000,
-    ),
-    ModelSpec(
-        "command-r-08-2024",
-        capabilities=_CHAT,
-        pricing=_price("0.15", "0.60"),
-        context_window=128_000,
-        max_output_tokens=4_000,
-    ),
-    ModelSpec(
-        "command-r7b-12-2024",
-        capabilities=_CHAT,
-        pricing=_price("0.0375", "0.15"),
-        context_window=128_000,
-        max_output_tokens=4_000,
-    ),
-    ModelSpec("embed-v4.0", capabilities=_EMBED, pricing=_price("0.12"), context_window=128_000),
-    ModelSpec("embed-english-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
-    ModelSpec("embed-multilingual-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
-    ModelSpec("embed-english-light-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
-    ModelSpec("embed-multilingual-light-v3.0", capabilities=_EMBED, pricing=_price("0.10")),
+_EMBED_V3 = _price("0.10")
+
+# One row a model: id, capabilities, price, context window, output limit, then its aliases.
+_ROWS: tuple[tuple[Any, ...], ...] = (
+    ("command-a-03-2025", _CHAT, _COMMAND_A, 256_000, 8_000, "command-a"),
+    ("command-a-reasoning-08-2025", _REASONING, _COMMAND_A, 256_000, 32_000),
+    ("command-a-vision-07-2025", _VISION, _COMMAND_A, 128_000, 8_000),
+    ("command-r-plus-08-2024", _CHAT, _COMMAND_A, 128_000, 4_000),
+    ("command-r-08-2024", _CHAT, _price("0.15", "0.60"), 128_000, 4_000),
+    ("command-r7b-12-2024", _CHAT, _price("0.0375", "0.15"), 128_000, 4_000),
+    ("embed-v4.0", _EMBED, _price("0.12"), 128_000, None),
+    ("embed-english-v3.0", _EMBED, _EMBED_V3, None, None),
+    ("embed-multilingual-v3.0", _EMBED, _EMBED_V3, None, None),
+    ("embed-english-light-v3.0", _EMBED, _EMBED_V3, None, None),
+    ("embed-multilingual-light-v3.0", _EMBED, _EMBED_V3, None, None),
 )
+MODELS = tuple(ModelSpec(i, c, p, w, o, a) for i, c, p, w, o, *a in _ROWS)
 
 SPEC = ProviderSpec(
     name="cohere",

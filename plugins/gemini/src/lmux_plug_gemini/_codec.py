@@ -58,8 +58,14 @@ from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import count_of
 from lmux_plug.wire import error_from_response
+from lmux_plug.wire import json_object
+from lmux_plug.wire import merge_extra
+from lmux_plug.wire import one_per_input
 from lmux_plug.wire import path_segment
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import reclassed
+from lmux_plug.wire import sampling
+from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
 from lmux_plug_gemini._schema import to_gemini_schema
@@ -315,22 +321,12 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
 
 
 def _generation_config(request: ChatRequest) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if request.temperature is not None:
-        config["temperature"] = request.temperature
-    if request.top_p is not None:
-        config["topP"] = request.top_p
-    if request.max_tokens is not None:
-        if request.max_tokens < 1:
-            raise _bad("max_tokens must be >= 1", request.model)
-        config["maxOutputTokens"] = request.max_tokens
-    if request.stop:
-        if len(request.stop) > MAX_STOP_SEQUENCES:
-            msg = f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences"
-            raise _bad(msg, request.model)
-        config["stopSequences"] = list(request.stop)
-    if request.seed is not None:
-        config["seed"] = request.seed
+    if request.stop and len(request.stop) > MAX_STOP_SEQUENCES:
+        msg = f"Gemini accepts at most {MAX_STOP_SEQUENCES} stop sequences"
+        raise _bad(msg, request.model)
+    config = sampling(
+        request, provider="gemini", top_p="topP", max_tokens="maxOutputTokens", stop="stopSequences"
+    )
     fmt = request.response_format
     if isinstance(fmt, JsonObjectResponseFormat):
         config["responseMimeType"] = "application/json"
@@ -361,12 +357,7 @@ def encode_chat(request: ChatRequest) -> dict[str, Any]:
     generation = _generation_config(request)
     if generation:
         body["generationConfig"] = generation
-    for key, value in request.extra.items():
-        if key == "generationConfig" and isinstance(value, Mapping):
-            body["generationConfig"] = {**body.get("generationConfig", {}), **value}
-        else:
-            body[key] = value
-    return body
+    return merge_extra(body, request.extra, nested=("generationConfig",))
 
 
 def encode_embeddings(request: EmbeddingRequest) -> dict[str, Any]:
@@ -466,8 +457,7 @@ def _blocked(body: Mapping[str, Any], model: str) -> LmuxError | None:
 
 def decode_chat(body: Any, *, model: str, provider: str = "gemini") -> ChatResponse:
     """Decode a ``generateContent`` response body (already parsed JSON)."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Gemini response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Gemini response", provider=provider, model=model)
     if "error" in body:
         raise error_from_body(body, model=model, provider=provider)
     candidate = _first_candidate(body)
@@ -502,12 +492,10 @@ def decode_embeddings(
 ) -> EmbeddingResponse:
     """Decode a ``batchEmbedContents`` body; the vector count must match the inputs."""
     embeddings = body.get("embeddings") if isinstance(body, Mapping) else None
-    if not isinstance(embeddings, list) or len(embeddings) != expected:
-        count = len(embeddings) if isinstance(embeddings, list) else "no"
-        msg = f"Gemini returned {count} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
     vectors = []
-    for item in embeddings:
+    for item in one_per_input(
+        embeddings, expected, source="Gemini", provider=provider, model=model
+    ):
         values = item.get("values") if isinstance(item, Mapping) else None
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
             raise ProviderError("Gemini embedding without values", provider=provider, model=model)
@@ -526,16 +514,7 @@ def decode_embeddings(
 def refine_error(error: LmuxError) -> LmuxError:
     """Gemini answers a bad key with 400 ``API_KEY_INVALID``: that is an auth failure."""
     if isinstance(error, InvalidRequestError) and error.body and "API_KEY_INVALID" in error.body:
-        refined = AuthenticationError(
-            error.message,
-            provider=error.provider,
-            model=error.model,
-            status_code=error.status_code,
-            request_id=error.request_id,
-            body=error.body,
-        )
-        refined.__cause__ = error.__cause__
-        return refined
+        return reclassed(error, AuthenticationError)
     return error
 
 
@@ -681,21 +660,15 @@ class GeminiStreamDecoder:
         for payload in payloads:
             if not payload.strip():
                 continue
-            try:
-                event = json.loads(payload)
-            except ValueError as exc:
-                msg = f"malformed JSON in Gemini stream: {payload[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
+            event = stream_event(
+                payload, what="Gemini stream event", provider=self.provider, model=self.model
+            )
             chunk = self._event(event)
             if chunk is not None:
                 chunks.append(chunk)
         return chunks
 
-    def _event(self, event: Any) -> ChatChunk | None:
-        if not isinstance(event, Mapping):
-            raise ProviderError(
-                "Gemini stream event is not a JSON object", provider=self.provider, model=self.model
-            )
+    def _event(self, event: Mapping[str, Any]) -> ChatChunk | None:
         if "error" in event:
             raise error_from_body(event, model=self.model, provider=self.provider)
         if "usageMetadata" in event:
@@ -747,24 +720,32 @@ def _url(provider: ProviderContext, model: str, method: str) -> str:
 
 
 class GeminiCodec(BaseCodec):
-    """The Gemini API wire (``generateContent``, SSE streams, embeddings)."""
+    """The Gemini API wire (``generateContent``, SSE streams, embeddings).
+
+    Vertex AI serves the same bodies on other URLs: its codec overrides :meth:`model_url`.
+    """
 
     chat_decoder = staticmethod(decode_chat)
     embed_decoder = staticmethod(decode_embeddings)
     stream_decoder_class = GeminiStreamDecoder
+
+    def model_url(self, provider: ProviderContext, model: str, method: str) -> str:
+        """``{base}/<api version>/models/<model>:<method>``."""
+        return _url(provider, model, method)
 
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
     ) -> WireRequest:
         """``models/<model>:generateContent`` or ``:streamGenerateContent?alt=sse``."""
         if stream:
-            url = _url(provider, request.model, "streamGenerateContent")
+            url = self.model_url(provider, request.model, "streamGenerateContent")
             return WireRequest(url, encode_chat(request), params={"alt": "sse"})
-        return WireRequest(_url(provider, request.model, "generateContent"), encode_chat(request))
+        url = self.model_url(provider, request.model, "generateContent")
+        return WireRequest(url, encode_chat(request))
 
     def encode_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> WireRequest:
         """Every input in one ``batchEmbedContents`` call."""
-        url = _url(provider, request.model, "batchEmbedContents")
+        url = self.model_url(provider, request.model, "batchEmbedContents")
         return WireRequest(url, encode_embeddings(request))
 
     def refine_error(self, error: LmuxError) -> LmuxError:

@@ -7,6 +7,7 @@ instead of copying it. Sans-IO: nothing here does I/O.
 
 from __future__ import annotations
 
+from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 from lmux_plug_gemini._codec import decode_chat
 from lmux_plug_gemini._codec import encode_chat
@@ -17,6 +18,7 @@ from lmux_plug_gemini._codec import refine_error
 from lmux_plug_gemini._codec import usage_of
 
 __all__ = [
+    "GeminiCodec",
     "GeminiStreamDecoder",
     "decode_chat",
     "encode_chat",

@@ -21,14 +21,9 @@ from lmux_plug_ollama._spec import FREE
 from lmux_plug_ollama._spec import SPEC
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from collections.abc import Awaitable
     from collections.abc import Callable
-    from collections.abc import Sequence
 
-    from lmux_plug import ChatChunk
-    from lmux_plug import ChatRequest
-    from lmux_plug import ChatResponse
     from lmux_plug import EmbeddingRequest
     from lmux_plug import EmbeddingResponse
     from lmux_plug import ModelPricing
@@ -38,46 +33,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SPEC",
-    "lmux_plug_chat",
-    "lmux_plug_embed",
-    "lmux_plug_pricing",
-    "lmux_plug_providers",
-    "lmux_plug_stream",
-    "lmux_plug_wires",
 ]
 
+# Serves every spec on the ``ollama`` wire: ``/api/chat`` (JSON, or NDJSON when streaming).
+lmux_plug_providers, lmux_plug_wires = wire.spec_hooks(SPEC)
+lmux_plug_chat, lmux_plug_stream = wire.codec_hooks("lmux_plug_ollama._codec")[:2]
 # The codec loads on the first call, so plugin discovery stays cheap.
 _load_codec = cast("Callable[[], OllamaCodec]", wire.lazy_codec("lmux_plug_ollama._codec"))
-
-
-@hookimpl
-def lmux_plug_providers() -> Sequence[ProviderSpec]:
-    """Declare the ``ollama`` provider."""
-    return [SPEC]
-
-
-@hookimpl
-def lmux_plug_wires() -> Sequence[str]:
-    """Serve every spec on the ``ollama`` wire."""
-    return [SPEC.wire]
 
 
 @hookimpl
 def lmux_plug_pricing(provider: ProviderSpec, model: str) -> ModelPricing | None:  # noqa: ARG001
     """Price every model served over the Ollama wire at zero (see ``_spec``)."""
     return FREE if provider.wire == SPEC.wire else None
-
-
-@hookimpl
-def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
-    """Answer with ``/api/chat`` (``stream: false``)."""
-    return wire.send_chat(_load_codec(), request, provider)
-
-
-@hookimpl
-def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
-    """Stream ``/api/chat`` as NDJSON."""
-    return wire.stream_chat(_load_codec(), request, provider)
 
 
 @hookimpl

@@ -55,7 +55,12 @@ from lmux_plug.wire import NDJSONDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug.wire import count_of
+from lmux_plug.wire import json_object
+from lmux_plug.wire import merge_extra
+from lmux_plug.wire import one_per_input
 from lmux_plug.wire import reasoning_level
+from lmux_plug.wire import sampling
+from lmux_plug.wire import stream_event
 from lmux_plug.wire import tool_arguments
 from lmux_plug.wire import tool_call_id
 from lmux_plug_ollama._host import normalise_base_url
@@ -178,17 +183,7 @@ def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         "messages": _messages(request.messages, model),
         "stream": stream,
     }
-    options: dict[str, Any] = {}
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
-    if request.top_p is not None:
-        options["top_p"] = request.top_p
-    if request.max_tokens is not None:
-        options["num_predict"] = request.max_tokens
-    if request.stop:
-        options["stop"] = list(request.stop)
-    if request.seed is not None:
-        options["seed"] = request.seed
+    options = sampling(request, provider="ollama", max_tokens="num_predict")
     if options:
         body["options"] = options
     fmt = request.response_format
@@ -214,12 +209,7 @@ def encode_chat(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
             }
             for t in request.tools
         ]
-    for key, value in request.extra.items():
-        if key == "options" and isinstance(value, Mapping):
-            body["options"] = {**body.get("options", {}), **value}
-        else:
-            body[key] = value
-    return body
+    return merge_extra(body, request.extra, nested=("options",))
 
 
 def encode_embed(request: EmbeddingRequest) -> dict[str, Any]:
@@ -286,8 +276,7 @@ def _message(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def decode_chat(body: Any, *, model: str, provider: str = "ollama") -> ChatResponse:
     """Decode a non-streamed ``/api/chat`` body (already parsed JSON)."""
-    if not isinstance(body, Mapping):
-        raise ProviderError("Ollama response is not a JSON object", provider=provider, model=model)
+    body = json_object(body, what="Ollama response", provider=provider, model=model)
     if "error" in body:
         raise error_from_line(body, model=model, provider=provider)
     message = _message(body)
@@ -327,9 +316,7 @@ def decode_embed(
     """Decode an ``/api/embed`` body; the vector count must match the inputs."""
     mapping = body if isinstance(body, Mapping) else {}
     vectors = _vectors(mapping.get("embeddings"), model=model, provider=provider)
-    if len(vectors) != expected:
-        msg = f"Ollama returned {len(vectors)} embeddings for {expected} inputs"
-        raise ProviderError(msg, provider=provider, model=model)
+    one_per_input(vectors, expected, source="Ollama", provider=provider, model=model)
     return EmbeddingResponse(
         embeddings=vectors,
         model=str(mapping.get("model") or model),
@@ -423,17 +410,9 @@ class OllamaStreamDecoder:
         for line in lines:
             if self._done:
                 continue  # nothing after the final line counts
-            try:
-                event = json.loads(line)
-            except ValueError as exc:
-                msg = f"malformed JSON line in Ollama stream: {line[:200]!r}"
-                raise ProviderError(msg, provider=self.provider, model=self.model) from exc
-            if not isinstance(event, Mapping):
-                raise ProviderError(
-                    "Ollama stream line is not a JSON object",
-                    provider=self.provider,
-                    model=self.model,
-                )
+            event = stream_event(
+                line, what="Ollama stream line", provider=self.provider, model=self.model
+            )
             if "error" in event:
                 raise error_from_line(event, model=self.model, provider=self.provider)
             chunk = self._chunk(event)

@@ -11,6 +11,7 @@ unknown. :data:`PRICING_DATE` records when that was last checked.
 
 from __future__ import annotations
 
+from lmux_plug import CHAT_CAPABILITIES
 from lmux_plug import ApiKeyAuth
 from lmux_plug import Capability
 from lmux_plug import ModelPricing
@@ -23,18 +24,7 @@ DEFAULT_BASE_URL = f"http://localhost:{DEFAULT_PORT}"
 PRICING_DATE = "2026-03-01"
 FREE = ModelPricing(input=0, output=0)
 
-_CAPABILITIES = frozenset(
-    {
-        Capability.CHAT,
-        Capability.STREAM,
-        Capability.EMBED,
-        Capability.TOOLS,
-        Capability.JSON_OBJECT,
-        Capability.JSON_SCHEMA,
-        Capability.VISION,
-        Capability.REASONING,
-    }
-)
+_CAPABILITIES = CHAT_CAPABILITIES | {Capability.EMBED, Capability.VISION, Capability.REASONING}
 
 SPEC = ProviderSpec(
     name="ollama",

@@ -21,12 +21,11 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
 from lmux_plug import Usage
 from lmux_plug_openai._codec import _lower
-from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import finish_reason_of
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._codec import usage_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
-from lmux_plug_openai._event_stream import json_object
+from lmux_plug_openai._event_stream import answer_object
 
 __all__ = ["CompletionStreamDecoder", "decode_completion", "encode_completion"]
 
@@ -107,9 +106,15 @@ def decode_completion(
 ) -> CompletionResponse:
     """Decode a whole ``POST /completions`` answer."""
     lowered = _lower(headers)
-    payload = json_object(body, provider, model, "a completion")
-    if "choices" not in payload and payload.get("error") is not None:
-        raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
+    payload = answer_object(
+        body,
+        lowered,
+        key="choices",
+        what="a completion",
+        provider=provider,
+        model=model,
+        secrets=secrets,
+    )
     choices = _choices(payload)
     if not choices:
         msg = f"{provider} answered a completion without choices"

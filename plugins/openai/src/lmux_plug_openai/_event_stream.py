@@ -119,3 +119,25 @@ def json_object(
         msg = f"{provider} answered {what} with {type(payload).__name__}, not an object"
         raise ProviderError(msg, provider=provider, model=model)
     return payload
+
+
+def answer_object(
+    body: bytes | str | Mapping[str, Any],
+    headers: Mapping[str, str],
+    *,
+    key: str,
+    what: str,
+    provider: str,
+    model: str,
+    secrets: tuple[str, ...] = (),
+) -> Mapping[str, Any]:
+    """A whole answer body as a JSON object, or the error it carries.
+
+    Some compatible servers answer an error with a 200: an object without ``key`` (the
+    field of a success: ``choices``, ``output``, ``text``) whose ``error`` is set raises
+    that error (``headers``: lower-case names).
+    """
+    payload = json_object(body, provider, model, what)
+    if key not in payload and payload.get("error") is not None:
+        raise error_from_payload(payload, headers, provider=provider, model=model, secrets=secrets)
+    return payload

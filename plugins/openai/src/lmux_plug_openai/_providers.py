@@ -30,6 +30,8 @@ million tokens; a pricing plugin overrides them without touching this file.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from lmux_plug import ApiKeyAuth
@@ -110,6 +112,12 @@ def _model(
     )
 
 
+def _hosted(name: str, base_url: str, **fields: Any) -> ProviderSpec:
+    """Declare a hosted OpenAI-compatible service: its key is ``<NAME>_API_KEY``."""
+    auth = ApiKeyAuth(env=(f"{name.upper()}_API_KEY",))
+    return ProviderSpec(name=name, wire=WIRE, base_url=base_url, auth=auth, **fields)
+
+
 OPENAI = ProviderSpec(
     name="openai",
     wire=WIRE,
@@ -182,11 +190,9 @@ AZURE = ProviderSpec(
     description="Azure OpenAI: the model id is the deployment name",
 )
 
-GROQ = ProviderSpec(
-    name="groq",
-    wire=WIRE,
-    base_url="https://api.groq.com/openai/v1",
-    auth=ApiKeyAuth(env=("GROQ_API_KEY",)),
+GROQ = _hosted(
+    "groq",
+    "https://api.groq.com/openai/v1",
     capabilities=_REASONING | {_C.TRANSCRIPTION},
     models=(
         # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
@@ -208,11 +214,9 @@ GROQ = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-TOGETHER = ProviderSpec(
-    name="together",
-    wire=WIRE,
-    base_url="https://api.together.xyz/v1",
-    auth=ApiKeyAuth(env=("TOGETHER_API_KEY",)),
+TOGETHER = _hosted(
+    "together",
+    "https://api.together.xyz/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS, _C.TRANSCRIPTION},
     models=(
         _model(
@@ -225,11 +229,9 @@ TOGETHER = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-DEEPSEEK = ProviderSpec(
-    name="deepseek",
-    wire=WIRE,
-    base_url="https://api.deepseek.com",
-    auth=ApiKeyAuth(env=("DEEPSEEK_API_KEY",)),
+DEEPSEEK = _hosted(
+    "deepseek",
+    "https://api.deepseek.com",
     capabilities=_TOOLS_JSON | {_C.JSON_SCHEMA, _C.RESPONSES, _C.REASONING},
     models=(
         _model(
@@ -250,11 +252,9 @@ DEEPSEEK = ProviderSpec(
     pricing_date="2025-09-29",
 )
 
-MISTRAL = ProviderSpec(
-    name="mistral",
-    wire=WIRE,
-    base_url="https://api.mistral.ai/v1",
-    auth=ApiKeyAuth(env=("MISTRAL_API_KEY",)),
+MISTRAL = _hosted(
+    "mistral",
+    "https://api.mistral.ai/v1",
     capabilities=_VISION | {_C.EMBED},
     models=(
         _model("mistral-large-latest", _VISION, _price("2", "6"), 131_072),
@@ -271,11 +271,9 @@ MISTRAL = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-OPENROUTER = ProviderSpec(
-    name="openrouter",
-    wire=WIRE,
-    base_url="https://openrouter.ai/api/v1",
-    auth=ApiKeyAuth(env=("OPENROUTER_API_KEY",)),
+OPENROUTER = _hosted(
+    "openrouter",
+    "https://openrouter.ai/api/v1",
     capabilities=_REASONING | {_C.EMBED, _C.COMPLETIONS},
     models=(
         _model("openai/gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000),
@@ -292,11 +290,9 @@ OPENROUTER = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-FIREWORKS = ProviderSpec(
-    name="fireworks",
-    wire=WIRE,
-    base_url="https://api.fireworks.ai/inference/v1",
-    auth=ApiKeyAuth(env=("FIREWORKS_API_KEY",)),
+FIREWORKS = _hosted(
+    "fireworks",
+    "https://api.fireworks.ai/inference/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
     models=(
         _model(
@@ -316,22 +312,18 @@ FIREWORKS = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-DEEPINFRA = ProviderSpec(
-    name="deepinfra",
-    wire=WIRE,
-    base_url="https://api.deepinfra.com/v1/openai",
-    auth=ApiKeyAuth(env=("DEEPINFRA_API_KEY",)),
+DEEPINFRA = _hosted(
+    "deepinfra",
+    "https://api.deepinfra.com/v1/openai",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
     models=(_model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),),
     description="DeepInfra",
     pricing_date="2025-08-15",
 )
 
-PERPLEXITY = ProviderSpec(
-    name="perplexity",
-    wire=WIRE,
-    base_url="https://api.perplexity.ai",
-    auth=ApiKeyAuth(env=("PERPLEXITY_API_KEY",)),
+PERPLEXITY = _hosted(
+    "perplexity",
+    "https://api.perplexity.ai",
     capabilities=_CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT},
     models=(
         # Token prices only: Perplexity also bills a per-request search fee.
@@ -344,11 +336,9 @@ PERPLEXITY = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-CEREBRAS = ProviderSpec(
-    name="cerebras",
-    wire=WIRE,
-    base_url="https://api.cerebras.ai/v1",
-    auth=ApiKeyAuth(env=("CEREBRAS_API_KEY",)),
+CEREBRAS = _hosted(
+    "cerebras",
+    "https://api.cerebras.ai/v1",
     capabilities=_STRUCTURED | {_C.REASONING, _C.COMPLETIONS},
     models=(
         _model("llama-3.3-70b", _STRUCTURED, _price("0.85", "1.20"), 65_536),
@@ -359,11 +349,9 @@ CEREBRAS = ProviderSpec(
     pricing_date="2025-08-15",
 )
 
-XAI = ProviderSpec(
-    name="xai",
-    wire=WIRE,
-    base_url="https://api.x.ai/v1",
-    auth=ApiKeyAuth(env=("XAI_API_KEY",)),
+XAI = _hosted(
+    "xai",
+    "https://api.x.ai/v1",
     capabilities=_REASONING | {_C.RESPONSES},
     models=(
         # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.

@@ -28,7 +28,7 @@ from lmux_plug_openai._codec import _lower
 from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
-from lmux_plug_openai._event_stream import json_object
+from lmux_plug_openai._event_stream import answer_object
 
 __all__ = [
     "ResponseStreamDecoder",
@@ -269,11 +269,17 @@ def decode_response(
 ) -> ResponseResponse:
     """Decode a whole ``POST /responses`` answer body."""
     lowered = _lower(headers)
-    payload = json_object(body, provider, model, "a response")
     # A success has ``"error": null``; an error object or a bare message without ``output``
     # is an error answered with 200 (some compatible servers), never a completed response.
-    if "output" not in payload and payload.get("error") is not None:
-        raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
+    payload = answer_object(
+        body,
+        lowered,
+        key="output",
+        what="a response",
+        provider=provider,
+        model=model,
+        secrets=secrets,
+    )
     return response_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
 
 

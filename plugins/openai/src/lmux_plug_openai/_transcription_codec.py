@@ -23,10 +23,9 @@ from lmux_plug import TranscriptionResponse
 from lmux_plug import TranscriptionSegment
 from lmux_plug import Usage
 from lmux_plug_openai._codec import _lower
-from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
-from lmux_plug_openai._event_stream import json_object
+from lmux_plug_openai._event_stream import answer_object
 
 __all__ = [
     "TranscriptionStreamDecoder",
@@ -196,9 +195,15 @@ def decode_transcription(
             headers=lowered,
             raw=text,
         )
-    payload = json_object(body, provider, model, "a transcription")
-    if "text" not in payload and payload.get("error") is not None:
-        raise error_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
+    payload = answer_object(
+        body,
+        lowered,
+        key="text",
+        what="a transcription",
+        provider=provider,
+        model=model,
+        secrets=secrets,
+    )
     return transcription_from_payload(payload, lowered, provider=provider, model=model)
 
 

@@ -28,15 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "configure",
-    "lmux_plug_chat",
-    "lmux_plug_complete",
-    "lmux_plug_complete_stream",
-    "lmux_plug_create_response",
-    "lmux_plug_create_response_stream",
-    "lmux_plug_embed",
-    "lmux_plug_stream",
-    "lmux_plug_transcribe",
-    "lmux_plug_transcribe_stream",
     "reset",
 ]
 

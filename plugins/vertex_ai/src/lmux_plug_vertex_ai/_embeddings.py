@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmux_plug import EmbeddingRequest
+from lmux_plug import EmbeddingResponse
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
+from lmux_plug import Usage
+from lmux_plug.wire import one_per_input
 
-__all__ = ["batches", "decode_predictions", "encode_instances"]
+__all__ = ["batch_size", "decode_predictions", "encode_instances"]
 
 _MAX_INSTANCES = 250
 # The embed call's ``input_type`` (Cohere's names) as Vertex AI task types.
@@ -29,11 +32,9 @@ _TASK_TYPES = {
 _INSTANCE_FIELDS = ("task_type", "title")
 
 
-def batches(request: EmbeddingRequest) -> list[tuple[str, ...]]:
-    """The inputs grouped per ``predict`` call."""
-    size = 1 if request.model.startswith("gemini-embedding") else _MAX_INSTANCES
-    texts = request.inputs
-    return [texts[i : i + size] for i in range(0, len(texts), size)]
+def batch_size(model: str) -> int:
+    """The most texts one ``predict`` call takes (gemini-embedding: one)."""
+    return 1 if model.startswith("gemini-embedding") else _MAX_INSTANCES
 
 
 def encode_instances(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[str, Any]:
@@ -69,14 +70,14 @@ def encode_instances(request: EmbeddingRequest, texts: tuple[str, ...]) -> dict[
 
 
 def decode_predictions(
-    body: Any, *, model: str, expected: int
-) -> tuple[list[tuple[float, ...]], int]:
+    body: Any, *, model: str, expected: int, provider: str = "vertex_ai"
+) -> EmbeddingResponse:
     """The vectors of one ``predict`` answer and the tokens it counted."""
     predictions = body.get("predictions") if isinstance(body, Mapping) else None
-    if not isinstance(predictions, list) or len(predictions) != expected:
-        found = len(predictions) if isinstance(predictions, list) else "no"
-        msg = f"Vertex AI returned {found} predictions for {expected} inputs"
-        raise ProviderError(msg, provider="vertex_ai", model=model)
+    source, what = "Vertex AI", "predictions"
+    predictions = one_per_input(
+        predictions, expected, source=source, what=what, provider="vertex_ai", model=model
+    )
     vectors: list[tuple[float, ...]] = []
     tokens = 0
     for prediction in predictions:
@@ -93,4 +94,6 @@ def decode_predictions(
         count = statistics.get("token_count") if isinstance(statistics, Mapping) else None
         if isinstance(count, (int, float)) and not isinstance(count, bool) and count >= 0:
             tokens += int(count)
-    return vectors, tokens
+    return EmbeddingResponse(
+        embeddings=vectors, model=model, provider=provider, usage=Usage(input_tokens=tokens)
+    )

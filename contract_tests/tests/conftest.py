@@ -1,0 +1,41 @@
+"""The example plugins of the suite's own tests, loaded once per process.
+
+``broken/acme.py`` (a correct HTTP plugin), ``broken/plugins.py`` (its broken variants) and,
+with the Anthropic plugin installed, ``broken/shapes.py`` are not an importable package; they
+are loaded here, before any test module of this folder, each under one module name. Test
+modules and the modules the tests write and run with ``pytester`` (in-process, so they share
+``sys.modules``) read them as ``sys.modules[...]``: one load, the same classes everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+EXAMPLES = Path(__file__).resolve().parent / "broken"
+
+#: Module name of each example file (``broken/plugins.py`` loads acme by this name too).
+ACME = "lmux_contract_examples_acme"
+BROKEN = "lmux_contract_examples_broken"
+SHAPES = "lmux_contract_examples_shapes"
+
+
+def load_example(file: str, name: str) -> ModuleType:
+    """``broken/<file>`` as module ``name``, loaded the first time only."""
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES / file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+load_example("acme.py", ACME)
+load_example("plugins.py", BROKEN)
+# The shape variants wrap the in-repo Anthropic codec; without it they are not used.
+if importlib.util.find_spec("lmux_plug_anthropic") is not None:
+    load_example("shapes.py", SHAPES)

@@ -1,0 +1,55 @@
+"""Fixtures shared by the test suites of the in-repo provider plugins.
+
+pytest loads this file for every test below ``plugins/`` (the repository root is the
+rootdir), so each plugin's end-to-end tests make their registries the same way.
+"""
+
+# ruff: noqa: INP001 - a conftest, not a module of a package (pytest loads it by path)
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lmux_plug import Registry
+
+
+@pytest.fixture
+async def plugin_registry() -> AsyncIterator[Callable[..., Registry]]:
+    """``make(plugin, provider=None, *, transport=None, **configure)``: a registry of ``plugin``.
+
+    The registry has that plugin alone (no built-in providers); with ``provider``,
+    ``registry.configure(provider, **configure)`` points it at the test's server. Every
+    registry made is closed after the test, however the test ends.
+    """
+    made: list[Registry] = []
+
+    def make(
+        plugin: object, provider: str | None = None, *, transport: Any = None, **configure: Any
+    ) -> Registry:
+        registry = Registry(plugins=[plugin], builtins=False, transport=transport)
+        made.append(registry)
+        if provider is not None:
+            registry.configure(provider, **configure)
+        return registry
+
+    try:
+        yield make
+    finally:
+        for registry in made:
+            await registry.aclose()
+
+
+@pytest.fixture
+def weather_tool() -> dict[str, Any]:
+    """The OpenAI-format tool the plugins' tool tests offer: ``get_weather(city)``."""
+    return {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }

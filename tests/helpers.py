@@ -1,0 +1,97 @@
+"""Helpers shared by the test modules (fixtures live in ``conftest.py``).
+
+Import them as ``from tests.helpers import ...``; the name keeps pytest from collecting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from pathlib import Path
+
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import Usage
+
+#: A user turn as a plain Chat Completions dict.
+HI = [{"role": "user", "content": "hi"}]
+
+
+#: An OpenAI-style function tool, ``get_weather(city)``.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def python(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with ``args`` (``-c CODE``, ``-m MODULE ...``), output as text.
+
+    The exit status is the caller's to assert (``check=True`` raises on a failure instead);
+    ``timeout`` bounds a hang.
+    """
+    return subprocess.run(
+        [sys.executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=check,
+    )
+
+
+async def slow_words(
+    model: str, *, words: int = 200, interval: float = 0.02
+) -> AsyncIterator[ChatChunk]:
+    """A slow upstream stream: ``"word "`` every ``interval`` s, the usage only at the end.
+
+    For tests that cut a stream midway: 200 words last 4 s, far longer than the cut.
+    """
+    for _ in range(words):
+        await asyncio.sleep(interval)
+        yield ChatChunk(delta="word ", model=model)
+    yield ChatChunk(
+        finish_reason=FinishReason.STOP,
+        usage=Usage(input_tokens=1, output_tokens=words),
+        model=model,
+    )
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes] | None:
+    """One HTTP/1.1 request off a raw test server's ``reader``, or ``None`` at its end.
+
+    Returns the request line, the headers as sent (names not folded) and the body
+    (``Content-Length`` framing only: enough for what the clients under test send).
+    """
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip()] = value.strip()
+    length = next((int(v) for k, v in headers.items() if k.lower() == "content-length"), 0)
+    return request_line, headers, await reader.readexactly(length)
