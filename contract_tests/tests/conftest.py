@@ -20,6 +20,7 @@ EXAMPLES = Path(__file__).resolve().parent / "broken"
 ACME = "lmux_contract_examples_acme"
 BROKEN = "lmux_contract_examples_broken"
 SHAPES = "lmux_contract_examples_shapes"
+DETAILS = "lmux_contract_examples_details"
 
 
 def load_example(file: str, name: str) -> ModuleType:
@@ -39,3 +40,6 @@ load_example("plugins.py", BROKEN)
 # The shape variants wrap the in-repo Anthropic codec; without it they are not used.
 if importlib.util.find_spec("lmux_plug_anthropic") is not None:
     load_example("shapes.py", SHAPES)
+# The detail variants wrap the in-repo Gemini codec (one the Bedrock plugin).
+if all(importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")):
+    load_example("details.py", DETAILS)

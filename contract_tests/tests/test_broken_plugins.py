@@ -108,25 +108,19 @@ def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pyt
     assert sum(o == "passed" for o in outcomes.values()) >= 10, output
 
 
-#: Variants of the in-repo Gemini codec (``broken/details.py``) for the detail clauses,
-#: whose wire declarations (parameters object, context-length wording) Gemini's wire has;
-#: the few that need another wire serve that provider's plugin (``DETAIL_PROVIDERS``).
-_DETAILS = all(
-    importlib.util.find_spec(name) is not None for name in ("lmux_plug_gemini", "lmux_plug_bedrock")
-)
-DETAIL_DEFECTS = (
-    _load("details.py", "lmux_contract_examples_details", "DETAIL_DEFECTS") if _DETAILS else {}
-)
-DETAIL_PROVIDERS = (
-    _load("details.py", "lmux_contract_examples_details", "DETAIL_PROVIDERS") if _DETAILS else {}
-)
+#: Variants of the in-repo Gemini codec (``broken/details.py``, loaded by this folder's
+#: conftest with the Gemini and Bedrock plugins installed) for the detail clauses, whose wire
+#: declarations Gemini's wire has; the few that need another wire serve that provider's
+#: plugin (``DETAIL_PROVIDERS``).
+_DETAILS = sys.modules.get("lmux_contract_examples_details")
+DETAIL_DEFECTS: dict[str, tuple[str, str]] = _DETAILS.DETAIL_DEFECTS if _DETAILS else {}
+DETAIL_PROVIDERS: dict[str, str] = _DETAILS.DETAIL_PROVIDERS if _DETAILS else {}
 
 
 def _run_detail(
     pytester: pytest.Pytester, variant: str, keyword: str
 ) -> tuple[dict[str, str], str]:
     module = MODULE.format(
-        path=str(BROKEN / "details.py"),
         name="lmux_contract_examples_details",
         provider=DETAIL_PROVIDERS.get(variant, "gemini"),
         variant=variant,
