@@ -29,8 +29,9 @@ answer is never sent back, and where an error's class hangs on the provider's wo
 - ``reasoning.effort_levels``: every ``reasoning_effort`` level (``xhigh`` too) on every
   declared reasoning model gives a body whose reasoning settings the API accepts (the
   wire's :meth:`reasoning_refusal`: Claude's thinking budget is at least 1024 tokens and
-  below ``max_tokens``; Gemini's thinking level one of the API's, its budget in range),
-  or is refused before any I/O; each model takes at least one level above ``none``.
+  below ``max_tokens``; Gemini's thinking level one of the API's, its budget in range;
+  above ``none`` reasoning turned on, :meth:`reasoning_enabled`), or is refused before
+  any I/O; each model takes at least one level above ``none``.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -406,7 +407,13 @@ class DetailContract:
                     f"sent: {exc}"
                 )
                 continue  # a level the provider does not offer, refused before any I/O
-            refusal = check(contract.server.requests[-1])
+            sent = contract.server.requests[-1]
+            enabled = getattr(contract.require_wire(), "reasoning_enabled", None)
+            # Above none the caller asked for reasoning: a body that turns it off ignores them.
+            assert level == "none" or not callable(enabled) or enabled(sent), (
+                f"{model}: reasoning_effort={level!r} sends a body that turns reasoning off"
+            )
+            refusal = check(sent)
             assert refusal is None, (
                 f"{model}: reasoning_effort={level!r} sends reasoning settings the API refuses: "
                 f"{refusal}"

@@ -257,6 +257,24 @@ class SendsLevelNone(ServedGemini):
     codec = _SendsLevelNoneCodec()
 
 
+class _TurnsThinkingOffCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if "thinkingBudget" in thinking:
+            # Every level sent as "none": the caller's reasoning_effort has no effect.
+            thinking["thinkingBudget"] = 0
+        return sent
+
+
+class TurnsThinkingOff(ServedGemini):
+    """Sends every reasoning_effort to Gemini 2.5 as a thinking budget of 0 (thinking off)."""
+
+    codec = _TurnsThinkingOffCodec()
+
+
 class FormatFromSuffix:
     """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
 
@@ -291,6 +309,7 @@ DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
     "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
     "FormatFromSuffix": ("requests.linked_image", "linked_image"),
     "SendsLevelNone": ("reasoning.effort_levels", "effort_levels"),
+    "TurnsThinkingOff": ("reasoning.effort_levels", "effort_levels"),
 }
 #: The variants that serve another provider than ``gemini``.
 DETAIL_PROVIDERS: dict[str, str] = {

@@ -259,6 +259,11 @@ class AnthropicWire(WireFormat):
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether the body turns extended thinking on (``thinking.type: enabled``)."""
+        thinking = (request.json() or {}).get("thinking")
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
     def reasoning_refusal(self, request: CapturedRequest) -> str | None:
         """Why the Messages API refuses the body's ``thinking``, or None when it takes it.
 

@@ -427,6 +427,12 @@ class BedrockWire(WireFormat):
         all_headers.update(headers or {})
         return Reply(status, all_headers, (json.dumps({"message": message}).encode(),))
 
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether ``additionalModelRequestFields.thinking`` turns Claude's thinking on."""
+        fields = (request.json() or {}).get("additionalModelRequestFields")
+        thinking = fields.get("thinking") if isinstance(fields, dict) else None
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
     def reasoning_refusal(self, request: CapturedRequest) -> str | None:
         """Why Converse refuses Claude's ``additionalModelRequestFields.thinking``, or None.
 

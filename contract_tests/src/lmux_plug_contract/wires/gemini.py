@@ -213,6 +213,14 @@ class GeminiWire(WireFormat):
                 return ToolUse(forced=True, callable=narrowed)
         raise unknown_tool_choice(config)
 
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether ``thinkingConfig`` asks for thinking (a level, or a budget other than 0)."""
+        config = (request.json() or {}).get("generationConfig")
+        thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+        if not isinstance(thinking, dict):
+            return False
+        return "thinkingLevel" in thinking or thinking.get("thinkingBudget", -1) != 0
+
     def reasoning_refusal(self, request: CapturedRequest) -> str | None:
         """Why the API refuses ``generationConfig.thinkingConfig``, or None when it takes it.
 
