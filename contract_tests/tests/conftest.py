@@ -22,6 +22,7 @@ ACME = "lmux_contract_examples_acme"
 BROKEN = "lmux_contract_examples_broken"
 SHAPES = "lmux_contract_examples_shapes"
 TOOL_EDGES = "lmux_contract_examples_tool_edges"
+DETAILS = "lmux_contract_examples_details"
 
 
 def load_example(file: str, name: str) -> ModuleType:
@@ -42,3 +43,6 @@ load_example("tool_edges.py", TOOL_EDGES)
 # The shape variants wrap the in-repo Anthropic codec; without it they are not used.
 if importlib.util.find_spec("lmux_plug_anthropic") is not None:
     load_example("shapes.py", SHAPES)
+# The detail variants wrap the in-repo Gemini codec (one the Bedrock plugin).
+if all(importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")):
+    load_example("details.py", DETAILS)

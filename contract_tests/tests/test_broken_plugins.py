@@ -129,3 +129,58 @@ def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pyt
     outcomes, output = _run(pytester, "ServedAnthropic", keyword, shapes=True)
     assert "failed" not in outcomes.values(), output
     assert sum(o == "passed" for o in outcomes.values()) >= 10, output
+
+
+#: Variants of the in-repo Gemini codec (``broken/details.py``, loaded by this folder's
+#: conftest with the Gemini and Bedrock plugins installed) for the detail clauses, whose wire
+#: declarations Gemini's wire has; the few that need another wire serve that provider's
+#: plugin (``DETAIL_PROVIDERS``).
+_DETAILS = sys.modules.get("lmux_contract_examples_details")
+DETAIL_DEFECTS: dict[str, tuple[str, str]] = _DETAILS.DETAIL_DEFECTS if _DETAILS else {}
+DETAIL_PROVIDERS: dict[str, str] = _DETAILS.DETAIL_PROVIDERS if _DETAILS else {}
+
+
+def _run_detail(
+    pytester: pytest.Pytester, variant: str, keyword: str
+) -> tuple[dict[str, str], str]:
+    module = MODULE.format(
+        name="lmux_contract_examples_details",
+        provider=DETAIL_PROVIDERS.get(variant, "gemini"),
+        variant=variant,
+    )
+    pytester.makepyfile(test_certify=module)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
+    )
+    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
+    return outcomes, result.stdout.str()
+
+
+@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
+@pytest.mark.parametrize("variant", sorted(DETAIL_DEFECTS))
+def test_broken_gemini_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    clause, keyword = DETAIL_DEFECTS[variant]
+    outcomes, output = _run_detail(pytester, variant, keyword)
+    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    assert any(name.split("[")[0] == clause for name in failed), (
+        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
+    )
+    assert "NOT CERTIFIED" in output and clause in output
+
+
+@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
+def test_unbroken_gemini_codec_passes_the_detail_families(pytester: pytest.Pytester) -> None:
+    # The codec the detail variants break passes their clauses unbroken.
+    keyword = " or ".join(
+        sorted(
+            {
+                k.split(" and ")[0]
+                for v, (_, k) in DETAIL_DEFECTS.items()
+                if v not in DETAIL_PROVIDERS
+            }
+        )
+    )
+    outcomes, output = _run_detail(pytester, "ServedGemini", keyword)
+    assert "failed" not in outcomes.values(), output
+    assert sum(o == "passed" for o in outcomes.values()) >= 6, output

@@ -67,6 +67,7 @@ from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
+from lmux_plug_contract.detail_contract import DetailContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -192,7 +193,9 @@ def _texts_of(value: Any) -> Iterator[str]:
     return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
-class ProviderContract(ApisContract, DepthContract, BreadthContract, ShapeContract, ToolsContract):
+class ProviderContract(
+    ApisContract, DepthContract, BreadthContract, ShapeContract, ToolsContract, DetailContract
+):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 
     The clauses of the Responses, completion and transcription capabilities come from

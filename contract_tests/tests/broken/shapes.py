@@ -19,6 +19,7 @@ import attrs
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderSpec
@@ -188,6 +189,41 @@ class ForgetsFilesBeta(ServedAnthropic):
     codec = _ForgetsFilesBetaCodec()
 
 
+class _BudgetBelowMinimumCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("thinking")
+        if request.reasoning_effort == "minimal" and isinstance(thinking, dict):
+            # Halves the smallest budget, below the API's minimum of 1024 tokens.
+            thinking["budget_tokens"] //= 2
+        return sent
+
+
+class BudgetBelowMinimum(ServedAnthropic):
+    """Sends reasoning_effort='minimal' as a thinking budget of 512, which the API refuses."""
+
+    codec = _BudgetBelowMinimumCodec()
+
+
+class _CutCallAsToolCallsCodec(AnthropicCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        if decoded.tool_calls:
+            # Any answer holding a tool call is reported as a complete call.
+            return attrs.evolve(decoded, finish_reason=FinishReason.TOOL_CALLS)
+        return decoded
+
+
+class CutCallAsToolCalls(ServedAnthropic):
+    """Reports a tool call the max_tokens limit cut off as a finished call (tool_calls)."""
+
+    codec = _CutCallAsToolCallsCodec()
+
+
 #: variant -> (the clause that must fail, the -k expression that selects it)
 SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
@@ -198,4 +234,6 @@ SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
     "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
     "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
     "ForgetsFilesBeta": ("requests.content_parts", "content_parts and file_id"),
+    "BudgetBelowMinimum": ("reasoning.effort_levels", "effort_levels"),
+    "CutCallAsToolCalls": ("tools.cut_off", "cut_off"),
 }

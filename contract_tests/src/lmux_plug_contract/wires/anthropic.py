@@ -22,7 +22,7 @@ from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
 
-__all__ = ["AnthropicWire"]
+__all__ = ["MIN_THINKING_BUDGET", "AnthropicWire", "thinking_refusal"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -110,14 +110,34 @@ def _event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
 
 
+#: The smallest thinking budget the Messages API (and Claude on Bedrock) accepts.
+MIN_THINKING_BUDGET = 1024
+
+
+def thinking_refusal(thinking: Any, max_tokens: Any) -> str | None:
+    """The API's refusal of an enabled ``thinking`` object, or None when it accepts it."""
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if type(budget) is not int or budget < MIN_THINKING_BUDGET:
+        return f"thinking.budget_tokens: {budget!r} is below the minimum of {MIN_THINKING_BUDGET}"
+    if type(max_tokens) is int and budget >= max_tokens:
+        return f"max_tokens ({max_tokens}) must be greater than thinking.budget_tokens ({budget})"
+    return None
+
+
 class AnthropicWire(WireFormat):
     """Messages API; streams are ``message_start`` ... ``message_stop``; no embeddings."""
 
     name = "anthropic"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     redacts_thinking = True
+    #: ``errors.context_length``: the Messages API's 400 invalid_request_error wording.
+    context_overflow_message = "prompt is too long: 212112 tokens > 200000 maximum"
     embeddings = False
     embed_usage = False
 
@@ -238,6 +258,20 @@ class AnthropicWire(WireFormat):
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether the body turns extended thinking on (``thinking.type: enabled``)."""
+        thinking = (request.json() or {}).get("thinking")
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why the Messages API refuses the body's ``thinking``, or None when it takes it.
+
+        Read by ``reasoning.effort_levels``: an enabled budget must be at least 1024 tokens
+        and below ``max_tokens``.
+        """
+        body = request.json() or {}
+        return thinking_refusal(body.get("thinking"), body.get("max_tokens"))
 
     def tool_use(self, request: CapturedRequest) -> ToolUse:
         """``tools[].name``; ``tool_choice.type`` auto (default), any, tool (``name``), none."""
@@ -381,6 +415,14 @@ class AnthropicWire(WireFormat):
             {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
             for c in calls
         ]
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``tool_use`` block the ``max_tokens`` limit cut (``stop_reason: max_tokens``)."""
+        reply = self.tool_chat(request, call, usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": {}}]
+        body["stop_reason"] = "max_tokens"
         return Reply(reply.status, reply.headers, (json_bytes(body),))
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:

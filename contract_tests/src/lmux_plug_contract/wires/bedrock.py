@@ -27,6 +27,7 @@ from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires.anthropic import thinking_refusal
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
 
@@ -143,7 +144,18 @@ def _content_part(block: Any) -> tuple[str, str]:
         source = (block.get(key) or {}).get("source") if isinstance(block.get(key), dict) else None
         if isinstance(source, dict) and "bytes" in source:
             return (kind, str(source["bytes"]))
+        if key == "image" and isinstance(source, dict) and "s3Location" in source:
+            return _s3_image(block["image"], source["s3Location"])
     return ("other", ",".join(sorted(block)))
+
+
+def _s3_image(image: dict[str, Any], location: Any) -> tuple[str, str]:
+    """An image read from S3: decoded as its ``format`` says, which must be the object's."""
+    uri = str(location.get("uri")) if isinstance(location, dict) else repr(location)
+    extension = uri.rsplit("/", 1)[-1].rpartition(".")[2].lower().replace("jpg", "jpeg")
+    if image.get("format") != extension:
+        return ("other", f"image format {image.get('format')!r} for {uri}")
+    return ("image", uri)
 
 
 #: What a model answers to a JSON request whose body does not ask for JSON.
@@ -172,8 +184,17 @@ class BedrockWire(WireFormat):
 
     name = "bedrock"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
+    #: ``requests.nested_extra``: sampling parameters live in ``inferenceConfig``; a caller
+    #: sets ``topP`` there through ``extra_body``.
+    parameters_object = ("inferenceConfig", {"topP": 0.9})
+    #: ``requests.linked_image``: Converse reads linked images from S3 (never https).
+    image_link = "s3://contract-bucket/photos/Cat.Photo.jpg"
+    #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
+    context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
@@ -323,6 +344,23 @@ class BedrockWire(WireFormat):
         }
         return Reply(200, _JSON, (json_bytes(body),))
 
+    def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``toolUse`` the output limit cut (``stopReason: max_tokens``, no input yet)."""
+        body = {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"toolUse": {"toolUseId": call.id, "name": call.name, "input": {}}}
+                    ],
+                }
+            },
+            "stopReason": "max_tokens",
+            "usage": _usage(usage),
+            "metrics": {"latencyMs": 42},
+        }
+        return Reply(200, _JSON, (json_bytes(body),))
+
     def tool_calls_stream(
         self,
         request: CapturedRequest,
@@ -388,6 +426,28 @@ class BedrockWire(WireFormat):
             )
         all_headers.update(headers or {})
         return Reply(status, all_headers, (json.dumps({"message": message}).encode(),))
+
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether ``additionalModelRequestFields.thinking`` turns Claude's thinking on."""
+        fields = (request.json() or {}).get("additionalModelRequestFields")
+        thinking = fields.get("thinking") if isinstance(fields, dict) else None
+        return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why Converse refuses Claude's ``additionalModelRequestFields.thinking``, or None.
+
+        The rules are the Messages API's: a budget of at least 1024, below ``maxTokens``.
+        """
+        body = request.json() or {}
+        fields = body.get("additionalModelRequestFields")
+        inference = body.get("inferenceConfig")
+        thinking = fields.get("thinking") if isinstance(fields, dict) else None
+        max_tokens = inference.get("maxTokens") if isinstance(inference, dict) else None
+        return thinking_refusal(thinking, max_tokens)
+
+    def context_overflow_event(self, message: str) -> bytes:
+        """A ``validationException`` frame, as ConverseStream refuses a prompt too long."""
+        return exception_frame("validationException", message)
 
     def stream_error(self, message: str) -> bytes:
         """A ``modelStreamErrorException`` frame."""

@@ -60,19 +60,23 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any
 
 
 _ROLES = {"model": "assistant", "function": "user"}
+#: The values of the API's ThinkingLevel (``generationConfig.thinkingConfig``).
+_THINKING_LEVELS = ("minimal", "low", "medium", "high")
 #: What a model answers to a JSON request whose body does not ask for JSON.
 _PROSE = "It is sunny in Paris, 21 degrees."
 
 
 def _response_said(role: str, answer: Any) -> Said:
-    """A ``functionResponse``: ``response.error`` marks a failure, ``result`` wraps text."""
+    """A ``functionResponse``: ``response.error`` marks a failure, ``result`` wraps text.
+
+    ``response`` is a ``google.protobuf.Struct``: the API refuses anything but a JSON
+    object there (a bare string or list is a 400), so it reads as ``other``.
+    """
     response = answer.get("response")
-    error = isinstance(response, dict) and "error" in response
-    value = (
-        response.get("error" if error else "result", response)
-        if isinstance(response, dict)
-        else response
-    )
+    if not isinstance(response, dict):
+        return Said(role, "other", f"functionResponse.response {response!r:.80}")
+    error = "error" in response
+    value = response.get("error" if error else "result", response)
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return Said(role, "result", text, ref=answer.get("name"), error=error)
 
@@ -117,9 +121,18 @@ class GeminiWire(WireFormat):
 
     name = "gemini"
     tool_finish = FinishReason.TOOL_CALLS
+    #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
+    tool_choices = ("default", "auto", "none", "required", "function")
     #: A function response reports a failure as ``response.error``.
     marks_tool_errors = True
     embed_usage = False
+    #: ``requests.nested_extra``: sampling parameters live in ``generationConfig``; a caller
+    #: adds ``topK`` (no typed parameter) there through ``extra_body``.
+    parameters_object = ("generationConfig", {"topK": 7})
+    #: ``errors.context_length``: the API's 400 INVALID_ARGUMENT for a prompt too long.
+    context_overflow_message = (
+        "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576)."
+    )
 
     def _response(
         self,
@@ -199,6 +212,34 @@ class GeminiWire(WireFormat):
             if narrowed and narrowed <= names:
                 return ToolUse(forced=True, callable=narrowed)
         raise unknown_tool_choice(config)
+
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether ``thinkingConfig`` asks for thinking (a level, or a budget other than 0)."""
+        config = (request.json() or {}).get("generationConfig")
+        thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+        if not isinstance(thinking, dict):
+            return False
+        return "thinkingLevel" in thinking or thinking.get("thinkingBudget", -1) != 0
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why the API refuses ``generationConfig.thinkingConfig``, or None when it takes it.
+
+        Read by ``reasoning.effort_levels``: ``thinkingLevel`` (Gemini 3) is one of the API's
+        levels, ``thinkingBudget`` (Gemini 2.5) a count from -1 (dynamic) to 32768, never
+        both.
+        """
+        config = (request.json() or {}).get("generationConfig")
+        thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+        if not isinstance(thinking, dict):
+            return None
+        level, budget = thinking.get("thinkingLevel"), thinking.get("thinkingBudget")
+        if level is not None and budget is not None:
+            return "thinkingLevel and thinkingBudget cannot both be set"
+        if level is not None and level not in _THINKING_LEVELS:
+            return f"thinkingLevel {level!r} is not one of {', '.join(_THINKING_LEVELS)}"
+        if budget is not None and (type(budget) is not int or not -1 <= budget <= 32768):
+            return f"thinkingBudget {budget!r} is not between -1 and 32768"
+        return None
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user content's parts: ``text``, ``inlineData``, ``fileData``."""

@@ -1,0 +1,317 @@
+"""Broken variants of a plugin on the Gemini wire, one defect each, for the detail clauses.
+
+The clauses of :mod:`lmux_plug_contract.detail_contract` run where the wire declares what
+they need (a parameters object, a context-length message, reasoning it reads back); the
+suite's Gemini wire declares all of it. These variants serve the in-repo Gemini codec as
+the ``gemini`` provider and break one thing each, the way a plugin author could:
+``DETAIL_DEFECTS`` maps each to the clause it must fail (``test_broken_plugins.py`` runs
+them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import lmux_plug_bedrock
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import FileContent
+from lmux_plug import ImageContent
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import hookimpl
+from lmux_plug import wire
+from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
+from lmux_plug_gemini._codec import GeminiCodec
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+from lmux_plug_gemini._spec import SPEC
+
+
+class ServedGemini:
+    """The in-repo Gemini codec, unbroken, as a plugin object (the baseline)."""
+
+    codec: Any = GeminiCodec()
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``gemini``."""
+        return [SPEC]
+
+    @hookimpl
+    def lmux_plug_wires(self) -> Sequence[str]:
+        """The Gemini wire."""
+        return [SPEC.wire]
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """Chat through the codec."""
+        return wire.send_chat(self.codec, request, provider)
+
+    @hookimpl
+    def lmux_plug_stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream through the codec."""
+        return wire.stream_chat(self.codec, request, provider)
+
+
+class _IdsFromCallContentCodec(GeminiCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        # Derives each id from the call alone (name and arguments), not from its place.
+        calls = [
+            attrs.evolve(
+                call,
+                id="call_"
+                + hashlib.sha256(f"{call.name}{call.arguments}".encode()).hexdigest()[:12],
+            )
+            for call in decoded.tool_calls
+        ]
+        return attrs.evolve(decoded, tool_calls=calls)
+
+
+class IdsFromCallContent(ServedGemini):
+    """Gives id-less calls an id made of their name and arguments: equal calls share it."""
+
+    codec = _IdsFromCallContentCodec()
+
+
+class _DropsAnswerSignatureCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        for content in sent.body["contents"]:
+            for part in content["parts"]:
+                if not part.get("thought"):
+                    part.pop("thoughtSignature", None)
+        return sent
+
+
+class DropsAnswerSignature(ServedGemini):
+    """Sends signatures back on thought parts only, not on the answer part that carried one."""
+
+    codec = _DropsAnswerSignatureCodec()
+
+
+class _ReplacesGenerationConfigCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        # A shallow merge: the caller's generationConfig replaces the one built from the
+        # typed parameters.
+        return attrs.evolve(sent, body={**sent.body, **request.extra})
+
+
+class ReplacesGenerationConfig(ServedGemini):
+    """Lets an extra_body generationConfig replace the typed parameters' one."""
+
+    codec = _ReplacesGenerationConfigCodec()
+
+
+class _ContextErrorIsPlainCodec(GeminiCodec):
+    def refine_error(self, error: LmuxError) -> LmuxError:
+        refined = super().refine_error(error)
+        if not isinstance(refined, InvalidRequestError):
+            return refined
+        # Every 400 the same class: the context-length refusal is not told apart.
+        return InvalidRequestError(
+            refined.message,
+            provider=refined.provider,
+            model=refined.model,
+            status_code=refined.status_code,
+            body=refined.body,
+        )
+
+
+class ContextErrorIsPlain(ServedGemini):
+    """Maps a prompt-too-long refusal to a plain InvalidRequestError."""
+
+    codec = _ContextErrorIsPlainCodec()
+
+
+class _RefusesPdfDataCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        for message in request.messages:
+            content = getattr(message, "content", None)
+            if isinstance(content, tuple) and any(
+                isinstance(p, FileContent) and p.data is not None for p in content
+            ):
+                # Takes uploaded files only, though the model declares files.
+                msg = "send documents as file ids"
+                raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesPdfData(ServedGemini):
+    """Refuses a PDF given as data (only file ids) while the model declares files."""
+
+    codec = _RefusesPdfDataCodec()
+
+
+class _ErrorMessageByKeyDecoder(GeminiStreamDecoder):
+    def _event(self, event: Any) -> ChatChunk | None:
+        if isinstance(event, dict) and "error" in event:
+            # Trusts the error object to hold a message.
+            message = event["error"]["message"]
+            raise ProviderError(message, provider=self.provider, model=self.model)
+        return super()._event(event)
+
+
+class _ErrorMessageByKeyCodec(GeminiCodec):
+    stream_decoder_class = _ErrorMessageByKeyDecoder
+
+
+class ErrorMessageByKey(ServedGemini):
+    """Reads a stream error event's message by key: an event without one raises KeyError."""
+
+    codec = _ErrorMessageByKeyCodec()
+
+
+class _RefusesRequiredChoiceCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.tool_choice is not None and request.tool_choice.mode == "required":
+            # Calls a choice the API takes (mode ANY) invalid input.
+            msg = "tool_choice='required' is not valid"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesRequiredChoice(ServedGemini):
+    """Refuses tool_choice='required' (with tools given) as invalid input."""
+
+    codec = _RefusesRequiredChoiceCodec()
+
+
+class _SendsBareToolResultCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        for content in sent.body["contents"]:
+            for part in content["parts"]:
+                answer = part.get("functionResponse")
+                if isinstance(answer, dict) and set(answer["response"]) == {"result"}:
+                    # A text result sent as a bare string (the API takes only objects).
+                    answer["response"] = answer["response"]["result"]
+        return sent
+
+
+class SendsBareToolResult(ServedGemini):
+    """Sends a plain-text tool result as a bare string where the API takes an object."""
+
+    codec = _SendsBareToolResultCodec()
+
+
+class _ParsesArgumentsBlindlyCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        for message in request.messages:
+            for call in getattr(message, "tool_calls", ()):
+                json.loads(call.arguments)  # trusts the arguments to be JSON
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class ParsesArgumentsBlindly(ServedGemini):
+    """Parses sent-back tool-call arguments with json.loads unguarded (a JSONDecodeError)."""
+
+    codec = _ParsesArgumentsBlindlyCodec()
+
+
+class _SendsLevelNoneCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.reasoning_effort == "none" and "thinkingLevel" in thinking:
+            # Passes the effort through as a Gemini 3 level, which has no "none".
+            thinking["thinkingLevel"] = "none"
+        return sent
+
+
+class SendsLevelNone(ServedGemini):
+    """Sends reasoning_effort='none' to Gemini 3 as thinkingLevel 'none' (not a level)."""
+
+    codec = _SendsLevelNoneCodec()
+
+
+class _TurnsThinkingOffCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if "thinkingBudget" in thinking:
+            # Every level sent as "none": the caller's reasoning_effort has no effect.
+            thinking["thinkingBudget"] = 0
+        return sent
+
+
+class TurnsThinkingOff(ServedGemini):
+    """Sends every reasoning_effort to Gemini 2.5 as a thinking budget of 0 (thinking off)."""
+
+    codec = _TurnsThinkingOffCodec()
+
+
+class FormatFromSuffix:
+    """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``bedrock``."""
+        return list(lmux_plug_bedrock.lmux_plug_providers())
+
+    @hookimpl
+    def lmux_plug_chat(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> Awaitable[ChatResponse]:
+        """Chat through the Bedrock plugin, after the unchecked format guess."""
+        for message in request.messages:
+            content = getattr(message, "content", None)
+            for part in content if isinstance(content, tuple) else ():
+                if isinstance(part, ImageContent) and part.url.startswith("s3://"):
+                    part.url.rsplit(".", 1)[1]  # an IndexError when the name has no dot
+        return lmux_plug_bedrock.lmux_plug_chat(request=request, provider=provider)
+
+
+#: variant -> (the clause that must fail, the -k expression that selects it)
+DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
+    "IdsFromCallContent": ("tools.repeated_call", "repeated_call and chat"),
+    "DropsAnswerSignature": ("reasoning.round_trip", "round_trip"),
+    "ReplacesGenerationConfig": ("requests.nested_extra", "nested_extra"),
+    "ContextErrorIsPlain": ("errors.context_length", "context_length"),
+    "RefusesPdfData": ("requests.pdf_document", "pdf_document"),
+    "ErrorMessageByKey": ("errors.odd_error_event", "odd_error_event"),
+    "RefusesRequiredChoice": ("requests.tool_choice", "tool_choice and required"),
+    "SendsBareToolResult": ("requests.conversation", "conversation and tool_result"),
+    "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
+    "FormatFromSuffix": ("requests.linked_image", "linked_image"),
+    "SendsLevelNone": ("reasoning.effort_levels", "effort_levels"),
+    "TurnsThinkingOff": ("reasoning.effort_levels", "effort_levels"),
+}
+#: The variants that serve another provider than ``gemini``.
+DETAIL_PROVIDERS: dict[str, str] = {
+    "FormatFromSuffix": "bedrock",
+}
