@@ -140,7 +140,8 @@ class ToolsContract:
         """A tool call cut off at the token cap finishes as LENGTH, not TOOL_CALLS."""
         wire = contract.require_wire()
         streamed = path == "stream"
-        if not isinstance(wire, CutOffStreamWire if streamed else CutOffWire):
+        renders: type[Any] = CutOffStreamWire if streamed else CutOffWire
+        if not isinstance(wire, renders):
             pytest.skip(f"not declared: the wire {wire.name!r} renders no cut-off tool {path}")
         model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
 
