@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
+from typing import cast
 from typing import runtime_checkable
 
 import pytest
@@ -146,13 +147,12 @@ class ToolsContract:
         model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
 
         def answer(request: CapturedRequest) -> Reply:
-            if isinstance(wire, CutOffStreamWire) and streamed:
-                rendering = wire.cut_tool_stream(
+            if streamed:  # the wire renders it: checked above
+                rendering = cast("CutOffStreamWire", wire).cut_tool_stream(
                     request, _CUT_CALL, CUT_ARGUMENT_PIECES, canon.USAGE
                 )
                 return wire.reply_stream(rendering)
-            assert isinstance(wire, CutOffWire)
-            return wire.cut_tool_chat(request, _CUT_CALL, canon.USAGE)
+            return cast("CutOffWire", wire).cut_tool_chat(request, _CUT_CALL, canon.USAGE)
 
         contract.use_server(answer)
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
