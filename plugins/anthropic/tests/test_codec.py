@@ -510,3 +510,14 @@ def test_import_is_cheap():
     code = "import sys, lmux_plug_anthropic; print('aiohttp' in sys.modules, 'lmux_plug_anthropic._codec' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("effort", ["xhigh", "max"])
+def test_a_budget_above_the_models_output_limit_stays_within_it(effort):
+    # Opus 4.1 writes at most 32,000 tokens: max_tokens above it is refused by the API.
+    request = ChatRequest(
+        model="claude-opus-4-1-20250805", messages=[UserMessage("q")], reasoning_effort=effort
+    )
+    body = _codec.encode_chat(request, SPEC)
+    assert body["max_tokens"] == 32_000
+    assert body["thinking"]["budget_tokens"] == 32_000 - 4096

@@ -171,7 +171,13 @@ def encode_chat(request: ChatRequest, spec: ProviderSpec) -> dict[str, Any]:
     if max_tokens is None:
         max_tokens = default_max_tokens(spec, model)
         if thinking_budget is not None and max_tokens <= thinking_budget:
-            max_tokens = thinking_budget + _ANSWER_ROOM
+            declared = spec.model(model)
+            if declared is not None and declared.max_output_tokens:
+                # The model's output limit is a hard one (Opus 4: 32,000 < the xhigh
+                # budget): stay at it, and leave the answer its room inside it.
+                thinking_budget = max(max_tokens - _ANSWER_ROOM, REASONING_BUDGETS["minimal"])
+            else:
+                max_tokens = thinking_budget + _ANSWER_ROOM
     if not _positive_int(max_tokens):
         msg = f"max_tokens must be a positive integer, got {max_tokens!r}"
         raise _invalid(msg, model)
