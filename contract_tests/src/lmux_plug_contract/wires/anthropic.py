@@ -418,8 +418,12 @@ class AnthropicWire(WireFormat):
         return Reply(reply.status, reply.headers, (json_bytes(body),))
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
-        """A ``tool_use`` block the ``max_tokens`` limit cut (``stop_reason: max_tokens``)."""
-        reply = self.tool_chat(request, call, usage)
+        """A ``tool_use`` block the ``max_tokens`` limit cut (``stop_reason: max_tokens``).
+
+        ``call``'s arguments may be cut JSON: the block's ``input`` is left empty instead.
+        """
+        whole = ToolCall(id=call.id, name=call.name, arguments="{}")
+        reply = self.tool_chat(request, whole, usage)
         body = json.loads(b"".join(reply.chunks))
         body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": {}}]
         body["stop_reason"] = "max_tokens"
