@@ -43,6 +43,9 @@ load_example("tool_edges.py", TOOL_EDGES)
 # The shape variants wrap the in-repo Anthropic codec; without it they are not used.
 if importlib.util.find_spec("lmux_plug_anthropic") is not None:
     load_example("shapes.py", SHAPES)
-# The detail variants wrap the in-repo Gemini codec (one the Bedrock plugin).
-if all(importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")):
+# The detail variants wrap the in-repo Gemini codec (one the Bedrock plugin), served as the
+# shape variants serve theirs.
+if SHAPES in sys.modules and all(
+    importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")
+):
     load_example("details.py", DETAILS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+import sys
 from collections.abc import Awaitable
 from collections.abc import Sequence
 from typing import Any
@@ -30,42 +30,21 @@ from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
 from lmux_plug import ProviderSpec
 from lmux_plug import hookimpl
-from lmux_plug import wire
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 from lmux_plug_gemini._spec import SPEC
 
+# Loaded before this file by the tests' conftest (the Anthropic variants' module).
+ServedCodec: Any = sys.modules["lmux_contract_examples_shapes"].ServedCodec
 
-class ServedGemini:
+
+class ServedGemini(ServedCodec):  # type: ignore[misc]
     """The in-repo Gemini codec, unbroken, as a plugin object (the baseline)."""
 
+    spec = SPEC
     codec: Any = GeminiCodec()
-
-    @hookimpl
-    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
-        """Declare ``gemini``."""
-        return [SPEC]
-
-    @hookimpl
-    def lmux_plug_wires(self) -> Sequence[str]:
-        """The Gemini wire."""
-        return [SPEC.wire]
-
-    @hookimpl
-    def lmux_plug_chat(
-        self, request: ChatRequest, provider: ProviderContext
-    ) -> Awaitable[ChatResponse]:
-        """Chat through the codec."""
-        return wire.send_chat(self.codec, request, provider)
-
-    @hookimpl
-    def lmux_plug_stream(
-        self, request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        """Stream through the codec."""
-        return wire.stream_chat(self.codec, request, provider)
 
 
 class _IdsFromCallContentCodec(GeminiCodec):

@@ -31,20 +31,25 @@ from lmux_plug_anthropic._codec import AnthropicCodec
 from lmux_plug_anthropic._spec import SPEC
 
 
-class ServedAnthropic:
-    """The in-repo Anthropic codec, unbroken, as a plugin object (the baseline)."""
+class ServedCodec:
+    """An in-repo codec served as a plugin object declaring ``spec`` (the baseline).
 
-    codec: Any = AnthropicCodec()
+    Subclasses set ``spec`` and ``codec``; a broken variant swaps ``codec`` for a subclass
+    with one defect. ``broken/details.py`` serves the Gemini codec through it too.
+    """
+
+    spec: ProviderSpec
+    codec: Any
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
-        """Declare ``anthropic``."""
-        return [SPEC]
+        """Declare the provider."""
+        return [self.spec]
 
     @hookimpl
     def lmux_plug_wires(self) -> Sequence[str]:
-        """The Anthropic wire."""
-        return [SPEC.wire]
+        """Serve the provider's wire."""
+        return [self.spec.wire]
 
     @hookimpl
     def lmux_plug_chat(
@@ -59,6 +64,13 @@ class ServedAnthropic:
     ) -> AsyncIterator[ChatChunk]:
         """Stream through the codec."""
         return wire.stream_chat(self.codec, request, provider)
+
+
+class ServedAnthropic(ServedCodec):
+    """The in-repo Anthropic codec, unbroken, as a plugin object (the baseline)."""
+
+    spec = SPEC
+    codec: Any = AnthropicCodec()
 
 
 class _MergesIntoFirstTurnCodec(AnthropicCodec):
