@@ -15,6 +15,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+# pytester's in-process runs drop from sys.modules what was first imported inside them; the
+# HTTP client is imported lazily, so a pool made in one run would raise the error classes of
+# a dropped copy that the next run's error mapping no longer knows. Import it once, here.
+import lmux_plug._http1
+import lmux_plug._http_body
+import lmux_plug.http  # noqa: F401
+
 EXAMPLES = Path(__file__).resolve().parent / "broken"
 
 #: Module name of each example file (``broken/plugins.py`` loads acme by this name too).
