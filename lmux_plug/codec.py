@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: The ``reasoning_effort`` values a request may carry, lowest first.
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def count_of(body: Mapping[str, Any], key: str) -> int:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypedDict
 
+from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -277,8 +278,6 @@ def _converted(name: str, convert: Callable[[Any], Any], value: Any) -> Any:
         raise InvalidParameterError(name, f"invalid value {_shown(value)}") from exc
 
 
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-
 # name -> check. Keys of ``ChatRequest`` fields first, then body fields (``_BODY_FIELDS``).
 _CHAT_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "temperature": _number(0, 2),
@@ -290,7 +289,7 @@ _CHAT_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "tools": _tools,
     "tool_choice": _tool_choice,
     "response_format": _response_format,
-    "reasoning_effort": _choice(*_EFFORTS),
+    "reasoning_effort": _choice(*REASONING_EFFORTS),
     "user": _text,
     "timeout": _seconds,
     "extra_headers": _headers,
@@ -371,7 +370,7 @@ _API_CHECKS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "prompt_cache_key": _text,
         "parallel_tool_calls": _flag,
         "metadata": _metadata,
-        "reasoning_effort": _choice(*_EFFORTS),
+        "reasoning_effort": _choice(*REASONING_EFFORTS),
         "service_tier": _text,
         "safety_identifier": _text,
         "background": _flag,

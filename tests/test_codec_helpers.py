@@ -57,5 +57,7 @@ def test_tool_call_id_keeps_given_ids_and_derives_stable_ones() -> None:
 
 def test_reasoning_level_checks_the_effort() -> None:
     assert reasoning_level("HIGH", provider="p", model="m") == "high"
-    with pytest.raises(InvalidRequestError, match="none, minimal, low, medium, high, got 'max'"):
+    with pytest.raises(
+        InvalidRequestError, match="none, minimal, low, medium, high, xhigh, got 'max'"
+    ):
         reasoning_level("max", provider="p", model="m")

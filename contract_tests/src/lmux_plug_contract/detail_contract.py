@@ -86,9 +86,8 @@ REPEATED_CALLS = (
 _REPEATED_PIECES = (canon.TOOL_ARGUMENT_PIECES, canon.TOOL_ARGUMENT_PIECES)
 _SIGNED = ThinkingBlock("Weighing the greeting: Paris ✓ 日本.", signature="sig-contract-round-9c2e")
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
-#: The reasoning_effort levels a caller can pass: the codec helpers' levels and ``xhigh``,
-#: which the core's parameter check accepts too (a plugin may refuse it before any I/O).
-_EFFORT_LEVELS = (*REASONING_EFFORTS, *(("xhigh",) if "xhigh" not in REASONING_EFFORTS else ()))
+#: The reasoning_effort levels a caller can pass (the core's parameter check accepts these).
+_EFFORT_LEVELS = REASONING_EFFORTS
 #: A temperature sent as a typed parameter next to a nested ``extra_body`` member.
 _TEMPERATURE = 0.25
 

@@ -512,11 +512,10 @@ def test_import_is_cheap():
     assert out.stdout.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("effort", ["xhigh", "max"])
-def test_a_budget_above_the_models_output_limit_stays_within_it(effort):
+def test_a_budget_above_the_models_output_limit_stays_within_it():
     # Opus 4.1 writes at most 32,000 tokens: max_tokens above it is refused by the API.
     request = ChatRequest(
-        model="claude-opus-4-1-20250805", messages=[UserMessage("q")], reasoning_effort=effort
+        model="claude-opus-4-1-20250805", messages=[UserMessage("q")], reasoning_effort="xhigh"
     )
     body = _codec.encode_chat(request, SPEC)
     assert body["max_tokens"] == 32_000

@@ -94,7 +94,6 @@ REASONING_BUDGETS: Mapping[str, int] = {
     "medium": 8192,
     "high": 16384,
     "xhigh": 32768,
-    "max": 32768,
 }
 # Room left for the answer when max_tokens is raised to fit a thinking budget.
 _ANSWER_ROOM = 4096

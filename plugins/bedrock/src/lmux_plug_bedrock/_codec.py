@@ -100,7 +100,7 @@ _DOCUMENT_FORMATS = {
 _TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _DOCUMENT_NAME = re.compile(r"[^a-zA-Z0-9 ()\[\]-]")
 # Thinking budgets (tokens) for Claude on Bedrock (``additionalModelRequestFields``).
-_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
 
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:

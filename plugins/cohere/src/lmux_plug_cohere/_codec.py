@@ -90,7 +90,7 @@ _FINISH = {
     "TIMEOUT": FinishReason.ERROR,
 }
 # Thinking budgets (tokens) for Cohere's reasoning models, which take a budget.
-_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
 
 
 def _bad(message: str, model: str | None) -> InvalidRequestError:

@@ -92,7 +92,18 @@ __all__ = [
 MAX_STOP_SEQUENCES = 5
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 # Thinking budgets (tokens) for Gemini 2.x models, which take a budget, not a level.
-_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# reasoning_effort -> thinkingBudget for Gemini 2.x. Flash takes 0-24,576 (0 turns thinking
+# off); Pro cannot turn thinking off and takes 128-32,768, so its levels are clamped to that.
+_BUDGETS = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+}
+_FLASH_MAX_BUDGET = 24576
+_PRO_BUDGETS = (128, 32768)
 _FINISH = {
     "STOP": FinishReason.STOP,
     "MAX_TOKENS": FinishReason.LENGTH,
@@ -278,9 +289,16 @@ def _contents(messages: tuple[Message, ...], model: str) -> tuple[list[dict[str,
 def _thinking_config(effort: str, model: str) -> dict[str, Any]:
     level = reasoning_level(effort, provider="gemini", model=model)
     if model.startswith(("gemini-1", "gemini-2")):
-        return {"thinkingBudget": _BUDGETS[level], "includeThoughts": level != "none"}
-    # Gemini 3 and later take a level; "none" is as low as they go.
-    return {"thinkingLevel": "minimal" if level == "none" else level, "includeThoughts": True}
+        budget = _BUDGETS[level]
+        if "-pro" in model:
+            low, high = _PRO_BUDGETS
+            budget = min(max(budget, low), high)
+        else:
+            budget = min(budget, _FLASH_MAX_BUDGET)
+        return {"thinkingBudget": budget, "includeThoughts": budget > 0}
+    # Gemini 3 and later take a level: "minimal" is as low and "high" as high as they go.
+    named = {"none": "minimal", "xhigh": "high"}.get(level, level)
+    return {"thinkingLevel": named, "includeThoughts": True}
 
 
 def _tools(request: ChatRequest) -> list[dict[str, Any]]:

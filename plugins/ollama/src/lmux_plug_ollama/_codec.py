@@ -165,8 +165,8 @@ def _think(effort: str, model: str) -> bool | str:
     if level == "none":
         return False
     if model.startswith("gpt-oss"):
-        # gpt-oss takes a level; the others only switch thinking on or off.
-        return "low" if level == "minimal" else level
+        # gpt-oss takes low, medium or high; the others only switch thinking on or off.
+        return {"minimal": "low", "xhigh": "high"}.get(level, level)
     return True
 
 
