@@ -18,6 +18,7 @@ import contextlib
 import email.utils
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -229,8 +230,12 @@ class ProviderContract(
         request: pytest.FixtureRequest,
         lmux_contract_provider: str,
         lmux_wire_server: WireServer,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> Iterator[ContractSession]:
-        """A :class:`ContractSession` for the provider under test."""
+        """A :class:`ContractSession` for the provider under test.
+
+        The fixtures' ``environment`` settings are set for the clause where they are absent.
+        """
         config = request.config
         session = ContractSession(
             lmux_contract_provider,
@@ -244,6 +249,9 @@ class ProviderContract(
             seed=int(config.getoption("lmux_seed")),
             recordings=list(config.getoption("lmux_recordings") or ()),
         )
+        for name, value in session.fixtures.environment.items():
+            if not os.environ.get(name):
+                monkeypatch.setenv(name, value)
         try:
             yield session
         finally:

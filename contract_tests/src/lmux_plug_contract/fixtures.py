@@ -57,6 +57,10 @@ class ContractFixtures:
     :param recordings: files or folders of traffic recorded from the real API (vcrpy /
         pytest-recording YAML, HAR) that the ``recorded.*`` clauses replay to the plugin;
         added to those named by ``--lmux-recordings``.
+    :param environment: settings, not secrets, that the plugin reads from the environment in
+        real use and cannot run without (``{"GOOGLE_CLOUD_PROJECT": "contract-project"}``).
+        Each is set while a clause runs unless the environment already has it, so ``certify``
+        needs no setup while a recording run keeps the caller's real values.
     """
 
     wire: WireFormat | str | None = None
@@ -64,6 +68,7 @@ class ContractFixtures:
     call_params: Mapping[str, Any] = attrs.field(factory=dict)
     cassette_dir: str | Path | None = None
     recordings: tuple[str | Path, ...] = attrs.field(default=(), converter=_paths)
+    environment: Mapping[str, str] = attrs.field(factory=dict)
 
     def wire_format(self, spec: ProviderSpec) -> WireFormat | None:
         """The wire format to render for ``spec``, if any is known."""

@@ -25,7 +25,15 @@ __all__ = [
 ]
 
 #: For the contract suite: the wire is Gemini's, the embed model batches many inputs.
-CONTRACT = {"models": {"embed": "text-embedding-005"}}
+# Vertex AI URLs name a Google Cloud project and location, which real use reads from the
+# environment; certification against the local wire server sets placeholders for them.
+CONTRACT = {
+    "models": {"embed": "text-embedding-005"},
+    "environment": {
+        "GOOGLE_CLOUD_PROJECT": "contract-project",
+        "GOOGLE_CLOUD_LOCATION": "us-central1",
+    },
+}
 
 # Serves its own spec only (no ``lmux_plug_wires``: the ``gemini`` wire is the gemini plugin's).
 lmux_plug_providers = wire.spec_hooks(SPEC).providers
