@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from lmux_plug.params import ChatParams
     from lmux_plug.params import EmbedCallParams
     from lmux_plug.params import EmbedParams
+    from lmux_plug.router.plan import RoutedChatParams
+    from lmux_plug.router.plan import RoutedEmbedParams
+    from lmux_plug.router.plan import RoutedStreamParams
 
 __all__ = ["Client", "RoutingClient"]
 
@@ -102,18 +105,17 @@ class Client(Protocol):
 
 @runtime_checkable
 class RoutingClient(Client, Protocol):
-    """A :class:`Client` that owns retries and fallbacks (a router): per-call options."""
+    """A :class:`Client` that owns retries and fallbacks (a router): per-call options.
+
+    The routing options are those of :mod:`lmux_plug.router.plan` (``fallback_models``,
+    ``retries``, ``deadline``, ``attempt_timeout`` ...), given with the call's parameters.
+    """
 
     async def achat(
         self,
         model: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        **params: Any,
+        **params: Unpack[RoutedChatParams],
     ) -> ChatResponse:
         """One chat call, with the router's retries and fallbacks."""
         ...
@@ -122,26 +124,13 @@ class RoutingClient(Client, Protocol):
         self,
         model: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        **params: Any,
+        **params: Unpack[RoutedStreamParams],
     ) -> AsyncIterator[ChatChunk]:
         """A streamed chat call; retries and fallbacks happen before the first chunk."""
         ...
 
     async def aembed(
-        self,
-        model: str,
-        inputs: str | Sequence[str],
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        **params: Any,
+        self, model: str, inputs: str | Sequence[str], **params: Unpack[RoutedEmbedParams]
     ) -> EmbeddingResponse:
         """Embeddings with the router's retries and fallbacks."""
         ...

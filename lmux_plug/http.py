@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 from typing import Protocol
+from typing import TypedDict
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     import ssl
 
     import aiohttp
+    from typing_extensions import Unpack
 
     from lmux_plug._http1 import Exchange
     from lmux_plug._http1 import Http1Pool
@@ -67,6 +69,7 @@ __all__ = [
     "CREDENTIAL_HEADERS",
     "AsyncTransport",
     "HttpResponse",
+    "RequestOptions",
     "StreamingResponse",
     "Timeout",
     "Transport",
@@ -393,43 +396,54 @@ def map_transport_error(
     return _map_transport_error(exc, provider, model)
 
 
+class RequestOptions(TypedDict, total=False):
+    """The keywords of :meth:`AsyncTransport.request` and :meth:`AsyncTransport.stream`.
+
+    All optional. ``headers`` are the caller's (checked by :func:`check_request_headers`);
+    the body is ``content`` (raw bytes, e.g. a multipart upload; pass its ``content-type``
+    in ``headers``) or else ``json_body`` encoded as JSON; ``params`` go into the query of
+    the first request; ``timeout`` bounds the whole exchange in seconds; ``provider`` and
+    ``model`` are named on the errors; ``secrets`` are values never sent to another origin
+    on a redirect and scrubbed from error bodies.
+    """
+
+    headers: Mapping[str, str] | None
+    json_body: Any
+    params: Mapping[str, str] | None
+    timeout: float | None
+    provider: str | None
+    model: str | None
+    secrets: tuple[str, ...]
+    content: bytes | None
+
+
+def _request_body(options: RequestOptions) -> tuple[bytes | None, dict[str, str]]:
+    """The bytes to send for ``options`` and the checked headers that go with them.
+
+    What every transport does first, real or test, so that both refuse the same headers and
+    add the same ``content-type`` and ``accept-encoding``.
+    """
+    content = options.get("content")
+    body = content if content is not None else _json_bytes(options.get("json_body"))
+    return body, check_request_headers(options.get("headers"), has_body=body is not None)
+
+
 class AsyncTransport(Protocol):
     """What providers call: :class:`Transport`, or a test one from :mod:`lmux_plug.transports`.
 
     ``request`` reads the whole answer; ``stream`` returns once the head arrived. Non-2xx
     answers and network failures raise :class:`~lmux_plug.errors.LmuxError` subclasses.
+    The keywords are those of :class:`RequestOptions`.
     """
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> HttpResponse:
-        """Send one request and read the whole answer (``content``: raw bytes to send)."""
+        """Send one request and read the whole answer."""
         ...
 
     async def stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> StreamingResponse:
         """Send one request; return once the head arrived (read with ``iter_bytes``)."""
         ...
@@ -754,14 +768,9 @@ class Transport:
         self,
         method: str,
         url: str,
-        *,
         headers: dict[str, str],
         body: bytes | None,
-        params: Mapping[str, str] | None,
-        timeout: float | None,
-        provider: str | None,
-        model: str | None,
-        secrets: tuple[str, ...],
+        options: RequestOptions,
     ) -> _Exchange:
         """Send, following redirects under one policy for both paths.
 
@@ -772,6 +781,8 @@ class Transport:
         ``secrets``); one from https to http is refused. ``params`` go with the first
         request only: the ``location`` is the whole new address.
         """
+        params = options.get("params")
+        timeout = options.get("timeout")
         for _ in range(_MAX_REDIRECTS + 1):
             target = self._lean_target(url, params)
             exchange: _Exchange
@@ -804,124 +815,88 @@ class Transport:
                     f"({refusal}); point base_url at the final address"
                 )
                 raise ProviderError(
-                    msg, provider=provider, model=model, status_code=exchange.status
+                    msg,
+                    provider=options.get("provider"),
+                    model=options.get("model"),
+                    status_code=exchange.status,
                 )
             if new != old:
-                headers = _without_credentials(headers, secrets, self.credential_headers)
+                headers = _without_credentials(
+                    headers, options.get("secrets", ()), self.credential_headers
+                )
             # The Location is the whole new address, as with aiohttp and requests: the
             # query params went into the first URL only (and never to another origin).
             params = None
             url = new_url
         msg = f"more than {_MAX_REDIRECTS} redirects, last to {url}"
-        raise ProviderError(msg, provider=provider, model=model)
+        raise ProviderError(msg, provider=options.get("provider"), model=options.get("model"))
 
     # -- requests -----------------------------------------------------------------------
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
-    ) -> HttpResponse:
-        """Send one request and read the whole answer.
+    async def _send(
+        self, method: str, url: str, options: RequestOptions, *, whole: bool
+    ) -> tuple[_Exchange, bytes]:
+        """One exchange, redirects followed, and with ``whole`` its body read and released.
 
-        Non-2xx answers raise the matching :class:`LmuxError`; so do transport failures.
-        ``content`` sends raw bytes (a multipart upload) instead of ``json_body``; pass its
-        ``content-type`` in ``headers``.
+        The part :meth:`request` and :meth:`stream` share: the body and the checked headers,
+        and a network failure (sending, or reading the whole body) mapped to an
+        :class:`LmuxError`.
         """
-        body = content if content is not None else _json_bytes(json_body)
-        merged = check_request_headers(headers, has_body=body is not None)
+        body, headers = _request_body(options)
+        data = b""
         try:
-            exchange = await self._exchange(
-                method,
-                url,
-                headers=merged,
-                body=body,
-                params=params,
-                timeout=timeout,
-                provider=provider,
-                model=model,
-                secrets=secrets,
-            )
-            try:
-                data = await exchange.read()
-            finally:
-                exchange.release()
+            exchange = await self._exchange(method, url, headers, body, options)
+            if whole:
+                try:
+                    data = await exchange.read()
+                finally:
+                    exchange.release()
         except LmuxError:
             raise
         except Exception as exc:
             if _is_transport_error(exc):
-                raise _map_transport_error(exc, provider, model) from exc
+                raise _map_transport_error(
+                    exc, options.get("provider"), options.get("model")
+                ) from exc
             raise
-        status = exchange.status
-        response_headers = exchange.headers
-        if status >= 400:
-            raise error_from_response(
-                status, response_headers, data, provider=provider, model=model, secrets=secrets
-            )
-        return HttpResponse(status, response_headers, data)
+        return exchange, data
+
+    async def request(
+        self, method: str, url: str, **options: Unpack[RequestOptions]
+    ) -> HttpResponse:
+        """Send one request and read the whole answer (keywords: :class:`RequestOptions`).
+
+        Non-2xx answers raise the matching :class:`LmuxError`; so do transport failures.
+        """
+        exchange, data = await self._send(method, url, options, whole=True)
+        if exchange.status >= 400:
+            raise _status_error(exchange.status, exchange.headers, data, options)
+        return HttpResponse(exchange.status, exchange.headers, data)
 
     async def stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> StreamingResponse:
         """Send one request and return as soon as the headers arrived.
 
         The caller must exhaust :meth:`StreamingResponse.iter_bytes` or call
         :meth:`StreamingResponse.close` (in a ``finally``), or the connection is not released.
         """
-        body = content if content is not None else _json_bytes(json_body)
-        merged = check_request_headers(headers, has_body=body is not None)
-        try:
-            exchange = await self._exchange(
-                method,
-                url,
-                headers=merged,
-                body=body,
-                params=params,
-                timeout=timeout,
-                provider=provider,
-                model=model,
-                secrets=secrets,
-            )
-        except LmuxError:
-            raise
-        except Exception as exc:
-            if _is_transport_error(exc):
-                raise _map_transport_error(exc, provider, model) from exc
-            raise
-        status, response_headers = exchange.status, exchange.headers
+        exchange, _ = await self._send(method, url, options, whole=False)
         streaming = StreamingResponse(
-            status, response_headers, body=exchange, provider=provider, model=model
+            exchange.status,
+            exchange.headers,
+            body=exchange,
+            provider=options.get("provider"),
+            model=options.get("model"),
         )
-        if status >= 400:
+        if exchange.status >= 400:
             try:
                 data = b"".join([chunk async for chunk in streaming.iter_bytes()])
             except LmuxError:
                 data = b""
             finally:
                 streaming.close()
-            raise error_from_response(
-                status, response_headers, data, provider=provider, model=model, secrets=secrets
-            )
+            raise _status_error(exchange.status, exchange.headers, data, options)
         return streaming
 
     async def aclose(self) -> None:
@@ -967,6 +942,20 @@ def _as_sent(url: str) -> Any:
 
         return URL(url, encoded=True)
     return url
+
+
+def _status_error(
+    status: int, headers: Mapping[str, str], data: bytes, options: RequestOptions
+) -> LmuxError:
+    """The error for a non-2xx answer, its body scrubbed of the call's secrets."""
+    return error_from_response(
+        status,
+        headers,
+        data,
+        provider=options.get("provider"),
+        model=options.get("model"),
+        secrets=options.get("secrets", ()),
+    )
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

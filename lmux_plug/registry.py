@@ -59,7 +59,6 @@ from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.params import ChatCallParams
 from lmux_plug.params import ChatParams
 from lmux_plug.params import EmbedCallParams
-from lmux_plug.params import EmbedParams
 from lmux_plug.params import check_chat_params
 from lmux_plug.params import check_embed_inputs
 from lmux_plug.params import check_embed_params
@@ -639,10 +638,7 @@ class Registry(ApiMethods):
         self,
         model: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Unpack[ChatParams],
+        **params: Unpack[ChatCallParams],
     ) -> ChatResponse:
         """Send a chat request and return the answer.
 
@@ -652,6 +648,7 @@ class Registry(ApiMethods):
         provider as body fields. A class as ``response_format`` (dataclass, attrs, Pydantic)
         sends its JSON schema and puts the parsed instance on ``response.parsed``.
         """
+        api_key, base_url = _take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return _timed(response, latency)
 
@@ -659,10 +656,7 @@ class Registry(ApiMethods):
         self,
         model: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Unpack[ChatParams],
+        **params: Unpack[ChatCallParams],
     ) -> tuple[ChatResponse, float]:
         """:meth:`achat`, returning the answer's latency beside the answer, not on it.
 
@@ -670,6 +664,7 @@ class Registry(ApiMethods):
         ``latency`` in that copy, so the frozen answer is copied once instead of twice.
         The latency is the answer's own if its plugin set one.
         """
+        api_key, base_url = _take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return response, latency if response.latency is None else response.latency
 
@@ -710,16 +705,14 @@ class Registry(ApiMethods):
         self,
         model: str,
         messages: Iterable[Message | Mapping[str, Any]] | str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Unpack[ChatParams],
+        **params: Unpack[ChatCallParams],
     ) -> AsyncIterator[ChatChunk]:
         """Stream a chat answer as :class:`ChatChunk` items.
 
         Errors before the first chunk (bad input, capability, credentials) are raised when
         the iteration starts. Cost is added to the chunk that carries usage.
         """
+        api_key, base_url = _take_credentials(params)
         route, model_id = self.resolve(model)
         request, needed = self._chat_request(model_id, messages, params)
         needed.append(Capability.STREAM)
@@ -761,10 +754,7 @@ class Registry(ApiMethods):
         self,
         model: str,
         inputs: str | Sequence[str],
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Unpack[EmbedParams],
+        **params: Unpack[EmbedCallParams],
     ) -> EmbeddingResponse:
         """Embed one text or a list of texts; one vector per input, in order.
 
@@ -772,6 +762,7 @@ class Registry(ApiMethods):
         ``extra_headers``, ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
         ``input_type`` travels as the ``input_type`` body field (an ``extra_body`` one wins).
         """
+        api_key, base_url = _take_credentials(params)
         route, model_id = self.resolve(model)
         texts = check_embed_inputs(inputs, model=model_id)
         checked = check_embed_params(params, model=model_id) if params else {}
@@ -964,3 +955,8 @@ def _embed_extra(checked: Mapping[str, Any]) -> Mapping[str, Any]:
     if input_type is None:
         return extra
     return {"input_type": input_type, **extra}
+
+
+def _take_credentials(params: ChatCallParams | EmbedCallParams) -> tuple[str | None, str | None]:
+    """Take a call's own ``api_key`` and ``base_url`` out of its keywords (the rest is sent)."""
+    return params.pop("api_key", None), params.pop("base_url", None)

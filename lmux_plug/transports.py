@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
@@ -41,7 +42,6 @@ from urllib.parse import urlunsplit
 
 import attrs
 
-from lmux_plug._http_errors import error_from_response
 from lmux_plug._secrets import StreamScrubber
 from lmux_plug._secrets import known_secrets
 from lmux_plug.errors import ConfigurationError
@@ -49,9 +49,14 @@ from lmux_plug.errors import LmuxError
 from lmux_plug.http import CREDENTIAL_HEADERS
 from lmux_plug.http import AsyncTransport
 from lmux_plug.http import HttpResponse
+from lmux_plug.http import RequestOptions
 from lmux_plug.http import StreamingResponse
-from lmux_plug.http import check_request_headers
+from lmux_plug.http import _request_body
+from lmux_plug.http import _status_error
 from lmux_plug.http import map_transport_error
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "CassetteError",
@@ -154,107 +159,54 @@ class _AnsweringTransport:
         raise NotImplementedError
 
     def _build(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        json_body: Any,
-        params: Mapping[str, str] | None,
-        *,
-        stream: bool,
-        content: bytes | None = None,
+        self, method: str, url: str, options: RequestOptions, *, stream: bool
     ) -> MockRequest:
-        body = (
-            content
-            if content is not None
-            else None
-            if json_body is None
-            else json.dumps(json_body).encode()
-        )
-        merged = check_request_headers(headers, has_body=body is not None)
-        lowered = {name.lower(): value for name, value in merged.items()}
-        return MockRequest(method, _full_url(url, params), lowered, body, stream)
+        body, headers = _request_body(options)
+        lowered = {name.lower(): value for name, value in headers.items()}
+        return MockRequest(method, _full_url(url, options.get("params")), lowered, body, stream)
 
-    async def _respond(
-        self,
-        request: MockRequest,
-        *,
-        provider: str | None,
-        model: str | None,
-        secrets: tuple[str, ...],
-    ) -> MockResponse:
+    async def _exchange(
+        self, request: MockRequest, options: RequestOptions
+    ) -> tuple[int, dict[str, str], list[bytes]]:
+        """The answer's status, lower-cased headers and body chunks; an error status raises."""
+        secrets = options.get("secrets", ())
         try:
-            return await self._answer(request, secrets)
+            answer = await self._answer(request, secrets)
         except LmuxError:
             raise
         except Exception as exc:
-            mapped = map_transport_error(exc, provider, model)
+            mapped = map_transport_error(exc, options.get("provider"), options.get("model"))
             if mapped is None:
                 raise
             raise mapped from exc
-
-    async def _exchange(
-        self,
-        request: MockRequest,
-        provider: str | None,
-        model: str | None,
-        secrets: tuple[str, ...],
-    ) -> tuple[int, dict[str, str], list[bytes]]:
-        """The answer's status, lower-cased headers and body chunks; an error status raises."""
-        answer = await self._respond(request, provider=provider, model=model, secrets=secrets)
         chunks = list(answer.chunks) if answer.chunks is not None else [answer.body]
         answer_headers = {k.lower(): v for k, v in answer.headers.items()}
         if answer.status >= 400:
-            raise error_from_response(
-                answer.status,
-                answer_headers,
-                b"".join(chunks),
-                provider=provider,
-                model=model,
-                secrets=secrets,
-            )
+            raise _status_error(answer.status, answer_headers, b"".join(chunks), options)
         return answer.status, answer_headers, chunks
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ARG002 - the protocol's signature
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> HttpResponse:
-        """Answer like :meth:`lmux_plug.http.Transport.request`."""
-        request = self._build(
-            method, url, headers, json_body, params, stream=False, content=content
-        )
-        status, answer_headers, chunks = await self._exchange(request, provider, model, secrets)
+        """Answer like :meth:`lmux_plug.http.Transport.request` (``timeout`` is not used)."""
+        request = self._build(method, url, options, stream=False)
+        status, answer_headers, chunks = await self._exchange(request, options)
         return HttpResponse(status, answer_headers, b"".join(chunks))
 
     async def stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ARG002 - the protocol's signature
-        provider: str | None = None,
-        model: str | None = None,
-        secrets: tuple[str, ...] = (),
-        content: bytes | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> StreamingResponse:
         """Answer like :meth:`lmux_plug.http.Transport.stream` (the chunks as recorded)."""
-        request = self._build(method, url, headers, json_body, params, stream=True, content=content)
-        status, answer_headers, chunks = await self._exchange(request, provider, model, secrets)
+        request = self._build(method, url, options, stream=True)
+        status, answer_headers, chunks = await self._exchange(request, options)
         body = _ChunksBody([chunk for chunk in chunks if chunk])
-        return StreamingResponse(status, answer_headers, body=body, provider=provider, model=model)
+        return StreamingResponse(
+            status,
+            answer_headers,
+            body=body,
+            provider=options.get("provider"),
+            model=options.get("model"),
+        )
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -387,15 +339,10 @@ class RecordingTransport(_AnsweringTransport):
     async def _answer(self, request: MockRequest, secrets: tuple[str, ...]) -> MockResponse:
         # The body goes on as the bytes it is (JSON or a multipart upload), with its type.
         headers = {k: v for k, v in request.headers.items() if k != "accept-encoding"}
+        sent: RequestOptions = {"headers": headers, "content": request.body, "secrets": secrets}
         try:
             if request.stream:
-                streamed = await self.inner.stream(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    content=request.body,
-                    secrets=secrets,
-                )
+                streamed = await self.inner.stream(request.method, request.url, **sent)
                 try:
                     chunks = [chunk async for chunk in streamed.iter_bytes()]
                 finally:
@@ -404,13 +351,7 @@ class RecordingTransport(_AnsweringTransport):
                     streamed.status, dict(streamed.headers), b"".join(chunks), chunks
                 )
             else:
-                response = await self.inner.request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    content=request.body,
-                    secrets=secrets,
-                )
+                response = await self.inner.request(request.method, request.url, **sent)
                 answer = MockResponse(response.status, dict(response.headers), response.body)
         except LmuxError as exc:
             status = exc.status_code

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from lmux_plug._secrets import scrubbed_logger
 from lmux_plug._types import Secret
 from lmux_plug._types import Usage
@@ -43,40 +45,23 @@ log = scrubbed_logger("lmux_plug.router")
 _INF = float("inf")
 
 
+@attrs.define(eq=False)  # identity semantics: each admission is one held slot
 class Admitted:
-    """A call let in on one deployment: what it holds until it is settled."""
+    """A call let in on one deployment: what it holds until it is settled.
 
-    __slots__ = (
-        "buckets",
-        "fp",
-        "key",
-        "key_stats",
-        "member",
-        "probe",
-        "runtime",
-        "tokens",
-        "wait",
-    )
+    Built positionally, once per attempt on the hot path (attrs writes the same ``__init__``
+    a hand-written class would, with ``__slots__``).
+    """
 
-    def __init__(  # noqa: PLR0917 - one per attempt on the hot path: positional is cheapest
-        self,
-        runtime: DeploymentRuntime,
-        key: Secret | None,
-        fp: str | None,
-        buckets: tuple[Bucket, ...],
-        member: str,
-        tokens: int,
-        wait: float,
-    ) -> None:
-        self.runtime = runtime
-        self.key = key
-        self.fp = fp
-        self.buckets = buckets
-        self.member = member
-        self.tokens = tokens
-        self.wait = wait
-        self.probe = False  # holds a half-open breaker's probe slot
-        self.key_stats: Counters | None = None  # the key's counters, when a pool key is used
+    runtime: DeploymentRuntime
+    key: Secret | None
+    fp: str | None
+    buckets: tuple[Bucket, ...]
+    member: str
+    tokens: int
+    wait: float
+    probe: bool = False  # holds a half-open breaker's probe slot
+    key_stats: Counters | None = None  # the key's counters, when a pool key is used
 
 
 class Admission:

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
+from typing import TypedDict
 
 import attrs
 
 from lmux_plug.errors import NotFoundError
+from lmux_plug.params import ChatParams
+from lmux_plug.params import EmbedParams
 from lmux_plug.params import check_routing_options
 from lmux_plug.params import did_you_mean
 from lmux_plug.resilience.clock import Clock
@@ -30,9 +34,102 @@ from lmux_plug.router.selection import Tier
 from lmux_plug.router.stats import Counters
 from lmux_plug.router.stats import StatsBook
 
-__all__ = ["MAX_IMPLICIT_TARGETS", "CallOptions", "DeploymentRuntime", "Plan", "Target"]
+__all__ = [
+    "MAX_IMPLICIT_TARGETS",
+    "CallOptions",
+    "ChatRouting",
+    "DeploymentRuntime",
+    "EmbedRouting",
+    "Plan",
+    "RoutedChatParams",
+    "RoutedEmbedParams",
+    "RoutedStreamParams",
+    "StreamRouting",
+    "Target",
+    "take_routing",
+]
 
 MAX_IMPLICIT_TARGETS = 1024
+
+
+class EmbedRouting(TypedDict, total=False):
+    """The routing options of every routed call (``None`` means the configured default).
+
+    ``fallback_models`` replaces the model's default chain; ``retries`` is the number of
+    extra attempts per model; ``deadline`` bounds the whole call in seconds and
+    ``attempt_timeout`` each attempt (a hung attempt is cut and retried elsewhere);
+    ``sticky_key`` makes the deployment order deterministic for that key.
+    """
+
+    fallback_models: Sequence[str] | None
+    retries: int | None
+    deadline: float | None
+    attempt_timeout: float | None
+    sticky_key: str | None
+
+
+class StreamRouting(EmbedRouting, total=False):
+    """:class:`EmbedRouting` plus the chat options: response cache and chat fallbacks.
+
+    ``cache`` / ``cache_ttl`` use the response cache; ``context_fallbacks`` replaces the
+    models tried when the prompt is too long for one; ``content_filter_fallback`` turns the
+    content-filter fallbacks on or off.
+    """
+
+    cache: bool | None
+    cache_ttl: float | None
+    context_fallbacks: Sequence[str] | None
+    content_filter_fallback: bool | None
+
+
+class ChatRouting(StreamRouting, total=False):
+    """:class:`StreamRouting` plus ``singleflight`` (one upstream call shared by identical ones)."""
+
+    singleflight: bool | None
+
+
+class RoutedChatParams(ChatParams, ChatRouting, total=False):
+    """The keywords of a routed chat call: what is sent, and how it is routed."""
+
+
+class RoutedStreamParams(ChatParams, StreamRouting, total=False):
+    """The keywords of a routed streamed chat call."""
+
+
+class RoutedEmbedParams(EmbedParams, EmbedRouting, total=False):
+    """The keywords of a routed embedding call."""
+
+
+# A TypedDict's annotations include its bases' keys.
+_ROUTING_NAMES = {
+    "chat": frozenset(ChatRouting.__annotations__),
+    "stream": frozenset(StreamRouting.__annotations__),
+    "embed": frozenset(EmbedRouting.__annotations__),
+}
+# The options a CallOptions holds; the router reads the others (deadline, cache ...) itself.
+_CALL_OPTIONS = _ROUTING_NAMES["chat"] - {"deadline", "cache", "cache_ttl", "singleflight"}
+_NONE: dict[str, Any] = {}  # returned, never changed: most calls set no routing option
+
+
+def take_routing(kind: str, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Take the routing options ``kind``'s call accepts out of ``params``, checked.
+
+    ``kind`` is ``"chat"``, ``"stream"`` or ``"embed"``. Returns the ones given (not
+    ``None``); what stays in ``params`` goes to the provider (an option the call does not
+    take, ``singleflight`` on a stream, is refused there as an unknown parameter). Raises
+    :class:`~lmux_plug.params.InvalidParameterError` for a bad value.
+    """
+    names = _ROUTING_NAMES[kind]
+    if params.keys().isdisjoint(names):
+        return _NONE
+    given = {}
+    for name in names & params.keys():
+        value = params.pop(name)
+        if value is not None:
+            given[name] = value
+    if given:
+        check_routing_options(model, **given)
+    return given
 
 
 class DeploymentRuntime:
@@ -114,34 +211,11 @@ class Plan:
             self.targets[name] = self._target(name, model.deployments, model)
             self._configured.update(model.deployments)
 
-    def options(  # noqa: PLR0917 - once per call: positional is cheapest
-        self,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        attempt_timeout: float | None = None,
-        sticky_key: str | None = None,
-        context_fallbacks: Sequence[str] | None = None,
-        content_filter_fallback: bool | None = None,
-    ) -> CallOptions:
-        """A call's options: the shared :attr:`defaults` when it sets none (most calls)."""
-        if (
-            fallback_models is None
-            and retries is None
-            and attempt_timeout is None
-            and sticky_key is None
-            and context_fallbacks is None
-            and content_filter_fallback is None
-        ):
+    def options(self, routing: dict[str, Any]) -> CallOptions:
+        """A call's options (from :func:`take_routing`): :attr:`defaults` when it sets none."""
+        if routing.keys().isdisjoint(_CALL_OPTIONS):
             return self.defaults
-        return CallOptions(
-            self.config,
-            fallback_models,
-            retries,
-            attempt_timeout,
-            sticky_key,
-            context_fallbacks,
-            content_filter_fallback,
-        )
+        return CallOptions(self.config, routing)
 
     def _runtime(self, deployment: Deployment) -> DeploymentRuntime:
         runtime = self._runtimes.get(deployment)
@@ -207,32 +281,15 @@ class CallOptions:
         "sticky_key",
     )
 
-    def __init__(  # noqa: PLR0917 - positional, as Plan.options passes them
-        self,
-        config: RouterConfig,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        attempt_timeout: float | None = None,
-        sticky_key: str | None = None,
-        context_fallbacks: Sequence[str] | None = None,
-        content_filter_fallback: bool | None = None,
-    ) -> None:
-        # Only calls that set an option get here: checking costs the others nothing.
-        check_routing_options(
-            fallback_models=fallback_models,
-            retries=retries,
-            attempt_timeout=attempt_timeout,
-            sticky_key=sticky_key,
-            context_fallbacks=context_fallbacks,
-            content_filter_fallback=content_filter_fallback,
-        )
-        self.fallbacks = fallback_models
-        self.retries = retries  # None: the model's, else the router's
-        self.attempt_timeout = attempt_timeout
-        self.sticky_key = sticky_key
-        self.context_fallbacks = context_fallbacks
-        self.content_filter = (
-            config.content_filter_fallback
-            if content_filter_fallback is None
-            else content_filter_fallback
+    def __init__(self, config: RouterConfig, routing: dict[str, Any] | None = None) -> None:
+        # Checked by take_routing: only calls that set an option build their own.
+        given = routing or _NONE
+        self.fallbacks: Sequence[str] | None = given.get("fallback_models")
+        self.retries: int | None = given.get("retries")  # None: the model's, else the router's
+        self.attempt_timeout: float | None = given.get("attempt_timeout")
+        self.sticky_key: str | None = given.get("sticky_key")
+        self.context_fallbacks: Sequence[str] | None = given.get("context_fallbacks")
+        content_filter = given.get("content_filter_fallback")
+        self.content_filter: bool = (
+            config.content_filter_fallback if content_filter is None else content_filter
         )

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
+from typing import cast
 
 import attrs
 
@@ -35,7 +37,6 @@ from lmux_plug._types import EmbeddingResponse
 from lmux_plug._types import Message
 from lmux_plug.errors import LmuxError
 from lmux_plug.params import InvalidParameterError
-from lmux_plug.params import check_routing_options
 from lmux_plug.params import did_you_mean
 from lmux_plug.resilience.clock import SYSTEM_CLOCK
 from lmux_plug.resilience.clock import Clock
@@ -58,17 +59,24 @@ from lmux_plug.router.degrade import DegradingBackend
 from lmux_plug.router.plan import CallOptions
 from lmux_plug.router.plan import DeploymentRuntime
 from lmux_plug.router.plan import Plan
+from lmux_plug.router.plan import take_routing
 from lmux_plug.router.singleflight import SingleFlight
 from lmux_plug.router.state import MemoryBackend
 from lmux_plug.router.state import StateBackend
 from lmux_plug.router.stats import StatsBook
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from lmux_plug.registry import Registry
+    from lmux_plug.router.plan import RoutedChatParams
+    from lmux_plug.router.plan import RoutedEmbedParams
+    from lmux_plug.router.plan import RoutedStreamParams
 
 __all__ = ["Router"]
 
 _Messages = Iterable[Message | Mapping[str, Any]] | str
+_In = TypeVar("_In")  # a call's messages or embedding inputs
 
 
 class _Send:
@@ -296,67 +304,39 @@ class Router:
     # -- public API -----------------------------------------------------------------------
 
     async def achat(
-        self,
-        model: str,
-        messages: _Messages,
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        sticky_key: str | None = None,
-        cache: bool | None = None,
-        cache_ttl: float | None = None,
-        singleflight: bool | None = None,
-        context_fallbacks: Sequence[str] | None = None,
-        content_filter_fallback: bool | None = None,
-        **params: Any,
+        self, model: str, messages: _Messages, **params: Unpack[RoutedChatParams]
     ) -> ChatResponse:
         """Send a chat request to a logical model (or ``provider/model``) through the router.
 
-        ``fallback_models`` replaces the model's default chain; ``retries`` is the number
-        of extra attempts per model; ``deadline`` bounds the whole call in seconds and
-        ``attempt_timeout`` each attempt (a hung attempt is cut and retried elsewhere);
-        ``sticky_key`` makes the deployment order deterministic for that key; ``cache``
-        / ``cache_ttl`` use the response cache; ``singleflight`` shares one upstream call
-        among identical concurrent calls (by default only for deterministic requests
-        when enabled in the config). Other ``params`` go to the provider as with
+        The routing options are those of :class:`~lmux_plug.router.plan.ChatRouting`
+        (``fallback_models``, ``retries``, ``deadline``, ``attempt_timeout``,
+        ``sticky_key``, ``cache`` / ``cache_ttl``, ``context_fallbacks``,
+        ``content_filter_fallback``) and ``singleflight``, which shares one upstream call
+        among identical concurrent calls (by default only for deterministic requests when
+        enabled in the config). Other ``params`` go to the provider as with
         :meth:`Registry.achat`.
         """
-        plan, messages, params, deadline_at, options, ttl, use_cache = self._setup(
-            model,
-            messages,
-            params,
-            deadline,
-            cache,
-            cache_ttl,
-            fallback_models,
-            retries,
-            attempt_timeout,
-            sticky_key,
-            context_fallbacks,
-            content_filter_fallback,
+        plan, messages, sent, deadline_at, options, routing, ttl, use_cache = self._setup(
+            "chat", model, messages, cast("dict[str, Any]", params)
         )
-        if singleflight is not None:
-            check_routing_options(model, singleflight=singleflight)
-        share = singleflight
+        share = routing.get("singleflight")
         if share is None:
-            share = plan.config.singleflight and _deterministic(params)
+            share = plan.config.singleflight and _deterministic(sent)
         if not use_cache and not share:
             # _chat inlined: the plain call (nearly every call) awaits one coroutine less.
-            send = _SendChat(self.registry, messages, params)
+            send = _SendChat(self.registry, messages, sent)
             response, attempts = await run_attempts(
                 plan, self._admission, self.clock, model, options, deadline_at, send.tokens, send
             )
             return evolve(response, attempts=attempts, latency=send.latency)
-        key = self._request_key("chat", model, messages, params)
+        key = self._request_key("chat", model, messages, sent)
         if use_cache:
             hit = await self.cache.get_response(key)
             if hit is not None:
                 return hit
 
         async def fetch() -> ChatResponse:
-            response = await self._chat(plan, model, messages, options, deadline_at, params)
+            response = await self._chat(plan, model, messages, options, deadline_at, sent)
             if use_cache and ttl:
                 await self.cache.set_response(key, response, ttl)
             return response
@@ -366,48 +346,32 @@ class Router:
             return response
         return await fetch()
 
-    def _setup(  # noqa: PLR0917 - internal, once per call: positional is cheapest
-        self,
-        model: str,
-        messages: _Messages,
-        params: dict[str, Any],
-        deadline: float | None,
-        cache: bool | None,
-        cache_ttl: float | None,
-        fallback_models: Sequence[str] | None,
-        retries: int | None,
-        attempt_timeout: float | None,
-        sticky_key: str | None,
-        context_fallbacks: Sequence[str] | None,
-        content_filter_fallback: bool | None,
-    ) -> tuple[Plan, _Messages, dict[str, Any], float, CallOptions, float | None, bool]:
-        """What a chat call (plain or streamed) starts from, the arguments checked once.
+    def _setup(
+        self, kind: str, model: str, messages: _In, params: dict[str, Any]
+    ) -> tuple[Plan, _In, dict[str, Any], float, CallOptions, dict[str, Any], float | None, bool]:
+        """What a call (``kind``: chat, stream or embed) starts from, the options checked once.
 
-        Returns the config snapshot's plan, the messages and parameters with the model's
-        preset applied, the deadline (on :attr:`clock`), the call's options, the cache TTL
-        and whether the response cache is used.
+        Returns the config snapshot's plan, the messages (or inputs) and parameters with the
+        model's preset applied and the routing options taken out, the deadline (on
+        :attr:`clock`), the call's options, the routing options given, the cache TTL and
+        whether the response cache is used.
         """
-        if deadline is not None or cache is not None or cache_ttl is not None:
-            check_routing_options(model, deadline=deadline, cache=cache, cache_ttl=cache_ttl)
+        routing = take_routing(kind, model, params)
         plan = self._plan if self._source is None else self._current()
         config = plan.config
-        if model in plan.presets:
-            messages, params = apply_preset(config, model, messages, params)
+        if kind != "embed" and model in plan.presets:  # presets shape chat calls only
+            preset, params = apply_preset(config, model, cast("_Messages", messages), params)
+            messages = cast("_In", preset)
+        deadline = routing.get("deadline")
         deadline_at = self.clock.monotonic() + (config.deadline if deadline is None else deadline)
-        options = plan.options(
-            fallback_models,
-            retries,
-            attempt_timeout,
-            sticky_key,
-            context_fallbacks,
-            content_filter_fallback,
-        )
-        if fallback_models is not None or context_fallbacks is not None:
-            self._check_chain(plan, model, "fallback_models", fallback_models)
-            self._check_chain(plan, model, "context_fallbacks", context_fallbacks)
-        ttl = cache_ttl if cache_ttl is not None else config.cache_ttl
+        options = plan.options(routing)
+        if routing:
+            for option in ("fallback_models", "context_fallbacks"):
+                self._check_chain(plan, model, option, routing.get(option))
+        cache = routing.get("cache")
+        ttl = routing.get("cache_ttl", config.cache_ttl)
         use_cache = bool(ttl) if cache is None else cache and ttl is not None
-        return plan, messages, params, deadline_at, options, ttl, use_cache
+        return plan, messages, params, deadline_at, options, routing, ttl, use_cache
 
     def _check_chain(
         self, plan: Plan, model: str, option: str, names: Sequence[str] | None
@@ -450,27 +414,16 @@ class Router:
         return evolve(response, attempts=attempts, latency=send.latency)
 
     async def aembed(
-        self,
-        model: str,
-        inputs: str | Sequence[str],
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        sticky_key: str | None = None,
-        **params: Any,
+        self, model: str, inputs: str | Sequence[str], **params: Unpack[RoutedEmbedParams]
     ) -> EmbeddingResponse:
-        """Embed through the router (selection, limits, retries and fallbacks as for chat)."""
-        if deadline is not None:
-            check_routing_options(model, deadline=deadline)
-        plan = self._current()
-        deadline_at = self.clock.monotonic() + (
-            plan.config.deadline if deadline is None else deadline
+        """Embed through the router (selection, limits, retries and fallbacks as for chat).
+
+        The routing options are those of :class:`~lmux_plug.router.plan.EmbedRouting`.
+        """
+        plan, inputs, sent, deadline_at, options, _, _, _ = self._setup(
+            "embed", model, inputs, cast("dict[str, Any]", params)
         )
-        options = plan.options(fallback_models, retries, attempt_timeout, sticky_key)
-        self._check_chain(plan, model, "fallback_models", fallback_models)
-        send = _Send(self.registry.aembed, inputs, params)
+        send = _Send(self.registry.aembed, inputs, sent)
         send.max_tokens = 0  # an embedding has no output tokens
         response: EmbeddingResponse
         response, _ = await run_attempts(
@@ -479,50 +432,27 @@ class Router:
         return response
 
     async def achat_stream(
-        self,
-        model: str,
-        messages: _Messages,
-        *,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-        attempt_timeout: float | None = None,
-        sticky_key: str | None = None,
-        cache: bool | None = None,
-        cache_ttl: float | None = None,
-        context_fallbacks: Sequence[str] | None = None,
-        content_filter_fallback: bool | None = None,
-        **params: Any,
+        self, model: str, messages: _Messages, **params: Unpack[RoutedStreamParams]
     ) -> AsyncIterator[ChatChunk]:
         """Stream through the router; retries happen only before the first chunk.
 
+        The routing options are those of :class:`~lmux_plug.router.plan.StreamRouting`.
         Retries and fallbacks happen only before the first chunk reaches the caller;
         after that an error is raised as is.
         """
-        plan, messages, params, deadline_at, options, ttl, use_cache = self._setup(
-            model,
-            messages,
-            params,
-            deadline,
-            cache,
-            cache_ttl,
-            fallback_models,
-            retries,
-            attempt_timeout,
-            sticky_key,
-            context_fallbacks,
-            content_filter_fallback,
+        plan, messages, sent, deadline_at, options, _, ttl, use_cache = self._setup(
+            "stream", model, messages, cast("dict[str, Any]", params)
         )
         key = ""
         if use_cache:
-            key = self._request_key("stream", model, messages, params)
+            key = self._request_key("stream", model, messages, sent)
             cached = await self.cache.get_chunks(key)
             if cached is not None:
                 for chunk in cached:
                     yield chunk
                 return
         registry = self.registry
-        estimate = _Send(registry.achat_stream, messages, params)  # takes ``timeout`` out
+        estimate = _Send(registry.achat_stream, messages, sent)  # takes ``timeout`` out
         user_timeout = estimate.user_timeout
         holder: dict[str, Any] = {}
 
@@ -541,7 +471,7 @@ class Router:
                 api_key=admitted.key.reveal() if admitted.key is not None else None,
                 base_url=deployment.base_url,
                 timeout=max(timeout, 0.001),
-                **params,
+                **sent,
             )
             try:
                 first = await anext(iterator)

@@ -135,13 +135,18 @@ async def test_limits_learnt_from_headers_recover_to_97_percent(registry):
     assert count >= 0.97 * POOLED * 4 * WINDOW, (count, POOLED * 4)
 
 
+def _limited_router(
+    registry, server: FakeOpenAIServer, name: str, limits: Limits
+) -> tuple[Router, ManualClock]:
+    """A router on a manual clock: ``name`` is one deployment of ``server`` with ``limits``."""
+    deployment = Deployment("fake/fake-model", base_url=server.url, limits=limits)
+    clock = ManualClock()
+    return Router({name: [deployment]}, registry=registry, clock=clock), clock
+
+
 async def test_queue_that_cannot_be_served_in_time_fails_fast(registry):
     async with FakeOpenAIServer() as server:
-        deployment = Deployment(
-            "fake/fake-model", base_url=server.url, limits=Limits(rpm=2, minute=10.0)
-        )
-        clock = ManualClock()
-        router = Router({"slow": [deployment]}, registry=registry, clock=clock)
+        router, clock = _limited_router(registry, server, "slow", Limits(rpm=2, minute=10.0))
         await router.achat("slow", "a")
         await router.achat("slow", "b")
         with pytest.raises(RateLimitError) as info:
@@ -155,11 +160,7 @@ async def test_queue_that_cannot_be_served_in_time_fails_fast(registry):
 
 async def test_token_limits_wait_and_reconcile(registry):
     async with FakeOpenAIServer() as server:
-        deployment = Deployment(
-            "fake/fake-model", base_url=server.url, limits=Limits(tpm=400, minute=1.0)
-        )
-        clock = ManualClock()
-        router = Router({"t": [deployment]}, registry=registry, clock=clock)
+        router, clock = _limited_router(registry, server, "t", Limits(tpm=400, minute=1.0))
         # Each call is estimated at ~1 + 100 tokens; real usage is ~10: the bucket is
         # refunded after each call, so many more than 4 calls fit in the first (virtual)
         # second, without any wait.
