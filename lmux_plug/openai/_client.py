@@ -39,6 +39,8 @@ from lmux_plug.openai._backend import Backend
 from lmux_plug.openai._backend import PrimedStream
 from lmux_plug.openai._backend import is_empty
 from lmux_plug.openai._errors import translated
+from lmux_plug.openai._fields import ChatCreateArguments
+from lmux_plug.openai._fields import ChatOptions
 from lmux_plug.openai._fields import check_chat_fields
 from lmux_plug.openai._fields import check_client_options
 from lmux_plug.openai._fields import check_client_values
@@ -56,6 +58,8 @@ from lmux_plug.params import InvalidParameterError
 from lmux_plug.params import did_you_mean
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from lmux_plug.client import Client
     from lmux_plug.client import RoutingClient
 
@@ -171,48 +175,15 @@ class AsyncCompletions:
 
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[False] = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[False] = False, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion: ...
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[True],
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[True], **arguments: Unpack[ChatCreateArguments]
     ) -> AsyncStream: ...
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: bool,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: bool, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion | AsyncStream: ...
     async def create(
         self,
@@ -220,13 +191,7 @@ class AsyncCompletions:
         model: str,
         messages: Iterable[Any],
         stream: bool = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        **options: Unpack[ChatOptions],
     ) -> ChatCompletion | AsyncStream:
         """Create a chat completion (``stream=True``: an :class:`AsyncStream` of chunks).
 
@@ -238,6 +203,14 @@ class AsyncCompletions:
         """
         client = self._client
         backend = client.backend
+        # What is left in ``options`` after the client's own keywords are body fields.
+        stream_options = options.pop("stream_options", None)
+        fallback_models = options.pop("fallback_models", None)
+        retries = options.pop("retries", None)
+        timeout = options.pop("timeout", None)
+        extra_headers = options.pop("extra_headers", None)
+        extra_body = options.pop("extra_body", None)
+        fields: Mapping[str, Any] = options
         if retries is None:
             retries = client.max_retries
         try:
@@ -500,48 +473,15 @@ class Completions:
 
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[False] = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[False] = False, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion: ...
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[True],
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[True], **arguments: Unpack[ChatCreateArguments]
     ) -> Stream: ...
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: bool,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: bool, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion | Stream: ...
     def create(self, **arguments: Any) -> ChatCompletion | Stream:
         """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
