@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Concatenate
+from typing import Generic
 from typing import Literal
 from typing import ParamSpec
 from typing import TypeVar
@@ -150,6 +151,23 @@ class Stream:
 
 # --------------------------------------------------------------------------- async resources
 
+_C = TypeVar("_C")
+_Completions = TypeVar("_Completions")
+
+
+class _Resource(Generic[_C]):
+    """A ``client.<resource>`` object (sync or async): it calls through its client."""
+
+    def __init__(self, client: _C) -> None:
+        self._client = client
+
+
+class _Chat(Generic[_Completions]):
+    """``client.chat``: only a namespace for ``completions`` (sync or async)."""
+
+    def __init__(self, completions: _Completions) -> None:
+        self.completions = completions
+
 
 def _texts(value: object, model: str) -> str | list[str]:
     """The ``input`` of an embedding call: a string or a list of strings."""
@@ -167,11 +185,8 @@ def _check_messages(messages: object) -> None:
         raise InvalidRequestError(msg)
 
 
-class AsyncCompletions:
+class AsyncCompletions(_Resource["AsyncOpenAI"]):
     """``client.chat.completions``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     @overload
     async def create(
@@ -239,18 +254,8 @@ class AsyncCompletions:
         return AsyncStream(primed, ChunkWriter(primed.model, include_usage=include_usage))
 
 
-class AsyncChat:
-    """``client.chat``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self.completions = AsyncCompletions(client)
-
-
-class AsyncEmbeddings:
+class AsyncEmbeddings(_Resource["AsyncOpenAI"]):
     """``client.embeddings``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def create(
         self,
@@ -301,11 +306,8 @@ class AsyncEmbeddings:
         )
 
 
-class AsyncModels:
+class AsyncModels(_Resource["AsyncOpenAI"]):
     """``client.models``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def list(self) -> ModelList:
         """Every model the registry declares (``"prefix/model"``) and the router's names."""
@@ -428,7 +430,7 @@ class AsyncOpenAI(_Base):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.chat = AsyncChat(self)
+        self.chat = _Chat(AsyncCompletions(self))
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModels(self)
         # The Responses API, legacy text completions and audio transcription.
@@ -465,11 +467,8 @@ def _sync_of(
     return typed
 
 
-class Completions:
+class Completions(_Resource["OpenAI"]):
     """``client.chat.completions`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     @overload
     def create(
@@ -493,18 +492,8 @@ class Completions:
         return result
 
 
-class Chat:
-    """``client.chat`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self.completions = Completions(client)
-
-
-class Embeddings:
+class Embeddings(_Resource["OpenAI"]):
     """``client.embeddings`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     @_sync_of(AsyncEmbeddings.create)
     def create(self, **arguments: Any) -> Any:
@@ -514,11 +503,8 @@ class Embeddings:
         return run_bound(client.backend, bound)
 
 
-class Models:
+class Models(_Resource["OpenAI"]):
     """``client.models`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     def list(self) -> ModelList:
         """Every model the registry declares and the router's names."""
@@ -539,7 +525,7 @@ class OpenAI(_Base):
         super().__init__(**options)
         self.async_client = AsyncOpenAI(**options)
         self.async_client.backend = self.backend
-        self.chat = Chat(self)
+        self.chat = _Chat(Completions(self))
         self.embeddings = Embeddings(self)
         self.models = Models(self)
         self.responses = Responses(self)
