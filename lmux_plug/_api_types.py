@@ -14,6 +14,8 @@ from typing import Literal
 
 import attrs
 
+from lmux_plug._declarations import _frozen_mapping
+from lmux_plug._declarations import _tuple
 from lmux_plug._pricing import Cost
 from lmux_plug._types import AssistantMessage
 from lmux_plug._types import FinishReason
@@ -41,14 +43,6 @@ __all__ = [
 ]
 
 
-def _tuple(value: Any) -> tuple[Any, ...]:
-    return value if isinstance(value, tuple) else tuple(value)
-
-
-def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return {} if value is None else dict(value)
-
-
 def _text_or_items(value: str | Iterable[Any]) -> str | tuple[Any, ...]:
     return value if isinstance(value, str) else tuple(value)
 
@@ -59,11 +53,11 @@ def _optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
 
 def _frozen_field() -> Any:
     """A mapping of provider-specific body fields or headers (not hashed)."""
-    return attrs.field(factory=dict, converter=_mapping, hash=False)
+    return attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
 
 
 def _headers_field() -> Any:
-    return attrs.field(factory=dict, converter=_mapping, hash=False, eq=False, repr=False)
+    return attrs.field(factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False)
 
 
 # --------------------------------------------------------------------------- lmux names
@@ -207,7 +201,7 @@ class ResponseChunk:
     cost: Cost | None = None
     sequence_number: int | None = None
     data: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_mapping, hash=False, eq=False, repr=False
+        factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False
     )
 
 
