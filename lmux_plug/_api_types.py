@@ -15,6 +15,7 @@ from typing import Literal
 import attrs
 
 from lmux_plug._declarations import _frozen_mapping
+from lmux_plug._declarations import _text_or_tuple
 from lmux_plug._declarations import _tuple
 from lmux_plug._pricing import Cost
 from lmux_plug._types import AssistantMessage
@@ -41,10 +42,6 @@ __all__ = [
     "TranscriptionResponse",
     "TranscriptionSegment",
 ]
-
-
-def _text_or_items(value: str | Iterable[Any]) -> str | tuple[Any, ...]:
-    return value if isinstance(value, str) else tuple(value)
 
 
 def _optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
@@ -111,7 +108,7 @@ class ResponseRequest:
     """
 
     model: str
-    input: str | tuple[Mapping[str, Any], ...] = attrs.field(converter=_text_or_items)
+    input: str | tuple[Mapping[str, Any], ...] = attrs.field(converter=_text_or_tuple)
     instructions: str | None = None
     tools: tuple[Tool | Mapping[str, Any], ...] | None = attrs.field(
         default=None, converter=_optional_tuple, hash=False
@@ -213,7 +210,7 @@ class CompletionRequest:
     """One legacy text-completion call (``/v1/completions``) as plugins see it."""
 
     model: str
-    prompt: str | tuple[str, ...] = attrs.field(converter=_text_or_items)
+    prompt: str | tuple[str, ...] = attrs.field(converter=_text_or_tuple)
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
