@@ -76,6 +76,26 @@ def _chunks_of(value: Any, kind: type) -> list[Any] | None:
     return None
 
 
+def _api_hooks(
+    kind: str, chunk: type[T], shape: str, events: Callable[[Any], Iterable[T]]
+) -> tuple[Callable[..., Any], Callable[..., AsyncIterator[T]]]:
+    """The call and stream hook methods of one API (``kind``: ``"response"`` ...).
+
+    The call hook answers from the queue / handler / default (an awaitable) in the shape
+    that the method named ``shape`` gives; the stream hook streams scripted ``chunk``
+    items, else the ``events`` of that answer.
+    """
+
+    def call(self: MockApis, request: Any, provider: ProviderContext) -> Any:
+        return self._answered(self._mock_call(kind, request, provider), getattr(self, shape))
+
+    def stream(self: MockApis, request: Any, provider: ProviderContext) -> AsyncIterator[T]:
+        scripted = self._mock_call(f"{kind}_stream", request, provider)
+        return self._streamed(scripted, chunk, getattr(self, shape), events)
+
+    return hookimpl(call), hookimpl(stream)
+
+
 class MockApis:
     """Mixed into :class:`~lmux_plug.testing.MockProvider`."""
 
@@ -142,18 +162,9 @@ class MockApis:
         usage = Usage(input_tokens=prompt, output_tokens=_tokens(text))
         return response_from_text(text, model=call.model, provider=call.provider.name, usage=usage)
 
-    @hookimpl
-    def lmux_plug_create_response(self, request: ResponseRequest, provider: ProviderContext) -> Any:
-        """Answer from the queue / handler / default (an awaitable)."""
-        return self._answered(self._mock_call("response", request, provider), self._response)
-
-    @hookimpl
-    def lmux_plug_create_response_stream(
-        self, request: ResponseRequest, provider: ProviderContext
-    ) -> AsyncIterator[ResponseChunk]:
-        """Stream the Responses events of the scripted answer."""
-        call = self._mock_call("response_stream", request, provider)
-        return self._streamed(call, ResponseChunk, self._response, response_events)
+    lmux_plug_create_response, lmux_plug_create_response_stream = _api_hooks(
+        "response", ResponseChunk, "_response", response_events
+    )
 
     # -- text completions -------------------------------------------------------------------
 
@@ -174,18 +185,9 @@ class MockApis:
             choices=(text,),
         )
 
-    @hookimpl
-    def lmux_plug_complete(self, request: CompletionRequest, provider: ProviderContext) -> Any:
-        """Complete from the queue / handler / default (an awaitable)."""
-        return self._answered(self._mock_call("complete", request, provider), self._completion)
-
-    @hookimpl
-    def lmux_plug_complete_stream(
-        self, request: CompletionRequest, provider: ProviderContext
-    ) -> AsyncIterator[CompletionChunk]:
-        """Stream the scripted completion word by word."""
-        call = self._mock_call("complete_stream", request, provider)
-        return self._streamed(call, CompletionChunk, self._completion, completion_chunks)
+    lmux_plug_complete, lmux_plug_complete_stream = _api_hooks(
+        "complete", CompletionChunk, "_completion", completion_chunks
+    )
 
     # -- transcription ----------------------------------------------------------------------
 
@@ -205,19 +207,9 @@ class MockApis:
             usage=Usage(output_tokens=_tokens(text)),
         )
 
-    @hookimpl
-    def lmux_plug_transcribe(self, request: TranscriptionRequest, provider: ProviderContext) -> Any:
-        """Transcribe from the queue / handler / default (an awaitable)."""
-        call = self._mock_call("transcribe", request, provider)
-        return self._answered(call, self._transcription)
-
-    @hookimpl
-    def lmux_plug_transcribe_stream(
-        self, request: TranscriptionRequest, provider: ProviderContext
-    ) -> AsyncIterator[TranscriptionChunk]:
-        """Stream the scripted transcript word by word."""
-        call = self._mock_call("transcribe_stream", request, provider)
-        return self._streamed(call, TranscriptionChunk, self._transcription, transcription_chunks)
+    lmux_plug_transcribe, lmux_plug_transcribe_stream = _api_hooks(
+        "transcribe", TranscriptionChunk, "_transcription", transcription_chunks
+    )
 
     # -- lmux-style provider methods (CompletionProvider, EmbeddingProvider, ...) -----------
 
