@@ -77,21 +77,32 @@ def _chunks_of(value: Any, kind: type) -> list[Any] | None:
 
 
 def _api_hooks(
-    kind: str, chunk: type[T], shape: str, events: Callable[[Any], Iterable[T]]
+    kind: str,
+    answer: type,
+    chunk: type[T],
+    shape: str,
+    events: Callable[[Any], Iterable[T]],
 ) -> tuple[Callable[..., Any], Callable[..., AsyncIterator[T]]]:
     """The call and stream hook methods of one API (``kind``: ``"response"`` ...).
 
-    The call hook answers from the queue / handler / default (an awaitable) in the shape
-    that the method named ``shape`` gives; the stream hook streams scripted ``chunk``
-    items, else the ``events`` of that answer.
+    The call hook answers from the queue / handler / default (an awaitable): a scripted
+    ``answer`` as it is, anything else shaped by the method named ``shape`` from the
+    request; the stream hook streams scripted ``chunk`` items, else the ``events`` of
+    that answer.
     """
 
+    def shaped(self: MockApis, result: Any, mock_call: MockCall) -> Any:
+        if isinstance(result, answer):
+            return result
+        return getattr(self, shape)(result, mock_call.request, mock_call)
+
     def call(self: MockApis, request: Any, provider: ProviderContext) -> Any:
-        return self._answered(self._mock_call(kind, request, provider), getattr(self, shape))
+        scripted = self._mock_call(kind, request, provider)
+        return self._answered(scripted, lambda result, c: shaped(self, result, c))
 
     def stream(self: MockApis, request: Any, provider: ProviderContext) -> AsyncIterator[T]:
         scripted = self._mock_call(f"{kind}_stream", request, provider)
-        return self._streamed(scripted, chunk, getattr(self, shape), events)
+        return self._streamed(scripted, chunk, lambda result, c: shaped(self, result, c), events)
 
     return hookimpl(call), hookimpl(stream)
 
@@ -143,11 +154,7 @@ class MockApis:
 
     # -- Responses --------------------------------------------------------------------------
 
-    def _response(self, result: Any, call: MockCall) -> ResponseResponse:
-        if isinstance(result, ResponseResponse):
-            return result
-        request = call.request
-        assert isinstance(request, ResponseRequest)  # noqa: S101 - kind says so
+    def _response(self, result: Any, request: ResponseRequest, call: MockCall) -> ResponseResponse:
         prompt = _tokens(input_text(request.input)) + _tokens(request.instructions or "")
         calls = _tool_calls(result)
         if calls is not None:
@@ -162,17 +169,11 @@ class MockApis:
         usage = Usage(input_tokens=prompt, output_tokens=_tokens(text))
         return response_from_text(text, model=call.model, provider=call.provider.name, usage=usage)
 
-    lmux_plug_create_response, lmux_plug_create_response_stream = _api_hooks(
-        "response", ResponseChunk, "_response", response_events
-    )
-
     # -- text completions -------------------------------------------------------------------
 
-    def _completion(self, result: Any, call: MockCall) -> CompletionResponse:
-        if isinstance(result, CompletionResponse):
-            return result
-        request = call.request
-        assert isinstance(request, CompletionRequest)  # noqa: S101
+    def _completion(
+        self, result: Any, request: CompletionRequest, call: MockCall
+    ) -> CompletionResponse:
         text = self._text(result, "a completion", call)
         prompts = (request.prompt,) if isinstance(request.prompt, str) else request.prompt
         usage = Usage(input_tokens=sum(_tokens(p) for p in prompts), output_tokens=_tokens(text))
@@ -185,17 +186,11 @@ class MockApis:
             choices=(text,),
         )
 
-    lmux_plug_complete, lmux_plug_complete_stream = _api_hooks(
-        "complete", CompletionChunk, "_completion", completion_chunks
-    )
-
     # -- transcription ----------------------------------------------------------------------
 
-    def _transcription(self, result: Any, call: MockCall) -> TranscriptionResponse:
-        if isinstance(result, TranscriptionResponse):
-            return result
-        request = call.request
-        assert isinstance(request, TranscriptionRequest)  # noqa: S101
+    def _transcription(
+        self, result: Any, request: TranscriptionRequest, call: MockCall
+    ) -> TranscriptionResponse:
         text = self._text(result, "a transcription", call)
         return TranscriptionResponse(
             text=text,
@@ -207,8 +202,22 @@ class MockApis:
             usage=Usage(output_tokens=_tokens(text)),
         )
 
+    # -- the hooks: one call and one stream hook per API, made alike -----------------------
+
+    lmux_plug_create_response, lmux_plug_create_response_stream = _api_hooks(
+        "response", ResponseResponse, ResponseChunk, "_response", response_events
+    )
+
+    lmux_plug_complete, lmux_plug_complete_stream = _api_hooks(
+        "complete", CompletionResponse, CompletionChunk, "_completion", completion_chunks
+    )
+
     lmux_plug_transcribe, lmux_plug_transcribe_stream = _api_hooks(
-        "transcribe", TranscriptionChunk, "_transcription", transcription_chunks
+        "transcribe",
+        TranscriptionResponse,
+        TranscriptionChunk,
+        "_transcription",
+        transcription_chunks,
     )
 
     # -- lmux-style provider methods (CompletionProvider, EmbeddingProvider, ...) -----------
