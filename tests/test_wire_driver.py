@@ -177,13 +177,12 @@ def acme_scenario(request: CapturedRequest) -> Reply:
 
 @pytest.fixture
 async def acme() -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with WireServer(acme_scenario) as server:
-        registry = Registry([AcmePlugin(server.origin())])
+    async with (
+        WireServer(acme_scenario) as server,
+        Registry([AcmePlugin(server.origin())]) as registry,
+    ):
         registry.configure("acme", api_key=KEY)
-        try:
-            yield registry, server
-        finally:
-            await registry.aclose()
+        yield registry, server
 
 
 async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(

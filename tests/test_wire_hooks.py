@@ -169,13 +169,12 @@ def _plugin(base_url: str) -> types.ModuleType:
 
 @pytest.fixture
 async def hooks(modules: dict[str, types.ModuleType]) -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with WireServer(scenario) as server:
-        registry = Registry([_plugin(server.origin())], builtins=False)
+    async with (
+        WireServer(scenario) as server,
+        Registry([_plugin(server.origin())], builtins=False) as registry,
+    ):
         registry.configure("hooks", api_key=KEY)
-        try:
-            yield registry, server
-        finally:
-            await registry.aclose()
+        yield registry, server
 
 
 async def test_hooks_made_by_the_core_serve_a_plugin_module(

@@ -141,13 +141,9 @@ class FakeOpenAI:
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeOpenAI, Registry]]:
     fake = FakeOpenAI()
-    async with WireServer(fake) as running:
-        registry = Registry.from_entry_points()
+    async with WireServer(fake) as running, Registry.from_entry_points() as registry:
         registry.configure("openai", api_key=KEY, base_url=f"{running.origin()}/v1")
-        try:
-            yield fake, registry
-        finally:
-            await registry.aclose()
+        yield fake, registry
 
 
 # --------------------------------------------------------------------------- Responses

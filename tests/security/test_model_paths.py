@@ -34,14 +34,11 @@ async def server() -> AsyncIterator[tuple[WireServer, str]]:
 @pytest.fixture
 async def registry(server: tuple[WireServer, str]) -> AsyncIterator[Registry]:
     _, url = server
-    registry = Registry.from_entry_points()
-    registry.configure("gemini", base_url=url, api_key=KEY)
-    registry.configure("azure", base_url=url, api_key=KEY)
-    registry.configure("ollama", base_url=url, api_key=KEY)
-    try:
+    async with Registry.from_entry_points() as registry:
+        registry.configure("gemini", base_url=url, api_key=KEY)
+        registry.configure("azure", base_url=url, api_key=KEY)
+        registry.configure("ollama", base_url=url, api_key=KEY)
         yield registry
-    finally:
-        await registry.aclose()
 
 
 async def _call(registry: Registry, model: str, kind: str) -> None:
