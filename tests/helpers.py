@@ -14,7 +14,9 @@ from pathlib import Path
 
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
+from lmux_plug import ProviderError
 from lmux_plug import Usage
+from lmux_plug import wire
 
 #: A user turn as a plain Chat Completions dict.
 HI = [{"role": "user", "content": "hi"}]
@@ -95,3 +97,44 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str
             headers[name.strip()] = value.strip()
     length = next((int(v) for k, v in headers.items() if k.lower() == "content-length"), 0)
     return request_line, headers, await reader.readexactly(length)
+
+
+class TextLines:
+    """The stream decoder of the tests' toy NDJSON wires (made as a codec's decoder class).
+
+    Lines ``{"text": ...}`` are deltas; ``{"done": true}`` ends the stream (a stream that
+    closes before it is cut short); an ``{"error": ...}`` line raises the mapped error.
+    """
+
+    def __init__(self, *, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+        self.lines = wire.NDJSONDecoder()
+        self.done = False
+
+    def _chunks(self, lines: list[str]) -> list[ChatChunk]:
+        chunks = []
+        for line in lines:
+            what = f"{self.provider} line"
+            event = wire.stream_event(line, what=what, provider=self.provider, model=self.model)
+            if "error" in event:
+                raise wire.error_from_response(
+                    500, {}, line, provider=self.provider, model=self.model
+                )
+            if event.get("done"):
+                self.done = True
+                chunks.append(ChatChunk(finish_reason=FinishReason.STOP, usage=Usage(1, 2)))
+            else:
+                chunks.append(ChatChunk(delta=str(event["text"])))
+        return chunks
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        """The chunks of the complete lines so far."""
+        return self._chunks(self.lines.feed(data))
+
+    def close(self) -> list[ChatChunk]:
+        """The chunks of the last line; a stream that never said ``done`` is cut short."""
+        chunks = self._chunks(self.lines.flush())
+        if not self.done:
+            msg = f"{self.provider} stream truncated"
+            raise ProviderError(msg, provider=self.provider, model=self.model)
+        return chunks
