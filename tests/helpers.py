@@ -6,17 +6,22 @@ Import them as ``from tests.helpers import ...``; the name keeps pytest from col
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import ProviderError
+from lmux_plug import Registry
 from lmux_plug import Usage
 from lmux_plug import wire
+from lmux_plug.testing.wire_server import Scenario
+from lmux_plug.testing.wire_server import WireServer
 
 #: A user turn as a plain Chat Completions dict.
 HI = [{"role": "user", "content": "hi"}]
@@ -138,3 +143,25 @@ class TextLines:
             msg = f"{self.provider} stream truncated"
             raise ProviderError(msg, provider=self.provider, model=self.model)
         return chunks
+
+
+@contextlib.asynccontextmanager
+async def served_registry(
+    scenario: Scenario,
+    plugins: Callable[[str], list[object]],
+    provider: str,
+    *,
+    api_key: str,
+    builtins: bool = True,
+) -> AsyncIterator[tuple[Registry, WireServer]]:
+    """A :class:`WireServer` playing ``scenario`` and a registry over it, closed after use.
+
+    ``plugins(origin)`` makes the registry's plugins for the server's origin; ``provider``
+    is configured with ``api_key``.
+    """
+    async with (
+        WireServer(scenario) as server,
+        Registry(plugins(server.origin()), builtins=builtins) as registry,
+    ):
+        registry.configure(provider, api_key=api_key)
+        yield registry, server

@@ -40,6 +40,7 @@ from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
 from tests.helpers import TextLines
+from tests.helpers import served_registry
 
 KEY = "acme-key-0123456789"
 
@@ -147,12 +148,10 @@ def acme_scenario(request: CapturedRequest) -> Reply:
 
 @pytest.fixture
 async def acme() -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with (
-        WireServer(acme_scenario) as server,
-        Registry([AcmePlugin(server.origin())]) as registry,
-    ):
-        registry.configure("acme", api_key=KEY)
-        yield registry, server
+    async with served_registry(
+        acme_scenario, lambda origin: [AcmePlugin(origin)], "acme", api_key=KEY
+    ) as served:
+        yield served
 
 
 async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(

@@ -35,6 +35,7 @@ from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
 from tests.helpers import TextLines
+from tests.helpers import served_registry
 
 KEY = "hooks-key-0123456789"
 SIGNATURE = "signature-secret-9876543210"
@@ -142,12 +143,10 @@ def _plugin(base_url: str) -> types.ModuleType:
 
 @pytest.fixture
 async def hooks(modules: dict[str, types.ModuleType]) -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with (
-        WireServer(scenario) as server,
-        Registry([_plugin(server.origin())], builtins=False) as registry,
-    ):
-        registry.configure("hooks", api_key=KEY)
-        yield registry, server
+    async with served_registry(
+        scenario, lambda origin: [_plugin(origin)], "hooks", api_key=KEY, builtins=False
+    ) as served:
+        yield served
 
 
 async def test_hooks_made_by_the_core_serve_a_plugin_module(
