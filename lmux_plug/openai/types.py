@@ -99,6 +99,19 @@ def _many(cls: type[T], values: Any) -> list[T]:
     return [cls.from_dict(v) for v in values or ()]
 
 
+def _message_fields(
+    data: Mapping[str, Any], call: type[_Model], *, role: str | None
+) -> dict[str, Any]:
+    """The fields a message and a streamed delta share; ``role``: when the wire has none."""
+    calls = data.get("tool_calls")
+    return {
+        "role": data.get("role", role),
+        "content": data.get("content"),
+        "refusal": data.get("refusal"),
+        "tool_calls": _many(call, calls) if calls else None,
+    }
+
+
 # --------------------------------------------------------------------------- usage
 
 
@@ -184,13 +197,7 @@ class ChatCompletionMessage(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionMessage:
         """Build from the wire dict."""
-        calls = data.get("tool_calls")
-        return cls(
-            role=data.get("role", "assistant"),
-            content=data.get("content"),
-            refusal=data.get("refusal"),
-            tool_calls=_many(ChatCompletionMessageToolCall, calls) if calls else None,
-        )
+        return cls(**_message_fields(data, ChatCompletionMessageToolCall, role="assistant"))
 
 
 @attrs.define
@@ -293,13 +300,7 @@ class ChoiceDelta(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChoiceDelta:
         """Build from the wire dict."""
-        calls = data.get("tool_calls")
-        return cls(
-            content=data.get("content"),
-            role=data.get("role"),
-            refusal=data.get("refusal"),
-            tool_calls=_many(ChoiceDeltaToolCall, calls) if calls else None,
-        )
+        return cls(**_message_fields(data, ChoiceDeltaToolCall, role=None))
 
 
 @attrs.define
