@@ -14,6 +14,9 @@ from typing import Literal
 
 import attrs
 
+from lmux_plug._declarations import _frozen_mapping
+from lmux_plug._declarations import _text_or_tuple
+from lmux_plug._declarations import _tuple
 from lmux_plug._pricing import Cost
 from lmux_plug._types import AssistantMessage
 from lmux_plug._types import FinishReason
@@ -41,29 +44,17 @@ __all__ = [
 ]
 
 
-def _tuple(value: Any) -> tuple[Any, ...]:
-    return value if isinstance(value, tuple) else tuple(value)
-
-
-def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return {} if value is None else dict(value)
-
-
-def _text_or_items(value: str | Iterable[Any]) -> str | tuple[Any, ...]:
-    return value if isinstance(value, str) else tuple(value)
-
-
 def _optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else _tuple(value)
 
 
 def _frozen_field() -> Any:
     """A mapping of provider-specific body fields or headers (not hashed)."""
-    return attrs.field(factory=dict, converter=_mapping, hash=False)
+    return attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
 
 
 def _headers_field() -> Any:
-    return attrs.field(factory=dict, converter=_mapping, hash=False, eq=False, repr=False)
+    return attrs.field(factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False)
 
 
 # --------------------------------------------------------------------------- lmux names
@@ -117,7 +108,7 @@ class ResponseRequest:
     """
 
     model: str
-    input: str | tuple[Mapping[str, Any], ...] = attrs.field(converter=_text_or_items)
+    input: str | tuple[Mapping[str, Any], ...] = attrs.field(converter=_text_or_tuple)
     instructions: str | None = None
     tools: tuple[Tool | Mapping[str, Any], ...] | None = attrs.field(
         default=None, converter=_optional_tuple, hash=False
@@ -207,7 +198,7 @@ class ResponseChunk:
     cost: Cost | None = None
     sequence_number: int | None = None
     data: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_mapping, hash=False, eq=False, repr=False
+        factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False
     )
 
 
@@ -219,7 +210,7 @@ class CompletionRequest:
     """One legacy text-completion call (``/v1/completions``) as plugins see it."""
 
     model: str
-    prompt: str | tuple[str, ...] = attrs.field(converter=_text_or_items)
+    prompt: str | tuple[str, ...] = attrs.field(converter=_text_or_tuple)
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None

@@ -40,6 +40,11 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return {} if value is None else dict(value)
 
 
+def _text_or_tuple(value: str | Iterable[Any]) -> str | tuple[Any, ...]:
+    """A text stays as it is; any other iterable (parts, items) is stored as a tuple."""
+    return value if isinstance(value, str) else tuple(value)
+
+
 @attrs.frozen(repr=False)
 class Secret:
     """A credential string that never shows itself in ``repr``, ``str`` or f-strings.

@@ -10,18 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from collections.abc import Callable
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import TypeVar
 
 from lmux_plug.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from lmux_plug import _types
-    from lmux_plug._api_types import CompletionChunk
     from lmux_plug._api_types import CompletionRequest
     from lmux_plug._api_types import CompletionResponse
-    from lmux_plug._api_types import ResponseChunk
     from lmux_plug._api_types import ResponseRequest
     from lmux_plug._api_types import ResponseResponse
     from lmux_plug._context import ProviderContext
@@ -40,7 +38,6 @@ __all__ = [
 
 R = TypeVar("R")
 T = TypeVar("T")
-C = TypeVar("C")
 
 
 def _tokens(text: str) -> int:
@@ -55,22 +52,26 @@ def _echo(model: str, text: str, limit: int | None) -> tuple[str, bool]:
     return answer, False
 
 
-async def _answered(
-    answer: Callable[[R, ProviderContext], T], request: R, provider: ProviderContext
-) -> T:
-    """``answer(request, provider)``, computed when awaited (call hooks return awaitables)."""
-    return answer(request, provider)
+def _api_hooks(
+    answer: Callable[[R, ProviderContext], T], events: str
+) -> tuple[Callable[[R, ProviderContext], Any], Callable[[R, ProviderContext], AsyncIterator[Any]]]:
+    """The call hook and the stream hook of one API, both over ``answer(request, provider)``.
 
+    The answer is computed when the call is awaited or the stream iterated; the stream
+    yields ``_api_synth.<events>`` of it.
+    """
 
-async def _streamed(
-    events: Callable[[T], Iterable[C]],
-    answer: Callable[[R, ProviderContext], T],
-    request: R,
-    provider: ProviderContext,
-) -> AsyncIterator[C]:
-    """The ``events`` of ``answer(request, provider)``, computed when iterated."""
-    for chunk in events(answer(request, provider)):
-        yield chunk
+    # Calling either gives what a call hook returns: an awaitable, an async iterator.
+    async def answered(request: R, provider: ProviderContext) -> T:
+        return answer(request, provider)
+
+    async def streamed(request: R, provider: ProviderContext) -> AsyncIterator[Any]:
+        from lmux_plug import _api_synth  # noqa: PLC0415 - lazy: fast import
+
+        for chunk in getattr(_api_synth, events)(answer(request, provider)):
+            yield chunk
+
+    return hookimpl(answered), hookimpl(streamed)
 
 
 def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseResponse:
@@ -93,24 +94,6 @@ def _response(request: ResponseRequest, provider: ProviderContext) -> ResponseRe
     return response
 
 
-@hookimpl
-def lmux_plug_create_response(
-    request: ResponseRequest, provider: ProviderContext
-) -> ResponseResponse:
-    """Echo the last user input (returned through an awaitable)."""
-    return _answered(_response, request, provider)  # type: ignore[return-value]
-
-
-@hookimpl
-def lmux_plug_create_response_stream(
-    request: ResponseRequest, provider: ProviderContext
-) -> AsyncIterator[ResponseChunk]:
-    """The Responses event sequence of the echo."""
-    from lmux_plug._api_synth import response_events  # noqa: PLC0415 - lazy: fast import
-
-    return _streamed(response_events, _response, request, provider)
-
-
 def _completion(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
     from lmux_plug._api_types import CompletionResponse  # noqa: PLC0415 - lazy: fast import
 
@@ -130,17 +113,9 @@ def _completion(request: CompletionRequest, provider: ProviderContext) -> Comple
     )
 
 
-@hookimpl
-def lmux_plug_complete(request: CompletionRequest, provider: ProviderContext) -> CompletionResponse:
-    """Echo the prompt (returned through an awaitable)."""
-    return _answered(_completion, request, provider)  # type: ignore[return-value]
-
-
-@hookimpl
-def lmux_plug_complete_stream(
-    request: CompletionRequest, provider: ProviderContext
-) -> AsyncIterator[CompletionChunk]:
-    """Stream the echoed prompt word by word."""
-    from lmux_plug._api_synth import completion_chunks  # noqa: PLC0415 - lazy: fast import
-
-    return _streamed(completion_chunks, _completion, request, provider)
+#: Responses: the echo of the last user input, or its event sequence.
+lmux_plug_create_response, lmux_plug_create_response_stream = _api_hooks(
+    _response, "response_events"
+)
+#: Text completions: the echoed prompt, or streamed word by word.
+lmux_plug_complete, lmux_plug_complete_stream = _api_hooks(_completion, "completion_chunks")

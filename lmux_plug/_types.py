@@ -28,6 +28,7 @@ from lmux_plug._declarations import NoAuth
 from lmux_plug._declarations import ProviderSpec
 from lmux_plug._declarations import Secret
 from lmux_plug._declarations import _frozen_mapping
+from lmux_plug._declarations import _text_or_tuple
 from lmux_plug._declarations import _tuple
 
 # Imported at run time (not only for type checking) so cattrs can resolve the annotations.
@@ -70,10 +71,6 @@ __all__ = [
     "Usage",
     "UserMessage",
 ]
-
-
-def _text_or_parts(value: str | Iterable[ContentPart]) -> str | tuple[ContentPart, ...]:
-    return value if isinstance(value, str) else tuple(value)
 
 
 def _vectors(values: Iterable[Iterable[float]]) -> tuple[tuple[float, ...], ...]:
@@ -203,6 +200,11 @@ class ToolCallDelta:
 
 
 # --------------------------------------------------------------------------- messages
+
+
+def _text_or_parts(value: str | Iterable[ContentPart]) -> str | tuple[ContentPart, ...]:
+    # The shared converter, typed with the parts so that ``UserMessage(...)`` is checked.
+    return _text_or_tuple(value)
 
 
 @attrs.frozen

@@ -33,12 +33,9 @@ async def openai_registry() -> AsyncIterator[Registry]:
     Calls pass the server's URL (``base_url=server.url`` or a deployment's ``base_url``).
     """
     plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
-    registry = Registry(plugins=[plugin])
-    registry.register("fake", provider_spec())
-    try:
+    async with Registry(plugins=[plugin]) as registry:
+        registry.register("fake", provider_spec())
         yield registry
-    finally:
-        await registry.aclose()
 
 
 @pytest.fixture

@@ -6,15 +6,22 @@ Import them as ``from tests.helpers import ...``; the name keeps pytest from col
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
+from lmux_plug import ProviderError
+from lmux_plug import Registry
 from lmux_plug import Usage
+from lmux_plug import wire
+from lmux_plug.testing.wire_server import Scenario
+from lmux_plug.testing.wire_server import WireServer
 
 #: A user turn as a plain Chat Completions dict.
 HI = [{"role": "user", "content": "hi"}]
@@ -95,3 +102,66 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str
             headers[name.strip()] = value.strip()
     length = next((int(v) for k, v in headers.items() if k.lower() == "content-length"), 0)
     return request_line, headers, await reader.readexactly(length)
+
+
+class TextLines:
+    """The stream decoder of the tests' toy NDJSON wires (made as a codec's decoder class).
+
+    Lines ``{"text": ...}`` are deltas; ``{"done": true}`` ends the stream (a stream that
+    closes before it is cut short); an ``{"error": ...}`` line raises the mapped error.
+    """
+
+    def __init__(self, *, model: str, provider: str) -> None:
+        self.model, self.provider = model, provider
+        self.lines = wire.NDJSONDecoder()
+        self.done = False
+
+    def _chunks(self, lines: list[str]) -> list[ChatChunk]:
+        chunks = []
+        for line in lines:
+            what = f"{self.provider} line"
+            event = wire.stream_event(line, what=what, provider=self.provider, model=self.model)
+            if "error" in event:
+                raise wire.error_from_response(
+                    500, {}, line, provider=self.provider, model=self.model
+                )
+            if event.get("done"):
+                self.done = True
+                chunks.append(ChatChunk(finish_reason=FinishReason.STOP, usage=Usage(1, 2)))
+            else:
+                chunks.append(ChatChunk(delta=str(event["text"])))
+        return chunks
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        """The chunks of the complete lines so far."""
+        return self._chunks(self.lines.feed(data))
+
+    def close(self) -> list[ChatChunk]:
+        """The chunks of the last line; a stream that never said ``done`` is cut short."""
+        chunks = self._chunks(self.lines.flush())
+        if not self.done:
+            msg = f"{self.provider} stream truncated"
+            raise ProviderError(msg, provider=self.provider, model=self.model)
+        return chunks
+
+
+@contextlib.asynccontextmanager
+async def served_registry(
+    scenario: Scenario,
+    plugins: Callable[[str], list[object]],
+    provider: str,
+    *,
+    api_key: str,
+    builtins: bool = True,
+) -> AsyncIterator[tuple[Registry, WireServer]]:
+    """A :class:`WireServer` playing ``scenario`` and a registry over it, closed after use.
+
+    ``plugins(origin)`` makes the registry's plugins for the server's origin; ``provider``
+    is configured with ``api_key``.
+    """
+    async with (
+        WireServer(scenario) as server,
+        Registry(plugins(server.origin()), builtins=builtins) as registry,
+    ):
+        registry.configure(provider, api_key=api_key)
+        yield registry, server

@@ -66,13 +66,9 @@ def acme_scenario(request: CapturedRequest) -> Reply:
 
 @pytest.fixture
 async def acme(acme_plugin: ModuleType) -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with WireServer(acme_scenario) as server:
-        registry = Registry([acme_plugin])
+    async with WireServer(acme_scenario) as server, Registry([acme_plugin]) as registry:
         registry.configure("acme", base_url=f"{server.origin()}/v1", api_key="acme-doc-key-1")
-        try:
-            yield registry, server
-        finally:
-            await registry.aclose()
+        yield registry, server
 
 
 async def test_the_documented_plugin_chats(acme: tuple[Registry, WireServer]) -> None:

@@ -39,39 +39,10 @@ from lmux_plug import wire
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
+from tests.helpers import TextLines
+from tests.helpers import served_registry
 
 KEY = "acme-key-0123456789"
-
-
-class AcmeStream:
-    """NDJSON lines ``{"text": ...}`` then ``{"done": true}``."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.lines = wire.NDJSONDecoder()
-        self.done = False
-
-    def _chunks(self, lines: list[str]) -> list[ChatChunk]:
-        chunks = []
-        for line in lines:
-            event = json.loads(line)
-            if "error" in event:
-                raise wire.error_from_response(500, {}, line, provider="acme", model=self.model)
-            if event.get("done"):
-                self.done = True
-                chunks.append(ChatChunk(finish_reason=FinishReason.STOP, usage=Usage(1, 2)))
-            else:
-                chunks.append(ChatChunk(delta=event["text"]))
-        return chunks
-
-    def feed(self, data: bytes) -> list[ChatChunk]:
-        return self._chunks(self.lines.feed(data))
-
-    def close(self) -> list[ChatChunk]:
-        chunks = self._chunks(self.lines.flush())
-        if not self.done:
-            raise ProviderError("acme stream truncated", provider="acme", model=self.model)
-        return chunks
 
 
 class AcmeCodec(wire.BaseCodec):
@@ -101,8 +72,8 @@ class AcmeCodec(wire.BaseCodec):
 
     def stream_decoder(
         self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> AcmeStream:
-        return AcmeStream(request.model)
+    ) -> TextLines:
+        return TextLines(model=request.model, provider="acme")
 
     def encode_embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -177,13 +148,10 @@ def acme_scenario(request: CapturedRequest) -> Reply:
 
 @pytest.fixture
 async def acme() -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with WireServer(acme_scenario) as server:
-        registry = Registry([AcmePlugin(server.origin())])
-        registry.configure("acme", api_key=KEY)
-        try:
-            yield registry, server
-        finally:
-            await registry.aclose()
+    async with served_registry(
+        acme_scenario, lambda origin: [AcmePlugin(origin)], "acme", api_key=KEY
+    ) as served:
+        yield served
 
 
 async def test_send_chat_posts_the_codecs_call_with_auth_and_extra_headers(

@@ -19,7 +19,6 @@ import pytest
 from lmux_plug import ApiKeyAuth
 from lmux_plug import AuthenticationError
 from lmux_plug import Capability
-from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingRequest
@@ -35,38 +34,13 @@ from lmux_plug import wire
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
+from tests.helpers import TextLines
+from tests.helpers import served_registry
 
 KEY = "hooks-key-0123456789"
 SIGNATURE = "signature-secret-9876543210"
 CODEC_MODULE = "lmux_test_hooks_codec"
 CLIENT_MODULE = "lmux_test_hooks_client"
-
-
-class Lines:
-    """NDJSON ``{"text": ...}`` lines, then ``{"done": true}``."""
-
-    def __init__(self, *, model: str, provider: str) -> None:
-        self.model, self.lines, self.done = model, wire.NDJSONDecoder(), False
-
-    def _chunks(self, lines: list[str]) -> list[ChatChunk]:
-        chunks = []
-        for line in lines:
-            event = wire.stream_event(line, what="hooks line", provider="hooks", model=self.model)
-            if event.get("done"):
-                self.done = True
-                chunks.append(ChatChunk(finish_reason=FinishReason.STOP, usage=Usage(1, 1)))
-            else:
-                chunks.append(ChatChunk(delta=str(event["text"])))
-        return chunks
-
-    def feed(self, data: bytes) -> list[ChatChunk]:
-        return self._chunks(self.lines.feed(data))
-
-    def close(self) -> list[ChatChunk]:
-        chunks = self._chunks(self.lines.flush())
-        if not self.done:
-            raise ProviderError("hooks stream truncated", provider="hooks", model=self.model)
-        return chunks
 
 
 def _chat(body: object, *, model: str, provider: str) -> ChatResponse:
@@ -89,7 +63,7 @@ class SignedCodec(wire.BaseCodec):
 
     chat_decoder = staticmethod(_chat)
     embed_decoder = staticmethod(_embed)
-    stream_decoder_class = Lines
+    stream_decoder_class = TextLines
 
     def encode_chat(
         self, request: ChatRequest, provider: ProviderContext, *, stream: bool
@@ -169,13 +143,10 @@ def _plugin(base_url: str) -> types.ModuleType:
 
 @pytest.fixture
 async def hooks(modules: dict[str, types.ModuleType]) -> AsyncIterator[tuple[Registry, WireServer]]:
-    async with WireServer(scenario) as server:
-        registry = Registry([_plugin(server.origin())], builtins=False)
-        registry.configure("hooks", api_key=KEY)
-        try:
-            yield registry, server
-        finally:
-            await registry.aclose()
+    async with served_registry(
+        scenario, lambda origin: [_plugin(origin)], "hooks", api_key=KEY, builtins=False
+    ) as served:
+        yield served
 
 
 async def test_hooks_made_by_the_core_serve_a_plugin_module(

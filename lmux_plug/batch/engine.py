@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import itertools
 import time
 from collections.abc import AsyncIterable
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 from collections.abc import Sized
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import ParamSpec
 from typing import Protocol
 from typing import TypeVar
 from typing import runtime_checkable
@@ -80,6 +82,7 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
+_P = ParamSpec("_P")
 
 DEFAULT_WINDOW = 64
 DEFAULT_MICRO_BATCH = 64
@@ -773,61 +776,45 @@ def _cancel(task: asyncio.Task[Any] | None) -> None:
             loop.run_until_complete(wait(pending))
 
 
-def generate_batch(
-    model: str,
-    inputs: Iterable[Any],
-    *,
-    client: ChatClient | None = None,
-    max_parallel_requests: int = DEFAULT_WINDOW,
-    return_exceptions: bool = True,
-    on_progress: ProgressCallback | None = None,
-    on_result: ResultCallback | None = None,
-    response_format: Any = None,
-    system: str | None = None,
-    keep_raw: bool = False,
-    **params: Any,
-) -> BatchResult[GenerationResult]:
+def _sync_twin(
+    abatch: Callable[_P, Awaitable[BatchResult[R]]], doc: str
+) -> Callable[_P, BatchResult[R]]:
+    """The sync twin of the async batch function ``abatch``: the same keywords and defaults.
+
+    The keywords are written once, on ``abatch``; the twin takes them as they are and runs
+    ``abatch`` through :func:`_sync_batch`. Its signature (what ``help()`` shows) is
+    ``abatch``'s without the private collector.
+    """
+
+    def twin(
+        model: str,
+        inputs: Iterable[Any],
+        *,
+        client: Any = None,
+        on_progress: ProgressCallback | None = None,
+        on_result: ResultCallback | None = None,
+        **options: Any,
+    ) -> BatchResult[R]:
+        return _sync_batch(abatch, model, inputs, client, (on_progress, on_result), **options)
+
+    signature = inspect.signature(abatch)
+    twin.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name != "_collector"]
+    )
+    twin.__name__ = twin.__qualname__ = abatch.__name__.removeprefix("a")
+    twin.__doc__ = doc
+    return twin  # type: ignore[return-value] # it takes the keywords of abatch, as typed
+
+
+generate_batch = _sync_twin(
+    agenerate_batch,
     """Sync :func:`agenerate_batch`: in scripts, threads and under a running loop (Jupyter).
 
     Ctrl-C cancels the calls in flight and raises :class:`BatchInterrupted`, whose
     ``result`` keeps every item that had finished.
-    """
-    return _sync_batch(
-        agenerate_batch,
-        model,
-        inputs,
-        client,
-        (on_progress, on_result),
-        max_parallel_requests=max_parallel_requests,
-        return_exceptions=return_exceptions,
-        response_format=response_format,
-        system=system,
-        keep_raw=keep_raw,
-        **params,
-    )
-
-
-def embed_batch(
-    model: str,
-    inputs: Iterable[str],
-    *,
-    client: EmbedClient | None = None,
-    micro_batch_size: int = DEFAULT_MICRO_BATCH,
-    max_parallel_requests: int = 8,
-    return_exceptions: bool = True,
-    on_progress: ProgressCallback | None = None,
-    on_result: ResultCallback | None = None,
-    **params: Any,
-) -> BatchResult[EmbeddingResult]:
-    """Sync :func:`aembed_batch`, with the same Ctrl-C behaviour as :func:`generate_batch`."""
-    return _sync_batch(
-        aembed_batch,
-        model,
-        inputs,
-        client,
-        (on_progress, on_result),
-        micro_batch_size=micro_batch_size,
-        max_parallel_requests=max_parallel_requests,
-        return_exceptions=return_exceptions,
-        **params,
-    )
+    """,
+)
+embed_batch = _sync_twin(
+    aembed_batch,
+    """Sync :func:`aembed_batch`, with the same Ctrl-C behaviour as :func:`generate_batch`.""",
+)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Generic
 from typing import TypeVar
+from typing import overload
 
 import attrs
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["BatchResult", "EmbeddingResult", "GenerationResult", "Outcome"]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @attrs.frozen
@@ -45,6 +47,23 @@ class Outcome:
         return iter((self.index, self.result, self.error))
 
 
+class _OfResponse(Generic[V]):
+    """A read-only attribute that reads ``self.response.<field>`` (documented by ``doc``)."""
+
+    def __init__(self, field: str, doc: str) -> None:
+        self._field = field
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _OfResponse[V]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> V: ...
+    def __get__(self, instance: object, owner: type) -> _OfResponse[V] | V:
+        if instance is None:
+            return self
+        return getattr(instance.response, self._field)  # type: ignore[attr-defined,no-any-return]
+
+
 @attrs.frozen
 class GenerationResult:
     """The answer to one batch input: the chat response plus the parsed structured output.
@@ -58,40 +77,14 @@ class GenerationResult:
     output_parsed: Any = None
     latency: float = 0.0
 
-    @property
-    def output_text(self) -> str | None:
-        """The text of the answer."""
-        return self.response.content
-
-    @property
-    def usage(self) -> Usage:
-        """Token counts of the call."""
-        return self.response.usage
-
-    @property
-    def cost(self) -> Cost | None:
-        """The price of the call, when the model's pricing is known."""
-        return self.response.cost
-
-    @property
-    def finish_reason(self) -> FinishReason:
-        """Why generation stopped."""
-        return self.response.finish_reason
-
-    @property
-    def model(self) -> str:
-        """The model that answered."""
-        return self.response.model
-
-    @property
-    def provider(self) -> str:
-        """The provider (prefix or deployment) that answered."""
-        return self.response.provider
-
-    @property
-    def request_id(self) -> str | None:
-        """The provider's request id, for support tickets."""
-        return self.response.request_id
+    # What the chat response says, read through (the response stays the one source).
+    output_text = _OfResponse[str | None]("content", "The text of the answer.")
+    usage = _OfResponse[Usage]("usage", "Token counts of the call.")
+    cost = _OfResponse["Cost | None"]("cost", "The call's price, if the model's pricing is known.")
+    finish_reason = _OfResponse[FinishReason]("finish_reason", "Why generation stopped.")
+    model = _OfResponse[str]("model", "The model that answered.")
+    provider = _OfResponse[str]("provider", "The provider (prefix or deployment) that answered.")
+    request_id = _OfResponse[str | None]("request_id", "The provider's request id (support).")
 
 
 @attrs.frozen

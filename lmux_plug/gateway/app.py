@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypedDict
 from typing import TypeVar
 
 import attrs
@@ -82,10 +83,12 @@ from lmux_plug.openai._wire import embedding_dict
 from lmux_plug.router.state import CounterBackend
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from lmux_plug.client import Client
     from lmux_plug.client import RoutingClient
 
-__all__ = ["METRICS_AUTH", "Gateway", "create_app"]
+__all__ = ["METRICS_AUTH", "Gateway", "GatewayOptions", "create_app"]
 
 log = scrubbed_logger("lmux_plug.gateway")
 
@@ -217,6 +220,23 @@ _LOG_FILTER = _LogScrubber()
 log.addFilter(_LOG_FILTER)
 # uvicorn logs an exception that escapes the app with its traceback: scrubbed the same way.
 scrubbed_logger("uvicorn.error").addFilter(_LOG_FILTER)
+
+
+class GatewayOptions(TypedDict, total=False):
+    """The keyword options of :class:`Gateway`, which :func:`create_app` passes on.
+
+    Their defaults and meaning are :class:`Gateway`'s (and :func:`create_app`'s docstring).
+    """
+
+    keys: KeyStore | None
+    max_body_bytes: int
+    body_timeout: float
+    max_in_flight: int | None
+    secrets: Iterable[str]
+    state: Any
+    policy: BudgetPolicy | None
+    aliases: Mapping[str, str] | None
+    metrics_auth: str
 
 
 class Gateway:
@@ -770,16 +790,8 @@ def create_app(
     *,
     registry: Client | None = None,
     router: RoutingClient | None = None,
-    keys: KeyStore | None = None,
     default_provider: str = "openai",
-    max_body_bytes: int = 1 << 20,
-    body_timeout: float = 30.0,
-    max_in_flight: int | None = None,
-    secrets: Iterable[str] = (),
-    state: Any = None,
-    policy: BudgetPolicy | None = None,
-    aliases: Mapping[str, str] | None = None,
-    metrics_auth: str = "key",
+    **options: Unpack[GatewayOptions],
 ) -> Starlette:
     """The gateway app over ``router`` (preferred) or ``registry``.
 
@@ -793,25 +805,17 @@ def create_app(
     ``metrics_auth``: ``"key"`` (default) makes ``/metrics`` need a virtual key when keys are
     configured, as ``/stats`` does; ``"open"`` serves it to anyone (a private network's
     scraper).
-    ``app.state.gateway`` is the :class:`Gateway`.
+    ``app.state.gateway`` is the :class:`Gateway`; the other options are its own
+    (:class:`GatewayOptions`, defaults in :class:`Gateway`).
     """
     if registry is None and router is None:
         from lmux_plug.registry import Registry  # noqa: PLC0415
 
         registry = Registry.from_entry_points()
     backend = Backend(router=router, registry=registry, default_provider=default_provider)
-    gateway = Gateway(
-        backend,
-        keys=keys,
-        max_body_bytes=max_body_bytes,
-        body_timeout=body_timeout,
-        max_in_flight=max_in_flight,
-        secrets=secrets,
-        state=state if state is not None else _router_state(router),
-        policy=policy,
-        aliases=aliases,
-        metrics_auth=metrics_auth,
-    )
+    if options.get("state") is None:
+        options["state"] = _router_state(router)
+    gateway = Gateway(backend, **options)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -147,9 +147,14 @@ class Backend:
         policy = _POLICY if retries == _POLICY.retries else _with_retries(retries)
         return await call_with_retries(models, call, policy=policy)
 
-    def _plan(
-        self, model: str, fallback_models: Sequence[object] | None, retries: int | None
-    ) -> tuple[list[str], int, dict[str, Any]]:
+    def _plan(self, model: str, params: dict[str, Any]) -> tuple[list[str], int, dict[str, Any]]:
+        """The models to try, the retries of each, and options for the router.
+
+        ``fallback_models`` and ``retries`` are taken out of ``params`` (the rest are the
+        call's own parameters): every call of this backend takes them the same way.
+        """
+        fallback_models: Sequence[object] | None = params.pop("fallback_models", None)
+        retries: int | None = params.pop("retries", None)
         check_routing_options(model, fallback_models=fallback_models, retries=retries)
         fallbacks = self.names(fallback_models) if fallback_models is not None else []
         if self.router is not None:
@@ -178,46 +183,24 @@ class Backend:
                     f"fallback_models[{index}]", message, model=model
                 ) from None
 
-    async def _through(  # noqa: PLR0917 - the caller's own arguments, passed on in order
-        self,
-        method: str,
-        model: str,
-        subject: Any,
-        fallback_models: Sequence[object] | None,
-        retries: int | None,
-        params: dict[str, Any],
+    async def _through(
+        self, method: str, model: str, subject: Any, params: dict[str, Any]
     ) -> tuple[Any, str]:
         """``target.<method>(model, subject, **params)`` with the retries and fallbacks asked.
 
         Returns the answer and the model that gave it.
         """
-        models, tries, options = self._plan(model, fallback_models, retries)
+        models, tries, options = self._plan(model, params)
         call = getattr(self.target, method)
         return await self._attempts(models, tries, lambda m: call(m, subject, **params, **options))
 
-    async def achat(
-        self,
-        model: str,
-        messages: Any,
-        *,
-        fallback_models: Sequence[object] | None = None,
-        retries: int | None = None,
-        **params: Any,
-    ) -> tuple[Any, str]:
+    async def achat(self, model: str, messages: Any, **params: Any) -> tuple[Any, str]:
         """One chat through the target; returns the response and the model that answered."""
-        return await self._through("achat", model, messages, fallback_models, retries, params)
+        return await self._through("achat", model, messages, params)
 
-    async def achat_stream(
-        self,
-        model: str,
-        messages: Any,
-        *,
-        fallback_models: Sequence[object] | None = None,
-        retries: int | None = None,
-        **params: Any,
-    ) -> PrimedStream:
+    async def achat_stream(self, model: str, messages: Any, **params: Any) -> PrimedStream:
         """Start a stream; retries and fallbacks apply until the first chunk arrives."""
-        models, tries, options = self._plan(model, fallback_models, retries)
+        models, tries, options = self._plan(model, params)
 
         async def start(name: str) -> PrimedStream:
             iterator = self.target.achat_stream(name, messages, **params, **options)
@@ -234,17 +217,9 @@ class Backend:
         stream, _ = await self._attempts(models, tries, start)
         return stream
 
-    async def aembed(
-        self,
-        model: str,
-        inputs: Any,
-        *,
-        fallback_models: Sequence[object] | None = None,
-        retries: int | None = None,
-        **params: Any,
-    ) -> tuple[Any, str]:
+    async def aembed(self, model: str, inputs: Any, **params: Any) -> tuple[Any, str]:
         """Embeddings through the target; returns the response and the model used."""
-        return await self._through("aembed", model, inputs, fallback_models, retries, params)
+        return await self._through("aembed", model, inputs, params)
 
     # -- sync ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Concatenate
+from typing import Generic
 from typing import Literal
 from typing import ParamSpec
 from typing import TypeVar
@@ -39,6 +40,8 @@ from lmux_plug.openai._backend import Backend
 from lmux_plug.openai._backend import PrimedStream
 from lmux_plug.openai._backend import is_empty
 from lmux_plug.openai._errors import translated
+from lmux_plug.openai._fields import ChatCreateArguments
+from lmux_plug.openai._fields import ChatOptions
 from lmux_plug.openai._fields import check_chat_fields
 from lmux_plug.openai._fields import check_client_options
 from lmux_plug.openai._fields import check_client_values
@@ -56,6 +59,8 @@ from lmux_plug.params import InvalidParameterError
 from lmux_plug.params import did_you_mean
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from lmux_plug.client import Client
     from lmux_plug.client import RoutingClient
 
@@ -146,6 +151,23 @@ class Stream:
 
 # --------------------------------------------------------------------------- async resources
 
+_C = TypeVar("_C")
+_Completions = TypeVar("_Completions")
+
+
+class _Resource(Generic[_C]):
+    """A ``client.<resource>`` object (sync or async): it calls through its client."""
+
+    def __init__(self, client: _C) -> None:
+        self._client = client
+
+
+class _Chat(Generic[_Completions]):
+    """``client.chat``: only a namespace for ``completions`` (sync or async)."""
+
+    def __init__(self, completions: _Completions) -> None:
+        self.completions = completions
+
 
 def _texts(value: object, model: str) -> str | list[str]:
     """The ``input`` of an embedding call: a string or a list of strings."""
@@ -163,56 +185,20 @@ def _check_messages(messages: object) -> None:
         raise InvalidRequestError(msg)
 
 
-class AsyncCompletions:
+class AsyncCompletions(_Resource["AsyncOpenAI"]):
     """``client.chat.completions``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[False] = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[False] = False, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion: ...
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[True],
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[True], **arguments: Unpack[ChatCreateArguments]
     ) -> AsyncStream: ...
     @overload
     async def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: bool,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: bool, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion | AsyncStream: ...
     async def create(
         self,
@@ -220,13 +206,7 @@ class AsyncCompletions:
         model: str,
         messages: Iterable[Any],
         stream: bool = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        **options: Unpack[ChatOptions],
     ) -> ChatCompletion | AsyncStream:
         """Create a chat completion (``stream=True``: an :class:`AsyncStream` of chunks).
 
@@ -238,6 +218,14 @@ class AsyncCompletions:
         """
         client = self._client
         backend = client.backend
+        # What is left in ``options`` after the client's own keywords are body fields.
+        stream_options = options.pop("stream_options", None)
+        fallback_models = options.pop("fallback_models", None)
+        retries = options.pop("retries", None)
+        timeout = options.pop("timeout", None)
+        extra_headers = options.pop("extra_headers", None)
+        extra_body = options.pop("extra_body", None)
+        fields: Mapping[str, Any] = options
         if retries is None:
             retries = client.max_retries
         try:
@@ -266,18 +254,8 @@ class AsyncCompletions:
         return AsyncStream(primed, ChunkWriter(primed.model, include_usage=include_usage))
 
 
-class AsyncChat:
-    """``client.chat``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self.completions = AsyncCompletions(client)
-
-
-class AsyncEmbeddings:
+class AsyncEmbeddings(_Resource["AsyncOpenAI"]):
     """``client.embeddings``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def create(
         self,
@@ -328,11 +306,8 @@ class AsyncEmbeddings:
         )
 
 
-class AsyncModels:
+class AsyncModels(_Resource["AsyncOpenAI"]):
     """``client.models``."""
-
-    def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
 
     async def list(self) -> ModelList:
         """Every model the registry declares (``"prefix/model"``) and the router's names."""
@@ -455,7 +430,7 @@ class AsyncOpenAI(_Base):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.chat = AsyncChat(self)
+        self.chat = _Chat(AsyncCompletions(self))
         self.embeddings = AsyncEmbeddings(self)
         self.models = AsyncModels(self)
         # The Responses API, legacy text completions and audio transcription.
@@ -492,56 +467,20 @@ def _sync_of(
     return typed
 
 
-class Completions:
+class Completions(_Resource["OpenAI"]):
     """``client.chat.completions`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[False] = False,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[False] = False, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion: ...
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: Literal[True],
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: Literal[True], **arguments: Unpack[ChatCreateArguments]
     ) -> Stream: ...
     @overload
     def create(
-        self,
-        *,
-        model: str,
-        messages: Iterable[Any],
-        stream: bool,
-        stream_options: Mapping[str, Any] | None = None,
-        fallback_models: Sequence[str] | None = None,
-        retries: int | None = None,
-        timeout: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        **fields: Any,
+        self, *, stream: bool, **arguments: Unpack[ChatCreateArguments]
     ) -> ChatCompletion | Stream: ...
     def create(self, **arguments: Any) -> ChatCompletion | Stream:
         """Sync :meth:`AsyncCompletions.create` (``stream=True``: a :class:`Stream`)."""
@@ -553,18 +492,8 @@ class Completions:
         return result
 
 
-class Chat:
-    """``client.chat`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self.completions = Completions(client)
-
-
-class Embeddings:
+class Embeddings(_Resource["OpenAI"]):
     """``client.embeddings`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     @_sync_of(AsyncEmbeddings.create)
     def create(self, **arguments: Any) -> Any:
@@ -574,11 +503,8 @@ class Embeddings:
         return run_bound(client.backend, bound)
 
 
-class Models:
+class Models(_Resource["OpenAI"]):
     """``client.models`` (sync)."""
-
-    def __init__(self, client: OpenAI) -> None:
-        self._client = client
 
     def list(self) -> ModelList:
         """Every model the registry declares and the router's names."""
@@ -599,7 +525,7 @@ class OpenAI(_Base):
         super().__init__(**options)
         self.async_client = AsyncOpenAI(**options)
         self.async_client.backend = self.backend
-        self.chat = Chat(self)
+        self.chat = _Chat(Completions(self))
         self.embeddings = Embeddings(self)
         self.models = Models(self)
         self.responses = Responses(self)

@@ -9,8 +9,11 @@ the others are sent as body fields. Provider-specific fields go in ``extra_body`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
+from typing import TypedDict
 
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.params import CHAT_PARAMETERS
@@ -23,51 +26,82 @@ __all__ = [
     "CHAT_CREATE_FIELDS",
     "CLIENT_OPTIONS",
     "EMBED_CREATE_FIELDS",
+    "ChatCreateArguments",
+    "ChatFields",
+    "ChatOptions",
     "check_chat_fields",
     "check_client_options",
     "check_client_values",
     "check_embed_fields",
 ]
 
+
+class ChatFields(TypedDict, total=False):
+    """``chat.completions.create`` keywords of the ``openai`` package sent as body fields.
+
+    The ones lmux-plug knows are checked (:mod:`lmux_plug.params`); the others go to the
+    provider as they are, hence ``Any`` here.
+    """
+
+    audio: Any
+    frequency_penalty: Any
+    function_call: Any
+    functions: Any
+    logit_bias: Any
+    logprobs: Any
+    max_completion_tokens: Any
+    max_tokens: Any
+    metadata: Any
+    modalities: Any
+    moderation: Any
+    n: Any
+    parallel_tool_calls: Any
+    prediction: Any
+    presence_penalty: Any
+    prompt_cache_key: Any
+    prompt_cache_options: Any
+    prompt_cache_retention: Any
+    reasoning_effort: Any
+    response_format: Any
+    safety_identifier: Any
+    seed: Any
+    service_tier: Any
+    stop: Any
+    store: Any
+    temperature: Any
+    tool_choice: Any
+    tools: Any
+    top_logprobs: Any
+    top_p: Any
+    user: Any
+    verbosity: Any
+    web_search_options: Any
+
+
+class ChatOptions(ChatFields, total=False):
+    """Every optional keyword of ``chat.completions.create`` besides ``stream``."""
+
+    stream_options: Mapping[str, Any] | None
+    fallback_models: Sequence[str] | None
+    retries: int | None
+    timeout: float | None
+    extra_headers: Mapping[str, str] | None
+    extra_body: Mapping[str, Any] | None
+
+
+class ChatCreateArguments(ChatOptions):
+    """The keywords of ``chat.completions.create`` but ``stream`` (which picks the return type).
+
+    Written once here for the sync and async clients and every overload of theirs.
+    """
+
+    model: str
+    messages: Iterable[Any]
+
+
 #: ``chat.completions.create`` keywords of the ``openai`` package, besides the ones the
 #: drop-in names in its signature (``model``, ``messages``, ``stream``, ``timeout`` ...).
-CHAT_CREATE_FIELDS = frozenset(
-    {
-        "audio",
-        "frequency_penalty",
-        "function_call",
-        "functions",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "metadata",
-        "modalities",
-        "moderation",
-        "n",
-        "parallel_tool_calls",
-        "prediction",
-        "presence_penalty",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "reasoning_effort",
-        "response_format",
-        "safety_identifier",
-        "seed",
-        "service_tier",
-        "stop",
-        "store",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "user",
-        "verbosity",
-        "web_search_options",
-    }
-)
+CHAT_CREATE_FIELDS = frozenset(ChatFields.__optional_keys__)
 #: ``embeddings.create`` keywords of the ``openai`` package besides the named ones.
 EMBED_CREATE_FIELDS = frozenset({"dimensions", "encoding_format", "user"})
 #: Options of the ``openai`` package's client constructors that have no use here: accepted

@@ -17,6 +17,7 @@ from typing import Any
 from typing import TypeVar
 
 import attrs
+from typing_extensions import Self
 
 __all__ = [
     "ChatCompletion",
@@ -79,9 +80,36 @@ class _Model:
         """Alias of ``model_dump_json(exclude_none=True)``."""
         return self.model_dump_json(indent=indent, exclude_none=True)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Build from the wire dict: each field as it is there (required or defaulted).
+
+        Types with nested objects or wire defaults of their own override this.
+        """
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            if not field.metadata.get("dump", True):
+                continue
+            if field.default is attrs.NOTHING or field.name in data:
+                values[field.name] = data[field.name]
+        return cls(**values)
+
 
 def _many(cls: type[T], values: Any) -> list[T]:
-    return [cls.from_dict(v) for v in values or ()]  # type: ignore[attr-defined]
+    return [cls.from_dict(v) for v in values or ()]
+
+
+def _message_fields(
+    data: Mapping[str, Any], call: type[_Model], *, role: str | None
+) -> dict[str, Any]:
+    """The fields a message and a streamed delta share; ``role``: when the wire has none."""
+    calls = data.get("tool_calls")
+    return {
+        "role": data.get("role", role),
+        "content": data.get("content"),
+        "refusal": data.get("refusal"),
+        "tool_calls": _many(call, calls) if calls else None,
+    }
 
 
 # --------------------------------------------------------------------------- usage
@@ -93,22 +121,12 @@ class PromptTokensDetails(_Model):
 
     cached_tokens: int | None = None
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PromptTokensDetails:
-        """Build from the wire dict."""
-        return cls(cached_tokens=data.get("cached_tokens"))
-
 
 @attrs.define
 class CompletionTokensDetails(_Model):
     """Details of the completion tokens."""
 
     reasoning_tokens: int | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CompletionTokensDetails:
-        """Build from the wire dict."""
-        return cls(reasoning_tokens=data.get("reasoning_tokens"))
 
 
 @attrs.define
@@ -179,13 +197,7 @@ class ChatCompletionMessage(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChatCompletionMessage:
         """Build from the wire dict."""
-        calls = data.get("tool_calls")
-        return cls(
-            role=data.get("role", "assistant"),
-            content=data.get("content"),
-            refusal=data.get("refusal"),
-            tool_calls=_many(ChatCompletionMessageToolCall, calls) if calls else None,
-        )
+        return cls(**_message_fields(data, ChatCompletionMessageToolCall, role="assistant"))
 
 
 @attrs.define
@@ -254,11 +266,6 @@ class ChoiceDeltaToolCallFunction(_Model):
     name: str | None = None
     arguments: str | None = None
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ChoiceDeltaToolCallFunction:
-        """Build from the wire dict."""
-        return cls(name=data.get("name"), arguments=data.get("arguments"))
-
 
 @attrs.define
 class ChoiceDeltaToolCall(_Model):
@@ -293,13 +300,7 @@ class ChoiceDelta(_Model):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChoiceDelta:
         """Build from the wire dict."""
-        calls = data.get("tool_calls")
-        return cls(
-            content=data.get("content"),
-            role=data.get("role"),
-            refusal=data.get("refusal"),
-            tool_calls=_many(ChoiceDeltaToolCall, calls) if calls else None,
-        )
+        return cls(**_message_fields(data, ChoiceDeltaToolCall, role=None))
 
 
 @attrs.define
@@ -364,11 +365,6 @@ class EmbeddingUsage(_Model):
 
     prompt_tokens: int
     total_tokens: int
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EmbeddingUsage:
-        """Build from the wire dict."""
-        return cls(prompt_tokens=data["prompt_tokens"], total_tokens=data["total_tokens"])
 
 
 @attrs.define

@@ -76,6 +76,37 @@ def _chunks_of(value: Any, kind: type) -> list[Any] | None:
     return None
 
 
+def _api_hooks(
+    kind: str,
+    answer: type,
+    chunk: type[T],
+    shape: str,
+    events: Callable[[Any], Iterable[T]],
+) -> tuple[Callable[..., Any], Callable[..., AsyncIterator[T]]]:
+    """The call and stream hook methods of one API (``kind``: ``"response"`` ...).
+
+    The call hook answers from the queue / handler / default (an awaitable): a scripted
+    ``answer`` as it is, anything else shaped by the method named ``shape`` from the
+    request; the stream hook streams scripted ``chunk`` items, else the ``events`` of
+    that answer.
+    """
+
+    def shaped(self: MockApis, result: Any, mock_call: MockCall) -> Any:
+        if isinstance(result, answer):
+            return result
+        return getattr(self, shape)(result, mock_call.request, mock_call)
+
+    def call(self: MockApis, request: Any, provider: ProviderContext) -> Any:
+        scripted = self._mock_call(kind, request, provider)
+        return self._answered(scripted, lambda result, c: shaped(self, result, c))
+
+    def stream(self: MockApis, request: Any, provider: ProviderContext) -> AsyncIterator[T]:
+        scripted = self._mock_call(f"{kind}_stream", request, provider)
+        return self._streamed(scripted, chunk, lambda result, c: shaped(self, result, c), events)
+
+    return hookimpl(call), hookimpl(stream)
+
+
 class MockApis:
     """Mixed into :class:`~lmux_plug.testing.MockProvider`."""
 
@@ -123,11 +154,7 @@ class MockApis:
 
     # -- Responses --------------------------------------------------------------------------
 
-    def _response(self, result: Any, call: MockCall) -> ResponseResponse:
-        if isinstance(result, ResponseResponse):
-            return result
-        request = call.request
-        assert isinstance(request, ResponseRequest)  # noqa: S101 - kind says so
+    def _response(self, result: Any, request: ResponseRequest, call: MockCall) -> ResponseResponse:
         prompt = _tokens(input_text(request.input)) + _tokens(request.instructions or "")
         calls = _tool_calls(result)
         if calls is not None:
@@ -142,26 +169,11 @@ class MockApis:
         usage = Usage(input_tokens=prompt, output_tokens=_tokens(text))
         return response_from_text(text, model=call.model, provider=call.provider.name, usage=usage)
 
-    @hookimpl
-    def lmux_plug_create_response(self, request: ResponseRequest, provider: ProviderContext) -> Any:
-        """Answer from the queue / handler / default (an awaitable)."""
-        return self._answered(self._mock_call("response", request, provider), self._response)
-
-    @hookimpl
-    def lmux_plug_create_response_stream(
-        self, request: ResponseRequest, provider: ProviderContext
-    ) -> AsyncIterator[ResponseChunk]:
-        """Stream the Responses events of the scripted answer."""
-        call = self._mock_call("response_stream", request, provider)
-        return self._streamed(call, ResponseChunk, self._response, response_events)
-
     # -- text completions -------------------------------------------------------------------
 
-    def _completion(self, result: Any, call: MockCall) -> CompletionResponse:
-        if isinstance(result, CompletionResponse):
-            return result
-        request = call.request
-        assert isinstance(request, CompletionRequest)  # noqa: S101
+    def _completion(
+        self, result: Any, request: CompletionRequest, call: MockCall
+    ) -> CompletionResponse:
         text = self._text(result, "a completion", call)
         prompts = (request.prompt,) if isinstance(request.prompt, str) else request.prompt
         usage = Usage(input_tokens=sum(_tokens(p) for p in prompts), output_tokens=_tokens(text))
@@ -174,26 +186,11 @@ class MockApis:
             choices=(text,),
         )
 
-    @hookimpl
-    def lmux_plug_complete(self, request: CompletionRequest, provider: ProviderContext) -> Any:
-        """Complete from the queue / handler / default (an awaitable)."""
-        return self._answered(self._mock_call("complete", request, provider), self._completion)
-
-    @hookimpl
-    def lmux_plug_complete_stream(
-        self, request: CompletionRequest, provider: ProviderContext
-    ) -> AsyncIterator[CompletionChunk]:
-        """Stream the scripted completion word by word."""
-        call = self._mock_call("complete_stream", request, provider)
-        return self._streamed(call, CompletionChunk, self._completion, completion_chunks)
-
     # -- transcription ----------------------------------------------------------------------
 
-    def _transcription(self, result: Any, call: MockCall) -> TranscriptionResponse:
-        if isinstance(result, TranscriptionResponse):
-            return result
-        request = call.request
-        assert isinstance(request, TranscriptionRequest)  # noqa: S101
+    def _transcription(
+        self, result: Any, request: TranscriptionRequest, call: MockCall
+    ) -> TranscriptionResponse:
         text = self._text(result, "a transcription", call)
         return TranscriptionResponse(
             text=text,
@@ -205,19 +202,23 @@ class MockApis:
             usage=Usage(output_tokens=_tokens(text)),
         )
 
-    @hookimpl
-    def lmux_plug_transcribe(self, request: TranscriptionRequest, provider: ProviderContext) -> Any:
-        """Transcribe from the queue / handler / default (an awaitable)."""
-        call = self._mock_call("transcribe", request, provider)
-        return self._answered(call, self._transcription)
+    # -- the hooks: one call and one stream hook per API, made alike -----------------------
 
-    @hookimpl
-    def lmux_plug_transcribe_stream(
-        self, request: TranscriptionRequest, provider: ProviderContext
-    ) -> AsyncIterator[TranscriptionChunk]:
-        """Stream the scripted transcript word by word."""
-        call = self._mock_call("transcribe_stream", request, provider)
-        return self._streamed(call, TranscriptionChunk, self._transcription, transcription_chunks)
+    lmux_plug_create_response, lmux_plug_create_response_stream = _api_hooks(
+        "response", ResponseResponse, ResponseChunk, "_response", response_events
+    )
+
+    lmux_plug_complete, lmux_plug_complete_stream = _api_hooks(
+        "complete", CompletionResponse, CompletionChunk, "_completion", completion_chunks
+    )
+
+    lmux_plug_transcribe, lmux_plug_transcribe_stream = _api_hooks(
+        "transcribe",
+        TranscriptionResponse,
+        TranscriptionChunk,
+        "_transcription",
+        transcription_chunks,
+    )
 
     # -- lmux-style provider methods (CompletionProvider, EmbeddingProvider, ...) -----------
 

@@ -137,17 +137,17 @@ class FakeOpenAI:
             return answer(request, body)
         return Reply.with_json({"error": {"message": "no answer scripted"}}, status=500)
 
+    def answer_json(self, path: str, payload: Any, **reply: Any) -> None:
+        """Answer every request to ``path`` with ``payload`` as JSON (``reply``: headers ...)."""
+        self.answers[path] = lambda _request, _body: Reply.with_json(payload, **reply)
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeOpenAI, Registry]]:
     fake = FakeOpenAI()
-    async with WireServer(fake) as running:
-        registry = Registry.from_entry_points()
+    async with WireServer(fake) as running, Registry.from_entry_points() as registry:
         registry.configure("openai", api_key=KEY, base_url=f"{running.origin()}/v1")
-        try:
-            yield fake, registry
-        finally:
-            await registry.aclose()
+        yield fake, registry
 
 
 # --------------------------------------------------------------------------- Responses
@@ -155,9 +155,7 @@ async def server() -> AsyncIterator[tuple[FakeOpenAI, Registry]]:
 
 async def test_create_response_end_to_end(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
-        _response_payload(), headers={"x-request-id": "req_1"}
-    )
+    fake.answer_json("/v1/responses", _response_payload(), headers={"x-request-id": "req_1"})
     response = await registry.acreate_response(
         "openai/gpt-5",
         "Capital of France?",
@@ -228,7 +226,7 @@ async def test_create_response_keeps_incomplete_details(
     payload = _response_payload(
         status="incomplete", incomplete_details={"reason": "max_output_tokens"}
     )
-    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(payload)
+    fake.answer_json("/v1/responses", payload)
     response = await registry.acreate_response("openai/gpt-5", "x", max_output_tokens=16)
     assert fake.requests[-1]["json"]["max_output_tokens"] == 16
     assert response.status == "incomplete"
@@ -343,7 +341,8 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
+    fake.answer_json(
+        "/v1/responses",
         {
             "error": {
                 "message": f"Incorrect API key provided: {KEY}",
@@ -356,7 +355,8 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
     with pytest.raises(AuthenticationError) as info:
         await registry.acreate_response("openai/gpt-5", "x")
     assert KEY not in str(info.value)
-    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(
+    fake.answer_json(
+        "/v1/responses",
         {
             "error": {
                 "message": "Your input exceeds the context window of this model.",
@@ -372,7 +372,7 @@ async def test_response_http_errors_map_to_classes_and_hide_the_key(
 
 async def test_xai_serves_responses(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/responses"] = lambda r, b: Reply.with_json(_response_payload())
+    fake.answer_json("/v1/responses", _response_payload())
     openai_url = registry._routes["openai"].base_url
     assert openai_url is not None
     registry.configure("xai", api_key=KEY, base_url=openai_url)
@@ -386,7 +386,8 @@ async def test_xai_serves_responses(server: tuple[FakeOpenAI, Registry]) -> None
 
 async def test_complete_end_to_end(server: tuple[FakeOpenAI, Registry]) -> None:
     fake, registry = server
-    fake.answers["/v1/completions"] = lambda r, b: Reply.with_json(
+    fake.answer_json(
+        "/v1/completions",
         {
             "id": "cmpl-1",
             "object": "text_completion",
@@ -395,7 +396,7 @@ async def test_complete_end_to_end(server: tuple[FakeOpenAI, Registry]) -> None:
                 {"text": " upon a time", "index": 0, "finish_reason": "length", "logprobs": None}
             ],
             "usage": {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6},
-        }
+        },
     )
     response = await registry.acomplete(
         "openai/gpt-3.5-turbo-instruct", "Once", max_tokens=4, stop=["\n"], temperature=0
@@ -450,7 +451,8 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
+    fake.answer_json(
+        "/v1/audio/transcriptions",
         {
             "task": "transcribe",
             "language": "english",
@@ -458,7 +460,7 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
             "text": "Hello there.",
             "segments": [{"id": 0, "start": 0.0, "end": 1.5, "text": "Hello there."}],
             "usage": {"type": "duration", "seconds": 120},
-        }
+        },
     )
     audio = b"RIFF\x00\x01binary\r\n--not-a-boundary\r\n\xff"
     response = await registry.atranscribe(
@@ -488,7 +490,8 @@ async def test_transcribe_diarized_segments_keep_speakers(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
     fake, registry = server
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
+    fake.answer_json(
+        "/v1/audio/transcriptions",
         {
             "text": "Hi. Hello.",
             "duration": 4.2,
@@ -511,7 +514,7 @@ async def test_transcribe_diarized_segments_keep_speakers(
                 },
             ],
             "usage": {"type": "tokens", "input_tokens": 50, "output_tokens": 4, "total_tokens": 54},
-        }
+        },
     )
     response = await registry.atranscribe(
         "openai/gpt-4o-transcribe-diarize", b"audio", response_format="diarized_json"
@@ -529,8 +532,9 @@ async def test_transcribe_text_format_and_groq(server: tuple[FakeOpenAI, Registr
     assert response.text == "plain words\n"
     openai_url = registry._routes["openai"].base_url
     registry.configure("groq", api_key=KEY, base_url=openai_url)
-    fake.answers["/v1/audio/transcriptions"] = lambda r, b: Reply.with_json(
-        {"text": "hola", "language": "Spanish", "duration": 30, "x_groq": {"id": "req_x"}}
+    fake.answer_json(
+        "/v1/audio/transcriptions",
+        {"text": "hola", "language": "Spanish", "duration": 30, "x_groq": {"id": "req_x"}},
     )
     groq = await registry.atranscribe("groq/whisper-large-v3", b"a")
     assert groq.language == "Spanish"

@@ -68,13 +68,9 @@ async def _replayed(
 ) -> AsyncIterator[tuple[WireServer, Registry, str]]:
     """The recorded answer served, a registry configured for it, and the model's full name."""
     prefix = _prefix(exchange)
-    async with _serve(exchange) as server:
-        registry = Registry.from_entry_points()
+    async with _serve(exchange) as server, Registry.from_entry_points() as registry:
         registry.configure(prefix, api_key=KEY, base_url=server.origin())
-        try:
-            yield server, registry, f"{prefix}/{model}"
-        finally:
-            await registry.aclose()
+        yield server, registry, f"{prefix}/{model}"
 
 
 async def _call(

@@ -35,13 +35,11 @@ def fake_server(request: pytest.FixtureRequest) -> Iterator[FakeOpenAIServer]:
 @pytest.fixture
 async def fake_registry(fake_server: FakeOpenAIServer) -> AsyncIterator[Registry]:
     """A registry whose ``fake/`` prefix points at the fake server (for async tests)."""
-    registry = Registry(plugins=[openai_plugin()])
-    registry.register("fake", provider_spec(), base_url=fake_server.url)
-    try:
+    async with Registry(plugins=[openai_plugin()]) as registry:
+        registry.register("fake", provider_spec(), base_url=fake_server.url)
         yield registry
-    finally:
-        await registry.aclose()
-        registry.close()
+    # The sync API's loops too (after the pools on this loop are closed).
+    registry.close()
 
 
 @pytest.fixture

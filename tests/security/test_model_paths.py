@@ -9,6 +9,8 @@ request-target exactly as it arrived on the socket.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 
 import pytest
 
@@ -34,14 +36,11 @@ async def server() -> AsyncIterator[tuple[WireServer, str]]:
 @pytest.fixture
 async def registry(server: tuple[WireServer, str]) -> AsyncIterator[Registry]:
     _, url = server
-    registry = Registry.from_entry_points()
-    registry.configure("gemini", base_url=url, api_key=KEY)
-    registry.configure("azure", base_url=url, api_key=KEY)
-    registry.configure("ollama", base_url=url, api_key=KEY)
-    try:
+    async with Registry.from_entry_points() as registry:
+        registry.configure("gemini", base_url=url, api_key=KEY)
+        registry.configure("azure", base_url=url, api_key=KEY)
+        registry.configure("ollama", base_url=url, api_key=KEY)
         yield registry
-    finally:
-        await registry.aclose()
 
 
 async def _call(registry: Registry, model: str, kind: str) -> None:
@@ -79,15 +78,22 @@ async def test_path_tricks_are_refused_before_io(
     assert recorder.requests == []
 
 
-async def _target_sent(
-    server: tuple[WireServer, str], registry: Registry, model: str, kind: str
-) -> str:
-    """The one request-target a call of ``model`` sent (the recorder answers 404)."""
+#: ``await target_sent(model, kind)``: the request-target of the one request that call sent.
+TargetSent = Callable[[str, str], Awaitable[str]]
+
+
+@pytest.fixture
+def target_sent(server: tuple[WireServer, str], registry: Registry) -> TargetSent:
+    """The request-target a call of ``model`` sent to the recorder (which answers 404)."""
     recorder, _ = server
-    with pytest.raises(LmuxError):
-        await _call(registry, model, kind)
-    (target,) = [r.target for r in recorder.requests]
-    return target
+
+    async def sent(model: str, kind: str) -> str:
+        with pytest.raises(LmuxError):
+            await _call(registry, model, kind)
+        (target,) = [r.target for r in recorder.requests]
+        return target
+
+    return sent
 
 
 @pytest.mark.parametrize(
@@ -102,13 +108,9 @@ async def _target_sent(
 )
 @pytest.mark.parametrize("kind", ["chat", "stream", "embed"])
 async def test_gemini_escapes_the_id_into_one_segment(
-    server: tuple[WireServer, str],
-    registry: Registry,
-    model_id: str,
-    segment: str,
-    kind: str,
+    target_sent: TargetSent, model_id: str, segment: str, kind: str
 ) -> None:
-    target = await _target_sent(server, registry, f"gemini/{model_id}", kind)
+    target = await target_sent(f"gemini/{model_id}", kind)
     method = {
         "chat": "generateContent",
         "stream": "streamGenerateContent",
@@ -129,13 +131,9 @@ async def test_gemini_escapes_the_id_into_one_segment(
 )
 @pytest.mark.parametrize("kind", ["chat", "embed"])
 async def test_azure_escapes_the_deployment_into_one_segment(
-    server: tuple[WireServer, str],
-    registry: Registry,
-    model_id: str,
-    segment: str,
-    kind: str,
+    target_sent: TargetSent, model_id: str, segment: str, kind: str
 ) -> None:
-    target = await _target_sent(server, registry, f"azure/{model_id}", kind)
+    target = await target_sent(f"azure/{model_id}", kind)
     path, _, query = target.partition("?")
     tail = "chat/completions" if kind == "chat" else "embeddings"
     assert path == f"/openai/deployments/{segment}/{tail}"
@@ -145,9 +143,9 @@ async def test_azure_escapes_the_deployment_into_one_segment(
 
 @pytest.mark.parametrize("model_id", ["llama3/../../admin", "x?y=1#z"])
 async def test_ollama_keeps_model_ids_out_of_the_path(
-    server: tuple[WireServer, str], registry: Registry, model_id: str
+    target_sent: TargetSent, model_id: str
 ) -> None:
-    assert await _target_sent(server, registry, f"ollama/{model_id}", "chat") == "/api/chat"
+    assert await target_sent(f"ollama/{model_id}", "chat") == "/api/chat"
 
 
 @pytest.mark.parametrize("model_id", ["..", "anthropic.claude/../x", "a\r\nb"])

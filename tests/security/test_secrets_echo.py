@@ -87,14 +87,11 @@ def echoing_upstream(request: CapturedRequest) -> Reply:
 async def upstream() -> AsyncIterator[tuple[Registry, WireServer]]:
     async with WireServer(echoing_upstream) as server:
         url = server.origin()
-        registry = Registry.from_entry_points()
-        for prefix in ("anthropic", "gemini", "ollama"):
-            registry.configure(prefix, base_url=url, api_key=KEY)
-        registry.configure("openai", base_url=f"{url}/v1", api_key=KEY)
-        try:
+        async with Registry.from_entry_points() as registry:
+            for prefix in ("anthropic", "gemini", "ollama"):
+                registry.configure(prefix, base_url=url, api_key=KEY)
+            registry.configure("openai", base_url=f"{url}/v1", api_key=KEY)
             yield registry, server
-        finally:
-            await registry.aclose()
 
 
 def assert_clean(exc: BaseException, *, quoted: bool = True) -> None:

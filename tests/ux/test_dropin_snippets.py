@@ -263,11 +263,14 @@ def test_every_keyword_of_the_sdk_create_is_accepted() -> None:
 
     from lmux_plug.openai._client import AsyncCompletions
     from lmux_plug.openai._client import AsyncEmbeddings
-    from lmux_plug.openai._fields import CHAT_CREATE_FIELDS
     from lmux_plug.openai._fields import EMBED_CREATE_FIELDS
+    from lmux_plug.openai._fields import ChatCreateArguments
 
+    # Chat's keywords are typed once in a TypedDict (the overloads unpack it), so the ones
+    # it takes beyond its signature are the TypedDict's keys.
+    chat_keywords = ChatCreateArguments.__required_keys__ | ChatCreateArguments.__optional_keys__
     for sdk, ours, extra in (
-        (SdkCompletions.create, AsyncCompletions.create, CHAT_CREATE_FIELDS),
+        (SdkCompletions.create, AsyncCompletions.create, chat_keywords),
         (SdkEmbeddingsResource.create, AsyncEmbeddings.create, EMBED_CREATE_FIELDS),
     ):
         wanted = set(inspect.signature(sdk).parameters) - {"self", "extra_query"}
