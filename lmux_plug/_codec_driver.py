@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from lmux_plug._types import ChatResponse
     from lmux_plug._types import EmbeddingRequest
     from lmux_plug._types import EmbeddingResponse
+    from lmux_plug.wire import _Answer
 
 __all__ = [
     "BaseCodec",
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 _Chunk = TypeVar("_Chunk")
-_Answer = TypeVar("_Answer", "ChatResponse", "EmbeddingResponse")
 
 
 @attrs.frozen
@@ -399,6 +399,30 @@ def _transport_options(
     }
 
 
+async def _post(
+    codec: Codec,
+    call: WireRequest,
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    *,
+    stream: bool,
+) -> Any:
+    """``POST`` the prepared call on ``provider.transport`` (``stream``: its streaming method).
+
+    A non-2xx answer raises the mapped ``LmuxError`` refined by the codec.
+    """
+    prepared = codec.prepare(call, request, provider)
+    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
+        prepared = await prepared
+    options = _transport_options(prepared, request, provider)
+    transport = provider.transport
+    method = transport.stream if stream else transport.request
+    try:
+        return await method("POST", prepared.url, **options)
+    except LmuxError as exc:
+        raise codec.refine_error(exc) from exc.__cause__
+
+
 async def send(
     codec: Codec,
     call: WireRequest,
@@ -411,14 +435,8 @@ async def send(
     ``extra_headers``. A non-2xx answer raises the mapped ``LmuxError`` (refined by
     :meth:`Codec.refine_error`), scrubbed of the call's secrets.
     """
-    prepared = codec.prepare(call, request, provider)
-    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
-        prepared = await prepared
-    options = _transport_options(prepared, request, provider)
-    try:
-        return await provider.transport.request("POST", prepared.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
+    response: WireResponse = await _post(codec, call, request, provider, stream=False)
+    return response
 
 
 async def open_stream(
@@ -432,14 +450,8 @@ async def open_stream(
     The caller must iterate ``response.iter_bytes()`` and call ``response.close()`` in a
     ``finally``; :func:`stream_chat` does both.
     """
-    prepared = codec.prepare(call, request, provider)
-    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
-        prepared = await prepared
-    options = _transport_options(prepared, request, provider)
-    try:
-        return await provider.transport.stream("POST", prepared.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
+    response: WireStream = await _post(codec, call, request, provider, stream=True)
+    return response
 
 
 async def send_chat(codec: Codec, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
