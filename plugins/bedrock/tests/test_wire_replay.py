@@ -24,8 +24,7 @@ from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
 from lmux_plug.testing.wire import load_recording
-from lmux_plug.testing.wire import recordings
-from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -43,12 +42,6 @@ _KEPT_HEADERS = (
     "x-amzn-errortype",
     "x-amzn-bedrock-input-token-count",
 )
-
-
-def _recordings() -> list[Any]:
-    if not WIRE.is_dir():
-        return [pytest.param(None, id="no-wire-folder")]
-    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in recordings(WIRE)]
 
 
 def _frames(raw: bytes) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -108,12 +101,8 @@ def _tools(sent: dict[str, Any]) -> list[dict[str, Any]] | None:
     ]
 
 
-@pytest.mark.parametrize("path", _recordings())
-async def test_recorded_exchange_decodes_through_the_public_api(
-    path: Path | None, monkeypatch
-) -> None:
-    skip_without_wire(WIRE)
-    assert path is not None
+@pytest.mark.parametrize("path", recording_params(WIRE))
+async def test_recorded_exchange_decodes_through_the_public_api(path: Path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", KEY)
     exchanges = load_recording(path)
     served = [

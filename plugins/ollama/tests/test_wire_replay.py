@@ -20,6 +20,7 @@ from lmux_plug_ollama._codec import error_from_line
 from lmux_plug import FinishReason
 from lmux_plug import NotFoundError
 from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
 from lmux_plug.testing.wire import skip_without_wire
 from lmux_plug.testing.wire import wire_dir
@@ -35,13 +36,6 @@ EXCLUDED = {
     "traceloop-openllmetry__test_ollama_generation_legacy.yaml": "/api/generate (raw completion, not chat)",
     "traceloop-openllmetry__test_ollama_streaming_generation_legacy.yaml": "/api/generate (raw completion, not chat)",
 }
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _files() -> list[Path]:
-    return recordings(WIRE, exclude=EXCLUDED)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -92,7 +86,9 @@ def test_exclusions_name_real_recordings() -> None:
 
 def test_wire_folder_present_or_skip() -> None:
     skip_without_wire(WIRE)
-    assert _files(), "the ollama wire folder holds no replayable recording"
+    assert recordings(WIRE, exclude=EXCLUDED), (
+        "the ollama wire folder holds no replayable recording"
+    )
 
 
 def _check_chat(body: bytes, stream: bool, model: str) -> None:
@@ -126,7 +122,7 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     assert usage.output_tokens == expected["output"]
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", recording_params(WIRE, exclude=EXCLUDED))
 def test_recording_decodes(path: Path) -> None:
     exchanges = load_recording(path)
     assert exchanges
