@@ -86,7 +86,7 @@ async def test_stream_yields_text_and_one_terminal_chunk(registry, anthropic_ser
     assert all(c.request_id == "req_1" for c in chunks)
 
 
-async def test_tools_round_trip(registry, anthropic_server, wire, weather_tool):
+async def test_tools_round_trip(registry, anthropic_server, wire, weather_tool, answer_tool_call):
     tool = weather_tool
     anthropic_server.enqueue(
         wire.Reply(
@@ -111,12 +111,9 @@ async def test_tools_round_trip(registry, anthropic_server, wire, weather_tool):
     ]
     assert sent["tool_choice"] == {"type": "any"}
 
-    history = [
-        {"role": "user", "content": "Weather in Paris?"},
-        first.message,
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"},
-    ]
-    second = await registry.achat(MODEL, history, tools=[tool])
+    second = await answer_tool_call(
+        registry, MODEL, "Weather in Paris?", first, "sunny", tools=[tool]
+    )
     assert second.content == "Sunny in Paris."
     turns = anthropic_server.requests[1].json()["messages"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]

@@ -274,7 +274,7 @@ async def test_wrong_secret_is_refused_and_not_leaked(
 
 
 async def test_tools_vision_structured_output_round_trip(
-    bedrock_server, registry, weather_tool
+    bedrock_server, registry, weather_tool, answer_tool_call
 ) -> None:
     fake, _ = bedrock_server
     fake.answer = converse_answer(
@@ -313,13 +313,12 @@ async def test_tools_vision_structured_output_round_trip(
 
     fake.answer = converse_answer({"text": '{"answer": "sunny"}'})
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
-    second = await registry.achat(
+    second = await answer_tool_call(
+        registry,
         f"bedrock/{SONNET}",
-        [
-            {"role": "user", "content": "Weather?"},
-            first.message,
-            {"role": "tool", "tool_call_id": "tooluse_1", "content": '{"sky": "sunny"}'},
-        ],
+        "Weather?",
+        first,
+        '{"sky": "sunny"}',
         tools=[tool],
         response_format={
             "type": "json_schema",

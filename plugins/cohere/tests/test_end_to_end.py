@@ -137,7 +137,9 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     }
 
 
-async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, weather_tool) -> None:
+async def test_tool_round_trip_keeps_tool_plan_as_reasoning(
+    server, registry, weather_tool, answer_tool_call
+) -> None:
     fake, running = server
     fake.answer = lambda _b: Reply.with_json(
         {
@@ -175,12 +177,14 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, we
             "usage": USAGE,
         }
     )
-    messages = [
-        {"role": "user", "content": "Weather in Paris?"},
-        first.message,
-        {"role": "tool", "tool_call_id": "get_weather_abc", "content": '{"sky": "sunny"}'},
-    ]
-    second = await registry.achat("cohere/command-r-08-2024", messages, tools=[tool])
+    second = await answer_tool_call(
+        registry,
+        "cohere/command-r-08-2024",
+        "Weather in Paris?",
+        first,
+        '{"sky": "sunny"}',
+        tools=[tool],
+    )
     assert second.content == "Sunny."
     sent = running.requests[1].json()["messages"]
     assert sent[1] == {

@@ -27,7 +27,6 @@ from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
 from lmux_plug import Registry
-from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.wire_server import CapturedRequest
@@ -240,7 +239,7 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
 
 
 async def test_tools_round_trip_with_thought_signature(
-    registry: Registry, server: tuple[WireServer, str]
+    registry: Registry, server: tuple[WireServer, str], answer_tool_call: Callable[..., Any]
 ) -> None:
     fake, _ = server
     tools = [
@@ -272,13 +271,12 @@ async def test_tools_round_trip_with_thought_signature(
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     declared = sent["tools"][0]["functionDeclarations"][0]
     assert "$schema" not in declared["parametersJsonSchema"]
-    second = await registry.achat(
+    second = await answer_tool_call(
+        registry,
         "gemini/gemini-3-flash-preview",
-        [
-            {"role": "user", "content": "weather in Paris?"},
-            first.message,
-            ToolMessage(content='{"temp": 21}', tool_call_id=call.id),
-        ],
+        "weather in Paris?",
+        first,
+        '{"temp": 21}',
         tools=tools,
     )
     assert second.content == 'weather said {"temp": 21}'

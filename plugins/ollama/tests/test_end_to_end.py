@@ -24,7 +24,6 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import Registry
-from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.wire_server import CapturedRequest
@@ -206,7 +205,9 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
     assert server[0].requests[-1].json()["stream"] is True
 
 
-async def test_tools_round_trip(registry: Registry, server: tuple[WireServer, str]) -> None:
+async def test_tools_round_trip(
+    registry: Registry, server: tuple[WireServer, str], answer_tool_call: Callable[..., Any]
+) -> None:
     tools = [
         {
             "type": "function",
@@ -222,14 +223,8 @@ async def test_tools_round_trip(registry: Registry, server: tuple[WireServer, st
     (call,) = first.tool_calls
     assert (call.name, json.loads(call.arguments)) == ("weather", {"city": "Paris"})
     assert call.id.startswith("call_")
-    second = await registry.achat(
-        "ollama/llama3.1",
-        [
-            {"role": "user", "content": "weather in Paris?"},
-            first.message,
-            ToolMessage(content="21C", tool_call_id=call.id),
-        ],
-        tools=tools,
+    second = await answer_tool_call(
+        registry, "ollama/llama3.1", "weather in Paris?", first, "21C", tools=tools
     )
     assert second.content == "weather said 21C"
     sent = server[0].requests[-1].json()["messages"]

@@ -17,6 +17,7 @@ import json
 import struct
 import time
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import lmux_plug_openai
@@ -364,7 +365,10 @@ async def test_image_input_and_response_format(registry: Registry, server: OpenA
 
 
 async def test_tools_non_streamed(
-    registry: Registry, server: OpenAIServer, weather_tool: dict[str, Any]
+    registry: Registry,
+    server: OpenAIServer,
+    weather_tool: dict[str, Any],
+    answer_tool_call: Callable[..., Any],
 ) -> None:
     tool = weather_tool
     response = await registry.achat(
@@ -378,12 +382,7 @@ async def test_tools_non_streamed(
     assert body["tools"][0]["function"]["name"] == "get_weather"
     assert body["tool_choice"] == "required"
     # The answer continues the conversation as an assistant message with the calls.
-    follow_up = [
-        {"role": "user", "content": "weather in Paris?"},
-        response.message,
-        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
-    ]
-    await registry.achat("mygw/plain", follow_up)
+    await answer_tool_call(registry, "mygw/plain", "weather in Paris?", response, "sunny")
     sent = server.requests[-1].json()["messages"]
     assert sent[1]["tool_calls"][0]["function"] == {
         "name": "get_weather",
