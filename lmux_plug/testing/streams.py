@@ -4,8 +4,9 @@ A streaming decoder must give the same chunks however the bytes arrive; ``split_
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
 ``same_under_any_split`` checks a decoder on whole and cut bytes at once. ``collect``
 drains an async stream into a list the caller holds, so the items that arrived before an
-error are still there to assert on; ``first_then_close`` reads one item and closes the
-stream early (a test then checks the server saw the client leave).
+error are still there to assert on; ``cut_short`` collects a chat stream that must fail
+as truncated; ``first_then_close`` reads one item and closes the stream early (a test then
+checks the server saw the client leave).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lmux_plug._aclose import aclose_if_any
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
 
-__all__ = ["collect", "first_then_close", "same_under_any_split", "split_at"]
+__all__ = ["collect", "cut_short", "first_then_close", "same_under_any_split", "split_at"]
 
 T = TypeVar("T")
 
@@ -40,6 +41,32 @@ async def collect(stream: AsyncIterable[T], into: list[T]) -> None:
     """Append every item of ``stream`` to ``into``; what arrived stays there if it raises."""
     async for item in stream:
         into.append(item)  # noqa: PERF401 - a comprehension would lose the items on error
+
+
+async def cut_short(stream: AsyncIterable[ChatChunk]) -> list[ChatChunk]:
+    """The chunks a chat stream delivered before it failed for being truncated.
+
+    A body that ends before the wire's end-of-answer marker must raise ``ProviderError``
+    naming the truncation, and nothing delivered before may look finished (carry a finish
+    reason). Raises ``AssertionError`` otherwise.
+    """
+    from lmux_plug.errors import ProviderError  # noqa: PLC0415 - keeps this module light
+
+    chunks: list[ChatChunk] = []
+    try:
+        await collect(stream, chunks)
+    except ProviderError as exc:
+        if "truncated" not in str(exc):
+            msg = f"the stream failed, but not as truncated: {exc!r}"
+            raise AssertionError(msg) from exc
+    else:
+        msg = f"the stream ended without the truncation error after {chunks}"
+        raise AssertionError(msg)
+    finished = [c for c in chunks if c.finish_reason is not None]
+    if finished:
+        msg = f"a truncated stream delivered a finished chunk: {finished}"
+        raise AssertionError(msg)
+    return chunks
 
 
 def same_under_any_split(
