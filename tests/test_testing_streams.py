@@ -10,6 +10,7 @@ from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import ProviderError
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 
 
 async def _stream(chunks: list[ChatChunk], error: Exception | None) -> AsyncIterator[ChatChunk]:
@@ -42,3 +43,11 @@ async def test_cut_short_refuses_a_stream_that_was_not_cut_short(
 ) -> None:
     with pytest.raises(AssertionError, match=complaint):
         await cut_short(_stream(chunks, error))
+
+
+def test_terminal_of_returns_the_one_last_finished_chunk() -> None:
+    end = ChatChunk(finish_reason=FinishReason.STOP)
+    assert terminal_of([ChatChunk(delta="a"), end]) is end
+    for wrong in ([end, ChatChunk(delta="late")], [end, end], [ChatChunk(delta="a")]):
+        with pytest.raises(AssertionError, match="not one terminal chunk at the end"):
+            terminal_of(wrong)

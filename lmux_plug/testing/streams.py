@@ -2,7 +2,8 @@
 
 A streaming decoder must give the same chunks however the bytes arrive; ``split_at``
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
-``same_under_any_split`` checks a decoder on whole and cut bytes at once. ``collect``
+``same_under_any_split`` checks a decoder on whole and cut bytes at once; ``terminal_of``
+checks that a finished stream ends in exactly one terminal chunk and returns it. ``collect``
 drains an async stream into a list the caller holds, so the items that arrived before an
 error are still there to assert on; ``cut_short`` collects a chat stream that must fail
 as truncated; ``first_then_close`` reads one item and closes the stream early (a test then
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterable
 from collections.abc import AsyncIterator
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import TypeVar
 
@@ -23,7 +25,14 @@ from lmux_plug._aclose import aclose_if_any
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
 
-__all__ = ["collect", "cut_short", "first_then_close", "same_under_any_split", "split_at"]
+__all__ = [
+    "collect",
+    "cut_short",
+    "first_then_close",
+    "same_under_any_split",
+    "split_at",
+    "terminal_of",
+]
 
 T = TypeVar("T")
 
@@ -82,11 +91,21 @@ def same_under_any_split(
     if split != whole:
         msg = f"cut at {sorted(set(cuts))} the chunks differ:\n{split}\nwhole:\n{whole}"
         raise AssertionError(msg)
-    terminal = [c for c in whole if c.finish_reason is not None]
-    if len(terminal) != 1 or whole[-1] is not terminal[0]:
-        msg = f"not one terminal chunk at the end: {whole}"
-        raise AssertionError(msg)
+    terminal_of(whole)
     return whole
+
+
+def terminal_of(chunks: Sequence[ChatChunk]) -> ChatChunk:
+    """The terminal chunk of a finished chat stream: the last, the only one with a finish reason.
+
+    Raises ``AssertionError`` unless exactly one chunk of ``chunks`` carries a finish
+    reason and it is the last (every wire's stream ends that way).
+    """
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    if len(terminal) != 1 or chunks[-1] is not terminal[0]:
+        msg = f"not one terminal chunk at the end: {chunks}"
+        raise AssertionError(msg)
+    return terminal[0]
 
 
 async def first_then_close(stream: AsyncIterator[T]) -> T:

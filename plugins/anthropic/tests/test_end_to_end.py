@@ -18,6 +18,7 @@ from lmux_plug.errors import RateLimitError
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.streams import cut_short
 from lmux_plug.testing.streams import first_then_close
+from lmux_plug.testing.streams import terminal_of
 
 MODEL = "anthropic/claude-sonnet-4-5"
 
@@ -77,12 +78,10 @@ async def test_stream_yields_text_and_one_terminal_chunk(registry, anthropic_ser
     )
     chunks = [c async for c in registry.achat_stream(MODEL, "Hi")]
     assert "".join(c.delta for c in chunks) == "Hello there, world"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.output_tokens == 7
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.output_tokens == 7
+    assert terminal.cost is not None
     assert anthropic_server.requests[0].json()["stream"] is True
     assert all(c.request_id == "req_1" for c in chunks)
 

@@ -22,6 +22,7 @@ from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import NotFoundError
 from lmux_plug.errors import ProviderError
 from lmux_plug.errors import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import skip_without_wire
@@ -144,9 +145,7 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
     decoder = _codec.StreamDecoder(request_id=headers.get("request-id"))
     chunks = decoder.feed_bytes(body)
     chunks += decoder.close()
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
+    terminal = terminal_of(chunks)
     assert "".join(c.delta for c in chunks) == expected["text"]
     calls: dict[int, list[Any]] = {}
     for chunk in chunks:
@@ -160,7 +159,7 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
     blocks = [t for c in chunks for t in c.thinking if not t.redacted]
     assert [(t.text, t.signature) for t in blocks] == expected["thinking"]
     assert "".join(c.thinking_delta for c in chunks) == "".join(t for t, _ in expected["thinking"])
-    usage = terminal[0].usage
+    usage = terminal.usage
     assert usage is not None
     got = (
         usage.input_tokens,
@@ -169,7 +168,7 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
         usage.cache_creation_tokens,
     )
     assert got == expected["usage"]
-    assert terminal[0].finish_reason is expected["finish"]
+    assert terminal.finish_reason is expected["finish"]
     assert all(c.request_id == headers.get("request-id") for c in chunks)
 
 

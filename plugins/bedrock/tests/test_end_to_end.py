@@ -43,6 +43,7 @@ from lmux_plug import UserMessage
 from lmux_plug.http import Transport
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -393,12 +394,11 @@ async def test_converse_stream_text_tools_and_usage(bedrock_server, registry) ->
     deltas = [d for c in chunks for d in c.tool_call_deltas]
     assert (deltas[0].index, deltas[0].id, deltas[0].name) == (0, "tu_1", "f")
     assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert terminal == [chunks[-1]]
-    assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == 110
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is FinishReason.TOOL_CALLS
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 110
+    assert terminal.cost is not None
     assert {c.request_id for c in chunks} == {"req-s1"}
 
 

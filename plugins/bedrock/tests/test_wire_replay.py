@@ -23,6 +23,7 @@ from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import wire_dir
@@ -202,12 +203,11 @@ async def _check_stream(
     assert "".join(c.delta for c in chunks) == expected_text
     stop = next(p["stopReason"] for h, p in frames if h[":event-type"] == "messageStop")
     usage = next(p["usage"] for h, p in frames if h[":event-type"] == "metadata")
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0].finish_reason is _FINISH[stop]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == usage["inputTokens"]
-    assert terminal[0].usage.output_tokens == usage["outputTokens"]
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is _FINISH[stop]
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == usage["inputTokens"]
+    assert terminal.usage.output_tokens == usage["outputTokens"]
     assert {c.request_id for c in chunks} == {headers.get("x-amzn-requestid")}
 
 

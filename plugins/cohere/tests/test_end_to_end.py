@@ -27,6 +27,7 @@ from lmux_plug import Registry
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -272,13 +273,11 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
     assert deltas[0].id == "t_1"
     assert deltas[0].name == "f"
     assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
-    assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == 120
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is FinishReason.TOOL_CALLS
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 120
+    assert terminal.cost is not None
     assert all(c.request_id == "gen-s" for c in chunks)
 
 

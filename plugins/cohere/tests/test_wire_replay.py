@@ -21,6 +21,7 @@ from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import sse_json
@@ -165,13 +166,12 @@ async def _check_stream(registry: Registry, model: str, sent: dict[str, Any], ra
             entry[1] = delta.name or entry[1]
             entry[2] += delta.arguments
     assert calls == expected["calls"]
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0].finish_reason is _FINISH[expected["end"]["finish_reason"]]
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is _FINISH[expected["end"]["finish_reason"]]
     tokens = expected["end"]["usage"]["tokens"]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == tokens["input_tokens"]
-    assert terminal[0].usage.output_tokens == tokens["output_tokens"]
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == tokens["input_tokens"]
+    assert terminal.usage.output_tokens == tokens["output_tokens"]
 
 
 async def _check_embed(

@@ -28,6 +28,7 @@ from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -228,12 +229,10 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
     chunks = [c async for c in registry.achat_stream("gemini/gemini-2.5-flash", "one two three")]
     assert "".join(c.delta for c in chunks) == "echo: one two three"
     assert "".join(c.thinking_delta for c in chunks) == "hmm"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert chunks[-1] is terminal[0]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.output_tokens == 7
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.output_tokens == 7
+    assert terminal.cost is not None
     assert server[0].requests[-1].query == {"alt": "sse"}
 
 

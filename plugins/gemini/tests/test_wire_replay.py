@@ -23,6 +23,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
@@ -125,17 +126,15 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     if stream:
         decoder = GeminiStreamDecoder(model=model)
         chunks = [*decoder.feed(body), decoder.finish()]
-        terminal = [c for c in chunks if c.finish_reason is not None]
-        assert len(terminal) == 1
-        assert chunks[-1] is terminal[0]
+        terminal = terminal_of(chunks)
         text = "".join(c.delta for c in chunks)
         thoughts = "".join(c.thinking_delta for c in chunks)
         deltas = [d for c in chunks for d in c.tool_call_deltas]
         calls = [(d.name, json.loads(d.arguments), d.signature) for d in deltas]
         usage, finish, request_id = (
-            terminal[0].usage,
-            terminal[0].finish_reason,
-            terminal[0].request_id,
+            terminal.usage,
+            terminal.finish_reason,
+            terminal.request_id,
         )
         signatures = [b.signature for c in chunks for b in c.thinking]
         assert usage is not None

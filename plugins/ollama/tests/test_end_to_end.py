@@ -25,6 +25,7 @@ from lmux_plug import ProviderError
 from lmux_plug import Registry
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -196,11 +197,9 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
     ]
     assert "".join(c.delta for c in chunks) == "echo: one two three"
     assert "".join(c.thinking_delta for c in chunks) == "hmm"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert chunks[-1] is terminal[0]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.output_tokens == 5
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.output_tokens == 5
     assert server[0].requests[-1].json()["stream"] is True
 
 

@@ -19,6 +19,7 @@ from lmux_plug_ollama._codec import error_from_line
 
 from lmux_plug import FinishReason
 from lmux_plug import NotFoundError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
@@ -96,14 +97,12 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     if stream:
         decoder = OllamaStreamDecoder(model=model)
         chunks = [*decoder.feed(body), *decoder.finish()]
-        terminal = [c for c in chunks if c.finish_reason is not None]
-        assert len(terminal) == 1
-        assert chunks[-1] is terminal[0]
+        terminal = terminal_of(chunks)
         text = "".join(c.delta for c in chunks)
         thinking = "".join(c.thinking_delta for c in chunks)
         deltas = [d for c in chunks for d in c.tool_call_deltas]
         calls = [(d.name, json.loads(d.arguments), d.id) for d in deltas]
-        usage, finish = terminal[0].usage, terminal[0].finish_reason
+        usage, finish = terminal.usage, terminal.finish_reason
         assert usage is not None
     else:
         response = decode_chat(json.loads(body), model=model)

@@ -40,6 +40,7 @@ from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -397,12 +398,11 @@ async def test_stream_plain_with_usage_on_the_terminal_chunk(
 ) -> None:
     chunks = [c async for c in registry.achat_stream("mygw/streamer", "hi")]
     assert "".join(c.delta for c in chunks) == "Hello, world"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert terminal == [chunks[-1]]
-    assert chunks[-1].finish_reason is FinishReason.STOP
-    assert chunks[-1].usage is not None
-    assert chunks[-1].usage.input_tokens == 11
-    assert chunks[-1].usage.cache_read_tokens == 4
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is FinishReason.STOP
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 11
+    assert terminal.usage.cache_read_tokens == 4
     assert all(c.request_id == "req_e2e_123" for c in chunks)
     body = server.requests[-1].json()
     assert body["stream"] is True

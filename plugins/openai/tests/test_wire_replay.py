@@ -36,6 +36,7 @@ from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import WireExchange
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import parse_json
@@ -259,9 +260,7 @@ def _replay_stream(provider: str, interaction: WireExchange) -> None:
     # Arbitrary (small) splits must not change anything.
     chunks = _stream_chunks(provider, interaction, 4096)
     assert _stream_chunks(provider, interaction, 7) == chunks
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
+    terminal = terminal_of(chunks)
     assert "".join(c.delta for c in chunks) == text
     assert "".join(c.thinking_delta for c in chunks) == thinking
     assembled: dict[int, dict[str, str]] = {}
@@ -272,14 +271,14 @@ def _replay_stream(provider: str, interaction: WireExchange) -> None:
             slot["name"] = d.name or slot["name"]
             slot["arguments"] += d.arguments
     assert assembled == calls
-    assert terminal[0].finish_reason == _expected_finish(finish, bool(calls))
+    assert terminal.finish_reason == _expected_finish(finish, bool(calls))
     if usage is not None:
-        _check_usage(terminal[0].usage, usage)
+        _check_usage(terminal.usage, usage)
         if SPECS[provider].options.get("usage_cost") and "cost" in usage:
-            assert terminal[0].cost is not None
-            assert terminal[0].cost.total == Decimal(str(usage["cost"]))
+            assert terminal.cost is not None
+            assert terminal.cost.total == Decimal(str(usage["cost"]))
     else:
-        assert terminal[0].usage is None
+        assert terminal.usage is None
     assert all(c.request_id == interaction.response.headers.get("x-request-id") for c in chunks)
 
 

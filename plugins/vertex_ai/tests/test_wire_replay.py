@@ -24,6 +24,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import sse_json
@@ -102,12 +103,11 @@ async def test_recorded_vertex_exchange_through_the_public_api(
                         if not p.get("thought")
                     )
                     assert "".join(c.delta for c in chunks) == text
-                    terminal = [c for c in chunks if c.finish_reason is not None]
-                    assert len(terminal) == 1
+                    terminal = terminal_of(chunks)
                     usage = events[-1]["usageMetadata"]
-                    assert terminal[0].usage is not None
-                    assert terminal[0].usage.input_tokens == usage["promptTokenCount"]
-                    assert terminal[0].usage.reasoning_tokens == usage.get("thoughtsTokenCount", 0)
+                    assert terminal.usage is not None
+                    assert terminal.usage.input_tokens == usage["promptTokenCount"]
+                    assert terminal.usage.reasoning_tokens == usage.get("thoughtsTokenCount", 0)
                 else:
                     answer = await registry.achat(model, _prompt(sent), **params)
                     body = json.loads(response.body)
