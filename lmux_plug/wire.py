@@ -24,6 +24,7 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :func:`reclassed`), the small helpers every codec needs (:func:`count_of`,
 :func:`tool_arguments`, :func:`tool_call_id`, :func:`reasoning_level`, :func:`sampling`,
 :func:`stream_event`, :func:`one_per_input`, :func:`merge_extra`, :func:`json_object`,
+:func:`objects_of`,
 :func:`decode_json`), :func:`decoded_stream` for a stream of any kind of chunk (the APIs
 beyond chat), :func:`path_segment` for ids that go into a URL path,
 :func:`gather_limited` for wires that need several calls for one request, and
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
     from lmux_plug.codec import count_of
     from lmux_plug.codec import json_object
     from lmux_plug.codec import merge_extra
+    from lmux_plug.codec import objects_of
     from lmux_plug.codec import one_per_input
     from lmux_plug.codec import reasoning_level
     from lmux_plug.codec import sampling
@@ -119,6 +121,7 @@ __all__ = [
     "lazy_codec",
     "lazy_hook",
     "merge_extra",
+    "objects_of",
     "one_per_input",
     "open_stream",
     "parse_duration",

@@ -55,6 +55,7 @@ from lmux_plug import ToolMessage
 from lmux_plug import Usage
 from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
+from lmux_plug.codec import objects_of
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
@@ -434,9 +435,7 @@ class _Parts:
     def read(self, candidate: Mapping[str, Any], response_id: str, first_index: int) -> None:
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, Mapping) else None
-        for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, Mapping):
-                continue
+        for part in objects_of(parts):
             signature = part.get("thoughtSignature")
             signature = signature if isinstance(signature, str) and signature else None
             call = part.get("functionCall")
