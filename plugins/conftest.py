@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
 from lmux_plug import Registry
 
 
@@ -84,3 +86,26 @@ def answer_tool_call() -> Callable[..., Awaitable[ChatResponse]]:
         return await registry.achat(model, history, **params)
 
     return answer
+
+
+@pytest.fixture(scope="session")  # session: Hypothesis properties take it (no per-example reset)
+def encoded_or_refused() -> Callable[..., Any]:
+    """``encoded_or_refused(encode, *refusals)``: ``encode()``, or ``None`` when it was refused.
+
+    The plugins' properties over arbitrary requests all state it: a codec either encodes a
+    request or refuses it before any I/O with one of ``refusals`` (``InvalidRequestError``
+    when none is named), and the refusal says why (a non-empty message). Any other exception
+    fails the property.
+    """
+
+    def run(encode: Callable[[], Any], *refusals: type[LmuxError]) -> Any:
+        refused: tuple[type[LmuxError], ...] = refusals or (InvalidRequestError,)
+        try:
+            return encode()
+        except refused as exc:
+            if not exc.message:
+                msg = f"{type(exc).__name__} without a message"
+                raise AssertionError(msg) from exc
+            return None
+
+    return run
