@@ -2,7 +2,9 @@
 
 Kept apart so that importing a plugin, which imports ``lmux_plug.wire`` for its hooks,
 does not load the driver, the SSE decoders, the error mapping and the call types: they
-load when a hook first reads one of these names through ``lmux_plug.wire``.
+load when a hook first reads one of these names through ``lmux_plug.wire``. The helpers
+``lmux_plug.wire`` also offers from :mod:`lmux_plug.codec`, the decoders and the error
+mapping are read from their own modules, so this one lists only what it defines.
 """
 
 from __future__ import annotations
@@ -16,30 +18,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import ClassVar
 from typing import Protocol
+from typing import TypeVar
 from typing import runtime_checkable
 
 import attrs
 
-from lmux_plug._http_errors import error_from_response
-from lmux_plug._http_errors import error_message_of
-from lmux_plug._http_errors import parse_duration
-from lmux_plug._http_errors import retry_after_from
-from lmux_plug._secrets import REDACTED
-from lmux_plug._secrets import known_secrets
-from lmux_plug._secrets import scrub
-from lmux_plug._sse import NDJSONDecoder
-from lmux_plug._sse import ServerSentEvent
-from lmux_plug._sse import SSEDecoder
-from lmux_plug.codec import REASONING_EFFORTS
-from lmux_plug.codec import count_of
-from lmux_plug.codec import json_object
-from lmux_plug.codec import merge_extra
-from lmux_plug.codec import one_per_input
-from lmux_plug.codec import reasoning_level
-from lmux_plug.codec import sampling
-from lmux_plug.codec import stream_event
-from lmux_plug.codec import tool_arguments
-from lmux_plug.codec import tool_call_id
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import LmuxError
 from lmux_plug.errors import UnsupportedFeatureError
@@ -55,42 +38,27 @@ if TYPE_CHECKING:
     from lmux_plug._types import ChatResponse
     from lmux_plug._types import EmbeddingRequest
     from lmux_plug._types import EmbeddingResponse
+    from lmux_plug.wire import _Answer
 
 __all__ = [
-    "REASONING_EFFORTS",
-    "REDACTED",
     "BaseCodec",
+    "ChunkDecoder",
     "Codec",
-    "NDJSONDecoder",
-    "SSEDecoder",
-    "ServerSentEvent",
     "StreamDecoder",
     "WireRequest",
     "WireResponse",
     "WireStream",
-    "count_of",
-    "error_from_response",
-    "error_message_of",
-    "json_object",
-    "known_secrets",
-    "merge_extra",
-    "one_per_input",
+    "decoded_stream",
     "open_stream",
-    "parse_duration",
     "path_segment",
-    "reasoning_level",
     "reclassed",
-    "retry_after_from",
-    "sampling",
-    "scrub",
     "send",
     "send_chat",
     "send_embed",
     "stream_chat",
-    "stream_event",
-    "tool_arguments",
-    "tool_call_id",
 ]
+
+_Chunk = TypeVar("_Chunk")
 
 
 @attrs.frozen
@@ -164,6 +132,20 @@ class StreamDecoder(Protocol):
         """Add body bytes; return the chunks they complete, in order."""
 
     def close(self) -> list[ChatChunk]:
+        """End of body: return the remaining chunks, or raise for a truncated stream."""
+
+
+class ChunkDecoder(Protocol[_Chunk]):
+    """What :func:`decoded_stream` feeds: a sans-IO decoder of any kind of chunk.
+
+    :class:`StreamDecoder` is the chat one; the decoders of the APIs beyond chat (Responses,
+    completions, transcription) have the same two methods for their own chunk types.
+    """
+
+    def feed(self, data: bytes) -> list[_Chunk]:
+        """Add body bytes; return the chunks they complete, in order."""
+
+    def close(self) -> list[_Chunk]:
         """End of body: return the remaining chunks, or raise for a truncated stream."""
 
 
@@ -259,10 +241,7 @@ class BaseCodec:
         self, response: WireResponse, request: ChatRequest, provider: ProviderContext
     ) -> ChatResponse:
         """:attr:`chat_decoder` of the JSON body, with the response headers."""
-        decode = self.chat_decoder
-        if decode is None:
-            raise _unsupported("chat", provider, request.model)
-        return decode_json(decode, response, request, provider)
+        return _decoded(self.chat_decoder, "chat", response, request, provider)
 
     def stream_decoder(
         self,
@@ -303,10 +282,10 @@ class BaseCodec:
         self, response: WireResponse, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         """:attr:`embed_decoder` of the JSON body (one vector per input), with the headers."""
-        decode = self.embed_decoder
-        if decode is None:
-            raise _unsupported("embeddings", provider, request.model)
-        return decode_json(decode, response, request, provider, expected=len(request.inputs))
+        expected = len(request.inputs)
+        return _decoded(
+            self.embed_decoder, "embeddings", response, request, provider, expected=expected
+        )
 
     def prepare(
         self,
@@ -348,6 +327,20 @@ def reclassed(error: LmuxError, cls: type[LmuxError], **changes: Any) -> LmuxErr
 def _unsupported(what: str, provider: ProviderContext, model: str) -> UnsupportedFeatureError:
     msg = f"the {provider.spec.wire!r} wire does not implement {what}"
     return UnsupportedFeatureError(msg, provider=provider.name, model=model)
+
+
+def _decoded(
+    decode: Callable[..., _Answer] | None,
+    what: str,
+    response: WireResponse,
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    **options: Any,
+) -> _Answer:
+    """:func:`decode_json` with a :class:`BaseCodec` decoder, refusing ``what`` without one."""
+    if decode is None:
+        raise _unsupported(what, provider, request.model)
+    return decode_json(decode, response, request, provider, **options)
 
 
 # -- URL paths ---------------------------------------------------------------------------
@@ -406,6 +399,30 @@ def _transport_options(
     }
 
 
+async def _post(
+    codec: Codec,
+    call: WireRequest,
+    request: ChatRequest | EmbeddingRequest,
+    provider: ProviderContext,
+    *,
+    stream: bool,
+) -> Any:
+    """``POST`` the prepared call on ``provider.transport`` (``stream``: its streaming method).
+
+    A non-2xx answer raises the mapped ``LmuxError`` refined by the codec.
+    """
+    prepared = codec.prepare(call, request, provider)
+    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
+        prepared = await prepared
+    options = _transport_options(prepared, request, provider)
+    transport = provider.transport
+    method = transport.stream if stream else transport.request
+    try:
+        return await method("POST", prepared.url, **options)
+    except LmuxError as exc:
+        raise codec.refine_error(exc) from exc.__cause__
+
+
 async def send(
     codec: Codec,
     call: WireRequest,
@@ -418,14 +435,8 @@ async def send(
     ``extra_headers``. A non-2xx answer raises the mapped ``LmuxError`` (refined by
     :meth:`Codec.refine_error`), scrubbed of the call's secrets.
     """
-    prepared = codec.prepare(call, request, provider)
-    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
-        prepared = await prepared
-    options = _transport_options(prepared, request, provider)
-    try:
-        return await provider.transport.request("POST", prepared.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
+    response: WireResponse = await _post(codec, call, request, provider, stream=False)
+    return response
 
 
 async def open_stream(
@@ -439,14 +450,8 @@ async def open_stream(
     The caller must iterate ``response.iter_bytes()`` and call ``response.close()`` in a
     ``finally``; :func:`stream_chat` does both.
     """
-    prepared = codec.prepare(call, request, provider)
-    if not isinstance(prepared, WireRequest):  # most wires need no I/O: no await for them
-        prepared = await prepared
-    options = _transport_options(prepared, request, provider)
-    try:
-        return await provider.transport.stream("POST", prepared.url, **options)
-    except LmuxError as exc:
-        raise codec.refine_error(exc) from exc.__cause__
+    response: WireStream = await _post(codec, call, request, provider, stream=True)
+    return response
 
 
 async def send_chat(codec: Codec, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
@@ -456,22 +461,44 @@ async def send_chat(codec: Codec, request: ChatRequest, provider: ProviderContex
     return codec.decode_chat(response, request, provider)
 
 
-async def stream_chat(
+def stream_chat(
     codec: Codec, request: ChatRequest, provider: ProviderContext
 ) -> AsyncIterator[ChatChunk]:
     """One streamed chat call: encode, POST, feed every body byte to the codec's decoder.
 
-    The body is read to its end (so the connection can go back to the pool), then the
-    decoder is closed. Leaving early (``aclose``) or failing releases the connection.
+    Nothing happens before the iteration starts. The body is read to its end (so the
+    connection can go back to the pool), then the decoder is closed. Leaving early
+    (``aclose``) or failing releases the connection (see :func:`decoded_stream`).
     """
-    call = codec.encode_chat(request, provider, stream=True)
-    response = await open_stream(codec, call, request, provider)
+
+    async def opened() -> WireStream:
+        call = codec.encode_chat(request, provider, stream=True)
+        return await open_stream(codec, call, request, provider)
+
+    def decoder(headers: Mapping[str, str]) -> StreamDecoder:
+        return codec.stream_decoder(request, provider, headers)
+
+    return decoded_stream(opened, decoder)
+
+
+async def decoded_stream(
+    opened: Callable[[], Awaitable[WireStream]],
+    decoder: Callable[[Mapping[str, str]], ChunkDecoder[_Chunk]],
+) -> AsyncIterator[_Chunk]:
+    """The chunks ``decoder(headers)`` decodes from the streamed answer ``opened()`` returns.
+
+    For a stream of any kind of chunk (chat, or an API beyond it): ``opened`` is awaited
+    when the iteration starts, every body byte is fed to the decoder, the decoder is closed
+    at the end of the body, and the connection is released however the iteration ends
+    (read to its end, left early with ``aclose``, or failed).
+    """
+    response = await opened()
     try:
-        decoder = codec.stream_decoder(request, provider, response.headers)
+        feeder = decoder(response.headers)
         async for data in response.iter_bytes():
-            for chunk in decoder.feed(data):
+            for chunk in feeder.feed(data):
                 yield chunk
-        for chunk in decoder.close():
+        for chunk in feeder.close():
             yield chunk
     finally:
         response.close()

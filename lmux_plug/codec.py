@@ -6,7 +6,7 @@ body, turning a tool call's JSON argument text into the object a wire wants, giv
 call without an id a stable one, checking a reasoning effort, adding a message's blocks to
 a conversation whose roles must alternate, reading the JSON object of one stream event,
 checking an embeddings answer holds one entry per input, merging a request's ``extra`` body
-fields.
+fields, reading the objects of a JSON array defensively.
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -28,6 +28,7 @@ __all__ = [
     "count_of",
     "json_object",
     "merge_extra",
+    "objects_of",
     "one_per_input",
     "reasoning_level",
     "sampling",
@@ -44,6 +45,18 @@ def count_of(body: Mapping[str, Any], key: str) -> int:
     """A token count at ``body[key]``: a missing, negative or non-integer value counts as 0."""
     value = body.get(key)
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def objects_of(value: object) -> list[Mapping[str, Any]]:
+    """The JSON objects of a decoded JSON array, in order (the ``Mapping`` elements of ``value``).
+
+    How codecs read a wire's list fields (content blocks, output items, segments): an
+    absent field or one that is not a list holds nothing, and an element that is not an
+    object is skipped, so a decoder reads what it understands and ignores the rest.
+    """
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
 
 
 def add_turn(

@@ -24,7 +24,9 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :func:`reclassed`), the small helpers every codec needs (:func:`count_of`,
 :func:`tool_arguments`, :func:`tool_call_id`, :func:`reasoning_level`, :func:`sampling`,
 :func:`stream_event`, :func:`one_per_input`, :func:`merge_extra`, :func:`json_object`,
-:func:`decode_json`), :func:`path_segment` for ids that go into a URL path,
+:func:`objects_of`,
+:func:`decode_json`), :func:`decoded_stream` for a stream of any kind of chunk (the APIs
+beyond chat), :func:`path_segment` for ids that go into a URL path,
 :func:`gather_limited` for wires that need several calls for one request, and
 :func:`scrub` for anything that writes text out.
 """
@@ -55,44 +57,48 @@ if TYPE_CHECKING:
     from lmux_plug import EmbeddingResponse
     from lmux_plug import ProviderContext
     from lmux_plug import ProviderSpec
-    from lmux_plug._codec_driver import REASONING_EFFORTS
-    from lmux_plug._codec_driver import REDACTED
     from lmux_plug._codec_driver import BaseCodec
+    from lmux_plug._codec_driver import ChunkDecoder
     from lmux_plug._codec_driver import Codec
-    from lmux_plug._codec_driver import NDJSONDecoder
-    from lmux_plug._codec_driver import ServerSentEvent
-    from lmux_plug._codec_driver import SSEDecoder
     from lmux_plug._codec_driver import StreamDecoder
     from lmux_plug._codec_driver import WireRequest
     from lmux_plug._codec_driver import WireResponse
     from lmux_plug._codec_driver import WireStream
-    from lmux_plug._codec_driver import count_of
-    from lmux_plug._codec_driver import error_from_response
-    from lmux_plug._codec_driver import error_message_of
-    from lmux_plug._codec_driver import json_object
-    from lmux_plug._codec_driver import known_secrets
-    from lmux_plug._codec_driver import merge_extra
-    from lmux_plug._codec_driver import one_per_input
+    from lmux_plug._codec_driver import decoded_stream
     from lmux_plug._codec_driver import open_stream
-    from lmux_plug._codec_driver import parse_duration
     from lmux_plug._codec_driver import path_segment
-    from lmux_plug._codec_driver import reasoning_level
     from lmux_plug._codec_driver import reclassed
-    from lmux_plug._codec_driver import retry_after_from
-    from lmux_plug._codec_driver import sampling
-    from lmux_plug._codec_driver import scrub
     from lmux_plug._codec_driver import send
     from lmux_plug._codec_driver import send_chat
     from lmux_plug._codec_driver import send_embed
     from lmux_plug._codec_driver import stream_chat
-    from lmux_plug._codec_driver import stream_event
-    from lmux_plug._codec_driver import tool_arguments
-    from lmux_plug._codec_driver import tool_call_id
+    from lmux_plug._http_errors import error_from_response
+    from lmux_plug._http_errors import error_message_of
+    from lmux_plug._http_errors import parse_duration
+    from lmux_plug._http_errors import retry_after_from
+    from lmux_plug._secrets import REDACTED
+    from lmux_plug._secrets import known_secrets
+    from lmux_plug._secrets import scrub
+    from lmux_plug._sse import NDJSONDecoder
+    from lmux_plug._sse import ServerSentEvent
+    from lmux_plug._sse import SSEDecoder
+    from lmux_plug.codec import REASONING_EFFORTS
+    from lmux_plug.codec import count_of
+    from lmux_plug.codec import json_object
+    from lmux_plug.codec import merge_extra
+    from lmux_plug.codec import objects_of
+    from lmux_plug.codec import one_per_input
+    from lmux_plug.codec import reasoning_level
+    from lmux_plug.codec import sampling
+    from lmux_plug.codec import stream_event
+    from lmux_plug.codec import tool_arguments
+    from lmux_plug.codec import tool_call_id
 
 __all__ = [
     "REASONING_EFFORTS",
     "REDACTED",
     "BaseCodec",
+    "ChunkDecoder",
     "Codec",
     "CodecHooks",
     "NDJSONDecoder",
@@ -106,6 +112,7 @@ __all__ = [
     "codec_hooks",
     "count_of",
     "decode_json",
+    "decoded_stream",
     "error_from_response",
     "error_message_of",
     "gather_limited",
@@ -114,6 +121,7 @@ __all__ = [
     "lazy_codec",
     "lazy_hook",
     "merge_extra",
+    "objects_of",
     "one_per_input",
     "open_stream",
     "parse_duration",
@@ -133,10 +141,18 @@ __all__ = [
     "tool_call_id",
 ]
 
-# Everything but the three functions defined below lives in lmux_plug._codec_driver, imported
-# when a hook first reads one of its names here (PEP 562): plugins import this module at
-# discovery, and discovery should not pay for the driver, its decoders and the call types.
+# Everything but what is defined below lives in the driver (lmux_plug._codec_driver) or in
+# the modules of the helpers it offers, imported when a hook first reads one of those names
+# here (PEP 562): plugins import this module at discovery, and discovery should not pay for
+# the driver, its decoders and the call types. Each name is found in its home's ``__all__``.
 _DRIVER = "lmux_plug._codec_driver"
+_HOMES = (
+    _DRIVER,
+    "lmux_plug.codec",
+    "lmux_plug._http_errors",
+    "lmux_plug._secrets",
+    "lmux_plug._sse",
+)
 _DEFINED_HERE = frozenset(
     {
         "CodecHooks",
@@ -198,27 +214,19 @@ def codec_hooks(module: str, name: str = "CODEC") -> CodecHooks:
     hook's name, so the plugin module registers it as its own implementation.
     """
     load = lazy_codec(module, name)
+    return CodecHooks(
+        _driven("send_chat", load), _driven("stream_chat", load), _driven("send_embed", load)
+    )
+
+
+def _driven(function: str, load: Callable[[], Codec]) -> Callable[[Any, ProviderContext], Any]:
+    """A call hook answered by the driver's ``function(codec, request, provider)``."""
 
     @hookimpl
-    def lmux_plug_chat(request: ChatRequest, provider: ProviderContext) -> Awaitable[ChatResponse]:
-        answer: Awaitable[ChatResponse] = _driver().send_chat(load(), request, provider)
-        return answer
+    def call(request: Any, provider: ProviderContext) -> Any:
+        return getattr(_driver(), function)(load(), request, provider)
 
-    @hookimpl
-    def lmux_plug_stream(
-        request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        chunks: AsyncIterator[ChatChunk] = _driver().stream_chat(load(), request, provider)
-        return chunks
-
-    @hookimpl
-    def lmux_plug_embed(
-        request: EmbeddingRequest, provider: ProviderContext
-    ) -> Awaitable[EmbeddingResponse]:
-        answer: Awaitable[EmbeddingResponse] = _driver().send_embed(load(), request, provider)
-        return answer
-
-    return CodecHooks(lmux_plug_chat, lmux_plug_stream, lmux_plug_embed)
+    return call
 
 
 class SpecHooks(NamedTuple):
@@ -316,9 +324,9 @@ async def gather_limited(calls: Iterable[Callable[[], Awaitable[_T]]], limit: in
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        driver = importlib.import_module(_DRIVER)
         # Bound here once, so later reads are plain module attribute reads.
-        globals().update((n, getattr(driver, n)) for n in __all__ if n not in _DEFINED_HERE)
+        for home in map(importlib.import_module, _HOMES):
+            globals().update((n, getattr(home, n)) for n in home.__all__ if n in __all__)
         return globals()[name]
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)

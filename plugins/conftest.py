@@ -8,11 +8,15 @@ rootdir), so each plugin's end-to-end tests make their registries the same way.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
 from lmux_plug import Registry
 
 
@@ -53,3 +57,55 @@ def weather_tool() -> dict[str, Any]:
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
         },
     }
+
+
+@pytest.fixture
+def answer_tool_call() -> Callable[..., Awaitable[ChatResponse]]:
+    """``await answer(registry, model, question, first, result, **params)``: the next turn.
+
+    The plugins' tool round trips all continue a conversation the same way: the user's
+    ``question``, the assistant's answer ``first`` (exactly one tool call) and the tool's
+    ``result`` for that call go back to ``model``; ``params`` (the tools, a response format)
+    go with them. Returns the second answer; the test checks what its wire sent.
+    """
+
+    async def answer(
+        registry: Registry,
+        model: str,
+        question: str,
+        first: ChatResponse,
+        result: str,
+        **params: Any,
+    ) -> ChatResponse:
+        (call,) = first.tool_calls
+        history = [
+            {"role": "user", "content": question},
+            first.message,
+            {"role": "tool", "tool_call_id": call.id, "content": result},
+        ]
+        return await registry.achat(model, history, **params)
+
+    return answer
+
+
+@pytest.fixture(scope="session")  # session: Hypothesis properties take it (no per-example reset)
+def encoded_or_refused() -> Callable[..., Any]:
+    """``encoded_or_refused(encode, *refusals)``: ``encode()``, or ``None`` when it was refused.
+
+    The plugins' properties over arbitrary requests all state it: a codec either encodes a
+    request or refuses it before any I/O with one of ``refusals`` (``InvalidRequestError``
+    when none is named), and the refusal says why (a non-empty message). Any other exception
+    fails the property.
+    """
+
+    def run(encode: Callable[[], Any], *refusals: type[LmuxError]) -> Any:
+        refused: tuple[type[LmuxError], ...] = refusals or (InvalidRequestError,)
+        try:
+            return encode()
+        except refused as exc:
+            if not exc.message:
+                msg = f"{type(exc).__name__} without a message"
+                raise AssertionError(msg) from exc
+            return None
+
+    return run

@@ -10,6 +10,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import ToolCall
 from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
+from lmux_plug.codec import objects_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
 from lmux_plug.codec import tool_call_id
@@ -61,3 +62,10 @@ def test_reasoning_level_checks_the_effort() -> None:
         InvalidRequestError, match="none, minimal, low, medium, high, xhigh, got 'max'"
     ):
         reasoning_level("max", provider="p", model="m")
+
+
+def test_objects_of_keeps_the_objects_of_a_list_only() -> None:
+    first, second = {"type": "text"}, {"type": "tool_use"}
+    assert objects_of([first, "stray", None, 3, second, ["nested"]]) == [first, second]
+    for not_a_list in (None, {"type": "text"}, "text", ({"type": "text"},)):
+        assert objects_of(not_a_list) == []

@@ -11,7 +11,10 @@ import pytest
 
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import parse_json
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import sse_events
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 
 pytest.importorskip("yaml")
@@ -142,3 +145,31 @@ def test_recordings_lists_known_endings_and_tolerates_a_missing_folder(tmp_path:
     assert recordings(tmp_path / "absent") == []
     assert wire_dir("/repo", "gemini") == Path("/repo/../shared/wire/gemini")
     assert parse_json(b"not json") is None
+
+
+def test_recording_params_ids_selection_and_a_missing_folder(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("a.yaml", "b.json", "skip.yaml"):
+        (tmp_path / "sub" / name).write_text("")
+    params = recording_params(tmp_path, exclude={"skip.yaml"}, select=lambda p: p.suffix != ".json")
+    assert [(p.id, p.values) for p in params] == [("sub/a.yaml", (tmp_path / "sub" / "a.yaml",))]
+    (missing,) = recording_params(tmp_path / "absent")
+    assert (missing.id, missing.values) == ("no-wire-folder", (None,))
+    (mark,) = missing.marks
+    assert mark.name == "skip"
+    assert str(tmp_path / "absent") in mark.kwargs["reason"]
+
+
+def test_sse_events_and_json_read_a_recorded_stream_plainly() -> None:
+    body = (
+        b": keep-alive\r\n\r\n"
+        b'event: delta\r\ndata: {"a":\r\ndata:  1}\r\n\r\n'
+        b'data: {"b": 2}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    assert sse_events(body) == [
+        ("delta", '{"a":\n1}'),
+        ("message", '{"b": 2}'),
+        ("message", "[DONE]"),
+    ]
+    assert sse_json(body.decode()) == [{"a": 1}, {"b": 2}]

@@ -2,10 +2,12 @@
 
 A streaming decoder must give the same chunks however the bytes arrive; ``split_at``
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
-``same_under_any_split`` checks a decoder on whole and cut bytes at once. ``collect``
+``same_under_any_split`` checks a decoder on whole and cut bytes at once; ``terminal_of``
+checks that a finished stream ends in exactly one terminal chunk and returns it. ``collect``
 drains an async stream into a list the caller holds, so the items that arrived before an
-error are still there to assert on; ``first_then_close`` reads one item and closes the
-stream early (a test then checks the server saw the client leave).
+error are still there to assert on; ``cut_short`` collects a chat stream that must fail
+as truncated; ``first_then_close`` reads one item and closes the stream early (a test then
+checks the server saw the client leave).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterable
 from collections.abc import AsyncIterator
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import TypeVar
 
@@ -22,7 +25,14 @@ from lmux_plug._aclose import aclose_if_any
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
 
-__all__ = ["collect", "first_then_close", "same_under_any_split", "split_at"]
+__all__ = [
+    "collect",
+    "cut_short",
+    "first_then_close",
+    "same_under_any_split",
+    "split_at",
+    "terminal_of",
+]
 
 T = TypeVar("T")
 
@@ -42,6 +52,32 @@ async def collect(stream: AsyncIterable[T], into: list[T]) -> None:
         into.append(item)  # noqa: PERF401 - a comprehension would lose the items on error
 
 
+async def cut_short(stream: AsyncIterable[ChatChunk]) -> list[ChatChunk]:
+    """The chunks a chat stream delivered before it failed for being truncated.
+
+    A body that ends before the wire's end-of-answer marker must raise ``ProviderError``
+    naming the truncation, and nothing delivered before may look finished (carry a finish
+    reason). Raises ``AssertionError`` otherwise.
+    """
+    from lmux_plug.errors import ProviderError  # noqa: PLC0415 - keeps this module light
+
+    chunks: list[ChatChunk] = []
+    try:
+        await collect(stream, chunks)
+    except ProviderError as exc:
+        if "truncated" not in str(exc):
+            msg = f"the stream failed, but not as truncated: {exc!r}"
+            raise AssertionError(msg) from exc
+    else:
+        msg = f"the stream ended without the truncation error after {chunks}"
+        raise AssertionError(msg)
+    finished = [c for c in chunks if c.finish_reason is not None]
+    if finished:
+        msg = f"a truncated stream delivered a finished chunk: {finished}"
+        raise AssertionError(msg)
+    return chunks
+
+
 def same_under_any_split(
     decode: Callable[[list[bytes]], list[ChatChunk]], body: bytes, cuts: Iterable[int]
 ) -> list[ChatChunk]:
@@ -55,11 +91,21 @@ def same_under_any_split(
     if split != whole:
         msg = f"cut at {sorted(set(cuts))} the chunks differ:\n{split}\nwhole:\n{whole}"
         raise AssertionError(msg)
-    terminal = [c for c in whole if c.finish_reason is not None]
-    if len(terminal) != 1 or whole[-1] is not terminal[0]:
-        msg = f"not one terminal chunk at the end: {whole}"
-        raise AssertionError(msg)
+    terminal_of(whole)
     return whole
+
+
+def terminal_of(chunks: Sequence[ChatChunk]) -> ChatChunk:
+    """The terminal chunk of a finished chat stream: the last, the only one with a finish reason.
+
+    Raises ``AssertionError`` unless exactly one chunk of ``chunks`` carries a finish
+    reason and it is the last (every wire's stream ends that way).
+    """
+    terminal = [c for c in chunks if c.finish_reason is not None]
+    if len(terminal) != 1 or chunks[-1] is not terminal[0]:
+        msg = f"not one terminal chunk at the end: {chunks}"
+        raise AssertionError(msg)
+    return terminal[0]
 
 
 async def first_then_close(stream: AsyncIterator[T]) -> T:

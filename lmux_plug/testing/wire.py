@@ -20,8 +20,11 @@ Usage in a plugin's tests::
             ...  # exchange.request.uri, exchange.response.status / .headers / .body
 
 ``recordings`` returns an empty list when the folder is absent; ``skip_without_wire``
-skips the calling test with a message then. PyYAML (in the ``testing`` extra) is imported
-only when a YAML recording is read.
+skips the calling test with a message then. ``recording_params`` makes the parameters of
+such a test, each recording's path below the folder as its id, or one skipped
+``no-wire-folder`` case without the folder. ``sse_events`` and ``sse_json`` read a recorded
+``text/event-stream`` body plainly (no codec), for the expectations a replay compares
+against. PyYAML (in the ``testing`` extra) is imported only when a YAML recording is read.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import functools
 import gzip
 import importlib
 import json
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,8 +50,11 @@ __all__ = [
     "WireResponse",
     "load_recording",
     "parse_json",
+    "recording_params",
     "recordings",
     "skip_without_wire",
+    "sse_events",
+    "sse_json",
     "wire_dir",
 ]
 
@@ -122,6 +129,57 @@ def recordings(
         for p in base.rglob("*")
         if p.is_file() and p.name.endswith(suffixes) and p.name not in exclude
     )
+
+
+def recording_params(
+    folder: str | Path,
+    *,
+    exclude: Collection[str] = (),
+    select: Callable[[Path], bool] | None = None,
+) -> list[Any]:
+    """``pytest.param`` of each of ``recordings(folder, exclude=exclude)``, for ``parametrize``.
+
+    Each one's id is its path below ``folder``; ``select`` keeps only the paths it accepts.
+    Without the folder there is one case, ``no-wire-folder``, marked to skip with the
+    message of :func:`skip_without_wire`, so a run shows that nothing was replayed.
+    """
+    import pytest  # noqa: PLC0415 (only tests call this; the module stays importable without)
+
+    base = Path(folder)
+    if not base.is_dir():
+        reason = f"recorded wire traffic not found at {folder}"
+        return [pytest.param(None, id="no-wire-folder", marks=pytest.mark.skip(reason=reason))]
+    return [
+        pytest.param(path, id=str(path.relative_to(base)))
+        for path in recordings(base, exclude=exclude)
+        if select is None or select(path)
+    ]
+
+
+def sse_events(body: bytes | str) -> list[tuple[str, str]]:
+    """``(event, data)`` of each event of a ``text/event-stream`` body, read plainly.
+
+    ``event`` is the ``event:`` field (``"message"`` without one); ``data`` joins the
+    event's ``data:`` lines with newlines. Events without data (comments, keep-alives) are
+    left out. A replay test's own reading of SSE, independent of the codecs under test.
+    """
+    text = body.decode() if isinstance(body, bytes) else body
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].strip())
+        if data:
+            events.append((name, "\n".join(data)))
+    return events
+
+
+def sse_json(body: bytes | str) -> list[Any]:
+    """The JSON of each event's data (:func:`sse_events`), leaving out a ``[DONE]`` marker."""
+    return [json.loads(data) for _, data in sse_events(body) if data != "[DONE]"]
 
 
 def skip_without_wire(folder: str | Path) -> None:

@@ -22,19 +22,15 @@ from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import NotFoundError
 from lmux_plug.errors import ProviderError
 from lmux_plug.errors import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
-from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 
 WIRE = wire_dir(Path(__file__).resolve().parents[3], "anthropic")
-
-
-def _recordings() -> list[Any]:
-    if not WIRE.is_dir():
-        return [pytest.param(None, id="no-wire-folder")]
-    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in recordings(WIRE)]
 
 
 # --------------------------------------------------------------------------- expectations
@@ -62,15 +58,6 @@ def _expected_usage(usage: dict[str, Any]) -> tuple[int, int, int, int]:
     read = usage.get("cache_read_input_tokens") or 0
     write = usage.get("cache_creation_input_tokens") or 0
     return (usage.get("input_tokens", 0) + read + write, usage["output_tokens"], read, write)
-
-
-def _sse_events(text: str) -> list[dict[str, Any]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        data = [ln[5:].lstrip() for ln in block.split("\n") if ln.startswith("data:")]
-        if data:
-            events.append(json.loads("\n".join(data)))
-    return events
 
 
 def _expected_from_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -154,13 +141,11 @@ def _check_headers(request_id: str | None, rate_limits: Any, headers: dict[str, 
 
 
 def _check_stream(headers: dict[str, str], body: bytes) -> None:
-    expected = _expected_from_stream(_sse_events(body.decode()))
+    expected = _expected_from_stream(sse_json(body))
     decoder = _codec.StreamDecoder(request_id=headers.get("request-id"))
     chunks = decoder.feed_bytes(body)
     chunks += decoder.close()
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
+    terminal = terminal_of(chunks)
     assert "".join(c.delta for c in chunks) == expected["text"]
     calls: dict[int, list[Any]] = {}
     for chunk in chunks:
@@ -174,7 +159,7 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
     blocks = [t for c in chunks for t in c.thinking if not t.redacted]
     assert [(t.text, t.signature) for t in blocks] == expected["thinking"]
     assert "".join(c.thinking_delta for c in chunks) == "".join(t for t, _ in expected["thinking"])
-    usage = terminal[0].usage
+    usage = terminal.usage
     assert usage is not None
     got = (
         usage.input_tokens,
@@ -183,15 +168,12 @@ def _check_stream(headers: dict[str, str], body: bytes) -> None:
         usage.cache_creation_tokens,
     )
     assert got == expected["usage"]
-    assert terminal[0].finish_reason is expected["finish"]
+    assert terminal.finish_reason is expected["finish"]
     assert all(c.request_id == headers.get("request-id") for c in chunks)
 
 
-@pytest.mark.parametrize("path", _recordings())
-def test_recording(path: Path | None) -> None:
-    if path is None:
-        skip_without_wire(WIRE)
-    assert path is not None
+@pytest.mark.parametrize("path", recording_params(WIRE))
+def test_recording(path: Path) -> None:
     exchanges = load_recording(path)
     assert exchanges, f"{path} holds no responses"
     for exchange in exchanges:

@@ -12,6 +12,7 @@ from lmux_plug_bedrock import _codec
 from lmux_plug_contract.wires.bedrock import event_frame
 
 from lmux_plug import AssistantMessage
+from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
@@ -19,7 +20,7 @@ from lmux_plug import ProviderError
 from lmux_plug import ToolCall
 from lmux_plug import ToolMessage
 from lmux_plug import UserMessage
-from lmux_plug.testing.streams import split_at
+from lmux_plug.testing.streams import same_under_any_split
 
 
 def _event(name: str, payload: dict[str, object]) -> bytes:
@@ -44,15 +45,17 @@ STREAM = b"".join(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_event_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
-    decoder = _codec.ConverseStreamDecoder(model="m")
-    chunks = [c for piece in split_at(STREAM, cuts) for c in decoder.feed(piece)]
-    chunks += decoder.finish()
+    def decode(pieces: list[bytes]) -> list[ChatChunk]:
+        decoder = _codec.ConverseStreamDecoder(model="m")
+        return [c for piece in pieces for c in decoder.feed(piece)] + decoder.finish()
+
+    chunks = same_under_any_split(decode, STREAM, cuts)
     assert "".join(c.delta for c in chunks) == "Héllo wörld"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert [c.finish_reason for c in terminal] == [FinishReason.LENGTH]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == 7
-    assert terminal[0].usage.cache_creation_tokens == 3
+    terminal = chunks[-1]
+    assert terminal.finish_reason is FinishReason.LENGTH
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 7
+    assert terminal.usage.cache_creation_tokens == 3
 
 
 @settings(max_examples=100, deadline=None)

@@ -23,9 +23,9 @@ from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
-from lmux_plug.testing.wire import recordings
-from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -43,12 +43,6 @@ _KEPT_HEADERS = (
     "x-amzn-errortype",
     "x-amzn-bedrock-input-token-count",
 )
-
-
-def _recordings() -> list[Any]:
-    if not WIRE.is_dir():
-        return [pytest.param(None, id="no-wire-folder")]
-    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in recordings(WIRE)]
 
 
 def _frames(raw: bytes) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -108,12 +102,8 @@ def _tools(sent: dict[str, Any]) -> list[dict[str, Any]] | None:
     ]
 
 
-@pytest.mark.parametrize("path", _recordings())
-async def test_recorded_exchange_decodes_through_the_public_api(
-    path: Path | None, monkeypatch
-) -> None:
-    skip_without_wire(WIRE)
-    assert path is not None
+@pytest.mark.parametrize("path", recording_params(WIRE))
+async def test_recorded_exchange_decodes_through_the_public_api(path: Path, monkeypatch) -> None:
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", KEY)
     exchanges = load_recording(path)
     served = [
@@ -213,12 +203,11 @@ async def _check_stream(
     assert "".join(c.delta for c in chunks) == expected_text
     stop = next(p["stopReason"] for h, p in frames if h[":event-type"] == "messageStop")
     usage = next(p["usage"] for h, p in frames if h[":event-type"] == "metadata")
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0].finish_reason is _FINISH[stop]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == usage["inputTokens"]
-    assert terminal[0].usage.output_tokens == usage["outputTokens"]
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is _FINISH[stop]
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == usage["inputTokens"]
+    assert terminal.usage.output_tokens == usage["outputTokens"]
     assert {c.request_id for c in chunks} == {headers.get("x-amzn-requestid")}
 
 

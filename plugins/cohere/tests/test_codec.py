@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lmux_plug_cohere import _codec
 
 from lmux_plug import AssistantMessage
+from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import FinishReason
 from lmux_plug import ImageContent
@@ -19,7 +20,7 @@ from lmux_plug import ProviderError
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import UserMessage
-from lmux_plug.testing.streams import split_at
+from lmux_plug.testing.streams import same_under_any_split
 
 EVENTS = [
     {"id": "g", "type": "message-start", "delta": {"message": {}}},
@@ -43,14 +44,18 @@ STREAM = (
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
-    decoder = _codec.CohereStreamDecoder(model="m")
-    chunks = [c for piece in split_at(STREAM, cuts) for c in decoder.feed(piece)]
-    chunks += decoder.finish()
+    decoders: list[_codec.CohereStreamDecoder] = []
+
+    def decode(pieces: list[bytes]) -> list[ChatChunk]:
+        decoders.append(_codec.CohereStreamDecoder(model="m"))
+        return [c for piece in pieces for c in decoders[-1].feed(piece)] + decoders[-1].finish()
+
+    chunks = same_under_any_split(decode, STREAM, cuts)
     assert "".join(c.delta for c in chunks) == "Héllo wörld"
-    assert [c.finish_reason for c in chunks if c.finish_reason] == [FinishReason.LENGTH]
+    assert chunks[-1].finish_reason is FinishReason.LENGTH
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.input_tokens == 9
-    assert decoder.citations == [{"start": 0}]
+    assert [d.citations for d in decoders] == [[{"start": 0}]] * 2
 
 
 def test_usage_falls_back_to_billed_units_and_clamps_cache() -> None:

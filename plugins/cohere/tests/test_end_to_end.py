@@ -17,7 +17,6 @@ import lmux_plug_cohere
 import pytest
 
 from lmux_plug import AuthenticationError
-from lmux_plug import ChatChunk
 from lmux_plug import ContextLengthExceededError
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
@@ -27,7 +26,8 @@ from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
-from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -137,7 +137,9 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     }
 
 
-async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, weather_tool) -> None:
+async def test_tool_round_trip_keeps_tool_plan_as_reasoning(
+    server, registry, weather_tool, answer_tool_call
+) -> None:
     fake, running = server
     fake.answer = lambda _b: Reply.with_json(
         {
@@ -175,12 +177,14 @@ async def test_tool_round_trip_keeps_tool_plan_as_reasoning(server, registry, we
             "usage": USAGE,
         }
     )
-    messages = [
-        {"role": "user", "content": "Weather in Paris?"},
-        first.message,
-        {"role": "tool", "tool_call_id": "get_weather_abc", "content": '{"sky": "sunny"}'},
-    ]
-    second = await registry.achat("cohere/command-r-08-2024", messages, tools=[tool])
+    second = await answer_tool_call(
+        registry,
+        "cohere/command-r-08-2024",
+        "Weather in Paris?",
+        first,
+        '{"sky": "sunny"}',
+        tools=[tool],
+    )
     assert second.content == "Sunny."
     sent = running.requests[1].json()["messages"]
     assert sent[1] == {
@@ -269,13 +273,11 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
     assert deltas[0].id == "t_1"
     assert deltas[0].name == "f"
     assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
-    assert terminal[0].finish_reason is FinishReason.TOOL_CALLS
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == 120
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is FinishReason.TOOL_CALLS
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 120
+    assert terminal.cost is not None
     assert all(c.request_id == "gen-s" for c in chunks)
 
 
@@ -286,9 +288,7 @@ async def test_stream_without_message_end_is_truncated(server, registry) -> None
         {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hel"}}}},
     ]
     fake.answer = lambda _b: _sse_response(sse(*events, done=False))
-    got: list[ChatChunk] = []
-    with pytest.raises(ProviderError, match="truncated"):
-        await collect(registry.achat_stream("cohere/command-a-03-2025", "hi"), got)
+    got = await cut_short(registry.achat_stream("cohere/command-a-03-2025", "hi"))
     assert [c.delta for c in got] == ["Hel"]
 
 

@@ -21,9 +21,10 @@ from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
-from lmux_plug.testing.wire import recordings
-from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import recording_params
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -35,21 +36,6 @@ _FINISH = {
     "MAX_TOKENS": FinishReason.LENGTH,
     "TOOL_CALL": FinishReason.TOOL_CALLS,
 }
-
-
-def _recordings() -> list[Any]:
-    if not WIRE.is_dir():
-        return [pytest.param(None, id="no-wire-folder")]
-    return [pytest.param(p, id=str(p.relative_to(WIRE))) for p in recordings(WIRE)]
-
-
-def _sse_payloads(body: bytes) -> list[dict[str, Any]]:
-    events = []
-    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
-        data = [line[5:].strip() for line in block.split("\n") if line.startswith("data:")]
-        if data and data[0] != "[DONE]":
-            events.append(json.loads("\n".join(data)))
-    return events
 
 
 def _expected_from_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -75,10 +61,8 @@ def _served(status: int, content_type: str, body: bytes) -> WireServer:
     return WireServer(lambda _request: Reply.with_body(body, content_type, status=status))
 
 
-@pytest.mark.parametrize("path", _recordings())
-async def test_recorded_exchange_decodes_through_the_public_api(path: Path | None) -> None:
-    skip_without_wire(WIRE)
-    assert path is not None
+@pytest.mark.parametrize("path", recording_params(WIRE))
+async def test_recorded_exchange_decodes_through_the_public_api(path: Path) -> None:
     exchanges = load_recording(path)
     served = [e for e in exchanges if e.request.uri and "/v2/" in e.request.uri]
     served = [e for e in served if e.request.uri.rsplit("/", 1)[1] in ("chat", "embed")]
@@ -168,7 +152,7 @@ async def _check_chat(
 
 
 async def _check_stream(registry: Registry, model: str, sent: dict[str, Any], raw: bytes) -> None:
-    expected = _expected_from_stream(_sse_payloads(raw))
+    expected = _expected_from_stream(sse_json(raw))
     chunks = [
         c async for c in registry.achat_stream(model, _messages(sent), tools=sent.get("tools"))
     ]
@@ -182,13 +166,12 @@ async def _check_stream(registry: Registry, model: str, sent: dict[str, Any], ra
             entry[1] = delta.name or entry[1]
             entry[2] += delta.arguments
     assert calls == expected["calls"]
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0].finish_reason is _FINISH[expected["end"]["finish_reason"]]
+    terminal = terminal_of(chunks)
+    assert terminal.finish_reason is _FINISH[expected["end"]["finish_reason"]]
     tokens = expected["end"]["usage"]["tokens"]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == tokens["input_tokens"]
-    assert terminal[0].usage.output_tokens == tokens["output_tokens"]
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == tokens["input_tokens"]
+    assert terminal.usage.output_tokens == tokens["output_tokens"]
 
 
 async def _check_embed(

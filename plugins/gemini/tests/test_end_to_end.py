@@ -20,16 +20,15 @@ import lmux_plug_gemini
 import pytest
 
 from lmux_plug import AuthenticationError
-from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
 from lmux_plug import Registry
-from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
-from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -230,17 +229,15 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
     chunks = [c async for c in registry.achat_stream("gemini/gemini-2.5-flash", "one two three")]
     assert "".join(c.delta for c in chunks) == "echo: one two three"
     assert "".join(c.thinking_delta for c in chunks) == "hmm"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert chunks[-1] is terminal[0]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.output_tokens == 7
-    assert terminal[0].cost is not None
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.output_tokens == 7
+    assert terminal.cost is not None
     assert server[0].requests[-1].query == {"alt": "sse"}
 
 
 async def test_tools_round_trip_with_thought_signature(
-    registry: Registry, server: tuple[WireServer, str]
+    registry: Registry, server: tuple[WireServer, str], answer_tool_call: Callable[..., Any]
 ) -> None:
     fake, _ = server
     tools = [
@@ -272,13 +269,12 @@ async def test_tools_round_trip_with_thought_signature(
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     declared = sent["tools"][0]["functionDeclarations"][0]
     assert "$schema" not in declared["parametersJsonSchema"]
-    second = await registry.achat(
+    second = await answer_tool_call(
+        registry,
         "gemini/gemini-3-flash-preview",
-        [
-            {"role": "user", "content": "weather in Paris?"},
-            first.message,
-            ToolMessage(content='{"temp": 21}', tool_call_id=call.id),
-        ],
+        "weather in Paris?",
+        first,
+        '{"temp": 21}',
         tools=tools,
     )
     assert second.content == 'weather said {"temp": 21}'
@@ -408,9 +404,7 @@ async def test_bad_key_is_authentication_error(registry: Registry) -> None:
 
 
 async def test_truncated_stream(registry: Registry) -> None:
-    chunks: list[ChatChunk] = []
-    with pytest.raises(ProviderError, match="truncated"):
-        await collect(registry.achat_stream("gemini/truncated", "hi"), chunks)
+    chunks = await cut_short(registry.achat_stream("gemini/truncated", "hi"))
     assert [c.delta for c in chunks] == ["partial"]
 
 

@@ -23,9 +23,12 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
 from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 from lmux_plug.wire import parse_duration
@@ -40,13 +43,6 @@ EXCLUDED = {
     "open-telemetry-opentelemetry-python-contrib__test_generate_content_missing_model.yaml": "Vertex AI endpoint",
     "simonw-llm-gemini__test_cli_gemini_models.yaml": "GET /v1beta/models (model listing is not a plugin hook)",
 }
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _files() -> list[Path]:
-    return recordings(WIRE, exclude=EXCLUDED)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -69,11 +65,7 @@ def _events(body: bytes, stream: bool) -> list[dict[str, Any]]:
         return list(json.loads(stripped))
     if stripped.startswith("{"):
         return [json.loads(stripped)]
-    return [
-        json.loads(line[len("data:") :])
-        for line in text.splitlines()
-        if line.startswith("data:") and line[len("data:") :].strip()
-    ]
+    return sse_json(text)
 
 
 def _expected(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -134,17 +126,15 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     if stream:
         decoder = GeminiStreamDecoder(model=model)
         chunks = [*decoder.feed(body), decoder.finish()]
-        terminal = [c for c in chunks if c.finish_reason is not None]
-        assert len(terminal) == 1
-        assert chunks[-1] is terminal[0]
+        terminal = terminal_of(chunks)
         text = "".join(c.delta for c in chunks)
         thoughts = "".join(c.thinking_delta for c in chunks)
         deltas = [d for c in chunks for d in c.tool_call_deltas]
         calls = [(d.name, json.loads(d.arguments), d.signature) for d in deltas]
         usage, finish, request_id = (
-            terminal[0].usage,
-            terminal[0].finish_reason,
-            terminal[0].request_id,
+            terminal.usage,
+            terminal.finish_reason,
+            terminal.request_id,
         )
         signatures = [b.signature for c in chunks for b in c.thinking]
         assert usage is not None
@@ -170,7 +160,7 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     assert signatures == expected["signatures"]
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", recording_params(WIRE, exclude=EXCLUDED))
 def test_recording_decodes(path: Path) -> None:
     exchanges = load_recording(path)
     assert exchanges
@@ -210,4 +200,6 @@ def test_recording_decodes(path: Path) -> None:
 
 def test_wire_folder_present_or_skip() -> None:
     skip_without_wire(WIRE)
-    assert _files(), "the gemini wire folder holds no replayable recording"
+    assert recordings(WIRE, exclude=EXCLUDED), (
+        "the gemini wire folder holds no replayable recording"
+    )

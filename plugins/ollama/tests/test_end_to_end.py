@@ -18,15 +18,14 @@ from typing import Any
 import lmux_plug_ollama
 import pytest
 
-from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import Registry
-from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
-from lmux_plug.testing.streams import collect
+from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -198,15 +197,15 @@ async def test_stream(registry: Registry, server: tuple[WireServer, str]) -> Non
     ]
     assert "".join(c.delta for c in chunks) == "echo: one two three"
     assert "".join(c.thinking_delta for c in chunks) == "hmm"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert chunks[-1] is terminal[0]
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.output_tokens == 5
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.output_tokens == 5
     assert server[0].requests[-1].json()["stream"] is True
 
 
-async def test_tools_round_trip(registry: Registry, server: tuple[WireServer, str]) -> None:
+async def test_tools_round_trip(
+    registry: Registry, server: tuple[WireServer, str], answer_tool_call: Callable[..., Any]
+) -> None:
     tools = [
         {
             "type": "function",
@@ -222,14 +221,8 @@ async def test_tools_round_trip(registry: Registry, server: tuple[WireServer, st
     (call,) = first.tool_calls
     assert (call.name, json.loads(call.arguments)) == ("weather", {"city": "Paris"})
     assert call.id.startswith("call_")
-    second = await registry.achat(
-        "ollama/llama3.1",
-        [
-            {"role": "user", "content": "weather in Paris?"},
-            first.message,
-            ToolMessage(content="21C", tool_call_id=call.id),
-        ],
-        tools=tools,
+    second = await answer_tool_call(
+        registry, "ollama/llama3.1", "weather in Paris?", first, "21C", tools=tools
     )
     assert second.content == "weather said 21C"
     sent = server[0].requests[-1].json()["messages"]
@@ -343,9 +336,7 @@ async def test_model_not_found(registry: Registry, server: tuple[WireServer, str
 
 
 async def test_truncated_stream(registry: Registry) -> None:
-    chunks: list[ChatChunk] = []
-    with pytest.raises(ProviderError, match="truncated"):
-        await collect(registry.achat_stream("ollama/truncated", "hi"), chunks)
+    chunks = await cut_short(registry.achat_stream("ollama/truncated", "hi"))
     assert [c.delta for c in chunks] == ["partial"]
 
 

@@ -19,7 +19,9 @@ from lmux_plug_ollama._codec import error_from_line
 
 from lmux_plug import FinishReason
 from lmux_plug import NotFoundError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
+from lmux_plug.testing.wire import recording_params
 from lmux_plug.testing.wire import recordings
 from lmux_plug.testing.wire import skip_without_wire
 from lmux_plug.testing.wire import wire_dir
@@ -35,13 +37,6 @@ EXCLUDED = {
     "traceloop-openllmetry__test_ollama_generation_legacy.yaml": "/api/generate (raw completion, not chat)",
     "traceloop-openllmetry__test_ollama_streaming_generation_legacy.yaml": "/api/generate (raw completion, not chat)",
 }
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def _files() -> list[Path]:
-    return recordings(WIRE, exclude=EXCLUDED)
 
 
 # --------------------------------------------------------------------------- expectations
@@ -92,7 +87,9 @@ def test_exclusions_name_real_recordings() -> None:
 
 def test_wire_folder_present_or_skip() -> None:
     skip_without_wire(WIRE)
-    assert _files(), "the ollama wire folder holds no replayable recording"
+    assert recordings(WIRE, exclude=EXCLUDED), (
+        "the ollama wire folder holds no replayable recording"
+    )
 
 
 def _check_chat(body: bytes, stream: bool, model: str) -> None:
@@ -100,14 +97,12 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     if stream:
         decoder = OllamaStreamDecoder(model=model)
         chunks = [*decoder.feed(body), *decoder.finish()]
-        terminal = [c for c in chunks if c.finish_reason is not None]
-        assert len(terminal) == 1
-        assert chunks[-1] is terminal[0]
+        terminal = terminal_of(chunks)
         text = "".join(c.delta for c in chunks)
         thinking = "".join(c.thinking_delta for c in chunks)
         deltas = [d for c in chunks for d in c.tool_call_deltas]
         calls = [(d.name, json.loads(d.arguments), d.id) for d in deltas]
-        usage, finish = terminal[0].usage, terminal[0].finish_reason
+        usage, finish = terminal.usage, terminal.finish_reason
         assert usage is not None
     else:
         response = decode_chat(json.loads(body), model=model)
@@ -126,7 +121,7 @@ def _check_chat(body: bytes, stream: bool, model: str) -> None:
     assert usage.output_tokens == expected["output"]
 
 
-@pytest.mark.parametrize("path", _files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", recording_params(WIRE, exclude=EXCLUDED))
 def test_recording_decodes(path: Path) -> None:
     exchanges = load_recording(path)
     assert exchanges

@@ -36,10 +36,13 @@ from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import WireExchange
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import parse_json
 from lmux_plug.testing.wire import recordings
+from lmux_plug.testing.wire import sse_events
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.wire import error_from_response
 
@@ -67,7 +70,7 @@ def _kind(interaction: WireExchange) -> str:
     body: bytes = interaction.response.body
     is_sse = body.lstrip().startswith((b"data:", b"event:", b":"))
     if interaction.request.uri is None:
-        first = _sse_payloads(body)[0] if is_sse else parse_json(body)
+        first = sse_json(body)[0] if is_sse else parse_json(body)
         kind = first.get("object") if isinstance(first, Mapping) else None
         if kind == "chat.completion.chunk":
             return "stream"
@@ -170,25 +173,6 @@ def _expected_error_class(status: int) -> type[LmuxError]:
     return ProviderError
 
 
-def _sse_events(body: bytes) -> list[tuple[str, str]]:
-    """``(event, data)`` pairs, straight from the text (the test's own reading of SSE)."""
-    events = []
-    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
-        name, data = "message", []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if data:
-            events.append((name, "\n".join(data)))
-    return events
-
-
-def _sse_payloads(body: bytes) -> list[Any]:
-    return [json.loads(d) for _, d in _sse_events(body) if d != "[DONE]"]
-
-
 def _check_headers(
     headers: Mapping[str, str], request_id: str | None, response_headers: Mapping[str, str]
 ) -> None:
@@ -241,7 +225,7 @@ def _stream_chunks(provider: str, interaction: WireExchange, piece: int) -> list
 
 
 def _replay_stream(provider: str, interaction: WireExchange) -> None:
-    events = _sse_events(interaction.response.body)
+    events = sse_events(interaction.response.body)
     payloads = [(name, json.loads(d)) for name, d in events if d != "[DONE]"]
     errors = [p for name, p in payloads if name == "error" or p.get("error")]
     if errors:
@@ -276,9 +260,7 @@ def _replay_stream(provider: str, interaction: WireExchange) -> None:
     # Arbitrary (small) splits must not change anything.
     chunks = _stream_chunks(provider, interaction, 4096)
     assert _stream_chunks(provider, interaction, 7) == chunks
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0] is chunks[-1]
+    terminal = terminal_of(chunks)
     assert "".join(c.delta for c in chunks) == text
     assert "".join(c.thinking_delta for c in chunks) == thinking
     assembled: dict[int, dict[str, str]] = {}
@@ -289,14 +271,14 @@ def _replay_stream(provider: str, interaction: WireExchange) -> None:
             slot["name"] = d.name or slot["name"]
             slot["arguments"] += d.arguments
     assert assembled == calls
-    assert terminal[0].finish_reason == _expected_finish(finish, bool(calls))
+    assert terminal.finish_reason == _expected_finish(finish, bool(calls))
     if usage is not None:
-        _check_usage(terminal[0].usage, usage)
+        _check_usage(terminal.usage, usage)
         if SPECS[provider].options.get("usage_cost") and "cost" in usage:
-            assert terminal[0].cost is not None
-            assert terminal[0].cost.total == Decimal(str(usage["cost"]))
+            assert terminal.cost is not None
+            assert terminal.cost.total == Decimal(str(usage["cost"]))
     else:
-        assert terminal[0].usage is None
+        assert terminal.usage is None
     assert all(c.request_id == interaction.response.headers.get("x-request-id") for c in chunks)
 
 

@@ -24,6 +24,7 @@ from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import RateLimitError
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -160,10 +161,9 @@ async def test_stream_uses_alt_sse(vertex, plugin_registry) -> None:
     assert fake.requests[0].path.endswith(":streamGenerateContent")
     assert fake.requests[0].query == {"alt": "sse"}
     assert "".join(c.delta for c in chunks) == "Hello!"
-    terminal = [c for c in chunks if c.finish_reason is not None]
-    assert len(terminal) == 1
-    assert terminal[0].usage is not None
-    assert terminal[0].usage.input_tokens == 7
+    terminal = terminal_of(chunks)
+    assert terminal.usage is not None
+    assert terminal.usage.input_tokens == 7
 
 
 async def test_global_location_and_v1beta1(vertex, monkeypatch, plugin_registry) -> None:

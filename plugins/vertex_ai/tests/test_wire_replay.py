@@ -24,9 +24,10 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire import load_recording
-from lmux_plug.testing.wire import recordings
-from lmux_plug.testing.wire import skip_without_wire
+from lmux_plug.testing.wire import recording_params
+from lmux_plug.testing.wire import sse_json
 from lmux_plug.testing.wire import wire_dir
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -39,23 +40,8 @@ _PATH = re.compile(
 _FINISH = {"STOP": FinishReason.STOP, 1: FinishReason.STOP, "MAX_TOKENS": FinishReason.LENGTH}
 
 
-def _vertex_recordings() -> list[Any]:
-    if not WIRE.is_dir():
-        return [pytest.param(None, id="no-wire-folder")]
-    return [
-        pytest.param(path, id=str(path.relative_to(WIRE)))
-        for path in recordings(WIRE / "gemini")
-        if "aiplatform.googleapis.com" in path.read_text(encoding="utf-8", errors="replace")
-    ]
-
-
-def _sse_payloads(raw: bytes) -> list[dict[str, Any]]:
-    events = []
-    for block in raw.decode().replace("\r\n", "\n").split("\n\n"):
-        data = [line[5:].strip() for line in block.split("\n") if line.startswith("data:")]
-        if data:
-            events.append(json.loads("\n".join(data)))
-    return events
+def _on_vertex(path: Path) -> bool:
+    return "aiplatform.googleapis.com" in path.read_text(encoding="utf-8", errors="replace")
 
 
 def _prompt(sent: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,12 +54,10 @@ def _prompt(sent: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("path", _vertex_recordings())
+@pytest.mark.parametrize("path", recording_params(WIRE / "gemini", select=_on_vertex))
 async def test_recorded_vertex_exchange_through_the_public_api(
-    path: Path | None, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    skip_without_wire(WIRE)
-    assert path is not None
     monkeypatch.setenv("VERTEX_ACCESS_TOKEN", "test-vertex-token-not-real")
     _auth.forget()
     for exchange in load_recording(path):
@@ -110,7 +94,7 @@ async def test_recorded_vertex_exchange_through_the_public_api(
                     assert isinstance(caught.value, kind)
                 elif match["method"] == "streamGenerateContent":
                     chunks = [c async for c in registry.achat_stream(model, _prompt(sent))]
-                    events = _sse_payloads(response.body)
+                    events = sse_json(response.body)
                     text = "".join(
                         p.get("text", "")
                         for e in events
@@ -119,12 +103,11 @@ async def test_recorded_vertex_exchange_through_the_public_api(
                         if not p.get("thought")
                     )
                     assert "".join(c.delta for c in chunks) == text
-                    terminal = [c for c in chunks if c.finish_reason is not None]
-                    assert len(terminal) == 1
+                    terminal = terminal_of(chunks)
                     usage = events[-1]["usageMetadata"]
-                    assert terminal[0].usage is not None
-                    assert terminal[0].usage.input_tokens == usage["promptTokenCount"]
-                    assert terminal[0].usage.reasoning_tokens == usage.get("thoughtsTokenCount", 0)
+                    assert terminal.usage is not None
+                    assert terminal.usage.input_tokens == usage["promptTokenCount"]
+                    assert terminal.usage.reasoning_tokens == usage.get("thoughtsTokenCount", 0)
                 else:
                     answer = await registry.achat(model, _prompt(sent), **params)
                     body = json.loads(response.body)

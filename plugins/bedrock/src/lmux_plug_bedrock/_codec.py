@@ -50,6 +50,7 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
+from lmux_plug.codec import objects_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
 from lmux_plug.wire import json_object
@@ -399,9 +400,7 @@ def decode_converse(
     calls: list[ToolCall] = []
     thinking: list[ThinkingBlock] = []
     content = message.get("content")
-    for block in content if isinstance(content, list) else ():
-        if not isinstance(block, Mapping):
-            continue
+    for block in objects_of(content):
         if isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif isinstance(block.get("toolUse"), Mapping):

@@ -50,6 +50,7 @@ from lmux_plug import ToolMessage
 from lmux_plug import Usage
 from lmux_plug import UserMessage
 from lmux_plug.codec import count_of
+from lmux_plug.codec import objects_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
@@ -330,9 +331,7 @@ def decode_chat(body: Any, *, model: str, provider: str = PROVIDER) -> ChatRespo
     if isinstance(plan, str) and plan:
         thinking.append(ThinkingBlock(text=plan))
     content = message.get("content")
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
+    for part in objects_of(content):
         if part.get("type") == "thinking" and isinstance(part.get("thinking"), str):
             thinking.append(ThinkingBlock(text=part["thinking"]))
         elif isinstance(part.get("text"), str):

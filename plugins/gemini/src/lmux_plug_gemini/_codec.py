@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+import attrs
+
 from lmux_plug import AssistantMessage
 from lmux_plug import AudioContent
 from lmux_plug import AuthenticationError
@@ -53,6 +55,7 @@ from lmux_plug import ToolMessage
 from lmux_plug import Usage
 from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
+from lmux_plug.codec import objects_of
 from lmux_plug.wire import BaseCodec
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
@@ -432,9 +435,7 @@ class _Parts:
     def read(self, candidate: Mapping[str, Any], response_id: str, first_index: int) -> None:
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, Mapping) else None
-        for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, Mapping):
-                continue
+        for part in objects_of(parts):
             signature = part.get("thoughtSignature")
             signature = signature if isinstance(signature, str) and signature else None
             call = part.get("functionCall")
@@ -651,27 +652,16 @@ class GeminiStreamDecoder:
                 provider=self.provider,
                 model=self.model,
             )
-        terminal = ChatChunk(
-            finish_reason=finish_reason_of(self._finish, self._calls > 0),
-            usage=self._usage,
-            model=self._model_version or self.model,
-            provider=self.provider,
-            request_id=self._request_id,
-        )
+        end: dict[str, Any] = {
+            "finish_reason": finish_reason_of(self._finish, self._calls > 0),
+            "usage": self._usage,
+            "model": self._model_version or self.model,
+            "provider": self.provider,
+            "request_id": self._request_id,
+        }
         if chunks:  # a plain JSON object (non-SSE answer) carries content and the finish
-            last = chunks[-1]
-            terminal = ChatChunk(
-                delta=last.delta,
-                thinking_delta=last.thinking_delta,
-                tool_call_deltas=last.tool_call_deltas,
-                thinking=last.thinking,
-                finish_reason=terminal.finish_reason,
-                usage=terminal.usage,
-                model=terminal.model,
-                provider=terminal.provider,
-                request_id=terminal.request_id,
-            )
-        return terminal
+            return attrs.evolve(chunks[-1], **end)
+        return ChatChunk(**end)
 
     def _events(self, payloads: list[str]) -> list[ChatChunk]:
         chunks = []

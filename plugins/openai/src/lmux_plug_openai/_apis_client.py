@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 
+from lmux_plug import wire
 from lmux_plug_openai._client import endpoint
 from lmux_plug_openai._completions_codec import CompletionStreamDecoder
 from lmux_plug_openai._completions_codec import decode_completion
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from lmux_plug import TranscriptionChunk
     from lmux_plug import TranscriptionRequest
     from lmux_plug import TranscriptionResponse
+    from lmux_plug.wire import ChunkDecoder
+    from lmux_plug.wire import WireStream
 
 __all__ = [
     "complete",
@@ -49,6 +52,7 @@ __all__ = [
 ]
 
 _Answer = TypeVar("_Answer")  # what a decode function of one API returns
+_Chunk = TypeVar("_Chunk")  # what a stream decoder of one API yields
 
 
 def _responses_endpoint(provider: ProviderContext, model: str) -> tuple[str, dict[str, str]]:
@@ -118,28 +122,27 @@ async def _call(
     return decode(response.body, response.headers, **_decoding(provider, request))
 
 
-async def _stream(
+def _stream(
     provider: ProviderContext,
     url: str,
     params: dict[str, str],
     request: Any,
-    decoder_class: Callable[..., Any],
+    decoder_class: Callable[..., ChunkDecoder[_Chunk]],
     **body: Any,
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[_Chunk]:
     """POST ``body`` for a stream; yield the chunks ``decoder_class`` decodes from the answer.
 
     The connection is released however the iteration ends (early close included).
     """
-    response = await _post(provider, url, params, request, stream=True, **body)
-    decoder = decoder_class(headers=response.headers, **_decoding(provider, request))
-    try:
-        async for data in response.iter_bytes():
-            for chunk in decoder.feed(data):
-                yield chunk
-        for chunk in decoder.close():
-            yield chunk
-    finally:
-        response.close()
+
+    async def opened() -> WireStream:
+        stream: WireStream = await _post(provider, url, params, request, stream=True, **body)
+        return stream
+
+    def decoder(headers: Mapping[str, str]) -> ChunkDecoder[_Chunk]:
+        return decoder_class(headers=headers, **_decoding(provider, request))
+
+    return wire.decoded_stream(opened, decoder)
 
 
 # --------------------------------------------------------------------------- Responses

@@ -24,6 +24,7 @@ from lmux_plug import Tool
 from lmux_plug import ToolCall
 from lmux_plug import ToolCallDelta
 from lmux_plug import Usage
+from lmux_plug.codec import objects_of
 from lmux_plug_openai._codec import _lower
 from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import request_id_of
@@ -155,9 +156,7 @@ def _message(item: Mapping[str, Any], citations: list[Mapping[str, Any]]) -> Ass
     texts: list[str] = []
     refusals: list[str] = []
     content = item.get("content")
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
+    for part in objects_of(content):
         if part.get("type") == "output_text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
             annotations = part.get("annotations")
@@ -217,9 +216,7 @@ def response_from_payload(
     reasoning: list[str] = []
     refusals: list[str] = []
     items = payload.get("output")
-    for item in items if isinstance(items, list) else ():
-        if not isinstance(item, Mapping):
-            continue
+    for item in objects_of(items):
         kind = item.get("type")
         if kind == "message":
             message = _message(item, citations)

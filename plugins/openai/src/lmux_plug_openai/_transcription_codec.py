@@ -22,6 +22,7 @@ from lmux_plug import TranscriptionRequest
 from lmux_plug import TranscriptionResponse
 from lmux_plug import TranscriptionSegment
 from lmux_plug import Usage
+from lmux_plug.codec import objects_of
 from lmux_plug_openai._codec import _lower
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
@@ -122,9 +123,7 @@ def _usage(raw: Any) -> tuple[Usage, float | None]:
 
 def _segments(raw: Any) -> tuple[TranscriptionSegment, ...]:
     found: list[TranscriptionSegment] = []
-    for segment in raw if isinstance(raw, list) else ():
-        if not isinstance(segment, Mapping):
-            continue
+    for segment in objects_of(raw):
         speaker = segment.get("speaker")
         ident = segment.get("id")
         found.append(

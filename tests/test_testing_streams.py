@@ -1,0 +1,53 @@
+"""``lmux_plug.testing.streams.cut_short``: the check the plugins' truncated-stream tests share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lmux_plug import ChatChunk
+from lmux_plug import FinishReason
+from lmux_plug import ProviderError
+from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import terminal_of
+
+
+async def _stream(chunks: list[ChatChunk], error: Exception | None) -> AsyncIterator[ChatChunk]:
+    for chunk in chunks:
+        yield chunk
+    if error is not None:
+        raise error
+
+
+async def test_cut_short_returns_what_arrived_before_the_truncation() -> None:
+    arrived = [ChatChunk(delta="par"), ChatChunk(delta="tial")]
+    got = await cut_short(_stream(arrived, ProviderError("stream truncated")))
+    assert got == arrived
+
+
+@pytest.mark.parametrize(
+    ("chunks", "error", "complaint"),
+    [
+        ([ChatChunk(delta="all")], None, "without the truncation error"),
+        ([], ProviderError("overloaded"), "not as truncated"),
+        (
+            [ChatChunk(finish_reason=FinishReason.STOP)],
+            ProviderError("truncated"),
+            "delivered a finished chunk",
+        ),
+    ],
+)
+async def test_cut_short_refuses_a_stream_that_was_not_cut_short(
+    chunks: list[ChatChunk], error: Exception | None, complaint: str
+) -> None:
+    with pytest.raises(AssertionError, match=complaint):
+        await cut_short(_stream(chunks, error))
+
+
+def test_terminal_of_returns_the_one_last_finished_chunk() -> None:
+    end = ChatChunk(finish_reason=FinishReason.STOP)
+    assert terminal_of([ChatChunk(delta="a"), end]) is end
+    for wrong in ([end, ChatChunk(delta="late")], [end, end], [ChatChunk(delta="a")]):
+        with pytest.raises(AssertionError, match="not one terminal chunk at the end"):
+            terminal_of(wrong)
