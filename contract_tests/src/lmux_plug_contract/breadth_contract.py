@@ -32,7 +32,6 @@ from typing import Any
 import pytest
 from lmux_plug import AudioContent
 from lmux_plug import Capability
-from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FileContent
 from lmux_plug import FinishReason
@@ -44,6 +43,9 @@ from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import PROBE as _PROBE
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.wires import CapturedRequest
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PARTS", "BreadthContract"]
 
-_PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
 #: Base64 payloads of the inline parts (short, not real media: only their transport counts).
 _PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5Erk"
 _PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg=="
@@ -92,44 +93,21 @@ class BreadthContract:
     @pytest.mark.parametrize("path", ["chat", "stream"])
     def test_tools_several_calls(self, contract: ContractSession, path: str) -> None:
         """An answer calling two tools gives both, in order, each with its own id and arguments."""
-        from lmux_plug_contract.contract import _reassemble  # noqa: PLC0415 - import cycle
-
         wire = contract.require_wire()
         streamed = path == "stream"
         model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
         calls, pieces = canon.SEVERAL_CALLS, canon.SEVERAL_CALL_PIECES
-        try:
-            if streamed:
-                wire.tool_calls_stream(_PROBE, calls, pieces, canon.USAGE)
-            else:
-                wire.tool_calls_chat(_PROBE, calls, canon.USAGE)
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no answer with two calls")
-
-        def answer(request: CapturedRequest) -> Reply:
-            if streamed:
-                rendering = wire.tool_calls_stream(request, calls, pieces, canon.USAGE)
-                return wire.reply_stream(rendering)
-            return wire.tool_calls_chat(request, calls, canon.USAGE)
-
+        answer = tool_calls_answer(wire, calls, pieces, path)
         contract.use_server(answer)
         tools = [canon.WEATHER_TOOL, canon.TIME_TOOL]
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
-        params = contract.params(tools=tools)
-        ref = contract.ref(model)
+        said = ask(contract, contract.ref(model), prompt, contract.params(tools=tools), path)
+        got, finish = said.calls, said.finish(path)
         if streamed:
-            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
-            got = _reassemble(chunks)
-            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
             # The index is the call's place in the answer: a client assembles calls by it.
-            assert indexes == [0, 1], f"stream: tool-call indexes {indexes} (expected [0, 1])"
-            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
-            assert len(finishes) == 1, f"stream: {len(finishes)} terminal chunks (expected 1)"
-            finish = finishes[0]
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **params))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            got, finish = list(response.tool_calls), response.finish_reason
+            assert said.indexes == [0, 1], (
+                f"stream: tool-call indexes {said.indexes} (expected [0, 1])"
+            )
         names = [c.name for c in got]
         assert names == [c.name for c in calls], (
             f"{path}: tool calls {names}, the answer calls {[c.name for c in calls]}"

@@ -41,12 +41,15 @@ from lmux_plug import PluginError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
 from lmux_plug import TimeoutError
-from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import calculate_cost
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import json_leaves as _values_of
+from lmux_plug_contract._calls import json_texts as _texts_of
+from lmux_plug_contract._calls import reassemble as _reassemble
 from lmux_plug_contract._clauses import CLAUSES
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import break_json
@@ -138,30 +141,6 @@ def _plugin_origin(plugin: object) -> tuple[str | None, str]:
     return getattr(module, "__file__", None), type(plugin).__qualname__
 
 
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError):
-        pytest.fail(
-            f"{what}: the plugin let a foreign exception escape "
-            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
-        )
-    if not isinstance(exc, LmuxError):
-        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
-
-
-def _reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
-    parts: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for delta in chunk.tool_call_deltas:
-            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] = delta.id or entry["id"]
-            entry["name"] = delta.name or entry["name"]
-            entry["arguments"] += delta.arguments
-    return [
-        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
-        for _, p in sorted(parts.items())
-    ]
-
-
 def _check_usage(usage: object, where: str) -> None:
     assert isinstance(usage, Usage), f"{where}: usage is {type(usage).__name__}, not Usage"
     for name in (
@@ -174,23 +153,6 @@ def _check_usage(usage: object, where: str) -> None:
         value = getattr(usage, name)
         assert type(value) is int, f"{where}: usage.{name} is {type(value).__name__}, not int"
         assert value >= 0, f"{where}: usage.{name} = {value} < 0"
-
-
-def _values_of(value: Any) -> Iterator[Any]:
-    """Every leaf value (strings, numbers) of a JSON document."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _values_of(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _values_of(item)
-    else:
-        yield value
-
-
-def _texts_of(value: Any) -> Iterator[str]:
-    """Every string leaf of a JSON document."""
-    return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
 class ProviderContract(

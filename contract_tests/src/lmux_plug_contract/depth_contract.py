@@ -41,6 +41,8 @@ from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import json_texts as _texts
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
@@ -87,16 +89,6 @@ _REMOVED = object()
 def _describe(use: ToolUse) -> str:
     names = ", ".join(sorted(use.callable)) or "no tool"
     return f"{'must call' if use.forced else 'may call'} {names}"
-
-
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError):
-        pytest.fail(
-            f"{what}: the plugin let a foreign exception escape "
-            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
-        )
-    if not isinstance(exc, LmuxError):
-        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -337,16 +329,6 @@ def unstated_finish_problem(label: str, result: Any) -> str | None:
     if finish is FinishReason.TOOL_CALLS and not calls:
         return f"{field} not stated and no tool called, yet the result reports tool_calls"
     return None
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def _always(reply: Reply) -> Callable[[CapturedRequest], Reply]:

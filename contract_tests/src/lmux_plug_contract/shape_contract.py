@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -38,8 +37,6 @@ from lmux_plug import Capability
 from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
-from lmux_plug import LmuxError
-from lmux_plug import PluginError
 from lmux_plug import SystemMessage
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
@@ -49,6 +46,8 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import json_leaves as _leaves
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Said
@@ -175,28 +174,12 @@ def _optional(wire: Any, method: str) -> Callable[..., Any] | None:
     return function if callable(function) else None
 
 
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield value
-
-
 def _carries(body: Any, value: Any) -> bool:
     """Whether ``value`` (a number of its own type, or every string of a list) is in ``body``."""
     leaves = list(_leaves(body))
     if isinstance(value, list):
         return all(v in leaves for v in value)
     return any(type(leaf) is type(value) and leaf == value for leaf in leaves)
-
-
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
-        cause = exc.__cause__ if isinstance(exc, PluginError) else exc
-        pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
 
 
 def _describe(said: Sequence[Said]) -> str:

@@ -38,8 +38,8 @@ from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._clauses import clause
-from lmux_plug_contract.depth_contract import _fail_foreign
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import StreamRendering

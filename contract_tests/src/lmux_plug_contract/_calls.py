@@ -1,0 +1,154 @@
+"""What the clause modules share: making a chat or stream call and judging what came back.
+
+Every clause module (``contract.py`` and its mixins) reads answers the same way: a stream's
+tool-call deltas reassembled into calls, a foreign exception failed with the same words, a
+JSON body's leaves walked the same way. One definition here keeps the verdicts identical
+across clause families (they once differed in wording and in what counted as a leaf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+import attrs
+import pytest
+from lmux_plug import ChatChunk
+from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
+from lmux_plug import LmuxError
+from lmux_plug import PluginError
+from lmux_plug import ToolCall
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+    from lmux_plug_contract.wires import WireFormat
+
+#: A request to render against when a clause only asks whether the wire renders at all.
+PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
+
+
+def fail_foreign(exc: BaseException, what: str) -> None:
+    """Fail the clause unless ``exc`` is an ``LmuxError`` the plugin raised itself."""
+    if isinstance(exc, PluginError):
+        pytest.fail(
+            f"{what}: the plugin let a foreign exception escape "
+            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
+        )
+    if not isinstance(exc, LmuxError):
+        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
+
+
+def reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
+    """The tool calls a stream's deltas make, joined by their index, in index order."""
+    parts: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        for delta in chunk.tool_call_deltas:
+            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] = delta.name or entry["name"]
+            entry["arguments"] += delta.arguments
+    return [
+        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
+        for _, p in sorted(parts.items())
+    ]
+
+
+def json_leaves(value: Any) -> Iterator[Any]:
+    """Every leaf value (strings, numbers, booleans, nulls) of a JSON document."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from json_leaves(item)
+    else:
+        yield value
+
+
+def json_texts(value: Any) -> Iterator[str]:
+    """Every string leaf of a JSON document."""
+    return (leaf for leaf in json_leaves(value) if isinstance(leaf, str))
+
+
+def report_failures(failures: Sequence[str], tried: int, what: str) -> None:
+    """Fail on the first three of ``failures`` (out of ``tried`` attempts at ``what``)."""
+    assert not failures, f"{len(failures)} of {tried} {what}: " + "; ".join(failures[:3])
+
+
+@attrs.frozen
+class Answer:
+    """A chat answer, or a drained stream, read the way the clauses compare them.
+
+    ``chunks`` is empty for a chat answer; ``finishes`` holds every finish reason reported
+    (one for a chat answer, one per terminal chunk for a stream).
+    """
+
+    text: str
+    calls: list[ToolCall]
+    finishes: list[FinishReason]
+    chunks: list[ChatChunk]
+
+    @classmethod
+    def of(cls, result: ChatResponse | list[ChatChunk]) -> Answer:
+        """Read a chat answer or a drained stream (failing on anything else)."""
+        if isinstance(result, list):
+            return cls(
+                text="".join(c.delta for c in result),
+                calls=reassemble(result),
+                finishes=[c.finish_reason for c in result if c.finish_reason is not None],
+                chunks=result,
+            )
+        assert isinstance(result, ChatResponse), f"chat returned {type(result).__name__}"
+        return cls(result.content or "", list(result.tool_calls), [result.finish_reason], [])
+
+    @property
+    def indexes(self) -> list[int]:
+        """The distinct tool-call indexes a stream's deltas carry, sorted."""
+        return sorted({d.index for c in self.chunks for d in c.tool_call_deltas})
+
+    @property
+    def last_finish(self) -> FinishReason | None:
+        """The last finish reason reported, or None when there was none."""
+        return self.finishes[-1] if self.finishes else None
+
+    def finish(self, path: str) -> FinishReason:
+        """The one finish reason, failing when a stream had not exactly one terminal chunk."""
+        assert len(self.finishes) == 1, f"{path}: {len(self.finishes)} terminal chunks (expected 1)"
+        return self.finishes[0]
+
+
+def ask(
+    contract: ContractSession, ref: str, prompt: Sequence[Any], params: dict[str, Any], path: str
+) -> Answer:
+    """Call ``ref`` as a chat (``path`` ``"chat"``) or a drained stream, and read the answer."""
+    if path == "stream":
+        return Answer.of(contract.collect(contract.registry.achat_stream(ref, prompt, **params)))
+    return Answer.of(contract.run(contract.registry.achat(ref, prompt, **params)))
+
+
+def tool_calls_answer(
+    wire: WireFormat, calls: Sequence[ToolCall], pieces: Sequence[Sequence[str]], path: str
+) -> Callable[[CapturedRequest], Reply]:
+    """The server's answer calling every one of ``calls``, or skip: the wire renders none."""
+    streamed = path == "stream"
+    try:
+        if streamed:
+            wire.tool_calls_stream(PROBE, calls, pieces, canon.USAGE)
+        else:
+            wire.tool_calls_chat(PROBE, calls, canon.USAGE)
+    except NotImplementedError:
+        pytest.skip(f"not declared: the wire {wire.name!r} renders no answer with two calls")
+
+    def answer(request: CapturedRequest) -> Reply:
+        if streamed:
+            return wire.reply_stream(wire.tool_calls_stream(request, calls, pieces, canon.USAGE))
+        return wire.tool_calls_chat(request, calls, canon.USAGE)
+
+    return answer
