@@ -21,7 +21,9 @@ from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import PluginError
+from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
+from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract.wires import CapturedRequest
@@ -94,6 +96,10 @@ class Answer:
     calls: list[ToolCall]
     finishes: list[FinishReason]
     chunks: list[ChatChunk]
+    #: The reasoning blocks, the reasoning text (redacted blocks have none) and every usage.
+    thinking: list[ThinkingBlock]
+    thought: str
+    usages: list[Usage]
 
     @classmethod
     def of(cls, result: ChatResponse | list[ChatChunk]) -> Answer:
@@ -104,9 +110,20 @@ class Answer:
                 calls=reassemble(result),
                 finishes=[c.finish_reason for c in result if c.finish_reason is not None],
                 chunks=result,
+                thinking=[b for c in result for b in c.thinking],
+                thought="".join(c.thinking_delta for c in result),
+                usages=[c.usage for c in result if c.usage is not None],
             )
         assert isinstance(result, ChatResponse), f"chat returned {type(result).__name__}"
-        return cls(result.content or "", list(result.tool_calls), [result.finish_reason], [])
+        return cls(
+            text=result.content or "",
+            calls=list(result.tool_calls),
+            finishes=[result.finish_reason],
+            chunks=[],
+            thinking=list(result.thinking),
+            thought="".join(b.text for b in result.thinking if not b.redacted),
+            usages=[result.usage],
+        )
 
     @property
     def indexes(self) -> list[int]:
@@ -131,6 +148,22 @@ def ask(
     if path == "stream":
         return Answer.of(contract.collect(contract.registry.achat_stream(ref, prompt, **params)))
     return Answer.of(contract.run(contract.registry.achat(ref, prompt, **params)))
+
+
+def rendered_answer(
+    wire: WireFormat, method: str, path: str, whole: tuple[Any, ...], pieces: tuple[Any, ...]
+) -> Callable[[CapturedRequest], Reply]:
+    """The server's answer rendered by the wire's optional ``<method>_<path>``, or skip.
+
+    A chat answer is ``render(request, *whole)``; a stream ``render(request, *pieces)``
+    sent as a stream.
+    """
+    render = getattr(wire, f"{method}_{path}", None)
+    if not callable(render):
+        pytest.skip(f"not declared: the wire {wire.name!r} renders no {method}_{path}")
+    if path == "stream":
+        return lambda request: wire.reply_stream(render(request, *pieces))
+    return lambda request: render(request, *whole)
 
 
 def tool_calls_answer(

@@ -46,10 +46,11 @@ from lmux_plug import Usage
 from lmux_plug import calculate_cost
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import Answer
+from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import json_leaves as _values_of
 from lmux_plug_contract._calls import json_texts as _texts_of
-from lmux_plug_contract._calls import reassemble as _reassemble
 from lmux_plug_contract._clauses import CLAUSES
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import break_json
@@ -416,15 +417,11 @@ class ProviderContract(
         """Tool calls (streamed deltas or a whole answer) decode to named calls with JSON args."""
         if path == "stream":
             chunks, synthesised = self._stream(contract, "tools")
-            calls = _reassemble(chunks)
-            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
+            said = Answer.of(chunks)
             # The index is the call's place in the answer: a client assembles calls by it.
-            assert not indexes or indexes[0] == 0, (
-                f"stream: the first tool call has index {indexes[0]}, not 0"
+            assert not said.indexes or said.indexes[0] == 0, (
+                f"stream: the first tool call has index {said.indexes[0]}, not 0"
             )
-            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
-            assert len(finishes) == 1, f"{len(finishes)} terminal chunks (expected exactly 1)"
-            finish = finishes[0]
         else:
             model = contract.model(Capability.CHAT, Capability.TOOLS)
             forced = {} if contract.http else {"tool_choice": "required"}
@@ -439,13 +436,9 @@ class ProviderContract(
                 except NotImplementedError:
                     pytest.skip(f"the wire {wire.name!r} renders no non-streamed tool call")
                 contract.use_server(contract.canonical("tools_chat"))
-            response = contract.run(contract.registry.achat(contract.ref(model), prompt_, **params))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            calls, synthesised, finish = (
-                list(response.tool_calls),
-                contract.http,
-                response.finish_reason,
-            )
+            said = ask(contract, contract.ref(model), prompt_, params, path)
+            synthesised = contract.http
+        calls, finish = said.calls, said.finish(path)
         assert calls, f"{path}: the answer's tool call was not decoded (no tool calls)"
         for call in calls:
             assert call.name, f"{path}: tool call without a name: {call}"
