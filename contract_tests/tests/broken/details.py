@@ -3,9 +3,8 @@
 The clauses of :mod:`lmux_plug_contract.detail_contract` run where the wire declares what
 they need (a parameters object, a context-length message, reasoning it reads back); the
 suite's Gemini wire declares all of it. These variants serve the in-repo Gemini codec as
-the ``gemini`` provider and break one thing each, the way a plugin author could:
-``DETAIL_DEFECTS`` maps each to the clause it must fail (``test_broken_plugins.py`` runs
-them).
+the ``gemini`` provider and break one thing each, the way a plugin author could; each
+one's ``fails_on`` names the clause it must fail (``test_broken_plugins.py`` runs them).
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ class ServedGemini(ServedCodec):  # type: ignore[misc]
 class IdsFromCallContent(ServedGemini):
     """Gives id-less calls an id made of their name and arguments: equal calls share it."""
 
+    fails_on = ("tools.repeated_call", "repeated_call and chat")
+
     def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         # Derives each id from the call alone (name and arguments), not from its place.
         calls = [
@@ -65,6 +66,8 @@ class IdsFromCallContent(ServedGemini):
 class DropsAnswerSignature(ServedGemini):
     """Sends signatures back on thought parts only, not on the answer part that carried one."""
 
+    fails_on = ("reasoning.round_trip", "round_trip")
+
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for content in sent.body["contents"]:
             for part in content["parts"]:
@@ -75,6 +78,8 @@ class DropsAnswerSignature(ServedGemini):
 
 class ReplacesGenerationConfig(ServedGemini):
     """Lets an extra_body generationConfig replace the typed parameters' one."""
+
+    fails_on = ("requests.nested_extra", "nested_extra")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         # A shallow merge: the caller's generationConfig replaces the one built from the
@@ -100,11 +105,15 @@ class _ContextErrorIsPlainCodec(GeminiCodec):
 class ContextErrorIsPlain(ServedGemini):
     """Maps a prompt-too-long refusal to a plain InvalidRequestError."""
 
+    fails_on = ("errors.context_length", "context_length")
+
     codec = _ContextErrorIsPlainCodec()
 
 
 class RefusesPdfData(ServedGemini):
     """Refuses a PDF given as data (only file ids) while the model declares files."""
+
+    fails_on = ("requests.pdf_document", "pdf_document")
 
     def refusal(self, request: ChatRequest) -> str | None:
         for message in request.messages:
@@ -133,11 +142,15 @@ class _ErrorMessageByKeyCodec(GeminiCodec):
 class ErrorMessageByKey(ServedGemini):
     """Reads a stream error event's message by key: an event without one raises KeyError."""
 
+    fails_on = ("errors.odd_error_event", "odd_error_event")
+
     codec = _ErrorMessageByKeyCodec()
 
 
 class RefusesRequiredChoice(ServedGemini):
     """Refuses tool_choice='required' (with tools given) as invalid input."""
+
+    fails_on = ("requests.tool_choice", "tool_choice and required")
 
     def refusal(self, request: ChatRequest) -> str | None:
         if request.tool_choice is not None and request.tool_choice.mode == "required":
@@ -148,6 +161,8 @@ class RefusesRequiredChoice(ServedGemini):
 
 class SendsBareToolResult(ServedGemini):
     """Sends a plain-text tool result as a bare string where the API takes an object."""
+
+    fails_on = ("requests.conversation", "conversation and tool_result")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for content in sent.body["contents"]:
@@ -162,6 +177,8 @@ class SendsBareToolResult(ServedGemini):
 class ParsesArgumentsBlindly(ServedGemini):
     """Parses sent-back tool-call arguments with json.loads unguarded (a JSONDecodeError)."""
 
+    fails_on = ("requests.odd_tool_arguments", "odd_tool_arguments")
+
     def refusal(self, request: ChatRequest) -> str | None:
         for message in request.messages:
             for call in getattr(message, "tool_calls", ()):
@@ -171,6 +188,8 @@ class ParsesArgumentsBlindly(ServedGemini):
 
 class SendsLevelNone(ServedGemini):
     """Sends reasoning_effort='none' to Gemini 3 as thinkingLevel 'none' (not a level)."""
+
+    fails_on = ("reasoning.effort_levels", "effort_levels")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
@@ -183,6 +202,8 @@ class SendsLevelNone(ServedGemini):
 class TurnsThinkingOff(ServedGemini):
     """Sends every reasoning_effort to Gemini 2.5 as a thinking budget of 0 (thinking off)."""
 
+    fails_on = ("reasoning.effort_levels", "effort_levels")
+
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
         if "thinkingBudget" in thinking:
@@ -193,6 +214,8 @@ class TurnsThinkingOff(ServedGemini):
 
 class FormatFromSuffix:
     """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
+
+    fails_on = ("requests.linked_image", "linked_image")
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
@@ -212,21 +235,6 @@ class FormatFromSuffix:
         return lmux_plug_bedrock.lmux_plug_chat(request=request, provider=provider)
 
 
-#: variant -> (the clause that must fail, the -k expression that selects it)
-DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
-    "IdsFromCallContent": ("tools.repeated_call", "repeated_call and chat"),
-    "DropsAnswerSignature": ("reasoning.round_trip", "round_trip"),
-    "ReplacesGenerationConfig": ("requests.nested_extra", "nested_extra"),
-    "ContextErrorIsPlain": ("errors.context_length", "context_length"),
-    "RefusesPdfData": ("requests.pdf_document", "pdf_document"),
-    "ErrorMessageByKey": ("errors.odd_error_event", "odd_error_event"),
-    "RefusesRequiredChoice": ("requests.tool_choice", "tool_choice and required"),
-    "SendsBareToolResult": ("requests.conversation", "conversation and tool_result"),
-    "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
-    "FormatFromSuffix": ("requests.linked_image", "linked_image"),
-    "SendsLevelNone": ("reasoning.effort_levels", "effort_levels"),
-    "TurnsThinkingOff": ("reasoning.effort_levels", "effort_levels"),
-}
 #: The variants that serve another provider than ``gemini``.
 DETAIL_PROVIDERS: dict[str, str] = {
     "FormatFromSuffix": "bedrock",

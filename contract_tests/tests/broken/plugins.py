@@ -1,7 +1,8 @@
 """Deliberately broken variants of the ``acme`` example plugin, one defect each.
 
-``DEFECTS`` maps each variant to the clause that must fail because of it; the tests in
-``test_broken_plugins.py`` run the suite on each and check that clause failed.
+Each variant's ``fails_on`` names the clause that must fail because of it (and the ``-k``
+expression selecting it); the tests in ``test_broken_plugins.py`` run the suite on each
+and check that clause failed.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ ImportTimeIO = _load_import_io().ImportTimeIO
 class WrongUsage(AcmePlugin):
     """Swaps prompt and completion token counts."""
 
+    fails_on = ("types.usage", "types")
+
     def usage(self, data: Any) -> Usage:
         usage = super().usage(data)
         return Usage(input_tokens=usage.output_tokens, output_tokens=usage.input_tokens)
@@ -84,6 +87,8 @@ class WrongUsage(AcmePlugin):
 
 class WrongCost(AcmePlugin):
     """Prices output tokens at the input rate."""
+
+    fails_on = ("types.cost", "types")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -97,6 +102,11 @@ class WrongCost(AcmePlugin):
 class NoTerminalChunk(AcmePlugin):
     """Never emits the terminal chunk (finish_reason and usage are dropped)."""
 
+    fails_on = (
+        "streaming.terminal_chunk",
+        "streaming and not arbitrary and not early and not multibyte",
+    )
+
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
     ) -> AsyncIterator[ChatChunk]:
@@ -107,6 +117,8 @@ class NoTerminalChunk(AcmePlugin):
 
 class SplitSensitive(AcmePlugin):
     """Parses each network read on its own, as if events never straddled two reads."""
+
+    fails_on = ("streaming.arbitrary_splits", "arbitrary_splits")
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
@@ -128,6 +140,8 @@ class SplitSensitive(AcmePlugin):
 class LeaksConnections(AcmePlugin):
     """Keeps every streaming response (for a 'debug log') and never closes it."""
 
+    fails_on = ("streaming.early_close", "early_close")
+
     def __init__(self) -> None:
         self.kept: list[Any] = []
 
@@ -142,6 +156,8 @@ class LeaksConnections(AcmePlugin):
 
 class IgnoresStreamErrors(AcmePlugin):
     """Skips error events inside a stream and ends it as if it were complete."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
@@ -162,6 +178,8 @@ class IgnoresStreamErrors(AcmePlugin):
 
 class RawTransportErrors(AcmePlugin):
     """Talks to aiohttp itself and lets its exceptions escape (timeouts, resets)."""
+
+    fails_on = ("errors.connection_reset", "timeout or connection_reset")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         timeout = aiohttp.ClientTimeout(total=request.timeout)
@@ -186,6 +204,8 @@ class RawTransportErrors(AcmePlugin):
 class KeyErrorOnOddJson(AcmePlugin):
     """Indexes the answer without checking its shape (KeyError / TypeError escape)."""
 
+    fails_on = ("errors.unexpected_json", "unexpected_json")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         data = await self.post(
             provider, "chat/completions", self.encode(request, stream=False), request
@@ -206,6 +226,8 @@ class LeaksKey(AcmePlugin):
     (unscrubbed) logger is the leak the clause must catch.
     """
 
+    fails_on = ("auth.key_not_leaked", "auth")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         try:
             return await super().chat(request, provider)
@@ -221,6 +243,8 @@ class LeaksKey(AcmePlugin):
 class IgnoresRetryAfter(AcmePlugin):
     """Rebuilds rate-limit errors and drops their retry_after."""
 
+    fails_on = ("errors.retry_after", "retry_after")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         try:
             return await super().chat(request, provider)
@@ -232,6 +256,8 @@ class IgnoresRetryAfter(AcmePlugin):
 
 class DeclarationDoesIO(AcmePlugin):
     """Asks a local discovery daemon for models while declaring its provider (I/O at load)."""
+
+    fails_on = ("capabilities.undeclared_before_io", "capabilities")
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
@@ -245,6 +271,8 @@ class DeclarationDoesIO(AcmePlugin):
 
 class StatefulClient(AcmePlugin):
     """Keeps per-client conversation state, so a second identical call answers differently."""
+
+    fails_on = ("parity.chat", "parity")
 
     def __init__(self) -> None:
         self.calls: dict[int, int] = {}
@@ -260,6 +288,8 @@ class StatefulClient(AcmePlugin):
 class EmbeddingsOutOfOrder(AcmePlugin):
     """Returns the vectors in reverse order."""
 
+    fails_on = ("embeddings.vectors", "embeddings")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
@@ -270,6 +300,8 @@ class EmbeddingsOutOfOrder(AcmePlugin):
 class DropsSystemMessages(AcmePlugin):
     """Silently drops system messages from the request."""
 
+    fails_on = ("requests.texts_round_trip", "requests")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         body["messages"] = [m for m in body["messages"] if m.get("role") != "system"]
@@ -279,6 +311,8 @@ class DropsSystemMessages(AcmePlugin):
 class TruncatesModelIds(AcmePlugin):
     """Sends only the part of the model id after its last '/'."""
 
+    fails_on = ("registry.model_ids_verbatim", "registry")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         body["model"] = request.model.rsplit("/", 1)[-1]
@@ -287,6 +321,8 @@ class TruncatesModelIds(AcmePlugin):
 
 class StreamCostWrong(AcmePlugin):
     """Prices the streamed answer at a flat rate (the non-streamed cost is right)."""
+
+    fails_on = ("types.cost", "cost")
 
     async def stream(
         self, request: ChatRequest, provider: ProviderContext
@@ -300,12 +336,16 @@ class StreamCostWrong(AcmePlugin):
 class StreamIgnoresTimeout(AcmePlugin):
     """Opens streams without the request's timeout (chat honours it)."""
 
+    fails_on = ("errors.timeout", "timeout and stream")
+
     async def open_stream(self, request: ChatRequest, provider: ProviderContext) -> Any:
         return await super().open_stream(attrs.evolve(request, timeout=60.0), provider)
 
 
 class EmbedIgnoresTimeout(AcmePlugin):
     """Embeds without the request's timeout (chat honours it)."""
+
+    fails_on = ("errors.timeout", "timeout and embed")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -315,6 +355,8 @@ class EmbedIgnoresTimeout(AcmePlugin):
 
 class StreamIndexesEvents(AcmePlugin):
     """Indexes each stream event without checking its shape (KeyError on odd JSON)."""
+
+    fails_on = ("errors.unexpected_json", "unexpected_json and stream")
 
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
@@ -327,6 +369,8 @@ class StreamIndexesEvents(AcmePlugin):
 
 class EmbedIndexesItems(AcmePlugin):
     """Reads each embedding item's ``embedding`` key without checking it is there."""
+
+    fails_on = ("errors.unexpected_json", "unexpected_json and embed")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -347,6 +391,8 @@ class EmbedIndexesItems(AcmePlugin):
 class ChatDropsToolCalls(AcmePlugin):
     """Reads only the text of a non-streamed answer: its tool calls are lost."""
 
+    fails_on = ("tools.calls", "tools")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         return attrs.evolve(response, tool_calls=())
@@ -354,6 +400,8 @@ class ChatDropsToolCalls(AcmePlugin):
 
 class LogsHeadersInRecord(AcmePlugin):
     """Logs the request headers as a record attribute (the message itself is clean)."""
+
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and success")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         logging.getLogger("acme.debug").debug(
@@ -364,6 +412,8 @@ class LogsHeadersInRecord(AcmePlugin):
 
 class LeaksKeyOnTimeout(AcmePlugin):
     """Attaches the request headers to timeout errors ('for debugging')."""
+
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and timeout")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         try:
@@ -380,6 +430,8 @@ class LeaksKeyInStreamErrors(AcmePlugin):
     (unscrubbed) logger is the leak the clause must catch.
     """
 
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and stream")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -395,6 +447,8 @@ class LeaksKeyInStreamErrors(AcmePlugin):
 class DropsEmptyInputs(AcmePlugin):
     """Leaves empty strings out of the embeddings request (so vectors shift)."""
 
+    fails_on = ("embeddings.empty_inputs", "empty_inputs")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
@@ -404,6 +458,8 @@ class DropsEmptyInputs(AcmePlugin):
 
 class DecodesEachRead(AcmePlugin):
     """Decodes each network read as text on its own (a character split across reads breaks)."""
+
+    fails_on = ("streaming.multibyte_splits", "multibyte_splits")
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
@@ -423,6 +479,8 @@ class DecodesEachRead(AcmePlugin):
 class LowercasesModelIds(AcmePlugin):
     """Sends model ids in lower case ('the API is case-insensitive')."""
 
+    fails_on = ("registry.model_ids_verbatim", "model_ids_verbatim")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         body["model"] = request.model.lower()
@@ -431,6 +489,8 @@ class LowercasesModelIds(AcmePlugin):
 
 class StreamErrorsAreGeneric(AcmePlugin):
     """Turns every stream error event into a generic ProviderError without its message."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
@@ -449,6 +509,8 @@ class StreamErrorsAreGeneric(AcmePlugin):
 class DropsLongEvents(AcmePlugin):
     """Skips stream events longer than 64 KiB (a fixed line buffer)."""
 
+    fails_on = ("types.long_values", "long_values")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -459,6 +521,8 @@ class DropsLongEvents(AcmePlugin):
 
 class TruncatesLongAnswers(AcmePlugin):
     """Keeps at most 64 KiB of a non-streamed answer."""
+
+    fails_on = ("types.long_values", "long_values")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -481,6 +545,8 @@ class AssumesCachedTokens(AcmePlugin):
 class UsageWithFloor(AcmePlugin):
     """Reports at least one input token ('an empty count means the field was missing')."""
 
+    fails_on = ("types.usage_reported", "usage_reported")
+
     def usage(self, data: Any) -> Usage:
         usage = super().usage(data)
         return attrs.evolve(usage, input_tokens=max(usage.input_tokens, 1))
@@ -488,6 +554,8 @@ class UsageWithFloor(AcmePlugin):
 
 class DropsMaxTokens(AcmePlugin):
     """Forgets max_tokens when encoding (the answer is never capped)."""
+
+    fails_on = ("requests.parameters", "parameters")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -498,6 +566,8 @@ class DropsMaxTokens(AcmePlugin):
 class SendsDimensionsAboveOne(AcmePlugin):
     """Sends embedding dimensions only when above 1 (a truthiness slip: 1 is dropped too)."""
 
+    fails_on = ("requests.embed_dimensions", "embed_dimensions")
+
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         if path == "embeddings" and not (body.get("dimensions") or 0) > 1:
             body = {k: v for k, v in body.items() if k != "dimensions"}
@@ -507,12 +577,16 @@ class SendsDimensionsAboveOne(AcmePlugin):
 class IgnoresExtraBody(AcmePlugin):
     """Builds the body from the typed fields only: the caller's provider fields are lost."""
 
+    fails_on = ("requests.extra_body", "extra_body")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return super().encode(attrs.evolve(request, extra={}), stream=stream)
 
 
 class RefusesMaxTokens(AcmePlugin):
     """Refuses any max_tokens before sending ('the API picks the length'): callers cannot cap it."""
+
+    fails_on = ("requests.parameters", "parameters")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if request.max_tokens is not None:
@@ -524,6 +598,8 @@ class RefusesMaxTokens(AcmePlugin):
 
 class ChatAsksForStream(AcmePlugin):
     """Encodes non-streamed chat calls with ``"stream": true`` (and then reads JSON)."""
+
+    fails_on = ("types.chat_response", "chat_response")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         encode = self.encode
@@ -541,6 +617,8 @@ class NamesToolChoiceByMode(AcmePlugin):
     clause that reads the tool choice back out of the body sees (found by mutation testing).
     """
 
+    fails_on = ("requests.tool_choice", "tool_choice")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         if request.tool_choice is not None:
@@ -550,6 +628,8 @@ class NamesToolChoiceByMode(AcmePlugin):
 
 class DropsToolDescriptions(AcmePlugin):
     """Sends each tool without its description (the model then guesses what a tool does)."""
+
+    fails_on = ("requests.tool_choice", "tool_choice")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -561,6 +641,8 @@ class DropsToolDescriptions(AcmePlugin):
 class StreamAsksForWholeAnswer(AcmePlugin):
     """Encodes streamed calls with ``"stream": false``: the API answers with one JSON body."""
 
+    fails_on = ("streaming.chunks", "streaming and not arbitrary and not early and not multibyte")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         if stream:
@@ -571,6 +653,8 @@ class StreamAsksForWholeAnswer(AcmePlugin):
 class DropsToolCallIds(AcmePlugin):
     """Leaves the ids of a non-streamed answer's tool calls empty (results cannot be matched)."""
 
+    fails_on = ("tools.calls", "tools")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         calls = tuple(attrs.evolve(c, id="") for c in response.tool_calls)
@@ -579,6 +663,8 @@ class DropsToolCallIds(AcmePlugin):
 
 class ToolIndexesFromOne(AcmePlugin):
     """Numbers streamed tool calls from 1 ('the first call')."""
+
+    fails_on = ("tools.calls", "tools")
 
     def index_of(self, index: int) -> int:
         return index + 1
@@ -602,6 +688,8 @@ class ToolIndexesFromOne(AcmePlugin):
 class ToolCallsFinishAsStop(AcmePlugin):
     """Reports every non-streamed answer as finished with ``stop``, tool calls included."""
 
+    fails_on = ("tools.calls", "tools")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         return attrs.evolve(response, finish_reason=FinishReason.STOP)
@@ -609,6 +697,8 @@ class ToolCallsFinishAsStop(AcmePlugin):
 
 class PassesOddDeltasThrough(AcmePlugin):
     """Copies a stream event's ``delta.content`` into its chunk whatever its JSON type."""
+
+    fails_on = ("errors.odd_fields", "odd_fields and stream")
 
     def choice_chunks(
         self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
@@ -627,6 +717,8 @@ class PassesOddDeltasThrough(AcmePlugin):
 
 class EmbedTrustsIndexes(AcmePlugin):
     """Orders embeddings by ``int(item["index"])``: a null or odd index lets TypeError escape."""
+
+    fails_on = ("errors.odd_fields", "odd_fields and embed")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -649,6 +741,8 @@ class EmbedTrustsIndexes(AcmePlugin):
 
 class EmbedAcceptsMissingVectors(AcmePlugin):
     """Returns whatever vectors came back, even fewer than the inputs it was asked to embed."""
+
+    fails_on = ("errors.odd_fields", "odd_fields and embed")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -675,12 +769,16 @@ class EmbedAcceptsMissingVectors(AcmePlugin):
 class ToolDeltasAtIndexZero(ToolIndexesFromOne):
     """Puts every streamed tool-call delta at index 0 ('there is only ever one call')."""
 
+    fails_on = ("tools.several_calls", "several_calls and stream")
+
     def index_of(self, index: int) -> int:
         return 0
 
 
 class KeepsFirstToolCall(AcmePlugin):
     """Keeps only the first tool call of a non-streamed answer."""
+
+    fails_on = ("tools.several_calls", "several_calls and chat")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -689,6 +787,8 @@ class KeepsFirstToolCall(AcmePlugin):
 
 class Base64BigEndian(AcmePlugin):
     """Passes ``encoding_format`` on and reads base64 vectors as big-endian float32."""
+
+    fails_on = ("embeddings.base64", "base64")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -732,6 +832,8 @@ class _SeesImages(AcmePlugin):
 class DropsImageParts(_SeesImages):
     """Declares vision but sends only the text of a user turn (its images are lost)."""
 
+    fails_on = ("requests.content_parts", "content_parts and image")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         for message in body["messages"]:
@@ -744,12 +846,16 @@ class DropsImageParts(_SeesImages):
 class SendsEmptyImages(_SeesImages):
     """Declares vision and sends an image part without a url instead of refusing it."""
 
+    fails_on = ("requests.content_parts", "content_parts and image")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return AcmePlugin.encode(self, request, stream=stream)
 
 
 class NestsExtraBody(AcmePlugin):
     """Sends extra_body fields nested under one ``extra`` member instead of top-level."""
+
+    fails_on = ("requests.extra_body", "extra_body")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(attrs.evolve(request, extra={}), stream=stream)
@@ -760,6 +866,8 @@ class NestsExtraBody(AcmePlugin):
 
 class GuessesErrorsFromWords(StreamErrorsAreGeneric):
     """Reads a stream error event that mentions 'model' as a missing model (NotFoundError)."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     def stream_error(
         self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
@@ -772,6 +880,8 @@ class GuessesErrorsFromWords(StreamErrorsAreGeneric):
 class DropsStreamErrorStatus(StreamErrorsAreGeneric):
     """Keeps a stream error event's class and message but not the status it states."""
 
+    fails_on = ("errors.stream_error_event", "stream_error_event")
+
     def stream_error(
         self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
     ) -> LmuxError:
@@ -780,6 +890,8 @@ class DropsStreamErrorStatus(StreamErrorsAreGeneric):
 
 class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
     """Keeps the first vectors of an answer that has more than the inputs (no error)."""
+
+    fails_on = ("embeddings.extra_vector", "extra_vector")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -791,6 +903,8 @@ class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
 class DropsTopP(AcmePlugin):
     """Leaves top_p out of the body without a word (the caller's setting has no effect)."""
 
+    fails_on = ("requests.parameter_bounds", "parameter_bounds")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return super().encode(attrs.evolve(request, top_p=None), stream=stream)
 
@@ -798,75 +912,9 @@ class DropsTopP(AcmePlugin):
 class EmbedDropsDimensions(AcmePlugin):
     """Leaves dimensions out of an embeddings body (vectors of another size come back)."""
 
+    fails_on = ("requests.embed_dimensions", "embed_dimensions")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         return await super().embed(attrs.evolve(request, dimensions=None), provider)
-
-
-#: variant -> (the clause that must fail, the -k expression that selects its family)
-DEFECTS: dict[str, tuple[str, str]] = {
-    "WrongUsage": ("types.usage", "types"),
-    "WrongCost": ("types.cost", "types"),
-    "NoTerminalChunk": (
-        "streaming.terminal_chunk",
-        "streaming and not arbitrary and not early and not multibyte",
-    ),
-    "SplitSensitive": ("streaming.arbitrary_splits", "arbitrary_splits"),
-    "LeaksConnections": ("streaming.early_close", "early_close"),
-    "IgnoresStreamErrors": ("errors.stream_error_event", "stream_error_event"),
-    "RawTransportErrors": ("errors.connection_reset", "timeout or connection_reset"),
-    "KeyErrorOnOddJson": ("errors.unexpected_json", "unexpected_json"),
-    "LeaksKey": ("auth.key_not_leaked", "auth"),
-    "IgnoresRetryAfter": ("errors.retry_after", "retry_after"),
-    "DeclarationDoesIO": ("capabilities.undeclared_before_io", "capabilities"),
-    "StatefulClient": ("parity.chat", "parity"),
-    "EmbeddingsOutOfOrder": ("embeddings.vectors", "embeddings"),
-    "DropsSystemMessages": ("requests.texts_round_trip", "requests"),
-    "TruncatesModelIds": ("registry.model_ids_verbatim", "registry"),
-    "StreamCostWrong": ("types.cost", "cost"),
-    "StreamIgnoresTimeout": ("errors.timeout", "timeout and stream"),
-    "EmbedIgnoresTimeout": ("errors.timeout", "timeout and embed"),
-    "StreamIndexesEvents": ("errors.unexpected_json", "unexpected_json and stream"),
-    "EmbedIndexesItems": ("errors.unexpected_json", "unexpected_json and embed"),
-    "ChatDropsToolCalls": ("tools.calls", "tools"),
-    "LogsHeadersInRecord": ("auth.key_not_leaked", "key_not_leaked and success"),
-    "LeaksKeyOnTimeout": ("auth.key_not_leaked", "key_not_leaked and timeout"),
-    "LeaksKeyInStreamErrors": ("auth.key_not_leaked", "key_not_leaked and stream"),
-    "DropsEmptyInputs": ("embeddings.empty_inputs", "empty_inputs"),
-    "DecodesEachRead": ("streaming.multibyte_splits", "multibyte_splits"),
-    "LowercasesModelIds": ("registry.model_ids_verbatim", "model_ids_verbatim"),
-    "StreamErrorsAreGeneric": ("errors.stream_error_event", "stream_error_event"),
-    "DropsLongEvents": ("types.long_values", "long_values"),
-    "TruncatesLongAnswers": ("types.long_values", "long_values"),
-    "ImportTimeIO": ("loading.no_io_at_load", "loading"),
-    "UsageWithFloor": ("types.usage_reported", "usage_reported"),
-    "DropsMaxTokens": ("requests.parameters", "parameters"),
-    "RefusesMaxTokens": ("requests.parameters", "parameters"),
-    "SendsDimensionsAboveOne": ("requests.embed_dimensions", "embed_dimensions"),
-    "IgnoresExtraBody": ("requests.extra_body", "extra_body"),
-    "ChatAsksForStream": ("types.chat_response", "chat_response"),
-    "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
-    "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
-    "ToolCallsFinishAsStop": ("tools.calls", "tools"),
-    "DropsToolCallIds": ("tools.calls", "tools"),
-    "StreamAsksForWholeAnswer": (
-        "streaming.chunks",
-        "streaming and not arbitrary and not early and not multibyte",
-    ),
-    "ToolIndexesFromOne": ("tools.calls", "tools"),
-    "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
-    "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
-    "EmbedAcceptsMissingVectors": ("errors.odd_fields", "odd_fields and embed"),
-    "ToolDeltasAtIndexZero": ("tools.several_calls", "several_calls and stream"),
-    "KeepsFirstToolCall": ("tools.several_calls", "several_calls and chat"),
-    "Base64BigEndian": ("embeddings.base64", "base64"),
-    "DropsImageParts": ("requests.content_parts", "content_parts and image"),
-    "SendsEmptyImages": ("requests.content_parts", "content_parts and image"),
-    "NestsExtraBody": ("requests.extra_body", "extra_body"),
-    "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
-    "DropsStreamErrorStatus": ("errors.stream_error_event", "stream_error_event"),
-    "EmbedDropsExtraVectors": ("embeddings.extra_vector", "extra_vector"),
-    "DropsTopP": ("requests.parameter_bounds", "parameter_bounds"),
-    "EmbedDropsDimensions": ("requests.embed_dimensions", "embed_dimensions"),
-}

@@ -4,7 +4,7 @@ The clauses of :mod:`lmux_plug_contract.shape_contract` run where the wire can r
 conversation back and render reasoning and parallel tool calls; the suite's Anthropic
 wire can, the OpenAI one the ``acme`` example speaks does not (yet). So these variants
 serve the in-repo Anthropic codec as the ``anthropic`` provider and break one thing each,
-the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must fail
+the way a plugin author could; each one's ``fails_on`` names the clause it must fail
 (``test_broken_plugins.py`` runs them).
 """
 
@@ -120,6 +120,8 @@ class ServedAnthropic(ServedCodec):
 class MergesIntoFirstTurn(ServedAnthropic):
     """Merges a user turn into the first user turn instead of the one before it."""
 
+    fails_on = ("requests.conversation", "conversation")
+
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         turns = sent.body["messages"]
         users = [t for t in turns if t["role"] == "user"]
@@ -133,6 +135,8 @@ class MergesIntoFirstTurn(ServedAnthropic):
 class DropsToolErrorFlag(ServedAnthropic):
     """Sends a failed tool result as if it had succeeded."""
 
+    fails_on = ("requests.conversation", "conversation")
+
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for turn in sent.body["messages"]:
             for block in turn["content"]:
@@ -143,6 +147,8 @@ class DropsToolErrorFlag(ServedAnthropic):
 class DropsThinkingSignatures(ServedAnthropic):
     """Keeps the reasoning text but drops its signature (the caller cannot send it back)."""
 
+    fails_on = ("reasoning.thinking", "reasoning_thinking")
+
     def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         thinking = [attrs.evolve(b, signature=None) for b in decoded.thinking]
         return attrs.evolve(decoded, thinking=thinking)
@@ -151,12 +157,16 @@ class DropsThinkingSignatures(ServedAnthropic):
 class KeepsLastToolCall(ServedAnthropic):
     """Decodes only the last of several tool calls in an answer."""
 
+    fails_on = ("tools.several_calls", "several_calls")
+
     def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         return attrs.evolve(decoded, tool_calls=decoded.tool_calls[-1:])
 
 
 class RefusesTopPBounds(ServedAnthropic):
     """Refuses top_p of exactly 0 or 1 (an open interval where the API's is closed)."""
+
+    fails_on = ("requests.parameter_bounds", "parameter_bounds")
 
     def refusal(self, request: ChatRequest) -> str | None:
         if request.top_p is not None and not 0.0 < request.top_p < 1.0:
@@ -166,6 +176,8 @@ class RefusesTopPBounds(ServedAnthropic):
 
 class RefusesPrefill(ServedAnthropic):
     """Refuses a conversation whose last turn is the assistant's, as if it were malformed."""
+
+    fails_on = ("requests.conversation", "conversation and prefill")
 
     def refusal(self, request: ChatRequest) -> str | None:
         if request.messages and request.messages[-1].role == "assistant":
@@ -185,11 +197,15 @@ class _JsonAnswerAsToolCallCodec(AnthropicCodec):
 class JsonAnswerAsToolCall(ServedAnthropic):
     """Returns a JSON-mode answer as a call of its synthetic tool instead of as the text."""
 
+    fails_on = ("types.json_answer", "json_answer")
+
     codec = _JsonAnswerAsToolCallCodec()
 
 
 class ForgetsFilesBeta(ServedAnthropic):
     """Sends a Files API file id without the beta flag the API needs to read it."""
+
+    fails_on = ("requests.content_parts", "content_parts and file_id")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         headers = {k: v for k, v in sent.headers.items() if k != "anthropic-beta"}
@@ -198,6 +214,8 @@ class ForgetsFilesBeta(ServedAnthropic):
 
 class BudgetBelowMinimum(ServedAnthropic):
     """Sends reasoning_effort='minimal' as a thinking budget of 512, which the API refuses."""
+
+    fails_on = ("reasoning.effort_levels", "effort_levels")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("thinking")
@@ -210,23 +228,10 @@ class BudgetBelowMinimum(ServedAnthropic):
 class CutCallAsToolCalls(ServedAnthropic):
     """Reports a tool call the max_tokens limit cut off as a finished call (tool_calls)."""
 
+    fails_on = ("tools.cut_off", "cut_off")
+
     def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         if decoded.tool_calls:
             # Any answer holding a tool call is reported as a complete call.
             return attrs.evolve(decoded, finish_reason=FinishReason.TOOL_CALLS)
         return decoded
-
-
-#: variant -> (the clause that must fail, the -k expression that selects it)
-SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
-    "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
-    "DropsToolErrorFlag": ("requests.conversation", "conversation"),
-    "RefusesPrefill": ("requests.conversation", "conversation and prefill"),
-    "DropsThinkingSignatures": ("reasoning.thinking", "reasoning_thinking"),
-    "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
-    "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
-    "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
-    "ForgetsFilesBeta": ("requests.content_parts", "content_parts and file_id"),
-    "BudgetBelowMinimum": ("reasoning.effort_levels", "effort_levels"),
-    "CutCallAsToolCalls": ("tools.cut_off", "cut_off"),
-}
