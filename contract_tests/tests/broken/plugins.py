@@ -8,7 +8,6 @@ and check that clause failed.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import socket
 import struct
@@ -16,7 +15,6 @@ import sys
 from collections.abc import AsyncIterator
 from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -44,35 +42,11 @@ from lmux_plug import hookimpl
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import error_from_response
 
-
-def _load_acme() -> Any:
-    name = "lmux_contract_examples_acme"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("acme.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-AcmePlugin = _load_acme().AcmePlugin
-
-
-def _load_import_io() -> Any:
-    name = "lmux_contract_examples_import_io"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("import_io.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
+# Both loaded under these names, before this file, by the tests' conftest (import_io.py
+# loads acme itself too: the loading clause imports it alone in a fresh process).
+AcmePlugin = sys.modules["lmux_contract_examples_acme"].AcmePlugin
 #: Connects at import time (see ``import_io.py``).
-ImportTimeIO = _load_import_io().ImportTimeIO
+ImportTimeIO = sys.modules["lmux_contract_examples_import_io"].ImportTimeIO
 
 
 class WrongUsage(AcmePlugin):
@@ -115,26 +89,37 @@ class NoTerminalChunk(AcmePlugin):
                 yield chunk
 
 
-class SplitSensitive(AcmePlugin):
-    """Parses each network read on its own, as if events never straddled two reads."""
+class _RewritesReads(AcmePlugin):
+    """Decodes the stream after passing each network read through :meth:`read` on its own."""
 
-    fails_on = ("streaming.arbitrary_splits", "arbitrary_splits")
+    def read(self, raw: bytes) -> bytes:
+        """What the variant makes of one network read, seen alone."""
+        return raw
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
     ) -> AsyncIterator[ChatChunk]:
         async def reads() -> AsyncIterator[bytes]:
             async for raw in response.iter_bytes():
-                # Defect: a fresh decoder per read drops any event split across reads.
-                events = SSEDecoder().feed(raw)
-                yield b"".join(f"data: {e.data}\n\n".encode() for e in events)
+                yield self.read(raw)
 
-        class _Whole:
+        class _Rewritten:
             def iter_bytes(self) -> AsyncIterator[bytes]:
                 return reads()
 
-        async for chunk in super().decode_stream(_Whole(), request, provider):
+        async for chunk in super().decode_stream(_Rewritten(), request, provider):
             yield chunk
+
+
+class SplitSensitive(_RewritesReads):
+    """Parses each network read on its own, as if events never straddled two reads."""
+
+    fails_on = ("streaming.arbitrary_splits", "arbitrary_splits")
+
+    def read(self, raw: bytes) -> bytes:
+        # Defect: a fresh decoder per read drops any event split across reads.
+        events = SSEDecoder().feed(raw)
+        return b"".join(f"data: {e.data}\n\n".encode() for e in events)
 
 
 class LeaksConnections(AcmePlugin):
@@ -456,24 +441,13 @@ class DropsEmptyInputs(AcmePlugin):
         return await super().embed(attrs.evolve(request, inputs=kept or request.inputs), provider)
 
 
-class DecodesEachRead(AcmePlugin):
+class DecodesEachRead(_RewritesReads):
     """Decodes each network read as text on its own (a character split across reads breaks)."""
 
     fails_on = ("streaming.multibyte_splits", "multibyte_splits")
 
-    async def decode_stream(
-        self, response: Any, request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        async def reads() -> AsyncIterator[bytes]:
-            async for raw in response.iter_bytes():
-                yield raw.decode("utf-8", errors="replace").encode()
-
-        class _Decoded:
-            def iter_bytes(self) -> AsyncIterator[bytes]:
-                return reads()
-
-        async for chunk in super().decode_stream(_Decoded(), request, provider):
-            yield chunk
+    def read(self, raw: bytes) -> bytes:
+        return raw.decode("utf-8", errors="replace").encode()
 
 
 class LowercasesModelIds(AcmePlugin):
@@ -790,21 +764,17 @@ class Base64BigEndian(AcmePlugin):
 
     fails_on = ("embeddings.base64", "base64")
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
-        if request.encoding_format is not None:
-            body["encoding_format"] = request.encoding_format
-        data = await self.post(provider, "embeddings", body, request)
-        vectors = []
-        for item in data["data"]:
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        asked = getattr(request, "encoding_format", None) if path == "embeddings" else None
+        if asked is not None:
+            body = {**body, "encoding_format": asked}
+        data = await super().post(provider, path, body, request)
+        for item in data.get("data", ()) if asked is not None else ():
             raw = item["embedding"]
             if isinstance(raw, str):
                 packed = base64.b64decode(raw)
-                raw = struct.unpack(f">{len(packed) // 4}f", packed)
-            vectors.append([float(x) for x in raw])
-        return EmbeddingResponse(embeddings=vectors, model=request.model, provider=provider.name)
+                item["embedding"] = list(struct.unpack(f">{len(packed) // 4}f", packed))
+        return data
 
 
 class _SeesImages(AcmePlugin):
