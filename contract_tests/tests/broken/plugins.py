@@ -352,10 +352,12 @@ class StreamIndexesEvents(AcmePlugin):
         return payload
 
 
-class EmbedIndexesItems(AcmePlugin):
-    """Reads each embedding item's ``embedding`` key without checking it is there."""
+class _ReadsVectors(AcmePlugin):
+    """Acme's embeddings call (without dimensions), reading the items with :meth:`vectors`."""
 
-    fails_on = ("errors.unexpected_json", "unexpected_json and embed")
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        """The answer's vectors, read from its ``data`` items the variant's way."""
+        raise NotImplementedError
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -363,14 +365,23 @@ class EmbedIndexesItems(AcmePlugin):
         body = {"model": request.model, "input": list(request.inputs)}
         data = await self.post(provider, "embeddings", body, request)
         items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError("no data", provider=provider.name, model=request.model)
         return EmbeddingResponse(
-            embeddings=[[float(x) for x in item["embedding"]] for item in items],
+            embeddings=self.vectors(items, provider, request),
             model=request.model,
             provider=provider.name,
             usage=self.usage(data.get("usage")),
         )
+
+
+class EmbedIndexesItems(_ReadsVectors):
+    """Reads each embedding item's ``embedding`` key without checking it is there."""
+
+    fails_on = ("errors.unexpected_json", "unexpected_json and embed")
+
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        if not isinstance(items, list):
+            raise ProviderError("no data", provider=provider.name, model=request.model)
+        return [[float(x) for x in item["embedding"]] for item in items]
 
 
 class ChatDropsToolCalls(AcmePlugin):
@@ -689,41 +700,26 @@ class PassesOddDeltasThrough(AcmePlugin):
         return chunks, finish
 
 
-class EmbedTrustsIndexes(AcmePlugin):
+class EmbedTrustsIndexes(_ReadsVectors):
     """Orders embeddings by ``int(item["index"])``: a null or odd index lets TypeError escape."""
 
     fails_on = ("errors.odd_fields", "odd_fields and embed")
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body = {"model": request.model, "input": list(request.inputs)}
-        data = await self.post(provider, "embeddings", body, request)
-        items = data.get("data") if isinstance(data, dict) else None
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
         if not isinstance(items, list) or not all(
             isinstance(i, dict) and isinstance(i.get("embedding"), list) for i in items
         ):
             raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
         ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
-        return EmbeddingResponse(
-            embeddings=[[float(x) for x in item["embedding"]] for item in ordered],
-            model=request.model,
-            provider=provider.name,
-            usage=self.usage(data.get("usage")),
-        )
+        return [[float(x) for x in item["embedding"]] for item in ordered]
 
 
-class EmbedAcceptsMissingVectors(AcmePlugin):
+class EmbedAcceptsMissingVectors(_ReadsVectors):
     """Returns whatever vectors came back, even fewer than the inputs it was asked to embed."""
 
     fails_on = ("errors.odd_fields", "odd_fields and embed")
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body = {"model": request.model, "input": list(request.inputs)}
-        data = await self.post(provider, "embeddings", body, request)
-        items = data.get("data") if isinstance(data, dict) else None
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
         if not isinstance(items, list) or not all(
             isinstance(i, dict)
             and isinstance(i.get("index"), int)
@@ -732,12 +728,7 @@ class EmbedAcceptsMissingVectors(AcmePlugin):
             for i in items
         ):
             raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
-        return EmbeddingResponse(
-            embeddings=[i["embedding"] for i in sorted(items, key=lambda i: i["index"])],
-            model=request.model,
-            provider=provider.name,
-            usage=self.usage(data.get("usage")),
-        )
+        return [i["embedding"] for i in sorted(items, key=lambda i: i["index"])]
 
 
 class ToolDeltasAtIndexZero(ToolIndexesFromOne):
