@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NoReturn
 
 import attrs
 import pytest
+from lmux_plug import Capability
 from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
@@ -30,6 +32,7 @@ from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
 if TYPE_CHECKING:
+    from lmux_plug_contract._paths import Kind
     from lmux_plug_contract._session import ContractSession
     from lmux_plug_contract.wires import WireFormat
 
@@ -77,6 +80,38 @@ def json_leaves(value: Any) -> Iterator[Any]:
 def json_texts(value: Any) -> Iterator[str]:
     """Every string leaf of a JSON document."""
     return (leaf for leaf in json_leaves(value) if isinstance(leaf, str))
+
+
+def serve_canonical(contract: ContractSession, kind: Kind, *capabilities: Capability) -> str:
+    """A model declaring ``capabilities``, the server answering canonically with ``kind``.
+
+    Skips as :meth:`ContractSession.require_wire` and :meth:`ContractSession.model` do.
+    """
+    contract.require_wire()
+    model = contract.model(*capabilities)
+    contract.use_server(contract.canonical(kind))
+    return model
+
+
+def refused_before_io(contract: ContractSession, exc: BaseException, what: str) -> None:
+    """Fail when ``what`` was refused only after its request reached the server."""
+    assert not contract.server.requests, f"{what} was refused after the request was sent: {exc}"
+
+
+def skip_refused(contract: ContractSession, exc: BaseException, what: str) -> NoReturn:
+    """Skip a clause whose ``what`` the provider refuses, failing if it refused it too late."""
+    refused_before_io(contract, exc, what)
+    pytest.skip(f"not declared: the provider refuses {what}: {exc}")
+
+
+def check_tool_finish(wire: WireFormat | None, finish: FinishReason | None, what: str) -> None:
+    """Fail unless ``finish`` is how the wire (or, without one, any API) ends tool calls."""
+    said = wire.tool_finish if wire is not None else None
+    allowed = (said,) if said else (FinishReason.TOOL_CALLS, FinishReason.STOP)
+    assert finish in allowed, (
+        f"{what}: finish_reason {finish} for tool calls "
+        f"(expected {' or '.join(str(a) for a in allowed)})"
+    )
 
 
 def report_failures(failures: Sequence[str], tried: int, what: str) -> None:

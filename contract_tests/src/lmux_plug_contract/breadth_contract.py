@@ -34,7 +34,6 @@ from lmux_plug import AudioContent
 from lmux_plug import Capability
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FileContent
-from lmux_plug import FinishReason
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
@@ -45,6 +44,10 @@ from lmux_plug import UserMessage
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import PROBE as _PROBE
 from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import check_tool_finish
+from lmux_plug_contract._calls import refused_before_io
+from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._session import embed_usage
@@ -131,32 +134,19 @@ class BreadthContract:
         assert len({c.id for c in got}) == len(got), (
             f"{path}: the calls share an id ({[c.id for c in got]}): results cannot be matched"
         )
-        allowed = (
-            (wire.tool_finish,)
-            if wire.tool_finish
-            else (FinishReason.TOOL_CALLS, FinishReason.STOP)
-        )
-        assert finish in allowed, (
-            f"{path}: finish_reason {finish} for tool calls (expected "
-            f"{' or '.join(str(a) for a in allowed)})"
-        )
+        check_tool_finish(wire, finish, path)
 
     @clause("embeddings.base64")
     def test_embeddings_base64(self, contract: ContractSession) -> None:
         """Embeddings asked for as base64 are the same float vectors, in input order."""
-        contract.require_wire()
-        model = contract.model(Capability.EMBED)
-        contract.use_server(contract.canonical("embed"))
+        model = serve_canonical(contract, "embed", Capability.EMBED)
         inputs = list(canon.EMBED_INPUTS)
         try:
             response = contract.run(
                 contract.registry.aembed(contract.ref(model), inputs, encoding_format="base64")
             )
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"encoding_format='base64' was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses encoding_format='base64': {exc}")
+            skip_refused(contract, exc, "encoding_format='base64'")
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
             pytest.fail(f"encoding_format='base64' raised {type(exc).__name__}: {exc}")
         assert isinstance(response, EmbeddingResponse), f"embed returned {type(response).__name__}"
@@ -183,9 +173,7 @@ class BreadthContract:
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"{case}: the part was refused after the request was sent: {exc}"
-            )
+            refused_before_io(contract, exc, f"{case}: the part")
             if expected is None:
                 return  # an empty part refused before any I/O, as it must be
             pytest.skip(f"not declared: the provider refuses a part of kind {case}: {exc}")
@@ -203,18 +191,13 @@ class BreadthContract:
     @clause("requests.extra_body")
     def test_requests_extra_body(self, contract: ContractSession) -> None:
         """Fields passed as extra_body reach the JSON body as top-level members, unchanged."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
         params = contract.params(extra_body=dict(_EXTRA_BODY))
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"extra_body was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses extra body fields: {exc}")
+            skip_refused(contract, exc, "extra_body")
         body = contract.server.requests[-1].json()
         if not isinstance(body, dict):
             pytest.skip("not declared: the request body is not a JSON object")

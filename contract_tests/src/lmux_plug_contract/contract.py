@@ -48,9 +48,11 @@ from lmux_plug import calculate_cost
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import Answer
 from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import check_tool_finish
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import json_leaves as _values_of
 from lmux_plug_contract._calls import json_texts as _texts_of
+from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._clauses import CLAUSES
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import break_json
@@ -266,9 +268,7 @@ class ProviderContract(
     @clause("requests.parameters")
     def test_requests_parameters(self, contract: ContractSession) -> None:
         """Sampling parameters that are set (max_tokens, temperature) reach the request body."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         # The two every chat API has; a plugin that drops one silently ignores its caller.
         # A model may refuse a temperature (reasoning models do); a token cap never.
         for sent in ({"max_tokens": 123}, {"max_tokens": 123, "temperature": 0.25}):
@@ -464,12 +464,7 @@ class ProviderContract(
                 )
             got = json.loads(calls[0].arguments)
             assert got == canon.TOOL_ARGUMENTS, f"{path}: arguments {got} != {canon.TOOL_ARGUMENTS}"
-            wire_says = contract.wire.tool_finish if contract.wire is not None else None
-            allowed = (wire_says,) if wire_says else (FinishReason.TOOL_CALLS, FinishReason.STOP)
-            assert finish in allowed, (
-                f"{path}: finish_reason {finish} for a tool call (expected "
-                f"{' or '.join(str(a) for a in allowed)})"
-            )
+            check_tool_finish(contract.wire, finish, path)
 
     @clause("streaming.early_close")
     @pytest.mark.parametrize("how", ["aclose", "cancel", "sync_close"])

@@ -67,6 +67,8 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import PROBE as _PROBE
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
@@ -194,8 +196,7 @@ class DetailContract:
         if declared is None:
             pytest.skip(f"not declared: the wire {wire.name!r} names no parameters object")
         name, member = declared
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         params = contract.params(temperature=_TEMPERATURE, extra_body={name: dict(member)})
         try:
             contract.run(
@@ -204,10 +205,7 @@ class DetailContract:
                 )
             )
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"extra_body {{{name!r}: ...}} was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses extra_body {{{name!r}: ...}}: {exc}")
+            skip_refused(contract, exc, f"extra_body {{{name!r}: ...}}")
         body = contract.server.requests[-1].json()
         nested = body.get(name) if isinstance(body, dict) else None
         assert isinstance(nested, dict), f"the body has no {name!r} object: {body!r:.300}"
@@ -430,9 +428,7 @@ class DetailContract:
     @pytest.mark.parametrize("arguments", ["cut_short", "json_list"])
     def test_requests_odd_tool_arguments(self, contract: ContractSession, arguments: str) -> None:
         """A sent-back tool call whose arguments are no JSON object gives an LmuxError or a body."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT, Capability.TOOLS)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT, Capability.TOOLS)
         text = '{"city": "Par' if arguments == "cut_short" else '["Paris"]'
         call = ToolCall(id="call_contract_odd", name=canon.TOOL_CALL.name, arguments=text)
         messages: list[Message] = [

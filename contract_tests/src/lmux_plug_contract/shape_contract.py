@@ -48,6 +48,7 @@ from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import json_leaves as _leaves
 from lmux_plug_contract._calls import rendered_answer
+from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Said
@@ -246,9 +247,7 @@ class ShapeContract:
     @clause("requests.embed_dimensions")
     def test_requests_embed_dimensions(self, contract: ContractSession) -> None:
         """Embeddings asked for with dimensions (256, and the edge 1) send them in the body."""
-        contract.require_wire()
-        model = contract.model(Capability.EMBED)
-        contract.use_server(contract.canonical("embed"))
+        model = serve_canonical(contract, "embed", Capability.EMBED)
         for dimensions in (256, 1):
             before = len(contract.server.requests)
             inputs = list(canon.EMBED_INPUTS)
