@@ -32,6 +32,8 @@ from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
 if TYPE_CHECKING:
+    from lmux_plug import Registry
+
     from lmux_plug_contract._paths import Kind
     from lmux_plug_contract._session import ContractSession
     from lmux_plug_contract.wires import WireFormat
@@ -114,9 +116,40 @@ def check_tool_finish(wire: WireFormat | None, finish: FinishReason | None, what
     )
 
 
-def report_failures(failures: Sequence[str], tried: int, what: str) -> None:
-    """Fail on the first three of ``failures`` (out of ``tried`` attempts at ``what``)."""
-    assert not failures, f"{len(failures)} of {tried} {what}: " + "; ".join(failures[:3])
+def undeclared_model(contract: ContractSession, capability: Capability, what: str) -> str:
+    """A model that does not declare ``capability`` (the fallback id if every declared one does).
+
+    Skips when every model, the fallback id included, declares it (``what`` names it).
+    """
+    candidates = [*(s.id for s in contract.spec.models), "contract-model"]
+    model = next(
+        (m for m in candidates if capability not in contract.spec.capabilities_of(m)), None
+    )
+    if model is None:
+        pytest.skip(f"every model declares {what!r}")
+    return model
+
+
+def failing_registry(contract: ContractSession) -> Registry:
+    """A fresh registry with the session's key whose server answers every call with a 500.
+
+    For the clauses about calls that must fail before any I/O: a call that reaches the
+    server anyway is seen there, not mistaken for a refusal.
+    """
+    registry = contract.new_registry()
+    if contract.key_in_use:
+        registry.configure(contract.provider, api_key=contract.key_in_use)
+    contract.use_server(lambda _r: Reply(500), registry)
+    return registry
+
+
+def report_failures(failures: Sequence[str], tried: int, what: str, case: str = "") -> None:
+    """Fail naming the first three ``failures`` of ``tried`` attempts (``what`` went wrong).
+
+    ``case`` (the parametrised case, if any) heads the message.
+    """
+    head = f"{case}: " if case else ""
+    assert not failures, f"{head}{len(failures)} of {tried} {what}: " + "; ".join(failures[:3])
 
 
 @attrs.frozen

@@ -30,6 +30,8 @@ from lmux_plug import TranscriptionResponse
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
+from lmux_plug_contract._calls import failing_registry
+from lmux_plug_contract._calls import undeclared_model
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import Reply
 
@@ -163,20 +165,8 @@ class ApisContract:
     def test_apis_undeclared_before_io(self, contract: ContractSession, api: str) -> None:
         """An undeclared Responses, completion or transcription call fails before any I/O."""
         capability = _APIS[api]
-        model = next(
-            (
-                m
-                for m in [*(s.id for s in contract.spec.models), "contract-model"]
-                if capability not in contract.spec.capabilities_of(m)
-            ),
-            None,
-        )
-        if model is None:
-            pytest.skip(f"every model declares {api!r}")
-        registry = contract.new_registry()
-        if contract.key_in_use:
-            registry.configure(contract.provider, api_key=contract.key_in_use)
-        contract.use_server(lambda _r: Reply(500), registry)
+        model = undeclared_model(contract, capability, api)
+        registry = failing_registry(contract)
         ref = contract.ref(model)
         call: Any = {
             "responses": lambda: registry.acreate_response(ref, "hi"),

@@ -50,9 +50,12 @@ from lmux_plug_contract._calls import Answer
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import check_tool_finish
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import failing_registry
 from lmux_plug_contract._calls import json_leaves as _values_of
 from lmux_plug_contract._calls import json_texts as _texts_of
+from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import undeclared_model
 from lmux_plug_contract._clauses import CLAUSES
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import break_json
@@ -563,10 +566,7 @@ class ProviderContract(
             text = "".join(c.delta for c in chunks)
             if text != canon.TEXT:
                 failures.append(f"split at byte {offset}: text {text!r}")
-        assert not failures, (
-            f"{len(failures)} of {len(offsets)} splits inside a character broke the stream: "
-            + "; ".join(failures[:3])
-        )
+        report_failures(failures, len(offsets), "splits inside a character broke the stream")
 
     # ================================================================== embeddings
 
@@ -1004,21 +1004,9 @@ class ProviderContract(
         from lmux_plug_contract.cassettes import network_guard  # noqa: PLC0415
 
         cap = Capability(capability)
-        model = next(
-            (
-                m
-                for m in [*(s.id for s in contract.spec.models), "contract-model"]
-                if cap not in contract.spec.capabilities_of(m)
-            ),
-            None,
-        )
-        if model is None:
-            pytest.skip(f"every model declares {capability!r}")
+        model = undeclared_model(contract, cap, capability)
         with network_guard(allow_loopback=True) as guard:
-            registry = contract.new_registry()
-            if contract.key_in_use:
-                registry.configure(contract.provider, api_key=contract.key_in_use)
-            contract.use_server(lambda _r: Reply(500), registry)
+            registry = failing_registry(contract)
             try:
                 contract.run(_undeclared_call(registry, contract.ref(model), cap))
             except Exception as exc:  # noqa: BLE001
@@ -1066,10 +1054,7 @@ class ProviderContract(
             problem = _replay_recorded(contract, exchange, kind, endpoints)
             if problem:
                 failures.append(f"{label(exchange)}: {problem}")
-        assert not failures, (
-            f"{len(failures)} of {len(exchanges)} recorded {kind} answers: "
-            + "; ".join(failures[:3])
-        )
+        report_failures(failures, len(exchanges), f"recorded {kind} answers")
 
     # ================================================================== loading
 

@@ -43,6 +43,7 @@ from lmux_plug import Usage
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import json_texts as _texts
+from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
@@ -286,10 +287,12 @@ class DepthContract:
             problem = ill_typed(result, call.name) or unstated_finish_problem(label, result)
             if problem:
                 failures.append(f"{label}: {problem}"[:160])
-        assert not failures, (
-            f"{case}: {len(failures)} of {len(variants)} odd answers let a foreign exception "
-            "escape or gave an ill-typed result (raise an LmuxError instead): "
-            + "; ".join(failures[:3])
+        report_failures(
+            failures,
+            len(variants),
+            "odd answers let a foreign exception escape or gave an ill-typed result "
+            "(raise an LmuxError instead)",
+            case,
         )
 
 

@@ -67,6 +67,7 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import PROBE as _PROBE
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._calls import tool_calls_answer
@@ -336,9 +337,10 @@ class DetailContract:
             if not all(isinstance(c, ChatChunk) for c in chunks):
                 failures.append(f"{label}: the stream gave something other than ChatChunks")
         assert variants, "the error event holds no JSON field to vary"
-        assert not failures, (
-            f"{len(failures)} of {len(variants)} odd error events let a foreign exception escape "
-            "(raise an LmuxError instead): " + "; ".join(failures[:3])
+        report_failures(
+            failures,
+            len(variants),
+            "odd error events let a foreign exception escape (raise an LmuxError instead)",
         )
 
     @clause("reasoning.effort_levels")
