@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "Thoughts",
     "ToolUse",
     "WireFormat",
+    "edit_json",
     "halves",
     "inline_data",
     "json_bytes",
@@ -51,6 +53,17 @@ Thoughts = Sequence[ThinkingBlock]
 def json_bytes(value: Any) -> bytes:
     """Compact JSON in raw UTF-8 (no escaped non-ASCII characters), as providers send it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def edit_json(reply: Reply, change: Callable[[Any], object]) -> Reply:
+    """``reply`` with its JSON body edited in place by ``change`` (status and headers kept).
+
+    How a wire renders a variant of an answer it already renders (reasoning before the
+    text, a cut-off call) without writing the whole answer again.
+    """
+    body = json.loads(b"".join(reply.chunks))
+    change(body)
+    return Reply(reply.status, reply.headers, (json_bytes(body),))
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
@@ -280,11 +281,12 @@ class BedrockWire(WireFormat):
         self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
     ) -> Reply:
         """``reasoningContent`` blocks (signed text, or redacted bytes) before the text block."""
-        reply = self.chat(request, text, usage)
-        body = json.loads(b"".join(reply.chunks))
-        message = body["output"]["message"]
-        message["content"] = [*_reasoning_blocks(thinking), *message["content"]]
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def add_reasoning(body: Any) -> None:
+            message = body["output"]["message"]
+            message["content"] = [*_reasoning_blocks(thinking), *message["content"]]
+
+        return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
         self,
