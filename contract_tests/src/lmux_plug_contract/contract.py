@@ -69,6 +69,7 @@ from lmux_plug_contract._paths import EMBED
 from lmux_plug_contract._paths import PATH_NAMES
 from lmux_plug_contract._paths import STREAM
 from lmux_plug_contract._paths import CallPath
+from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
 from lmux_plug_contract._paths import prompt
 from lmux_plug_contract._session import ContractSession
@@ -1148,39 +1149,61 @@ class ProviderContract(
 
     # ================================================================== parity
 
+    @staticmethod
+    def _parity(
+        contract: ContractSession,
+        capability: Capability,
+        traffic: tuple[str, Kind],
+        sync: Callable[[str], Any],
+        asynchronous: Callable[[str], Any],
+    ) -> tuple[Any, Any]:
+        """The sync and the async result of one exchange (an async stream comes back drained)."""
+        ref = contract.ref(contract.model(capability))
+        with contract.traffic(*traffic):
+            first = sync(ref)
+            result = asynchronous(ref)
+            second = (
+                contract.collect(result) if hasattr(result, "__anext__") else contract.run(result)
+            )
+        return first, second
+
     @clause("parity.chat")
     def test_parity_chat(self, contract: ContractSession) -> None:
         """Sync chat and async achat give equal results for the same exchange."""
-        model = contract.model(Capability.CHAT)
-        with contract.traffic("types", "chat"):
-            sync = contract.registry.chat(contract.ref(model), _prompt(), **contract.params())
-            asynchronous = contract.run(
-                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
-            )
+        registry, params = contract.registry, contract.params()
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.CHAT,
+            ("types", "chat"),
+            lambda ref: registry.chat(ref, _prompt(), **params),
+            lambda ref: registry.achat(ref, _prompt(), **params),
+        )
         assert sync == asynchronous, f"sync {sync!r} != async {asynchronous!r}"
 
     @clause("parity.stream")
     def test_parity_stream(self, contract: ContractSession) -> None:
         """Sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
-        model = contract.model(Capability.STREAM)
-        with contract.traffic("streaming", "stream"):
-            sync = list(
-                contract.registry.chat_stream(contract.ref(model), _prompt(), **contract.params())
-            )
-            asynchronous = contract.collect(
-                contract.registry.achat_stream(contract.ref(model), _prompt(), **contract.params())
-            )
+        registry, params = contract.registry, contract.params()
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.STREAM,
+            ("streaming", "stream"),
+            lambda ref: list(registry.chat_stream(ref, _prompt(), **params)),
+            lambda ref: registry.achat_stream(ref, _prompt(), **params),
+        )
         assert sync == asynchronous, f"sync chunks {sync!r} != async chunks {asynchronous!r}"
 
     @clause("parity.embed")
     def test_parity_embed(self, contract: ContractSession) -> None:
         """Sync embed and async aembed give equal vectors for the same exchange."""
-        model = contract.model(Capability.EMBED)
-        with contract.traffic("embeddings", "embed"):
-            sync = contract.registry.embed(contract.ref(model), list(canon.EMBED_INPUTS))
-            asynchronous = contract.run(
-                contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS))
-            )
+        registry = contract.registry
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.EMBED,
+            ("embeddings", "embed"),
+            lambda ref: registry.embed(ref, list(canon.EMBED_INPUTS)),
+            lambda ref: registry.aembed(ref, list(canon.EMBED_INPUTS)),
+        )
         assert sync == asynchronous, "sync and async embeddings differ"
 
     # ================================================================== requests
