@@ -29,6 +29,7 @@ from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 
 __all__ = [
+    "EVERY_TOOL_CHOICE",
     "OpenAIWire",
     "Pieces",
     "StreamRendering",
@@ -48,6 +49,11 @@ __all__ = [
 Pieces = Sequence[Sequence[str]]
 #: The reasoning blocks an answer opens with (``thinking_chat``, ``thinking_stream``).
 Thoughts = Sequence[ThinkingBlock]
+
+
+#: Every tool choice a caller can pass; a wire whose API takes them all declares it as its
+#: ``tool_choices`` (``requests.tool_choice`` then fails a plugin that refuses one as invalid).
+EVERY_TOOL_CHOICE = ("default", "auto", "none", "required", "function")
 
 
 def json_bytes(value: Any) -> bytes:

@@ -13,6 +13,7 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
@@ -133,7 +134,7 @@ class AnthropicWire(WireFormat):
     name = "anthropic"
     tool_finish = FinishReason.TOOL_CALLS
     #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
-    tool_choices = ("default", "auto", "none", "required", "function")
+    tool_choices = EVERY_TOOL_CHOICE
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     redacts_thinking = True

@@ -19,6 +19,7 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
@@ -186,7 +187,7 @@ class BedrockWire(WireFormat):
     name = "bedrock"
     tool_finish = FinishReason.TOOL_CALLS
     #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
-    tool_choices = ("default", "auto", "none", "required", "function")
+    tool_choices = EVERY_TOOL_CHOICE
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     #: ``requests.nested_extra``: sampling parameters live in ``inferenceConfig``; a caller
