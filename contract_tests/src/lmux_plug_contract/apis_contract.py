@@ -59,10 +59,6 @@ def _sse(events: list[dict[str, Any]], *, done: bool = False) -> Reply:
     return Reply(headers={"content-type": "text/event-stream"}, chunks=frames, stream=True)
 
 
-def _json(data: dict[str, Any]) -> Reply:
-    return Reply(headers={"content-type": "application/json"}, chunks=[json.dumps(data).encode()])
-
-
 def _response_object() -> dict[str, Any]:
     return {
         "id": "resp_contract",
@@ -96,7 +92,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
     if request.path.endswith("/responses"):
         final = _response_object()
         if not stream:
-            return _json(final)
+            return Reply.with_json(final)
         words = TEXT.split(" ")
         deltas = [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
         return _sse(
@@ -110,7 +106,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         if not stream:
             choice = {"text": TEXT, "index": 0, "finish_reason": "stop"}
-            return _json(
+            return Reply.with_json(
                 {"id": "cmpl-1", "object": "text_completion", "choices": [choice], "usage": usage}
             )
         return _sse(
@@ -132,7 +128,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
                 },
             ]
         )
-    return _json({"text": TEXT, "language": "english", "duration": 1.5})
+    return Reply.with_json({"text": TEXT, "language": "english", "duration": 1.5})
 
 
 class ApisContract:
