@@ -39,9 +39,10 @@ from lmux_plug import ToolCallDelta
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
+from lmux_plug.testing.wire_formats import EVERY_TOOL_CHOICE
 
 from lmux_plug_contract import _canon as canon
-from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._calls import json_texts as _texts
 from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._clauses import clause
@@ -63,8 +64,11 @@ __all__ = [
     "unstated_finish_problem",
 ]
 
+#: The shared verdict under the name modules importing it from here have used.
+_fail_foreign = fail_foreign
+
 #: The tool choices ``requests.tool_choice`` sends (``default``: none passed).
-TOOL_CHOICES = ("default", "auto", "none", "required", "function")
+TOOL_CHOICES = EVERY_TOOL_CHOICE
 _TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
 _FUNCTIONS: tuple[dict[str, Any], ...] = tuple(t["function"] for t in _TOOLS)
 _NAMES = frozenset(str(f["name"]) for f in _FUNCTIONS)
@@ -186,7 +190,7 @@ class DepthContract:
                 contract.registry.achat(contract.ref(model), prompt, **contract.params(**extra))
             )
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
-            _fail_foreign(exc, f"tool_choice={choice}")
+            fail_foreign(exc, f"tool_choice={choice}")
             # The request is valid (the choice names a tool it offers): a provider that cannot
             # honour it says so with UnsupportedFeatureError. InvalidRequestError would blame
             # the caller, and let a plugin that rejects what it should send pass as "refused".
