@@ -56,30 +56,11 @@ PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--tb=no", "--no
 #: target -> (the codec module mutated, the contract-suite arguments that judge it)
 TARGETS: dict[str, tuple[str, list[str]]] = {
     "acme": ("contract_tests/tests/broken/acme.py", ["contract_tests/tests/test_acme_contract.py"]),
-    "openai": (
-        "plugins/openai/src/lmux_plug_openai/_codec.py",
-        [CERTIFY, "--lmux-certify", "openai"],
-    ),
-    "anthropic": (
-        "plugins/anthropic/src/lmux_plug_anthropic/_codec.py",
-        [CERTIFY, "--lmux-certify", "anthropic"],
-    ),
-    "gemini": (
-        "plugins/gemini/src/lmux_plug_gemini/_codec.py",
-        [CERTIFY, "--lmux-certify", "gemini"],
-    ),
-    "ollama": (
-        "plugins/ollama/src/lmux_plug_ollama/_codec.py",
-        [CERTIFY, "--lmux-certify", "ollama"],
-    ),
-    "bedrock": (
-        "plugins/bedrock/src/lmux_plug_bedrock/_codec.py",
-        [CERTIFY, "--lmux-certify", "bedrock"],
-    ),
-    "cohere": (
-        "plugins/cohere/src/lmux_plug_cohere/_codec.py",
-        [CERTIFY, "--lmux-certify", "cohere"],
-    ),
+    # Each in-repo plugin keeps its codec in the same place and is judged by certifying it.
+    **{
+        name: (f"plugins/{name}/src/lmux_plug_{name}/_codec.py", [CERTIFY, "--lmux-certify", name])
+        for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "cohere")
+    },
 }
 #: Real recorded traffic beside the checkout (``../shared/wire/<provider>``), replayed by
 #: ``recorded.replay`` when present (read in place, never copied). ``acme`` speaks OpenAI.

@@ -1,7 +1,7 @@
 """The example plugins of the suite's own tests, loaded once per process.
 
-``broken/acme.py`` (a correct HTTP plugin), ``broken/plugins.py`` and ``broken/tool_edges.py``
-(its broken variants) and,
+``broken/acme.py`` (a correct HTTP plugin), ``broken/import_io.py``, ``broken/plugins.py`` and
+``broken/tool_edges.py`` (its broken variants) and,
 with the Anthropic plugin installed, ``broken/shapes.py`` are not an importable package; they
 are loaded here, before any test module of this folder, each under one module name. Test
 modules and the modules the tests write and run with ``pytester`` (in-process, so they share
@@ -24,12 +24,13 @@ import lmux_plug.http  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parent / "broken"
 
-#: Module name of each example file (``broken/plugins.py`` loads acme by this name too).
+#: Module name of each example file (``broken/import_io.py`` loads acme by this name too).
 ACME = "lmux_contract_examples_acme"
 BROKEN = "lmux_contract_examples_broken"
 SHAPES = "lmux_contract_examples_shapes"
 TOOL_EDGES = "lmux_contract_examples_tool_edges"
 DETAILS = "lmux_contract_examples_details"
+IMPORT_IO = "lmux_contract_examples_import_io"
 
 
 def load_example(file: str, name: str) -> ModuleType:
@@ -45,6 +46,7 @@ def load_example(file: str, name: str) -> ModuleType:
 
 
 load_example("acme.py", ACME)
+load_example("import_io.py", IMPORT_IO)
 load_example("plugins.py", BROKEN)
 load_example("tool_edges.py", TOOL_EDGES)
 # The shape variants wrap the in-repo Anthropic codec; without it they are not used.

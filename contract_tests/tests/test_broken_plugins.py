@@ -12,19 +12,28 @@ from pathlib import Path
 
 import pytest
 
-# Both loaded by this folder's conftest (shapes only with the Anthropic plugin installed).
-DEFECTS: dict[str, tuple[str, str]] = sys.modules["lmux_contract_examples_broken"].DEFECTS
+
+def declared_defects(name: str) -> dict[str, tuple[str, str]]:
+    """variant -> (the clause it must fail, the -k expression selecting it) of example ``name``.
+
+    Each broken variant states its ``fails_on`` next to its defect, so a variant cannot be
+    added without being run; a module not loaded (its plugin is not installed) has none.
+    """
+    module = sys.modules.get(name)
+    return {
+        variant: value.fails_on
+        for variant, value in sorted(vars(module).items() if module else ())
+        if isinstance(value, type) and "fails_on" in vars(value)
+    }
+
+
+# Loaded by this folder's conftest (shapes only with the Anthropic plugin installed).
+DEFECTS = declared_defects("lmux_contract_examples_broken")
 #: Variants of the in-repo Anthropic codec (``broken/shapes.py``): the shape clauses need a
 #: wire that reads conversations back, which acme's OpenAI wire does not.
-SHAPE_DEFECTS: dict[str, tuple[str, str]] = (
-    sys.modules["lmux_contract_examples_shapes"].SHAPE_DEFECTS
-    if "lmux_contract_examples_shapes" in sys.modules
-    else {}
-)
+SHAPE_DEFECTS = declared_defects("lmux_contract_examples_shapes")
 #: Variants of acme for tool choices, unstated finish reasons, strict tools and cut-off calls.
-EDGE_DEFECTS: dict[str, tuple[str, str]] = sys.modules[
-    "lmux_contract_examples_tool_edges"
-].EDGE_DEFECTS
+EDGE_DEFECTS = declared_defects("lmux_contract_examples_tool_edges")
 
 MODULE = """
 import sys
@@ -136,7 +145,7 @@ def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pyt
 #: declarations Gemini's wire has; the few that need another wire serve that provider's
 #: plugin (``DETAIL_PROVIDERS``).
 _DETAILS = sys.modules.get("lmux_contract_examples_details")
-DETAIL_DEFECTS: dict[str, tuple[str, str]] = _DETAILS.DETAIL_DEFECTS if _DETAILS else {}
+DETAIL_DEFECTS = declared_defects("lmux_contract_examples_details")
 DETAIL_PROVIDERS: dict[str, str] = _DETAILS.DETAIL_PROVIDERS if _DETAILS else {}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -28,12 +29,14 @@ from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 
 __all__ = [
+    "EVERY_TOOL_CHOICE",
     "OpenAIWire",
     "Pieces",
     "StreamRendering",
     "Thoughts",
     "ToolUse",
     "WireFormat",
+    "edit_json",
     "halves",
     "inline_data",
     "json_bytes",
@@ -48,9 +51,25 @@ Pieces = Sequence[Sequence[str]]
 Thoughts = Sequence[ThinkingBlock]
 
 
+#: Every tool choice a caller can pass; a wire whose API takes them all declares it as its
+#: ``tool_choices`` (``requests.tool_choice`` then fails a plugin that refuses one as invalid).
+EVERY_TOOL_CHOICE = ("default", "auto", "none", "required", "function")
+
+
 def json_bytes(value: Any) -> bytes:
     """Compact JSON in raw UTF-8 (no escaped non-ASCII characters), as providers send it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def edit_json(reply: Reply, change: Callable[[Any], object]) -> Reply:
+    """``reply`` with its JSON body edited in place by ``change`` (status and headers kept).
+
+    How a wire renders a variant of an answer it already renders (reasoning before the
+    text, a cut-off call) without writing the whole answer again.
+    """
+    body = json.loads(b"".join(reply.chunks))
+    change(body)
+    return Reply(reply.status, reply.headers, (json_bytes(body),))
 
 
 @attrs.frozen

@@ -30,6 +30,8 @@ from lmux_plug import TranscriptionResponse
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
+from lmux_plug_contract._calls import failing_registry
+from lmux_plug_contract._calls import undeclared_model
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import Reply
 
@@ -55,10 +57,6 @@ def _sse(events: list[dict[str, Any]], *, done: bool = False) -> Reply:
     if done:
         frames.append(b"data: [DONE]\n\n")
     return Reply(headers={"content-type": "text/event-stream"}, chunks=frames, stream=True)
-
-
-def _json(data: dict[str, Any]) -> Reply:
-    return Reply(headers={"content-type": "application/json"}, chunks=[json.dumps(data).encode()])
 
 
 def _response_object() -> dict[str, Any]:
@@ -94,7 +92,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
     if request.path.endswith("/responses"):
         final = _response_object()
         if not stream:
-            return _json(final)
+            return Reply.with_json(final)
         words = TEXT.split(" ")
         deltas = [w if i == len(words) - 1 else w + " " for i, w in enumerate(words)]
         return _sse(
@@ -108,7 +106,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         if not stream:
             choice = {"text": TEXT, "index": 0, "finish_reason": "stop"}
-            return _json(
+            return Reply.with_json(
                 {"id": "cmpl-1", "object": "text_completion", "choices": [choice], "usage": usage}
             )
         return _sse(
@@ -130,7 +128,7 @@ def _openai_answer(request: CapturedRequest) -> Reply:
                 },
             ]
         )
-    return _json({"text": TEXT, "language": "english", "duration": 1.5})
+    return Reply.with_json({"text": TEXT, "language": "english", "duration": 1.5})
 
 
 class ApisContract:
@@ -163,20 +161,8 @@ class ApisContract:
     def test_apis_undeclared_before_io(self, contract: ContractSession, api: str) -> None:
         """An undeclared Responses, completion or transcription call fails before any I/O."""
         capability = _APIS[api]
-        model = next(
-            (
-                m
-                for m in [*(s.id for s in contract.spec.models), "contract-model"]
-                if capability not in contract.spec.capabilities_of(m)
-            ),
-            None,
-        )
-        if model is None:
-            pytest.skip(f"every model declares {api!r}")
-        registry = contract.new_registry()
-        if contract.key_in_use:
-            registry.configure(contract.provider, api_key=contract.key_in_use)
-        contract.use_server(lambda _r: Reply(500), registry)
+        model = undeclared_model(contract, capability, api)
+        registry = failing_registry(contract)
         ref = contract.ref(model)
         call: Any = {
             "responses": lambda: registry.acreate_response(ref, "hi"),

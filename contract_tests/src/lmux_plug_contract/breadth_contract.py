@@ -32,10 +32,8 @@ from typing import Any
 import pytest
 from lmux_plug import AudioContent
 from lmux_plug import Capability
-from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FileContent
-from lmux_plug import FinishReason
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
@@ -44,6 +42,13 @@ from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import PROBE as _PROBE
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import check_tool_finish
+from lmux_plug_contract._calls import refused_before_io
+from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import skip_refused
+from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.wires import CapturedRequest
@@ -54,7 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PARTS", "BreadthContract"]
 
-_PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
 #: Base64 payloads of the inline parts (short, not real media: only their transport counts).
 _PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5Erk"
 _PDF = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg=="
@@ -92,44 +96,21 @@ class BreadthContract:
     @pytest.mark.parametrize("path", ["chat", "stream"])
     def test_tools_several_calls(self, contract: ContractSession, path: str) -> None:
         """An answer calling two tools gives both, in order, each with its own id and arguments."""
-        from lmux_plug_contract.contract import _reassemble  # noqa: PLC0415 - import cycle
-
         wire = contract.require_wire()
         streamed = path == "stream"
         model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
         calls, pieces = canon.SEVERAL_CALLS, canon.SEVERAL_CALL_PIECES
-        try:
-            if streamed:
-                wire.tool_calls_stream(_PROBE, calls, pieces, canon.USAGE)
-            else:
-                wire.tool_calls_chat(_PROBE, calls, canon.USAGE)
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no answer with two calls")
-
-        def answer(request: CapturedRequest) -> Reply:
-            if streamed:
-                rendering = wire.tool_calls_stream(request, calls, pieces, canon.USAGE)
-                return wire.reply_stream(rendering)
-            return wire.tool_calls_chat(request, calls, canon.USAGE)
-
+        answer = tool_calls_answer(wire, calls, pieces, path)
         contract.use_server(answer)
         tools = [canon.WEATHER_TOOL, canon.TIME_TOOL]
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
-        params = contract.params(tools=tools)
-        ref = contract.ref(model)
+        said = ask(contract, contract.ref(model), prompt, contract.params(tools=tools), path)
+        got, finish = said.calls, said.finish(path)
         if streamed:
-            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
-            got = _reassemble(chunks)
-            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
             # The index is the call's place in the answer: a client assembles calls by it.
-            assert indexes == [0, 1], f"stream: tool-call indexes {indexes} (expected [0, 1])"
-            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
-            assert len(finishes) == 1, f"stream: {len(finishes)} terminal chunks (expected 1)"
-            finish = finishes[0]
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **params))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            got, finish = list(response.tool_calls), response.finish_reason
+            assert said.indexes == [0, 1], (
+                f"stream: tool-call indexes {said.indexes} (expected [0, 1])"
+            )
         names = [c.name for c in got]
         assert names == [c.name for c in calls], (
             f"{path}: tool calls {names}, the answer calls {[c.name for c in calls]}"
@@ -153,32 +134,19 @@ class BreadthContract:
         assert len({c.id for c in got}) == len(got), (
             f"{path}: the calls share an id ({[c.id for c in got]}): results cannot be matched"
         )
-        allowed = (
-            (wire.tool_finish,)
-            if wire.tool_finish
-            else (FinishReason.TOOL_CALLS, FinishReason.STOP)
-        )
-        assert finish in allowed, (
-            f"{path}: finish_reason {finish} for tool calls (expected "
-            f"{' or '.join(str(a) for a in allowed)})"
-        )
+        check_tool_finish(wire, finish, path)
 
     @clause("embeddings.base64")
     def test_embeddings_base64(self, contract: ContractSession) -> None:
         """Embeddings asked for as base64 are the same float vectors, in input order."""
-        contract.require_wire()
-        model = contract.model(Capability.EMBED)
-        contract.use_server(contract.canonical("embed"))
+        model = serve_canonical(contract, "embed", Capability.EMBED)
         inputs = list(canon.EMBED_INPUTS)
         try:
             response = contract.run(
                 contract.registry.aembed(contract.ref(model), inputs, encoding_format="base64")
             )
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"encoding_format='base64' was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses encoding_format='base64': {exc}")
+            skip_refused(contract, exc, "encoding_format='base64'")
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
             pytest.fail(f"encoding_format='base64' raised {type(exc).__name__}: {exc}")
         assert isinstance(response, EmbeddingResponse), f"embed returned {type(response).__name__}"
@@ -205,9 +173,7 @@ class BreadthContract:
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"{case}: the part was refused after the request was sent: {exc}"
-            )
+            refused_before_io(contract, exc, f"{case}: the part")
             if expected is None:
                 return  # an empty part refused before any I/O, as it must be
             pytest.skip(f"not declared: the provider refuses a part of kind {case}: {exc}")
@@ -225,18 +191,13 @@ class BreadthContract:
     @clause("requests.extra_body")
     def test_requests_extra_body(self, contract: ContractSession) -> None:
         """Fields passed as extra_body reach the JSON body as top-level members, unchanged."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
         params = contract.params(extra_body=dict(_EXTRA_BODY))
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"extra_body was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses extra body fields: {exc}")
+            skip_refused(contract, exc, "extra_body")
         body = contract.server.requests[-1].json()
         if not isinstance(body, dict):
             pytest.skip("not declared: the request body is not a JSON object")

@@ -42,12 +42,22 @@ from lmux_plug import PluginError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
 from lmux_plug import TimeoutError
-from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import calculate_cost
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import Answer
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import check_tool_finish
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import failing_registry
+from lmux_plug_contract._calls import json_leaves as _values_of
+from lmux_plug_contract._calls import json_texts as _texts_of
+from lmux_plug_contract._calls import reassemble
+from lmux_plug_contract._calls import report_failures
+from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import undeclared_model
 from lmux_plug_contract._clauses import CLAUSES
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import break_json
@@ -61,6 +71,7 @@ from lmux_plug_contract._paths import EMBED
 from lmux_plug_contract._paths import PATH_NAMES
 from lmux_plug_contract._paths import STREAM
 from lmux_plug_contract._paths import CallPath
+from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
 from lmux_plug_contract._paths import prompt
 from lmux_plug_contract._session import ContractSession
@@ -78,6 +89,9 @@ from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
 __all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
+
+#: The shared reassembly under the name clause modules importing it from here have used.
+_reassemble = reassemble
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,30 +153,6 @@ def _plugin_origin(plugin: object) -> tuple[str | None, str]:
     return getattr(module, "__file__", None), type(plugin).__qualname__
 
 
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError):
-        pytest.fail(
-            f"{what}: the plugin let a foreign exception escape "
-            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
-        )
-    if not isinstance(exc, LmuxError):
-        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
-
-
-def _reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
-    parts: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for delta in chunk.tool_call_deltas:
-            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] = delta.id or entry["id"]
-            entry["name"] = delta.name or entry["name"]
-            entry["arguments"] += delta.arguments
-    return [
-        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
-        for _, p in sorted(parts.items())
-    ]
-
-
 def _check_usage(usage: object, where: str) -> None:
     assert isinstance(usage, Usage), f"{where}: usage is {type(usage).__name__}, not Usage"
     for name in (
@@ -175,23 +165,6 @@ def _check_usage(usage: object, where: str) -> None:
         value = getattr(usage, name)
         assert type(value) is int, f"{where}: usage.{name} is {type(value).__name__}, not int"
         assert value >= 0, f"{where}: usage.{name} = {value} < 0"
-
-
-def _values_of(value: Any) -> Iterator[Any]:
-    """Every leaf value (strings, numbers) of a JSON document."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _values_of(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _values_of(item)
-    else:
-        yield value
-
-
-def _texts_of(value: Any) -> Iterator[str]:
-    """Every string leaf of a JSON document."""
-    return (leaf for leaf in _values_of(value) if isinstance(leaf, str))
 
 
 class ProviderContract(
@@ -311,9 +284,7 @@ class ProviderContract(
     @clause("requests.parameters")
     def test_requests_parameters(self, contract: ContractSession) -> None:
         """Sampling parameters that are set (max_tokens, temperature) reach the request body."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         # The two every chat API has; a plugin that drops one silently ignores its caller.
         # A model may refuse a temperature (reasoning models do); a token cap never.
         for sent in ({"max_tokens": 123}, {"max_tokens": 123, "temperature": 0.25}):
@@ -462,15 +433,11 @@ class ProviderContract(
         """Tool calls (streamed deltas or a whole answer) decode to named calls with JSON args."""
         if path == "stream":
             chunks, synthesised = self._stream(contract, "tools")
-            calls = _reassemble(chunks)
-            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
+            said = Answer.of(chunks)
             # The index is the call's place in the answer: a client assembles calls by it.
-            assert not indexes or indexes[0] == 0, (
-                f"stream: the first tool call has index {indexes[0]}, not 0"
+            assert not said.indexes or said.indexes[0] == 0, (
+                f"stream: the first tool call has index {said.indexes[0]}, not 0"
             )
-            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
-            assert len(finishes) == 1, f"{len(finishes)} terminal chunks (expected exactly 1)"
-            finish = finishes[0]
         else:
             model = contract.model(Capability.CHAT, Capability.TOOLS)
             forced = {} if contract.http else {"tool_choice": "required"}
@@ -485,13 +452,9 @@ class ProviderContract(
                 except NotImplementedError:
                     pytest.skip(f"the wire {wire.name!r} renders no non-streamed tool call")
                 contract.use_server(contract.canonical("tools_chat"))
-            response = contract.run(contract.registry.achat(contract.ref(model), prompt_, **params))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            calls, synthesised, finish = (
-                list(response.tool_calls),
-                contract.http,
-                response.finish_reason,
-            )
+            said = ask(contract, contract.ref(model), prompt_, params, path)
+            synthesised = contract.http
+        calls, finish = said.calls, said.finish(path)
         assert calls, f"{path}: the answer's tool call was not decoded (no tool calls)"
         for call in calls:
             assert call.name, f"{path}: tool call without a name: {call}"
@@ -517,12 +480,7 @@ class ProviderContract(
                 )
             got = json.loads(calls[0].arguments)
             assert got == canon.TOOL_ARGUMENTS, f"{path}: arguments {got} != {canon.TOOL_ARGUMENTS}"
-            wire_says = contract.wire.tool_finish if contract.wire is not None else None
-            allowed = (wire_says,) if wire_says else (FinishReason.TOOL_CALLS, FinishReason.STOP)
-            assert finish in allowed, (
-                f"{path}: finish_reason {finish} for a tool call (expected "
-                f"{' or '.join(str(a) for a in allowed)})"
-            )
+            check_tool_finish(contract.wire, finish, path)
 
     @clause("streaming.early_close")
     @pytest.mark.parametrize("how", ["aclose", "cancel", "sync_close"])
@@ -621,10 +579,7 @@ class ProviderContract(
             text = "".join(c.delta for c in chunks)
             if text != canon.TEXT:
                 failures.append(f"split at byte {offset}: text {text!r}")
-        assert not failures, (
-            f"{len(failures)} of {len(offsets)} splits inside a character broke the stream: "
-            + "; ".join(failures[:3])
-        )
+        report_failures(failures, len(offsets), "splits inside a character broke the stream")
 
     # ================================================================== embeddings
 
@@ -1062,21 +1017,9 @@ class ProviderContract(
         from lmux_plug_contract.cassettes import network_guard  # noqa: PLC0415
 
         cap = Capability(capability)
-        model = next(
-            (
-                m
-                for m in [*(s.id for s in contract.spec.models), "contract-model"]
-                if cap not in contract.spec.capabilities_of(m)
-            ),
-            None,
-        )
-        if model is None:
-            pytest.skip(f"every model declares {capability!r}")
+        model = undeclared_model(contract, cap, capability)
         with network_guard(allow_loopback=True) as guard:
-            registry = contract.new_registry()
-            if contract.key_in_use:
-                registry.configure(contract.provider, api_key=contract.key_in_use)
-            contract.use_server(lambda _r: Reply(500), registry)
+            registry = failing_registry(contract)
             try:
                 contract.run(_undeclared_call(registry, contract.ref(model), cap))
             except Exception as exc:  # noqa: BLE001
@@ -1124,10 +1067,7 @@ class ProviderContract(
             problem = _replay_recorded(contract, exchange, kind, endpoints)
             if problem:
                 failures.append(f"{label(exchange)}: {problem}")
-        assert not failures, (
-            f"{len(failures)} of {len(exchanges)} recorded {kind} answers: "
-            + "; ".join(failures[:3])
-        )
+        report_failures(failures, len(exchanges), f"recorded {kind} answers")
 
     # ================================================================== loading
 
@@ -1221,39 +1161,61 @@ class ProviderContract(
 
     # ================================================================== parity
 
+    @staticmethod
+    def _parity(
+        contract: ContractSession,
+        capability: Capability,
+        traffic: tuple[str, Kind],
+        sync: Callable[[str], Any],
+        asynchronous: Callable[[str], Any],
+    ) -> tuple[Any, Any]:
+        """The sync and the async result of one exchange (an async stream comes back drained)."""
+        ref = contract.ref(contract.model(capability))
+        with contract.traffic(*traffic):
+            first = sync(ref)
+            result = asynchronous(ref)
+            second = (
+                contract.collect(result) if hasattr(result, "__anext__") else contract.run(result)
+            )
+        return first, second
+
     @clause("parity.chat")
     def test_parity_chat(self, contract: ContractSession) -> None:
         """Sync chat and async achat give equal results for the same exchange."""
-        model = contract.model(Capability.CHAT)
-        with contract.traffic("types", "chat"):
-            sync = contract.registry.chat(contract.ref(model), _prompt(), **contract.params())
-            asynchronous = contract.run(
-                contract.registry.achat(contract.ref(model), _prompt(), **contract.params())
-            )
+        registry, params = contract.registry, contract.params()
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.CHAT,
+            ("types", "chat"),
+            lambda ref: registry.chat(ref, _prompt(), **params),
+            lambda ref: registry.achat(ref, _prompt(), **params),
+        )
         assert sync == asynchronous, f"sync {sync!r} != async {asynchronous!r}"
 
     @clause("parity.stream")
     def test_parity_stream(self, contract: ContractSession) -> None:
         """Sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
-        model = contract.model(Capability.STREAM)
-        with contract.traffic("streaming", "stream"):
-            sync = list(
-                contract.registry.chat_stream(contract.ref(model), _prompt(), **contract.params())
-            )
-            asynchronous = contract.collect(
-                contract.registry.achat_stream(contract.ref(model), _prompt(), **contract.params())
-            )
+        registry, params = contract.registry, contract.params()
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.STREAM,
+            ("streaming", "stream"),
+            lambda ref: list(registry.chat_stream(ref, _prompt(), **params)),
+            lambda ref: registry.achat_stream(ref, _prompt(), **params),
+        )
         assert sync == asynchronous, f"sync chunks {sync!r} != async chunks {asynchronous!r}"
 
     @clause("parity.embed")
     def test_parity_embed(self, contract: ContractSession) -> None:
         """Sync embed and async aembed give equal vectors for the same exchange."""
-        model = contract.model(Capability.EMBED)
-        with contract.traffic("embeddings", "embed"):
-            sync = contract.registry.embed(contract.ref(model), list(canon.EMBED_INPUTS))
-            asynchronous = contract.run(
-                contract.registry.aembed(contract.ref(model), list(canon.EMBED_INPUTS))
-            )
+        registry = contract.registry
+        sync, asynchronous = self._parity(
+            contract,
+            Capability.EMBED,
+            ("embeddings", "embed"),
+            lambda ref: registry.embed(ref, list(canon.EMBED_INPUTS)),
+            lambda ref: registry.aembed(ref, list(canon.EMBED_INPUTS)),
+        )
         assert sync == asynchronous, "sync and async embeddings differ"
 
     # ================================================================== requests

@@ -39,8 +39,12 @@ from lmux_plug import ToolCallDelta
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
+from lmux_plug.testing.wire_formats import EVERY_TOOL_CHOICE
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign
+from lmux_plug_contract._calls import json_texts as _texts
+from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
@@ -60,8 +64,11 @@ __all__ = [
     "unstated_finish_problem",
 ]
 
+#: The shared verdict under the name modules importing it from here have used.
+_fail_foreign = fail_foreign
+
 #: The tool choices ``requests.tool_choice`` sends (``default``: none passed).
-TOOL_CHOICES = ("default", "auto", "none", "required", "function")
+TOOL_CHOICES = EVERY_TOOL_CHOICE
 _TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
 _FUNCTIONS: tuple[dict[str, Any], ...] = tuple(t["function"] for t in _TOOLS)
 _NAMES = frozenset(str(f["name"]) for f in _FUNCTIONS)
@@ -87,16 +94,6 @@ _REMOVED = object()
 def _describe(use: ToolUse) -> str:
     names = ", ".join(sorted(use.callable)) or "no tool"
     return f"{'must call' if use.forced else 'may call'} {names}"
-
-
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError):
-        pytest.fail(
-            f"{what}: the plugin let a foreign exception escape "
-            f"({type(exc.__cause__).__name__}: {exc.__cause__}); map it to an LmuxError"
-        )
-    if not isinstance(exc, LmuxError):
-        pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -193,7 +190,7 @@ class DepthContract:
                 contract.registry.achat(contract.ref(model), prompt, **contract.params(**extra))
             )
         except Exception as exc:  # noqa: BLE001 - the clause is about what was raised
-            _fail_foreign(exc, f"tool_choice={choice}")
+            fail_foreign(exc, f"tool_choice={choice}")
             # The request is valid (the choice names a tool it offers): a provider that cannot
             # honour it says so with UnsupportedFeatureError. InvalidRequestError would blame
             # the caller, and let a plugin that rejects what it should send pass as "refused".
@@ -294,10 +291,12 @@ class DepthContract:
             problem = ill_typed(result, call.name) or unstated_finish_problem(label, result)
             if problem:
                 failures.append(f"{label}: {problem}"[:160])
-        assert not failures, (
-            f"{case}: {len(failures)} of {len(variants)} odd answers let a foreign exception "
-            "escape or gave an ill-typed result (raise an LmuxError instead): "
-            + "; ".join(failures[:3])
+        report_failures(
+            failures,
+            len(variants),
+            "odd answers let a foreign exception escape or gave an ill-typed result "
+            "(raise an LmuxError instead)",
+            case,
         )
 
 
@@ -337,16 +336,6 @@ def unstated_finish_problem(label: str, result: Any) -> str | None:
     if finish is FinishReason.TOOL_CALLS and not calls:
         return f"{field} not stated and no tool called, yet the result reports tool_calls"
     return None
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def _always(reply: Reply) -> Callable[[CapturedRequest], Reply]:

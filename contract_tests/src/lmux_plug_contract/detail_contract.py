@@ -64,6 +64,13 @@ from lmux_plug import UserMessage
 from lmux_plug.codec import REASONING_EFFORTS
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import PROBE as _PROBE
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import report_failures
+from lmux_plug_contract._calls import serve_canonical
+from lmux_plug_contract._calls import skip_refused
+from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract.breadth_contract import PARTS
@@ -77,7 +84,6 @@ if TYPE_CHECKING:
 
 __all__ = ["REPEATED_CALLS", "DetailContract"]
 
-_PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
 #: The same call twice: only the ids (and places) of the two calls differ.
 REPEATED_CALLS = (
     canon.TOOL_CALL,
@@ -90,12 +96,6 @@ _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
 _EFFORT_LEVELS = REASONING_EFFORTS
 #: A temperature sent as a typed parameter next to a nested ``extra_body`` member.
 _TEMPERATURE = 0.25
-
-
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
-        cause = exc.__cause__ if isinstance(exc, PluginError) else exc
-        pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
 
 
 def _has_number(value: Any, number: float) -> bool:
@@ -113,40 +113,19 @@ class DetailContract:
     @pytest.mark.parametrize("path", ["chat", "stream"])
     def test_tools_repeated_call(self, contract: ContractSession, path: str) -> None:
         """An answer calling one tool twice with the same arguments gives two calls, two ids."""
-        from lmux_plug_contract.contract import _reassemble  # noqa: PLC0415 - import cycle
-
         wire = contract.require_wire()
-        streamed = path == "stream"
-        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
-        try:
-            if streamed:
-                wire.tool_calls_stream(_PROBE, REPEATED_CALLS, _REPEATED_PIECES, canon.USAGE)
-            else:
-                wire.tool_calls_chat(_PROBE, REPEATED_CALLS, canon.USAGE)
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no answer with two calls")
-
-        def answer(request: CapturedRequest) -> Reply:
-            if streamed:
-                rendering = wire.tool_calls_stream(
-                    request, REPEATED_CALLS, _REPEATED_PIECES, canon.USAGE
-                )
-                return wire.reply_stream(rendering)
-            return wire.tool_calls_chat(request, REPEATED_CALLS, canon.USAGE)
-
-        contract.use_server(answer)
+        model = contract.model(
+            Capability.STREAM if path == "stream" else Capability.CHAT, Capability.TOOLS
+        )
+        contract.use_server(tool_calls_answer(wire, REPEATED_CALLS, _REPEATED_PIECES, path))
         prompt = [{"role": "user", "content": "What is the weather in Paris, asked twice?"}]
         params = contract.params(tools=[canon.WEATHER_TOOL])
-        ref = contract.ref(model)
-        if streamed:
-            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
-            got = _reassemble(chunks)
-            indexes = sorted({d.index for c in chunks for d in c.tool_call_deltas})
-            assert indexes == [0, 1], f"stream: tool-call indexes {indexes} (expected [0, 1])"
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **params))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            got = list(response.tool_calls)
+        said = ask(contract, contract.ref(model), prompt, params, path)
+        got = said.calls
+        if path == "stream":
+            assert said.indexes == [0, 1], (
+                f"stream: tool-call indexes {said.indexes} (expected [0, 1])"
+            )
         assert len(got) == len(REPEATED_CALLS), (
             f"{path}: {len(got)} tool calls, the answer calls {canon.TOOL_CALL.name} twice"
         )
@@ -218,8 +197,7 @@ class DetailContract:
         if declared is None:
             pytest.skip(f"not declared: the wire {wire.name!r} names no parameters object")
         name, member = declared
-        model = contract.model(Capability.CHAT)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT)
         params = contract.params(temperature=_TEMPERATURE, extra_body={name: dict(member)})
         try:
             contract.run(
@@ -228,10 +206,7 @@ class DetailContract:
                 )
             )
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
-            assert not contract.server.requests, (
-                f"extra_body {{{name!r}: ...}} was refused after the request was sent: {exc}"
-            )
-            pytest.skip(f"not declared: the provider refuses extra_body {{{name!r}: ...}}: {exc}")
+            skip_refused(contract, exc, f"extra_body {{{name!r}: ...}}")
         body = contract.server.requests[-1].json()
         nested = body.get(name) if isinstance(body, dict) else None
         assert isinstance(nested, dict), f"the body has no {name!r} object: {body!r:.300}"
@@ -362,9 +337,10 @@ class DetailContract:
             if not all(isinstance(c, ChatChunk) for c in chunks):
                 failures.append(f"{label}: the stream gave something other than ChatChunks")
         assert variants, "the error event holds no JSON field to vary"
-        assert not failures, (
-            f"{len(failures)} of {len(variants)} odd error events let a foreign exception escape "
-            "(raise an LmuxError instead): " + "; ".join(failures[:3])
+        report_failures(
+            failures,
+            len(variants),
+            "odd error events let a foreign exception escape (raise an LmuxError instead)",
         )
 
     @clause("reasoning.effort_levels")
@@ -454,9 +430,7 @@ class DetailContract:
     @pytest.mark.parametrize("arguments", ["cut_short", "json_list"])
     def test_requests_odd_tool_arguments(self, contract: ContractSession, arguments: str) -> None:
         """A sent-back tool call whose arguments are no JSON object gives an LmuxError or a body."""
-        contract.require_wire()
-        model = contract.model(Capability.CHAT, Capability.TOOLS)
-        contract.use_server(contract.canonical("chat"))
+        model = serve_canonical(contract, "chat", Capability.CHAT, Capability.TOOLS)
         text = '{"city": "Par' if arguments == "cut_short" else '["Paris"]'
         call = ToolCall(id="call_contract_odd", name=canon.TOOL_CALL.name, arguments=text)
         messages: list[Message] = [

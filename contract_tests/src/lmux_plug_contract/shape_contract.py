@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -35,11 +34,7 @@ import attrs
 import pytest
 from lmux_plug import AssistantMessage
 from lmux_plug import Capability
-from lmux_plug import ChatChunk
-from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
-from lmux_plug import LmuxError
-from lmux_plug import PluginError
 from lmux_plug import SystemMessage
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
@@ -49,6 +44,11 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import json_leaves as _leaves
+from lmux_plug_contract._calls import rendered_answer
+from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Said
@@ -175,28 +175,12 @@ def _optional(wire: Any, method: str) -> Callable[..., Any] | None:
     return function if callable(function) else None
 
 
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield value
-
-
 def _carries(body: Any, value: Any) -> bool:
     """Whether ``value`` (a number of its own type, or every string of a list) is in ``body``."""
     leaves = list(_leaves(body))
     if isinstance(value, list):
         return all(v in leaves for v in value)
     return any(type(leaf) is type(value) and leaf == value for leaf in leaves)
-
-
-def _fail_foreign(exc: BaseException, what: str) -> None:
-    if isinstance(exc, PluginError) or not isinstance(exc, LmuxError):
-        cause = exc.__cause__ if isinstance(exc, PluginError) else exc
-        pytest.fail(f"{what}: raised {type(cause).__name__} ({cause}), not an LmuxError")
 
 
 def _describe(said: Sequence[Said]) -> str:
@@ -263,9 +247,7 @@ class ShapeContract:
     @clause("requests.embed_dimensions")
     def test_requests_embed_dimensions(self, contract: ContractSession) -> None:
         """Embeddings asked for with dimensions (256, and the edge 1) send them in the body."""
-        contract.require_wire()
-        model = contract.model(Capability.EMBED)
-        contract.use_server(contract.canonical("embed"))
+        model = serve_canonical(contract, "embed", Capability.EMBED)
         for dimensions in (256, 1):
             before = len(contract.server.requests)
             inputs = list(canon.EMBED_INPUTS)
@@ -335,38 +317,15 @@ class ShapeContract:
     def test_types_json_answer(self, contract: ContractSession, path: str) -> None:
         """A json_schema request gives the model's JSON as the text, not as a tool call."""
         wire = contract.require_wire()
-        render = _optional(wire, f"json_{path}")
-        if render is None:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no JSON-mode answer")
+        whole, pieces = (_JSON_DOCUMENT, canon.USAGE), (_JSON_DOCUMENT, _JSON_PIECES, canon.USAGE)
+        answer = rendered_answer(wire, "json", path, whole, pieces)
         capability = Capability.CHAT if path == "chat" else Capability.STREAM
         model = contract.model(capability, Capability.JSON_SCHEMA)
-        if path == "chat":
-            contract.use_server(lambda request: render(request, _JSON_DOCUMENT, canon.USAGE))
-        else:
-            contract.use_server(
-                lambda request: wire.reply_stream(
-                    render(request, _JSON_DOCUMENT, _JSON_PIECES, canon.USAGE)
-                )
-            )
+        contract.use_server(answer)
         schema = {"name": "weather", "schema": _JSON_SCHEMA}
         params = contract.params(response_format={"type": "json_schema", "json_schema": schema})
-        prompt = [UserMessage(canon.TOOL_PROMPT)]
-        ref = contract.ref(model)
-        calls: list[Any]
-        finish: FinishReason | None
-        if path == "chat":
-            response = contract.run(contract.registry.achat(ref, prompt, **params))
-            text, calls, finish = (
-                response.content,
-                list(response.tool_calls),
-                response.finish_reason,
-            )
-        else:
-            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
-            text = "".join(c.delta for c in chunks)
-            calls = [d for c in chunks for d in c.tool_call_deltas]
-            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
-            finish = finishes[-1] if finishes else None
+        said = ask(contract, contract.ref(model), [UserMessage(canon.TOOL_PROMPT)], params, path)
+        text, calls, finish = said.text, said.calls, said.last_finish
         try:
             answered = json.loads(text or "")
         except ValueError:
@@ -382,39 +341,21 @@ class ShapeContract:
     def test_reasoning_thinking(self, contract: ContractSession, path: str) -> None:
         """Reasoning in an answer comes apart from the text, signed blocks keep their signature."""
         wire = contract.require_wire()
-        render = _optional(wire, f"thinking_{path}")
-        if render is None:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no reasoning")
-        capability = Capability.CHAT if path == "chat" else Capability.STREAM
-        model = contract.model(capability, Capability.REASONING)
         thinking = (
             (_THOUGHT, _REDACTED) if getattr(wire, "redacts_thinking", False) else (_THOUGHT,)
         )
-        if path == "chat":
-            contract.use_server(
-                lambda request: render(request, thinking, canon.TEXT, _REASONING_USAGE)
-            )
-        else:
-            contract.use_server(
-                lambda request: wire.reply_stream(
-                    render(request, thinking, canon.TEXT_PIECES, _REASONING_USAGE)
-                )
-            )
-        prompt = [UserMessage(canon.CHAT_PROMPT)]
-        if path == "chat":
-            response = contract.run(contract.registry.achat(contract.ref(model), prompt))
-            assert isinstance(response, ChatResponse), f"chat gave {type(response).__name__}"
-            text, blocks = response.content, list(response.thinking)
-            thought = "".join(b.text for b in blocks if not b.redacted)
-            usages = [response.usage]
-        else:
-            chunks: list[ChatChunk] = contract.collect(
-                contract.registry.achat_stream(contract.ref(model), prompt)
-            )
-            text = "".join(c.delta for c in chunks)
-            blocks = [b for c in chunks for b in c.thinking]
-            thought = "".join(c.thinking_delta for c in chunks)
-            usages = [c.usage for c in chunks if c.usage is not None]
+        answer = rendered_answer(
+            wire,
+            "thinking",
+            path,
+            (thinking, canon.TEXT, _REASONING_USAGE),
+            (thinking, canon.TEXT_PIECES, _REASONING_USAGE),
+        )
+        capability = Capability.CHAT if path == "chat" else Capability.STREAM
+        model = contract.model(capability, Capability.REASONING)
+        contract.use_server(answer)
+        said = ask(contract, contract.ref(model), [UserMessage(canon.CHAT_PROMPT)], {}, path)
+        text, blocks, thought, usages = said.text, said.thinking, said.thought, said.usages
         assert text == canon.TEXT, f"{path}: the answer's text is {text!r}, not {canon.TEXT!r}"
         assert thought == _THOUGHT.text, (
             f"{path}: the reasoning is {thought!r}, not {_THOUGHT.text!r}"

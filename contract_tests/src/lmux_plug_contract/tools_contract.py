@@ -31,15 +31,15 @@ from typing import runtime_checkable
 
 import pytest
 from lmux_plug import Capability
-from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._clauses import clause
-from lmux_plug_contract.depth_contract import _fail_foreign
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import StreamRendering
@@ -159,22 +159,11 @@ class ToolsContract:
         params = contract.params(tools=[canon.WEATHER_TOOL], max_tokens=16)
         ref = contract.ref(model)
         try:
-            if streamed:
-                result: Any = contract.collect(
-                    contract.registry.achat_stream(ref, prompt, **params)
-                )
-            else:
-                result = contract.run(contract.registry.achat(ref, prompt, **params))
+            said = ask(contract, ref, prompt, params, path)
         except Exception as exc:  # noqa: BLE001 - an LmuxError is an answer too
             _fail_foreign(exc, f"{path}: a cut-off tool call")
             return
-        if streamed:
-            finishes = [c.finish_reason for c in result if c.finish_reason is not None]
-            assert len(finishes) == 1, f"stream: {len(finishes)} terminal chunks (expected 1)"
-            finish = finishes[0]
-        else:
-            assert isinstance(result, ChatResponse), f"chat returned {type(result).__name__}"
-            finish = result.finish_reason
+        finish = said.finish(path)
         assert finish is FinishReason.LENGTH, (
             f"{path}: the API cut the tool call off at the token cap, the result reports "
             f"finish {finish!r}, not {FinishReason.LENGTH!r} (its arguments are incomplete)"

@@ -3,9 +3,8 @@
 The clauses of :mod:`lmux_plug_contract.detail_contract` run where the wire declares what
 they need (a parameters object, a context-length message, reasoning it reads back); the
 suite's Gemini wire declares all of it. These variants serve the in-repo Gemini codec as
-the ``gemini`` provider and break one thing each, the way a plugin author could:
-``DETAIL_DEFECTS`` maps each to the clause it must fail (``test_broken_plugins.py`` runs
-them).
+the ``gemini`` provider and break one thing each, the way a plugin author could; each
+one's ``fails_on`` names the clause it must fail (``test_broken_plugins.py`` runs them).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from lmux_plug import ProviderError
 from lmux_plug import ProviderSpec
 from lmux_plug import hookimpl
 from lmux_plug.wire import WireRequest
-from lmux_plug.wire import WireResponse
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 from lmux_plug_gemini._spec import SPEC
@@ -47,11 +45,12 @@ class ServedGemini(ServedCodec):  # type: ignore[misc]
     codec: Any = GeminiCodec()
 
 
-class _IdsFromCallContentCodec(GeminiCodec):
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        decoded = super().decode_chat(response, request, provider)
+class IdsFromCallContent(ServedGemini):
+    """Gives id-less calls an id made of their name and arguments: equal calls share it."""
+
+    fails_on = ("tools.repeated_call", "repeated_call and chat")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         # Derives each id from the call alone (name and arguments), not from its place.
         calls = [
             attrs.evolve(
@@ -64,17 +63,12 @@ class _IdsFromCallContentCodec(GeminiCodec):
         return attrs.evolve(decoded, tool_calls=calls)
 
 
-class IdsFromCallContent(ServedGemini):
-    """Gives id-less calls an id made of their name and arguments: equal calls share it."""
+class DropsAnswerSignature(ServedGemini):
+    """Sends signatures back on thought parts only, not on the answer part that carried one."""
 
-    codec = _IdsFromCallContentCodec()
+    fails_on = ("reasoning.round_trip", "round_trip")
 
-
-class _DropsAnswerSignatureCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for content in sent.body["contents"]:
             for part in content["parts"]:
                 if not part.get("thought"):
@@ -82,26 +76,15 @@ class _DropsAnswerSignatureCodec(GeminiCodec):
         return sent
 
 
-class DropsAnswerSignature(ServedGemini):
-    """Sends signatures back on thought parts only, not on the answer part that carried one."""
-
-    codec = _DropsAnswerSignatureCodec()
-
-
-class _ReplacesGenerationConfigCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
-        # A shallow merge: the caller's generationConfig replaces the one built from the
-        # typed parameters.
-        return attrs.evolve(sent, body={**sent.body, **request.extra})
-
-
 class ReplacesGenerationConfig(ServedGemini):
     """Lets an extra_body generationConfig replace the typed parameters' one."""
 
-    codec = _ReplacesGenerationConfigCodec()
+    fails_on = ("requests.nested_extra", "nested_extra")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        # A shallow merge: the caller's generationConfig replaces the one built from the
+        # typed parameters.
+        return attrs.evolve(sent, body={**sent.body, **request.extra})
 
 
 class _ContextErrorIsPlainCodec(GeminiCodec):
@@ -122,28 +105,25 @@ class _ContextErrorIsPlainCodec(GeminiCodec):
 class ContextErrorIsPlain(ServedGemini):
     """Maps a prompt-too-long refusal to a plain InvalidRequestError."""
 
+    fails_on = ("errors.context_length", "context_length")
+
     codec = _ContextErrorIsPlainCodec()
 
 
-class _RefusesPdfDataCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
+class RefusesPdfData(ServedGemini):
+    """Refuses a PDF given as data (only file ids) while the model declares files."""
+
+    fails_on = ("requests.pdf_document", "pdf_document")
+
+    def refusal(self, request: ChatRequest) -> str | None:
         for message in request.messages:
             content = getattr(message, "content", None)
             if isinstance(content, tuple) and any(
                 isinstance(p, FileContent) and p.data is not None for p in content
             ):
                 # Takes uploaded files only, though the model declares files.
-                msg = "send documents as file ids"
-                raise InvalidRequestError(msg, provider=provider.name, model=request.model)
-        return super().encode_chat(request, provider, stream=stream)
-
-
-class RefusesPdfData(ServedGemini):
-    """Refuses a PDF given as data (only file ids) while the model declares files."""
-
-    codec = _RefusesPdfDataCodec()
+                return "send documents as file ids"
+        return None
 
 
 class _ErrorMessageByKeyDecoder(GeminiStreamDecoder):
@@ -162,31 +142,29 @@ class _ErrorMessageByKeyCodec(GeminiCodec):
 class ErrorMessageByKey(ServedGemini):
     """Reads a stream error event's message by key: an event without one raises KeyError."""
 
+    fails_on = ("errors.odd_error_event", "odd_error_event")
+
     codec = _ErrorMessageByKeyCodec()
-
-
-class _RefusesRequiredChoiceCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        if request.tool_choice is not None and request.tool_choice.mode == "required":
-            # Calls a choice the API takes (mode ANY) invalid input.
-            msg = "tool_choice='required' is not valid"
-            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
-        return super().encode_chat(request, provider, stream=stream)
 
 
 class RefusesRequiredChoice(ServedGemini):
     """Refuses tool_choice='required' (with tools given) as invalid input."""
 
-    codec = _RefusesRequiredChoiceCodec()
+    fails_on = ("requests.tool_choice", "tool_choice and required")
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        if request.tool_choice is not None and request.tool_choice.mode == "required":
+            # Calls a choice the API takes (mode ANY) invalid input.
+            return "tool_choice='required' is not valid"
+        return None
 
 
-class _SendsBareToolResultCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+class SendsBareToolResult(ServedGemini):
+    """Sends a plain-text tool result as a bare string where the API takes an object."""
+
+    fails_on = ("requests.conversation", "conversation and tool_result")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for content in sent.body["contents"]:
             for part in content["parts"]:
                 answer = part.get("functionResponse")
@@ -196,33 +174,24 @@ class _SendsBareToolResultCodec(GeminiCodec):
         return sent
 
 
-class SendsBareToolResult(ServedGemini):
-    """Sends a plain-text tool result as a bare string where the API takes an object."""
-
-    codec = _SendsBareToolResultCodec()
-
-
-class _ParsesArgumentsBlindlyCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        for message in request.messages:
-            for call in getattr(message, "tool_calls", ()):
-                json.loads(call.arguments)  # trusts the arguments to be JSON
-        return super().encode_chat(request, provider, stream=stream)
-
-
 class ParsesArgumentsBlindly(ServedGemini):
     """Parses sent-back tool-call arguments with json.loads unguarded (a JSONDecodeError)."""
 
-    codec = _ParsesArgumentsBlindlyCodec()
+    fails_on = ("requests.odd_tool_arguments", "odd_tool_arguments")
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        for message in request.messages:
+            for call in getattr(message, "tool_calls", ()):
+                json.loads(call.arguments)  # trusts the arguments to be JSON
+        return None
 
 
-class _SendsLevelNoneCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+class SendsLevelNone(ServedGemini):
+    """Sends reasoning_effort='none' to Gemini 3 as thinkingLevel 'none' (not a level)."""
+
+    fails_on = ("reasoning.effort_levels", "effort_levels")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
         if request.reasoning_effort == "none" and "thinkingLevel" in thinking:
             # Passes the effort through as a Gemini 3 level, which has no "none".
@@ -230,17 +199,12 @@ class _SendsLevelNoneCodec(GeminiCodec):
         return sent
 
 
-class SendsLevelNone(ServedGemini):
-    """Sends reasoning_effort='none' to Gemini 3 as thinkingLevel 'none' (not a level)."""
+class TurnsThinkingOff(ServedGemini):
+    """Sends every reasoning_effort to Gemini 2.5 as a thinking budget of 0 (thinking off)."""
 
-    codec = _SendsLevelNoneCodec()
+    fails_on = ("reasoning.effort_levels", "effort_levels")
 
-
-class _TurnsThinkingOffCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
         if "thinkingBudget" in thinking:
             # Every level sent as "none": the caller's reasoning_effort has no effect.
@@ -248,14 +212,10 @@ class _TurnsThinkingOffCodec(GeminiCodec):
         return sent
 
 
-class TurnsThinkingOff(ServedGemini):
-    """Sends every reasoning_effort to Gemini 2.5 as a thinking budget of 0 (thinking off)."""
-
-    codec = _TurnsThinkingOffCodec()
-
-
 class FormatFromSuffix:
     """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
+
+    fails_on = ("requests.linked_image", "linked_image")
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
@@ -275,21 +235,6 @@ class FormatFromSuffix:
         return lmux_plug_bedrock.lmux_plug_chat(request=request, provider=provider)
 
 
-#: variant -> (the clause that must fail, the -k expression that selects it)
-DETAIL_DEFECTS: dict[str, tuple[str, str]] = {
-    "IdsFromCallContent": ("tools.repeated_call", "repeated_call and chat"),
-    "DropsAnswerSignature": ("reasoning.round_trip", "round_trip"),
-    "ReplacesGenerationConfig": ("requests.nested_extra", "nested_extra"),
-    "ContextErrorIsPlain": ("errors.context_length", "context_length"),
-    "RefusesPdfData": ("requests.pdf_document", "pdf_document"),
-    "ErrorMessageByKey": ("errors.odd_error_event", "odd_error_event"),
-    "RefusesRequiredChoice": ("requests.tool_choice", "tool_choice and required"),
-    "SendsBareToolResult": ("requests.conversation", "conversation and tool_result"),
-    "ParsesArgumentsBlindly": ("requests.odd_tool_arguments", "odd_tool_arguments"),
-    "FormatFromSuffix": ("requests.linked_image", "linked_image"),
-    "SendsLevelNone": ("reasoning.effort_levels", "effort_levels"),
-    "TurnsThinkingOff": ("reasoning.effort_levels", "effort_levels"),
-}
 #: The variants that serve another provider than ``gemini``.
 DETAIL_PROVIDERS: dict[str, str] = {
     "FormatFromSuffix": "bedrock",

@@ -32,3 +32,5 @@ def _acme() -> Any:
 
 class ImportTimeIO(_acme().AcmePlugin):  # type: ignore[misc]
     """Declares ``acme`` after looking for a daemon at import time."""
+
+    fails_on = ("loading.no_io_at_load", "loading")

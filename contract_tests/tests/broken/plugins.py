@@ -1,13 +1,13 @@
 """Deliberately broken variants of the ``acme`` example plugin, one defect each.
 
-``DEFECTS`` maps each variant to the clause that must fail because of it; the tests in
-``test_broken_plugins.py`` run the suite on each and check that clause failed.
+Each variant's ``fails_on`` names the clause that must fail because of it (and the ``-k``
+expression selecting it); the tests in ``test_broken_plugins.py`` run the suite on each
+and check that clause failed.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import logging
 import socket
 import struct
@@ -15,7 +15,6 @@ import sys
 from collections.abc import AsyncIterator
 from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -43,39 +42,17 @@ from lmux_plug import hookimpl
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import error_from_response
 
-
-def _load_acme() -> Any:
-    name = "lmux_contract_examples_acme"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("acme.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-AcmePlugin = _load_acme().AcmePlugin
-
-
-def _load_import_io() -> Any:
-    name = "lmux_contract_examples_import_io"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("import_io.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
+# Both loaded under these names, before this file, by the tests' conftest (import_io.py
+# loads acme itself too: the loading clause imports it alone in a fresh process).
+AcmePlugin = sys.modules["lmux_contract_examples_acme"].AcmePlugin
 #: Connects at import time (see ``import_io.py``).
-ImportTimeIO = _load_import_io().ImportTimeIO
+ImportTimeIO = sys.modules["lmux_contract_examples_import_io"].ImportTimeIO
 
 
 class WrongUsage(AcmePlugin):
     """Swaps prompt and completion token counts."""
+
+    fails_on = ("types.usage", "types")
 
     def usage(self, data: Any) -> Usage:
         usage = super().usage(data)
@@ -84,6 +61,8 @@ class WrongUsage(AcmePlugin):
 
 class WrongCost(AcmePlugin):
     """Prices output tokens at the input rate."""
+
+    fails_on = ("types.cost", "types")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -97,6 +76,11 @@ class WrongCost(AcmePlugin):
 class NoTerminalChunk(AcmePlugin):
     """Never emits the terminal chunk (finish_reason and usage are dropped)."""
 
+    fails_on = (
+        "streaming.terminal_chunk",
+        "streaming and not arbitrary and not early and not multibyte",
+    )
+
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
     ) -> AsyncIterator[ChatChunk]:
@@ -105,28 +89,43 @@ class NoTerminalChunk(AcmePlugin):
                 yield chunk
 
 
-class SplitSensitive(AcmePlugin):
-    """Parses each network read on its own, as if events never straddled two reads."""
+class _RewritesReads(AcmePlugin):
+    """Decodes the stream after passing each network read through :meth:`read` on its own."""
+
+    def read(self, raw: bytes) -> bytes:
+        """What the variant makes of one network read, seen alone."""
+        return raw
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
     ) -> AsyncIterator[ChatChunk]:
         async def reads() -> AsyncIterator[bytes]:
             async for raw in response.iter_bytes():
-                # Defect: a fresh decoder per read drops any event split across reads.
-                events = SSEDecoder().feed(raw)
-                yield b"".join(f"data: {e.data}\n\n".encode() for e in events)
+                yield self.read(raw)
 
-        class _Whole:
+        class _Rewritten:
             def iter_bytes(self) -> AsyncIterator[bytes]:
                 return reads()
 
-        async for chunk in super().decode_stream(_Whole(), request, provider):
+        async for chunk in super().decode_stream(_Rewritten(), request, provider):
             yield chunk
+
+
+class SplitSensitive(_RewritesReads):
+    """Parses each network read on its own, as if events never straddled two reads."""
+
+    fails_on = ("streaming.arbitrary_splits", "arbitrary_splits")
+
+    def read(self, raw: bytes) -> bytes:
+        # Defect: a fresh decoder per read drops any event split across reads.
+        events = SSEDecoder().feed(raw)
+        return b"".join(f"data: {e.data}\n\n".encode() for e in events)
 
 
 class LeaksConnections(AcmePlugin):
     """Keeps every streaming response (for a 'debug log') and never closes it."""
+
+    fails_on = ("streaming.early_close", "early_close")
 
     def __init__(self) -> None:
         self.kept: list[Any] = []
@@ -142,6 +141,8 @@ class LeaksConnections(AcmePlugin):
 
 class IgnoresStreamErrors(AcmePlugin):
     """Skips error events inside a stream and ends it as if it were complete."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     async def decode_stream(
         self, response: Any, request: ChatRequest, provider: ProviderContext
@@ -162,6 +163,8 @@ class IgnoresStreamErrors(AcmePlugin):
 
 class RawTransportErrors(AcmePlugin):
     """Talks to aiohttp itself and lets its exceptions escape (timeouts, resets)."""
+
+    fails_on = ("errors.connection_reset", "timeout or connection_reset")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         timeout = aiohttp.ClientTimeout(total=request.timeout)
@@ -186,6 +189,8 @@ class RawTransportErrors(AcmePlugin):
 class KeyErrorOnOddJson(AcmePlugin):
     """Indexes the answer without checking its shape (KeyError / TypeError escape)."""
 
+    fails_on = ("errors.unexpected_json", "unexpected_json")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         data = await self.post(
             provider, "chat/completions", self.encode(request, stream=False), request
@@ -206,6 +211,8 @@ class LeaksKey(AcmePlugin):
     (unscrubbed) logger is the leak the clause must catch.
     """
 
+    fails_on = ("auth.key_not_leaked", "auth")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         try:
             return await super().chat(request, provider)
@@ -221,6 +228,8 @@ class LeaksKey(AcmePlugin):
 class IgnoresRetryAfter(AcmePlugin):
     """Rebuilds rate-limit errors and drops their retry_after."""
 
+    fails_on = ("errors.retry_after", "retry_after")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         try:
             return await super().chat(request, provider)
@@ -232,6 +241,8 @@ class IgnoresRetryAfter(AcmePlugin):
 
 class DeclarationDoesIO(AcmePlugin):
     """Asks a local discovery daemon for models while declaring its provider (I/O at load)."""
+
+    fails_on = ("capabilities.undeclared_before_io", "capabilities")
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
@@ -245,6 +256,8 @@ class DeclarationDoesIO(AcmePlugin):
 
 class StatefulClient(AcmePlugin):
     """Keeps per-client conversation state, so a second identical call answers differently."""
+
+    fails_on = ("parity.chat", "parity")
 
     def __init__(self) -> None:
         self.calls: dict[int, int] = {}
@@ -260,6 +273,8 @@ class StatefulClient(AcmePlugin):
 class EmbeddingsOutOfOrder(AcmePlugin):
     """Returns the vectors in reverse order."""
 
+    fails_on = ("embeddings.vectors", "embeddings")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
@@ -270,6 +285,8 @@ class EmbeddingsOutOfOrder(AcmePlugin):
 class DropsSystemMessages(AcmePlugin):
     """Silently drops system messages from the request."""
 
+    fails_on = ("requests.texts_round_trip", "requests")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         body["messages"] = [m for m in body["messages"] if m.get("role") != "system"]
@@ -279,6 +296,8 @@ class DropsSystemMessages(AcmePlugin):
 class TruncatesModelIds(AcmePlugin):
     """Sends only the part of the model id after its last '/'."""
 
+    fails_on = ("registry.model_ids_verbatim", "registry")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         body["model"] = request.model.rsplit("/", 1)[-1]
@@ -287,6 +306,8 @@ class TruncatesModelIds(AcmePlugin):
 
 class StreamCostWrong(AcmePlugin):
     """Prices the streamed answer at a flat rate (the non-streamed cost is right)."""
+
+    fails_on = ("types.cost", "cost")
 
     async def stream(
         self, request: ChatRequest, provider: ProviderContext
@@ -300,12 +321,16 @@ class StreamCostWrong(AcmePlugin):
 class StreamIgnoresTimeout(AcmePlugin):
     """Opens streams without the request's timeout (chat honours it)."""
 
+    fails_on = ("errors.timeout", "timeout and stream")
+
     async def open_stream(self, request: ChatRequest, provider: ProviderContext) -> Any:
         return await super().open_stream(attrs.evolve(request, timeout=60.0), provider)
 
 
 class EmbedIgnoresTimeout(AcmePlugin):
     """Embeds without the request's timeout (chat honours it)."""
+
+    fails_on = ("errors.timeout", "timeout and embed")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -316,6 +341,8 @@ class EmbedIgnoresTimeout(AcmePlugin):
 class StreamIndexesEvents(AcmePlugin):
     """Indexes each stream event without checking its shape (KeyError on odd JSON)."""
 
+    fails_on = ("errors.unexpected_json", "unexpected_json and stream")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -325,8 +352,12 @@ class StreamIndexesEvents(AcmePlugin):
         return payload
 
 
-class EmbedIndexesItems(AcmePlugin):
-    """Reads each embedding item's ``embedding`` key without checking it is there."""
+class _ReadsVectors(AcmePlugin):
+    """Acme's embeddings call (without dimensions), reading the items with :meth:`vectors`."""
+
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        """The answer's vectors, read from its ``data`` items the variant's way."""
+        raise NotImplementedError
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -334,18 +365,29 @@ class EmbedIndexesItems(AcmePlugin):
         body = {"model": request.model, "input": list(request.inputs)}
         data = await self.post(provider, "embeddings", body, request)
         items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise ProviderError("no data", provider=provider.name, model=request.model)
         return EmbeddingResponse(
-            embeddings=[[float(x) for x in item["embedding"]] for item in items],
+            embeddings=self.vectors(items, provider, request),
             model=request.model,
             provider=provider.name,
             usage=self.usage(data.get("usage")),
         )
 
 
+class EmbedIndexesItems(_ReadsVectors):
+    """Reads each embedding item's ``embedding`` key without checking it is there."""
+
+    fails_on = ("errors.unexpected_json", "unexpected_json and embed")
+
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        if not isinstance(items, list):
+            raise ProviderError("no data", provider=provider.name, model=request.model)
+        return [[float(x) for x in item["embedding"]] for item in items]
+
+
 class ChatDropsToolCalls(AcmePlugin):
     """Reads only the text of a non-streamed answer: its tool calls are lost."""
+
+    fails_on = ("tools.calls", "tools")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -354,6 +396,8 @@ class ChatDropsToolCalls(AcmePlugin):
 
 class LogsHeadersInRecord(AcmePlugin):
     """Logs the request headers as a record attribute (the message itself is clean)."""
+
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and success")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         logging.getLogger("acme.debug").debug(
@@ -364,6 +408,8 @@ class LogsHeadersInRecord(AcmePlugin):
 
 class LeaksKeyOnTimeout(AcmePlugin):
     """Attaches the request headers to timeout errors ('for debugging')."""
+
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and timeout")
 
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         try:
@@ -380,6 +426,8 @@ class LeaksKeyInStreamErrors(AcmePlugin):
     (unscrubbed) logger is the leak the clause must catch.
     """
 
+    fails_on = ("auth.key_not_leaked", "key_not_leaked and stream")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -395,6 +443,8 @@ class LeaksKeyInStreamErrors(AcmePlugin):
 class DropsEmptyInputs(AcmePlugin):
     """Leaves empty strings out of the embeddings request (so vectors shift)."""
 
+    fails_on = ("embeddings.empty_inputs", "empty_inputs")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
@@ -402,26 +452,19 @@ class DropsEmptyInputs(AcmePlugin):
         return await super().embed(attrs.evolve(request, inputs=kept or request.inputs), provider)
 
 
-class DecodesEachRead(AcmePlugin):
+class DecodesEachRead(_RewritesReads):
     """Decodes each network read as text on its own (a character split across reads breaks)."""
 
-    async def decode_stream(
-        self, response: Any, request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        async def reads() -> AsyncIterator[bytes]:
-            async for raw in response.iter_bytes():
-                yield raw.decode("utf-8", errors="replace").encode()
+    fails_on = ("streaming.multibyte_splits", "multibyte_splits")
 
-        class _Decoded:
-            def iter_bytes(self) -> AsyncIterator[bytes]:
-                return reads()
-
-        async for chunk in super().decode_stream(_Decoded(), request, provider):
-            yield chunk
+    def read(self, raw: bytes) -> bytes:
+        return raw.decode("utf-8", errors="replace").encode()
 
 
 class LowercasesModelIds(AcmePlugin):
     """Sends model ids in lower case ('the API is case-insensitive')."""
+
+    fails_on = ("registry.model_ids_verbatim", "model_ids_verbatim")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -431,6 +474,8 @@ class LowercasesModelIds(AcmePlugin):
 
 class StreamErrorsAreGeneric(AcmePlugin):
     """Turns every stream error event into a generic ProviderError without its message."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
@@ -449,6 +494,8 @@ class StreamErrorsAreGeneric(AcmePlugin):
 class DropsLongEvents(AcmePlugin):
     """Skips stream events longer than 64 KiB (a fixed line buffer)."""
 
+    fails_on = ("types.long_values", "long_values")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -459,6 +506,8 @@ class DropsLongEvents(AcmePlugin):
 
 class TruncatesLongAnswers(AcmePlugin):
     """Keeps at most 64 KiB of a non-streamed answer."""
+
+    fails_on = ("types.long_values", "long_values")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -481,6 +530,8 @@ class AssumesCachedTokens(AcmePlugin):
 class UsageWithFloor(AcmePlugin):
     """Reports at least one input token ('an empty count means the field was missing')."""
 
+    fails_on = ("types.usage_reported", "usage_reported")
+
     def usage(self, data: Any) -> Usage:
         usage = super().usage(data)
         return attrs.evolve(usage, input_tokens=max(usage.input_tokens, 1))
@@ -488,6 +539,8 @@ class UsageWithFloor(AcmePlugin):
 
 class DropsMaxTokens(AcmePlugin):
     """Forgets max_tokens when encoding (the answer is never capped)."""
+
+    fails_on = ("requests.parameters", "parameters")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -498,6 +551,8 @@ class DropsMaxTokens(AcmePlugin):
 class SendsDimensionsAboveOne(AcmePlugin):
     """Sends embedding dimensions only when above 1 (a truthiness slip: 1 is dropped too)."""
 
+    fails_on = ("requests.embed_dimensions", "embed_dimensions")
+
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         if path == "embeddings" and not (body.get("dimensions") or 0) > 1:
             body = {k: v for k, v in body.items() if k != "dimensions"}
@@ -507,12 +562,16 @@ class SendsDimensionsAboveOne(AcmePlugin):
 class IgnoresExtraBody(AcmePlugin):
     """Builds the body from the typed fields only: the caller's provider fields are lost."""
 
+    fails_on = ("requests.extra_body", "extra_body")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return super().encode(attrs.evolve(request, extra={}), stream=stream)
 
 
 class RefusesMaxTokens(AcmePlugin):
     """Refuses any max_tokens before sending ('the API picks the length'): callers cannot cap it."""
+
+    fails_on = ("requests.parameters", "parameters")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         if request.max_tokens is not None:
@@ -524,6 +583,8 @@ class RefusesMaxTokens(AcmePlugin):
 
 class ChatAsksForStream(AcmePlugin):
     """Encodes non-streamed chat calls with ``"stream": true`` (and then reads JSON)."""
+
+    fails_on = ("types.chat_response", "chat_response")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         encode = self.encode
@@ -541,6 +602,8 @@ class NamesToolChoiceByMode(AcmePlugin):
     clause that reads the tool choice back out of the body sees (found by mutation testing).
     """
 
+    fails_on = ("requests.tool_choice", "tool_choice")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         if request.tool_choice is not None:
@@ -550,6 +613,8 @@ class NamesToolChoiceByMode(AcmePlugin):
 
 class DropsToolDescriptions(AcmePlugin):
     """Sends each tool without its description (the model then guesses what a tool does)."""
+
+    fails_on = ("requests.tool_choice", "tool_choice")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -561,6 +626,8 @@ class DropsToolDescriptions(AcmePlugin):
 class StreamAsksForWholeAnswer(AcmePlugin):
     """Encodes streamed calls with ``"stream": false``: the API answers with one JSON body."""
 
+    fails_on = ("streaming.chunks", "streaming and not arbitrary and not early and not multibyte")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         if stream:
@@ -571,6 +638,8 @@ class StreamAsksForWholeAnswer(AcmePlugin):
 class DropsToolCallIds(AcmePlugin):
     """Leaves the ids of a non-streamed answer's tool calls empty (results cannot be matched)."""
 
+    fails_on = ("tools.calls", "tools")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         calls = tuple(attrs.evolve(c, id="") for c in response.tool_calls)
@@ -579,6 +648,8 @@ class DropsToolCallIds(AcmePlugin):
 
 class ToolIndexesFromOne(AcmePlugin):
     """Numbers streamed tool calls from 1 ('the first call')."""
+
+    fails_on = ("tools.calls", "tools")
 
     def index_of(self, index: int) -> int:
         return index + 1
@@ -602,6 +673,8 @@ class ToolIndexesFromOne(AcmePlugin):
 class ToolCallsFinishAsStop(AcmePlugin):
     """Reports every non-streamed answer as finished with ``stop``, tool calls included."""
 
+    fails_on = ("tools.calls", "tools")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         return attrs.evolve(response, finish_reason=FinishReason.STOP)
@@ -609,6 +682,8 @@ class ToolCallsFinishAsStop(AcmePlugin):
 
 class PassesOddDeltasThrough(AcmePlugin):
     """Copies a stream event's ``delta.content`` into its chunk whatever its JSON type."""
+
+    fails_on = ("errors.odd_fields", "odd_fields and stream")
 
     def choice_chunks(
         self, payload: dict[str, Any], request: ChatRequest, provider: ProviderContext
@@ -625,37 +700,26 @@ class PassesOddDeltasThrough(AcmePlugin):
         return chunks, finish
 
 
-class EmbedTrustsIndexes(AcmePlugin):
+class EmbedTrustsIndexes(_ReadsVectors):
     """Orders embeddings by ``int(item["index"])``: a null or odd index lets TypeError escape."""
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body = {"model": request.model, "input": list(request.inputs)}
-        data = await self.post(provider, "embeddings", body, request)
-        items = data.get("data") if isinstance(data, dict) else None
+    fails_on = ("errors.odd_fields", "odd_fields and embed")
+
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
         if not isinstance(items, list) or not all(
             isinstance(i, dict) and isinstance(i.get("embedding"), list) for i in items
         ):
             raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
         ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
-        return EmbeddingResponse(
-            embeddings=[[float(x) for x in item["embedding"]] for item in ordered],
-            model=request.model,
-            provider=provider.name,
-            usage=self.usage(data.get("usage")),
-        )
+        return [[float(x) for x in item["embedding"]] for item in ordered]
 
 
-class EmbedAcceptsMissingVectors(AcmePlugin):
+class EmbedAcceptsMissingVectors(_ReadsVectors):
     """Returns whatever vectors came back, even fewer than the inputs it was asked to embed."""
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body = {"model": request.model, "input": list(request.inputs)}
-        data = await self.post(provider, "embeddings", body, request)
-        items = data.get("data") if isinstance(data, dict) else None
+    fails_on = ("errors.odd_fields", "odd_fields and embed")
+
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
         if not isinstance(items, list) or not all(
             isinstance(i, dict)
             and isinstance(i.get("index"), int)
@@ -664,16 +728,13 @@ class EmbedAcceptsMissingVectors(AcmePlugin):
             for i in items
         ):
             raise ProviderError("odd embeddings", provider=provider.name, model=request.model)
-        return EmbeddingResponse(
-            embeddings=[i["embedding"] for i in sorted(items, key=lambda i: i["index"])],
-            model=request.model,
-            provider=provider.name,
-            usage=self.usage(data.get("usage")),
-        )
+        return [i["embedding"] for i in sorted(items, key=lambda i: i["index"])]
 
 
 class ToolDeltasAtIndexZero(ToolIndexesFromOne):
     """Puts every streamed tool-call delta at index 0 ('there is only ever one call')."""
+
+    fails_on = ("tools.several_calls", "several_calls and stream")
 
     def index_of(self, index: int) -> int:
         return 0
@@ -681,6 +742,8 @@ class ToolDeltasAtIndexZero(ToolIndexesFromOne):
 
 class KeepsFirstToolCall(AcmePlugin):
     """Keeps only the first tool call of a non-streamed answer."""
+
+    fails_on = ("tools.several_calls", "several_calls and chat")
 
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
@@ -690,21 +753,19 @@ class KeepsFirstToolCall(AcmePlugin):
 class Base64BigEndian(AcmePlugin):
     """Passes ``encoding_format`` on and reads base64 vectors as big-endian float32."""
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        body: dict[str, Any] = {"model": request.model, "input": list(request.inputs)}
-        if request.encoding_format is not None:
-            body["encoding_format"] = request.encoding_format
-        data = await self.post(provider, "embeddings", body, request)
-        vectors = []
-        for item in data["data"]:
+    fails_on = ("embeddings.base64", "base64")
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        asked = getattr(request, "encoding_format", None) if path == "embeddings" else None
+        if asked is not None:
+            body = {**body, "encoding_format": asked}
+        data = await super().post(provider, path, body, request)
+        for item in data.get("data", ()) if asked is not None else ():
             raw = item["embedding"]
             if isinstance(raw, str):
                 packed = base64.b64decode(raw)
-                raw = struct.unpack(f">{len(packed) // 4}f", packed)
-            vectors.append([float(x) for x in raw])
-        return EmbeddingResponse(embeddings=vectors, model=request.model, provider=provider.name)
+                item["embedding"] = list(struct.unpack(f">{len(packed) // 4}f", packed))
+        return data
 
 
 class _SeesImages(AcmePlugin):
@@ -732,6 +793,8 @@ class _SeesImages(AcmePlugin):
 class DropsImageParts(_SeesImages):
     """Declares vision but sends only the text of a user turn (its images are lost)."""
 
+    fails_on = ("requests.content_parts", "content_parts and image")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         for message in body["messages"]:
@@ -744,12 +807,16 @@ class DropsImageParts(_SeesImages):
 class SendsEmptyImages(_SeesImages):
     """Declares vision and sends an image part without a url instead of refusing it."""
 
+    fails_on = ("requests.content_parts", "content_parts and image")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return AcmePlugin.encode(self, request, stream=stream)
 
 
 class NestsExtraBody(AcmePlugin):
     """Sends extra_body fields nested under one ``extra`` member instead of top-level."""
+
+    fails_on = ("requests.extra_body", "extra_body")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(attrs.evolve(request, extra={}), stream=stream)
@@ -760,6 +827,8 @@ class NestsExtraBody(AcmePlugin):
 
 class GuessesErrorsFromWords(StreamErrorsAreGeneric):
     """Reads a stream error event that mentions 'model' as a missing model (NotFoundError)."""
+
+    fails_on = ("errors.stream_error_event", "stream_error_event")
 
     def stream_error(
         self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
@@ -772,6 +841,8 @@ class GuessesErrorsFromWords(StreamErrorsAreGeneric):
 class DropsStreamErrorStatus(StreamErrorsAreGeneric):
     """Keeps a stream error event's class and message but not the status it states."""
 
+    fails_on = ("errors.stream_error_event", "stream_error_event")
+
     def stream_error(
         self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
     ) -> LmuxError:
@@ -780,6 +851,8 @@ class DropsStreamErrorStatus(StreamErrorsAreGeneric):
 
 class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
     """Keeps the first vectors of an answer that has more than the inputs (no error)."""
+
+    fails_on = ("embeddings.extra_vector", "extra_vector")
 
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
@@ -791,6 +864,8 @@ class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
 class DropsTopP(AcmePlugin):
     """Leaves top_p out of the body without a word (the caller's setting has no effect)."""
 
+    fails_on = ("requests.parameter_bounds", "parameter_bounds")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return super().encode(attrs.evolve(request, top_p=None), stream=stream)
 
@@ -798,75 +873,9 @@ class DropsTopP(AcmePlugin):
 class EmbedDropsDimensions(AcmePlugin):
     """Leaves dimensions out of an embeddings body (vectors of another size come back)."""
 
+    fails_on = ("requests.embed_dimensions", "embed_dimensions")
+
     async def embed(
         self, request: EmbeddingRequest, provider: ProviderContext
     ) -> EmbeddingResponse:
         return await super().embed(attrs.evolve(request, dimensions=None), provider)
-
-
-#: variant -> (the clause that must fail, the -k expression that selects its family)
-DEFECTS: dict[str, tuple[str, str]] = {
-    "WrongUsage": ("types.usage", "types"),
-    "WrongCost": ("types.cost", "types"),
-    "NoTerminalChunk": (
-        "streaming.terminal_chunk",
-        "streaming and not arbitrary and not early and not multibyte",
-    ),
-    "SplitSensitive": ("streaming.arbitrary_splits", "arbitrary_splits"),
-    "LeaksConnections": ("streaming.early_close", "early_close"),
-    "IgnoresStreamErrors": ("errors.stream_error_event", "stream_error_event"),
-    "RawTransportErrors": ("errors.connection_reset", "timeout or connection_reset"),
-    "KeyErrorOnOddJson": ("errors.unexpected_json", "unexpected_json"),
-    "LeaksKey": ("auth.key_not_leaked", "auth"),
-    "IgnoresRetryAfter": ("errors.retry_after", "retry_after"),
-    "DeclarationDoesIO": ("capabilities.undeclared_before_io", "capabilities"),
-    "StatefulClient": ("parity.chat", "parity"),
-    "EmbeddingsOutOfOrder": ("embeddings.vectors", "embeddings"),
-    "DropsSystemMessages": ("requests.texts_round_trip", "requests"),
-    "TruncatesModelIds": ("registry.model_ids_verbatim", "registry"),
-    "StreamCostWrong": ("types.cost", "cost"),
-    "StreamIgnoresTimeout": ("errors.timeout", "timeout and stream"),
-    "EmbedIgnoresTimeout": ("errors.timeout", "timeout and embed"),
-    "StreamIndexesEvents": ("errors.unexpected_json", "unexpected_json and stream"),
-    "EmbedIndexesItems": ("errors.unexpected_json", "unexpected_json and embed"),
-    "ChatDropsToolCalls": ("tools.calls", "tools"),
-    "LogsHeadersInRecord": ("auth.key_not_leaked", "key_not_leaked and success"),
-    "LeaksKeyOnTimeout": ("auth.key_not_leaked", "key_not_leaked and timeout"),
-    "LeaksKeyInStreamErrors": ("auth.key_not_leaked", "key_not_leaked and stream"),
-    "DropsEmptyInputs": ("embeddings.empty_inputs", "empty_inputs"),
-    "DecodesEachRead": ("streaming.multibyte_splits", "multibyte_splits"),
-    "LowercasesModelIds": ("registry.model_ids_verbatim", "model_ids_verbatim"),
-    "StreamErrorsAreGeneric": ("errors.stream_error_event", "stream_error_event"),
-    "DropsLongEvents": ("types.long_values", "long_values"),
-    "TruncatesLongAnswers": ("types.long_values", "long_values"),
-    "ImportTimeIO": ("loading.no_io_at_load", "loading"),
-    "UsageWithFloor": ("types.usage_reported", "usage_reported"),
-    "DropsMaxTokens": ("requests.parameters", "parameters"),
-    "RefusesMaxTokens": ("requests.parameters", "parameters"),
-    "SendsDimensionsAboveOne": ("requests.embed_dimensions", "embed_dimensions"),
-    "IgnoresExtraBody": ("requests.extra_body", "extra_body"),
-    "ChatAsksForStream": ("types.chat_response", "chat_response"),
-    "NamesToolChoiceByMode": ("requests.tool_choice", "tool_choice"),
-    "DropsToolDescriptions": ("requests.tool_choice", "tool_choice"),
-    "ToolCallsFinishAsStop": ("tools.calls", "tools"),
-    "DropsToolCallIds": ("tools.calls", "tools"),
-    "StreamAsksForWholeAnswer": (
-        "streaming.chunks",
-        "streaming and not arbitrary and not early and not multibyte",
-    ),
-    "ToolIndexesFromOne": ("tools.calls", "tools"),
-    "PassesOddDeltasThrough": ("errors.odd_fields", "odd_fields and stream"),
-    "EmbedTrustsIndexes": ("errors.odd_fields", "odd_fields and embed"),
-    "EmbedAcceptsMissingVectors": ("errors.odd_fields", "odd_fields and embed"),
-    "ToolDeltasAtIndexZero": ("tools.several_calls", "several_calls and stream"),
-    "KeepsFirstToolCall": ("tools.several_calls", "several_calls and chat"),
-    "Base64BigEndian": ("embeddings.base64", "base64"),
-    "DropsImageParts": ("requests.content_parts", "content_parts and image"),
-    "SendsEmptyImages": ("requests.content_parts", "content_parts and image"),
-    "NestsExtraBody": ("requests.extra_body", "extra_body"),
-    "GuessesErrorsFromWords": ("errors.stream_error_event", "stream_error_event"),
-    "DropsStreamErrorStatus": ("errors.stream_error_event", "stream_error_event"),
-    "EmbedDropsExtraVectors": ("embeddings.extra_vector", "extra_vector"),
-    "DropsTopP": ("requests.parameter_bounds", "parameter_bounds"),
-    "EmbedDropsDimensions": ("requests.embed_dimensions", "embed_dimensions"),
-}

@@ -4,7 +4,7 @@ The clauses of :mod:`lmux_plug_contract.shape_contract` run where the wire can r
 conversation back and render reasoning and parallel tool calls; the suite's Anthropic
 wire can, the OpenAI one the ``acme`` example speaks does not (yet). So these variants
 serve the in-repo Anthropic codec as the ``anthropic`` provider and break one thing each,
-the way a plugin author could: ``SHAPE_DEFECTS`` maps each to the clause it must fail
+the way a plugin author could; each one's ``fails_on`` names the clause it must fail
 (``test_broken_plugins.py`` runs them).
 """
 
@@ -34,12 +34,36 @@ from lmux_plug_anthropic._spec import SPEC
 class ServedCodec:
     """An in-repo codec served as a plugin object declaring ``spec`` (the baseline).
 
-    Subclasses set ``spec`` and ``codec``; a broken variant swaps ``codec`` for a subclass
-    with one defect. ``broken/details.py`` serves the Gemini codec through it too.
+    Subclasses set ``spec`` and ``codec``. A broken variant breaks one thing, either by
+    swapping ``codec`` for a subclass with one defect or, for the common kinds of defect,
+    by overriding one of :meth:`refusal`, :meth:`send` and :meth:`answer`: the variant then
+    serves its codec through a subclass that applies them (so the stream path, which
+    encodes through the same ``encode_chat``, carries the defect too).
+    ``broken/details.py`` serves the Gemini codec through it too.
     """
 
     spec: ProviderSpec
     codec: Any
+
+    def __init__(self) -> None:
+        """Serve ``codec``, through the variant's alterations when it overrides any."""
+        if any(
+            getattr(type(self), name) is not getattr(ServedCodec, name)
+            for name in ("refusal", "send", "answer")
+        ):
+            self.codec = _altered(type(self).codec, self)
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        """Why the variant refuses ``request`` as invalid before encoding it (None: it does not)."""
+        return None
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        """What the variant sends instead of the codec's encoding ``sent`` of ``request``."""
+        return sent
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        """What the variant returns instead of the codec's decoding ``decoded`` of an answer."""
+        return decoded
 
     @hookimpl
     def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
@@ -66,6 +90,26 @@ class ServedCodec:
         return wire.stream_chat(self.codec, request, provider)
 
 
+def _altered(codec: Any, variant: ServedCodec) -> Any:
+    """A codec like ``codec`` whose chat encoding and decoding go through ``variant``."""
+
+    class Altered(type(codec)):  # type: ignore[misc]
+        def encode_chat(
+            self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+        ) -> WireRequest:
+            refusal = variant.refusal(request)
+            if refusal is not None:
+                raise InvalidRequestError(refusal, provider=provider.name, model=request.model)
+            return variant.send(super().encode_chat(request, provider, stream=stream), request)
+
+        def decode_chat(
+            self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+        ) -> ChatResponse:
+            return variant.answer(super().decode_chat(response, request, provider), request)
+
+    return Altered()
+
+
 class ServedAnthropic(ServedCodec):
     """The in-repo Anthropic codec, unbroken, as a plugin object (the baseline)."""
 
@@ -73,11 +117,12 @@ class ServedAnthropic(ServedCodec):
     codec: Any = AnthropicCodec()
 
 
-class _MergesIntoFirstTurnCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+class MergesIntoFirstTurn(ServedAnthropic):
+    """Merges a user turn into the first user turn instead of the one before it."""
+
+    fails_on = ("requests.conversation", "conversation")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         turns = sent.body["messages"]
         users = [t for t in turns if t["role"] == "user"]
         if len(users) > 1:
@@ -87,88 +132,57 @@ class _MergesIntoFirstTurnCodec(AnthropicCodec):
         return sent
 
 
-class MergesIntoFirstTurn(ServedAnthropic):
-    """Merges a user turn into the first user turn instead of the one before it."""
+class DropsToolErrorFlag(ServedAnthropic):
+    """Sends a failed tool result as if it had succeeded."""
 
-    codec = _MergesIntoFirstTurnCodec()
+    fails_on = ("requests.conversation", "conversation")
 
-
-class _DropsToolErrorFlagCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         for turn in sent.body["messages"]:
             for block in turn["content"]:
                 block.pop("is_error", None)
         return sent
 
 
-class DropsToolErrorFlag(ServedAnthropic):
-    """Sends a failed tool result as if it had succeeded."""
-
-    codec = _DropsToolErrorFlagCodec()
-
-
-class _DropsThinkingSignaturesCodec(AnthropicCodec):
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        decoded = super().decode_chat(response, request, provider)
-        thinking = [attrs.evolve(b, signature=None) for b in decoded.thinking]
-        return attrs.evolve(decoded, thinking=thinking)
-
-
 class DropsThinkingSignatures(ServedAnthropic):
     """Keeps the reasoning text but drops its signature (the caller cannot send it back)."""
 
-    codec = _DropsThinkingSignaturesCodec()
+    fails_on = ("reasoning.thinking", "reasoning_thinking")
 
-
-class _KeepsLastToolCallCodec(AnthropicCodec):
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        decoded = super().decode_chat(response, request, provider)
-        return attrs.evolve(decoded, tool_calls=decoded.tool_calls[-1:])
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        thinking = [attrs.evolve(b, signature=None) for b in decoded.thinking]
+        return attrs.evolve(decoded, thinking=thinking)
 
 
 class KeepsLastToolCall(ServedAnthropic):
     """Decodes only the last of several tool calls in an answer."""
 
-    codec = _KeepsLastToolCallCodec()
+    fails_on = ("tools.several_calls", "several_calls")
 
-
-class _RefusesTopPBoundsCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        if request.top_p is not None and not 0.0 < request.top_p < 1.0:
-            msg = f"top_p must be between 0 and 1, got {request.top_p}"
-            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
-        return super().encode_chat(request, provider, stream=stream)
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        return attrs.evolve(decoded, tool_calls=decoded.tool_calls[-1:])
 
 
 class RefusesTopPBounds(ServedAnthropic):
     """Refuses top_p of exactly 0 or 1 (an open interval where the API's is closed)."""
 
-    codec = _RefusesTopPBoundsCodec()
+    fails_on = ("requests.parameter_bounds", "parameter_bounds")
 
-
-class _RefusesPrefillCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        if request.messages and request.messages[-1].role == "assistant":
-            msg = "the conversation must end with a user message"
-            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
-        return super().encode_chat(request, provider, stream=stream)
+    def refusal(self, request: ChatRequest) -> str | None:
+        if request.top_p is not None and not 0.0 < request.top_p < 1.0:
+            return f"top_p must be between 0 and 1, got {request.top_p}"
+        return None
 
 
 class RefusesPrefill(ServedAnthropic):
     """Refuses a conversation whose last turn is the assistant's, as if it were malformed."""
 
-    codec = _RefusesPrefillCodec()
+    fails_on = ("requests.conversation", "conversation and prefill")
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        if request.messages and request.messages[-1].role == "assistant":
+            return "the conversation must end with a user message"
+        return None
 
 
 class _JsonAnswerAsToolCallCodec(AnthropicCodec):
@@ -183,29 +197,27 @@ class _JsonAnswerAsToolCallCodec(AnthropicCodec):
 class JsonAnswerAsToolCall(ServedAnthropic):
     """Returns a JSON-mode answer as a call of its synthetic tool instead of as the text."""
 
+    fails_on = ("types.json_answer", "json_answer")
+
     codec = _JsonAnswerAsToolCallCodec()
-
-
-class _ForgetsFilesBetaCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
-        headers = {k: v for k, v in sent.headers.items() if k != "anthropic-beta"}
-        return attrs.evolve(sent, headers=headers)
 
 
 class ForgetsFilesBeta(ServedAnthropic):
     """Sends a Files API file id without the beta flag the API needs to read it."""
 
-    codec = _ForgetsFilesBetaCodec()
+    fails_on = ("requests.content_parts", "content_parts and file_id")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        headers = {k: v for k, v in sent.headers.items() if k != "anthropic-beta"}
+        return attrs.evolve(sent, headers=headers)
 
 
-class _BudgetBelowMinimumCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+class BudgetBelowMinimum(ServedAnthropic):
+    """Sends reasoning_effort='minimal' as a thinking budget of 512, which the API refuses."""
+
+    fails_on = ("reasoning.effort_levels", "effort_levels")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("thinking")
         if request.reasoning_effort == "minimal" and isinstance(thinking, dict):
             # Halves the smallest budget, below the API's minimum of 1024 tokens.
@@ -213,39 +225,13 @@ class _BudgetBelowMinimumCodec(AnthropicCodec):
         return sent
 
 
-class BudgetBelowMinimum(ServedAnthropic):
-    """Sends reasoning_effort='minimal' as a thinking budget of 512, which the API refuses."""
+class CutCallAsToolCalls(ServedAnthropic):
+    """Reports a tool call the max_tokens limit cut off as a finished call (tool_calls)."""
 
-    codec = _BudgetBelowMinimumCodec()
+    fails_on = ("tools.cut_off", "cut_off")
 
-
-class _CutCallAsToolCallsCodec(AnthropicCodec):
-    def decode_chat(
-        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
-    ) -> ChatResponse:
-        decoded = super().decode_chat(response, request, provider)
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         if decoded.tool_calls:
             # Any answer holding a tool call is reported as a complete call.
             return attrs.evolve(decoded, finish_reason=FinishReason.TOOL_CALLS)
         return decoded
-
-
-class CutCallAsToolCalls(ServedAnthropic):
-    """Reports a tool call the max_tokens limit cut off as a finished call (tool_calls)."""
-
-    codec = _CutCallAsToolCallsCodec()
-
-
-#: variant -> (the clause that must fail, the -k expression that selects it)
-SHAPE_DEFECTS: dict[str, tuple[str, str]] = {
-    "MergesIntoFirstTurn": ("requests.conversation", "conversation"),
-    "DropsToolErrorFlag": ("requests.conversation", "conversation"),
-    "RefusesPrefill": ("requests.conversation", "conversation and prefill"),
-    "DropsThinkingSignatures": ("reasoning.thinking", "reasoning_thinking"),
-    "KeepsLastToolCall": ("tools.several_calls", "several_calls"),
-    "RefusesTopPBounds": ("requests.parameter_bounds", "parameter_bounds"),
-    "JsonAnswerAsToolCall": ("types.json_answer", "json_answer"),
-    "ForgetsFilesBeta": ("requests.content_parts", "content_parts and file_id"),
-    "BudgetBelowMinimum": ("reasoning.effort_levels", "effort_levels"),
-    "CutCallAsToolCalls": ("tools.cut_off", "cut_off"),
-}

@@ -1,7 +1,7 @@
 """Broken variants of ``acme`` for the tool-choice, finish-reason and strict-tool clauses.
 
 Each carries one realistic defect found by mutation testing of the OpenAI and Cohere
-codecs; ``EDGE_DEFECTS`` maps each to the clause that must fail because of it (see
+codecs; its ``fails_on`` names the clause that must fail because of it (see
 ``test_broken_plugins.py``). Kept apart from ``plugins.py`` so that helpers adding
 examples for other clause families do not edit the same lines.
 """
@@ -30,6 +30,8 @@ class RefusesNamedToolChoice(AcmePlugin):
     the caller for its own defect. Before, the clause took any refusal as "not supported".
     """
 
+    fails_on = ("requests.tool_choice", "tool_choice")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         choice = request.tool_choice
         if choice is not None and choice.mode == "function" and choice.function_name:
@@ -45,6 +47,8 @@ class UnstatedFinishIsToolCalls(AcmePlugin):
     ``tool_calls``: the caller looks for tool calls that are not there.
     """
 
+    fails_on = ("errors.odd_fields", "odd_fields and chat")
+
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         data = await super().post(provider, path, body, request)
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -56,6 +60,8 @@ class UnstatedFinishIsToolCalls(AcmePlugin):
 
 class DropsToolStrictness(AcmePlugin):
     """Sends every tool without its ``strict`` flag: the API no longer holds it to its schema."""
+
+    fails_on = ("requests.strict_tools", "strict_tools")
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
@@ -71,6 +77,8 @@ class CutToolCallsFinishAsToolCalls(AcmePlugin):
     call, and its incomplete arguments get run.
     """
 
+    fails_on = ("tools.cut_off", "cut_off")
+
     async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
         response = await super().chat(request, provider)
         if response.tool_calls:
@@ -85,6 +93,8 @@ class CountsToolCallsBlindly(AcmePlugin):
     another type) lets ``TypeError`` escape: a foreign exception.
     """
 
+    fails_on = ("errors.odd_fields", "odd_fields and tools_stream")
+
     def decode_event(
         self, data: str, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
@@ -95,13 +105,3 @@ class CountsToolCallsBlindly(AcmePlugin):
                 calls = delta.get("tool_calls") or ()
                 logging.getLogger(__name__).debug("%d tool calls in event", len(calls))
         return payload
-
-
-#: variant -> (the clause that must fail, the -k expression that selects its family)
-EDGE_DEFECTS: dict[str, tuple[str, str]] = {
-    "RefusesNamedToolChoice": ("requests.tool_choice", "tool_choice"),
-    "UnstatedFinishIsToolCalls": ("errors.odd_fields", "odd_fields and chat"),
-    "DropsToolStrictness": ("requests.strict_tools", "strict_tools"),
-    "CutToolCallsFinishAsToolCalls": ("tools.cut_off", "cut_off"),
-    "CountsToolCallsBlindly": ("errors.odd_fields", "odd_fields and tools_stream"),
-}

@@ -13,11 +13,13 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
@@ -132,7 +134,7 @@ class AnthropicWire(WireFormat):
     name = "anthropic"
     tool_finish = FinishReason.TOOL_CALLS
     #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
-    tool_choices = ("default", "auto", "none", "required", "function")
+    tool_choices = EVERY_TOOL_CHOICE
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     redacts_thinking = True
@@ -342,10 +344,11 @@ class AnthropicWire(WireFormat):
         self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
     ) -> Reply:
         """``thinking`` (with its signature) and ``redacted_thinking`` blocks before the text."""
-        reply = self.chat(request, text, usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["content"] = [*_thinking_blocks(thinking), *body["content"]]
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def add_reasoning(body: Any) -> None:
+            body["content"] = [*_thinking_blocks(thinking), *body["content"]]
+
+        return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
         self,
@@ -409,13 +412,14 @@ class AnthropicWire(WireFormat):
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
     ) -> Reply:
         """A ``message`` with one ``tool_use`` block per call."""
-        reply = self.tool_chat(request, calls[0], usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["content"] = [
-            {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
-            for c in calls
-        ]
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def call_all(body: Any) -> None:
+            body["content"] = [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
+                for c in calls
+            ]
+
+        return edit_json(self.tool_chat(request, calls[0], usage), call_all)
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A ``tool_use`` block the ``max_tokens`` limit cut (``stop_reason: max_tokens``).
@@ -423,11 +427,12 @@ class AnthropicWire(WireFormat):
         ``call``'s arguments may be cut JSON: the block's ``input`` is left empty instead.
         """
         whole = ToolCall(id=call.id, name=call.name, arguments="{}")
-        reply = self.tool_chat(request, whole, usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": {}}]
-        body["stop_reason"] = "max_tokens"
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def cut(body: Any) -> None:
+            body["content"] = [{"type": "tool_use", "id": call.id, "name": call.name, "input": {}}]
+            body["stop_reason"] = "max_tokens"
+
+        return edit_json(self.tool_chat(request, whole, usage), cut)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """Anthropic has no embeddings endpoint."""

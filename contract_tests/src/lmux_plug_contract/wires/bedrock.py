@@ -19,11 +19,13 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
@@ -185,7 +187,7 @@ class BedrockWire(WireFormat):
     name = "bedrock"
     tool_finish = FinishReason.TOOL_CALLS
     #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
-    tool_choices = ("default", "auto", "none", "required", "function")
+    tool_choices = EVERY_TOOL_CHOICE
     #: Tool results carry an error flag; answers may hold redacted reasoning.
     marks_tool_errors = True
     #: ``requests.nested_extra``: sampling parameters live in ``inferenceConfig``; a caller
@@ -280,11 +282,12 @@ class BedrockWire(WireFormat):
         self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
     ) -> Reply:
         """``reasoningContent`` blocks (signed text, or redacted bytes) before the text block."""
-        reply = self.chat(request, text, usage)
-        body = json.loads(b"".join(reply.chunks))
-        message = body["output"]["message"]
-        message["content"] = [*_reasoning_blocks(thinking), *message["content"]]
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def add_reasoning(body: Any) -> None:
+            message = body["output"]["message"]
+            message["content"] = [*_reasoning_blocks(thinking), *message["content"]]
+
+        return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
         self,

@@ -18,6 +18,7 @@ from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
+from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._base import inline_data
 from lmux_plug_contract.wires._base import json_bytes
@@ -265,10 +266,11 @@ class CohereWire(WireFormat):
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A tool-call answer cut off at the token cap: ``finish_reason: MAX_TOKENS``."""
-        reply = self.tool_calls_chat(request, (call,), usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["finish_reason"] = "MAX_TOKENS"
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def cut(body: Any) -> None:
+            body["finish_reason"] = "MAX_TOKENS"
+
+        return edit_json(self.tool_calls_chat(request, (call,), usage), cut)
 
     def cut_tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage

@@ -12,6 +12,7 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
@@ -122,7 +123,7 @@ class GeminiWire(WireFormat):
     name = "gemini"
     tool_finish = FinishReason.TOOL_CALLS
     #: Every tool choice the API takes (``requests.tool_choice`` fails one refused as invalid).
-    tool_choices = ("default", "auto", "none", "required", "function")
+    tool_choices = EVERY_TOOL_CHOICE
     #: A function response reports a failure as ``response.error``.
     marks_tool_errors = True
     embed_usage = False

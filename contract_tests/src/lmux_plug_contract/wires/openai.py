@@ -22,8 +22,8 @@ from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
+from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import halves
-from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OpenAIWire", "said_of_messages"]
@@ -90,10 +90,11 @@ class OpenAIWire(_RenderingWire):
         self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
         """A ``chat.completion`` whose message has ``reasoning_content`` (DeepSeek)."""
-        reply = self.chat(request, text, usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["choices"][0]["message"]["reasoning_content"] = _thought(thinking)
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def add_reasoning(body: Any) -> None:
+            body["choices"][0]["message"]["reasoning_content"] = _thought(thinking)
+
+        return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
         self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
@@ -127,10 +128,11 @@ class OpenAIWire(_RenderingWire):
 
         The API stops mid-arguments and says so with ``length``, not ``tool_calls``.
         """
-        reply = self.tool_calls_chat(request, (call,), usage)
-        body = json.loads(b"".join(reply.chunks))
-        body["choices"][0]["finish_reason"] = "length"
-        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+        def cut(body: Any) -> None:
+            body["choices"][0]["finish_reason"] = "length"
+
+        return edit_json(self.tool_calls_chat(request, (call,), usage), cut)
 
     def cut_tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
