@@ -566,7 +566,7 @@ def test_stream_decoding_is_independent_of_byte_splits(
     assert whole[-1].finish_reason is FinishReason.STOP
 
 
-def _loads_outcome(loads: Any, text: str) -> tuple[str, Any]:
+def _loads_outcome(loads: Any, text: str | bytes) -> tuple[str, Any]:
     try:
         return "value", loads(text)
     except ValueError as exc:
@@ -579,14 +579,15 @@ def _loads_outcome(loads: Any, text: str) -> tuple[str, Any]:
         lst.json_values(max_leaves=10).map(json.dumps),
         st.text(alphabet=' \t\r\n{}[]":,0123456789.eE+-truefalsnl\ufeff', max_size=30),
     ),
-    st.sampled_from(["", " ", "\n", " x", "{}"]),
+    st.sampled_from(["", " ", "\n", " \t\r\n", "\x0b", " x", "{}"]),
 )
-def test_loads_event_gives_what_json_loads_gives(text: str, tail: str) -> None:
-    # The stream's fast path must accept, reject and fail exactly as json.loads does.
+def test_loads_json_gives_what_json_loads_gives(text: str, tail: str) -> None:
+    # The fast path must accept, reject and fail exactly as json.loads does, for text
+    # and for bytes in the encodings json.loads detects (and bytes that are not text).
     for candidate in (text, text + tail, tail + text):
-        assert _loads_outcome(_codec.loads_event, candidate) == _loads_outcome(
-            json.loads, candidate
-        )
+        encoded = [candidate.encode(e, "surrogatepass") for e in ("utf-8", "utf-16", "utf-32-le")]
+        for value in (candidate, *encoded, candidate.encode() + b"\xff"):
+            assert _loads_outcome(_codec.loads_json, value) == _loads_outcome(json.loads, value)
 
 
 def test_stream_chunks_of_the_common_shape_and_odd_ones() -> None:
