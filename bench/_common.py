@@ -6,6 +6,7 @@ repeats next to ratios; the machine is shared and noisy, so single figures mean 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,3 +155,47 @@ def load_note() -> str:
     """The machine's load averages: figures taken under load > cores are inflated."""
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def client_options(parser: argparse.ArgumentParser, clients: Sequence[str]) -> None:
+    """The ``--clients`` and ``--python`` options of the benchmarks that compare clients."""
+    parser.add_argument("--clients", default=",".join(clients), help="comma-separated subset")
+    parser.add_argument(
+        "--python",
+        action="append",
+        help="interpreter(s) to measure in (default: peers venv + this)",
+    )
+
+
+def interleaved(
+    args: argparse.Namespace, url: str, mode: str, **options: object
+) -> tuple[
+    list[str],
+    dict[str, str],
+    dict[tuple[str, str], list[dict[str, object]]],
+    dict[tuple[str, str], str],
+]:
+    """Run every client of ``--clients`` in every interpreter, ``--repeats`` times, interleaved.
+
+    Each run is a fresh worker process (``run_worker(exe, client, url, mode, **options)``),
+    so a repeat of one client never follows itself and load drifts hit every client alike.
+    Returns the interpreters, their versions, the results per (interpreter, client) and
+    why a (interpreter, client) pair was skipped (not installed, or failed).
+    """
+    exes = args.python or interpreters()
+    versions = {exe: python_version(exe) for exe in exes}
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    results: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    missing: dict[tuple[str, str], str] = {}
+    for _ in range(args.repeats):
+        for exe in exes:
+            for client in clients:
+                key = (exe, client)
+                if key in missing:
+                    continue
+                result = run_worker(exe, client, url, mode, **options)
+                if "unavailable" in result or "failed" in result:
+                    missing[key] = str(result.get("unavailable") or result.get("failed"))
+                    continue
+                results[key].append(result)
+    return exes, versions, results, missing

@@ -108,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--calls", type=int, default=300, help="sequential calls per run (at most)")
-    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
-    parser.add_argument(
-        "--python",
-        action="append",
-        help="interpreter(s) to measure in (default: peers venv + this)",
-    )
+    _common.client_options(parser, CLIENTS)
     parser.add_argument(
         "--profile", action="store_true", help="only profile the lmux_plug layers in-process"
     )
@@ -122,34 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         print(profile(3000, args.concurrency))
         return 0
 
-    exes = args.python or _common.interpreters()
-    versions = {exe: _common.python_version(exe) for exe in exes}
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-    conc: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
-    seq: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
-    missing: dict[tuple[str, str], str] = {}
-
     with _common.fake_server() as url:
-        for _ in range(args.repeats):
-            for exe in exes:
-                for client in clients:
-                    key = (exe, client)
-                    if key in missing:
-                        continue
-                    result = _common.run_worker(
-                        exe,
-                        client,
-                        url,
-                        "both",
-                        concurrency=args.concurrency,
-                        seconds=args.seconds,
-                        calls=args.calls,
-                    )
-                    if "unavailable" in result or "failed" in result:
-                        missing[key] = str(result.get("unavailable") or result.get("failed"))
-                        continue
-                    conc[key].append(result)
-                    seq[key].append(result)
+        exes, versions, conc, missing = _common.interleaved(
+            args,
+            url,
+            "both",
+            concurrency=args.concurrency,
+            seconds=args.seconds,
+            calls=args.calls,
+        )
+    seq = conc  # one worker process measures both modes
 
     rows = []
     verdicts = []

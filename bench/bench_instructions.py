@@ -156,8 +156,12 @@ def _stream_child(client: str, url: str, calls: int) -> None:
     loop.run_until_complete(close())
 
 
-def count(client: str, url: str, calls: int) -> int:
-    """Instructions the child executes inside ``functools.reduce`` for ``calls`` calls."""
+def count(client: str, url: str, calls: int, keep: Path | None = None) -> int:
+    """Instructions the child executes inside ``functools.reduce`` for ``calls`` calls.
+
+    With ``keep``, callgrind's output is also copied to ``keep/callgrind.<client>.out``
+    (for ``callgrind_annotate --inclusive=yes``).
+    """
     command = [sys.executable, __file__, "--child", client, "--url", url, "--calls"]
     env = _common.worker_env()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -179,7 +183,11 @@ def count(client: str, url: str, calls: int) -> int:
             timeout=3600,
             capture_output=True,
         )
-        for line in out.read_text().splitlines():
+        text = out.read_text()
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            (keep / f"callgrind.{client}.out").write_text(text)
+        for line in text.splitlines():
             if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1])
     msg = f"no totals in the callgrind output for {client}"
@@ -190,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
+    parser.add_argument("--keep", type=Path, help="keep callgrind's output files in this folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -204,12 +213,12 @@ def main() -> None:
     with _common.fake_server() as url:
         for c in clients:
             if c not in STREAM_CLIENTS:
-                per_call[c] = count(c, url, args.calls) / args.calls
+                per_call[c] = count(c, url, args.calls, args.keep) / args.calls
     streams = max(args.calls // 50, 1)  # 200 chunks each
     with _common.fake_server(chunks=STREAM_CHUNKS, reply=bench_stream.reply_text()) as url:
         for c in clients:
             if c in STREAM_CLIENTS:
-                per_call[c] = count(c, url, streams) / (streams * STREAM_CHUNKS)
+                per_call[c] = count(c, url, streams, args.keep) / (streams * STREAM_CHUNKS)
     rows = [[c, f"{n / 1000:,.1f}k"] for c, n in per_call.items()]  # streams: per chunk
     print(_common.machine_note())
     print()

@@ -8,14 +8,17 @@ that split a stream at arbitrary byte boundaries.
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 __all__ = ["NDJSONDecoder", "SSEDecoder", "ServerSentEvent"]
 
 
-@attrs.frozen
-class ServerSentEvent:
-    """One complete event. ``event`` is ``"message"`` when the server named none."""
+class ServerSentEvent(NamedTuple):
+    """One complete event. ``event`` is ``"message"`` when the server named none.
+
+    An immutable named tuple rather than an attrs class: a stream makes one per chunk,
+    and a tuple is built in a fifth of the time a frozen attrs instance takes.
+    """
 
     data: str
     event: str = "message"
@@ -36,47 +39,54 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Add bytes; return the events they complete, in order."""
         buffer = self._buffer + chunk if self._buffer else chunk
-        events: list[ServerSentEvent] = []
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            line = buffer[start:end]
-            start = end + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            self._line(line, events)
-        self._buffer = buffer[start:]
-        return events
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            self._buffer = buffer
+            return []
+        self._buffer = buffer[cut + 1 :]
+        # All complete lines are decoded at once: a newline byte is never part of a
+        # multi-byte UTF-8 sequence (nor of an invalid one, which it ends), so this gives
+        # what decoding each line apart gives, in one call instead of one per line.
+        text = buffer[:cut].decode("utf-8", "replace")
+        lines = text.split("\n")
+        if "\r" in text:  # CRLF line ends
+            lines = [line[:-1] if line[-1:] == "\r" else line for line in lines]
+        return self._lines(lines)
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: return an event left without its closing blank line, if any."""
-        events: list[ServerSentEvent] = []
+        lines = [""]
         if self._buffer:
-            line = self._buffer.rstrip(b"\r")
+            lines.insert(0, self._buffer.rstrip(b"\r").decode("utf-8", "replace"))
             self._buffer = b""
-            self._line(line, events)
-        self._line(b"", events)
-        return events
+        return self._lines(lines)
 
     @property
     def pending(self) -> bool:
         """Whether bytes of an unfinished event are buffered."""
         return bool(self._buffer.strip() or self._data)
 
-    def _line(self, raw: bytes, events: list[ServerSentEvent]) -> None:
-        if not raw:
-            if self._data:
-                events.append(
-                    ServerSentEvent("\n".join(self._data), self._event or "message", self._id)
-                )
-            self._data = []
-            self._event = None
-            return
-        if raw[:1] == b":":  # comment line, e.g. ": OPENROUTER PROCESSING" keep-alives
-            return
-        line = raw.decode("utf-8", "replace")
+    def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
+        # One loop over the lines, the two shapes of nearly every line first (an
+        # LLM stream is "data: {...}" and a blank line per event): the per-line cost is
+        # the whole cost of this framing.
+        events: list[ServerSentEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:  # a blank line ends the event
+                if data:
+                    events.append(
+                        ServerSentEvent("\n".join(data), self._event or "message", self._id)
+                    )
+                    data = self._data = []
+                self._event = None
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line[0] != ":":  # ":" starts a comment, e.g. ": OPENROUTER PROCESSING"
+                self._field(line)
+        return events
+
+    def _field(self, line: str) -> None:
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "data":

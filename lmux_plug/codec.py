@@ -21,6 +21,7 @@ from lmux_plug._types import ChatRequest
 from lmux_plug._types import ToolCall
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import ProviderError
+from lmux_plug.params import REASONING_EFFORTS
 
 __all__ = [
     "REASONING_EFFORTS",
@@ -36,9 +37,6 @@ __all__ = [
     "tool_arguments",
     "tool_call_id",
 ]
-
-#: The ``reasoning_effort`` values a request may carry, lowest first.
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def count_of(body: Mapping[str, Any], key: str) -> int:

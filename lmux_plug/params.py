@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypedDict
 
-from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHAT_PARAMETERS",
     "EMBED_PARAMETERS",
+    "REASONING_EFFORTS",
     "ChatCallParams",
     "ChatParams",
     "EmbedCallParams",
@@ -45,6 +45,11 @@ __all__ = [
     "did_you_mean",
     "split_api_params",
 ]
+
+#: The ``reasoning_effort`` values a request may carry, lowest first (also
+#: ``lmux_plug.codec.REASONING_EFFORTS``). Defined here, not in the codec module: this
+#: module is loaded by ``import lmux_plug``, and the codec module pulls in the call types.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 class InvalidParameterError(InvalidRequestError):

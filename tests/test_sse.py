@@ -52,6 +52,16 @@ def test_sse_flush_returns_an_event_missing_its_blank_line() -> None:
     assert decoder.flush() == [ServerSentEvent("tail")]
 
 
+@given(st.lists(st.integers(0, 200), max_size=20))
+def test_sse_invalid_utf8_and_odd_lines_under_any_split(cuts: list[int]) -> None:
+    # Complete lines are decoded together: a cut or invalid sequence before a newline
+    # must still give one replacement character, as decoding the line alone does.
+    stream = b"data: a\xe2\x82\ndata\ndata:b\xff\r\n:\xe2 comment\nevent:x\nid\nbogus: 1\n\n"
+    decoder = SSEDecoder()
+    events = [e for piece in split(stream, cuts) for e in decoder.feed(piece)]
+    assert events + decoder.flush() == [ServerSentEvent("a\ufffd\n\nb\ufffd", "x", "")]
+
+
 @given(st.lists(st.integers(0, 1000), max_size=20))
 def test_ndjson_lines_are_the_same_under_any_split(cuts: list[int]) -> None:
     data = b'{"a": 1}\n\n{"b": "\xc3\xa9"}\r\n{"done": true}'

@@ -13,7 +13,6 @@ the mock dry are counted in :attr:`MockProvider.dry_calls`.
 from __future__ import annotations
 
 import inspect
-import math
 from collections import deque
 from collections.abc import AsyncIterator
 from collections.abc import Callable
@@ -119,7 +118,7 @@ class MockCall:
 
 
 def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
+    return (len(text) + 3) // 4  # ceil(len / 4) in integers
 
 
 class MockProvider(MockApis):
@@ -262,6 +261,8 @@ class MockProvider(MockApis):
         return self._as_response(result, call)
 
     def _as_response(self, result: Scripted, call: MockCall) -> ChatResponse:
+        if type(result) is str:  # the usual answer (and the default): the shortest way
+            return self._text_response(result, call)
         if isinstance(result, ChatResponse):
             return result
         text = DEFAULT_TEXT if result is None else result
@@ -280,6 +281,9 @@ class MockProvider(MockApis):
         if not isinstance(text, str):
             msg = f"MockProvider cannot answer a chat with {type(text).__name__}"
             raise InvalidRequestError(msg, provider=call.provider.name)
+        return self._text_response(text, call)
+
+    def _text_response(self, text: str, call: MockCall) -> ChatResponse:
         return ChatResponse(
             content=text,
             model=call.model,
@@ -290,10 +294,11 @@ class MockProvider(MockApis):
 
     @staticmethod
     def _usage(call: MockCall, text: str) -> Usage:
-        prompt = sum(
-            _tokens(m.content) if isinstance(getattr(m, "content", None), str) else 1
-            for m in call.messages
-        )
+        # A plain loop: this runs on every mock chat, which bench_dispatch.py times.
+        prompt = 0
+        for message in call.messages:
+            content = getattr(message, "content", None)
+            prompt += _tokens(content) if isinstance(content, str) else 1
         return Usage(input_tokens=prompt, output_tokens=_tokens(text))
 
     @hookimpl

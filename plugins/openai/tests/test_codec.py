@@ -564,6 +564,53 @@ def test_stream_decoding_is_independent_of_byte_splits(
     assert whole[-1].finish_reason is FinishReason.STOP
 
 
+def _loads_outcome(loads: Any, text: str | bytes) -> tuple[str, Any]:
+    try:
+        return "value", loads(text)
+    except ValueError as exc:
+        return "error", str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        lst.json_values(max_leaves=10).map(json.dumps),
+        st.text(alphabet=' \t\r\n{}[]":,0123456789.eE+-truefalsnl\ufeff', max_size=30),
+    ),
+    st.sampled_from(["", " ", "\n", " \t\r\n", "\x0b", " x", "{}"]),
+)
+def test_loads_json_gives_what_json_loads_gives(text: str, tail: str) -> None:
+    # The fast path must accept, reject and fail exactly as json.loads does, for text
+    # and for bytes in the encodings json.loads detects (and bytes that are not text).
+    for candidate in (text, text + tail, tail + text):
+        encoded = [candidate.encode(e, "surrogatepass") for e in ("utf-8", "utf-16", "utf-32-le")]
+        for value in (candidate, *encoded, candidate.encode() + b"\xff"):
+            assert _loads_outcome(_codec.loads_json, value) == _loads_outcome(json.loads, value)
+
+
+def test_stream_chunks_of_the_common_shape_and_odd_ones() -> None:
+    body = sse(
+        chunk({"content": "a", "reasoning": "r"}),
+        chunk({"content": [{"type": "text", "text": "b"}, {"type": "thinking", "thinking": "t"}]}),
+        {"model": "", "choices": [{"delta": None}]},  # no text: no chunk, model kept
+        {"model": 7, "choices": {"0": {"delta": {"content": "never"}}}},  # not a list
+        {"choices": ["not an object"]},
+        chunk({"content": "c"}, usage={"prompt_tokens": 4, "completion_tokens": 2}),
+        chunk({}, "stop", usage=None),
+    )
+    chunks = decode_all(body)
+    assert [(c.delta, c.thinking_delta, c.model) for c in chunks] == [
+        ("a", "r", "m-1"),
+        ("b", "t", "m-1"),
+        ("c", "", "m-1"),
+        ("", "", "m-1"),
+    ]
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.input_tokens == 4
+    with pytest.raises(ProviderError, match="not a JSON object"):
+        decode_all(b"data: [1, 2]\n\n")
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=300), st.integers(1, 50))
 def test_arbitrary_bytes_give_chunks_or_an_lmux_error(body: bytes, piece: int) -> None:

@@ -8,7 +8,6 @@ event means (:meth:`EventStreamDecoder._on_event`) and what ends the stream prop
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from typing import Generic
@@ -21,6 +20,7 @@ from lmux_plug.wire import SSEDecoder
 from lmux_plug_openai._codec import _loads
 from lmux_plug_openai._codec import _lower
 from lmux_plug_openai._codec import error_from_payload
+from lmux_plug_openai._codec import loads_json
 
 __all__ = ["EventStreamDecoder", "json_object"]
 
@@ -101,7 +101,7 @@ class EventStreamDecoder(Generic[T]):
                 out.extend(self._on_done())
                 continue
             try:
-                payload = json.loads(text)
+                payload = loads_json(text)
             except ValueError as exc:
                 msg = f"malformed stream event from {self._provider}: {text[:200]!r}"
                 raise ProviderError(msg, provider=self._provider, model=self._model) from exc
