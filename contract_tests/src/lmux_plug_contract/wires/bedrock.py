@@ -47,6 +47,14 @@ _ERROR_TYPES = {
     503: "ServiceUnavailableException",
 }
 _STRING = 7  # event-stream header value type: UTF-8 string
+#: ConverseStream's in-stream exceptions by the HTTP status the API documents for each.
+_STREAM_EXCEPTIONS = {
+    400: "validationException",
+    429: "throttlingException",
+    424: "modelStreamErrorException",
+    500: "internalServerException",
+    503: "serviceUnavailableException",
+}
 
 
 def _header(name: str, value: str) -> bytes:
@@ -452,3 +460,11 @@ class BedrockWire(WireFormat):
     def stream_error(self, message: str) -> bytes:
         """A ``modelStreamErrorException`` frame."""
         return exception_frame("modelStreamErrorException", message)
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """The exception frame ConverseStream sends for HTTP ``status`` (the type names it)."""
+        kind = _STREAM_EXCEPTIONS.get(status)
+        if kind is None:
+            msg = f"ConverseStream has no in-stream exception for HTTP {status}"
+            raise NotImplementedError(msg)
+        return exception_frame(kind, message)

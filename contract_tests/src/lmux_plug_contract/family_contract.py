@@ -1,0 +1,174 @@
+"""Contract clauses on limits and statuses a whole family of requests or events shares.
+
+:class:`FamilyContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Mutation testing of the Gemini and Bedrock codecs over several draws (seeds 13, 47 and 71)
+left mutants alive wherever a rule holds for a whole family of inputs of which the
+canonical exchange shows one member: the stop sequences an API takes (the canonical call
+sends one), the statuses an in-stream error event stands for (the canonical events are a
+rate limit and an overload):
+
+- ``requests.stop_limit``: where the wire declares how many stop sequences the API takes
+  (:attr:`max_stop_sequences`), a call with exactly that many is sent, every one of them in
+  the body; one more gives ``InvalidRequestError``, refused before any I/O or mapped from
+  the API's own 400 (the fake API refuses it as the real one does);
+- ``errors.stream_error_status``: an error event mid-stream that stands for HTTP 400 or
+  500 (the wire's :meth:`stream_error_for`: a refused request, an internal error; every
+  wire names both) raises that status's ``LmuxError`` class
+  with the provider's message; a ``status_code``, where the error carries one, is that
+  status (a plugin may leave it out where the event does not state it).
+
+Each clause is skipped, saying so, on a wire that does not declare what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pytest
+from lmux_plug import Capability
+from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
+from lmux_plug import LmuxError
+from lmux_plug import ProviderError
+from lmux_plug import UserMessage
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._frames import piece_frame
+from lmux_plug_contract.depth_contract import _fail_foreign
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["STREAM_ERROR_STATUSES", "FamilyContract"]
+
+#: Statuses an in-stream error event may stand for, beyond the rate limit and overload of
+#: ``errors.stream_error_event``, and the class each maps to (as ``errors.http_status``).
+STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
+    400: InvalidRequestError,
+    500: ProviderError,
+}
+
+
+def _stop_sequences(count: int) -> list[str]:
+    # Distinct, non-ASCII, and unlike anything else a body holds, so each can be found.
+    return [f"⟨contract-stop-{n}⟩" for n in range(1, count + 1)]
+
+
+def _strings_in(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_strings_in(v) for v in value))
+    return set()
+
+
+def _sent_stops(request: CapturedRequest) -> set[str]:
+    """The clause's stop sequences found as JSON strings anywhere in a captured body."""
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError:
+        return set()
+    return {s for s in _strings_in(body) if s.startswith("⟨contract-stop-")}
+
+
+class FamilyContract:
+    """Clauses on stop-sequence limits and in-stream error statuses (mixed in)."""
+
+    @clause("requests.stop_limit")
+    def test_requests_stop_limit(self, contract: ContractSession) -> None:
+        """As many stop sequences as the API takes are sent; one more is InvalidRequestError."""
+        wire = contract.require_wire()
+        limit = getattr(wire, "max_stop_sequences", None)
+        if not isinstance(limit, int) or limit < 1:
+            pytest.skip(f"not declared: the wire {wire.name!r} states no stop-sequence limit")
+        model = contract.model(Capability.CHAT)
+
+        def answer(request: CapturedRequest) -> Reply:
+            stops = _sent_stops(request)
+            if len(stops) > limit:
+                # What the API answers to more stop sequences than it takes.
+                message = f"stop_sequences: at most {limit} are allowed, got {len(stops)}"
+                return wire.error(400, message)
+            return wire.chat(request, canon.TEXT, canon.USAGE)
+
+        contract.use_server(answer)
+        ref = contract.ref(model)
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        stops = _stop_sequences(limit)
+        try:
+            response = contract.run(
+                contract.registry.achat(ref, prompt, **contract.params(stop=stops))
+            )
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"{limit} stop sequences")
+            pytest.fail(
+                f"{limit} stop sequences, as many as the API takes, were refused: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+        sent = _sent_stops(contract.server.requests[-1])
+        assert sent == set(stops), (
+            f"{limit} stop sequences given, the body carries {len(sent)}: {sorted(sent)}"
+        )
+        too_many = _stop_sequences(limit + 1)
+        try:
+            contract.run(contract.registry.achat(ref, prompt, **contract.params(stop=too_many)))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"{limit + 1} stop sequences")
+            assert isinstance(exc, InvalidRequestError), (
+                f"{limit + 1} stop sequences (the API takes {limit}) raised "
+                f"{type(exc).__name__}, not InvalidRequestError: {exc}"
+            )
+        else:
+            pytest.fail(
+                f"{limit + 1} stop sequences (the API takes {limit}, and refused the body "
+                "with a 400) gave an answer, not InvalidRequestError"
+            )
+
+    @clause("errors.stream_error_status")
+    @pytest.mark.parametrize("status", sorted(STREAM_ERROR_STATUSES))
+    def test_errors_stream_error_status(self, contract: ContractSession, status: int) -> None:
+        """An error event mid-stream standing for ``status`` raises that status's class."""
+        wire = contract.require_wire()
+        try:
+            event = wire.stream_error_for(status, canon.STREAM_ERROR_MESSAGE)
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no error event by status")
+        expected = STREAM_ERROR_STATUSES[status]
+        model = contract.model(Capability.STREAM)
+
+        def scenario(request: CapturedRequest) -> Reply:
+            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+            index = piece_frame(rendering.frames, canon.TEXT_PIECES[0]) + 1
+            # The stream goes on after the event, as real APIs' do: skipping it cannot pass.
+            frames = (*rendering.frames[:index], event, *rendering.frames[index:])
+            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
+
+        contract.use_server(scenario)
+        stream = contract.registry.achat_stream(
+            contract.ref(model), [UserMessage(canon.CHAT_PROMPT)], **contract.params()
+        )
+        try:
+            contract.collect(stream)
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"an error event for HTTP {status}")
+            assert isinstance(exc, expected), (
+                f"an error event for HTTP {status} raised {type(exc).__name__} ({exc}), "
+                f"expected {expected.__name__}"
+            )
+            assert canon.STREAM_ERROR_MESSAGE in str(exc), (
+                f"the provider's message {canon.STREAM_ERROR_MESSAGE!r} is lost: {exc}"
+            )
+            assert exc.status_code in (None, status), (
+                f"an error event for HTTP {status} raised an error with status_code "
+                f"{exc.status_code}"
+            )
+        else:
+            pytest.fail(f"a stream with an error event for HTTP {status} ended without an error")

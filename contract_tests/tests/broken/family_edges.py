@@ -1,0 +1,88 @@
+"""Broken variants of the in-repo Gemini codec for the clauses of ``family_contract``.
+
+Each breaks one rule that holds for a whole family of inputs, of which the canonical
+exchange shows a single member (one stop sequence, a rate-limit error event, the default
+model): the defects mutation testing of the Gemini and Bedrock codecs found alive there.
+``FAMILY_DEFECTS`` maps each to the clause it must fail (``test_broken_plugins.py`` runs
+them, as the ``gemini`` provider).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug.wire import WireRequest
+from lmux_plug_gemini._codec import GeminiCodec
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+
+# Loaded before this file by the tests' conftest (the detail variants' module).
+ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
+
+
+class _StopLimitOffByOneCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.stop and len(request.stop) >= 5:
+            # The limit checked with >=: as many stop sequences as the API takes are refused.
+            msg = "Gemini accepts at most 5 stop sequences"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class StopLimitOffByOne(ServedGemini):  # type: ignore[misc]
+    """Refuses five stop sequences, the most ``generationConfig.stopSequences`` takes."""
+
+    codec = _StopLimitOffByOneCodec()
+
+
+class _StreamErrorsAreServerErrorsDecoder(GeminiStreamDecoder):
+    def _event(self, event: Any) -> ChatChunk | None:
+        error = event.get("error") if isinstance(event, dict) else None
+        if isinstance(error, dict):
+            # Every in-stream error taken for a server failure, whatever its code says.
+            message = str(error.get("message", error))
+            raise ProviderError(message, provider=self.provider, model=self.model)
+        return super()._event(event)
+
+
+class _StreamErrorsAreServerErrorsCodec(GeminiCodec):
+    stream_decoder_class = _StreamErrorsAreServerErrorsDecoder
+
+
+class StreamErrorsAreServerErrors(ServedGemini):  # type: ignore[misc]
+    """Raises ProviderError for every error object in a stream (a 400 there too)."""
+
+    codec = _StreamErrorsAreServerErrorsCodec()
+
+
+class _FlashBudgetUnclampedCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.reasoning_effort == "xhigh" and "thinkingBudget" in thinking:
+            # Pro's largest budget sent to every Gemini 2.5 model (Flash takes 24576).
+            thinking["thinkingBudget"] = 32768
+        return sent
+
+
+class FlashBudgetUnclamped(ServedGemini):  # type: ignore[misc]
+    """Sends reasoning_effort='xhigh' to Gemini 2.5 Flash as a budget above Flash's range."""
+
+    codec = _FlashBudgetUnclampedCodec()
+
+
+#: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
+FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
+    "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
+    "StreamErrorsAreServerErrors": ("errors.stream_error_status", "stream_error_status"),
+    "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
+}
