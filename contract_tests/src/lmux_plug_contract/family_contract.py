@@ -16,6 +16,11 @@ rate limit and an overload):
   wire names both) raises that status's ``LmuxError`` class
   with the provider's message; a ``status_code``, where the error carries one, is that
   status (a plugin may leave it out where the event does not state it).
+- ``types.cached_usage``: an answer whose usage reports prompt tokens read from (and,
+  where the API reports them, written to) the prompt cache, on chat and on a stream, gives
+  the :class:`Usage` the core defines: ``input_tokens`` counts every prompt token, the
+  cached ones too, which ``cache_read_tokens`` and ``cache_creation_tokens`` report again
+  (the wire's :attr:`cache_usage` says which the API reports; the canonical usage has none).
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -32,6 +37,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import ProviderError
+from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
@@ -44,7 +50,7 @@ from lmux_plug_contract.wires import Reply
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
 
-__all__ = ["STREAM_ERROR_STATUSES", "FamilyContract"]
+__all__ = ["CACHED_USAGE", "STREAM_ERROR_STATUSES", "FamilyContract"]
 
 #: Statuses an in-stream error event may stand for, beyond the rate limit and overload of
 #: ``errors.stream_error_event``, and the class each maps to (as ``errors.http_status``).
@@ -52,6 +58,11 @@ STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
     400: InvalidRequestError,
     500: ProviderError,
 }
+
+#: A usage with cached prompt tokens: every count differs, so a sum or a mix-up shows.
+CACHED_USAGE = Usage(
+    input_tokens=1200, output_tokens=7, cache_read_tokens=800, cache_creation_tokens=96
+)
 
 
 def _stop_sequences(count: int) -> list[str]:
@@ -172,3 +183,42 @@ class FamilyContract:
             )
         else:
             pytest.fail(f"a stream with an error event for HTTP {status} ended without an error")
+
+    @clause("types.cached_usage")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_cached_usage(self, contract: ContractSession, path: str) -> None:
+        """Cached prompt tokens count in input_tokens and again in the cache counts."""
+        wire = contract.require_wire()
+        reported = getattr(wire, "cache_usage", ())
+        if "read" not in reported:
+            pytest.skip(f"not declared: the wire {wire.name!r} reports no cached prompt tokens")
+        expected = Usage(
+            input_tokens=CACHED_USAGE.input_tokens,
+            output_tokens=CACHED_USAGE.output_tokens,
+            cache_read_tokens=CACHED_USAGE.cache_read_tokens,
+            cache_creation_tokens=CACHED_USAGE.cache_creation_tokens if "write" in reported else 0,
+        )
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT)
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                return wire.reply_stream(wire.stream(request, canon.TEXT_PIECES, expected))
+            return wire.chat(request, canon.TEXT, expected)
+
+        contract.use_server(answer)
+        ref = contract.ref(model)
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        if streamed:
+            chunks = contract.collect(
+                contract.registry.achat_stream(ref, prompt, **contract.params())
+            )
+            # As streaming.usage reads it: the last chunk that carries a usage.
+            usages = [c.usage for c in chunks if c.usage is not None]
+            assert usages, "stream: no chunk carries the usage the provider reported"
+            usage = usages[-1]
+        else:
+            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
+            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+            usage = response.usage
+        assert usage == expected, f"{path}: the answer's usage {usage}, expected {expected}"

@@ -12,12 +12,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import attrs
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import WireResponse
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 
@@ -80,9 +83,28 @@ class FlashBudgetUnclamped(ServedGemini):  # type: ignore[misc]
     codec = _FlashBudgetUnclampedCodec()
 
 
+class _CachedTokensAddedTwiceCodec(GeminiCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        decoded = super().decode_chat(response, request, provider)
+        usage = decoded.usage
+        # Adds the cached tokens to the prompt's count, as for an API that leaves them out
+        # (Bedrock's): Gemini's promptTokenCount holds them already.
+        counted = attrs.evolve(usage, input_tokens=usage.input_tokens + usage.cache_read_tokens)
+        return attrs.evolve(decoded, usage=counted)
+
+
+class CachedTokensAddedTwice(ServedGemini):  # type: ignore[misc]
+    """Counts Gemini's cached prompt tokens twice in input_tokens."""
+
+    codec = _CachedTokensAddedTwiceCodec()
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
     "StreamErrorsAreServerErrors": ("errors.stream_error_status", "stream_error_status"),
     "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
+    "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
 }

@@ -96,11 +96,19 @@ def exception_frame(kind: str, message: str) -> bytes:
 
 
 def _usage(usage: Usage) -> dict[str, int]:
-    return {
-        "inputTokens": usage.input_tokens,
+    # Converse's inputTokens leaves out the prompt tokens read from or written to the cache,
+    # which it reports apart (totalTokens counts them all).
+    cached = usage.cache_read_tokens + usage.cache_creation_tokens
+    counts = {
+        "inputTokens": usage.input_tokens - cached,
         "outputTokens": usage.output_tokens,
         "totalTokens": usage.total_tokens,
     }
+    if usage.cache_read_tokens:
+        counts["cacheReadInputTokens"] = usage.cache_read_tokens
+    if usage.cache_creation_tokens:
+        counts["cacheWriteInputTokens"] = usage.cache_creation_tokens
+    return counts
 
 
 def _ending(reason: str, usage: Usage) -> tuple[bytes, bytes]:
@@ -204,6 +212,8 @@ class BedrockWire(WireFormat):
     #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
     context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True
+    #: ``types.cached_usage``: ``cacheReadInputTokens`` and ``cacheWriteInputTokens``.
+    cache_usage = ("read", "write")
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """An ``output.message`` with one text block, ``stopReason`` and ``usage``."""

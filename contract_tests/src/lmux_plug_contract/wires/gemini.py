@@ -49,6 +49,9 @@ def _usage(usage: Usage) -> dict[str, int]:
     }
     if usage.reasoning_tokens:
         counts["thoughtsTokenCount"] = usage.reasoning_tokens
+    if usage.cache_read_tokens:
+        # Cached tokens are part of the prompt's count, reported again on their own.
+        counts["cachedContentTokenCount"] = usage.cache_read_tokens
     return counts
 
 
@@ -149,6 +152,9 @@ class GeminiWire(WireFormat):
     #: ``requests.nested_extra``: sampling parameters live in ``generationConfig``; a caller
     #: adds ``topK`` (no typed parameter) there through ``extra_body``.
     parameters_object = ("generationConfig", {"topK": 7})
+    #: ``types.cached_usage``: ``usageMetadata.cachedContentTokenCount`` reports cache reads
+    #: (counted in ``promptTokenCount`` too); the API reports no cache writes.
+    cache_usage = ("read",)
     #: ``requests.stop_limit``: ``generationConfig.stopSequences`` takes at most five.
     max_stop_sequences = 5
     #: ``errors.context_length``: the API's 400 INVALID_ARGUMENT for a prompt too long.
