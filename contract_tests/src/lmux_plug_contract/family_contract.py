@@ -21,6 +21,11 @@ rate limit and an overload):
   the :class:`Usage` the core defines: ``input_tokens`` counts every prompt token, the
   cached ones too, which ``cache_read_tokens`` and ``cache_creation_tokens`` report again
   (the wire's :attr:`cache_usage` says which the API reports; the canonical usage has none).
+- ``requests.tool_choice_after_calls``: each tool choice the wire's API takes
+  (:attr:`tool_choices`), in a conversation that already holds a tool call and its result
+  (``none`` there is how a caller asks for the final answer), is sent so that the API reads
+  it (:meth:`tool_use`) as forcing a call exactly for ``required`` and ``function`` (that
+  one call), or refused as unsupported before any I/O; never as invalid input.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -32,11 +37,16 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
+from lmux_plug import AssistantMessage
 from lmux_plug import Capability
 from lmux_plug import ChatResponse
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
+from lmux_plug import Message
 from lmux_plug import ProviderError
+from lmux_plug import ToolChoice
+from lmux_plug import ToolMessage
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import UserMessage
 
@@ -222,3 +232,52 @@ class FamilyContract:
             assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
             usage = response.usage
         assert usage == expected, f"{path}: the answer's usage {usage}, expected {expected}"
+
+    @clause("requests.tool_choice_after_calls")
+    @pytest.mark.parametrize("choice", ["auto", "none", "required", "function"])
+    def test_requests_tool_choice_after_calls(self, contract: ContractSession, choice: str) -> None:
+        """A tool choice the API takes, after a call and its result, is sent as the API reads it."""
+        wire = contract.require_wire()
+        if choice not in getattr(wire, "tool_choices", ()):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not list tool_choice={choice}")
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        contract.use_server(contract.canonical("chat"))
+        forced_name = canon.TOOL_CALL.name
+        messages: list[Message] = [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage(tool_calls=(canon.TOOL_CALL,)),
+            ToolMessage("Sunny, 21 °C.", tool_call_id=canon.TOOL_CALL.id),
+            UserMessage("Thanks. And is it windy?"),
+        ]
+        tool_choice = ToolChoice.function(forced_name) if choice == "function" else choice
+        params = contract.params(tools=[canon.WEATHER_TOOL], tool_choice=tool_choice)
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), messages, **params))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"tool_choice={choice} after a tool call")
+            # A valid request (the API takes the choice, the tool is offered): a plugin may
+            # say it cannot honour it, not that the caller's request is invalid.
+            assert isinstance(exc, UnsupportedFeatureError), (
+                f"tool_choice={choice} after a tool call and its result raised "
+                f"{type(exc).__name__}: {exc} (the API takes it)"
+            )
+            assert not contract.server.requests, (
+                f"tool_choice={choice} was refused after the request was sent"
+            )
+            pytest.skip(f"not declared: the provider refuses tool_choice={choice} here: {exc}")
+        try:
+            seen = wire.tool_use(contract.server.requests[-1])
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
+        except ValueError as exc:
+            pytest.fail(f"tool_choice={choice} after a tool call: {exc}")
+        forced = choice in ("required", "function")
+        assert seen.forced == forced, (
+            f"tool_choice={choice} after a tool call: the body "
+            f"{'does not force' if forced else 'forces'} a call"
+        )
+        if choice == "function":
+            assert seen.callable == frozenset({forced_name}), (
+                f"tool_choice=function({forced_name}) after a tool call lets the model call "
+                f"{sorted(seen.callable)}"
+            )

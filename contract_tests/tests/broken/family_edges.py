@@ -101,10 +101,33 @@ class CachedTokensAddedTwice(ServedGemini):  # type: ignore[misc]
     codec = _CachedTokensAddedTwiceCodec()
 
 
+class _ChoiceNoneAfterCallsRefusedCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        choice = request.tool_choice
+        called = any(getattr(m, "tool_calls", ()) for m in request.messages)
+        if choice is not None and choice.mode == "none" and called:
+            # Reads "none" as a choice naming a function (an ordering test): no name, refused.
+            msg = "tool_choice names None, which is not among the tools"
+            raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class ChoiceNoneAfterCallsRefused(ServedGemini):  # type: ignore[misc]
+    """Refuses tool_choice='none' once the conversation holds a tool call."""
+
+    codec = _ChoiceNoneAfterCallsRefusedCodec()
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
     "StreamErrorsAreServerErrors": ("errors.stream_error_status", "stream_error_status"),
     "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
     "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
+    "ChoiceNoneAfterCallsRefused": (
+        "requests.tool_choice_after_calls",
+        "tool_choice_after_calls",
+    ),
 }
