@@ -26,6 +26,10 @@ rate limit and an overload):
   (``none`` there is how a caller asks for the final answer), is sent so that the API reads
   it (:meth:`tool_use`) as forcing a call exactly for ``required`` and ``function`` (that
   one call), or refused as unsupported before any I/O; never as invalid input.
+- ``requests.image_data``: a model that declares ``vision`` carries a PNG given as base64
+  data (the image form every vision API takes inline) as the API reads the part; refusing
+  it, even before any I/O, is refusing what the declaration promises (as
+  ``requests.pdf_document`` asks of ``files``).
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -44,6 +48,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import Message
 from lmux_plug import ProviderError
+from lmux_plug import TextContent
 from lmux_plug import ToolChoice
 from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
@@ -53,6 +58,7 @@ from lmux_plug import UserMessage
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
+from lmux_plug_contract.breadth_contract import PARTS
 from lmux_plug_contract.depth_contract import _fail_foreign
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
@@ -281,3 +287,28 @@ class FamilyContract:
                 f"tool_choice=function({forced_name}) after a tool call lets the model call "
                 f"{sorted(seen.callable)}"
             )
+
+    @clause("requests.image_data")
+    def test_requests_image_data(self, contract: ContractSession) -> None:
+        """A model declaring vision carries an image given as base64 data, as the API reads it."""
+        wire = contract.require_wire()
+        capability, part, expected = PARTS["image_data"]
+        model = contract.model(Capability.CHAT, capability)
+        contract.use_server(contract.canonical("chat"))
+        text = "What is in this picture ✓?"
+        prompt = [UserMessage((TextContent(text), part))]
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, "an image given as data")
+            pytest.fail(
+                "a PNG given as base64 data was refused by a model that declares vision: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        try:
+            seen = wire.content_parts(contract.server.requests[-1])
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
+        assert seen == [("text", text), expected], (
+            f"the API reads the user turn as {seen}; expected the text, then {expected}"
+        )

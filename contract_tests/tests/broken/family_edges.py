@@ -16,6 +16,7 @@ import attrs
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
+from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
@@ -120,12 +121,34 @@ class ChoiceNoneAfterCallsRefused(ServedGemini):  # type: ignore[misc]
     codec = _ChoiceNoneAfterCallsRefusedCodec()
 
 
+class _RefusesImageDataCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        for message in request.messages:
+            content = getattr(message, "content", None)
+            if isinstance(content, tuple) and any(
+                isinstance(p, ImageContent) and p.base64_data is not None for p in content
+            ):
+                # An inverted test: takes linked images only, though the model declares vision.
+                msg = "send images as links"
+                raise InvalidRequestError(msg, provider=provider.name, model=request.model)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class RefusesImageData(ServedGemini):  # type: ignore[misc]
+    """Refuses an image given as base64 data (only links) while the model declares vision."""
+
+    codec = _RefusesImageDataCodec()
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
     "StreamErrorsAreServerErrors": ("errors.stream_error_status", "stream_error_status"),
     "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
     "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
+    "RefusesImageData": ("requests.image_data", "image_data and not content_parts"),
     "ChoiceNoneAfterCallsRefused": (
         "requests.tool_choice_after_calls",
         "tool_choice_after_calls",
