@@ -197,7 +197,9 @@ FAMILY_DEFECTS: dict[str, tuple[str, str]] = _FAMILY.FAMILY_DEFECTS if _FAMILY e
 def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
     clause, keyword = FAMILY_DEFECTS[variant]
     module = MODULE.format(
-        name="lmux_contract_examples_family_edges", provider="gemini", variant=variant
+        name="lmux_contract_examples_family_edges",
+        provider=_FAMILY.FAMILY_PROVIDERS.get(variant, "gemini") if _FAMILY else "gemini",
+        variant=variant,
     )
     pytester.makepyfile(test_certify=module)
     report = pytester.path / "report.json"

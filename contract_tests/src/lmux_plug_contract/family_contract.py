@@ -30,6 +30,11 @@ rate limit and an overload):
   data (the image form every vision API takes inline) as the API reads the part; refusing
   it, even before any I/O, is refusing what the declaration promises (as
   ``requests.pdf_document`` asks of ``files``).
+- ``tools.calls_ended_normally[chat|stream]``: an answer holding a whole tool call whose
+  stop reason says a normal end (Gemini's ``STOP`` always; Bedrock's ``end_turn``, as some
+  models behind Converse send; the wire's :meth:`ended_tool_chat` and
+  :meth:`ended_tool_stream`) gives the call and finishes ``TOOL_CALLS`` where the wire's
+  tool answers mean that (:attr:`tool_finish`): a caller's agent loop runs calls on it.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -44,6 +49,7 @@ import pytest
 from lmux_plug import AssistantMessage
 from lmux_plug import Capability
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import Message
@@ -311,4 +317,43 @@ class FamilyContract:
             pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
         assert seen == [("text", text), expected], (
             f"the API reads the user turn as {seen}; expected the text, then {expected}"
+        )
+
+    @clause("tools.calls_ended_normally")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_tools_calls_ended_normally(self, contract: ContractSession, path: str) -> None:
+        """A whole tool call in an answer that says it ended normally finishes TOOL_CALLS."""
+        wire = contract.require_wire()
+        streamed = path == "stream"
+        render = getattr(wire, "ended_tool_stream" if streamed else "ended_tool_chat", None)
+        if not callable(render) or wire.tool_finish is not FinishReason.TOOL_CALLS:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no such answer")
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                pieces = canon.TOOL_ARGUMENT_PIECES
+                rendering = render(request, canon.TOOL_CALL, pieces, canon.USAGE)
+                return wire.reply_stream(rendering)
+            reply: Reply = render(request, canon.TOOL_CALL, canon.USAGE)
+            return reply
+
+        contract.use_server(answer)
+        ref = contract.ref(model)
+        prompt = [UserMessage(canon.TOOL_PROMPT)]
+        params = contract.params(tools=[canon.WEATHER_TOOL])
+        if streamed:
+            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
+            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
+            names = [d.name for c in chunks for d in c.tool_call_deltas if d.name]
+            finish = finishes[-1] if finishes else None
+        else:
+            response = contract.run(contract.registry.achat(ref, prompt, **params))
+            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+            names = [call.name for call in response.tool_calls]
+            finish = response.finish_reason
+        assert names == [canon.TOOL_CALL.name], f"{path}: the answer's call came back as {names}"
+        assert finish is FinishReason.TOOL_CALLS, (
+            f"{path}: an answer holding a whole tool call, which says it ended normally, "
+            f"finished {finish!r}, not TOOL_CALLS (a caller would not run the call)"
         )

@@ -10,16 +10,21 @@ them, as the ``gemini`` provider).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import lmux_plug_bedrock
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
+from lmux_plug import ProviderSpec
+from lmux_plug import hookimpl
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import WireResponse
 from lmux_plug_gemini._codec import GeminiCodec
@@ -142,15 +147,38 @@ class RefusesImageData(ServedGemini):  # type: ignore[misc]
     codec = _RefusesImageDataCodec()
 
 
+class EndedCallsAreStops:
+    """The in-repo Bedrock plugin, taking a tool call whose stop reason is end_turn for a stop."""
+
+    @hookimpl
+    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
+        """Declare ``bedrock``."""
+        return list(lmux_plug_bedrock.lmux_plug_providers())
+
+    @hookimpl
+    async def lmux_plug_chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        """Chat through the Bedrock plugin; trust the stop reason over the calls."""
+        response: ChatResponse = await lmux_plug_bedrock.lmux_plug_chat(
+            request=request, provider=provider
+        )
+        raw = response.raw if isinstance(response.raw, dict) else {}
+        if raw.get("stopReason") == "end_turn":
+            return attrs.evolve(response, finish_reason=FinishReason.STOP)
+        return response
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
     "StreamErrorsAreServerErrors": ("errors.stream_error_status", "stream_error_status"),
     "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
     "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
+    "EndedCallsAreStops": ("tools.calls_ended_normally", "calls_ended_normally and chat"),
     "RefusesImageData": ("requests.image_data", "image_data and not content_parts"),
     "ChoiceNoneAfterCallsRefused": (
         "requests.tool_choice_after_calls",
         "tool_choice_after_calls",
     ),
 }
+#: The variants that serve another provider than ``gemini``.
+FAMILY_PROVIDERS: dict[str, str] = {"EndedCallsAreStops": "bedrock"}

@@ -362,6 +362,26 @@ class BedrockWire(WireFormat):
         }
         return Reply(200, _JSON, (json_bytes(body),))
 
+    def ended_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``toolUse`` answer whose ``stopReason`` says ``end_turn``, not ``tool_use``.
+
+        Some models behind Converse end a turn that calls a tool so (agent SDKs promote it
+        to ``tool_use``): the call is whole, and the caller must run it.
+        """
+        reply = self.tool_calls_chat(request, (call,), usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["stopReason"] = "end_turn"
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def ended_tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed ``toolUse`` whose ``messageStop`` says ``end_turn``."""
+        rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
+        return StreamRendering(
+            _STREAM, (*rendering.frames[:-2], *_ending("end_turn", usage)), terminal=2
+        )
+
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A ``toolUse`` the output limit cut (``stopReason: max_tokens``, no input yet)."""
         body = {
