@@ -35,6 +35,10 @@ rate limit and an overload):
   models behind Converse send; the wire's :meth:`ended_tool_chat` and
   :meth:`ended_tool_stream`) gives the call and finishes ``TOOL_CALLS`` where the wire's
   tool answers mean that (:attr:`tool_finish`): a caller's agent loop runs calls on it.
+- ``requests.schema_description``: where the API has a place for a structured-output
+  schema's description (the wire's :attr:`json_schema_description`: Bedrock's
+  ``jsonSchema.description``), a ``json_schema`` response format's description reaches the
+  body (the model reads it to know what the JSON is for).
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -356,4 +360,35 @@ class FamilyContract:
         assert finish is FinishReason.TOOL_CALLS, (
             f"{path}: an answer holding a whole tool call, which says it ended normally, "
             f"finished {finish!r}, not TOOL_CALLS (a caller would not run the call)"
+        )
+
+    @clause("requests.schema_description")
+    def test_requests_schema_description(self, contract: ContractSession) -> None:
+        """A json_schema response format's description reaches the body where the API reads it."""
+        wire = contract.require_wire()
+        if not getattr(wire, "json_schema_description", False):
+            pytest.skip(f"not declared: the wire {wire.name!r} has no place for a description")
+        model = contract.model(Capability.CHAT, Capability.JSON_SCHEMA)
+        contract.use_server(contract.canonical("chat"))
+        description = "The weather in one city ✓: its name and the temperature in °C."
+        schema = {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
+            "required": ["city", "celsius"],
+        }
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "weather", "schema": schema, "description": description},
+        }
+        prompt = [UserMessage(canon.TOOL_PROMPT)]
+        params = contract.params(response_format=response_format)
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, "a json_schema response format with a description")
+            pytest.fail(f"a json_schema response format with a description was refused: {exc}")
+        request = contract.server.requests[-1]
+        body = json.loads(request.body or b"null")
+        assert description in _strings_in(body), (
+            f"the schema's description {description!r} is not in the body {body!r:.300}"
         )

@@ -21,6 +21,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
+from lmux_plug import JsonSchemaResponseFormat
 from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
 from lmux_plug import ProviderSpec
@@ -167,6 +168,21 @@ class EndedCallsAreStops:
         return response
 
 
+class DropsSchemaDescription(EndedCallsAreStops):
+    """The in-repo Bedrock plugin, sending a json_schema response format without its description."""
+
+    @hookimpl
+    async def lmux_plug_chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        """Chat through the Bedrock plugin, the schema's description left behind."""
+        fmt = request.response_format
+        if isinstance(fmt, JsonSchemaResponseFormat):
+            request = attrs.evolve(request, response_format=attrs.evolve(fmt, description=None))
+        response: ChatResponse = await lmux_plug_bedrock.lmux_plug_chat(
+            request=request, provider=provider
+        )
+        return response
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "StopLimitOffByOne": ("requests.stop_limit", "stop_limit"),
@@ -174,6 +190,7 @@ FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "FlashBudgetUnclamped": ("reasoning.effort_levels", "effort_levels"),
     "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
     "EndedCallsAreStops": ("tools.calls_ended_normally", "calls_ended_normally and chat"),
+    "DropsSchemaDescription": ("requests.schema_description", "schema_description"),
     "RefusesImageData": ("requests.image_data", "image_data and not content_parts"),
     "ChoiceNoneAfterCallsRefused": (
         "requests.tool_choice_after_calls",
@@ -181,4 +198,7 @@ FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     ),
 }
 #: The variants that serve another provider than ``gemini``.
-FAMILY_PROVIDERS: dict[str, str] = {"EndedCallsAreStops": "bedrock"}
+FAMILY_PROVIDERS: dict[str, str] = {
+    "EndedCallsAreStops": "bedrock",
+    "DropsSchemaDescription": "bedrock",
+}
