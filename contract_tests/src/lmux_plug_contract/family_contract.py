@@ -11,9 +11,9 @@ rate limit and an overload):
   (:attr:`max_stop_sequences`), a call with exactly that many is sent, every one of them in
   the body; one more gives ``InvalidRequestError``, refused before any I/O or mapped from
   the API's own 400 (the fake API refuses it as the real one does);
-- ``errors.stream_error_status``: an error event mid-stream that stands for HTTP 400 or
-  500 (the wire's :meth:`stream_error_for`: a refused request, an internal error; every
-  wire names both) raises that status's ``LmuxError`` class
+- ``errors.stream_error_status``: an error event mid-stream that stands for HTTP 400, 429
+  or 500 (the wire's :meth:`stream_error_for`: a refused request, a rate limit, an
+  internal error; every wire names them) raises that status's ``LmuxError`` class
   with the provider's message; a ``status_code``, where the error carries one, is that
   status (a plugin may leave it out where the event does not state it).
 - ``types.cached_usage``: an answer whose usage reports prompt tokens read from (and,
@@ -58,6 +58,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import Message
 from lmux_plug import ProviderError
+from lmux_plug import RateLimitError
 from lmux_plug import TextContent
 from lmux_plug import ToolChoice
 from lmux_plug import ToolMessage
@@ -78,10 +79,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHED_USAGE", "STREAM_ERROR_STATUSES", "FamilyContract"]
 
-#: Statuses an in-stream error event may stand for, beyond the rate limit and overload of
-#: ``errors.stream_error_event``, and the class each maps to (as ``errors.http_status``).
+#: Statuses an in-stream error event may stand for, and the class each maps to (as
+#: ``errors.http_status``); unlike ``errors.stream_error_event`` this checks the status
+#: even where the event does not spell it out (Bedrock's exception types name it).
 STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
     400: InvalidRequestError,
+    429: RateLimitError,
     500: ProviderError,
 }
 

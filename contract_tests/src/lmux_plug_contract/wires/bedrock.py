@@ -278,6 +278,17 @@ class BedrockWire(WireFormat):
             return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
         raise unknown_tool_choice(choice)
 
+    def strict_tools(self, request: CapturedRequest) -> frozenset[str]:
+        """The tools Converse holds to their schema: ``toolSpec.strict`` is ``true``."""
+        config = (request.json() or {}).get("toolConfig") or {}
+        return frozenset(
+            str(t["toolSpec"].get("name"))
+            for t in config.get("tools") or ()
+            if isinstance(t, dict)
+            and isinstance(t.get("toolSpec"), dict)
+            and t["toolSpec"].get("strict") is True
+        )
+
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user message's content blocks: ``text``, ``image`` and ``document`` bytes."""
         body = request.json() or {}
