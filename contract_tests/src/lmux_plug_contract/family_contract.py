@@ -39,6 +39,10 @@ rate limit and an overload):
   schema's description (the wire's :attr:`json_schema_description`: Bedrock's
   ``jsonSchema.description``), a ``json_schema`` response format's description reaches the
   body (the model reads it to know what the JSON is for).
+- ``types.request_id[chat|stream]``: where the wire names the id its answers carry
+  (:attr:`answer_id`: Gemini's ``responseId``, Bedrock's ``x-amzn-requestid`` header) and
+  the answer of the path carries it, the result reports it as ``request_id`` (what a
+  caller quotes to the provider's support, and what logs join on).
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -394,4 +398,45 @@ class FamilyContract:
         body = json.loads(request.body or b"null")
         assert description in _strings_in(body), (
             f"the schema's description {description!r} is not in the body {body!r:.300}"
+        )
+
+    @clause("types.request_id")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_request_id(self, contract: ContractSession, path: str) -> None:
+        """The id an answer carries (body or header) is the result's request_id."""
+        wire = contract.require_wire()
+        answer_id = getattr(wire, "answer_id", None)
+        if not isinstance(answer_id, str):
+            pytest.skip(f"not declared: the wire {wire.name!r} names no answer id")
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT)
+        answer = contract.canonical("stream" if streamed else "chat")
+        replies: list[Reply] = []
+
+        def scenario(request: CapturedRequest) -> Reply:
+            replies.append(answer(request))
+            return replies[-1]
+
+        contract.use_server(scenario)
+        ref = contract.ref(model)
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        if streamed:
+            chunks = contract.collect(
+                contract.registry.achat_stream(ref, prompt, **contract.params())
+            )
+            reported = {c.request_id for c in chunks if c.request_id is not None}
+        else:
+            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
+            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+            reported = {response.request_id} if response.request_id is not None else set()
+        carried = [
+            r
+            for r in replies
+            if answer_id.encode() in b"".join(r.chunks) or answer_id in r.headers.values()
+        ]
+        if not carried:
+            pytest.skip(f"not declared: the wire's {path} answers carry no id")
+        assert reported == {answer_id}, (
+            f"{path}: the answer carries the id {answer_id!r}, the result reports "
+            f"{sorted(reported) or 'none'}"
         )

@@ -148,6 +148,20 @@ class RefusesImageData(ServedGemini):  # type: ignore[misc]
     codec = _RefusesImageDataCodec()
 
 
+class _DropsRequestIdCodec(GeminiCodec):
+    def decode_chat(
+        self, response: WireResponse, request: ChatRequest, provider: ProviderContext
+    ) -> ChatResponse:
+        # The answer's responseId is never read into the result.
+        return attrs.evolve(super().decode_chat(response, request, provider), request_id=None)
+
+
+class DropsRequestId(ServedGemini):  # type: ignore[misc]
+    """Leaves an answer's responseId out of the result (request_id is None)."""
+
+    codec = _DropsRequestIdCodec()
+
+
 class EndedCallsAreStops:
     """The in-repo Bedrock plugin, taking a tool call whose stop reason is end_turn for a stop."""
 
@@ -191,6 +205,7 @@ FAMILY_DEFECTS: dict[str, tuple[str, str]] = {
     "CachedTokensAddedTwice": ("types.cached_usage", "cached_usage"),
     "EndedCallsAreStops": ("tools.calls_ended_normally", "calls_ended_normally and chat"),
     "DropsSchemaDescription": ("requests.schema_description", "schema_description"),
+    "DropsRequestId": ("types.request_id", "request_id and chat"),
     "RefusesImageData": ("requests.image_data", "image_data and not content_parts"),
     "ChoiceNoneAfterCallsRefused": (
         "requests.tool_choice_after_calls",

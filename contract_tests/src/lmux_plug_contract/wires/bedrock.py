@@ -212,6 +212,8 @@ class BedrockWire(WireFormat):
     #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
     context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True
+    #: ``types.request_id``: the ``x-amzn-requestid`` header of a Converse answer.
+    answer_id = "contract-bedrock-request"
     #: ``requests.schema_description``: ``outputConfig...jsonSchema.description``.
     json_schema_description = True
     #: ``types.cached_usage``: ``cacheReadInputTokens`` and ``cacheWriteInputTokens``.

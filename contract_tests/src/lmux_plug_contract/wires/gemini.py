@@ -155,6 +155,8 @@ class GeminiWire(WireFormat):
     #: ``types.cached_usage``: ``usageMetadata.cachedContentTokenCount`` reports cache reads
     #: (counted in ``promptTokenCount`` too); the API reports no cache writes.
     cache_usage = ("read",)
+    #: ``types.request_id``: the ``responseId`` of every answer and stream event.
+    answer_id = "contract-response"
     #: ``requests.stop_limit``: ``generationConfig.stopSequences`` takes at most five.
     max_stop_sequences = 5
     #: ``errors.context_length``: the API's 400 INVALID_ARGUMENT for a prompt too long.
