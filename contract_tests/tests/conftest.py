@@ -58,3 +58,7 @@ if SHAPES in sys.modules and all(
     importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")
 ):
     load_example("details.py", DETAILS)
+# The family variants (family_contract's clauses) wrap the Gemini codec the detail ones serve.
+FAMILY_EDGES = "lmux_contract_examples_family_edges"
+if DETAILS in sys.modules:
+    load_example("family_edges.py", FAMILY_EDGES)

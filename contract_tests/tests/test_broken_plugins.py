@@ -193,3 +193,32 @@ def test_unbroken_gemini_codec_passes_the_detail_families(pytester: pytest.Pytes
     outcomes, output = _run_detail(pytester, "ServedGemini", keyword)
     assert "failed" not in outcomes.values(), output
     assert sum(o == "passed" for o in outcomes.values()) >= 6, output
+
+
+#: Variants of the in-repo Gemini codec (``broken/family_edges.py``) for the clauses of
+#: ``family_contract``: limits and statuses shared by a family of requests or events.
+_FAMILY = sys.modules.get("lmux_contract_examples_family_edges")
+FAMILY_DEFECTS: dict[str, tuple[str, str]] = _FAMILY.FAMILY_DEFECTS if _FAMILY else {}
+
+
+@pytest.mark.skipif(not FAMILY_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
+@pytest.mark.parametrize("variant", sorted(FAMILY_DEFECTS))
+def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    clause, keyword = FAMILY_DEFECTS[variant]
+    module = MODULE.format(
+        name="lmux_contract_examples_family_edges",
+        provider=_FAMILY.FAMILY_PROVIDERS.get(variant, "gemini") if _FAMILY else "gemini",
+        variant=variant,
+    )
+    pytester.makepyfile(test_certify=module)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
+    )
+    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
+    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    output = result.stdout.str()
+    assert any(name.split("[")[0] == clause for name in failed), (
+        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
+    )
+    assert "NOT CERTIFIED" in output and clause in output

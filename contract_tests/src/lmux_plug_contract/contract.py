@@ -80,6 +80,7 @@ from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
+from lmux_plug_contract.family_contract import FamilyContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -168,7 +169,13 @@ def _check_usage(usage: object, where: str) -> None:
 
 
 class ProviderContract(
-    ApisContract, DepthContract, BreadthContract, ShapeContract, ToolsContract, DetailContract
+    ApisContract,
+    DepthContract,
+    BreadthContract,
+    ShapeContract,
+    ToolsContract,
+    DetailContract,
+    FamilyContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -49,6 +49,14 @@ _ERROR_TYPES = {
     503: "ServiceUnavailableException",
 }
 _STRING = 7  # event-stream header value type: UTF-8 string
+#: ConverseStream's in-stream exceptions by the HTTP status the API documents for each.
+_STREAM_EXCEPTIONS = {
+    400: "validationException",
+    429: "throttlingException",
+    424: "modelStreamErrorException",
+    500: "internalServerException",
+    503: "serviceUnavailableException",
+}
 
 
 def _header(name: str, value: str) -> bytes:
@@ -90,11 +98,19 @@ def exception_frame(kind: str, message: str) -> bytes:
 
 
 def _usage(usage: Usage) -> dict[str, int]:
-    return {
-        "inputTokens": usage.input_tokens,
+    # Converse's inputTokens leaves out the prompt tokens read from or written to the cache,
+    # which it reports apart (totalTokens counts them all).
+    cached = usage.cache_read_tokens + usage.cache_creation_tokens
+    counts = {
+        "inputTokens": usage.input_tokens - cached,
         "outputTokens": usage.output_tokens,
         "totalTokens": usage.total_tokens,
     }
+    if usage.cache_read_tokens:
+        counts["cacheReadInputTokens"] = usage.cache_read_tokens
+    if usage.cache_creation_tokens:
+        counts["cacheWriteInputTokens"] = usage.cache_creation_tokens
+    return counts
 
 
 def _ending(reason: str, usage: Usage) -> tuple[bytes, bytes]:
@@ -198,6 +214,12 @@ class BedrockWire(WireFormat):
     #: ``errors.context_length``: Converse's ValidationException for a prompt too long.
     context_overflow_message = "Input is too long for requested model."
     redacts_thinking = True
+    #: ``types.request_id``: the ``x-amzn-requestid`` header of a Converse answer.
+    answer_id = "contract-bedrock-request"
+    #: ``requests.schema_description``: ``outputConfig...jsonSchema.description``.
+    json_schema_description = True
+    #: ``types.cached_usage``: ``cacheReadInputTokens`` and ``cacheWriteInputTokens``.
+    cache_usage = ("read", "write")
 
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """An ``output.message`` with one text block, ``stopReason`` and ``usage``."""
@@ -259,6 +281,17 @@ class BedrockWire(WireFormat):
         if isinstance(tool, dict) and tool.get("name") in names:
             return ToolUse(forced=True, callable=frozenset({str(tool["name"])}))
         raise unknown_tool_choice(choice)
+
+    def strict_tools(self, request: CapturedRequest) -> frozenset[str]:
+        """The tools Converse holds to their schema: ``toolSpec.strict`` is ``true``."""
+        config = (request.json() or {}).get("toolConfig") or {}
+        return frozenset(
+            str(t["toolSpec"].get("name"))
+            for t in config.get("tools") or ()
+            if isinstance(t, dict)
+            and isinstance(t.get("toolSpec"), dict)
+            and t["toolSpec"].get("strict") is True
+        )
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user message's content blocks: ``text``, ``image`` and ``document`` bytes."""
@@ -346,6 +379,26 @@ class BedrockWire(WireFormat):
             "metrics": {"latencyMs": 42},
         }
         return Reply(200, _JSON, (json_bytes(body),))
+
+    def ended_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
+        """A ``toolUse`` answer whose ``stopReason`` says ``end_turn``, not ``tool_use``.
+
+        Some models behind Converse end a turn that calls a tool so (agent SDKs promote it
+        to ``tool_use``): the call is whole, and the caller must run it.
+        """
+        reply = self.tool_calls_chat(request, (call,), usage)
+        body = json.loads(b"".join(reply.chunks))
+        body["stopReason"] = "end_turn"
+        return Reply(reply.status, reply.headers, (json_bytes(body),))
+
+    def ended_tool_stream(
+        self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed ``toolUse`` whose ``messageStop`` says ``end_turn``."""
+        rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
+        return StreamRendering(
+            _STREAM, (*rendering.frames[:-2], *_ending("end_turn", usage)), terminal=2
+        )
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A ``toolUse`` the output limit cut (``stopReason: max_tokens``, no input yet)."""
@@ -455,3 +508,11 @@ class BedrockWire(WireFormat):
     def stream_error(self, message: str) -> bytes:
         """A ``modelStreamErrorException`` frame."""
         return exception_frame("modelStreamErrorException", message)
+
+    def stream_error_for(self, status: int, message: str) -> bytes:
+        """The exception frame ConverseStream sends for HTTP ``status`` (the type names it)."""
+        kind = _STREAM_EXCEPTIONS.get(status)
+        if kind is None:
+            msg = f"ConverseStream has no in-stream exception for HTTP {status}"
+            raise NotImplementedError(msg)
+        return exception_frame(kind, message)

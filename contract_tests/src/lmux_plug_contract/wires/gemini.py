@@ -50,6 +50,9 @@ def _usage(usage: Usage) -> dict[str, int]:
     }
     if usage.reasoning_tokens:
         counts["thoughtsTokenCount"] = usage.reasoning_tokens
+    if usage.cache_read_tokens:
+        # Cached tokens are part of the prompt's count, reported again on their own.
+        counts["cachedContentTokenCount"] = usage.cache_read_tokens
     return counts
 
 
@@ -63,6 +66,14 @@ def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any
 _ROLES = {"model": "assistant", "function": "user"}
 #: The values of the API's ThinkingLevel (``generationConfig.thinkingConfig``).
 _THINKING_LEVELS = ("minimal", "low", "medium", "high")
+#: Gemini 2.5's ``thinkingBudget`` per model family (the longest matching prefix wins):
+#: the smallest budget that turns thinking on, the largest the model takes, and whether 0
+#: (thinking off) is allowed. Pro cannot turn thinking off; -1 (dynamic) is always taken.
+_BUDGET_RANGES = (
+    ("gemini-2.5-flash-lite", 512, 24576, True),
+    ("gemini-2.5-flash", 1, 24576, True),
+    ("gemini-2.5-pro", 128, 32768, False),
+)
 #: What a model answers to a JSON request whose body does not ask for JSON.
 _PROSE = "It is sunny in Paris, 21 degrees."
 
@@ -117,6 +128,18 @@ def _content_part(part: Any) -> tuple[str, str]:
     return ("image", uri) if kind == "image" else ("file", f"id:{uri}")
 
 
+def _budget_refusal(model: str, budget: int) -> str | None:
+    """Why ``model`` refuses ``thinkingBudget`` ``budget`` (not -1), or None."""
+    for prefix, lowest, highest, can_turn_off in _BUDGET_RANGES:
+        if model.startswith(prefix):
+            if budget == 0 and not can_turn_off:
+                return f"{model} cannot turn thinking off (thinkingBudget 0)"
+            if budget != 0 and not lowest <= budget <= highest:
+                return f"thinkingBudget {budget} is out of {model}'s range {lowest}-{highest}"
+            return None
+    return None
+
+
 class GeminiWire(WireFormat):
     """``generateContent``; streams with ``alt=sse``; ``batchEmbedContents`` (no usage)."""
 
@@ -130,6 +153,13 @@ class GeminiWire(WireFormat):
     #: ``requests.nested_extra``: sampling parameters live in ``generationConfig``; a caller
     #: adds ``topK`` (no typed parameter) there through ``extra_body``.
     parameters_object = ("generationConfig", {"topK": 7})
+    #: ``types.cached_usage``: ``usageMetadata.cachedContentTokenCount`` reports cache reads
+    #: (counted in ``promptTokenCount`` too); the API reports no cache writes.
+    cache_usage = ("read",)
+    #: ``types.request_id``: the ``responseId`` of every answer and stream event.
+    answer_id = "contract-response"
+    #: ``requests.stop_limit``: ``generationConfig.stopSequences`` takes at most five.
+    max_stop_sequences = 5
     #: ``errors.context_length``: the API's 400 INVALID_ARGUMENT for a prompt too long.
     context_overflow_message = (
         "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576)."
@@ -227,7 +257,8 @@ class GeminiWire(WireFormat):
 
         Read by ``reasoning.effort_levels``: ``thinkingLevel`` (Gemini 3) is one of the API's
         levels, ``thinkingBudget`` (Gemini 2.5) a count from -1 (dynamic) to 32768, never
-        both.
+        both; a Gemini 2.x model takes no level, and its budget lies in the model's range
+        (Flash up to 24576, Flash-Lite from 512, Pro from 128 and never 0).
         """
         config = (request.json() or {}).get("generationConfig")
         thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
@@ -240,6 +271,11 @@ class GeminiWire(WireFormat):
             return f"thinkingLevel {level!r} is not one of {', '.join(_THINKING_LEVELS)}"
         if budget is not None and (type(budget) is not int or not -1 <= budget <= 32768):
             return f"thinkingBudget {budget!r} is not between -1 and 32768"
+        model = request.model_hint.removeprefix("models/")
+        if level is not None and model.startswith(("gemini-1", "gemini-2")):
+            return f"{model} takes a thinkingBudget, not a thinkingLevel"
+        if budget is not None and budget != -1:
+            return _budget_refusal(model, budget)
         return None
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
