@@ -72,10 +72,10 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract.breadth_contract import PARTS
-from lmux_plug_contract.depth_contract import _fail_foreign
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
@@ -204,6 +204,7 @@ class FamilyContract:
             contract.collect(stream)
         except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
             _fail_foreign(exc, f"an error event for HTTP {status}")
+            assert isinstance(exc, LmuxError)  # fail_foreign failed the clause otherwise
             # The status's class; a generic ProviderError passes only when it carries the
             # status itself (a caller can still tell what the event stood for).
             carried = type(exc) is ProviderError and exc.status_code == status
