@@ -68,6 +68,7 @@ from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
+from lmux_plug_contract.edge_contract import EdgeContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -194,7 +195,13 @@ def _texts_of(value: Any) -> Iterator[str]:
 
 
 class ProviderContract(
-    ApisContract, DepthContract, BreadthContract, ShapeContract, ToolsContract, DetailContract
+    ApisContract,
+    DepthContract,
+    BreadthContract,
+    ShapeContract,
+    ToolsContract,
+    DetailContract,
+    EdgeContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 
