@@ -14,7 +14,9 @@ showed defects living where an answer holds an item the plugin skips, and where 
   and the reasoning some APIs send before tool calls, such as Cohere's tool plan), each
   field missing, ``null`` or of another JSON type, gives an ``LmuxError`` or a result that
   is well typed where ``errors.odd_fields`` does not look: reasoning text ``str``, a
-  signature ``str`` or ``None``, request id, model and provider ``str`` (or ``None``).
+  signature ``str`` or ``None``, request id, model and provider ``str`` (or ``None``);
+  and, where the answer's finish reason is gone, a result holding tool calls is not
+  reported as ``stop`` (the mirror of ``odd_fields``' rule: no ``tool_calls`` without calls).
 
 Each is skipped, saying so, where the wire renders no such answer or the provider does not
 declare what it needs.
@@ -33,27 +35,41 @@ from lmux_plug import Capability
 from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingResponse
+from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import PluginError
 from lmux_plug import ThinkingBlock
+from lmux_plug import ToolChoice
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import path_named
+from lmux_plug_contract.depth_contract import FINISH_FIELDS
 from lmux_plug_contract.depth_contract import ill_typed
 from lmux_plug_contract.depth_contract import odd_variants
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
+from lmux_plug_contract.wires import ToolUse
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
     from lmux_plug_contract.wires import WireFormat
 
-__all__ = ["ODD_ITEMS", "EdgeContract", "lost_items", "metadata_problem", "reasoning_problem"]
+__all__ = [
+    "ODD_ITEMS",
+    "EdgeContract",
+    "lost_items",
+    "metadata_problem",
+    "reasoning_problem",
+    "stop_with_calls",
+]
 
 _PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
 _THOUGHT = ThinkingBlock("Reasoning at the edge: Paris ✓ 日本.", signature="sig-contract-edge-5b1d")
+#: Two tools, offered together; ``requests.forced_tool`` forces each in turn.
+_TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
 #: Items of another JSON type put first in a list of objects: an API never sends them, so
 #: a plugin may refuse the answer, but skipping one must not lose the items after it.
@@ -257,6 +273,34 @@ def metadata_problem(result: Any) -> str | None:
     return None
 
 
+def stop_with_calls(label: str, result: Any) -> str | None:
+    """A result reported as ``stop`` that holds tool calls, when the answer stated no finish.
+
+    The mirror of ``errors.odd_fields``' rule (no ``tool_calls`` without calls): with the
+    reason gone a plugin may infer one, raise, or say ``other``, but ``stop`` for an answer
+    that calls a tool tells the caller the answer is complete, and the call is never run.
+    (A *stated* ``stop`` beside calls is passed on: OpenAI says it for a forced function.)
+    """
+    for suffix in (" removed", "=null"):
+        if label.endswith(suffix):
+            field = label[: -len(suffix)].replace(" ", ".").rsplit(".", 1)[-1]
+            break
+    else:
+        return None
+    if field not in FINISH_FIELDS:
+        return None
+    if isinstance(result, ChatResponse):
+        finishes, calls = [result.finish_reason], bool(result.tool_calls)
+    elif isinstance(result, list):
+        finishes = [c.finish_reason for c in result if isinstance(c, ChatChunk) and c.finish_reason]
+        calls = any(c.tool_call_deltas for c in result if isinstance(c, ChatChunk))
+    else:
+        return None
+    if calls and FinishReason.STOP in finishes:
+        return f"{field} not stated and a tool called, yet the result reports stop"
+    return None
+
+
 def _foreign(exc: BaseException) -> str | None:
     """The foreign exception a plugin let escape (None for an LmuxError)."""
     if isinstance(exc, PluginError):
@@ -368,12 +412,50 @@ class EdgeContract:
         """
         path = _CASES[case][0]
 
-        def judge(_label: str, result: Any, _plain: Any) -> str | None:
-            return ill_typed(result, path) or reasoning_problem(result) or metadata_problem(result)
+        def judge(label: str, result: Any, _plain: Any) -> str | None:
+            return (
+                ill_typed(result, path)
+                or reasoning_problem(result)
+                or metadata_problem(result)
+                or stop_with_calls(label, result)
+            )
 
         count, failures = self._judge_variants(contract, case, odd_variants, judge)
         assert count, f"{case}: the answer holds no JSON field to vary"
         assert not failures, (
             f"{case}: {len(failures)} of {count} odd answers gave an ill-typed result or let a "
             "foreign exception escape (raise an LmuxError instead): " + "; ".join(failures[:3])
+        )
+
+    @clause("requests.forced_tool")
+    @pytest.mark.parametrize("forced", [str(t["function"]["name"]) for t in _TOOLS])
+    def test_requests_forced_tool(self, contract: ContractSession, forced: str) -> None:
+        """A tool choice naming any one of the tools offered lets the model call that one only.
+
+        ``requests.tool_choice`` names one tool; this names each in turn, so a plugin that
+        matches the name by anything but equality (or keeps the first tool) is seen.
+        """
+        wire = contract.require_wire()
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        try:
+            wire.tool_use(_PROBE)
+        except NotImplementedError:
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
+        except ValueError:
+            pass  # the probe is an empty body
+        contract.use_server(contract.canonical("chat"))
+        params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(forced))
+        prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
+        except UnsupportedFeatureError as exc:
+            assert not contract.server.requests, f"{forced}: refused after the request was sent"
+            pytest.skip(f"not declared: the provider cannot force a named tool: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            pytest.fail(f"forcing {forced}, a tool the request offers, raised {exc!r}")
+        seen = wire.tool_use(contract.server.requests[-1])
+        expected = ToolUse(forced=True, callable=frozenset({forced}))
+        assert seen == expected, (
+            f"tool_choice naming {forced}: the body lets the model call "
+            f"{sorted(seen.callable)} (forced: {seen.forced}); expected {forced} alone, forced"
         )

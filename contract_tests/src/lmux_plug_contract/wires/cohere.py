@@ -40,8 +40,18 @@ def _event(payload: Mapping[str, Any]) -> bytes:
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
+    """``tokens`` (every token the model saw) and ``billed_units`` (fewer, as the API bills).
+
+    As recorded from the API (tokens 69 in, 89 out; billed 7 and 88): the system preamble
+    Cohere adds is counted but not billed, and one output token is not billed. ``Usage``
+    counts every prompt token, so a plugin must read ``tokens``, not ``billed_units``.
+    """
     counts = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-    return {"billed_units": dict(counts), "tokens": counts}
+    billed = {
+        "input_tokens": max(usage.input_tokens - 5, 0),
+        "output_tokens": max(usage.output_tokens - 1, 0),
+    }
+    return {"billed_units": billed, "tokens": counts}
 
 
 def _start() -> bytes:
