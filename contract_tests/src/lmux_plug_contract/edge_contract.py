@@ -68,6 +68,13 @@ __all__ = [
 
 _PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
 _THOUGHT = ThinkingBlock("Reasoning at the edge: Paris ✓ 日本.", signature="sig-contract-edge-5b1d")
+#: The JSON ``types.json_as_text`` asks for, with its schema, in the pieces it streams.
+_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "sky": {"type": "string"}},
+    "required": ["city", "sky"],
+}
+_JSON_PIECES = ('{"city": "Pa', 'ris", "sky": "clear ✓ ', '日本"}')
 #: Two tools, offered together; ``requests.forced_tool`` forces each in turn.
 _TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
@@ -459,3 +466,40 @@ class EdgeContract:
             f"tool_choice naming {forced}: the body lets the model call "
             f"{sorted(seen.callable)} (forced: {seen.forced}); expected {forced} alone, forced"
         )
+
+    @clause("types.json_as_text")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_json_as_text(self, contract: ContractSession, path: str) -> None:
+        """A json_schema request answered with the JSON as plain text gives that text.
+
+        However the plugin asks for JSON (a response format, or a tool the body forces, as
+        on Anthropic's wire), a model may answer with the JSON as ordinary text (Claude
+        does when thinking is on and no tool can be forced): the text must come through,
+        held back or not, exactly once, finishing with ``stop``.
+        """
+        wire = contract.require_wire()
+        streamed = path == "stream"
+        capability = Capability.STREAM if streamed else Capability.CHAT
+        model = contract.model(capability, Capability.JSON_SCHEMA)
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                return wire.reply_stream(wire.stream(request, _JSON_PIECES, canon.USAGE))
+            return wire.chat(request, "".join(_JSON_PIECES), canon.USAGE)
+
+        contract.use_server(answer)
+        schema = {"name": "weather", "schema": _JSON_SCHEMA}
+        params = contract.params(response_format={"type": "json_schema", "json_schema": schema})
+        ref, prompt = contract.ref(model), [{"role": "user", "content": canon.TOOL_PROMPT}]
+        if streamed:
+            chunks = contract.collect(contract.registry.achat_stream(ref, prompt, **params))
+            text = "".join(c.delta for c in chunks)
+            finishes = [c.finish_reason for c in chunks if c.finish_reason is not None]
+        else:
+            response = contract.run(contract.registry.achat(ref, prompt, **params))
+            assert isinstance(response, ChatResponse), f"chat gave {type(response).__name__}"
+            text, finishes = response.content or "", [response.finish_reason]
+        assert text == "".join(_JSON_PIECES), (
+            f"{path}: the JSON answered as text came back as {text!r:.200}"
+        )
+        assert finishes == [FinishReason.STOP], f"{path}: finish reasons {finishes}"
