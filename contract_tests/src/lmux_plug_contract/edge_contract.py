@@ -42,9 +42,11 @@ from lmux_plug import ThinkingBlock
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
+from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract._paths import path_named
 from lmux_plug_contract.depth_contract import FINISH_FIELDS
 from lmux_plug_contract.depth_contract import ill_typed
@@ -503,3 +505,89 @@ class EdgeContract:
             f"{path}: the JSON answered as text came back as {text!r:.200}"
         )
         assert finishes == [FinishReason.STOP], f"{path}: finish reasons {finishes}"
+
+    @clause("errors.error_event_ends_stream")
+    def test_errors_error_event_ends_stream(self, contract: ContractSession) -> None:
+        """Nothing after a mid-stream error event reaches the caller, however the bytes arrive.
+
+        The whole stream comes in one read (an error event after the first piece, then the
+        rest, as ``errors.stream_error_event`` sends it): a plugin that hands out the
+        events of that read after the error, and raises only at the end, delivers text the
+        provider disowned.
+        """
+        wire = contract.require_wire()
+        model = contract.model(Capability.STREAM)
+        event = wire.stream_error(canon.STREAM_ERROR_MESSAGE)
+
+        def scenario(request: CapturedRequest) -> Reply:
+            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+            index = piece_frame(rendering.frames, canon.TEXT_PIECES[0]) + 1
+            frames = (*rendering.frames[:index], event, *rendering.frames[index:])
+            # One chunk: every event arrives in the same read.
+            return Reply(200, {"content-type": rendering.content_type}, (b"".join(frames),))
+
+        contract.use_server(scenario)
+        received: list[ChatChunk] = []
+
+        async def consume() -> BaseException | None:
+            stream = contract.registry.achat_stream(
+                contract.ref(model), [{"role": "user", "content": canon.CHAT_PROMPT}]
+            )
+            try:
+                async for chunk in stream:
+                    received.append(chunk)  # noqa: PERF401 - kept up to the error
+            except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+                return exc
+            return None
+
+        error = contract.run(consume())
+        text = "".join(c.delta for c in received)
+        assert error is not None, f"the stream ended without raising the error event: {text!r}"
+        foreign = _foreign(error)
+        assert foreign is None, f"the error event raised a foreign exception: {foreign}"
+        assert text in ("", canon.TEXT_PIECES[0]), (
+            f"text after the error event reached the caller before the error: {text!r}"
+        )
+
+    @clause("reasoning.small_cap")
+    @pytest.mark.parametrize("max_tokens", [1000, 3000])
+    def test_reasoning_small_cap(self, contract: ContractSession, max_tokens: int) -> None:
+        """Reasoning under a small max_tokens sends settings the API accepts, or is refused.
+
+        ``reasoning.effort_levels`` leaves the token cap to the plugin; a caller who sets
+        one below a level's budget gets the budget fitted under it (where the API still
+        takes it) or a refusal before any I/O, never a body the API refuses.
+        """
+        wire = contract.require_wire()
+        check = getattr(wire, "reasoning_refusal", None)
+        if not callable(check):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not check reasoning settings")
+        contract.model(Capability.CHAT, Capability.REASONING)
+        wanted = {Capability.CHAT, Capability.REASONING}
+        models = [
+            m.id for m in contract.spec.models if wanted <= contract.spec.capabilities_of(m.id)
+        ]
+        contract.use_server(contract.canonical("chat"))
+        for model in models:
+            for level in ("low", "high"):
+                before = len(contract.server.requests)
+                params = contract.params(reasoning_effort=level, max_tokens=max_tokens)
+                try:
+                    contract.run(
+                        contract.registry.achat(
+                            contract.ref(model), [UserMessage(canon.CHAT_PROMPT)], **params
+                        )
+                    )
+                except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+                    foreign = _foreign(exc)
+                    assert foreign is None, f"{model} {level}/{max_tokens}: {foreign}"
+                    assert len(contract.server.requests) == before, (
+                        f"{model}: reasoning_effort={level!r}, max_tokens={max_tokens}: "
+                        f"{type(exc).__name__} after the request was sent: {exc}"
+                    )
+                    continue
+                refusal = check(contract.server.requests[-1])
+                assert refusal is None, (
+                    f"{model}: reasoning_effort={level!r} with max_tokens={max_tokens} sends "
+                    f"reasoning settings the API refuses: {refusal}"
+                )
