@@ -36,8 +36,10 @@ from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FinishReason
+from lmux_plug import ImageContent
 from lmux_plug import LmuxError
 from lmux_plug import PluginError
+from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
@@ -77,6 +79,11 @@ _JSON_SCHEMA = {
     "required": ["city", "sky"],
 }
 _JSON_PIECES = ('{"city": "Pa', 'ris", "sky": "clear ✓ ', '日本"}')
+#: Two linked images (``requests.image_detail``), the first asked for at low detail.
+_IMAGE_LINKS = (
+    "https://images.contract.invalid/Cat.Photo.png?size=large",
+    "https://images.contract.invalid/dog.jpg",
+)
 #: Two tools, offered together; ``requests.forced_tool`` forces each in turn.
 _TOOLS: tuple[dict[str, Any], ...] = (canon.WEATHER_TOOL, canon.TIME_TOOL)
 _REASONING_USAGE = Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3)
@@ -591,3 +598,41 @@ class EdgeContract:
                     f"{model}: reasoning_effort={level!r} with max_tokens={max_tokens} sends "
                     f"reasoning settings the API refuses: {refusal}"
                 )
+
+    @clause("requests.image_detail")
+    def test_requests_image_detail(self, contract: ContractSession) -> None:
+        """An image's detail level reaches the body; an image without one sends none.
+
+        On a wire whose API reads a detail per image (``image_details``: Chat Completions'
+        and Cohere's ``image_url.detail``), ``ImageContent(detail="low")`` must arrive as
+        ``low`` (dropped, the API spends the default, often high, tokens on it), and an
+        image without a detail must not send one (a ``null`` detail is refused).
+        """
+        wire = contract.require_wire()
+        read = getattr(wire, "image_details", None)
+        if not callable(read):
+            pytest.skip(f"not declared: the wire {wire.name!r} reads no image detail")
+        model = contract.model(Capability.CHAT, Capability.VISION)
+        contract.use_server(contract.canonical("chat"))
+        text = "Compare these two pictures ✓."
+        prompt = [
+            UserMessage(
+                (
+                    TextContent(text),
+                    ImageContent(url=_IMAGE_LINKS[0], detail="low"),
+                    ImageContent(url=_IMAGE_LINKS[1]),
+                )
+            )
+        ]
+        try:
+            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+        except UnsupportedFeatureError as exc:
+            assert not contract.server.requests, f"refused after the request was sent: {exc}"
+            pytest.skip(f"not declared: the provider refuses image details: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            pytest.fail(f"two images, one with detail='low', raised {exc!r}")
+        details = read(contract.server.requests[-1])
+        assert details == ["low", None], (
+            f"the body's image details are {details}; expected ['low', None] (the first image "
+            "asked for low detail, the second for none)"
+        )

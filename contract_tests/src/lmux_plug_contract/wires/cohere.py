@@ -24,6 +24,7 @@ from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import last_user
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires.openai import image_details_of
 from lmux_plug_contract.wires.openai import said_of_messages
 
 __all__ = ["TOOL_PLAN", "CohereWire"]
@@ -264,6 +265,10 @@ class CohereWire(WireFormat):
             else (str(part.get("type")), json.dumps(part)[:200])
             for part in content or ()
         ]
+
+    def image_details(self, request: CapturedRequest) -> list[str | None]:
+        """The ``detail`` of each ``image_url`` part of the last user message (None: not sent)."""
+        return image_details_of(request)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``texts``."""
