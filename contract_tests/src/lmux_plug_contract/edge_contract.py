@@ -14,9 +14,7 @@ showed defects living where an answer holds an item the plugin skips, and where 
   and the reasoning some APIs send before tool calls, such as Cohere's tool plan), each
   field missing, ``null`` or of another JSON type, gives an ``LmuxError`` or a result that
   is well typed where ``errors.odd_fields`` does not look: reasoning text ``str``, a
-  signature ``str`` or ``None``, request id, model and provider ``str`` (or ``None``);
-  and, where the answer's finish reason is gone, a result holding tool calls is not
-  reported as ``stop`` (the mirror of ``odd_fields``' rule: no ``tool_calls`` without calls).
+  signature ``str`` or ``None``, request id, model and provider ``str`` (or ``None``).
 
 Each is skipped, saying so, where the wire renders no such answer or the provider does not
 declare what it needs.
@@ -50,7 +48,6 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract._paths import path_named
-from lmux_plug_contract.depth_contract import FINISH_FIELDS
 from lmux_plug_contract.depth_contract import ill_typed
 from lmux_plug_contract.depth_contract import odd_variants
 from lmux_plug_contract.wires import CapturedRequest
@@ -67,7 +64,6 @@ __all__ = [
     "lost_items",
     "metadata_problem",
     "reasoning_problem",
-    "stop_with_calls",
 ]
 
 _PROBE = CapturedRequest("POST", "/", {}, {}, b"{}")
@@ -294,34 +290,6 @@ def metadata_problem(result: Any) -> str | None:
     return None
 
 
-def stop_with_calls(label: str, result: Any) -> str | None:
-    """A result reported as ``stop`` that holds tool calls, when the answer stated no finish.
-
-    The mirror of ``errors.odd_fields``' rule (no ``tool_calls`` without calls): with the
-    reason gone a plugin may infer one, raise, or say ``other``, but ``stop`` for an answer
-    that calls a tool tells the caller the answer is complete, and the call is never run.
-    (A *stated* ``stop`` beside calls is passed on: OpenAI says it for a forced function.)
-    """
-    for suffix in (" removed", "=null"):
-        if label.endswith(suffix):
-            field = label[: -len(suffix)].replace(" ", ".").rsplit(".", 1)[-1]
-            break
-    else:
-        return None
-    if field not in FINISH_FIELDS:
-        return None
-    if isinstance(result, ChatResponse):
-        finishes, calls = [result.finish_reason], bool(result.tool_calls)
-    elif isinstance(result, list):
-        finishes = [c.finish_reason for c in result if isinstance(c, ChatChunk) and c.finish_reason]
-        calls = any(c.tool_call_deltas for c in result if isinstance(c, ChatChunk))
-    else:
-        return None
-    if calls and FinishReason.STOP in finishes:
-        return f"{field} not stated and a tool called, yet the result reports stop"
-    return None
-
-
 def _foreign(exc: BaseException) -> str | None:
     """The foreign exception a plugin let escape (None for an LmuxError)."""
     if isinstance(exc, PluginError):
@@ -433,13 +401,8 @@ class EdgeContract:
         """
         path = _CASES[case][0]
 
-        def judge(label: str, result: Any, _plain: Any) -> str | None:
-            return (
-                ill_typed(result, path)
-                or reasoning_problem(result)
-                or metadata_problem(result)
-                or stop_with_calls(label, result)
-            )
+        def judge(_label: str, result: Any, _plain: Any) -> str | None:
+            return ill_typed(result, path) or reasoning_problem(result) or metadata_problem(result)
 
         count, failures = self._judge_variants(contract, case, odd_variants, judge)
         assert count, f"{case}: the answer holds no JSON field to vary"

@@ -110,11 +110,10 @@ class OpenAIWire(_RenderingWire):
     ``reasoning.thinking`` renders for a model that declares ``reasoning``.
     """
 
-    #: The statuses an error object inside a stream stands for: a rate limit or an invalid
-    #: request by its ``code`` and ``type``, a relayed upstream failure by the status as a
-    #: number in ``code`` (OpenRouter). A key, a model or a body size is refused before
-    #: the stream starts, with its HTTP status (``errors.stream_http_status``).
-    stream_error_statuses = (400, 408, 422, 429, 500, 502, 503, 504, 529)
+    #: The statuses an error object inside a stream stands for, where the API says which:
+    #: a rate limit by its ``code``, a relayed upstream failure by the status as a number
+    #: in ``code`` (OpenRouter). Other refusals come before the stream, as HTTP statuses.
+    stream_error_statuses = (429, 500, 502, 503, 504, 529)
 
     def image_details(self, request: CapturedRequest) -> list[str | None]:
         """The ``detail`` of each image part of the last user message (None: not sent)."""
