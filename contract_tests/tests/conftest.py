@@ -56,3 +56,7 @@ if SHAPES in sys.modules and all(
     importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")
 ):
     load_example("details.py", DETAILS)
+# The edge-case variants (acme's and the Anthropic codec's) for edge_contract's clauses.
+EDGE_CASES = "lmux_contract_examples_edge_cases"
+if SHAPES in sys.modules:
+    load_example("edge_cases.py", EDGE_CASES)
