@@ -62,3 +62,7 @@ if SHAPES in sys.modules and all(
 FAMILY_EDGES = "lmux_contract_examples_family_edges"
 if DETAILS in sys.modules:
     load_example("family_edges.py", FAMILY_EDGES)
+# The edge-case variants (acme's and the Anthropic codec's) for edge_contract's clauses.
+EDGE_CASES = "lmux_contract_examples_edge_cases"
+if SHAPES in sys.modules:
+    load_example("edge_cases.py", EDGE_CASES)

@@ -201,15 +201,16 @@ _FAMILY = sys.modules.get("lmux_contract_examples_family_edges")
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = _FAMILY.FAMILY_DEFECTS if _FAMILY else {}
 
 
-@pytest.mark.skipif(not FAMILY_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
-@pytest.mark.parametrize("variant", sorted(FAMILY_DEFECTS))
-def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    clause, keyword = FAMILY_DEFECTS[variant]
-    module = MODULE.format(
-        name="lmux_contract_examples_family_edges",
-        provider=_FAMILY.FAMILY_PROVIDERS.get(variant, "gemini") if _FAMILY else "gemini",
-        variant=variant,
-    )
+def _fails_on_its_clause(
+    pytester: pytest.Pytester,
+    module_name: str,
+    *,
+    provider: str,
+    variant: str,
+    defect: tuple[str, str],
+) -> None:
+    clause, keyword = defect
+    module = MODULE.format(name=module_name, provider=provider, variant=variant)
     pytester.makepyfile(test_certify=module)
     report = pytester.path / "report.json"
     result = pytester.runpytest(
@@ -222,3 +223,67 @@ def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, va
         f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
     )
     assert "NOT CERTIFIED" in output and clause in output
+
+
+@pytest.mark.skipif(not FAMILY_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
+@pytest.mark.parametrize("variant", sorted(FAMILY_DEFECTS))
+def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    assert _FAMILY is not None
+    _fails_on_its_clause(
+        pytester,
+        "lmux_contract_examples_family_edges",
+        provider=_FAMILY.FAMILY_PROVIDERS.get(variant, "gemini"),
+        variant=variant,
+        defect=FAMILY_DEFECTS[variant],
+    )
+
+
+#: Variants for the clauses of ``edge_contract`` (``broken/edge_cases.py``, loaded by this
+#: folder's conftest with the Anthropic plugin installed): acme's, and the Anthropic codec's
+#: where the clause needs that wire (``EDGE_CASE_PROVIDERS``).
+_EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
+EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
+
+
+@pytest.mark.skipif(not EDGE_CASE_DEFECTS, reason="lmux-plug-anthropic is not installed")
+@pytest.mark.parametrize("variant", sorted(EDGE_CASE_DEFECTS))
+def test_edge_case_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
+    assert _EDGE_CASES is not None
+    _fails_on_its_clause(
+        pytester,
+        "lmux_contract_examples_edge_cases",
+        provider=_EDGE_CASES.EDGE_CASE_PROVIDERS.get(variant, "acme"),
+        variant=variant,
+        defect=EDGE_CASE_DEFECTS[variant],
+    )
+
+
+@pytest.mark.skipif(not EDGE_CASE_DEFECTS, reason="lmux-plug-anthropic is not installed")
+@pytest.mark.parametrize("provider", ["acme", "anthropic"])
+def test_unbroken_plugins_pass_the_edge_case_families(
+    pytester: pytest.Pytester, provider: str
+) -> None:
+    # The plugins the edge-case variants break pass those clauses unbroken.
+    assert _EDGE_CASES is not None
+    providers = _EDGE_CASES.EDGE_CASE_PROVIDERS
+    keyword = " or ".join(
+        sorted(
+            {
+                f"({k})"
+                for v, (_, k) in EDGE_CASE_DEFECTS.items()
+                if providers.get(v, "acme") == provider
+            }
+        )
+    )
+    baseline = "AcmePlugin" if provider == "acme" else "ServedAnthropic"
+    module = MODULE.format(
+        name="lmux_contract_examples_edge_cases", provider=provider, variant=baseline
+    )
+    pytester.makepyfile(test_certify=module)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
+    )
+    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
+    assert "failed" not in outcomes.values(), result.stdout.str()
+    assert sum(o == "passed" for o in outcomes.values()) >= 2, result.stdout.str()

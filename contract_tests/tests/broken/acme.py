@@ -212,7 +212,7 @@ class AcmePlugin:
             provider=provider.name,
             finish_reason=finish,
             usage=self.usage(data.get("usage")),
-            request_id=data.get("id"),
+            request_id=data["id"] if isinstance(data.get("id"), str) else None,
         )
 
     # -- stream -----------------------------------------------------------------------------

@@ -31,11 +31,12 @@ _ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
-    408: "timeout_error",
     409: "invalid_request_error",
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
@@ -464,6 +465,10 @@ class AnthropicWire(WireFormat):
         return _event(
             "error", {"type": "error", "error": {"type": "overloaded_error", "message": message}}
         )
+
+    #: The statuses whose error type the API names in an ``event: error`` (its errors page:
+    #: 504 is ``timeout_error``, 529 ``overloaded_error``; 409 and 422 share 400's type).
+    stream_error_statuses = (400, 401, 403, 404, 413, 429, 500, 504, 529)
 
     def stream_error_for(self, status: int, message: str) -> bytes:
         """``event: error`` with the error type of HTTP ``status``."""

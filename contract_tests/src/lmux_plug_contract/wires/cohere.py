@@ -25,12 +25,15 @@ from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import last_user
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires.openai import image_details_of
 from lmux_plug_contract.wires.openai import said_of_messages
 
-__all__ = ["CohereWire"]
+__all__ = ["TOOL_PLAN", "CohereWire"]
 
 _JSON = {"content-type": "application/json"}
 _DONE = b"data: [DONE]\n\n"
+#: The model's plan before its tool calls (whole, and streamed in ``tool-plan-delta`` events).
+TOOL_PLAN = "I will call the tools ✓."
 
 
 def _event(payload: Mapping[str, Any]) -> bytes:
@@ -39,8 +42,18 @@ def _event(payload: Mapping[str, Any]) -> bytes:
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
+    """``tokens`` (every token the model saw) and ``billed_units`` (fewer, as the API bills).
+
+    As recorded from the API (tokens 69 in, 89 out; billed 7 and 88): the system preamble
+    Cohere adds is counted but not billed, and one output token is not billed. ``Usage``
+    counts every prompt token, so a plugin must read ``tokens``, not ``billed_units``.
+    """
     counts = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-    return {"billed_units": dict(counts), "tokens": counts}
+    billed = {
+        "input_tokens": max(usage.input_tokens - 5, 0),
+        "output_tokens": max(usage.output_tokens - 1, 0),
+    }
+    return {"billed_units": billed, "tokens": counts}
 
 
 def _start() -> bytes:
@@ -133,7 +146,7 @@ class CohereWire(WireFormat):
         """A ``message`` with ``tool_calls`` (JSON-text arguments), ``finish_reason: TOOL_CALL``."""
         message = {
             "role": "assistant",
-            "tool_plan": "I will call the tools.",
+            "tool_plan": TOOL_PLAN,
             "tool_calls": [
                 {
                     "id": call.id,
@@ -154,11 +167,18 @@ class CohereWire(WireFormat):
     def tool_calls_stream(
         self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
-        """Per call: ``tool-call-start``, ``tool-call-delta`` events, ``tool-call-end``.
+        """The tool plan in ``tool-plan-delta`` events, then the calls' events.
 
-        Each event carries the call's ``index`` (0, 1 ...); the start has its id and name.
+        As the API streams it, the plan (the model's reasoning before its calls, the
+        ``tool_plan`` of a whole answer) comes first, in pieces. Per call:
+        ``tool-call-start``, ``tool-call-delta`` events, ``tool-call-end``; each carries the
+        call's ``index`` (0, 1 ...) and the start its id and name.
         """
         frames = [_start()]
+        frames.extend(
+            _event({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": piece}}})
+            for piece in halves(TOOL_PLAN)
+        )
         for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
             opening = {
                 "id": call.id,
@@ -207,6 +227,32 @@ class CohereWire(WireFormat):
             )
         raise unknown_tool_choice(choice)
 
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether the body leaves reasoning on: ``thinking.type`` enabled, or no ``thinking``.
+
+        Cohere's reasoning models think by default; only ``type: disabled`` turns it off.
+        """
+        thinking = (request.json() or {}).get("thinking")
+        return thinking is None or (
+            isinstance(thinking, dict) and thinking.get("type") == "enabled"
+        )
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why the API refuses the body's ``thinking``, or None when it takes it.
+
+        ``type`` is ``enabled`` or ``disabled``; a ``token_budget``, where given, is a
+        positive integer (the cap on thinking tokens).
+        """
+        thinking = (request.json() or {}).get("thinking")
+        if thinking is None:
+            return None
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+            return f"thinking must be {{type: enabled | disabled}}, got {thinking!r}"
+        budget = thinking.get("token_budget")
+        if budget is not None and (type(budget) is not int or budget < 1):
+            return f"thinking.token_budget must be a positive integer, got {budget!r}"
+        return None
+
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user message's ``content``: a string, or ``text`` and ``image_url`` parts."""
         content = last_user(request).get("content")
@@ -220,6 +266,10 @@ class CohereWire(WireFormat):
             else (str(part.get("type")), json.dumps(part)[:200])
             for part in content or ()
         ]
+
+    def image_details(self, request: CapturedRequest) -> list[str | None]:
+        """The ``detail`` of each ``image_url`` part of the last user message (None: not sent)."""
+        return image_details_of(request)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``texts``."""

@@ -26,7 +26,31 @@ from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._said import Said
 
-__all__ = ["OpenAIWire", "said_of_messages"]
+__all__ = ["OpenAIWire", "image_details_of", "said_of_messages"]
+
+
+def image_details_of(request: CapturedRequest) -> list[str | None]:
+    """The ``detail`` of each ``image_url`` part of the last user message (None: not sent).
+
+    Chat Completions (and Cohere v2, which copies its parts) reads ``image_url.detail``
+    (``low``, ``high``, ``auto``); a part without it gets the API's default. A ``null``
+    detail is not a detail: the API refuses it.
+    """
+    body = request.json() or {}
+    messages = body.get("messages") if isinstance(body, dict) else None
+    users = [m for m in messages or () if isinstance(m, dict) and m.get("role") == "user"]
+    content = users[-1].get("content") if users else None
+    details: list[str | None] = []
+    for part in content if isinstance(content, list) else ():
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            image = part.get("image_url")
+            image = image if isinstance(image, dict) else {}
+            if "detail" not in image:
+                details.append(None)
+            else:  # sent: a string, or what the API refuses, shown as its repr
+                detail = image["detail"]
+                details.append(detail if isinstance(detail, str) else repr(detail))
+    return details
 
 
 def _texts(content: Any) -> Iterator[str]:
@@ -85,6 +109,15 @@ class OpenAIWire(_RenderingWire):
     (DeepSeek, vLLM) send it as ``reasoning_content`` beside ``content``, which is what
     ``reasoning.thinking`` renders for a model that declares ``reasoning``.
     """
+
+    #: The statuses an error object inside a stream stands for, where the API says which:
+    #: a rate limit by its ``code``, a relayed upstream failure by the status as a number
+    #: in ``code`` (OpenRouter). Other refusals come before the stream, as HTTP statuses.
+    stream_error_statuses = (429, 500, 502, 503, 504, 529)
+
+    def image_details(self, request: CapturedRequest) -> list[str | None]:
+        """The ``detail`` of each image part of the last user message (None: not sent)."""
+        return image_details_of(request)
 
     def thinking_chat(
         self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage

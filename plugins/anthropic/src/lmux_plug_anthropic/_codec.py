@@ -642,9 +642,10 @@ def decode_chat(
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "thinking":
-            thinking.append(
-                ThinkingBlock(str(block.get("thinking", "")), block.get("signature") or None)
-            )
+            # A signature goes back to the API verbatim: only a string is one.
+            signature = block.get("signature")
+            signed = signature if isinstance(signature, str) and signature else None
+            thinking.append(ThinkingBlock(str(block.get("thinking", "")), signed))
         elif kind == "redacted_thinking":
             thinking.append(ThinkingBlock(str(block.get("data", "")), redacted=True))
         elif kind == "tool_use":

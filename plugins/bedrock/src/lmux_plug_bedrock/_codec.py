@@ -108,6 +108,25 @@ def _bad(message: str, model: str | None) -> InvalidRequestError:
     return InvalidRequestError(message, provider=PROVIDER, model=model)
 
 
+def _fitted_budget(request: ChatRequest, level: str) -> int:
+    """The level's thinking budget, fitted under the caller's ``max_tokens``.
+
+    Claude on Converse requires budget_tokens < maxTokens and at least 1024: a cap at or
+    below the budget shrinks it to cap - 1, and a cap that leaves less than 1024 is refused.
+    """
+    budget = _BUDGETS[level]
+    cap = request.max_tokens
+    if cap is None or cap > budget:
+        return budget
+    if cap - 1 < _BUDGETS["minimal"]:
+        msg = (
+            f"reasoning_effort={request.reasoning_effort!r} needs max_tokens > "
+            f"{_BUDGETS['minimal']} (the minimum thinking budget), got {cap}"
+        )
+        raise _bad(msg, request.model)
+    return cap - 1
+
+
 def model_path(model: str) -> str:
     """``model`` percent-encoded as one path segment (``:`` → ``%3A``, ``/`` → ``%2F``).
 
@@ -337,7 +356,7 @@ def encode_converse(request: ChatRequest) -> dict[str, Any]:
         thinking = (
             {"type": "disabled"}
             if level == "none"
-            else {"type": "enabled", "budget_tokens": _BUDGETS[level]}
+            else {"type": "enabled", "budget_tokens": _fitted_budget(request, level)}
         )
         body["additionalModelRequestFields"] = {"thinking": thinking}
     merge_extra(body, request.extra, nested=("inferenceConfig", "additionalModelRequestFields"))

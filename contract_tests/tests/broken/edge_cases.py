@@ -1,0 +1,181 @@
+"""Broken plugins for the clauses of ``lmux_plug_contract.edge_contract``, one defect each.
+
+Each carries a defect that mutation testing of the Cohere, Anthropic and OpenAI codecs
+showed the suite let live, written the way a plugin author could: variants of ``acme``
+(the OpenAI wire) and, where the clause needs a wire that checks reasoning settings or
+holds JSON-mode text back, of the in-repo Anthropic codec served as a plugin object (as
+``broken/shapes.py`` does). ``EDGE_CASE_DEFECTS`` maps each to the clause that must fail
+because of it, ``EDGE_CASE_PROVIDERS`` the provider an Anthropic variant declares
+(``test_broken_plugins.py`` runs them). Loaded after ``acme.py`` and ``shapes.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import LmuxError
+from lmux_plug import ProviderContext
+from lmux_plug import TimeoutError
+from lmux_plug.wire import WireRequest
+from lmux_plug_anthropic._codec import AnthropicCodec
+from lmux_plug_anthropic._codec import StreamDecoder
+from lmux_plug_anthropic._codec import _BytesDecoder
+
+# Loaded under these names, before this file, by the tests' conftest.
+AcmePlugin = sys.modules["lmux_contract_examples_acme"].AcmePlugin
+ServedAnthropic = sys.modules["lmux_contract_examples_shapes"].ServedAnthropic
+
+
+class DropsCallsAfterOddItem(AcmePlugin):
+    """Reads an answer's tool calls up to the first one that is not an object (a break).
+
+    The loop meant to skip an odd item stops there, and every call after it is lost.
+    """
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        data = await super().post(provider, path, body, request)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        for choice in choices if isinstance(choices, list) else ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            calls = message.get("tool_calls") if isinstance(message, dict) else None
+            if isinstance(calls, list):
+                message["tool_calls"] = list(itertools.takewhile(_is_object, calls))
+        return data
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+class PassesOddRequestId(AcmePlugin):
+    """Passes an answer's ``id`` on as ``request_id`` whatever its JSON type."""
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        data = await super().post(provider, path, body, request)
+        self.answered_id = data.get("id") if isinstance(data, dict) else None
+        return data
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        return attrs.evolve(response, request_id=self.answered_id)
+
+
+class ForcesLastTool(AcmePlugin):
+    """Forces the last tool offered, whichever one the tool choice names."""
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = super().encode(request, stream=stream)
+        choice = request.tool_choice
+        if choice is not None and choice.mode == "function" and request.tools:
+            last = request.tools[-1].function.name
+            body["tool_choice"] = {"type": "function", "function": {"name": last}}
+        return body
+
+
+class StreamsPastErrorEvent(AcmePlugin):
+    """Keeps an error event for the end of the stream and hands out what follows it."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        try:
+            return super().decode_event(data, provider, request)
+        except LmuxError as exc:
+            self.pending = exc
+            return {}
+
+    async def stream(
+        self, request: ChatRequest, provider: ProviderContext
+    ) -> AsyncIterator[ChatChunk]:
+        self.pending: LmuxError | None = None
+        async for chunk in super().stream(request, provider):
+            yield chunk
+        if self.pending is not None:
+            raise self.pending
+
+
+class GatewayTimeoutEventIsTimeout(AcmePlugin):
+    """Reads an in-stream error stating 504 as a client timeout (TimeoutError, 408's class)."""
+
+    def decode_event(
+        self, data: str, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        try:
+            return super().decode_event(data, provider, request)
+        except LmuxError as exc:
+            if exc.status_code == 504:
+                raise TimeoutError(str(exc), provider=provider.name, model=request.model) from None
+            raise
+
+
+class _UnfittedBudgetCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.reasoning_effort is None or request.max_tokens is None:
+            return super().encode_chat(request, provider, stream=stream)
+        # Encodes without the caller's cap (so the budget is never fitted under it), then
+        # sets the cap: a budget at or above max_tokens, which the API refuses.
+        sent = super().encode_chat(attrs.evolve(request, max_tokens=None), provider, stream=stream)
+        sent.body["max_tokens"] = request.max_tokens
+        return sent
+
+
+class UnfittedThinkingBudget(ServedAnthropic):
+    """Sends the effort level's thinking budget even when max_tokens is below it."""
+
+    codec = _UnfittedBudgetCodec()
+
+
+class _DropsHeldTextDecoder(StreamDecoder):
+    def _on_message_stop(self, data: Mapping[str, Any]) -> list[ChatChunk]:
+        # The text held back until the JSON tool call is forgotten if the call never came.
+        self._held.clear()
+        return super()._on_message_stop(data)
+
+
+class _DropsHeldTextCodec(AnthropicCodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> _BytesDecoder:
+        base = super().stream_decoder(request, provider, headers)
+        events = base._events
+        return _BytesDecoder(
+            _DropsHeldTextDecoder(
+                provider=events.provider,
+                model=events.model,
+                request_id=events.request_id,
+                json_tool=events.json_tool,
+            )
+        )
+
+
+class DropsJsonAnsweredAsText(ServedAnthropic):
+    """In JSON mode, drops a streamed answer whose JSON came as text, not as the tool call."""
+
+    codec = _DropsHeldTextCodec()
+
+
+#: variant -> (the clause that must fail, the ``-k`` expression that selects it).
+EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = {
+    "DropsCallsAfterOddItem": ("errors.odd_items", "odd_items"),
+    "PassesOddRequestId": ("errors.odd_values", "odd_values and chat"),
+    "ForcesLastTool": ("requests.forced_tool", "forced_tool"),
+    "StreamsPastErrorEvent": ("errors.error_event_ends_stream", "error_event_ends_stream"),
+    "GatewayTimeoutEventIsTimeout": ("errors.stream_error_statuses", "stream_error_statuses"),
+    "UnfittedThinkingBudget": ("reasoning.small_cap", "small_cap"),
+    "DropsJsonAnsweredAsText": ("types.json_as_text", "json_as_text"),
+}
+#: The provider each variant declares (acme unless named here).
+EDGE_CASE_PROVIDERS: dict[str, str] = {
+    "UnfittedThinkingBudget": "anthropic",
+    "DropsJsonAnsweredAsText": "anthropic",
+}
