@@ -8,6 +8,7 @@ across clause families (they once differed in wording and in what counted as a l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -253,3 +254,54 @@ def tool_calls_answer(
         return wire.tool_calls_chat(request, calls, canon.USAGE)
 
     return answer
+
+
+def _frame_document(frame: bytes) -> Any:
+    start, end = frame.find(b"{"), frame.rfind(b"}")
+    if start < 0 or end < start:
+        return None
+    try:
+        return json.loads(frame[start : end + 1])
+    except ValueError:
+        return None
+
+
+def _shape(value: Any) -> Any:
+    """The keys of a JSON document without its values: the frames of one kind share it."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_shape(v) for v in value[:1])
+    return type(value).__name__
+
+
+def json_variants(
+    wire: WireFormat,
+    rendered: Reply,
+    vary: Callable[[Any], Iterator[tuple[str, Any]]],
+    *,
+    streamed: bool,
+) -> Iterator[tuple[str, Reply]]:
+    """``vary`` applied to a whole rendered body, or to each kind of stream frame in turn.
+
+    Frames of one kind (the same keys) are varied once: the first of them stands for all.
+    """
+    if not streamed:
+        document = json.loads(b"".join(rendered.chunks))
+        for label, odd in vary(document):
+            body = json.dumps(odd, ensure_ascii=False).encode()
+            yield label, Reply(rendered.status, rendered.headers, (body,))
+        return
+    frames = list(rendered.chunks)
+    seen: set[Any] = set()
+    for index, frame in enumerate(frames):
+        document = _frame_document(frame)
+        if not isinstance(document, dict) or _shape(document) in seen:
+            continue
+        seen.add(_shape(document))
+        for label, odd in vary(document):
+            payload = json.dumps(odd, ensure_ascii=False).encode()
+            odd_frame = wire.replace_event_json(frame, payload)
+            changed = (*frames[:index], odd_frame, *frames[index + 1 :])
+            reply = Reply(rendered.status, rendered.headers, changed, stream=True)
+            yield f"event {index} {label}", reply

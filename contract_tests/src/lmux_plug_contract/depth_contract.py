@@ -44,6 +44,7 @@ from lmux_plug.testing.wire_formats import EVERY_TOOL_CHOICE
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._calls import json_texts as _texts
+from lmux_plug_contract._calls import json_variants
 from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import Kind
@@ -51,7 +52,6 @@ from lmux_plug_contract._paths import path_named
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import ToolUse
-from lmux_plug_contract.wires import WireFormat
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
@@ -142,25 +142,6 @@ def odd_variants(document: Any) -> Iterator[tuple[str, Any]]:
         if isinstance(value, (dict, list)):
             # A scalar where a container was: iterating it or reading a key raises.
             yield f"{where}=7", _set(document, path, 7)
-
-
-def _frame_json(frame: bytes) -> Any:
-    start, end = frame.find(b"{"), frame.rfind(b"}")
-    if start < 0 or end < start:
-        return None
-    try:
-        return json.loads(frame[start : end + 1])
-    except ValueError:
-        return None
-
-
-def _shape(value: Any) -> Any:
-    """The keys of a JSON document, without its values: frames of one kind share it."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_shape(v) for v in value[:1])
-    return type(value).__name__
 
 
 class DepthContract:
@@ -274,7 +255,7 @@ class DepthContract:
         contract.invoke(call, model)
         probe = contract.server.requests[-1]
         rendered = answer(probe)
-        variants = list(_variants(wire, rendered, streamed=call.streamed))
+        variants = list(json_variants(wire, rendered, odd_variants, streamed=call.streamed))
         assert variants, f"{case}: the canonical answer holds no JSON field to vary"
         failures: list[str] = []
         for label, reply in variants:
@@ -415,28 +396,3 @@ def ill_typed(result: Any, path: str) -> str | None:
     problems = [_call_problem(d) for c in result for d in c.tool_call_deltas]
     problems += [_usage_problem(c.usage) for c in result if c.usage is not None]
     return next((p for p in problems if p), None)
-
-
-def _variants(wire: WireFormat, rendered: Reply, *, streamed: bool) -> Iterator[tuple[str, Reply]]:
-    """The odd variants of a rendered answer: of its body, or of each kind of stream frame."""
-    if not streamed:
-        document = json.loads(b"".join(rendered.chunks))
-        for label, odd in odd_variants(document):
-            body = json.dumps(odd, ensure_ascii=False).encode()
-            yield label, Reply(rendered.status, rendered.headers, (body,))
-        return
-    frames = list(rendered.chunks)
-    seen: set[Any] = set()
-    for index, frame in enumerate(frames):
-        document = _frame_json(frame)
-        if not isinstance(document, dict) or _shape(document) in seen:
-            continue
-        seen.add(_shape(document))
-        for label, odd in odd_variants(document):
-            payload = json.dumps(odd, ensure_ascii=False).encode()
-            odd_frame = wire.replace_event_json(frame, payload)
-            changed = (*frames[:index], odd_frame, *frames[index + 1 :])
-            yield (
-                f"event {index} {label}",
-                Reply(rendered.status, rendered.headers, changed, stream=True),
-            )

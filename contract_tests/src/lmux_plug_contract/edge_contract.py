@@ -45,6 +45,7 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import json_variants
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract._paths import path_named
@@ -56,7 +57,6 @@ from lmux_plug_contract.wires import ToolUse
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
-    from lmux_plug_contract.wires import WireFormat
 
 __all__ = [
     "ODD_ITEMS",
@@ -137,54 +137,6 @@ def odd_item_variants(document: Any) -> Iterator[tuple[str, Any]]:
         where = ".".join(map(str, path)) or "(the body)"
         for item in ODD_ITEMS:
             yield f"{json.dumps(item)} first in {where}", _with_first(document, path, item)
-
-
-def _frame_document(frame: bytes) -> Any:
-    start, end = frame.find(b"{"), frame.rfind(b"}")
-    if start < 0 or end < start:
-        return None
-    try:
-        return json.loads(frame[start : end + 1])
-    except ValueError:
-        return None
-
-
-def _shape(value: Any) -> Any:
-    """The keys of a JSON document without its values: the frames of one kind share it."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_shape(v) for v in value[:1])
-    return type(value).__name__
-
-
-def _variants_of(
-    wire: WireFormat,
-    rendered: Reply,
-    vary: Callable[[Any], Iterator[tuple[str, Any]]],
-    *,
-    streamed: bool,
-) -> Iterator[tuple[str, Reply]]:
-    """``vary`` applied to a whole body, or to each kind of stream frame in turn."""
-    if not streamed:
-        document = json.loads(b"".join(rendered.chunks))
-        for label, odd in vary(document):
-            body = json.dumps(odd, ensure_ascii=False).encode()
-            yield label, Reply(rendered.status, rendered.headers, (body,))
-        return
-    frames = list(rendered.chunks)
-    seen: set[Any] = set()
-    for index, frame in enumerate(frames):
-        document = _frame_document(frame)
-        if not isinstance(document, dict) or _shape(document) in seen:
-            continue
-        seen.add(_shape(document))
-        for label, odd in vary(document):
-            payload = json.dumps(odd, ensure_ascii=False).encode()
-            odd_frame = wire.replace_event_json(frame, payload)
-            changed = (*frames[:index], odd_frame, *frames[index + 1 :])
-            reply = Reply(rendered.status, rendered.headers, changed, stream=True)
-            yield f"event {index} {label}", reply
 
 
 def _summary(result: Any) -> Any:
@@ -351,7 +303,7 @@ class EdgeContract:
         contract.use_server(answer)
         plain = contract.invoke(call, model)
         rendered = answer(contract.server.requests[-1])
-        variants = list(_variants_of(wire, rendered, vary, streamed=call.streamed))
+        variants = list(json_variants(wire, rendered, vary, streamed=call.streamed))
         failures: list[str] = []
         for label, reply in variants:
 
