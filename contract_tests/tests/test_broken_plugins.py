@@ -201,10 +201,40 @@ _FAMILY = sys.modules.get("lmux_contract_examples_family_edges")
 FAMILY_DEFECTS: dict[str, tuple[str, str]] = _FAMILY.FAMILY_DEFECTS if _FAMILY else {}
 
 
-def _fails_on_its_clause(
+#: Variants for the clauses of ``edge_contract`` (``broken/edge_cases.py``, loaded by this
+#: folder's conftest with the Anthropic plugin installed): acme's, and the Anthropic codec's
+#: where the clause needs that wire (``EDGE_CASE_PROVIDERS``).
+_EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
+EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
+
+
+#: (module, provider, variant, (clause, -k keyword)) of the family and edge-case examples.
+_TABLED_VARIANTS = [
+    *(
+        ("lmux_contract_examples_family_edges", _FAMILY.FAMILY_PROVIDERS.get(v, "gemini"), v, d)
+        for v, d in sorted(FAMILY_DEFECTS.items())
+        if _FAMILY is not None
+    ),
+    *(
+        ("lmux_contract_examples_edge_cases", _EDGE_CASES.EDGE_CASE_PROVIDERS.get(v, "acme"), v, d)
+        for v, d in sorted(EDGE_CASE_DEFECTS.items())
+        if _EDGE_CASES is not None
+    ),
+]
+
+
+@pytest.mark.skipif(
+    not (FAMILY_DEFECTS and EDGE_CASE_DEFECTS),
+    reason="lmux-plug-gemini, -bedrock or -anthropic is not installed",
+)
+@pytest.mark.parametrize(
+    ("module_name", "provider", "variant", "defect"),
+    _TABLED_VARIANTS,
+    ids=[f"{provider}-{variant}" for _, provider, variant, _ in _TABLED_VARIANTS],
+)
+def test_tabled_variant_fails_on_its_clause(
     pytester: pytest.Pytester,
     module_name: str,
-    *,
     provider: str,
     variant: str,
     defect: tuple[str, str],
@@ -223,39 +253,6 @@ def _fails_on_its_clause(
         f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
     )
     assert "NOT CERTIFIED" in output and clause in output
-
-
-@pytest.mark.skipif(not FAMILY_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
-@pytest.mark.parametrize("variant", sorted(FAMILY_DEFECTS))
-def test_broken_family_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    assert _FAMILY is not None
-    _fails_on_its_clause(
-        pytester,
-        "lmux_contract_examples_family_edges",
-        provider=_FAMILY.FAMILY_PROVIDERS.get(variant, "gemini"),
-        variant=variant,
-        defect=FAMILY_DEFECTS[variant],
-    )
-
-
-#: Variants for the clauses of ``edge_contract`` (``broken/edge_cases.py``, loaded by this
-#: folder's conftest with the Anthropic plugin installed): acme's, and the Anthropic codec's
-#: where the clause needs that wire (``EDGE_CASE_PROVIDERS``).
-_EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
-EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
-
-
-@pytest.mark.skipif(not EDGE_CASE_DEFECTS, reason="lmux-plug-anthropic is not installed")
-@pytest.mark.parametrize("variant", sorted(EDGE_CASE_DEFECTS))
-def test_edge_case_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    assert _EDGE_CASES is not None
-    _fails_on_its_clause(
-        pytester,
-        "lmux_contract_examples_edge_cases",
-        provider=_EDGE_CASES.EDGE_CASE_PROVIDERS.get(variant, "acme"),
-        variant=variant,
-        defect=EDGE_CASE_DEFECTS[variant],
-    )
 
 
 @pytest.mark.skipif(not EDGE_CASE_DEFECTS, reason="lmux-plug-anthropic is not installed")
