@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import attrs
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._declarations import Capability
 from lmux_plug._evolve import evolve
 from lmux_plug._pricing import Cost
@@ -256,9 +257,7 @@ class ApiMethods:
                 async for chunk in iterator:
                     yield api.price_chunk(chunk, pricing)
             finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await aclose_if_any(iterator)
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import attrs
 
+from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_registry import ApiMethods
 from lmux_plug._api_registry import _plugin_bug
 from lmux_plug._api_registry import _with_context
@@ -740,9 +741,7 @@ class Registry(ApiMethods):
                         )
                     yield chunk
             finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await aclose_if_any(iterator)
         except LmuxError as exc:
             raise _with_context(exc, route.spec.name, model_id) from None
         except Exception as exc:
@@ -936,9 +935,7 @@ async def _json_stream(
                 chunk = evolve(chunk, delta=delta)  # noqa: PLW2901 - the filtered text
             yield chunk
     finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_any(chunks)
 
 
 def _unknown_hooks_reason(names: list[str]) -> str:
