@@ -27,6 +27,25 @@ from lmux_plug.testing.wire_server import WireServer
 HI = [{"role": "user", "content": "hi"}]
 
 
+def chat_chunk_event(
+    delta: Mapping[str, object],
+    finish: str | None = None,
+    *,
+    model: str = "gpt-4o",
+    created: int = 0,
+    **extra: object,
+) -> dict[str, object]:
+    """One Chat Completions stream event (``chat.completion.chunk``) as the wire sends it."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish}],
+        **extra,
+    }
+
+
 #: An OpenAI-style function tool, ``get_weather(city)``.
 WEATHER_TOOL = {
     "type": "function",

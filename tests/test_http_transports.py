@@ -29,6 +29,7 @@ from lmux_plug.transports import MockResponse
 from lmux_plug.transports import MockTransport
 from lmux_plug.transports import RecordingTransport
 from lmux_plug.transports import ReplayTransport
+from tests.helpers import chat_chunk_event
 
 KEY = "sk-transport-test-" + "k" * 20
 
@@ -46,15 +47,9 @@ def _completion(text: str) -> dict[str, Any]:
     }
 
 
-def _chunk(text: str | None, finish: str | None = None) -> dict[str, Any]:
+def _chunk(text: str | None, finish: str | None = None) -> dict[str, object]:
     delta = {"content": text} if text is not None else {}
-    return {
-        "id": "c",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
+    return chat_chunk_event(delta, finish, model="gpt-4o-mini", created=1)
 
 
 async def test_mock_transport_answers_a_registry_call_sync_and_async_handlers() -> None:

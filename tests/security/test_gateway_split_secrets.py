@@ -22,6 +22,7 @@ from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
+from tests.helpers import chat_chunk_event
 
 KEY = "sk-proj.SPLIT.9f8e7d6c5b4a3210"
 HALF = 13  # where the key is cut
@@ -45,17 +46,6 @@ def _torn(event: dict[str, Any]) -> list[bytes]:
 def _stream(frames: list[bytes]) -> Reply:
     # One write a frame, 10 ms apart: each arrives in its own read.
     return Reply(200, {"content-type": "text/event-stream"}, frames, stream=True, pause=0.01)
-
-
-def _chat_event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "gpt-4o",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
 
 
 def _completion_event(text: str, finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -105,7 +95,7 @@ class EchoInPieces:
     def chat(self, body: dict[str, Any], key: str) -> Reply:
         if not body.get("stream"):
             answer = {
-                **_chat_event({}),
+                **chat_chunk_event({}),
                 "object": "chat.completion",
                 "choices": [
                     {
@@ -121,17 +111,19 @@ class EchoInPieces:
         usage = {"prompt_tokens": 3, "completion_tokens": 20, "total_tokens": 23}
         return _stream(
             [
-                _frame(_chat_event({"role": "assistant", "content": "your key: " + key[:HALF]})),
-                _frame(_chat_event({"content": key[HALF:] + " (split);"})),
-                *_torn(_chat_event({"content": f" torn {key} end"})),
-                _frame(_chat_event({"tool_calls": arguments})),
                 _frame(
-                    _chat_event(
+                    chat_chunk_event({"role": "assistant", "content": "your key: " + key[:HALF]})
+                ),
+                _frame(chat_chunk_event({"content": key[HALF:] + " (split);"})),
+                *_torn(chat_chunk_event({"content": f" torn {key} end"})),
+                _frame(chat_chunk_event({"tool_calls": arguments})),
+                _frame(
+                    chat_chunk_event(
                         {"tool_calls": [{"index": 0, "function": {"arguments": key[5:] + '"}'}}]}
                     )
                 ),
-                _frame(_chat_event({"content": "last " + key[:HALF]})),
-                _frame(_chat_event({"content": key[HALF:]}, "stop", usage=usage)),
+                _frame(chat_chunk_event({"content": "last " + key[:HALF]})),
+                _frame(chat_chunk_event({"content": key[HALF:]}, "stop", usage=usage)),
                 b"data: [DONE]\n\n",
             ]
         )
