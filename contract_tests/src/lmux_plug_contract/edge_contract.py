@@ -46,6 +46,7 @@ from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import json_variants
+from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract._paths import path_named
@@ -385,8 +386,7 @@ class EdgeContract:
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
         except UnsupportedFeatureError as exc:
-            assert not contract.server.requests, f"{forced}: refused after the request was sent"
-            pytest.skip(f"not declared: the provider cannot force a named tool: {exc}")
+            skip_refused(contract, exc, f"forcing the named tool {forced}")
         except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
             pytest.fail(f"forcing {forced}, a tool the request offers, raised {exc!r}")
         seen = wire.tool_use(contract.server.requests[-1])
@@ -547,8 +547,7 @@ class EdgeContract:
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
         except UnsupportedFeatureError as exc:
-            assert not contract.server.requests, f"refused after the request was sent: {exc}"
-            pytest.skip(f"not declared: the provider refuses image details: {exc}")
+            skip_refused(contract, exc, "image details")
         except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
             pytest.fail(f"two images, one with detail='low', raised {exc!r}")
         details = read(contract.server.requests[-1])

@@ -73,6 +73,7 @@ from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract.breadth_contract import PARTS
@@ -289,10 +290,7 @@ class FamilyContract:
                 f"tool_choice={choice} after a tool call and its result raised "
                 f"{type(exc).__name__}: {exc} (the API takes it)"
             )
-            assert not contract.server.requests, (
-                f"tool_choice={choice} was refused after the request was sent"
-            )
-            pytest.skip(f"not declared: the provider refuses tool_choice={choice} here: {exc}")
+            skip_refused(contract, exc, f"tool_choice={choice} after a tool call")
         try:
             seen = wire.tool_use(contract.server.requests[-1])
         except NotImplementedError:
