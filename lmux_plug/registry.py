@@ -473,6 +473,20 @@ class Registry(ApiMethods):
             raise
         return self._route(prefix, model), model_id
 
+    def check(
+        self, model: str, needs: Collection[Capability] = (), *, credentials: bool = True
+    ) -> None:
+        """Raise the typed error a call to ``model`` would meet before any I/O.
+
+        Checks that ``model`` resolves, that its declaration has every capability in
+        ``needs``, and (with ``credentials``) that a key is available: what a batch run or
+        a deployment check asks before its first call, without sending one.
+        """
+        route, model_id = self.resolve(model)
+        self._check(route, model_id, needs)
+        if credentials:
+            self._credentials(route, None)
+
     def _calls(self, route: Route) -> CallHooks:
         """The call hooks that answer ``route``: its server's plus every wrapper."""
         server = route.server

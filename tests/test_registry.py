@@ -196,6 +196,25 @@ def test_missing_key_names_the_env_vars(monkeypatch: pytest.MonkeyPatch) -> None
     assert mock.calls == []
 
 
+def test_check_raises_what_a_call_would_meet_without_calling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LMUX_TEST_MOCK_KEY", raising=False)
+    mock = MockProvider(api_key_env="LMUX_TEST_MOCK_KEY", capabilities={Capability.CHAT})
+    registry = Registry()
+    registry.register("m", mock)
+    with pytest.raises(NotFoundError):
+        registry.check("nope/x")
+    with pytest.raises(UnsupportedFeatureError, match="does not support embed"):
+        registry.check("m/x", [Capability.EMBED], credentials=False)
+    registry.check("m/x", [Capability.CHAT], credentials=False)
+    with pytest.raises(AuthenticationError, match="LMUX_TEST_MOCK_KEY"):
+        registry.check("m/x", [Capability.CHAT])
+    monkeypatch.setenv("LMUX_TEST_MOCK_KEY", "from-env")
+    registry.check("m/x", [Capability.CHAT])
+    assert mock.calls == []
+
+
 def test_auth_order_explicit_then_hook_then_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LMUX_TEST_MOCK_KEY", "from-env")
     mock = keyed_mock()

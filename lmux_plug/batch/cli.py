@@ -357,10 +357,7 @@ def _preflight(args: argparse.Namespace, registry: Registry, client: Any) -> Non
     problems = []
     for target in targets:
         try:
-            route, model_id = registry.resolve(target)
-            registry._check(route, model_id, needed)  # noqa: SLF001 - the core's own check
-            if target not in keyed:
-                registry._credentials(route, None)  # noqa: SLF001
+            registry.check(target, needed, credentials=target not in keyed)
         except LmuxError as exc:
             problems.append(f"{target}: {exc}")
         else:
