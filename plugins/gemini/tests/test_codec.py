@@ -19,7 +19,14 @@ from lmux_plug import UserMessage
         ("gemini-2.5-pro", "xhigh", {"thinkingBudget": 32768, "includeThoughts": True}),
         ("gemini-2.5-pro", "low", {"thinkingBudget": 1024, "includeThoughts": True}),
         ("gemini-3-pro-preview", "xhigh", {"thinkingLevel": "high", "includeThoughts": True}),
-        ("gemini-3-pro-preview", "none", {"thinkingLevel": "minimal", "includeThoughts": True}),
+        # 3 Pro takes only low and high: the level asked is rounded up to one it takes.
+        ("gemini-3-pro-preview", "none", {"thinkingLevel": "low", "includeThoughts": True}),
+        ("gemini-3-pro-preview", "minimal", {"thinkingLevel": "low", "includeThoughts": True}),
+        ("gemini-3-pro-preview", "medium", {"thinkingLevel": "high", "includeThoughts": True}),
+        ("gemini-3.1-pro-preview", "none", {"thinkingLevel": "low", "includeThoughts": True}),
+        ("gemini-3.1-pro-preview", "medium", {"thinkingLevel": "medium", "includeThoughts": True}),
+        ("gemini-3-flash-preview", "none", {"thinkingLevel": "minimal", "includeThoughts": True}),
+        ("gemini-3-flash-preview", "medium", {"thinkingLevel": "medium", "includeThoughts": True}),
     ],
 )
 def test_every_effort_level_stays_within_what_the_model_takes(model, effort, expected):

@@ -106,6 +106,10 @@ _BUDGETS = {
     "xhigh": 32768,
 }
 _FLASH_MAX_BUDGET = 24576
+# Thinking levels of Gemini 3, lowest first, and the ones each Pro generation takes (Flash
+# takes all four; 3 Pro only low and high; 3.1 Pro every level but minimal).
+_LEVELS = ("minimal", "low", "medium", "high")
+_PRO_LEVELS = {"gemini-3": ("low", "high"), "gemini-3.1": ("low", "medium", "high")}
 _PRO_BUDGETS = (128, 32768)
 _FINISH = {
     "STOP": FinishReason.STOP,
@@ -299,8 +303,15 @@ def _thinking_config(effort: str, model: str) -> dict[str, Any]:
         else:
             budget = min(budget, _FLASH_MAX_BUDGET)
         return {"thinkingBudget": budget, "includeThoughts": budget > 0}
-    # Gemini 3 and later take a level: "minimal" is as low and "high" as high as they go.
+    # Gemini 3 and later take a level: "minimal" is as low and "high" as high as they go,
+    # and Pro models take fewer of them (an unsupported one is refused with a 400).
     named = {"none": "minimal", "xhigh": "high"}.get(level, level)
+    taken = _PRO_LEVELS.get(model.partition("-pro")[0]) if "-pro" in model else None
+    if taken is not None and named not in taken:
+        # The nearest level the model takes, rounding up: asking for more thought than
+        # "low" should not get less.
+        rank = _LEVELS.index(named)
+        named = next((t for t in taken if _LEVELS.index(t) >= rank), taken[-1])
     return {"thinkingLevel": named, "includeThoughts": True}
 
 
