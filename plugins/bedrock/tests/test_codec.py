@@ -100,6 +100,25 @@ def test_tool_ids_from_other_providers_are_made_valid_on_both_sides() -> None:
     assert body["messages"][2]["content"][0]["toolResult"]["toolUseId"] == "call_1_x"
 
 
+def test_tool_history_without_tools_still_declares_the_tools_it_used() -> None:
+    # Converse refuses toolUse / toolResult blocks when the request has no toolConfig.
+    history = (
+        UserMessage("q"),
+        AssistantMessage(tool_calls=(ToolCall("c1", "f", "{}"), ToolCall("c2", "g", "{}"))),
+        ToolMessage("one", tool_call_id="c1"),
+        ToolMessage("two", tool_call_id="c2"),
+        AssistantMessage(tool_calls=(ToolCall("c3", "f", "{}"),)),
+        ToolMessage("three", tool_call_id="c3"),
+        UserMessage("and now?"),
+    )
+    body = _codec.encode_converse(ChatRequest(model="m", messages=history))
+    declared = [t["toolSpec"]["name"] for t in body["toolConfig"]["tools"]]
+    assert declared == ["f", "g"]
+    assert "toolChoice" not in body["toolConfig"]
+    plain = _codec.encode_converse(ChatRequest(model="m", messages=(UserMessage("q"),)))
+    assert "toolConfig" not in plain
+
+
 def test_json_object_without_schema_is_refused() -> None:
     from lmux_plug import JsonObjectResponseFormat
 

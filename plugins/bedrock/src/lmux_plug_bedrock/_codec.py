@@ -276,6 +276,14 @@ def _has_tool_blocks(turns: list[dict[str, Any]]) -> bool:
     return any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])
 
 
+def _history_tools(turns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    names = {b["toolUse"]["name"]: None for t in turns for b in t["content"] if "toolUse" in b}
+    if not names:
+        return None
+    open_schema = {"json": {"type": "object", "properties": {}}}
+    return {"tools": [{"toolSpec": {"name": n, "inputSchema": open_schema}} for n in names]}
+
+
 def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str, Any] | None:
     choice = request.tool_choice
     tools = list(request.tools or ())
@@ -283,7 +291,10 @@ def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str,
         msg = f"tool_choice={choice.mode!r} needs tools"
         raise _bad(msg, request.model)
     if not tools:
-        return None
+        # Converse refuses a conversation holding toolUse / toolResult blocks without a
+        # toolConfig (a follow-up question after a tool round, sent without the tools): the
+        # tools the conversation already used are declared, with an open schema.
+        return _history_tools(turns)
     if choice is not None and choice.mode == "none" and not _has_tool_blocks(turns):
         # Converse has no "none" choice: not offering the tools is how to forbid calls.
         return None
