@@ -24,12 +24,12 @@ class LazyModule:
     """
 
     def __init__(self, name: str) -> None:
-        object.__setattr__(self, "_LazyModule__name", name)
+        self.__name = name
 
     def __getattr__(self, attribute: str) -> Any:
         # Only called for names not cached yet (and never for the proxy's own name).
         value = getattr(importlib.import_module(self.__name), attribute)
-        object.__setattr__(self, attribute, value)
+        setattr(self, attribute, value)
         return value
 
     def __repr__(self) -> str:
