@@ -108,3 +108,21 @@ def test_error_after_good_events_in_one_read_keeps_the_good_chunks() -> None:
     assert [c.delta for c in chunks] == ["Hi"]
     with pytest.raises(ProviderError, match="boom"):
         decoder.raise_pending()
+
+
+def test_tool_call_events_without_index_continue_the_call_they_belong_to() -> None:
+    def call(kind: str, body: dict[str, object]) -> dict[str, object]:
+        return {"type": kind, "delta": {"message": {"tool_calls": body}}}
+
+    events = [
+        call("tool-call-start", {"id": "a", "function": {"name": "f", "arguments": ""}}),
+        call("tool-call-delta", {"function": {"arguments": '{"x":'}}),
+        call("tool-call-delta", {"function": {"arguments": " 1}"}}),
+        call("tool-call-start", {"id": "b", "function": {"name": "g", "arguments": "{}"}}),
+        {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}},
+    ]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+    decoder = _codec.CohereStreamDecoder(model="m")
+    chunks = decoder.feed(body.encode()) + decoder.finish()
+    deltas = [(d.index, d.id, d.arguments) for c in chunks for d in c.tool_call_deltas]
+    assert deltas == [(0, "a", ""), (0, None, '{"x":'), (0, None, " 1}"), (1, "b", "{}")]

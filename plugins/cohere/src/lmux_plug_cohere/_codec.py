@@ -517,7 +517,11 @@ class CohereStreamDecoder:
         if not isinstance(call, Mapping):
             return None
         index = event.get("index")
-        position = index if isinstance(index, int) and index >= 0 else self._calls
+        if isinstance(index, int) and index >= 0:
+            position = index
+        else:
+            # Without an index, a start opens the next call and a delta continues the last.
+            position = self._calls if start else max(self._calls - 1, 0)
         function = call.get("function")
         function = function if isinstance(function, Mapping) else {}
         arguments = function.get("arguments")
