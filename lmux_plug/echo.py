@@ -50,10 +50,10 @@ if TYPE_CHECKING:
     from lmux_plug._types import ToolCall
     from lmux_plug._types import Usage
 else:
-    from lmux_plug._lazy import LazyModule
+    from lmux_plug.lazy import LazyModule
 
     # The call types load with the first call: registering echo is part of every
-    # registry's construction, which must not create them (see lmux_plug._lazy).
+    # registry's construction, which must not create them (see lmux_plug.lazy).
     _types = LazyModule("lmux_plug._types")
 
 __all__ = [

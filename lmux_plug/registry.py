@@ -77,10 +77,10 @@ if TYPE_CHECKING:
     from lmux_plug._types import Message
     from lmux_plug.http import AsyncTransport
 else:
-    from lmux_plug._lazy import LazyModule
+    from lmux_plug.lazy import LazyModule
 
     # The call types, the converters and the HTTP transport load on the first call, not at
-    # import or plugin discovery (see lmux_plug._lazy).
+    # import or plugin discovery (see lmux_plug.lazy).
     _types = LazyModule("lmux_plug._types")
     convert = LazyModule("lmux_plug.convert")
 
