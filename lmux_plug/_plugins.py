@@ -282,12 +282,28 @@ class Hooks:
         return self.pm.subset_hook_caller(hook_name, others)
 
     @staticmethod
+    def call(calls: CallHooks, hook_name: str, request: object, provider: ProviderContext) -> Any:
+        """Call hook ``hook_name`` of one owner (and its wrappers) with ``request``.
+
+        Returns what the hook returns (an awaitable or an async iterator); raises
+        :class:`~lmux_plug.errors.UnsupportedFeatureError` when the owner lacks the hook.
+        """
+        caller = calls.callers.get(hook_name)
+        if caller is None:
+            from lmux_plug.errors import UnsupportedFeatureError  # noqa: PLC0415 - rare path
+
+            msg = f"plugin serving {provider.name!r} does not implement {hook_name}"
+            raise UnsupportedFeatureError(msg, provider=provider.name)
+        return caller(request=request, provider=provider)
+
+    # The typed faces of :meth:`call` for the card's three call hooks.
+
+    @staticmethod
     def chat(
         calls: CallHooks, request: ChatRequest, provider: ProviderContext
     ) -> Awaitable[ChatResponse]:
         """``lmux_plug_chat`` of one owner: an awaitable answer."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_chat"), "lmux_plug_chat", provider)
-        result: Awaitable[ChatResponse] = caller(request=request, provider=provider)
+        result: Awaitable[ChatResponse] = Hooks.call(calls, "lmux_plug_chat", request, provider)
         return result
 
     @staticmethod
@@ -295,8 +311,7 @@ class Hooks:
         calls: CallHooks, request: ChatRequest, provider: ProviderContext
     ) -> AsyncIterator[ChatChunk]:
         """``lmux_plug_stream`` of one owner: an async iterator of chunks."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_stream"), "lmux_plug_stream", provider)
-        result: AsyncIterator[ChatChunk] = caller(request=request, provider=provider)
+        result: AsyncIterator[ChatChunk] = Hooks.call(calls, "lmux_plug_stream", request, provider)
         return result
 
     @staticmethod
@@ -304,19 +319,10 @@ class Hooks:
         calls: CallHooks, request: EmbeddingRequest, provider: ProviderContext
     ) -> Awaitable[EmbeddingResponse]:
         """``lmux_plug_embed`` of one owner: an awaitable answer."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_embed"), "lmux_plug_embed", provider)
-        result: Awaitable[EmbeddingResponse] = caller(request=request, provider=provider)
+        result: Awaitable[EmbeddingResponse] = Hooks.call(
+            calls, "lmux_plug_embed", request, provider
+        )
         return result
-
-
-def _owner_hook(caller: Any, hook_name: str, provider: ProviderContext) -> Any:
-    """``caller``, or the error saying the serving plugin lacks ``hook_name``."""
-    if caller is None:
-        from lmux_plug.errors import UnsupportedFeatureError  # noqa: PLC0415 - rare path
-
-        msg = f"plugin serving {provider.name!r} does not implement {hook_name}"
-        raise UnsupportedFeatureError(msg, provider=provider.name)
-    return caller
 
 
 def disabled_names(extra: Iterable[str] = ()) -> frozenset[str]:
