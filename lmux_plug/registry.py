@@ -551,7 +551,7 @@ class Registry(ApiMethods):
         request: ChatRequest | EmbeddingRequest,
         context: ProviderContext,
     ) -> tuple[Any, float]:
-        """Await ``hook`` (a :class:`Hooks` call method), map foreign errors, price the answer.
+        """Await ``hook`` (``Hooks.chat`` or ``Hooks.embed``), map foreign errors, price the answer.
 
         Returns the answer and its latency apart (see :func:`_timed`): the answer is frozen,
         so the latency is set in the last copy the caller makes, not in one of its own.
