@@ -25,6 +25,7 @@ import attrs
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._declarations import Capability
 from lmux_plug._evolve import evolve
+from lmux_plug._plugins import Hooks
 from lmux_plug._pricing import Cost
 from lmux_plug._pricing import ModelPricing
 from lmux_plug._pricing import calculate_cost
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from lmux_plug._api_types import TranscriptionChunk
     from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug._context import ProviderContext
+    from lmux_plug._plugins import CallHooks
     from lmux_plug._sync import LoopRunner
     from lmux_plug._types import Usage
     from lmux_plug.registry import Route
@@ -121,6 +123,32 @@ def _plugin_bug(exc: Exception, provider: str, model: str) -> PluginError:
     return PluginError(msg, provider=provider, model=model)
 
 
+class _PluginErrors:
+    """Gives what escapes a plugin call the call's context; the one mapping of every call path.
+
+    An :class:`~lmux_plug.errors.LmuxError` gets the provider and model it lacks; any other
+    exception is a plugin bug, a :class:`~lmux_plug.errors.PluginError` with the foreign
+    exception as its cause. ``BaseException`` (cancellation, ``GeneratorExit`` when a stream
+    is closed early) passes unchanged. A class rather than ``contextlib.contextmanager``: it
+    wraps every call, and costs no generator.
+    """
+
+    __slots__ = ("model", "provider")
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, LmuxError):
+            raise _with_context(exc, self.provider, self.model) from None
+        if isinstance(exc, Exception):
+            raise _plugin_bug(exc, self.provider, self.model) from exc
+
+
 def _needs(capability: Capability, stream: bool) -> tuple[Capability, ...]:
     return (capability, Capability.STREAM) if stream else (capability,)
 
@@ -189,7 +217,7 @@ class ApiMethods:
             self, route: Route, api_key: str | None, base_url: str | None
         ) -> ProviderContext: ...
         def _pricing(self, route: Route, model_id: str) -> ModelPricing | None: ...
-        def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any: ...
+        def _calls(self, route: Route) -> CallHooks: ...
 
     # -- the shared call paths ------------------------------------------------------------
 
@@ -224,12 +252,8 @@ class ApiMethods:
             api, model, subject, arguments, stream=False
         )
         started = time.perf_counter()
-        try:
-            response = await self._call(route, api.hook, {"request": request, "provider": context})
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            raise _plugin_bug(exc, route.spec.name, model_id) from exc
+        with _PluginErrors(route.spec.name, model_id):
+            response = await Hooks.call(self._calls(route), api.hook, request, context)
         if getattr(response, "latency", 0) is None:
             response = evolve(response, latency=time.perf_counter() - started)
         return api.price(response, self._pricing(route, model_id))
@@ -249,19 +273,15 @@ class ApiMethods:
             api, model, subject, arguments, stream=True
         )
         pricing = self._pricing(route, model_id)
-        try:
-            iterator: AsyncIterator[Any] = self._call(
-                route, f"{api.hook}_stream", {"request": request, "provider": context}
+        with _PluginErrors(route.spec.name, model_id):
+            iterator: AsyncIterator[Any] = Hooks.call(
+                self._calls(route), f"{api.hook}_stream", request, context
             )
             try:
                 async for chunk in iterator:
                     yield api.price_chunk(chunk, pricing)
             finally:
                 await aclose_if_any(iterator)
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            raise _plugin_bug(exc, route.spec.name, model_id) from exc
 
     # -- Responses ------------------------------------------------------------------------
 

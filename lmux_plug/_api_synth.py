@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
+from typing import TypeVar
 
 from lmux_plug._api_types import CompletionChunk
 from lmux_plug._api_types import CompletionResponse
@@ -21,11 +24,14 @@ from lmux_plug._api_types import ResponseResponse
 from lmux_plug._api_types import TranscriptionChunk
 from lmux_plug._api_types import TranscriptionResponse
 from lmux_plug._types import AssistantMessage
+from lmux_plug._types import ChatChunk
+from lmux_plug._types import FinishReason
 from lmux_plug._types import ToolCall
 from lmux_plug._types import ToolCallDelta
 from lmux_plug._types import Usage
 
 __all__ = [
+    "chat_chunks",
     "completion_chunks",
     "input_text",
     "response_events",
@@ -34,6 +40,8 @@ __all__ = [
     "transcription_chunks",
     "words",
 ]
+
+_C = TypeVar("_C")  # a chunk type: ChatChunk or CompletionChunk
 
 
 def synthetic_id(prefix: str, *parts: object) -> str:
@@ -110,22 +118,54 @@ def response_events(response: ResponseResponse) -> list[ResponseChunk]:
     return events
 
 
+def _streamed(
+    make: Callable[..., _C], text: str, model: str, provider: str, **final: Any
+) -> list[_C]:
+    """``text`` as one ``make`` chunk per word, then a terminal chunk with ``final``'s fields."""
+    chunks = [make(delta=piece, model=model, provider=provider) for piece in words(text)]
+    chunks.append(make(model=model, provider=provider, **final))
+    return chunks
+
+
+def chat_chunks(
+    text: str,
+    tool_calls: Sequence[ToolCall],
+    finish_reason: FinishReason | None,
+    usage: Usage | None,
+    *,
+    model: str,
+    provider: str,
+) -> list[ChatChunk]:
+    """A chat answer streamed word by word, then its tool calls, finish reason and usage.
+
+    What ``echo`` and :class:`~lmux_plug.testing.MockProvider` stream for a whole answer.
+    """
+    deltas = tuple(
+        ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
+        for i, c in enumerate(tool_calls)
+    )
+    return _streamed(
+        ChatChunk,
+        text,
+        model,
+        provider,
+        tool_call_deltas=deltas,
+        finish_reason=finish_reason,
+        usage=usage,
+    )
+
+
 def completion_chunks(response: CompletionResponse) -> list[CompletionChunk]:
     """``response`` streamed word by word; the terminal chunk has the finish reason and usage."""
-    chunks = [
-        CompletionChunk(delta=piece, model=response.model, provider=response.provider)
-        for piece in words(response.text)
-    ]
-    chunks.append(
-        CompletionChunk(
-            finish_reason=response.finish_reason,
-            usage=response.usage,
-            model=response.model,
-            provider=response.provider,
-            id=response.id,
-        )
+    return _streamed(
+        CompletionChunk,
+        response.text,
+        response.model,
+        response.provider,
+        finish_reason=response.finish_reason,
+        usage=response.usage,
+        id=response.id,
     )
-    return chunks
 
 
 def transcription_chunks(response: TranscriptionResponse) -> list[TranscriptionChunk]:

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from lmux_plug._api_types import ResponseResponse
     from lmux_plug._context import ProviderContext
 else:
-    from lmux_plug._lazy import LazyModule
+    from lmux_plug.lazy import LazyModule
 
-    _types = LazyModule("lmux_plug._types")  # loaded by the first call (lmux_plug._lazy)
+    _types = LazyModule("lmux_plug._types")  # loaded by the first call (lmux_plug.lazy)
 
 __all__ = [
     "lmux_plug_complete",

@@ -22,6 +22,9 @@ from types import MethodType
 from types import ModuleType
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import TypeVar
 from typing import cast
 
 import attrs
@@ -43,10 +46,14 @@ if TYPE_CHECKING:
     from lmux_plug._types import EmbeddingRequest
     from lmux_plug._types import EmbeddingResponse
 
+_RequestT = TypeVar("_RequestT")
+_ResultT = TypeVar("_ResultT")
+
 __all__ = [
     "CALL_HOOKS",
     "ENTRY_POINT_GROUP",
     "BrokenPlugin",
+    "CallHook",
     "CallHooks",
     "Hooks",
     "LoadedPlugin",
@@ -194,10 +201,29 @@ def _is_wrapper(impl: Any) -> bool:
     return bool(impl.wrapper or impl.hookwrapper)
 
 
+class CallHook(Generic[_RequestT, _ResultT]):
+    """One call hook of an owner plugin, typed: ``hook(calls, request, provider)``.
+
+    What :meth:`Hooks.call` does for the named hook, with the request and result types of
+    its specification, so the registry's calls stay typed without one method per hook.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, calls: CallHooks, request: _RequestT, provider: ProviderContext) -> _ResultT:
+        """Call the hook of the owner in ``calls`` (and its wrappers) with ``request``."""
+        result: _ResultT = Hooks.call(calls, self.name, request, provider)
+        return result
+
+
 class Hooks:
     """Typed access to every hook of a plugin manager (tox 4's ``Plugin`` facade).
 
-    One method per hook, each with the hook's real types; the registry calls nothing else.
+    One method (or :class:`CallHook`) per hook, each with the hook's real types; the
+    registry calls nothing else.
     """
 
     def __init__(self, pm: PluginManager) -> None:
@@ -282,41 +308,26 @@ class Hooks:
         return self.pm.subset_hook_caller(hook_name, others)
 
     @staticmethod
-    def chat(
-        calls: CallHooks, request: ChatRequest, provider: ProviderContext
-    ) -> Awaitable[ChatResponse]:
-        """``lmux_plug_chat`` of one owner: an awaitable answer."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_chat"), "lmux_plug_chat", provider)
-        result: Awaitable[ChatResponse] = caller(request=request, provider=provider)
-        return result
+    def call(calls: CallHooks, hook_name: str, request: object, provider: ProviderContext) -> Any:
+        """Call hook ``hook_name`` of one owner (and its wrappers) with ``request``.
 
-    @staticmethod
-    def stream(
-        calls: CallHooks, request: ChatRequest, provider: ProviderContext
-    ) -> AsyncIterator[ChatChunk]:
-        """``lmux_plug_stream`` of one owner: an async iterator of chunks."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_stream"), "lmux_plug_stream", provider)
-        result: AsyncIterator[ChatChunk] = caller(request=request, provider=provider)
-        return result
+        Returns what the hook returns (an awaitable or an async iterator); raises
+        :class:`~lmux_plug.errors.UnsupportedFeatureError` when the owner lacks the hook.
+        """
+        caller = calls.callers.get(hook_name)
+        if caller is None:
+            from lmux_plug.errors import UnsupportedFeatureError  # noqa: PLC0415 - rare path
 
-    @staticmethod
-    def embed(
-        calls: CallHooks, request: EmbeddingRequest, provider: ProviderContext
-    ) -> Awaitable[EmbeddingResponse]:
-        """``lmux_plug_embed`` of one owner: an awaitable answer."""
-        caller = _owner_hook(calls.callers.get("lmux_plug_embed"), "lmux_plug_embed", provider)
-        result: Awaitable[EmbeddingResponse] = caller(request=request, provider=provider)
-        return result
+            msg = f"plugin serving {provider.name!r} does not implement {hook_name}"
+            raise UnsupportedFeatureError(msg, provider=provider.name)
+        return caller(request=request, provider=provider)
 
-
-def _owner_hook(caller: Any, hook_name: str, provider: ProviderContext) -> Any:
-    """``caller``, or the error saying the serving plugin lacks ``hook_name``."""
-    if caller is None:
-        from lmux_plug.errors import UnsupportedFeatureError  # noqa: PLC0415 - rare path
-
-        msg = f"plugin serving {provider.name!r} does not implement {hook_name}"
-        raise UnsupportedFeatureError(msg, provider=provider.name)
-    return caller
+    # The card's three call hooks, each typed with its specification's request and result.
+    chat: ClassVar[CallHook[ChatRequest, Awaitable[ChatResponse]]] = CallHook("lmux_plug_chat")
+    stream: ClassVar[CallHook[ChatRequest, AsyncIterator[ChatChunk]]] = CallHook("lmux_plug_stream")
+    embed: ClassVar[CallHook[EmbeddingRequest, Awaitable[EmbeddingResponse]]] = CallHook(
+        "lmux_plug_embed"
+    )
 
 
 def disabled_names(extra: Iterable[str] = ()) -> frozenset[str]:

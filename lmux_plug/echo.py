@@ -50,10 +50,10 @@ if TYPE_CHECKING:
     from lmux_plug._types import ToolCall
     from lmux_plug._types import Usage
 else:
-    from lmux_plug._lazy import LazyModule
+    from lmux_plug.lazy import LazyModule
 
     # The call types load with the first call: registering echo is part of every
-    # registry's construction, which must not create them (see lmux_plug._lazy).
+    # registry's construction, which must not create them (see lmux_plug.lazy).
     _types = LazyModule("lmux_plug._types")
 
 __all__ = [
@@ -184,22 +184,13 @@ def lmux_plug_stream(request: ChatRequest, provider: ProviderContext) -> AsyncIt
 
 
 async def _stream(request: ChatRequest, provider: ProviderContext) -> AsyncIterator[ChatChunk]:
+    from lmux_plug._api_synth import chat_chunks  # noqa: PLC0415 - lazy: fast import
+
     text, usage, finish, calls = _answer(request)
-    words = text.split(" ")
-    for i, word in enumerate(words):
-        piece = word if i == len(words) - 1 else word + " "
-        if piece:
-            yield _types.ChatChunk(delta=piece, model=request.model, provider=provider.name)
-    yield _types.ChatChunk(
-        tool_call_deltas=tuple(
-            _types.ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
-            for i, c in enumerate(calls)
-        ),
-        finish_reason=finish,
-        usage=usage,
-        model=request.model,
-        provider=provider.name,
-    )
+    for chunk in chat_chunks(
+        text, calls, finish, usage, model=request.model, provider=provider.name
+    ):
+        yield chunk
 
 
 def _vector(text: str, dimensions: int) -> tuple[float, ...]:

@@ -28,8 +28,7 @@ import attrs
 
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_registry import ApiMethods
-from lmux_plug._api_registry import _plugin_bug
-from lmux_plug._api_registry import _with_context
+from lmux_plug._api_registry import _PluginErrors
 from lmux_plug._context import ProviderContext
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
@@ -54,7 +53,6 @@ from lmux_plug._wires import WireOwners
 from lmux_plug.errors import AuthenticationError
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.errors import InvalidRequestError
-from lmux_plug.errors import LmuxError
 from lmux_plug.errors import NotFoundError
 from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.params import ChatCallParams
@@ -77,10 +75,10 @@ if TYPE_CHECKING:
     from lmux_plug._types import Message
     from lmux_plug.http import AsyncTransport
 else:
-    from lmux_plug._lazy import LazyModule
+    from lmux_plug.lazy import LazyModule
 
     # The call types, the converters and the HTTP transport load on the first call, not at
-    # import or plugin discovery (see lmux_plug._lazy).
+    # import or plugin discovery (see lmux_plug.lazy).
     _types = LazyModule("lmux_plug._types")
     convert = LazyModule("lmux_plug.convert")
 
@@ -559,17 +557,6 @@ class Registry(ApiMethods):
         route.pricing[model_id] = found
         return found
 
-    def _call(self, route: Route, hook_name: str, kwargs: dict[str, Any]) -> Any:
-        """Call ``hook_name`` of the plugin serving ``route`` (plus wrappers) with ``kwargs``.
-
-        For the call hooks beyond chat and embeddings (see ``lmux_plug._api_registry``).
-        """
-        caller = self._calls(route).callers.get(hook_name)
-        if caller is None:
-            msg = f"plugin serving {route.spec.name!r} does not implement {hook_name}"
-            raise UnsupportedFeatureError(msg, provider=route.spec.name)
-        return caller(**kwargs)
-
     async def _answer(
         self,
         route: Route,
@@ -578,18 +565,14 @@ class Registry(ApiMethods):
         request: ChatRequest | EmbeddingRequest,
         context: ProviderContext,
     ) -> tuple[Any, float]:
-        """Await ``hook`` (a :class:`Hooks` call method), map foreign errors, price the answer.
+        """Await ``hook`` (``Hooks.chat`` or ``Hooks.embed``), map foreign errors, price the answer.
 
         Returns the answer and its latency apart (see :func:`_timed`): the answer is frozen,
         so the latency is set in the last copy the caller makes, not in one of its own.
         """
         started = time.perf_counter()
-        try:
+        with _PluginErrors(route.spec.name, model_id):
             response = await hook(self._calls(route), request, context)
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            raise _plugin_bug(exc, route.spec.name, model_id) from exc
         if response.cost is None:
             pricing = self._pricing(route, model_id)
             if pricing is not None:
@@ -737,7 +720,7 @@ class Registry(ApiMethods):
         pricing = self._pricing(route, model_id)
         started = time.perf_counter()
         first: float | None = None
-        try:
+        with _PluginErrors(route.spec.name, model_id):
             iterator = Hooks.stream(self._calls(route), request, context)
             if emulated is not None:
                 iterator = _json_stream(iterator, emulated, route.spec.name, model_id)
@@ -756,12 +739,6 @@ class Registry(ApiMethods):
                     yield chunk
             finally:
                 await aclose_if_any(iterator)
-        except LmuxError as exc:
-            raise _with_context(exc, route.spec.name, model_id) from None
-        except Exception as exc:
-            if isinstance(exc, GeneratorExit):  # pragma: no cover - not an Exception
-                raise
-            raise _plugin_bug(exc, route.spec.name, model_id) from exc
 
     async def aembed(
         self,

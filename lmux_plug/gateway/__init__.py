@@ -10,18 +10,16 @@ ASGI app with :func:`lmux_plug.gateway.app.create_app`. Not imported by ``import
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from lmux_plug.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lmux_plug.gateway.app import create_app
+    from lmux_plug.gateway.serve import serve_main
+
 __all__ = ["create_app", "serve_main"]
 
 
-def __getattr__(name: str) -> object:
-    # Lazy, so importing the package (e.g. for the CLI's --help) does not need starlette.
-    if name == "create_app":
-        from lmux_plug.gateway.app import create_app  # noqa: PLC0415
-
-        return create_app
-    if name == "serve_main":
-        from lmux_plug.gateway.serve import serve_main  # noqa: PLC0415
-
-        return serve_main
-    msg = f"module 'lmux_plug.gateway' has no attribute {name!r}"
-    raise AttributeError(msg)
+# Lazy, so importing the package (e.g. for the CLI's --help) does not need starlette.
+__getattr__, __dir__ = lazy_exports(__name__, {"create_app": ".app", "serve_main": ".serve"})

@@ -17,7 +17,8 @@ Used by the router, the batch engine, the drop-in client and the gateway:
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from typing import Any
+
+from lmux_plug.lazy import lazy_exports
 
 # Eager, because the function ``backoff`` shares its name with its module: once the module
 # is imported the package attribute would otherwise be the module, not the function.
@@ -73,35 +74,28 @@ __all__ = [
 
 # Every name loads its module on first use: the transport's error mapping imports
 # ``retry_after`` at ``import lmux_plug`` time, and must not pull in the rest (asyncio, random).
-_LAZY = {
-    "SYSTEM_CLOCK": "clock",
-    "Clock": "clock",
-    "ManualClock": "clock",
-    "SystemClock": "clock",
-    "engine_test_mode": "clock",
-    "is_testing": "clock",
-    "set_testing": "clock",
-    "testing_attempts": "clock",
-    "Decision": "decision",
-    "RetryPolicy": "decision",
-    "decide": "decision",
-    "Limiter": "limiter",
-    "Permit": "limiter",
-    "MAX_RETRY_AFTER": "retry_after",
-    "clamp_delay": "retry_after",
-    "parse_duration": "retry_after",
-    "retry_after_from": "retry_after",
-    "call_with_retries": "retrying",
-    "DEFAULT_OUTPUT_TOKENS": "tokens",
-    "estimate_tokens": "tokens",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    import importlib  # noqa: PLC0415
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "SYSTEM_CLOCK": ".clock",
+        "Clock": ".clock",
+        "ManualClock": ".clock",
+        "SystemClock": ".clock",
+        "engine_test_mode": ".clock",
+        "is_testing": ".clock",
+        "set_testing": ".clock",
+        "testing_attempts": ".clock",
+        "Decision": ".decision",
+        "RetryPolicy": ".decision",
+        "decide": ".decision",
+        "Limiter": ".limiter",
+        "Permit": ".limiter",
+        "MAX_RETRY_AFTER": ".retry_after",
+        "clamp_delay": ".retry_after",
+        "parse_duration": ".retry_after",
+        "retry_after_from": ".retry_after",
+        "call_with_retries": ".retrying",
+        "DEFAULT_OUTPUT_TOKENS": ".tokens",
+        "estimate_tokens": ".tokens",
+    },
+)

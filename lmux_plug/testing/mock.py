@@ -23,6 +23,7 @@ from typing import Literal
 
 import attrs
 
+from lmux_plug._api_synth import chat_chunks
 from lmux_plug._context import ProviderContext
 from lmux_plug._pricing import ModelPricing
 from lmux_plug._types import ApiKeyAuth
@@ -37,7 +38,6 @@ from lmux_plug._types import ModelSpec
 from lmux_plug._types import NoAuth
 from lmux_plug._types import ProviderSpec
 from lmux_plug._types import ToolCall
-from lmux_plug._types import ToolCallDelta
 from lmux_plug._types import Usage
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.errors import InvalidRequestError
@@ -317,23 +317,15 @@ class MockProvider(MockApis):
                 yield chunk
             return
         response = self._as_response(result, call)
-        text = response.content or ""
-        words = text.split(" ")
-        for i, word in enumerate(words):
-            piece = word if i == len(words) - 1 else word + " "
-            if piece:
-                yield ChatChunk(delta=piece, model=call.model, provider=call.provider.name)
-        deltas = tuple(
-            ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
-            for i, c in enumerate(response.tool_calls)
-        )
-        yield ChatChunk(
-            tool_call_deltas=deltas,
-            finish_reason=response.finish_reason,
-            usage=response.usage,
+        for chunk in chat_chunks(
+            response.content or "",
+            response.tool_calls,
+            response.finish_reason,
+            response.usage,
             model=call.model,
             provider=call.provider.name,
-        )
+        ):
+            yield chunk
 
     @hookimpl
     def lmux_plug_embed(self, request: EmbeddingRequest, provider: ProviderContext) -> Any:

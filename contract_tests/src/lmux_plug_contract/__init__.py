@@ -17,9 +17,9 @@ its assertions into messages.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
-from typing import Any
+
+from lmux_plug.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lmux_plug_contract.contract import CLAUSES
@@ -44,28 +44,17 @@ __all__ = [
     "clause",
 ]
 
-_HOMES = {
-    "CLAUSES": "lmux_plug_contract.contract",
-    "ERROR_EXPECTATIONS": "lmux_plug_contract.contract",
-    "ProviderContract": "lmux_plug_contract.contract",
-    "clause": "lmux_plug_contract.contract",
-    "ContractFixtures": "lmux_plug_contract.fixtures",
-    "CapturedRequest": "lmux_plug_contract.wires",
-    "Reply": "lmux_plug_contract.wires",
-    "StreamRendering": "lmux_plug_contract.wires",
-    "WireFormat": "lmux_plug_contract.wires",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        msg = f"module 'lmux_plug_contract' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CLAUSES": ".contract",
+        "ERROR_EXPECTATIONS": ".contract",
+        "ProviderContract": ".contract",
+        "clause": ".contract",
+        "ContractFixtures": ".fixtures",
+        "CapturedRequest": ".wires",
+        "Reply": ".wires",
+        "StreamRendering": ".wires",
+        "WireFormat": ".wires",
+    },
+)
