@@ -170,7 +170,7 @@ EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = {
     "PassesOddRequestId": ("errors.odd_values", "odd_values and chat"),
     "ForcesLastTool": ("requests.forced_tool", "forced_tool"),
     "StreamsPastErrorEvent": ("errors.error_event_ends_stream", "error_event_ends_stream"),
-    "GatewayTimeoutEventIsTimeout": ("errors.stream_error_statuses", "stream_error_statuses"),
+    "GatewayTimeoutEventIsTimeout": ("errors.stream_error_status", "stream_error_status"),
     "UnfittedThinkingBudget": ("reasoning.small_cap", "small_cap"),
     "DropsJsonAnsweredAsText": ("types.json_as_text", "json_as_text"),
 }
