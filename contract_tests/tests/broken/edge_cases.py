@@ -83,14 +83,11 @@ class ForcesLastTool(AcmePlugin):
 class StreamsPastErrorEvent(AcmePlugin):
     """Keeps an error event for the end of the stream and hands out what follows it."""
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except LmuxError as exc:
-            self.pending = exc
-            return {}
+        self.pending = error
+        return {}
 
     async def stream(
         self, request: ChatRequest, provider: ProviderContext
@@ -105,15 +102,12 @@ class StreamsPastErrorEvent(AcmePlugin):
 class GatewayTimeoutEventIsTimeout(AcmePlugin):
     """Reads an in-stream error stating 504 as a client timeout (TimeoutError, 408's class)."""
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except LmuxError as exc:
-            if exc.status_code == 504:
-                raise TimeoutError(str(exc), provider=provider.name, model=request.model) from None
-            raise
+        if error.status_code == 504:
+            raise TimeoutError(str(error), provider=provider.name, model=request.model)
+        raise error
 
 
 class _UnfittedBudgetCodec(AnthropicCodec):
