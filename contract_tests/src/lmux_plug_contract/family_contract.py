@@ -65,7 +65,6 @@ from lmux_plug import LmuxError
 from lmux_plug import Message
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
-from lmux_plug import TextContent
 from lmux_plug import ToolChoice
 from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
@@ -73,11 +72,12 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
-from lmux_plug_contract.breadth_contract import PARTS
+from lmux_plug_contract.breadth_contract import check_data_part_carried
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
@@ -270,20 +270,11 @@ class FamilyContract:
             return wire.chat(request, canon.TEXT, expected)
 
         contract.use_server(answer)
-        ref = contract.ref(model)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
-        if streamed:
-            chunks = contract.collect(
-                contract.registry.achat_stream(ref, prompt, **contract.params())
-            )
-            # As streaming.usage reads it: the last chunk that carries a usage.
-            usages = [c.usage for c in chunks if c.usage is not None]
-            assert usages, "stream: no chunk carries the usage the provider reported"
-            usage = usages[-1]
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            usage = response.usage
+        usages = ask(contract, contract.ref(model), prompt, contract.params(), path).usages
+        # As streaming.usage reads it: the last chunk that carries a usage.
+        assert usages, "stream: no chunk carries the usage the provider reported"
+        usage = usages[-1]
         assert usage == expected, f"{path}: the answer's usage {usage}, expected {expected}"
 
     @clause("requests.tool_choice_after_calls")
@@ -335,26 +326,8 @@ class FamilyContract:
     @clause("requests.image_data")
     def test_requests_image_data(self, contract: ContractSession) -> None:
         """A model declaring vision carries an image given as base64 data, as the API reads it."""
-        wire = contract.require_wire()
-        capability, part, expected = PARTS["image_data"]
-        model = contract.model(Capability.CHAT, capability)
-        contract.use_server(contract.canonical("chat"))
-        text = "What is in this picture ✓?"
-        prompt = [UserMessage((TextContent(text), part))]
-        try:
-            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            _fail_foreign(exc, "an image given as data")
-            pytest.fail(
-                "a PNG given as base64 data was refused by a model that declares vision: "
-                f"{type(exc).__name__}: {exc}"
-            )
-        try:
-            seen = wire.content_parts(contract.server.requests[-1])
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
-        assert seen == [("text", text), expected], (
-            f"the API reads the user turn as {seen}; expected the text, then {expected}"
+        check_data_part_carried(
+            contract, "image_data", "What is in this picture ✓?", "a PNG given as base64 data"
         )
 
     @clause("tools.calls_ended_normally")
@@ -445,17 +418,8 @@ class FamilyContract:
             return replies[-1]
 
         contract.use_server(scenario)
-        ref = contract.ref(model)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
-        if streamed:
-            chunks = contract.collect(
-                contract.registry.achat_stream(ref, prompt, **contract.params())
-            )
-            reported = {c.request_id for c in chunks if c.request_id is not None}
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            reported = {response.request_id} if response.request_id is not None else set()
+        reported = ask(contract, contract.ref(model), prompt, contract.params(), path).request_ids
         carried = [
             r
             for r in replies
