@@ -1,16 +1,51 @@
 """Proof that the suite catches defects: each broken plugin fails on the clause naming its defect.
 
 The suite runs as pytest would run it in a plugin author's repository (``pytester``): a
-test module with one ``ProviderContract`` subclass, the report written as JSON.
+test module with one ``ProviderContract`` subclass, the report written as JSON. Every
+example module under ``broken/`` states, on each variant, the clause it must fail
+(``fails_on``); the provider a variant is certified as is the one its ``spec`` declares.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: Each example module this folder's conftest loads (a module whose plugin is not installed
+#: is not loaded and has no variants) -> the options its variants run with: the acme and
+#: shape variants with fewer Hypothesis examples (their clauses draw many).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "lmux_contract_examples_broken": ("--lmux-examples", "10"),
+    "lmux_contract_examples_tool_edges": ("--lmux-examples", "10"),
+    "lmux_contract_examples_shapes": ("--lmux-examples", "10"),
+    "lmux_contract_examples_details": (),
+    "lmux_contract_examples_family_edges": (),
+    "lmux_contract_examples_edge_cases": (),
+}
+
+#: provider -> (the example module holding its unbroken baseline, the baseline's name, the
+#: fewest clause runs the baseline must pass).
+BASELINES: dict[str, tuple[str, str, int]] = {
+    "acme": ("lmux_contract_examples_broken", "AcmePlugin", 40),
+    "anthropic": ("lmux_contract_examples_shapes", "ServedAnthropic", 10),
+    "gemini": ("lmux_contract_examples_details", "ServedGemini", 6),
+    "bedrock": ("lmux_contract_examples_details", "ServedBedrock", 2),
+}
+
+MODULE = """
+import sys
+from lmux_plug_contract import ProviderContract
+
+broken = sys.modules[{name!r}]
+
+
+class TestCertify(ProviderContract):
+    provider = {provider!r}
+    plugin = broken.{variant}()
+"""
 
 
 def declared_defects(name: str) -> dict[str, tuple[str, str]]:
@@ -27,25 +62,18 @@ def declared_defects(name: str) -> dict[str, tuple[str, str]]:
     }
 
 
-# Loaded by this folder's conftest (shapes only with the Anthropic plugin installed).
-DEFECTS = declared_defects("lmux_contract_examples_broken")
-#: Variants of the in-repo Anthropic codec (``broken/shapes.py``): the shape clauses need a
-#: wire that reads conversations back, which acme's OpenAI wire does not.
-SHAPE_DEFECTS = declared_defects("lmux_contract_examples_shapes")
-#: Variants of acme for tool choices, unstated finish reasons, strict tools and cut-off calls.
-EDGE_DEFECTS = declared_defects("lmux_contract_examples_tool_edges")
-
-MODULE = """
-import sys
-from lmux_plug_contract import ProviderContract
-
-broken = sys.modules[{name!r}]
+def _provider(module: str, variant: str) -> str:
+    """The provider variant ``variant`` of example ``module`` declares."""
+    spec: Any = getattr(sys.modules[module], variant).spec
+    return str(spec.name)
 
 
-class TestCertify(ProviderContract):
-    provider = {provider!r}
-    plugin = broken.{variant}()
-"""
+#: (module, variant, provider, (clause, -k keyword)) of every broken variant.
+VARIANTS = [
+    (module, variant, _provider(module, variant), defect)
+    for module in EXAMPLES
+    for variant, defect in declared_defects(module).items()
+]
 
 
 @pytest.fixture(autouse=True)
@@ -53,50 +81,37 @@ def _quiet_ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
-def _module(variant: str, *, shapes: bool = False, file: str | None = None) -> str:
-    """The test module certifying ``variant`` of ``broken/<file>`` (default ``plugins.py``)."""
-    name = "shapes" if shapes else Path(file).stem if file else "broken"
-    return MODULE.format(
-        name=f"lmux_contract_examples_{name}",
-        provider="anthropic" if shapes else "acme",
-        variant=variant,
-    )
-
-
-def _run(
-    pytester: pytest.Pytester,
-    variant: str,
-    keyword: str,
-    *,
-    shapes: bool = False,
-    file: str | None = None,
-) -> tuple[dict[str, str], str]:
-    pytester.makepyfile(test_certify=_module(variant, shapes=shapes, file=file))
+def _certify(
+    pytester: pytest.Pytester, module: str, variant: str, provider: str, keyword: str
+) -> tuple[dict[str, str], pytest.RunResult]:
+    """Run the clauses ``keyword`` selects on ``variant`` of ``module`` as ``provider``."""
+    pytester.makepyfile(test_certify=MODULE.format(name=module, provider=provider, variant=variant))
     report = pytester.path / "report.json"
     result = pytester.runpytest(
         "-k",
         keyword,
-        "--lmux-examples",
-        "10",
+        *EXAMPLES[module],
         "--lmux-report-json",
         str(report),
         "-p",
         "no:cacheprovider",
     )
     outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
-    return outcomes, result.stdout.str()
+    return outcomes, result
 
 
 @pytest.mark.parametrize(
-    ("variant", "shapes"),
-    [(v, False) for v in sorted(DEFECTS)] + [(v, True) for v in sorted(SHAPE_DEFECTS)],
+    ("module", "variant", "provider", "defect"),
+    VARIANTS,
+    ids=[f"{provider}-{variant}" for _, variant, provider, _ in VARIANTS],
 )
-def test_broken_plugin_fails_on_its_clause(
-    pytester: pytest.Pytester, variant: str, *, shapes: bool
+def test_broken_variant_fails_on_its_clause(
+    pytester: pytest.Pytester, module: str, variant: str, provider: str, defect: tuple[str, str]
 ) -> None:
-    clause, keyword = (SHAPE_DEFECTS if shapes else DEFECTS)[variant]
-    outcomes, output = _run(pytester, variant, keyword, shapes=shapes)
+    clause, keyword = defect
+    outcomes, result = _certify(pytester, module, variant, provider, keyword)
     failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    output = result.stdout.str()
     assert any(name.split("[")[0] == clause for name in failed), (
         f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
     )
@@ -104,183 +119,17 @@ def test_broken_plugin_fails_on_its_clause(
     assert "NOT CERTIFIED" in output and clause in output
 
 
-@pytest.mark.parametrize("variant", sorted(EDGE_DEFECTS))
-def test_tool_edge_plugin_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    clause, keyword = EDGE_DEFECTS[variant]
-    outcomes, output = _run(pytester, variant, keyword, file="tool_edges.py")
-    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
-    assert any(name.split("[")[0] == clause for name in failed), (
-        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
-    )
-    assert "NOT CERTIFIED" in output and clause in output
-
-
-def test_baseline_passes_the_same_families(pytester: pytest.Pytester) -> None:
-    # The unbroken plugin passes every family the broken ones are run with, so each failure
-    # above is caused by its defect.
-    families = [*DEFECTS.values(), *EDGE_DEFECTS.values()]
-    keyword = " or ".join(f"({k})" for _, k in families)
-    pytester.makepyfile(test_certify=_module("AcmePlugin"))
-    report = pytester.path / "report.json"
-    result = pytester.runpytest(
-        "-k", keyword, "--lmux-examples", "10", "--lmux-report-json", str(report)
-    )
-    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
-    assert "failed" not in outcomes.values(), result.stdout.str()
-    assert sum(o == "passed" for o in outcomes.values()) >= 40
-    assert result.ret == 0
-
-
-@pytest.mark.skipif(not SHAPE_DEFECTS, reason="lmux-plug-anthropic is not installed")
-def test_unbroken_anthropic_codec_passes_the_shape_families(pytester: pytest.Pytester) -> None:
-    # The codec the shape variants break passes their clauses unbroken.
-    keyword = " or ".join(sorted({k for _, k in SHAPE_DEFECTS.values()}))
-    outcomes, output = _run(pytester, "ServedAnthropic", keyword, shapes=True)
-    assert "failed" not in outcomes.values(), output
-    assert sum(o == "passed" for o in outcomes.values()) >= 10, output
-
-
-#: Variants of the in-repo Gemini codec (``broken/details.py``, loaded by this folder's
-#: conftest with the Gemini and Bedrock plugins installed) for the detail clauses, whose wire
-#: declarations Gemini's wire has; the few that need another wire serve that provider's
-#: plugin (``DETAIL_PROVIDERS``).
-_DETAILS = sys.modules.get("lmux_contract_examples_details")
-DETAIL_DEFECTS = declared_defects("lmux_contract_examples_details")
-DETAIL_PROVIDERS: dict[str, str] = _DETAILS.DETAIL_PROVIDERS if _DETAILS else {}
-
-
-def _run_detail(
-    pytester: pytest.Pytester, variant: str, keyword: str
-) -> tuple[dict[str, str], str]:
-    module = MODULE.format(
-        name="lmux_contract_examples_details",
-        provider=DETAIL_PROVIDERS.get(variant, "gemini"),
-        variant=variant,
-    )
-    pytester.makepyfile(test_certify=module)
-    report = pytester.path / "report.json"
-    result = pytester.runpytest(
-        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
-    )
-    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
-    return outcomes, result.stdout.str()
-
-
-@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
-@pytest.mark.parametrize("variant", sorted(DETAIL_DEFECTS))
-def test_broken_gemini_variant_fails_on_its_clause(pytester: pytest.Pytester, variant: str) -> None:
-    clause, keyword = DETAIL_DEFECTS[variant]
-    outcomes, output = _run_detail(pytester, variant, keyword)
-    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
-    assert any(name.split("[")[0] == clause for name in failed), (
-        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
-    )
-    assert "NOT CERTIFIED" in output and clause in output
-
-
-@pytest.mark.skipif(not DETAIL_DEFECTS, reason="lmux-plug-gemini or -bedrock is not installed")
-def test_unbroken_gemini_codec_passes_the_detail_families(pytester: pytest.Pytester) -> None:
-    # The codec the detail variants break passes their clauses unbroken.
-    keyword = " or ".join(
-        sorted(
-            {
-                k.split(" and ")[0]
-                for v, (_, k) in DETAIL_DEFECTS.items()
-                if v not in DETAIL_PROVIDERS
-            }
-        )
-    )
-    outcomes, output = _run_detail(pytester, "ServedGemini", keyword)
-    assert "failed" not in outcomes.values(), output
-    assert sum(o == "passed" for o in outcomes.values()) >= 6, output
-
-
-#: Variants of the in-repo Gemini codec (``broken/family_edges.py``) for the clauses of
-#: ``family_contract``: limits and statuses shared by a family of requests or events.
-_FAMILY = sys.modules.get("lmux_contract_examples_family_edges")
-FAMILY_DEFECTS: dict[str, tuple[str, str]] = _FAMILY.FAMILY_DEFECTS if _FAMILY else {}
-
-
-#: Variants for the clauses of ``edge_contract`` (``broken/edge_cases.py``, loaded by this
-#: folder's conftest with the Anthropic plugin installed): acme's, and the Anthropic codec's
-#: where the clause needs that wire (``EDGE_CASE_PROVIDERS``).
-_EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
-EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
-
-
-#: (module, provider, variant, (clause, -k keyword)) of the family and edge-case examples.
-_TABLED_VARIANTS = [
-    *(
-        ("lmux_contract_examples_family_edges", _FAMILY.FAMILY_PROVIDERS.get(v, "gemini"), v, d)
-        for v, d in sorted(FAMILY_DEFECTS.items())
-        if _FAMILY is not None
-    ),
-    *(
-        ("lmux_contract_examples_edge_cases", _EDGE_CASES.EDGE_CASE_PROVIDERS.get(v, "acme"), v, d)
-        for v, d in sorted(EDGE_CASE_DEFECTS.items())
-        if _EDGE_CASES is not None
-    ),
-]
-
-
-@pytest.mark.skipif(
-    not (FAMILY_DEFECTS and EDGE_CASE_DEFECTS),
-    reason="lmux-plug-gemini, -bedrock or -anthropic is not installed",
-)
-@pytest.mark.parametrize(
-    ("module_name", "provider", "variant", "defect"),
-    _TABLED_VARIANTS,
-    ids=[f"{provider}-{variant}" for _, provider, variant, _ in _TABLED_VARIANTS],
-)
-def test_tabled_variant_fails_on_its_clause(
-    pytester: pytest.Pytester,
-    module_name: str,
-    provider: str,
-    variant: str,
-    defect: tuple[str, str],
-) -> None:
-    clause, keyword = defect
-    module = MODULE.format(name=module_name, provider=provider, variant=variant)
-    pytester.makepyfile(test_certify=module)
-    report = pytester.path / "report.json"
-    result = pytester.runpytest(
-        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
-    )
-    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
-    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
-    output = result.stdout.str()
-    assert any(name.split("[")[0] == clause for name in failed), (
-        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
-    )
-    assert "NOT CERTIFIED" in output and clause in output
-
-
-@pytest.mark.skipif(not EDGE_CASE_DEFECTS, reason="lmux-plug-anthropic is not installed")
-@pytest.mark.parametrize("provider", ["acme", "anthropic"])
-def test_unbroken_plugins_pass_the_edge_case_families(
+@pytest.mark.parametrize("provider", sorted({provider for _, _, provider, _ in VARIANTS}))
+def test_unbroken_baseline_passes_the_same_clauses(
     pytester: pytest.Pytester, provider: str
 ) -> None:
-    # The plugins the edge-case variants break pass those clauses unbroken.
-    assert _EDGE_CASES is not None
-    providers = _EDGE_CASES.EDGE_CASE_PROVIDERS
+    # The plugin or codec the variants of ``provider`` break passes every clause they are
+    # run with, so each failure above is caused by its variant's defect.
+    module, baseline, fewest = BASELINES[provider]
     keyword = " or ".join(
-        sorted(
-            {
-                f"({k})"
-                for v, (_, k) in EDGE_CASE_DEFECTS.items()
-                if providers.get(v, "acme") == provider
-            }
-        )
+        sorted({f"({k})" for _, _, served, (_, k) in VARIANTS if served == provider})
     )
-    baseline = "AcmePlugin" if provider == "acme" else "ServedAnthropic"
-    module = MODULE.format(
-        name="lmux_contract_examples_edge_cases", provider=provider, variant=baseline
-    )
-    pytester.makepyfile(test_certify=module)
-    report = pytester.path / "report.json"
-    result = pytester.runpytest(
-        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
-    )
-    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
+    outcomes, result = _certify(pytester, module, baseline, provider, keyword)
     assert "failed" not in outcomes.values(), result.stdout.str()
-    assert sum(o == "passed" for o in outcomes.values()) >= 2, result.stdout.str()
+    assert sum(o == "passed" for o in outcomes.values()) >= fewest, result.stdout.str()
+    assert result.ret == 0

@@ -169,6 +169,8 @@ class Answer:
     thinking: list[ThinkingBlock]
     thought: str
     usages: list[Usage]
+    #: The request ids the answer reports (a stream's chunks may each carry one).
+    request_ids: set[str]
 
     @classmethod
     def of(cls, result: ChatResponse | list[ChatChunk]) -> Answer:
@@ -182,6 +184,7 @@ class Answer:
                 thinking=[b for c in result for b in c.thinking],
                 thought="".join(c.thinking_delta for c in result),
                 usages=[c.usage for c in result if c.usage is not None],
+                request_ids={c.request_id for c in result if c.request_id is not None},
             )
         assert isinstance(result, ChatResponse), f"chat returned {type(result).__name__}"
         return cls(
@@ -192,6 +195,7 @@ class Answer:
             thinking=list(result.thinking),
             thought="".join(b.text for b in result.thinking if not b.redacted),
             usages=[result.usage],
+            request_ids={result.request_id} if result.request_id is not None else set(),
         )
 
     @property

@@ -45,6 +45,7 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import PROBE as _PROBE
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import check_tool_finish
+from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._calls import refused_before_io
 from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._calls import skip_refused
@@ -87,6 +88,34 @@ PARTS: dict[str, tuple[Capability, Any, tuple[str, str] | None]] = {
     "empty_file": (Capability.FILES, FileContent(), None),
     "empty_audio": (Capability.AUDIO, AudioContent(data=""), None),
 }
+
+
+def check_data_part_carried(contract: ContractSession, case: str, text: str, what: str) -> None:
+    """Fail unless a model declaring ``PARTS[case]``'s capability carries that part as data.
+
+    The call (``text``, then the part) must succeed: refusing it, even before any I/O, is
+    refusing what the declaration promises (``what`` describes the part). Where the wire
+    reads content parts, the API must read the user turn as the text, then the part.
+    """
+    wire = contract.require_wire()
+    capability, part, expected = PARTS[case]
+    model = contract.model(Capability.CHAT, capability)
+    contract.use_server(contract.canonical("chat"))
+    prompt = [UserMessage((TextContent(text), part))]
+    try:
+        contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+    except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+        fail_foreign(exc, what)
+        pytest.fail(
+            f"{what} was refused by a model that declares {capability}: {type(exc).__name__}: {exc}"
+        )
+    try:
+        seen = wire.content_parts(contract.server.requests[-1])
+    except NotImplementedError:
+        pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
+    assert seen == [("text", text), expected], (
+        f"the API reads the user turn as {seen}; expected the text, then {expected}"
+    )
 
 
 class BreadthContract:

@@ -64,7 +64,6 @@ from lmux_plug import UserMessage
 from lmux_plug.codec import REASONING_EFFORTS
 
 from lmux_plug_contract import _canon as canon
-from lmux_plug_contract._calls import PROBE as _PROBE
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import report_failures
@@ -73,7 +72,7 @@ from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._calls import tool_calls_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
-from lmux_plug_contract.breadth_contract import PARTS
+from lmux_plug_contract.breadth_contract import check_data_part_carried
 from lmux_plug_contract.depth_contract import odd_variants
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
@@ -270,30 +269,8 @@ class DetailContract:
     @clause("requests.pdf_document")
     def test_requests_pdf_document(self, contract: ContractSession) -> None:
         """A model declaring files carries a PDF given as data, as the API reads the part."""
-        wire = contract.require_wire()
-        read = wire.content_parts
-        try:
-            read(_PROBE)
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
-        except (ValueError, LookupError, AttributeError, TypeError):
-            pass  # the probe is an empty body: only NotImplementedError says "not declared"
-        capability, part, expected = PARTS["file_data"]
-        model = contract.model(Capability.CHAT, capability)
-        contract.use_server(contract.canonical("chat"))
-        text = "Summarise the attached document ✓."
-        prompt = [UserMessage((TextContent(text), part))]
-        try:
-            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            _fail_foreign(exc, "a PDF document")
-            pytest.fail(
-                f"a PDF given as data ({part.filename}) was refused by a model that declares "
-                f"files: {type(exc).__name__}: {exc}"
-            )
-        seen = read(contract.server.requests[-1])
-        assert seen == [("text", text), expected], (
-            f"the API reads the user turn as {seen}; expected the text, then {expected}"
+        check_data_part_carried(
+            contract, "file_data", "Summarise the attached document ✓.", "a PDF given as data"
         )
 
     @clause("errors.odd_error_event")

@@ -76,9 +76,6 @@ _JSON_SCHEMA = {
     "required": ["city", "sky"],
 }
 _JSON_PIECES = ('{"city": "Pa', 'ris", "sky": "clear ✓ ', '日本"}')
-#: The error statuses of the contract's ``ERROR_EXPECTATIONS`` (which give each one's class
-#: and retryability; read when a clause runs: importing them here would be a cycle).
-_STATUSES = (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504, 529)
 
 
 #: Two linked images (``requests.image_detail``), the first asked for at low detail.
@@ -555,52 +552,3 @@ class EdgeContract:
             f"the body's image details are {details}; expected ['low', None] (the first image "
             "asked for low detail, the second for none)"
         )
-
-    @clause("errors.stream_error_statuses")
-    @pytest.mark.parametrize("status", _STATUSES)
-    def test_errors_stream_error_statuses(self, contract: ContractSession, status: int) -> None:
-        """An error event naming any error type the API has maps like its HTTP status.
-
-        ``errors.stream_error_event`` sends a rate limit and an overload; an API names
-        more in its error events (invalid request, authentication, not found, server
-        error, timeout ...: the wire lists them in ``stream_error_statuses``). Each must
-        raise the class, retryability and status (or none) of that HTTP status.
-        """
-        wire = contract.require_wire()
-        if status not in getattr(wire, "stream_error_statuses", ()):
-            pytest.skip(f"not declared: the wire {wire.name!r} names no error event for {status}")
-        from lmux_plug_contract.contract import ERROR_EXPECTATIONS  # noqa: PLC0415 - cycle
-
-        expected, retryable = ERROR_EXPECTATIONS[status]
-        event = wire.stream_error_for(status, canon.STREAM_ERROR_MESSAGE)
-        model = contract.model(Capability.STREAM)
-
-        def scenario(request: CapturedRequest) -> Reply:
-            rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
-            index = piece_frame(rendering.frames, canon.TEXT_PIECES[0]) + 1
-            frames = (*rendering.frames[:index], event, *rendering.frames[index:])
-            return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)
-
-        contract.use_server(scenario)
-        prompt = [{"role": "user", "content": canon.CHAT_PROMPT}]
-        try:
-            contract.collect(contract.registry.achat_stream(contract.ref(model), prompt))
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            foreign = _foreign(exc)
-            assert foreign is None, f"an error event for {status} raised {foreign}"
-            assert isinstance(exc, LmuxError)
-            assert isinstance(exc, expected), (
-                f"an error event for HTTP {status} raised {type(exc).__name__} ({exc}), "
-                f"expected {expected.__name__}"
-            )
-            assert exc.status_code in (None, status), (
-                f"an error event for HTTP {status} raised an error with status_code "
-                f"{exc.status_code}"
-            )
-            assert exc.retryable is retryable, (
-                f"an error event for HTTP {status}: retryable is {exc.retryable}, "
-                f"expected {retryable}"
-            )
-            assert canon.STREAM_ERROR_MESSAGE in str(exc), f"the message is lost: {exc}"
-            return
-        pytest.fail(f"the stream with an error event for {status} ended without an error")

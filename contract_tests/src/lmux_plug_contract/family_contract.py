@@ -11,12 +11,13 @@ rate limit and an overload):
   (:attr:`max_stop_sequences`), a call with exactly that many is sent, every one of them in
   the body; one more gives ``InvalidRequestError``, refused before any I/O or mapped from
   the API's own 400 (the fake API refuses it as the real one does);
-- ``errors.stream_error_status``: an error event mid-stream that stands for HTTP 400, 429
-  or 500 (the wire's :meth:`stream_error_for`: a refused request, a rate limit, an
-  internal error; every wire names them) raises that status's ``LmuxError`` class (or a
-  plain ``ProviderError`` that carries the status) with the provider's message; a
-  ``status_code``, where the error carries one, is that status (a plugin may leave it out
-  where the event does not state it).
+- ``errors.stream_error_status``: an error event mid-stream that stands for an HTTP status
+  (the wire's :meth:`stream_error_for`) raises that status's ``LmuxError`` class and
+  retryability (as ``errors.http_status``) with the provider's message; a ``status_code``,
+  where the error carries one, is that status (a plugin may leave it out where the event
+  does not state it). Every wire is asked for 400, 429 and 500 (a refused request, a rate
+  limit, an internal error); a wire whose API names more in its error events lists them in
+  :attr:`stream_error_statuses` (Anthropic's error types, OpenAI proxies' relayed codes).
 - ``types.cached_usage``: an answer whose usage reports prompt tokens read from (and,
   where the API reports them, written to) the prompt cache, on chat and on a stream, gives
   the :class:`Usage` the core defines: ``input_tokens`` counts every prompt token, the
@@ -64,7 +65,6 @@ from lmux_plug import LmuxError
 from lmux_plug import Message
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
-from lmux_plug import TextContent
 from lmux_plug import ToolChoice
 from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
@@ -72,11 +72,12 @@ from lmux_plug import Usage
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
-from lmux_plug_contract.breadth_contract import PARTS
+from lmux_plug_contract.breadth_contract import check_data_part_carried
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHED_USAGE", "STREAM_ERROR_STATUSES", "FamilyContract"]
 
-#: Statuses an in-stream error event may stand for, and the class each maps to (as
+#: Statuses every wire's in-stream error events stand for, and the class each maps to (as
 #: ``errors.http_status``); unlike ``errors.stream_error_event`` this checks the status
 #: even where the event does not spell it out (Bedrock's exception types name it).
 STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
@@ -93,6 +94,10 @@ STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
     429: RateLimitError,
     500: ProviderError,
 }
+#: Every status of the contract's ``ERROR_EXPECTATIONS`` (which gives each one's class and
+#: retryability; read when the clause runs, as importing it here would be a cycle): a wire
+#: lists in ``stream_error_statuses`` those its API's error events stand for beyond the above.
+_EVENT_STATUSES = (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504, 529)
 
 #: A usage with cached prompt tokens: every count differs, so a sum or a mix-up shows.
 CACHED_USAGE = Usage(
@@ -179,15 +184,26 @@ class FamilyContract:
             )
 
     @clause("errors.stream_error_status")
-    @pytest.mark.parametrize("status", sorted(STREAM_ERROR_STATUSES))
+    @pytest.mark.parametrize("status", _EVENT_STATUSES)
     def test_errors_stream_error_status(self, contract: ContractSession, status: int) -> None:
-        """An error event mid-stream standing for ``status`` raises that status's class."""
+        """An error event mid-stream standing for ``status`` raises that status's class.
+
+        Asked of every wire for 400, 429 and 500, and for the further statuses a wire lists
+        in ``stream_error_statuses``: the class, retryability and status (or none) of that
+        HTTP status, with the provider's message (a generic ProviderError carrying the
+        status stands for the class where the wire does not list the status).
+        """
         wire = contract.require_wire()
+        named = status in getattr(wire, "stream_error_statuses", ())
+        if not named and status not in STREAM_ERROR_STATUSES:
+            pytest.skip(f"not declared: the wire {wire.name!r} names no error event for {status}")
         try:
             event = wire.stream_error_for(status, canon.STREAM_ERROR_MESSAGE)
         except NotImplementedError:
             pytest.skip(f"not declared: the wire {wire.name!r} renders no error event by status")
-        expected = STREAM_ERROR_STATUSES[status]
+        from lmux_plug_contract.contract import ERROR_EXPECTATIONS  # noqa: PLC0415 - cycle
+
+        expected, retryable = ERROR_EXPECTATIONS[status]
         model = contract.model(Capability.STREAM)
 
         def scenario(request: CapturedRequest) -> Reply:
@@ -206,12 +222,15 @@ class FamilyContract:
         except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
             _fail_foreign(exc, f"an error event for HTTP {status}")
             assert isinstance(exc, LmuxError)  # fail_foreign failed the clause otherwise
-            # The status's class; a generic ProviderError passes only when it carries the
-            # status itself (a caller can still tell what the event stood for).
-            carried = type(exc) is ProviderError and exc.status_code == status
+            # A wire that lists the status says its API's event names that error type: the
+            # class must follow. Elsewhere the event may state only a number (OpenRouter
+            # relays one), and a generic ProviderError carrying the status passes too (a
+            # caller can still tell what the event stood for).
+            carried = not named and type(exc) is ProviderError and exc.status_code == status
             assert isinstance(exc, expected) or carried, (
                 f"an error event for HTTP {status} raised {type(exc).__name__} ({exc}), "
-                f"expected {expected.__name__} (or a ProviderError with status {status})"
+                f"expected {expected.__name__}"
+                + ("" if named else f" (or a ProviderError with status {status})")
             )
             assert canon.STREAM_ERROR_MESSAGE in str(exc), (
                 f"the provider's message {canon.STREAM_ERROR_MESSAGE!r} is lost: {exc}"
@@ -219,6 +238,11 @@ class FamilyContract:
             assert exc.status_code in (None, status), (
                 f"an error event for HTTP {status} raised an error with status_code "
                 f"{exc.status_code}"
+            )
+            # A generic error standing in for the class keeps the generic retryability.
+            assert carried or exc.retryable is retryable, (
+                f"an error event for HTTP {status}: retryable is {exc.retryable}, "
+                f"expected {retryable}"
             )
         else:
             pytest.fail(f"a stream with an error event for HTTP {status} ended without an error")
@@ -246,20 +270,11 @@ class FamilyContract:
             return wire.chat(request, canon.TEXT, expected)
 
         contract.use_server(answer)
-        ref = contract.ref(model)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
-        if streamed:
-            chunks = contract.collect(
-                contract.registry.achat_stream(ref, prompt, **contract.params())
-            )
-            # As streaming.usage reads it: the last chunk that carries a usage.
-            usages = [c.usage for c in chunks if c.usage is not None]
-            assert usages, "stream: no chunk carries the usage the provider reported"
-            usage = usages[-1]
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            usage = response.usage
+        usages = ask(contract, contract.ref(model), prompt, contract.params(), path).usages
+        # As streaming.usage reads it: the last chunk that carries a usage.
+        assert usages, "stream: no chunk carries the usage the provider reported"
+        usage = usages[-1]
         assert usage == expected, f"{path}: the answer's usage {usage}, expected {expected}"
 
     @clause("requests.tool_choice_after_calls")
@@ -311,26 +326,8 @@ class FamilyContract:
     @clause("requests.image_data")
     def test_requests_image_data(self, contract: ContractSession) -> None:
         """A model declaring vision carries an image given as base64 data, as the API reads it."""
-        wire = contract.require_wire()
-        capability, part, expected = PARTS["image_data"]
-        model = contract.model(Capability.CHAT, capability)
-        contract.use_server(contract.canonical("chat"))
-        text = "What is in this picture ✓?"
-        prompt = [UserMessage((TextContent(text), part))]
-        try:
-            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            _fail_foreign(exc, "an image given as data")
-            pytest.fail(
-                "a PNG given as base64 data was refused by a model that declares vision: "
-                f"{type(exc).__name__}: {exc}"
-            )
-        try:
-            seen = wire.content_parts(contract.server.requests[-1])
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
-        assert seen == [("text", text), expected], (
-            f"the API reads the user turn as {seen}; expected the text, then {expected}"
+        check_data_part_carried(
+            contract, "image_data", "What is in this picture ✓?", "a PNG given as base64 data"
         )
 
     @clause("tools.calls_ended_normally")
@@ -421,17 +418,8 @@ class FamilyContract:
             return replies[-1]
 
         contract.use_server(scenario)
-        ref = contract.ref(model)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
-        if streamed:
-            chunks = contract.collect(
-                contract.registry.achat_stream(ref, prompt, **contract.params())
-            )
-            reported = {c.request_id for c in chunks if c.request_id is not None}
-        else:
-            response = contract.run(contract.registry.achat(ref, prompt, **contract.params()))
-            assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
-            reported = {response.request_id} if response.request_id is not None else set()
+        reported = ask(contract, contract.ref(model), prompt, contract.params(), path).request_ids
         carried = [
             r
             for r in replies

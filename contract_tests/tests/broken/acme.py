@@ -22,6 +22,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import EmbeddingRequest
 from lmux_plug import EmbeddingResponse
 from lmux_plug import FinishReason
+from lmux_plug import LmuxError
 from lmux_plug import ModelPricing
 from lmux_plug import ModelSpec
 from lmux_plug import ProviderContext
@@ -248,13 +249,23 @@ class AcmePlugin:
             # A numeric code is the HTTP status the event stands for (OpenRouter relays it).
             status = code if type(code) is int and 400 <= code < 600 else None
             error_class = RateLimitError if "rate_limit" in kind or "429" in kind else ProviderError
-            raise error_class(
+            error = error_class(
                 f"error event in stream: {message}",
                 provider=provider.name,
                 model=request.model,
                 status_code=status,
             )
+            return self.error_event(error, provider, request)
         return payload
+
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        """What an error event in a stream gives: ``error``, the LmuxError it stands for, raised.
+
+        The one place the broken variants change how a stream's error events are read.
+        """
+        raise error
 
     async def stream(
         self, request: ChatRequest, provider: ProviderContext

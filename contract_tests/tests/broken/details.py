@@ -3,8 +3,9 @@
 The clauses of :mod:`lmux_plug_contract.detail_contract` run where the wire declares what
 they need (a parameters object, a context-length message, reasoning it reads back); the
 suite's Gemini wire declares all of it. These variants serve the in-repo Gemini codec as
-the ``gemini`` provider and break one thing each, the way a plugin author could; each
-one's ``fails_on`` names the clause it must fail (``test_broken_plugins.py`` runs them).
+the ``gemini`` provider (one the Bedrock codec as ``bedrock``) and break one thing each,
+the way a plugin author could; each one's ``fails_on`` names the clause it must fail
+(``test_broken_plugins.py`` runs them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Awaitable
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -25,11 +25,9 @@ from lmux_plug import FileContent
 from lmux_plug import ImageContent
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
-from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
-from lmux_plug import ProviderSpec
-from lmux_plug import hookimpl
 from lmux_plug.wire import WireRequest
+from lmux_plug_bedrock._wire import CODEC as BEDROCK_CODEC
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 from lmux_plug_gemini._spec import SPEC
@@ -43,6 +41,34 @@ class ServedGemini(ServedCodec):  # type: ignore[misc]
 
     spec = SPEC
     codec: Any = GeminiCodec()
+
+
+class ServedBedrock(ServedCodec):  # type: ignore[misc]
+    """The in-repo Bedrock codec, unbroken, as a plugin object (the baseline)."""
+
+    spec = lmux_plug_bedrock.SPEC
+    codec: Any = BEDROCK_CODEC
+
+
+def error_events_raised(message_of: Callable[[dict[str, Any]], str | None]) -> GeminiCodec:
+    """A Gemini codec whose stream decoder misreads error events.
+
+    ``message_of(event)`` reads a stream event: a message makes it raise a plain
+    ``ProviderError`` with that message (whatever the event's code says); None leaves the
+    event to the codec.
+    """
+
+    class Decoder(GeminiStreamDecoder):
+        def _event(self, event: Any) -> ChatChunk | None:
+            message = message_of(event) if isinstance(event, dict) else None
+            if message is not None:
+                raise ProviderError(message, provider=self.provider, model=self.model)
+            return super()._event(event)
+
+    class Codec(GeminiCodec):
+        stream_decoder_class = Decoder
+
+    return Codec()
 
 
 class IdsFromCallContent(ServedGemini):
@@ -126,25 +152,15 @@ class RefusesPdfData(ServedGemini):
         return None
 
 
-class _ErrorMessageByKeyDecoder(GeminiStreamDecoder):
-    def _event(self, event: Any) -> ChatChunk | None:
-        if isinstance(event, dict) and "error" in event:
-            # Trusts the error object to hold a message.
-            message = event["error"]["message"]
-            raise ProviderError(message, provider=self.provider, model=self.model)
-        return super()._event(event)
-
-
-class _ErrorMessageByKeyCodec(GeminiCodec):
-    stream_decoder_class = _ErrorMessageByKeyDecoder
-
-
 class ErrorMessageByKey(ServedGemini):
     """Reads a stream error event's message by key: an event without one raises KeyError."""
 
     fails_on = ("errors.odd_error_event", "odd_error_event")
 
-    codec = _ErrorMessageByKeyCodec()
+    # Trusts the error object to hold a message.
+    codec = error_events_raised(
+        lambda event: event["error"]["message"] if "error" in event else None
+    )
 
 
 class RefusesRequiredChoice(ServedGemini):
@@ -212,30 +228,15 @@ class TurnsThinkingOff(ServedGemini):
         return sent
 
 
-class FormatFromSuffix:
-    """The in-repo Bedrock plugin, reading an S3 image's format after its last dot unchecked."""
+class FormatFromSuffix(ServedBedrock):
+    """The in-repo Bedrock codec, reading an S3 image's format after its last dot unchecked."""
 
     fails_on = ("requests.linked_image", "linked_image")
 
-    @hookimpl
-    def lmux_plug_providers(self) -> Sequence[ProviderSpec]:
-        """Declare ``bedrock``."""
-        return list(lmux_plug_bedrock.lmux_plug_providers())
-
-    @hookimpl
-    def lmux_plug_chat(
-        self, request: ChatRequest, provider: ProviderContext
-    ) -> Awaitable[ChatResponse]:
-        """Chat through the Bedrock plugin, after the unchecked format guess."""
+    def refusal(self, request: ChatRequest) -> str | None:
         for message in request.messages:
             content = getattr(message, "content", None)
             for part in content if isinstance(content, tuple) else ():
                 if isinstance(part, ImageContent) and part.url.startswith("s3://"):
                     part.url.rsplit(".", 1)[1]  # an IndexError when the name has no dot
-        return lmux_plug_bedrock.lmux_plug_chat(request=request, provider=provider)
-
-
-#: The variants that serve another provider than ``gemini``.
-DETAIL_PROVIDERS: dict[str, str] = {
-    "FormatFromSuffix": "bedrock",
-}
+        return None

@@ -4,9 +4,9 @@ Each carries a defect that mutation testing of the Cohere, Anthropic and OpenAI 
 showed the suite let live, written the way a plugin author could: variants of ``acme``
 (the OpenAI wire) and, where the clause needs a wire that checks reasoning settings or
 holds JSON-mode text back, of the in-repo Anthropic codec served as a plugin object (as
-``broken/shapes.py`` does). ``EDGE_CASE_DEFECTS`` maps each to the clause that must fail
-because of it, ``EDGE_CASE_PROVIDERS`` the provider an Anthropic variant declares
-(``test_broken_plugins.py`` runs them). Loaded after ``acme.py`` and ``shapes.py``.
+``broken/shapes.py`` does). Each one's ``fails_on`` names the clause that must fail
+because of it (``test_broken_plugins.py`` runs them, as the provider each declares).
+Loaded after ``acme.py`` and ``shapes.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class DropsCallsAfterOddItem(AcmePlugin):
     The loop meant to skip an odd item stops there, and every call after it is lost.
     """
 
+    fails_on = ("errors.odd_items", "odd_items")
+
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         data = await super().post(provider, path, body, request)
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -58,6 +60,8 @@ def _is_object(value: Any) -> bool:
 class PassesOddRequestId(AcmePlugin):
     """Passes an answer's ``id`` on as ``request_id`` whatever its JSON type."""
 
+    fails_on = ("errors.odd_values", "odd_values and chat")
+
     async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
         data = await super().post(provider, path, body, request)
         self.answered_id = data.get("id") if isinstance(data, dict) else None
@@ -71,6 +75,8 @@ class PassesOddRequestId(AcmePlugin):
 class ForcesLastTool(AcmePlugin):
     """Forces the last tool offered, whichever one the tool choice names."""
 
+    fails_on = ("requests.forced_tool", "forced_tool")
+
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         choice = request.tool_choice
@@ -83,14 +89,13 @@ class ForcesLastTool(AcmePlugin):
 class StreamsPastErrorEvent(AcmePlugin):
     """Keeps an error event for the end of the stream and hands out what follows it."""
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    fails_on = ("errors.error_event_ends_stream", "error_event_ends_stream")
+
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except LmuxError as exc:
-            self.pending = exc
-            return {}
+        self.pending = error
+        return {}
 
     async def stream(
         self, request: ChatRequest, provider: ProviderContext
@@ -105,34 +110,32 @@ class StreamsPastErrorEvent(AcmePlugin):
 class GatewayTimeoutEventIsTimeout(AcmePlugin):
     """Reads an in-stream error stating 504 as a client timeout (TimeoutError, 408's class)."""
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    fails_on = ("errors.stream_error_status", "stream_error_status")
+
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except LmuxError as exc:
-            if exc.status_code == 504:
-                raise TimeoutError(str(exc), provider=provider.name, model=request.model) from None
-            raise
-
-
-class _UnfittedBudgetCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        if request.reasoning_effort is None or request.max_tokens is None:
-            return super().encode_chat(request, provider, stream=stream)
-        # Encodes without the caller's cap (so the budget is never fitted under it), then
-        # sets the cap: a budget at or above max_tokens, which the API refuses.
-        sent = super().encode_chat(attrs.evolve(request, max_tokens=None), provider, stream=stream)
-        sent.body["max_tokens"] = request.max_tokens
-        return sent
+        if error.status_code == 504:
+            raise TimeoutError(str(error), provider=provider.name, model=request.model)
+        raise error
 
 
 class UnfittedThinkingBudget(ServedAnthropic):
     """Sends the effort level's thinking budget even when max_tokens is below it."""
 
-    codec = _UnfittedBudgetCodec()
+    fails_on = ("reasoning.small_cap", "small_cap")
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        if request.reasoning_effort is None or request.max_tokens is None:
+            return request
+        # Encodes without the caller's cap (so the budget is never fitted under it) ...
+        return attrs.evolve(request, max_tokens=None)
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        if request.reasoning_effort is not None and request.max_tokens is not None:
+            # ... then sets the cap: a budget at or above max_tokens, which the API refuses.
+            sent.body["max_tokens"] = request.max_tokens
+        return sent
 
 
 class _DropsHeldTextDecoder(StreamDecoder):
@@ -161,21 +164,6 @@ class _DropsHeldTextCodec(AnthropicCodec):
 class DropsJsonAnsweredAsText(ServedAnthropic):
     """In JSON mode, drops a streamed answer whose JSON came as text, not as the tool call."""
 
+    fails_on = ("types.json_as_text", "json_as_text")
+
     codec = _DropsHeldTextCodec()
-
-
-#: variant -> (the clause that must fail, the ``-k`` expression that selects it).
-EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = {
-    "DropsCallsAfterOddItem": ("errors.odd_items", "odd_items"),
-    "PassesOddRequestId": ("errors.odd_values", "odd_values and chat"),
-    "ForcesLastTool": ("requests.forced_tool", "forced_tool"),
-    "StreamsPastErrorEvent": ("errors.error_event_ends_stream", "error_event_ends_stream"),
-    "GatewayTimeoutEventIsTimeout": ("errors.stream_error_statuses", "stream_error_statuses"),
-    "UnfittedThinkingBudget": ("reasoning.small_cap", "small_cap"),
-    "DropsJsonAnsweredAsText": ("types.json_as_text", "json_as_text"),
-}
-#: The provider each variant declares (acme unless named here).
-EDGE_CASE_PROVIDERS: dict[str, str] = {
-    "UnfittedThinkingBudget": "anthropic",
-    "DropsJsonAnsweredAsText": "anthropic",
-}

@@ -428,16 +428,13 @@ class LeaksKeyInStreamErrors(AcmePlugin):
 
     fails_on = ("auth.key_not_leaked", "key_not_leaked and stream")
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except ProviderError as exc:
-            sent = provider.auth_headers()
-            logging.getLogger("lmux_contract_examples_acme").warning("stream error, sent %s", sent)
-            msg = f"{exc.message} (sent {sent})"
-            raise ProviderError(msg, provider=provider.name, model=request.model) from None
+        sent = provider.auth_headers()
+        logging.getLogger("lmux_contract_examples_acme").warning("stream error, sent %s", sent)
+        msg = f"{error.message} (sent {sent})"
+        raise ProviderError(msg, provider=provider.name, model=request.model)
 
 
 class DropsEmptyInputs(AcmePlugin):
@@ -477,18 +474,10 @@ class StreamErrorsAreGeneric(AcmePlugin):
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def decode_event(
-        self, data: str, provider: ProviderContext, request: ChatRequest
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
     ) -> dict[str, Any]:
-        try:
-            return super().decode_event(data, provider, request)
-        except ProviderError as exc:
-            raise self.stream_error(exc, provider, request) from None
-
-    def stream_error(
-        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
-    ) -> LmuxError:
-        return ProviderError("the stream failed", provider=provider.name, model=request.model)
+        raise ProviderError("the stream failed", provider=provider.name, model=request.model)
 
 
 class DropsLongEvents(AcmePlugin):
@@ -825,28 +814,28 @@ class NestsExtraBody(AcmePlugin):
         return body
 
 
-class GuessesErrorsFromWords(StreamErrorsAreGeneric):
+class GuessesErrorsFromWords(AcmePlugin):
     """Reads a stream error event that mentions 'model' as a missing model (NotFoundError)."""
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def stream_error(
-        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
-    ) -> LmuxError:
-        if "model" in str(exc):
-            return NotFoundError(str(exc), provider=provider.name, model=request.model)
-        return exc
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        if "model" in str(error):
+            raise NotFoundError(str(error), provider=provider.name, model=request.model)
+        raise error
 
 
-class DropsStreamErrorStatus(StreamErrorsAreGeneric):
+class DropsStreamErrorStatus(AcmePlugin):
     """Keeps a stream error event's class and message but not the status it states."""
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def stream_error(
-        self, exc: ProviderError, provider: ProviderContext, request: ChatRequest
-    ) -> LmuxError:
-        return type(exc)(str(exc), provider=provider.name, model=request.model)
+    def error_event(
+        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
+    ) -> dict[str, Any]:
+        raise type(error)(str(error), provider=provider.name, model=request.model)
 
 
 class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):

@@ -36,10 +36,10 @@ class ServedCodec:
 
     Subclasses set ``spec`` and ``codec``. A broken variant breaks one thing, either by
     swapping ``codec`` for a subclass with one defect or, for the common kinds of defect,
-    by overriding one of :meth:`refusal`, :meth:`send` and :meth:`answer`: the variant then
-    serves its codec through a subclass that applies them (so the stream path, which
-    encodes through the same ``encode_chat``, carries the defect too).
-    ``broken/details.py`` serves the Gemini codec through it too.
+    by overriding one of :meth:`ask`, :meth:`refusal`, :meth:`send` and :meth:`answer`:
+    the variant then serves its codec through a subclass that applies them (so the stream
+    path, which encodes through the same ``encode_chat``, carries the defect too).
+    ``broken/details.py`` serves the Gemini and Bedrock codecs through it too.
     """
 
     spec: ProviderSpec
@@ -49,9 +49,13 @@ class ServedCodec:
         """Serve ``codec``, through the variant's alterations when it overrides any."""
         if any(
             getattr(type(self), name) is not getattr(ServedCodec, name)
-            for name in ("refusal", "send", "answer")
+            for name in ("ask", "refusal", "send", "answer")
         ):
             self.codec = _altered(type(self).codec, self)
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        """The request the variant has the codec encode in place of ``request``."""
+        return request
 
     def refusal(self, request: ChatRequest) -> str | None:
         """Why the variant refuses ``request`` as invalid before encoding it (None: it does not)."""
@@ -100,7 +104,8 @@ def _altered(codec: Any, variant: ServedCodec) -> Any:
             refusal = variant.refusal(request)
             if refusal is not None:
                 raise InvalidRequestError(refusal, provider=provider.name, model=request.model)
-            return variant.send(super().encode_chat(request, provider, stream=stream), request)
+            sent = super().encode_chat(variant.ask(request), provider, stream=stream)
+            return variant.send(sent, request)
 
         def decode_chat(
             self, response: WireResponse, request: ChatRequest, provider: ProviderContext

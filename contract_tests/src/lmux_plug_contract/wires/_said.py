@@ -10,6 +10,8 @@ list is flat, so merging changes nothing in it while a misplaced or lost turn do
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from typing import Literal
 
 import attrs
@@ -37,3 +39,12 @@ class Said:
     ref: str | None = None
     error: bool = False
     signature: str | None = None
+
+    @classmethod
+    def call(cls, role: str, name: Any, arguments: Any, ref: Any) -> Said:
+        """A tool call ``name`` with ``arguments`` (the decoded JSON value).
+
+        The text is the name and the arguments as sorted JSON, so that calls compare
+        across wires whatever key order or spacing a body has.
+        """
+        return cls(role, "call", f"{name} {json.dumps(arguments, sort_keys=True)}", ref=ref)

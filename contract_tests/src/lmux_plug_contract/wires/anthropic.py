@@ -9,14 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmux_plug import FinishReason
-from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
 from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Pieces
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import edit_json
@@ -56,8 +57,7 @@ def _said(role: str, block: Any) -> Said:
     if kind == "text":
         return Said(role, "text", str(block.get("text")))
     if kind == "tool_use":
-        arguments = json.dumps(block.get("input"), sort_keys=True)
-        return Said(role, "call", f"{block.get('name')} {arguments}", ref=block.get("id"))
+        return Said.call(role, block.get("name"), block.get("input"), ref=block.get("id"))
     if kind == "tool_result":
         text = _result_text(block.get("content"))
         error = block.get("is_error") is True
@@ -100,7 +100,7 @@ def _forced_tool(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _thinking_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
+def _thinking_blocks(thinking: Thoughts) -> list[dict[str, Any]]:
     return [
         {"type": "redacted_thinking", "data": b.text}
         if b.redacted
@@ -342,7 +342,7 @@ class AnthropicWire(WireFormat):
         return said
 
     def thinking_chat(
-        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
         """``thinking`` (with its signature) and ``redacted_thinking`` blocks before the text."""
 
@@ -352,11 +352,7 @@ class AnthropicWire(WireFormat):
         return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
-        self,
-        request: CapturedRequest,
-        thinking: Sequence[ThinkingBlock],
-        pieces: Sequence[str],
-        usage: Usage,
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """Each reasoning block streamed first: opened empty, thinking and signature deltas."""
         frames: list[bytes] = []
@@ -387,11 +383,7 @@ class AnthropicWire(WireFormat):
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
     def tool_calls_stream(
-        self,
-        request: CapturedRequest,
-        calls: Sequence[ToolCall],
-        fragments: Sequence[Sequence[str]],
-        usage: Usage,
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
         """One ``tool_use`` block per call, its input as ``input_json_delta`` fragments."""
         frames = [self._start(request.model_hint, usage)]

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmux_plug import FinishReason
-from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
 from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Pieces
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import edit_json
@@ -139,8 +140,7 @@ def _block_said(role: str, block: Any) -> Said:
         return Said(role, "text", str(block["text"]))
     if "toolUse" in block:
         use = block["toolUse"]
-        arguments = json.dumps(use.get("input"), sort_keys=True)
-        return Said(role, "call", f"{use.get('name')} {arguments}", ref=use.get("toolUseId"))
+        return Said.call(role, use.get("name"), use.get("input"), ref=use.get("toolUseId"))
     if "toolResult" in block:
         return _result_said(role, block["toolResult"])
     reasoning = block.get("reasoningContent")
@@ -188,7 +188,7 @@ def _json_text(request: CapturedRequest, document: Any) -> str:
     return json.dumps(document, ensure_ascii=False) if asked else _PROSE
 
 
-def _reasoning_blocks(thinking: Sequence[ThinkingBlock]) -> list[dict[str, Any]]:
+def _reasoning_blocks(thinking: Thoughts) -> list[dict[str, Any]]:
     return [
         {"reasoningContent": {"redactedContent": b.text}}
         if b.redacted
@@ -312,7 +312,7 @@ class BedrockWire(WireFormat):
         return said
 
     def thinking_chat(
-        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
         """``reasoningContent`` blocks (signed text, or redacted bytes) before the text block."""
 
@@ -323,11 +323,7 @@ class BedrockWire(WireFormat):
         return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
-        self,
-        request: CapturedRequest,
-        thinking: Sequence[ThinkingBlock],
-        pieces: Sequence[str],
-        usage: Usage,
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """A content block per reasoning block (text then signature deltas), then the text."""
         frames = [_event("messageStart", {"role": "assistant"})]
@@ -418,11 +414,7 @@ class BedrockWire(WireFormat):
         return Reply(200, _JSON, (json_bytes(body),))
 
     def tool_calls_stream(
-        self,
-        request: CapturedRequest,
-        calls: Sequence[ToolCall],
-        fragments: Sequence[Sequence[str]],
-        usage: Usage,
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
         """A ``toolUse`` content block per call, its input as JSON fragments."""
         frames = [_event("messageStart", {"role": "assistant"})]

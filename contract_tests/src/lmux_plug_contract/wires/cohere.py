@@ -17,13 +17,13 @@ from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
-from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._base import inline_data
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import last_user
 from lmux_plug_contract.wires._base import unknown_tool_choice
+from lmux_plug_contract.wires._common import PlainAsThinking
 from lmux_plug_contract.wires._said import Said
 from lmux_plug_contract.wires.openai import image_details_of
 from lmux_plug_contract.wires.openai import said_of_messages
@@ -91,7 +91,7 @@ def _content_block(index: int, kind: str, pieces: Sequence[str]) -> list[bytes]:
     return frames
 
 
-class CohereWire(WireFormat):
+class CohereWire(PlainAsThinking):
     """v2 chat with ``content-delta`` / ``tool-call-delta`` SSE events; embeddings by type."""
 
     name = "cohere"
@@ -103,10 +103,6 @@ class CohereWire(WireFormat):
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``messages`` as in Chat Completions (``tool_plan`` is reasoning sent back)."""
         return said_of_messages((request.json() or {}).get("messages"))
-
-    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
-        """A ``message`` with one text part, ``finish_reason: COMPLETE`` and both usages."""
-        return self.thinking_chat(request, (), text, usage)
 
     def thinking_chat(
         self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
@@ -120,12 +116,6 @@ class CohereWire(WireFormat):
             "usage": _usage(usage),
         }
         return Reply(200, _JSON, (json_bytes(body),))
-
-    def stream(
-        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
-    ) -> StreamRendering:
-        """``content-start``, one ``content-delta`` per piece, ``message-end`` then ``[DONE]``."""
-        return self.thinking_stream(request, (), pieces, usage)
 
     def thinking_stream(
         self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage

@@ -8,14 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmux_plug import FinishReason
-from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
 
 from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Pieces
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
+from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import json_bytes
@@ -100,8 +101,7 @@ def _part_said(role: str, part: Any) -> Said:
     signature = part.get("thoughtSignature")
     if "functionCall" in part:
         call = part["functionCall"]
-        arguments = json.dumps(call.get("args"), sort_keys=True)
-        return Said(role, "call", f"{call.get('name')} {arguments}", ref=call.get("name"))
+        return Said.call(role, call.get("name"), call.get("args"), ref=call.get("name"))
     if "functionResponse" in part:
         return _response_said(role, part["functionResponse"])
     if part.get("thought") is True:
@@ -299,13 +299,13 @@ class GeminiWire(WireFormat):
         return said
 
     def thinking_chat(
-        self, request: CapturedRequest, thinking: Sequence[ThinkingBlock], text: str, usage: Usage
+        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
         """Thought parts (``thought: true``), then the text part carrying the signature."""
         body = self._response(request, self._thinking_parts(thinking, text), "STOP", usage)
         return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
 
-    def _thinking_parts(self, thinking: Sequence[ThinkingBlock], text: str) -> list[dict[str, Any]]:
+    def _thinking_parts(self, thinking: Thoughts, text: str) -> list[dict[str, Any]]:
         # Gemini has no redacted reasoning; the signature comes on the first answer part.
         parts: list[dict[str, Any]] = [
             {"text": b.text, "thought": True} for b in thinking if not b.redacted
@@ -317,11 +317,7 @@ class GeminiWire(WireFormat):
         return [*parts, answer]
 
     def thinking_stream(
-        self,
-        request: CapturedRequest,
-        thinking: Sequence[ThinkingBlock],
-        pieces: Sequence[str],
-        usage: Usage,
+        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """A frame per thought part, then the text: its first frame carries the signature."""
         *thoughts, first = self._thinking_parts(thinking, pieces[0])
@@ -359,11 +355,7 @@ class GeminiWire(WireFormat):
         return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
 
     def tool_calls_stream(
-        self,
-        request: CapturedRequest,
-        calls: Sequence[ToolCall],
-        fragments: Sequence[Sequence[str]],
-        usage: Usage,
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
         """Parallel calls arrive together: one frame, one whole ``functionCall`` part each."""
         parts = [{"functionCall": {"name": c.name, "args": json.loads(c.arguments)}} for c in calls]

@@ -17,11 +17,11 @@ from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import ToolUse
-from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import last_user
 from lmux_plug_contract.wires._base import unknown_tool_choice
+from lmux_plug_contract.wires._common import PlainAsThinking
 from lmux_plug_contract.wires._said import Said
 
 __all__ = ["OllamaWire"]
@@ -46,7 +46,7 @@ def _whole(line: bytes) -> Reply:
     return Reply(200, {"content-type": "application/json; charset=utf-8"}, (line.rstrip(b"\n"),))
 
 
-class OllamaWire(WireFormat):
+class OllamaWire(PlainAsThinking):
     """Ollama's own API; errors are ``{"error": "text"}``."""
 
     name = "ollama"
@@ -68,9 +68,8 @@ class OllamaWire(WireFormat):
                 said.append(Said(role, "text", str(turn["content"])))
             for call in turn.get("tool_calls") or ():
                 function = call.get("function") or {}
-                arguments = json.dumps(function.get("arguments"), sort_keys=True)
                 name = function.get("name")
-                said.append(Said(role, "call", f"{name} {arguments}", ref=name))
+                said.append(Said.call(role, name, function.get("arguments"), ref=name))
         return said
 
     def _line(
@@ -96,10 +95,6 @@ class OllamaWire(WireFormat):
         chat = request.path.endswith(("/api/chat", "/api/generate"))
         return chat and isinstance(body, dict) and body.get("stream", True) is not False
 
-    def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
-        """One complete object with ``done: true``."""
-        return self.thinking_chat(request, (), text, usage)
-
     def thinking_chat(
         self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
@@ -115,12 +110,6 @@ class OllamaWire(WireFormat):
     ) -> Reply:
         """One ``done`` object whose message holds whole tool calls."""
         return _whole(self._line(request, _calls_message(calls), done=True, usage=usage))
-
-    def stream(
-        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
-    ) -> StreamRendering:
-        """One NDJSON line per piece, then the ``done`` line with the counts."""
-        return self.thinking_stream(request, (), pieces, usage)
 
     def thinking_stream(
         self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage

@@ -68,10 +68,10 @@ def _call(role: str, call: Any) -> Said:
     if not isinstance(function, Mapping):
         return Said(role, "other", repr(call)[:80])
     try:
-        arguments = json.dumps(json.loads(function.get("arguments") or "{}"), sort_keys=True)
+        arguments = json.loads(function.get("arguments") or "{}")
     except (TypeError, ValueError):
         arguments = repr(function.get("arguments"))[:80]
-    return Said(role, "call", f"{function.get('name')} {arguments}", ref=call.get("id"))
+    return Said.call(role, function.get("name"), arguments, ref=call.get("id"))
 
 
 def said_of_messages(messages: Any) -> list[Said]:
