@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import Registry
@@ -86,6 +87,36 @@ def answer_tool_call() -> Callable[..., Awaitable[ChatResponse]]:
         return await registry.achat(model, history, **params)
 
     return answer
+
+
+# The sampling knobs of the plain chat scenario: every wire encodes them its own way, and
+# each plugin's test checks that encoding on what its fake server received.
+_BRIEF_SAMPLING: dict[str, Any] = {"temperature": 0.2, "top_p": 0.9, "stop": ["END"], "seed": 7}
+
+
+@pytest.fixture
+def brief_chat() -> Callable[..., Awaitable[ChatResponse]]:
+    """The plain chat scenario: ``await chat(registry, model, expected, **params)``.
+
+    Every plugin's end-to-end suite starts the same way: a system prompt ``"be brief"`` and
+    the user's ``"hello"`` go to ``model`` with temperature 0.2, top_p 0.9, stop ``["END"]``
+    and seed 7 (``params`` add knobs or override these; ``None`` leaves one unset). The answer
+    must read ``expected`` and have stopped normally; it is returned for the wire's own checks.
+    """
+
+    async def chat(registry: Registry, model: str, expected: str, **params: Any) -> ChatResponse:
+        messages = [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hello"},
+        ]
+        response = await registry.achat(model, messages, **{**_BRIEF_SAMPLING, **params})
+        got = (response.content, response.finish_reason)
+        if got != (expected, FinishReason.STOP):
+            msg = f"plain chat answered {got!r}, expected {(expected, FinishReason.STOP)!r}"
+            raise AssertionError(msg)
+        return response
+
+    return chat
 
 
 @pytest.fixture(scope="session")  # session: Hypothesis properties take it (no per-example reset)

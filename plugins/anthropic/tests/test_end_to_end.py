@@ -23,7 +23,9 @@ from lmux_plug.testing.streams import terminal_of
 MODEL = "anthropic/claude-sonnet-4-5"
 
 
-async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropic_server, wire):
+async def test_plain_chat_sends_anthropic_request_and_decodes(
+    registry, anthropic_server, wire, brief_chat
+):
     anthropic_server.enqueue(
         wire.Reply(
             json_body=wire.message_body(
@@ -38,14 +40,8 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
             headers={"anthropic-ratelimit-requests-remaining": "41", "request-id": "req_abc"},
         )
     )
-    response = await registry.achat(
-        MODEL,
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        temperature=0.2,
-        stop=["END"],
-    )
-    assert response.content == "Hello!"
-    assert response.finish_reason is FinishReason.STOP
+    # Claude takes temperature or top_p, not both, and has no seed: leave those two unset.
+    response = await brief_chat(registry, MODEL, "Hello!", top_p=None, seed=None)
     assert response.usage.input_tokens == 130
     assert response.usage.cache_read_tokens == 100
     assert response.usage.cache_creation_tokens == 20
@@ -64,8 +60,8 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
     assert "authorization" not in {k.lower() for k in sent.headers}
     body = sent.json()
     assert body["model"] == "claude-sonnet-4-5"
-    assert body["system"] == [{"type": "text", "text": "Be brief."}]
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+    assert body["system"] == [{"type": "text", "text": "be brief"}]
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
     assert body["max_tokens"] == 64_000  # from the model spec
     assert body["temperature"] == 0.2
     assert body["stop_sequences"] == ["END"]

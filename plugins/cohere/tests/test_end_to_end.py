@@ -81,7 +81,9 @@ def _sse_response(body: bytes) -> Reply:
     return Reply.with_body(body, "text/event-stream")
 
 
-async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, registry) -> None:
+async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(
+    server, registry, brief_chat
+) -> None:
     fake, running = server
     citations = [{"start": 0, "end": 5, "text": "Hello", "sources": [], "type": "TEXT_CONTENT"}]
     fake.answer = lambda _b: Reply.with_json(
@@ -96,13 +98,10 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
             "usage": USAGE,
         }
     )
-    answer = await registry.achat(
+    answer = await brief_chat(
+        registry,
         "cohere/command-a-03-2025",
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        temperature=0.3,
-        top_p=0.9,
-        stop=["END"],
-        seed=7,
+        "Hello there",
         max_tokens=50,
         response_format={
             "type": "json_schema",
@@ -110,8 +109,6 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
         },
         extra_body={"k": 5},
     )
-    assert answer.content == "Hello there"
-    assert answer.finish_reason is FinishReason.STOP
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (120, 4)
     assert answer.usage.cache_read_tokens == 100
     assert answer.request_id == "gen-1"
@@ -124,10 +121,10 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     assert sent.json() == {
         "model": "command-a-03-2025",
         "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"},
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hello"},
         ],
-        "temperature": 0.3,
+        "temperature": 0.2,
         "p": 0.9,
         "stop_sequences": ["END"],
         "seed": 7,

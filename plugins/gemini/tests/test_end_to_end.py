@@ -186,18 +186,12 @@ def registry(server: tuple[WireServer, str], plugin_registry: Callable[..., Regi
     return plugin_registry(lmux_plug_gemini, "gemini", base_url=server[1], api_key=KEY)
 
 
-async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
+async def test_chat(
+    registry: Registry, server: tuple[WireServer, str], brief_chat: Callable[..., Any]
+) -> None:
     fake, _ = server
-    response = await registry.achat(
-        "gemini/gemini-2.5-flash",
-        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
-        temperature=0.2,
-        stop=["END"],
-        seed=3,
-    )
-    assert response.content == "echo: hello"
+    response = await brief_chat(registry, "gemini/gemini-2.5-flash", "echo: hello")
     assert [b.text for b in response.thinking] == ["hmm"]
-    assert response.finish_reason is FinishReason.STOP
     assert response.request_id == "resp-e2e"
     assert (response.usage.input_tokens, response.usage.output_tokens) == (11, 7)
     assert (response.usage.reasoning_tokens, response.usage.cache_read_tokens) == (4, 2)
@@ -215,8 +209,9 @@ async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
     assert sent.json()["systemInstruction"] == {"parts": [{"text": "be brief"}]}
     assert sent.json()["generationConfig"] == {
         "temperature": 0.2,
+        "topP": 0.9,
         "stopSequences": ["END"],
-        "seed": 3,
+        "seed": 7,
     }
 
 

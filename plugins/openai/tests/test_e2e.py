@@ -308,20 +308,18 @@ async def registry(
 # --------------------------------------------------------------------------- chat
 
 
-async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
-    response = await registry.achat(
+async def test_plain_chat(
+    registry: Registry, server: OpenAIServer, brief_chat: Callable[..., Any]
+) -> None:
+    response = await brief_chat(
+        registry,
         "mygw/plain",
-        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "hello from plain",
         max_tokens=10,
-        temperature=0.2,
-        stop=["\n"],
-        seed=7,
         user="u-1",
         extra_headers={"x-trace": "abc"},
         extra_body={"service_tier": "flex"},
     )
-    assert response.content == "hello from plain"
-    assert response.finish_reason is FinishReason.STOP
     assert response.usage.input_tokens == 20
     assert response.usage.cache_read_tokens == 8
     assert response.usage.reasoning_tokens == 2
@@ -337,8 +335,9 @@ async def test_plain_chat(registry: Registry, server: OpenAIServer) -> None:
     assert sent.headers["authorization"] == f"Bearer {KEY}"
     assert sent.headers["x-trace"] == "abc"
     assert sent.json()["max_tokens"] == 10
-    assert sent.json()["stop"] == ["\n"]
+    assert sent.json()["stop"] == ["END"]
     assert sent.json()["seed"] == 7
+    assert (sent.json()["temperature"], sent.json()["top_p"]) == (0.2, 0.9)
     assert sent.json()["user"] == "u-1"
     assert sent.json()["service_tier"] == "flex"
     assert sent.json()["messages"][0] == {"role": "system", "content": "be brief"}
