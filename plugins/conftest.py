@@ -18,6 +18,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
+from lmux_plug import RateLimitError
 from lmux_plug import Registry
 
 
@@ -115,6 +116,30 @@ def brief_chat() -> Callable[..., Awaitable[ChatResponse]]:
             msg = f"plain chat answered {got!r}, expected {(expected, FinishReason.STOP)!r}"
             raise AssertionError(msg)
         return response
+
+    return chat
+
+
+@pytest.fixture
+def rate_limited() -> Callable[..., Awaitable[RateLimitError]]:
+    """A rate-limited chat: ``error = await chat(registry, model, retry_after)``.
+
+    Each plugin's fake server answers one model with its wire's 429; the call must raise a
+    retryable ``RateLimitError`` with status 429, the ``retry_after`` (seconds) the wire said
+    and the provider named by ``model``'s prefix. The error is returned for the wire's own
+    checks (its request id, say).
+    """
+
+    async def chat(registry: Registry, model: str, retry_after: float) -> RateLimitError:
+        with pytest.raises(RateLimitError) as caught:
+            await registry.achat(model, "hi")
+        error = caught.value
+        got = (error.status_code, error.retryable, error.retry_after, error.provider)
+        expected = (429, True, retry_after, model.partition("/")[0])
+        if got != expected:
+            msg = f"rate limit (status, retryable, retry_after, provider): {got!r} != {expected!r}"
+            raise AssertionError(msg)
+        return error
 
     return chat
 

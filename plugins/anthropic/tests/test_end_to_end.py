@@ -185,7 +185,7 @@ async def test_json_object_mode_streams_json_as_text(registry, anthropic_server,
     assert body["tools"][0]["input_schema"]["type"] == "object"
 
 
-async def test_429_with_retry_after(registry, anthropic_server, wire):
+async def test_429_with_retry_after(registry, anthropic_server, wire, rate_limited):
     error = {
         "type": "error",
         "error": {
@@ -198,15 +198,10 @@ async def test_429_with_retry_after(registry, anthropic_server, wire):
             status=429, json_body=error, headers={"retry-after": "17", "x-should-retry": "true"}
         )
     )
-    with pytest.raises(RateLimitError) as info:
-        await registry.achat(MODEL, "Hi")
-    assert info.value.status_code == 429
-    assert info.value.retry_after == 17.0
-    assert info.value.retryable is True
-    assert info.value.request_id == "req_1"
-    assert info.value.provider == "anthropic"
-    assert "test-key" not in str(info.value)
-    assert "test-key" not in (info.value.body or "")
+    error = await rate_limited(registry, MODEL, 17.0)
+    assert error.request_id == "req_1"
+    assert "test-key" not in str(error)
+    assert "test-key" not in (error.body or "")
 
 
 async def test_529_overloaded_is_retryable_provider_error(registry, anthropic_server, wire):

@@ -454,7 +454,7 @@ async def test_input_too_long_is_context_length_exceeded_with_request_id(
 
 
 async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
-    bedrock_server, registry
+    bedrock_server, registry, rate_limited
 ) -> None:
     fake, _ = bedrock_server
     invalid = aws_error(400, "ValidationException", "The provided model identifier is invalid.")
@@ -463,10 +463,7 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
         await registry.achat("bedrock/does-not-exist", "hi")
     throttled = aws_error(429, "ThrottlingException", "Rate exceeded", {"retry-after": "2"})
     fake.answer = lambda _r, _a, _b: throttled
-    with pytest.raises(RateLimitError) as caught:
-        await registry.achat(f"bedrock/{NOVA}", "hi")
-    assert caught.value.retryable is True
-    assert caught.value.retry_after == 2
+    await rate_limited(registry, f"bedrock/{NOVA}", 2.0)
 
 
 async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, registry) -> None:

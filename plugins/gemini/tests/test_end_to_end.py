@@ -24,7 +24,6 @@ from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
-from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
@@ -372,12 +371,10 @@ async def test_embedding_model_cannot_chat(
     assert server[0].requests == []
 
 
-async def test_rate_limit_carries_retry_delay(registry: Registry) -> None:
-    with pytest.raises(RateLimitError) as info:
-        await registry.achat("gemini/limited", "hi")
-    assert info.value.retry_after == 7.0
-    assert info.value.status_code == 429
-    assert info.value.retryable
+async def test_rate_limit_carries_retry_delay(
+    registry: Registry, rate_limited: Callable[..., Any]
+) -> None:
+    await rate_limited(registry, "gemini/limited", 7.0)
 
 
 async def test_model_not_found(registry: Registry) -> None:

@@ -449,13 +449,10 @@ async def test_embeddings_in_input_order(
 # --------------------------------------------------------------------------- errors
 
 
-async def test_rate_limit_with_retry_after_seconds(registry: Registry) -> None:
-    with pytest.raises(RateLimitError) as caught:
-        await registry.achat("mygw/rate-limited-seconds", "hi")
-    assert caught.value.status_code == 429
-    assert caught.value.retry_after == 7.0
-    assert caught.value.retryable
-    assert caught.value.provider == "mygw"
+async def test_rate_limit_with_retry_after_seconds(
+    registry: Registry, rate_limited: Callable[..., Any]
+) -> None:
+    await rate_limited(registry, "mygw/rate-limited-seconds", 7.0)
 
 
 async def test_rate_limit_with_retry_after_http_date(registry: Registry) -> None:
