@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
+from lmux_plug import ChatChunk
 from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import RateLimitError
 from lmux_plug import Registry
+from lmux_plug.testing.streams import terminal_of
 
 
 @pytest.fixture
@@ -142,6 +144,49 @@ def rate_limited() -> Callable[..., Awaitable[RateLimitError]]:
         return error
 
     return chat
+
+
+@pytest.fixture
+def streamed_tool_call() -> Callable[..., Awaitable[list[ChatChunk]]]:
+    """A streamed tool call: ``await stream(registry, model, call_id, tokens, request_id)``.
+
+    The plugins' stream tests script their fake server to answer ``"go"`` (with the tool
+    ``f`` offered) by calling ``f`` with ``{"a": 1}`` in pieces. The deltas must rebuild that
+    call under the wire's ``call_id``, the terminal chunk must end in ``TOOL_CALLS`` with
+    ``tokens`` input tokens and a cost, and every chunk must carry ``request_id``. The chunks
+    are returned for the wire's own checks (text or thinking before the call).
+    """
+
+    async def stream(
+        registry: Registry, model: str, call_id: str, tokens: int, request_id: str
+    ) -> list[ChatChunk]:
+        tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+        chunks = [c async for c in registry.achat_stream(model, "go", tools=[tool])]
+        deltas = [d for c in chunks for d in c.tool_call_deltas]
+        terminal = terminal_of(chunks)
+        usage = terminal.usage
+        got = (
+            (deltas[0].index, deltas[0].id, deltas[0].name) if deltas else None,
+            "".join(d.arguments for d in deltas),
+            terminal.finish_reason,
+            None if usage is None else usage.input_tokens,
+            terminal.cost is not None,
+            {c.request_id for c in chunks},
+        )
+        expected = (
+            (0, call_id, "f"),
+            '{"a": 1}',
+            FinishReason.TOOL_CALLS,
+            tokens,
+            True,
+            {request_id},
+        )
+        if got != expected:
+            msg = f"streamed tool call: {got!r} != {expected!r}"
+            raise AssertionError(msg)
+        return chunks
+
+    return stream
 
 
 @pytest.fixture(scope="session")  # session: Hypothesis properties take it (no per-example reset)

@@ -27,7 +27,6 @@ from lmux_plug import Registry
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
-from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -222,7 +221,7 @@ async def test_named_tool_choice_offers_only_that_tool(server, registry) -> None
     assert body["tool_choice"] == "REQUIRED"
 
 
-async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
+async def test_stream_text_tool_plan_and_tool_calls(server, registry, streamed_tool_call) -> None:
     fake, running = server
     events = [
         {"id": "gen-s", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
@@ -255,27 +254,10 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
         {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": USAGE}},
     ]
     fake.answer = lambda _b: _sse_response(sse(*events))
-    chunks = [
-        c
-        async for c in registry.achat_stream(
-            "cohere/command-r-08-2024",
-            "go",
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
-        )
-    ]
+    chunks = await streamed_tool_call(registry, "cohere/command-r-08-2024", "t_1", 120, "gen-s")
     assert running.requests[0].json()["stream"] is True
     assert "".join(c.thinking_delta for c in chunks) == "I will call it."
     assert "".join(c.delta for c in chunks) == ""
-    deltas = [d for c in chunks for d in c.tool_call_deltas]
-    assert deltas[0].id == "t_1"
-    assert deltas[0].name == "f"
-    assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = terminal_of(chunks)
-    assert terminal.finish_reason is FinishReason.TOOL_CALLS
-    assert terminal.usage is not None
-    assert terminal.usage.input_tokens == 120
-    assert terminal.cost is not None
-    assert all(c.request_id == "gen-s" for c in chunks)
 
 
 async def test_stream_without_message_end_is_truncated(server, registry) -> None:
