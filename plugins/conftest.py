@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,18 +26,32 @@ from lmux_plug.testing.streams import terminal_of
 
 
 @pytest.fixture
-async def plugin_registry() -> AsyncIterator[Callable[..., Registry]]:
-    """``make(plugin, provider=None, *, transport=None, **configure)``: a registry of ``plugin``.
+async def plugin_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Callable[..., Registry]]:
+    """``make(plugin, provider=None, *, transport=None, env=None, **configure)``: a registry.
 
-    The registry has that plugin alone (no built-in providers); with ``provider``,
-    ``registry.configure(provider, **configure)`` points it at the test's server. Every
-    registry made is closed after the test, however the test ends.
+    The registry has ``plugin`` alone (no built-in providers); with ``provider``,
+    ``registry.configure(provider, **configure)`` points it at the test's server. ``env``
+    sets environment variables for the test (``None`` removes one), for the suites that
+    check how the plugin reads its key from the environment. Every registry made is closed
+    after the test, however the test ends.
     """
     made: list[Registry] = []
 
     def make(
-        plugin: object, provider: str | None = None, *, transport: Any = None, **configure: Any
+        plugin: object,
+        provider: str | None = None,
+        *,
+        transport: Any = None,
+        env: Mapping[str, str | None] | None = None,
+        **configure: Any,
     ) -> Registry:
+        for name, value in (env or {}).items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
         registry = Registry(plugins=[plugin], builtins=False, transport=transport)
         made.append(registry)
         if provider is not None:

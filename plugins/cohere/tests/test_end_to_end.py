@@ -68,12 +68,10 @@ async def server() -> AsyncIterator[tuple[FakeCohere, WireServer]]:
 
 @pytest.fixture
 def registry(
-    server: tuple[FakeCohere, WireServer],
-    monkeypatch: pytest.MonkeyPatch,
-    plugin_registry: Callable[..., Registry],
+    server: tuple[FakeCohere, WireServer], plugin_registry: Callable[..., Registry]
 ) -> Registry:
-    monkeypatch.setenv("CO_API_KEY", KEY)
-    return plugin_registry(lmux_plug_cohere, "cohere", base_url=server[1].origin())
+    origin = server[1].origin()
+    return plugin_registry(lmux_plug_cohere, "cohere", env={"CO_API_KEY": KEY}, base_url=origin)
 
 
 def _sse_response(body: bytes) -> Reply:

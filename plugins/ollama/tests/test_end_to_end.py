@@ -145,13 +145,12 @@ async def server() -> AsyncIterator[tuple[WireServer, str]]:
 
 
 @pytest.fixture
-def registry(
-    server: tuple[WireServer, str],
-    monkeypatch: pytest.MonkeyPatch,
-    plugin_registry: Callable[..., Registry],
-) -> Registry:
-    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
-    return plugin_registry(lmux_plug_ollama, "ollama", base_url=f"http://{server[1]}")
+def registry(server: tuple[WireServer, str], plugin_registry: Callable[..., Registry]) -> Registry:
+    # No key in the environment: a local Ollama needs none, and none must be sent.
+    origin = f"http://{server[1]}"
+    return plugin_registry(
+        lmux_plug_ollama, "ollama", env={"OLLAMA_API_KEY": None}, base_url=origin
+    )
 
 
 async def test_chat(
