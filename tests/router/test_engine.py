@@ -33,12 +33,10 @@ from lmux_plug.resilience.clock import SYSTEM_CLOCK
 from lmux_plug.resilience.timeouts import call_at
 from lmux_plug.resilience.timeouts import cancel
 from lmux_plug.resilience.timeouts import within
-from lmux_plug.router import Deployment
-from lmux_plug.router import LogicalModel
 from lmux_plug.router import Router
-from lmux_plug.router import RouterConfig
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
+from tests.helpers import one_deployment
 
 # -- Retry-After -----------------------------------------------------------------------
 
@@ -214,11 +212,10 @@ async def test_router_breaker_cooldown_on_an_injected_clock(openai_registry):
     """The breaker's 30 s cooldown passes on a manual clock: no wall-clock waiting."""
     clock = ManualClock()
     async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
-        deployment = Deployment(
-            "openai/fake-model", base_url=server.url, name="d1", api_keys=("sk-test-1",)
-        )
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
+        config = one_deployment(
+            server.url,
+            "sk-test-1",
+            name="d1",
             retries=0,
             breaker_threshold=2,
             breaker_cooldown=30.0,
@@ -241,9 +238,9 @@ async def test_router_breaker_cooldown_on_an_injected_clock(openai_registry):
 async def test_router_backoff_sleeps_on_the_injected_clock(openai_registry):
     clock = ManualClock()
     async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
-        deployment = Deployment("openai/fake-model", base_url=server.url, api_keys=("sk-t",))
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
+        config = one_deployment(
+            server.url,
+            "sk-t",
             retries=3,
             backoff_base=5.0,
             backoff_max=60.0,
