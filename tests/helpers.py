@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hypothesis import strategies as st
+
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import ProviderError
@@ -213,3 +215,23 @@ def one_deployment(
         limits=Limits() if limits is None else limits,
     )
     return RouterConfig(models={"m": LogicalModel("m", [deployment])}, **router)
+
+
+def fuzz_scalars(*, json_safe: bool) -> st.SearchStrategy[Any]:
+    """The scalars the fuzz tests build their junk from.
+
+    None, booleans, integers far past 64 bits, floats and short texts; with ``json_safe``
+    (what a JSON body can carry) the floats are finite, otherwise NaN, the infinities and
+    a few bytes come too (what a Python caller can pass).
+    """
+    common = (st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70))
+    if json_safe:
+        return st.one_of(
+            *common, st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+        )
+    return st.one_of(
+        *common,
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+        st.binary(max_size=4),
+    )
