@@ -142,12 +142,12 @@ def rate_limited() -> Callable[..., Awaitable[RateLimitError]]:
     """A rate-limited chat: ``error = await chat(registry, model, retry_after)``.
 
     Each plugin's fake server answers one model with its wire's 429; the call must raise a
-    retryable ``RateLimitError`` with status 429, the ``retry_after`` (seconds) the wire said
-    and the provider named by ``model``'s prefix. The error is returned for the wire's own
-    checks (its request id, say).
+    retryable ``RateLimitError`` with status 429, the ``retry_after`` (seconds, or a
+    ``pytest.approx`` of them) the wire said and the provider named by ``model``'s prefix.
+    The error is returned for the wire's own checks (its request id, say).
     """
 
-    async def chat(registry: Registry, model: str, retry_after: float) -> RateLimitError:
+    async def chat(registry: Registry, model: str, retry_after: object) -> RateLimitError:
         with pytest.raises(RateLimitError) as caught:
             await registry.achat(model, "hi")
         error = caught.value
