@@ -1,7 +1,7 @@
 """Replay every recorded Gemini exchange in ``../shared/wire/gemini`` through the codec.
 
-Each expectation comes from the recorded body through this file's small reader, never
-through the codec it checks.
+Text, thoughts, calls with their signatures, usage and errors are expected as ``_expected``
+and ``_expected_error`` read them from the recorded JSON or SSE body, never through the codec.
 """
 
 from __future__ import annotations

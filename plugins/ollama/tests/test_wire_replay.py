@@ -1,7 +1,7 @@
 """Replay every recorded Ollama exchange in ``../shared/wire/ollama`` through the codec.
 
-Each expectation comes from the recorded body through this file's small reader, never
-through the codec it checks.
+Text, thinking, calls and token counts are expected as ``_expected`` reads them from the
+recorded NDJSON lines, never through the codec.
 """
 
 from __future__ import annotations
