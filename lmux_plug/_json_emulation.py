@@ -29,6 +29,7 @@ from lmux_plug._types import JsonObjectResponseFormat
 from lmux_plug._types import JsonSchemaResponseFormat
 from lmux_plug._types import ProviderSpec
 from lmux_plug._types import SystemMessage
+from lmux_plug.codec import JsonNesting
 
 if TYPE_CHECKING:
     from lmux_plug._types import ChatResponse
@@ -129,7 +130,7 @@ class JsonStreamFilter:
     :func:`settle` does. Scanning is incremental: each character is looked at once.
     """
 
-    __slots__ = ("_context", "_depth", "_escaped", "_fmt", "_held", "_in_string", "_seen", "_state")
+    __slots__ = ("_context", "_fmt", "_held", "_nesting", "_seen", "_state")
 
     def __init__(self, fmt: ResponseFormat, *, provider: str, model: str) -> None:
         self._fmt = fmt
@@ -137,9 +138,7 @@ class JsonStreamFilter:
         self._state = "lead"  # lead -> value -> done, or lead -> held (prose first)
         self._held = ""  # lead text not yet decided on, or everything once prose came first
         self._seen: list[str] = []  # all text received, for the final check and errors
-        self._depth = 0
-        self._in_string = False
-        self._escaped = False
+        self._nesting = JsonNesting()
 
     def feed(self, text: str) -> str:
         """What of ``text`` to pass on now."""
@@ -173,24 +172,11 @@ class JsonStreamFilter:
         return ""
 
     def _value(self, text: str) -> str:
-        for index, char in enumerate(text):
-            if self._in_string:
-                if self._escaped:
-                    self._escaped = False
-                elif char == "\\":
-                    self._escaped = True
-                elif char == '"':
-                    self._in_string = False
-            elif char == '"':
-                self._in_string = True
-            elif char in "{[":
-                self._depth += 1
-            elif char in "}]":
-                self._depth -= 1
-                if self._depth == 0:
-                    self._state = "done"
-                    return text[: index + 1]
-        return text
+        end = self._nesting.end_in(text)
+        if end is None:
+            return text
+        self._state = "done"
+        return text[:end]
 
     def finish(self, *, tool_called: bool = False) -> str:
         """What was held back (the JSON, when prose came first); checks the whole answer."""

@@ -6,7 +6,8 @@ body, turning a tool call's JSON argument text into the object a wire wants, giv
 call without an id a stable one, checking a reasoning effort, adding a message's blocks to
 a conversation whose roles must alternate, reading the JSON object of one stream event,
 checking an embeddings answer holds one entry per input, merging a request's ``extra`` body
-fields, reading the objects of a JSON array defensively.
+fields, reading the objects of a JSON array defensively, finding where a JSON value that
+arrives in pieces ends (:class:`JsonNesting`).
 Nothing here does I/O or imports aiohttp, so a codec stays cheap to import and to test.
 """
 
@@ -25,6 +26,7 @@ from lmux_plug.params import REASONING_EFFORTS
 
 __all__ = [
     "REASONING_EFFORTS",
+    "JsonNesting",
     "add_turn",
     "count_of",
     "json_object",
@@ -37,6 +39,49 @@ __all__ = [
     "tool_arguments",
     "tool_call_id",
 ]
+
+
+class JsonNesting:
+    """Follow the nesting of JSON text fed a piece at a time, to find where a value ends.
+
+    Brackets inside strings (escaped quotes included) do not count. ``opens`` and ``closes``
+    name the brackets that do: both kinds by default (any object or array), ``"{"`` and
+    ``"}"`` to cut a stream of objects. Each character is looked at once, whatever the pieces.
+    """
+
+    __slots__ = ("_closes", "_escaped", "_in_string", "_opens", "depth")
+
+    def __init__(self, opens: str = "{[", closes: str = "}]") -> None:
+        self._opens = opens
+        self._closes = closes
+        #: How many counted brackets are open after the text fed so far.
+        self.depth = 0
+        self._in_string = False
+        self._escaped = False
+
+    def end_in(self, text: str, start: int = 0) -> int | None:
+        """The index just past the bracket in ``text[start:]`` that closes the outermost value.
+
+        ``None`` when the piece ends first: the state carries over to the next piece.
+        """
+        for index in range(start, len(text)):
+            char = text[index]
+            if self._in_string:
+                if self._escaped:
+                    self._escaped = False
+                elif char == "\\":
+                    self._escaped = True
+                elif char == '"':
+                    self._in_string = False
+            elif char == '"':
+                self._in_string = True
+            elif char in self._opens:
+                self.depth += 1
+            elif char in self._closes:
+                self.depth -= 1
+                if self.depth == 0:
+                    return index + 1
+        return None
 
 
 def count_of(body: Mapping[str, Any], key: str) -> int:

@@ -24,7 +24,7 @@ Also here, for codecs: the SSE and NDJSON decoders (:class:`SSEDecoder`,
 :func:`reclassed`), the small helpers every codec needs (:func:`count_of`,
 :func:`tool_arguments`, :func:`tool_call_id`, :func:`reasoning_level`, :func:`sampling`,
 :func:`stream_event`, :func:`one_per_input`, :func:`merge_extra`, :func:`json_object`,
-:func:`objects_of`,
+:func:`objects_of`, :class:`JsonNesting`,
 :func:`decode_json`), :func:`decoded_stream` for a stream of any kind of chunk (the APIs
 beyond chat), :func:`path_segment` for ids that go into a URL path,
 :func:`gather_limited` for wires that need several calls for one request, and
@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from lmux_plug._sse import ServerSentEvent
     from lmux_plug._sse import SSEDecoder
     from lmux_plug.codec import REASONING_EFFORTS
+    from lmux_plug.codec import JsonNesting
     from lmux_plug.codec import count_of
     from lmux_plug.codec import json_object
     from lmux_plug.codec import merge_extra
@@ -101,6 +102,7 @@ __all__ = [
     "ChunkDecoder",
     "Codec",
     "CodecHooks",
+    "JsonNesting",
     "NDJSONDecoder",
     "SSEDecoder",
     "ServerSentEvent",

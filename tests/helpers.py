@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
 
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
@@ -20,6 +23,10 @@ from lmux_plug import ProviderError
 from lmux_plug import Registry
 from lmux_plug import Usage
 from lmux_plug import wire
+from lmux_plug.router import Deployment
+from lmux_plug.router import Limits
+from lmux_plug.router import LogicalModel
+from lmux_plug.router import RouterConfig
 from lmux_plug.testing.wire_server import Scenario
 from lmux_plug.testing.wire_server import WireServer
 
@@ -184,3 +191,47 @@ async def served_registry(
     ):
         registry.configure(provider, api_key=api_key)
         yield registry, server
+
+
+def one_deployment(
+    url: str,
+    key: str,
+    *,
+    name: str | None = None,
+    limits: Limits | None = None,
+    **router: Any,
+) -> RouterConfig:
+    """The router configuration the router tests start from: logical model ``m`` alone.
+
+    ``m`` is served by one deployment of ``openai/fake-model`` at ``url`` (a fake server)
+    with the one API key ``key``, ``name`` and ``limits``; ``router`` holds the policy under
+    test (retries, breaker, backoff).
+    """
+    deployment = Deployment(
+        "openai/fake-model",
+        base_url=url,
+        name=name,
+        api_keys=(key,),
+        limits=Limits() if limits is None else limits,
+    )
+    return RouterConfig(models={"m": LogicalModel("m", [deployment])}, **router)
+
+
+def fuzz_scalars(*, json_safe: bool) -> st.SearchStrategy[Any]:
+    """The scalars the fuzz tests build their junk from.
+
+    None, booleans, integers far past 64 bits, floats and short texts; with ``json_safe``
+    (what a JSON body can carry) the floats are finite, otherwise NaN, the infinities and
+    a few bytes come too (what a Python caller can pass).
+    """
+    common = (st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70))
+    if json_safe:
+        return st.one_of(
+            *common, st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+        )
+    return st.one_of(
+        *common,
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=8),
+        st.binary(max_size=4),
+    )

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lmux_plug import InvalidRequestError
 from lmux_plug import ToolCall
+from lmux_plug.codec import JsonNesting
 from lmux_plug.codec import add_turn
 from lmux_plug.codec import count_of
 from lmux_plug.codec import objects_of
 from lmux_plug.codec import reasoning_level
 from lmux_plug.codec import tool_arguments
 from lmux_plug.codec import tool_call_id
+from lmux_plug.testing.strategies import json_values
 
 
 def test_add_turn_merges_consecutive_turns_of_one_role() -> None:
@@ -69,3 +74,32 @@ def test_objects_of_keeps_the_objects_of_a_list_only() -> None:
     assert objects_of([first, "stray", None, 3, second, ["nested"]]) == [first, second]
     for not_a_list in (None, {"type": "text"}, "text", ({"type": "text"},)):
         assert objects_of(not_a_list) == []
+
+
+@given(
+    st.one_of(st.lists(json_values()), st.dictionaries(st.text(), json_values())),
+    st.lists(st.integers(0, 400), max_size=6),
+)
+def test_json_nesting_finds_the_end_of_a_value_fed_in_any_pieces(
+    value: object, cuts: list[int]
+) -> None:
+    # Brackets, quotes and backslashes inside strings must not move the end.
+    text = json.dumps(value) + ' {"after": "[}"}'
+    end = len(json.dumps(value))
+    nesting = JsonNesting()
+    found, offset = None, 0
+    for left, right in zip([0, *sorted(cuts)], [*sorted(cuts), len(text)], strict=True):
+        piece = text[left:right] if right > left else ""
+        if found is None and (at := nesting.end_in(piece)) is not None:
+            found = offset + at
+        offset += len(piece)
+    assert found == end
+
+
+def test_json_nesting_can_count_objects_only() -> None:
+    nesting = JsonNesting("{", "}")
+    text = '[{"a": [1, "}"]}, {"b": {}}]'
+    first = nesting.end_in(text, text.index("{"))
+    assert text[:first] == '[{"a": [1, "}"]}'
+    assert nesting.depth == 0
+    assert nesting.end_in(text, first) == len(text) - 1

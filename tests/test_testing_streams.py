@@ -10,6 +10,8 @@ from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import ProviderError
 from lmux_plug.testing.streams import cut_short
+from lmux_plug.testing.streams import in_pieces
+from lmux_plug.testing.streams import same_under_any_split
 from lmux_plug.testing.streams import terminal_of
 
 
@@ -51,3 +53,28 @@ def test_terminal_of_returns_the_one_last_finished_chunk() -> None:
     for wrong in ([end, ChatChunk(delta="late")], [end, end], [ChatChunk(delta="a")]):
         with pytest.raises(AssertionError, match="not one terminal chunk at the end"):
             terminal_of(wrong)
+
+
+class _Words:
+    """A toy stream decoder: one chunk per complete space-ended word, the rest on close."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        _Words.made += 1
+        self._held = b""
+
+    def feed(self, data: bytes) -> list[ChatChunk]:
+        *words, self._held = (self._held + data).split(b" ")
+        return [ChatChunk(delta=w.decode()) for w in words]
+
+    def close(self) -> list[ChatChunk]:
+        return [ChatChunk(delta=self._held.decode(), finish_reason=FinishReason.STOP)]
+
+
+def test_in_pieces_feeds_a_fresh_decoder_every_piece_then_closes_it() -> None:
+    before = _Words.made
+    chunks = same_under_any_split(in_pieces(_Words), b"one two three", [2, 5, 9])
+    assert [c.delta for c in chunks] == ["one", "two", "three"]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert _Words.made == before + 2  # one decoder for the whole body, one for the pieces

@@ -2,7 +2,8 @@
 
 A streaming decoder must give the same chunks however the bytes arrive; ``split_at``
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
-``same_under_any_split`` checks a decoder on whole and cut bytes at once; ``terminal_of``
+``same_under_any_split`` checks a decoder on whole and cut bytes at once (``in_pieces``
+makes its ``decode`` from a stream decoder); ``terminal_of``
 checks that a finished stream ends in exactly one terminal chunk and returns it. ``collect``
 drains an async stream into a list the caller holds, so the items that arrived before an
 error are still there to assert on; ``cut_short`` collects a chat stream that must fail
@@ -24,11 +25,13 @@ from lmux_plug._aclose import aclose_if_any
 
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
+    from lmux_plug.wire import StreamDecoder
 
 __all__ = [
     "collect",
     "cut_short",
     "first_then_close",
+    "in_pieces",
     "same_under_any_split",
     "split_at",
     "terminal_of",
@@ -76,6 +79,21 @@ async def cut_short(stream: AsyncIterable[ChatChunk]) -> list[ChatChunk]:
         msg = f"a truncated stream delivered a finished chunk: {finished}"
         raise AssertionError(msg)
     return chunks
+
+
+def in_pieces(make: Callable[[], StreamDecoder]) -> Callable[[list[bytes]], list[ChatChunk]]:
+    """The ``decode`` of :func:`same_under_any_split` for a codec's stream decoder.
+
+    Each call takes a fresh decoder from ``make``, feeds it the pieces in order and closes
+    it; the chunks of all of that, in order.
+    """
+
+    def decode(pieces: list[bytes]) -> list[ChatChunk]:
+        decoder = make()
+        chunks = [chunk for piece in pieces for chunk in decoder.feed(piece)]
+        return chunks + decoder.close()
+
+    return decode
 
 
 def same_under_any_split(

@@ -20,7 +20,8 @@ Usage in a plugin's tests::
             ...  # exchange.request.uri, exchange.response.status / .headers / .body
 
 ``recordings`` returns an empty list when the folder is absent; ``skip_without_wire``
-skips the calling test with a message then. ``recording_params`` makes the parameters of
+skips the calling test with a message then; ``check_exclusions`` checks the recordings a
+suite leaves out against the folder. ``recording_params`` makes the parameters of
 such a test, each recording's path below the folder as its id, or one skipped
 ``no-wire-folder`` case without the folder. ``sse_events`` and ``sse_json`` read a recorded
 ``text/event-stream`` body plainly (no codec), for the expectations a replay compares
@@ -48,6 +49,7 @@ __all__ = [
     "WireExchange",
     "WireRequest",
     "WireResponse",
+    "check_exclusions",
     "load_recording",
     "parse_json",
     "recording_params",
@@ -188,6 +190,24 @@ def skip_without_wire(folder: str | Path) -> None:
         import pytest  # noqa: PLC0415 (only tests call this; the module stays importable without)
 
         pytest.skip(f"recorded wire traffic not found at {folder}")
+
+
+def check_exclusions(folder: str | Path, exclude: Mapping[str, str]) -> None:
+    """Check a replay suite's exclusions (file name -> why it is not replayed) against ``folder``.
+
+    Skips without the folder. Otherwise every excluded name must be a recording there (an
+    exclusion must not outlive its file, nor hide a typo) and at least one recording must be
+    left to replay (no reader bug may turn them all into exclusions).
+    """
+    skip_without_wire(folder)
+    names = {p.name for p in Path(folder).rglob("*") if p.is_file()}
+    unknown = sorted(set(exclude) - names)
+    if unknown:
+        msg = f"exclusions naming no recording in {folder}: {unknown}"
+        raise AssertionError(msg)
+    if not recordings(folder, exclude=exclude):
+        msg = f"{folder} holds no replayable recording"
+        raise AssertionError(msg)
 
 
 def load_recording(path: str | Path) -> list[WireExchange]:

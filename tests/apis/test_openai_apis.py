@@ -447,12 +447,25 @@ async def test_complete_stream_one_terminal_with_usage(server: tuple[FakeOpenAI,
 # --------------------------------------------------------------------------- transcription
 
 
+async def _transcribe(
+    server: tuple[FakeOpenAI, Registry],
+    answer: dict[str, Any],
+    model: str,
+    audio: bytes,
+    **params: Any,
+) -> Any:
+    """Transcribe ``audio`` with ``model`` while the fake server answers with ``answer``."""
+    fake, registry = server
+    fake.answer_json("/v1/audio/transcriptions", answer)
+    return await registry.atranscribe(model, audio, **params)
+
+
 async def test_transcribe_uploads_multipart_and_prices_minutes(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
-    fake, registry = server
-    fake.answer_json(
-        "/v1/audio/transcriptions",
+    audio = b"RIFF\x00\x01binary\r\n--not-a-boundary\r\n\xff"
+    response = await _transcribe(
+        server,
         {
             "task": "transcribe",
             "language": "english",
@@ -461,9 +474,6 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
             "segments": [{"id": 0, "start": 0.0, "end": 1.5, "text": "Hello there."}],
             "usage": {"type": "duration", "seconds": 120},
         },
-    )
-    audio = b"RIFF\x00\x01binary\r\n--not-a-boundary\r\n\xff"
-    response = await registry.atranscribe(
         "openai/whisper-1",
         audio,
         filename='we"ird name.wav',
@@ -472,7 +482,7 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
         response_format="verbose_json",
         timestamp_granularities=["segment", "word"],
     )
-    sent = fake.requests[-1]
+    sent = server[0].requests[-1]
     assert sent["file"] == ('we"ird name.wav', "audio/x-wav", audio)
     assert sent["form"]["model"] == ["whisper-1"]
     assert sent["form"]["language"] == ["en"]
@@ -489,9 +499,8 @@ async def test_transcribe_uploads_multipart_and_prices_minutes(
 async def test_transcribe_diarized_segments_keep_speakers(
     server: tuple[FakeOpenAI, Registry],
 ) -> None:
-    fake, registry = server
-    fake.answer_json(
-        "/v1/audio/transcriptions",
+    response = await _transcribe(
+        server,
         {
             "text": "Hi. Hello.",
             "duration": 4.2,
@@ -515,9 +524,9 @@ async def test_transcribe_diarized_segments_keep_speakers(
             ],
             "usage": {"type": "tokens", "input_tokens": 50, "output_tokens": 4, "total_tokens": 54},
         },
-    )
-    response = await registry.atranscribe(
-        "openai/gpt-4o-transcribe-diarize", b"audio", response_format="diarized_json"
+        "openai/gpt-4o-transcribe-diarize",
+        b"audio",
+        response_format="diarized_json",
     )
     assert [(s.speaker, s.text) for s in response.segments] == [("A", "Hi."), ("B", "Hello.")]
     assert response.usage.input_tokens == 50
@@ -532,11 +541,8 @@ async def test_transcribe_text_format_and_groq(server: tuple[FakeOpenAI, Registr
     assert response.text == "plain words\n"
     openai_url = registry._routes["openai"].base_url
     registry.configure("groq", api_key=KEY, base_url=openai_url)
-    fake.answer_json(
-        "/v1/audio/transcriptions",
-        {"text": "hola", "language": "Spanish", "duration": 30, "x_groq": {"id": "req_x"}},
-    )
-    groq = await registry.atranscribe("groq/whisper-large-v3", b"a")
+    answer = {"text": "hola", "language": "Spanish", "duration": 30, "x_groq": {"id": "req_x"}}
+    groq = await _transcribe(server, answer, "groq/whisper-large-v3", b"a")
     assert groq.language == "Spanish"
     assert groq.cost is not None
     assert groq.cost.total == Decimal("0.000925")

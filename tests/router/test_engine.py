@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from lmux_plug import Registry
 from lmux_plug.errors import AuthenticationError
 from lmux_plug.errors import ContentFilterError
 from lmux_plug.errors import ContextLengthExceededError
@@ -33,12 +37,10 @@ from lmux_plug.resilience.clock import SYSTEM_CLOCK
 from lmux_plug.resilience.timeouts import call_at
 from lmux_plug.resilience.timeouts import cancel
 from lmux_plug.resilience.timeouts import within
-from lmux_plug.router import Deployment
-from lmux_plug.router import LogicalModel
 from lmux_plug.router import Router
-from lmux_plug.router import RouterConfig
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
+from tests.helpers import one_deployment
 
 # -- Retry-After -----------------------------------------------------------------------
 
@@ -210,20 +212,21 @@ async def test_call_with_retries_falls_through_and_logs(caplog):
     assert "falling back from a/x to b/y" in caplog.text
 
 
+@contextlib.asynccontextmanager
+async def _failing_router(
+    registry: Registry, clock: ManualClock, **policy: Any
+) -> AsyncIterator[tuple[FakeOpenAIServer, Router]]:
+    """A router with ``policy`` on ``clock`` over one deployment ``d1`` that answers 500."""
+    async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
+        config = one_deployment(server.url, "sk-test-1", name="d1", **policy)
+        yield server, Router(config=config, registry=registry, clock=clock)
+
+
 async def test_router_breaker_cooldown_on_an_injected_clock(openai_registry):
     """The breaker's 30 s cooldown passes on a manual clock: no wall-clock waiting."""
     clock = ManualClock()
-    async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
-        deployment = Deployment(
-            "openai/fake-model", base_url=server.url, name="d1", api_keys=("sk-test-1",)
-        )
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
-            retries=0,
-            breaker_threshold=2,
-            breaker_cooldown=30.0,
-        )
-        router = Router(config=config, registry=openai_registry, clock=clock)
+    policy = {"retries": 0, "breaker_threshold": 2, "breaker_cooldown": 30.0}
+    async with _failing_router(openai_registry, clock, **policy) as (server, router):
         for _ in range(2):
             with pytest.raises(ProviderError):
                 await router.achat("m", "hi")
@@ -240,16 +243,8 @@ async def test_router_breaker_cooldown_on_an_injected_clock(openai_registry):
 
 async def test_router_backoff_sleeps_on_the_injected_clock(openai_registry):
     clock = ManualClock()
-    async with FakeOpenAIServer(FaultPlan(faults={"500": 1.0})) as server:
-        deployment = Deployment("openai/fake-model", base_url=server.url, api_keys=("sk-t",))
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
-            retries=3,
-            backoff_base=5.0,
-            backoff_max=60.0,
-            breaker_threshold=100,
-        )
-        router = Router(config=config, registry=openai_registry, clock=clock)
+    policy = {"retries": 3, "backoff_base": 5.0, "backoff_max": 60.0, "breaker_threshold": 100}
+    async with _failing_router(openai_registry, clock, **policy) as (server, router):
         with pytest.raises(ProviderError) as info:
             await router.achat("m", "hi")
         assert len(info.value.attempts) == 4

@@ -14,27 +14,20 @@ import time
 import pytest
 
 from lmux_plug.resilience import ManualClock
-from lmux_plug.router import Deployment
 from lmux_plug.router import Limits
-from lmux_plug.router import LogicalModel
 from lmux_plug.router import Router
 from lmux_plug.router import RouterConfig
 from lmux_plug.router.state import RedisBackend
 from lmux_plug.router.state import StateBackendError
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
+from tests.helpers import one_deployment
 
 pytestmark = [pytest.mark.redis]
 
 
 def _config(server: FakeOpenAIServer, **router: object) -> RouterConfig:
-    deployment = Deployment(
-        "openai/fake-model",
-        base_url=server.url,
-        name="d",
-        api_keys=("sk-test-redis-1",),
-        limits=Limits(rpm=10_000, tpm=10_000_000),
-    )
-    return RouterConfig(models={"m": LogicalModel("m", [deployment])}, **router)
+    limits = Limits(rpm=10_000, tpm=10_000_000)
+    return one_deployment(server.url, "sk-test-redis-1", name="d", limits=limits, **router)
 
 
 async def test_redis_down_degrades_to_local_limits_and_recovers(

@@ -34,17 +34,11 @@ from lmux_plug.params import CHAT_PARAMETERS
 from lmux_plug.params import EMBED_PARAMETERS
 from lmux_plug.testing import MockCall
 from lmux_plug.testing import MockProvider
+from tests.helpers import fuzz_scalars
 
 EXAMPLES = int(os.environ.get("LMUX_FUZZ_EXAMPLES", "10000"))
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=8),
-    st.binary(max_size=4),
-)
+scalars = fuzz_scalars(json_safe=False)
 junk = st.recursive(
     scalars,
     lambda inner: st.one_of(

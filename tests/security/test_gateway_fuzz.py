@@ -28,17 +28,12 @@ from lmux_plug.gateway.keys import VirtualKey
 from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import run_in_thread
 from lmux_plug.testing import MockProvider
+from tests.helpers import fuzz_scalars
 
 KEY = "vk-fuzz-client-key-0001"
 BUDGET_KEY = "vk-fuzz-budget-key-0002"
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20),
-)
+scalars = fuzz_scalars(json_safe=True)
 json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(

@@ -15,14 +15,12 @@ import random
 import pytest
 
 from lmux_plug.errors import LmuxError
-from lmux_plug.router import Deployment
 from lmux_plug.router import Limits
-from lmux_plug.router import LogicalModel
 from lmux_plug.router import Router
-from lmux_plug.router import RouterConfig
 from lmux_plug.router.state import MemoryBackend
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
+from tests.helpers import one_deployment
 
 CANCELLATIONS = 1000
 
@@ -82,15 +80,11 @@ async def test_a_thousand_random_cancellations_leak_nothing(openai_registry):
     plan = FaultPlan(latency=0.01, faults={"500": 0.1}, seed=9)
     async with FakeOpenAIServer(plan) as server:
         server.record_requests = False
-        deployment = Deployment(
-            "openai/fake-model",
-            base_url=server.url,
+        config = one_deployment(
+            server.url,
+            "sk-test-cancel-1",
             name="d",
-            api_keys=("sk-test-cancel-1",),
             limits=Limits(rpm=30, minute=0.2),  # small: callers queue for capacity
-        )
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
             retries=1,
             backoff_base=0.001,
             backoff_max=0.005,
@@ -121,11 +115,10 @@ async def test_a_cancelled_probe_is_given_back(openai_registry):
     """The exact case of the report: a cancelled half-open probe must not wedge the breaker."""
     plan = FaultPlan(faults={"500": 1.0})
     async with FakeOpenAIServer(plan) as server:
-        deployment = Deployment(
-            "openai/fake-model", base_url=server.url, name="d", api_keys=("sk-test-probe-1",)
-        )
-        config = RouterConfig(
-            models={"m": LogicalModel("m", [deployment])},
+        config = one_deployment(
+            server.url,
+            "sk-test-probe-1",
+            name="d",
             retries=0,
             breaker_threshold=1,
             breaker_cooldown=0.05,
@@ -151,14 +144,10 @@ async def test_cancelled_callers_do_not_block_a_rate_limited_deployment_forever(
 ):
     """5 cancelled calls on an rpm=5 deployment: the window frees once it has passed."""
     async with FakeOpenAIServer(FaultPlan(faults={"timeout": 1.0})) as server:
-        deployment = Deployment(
-            "openai/fake-model",
-            base_url=server.url,
-            name="d",
-            api_keys=("sk-test-rpm-1",),
-            limits=Limits(rpm=5, minute=0.3),
+        config = one_deployment(
+            server.url, "sk-test-rpm-1", name="d", limits=Limits(rpm=5, minute=0.3)
         )
-        router = Router({"m": LogicalModel("m", [deployment])}, registry=openai_registry)
+        router = Router(config=config, registry=openai_registry)
         tasks = [asyncio.ensure_future(router.achat("m", f"hang {i}")) for i in range(5)]
         await asyncio.sleep(0.1)
         for task in tasks:

@@ -23,7 +23,9 @@ from lmux_plug.testing.streams import terminal_of
 MODEL = "anthropic/claude-sonnet-4-5"
 
 
-async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropic_server, wire):
+async def test_plain_chat_sends_anthropic_request_and_decodes(
+    registry, anthropic_server, wire, brief_chat
+):
     anthropic_server.enqueue(
         wire.Reply(
             json_body=wire.message_body(
@@ -38,14 +40,8 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
             headers={"anthropic-ratelimit-requests-remaining": "41", "request-id": "req_abc"},
         )
     )
-    response = await registry.achat(
-        MODEL,
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        temperature=0.2,
-        stop=["END"],
-    )
-    assert response.content == "Hello!"
-    assert response.finish_reason is FinishReason.STOP
+    # Claude takes temperature or top_p, not both, and has no seed: leave those two unset.
+    response = await brief_chat(registry, MODEL, "Hello!", top_p=None, seed=None)
     assert response.usage.input_tokens == 130
     assert response.usage.cache_read_tokens == 100
     assert response.usage.cache_creation_tokens == 20
@@ -64,8 +60,8 @@ async def test_plain_chat_sends_anthropic_request_and_decodes(registry, anthropi
     assert "authorization" not in {k.lower() for k in sent.headers}
     body = sent.json()
     assert body["model"] == "claude-sonnet-4-5"
-    assert body["system"] == [{"type": "text", "text": "Be brief."}]
-    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+    assert body["system"] == [{"type": "text", "text": "be brief"}]
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]
     assert body["max_tokens"] == 64_000  # from the model spec
     assert body["temperature"] == 0.2
     assert body["stop_sequences"] == ["END"]
@@ -189,7 +185,7 @@ async def test_json_object_mode_streams_json_as_text(registry, anthropic_server,
     assert body["tools"][0]["input_schema"]["type"] == "object"
 
 
-async def test_429_with_retry_after(registry, anthropic_server, wire):
+async def test_429_with_retry_after(registry, anthropic_server, wire, rate_limited):
     error = {
         "type": "error",
         "error": {
@@ -202,15 +198,10 @@ async def test_429_with_retry_after(registry, anthropic_server, wire):
             status=429, json_body=error, headers={"retry-after": "17", "x-should-retry": "true"}
         )
     )
-    with pytest.raises(RateLimitError) as info:
-        await registry.achat(MODEL, "Hi")
-    assert info.value.status_code == 429
-    assert info.value.retry_after == 17.0
-    assert info.value.retryable is True
-    assert info.value.request_id == "req_1"
-    assert info.value.provider == "anthropic"
-    assert "test-key" not in str(info.value)
-    assert "test-key" not in (info.value.body or "")
+    error = await rate_limited(registry, MODEL, 17.0)
+    assert error.request_id == "req_1"
+    assert "test-key" not in str(error)
+    assert "test-key" not in (error.body or "")
 
 
 async def test_529_overloaded_is_retryable_provider_error(registry, anthropic_server, wire):

@@ -12,7 +12,6 @@ from lmux_plug_bedrock import _codec
 from lmux_plug_contract.wires.bedrock import event_frame
 
 from lmux_plug import AssistantMessage
-from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
@@ -20,6 +19,7 @@ from lmux_plug import ProviderError
 from lmux_plug import ToolCall
 from lmux_plug import ToolMessage
 from lmux_plug import UserMessage
+from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 
 
@@ -45,10 +45,7 @@ STREAM = b"".join(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_event_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
-    def decode(pieces: list[bytes]) -> list[ChatChunk]:
-        decoder = _codec.ConverseStreamDecoder(model="m")
-        return [c for piece in pieces for c in decoder.feed(piece)] + decoder.finish()
-
+    decode = in_pieces(lambda: _codec.ConverseStreamDecoder(model="m"))
     chunks = same_under_any_split(decode, STREAM, cuts)
     assert "".join(c.delta for c in chunks) == "Héllo wörld"
     terminal = chunks[-1]

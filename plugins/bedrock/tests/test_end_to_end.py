@@ -43,7 +43,6 @@ from lmux_plug import UserMessage
 from lmux_plug.http import Transport
 from lmux_plug.testing.streams import collect
 from lmux_plug.testing.streams import cut_short
-from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -348,7 +347,9 @@ async def test_tools_vision_structured_output_round_trip(
     assert definition["name"] == "Answer"
 
 
-async def test_converse_stream_text_tools_and_usage(bedrock_server, registry) -> None:
+async def test_converse_stream_text_tools_and_usage(
+    bedrock_server, registry, streamed_tool_call
+) -> None:
     fake, _ = bedrock_server
     frames = [
         event("messageStart", {"role": "assistant"}),
@@ -378,28 +379,12 @@ async def test_converse_stream_text_tools_and_usage(bedrock_server, registry) ->
         event("metadata", {"usage": USAGE, "metrics": {"latencyMs": 5}}),
     ]
     fake.answer = stream_response(*frames, request_id="req-s1")
-    chunks = [
-        c
-        async for c in registry.achat_stream(
-            f"bedrock/{SONNET}",
-            "go",
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
-        )
-    ]
+    chunks = await streamed_tool_call(registry, f"bedrock/{SONNET}", "tu_1", 110, "req-s1")
     assert fake.requests[0]["auth_problem"] is None
     assert fake.requests[0]["action"] == "converse-stream"
     assert "".join(c.delta for c in chunks) == "Checking"
     assert "".join(c.thinking_delta for c in chunks) == "Hmm."
     assert [b for c in chunks for b in c.thinking] == [ThinkingBlock("Hmm.", signature="sig-9")]
-    deltas = [d for c in chunks for d in c.tool_call_deltas]
-    assert (deltas[0].index, deltas[0].id, deltas[0].name) == (0, "tu_1", "f")
-    assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = terminal_of(chunks)
-    assert terminal.finish_reason is FinishReason.TOOL_CALLS
-    assert terminal.usage is not None
-    assert terminal.usage.input_tokens == 110
-    assert terminal.cost is not None
-    assert {c.request_id for c in chunks} == {"req-s1"}
 
 
 @pytest.mark.parametrize(
@@ -454,7 +439,7 @@ async def test_input_too_long_is_context_length_exceeded_with_request_id(
 
 
 async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
-    bedrock_server, registry
+    bedrock_server, registry, rate_limited
 ) -> None:
     fake, _ = bedrock_server
     invalid = aws_error(400, "ValidationException", "The provided model identifier is invalid.")
@@ -463,10 +448,7 @@ async def test_invalid_model_is_not_found_and_throttling_is_rate_limit(
         await registry.achat("bedrock/does-not-exist", "hi")
     throttled = aws_error(429, "ThrottlingException", "Rate exceeded", {"retry-after": "2"})
     fake.answer = lambda _r, _a, _b: throttled
-    with pytest.raises(RateLimitError) as caught:
-        await registry.achat(f"bedrock/{NOVA}", "hi")
-    assert caught.value.retryable is True
-    assert caught.value.retry_after == 2
+    await rate_limited(registry, f"bedrock/{NOVA}", 2.0)
 
 
 async def test_titan_and_cohere_embeddings_through_invoke_model(bedrock_server, registry) -> None:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from lmux_plug_cohere import _codec
 
 from lmux_plug import AssistantMessage
-from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import FinishReason
 from lmux_plug import ImageContent
@@ -20,6 +19,7 @@ from lmux_plug import ProviderError
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import UserMessage
+from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 
 EVENTS = [
@@ -46,11 +46,11 @@ STREAM = (
 def test_stream_decodes_the_same_under_any_split(cuts: list[int]) -> None:
     decoders: list[_codec.CohereStreamDecoder] = []
 
-    def decode(pieces: list[bytes]) -> list[ChatChunk]:
+    def make() -> _codec.CohereStreamDecoder:
         decoders.append(_codec.CohereStreamDecoder(model="m"))
-        return [c for piece in pieces for c in decoders[-1].feed(piece)] + decoders[-1].finish()
+        return decoders[-1]
 
-    chunks = same_under_any_split(decode, STREAM, cuts)
+    chunks = same_under_any_split(in_pieces(make), STREAM, cuts)
     assert "".join(c.delta for c in chunks) == "Héllo wörld"
     assert chunks[-1].finish_reason is FinishReason.LENGTH
     assert chunks[-1].usage is not None

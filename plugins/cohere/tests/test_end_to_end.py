@@ -27,7 +27,6 @@ from lmux_plug import Registry
 from lmux_plug import ToolCall
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
-from lmux_plug.testing.streams import terminal_of
 from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
@@ -69,19 +68,19 @@ async def server() -> AsyncIterator[tuple[FakeCohere, WireServer]]:
 
 @pytest.fixture
 def registry(
-    server: tuple[FakeCohere, WireServer],
-    monkeypatch: pytest.MonkeyPatch,
-    plugin_registry: Callable[..., Registry],
+    server: tuple[FakeCohere, WireServer], plugin_registry: Callable[..., Registry]
 ) -> Registry:
-    monkeypatch.setenv("CO_API_KEY", KEY)
-    return plugin_registry(lmux_plug_cohere, "cohere", base_url=server[1].origin())
+    origin = server[1].origin()
+    return plugin_registry(lmux_plug_cohere, "cohere", env={"CO_API_KEY": KEY}, base_url=origin)
 
 
 def _sse_response(body: bytes) -> Reply:
     return Reply.with_body(body, "text/event-stream")
 
 
-async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, registry) -> None:
+async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(
+    server, registry, brief_chat
+) -> None:
     fake, running = server
     citations = [{"start": 0, "end": 5, "text": "Hello", "sources": [], "type": "TEXT_CONTENT"}]
     fake.answer = lambda _b: Reply.with_json(
@@ -96,13 +95,10 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
             "usage": USAGE,
         }
     )
-    answer = await registry.achat(
+    answer = await brief_chat(
+        registry,
         "cohere/command-a-03-2025",
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        temperature=0.3,
-        top_p=0.9,
-        stop=["END"],
-        seed=7,
+        "Hello there",
         max_tokens=50,
         response_format={
             "type": "json_schema",
@@ -110,8 +106,6 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
         },
         extra_body={"k": 5},
     )
-    assert answer.content == "Hello there"
-    assert answer.finish_reason is FinishReason.STOP
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (120, 4)
     assert answer.usage.cache_read_tokens == 100
     assert answer.request_id == "gen-1"
@@ -124,10 +118,10 @@ async def test_chat_sends_v2_body_and_decodes_usage_cost_citations(server, regis
     assert sent.json() == {
         "model": "command-a-03-2025",
         "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"},
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hello"},
         ],
-        "temperature": 0.3,
+        "temperature": 0.2,
         "p": 0.9,
         "stop_sequences": ["END"],
         "seed": 7,
@@ -225,7 +219,7 @@ async def test_named_tool_choice_offers_only_that_tool(server, registry) -> None
     assert body["tool_choice"] == "REQUIRED"
 
 
-async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
+async def test_stream_text_tool_plan_and_tool_calls(server, registry, streamed_tool_call) -> None:
     fake, running = server
     events = [
         {"id": "gen-s", "type": "message-start", "delta": {"message": {"role": "assistant"}}},
@@ -258,27 +252,10 @@ async def test_stream_text_tool_plan_and_tool_calls(server, registry) -> None:
         {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": USAGE}},
     ]
     fake.answer = lambda _b: _sse_response(sse(*events))
-    chunks = [
-        c
-        async for c in registry.achat_stream(
-            "cohere/command-r-08-2024",
-            "go",
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
-        )
-    ]
+    chunks = await streamed_tool_call(registry, "cohere/command-r-08-2024", "t_1", 120, "gen-s")
     assert running.requests[0].json()["stream"] is True
     assert "".join(c.thinking_delta for c in chunks) == "I will call it."
     assert "".join(c.delta for c in chunks) == ""
-    deltas = [d for c in chunks for d in c.tool_call_deltas]
-    assert deltas[0].id == "t_1"
-    assert deltas[0].name == "f"
-    assert "".join(d.arguments for d in deltas) == '{"a": 1}'
-    terminal = terminal_of(chunks)
-    assert terminal.finish_reason is FinishReason.TOOL_CALLS
-    assert terminal.usage is not None
-    assert terminal.usage.input_tokens == 120
-    assert terminal.cost is not None
-    assert all(c.request_id == "gen-s" for c in chunks)
 
 
 async def test_stream_without_message_end_is_truncated(server, registry) -> None:

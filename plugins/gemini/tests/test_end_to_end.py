@@ -24,7 +24,6 @@ from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
-from lmux_plug import RateLimitError
 from lmux_plug import Registry
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.streams import cut_short
@@ -186,18 +185,12 @@ def registry(server: tuple[WireServer, str], plugin_registry: Callable[..., Regi
     return plugin_registry(lmux_plug_gemini, "gemini", base_url=server[1], api_key=KEY)
 
 
-async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
+async def test_chat(
+    registry: Registry, server: tuple[WireServer, str], brief_chat: Callable[..., Any]
+) -> None:
     fake, _ = server
-    response = await registry.achat(
-        "gemini/gemini-2.5-flash",
-        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
-        temperature=0.2,
-        stop=["END"],
-        seed=3,
-    )
-    assert response.content == "echo: hello"
+    response = await brief_chat(registry, "gemini/gemini-2.5-flash", "echo: hello")
     assert [b.text for b in response.thinking] == ["hmm"]
-    assert response.finish_reason is FinishReason.STOP
     assert response.request_id == "resp-e2e"
     assert (response.usage.input_tokens, response.usage.output_tokens) == (11, 7)
     assert (response.usage.reasoning_tokens, response.usage.cache_read_tokens) == (4, 2)
@@ -215,8 +208,9 @@ async def test_chat(registry: Registry, server: tuple[WireServer, str]) -> None:
     assert sent.json()["systemInstruction"] == {"parts": [{"text": "be brief"}]}
     assert sent.json()["generationConfig"] == {
         "temperature": 0.2,
+        "topP": 0.9,
         "stopSequences": ["END"],
-        "seed": 3,
+        "seed": 7,
     }
 
 
@@ -377,12 +371,10 @@ async def test_embedding_model_cannot_chat(
     assert server[0].requests == []
 
 
-async def test_rate_limit_carries_retry_delay(registry: Registry) -> None:
-    with pytest.raises(RateLimitError) as info:
-        await registry.achat("gemini/limited", "hi")
-    assert info.value.retry_after == 7.0
-    assert info.value.status_code == 429
-    assert info.value.retryable
+async def test_rate_limit_carries_retry_delay(
+    registry: Registry, rate_limited: Callable[..., Any]
+) -> None:
+    await rate_limited(registry, "gemini/limited", 7.0)
 
 
 async def test_model_not_found(registry: Registry) -> None:

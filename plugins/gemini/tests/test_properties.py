@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 from lmux_plug_gemini._codec import encode_chat
 
-from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import FinishReason
 from lmux_plug.testing.strategies import chat_requests
 from lmux_plug.testing.strategies import messages
+from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 
 _DATA_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
@@ -128,11 +128,7 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
     return body.encode(), events
 
 
-def _decode(pieces: list[bytes]) -> list[ChatChunk]:
-    decoder = GeminiStreamDecoder(model="gemini-2.5-flash")
-    chunks = [c for piece in pieces for c in decoder.feed(piece)]
-    chunks.append(decoder.finish())
-    return chunks
+_decode = in_pieces(lambda: GeminiStreamDecoder(model="gemini-2.5-flash"))
 
 
 @given(_streams(), st.lists(st.integers(0, 10_000), max_size=12))

@@ -14,13 +14,13 @@ from lmux_plug_ollama._codec import OllamaStreamDecoder
 from lmux_plug_ollama._codec import encode_chat
 from lmux_plug_ollama._host import normalise_base_url
 
-from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug.testing.strategies import chat_requests
 from lmux_plug.testing.strategies import messages
+from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 
 _words = st.text(
@@ -95,10 +95,7 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
     return (body + draw(st.sampled_from(["", "\n"]))).encode(), lines
 
 
-def _decode(pieces: list[bytes]) -> list[ChatChunk]:
-    decoder = OllamaStreamDecoder(model="m")
-    chunks = [c for piece in pieces for c in decoder.feed(piece)]
-    return chunks + decoder.finish()
+_decode = in_pieces(lambda: OllamaStreamDecoder(model="m"))
 
 
 @given(_streams(), st.lists(st.integers(0, 10_000), max_size=12))

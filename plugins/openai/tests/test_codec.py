@@ -52,6 +52,7 @@ from lmux_plug import ToolChoice
 from lmux_plug import UserMessage
 from lmux_plug.convert import to_messages
 from lmux_plug.testing import strategies as lst
+from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 
 PLAIN = ProviderSpec(name="plain", wire="openai", base_url="http://127.0.0.1:1/v1")
@@ -549,11 +550,7 @@ def test_stream_decoding_is_independent_of_byte_splits(
 ) -> None:
     body, text, thinking, arguments = generated
 
-    def decode(pieces: list[bytes]) -> list[ChatChunk]:
-        decoder = ChatStreamDecoder()
-        return [c for piece in pieces for c in decoder.feed(piece)] + decoder.close()
-
-    whole = same_under_any_split(decode, body, cuts)
+    whole = same_under_any_split(in_pieces(ChatStreamDecoder), body, cuts)
     assert "".join(c.delta for c in whole) == text
     assert "".join(c.thinking_delta for c in whole) == thinking
     joined: dict[int, str] = {}

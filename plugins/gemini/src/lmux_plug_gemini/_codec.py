@@ -57,6 +57,7 @@ from lmux_plug import UserMessage
 from lmux_plug.codec import add_turn
 from lmux_plug.codec import objects_of
 from lmux_plug.wire import BaseCodec
+from lmux_plug.wire import JsonNesting
 from lmux_plug.wire import SSEDecoder
 from lmux_plug.wire import WireRequest
 from lmux_plug.wire import count_of
@@ -568,40 +569,29 @@ class _JsonArraySplitter:
 
     def __init__(self) -> None:
         self._buffer: list[str] = []
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
+        self._nesting = JsonNesting("{", "}")
 
     def feed(self, text: str) -> list[str]:
         out: list[str] = []
-        for char in text:
-            if self._depth == 0:
-                if char == "{":
-                    self._depth = 1
-                    self._buffer = [char]
-                continue  # '[', ',', ']' and whitespace between elements
-            self._buffer.append(char)
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif char == "\\":
-                    self._escape = True
-                elif char == '"':
-                    self._in_string = False
-            elif char == '"':
-                self._in_string = True
-            elif char == "{":
-                self._depth += 1
-            elif char == "}":
-                self._depth -= 1
-                if self._depth == 0:
-                    out.append("".join(self._buffer))
-                    self._buffer = []
+        index = 0
+        while index < len(text):
+            if self._nesting.depth == 0:
+                # '[', ',', ']' and whitespace between elements: skip to the next object.
+                index = text.find("{", index)
+                if index < 0:
+                    break
+            end = self._nesting.end_in(text, index)
+            if end is None:
+                self._buffer.append(text[index:])
+                break
+            out.append("".join(self._buffer) + text[index:end])
+            self._buffer = []
+            index = end
         return out
 
     @property
     def pending(self) -> bool:
-        return self._depth > 0
+        return self._nesting.depth > 0
 
 
 class GeminiStreamDecoder:

@@ -96,27 +96,46 @@ def _price(input_: str, output: str, cached: str | None = None) -> ModelPricing:
     )
 
 
-def _model(
-    model_id: str,
-    capabilities: frozenset[Capability],
-    pricing: ModelPricing | None,
-    context_window: int | None = None,
-    max_output_tokens: int | None = None,
-) -> ModelSpec:
-    return ModelSpec(
-        model_id,
-        capabilities=capabilities,
-        pricing=pricing,
-        context_window=context_window,
-        max_output_tokens=max_output_tokens,
-    )
+# One table row per model: capabilities, price, then the context window and the most output
+# tokens where the provider publishes them.
+_Row = (
+    tuple[frozenset[Capability], ModelPricing]
+    | tuple[frozenset[Capability], ModelPricing, int]
+    | tuple[frozenset[Capability], ModelPricing, int, int]
+)
+
+# The day most hosted providers' list prices below were read.
+_PRICED = "2025-08-15"
+
+
+def _models(rows: dict[str, _Row]) -> tuple[ModelSpec, ...]:
+    """Turn a price-list table (model id -> row) into the provider's model declarations."""
+    specs = []
+    for model_id, row in rows.items():
+        limits = (*row[2:], None, None)
+        specs.append(
+            ModelSpec(
+                model_id,
+                capabilities=row[0],
+                pricing=row[1],
+                context_window=limits[0],
+                max_output_tokens=limits[1],
+            )
+        )
+    return tuple(specs)
 
 
 def _hosted(name: str, base_url: str, **fields: Any) -> ProviderSpec:
     """Declare a hosted OpenAI-compatible service: its key is ``<NAME>_API_KEY``."""
     auth = ApiKeyAuth(env=(f"{name.upper()}_API_KEY",))
+    fields.setdefault("pricing_date", _PRICED)
     return ProviderSpec(name=name, wire=WIRE, base_url=base_url, auth=auth, **fields)
 
+
+_FILES_RESP = _FILES | _RESP
+_REASONING_FILES_RESP = _REASONING_FILES | _RESP
+_STRUCTURED_REASONING = _STRUCTURED | {_C.REASONING}
+_ALL_OPENAI = _REASONING | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS}
 
 OPENAI = ProviderSpec(
     name="openai",
@@ -124,45 +143,40 @@ OPENAI = ProviderSpec(
     base_url="https://api.openai.com/v1",
     base_url_env="OPENAI_BASE_URL",
     auth=ApiKeyAuth(env=("OPENAI_API_KEY",)),
-    capabilities=_REASONING
-    | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS, _C.TRANSCRIPTION},
-    models=(
-        _model("gpt-4o", _FILES | _RESP, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
-        _model("gpt-4o-mini", _FILES | _RESP, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
-        _model("gpt-4.1", _FILES | _RESP, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
-        _model("gpt-4.1-mini", _FILES | _RESP, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
-        _model("gpt-4.1-nano", _FILES | _RESP, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
-        _model("o3", _REASONING_FILES | _RESP, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
-        _model(
-            "o4-mini", _REASONING_FILES | _RESP, _price("1.10", "4.40", "0.275"), 200_000, 100_000
-        ),
-        _model(
-            "gpt-5", _REASONING_FILES | _RESP, _price("1.25", "10.00", "0.125"), 400_000, 128_000
-        ),
-        _model(
-            "gpt-5-mini",
-            _REASONING_FILES | _RESP,
-            _price("0.25", "2.00", "0.025"),
-            400_000,
-            128_000,
-        ),
-        _model(
-            "gpt-5-nano",
-            _REASONING_FILES | _RESP,
-            _price("0.05", "0.40", "0.005"),
-            400_000,
-            128_000,
-        ),
-        _model("text-embedding-3-small", _EMBED, _price("0.02", "0")),
-        _model("text-embedding-3-large", _EMBED, _price("0.13", "0")),
-        _model("text-embedding-ada-002", _EMBED, _price("0.10", "0")),
-        _model("gpt-3.5-turbo-instruct", _TEXT_COMPLETION, _price("1.50", "2.00"), 4_096),
-        _model("davinci-002", _TEXT_COMPLETION, _price("2.00", "2.00"), 16_384),
-        _model("babbage-002", _TEXT_COMPLETION, _price("0.40", "0.40"), 16_384),
-        _model("whisper-1", _SPEECH, _per_minute("0.006")),
-        _model("gpt-4o-transcribe", _SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
-        _model("gpt-4o-mini-transcribe", _SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
-        _model("gpt-4o-transcribe-diarize", _SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+    capabilities=_ALL_OPENAI | {_C.TRANSCRIPTION},
+    models=_models(
+        {
+            "gpt-4o": (_FILES_RESP, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
+            "gpt-4o-mini": (_FILES_RESP, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
+            "gpt-4.1": (_FILES_RESP, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
+            "gpt-4.1-mini": (_FILES_RESP, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
+            "gpt-4.1-nano": (_FILES_RESP, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
+            "o3": (_REASONING_FILES_RESP, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
+            "o4-mini": (_REASONING_FILES_RESP, _price("1.10", "4.40", "0.275"), 200_000, 100_000),
+            "gpt-5": (_REASONING_FILES_RESP, _price("1.25", "10.00", "0.125"), 400_000, 128_000),
+            "gpt-5-mini": (
+                _REASONING_FILES_RESP,
+                _price("0.25", "2.00", "0.025"),
+                400_000,
+                128_000,
+            ),
+            "gpt-5-nano": (
+                _REASONING_FILES_RESP,
+                _price("0.05", "0.40", "0.005"),
+                400_000,
+                128_000,
+            ),
+            "text-embedding-3-small": (_EMBED, _price("0.02", "0")),
+            "text-embedding-3-large": (_EMBED, _price("0.13", "0")),
+            "text-embedding-ada-002": (_EMBED, _price("0.10", "0")),
+            "gpt-3.5-turbo-instruct": (_TEXT_COMPLETION, _price("1.50", "2.00"), 4_096),
+            "davinci-002": (_TEXT_COMPLETION, _price("2.00", "2.00"), 16_384),
+            "babbage-002": (_TEXT_COMPLETION, _price("0.40", "0.40"), 16_384),
+            "whisper-1": (_SPEECH, _per_minute("0.006")),
+            "gpt-4o-transcribe": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+            "gpt-4o-mini-transcribe": (_SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
+            "gpt-4o-transcribe-diarize": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+        }
     ),
     # OpenAI takes at most 2048 texts per embeddings request; longer lists are split.
     options={"max_tokens_field": "auto", "developer_role": True, "max_embed_inputs": 2048},
@@ -178,8 +192,7 @@ AZURE = ProviderSpec(
     base_url="https://{resource}.openai.azure.com",
     base_url_env="AZURE_OPENAI_ENDPOINT",
     auth=ApiKeyAuth(env=("AZURE_OPENAI_API_KEY",), header="api-key", scheme=None),
-    capabilities=_REASONING
-    | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS, _C.TRANSCRIPTION},
+    capabilities=_ALL_OPENAI | {_C.TRANSCRIPTION},
     options={
         "url_style": "azure",
         "api_version": "2024-10-21",
@@ -194,57 +207,54 @@ GROQ = _hosted(
     "groq",
     "https://api.groq.com/openai/v1",
     capabilities=_REASONING | {_C.TRANSCRIPTION},
-    models=(
-        # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
-        _model("whisper-large-v3", _SPEECH, _per_minute("0.00185")),
-        _model("whisper-large-v3-turbo", _SPEECH, _per_minute("0.000667")),
-        _model("distil-whisper-large-v3-en", _SPEECH, _per_minute("0.000333")),
-        _model("llama-3.3-70b-versatile", _TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
-        _model("llama-3.1-8b-instant", _TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
-        _model(
-            "openai/gpt-oss-120b",
-            _STRUCTURED | {_C.REASONING},
-            _price("0.15", "0.75"),
-            131_072,
-            65_536,
-        ),
-        _model("openai/gpt-oss-20b", _STRUCTURED | {_C.REASONING}, _price("0.10", "0.50"), 131_072),
+    models=_models(
+        {
+            # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
+            "whisper-large-v3": (_SPEECH, _per_minute("0.00185")),
+            "whisper-large-v3-turbo": (_SPEECH, _per_minute("0.000667")),
+            "distil-whisper-large-v3-en": (_SPEECH, _per_minute("0.000333")),
+            "llama-3.3-70b-versatile": (_TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
+            "llama-3.1-8b-instant": (_TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
+            "openai/gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.15", "0.75"), 131_072, 65_536),
+            "openai/gpt-oss-20b": (_STRUCTURED_REASONING, _price("0.10", "0.50"), 131_072),
+        }
     ),
     description="Groq (usage also arrives as x_groq.usage; errors as SSE 'event: error')",
-    pricing_date="2025-08-15",
 )
 
 TOGETHER = _hosted(
     "together",
     "https://api.together.xyz/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS, _C.TRANSCRIPTION},
-    models=(
-        _model(
-            "meta-llama/Llama-3.3-70B-Instruct-Turbo", _STRUCTURED, _price("0.88", "0.88"), 131_072
-        ),
-        _model("deepseek-ai/DeepSeek-V3", _STRUCTURED, _price("1.25", "1.25"), 131_072),
-        _model("openai/gpt-oss-120b", _STRUCTURED, _price("0.15", "0.60"), 131_072),
+    models=_models(
+        {
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo": (
+                _STRUCTURED,
+                _price("0.88", "0.88"),
+                131_072,
+            ),
+            "deepseek-ai/DeepSeek-V3": (_STRUCTURED, _price("1.25", "1.25"), 131_072),
+            "openai/gpt-oss-120b": (_STRUCTURED, _price("0.15", "0.60"), 131_072),
+        }
     ),
     description="Together AI",
-    pricing_date="2025-08-15",
 )
 
 DEEPSEEK = _hosted(
     "deepseek",
     "https://api.deepseek.com",
     capabilities=_TOOLS_JSON | {_C.JSON_SCHEMA, _C.RESPONSES, _C.REASONING},
-    models=(
-        _model(
-            "deepseek-chat", _STRUCTURED | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192
-        ),
-        # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
-        _model(
-            "deepseek-reasoner",
-            _STRUCTURED | {_C.REASONING, _C.RESPONSES},
-            _price("0.28", "0.42", "0.028"),
-            128_000,
-            65_536,
-        ),
+    models=_models(
+        {
+            "deepseek-chat": (_STRUCTURED | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192),
+            # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
+            "deepseek-reasoner": (
+                _STRUCTURED_REASONING | _RESP,
+                _price("0.28", "0.42", "0.028"),
+                128_000,
+                65_536,
+            ),
+        }
     ),
     # DeepSeek has json_object but no json_schema: the core emulates the latter.
     options={"emulate_json": ("json_schema",)},
@@ -256,29 +266,32 @@ MISTRAL = _hosted(
     "mistral",
     "https://api.mistral.ai/v1",
     capabilities=_VISION | {_C.EMBED},
-    models=(
-        _model("mistral-large-latest", _VISION, _price("2", "6"), 131_072),
-        _model("mistral-medium-latest", _VISION, _price("0.4", "2"), 131_072),
-        # mistral-small-latest (Magistral-based since 2025) accepts reasoning_effort.
-        _model("mistral-small-latest", _VISION | {_C.REASONING}, _price("0.1", "0.3"), 131_072),
-        _model("magistral-medium-latest", _STRUCTURED, _price("2", "5"), 40_960),
-        _model("mistral-embed", _EMBED, _price("0.1", "0")),
+    models=_models(
+        {
+            "mistral-large-latest": (_VISION, _price("2", "6"), 131_072),
+            "mistral-medium-latest": (_VISION, _price("0.4", "2"), 131_072),
+            # mistral-small-latest (Magistral-based since 2025) accepts reasoning_effort.
+            "mistral-small-latest": (_VISION | {_C.REASONING}, _price("0.1", "0.3"), 131_072),
+            "magistral-medium-latest": (_STRUCTURED, _price("2", "5"), 40_960),
+            "mistral-embed": (_EMBED, _price("0.1", "0")),
+        }
     ),
     # Mistral names the seed ``random_seed``, always sends usage in the last chunk and
     # validates request bodies strictly, so no stream_options.
     options={"seed_field": "random_seed", "stream_usage": False},
     description="Mistral AI (La Plateforme)",
-    pricing_date="2025-08-15",
 )
 
 OPENROUTER = _hosted(
     "openrouter",
     "https://openrouter.ai/api/v1",
     capabilities=_REASONING | {_C.EMBED, _C.COMPLETIONS},
-    models=(
-        _model("openai/gpt-4o", _VISION, _price("2.50", "10.00", "1.25"), 128_000),
-        _model("openai/gpt-5-mini", _REASONING, _price("0.25", "2.00", "0.025"), 400_000),
-        _model("anthropic/claude-sonnet-4", _REASONING, _price("3.00", "15.00", "0.30"), 200_000),
+    models=_models(
+        {
+            "openai/gpt-4o": (_VISION, _price("2.50", "10.00", "1.25"), 128_000),
+            "openai/gpt-5-mini": (_REASONING, _price("0.25", "2.00", "0.025"), 400_000),
+            "anthropic/claude-sonnet-4": (_REASONING, _price("3.00", "15.00", "0.30"), 200_000),
+        }
     ),
     # OpenRouter reports the exact USD cost of each call when asked with usage.include.
     options={
@@ -287,82 +300,86 @@ OPENROUTER = _hosted(
         "reasoning_style": "openrouter",
     },
     description="OpenRouter (cost reported in usage; ': OPENROUTER PROCESSING' keep-alives)",
-    pricing_date="2025-08-15",
 )
+
+_FIREWORKS_MODELS = "accounts/fireworks/models/"
 
 FIREWORKS = _hosted(
     "fireworks",
     "https://api.fireworks.ai/inference/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
-    models=(
-        _model(
-            "accounts/fireworks/models/llama-v3p3-70b-instruct",
-            _STRUCTURED,
-            _price("0.90", "0.90"),
-            131_072,
-        ),
-        _model(
-            "accounts/fireworks/models/gpt-oss-120b",
-            _STRUCTURED | {_C.REASONING},
-            _price("0.15", "0.60"),
-            131_072,
-        ),
+    models=_models(
+        {
+            f"{_FIREWORKS_MODELS}llama-v3p3-70b-instruct": (
+                _STRUCTURED,
+                _price("0.90", "0.90"),
+                131_072,
+            ),
+            f"{_FIREWORKS_MODELS}gpt-oss-120b": (
+                _STRUCTURED_REASONING,
+                _price("0.15", "0.60"),
+                131_072,
+            ),
+        }
     ),
     description="Fireworks AI",
-    pricing_date="2025-08-15",
 )
 
 DEEPINFRA = _hosted(
     "deepinfra",
     "https://api.deepinfra.com/v1/openai",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
-    models=(_model("meta-llama/Meta-Llama-3.1-8B-Instruct", _TOOLS_JSON, _price("0.03", "0.05")),),
+    models=_models(
+        {"meta-llama/Meta-Llama-3.1-8B-Instruct": (_TOOLS_JSON, _price("0.03", "0.05"))}
+    ),
     description="DeepInfra",
-    pricing_date="2025-08-15",
 )
+
+_SONAR = _CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT}
 
 PERPLEXITY = _hosted(
     "perplexity",
     "https://api.perplexity.ai",
-    capabilities=_CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT},
-    models=(
-        # Token prices only: Perplexity also bills a per-request search fee.
-        _model("sonar", _CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT}, _price("1", "1"), 127_072),
-        _model("sonar-pro", _CHAT | {_C.JSON_SCHEMA, _C.JSON_OBJECT}, _price("3", "15"), 200_000),
+    capabilities=_SONAR,
+    models=_models(
+        {
+            # Token prices only: Perplexity also bills a per-request search fee.
+            "sonar": (_SONAR, _price("1", "1"), 127_072),
+            "sonar-pro": (_SONAR, _price("3", "15"), 200_000),
+        }
     ),
     # Perplexity has json_schema but no json_object: the core emulates the latter.
     options={"stream_usage": False, "emulate_json": ("json_object",)},
     description="Perplexity Sonar (token prices exclude per-request search fees)",
-    pricing_date="2025-08-15",
 )
 
 CEREBRAS = _hosted(
     "cerebras",
     "https://api.cerebras.ai/v1",
-    capabilities=_STRUCTURED | {_C.REASONING, _C.COMPLETIONS},
-    models=(
-        _model("llama-3.3-70b", _STRUCTURED, _price("0.85", "1.20"), 65_536),
-        _model("llama3.1-8b", _STRUCTURED, _price("0.10", "0.10"), 8_192),
-        _model("gpt-oss-120b", _STRUCTURED | {_C.REASONING}, _price("0.25", "0.69"), 65_536),
+    capabilities=_STRUCTURED_REASONING | {_C.COMPLETIONS},
+    models=_models(
+        {
+            "llama-3.3-70b": (_STRUCTURED, _price("0.85", "1.20"), 65_536),
+            "llama3.1-8b": (_STRUCTURED, _price("0.10", "0.10"), 8_192),
+            "gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.25", "0.69"), 65_536),
+        }
     ),
     description="Cerebras Inference",
-    pricing_date="2025-08-15",
 )
 
 XAI = _hosted(
     "xai",
     "https://api.x.ai/v1",
     capabilities=_REASONING | {_C.RESPONSES},
-    models=(
-        # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
-        _model("grok-4", _VISION | _RESP, _price("3.00", "15.00", "0.75"), 256_000),
-        _model("grok-3", _STRUCTURED | _RESP, _price("3.00", "15.00", "0.75"), 131_072),
-        _model(
-            "grok-3-mini", _STRUCTURED | _RESP | {_C.REASONING}, _price("0.30", "0.50", "0.075")
-        ),
+    models=_models(
+        {
+            # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
+            "grok-4": (_VISION | _RESP, _price("3.00", "15.00", "0.75"), 256_000),
+            "grok-3": (_STRUCTURED | _RESP, _price("3.00", "15.00", "0.75"), 131_072),
+            "grok-3-mini": (_STRUCTURED_REASONING | _RESP, _price("0.30", "0.50", "0.075")),
+        }
     ),
     description="xAI Grok",
-    pricing_date="2025-08-15",
 )
 
 
