@@ -220,6 +220,11 @@ _TABLED_VARIANTS = [
         for v, d in sorted(EDGE_CASE_DEFECTS.items())
         if _EDGE_CASES is not None
     ),
+    # margins_contract's variants of the Anthropic codec (``broken/margins.py``).
+    *(
+        ("lmux_contract_examples_margins", "anthropic", v, d)
+        for v, d in declared_defects("lmux_contract_examples_margins").items()
+    ),
 ]
 
 
