@@ -66,3 +66,7 @@ if DETAILS in sys.modules:
 EDGE_CASES = "lmux_contract_examples_edge_cases"
 if SHAPES in sys.modules:
     load_example("edge_cases.py", EDGE_CASES)
+# The margin variants (the Anthropic codec's) for margins_contract's clauses.
+MARGINS = "lmux_contract_examples_margins"
+if SHAPES in sys.modules:
+    load_example("margins.py", MARGINS)

@@ -24,6 +24,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lmux_contract_examples_details": (),
     "lmux_contract_examples_family_edges": (),
     "lmux_contract_examples_edge_cases": (),
+    "lmux_contract_examples_margins": (),
 }
 
 #: provider -> (the example module holding its unbroken baseline, the baseline's name, the

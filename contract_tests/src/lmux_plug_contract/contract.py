@@ -82,6 +82,7 @@ from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
 from lmux_plug_contract.edge_contract import EdgeContract
 from lmux_plug_contract.family_contract import FamilyContract
+from lmux_plug_contract.margins_contract import MarginsContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -178,6 +179,7 @@ class ProviderContract(
     DetailContract,
     FamilyContract,
     EdgeContract,
+    MarginsContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -239,26 +239,7 @@ class AnthropicWire(WireFormat):
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """A ``tool_use`` block whose input arrives as ``input_json_delta`` fragments."""
-        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-        frames = [
-            self._start(request.model_hint, usage),
-            _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": block},
-            ),
-        ]
-        frames.extend(
-            _event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "input_json_delta", "partial_json": part},
-                },
-            )
-            for part in fragments
-        )
-        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        frames = [self._start(request.model_hint, usage), *self._tool_block(call, fragments, 0)]
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
@@ -388,16 +369,7 @@ class AnthropicWire(WireFormat):
         """One ``tool_use`` block per call, its input as ``input_json_delta`` fragments."""
         frames = [self._start(request.model_hint, usage)]
         for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
-            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-            opening = {"type": "content_block_start", "index": index, "content_block": block}
-            frames.append(_event("content_block_start", opening))
-            for part in parts:
-                delta = {"type": "input_json_delta", "partial_json": part}
-                payload = {"type": "content_block_delta", "index": index, "delta": delta}
-                frames.append(_event("content_block_delta", payload))
-            frames.append(
-                _event("content_block_stop", {"type": "content_block_stop", "index": index})
-            )
+            frames.extend(self._tool_block(call, parts, index))
         ending = self._ending("tool_use", usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
@@ -466,3 +438,81 @@ class AnthropicWire(WireFormat):
         """``event: error`` with the error type of HTTP ``status``."""
         kind = _ERROR_TYPES.get(status, "api_error")
         return _event("error", {"type": "error", "error": {"type": kind, "message": message}})
+
+    def _json_tool_beside(self, request: CapturedRequest, call: ToolCall) -> str | None:
+        """The JSON-mode tool the body offers beside the caller's ``call`` (None: none).
+
+        A plugin that emulates JSON mode with a tool offers it next to the caller's tools
+        and lets the model pick (``tool_choice: any``): the one tool not named ``call``.
+        """
+        body = request.json() or {}
+        names = [t.get("name") for t in body.get("tools") or () if isinstance(t, dict)]
+        others = [str(n) for n in names if n != call.name]
+        return others[0] if len(others) == 1 else None
+
+    def json_call_chat(
+        self,
+        request: CapturedRequest,
+        document: Any,
+        call: ToolCall,
+        usage: Usage,
+        *,
+        json_first: bool,
+    ) -> Reply:
+        """A JSON-mode answer that also calls one of the caller's tools (parallel tool use).
+
+        The JSON comes as the input of the JSON-mode tool the body offers (as text when it
+        offers none), before or after the ``tool_use`` block of ``call``; the stop reason
+        is ``tool_use``.
+        """
+        forced = self._json_tool_beside(request, call)
+        called = {"type": "tool_use", "id": call.id, "name": call.name}
+        called["input"] = json.loads(call.arguments)
+        answer: dict[str, Any] = {"type": "text", "text": json.dumps(document, ensure_ascii=False)}
+        if forced is not None:
+            answer = {"type": "tool_use", "id": "toolu_contract_json", "name": forced}
+            answer["input"] = document
+
+        def both(body: Any) -> None:
+            body["content"] = [answer, called] if json_first else [called, answer]
+
+        return edit_json(self.tool_chat(request, call, usage), both)
+
+    def json_call_stream(
+        self,
+        request: CapturedRequest,
+        pieces: Sequence[str],
+        call: ToolCall,
+        fragments: Sequence[str],
+        usage: Usage,
+        *,
+        json_first: bool,
+    ) -> StreamRendering:
+        """The streamed :meth:`json_call_chat`: JSON in ``pieces``, the call in ``fragments``.
+
+        Each block streams at its own index, in the order ``json_first`` says.
+        """
+        forced = self._json_tool_beside(request, call)
+        json_call = ToolCall(id="toolu_contract_json", name=forced or "", arguments="")
+        frames = [self._start(request.model_hint, usage)]
+        for index, is_json in enumerate((True, False) if json_first else (False, True)):
+            if not is_json:
+                frames.extend(self._tool_block(call, fragments, index))
+            elif forced is None:
+                frames.extend(self._text_block(pieces, index))
+            else:
+                frames.extend(self._tool_block(json_call, pieces, index))
+        ending = self._ending("tool_use", usage)
+        return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
+
+    def _tool_block(self, call: ToolCall, fragments: Sequence[str], index: int) -> list[bytes]:
+        """One ``tool_use`` content block at ``index``, its input in ``fragments``."""
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        opening = {"type": "content_block_start", "index": index, "content_block": block}
+        frames = [_event("content_block_start", opening)]
+        for part in fragments:
+            delta = {"type": "input_json_delta", "partial_json": part}
+            payload = {"type": "content_block_delta", "index": index, "delta": delta}
+            frames.append(_event("content_block_delta", payload))
+        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+        return frames

@@ -1,0 +1,207 @@
+"""Contract clauses at the margins: requests and answers the canonical exchange never tries.
+
+:class:`MarginsContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Mutation testing of the Anthropic codec on several seeds (``contract_tests/mutation``)
+showed defects living where the suite never looked:
+
+- ``types.json_beside_call``: a JSON-mode request that also offers tools, answered with the
+  JSON *and* a call of one of the caller's tools (a model may do both at once; on a wire
+  whose plugin emulates JSON mode with a tool, as on Anthropic's, that is two tool calls,
+  either first). The JSON must come back as the text, the call as a call, and the answer
+  must finish with the wire's tool-call reason: a plugin that stops reading at the JSON
+  loses the call the caller must run.
+- ``requests.file_data``: a plain-text document (``text/plain``, multi-byte UTF-8) given as
+  base64 reaches the body with the caller's data unchanged; the same data with a character
+  outside the base64 alphabet is refused before any I/O or sent as given, never decoded
+  leniently into another document (RFC 4648, section 3.3: data with characters outside the
+  alphabet must be rejected, not silently changed).
+- ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
+  any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
+  the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
+  with an ``LmuxError``; never a foreign exception from looking the model up.
+
+Each is skipped, saying so, where the wire renders or reads no such thing or the provider
+does not declare what it needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pytest
+from lmux_plug import Capability
+from lmux_plug import FileContent
+from lmux_plug import LmuxError
+from lmux_plug import TextContent
+from lmux_plug import UnsupportedFeatureError
+from lmux_plug import UserMessage
+from lmux_plug.codec import REASONING_EFFORTS
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import check_tool_finish
+from lmux_plug_contract._calls import fail_foreign
+from lmux_plug_contract._calls import skip_refused
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["UNDECLARED_MODEL", "MarginsContract"]
+
+#: The JSON document ``types.json_beside_call`` asks for, and its text in stream pieces.
+_DOCUMENT = {"city": "Paris", "sky": "clear ✓ 日本"}
+_DOCUMENT_PIECES = ('{"city": "Pa', 'ris", "sky": "clear ✓ ', '日本"}')
+_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "sky": {"type": "string"}},
+    "required": ["city", "sky"],
+}
+#: A plain-text document (multi-byte, several lines) ``requests.file_data`` attaches.
+_NOTE = "Notes ✓\nParis: 21 °C, clear.\n東京: 18 °C.\n"
+#: A model id no provider lists (the suite's fallback model id).
+UNDECLARED_MODEL = "contract-model"
+
+
+def _sent_or_refused(
+    contract: ContractSession, model: str, messages: list[Any], what: str, **params: Any
+) -> CapturedRequest | LmuxError:
+    """The request the server saw, or the ``LmuxError`` refusing it before any I/O."""
+    before = len(contract.server.requests)
+    try:
+        contract.run(contract.registry.achat(contract.ref(model), messages, **params))
+    except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+        fail_foreign(exc, what)
+        assert isinstance(exc, LmuxError)
+        assert len(contract.server.requests) == before, (
+            f"{what}: {type(exc).__name__} after the request was sent: {exc}"
+        )
+        return exc
+    return contract.server.requests[-1]
+
+
+class MarginsContract:
+    """Clauses on JSON beside a call, file data and undeclared models (mixed into the contract)."""
+
+    @clause("types.json_beside_call")
+    @pytest.mark.parametrize("order", ["json_first", "call_first"])
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_json_beside_call(self, contract: ContractSession, path: str, order: str) -> None:
+        """A JSON-mode answer that also calls a tool gives the JSON as text and the call."""
+        wire = contract.require_wire()
+        streamed = path == "stream"
+        render: Any = getattr(wire, f"json_call_{path}", None)
+        if not callable(render):
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no JSON beside a call")
+        capability = Capability.STREAM if streamed else Capability.CHAT
+        model = contract.model(capability, Capability.JSON_SCHEMA, Capability.TOOLS)
+        json_first = order == "json_first"
+        call, fragments = canon.TOOL_CALL, canon.TOOL_ARGUMENT_PIECES
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                rendering = render(
+                    request, _DOCUMENT_PIECES, call, fragments, canon.USAGE, json_first=json_first
+                )
+                return wire.reply_stream(rendering)
+            reply: Reply = render(request, _DOCUMENT, call, canon.USAGE, json_first=json_first)
+            return reply
+
+        contract.use_server(answer)
+        schema = {"name": "weather", "schema": _SCHEMA}
+        params = contract.params(
+            tools=[canon.WEATHER_TOOL],
+            response_format={"type": "json_schema", "json_schema": schema},
+        )
+        prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
+        try:
+            got = ask(contract, contract.ref(model), prompt, params, path)
+        except UnsupportedFeatureError as exc:
+            skip_refused(contract, exc, "a JSON answer format next to tools")
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            pytest.fail(f"{path}, {order}: the JSON answer beside a tool call raised {exc!r}")
+        try:
+            document = json.loads(got.text)
+        except ValueError:
+            document = None
+        assert document == _DOCUMENT, (
+            f"{path}, {order}: the JSON came back as the text {got.text!r:.200}"
+        )
+        calls = [(c.id, c.name, json.loads(c.arguments or "null")) for c in got.calls]
+        assert calls == [(call.id, call.name, canon.TOOL_ARGUMENTS)], (
+            f"{path}, {order}: the answer's tool calls are {calls}; expected the one call "
+            f"{call.name} beside the JSON"
+        )
+        check_tool_finish(wire, got.finish(path), f"{path}, {order}")
+
+    @clause("requests.file_data")
+    def test_requests_file_data(self, contract: ContractSession) -> None:
+        """A text document's base64 reaches the body unchanged; data that is not base64 too."""
+        wire = contract.require_wire()
+        read: Any = getattr(wire, "content_parts", None)
+        if not callable(read):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
+        model = contract.model(Capability.CHAT, Capability.FILES)
+        contract.use_server(contract.canonical("chat"))
+        data = base64.b64encode(_NOTE.encode()).decode()
+
+        def send(value: str) -> CapturedRequest | LmuxError:
+            document = FileContent(data=value, media_type="text/plain", filename="notes.txt")
+            prompt = [UserMessage((TextContent("Summarise the notes."), document))]
+            what = f"a text/plain document with data {value[:12]!r}..."
+            return _sent_or_refused(contract, model, prompt, what, **contract.params())
+
+        sent = send(data)
+        if isinstance(sent, LmuxError):
+            pytest.skip(f"not declared: the provider refuses text/plain documents: {sent}")
+        files = [value for kind, value in read(sent) if kind == "file"]
+        assert files == [data], (
+            f"a text/plain document reaches the body as {files!r:.200}; expected its data "
+            f"{data!r:.60} (the text {_NOTE!r:.40}) unchanged"
+        )
+        # A character outside the alphabet: a lenient decoder drops it and sends another
+        # document than the caller gave (RFC 4648 3.3 says reject).
+        odd = data + "*"
+        sent = send(odd)
+        if isinstance(sent, LmuxError):
+            return  # refused before any I/O: the caller is told
+        files = [value for kind, value in read(sent) if kind == "file"]
+        assert files == [odd], (
+            f"document data that is not base64 ({odd[-12:]!r} at its end) reached the body as "
+            f"{files!r:.200}: refuse it before any I/O, or send it as given"
+        )
+
+    @clause("reasoning.undeclared_model")
+    def test_reasoning_undeclared_model(self, contract: ContractSession) -> None:
+        """Every reasoning level on a model id the provider does not list: accepted or refused."""
+        wire = contract.require_wire()
+        check: Any = getattr(wire, "reasoning_refusal", None)
+        if not callable(check):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not check reasoning settings")
+        contract.model(Capability.CHAT, Capability.REASONING)
+        wanted = {Capability.CHAT, Capability.REASONING}
+        if contract.spec.model(UNDECLARED_MODEL) is not None or not wanted <= set(
+            contract.spec.capabilities_of(UNDECLARED_MODEL)
+        ):
+            pytest.skip("not declared: models the provider does not list cannot reason")
+        contract.use_server(contract.canonical("chat"))
+        for level in REASONING_EFFORTS:
+            sent = _sent_or_refused(
+                contract,
+                UNDECLARED_MODEL,
+                [UserMessage(canon.CHAT_PROMPT)],
+                f"{UNDECLARED_MODEL}, reasoning_effort={level!r}",
+                **contract.params(reasoning_effort=level),
+            )
+            if isinstance(sent, LmuxError):
+                continue  # a level the plugin will not guess for a model it does not know
+            refusal = check(sent)
+            assert refusal is None, (
+                f"{UNDECLARED_MODEL} (a model the provider does not list): "
+                f"reasoning_effort={level!r} sends reasoning settings the API refuses: {refusal}"
+            )

@@ -1,0 +1,88 @@
+"""Broken variants of the in-repo Anthropic codec for the clauses of ``margins_contract``.
+
+Each carries one defect that mutation testing of the Anthropic codec showed the suite let
+live, written the way a plugin author could: the codec served as a plugin object (as
+``broken/shapes.py`` serves it), one thing changed. Each one's ``fails_on`` names the
+clause it must fail (``test_broken_plugins.py`` runs them as ``anthropic``). Loaded after
+``shapes.py`` by the tests' conftest.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from typing import Any
+
+import attrs
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import FileContent
+from lmux_plug import FinishReason
+from lmux_plug import ProviderContext
+from lmux_plug import UserMessage
+from lmux_plug.wire import WireRequest
+from lmux_plug_anthropic._codec import REASONING_BUDGETS
+from lmux_plug_anthropic._codec import AnthropicCodec
+from lmux_plug_anthropic._codec import json_tool_name
+
+# Loaded under this name, before this file, by the tests' conftest.
+ServedAnthropic = sys.modules["lmux_contract_examples_shapes"].ServedAnthropic
+
+
+class JsonAnswerHasNoCalls(ServedAnthropic):
+    """In JSON mode, reads the JSON and drops every other tool call of the answer."""
+
+    fails_on = ("types.json_beside_call", "json_beside_call")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        if json_tool_name(request) is None or decoded.content is None:
+            return decoded
+        # "A JSON answer is the JSON": the call the model made beside it is lost.
+        return attrs.evolve(decoded, tool_calls=[], finish_reason=FinishReason.STOP)
+
+
+def _lenient(part: Any) -> Any:
+    if not isinstance(part, FileContent) or part.media_type != "text/plain" or part.data is None:
+        return part
+    # Decoded without validation (characters outside the alphabet dropped), encoded again.
+    data = base64.b64encode(base64.b64decode(part.data, validate=False)).decode()
+    return attrs.evolve(part, data=data)
+
+
+class _LenientFilesCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        messages = [
+            attrs.evolve(m, content=tuple(map(_lenient, m.content)))
+            if isinstance(m, UserMessage) and not isinstance(m.content, str)
+            else m
+            for m in request.messages
+        ]
+        evolved = attrs.evolve(request, messages=messages)
+        return super().encode_chat(evolved, provider, stream=stream)
+
+
+class DecodesFileDataLeniently(ServedAnthropic):
+    """Reads a text document's base64 leniently: junk in the data changes the document."""
+
+    fails_on = ("requests.file_data", "file_data")
+    codec = _LenientFilesCodec()
+
+
+class _DeclaredLimitCodec(AnthropicCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        if request.reasoning_effort in REASONING_BUDGETS and request.max_tokens is None:
+            # The model's declared output limit, looked up as if every model were declared.
+            limit = provider.spec.model(request.model).max_output_tokens  # type: ignore[union-attr]
+            request = attrs.evolve(request, max_tokens=limit)
+        return super().encode_chat(request, provider, stream=stream)
+
+
+class AssumesDeclaredModel(ServedAnthropic):
+    """Looks an undeclared model's output limit up anyway when reasoning is asked for."""
+
+    fails_on = ("reasoning.undeclared_model", "undeclared_model")
+    codec = _DeclaredLimitCodec()
