@@ -14,9 +14,8 @@ import time
 
 import aiohttp  # noqa: F401 - imported before the clock starts
 import lmux_plug_openai
+from load import keep_calling  # this folder: the worker runs as a script
 
-from lmux_plug.errors import RateLimitError
-from lmux_plug.errors import TimeoutError
 from lmux_plug.registry import Registry
 from lmux_plug.router import Deployment
 from lmux_plug.router import Limits
@@ -43,32 +42,17 @@ async def main(config: dict) -> None:
     start_at = float(await asyncio.to_thread(sys.stdin.readline))
     await asyncio.sleep(max(start_at - time.time(), 0))
     stop_at = start_at + config["duration"]
-    done: list[float] = []
-    refused = 0
-    errors: list[str] = []
-
-    async def caller(index: int) -> None:
-        nonlocal refused
-        n = 0
-        while time.time() < stop_at:
-            n += 1
-            try:
-                response = await router.achat(
-                    "pool", f"p{index}-{n}", retries=10, deadline=max(stop_at - time.time(), 0.001)
-                )
-            except (RateLimitError, TimeoutError):
-                refused += 1
-                return
-            except Exception as exc:
-                errors.append(repr(exc))
-                return
-            if response.content != f"echo: p{index}-{n}":
-                errors.append(f"wrong answer {response.content!r}")
-            done.append(time.time())
-
-    await asyncio.gather(*(caller(i) for i in range(config["concurrency"])))
+    # Wall-clock times: the parent compares them across worker processes.
+    load = await keep_calling(
+        router,
+        concurrency=config["concurrency"],
+        stop_at=stop_at,
+        now=time.time,
+        prefix="p",
+        retries=10,
+    )
     await router.aclose()
-    print(json.dumps({"done": done, "refused": refused, "errors": errors}))
+    print(json.dumps({"done": load.answered, "refused": len(load.refused), "errors": load.errors}))
 
 
 if __name__ == "__main__":

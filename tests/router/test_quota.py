@@ -17,6 +17,7 @@ from lmux_plug.router import Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
 from lmux_plug.testing.fake_openai import Quota
+from tests.router.load import keep_calling
 
 QUOTAS = (10, 15, 20)
 WINDOW = 1.0
@@ -29,32 +30,18 @@ async def _load(
     """Run ``concurrency`` callers for ``duration`` s; return start, success times, refusals."""
     start = time.monotonic()
     stop_at = start + duration
-    done: list[float] = []
-    refused = 0
-
-    async def caller(index: int) -> None:
-        nonlocal refused
-        n = 0
-        while time.monotonic() < stop_at:
-            n += 1
-            try:
-                response = await router.achat(
-                    "pool",
-                    f"w{index}-{n}",
-                    retries=20,
-                    deadline=max(stop_at - time.monotonic(), 0.001),
-                )
-            except (RateLimitError, TimeoutError):
-                # The client-side queue could not serve it before the end of the run.
-                assert time.monotonic() >= stop_at - 1.5 * WINDOW
-                refused += 1
-                return
-                continue
-            assert response.content == f"echo: w{index}-{n}"
-            done.append(time.monotonic() - start)
-
-    await asyncio.gather(*(caller(i) for i in range(concurrency)))
-    return start, done, refused
+    load = await keep_calling(
+        router,
+        concurrency=concurrency,
+        stop_at=stop_at,
+        now=time.monotonic,
+        prefix="w",
+        retries=20,
+    )
+    assert load.errors == []
+    # A refusal means the client-side queue could not serve a call before the end of the run.
+    assert all(t >= stop_at - 1.5 * WINDOW for t in load.refused)
+    return start, [t - start for t in load.answered], len(load.refused)
 
 
 def _servers() -> list[FakeOpenAIServer]:
