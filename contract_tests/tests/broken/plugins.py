@@ -835,11 +835,8 @@ class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
 
     fails_on = ("embeddings.extra_vector", "extra_vector")
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        response = await super().embed(request, provider)
-        return attrs.evolve(response, embeddings=response.embeddings[: len(request.inputs)])
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        return super().vectors(items, provider, request)[: len(request.inputs)]
 
 
 class DropsTopP(AcmePlugin):
