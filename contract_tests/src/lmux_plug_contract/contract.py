@@ -54,7 +54,6 @@ from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import failing_registry
 from lmux_plug_contract._calls import json_leaves as _values_of
 from lmux_plug_contract._calls import json_texts as _texts_of
-from lmux_plug_contract._calls import reassemble
 from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._calls import undeclared_model
@@ -91,9 +90,6 @@ from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
 __all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
-
-#: The shared reassembly under the name clause modules importing it from here have used.
-_reassemble = reassemble
 
 F = TypeVar("F", bound=Callable[..., Any])
 
