@@ -9,10 +9,13 @@ import pytest
 from lmux_plug import ChatChunk
 from lmux_plug import FinishReason
 from lmux_plug import ProviderError
+from lmux_plug import ToolCall
+from lmux_plug import ToolCallDelta
 from lmux_plug.testing.streams import cut_short
 from lmux_plug.testing.streams import in_pieces
 from lmux_plug.testing.streams import same_under_any_split
 from lmux_plug.testing.streams import terminal_of
+from lmux_plug.testing.streams import tool_calls_of
 
 
 async def _stream(chunks: list[ChatChunk], error: Exception | None) -> AsyncIterator[ChatChunk]:
@@ -78,3 +81,20 @@ def test_in_pieces_feeds_a_fresh_decoder_every_piece_then_closes_it() -> None:
     assert [c.delta for c in chunks] == ["one", "two", "three"]
     assert chunks[-1].finish_reason is FinishReason.STOP
     assert _Words.made == before + 2  # one decoder for the whole body, one for the pieces
+
+
+def test_tool_calls_of_joins_deltas_by_index_in_index_order() -> None:
+    # Two calls interleaved, the second announced first: ids and names come once, the
+    # arguments in fragments.
+    chunks = [
+        ChatChunk(tool_call_deltas=(ToolCallDelta(index=1, id="b", name="time"),)),
+        ChatChunk(tool_call_deltas=(ToolCallDelta(index=0, id="a", name="weather"),)),
+        ChatChunk(tool_call_deltas=(ToolCallDelta(index=0, arguments='{"city": '),)),
+        ChatChunk(tool_call_deltas=(ToolCallDelta(index=1, arguments="{}"),)),
+        ChatChunk(tool_call_deltas=(ToolCallDelta(index=0, arguments='"Paris"}'),)),
+    ]
+    assert tool_calls_of(chunks) == [
+        ToolCall(id="a", name="weather", arguments='{"city": "Paris"}'),
+        ToolCall(id="b", name="time", arguments="{}"),
+    ]
+    assert tool_calls_of([ChatChunk(delta="no calls")]) == []

@@ -3,8 +3,9 @@
 A streaming decoder must give the same chunks however the bytes arrive; ``split_at``
 turns arbitrary cut points (say, integers drawn by Hypothesis) into the pieces to feed.
 ``same_under_any_split`` checks a decoder on whole and cut bytes at once (``in_pieces``
-makes its ``decode`` from a stream decoder); ``terminal_of``
-checks that a finished stream ends in exactly one terminal chunk and returns it. ``collect``
+makes its ``decode`` from a stream decoder); ``terminal_of`` checks that a finished stream
+ends in exactly one terminal chunk and returns it; ``tool_calls_of`` joins a stream's
+tool-call deltas into the calls they make. ``collect``
 drains an async stream into a list the caller holds, so the items that arrived before an
 error are still there to assert on; ``cut_short`` collects a chat stream that must fail
 as truncated; ``first_then_close`` reads one item and closes the stream early (a test then
@@ -25,6 +26,7 @@ from lmux_plug._aclose import aclose_if_any
 
 if TYPE_CHECKING:
     from lmux_plug import ChatChunk
+    from lmux_plug import ToolCall
     from lmux_plug.wire import StreamDecoder
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "same_under_any_split",
     "split_at",
     "terminal_of",
+    "tool_calls_of",
 ]
 
 T = TypeVar("T")
@@ -124,6 +127,27 @@ def terminal_of(chunks: Sequence[ChatChunk]) -> ChatChunk:
         msg = f"not one terminal chunk at the end: {chunks}"
         raise AssertionError(msg)
     return terminal[0]
+
+
+def tool_calls_of(chunks: Iterable[ChatChunk]) -> list[ToolCall]:
+    """The tool calls a stream's deltas make, joined by their index, in index order.
+
+    A delta's id and name, where it has them, are the call's; its arguments are appended
+    to the call's (they arrive as fragments of one JSON text).
+    """
+    from lmux_plug import ToolCall  # noqa: PLC0415 - keeps this module light
+
+    parts: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        for delta in chunk.tool_call_deltas:
+            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] = delta.id or entry["id"]
+            entry["name"] = delta.name or entry["name"]
+            entry["arguments"] += delta.arguments
+    return [
+        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
+        for _, p in sorted(parts.items())
+    ]
 
 
 async def first_then_close(stream: AsyncIterator[T]) -> T:

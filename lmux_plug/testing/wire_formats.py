@@ -41,6 +41,7 @@ __all__ = [
     "inline_data",
     "json_bytes",
     "last_user",
+    "openai_tool_call",
     "unknown_tool_choice",
 ]
 
@@ -289,6 +290,19 @@ def inline_data(url: str) -> str:
     return url.split(";base64,", 1)[1] if url.startswith("data:") and ";base64," in url else url
 
 
+def openai_tool_call(call: ToolCall, arguments: str | None = None) -> dict[str, Any]:
+    """``call`` as Chat Completions writes a tool call (and Cohere v2, which took its shape).
+
+    ``arguments`` (the JSON text) defaults to the call's; a stream opens a call with ``""``.
+    """
+    arguments = call.arguments if arguments is None else arguments
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }
+
+
 def _openai_part(part: Mapping[str, Any]) -> tuple[str, str]:
     kind = part.get("type")
     if kind == "text":
@@ -380,14 +394,7 @@ class OpenAIWire(WireFormat):
         message = {
             "role": "assistant",
             "content": None,
-            "tool_calls": [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in calls
-            ],
+            "tool_calls": [openai_tool_call(call) for call in calls],
             "refusal": None,
         }
         body = self._completion(request, message, "tool_calls", usage)
@@ -424,12 +431,7 @@ class OpenAIWire(WireFormat):
         model = request.model_hint
         frames = []
         for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
-            opening = {
-                "index": index,
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": ""},
-            }
+            opening = {"index": index, **openai_tool_call(call, "")}
             first = {"role": "assistant", "content": None} if index == 0 else {}
             frames.append(self._chunk(model, {**first, "tool_calls": [opening]}))
             frames.extend(

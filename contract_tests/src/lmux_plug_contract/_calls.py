@@ -27,6 +27,7 @@ from lmux_plug import PluginError
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import Usage
+from lmux_plug.testing.streams import tool_calls_of
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract.wires import CapturedRequest
@@ -54,19 +55,8 @@ def fail_foreign(exc: BaseException, what: str) -> None:
         pytest.fail(f"{what}: raised {type(exc).__name__} ({exc}), not an LmuxError")
 
 
-def reassemble(chunks: Sequence[ChatChunk]) -> list[ToolCall]:
-    """The tool calls a stream's deltas make, joined by their index, in index order."""
-    parts: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for delta in chunk.tool_call_deltas:
-            entry = parts.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] = delta.id or entry["id"]
-            entry["name"] = delta.name or entry["name"]
-            entry["arguments"] += delta.arguments
-    return [
-        ToolCall(id=p["id"], name=p["name"], arguments=p["arguments"])
-        for _, p in sorted(parts.items())
-    ]
+#: The tool calls a stream's deltas make, joined by their index, in index order.
+reassemble = tool_calls_of
 
 
 def json_leaves(value: Any) -> Iterator[Any]:

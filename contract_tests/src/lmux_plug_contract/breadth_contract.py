@@ -90,6 +90,27 @@ PARTS: dict[str, tuple[Capability, Any, tuple[str, str] | None]] = {
 }
 
 
+def _chat_with_part(contract: ContractSession, case: str, text: str) -> None:
+    """Chat ``text`` and the part ``PARTS[case]`` to a model declaring the part's capability.
+
+    The server answers canonically; the call raises what the plugin raised.
+    """
+    capability, part, _ = PARTS[case]
+    model = contract.model(Capability.CHAT, capability)
+    contract.use_server(contract.canonical("chat"))
+    prompt = [UserMessage((TextContent(text), part))]
+    contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+
+
+def _check_part_read(contract: ContractSession, case: str, text: str, head: str) -> None:
+    """Fail unless the API reads the last user turn as ``text``, then ``PARTS[case]``'s part."""
+    expected = PARTS[case][2]
+    seen = contract.require_wire().content_parts(contract.server.requests[-1])
+    assert seen == [("text", text), expected], (
+        f"{head}the API reads the user turn as {seen}; expected the text, then {expected}"
+    )
+
+
 def check_data_part_carried(contract: ContractSession, case: str, text: str, what: str) -> None:
     """Fail unless a model declaring ``PARTS[case]``'s capability carries that part as data.
 
@@ -98,24 +119,18 @@ def check_data_part_carried(contract: ContractSession, case: str, text: str, wha
     reads content parts, the API must read the user turn as the text, then the part.
     """
     wire = contract.require_wire()
-    capability, part, expected = PARTS[case]
-    model = contract.model(Capability.CHAT, capability)
-    contract.use_server(contract.canonical("chat"))
-    prompt = [UserMessage((TextContent(text), part))]
     try:
-        contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+        _chat_with_part(contract, case, text)
     except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
         fail_foreign(exc, what)
         pytest.fail(
-            f"{what} was refused by a model that declares {capability}: {type(exc).__name__}: {exc}"
+            f"{what} was refused by a model that declares {PARTS[case][0]}: "
+            f"{type(exc).__name__}: {exc}"
         )
     try:
-        seen = wire.content_parts(contract.server.requests[-1])
+        _check_part_read(contract, case, text, "")
     except NotImplementedError:
         pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
-    assert seen == [("text", text), expected], (
-        f"the API reads the user turn as {seen}; expected the text, then {expected}"
-    )
 
 
 class BreadthContract:
@@ -195,12 +210,9 @@ class BreadthContract:
             pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
         except (ValueError, LookupError, AttributeError, TypeError):
             pass
-        capability, part, expected = PARTS[case]
-        model = contract.model(Capability.CHAT, capability)
-        contract.use_server(contract.canonical("chat"))
-        prompt = [UserMessage((TextContent(_PART_TEXT), part))]
+        _, part, expected = PARTS[case]
         try:
-            contract.run(contract.registry.achat(contract.ref(model), prompt, **contract.params()))
+            _chat_with_part(contract, case, _PART_TEXT)
         except (InvalidRequestError, UnsupportedFeatureError) as exc:
             refused_before_io(contract, exc, f"{case}: the part")
             if expected is None:
@@ -212,10 +224,7 @@ class BreadthContract:
             f"{case}: a part with nothing in it ({part!r}) was sent, not refused before any I/O "
             "(InvalidRequestError naming it)"
         )
-        seen = wire.content_parts(contract.server.requests[-1])
-        assert seen == [("text", _PART_TEXT), expected], (
-            f"{case}: the API reads the user turn as {seen}; expected the text, then {expected}"
-        )
+        _check_part_read(contract, case, _PART_TEXT, f"{case}: ")
 
     @clause("requests.extra_body")
     def test_requests_extra_body(self, contract: ContractSession) -> None:

@@ -54,7 +54,6 @@ from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import failing_registry
 from lmux_plug_contract._calls import json_leaves as _values_of
 from lmux_plug_contract._calls import json_texts as _texts_of
-from lmux_plug_contract._calls import reassemble
 from lmux_plug_contract._calls import report_failures
 from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._calls import undeclared_model
@@ -92,9 +91,6 @@ from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
 __all__ = ["CLAUSES", "ERROR_EXPECTATIONS", "ProviderContract", "clause"]
-
-#: The shared reassembly under the name clause modules importing it from here have used.
-_reassemble = reassemble
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -1173,14 +1169,33 @@ class ProviderContract(
     # ================================================================== parity
 
     @staticmethod
-    def _parity(
-        contract: ContractSession,
-        capability: Capability,
-        traffic: tuple[str, Kind],
-        sync: Callable[[str], Any],
-        asynchronous: Callable[[str], Any],
-    ) -> tuple[Any, Any]:
-        """The sync and the async result of one exchange (an async stream comes back drained)."""
+    def _check_parity(contract: ContractSession, path: str) -> None:
+        """Fail unless the sync and the async call of ``path`` give equal results.
+
+        Both make the same exchange (the path's traffic); an async stream is drained.
+        """
+        registry, params, inputs = contract.registry, contract.params(), list(canon.EMBED_INPUTS)
+        calls: dict[str, tuple[Capability, tuple[str, Kind], Callable[[str], Any], Any]] = {
+            "chat": (
+                Capability.CHAT,
+                ("types", "chat"),
+                lambda ref: registry.chat(ref, _prompt(), **params),
+                lambda ref: registry.achat(ref, _prompt(), **params),
+            ),
+            "stream": (
+                Capability.STREAM,
+                ("streaming", "stream"),
+                lambda ref: list(registry.chat_stream(ref, _prompt(), **params)),
+                lambda ref: registry.achat_stream(ref, _prompt(), **params),
+            ),
+            "embed": (
+                Capability.EMBED,
+                ("embeddings", "embed"),
+                lambda ref: registry.embed(ref, inputs),
+                lambda ref: registry.aembed(ref, inputs),
+            ),
+        }
+        capability, traffic, sync, asynchronous = calls[path]
         ref = contract.ref(contract.model(capability))
         with contract.traffic(*traffic):
             first = sync(ref)
@@ -1188,46 +1203,22 @@ class ProviderContract(
             second = (
                 contract.collect(result) if hasattr(result, "__anext__") else contract.run(result)
             )
-        return first, second
+        assert first == second, f"{path}: sync {first!r:.400} != async {second!r:.400}"
 
     @clause("parity.chat")
     def test_parity_chat(self, contract: ContractSession) -> None:
         """Sync chat and async achat give equal results for the same exchange."""
-        registry, params = contract.registry, contract.params()
-        sync, asynchronous = self._parity(
-            contract,
-            Capability.CHAT,
-            ("types", "chat"),
-            lambda ref: registry.chat(ref, _prompt(), **params),
-            lambda ref: registry.achat(ref, _prompt(), **params),
-        )
-        assert sync == asynchronous, f"sync {sync!r} != async {asynchronous!r}"
+        self._check_parity(contract, "chat")
 
     @clause("parity.stream")
     def test_parity_stream(self, contract: ContractSession) -> None:
         """Sync chat_stream and async achat_stream yield equal chunks for the same exchange."""
-        registry, params = contract.registry, contract.params()
-        sync, asynchronous = self._parity(
-            contract,
-            Capability.STREAM,
-            ("streaming", "stream"),
-            lambda ref: list(registry.chat_stream(ref, _prompt(), **params)),
-            lambda ref: registry.achat_stream(ref, _prompt(), **params),
-        )
-        assert sync == asynchronous, f"sync chunks {sync!r} != async chunks {asynchronous!r}"
+        self._check_parity(contract, "stream")
 
     @clause("parity.embed")
     def test_parity_embed(self, contract: ContractSession) -> None:
         """Sync embed and async aembed give equal vectors for the same exchange."""
-        registry = contract.registry
-        sync, asynchronous = self._parity(
-            contract,
-            Capability.EMBED,
-            ("embeddings", "embed"),
-            lambda ref: registry.embed(ref, list(canon.EMBED_INPUTS)),
-            lambda ref: registry.aembed(ref, list(canon.EMBED_INPUTS)),
-        )
-        assert sync == asynchronous, "sync and async embeddings differ"
+        self._check_parity(contract, "embed")
 
     # ================================================================== requests
 

@@ -43,6 +43,7 @@ from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import Usage
 from lmux_plug import UserMessage
+from lmux_plug.testing.streams import tool_calls_of
 
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import json_variants
@@ -153,11 +154,9 @@ def _summary(result: Any) -> Any:
     if isinstance(result, EmbeddingResponse):
         return (result.embeddings, result.usage)
     if isinstance(result, list) and all(isinstance(c, ChatChunk) for c in result):
-        from lmux_plug_contract.contract import _reassemble  # noqa: PLC0415 - import cycle
-
         return (
             "".join(c.delta for c in result),
-            tuple((c.name, c.arguments) for c in _reassemble(result)),
+            tuple((c.name, c.arguments) for c in tool_calls_of(result)),
             tuple(c.finish_reason for c in result if c.finish_reason is not None),
             tuple(c.usage for c in result if c.usage is not None),
             "".join(c.thinking_delta for c in result),

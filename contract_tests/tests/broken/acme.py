@@ -255,12 +255,10 @@ class AcmePlugin:
                 model=request.model,
                 status_code=status,
             )
-            return self.error_event(error, provider, request)
+            return self.error_event(error, provider)
         return payload
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
         """What an error event in a stream gives: ``error``, the LmuxError it stands for, raised.
 
         The one place the broken variants change how a stream's error events are read.

@@ -34,6 +34,7 @@ from lmux_plug_gemini._spec import SPEC
 
 # Loaded before this file by the tests' conftest (the Anthropic variants' module).
 ServedCodec: Any = sys.modules["lmux_contract_examples_shapes"].ServedCodec
+parts_of = sys.modules["lmux_contract_examples_shapes"].parts_of
 
 
 class ServedGemini(ServedCodec):  # type: ignore[misc]
@@ -142,13 +143,9 @@ class RefusesPdfData(ServedGemini):
     fails_on = ("requests.pdf_document", "pdf_document")
 
     def refusal(self, request: ChatRequest) -> str | None:
-        for message in request.messages:
-            content = getattr(message, "content", None)
-            if isinstance(content, tuple) and any(
-                isinstance(p, FileContent) and p.data is not None for p in content
-            ):
-                # Takes uploaded files only, though the model declares files.
-                return "send documents as file ids"
+        if any(isinstance(p, FileContent) and p.data is not None for p in parts_of(request)):
+            # Takes uploaded files only, though the model declares files.
+            return "send documents as file ids"
         return None
 
 
@@ -234,9 +231,7 @@ class FormatFromSuffix(ServedBedrock):
     fails_on = ("requests.linked_image", "linked_image")
 
     def refusal(self, request: ChatRequest) -> str | None:
-        for message in request.messages:
-            content = getattr(message, "content", None)
-            for part in content if isinstance(content, tuple) else ():
-                if isinstance(part, ImageContent) and part.url.startswith("s3://"):
-                    part.url.rsplit(".", 1)[1]  # an IndexError when the name has no dot
+        for part in parts_of(request):
+            if isinstance(part, ImageContent) and part.url.startswith("s3://"):
+                part.url.rsplit(".", 1)[1]  # an IndexError when the name has no dot
         return None

@@ -91,9 +91,7 @@ class StreamsPastErrorEvent(AcmePlugin):
 
     fails_on = ("errors.error_event_ends_stream", "error_event_ends_stream")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
         self.pending = error
         return {}
 
@@ -112,11 +110,9 @@ class GatewayTimeoutEventIsTimeout(AcmePlugin):
 
     fails_on = ("errors.stream_error_status", "stream_error_status")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
         if error.status_code == 504:
-            raise TimeoutError(str(error), provider=provider.name, model=request.model)
+            raise TimeoutError(str(error), provider=provider.name, model=error.model)
         raise error
 
 

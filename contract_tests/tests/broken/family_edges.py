@@ -98,13 +98,10 @@ class RefusesImageData(ServedGemini):  # type: ignore[misc]
     fails_on = ("requests.image_data", "image_data and not content_parts")
 
     def refusal(self, request: ChatRequest) -> str | None:
-        for message in request.messages:
-            content = getattr(message, "content", None)
-            if isinstance(content, tuple) and any(
-                isinstance(p, ImageContent) and p.base64_data is not None for p in content
-            ):
-                # An inverted test: takes linked images only, though the model declares vision.
-                return "send images as links"
+        parts = _DETAILS.parts_of(request)
+        if any(isinstance(p, ImageContent) and p.base64_data is not None for p in parts):
+            # An inverted test: takes linked images only, though the model declares vision.
+            return "send images as links"
         return None
 
 

@@ -428,13 +428,11 @@ class LeaksKeyInStreamErrors(AcmePlugin):
 
     fails_on = ("auth.key_not_leaked", "key_not_leaked and stream")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
         sent = provider.auth_headers()
         logging.getLogger("lmux_contract_examples_acme").warning("stream error, sent %s", sent)
         msg = f"{error.message} (sent {sent})"
-        raise ProviderError(msg, provider=provider.name, model=request.model)
+        raise ProviderError(msg, provider=provider.name, model=error.model)
 
 
 class DropsEmptyInputs(AcmePlugin):
@@ -474,10 +472,8 @@ class StreamErrorsAreGeneric(AcmePlugin):
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
-        raise ProviderError("the stream failed", provider=provider.name, model=request.model)
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
+        raise ProviderError("the stream failed", provider=provider.name, model=error.model)
 
 
 class DropsLongEvents(AcmePlugin):
@@ -819,11 +815,9 @@ class GuessesErrorsFromWords(AcmePlugin):
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
         if "model" in str(error):
-            raise NotFoundError(str(error), provider=provider.name, model=request.model)
+            raise NotFoundError(str(error), provider=provider.name, model=error.model)
         raise error
 
 
@@ -832,10 +826,8 @@ class DropsStreamErrorStatus(AcmePlugin):
 
     fails_on = ("errors.stream_error_event", "stream_error_event")
 
-    def error_event(
-        self, error: LmuxError, provider: ProviderContext, request: ChatRequest
-    ) -> dict[str, Any]:
-        raise type(error)(str(error), provider=provider.name, model=request.model)
+    def error_event(self, error: LmuxError, provider: ProviderContext) -> dict[str, Any]:
+        raise type(error)(str(error), provider=provider.name, model=error.model)
 
 
 class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
@@ -843,11 +835,8 @@ class EmbedDropsExtraVectors(EmbedAcceptsMissingVectors):
 
     fails_on = ("embeddings.extra_vector", "extra_vector")
 
-    async def embed(
-        self, request: EmbeddingRequest, provider: ProviderContext
-    ) -> EmbeddingResponse:
-        response = await super().embed(request, provider)
-        return attrs.evolve(response, embeddings=response.embeddings[: len(request.inputs)])
+    def vectors(self, items: Any, provider: ProviderContext, request: Any) -> list[Any]:
+        return super().vectors(items, provider, request)[: len(request.inputs)]
 
 
 class DropsTopP(AcmePlugin):

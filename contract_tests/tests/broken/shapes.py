@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,13 @@ class ServedCodec:
     ) -> AsyncIterator[ChatChunk]:
         """Stream through the codec."""
         return wire.stream_chat(self.codec, request, provider)
+
+
+def parts_of(request: ChatRequest) -> Iterator[Any]:
+    """Every content part of ``request``'s messages, in order (a plain-text one has none)."""
+    for message in request.messages:
+        content = getattr(message, "content", None)
+        yield from content if isinstance(content, tuple) else ()
 
 
 def _altered(codec: Any, variant: ServedCodec) -> Any:

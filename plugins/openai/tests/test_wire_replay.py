@@ -36,7 +36,9 @@ from lmux_plug import LmuxError
 from lmux_plug import NotFoundError
 from lmux_plug import ProviderError
 from lmux_plug import RateLimitError
+from lmux_plug import ToolCall
 from lmux_plug.testing.streams import terminal_of
+from lmux_plug.testing.streams import tool_calls_of
 from lmux_plug.testing.wire import WireExchange
 from lmux_plug.testing.wire import load_recording
 from lmux_plug.testing.wire import parse_json
@@ -263,14 +265,8 @@ def _replay_stream(provider: str, interaction: WireExchange) -> None:
     terminal = terminal_of(chunks)
     assert "".join(c.delta for c in chunks) == text
     assert "".join(c.thinking_delta for c in chunks) == thinking
-    assembled: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for d in chunk.tool_call_deltas:
-            slot = assembled.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
-            slot["id"] = d.id or slot["id"]
-            slot["name"] = d.name or slot["name"]
-            slot["arguments"] += d.arguments
-    assert assembled == calls
+    assert sorted({d.index for c in chunks for d in c.tool_call_deltas}) == sorted(calls)
+    assert tool_calls_of(chunks) == [ToolCall(**c) for _, c in sorted(calls.items())]
     assert terminal.finish_reason == _expected_finish(finish, bool(calls))
     if usage is not None:
         _check_usage(terminal.usage, usage)

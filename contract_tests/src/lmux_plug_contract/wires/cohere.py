@@ -22,6 +22,7 @@ from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._base import inline_data
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import last_user
+from lmux_plug_contract.wires._base import openai_tool_call
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._common import PlainAsThinking
 from lmux_plug_contract.wires._said import Said
@@ -137,14 +138,7 @@ class CohereWire(PlainAsThinking):
         message = {
             "role": "assistant",
             "tool_plan": TOOL_PLAN,
-            "tool_calls": [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in calls
-            ],
+            "tool_calls": [openai_tool_call(call) for call in calls],
         }
         body = {
             "id": "contract-cohere",
@@ -170,11 +164,7 @@ class CohereWire(PlainAsThinking):
             for piece in halves(TOOL_PLAN)
         )
         for index, (call, parts) in enumerate(zip(calls, fragments, strict=True)):
-            opening = {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": ""},
-            }
+            opening = openai_tool_call(call, "")
             frames.append(
                 _event(
                     {
