@@ -310,6 +310,7 @@ ResponseFormat = TextResponseFormat | JsonObjectResponseFormat | JsonSchemaRespo
 # --------------------------------------------------------------------------- usage
 
 
+#: Usage's counts in field order: checked one by one to name a negative one, and summed.
 _TOKEN_COUNTS = (
     "input_tokens",
     "output_tokens",
@@ -360,13 +361,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_creation_tokens + other.cache_creation_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
+        return Usage(*(getattr(self, name) + getattr(other, name) for name in _TOKEN_COUNTS))
 
 
 # --------------------------------------------------------------------------- requests
