@@ -27,7 +27,6 @@ import math
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import _common
 import aiohttp
+
+from lmux_plug.testing.fake_openai import stop_process
 
 VIRTUAL_KEY = "vk-bench-client-key"
 BODY = {
@@ -89,16 +90,6 @@ def _answers(url):
         return True  # it answers, even if not with 200
     except OSError:
         return False
-
-
-def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 async def _load(url, headers, concurrency, per_client, body):
@@ -537,7 +528,7 @@ def main(argv=None):
                         )
     finally:
         for process in processes:
-            _stop(process)
+            stop_process(process)
 
     results["load_after"] = _common.load_note()
     if results["rounds"]:

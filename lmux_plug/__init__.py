@@ -50,8 +50,6 @@ from lmux_plug._pricing import PricingTier
 from lmux_plug._pricing import calculate_cost
 from lmux_plug._pricing import duration_cost
 from lmux_plug._pricing import per_million_tokens
-from lmux_plug.client import Client
-from lmux_plug.client import RoutingClient
 from lmux_plug.errors import AuthenticationError
 from lmux_plug.errors import ConfigurationError
 from lmux_plug.errors import ContentFilterError
@@ -115,6 +113,8 @@ if TYPE_CHECKING:
     from lmux_plug._types import ToolMessage
     from lmux_plug._types import Usage
     from lmux_plug._types import UserMessage
+    from lmux_plug.client import Client
+    from lmux_plug.client import RoutingClient
     from lmux_plug.protocols import AsyncCloseable
     from lmux_plug.protocols import AuthProvider
     from lmux_plug.protocols import CompletionProvider
@@ -126,8 +126,13 @@ if TYPE_CHECKING:
 # call types (messages, requests, responses) are created when a call or a caller first
 # needs them; plugin discovery only needs the declarations (lmux_plug._declarations). A
 # name of ``__all__`` not bound here comes from the first of these modules whose own
-# ``__all__`` lists it (protocols first: it loads nothing else).
-_LAZY_MODULES = ("lmux_plug.protocols", "lmux_plug._types", "lmux_plug._api_types")
+# ``__all__`` lists it (protocols and the client protocols first: they load nothing else).
+_LAZY_MODULES = (
+    "lmux_plug.protocols",
+    "lmux_plug.client",
+    "lmux_plug._types",
+    "lmux_plug._api_types",
+)
 
 # Public submodules `import lmux_plug` loaded before the call path became lazy: code that
 # reaches them as attributes (``lmux_plug.http.Transport``) without importing them still works.

@@ -7,6 +7,13 @@ copy is worked out once per (class, changed names): the values are read with one
 answer goes through this once in the registry and once more in the router). Frozen
 answers are never changed in place (no ``object.__setattr__``): a changed answer is a new
 instance, built by the class's own ``__init__`` (converters and validators run).
+
+One exception, where ``__init__`` would store every value as it is: a dict class
+(``slots=False``, as the call types are) without ``__attrs_pre_init__`` or
+``__attrs_post_init__``, where every changed field has neither a converter nor a
+validator. The other values come from a built instance, so they are converted already;
+the copy is then the instance's dict with the changes applied (a fifth of the cost of
+``__init__``, which also re-ran every converter and copied the answer's headers).
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ def _plan(cls: type, changed: tuple[str, ...]) -> _Copier:
     """How to copy ``cls`` with the init arguments ``changed`` replaced."""
     fields = [f for f in attrs.fields(cls) if f.init]
     aliases = [f.alias or f.name for f in fields]
+    if _stored_as_given(cls, fields, changed):
+        return _copy_dict
     if not fields or any(f.kw_only for f in fields) or not set(changed) <= set(aliases):
         # Keyword-only fields, or a name that is no init argument (``cls`` raises the
         # same TypeError as attrs.evolve): every value by keyword.
@@ -71,6 +80,43 @@ def _plan(cls: type, changed: tuple[str, ...]) -> _Copier:
             values[index] = changes[alias]
         return cls(*values)
 
+    return copy
+
+
+def _stored_as_given(
+    cls: type, fields: list[attrs.Attribute[Any]], changed: tuple[str, ...]
+) -> bool:
+    """Whether ``cls.__init__`` would store the ``changed`` fields as given and do no more.
+
+    Read from attrs' record of how it made each class (``__attrs_props__``, attrs >= 25.4;
+    with an older attrs every copy goes through ``__init__``).
+    """
+    if not changed or len(fields) != len(attrs.fields(cls)):
+        return False
+    if any("__new__" in klass.__dict__ for klass in cls.__mro__[:-1]):
+        return False  # the copy is made by object.__new__
+    for klass in cls.__mro__:
+        if "__attrs_attrs__" not in klass.__dict__:
+            continue
+        props = klass.__dict__.get("__attrs_props__")
+        # Slotted values are not in the dict; a cached hash would be copied with it.
+        if props is None or props.is_slotted or props.hashability.value == "hashable_cache":
+            return False
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return False
+    plain = {
+        f.name
+        for f in fields
+        if f.converter is None and f.validator is None and f.alias in (None, f.name)
+    }
+    return all(name in plain for name in changed)
+
+
+def _copy_dict(instance: Any, changes: dict[str, Any]) -> Any:
+    """A new instance of ``instance``'s class: its dict with ``changes`` (see the module)."""
+    copy = object.__new__(type(instance))
+    # Not shared yet: filling the new instance's dict is what attrs' __init__ does.
+    copy.__dict__.update(instance.__dict__, **changes)
     return copy
 
 

@@ -6,6 +6,13 @@ The declarations (:class:`ProviderSpec` and what it holds, :class:`Secret`,
 :class:`Credentials`) are defined in :mod:`lmux_plug._declarations` and re-exported here;
 the rest is only created when a call (or a caller) first needs it, which keeps
 ``import lmux_plug`` and plugin discovery fast.
+
+The call types are built several times per call (the request, its messages, the answer,
+its usage, every stream chunk), so they are dict classes (``slots=False``): attrs' frozen
+``__init__`` then stores each field in the instance's dict, where a slotted frozen class
+calls ``object.__setattr__`` once per field (1.5-1.6x the instructions to build a
+``ChatResponse`` or a ``ChatRequest``), and :func:`lmux_plug._evolve.evolve` copies an
+answer's dict to set the core's own values on it (latency, cost).
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from lmux_plug._declarations import NoAuth
 from lmux_plug._declarations import ProviderSpec
 from lmux_plug._declarations import Secret
 from lmux_plug._declarations import _frozen_mapping
-from lmux_plug._declarations import _text_or_tuple
 from lmux_plug._declarations import _tuple
 
 # Imported at run time (not only for type checking) so cattrs can resolve the annotations.
@@ -80,7 +86,7 @@ def _vectors(values: Iterable[Iterable[float]]) -> tuple[tuple[float, ...], ...]
 # --------------------------------------------------------------------------- content parts
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class TextContent:
     """A text part of a multimodal message."""
 
@@ -89,7 +95,7 @@ class TextContent:
     cache_control: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ImageContent:
     """An image part: an ``https:`` URL or a ``data:`` URL with base64 bytes."""
 
@@ -117,7 +123,7 @@ class ImageContent:
         return None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AudioContent:
     """An audio part: base64 data and its format (``wav``, ``mp3``, ...)."""
 
@@ -126,7 +132,7 @@ class AudioContent:
     type: Literal["audio"] = "audio"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FileContent:
     """A file part (PDF and other documents): base64 data or a provider file id."""
 
@@ -143,7 +149,7 @@ ContentPart = TextContent | ImageContent | AudioContent | FileContent
 # --------------------------------------------------------------------------- tools
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FunctionDefinition:
     """A function the model may call: name, description and JSON-schema parameters."""
 
@@ -155,7 +161,7 @@ class FunctionDefinition:
     strict: bool | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Tool:
     """A tool offered to the model (only function tools exist across providers)."""
 
@@ -163,7 +169,7 @@ class Tool:
     type: Literal["function"] = "function"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ToolChoice:
     """How the model must use tools: ``auto``, ``none``, ``required`` or a named function."""
 
@@ -176,7 +182,7 @@ class ToolChoice:
         return cls(mode="function", function_name=name)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ToolCall:
     """A complete tool call made by the model; ``arguments`` is the JSON text."""
 
@@ -188,7 +194,7 @@ class ToolCall:
     type: Literal["function"] = "function"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ToolCallDelta:
     """A fragment of a streamed tool call; fragments with one ``index`` concatenate."""
 
@@ -203,11 +209,12 @@ class ToolCallDelta:
 
 
 def _text_or_parts(value: str | Iterable[ContentPart]) -> str | tuple[ContentPart, ...]:
-    # The shared converter, typed with the parts so that ``UserMessage(...)`` is checked.
-    return _text_or_tuple(value)
+    # ``_text_or_tuple`` typed with the parts so that ``UserMessage(...)`` is checked; not
+    # a call of it, which would double the converter's cost for every message built.
+    return value if isinstance(value, str) else tuple(value)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class SystemMessage:
     """Instructions for the model."""
 
@@ -216,7 +223,7 @@ class SystemMessage:
     cache_control: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DeveloperMessage:
     """Developer instructions (OpenAI's successor of system messages)."""
 
@@ -224,7 +231,7 @@ class DeveloperMessage:
     role: Literal["developer"] = "developer"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class UserMessage:
     """A user turn: plain text or a tuple of content parts."""
 
@@ -234,7 +241,7 @@ class UserMessage:
     cache_control: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ThinkingBlock:
     """Model reasoning returned by the provider, kept so it can be sent back verbatim."""
 
@@ -243,7 +250,7 @@ class ThinkingBlock:
     redacted: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class AssistantMessage:
     """A model turn, possibly with tool calls and reasoning."""
 
@@ -255,7 +262,7 @@ class AssistantMessage:
     name: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ToolMessage:
     """The result of a tool call, sent back to the model."""
 
@@ -272,21 +279,21 @@ Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | To
 # --------------------------------------------------------------------------- response formats
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class TextResponseFormat:
     """Plain text output (the default)."""
 
     type: Literal["text"] = "text"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class JsonObjectResponseFormat:
     """Any valid JSON object."""
 
     type: Literal["json_object"] = "json_object"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class JsonSchemaResponseFormat:
     """JSON that follows ``schema`` (structured output)."""
 
@@ -303,13 +310,17 @@ ResponseFormat = TextResponseFormat | JsonObjectResponseFormat | JsonSchemaRespo
 # --------------------------------------------------------------------------- usage
 
 
-def _non_negative(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 0:
-        msg = f"{attribute.name} must be >= 0, got {value}"
-        raise ValueError(msg)
+#: Usage's counts in field order: checked one by one to name a negative one, and summed.
+_TOKEN_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Usage:
     """Token counts of one call.
 
@@ -318,11 +329,31 @@ class Usage:
     ``reasoning_tokens``. Plugins normalise providers that count otherwise (Anthropic).
     """
 
-    input_tokens: int = attrs.field(default=0, validator=_non_negative)
-    output_tokens: int = attrs.field(default=0, validator=_non_negative)
-    cache_read_tokens: int = attrs.field(default=0, validator=_non_negative)
-    cache_creation_tokens: int = attrs.field(default=0, validator=_non_negative)
-    reasoning_tokens: int = attrs.field(default=0, validator=_non_negative)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        # Every answer and every usage chunk builds one: the five counts are checked in one
+        # comparison (a validator per field was five calls), and looked at one by one only
+        # to name the negative one.
+        if (
+            min(
+                self.input_tokens,
+                self.output_tokens,
+                self.cache_read_tokens,
+                self.cache_creation_tokens,
+                self.reasoning_tokens,
+            )
+            < 0
+        ):
+            for name in _TOKEN_COUNTS:
+                value = getattr(self, name)
+                if value < 0:
+                    msg = f"{name} must be >= 0, got {value}"
+                    raise ValueError(msg)
 
     @property
     def total_tokens(self) -> int:
@@ -330,13 +361,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_creation_tokens + other.cache_creation_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
+        return Usage(*(getattr(self, name) + getattr(other, name) for name in _TOKEN_COUNTS))
 
 
 # --------------------------------------------------------------------------- requests
@@ -353,7 +378,7 @@ class FinishReason(str, enum.Enum):
     OTHER = "other"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChatRequest:
     """One chat call as plugins see it: the model id (prefix removed) and typed parameters.
 
@@ -373,13 +398,13 @@ class ChatRequest:
     reasoning_effort: str | None = None
     user: str | None = None
     timeout: float | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
     extra_headers: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_mapping, hash=False
+        default=None, converter=_frozen_mapping, hash=False
     )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class EmbeddingRequest:
     """One embedding call: the model id (prefix removed) and the texts, in order."""
 
@@ -388,16 +413,16 @@ class EmbeddingRequest:
     dimensions: int | None = None
     encoding_format: Literal["float", "base64"] | None = None
     timeout: float | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    extra: Mapping[str, Any] = attrs.field(default=None, converter=_frozen_mapping, hash=False)
     extra_headers: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_mapping, hash=False
+        default=None, converter=_frozen_mapping, hash=False
     )
 
 
 # --------------------------------------------------------------------------- responses
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChatResponse:
     """A complete chat answer, normalised across providers."""
 
@@ -412,7 +437,7 @@ class ChatResponse:
     thinking: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=_tuple)
     refusal: str | None = None
     headers: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False
+        default=None, converter=_frozen_mapping, hash=False, eq=False, repr=False
     )
     raw: Any = attrs.field(default=None, eq=False, repr=False, hash=False)
     cache_hit: bool = False
@@ -439,7 +464,7 @@ class ChatResponse:
         return {k: v for k, v in self.headers.items() if "ratelimit" in k}
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChatChunk:
     """One piece of a streamed answer. The terminal chunk has ``finish_reason`` set.
 
@@ -465,7 +490,7 @@ class ChatChunk:
     time_to_first_token: float | None = attrs.field(default=None, eq=False, hash=False)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class EmbeddingResponse:
     """Embedding vectors, one per input, in input order."""
 
@@ -476,7 +501,7 @@ class EmbeddingResponse:
     cost: Cost | None = None
     request_id: str | None = None
     headers: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_frozen_mapping, hash=False, eq=False, repr=False
+        default=None, converter=_frozen_mapping, hash=False, eq=False, repr=False
     )
     # Seconds from the start of the call to the answer, set by the core.
     latency: float | None = attrs.field(default=None, eq=False, hash=False)

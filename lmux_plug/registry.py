@@ -576,7 +576,7 @@ class Registry(ApiMethods):
         if response.cost is None:
             pricing = self._pricing(route, model_id)
             if pricing is not None:
-                response = attrs.evolve(response, cost=calculate_cost(response.usage, pricing))
+                response = evolve(response, cost=calculate_cost(response.usage, pricing))
         return response, time.perf_counter() - started
 
     async def _timed_answer(
@@ -731,7 +731,7 @@ class Registry(ApiMethods):
                     ):
                         first = time.perf_counter() - started
                     if chunk.usage is not None and chunk.cost is None and pricing is not None:
-                        chunk = attrs.evolve(chunk, cost=calculate_cost(chunk.usage, pricing))  # noqa: PLW2901
+                        chunk = evolve(chunk, cost=calculate_cost(chunk.usage, pricing))  # noqa: PLW2901
                     if chunk.finish_reason is not None or chunk.usage is not None:
                         chunk = evolve(  # noqa: PLW2901 - the terminal chunk, timed
                             chunk, latency=time.perf_counter() - started, time_to_first_token=first

@@ -27,8 +27,9 @@ NOT_AT_DISCOVERY = (
     "httptools",
     "lmux_plug.http",
     "lmux_plug._http1",
-    # the call types, their converters and cattrs
+    # the call types, their converters and cattrs, the client protocols
     "lmux_plug._types",
+    "lmux_plug.client",
     "lmux_plug._api_types",
     "lmux_plug.convert",
     "cattrs",

@@ -52,7 +52,14 @@ from lmux_plug.testing.wire_server import CapturedRequest
 from lmux_plug.testing.wire_server import Reply
 from lmux_plug.testing.wire_server import WireServer
 
-__all__ = ["FakeOpenAIServer", "FaultPlan", "Quota", "provider_spec", "serve_in_process"]
+__all__ = [
+    "FakeOpenAIServer",
+    "FaultPlan",
+    "Quota",
+    "provider_spec",
+    "serve_in_process",
+    "stop_process",
+]
 
 _WIRE = OpenAIWire()
 
@@ -349,14 +356,24 @@ def serve_in_process(
             raise RuntimeError(msg)
         yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def stop_process(process: subprocess.Popen[Any], *, grace: float = 10.0) -> None:
+    """Terminate ``process`` (SIGTERM), and kill it if it has not exited after ``grace`` s.
+
+    For server processes started by tests and benchmarks: a server that hangs on shutdown
+    must not outlive them.
+    """
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:

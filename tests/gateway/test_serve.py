@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import textwrap
 import threading
 import urllib.error
@@ -20,6 +19,7 @@ from lmux_plug.gateway.keys import hash_key
 from lmux_plug.gateway.serve import build_app
 from lmux_plug.gateway.serve import load_toml
 from lmux_plug.gateway.serve import serve_main
+from lmux_plug.testing.fake_openai import stop_process
 from tests.helpers import python
 
 CLIENT_KEY = "vk-serve-test-client-0001"
@@ -187,12 +187,7 @@ def test_serve_subprocess_with_router_and_keys(tmp_path, start_gateway):
         client.close()
         wrong.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, grace=15)
         stderr = process.stderr.read()
         process.stdout.close()
         process.stderr.close()
