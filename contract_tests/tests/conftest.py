@@ -66,3 +66,7 @@ if DETAILS in sys.modules:
 EDGE_CASES = "lmux_contract_examples_edge_cases"
 if SHAPES in sys.modules:
     load_example("edge_cases.py", EDGE_CASES)
+# The answer variants (answer_contract's clauses) wrap the Gemini codec the detail ones serve.
+ANSWER_EDGES = "lmux_contract_examples_answer_edges"
+if DETAILS in sys.modules:
+    load_example("answer_edges.py", ANSWER_EDGES)

@@ -208,6 +208,11 @@ _EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
 EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
 
 
+#: Variants of the in-repo Gemini codec (``broken/answer_edges.py``) for ``answer_contract``.
+_ANSWERS = sys.modules.get("lmux_contract_examples_answer_edges")
+ANSWER_DEFECTS: dict[str, tuple[str, str]] = _ANSWERS.ANSWER_DEFECTS if _ANSWERS else {}
+
+
 #: (module, provider, variant, (clause, -k keyword)) of the family and edge-case examples.
 _TABLED_VARIANTS = [
     *(
@@ -219,6 +224,11 @@ _TABLED_VARIANTS = [
         ("lmux_contract_examples_edge_cases", _EDGE_CASES.EDGE_CASE_PROVIDERS.get(v, "acme"), v, d)
         for v, d in sorted(EDGE_CASE_DEFECTS.items())
         if _EDGE_CASES is not None
+    ),
+    *(
+        ("lmux_contract_examples_answer_edges", _ANSWERS.ANSWER_PROVIDERS.get(v, "gemini"), v, d)
+        for v, d in sorted(ANSWER_DEFECTS.items())
+        if _ANSWERS is not None
     ),
 ]
 

@@ -1,0 +1,129 @@
+"""Contract clauses on answers met side by side, or in a shape the request did not ask for.
+
+:class:`AnswerContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Mutation testing of the Gemini, Bedrock, Cohere and Ollama codecs on fresh draws (seeds
+89 and 101) left mutants alive where the canonical exchange shows one answer at a time, in
+the shape asked for:
+
+- ``tools.ids_across_answers[chat|stream]``: where the wire's tool answers carry no call
+  ids but an answer id (:attr:`answer_id`: Gemini's ``responseId``), two answers with
+  different answer ids, each calling the same tool with the same arguments at the same
+  place, give two different call ids. A conversation holds both calls and both results;
+  an agent loop or an API that matches results by id (Anthropic's, OpenAI's, when the
+  router falls back mid-conversation) cannot tell the two apart under one id. Ids derived
+  from a call's name, arguments and place alone collide there.
+- ``streaming.whole_answer``: a streamed call answered with one whole JSON answer (the
+  wire's chat answer, as a server or gateway that ignores the stream request sends it)
+  gives that answer's text once, with a finish reason and its usage, or raises an
+  ``LmuxError``; never a foreign exception (an ``IndexError`` reading the one answer as
+  a list of events).
+
+Each clause is skipped, saying so, on a wire that does not declare what it needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+from lmux_plug import Capability
+from lmux_plug import UserMessage
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import Answer
+from lmux_plug_contract._calls import ask
+from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.wires import CapturedRequest
+from lmux_plug_contract.wires import Reply
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["AnswerContract"]
+
+#: What the second answer's id becomes (same length class, still a JSON-safe string).
+_SECOND = "-second"
+
+
+def _with_answer_id(reply: Reply, old: str, new: str) -> Reply:
+    """``reply`` with its answer id ``old`` (in the body and the headers) replaced by ``new``."""
+    return attrs.evolve(
+        reply,
+        chunks=tuple(chunk.replace(old.encode(), new.encode()) for chunk in reply.chunks),
+        headers={name: value.replace(old, new) for name, value in reply.headers.items()},
+    )
+
+
+class AnswerContract:
+    """Clauses on call ids across answers and on whole answers to streamed calls (mixed in)."""
+
+    @clause("tools.ids_across_answers")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_tools_ids_across_answers(self, contract: ContractSession, path: str) -> None:
+        """Id-less calls of two answers with different answer ids get different call ids."""
+        wire = contract.require_wire()
+        answer_id = getattr(wire, "answer_id", None)
+        if not isinstance(answer_id, str) or not answer_id:
+            pytest.skip(f"not declared: the wire {wire.name!r} names no answer id")
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
+        answer = contract.canonical("tools" if streamed else "tools_chat")
+        replies: list[Reply] = []
+
+        def scenario(request: CapturedRequest) -> Reply:
+            reply = answer(request)
+            if replies:
+                # The next answer: another id, the same call at the same place.
+                reply = _with_answer_id(reply, answer_id, answer_id + _SECOND)
+            replies.append(reply)
+            return reply
+
+        contract.use_server(scenario)
+        ref = contract.ref(model)
+        prompt = [UserMessage(canon.TOOL_PROMPT)]
+        params = contract.params(tools=[canon.WEATHER_TOOL])
+        first = ask(contract, ref, prompt, params, path)
+        body = b"".join(replies[0].chunks)
+        carried = answer_id.encode() in body or answer_id in replies[0].headers.values()
+        if canon.TOOL_CALL.id.encode() in body or not carried:
+            pytest.skip(f"not declared: the wire's {path} tool answers carry call ids or no id")
+        second = ask(contract, ref, prompt, params, path)
+        ids = [[c.id for c in first.calls], [c.id for c in second.calls]]
+        assert all(len(found) == 1 for found in ids), (
+            f"{path}: each answer calls {canon.TOOL_CALL.name} once; the calls came back as {ids}"
+        )
+        assert ids[0] != ids[1], (
+            f"{path}: two answers ({answer_id!r}, {answer_id + _SECOND!r}) calling the same tool "
+            f"with the same arguments gave one call id {ids[0][0]!r}: a conversation holding "
+            "both cannot tell their results apart"
+        )
+
+    @clause("streaming.whole_answer")
+    def test_streaming_whole_answer(self, contract: ContractSession) -> None:
+        """A streamed call answered with one whole JSON answer gives its text, or an LmuxError."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.STREAM)
+        # What a server that ignores the stream request sends: the chat answer, whole.
+        contract.use_server(lambda request: wire.chat(request, canon.TEXT, canon.USAGE))
+        stream = contract.registry.achat_stream(
+            contract.ref(model), [UserMessage(canon.CHAT_PROMPT)], **contract.params()
+        )
+        try:
+            chunks = contract.collect(stream)
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, "a whole JSON answer to a streamed call")
+            return
+        said = Answer.of(chunks)
+        assert said.text == canon.TEXT, (
+            f"a whole answer to a streamed call, taken, gave the text {said.text!r}; "
+            f"the answer says {canon.TEXT!r}"
+        )
+        assert len(said.finishes) == 1, (
+            f"a whole answer to a streamed call, taken, gave {len(said.finishes)} terminal chunks"
+        )
+        assert said.usages and said.usages[-1] == canon.USAGE, (
+            f"a whole answer to a streamed call, taken, reported the usage "
+            f"{said.usages[-1] if said.usages else None}, the answer says {canon.USAGE}"
+        )

@@ -1,0 +1,75 @@
+"""Broken variants of the in-repo Gemini codec for the clauses of ``answer_contract``.
+
+Each breaks one rule about answers met side by side (call ids across two answers) or in a
+shape the request did not ask for (a whole JSON answer to a streamed call): the defects
+mutation testing of the Gemini codec found alive there on fresh draws. ``ANSWER_DEFECTS``
+maps each to the clause it must fail (``test_broken_plugins.py`` runs them, as the
+``gemini`` provider).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from lmux_plug import ChatChunk
+from lmux_plug.codec import tool_call_id
+from lmux_plug_gemini._codec import GeminiCodec
+from lmux_plug_gemini._codec import GeminiStreamDecoder
+
+# Loaded before this file by the tests' conftest (the detail variants' module).
+ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
+
+
+class _IdsWithoutAnswerScopeDecoder(GeminiStreamDecoder):
+    def _event(self, event: Mapping[str, Any]) -> ChatChunk | None:
+        chunk = super()._event(event)
+        if chunk is None or not chunk.tool_call_deltas:
+            return chunk
+        # Ids derived from the call and its place only: the answer's responseId left out.
+        deltas = tuple(
+            attrs.evolve(d, id=tool_call_id(None, d.name, json.loads(d.arguments), d.index))
+            for d in chunk.tool_call_deltas
+        )
+        return attrs.evolve(chunk, tool_call_deltas=deltas)
+
+
+class _IdsWithoutAnswerScopeCodec(GeminiCodec):
+    stream_decoder_class = _IdsWithoutAnswerScopeDecoder
+
+
+class IdsWithoutAnswerScope(ServedGemini):  # type: ignore[misc]
+    """Streams derive id-less calls' ids from name, arguments and place, not the answer id."""
+
+    codec = _IdsWithoutAnswerScopeCodec()
+
+
+class _WholeAnswerAsArrayDecoder(GeminiStreamDecoder):
+    def finish(self) -> ChatChunk:
+        if self._mode == "object":
+            # A body that is not SSE taken for Gemini's JSON array: its first element read.
+            whole = json.loads("".join(self._object) or "[]")
+            self._object = [json.dumps(whole[0])]
+        return super().finish()
+
+
+class _WholeAnswerAsArrayCodec(GeminiCodec):
+    stream_decoder_class = _WholeAnswerAsArrayDecoder
+
+
+class WholeAnswerAsArray(ServedGemini):  # type: ignore[misc]
+    """Reads a whole JSON answer to a streamed call as a JSON array (a KeyError escapes)."""
+
+    codec = _WholeAnswerAsArrayCodec()
+
+
+#: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
+ANSWER_DEFECTS: dict[str, tuple[str, str]] = {
+    "IdsWithoutAnswerScope": ("tools.ids_across_answers", "ids_across_answers and stream"),
+    "WholeAnswerAsArray": ("streaming.whole_answer", "whole_answer"),
+}
+#: The variants that serve another provider than ``gemini`` (none yet).
+ANSWER_PROVIDERS: dict[str, str] = {}
