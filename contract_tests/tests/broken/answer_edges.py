@@ -15,13 +15,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+import lmux_plug_bedrock
 from lmux_plug import ChatChunk
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import ProviderContext
+from lmux_plug import hookimpl
 from lmux_plug.codec import tool_call_id
+from lmux_plug_bedrock._codec import _BUDGETS as BEDROCK_BUDGETS
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
 
-# Loaded before this file by the tests' conftest (the detail variants' module).
+# Loaded before this file by the tests' conftest (the detail and family variants' modules).
 ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
+ServedBedrock: Any = sys.modules["lmux_contract_examples_family_edges"].EndedCallsAreStops
 
 
 class _IdsWithoutAnswerScopeDecoder(GeminiStreamDecoder):
@@ -66,10 +73,33 @@ class WholeAnswerAsArray(ServedGemini):  # type: ignore[misc]
     codec = _WholeAnswerAsArrayCodec()
 
 
+class CapAtMinimumBudget(ServedBedrock):  # type: ignore[misc]
+    """The in-repo Bedrock plugin, refusing only a max_tokens below the minimum budget (1024).
+
+    A cap of exactly 1024 leaves 1023 tokens to think, below the 1024 Claude takes: the
+    budget is shrunk to ``cap - 1`` there too, and the API refuses the body.
+    """
+
+    @hookimpl
+    async def lmux_plug_chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        """Chat through the Bedrock plugin, the budget fitted with an off-by-one check."""
+        level, cap = request.reasoning_effort, request.max_tokens
+        if level in BEDROCK_BUDGETS and cap == BEDROCK_BUDGETS["minimal"]:
+            # The cap-1 budget the plugin fits for larger caps, sent at the boundary too.
+            thinking = {"thinking": {"type": "enabled", "budget_tokens": cap - 1}}
+            extra = {**request.extra, "additionalModelRequestFields": thinking}
+            request = attrs.evolve(request, reasoning_effort=None, extra=extra)
+        response: ChatResponse = await lmux_plug_bedrock.lmux_plug_chat(
+            request=request, provider=provider
+        )
+        return response
+
+
 #: variant -> (the clause it must fail, the ``-k`` keyword selecting that clause)
 ANSWER_DEFECTS: dict[str, tuple[str, str]] = {
     "IdsWithoutAnswerScope": ("tools.ids_across_answers", "ids_across_answers and stream"),
     "WholeAnswerAsArray": ("streaming.whole_answer", "whole_answer"),
+    "CapAtMinimumBudget": ("reasoning.small_cap", "small_cap and 1024"),
 }
-#: The variants that serve another provider than ``gemini`` (none yet).
-ANSWER_PROVIDERS: dict[str, str] = {}
+#: The variants that serve another provider than ``gemini``.
+ANSWER_PROVIDERS: dict[str, str] = {"CapAtMinimumBudget": "bedrock"}
