@@ -1,4 +1,4 @@
-"""Contract clauses on answers met side by side, or in a shape the request did not ask for.
+"""Contract clauses on answers met side by side or in a shape not asked for; bare tool choices.
 
 :class:`AnswerContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
 Mutation testing of the Gemini, Bedrock, Cohere and Ollama codecs on fresh draws (seeds
@@ -17,6 +17,15 @@ the shape asked for:
   gives that answer's text once, with a finish reason and its usage, or raises an
   ``LmuxError``; never a foreign exception (an ``IndexError`` reading the one answer as
   a list of events).
+- ``requests.tool_choice_without_tools[auto|none|required|function]``: a tool choice
+  given with no tools. ``auto`` and ``none`` ask nothing of the model then (it can call
+  nothing either way), so the call is answered, with a body the API accepts: the fake API
+  refuses what the real one does (the wire's :meth:`tool_use` raises: Gemini answers 400
+  "Function calling config is set without function_declarations" to a
+  ``functionCallingConfig`` without function declarations). ``required`` and
+  ``function`` force a call of a tool that is not there: ``InvalidRequestError`` (before
+  any I/O or from the API's 400) or ``UnsupportedFeatureError`` (an API without tool
+  choices), never an answer that silently drops the forcing.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -28,6 +37,10 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 from lmux_plug import Capability
+from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
+from lmux_plug import ToolChoice
+from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
 
 from lmux_plug_contract import _canon as canon
@@ -126,4 +139,50 @@ class AnswerContract:
         assert said.usages and said.usages[-1] == canon.USAGE, (
             f"a whole answer to a streamed call, taken, reported the usage "
             f"{said.usages[-1] if said.usages else None}, the answer says {canon.USAGE}"
+        )
+
+    @clause("requests.tool_choice_without_tools")
+    @pytest.mark.parametrize("choice", ["auto", "none", "required", "function"])
+    def test_requests_tool_choice_without_tools(
+        self, contract: ContractSession, choice: str
+    ) -> None:
+        """A tool choice without tools: auto and none are answered, a forced call is refused."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        answer = contract.canonical("chat")
+
+        def scenario(request: CapturedRequest) -> Reply:
+            try:
+                wire.tool_use(request)
+            except NotImplementedError:
+                pass  # the wire cannot read tool choices: the API is taken to accept the body
+            except ValueError as exc:
+                # What the real API answers to a tool choice it refuses.
+                return wire.error(400, f"invalid tool configuration: {exc}")
+            return answer(request)
+
+        contract.use_server(scenario)
+        tool_choice = ToolChoice.function(canon.TOOL_CALL.name) if choice == "function" else choice
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        params = contract.params(tool_choice=tool_choice)
+        what = f"tool_choice={choice} without tools"
+        try:
+            response = contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, what)
+            if choice in ("auto", "none"):
+                pytest.fail(
+                    f"{what} (nothing to call either way) was refused: {type(exc).__name__}: "
+                    f"{exc}; it asks for a plain answer"
+                )
+            assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
+                f"{what} (a call forced with nothing to call) raised {type(exc).__name__}, "
+                f"not InvalidRequestError: {exc}"
+            )
+            return
+        if choice in ("required", "function"):
+            pytest.fail(f"{what} gave an answer: the forced call was dropped, not refused")
+        assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+        assert response.content == canon.TEXT, (
+            f"{what}: the answer's text {response.content!r}, the API says {canon.TEXT!r}"
         )

@@ -1,8 +1,9 @@
 """Broken variants of the in-repo Gemini codec for the clauses of ``answer_contract``.
 
-Each breaks one rule about answers met side by side (call ids across two answers) or in a
-shape the request did not ask for (a whole JSON answer to a streamed call): the defects
-mutation testing of the Gemini codec found alive there on fresh draws. ``ANSWER_DEFECTS``
+Each breaks one rule about answers met side by side (call ids across two answers), in a
+shape the request did not ask for (a whole JSON answer to a streamed call), a tool choice
+without tools or a thinking budget at the smallest cap: the defects mutation testing of
+the Gemini and Bedrock codecs found alive there on a fresh draw. ``ANSWER_DEFECTS``
 maps each to the clause it must fail (``test_broken_plugins.py`` runs them, as the
 ``gemini`` provider).
 """
@@ -22,6 +23,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import ProviderContext
 from lmux_plug import hookimpl
 from lmux_plug.codec import tool_call_id
+from lmux_plug.wire import WireRequest
 from lmux_plug_bedrock._codec import _BUDGETS as BEDROCK_BUDGETS
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
@@ -73,6 +75,25 @@ class WholeAnswerAsArray(ServedGemini):  # type: ignore[misc]
     codec = _WholeAnswerAsArrayCodec()
 
 
+class _ToolConfigWithoutToolsCodec(GeminiCodec):
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        sent = super().encode_chat(request, provider, stream=stream)
+        choice = request.tool_choice
+        if choice is not None and choice.mode in ("auto", "none") and not request.tools:
+            # The caller's choice passed on although no function is declared.
+            mode = {"auto": "AUTO", "none": "NONE"}[choice.mode]
+            sent.body["toolConfig"] = {"functionCallingConfig": {"mode": mode}}
+        return sent
+
+
+class ToolConfigWithoutTools(ServedGemini):  # type: ignore[misc]
+    """Sends tool_choice auto or none as a functionCallingConfig with no function declared."""
+
+    codec = _ToolConfigWithoutToolsCodec()
+
+
 class CapAtMinimumBudget(ServedBedrock):  # type: ignore[misc]
     """The in-repo Bedrock plugin, refusing only a max_tokens below the minimum budget (1024).
 
@@ -100,6 +121,10 @@ ANSWER_DEFECTS: dict[str, tuple[str, str]] = {
     "IdsWithoutAnswerScope": ("tools.ids_across_answers", "ids_across_answers and stream"),
     "WholeAnswerAsArray": ("streaming.whole_answer", "whole_answer"),
     "CapAtMinimumBudget": ("reasoning.small_cap", "small_cap and 1024"),
+    "ToolConfigWithoutTools": (
+        "requests.tool_choice_without_tools",
+        "tool_choice_without_tools and auto",
+    ),
 }
 #: The variants that serve another provider than ``gemini``.
 ANSWER_PROVIDERS: dict[str, str] = {"CapAtMinimumBudget": "bedrock"}

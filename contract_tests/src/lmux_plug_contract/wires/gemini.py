@@ -233,7 +233,11 @@ class GeminiWire(WireFormat):
             for d in t.get("functionDeclarations") or ()
             if isinstance(d, dict)
         )
-        config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {"mode": "AUTO"}
+        given = (body.get("toolConfig") or {}).get("functionCallingConfig")
+        if given is not None and not names:
+            # The API's 400: "Function calling config is set without function_declarations."
+            raise unknown_tool_choice(given)
+        config = given or {"mode": "AUTO"}
         mode = config.get("mode", "AUTO") if isinstance(config, dict) else None
         allowed = config.get("allowedFunctionNames") if isinstance(config, dict) else None
         if mode in ("AUTO", "NONE") and allowed is None:
