@@ -26,6 +26,11 @@ the shape asked for:
   ``function`` force a call of a tool that is not there: ``InvalidRequestError`` (before
   any I/O or from the API's 400) or ``UnsupportedFeatureError`` (an API without tool
   choices), never an answer that silently drops the forcing.
+- ``types.length_finish[chat|stream]``: a text answer the API ended at the output limit
+  (the wire's ``length_chat`` / ``length_stream``: Gemini's ``MAX_TOKENS``, Ollama's
+  ``done_reason: length``, Bedrock's ``max_tokens``, Cohere's ``MAX_TOKENS``) keeps its
+  text and finishes ``LENGTH``, once: a caller raises the cap or continues on it, and
+  reads ``stop`` as a whole answer. ``tools.cut_off`` asks the same of a cut tool call.
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -38,6 +43,7 @@ import attrs
 import pytest
 from lmux_plug import Capability
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
@@ -47,6 +53,7 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import Answer
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
+from lmux_plug_contract._calls import rendered_answer
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
@@ -185,4 +192,26 @@ class AnswerContract:
         assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
         assert response.content == canon.TEXT, (
             f"{what}: the answer's text {response.content!r}, the API says {canon.TEXT!r}"
+        )
+
+    @clause("types.length_finish")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_types_length_finish(self, contract: ContractSession, path: str) -> None:
+        """A text answer the API ended at the output limit keeps its text and finishes LENGTH."""
+        wire = contract.require_wire()
+        streamed = path == "stream"
+        whole = (canon.TEXT, canon.USAGE)
+        answer = rendered_answer(wire, "length", path, whole, (canon.TEXT_PIECES, canon.USAGE))
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT)
+        contract.use_server(answer)
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        said = ask(contract, contract.ref(model), prompt, contract.params(max_tokens=16), path)
+        assert said.text == canon.TEXT, (
+            f"{path}: an answer the output limit ended gave the text {said.text!r}, the API "
+            f"says {canon.TEXT!r}"
+        )
+        finish = said.finish(path)
+        assert finish is FinishReason.LENGTH, (
+            f"{path}: the API ended the answer at the output limit, the result reports "
+            f"finish {finish!r}, not {FinishReason.LENGTH!r} (a caller would take it as whole)"
         )

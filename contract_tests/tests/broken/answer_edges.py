@@ -2,10 +2,11 @@
 
 Each breaks one rule about answers met side by side (call ids across two answers), in a
 shape the request did not ask for (a whole JSON answer to a streamed call), a tool choice
-without tools or a thinking budget at the smallest cap: the defects mutation testing of
-the Gemini and Bedrock codecs found alive there on a fresh draw. ``ANSWER_DEFECTS``
-maps each to the clause it must fail (``test_broken_plugins.py`` runs them, as the
-``gemini`` provider).
+without tools, an answer the output limit ended or a thinking budget at the smallest
+cap: the defects mutation testing of the Gemini, Bedrock and Ollama codecs found alive
+there on a fresh draw. ``ANSWER_DEFECTS`` maps each to the clause it must fail
+(``test_broken_plugins.py`` runs them, as the ``gemini`` provider unless
+``ANSWER_PROVIDERS`` names another).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import lmux_plug_bedrock
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
+from lmux_plug import FinishReason
 from lmux_plug import ProviderContext
 from lmux_plug import hookimpl
 from lmux_plug.codec import tool_call_id
@@ -27,6 +29,7 @@ from lmux_plug.wire import WireRequest
 from lmux_plug_bedrock._codec import _BUDGETS as BEDROCK_BUDGETS
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
+from lmux_plug_gemini._codec import decode_chat as gemini_decode_chat
 
 # Loaded before this file by the tests' conftest (the detail and family variants' modules).
 ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
@@ -94,6 +97,24 @@ class ToolConfigWithoutTools(ServedGemini):  # type: ignore[misc]
     codec = _ToolConfigWithoutToolsCodec()
 
 
+def _length_as_stop(body: Any, **context: Any) -> ChatResponse:
+    decoded = gemini_decode_chat(body, **context)
+    if decoded.finish_reason is FinishReason.LENGTH:
+        # Every ending without calls taken for a whole answer, the output limit's too.
+        return attrs.evolve(decoded, finish_reason=FinishReason.STOP)
+    return decoded
+
+
+class _LengthIsStopCodec(GeminiCodec):
+    chat_decoder = staticmethod(_length_as_stop)
+
+
+class LengthIsStop(ServedGemini):  # type: ignore[misc]
+    """Reports an answer the output limit ended (MAX_TOKENS) as finished STOP."""
+
+    codec = _LengthIsStopCodec()
+
+
 class CapAtMinimumBudget(ServedBedrock):  # type: ignore[misc]
     """The in-repo Bedrock plugin, refusing only a max_tokens below the minimum budget (1024).
 
@@ -121,6 +142,7 @@ ANSWER_DEFECTS: dict[str, tuple[str, str]] = {
     "IdsWithoutAnswerScope": ("tools.ids_across_answers", "ids_across_answers and stream"),
     "WholeAnswerAsArray": ("streaming.whole_answer", "whole_answer"),
     "CapAtMinimumBudget": ("reasoning.small_cap", "small_cap and 1024"),
+    "LengthIsStop": ("types.length_finish", "length_finish and chat"),
     "ToolConfigWithoutTools": (
         "requests.tool_choice_without_tools",
         "tool_choice_without_tools and auto",
