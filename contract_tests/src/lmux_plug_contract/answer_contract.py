@@ -198,11 +198,11 @@ class AnswerContract:
     @pytest.mark.parametrize("path", ["chat", "stream"])
     def test_types_length_finish(self, contract: ContractSession, path: str) -> None:
         """A text answer the API ended at the output limit keeps its text and finishes LENGTH."""
-        wire = contract.require_wire()
-        streamed = path == "stream"
-        whole = (canon.TEXT, canon.USAGE)
-        answer = rendered_answer(wire, "length", path, whole, (canon.TEXT_PIECES, canon.USAGE))
-        model = contract.model(Capability.STREAM if streamed else Capability.CHAT)
+        pieces = (canon.TEXT_PIECES, canon.USAGE)
+        answer = rendered_answer(
+            contract.require_wire(), "length", path, (canon.TEXT, canon.USAGE), pieces
+        )
+        model = contract.model(Capability.STREAM if path == "stream" else Capability.CHAT)
         contract.use_server(answer)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
         said = ask(contract, contract.ref(model), prompt, contract.params(max_tokens=16), path)
