@@ -1,9 +1,9 @@
 """Contract clauses on answers met side by side or in a shape not asked for; bare tool choices.
 
 :class:`AnswerContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
-Mutation testing of the Gemini, Bedrock, Cohere and Ollama codecs on fresh draws (seeds
-89 and 101) left mutants alive where the canonical exchange shows one answer at a time, in
-the shape asked for:
+Mutation testing of the Gemini, Bedrock, Cohere and Ollama codecs on a fresh draw (seed
+89) left mutants alive where the canonical exchange shows one answer at a time, in the
+shape asked for, ended normally, and a tool choice only next to tools:
 
 - ``tools.ids_across_answers[chat|stream]``: where the wire's tool answers carry no call
   ids but an answer id (:attr:`answer_id`: Gemini's ``responseId``), two answers with
@@ -63,12 +63,17 @@ if TYPE_CHECKING:
 
 __all__ = ["AnswerContract"]
 
-#: What the second answer's id becomes (same length class, still a JSON-safe string).
+#: Appended to the answer id in the second answer (the result is still a JSON-safe string).
 _SECOND = "-second"
 
 
 def _with_answer_id(reply: Reply, old: str, new: str) -> Reply:
-    """``reply`` with its answer id ``old`` (in the body and the headers) replaced by ``new``."""
+    """``reply`` with its answer id ``old`` (in the body and the headers) replaced by ``new``.
+
+    A plain byte replacement: right for JSON bodies, SSE and NDJSON; a framing with lengths
+    or checksums (AWS event streams) would need re-framing, and no such wire both names an
+    answer id in its frames and sends calls without ids.
+    """
     return attrs.evolve(
         reply,
         chunks=tuple(chunk.replace(old.encode(), new.encode()) for chunk in reply.chunks),
@@ -77,7 +82,7 @@ def _with_answer_id(reply: Reply, old: str, new: str) -> Reply:
 
 
 class AnswerContract:
-    """Clauses on call ids across answers and on whole answers to streamed calls (mixed in)."""
+    """Call ids across answers, whole answers to streams, bare tool choices, cut answers."""
 
     @clause("tools.ids_across_answers")
     @pytest.mark.parametrize("path", ["chat", "stream"])
