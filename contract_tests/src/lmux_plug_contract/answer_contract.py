@@ -31,6 +31,11 @@ shape asked for, ended normally, and a tool choice only next to tools:
   ``done_reason: length``, Bedrock's ``max_tokens``, Cohere's ``MAX_TOKENS``) keeps its
   text and finishes ``LENGTH``, once: a caller raises the cap or continues on it, and
   reads ``stop`` as a whole answer. ``tools.cut_off`` asks the same of a cut tool call.
+- ``errors.empty_answer[chat|stream|embed]``: a 200 answer whose body is empty (the
+  headers of the path's canonical answer, then nothing: a proxy or a server that died
+  after its headers) raises ``ProviderError`` on every path; never a result, never a
+  foreign exception (a stream decoder that read no byte must still end in an error:
+  ``errors.truncated_stream`` cuts only after the first frame).
 
 Each clause is skipped, saying so, on a wire that does not declare what it needs.
 """
@@ -45,6 +50,7 @@ from lmux_plug import Capability
 from lmux_plug import ChatResponse
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
+from lmux_plug import ProviderError
 from lmux_plug import ToolChoice
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
@@ -55,6 +61,8 @@ from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._calls import rendered_answer
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._paths import PATH_NAMES
+from lmux_plug_contract._paths import path_named
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 
@@ -220,3 +228,28 @@ class AnswerContract:
             f"{path}: the API ended the answer at the output limit, the result reports "
             f"finish {finish!r}, not {FinishReason.LENGTH!r} (a caller would take it as whole)"
         )
+
+    @clause("errors.empty_answer")
+    @pytest.mark.parametrize("path", PATH_NAMES)
+    def test_errors_empty_answer(self, contract: ContractSession, path: str) -> None:
+        """A 200 answer with an empty body raises ProviderError on every path."""
+        contract.require_wire()
+        call = path_named(path)
+        model = contract.model(call.capability)
+        answer = contract.canonical(call.kind)
+
+        def scenario(request: CapturedRequest) -> Reply:
+            # The path's own status and headers, then no byte of body.
+            return attrs.evolve(answer(request), chunks=())
+
+        contract.use_server(scenario)
+        try:
+            result = contract.invoke(call, model)
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            _fail_foreign(exc, f"{path}: a 200 answer with an empty body")
+            assert isinstance(exc, ProviderError), (
+                f"{path}: a 200 answer with an empty body raised {type(exc).__name__}, "
+                f"not ProviderError: {exc}"
+            )
+            return
+        pytest.fail(f"{path}: a 200 answer with an empty body gave a result: {result!r:.200}")

@@ -1,10 +1,10 @@
 """Broken variants of the in-repo Gemini codec for the clauses of ``answer_contract``.
 
 Each breaks one rule about answers met side by side (call ids across two answers), in a
-shape the request did not ask for (a whole JSON answer to a streamed call), a tool choice
-without tools, an answer the output limit ended or a thinking budget at the smallest
-cap: the defects mutation testing of the Gemini, Bedrock and Ollama codecs found alive
-there on a fresh draw. ``ANSWER_DEFECTS`` maps each to the clause it must fail
+shape the request did not ask for (a whole JSON answer to a streamed call, an empty
+body), a tool choice without tools, an answer the output limit ended or a thinking budget
+at the smallest cap: the defects mutation testing of the Gemini, Bedrock and Ollama
+codecs found alive there on fresh draws. ``ANSWER_DEFECTS`` maps each to the clause it must fail
 (``test_broken_plugins.py`` runs them, as the ``gemini`` provider unless
 ``ANSWER_PROVIDERS`` names another).
 """
@@ -115,6 +115,24 @@ class LengthIsStop(ServedGemini):  # type: ignore[misc]
     codec = _LengthIsStopCodec()
 
 
+class _EmptyStreamIsEmptyAnswerDecoder(GeminiStreamDecoder):
+    def finish(self) -> ChatChunk:
+        if self._mode is None:
+            # No byte read: taken for an answer that said nothing, not a cut-off one.
+            return ChatChunk(finish_reason=FinishReason.STOP, model=self.model)
+        return super().finish()
+
+
+class _EmptyStreamIsEmptyAnswerCodec(GeminiCodec):
+    stream_decoder_class = _EmptyStreamIsEmptyAnswerDecoder
+
+
+class EmptyStreamIsEmptyAnswer(ServedGemini):  # type: ignore[misc]
+    """Ends a stream whose body was empty with a STOP chunk instead of an error."""
+
+    codec = _EmptyStreamIsEmptyAnswerCodec()
+
+
 class CapAtMinimumBudget(ServedBedrock):  # type: ignore[misc]
     """The in-repo Bedrock plugin, refusing only a max_tokens below the minimum budget (1024).
 
@@ -143,6 +161,7 @@ ANSWER_DEFECTS: dict[str, tuple[str, str]] = {
     "WholeAnswerAsArray": ("streaming.whole_answer", "whole_answer"),
     "CapAtMinimumBudget": ("reasoning.small_cap", "small_cap and 1024"),
     "LengthIsStop": ("types.length_finish", "length_finish and chat"),
+    "EmptyStreamIsEmptyAnswer": ("errors.empty_answer", "empty_answer and stream"),
     "ToolConfigWithoutTools": (
         "requests.tool_choice_without_tools",
         "tool_choice_without_tools and auto",
