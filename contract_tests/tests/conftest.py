@@ -70,3 +70,7 @@ if SHAPES in sys.modules:
 MARGINS = "lmux_contract_examples_margins"
 if SHAPES in sys.modules:
     load_example("margins.py", MARGINS)
+# The answer variants (answer_contract's clauses) wrap the Gemini codec the detail ones serve.
+ANSWER_EDGES = "lmux_contract_examples_answer_edges"
+if DETAILS in sys.modules:
+    load_example("answer_edges.py", ANSWER_EDGES)

@@ -25,6 +25,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lmux_contract_examples_family_edges": (),
     "lmux_contract_examples_edge_cases": (),
     "lmux_contract_examples_margins": (),
+    "lmux_contract_examples_answer_edges": (),
 }
 
 #: provider -> (the example module holding its unbroken baseline, the baseline's name, the

@@ -75,6 +75,7 @@ from lmux_plug_contract._paths import path_named
 from lmux_plug_contract._paths import prompt
 from lmux_plug_contract._session import ContractSession
 from lmux_plug_contract._session import embed_usage
+from lmux_plug_contract.answer_contract import AnswerContract
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
@@ -176,6 +177,7 @@ class ProviderContract(
     FamilyContract,
     EdgeContract,
     MarginsContract,
+    AnswerContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -473,7 +473,7 @@ class EdgeContract:
         )
 
     @clause("reasoning.small_cap")
-    @pytest.mark.parametrize("max_tokens", [1000, 3000])
+    @pytest.mark.parametrize("max_tokens", [1000, 1024, 3000])
     def test_reasoning_small_cap(self, contract: ContractSession, max_tokens: int) -> None:
         """Reasoning under a small max_tokens sends settings the API accepts, or is refused.
 

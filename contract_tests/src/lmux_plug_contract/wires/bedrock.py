@@ -121,6 +121,11 @@ def _ending(reason: str, usage: Usage) -> tuple[bytes, bytes]:
     )
 
 
+def _ended(rendering: StreamRendering, reason: str, usage: Usage) -> StreamRendering:
+    """``rendering`` (a stream ending in messageStop and metadata) ended by ``reason``."""
+    return StreamRendering(_STREAM, (*rendering.frames[:-2], *_ending(reason, usage)), terminal=2)
+
+
 def _result_said(role: str, result: Mapping[str, Any]) -> Said:
     """A ``toolResult``: text or JSON content blocks; ``status: error`` marks a failure."""
     texts = [
@@ -392,9 +397,21 @@ class BedrockWire(WireFormat):
     ) -> StreamRendering:
         """A streamed ``toolUse`` whose ``messageStop`` says ``end_turn``."""
         rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
-        return StreamRendering(
-            _STREAM, (*rendering.frames[:-2], *_ending("end_turn", usage)), terminal=2
-        )
+        return _ended(rendering, "end_turn", usage)
+
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer the output limit ended (``types.length_finish``): ``max_tokens``."""
+
+        def cut(body: Any) -> None:
+            body["stopReason"] = "max_tokens"
+
+        return edit_json(self.chat(request, text, usage), cut)
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer whose ``messageStop`` says ``max_tokens``."""
+        return _ended(self.stream(request, pieces, usage), "max_tokens", usage)
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A ``toolUse`` the output limit cut (``stopReason: max_tokens``, no input yet)."""

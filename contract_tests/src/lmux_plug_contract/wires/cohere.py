@@ -296,16 +296,31 @@ class CohereWire(PlainAsThinking):
 
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A tool-call answer cut off at the token cap: ``finish_reason: MAX_TOKENS``."""
-
-        def cut(body: Any) -> None:
-            body["finish_reason"] = "MAX_TOKENS"
-
-        return edit_json(self.tool_calls_chat(request, (call,), usage), cut)
+        return edit_json(self.tool_calls_chat(request, (call,), usage), _cut)
 
     def cut_tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """A streamed tool call cut off at the token cap: ``message-end`` says ``MAX_TOKENS``."""
-        rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
-        frames = (*rendering.frames[: -rendering.terminal], _end("MAX_TOKENS", usage), _DONE)
-        return StreamRendering(rendering.content_type, frames, terminal=2)
+        return _cut_stream(self.tool_calls_stream(request, (call,), (fragments,), usage), usage)
+
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer the token cap ended (``types.length_finish``): ``MAX_TOKENS``."""
+        return edit_json(self.chat(request, text, usage), _cut)
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer whose ``message-end`` says ``MAX_TOKENS``."""
+        return _cut_stream(self.stream(request, pieces, usage), usage)
+
+
+def _cut(body: Any) -> None:
+    """An answer body's finish as the token cap ends it."""
+    body["finish_reason"] = "MAX_TOKENS"
+
+
+def _cut_stream(rendering: StreamRendering, usage: Usage) -> StreamRendering:
+    """``rendering`` with its ending replaced by a ``message-end`` saying ``MAX_TOKENS``."""
+    frames = (*rendering.frames[: -rendering.terminal], _end("MAX_TOKENS", usage), _DONE)
+    return StreamRendering(rendering.content_type, frames, terminal=2)

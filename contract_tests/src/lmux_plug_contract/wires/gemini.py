@@ -200,15 +200,31 @@ class GeminiWire(WireFormat):
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """One SSE frame per piece; the last carries ``finishReason`` and the usage."""
+        return self._text_stream(request, pieces, usage, "STOP")
+
+    def _text_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage, finish: str
+    ) -> StreamRendering:
         frames = [
             b"data: "
             + json_bytes(self._response(request, [{"text": piece}], None, None))
             + b"\r\n\r\n"
             for piece in pieces[:-1]
         ]
-        last = self._response(request, [{"text": pieces[-1]}], "STOP", usage)
+        last = self._response(request, [{"text": pieces[-1]}], finish, usage)
         frames.append(b"data: " + json_bytes(last) + b"\r\n\r\n")
         return StreamRendering("text/event-stream", tuple(frames), 1)
+
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer the output limit ended (``types.length_finish``): ``MAX_TOKENS``."""
+        body = self._response(request, [{"text": text}], "MAX_TOKENS", usage)
+        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer whose last frame says ``finishReason: MAX_TOKENS``."""
+        return self._text_stream(request, pieces, usage, "MAX_TOKENS")
 
     def tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
@@ -233,7 +249,11 @@ class GeminiWire(WireFormat):
             for d in t.get("functionDeclarations") or ()
             if isinstance(d, dict)
         )
-        config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {"mode": "AUTO"}
+        given = (body.get("toolConfig") or {}).get("functionCallingConfig")
+        if given is not None and not names:
+            # The API's 400: "Function calling config is set without function_declarations."
+            raise unknown_tool_choice(given)
+        config = given or {"mode": "AUTO"}
         mode = config.get("mode", "AUTO") if isinstance(config, dict) else None
         allowed = config.get("allowedFunctionNames") if isinstance(config, dict) else None
         if mode in ("AUTO", "NONE") and allowed is None:

@@ -73,7 +73,12 @@ class OllamaWire(PlainAsThinking):
         return said
 
     def _line(
-        self, request: CapturedRequest, message: Mapping[str, Any], done: bool, usage: Usage | None
+        self,
+        request: CapturedRequest,
+        message: Mapping[str, Any],
+        done: bool,
+        usage: Usage | None,
+        reason: str = "stop",
     ) -> bytes:
         body: dict[str, Any] = {
             "model": request.model_hint,
@@ -82,7 +87,7 @@ class OllamaWire(PlainAsThinking):
             "done": done,
         }
         if done:
-            body["done_reason"] = "stop"
+            body["done_reason"] = reason
             body["total_duration"] = 1000
             if usage is not None:
                 body["prompt_eval_count"] = usage.input_tokens
@@ -104,6 +109,20 @@ class OllamaWire(PlainAsThinking):
         if thought:
             message["thinking"] = thought
         return _whole(self._line(request, message, done=True, usage=usage))
+
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer ``num_predict`` ended (``types.length_finish``): ``length``."""
+        message = {"role": "assistant", "content": text}
+        return _whole(self._line(request, message, done=True, usage=usage, reason="length"))
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer whose ``done`` line says ``done_reason: length``."""
+        rendering = self.stream(request, pieces, usage)
+        empty = {"role": "assistant", "content": ""}
+        last = self._line(request, empty, done=True, usage=usage, reason="length")
+        return StreamRendering(rendering.content_type, (*rendering.frames[:-1], last), 1)
 
     def tool_calls_chat(
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage

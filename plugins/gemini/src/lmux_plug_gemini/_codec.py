@@ -342,8 +342,12 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
     if choice.mode in ("required", "function") and not request.tools:
         msg = f"tool_choice={choice.mode!r} needs tools"
         raise _bad(msg, request.model)
+    if not request.tools:
+        # auto or none with nothing to call asks for a plain answer; the API refuses a
+        # functionCallingConfig without function declarations (400), so none is sent.
+        return None
     if choice.mode == "function":
-        names = {t.function.name for t in request.tools or ()}
+        names = {t.function.name for t in request.tools}
         if choice.function_name not in names:
             msg = f"tool_choice names {choice.function_name!r}, which is not among the tools"
             raise _bad(msg, request.model)
