@@ -15,6 +15,14 @@ showed defects living where the suite never looked:
   outside the base64 alphabet is refused before any I/O or sent as given, never decoded
   leniently into another document (RFC 4648, section 3.3: data with characters outside the
   alphabet must be rejected, not silently changed).
+- ``requests.conversation_order[text_before_result|prefill_space]``: a conversation in an
+  order the caller may write but an API may refuse (the caller's text between a tool call
+  and its result; a prefill ending in whitespace) is sent as the API accepts it (the wire
+  reads what its API refuses where it stands as an ``other`` item: Anthropic's results
+  lead their turn, and a final assistant turn may not end in whitespace), saying the same
+  as the same conversation written in the ordinary order, or refused before any I/O; a
+  final assistant turn of signed and redacted reasoning alone (``prefill_reasoning``) is sent or
+  refused, never a foreign exception.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -32,10 +40,13 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import pytest
+from lmux_plug import AssistantMessage
 from lmux_plug import Capability
 from lmux_plug import FileContent
 from lmux_plug import LmuxError
 from lmux_plug import TextContent
+from lmux_plug import ThinkingBlock
+from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
 from lmux_plug.codec import REASONING_EFFORTS
@@ -48,6 +59,7 @@ from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
+from lmux_plug_contract.wires import Said
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
@@ -64,6 +76,39 @@ _SCHEMA = {
 }
 #: A plain-text document (multi-byte, several lines) ``requests.file_data`` attaches.
 _NOTE = "Notes ✓\nParis: 21 °C, clear.\n東京: 18 °C.\n"
+_NOTE_AFTER_CALL = "Here is what the weather service found ✓:"
+#: Signed and redacted reasoning, the whole of a final assistant turn (``prefill_reasoning``).
+_REASONING = (
+    ThinkingBlock("Weighing the greeting ✓.", signature="sig-contract-margin-41d7"),
+    ThinkingBlock("cmVkYWN0ZWQgY29udHJhY3QgcmVhc29uaW5n", redacted=True),
+)
+#: case -> (the conversation in its ordinary order, or None where it has none; the same in
+#: the order under test).
+_ORDERS: dict[str, tuple[list[Any] | None, list[Any]]] = {
+    "text_before_result": (
+        [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage(None, tool_calls=(canon.TOOL_CALL,)),
+            ToolMessage("Sunny, 21 °C.", canon.TOOL_CALL.id),
+            UserMessage(_NOTE_AFTER_CALL),
+        ],
+        [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage(None, tool_calls=(canon.TOOL_CALL,)),
+            UserMessage(_NOTE_AFTER_CALL),
+            ToolMessage("Sunny, 21 °C.", canon.TOOL_CALL.id),
+        ],
+    ),
+    "prefill_space": (
+        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is:")],
+        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is: \n")],
+    ),
+    # A final assistant turn of reasoning alone (an answer resumed after its reasoning).
+    "prefill_reasoning": (
+        None,
+        [UserMessage(canon.CHAT_PROMPT), AssistantMessage(None, thinking=_REASONING)],
+    ),
+}
 #: A model id no provider lists (the suite's fallback model id).
 UNDECLARED_MODEL = "contract-model"
 
@@ -83,6 +128,11 @@ def _sent_or_refused(
         )
         return exc
     return contract.server.requests[-1]
+
+
+def _items(said: list[Said]) -> list[tuple[str, str, str, bool]]:
+    """What a conversation says, in any order (ids and trailing whitespace left out)."""
+    return sorted((s.role, s.kind, s.text.rstrip(), s.error) for s in said)
 
 
 class MarginsContract:
@@ -174,6 +224,40 @@ class MarginsContract:
         assert files == [odd], (
             f"document data that is not base64 ({odd[-12:]!r} at its end) reached the body as "
             f"{files!r:.200}: refuse it before any I/O, or send it as given"
+        )
+
+    @clause("requests.conversation_order")
+    @pytest.mark.parametrize("case", list(_ORDERS))
+    def test_requests_conversation_order(self, contract: ContractSession, case: str) -> None:
+        """A conversation in an order an API refuses is sent as it accepts it, or refused."""
+        wire = contract.require_wire()
+        read: Any = getattr(wire, "conversation", None)
+        if not callable(read):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not read conversations")
+        ordinary, odd = _ORDERS[case]
+        needs = (Capability.TOOLS,) if case == "text_before_result" else ()
+        model = contract.model(Capability.CHAT, *needs)
+        params = contract.params(tools=[canon.WEATHER_TOOL]) if needs else contract.params()
+        contract.use_server(contract.canonical("chat"))
+        plain = None
+        if ordinary is not None:
+            plain = _sent_or_refused(contract, model, ordinary, f"the ordinary {case}", **params)
+            if isinstance(plain, LmuxError):
+                pytest.skip(f"not declared: the provider refuses the ordinary {case}: {plain}")
+        sent = _sent_or_refused(contract, model, odd, f"the {case} conversation", **params)
+        if isinstance(sent, LmuxError):
+            return  # refused before any I/O: the caller is told
+        said: list[Said] = read(sent)
+        refused = [s.text for s in said if s.kind == "other"]
+        assert not refused, f"{case}: the body holds what the API refuses: {refused}"
+        assert plain is None or _items(said) == _items(read(plain)), (
+            f"{case}: the body says {_items(said)}, the same conversation in the ordinary "
+            f"order says {_items(read(plain))}"
+        )
+        calls = {s.ref for s in said if s.kind == "call"}
+        results = [s.ref for s in said if s.kind == "result"]
+        assert all(ref in calls for ref in results), (
+            f"{case}: the results answer {results}, the calls are {sorted(map(str, calls))}"
         )
 
     @clause("reasoning.undeclared_model")

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import attrs
+from lmux_plug import AssistantMessage
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import FileContent
@@ -86,3 +87,18 @@ class AssumesDeclaredModel(ServedAnthropic):
 
     fails_on = ("reasoning.undeclared_model", "undeclared_model")
     codec = _DeclaredLimitCodec()
+
+
+class SendsPrefillAsGiven(ServedAnthropic):
+    """Sends a final assistant turn (a prefill) as the caller wrote it, trailing space too."""
+
+    fails_on = ("requests.conversation_order", "conversation_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        last, turns = request.messages[-1], sent.body["messages"]
+        blocks = turns[-1]["content"] if turns and turns[-1]["role"] == "assistant" else []
+        text = blocks[-1] if blocks and blocks[-1]["type"] == "text" else None
+        if isinstance(last, AssistantMessage) and last.content and text is not None:
+            # The API refuses a final assistant text ending in whitespace: not stripped.
+            text["text"] = last.content
+        return sent

@@ -312,14 +312,35 @@ class AnthropicWire(WireFormat):
         return parts
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
-        """``system`` (a string or text blocks), then each turn's content blocks in order."""
+        """``system`` (a string or text blocks), then each turn's content blocks in order.
+
+        Blocks the API refuses where they stand are read as ``other`` items (a 400 from the
+        real API): a ``tool_result`` after other content of its turn (results lead the
+        turn that answers a call), and text ending in whitespace at the end of a final
+        assistant turn (a prefill).
+        """
         body = request.json() or {}
         system = body.get("system")
         said = [_said("system", b) for b in ([system] if isinstance(system, str) else system or ())]
-        for turn in body.get("messages") or ():
+        turns = list(body.get("messages") or ())
+        for number, turn in enumerate(turns, start=1):
             content = turn.get("content")
-            blocks = [content] if isinstance(content, str) else content or ()
-            said.extend(_said(str(turn.get("role")), block) for block in blocks)
+            blocks = [content] if isinstance(content, str) else list(content or ())
+            role = str(turn.get("role"))
+            items = [_said(role, block) for block in blocks]
+            for place, item in enumerate(items):
+                if item.kind == "result" and any(i.kind != "result" for i in items[:place]):
+                    items[place] = Said(role, "other", "tool_result after other content")
+            last = items[-1] if items else None
+            final = number == len(turns) and role == "assistant"
+            if (
+                final
+                and last is not None
+                and last.kind == "text"
+                and last.text != last.text.rstrip()
+            ):
+                items[-1] = Said(role, "other", "final assistant text ends in whitespace")
+            said.extend(items)
         return said
 
     def thinking_chat(
