@@ -23,6 +23,10 @@ showed defects living where the suite never looked:
   as the same conversation written in the ordinary order, or refused before any I/O; a
   final assistant turn of signed and redacted reasoning alone (``prefill_reasoning``) is sent or
   refused, never a foreign exception.
+- ``errors.unknown_error_type``: an error event mid-stream whose type the API does not
+  list (APIs add error types; the wire's ``unknown_stream_error``) raises a
+  ``ProviderError``, retryable as a 500 is, with status 500 or none (a plugin that
+  cannot classify an error does not invent a status) and the provider's message.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -44,6 +48,7 @@ from lmux_plug import AssistantMessage
 from lmux_plug import Capability
 from lmux_plug import FileContent
 from lmux_plug import LmuxError
+from lmux_plug import ProviderError
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolMessage
@@ -57,6 +62,7 @@ from lmux_plug_contract._calls import check_tool_finish
 from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract._frames import event_after_first_piece
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import Said
@@ -259,6 +265,35 @@ class MarginsContract:
         assert all(ref in calls for ref in results), (
             f"{case}: the results answer {results}, the calls are {sorted(map(str, calls))}"
         )
+
+    @clause("errors.unknown_error_type")
+    def test_errors_unknown_error_type(self, contract: ContractSession) -> None:
+        """An error event of a type the API does not list is a retryable ProviderError (500)."""
+        wire = contract.require_wire()
+        render: Any = getattr(wire, "unknown_stream_error", None)
+        if not callable(render):
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no unlisted error type")
+        model = contract.model(Capability.STREAM)
+        event: bytes = render(canon.STREAM_ERROR_MESSAGE)
+
+        contract.use_server(lambda request: event_after_first_piece(wire, request, event))
+        prompt = [{"role": "user", "content": canon.CHAT_PROMPT}]
+        try:
+            contract.collect(contract.registry.achat_stream(contract.ref(model), prompt))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            fail_foreign(exc, "an error event of an unlisted type")
+            assert isinstance(exc, ProviderError), (
+                f"an error event of an unlisted type raised {type(exc).__name__} ({exc}); "
+                "an error the plugin cannot classify is the provider's (ProviderError)"
+            )
+            assert exc.status_code in (None, 500), (
+                f"an error event of an unlisted type raised status {exc.status_code}: the "
+                "event states none (500, the generic server error, or none)"
+            )
+            assert exc.retryable, "an error event of an unlisted type is not retryable (a 500 is)"
+            assert canon.STREAM_ERROR_MESSAGE in str(exc), f"the message is lost: {exc}"
+            return
+        pytest.fail("the stream with an error event of an unlisted type ended without an error")
 
     @clause("reasoning.undeclared_model")
     def test_reasoning_undeclared_model(self, contract: ContractSession) -> None:

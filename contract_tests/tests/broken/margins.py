@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from lmux_plug import AssistantMessage
+from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
 from lmux_plug import FileContent
 from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
 from lmux_plug import UserMessage
 from lmux_plug.wire import WireRequest
 from lmux_plug_anthropic._codec import REASONING_BUDGETS
 from lmux_plug_anthropic._codec import AnthropicCodec
+from lmux_plug_anthropic._codec import StreamDecoder
+from lmux_plug_anthropic._codec import _BytesDecoder
 from lmux_plug_anthropic._codec import json_tool_name
 
 # Loaded under this name, before this file, by the tests' conftest.
@@ -102,3 +107,31 @@ class SendsPrefillAsGiven(ServedAnthropic):
             # The API refuses a final assistant text ending in whitespace: not stripped.
             text["text"] = last.content
         return sent
+
+
+class _UnlistedIsClientErrorDecoder(StreamDecoder):
+    def _on_error(self, data: Mapping[str, Any]) -> list[ChatChunk]:
+        error = data.get("error")
+        kind = error.get("type") if isinstance(error, Mapping) else None
+        if kind not in ("overloaded_error", "api_error", "rate_limit_error"):
+            # Every error type it was not written for is taken for the caller's fault.
+            message = str(error.get("message")) if isinstance(error, Mapping) else str(data)
+            raise InvalidRequestError(message, provider=self.provider, model=self.model)
+        return super()._on_error(data)
+
+
+class _UnlistedIsClientErrorCodec(AnthropicCodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> _BytesDecoder:
+        decoder = super().stream_decoder(request, provider, headers)
+        # The codec's own decoder, its error handling swapped for the variant's.
+        decoder._events.__class__ = _UnlistedIsClientErrorDecoder
+        return decoder
+
+
+class UnlistedErrorIsInvalid(ServedAnthropic):
+    """Reads an error event of a type it does not know as an invalid request (a 400)."""
+
+    fails_on = ("errors.unknown_error_type", "unknown_error_type")
+    codec = _UnlistedIsClientErrorCodec()

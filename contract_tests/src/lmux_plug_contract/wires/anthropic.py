@@ -545,3 +545,8 @@ class AnthropicWire(WireFormat):
             frames.append(_event("content_block_delta", payload))
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         return frames
+
+    def unknown_stream_error(self, message: str) -> bytes:
+        """``event: error`` with an error type the API's errors page does not list (yet)."""
+        error = {"type": "contract_unlisted_error", "message": message}
+        return _event("error", {"type": "error", "error": error})
