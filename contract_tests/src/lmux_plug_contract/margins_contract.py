@@ -30,7 +30,9 @@ showed defects living where the suite never looked:
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
-  with an ``LmuxError``; never a foreign exception from looking the model up.
+  with ``UnsupportedFeatureError`` (the request is valid: ``InvalidRequestError`` about a
+  token cap the caller never gave fails); never a foreign exception from looking the
+  model up.
 
 Each is skipped, saying so, where the wire renders or reads no such thing or the provider
 does not declare what it needs.
@@ -318,7 +320,14 @@ class MarginsContract:
                 **contract.params(reasoning_effort=level),
             )
             if isinstance(sent, LmuxError):
-                continue  # a level the plugin will not guess for a model it does not know
+                # A level the plugin will not guess for a model it does not know is not
+                # supported; the request itself is valid (no max_tokens was even given).
+                assert isinstance(sent, UnsupportedFeatureError), (
+                    f"{UNDECLARED_MODEL}, reasoning_effort={level!r} (a valid request) was "
+                    f"refused as {type(sent).__name__}: {sent}; refuse a level the plugin "
+                    "cannot serve with UnsupportedFeatureError"
+                )
+                continue
             refusal = check(sent)
             assert refusal is None, (
                 f"{UNDECLARED_MODEL} (a model the provider does not list): "

@@ -479,6 +479,13 @@ class AnthropicWire(WireFormat):
         others = [str(n) for n in names if n != call.name]
         return others[0] if len(others) == 1 else None
 
+    def _callable(self, request: CapturedRequest, call: ToolCall) -> bool:
+        """Whether the body lets the model call ``call``'s tool (offered, not ruled out)."""
+        try:
+            return call.name in self.tool_use(request).callable
+        except ValueError:
+            return False  # a tool choice the API refuses: the model calls nothing
+
     def json_call_chat(
         self,
         request: CapturedRequest,
@@ -492,7 +499,8 @@ class AnthropicWire(WireFormat):
 
         The JSON comes as the input of the JSON-mode tool the body offers (as text when it
         offers none), before or after the ``tool_use`` block of ``call``; the stop reason
-        is ``tool_use``.
+        is ``tool_use``. Where the body does not let the model call ``call``'s tool (it
+        forces the JSON tool alone), the answer is the JSON alone.
         """
         forced = self._json_tool_beside(request, call)
         called = {"type": "tool_use", "id": call.id, "name": call.name}
@@ -504,6 +512,10 @@ class AnthropicWire(WireFormat):
 
         def both(body: Any) -> None:
             body["content"] = [answer, called] if json_first else [called, answer]
+            if not self._callable(request, call):
+                # The body forces the JSON tool alone: the model cannot call the other.
+                body["content"] = [answer]
+                body["stop_reason"] = "end_turn" if forced is None else "tool_use"
 
         return edit_json(self.tool_chat(request, call, usage), both)
 
@@ -519,19 +531,25 @@ class AnthropicWire(WireFormat):
     ) -> StreamRendering:
         """The streamed :meth:`json_call_chat`: JSON in ``pieces``, the call in ``fragments``.
 
-        Each block streams at its own index, in the order ``json_first`` says.
+        Each block streams at its own index, in the order ``json_first`` says (the JSON
+        alone where the body does not let the model call ``call``'s tool).
         """
         forced = self._json_tool_beside(request, call)
         json_call = ToolCall(id="toolu_contract_json", name=forced or "", arguments="")
         frames = [self._start(request.model_hint, usage)]
-        for index, is_json in enumerate((True, False) if json_first else (False, True)):
+        order: tuple[bool, ...] = (True, False) if json_first else (False, True)
+        if not self._callable(request, call):
+            order = (True,)  # the body forces the JSON tool alone: no other call
+        for index, is_json in enumerate(order):
             if not is_json:
                 frames.extend(self._tool_block(call, fragments, index))
             elif forced is None:
                 frames.extend(self._text_block(pieces, index))
             else:
                 frames.extend(self._tool_block(json_call, pieces, index))
-        ending = self._ending("tool_use", usage)
+        ending = self._ending(
+            "end_turn" if order == (True,) and forced is None else "tool_use", usage
+        )
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
     def _tool_block(self, call: ToolCall, fragments: Sequence[str], index: int) -> list[bytes]:
