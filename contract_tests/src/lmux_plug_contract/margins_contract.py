@@ -27,6 +27,12 @@ showed defects living where the suite never looked:
   list (APIs add error types; the wire's ``unknown_stream_error``) raises a
   ``ProviderError``, retryable as a 500 is, with status 500 or none (a plugin that
   cannot classify an error does not invent a status) and the provider's message.
+- ``requests.cache_marks``: cache breakpoints on a system prompt (a developer message
+  beside it unmarked), on whole user messages
+  (one of text, one of two parts) and on one part of a message, four in all (the most
+  the Messages API takes), each reach the body where the caller put them (a message's at
+  its last block, a part's at that part; the wire's ``cache_marks``): moved, dropped or
+  refused as too many, the prompt prefix the caller pays to cache is another.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -48,9 +54,11 @@ from typing import Any
 import pytest
 from lmux_plug import AssistantMessage
 from lmux_plug import Capability
+from lmux_plug import DeveloperMessage
 from lmux_plug import FileContent
 from lmux_plug import LmuxError
 from lmux_plug import ProviderError
+from lmux_plug import SystemMessage
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolMessage
@@ -117,6 +125,20 @@ _ORDERS: dict[str, tuple[list[Any] | None, list[Any]]] = {
         [UserMessage(canon.CHAT_PROMPT), AssistantMessage(None, thinking=_REASONING)],
     ),
 }
+#: A conversation with four cache breakpoints (the most the Messages API takes), and the
+#: text of each block that must carry one, in order.
+_CACHED = [
+    SystemMessage("Answer briefly ✓.", cache_control=True),
+    DeveloperMessage("Use metric units."),
+    UserMessage("First question ✓?", cache_control=True),
+    AssistantMessage("First answer."),
+    UserMessage(
+        (TextContent("Second, part one."), TextContent("Second, part two ✓.")), cache_control=True
+    ),
+    AssistantMessage("Second answer."),
+    UserMessage((TextContent("Third, marked ✓.", cache_control=True), TextContent("Third."))),
+]
+_CACHE_MARKS = ["Answer briefly ✓.", "First question ✓?", "Second, part two ✓.", "Third, marked ✓."]
 #: A model id no provider lists (the suite's fallback model id).
 UNDECLARED_MODEL = "contract-model"
 
@@ -296,6 +318,27 @@ class MarginsContract:
             assert canon.STREAM_ERROR_MESSAGE in str(exc), f"the message is lost: {exc}"
             return
         pytest.fail("the stream with an error event of an unlisted type ended without an error")
+
+    @clause("requests.cache_marks")
+    def test_requests_cache_marks(self, contract: ContractSession) -> None:
+        """Cache breakpoints (four: the most an API takes) reach the body where they were put."""
+        wire = contract.require_wire()
+        read: Any = getattr(wire, "cache_marks", None)
+        if not callable(read):
+            pytest.skip(f"not declared: the wire {wire.name!r} reads no cache breakpoints")
+        model = contract.model(Capability.CHAT)
+        contract.use_server(contract.canonical("chat"))
+        sent = _sent_or_refused(contract, model, _CACHED, "four cache breakpoints")
+        if isinstance(sent, UnsupportedFeatureError):
+            pytest.skip(f"not declared: the provider refuses cache breakpoints: {sent}")
+        assert not isinstance(sent, LmuxError), (
+            f"four cache breakpoints (as many as the API takes) were refused: {sent}"
+        )
+        marks = read(sent)
+        assert marks == _CACHE_MARKS, (
+            f"the body marks {marks} as cache breakpoints; expected {_CACHE_MARKS} (a "
+            "message's mark at its last block, a part's at that part)"
+        )
 
     @clause("reasoning.undeclared_model")
     def test_reasoning_undeclared_model(self, contract: ContractSession) -> None:

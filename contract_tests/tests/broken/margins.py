@@ -135,3 +135,23 @@ class UnlistedErrorIsInvalid(ServedAnthropic):
 
     fails_on = ("errors.unknown_error_type", "unknown_error_type")
     codec = _UnlistedIsClientErrorCodec()
+
+
+def _cache_marks(request: ChatRequest) -> int:
+    marks = 0
+    for message in request.messages:
+        marks += bool(getattr(message, "cache_control", False))
+        parts = () if isinstance(message.content, str) else message.content or ()
+        marks += sum(bool(getattr(part, "cache_control", False)) for part in parts)
+    return marks
+
+
+class AllowsThreeCacheMarks(ServedAnthropic):
+    """Refuses four cache breakpoints, the most the API takes (an off-by-one limit)."""
+
+    fails_on = ("requests.cache_marks", "cache_marks")
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        if _cache_marks(request) >= 4:
+            return "at most 3 cache_control markers are allowed"
+        return None

@@ -568,3 +568,21 @@ class AnthropicWire(WireFormat):
         """``event: error`` with an error type the API's errors page does not list (yet)."""
         error = {"type": "contract_unlisted_error", "message": message}
         return _event("error", {"type": "error", "error": error})
+
+    def cache_marks(self, request: CapturedRequest) -> list[str]:
+        """The text of every block the body marks as a cache breakpoint, in body order.
+
+        ``cache_control`` on a ``system`` block or on a block of a turn ends the prompt
+        prefix the API caches there (at most four per request).
+        """
+        body = request.json() or {}
+        system = body.get("system")
+        blocks = list(system) if isinstance(system, list) else []
+        for turn in body.get("messages") or ():
+            content = turn.get("content") if isinstance(turn, dict) else None
+            blocks.extend(content if isinstance(content, list) else ())
+        return [
+            str(b.get("text", b.get("type")))
+            for b in blocks
+            if isinstance(b, dict) and "cache_control" in b
+        ]
