@@ -113,6 +113,22 @@ def _event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
 
 
+def _usage(usage: Usage, output_tokens: int) -> dict[str, int]:
+    """A Messages ``usage`` object: ``input_tokens`` leaves out the cached prompt tokens.
+
+    The API reports the tokens read from the cache and written to it apart
+    (``cache_read_input_tokens``, ``cache_creation_input_tokens``); :class:`Usage` counts
+    every prompt token in ``input_tokens``.
+    """
+    cached = usage.cache_read_tokens + usage.cache_creation_tokens
+    counts = {"input_tokens": usage.input_tokens - cached, "output_tokens": output_tokens}
+    if usage.cache_read_tokens:
+        counts["cache_read_input_tokens"] = usage.cache_read_tokens
+    if usage.cache_creation_tokens:
+        counts["cache_creation_input_tokens"] = usage.cache_creation_tokens
+    return counts
+
+
 #: The smallest thinking budget the Messages API (and Claude on Bedrock) accepts.
 MIN_THINKING_BUDGET = 1024
 
@@ -141,6 +157,8 @@ class AnthropicWire(WireFormat):
     redacts_thinking = True
     #: ``errors.context_length``: the Messages API's 400 invalid_request_error wording.
     context_overflow_message = "prompt is too long: 212112 tokens > 200000 maximum"
+    #: ``types.cached_usage``: ``cache_read_input_tokens`` and ``cache_creation_input_tokens``.
+    cache_usage = ("read", "write")
     embeddings = False
     embed_usage = False
 
@@ -153,7 +171,7 @@ class AnthropicWire(WireFormat):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": 1},
+            "usage": _usage(usage, 1),
         }
         return _event("message_start", {"type": "message_start", "message": message})
 
@@ -175,7 +193,7 @@ class AnthropicWire(WireFormat):
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage, usage.output_tokens),
         }
         return Reply(
             200,
@@ -199,7 +217,7 @@ class AnthropicWire(WireFormat):
             "content": [block],
             "stop_reason": "tool_use",
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage, usage.output_tokens),
         }
         return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
 
