@@ -155,3 +155,17 @@ class AllowsThreeCacheMarks(ServedAnthropic):
         if _cache_marks(request) >= 4:
             return "at most 3 cache_control markers are allowed"
         return None
+
+
+class CacheWritesNotCounted(ServedAnthropic):
+    """Counts the prompt tokens read from the cache but not those written to it."""
+
+    fails_on = ("types.cached_usage", "cached_usage")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        usage = decoded.usage
+        written = usage.cache_creation_tokens
+        counted = attrs.evolve(
+            usage, input_tokens=usage.input_tokens - written, cache_creation_tokens=0
+        )
+        return attrs.evolve(decoded, usage=counted)
