@@ -15,24 +15,30 @@ showed defects living where the suite never looked:
   outside the base64 alphabet is refused before any I/O or sent as given, never decoded
   leniently into another document (RFC 4648, section 3.3: data with characters outside the
   alphabet must be rejected, not silently changed).
-- ``requests.conversation_order[text_before_result|prefill_space]``: a conversation in an
-  order the caller may write but an API may refuse (the caller's text between a tool call
-  and its result; a prefill ending in whitespace) is sent as the API accepts it (the wire
-  reads what its API refuses where it stands as an ``other`` item: Anthropic's results
-  lead their turn, and a final assistant turn may not end in whitespace), saying the same
-  as the same conversation written in the ordinary order, or refused before any I/O; a
-  final assistant turn of signed and redacted reasoning alone (``prefill_reasoning``) is sent or
-  refused, never a foreign exception.
+- ``requests.conversation_order[text_before_result|prefill_space|two_rounds|...]``: a
+  conversation in an order the caller may write but an API may refuse (the caller's text
+  between a tool call and its result; a prefill ending in whitespace) is sent as the API
+  accepts it (the wire reads what its API refuses where it stands as an ``other`` item:
+  Anthropic's results lead their turn, and a final assistant turn may not end in
+  whitespace), saying the same as the same conversation written in the ordinary order,
+  or refused before any I/O. A final assistant turn of signed and redacted reasoning
+  alone (``prefill_reasoning``) is sent or refused, never a foreign exception; two
+  rounds of a call and its result (``two_rounds``, a valid conversation) must go out,
+  call, result, call, result.
 - ``errors.unknown_error_type``: an error event mid-stream whose type the API does not
   list (APIs add error types; the wire's ``unknown_stream_error``) raises a
   ``ProviderError``, retryable as a 500 is, with status 500 or none (a plugin that
   cannot classify an error does not invent a status) and the provider's message.
 - ``requests.cache_marks``: cache breakpoints on a system prompt (a developer message
   beside it unmarked), on whole user messages
-  (one of text, one of two parts) and on one part of a message, four in all (the most
+  (one of text, one of three parts) and on one part of a message, four in all (the most
   the Messages API takes), each reach the body where the caller put them (a message's at
   its last block, a part's at that part; the wire's ``cache_marks``): moved, dropped or
   refused as too many, the prompt prefix the caller pays to cache is another.
+- ``requests.temperature_bounds[0.0|0.5|1.0]``: on a chat model that does not declare
+  reasoning (reasoning models may refuse a temperature: ``requests.parameters``), a
+  temperature at either end of the range every API takes, and between, reaches the body:
+  refused or dropped, the caller's sampling setting has no effect.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -70,6 +76,7 @@ from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import ask
 from lmux_plug_contract._calls import check_tool_finish
 from lmux_plug_contract._calls import fail_foreign
+from lmux_plug_contract._calls import json_leaves
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import event_after_first_piece
@@ -119,6 +126,18 @@ _ORDERS: dict[str, tuple[list[Any] | None, list[Any]]] = {
         [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is:")],
         [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is: \n")],
     ),
+    # Two rounds of a call and its result: every round must go out (a valid conversation).
+    "two_rounds": (
+        None,
+        [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage(None, tool_calls=(canon.SEVERAL_CALLS[0],)),
+            ToolMessage("Sunny, 21 °C.", canon.SEVERAL_CALLS[0].id),
+            AssistantMessage(None, tool_calls=(canon.SEVERAL_CALLS[1],)),
+            ToolMessage("14:05 in Tōkyō.", canon.SEVERAL_CALLS[1].id),
+            UserMessage(_NOTE_AFTER_CALL),
+        ],
+    ),
     # A final assistant turn of reasoning alone (an answer resumed after its reasoning).
     "prefill_reasoning": (
         None,
@@ -133,12 +152,18 @@ _CACHED = [
     UserMessage("First question ✓?", cache_control=True),
     AssistantMessage("First answer."),
     UserMessage(
-        (TextContent("Second, part one."), TextContent("Second, part two ✓.")), cache_control=True
+        tuple(TextContent(f"Second, part {n} ✓.") for n in ("one", "two", "three")),
+        cache_control=True,
     ),
     AssistantMessage("Second answer."),
     UserMessage((TextContent("Third, marked ✓.", cache_control=True), TextContent("Third."))),
 ]
-_CACHE_MARKS = ["Answer briefly ✓.", "First question ✓?", "Second, part two ✓.", "Third, marked ✓."]
+_CACHE_MARKS = [
+    "Answer briefly ✓.",
+    "First question ✓?",
+    "Second, part three ✓.",
+    "Third, marked ✓.",
+]
 #: A model id no provider lists (the suite's fallback model id).
 UNDECLARED_MODEL = "contract-model"
 
@@ -163,6 +188,14 @@ def _sent_or_refused(
 def _items(said: list[Said]) -> list[tuple[str, str, str, bool]]:
     """What a conversation says, in any order (ids and trailing whitespace left out)."""
     return sorted((s.role, s.kind, s.text.rstrip(), s.error) for s in said)
+
+
+def _count(body: Any, number: float) -> int:
+    """How many numbers (booleans aside) of a JSON body equal ``number``."""
+    return sum(
+        isinstance(leaf, (int, float)) and not isinstance(leaf, bool) and leaf == number
+        for leaf in json_leaves(body)
+    )
 
 
 class MarginsContract:
@@ -265,9 +298,10 @@ class MarginsContract:
         if not callable(read):
             pytest.skip(f"not declared: the wire {wire.name!r} does not read conversations")
         ordinary, odd = _ORDERS[case]
-        needs = (Capability.TOOLS,) if case == "text_before_result" else ()
+        needs = (Capability.TOOLS,) if case in ("text_before_result", "two_rounds") else ()
         model = contract.model(Capability.CHAT, *needs)
-        params = contract.params(tools=[canon.WEATHER_TOOL]) if needs else contract.params()
+        tools = [canon.WEATHER_TOOL, canon.TIME_TOOL]
+        params = contract.params(tools=tools) if needs else contract.params()
         contract.use_server(contract.canonical("chat"))
         plain = None
         if ordinary is not None:
@@ -276,7 +310,9 @@ class MarginsContract:
                 pytest.skip(f"not declared: the provider refuses the ordinary {case}: {plain}")
         sent = _sent_or_refused(contract, model, odd, f"the {case} conversation", **params)
         if isinstance(sent, LmuxError):
-            return  # refused before any I/O: the caller is told
+            # Refused before any I/O, the caller is told; a valid conversation must go out.
+            assert case != "two_rounds", f"two rounds of tool calls were refused: {sent}"
+            return
         said: list[Said] = read(sent)
         refused = [s.text for s in said if s.kind == "other"]
         assert not refused, f"{case}: the body holds what the API refuses: {refused}"
@@ -284,10 +320,14 @@ class MarginsContract:
             f"{case}: the body says {_items(said)}, the same conversation in the ordinary "
             f"order says {_items(read(plain))}"
         )
-        calls = {s.ref for s in said if s.kind == "call"}
+        calls = [s.ref for s in said if s.kind == "call"]
         results = [s.ref for s in said if s.kind == "result"]
         assert all(ref in calls for ref in results), (
-            f"{case}: the results answer {results}, the calls are {sorted(map(str, calls))}"
+            f"{case}: the results answer {results}, the calls are {calls}"
+        )
+        rounds = [s.kind for s in said if s.kind in ("call", "result")]
+        assert case != "two_rounds" or rounds == ["call", "result", "call", "result"], (
+            f"two_rounds: the body's calls and results come as {rounds}"
         )
 
     @clause("errors.unknown_error_type")
@@ -338,6 +378,40 @@ class MarginsContract:
         assert marks == _CACHE_MARKS, (
             f"the body marks {marks} as cache breakpoints; expected {_CACHE_MARKS} (a "
             "message's mark at its last block, a part's at that part)"
+        )
+
+    @clause("requests.temperature_bounds")
+    @pytest.mark.parametrize("temperature", [0.0, 0.5, 1.0])
+    def test_requests_temperature_bounds(
+        self, contract: ContractSession, temperature: float
+    ) -> None:
+        """A temperature of 0, 0.5 or 1 on a model that does not reason reaches the body."""
+        contract.require_wire()
+        wanted = {Capability.CHAT}
+        model = next(
+            (
+                m.id
+                for m in contract.spec.models
+                if wanted <= contract.spec.capabilities_of(m.id)
+                and Capability.REASONING not in contract.spec.capabilities_of(m.id)
+            ),
+            None,
+        )
+        if model is None:
+            pytest.skip("not declared: every chat model reasons (and may refuse a temperature)")
+        contract.use_server(contract.canonical("chat"))
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        plain = _sent_or_refused(contract, model, prompt, "a chat call", **contract.params())
+        assert not isinstance(plain, LmuxError), f"{model}: a plain chat call was refused: {plain}"
+        what = f"{model}: temperature={temperature}"
+        params = contract.params(temperature=temperature)
+        sent = _sent_or_refused(contract, model, prompt, what, **params)
+        assert not isinstance(sent, LmuxError), (
+            f"{what} (in the range every API takes) was refused: {sent}"
+        )
+        # The value once more than in the same call without it: the temperature itself.
+        assert _count(sent.json(), temperature) == _count(plain.json(), temperature) + 1, (
+            f"{what} is not in the request body: {sent.json()!r:.300}"
         )
 
     @clause("reasoning.undeclared_model")
