@@ -169,3 +169,14 @@ class CacheWritesNotCounted(ServedAnthropic):
             usage, input_tokens=usage.input_tokens - written, cache_creation_tokens=0
         )
         return attrs.evolve(decoded, usage=counted)
+
+
+class RefusesTemperatureZero(ServedAnthropic):
+    """Refuses a temperature of 0 (greedy sampling), as if the range were open at 0."""
+
+    fails_on = ("requests.temperature_bounds", "temperature_bounds")
+
+    def refusal(self, request: ChatRequest) -> str | None:
+        if request.temperature is not None and request.temperature <= 0.0:
+            return f"temperature must be above 0, got {request.temperature}"
+        return None
