@@ -39,6 +39,10 @@ showed defects living where the suite never looked:
   reasoning (reasoning models may refuse a temperature: ``requests.parameters``), a
   temperature at either end of the range every API takes, and between, reaches the body:
   refused or dropped, the caller's sampling setting has no effect.
+- ``types.refusal[plain|refused]``: an ordinary answer has no ``refusal``; where the wire
+  renders a model declining to answer (``refusal_chat``: Anthropic's ``stop_reason:
+  refusal``), the result's ``refusal`` is the model's text and it finishes
+  ``content_filter``.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -60,8 +64,10 @@ from typing import Any
 import pytest
 from lmux_plug import AssistantMessage
 from lmux_plug import Capability
+from lmux_plug import ChatResponse
 from lmux_plug import DeveloperMessage
 from lmux_plug import FileContent
+from lmux_plug import FinishReason
 from lmux_plug import LmuxError
 from lmux_plug import ProviderError
 from lmux_plug import SystemMessage
@@ -164,6 +170,8 @@ _CACHE_MARKS = [
     "Second, part three ✓.",
     "Third, marked ✓.",
 ]
+#: What a model declining to answer says (``types.refusal``).
+_REFUSAL = "I can't help with that request ✓."
 #: A model id no provider lists (the suite's fallback model id).
 UNDECLARED_MODEL = "contract-model"
 
@@ -412,6 +420,34 @@ class MarginsContract:
         # The value once more than in the same call without it: the temperature itself.
         assert _count(sent.json(), temperature) == _count(plain.json(), temperature) + 1, (
             f"{what} is not in the request body: {sent.json()!r:.300}"
+        )
+
+    @clause("types.refusal")
+    @pytest.mark.parametrize("answer", ["plain", "refused"])
+    def test_types_refusal(self, contract: ContractSession, answer: str) -> None:
+        """An ordinary answer has no refusal; a model's refusal is one, finishing content_filter."""
+        wire = contract.require_wire()
+        model = contract.model(Capability.CHAT)
+        render: Any = getattr(wire, "refusal_chat", None)
+        if answer == "plain":
+            contract.use_server(contract.canonical("chat"))
+        elif callable(render):
+            contract.use_server(lambda request: render(request, _REFUSAL, canon.USAGE))
+        else:
+            pytest.skip(f"not declared: the wire {wire.name!r} renders no refusal")
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        response = contract.run(contract.registry.achat(contract.ref(model), prompt))
+        assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
+        if answer == "plain":
+            assert response.refusal is None, (
+                f"an ordinary answer reports the refusal {response.refusal!r:.100}"
+            )
+            return
+        assert response.refusal == _REFUSAL, (
+            f"the model's refusal came back as refusal={response.refusal!r:.100}"
+        )
+        assert response.finish_reason == FinishReason.CONTENT_FILTER, (
+            f"a refusal finishes {response.finish_reason}, not content_filter"
         )
 
     @clause("reasoning.undeclared_model")

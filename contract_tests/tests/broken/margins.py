@@ -180,3 +180,12 @@ class RefusesTemperatureZero(ServedAnthropic):
         if request.temperature is not None and request.temperature <= 0.0:
             return f"temperature must be above 0, got {request.temperature}"
         return None
+
+
+class EveryAnswerIsRefusal(ServedAnthropic):
+    """Reports the text of every answer as a refusal too (an inverted stop-reason check)."""
+
+    fails_on = ("types.refusal", "types_refusal")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        return attrs.evolve(decoded, refusal=decoded.content)

@@ -604,3 +604,11 @@ class AnthropicWire(WireFormat):
             for b in blocks
             if isinstance(b, dict) and "cache_control" in b
         ]
+
+    def refusal_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """The model declining to answer: its text, ``stop_reason: refusal``."""
+
+        def refuse(body: Any) -> None:
+            body["stop_reason"] = "refusal"
+
+        return edit_json(self.chat(request, text, usage), refuse)
