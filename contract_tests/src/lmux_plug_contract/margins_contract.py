@@ -262,7 +262,7 @@ class MarginsContract:
 
     @clause("requests.file_data")
     def test_requests_file_data(self, contract: ContractSession) -> None:
-        """A text document's base64 reaches the body unchanged; data that is not base64 too."""
+        """A text document's base64 reaches the body as given or is refused, never read loosely."""
         wire = contract.require_wire()
         read: Any = getattr(wire, "content_parts", None)
         if not callable(read):
