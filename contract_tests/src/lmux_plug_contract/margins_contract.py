@@ -92,6 +92,7 @@ from lmux_plug_contract.wires import Said
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
+    from lmux_plug_contract.wires import WireFormat
 
 __all__ = ["UNDECLARED_MODEL", "MarginsContract"]
 
@@ -206,6 +207,15 @@ def _count(body: Any, number: float) -> int:
     )
 
 
+def _declared(contract: ContractSession, method: str, what: str) -> tuple[WireFormat, Any]:
+    """The session's wire and its optional ``method``; skip, saying ``what``, without it."""
+    wire = contract.require_wire()
+    function = getattr(wire, method, None)
+    if not callable(function):
+        pytest.skip(f"not declared: the wire {wire.name!r} {what}")
+    return wire, function
+
+
 class MarginsContract:
     """Clauses on JSON beside a call, file data and undeclared models (mixed into the contract)."""
 
@@ -214,11 +224,8 @@ class MarginsContract:
     @pytest.mark.parametrize("path", ["chat", "stream"])
     def test_types_json_beside_call(self, contract: ContractSession, path: str, order: str) -> None:
         """A JSON-mode answer that also calls a tool gives the JSON as text and the call."""
-        wire = contract.require_wire()
         streamed = path == "stream"
-        render: Any = getattr(wire, f"json_call_{path}", None)
-        if not callable(render):
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no JSON beside a call")
+        wire, render = _declared(contract, f"json_call_{path}", "renders no JSON beside a call")
         capability = Capability.STREAM if streamed else Capability.CHAT
         model = contract.model(capability, Capability.JSON_SCHEMA, Capability.TOOLS)
         json_first = order == "json_first"
@@ -263,10 +270,7 @@ class MarginsContract:
     @clause("requests.file_data")
     def test_requests_file_data(self, contract: ContractSession) -> None:
         """A text document's base64 reaches the body as given or is refused, never read loosely."""
-        wire = contract.require_wire()
-        read: Any = getattr(wire, "content_parts", None)
-        if not callable(read):
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read content parts")
+        _, read = _declared(contract, "content_parts", "does not read content parts")
         model = contract.model(Capability.CHAT, Capability.FILES)
         contract.use_server(contract.canonical("chat"))
         data = base64.b64encode(_NOTE.encode()).decode()
@@ -301,10 +305,7 @@ class MarginsContract:
     @pytest.mark.parametrize("case", list(_ORDERS))
     def test_requests_conversation_order(self, contract: ContractSession, case: str) -> None:
         """A conversation in an order an API refuses is sent as it accepts it, or refused."""
-        wire = contract.require_wire()
-        read: Any = getattr(wire, "conversation", None)
-        if not callable(read):
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read conversations")
+        _, read = _declared(contract, "conversation", "does not read conversations")
         ordinary, odd = _ORDERS[case]
         needs = (Capability.TOOLS,) if case in ("text_before_result", "two_rounds") else ()
         model = contract.model(Capability.CHAT, *needs)
@@ -341,10 +342,7 @@ class MarginsContract:
     @clause("errors.unknown_error_type")
     def test_errors_unknown_error_type(self, contract: ContractSession) -> None:
         """An error event of a type the API does not list is a retryable ProviderError (500)."""
-        wire = contract.require_wire()
-        render: Any = getattr(wire, "unknown_stream_error", None)
-        if not callable(render):
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no unlisted error type")
+        wire, render = _declared(contract, "unknown_stream_error", "renders no unlisted error type")
         model = contract.model(Capability.STREAM)
         event: bytes = render(canon.STREAM_ERROR_MESSAGE)
 
@@ -370,10 +368,7 @@ class MarginsContract:
     @clause("requests.cache_marks")
     def test_requests_cache_marks(self, contract: ContractSession) -> None:
         """Cache breakpoints (four: the most an API takes) reach the body where they were put."""
-        wire = contract.require_wire()
-        read: Any = getattr(wire, "cache_marks", None)
-        if not callable(read):
-            pytest.skip(f"not declared: the wire {wire.name!r} reads no cache breakpoints")
+        _, read = _declared(contract, "cache_marks", "reads no cache breakpoints")
         model = contract.model(Capability.CHAT)
         contract.use_server(contract.canonical("chat"))
         sent = _sent_or_refused(contract, model, _CACHED, "four cache breakpoints")
@@ -426,15 +421,13 @@ class MarginsContract:
     @pytest.mark.parametrize("answer", ["plain", "refused"])
     def test_types_refusal(self, contract: ContractSession, answer: str) -> None:
         """An ordinary answer has no refusal; a model's refusal is one, finishing content_filter."""
-        wire = contract.require_wire()
-        model = contract.model(Capability.CHAT)
-        render: Any = getattr(wire, "refusal_chat", None)
         if answer == "plain":
+            contract.require_wire()
             contract.use_server(contract.canonical("chat"))
-        elif callable(render):
-            contract.use_server(lambda request: render(request, _REFUSAL, canon.USAGE))
         else:
-            pytest.skip(f"not declared: the wire {wire.name!r} renders no refusal")
+            _, render = _declared(contract, "refusal_chat", "renders no refusal")
+            contract.use_server(lambda request: render(request, _REFUSAL, canon.USAGE))
+        model = contract.model(Capability.CHAT)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
         response = contract.run(contract.registry.achat(contract.ref(model), prompt))
         assert isinstance(response, ChatResponse), f"chat returned {type(response).__name__}"
@@ -453,10 +446,7 @@ class MarginsContract:
     @clause("reasoning.undeclared_model")
     def test_reasoning_undeclared_model(self, contract: ContractSession) -> None:
         """Every reasoning level on a model id the provider does not list: accepted or refused."""
-        wire = contract.require_wire()
-        check: Any = getattr(wire, "reasoning_refusal", None)
-        if not callable(check):
-            pytest.skip(f"not declared: the wire {wire.name!r} does not check reasoning settings")
+        _, check = _declared(contract, "reasoning_refusal", "does not check reasoning settings")
         contract.model(Capability.CHAT, Capability.REASONING)
         wanted = {Capability.CHAT, Capability.REASONING}
         if contract.spec.model(UNDECLARED_MODEL) is not None or not wanted <= set(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,18 @@ class JsonAnswerHasNoCalls(ServedAnthropic):
         return attrs.evolve(decoded, tool_calls=[], finish_reason=FinishReason.STOP)
 
 
+class _RewritingCodec(AnthropicCodec):
+    """The codec, encoding the request as the variant's ``rewrite`` changes it (its defect)."""
+
+    def __init__(self, rewrite: Callable[[ChatRequest, ProviderContext], ChatRequest]) -> None:
+        self.rewrite = rewrite
+
+    def encode_chat(
+        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
+    ) -> WireRequest:
+        return super().encode_chat(self.rewrite(request, provider), provider, stream=stream)
+
+
 def _lenient(part: Any) -> Any:
     if not isinstance(part, FileContent) or part.media_type != "text/plain" or part.data is None:
         return part
@@ -55,43 +68,36 @@ def _lenient(part: Any) -> Any:
     return attrs.evolve(part, data=data)
 
 
-class _LenientFilesCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        messages = [
-            attrs.evolve(m, content=tuple(map(_lenient, m.content)))
-            if isinstance(m, UserMessage) and not isinstance(m.content, str)
-            else m
-            for m in request.messages
-        ]
-        evolved = attrs.evolve(request, messages=messages)
-        return super().encode_chat(evolved, provider, stream=stream)
+def _lenient_files(request: ChatRequest, _provider: ProviderContext) -> ChatRequest:
+    messages = [
+        attrs.evolve(m, content=tuple(map(_lenient, m.content)))
+        if isinstance(m, UserMessage) and not isinstance(m.content, str)
+        else m
+        for m in request.messages
+    ]
+    return attrs.evolve(request, messages=messages)
 
 
 class DecodesFileDataLeniently(ServedAnthropic):
     """Reads a text document's base64 leniently: junk in the data changes the document."""
 
     fails_on = ("requests.file_data", "file_data")
-    codec = _LenientFilesCodec()
+    codec = _RewritingCodec(_lenient_files)
 
 
-class _DeclaredLimitCodec(AnthropicCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        if request.reasoning_effort in REASONING_BUDGETS and request.max_tokens is None:
-            # The model's declared output limit, looked up as if every model were declared.
-            limit = provider.spec.model(request.model).max_output_tokens  # type: ignore[union-attr]
-            request = attrs.evolve(request, max_tokens=limit)
-        return super().encode_chat(request, provider, stream=stream)
+def _declared_limit(request: ChatRequest, provider: ProviderContext) -> ChatRequest:
+    if request.reasoning_effort in REASONING_BUDGETS and request.max_tokens is None:
+        # The model's declared output limit, looked up as if every model were declared.
+        limit = provider.spec.model(request.model).max_output_tokens  # type: ignore[union-attr]
+        return attrs.evolve(request, max_tokens=limit)
+    return request
 
 
 class AssumesDeclaredModel(ServedAnthropic):
     """Looks an undeclared model's output limit up anyway when reasoning is asked for."""
 
     fails_on = ("reasoning.undeclared_model", "undeclared_model")
-    codec = _DeclaredLimitCodec()
+    codec = _RewritingCodec(_declared_limit)
 
 
 class SendsPrefillAsGiven(ServedAnthropic):
