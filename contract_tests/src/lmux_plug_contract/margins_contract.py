@@ -43,6 +43,9 @@ showed defects living where the suite never looked:
   renders a model declining to answer (``refusal_chat``: Anthropic's ``stop_reason:
   refusal``), the result's ``refusal`` is the model's text and it finishes
   ``content_filter``.
+- ``tools.no_arguments[chat|stream]`` (a wire with ``streams_empty_input``: Anthropic's):
+  a call of a tool that takes no parameters, streamed as the API streams it (no argument
+  fragment at all), comes back with arguments that parse as the empty object ``{}``.
 - ``reasoning.undeclared_model``: a model id the provider does not list (callers may name
   any; ids pass through) asked for every ``reasoning_effort`` level without a token cap:
   the plugin sends reasoning settings the API accepts, or refuses the level before any I/O
@@ -73,6 +76,7 @@ from lmux_plug import ProviderError
 from lmux_plug import SystemMessage
 from lmux_plug import TextContent
 from lmux_plug import ThinkingBlock
+from lmux_plug import ToolCall
 from lmux_plug import ToolMessage
 from lmux_plug import UnsupportedFeatureError
 from lmux_plug import UserMessage
@@ -108,10 +112,8 @@ _SCHEMA = {
 _NOTE = "Notes ✓\nParis: 21 °C, clear.\n東京: 18 °C.\n"
 _NOTE_AFTER_CALL = "Here is what the weather service found ✓:"
 #: Signed and redacted reasoning, the whole of a final assistant turn (``prefill_reasoning``).
-_REASONING = (
-    ThinkingBlock("Weighing the greeting ✓.", signature="sig-contract-margin-41d7"),
-    ThinkingBlock("cmVkYWN0ZWQgY29udHJhY3QgcmVhc29uaW5n", redacted=True),
-)
+_SIGNED = (ThinkingBlock("Weighing the greeting ✓.", signature="sig-contract-margin-41d7"),)
+_REASONING = (*_SIGNED, ThinkingBlock("cmVkYWN0ZWQgY29udHJhY3QgcmVhc29uaW5n", redacted=True))
 #: case -> (the conversation in its ordinary order, or None where it has none; the same in
 #: the order under test).
 _ORDERS: dict[str, tuple[list[Any] | None, list[Any]]] = {
@@ -129,9 +131,10 @@ _ORDERS: dict[str, tuple[list[Any] | None, list[Any]]] = {
             ToolMessage("Sunny, 21 °C.", canon.TOOL_CALL.id),
         ],
     ),
+    # The prefill follows signed reasoning: its text is the turn's last block, not its first.
     "prefill_space": (
-        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is:")],
-        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is: \n")],
+        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is:", thinking=_SIGNED)],
+        [UserMessage(canon.CHAT_PROMPT), AssistantMessage("The answer is: \n", thinking=_SIGNED)],
     ),
     # Two rounds of a call and its result: every round must go out (a valid conversation).
     "two_rounds": (
@@ -171,6 +174,16 @@ _CACHE_MARKS = [
     "Second, part three ✓.",
     "Third, marked ✓.",
 ]
+#: A tool without parameters and the model's call of it (``tools.no_arguments``).
+_NOW_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_now",
+        "description": "The current time.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+}
+_NOW_CALL = ToolCall(id="call_contract_now", name="get_now", arguments="{}")
 #: What a model declining to answer says (``types.refusal``).
 _REFUSAL = "I can't help with that request ✓."
 #: A model id no provider lists (the suite's fallback model id).
@@ -442,6 +455,38 @@ class MarginsContract:
         assert response.finish_reason == FinishReason.CONTENT_FILTER, (
             f"a refusal finishes {response.finish_reason}, not content_filter"
         )
+
+    @clause("tools.no_arguments")
+    @pytest.mark.parametrize("path", ["chat", "stream"])
+    def test_tools_no_arguments(self, contract: ContractSession, path: str) -> None:
+        """A call of a tool without parameters, streamed with no argument text, gives {}."""
+        wire = contract.require_wire()
+        if not getattr(wire, "streams_empty_input", False):
+            pytest.skip(f"not declared: the wire {wire.name!r} streams arguments for every call")
+        streamed = path == "stream"
+        model = contract.model(Capability.STREAM if streamed else Capability.CHAT, Capability.TOOLS)
+
+        def answer(request: CapturedRequest) -> Reply:
+            if streamed:
+                rendering = wire.tool_calls_stream(request, (_NOW_CALL,), ((),), canon.USAGE)
+                return wire.reply_stream(rendering)
+            return wire.tool_calls_chat(request, (_NOW_CALL,), canon.USAGE)
+
+        contract.use_server(answer)
+        params = contract.params(tools=[_NOW_TOOL])
+        prompt = [{"role": "user", "content": "What time is it ✓?"}]
+        got = ask(contract, contract.ref(model), prompt, params, path)
+        calls = [(c.id, c.name) for c in got.calls]
+        assert calls == [(_NOW_CALL.id, _NOW_CALL.name)], f"{path}: the calls are {calls}"
+        try:
+            arguments = json.loads(got.calls[0].arguments)
+        except ValueError:
+            arguments = got.calls[0].arguments
+        assert arguments == {}, (
+            f"{path}: a call without arguments came back with arguments {arguments!r}, "
+            "not the empty object {} (a caller parses them as JSON)"
+        )
+        check_tool_finish(wire, got.finish(path), path)
 
     @clause("reasoning.undeclared_model")
     def test_reasoning_undeclared_model(self, contract: ContractSession) -> None:

@@ -126,13 +126,17 @@ class _UnlistedIsClientErrorDecoder(StreamDecoder):
         return super()._on_error(data)
 
 
-class _UnlistedIsClientErrorCodec(AnthropicCodec):
+class _DecoderCodec(AnthropicCodec):
+    """The codec whose stream decoder is of the variant's subclass (one method changed)."""
+
+    def __init__(self, decoder: type[StreamDecoder]) -> None:
+        self.decoder = decoder
+
     def stream_decoder(
         self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
     ) -> _BytesDecoder:
         decoder = super().stream_decoder(request, provider, headers)
-        # The codec's own decoder, its error handling swapped for the variant's.
-        decoder._events.__class__ = _UnlistedIsClientErrorDecoder
+        decoder._events.__class__ = self.decoder  # the codec's own decoder, one change
         return decoder
 
 
@@ -140,7 +144,7 @@ class UnlistedErrorIsInvalid(ServedAnthropic):
     """Reads an error event of a type it does not know as an invalid request (a 400)."""
 
     fails_on = ("errors.unknown_error_type", "unknown_error_type")
-    codec = _UnlistedIsClientErrorCodec()
+    codec = _DecoderCodec(_UnlistedIsClientErrorDecoder)
 
 
 def _cache_marks(request: ChatRequest) -> int:
@@ -195,3 +199,20 @@ class EveryAnswerIsRefusal(ServedAnthropic):
 
     def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
         return attrs.evolve(decoded, refusal=decoded.content)
+
+
+class _NoEmptyInputDecoder(StreamDecoder):
+    def _on_content_block_stop(self, data: Mapping[str, Any]) -> list[ChatChunk]:
+        # Forgets that a call without input streamed no JSON: its arguments stay "".
+        index = data.get("index")
+        state = self._blocks.get(index) if isinstance(index, int) else None
+        if state is not None and state.kind == "tool_use":
+            return []
+        return super()._on_content_block_stop(data)
+
+
+class EmptyArgumentsStayEmpty(ServedAnthropic):
+    """Streams a call of a tool without parameters with arguments "" (not JSON)."""
+
+    fails_on = ("tools.no_arguments", "no_arguments")
+    codec = _DecoderCodec(_NoEmptyInputDecoder)

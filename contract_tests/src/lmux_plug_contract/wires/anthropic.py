@@ -159,6 +159,8 @@ class AnthropicWire(WireFormat):
     context_overflow_message = "prompt is too long: 212112 tokens > 200000 maximum"
     #: ``types.cached_usage``: ``cache_read_input_tokens`` and ``cache_creation_input_tokens``.
     cache_usage = ("read", "write")
+    #: ``tools.no_arguments``: a call without input streams no ``input_json_delta`` at all.
+    streams_empty_input = True
     embeddings = False
     embed_usage = False
 
