@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["break_json", "piece_frame", "replace_json", "split_inside_characters"]
+__all__ = [
+    "break_json",
+    "event_after_first_piece",
+    "piece_frame",
+    "replace_json",
+    "split_inside_characters",
+]
 
 
 def _needles(piece: str) -> tuple[bytes, ...]:
@@ -55,3 +62,19 @@ def break_json(frame: bytes) -> bytes:
 def split_inside_characters(raw: bytes) -> list[int]:
     """Every byte offset of ``raw`` that falls inside a multi-byte UTF-8 character."""
     return [i for i in range(1, len(raw)) if raw[i] & 0xC0 == 0x80]
+
+
+def event_after_first_piece(wire: Any, request: Any, event: bytes) -> Any:
+    """The canonical text stream with ``event`` right after its first piece, streamed.
+
+    The stream goes on after the event, as real APIs' do: a plugin that skips the event
+    cannot pass by raising its own "truncated" error. ``wire`` is a ``WireFormat``,
+    ``request`` the ``CapturedRequest`` answered; the ``Reply`` is streamed frame by frame.
+    """
+    from lmux_plug_contract import _canon as canon  # noqa: PLC0415 - kept out of import time
+    from lmux_plug_contract.wires import Reply  # noqa: PLC0415 - kept out of import time
+
+    rendering = wire.stream(request, canon.TEXT_PIECES, canon.USAGE)
+    index = piece_frame(rendering.frames, canon.TEXT_PIECES[0]) + 1
+    frames = (*rendering.frames[:index], event, *rendering.frames[index:])
+    return Reply(200, {"content-type": rendering.content_type}, frames, stream=True)

@@ -113,6 +113,22 @@ def _event(name: str, payload: Mapping[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json_bytes(payload) + b"\n\n"
 
 
+def _usage(usage: Usage, output_tokens: int) -> dict[str, int]:
+    """A Messages ``usage`` object: ``input_tokens`` leaves out the cached prompt tokens.
+
+    The API reports the tokens read from the cache and written to it apart
+    (``cache_read_input_tokens``, ``cache_creation_input_tokens``); :class:`Usage` counts
+    every prompt token in ``input_tokens``.
+    """
+    cached = usage.cache_read_tokens + usage.cache_creation_tokens
+    counts = {"input_tokens": usage.input_tokens - cached, "output_tokens": output_tokens}
+    if usage.cache_read_tokens:
+        counts["cache_read_input_tokens"] = usage.cache_read_tokens
+    if usage.cache_creation_tokens:
+        counts["cache_creation_input_tokens"] = usage.cache_creation_tokens
+    return counts
+
+
 #: The smallest thinking budget the Messages API (and Claude on Bedrock) accepts.
 MIN_THINKING_BUDGET = 1024
 
@@ -141,6 +157,10 @@ class AnthropicWire(WireFormat):
     redacts_thinking = True
     #: ``errors.context_length``: the Messages API's 400 invalid_request_error wording.
     context_overflow_message = "prompt is too long: 212112 tokens > 200000 maximum"
+    #: ``types.cached_usage``: ``cache_read_input_tokens`` and ``cache_creation_input_tokens``.
+    cache_usage = ("read", "write")
+    #: ``tools.no_arguments``: a call without input streams no ``input_json_delta`` at all.
+    streams_empty_input = True
     embeddings = False
     embed_usage = False
 
@@ -153,7 +173,7 @@ class AnthropicWire(WireFormat):
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": 1},
+            "usage": _usage(usage, 1),
         }
         return _event("message_start", {"type": "message_start", "message": message})
 
@@ -175,7 +195,7 @@ class AnthropicWire(WireFormat):
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage, usage.output_tokens),
         }
         return Reply(
             200,
@@ -199,7 +219,7 @@ class AnthropicWire(WireFormat):
             "content": [block],
             "stop_reason": "tool_use",
             "stop_sequence": None,
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": _usage(usage, usage.output_tokens),
         }
         return Reply(200, {"content-type": "application/json"}, (json_bytes(body),))
 
@@ -312,14 +332,35 @@ class AnthropicWire(WireFormat):
         return parts
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
-        """``system`` (a string or text blocks), then each turn's content blocks in order."""
+        """``system`` (a string or text blocks), then each turn's content blocks in order.
+
+        Blocks the API refuses where they stand are read as ``other`` items (a 400 from the
+        real API): a ``tool_result`` after other content of its turn (results lead the
+        turn that answers a call), and text ending in whitespace at the end of a final
+        assistant turn (a prefill).
+        """
         body = request.json() or {}
         system = body.get("system")
         said = [_said("system", b) for b in ([system] if isinstance(system, str) else system or ())]
-        for turn in body.get("messages") or ():
+        turns = list(body.get("messages") or ())
+        for number, turn in enumerate(turns, start=1):
             content = turn.get("content")
-            blocks = [content] if isinstance(content, str) else content or ()
-            said.extend(_said(str(turn.get("role")), block) for block in blocks)
+            blocks = [content] if isinstance(content, str) else list(content or ())
+            role = str(turn.get("role"))
+            items = [_said(role, block) for block in blocks]
+            for place, item in enumerate(items):
+                if item.kind == "result" and any(i.kind != "result" for i in items[:place]):
+                    items[place] = Said(role, "other", "tool_result after other content")
+            last = items[-1] if items else None
+            final = number == len(turns) and role == "assistant"
+            if (
+                final
+                and last is not None
+                and last.kind == "text"
+                and last.text != last.text.rstrip()
+            ):
+                items[-1] = Said(role, "other", "final assistant text ends in whitespace")
+            said.extend(items)
         return said
 
     def thinking_chat(
@@ -450,6 +491,13 @@ class AnthropicWire(WireFormat):
         others = [str(n) for n in names if n != call.name]
         return others[0] if len(others) == 1 else None
 
+    def _callable(self, request: CapturedRequest, call: ToolCall) -> bool:
+        """Whether the body lets the model call ``call``'s tool (offered, not ruled out)."""
+        try:
+            return call.name in self.tool_use(request).callable
+        except ValueError:
+            return False  # a tool choice the API refuses: the model calls nothing
+
     def json_call_chat(
         self,
         request: CapturedRequest,
@@ -463,7 +511,8 @@ class AnthropicWire(WireFormat):
 
         The JSON comes as the input of the JSON-mode tool the body offers (as text when it
         offers none), before or after the ``tool_use`` block of ``call``; the stop reason
-        is ``tool_use``.
+        is ``tool_use``. Where the body does not let the model call ``call``'s tool (it
+        forces the JSON tool alone), the answer is the JSON alone.
         """
         forced = self._json_tool_beside(request, call)
         called = {"type": "tool_use", "id": call.id, "name": call.name}
@@ -475,6 +524,10 @@ class AnthropicWire(WireFormat):
 
         def both(body: Any) -> None:
             body["content"] = [answer, called] if json_first else [called, answer]
+            if not self._callable(request, call):
+                # The body forces the JSON tool alone: the model cannot call the other.
+                body["content"] = [answer]
+                body["stop_reason"] = "end_turn" if forced is None else "tool_use"
 
         return edit_json(self.tool_chat(request, call, usage), both)
 
@@ -490,19 +543,25 @@ class AnthropicWire(WireFormat):
     ) -> StreamRendering:
         """The streamed :meth:`json_call_chat`: JSON in ``pieces``, the call in ``fragments``.
 
-        Each block streams at its own index, in the order ``json_first`` says.
+        Each block streams at its own index, in the order ``json_first`` says (the JSON
+        alone where the body does not let the model call ``call``'s tool).
         """
         forced = self._json_tool_beside(request, call)
         json_call = ToolCall(id="toolu_contract_json", name=forced or "", arguments="")
         frames = [self._start(request.model_hint, usage)]
-        for index, is_json in enumerate((True, False) if json_first else (False, True)):
+        order: tuple[bool, ...] = (True, False) if json_first else (False, True)
+        if not self._callable(request, call):
+            order = (True,)  # the body forces the JSON tool alone: no other call
+        for index, is_json in enumerate(order):
             if not is_json:
                 frames.extend(self._tool_block(call, fragments, index))
             elif forced is None:
                 frames.extend(self._text_block(pieces, index))
             else:
                 frames.extend(self._tool_block(json_call, pieces, index))
-        ending = self._ending("tool_use", usage)
+        ending = self._ending(
+            "end_turn" if order == (True,) and forced is None else "tool_use", usage
+        )
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
     def _tool_block(self, call: ToolCall, fragments: Sequence[str], index: int) -> list[bytes]:
@@ -516,3 +575,34 @@ class AnthropicWire(WireFormat):
             frames.append(_event("content_block_delta", payload))
         frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
         return frames
+
+    def unknown_stream_error(self, message: str) -> bytes:
+        """``event: error`` with an error type the API's errors page does not list (yet)."""
+        error = {"type": "contract_unlisted_error", "message": message}
+        return _event("error", {"type": "error", "error": error})
+
+    def cache_marks(self, request: CapturedRequest) -> list[str]:
+        """The text of every block the body marks as a cache breakpoint, in body order.
+
+        ``cache_control`` on a ``system`` block or on a block of a turn ends the prompt
+        prefix the API caches there (at most four per request).
+        """
+        body = request.json() or {}
+        system = body.get("system")
+        blocks = list(system) if isinstance(system, list) else []
+        for turn in body.get("messages") or ():
+            content = turn.get("content") if isinstance(turn, dict) else None
+            blocks.extend(content if isinstance(content, list) else ())
+        return [
+            str(b.get("text", b.get("type")))
+            for b in blocks
+            if isinstance(b, dict) and "cache_control" in b
+        ]
+
+    def refusal_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """The model declining to answer: its text, ``stop_reason: refusal``."""
+
+        def refuse(body: Any) -> None:
+            body["stop_reason"] = "refusal"
+
+        return edit_json(self.chat(request, text, usage), refuse)
