@@ -1,9 +1,9 @@
 """The example plugins of the suite's own tests, loaded once per process.
 
-``broken/acme.py`` (a correct HTTP plugin), ``broken/import_io.py``, ``broken/plugins.py`` and
-``broken/tool_edges.py`` (its broken variants) and,
-with the Anthropic plugin installed, ``broken/shapes.py`` are not an importable package; they
-are loaded here, before any test module of this folder, each under one module name. Test
+``broken/acme.py`` (a correct HTTP plugin) and the broken variants beside it (of acme, and of
+the in-repo codecs when those plugins are installed; ``EXAMPLE_FILES``) are not an importable
+package; they are loaded here, before any test module of this folder, each under one module
+name. Test
 modules and the modules the tests write and run with ``pytester`` (in-process, so they share
 ``sys.modules``) read them as ``sys.modules[...]``: one load, the same classes everywhere.
 """
@@ -24,13 +24,29 @@ import lmux_plug.http  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parent / "broken"
 
-#: Module name of each example file (``broken/import_io.py`` loads acme by this name too).
+#: Module name of the first example files (``broken/import_io.py`` loads acme by this name too).
 ACME = "lmux_contract_examples_acme"
 BROKEN = "lmux_contract_examples_broken"
 SHAPES = "lmux_contract_examples_shapes"
-TOOL_EDGES = "lmux_contract_examples_tool_edges"
 DETAILS = "lmux_contract_examples_details"
-IMPORT_IO = "lmux_contract_examples_import_io"
+
+_ANTHROPIC = ("lmux_plug_anthropic",)
+_GEMINI = (*_ANTHROPIC, "lmux_plug_gemini", "lmux_plug_bedrock")
+#: example file -> (its module name, the in-repo plugins its variants wrap), loaded in this
+#: order: later files reuse earlier ones' classes (shapes' ``ServedCodec``, details' served
+#: Gemini and Bedrock codecs). A file whose plugins are not installed is not loaded.
+EXAMPLE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "acme.py": (ACME, ()),
+    "import_io.py": ("lmux_contract_examples_import_io", ()),
+    "plugins.py": (BROKEN, ()),
+    "tool_edges.py": ("lmux_contract_examples_tool_edges", ()),
+    "shapes.py": (SHAPES, _ANTHROPIC),
+    "details.py": (DETAILS, _GEMINI),
+    "family_edges.py": ("lmux_contract_examples_family_edges", _GEMINI),
+    "edge_cases.py": ("lmux_contract_examples_edge_cases", _ANTHROPIC),
+    "margins.py": ("lmux_contract_examples_margins", _ANTHROPIC),
+    "answer_edges.py": ("lmux_contract_examples_answer_edges", _GEMINI),
+}
 
 
 def load_example(file: str, name: str) -> ModuleType:
@@ -45,32 +61,6 @@ def load_example(file: str, name: str) -> ModuleType:
     return module
 
 
-load_example("acme.py", ACME)
-load_example("import_io.py", IMPORT_IO)
-load_example("plugins.py", BROKEN)
-load_example("tool_edges.py", TOOL_EDGES)
-# The shape variants wrap the in-repo Anthropic codec; without it they are not used.
-if importlib.util.find_spec("lmux_plug_anthropic") is not None:
-    load_example("shapes.py", SHAPES)
-# The detail variants wrap the in-repo Gemini codec (one the Bedrock plugin), served as the
-# shape variants serve theirs.
-if SHAPES in sys.modules and all(
-    importlib.util.find_spec(n) is not None for n in ("lmux_plug_gemini", "lmux_plug_bedrock")
-):
-    load_example("details.py", DETAILS)
-# The family variants (family_contract's clauses) wrap the Gemini codec the detail ones serve.
-FAMILY_EDGES = "lmux_contract_examples_family_edges"
-if DETAILS in sys.modules:
-    load_example("family_edges.py", FAMILY_EDGES)
-# The edge-case variants (acme's and the Anthropic codec's) for edge_contract's clauses.
-EDGE_CASES = "lmux_contract_examples_edge_cases"
-if SHAPES in sys.modules:
-    load_example("edge_cases.py", EDGE_CASES)
-# The margin variants (the Anthropic codec's) for margins_contract's clauses.
-MARGINS = "lmux_contract_examples_margins"
-if SHAPES in sys.modules:
-    load_example("margins.py", MARGINS)
-# The answer variants (answer_contract's clauses) wrap the Gemini codec the detail ones serve.
-ANSWER_EDGES = "lmux_contract_examples_answer_edges"
-if DETAILS in sys.modules:
-    load_example("answer_edges.py", ANSWER_EDGES)
+for _file, (_name, _plugins) in EXAMPLE_FILES.items():
+    if all(importlib.util.find_spec(plugin) is not None for plugin in _plugins):
+        load_example(_file, _name)
