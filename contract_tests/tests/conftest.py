@@ -66,3 +66,8 @@ if DETAILS in sys.modules:
 EDGE_CASES = "lmux_contract_examples_edge_cases"
 if SHAPES in sys.modules:
     load_example("edge_cases.py", EDGE_CASES)
+# The OpenAI dialect variants (the in-repo OpenAI codec serving OpenRouter, Mistral, Groq and
+# Together) for the clauses their dialects reach.
+OPENAI_DIALECTS = "lmux_contract_examples_openai_dialects"
+if SHAPES in sys.modules and importlib.util.find_spec("lmux_plug_openai") is not None:
+    load_example("openai_dialects.py", OPENAI_DIALECTS)

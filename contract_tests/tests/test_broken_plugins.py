@@ -284,3 +284,66 @@ def test_unbroken_plugins_pass_the_edge_case_families(
     outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
     assert "failed" not in outcomes.values(), result.stdout.str()
     assert sum(o == "passed" for o in outcomes.values()) >= 2, result.stdout.str()
+
+
+#: Variants of the in-repo OpenAI codec serving OpenAI-compatible servers in their own
+#: dialects (``broken/openai_dialects.py``), each run as the provider it declares.
+_DIALECTS = sys.modules.get("lmux_contract_examples_openai_dialects")
+DIALECT_DEFECTS: dict[str, tuple[str, str]] = _DIALECTS.DIALECT_DEFECTS if _DIALECTS else {}
+
+
+def _run_dialect(
+    pytester: pytest.Pytester, variant: str, keyword: str
+) -> tuple[dict[str, str], str]:
+    assert _DIALECTS is not None
+    module = MODULE.format(
+        name="lmux_contract_examples_openai_dialects",
+        provider=_DIALECTS.DIALECT_PROVIDERS[variant],
+        variant=variant,
+    )
+    pytester.makepyfile(test_certify=module)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest(
+        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
+    )
+    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
+    return outcomes, result.stdout.str()
+
+
+@pytest.mark.skipif(not DIALECT_DEFECTS, reason="lmux-plug-openai or -anthropic is not installed")
+@pytest.mark.parametrize("variant", sorted(DIALECT_DEFECTS))
+def test_openai_dialect_variant_fails_on_its_clause(
+    pytester: pytest.Pytester, variant: str
+) -> None:
+    clause, keyword = DIALECT_DEFECTS[variant]
+    outcomes, output = _run_dialect(pytester, variant, keyword)
+    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
+    assert any(name.split("[")[0] == clause for name in failed), (
+        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
+    )
+    assert "NOT CERTIFIED" in output and clause in output
+
+
+@pytest.mark.skipif(not DIALECT_DEFECTS, reason="lmux-plug-openai or -anthropic is not installed")
+@pytest.mark.parametrize(
+    "baseline",
+    ["ServedOpenAI", "ServedOpenRouter", "ServedMistral", "ServedGroq", "ServedTogether"],
+)
+def test_unbroken_openai_codec_passes_the_dialect_families(
+    pytester: pytest.Pytester, baseline: str
+) -> None:
+    # The codec the dialect variants break passes their clauses unbroken, on each server.
+    assert _DIALECTS is not None
+    provider = _DIALECTS.DIALECT_PROVIDERS[baseline]
+    keyword = " or ".join(
+        sorted(
+            {
+                f"({k})"
+                for v, (_, k) in DIALECT_DEFECTS.items()
+                if _DIALECTS.DIALECT_PROVIDERS[v] == provider
+            }
+        )
+    )
+    outcomes, output = _run_dialect(pytester, baseline, keyword)
+    assert "failed" not in outcomes.values(), output
+    assert sum(o == "passed" for o in outcomes.values()) >= 1, output

@@ -1,0 +1,232 @@
+"""Broken variants of the in-repo OpenAI codec, each serving one OpenAI-compatible server.
+
+Each declares a provider whose ``base_url`` is a real server's, so the suite serves that
+server's dialect (``lmux_plug_contract.wires.openai_dialects``), and gets one dialect
+wrong: the defects mutation testing of the OpenAI codec found alive while only OpenAI's
+own forms were ever served. ``DIALECT_DEFECTS`` maps each to the clause it must fail and
+``DIALECT_PROVIDERS`` to the provider it serves (``test_broken_plugins.py`` runs them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from lmux_plug import ChatRequest
+from lmux_plug import ChatResponse
+from lmux_plug import LmuxError
+from lmux_plug import ProviderContext
+from lmux_plug import ProviderError
+from lmux_plug import ToolCallDelta
+from lmux_plug.wire import WireRequest
+from lmux_plug_openai._codec import ChatStreamDecoder
+from lmux_plug_openai._codec import OpenAICodec
+from lmux_plug_openai._providers import GROQ
+from lmux_plug_openai._providers import MISTRAL
+from lmux_plug_openai._providers import OPENAI
+from lmux_plug_openai._providers import OPENROUTER
+from lmux_plug_openai._providers import TOGETHER
+
+# Loaded before this file by the tests' conftest (the Anthropic variants' module).
+ServedCodec: Any = sys.modules["lmux_contract_examples_shapes"].ServedCodec
+
+
+class ServedOpenRouter(ServedCodec):  # type: ignore[misc]
+    """The in-repo OpenAI codec, unbroken, serving OpenRouter (the baseline)."""
+
+    spec = OPENROUTER
+    codec: Any = OpenAICodec()
+
+
+class ServedMistral(ServedOpenRouter):
+    """The unbroken codec serving Mistral."""
+
+    spec = MISTRAL
+
+
+class ServedGroq(ServedOpenRouter):
+    """The unbroken codec serving Groq."""
+
+    spec = GROQ
+
+
+class ServedTogether(ServedOpenRouter):
+    """The unbroken codec serving Together."""
+
+    spec = TOGETHER
+
+
+class ServedOpenAI(ServedOpenRouter):
+    """The unbroken codec serving OpenAI itself."""
+
+    spec = OPENAI
+
+
+class CapAsMaxTokens(ServedOpenAI):
+    """Sends the token cap as ``max_tokens`` to every model, reasoning models too."""
+
+    fails_on = ("requests.token_cap", "token_cap and reasoning")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        if "max_completion_tokens" in sent.body:
+            # The older name for every model: OpenAI's reasoning models refuse it.
+            sent.body["max_tokens"] = sent.body.pop("max_completion_tokens")
+        return sent
+
+
+class PricesFromTheList(ServedOpenRouter):
+    """Prices every answer from its price list, ignoring the cost OpenRouter reports."""
+
+    fails_on = ("types.reported_cost", "reported_cost and chat")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        # The reported cost dropped: the core then prices the usage from the declared list.
+        return attrs.evolve(decoded, cost=None)
+
+
+class _CostUnaskedDecoder(ChatStreamDecoder):
+    def __init__(self, **kwargs: Any) -> None:
+        options = dict(kwargs.pop("options", None) or {})
+        # Reads a reported cost on chat only: the stream decoder is built without the switch.
+        options.pop("usage_cost", None)
+        super().__init__(options=options, **kwargs)
+
+
+class _CostUnaskedCodec(OpenAICodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> ChatStreamDecoder:
+        return _CostUnaskedDecoder(
+            provider=provider.name,
+            model=request.model,
+            headers=headers,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+
+class StreamIgnoresReportedCost(ServedOpenRouter):
+    """Reads OpenRouter's reported cost on chat, but never on a stream."""
+
+    fails_on = ("types.reported_cost", "reported_cost and stream")
+    codec = _CostUnaskedCodec()
+
+
+class _CodeIgnoredDecoder(ChatStreamDecoder):
+    def _error(self, payload: Any) -> LmuxError:
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict) and "type" not in error:
+            # An error object without a type taken for a server failure: its code unread.
+            raise ProviderError(str(error.get("message")), provider=self._provider)
+        return super()._error(payload)
+
+
+class _CodeIgnoredCodec(OpenAICodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> ChatStreamDecoder:
+        return _CodeIgnoredDecoder(
+            provider=provider.name,
+            model=request.model,
+            headers=headers,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+
+class RelayedErrorsAreServerErrors(ServedOpenRouter):
+    """Takes an error OpenRouter relays mid-stream (a numeric code only) for a 500."""
+
+    fails_on = ("errors.stream_error_status", "stream_error_status")
+    codec = _CodeIgnoredCodec()
+
+
+class _FirstPlaceDecoder(ChatStreamDecoder):
+    def _tool_deltas(self, raw: Any) -> tuple[ToolCallDelta, ...]:
+        deltas = super()._tool_deltas(raw)
+        items: Iterable[Any] = raw if isinstance(raw, list) else ()
+        # A call without an index put in the first place, as if every delta had index 0.
+        return tuple(
+            attrs.evolve(delta, index=0)
+            if isinstance(item, dict) and "index" not in item
+            else delta
+            for delta, item in zip(deltas, items, strict=False)
+        )
+
+
+class _FirstPlaceCodec(OpenAICodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> ChatStreamDecoder:
+        return _FirstPlaceDecoder(
+            provider=provider.name,
+            model=request.model,
+            headers=headers,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+
+class IndexlessCallsMerged(ServedMistral):
+    """Puts Mistral's index-less streamed tool calls all in the first place."""
+
+    fails_on = ("tools.several_calls", "several_calls and stream")
+    codec = _FirstPlaceCodec()
+
+
+class _GroqUsageUnreadDecoder(ChatStreamDecoder):
+    def _chunk(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            # Reads only a top-level usage: Groq's x_groq.usage is dropped.
+            obj = {k: v for k, v in obj.items() if k != "x_groq"}
+        return super()._chunk(obj)
+
+
+class _GroqUsageUnreadCodec(OpenAICodec):
+    def stream_decoder(
+        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+    ) -> ChatStreamDecoder:
+        return _GroqUsageUnreadDecoder(
+            provider=provider.name,
+            model=request.model,
+            headers=headers,
+            options=provider.spec.options,
+            secrets=provider.secrets(),
+        )
+
+
+class IgnoresGroqUsage(ServedGroq):
+    """Reads a stream's usage only at the top level, never in Groq's ``x_groq``."""
+
+    fails_on = ("types.cached_usage", "cached_usage and stream")
+    codec = _GroqUsageUnreadCodec()
+
+
+class IgnoresTopLevelCachedTokens(ServedTogether):
+    """Reads cached prompt tokens only in ``prompt_tokens_details``, not Together's field."""
+
+    fails_on = ("types.cached_usage", "cached_usage and chat")
+
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        raw = decoded.raw if isinstance(decoded.raw, dict) else {}
+        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+        details = usage.get("prompt_tokens_details") or {}
+        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+        return attrs.evolve(decoded, usage=attrs.evolve(decoded.usage, cache_read_tokens=cached))
+
+
+#: variant -> (the clause it must fail, the -k expression selecting it).
+DIALECT_DEFECTS: dict[str, tuple[str, str]] = {
+    name: value.fails_on
+    for name, value in sorted(vars(sys.modules[__name__]).items())
+    if isinstance(value, type) and "fails_on" in vars(value)
+}
+#: variant (and baseline) -> the provider it serves.
+DIALECT_PROVIDERS: dict[str, str] = {
+    name: value.spec.name
+    for name, value in sorted(vars(sys.modules[__name__]).items())
+    if isinstance(value, type) and issubclass(value, ServedOpenRouter)
+}
