@@ -150,11 +150,15 @@ DETAIL_PROVIDERS: dict[str, str] = _DETAILS.DETAIL_PROVIDERS if _DETAILS else {}
 
 
 def _run_detail(
-    pytester: pytest.Pytester, variant: str, keyword: str
+    pytester: pytest.Pytester,
+    variant: str,
+    keyword: str,
+    name: str = "lmux_contract_examples_details",
+    provider: str | None = None,
 ) -> tuple[dict[str, str], str]:
     module = MODULE.format(
-        name="lmux_contract_examples_details",
-        provider=DETAIL_PROVIDERS.get(variant, "gemini"),
+        name=name,
+        provider=provider or DETAIL_PROVIDERS.get(variant, "gemini"),
         variant=variant,
     )
     pytester.makepyfile(test_certify=module)
@@ -208,6 +212,12 @@ _EDGE_CASES = sys.modules.get("lmux_contract_examples_edge_cases")
 EDGE_CASE_DEFECTS: dict[str, tuple[str, str]] = _EDGE_CASES.EDGE_CASE_DEFECTS if _EDGE_CASES else {}
 
 
+#: Variants of the in-repo OpenAI codec serving OpenAI-compatible servers in their own
+#: dialects (``broken/openai_dialects.py``), each run as the provider it declares.
+_DIALECTS = sys.modules.get("lmux_contract_examples_openai_dialects")
+DIALECT_DEFECTS: dict[str, tuple[str, str]] = _DIALECTS.DIALECT_DEFECTS if _DIALECTS else {}
+
+
 #: (module, provider, variant, (clause, -k keyword)) of the family and edge-case examples.
 _TABLED_VARIANTS = [
     *(
@@ -219,6 +229,11 @@ _TABLED_VARIANTS = [
         ("lmux_contract_examples_edge_cases", _EDGE_CASES.EDGE_CASE_PROVIDERS.get(v, "acme"), v, d)
         for v, d in sorted(EDGE_CASE_DEFECTS.items())
         if _EDGE_CASES is not None
+    ),
+    *(
+        ("lmux_contract_examples_openai_dialects", _DIALECTS.DIALECT_PROVIDERS[v], v, d)
+        for v, d in sorted(DIALECT_DEFECTS.items())
+        if _DIALECTS is not None
     ),
 ]
 
@@ -286,44 +301,6 @@ def test_unbroken_plugins_pass_the_edge_case_families(
     assert sum(o == "passed" for o in outcomes.values()) >= 2, result.stdout.str()
 
 
-#: Variants of the in-repo OpenAI codec serving OpenAI-compatible servers in their own
-#: dialects (``broken/openai_dialects.py``), each run as the provider it declares.
-_DIALECTS = sys.modules.get("lmux_contract_examples_openai_dialects")
-DIALECT_DEFECTS: dict[str, tuple[str, str]] = _DIALECTS.DIALECT_DEFECTS if _DIALECTS else {}
-
-
-def _run_dialect(
-    pytester: pytest.Pytester, variant: str, keyword: str
-) -> tuple[dict[str, str], str]:
-    assert _DIALECTS is not None
-    module = MODULE.format(
-        name="lmux_contract_examples_openai_dialects",
-        provider=_DIALECTS.DIALECT_PROVIDERS[variant],
-        variant=variant,
-    )
-    pytester.makepyfile(test_certify=module)
-    report = pytester.path / "report.json"
-    result = pytester.runpytest(
-        "-k", keyword, "--lmux-report-json", str(report), "-p", "no:cacheprovider"
-    )
-    outcomes = {row["clause"]: row["outcome"] for row in json.loads(report.read_text())}
-    return outcomes, result.stdout.str()
-
-
-@pytest.mark.skipif(not DIALECT_DEFECTS, reason="lmux-plug-openai or -anthropic is not installed")
-@pytest.mark.parametrize("variant", sorted(DIALECT_DEFECTS))
-def test_openai_dialect_variant_fails_on_its_clause(
-    pytester: pytest.Pytester, variant: str
-) -> None:
-    clause, keyword = DIALECT_DEFECTS[variant]
-    outcomes, output = _run_dialect(pytester, variant, keyword)
-    failed = sorted(name for name, outcome in outcomes.items() if outcome == "failed")
-    assert any(name.split("[")[0] == clause for name in failed), (
-        f"{variant}: expected {clause} to fail, failed: {failed}\n{output}"
-    )
-    assert "NOT CERTIFIED" in output and clause in output
-
-
 @pytest.mark.skipif(not DIALECT_DEFECTS, reason="lmux-plug-openai or -anthropic is not installed")
 @pytest.mark.parametrize(
     "baseline",
@@ -344,6 +321,8 @@ def test_unbroken_openai_codec_passes_the_dialect_families(
             }
         )
     )
-    outcomes, output = _run_dialect(pytester, baseline, keyword)
+    outcomes, output = _run_detail(
+        pytester, baseline, keyword, "lmux_contract_examples_openai_dialects", provider
+    )
     assert "failed" not in outcomes.values(), output
     assert sum(o == "passed" for o in outcomes.values()) >= 1, output

@@ -34,6 +34,20 @@ from lmux_plug_openai._providers import TOGETHER
 ServedCodec: Any = sys.modules["lmux_contract_examples_shapes"].ServedCodec
 
 
+def _streaming_with(decoder: type[ChatStreamDecoder]) -> OpenAICodec:
+    """The OpenAI codec whose streams are decoded by ``decoder`` (a broken subclass)."""
+
+    class Codec(OpenAICodec):
+        def stream_decoder(
+            self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
+        ) -> ChatStreamDecoder:
+            decoding = super().stream_decoder(request, provider, headers)
+            decoding.__class__ = decoder  # the same state, the broken subclass's methods
+            return decoding
+
+    return Codec()
+
+
 class ServedOpenRouter(ServedCodec):  # type: ignore[misc]
     """The in-repo OpenAI codec, unbroken, serving OpenRouter (the baseline)."""
 
@@ -88,31 +102,17 @@ class PricesFromTheList(ServedOpenRouter):
 
 
 class _CostUnaskedDecoder(ChatStreamDecoder):
-    def __init__(self, **kwargs: Any) -> None:
-        options = dict(kwargs.pop("options", None) or {})
-        # Reads a reported cost on chat only: the stream decoder is built without the switch.
-        options.pop("usage_cost", None)
-        super().__init__(options=options, **kwargs)
-
-
-class _CostUnaskedCodec(OpenAICodec):
-    def stream_decoder(
-        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> ChatStreamDecoder:
-        return _CostUnaskedDecoder(
-            provider=provider.name,
-            model=request.model,
-            headers=headers,
-            options=provider.spec.options,
-            secrets=provider.secrets(),
-        )
+    def _usage_in(self, obj: Mapping[str, Any]) -> None:
+        # Reads a reported cost on chat only: a stream's usage is kept, its cost never read.
+        self._usage_cost = False
+        super()._usage_in(obj)
 
 
 class StreamIgnoresReportedCost(ServedOpenRouter):
     """Reads OpenRouter's reported cost on chat, but never on a stream."""
 
     fails_on = ("types.reported_cost", "reported_cost and stream")
-    codec = _CostUnaskedCodec()
+    codec = _streaming_with(_CostUnaskedDecoder)
 
 
 class _CodeIgnoredDecoder(ChatStreamDecoder):
@@ -124,24 +124,11 @@ class _CodeIgnoredDecoder(ChatStreamDecoder):
         return super()._error(payload)
 
 
-class _CodeIgnoredCodec(OpenAICodec):
-    def stream_decoder(
-        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> ChatStreamDecoder:
-        return _CodeIgnoredDecoder(
-            provider=provider.name,
-            model=request.model,
-            headers=headers,
-            options=provider.spec.options,
-            secrets=provider.secrets(),
-        )
-
-
 class RelayedErrorsAreServerErrors(ServedOpenRouter):
     """Takes an error OpenRouter relays mid-stream (a numeric code only) for a 500."""
 
     fails_on = ("errors.stream_error_status", "stream_error_status")
-    codec = _CodeIgnoredCodec()
+    codec = _streaming_with(_CodeIgnoredDecoder)
 
 
 class _FirstPlaceDecoder(ChatStreamDecoder):
@@ -157,24 +144,11 @@ class _FirstPlaceDecoder(ChatStreamDecoder):
         )
 
 
-class _FirstPlaceCodec(OpenAICodec):
-    def stream_decoder(
-        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> ChatStreamDecoder:
-        return _FirstPlaceDecoder(
-            provider=provider.name,
-            model=request.model,
-            headers=headers,
-            options=provider.spec.options,
-            secrets=provider.secrets(),
-        )
-
-
 class IndexlessCallsMerged(ServedMistral):
     """Puts Mistral's index-less streamed tool calls all in the first place."""
 
     fails_on = ("tools.several_calls", "several_calls and stream")
-    codec = _FirstPlaceCodec()
+    codec = _streaming_with(_FirstPlaceDecoder)
 
 
 class _GroqUsageUnreadDecoder(ChatStreamDecoder):
@@ -185,24 +159,11 @@ class _GroqUsageUnreadDecoder(ChatStreamDecoder):
         return super()._chunk(obj)
 
 
-class _GroqUsageUnreadCodec(OpenAICodec):
-    def stream_decoder(
-        self, request: ChatRequest, provider: ProviderContext, headers: Mapping[str, str]
-    ) -> ChatStreamDecoder:
-        return _GroqUsageUnreadDecoder(
-            provider=provider.name,
-            model=request.model,
-            headers=headers,
-            options=provider.spec.options,
-            secrets=provider.secrets(),
-        )
-
-
 class IgnoresGroqUsage(ServedGroq):
     """Reads a stream's usage only at the top level, never in Groq's ``x_groq``."""
 
     fails_on = ("types.cached_usage", "cached_usage and stream")
-    codec = _GroqUsageUnreadCodec()
+    codec = _streaming_with(_GroqUsageUnreadDecoder)
 
 
 class IgnoresTopLevelCachedTokens(ServedTogether):

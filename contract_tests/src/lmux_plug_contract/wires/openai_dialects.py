@@ -27,6 +27,7 @@ APIs (``../shared/wire``) and from the servers' documentation:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -41,12 +42,12 @@ from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import json_bytes
 
 from lmux_plug_contract.wires._base import CapturedRequest
+from lmux_plug_contract.wires._base import Pieces
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import edit_json
-from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires.openai import OpenAIWire
 
 __all__ = [
@@ -71,16 +72,6 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + json_bytes(payload) + b"\n\n"
 
 
-def _openai_usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
 class _DialectWire(OpenAIWire):
     """The OpenAI wire with the points where compatible servers differ made overridable."""
 
@@ -88,8 +79,6 @@ class _DialectWire(OpenAIWire):
     host: ClassVar[str] = ""
     #: ``types.cached_usage``: the dialects all report cached prompt tokens.
     cache_usage = ("read",)
-    #: Where a message or delta carries reasoning text.
-    reasoning_key: ClassVar[str] = "reasoning_content"
     #: The body members the server reads the output-token cap from, first found first.
     token_cap_keys: ClassVar[tuple[str, ...]] = ("max_tokens",)
 
@@ -115,8 +104,13 @@ class _DialectWire(OpenAIWire):
         return super().asks_for_stream(request)
 
     def usage_json(self, usage: Usage) -> dict[str, Any]:
-        """The ``usage`` object the server sends for ``usage``."""
-        return _openai_usage(usage)
+        """The ``usage`` object the server sends for ``usage`` (OpenAI's, by default).
+
+        Taken from the usage chunk the plain OpenAI wire renders, so there is one rendering.
+        """
+        usage_chunk = super()._ending("contract-model", "stop", usage)[1]
+        usage_json: dict[str, Any] = json.loads(usage_chunk.removeprefix(b"data: "))["usage"]
+        return usage_json
 
     def _completion(  # type: ignore[override]
         self, request: CapturedRequest, message: dict[str, Any], finish: str, usage: Usage
@@ -157,32 +151,6 @@ class _DialectWire(OpenAIWire):
         finish_chunk = self._chunk_object(model, {}, finish)
         finish_chunk[key] = self.usage_json(usage)
         return (_sse(finish_chunk), b"data: [DONE]\n\n")
-
-    def thinking_chat(
-        self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
-    ) -> Reply:
-        """A ``chat.completion`` whose message carries the reasoning at :attr:`reasoning_key`."""
-        thought = "".join(b.text for b in thinking if not b.redacted)
-
-        def add_reasoning(body: Any) -> None:
-            body["choices"][0]["message"][self.reasoning_key] = thought
-
-        return edit_json(self.chat(request, text, usage), add_reasoning)
-
-    def thinking_stream(
-        self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
-    ) -> StreamRendering:
-        """Reasoning deltas (:attr:`reasoning_key`, ``content`` null), then the text."""
-        rendering = self.stream(request, pieces, usage)
-        thought = "".join(b.text for b in thinking if not b.redacted)
-        reasoning = [
-            self._chunk(request.model_hint, self._reasoning_delta(half)) for half in halves(thought)
-        ]
-        first, *rest = rendering.frames
-        return attrs.evolve(rendering, frames=(first, *reasoning, *rest))
-
-    def _reasoning_delta(self, text: str) -> dict[str, Any]:
-        return {"content": None, self.reasoning_key: text}
 
 
 class OpenAIHostWire(_DialectWire):
@@ -281,11 +249,7 @@ class MistralWire(_DialectWire):
         return self._ending_with_usage(model, finish, usage)
 
     def tool_calls_stream(
-        self,
-        request: CapturedRequest,
-        calls: Sequence[ToolCall],
-        fragments: Sequence[Sequence[str]],
-        usage: Usage,
+        self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
         """Every call whole in one delta, each with its id and without an ``index``."""
         model = request.model_hint
@@ -329,7 +293,7 @@ class DeepSeekWire(_DialectWire):
     def usage_json(self, usage: Usage) -> dict[str, Any]:
         """OpenAI's usage plus ``prompt_cache_hit_tokens`` and ``prompt_cache_miss_tokens``."""
         return {
-            **_openai_usage(usage),
+            **super().usage_json(usage),
             "prompt_cache_hit_tokens": usage.cache_read_tokens,
             "prompt_cache_miss_tokens": usage.input_tokens - usage.cache_read_tokens,
         }
