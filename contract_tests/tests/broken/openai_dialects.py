@@ -91,6 +91,18 @@ class CapAsMaxTokens(ServedOpenAI):
         return sent
 
 
+class EffortAsReasoningObject(ServedOpenAI):
+    """Sends the reasoning effort in OpenRouter's form to OpenAI itself."""
+
+    fails_on = ("reasoning.effort_levels", "effort_levels")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        if "reasoning_effort" in sent.body:
+            # The reasoning style switch read inverted: every server gets OpenRouter's object.
+            sent.body["reasoning"] = {"effort": sent.body.pop("reasoning_effort")}
+        return sent
+
+
 class PricesFromTheList(ServedOpenRouter):
     """Prices every answer from its price list, ignoring the cost OpenRouter reports."""
 

@@ -7,7 +7,9 @@ really sends, not only OpenAI's forms. The forms come from traffic recorded from
 APIs (``../shared/wire``) and from the servers' documentation:
 
 - **OpenAI** reports cached prompt tokens in ``usage.prompt_tokens_details.cached_tokens``
-  (``cache_usage``: ``types.cached_usage`` asks for them).
+  (``cache_usage``: ``types.cached_usage`` asks for them), takes the reasoning effort as
+  ``reasoning_effort`` only (``reasoning_refusal``: a ``reasoning`` object is refused) and
+  the token cap of its reasoning models as ``max_completion_tokens`` only.
 - **OpenRouter** reports the call's USD price in ``usage.cost``, the prompt's part in
   ``usage.cost_details.upstream_inference_prompt_cost`` (:meth:`priced_chat`,
   :meth:`priced_stream`: ``types.reported_cost``); its stream's usage chunk still holds a
@@ -164,6 +166,17 @@ class OpenAIHostWire(_DialectWire):
         if _OPENAI_REASONING.match(model):
             return ("max_completion_tokens",)
         return self.token_cap_keys
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """``reasoning.effort_levels``: Chat Completions takes ``reasoning_effort`` only.
+
+        A ``reasoning`` object (OpenRouter's form) is a member the API does not know, which
+        it refuses with a 400 (``Unrecognized request argument supplied: reasoning``).
+        """
+        body = request.json() or {}
+        if isinstance(body, dict) and "reasoning" in body:
+            return "Unrecognized request argument supplied: reasoning"
+        return None
 
     def stream_error_for(self, status: int, message: str) -> bytes:
         """As the base wire, but a rate limit names the tokens-per-minute one (``tokens``).
