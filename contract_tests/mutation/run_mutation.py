@@ -62,6 +62,15 @@ TARGETS: dict[str, tuple[str, list[str]]] = {
         for name in ("openai", "anthropic", "gemini", "ollama", "bedrock", "cohere")
     },
 }
+#: The openai plugin serves many OpenAI-compatible servers, and the suite speaks each one's
+#: dialect (``wires/openai_dialects.py``): certifying the servers whose dialects reach code
+#: OpenAI's own answers never do (OpenRouter's reported cost and relayed errors, Mistral's
+#: index-less tool calls and thinking parts, Groq's ``x_groq`` usage and ``event: error``,
+#: Together's cached tokens) judges the codec on every path the plugin declares.
+TARGETS["openai"] = (
+    TARGETS["openai"][0],
+    [CERTIFY, "--lmux-certify", "openai,openrouter,mistral,groq,together"],
+)
 #: Real recorded traffic beside the checkout (``../shared/wire/<provider>``), replayed by
 #: ``recorded.replay`` when present (read in place, never copied). ``acme`` speaks OpenAI.
 RECORDINGS = ROOT.parent / "shared" / "wire"

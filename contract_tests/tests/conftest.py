@@ -46,6 +46,10 @@ EXAMPLE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "edge_cases.py": ("lmux_contract_examples_edge_cases", _ANTHROPIC),
     "margins.py": ("lmux_contract_examples_margins", _ANTHROPIC),
     "answer_edges.py": ("lmux_contract_examples_answer_edges", _GEMINI),
+    "openai_dialects.py": (
+        "lmux_contract_examples_openai_dialects",
+        (*_ANTHROPIC, "lmux_plug_openai"),
+    ),
 }
 
 

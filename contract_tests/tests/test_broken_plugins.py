@@ -26,6 +26,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lmux_contract_examples_edge_cases": (),
     "lmux_contract_examples_margins": (),
     "lmux_contract_examples_answer_edges": (),
+    "lmux_contract_examples_openai_dialects": (),
 }
 
 #: provider -> (the example module holding its unbroken baseline, the baseline's name, the
@@ -35,6 +36,16 @@ BASELINES: dict[str, tuple[str, str, int]] = {
     "anthropic": ("lmux_contract_examples_shapes", "ServedAnthropic", 10),
     "gemini": ("lmux_contract_examples_details", "ServedGemini", 6),
     "bedrock": ("lmux_contract_examples_details", "ServedBedrock", 2),
+    **{
+        provider: ("lmux_contract_examples_openai_dialects", f"Served{name}", 1)
+        for provider, name in (
+            ("openai", "OpenAI"),
+            ("openrouter", "OpenRouter"),
+            ("mistral", "Mistral"),
+            ("groq", "Groq"),
+            ("together", "Together"),
+        )
+    },
 }
 
 MODULE = """

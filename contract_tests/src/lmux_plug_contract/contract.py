@@ -80,6 +80,7 @@ from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
+from lmux_plug_contract.dialect_contract import DialectContract
 from lmux_plug_contract.edge_contract import EdgeContract
 from lmux_plug_contract.family_contract import FamilyContract
 from lmux_plug_contract.margins_contract import MarginsContract
@@ -178,6 +179,7 @@ class ProviderContract(
     EdgeContract,
     MarginsContract,
     AnswerContract,
+    DialectContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -19,6 +19,7 @@ from lmux_plug import ProviderSpec
 
 from lmux_plug_contract.wires import WireFormat
 from lmux_plug_contract.wires import wire_for
+from lmux_plug_contract.wires.openai_dialects import dialect_of
 
 __all__ = ["ContractFixtures", "resolve_fixtures"]
 
@@ -74,7 +75,8 @@ class ContractFixtures:
         """The wire format to render for ``spec``, if any is known."""
         if isinstance(self.wire, WireFormat):
             return self.wire
-        return wire_for(self.wire or spec.wire)
+        # The suite's OpenAI wire speaks the dialect of the server spec.base_url names.
+        return dialect_of(wire_for(self.wire or spec.wire), spec)
 
     def model_for(self, spec: ProviderSpec, capability: Capability) -> str | None:
         """A model of ``spec`` that declares ``capability`` (``None`` if there is none)."""

@@ -114,6 +114,13 @@ class OpenAIWire(_RenderingWire):
     #: a rate limit by its ``code``, a relayed upstream failure by the status as a number
     #: in ``code`` (OpenRouter). Other refusals come before the stream, as HTTP statuses.
     stream_error_statuses = (429, 500, 502, 503, 504, 529)
+    #: Where a message or delta carries reasoning text: DeepSeek's (and vLLM's) name; the
+    #: dialects of OpenRouter and Groq say ``reasoning`` (``wires/openai_dialects.py``).
+    reasoning_key = "reasoning_content"
+
+    def _reasoning_delta(self, text: str) -> dict[str, Any]:
+        """The delta of a streamed piece of reasoning (``content`` null beside it)."""
+        return {"content": None, self.reasoning_key: text}
 
     def image_details(self, request: CapturedRequest) -> list[str | None]:
         """The ``detail`` of each image part of the last user message (None: not sent)."""
@@ -122,22 +129,21 @@ class OpenAIWire(_RenderingWire):
     def thinking_chat(
         self, request: CapturedRequest, thinking: Thoughts, text: str, usage: Usage
     ) -> Reply:
-        """A ``chat.completion`` whose message has ``reasoning_content`` (DeepSeek)."""
+        """A ``chat.completion`` whose message has the reasoning at :attr:`reasoning_key`."""
 
         def add_reasoning(body: Any) -> None:
-            body["choices"][0]["message"]["reasoning_content"] = _thought(thinking)
+            body["choices"][0]["message"][self.reasoning_key] = _thought(thinking)
 
         return edit_json(self.chat(request, text, usage), add_reasoning)
 
     def thinking_stream(
         self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
-        """``reasoning_content`` deltas (``content`` null) after the role chunk, then the text."""
+        """Reasoning deltas (:meth:`_reasoning_delta`) after the role chunk, then the text."""
         rendering = self.stream(request, pieces, usage)
         thought = _thought(thinking)
         reasoning = [
-            self._chunk(request.model_hint, {"content": None, "reasoning_content": half})
-            for half in halves(thought)
+            self._chunk(request.model_hint, self._reasoning_delta(half)) for half in halves(thought)
         ]
         first, *rest = rendering.frames
         return attrs.evolve(rendering, frames=(first, *reasoning, *rest))
