@@ -28,11 +28,15 @@ from lmux_plug.wire import WireRequest
 from lmux_plug_bedrock._codec import _BUDGETS as BEDROCK_BUDGETS
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
-from lmux_plug_gemini._codec import decode_chat as gemini_decode_chat
 
 # Loaded before this file by the tests' conftest (the detail and family variants' modules).
 ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
 ServedBedrock: Any = sys.modules["lmux_contract_examples_details"].ServedBedrock
+
+
+def _decoding_with(decoder: type[GeminiStreamDecoder]) -> GeminiCodec:
+    """The Gemini codec whose streams ``decoder`` (a broken subclass) decodes."""
+    return type("Codec", (GeminiCodec,), {"stream_decoder_class": decoder})()  # type: ignore[no-any-return]
 
 
 class _IdsWithoutAnswerScopeDecoder(GeminiStreamDecoder):
@@ -48,16 +52,12 @@ class _IdsWithoutAnswerScopeDecoder(GeminiStreamDecoder):
         return attrs.evolve(chunk, tool_call_deltas=deltas)
 
 
-class _IdsWithoutAnswerScopeCodec(GeminiCodec):
-    stream_decoder_class = _IdsWithoutAnswerScopeDecoder
-
-
 class IdsWithoutAnswerScope(ServedGemini):  # type: ignore[misc]
     """Streams derive id-less calls' ids from name, arguments and place, not the answer id."""
 
     fails_on = ("tools.ids_across_answers", "ids_across_answers and stream")
 
-    codec = _IdsWithoutAnswerScopeCodec()
+    codec = _decoding_with(_IdsWithoutAnswerScopeDecoder)
 
 
 class _WholeAnswerAsArrayDecoder(GeminiStreamDecoder):
@@ -69,23 +69,20 @@ class _WholeAnswerAsArrayDecoder(GeminiStreamDecoder):
         return super().finish()
 
 
-class _WholeAnswerAsArrayCodec(GeminiCodec):
-    stream_decoder_class = _WholeAnswerAsArrayDecoder
-
-
 class WholeAnswerAsArray(ServedGemini):  # type: ignore[misc]
     """Reads a whole JSON answer to a streamed call as a JSON array (a KeyError escapes)."""
 
     fails_on = ("streaming.whole_answer", "whole_answer")
 
-    codec = _WholeAnswerAsArrayCodec()
+    codec = _decoding_with(_WholeAnswerAsArrayDecoder)
 
 
-class _ToolConfigWithoutToolsCodec(GeminiCodec):
-    def encode_chat(
-        self, request: ChatRequest, provider: ProviderContext, *, stream: bool
-    ) -> WireRequest:
-        sent = super().encode_chat(request, provider, stream=stream)
+class ToolConfigWithoutTools(ServedGemini):  # type: ignore[misc]
+    """Sends tool_choice auto or none as a functionCallingConfig with no function declared."""
+
+    fails_on = ("requests.tool_choice_without_tools", "tool_choice_without_tools and auto")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         choice = request.tool_choice
         if choice is not None and choice.mode in ("auto", "none") and not request.tools:
             # The caller's choice passed on although no function is declared.
@@ -94,32 +91,16 @@ class _ToolConfigWithoutToolsCodec(GeminiCodec):
         return sent
 
 
-class ToolConfigWithoutTools(ServedGemini):  # type: ignore[misc]
-    """Sends tool_choice auto or none as a functionCallingConfig with no function declared."""
-
-    fails_on = ("requests.tool_choice_without_tools", "tool_choice_without_tools and auto")
-
-    codec = _ToolConfigWithoutToolsCodec()
-
-
-def _length_as_stop(body: Any, **context: Any) -> ChatResponse:
-    decoded = gemini_decode_chat(body, **context)
-    if decoded.finish_reason is FinishReason.LENGTH:
-        # Every ending without calls taken for a whole answer, the output limit's too.
-        return attrs.evolve(decoded, finish_reason=FinishReason.STOP)
-    return decoded
-
-
-class _LengthIsStopCodec(GeminiCodec):
-    chat_decoder = staticmethod(_length_as_stop)
-
-
 class LengthIsStop(ServedGemini):  # type: ignore[misc]
     """Reports an answer the output limit ended (MAX_TOKENS) as finished STOP."""
 
     fails_on = ("types.length_finish", "length_finish and chat")
 
-    codec = _LengthIsStopCodec()
+    def answer(self, decoded: ChatResponse, request: ChatRequest) -> ChatResponse:
+        if decoded.finish_reason is FinishReason.LENGTH:
+            # Every ending without calls taken for a whole answer, the output limit's too.
+            return attrs.evolve(decoded, finish_reason=FinishReason.STOP)
+        return decoded
 
 
 class _EmptyStreamIsEmptyAnswerDecoder(GeminiStreamDecoder):
@@ -130,16 +111,12 @@ class _EmptyStreamIsEmptyAnswerDecoder(GeminiStreamDecoder):
         return super().finish()
 
 
-class _EmptyStreamIsEmptyAnswerCodec(GeminiCodec):
-    stream_decoder_class = _EmptyStreamIsEmptyAnswerDecoder
-
-
 class EmptyStreamIsEmptyAnswer(ServedGemini):  # type: ignore[misc]
     """Ends a stream whose body was empty with a STOP chunk instead of an error."""
 
     fails_on = ("errors.empty_answer", "empty_answer and stream")
 
-    codec = _EmptyStreamIsEmptyAnswerCodec()
+    codec = _decoding_with(_EmptyStreamIsEmptyAnswerDecoder)
 
 
 class CapAtMinimumBudget(ServedBedrock):  # type: ignore[misc]
