@@ -71,6 +71,7 @@ from lmux_plug import ChatResponse
 from lmux_plug import DeveloperMessage
 from lmux_plug import FileContent
 from lmux_plug import FinishReason
+from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import ProviderError
 from lmux_plug import SystemMessage
@@ -193,13 +194,19 @@ UNDECLARED_MODEL = "contract-model"
 def _sent_or_refused(
     contract: ContractSession, model: str, messages: list[Any], what: str, **params: Any
 ) -> CapturedRequest | LmuxError:
-    """The request the server saw, or the ``LmuxError`` refusing it before any I/O."""
+    """The request the server saw, or the typed refusal of it before any I/O.
+
+    A refusal is an ``InvalidRequestError`` or ``UnsupportedFeatureError``: any other error
+    (a plugin bug, a provider error) fails the clause instead of excusing it.
+    """
     before = len(contract.server.requests)
     try:
         contract.run(contract.registry.achat(contract.ref(model), messages, **params))
     except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
         fail_foreign(exc, what)
-        assert isinstance(exc, LmuxError)
+        assert isinstance(exc, (InvalidRequestError, UnsupportedFeatureError)), (
+            f"{what}: {type(exc).__name__} is no refusal of the request: {exc}"
+        )
         assert len(contract.server.requests) == before, (
             f"{what}: {type(exc).__name__} after the request was sent: {exc}"
         )
