@@ -222,7 +222,9 @@ class FakeOpenAIServer:
         if plan.require_key and request.headers.get("authorization") != expected:
             return _WIRE.error(401, "Incorrect API key provided."), False
         if plan.quota is not None:
-            wait = plan.quota.admit(time.monotonic())
+            # The loop's clock (``time.monotonic`` on a standard loop): a test running on a
+            # virtual-time loop gets quota windows on the same clock as its router.
+            wait = plan.quota.admit(asyncio.get_running_loop().time())
             if wait is not None:
                 headers = self.retry_after_headers(wait)
                 return _WIRE.error(429, "Rate limit reached for requests", headers), False

@@ -1,13 +1,17 @@
-"""Quota pooling against servers that enforce 10/15/20 requests per 1 s window."""
+"""Quota pooling against servers that enforce 10/15/20 requests per 1 s window.
+
+The throughput tests run on a virtual-time loop (``tests/router/virtual_time.py``): the
+router, the servers' quota windows and the stopwatch share one clock that moves only while
+the loop is idle, so the share of the pooled quota used does not depend on machine load.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
-import aiohttp  # noqa: F401 - imported up front so the first call is not slowed by it
 import pytest
 
+from lmux_plug import Registry
 from lmux_plug.errors import RateLimitError
 from lmux_plug.resilience.clock import ManualClock
 from lmux_plug.router import Deployment
@@ -17,35 +21,28 @@ from lmux_plug.router import Router
 from lmux_plug.testing.fake_openai import FakeOpenAIServer
 from lmux_plug.testing.fake_openai import FaultPlan
 from lmux_plug.testing.fake_openai import Quota
+from lmux_plug.testing.fake_openai import provider_spec
 from tests.router.load import keep_calling
+from tests.router.virtual_time import LoopClock
+from tests.router.virtual_time import run_in_virtual_time
 
 QUOTAS = (10, 15, 20)
 WINDOW = 1.0
 POOLED = sum(QUOTAS) / WINDOW  # requests per second the three servers allow together
 
 
-async def _load(
-    router: Router, duration: float, concurrency: int
-) -> tuple[float, list[float], int]:
-    """Run ``concurrency`` callers for ``duration`` s; return start, success times, refusals."""
-    start = time.monotonic()
+async def _load(router: Router, duration: float, concurrency: int) -> tuple[list[float], int]:
+    """Run ``concurrency`` callers for ``duration`` s; return success times, refusals."""
+    now = asyncio.get_running_loop().time
+    start = now()
     stop_at = start + duration
     load = await keep_calling(
-        router,
-        concurrency=concurrency,
-        stop_at=stop_at,
-        now=time.monotonic,
-        prefix="w",
-        retries=20,
+        router, concurrency=concurrency, stop_at=stop_at, now=now, prefix="w", retries=20
     )
     assert load.errors == []
     # A refusal means the client-side queue could not serve a call before the end of the run.
     assert all(t >= stop_at - 1.5 * WINDOW for t in load.refused)
-    return start, [t - start for t in load.answered], len(load.refused)
-
-
-def _servers() -> list[FakeOpenAIServer]:
-    return [FakeOpenAIServer(FaultPlan(latency=0.002, quota=Quota(q, WINDOW))) for q in QUOTAS]
+    return [t - start for t in load.answered], len(load.refused)
 
 
 def _steady_count(done: list[float], t0: float, windows: int) -> int:
@@ -54,23 +51,51 @@ def _steady_count(done: list[float], t0: float, windows: int) -> int:
     return sum(1 for t in done if first <= t < first + windows * WINDOW)
 
 
-@pytest.mark.slow
-async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(registry):
-    servers = _servers()
+async def _pooled_run(
+    limits: list[Limits], duration: float, watch_429: bool = False
+) -> tuple[list[float], Router, list[FakeOpenAIServer], list[tuple[float, int]]]:
+    """64 callers on a pool of the three quota servers, one deployment each with ``limits``.
+
+    Returns the success times, the router, the servers and (with ``watch_429``) a timeline
+    of the 429s the servers had sent, sampled every 50 ms.
+    """
+    plugin = pytest.importorskip("lmux_plug_openai", reason="the openai plugin is not installed")
+    servers = [FakeOpenAIServer(FaultPlan(latency=0.002, quota=Quota(q, WINDOW))) for q in QUOTAS]
+    timeline: list[tuple[float, int]] = []
+    loop = asyncio.get_running_loop()
     for server in servers:
         await server.start()
     try:
-        deployments = [
-            Deployment(
-                "fake/fake-model", base_url=s.url, limits=Limits(rpm=q, burst=1, minute=WINDOW)
+        async with Registry(plugins=[plugin]) as registry:
+            registry.register("fake", provider_spec())
+            deployments = [
+                Deployment("fake/fake-model", base_url=s.url, limits=limit)
+                for s, limit in zip(servers, limits, strict=True)
+            ]
+            router = Router(
+                {"pool": LogicalModel("pool", deployments)}, registry=registry, clock=LoopClock()
             )
-            for s, q in zip(servers, QUOTAS, strict=True)
-        ]
-        router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry)
-        _, done, _ = await _load(router, duration=4.2, concurrency=64)
+
+            async def watch() -> None:
+                begin = loop.time()
+                while loop.time() - begin < duration:
+                    refused = sum(s.stats["status_429"] for s in servers)
+                    timeline.append((loop.time() - begin, refused))
+                    await asyncio.sleep(0.05)
+
+            watcher = asyncio.create_task(watch()) if watch_429 else None
+            done, _ = await _load(router, duration=duration, concurrency=64)
+            if watcher is not None:
+                await watcher
     finally:
         for server in servers:
             await server.stop()
+    return done, router, servers, timeline
+
+
+def test_declared_limits_use_97_percent_of_pooled_quota_without_429():
+    limits = [Limits(rpm=q, burst=1, minute=WINDOW) for q in QUOTAS]
+    done, router, servers, _ = run_in_virtual_time(_pooled_run(limits, duration=4.2))
     received_429 = sum(s.stats["status_429"] for s in servers)
     assert received_429 == 0
     count = _steady_count(done, 0.0, 4)
@@ -82,35 +107,13 @@ async def test_declared_limits_use_97_percent_of_pooled_quota_without_429(regist
         assert stats[f"fake/fake-model@{server.url}"]["rate_limited"] == 0
 
 
-@pytest.mark.slow
-async def test_limits_learnt_from_headers_recover_to_97_percent(registry):
-    servers = _servers()
-    for server in servers:
-        await server.start()
-    timeline: list[tuple[float, int]] = []
-    try:
-        # No rpm declared: the router learns 10/15/20 from x-ratelimit-* headers
-        # (``minute`` only scales the window to the test's 1 s).
-        deployments = [
-            Deployment("fake/fake-model", base_url=s.url, limits=Limits(minute=WINDOW))
-            for s in servers
-        ]
-        router = Router({"pool": LogicalModel("pool", deployments)}, registry=registry)
-
-        async def watch() -> None:
-            begin = time.monotonic()
-            while time.monotonic() - begin < 7.5:
-                timeline.append(
-                    (time.monotonic() - begin, sum(s.stats["status_429"] for s in servers))
-                )
-                await asyncio.sleep(0.05)
-
-        watcher = asyncio.create_task(watch())
-        _, done, _ = await _load(router, duration=7.5, concurrency=64)
-        await watcher
-    finally:
-        for server in servers:
-            await server.stop()
+def test_limits_learnt_from_headers_recover_to_97_percent():
+    # No rpm declared: the router learns 10/15/20 from x-ratelimit-* headers
+    # (``minute`` only scales the window to the test's 1 s).
+    limits = [Limits(minute=WINDOW) for _ in QUOTAS]
+    done, router, _, timeline = run_in_virtual_time(
+        _pooled_run(limits, duration=7.5, watch_429=True)
+    )
     learned = {d: e["limits"] for d, e in router.stats()["deployments"].items()}
     assert sorted(v["rpm"] for v in learned.values()) == [10, 15, 20]
     # Some 429s while learning, then none: recovered within 2.5 s.

