@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from lmux_plug._types import ChatResponse
     from lmux_plug._types import EmbeddingRequest
     from lmux_plug._types import EmbeddingResponse
-    from lmux_plug._types import Message
+    from lmux_plug.convert import MessagesLike
     from lmux_plug.http import AsyncTransport
 else:
     from lmux_plug.lazy import LazyModule
@@ -579,24 +579,12 @@ class Registry(ApiMethods):
                 response = evolve(response, cost=calculate_cost(response.usage, pricing))
         return response, time.perf_counter() - started
 
-    async def _timed_answer(
-        self,
-        route: Route,
-        model_id: str,
-        hook: Any,
-        request: ChatRequest | EmbeddingRequest,
-        context: ProviderContext,
-    ) -> Any:
-        """:meth:`_answer` with its latency set on it."""
-        response, latency = await self._answer(route, model_id, hook, request, context)
-        return _timed(response, latency)
-
     # -- requests -----------------------------------------------------------------------
 
     def _chat_request(
         self,
         model_id: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
+        messages: MessagesLike,
         params: Mapping[str, Any],
     ) -> tuple[ChatRequest, list[Capability]]:
         typed = convert.to_messages(messages)
@@ -619,12 +607,7 @@ class Registry(ApiMethods):
             raise InvalidRequestError(str(exc), model=model_id) from exc
         return request, needed
 
-    def chat_request(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Any,
-    ) -> ChatRequest:
+    def chat_request(self, model: str, messages: MessagesLike, **params: Any) -> ChatRequest:
         """The :class:`ChatRequest` a chat call with these arguments would send (no I/O).
 
         ``model`` is used as given (not resolved); bad input raises as the call would.
@@ -633,10 +616,7 @@ class Registry(ApiMethods):
         return request
 
     async def achat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> ChatResponse:
         """Send a chat request and return the answer.
 
@@ -651,10 +631,7 @@ class Registry(ApiMethods):
         return _timed(response, latency)
 
     async def achat_timed(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> tuple[ChatResponse, float]:
         """:meth:`achat`, returning the answer's latency beside the answer, not on it.
 
@@ -669,7 +646,7 @@ class Registry(ApiMethods):
     async def _achat(
         self,
         model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
+        messages: MessagesLike,
         api_key: str | None,
         base_url: str | None,
         params: ChatParams,
@@ -700,10 +677,7 @@ class Registry(ApiMethods):
         return response, latency
 
     async def achat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> AsyncIterator[ChatChunk]:
         """Stream a chat answer as :class:`ChatChunk` items.
 
@@ -770,37 +744,29 @@ class Registry(ApiMethods):
         from lmux_plug._embed_split import embed_in_parts  # noqa: PLC0415
         from lmux_plug._embed_split import max_embed_inputs  # noqa: PLC0415
 
+        async def answer(sent: _types.EmbeddingRequest) -> EmbeddingResponse:
+            response: EmbeddingResponse
+            response, latency = await self._answer(route, model_id, Hooks.embed, sent, context)
+            return _timed(response, latency)
+
         limit = max_embed_inputs(route.spec, model_id)
         if limit is not None and len(texts) > limit:
             # More texts than one request may carry: sent in parts, answers joined in order.
             return await embed_in_parts(
-                lambda part: self._timed_answer(
-                    route, model_id, Hooks.embed, attrs.evolve(request, inputs=part), context
-                ),
-                texts,
-                limit,
+                lambda part: answer(attrs.evolve(request, inputs=part)), texts, limit
             )
-        response: EmbeddingResponse = await self._timed_answer(
-            route, model_id, Hooks.embed, request, context
-        )
-        return response
+        return await answer(request)
 
     # -- sync twins ---------------------------------------------------------------------
 
     def chat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> ChatResponse:
         """Sync :meth:`achat`; works in scripts, threads and under a running loop."""
         return self._runner.run(lambda: self.achat(model, messages, **params))
 
     def chat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`; leaving the loop early releases the connection."""
         return self._runner.iterate(lambda: self.achat_stream(model, messages, **params))
