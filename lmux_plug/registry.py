@@ -29,6 +29,7 @@ import attrs
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_registry import ApiMethods
 from lmux_plug._api_registry import _PluginErrors
+from lmux_plug._api_registry import take_credentials
 from lmux_plug._context import ProviderContext
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
@@ -626,7 +627,7 @@ class Registry(ApiMethods):
         provider as body fields. A class as ``response_format`` (dataclass, attrs, Pydantic)
         sends its JSON schema and puts the parsed instance on ``response.parsed``.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return _timed(response, latency)
 
@@ -639,7 +640,7 @@ class Registry(ApiMethods):
         ``latency`` in that copy, so the frozen answer is copied once instead of twice.
         The latency is the answer's own if its plugin set one.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return response, latency if response.latency is None else response.latency
 
@@ -684,7 +685,7 @@ class Registry(ApiMethods):
         Errors before the first chunk (bad input, capability, credentials) are raised when
         the iteration starts. Cost is added to the chunk that carries usage.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         route, model_id = self.resolve(model)
         request, needed = self._chat_request(model_id, messages, params)
         needed.append(Capability.STREAM)
@@ -726,7 +727,7 @@ class Registry(ApiMethods):
         ``extra_headers``, ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
         ``input_type`` travels as the ``input_type`` body field (an ``extra_body`` one wins).
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         route, model_id = self.resolve(model)
         texts = check_embed_inputs(inputs, model=model_id)
         checked = check_embed_params(params, model=model_id) if params else {}
@@ -909,8 +910,3 @@ def _embed_extra(checked: Mapping[str, Any]) -> Mapping[str, Any]:
     if input_type is None:
         return extra
     return {"input_type": input_type, **extra}
-
-
-def _take_credentials(params: ChatCallParams | EmbedCallParams) -> tuple[str | None, str | None]:
-    """Take a call's own ``api_key`` and ``base_url`` out of its keywords (the rest is sent)."""
-    return params.pop("api_key", None), params.pop("base_url", None)
