@@ -45,11 +45,20 @@ if TYPE_CHECKING:
     from lmux_plug._plugins import CallHooks
     from lmux_plug._sync import LoopRunner
     from lmux_plug._types import Usage
+    from lmux_plug.params import ChatCallParams
+    from lmux_plug.params import EmbedCallParams
     from lmux_plug.registry import Route
 
-__all__ = ["ApiMethods"]
+__all__ = ["ApiMethods", "take_credentials"]
 
 _TokenPricedT = TypeVar("_TokenPricedT", "ResponseResponse", "CompletionResponse")
+
+
+def take_credentials(
+    params: ChatCallParams | EmbedCallParams | dict[str, Any],
+) -> tuple[str | None, str | None]:
+    """Take a call's own ``api_key`` and ``base_url`` out of its keywords (the rest is sent)."""
+    return params.pop("api_key", None), params.pop("base_url", None)
 
 
 def _token_cost(usage: Usage | None, pricing: ModelPricing | None) -> Cost | None:
@@ -226,15 +235,15 @@ class ApiMethods:
         api: _Api,
         model: str,
         subject: Any,
-        arguments: tuple[dict[str, Any], str | None, str | None],
+        params: dict[str, Any],
         *,
         stream: bool,
     ) -> tuple[Route, str, object, ProviderContext]:
         """Resolve, build the request, check capabilities (before any I/O), bind credentials.
 
-        ``arguments``: the call's ``params``, ``api_key`` and ``base_url``.
+        The call's own ``api_key`` and ``base_url`` are taken out of ``params``, as for chat.
         """
-        params, api_key, base_url = arguments
+        api_key, base_url = take_credentials(params)
         route, model_id = self.resolve(model)
         request, needed = api.request(model_id, subject, params, stream)
         self._check(route, model_id, needed)
@@ -245,11 +254,11 @@ class ApiMethods:
         api: _Api,
         model: str,
         subject: Any,
-        arguments: tuple[dict[str, Any], str | None, str | None],
+        params: dict[str, Any],
     ) -> Any:
         """One whole answer of ``api``: prepared, called, errors mapped, latency set, priced."""
         route, model_id, request, context = self._prepared(
-            api, model, subject, arguments, stream=False
+            api, model, subject, params, stream=False
         )
         started = time.perf_counter()
         with _PluginErrors(route.spec.name, model_id):
@@ -263,15 +272,13 @@ class ApiMethods:
         api: _Api,
         model: str,
         subject: Any,
-        arguments: tuple[dict[str, Any], str | None, str | None],
+        params: dict[str, Any],
     ) -> AsyncIterator[Any]:
         """Prepare (checks, credentials) when iteration starts, then relay ``api``'s stream.
 
         One generator, so closing it early closes the plugin's iterator at once.
         """
-        route, model_id, request, context = self._prepared(
-            api, model, subject, arguments, stream=True
-        )
+        route, model_id, request, context = self._prepared(api, model, subject, params, stream=True)
         pricing = self._pricing(route, model_id)
         with _PluginErrors(route.spec.name, model_id):
             iterator: AsyncIterator[Any] = Hooks.call(
@@ -289,9 +296,6 @@ class ApiMethods:
         self,
         model: str,
         input: str | Iterable[Any],  # noqa: A002 - the Responses API's own name
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
         **params: Any,
     ) -> ResponseResponse:
         """Create a response with the Responses API.
@@ -305,33 +309,22 @@ class ApiMethods:
         ``prompt_cache_key``, ``parallel_tool_calls``, ``metadata``, ``user``, ``timeout``,
         ``extra_headers``, ``extra_body``; other keywords are sent as body fields.
         """
-        response: ResponseResponse = await self._api_answer(
-            _RESPONSES, model, input, (params, api_key, base_url)
-        )
+        response: ResponseResponse = await self._api_answer(_RESPONSES, model, input, params)
         return response
 
     def acreate_response_stream(
         self,
         model: str,
         input: str | Iterable[Any],  # noqa: A002
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
         **params: Any,
     ) -> AsyncIterator[ResponseChunk]:
         """Stream a Responses-API answer as :class:`ResponseChunk` events (same parameters)."""
-        return self._api_stream(_RESPONSES, model, input, (params, api_key, base_url))
+        return self._api_stream(_RESPONSES, model, input, params)
 
     # -- text completions -----------------------------------------------------------------
 
     async def acomplete(
-        self,
-        model: str,
-        prompt: str | Sequence[str],
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Any,
+        self, model: str, prompt: str | Sequence[str], **params: Any
     ) -> CompletionResponse:
         """Complete ``prompt`` with a legacy text-completion model (``/v1/completions``).
 
@@ -339,34 +332,18 @@ class ApiMethods:
         ``suffix``, ``echo``, ``logprobs``, ``presence_penalty``, ``frequency_penalty``,
         ``user``, ``timeout``, ``extra_headers``, ``extra_body``.
         """
-        response: CompletionResponse = await self._api_answer(
-            _COMPLETIONS, model, prompt, (params, api_key, base_url)
-        )
+        response: CompletionResponse = await self._api_answer(_COMPLETIONS, model, prompt, params)
         return response
 
     def acomplete_stream(
-        self,
-        model: str,
-        prompt: str | Sequence[str],
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Any,
+        self, model: str, prompt: str | Sequence[str], **params: Any
     ) -> AsyncIterator[CompletionChunk]:
         """Stream a text completion as :class:`CompletionChunk` items (same parameters)."""
-        return self._api_stream(_COMPLETIONS, model, prompt, (params, api_key, base_url))
+        return self._api_stream(_COMPLETIONS, model, prompt, params)
 
     # -- transcription --------------------------------------------------------------------
 
-    async def atranscribe(
-        self,
-        model: str,
-        audio: Any,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Any,
-    ) -> TranscriptionResponse:
+    async def atranscribe(self, model: str, audio: Any, **params: Any) -> TranscriptionResponse:
         """Transcribe ``audio``: bytes, a path, or a binary file object.
 
         ``params``: ``filename`` (the upload's name; from the path or file object when not
@@ -374,21 +351,15 @@ class ApiMethods:
         ``timestamp_granularities``, ``timeout``, ``extra_headers``, ``extra_body``.
         """
         response: TranscriptionResponse = await self._api_answer(
-            _TRANSCRIPTION, model, audio, (params, api_key, base_url)
+            _TRANSCRIPTION, model, audio, params
         )
         return response
 
     def atranscribe_stream(
-        self,
-        model: str,
-        audio: Any,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        **params: Any,
+        self, model: str, audio: Any, **params: Any
     ) -> AsyncIterator[TranscriptionChunk]:
         """Stream a transcription as :class:`TranscriptionChunk` items (same parameters)."""
-        return self._api_stream(_TRANSCRIPTION, model, audio, (params, api_key, base_url))
+        return self._api_stream(_TRANSCRIPTION, model, audio, params)
 
     # -- sync twins -----------------------------------------------------------------------
 

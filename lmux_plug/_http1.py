@@ -25,6 +25,7 @@ from urllib.parse import quote
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
+import attrs
 import httptools
 
 from lmux_plug._http_body import DEFAULT_MAX_BYTES
@@ -548,29 +549,20 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+@attrs.define(eq=False)
 class Exchange:
     """One response: status and headers known, the body read with :meth:`read` or :meth:`readany`.
 
     Call :meth:`release` when done (in a ``finally``): a fully read response hands its
-    connection back to the pool; anything else closes it.
+    connection back to the pool; anything else closes it. (Slotted, one per request.)
     """
 
-    __slots__ = ("_connection", "_deadline_of", "_parser", "_pool", "_released", "_slot")
-
-    def __init__(
-        self,
-        pool: Http1Pool,
-        connection: _Connection,
-        parser: ResponseParser,
-        slot: asyncio.Semaphore,
-        deadline_of: Callable[[], float],
-    ) -> None:
-        self._pool = pool
-        self._connection = connection
-        self._parser = parser
-        self._slot = slot
-        self._deadline_of = deadline_of
-        self._released = False
+    _pool: Http1Pool
+    _connection: _Connection
+    _parser: ResponseParser
+    _slot: asyncio.Semaphore
+    _deadline_of: Callable[[], float]
+    _released: bool = attrs.field(default=False, init=False)
 
     @property
     def status(self) -> int:

@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Iterator
-from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from typing import Any
 from typing import Protocol
 from typing import TypeVar
 from typing import runtime_checkable
@@ -29,7 +26,7 @@ if TYPE_CHECKING:
     from lmux_plug._types import ChatChunk
     from lmux_plug._types import ChatResponse
     from lmux_plug._types import EmbeddingResponse
-    from lmux_plug._types import Message
+    from lmux_plug.convert import MessagesLike
     from lmux_plug.params import ChatCallParams
     from lmux_plug.params import ChatParams
     from lmux_plug.params import EmbedCallParams
@@ -48,46 +45,31 @@ class Client(Protocol):
     """Chat, stream and embed by ``"provider/model"`` (or a router's logical name)."""
 
     async def achat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatParams]
     ) -> ChatResponse:
         """One chat call; ``params`` as for :meth:`lmux_plug.Registry.achat`."""
         ...
 
     def achat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatParams]
     ) -> AsyncIterator[ChatChunk]:
         """A streamed chat call (errors before the first chunk raise when iterated)."""
         ...
 
     async def aembed(
-        self,
-        model: str,
-        inputs: str | Sequence[str],
-        **params: Unpack[EmbedParams],
+        self, model: str, inputs: str | Sequence[str], **params: Unpack[EmbedParams]
     ) -> EmbeddingResponse:
         """Embed one text or a list of texts."""
         ...
 
     def chat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> ChatResponse:
         """Sync :meth:`achat`."""
         ...
 
     def chat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`."""
         ...
@@ -112,19 +94,13 @@ class RoutingClient(Client, Protocol):
     """
 
     async def achat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[RoutedChatParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[RoutedChatParams]
     ) -> ChatResponse:
         """One chat call, with the router's retries and fallbacks."""
         ...
 
     def achat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[RoutedStreamParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[RoutedStreamParams]
     ) -> AsyncIterator[ChatChunk]:
         """A streamed chat call; retries and fallbacks happen before the first chunk."""
         ...

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "MessagesLike",
     "converter",
     "make_converter",
     "message_to_openai",
@@ -59,6 +60,10 @@ __all__ = [
     "to_tool_choice",
     "tool_calls_to_openai",
 ]
+
+#: What a chat call takes as its messages: typed messages or OpenAI-style dicts, or a bare
+#: string (one user message). :func:`to_messages` turns any of them into core messages.
+MessagesLike = Iterable[Message | Mapping[str, Any]] | str
 
 _MESSAGE_TYPES = (SystemMessage, DeveloperMessage, UserMessage, AssistantMessage, ToolMessage)
 _MESSAGE_BY_ROLE: dict[str, type[Any]] = {
@@ -229,7 +234,7 @@ def _dumped(value: object, index: int | None) -> Mapping[str, Any]:
     raise _bad(msg, index)
 
 
-def to_messages(values: Iterable[Message | Mapping[str, Any]] | str) -> tuple[Message, ...]:
+def to_messages(values: MessagesLike) -> tuple[Message, ...]:
     """Convert a message list; a bare string is one user message."""
     if isinstance(values, str):
         return (UserMessage(values),)

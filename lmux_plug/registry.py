@@ -29,6 +29,7 @@ import attrs
 from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_registry import ApiMethods
 from lmux_plug._api_registry import _PluginErrors
+from lmux_plug._api_registry import take_credentials
 from lmux_plug._context import ProviderContext
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
     from lmux_plug._types import ChatResponse
     from lmux_plug._types import EmbeddingRequest
     from lmux_plug._types import EmbeddingResponse
-    from lmux_plug._types import Message
+    from lmux_plug.convert import MessagesLike
     from lmux_plug.http import AsyncTransport
 else:
     from lmux_plug.lazy import LazyModule
@@ -579,24 +580,12 @@ class Registry(ApiMethods):
                 response = evolve(response, cost=calculate_cost(response.usage, pricing))
         return response, time.perf_counter() - started
 
-    async def _timed_answer(
-        self,
-        route: Route,
-        model_id: str,
-        hook: Any,
-        request: ChatRequest | EmbeddingRequest,
-        context: ProviderContext,
-    ) -> Any:
-        """:meth:`_answer` with its latency set on it."""
-        response, latency = await self._answer(route, model_id, hook, request, context)
-        return _timed(response, latency)
-
     # -- requests -----------------------------------------------------------------------
 
     def _chat_request(
         self,
         model_id: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
+        messages: MessagesLike,
         params: Mapping[str, Any],
     ) -> tuple[ChatRequest, list[Capability]]:
         typed = convert.to_messages(messages)
@@ -619,12 +608,7 @@ class Registry(ApiMethods):
             raise InvalidRequestError(str(exc), model=model_id) from exc
         return request, needed
 
-    def chat_request(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Any,
-    ) -> ChatRequest:
+    def chat_request(self, model: str, messages: MessagesLike, **params: Any) -> ChatRequest:
         """The :class:`ChatRequest` a chat call with these arguments would send (no I/O).
 
         ``model`` is used as given (not resolved); bad input raises as the call would.
@@ -633,10 +617,7 @@ class Registry(ApiMethods):
         return request
 
     async def achat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> ChatResponse:
         """Send a chat request and return the answer.
 
@@ -646,15 +627,12 @@ class Registry(ApiMethods):
         provider as body fields. A class as ``response_format`` (dataclass, attrs, Pydantic)
         sends its JSON schema and puts the parsed instance on ``response.parsed``.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return _timed(response, latency)
 
     async def achat_timed(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> tuple[ChatResponse, float]:
         """:meth:`achat`, returning the answer's latency beside the answer, not on it.
 
@@ -662,14 +640,14 @@ class Registry(ApiMethods):
         ``latency`` in that copy, so the frozen answer is copied once instead of twice.
         The latency is the answer's own if its plugin set one.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         response, latency = await self._achat(model, messages, api_key, base_url, params)
         return response, latency if response.latency is None else response.latency
 
     async def _achat(
         self,
         model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
+        messages: MessagesLike,
         api_key: str | None,
         base_url: str | None,
         params: ChatParams,
@@ -700,17 +678,14 @@ class Registry(ApiMethods):
         return response, latency
 
     async def achat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> AsyncIterator[ChatChunk]:
         """Stream a chat answer as :class:`ChatChunk` items.
 
         Errors before the first chunk (bad input, capability, credentials) are raised when
         the iteration starts. Cost is added to the chunk that carries usage.
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         route, model_id = self.resolve(model)
         request, needed = self._chat_request(model_id, messages, params)
         needed.append(Capability.STREAM)
@@ -752,7 +727,7 @@ class Registry(ApiMethods):
         ``extra_headers``, ``extra_body`` (checked before any I/O, see :mod:`lmux_plug.params`).
         ``input_type`` travels as the ``input_type`` body field (an ``extra_body`` one wins).
         """
-        api_key, base_url = _take_credentials(params)
+        api_key, base_url = take_credentials(params)
         route, model_id = self.resolve(model)
         texts = check_embed_inputs(inputs, model=model_id)
         checked = check_embed_params(params, model=model_id) if params else {}
@@ -770,37 +745,29 @@ class Registry(ApiMethods):
         from lmux_plug._embed_split import embed_in_parts  # noqa: PLC0415
         from lmux_plug._embed_split import max_embed_inputs  # noqa: PLC0415
 
+        async def answer(sent: _types.EmbeddingRequest) -> EmbeddingResponse:
+            response: EmbeddingResponse
+            response, latency = await self._answer(route, model_id, Hooks.embed, sent, context)
+            return _timed(response, latency)
+
         limit = max_embed_inputs(route.spec, model_id)
         if limit is not None and len(texts) > limit:
             # More texts than one request may carry: sent in parts, answers joined in order.
             return await embed_in_parts(
-                lambda part: self._timed_answer(
-                    route, model_id, Hooks.embed, attrs.evolve(request, inputs=part), context
-                ),
-                texts,
-                limit,
+                lambda part: answer(attrs.evolve(request, inputs=part)), texts, limit
             )
-        response: EmbeddingResponse = await self._timed_answer(
-            route, model_id, Hooks.embed, request, context
-        )
-        return response
+        return await answer(request)
 
     # -- sync twins ---------------------------------------------------------------------
 
     def chat(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> ChatResponse:
         """Sync :meth:`achat`; works in scripts, threads and under a running loop."""
         return self._runner.run(lambda: self.achat(model, messages, **params))
 
     def chat_stream(
-        self,
-        model: str,
-        messages: Iterable[Message | Mapping[str, Any]] | str,
-        **params: Unpack[ChatCallParams],
+        self, model: str, messages: MessagesLike, **params: Unpack[ChatCallParams]
     ) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`; leaving the loop early releases the connection."""
         return self._runner.iterate(lambda: self.achat_stream(model, messages, **params))
@@ -943,8 +910,3 @@ def _embed_extra(checked: Mapping[str, Any]) -> Mapping[str, Any]:
     if input_type is None:
         return extra
     return {"input_type": input_type, **extra}
-
-
-def _take_credentials(params: ChatCallParams | EmbedCallParams) -> tuple[str | None, str | None]:
-    """Take a call's own ``api_key`` and ``base_url`` out of its keywords (the rest is sent)."""
-    return params.pop("api_key", None), params.pop("base_url", None)

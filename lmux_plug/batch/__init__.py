@@ -11,38 +11,15 @@ Not imported by ``import lmux_plug`` (import time matters); import it explicitly
 
 from __future__ import annotations
 
-from lmux_plug.batch.engine import BatchInterrupted
-from lmux_plug.batch.engine import ChatClient
-from lmux_plug.batch.engine import EmbedClient
-from lmux_plug.batch.engine import aembed_batch
-from lmux_plug.batch.engine import agenerate_batch
-from lmux_plug.batch.engine import aiter_embed
-from lmux_plug.batch.engine import aiter_generate
-from lmux_plug.batch.engine import amap
-from lmux_plug.batch.engine import embed_batch
-from lmux_plug.batch.engine import generate_batch
-from lmux_plug.batch.results import BatchResult
-from lmux_plug.batch.results import EmbeddingResult
-from lmux_plug.batch.results import GenerationResult
-from lmux_plug.batch.results import Outcome
+from lmux_plug.batch import engine
+from lmux_plug.batch import results
+from lmux_plug.batch.engine import *  # noqa: F403 - the names engine.__all__ lists, kept there
+from lmux_plug.batch.results import *  # noqa: F403 - likewise results.__all__
 from lmux_plug.batch.structured import OutputParseError
 from lmux_plug.batch.structured import StructuredOutput
 
-__all__ = [
-    "BatchInterrupted",
-    "BatchResult",
-    "ChatClient",
-    "EmbedClient",
-    "EmbeddingResult",
-    "GenerationResult",
-    "Outcome",
-    "OutputParseError",
-    "StructuredOutput",
-    "aembed_batch",
-    "agenerate_batch",
-    "aiter_embed",
-    "aiter_generate",
-    "amap",
-    "embed_batch",
-    "generate_batch",
-]
+# The engine's and the result types' own ``__all__`` are the one list of their public names
+# (asyncio's package layout); of ``structured``, two names (the rest stays in the module).
+__all__ = ["OutputParseError", "StructuredOutput"]
+__all__ += engine.__all__
+__all__ += results.__all__

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
+from typing import Generic
 from typing import TypeVar
 
 import attrs
@@ -42,6 +43,7 @@ __all__ = [
 
 _HIDDEN = {"dump": False}
 T = TypeVar("T", bound="_Model")
+_ChoiceT = TypeVar("_ChoiceT", bound="_Model")  # a completion's or a chunk's choice type
 
 
 def _dump(value: Any, exclude_none: bool) -> Any:
@@ -220,6 +222,16 @@ class Choice(_Model):
         )
 
 
+@attrs.define
+class _Completion(_Model, Generic[_ChoiceT]):
+    """What a completion and a chunk both carry first (their own fields follow)."""
+
+    id: str
+    choices: list[_ChoiceT]
+    created: int
+    model: str
+
+
 def _completion_fields(data: Mapping[str, Any], choice: type[_Model]) -> dict[str, Any]:
     """The fields a completion and a chunk share, read from the wire dict."""
     usage = data.get("usage")
@@ -233,13 +245,9 @@ def _completion_fields(data: Mapping[str, Any], choice: type[_Model]) -> dict[st
 
 
 @attrs.define
-class ChatCompletion(_Model):
+class ChatCompletion(_Completion[Choice]):
     """A ``chat.completion`` (what ``client.chat.completions.create`` returns)."""
 
-    id: str
-    choices: list[Choice]
-    created: int
-    model: str
     object: str = "chat.completion"
     usage: CompletionUsage | None = None
     system_fingerprint: str | None = None
@@ -324,13 +332,9 @@ class ChunkChoice(_Model):
 
 
 @attrs.define
-class ChatCompletionChunk(_Model):
+class ChatCompletionChunk(_Completion[ChunkChoice]):
     """A ``chat.completion.chunk``; the usage-only last chunk has no choices."""
 
-    id: str
-    choices: list[ChunkChoice]
-    created: int
-    model: str
     object: str = "chat.completion.chunk"
     usage: CompletionUsage | None = None
     system_fingerprint: str | None = None

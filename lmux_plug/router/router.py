@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -34,7 +33,6 @@ from lmux_plug._evolve import evolve
 from lmux_plug._types import ChatChunk
 from lmux_plug._types import ChatResponse
 from lmux_plug._types import EmbeddingResponse
-from lmux_plug._types import Message
 from lmux_plug.errors import LmuxError
 from lmux_plug.params import InvalidParameterError
 from lmux_plug.params import did_you_mean
@@ -68,6 +66,7 @@ from lmux_plug.router.stats import StatsBook
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from lmux_plug.convert import MessagesLike
     from lmux_plug.registry import Registry
     from lmux_plug.router.plan import RoutedChatParams
     from lmux_plug.router.plan import RoutedEmbedParams
@@ -75,7 +74,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Router"]
 
-_Messages = Iterable[Message | Mapping[str, Any]] | str
 _In = TypeVar("_In")  # a call's messages or embedding inputs
 
 
@@ -304,7 +302,7 @@ class Router:
     # -- public API -----------------------------------------------------------------------
 
     async def achat(
-        self, model: str, messages: _Messages, **params: Unpack[RoutedChatParams]
+        self, model: str, messages: MessagesLike, **params: Unpack[RoutedChatParams]
     ) -> ChatResponse:
         """Send a chat request to a logical model (or ``provider/model``) through the router.
 
@@ -360,7 +358,7 @@ class Router:
         plan = self._plan if self._source is None else self._current()
         config = plan.config
         if kind != "embed" and model in plan.presets:  # presets shape chat calls only
-            preset, params = apply_preset(config, model, cast("_Messages", messages), params)
+            preset, params = apply_preset(config, model, cast("MessagesLike", messages), params)
             messages = cast("_In", preset)
         deadline = routing.get("deadline")
         deadline_at = self.clock.monotonic() + (config.deadline if deadline is None else deadline)
@@ -400,7 +398,7 @@ class Router:
         self,
         plan: Plan,
         model: str,
-        messages: _Messages,
+        messages: MessagesLike,
         options: CallOptions,
         deadline_at: float,
         params: dict[str, Any],
@@ -432,7 +430,7 @@ class Router:
         return response
 
     async def achat_stream(
-        self, model: str, messages: _Messages, **params: Unpack[RoutedStreamParams]
+        self, model: str, messages: MessagesLike, **params: Unpack[RoutedStreamParams]
     ) -> AsyncIterator[ChatChunk]:
         """Stream through the router; retries happen only before the first chunk.
 
@@ -515,19 +513,19 @@ class Router:
             await self.cache.set_chunks(key, chunks, ttl)
 
     def _request_key(
-        self, kind: str, model: str, messages: _Messages, params: Mapping[str, Any]
+        self, kind: str, model: str, messages: MessagesLike, params: Mapping[str, Any]
     ) -> str:
         request = self.registry.chat_request(model, messages, **params)
         return request_key(kind, model, request)
 
     # -- sync twins -----------------------------------------------------------------------
 
-    def chat(self, model: str, messages: _Messages, **params: Any) -> ChatResponse:
+    def chat(self, model: str, messages: MessagesLike, **params: Any) -> ChatResponse:
         """Sync :meth:`achat` (runs on the registry's managed loop)."""
         result: ChatResponse = self.registry.run_sync(lambda: self.achat(model, messages, **params))
         return result
 
-    def chat_stream(self, model: str, messages: _Messages, **params: Any) -> Iterator[ChatChunk]:
+    def chat_stream(self, model: str, messages: MessagesLike, **params: Any) -> Iterator[ChatChunk]:
         """Sync :meth:`achat_stream`."""
         runner = self.registry._runner  # noqa: SLF001 - the registry's managed loops
         return runner.iterate(lambda: self.achat_stream(model, messages, **params))
