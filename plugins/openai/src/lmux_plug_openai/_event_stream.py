@@ -4,6 +4,8 @@
 as a JSON object (malformed JSON raises ``ProviderError``), handles ``data: [DONE]`` and the
 end of the body, and raises the error an error event carries. A subclass says what each
 event means (:meth:`EventStreamDecoder._on_event`) and what ends the stream properly.
+The whole (unstreamed) answers of the same APIs are read by :func:`answer_object`, and
+:func:`answer_decoder` makes an API's whole-answer decoder from it.
 """
 
 from __future__ import annotations
