@@ -365,23 +365,43 @@ def _summary(rounds):
     return out
 
 
+# The numeric options of main(): flag, type, default, help.
+_NUMBERS = (
+    ("--concurrency", int, 200, "clients of the closed-loop rounds"),
+    ("--requests", int, 10, "requests per client and round"),
+    ("--sequential", int, 300, "requests of each sequential run"),
+    ("--repeats", int, 3, "interleaved rounds; medians are reported"),
+    ("--litellm-requests", int, 3, "requests per client for LiteLLM"),
+    ("--clients", int, 200, "paced mode: clients (one connection each)"),
+    ("--duration", float, 4.0, "paced mode: measured seconds per load"),
+    ("--warmup", float, 1.0, "paced mode: unrecorded seconds first"),
+    (
+        "--litellm-duration",
+        float,
+        3.0,
+        "paced mode: measured seconds for LiteLLM (it saturates; keeps the run short)",
+    ),
+    ("--timeout", float, 30.0, "paced mode: per-request timeout (error)"),
+    ("--paced-repeats", int, None, "paced rounds (default: --repeats)"),
+)
+# The parts main() can skip: flag, help.
+_SKIPS = (
+    ("--no-plain", "skip the extra gateway row without httptools/uvloop (h11 + asyncio loop)"),
+    ("--no-closed", "skip the closed-loop part"),
+    ("--no-paced", "skip the paced part"),
+)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--requests", type=int, default=10, help="requests per client and round")
-    parser.add_argument(
-        "--sequential", type=int, default=300, help="requests of each sequential run"
-    )
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="interleaved rounds; medians are reported"
-    )
+    for flag, kind, default, help_ in _NUMBERS:
+        parser.add_argument(flag, type=kind, default=default, help=help_)
+    for flag, help_ in _SKIPS:
+        parser.add_argument(flag, action="store_true", help=help_)
     parser.add_argument(
         "--litellm",
         default=os.environ.get("LITELLM_PYTHON") or _common.peers_python(),
         help="python of a venv with litellm[proxy] (default: bench/.venv-peers)",
-    )
-    parser.add_argument(
-        "--litellm-requests", type=int, default=3, help="requests per client for LiteLLM"
     )
     parser.add_argument(
         "--gateway-python",
@@ -394,34 +414,6 @@ def main(argv=None):
         default="50,200,500,1000",
         help="paced mode: total offered loads in req/s, comma-separated",
     )
-    parser.add_argument(
-        "--clients", type=int, default=200, help="paced mode: clients (one connection each)"
-    )
-    parser.add_argument(
-        "--duration", type=float, default=4.0, help="paced mode: measured seconds per load"
-    )
-    parser.add_argument(
-        "--warmup", type=float, default=1.0, help="paced mode: unrecorded seconds first"
-    )
-    parser.add_argument(
-        "--litellm-duration",
-        type=float,
-        default=3.0,
-        help="paced mode: measured seconds for LiteLLM (it saturates; keeps the run short)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="paced mode: per-request timeout (error)"
-    )
-    parser.add_argument(
-        "--paced-repeats", type=int, default=None, help="paced rounds (default: --repeats)"
-    )
-    parser.add_argument(
-        "--no-plain",
-        action="store_true",
-        help="skip the extra gateway row without httptools/uvloop (h11 + asyncio loop)",
-    )
-    parser.add_argument("--no-closed", action="store_true", help="skip the closed-loop part")
-    parser.add_argument("--no-paced", action="store_true", help="skip the paced part")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     loads = [float(x) for x in args.loads.split(",") if x.strip()]

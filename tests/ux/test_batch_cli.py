@@ -28,19 +28,24 @@ def test_missing_capability_stops_before_the_first_call(tmp_path: Path, batch_cl
     assert not out.exists() or out.read_text() == ""
 
 
-def _echo_batch(tmp_path: Path, batch_cli, lines: str, *options: str):  # type: ignore[no-untyped-def]
-    """Run the batch CLI on ``echo/echo-1`` over ``lines``; its exit code and output records."""
-    result, out = batch_cli.over(tmp_path, lines, "echo/echo-1", *options)
-    return result.returncode, batch_cli.records(out)
+@pytest.fixture
+def echo_batch(tmp_path: Path, batch_cli):  # type: ignore[no-untyped-def]
+    """``echo_batch(lines, *options)``: the batch CLI on ``echo/echo-1`` over ``lines``.
+
+    Records are written in input order (``--ordered``); returns the exit code and them.
+    """
+
+    def run(lines: str, *options: str) -> tuple[int, list[dict[str, object]]]:
+        result, out = batch_cli.over(tmp_path, lines, "echo/echo-1", "--ordered", *options)
+        return result.returncode, batch_cli.records(out)
+
+    return run
 
 
-def test_ids_keep_their_type(tmp_path: Path, batch_cli) -> None:
-    status, records = _echo_batch(
-        tmp_path,
-        batch_cli,
+def test_ids_keep_their_type(echo_batch) -> None:
+    status, records = echo_batch(
         '{"id": 7, "prompt": "a"}\n{"id": "7", "prompt": "b"}\n{"id": [1, 2], "prompt": "c"}\n'
-        '{"id": 1.5, "prompt": 3}\n{"id": null, "prompt": "e"}\n',
-        "--ordered",
+        '{"id": 1.5, "prompt": 3}\n{"id": null, "prompt": "e"}\n'
     )
     assert status == 1  # line 4 has no string prompt
     assert [r["id"] for r in records] == [7, "7", [1, 2], 1.5, None]
@@ -203,12 +208,9 @@ def test_a_bad_parameter_stops_before_the_first_call(tmp_path: Path, batch_cli) 
     assert not out.exists()  # not twenty error lines
 
 
-def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, batch_cli) -> None:
-    result, out = batch_cli.over(
-        tmp_path, '"a"\nnot json\n{"prompt": 5}\n\n{"id": "x"}\n"b"\n', "echo/echo-1", "--ordered"
-    )
-    assert result.returncode == 1  # some lines failed
-    records = batch_cli.records(out)
+def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(echo_batch) -> None:
+    status, records = echo_batch('"a"\nnot json\n{"prompt": 5}\n\n{"id": "x"}\n"b"\n')
+    assert status == 1  # some lines failed
     assert [r["line"] for r in records] == [1, 2, 3, 5, 6]  # the blank line is skipped
     assert [r["output"] for r in records] == ["a", None, None, None, "b"]
     assert "not valid JSON" in records[1]["error"]["message"]
@@ -216,13 +218,10 @@ def test_bad_input_lines_are_per_line_errors_and_the_rest_runs(tmp_path: Path, b
     assert all(r["error"]["type"] == "InvalidRequestError" for r in records[1:4])
 
 
-def test_an_unknown_key_in_an_input_line_is_that_lines_error(tmp_path: Path, batch_cli) -> None:
-    status, records = _echo_batch(
-        tmp_path,
-        batch_cli,
+def test_an_unknown_key_in_an_input_line_is_that_lines_error(echo_batch) -> None:
+    status, records = echo_batch(
         '{"id": "a", "prompt": "kept"}\n{"id": "b", "prompt": "x", "temprature": 0}\n'
-        '{"id": "c", "input": "also x"}\n',
-        "--ordered",
+        '{"id": "c", "input": "also x"}\n'
     )
     assert status == 1  # lines 2 and 3 are errors, not silently sent without the key
     assert [r["id"] for r in records] == ["a", "b", "c"]
@@ -237,10 +236,8 @@ def test_an_unknown_key_in_an_input_line_is_that_lines_error(tmp_path: Path, bat
     assert "unknown key 'input'" in third["message"]
 
 
-def test_an_unknown_key_in_an_embed_input_line_is_refused(tmp_path: Path, batch_cli) -> None:
-    status, records = _echo_batch(
-        tmp_path, batch_cli, '{"id": 1, "input": "t", "dimension": 8}\n', "--embed"
-    )
+def test_an_unknown_key_in_an_embed_input_line_is_refused(echo_batch) -> None:
+    status, records = echo_batch('{"id": 1, "input": "t", "dimension": 8}\n', "--embed")
     assert status == 1
     (record,) = records
     assert isinstance(record["error"], dict)

@@ -9,7 +9,6 @@ finish reason the wire repeats on a trailing chunk is still one terminal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,12 +19,13 @@ from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderError
 from lmux_plug import Usage
-from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._bodies import body_with
+from lmux_plug_openai._bodies import finished
 from lmux_plug_openai._codec import finish_reason_of
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._codec import usage_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
-from lmux_plug_openai._event_stream import answer_object
+from lmux_plug_openai._event_stream import answer_decoder
 
 __all__ = ["CompletionStreamDecoder", "decode_completion", "encode_completion"]
 
@@ -48,33 +48,20 @@ def encode_completion(
     request: CompletionRequest, options: Mapping[str, Any], *, stream: bool = False
 ) -> dict[str, Any]:
     """The JSON body of ``POST /completions``; ``extra`` is merged last."""
-    if not request.model:
-        msg = "model id must not be empty"
-        raise InvalidRequestError(msg)
+    prompt = request.prompt if isinstance(request.prompt, str) else list(request.prompt)
+    body = body_with(request, _FIELDS, prompt=prompt)
     if request.max_tokens is not None and (
         isinstance(request.max_tokens, bool) or request.max_tokens < 1
     ):
         msg = f"max_tokens must be a positive integer, got {request.max_tokens!r}"
         raise InvalidRequestError(msg, model=request.model)
-    prompt = request.prompt if isinstance(request.prompt, str) else list(request.prompt)
-    body: dict[str, Any] = {"model": request.model, "prompt": prompt}
-    for name in _FIELDS:
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
     if request.stop is not None:
         body["stop"] = list(request.stop)
     if stream:
         body["stream"] = True
         if options.get("stream_usage", True):
             body["stream_options"] = {"include_usage": True}
-    body.update(request.extra)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        msg = f"request body must be JSON-serialisable: {exc}"
-        raise InvalidRequestError(msg, model=request.model) from exc
-    return body
+    return finished(body, request)
 
 
 def _choices(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -96,25 +83,15 @@ def _usage(payload: Mapping[str, Any]) -> Usage | None:
     return usage
 
 
-def decode_completion(
-    body: bytes | str | Mapping[str, Any],
-    headers: Mapping[str, str] | None,
+def completion_from_payload(
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
     *,
     provider: str,
     model: str,
-    secrets: tuple[str, ...] = (),
+    secrets: tuple[str, ...],  # noqa: ARG001 - a completion body carries no error text to scrub
 ) -> CompletionResponse:
-    """Decode a whole ``POST /completions`` answer."""
-    lowered = _lower(headers)
-    payload = answer_object(
-        body,
-        lowered,
-        key="choices",
-        what="a completion",
-        provider=provider,
-        model=model,
-        secrets=secrets,
-    )
+    """Decode a completion object (``headers``: lower-cased)."""
     choices = _choices(payload)
     if not choices:
         msg = f"{provider} answered a completion without choices"
@@ -128,10 +105,14 @@ def decode_completion(
         usage=_usage(payload) or Usage(),
         id=str(payload["id"]) if payload.get("id") is not None else None,
         choices=texts,
-        request_id=request_id_of(lowered),
-        headers=lowered,
+        request_id=request_id_of(headers),
+        headers=headers,
         raw=payload,
     )
+
+
+#: Decode a whole ``POST /completions`` answer.
+decode_completion = answer_decoder("choices", "a completion", completion_from_payload)
 
 
 class CompletionStreamDecoder(EventStreamDecoder[CompletionChunk]):

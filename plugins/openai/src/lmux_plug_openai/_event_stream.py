@@ -4,10 +4,13 @@
 as a JSON object (malformed JSON raises ``ProviderError``), handles ``data: [DONE]`` and the
 end of the body, and raises the error an error event carries. A subclass says what each
 event means (:meth:`EventStreamDecoder._on_event`) and what ends the stream properly.
+The whole (unstreamed) answers of the same APIs are read by :func:`answer_object`, and
+:func:`answer_decoder` makes an API's whole-answer decoder from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 from typing import Generic
@@ -22,7 +25,7 @@ from lmux_plug_openai._codec import _lower
 from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import loads_json
 
-__all__ = ["EventStreamDecoder", "json_object"]
+__all__ = ["EventStreamDecoder", "answer_decoder", "json_object"]
 
 T = TypeVar("T")
 
@@ -141,3 +144,28 @@ def answer_object(
     if key not in payload and payload.get("error") is not None:
         raise error_from_payload(payload, headers, provider=provider, model=model, secrets=secrets)
     return payload
+
+
+def answer_decoder(key: str, what: str, build: Callable[..., T]) -> Callable[..., T]:
+    """The decoder of a whole answer whose success carries ``key`` (see :func:`answer_object`).
+
+    ``build(payload, headers, provider=, model=, secrets=)`` makes the typed answer of the
+    JSON object, given the lower-cased headers. The decoder takes ``(body, headers, *,
+    provider, model, secrets=())`` (``headers`` in any case, ``secrets`` scrubbed from errors).
+    """
+
+    def decode(
+        body: bytes | str | Mapping[str, Any],
+        headers: Mapping[str, str] | None,
+        *,
+        provider: str,
+        model: str,
+        secrets: tuple[str, ...] = (),
+    ) -> T:
+        lowered = _lower(headers)
+        payload = answer_object(
+            body, lowered, key=key, what=what, provider=provider, model=model, secrets=secrets
+        )
+        return build(payload, lowered, provider=provider, model=model, secrets=secrets)
+
+    return decode

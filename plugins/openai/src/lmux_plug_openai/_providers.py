@@ -125,11 +125,16 @@ def _models(rows: dict[str, _Row]) -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
-def _hosted(name: str, base_url: str, **fields: Any) -> ProviderSpec:
-    """Declare a hosted OpenAI-compatible service: its key is ``<NAME>_API_KEY``."""
+def _hosted(name: str, base_url: str, *, models: dict[str, _Row], **fields: Any) -> ProviderSpec:
+    """Declare a hosted OpenAI-compatible service: its key is ``<NAME>_API_KEY``.
+
+    ``models`` is its price-list table (see :func:`_models`).
+    """
     auth = ApiKeyAuth(env=(f"{name.upper()}_API_KEY",))
     fields.setdefault("pricing_date", _PRICED)
-    return ProviderSpec(name=name, wire=WIRE, base_url=base_url, auth=auth, **fields)
+    return ProviderSpec(
+        name=name, wire=WIRE, base_url=base_url, auth=auth, models=_models(models), **fields
+    )
 
 
 _FILES_RESP = _FILES | _RESP
@@ -137,47 +142,43 @@ _REASONING_FILES_RESP = _REASONING_FILES | _RESP
 _STRUCTURED_REASONING = _STRUCTURED | {_C.REASONING}
 _ALL_OPENAI = _REASONING | {_C.EMBED, _C.AUDIO, _C.FILES, _C.RESPONSES, _C.COMPLETIONS}
 
-OPENAI = ProviderSpec(
-    name="openai",
-    wire=WIRE,
-    base_url="https://api.openai.com/v1",
+OPENAI = _hosted(
+    "openai",
+    "https://api.openai.com/v1",
     base_url_env="OPENAI_BASE_URL",
-    auth=ApiKeyAuth(env=("OPENAI_API_KEY",)),
     capabilities=_ALL_OPENAI | {_C.TRANSCRIPTION},
-    models=_models(
-        {
-            "gpt-4o": (_FILES_RESP, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
-            "gpt-4o-mini": (_FILES_RESP, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
-            "gpt-4.1": (_FILES_RESP, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
-            "gpt-4.1-mini": (_FILES_RESP, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
-            "gpt-4.1-nano": (_FILES_RESP, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
-            "o3": (_REASONING_FILES_RESP, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
-            "o4-mini": (_REASONING_FILES_RESP, _price("1.10", "4.40", "0.275"), 200_000, 100_000),
-            "gpt-5": (_REASONING_FILES_RESP, _price("1.25", "10.00", "0.125"), 400_000, 128_000),
-            "gpt-5-mini": (
-                _REASONING_FILES_RESP,
-                _price("0.25", "2.00", "0.025"),
-                400_000,
-                128_000,
-            ),
-            "gpt-5-nano": (
-                _REASONING_FILES_RESP,
-                _price("0.05", "0.40", "0.005"),
-                400_000,
-                128_000,
-            ),
-            "text-embedding-3-small": (_EMBED, _price("0.02", "0")),
-            "text-embedding-3-large": (_EMBED, _price("0.13", "0")),
-            "text-embedding-ada-002": (_EMBED, _price("0.10", "0")),
-            "gpt-3.5-turbo-instruct": (_TEXT_COMPLETION, _price("1.50", "2.00"), 4_096),
-            "davinci-002": (_TEXT_COMPLETION, _price("2.00", "2.00"), 16_384),
-            "babbage-002": (_TEXT_COMPLETION, _price("0.40", "0.40"), 16_384),
-            "whisper-1": (_SPEECH, _per_minute("0.006")),
-            "gpt-4o-transcribe": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
-            "gpt-4o-mini-transcribe": (_SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
-            "gpt-4o-transcribe-diarize": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
-        }
-    ),
+    models={
+        "gpt-4o": (_FILES_RESP, _price("2.50", "10.00", "1.25"), 128_000, 16_384),
+        "gpt-4o-mini": (_FILES_RESP, _price("0.15", "0.60", "0.075"), 128_000, 16_384),
+        "gpt-4.1": (_FILES_RESP, _price("2.00", "8.00", "0.50"), 1_047_576, 32_768),
+        "gpt-4.1-mini": (_FILES_RESP, _price("0.40", "1.60", "0.10"), 1_047_576, 32_768),
+        "gpt-4.1-nano": (_FILES_RESP, _price("0.10", "0.40", "0.025"), 1_047_576, 32_768),
+        "o3": (_REASONING_FILES_RESP, _price("2.00", "8.00", "0.50"), 200_000, 100_000),
+        "o4-mini": (_REASONING_FILES_RESP, _price("1.10", "4.40", "0.275"), 200_000, 100_000),
+        "gpt-5": (_REASONING_FILES_RESP, _price("1.25", "10.00", "0.125"), 400_000, 128_000),
+        "gpt-5-mini": (
+            _REASONING_FILES_RESP,
+            _price("0.25", "2.00", "0.025"),
+            400_000,
+            128_000,
+        ),
+        "gpt-5-nano": (
+            _REASONING_FILES_RESP,
+            _price("0.05", "0.40", "0.005"),
+            400_000,
+            128_000,
+        ),
+        "text-embedding-3-small": (_EMBED, _price("0.02", "0")),
+        "text-embedding-3-large": (_EMBED, _price("0.13", "0")),
+        "text-embedding-ada-002": (_EMBED, _price("0.10", "0")),
+        "gpt-3.5-turbo-instruct": (_TEXT_COMPLETION, _price("1.50", "2.00"), 4_096),
+        "davinci-002": (_TEXT_COMPLETION, _price("2.00", "2.00"), 16_384),
+        "babbage-002": (_TEXT_COMPLETION, _price("0.40", "0.40"), 16_384),
+        "whisper-1": (_SPEECH, _per_minute("0.006")),
+        "gpt-4o-transcribe": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+        "gpt-4o-mini-transcribe": (_SPEECH_STREAM, _per_minute("0.003", "3.00", "5.00")),
+        "gpt-4o-transcribe-diarize": (_SPEECH_STREAM, _per_minute("0.006", "6.00", "10.00")),
+    },
     # OpenAI takes at most 2048 texts per embeddings request; longer lists are split.
     options={"max_tokens_field": "auto", "developer_role": True, "max_embed_inputs": 2048},
     description="OpenAI Chat Completions, Responses, completions, transcription and embeddings",
@@ -207,18 +208,16 @@ GROQ = _hosted(
     "groq",
     "https://api.groq.com/openai/v1",
     capabilities=_REASONING | {_C.TRANSCRIPTION},
-    models=_models(
-        {
-            # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
-            "whisper-large-v3": (_SPEECH, _per_minute("0.00185")),
-            "whisper-large-v3-turbo": (_SPEECH, _per_minute("0.000667")),
-            "distil-whisper-large-v3-en": (_SPEECH, _per_minute("0.000333")),
-            "llama-3.3-70b-versatile": (_TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
-            "llama-3.1-8b-instant": (_TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
-            "openai/gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.15", "0.75"), 131_072, 65_536),
-            "openai/gpt-oss-20b": (_STRUCTURED_REASONING, _price("0.10", "0.50"), 131_072),
-        }
-    ),
+    models={
+        # Whisper on Groq is billed per hour of audio ($0.111, $0.04, $0.02), 10 s minimum.
+        "whisper-large-v3": (_SPEECH, _per_minute("0.00185")),
+        "whisper-large-v3-turbo": (_SPEECH, _per_minute("0.000667")),
+        "distil-whisper-large-v3-en": (_SPEECH, _per_minute("0.000333")),
+        "llama-3.3-70b-versatile": (_TOOLS_JSON, _price("0.59", "0.79"), 131_072, 32_768),
+        "llama-3.1-8b-instant": (_TOOLS_JSON, _price("0.05", "0.08"), 131_072, 131_072),
+        "openai/gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.15", "0.75"), 131_072, 65_536),
+        "openai/gpt-oss-20b": (_STRUCTURED_REASONING, _price("0.10", "0.50"), 131_072),
+    },
     description="Groq (usage also arrives as x_groq.usage; errors as SSE 'event: error')",
 )
 
@@ -226,17 +225,15 @@ TOGETHER = _hosted(
     "together",
     "https://api.together.xyz/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS, _C.TRANSCRIPTION},
-    models=_models(
-        {
-            "meta-llama/Llama-3.3-70B-Instruct-Turbo": (
-                _STRUCTURED,
-                _price("0.88", "0.88"),
-                131_072,
-            ),
-            "deepseek-ai/DeepSeek-V3": (_STRUCTURED, _price("1.25", "1.25"), 131_072),
-            "openai/gpt-oss-120b": (_STRUCTURED, _price("0.15", "0.60"), 131_072),
-        }
-    ),
+    models={
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo": (
+            _STRUCTURED,
+            _price("0.88", "0.88"),
+            131_072,
+        ),
+        "deepseek-ai/DeepSeek-V3": (_STRUCTURED, _price("1.25", "1.25"), 131_072),
+        "openai/gpt-oss-120b": (_STRUCTURED, _price("0.15", "0.60"), 131_072),
+    },
     description="Together AI",
 )
 
@@ -244,18 +241,16 @@ DEEPSEEK = _hosted(
     "deepseek",
     "https://api.deepseek.com",
     capabilities=_TOOLS_JSON | {_C.JSON_SCHEMA, _C.RESPONSES, _C.REASONING},
-    models=_models(
-        {
-            "deepseek-chat": (_STRUCTURED | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192),
-            # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
-            "deepseek-reasoner": (
-                _STRUCTURED_REASONING | _RESP,
-                _price("0.28", "0.42", "0.028"),
-                128_000,
-                65_536,
-            ),
-        }
-    ),
+    models={
+        "deepseek-chat": (_STRUCTURED | _RESP, _price("0.28", "0.42", "0.028"), 128_000, 8_192),
+        # The reasoner always thinks (reasoning_content) and accepts reasoning_effort.
+        "deepseek-reasoner": (
+            _STRUCTURED_REASONING | _RESP,
+            _price("0.28", "0.42", "0.028"),
+            128_000,
+            65_536,
+        ),
+    },
     # DeepSeek has json_object but no json_schema: the core emulates the latter.
     options={"emulate_json": ("json_schema",)},
     description="DeepSeek (reasoning_content becomes thinking; json_schema emulated)",
@@ -266,16 +261,14 @@ MISTRAL = _hosted(
     "mistral",
     "https://api.mistral.ai/v1",
     capabilities=_VISION | {_C.EMBED},
-    models=_models(
-        {
-            "mistral-large-latest": (_VISION, _price("2", "6"), 131_072),
-            "mistral-medium-latest": (_VISION, _price("0.4", "2"), 131_072),
-            # mistral-small-latest (Magistral-based since 2025) accepts reasoning_effort.
-            "mistral-small-latest": (_VISION | {_C.REASONING}, _price("0.1", "0.3"), 131_072),
-            "magistral-medium-latest": (_STRUCTURED, _price("2", "5"), 40_960),
-            "mistral-embed": (_EMBED, _price("0.1", "0")),
-        }
-    ),
+    models={
+        "mistral-large-latest": (_VISION, _price("2", "6"), 131_072),
+        "mistral-medium-latest": (_VISION, _price("0.4", "2"), 131_072),
+        # mistral-small-latest (Magistral-based since 2025) accepts reasoning_effort.
+        "mistral-small-latest": (_VISION | {_C.REASONING}, _price("0.1", "0.3"), 131_072),
+        "magistral-medium-latest": (_STRUCTURED, _price("2", "5"), 40_960),
+        "mistral-embed": (_EMBED, _price("0.1", "0")),
+    },
     # Mistral names the seed ``random_seed``, always sends usage in the last chunk and
     # validates request bodies strictly, so no stream_options.
     options={"seed_field": "random_seed", "stream_usage": False},
@@ -286,13 +279,11 @@ OPENROUTER = _hosted(
     "openrouter",
     "https://openrouter.ai/api/v1",
     capabilities=_REASONING | {_C.EMBED, _C.COMPLETIONS},
-    models=_models(
-        {
-            "openai/gpt-4o": (_VISION, _price("2.50", "10.00", "1.25"), 128_000),
-            "openai/gpt-5-mini": (_REASONING, _price("0.25", "2.00", "0.025"), 400_000),
-            "anthropic/claude-sonnet-4": (_REASONING, _price("3.00", "15.00", "0.30"), 200_000),
-        }
-    ),
+    models={
+        "openai/gpt-4o": (_VISION, _price("2.50", "10.00", "1.25"), 128_000),
+        "openai/gpt-5-mini": (_REASONING, _price("0.25", "2.00", "0.025"), 400_000),
+        "anthropic/claude-sonnet-4": (_REASONING, _price("3.00", "15.00", "0.30"), 200_000),
+    },
     # OpenRouter reports the exact USD cost of each call when asked with usage.include.
     options={
         "usage_cost": True,
@@ -308,20 +299,18 @@ FIREWORKS = _hosted(
     "fireworks",
     "https://api.fireworks.ai/inference/v1",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
-    models=_models(
-        {
-            f"{_FIREWORKS_MODELS}llama-v3p3-70b-instruct": (
-                _STRUCTURED,
-                _price("0.90", "0.90"),
-                131_072,
-            ),
-            f"{_FIREWORKS_MODELS}gpt-oss-120b": (
-                _STRUCTURED_REASONING,
-                _price("0.15", "0.60"),
-                131_072,
-            ),
-        }
-    ),
+    models={
+        f"{_FIREWORKS_MODELS}llama-v3p3-70b-instruct": (
+            _STRUCTURED,
+            _price("0.90", "0.90"),
+            131_072,
+        ),
+        f"{_FIREWORKS_MODELS}gpt-oss-120b": (
+            _STRUCTURED_REASONING,
+            _price("0.15", "0.60"),
+            131_072,
+        ),
+    },
     description="Fireworks AI",
 )
 
@@ -329,9 +318,7 @@ DEEPINFRA = _hosted(
     "deepinfra",
     "https://api.deepinfra.com/v1/openai",
     capabilities=_VISION | {_C.EMBED, _C.COMPLETIONS},
-    models=_models(
-        {"meta-llama/Meta-Llama-3.1-8B-Instruct": (_TOOLS_JSON, _price("0.03", "0.05"))}
-    ),
+    models={"meta-llama/Meta-Llama-3.1-8B-Instruct": (_TOOLS_JSON, _price("0.03", "0.05"))},
     description="DeepInfra",
 )
 
@@ -341,13 +328,11 @@ PERPLEXITY = _hosted(
     "perplexity",
     "https://api.perplexity.ai",
     capabilities=_SONAR,
-    models=_models(
-        {
-            # Token prices only: Perplexity also bills a per-request search fee.
-            "sonar": (_SONAR, _price("1", "1"), 127_072),
-            "sonar-pro": (_SONAR, _price("3", "15"), 200_000),
-        }
-    ),
+    models={
+        # Token prices only: Perplexity also bills a per-request search fee.
+        "sonar": (_SONAR, _price("1", "1"), 127_072),
+        "sonar-pro": (_SONAR, _price("3", "15"), 200_000),
+    },
     # Perplexity has json_schema but no json_object: the core emulates the latter.
     options={"stream_usage": False, "emulate_json": ("json_object",)},
     description="Perplexity Sonar (token prices exclude per-request search fees)",
@@ -357,13 +342,11 @@ CEREBRAS = _hosted(
     "cerebras",
     "https://api.cerebras.ai/v1",
     capabilities=_STRUCTURED_REASONING | {_C.COMPLETIONS},
-    models=_models(
-        {
-            "llama-3.3-70b": (_STRUCTURED, _price("0.85", "1.20"), 65_536),
-            "llama3.1-8b": (_STRUCTURED, _price("0.10", "0.10"), 8_192),
-            "gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.25", "0.69"), 65_536),
-        }
-    ),
+    models={
+        "llama-3.3-70b": (_STRUCTURED, _price("0.85", "1.20"), 65_536),
+        "llama3.1-8b": (_STRUCTURED, _price("0.10", "0.10"), 8_192),
+        "gpt-oss-120b": (_STRUCTURED_REASONING, _price("0.25", "0.69"), 65_536),
+    },
     description="Cerebras Inference",
 )
 
@@ -371,14 +354,12 @@ XAI = _hosted(
     "xai",
     "https://api.x.ai/v1",
     capabilities=_REASONING | {_C.RESPONSES},
-    models=_models(
-        {
-            # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
-            "grok-4": (_VISION | _RESP, _price("3.00", "15.00", "0.75"), 256_000),
-            "grok-3": (_STRUCTURED | _RESP, _price("3.00", "15.00", "0.75"), 131_072),
-            "grok-3-mini": (_STRUCTURED_REASONING | _RESP, _price("0.30", "0.50", "0.075")),
-        }
-    ),
+    models={
+        # grok-4 always reasons and rejects reasoning_effort, so it does not declare it.
+        "grok-4": (_VISION | _RESP, _price("3.00", "15.00", "0.75"), 256_000),
+        "grok-3": (_STRUCTURED | _RESP, _price("3.00", "15.00", "0.75"), 131_072),
+        "grok-3-mini": (_STRUCTURED_REASONING | _RESP, _price("0.30", "0.50", "0.075")),
+    },
     description="xAI Grok",
 )
 

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmux_plug import AssistantMessage
-from lmux_plug import InvalidRequestError
 from lmux_plug import ResponseChunk
 from lmux_plug import ResponseRequest
 from lmux_plug import ResponseResponse
@@ -25,11 +24,12 @@ from lmux_plug import ToolCall
 from lmux_plug import ToolCallDelta
 from lmux_plug import Usage
 from lmux_plug.codec import objects_of
-from lmux_plug_openai._codec import _lower
+from lmux_plug_openai._bodies import body_with
+from lmux_plug_openai._bodies import finished
 from lmux_plug_openai._codec import error_from_payload
 from lmux_plug_openai._codec import request_id_of
 from lmux_plug_openai._event_stream import EventStreamDecoder
-from lmux_plug_openai._event_stream import answer_object
+from lmux_plug_openai._event_stream import answer_decoder
 
 __all__ = [
     "ResponseStreamDecoder",
@@ -83,14 +83,7 @@ def _tool_choice(request: ResponseRequest) -> Any:
 
 def encode_response(request: ResponseRequest, *, stream: bool = False) -> dict[str, Any]:
     """The JSON body of ``POST /responses`` for ``request``; ``extra`` is merged last."""
-    if not request.model:
-        msg = "model id must not be empty"
-        raise InvalidRequestError(msg)
-    body: dict[str, Any] = {"model": request.model, "input": _input(request.input)}
-    for name in _FIELDS:
-        value = getattr(request, name)
-        if value is not None:
-            body[name] = value
+    body = body_with(request, _FIELDS, input=_input(request.input))
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
     choice = _tool_choice(request)
@@ -106,13 +99,7 @@ def encode_response(request: ResponseRequest, *, stream: bool = False) -> dict[s
         body["metadata"] = dict(request.metadata)
     if stream:
         body["stream"] = True
-    body.update(request.extra)
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        msg = f"request body must be JSON-serialisable: {exc}"
-        raise InvalidRequestError(msg, model=request.model) from exc
-    return body
+    return finished(body, request)
 
 
 def _input(value: str | tuple[Mapping[str, Any], ...]) -> str | list[dict[str, Any]]:
@@ -256,28 +243,10 @@ def response_from_payload(
     )
 
 
-def decode_response(
-    body: bytes | str | Mapping[str, Any],
-    headers: Mapping[str, str] | None,
-    *,
-    provider: str,
-    model: str,
-    secrets: tuple[str, ...] = (),
-) -> ResponseResponse:
-    """Decode a whole ``POST /responses`` answer body."""
-    lowered = _lower(headers)
-    # A success has ``"error": null``; an error object or a bare message without ``output``
-    # is an error answered with 200 (some compatible servers), never a completed response.
-    payload = answer_object(
-        body,
-        lowered,
-        key="output",
-        what="a response",
-        provider=provider,
-        model=model,
-        secrets=secrets,
-    )
-    return response_from_payload(payload, lowered, provider=provider, model=model, secrets=secrets)
+# A success has ``"error": null``; an error object or a bare message without ``output`` is an
+# error answered with 200 (some compatible servers), never a completed response.
+#: Decode a whole ``POST /responses`` answer body.
+decode_response = answer_decoder("output", "a response", response_from_payload)
 
 
 class ResponseStreamDecoder(EventStreamDecoder[ResponseChunk]):
