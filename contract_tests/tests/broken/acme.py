@@ -29,13 +29,11 @@ from lmux_plug import ProviderContext
 from lmux_plug import ProviderError
 from lmux_plug import ProviderSpec
 from lmux_plug import RateLimitError
-from lmux_plug import Tool
 from lmux_plug import ToolCall
 from lmux_plug import ToolCallDelta
 from lmux_plug import Usage
 from lmux_plug import hookimpl
 from lmux_plug import per_million_tokens
-from lmux_plug.convert import converter
 from lmux_plug.convert import message_to_openai
 from lmux_plug.wire import SSEDecoder
 
@@ -73,16 +71,6 @@ def _vector(value: list[Any] | str) -> list[float]:
         raw = base64.b64decode(value)
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
     return [float(x) for x in value]
-
-
-def _tool(tool: Tool) -> dict[str, Any]:
-    """``tool`` as Chat Completions takes it, without what the caller left unset.
-
-    An unset description or ``strict`` flag is not sent: the API's defaults hold.
-    """
-    unstructured: dict[str, Any] = converter().unstructure(tool)
-    function = unstructured["function"]
-    return {**unstructured, "function": {k: v for k, v in function.items() if v is not None}}
 
 
 def _count(value: Any) -> int:
@@ -146,7 +134,19 @@ class AcmePlugin:
         if request.stop:
             body["stop"] = list(request.stop)
         if request.tools:
-            body["tools"] = [_tool(t) for t in request.tools]
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.function.name,
+                        "description": t.function.description or "",
+                        "parameters": dict(t.function.parameters),
+                        # null (unset) is the API's default: not strict.
+                        "strict": t.function.strict,
+                    },
+                }
+                for t in request.tools
+            ]
         if request.tool_choice is not None:
             choice = request.tool_choice
             body["tool_choice"] = (
