@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lmux_plug_contract._paths import Kind
     from lmux_plug_contract._session import ContractSession
+    from lmux_plug_contract.wires import ToolUse
     from lmux_plug_contract.wires import WireFormat
 
 #: A request to render against when a clause only asks whether the wire renders at all.
@@ -84,6 +85,30 @@ def serve_canonical(contract: ContractSession, kind: Kind, *capabilities: Capabi
     model = contract.model(*capabilities)
     contract.use_server(contract.canonical(kind))
     return model
+
+
+def reads_tool_choices(contract: ContractSession) -> WireFormat:
+    """The session's wire, or skip: it cannot read a body's tool choice back (``tool_use``)."""
+    wire = contract.require_wire()
+    try:
+        wire.tool_use(PROBE)
+    except NotImplementedError:
+        pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
+    except ValueError:
+        pass  # the probe is an empty body: the wire reads it and finds no tools
+    return wire
+
+
+def _described(use: ToolUse) -> str:
+    names = ", ".join(sorted(use.callable)) or "no tool"
+    return f"{'must call' if use.forced else 'may call'} {names}"
+
+
+def check_tool_use(seen: ToolUse, expected: ToolUse, what: str) -> None:
+    """Fail unless a body lets the model call the tools ``expected`` names, forced as it says."""
+    assert seen == expected, (
+        f"{what}: the body lets the model {_described(seen)}; expected it {_described(expected)}"
+    )
 
 
 def refused_before_io(contract: ContractSession, exc: BaseException, what: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -42,10 +43,13 @@ from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import EVERY_TOOL_CHOICE
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import check_tool_use
 from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._calls import json_texts as _texts
 from lmux_plug_contract._calls import json_variants
+from lmux_plug_contract._calls import reads_tool_choices
 from lmux_plug_contract._calls import report_failures
+from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._paths import Kind
 from lmux_plug_contract._paths import path_named
@@ -60,7 +64,10 @@ __all__ = [
     "FINISH_FIELDS",
     "TOOL_CHOICES",
     "DepthContract",
+    "fields_of",
+    "odd_field",
     "odd_variants",
+    "text_or_none",
     "unstated_finish_problem",
 ]
 
@@ -89,11 +96,6 @@ ODD_CASES: dict[str, tuple[Kind, str]] = {
     "embed": ("embed", "embed"),
 }
 _REMOVED = object()
-
-
-def _describe(use: ToolUse) -> str:
-    names = ", ".join(sorted(use.callable)) or "no tool"
-    return f"{'must call' if use.forced else 'may call'} {names}"
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -151,20 +153,13 @@ class DepthContract:
     @pytest.mark.parametrize("choice", TOOL_CHOICES)
     def test_requests_tool_choice(self, contract: ContractSession, choice: str) -> None:
         """A tool choice reaches the body as the API reads it: the tools allowed, forced or not."""
-        wire = contract.require_wire()
-        model = contract.model(Capability.CHAT, Capability.TOOLS)
-        try:
-            wire.tool_use(CapturedRequest("POST", "/", {}, {}, b"{}"))
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
-        except ValueError:
-            pass
+        wire = reads_tool_choices(contract)
+        model = serve_canonical(contract, "chat", Capability.CHAT, Capability.TOOLS)
         extra: dict[str, Any] = {"tools": list(_TOOLS)}
         if choice != "default":
             extra["tool_choice"] = (
                 ToolChoice.function(_FORCED_NAME) if choice == "function" else choice
             )
-        contract.use_server(contract.canonical("chat"))
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         try:
             contract.run(
@@ -204,11 +199,7 @@ class DepthContract:
                     "is not in the request body"
                 )
             assert b'"city"' in sent.body, "the tools' parameter schemas are not in the body"
-        expected = _EXPECTED[choice]
-        assert seen == expected, (
-            f"tool_choice={choice}: the body lets the model {_describe(seen)}; "
-            f"expected it {_describe(expected)}"
-        )
+        check_tool_use(seen, _EXPECTED[choice], f"tool_choice={choice}")
 
     @clause("types.answered_model")
     @pytest.mark.parametrize("path", ["chat", "stream"])
@@ -336,18 +327,36 @@ def _is_count(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def text_or_none(value: Any) -> bool:
+    """Whether ``value`` is what an optional text field holds: a string or None."""
+    return value is None or isinstance(value, str)
+
+
+def fields_of(item: Any, *names: str) -> dict[str, Any]:
+    """``item``'s attributes ``names``, by name, to check their values' types."""
+    # Any: the values are checked at run time, whatever the annotations promise.
+    return {name: getattr(item, name) for name in names}
+
+
+def odd_field(fields: Mapping[str, Any], fits: Callable[[Any], bool], kind: str = "") -> str | None:
+    """The first of ``fields`` (by name) whose value does not fit, as "<kind><name> is <value>"."""
+    odd = sorted(name for name, value in fields.items() if not fits(value))
+    return f"{kind}{odd[0]} is {fields[odd[0]]!r}" if odd else None
+
+
 def _usage_problem(usage: Any) -> str | None:
     if not isinstance(usage, Usage):
         return f"usage is {type(usage).__name__}"
-    counts = attrs.asdict(usage, recurse=False)
-    odd = sorted(name for name, value in counts.items() if not _is_count(value))
-    return f"usage.{odd[0]} is {counts[odd[0]]!r}" if odd else None
+    return odd_field(attrs.asdict(usage, recurse=False), _is_count, "usage.")
 
 
 def _call_problem(call: Any) -> str | None:
     if isinstance(call, ToolCall):
-        # Any: the values are checked at run time, whatever the annotations promise.
-        fields: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+        fields = fields_of(call, "id", "name", "arguments")
     elif isinstance(call, ToolCallDelta):
         if type(call.index) is not int:
             return f"tool-call delta index {call.index!r}"
@@ -355,8 +364,7 @@ def _call_problem(call: Any) -> str | None:
         fields.update({k: v for k, v in (("id", call.id), ("name", call.name)) if v is not None})
     else:
         return f"tool call is {type(call).__name__}"
-    odd = sorted(name for name, value in fields.items() if not isinstance(value, str))
-    return f"tool-call {odd[0]} is {fields[odd[0]]!r}" if odd else None
+    return odd_field(fields, _is_text, "tool-call ")
 
 
 def ill_typed(result: Any, path: str) -> str | None:
@@ -372,14 +380,9 @@ def ill_typed(result: Any, path: str) -> str | None:
     if path == "chat":
         if not isinstance(result, ChatResponse):
             return f"chat gave {type(result).__name__}"
-        texts: dict[str, Any] = {
-            "content": result.content,
-            "refusal": result.refusal,
-            "model": result.model,
-        }
-        odd = sorted(k for k, v in texts.items() if v is not None and not isinstance(v, str))
+        odd = odd_field(fields_of(result, "content", "refusal", "model"), text_or_none)
         if odd:
-            return f"{odd[0]} is {texts[odd[0]]!r}"
+            return odd
         finish: Any = result.finish_reason
         if not isinstance(finish, FinishReason):
             return f"finish_reason is {finish!r}"

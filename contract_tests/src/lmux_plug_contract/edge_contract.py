@@ -46,13 +46,19 @@ from lmux_plug import UserMessage
 from lmux_plug.testing.streams import tool_calls_of
 
 from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import check_tool_use
 from lmux_plug_contract._calls import json_variants
+from lmux_plug_contract._calls import reads_tool_choices
+from lmux_plug_contract._calls import serve_canonical
 from lmux_plug_contract._calls import skip_refused
 from lmux_plug_contract._clauses import clause
 from lmux_plug_contract._frames import piece_frame
 from lmux_plug_contract._paths import path_named
+from lmux_plug_contract.depth_contract import fields_of
 from lmux_plug_contract.depth_contract import ill_typed
+from lmux_plug_contract.depth_contract import odd_field
 from lmux_plug_contract.depth_contract import odd_variants
+from lmux_plug_contract.depth_contract import text_or_none
 from lmux_plug_contract.wires import CapturedRequest
 from lmux_plug_contract.wires import Reply
 from lmux_plug_contract.wires import ToolUse
@@ -224,19 +230,12 @@ def reasoning_problem(result: Any) -> str | None:
 
 def metadata_problem(result: Any) -> str | None:
     """A result's (or any chunk's) request id, model or provider that is not text."""
-    items = result if isinstance(result, list) else [result]
-    for item in items:
-        if not isinstance(item, (ChatResponse, ChatChunk, EmbeddingResponse)):
-            continue
-        fields: dict[str, Any] = {
-            "request_id": item.request_id,
-            "model": item.model,
-            "provider": item.provider,
-        }
-        odd = sorted(k for k, v in fields.items() if v is not None and not isinstance(v, str))
-        if odd:
-            return f"{odd[0]} is {fields[odd[0]]!r}"
-    return None
+    problems = (
+        odd_field(fields_of(item, "request_id", "model", "provider"), text_or_none)
+        for item in (result if isinstance(result, list) else [result])
+        if isinstance(item, (ChatResponse, ChatChunk, EmbeddingResponse))
+    )
+    return next((p for p in problems if p), None)
 
 
 def _foreign(exc: BaseException) -> str | None:
@@ -368,15 +367,8 @@ class EdgeContract:
         ``requests.tool_choice`` names one tool; this names each in turn, so a plugin that
         matches the name by anything but equality (or keeps the first tool) is seen.
         """
-        wire = contract.require_wire()
-        model = contract.model(Capability.CHAT, Capability.TOOLS)
-        try:
-            wire.tool_use(_PROBE)
-        except NotImplementedError:
-            pytest.skip(f"not declared: the wire {wire.name!r} does not read tool choices")
-        except ValueError:
-            pass  # the probe is an empty body
-        contract.use_server(contract.canonical("chat"))
+        wire = reads_tool_choices(contract)
+        model = serve_canonical(contract, "chat", Capability.CHAT, Capability.TOOLS)
         params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(forced))
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         try:
@@ -387,10 +379,7 @@ class EdgeContract:
             pytest.fail(f"forcing {forced}, a tool the request offers, raised {exc!r}")
         seen = wire.tool_use(contract.server.requests[-1])
         expected = ToolUse(forced=True, callable=frozenset({forced}))
-        assert seen == expected, (
-            f"tool_choice naming {forced}: the body lets the model call "
-            f"{sorted(seen.callable)} (forced: {seen.forced}); expected {forced} alone, forced"
-        )
+        check_tool_use(seen, expected, f"tool_choice naming {forced}")
 
     @clause("types.json_as_text")
     @pytest.mark.parametrize("path", ["chat", "stream"])

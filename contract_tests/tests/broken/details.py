@@ -27,6 +27,7 @@ from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import ProviderError
 from lmux_plug.wire import WireRequest
+from lmux_plug.wire import reclassed
 from lmux_plug_bedrock._wire import CODEC as BEDROCK_CODEC
 from lmux_plug_gemini._codec import GeminiCodec
 from lmux_plug_gemini._codec import GeminiStreamDecoder
@@ -35,6 +36,7 @@ from lmux_plug_gemini._spec import SPEC
 # Loaded before this file by the tests' conftest (the Anthropic variants' module).
 ServedCodec: Any = sys.modules["lmux_contract_examples_shapes"].ServedCodec
 parts_of = sys.modules["lmux_contract_examples_shapes"].parts_of
+sent_blocks = sys.modules["lmux_contract_examples_shapes"].sent_blocks
 
 
 class ServedGemini(ServedCodec):  # type: ignore[misc]
@@ -96,10 +98,9 @@ class DropsAnswerSignature(ServedGemini):
     fails_on = ("reasoning.round_trip", "round_trip")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        for content in sent.body["contents"]:
-            for part in content["parts"]:
-                if not part.get("thought"):
-                    part.pop("thoughtSignature", None)
+        for part in sent_blocks(sent, "contents", "parts"):
+            if not part.get("thought"):
+                part.pop("thoughtSignature", None)
         return sent
 
 
@@ -120,13 +121,7 @@ class _ContextErrorIsPlainCodec(GeminiCodec):
         if not isinstance(refined, InvalidRequestError):
             return refined
         # Every 400 the same class: the context-length refusal is not told apart.
-        return InvalidRequestError(
-            refined.message,
-            provider=refined.provider,
-            model=refined.model,
-            status_code=refined.status_code,
-            body=refined.body,
-        )
+        return reclassed(refined, InvalidRequestError)
 
 
 class ContextErrorIsPlain(ServedGemini):
@@ -178,12 +173,11 @@ class SendsBareToolResult(ServedGemini):
     fails_on = ("requests.conversation", "conversation and tool_result")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        for content in sent.body["contents"]:
-            for part in content["parts"]:
-                answer = part.get("functionResponse")
-                if isinstance(answer, dict) and set(answer["response"]) == {"result"}:
-                    # A text result sent as a bare string (the API takes only objects).
-                    answer["response"] = answer["response"]["result"]
+        for part in sent_blocks(sent, "contents", "parts"):
+            answer = part.get("functionResponse")
+            if isinstance(answer, dict) and set(answer["response"]) == {"result"}:
+                # A text result sent as a bare string (the API takes only objects).
+                answer["response"] = answer["response"]["result"]
         return sent
 
 

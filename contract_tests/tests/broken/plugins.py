@@ -596,18 +596,6 @@ class NamesToolChoiceByMode(AcmePlugin):
         return body
 
 
-class DropsToolDescriptions(AcmePlugin):
-    """Sends each tool without its description (the model then guesses what a tool does)."""
-
-    fails_on = ("requests.tool_choice", "tool_choice")
-
-    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        body = super().encode(request, stream=stream)
-        for tool in body.get("tools", ()):
-            tool["function"]["description"] = ""
-        return body
-
-
 class StreamAsksForWholeAnswer(AcmePlugin):
     """Encodes streamed calls with ``"stream": false``: the API answers with one JSON body."""
 

@@ -102,6 +102,12 @@ def parts_of(request: ChatRequest) -> Iterator[Any]:
         yield from content if isinstance(content, tuple) else ()
 
 
+def sent_blocks(sent: WireRequest, turns: str, blocks: str) -> Iterator[dict[str, Any]]:
+    """Every content block of the turns a body sends (``sent.body[turns][i][blocks]``), in order."""
+    for turn in sent.body[turns]:
+        yield from turn[blocks]
+
+
 def _altered(codec: Any, variant: ServedCodec) -> Any:
     """A codec like ``codec`` whose chat encoding and decoding go through ``variant``."""
 
@@ -151,9 +157,8 @@ class DropsToolErrorFlag(ServedAnthropic):
     fails_on = ("requests.conversation", "conversation")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        for turn in sent.body["messages"]:
-            for block in turn["content"]:
-                block.pop("is_error", None)
+        for block in sent_blocks(sent, "messages", "content"):
+            block.pop("is_error", None)
         return sent
 
 

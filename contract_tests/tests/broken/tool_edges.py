@@ -58,16 +58,36 @@ class UnstatedFinishIsToolCalls(AcmePlugin):
         return data
 
 
-class DropsToolStrictness(AcmePlugin):
-    """Sends every tool without its ``strict`` flag: the API no longer holds it to its schema."""
-
-    fails_on = ("requests.strict_tools", "strict_tools")
+class _EditsEachTool(AcmePlugin):
+    """Sends each tool's ``function`` object as the variant's :meth:`edit` leaves it."""
 
     def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = super().encode(request, stream=stream)
         for tool in body.get("tools", ()):
-            tool["function"].pop("strict", None)
+            self.edit(tool["function"])
         return body
+
+    def edit(self, function: dict[str, Any]) -> None:
+        """Break one field of a tool's ``function`` object in place."""
+        raise NotImplementedError
+
+
+class DropsToolDescriptions(_EditsEachTool):
+    """Sends each tool without its description (the model then guesses what a tool does)."""
+
+    fails_on = ("requests.tool_choice", "tool_choice")
+
+    def edit(self, function: dict[str, Any]) -> None:
+        function["description"] = ""
+
+
+class DropsToolStrictness(_EditsEachTool):
+    """Sends every tool without its ``strict`` flag: the API no longer holds it to its schema."""
+
+    fails_on = ("requests.strict_tools", "strict_tools")
+
+    def edit(self, function: dict[str, Any]) -> None:
+        function.pop("strict", None)
 
 
 class CutToolCallsFinishAsToolCalls(AcmePlugin):

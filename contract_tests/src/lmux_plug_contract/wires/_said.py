@@ -11,12 +11,13 @@ list is flat, so merging changes nothing in it while a misplaced or lost turn do
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from typing import Literal
 
 import attrs
 
-__all__ = ["Said", "SaidKind"]
+__all__ = ["Said", "SaidKind", "keyed_part"]
 
 #: text: a text block; call: a tool call (``text`` is "name {arguments as sorted JSON}");
 #: result: a tool result; thinking: a reasoning block sent back (``redacted`` apart).
@@ -48,3 +49,18 @@ class Said:
         across wires whatever key order or spacing a body has.
         """
         return cls(role, "call", f"{name} {json.dumps(arguments, sort_keys=True)}", ref=ref)
+
+
+def keyed_part(
+    part: Any, media: Callable[[dict[str, Any]], tuple[str, str] | None]
+) -> tuple[str, str]:
+    """A user-turn part of an API that keys parts by name, as ``requests.content_parts`` has it.
+
+    A ``text`` key makes it text; ``media`` names any other object part (None: a part
+    the API does not read); what is left is ``other``, an object by its keys.
+    """
+    if not isinstance(part, dict):
+        return ("other", repr(part))
+    if "text" in part:
+        return ("text", str(part["text"]))
+    return media(part) or ("other", ",".join(sorted(part)))

@@ -30,6 +30,7 @@ from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires._said import keyed_part
 from lmux_plug_contract.wires.anthropic import thinking_refusal
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
@@ -157,19 +158,15 @@ def _block_said(role: str, block: Any) -> Said:
     return Said(role, "other", ",".join(sorted(block)))
 
 
-def _content_part(block: Any) -> tuple[str, str]:
-    """One Converse content block of a user turn as ``requests.content_parts`` names it."""
-    if not isinstance(block, dict):
-        return ("other", repr(block))
-    if "text" in block:
-        return ("text", str(block["text"]))
+def _media_part(block: dict[str, Any]) -> tuple[str, str] | None:
+    """A Converse ``image`` or ``document`` block sent as bytes (an image also from S3)."""
     for key, kind in (("image", "image"), ("document", "file")):
         source = (block.get(key) or {}).get("source") if isinstance(block.get(key), dict) else None
         if isinstance(source, dict) and "bytes" in source:
             return (kind, str(source["bytes"]))
         if key == "image" and isinstance(source, dict) and "s3Location" in source:
             return _s3_image(block["image"], source["s3Location"])
-    return ("other", ",".join(sorted(block)))
+    return None
 
 
 def _s3_image(image: dict[str, Any], location: Any) -> tuple[str, str]:
@@ -303,7 +300,7 @@ class BedrockWire(WireFormat):
         body = request.json() or {}
         users = [m for m in body.get("messages") or () if m.get("role") == "user"]
         blocks = users[-1].get("content") if users else ()
-        return [_content_part(b) for b in blocks or () if "cachePoint" not in b]
+        return [keyed_part(b, _media_part) for b in blocks or () if "cachePoint" not in b]
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``system`` text blocks, then each message's content blocks in order."""

@@ -57,6 +57,12 @@ def _usage(usage: Usage) -> dict[str, Any]:
     return {"billed_units": billed, "tokens": counts}
 
 
+def _answer(message: Mapping[str, Any], finish: str, usage: Usage) -> Reply:
+    """A whole (not streamed) answer: ``message`` ended by ``finish``, with its usage."""
+    body = {"id": "contract-cohere", "message": message, "finish_reason": finish}
+    return Reply(200, _JSON, (json_bytes({**body, "usage": _usage(usage)}),))
+
+
 def _start() -> bytes:
     message = {
         "role": "assistant",
@@ -110,13 +116,8 @@ class CohereWire(PlainAsThinking):
     ) -> Reply:
         """A ``message`` whose ``thinking`` parts come before its text part."""
         parts = [{"type": "thinking", "thinking": b.text} for b in thinking if not b.redacted]
-        body = {
-            "id": "contract-cohere",
-            "message": {"role": "assistant", "content": [*parts, {"type": "text", "text": text}]},
-            "finish_reason": "COMPLETE",
-            "usage": _usage(usage),
-        }
-        return Reply(200, _JSON, (json_bytes(body),))
+        content = [*parts, {"type": "text", "text": text}]
+        return _answer({"role": "assistant", "content": content}, "COMPLETE", usage)
 
     def thinking_stream(
         self, request: CapturedRequest, thinking: Thoughts, pieces: Sequence[str], usage: Usage
@@ -135,18 +136,9 @@ class CohereWire(PlainAsThinking):
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
     ) -> Reply:
         """A ``message`` with ``tool_calls`` (JSON-text arguments), ``finish_reason: TOOL_CALL``."""
-        message = {
-            "role": "assistant",
-            "tool_plan": TOOL_PLAN,
-            "tool_calls": [openai_tool_call(call) for call in calls],
-        }
-        body = {
-            "id": "contract-cohere",
-            "message": message,
-            "finish_reason": "TOOL_CALL",
-            "usage": _usage(usage),
-        }
-        return Reply(200, _JSON, (json_bytes(body),))
+        tool_calls = [openai_tool_call(call) for call in calls]
+        message = {"role": "assistant", "tool_plan": TOOL_PLAN, "tool_calls": tool_calls}
+        return _answer(message, "TOOL_CALL", usage)
 
     def tool_calls_stream(
         self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage

@@ -22,6 +22,7 @@ from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._said import Said
+from lmux_plug_contract.wires._said import keyed_part
 
 __all__ = ["GeminiWire"]
 
@@ -55,6 +56,23 @@ def _usage(usage: Usage) -> dict[str, int]:
         # Cached tokens are part of the prompt's count, reported again on their own.
         counts["cachedContentTokenCount"] = usage.cache_read_tokens
     return counts
+
+
+def _json_reply(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+    """``body`` as the API sends JSON (its content type names the charset)."""
+    return Reply.with_body(
+        json_bytes(body), "application/json; charset=UTF-8", status=status, headers=headers
+    )
+
+
+def _frame(body: Any) -> bytes:
+    """``body`` in one SSE ``data:`` frame (the API ends each with CRLF CRLF)."""
+    return b"data: " + json_bytes(body) + b"\r\n\r\n"
+
+
+def _call_part(call: ToolCall) -> dict[str, Any]:
+    """A whole ``functionCall`` part (Gemini sends arguments as an object, never in pieces)."""
+    return {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
 
 
 def _candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
@@ -111,12 +129,8 @@ def _part_said(role: str, part: Any) -> Said:
     return Said(role, "other", ",".join(sorted(part)))
 
 
-def _content_part(part: Any) -> tuple[str, str]:
-    """One part of a user turn as ``requests.content_parts`` names it."""
-    if not isinstance(part, dict):
-        return ("other", repr(part))
-    if "text" in part:
-        return ("text", str(part["text"]))
+def _media_part(part: dict[str, Any]) -> tuple[str, str]:
+    """An ``inlineData`` part (by its data) or a ``fileData`` part (by its URI)."""
     media = part.get("inlineData") or part.get("fileData")
     media = media if isinstance(media, dict) else {}
     kind = str(media.get("mimeType") or "").split("/", 1)[0]
@@ -181,6 +195,10 @@ class GeminiWire(WireFormat):
             body["usageMetadata"] = _usage(usage)
         return body
 
+    def _part_frame(self, request: CapturedRequest, part: dict[str, Any]) -> bytes:
+        """A stream frame carrying ``part`` before the last one (no finish, no usage)."""
+        return _frame(self._response(request, [part], None, None))
+
     def asks_for_stream(self, request: CapturedRequest) -> bool:
         """Gemini streams on the ``:streamGenerateContent`` method, whatever the body says."""
         return request.path.endswith(":streamGenerateContent")
@@ -188,13 +206,11 @@ class GeminiWire(WireFormat):
     def chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """One candidate with one text part."""
         body = self._response(request, [{"text": text}], "STOP", usage)
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        return _json_reply(body)
 
     def tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """One candidate whose part is a whole ``functionCall``."""
-        part = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
-        body = self._response(request, [part], "STOP", usage)
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        return self.tool_calls_chat(request, (call,), usage)
 
     def stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
@@ -205,20 +221,15 @@ class GeminiWire(WireFormat):
     def _text_stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage, finish: str
     ) -> StreamRendering:
-        frames = [
-            b"data: "
-            + json_bytes(self._response(request, [{"text": piece}], None, None))
-            + b"\r\n\r\n"
-            for piece in pieces[:-1]
-        ]
+        frames = [self._part_frame(request, {"text": piece}) for piece in pieces[:-1]]
         last = self._response(request, [{"text": pieces[-1]}], finish, usage)
-        frames.append(b"data: " + json_bytes(last) + b"\r\n\r\n")
+        frames.append(_frame(last))
         return StreamRendering("text/event-stream", tuple(frames), 1)
 
     def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """A text answer the output limit ended (``types.length_finish``): ``MAX_TOKENS``."""
         body = self._response(request, [{"text": text}], "MAX_TOKENS", usage)
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        return _json_reply(body)
 
     def length_stream(
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
@@ -230,11 +241,7 @@ class GeminiWire(WireFormat):
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """Gemini sends a whole ``functionCall`` (no argument fragments) in the last frame."""
-        part = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
-        body = self._response(request, [part], "STOP", usage)
-        return StreamRendering(
-            "text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1
-        )
+        return self.tool_calls_stream(request, (call,), (fragments,), usage)
 
     def tool_use(self, request: CapturedRequest) -> ToolUse:
         """``tools[].functionDeclarations[].name``; ``toolConfig.functionCallingConfig``.
@@ -302,7 +309,8 @@ class GeminiWire(WireFormat):
         """The last user content's parts: ``text``, ``inlineData``, ``fileData``."""
         body = request.json() or {}
         users = [c for c in body.get("contents") or () if c.get("role", "user") == "user"]
-        return [_content_part(part) for part in (users[-1].get("parts") if users else ()) or ()]
+        parts = (users[-1].get("parts") if users else ()) or ()
+        return [keyed_part(part, _media_part) for part in parts]
 
     def conversation(self, request: CapturedRequest) -> list[Said]:
         """``systemInstruction.parts``, then each ``contents`` entry's parts.
@@ -323,7 +331,7 @@ class GeminiWire(WireFormat):
     ) -> Reply:
         """Thought parts (``thought: true``), then the text part carrying the signature."""
         body = self._response(request, self._thinking_parts(thinking, text), "STOP", usage)
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        return _json_reply(body)
 
     def _thinking_parts(self, thinking: Thoughts, text: str) -> list[dict[str, Any]]:
         # Gemini has no redacted reasoning; the signature comes on the first answer part.
@@ -341,10 +349,7 @@ class GeminiWire(WireFormat):
     ) -> StreamRendering:
         """A frame per thought part, then the text: its first frame carries the signature."""
         *thoughts, first = self._thinking_parts(thinking, pieces[0])
-        frames = [
-            b"data: " + json_bytes(self._response(request, [part], None, None)) + b"\r\n\r\n"
-            for part in (*thoughts, first)
-        ]
+        frames = [self._part_frame(request, part) for part in (*thoughts, first)]
         text = self.stream(request, pieces[1:], usage) if len(pieces) > 1 else None
         rest = text.frames if text is not None else ()
         return StreamRendering("text/event-stream", (*frames, *rest), 1)
@@ -370,19 +375,15 @@ class GeminiWire(WireFormat):
         self, request: CapturedRequest, calls: Sequence[ToolCall], usage: Usage
     ) -> Reply:
         """One ``functionCall`` part per call in one candidate."""
-        parts = [{"functionCall": {"name": c.name, "args": json.loads(c.arguments)}} for c in calls]
-        body = self._response(request, parts, "STOP", usage)
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        body = self._response(request, [_call_part(c) for c in calls], "STOP", usage)
+        return _json_reply(body)
 
     def tool_calls_stream(
         self, request: CapturedRequest, calls: Sequence[ToolCall], fragments: Pieces, usage: Usage
     ) -> StreamRendering:
         """Parallel calls arrive together: one frame, one whole ``functionCall`` part each."""
-        parts = [{"functionCall": {"name": c.name, "args": json.loads(c.arguments)}} for c in calls]
-        body = self._response(request, parts, "STOP", usage)
-        return StreamRendering(
-            "text/event-stream", (b"data: " + json_bytes(body) + b"\r\n\r\n",), 1
-        )
+        body = self._response(request, [_call_part(c) for c in calls], "STOP", usage)
+        return StreamRendering("text/event-stream", (_frame(body),), 1)
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``requests[].content.parts[].text`` (batch) or ``content.parts[].text``."""
@@ -402,25 +403,20 @@ class GeminiWire(WireFormat):
             body: dict[str, Any] = {"embedding": {"values": list(vectors[0])}}
         else:
             body = {"embeddings": [{"values": list(v)} for v in vectors]}
-        return Reply(200, {"content-type": "application/json; charset=UTF-8"}, (json_bytes(body),))
+        return _json_reply(body)
 
     def error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> Reply:
         """``{"error": {"code", "message", "status"}}`` with the gRPC status name."""
         body = {
             "error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
         }
-        all_headers = {"content-type": "application/json; charset=UTF-8", **(headers or {})}
-        return Reply(status, all_headers, (json_bytes(body),))
+        return _json_reply(body, status, headers)
 
     def stream_error(self, message: str) -> bytes:
         """An ``error`` object in a ``data:`` frame."""
-        return (
-            b"data: "
-            + json_bytes({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
-            + b"\r\n\r\n"
-        )
+        return _frame({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}})
 
     def stream_error_for(self, status: int, message: str) -> bytes:
         """The ``error`` object of HTTP ``status`` (gRPC status name) in a ``data:`` frame."""
         error = {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
-        return b"data: " + json_bytes({"error": error}) + b"\r\n\r\n"
+        return _frame({"error": error})
