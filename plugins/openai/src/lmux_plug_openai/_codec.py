@@ -776,10 +776,12 @@ class ChatStreamDecoder:
         if self.done:
             return []
         self._closing = True
+        # The body ended inside an event: what followed it (the usage, [DONE]) was cut off.
+        cut = self._sse.pending
         chunks = self._handle(self._sse.flush())
         if chunks and chunks[-1].finish_reason is not None:
             return chunks  # [DONE] was in the unterminated tail
-        if self._finish_seen:
+        if self._finish_seen and not cut:
             # finish_reason arrived but [DONE] did not (body-only fixtures, lax servers).
             return [*chunks, self._terminal()]
         if not self._events:
