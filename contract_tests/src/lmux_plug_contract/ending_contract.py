@@ -25,11 +25,12 @@ cleanly, on a frame boundary, and sends only numbers JSON can carry:
 - ``requests.non_finite[extra_nan|extra_inf|nested|embed|tool_schema]``: a NaN or an
   infinity in ``extra_body`` (on a chat, a stream and an embeddings call, and nested in a
   list) or in a tool's parameter schema. JSON has no such numbers (RFC 8259 section 6):
-  the request is refused with ``InvalidRequestError`` before any I/O. A plugin that
-  rewrites a tool schema may leave the number out instead, so there a body the server
-  reads as strict JSON passes too; ``extra_body`` members reach the body unchanged
-  (``requests.extra_body``), so there only a refusal does. A plugin that does not serve
-  the call at all (``UnsupportedFeatureError`` before any I/O) skips.
+  the request is refused with ``InvalidRequestError`` before any I/O, never sent with the
+  value changed (``null``, a string). A plugin that rewrites a tool schema may leave the
+  number out, and one that sends no ``extra_body`` on a path leaves it out there
+  (``requests.extra_body`` judges that): a strict JSON body without the member passes.
+  A plugin that does not serve the call at all (``UnsupportedFeatureError`` before any
+  I/O) skips.
 
 Each is skipped, saying so, where the provider does no HTTP or lacks the capability.
 """
@@ -188,6 +189,12 @@ def _strict_json(body: bytes) -> bool:
     return True
 
 
+def _members(body: bytes) -> set[str]:
+    """The top-level member names of a JSON object ``body`` (none for anything else)."""
+    value = json.loads(body)
+    return set(value) if isinstance(value, dict) else set()
+
+
 class EndingContract:
     """Answers cut inside a frame or a body; request bodies with NaN or an infinity."""
 
@@ -303,8 +310,10 @@ class EndingContract:
             assert not contract.server.requests, f"{what} was refused only after it was sent"
             return
         sent = contract.server.requests[-1].body if contract.server.requests else b""
-        # Only a tool schema may be rewritten without the number; extra_body goes as given.
-        assert _strict_json(sent) if case == "tool_schema" else False, (
+        # Sent, the number may only be left out: a tool schema rewritten without it, or
+        # extra_body not sent on this path at all (requests.extra_body judges that).
+        extra = params.get("extra_body", {})
+        assert _strict_json(sent) and not extra.keys() & _members(sent), (
             f"{what} was sent (the body: {sent[:120]!r}); JSON has no NaN or infinity: "
             "refuse it with InvalidRequestError before any I/O"
         )
