@@ -307,7 +307,16 @@ _NAMES_CHECKED: dict[str, str] = {}
 
 
 def _json_bytes(json_body: Any) -> bytes | None:
-    return None if json_body is None else json.dumps(json_body).encode()
+    if json_body is None:
+        return None
+    try:
+        # allow_nan=False: NaN and the infinities are no JSON (RFC 8259, section 6). Sent as
+        # the bare words json writes for them, every API refuses the body after the round
+        # trip; refused here, the caller learns which value it was before any I/O.
+        return json.dumps(json_body, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        msg = f"the request body cannot be sent as JSON: {exc}"
+        raise InvalidRequestError(msg) from exc
 
 
 def check_request_headers(headers: Mapping[str, str] | None, *, has_body: bool) -> dict[str, str]:

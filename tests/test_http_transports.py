@@ -114,6 +114,17 @@ async def test_mock_transport_applies_the_header_policy_and_checks_handlers() ->
         await wrong.request("GET", "http://x.invalid/")
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+async def test_a_body_json_cannot_carry_is_refused_before_the_handler(number: float) -> None:
+    # Sent as json writes it (NaN, Infinity), every API would answer 400 after the trip.
+    transport = MockTransport(lambda _r: MockResponse.json({}))
+    with pytest.raises(InvalidRequestError, match="cannot be sent as JSON"):
+        await transport.request("POST", "http://x.invalid/", json_body={"w": [0.5, number]})
+    with pytest.raises(InvalidRequestError, match="cannot be sent as JSON"):
+        await transport.request("POST", "http://x.invalid/", json_body={"w": {1, 2}})
+    assert transport.requests == []
+
+
 async def test_record_then_replay_without_network(tmp_path: Path) -> None:
     cassette = tmp_path / "chat.jsonl"
     async with FakeOpenAIServer() as server:

@@ -243,7 +243,7 @@ def survivors_of(path: Path, target: str) -> set[tuple[str, str, int]]:
         row
         for result in json.loads(path.read_text(encoding="utf-8"))
         if result["target"] == target
-        for row in result["survivors"]
+        for row in (*result["survivors"], *result.get("undecided", ()))
     ]
     return {(row["module"], row["operator"], int(row["occurrence"])) for row in rows}
 
@@ -270,6 +270,8 @@ def _results(root: Path, database: Path) -> list[dict[str, Any]]:
                     "occurrence": mutation.occurrence,
                     "outcome": str(result.test_outcome.value if result.test_outcome else ""),
                     "worker": str(result.worker_outcome.value),
+                    # cosmic-ray's word for a test run it stopped at the timeout.
+                    "timed_out": result.output == "timeout",
                     "diff": result.diff or "",
                 }
             )
@@ -298,7 +300,11 @@ def score(rows: Sequence[dict[str, Any]], known: Sequence[dict[str, str]]) -> di
     survived = [r for r in judged if r["outcome"] == "survived"]
     equivalent = [r for r in survived if _is_equivalent(r, known)]
     live = [r for r in survived if r not in equivalent]
-    killed = [r for r in judged if r["outcome"] == "killed"]
+    # cosmic-ray counts a run it stopped at --timeout as killed; on a loaded machine a
+    # survivor's whole certification outlives it, so those are undecided, not killed (and
+    # out of the score, listed for --rerun with a longer --timeout).
+    undecided = [r for r in judged if r["outcome"] == "killed" and r.get("timed_out")]
+    killed = [r for r in judged if r["outcome"] == "killed" and r not in undecided]
     counted = len(killed) + len(live)
     return {
         "mutants": len(rows),
@@ -306,8 +312,10 @@ def score(rows: Sequence[dict[str, Any]], known: Sequence[dict[str, str]]) -> di
         "equivalent": len(equivalent),
         "survived": len(live),
         "incompetent": len(incompetent),
+        "timed_out": len(undecided),
         "score": round(100.0 * len(killed) / counted, 1) if counted else 100.0,
         "survivors": live,
+        "undecided": undecided,
     }
 
 
@@ -350,7 +358,8 @@ def _report(result: dict[str, Any]) -> str:
     head = (
         f"{result['target']}: {result['mutants']} mutants, {result['killed']} killed, "
         f"{result['equivalent']} equivalent, {result['survived']} survived, "
-        f"{result['incompetent']} incompetent: score {result['score']}% "
+        f"{result['incompetent']} incompetent, {result['timed_out']} timed out (undecided): "
+        f"score {result['score']}% "
         f"({result['seconds']} s; left out: {result['annotation_mutants']} mutants of type "
         f"annotations, equivalent by construction, and {result['stillborn']} stillborn, "
         "that do not compile)"
@@ -359,6 +368,10 @@ def _report(result: dict[str, Any]) -> str:
     lines += [
         f"  survived {row['module']}:{row['line']} {row['operator']}: {row['source']}"
         for row in result["survivors"]
+    ]
+    lines += [
+        f"  timed out {row['module']}:{row['line']} {row['operator']}: {row['source']}"
+        for row in result["undecided"]
     ]
     return "\n".join(lines) + "\n"
 

@@ -50,6 +50,7 @@ EXAMPLE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
         "lmux_contract_examples_openai_dialects",
         (*_ANTHROPIC, "lmux_plug_openai"),
     ),
+    "endings.py": ("lmux_contract_examples_endings", (*_ANTHROPIC, "lmux_plug_openai")),
 }
 
 

@@ -65,6 +65,15 @@ def test_only_listed_equivalent_survivors_leave_the_score() -> None:
     assert result["score"] == 50.0
 
 
+def test_a_timed_out_run_is_undecided_not_killed() -> None:
+    # cosmic-ray reports a run it stopped at the timeout as killed, with the output "timeout".
+    score = _driver().score
+    stopped = {**_row("killed", "done = True"), "timed_out": True}
+    result = score([_row("killed"), _row("survived"), stopped], [])
+    assert (result["killed"], result["survived"], result["timed_out"]) == (1, 1, 1)
+    assert result["score"] == 50.0 and result["undecided"] == [stopped]
+
+
 def test_equivalent_entries_name_lines_that_exist() -> None:
     # A stale entry (its line edited away) would silently stop excusing anything.
     driver = _driver()

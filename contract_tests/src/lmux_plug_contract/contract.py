@@ -83,6 +83,7 @@ from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
 from lmux_plug_contract.dialect_contract import DialectContract
 from lmux_plug_contract.edge_contract import EdgeContract
+from lmux_plug_contract.ending_contract import EndingContract
 from lmux_plug_contract.family_contract import FamilyContract
 from lmux_plug_contract.margins_contract import MarginsContract
 from lmux_plug_contract.server import WireServer
@@ -181,6 +182,7 @@ class ProviderContract(
     MarginsContract,
     AnswerContract,
     DialectContract,
+    EndingContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -147,8 +147,9 @@ class AcmePlugin:
                 }
                 for t in request.tools
             ]
-        if request.tool_choice is not None:
-            choice = request.tool_choice
+        choice = request.tool_choice
+        # Without tools the API refuses any tool_choice (400): auto and none then ask nothing.
+        if choice is not None and (request.tools or choice.mode in ("required", "function")):
             body["tool_choice"] = (
                 {"type": "function", "function": {"name": choice.function_name}}
                 if choice.mode == "function"

@@ -192,11 +192,20 @@ def test_json_schema_format() -> None:
         ),
         ({"extra": {"when": object()}}, "JSON-serialisable"),
         ({"tool_choice": ToolChoice(mode="function")}, "function name"),
+        ({"tool_choice": ToolChoice.function("lookup")}, "no tools were given"),
+        ({"tool_choice": ToolChoice(mode="required")}, "no tools were given"),
+        ({"extra": {"weight": float("nan")}}, "JSON-serialisable"),
     ],
 )
 def test_bad_input_is_rejected_before_io(changes: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidRequestError, match=match):
         encode_chat(request(**changes), PLAIN)
+
+
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_a_tool_choice_asking_nothing_is_left_out_without_tools(mode: str) -> None:
+    # The API answers 400 to any tool_choice without tools; auto and none change nothing then.
+    assert "tool_choice" not in encode_chat(request(tool_choice=ToolChoice(mode=mode)), PLAIN)
 
 
 def test_empty_assistant_turn_gets_empty_content() -> None:

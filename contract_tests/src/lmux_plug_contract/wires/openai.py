@@ -18,10 +18,12 @@ from lmux_plug import ToolCall
 from lmux_plug import Usage
 from lmux_plug.testing.wire_formats import OpenAIWire as _RenderingWire
 
+from lmux_plug_contract.wires._base import EVERY_TOOL_CHOICE
 from lmux_plug_contract.wires._base import CapturedRequest
 from lmux_plug_contract.wires._base import Reply
 from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
+from lmux_plug_contract.wires._base import ToolUse
 from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import halves
 from lmux_plug_contract.wires._said import Said
@@ -114,6 +116,8 @@ class OpenAIWire(_RenderingWire):
     #: a rate limit by its ``code``, a relayed upstream failure by the status as a number
     #: in ``code`` (OpenRouter). Other refusals come before the stream, as HTTP statuses.
     stream_error_statuses = (429, 500, 502, 503, 504, 529)
+    #: Chat Completions takes every tool choice (``auto``, ``none``, ``required``, a function).
+    tool_choices = EVERY_TOOL_CHOICE
     #: Where a message or delta carries reasoning text: DeepSeek's (and vLLM's) name; the
     #: dialects of OpenRouter and Groq say ``reasoning`` (``wires/openai_dialects.py``).
     reasoning_key = "reasoning_content"
@@ -162,22 +166,55 @@ class OpenAIWire(_RenderingWire):
             and t["function"].get("strict") is True
         )
 
+    def tool_use(self, request: CapturedRequest) -> ToolUse:
+        """As the rendering wire reads it; a ``tool_choice`` without ``tools`` is refused.
+
+        The API answers 400 ("Invalid value for 'tool_choice': 'tool_choice' is only allowed
+        when 'tools' are specified."), whatever the choice, ``auto`` and ``none`` too.
+        """
+        body = request.json() or {}
+        if isinstance(body, Mapping) and "tool_choice" in body and not body.get("tools"):
+            msg = "'tool_choice' is only allowed when 'tools' are specified"
+            raise ValueError(msg)
+        return super().tool_use(request)
+
+    @staticmethod
+    def _finishing(reply: Reply, finish: str) -> Reply:
+        """A ``chat.completion`` ``reply`` whose choice ends with ``finish`` instead."""
+
+        def end(body: Any) -> None:
+            body["choices"][0]["finish_reason"] = finish
+
+        return edit_json(reply, end)
+
+    def _ending_with(
+        self, request: CapturedRequest, rendering: StreamRendering, finish: str, usage: Usage
+    ) -> StreamRendering:
+        """``rendering`` with its ending (finish chunk, usage, ``[DONE]``) saying ``finish``."""
+        ending = self._ending(request.model_hint, finish, usage)
+        frames = (*rendering.frames[: -rendering.terminal], *ending)
+        return attrs.evolve(rendering, frames=frames, terminal=len(ending))
+
     def cut_tool_chat(self, request: CapturedRequest, call: ToolCall, usage: Usage) -> Reply:
         """A tool-call answer cut off at the token cap: ``finish_reason: length``.
 
         The API stops mid-arguments and says so with ``length``, not ``tool_calls``.
         """
-
-        def cut(body: Any) -> None:
-            body["choices"][0]["finish_reason"] = "length"
-
-        return edit_json(self.tool_calls_chat(request, (call,), usage), cut)
+        return self._finishing(self.tool_calls_chat(request, (call,), usage), "length")
 
     def cut_tool_stream(
         self, request: CapturedRequest, call: ToolCall, fragments: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """A streamed tool call cut off at the token cap: the finish chunk says ``length``."""
         rendering = self.tool_calls_stream(request, (call,), (fragments,), usage)
-        ending = self._ending(request.model_hint, "length", usage)
-        frames = (*rendering.frames[: -rendering.terminal], *ending)
-        return attrs.evolve(rendering, frames=frames, terminal=len(ending))
+        return self._ending_with(request, rendering, "length", usage)
+
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer the output limit ended (``types.length_finish``): ``length``."""
+        return self._finishing(self.chat(request, text, usage), "length")
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """A streamed text answer the output limit ended: the finish chunk says ``length``."""
+        return self._ending_with(request, self.stream(request, pieces, usage), "length", usage)

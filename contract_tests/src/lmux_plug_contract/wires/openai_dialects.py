@@ -84,6 +84,11 @@ class _DialectWire(OpenAIWire):
     #: The body members the server reads the output-token cap from, first found first.
     token_cap_keys: ClassVar[tuple[str, ...]] = ("max_tokens",)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Name each dialect after its host, so a skip says which server's forms it lacks."""
+        super().__init_subclass__(**kwargs)
+        cls.name = f"openai ({cls.host})"
+
     def token_cap(self, request: CapturedRequest) -> int | None:
         """``requests.token_cap``: the output-token cap as the server reads it (None: none)."""
         body = request.json() or {}

@@ -51,6 +51,7 @@ from lmux_plug import TextResponseFormat
 from lmux_plug import ThinkingBlock
 from lmux_plug import ToolCall
 from lmux_plug import ToolCallDelta
+from lmux_plug import ToolChoice
 from lmux_plug import ToolMessage
 from lmux_plug import Usage
 from lmux_plug import UserMessage
@@ -384,6 +385,24 @@ def _tool(tool: Any) -> dict[str, Any]:
     return {"type": "function", "function": out}
 
 
+def _tool_choice_into(body: dict[str, Any], choice: ToolChoice, *, offered: bool) -> None:
+    """Set ``body["tool_choice"]``; ``offered``: the request offers tools."""
+    if choice.mode == "function" and not choice.function_name:
+        msg = "tool_choice 'function' needs a function name"
+        raise InvalidRequestError(msg)
+    if not offered:
+        # The API refuses any tool_choice without tools (400). Without tools auto and none
+        # ask nothing of the model, so they are left out; a forced call cannot be made.
+        if choice.mode in ("required", "function"):
+            msg = f"tool_choice {choice.mode!r} forces a tool call, but no tools were given"
+            raise InvalidRequestError(msg)
+        return
+    if choice.mode == "function":
+        body["tool_choice"] = {"type": "function", "function": {"name": choice.function_name}}
+    else:
+        body["tool_choice"] = choice.mode
+
+
 def _response_format(value: Any) -> dict[str, Any] | None:
     if value is None or isinstance(value, TextResponseFormat):
         return None
@@ -470,14 +489,7 @@ def encode_chat(
     if request.tools:
         body["tools"] = [_tool(t) for t in request.tools]
     if request.tool_choice is not None:
-        choice = request.tool_choice
-        if choice.mode == "function":
-            if not choice.function_name:
-                msg = "tool_choice 'function' needs a function name"
-                raise InvalidRequestError(msg)
-            body["tool_choice"] = {"type": "function", "function": {"name": choice.function_name}}
-        else:
-            body["tool_choice"] = choice.mode
+        _tool_choice_into(body, request.tool_choice, offered=bool(request.tools))
     response_format = _response_format(request.response_format)
     if response_format is not None:
         body["response_format"] = response_format
@@ -776,10 +788,12 @@ class ChatStreamDecoder:
         if self.done:
             return []
         self._closing = True
+        # The body ended inside an event: what followed it (the usage, [DONE]) was cut off.
+        cut = self._sse.pending
         chunks = self._handle(self._sse.flush())
         if chunks and chunks[-1].finish_reason is not None:
             return chunks  # [DONE] was in the unterminated tail
-        if self._finish_seen:
+        if self._finish_seen and not cut:
             # finish_reason arrived but [DONE] did not (body-only fixtures, lax servers).
             return [*chunks, self._terminal()]
         if not self._events:
