@@ -1,5 +1,8 @@
 """Broken variants of the in-repo Anthropic codec for the clauses of ``margins_contract``.
 
+(Also for ``budget_contract`` and ``chunk_contract``, written from the same codec's later
+survivors: the variants at the end of this file.)
+
 Each carries one defect that mutation testing of the Anthropic codec showed the suite let
 live, written the way a plugin author could: the codec served as a plugin object (as
 ``broken/shapes.py`` serves it), one thing changed. Each one's ``fails_on`` names the
@@ -216,3 +219,51 @@ class EmptyArgumentsStayEmpty(ServedAnthropic):
 
     fails_on = ("tools.no_arguments", "no_arguments")
     codec = _DecoderCodec(_NoEmptyInputDecoder)
+
+
+class HalvesBudgetUnderCap(ServedAnthropic):
+    """Fits a budget under a small cap as half the cap, not the cap less one token.
+
+    Each budget is one the API accepts; at ``max_tokens=3000`` ``low`` keeps its 2048 while
+    ``medium`` gets 1500: the higher level thinks less (``reasoning.budget_order``).
+    """
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking, cap = sent.body.get("thinking"), sent.body["max_tokens"]
+        if (
+            thinking
+            and thinking["budget_tokens"] == cap - 1
+            and cap // 2 >= REASONING_BUDGETS["minimal"]
+        ):
+            thinking["budget_tokens"] = cap // 2
+        return sent
+
+
+class BudgetBeyondOutputLimit(ServedAnthropic):
+    """Without a cap, sends each level's budget and the answer room past the model's limit."""
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        level = request.reasoning_effort
+        if request.max_tokens is None and level in REASONING_BUDGETS and "thinking" in sent.body:
+            # The level's budget kept whole: Opus 4's 32,000 output tokens ignored at xhigh.
+            budget = REASONING_BUDGETS[level]
+            sent.body["thinking"]["budget_tokens"] = budget
+            sent.body["max_tokens"] = max(sent.body["max_tokens"], budget + 4096)
+        return sent
+
+
+class _EmptyChunkDecoder(StreamDecoder):
+    def _on_message_stop(self, data: Mapping[str, Any]) -> list[ChatChunk]:
+        # A held-back text flushed even when nothing was held: an empty chunk at every end.
+        return [self._chunk(delta=""), *super()._on_message_stop(data)]
+
+
+class EmptyChunkBeforeFinish(ServedAnthropic):
+    """Hands out a chunk carrying nothing before the terminal chunk of every stream."""
+
+    fails_on = ("streaming.empty_chunks", "empty_chunks")
+    codec = _DecoderCodec(_EmptyChunkDecoder)

@@ -251,8 +251,14 @@ class AnthropicWire(WireFormat):
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """Text deltas in one content block, usage in ``message_delta``."""
+        return self._text_stream(request, pieces, usage, "end_turn")
+
+    def _text_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage, stop_reason: str
+    ) -> StreamRendering:
+        """One streamed text block whose ``message_delta`` says ``stop_reason``."""
         frames = [self._start(request.model_hint, usage), *self._text_block(pieces, 0)]
-        ending = self._ending("end_turn", usage)
+        ending = self._ending(stop_reason, usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
     def tool_stream(
@@ -276,6 +282,17 @@ class AnthropicWire(WireFormat):
         """
         body = request.json() or {}
         return thinking_refusal(body.get("thinking"), body.get("max_tokens"))
+
+    def thinking_budget(self, request: CapturedRequest) -> int | None:
+        """``reasoning.budget_order``: ``thinking.budget_tokens`` when thinking is enabled."""
+        thinking = (request.json() or {}).get("thinking")
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        return budget if self.reasoning_enabled(request) and type(budget) is int else None
+
+    def token_cap(self, request: CapturedRequest) -> int | None:
+        """The output-token cap the API reads: ``max_tokens`` (None: none or not an int)."""
+        cap = (request.json() or {}).get("max_tokens")
+        return cap if type(cap) is int else None
 
     def tool_use(self, request: CapturedRequest) -> ToolUse:
         """``tools[].name``; ``tool_choice.type`` auto (default), any, tool (``name``), none."""
@@ -599,10 +616,29 @@ class AnthropicWire(WireFormat):
             if isinstance(b, dict) and "cache_control" in b
         ]
 
+    def _stopped_chat(
+        self, request: CapturedRequest, text: str, usage: Usage, stop_reason: str
+    ) -> Reply:
+        """A ``message`` with one text block and ``stop_reason``."""
+
+        def stop(body: Any) -> None:
+            body["stop_reason"] = stop_reason
+
+        return edit_json(self.chat(request, text, usage), stop)
+
     def refusal_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """The model declining to answer: its text, ``stop_reason: refusal``."""
+        return self._stopped_chat(request, text, usage, "refusal")
 
-        def refuse(body: Any) -> None:
-            body["stop_reason"] = "refusal"
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer ``max_tokens`` ended (``types.length_finish``), as recorded.
 
-        return edit_json(self.chat(request, text, usage), refuse)
+        The API keeps the text it wrote and says ``stop_reason: max_tokens``.
+        """
+        return self._stopped_chat(request, text, usage, "max_tokens")
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """The streamed :meth:`length_chat`: ``message_delta`` says ``max_tokens``."""
+        return self._text_stream(request, pieces, usage, "max_tokens")
