@@ -27,6 +27,7 @@ from lmux_plug import FileContent
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
+from lmux_plug import ToolMessage
 from lmux_plug import UserMessage
 from lmux_plug.wire import WireRequest
 from lmux_plug_anthropic._codec import REASONING_BUDGETS
@@ -267,3 +268,24 @@ class EmptyChunkBeforeFinish(ServedAnthropic):
 
     fails_on = ("streaming.empty_chunks", "empty_chunks")
     codec = _DecoderCodec(_EmptyChunkDecoder)
+
+
+def _paired_only(request: ChatRequest) -> ChatRequest:
+    called: set[str] = set()
+    messages = []
+    for message in request.messages:
+        if isinstance(message, ToolMessage) and message.tool_call_id not in called:
+            continue  # a result that answers no call: dropped instead of refused
+        if isinstance(message, AssistantMessage):
+            called = {call.id for call in message.tool_calls}
+        messages.append(message)
+    return attrs.evolve(request, messages=messages)
+
+
+class DropsUnpairedResults(ServedAnthropic):
+    """Drops a tool result that answers no call and sends the rest, instead of refusing it."""
+
+    fails_on = ("requests.tool_pairs", "tool_pairs and orphan_result")
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        return _paired_only(request)

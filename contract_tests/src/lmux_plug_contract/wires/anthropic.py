@@ -161,6 +161,9 @@ class AnthropicWire(WireFormat):
     cache_usage = ("read", "write")
     #: ``tools.no_arguments``: a call without input streams no ``input_json_delta`` at all.
     streams_empty_input = True
+    #: ``requests.tool_pairs``: the API refuses a tool result that answers no call of the
+    #: message before it, a call without its result in the next one, and duplicate tools.
+    pairs_tool_calls = True
     embeddings = False
     embed_usage = False
 

@@ -1,0 +1,98 @@
+"""Contract clause on tool calls and results that do not pair, refused before any I/O.
+
+:class:`PairsContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+Mutation testing of the Anthropic codec on five seeds left alive, on every seed, mutants
+that turn off the codec's check of tool pairs: they send the conversation, the API
+refuses it with a 400 and the caller gets the same ``InvalidRequestError``, one round
+trip later. Nothing told the two apart, because the contract never asked for the refusal
+before the request went out.
+
+- ``requests.tool_pairs[orphan_result|unanswered_call|other_id|duplicate_tool]`` (a wire
+  whose API refuses unpaired tool blocks, :attr:`pairs_tool_calls`: Anthropic's): a tool
+  result that answers no call of the assistant message right before it, a call whose
+  result never comes, a result naming another call's id, and two tools of one name are
+  bad input the plugin can see in the request. Its API refuses each (400: "tool_use ids
+  were found without tool_result blocks immediately after", "unexpected tool_use_id found
+  in tool_result blocks", "Tool names must be unique"), so, by the project's rule for bad
+  input, the plugin refuses each with ``InvalidRequestError`` before any I/O: no request
+  reaches the server (which answers 500 to anything that does).
+
+A wire whose API accepts such a conversation (or whose plugins are not held to pairing:
+the OpenAI wire's ``acme`` example passes pairs through) does not declare it, and the
+clause is skipped there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pytest
+from lmux_plug import AssistantMessage
+from lmux_plug import Capability
+from lmux_plug import InvalidRequestError
+from lmux_plug import ToolMessage
+from lmux_plug import UserMessage
+
+from lmux_plug_contract import _canon as canon
+from lmux_plug_contract._calls import fail_foreign
+from lmux_plug_contract._calls import failing_registry
+from lmux_plug_contract._clauses import clause
+
+if TYPE_CHECKING:
+    from lmux_plug_contract._session import ContractSession
+
+__all__ = ["PairsContract"]
+
+_RESULT = "Sunny, 21 °C."
+_CALLED = AssistantMessage(None, tool_calls=(canon.TOOL_CALL,))
+#: case -> (the conversation, the tools offered): each one the API refuses.
+_CASES: dict[str, tuple[list[Any], list[Any]]] = {
+    "orphan_result": (
+        [
+            UserMessage(canon.TOOL_PROMPT),
+            AssistantMessage("Let me look that up ✓."),
+            ToolMessage(_RESULT, canon.TOOL_CALL.id),
+        ],
+        [canon.WEATHER_TOOL],
+    ),
+    "unanswered_call": (
+        [UserMessage(canon.TOOL_PROMPT), _CALLED, UserMessage("Never mind, thanks ✓.")],
+        [canon.WEATHER_TOOL],
+    ),
+    "other_id": (
+        [UserMessage(canon.TOOL_PROMPT), _CALLED, ToolMessage(_RESULT, "call_contract_other")],
+        [canon.WEATHER_TOOL],
+    ),
+    "duplicate_tool": ([UserMessage(canon.TOOL_PROMPT)], [canon.WEATHER_TOOL, canon.WEATHER_TOOL]),
+}
+
+
+class PairsContract:
+    """The clause on unpaired tool calls and results (mixed in)."""
+
+    @clause("requests.tool_pairs")
+    @pytest.mark.parametrize("case", list(_CASES))
+    def test_requests_tool_pairs(self, contract: ContractSession, case: str) -> None:
+        """Unpaired tool calls or results, or two tools of one name, are refused before I/O."""
+        wire = contract.require_wire()
+        if not getattr(wire, "pairs_tool_calls", False):
+            pytest.skip(f"not declared: the wire {wire.name!r} does not refuse unpaired tools")
+        model = contract.model(Capability.CHAT, Capability.TOOLS)
+        messages, tools = _CASES[case]
+        registry = failing_registry(contract)
+        params = contract.params(tools=tools)
+        try:
+            contract.run(registry.achat(contract.ref(model), messages, **params))
+        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+            fail_foreign(exc, case)
+            sent = len(contract.server.requests)
+            assert not sent, (
+                f"{case}: the API refuses this request, and the plugin sent it anyway "
+                f"(refused after I/O: {type(exc).__name__}: {exc}); refuse it before sending"
+            )
+            assert isinstance(exc, InvalidRequestError), (
+                f"{case}: refused with {type(exc).__name__}, not InvalidRequestError: {exc}"
+            )
+            return
+        pytest.fail(f"{case}: a request the API refuses gave an answer")
