@@ -103,6 +103,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ERROR_EXPECTATIONS: dict[int, tuple[type[LmuxError], bool]] = {
     400: (InvalidRequestError, False),
     401: (AuthenticationError, False),
+    402: (InvalidRequestError, False),
     403: (AuthenticationError, False),
     404: (NotFoundError, False),
     408: (TimeoutError, True),

@@ -30,6 +30,7 @@ __all__ = ["MIN_THINKING_BUDGET", "AnthropicWire", "thinking_refusal"]
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     409: "invalid_request_error",
@@ -492,8 +493,9 @@ class AnthropicWire(WireFormat):
         )
 
     #: The statuses whose error type the API names in an ``event: error`` (its errors page:
-    #: 504 is ``timeout_error``, 529 ``overloaded_error``; 409 and 422 share 400's type).
-    stream_error_statuses = (400, 401, 403, 404, 413, 429, 500, 504, 529)
+    #: 402 is ``billing_error``, 504 ``timeout_error``, 529 ``overloaded_error``; 409 and
+    #: 422 share 400's type).
+    stream_error_statuses = (400, 401, 402, 403, 404, 413, 429, 500, 504, 529)
 
     def stream_error_for(self, status: int, message: str) -> bytes:
         """``event: error`` with the error type of HTTP ``status``."""
