@@ -43,24 +43,36 @@ __all__ = ["BudgetContract"]
 _CAPS: tuple[int | None, ...] = (None, 3000, 20000)
 
 
+def _readers(
+    contract: ContractSession,
+) -> tuple[Callable[[CapturedRequest], int | None], Callable[[CapturedRequest], int | None]]:
+    """The wire's readers of a body's thinking budget and token cap, or skip: it has none."""
+    wire = contract.require_wire()
+    readers = (getattr(wire, "thinking_budget", None), getattr(wire, "token_cap", None))
+    if not all(map(callable, readers)):
+        pytest.skip(f"not declared: the wire {wire.name!r} reads no thinking budget")
+    return readers  # type: ignore[return-value]
+
+
+def _reasoning_models(contract: ContractSession) -> list[str]:
+    """Every declared model that reasons (skip: none does); a codec may budget each apart."""
+    contract.model(Capability.CHAT, Capability.REASONING)
+    return [
+        m.id
+        for m in contract.spec.models
+        if {Capability.CHAT, Capability.REASONING} <= contract.spec.capabilities_of(m.id)
+    ]
+
+
 class BudgetContract:
     """The clause on how reasoning budgets grow with the effort level (mixed in)."""
 
     @clause("reasoning.budget_order")
     def test_reasoning_budget_order(self, contract: ContractSession) -> None:
         """A higher reasoning_effort never thinks less; no cap sends one within the model's."""
-        wire = contract.require_wire()
-        read = getattr(wire, "thinking_budget", None)
-        cap_of = getattr(wire, "token_cap", None)
-        if not callable(read) or not callable(cap_of):
-            pytest.skip(f"not declared: the wire {wire.name!r} reads no thinking budget")
-        contract.model(Capability.CHAT, Capability.REASONING)
-        wanted = {Capability.CHAT, Capability.REASONING}
-        models = [
-            m.id for m in contract.spec.models if wanted <= contract.spec.capabilities_of(m.id)
-        ]
+        read, cap_of = _readers(contract)
         contract.use_server(contract.canonical("chat"))
-        for model in models:
+        for model in _reasoning_models(contract):
             declared = contract.spec.model(model)
             limit = declared.max_output_tokens if declared is not None else None
             for cap in _CAPS:
