@@ -30,6 +30,7 @@ from lmux_plug.codec import REASONING_EFFORTS
 from lmux_plug_contract import _canon as canon
 from lmux_plug_contract._calls import fail_foreign
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.margins_contract import UNDECLARED_MODEL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +42,9 @@ __all__ = ["BudgetContract"]
 
 #: The caller's token caps: none (the plugin's default), then two below the top budgets.
 _CAPS: tuple[int | None, ...] = (None, 3000, 20000)
+#: The least room a cap the plugin chose leaves for the answer after a whole budget: the
+#: smallest budget the API takes (an answer may be as long as the least thinking).
+_ANSWER_ROOM = 1024
 
 
 def _readers(
@@ -54,14 +58,43 @@ def _readers(
     return readers  # type: ignore[return-value]
 
 
-def _reasoning_models(contract: ContractSession) -> list[str]:
-    """Every declared model that reasons (skip: none does); a codec may budget each apart."""
+def _reasoning_models(contract: ContractSession) -> dict[str, int | None]:
+    """Each model that reasons -> its output limit (skip: none reasons).
+
+    The declared ones, each with its own limit (a codec may budget each apart), and an id
+    the provider does not list where such ids may reason, held to the largest declared
+    limit: no model of the provider writes more, whatever its id.
+    """
     contract.model(Capability.CHAT, Capability.REASONING)
-    return [
-        m.id
+    wanted = {Capability.CHAT, Capability.REASONING}
+    limits = {
+        m.id: m.max_output_tokens
         for m in contract.spec.models
-        if {Capability.CHAT, Capability.REASONING} <= contract.spec.capabilities_of(m.id)
-    ]
+        if wanted <= contract.spec.capabilities_of(m.id)
+    }
+    if contract.spec.model(UNDECLARED_MODEL) is None and wanted <= set(
+        contract.spec.capabilities_of(UNDECLARED_MODEL)
+    ):
+        limits[UNDECLARED_MODEL] = (
+            max((m.max_output_tokens or 0 for m in contract.spec.models), default=0) or None
+        )
+    return limits
+
+
+def _check_default_cap(
+    taken: list[tuple[str, int, int | None]], limit: int | None, what: str
+) -> None:
+    """The cap a plugin chooses: within the model's limit, with room left for an answer."""
+    for level, budget, cap in taken:
+        assert cap is None or not limit or cap <= limit, (
+            f"{what}: reasoning_effort={level!r} sends max_tokens={cap}, above the model's "
+            f"output limit of {limit} (the API refuses it)"
+        )
+        assert cap is None or cap - budget >= _ANSWER_ROOM, (
+            f"{what}: reasoning_effort={level!r} sends max_tokens={cap} with a thinking "
+            f"budget of {budget}: a model that thinks its budget has {cap - budget} tokens "
+            f"left to answer (at least {_ANSWER_ROOM} where the caller set no cap)"
+        )
 
 
 class BudgetContract:
@@ -72,9 +105,7 @@ class BudgetContract:
         """A higher reasoning_effort never thinks less; no cap sends one within the model's."""
         read, cap_of = _readers(contract)
         contract.use_server(contract.canonical("chat"))
-        for model in _reasoning_models(contract):
-            declared = contract.spec.model(model)
-            limit = declared.max_output_tokens if declared is not None else None
+        for model, limit in _reasoning_models(contract).items():
             for cap in _CAPS:
                 taken = self._budgets(contract, model, cap, read, cap_of)
                 budgets = [(level, budget) for level, budget, _ in taken]
@@ -84,16 +115,12 @@ class BudgetContract:
                         f"{what}: reasoning_effort={high!r} gets a thinking budget of "
                         f"{larger}, below the {smaller} of {low!r}"
                     )
-                if cap is not None or len(budgets) < 2:
+                if cap is not None:
                     continue
-                assert budgets[-1][1] > budgets[0][1], (
+                _check_default_cap(taken, limit, what)
+                assert len(budgets) < 2 or budgets[-1][1] > budgets[0][1], (
                     f"{what}: every level thinks the same ({budgets[0][1]} tokens): the "
                     "reasoning_effort asked for changes nothing"
-                )
-                over = [(lv, c) for lv, _, c in taken if limit and isinstance(c, int) and c > limit]
-                assert not over, (
-                    f"{what}: reasoning_effort={over[0][0]!r} sends max_tokens={over[0][1]}, "
-                    f"above the model's declared output limit of {limit} (the API refuses it)"
                 )
 
     def _budgets(

@@ -289,3 +289,16 @@ class DropsUnpairedResults(ServedAnthropic):
 
     def ask(self, request: ChatRequest) -> ChatRequest:
         return _paired_only(request)
+
+
+class NoAnswerRoom(ServedAnthropic):
+    """Without a cap, sends max_tokens one token above the budget: no room to answer."""
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking = sent.body.get("thinking")
+        if request.max_tokens is None and thinking:
+            # The cap fitted to the budget alone, as if thinking were the whole answer.
+            sent.body["max_tokens"] = thinking["budget_tokens"] + 1
+        return sent
