@@ -86,7 +86,7 @@ from lmux_plug_contract.dialect_contract import DialectContract
 from lmux_plug_contract.edge_contract import EdgeContract
 from lmux_plug_contract.family_contract import FamilyContract
 from lmux_plug_contract.margins_contract import MarginsContract
-from lmux_plug_contract.pairs_contract import PairsContract
+from lmux_plug_contract.refusal_contract import RefusalContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -186,7 +186,7 @@ class ProviderContract(
     DialectContract,
     BudgetContract,
     ChunkContract,
-    PairsContract,
+    RefusalContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

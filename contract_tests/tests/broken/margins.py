@@ -302,3 +302,17 @@ class NoAnswerRoom(ServedAnthropic):
             # The cap fitted to the budget alone, as if thinking were the whole answer.
             sent.body["max_tokens"] = thinking["budget_tokens"] + 1
         return sent
+
+
+class LeavesTemperatureToApi(ServedAnthropic):
+    """Sends any temperature the core takes (0 to 2), leaving the API to refuse one above 1."""
+
+    fails_on = ("requests.temperature_range", "temperature_range")
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        return attrs.evolve(request, temperature=None)  # encoded below, unchecked
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        if request.temperature is not None:
+            sent.body["temperature"] = request.temperature
+        return sent

@@ -165,6 +165,8 @@ class AnthropicWire(WireFormat):
     #: ``requests.tool_pairs``: the API refuses a tool result that answers no call of the
     #: message before it, a call without its result in the next one, and duplicate tools.
     pairs_tool_calls = True
+    #: ``requests.temperature_range``: the Messages API takes temperatures from 0 to 1.
+    temperature_max = 1.0
     embeddings = False
     embed_usage = False
 

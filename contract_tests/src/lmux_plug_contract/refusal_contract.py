@@ -1,11 +1,12 @@
-"""Contract clause on tool calls and results that do not pair, refused before any I/O.
+"""Contract clauses on bad input the API refuses: refused by the plugin, before any I/O.
 
-:class:`PairsContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+:class:`RefusalContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
 Mutation testing of the Anthropic codec on five seeds left alive, on every seed, mutants
-that turn off the codec's check of tool pairs: they send the conversation, the API
-refuses it with a 400 and the caller gets the same ``InvalidRequestError``, one round
-trip later. Nothing told the two apart, because the contract never asked for the refusal
-before the request went out.
+that turn one of the codec's checks off: they send the request, the API refuses it with
+a 400 and the caller gets the same ``InvalidRequestError``, one round trip later. Nothing
+told the two apart, because the contract never asked for the refusal before the request
+went out. The project's rule for bad input is that it is refused before network I/O;
+these clauses hold a plugin to it where its wire says what the API refuses.
 
 - ``requests.tool_pairs[orphan_result|unanswered_call|other_id|duplicate_tool]`` (a wire
   whose API refuses unpaired tool blocks, :attr:`pairs_tool_calls`: Anthropic's): a tool
@@ -16,6 +17,10 @@ before the request went out.
   in tool_result blocks", "Tool names must be unique"), so, by the project's rule for bad
   input, the plugin refuses each with ``InvalidRequestError`` before any I/O: no request
   reaches the server (which answers 500 to anything that does).
+
+- ``requests.temperature_range``: on a wire whose API takes a narrower temperature range
+  than the core's 0 to 2 (:attr:`temperature_max`: Anthropic's 1.0), a temperature above
+  it (the range's top plus a half) is refused with ``InvalidRequestError`` before any I/O.
 
 A wire whose API accepts such a conversation (or whose plugins are not held to pairing:
 the OpenAI wire's ``acme`` example passes pairs through) does not declare it, and the
@@ -40,9 +45,11 @@ from lmux_plug_contract._calls import failing_registry
 from lmux_plug_contract._clauses import clause
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from lmux_plug_contract._session import ContractSession
 
-__all__ = ["PairsContract"]
+__all__ = ["RefusalContract"]
 
 _RESULT = "Sunny, 21 °C."
 _CALLED = AssistantMessage(None, tool_calls=(canon.TOOL_CALL,))
@@ -68,8 +75,26 @@ _CASES: dict[str, tuple[list[Any], list[Any]]] = {
 }
 
 
-class PairsContract:
-    """The clause on unpaired tool calls and results (mixed in)."""
+def _refused_before_io(contract: ContractSession, call: Awaitable[Any], case: str) -> None:
+    """Fail unless ``call`` (on a registry whose server answers 500) is refused before I/O."""
+    try:
+        contract.run(call)
+    except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+        fail_foreign(exc, case)
+        sent = len(contract.server.requests)
+        assert not sent, (
+            f"{case}: the API refuses this request, and the plugin sent it anyway "
+            f"(refused after I/O: {type(exc).__name__}: {exc}); refuse it before sending"
+        )
+        assert isinstance(exc, InvalidRequestError), (
+            f"{case}: refused with {type(exc).__name__}, not InvalidRequestError: {exc}"
+        )
+        return
+    pytest.fail(f"{case}: a request the API refuses gave an answer")
+
+
+class RefusalContract:
+    """The clauses on bad input refused before any I/O (mixed in)."""
 
     @clause("requests.tool_pairs")
     @pytest.mark.parametrize("case", list(_CASES))
@@ -82,17 +107,18 @@ class PairsContract:
         messages, tools = _CASES[case]
         registry = failing_registry(contract)
         params = contract.params(tools=tools)
-        try:
-            contract.run(registry.achat(contract.ref(model), messages, **params))
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            fail_foreign(exc, case)
-            sent = len(contract.server.requests)
-            assert not sent, (
-                f"{case}: the API refuses this request, and the plugin sent it anyway "
-                f"(refused after I/O: {type(exc).__name__}: {exc}); refuse it before sending"
-            )
-            assert isinstance(exc, InvalidRequestError), (
-                f"{case}: refused with {type(exc).__name__}, not InvalidRequestError: {exc}"
-            )
-            return
-        pytest.fail(f"{case}: a request the API refuses gave an answer")
+        _refused_before_io(contract, registry.achat(contract.ref(model), messages, **params), case)
+
+    @clause("requests.temperature_range")
+    def test_requests_temperature_range(self, contract: ContractSession) -> None:
+        """A temperature above the API's narrower range is refused before any I/O."""
+        wire = contract.require_wire()
+        top = getattr(wire, "temperature_max", None)
+        if not isinstance(top, float):
+            pytest.skip(f"not declared: the wire {wire.name!r} takes the core's temperatures")
+        model = contract.model(Capability.CHAT)
+        registry = failing_registry(contract)
+        prompt = [UserMessage(canon.CHAT_PROMPT)]
+        params = contract.params(temperature=top + 0.5)
+        call = registry.achat(contract.ref(model), prompt, **params)
+        _refused_before_io(contract, call, f"temperature={top + 0.5}")
