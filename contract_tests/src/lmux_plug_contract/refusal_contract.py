@@ -75,6 +75,15 @@ _CASES: dict[str, tuple[list[Any], list[Any]]] = {
 }
 
 
+def _wire_says(contract: ContractSession, attribute: str, what: str) -> Any:
+    """The wire's ``attribute`` (what its API refuses); skip, saying ``what``, without it."""
+    wire = contract.require_wire()
+    said = getattr(wire, attribute, None)
+    if not said:
+        pytest.skip(f"not declared: the wire {wire.name!r} {what}")
+    return said
+
+
 def _refused_before_io(contract: ContractSession, call: Awaitable[Any], case: str) -> None:
     """Fail unless ``call`` (on a registry whose server answers 500) is refused before I/O."""
     try:
@@ -100,9 +109,7 @@ class RefusalContract:
     @pytest.mark.parametrize("case", list(_CASES))
     def test_requests_tool_pairs(self, contract: ContractSession, case: str) -> None:
         """Unpaired tool calls or results, or two tools of one name, are refused before I/O."""
-        wire = contract.require_wire()
-        if not getattr(wire, "pairs_tool_calls", False):
-            pytest.skip(f"not declared: the wire {wire.name!r} does not refuse unpaired tools")
+        _wire_says(contract, "pairs_tool_calls", "does not refuse unpaired tools")
         model = contract.model(Capability.CHAT, Capability.TOOLS)
         messages, tools = _CASES[case]
         registry = failing_registry(contract)
@@ -112,10 +119,7 @@ class RefusalContract:
     @clause("requests.temperature_range")
     def test_requests_temperature_range(self, contract: ContractSession) -> None:
         """A temperature above the API's narrower range is refused before any I/O."""
-        wire = contract.require_wire()
-        top = getattr(wire, "temperature_max", None)
-        if not isinstance(top, float):
-            pytest.skip(f"not declared: the wire {wire.name!r} takes the core's temperatures")
+        top = float(_wire_says(contract, "temperature_max", "takes the core's temperatures"))
         model = contract.model(Capability.CHAT)
         registry = failing_registry(contract)
         prompt = [UserMessage(canon.CHAT_PROMPT)]
