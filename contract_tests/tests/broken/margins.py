@@ -316,3 +316,20 @@ class LeavesTemperatureToApi(ServedAnthropic):
         if request.temperature is not None:
             sent.body["temperature"] = request.temperature
         return sent
+
+
+class MarkOverwritesFirstPart(ServedAnthropic):
+    """Marks a whole message by writing its last block, marked, over its first one.
+
+    The marks read back are right (the last part's text, marked); the message's first part
+    is lost and its last one said twice.
+    """
+
+    fails_on = ("requests.cache_marks", "cache_marks")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        for turn in sent.body["messages"]:
+            blocks = turn["content"]
+            if len(blocks) > 1 and "cache_control" in blocks[-1]:
+                blocks[0] = blocks.pop()
+        return sent
