@@ -19,8 +19,10 @@ the full run and while drawing a sample, so they count neither as killed nor in 
 sample. Mutants inside type annotations are dropped before the run: with ``from __future__ import
 annotations`` those are never evaluated, so they are equivalent by construction (the
 report counts them). Survivors listed in ``equivalent.toml`` (with the reason each changes
-no observable behaviour) are left out of the score. The score is killed / (mutants - equivalent -
-incompetent); the run exits 1 when a target scores below ``--threshold`` (default 90).
+no observable behaviour; an entry with ``mutated`` names the line as the mutant writes it,
+for a line whose other mutants of that operator are not equivalent) are left out of the
+score. The score is killed / (mutants - equivalent - incompetent); the run exits 1 when a
+target scores below ``--threshold`` (default 90).
 ``--jobs N`` runs N targets at once, each in its own scratch copy (much of a mutant's time
 is spent waiting on sockets and timeouts, so two jobs help even on two cores).
 """
@@ -284,11 +286,23 @@ def equivalent_mutants() -> list[dict[str, str]]:
     return list(data.get("mutant", []))
 
 
+def mutated_lines(diff: str) -> set[str]:
+    """The lines a mutant's diff writes (stripped): what the mutated line became."""
+    return {
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    }
+
+
 def _is_equivalent(row: dict[str, Any], known: Sequence[dict[str, str]]) -> bool:
+    # An entry with ``mutated`` excuses only the mutant that writes that line: one number
+    # of a line may be equivalent (``> 0`` -> ``> -1``) while the line's others are not.
     return any(
         row["module"].endswith(entry["module"])
         and entry["operator"] in (row["operator"], "*")
         and entry["source"] == row["source"]
+        and ("mutated" not in entry or entry["mutated"] in mutated_lines(row.get("diff", "")))
         for entry in known
     )
 

@@ -74,6 +74,27 @@ def test_a_timed_out_run_is_undecided_not_killed() -> None:
     assert result["score"] == 50.0 and result["undecided"] == [stopped]
 
 
+def test_an_entry_naming_the_mutated_line_excuses_only_that_mutant() -> None:
+    score = _driver().score
+    line = "return n if n > 0 else 0"
+    known = [
+        {
+            "module": "broken/acme.py",
+            "operator": "*",
+            "source": line,
+            "mutated": "return n if n > -1 else 0",
+        }
+    ]
+    diffs = [
+        "-    return n if n > 0 else 0\n+    return n if n > -1 else 0",
+        "+    return n if n > 1 else 0",
+    ]
+    rows = [{**_row("survived", line), "diff": diff} for diff in diffs]
+    result = score(rows, known)
+    assert (result["equivalent"], result["survived"]) == (1, 1)
+    assert result["survivors"][0]["diff"] == diffs[1]
+
+
 def test_equivalent_entries_name_lines_that_exist() -> None:
     # A stale entry (its line edited away) would silently stop excusing anything.
     driver = _driver()
@@ -82,6 +103,8 @@ def test_equivalent_entries_name_lines_that_exist() -> None:
         lines = {line.strip() for line in text.splitlines()}
         assert entry["source"] in lines, f"{entry['module']}: no line {entry['source']!r}"
         assert entry["reason"].strip(), entry
+        # A mutated line names what the mutant writes: never the line as it stands.
+        assert entry.get("mutated", "") != entry["source"], entry
 
 
 def test_annotation_mutants_are_recognised_only_where_never_evaluated() -> None:

@@ -79,6 +79,8 @@ from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.answer_contract import AnswerContract
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
+from lmux_plug_contract.budget_contract import BudgetContract
+from lmux_plug_contract.chunk_contract import ChunkContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
 from lmux_plug_contract.dialect_contract import DialectContract
@@ -86,6 +88,7 @@ from lmux_plug_contract.edge_contract import EdgeContract
 from lmux_plug_contract.ending_contract import EndingContract
 from lmux_plug_contract.family_contract import FamilyContract
 from lmux_plug_contract.margins_contract import MarginsContract
+from lmux_plug_contract.refusal_contract import RefusalContract
 from lmux_plug_contract.server import WireServer
 from lmux_plug_contract.shape_contract import ShapeContract
 from lmux_plug_contract.strategies import error_responses
@@ -102,6 +105,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ERROR_EXPECTATIONS: dict[int, tuple[type[LmuxError], bool]] = {
     400: (InvalidRequestError, False),
     401: (AuthenticationError, False),
+    402: (InvalidRequestError, False),
     403: (AuthenticationError, False),
     404: (NotFoundError, False),
     408: (TimeoutError, True),
@@ -183,6 +187,9 @@ class ProviderContract(
     AnswerContract,
     DialectContract,
     EndingContract,
+    BudgetContract,
+    ChunkContract,
+    RefusalContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

@@ -97,7 +97,7 @@ STREAM_ERROR_STATUSES: dict[int, type[LmuxError]] = {
 #: Every status of the contract's ``ERROR_EXPECTATIONS`` (which gives each one's class and
 #: retryability; read when the clause runs, as importing it here would be a cycle): a wire
 #: lists in ``stream_error_statuses`` those its API's error events stand for beyond the above.
-_EVENT_STATUSES = (400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504, 529)
+_EVENT_STATUSES = (400, 401, 402, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504, 529)
 
 #: A usage with cached prompt tokens: every count differs, so a sum or a mix-up shows.
 CACHED_USAGE = Usage(

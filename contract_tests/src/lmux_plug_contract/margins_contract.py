@@ -64,6 +64,7 @@ import json
 from typing import TYPE_CHECKING
 from typing import Any
 
+import attrs
 import pytest
 from lmux_plug import AssistantMessage
 from lmux_plug import Capability
@@ -236,6 +237,15 @@ def _declared(contract: ContractSession, method: str, what: str) -> tuple[WireFo
     return wire, function
 
 
+def _unmarked(message: Any) -> Any:
+    """``message`` without cache breakpoints, on it or on its parts."""
+    content = message.content
+    if isinstance(content, tuple):
+        content = tuple(attrs.evolve(part, cache_control=False) for part in content)
+    marked = "cache_control" in attrs.fields_dict(type(message))
+    return attrs.evolve(message, content=content, **({"cache_control": False} if marked else {}))
+
+
 class MarginsContract:
     """Clauses on JSON beside a call, file data and undeclared models (mixed into the contract)."""
 
@@ -402,6 +412,16 @@ class MarginsContract:
             f"the body marks {marks} as cache breakpoints; expected {_CACHE_MARKS} (a "
             "message's mark at its last block, a part's at that part)"
         )
+        said = getattr(contract.require_wire(), "conversation", None)
+        if callable(said):
+            # A mark changes where the cache ends, never what the conversation says.
+            unmarked = [_unmarked(m) for m in _CACHED]
+            plain = _sent_or_refused(contract, model, unmarked, "the conversation unmarked")
+            assert not isinstance(plain, LmuxError), f"the unmarked conversation: {plain}"
+            assert said(sent) == said(plain), (
+                "the cache breakpoints changed what the conversation says: "
+                f"{said(sent)} against {said(plain)} unmarked"
+            )
 
     @clause("requests.temperature_bounds")
     @pytest.mark.parametrize("temperature", [0.0, 0.5, 1.0])

@@ -1,5 +1,8 @@
 """Broken variants of the in-repo Anthropic codec for the clauses of ``margins_contract``.
 
+(Also for ``budget_contract`` and ``chunk_contract``, written from the same codec's later
+survivors: the variants at the end of this file.)
+
 Each carries one defect that mutation testing of the Anthropic codec showed the suite let
 live, written the way a plugin author could: the codec served as a plugin object (as
 ``broken/shapes.py`` serves it), one thing changed. Each one's ``fails_on`` names the
@@ -24,6 +27,7 @@ from lmux_plug import FileContent
 from lmux_plug import FinishReason
 from lmux_plug import InvalidRequestError
 from lmux_plug import ProviderContext
+from lmux_plug import ToolMessage
 from lmux_plug import UserMessage
 from lmux_plug.wire import WireRequest
 from lmux_plug_anthropic._codec import REASONING_BUDGETS
@@ -216,3 +220,116 @@ class EmptyArgumentsStayEmpty(ServedAnthropic):
 
     fails_on = ("tools.no_arguments", "no_arguments")
     codec = _DecoderCodec(_NoEmptyInputDecoder)
+
+
+class HalvesBudgetUnderCap(ServedAnthropic):
+    """Fits a budget under a small cap as half the cap, not the cap less one token.
+
+    Each budget is one the API accepts; at ``max_tokens=3000`` ``low`` keeps its 2048 while
+    ``medium`` gets 1500: the higher level thinks less (``reasoning.budget_order``).
+    """
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking, cap = sent.body.get("thinking"), sent.body["max_tokens"]
+        if (
+            thinking
+            and thinking["budget_tokens"] == cap - 1
+            and cap // 2 >= REASONING_BUDGETS["minimal"]
+        ):
+            thinking["budget_tokens"] = cap // 2
+        return sent
+
+
+class BudgetBeyondOutputLimit(ServedAnthropic):
+    """Without a cap, sends each level's budget and the answer room past the model's limit."""
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        level = request.reasoning_effort
+        if request.max_tokens is None and level in REASONING_BUDGETS and "thinking" in sent.body:
+            # The level's budget kept whole: Opus 4's 32,000 output tokens ignored at xhigh.
+            budget = REASONING_BUDGETS[level]
+            sent.body["thinking"]["budget_tokens"] = budget
+            sent.body["max_tokens"] = max(sent.body["max_tokens"], budget + 4096)
+        return sent
+
+
+class _EmptyChunkDecoder(StreamDecoder):
+    def _on_message_stop(self, data: Mapping[str, Any]) -> list[ChatChunk]:
+        # A held-back text flushed even when nothing was held: an empty chunk at every end.
+        return [self._chunk(delta=""), *super()._on_message_stop(data)]
+
+
+class EmptyChunkBeforeFinish(ServedAnthropic):
+    """Hands out a chunk carrying nothing before the terminal chunk of every stream."""
+
+    fails_on = ("streaming.empty_chunks", "empty_chunks")
+    codec = _DecoderCodec(_EmptyChunkDecoder)
+
+
+def _paired_only(request: ChatRequest) -> ChatRequest:
+    called: set[str] = set()
+    messages = []
+    for message in request.messages:
+        if isinstance(message, ToolMessage) and message.tool_call_id not in called:
+            continue  # a result that answers no call: dropped instead of refused
+        if isinstance(message, AssistantMessage):
+            called = {call.id for call in message.tool_calls}
+        messages.append(message)
+    return attrs.evolve(request, messages=messages)
+
+
+class DropsUnpairedResults(ServedAnthropic):
+    """Drops a tool result that answers no call and sends the rest, instead of refusing it."""
+
+    fails_on = ("requests.tool_pairs", "tool_pairs and orphan_result")
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        return _paired_only(request)
+
+
+class NoAnswerRoom(ServedAnthropic):
+    """Without a cap, sends max_tokens one token above the budget: no room to answer."""
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking = sent.body.get("thinking")
+        if request.max_tokens is None and thinking:
+            # The cap fitted to the budget alone, as if thinking were the whole answer.
+            sent.body["max_tokens"] = thinking["budget_tokens"] + 1
+        return sent
+
+
+class LeavesTemperatureToApi(ServedAnthropic):
+    """Sends any temperature the core takes (0 to 2), leaving the API to refuse one above 1."""
+
+    fails_on = ("requests.temperature_range", "temperature_range")
+
+    def ask(self, request: ChatRequest) -> ChatRequest:
+        return attrs.evolve(request, temperature=None)  # encoded below, unchecked
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        if request.temperature is not None:
+            sent.body["temperature"] = request.temperature
+        return sent
+
+
+class MarkOverwritesFirstPart(ServedAnthropic):
+    """Marks a whole message by writing its last block, marked, over its first one.
+
+    The marks read back are right (the last part's text, marked); the message's first part
+    is lost and its last one said twice.
+    """
+
+    fails_on = ("requests.cache_marks", "cache_marks")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        for turn in sent.body["messages"]:
+            blocks = turn["content"]
+            if len(blocks) > 1 and "cache_control" in blocks[-1]:
+                blocks[0] = blocks.pop()
+        return sent

@@ -30,6 +30,7 @@ __all__ = ["MIN_THINKING_BUDGET", "AnthropicWire", "thinking_refusal"]
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     409: "invalid_request_error",
@@ -161,6 +162,11 @@ class AnthropicWire(WireFormat):
     cache_usage = ("read", "write")
     #: ``tools.no_arguments``: a call without input streams no ``input_json_delta`` at all.
     streams_empty_input = True
+    #: ``requests.tool_pairs``: the API refuses a tool result that answers no call of the
+    #: message before it, a call without its result in the next one, and duplicate tools.
+    pairs_tool_calls = True
+    #: ``requests.temperature_range``: the Messages API takes temperatures from 0 to 1.
+    temperature_max = 1.0
     embeddings = False
     embed_usage = False
 
@@ -251,8 +257,14 @@ class AnthropicWire(WireFormat):
         self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
     ) -> StreamRendering:
         """Text deltas in one content block, usage in ``message_delta``."""
+        return self._text_stream(request, pieces, usage, "end_turn")
+
+    def _text_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage, stop_reason: str
+    ) -> StreamRendering:
+        """One streamed text block whose ``message_delta`` says ``stop_reason``."""
         frames = [self._start(request.model_hint, usage), *self._text_block(pieces, 0)]
-        ending = self._ending("end_turn", usage)
+        ending = self._ending(stop_reason, usage)
         return StreamRendering("text/event-stream; charset=utf-8", (*frames, *ending), len(ending))
 
     def tool_stream(
@@ -276,6 +288,17 @@ class AnthropicWire(WireFormat):
         """
         body = request.json() or {}
         return thinking_refusal(body.get("thinking"), body.get("max_tokens"))
+
+    def thinking_budget(self, request: CapturedRequest) -> int | None:
+        """``reasoning.budget_order``: ``thinking.budget_tokens`` when thinking is enabled."""
+        thinking = (request.json() or {}).get("thinking")
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        return budget if self.reasoning_enabled(request) and type(budget) is int else None
+
+    def token_cap(self, request: CapturedRequest) -> int | None:
+        """The output-token cap the API reads: ``max_tokens`` (None: none or not an int)."""
+        cap = (request.json() or {}).get("max_tokens")
+        return cap if type(cap) is int else None
 
     def tool_use(self, request: CapturedRequest) -> ToolUse:
         """``tools[].name``; ``tool_choice.type`` auto (default), any, tool (``name``), none."""
@@ -472,8 +495,9 @@ class AnthropicWire(WireFormat):
         )
 
     #: The statuses whose error type the API names in an ``event: error`` (its errors page:
-    #: 504 is ``timeout_error``, 529 ``overloaded_error``; 409 and 422 share 400's type).
-    stream_error_statuses = (400, 401, 403, 404, 413, 429, 500, 504, 529)
+    #: 402 is ``billing_error``, 504 ``timeout_error``, 529 ``overloaded_error``; 409 and
+    #: 422 share 400's type).
+    stream_error_statuses = (400, 401, 402, 403, 404, 413, 429, 500, 504, 529)
 
     def stream_error_for(self, status: int, message: str) -> bytes:
         """``event: error`` with the error type of HTTP ``status``."""
@@ -599,10 +623,29 @@ class AnthropicWire(WireFormat):
             if isinstance(b, dict) and "cache_control" in b
         ]
 
+    def _stopped_chat(
+        self, request: CapturedRequest, text: str, usage: Usage, stop_reason: str
+    ) -> Reply:
+        """A ``message`` with one text block and ``stop_reason``."""
+
+        def stop(body: Any) -> None:
+            body["stop_reason"] = stop_reason
+
+        return edit_json(self.chat(request, text, usage), stop)
+
     def refusal_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
         """The model declining to answer: its text, ``stop_reason: refusal``."""
+        return self._stopped_chat(request, text, usage, "refusal")
 
-        def refuse(body: Any) -> None:
-            body["stop_reason"] = "refusal"
+    def length_chat(self, request: CapturedRequest, text: str, usage: Usage) -> Reply:
+        """A text answer ``max_tokens`` ended (``types.length_finish``), as recorded.
 
-        return edit_json(self.chat(request, text, usage), refuse)
+        The API keeps the text it wrote and says ``stop_reason: max_tokens``.
+        """
+        return self._stopped_chat(request, text, usage, "max_tokens")
+
+    def length_stream(
+        self, request: CapturedRequest, pieces: Sequence[str], usage: Usage
+    ) -> StreamRendering:
+        """The streamed :meth:`length_chat`: ``message_delta`` says ``max_tokens``."""
+        return self._text_stream(request, pieces, usage, "max_tokens")
