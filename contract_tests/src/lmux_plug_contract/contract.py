@@ -79,7 +79,7 @@ from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.answer_contract import AnswerContract
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
-from lmux_plug_contract.budget_contract import BudgetContract
+from lmux_plug_contract.budget_caps_contract import BudgetCapsContract
 from lmux_plug_contract.chunk_contract import ChunkContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
@@ -187,7 +187,7 @@ class ProviderContract(
     AnswerContract,
     DialectContract,
     EndingContract,
-    BudgetContract,
+    BudgetCapsContract,
     ChunkContract,
     RefusalContract,
 ):

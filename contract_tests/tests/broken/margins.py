@@ -1,6 +1,6 @@
 """Broken variants of the in-repo Anthropic codec for the clauses of ``margins_contract``.
 
-(Also for ``budget_contract`` and ``chunk_contract``, written from the same codec's later
+(Also for ``budget_caps_contract`` and ``chunk_contract``, written from the same codec's later
 survivors: the variants at the end of this file.)
 
 Each carries one defect that mutation testing of the Anthropic codec showed the suite let
@@ -226,10 +226,10 @@ class HalvesBudgetUnderCap(ServedAnthropic):
     """Fits a budget under a small cap as half the cap, not the cap less one token.
 
     Each budget is one the API accepts; at ``max_tokens=3000`` ``low`` keeps its 2048 while
-    ``medium`` gets 1500: the higher level thinks less (``reasoning.budget_order``).
+    ``medium`` gets 1500: the higher level thinks less (``reasoning.budget_caps``).
     """
 
-    fails_on = ("reasoning.budget_order", "budget_order")
+    fails_on = ("reasoning.budget_caps", "budget_caps")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking, cap = sent.body.get("thinking"), sent.body["max_tokens"]
@@ -245,7 +245,7 @@ class HalvesBudgetUnderCap(ServedAnthropic):
 class BudgetBeyondOutputLimit(ServedAnthropic):
     """Without a cap, sends each level's budget and the answer room past the model's limit."""
 
-    fails_on = ("reasoning.budget_order", "budget_order")
+    fails_on = ("reasoning.budget_caps", "budget_caps")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         level = request.reasoning_effort
@@ -294,7 +294,7 @@ class DropsUnpairedResults(ServedAnthropic):
 class NoAnswerRoom(ServedAnthropic):
     """Without a cap, sends max_tokens one token above the budget: no room to answer."""
 
-    fails_on = ("reasoning.budget_order", "budget_order")
+    fails_on = ("reasoning.budget_caps", "budget_caps")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
         thinking = sent.body.get("thinking")

@@ -290,7 +290,7 @@ class AnthropicWire(WireFormat):
         return thinking_refusal(body.get("thinking"), body.get("max_tokens"))
 
     def thinking_budget(self, request: CapturedRequest) -> int | None:
-        """``reasoning.budget_order``: ``thinking.budget_tokens`` when thinking is enabled."""
+        """``reasoning.budget_caps``: ``thinking.budget_tokens`` when thinking is enabled."""
         thinking = (request.json() or {}).get("thinking")
         budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
         return budget if self.reasoning_enabled(request) and type(budget) is int else None

@@ -1,13 +1,13 @@
-"""Contract clause on reasoning budgets across the effort levels.
+"""Contract clause on reasoning budgets across the effort levels, under token caps.
 
-:class:`BudgetContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
+:class:`BudgetCapsContract` is a base class of :class:`~lmux_plug_contract.ProviderContract`.
 ``reasoning.effort_levels`` and ``reasoning.small_cap`` judge each level alone (a budget
 the API accepts); mutation testing of the Anthropic codec on fresh draws left budgets
 alive that the API accepts one by one but that turn the levels upside down: a budget
 fitted under a small cap as half the cap (``low`` thinking more than ``high``), a model's
 output limit met by a budget of 1024 at ``xhigh`` while ``high`` keeps 16,384.
 
-- ``reasoning.budget_order``: on a wire that reads the thinking budget a body sends
+- ``reasoning.budget_caps``: on a wire that reads the thinking budget a body sends
   (:meth:`thinking_budget`: Anthropic's ``thinking.budget_tokens``), every declared
   reasoning model asked for each ``reasoning_effort`` level, without a token cap and
   under caps of 3,000 and 20,000 tokens: a higher level never gets a smaller budget than
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
     from lmux_plug_contract.wires import CapturedRequest
 
-__all__ = ["BudgetContract"]
+__all__ = ["BudgetCapsContract"]
 
 #: The caller's token caps: none (the plugin's default), then two below the top budgets.
 _CAPS: tuple[int | None, ...] = (None, 3000, 20000)
@@ -97,11 +97,11 @@ def _check_default_cap(
         )
 
 
-class BudgetContract:
+class BudgetCapsContract:
     """The clause on how reasoning budgets grow with the effort level (mixed in)."""
 
-    @clause("reasoning.budget_order")
-    def test_reasoning_budget_order(self, contract: ContractSession) -> None:
+    @clause("reasoning.budget_caps")
+    def test_reasoning_budget_caps(self, contract: ContractSession) -> None:
         """A higher reasoning_effort never thinks less; no cap sends one within the model's."""
         read, cap_of = _readers(contract)
         contract.use_server(contract.canonical("chat"))
