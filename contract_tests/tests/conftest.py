@@ -50,6 +50,7 @@ EXAMPLE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
         "lmux_contract_examples_openai_dialects",
         (*_ANTHROPIC, "lmux_plug_openai"),
     ),
+    "budgets.py": ("lmux_contract_examples_budgets", _GEMINI),
 }
 
 

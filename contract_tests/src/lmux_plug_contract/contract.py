@@ -78,6 +78,7 @@ from lmux_plug_contract._session import embed_usage
 from lmux_plug_contract.answer_contract import AnswerContract
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
+from lmux_plug_contract.budget_contract import BudgetContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
 from lmux_plug_contract.dialect_contract import DialectContract
@@ -180,6 +181,7 @@ class ProviderContract(
     MarginsContract,
     AnswerContract,
     DialectContract,
+    BudgetContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

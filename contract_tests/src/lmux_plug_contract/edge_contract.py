@@ -366,7 +366,9 @@ class EdgeContract:
         """A tool choice naming any one of the tools offered lets the model call that one only.
 
         ``requests.tool_choice`` names one tool; this names each in turn, so a plugin that
-        matches the name by anything but equality (or keeps the first tool) is seen.
+        matches the name by anything but equality (or keeps the first tool) is seen. The
+        choice names the tool with an equal string that is not the same object (a program's
+        tool choice comes from elsewhere than its tool list): matching by identity fails.
         """
         wire = contract.require_wire()
         model = contract.model(Capability.CHAT, Capability.TOOLS)
@@ -377,7 +379,9 @@ class EdgeContract:
         except ValueError:
             pass  # the probe is an empty body
         contract.use_server(contract.canonical("chat"))
-        params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(forced))
+        named = "".join(list(forced))  # equal to the tool's name, another object
+        assert named == forced and named is not forced
+        params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(named))
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))
