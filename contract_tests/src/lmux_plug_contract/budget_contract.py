@@ -8,13 +8,15 @@ tables alive that the API takes but that break the order of the levels
 thinking than the model can write:
 
 - ``reasoning.budget_order``: on every declared reasoning model, where the wire reads a
-  token budget from the body (its :meth:`thinking_budget`), the budgets of the levels from
-  ``minimal`` to ``xhigh`` never fall as the level rises; two neighbouring levels ask for
-  the same budget only at an end of the model's range (the wire's :meth:`budget_range`:
-  a budget clamped to the most, or the least, the model takes), since otherwise the caller
-  asking for more effort gets no more reasoning although the model takes more; and every
-  budget stays below the model's declared output limit (``max_output_tokens``: thinking
-  tokens are output tokens, and the answer needs room after them).
+  token budget from the body (its :meth:`thinking_budget`: 0 where reasoning is off), the
+  budgets of the levels from ``none`` to ``xhigh`` never fall as the level rises (``none``
+  letting the model think as much as it likes is more reasoning than ``minimal``, not
+  less); two neighbouring levels ask for the same budget only at an end of the model's
+  range (the wire's :meth:`budget_range`: a budget clamped to the most, or the least, the
+  model takes), since otherwise the caller asking for more effort gets no more reasoning
+  although the model takes more; and every budget stays below the model's declared output
+  limit (``max_output_tokens``: thinking tokens are output tokens, and the answer needs
+  room after them).
 
 Which budget a level gets is the plugin's choice within these bounds. The clause is
 skipped, saying so, on a wire that reads no budget.
@@ -41,9 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetContract"]
 
-#: The levels that ask for reasoning, lowest first (``none`` turns it off).
-_THINKING_LEVELS = tuple(level for level in REASONING_EFFORTS if level != "none")
-
 
 def _budgets(
     contract: ContractSession, model: str, read: Callable[[Any], int | None]
@@ -54,7 +53,7 @@ def _budgets(
     the request was sent fails the clause, as ``reasoning.effort_levels`` judges.
     """
     budgets: dict[str, int] = {}
-    for level in _THINKING_LEVELS:
+    for level in REASONING_EFFORTS:
         before = len(contract.server.requests)
         try:
             contract.run(

@@ -62,3 +62,19 @@ class BudgetOfWholeOutput(ServedBedrock):  # type: ignore[misc]
         if request.reasoning_effort == "xhigh" and "budget_tokens" in fields.get("thinking", {}):
             fields["thinking"]["budget_tokens"] = 64_000
         return sent
+
+
+class NoneThinksDynamically(ServedGemini):  # type: ignore[misc]
+    """Sends reasoning_effort='none' as thinkingBudget -1 (dynamic) instead of 0 (off).
+
+    Gemini takes it, and the model then thinks as much as it likes (up to 24,576 tokens on
+    Flash): the caller who asked for no reasoning gets more than at ``minimal``.
+    """
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.reasoning_effort == "none" and thinking.get("thinkingBudget") == 0:
+            thinking["thinkingBudget"] = -1
+        return sent

@@ -299,11 +299,18 @@ class GeminiWire(WireFormat):
         return None
 
     def thinking_budget(self, request: CapturedRequest) -> int | None:
-        """A positive ``thinkingBudget`` (0 turns thinking off, -1 lets the model decide)."""
+        """``thinkingBudget`` (0 turns thinking off); -1 (dynamic) as the most the model takes.
+
+        Dynamic thinking lets the model spend up to its range's top, so it counts as that
+        (None where the range is unknown, and for a Gemini 3 ``thinkingLevel``).
+        """
         config = (request.json() or {}).get("generationConfig")
         thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
         budget = thinking.get("thinkingBudget") if isinstance(thinking, dict) else None
-        return budget if type(budget) is int and budget > 0 else None
+        if budget == -1:
+            ends = self.budget_range(request.model_hint.removeprefix("models/"))
+            return ends[1] if ends else None
+        return budget if type(budget) is int and budget >= 0 else None
 
     def budget_range(self, model: str) -> tuple[int, int | None] | None:
         """The fewest and most thinking tokens ``model`` takes (Gemini 2.5), or None."""
