@@ -14,9 +14,11 @@ thinking than the model can write:
   less); two neighbouring levels ask for the same budget only at an end of the model's
   range (the wire's :meth:`budget_range`: a budget clamped to the most, or the least, the
   model takes), since otherwise the caller asking for more effort gets no more reasoning
-  although the model takes more; and every budget stays below the model's declared output
-  limit (``max_output_tokens``: thinking tokens are output tokens, and the answer needs
-  room after them).
+  although the model takes more; where that range has a documented most (Gemini 2.5's),
+  ``xhigh``, the top of the scale, asks for it (else no level reaches the model's full
+  reasoning); and every budget stays below the model's declared output limit
+  (``max_output_tokens``: thinking tokens are output tokens, and the answer needs room
+  after them).
 
 Which budget a level gets is the plugin's choice within these bounds. The clause is
 skipped, saying so, on a wire that reads no budget.
@@ -81,7 +83,7 @@ class BudgetContract:
 
     @clause("reasoning.budget_order")
     def test_reasoning_budget_order(self, contract: ContractSession) -> None:
-        """Budgets rise with the effort level, stall only at the model's range, fit its output."""
+        """Budgets rise with the effort level, span the model's range, stay below its output cap."""
         wire = contract.require_wire()
         read = getattr(wire, "thinking_budget", None)
         if not callable(read):
@@ -100,6 +102,12 @@ class BudgetContract:
                     f"not below the model's output limit {limit}: no room is left for the answer"
                 )
             ends = ranged(spec.id) if callable(ranged) else None
+            top = ends[1] if ends else None
+            assert top is None or budgets.get("xhigh", top) == top, (
+                f"{spec.id}: reasoning_effort='xhigh' asks for {budgets.get('xhigh')} thinking "
+                f"tokens, not the most the model takes ({top}): no level reaches the model's "
+                "full reasoning"
+            )
             levels = list(budgets)
             for lower, higher in itertools.pairwise(levels):
                 low, high = budgets[lower], budgets[higher]

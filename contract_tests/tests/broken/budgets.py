@@ -78,3 +78,19 @@ class NoneThinksDynamically(ServedGemini):  # type: ignore[misc]
         if request.reasoning_effort == "none" and thinking.get("thinkingBudget") == 0:
             thinking["thinkingBudget"] = -1
         return sent
+
+
+class ProXhighBelowTop(ServedGemini):  # type: ignore[misc]
+    """Sends reasoning_effort='xhigh' to Gemini 2.5 Pro as 32,767 tokens, one below its most.
+
+    Every level still rises, but none asks for the 32,768 tokens Pro takes: the caller can
+    no longer reach the model's full reasoning through ``reasoning_effort``.
+    """
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == 32768:
+            thinking["thinkingBudget"] = 32767
+        return sent
