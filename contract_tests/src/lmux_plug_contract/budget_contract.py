@@ -14,9 +14,10 @@ thinking than the model can write:
   less); two neighbouring levels ask for the same budget only at an end of the model's
   range (the wire's :meth:`budget_range`: a budget clamped to the most, or the least, the
   model takes), since otherwise the caller asking for more effort gets no more reasoning
-  although the model takes more; where that range has a documented most (Gemini 2.5's),
-  ``xhigh``, the top of the scale, asks for it (else no level reaches the model's full
-  reasoning); and every budget stays below the model's declared output limit
+  although the model takes more; the scale spans that range: ``none`` turns reasoning off
+  or, on a model that cannot, asks for the least it takes, and where the range has a
+  documented most (Gemini 2.5's), ``xhigh`` asks for it (else no level reaches the
+  model's full reasoning); and every budget stays below the model's declared output limit
   (``max_output_tokens``: thinking tokens are output tokens, and the answer needs room
   after them).
 
@@ -103,6 +104,10 @@ class BudgetContract:
                 )
             ends = ranged(spec.id) if callable(ranged) else None
             top = ends[1] if ends else None
+            assert ends is None or budgets.get("none", 0) in (0, ends[0]), (
+                f"{spec.id}: reasoning_effort='none' asks for {budgets.get('none')} thinking "
+                f"tokens: neither reasoning off nor the least the model takes ({ends[0]})"
+            )
             assert top is None or budgets.get("xhigh", top) == top, (
                 f"{spec.id}: reasoning_effort='xhigh' asks for {budgets.get('xhigh')} thinking "
                 f"tokens, not the most the model takes ({top}): no level reaches the model's "

@@ -94,3 +94,18 @@ class ProXhighBelowTop(ServedGemini):  # type: ignore[misc]
         if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == 32768:
             thinking["thinkingBudget"] = 32767
         return sent
+
+
+class ProNoneAboveLeast(ServedGemini):  # type: ignore[misc]
+    """Sends reasoning_effort='none' to Gemini 2.5 Pro as 129 tokens, not its least (128).
+
+    Pro cannot turn thinking off; a caller asking for none should get the least it takes.
+    """
+
+    fails_on = ("reasoning.budget_order", "budget_order")
+
+    def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
+        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+        if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == 128:
+            thinking["thinkingBudget"] = 129
+        return sent
