@@ -51,6 +51,7 @@ EXAMPLE_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
         (*_ANTHROPIC, "lmux_plug_openai"),
     ),
     "endings.py": ("lmux_contract_examples_endings", (*_ANTHROPIC, "lmux_plug_openai")),
+    "budgets.py": ("lmux_contract_examples_budgets", _GEMINI),
 }
 
 

@@ -28,6 +28,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lmux_contract_examples_answer_edges": (),
     "lmux_contract_examples_openai_dialects": (),
     "lmux_contract_examples_endings": (),
+    "lmux_contract_examples_budgets": (),
 }
 
 #: provider -> (the example module holding its unbroken baseline, the baseline's name, the

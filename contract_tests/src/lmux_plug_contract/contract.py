@@ -80,6 +80,7 @@ from lmux_plug_contract.answer_contract import AnswerContract
 from lmux_plug_contract.apis_contract import ApisContract
 from lmux_plug_contract.breadth_contract import BreadthContract
 from lmux_plug_contract.budget_caps_contract import BudgetCapsContract
+from lmux_plug_contract.budget_contract import BudgetContract
 from lmux_plug_contract.chunk_contract import ChunkContract
 from lmux_plug_contract.depth_contract import DepthContract
 from lmux_plug_contract.detail_contract import DetailContract
@@ -190,6 +191,7 @@ class ProviderContract(
     BudgetCapsContract,
     ChunkContract,
     RefusalContract,
+    BudgetContract,
 ):
     """The contract every lmux-plug provider plugin must meet; subclass it to certify one.
 

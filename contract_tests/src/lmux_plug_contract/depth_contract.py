@@ -280,12 +280,13 @@ FINISH_FIELDS = frozenset(
 
 
 def unstated_finish_problem(label: str, result: Any) -> str | None:
-    """A result that claims tool calls it does not hold when the answer stated no finish.
+    """A result whose finish contradicts its tool calls when the answer stated no finish.
 
     ``label`` names an odd variant (``... choices.0.finish_reason removed``). With the
     reason gone (removed or ``null``) a plugin may infer one, raise, or report ``other``;
     but ``tool_calls`` for an answer that calls no tool sends the caller looking for calls
-    that are not there (a finish-reason default turned the wrong way round).
+    that are not there (a finish-reason default turned the wrong way round), and ``stop``
+    for one that calls a tool ends the caller's agent loop with the calls unanswered.
     """
     for suffix in (" removed", "=null"):
         if label.endswith(suffix):
@@ -307,6 +308,8 @@ def unstated_finish_problem(label: str, result: Any) -> str | None:
         return None
     if finish is FinishReason.TOOL_CALLS and not calls:
         return f"{field} not stated and no tool called, yet the result reports tool_calls"
+    if finish is FinishReason.STOP and calls:
+        return f"{field} not stated and a tool called, yet the result reports stop"
     return None
 
 

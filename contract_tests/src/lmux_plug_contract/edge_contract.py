@@ -365,11 +365,15 @@ class EdgeContract:
         """A tool choice naming any one of the tools offered lets the model call that one only.
 
         ``requests.tool_choice`` names one tool; this names each in turn, so a plugin that
-        matches the name by anything but equality (or keeps the first tool) is seen.
+        matches the name by anything but equality (or keeps the first tool) is seen. The
+        choice names the tool with an equal string that is not the same object (a program's
+        tool choice comes from elsewhere than its tool list): matching by identity fails.
         """
         wire = reads_tool_choices(contract)
         model = serve_canonical(contract, "chat", Capability.CHAT, Capability.TOOLS)
-        params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(forced))
+        named = "".join(list(forced))  # equal to the tool's name, another object
+        assert named == forced and named is not forced
+        params = contract.params(tools=list(_TOOLS), tool_choice=ToolChoice.function(named))
         prompt = [{"role": "user", "content": canon.TOOL_PROMPT}]
         try:
             contract.run(contract.registry.achat(contract.ref(model), prompt, **params))

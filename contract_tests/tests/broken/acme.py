@@ -202,7 +202,9 @@ class AcmePlugin:
                 )
                 for c in message.get("tool_calls") or ()
             )
-            finish = _FINISH.get(choice.get("finish_reason") or "stop", FinishReason.OTHER)
+            # An answer that states no reason but calls tools ended to call them.
+            stated = choice.get("finish_reason") or ("tool_calls" if calls else "stop")
+            finish = _FINISH.get(stated, FinishReason.OTHER)
             content, refusal = _text(message.get("content")), _text(message.get("refusal"))
         except _SHAPE_ERRORS:
             raise _bad(f"unexpected answer: {str(data)[:200]}", provider, request) from None

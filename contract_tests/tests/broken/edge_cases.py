@@ -21,6 +21,7 @@ import attrs
 from lmux_plug import ChatChunk
 from lmux_plug import ChatRequest
 from lmux_plug import ChatResponse
+from lmux_plug import InvalidRequestError
 from lmux_plug import LmuxError
 from lmux_plug import ProviderContext
 from lmux_plug import TimeoutError
@@ -163,3 +164,23 @@ class DropsJsonAnsweredAsText(ServedAnthropic):
     fails_on = ("types.json_as_text", "json_as_text")
 
     codec = _DropsHeldTextCodec()
+
+
+class MatchesForcedToolByIdentity(AcmePlugin):
+    """Finds the forced tool by identity (``is``), not equality, as a mutant of Cohere's did.
+
+    A tool choice naming the tool with an equal string that is another object (as a
+    program's choice, read from elsewhere than its tool list, is) matches no tool: the
+    plugin refuses a valid request as naming a tool that is not offered.
+    """
+
+    fails_on = ("requests.forced_tool", "forced_tool")
+
+    def encode(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        choice = request.tool_choice
+        if choice is not None and choice.mode == "function":
+            named = [t for t in request.tools or () if t.function.name is choice.function_name]
+            if not named:
+                msg = f"tool_choice names {choice.function_name!r}, which is not among the tools"
+                raise InvalidRequestError(msg)
+        return super().encode(request, stream=stream)

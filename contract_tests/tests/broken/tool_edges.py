@@ -125,3 +125,28 @@ class CountsToolCallsBlindly(AcmePlugin):
                 calls = delta.get("tool_calls") or ()
                 logging.getLogger(__name__).debug("%d tool calls in event", len(calls))
         return payload
+
+
+class UnstatedFinishWithCallsIsStop(AcmePlugin):
+    """Reads an answer without a finish reason as a whole answer, even when it calls tools.
+
+    A tool-call answer whose ``finish_reason`` is missing or null is then reported as
+    ``stop``: a caller's agent loop, which runs calls on ``tool_calls``, ends with them
+    unanswered (a stream decoder's call count that never rose did this to Cohere's).
+    """
+
+    fails_on = ("errors.odd_fields", "odd_fields and tools_chat")
+
+    async def post(self, provider: ProviderContext, path: str, body: Any, request: Any) -> Any:
+        data = await super().post(provider, path, body, request)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        self.unstated = isinstance(first, dict) and first.get("finish_reason") is None
+        return data
+
+    async def chat(self, request: ChatRequest, provider: ProviderContext) -> ChatResponse:
+        response = await super().chat(request, provider)
+        if self.unstated:
+            # The default of an unstated reason, whatever the answer holds.
+            return attrs.evolve(response, finish_reason=FinishReason.STOP)
+        return response

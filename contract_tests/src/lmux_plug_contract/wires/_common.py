@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from lmux_plug import Usage
 
@@ -12,7 +13,22 @@ from lmux_plug_contract.wires._base import StreamRendering
 from lmux_plug_contract.wires._base import Thoughts
 from lmux_plug_contract.wires._base import WireFormat
 
-__all__ = ["PlainAsThinking"]
+__all__ = ["PlainAsThinking", "enabled_budget"]
+
+
+def enabled_budget(thinking: Any, key: str) -> int | None:
+    """The integer budget ``key`` of an enabled ``thinking`` object, 0 when it is disabled.
+
+    Claude's ``budget_tokens`` (Messages, Converse) and Cohere's ``token_budget``: what
+    ``reasoning.budget_order`` reads, once ``reasoning.effort_levels`` has judged the rest.
+    None: no ``thinking`` object, or one the clause cannot read a budget from.
+    """
+    if isinstance(thinking, dict) and thinking.get("type") == "disabled":
+        return 0
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get(key)
+    return budget if type(budget) is int else None
 
 
 class PlainAsThinking(WireFormat):

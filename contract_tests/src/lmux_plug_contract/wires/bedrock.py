@@ -29,8 +29,10 @@ from lmux_plug_contract.wires._base import WireFormat
 from lmux_plug_contract.wires._base import edit_json
 from lmux_plug_contract.wires._base import json_bytes
 from lmux_plug_contract.wires._base import unknown_tool_choice
+from lmux_plug_contract.wires._common import enabled_budget
 from lmux_plug_contract.wires._said import Said
 from lmux_plug_contract.wires._said import keyed_part
+from lmux_plug_contract.wires.anthropic import MIN_THINKING_BUDGET
 from lmux_plug_contract.wires.anthropic import thinking_refusal
 
 __all__ = ["BedrockWire", "event_frame", "exception_frame"]
@@ -506,6 +508,16 @@ class BedrockWire(WireFormat):
         thinking = fields.get("thinking") if isinstance(fields, dict) else None
         max_tokens = inference.get("maxTokens") if isinstance(inference, dict) else None
         return thinking_refusal(thinking, max_tokens)
+
+    def thinking_budget(self, request: CapturedRequest) -> int | None:
+        """``additionalModelRequestFields.thinking.budget_tokens`` when thinking is enabled."""
+        fields = (request.json() or {}).get("additionalModelRequestFields")
+        thinking = fields.get("thinking") if isinstance(fields, dict) else None
+        return enabled_budget(thinking, "budget_tokens")
+
+    def budget_range(self, model: str) -> tuple[int, int | None]:
+        """Claude's: at least 1024 tokens; the most is below ``maxTokens``, not a constant."""
+        return (MIN_THINKING_BUDGET, None)
 
     def context_overflow_event(self, message: str) -> bytes:
         """A ``validationException`` frame, as ConverseStream refuses a prompt too long."""

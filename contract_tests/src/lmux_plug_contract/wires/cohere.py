@@ -25,6 +25,7 @@ from lmux_plug_contract.wires._base import last_user
 from lmux_plug_contract.wires._base import openai_tool_call
 from lmux_plug_contract.wires._base import unknown_tool_choice
 from lmux_plug_contract.wires._common import PlainAsThinking
+from lmux_plug_contract.wires._common import enabled_budget
 from lmux_plug_contract.wires._said import Said
 from lmux_plug_contract.wires.openai import image_details_of
 from lmux_plug_contract.wires.openai import said_of_messages
@@ -224,6 +225,14 @@ class CohereWire(PlainAsThinking):
         if budget is not None and (type(budget) is not int or budget < 1):
             return f"thinking.token_budget must be a positive integer, got {budget!r}"
         return None
+
+    def thinking_budget(self, request: CapturedRequest) -> int | None:
+        """``thinking.token_budget`` of an enabled ``thinking`` (``reasoning.budget_order``)."""
+        return enabled_budget((request.json() or {}).get("thinking"), "token_budget")
+
+    def budget_range(self, model: str) -> tuple[int, int | None]:
+        """Any positive budget; no documented most (the model's output limit bounds it)."""
+        return (1, None)
 
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user message's ``content``: a string, or ``text`` and ``image_url`` parts."""

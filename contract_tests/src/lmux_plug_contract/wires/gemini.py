@@ -305,6 +305,27 @@ class GeminiWire(WireFormat):
             return _budget_refusal(model, budget)
         return None
 
+    def thinking_budget(self, request: CapturedRequest) -> int | None:
+        """``thinkingBudget`` (0 turns thinking off); -1 (dynamic) as the most the model takes.
+
+        Dynamic thinking lets the model spend up to its range's top, so it counts as that
+        (None where the range is unknown, and for a Gemini 3 ``thinkingLevel``).
+        """
+        config = (request.json() or {}).get("generationConfig")
+        thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+        budget = thinking.get("thinkingBudget") if isinstance(thinking, dict) else None
+        if budget == -1:
+            ends = self.budget_range(request.model_hint.removeprefix("models/"))
+            return ends[1] if ends else None
+        return budget if type(budget) is int and budget >= 0 else None
+
+    def budget_range(self, model: str) -> tuple[int, int | None] | None:
+        """The fewest and most thinking tokens ``model`` takes (Gemini 2.5), or None."""
+        for prefix, lowest, highest, _ in _BUDGET_RANGES:
+            if model.startswith(prefix):
+                return (lowest, highest)
+        return None
+
     def content_parts(self, request: CapturedRequest) -> list[tuple[str, str]]:
         """The last user content's parts: ``text``, ``inlineData``, ``fileData``."""
         body = request.json() or {}

@@ -46,6 +46,10 @@ def _whole(line: bytes) -> Reply:
     return Reply(200, {"content-type": "application/json; charset=utf-8"}, (line.rstrip(b"\n"),))
 
 
+#: The thinking levels gpt-oss takes in ``think`` (other models take a boolean).
+_THINK_LEVELS = ("low", "medium", "high")
+
+
 class OllamaWire(PlainAsThinking):
     """Ollama's own API; errors are ``{"error": "text"}``."""
 
@@ -174,6 +178,19 @@ class OllamaWire(PlainAsThinking):
         user = last_user(request)
         parts = [("text", str(user.get("content")))]
         return parts + [("image", str(image)) for image in user.get("images") or ()]
+
+    def reasoning_enabled(self, request: CapturedRequest) -> bool:
+        """Whether ``think`` asks for thinking: ``true``, or a level (gpt-oss)."""
+        think = (request.json() or {}).get("think")
+        return think is True or think in _THINK_LEVELS
+
+    def reasoning_refusal(self, request: CapturedRequest) -> str | None:
+        """Why Ollama refuses the body's ``think``, or None (a boolean, or a gpt-oss level)."""
+        body = request.json() or {}
+        think = body.get("think")
+        if "think" not in body or type(think) is bool or think in _THINK_LEVELS:
+            return None
+        return f"think must be true, false or one of {', '.join(_THINK_LEVELS)}, got {think!r}"
 
     def embed_inputs(self, request: CapturedRequest) -> list[str]:
         """``input`` (``/api/embed``) or ``prompt`` (legacy ``/api/embeddings``)."""

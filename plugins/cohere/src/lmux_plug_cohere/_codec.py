@@ -60,6 +60,7 @@ from lmux_plug.wire import one_per_input
 from lmux_plug.wire import sampling
 from lmux_plug.wire import stream_event
 from lmux_plug_cohere._spec import DEFAULT_INPUT_TYPE
+from lmux_plug_cohere._spec import THINKING_CEILINGS
 
 if TYPE_CHECKING:
     from lmux_plug import ProviderContext
@@ -195,7 +196,9 @@ def _thinking(effort: str, model: str) -> dict[str, Any]:
     level = reasoning_level(effort, provider=PROVIDER, model=model)
     if level == "none":
         return {"type": "disabled"}
-    return {"type": "enabled", "token_budget": _BUDGETS[level]}
+    # A level's budget is fitted below the model's output limit (the spec's ceiling).
+    budget = min(_BUDGETS[level], THINKING_CEILINGS.get(model, _BUDGETS[level]))
+    return {"type": "enabled", "token_budget": budget}
 
 
 def encode_chat(request: ChatRequest) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from lmux_plug import ModelSpec
 from lmux_plug import ProviderSpec
 from lmux_plug import per_million_tokens as per_m
 
-__all__ = ["DEFAULT_INPUT_TYPE", "MAX_TEXTS_PER_EMBED", "PRICING_DATE", "SPEC"]
+__all__ = ["DEFAULT_INPUT_TYPE", "MAX_TEXTS_PER_EMBED", "PRICING_DATE", "SPEC", "THINKING_CEILINGS"]
 
 PRICING_DATE = "2026-11-21"
 #: ``input_type`` sent with ``embed`` when the caller gives none (``extra_body``): texts
@@ -56,6 +56,17 @@ _ROWS: tuple[tuple[Any, ...], ...] = (
     ("embed-multilingual-light-v3.0", _EMBED, _EMBED_V3, None, None),
 )
 MODELS = tuple(ModelSpec(i, c, p, w, o, a) for i, c, p, w, o, *a in _ROWS)
+#: Tokens of a model's output its thinking leaves to the answer.
+_ANSWER_ROOM = 4096
+#: model id (and alias) -> the largest thinking budget the codec sends it: thinking tokens
+#: count as output, so a budget must stay below the model's output limit (command-a-reasoning
+#: writes 32,000 tokens; an ``xhigh`` budget of 32,768 would leave the answer none).
+THINKING_CEILINGS = {
+    name: model.max_output_tokens - _ANSWER_ROOM
+    for model in MODELS
+    if model.max_output_tokens and Capability.REASONING in (model.capabilities or ())
+    for name in (model.id, *model.aliases)
+}
 
 SPEC = ProviderSpec(
     name="cohere",
