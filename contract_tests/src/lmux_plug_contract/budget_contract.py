@@ -34,12 +34,10 @@ from typing import Any
 
 import pytest
 from lmux_plug import Capability
-from lmux_plug import UserMessage
 from lmux_plug.codec import REASONING_EFFORTS
 
-from lmux_plug_contract import _canon as canon
-from lmux_plug_contract._calls import fail_foreign as _fail_foreign
 from lmux_plug_contract._clauses import clause
+from lmux_plug_contract.detail_contract import sent_at_level
 
 if TYPE_CHECKING:
     from lmux_plug_contract._session import ContractSession
@@ -57,23 +55,8 @@ def _budgets(
     """
     budgets: dict[str, int] = {}
     for level in REASONING_EFFORTS:
-        before = len(contract.server.requests)
-        try:
-            contract.run(
-                contract.registry.achat(
-                    contract.ref(model),
-                    [UserMessage(canon.CHAT_PROMPT)],
-                    **contract.params(reasoning_effort=level),
-                )
-            )
-        except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-            _fail_foreign(exc, f"reasoning_effort={level!r}")
-            assert len(contract.server.requests) == before, (
-                f"{model}: reasoning_effort={level!r}: {type(exc).__name__} after the request "
-                f"was sent: {exc}"
-            )
-            continue
-        budget = read(contract.server.requests[-1])
+        sent = sent_at_level(contract, model, level)
+        budget = None if sent is None else read(sent)
         if budget is not None:
             budgets[level] = budget
     return budgets
@@ -86,15 +69,15 @@ class BudgetContract:
     def test_reasoning_budget_order(self, contract: ContractSession) -> None:
         """Budgets rise with the effort level, span the model's range, stay below its output cap."""
         wire = contract.require_wire()
-        read = getattr(wire, "thinking_budget", None)
+        read, ranged = (getattr(wire, name, None) for name in ("thinking_budget", "budget_range"))
         if not callable(read):
             pytest.skip(f"not declared: the wire {wire.name!r} reads no thinking budget")
         contract.model(Capability.CHAT, Capability.REASONING)
-        wanted = {Capability.CHAT, Capability.REASONING}
-        models = [m for m in contract.spec.models if wanted <= contract.spec.capabilities_of(m.id)]
         contract.use_server(contract.canonical("chat"))
-        ranged = getattr(wire, "budget_range", None)
-        for spec in models:
+        declared = contract.spec.capabilities_of
+        for spec in contract.spec.models:
+            if Capability.REASONING not in declared(spec.id):
+                continue
             budgets = _budgets(contract, spec.id, read)
             limit = spec.max_output_tokens
             for level, budget in budgets.items():

@@ -105,6 +105,30 @@ def _has_number(value: Any, number: float) -> bool:
     return isinstance(value, float) and value == number
 
 
+def sent_at_level(contract: ContractSession, model: str, level: str) -> CapturedRequest | None:
+    """The body a chat call at ``reasoning_effort=level`` sends, or None if refused before I/O.
+
+    A foreign exception, or a refusal after the request was sent, fails the clause.
+    """
+    before = len(contract.server.requests)
+    try:
+        contract.run(
+            contract.registry.achat(
+                contract.ref(model),
+                [UserMessage(canon.CHAT_PROMPT)],
+                **contract.params(reasoning_effort=level),
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
+        _fail_foreign(exc, f"reasoning_effort={level!r}")
+        assert len(contract.server.requests) == before, (
+            f"{model}: reasoning_effort={level!r}: {type(exc).__name__} after the request was "
+            f"sent: {exc}"
+        )
+        return None
+    return contract.server.requests[-1]
+
+
 class DetailContract:
     """Clauses on repeated calls, round trips, nested extras and context errors (mixed in)."""
 
@@ -342,23 +366,9 @@ class DetailContract:
     ) -> None:
         taken: list[str] = []
         for level in _EFFORT_LEVELS:
-            before = len(contract.server.requests)
-            try:
-                contract.run(
-                    contract.registry.achat(
-                        contract.ref(model),
-                        [UserMessage(canon.CHAT_PROMPT)],
-                        **contract.params(reasoning_effort=level),
-                    )
-                )
-            except Exception as exc:  # noqa: BLE001 - the clause judges what was raised
-                _fail_foreign(exc, f"reasoning_effort={level!r}")
-                assert len(contract.server.requests) == before, (
-                    f"reasoning_effort={level!r}: {type(exc).__name__} after the request was "
-                    f"sent: {exc}"
-                )
+            sent = sent_at_level(contract, model, level)
+            if sent is None:
                 continue  # a level the provider does not offer, refused before any I/O
-            sent = contract.server.requests[-1]
             enabled = getattr(contract.require_wire(), "reasoning_enabled", None)
             # Above none the caller asked for reasoning: a body that turns it off ignores them.
             assert level == "none" or not callable(enabled) or enabled(sent), (

@@ -19,6 +19,22 @@ ServedGemini: Any = sys.modules["lmux_contract_examples_details"].ServedGemini
 ServedBedrock: Any = sys.modules["lmux_contract_examples_details"].ServedBedrock
 
 
+def _xhigh_budget(sent: WireRequest, request: ChatRequest, budget: int) -> WireRequest:
+    """Bedrock's body ``sent`` with an ``xhigh`` call's thinking budget set to ``budget``."""
+    fields = sent.body.get("additionalModelRequestFields", {})
+    if request.reasoning_effort == "xhigh" and "budget_tokens" in fields.get("thinking", {}):
+        fields["thinking"]["budget_tokens"] = budget
+    return sent
+
+
+def _pro_budget(sent: WireRequest, request: ChatRequest, was: int, now: int) -> WireRequest:
+    """Gemini's body ``sent`` with a Gemini 2.5 Pro thinking budget ``was`` sent as ``now``."""
+    thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
+    if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == was:
+        thinking["thinkingBudget"] = now
+    return sent
+
+
 class FlashBudgetBelowTop(ServedGemini):  # type: ignore[misc]
     """Clamps Gemini 2.5 Flash budgets to 24575, one below the most Flash takes (24576).
 
@@ -42,10 +58,7 @@ class XhighBelowHigh(ServedBedrock):  # type: ignore[misc]
     fails_on = ("reasoning.budget_order", "budget_order")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        fields = sent.body.get("additionalModelRequestFields", {})
-        if request.reasoning_effort == "xhigh" and "budget_tokens" in fields.get("thinking", {}):
-            fields["thinking"]["budget_tokens"] = 8192
-        return sent
+        return _xhigh_budget(sent, request, 8192)
 
 
 class BudgetOfWholeOutput(ServedBedrock):  # type: ignore[misc]
@@ -58,10 +71,7 @@ class BudgetOfWholeOutput(ServedBedrock):  # type: ignore[misc]
     fails_on = ("reasoning.budget_order", "budget_order")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        fields = sent.body.get("additionalModelRequestFields", {})
-        if request.reasoning_effort == "xhigh" and "budget_tokens" in fields.get("thinking", {}):
-            fields["thinking"]["budget_tokens"] = 64_000
-        return sent
+        return _xhigh_budget(sent, request, 64_000)
 
 
 class NoneThinksDynamically(ServedGemini):  # type: ignore[misc]
@@ -90,10 +100,7 @@ class ProXhighBelowTop(ServedGemini):  # type: ignore[misc]
     fails_on = ("reasoning.budget_order", "budget_order")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
-        if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == 32768:
-            thinking["thinkingBudget"] = 32767
-        return sent
+        return _pro_budget(sent, request, 32768, 32767)
 
 
 class ProNoneAboveLeast(ServedGemini):  # type: ignore[misc]
@@ -105,7 +112,4 @@ class ProNoneAboveLeast(ServedGemini):  # type: ignore[misc]
     fails_on = ("reasoning.budget_order", "budget_order")
 
     def send(self, sent: WireRequest, request: ChatRequest) -> WireRequest:
-        thinking = sent.body.get("generationConfig", {}).get("thinkingConfig", {})
-        if request.model.startswith("gemini-2.5-pro") and thinking.get("thinkingBudget") == 128:
-            thinking["thinkingBudget"] = 129
-        return sent
+        return _pro_budget(sent, request, 128, 129)
