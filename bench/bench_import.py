@@ -6,7 +6,12 @@ with ours, in whichever interpreter has them: ``bench/.venv-peers`` (``setup_pee
 first, then this one. Ours is measured in every interpreter used, so each ratio compares
 two libraries on the same Python.
 
-    python bench/bench_import.py [--repeats 10] [--importtime]
+    python bench/bench_import.py [--repeats 10] [--importtime] [--against DIR]
+
+Each process reports its wall time and its CPU time (``time.process_time``) of import +
+discovery; on a loaded machine read the CPU column and the same-run ratios. ``--against
+DIR`` measures another tree's ``lmux_plug`` package (put first on ``PYTHONPATH``) in the
+same interleaved rounds, for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -44,14 +49,18 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 
 CHILD = """
 import json, time
+c0 = time.process_time()
 t0 = time.perf_counter()
 {imp}
 t1 = time.perf_counter()
 info = {{}}
 {disc}
 t2 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "discover": t2 - t1, "info": info}}))
+c2 = time.process_time()
+print(json.dumps({{"import": t1 - t0, "discover": t2 - t1, "cpu": c2 - c0, "info": info}}))
 """
+# The process's CPU time of import + discovery ("cpu" above) moves much less with the load
+# of a shared machine than the wall time does: a process waiting for a core is not charged.
 
 
 def repo_plugins() -> list[str]:
@@ -105,7 +114,7 @@ def _child(exe: str, args: list[str], env: dict[str, str]) -> subprocess.Complet
 
 
 def run_once(exe: str, name: str, env: dict[str, str]) -> dict[str, object]:
-    _, imp, disc = TARGETS[name]
+    _, imp, disc = TARGETS[name.partition(" from ")[0]]
     code = CHILD.format(imp=imp, disc=disc or "pass")
     start = time.perf_counter()
     out = _child(exe, ["-c", code], env)
@@ -167,15 +176,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--importtime", action="store_true", help="also print -X importtime top offenders"
     )
+    parser.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also measure the lmux_plug package in DIR (first on PYTHONPATH), interleaved: "
+        "DIR holds another checkout's lmux_plug/ (git archive REV lmux_plug | tar -x -C DIR)",
+    )
     args = parser.parse_args(argv)
 
     env = child_env()
+    # name -> the environment of its processes: another tree of ours is put first on the path.
+    envs = {f"lmux_plug from {d}": {**env, "PYTHONPATH": d} for d in args.against}
     interpreters = _common.interpreters()
     peer_repeats = args.repeats if args.peer_repeats is None else args.peer_repeats
     versions = {exe: _common.python_version(exe) for exe in interpreters}
 
     # (name, exe) pairs to measure; ours in every interpreter, each peer where it is found.
-    plan: list[tuple[str, str]] = [("lmux_plug", exe) for exe in interpreters]
+    plan: list[tuple[str, str]] = [
+        (name, exe) for name in ("lmux_plug", *envs) for exe in interpreters
+    ]
     missing: list[str] = []
     for name, (module, _, _) in TARGETS.items():
         if name == "lmux_plug" or peer_repeats <= 0:  # --peer-repeats 0: ours only
@@ -190,14 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     failed: dict[tuple[str, str], str] = {}
     for key in plan:  # warm the OS file cache once; "cold" means a fresh interpreter
         try:
-            run_once(key[1], key[0], env)
+            run_once(key[1], key[0], envs.get(key[0], env))
         except RuntimeError as exc:
             failed[key] = str(exc)
     for round_ in range(max(args.repeats, peer_repeats)):  # interleaved: noise hits all alike
         for key in plan:
-            wanted = args.repeats if key[0] == "lmux_plug" else peer_repeats
+            wanted = args.repeats if key[0].startswith("lmux_plug") else peer_repeats
             if key not in failed and round_ < wanted:
-                samples[key].append(run_once(key[1], key[0], env))
+                samples[key].append(run_once(key[1], key[0], envs.get(key[0], env)))
 
     startup = {
         exe: interpreter_startup(exe, env, max(3, args.repeats // 2)) for exe in interpreters
@@ -211,13 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     for key in plan:
         name, exe = key
         if key in failed:
-            rows.append([name, versions[exe], "failed to import", "", "", "", ""])
+            rows.append([name, versions[exe], "failed to import", "", "", "", "", ""])
             continue
         s = samples[key]
         totals = [x["import"] + x["discover"] for x in s]
         imports = [x["import"] for x in s]
         discovers = [x["discover"] for x in s]
         walls = [x["wall"] for x in s]
+        cpus = [x["cpu"] for x in s]
         med = _common.median(totals) * 1000
         rows.append(
             [
@@ -225,16 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                 versions[exe],
                 f"{med:.1f}",
                 f"{_common.median(imports) * 1000:.1f} + {_common.median(discovers) * 1000:.1f}",
+                f"{_common.median(cpus) * 1000:.1f} / {min(cpus) * 1000:.1f}",
                 f"{_common.median(walls) * 1000:.0f}",
                 _common.ratio(med, ours.get(exe, 0) * 1000),
                 (
                     f"{'met' if med < TARGET_MS else 'MISSED'} (<{TARGET_MS:.0f} ms)"
-                    if name == "lmux_plug"
+                    if name.startswith("lmux_plug")
                     else ""
                 ),
             ]
         )
-    rows.extend([name, "-", "not installed", "", "", "", ""] for name in missing)
+    rows.extend([name, "-", "not installed", "", "", "", "", ""] for name in missing)
     print(
         _common.table(
             f"Cold import + discovery, median of {args.repeats} fresh processes "
@@ -244,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python",
                 "import+discovery ms",
                 "import + discovery ms",
+                "CPU ms, median / min",
                 "process wall ms",
                 "vs lmux_plug (same python)",
                 "target",

@@ -32,7 +32,6 @@ from lmux_plug._api_functions import create_response
 from lmux_plug._api_functions import create_response_stream
 from lmux_plug._api_functions import transcribe
 from lmux_plug._api_functions import transcribe_stream
-from lmux_plug._context import ProviderContext
 from lmux_plug._declarations import CHAT_CAPABILITIES
 from lmux_plug._declarations import ApiKeyAuth
 from lmux_plug._declarations import Capability
@@ -64,10 +63,6 @@ from lmux_plug.errors import ResponseTooLargeError
 from lmux_plug.errors import TimeoutError
 from lmux_plug.errors import UnsupportedFeatureError
 from lmux_plug.hookspecs import hookimpl
-from lmux_plug.params import ChatCallParams
-from lmux_plug.params import ChatParams
-from lmux_plug.params import EmbedCallParams
-from lmux_plug.params import EmbedParams
 from lmux_plug.params import InvalidParameterError
 from lmux_plug.registry import Registry
 
@@ -87,6 +82,11 @@ if TYPE_CHECKING:
     from lmux_plug._api_types import TranscriptionRequest
     from lmux_plug._api_types import TranscriptionResponse
     from lmux_plug._api_types import TranscriptionSegment
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._param_dicts import ChatCallParams
+    from lmux_plug._param_dicts import ChatParams
+    from lmux_plug._param_dicts import EmbedCallParams
+    from lmux_plug._param_dicts import EmbedParams
     from lmux_plug._types import AssistantMessage
     from lmux_plug._types import AudioContent
     from lmux_plug._types import ChatChunk
@@ -126,8 +126,11 @@ if TYPE_CHECKING:
 # call types (messages, requests, responses) are created when a call or a caller first
 # needs them; plugin discovery only needs the declarations (lmux_plug._declarations). A
 # name of ``__all__`` not bound here comes from the first of these modules whose own
-# ``__all__`` lists it (protocols and the client protocols first: they load nothing else).
+# ``__all__`` lists it (the keyword dicts, the provider context, protocols and the client
+# protocols first: they load nothing else).
 _LAZY_MODULES = (
+    "lmux_plug._param_dicts",
+    "lmux_plug._context",
     "lmux_plug.protocols",
     "lmux_plug.client",
     "lmux_plug._types",

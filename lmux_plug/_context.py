@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["ProviderContext"]
 
 
-@attrs.frozen
+# A dict class (``slots=False``), as the call types are: one is built per call, and attrs'
+# frozen ``__init__`` stores into the instance dict instead of calling ``object.__setattr__``
+# per field. Still frozen, hashable and equal by value.
+@attrs.frozen(slots=False)
 class ProviderContext:
     """A provider bound for one call: its spec, the base URL in force, credentials, transport.
 

@@ -16,8 +16,6 @@ import os
 import sys
 from collections.abc import Iterable
 
-import attrs
-
 __all__ = ["FoundEntryPoint", "UnsupportedPathError", "scan_group"]
 
 
@@ -25,14 +23,21 @@ class UnsupportedPathError(Exception):
     """A ``sys.path`` entry this scanner cannot read; use ``importlib.metadata``."""
 
 
-@attrs.frozen
 class FoundEntryPoint:
     """One entry point: its name, ``module[:attr]`` value and distribution."""
 
-    name: str
-    value: str
-    distribution: str
-    version: str | None
+    # A plain class, not attrs: creating an attrs class costs ~3M instructions (about
+    # 0.75 ms) at start-up, which is what this module exists to save.
+    __slots__ = ("distribution", "name", "value", "version")
+
+    def __init__(self, name: str, value: str, distribution: str, version: str | None) -> None:
+        self.name = name
+        self.value = value
+        self.distribution = distribution
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"FoundEntryPoint({self.name!r}, {self.value!r}, {self.distribution!r})"
 
     def load(self) -> object:
         """Import the module (and attribute) the entry point names."""

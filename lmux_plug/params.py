@@ -19,14 +19,15 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import TypedDict
 
 from lmux_plug.errors import InvalidRequestError
+from lmux_plug.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lmux_plug._types import ResponseFormat
-    from lmux_plug._types import Tool
-    from lmux_plug._types import ToolChoice
+    from lmux_plug._param_dicts import ChatCallParams
+    from lmux_plug._param_dicts import ChatParams
+    from lmux_plug._param_dicts import EmbedCallParams
+    from lmux_plug._param_dicts import EmbedParams
 
 __all__ = [
     "CHAT_PARAMETERS",
@@ -51,6 +52,14 @@ __all__ = [
 #: module is loaded by ``import lmux_plug``, and the codec module pulls in the call types.
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
+# The keyword ``TypedDict``s are made on first read (see lmux_plug._param_dicts).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    dict.fromkeys(
+        ("ChatCallParams", "ChatParams", "EmbedCallParams", "EmbedParams"), "lmux_plug._param_dicts"
+    ),
+)
+
 
 class InvalidParameterError(InvalidRequestError):
     """A call parameter is unknown, of the wrong type or out of range; ``param`` names it."""
@@ -58,64 +67,6 @@ class InvalidParameterError(InvalidRequestError):
     def __init__(self, param: str, message: str, **context: Any) -> None:
         super().__init__(f"{param}: {message}", **context)
         self.param = param
-
-
-class ChatParams(TypedDict, total=False):
-    """The keywords a chat call accepts (all optional; ``None`` means the provider default)."""
-
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int | None
-    max_completion_tokens: int | None
-    stop: str | Sequence[str] | None
-    seed: int | None
-    tools: Sequence[Tool | Mapping[str, Any]] | None
-    tool_choice: ToolChoice | str | Mapping[str, Any] | None
-    response_format: ResponseFormat | Mapping[str, Any] | None
-    reasoning_effort: str | None
-    user: str | None
-    timeout: float | None
-    extra_headers: Mapping[str, str] | None
-    extra_body: Mapping[str, Any] | None
-    # OpenAI-style body fields, checked here and sent as body fields.
-    frequency_penalty: float | None
-    presence_penalty: float | None
-    logit_bias: Mapping[str, float] | None
-    logprobs: bool | None
-    top_logprobs: int | None
-    top_k: int | None
-    n: int | None
-    parallel_tool_calls: bool | None
-    metadata: Mapping[str, str] | None
-    service_tier: str | None
-    store: bool | None
-
-
-class EmbedParams(TypedDict, total=False):
-    """The keywords an embedding call accepts."""
-
-    dimensions: int | None
-    encoding_format: str | None
-    # What the texts are for (``search_document``, ``search_query``, ``classification``,
-    # ``clustering``): providers with input types (Cohere, Vertex AI) read it from the body.
-    input_type: str | None
-    timeout: float | None
-    extra_headers: Mapping[str, str] | None
-    extra_body: Mapping[str, Any] | None
-
-
-class ChatCallParams(ChatParams, total=False):
-    """:class:`ChatParams` plus the per-call credentials (for the sync and module functions)."""
-
-    api_key: str | None
-    base_url: str | None
-
-
-class EmbedCallParams(EmbedParams, total=False):
-    """:class:`EmbedParams` plus the per-call credentials."""
-
-    api_key: str | None
-    base_url: str | None
 
 
 # -- value checks ----------------------------------------------------------------------

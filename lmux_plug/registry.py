@@ -30,7 +30,6 @@ from lmux_plug._aclose import aclose_if_any
 from lmux_plug._api_registry import ApiMethods
 from lmux_plug._api_registry import _PluginErrors
 from lmux_plug._api_registry import take_credentials
-from lmux_plug._context import ProviderContext
 from lmux_plug._declarations import Capability
 from lmux_plug._declarations import Credentials
 from lmux_plug._declarations import ProviderSpec
@@ -56,9 +55,6 @@ from lmux_plug.errors import ConfigurationError
 from lmux_plug.errors import InvalidRequestError
 from lmux_plug.errors import NotFoundError
 from lmux_plug.errors import UnsupportedFeatureError
-from lmux_plug.params import ChatCallParams
-from lmux_plug.params import ChatParams
-from lmux_plug.params import EmbedCallParams
 from lmux_plug.params import check_chat_params
 from lmux_plug.params import check_embed_inputs
 from lmux_plug.params import check_embed_params
@@ -66,8 +62,13 @@ from lmux_plug.params import check_embed_params
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from lmux_plug import _context as _provider_context
     from lmux_plug import _types
     from lmux_plug import convert
+    from lmux_plug._context import ProviderContext
+    from lmux_plug._param_dicts import ChatCallParams
+    from lmux_plug._param_dicts import ChatParams
+    from lmux_plug._param_dicts import EmbedCallParams
     from lmux_plug._types import ChatChunk
     from lmux_plug._types import ChatRequest
     from lmux_plug._types import ChatResponse
@@ -78,10 +79,11 @@ if TYPE_CHECKING:
 else:
     from lmux_plug.lazy import LazyModule
 
-    # The call types, the converters and the HTTP transport load on the first call, not at
-    # import or plugin discovery (see lmux_plug.lazy).
+    # The call types, the provider context, the converters and the HTTP transport load on
+    # the first call, not at import or plugin discovery (see lmux_plug.lazy).
     _types = LazyModule("lmux_plug._types")
     convert = LazyModule("lmux_plug.convert")
+    _provider_context = LazyModule("lmux_plug._context")
 
 __all__ = ["Registry", "Route", "split_model"]
 
@@ -538,7 +540,7 @@ class Registry(ApiMethods):
             import os  # noqa: PLC0415
 
             base_url = os.environ.get(spec.base_url_env) or None
-        return ProviderContext(
+        return _provider_context.ProviderContext(
             spec, base_url or spec.base_url, self.transport, self._credentials(route, api_key)
         )
 

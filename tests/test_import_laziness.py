@@ -33,6 +33,9 @@ NOT_AT_DISCOVERY = (
     "lmux_plug._api_types",
     "lmux_plug.convert",
     "cattrs",
+    # the keyword TypedDicts (a compile() per field) and the provider context
+    "lmux_plug._param_dicts",
+    "lmux_plug._context",
     # the codec driver behind lmux_plug.wire, its decoders and helpers
     "lmux_plug._codec_driver",
     "lmux_plug._sse",
@@ -134,6 +137,21 @@ def test_lazy_names_are_the_defining_modules_objects() -> None:
     assert Usage is _types.Usage
     # Declarations are one class wherever they are imported from.
     assert _types.ProviderSpec is lmux_plug.ProviderSpec
+
+
+def test_lazy_keyword_dicts_and_context_are_one_object_wherever_read() -> None:
+    from lmux_plug import ChatParams
+    from lmux_plug import ProviderContext
+    from lmux_plug import _context
+    from lmux_plug import _param_dicts
+    from lmux_plug import params
+
+    assert ChatParams is params.ChatParams is _param_dicts.ChatParams
+    assert params.EmbedCallParams.__optional_keys__ >= {"dimensions", "api_key"}
+    assert {"ChatParams", "EmbedParams"} <= set(dir(params))
+    assert ProviderContext is _context.ProviderContext
+    with pytest.raises(AttributeError, match="no attribute 'ChatParam'"):
+        _ = params.ChatParam
 
 
 @pytest.mark.parametrize("name", wire.__all__)
